@@ -1,0 +1,27 @@
+/* alloc.h — the allocation gateway.
+ *
+ * Two kinds of allocation: small internal bookkeeping uses x* (aborts with a message on
+ * failure, like Redis zmalloc); sizes that come from outside (tensors, token counts, request
+ * fields) use he_malloc/he_calloc, which can fail and must be checked.
+ * Debug aid: HEARTH_FAIL_ALLOC_AT=N makes the Nth he_* allocation fail (fault injection). */
+#ifndef HEARTH_BASE_ALLOC_H
+#define HEARTH_BASE_ALLOC_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Fallible: return NULL on failure (or on injected failure), never abort. */
+void *he_malloc(size_t n);
+void *he_calloc(size_t n, size_t size);
+void *he_realloc(void *p, size_t n);
+
+/* Overflow-safe arithmetic: return 0 on success, -1 when the result would overflow. */
+int he_mul_overflow(size_t a, size_t b, size_t *out);
+int he_add_overflow(size_t a, size_t b, size_t *out);
+
+#endif

@@ -1,0 +1,15 @@
+/* log.h — logging to stderr. Level from HEARTH_LOG (error|warn|info|debug), default info. */
+#ifndef HEARTH_BASE_LOG_H
+#define HEARTH_BASE_LOG_H
+
+typedef enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level;
+
+void log_set_level(log_level level);
+void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

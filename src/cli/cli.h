@@ -1,0 +1,13 @@
+/* cli.h — the hearth subcommands, one file each (cmd_<name>.c).
+ * Each takes argc/argv with argv[0] = the subcommand name and returns the process exit code. */
+#ifndef HEARTH_CLI_H
+#define HEARTH_CLI_H
+
+int cmd_run(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_make_model(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+
+#endif
