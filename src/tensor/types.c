@@ -1,0 +1,77 @@
+/* types.c — the traits table: block layout of every ggml type id a GGUF file may hold, and the
+ * scalar reference kernels for the types hearth computes with (filled in by quant_ref.c). */
+#include "tensor/tensor.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "tensor/tensor_internal.h"
+
+// clang-format off
+/* Layout only for types hearth reads but cannot compute with (their sizes still let the GGUF
+ * reader validate offsets). Kernels are attached in tensor_kernels_of(). */
+static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
+    [TENSOR_TYPE_F32]  = {.name = "f32",  .block_size = 1,   .type_size = 4},
+    [TENSOR_TYPE_F16]  = {.name = "f16",  .block_size = 1,   .type_size = 2},
+    [TENSOR_TYPE_Q4_0] = {.name = "q4_0", .block_size = 32,  .type_size = 18,  .is_quantized = true},
+    [TENSOR_TYPE_Q4_1] = {.name = "q4_1", .block_size = 32,  .type_size = 20,  .is_quantized = true},
+    [TENSOR_TYPE_Q5_0] = {.name = "q5_0", .block_size = 32,  .type_size = 22,  .is_quantized = true},
+    [TENSOR_TYPE_Q5_1] = {.name = "q5_1", .block_size = 32,  .type_size = 24,  .is_quantized = true},
+    [TENSOR_TYPE_Q8_0] = {.name = "q8_0", .block_size = 32,  .type_size = 34,  .is_quantized = true},
+    [TENSOR_TYPE_Q8_1] = {.name = "q8_1", .block_size = 32,  .type_size = 36,  .is_quantized = true},
+    [TENSOR_TYPE_Q2_K] = {.name = "q2_K", .block_size = 256, .type_size = 84,  .is_quantized = true},
+    [TENSOR_TYPE_Q3_K] = {.name = "q3_K", .block_size = 256, .type_size = 110, .is_quantized = true},
+    [TENSOR_TYPE_Q4_K] = {.name = "q4_K", .block_size = 256, .type_size = 144, .is_quantized = true},
+    [TENSOR_TYPE_Q5_K] = {.name = "q5_K", .block_size = 256, .type_size = 176, .is_quantized = true},
+    [TENSOR_TYPE_Q6_K] = {.name = "q6_K", .block_size = 256, .type_size = 210, .is_quantized = true},
+    [TENSOR_TYPE_Q8_K] = {.name = "q8_K", .block_size = 256, .type_size = 292, .is_quantized = true},
+    [16] = {.name = "iq2_xxs", .block_size = 256, .type_size = 66,  .is_quantized = true},
+    [17] = {.name = "iq2_xs",  .block_size = 256, .type_size = 74,  .is_quantized = true},
+    [18] = {.name = "iq3_xxs", .block_size = 256, .type_size = 98,  .is_quantized = true},
+    [19] = {.name = "iq1_s",   .block_size = 256, .type_size = 50,  .is_quantized = true},
+    [20] = {.name = "iq4_nl",  .block_size = 32,  .type_size = 18,  .is_quantized = true},
+    [21] = {.name = "iq3_s",   .block_size = 256, .type_size = 110, .is_quantized = true},
+    [22] = {.name = "iq2_s",   .block_size = 256, .type_size = 82,  .is_quantized = true},
+    [23] = {.name = "iq4_xs",  .block_size = 256, .type_size = 136, .is_quantized = true},
+    [TENSOR_TYPE_I8]   = {.name = "i8",   .block_size = 1, .type_size = 1},
+    [TENSOR_TYPE_I16]  = {.name = "i16",  .block_size = 1, .type_size = 2},
+    [TENSOR_TYPE_I32]  = {.name = "i32",  .block_size = 1, .type_size = 4},
+    [TENSOR_TYPE_I64]  = {.name = "i64",  .block_size = 1, .type_size = 8},
+    [TENSOR_TYPE_F64]  = {.name = "f64",  .block_size = 1, .type_size = 8},
+    [29] = {.name = "iq1_m",   .block_size = 256, .type_size = 56,  .is_quantized = true},
+    [TENSOR_TYPE_BF16] = {.name = "bf16", .block_size = 1, .type_size = 2},
+    [34] = {.name = "tq1_0",   .block_size = 256, .type_size = 54,  .is_quantized = true},
+    [35] = {.name = "tq2_0",   .block_size = 256, .type_size = 66,  .is_quantized = true},
+    [39] = {.name = "mxfp4",   .block_size = 32,  .type_size = 17,  .is_quantized = true},
+};
+// clang-format on
+
+static tensor_traits table[TENSOR_TYPE_COUNT];
+static int table_ready;
+
+static void table_init(void) {
+    /* Single-threaded first use is expected (model load); the result is deterministic anyway. */
+    for (int t = 0; t < TENSOR_TYPE_COUNT; t++) {
+        table[t] = layout[t];
+        if (table[t].name) tensor_kernels_attach((tensor_type)t, &table[t]);
+    }
+    table_ready = 1;
+}
+
+const tensor_traits *tensor_traits_of(uint32_t type) {
+    if (!table_ready) table_init();
+    if (type >= TENSOR_TYPE_COUNT || !table[type].name) return NULL;
+    return &table[type];
+}
+
+size_t tensor_row_size(tensor_type type, int64_t n) {
+    const tensor_traits *t = tensor_traits_of((uint32_t)type);
+    if (!t || n < 0 || n % t->block_size) return 0;
+    return (size_t)(n / t->block_size) * t->type_size;
+}
+
+int tensor_type_from_name(const char *name) {
+    for (int t = 0; t < TENSOR_TYPE_COUNT; t++)
+        if (layout[t].name && !strcasecmp(layout[t].name, name)) return t;
+    return -1;
+}
