@@ -34,11 +34,13 @@ static bool report(void) { return getenv("HEARTH_TENSOR_REPORT") != NULL; }
 
 static void fill_random(float *x, int64_t n, uint64_t seed) {
     rng_seed(seed);
-    for (int64_t i = 0; i < n; i++) x[i] = rng_uniform();
+    for (int64_t i = 0; i < n; i++)
+        x[i] = rng_uniform();
 }
 
 static void fill_synthetic(float *x, int64_t n, float offset) {
-    for (int64_t i = 0; i < n; i++) x[i] = 0.1f + 2.0f * cosf((float)i + offset);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = 0.1f + 2.0f * cosf((float)i + offset);
 }
 
 static uint16_t f2h(float f) { return tensor_fp32_to_fp16(f); }
@@ -74,22 +76,22 @@ typedef struct {
 
 static const type_case cases[] = {
     {TENSOR_TYPE_F32, 0.0, 0.0, 1e-6},
-    {TENSOR_TYPE_F16, 2.5e-4, 2.5e-4, 1e-6},   /* measured 1.85e-4 / 1.97e-4 */
-    {TENSOR_TYPE_BF16, 2e-3, 2e-3, 1e-6},      /* 1.46e-3 / 1.61e-3 */
-    {TENSOR_TYPE_Q4_0, 0.075, 0.060, 1e-5},    /* 0.0643 / 0.0506 */
-    {TENSOR_TYPE_Q4_1, 0.072, 0.060, 2e-4},    /* 0.0610 / 0.0516; dot: fp16-rounded s */
-    {TENSOR_TYPE_Q5_0, 0.036, 0.031, 1e-5},    /* 0.0308 / 0.0267 */
-    {TENSOR_TYPE_Q5_1, 0.035, 0.030, 2e-4},    /* 0.0294 / 0.0251 */
-    {TENSOR_TYPE_Q8_0, 0.0045, 0.004, 1e-5},   /* 0.00375 / 0.00336 */
-    {TENSOR_TYPE_Q4_K, 0.064, 0.052, 1e-5},    /* 0.0543 / 0.0442 */
-    {TENSOR_TYPE_Q5_K, 0.033, 0.028, 1e-5},    /* 0.0276 / 0.0240 */
-    {TENSOR_TYPE_Q6_K, 0.016, 0.014, 1e-5},    /* 0.0133 / 0.0118 */
-    {TENSOR_TYPE_Q8_K, 0.0046, 0.004, 1e-5},   /* 0.00389 / 0.00340 */
+    {TENSOR_TYPE_F16, 2.5e-4, 2.5e-4, 1e-6}, /* measured 1.85e-4 / 1.97e-4 */
+    {TENSOR_TYPE_BF16, 2e-3, 2e-3, 1e-6},    /* 1.46e-3 / 1.61e-3 */
+    {TENSOR_TYPE_Q4_0, 0.075, 0.060, 1e-5},  /* 0.0643 / 0.0506 */
+    {TENSOR_TYPE_Q4_1, 0.072, 0.060, 2e-4},  /* 0.0610 / 0.0516; dot: fp16-rounded s */
+    {TENSOR_TYPE_Q5_0, 0.036, 0.031, 1e-5},  /* 0.0308 / 0.0267 */
+    {TENSOR_TYPE_Q5_1, 0.035, 0.030, 2e-4},  /* 0.0294 / 0.0251 */
+    {TENSOR_TYPE_Q8_0, 0.0045, 0.004, 1e-5}, /* 0.00375 / 0.00336 */
+    {TENSOR_TYPE_Q4_K, 0.064, 0.052, 1e-5},  /* 0.0543 / 0.0442 */
+    {TENSOR_TYPE_Q5_K, 0.033, 0.028, 1e-5},  /* 0.0276 / 0.0240 */
+    {TENSOR_TYPE_Q6_K, 0.016, 0.014, 1e-5},  /* 0.0133 / 0.0118 */
+    {TENSOR_TYPE_Q8_K, 0.0046, 0.004, 1e-5}, /* 0.00389 / 0.00340 */
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
-#define ROWS 5        /* odd row count */
-#define ROW_LEN 1536  /* 6 K-blocks, 48 32-blocks */
+#define ROWS 5       /* odd row count */
+#define ROW_LEN 1536 /* 6 K-blocks, 48 32-blocks */
 #define CANARY 0xA5
 
 /* Quantizes ROWS rows separately into one buffer (each row at its tensor_row_size stride,
@@ -100,9 +102,12 @@ static double roundtrip_nrmse(const tensor_traits *t, tensor_type type, const fl
     uint8_t *q = malloc(rs * ROWS + 64);
     float *y = malloc(sizeof(float) * ROW_LEN * ROWS);
     memset(q, CANARY, rs * ROWS + 64);
-    for (int r = 0; r < ROWS; r++) t->from_float(x + r * ROW_LEN, q + r * rs, ROW_LEN);
-    for (int i = 0; i < 64; i++) cr_assert_eq(q[rs * ROWS + i], CANARY, "%s wrote past its rows", t->name);
-    for (int r = 0; r < ROWS; r++) t->to_float(q + r * rs, y + r * ROW_LEN, ROW_LEN);
+    for (int r = 0; r < ROWS; r++)
+        t->from_float(x + r * ROW_LEN, q + r * rs, ROW_LEN);
+    for (int i = 0; i < 64; i++)
+        cr_assert_eq(q[rs * ROWS + i], CANARY, "%s wrote past its rows", t->name);
+    for (int r = 0; r < ROWS; r++)
+        t->to_float(q + r * rs, y + r * ROW_LEN, ROW_LEN);
     double err = 0.0, norm = 0.0;
     for (int i = 0; i < ROW_LEN * ROWS; i++) {
         double d = (double)y[i] - (double)x[i];
@@ -123,7 +128,8 @@ Test(tensor, quantize_roundtrip_error) {
         double e_rand = roundtrip_nrmse(t, cases[c].type, x);
         fill_synthetic(x, ROW_LEN * ROWS, 0.0f);
         double e_syn = roundtrip_nrmse(t, cases[c].type, x);
-        if (report()) fprintf(stderr, "%-5s nrmse random %.6f synthetic %.6f\n", t->name, e_rand, e_syn);
+        if (report())
+            fprintf(stderr, "%-5s nrmse random %.6f synthetic %.6f\n", t->name, e_rand, e_syn);
         cr_expect(e_rand <= cases[c].max_nrmse_random, "%s random nrmse %g > %g", t->name, e_rand,
                   cases[c].max_nrmse_random);
         cr_expect(e_syn <= cases[c].max_nrmse_synth, "%s synthetic nrmse %g > %g", t->name, e_syn,
@@ -151,7 +157,8 @@ Test(tensor, quantize_scale_equivariant_and_zero) {
         t->to_float(q, y, ROW_LEN);
         const float scales[] = {0.5f, 4.0f, 64.0f};
         for (int s = 0; s < 3; s++) {
-            for (int i = 0; i < ROW_LEN; i++) xs[i] = x[i] * scales[s];
+            for (int i = 0; i < ROW_LEN; i++)
+                xs[i] = x[i] * scales[s];
             t->from_float(xs, q, ROW_LEN);
             t->to_float(q, ys, ROW_LEN);
             for (int i = 0; i < ROW_LEN; i++)
@@ -161,7 +168,8 @@ Test(tensor, quantize_scale_equivariant_and_zero) {
         memset(x, 0, sizeof(float) * ROW_LEN);
         t->from_float(x, q, ROW_LEN);
         t->to_float(q, y, ROW_LEN);
-        for (int i = 0; i < ROW_LEN; i++) cr_assert_eq(y[i], 0.0f, "%s zero row at %d", t->name, i);
+        for (int i = 0; i < ROW_LEN; i++)
+            cr_assert_eq(y[i], 0.0f, "%s zero row at %d", t->name, i);
     }
     free(x);
     free(xs);
@@ -339,13 +347,13 @@ Test(tensor, fp16_rounding) {
     cr_assert_eq(f2h(65520.0f), 0x7C00); /* tie -> even = infinity */
     cr_assert_eq(f2h(1e10f), 0x7C00);
     cr_assert_eq(f2h(-INFINITY), 0xFC00);
-    cr_assert_eq(f2h(0x1p-24f), 0x0001);  /* smallest subnormal */
-    cr_assert_eq(f2h(0x1p-25f), 0x0000);  /* tie between 0 and 2^-24 -> even (0) */
-    cr_assert_eq(f2h(0x1.8p-24f), 0x0002); /* tie between 1 and 2 -> 2 */
+    cr_assert_eq(f2h(0x1p-24f), 0x0001);        /* smallest subnormal */
+    cr_assert_eq(f2h(0x1p-25f), 0x0000);        /* tie between 0 and 2^-24 -> even (0) */
+    cr_assert_eq(f2h(0x1.8p-24f), 0x0002);      /* tie between 1 and 2 -> 2 */
     cr_assert_eq(f2h(0x1.000002p-25f), 0x0001); /* just above the tie */
-    cr_assert_eq(f2h(0x1p-14f), 0x0400);  /* smallest normal */
-    cr_assert_eq(f2h(0x1.ff8p-15f), 0x03FF); /* largest subnormal */
-    cr_assert_eq(f2h(0x1.ffcp-15f), 0x0400); /* ... + half ulp: tie to even = smallest normal */
+    cr_assert_eq(f2h(0x1p-14f), 0x0400);        /* smallest normal */
+    cr_assert_eq(f2h(0x1.ff8p-15f), 0x03FF);    /* largest subnormal */
+    cr_assert_eq(f2h(0x1.ffcp-15f), 0x0400);    /* ... + half ulp: tie to even = smallest normal */
     cr_assert_eq(f2h(1.0f + 0x1p-11f), 0x3C00); /* tie, even stays */
     cr_assert_eq(f2h(1.0f + 0x1.8p-10f), 0x3C02); /* tie between 3C01 and 3C02 -> 3C02 */
     cr_assert_eq(f2h(1e-30f), 0x0000);
@@ -381,7 +389,8 @@ Test(tensor, bf16) {
 Test(tensor, known_q4_0) {
     uint8_t blk[18];
     put_u16(blk, 0x3800); /* d = 0.5 */
-    for (int j = 0; j < 16; j++) blk[2 + j] = (uint8_t)(j | ((15 - j) << 4));
+    for (int j = 0; j < 16; j++)
+        blk[2 + j] = (uint8_t)(j | ((15 - j) << 4));
     float y[32];
     tensor_traits_of(TENSOR_TYPE_Q4_0)->to_float(blk, y, 32);
     for (int j = 0; j < 16; j++) {
@@ -398,10 +407,12 @@ Test(tensor, known_q4_0) {
 Test(tensor, known_q8_0) {
     uint8_t blk[34];
     put_u16(blk, 0x3400); /* d = 0.25 */
-    for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)(j * 8 - 127 + (j == 31 ? 3 : 0));
+    for (int j = 0; j < 32; j++)
+        blk[2 + j] = (uint8_t)(int8_t)(j * 8 - 127 + (j == 31 ? 3 : 0));
     float y[32];
     tensor_traits_of(TENSOR_TYPE_Q8_0)->to_float(blk, y, 32);
-    for (int j = 0; j < 32; j++) cr_assert_eq(y[j], (float)(int8_t)blk[2 + j] * 0.25f);
+    for (int j = 0; j < 32; j++)
+        cr_assert_eq(y[j], (float)(int8_t)blk[2 + j] * 0.25f);
     cr_assert_eq(y[0], -31.75f);
     cr_assert_eq(y[31], (float)(31 * 8 - 124) * 0.25f);
     /* quantize known values: amax 127 -> d = 1, q = round(x) half away from zero */
@@ -410,7 +421,8 @@ Test(tensor, known_q8_0) {
     tensor_traits_of(TENSOR_TYPE_Q8_0)->from_float(x, q, 32);
     cr_assert_eq(q[0] | q[1] << 8, 0x3C00);
     const int8_t want[6] = {127, -3, 3, 0, -1, 3};
-    for (int j = 0; j < 6; j++) cr_assert_eq((int8_t)q[2 + j], want[j], "q8_0 elem %d", j);
+    for (int j = 0; j < 6; j++)
+        cr_assert_eq((int8_t)q[2 + j], want[j], "q8_0 elem %d", j);
 }
 
 /* Q4_1 / Q5_0 / Q5_1: layout and bit positions. */
@@ -418,7 +430,8 @@ Test(tensor, known_q4_1_q5) {
     uint8_t b41[20];
     put_u16(b41, 0x4000);     /* d = 2 */
     put_u16(b41 + 2, 0xBC00); /* m = -1 */
-    for (int j = 0; j < 16; j++) b41[4 + j] = (uint8_t)(j << 4 | (j ^ 5));
+    for (int j = 0; j < 16; j++)
+        b41[4 + j] = (uint8_t)(j << 4 | (j ^ 5));
     float y[32];
     tensor_traits_of(TENSOR_TYPE_Q4_1)->to_float(b41, y, 32);
     for (int j = 0; j < 16; j++) {
@@ -426,10 +439,12 @@ Test(tensor, known_q4_1_q5) {
         cr_assert_eq(y[j + 16], (float)j * 2.0f - 1.0f);
     }
     uint8_t b50[22];
-    put_u16(b50, 0x3C00);                      /* d = 1 */
+    put_u16(b50, 0x3C00);                       /* d = 1 */
     const uint32_t qh = 0x80000001u | 1u << 17; /* 5th bit of elements 0, 17, 31 */
-    for (int i = 0; i < 4; i++) b50[2 + i] = (uint8_t)(qh >> (8 * i));
-    for (int j = 0; j < 16; j++) b50[6 + j] = 0x33; /* low 4 bits = 3 everywhere */
+    for (int i = 0; i < 4; i++)
+        b50[2 + i] = (uint8_t)(qh >> (8 * i));
+    for (int j = 0; j < 16; j++)
+        b50[6 + j] = 0x33; /* low 4 bits = 3 everywhere */
     tensor_traits_of(TENSOR_TYPE_Q5_0)->to_float(b50, y, 32);
     for (int j = 0; j < 32; j++) {
         int hi = (j == 0 || j == 17 || j == 31);
@@ -438,8 +453,10 @@ Test(tensor, known_q4_1_q5) {
     uint8_t b51[24];
     put_u16(b51, 0x3800);     /* d = 0.5 */
     put_u16(b51 + 2, 0x4200); /* m = 3 */
-    for (int i = 0; i < 4; i++) b51[4 + i] = (uint8_t)(qh >> (8 * i));
-    for (int j = 0; j < 16; j++) b51[8 + j] = 0xF0; /* low nibble 0, high nibble 15 */
+    for (int i = 0; i < 4; i++)
+        b51[4 + i] = (uint8_t)(qh >> (8 * i));
+    for (int j = 0; j < 16; j++)
+        b51[8 + j] = 0xF0; /* low nibble 0, high nibble 15 */
     tensor_traits_of(TENSOR_TYPE_Q5_1)->to_float(b51, y, 32);
     for (int j = 0; j < 32; j++) {
         int hi = (j == 0 || j == 17 || j == 31);
@@ -469,9 +486,11 @@ Test(tensor, known_q4_K) {
     put_u16(blk + 2, 0x3400); /* dmin = 0.25 */
     pack_k_scales(blk + 4, sc, mn);
     int q[256];
-    for (int i = 0; i < 256; i++) q[i] = (i * 7 + i / 32) & 15;
+    for (int i = 0; i < 256; i++)
+        q[i] = (i * 7 + i / 32) & 15;
     for (int c = 0; c < 4; c++)
-        for (int l = 0; l < 32; l++) blk[16 + 32 * c + l] = (uint8_t)(q[64 * c + l] | q[64 * c + 32 + l] << 4);
+        for (int l = 0; l < 32; l++)
+            blk[16 + 32 * c + l] = (uint8_t)(q[64 * c + l] | q[64 * c + 32 + l] << 4);
     float y[256];
     tensor_traits_of(TENSOR_TYPE_Q4_K)->to_float(blk, y, 256);
     for (int i = 0; i < 256; i++) {
@@ -490,7 +509,8 @@ Test(tensor, known_q5_K) {
     put_u16(blk + 2, 0x3800); /* dmin = 0.5 */
     pack_k_scales(blk + 4, sc, mn);
     int q[256];
-    for (int i = 0; i < 256; i++) q[i] = (i * 13 + 5) & 31;
+    for (int i = 0; i < 256; i++)
+        q[i] = (i * 13 + 5) & 31;
     memset(blk + 16, 0, 32);
     for (int i = 0; i < 256; i++)
         if (q[i] & 16) blk[16 + i % 32] |= (uint8_t)(1u << (i / 32));
@@ -508,12 +528,14 @@ Test(tensor, known_q5_K) {
 
 /* Q6_K: ql[128], qh[64], int8 scales[16], fp16 d. In half h (128 elements), with l < 32:
  * element 128h+l: ql[64h+l] low, qh[32h+l] bits 0-1; +32: ql[64h+l+32] low, bits 2-3;
- * +64: ql[64h+l] high, bits 4-5; +96: ql[64h+l+32] high, bits 6-7. Value d * scale[i/16] * (q-32). */
+ * +64: ql[64h+l] high, bits 4-5; +96: ql[64h+l+32] high, bits 6-7. Value d * scale[i/16] * (q-32).
+ */
 Test(tensor, known_q6_K) {
     uint8_t blk[210];
     memset(blk, 0, sizeof blk);
     int q[256];
-    for (int i = 0; i < 256; i++) q[i] = (i * 29 + 3) & 63;
+    for (int i = 0; i < 256; i++)
+        q[i] = (i * 29 + 3) & 63;
     for (int h = 0; h < 2; h++) {
         for (int l = 0; l < 32; l++) {
             const int *qq = q + 128 * h;
@@ -537,7 +559,8 @@ Test(tensor, known_q6_K) {
 /* Q8_K: float d, 256 int8, 16 int16 block sums; quantizer fills the sums. */
 Test(tensor, known_q8_K) {
     float x[256];
-    for (int i = 0; i < 256; i++) x[i] = (float)((i % 19) - 9);
+    for (int i = 0; i < 256; i++)
+        x[i] = (float)((i % 19) - 9);
     x[100] = -12.7f; /* largest magnitude: maps to -127, so d = 0.1 */
     uint8_t blk[292];
     tensor_traits_of(TENSOR_TYPE_Q8_K)->from_float(x, blk, 256);
@@ -547,7 +570,8 @@ Test(tensor, known_q8_K) {
     cr_assert_eq((int8_t)blk[4 + 100], -127);
     for (int k = 0; k < 16; k++) {
         int sum = 0;
-        for (int i = 0; i < 16; i++) sum += (int8_t)blk[4 + 16 * k + i];
+        for (int i = 0; i < 16; i++)
+            sum += (int8_t)blk[4 + 16 * k + i];
         int16_t bs;
         memcpy(&bs, blk + 260 + 2 * k, 2);
         cr_assert_eq(bs, sum, "bsums[%d]", k);
@@ -558,8 +582,10 @@ Test(tensor, known_q8_K) {
 Test(tensor, known_q2_K_q3_K) {
     uint8_t b2[84];
     int q[256];
-    for (int i = 0; i < 256; i++) q[i] = (i * 5 + i / 16) & 3;
-    for (int k = 0; k < 16; k++) b2[k] = (uint8_t)((k & 15) | ((15 - k) << 4));
+    for (int i = 0; i < 256; i++)
+        q[i] = (i * 5 + i / 16) & 3;
+    for (int k = 0; k < 16; k++)
+        b2[k] = (uint8_t)((k & 15) | ((15 - k) << 4));
     memset(b2 + 16, 0, 64);
     for (int i = 0; i < 256; i++) { /* element 128h + 32k + l: qs[32h + l] bits 2k */
         int h = i / 128, k = (i % 128) / 32, l = i % 32;
@@ -578,10 +604,13 @@ Test(tensor, known_q2_K_q3_K) {
     uint8_t b3[110];
     memset(b3, 0, sizeof b3);
     int sc[16];
-    for (int s = 0; s < 16; s++) sc[s] = (s * 11 + 7) & 63; /* 6-bit, biased by 32 */
+    for (int s = 0; s < 16; s++)
+        sc[s] = (s * 11 + 7) & 63; /* 6-bit, biased by 32 */
     for (int s = 0; s < 16; s++) {
-        if (s < 8) b3[96 + s] |= (uint8_t)(sc[s] & 15);
-        else b3[96 + s - 8] |= (uint8_t)((sc[s] & 15) << 4);
+        if (s < 8)
+            b3[96 + s] |= (uint8_t)(sc[s] & 15);
+        else
+            b3[96 + s - 8] |= (uint8_t)((sc[s] & 15) << 4);
         b3[96 + 8 + s % 4] |= (uint8_t)((sc[s] >> 4) << (2 * (s / 4)));
     }
     int hb[256];
