@@ -115,14 +115,16 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     c->hb = fbuf(B * (size_t)hp->n_ff, &ok);
     c->hb2 = fbuf(B * (size_t)hp->n_ff, &ok);
     c->rope_cs = fbuf(B * (size_t)hp->n_rot, &ok);
-    c->att_stride = grp * ((size_t)hp->head_dim_v + 2) + (size_t)hp->head_dim_k + (size_t)hp->head_dim_v;
+    c->att_stride = grp * ((size_t)p.n_ctx + (size_t)hp->head_dim_k + (size_t)hp->head_dim_v) +
+                    (size_t)hp->head_dim_k + (size_t)hp->head_dim_v;
     c->att = fbuf((size_t)c->p.n_threads * c->att_stride, &ok);
     c->out_x = fbuf((size_t)p.n_outputs * E, &ok);
     c->logits = fbuf((size_t)p.n_outputs * (size_t)hp->n_vocab, &ok);
+    c->att_cells = he_calloc((size_t)c->p.n_threads * (size_t)p.n_ctx, sizeof *c->att_cells);
     c->cell_of = he_calloc(B, sizeof *c->cell_of);
     c->logit_row = he_calloc(B, sizeof *c->logit_row);
     c->act_q = he_malloc(m->max_act_scratch * B + 64);
-    if (!ok || !c->cell_of || !c->logit_row || !c->act_q) {
+    if (!ok || !c->att_cells || !c->cell_of || !c->logit_row || !c->act_q) {
         he_fail(err, HE_NOMEM, "ctx: cannot allocate scratch for a batch of %d tokens", p.n_batch);
         goto fail;
     }
@@ -150,6 +152,7 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->att);
     free(c->out_x);
     free(c->logits);
+    free(c->att_cells);
     free(c->cell_of);
     free(c->logit_row);
     free(c->act_q);
@@ -159,6 +162,7 @@ void hearth_ctx_free(hearth_ctx *c) {
 int32_t hearth_ctx_n_ctx(const hearth_ctx *c) { return c->p.n_ctx; }
 int32_t hearth_ctx_n_batch(const hearth_ctx *c) { return c->p.n_batch; }
 int32_t hearth_ctx_n_seq(const hearth_ctx *c) { return c->p.n_seq; }
+int32_t hearth_ctx_n_threads(const hearth_ctx *c) { return c->p.n_threads; }
 const hearth_model *hearth_ctx_model(const hearth_ctx *c) { return c->m; }
 
 /* ---- Decoding ---- */

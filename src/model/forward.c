@@ -3,8 +3,8 @@
  *   attention -> output projection -> residual -> rmsnorm -> SwiGLU FFN -> residual
  *   -> final rmsnorm -> logits (only for the entries that asked).
  * Matmuls process all batch rows at once (each weight read once per batch); attention runs
- * per (token, KV head) over the cells its sequence sees, with an online softmax so nothing
- * grows with the square of the context. */
+ * per (token, KV head) over the cells its sequence sees, with per-thread scratch linear in
+ * the context (nothing grows with its square). */
 #include <math.h>
 #include <string.h>
 
@@ -58,59 +58,70 @@ typedef struct {
     int layer;
 } att_job;
 
-/* One work item = one batch token x one KV head: the query heads sharing that KV head scan
- * the visible cells once, keeping a running max, sum and weighted V (online softmax). */
+/* One work item = one batch token x one KV head: the query heads sharing that KV head score
+ * the cells their sequence sees (pos <= own), softmax, then sum V weighted by the
+ * probabilities. Scratch is per thread and linear in n_ctx (no (tokens x cells) matrix).
+ * With an F16 cache the query and the probabilities are rounded to f16 before their dot
+ * products, as ggml's f16 mul_mat does: that keeps log-probs within 1e-4..1e-3 of llama.cpp. */
 static void attention_worker(void *arg, int ith, int nth) {
     att_job *j = arg;
     hearth_ctx *c = j->c;
     const hearth_hparams *hp = &c->m->hp;
-    int hdk = hp->head_dim_k, hdv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
-    int nq = hp->n_head * hdk, nkv_k = hp->n_head_kv * hdk, nkv_v = hp->n_head_kv * hdv;
-    int no = hp->n_head * hdv;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
+    const int nq = hp->n_head * hdk, nkv_k = hp->n_head_kv * hdk, nkv_v = hp->n_head_kv * hdv;
+    const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
+    const bool f16 = c->kv_elt == 2;
     float *scr = c->att + (size_t)ith * c->att_stride;
-    float *acc = scr, *mx = acc + grp * hdv, *sum = mx + grp, *kf = sum + grp, *vf = kf + hdk;
-    float scale = 1.0f / sqrtf((float)hdk);
-    size_t layer_k = (size_t)j->layer * (size_t)c->p.n_ctx * (size_t)nkv_k;
-    size_t layer_v = (size_t)j->layer * (size_t)c->p.n_ctx * (size_t)nkv_v;
-    int n_items = j->b->n_tokens * hp->n_head_kv;
+    float *scores = scr;                         // (grp, n_ctx)
+    float *qr = scores + (size_t)grp * n_ctx;    // (grp, hdk) query, rounded like the cache
+    float *kf = qr + (size_t)grp * hdk;          // (hdk)
+    float *vf = kf + hdk;                        // (hdv)
+    float *acc = vf + hdv;                       // (grp, hdv)
+    int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
+    const float scale = 1.0f / sqrtf((float)hdk);
+    const size_t layer_k = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_k;
+    const size_t layer_v = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_v;
+    const int n_items = j->b->n_tokens * hp->n_head_kv;
 
     for (int item = ith; item < n_items; item += nth) {
         int t = item / hp->n_head_kv, g = item % hp->n_head_kv;
         int32_t pos = j->b->pos[t];
         uint64_t bit = 1ull << j->b->seq_id[t];
         const float *q = c->q + (size_t)t * nq + (size_t)g * grp * hdk;
-        for (int h = 0; h < grp; h++) {
-            mx[h] = -INFINITY;
-            sum[h] = 0.0f;
-        }
-        memset(acc, 0, (size_t)grp * hdv * sizeof(float));
-        for (int32_t cell = 0; cell < c->p.n_ctx; cell++) {
+        for (int i = 0; i < grp * hdk; i++) qr[i] = f16 ? tensor_fp16_to_fp32(tensor_fp32_to_fp16(q[i])) : q[i];
+
+        /* scores */
+        int n_vis = 0;
+        for (int32_t cell = 0; cell < n_ctx; cell++) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
             kv_load(c->k_cache, c->kv_elt, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
-            kv_load(c->v_cache, c->kv_elt, layer_v + (size_t)cell * nkv_v + (size_t)g * hdv, vf, hdv);
             for (int h = 0; h < grp; h++) {
-                const float *qh = q + (size_t)h * hdk;
+                const float *qh = qr + (size_t)h * hdk;
                 float s = 0.0f;
                 for (int i = 0; i < hdk; i++) s += qh[i] * kf[i];
-                s *= scale;
-                float *a = acc + (size_t)h * hdv;
-                if (s > mx[h]) {
-                    float corr = expf(mx[h] - s); /* 0 on the first cell (mx = -inf) */
-                    sum[h] = sum[h] * corr + 1.0f;
-                    for (int i = 0; i < hdv; i++) a[i] = a[i] * corr + vf[i];
-                    mx[h] = s;
-                } else {
-                    float w = expf(s - mx[h]);
-                    sum[h] += w;
-                    for (int i = 0; i < hdv; i++) a[i] += w * vf[i];
-                }
+                scores[(size_t)h * n_ctx + n_vis] = s * scale;
+            }
+            cells[n_vis++] = cell;
+        }
+        /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
+        for (int h = 0; h < grp; h++) {
+            float *sh = scores + (size_t)h * n_ctx;
+            op_softmax(sh, n_vis);
+            if (f16)
+                for (int k = 0; k < n_vis; k++) sh[k] = tensor_fp16_to_fp32(tensor_fp32_to_fp16(sh[k]));
+        }
+        /* weighted sum of V */
+        memset(acc, 0, (size_t)grp * hdv * sizeof(float));
+        for (int k = 0; k < n_vis; k++) {
+            kv_load(c->v_cache, c->kv_elt, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
+            for (int h = 0; h < grp; h++) {
+                float p = scores[(size_t)h * n_ctx + k], *a = acc + (size_t)h * hdv;
+                for (int i = 0; i < hdv; i++) a[i] += p * vf[i];
             }
         }
-        /* the token's own cell is always visible, so sum >= 1 */
         float *out = c->xb + (size_t)t * no + (size_t)g * grp * hdv;
-        for (int h = 0; h < grp; h++)
-            for (int i = 0; i < hdv; i++) out[(size_t)h * hdv + i] = acc[(size_t)h * hdv + i] / sum[h];
+        memcpy(out, acc, (size_t)grp * hdv * sizeof(float));
     }
 }
 

@@ -76,6 +76,7 @@ void hearth_ctx_free(hearth_ctx *c); /* NULL is a no-op */
 int32_t hearth_ctx_n_ctx(const hearth_ctx *c);
 int32_t hearth_ctx_n_batch(const hearth_ctx *c);
 int32_t hearth_ctx_n_seq(const hearth_ctx *c);
+int32_t hearth_ctx_n_threads(const hearth_ctx *c);
 const hearth_model *hearth_ctx_model(const hearth_ctx *c);
 
 /* ---- Batches ---- */

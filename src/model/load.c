@@ -118,16 +118,17 @@ static int rope_setup(hearth_model *m, he_error *err) {
         return he_fail(err, HE_UNSUPPORTED, "model: rope.scaling.type '%.*s' is not supported (only llama3)",
                        (int)(type.len > 64 ? 64 : type.len), type.ptr);
     kv_reader r = {m->file, m->arch->name, err};
-    float factor, lo_f, hi_f;
+    float factor_f, lo_ff, hi_ff;
     int32_t orig;
-    if (read_float(&r, "rope.scaling.factor", 8.0, 1.0, 1024.0, &factor) ||
-        read_float(&r, "rope.scaling.low_freq_factor", 1.0, 1e-3, 1e3, &lo_f) ||
-        read_float(&r, "rope.scaling.high_freq_factor", 4.0, 1e-3, 1e3, &hi_f) ||
+    if (read_float(&r, "rope.scaling.factor", 8.0, 1.0, 1024.0, &factor_f) ||
+        read_float(&r, "rope.scaling.low_freq_factor", 1.0, 1e-3, 1e3, &lo_ff) ||
+        read_float(&r, "rope.scaling.high_freq_factor", 4.0, 1e-3, 1e3, &hi_ff) ||
         read_int(&r, "rope.scaling.original_context_length", 8192, 1, 1 << 24, &orig))
         return -1;
+    double factor = factor_f, lo_f = lo_ff, hi_f = hi_ff;
     if (!(hi_f > lo_f))
         return he_fail(err, HE_FORMAT, "model: rope.scaling high_freq_factor %g must exceed low_freq_factor %g",
-                       (double)hi_f, (double)lo_f);
+                       hi_f, lo_f);
     double lo_wavelen = orig / (double)lo_f, hi_wavelen = orig / (double)hi_f;
     for (int i = 0; i < half; i++) {
         double f = m->inv_freq[i], wavelen = 2.0 * M_PI / f;

@@ -98,8 +98,9 @@ struct hearth_ctx {
     float *rope_cs;          // (n_batch, n_rot) cos/sin per position
     int32_t *cell_of;        // (n_batch) the cell each batch token was written to
     void *act_q;             // quantized activations for tensor_matmul
-    float *att;              // (n_threads, n_head/n_head_kv * (hd_v + 2) + hd_k + hd_v)
-    size_t att_stride;       // floats per thread in att
+    float *att;              // (n_threads, att_stride) attention scratch, see forward.c
+    size_t att_stride;       // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v
+    int32_t *att_cells;      // (n_threads, n_ctx) cells visible to the current query
     float *out_x;            // (n_outputs, n_embd) final hidden states to project
     float *logits;           // (n_outputs, n_vocab)
     int32_t *logit_row;      // (n_batch) row in logits, -1 when none
