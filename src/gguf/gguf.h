@@ -42,10 +42,18 @@ typedef enum {
 
 typedef struct gguf_file gguf_file;
 
+/* Encoded size of a fixed-size value type; 0 for STRING, ARRAY and unknown ids. */
+size_t gguf_type_size(gguf_type t);
+/* "u32", "string", "array", ...; "?" for an unknown id. */
+const char *gguf_type_name(gguf_type t);
+
 typedef struct {
     const char *ptr; /* borrowed, NOT NUL-terminated */
     uint64_t len;
 } gguf_str;
+
+/* True when s holds exactly the bytes of the C string cstr. */
+bool gguf_str_eq(gguf_str s, const char *cstr);
 
 typedef struct {
     gguf_str name;
