@@ -59,13 +59,13 @@ static int argmax(const float *x, int n) {
 
 /* log-softmax of x (n) into out */
 static void log_softmax(const float *x, int n, double *out) {
-    double mx = x[0];
+    double mx = (double)x[0];
     for (int i = 1; i < n; i++)
-        if (x[i] > mx) mx = x[i];
+        if ((double)x[i] > mx) mx = (double)x[i];
     double s = 0.0;
-    for (int i = 0; i < n; i++) s += exp(x[i] - mx);
+    for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
     double lse = mx + log(s);
-    for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+    for (int i = 0; i < n; i++) out[i] = (double)x[i] - lse;
 }
 
 static float max_abs_diff(const float *a, const float *b, int n) {
@@ -587,16 +587,19 @@ static void check_arch(const tiny_spec *s, const char *tag) {
     float d = batch_vs_alone(m, 2);
     cr_log_info("%s (%s): batch vs alone max |dlogit| %.2e", tag, s->arch, (double)d);
     cr_assert(d <= 1e-4f, "%s: batch vs alone differ by %g", tag, (double)d);
-    /* logits depend on the position (RoPE is applied): the same token at two positions differs */
-    hearth_ctx *c = ctx_ok(m, 32, 1, 4, 1);
+    /* attention sees positions (RoPE is applied): without it, the last logits of (a, b, c) and
+     * (b, a, c) would be equal */
+    hearth_ctx *c = ctx_ok(m, 32, 2, 8, 1);
     hearth_batch b;
-    hearth_batch_init(&b, 4);
-    hearth_batch_add(&b, 3, 0, 0, true);
-    hearth_batch_add(&b, 3, 1, 0, true);
+    hearth_batch_init(&b, 8);
+    static const int32_t order[2][3] = {{3, 5, 7}, {5, 3, 7}};
+    for (int s2 = 0; s2 < 2; s2++)
+        for (int i = 0; i < 3; i++) hearth_batch_add(&b, order[s2][i], i, s2, i == 2);
     decode_ok(c, &b);
     int nv = hearth_model_n_vocab(m);
-    for (int i = 0; i < nv; i++) cr_assert(isfinite(hearth_logits(c, 1)[i]));
-    cr_assert(max_abs_diff(hearth_logits(c, 0), hearth_logits(c, 1), nv) > 1e-4f);
+    for (int i = 0; i < nv; i++) cr_assert(isfinite(hearth_logits(c, 2)[i]));
+    float dpos = max_abs_diff(hearth_logits(c, 2), hearth_logits(c, 5), nv);
+    cr_assert(dpos > 1e-3f, "%s: order of earlier tokens changes nothing (%g): RoPE not applied?", tag, (double)dpos);
     hearth_batch_deinit(&b);
     hearth_ctx_free(c);
     hearth_model_free(m);
