@@ -65,7 +65,7 @@ const char *tok_text(const tok_vocab *v, int32_t id); /* the vocab entry as stor
 int tok_attr(const tok_vocab *v, int32_t id);         /* TOK_ATTR_*; -1 if out of range */
 int32_t tok_find(const tok_vocab *v, const char *text, size_t len); /* exact entry, or -1 */
 const char *tok_model_name(const tok_vocab *v);       /* "llama", "gpt2", "bert", "none" */
-const char *tok_pre_name(const tok_vocab *v);         /* pre-tokenizer in use ("default", ...) */
+const char *tok_pre_name(const tok_vocab *v);         /* canonical name of the pre-tokenizer in use */
 
 /* Encodes text[0, len) (any bytes; invalid UTF-8 is handled, never read past len).
  * add_special: prepend BOS / append EOS as the metadata says. parse_special: match

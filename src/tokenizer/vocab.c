@@ -379,7 +379,7 @@ tok_vocab *tok_vocab_new(const tok_vocab_desc *d, he_error *err) {
         return NULL;
     }
     const char *pre = d->pre ? d->pre : "default";
-    int p = tok_pre_lookup(pre, strlen(pre));
+    int p = m == TOK_MODEL_BPE ? tok_pre_lookup(pre, strlen(pre)) : 0; /* only BPE has pre-tokenizers */
     if (p < 0) {
         he_fail(err, HE_UNSUPPORTED, "tokenizer.ggml.pre '%s' is not a known pre-tokenizer", pre);
         return NULL;
