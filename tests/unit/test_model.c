@@ -479,6 +479,7 @@ typedef struct {
     const char *skip[4];   /* tensors to leave out */
     const char *bad_shape; /* tensor written with a wrong shape */
     int head_count_override; /* -1: as n_head */
+    tensor_type wtype;       /* type of the matrices (vectors stay f32) */
 } tiny_spec;
 
 static float frand(uint32_t *x) {
@@ -503,8 +504,21 @@ static void add(tiny_builder *tb, const char *name, int64_t ne0, int64_t ne1, fl
     for (int64_t i = 0; i < ne0 * ne1; i++) d[i] = offset + scale * frand(&tb->seed);
     tb->bufs[tb->n_bufs++] = d;
     int64_t ne[2] = {ne0, ne1};
+    tensor_type type = TENSOR_TYPE_F32;
+    const void *data = d;
+    if (ne1 > 1 && tb->s->wtype != TENSOR_TYPE_F32) {
+        const tensor_traits *tr = tensor_traits_of((uint32_t)tb->s->wtype);
+        cr_assert(tr && tr->from_float);
+        size_t row = tensor_row_size(tb->s->wtype, ne0);
+        uint8_t *q = malloc(row * (size_t)ne1);
+        for (int64_t r = 0; r < ne1; r++) tr->from_float(d + r * ne0, q + (size_t)r * row, ne0);
+        cr_assert(tb->n_bufs < 256);
+        tb->bufs[tb->n_bufs++] = (float *)(void *)q;
+        type = tb->s->wtype;
+        data = q;
+    }
     he_error err = {0};
-    cr_assert_eq(gguf_writer_add_tensor(tb->w, name, TENSOR_TYPE_F32, ne1 > 1 ? 2 : 1, ne, d, &err), 0, "%s", err.msg);
+    cr_assert_eq(gguf_writer_add_tensor(tb->w, name, type, ne1 > 1 ? 2 : 1, ne, data, &err), 0, "%s", err.msg);
 }
 
 static void write_tiny(const char *path, const tiny_spec *s) {
@@ -568,8 +582,8 @@ static void write_tiny(const char *path, const tiny_spec *s) {
 }
 
 static tiny_spec tiny(const char *arch) {
-    return (tiny_spec){.arch = arch, .n_embd = 32, .n_layer = 2, .n_ff = 48, .n_head = 4, .n_head_kv = 2,
-                       .head_dim = 8, .n_vocab = 64, .head_count_override = -1};
+    return (tiny_spec){.arch = arch, .n_embd = 32, .n_layer = 2, .n_ff = 64, .n_head = 4, .n_head_kv = 2,
+                       .head_dim = 8, .n_vocab = 64, .head_count_override = -1, .wtype = TENSOR_TYPE_F32};
 }
 
 static void tmp_path(char *buf, size_t cap, const char *tag) {
@@ -639,6 +653,17 @@ Test(model, arch_qwen3_tiny_wide_heads) {
     tiny_spec s = tiny("qwen3");
     s.head_dim = 16; /* key_length != n_embd / n_head, as in Qwen3 */
     check_arch(&s, "qwen3");
+}
+
+Test(model, quantized_weights_q8_0_f16_q4_0) {
+    static const tensor_type types[] = {TENSOR_TYPE_Q8_0, TENSOR_TYPE_F16, TENSOR_TYPE_Q4_0};
+    static const char *tags[] = {"qwen2_q8_0", "qwen3_f16", "llama_q4_0"};
+    static const char *arch[] = {"qwen2", "qwen3", "llama"};
+    for (int i = 0; i < 3; i++) {
+        tiny_spec s = tiny(arch[i]);
+        s.wtype = types[i];
+        check_arch(&s, tags[i]);
+    }
 }
 
 /* ---- Loader errors ---- */
