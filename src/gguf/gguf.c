@@ -226,6 +226,7 @@ static int parse_value(parser *p, uint32_t t, int depth, uint64_t *n_out, gguf_t
         return 0;
     }
 
+    if (n == 0) return 0; /* no table: nothing to index */
     uint64_t idx = 0;
     uint64_t per = et == GGUF_TYPE_STRING ? 1 : 2;
     if (arena_reserve(p, n * per, &idx)) return -1;

@@ -584,6 +584,40 @@ Test(reader, zero_sized_tensor) {
     rb_free(&b);
 }
 
+/* Empty arrays of every kind, at top level and nested (found by the fuzzer: an empty array of
+ * strings once pointed its index table at NULL). */
+Test(reader, empty_arrays) {
+    rb b = {0};
+    rb_header(&b, 3, 0, 3);
+    rb_kv(&b, "s", GGUF_TYPE_ARRAY);
+    rb_u32(&b, GGUF_TYPE_STRING);
+    rb_u64(&b, 0);
+    rb_kv(&b, "a", GGUF_TYPE_ARRAY);
+    rb_u32(&b, GGUF_TYPE_ARRAY);
+    rb_u64(&b, 0);
+    rb_kv(&b, "n", GGUF_TYPE_ARRAY); /* [[]] of strings */
+    rb_u32(&b, GGUF_TYPE_ARRAY);
+    rb_u64(&b, 1);
+    rb_u32(&b, GGUF_TYPE_STRING);
+    rb_u64(&b, 0);
+    he_error err = {0};
+    opened o = open_bytes(b.p, b.n, &err);
+    cr_assert_not_null(o.f, "%s", err.msg);
+    gguf_value v, e;
+    cr_assert_eq(gguf_find_arr(o.f, "s", GGUF_TYPE_STRING, &v, &err), 1);
+    cr_assert_eq(v.n, 0);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), -1);
+    cr_assert_eq(gguf_find_arr(o.f, "a", GGUF_TYPE_ARRAY, &v, &err), 1);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), -1);
+    cr_assert_eq(gguf_find_arr(o.f, "n", GGUF_TYPE_ARRAY, &v, &err), 1);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), 0);
+    cr_assert_eq(e.elem_type, GGUF_TYPE_STRING);
+    cr_assert_eq(e.n, 0);
+    cr_assert_eq(gguf_value_elem(&e, 0, &v, &err), -1);
+    close_opened(&o);
+    rb_free(&b);
+}
+
 /* A vocab-only file may end right after its tensor infos, without padding. */
 Test(reader, no_tensors_no_padding) {
     rb b = {0};
@@ -998,6 +1032,38 @@ Test(corpus, write_seeds) {
     corpus_file(dir, "valid-tiny-v2.gguf", b.p, b.n);
     corpus_file(dir, "truncated-tiny.gguf", b.p, b.n / 2);
     rb_free(&b);
+
+    /* One made by the writer: several value types and three tensor types. */
+    char tmpl[] = "/tmp/hearth_seed.XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    char path[512];
+    snprintf(path, sizeof path, "%s/w.gguf", tmpl);
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_u32(w, "llama.block_count", 1);
+    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    const char *toks[] = {"<unk>", "<s>", "</s>", "a", "b"};
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 5);
+    float scores[5] = {0, 0, 0, -1, -2};
+    gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 5);
+    static uint8_t data[512];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)i;
+    he_error err = {0};
+    int64_t ne1[2] = {4, 5}, ne2[2] = {32, 2}, ne3[1] = {32};
+    cr_assert_eq(gguf_writer_add_tensor(w, "token_embd.weight", TENSOR_TYPE_F32, 2, ne1, data, &err), 0);
+    cr_assert_eq(gguf_writer_add_tensor(w, "blk.0.attn_q.weight", TENSOR_TYPE_Q4_0, 2, ne2, data, &err), 0);
+    cr_assert_eq(gguf_writer_add_tensor(w, "output.weight", TENSOR_TYPE_Q8_0, 1, ne3, data, &err), 0);
+    cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    FILE *fp = fopen(path, "rb");
+    uint8_t fb[4096];
+    size_t fn = fread(fb, 1, sizeof fb, fp);
+    fclose(fp);
+    unlink(path);
+    rmdir(tmpl);
+    corpus_file(dir, "valid-writer.gguf", fb, fn);
+
     b = (rb){0};
     nest(&b, 8);
     corpus_file(dir, "valid-nested-8.gguf", b.p, b.n);
