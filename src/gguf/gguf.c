@@ -550,7 +550,7 @@ gguf_file *gguf_open(const char *path, he_error *err) {
     }
     if (st.st_size == 0) {
         close(fd);
-        he_fail(err, HE_FORMAT, "gguf: '%s': empty file (0 bytes)", path);
+        he_fail(err, HE_FORMAT, "gguf: empty file (0 bytes)");
         return NULL;
     }
     if ((uint64_t)st.st_size > SIZE_MAX) {
