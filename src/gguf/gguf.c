@@ -350,14 +350,10 @@ static int parse_kvs(parser *p, uint64_t n_kv) {
         if (f->kv_hash[slot])
             return he_fail(p->err, HE_FORMAT, "gguf: %s at offset %zu: duplicate key", p->where, at);
         uint32_t t;
-        size_t tat = p->pos;
         if (rd_u32(p, &t, "value type")) return -1;
-        if (t >= GGUF_TYPE_COUNT)
-            return he_fail(p->err, HE_FORMAT, "gguf: %s: unknown value type %u at offset %zu",
-                           p->where, t, tat);
-        kv->type = (gguf_type)t;
         kv->val_off = p->pos;
-        if (parse_value(p, t, 0, &kv->n, &kv->elem_type, &kv->aux)) return -1;
+        if (parse_value(p, t, 0, &kv->n, &kv->elem_type, &kv->aux)) return -1; /* checks t */
+        kv->type = (gguf_type)t;
         kv->val_size = p->pos - kv->val_off;
         f->kv_hash[slot] = (uint32_t)i + 1;
         f->n_kv = (int64_t)i + 1; /* what is filled so far, for gguf_close on error */

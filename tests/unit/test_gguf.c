@@ -7,6 +7,7 @@
  *
  * HEARTH_GGUF_CORPUS_OUT=DIR with `--filter "corpus/write_seeds"` also writes the fuzz seed corpus there. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -688,6 +689,54 @@ Test(reader, getter_conversions) {
     rb_free(&b);
 }
 
+/* The count limits (2^20 keys, 2^20 tensors) apply after the bytes-left check, so they need
+ * files big enough to hold that many minimal entries. */
+Test(malformed, count_limits) {
+    size_t n = 40u << 20;
+    uint8_t *buf = calloc(1, n);
+    cr_assert_not_null(buf);
+    rb b = {0};
+    rb_header(&b, 3, 0, (1u << 20) + 1);
+    memcpy(buf, b.p, b.n);
+    he_error err = {0};
+    cr_assert_null(gguf_open_buffer(buf, n, &err));
+    cr_assert_eq(err.code, HE_LIMIT);
+    cr_assert(strstr(err.msg, "key/value count 1048577 exceeds hearth's limit"), "%s", err.msg);
+    b.n = 0;
+    rb_header(&b, 3, (1u << 20) + 1, 0);
+    memcpy(buf, b.p, b.n);
+    cr_assert_null(gguf_open_buffer(buf, n, &err));
+    cr_assert_eq(err.code, HE_LIMIT);
+    cr_assert(strstr(err.msg, "tensor count 1048577 exceeds hearth's limit"), "%s", err.msg);
+    rb_free(&b);
+    free(buf);
+}
+
+/* Fault injection: fail the Nth fallible allocation (each parameter runs in its own process, so
+ * HEARTH_FAIL_ALLOC_AT is read fresh). Opening must fail cleanly with HE_NOMEM, leaking nothing
+ * (LSan), until N passes the number of allocations the open makes. */
+static int alloc_ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 40};
+ParameterizedTestParameters(reader, alloc_failure) {
+    return cr_make_param_array(int, alloc_ns, sizeof alloc_ns / sizeof alloc_ns[0]);
+}
+ParameterizedTest(int *n, reader, alloc_failure) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", *n);
+    setenv("HEARTH_FAIL_ALLOC_AT", v, 1);
+    rb b = {0};
+    tiny_model(&b, 3);
+    he_error err = {0};
+    gguf_file *f = gguf_open_buffer(b.p, b.n, &err);
+    if (*n <= 4) cr_assert_null(f, "allocation %d failed but the open succeeded", *n);
+    if (*n >= 40) cr_assert_not_null(f, "%s", err.msg);
+    if (!f) {
+        cr_assert_eq(err.code, HE_NOMEM, "N=%d: %s", *n, err.msg);
+        cr_assert(strncmp(err.msg, "gguf: ", 6) == 0, "%s", err.msg);
+    }
+    gguf_close(f);
+    rb_free(&b);
+}
+
 /* ---- Shared files ---- */
 
 static gguf_file *open_shared(const char *rel, he_error *err) {
@@ -749,8 +798,15 @@ Test(shared, vocab_files) {
     cr_assert_geq(n, 10);
 }
 
-Test(reader, open_errors) {
+Test(reader, open_errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     he_error err = {0};
+    char p[512];
+    snprintf(p, sizeof p, "%s/empty.gguf", tmpdir);
+    FILE *fp = fopen(p, "wb");
+    fclose(fp);
+    cr_assert_null(gguf_open(p, &err));
+    cr_assert_eq(err.code, HE_FORMAT);
+    cr_assert_str_eq(err.msg, "gguf: empty file (0 bytes)");
     cr_assert_null(gguf_open("/nonexistent/x.gguf", &err));
     cr_assert_eq(err.code, HE_IO);
     cr_assert(strstr(err.msg, "/nonexistent/x.gguf"), "%s", err.msg);
