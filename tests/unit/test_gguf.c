@@ -1027,6 +1027,21 @@ Test(writer, copy_reproduces_stories260k, .init = make_tmpdir, .fini = remove_tm
     gguf_close(f);
 }
 
+static void misuse_empty_key(gguf_writer *w) { gguf_writer_set_u32(w, "", 1); }
+static void misuse_set_val_string(gguf_writer *w) {
+    uint64_t x = 0;
+    gguf_writer_set_val(w, "v", GGUF_TYPE_STRING, &x);
+}
+static void misuse_copy_kv_range(gguf_writer *w) {
+    rb b = {0};
+    tiny_model(&b, 3);
+    gguf_file *f = gguf_open_buffer(b.p, b.n, NULL);
+    cr_assert_not_null(f);
+    gguf_writer_copy_kv(w, f, 6);
+    gguf_close(f);
+    rb_free(&b);
+}
+
 Test(writer, errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     he_error err = {0};
     gguf_writer *w = gguf_writer_new();
@@ -1065,6 +1080,54 @@ Test(writer, errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     cr_assert(strstr(err.msg, "power of two"), "%s", err.msg);
     gguf_writer_free(w);
     gguf_writer_free(NULL);
+
+    /* general.alignment set by hand with the wrong type. */
+    w = gguf_writer_new();
+    gguf_writer_set_u64(w, "general.alignment", 32);
+    cr_assert_eq(gguf_writer_write(w, path, &err), -1);
+    cr_assert(strstr(err.msg, "general.alignment must be a u32"), "%s", err.msg);
+    gguf_writer_free(w);
+
+    /* Each misuse of a void setter is reported by the write, naming the first one. */
+    struct {
+        void (*misuse)(gguf_writer *);
+        const char *msg;
+    } misuses[] = {
+        {misuse_empty_key, "empty key"},
+        {misuse_set_val_string, "key 'v': gguf_writer_set_val needs a fixed-size scalar type"},
+        {misuse_copy_kv_range, "key index out of range"},
+    };
+    for (size_t i = 0; i < sizeof misuses / sizeof misuses[0]; i++) {
+        w = gguf_writer_new();
+        misuses[i].misuse(w);
+        gguf_writer_set_u32(w, "fine", 1);
+        cr_assert_eq(gguf_writer_write(w, path, &err), -1);
+        cr_assert(strstr(err.msg, misuses[i].msg), "%s", err.msg);
+        gguf_writer_free(w);
+    }
+
+    w = gguf_writer_new();
+    int64_t neg[2] = {32, -1};
+    cr_assert_eq(gguf_writer_add_tensor(w, "n", TENSOR_TYPE_F32, 2, neg, data, &err), -1);
+    cr_assert(strstr(err.msg, "bad ne[1] = -1"), "%s", err.msg);
+    int64_t huge[2] = {1ll << 40, 1ll << 22};
+    cr_assert_eq(gguf_writer_add_tensor(w, "h", TENSOR_TYPE_F32, 2, huge, data, &err), -1);
+    cr_assert(strstr(err.msg, "byte size overflows"), "%s", err.msg);
+    cr_assert_eq(gguf_writer_add_tensor(w, "d", TENSOR_TYPE_F32, 1, ne, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "no data"), "%s", err.msg);
+    int64_t zero[1] = {0};
+    cr_assert_eq(gguf_writer_add_tensor(w, "z", TENSOR_TYPE_F32, 1, zero, NULL, &err), 0);
+
+    /* The rename fails (path is a directory): an I/O error, and no temporary file is left. */
+    char dirpath[512];
+    snprintf(dirpath, sizeof dirpath, "%s/isdir", tmpdir);
+    cr_assert_eq(mkdir(dirpath, 0755), 0);
+    cr_assert_eq(gguf_writer_write(w, dirpath, &err), -1);
+    cr_assert_eq(err.code, HE_IO);
+    cr_assert(strstr(err.msg, "renaming"), "%s", err.msg);
+    cr_assert_eq(count_dir_entries(), 1);
+    rmdir(dirpath);
+    gguf_writer_free(w);
 }
 
 /* ---- Fuzz seed corpus (written only on request) ---- */
