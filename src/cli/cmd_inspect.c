@@ -15,39 +15,38 @@
 #define ARR_SHOW 5  /* elements of an array shown */
 #define NEST_SHOW 3 /* nesting levels of arrays shown */
 
-/* Prints at most max bytes of s as a quoted string, escaping quotes and control bytes and never
- * cutting a UTF-8 sequence in half; notes the full length when cut. */
+/* Prints at most max bytes of s as a quoted string, escaping quotes, control bytes and invalid
+ * UTF-8 (partial-character tokens are common in BPE vocabularies) and never cutting a UTF-8
+ * sequence in half; notes the full length when cut. */
 static void print_str(gguf_str s, size_t max) {
-    size_t n = s.len < max ? (size_t)s.len : max;
-    if (n < s.len)
-        while (n > 0 && ((unsigned char)s.ptr[n] & 0xC0) == 0x80)
-            n--;
+    size_t n = s.len < max ? (size_t)s.len : max, i = 0;
     putchar('"');
-    for (size_t i = 0; i < n; i++) {
+    while (i < n) {
         unsigned char c = (unsigned char)s.ptr[i];
-        switch (c) {
-        case '"':
-            fputs("\\\"", stdout);
-            break;
-        case '\\':
-            fputs("\\\\", stdout);
-            break;
-        case '\n':
-            fputs("\\n", stdout);
-            break;
-        case '\t':
-            fputs("\\t", stdout);
-            break;
-        case '\r':
-            fputs("\\r", stdout);
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f)
-                printf("\\x%02x", c);
-            else
-                putchar(c);
+        size_t k = gguf_utf8_len(s.ptr + i, (size_t)s.len - i);
+        if (k > 1) {
+            if (i + k > n) break;
+            fwrite(s.ptr + i, 1, k, stdout);
+            i += k;
+            continue;
         }
+        i++;
+        if (c == '"')
+            fputs("\\\"", stdout);
+        else if (c == '\\')
+            fputs("\\\\", stdout);
+        else if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if (k == 0 || c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
     }
+    n = i;
     putchar('"');
     if (n < s.len) printf("… (%" PRIu64 " bytes)", s.len);
 }
@@ -157,16 +156,18 @@ int cmd_inspect(int argc, char **argv) {
     int kw = 0;
     for (int64_t i = 0; i < n_kv; i++) {
         gguf_str k = gguf_key(f, i);
-        if (k.len > (uint64_t)kw) kw = k.len > 48 ? 48 : (int)k.len;
+        char b[160];
+        int w = (int)strlen(gguf_str_show(b, sizeof b, k, 96));
+        if (w > kw) kw = w > 48 ? 48 : w;
     }
     printf("\nmetadata: %" PRId64 " keys\n", n_kv);
     for (int64_t i = 0; i < n_kv; i++) {
         gguf_str k = gguf_key(f, i);
         gguf_value v;
         gguf_get_value(f, i, &v);
-        /* Keys were checked to hold no NUL; cut very long ones like long strings. */
-        int kl = k.len > 96 ? 96 : (int)k.len;
-        printf("  %-*.*s  %-6s  ", kw, kl, k.ptr, gguf_type_name(v.type));
+        /* Names from a file may hold escape sequences: never print them raw to a terminal. */
+        char b[160];
+        printf("  %-*s  %-6s  ", kw, gguf_str_show(b, sizeof b, k, 96), gguf_type_name(v.type));
         print_value(&v, 0);
         putchar('\n');
     }
@@ -188,8 +189,10 @@ int cmd_inspect(int argc, char **argv) {
             nel *= (uint64_t)t->ne[d]; /* fits: the reader checked the product */
         }
         snprintf(shape + o, sizeof shape - (size_t)o, "]");
-        printf("  %-40.*s  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", (int)t->name.len,
-               t->name.ptr, tr ? tr->name : "?", shape, t->offset, t->nbytes);
+        char b[160];
+        printf("  %-40s  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n",
+               gguf_str_show(b, sizeof b, t->name, 96), tr ? tr->name : "?", shape, t->offset,
+               t->nbytes);
         params += nel;
         bytes += t->nbytes;
     }

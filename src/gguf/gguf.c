@@ -88,19 +88,56 @@ typedef struct {
     he_error *err;
 } parser;
 
-/* Copies a name from the file into buf for a message: at most 64 bytes, control bytes as '?'. */
-static const char *show(char *buf, size_t cap, const char *p, uint64_t len) {
-    size_t n = len < 64 ? (size_t)len : 64, o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
-        unsigned char c = (unsigned char)p[i];
-        buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+size_t gguf_utf8_len(const char *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    if (n == 0) return 0;
+    if (s[0] < 0x80) return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        len = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        if (s[0] == 0xE0) lo = 0xA0;
+        if (s[0] == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        if (s[0] == 0xF0) lo = 0x90;
+        if (s[0] == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+const char *gguf_str_show(char *buf, size_t cap, gguf_str s, size_t max) {
+    size_t o = 0, i = 0, n = (size_t)s.len;
+    while (i < n && i < max && o + 5 < cap) {
+        size_t k = gguf_utf8_len(s.ptr + i, n - i);
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (k == 0 || (k == 1 && (c < 0x20 || c == 0x7f))) {
+            buf[o++] = '?';
+            i++;
+            continue;
+        }
+        if (i + k > max) break;
+        memcpy(buf + o, s.ptr + i, k);
+        o += k;
+        i += k;
     }
-    if (len > 64 && o + 4 < cap) {
+    if (i < n && o + 4 <= cap) {
         memcpy(buf + o, "...", 3);
         o += 3;
     }
     buf[o] = 0;
     return buf;
+}
+
+/* A name from the file, fit for a message (see gguf_str_show). */
+static const char *show(char *buf, size_t cap, const char *p, uint64_t len) {
+    return gguf_str_show(buf, cap, (gguf_str){p, len}, 64);
 }
 
 static size_t left(const parser *p) { return p->f->size - p->pos; }

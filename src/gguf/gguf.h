@@ -56,6 +56,11 @@ typedef struct {
 
 /* True when s holds exactly the bytes of the C string cstr. */
 bool gguf_str_eq(gguf_str s, const char *cstr);
+/* Length (1..4) of the valid UTF-8 sequence at p (n bytes available), or 0 if invalid. */
+size_t gguf_utf8_len(const char *p, size_t n);
+/* A display copy of s for messages: at most max bytes (whole UTF-8 sequences), control bytes and
+ * invalid UTF-8 as '?', "..." appended when cut. Returns buf (cap >= 8). */
+const char *gguf_str_show(char *buf, size_t cap, gguf_str s, size_t max);
 
 typedef struct {
     gguf_str name;

@@ -749,6 +749,25 @@ ParameterizedTest(int *n, reader, alloc_failure) {
     rb_free(&b);
 }
 
+Test(reader, utf8_and_show) {
+    static const struct {
+        const char *s;
+        size_t len;
+    } cases[] = {
+        {"a", 1},        {"\xc3\xa9", 2},     {"\xe2\x82\xac", 3}, {"\xf0\x9f\x98\x80", 4},
+        {"\xc0\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xe2\x82", 0},     {"\xf4\x90\x80\x80", 0},
+        {"\x80", 0},     {"\xff", 0},         {"\xe0\x80\x80", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_assert_eq(gguf_utf8_len(cases[i].s, strlen(cases[i].s)), cases[i].len, "case %zu", i);
+    char buf[80];
+    gguf_str s = {"ab\x1b[31m\xc3\xa9\xff", 10};
+    cr_assert_str_eq(gguf_str_show(buf, sizeof buf, s, 64), "ab?[31m\xc3\xa9?");
+    gguf_str l = {"\xc3\xa9\xc3\xa9\xc3\xa9", 6};
+    cr_assert_str_eq(gguf_str_show(buf, sizeof buf, l, 3), "\xc3\xa9...");
+    cr_assert_str_eq(gguf_str_show(buf, 8, (gguf_str){"abcdefghij", 10}, 64), "abc...");
+}
+
 /* ---- Shared files ---- */
 
 static gguf_file *open_shared(const char *rel, he_error *err) {
