@@ -5,8 +5,10 @@
  * here (SECURITY.md G1-G21): each case must fail with a specific code and message, with the input
  * in an exact-size heap buffer (ASan) and against a PROT_NONE guard page (no ASan needed).
  *
- * HEARTH_GGUF_CORPUS_OUT=DIR with `--filter "corpus/write_seeds"` also writes the fuzz seed corpus there. */
+ * HEARTH_GGUF_CORPUS_OUT=DIR with `--filter "corpus/write_seeds"` also writes the fuzz seed corpus
+ * there. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,7 +55,8 @@ static void rb_kv(rb *b, const char *key, uint32_t type) {
     rb_u32(b, type);
 }
 static void rb_pad(rb *b, size_t align) {
-    while (b->n % align) rb_u8(b, 0);
+    while (b->n % align)
+        rb_u8(b, 0);
 }
 static void rb_free(rb *b) { free(b->p); }
 
@@ -68,7 +71,8 @@ typedef struct {
 static void rb_tensor(rb *b, const tspec *t) {
     rb_str(b, t->name);
     rb_u32(b, t->n_dims);
-    for (uint32_t d = 0; d < t->n_dims && d < 4; d++) rb_u64(b, (uint64_t)t->ne[d]);
+    for (uint32_t d = 0; d < t->n_dims && d < 4; d++)
+        rb_u64(b, (uint64_t)t->ne[d]);
     rb_u32(b, t->type);
     rb_u64(b, t->offset);
 }
@@ -110,7 +114,8 @@ static void tiny_model(rb *b, uint32_t version) {
     rb_tensor(b, &a);
     rb_tensor(b, &q);
     rb_pad(b, 32);
-    for (int i = 0; i < 64 + 34; i++) rb_u8(b, (uint8_t)(i * 7 + 1));
+    for (int i = 0; i < 64 + 34; i++)
+        rb_u8(b, (uint8_t)(i * 7 + 1));
 }
 
 /* ---- Opening helpers ---- */
@@ -155,7 +160,8 @@ static void expect_fail_bytes(const uint8_t *p, size_t n, he_code code, const ch
     cr_assert_eq(err.code, code, "%s: code %d (%s), want %d: %s", label, err.code,
                  he_code_name(err.code), code, err.msg);
     cr_assert(strncmp(err.msg, "gguf: ", 6) == 0, "%s: message '%s'", label, err.msg);
-    if (substr) cr_assert(strstr(err.msg, substr), "%s: message '%s' lacks '%s'", label, err.msg, substr);
+    if (substr)
+        cr_assert(strstr(err.msg, substr), "%s: message '%s' lacks '%s'", label, err.msg, substr);
     close_opened(&o);
 
     he_error err2 = {0};
@@ -221,7 +227,8 @@ Test(reader, tiny_model_values) {
     cr_assert(gguf_str_eq(s, "llama"));
     cr_assert_eq(gguf_find_str(f, "no.such.key", &s, &err), 0);
     cr_assert_eq(gguf_find_str(f, "llama.block_count", &s, &err), -1);
-    cr_assert(strstr(err.msg, "llama.block_count") && strstr(err.msg, "expected a string"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "llama.block_count") && strstr(err.msg, "expected a string"), "%s",
+              err.msg);
 
     gguf_value arr, e, e2;
     cr_assert_eq(gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &arr, &err), 1);
@@ -375,8 +382,10 @@ static void m_dup_key(rb *b) {
 static void align_kv(rb *b, uint32_t type, uint64_t v) {
     rb_header(b, 3, 0, 1);
     rb_kv(b, "general.alignment", type);
-    if (type == GGUF_TYPE_UINT64) rb_u64(b, v);
-    else rb_u32(b, (uint32_t)v);
+    if (type == GGUF_TYPE_UINT64)
+        rb_u64(b, v);
+    else
+        rb_u32(b, (uint32_t)v);
 }
 static void m_align0(rb *b) { align_kv(b, GGUF_TYPE_UINT32, 0); }
 static void m_align3(rb *b) { align_kv(b, GGUF_TYPE_UINT32, 3); }
@@ -405,7 +414,8 @@ static void one_tensor(rb *b, const tspec *t, size_t data) {
     rb_header(b, 3, 1, 0);
     rb_tensor(b, t);
     rb_pad(b, 32);
-    for (size_t i = 0; i < data; i++) rb_u8(b, 0);
+    for (size_t i = 0; i < data; i++)
+        rb_u8(b, 0);
 }
 static void m_name64(rb *b) {
     char name[65];
@@ -421,7 +431,8 @@ static void m_dup_tensor(rb *b) {
     rb_tensor(b, &t1);
     rb_tensor(b, &t2);
     rb_pad(b, 32);
-    for (int i = 0; i < 64; i++) rb_u8(b, 0);
+    for (int i = 0; i < 64; i++)
+        rb_u8(b, 0);
 }
 static void m_empty(rb *b) { (void)b; }
 static void m_ndims5(rb *b) {
@@ -479,7 +490,8 @@ static void m_overlap(rb *b) {
     rb_tensor(b, &t1);
     rb_tensor(b, &t2);
     rb_pad(b, 32);
-    for (int i = 0; i < 64; i++) rb_u8(b, 0);
+    for (int i = 0; i < 64; i++)
+        rb_u8(b, 0);
 }
 
 typedef struct {
@@ -574,12 +586,47 @@ Test(reader, zero_sized_tensor) {
     rb_tensor(&b, &t1);
     rb_tensor(&b, &t2);
     rb_pad(&b, 32);
-    for (int i = 0; i < 64; i++) rb_u8(&b, 0);
+    for (int i = 0; i < 64; i++)
+        rb_u8(&b, 0);
     he_error err = {0};
     opened o = open_bytes(b.p, b.n, &err);
     cr_assert_not_null(o.f, "%s", err.msg);
     cr_assert_eq(gguf_tensor_find(o.f, "empty")->nbytes, 0);
     cr_assert_eq(gguf_tensor_find(o.f, "full")->nbytes, 64);
+    close_opened(&o);
+    rb_free(&b);
+}
+
+/* Empty arrays of every kind, at top level and nested (found by the fuzzer: an empty array of
+ * strings once pointed its index table at NULL). */
+Test(reader, empty_arrays) {
+    rb b = {0};
+    rb_header(&b, 3, 0, 3);
+    rb_kv(&b, "s", GGUF_TYPE_ARRAY);
+    rb_u32(&b, GGUF_TYPE_STRING);
+    rb_u64(&b, 0);
+    rb_kv(&b, "a", GGUF_TYPE_ARRAY);
+    rb_u32(&b, GGUF_TYPE_ARRAY);
+    rb_u64(&b, 0);
+    rb_kv(&b, "n", GGUF_TYPE_ARRAY); /* [[]] of strings */
+    rb_u32(&b, GGUF_TYPE_ARRAY);
+    rb_u64(&b, 1);
+    rb_u32(&b, GGUF_TYPE_STRING);
+    rb_u64(&b, 0);
+    he_error err = {0};
+    opened o = open_bytes(b.p, b.n, &err);
+    cr_assert_not_null(o.f, "%s", err.msg);
+    gguf_value v, e;
+    cr_assert_eq(gguf_find_arr(o.f, "s", GGUF_TYPE_STRING, &v, &err), 1);
+    cr_assert_eq(v.n, 0);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), -1);
+    cr_assert_eq(gguf_find_arr(o.f, "a", GGUF_TYPE_ARRAY, &v, &err), 1);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), -1);
+    cr_assert_eq(gguf_find_arr(o.f, "n", GGUF_TYPE_ARRAY, &v, &err), 1);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), 0);
+    cr_assert_eq(e.elem_type, GGUF_TYPE_STRING);
+    cr_assert_eq(e.n, 0);
+    cr_assert_eq(gguf_value_elem(&e, 0, &v, &err), -1);
     close_opened(&o);
     rb_free(&b);
 }
@@ -654,6 +701,73 @@ Test(reader, getter_conversions) {
     rb_free(&b);
 }
 
+/* The count limits (2^20 keys, 2^20 tensors) apply after the bytes-left check, so they need
+ * files big enough to hold that many minimal entries. */
+Test(malformed, count_limits) {
+    size_t n = 40u << 20;
+    uint8_t *buf = calloc(1, n);
+    cr_assert_not_null(buf);
+    rb b = {0};
+    rb_header(&b, 3, 0, (1u << 20) + 1);
+    memcpy(buf, b.p, b.n);
+    he_error err = {0};
+    cr_assert_null(gguf_open_buffer(buf, n, &err));
+    cr_assert_eq(err.code, HE_LIMIT);
+    cr_assert(strstr(err.msg, "key/value count 1048577 exceeds hearth's limit"), "%s", err.msg);
+    b.n = 0;
+    rb_header(&b, 3, (1u << 20) + 1, 0);
+    memcpy(buf, b.p, b.n);
+    cr_assert_null(gguf_open_buffer(buf, n, &err));
+    cr_assert_eq(err.code, HE_LIMIT);
+    cr_assert(strstr(err.msg, "tensor count 1048577 exceeds hearth's limit"), "%s", err.msg);
+    rb_free(&b);
+    free(buf);
+}
+
+/* Fault injection: fail the Nth fallible allocation (each parameter runs in its own process, so
+ * HEARTH_FAIL_ALLOC_AT is read fresh). Opening must fail cleanly with HE_NOMEM, leaking nothing
+ * (LSan), until N passes the number of allocations the open makes. */
+static int alloc_ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 40};
+ParameterizedTestParameters(reader, alloc_failure) {
+    return cr_make_param_array(int, alloc_ns, sizeof alloc_ns / sizeof alloc_ns[0]);
+}
+ParameterizedTest(int *n, reader, alloc_failure) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", *n);
+    setenv("HEARTH_FAIL_ALLOC_AT", v, 1);
+    rb b = {0};
+    tiny_model(&b, 3);
+    he_error err = {0};
+    gguf_file *f = gguf_open_buffer(b.p, b.n, &err);
+    if (*n <= 4) cr_assert_null(f, "allocation %d failed but the open succeeded", *n);
+    if (*n >= 40) cr_assert_not_null(f, "%s", err.msg);
+    if (!f) {
+        cr_assert_eq(err.code, HE_NOMEM, "N=%d: %s", *n, err.msg);
+        cr_assert(strncmp(err.msg, "gguf: ", 6) == 0, "%s", err.msg);
+    }
+    gguf_close(f);
+    rb_free(&b);
+}
+
+Test(reader, utf8_and_show) {
+    static const struct {
+        const char *s;
+        size_t len;
+    } cases[] = {
+        {"a", 1},        {"\xc3\xa9", 2},     {"\xe2\x82\xac", 3}, {"\xf0\x9f\x98\x80", 4},
+        {"\xc0\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xe2\x82", 0},     {"\xf4\x90\x80\x80", 0},
+        {"\x80", 0},     {"\xff", 0},         {"\xe0\x80\x80", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_assert_eq(gguf_utf8_len(cases[i].s, strlen(cases[i].s)), cases[i].len, "case %zu", i);
+    char buf[80];
+    gguf_str s = {"ab\x1b[31m\xc3\xa9\xff", 10};
+    cr_assert_str_eq(gguf_str_show(buf, sizeof buf, s, 64), "ab?[31m\xc3\xa9?");
+    gguf_str l = {"\xc3\xa9\xc3\xa9\xc3\xa9", 6};
+    cr_assert_str_eq(gguf_str_show(buf, sizeof buf, l, 3), "\xc3\xa9...");
+    cr_assert_str_eq(gguf_str_show(buf, 8, (gguf_str){"abcdefghij", 10}, 64), "abc...");
+}
+
 /* ---- Shared files ---- */
 
 static gguf_file *open_shared(const char *rel, he_error *err) {
@@ -703,8 +817,8 @@ Test(shared, vocab_files) {
         gguf_file *f = open_shared(rel, &err);
         cr_assert_not_null(f, "%s: %s", e->d_name, err.msg);
         gguf_value a;
-        cr_assert_eq(gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &a, &err), 1,
-                     "%s", e->d_name);
+        cr_assert_eq(gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &a, &err), 1, "%s",
+                     e->d_name);
         cr_assert_gt(a.n, 1000);
         gguf_str s;
         cr_assert_eq(gguf_find_str(f, "tokenizer.ggml.model", &s, &err), 1, "%s", e->d_name);
@@ -715,8 +829,15 @@ Test(shared, vocab_files) {
     cr_assert_geq(n, 10);
 }
 
-Test(reader, open_errors) {
+Test(reader, open_errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     he_error err = {0};
+    char p[512];
+    snprintf(p, sizeof p, "%s/empty.gguf", tmpdir);
+    FILE *fp = fopen(p, "wb");
+    fclose(fp);
+    cr_assert_null(gguf_open(p, &err));
+    cr_assert_eq(err.code, HE_FORMAT);
+    cr_assert_str_eq(err.msg, "gguf: empty file (0 bytes)");
     cr_assert_null(gguf_open("/nonexistent/x.gguf", &err));
     cr_assert_eq(err.code, HE_IO);
     cr_assert(strstr(err.msg, "/nonexistent/x.gguf"), "%s", err.msg);
@@ -770,21 +891,21 @@ Test(writer, round_trip_every_type, .init = make_tmpdir, .fini = remove_tmpdir) 
     uint8_t *datas[] = {d_f32, d_f16, d_q4, d_q8, d_q4k};
     size_t sizes[] = {sizeof d_f32, sizeof d_f16, sizeof d_q4, sizeof d_q8, sizeof d_q4k};
     for (int k = 0; k < 5; k++)
-        for (size_t j = 0; j < sizes[k]; j++) datas[k][j] = (uint8_t)(j * 31 + (size_t)k * 7 + 3);
+        for (size_t j = 0; j < sizes[k]; j++)
+            datas[k][j] = (uint8_t)(j * 31 + (size_t)k * 7 + 3);
     struct {
         const char *name;
         uint32_t type, n_dims;
         int64_t ne[4];
     } ts[] = {
-        {"t.f32", TENSOR_TYPE_F32, 2, {7, 3}},
-        {"t.f16", TENSOR_TYPE_F16, 1, {5}},
-        {"t.q4_0", TENSOR_TYPE_Q4_0, 3, {64, 1, 2}},
-        {"t.q8_0", TENSOR_TYPE_Q8_0, 4, {32, 1, 1, 1}},
+        {"t.f32", TENSOR_TYPE_F32, 2, {7, 3}},       {"t.f16", TENSOR_TYPE_F16, 1, {5}},
+        {"t.q4_0", TENSOR_TYPE_Q4_0, 3, {64, 1, 2}}, {"t.q8_0", TENSOR_TYPE_Q8_0, 4, {32, 1, 1, 1}},
         {"t.q4_K", TENSOR_TYPE_Q4_K, 1, {256}},
     };
     for (int k = 0; k < 5; k++)
         cr_assert_eq(gguf_writer_add_tensor(w, ts[k].name, ts[k].type, ts[k].n_dims, ts[k].ne,
-                                            datas[k], &err), 0, "%s", err.msg);
+                                            datas[k], &err),
+                     0, "%s", err.msg);
     char path[512];
     snprintf(path, sizeof path, "%s/out.gguf", tmpdir);
     cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
@@ -799,13 +920,29 @@ Test(writer, round_trip_every_type, .init = make_tmpdir, .fini = remove_tmpdir) 
     cr_assert_eq(gguf_version(f), 3);
     cr_assert_eq(gguf_alignment(f), 64);
     cr_assert_eq(gguf_data_offset(f) % 64, 0);
-    const char *order[] = {"general.architecture", "a.u32", "a.i32", "a.u64", "a.f32", "a.bool",
-                           "a.u8", "a.i8", "a.u16", "a.i16", "a.i64", "a.f64", "a.arr_f32",
-                           "a.arr_empty", "tokenizer.ggml.tokens", "a.replace", "a.last",
-                           "general.alignment", "x.nested"};
+    const char *order[] = {"general.architecture",
+                           "a.u32",
+                           "a.i32",
+                           "a.u64",
+                           "a.f32",
+                           "a.bool",
+                           "a.u8",
+                           "a.i8",
+                           "a.u16",
+                           "a.i16",
+                           "a.i64",
+                           "a.f64",
+                           "a.arr_f32",
+                           "a.arr_empty",
+                           "tokenizer.ggml.tokens",
+                           "a.replace",
+                           "a.last",
+                           "general.alignment",
+                           "x.nested"};
     int nk = (int)(sizeof order / sizeof order[0]);
     cr_assert_eq(gguf_n_kv(f), nk);
-    for (int k = 0; k < nk; k++) cr_assert(gguf_str_eq(gguf_key(f, k), order[k]), "key %d", k);
+    for (int k = 0; k < nk; k++)
+        cr_assert(gguf_str_eq(gguf_key(f, k), order[k]), "key %d", k);
 
     int64_t iv;
     uint64_t uv;
@@ -838,10 +975,10 @@ Test(writer, round_trip_every_type, .init = make_tmpdir, .fini = remove_tmpdir) 
     cr_assert_eq(gguf_find_f64(f, "a.f64", &dv, &err), 1);
     cr_assert(dv == f64);
     for (int k = 0; k < nk; k++) {
-        static const gguf_type types[] = {GGUF_TYPE_STRING, GGUF_TYPE_UINT32, GGUF_TYPE_INT32,
+        static const gguf_type types[] = {GGUF_TYPE_STRING, GGUF_TYPE_UINT32,  GGUF_TYPE_INT32,
                                           GGUF_TYPE_UINT64, GGUF_TYPE_FLOAT32, GGUF_TYPE_BOOL,
-                                          GGUF_TYPE_UINT8, GGUF_TYPE_INT8, GGUF_TYPE_UINT16,
-                                          GGUF_TYPE_INT16, GGUF_TYPE_INT64, GGUF_TYPE_FLOAT64};
+                                          GGUF_TYPE_UINT8,  GGUF_TYPE_INT8,    GGUF_TYPE_UINT16,
+                                          GGUF_TYPE_INT16,  GGUF_TYPE_INT64,   GGUF_TYPE_FLOAT64};
         if (k < 12) cr_assert_eq(gguf_kv_type(f, k), types[k], "key %d", k);
     }
     gguf_value a, e, e2;
@@ -911,7 +1048,8 @@ Test(writer, copy_reproduces_stories260k, .init = make_tmpdir, .fini = remove_tm
     gguf_file *f = open_shared("models/stories260K.gguf", &err);
     cr_assert_not_null(f, "%s", err.msg);
     gguf_writer *w = gguf_writer_new();
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) gguf_writer_copy_kv(w, f, i);
+    for (int64_t i = 0; i < gguf_n_kv(f); i++)
+        gguf_writer_copy_kv(w, f, i);
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         char name[80];
@@ -935,6 +1073,21 @@ Test(writer, copy_reproduces_stories260k, .init = make_tmpdir, .fini = remove_tm
     cr_assert_eq(memcmp(buf, orig, gguf_file_size(f)), 0);
     free(buf);
     gguf_close(f);
+}
+
+static void misuse_empty_key(gguf_writer *w) { gguf_writer_set_u32(w, "", 1); }
+static void misuse_set_val_string(gguf_writer *w) {
+    uint64_t x = 0;
+    gguf_writer_set_val(w, "v", GGUF_TYPE_STRING, &x);
+}
+static void misuse_copy_kv_range(gguf_writer *w) {
+    rb b = {0};
+    tiny_model(&b, 3);
+    gguf_file *f = gguf_open_buffer(b.p, b.n, NULL);
+    cr_assert_not_null(f);
+    gguf_writer_copy_kv(w, f, 6);
+    gguf_close(f);
+    rb_free(&b);
 }
 
 Test(writer, errors, .init = make_tmpdir, .fini = remove_tmpdir) {
@@ -975,6 +1128,54 @@ Test(writer, errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     cr_assert(strstr(err.msg, "power of two"), "%s", err.msg);
     gguf_writer_free(w);
     gguf_writer_free(NULL);
+
+    /* general.alignment set by hand with the wrong type. */
+    w = gguf_writer_new();
+    gguf_writer_set_u64(w, "general.alignment", 32);
+    cr_assert_eq(gguf_writer_write(w, path, &err), -1);
+    cr_assert(strstr(err.msg, "general.alignment must be a u32"), "%s", err.msg);
+    gguf_writer_free(w);
+
+    /* Each misuse of a void setter is reported by the write, naming the first one. */
+    struct {
+        void (*misuse)(gguf_writer *);
+        const char *msg;
+    } misuses[] = {
+        {misuse_empty_key, "empty key"},
+        {misuse_set_val_string, "key 'v': gguf_writer_set_val needs a fixed-size scalar type"},
+        {misuse_copy_kv_range, "key index out of range"},
+    };
+    for (size_t i = 0; i < sizeof misuses / sizeof misuses[0]; i++) {
+        w = gguf_writer_new();
+        misuses[i].misuse(w);
+        gguf_writer_set_u32(w, "fine", 1);
+        cr_assert_eq(gguf_writer_write(w, path, &err), -1);
+        cr_assert(strstr(err.msg, misuses[i].msg), "%s", err.msg);
+        gguf_writer_free(w);
+    }
+
+    w = gguf_writer_new();
+    int64_t neg[2] = {32, -1};
+    cr_assert_eq(gguf_writer_add_tensor(w, "n", TENSOR_TYPE_F32, 2, neg, data, &err), -1);
+    cr_assert(strstr(err.msg, "bad ne[1] = -1"), "%s", err.msg);
+    int64_t huge[2] = {1ll << 40, 1ll << 22};
+    cr_assert_eq(gguf_writer_add_tensor(w, "h", TENSOR_TYPE_F32, 2, huge, data, &err), -1);
+    cr_assert(strstr(err.msg, "byte size overflows"), "%s", err.msg);
+    cr_assert_eq(gguf_writer_add_tensor(w, "d", TENSOR_TYPE_F32, 1, ne, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "no data"), "%s", err.msg);
+    int64_t zero[1] = {0};
+    cr_assert_eq(gguf_writer_add_tensor(w, "z", TENSOR_TYPE_F32, 1, zero, NULL, &err), 0);
+
+    /* The rename fails (path is a directory): an I/O error, and no temporary file is left. */
+    char dirpath[512];
+    snprintf(dirpath, sizeof dirpath, "%s/isdir", tmpdir);
+    cr_assert_eq(mkdir(dirpath, 0755), 0);
+    cr_assert_eq(gguf_writer_write(w, dirpath, &err), -1);
+    cr_assert_eq(err.code, HE_IO);
+    cr_assert(strstr(err.msg, "renaming"), "%s", err.msg);
+    cr_assert_eq(count_dir_entries(), 1);
+    rmdir(dirpath);
+    gguf_writer_free(w);
 }
 
 /* ---- Fuzz seed corpus (written only on request) ---- */
@@ -998,6 +1199,42 @@ Test(corpus, write_seeds) {
     corpus_file(dir, "valid-tiny-v2.gguf", b.p, b.n);
     corpus_file(dir, "truncated-tiny.gguf", b.p, b.n / 2);
     rb_free(&b);
+
+    /* One made by the writer: several value types and three tensor types. */
+    char tmpl[] = "/tmp/hearth_seed.XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    char path[512];
+    snprintf(path, sizeof path, "%s/w.gguf", tmpl);
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_u32(w, "llama.block_count", 1);
+    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    const char *toks[] = {"<unk>", "<s>", "</s>", "a", "b"};
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 5);
+    float scores[5] = {0, 0, 0, -1, -2};
+    gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 5);
+    static uint8_t data[512];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)i;
+    he_error err = {0};
+    int64_t ne1[2] = {4, 5}, ne2[2] = {32, 2}, ne3[1] = {32};
+    cr_assert_eq(
+        gguf_writer_add_tensor(w, "token_embd.weight", TENSOR_TYPE_F32, 2, ne1, data, &err), 0);
+    cr_assert_eq(
+        gguf_writer_add_tensor(w, "blk.0.attn_q.weight", TENSOR_TYPE_Q4_0, 2, ne2, data, &err), 0);
+    cr_assert_eq(gguf_writer_add_tensor(w, "output.weight", TENSOR_TYPE_Q8_0, 1, ne3, data, &err),
+                 0);
+    cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    FILE *fp = fopen(path, "rb");
+    uint8_t fb[4096];
+    size_t fn = fread(fb, 1, sizeof fb, fp);
+    fclose(fp);
+    unlink(path);
+    rmdir(tmpl);
+    corpus_file(dir, "valid-writer.gguf", fb, fn);
+
     b = (rb){0};
     nest(&b, 8);
     corpus_file(dir, "valid-nested-8.gguf", b.p, b.n);
@@ -1008,7 +1245,8 @@ Test(corpus, write_seeds) {
         char name[96];
         snprintf(name, sizeof name, "bad-%s.gguf", bad_cases[i].id);
         for (char *c = name; *c; c++)
-            if (*c == ' ' || *c == '/' || *c == '^' || *c == '%' || *c == '[' || *c == ']') *c = '_';
+            if (*c == ' ' || *c == '/' || *c == '^' || *c == '%' || *c == '[' || *c == ']')
+                *c = '_';
         corpus_file(dir, name, b.p, b.n);
         rb_free(&b);
     }
