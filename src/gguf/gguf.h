@@ -132,7 +132,10 @@ const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name); /* NU
 /* ---- Writing ----
  * Collect key/values and tensors, then write the file crash-safely (temporary file, fsync,
  * rename). Tensor data is borrowed until gguf_writer_write returns. Keys keep insertion order;
- * setting an existing key replaces its value in place. */
+ * setting an existing key replaces its value in place. The void setters record the first misuse
+ * (empty key, non-scalar type for set_val/set_arr, bad alignment) and gguf_writer_write reports
+ * it. gguf_writer_set_alignment sets general.alignment (power of two, <= 16 MiB); tensor data
+ * is padded to it. Tensor names are 1..63 bytes (ggml's limit). */
 typedef struct gguf_writer gguf_writer;
 
 gguf_writer *gguf_writer_new(void);
@@ -144,6 +147,9 @@ void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v);
 void gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
 void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v);
 void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size scalar type (not STRING/ARRAY: gguf_writer_write then fails); v points to a
+ * value of that type in host (little-endian) order. Covers u8/i8/u16/i16/i64/f64. */
+void gguf_writer_set_val(gguf_writer *w, const char *key, gguf_type type, const void *v);
 /* Array of fixed-size scalars (type not STRING/ARRAY); data is copied. */
 void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data, uint64_t n);
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);

@@ -98,6 +98,14 @@ static void set_scalar(gguf_writer *w, const char *key, gguf_type type, const vo
     set_encoded(w, key, type, val, n);
 }
 
+void gguf_writer_set_val(gguf_writer *w, const char *key, gguf_type type, const void *v) {
+    if (gguf_type_size(type) == 0) {
+        sticky(w, "gguf_writer_set_val needs a fixed-size scalar type", key);
+        return;
+    }
+    set_scalar(w, key, type, v);
+}
+
 void gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment) {
     if (alignment == 0 || (alignment & (alignment - 1)) || alignment > GGUF_MAX_ALIGNMENT) {
         sticky(w, "alignment must be a power of two no larger than 16 MiB", "general.alignment");
