@@ -219,6 +219,8 @@ static int32_t builtin_vocab(gguf_writer *w) {
     return n;
 }
 
+#define SYNTH_MAX_VOCAB (1 << 20)
+
 /* Copies every tokenizer.* key of vocab; returns the token count or -1. */
 static int32_t copy_vocab(gguf_writer *w, const gguf_file *v, const char *path, he_error *err) {
     gguf_value tokens;
@@ -228,8 +230,10 @@ static int32_t copy_vocab(gguf_writer *w, const gguf_file *v, const char *path, 
         else he_prefix(err, "vocab '%s'", path);
         return -1;
     }
-    if (tokens.n == 0 || tokens.n > INT32_MAX)
-        return he_fail(err, HE_FORMAT, "vocab '%s': %llu tokens", path, (unsigned long long)tokens.n);
+    /* the embedding is n_vocab rows: keep a hostile count from asking for terabytes */
+    if (tokens.n == 0 || tokens.n > SYNTH_MAX_VOCAB)
+        return he_fail(err, HE_LIMIT, "vocab '%s': %llu tokens (1 .. %d supported)", path,
+                       (unsigned long long)tokens.n, SYNTH_MAX_VOCAB);
     for (int64_t i = 0; i < gguf_n_kv(v); i++) {
         gguf_str k = gguf_key(v, i);
         if (k.len > 10 && !memcmp(k.ptr, "tokenizer.", 10)) gguf_writer_copy_kv(w, v, i);
