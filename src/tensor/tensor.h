@@ -45,9 +45,9 @@ typedef void (*tensor_from_float_fn)(const float *x, void *y, int64_t n);
 typedef void (*tensor_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 
 typedef struct {
-    const char *name;        /* "q4_K", as ggml names it */
-    int64_t block_size;      /* elements per block */
-    size_t type_size;        /* bytes per block */
+    const char *name;   /* "q4_K", as ggml names it */
+    int64_t block_size; /* elements per block */
+    size_t type_size;   /* bytes per block */
     bool is_quantized;
     tensor_to_float_fn to_float;     /* NULL when hearth cannot compute with this type */
     tensor_from_float_fn from_float; /* reference quantizer; NULL when not supported */

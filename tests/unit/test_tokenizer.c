@@ -490,7 +490,7 @@ static tok_vocab *load_kvs(gbuf *kvs, he_error *err) {
     return v;
 }
 
-static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xe2\x96\x81" "a", "b"};
+static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "<0x41>", ("\xe2\x96\x81" "a"), "b"};
 static const float spm_scores[] = {0, 0, 0, 0, -1, -2};
 static const int32_t spm_types[] = {2, 3, 3, 6, 1, 1};
 
@@ -604,7 +604,7 @@ Test(hostile, none_ids_are_accepted) {
 Test(hostile, bad_byte_tokens) {
     const char *bad[] = {"<0x-1>", "<0xZZ>", "<0x100>", "<0x4>", "<0x41", "0x41>", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *toks[] = {"<unk>", "<s>", "</s>", bad[i], "\xe2\x96\x81" "a", "b"};
+        const char *toks[] = {"<unk>", "<s>", "</s>", bad[i], ("\xe2\x96\x81" "a"), "b"};
         gbuf g = {0};
         kv_str(&g, "tokenizer.ggml.model", "llama");
         kv_strs(&g, "tokenizer.ggml.tokens", toks, 6);
