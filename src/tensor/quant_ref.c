@@ -576,7 +576,7 @@ void tensor_ref_q6_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q2_K (dequantize only): 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
+/* Q2_K (dequantize; no quantizer yet): 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
 void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q2_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -596,7 +596,7 @@ void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q3_K (dequantize only). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or the high
+/* Q3_K (dequantize; no quantizer yet). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or the high
  * nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased by 32. */
 void tensor_ref_q3_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q3_K *x = vx;
@@ -681,8 +681,8 @@ void tensor_kernels_attach(tensor_type type, tensor_traits *t) {
         K(TENSOR_TYPE_Q5_1, tensor_ref_q5_1_to_float, tensor_ref_q5_1_from_float, tensor_ref_dot_q5_1_q8_1, TENSOR_TYPE_Q8_1)
         K(TENSOR_TYPE_Q8_0, tensor_ref_q8_0_to_float, tensor_ref_q8_0_from_float, tensor_ref_dot_q8_0_q8_0, TENSOR_TYPE_Q8_0)
         K(TENSOR_TYPE_Q8_1, tensor_ref_q8_1_to_float, tensor_ref_q8_1_from_float, NULL,                     TENSOR_TYPE_Q8_1)
-        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
-        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, NULL,                       tensor_ref_dot_q2_K_q8_K, TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, NULL,                       tensor_ref_dot_q3_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q4_K, tensor_ref_q4_K_to_float, tensor_ref_q4_K_from_float, tensor_ref_dot_q4_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q5_K, tensor_ref_q5_K_to_float, tensor_ref_q5_K_from_float, tensor_ref_dot_q5_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q6_K, tensor_ref_q6_K_to_float, tensor_ref_q6_K_from_float, tensor_ref_dot_q6_K_q8_K, TENSOR_TYPE_Q8_K)

@@ -787,3 +787,49 @@ Test(tensor, simd_dot_matches_ref) {
     free(qx);
     free(qy);
 }
+
+/* Q2_K / Q3_K have no quantizer yet: their dots are checked on random-byte blocks (finite
+ * scales) against the double dot of the dequantized operands. */
+Test(tensor, dot_q2_K_q3_K_random_blocks) {
+    const int64_t n = 1024;
+    const struct {
+        tensor_type type;
+        int halves[2];
+    } kinds[] = {{TENSOR_TYPE_Q2_K, {80, 82}}, {TENSOR_TYPE_Q3_K, {108, -1}}};
+    float *yf = malloc(sizeof(float) * n), *dx = malloc(sizeof(float) * n),
+          *dy = malloc(sizeof(float) * n);
+    uint8_t *qx = malloc((size_t)n), *qy = malloc((size_t)n * 2);
+    for (int k = 0; k < 2; k++) {
+        const tensor_traits *t = tensor_traits_of(kinds[k].type);
+        cr_assert(t->vec_dot && t->to_float);
+        cr_assert_eq(t->vec_dot_type, TENSOR_TYPE_Q8_K);
+        for (int trial = 0; trial < 4; trial++) {
+            rng_seed(4242 + 10 * (uint64_t)k + (uint64_t)trial);
+            for (int64_t i = 0; i < n / 256 * (int64_t)t->type_size; i++)
+                qx[i] = (uint8_t)rng_u32();
+            for (int64_t b = 0; b < n / 256; b++)
+                for (int h = 0; h < 2; h++)
+                    if (kinds[k].halves[h] >= 0)
+                        put_u16(qx + b * (int64_t)t->type_size + kinds[k].halves[h],
+                                f2h(0.02f * (1.0f + rng_uniform())));
+            fill_random(yf, n, 555 + (uint64_t)trial);
+            tensor_traits_of(TENSOR_TYPE_Q8_K)->from_float(yf, qy, n);
+            t->to_float(qx, dx, n);
+            tensor_traits_of(TENSOR_TYPE_Q8_K)->to_float(qy, dy, n);
+            double ref = 0.0, mag = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                ref += (double)dx[i] * (double)dy[i];
+                mag += fabs((double)dx[i] * (double)dy[i]);
+            }
+            float s = NAN;
+            t->vec_dot(n, &s, qx, qy);
+            cr_expect(fabs((double)s - ref) <= 1e-5 * mag, "%s trial %d: %g vs %g", t->name, trial,
+                      (double)s, ref);
+        }
+    }
+    free(yf);
+    free(dx);
+    free(dy);
+    free(qx);
+    free(qy);
+}
