@@ -24,6 +24,10 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_Q4_K].vec_dot = tensor_avx2_dot_q4_K_q8_K;
     t[TENSOR_TYPE_Q5_K].vec_dot = tensor_avx2_dot_q5_K_q8_K;
     t[TENSOR_TYPE_Q6_K].vec_dot = tensor_avx2_dot_q6_K_q8_K;
+    t[TENSOR_TYPE_F32].vec_dot = tensor_avx2_dot_f32_f32;
+    t[TENSOR_TYPE_F16].vec_dot = tensor_avx2_dot_f16_f32;
+    t[TENSOR_TYPE_BF16].vec_dot = tensor_avx2_dot_bf16_f32;
+    t[TENSOR_TYPE_F16].to_float = tensor_avx2_f16_to_float;
 }
 
 void tensor_dispatch_select(tensor_traits *table) {

@@ -286,3 +286,92 @@ void tensor_avx2_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *
     }
     *s = sumf;
 }
+
+/* ---- Float weights against F32 activations ----
+ * Not bit-identical to the references (which sum in double): these keep 32 float partial sums
+ * (4 vectors, FMA) and add them up at the end; the difference is float rounding, a few 1e-7 of
+ * sum |x y| for typical rows. Any n (block size 1): a scalar tail finishes the row. */
+
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* widen 8 bf16 to 8 floats: the bf16 bits are the float's top half */
+static inline __m256 bf16x8(const uint16_t *p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+/* F32 . F32 (n,) -> *s */
+void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k),
+                                     acc[k]);
+    for (; i + 8 <= n; i += 8)
+        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc[0]);
+    float sum =
+        hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++)
+        sum += x[i] * y[i];
+    *s = sum;
+}
+
+/* F16 . F32 (n,) -> *s: F16C widens the weights on the fly */
+void tensor_avx2_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx;
+    const float *y = vy;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) {
+            const __m256 xf = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8 * k)));
+            acc[k] = _mm256_fmadd_ps(xf, _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+        }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xf = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        acc[0] = _mm256_fmadd_ps(xf, _mm256_loadu_ps(y + i), acc[0]);
+    }
+    float sum =
+        hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++)
+        sum += h2f(x[i]) * y[i];
+    *s = sum;
+}
+
+/* BF16 . F32 (n,) -> *s */
+void tensor_avx2_dot_bf16_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx;
+    const float *y = vy;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(bf16x8(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+    for (; i + 8 <= n; i += 8)
+        acc[0] = _mm256_fmadd_ps(bf16x8(x + i), _mm256_loadu_ps(y + i), acc[0]);
+    float sum =
+        hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++)
+        sum += tensor_bf16_to_fp32(x[i]) * y[i];
+    *s = sum;
+}
+
+/* F16 (n,) -> F32 (n,); exact, like the reference (NaNs come out quiet in both) */
+void tensor_avx2_f16_to_float(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++)
+        y[i] = h2f(x[i]);
+}

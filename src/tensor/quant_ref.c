@@ -596,8 +596,9 @@ void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q3_K (dequantize; no quantizer yet). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or the high
- * nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased by 32. */
+/* Q3_K (dequantize; no quantizer yet). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or
+ * the high nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased
+ * by 32. */
 void tensor_ref_q3_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q3_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {

@@ -69,7 +69,8 @@ int tensor_type_from_name(const char *name);
  * tensor_traits_of() hands out the fastest kernels this CPU runs, chosen once on first use
  * (dispatch.c): the scalar references, with per-ISA versions swapped in where the CPU allows.
  * HEARTH_ISA=ref|avx2 in the environment forces a choice (one the CPU cannot run falls back to
- * ref, with a warning). Every SIMD kernel produces bit-identical results to its reference. */
+ * ref, with a warning). Quantized SIMD kernels give bit-identical results to their
+ * references; float-weight dots (F32/F16/BF16) differ only by float summation order. */
 
 /* The scalar reference kernels, whatever was selected (tests, debugging); NULL as
  * tensor_traits_of. */

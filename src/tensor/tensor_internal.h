@@ -69,7 +69,7 @@ void tensor_ref_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y)
 void tensor_ref_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q8_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 
-/* ---- AVX2+FMA+F16C versions (dot_avx2.c): bit-identical to the references above ---- */
+/* ---- AVX2+FMA+F16C versions (dot_avx2.c): quantized paths bit-identical to the references ---- */
 void tensor_avx2_q8_0_from_float(const float *x, void *y, int64_t n);
 void tensor_avx2_q8_K_from_float(const float *x, void *y, int64_t n);
 void tensor_avx2_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
@@ -77,5 +77,10 @@ void tensor_avx2_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y
 void tensor_avx2_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+/* float weights: equal to the references up to float summation order (not bit-identical) */
+void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_f16_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_bf16_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_f16_to_float(const void *x, float *y, int64_t n);
 
 #endif
