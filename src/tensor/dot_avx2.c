@@ -1,6 +1,7 @@
 /* dot_avx2.c — AVX2+FMA+F16C versions of the hot kernels: the activation quantizers (Q8_0,
  * Q8_K) and the dots of Q4_0/Q8_0 against Q8_0 and of Q4_K/Q5_K/Q6_K against Q8_K.
  *
+ * (Also Q8_1 and the Q4_1/Q5_0/Q5_1 dots, which rows not divisible by 256 fall back to.)
  * Built with -mavx2 -mfma -mf16c (Makefile %_avx2.o rule); only called when dispatch.c has
  * checked the CPU. Every function here is bit-identical to its reference twin for finite
  * inputs: each block's integer dot is computed exactly in int32 (same value as the reference,
@@ -83,6 +84,29 @@ void tensor_avx2_q8_0_from_float(const float *x, void *vy, int64_t n) {
     }
 }
 
+/* x (n,) -> Q8_1 (n/32 blocks); see tensor_ref_q8_1_from_float */
+void tensor_avx2_q8_1_from_float(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+    for (int64_t b = 0; b < n / QK8_1; b++, x += QK8_1) {
+        const float amax = absmax(x, QK8_1);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 v = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid));
+            v = _mm256_max_ps(lo, _mm256_min_ps(hi, v));
+            q[k] = _mm256_cvttps_epi32(v);
+        }
+        const int sum =
+            hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        _mm256_storeu_si256((__m256i *)y[b].qs, pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+        y[b].d = tensor_fp32_to_fp16(d);
+        y[b].s = tensor_fp32_to_fp16((float)sum * d);
+    }
+}
+
 /* x (n,) -> Q8_K (n/256 blocks); see tensor_ref_q8_K_from_float */
 void tensor_avx2_q8_K_from_float(const float *x, void *vy, int64_t n) {
     block_q8_K *y = vy;
@@ -152,6 +176,77 @@ void tensor_avx2_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
         const int isum = hsum_i32(dot_i8(qx, qy));
         const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* 32 bits -> 32 bytes: byte i is 0xFF when bit i of the little-endian word at p is set. */
+static inline __m256i bits_to_bytes(const uint8_t *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    /* byte i takes source byte i / 8, then tests its bit i % 8 */
+    const __m256i bytes = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)w), _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
+                                                      0x0202020202020202, 0x0303030303030303));
+    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, sel), sel);
+}
+
+/* The 32 nibbles of a Q4/Q5 block in element order (low nibbles 0..15, high nibbles 16..31). */
+static inline __m256i nibbles32(const uint8_t *qs) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+}
+
+/* Q5_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q5_0_q8_0 */
+void tensor_avx2_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK5_0; b++) {
+        __m256i q = _mm256_or_si256(nibbles32(x[b].qs),
+                                    _mm256_and_si256(bits_to_bytes(x[b].qh), _mm256_set1_epi8(16)));
+        q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+        const int isum = hsum_i32(dot_i8(q, _mm256_loadu_si256((const __m256i *)y[b].qs)));
+        const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q4_1 . Q8_1 (n,) -> *s; see tensor_ref_dot_q4_1_q8_1 (unsigned q: maddubs takes it as is) */
+void tensor_avx2_dot_q4_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK4_1; b++) {
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m256i p =
+            _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles32(x[b].qs), qy), _mm256_set1_epi16(1));
+        const int isum = hsum_i32(p);
+        const float t1 = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
+        const float t2 = h2f(x[b].m) * h2f(y[b].s);
+        const float t = t1 + t2;
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q5_1 . Q8_1 (n,) -> *s; see tensor_ref_dot_q5_1_q8_1 */
+void tensor_avx2_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK5_1; b++) {
+        const __m256i q = _mm256_or_si256(
+            nibbles32(x[b].qs), _mm256_and_si256(bits_to_bytes(x[b].qh), _mm256_set1_epi8(16)));
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const int isum =
+            hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, qy), _mm256_set1_epi16(1)));
+        const float t1 = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
+        const float t2 = h2f(x[b].m) * h2f(y[b].s);
+        const float t = t1 + t2;
         sumf += t;
     }
     *s = sumf;

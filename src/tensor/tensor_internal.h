@@ -71,9 +71,13 @@ void tensor_ref_dot_q8_K_q8_K(int64_t n, float *s, const void *x, const void *y)
 
 /* ---- AVX2+FMA+F16C versions (dot_avx2.c): quantized paths bit-identical to the references ---- */
 void tensor_avx2_q8_0_from_float(const float *x, void *y, int64_t n);
+void tensor_avx2_q8_1_from_float(const float *x, void *y, int64_t n);
 void tensor_avx2_q8_K_from_float(const float *x, void *y, int64_t n);
 void tensor_avx2_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q5_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q4_1_q8_1(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q5_1_q8_1(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);

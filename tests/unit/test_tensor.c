@@ -713,10 +713,11 @@ Test(tensor, simd_quantize_matches_ref) {
     const int64_t n = 1024;
     float *x = malloc(sizeof(float) * n);
     uint8_t *a = malloc((size_t)n * 4), *b = malloc((size_t)n * 4);
-    for (size_t c = 0; c < NCASES; c++) {
-        const tensor_traits *t = tensor_traits_of(cases[c].type);
-        const tensor_traits *r = tensor_traits_ref_of(cases[c].type);
-        const size_t rs = tensor_row_size(cases[c].type, n);
+    for (size_t c = 0; c <= NCASES; c++) { /* every case, then Q8_1 (an activation type only) */
+        const tensor_type type = c < NCASES ? cases[c].type : TENSOR_TYPE_Q8_1;
+        const tensor_traits *t = tensor_traits_of(type);
+        const tensor_traits *r = tensor_traits_ref_of(type);
+        const size_t rs = tensor_row_size(type, n);
         for (int trial = 0; trial < 6; trial++) {
             fill_random(x, n, 3000 + 10 * c + (uint64_t)trial);
             const float mag[] = {1.0f, 1e-3f, 37.0f, 1e4f, 1.0f, 1.0f};
