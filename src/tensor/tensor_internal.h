@@ -48,6 +48,8 @@ void tensor_ref_q5_0_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q5_1_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q8_0_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q8_1_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_q2_K_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_q3_K_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q4_K_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q5_K_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q6_K_from_float(const float *x, void *y, int64_t n);

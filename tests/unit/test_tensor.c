@@ -84,6 +84,8 @@ static const type_case cases[] = {
     {TENSOR_TYPE_Q5_0, 0.036, 0.031, 1e-5},  /* 0.0308 / 0.0267 */
     {TENSOR_TYPE_Q5_1, 0.035, 0.030, 2e-4},  /* 0.0294 / 0.0251 */
     {TENSOR_TYPE_Q8_0, 0.0045, 0.004, 1e-5}, /* 0.00375 / 0.00336 */
+    {TENSOR_TYPE_Q2_K, 0.27, 0.245, 1e-5},   /* 0.2339 / 0.2109 */
+    {TENSOR_TYPE_Q3_K, 0.145, 0.13, 1e-5},   /* 0.1245 / 0.1135 */
     {TENSOR_TYPE_Q4_K, 0.064, 0.052, 1e-5},  /* 0.0543 / 0.0442 */
     {TENSOR_TYPE_Q5_K, 0.033, 0.028, 1e-5},  /* 0.0276 / 0.0240 */
     {TENSOR_TYPE_Q6_K, 0.016, 0.014, 1e-5},  /* 0.0133 / 0.0118 */
@@ -266,6 +268,7 @@ Test(tensor, vec_dot_types) {
         {TENSOR_TYPE_Q5_1, TENSOR_TYPE_Q8_1}, {TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q8_0},
         {TENSOR_TYPE_Q4_K, TENSOR_TYPE_Q8_K}, {TENSOR_TYPE_Q5_K, TENSOR_TYPE_Q8_K},
         {TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q8_K}, {TENSOR_TYPE_Q8_K, TENSOR_TYPE_Q8_K},
+        {TENSOR_TYPE_Q2_K, TENSOR_TYPE_Q8_K}, {TENSOR_TYPE_Q3_K, TENSOR_TYPE_Q8_K},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const tensor_traits *t = tensor_traits_of(want[i].t);
@@ -790,8 +793,8 @@ Test(tensor, simd_dot_matches_ref) {
     free(qy);
 }
 
-/* Q2_K / Q3_K have no quantizer yet: their dots are checked on random-byte blocks (finite
- * scales) against the double dot of the dequantized operands. */
+/* Q2_K / Q3_K dots also on random-byte blocks (every bit pattern of quants and 4/6-bit scales,
+ * finite d) against the double dot of the dequantized operands. */
 Test(tensor, dot_q2_K_q3_K_random_blocks) {
     const int64_t n = 1024;
     const struct {
