@@ -480,6 +480,8 @@ typedef struct {
     const char *bad_shape; /* tensor written with a wrong shape */
     int head_count_override; /* -1: as n_head */
     tensor_type wtype;       /* type of the matrices (vectors stay f32) */
+    const char *override_key; /* "{arch}.<this>" set to override_val (u32) after the others */
+    uint32_t override_val;
 } tiny_spec;
 
 static float frand(uint32_t *x) {
@@ -544,6 +546,10 @@ static void write_tiny(const char *path, const tiny_spec *s) {
         gguf_writer_set_str(tb.w, KEY("rope.scaling.type"), "llama3");
         gguf_writer_set_f32(tb.w, KEY("rope.scaling.factor"), 8.0f);
         gguf_writer_set_u32(tb.w, KEY("rope.scaling.original_context_length"), 64);
+    }
+    if (s->override_key) {
+        snprintf(k, sizeof k, "%s.%s", s->arch, s->override_key);
+        gguf_writer_set_u32(tb.w, k, s->override_val);
     }
 #undef KEY
     int E = s->n_embd, hd = s->head_dim, nq = s->n_head * hd, nkv = s->n_head_kv * hd;
@@ -911,6 +917,44 @@ Test(model, qk_norm_tensors_required_for_qwen3) {
     s.skip[0] = "blk.0.attn_k_norm.weight";
     const char *need[] = {"blk.0.attn_k_norm.weight", NULL};
     expect_load_error(&s, "qknorm", HE_FORMAT, need);
+}
+
+/* Hostile hyperparameters (SECURITY.md G25): every key at 0, 1, odd and huge values either loads
+ * a consistent model or fails with an error; nothing crashes, divides by zero or over-reads
+ * (this file also runs under ASan). */
+Test(model, hostile_hparams_fail_cleanly, .timeout = 60) {
+    static const char *keys[] = {"embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+                                 "attention.head_count_kv", "attention.key_length", "attention.value_length",
+                                 "rope.dimension_count", "context_length"};
+    static const uint32_t vals[] = {0, 1, 3, 7, 33, 100000, 0x7fffffffu, 0xffffffffu};
+    char path[256];
+    tmp_path(path, sizeof path, "hostile");
+    int n_loaded = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        for (size_t j = 0; j < sizeof vals / sizeof vals[0]; j++) {
+            tiny_spec s = tiny("qwen3");
+            s.override_key = keys[i];
+            s.override_val = vals[j];
+            write_tiny(path, &s);
+            he_error err = {0};
+            hearth_model *m = hearth_model_load(path, NULL, &err);
+            if (!m) {
+                cr_assert_neq(err.code, HE_OK, "%s = %u: failed without an error", keys[i], vals[j]);
+                cr_assert(err.msg[0], "%s = %u: empty message", keys[i], vals[j]);
+                continue;
+            }
+            n_loaded++; /* e.g. context_length = 1, or a value equal to the real one */
+            hearth_ctx *c = ctx_ok(m, 8, 1, 4, 1);
+            hearth_batch b;
+            hearth_batch_init(&b, 2);
+            hearth_batch_add(&b, 1, 0, 0, true);
+            decode_ok(c, &b);
+            hearth_batch_deinit(&b);
+            hearth_ctx_free(c);
+            hearth_model_free(m);
+        }
+    cr_assert(n_loaded > 0 && n_loaded < 20, "%d of 72 variants loaded", n_loaded);
+    unlink(path);
 }
 
 Test(model, missing_file_is_an_error) {
