@@ -482,6 +482,7 @@ typedef struct {
     tensor_type wtype;       /* type of the matrices (vectors stay f32) */
     const char *override_key; /* "{arch}.<this>" set to override_val (u32) after the others */
     uint32_t override_val;
+    uint32_t alignment;      /* general.alignment, 0: default */
 } tiny_spec;
 
 static float frand(uint32_t *x) {
@@ -547,6 +548,7 @@ static void write_tiny(const char *path, const tiny_spec *s) {
         gguf_writer_set_f32(tb.w, KEY("rope.scaling.factor"), 8.0f);
         gguf_writer_set_u32(tb.w, KEY("rope.scaling.original_context_length"), 64);
     }
+    if (s->alignment) gguf_writer_set_alignment(tb.w, s->alignment);
     if (s->override_key) {
         snprintf(k, sizeof k, "%s.%s", s->arch, s->override_key);
         gguf_writer_set_u32(tb.w, k, s->override_val);
@@ -954,6 +956,21 @@ Test(model, hostile_hparams_fail_cleanly, .timeout = 60) {
             hearth_model_free(m);
         }
     cr_assert(n_loaded > 0 && n_loaded < 20, "%d of 72 variants loaded", n_loaded);
+    unlink(path);
+}
+
+Test(model, misaligned_tensor_data_rejected) {
+    tiny_spec s = tiny("llama");
+    s.alignment = 2;
+    s.wtype = TENSOR_TYPE_Q8_0; /* 34-byte blocks: with alignment 2 a later tensor lands off 4 */
+    s.n_vocab = 65;
+    char path[256];
+    tmp_path(path, sizeof path, "align");
+    write_tiny(path, &s);
+    he_error err = {0};
+    hearth_model *m = hearth_model_load(path, NULL, &err);
+    cr_assert_null(m, "loaded a model with misaligned tensors");
+    cr_assert(strstr(err.msg, "not 4-byte aligned"), "%s", err.msg);
     unlink(path);
 }
 
