@@ -28,7 +28,7 @@
 
 /* x[j] = (q[j] - 8) * d, q in 0..15 */
 typedef struct {
-    uint16_t d;             /* fp16 scale */
+    uint16_t d;            /* fp16 scale */
     uint8_t qs[QK4_0 / 2]; /* nibbles: low = element j, high = element j+16 */
 } block_q4_0;
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");

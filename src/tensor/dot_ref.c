@@ -22,7 +22,8 @@ static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
 void tensor_ref_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
     const float *x = vx, *y = vy;
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * y[i]);
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(x[i] * y[i]);
     *s = (float)sum;
 }
 
@@ -30,7 +31,8 @@ void tensor_ref_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy)
     const uint16_t *x = vx;
     const float *y = vy;
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(tensor_fp16_to_fp32(x[i]) * y[i]);
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(tensor_fp16_to_fp32(x[i]) * y[i]);
     *s = (float)sum;
 }
 
@@ -38,7 +40,8 @@ void tensor_ref_dot_bf16_f32(int64_t n, float *s, const void *vx, const void *vy
     const uint16_t *x = vx;
     const float *y = vy;
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(tensor_bf16_to_fp32(x[i]) * y[i]);
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(tensor_bf16_to_fp32(x[i]) * y[i]);
     *s = (float)sum;
 }
 
@@ -124,7 +127,8 @@ void tensor_ref_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *v
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / QK8_0; b++) {
         int isum = 0;
-        for (int j = 0; j < QK8_0; j++) isum += x[b].qs[j] * y[b].qs[j];
+        for (int j = 0; j < QK8_0; j++)
+            isum += x[b].qs[j] * y[b].qs[j];
         sumf += (float)isum * (fp16(x[b].d) * fp16(y[b].d));
     }
     *s = sumf;
@@ -149,7 +153,8 @@ void tensor_ref_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *v
             const int shift = 4 * (j % 2); /* even sub-block: low nibbles, odd: high */
             const int8_t *q8 = y[b].qs + 32 * j;
             int sub = 0;
-            for (int l = 0; l < 32; l++) sub += ((q[l] >> shift) & 0xF) * q8[l];
+            for (int l = 0; l < 32; l++)
+                sub += ((q[l] >> shift) & 0xF) * q8[l];
             isum += sc * sub;
             imin += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
         }
@@ -206,7 +211,8 @@ void tensor_ref_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *v
         int isum = 0;
         for (int k = 0; k < QK_K / 16; k++) {
             int sub = 0;
-            for (int i = 0; i < 16; i++) sub += q[16 * k + i] * y[b].qs[16 * k + i];
+            for (int i = 0; i < 16; i++)
+                sub += q[16 * k + i] * y[b].qs[16 * k + i];
             isum += x[b].scales[k] * sub;
         }
         sumf += (float)isum * (fp16(x[b].d) * y[b].d);
@@ -221,8 +227,61 @@ void tensor_ref_dot_q8_K_q8_K(int64_t n, float *s, const void *vx, const void *v
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
         int isum = 0;
-        for (int j = 0; j < QK_K; j++) isum += x[b].qs[j] * y[b].qs[j];
+        for (int j = 0; j < QK_K; j++)
+            isum += x[b].qs[j] * y[b].qs[j];
         sumf += (float)isum * (x[b].d * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q2_K . Q8_K: 16 sub-blocks of 16 with 4-bit scale sc and 4-bit min m (sc_k = scales[k] & 15,
+ * m_k = scales[k] >> 4); element 128h + 32j + l has q = (qs[32h + l] >> 2j) & 3.
+ *   isum = sum_k sc_k * sum_{i in k} q_i y_i,   imin = sum_k m_k * bsums[k]
+ *   sumf += (float)isum * (d * dy) - (float)imin * (dmin * dy) */
+void tensor_ref_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0, imin = 0;
+        for (int k = 0; k < QK_K / 16; k++) {
+            int sub = 0;
+            for (int i = 16 * k; i < 16 * k + 16; i++) {
+                const int h = i / 128, j = (i % 128) / 32, l = i % 32;
+                sub += ((x[b].qs[32 * h + l] >> (2 * j)) & 3) * y[b].qs[i];
+            }
+            isum += (x[b].scales[k] & 0xF) * sub;
+            imin += (x[b].scales[k] >> 4) * y[b].bsums[k];
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d) - (float)imin * (fp16(x[b].dmin) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q3_K . Q8_K: 16 sub-blocks of 16 with signed 6-bit scales (stored + 32, packed as in
+ * tensor_ref_q3_K_to_float); element 128h + 32j + l has q = ((qs[32h + l] >> 2j) & 3) - 4
+ * unless bit 4h + j of hmask[l] is set.
+ *   isum = sum_k (sc_k - 32) * sum_{i in k} q_i y_i;  sumf += (float)isum * (d * dy) */
+void tensor_ref_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0;
+        for (int k = 0; k < QK_K / 16; k++) {
+            const int lo = k < 8 ? x[b].scales[k] & 0xF : x[b].scales[k - 8] >> 4;
+            const int hi = (x[b].scales[8 + k % 4] >> (2 * (k / 4))) & 3;
+            const int sc = (lo | (hi << 4)) - 32;
+            int sub = 0;
+            for (int i = 16 * k; i < 16 * k + 16; i++) {
+                const int h = i / 128, j = (i % 128) / 32, l = i % 32;
+                int q = (x[b].qs[32 * h + l] >> (2 * j)) & 3;
+                if (!((x[b].hmask[l] >> (4 * h + j)) & 1)) q -= 4;
+                sub += q * y[b].qs[i];
+            }
+            isum += sc * sub;
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d);
     }
     *s = sumf;
 }

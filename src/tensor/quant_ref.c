@@ -34,22 +34,26 @@ void tensor_ref_f32_from_float(const float *x, void *y, int64_t n) {
 
 void tensor_ref_f16_to_float(const void *x, float *y, int64_t n) {
     const uint16_t *h = x;
-    for (int64_t i = 0; i < n; i++) y[i] = tensor_fp16_to_fp32(h[i]);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tensor_fp16_to_fp32(h[i]);
 }
 
 void tensor_ref_f16_from_float(const float *x, void *y, int64_t n) {
     uint16_t *h = y;
-    for (int64_t i = 0; i < n; i++) h[i] = tensor_fp32_to_fp16(x[i]);
+    for (int64_t i = 0; i < n; i++)
+        h[i] = tensor_fp32_to_fp16(x[i]);
 }
 
 void tensor_ref_bf16_to_float(const void *x, float *y, int64_t n) {
     const uint16_t *h = x;
-    for (int64_t i = 0; i < n; i++) y[i] = tensor_bf16_to_fp32(h[i]);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tensor_bf16_to_fp32(h[i]);
 }
 
 void tensor_ref_bf16_from_float(const float *x, void *y, int64_t n) {
     uint16_t *h = y;
-    for (int64_t i = 0; i < n; i++) h[i] = tensor_fp32_to_bf16(x[i]);
+    for (int64_t i = 0; i < n; i++)
+        h[i] = tensor_fp32_to_bf16(x[i]);
 }
 
 /* ======================================================================================
@@ -134,7 +138,8 @@ static uint32_t load_u32le(const uint8_t *p) {
 }
 
 static void store_u32le(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Q5_0: d = max / -16, q = clamp(trunc(x/d + 16.5), 0, 31); bit 4 of q goes to qh */
@@ -186,8 +191,7 @@ void tensor_ref_q5_1_from_float(const float *x, void *vy, int64_t n) {
         uint32_t qh = 0;
         for (int j = 0; j < QK5_1 / 2; j++) {
             uint32_t q0 = (uint32_t)fmaxf(0.0f, fminf(31.0f, (x[j] - min) * id + 0.5f));
-            uint32_t q1 =
-                (uint32_t)fmaxf(0.0f, fminf(31.0f, (x[j + QK5_1 / 2] - min) * id + 0.5f));
+            uint32_t q1 = (uint32_t)fmaxf(0.0f, fminf(31.0f, (x[j + QK5_1 / 2] - min) * id + 0.5f));
             y[b].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
             qh |= ((q0 >> 4) & 1u) << j;
             qh |= ((q1 >> 4) & 1u) << (j + QK5_1 / 2);
@@ -228,7 +232,8 @@ void tensor_ref_q8_0_to_float(const void *vx, float *y, int64_t n) {
     const block_q8_0 *x = vx;
     for (int64_t b = 0; b < n / QK8_0; b++, y += QK8_0) {
         const float d = fp16(x[b].d);
-        for (int j = 0; j < QK8_0; j++) y[j] = (float)x[b].qs[j] * d;
+        for (int j = 0; j < QK8_0; j++)
+            y[j] = (float)x[b].qs[j] * d;
     }
 }
 
@@ -254,7 +259,8 @@ void tensor_ref_q8_1_to_float(const void *vx, float *y, int64_t n) {
     const block_q8_1 *x = vx;
     for (int64_t b = 0; b < n / QK8_1; b++, y += QK8_1) {
         const float d = fp16(x[b].d);
-        for (int j = 0; j < QK8_1; j++) y[j] = (float)x[b].qs[j] * d;
+        for (int j = 0; j < QK8_1; j++)
+            y[j] = (float)x[b].qs[j] * d;
     }
 }
 
@@ -271,8 +277,7 @@ void tensor_ref_q8_1_to_float(const void *vx, float *y, int64_t n) {
  * weighted least-squares problem for (s, m) in closed form and keep the best. Returns s and
  * stores -m (the positive "min" that Q4_K/Q5_K store and subtract) in *neg_min. */
 static float search_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                              float *neg_min, uint8_t *Laux, float rmin, float rdelta,
-                              int nstep) {
+                              float *neg_min, uint8_t *Laux, float rmin, float rdelta, int nstep) {
     float min = x[0], max = x[0];
     float sum_w = 0.0f, sum_x = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -404,9 +409,11 @@ static void quantize_k4_block(const float *x, int nmax, float rmin, int nstep, u
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
         float sum_x2 = 0.0f;
-        for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
+        for (int l = 0; l < 32; l++)
+            sum_x2 += xs[l] * xs[l];
         const float av_x = sqrtf(sum_x2 / 32.0f);
-        for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xs[l]);
+        for (int l = 0; l < 32; l++)
+            w[l] = av_x + fabsf(xs[l]);
         scales[j] =
             search_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -454,8 +461,10 @@ void tensor_ref_q4_K_to_float(const void *vx, float *y, int64_t n) {
             tensor_k4_scale_min(2 * c + 1, x[b].scales, &sc, &m);
             const float d2 = d * (float)sc, m2 = dmin * (float)m;
             const uint8_t *q = x[b].qs + 32 * c;
-            for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (float)(q[l] >> 4) - m2;
         }
     }
 }
@@ -567,7 +576,7 @@ void tensor_ref_q6_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q2_K (dequantize only): 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
+/* Q2_K (dequantize; no quantizer yet): 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
 void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q2_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -587,8 +596,9 @@ void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q3_K (dequantize only). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or the high
- * nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased by 32. */
+/* Q3_K (dequantize; no quantizer yet). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or
+ * the high nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased
+ * by 32. */
 void tensor_ref_q3_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q3_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -634,7 +644,8 @@ void tensor_ref_q8_K_from_float(const float *x, void *vy, int64_t n) {
             y[b].qs[j] = (int8_t)clampi(tensor_nearest_int(iscale * x[j]), -127, 127);
         for (int k = 0; k < QK_K / 16; k++) {
             int sum = 0;
-            for (int j = 0; j < 16; j++) sum += y[b].qs[16 * k + j];
+            for (int j = 0; j < 16; j++)
+                sum += y[b].qs[16 * k + j];
             y[b].bsums[k] = (int16_t)sum;
         }
         y[b].d = 1.0f / iscale;
@@ -644,7 +655,8 @@ void tensor_ref_q8_K_from_float(const float *x, void *vy, int64_t n) {
 void tensor_ref_q8_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q8_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++, y += QK_K)
-        for (int j = 0; j < QK_K; j++) y[j] = x[b].d * (float)x[b].qs[j];
+        for (int j = 0; j < QK_K; j++)
+            y[j] = x[b].d * (float)x[b].qs[j];
 }
 
 /* ======================================================================================
@@ -670,8 +682,8 @@ void tensor_kernels_attach(tensor_type type, tensor_traits *t) {
         K(TENSOR_TYPE_Q5_1, tensor_ref_q5_1_to_float, tensor_ref_q5_1_from_float, tensor_ref_dot_q5_1_q8_1, TENSOR_TYPE_Q8_1)
         K(TENSOR_TYPE_Q8_0, tensor_ref_q8_0_to_float, tensor_ref_q8_0_from_float, tensor_ref_dot_q8_0_q8_0, TENSOR_TYPE_Q8_0)
         K(TENSOR_TYPE_Q8_1, tensor_ref_q8_1_to_float, tensor_ref_q8_1_from_float, NULL,                     TENSOR_TYPE_Q8_1)
-        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
-        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, NULL,                       tensor_ref_dot_q2_K_q8_K, TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, NULL,                       tensor_ref_dot_q3_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q4_K, tensor_ref_q4_K_to_float, tensor_ref_q4_K_from_float, tensor_ref_dot_q4_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q5_K, tensor_ref_q5_K_to_float, tensor_ref_q5_K_from_float, tensor_ref_dot_q5_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q6_K, tensor_ref_q6_K_to_float, tensor_ref_q6_K_from_float, tensor_ref_dot_q6_K_q8_K, TENSOR_TYPE_Q8_K)

@@ -24,7 +24,7 @@ static bool spm_pair(const void *ctx, const char *l, size_t ln, const char *r, s
     (void)r; /* l and r are adjacent in the same string */
     int32_t id = text_token(v, l, ln + rn);
     if (id < 0) return false;
-    *key = v->score[id];
+    *key = (double)v->score[id];
     return true;
 }
 

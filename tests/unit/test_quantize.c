@@ -444,6 +444,35 @@ Test(quantize, synth_shapes_metadata_and_tensors) {
     }
 }
 
+Test(quantize, synth_real_shapes_table) {
+    /* the hparams of the real models, as their llama.cpp conversions carry them */
+    static const struct {
+        const char *name, *arch;
+        int32_t embd, layers, heads, kv, ff, hd;
+        float rope;
+        bool tied, bias, qk_norm;
+    } real[] = {
+        {"tinyllama", "llama", 2048, 22, 32, 4, 5632, 0, 10000.0f, false, false, false},
+        {"llama3-1b", "llama", 2048, 16, 32, 8, 8192, 0, 500000.0f, true, false, false},
+        {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 0, 1e6f, true, true, false},
+        {"qwen3-0.6b", "qwen3", 1024, 28, 16, 8, 3072, 128, 1e6f, true, false, true},
+    };
+    for (size_t i = 0; i < sizeof real / sizeof real[0]; i++) {
+        const synth_shape *s = synth_shape_find(real[i].name);
+        cr_assert(s, "%s", real[i].name);
+        cr_assert_str_eq(s->arch, real[i].arch);
+        cr_assert(s->n_embd == real[i].embd && s->n_layer == real[i].layers && s->n_head == real[i].heads &&
+                      s->n_head_kv == real[i].kv && s->n_ff == real[i].ff && s->head_dim == real[i].hd,
+                  "%s", real[i].name);
+        cr_assert_eq(s->rope_base, real[i].rope, "%s", real[i].name);
+        cr_assert(s->tied == real[i].tied && s->qkv_bias == real[i].bias && s->qk_norm == real[i].qk_norm, "%s",
+                  real[i].name);
+    }
+    const synth_shape *l3 = synth_shape_find("llama3-1b");
+    cr_assert(l3->rope_scale == 32.0f && l3->rope_low == 1.0f && l3->rope_high == 4.0f && l3->rope_orig_ctx == 8192);
+    cr_assert_null(synth_shape_find("llama3-8b"));
+}
+
 Test(quantize, synth_llama3_rope_freqs) {
     gen("tiny-llama3", QUANT_FTYPE_ALL_F32, 0, "", tmp("l3.gguf"));
     gguf_file *f = open_ok(tmp("l3.gguf"));
