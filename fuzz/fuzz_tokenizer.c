@@ -7,6 +7,7 @@
  *   2  token ids (2 bytes each) through the streaming detokenizer: the output is valid UTF-8 and,
  *      when the whole-token bytes are valid UTF-8, equal to them
  *   3  the rest is a GGUF file: tok_vocab_load must fail cleanly or give a vocab that encodes
+ *   4  WordPiece vocab: every id in range, never more ids than input bytes + 2
  * Modes 0 and 1 also encode with parse_special and add_special to exercise those paths. */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 
 /* ---- In-memory vocabs, built once ---- */
 
-static tok_vocab *spm, *bpe[8];
+static tok_vocab *spm, *bpe[8], *wpm;
 static const char *const pres[8] = {"default", "llama-bpe", "qwen2", "gpt-2", "starcoder", "falcon",
                                     "deepseek-llm", "deepseek-coder"};
 
@@ -45,6 +46,22 @@ static tok_vocab *make_spm(void) {
     tok_vocab *v = tok_vocab_new(&d, &err);
     if (!v) {
         fprintf(stderr, "fuzz_tokenizer: spm vocab: %s\n", err.msg);
+        abort();
+    }
+    return v;
+}
+
+static tok_vocab *make_wpm(void) {
+    const char *toks[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello", "\xe2\x96\x81h", "ello", "e",
+                          "l", "o", "\xe2\x96\x81!", "\xe2\x96\x81\xe4\xbd\xa0", ("\xe2\x96\x81" "cafe"), ("\xe2\x96\x81" "a")};
+    const int32_t types[] = {3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    tok_vocab_desc d = {.model = "bert", .n_vocab = 14, .tokens = toks, .types = types, .bos = 2, .eos = 3,
+                        .unk = 1, .pad = 0, .eot = -1, .eom = -1, .add_bos = -1, .add_eos = -1,
+                        .add_space_prefix = -1};
+    he_error err;
+    tok_vocab *v = tok_vocab_new(&d, &err);
+    if (!v) {
+        fprintf(stderr, "fuzz_tokenizer: wpm vocab: %s\n", err.msg);
         abort();
     }
     return v;
@@ -193,10 +210,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!spm) {
         spm = make_spm();
         for (int i = 0; i < 8; i++) bpe[i] = make_bpe(pres[i]);
+        wpm = make_wpm();
     }
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0:
         /* SentencePiece cannot tell a typed "▁" (U+2581) from an encoded space: skip those */
         if (len >= 3 && memmem(text, len, "\xe2\x96\x81", 3)) return 0;
@@ -209,9 +227,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2:
         stream(data[0] & 4 ? spm : bpe[2], data + 1, size - 1);
         break;
-    default:
+    case 3:
         load_gguf(data + 1, size - 1);
         break;
+    default: {
+        int32_t *ids;
+        size_t n;
+        he_error err;
+        if (tok_encode(wpm, text, len, true, data[0] & 8, &ids, &n, &err) < 0) abort();
+        if (n > len + 2) abort();
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] < 0 || ids[i] >= tok_n_vocab(wpm)) abort();
+        free(ids);
+        break;
+    }
     }
     return 0;
 }

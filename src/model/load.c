@@ -4,6 +4,7 @@
  * shape is checked against them (SECURITY.md G25), so the forward pass can index without
  * checks. Missing tensors are collected and reported together. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,10 @@ static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind,
     }
     const tensor_traits *tr = tensor_traits_of(t->type);
     const char *tname = tr ? tr->name : "unknown";
+    /* general.alignment may legally be 1 or 2; the kernels read f32 and f16 fields directly */
+    if ((uintptr_t)t->data % 4 != 0)
+        return he_fail(b->err, HE_FORMAT, "model: tensor '%s' data at offset %llu is not 4-byte aligned", name,
+                       (unsigned long long)t->offset);
     switch (kind) {
     case W_VEC:
         if (t->type != TENSOR_TYPE_F32)
