@@ -262,6 +262,9 @@ static void sort_cands(cand *c, int64_t lo, int64_t hi) {
 
 /* ---- The chain ---- */
 
+/* temperature <= 0 is greedy; so is one so small that 1/temperature overflows */
+static int is_greedy(const sample_params *p) { return p->temperature <= 0.0f || isinf(1.0f / p->temperature); }
+
 /* Fills s->c with the penalized logits (NaN -> lowest, +-inf clamped so softmax stays defined). */
 static void load_candidates(sample_chain *s, const float *logits) {
     for (int32_t i = 0; i < s->n_vocab; i++) {
@@ -294,7 +297,7 @@ static int64_t run_filters(sample_chain *s, const float *logits) {
     int64_t sorted = 0; /* c[0..sorted) is sorted best-first and better than the rest */
     load_candidates(s, logits);
 
-    if (p->temperature <= 0.0f) {
+    if (is_greedy(p)) {
         swap(&c[0], &c[argmax(c, n)]);
         return 1;
     }
@@ -364,7 +367,7 @@ static double softmax_temp(sample_chain *s, int64_t n) {
 
 int32_t sample_chain_sample(sample_chain *s, const float *logits) {
     int64_t n = run_filters(s, logits);
-    if (n == 1 || s->p.temperature <= 0.0f) return s->c[0].id;
+    if (n == 1 || is_greedy(&s->p)) return s->c[0].id;
     double sum = softmax_temp(s, n);
     double u = rng_uniform(s->rng) * sum, cum = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -379,7 +382,7 @@ int32_t sample_chain_sample(sample_chain *s, const float *logits) {
 
 int32_t sample_chain_candidates(sample_chain *s, const float *logits, const int32_t **ids, const float **probs) {
     int64_t n = run_filters(s, logits);
-    if (s->p.temperature <= 0.0f) {
+    if (is_greedy(&s->p)) {
         s->prob[0] = 1.0f;
     } else {
         float inv = (float)(1.0 / softmax_temp(s, n));

@@ -47,6 +47,11 @@ Test(sample, greedy_is_argmax_ties_to_lowest_id) {
     cr_assert_eq(sample_chain_sample(s2, logits), 1);
     const float rev[] = {3.0f, 1.0f, 3.0f, -1.0f, 3.0f};
     cr_assert_eq(sample_chain_sample(s2, rev), 0);
+    sample_params tiny_t = plain();
+    tiny_t.temperature = 1e-45f; /* 1/T overflows: still greedy, never NaN */
+    sample_chain *s3 = make(&tiny_t, 5);
+    for (int i = 0; i < 20; i++) cr_assert_eq(sample_chain_sample(s3, logits), 1);
+    sample_chain_free(s3);
     sample_chain_free(s);
     sample_chain_free(s2);
 }
