@@ -175,3 +175,22 @@ test('quantize and make-model refuse bad arguments cleanly', () => {
   assert.match(r.stderr, /unknown type 'q2_k'/);
   assert.ok(!existsSync(join(dir, 'e.gguf')));
 });
+
+test('quantizing the trained stories260K keeps its greedy text', (t) => {
+  const src = join(SHARED, 'models/stories260K.gguf');
+  if (!existsSync(src)) return t.skip(`no ${src}`);
+  const gen = (file) => ok(['run', file, '-p', 'Once upon a time', '-n', '24', '--temp', '0', '-t', '1']).stdout;
+  const words = (s) => s.trim().split(/\s+/);
+  const ref = words(gen(src));
+  assert.ok(ref.length >= 10, ref.join(' '));
+  // 8-bit and 16-bit weights: the first 10 words are the f32 model's; every type still runs
+  for (const type of ['f16', 'bf16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_0']) {
+    const out = join(dir, `stories-${type}.gguf`);
+    ok(['quantize', src, out, type]);
+    const got = words(gen(out));
+    assert.ok(got.length >= 5, `${type}: ${got.join(' ')}`);
+    if (['f16', 'bf16', 'q8_0'].includes(type))
+      assert.deepEqual(got.slice(0, 10), ref.slice(0, 10), `${type}: ${got.join(' ')}`);
+    rmSync(out);
+  }
+});
