@@ -25,7 +25,8 @@ static char tmpdir[64];
 
 static void make_tmpdir(void) {
     /* tmpfs when there is one: the writer fsyncs every file, and these are throwaway */
-    snprintf(tmpdir, sizeof tmpdir, "%s/hearth-test-qfwd-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    snprintf(tmpdir, sizeof tmpdir, "%s/hearth-test-qfwd-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     cr_assert(mkdtemp(tmpdir));
 }
 
@@ -93,8 +94,8 @@ static const struct {
     /* measured (4 shapes): f32 0, f16 0, bf16 0 (the engine computes these with f32
      * activations); Q8_0-activation types 0.010-0.012; Q8_K-activation types (K-quants)
      * 0.014-0.017 */
-    {"f32", 1e-6, 0.0},     {"f16", 0.005, 0.0},    {"bf16", 0.02, 0.0},   {"q8_0", 0.025, 0.0},
-    {"q6_k", 0.035, 0.0},   {"q5_0", 0.025, 0.04},  {"q5_1", 0.025, 0.04}, {"q5_k", 0.035, 0.04},
+    {"f32", 1e-6, 0.0},      {"f16", 0.005, 0.0},   {"bf16", 0.02, 0.0},   {"q8_0", 0.025, 0.0},
+    {"q6_k", 0.035, 0.0},    {"q5_0", 0.025, 0.04}, {"q5_1", 0.025, 0.04}, {"q5_k", 0.035, 0.04},
     {"q5_k_m", 0.035, 0.04}, {"q4_0", 0.025, 0.08}, {"q4_1", 0.025, 0.08}, {"q4_k", 0.035, 0.08},
     {"q4_k_m", 0.035, 0.08},
 };
@@ -117,19 +118,23 @@ static void check_shape(const char *shape) {
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         quant_ftype ft;
         cr_assert_eq(quant_ftype_from_name(types[t].type, &ft, NULL), 0);
-        cr_assert_eq(quant_model_file(path("orig.gguf"), path("q.gguf"), ft, 2, &err), 0, "%s", err.msg);
-        cr_assert_eq(quant_model_file(path("q.gguf"), path("deq.gguf"), QUANT_FTYPE_ALL_F32, 2, &err), 0, "%s",
+        cr_assert_eq(quant_model_file(path("orig.gguf"), path("q.gguf"), ft, 2, &err), 0, "%s",
                      err.msg);
+        cr_assert_eq(
+            quant_model_file(path("q.gguf"), path("deq.gguf"), QUANT_FTYPE_ALL_F32, 2, &err), 0,
+            "%s", err.msg);
         float *q = forward(path("q.gguf"), &nv2);
         cr_assert_eq(nv2, nv);
         float *d = forward(path("deq.gguf"), &nv2);
         double rel = rel_l2(q, d, n), vs_orig = rel_l2(q, orig, n);
-        cr_log_info("%-11s %-7s quantized vs dequantized-f32 forward: rel L2 %.5f (bound %.4g); vs original f32: %.5f",
+        cr_log_info("%-11s %-7s quantized vs dequantized-f32 forward: rel L2 %.5f (bound %.4g); vs "
+                    "original f32: %.5f",
                     shape, types[t].type, rel, types[t].max_rel, vs_orig);
-        cr_expect_lt(rel, types[t].max_rel, "%s %s: rel L2 %.5f over bound %g", shape, types[t].type, rel,
-                     types[t].max_rel);
+        cr_expect_lt(rel, types[t].max_rel, "%s %s: rel L2 %.5f over bound %g", shape,
+                     types[t].type, rel, types[t].max_rel);
         if (types[t].min_vs_orig > 0.0)
-            cr_expect_gt(vs_orig, types[t].min_vs_orig, "%s %s: quantization changed the logits by only %.5f", shape,
+            cr_expect_gt(vs_orig, types[t].min_vs_orig,
+                         "%s %s: quantization changed the logits by only %.5f", shape,
                          types[t].type, vs_orig);
         free(q);
         free(d);
