@@ -262,6 +262,82 @@ static inline int k4_min_term(const uint8_t *m, const int16_t *bsums) {
     return imin;
 }
 
+/* Q2_K . Q8_K (n,) -> *s; see tensor_ref_dot_q2_K_q8_K. Each 32-byte qs half holds four runs
+ * of 32 elements (bit pairs 0..3); each run spans two 16-element sub-blocks, one per 128-bit
+ * lane, so the scale vector carries one sub-block's scale per lane. */
+void tensor_avx2_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                const int k = 8 * h + 2 * j; /* sub-blocks k (low lane) and k + 1 (high lane) */
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3);
+                const __m256i yk =
+                    _mm256_loadu_si256((const __m256i *)(y[b].qs + 128 * h + 32 * j));
+                const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(x[b].scales[k + 1] & 0xF),
+                                                     _mm_set1_epi16(x[b].scales[k] & 0xF));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yk), scv));
+            }
+        }
+        int imin = 0;
+        for (int k = 0; k < QK_K / 16; k++)
+            imin += (x[b].scales[k] >> 4) * y[b].bsums[k];
+        const int isum = hsum_i32(acc);
+        const float t1 = (float)isum * (h2f(x[b].d) * y[b].d);
+        const float t2 = (float)imin * (h2f(x[b].dmin) * y[b].d);
+        const float t = t1 - t2;
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q3_K . Q8_K (n,) -> *s; see tensor_ref_dot_q3_K_q8_K. Levels are used unsigned
+ * (low 2 bits | high bit << 2, 0..7); the -4 comes back per sub-block as -4 * bsums. */
+void tensor_avx2_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3), b4 = _mm256_set1_epi8(4);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int sc[16];
+        for (int k = 0; k < 16; k++) {
+            const int lo = k < 8 ? x[b].scales[k] & 0xF : x[b].scales[k - 8] >> 4;
+            const int hi = (x[b].scales[8 + k % 4] >> (2 * (k / 4))) & 3;
+            sc[k] = (lo | (hi << 4)) - 32;
+        }
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[b].hmask);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                const int k = 8 * h + 2 * j;
+                const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + j)));
+                const __m256i high =
+                    _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), b4);
+                const __m256i q =
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3), high);
+                const __m256i yk =
+                    _mm256_loadu_si256((const __m256i *)(y[b].qs + 128 * h + 32 * j));
+                const __m256i scv = _mm256_set_m128i(_mm_set1_epi16((short)sc[k + 1]),
+                                                     _mm_set1_epi16((short)sc[k]));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yk), scv));
+            }
+        }
+        int ioff = 0;
+        for (int k = 0; k < QK_K / 16; k++)
+            ioff += sc[k] * y[b].bsums[k];
+        const int isum = hsum_i32(acc) - 4 * ioff;
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
 /* Q4_K . Q8_K (n,) -> *s; see tensor_ref_dot_q4_K_q8_K. q4 values are unsigned (0..15), so
  * maddubs takes them directly; madd by the sub-block scale gives int32 sc * (pair sums). */
 void tensor_avx2_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
