@@ -148,37 +148,76 @@ void tensor_avx2_q8_K_from_float(const float *x, void *vy, int64_t n) {
 
 /* ---- Dots against Q8_0 ---- */
 
+/* Four blocks' 8-lane int32 partial sums -> the four block totals (exact), as floats. */
+static inline __m128 hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i ab = _mm256_hadd_epi32(a, b);
+    const __m256i cd = _mm256_hadd_epi32(c, d);
+    const __m256i abcd = _mm256_hadd_epi32(ab, cd); /* per lane: a, b, c, d partial totals */
+    return _mm_cvtepi32_ps(
+        _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1)));
+}
+
+/* sumf + t[0] + t[1] + t[2] + t[3], added one at a time in block order like the reference */
+static inline float add_in_order(float sumf, __m128 t) {
+    float v[4];
+    _mm_storeu_ps(v, t);
+    for (int i = 0; i < 4; i++)
+        sumf += v[i];
+    return sumf;
+}
+
+/* The per-block int32 vectors of the 32-element formats against Q8_0. */
+static inline __m256i q4_0_block(const block_q4_0 *x, const block_q8_0 *y) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)x->qs);
+    /* low lane: low nibbles = elements 0..15; high lane: high nibbles = 16..31 */
+    __m256i q =
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+    q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+    return dot_i8(q, _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+static inline __m256i q8_0_block(const block_q8_0 *x, const block_q8_0 *y) {
+    return dot_i8(_mm256_loadu_si256((const __m256i *)x->qs),
+                  _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+/* x (n,) . y (n,) for a format whose block i contributes (float)isum_i * (dx_i * dy_i):
+ * four blocks per step share one horizontal reduction; the float terms are formed lane-wise
+ * (the same IEEE operations as the scalar code) and added in block order. */
+#define DOT_32_BLOCKS(BLOCK_FN, x, y, nb, out)                                                     \
+    do {                                                                                           \
+        float sumf_ = 0.0f;                                                                        \
+        int64_t b_ = 0;                                                                            \
+        for (; b_ + 4 <= (nb); b_ += 4) {                                                          \
+            const __m128 is_ =                                                                     \
+                hsum4_i32(BLOCK_FN(&x[b_], &y[b_]), BLOCK_FN(&x[b_ + 1], &y[b_ + 1]),              \
+                          BLOCK_FN(&x[b_ + 2], &y[b_ + 2]), BLOCK_FN(&x[b_ + 3], &y[b_ + 3]));     \
+            const __m128 dx_ =                                                                     \
+                _mm_setr_ps(h2f(x[b_].d), h2f(x[b_ + 1].d), h2f(x[b_ + 2].d), h2f(x[b_ + 3].d));   \
+            const __m128 dy_ =                                                                     \
+                _mm_setr_ps(h2f(y[b_].d), h2f(y[b_ + 1].d), h2f(y[b_ + 2].d), h2f(y[b_ + 3].d));   \
+            sumf_ = add_in_order(sumf_, _mm_mul_ps(is_, _mm_mul_ps(dx_, dy_)));                    \
+        }                                                                                          \
+        for (; b_ < (nb); b_++) {                                                                  \
+            const int isum_ = hsum_i32(BLOCK_FN(&x[b_], &y[b_]));                                  \
+            const float t_ = (float)isum_ * (h2f(x[b_].d) * h2f(y[b_].d));                         \
+            sumf_ += t_;                                                                           \
+        }                                                                                          \
+        *(out) = sumf_;                                                                            \
+    } while (0)
+
 /* Q4_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q4_0_q8_0 */
 void tensor_avx2_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_0 *x = vx;
     const block_q8_0 *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), off = _mm256_set1_epi8(8);
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / QK4_0; b++) {
-        const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
-        /* low lane: low nibbles = elements 0..15; high lane: high nibbles = 16..31 */
-        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
-        q = _mm256_sub_epi8(q, off);
-        const int isum = hsum_i32(dot_i8(q, _mm256_loadu_si256((const __m256i *)y[b].qs)));
-        const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
-        sumf += t;
-    }
-    *s = sumf;
+    DOT_32_BLOCKS(q4_0_block, x, y, n / QK4_0, s);
 }
 
 /* Q8_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q8_0_q8_0 */
 void tensor_avx2_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / QK8_0; b++) {
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        const int isum = hsum_i32(dot_i8(qx, qy));
-        const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
-        sumf += t;
-    }
-    *s = sumf;
+    DOT_32_BLOCKS(q8_0_block, x, y, n / QK8_0, s);
 }
 
 /* 32 bits -> 32 bytes: byte i is 0xFF when bit i of the little-endian word at p is set. */
@@ -199,20 +238,18 @@ static inline __m256i nibbles32(const uint8_t *qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
 }
 
+static inline __m256i q5_0_block(const block_q5_0 *x, const block_q8_0 *y) {
+    __m256i q = _mm256_or_si256(nibbles32(x->qs),
+                                _mm256_and_si256(bits_to_bytes(x->qh), _mm256_set1_epi8(16)));
+    q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+    return dot_i8(q, _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
 /* Q5_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q5_0_q8_0 */
 void tensor_avx2_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / QK5_0; b++) {
-        __m256i q = _mm256_or_si256(nibbles32(x[b].qs),
-                                    _mm256_and_si256(bits_to_bytes(x[b].qh), _mm256_set1_epi8(16)));
-        q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-        const int isum = hsum_i32(dot_i8(q, _mm256_loadu_si256((const __m256i *)y[b].qs)));
-        const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
-        sumf += t;
-    }
-    *s = sumf;
+    DOT_32_BLOCKS(q5_0_block, x, y, n / QK5_0, s);
 }
 
 /* Q4_1 . Q8_1 (n,) -> *s; see tensor_ref_dot_q4_1_q8_1 (unsigned q: maddubs takes it as is) */
