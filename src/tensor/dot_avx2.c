@@ -16,6 +16,13 @@
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
+/* Results must not depend on the compiler fusing a*b+c into an FMA (the references are the
+ * bit-exact specification; quantized files must come out identical everywhere). GCC in -std=c11
+ * mode never contracts; clang does by default, so turn it off. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); } /* exact, like the reference */
 
 /* Sum of 8 int32 lanes. */
@@ -148,37 +155,76 @@ void tensor_avx2_q8_K_from_float(const float *x, void *vy, int64_t n) {
 
 /* ---- Dots against Q8_0 ---- */
 
+/* Four blocks' 8-lane int32 partial sums -> the four block totals (exact), as floats. */
+static inline __m128 hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i ab = _mm256_hadd_epi32(a, b);
+    const __m256i cd = _mm256_hadd_epi32(c, d);
+    const __m256i abcd = _mm256_hadd_epi32(ab, cd); /* per lane: a, b, c, d partial totals */
+    return _mm_cvtepi32_ps(
+        _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1)));
+}
+
+/* sumf + t[0] + t[1] + t[2] + t[3], added one at a time in block order like the reference */
+static inline float add_in_order(float sumf, __m128 t) {
+    float v[4];
+    _mm_storeu_ps(v, t);
+    for (int i = 0; i < 4; i++)
+        sumf += v[i];
+    return sumf;
+}
+
+/* The per-block int32 vectors of the 32-element formats against Q8_0. */
+static inline __m256i q4_0_block(const block_q4_0 *x, const block_q8_0 *y) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)x->qs);
+    /* low lane: low nibbles = elements 0..15; high lane: high nibbles = 16..31 */
+    __m256i q =
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+    q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+    return dot_i8(q, _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+static inline __m256i q8_0_block(const block_q8_0 *x, const block_q8_0 *y) {
+    return dot_i8(_mm256_loadu_si256((const __m256i *)x->qs),
+                  _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+/* x (n,) . y (n,) for a format whose block i contributes (float)isum_i * (dx_i * dy_i):
+ * four blocks per step share one horizontal reduction; the float terms are formed lane-wise
+ * (the same IEEE operations as the scalar code) and added in block order. */
+#define DOT_32_BLOCKS(BLOCK_FN, x, y, nb, out)                                                     \
+    do {                                                                                           \
+        float sumf_ = 0.0f;                                                                        \
+        int64_t b_ = 0;                                                                            \
+        for (; b_ + 4 <= (nb); b_ += 4) {                                                          \
+            const __m128 is_ =                                                                     \
+                hsum4_i32(BLOCK_FN(&x[b_], &y[b_]), BLOCK_FN(&x[b_ + 1], &y[b_ + 1]),              \
+                          BLOCK_FN(&x[b_ + 2], &y[b_ + 2]), BLOCK_FN(&x[b_ + 3], &y[b_ + 3]));     \
+            const __m128 dx_ =                                                                     \
+                _mm_setr_ps(h2f(x[b_].d), h2f(x[b_ + 1].d), h2f(x[b_ + 2].d), h2f(x[b_ + 3].d));   \
+            const __m128 dy_ =                                                                     \
+                _mm_setr_ps(h2f(y[b_].d), h2f(y[b_ + 1].d), h2f(y[b_ + 2].d), h2f(y[b_ + 3].d));   \
+            sumf_ = add_in_order(sumf_, _mm_mul_ps(is_, _mm_mul_ps(dx_, dy_)));                    \
+        }                                                                                          \
+        for (; b_ < (nb); b_++) {                                                                  \
+            const int isum_ = hsum_i32(BLOCK_FN(&x[b_], &y[b_]));                                  \
+            const float t_ = (float)isum_ * (h2f(x[b_].d) * h2f(y[b_].d));                         \
+            sumf_ += t_;                                                                           \
+        }                                                                                          \
+        *(out) = sumf_;                                                                            \
+    } while (0)
+
 /* Q4_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q4_0_q8_0 */
 void tensor_avx2_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_0 *x = vx;
     const block_q8_0 *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), off = _mm256_set1_epi8(8);
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / QK4_0; b++) {
-        const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
-        /* low lane: low nibbles = elements 0..15; high lane: high nibbles = 16..31 */
-        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
-        q = _mm256_sub_epi8(q, off);
-        const int isum = hsum_i32(dot_i8(q, _mm256_loadu_si256((const __m256i *)y[b].qs)));
-        const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
-        sumf += t;
-    }
-    *s = sumf;
+    DOT_32_BLOCKS(q4_0_block, x, y, n / QK4_0, s);
 }
 
 /* Q8_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q8_0_q8_0 */
 void tensor_avx2_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / QK8_0; b++) {
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        const int isum = hsum_i32(dot_i8(qx, qy));
-        const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
-        sumf += t;
-    }
-    *s = sumf;
+    DOT_32_BLOCKS(q8_0_block, x, y, n / QK8_0, s);
 }
 
 /* 32 bits -> 32 bytes: byte i is 0xFF when bit i of the little-endian word at p is set. */
@@ -199,20 +245,18 @@ static inline __m256i nibbles32(const uint8_t *qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
 }
 
+static inline __m256i q5_0_block(const block_q5_0 *x, const block_q8_0 *y) {
+    __m256i q = _mm256_or_si256(nibbles32(x->qs),
+                                _mm256_and_si256(bits_to_bytes(x->qh), _mm256_set1_epi8(16)));
+    q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+    return dot_i8(q, _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
 /* Q5_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q5_0_q8_0 */
 void tensor_avx2_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / QK5_0; b++) {
-        __m256i q = _mm256_or_si256(nibbles32(x[b].qs),
-                                    _mm256_and_si256(bits_to_bytes(x[b].qh), _mm256_set1_epi8(16)));
-        q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-        const int isum = hsum_i32(dot_i8(q, _mm256_loadu_si256((const __m256i *)y[b].qs)));
-        const float t = (float)isum * (h2f(x[b].d) * h2f(y[b].d));
-        sumf += t;
-    }
-    *s = sumf;
+    DOT_32_BLOCKS(q5_0_block, x, y, n / QK5_0, s);
 }
 
 /* Q4_1 . Q8_1 (n,) -> *s; see tensor_ref_dot_q4_1_q8_1 (unsigned q: maddubs takes it as is) */
@@ -260,6 +304,82 @@ static inline int k4_min_term(const uint8_t *m, const int16_t *bsums) {
     for (int j = 0; j < 8; j++)
         imin += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
     return imin;
+}
+
+/* Q2_K . Q8_K (n,) -> *s; see tensor_ref_dot_q2_K_q8_K. Each 32-byte qs half holds four runs
+ * of 32 elements (bit pairs 0..3); each run spans two 16-element sub-blocks, one per 128-bit
+ * lane, so the scale vector carries one sub-block's scale per lane. */
+void tensor_avx2_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                const int k = 8 * h + 2 * j; /* sub-blocks k (low lane) and k + 1 (high lane) */
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3);
+                const __m256i yk =
+                    _mm256_loadu_si256((const __m256i *)(y[b].qs + 128 * h + 32 * j));
+                const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(x[b].scales[k + 1] & 0xF),
+                                                     _mm_set1_epi16(x[b].scales[k] & 0xF));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yk), scv));
+            }
+        }
+        int imin = 0;
+        for (int k = 0; k < QK_K / 16; k++)
+            imin += (x[b].scales[k] >> 4) * y[b].bsums[k];
+        const int isum = hsum_i32(acc);
+        const float t1 = (float)isum * (h2f(x[b].d) * y[b].d);
+        const float t2 = (float)imin * (h2f(x[b].dmin) * y[b].d);
+        const float t = t1 - t2;
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q3_K . Q8_K (n,) -> *s; see tensor_ref_dot_q3_K_q8_K. Levels are used unsigned
+ * (low 2 bits | high bit << 2, 0..7); the -4 comes back per sub-block as -4 * bsums. */
+void tensor_avx2_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3), b4 = _mm256_set1_epi8(4);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int sc[16];
+        for (int k = 0; k < 16; k++) {
+            const int lo = k < 8 ? x[b].scales[k] & 0xF : x[b].scales[k - 8] >> 4;
+            const int hi = (x[b].scales[8 + k % 4] >> (2 * (k / 4))) & 3;
+            sc[k] = (lo | (hi << 4)) - 32;
+        }
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[b].hmask);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                const int k = 8 * h + 2 * j;
+                const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + j)));
+                const __m256i high =
+                    _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), b4);
+                const __m256i q =
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3), high);
+                const __m256i yk =
+                    _mm256_loadu_si256((const __m256i *)(y[b].qs + 128 * h + 32 * j));
+                const __m256i scv = _mm256_set_m128i(_mm_set1_epi16((short)sc[k + 1]),
+                                                     _mm_set1_epi16((short)sc[k]));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yk), scv));
+            }
+        }
+        int ioff = 0;
+        for (int k = 0; k < QK_K / 16; k++)
+            ioff += sc[k] * y[b].bsums[k];
+        const int isum = hsum_i32(acc) - 4 * ioff;
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
 }
 
 /* Q4_K . Q8_K (n,) -> *s; see tensor_ref_dot_q4_K_q8_K. q4 values are unsigned (0..15), so

@@ -15,6 +15,13 @@
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
+/* Results must not depend on the compiler fusing a*b+c into an FMA (the references are the
+ * bit-exact specification; quantized files must come out identical everywhere). GCC in -std=c11
+ * mode never contracts; clang does by default, so turn it off. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
 
 /* ---- Floats ---- */

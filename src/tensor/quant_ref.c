@@ -13,6 +13,13 @@
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
+/* Results must not depend on the compiler fusing a*b+c into an FMA (the references are the
+ * bit-exact specification; quantized files must come out identical everywhere). GCC in -std=c11
+ * mode never contracts; clang does by default, so turn it off. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define GROUP_MAX_EPS 1e-15f /* below this a group is treated as all zeros */
 
 int tensor_nearest_int(float v) { return (int)lrintf(v); }

@@ -677,9 +677,10 @@ typedef struct {
 } scale_fields;
 
 static const scale_fields scale_layout[] = {
-    {TENSOR_TYPE_Q4_0, {0, -1}}, {TENSOR_TYPE_Q4_1, {0, 2}},    {TENSOR_TYPE_Q5_0, {0, -1}},
-    {TENSOR_TYPE_Q5_1, {0, 2}},  {TENSOR_TYPE_Q8_0, {0, -1}},   {TENSOR_TYPE_Q4_K, {0, 2}},
-    {TENSOR_TYPE_Q5_K, {0, 2}},  {TENSOR_TYPE_Q6_K, {208, -1}},
+    {TENSOR_TYPE_Q4_0, {0, -1}},   {TENSOR_TYPE_Q4_1, {0, 2}},    {TENSOR_TYPE_Q5_0, {0, -1}},
+    {TENSOR_TYPE_Q5_1, {0, 2}},    {TENSOR_TYPE_Q8_0, {0, -1}},   {TENSOR_TYPE_Q4_K, {0, 2}},
+    {TENSOR_TYPE_Q5_K, {0, 2}},    {TENSOR_TYPE_Q6_K, {208, -1}}, {TENSOR_TYPE_Q2_K, {80, 82}},
+    {TENSOR_TYPE_Q3_K, {108, -1}},
 };
 
 static bool simd_expected(void) {
