@@ -13,7 +13,8 @@ static volatile uint8_t sink;
 static void touch(const void *p, uint64_t n) {
     const uint8_t *b = p;
     uint8_t acc = 0;
-    for (uint64_t i = 0; i < n; i++) acc ^= b[i];
+    for (uint64_t i = 0; i < n; i++)
+        acc ^= b[i];
     sink = acc;
 }
 

@@ -11,28 +11,41 @@
 #include "gguf/gguf.h"
 #include "tensor/tensor.h"
 
-#define STR_SHOW 64  /* bytes of a string value shown before it is cut */
-#define ARR_SHOW 5   /* elements of an array shown */
-#define NEST_SHOW 3  /* nesting levels of arrays shown */
+#define STR_SHOW 64 /* bytes of a string value shown before it is cut */
+#define ARR_SHOW 5  /* elements of an array shown */
+#define NEST_SHOW 3 /* nesting levels of arrays shown */
 
 /* Prints at most max bytes of s as a quoted string, escaping quotes and control bytes and never
  * cutting a UTF-8 sequence in half; notes the full length when cut. */
 static void print_str(gguf_str s, size_t max) {
     size_t n = s.len < max ? (size_t)s.len : max;
     if (n < s.len)
-        while (n > 0 && ((unsigned char)s.ptr[n] & 0xC0) == 0x80) n--;
+        while (n > 0 && ((unsigned char)s.ptr[n] & 0xC0) == 0x80)
+            n--;
     putchar('"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
         switch (c) {
-        case '"': fputs("\\\"", stdout); break;
-        case '\\': fputs("\\\\", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
+        case '"':
+            fputs("\\\"", stdout);
+            break;
+        case '\\':
+            fputs("\\\\", stdout);
+            break;
+        case '\n':
+            fputs("\\n", stdout);
+            break;
+        case '\t':
+            fputs("\\t", stdout);
+            break;
+        case '\r':
+            fputs("\\r", stdout);
+            break;
         default:
-            if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-            else putchar(c);
+            if (c < 0x20 || c == 0x7f)
+                printf("\\x%02x", c);
+            else
+                putchar(c);
         }
     }
     putchar('"');
@@ -71,7 +84,8 @@ static void print_value(const gguf_value *v, int depth) {
     }
     case GGUF_TYPE_UINT64: {
         int64_t x;
-        if (gguf_value_i64(v, &x, &err) == 0) printf("%" PRId64, x);
+        if (gguf_value_i64(v, &x, &err) == 0)
+            printf("%" PRId64, x);
         else {
             uint64_t u;
             memcpy(&u, v->raw, 8);
@@ -91,8 +105,10 @@ static void print_value(const gguf_value *v, int depth) {
         for (uint64_t j = 0; j < show; j++) {
             gguf_value e;
             if (j) fputs(", ", stdout);
-            if (gguf_value_elem(v, j, &e, &err) == 0) print_value(&e, depth + 1);
-            else break;
+            if (gguf_value_elem(v, j, &e, &err) == 0)
+                print_value(&e, depth + 1);
+            else
+                break;
         }
         if (show < v->n) fputs(", …", stdout);
         putchar(']');
@@ -114,8 +130,10 @@ static void print_size(uint64_t b) {
         x /= 1024.0;
         u++;
     }
-    if (u == 0) printf("%" PRIu64 " B", b);
-    else printf("%.2f %s", x, unit[u]);
+    if (u == 0)
+        printf("%" PRIu64 " B", b);
+    else
+        printf("%.2f %s", x, unit[u]);
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -155,7 +173,8 @@ int cmd_inspect(int argc, char **argv) {
 
     int64_t n_t = gguf_n_tensors(f);
     printf("\ntensors: %" PRId64 "\n", n_t);
-    if (n_t) printf("  %-40s  %-7s  %-24s  %12s  %12s\n", "name", "type", "shape", "offset", "bytes");
+    if (n_t)
+        printf("  %-40s  %-7s  %-24s  %12s  %12s\n", "name", "type", "shape", "offset", "bytes");
     uint64_t params = 0, bytes = 0;
     for (int64_t i = 0; i < n_t; i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
@@ -164,12 +183,13 @@ int cmd_inspect(int argc, char **argv) {
         int o = snprintf(shape, sizeof shape, "[");
         uint64_t nel = 1;
         for (uint32_t d = 0; d < t->n_dims; d++) {
-            o += snprintf(shape + o, sizeof shape - (size_t)o, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+            o += snprintf(shape + o, sizeof shape - (size_t)o, "%s%" PRId64, d ? ", " : "",
+                          t->ne[d]);
             nel *= (uint64_t)t->ne[d]; /* fits: the reader checked the product */
         }
         snprintf(shape + o, sizeof shape - (size_t)o, "]");
-        printf("  %-40.*s  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", (int)t->name.len, t->name.ptr,
-               tr ? tr->name : "?", shape, t->offset, t->nbytes);
+        printf("  %-40.*s  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", (int)t->name.len,
+               t->name.ptr, tr ? tr->name : "?", shape, t->offset, t->nbytes);
         params += nel;
         bytes += t->nbytes;
     }
