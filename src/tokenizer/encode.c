@@ -33,8 +33,14 @@ static int encode_fragment(const tok_vocab *v, const char *p, size_t n, bool aft
     switch (v->model) {
     case TOK_MODEL_SPM:
         return tok_spm_encode(v, p, n, v->add_space_prefix && after_special, out, err);
-    case TOK_MODEL_BPE:
-        return tok_bpe_encode(v, p, n, out, err);
+    case TOK_MODEL_BPE: {
+        char *norm = NULL;
+        size_t nn = 0;
+        if (tok_pre_nfc(v->pre) && tok_nfc(p, n, &norm, &nn, err) < 0) return -1;
+        int rc = norm ? tok_bpe_encode(v, norm, nn, out, err) : tok_bpe_encode(v, p, n, out, err);
+        free(norm);
+        return rc;
+    }
     case TOK_MODEL_WPM:
         return tok_wpm_encode(v, p, n, out, err);
     case TOK_MODEL_NONE:

@@ -92,6 +92,12 @@ int tok_pre_lookup(const char *name, size_t len); /* table index, or -1 when unk
 const char *tok_pre_name_at(int pre);
 bool tok_pre_ignore_merges(int pre);
 bool tok_pre_add_bos(int pre);
+bool tok_pre_nfc(int pre); /* the Hugging Face tokenizer NFC-normalizes text first (Qwen) */
+
+/* ---- NFC (nfc.c) ----
+ * Normalizes text[0, len). When the text is already NFC by a quick check, *out stays NULL and
+ * the caller uses text as is; otherwise *out is malloc'd (caller frees). */
+int tok_nfc(const char *text, size_t len, char **out, size_t *out_len, he_error *err);
 
 /* Splits text into pieces with the regex list of pre, calling fn(piece) in order.
  * The pieces cover text exactly (what the regexes do not match is a piece too). */

@@ -358,6 +358,37 @@ Test(detok, capacity_is_respected) {
     tok_vocab_free(v);
 }
 
+/* Qwen's Hugging Face tokenizer NFC-normalizes; hearth does too for that pre-tokenizer. */
+Test(input, qwen_normalizes_nfc) {
+    tok_vocab *v = load_fixture("qwen2");
+    const char *pairs[][2] = {
+        {"e\xcc\x81", "\xc3\xa9"},                             /* e + U+0301 -> é */
+        {"\xe2\x84\xab", "\xc3\x85"},                         /* Angstrom sign -> Å */
+        {"\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", "\xea\xb0\x81"}, /* jamo -> 각 */
+        {"a\xcc\x81\xcc\xa8", "\xc4\x85\xcc\x81"},             /* marks reordered, then ą + U+0301 */
+    };
+    for (size_t i = 0; i < 4; i++) {
+        int32_t *a, *b;
+        size_t na, nb;
+        encode(v, pairs[i][0], strlen(pairs[i][0]), false, false, &a, &na);
+        encode(v, pairs[i][1], strlen(pairs[i][1]), false, false, &b, &nb);
+        expect_ids(a, na, b, nb, pairs[i][1]);
+        free(a);
+        free(b);
+    }
+    tok_vocab_free(v);
+    /* Llama 3's tokenizer does not normalize: the decomposed form stays different */
+    v = load_fixture("llama-bpe");
+    int32_t *a, *b;
+    size_t na, nb;
+    encode(v, "e\xcc\x81", 3, false, false, &a, &na);
+    encode(v, "\xc3\xa9", 2, false, false, &b, &nb);
+    cr_assert(na != nb || memcmp(a, b, na * sizeof *a) != 0);
+    free(a);
+    free(b);
+    tok_vocab_free(v);
+}
+
 /* ---- Invalid UTF-8 and odd input ---- */
 
 Test(input, invalid_utf8_round_trips) {
