@@ -25,9 +25,12 @@ static uint8_t ccc_of(uint32_t cp) {
     size_t lo = 0, hi = tok_nfc_ccc_n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < tok_nfc_ccc_tab[mid].cp) hi = mid;
-        else if (cp > tok_nfc_ccc_tab[mid].cp) lo = mid + 1;
-        else return tok_nfc_ccc_tab[mid].ccc;
+        if (cp < tok_nfc_ccc_tab[mid].cp)
+            hi = mid;
+        else if (cp > tok_nfc_ccc_tab[mid].cp)
+            lo = mid + 1;
+        else
+            return tok_nfc_ccc_tab[mid].ccc;
     }
     return 0;
 }
@@ -36,9 +39,12 @@ static const tok_nfc_dec *dec_of(uint32_t cp) {
     size_t lo = 0, hi = tok_nfc_dec_n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < tok_nfc_dec_tab[mid].cp) hi = mid;
-        else if (cp > tok_nfc_dec_tab[mid].cp) lo = mid + 1;
-        else return &tok_nfc_dec_tab[mid];
+        if (cp < tok_nfc_dec_tab[mid].cp)
+            hi = mid;
+        else if (cp > tok_nfc_dec_tab[mid].cp)
+            lo = mid + 1;
+        else
+            return &tok_nfc_dec_tab[mid];
     }
     return NULL;
 }
@@ -46,15 +52,19 @@ static const tok_nfc_dec *dec_of(uint32_t cp) {
 static uint32_t compose(uint32_t a, uint32_t b) {
     if (a >= LBASE && a < LBASE + LCOUNT && b >= VBASE && b < VBASE + VCOUNT)
         return SBASE + ((a - LBASE) * VCOUNT + (b - VBASE)) * TCOUNT;
-    if (a >= SBASE && a < SBASE + SCOUNT && (a - SBASE) % TCOUNT == 0 && b > TBASE && b < TBASE + TCOUNT)
+    if (a >= SBASE && a < SBASE + SCOUNT && (a - SBASE) % TCOUNT == 0 && b > TBASE &&
+        b < TBASE + TCOUNT)
         return a + (b - TBASE);
     size_t lo = 0, hi = tok_nfc_comp_n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         const tok_nfc_comp *c = &tok_nfc_comp_tab[mid];
-        if (a < c->a || (a == c->a && b < c->b)) hi = mid;
-        else if (a > c->a || b > c->b) lo = mid + 1;
-        else return c->cp;
+        if (a < c->a || (a == c->a && b < c->b))
+            hi = mid;
+        else if (a > c->a || b > c->b)
+            lo = mid + 1;
+        else
+            return c->cp;
     }
     return 0;
 }
@@ -80,7 +90,8 @@ static int push(cp_buf *b, uint32_t cp) {
 static int decompose(cp_buf *b, uint32_t cp, int depth) {
     if (cp >= SBASE && cp < SBASE + SCOUNT) {
         uint32_t s = cp - SBASE;
-        if (push(b, LBASE + s / NCOUNT) < 0 || push(b, VBASE + (s % NCOUNT) / TCOUNT) < 0) return -1;
+        if (push(b, LBASE + s / NCOUNT) < 0 || push(b, VBASE + (s % NCOUNT) / TCOUNT) < 0)
+            return -1;
         return s % TCOUNT ? push(b, TBASE + s % TCOUNT) : 0;
     }
     const tok_nfc_dec *d = depth < 8 ? dec_of(cp) : NULL;
@@ -123,14 +134,18 @@ static size_t decode_one(const unsigned char *s, size_t n, size_t i, uint32_t *c
         *cp = c;
         return 1;
     }
-    size_t l = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    size_t l = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
     if (!l || i + l > n) return 0;
     uint32_t v = l == 2 ? c & 0x1Fu : l == 3 ? c & 0x0Fu : c & 0x07u;
     for (size_t k = 1; k < l; k++) {
         if ((s[i + k] & 0xC0) != 0x80) return 0;
         v = v << 6 | (s[i + k] & 0x3Fu);
     }
-    if ((l == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) || (l == 4 && (v < 0x10000 || v > 0x10FFFF)))
+    if ((l == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
+        (l == 4 && (v < 0x10000 || v > 0x10FFFF)))
         return 0;
     *cp = v;
     return l;
@@ -141,7 +156,8 @@ int tok_nfc(const char *text, size_t len, char **out, size_t *out_len, he_error 
     *out_len = 0;
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
-    while (i < len && s[i] < 0xCC) i++; /* code points below U+0300 (lead bytes up to 0xCB) are NFC already */
+    while (i < len && s[i] < 0xCC)
+        i++;                /* code points below U+0300 (lead bytes up to 0xCB) are NFC already */
     if (i == len) return 0; /* nothing to do: caller uses text as is */
 
     cp_buf b = {0};
@@ -176,7 +192,8 @@ int tok_nfc(const char *text, size_t len, char **out, size_t *out_len, he_error 
     for (size_t k = 0; k < b.n; k++) {
         uint32_t cp = b.cp[k];
         uint8_t c = (cp & RAW_BYTE) ? 0 : ccc_of(cp);
-        if (starter != (size_t)-1 && !(cp & RAW_BYTE) && (n - 1 == starter || (last != 0 && last < c))) {
+        if (starter != (size_t)-1 && !(cp & RAW_BYTE) &&
+            (n - 1 == starter || (last != 0 && last < c))) {
             uint32_t m = compose(b.cp[starter], cp);
             if (m) {
                 b.cp[starter] = m;
@@ -190,7 +207,8 @@ int tok_nfc(const char *text, size_t len, char **out, size_t *out_len, he_error 
     char *o = he_malloc(n * 4 + 1);
     if (!o) goto nomem;
     size_t m = 0;
-    for (size_t k = 0; k < n; k++) m += put_utf8(o + m, b.cp[k]);
+    for (size_t k = 0; k < n; k++)
+        m += put_utf8(o + m, b.cp[k]);
     free(b.cp);
     *out = o;
     *out_len = m;

@@ -113,7 +113,8 @@ static int compile_pre(int pre, he_error *err) {
             int ec;
             PCRE2_SIZE eo;
             pcre2_code *c = pcre2_compile((PCRE2_SPTR)pres[pre].re[k], PCRE2_ZERO_TERMINATED,
-                                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
+                                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
+                                              PCRE2_DOLLAR_ENDONLY,
                                           &ec, &eo, NULL);
             if (!c) {
                 compile_state[pre] = -1;
@@ -124,7 +125,8 @@ static int compile_pre(int pre, he_error *err) {
         }
     }
     if (compile_state[pre] < 0)
-        rc = he_fail(err, HE_UNSUPPORTED, "tokenizer: pre-tokenizer '%s' regex failed to compile", pres[pre].names);
+        rc = he_fail(err, HE_UNSUPPORTED, "tokenizer: pre-tokenizer '%s' regex failed to compile",
+                     pres[pre].names);
     pthread_mutex_unlock(&compile_lock);
     return rc;
 }
@@ -154,22 +156,25 @@ static int piece_push(piece_list *l, size_t off, size_t len) {
 }
 
 /* Splits text[pc.off, +pc.len) by one regex into matches and the gaps between them. */
-static int split_one(const pcre2_code *re, bool jit, pcre2_match_data *md, const char *text, piece pc,
-                     piece_list *out, he_error *err) {
+static int split_one(const pcre2_code *re, bool jit, pcre2_match_data *md, const char *text,
+                     piece pc, piece_list *out, he_error *err) {
     PCRE2_SPTR subj = (PCRE2_SPTR)text + pc.off;
     size_t n = pc.len, last = 0, start = 0;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     while (start <= n) {
-        int rc = jit ? pcre2_jit_match(re, subj, n, start, 0, md, NULL) : pcre2_match(re, subj, n, start, 0, md, NULL);
+        int rc = jit ? pcre2_jit_match(re, subj, n, start, 0, md, NULL)
+                     : pcre2_match(re, subj, n, start, 0, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) return he_fail(err, HE_RUNTIME, "tokenizer: regex match failed (pcre2 error %d)", rc);
+        if (rc < 0)
+            return he_fail(err, HE_RUNTIME, "tokenizer: regex match failed (pcre2 error %d)", rc);
         size_t s = ov[0], e = ov[1];
         if (e <= s) { /* empty match: step over one character and try again */
             if (s >= n) break;
             start = s + tok_utf8_len(subj[s]);
             continue;
         }
-        if (piece_push(out, pc.off + last, s - last) < 0 || piece_push(out, pc.off + s, e - s) < 0) goto nomem;
+        if (piece_push(out, pc.off + last, s - last) < 0 || piece_push(out, pc.off + s, e - s) < 0)
+            goto nomem;
         last = start = e;
     }
     if (last < n && piece_push(out, pc.off + last, n - last) < 0) goto nomem;
@@ -178,8 +183,10 @@ nomem:
     return he_fail(err, HE_NOMEM, "tokenizer: out of memory splitting text");
 }
 
-int tok_pre_split(int pre, const char *text, size_t len, tok_piece_fn fn, void *ctx, he_error *err) {
-    if (pre < 0 || pre >= N_PRE) return he_fail(err, HE_INVALID, "tokenizer: bad pre-tokenizer index");
+int tok_pre_split(int pre, const char *text, size_t len, tok_piece_fn fn, void *ctx,
+                  he_error *err) {
+    if (pre < 0 || pre >= N_PRE)
+        return he_fail(err, HE_INVALID, "tokenizer: bad pre-tokenizer index");
     if (compile_pre(pre, err) < 0) return -1;
     piece_list cur = {0}, next = {0};
     pcre2_match_data *md = NULL;
