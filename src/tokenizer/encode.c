@@ -27,12 +27,12 @@ static size_t match_special(const tok_vocab *v, const char *text, size_t len, si
     return 0;
 }
 
-static int encode_fragment(const tok_vocab *v, const char *p, size_t n, bool after_special,
-                           tok_ids *out, he_error *err) {
+static int encode_fragment(const tok_vocab *v, const char *p, size_t n, tok_ids *out,
+                           he_error *err) {
     if (n == 0) return 0;
     switch (v->model) {
     case TOK_MODEL_SPM:
-        return tok_spm_encode(v, p, n, v->add_space_prefix && after_special, out, err);
+        return tok_spm_encode(v, p, n, v->add_space_prefix, out, err);
     case TOK_MODEL_BPE: {
         char *norm = NULL;
         size_t nn = 0;
@@ -62,8 +62,8 @@ int tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_specia
     tok_ids ids = {0};
     if (add_special && v->add_bos && v->special_bos >= 0 && tok_ids_push(&ids, v->special_bos) < 0)
         goto nomem;
-    bool after_special =
-        true; /* SPM's space prefix goes at the start and after each special token */
+    /* Every raw fragment starts the text or follows a special token, so SPM's space prefix
+     * (when the vocab asks for it) applies to each one, as in llama.cpp. */
     size_t start = 0;
     for (size_t i = 0; i < len;) {
         int32_t id;
@@ -73,17 +73,14 @@ int tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_specia
             continue;
         }
         if (i > start) {
-            if (encode_fragment(v, text + start, i - start, after_special, &ids, err) < 0)
-                goto fail;
+            if (encode_fragment(v, text + start, i - start, &ids, err) < 0) goto fail;
         }
         if (tok_ids_push(&ids, id) < 0) goto nomem;
-        after_special = true;
         i += n;
         start = i;
         continue;
     }
-    if (len > start && encode_fragment(v, text + start, len - start, after_special, &ids, err) < 0)
-        goto fail;
+    if (len > start && encode_fragment(v, text + start, len - start, &ids, err) < 0) goto fail;
     if (add_special && v->add_eos && v->special_eos >= 0 && tok_ids_push(&ids, v->special_eos) < 0)
         goto nomem;
     if (ids.failed) goto nomem;
