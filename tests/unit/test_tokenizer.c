@@ -3,6 +3,7 @@
  * special-token matching, BOS/EOS defaults, and hostile vocab metadata (SECURITY.md G22–G24)
  * built as GGUF bytes in memory. Shared data comes from $HEARTH_SHARED (default ../shared). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +333,43 @@ Test(stories, prompt_and_continuation) {
         cr_assert_eq(m, 6);
         cr_assert(!memcmp(out, " there", 6));
     }
+    tok_vocab_free(v);
+}
+
+/* Every case of stories260K.reference.json: the prompt encodes to prompt_ids, and streaming the
+ * generated ids reproduces llama.cpp's text exactly. */
+Test(stories, reference_prompts_and_texts) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", shared_dir());
+    tok_vocab *v = load_vocab_file(path);
+    snprintf(path, sizeof path, "%s/models/stories260K.reference.json", shared_dir());
+    json_error_t je;
+    json_t *ref = json_load_file(path, 0, &je);
+    cr_assert(ref, "%s: %s", path, je.text);
+    json_t *cases = json_object_get(ref, "cases");
+    cr_assert_gt(json_array_size(cases), 0);
+    for (size_t c = 0; c < json_array_size(cases); c++) {
+        json_t *cs = json_array_get(cases, c);
+        const char *prompt = json_string_value(json_object_get(cs, "prompt"));
+        json_t *pids = json_object_get(cs, "prompt_ids"), *ids = json_object_get(cs, "ids");
+        int32_t *got;
+        size_t n;
+        encode(v, prompt, strlen(prompt), true, true, &got, &n);
+        cr_assert_eq(n, json_array_size(pids), "case %zu", c);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(got[i], json_integer_value(json_array_get(pids, i)), "case %zu id %zu", c,
+                         i);
+        free(got);
+        size_t m = json_array_size(ids), len = 0;
+        int32_t *gen = malloc(m * sizeof *gen);
+        for (size_t i = 0; i < m; i++)
+            gen[i] = (int32_t)json_integer_value(json_array_get(ids, i));
+        char *text = stream_all(v, gen, m, &len);
+        cr_assert_str_eq(text, json_string_value(json_object_get(cs, "text")), "case %zu", c);
+        free(text);
+        free(gen);
+    }
+    json_decref(ref);
     tok_vocab_free(v);
 }
 
