@@ -18,9 +18,12 @@ static bool in_ranges(const tok_cp_range *r, size_t n, uint32_t cp) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < r[mid].lo) hi = mid;
-        else if (cp > r[mid].hi) lo = mid + 1;
-        else return true;
+        if (cp < r[mid].lo)
+            hi = mid;
+        else if (cp > r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
     }
     return false;
 }
@@ -29,16 +32,20 @@ static const tok_cp_fold *find_fold(uint32_t cp) {
     size_t lo = 0, hi = tok_wpm_fold_n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < tok_wpm_fold[mid].cp) hi = mid;
-        else if (cp > tok_wpm_fold[mid].cp) lo = mid + 1;
-        else return &tok_wpm_fold[mid];
+        if (cp < tok_wpm_fold[mid].cp)
+            hi = mid;
+        else if (cp > tok_wpm_fold[mid].cp)
+            lo = mid + 1;
+        else
+            return &tok_wpm_fold[mid];
     }
     return NULL;
 }
 
 static bool is_cjk(uint32_t cp) {
-    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||
-           (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+           (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
+           (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
            (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
@@ -91,9 +98,9 @@ static size_t put_utf8(char *o, uint32_t cp) {
 typedef struct {
     const tok_vocab *v;
     tok_ids *out;
-    char *word;       /* "▁" + the word's UTF-8 */
-    size_t n;         /* bytes in word, the "▁" included */
-    size_t n_chars;   /* characters, the "▁" not included */
+    char *word;     /* "▁" + the word's UTF-8 */
+    size_t n;       /* bytes in word, the "▁" included */
+    size_t n_chars; /* characters, the "▁" not included */
     size_t cap;
 } wpm_state;
 
@@ -110,11 +117,14 @@ static int flush_word(wpm_state *w) {
             id = tok_lookup(v, w->word + pos, end - pos);
             if (id >= 0 && (pos > 0 || end > 3)) break; /* never "▁" alone */
             id = -1;
-            do end--; /* back up one character */
+            do
+                end--; /* back up one character */
             while (end > pos && ((unsigned char)w->word[end] & 0xC0) == 0x80);
         }
-        if (id < 0) ok = false;
-        else if (tok_ids_push(w->out, id) < 0) return -1;
+        if (id < 0)
+            ok = false;
+        else if (tok_ids_push(w->out, id) < 0)
+            return -1;
         pos = end;
     }
     if (!ok) {

@@ -15,7 +15,8 @@ typedef struct {
     uint32_t to[3]; /* NFD without nonspacing marks, lower-cased; 0-padded */
 } tok_cp_fold;
 
-extern const tok_cp_range tok_wpm_removed[]; /* control, format, unassigned, private use, NUL, U+FFFD */
+extern const tok_cp_range
+    tok_wpm_removed[]; /* control, format, unassigned, private use, NUL, U+FFFD */
 extern const size_t tok_wpm_removed_n;
 extern const tok_cp_range tok_wpm_space[];
 extern const size_t tok_wpm_space_n;
