@@ -36,8 +36,8 @@ struct tok_vocab {
 
     /* BPE merges: pair (left text, right text) -> rank (the first listing wins). */
     size_t n_merges;
-    char *merge_arena;  /* "left right" strings, each NUL-terminated */
-    size_t *merge_off;  /* (n_merges) */
+    char *merge_arena;     /* "left right" strings, each NUL-terminated */
+    size_t *merge_off;     /* (n_merges) */
     uint32_t *merge_split; /* (n_merges) length of the left part */
     uint32_t *merge_len;   /* (n_merges) total length */
     tok_hash merges;
@@ -50,7 +50,7 @@ struct tok_vocab {
     /* Texts matched inside input: control/unknown (only with parse_special) and user-defined
      * (always). Sorted by first byte, then length descending, so one bucket scan per input
      * position finds the leftmost-longest match. */
-    int32_t *special;        /* ids */
+    int32_t *special; /* ids */
     size_t n_special;
     uint32_t first_idx[257]; /* bucket [first_idx[b], first_idx[b+1]) of special for first byte b */
 
@@ -67,8 +67,8 @@ typedef struct {
     const float *scores;    /* (n) or NULL */
     const uint8_t *attr;    /* (n) or NULL; values already checked to be TOK_ATTR_* */
     size_t n_merges;
-    const tok_span *merges; /* (n_merges) */
-    int64_t bos, eos, unk, pad, eot, eom; /* -1 none; range-checked by the builder */
+    const tok_span *merges;                 /* (n_merges) */
+    int64_t bos, eos, unk, pad, eot, eom;   /* -1 none; range-checked by the builder */
     int add_bos, add_eos, add_space_prefix; /* -1 = default */
 } tok_build;
 
@@ -92,6 +92,12 @@ int tok_pre_lookup(const char *name, size_t len); /* table index, or -1 when unk
 const char *tok_pre_name_at(int pre);
 bool tok_pre_ignore_merges(int pre);
 bool tok_pre_add_bos(int pre);
+bool tok_pre_nfc(int pre); /* the Hugging Face tokenizer NFC-normalizes text first (Qwen) */
+
+/* ---- NFC (nfc.c) ----
+ * Normalizes text[0, len). When the text is already NFC by a quick check, *out stays NULL and
+ * the caller uses text as is; otherwise *out is malloc'd (caller frees). */
+int tok_nfc(const char *text, size_t len, char **out, size_t *out_len, he_error *err);
 
 /* Splits text into pieces with the regex list of pre, calling fn(piece) in order.
  * The pieces cover text exactly (what the regexes do not match is a piece too). */
@@ -111,12 +117,15 @@ typedef struct {
 } tok_sym;
 
 /* Returns true and sets *key when the pair (l, r) may merge. */
-typedef bool (*tok_pair_fn)(const void *ctx, const char *l, size_t ln, const char *r, size_t rn, double *key);
-int tok_merge_run(const char *s, tok_sym *sym, int32_t n_sym, tok_pair_fn pair, const void *ctx, he_error *err);
+typedef bool (*tok_pair_fn)(const void *ctx, const char *l, size_t ln, const char *r, size_t rn,
+                            double *key);
+int tok_merge_run(const char *s, tok_sym *sym, int32_t n_sym, tok_pair_fn pair, const void *ctx,
+                  he_error *err);
 
 /* ---- Encoders: append the tokens of one raw-text fragment ---- */
 /* prefix: put a "▁" first (add_space_prefix at the start of text or after a special token) */
-int tok_spm_encode(const tok_vocab *v, const char *text, size_t len, bool prefix, tok_ids *out, he_error *err);
+int tok_spm_encode(const tok_vocab *v, const char *text, size_t len, bool prefix, tok_ids *out,
+                   he_error *err);
 int tok_bpe_encode(const tok_vocab *v, const char *text, size_t len, tok_ids *out, he_error *err);
 int tok_wpm_encode(const tok_vocab *v, const char *text, size_t len, tok_ids *out, he_error *err);
 
