@@ -3,6 +3,7 @@
 #include "tensor/tensor.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "tensor/tensor_internal.h"
@@ -48,27 +49,27 @@ static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
 
 static tensor_traits ref_table[TENSOR_TYPE_COUNT]; /* layout + scalar reference kernels */
 static tensor_traits table[TENSOR_TYPE_COUNT];     /* ... with the selected ISA's overrides */
-static int table_ready;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
+/* Runs once, on the first lookup from any thread (pthread_once: concurrent first lookups from
+ * worker threads wait for it instead of racing on the table). */
 static void table_init(void) {
-    /* Single-threaded first use is expected (model load); the result is deterministic anyway. */
     for (int t = 0; t < TENSOR_TYPE_COUNT; t++) {
         ref_table[t] = layout[t];
         if (ref_table[t].name) tensor_kernels_attach((tensor_type)t, &ref_table[t]);
         table[t] = ref_table[t];
     }
     tensor_dispatch_select(table);
-    table_ready = 1;
 }
 
 const tensor_traits *tensor_traits_ref_of(uint32_t type) {
-    if (!table_ready) table_init();
+    pthread_once(&table_once, table_init);
     if (type >= TENSOR_TYPE_COUNT || !ref_table[type].name) return NULL;
     return &ref_table[type];
 }
 
 const tensor_traits *tensor_traits_of(uint32_t type) {
-    if (!table_ready) table_init();
+    pthread_once(&table_once, table_init);
     if (type >= TENSOR_TYPE_COUNT || !table[type].name) return NULL;
     return &table[type];
 }

@@ -7,6 +7,7 @@
  * compatibility with real files. Set HEARTH_TENSOR_REPORT=1 to print the measured errors. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -887,4 +888,25 @@ Test(tensor, simd_float_dot_close_to_ref) {
     free(yf);
     free(dx);
     free(qx);
+}
+
+/* First lookups racing from several threads (each Criterion test is a fresh process, so this is
+ * the first use here) all see the same, fully initialized table. */
+static void *lookup_thread(void *arg) {
+    const tensor_traits **out = arg;
+    *out = tensor_traits_of(TENSOR_TYPE_Q4_K);
+    return NULL;
+}
+
+Test(tensor, concurrent_first_lookup) {
+    pthread_t th[8];
+    const tensor_traits *got[8];
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, lookup_thread, &got[i]), 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(got[i], got[0]);
+        cr_assert(got[i]->vec_dot && got[i]->from_float && got[i]->to_float);
+    }
 }
