@@ -910,3 +910,27 @@ Test(tensor, concurrent_first_lookup) {
         cr_assert(got[i]->vec_dot && got[i]->from_float && got[i]->to_float);
     }
 }
+
+/* The selected F32 -> F16 row conversion equals tensor_fp32_to_fp16 bit for bit: a stride
+ * through all 2^32 float patterns (every exponent, both signs, NaNs, subnormals) plus the
+ * rounding edges, in rows with a tail. */
+Test(tensor, simd_f16_from_float_matches_ref) {
+    enum { ROW = 1003 };
+    float x[ROW];
+    uint16_t a[ROW], b[ROW];
+    const tensor_traits *t = tensor_traits_of(TENSOR_TYPE_F16);
+    const tensor_traits *r = tensor_traits_ref_of(TENSOR_TYPE_F16);
+    uint64_t bits = 0;
+    int rows = 0;
+    while (bits < (1ull << 32)) {
+        for (int i = 0; i < ROW; i++, bits += 4099)
+            x[i] = f32_from((uint32_t)bits);
+        const float edges[] = {65504.0f,   65520.0f,     65519.996f,      0x1p-24f, 0x1p-25f,
+                               0x1.8p-24f, 0x1.ffcp-15f, 1.0f + 0x1p-11f, -0.0f,    INFINITY};
+        if (rows++ == 0) memcpy(x, edges, sizeof edges);
+        t->from_float(x, a, ROW);
+        r->from_float(x, b, ROW);
+        for (int i = 0; i < ROW; i++)
+            cr_assert_eq(a[i], b[i], "float %08x: %04x vs ref %04x", f32_bits(x[i]), a[i], b[i]);
+    }
+}
