@@ -1,5 +1,6 @@
-/* types.c — the traits table: block layout of every ggml type id a GGUF file may hold, and the
- * scalar reference kernels for the types hearth computes with (filled in by quant_ref.c). */
+/* types.c — the traits table: block layout of every ggml type id a GGUF file may hold, with the
+ * scalar reference kernels for the types hearth computes with (attached by quant_ref.c) and the
+ * per-ISA overrides dispatch.c selects. */
 #include "tensor/tensor.h"
 
 #include <ctype.h>
@@ -10,7 +11,7 @@
 
 // clang-format off
 /* Layout only for types hearth reads but cannot compute with (their sizes still let the GGUF
- * reader validate offsets). Kernels are attached in tensor_kernels_of(). */
+ * reader validate offsets). Kernels are attached in tensor_kernels_attach(). */
 static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
     [TENSOR_TYPE_F32]  = {.name = "f32",  .block_size = 1,   .type_size = 4},
     [TENSOR_TYPE_F16]  = {.name = "f16",  .block_size = 1,   .type_size = 2},
