@@ -120,11 +120,18 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     c->att = fbuf((size_t)c->p.n_threads * c->att_stride, &ok);
     c->out_x = fbuf((size_t)p.n_outputs * E, &ok);
     c->logits = fbuf((size_t)p.n_outputs * (size_t)hp->n_vocab, &ok);
+    c->att_half_stride = grp * (size_t)hp->head_dim_k > (size_t)p.n_ctx ? grp * (size_t)hp->head_dim_k : (size_t)p.n_ctx;
+    c->att_half = he_calloc((size_t)c->p.n_threads * c->att_half_stride, sizeof *c->att_half);
+    c->f16 = tensor_traits_of(TENSOR_TYPE_F16);
     c->att_cells = he_calloc((size_t)c->p.n_threads * (size_t)p.n_ctx, sizeof *c->att_cells);
     c->cell_of = he_calloc(B, sizeof *c->cell_of);
     c->logit_row = he_calloc(B, sizeof *c->logit_row);
     c->act_q = he_malloc(m->max_act_scratch * B + 64);
-    if (!ok || !c->att_cells || !c->cell_of || !c->logit_row || !c->act_q) {
+    if (!c->f16 || !c->f16->from_float || !c->f16->to_float) {
+        he_fail(err, HE_UNSUPPORTED, "ctx: no f16 conversion kernels for the KV cache");
+        goto fail;
+    }
+    if (!ok || !c->att_half || !c->att_cells || !c->cell_of || !c->logit_row || !c->act_q) {
         he_fail(err, HE_NOMEM, "ctx: cannot allocate scratch for a batch of %d tokens", p.n_batch);
         goto fail;
     }
@@ -153,6 +160,7 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->out_x);
     free(c->logits);
     free(c->att_cells);
+    free(c->att_half);
     free(c->cell_of);
     free(c->logit_row);
     free(c->act_q);

@@ -31,23 +31,22 @@ static void embed(const hearth_model *m, float *out, int32_t token) {
     else tensor_traits_of((uint32_t)w->type)->to_float(src, out, w->n_in);
 }
 
-/* K/V rows of one cell in one layer, stored as f16 or f32 */
-static void kv_store(void *cache, size_t elt, size_t off, const float *src, int n) {
-    if (elt == 4) {
-        memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
-    } else {
-        uint16_t *d = (uint16_t *)cache + off;
-        for (int i = 0; i < n; i++) d[i] = tensor_fp32_to_fp16(src[i]);
-    }
+/* K/V rows of one cell in one layer, stored as f16 (through the f16 traits, F16C where the CPU
+ * has it) or f32 */
+static void kv_store(const hearth_ctx *c, void *cache, size_t off, const float *src, int n) {
+    if (c->kv_elt == 4) memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
+    else c->f16->from_float(src, (uint16_t *)cache + off, n);
 }
 
-static void kv_load(const void *cache, size_t elt, size_t off, float *dst, int n) {
-    if (elt == 4) {
-        memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
-    } else {
-        const uint16_t *s = (const uint16_t *)cache + off;
-        for (int i = 0; i < n; i++) dst[i] = tensor_fp16_to_fp32(s[i]);
-    }
+static void kv_load(const hearth_ctx *c, const void *cache, size_t off, float *dst, int n) {
+    if (c->kv_elt == 4) memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
+    else c->f16->to_float((const uint16_t *)cache + off, dst, n);
+}
+
+/* x = f32(f16(x)), via tmp (n halves) */
+static void round_f16(const hearth_ctx *c, float *x, int n, uint16_t *tmp) {
+    c->f16->from_float(x, tmp, n);
+    c->f16->to_float(tmp, x, n);
 }
 
 /* ---- Attention ---- */
@@ -78,6 +77,7 @@ static void attention_worker(void *arg, int ith, int nth) {
     float *vf = kf + hdk;                        // (hdv)
     float *acc = vf + hdv;                       // (grp, hdv)
     int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
+    uint16_t *tmp = c->att_half + (size_t)ith * c->att_half_stride;
     const float scale = 1.0f / sqrtf((float)hdk);
     const size_t layer_k = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_k;
     const size_t layer_v = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_v;
@@ -88,14 +88,15 @@ static void attention_worker(void *arg, int ith, int nth) {
         int32_t pos = j->b->pos[t];
         uint64_t bit = 1ull << j->b->seq_id[t];
         const float *q = c->q + (size_t)t * nq + (size_t)g * grp * hdk;
-        for (int i = 0; i < grp * hdk; i++) qr[i] = f16 ? tensor_fp16_to_fp32(tensor_fp32_to_fp16(q[i])) : q[i];
+        memcpy(qr, q, (size_t)grp * hdk * sizeof(float));
+        if (f16) round_f16(c, qr, grp * hdk, tmp);
 
         /* scores */
         int n_vis = 0;
         for (int32_t cell = 0; cell < n_ctx; cell++) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
-            kv_load(c->k_cache, c->kv_elt, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
+            kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
             for (int h = 0; h < grp; h++) {
                 const float *qh = qr + (size_t)h * hdk;
                 float s = 0.0f;
@@ -108,13 +109,12 @@ static void attention_worker(void *arg, int ith, int nth) {
         for (int h = 0; h < grp; h++) {
             float *sh = scores + (size_t)h * n_ctx;
             op_softmax(sh, n_vis);
-            if (f16)
-                for (int k = 0; k < n_vis; k++) sh[k] = tensor_fp16_to_fp32(tensor_fp32_to_fp16(sh[k]));
+            if (f16) round_f16(c, sh, n_vis, tmp);
         }
         /* weighted sum of V */
         memset(acc, 0, (size_t)grp * hdv * sizeof(float));
         for (int k = 0; k < n_vis; k++) {
-            kv_load(c->v_cache, c->kv_elt, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
+            kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
             for (int h = 0; h < grp; h++) {
                 float p = scores[(size_t)h * n_ctx + k], *a = acc + (size_t)h * hdv;
                 for (int i = 0; i < hdv; i++) a[i] += p * vf[i];
@@ -164,8 +164,8 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
 
             /* into the cache cell hearth_kv_place chose for this token */
             size_t cell = (size_t)c->cell_of[t];
-            kv_store(c->k_cache, c->kv_elt, ((size_t)l * c->p.n_ctx + cell) * nk, k, nk);
-            kv_store(c->v_cache, c->kv_elt, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv, nv);
+            kv_store(c, c->k_cache, ((size_t)l * c->p.n_ctx + cell) * nk, k, nk);
+            kv_store(c, c->v_cache, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv, nv);
         }
 
         att_job job = {c, b, l};

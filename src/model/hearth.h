@@ -22,6 +22,7 @@
 
 #include "base/error.h"
 #include "base/pool.h"
+#include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct hearth_model hearth_model;
@@ -40,6 +41,10 @@ hearth_model_params hearth_model_params_default(void);
  * tensors (one message listing every missing name), a tensor whose shape or type does not fit
  * the hyperparameters (naming tensor and expected shape). p may be NULL (defaults). */
 hearth_model *hearth_model_load(const char *path, const hearth_model_params *p, he_error *err);
+/* The same from an already opened file, which the model takes over (closed by
+ * hearth_model_free, or here on failure). For in-memory files (gguf_open_buffer: the buffer
+ * must outlive the model) and fuzzing. */
+hearth_model *hearth_model_from_gguf(gguf_file *f, const hearth_model_params *p, he_error *err);
 void hearth_model_free(hearth_model *m); /* NULL is a no-op; free every ctx on it first */
 
 const char *hearth_model_arch(const hearth_model *m); /* "llama", "qwen2", "qwen3" */

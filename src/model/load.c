@@ -4,6 +4,7 @@
  * shape is checked against them (SECURITY.md G25), so the forward pass can index without
  * checks. Missing tensors are collected and reported together. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static int read_hparams(hearth_model *m, he_error *err) {
         read_int(&r, "attention.head_count", -1, 1, 1024, &hp->n_head) ||
         read_int(&r, "attention.head_count_kv", hp->n_head, 1, hp->n_head, &hp->n_head_kv) ||
         read_int(&r, "context_length", 2048, 1, 1 << 24, &hp->n_ctx_train) ||
-        read_float(&r, "attention.layer_norm_rms_epsilon", NAN, 1e-12, 1.0, &hp->eps) ||
+        read_float(&r, "attention.layer_norm_rms_epsilon", (double)NAN, 1e-12, 1.0, &hp->eps) ||
         read_float(&r, "rope.freq_base", 10000.0, 1e-3, 1e12, &hp->rope_base))
         return -1;
     if (hp->n_head % hp->n_head_kv != 0)
@@ -125,13 +126,13 @@ static int rope_setup(hearth_model *m, he_error *err) {
         read_float(&r, "rope.scaling.high_freq_factor", 4.0, 1e-3, 1e3, &hi_ff) ||
         read_int(&r, "rope.scaling.original_context_length", 8192, 1, 1 << 24, &orig))
         return -1;
-    double factor = factor_f, lo_f = lo_ff, hi_f = hi_ff;
+    double factor = (double)factor_f, lo_f = (double)lo_ff, hi_f = (double)hi_ff;
     if (!(hi_f > lo_f))
         return he_fail(err, HE_FORMAT, "model: rope.scaling high_freq_factor %g must exceed low_freq_factor %g",
                        hi_f, lo_f);
     double lo_wavelen = orig / (double)lo_f, hi_wavelen = orig / (double)hi_f;
     for (int i = 0; i < half; i++) {
-        double f = m->inv_freq[i], wavelen = 2.0 * M_PI / f;
+        double f = (double)m->inv_freq[i], wavelen = 2.0 * M_PI / f;
         if (wavelen < hi_wavelen) continue; /* high frequencies: unchanged */
         if (wavelen > lo_wavelen) {
             f /= factor;
@@ -190,6 +191,10 @@ static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind,
     }
     const tensor_traits *tr = tensor_traits_of(t->type);
     const char *tname = tr ? tr->name : "unknown";
+    /* general.alignment may legally be 1 or 2; the kernels read f32 and f16 fields directly */
+    if ((uintptr_t)t->data % 4 != 0)
+        return he_fail(b->err, HE_FORMAT, "model: tensor '%s' data at offset %llu is not 4-byte aligned", name,
+                       (unsigned long long)t->offset);
     switch (kind) {
     case W_VEC:
         if (t->type != TENSOR_TYPE_F32)
@@ -293,16 +298,23 @@ hearth_model_params hearth_model_params_default(void) {
 }
 
 hearth_model *hearth_model_load(const char *path, const hearth_model_params *p, he_error *err) {
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return NULL;
+    hearth_model *m = hearth_model_from_gguf(f, p, err);
+    if (!m) he_prefix(err, "%s", path);
+    return m;
+}
+
+hearth_model *hearth_model_from_gguf(gguf_file *f, const hearth_model_params *p, he_error *err) {
     hearth_model_params def = hearth_model_params_default();
     if (!p) p = &def;
     hearth_model *m = xcalloc(1, sizeof *m);
-    m->file = gguf_open(path, err);
-    if (!m->file) goto fail;
+    m->file = f;
     gguf_str an;
     int rc = gguf_find_str(m->file, "general.architecture", &an, err);
     if (rc < 0) goto fail;
     if (rc == 0) {
-        he_fail(err, HE_FORMAT, "model: %s: no general.architecture key", path);
+        he_fail(err, HE_FORMAT, "model: no general.architecture key");
         goto fail;
     }
     m->arch = hearth_arch_find(an.ptr, an.len);

@@ -101,6 +101,9 @@ struct hearth_ctx {
     float *att;              // (n_threads, att_stride) attention scratch, see forward.c
     size_t att_stride;       // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v
     int32_t *att_cells;      // (n_threads, n_ctx) cells visible to the current query
+    uint16_t *att_half;      // (n_threads, att_half_stride) f16 rounding buffer
+    size_t att_half_stride;  // max(n_ctx, grp * hd_k)
+    const tensor_traits *f16; // f16 <-> f32 row conversions for the cache
     float *out_x;            // (n_outputs, n_embd) final hidden states to project
     float *logits;           // (n_outputs, n_vocab)
     int32_t *logit_row;      // (n_batch) row in logits, -1 when none

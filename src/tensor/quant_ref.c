@@ -7,10 +7,18 @@
  * sub-block scale (and min) by weighted least squares over a few candidate scales rather than
  * taking min/max, which is what keeps their error close to llama.cpp's. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
+
+/* Results must not depend on the compiler fusing a*b+c into an FMA (the references are the
+ * bit-exact specification; quantized files must come out identical everywhere). GCC in -std=c11
+ * mode never contracts; clang does by default, so turn it off. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 #define GROUP_MAX_EPS 1e-15f /* below this a group is treated as all zeros */
 
@@ -268,16 +276,18 @@ void tensor_ref_q8_1_to_float(const void *vx, float *y, int64_t n) {
  * K-quants (256-element super-blocks)
  * ====================================================================================== */
 
-/* Scale and min search for an asymmetric group (Q4_K/Q5_K sub-blocks): find scale s >= 0 and
- * min m <= 0 so that x[i] ~ s * L[i] + m with L[i] in 0..nmax, minimising the weighted squared
- * error sum w[i] (s L[i] + m - x[i])^2.
+/* Scale and min search for an asymmetric group (Q2_K/Q4_K/Q5_K sub-blocks): find scale s >= 0
+ * and min m <= 0 so that x[i] ~ s * L[i] + m with L[i] in 0..nmax, minimising the weighted
+ * squared error sum w[i] (s L[i] + m - x[i])^2 (with abs_err: sum w[i] |...|, used by Q2_K).
+ * The (s, m) refit is least squares either way.
  *
  * Start from the min/max grid, then try nstep+1 slightly different grid densities
  * (nmax + rmin + rdelta*k levels across [min, max]); for each resulting L solve the 2x2
  * weighted least-squares problem for (s, m) in closed form and keep the best. Returns s and
  * stores -m (the positive "min" that Q4_K/Q5_K store and subtract) in *neg_min. */
 static float search_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                              float *neg_min, uint8_t *Laux, float rmin, float rdelta, int nstep) {
+                              float *neg_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                              bool abs_err) {
     float min = x[0], max = x[0];
     float sum_w = 0.0f, sum_x = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -298,7 +308,7 @@ static float search_scale_min(int n, int nmax, const float *x, const float *w, u
     for (int i = 0; i < n; i++) {
         L[i] = (uint8_t)clampi(tensor_nearest_int(iscale * (x[i] - min)), 0, nmax);
         float diff = scale * (float)L[i] + min - x[i];
-        best_err += w[i] * diff * diff;
+        best_err += w[i] * (abs_err ? fabsf(diff) : diff * diff);
     }
     for (int k = 0; k <= nstep; k++) {
         iscale = (rmin + rdelta * (float)k + (float)nmax) / (max - min);
@@ -322,7 +332,7 @@ static float search_scale_min(int n, int nmax, const float *x, const float *w, u
         float err = 0.0f;
         for (int i = 0; i < n; i++) {
             float diff = s * (float)Laux[i] + m - x[i];
-            err += w[i] * diff * diff;
+            err += w[i] * (abs_err ? fabsf(diff) : diff * diff);
         }
         if (err < best_err) {
             memcpy(L, Laux, (size_t)n);
@@ -415,7 +425,7 @@ static void quantize_k4_block(const float *x, int nmax, float rmin, int nstep, u
         for (int l = 0; l < 32; l++)
             w[l] = av_x + fabsf(xs[l]);
         scales[j] =
-            search_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+            search_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, false);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -576,7 +586,166 @@ void tensor_ref_q6_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q2_K (dequantize only): 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
+/* Scale search for a symmetric 3-bit group (Q3_K sub-blocks): start from the grid that maps
+ * the largest-magnitude element to -nmax, then refine the levels coordinate by coordinate (up to
+ * 5 sweeps): move L[i] to the level the current least-squares scale suggests whenever that
+ * raises (sum w x l)^2 / sum w l^2, i.e. lowers the weighted error (weights x^2). Stores
+ * L + nmax (0..2nmax-1); returns the least-squares scale. */
+static float search_scale_q3(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0.0f, amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    const float iscale = -(float)nmax / max;
+    float sum_lx = 0.0f, sum_l2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)l;
+        const float w = x[i] * x[i];
+        sum_lx += w * x[i] * (float)l;
+        sum_l2 += w * (float)(l * l);
+    }
+    for (int sweep = 0; sweep < 5; sweep++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            const float w = x[i] * x[i];
+            float slx = sum_lx - w * x[i] * (float)L[i];
+            if (slx <= 0.0f) continue;
+            float sl2 = sum_l2 - w * (float)(L[i] * L[i]);
+            int nl = clampi(tensor_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+            if (nl == L[i]) continue;
+            slx += w * x[i] * (float)nl;
+            sl2 += w * (float)(nl * nl);
+            if (sl2 > 0.0f && slx * slx * sum_l2 > sum_lx * sum_lx * sl2) {
+                L[i] = (int8_t)nl;
+                sum_lx = slx;
+                sum_l2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++)
+        L[i] = (int8_t)(L[i] + nmax);
+    return sum_lx / sum_l2;
+}
+
+/* Packs 2-bit levels L (0..3, element order) into Q2_K/Q3_K qs: element 128h + 32k + l goes
+ * to bits 2k..2k+1 of qs[32h + l]. */
+static void pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *Lh = L + 128 * h;
+            qs[32 * h + l] =
+                (uint8_t)(Lh[l] | (Lh[l + 32] << 2) | (Lh[l + 64] << 4) | (Lh[l + 96] << 6));
+        }
+}
+
+/* Q2_K: per 16-element sub-block (scale, min) search with levels 0..3, weights |x| and absolute
+ * error; scales and mins quantized to 4 bits against fp16 d = max_scale/15, dmin = max_min/15;
+ * levels recomputed with the rounded values. */
+void tensor_ref_q2_K_from_float(const float *x, void *vy, int64_t n) {
+    block_q2_K *y = vy;
+    uint8_t L[QK_K], Laux[16];
+    float w[16], scales[16], mins[16];
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        float max_scale = 0.0f, max_min = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            for (int l = 0; l < 16; l++)
+                w[l] = fabsf(x[16 * k + l]);
+            scales[k] = search_scale_min(16, 3, x + 16 * k, w, L + 16 * k, &mins[k], Laux, -0.5f,
+                                         0.1f, 15, true);
+            if (scales[k] > max_scale) max_scale = scales[k];
+            if (mins[k] > max_min) max_min = mins[k];
+        }
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        y[b].d = y[b].dmin = 0;
+        if (max_scale > 0.0f) {
+            const float iscale = 15.0f / max_scale;
+            for (int k = 0; k < 16; k++)
+                y[b].scales[k] = (uint8_t)clampi(tensor_nearest_int(iscale * scales[k]), 0, 15);
+            y[b].d = tensor_fp32_to_fp16(max_scale / 15.0f);
+        }
+        if (max_min > 0.0f) {
+            const float iscale = 15.0f / max_min;
+            for (int k = 0; k < 16; k++)
+                y[b].scales[k] |=
+                    (uint8_t)(clampi(tensor_nearest_int(iscale * mins[k]), 0, 15) << 4);
+            y[b].dmin = tensor_fp32_to_fp16(max_min / 15.0f);
+        }
+        const float d = fp16(y[b].d), dmin = fp16(y[b].dmin);
+        for (int k = 0; k < 16; k++) {
+            const float dk = d * (float)(y[b].scales[k] & 0xF);
+            if (dk == 0.0f) continue;
+            const float mk = dmin * (float)(y[b].scales[k] >> 4);
+            for (int i = 0; i < 16; i++)
+                L[16 * k + i] =
+                    (uint8_t)clampi(tensor_nearest_int((x[16 * k + i] + mk) / dk), 0, 3);
+        }
+        pack_2bit(L, y[b].qs);
+    }
+}
+
+/* Q3_K: per 16-element sub-block symmetric scale search (levels -4..3), scales quantized to
+ * signed 6 bits against fp16 d (largest |scale| maps to -32), levels recomputed; the high bit
+ * of each level goes to hmask (bit k of hmask[l] for element 32k + l), the low 2 bits to qs. */
+void tensor_ref_q3_K_from_float(const float *x, void *vy, int64_t n) {
+    block_q3_K *y = vy;
+    int8_t Ls[QK_K];
+    uint8_t L[QK_K];
+    float scales[16];
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        float max_scale = 0.0f, amax = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            scales[k] = search_scale_q3(16, 4, x + 16 * k, Ls + 16 * k);
+            if (fabsf(scales[k]) > amax) {
+                amax = fabsf(scales[k]);
+                max_scale = scales[k];
+            }
+        }
+        memset(&y[b], 0, sizeof y[b]);
+        int sc[16] = {0};
+        if (max_scale != 0.0f) {
+            const float iscale = -32.0f / max_scale;
+            for (int k = 0; k < 16; k++) {
+                const int l = clampi(tensor_nearest_int(iscale * scales[k]), -32, 31) + 32;
+                if (k < 8)
+                    y[b].scales[k] |= (uint8_t)(l & 0xF);
+                else
+                    y[b].scales[k - 8] |= (uint8_t)((l & 0xF) << 4);
+                y[b].scales[8 + k % 4] |= (uint8_t)((l >> 4) << (2 * (k / 4)));
+                sc[k] = l - 32;
+            }
+            y[b].d = tensor_fp32_to_fp16(1.0f / iscale);
+        }
+        const float d = fp16(y[b].d);
+        for (int k = 0; k < 16; k++) {
+            const float dk = d * (float)sc[k];
+            for (int i = 0; i < 16; i++) {
+                /* a zero scale keeps the search's levels (they all decode to 0) */
+                int l = dk != 0.0f ? clampi(tensor_nearest_int(x[16 * k + i] / dk), -4, 3) + 4
+                                   : Ls[16 * k + i];
+                L[16 * k + i] = (uint8_t)l;
+            }
+        }
+        for (int i = 0; i < QK_K; i++) {
+            if (L[i] > 3) {
+                y[b].hmask[i % 32] |= (uint8_t)(1u << (i / 32));
+                L[i] -= 4;
+            }
+        }
+        pack_2bit(L, y[b].qs);
+    }
+}
+
+/* Q2_K: 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
 void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q2_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -596,8 +765,9 @@ void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q3_K (dequantize only). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or the high
- * nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased by 32. */
+/* Q3_K. Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or
+ * the high nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased
+ * by 32. */
 void tensor_ref_q3_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q3_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -681,8 +851,8 @@ void tensor_kernels_attach(tensor_type type, tensor_traits *t) {
         K(TENSOR_TYPE_Q5_1, tensor_ref_q5_1_to_float, tensor_ref_q5_1_from_float, tensor_ref_dot_q5_1_q8_1, TENSOR_TYPE_Q8_1)
         K(TENSOR_TYPE_Q8_0, tensor_ref_q8_0_to_float, tensor_ref_q8_0_from_float, tensor_ref_dot_q8_0_q8_0, TENSOR_TYPE_Q8_0)
         K(TENSOR_TYPE_Q8_1, tensor_ref_q8_1_to_float, tensor_ref_q8_1_from_float, NULL,                     TENSOR_TYPE_Q8_1)
-        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
-        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, tensor_ref_q2_K_from_float, tensor_ref_dot_q2_K_q8_K, TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, tensor_ref_q3_K_from_float, tensor_ref_dot_q3_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q4_K, tensor_ref_q4_K_to_float, tensor_ref_q4_K_from_float, tensor_ref_dot_q4_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q5_K, tensor_ref_q5_K_to_float, tensor_ref_q5_K_from_float, tensor_ref_dot_q5_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q6_K, tensor_ref_q6_K_to_float, tensor_ref_q6_K_from_float, tensor_ref_dot_q6_K_q8_K, TENSOR_TYPE_Q8_K)

@@ -65,6 +65,20 @@ size_t tensor_row_size(tensor_type type, int64_t n);
 /* Case-insensitive name lookup ("Q4_K", "q8_0", "f16"); returns -1 if unknown. */
 int tensor_type_from_name(const char *name);
 
+/* ---- Kernel selection ----
+ * tensor_traits_of() hands out the fastest kernels this CPU runs, chosen once on first use
+ * (dispatch.c): the scalar references, with per-ISA versions swapped in where the CPU allows.
+ * HEARTH_ISA=ref|avx2 in the environment forces a choice (one the CPU cannot run falls back to
+ * ref, with a warning). Quantized SIMD kernels give bit-identical results to their
+ * references; float-weight dots (F32/F16/BF16) differ only by float summation order. */
+
+/* The scalar reference kernels, whatever was selected (tests, debugging); NULL as
+ * tensor_traits_of. */
+const tensor_traits *tensor_traits_ref_of(uint32_t type);
+
+/* Name of the selected kernel set: "ref" or "avx2". */
+const char *tensor_isa(void);
+
 /* IEEE half and bfloat16 conversions (exact, round-to-nearest-even). */
 float tensor_fp16_to_fp32(uint16_t h);
 uint16_t tensor_fp32_to_fp16(float f);

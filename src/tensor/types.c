@@ -46,16 +46,25 @@ static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
 };
 // clang-format on
 
-static tensor_traits table[TENSOR_TYPE_COUNT];
+static tensor_traits ref_table[TENSOR_TYPE_COUNT]; /* layout + scalar reference kernels */
+static tensor_traits table[TENSOR_TYPE_COUNT];     /* ... with the selected ISA's overrides */
 static int table_ready;
 
 static void table_init(void) {
     /* Single-threaded first use is expected (model load); the result is deterministic anyway. */
     for (int t = 0; t < TENSOR_TYPE_COUNT; t++) {
-        table[t] = layout[t];
-        if (table[t].name) tensor_kernels_attach((tensor_type)t, &table[t]);
+        ref_table[t] = layout[t];
+        if (ref_table[t].name) tensor_kernels_attach((tensor_type)t, &ref_table[t]);
+        table[t] = ref_table[t];
     }
+    tensor_dispatch_select(table);
     table_ready = 1;
+}
+
+const tensor_traits *tensor_traits_ref_of(uint32_t type) {
+    if (!table_ready) table_init();
+    if (type >= TENSOR_TYPE_COUNT || !ref_table[type].name) return NULL;
+    return &ref_table[type];
 }
 
 const tensor_traits *tensor_traits_of(uint32_t type) {
