@@ -20,27 +20,34 @@ static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float 
 
 static void add_bias(float *y, const hearth_weight *b, int n_tok) {
     if (!b->data) return;
-    for (int t = 0; t < n_tok; t++) op_add(y + (int64_t)t * b->n_in, b->data, (int)b->n_in);
+    for (int t = 0; t < n_tok; t++)
+        op_add(y + (int64_t)t * b->n_in, b->data, (int)b->n_in);
 }
 
 static void embed(const hearth_model *m, float *out, int32_t token) {
     const hearth_weight *w = &m->tok_embd;
     size_t row = tensor_row_size(w->type, w->n_in);
     const uint8_t *src = (const uint8_t *)w->data + row * (size_t)token;
-    if (w->type == TENSOR_TYPE_F32) memcpy(out, src, (size_t)w->n_in * sizeof(float));
-    else tensor_traits_of((uint32_t)w->type)->to_float(src, out, w->n_in);
+    if (w->type == TENSOR_TYPE_F32)
+        memcpy(out, src, (size_t)w->n_in * sizeof(float));
+    else
+        tensor_traits_of((uint32_t)w->type)->to_float(src, out, w->n_in);
 }
 
 /* K/V rows of one cell in one layer, stored as f16 (through the f16 traits, F16C where the CPU
  * has it) or f32 */
 static void kv_store(const hearth_ctx *c, void *cache, size_t off, const float *src, int n) {
-    if (c->kv_elt == 4) memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
-    else c->f16->from_float(src, (uint16_t *)cache + off, n);
+    if (c->kv_elt == 4)
+        memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
+    else
+        c->f16->from_float(src, (uint16_t *)cache + off, n);
 }
 
 static void kv_load(const hearth_ctx *c, const void *cache, size_t off, float *dst, int n) {
-    if (c->kv_elt == 4) memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
-    else c->f16->to_float((const uint16_t *)cache + off, dst, n);
+    if (c->kv_elt == 4)
+        memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
+    else
+        c->f16->to_float((const uint16_t *)cache + off, dst, n);
 }
 
 /* x = f32(f16(x)), via tmp (n halves) */
@@ -71,11 +78,11 @@ static void attention_worker(void *arg, int ith, int nth) {
     const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
     const bool f16 = c->kv_elt == 2;
     float *scr = c->att + (size_t)ith * c->att_stride;
-    float *scores = scr;                         // (grp, n_ctx)
-    float *qr = scores + (size_t)grp * n_ctx;    // (grp, hdk) query, rounded like the cache
-    float *kf = qr + (size_t)grp * hdk;          // (hdk)
-    float *vf = kf + hdk;                        // (hdv)
-    float *acc = vf + hdv;                       // (grp, hdv)
+    float *scores = scr;                                 // (grp, n_ctx)
+    float *qr = scores + (size_t)grp * n_ctx;            // (grp, hdk) query, rounded like the cache
+    float *kf = qr + (size_t)grp * hdk;                  // (hdk)
+    float *vf = kf + hdk;                                // (hdv)
+    float *acc = vf + hdv;                               // (grp, hdv)
     int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
     uint16_t *tmp = c->att_half + (size_t)ith * c->att_half_stride;
     const float scale = 1.0f / sqrtf((float)hdk);
@@ -100,7 +107,8 @@ static void attention_worker(void *arg, int ith, int nth) {
             for (int h = 0; h < grp; h++) {
                 const float *qh = qr + (size_t)h * hdk;
                 float s = 0.0f;
-                for (int i = 0; i < hdk; i++) s += qh[i] * kf[i];
+                for (int i = 0; i < hdk; i++)
+                    s += qh[i] * kf[i];
                 scores[(size_t)h * n_ctx + n_vis] = s * scale;
             }
             cells[n_vis++] = cell;
@@ -117,7 +125,8 @@ static void attention_worker(void *arg, int ith, int nth) {
             kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
             for (int h = 0; h < grp; h++) {
                 float p = scores[(size_t)h * n_ctx + k], *a = acc + (size_t)h * hdv;
-                for (int i = 0; i < hdv; i++) a[i] += p * vf[i];
+                for (int i = 0; i < hdv; i++)
+                    a[i] += p * vf[i];
             }
         }
         float *out = c->xb + (size_t)t * no + (size_t)g * grp * hdv;
@@ -144,7 +153,8 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
         const hearth_layer *L = &m->layers[l];
 
         /* attention: norm -> Q, K, V */
-        for (int t = 0; t < n; t++) op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
+        for (int t = 0; t < n; t++)
+            op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
         matmul(c, c->q, &L->wq, c->xb, n);
         matmul(c, c->k, &L->wk, c->xb, n);
         matmul(c, c->v, &L->wv, c->xb, n);
@@ -155,8 +165,10 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
         for (int t = 0; t < n; t++) {
             float *q = c->q + (size_t)t * nq, *k = c->k + (size_t)t * nk;
             if (L->q_norm.data) {
-                for (int h = 0; h < hp->n_head; h++) op_rmsnorm(q + h * hdk, q + h * hdk, L->q_norm.data, hdk, hp->eps);
-                for (int h = 0; h < hp->n_head_kv; h++) op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
+                for (int h = 0; h < hp->n_head; h++)
+                    op_rmsnorm(q + h * hdk, q + h * hdk, L->q_norm.data, hdk, hp->eps);
+                for (int h = 0; h < hp->n_head_kv; h++)
+                    op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
             }
             const float *cs = c->rope_cs + (size_t)t * n_rot;
             op_rope(q, hp->n_head, hdk, cs, n_rot, neox);
@@ -165,30 +177,36 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
             /* into the cache cell hearth_kv_place chose for this token */
             size_t cell = (size_t)c->cell_of[t];
             kv_store(c, c->k_cache, ((size_t)l * c->p.n_ctx + cell) * nk, k, nk);
-            kv_store(c, c->v_cache, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv, nv);
+            kv_store(c, c->v_cache, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv,
+                     nv);
         }
 
         att_job job = {c, b, l};
         int items = n * hp->n_head_kv;
-        he_pool_run_n(c->pool, items < he_pool_size(c->pool) ? items : he_pool_size(c->pool), attention_worker, &job);
+        he_pool_run_n(c->pool, items < he_pool_size(c->pool) ? items : he_pool_size(c->pool),
+                      attention_worker, &job);
 
         matmul(c, c->xo, &L->wo, c->xb, n);
-        for (int t = 0; t < n; t++) op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
+        for (int t = 0; t < n; t++)
+            op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
 
         /* feed-forward: norm -> SwiGLU -> down */
-        for (int t = 0; t < n; t++) op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
+        for (int t = 0; t < n; t++)
+            op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
         matmul(c, c->hb, &L->w_gate, c->xb, n);
         matmul(c, c->hb2, &L->w_up, c->xb, n);
         op_swiglu(c->hb, c->hb2, n * F);
         matmul(c, c->xo, &L->w_down, c->hb, n);
-        for (int t = 0; t < n; t++) op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
+        for (int t = 0; t < n; t++)
+            op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
     }
 
     /* logits, only for the rows that asked */
     int n_out = 0;
     for (int t = 0; t < n; t++) {
         if (!b->logits[t]) continue;
-        op_rmsnorm(c->out_x + (size_t)n_out * E, c->x + (size_t)t * E, m->out_norm.data, E, hp->eps);
+        op_rmsnorm(c->out_x + (size_t)n_out * E, c->x + (size_t)t * E, m->out_norm.data, E,
+                   hp->eps);
         n_out++;
     }
     if (n_out) matmul(c, c->logits, &m->output, c->out_x, n_out);

@@ -61,12 +61,12 @@ const tok_vocab *hearth_model_vocab(const hearth_model *m);
 typedef enum { HEARTH_KV_F16 = 0, HEARTH_KV_F32 = 1 } hearth_kv_type;
 
 typedef struct {
-    int32_t n_ctx;       /* KV cells shared by all sequences; 0 -> min(n_ctx_train, 4096) */
-    int32_t n_batch;     /* most tokens per hearth_decode (default 512) */
-    int32_t n_seq;       /* sequence ids 0 .. n_seq-1 (1 .. HEARTH_MAX_SEQ, default 1) */
-    int32_t n_outputs;   /* most entries per batch that ask for logits; 0 -> automatic */
-    int32_t n_threads;   /* threads of the context's own pool (0 -> number of cores) */
-    he_pool *pool;       /* borrowed shared pool; when set, n_threads is ignored */
+    int32_t n_ctx;          /* KV cells shared by all sequences; 0 -> min(n_ctx_train, 4096) */
+    int32_t n_batch;        /* most tokens per hearth_decode (default 512) */
+    int32_t n_seq;          /* sequence ids 0 .. n_seq-1 (1 .. HEARTH_MAX_SEQ, default 1) */
+    int32_t n_outputs;      /* most entries per batch that ask for logits; 0 -> automatic */
+    int32_t n_threads;      /* threads of the context's own pool (0 -> number of cores) */
+    he_pool *pool;          /* borrowed shared pool; when set, n_threads is ignored */
     hearth_kv_type kv_type; /* default F16 */
 } hearth_ctx_params;
 
