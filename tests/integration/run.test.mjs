@@ -91,3 +91,12 @@ test('a missing or malformed model exits 1 with an error', () => {
     rmSync(dir, { recursive: true });
   }
 });
+
+test('a prompt longer than one batch (512 tokens) is decoded in chunks', () => {
+  const prompt = 'Once upon a time there was a little girl. '.repeat(60);
+  const r = run([MODEL, '-p', prompt, '-n', '8', '--temp', '0']);
+  assert.equal(r.status, 0, r.stderr);
+  const m = r.stderr.match(/prompt (\d+) tokens in/);
+  assert.ok(m && Number(m[1]) > 512, r.stderr);
+  assert.ok(r.stdout.length > 0);
+});
