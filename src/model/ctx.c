@@ -135,12 +135,14 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     c->att_cells = he_calloc((size_t)c->p.n_threads * (size_t)p.n_ctx, sizeof *c->att_cells);
     c->cell_of = he_calloc(B, sizeof *c->cell_of);
     c->logit_row = he_calloc(B, sizeof *c->logit_row);
+    c->out_rows = he_calloc(B, sizeof *c->out_rows);
     c->act_q = he_malloc(m->max_act_scratch * B + 64);
     if (!c->f16 || !c->f16->from_float || !c->f16->to_float) {
         he_fail(err, HE_UNSUPPORTED, "ctx: no f16 conversion kernels for the KV cache");
         goto fail;
     }
-    if (!ok || !c->att_half || !c->att_cells || !c->cell_of || !c->logit_row || !c->act_q) {
+    if (!ok || !c->att_half || !c->att_cells || !c->cell_of || !c->logit_row || !c->out_rows ||
+        !c->act_q) {
         he_fail(err, HE_NOMEM, "ctx: cannot allocate scratch for a batch of %d tokens", p.n_batch);
         goto fail;
     }
@@ -172,6 +174,7 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->att_half);
     free(c->cell_of);
     free(c->logit_row);
+    free(c->out_rows);
     free(c->act_q);
     free(c);
 }

@@ -1,7 +1,8 @@
 /* forward.c — the transformer forward pass over one batch, top to bottom:
  *   embed -> for each layer: rmsnorm -> Q,K,V (+bias) -> (QK norm) -> RoPE -> store K,V ->
  *   attention -> output projection -> residual -> rmsnorm -> SwiGLU FFN -> residual
- *   -> final rmsnorm -> logits (only for the entries that asked).
+ *   -> final rmsnorm -> logits. The last layer runs attention and FFN only for the entries that
+ *   ask for logits (all entries' K and V are stored).
  * Matmuls process all batch rows at once (each weight read once per batch); attention runs
  * per (token, KV head) over the cells its sequence sees, with per-thread scratch linear in
  * the context (nothing grows with its square). */
@@ -62,6 +63,8 @@ typedef struct {
     hearth_ctx *c;
     const hearth_batch *b;
     int layer;
+    int n_rows;          /* query rows in c->q */
+    const int32_t *rows; /* batch entry of each query row; NULL: row i is entry i */
 } att_job;
 
 /* One work item = one batch token x one KV head: the query heads sharing that KV head score
@@ -88,12 +91,13 @@ static void attention_worker(void *arg, int ith, int nth) {
     const float scale = 1.0f / sqrtf((float)hdk);
     const size_t layer_k = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_k;
     const size_t layer_v = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_v;
-    const int n_items = j->b->n_tokens * hp->n_head_kv;
+    const int n_items = j->n_rows * hp->n_head_kv;
 
     for (int item = ith; item < n_items; item += nth) {
         int t = item / hp->n_head_kv, g = item % hp->n_head_kv;
-        int32_t pos = j->b->pos[t];
-        uint64_t bit = 1ull << j->b->seq_id[t];
+        int e = j->rows ? j->rows[t] : t; /* the batch entry of query row t */
+        int32_t pos = j->b->pos[e];
+        uint64_t bit = 1ull << j->b->seq_id[e];
         const float *q = c->q + (size_t)t * nq + (size_t)g * grp * hdk;
         memcpy(qr, q, (size_t)grp * hdk * sizeof(float));
         if (f16) round_f16(c, qr, grp * hdk, tmp);
@@ -181,33 +185,51 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
                      nv);
         }
 
-        att_job job = {c, b, l};
-        int items = n * hp->n_head_kv;
+        /* The last layer's output matters only for the rows that asked for logits (every row's
+         * K and V are stored above): move those rows to the front and compute only them. */
+        int rows = n;
+        const int32_t *row_of = NULL;
+        if (l == hp->n_layer - 1) {
+            rows = 0;
+            for (int t = 0; t < n; t++) {
+                if (!b->logits[t]) continue;
+                if (rows != t) {
+                    memmove(c->q + (size_t)rows * nq, c->q + (size_t)t * nq,
+                            (size_t)nq * sizeof(float));
+                    memmove(c->x + (size_t)rows * E, c->x + (size_t)t * E,
+                            (size_t)E * sizeof(float));
+                }
+                c->out_rows[rows++] = t;
+            }
+            row_of = c->out_rows;
+            if (rows == 0) break;
+        }
+
+        att_job job = {c, b, l, rows, row_of};
+        int items = rows * hp->n_head_kv;
         he_pool_run_n(c->pool, items < he_pool_size(c->pool) ? items : he_pool_size(c->pool),
                       attention_worker, &job);
 
-        matmul(c, c->xo, &L->wo, c->xb, n);
-        for (int t = 0; t < n; t++)
+        matmul(c, c->xo, &L->wo, c->xb, rows);
+        for (int t = 0; t < rows; t++)
             op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
 
         /* feed-forward: norm -> SwiGLU -> down */
-        for (int t = 0; t < n; t++)
+        for (int t = 0; t < rows; t++)
             op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
-        matmul(c, c->hb, &L->w_gate, c->xb, n);
-        matmul(c, c->hb2, &L->w_up, c->xb, n);
-        op_swiglu(c->hb, c->hb2, n * F);
-        matmul(c, c->xo, &L->w_down, c->hb, n);
-        for (int t = 0; t < n; t++)
+        matmul(c, c->hb, &L->w_gate, c->xb, rows);
+        matmul(c, c->hb2, &L->w_up, c->xb, rows);
+        op_swiglu(c->hb, c->hb2, rows * F);
+        matmul(c, c->xo, &L->w_down, c->hb, rows);
+        for (int t = 0; t < rows; t++)
             op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
     }
 
-    /* logits, only for the rows that asked */
+    /* logits: after the last layer, row r of x is the r-th entry that asked */
     int n_out = 0;
-    for (int t = 0; t < n; t++) {
-        if (!b->logits[t]) continue;
-        op_rmsnorm(c->out_x + (size_t)n_out * E, c->x + (size_t)t * E, m->out_norm.data, E,
-                   hp->eps);
-        n_out++;
-    }
+    for (int t = 0; t < n; t++)
+        n_out += b->logits[t];
+    for (int r = 0; r < n_out; r++)
+        op_rmsnorm(c->out_x + (size_t)r * E, c->x + (size_t)r * E, m->out_norm.data, E, hp->eps);
     if (n_out) matmul(c, c->logits, &m->output, c->out_x, n_out);
 }

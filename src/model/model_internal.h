@@ -107,6 +107,7 @@ struct hearth_ctx {
     float *out_x;             // (n_outputs, n_embd) final hidden states to project
     float *logits;            // (n_outputs, n_vocab)
     int32_t *logit_row;       // (n_batch) row in logits, -1 when none
+    int32_t *out_rows;        // (n_batch) batch entries that asked for logits, in order
     int32_t n_batch_last;     // entries of the last decoded batch
 };
 

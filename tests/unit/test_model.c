@@ -327,6 +327,59 @@ Test(model, batch_of_three_sequences_equals_each_alone, .timeout = 60) {
     hearth_model_free(m);
 }
 
+/* The last layer is computed only for entries that ask for logits: asking for fewer must not
+ * change the ones asked for, nor the cache (a batch asking for none, then the next token). */
+Test(model, logits_subset_equals_all_logits) {
+    hearth_model *m = stories();
+    int nv = hearth_model_n_vocab(m);
+    hearth_ctx *all = ctx_ok(m, 64, 2, 32, 2), *some = ctx_ok(m, 64, 2, 32, 2);
+    hearth_batch ba, bs;
+    hearth_batch_init(&ba, 32);
+    hearth_batch_init(&bs, 32);
+    for (int i = 0; i < 20; i++) {
+        int seq = i % 2, pos = i / 2;
+        int32_t tok = (int32_t)(3 + (i * 41) % 500);
+        hearth_batch_add(&ba, tok, pos, seq, true);
+        hearth_batch_add(&bs, tok, pos, seq, i % 3 == 1 || i >= 18);
+    }
+    decode_ok(all, &ba);
+    decode_ok(some, &bs);
+    int asked = 0;
+    for (int i = 0; i < 20; i++) {
+        const float *l = hearth_logits(some, i);
+        if (!bs.logits[i]) {
+            cr_assert_null(l);
+            continue;
+        }
+        asked++;
+        cr_assert(max_abs_diff(l, hearth_logits(all, i), nv) <= 1e-5f, "entry %d", i);
+    }
+    cr_assert_eq(asked, 8);
+    /* no logits at all, then one more token per sequence */
+    hearth_batch_clear(&ba);
+    hearth_batch_clear(&bs);
+    for (int seq = 0; seq < 2; seq++) {
+        hearth_batch_add(&ba, 77, 10, seq, true);
+        hearth_batch_add(&bs, 77, 10, seq, false);
+    }
+    decode_ok(all, &ba);
+    decode_ok(some, &bs);
+    cr_assert_null(hearth_logits(some, 0));
+    hearth_batch_clear(&ba);
+    for (int seq = 0; seq < 2; seq++)
+        hearth_batch_add(&ba, 88, 11, seq, true);
+    decode_ok(all, &ba);
+    decode_ok(some, &ba);
+    for (int i = 0; i < 2; i++)
+        cr_assert(max_abs_diff(hearth_logits(some, i), hearth_logits(all, i), nv) <= 1e-5f,
+                  "after: %d", i);
+    hearth_batch_deinit(&ba);
+    hearth_batch_deinit(&bs);
+    hearth_ctx_free(all);
+    hearth_ctx_free(some);
+    hearth_model_free(m);
+}
+
 /* Decodes toks[from..n) of seq at positions from.. one per batch; logits into out rows. */
 static void feed(hearth_ctx *c, int seq, const int32_t *toks, int from, int n, float *out, int nv) {
     hearth_batch b;
