@@ -10,7 +10,9 @@
  * byte size against the file size with overflow-safe arithmetic before use; a malformed file
  * gets an error naming what is wrong and where (key or tensor name, byte offset). Values and
  * tensor data are borrowed pointers into the mapping, valid until gguf_close.
- * Multi-byte values inside the mapping may be unaligned: read them with the getters. */
+ * Multi-byte values inside the mapping may be unaligned: read them with the getters.
+ * Limits (docs/GGUF.md): arrays nest at most 8 deep, tensor names are at most 63 bytes,
+ * general.alignment is a u32 power of two <= 16 MiB, at most 2^20 keys and 2^20 tensors. */
 #ifndef HEARTH_GGUF_H
 #define HEARTH_GGUF_H
 
@@ -54,6 +56,11 @@ typedef struct {
 
 /* True when s holds exactly the bytes of the C string cstr. */
 bool gguf_str_eq(gguf_str s, const char *cstr);
+/* Length (1..4) of the valid UTF-8 sequence at p (n bytes available), or 0 if invalid. */
+size_t gguf_utf8_len(const char *p, size_t n);
+/* A display copy of s for messages: at most max bytes (whole UTF-8 sequences), control bytes and
+ * invalid UTF-8 as '?', "..." appended when cut. Returns buf (cap >= 8). */
+const char *gguf_str_show(char *buf, size_t cap, gguf_str s, size_t max);
 
 typedef struct {
     gguf_str name;
@@ -62,7 +69,7 @@ typedef struct {
     uint32_t type;             /* tensor_type id */
     uint64_t offset;           /* relative to the data section */
     uint64_t nbytes;
-    const void *data;          /* borrowed pointer into the mapping */
+    const void *data; /* borrowed pointer into the mapping */
 } gguf_tensor;
 
 /* ---- Opening ---- */
@@ -98,11 +105,11 @@ int gguf_get_str(const gguf_file *f, int64_t i, gguf_str *out, he_error *err);
  * and gguf_value handles address any node. */
 typedef struct {
     const gguf_file *f;
-    gguf_type type;        /* of this node */
-    const uint8_t *raw;    /* start of the encoded value in the mapping */
-    uint64_t n;            /* for arrays: element count */
-    gguf_type elem_type;   /* for arrays: element type */
-    const void *aux;       /* internal */
+    gguf_type type;      /* of this node */
+    const uint8_t *raw;  /* start of the encoded value in the mapping */
+    uint64_t n;          /* for arrays: element count */
+    gguf_type elem_type; /* for arrays: element type */
+    const void *aux;     /* internal */
 } gguf_value;
 
 int gguf_get_value(const gguf_file *f, int64_t i, gguf_value *out);
@@ -121,7 +128,8 @@ int gguf_find_bool(const gguf_file *f, const char *key, bool *out, he_error *err
 int gguf_find_str(const gguf_file *f, const char *key, gguf_str *out, he_error *err);
 /* Array by key: 1 found (out filled), 0 absent, -1 not an array or wrong element type
  * (elem_type < 0 accepts any). */
-int gguf_find_arr(const gguf_file *f, const char *key, int elem_type, gguf_value *out, he_error *err);
+int gguf_find_arr(const gguf_file *f, const char *key, int elem_type, gguf_value *out,
+                  he_error *err);
 
 /* ---- Tensors ---- */
 
@@ -132,7 +140,10 @@ const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name); /* NU
 /* ---- Writing ----
  * Collect key/values and tensors, then write the file crash-safely (temporary file, fsync,
  * rename). Tensor data is borrowed until gguf_writer_write returns. Keys keep insertion order;
- * setting an existing key replaces its value in place. */
+ * setting an existing key replaces its value in place. The void setters record the first misuse
+ * (empty key, non-scalar type for set_val/set_arr, bad alignment) and gguf_writer_write reports
+ * it. gguf_writer_set_alignment sets general.alignment (power of two, <= 16 MiB); tensor data
+ * is padded to it. Tensor names are 1..63 bytes (ggml's limit). */
 typedef struct gguf_writer gguf_writer;
 
 gguf_writer *gguf_writer_new(void);
@@ -144,8 +155,12 @@ void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v);
 void gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
 void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v);
 void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size scalar type (not STRING/ARRAY: gguf_writer_write then fails); v points to a
+ * value of that type in host (little-endian) order. Covers u8/i8/u16/i16/i64/f64. */
+void gguf_writer_set_val(gguf_writer *w, const char *key, gguf_type type, const void *v);
 /* Array of fixed-size scalars (type not STRING/ARRAY); data is copied. */
-void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data, uint64_t n);
+void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data,
+                         uint64_t n);
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
 /* Copies kv i of src verbatim (any type, nested arrays included). */
 void gguf_writer_copy_kv(gguf_writer *w, const gguf_file *src, int64_t i);
