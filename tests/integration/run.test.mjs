@@ -100,3 +100,19 @@ test('a prompt longer than one batch (512 tokens) is decoded in chunks', () => {
   assert.ok(m && Number(m[1]) > 512, r.stderr);
   assert.ok(r.stdout.length > 0);
 });
+
+test('every failed allocation while loading and decoding ends in a clean error (HEARTH_FAIL_ALLOC_AT)', () => {
+  let clean = 0;
+  for (let n = 1; n <= 64; n++) {
+    const r = spawnSync(BIN, ['run', MODEL, '-p', 'Once upon', '-n', '2', '--temp', '0'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, HEARTH_FAIL_ALLOC_AT: String(n) },
+    });
+    assert.equal(r.signal, null, `allocation ${n}: killed by ${r.signal}\n${r.stderr}`);
+    assert.ok(r.status === 0 || r.status === 1, `allocation ${n}: exit ${r.status}`);
+    if (r.status === 1) assert.match(r.stderr, /hearth run: .*(memory|allocate)/, `allocation ${n}`);
+    else clean++;
+  }
+  assert.ok(clean > 0 && clean < 64, `${clean} of 64 runs were unaffected`);
+});
