@@ -53,7 +53,7 @@ struct tok_vocab {
     uint32_t *merge_len;   /* (n_merges) total length */
     tok_hash merges;
 
-    int32_t byte_tok[256]; /* SPM byte fallback <0xXX> ids (-1 if absent); BPE: single-char ids */
+    int32_t byte_tok[256]; /* byte tokens <0xXX> by byte value (-1 if absent): SPM byte fallback */
     int32_t special_bos, special_eos, special_unk, special_pad, special_eot, special_eom;
     bool add_bos, add_eos, add_space_prefix;
     bool ignore_merges; /* a pre-tokenized word that is itself a token is taken whole (Llama 3) */
