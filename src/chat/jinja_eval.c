@@ -377,7 +377,9 @@ static jv repeat(jvm *V, jv seq, int64_t times) {
         jbuf b;
         jb_init(&b, &V->a, V->lim.max_output);
         for (int64_t i = 0; i < times; i++) jb_put(&b, seq.u.s->p, n);
-        return jv_str(jb_str(&b));
+        jv r = jv_str(jb_str(&b));
+        r.flags = seq.flags & JF_SAFE;
+        return r;
     }
     size_t n = seq.u.l->n;
     if (n && (uint64_t)times > (V->lim.max_output / 16) / n)
@@ -474,11 +476,19 @@ static jv binop(jvm *V, int op, jv x, jv y) {
     }
     if (op == OP_ADD) {
         if (x.t == JV_STR && y.t == JV_STR) {
+            /* Markup + str escapes the plain side (markupsafe), result is Markup */
+            int safe = (x.flags | y.flags) & JF_SAFE;
+            if (safe) {
+                x = jinja_html_escape(V, x);
+                y = jinja_html_escape(V, y);
+            }
             jbuf buf;
             jb_init(&buf, &V->a, V->lim.max_output);
             jb_put(&buf, x.u.s->p, x.u.s->n);
             jb_put(&buf, y.u.s->p, y.u.s->n);
-            return jv_str(jb_str(&buf));
+            jv r = jv_str(jb_str(&buf));
+            r.flags = (uint8_t)safe;
+            return r;
         }
         if (x.t == JV_LIST && y.t == JV_LIST && !((x.flags | y.flags) & JF_GEN) &&
             (x.flags & JF_TUPLE) == (y.flags & JF_TUPLE)) {

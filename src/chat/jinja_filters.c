@@ -684,7 +684,8 @@ static int64_t py_len(jvm *V, jv v) {
     }
 }
 
-static jv html_escape(jvm *V, jv v) {
+jv jinja_html_escape(jvm *V, jv v) {
+    if (v.t == JV_STR && (v.flags & JF_SAFE)) return v;
     const jstr *s = jv_to_str(&V->a, v, V->lim.max_output);
     jbuf b;
     jb_init(&b, &V->a, V->lim.max_output);
@@ -698,7 +699,9 @@ static jv html_escape(jvm *V, jv v) {
         default: jb_putc(&b, s->p[i]);
         }
     }
-    return mkstr(V, &b);
+    jv r = mkstr(V, &b);
+    r.flags = JF_SAFE;
+    return r;
 }
 
 static jv do_indent(jvm *V, jv v, const jargs *g) {
@@ -742,6 +745,7 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
 
 /* map / select / reject / selectattr / rejectattr */
 static jv select_like(jvm *V, jv seq, const jargs *g, int want, int by_attr) {
+    if (!jv_truthy(seq)) return mklist(V, 0, JF_GEN); /* jinja2: `if value: for item in value` */
     const jlist *items = jv_iter(V, seq);
     const jstr *attr = NULL;
     size_t argi = 0;
@@ -766,6 +770,7 @@ static jv select_like(jvm *V, jv seq, const jargs *g, int want, int by_attr) {
 }
 
 static jv do_map(jvm *V, jv seq, const jargs *g) {
+    if (!jv_truthy(seq)) return mklist(V, 0, JF_GEN);
     const jlist *items = jv_iter(V, seq);
     int has_attr;
     jv attr = jargs_get(g, 99, "attribute", jv_none(), &has_attr);
@@ -871,22 +876,31 @@ static jv do_round(jvm *V, jv v, const jargs *g) {
     return v.t == JV_FLOAT ? jv_float(r) : jv_int((int64_t)r);
 }
 
+static jv keep_safe(jv from, jv r) {
+    if (from.t == JV_STR && (from.flags & JF_SAFE)) r.flags |= JF_SAFE;
+    return r;
+}
+
 jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
     jvm_step(V);
 #define F(s) name_is(name, s)
     if (F("tojson")) return do_tojson(V, self, g);
-    if (F("safe")) return self;
-    if (F("string")) return jv_str(jv_to_str(&V->a, self, V->lim.max_output));
-    if (F("e") || F("escape")) return html_escape(V, self);
+    if (F("safe")) {
+        jv r = jv_str(jv_to_str(&V->a, self, V->lim.max_output));
+        r.flags = JF_SAFE;
+        return r;
+    }
+    if (F("string")) return keep_safe(self, jv_str(jv_to_str(&V->a, self, V->lim.max_output)));
+    if (F("e") || F("escape")) return jinja_html_escape(V, self);
     if (F("trim")) {
         jv chars = jargs_get(g, 0, "chars", jv_none(), NULL);
-        return do_strip(V, jv_to_str(&V->a, self, V->lim.max_output),
-                        chars.t == JV_NONE ? NULL : need_str(V, chars, "trim chars must be a string"), 3);
+        return keep_safe(self, do_strip(V, jv_to_str(&V->a, self, V->lim.max_output),
+                        chars.t == JV_NONE ? NULL : need_str(V, chars, "trim chars must be a string"), 3));
     }
-    if (F("upper")) return change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_UPPER);
-    if (F("lower")) return change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_LOWER);
-    if (F("title")) return change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_TITLE_JINJA);
-    if (F("capitalize")) return change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_CAPITALIZE);
+    if (F("upper")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_UPPER));
+    if (F("lower")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_LOWER));
+    if (F("title")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_TITLE_JINJA));
+    if (F("capitalize")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_CAPITALIZE));
     if (F("length") || F("count")) return jv_int(py_len(V, self));
     if (F("wordcount")) {
         const jstr *s = jv_to_str(&V->a, self, V->lim.max_output);

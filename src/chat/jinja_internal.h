@@ -53,7 +53,8 @@ typedef enum {
     JV_LOOP
 } jvtype;
 
-enum { JF_TUPLE = 1, JF_GEN = 2 };
+/* JF_SAFE: a Markup string (from |safe or |e); adding a plain string to it escapes that one */
+enum { JF_TUPLE = 1, JF_GEN = 2, JF_SAFE = 4 };
 
 typedef struct jstr {
     size_t n;
@@ -259,5 +260,6 @@ jv jv_getattr(jvm *V, jv obj, const jstr *name);
 jv jv_getitem(jvm *V, jv obj, jv key);
 int jv_compare(jvm *V, jv x, jv y); /* <0, 0, >0; throws when Python would */
 jv jv_str_len_check(jvm *V, const char *p, size_t n);
+jv jinja_html_escape(jvm *V, jv v); /* markupsafe.escape: returns a safe string */
 
 #endif
