@@ -651,5 +651,5 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
     }
     default: break;
     }
-    jthrow(b->a, HE_RUNTIME, "Object of type %s is not JSON serializable", jv_typename(v));
+    jthrow(b->a, HE_RUNTIME, "TypeError: Object of type %s is not JSON serializable", jv_typename(v));
 }
