@@ -217,6 +217,7 @@ static jnode *parse_subscript(parser *P, jnode *obj) {
         }
         if (is_op(P, "]")) break;
         if (is_op(P, ",") && !is_slice) {
+            if (!parts[0]) unexpected(P, "an expression");
             next(P);
             vpush(P, &tuple, parts[0]);
             parts[0] = NULL;
