@@ -78,15 +78,16 @@ $(B)/fuzz/fuzz_%: $(B)/fuzz/fuzz_%.o $(LIB)
 # ---- Tests ----
 # Unit tests run in release and under ASan+UBSan; fuzz corpora are replayed under ASan;
 # integration tests drive the real binary with node's test runner.
-test: test-unit test-asan test-replay test-integration
+test: test-unit test-asan test-integration check-deps
 
 test-unit: $(TESTS) $(BIN)
 	@scripts/run-unit-tests.sh $(TESTS)
 
+# Unit tests and the fuzz-corpus replay, built with ASan + UBSan.
 test-asan:
 	$(MAKE) MODE=asan test-unit test-replay-only
 
-test-replay: 
+test-replay:
 	$(MAKE) MODE=asan test-replay-only
 
 .PHONY: test-replay-only
@@ -134,6 +135,7 @@ help:
 	@echo "  make run [MODEL=f.gguf] [PROMPT=text]  build, then generate from MODEL (default: ../shared/models/stories260K.gguf, else a generated demo model)"
 	@echo "  make test            unit tests (release + ASan/UBSan), fuzz corpus replay, integration tests"
 	@echo "  make test-unit       unit tests in the current MODE only"
+	@echo "  make test-asan       unit tests + fuzz corpus replay under ASan/UBSan"
 	@echo "  make test-integration  node:test suites in tests/integration against build/hearth"
 	@echo "  make fuzz [FUZZ_SECONDS=60]  run every libFuzzer target (clang)"
 	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md)"

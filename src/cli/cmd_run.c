@@ -1,10 +1,249 @@
-/* cmd_run.c — placeholder until this subcommand lands. */
+/* cmd_run.c — `hearth run MODEL.gguf -p TEXT`: generate a continuation of a prompt.
+ *
+ * Tokenizes the prompt (BOS per the metadata, special tokens parsed), decodes it in chunks of
+ * n_batch, then samples one token at a time with the sampler chain and streams only the
+ * continuation to stdout, flushed per token. Timings go to stderr. Exit codes: 0 done,
+ * 1 model or runtime error, 2 bad arguments. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "base/alloc.h"
 #include "cli/cli.h"
+#include "model/hearth.h"
+#include "sample/sample.h"
+#include "tokenizer/tokenizer.h"
+
+static const char usage_text[] =
+    "usage: hearth run MODEL.gguf -p TEXT [options]\n"
+    "  -p, --prompt TEXT   prompt to continue (required)\n"
+    "  -n, --n-predict N   tokens to generate (default 256)\n"
+    "  --temp T            temperature, 0 = greedy (default 0.8)\n"
+    "  --top-k K           (default 40, 0 = off)\n"
+    "  --top-p P           (default 0.95, 1 = off)\n"
+    "  --min-p P           (default 0.05, 0 = off)\n"
+    "  --seed S            sampler seed (default 0)\n"
+    "  -t, --threads N     threads (default: number of cores)\n"
+    "  -c, --ctx-size N    context size in tokens (default: min(training context, 4096))\n";
+
+static int usage(const char *msg, const char *arg) {
+    if (msg) fprintf(stderr, "hearth run: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+typedef struct {
+    const char *model, *prompt;
+    long n_predict, threads, n_ctx;
+    sample_params sp;
+} run_args;
+
+static int parse_args(int argc, char **argv, run_args *a) {
+    a->model = a->prompt = NULL;
+    a->n_predict = 256;
+    a->threads = 0;
+    a->n_ctx = 0;
+    a->sp = sample_params_default();
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (o[0] != '-' || !o[1]) {
+            if (a->model) return usage("unexpected argument", o);
+            a->model = o;
+            continue;
+        }
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
+        if (i + 1 >= argc) return usage("missing value for", o);
+        const char *v = argv[++i];
+        long l;
+        float f;
+        if (!strcmp(o, "-p") || !strcmp(o, "--prompt")) {
+            a->prompt = v;
+        } else if (!strcmp(o, "-n") || !strcmp(o, "--n-predict")) {
+            if (parse_long(v, 0, 1L << 30, &a->n_predict)) return usage("bad value for -n:", v);
+        } else if (!strcmp(o, "--temp")) {
+            if (parse_float(v, 0.0f, 1e6f, &a->sp.temperature)) return usage("bad value for --temp:", v);
+        } else if (!strcmp(o, "--top-k")) {
+            if (parse_long(v, 0, INT32_MAX, &l)) return usage("bad value for --top-k:", v);
+            a->sp.top_k = (int32_t)l;
+        } else if (!strcmp(o, "--top-p")) {
+            if (parse_float(v, 0.0f, 1.0f, &f)) return usage("bad value for --top-p:", v);
+            a->sp.top_p = f;
+        } else if (!strcmp(o, "--min-p")) {
+            if (parse_float(v, 0.0f, 1.0f, &f)) return usage("bad value for --min-p:", v);
+            a->sp.min_p = f;
+        } else if (!strcmp(o, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-') return usage("bad value for --seed:", v);
+            a->sp.seed = s;
+        } else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) {
+            if (parse_long(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
+        } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")) {
+            if (parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for -c:", v);
+        } else {
+            return usage("unknown option", o);
+        }
+    }
+    if (!a->model) return usage("missing MODEL.gguf", NULL);
+    if (!a->prompt) return usage("missing -p TEXT", NULL);
+    return 0;
+}
+
+/* Writes the text of token id, as the streaming detokenizer releases it. */
+static void emit(tok_detok *d, const tok_vocab *v, int32_t id, char *buf) {
+    size_t n = tok_detok_push(d, v, id, false, buf, TOK_DETOK_MAX);
+    if (n > TOK_DETOK_MAX) n = TOK_DETOK_MAX;
+    if (n) {
+        fwrite(buf, 1, n, stdout);
+        fflush(stdout);
+    }
+}
 
 int cmd_run(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "hearth %s: not built yet\n", argv[0]);
-    return 1;
+    run_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+
+    he_error err = {0};
+    hearth_model *m = NULL;
+    hearth_ctx *c = NULL;
+    sample_chain *sc = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    hearth_batch b = {0};
+    int status = 1;
+
+    double t0 = now_s();
+    m = hearth_model_load(a.model, NULL, &err);
+    if (!m) {
+        fprintf(stderr, "hearth run: %s\n", err.msg);
+        goto done;
+    }
+    const tok_vocab *v = hearth_model_vocab(m);
+    if (!v) {
+        fprintf(stderr, "hearth run: %s has no tokenizer (tokenizer.ggml.* metadata)\n", a.model);
+        goto done;
+    }
+    if (tok_encode(v, a.prompt, strlen(a.prompt), true, true, &ids, &n_ids, &err)) {
+        fprintf(stderr, "hearth run: tokenizing the prompt: %s\n", err.msg);
+        goto done;
+    }
+    if (n_ids == 0) {
+        fprintf(stderr, "hearth run: the prompt is empty after tokenization\n");
+        goto done;
+    }
+    hearth_ctx_params cp = hearth_ctx_params_default();
+    cp.n_ctx = (int32_t)a.n_ctx;
+    cp.n_threads = (int32_t)a.threads;
+    cp.n_outputs = 1;
+    c = hearth_ctx_new(m, &cp, &err);
+    if (!c) {
+        fprintf(stderr, "hearth run: %s\n", err.msg);
+        goto done;
+    }
+    int32_t n_ctx = hearth_ctx_n_ctx(c), n_batch = hearth_ctx_n_batch(c);
+    if (n_ids > (size_t)n_ctx) {
+        fprintf(stderr, "hearth run: the prompt is %zu tokens, %zu more than the context size %d (-c)\n", n_ids,
+                n_ids - (size_t)n_ctx, n_ctx);
+        goto done;
+    }
+    sc = sample_chain_new(&a.sp, hearth_model_n_vocab(m), &err);
+    if (!sc) {
+        fprintf(stderr, "hearth run: %s\n", err.msg);
+        goto done;
+    }
+    double t_load = now_s() - t0;
+    fprintf(stderr, "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d, %d threads\n",
+            a.model, hearth_model_arch(m), hearth_model_n_layer(m), t_load, n_ids, n_ctx,
+            hearth_ctx_n_threads(c));
+
+    /* prompt, in chunks; logits only for its last token */
+    hearth_batch_init(&b, n_batch);
+    double t1 = now_s();
+    for (size_t i = 0; i < n_ids; i += (size_t)n_batch) {
+        hearth_batch_clear(&b);
+        size_t end = i + (size_t)n_batch < n_ids ? i + (size_t)n_batch : n_ids;
+        for (size_t j = i; j < end; j++) hearth_batch_add(&b, ids[j], (int32_t)j, 0, j == n_ids - 1);
+        if (hearth_decode(c, &b, &err)) {
+            fprintf(stderr, "hearth run: %s\n", err.msg);
+            goto done;
+        }
+    }
+    for (size_t j = 0; j < n_ids; j++) sample_chain_accept(sc, ids[j]);
+    double t_prompt = now_s() - t1;
+
+    /* generation */
+    tok_detok d;
+    tok_detok_init(&d);
+    char *text = xmalloc(TOK_DETOK_MAX);
+    int32_t pos = (int32_t)n_ids;
+    const float *logits = hearth_logits(c, b.n_tokens - 1);
+    long n_gen = 0;
+    double t2 = now_s();
+    status = 0;
+    while (n_gen < a.n_predict) {
+        int32_t id = sample_chain_sample(sc, logits);
+        if (tok_is_eog(v, id)) break;
+        emit(&d, v, id, text);
+        sample_chain_accept(sc, id);
+        n_gen++;
+        if (n_gen == a.n_predict) break;
+        if (pos >= n_ctx) {
+            fprintf(stderr, "\nhearth run: context full (%d tokens, -c); stopping after %ld generated tokens\n",
+                    n_ctx, n_gen);
+            break;
+        }
+        hearth_batch_clear(&b);
+        hearth_batch_add(&b, id, pos++, 0, true);
+        if (hearth_decode(c, &b, &err)) {
+            fprintf(stderr, "\nhearth run: %s\n", err.msg);
+            status = 1;
+            break;
+        }
+        logits = hearth_logits(c, 0);
+    }
+    size_t n = tok_detok_flush(&d, text, TOK_DETOK_MAX);
+    if (n) fwrite(text, 1, n > TOK_DETOK_MAX ? TOK_DETOK_MAX : n, stdout);
+    fflush(stdout);
+    free(text);
+    double t_gen = now_s() - t2;
+    fprintf(stderr, "\nhearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in %.3f s (%.1f tok/s)\n",
+            n_ids, t_prompt, t_prompt > 0 ? (double)n_ids / t_prompt : 0.0, n_gen, t_gen,
+            t_gen > 0 ? (double)n_gen / t_gen : 0.0);
+done:
+    hearth_batch_deinit(&b);
+    free(ids);
+    sample_chain_free(sc);
+    hearth_ctx_free(c);
+    hearth_model_free(m);
+    return status;
 }

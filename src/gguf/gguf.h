@@ -10,7 +10,9 @@
  * byte size against the file size with overflow-safe arithmetic before use; a malformed file
  * gets an error naming what is wrong and where (key or tensor name, byte offset). Values and
  * tensor data are borrowed pointers into the mapping, valid until gguf_close.
- * Multi-byte values inside the mapping may be unaligned: read them with the getters. */
+ * Multi-byte values inside the mapping may be unaligned: read them with the getters.
+ * Limits (docs/GGUF.md): arrays nest at most 8 deep, tensor names are at most 63 bytes,
+ * general.alignment is a u32 power of two <= 16 MiB, at most 2^20 keys and 2^20 tensors. */
 #ifndef HEARTH_GGUF_H
 #define HEARTH_GGUF_H
 
@@ -42,10 +44,18 @@ typedef enum {
 
 typedef struct gguf_file gguf_file;
 
+/* Encoded size of a fixed-size value type; 0 for STRING, ARRAY and unknown ids. */
+size_t gguf_type_size(gguf_type t);
+/* "u32", "string", "array", ...; "?" for an unknown id. */
+const char *gguf_type_name(gguf_type t);
+
 typedef struct {
     const char *ptr; /* borrowed, NOT NUL-terminated */
     uint64_t len;
 } gguf_str;
+
+/* True when s holds exactly the bytes of the C string cstr. */
+bool gguf_str_eq(gguf_str s, const char *cstr);
 
 typedef struct {
     gguf_str name;
@@ -124,7 +134,10 @@ const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name); /* NU
 /* ---- Writing ----
  * Collect key/values and tensors, then write the file crash-safely (temporary file, fsync,
  * rename). Tensor data is borrowed until gguf_writer_write returns. Keys keep insertion order;
- * setting an existing key replaces its value in place. */
+ * setting an existing key replaces its value in place. The void setters record the first misuse
+ * (empty key, non-scalar type for set_val/set_arr, bad alignment) and gguf_writer_write reports
+ * it. gguf_writer_set_alignment sets general.alignment (power of two, <= 16 MiB); tensor data
+ * is padded to it. Tensor names are 1..63 bytes (ggml's limit). */
 typedef struct gguf_writer gguf_writer;
 
 gguf_writer *gguf_writer_new(void);
@@ -136,6 +149,9 @@ void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v);
 void gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
 void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v);
 void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size scalar type (not STRING/ARRAY: gguf_writer_write then fails); v points to a
+ * value of that type in host (little-endian) order. Covers u8/i8/u16/i16/i64/f64. */
+void gguf_writer_set_val(gguf_writer *w, const char *key, gguf_type type, const void *v);
 /* Array of fixed-size scalars (type not STRING/ARRAY); data is copied. */
 void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data, uint64_t n);
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);

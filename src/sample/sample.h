@@ -37,4 +37,15 @@ void sample_chain_reset(sample_chain *s); /* forgets history, reseeds */
 /* Picks the next token from logits[n_vocab] (not modified). */
 int32_t sample_chain_sample(sample_chain *s, const float *logits);
 
+/* ---- Introspection (tests, logprobs) ---- */
+
+/* Runs the chain up to the draw: *ids and *probs (borrowed, valid until the next call on s) get
+ * the kept candidates and their final probabilities (after temperature, summing to 1); returns
+ * how many. Best first when top-k or top-p sorted them, else in id order. Draws nothing. */
+int32_t sample_chain_candidates(sample_chain *s, const float *logits, const int32_t **ids /* out */,
+                                const float **probs /* out */);
+/* out[n_vocab] = logits after the repetition, frequency and presence penalties of the current
+ * history (out may equal logits). */
+void sample_chain_penalize(const sample_chain *s, const float *logits, float *out /* out */);
+
 #endif

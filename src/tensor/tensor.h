@@ -3,8 +3,10 @@
  * Each type has a traits entry: block size (elements per block), type size (bytes per block),
  * and the scalar reference kernels: dequantize (to_float), quantize (from_float), and the dot
  * product of a row of this type against a row of its vec_dot_type (the quantized activations:
- * Q8_0 for the 32-element formats, Q8_K for the K-quants, F32/F16/BF16 for floats).
- * Type ids are ggml's (they are what GGUF files store). */
+ * Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants, and F32 for the float
+ * formats: F32, F16 and BF16 weights are all dotted against F32 activations, unlike ggml's
+ * F16 x F16, so activations are never rounded to 16 bits).
+ * Type ids are ggml's (they are what GGUF files store). Block layouts: tensor/blocks.h. */
 #ifndef HEARTH_TENSOR_H
 #define HEARTH_TENSOR_H
 
@@ -43,9 +45,9 @@ typedef void (*tensor_from_float_fn)(const float *x, void *y, int64_t n);
 typedef void (*tensor_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 
 typedef struct {
-    const char *name;        /* "q4_K", as ggml names it */
-    int64_t block_size;      /* elements per block */
-    size_t type_size;        /* bytes per block */
+    const char *name;   /* "q4_K", as ggml names it */
+    int64_t block_size; /* elements per block */
+    size_t type_size;   /* bytes per block */
     bool is_quantized;
     tensor_to_float_fn to_float;     /* NULL when hearth cannot compute with this type */
     tensor_from_float_fn from_float; /* reference quantizer; NULL when not supported */

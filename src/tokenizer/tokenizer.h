@@ -16,8 +16,43 @@
 
 typedef struct tok_vocab tok_vocab;
 
+/* ---- Loading ---- */
+
+/* Reads the tokenizer.ggml.* keys of f (tensors are not touched: vocab-only files work).
+ * Every array is checked for element type and length, every special id for range
+ * (-1 / 0xFFFFFFFF mean "none"), every byte token's <0xXX> spelling; problems give NULL
+ * with err naming the key and index. Missing add_bos/add_eos/add_space_prefix get the
+ * defaults llama.cpp uses for the model and pre-tokenizer. */
 tok_vocab *tok_vocab_load(const gguf_file *f, he_error *err);
-void tok_vocab_free(tok_vocab *v);
+void tok_vocab_free(tok_vocab *v); /* NULL is a no-op */
+
+/* token_type values, as GGUF stores them */
+enum {
+    TOK_ATTR_UNDEFINED = 0,
+    TOK_ATTR_NORMAL = 1,
+    TOK_ATTR_UNKNOWN = 2,
+    TOK_ATTR_CONTROL = 3,
+    TOK_ATTR_USER_DEFINED = 4,
+    TOK_ATTR_UNUSED = 5,
+    TOK_ATTR_BYTE = 6
+};
+
+/* An in-memory vocab description (tests, fuzzing, tools): the same checks as tok_vocab_load.
+ * Everything is copied; the description may be freed afterwards. */
+typedef struct {
+    const char *model;          /* "llama" | "gpt2" | "bert" | "none" */
+    const char *pre;            /* tokenizer.ggml.pre; NULL = "default" */
+    int32_t n_vocab;
+    const char *const *tokens;  /* n_vocab NUL-terminated strings */
+    const float *scores;        /* n_vocab, or NULL (all 0) */
+    const int32_t *types;       /* n_vocab TOK_ATTR_*, or NULL (all normal) */
+    int32_t n_merges;
+    const char *const *merges;  /* "left right", n_merges of them (gpt2) */
+    int64_t bos, eos, unk, pad, eot, eom; /* -1 = none */
+    int add_bos, add_eos, add_space_prefix; /* 0/1, or -1 = the model's default */
+} tok_vocab_desc;
+
+tok_vocab *tok_vocab_new(const tok_vocab_desc *d, he_error *err);
 
 int32_t tok_n_vocab(const tok_vocab *v);
 int32_t tok_bos(const tok_vocab *v); /* -1 when the vocab has none */
@@ -27,6 +62,10 @@ bool tok_is_control(const tok_vocab *v, int32_t id);
 bool tok_add_bos(const tok_vocab *v); /* tokenizer.ggml.add_bos_token (or the model's default) */
 bool tok_add_eos(const tok_vocab *v);
 const char *tok_text(const tok_vocab *v, int32_t id); /* the vocab entry as stored; NULL if out of range */
+int tok_attr(const tok_vocab *v, int32_t id);         /* TOK_ATTR_*; -1 if out of range */
+int32_t tok_find(const tok_vocab *v, const char *text, size_t len); /* exact entry, or -1 */
+const char *tok_model_name(const tok_vocab *v);       /* "llama", "gpt2", "bert", "none" */
+const char *tok_pre_name(const tok_vocab *v);         /* canonical name of the pre-tokenizer in use */
 
 /* Encodes text[0, len) (any bytes; invalid UTF-8 is handled, never read past len).
  * add_special: prepend BOS / append EOS as the metadata says. parse_special: match

@@ -1,0 +1,25 @@
+/* arch.c — the architectures hearth runs, as a table of their differences.
+ * Everything not listed here (GQA, SwiGLU, RMS norm, tied embeddings, Llama-3 RoPE scaling) is
+ * shared by all of them and decided by the file's metadata and tensors, not by the name. */
+#include <string.h>
+
+#include "model/model_internal.h"
+
+// clang-format off
+static const hearth_arch archs[] = {
+    /* Llama 1/2/3, Mistral, TinyLlama, SmolLM: converters permute Q/K so RoPE pairs are adjacent */
+    {.name = "llama", .rope_neox = false, .qkv_bias = false, .qk_norm = false},
+    /* Qwen2 / Qwen2.5: biases on Q, K, V */
+    {.name = "qwen2", .rope_neox = true,  .qkv_bias = true,  .qk_norm = false},
+    /* Qwen3: RMS norm per head on Q and K, head size from attention.key_length */
+    {.name = "qwen3", .rope_neox = true,  .qkv_bias = false, .qk_norm = true},
+};
+// clang-format on
+
+const hearth_arch *hearth_arch_find(const char *name, size_t len) {
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strlen(archs[i].name) == len && !memcmp(archs[i].name, name, len)) return &archs[i];
+    return NULL;
+}
+
+const char *hearth_arch_names(void) { return "llama, qwen2, qwen3"; }

@@ -1,0 +1,216 @@
+/* ctx.c — contexts, batches and hearth_decode's validation (the forward pass is forward.c).
+ * Everything a decode needs is allocated here, sized for n_batch tokens; hearth_decode
+ * checks the whole batch before changing any state, so a rejected batch leaves the
+ * context as it was. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "model/model_internal.h"
+#include "tensor/matmul.h"
+
+/* ---- Batches ---- */
+
+void hearth_batch_init(hearth_batch *b, int32_t cap) {
+    if (cap < 1) cap = 1;
+    b->n_tokens = 0;
+    b->cap = cap;
+    b->token = xmalloc((size_t)cap * sizeof *b->token);
+    b->pos = xmalloc((size_t)cap * sizeof *b->pos);
+    b->seq_id = xmalloc((size_t)cap * sizeof *b->seq_id);
+    b->logits = xmalloc((size_t)cap * sizeof *b->logits);
+}
+
+void hearth_batch_deinit(hearth_batch *b) {
+    free(b->token);
+    free(b->pos);
+    free(b->seq_id);
+    free(b->logits);
+    memset(b, 0, sizeof *b);
+}
+
+void hearth_batch_clear(hearth_batch *b) { b->n_tokens = 0; }
+
+int hearth_batch_add(hearth_batch *b, int32_t token, int32_t pos, int32_t seq_id, bool logits) {
+    if (b->n_tokens >= b->cap) return -1;
+    int32_t i = b->n_tokens++;
+    b->token[i] = token;
+    b->pos[i] = pos;
+    b->seq_id[i] = seq_id;
+    b->logits[i] = logits;
+    return 0;
+}
+
+/* ---- Contexts ---- */
+
+hearth_ctx_params hearth_ctx_params_default(void) {
+    return (hearth_ctx_params){.n_ctx = 0, .n_batch = 512, .n_seq = 1, .n_outputs = 0,
+                               .n_threads = 0, .pool = NULL, .kv_type = HEARTH_KV_F16};
+}
+
+/* he_calloc of n floats (n already bounded by the params' limits) */
+static float *fbuf(size_t n, bool *ok) {
+    float *p = he_calloc(n ? n : 1, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, he_error *err) {
+    hearth_ctx_params p = pp ? *pp : hearth_ctx_params_default();
+    const hearth_hparams *hp = &m->hp;
+    if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_batch == 0) p.n_batch = 512;
+    if (p.n_seq == 0) p.n_seq = 1;
+    if (p.n_ctx < 1 || p.n_ctx > (1 << 22)) {
+        he_fail(err, HE_INVALID, "ctx: n_ctx %d is out of range [1, %d]", p.n_ctx, 1 << 22);
+        return NULL;
+    }
+    if (p.n_batch < 1 || p.n_batch > 65536) {
+        he_fail(err, HE_INVALID, "ctx: n_batch %d is out of range [1, 65536]", p.n_batch);
+        return NULL;
+    }
+    if (p.n_seq < 1 || p.n_seq > HEARTH_MAX_SEQ) {
+        he_fail(err, HE_INVALID, "ctx: n_seq %d is out of range [1, %d]", p.n_seq, HEARTH_MAX_SEQ);
+        return NULL;
+    }
+    if (p.kv_type != HEARTH_KV_F16 && p.kv_type != HEARTH_KV_F32) {
+        he_fail(err, HE_INVALID, "ctx: unknown kv_type %d", (int)p.kv_type);
+        return NULL;
+    }
+    if (p.n_outputs == 0) {
+        /* every entry may ask when that stays small; otherwise enough for one per sequence plus
+         * a speculative draft */
+        int32_t all = p.n_batch;
+        p.n_outputs = (int64_t)all * hp->n_vocab <= (16 << 20) ? all : (p.n_seq > 32 ? p.n_seq : 32);
+        if (p.n_outputs > p.n_batch) p.n_outputs = p.n_batch;
+    }
+    if (p.n_outputs < 1 || p.n_outputs > p.n_batch) {
+        he_fail(err, HE_INVALID, "ctx: n_outputs %d is out of range [1, n_batch %d]", p.n_outputs, p.n_batch);
+        return NULL;
+    }
+    hearth_ctx *c = xcalloc(1, sizeof *c);
+    c->m = m;
+    c->p = p;
+    if (p.pool) {
+        c->pool = p.pool;
+    } else {
+        c->pool = he_pool_new(p.n_threads);
+        c->own_pool = true;
+    }
+    c->p.n_threads = he_pool_size(c->pool);
+    if (hearth_kv_alloc(c, err)) goto fail;
+
+    size_t B = (size_t)p.n_batch, E = (size_t)hp->n_embd;
+    size_t nq = (size_t)hp->n_head * hp->head_dim_k, no = (size_t)hp->n_head * hp->head_dim_v;
+    size_t nk = (size_t)hp->n_head_kv * hp->head_dim_k, nv = (size_t)hp->n_head_kv * hp->head_dim_v;
+    size_t grp = (size_t)(hp->n_head / hp->n_head_kv);
+    bool ok = true;
+    c->x = fbuf(B * E, &ok);
+    c->xb = fbuf(B * (E > no ? E : no), &ok);
+    c->xo = fbuf(B * E, &ok);
+    c->q = fbuf(B * nq, &ok);
+    c->k = fbuf(B * nk, &ok);
+    c->v = fbuf(B * nv, &ok);
+    c->hb = fbuf(B * (size_t)hp->n_ff, &ok);
+    c->hb2 = fbuf(B * (size_t)hp->n_ff, &ok);
+    c->rope_cs = fbuf(B * (size_t)hp->n_rot, &ok);
+    c->att_stride = grp * ((size_t)p.n_ctx + (size_t)hp->head_dim_k + (size_t)hp->head_dim_v) +
+                    (size_t)hp->head_dim_k + (size_t)hp->head_dim_v;
+    c->att = fbuf((size_t)c->p.n_threads * c->att_stride, &ok);
+    c->out_x = fbuf((size_t)p.n_outputs * E, &ok);
+    c->logits = fbuf((size_t)p.n_outputs * (size_t)hp->n_vocab, &ok);
+    c->att_cells = he_calloc((size_t)c->p.n_threads * (size_t)p.n_ctx, sizeof *c->att_cells);
+    c->cell_of = he_calloc(B, sizeof *c->cell_of);
+    c->logit_row = he_calloc(B, sizeof *c->logit_row);
+    c->act_q = he_malloc(m->max_act_scratch * B + 64);
+    if (!ok || !c->att_cells || !c->cell_of || !c->logit_row || !c->act_q) {
+        he_fail(err, HE_NOMEM, "ctx: cannot allocate scratch for a batch of %d tokens", p.n_batch);
+        goto fail;
+    }
+    return c;
+fail:
+    hearth_ctx_free(c);
+    return NULL;
+}
+
+void hearth_ctx_free(hearth_ctx *c) {
+    if (!c) return;
+    if (c->own_pool) he_pool_free(c->pool);
+    free(c->cells);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xb);
+    free(c->xo);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->hb);
+    free(c->hb2);
+    free(c->rope_cs);
+    free(c->att);
+    free(c->out_x);
+    free(c->logits);
+    free(c->att_cells);
+    free(c->cell_of);
+    free(c->logit_row);
+    free(c->act_q);
+    free(c);
+}
+
+int32_t hearth_ctx_n_ctx(const hearth_ctx *c) { return c->p.n_ctx; }
+int32_t hearth_ctx_n_batch(const hearth_ctx *c) { return c->p.n_batch; }
+int32_t hearth_ctx_n_seq(const hearth_ctx *c) { return c->p.n_seq; }
+int32_t hearth_ctx_n_threads(const hearth_ctx *c) { return c->p.n_threads; }
+const hearth_model *hearth_ctx_model(const hearth_ctx *c) { return c->m; }
+
+/* ---- Decoding ---- */
+
+static int validate(const hearth_ctx *c, const hearth_batch *b, he_error *err) {
+    if (!b || b->n_tokens < 1) return he_fail(err, HE_INVALID, "decode: empty batch");
+    if (b->n_tokens > c->p.n_batch)
+        return he_fail(err, HE_LIMIT, "decode: batch of %d tokens exceeds n_batch %d", b->n_tokens, c->p.n_batch);
+    if (b->n_tokens > c->p.n_ctx - c->n_used)
+        return he_fail(err, HE_LIMIT, "decode: context full: batch needs %d KV cells, %d of %d free",
+                       b->n_tokens, c->p.n_ctx - c->n_used, c->p.n_ctx);
+    int32_t next[HEARTH_MAX_SEQ];
+    for (int s = 0; s < c->p.n_seq; s++) next[s] = c->seq_pos_max[s] + 1;
+    int32_t n_out = 0;
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        int32_t t = b->token[i], s = b->seq_id[i], pos = b->pos[i];
+        if (t < 0 || t >= c->m->hp.n_vocab)
+            return he_fail(err, HE_INVALID, "decode: entry %d: token id %d is out of range [0, %d)", i, t,
+                           c->m->hp.n_vocab);
+        if (s < 0 || s >= c->p.n_seq)
+            return he_fail(err, HE_INVALID, "decode: entry %d: sequence id %d is out of range [0, %d)", i, s,
+                           c->p.n_seq);
+        if (pos != next[s])
+            return he_fail(err, HE_INVALID,
+                           "decode: entry %d: position %d of sequence %d does not continue it (expected %d)", i,
+                           pos, s, next[s]);
+        if (pos == INT32_MAX) return he_fail(err, HE_LIMIT, "decode: entry %d: position overflows", i);
+        next[s]++;
+        if (b->logits[i]) n_out++;
+    }
+    if (n_out > c->p.n_outputs)
+        return he_fail(err, HE_LIMIT, "decode: %d entries ask for logits, the context keeps at most %d", n_out,
+                       c->p.n_outputs);
+    return 0;
+}
+
+int hearth_decode(hearth_ctx *c, const hearth_batch *b, he_error *err) {
+    if (validate(c, b, err)) return -1;
+    hearth_kv_place(c, b);
+    int32_t r = 0;
+    for (int32_t i = 0; i < b->n_tokens; i++) c->logit_row[i] = b->logits[i] ? r++ : -1;
+    c->n_batch_last = b->n_tokens;
+    hearth_forward(c, b);
+    return 0;
+}
+
+const float *hearth_logits(const hearth_ctx *c, int32_t batch_index) {
+    if (batch_index < 0 || batch_index >= c->n_batch_last) return NULL;
+    int32_t r = c->logit_row[batch_index];
+    return r < 0 ? NULL : c->logits + (size_t)r * (size_t)c->m->hp.n_vocab;
+}

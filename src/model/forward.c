@@ -1,0 +1,195 @@
+/* forward.c — the transformer forward pass over one batch, top to bottom:
+ *   embed -> for each layer: rmsnorm -> Q,K,V (+bias) -> (QK norm) -> RoPE -> store K,V ->
+ *   attention -> output projection -> residual -> rmsnorm -> SwiGLU FFN -> residual
+ *   -> final rmsnorm -> logits (only for the entries that asked).
+ * Matmuls process all batch rows at once (each weight read once per batch); attention runs
+ * per (token, KV head) over the cells its sequence sees, with per-thread scratch linear in
+ * the context (nothing grows with its square). */
+#include <math.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+#include "tensor/matmul.h"
+#include "tensor/ops.h"
+
+/* ---- Helpers ---- */
+
+static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float *x, int n_tok) {
+    tensor_matmul(c->pool, y, w->data, w->type, w->n_in, w->n_out, x, n_tok, c->act_q);
+}
+
+static void add_bias(float *y, const hearth_weight *b, int n_tok) {
+    if (!b->data) return;
+    for (int t = 0; t < n_tok; t++) op_add(y + (int64_t)t * b->n_in, b->data, (int)b->n_in);
+}
+
+static void embed(const hearth_model *m, float *out, int32_t token) {
+    const hearth_weight *w = &m->tok_embd;
+    size_t row = tensor_row_size(w->type, w->n_in);
+    const uint8_t *src = (const uint8_t *)w->data + row * (size_t)token;
+    if (w->type == TENSOR_TYPE_F32) memcpy(out, src, (size_t)w->n_in * sizeof(float));
+    else tensor_traits_of((uint32_t)w->type)->to_float(src, out, w->n_in);
+}
+
+/* K/V rows of one cell in one layer, stored as f16 or f32 */
+static void kv_store(void *cache, size_t elt, size_t off, const float *src, int n) {
+    if (elt == 4) {
+        memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
+    } else {
+        uint16_t *d = (uint16_t *)cache + off;
+        for (int i = 0; i < n; i++) d[i] = tensor_fp32_to_fp16(src[i]);
+    }
+}
+
+static void kv_load(const void *cache, size_t elt, size_t off, float *dst, int n) {
+    if (elt == 4) {
+        memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
+    } else {
+        const uint16_t *s = (const uint16_t *)cache + off;
+        for (int i = 0; i < n; i++) dst[i] = tensor_fp16_to_fp32(s[i]);
+    }
+}
+
+/* ---- Attention ---- */
+
+typedef struct {
+    hearth_ctx *c;
+    const hearth_batch *b;
+    int layer;
+} att_job;
+
+/* One work item = one batch token x one KV head: the query heads sharing that KV head score
+ * the cells their sequence sees (pos <= own), softmax, then sum V weighted by the
+ * probabilities. Scratch is per thread and linear in n_ctx (no (tokens x cells) matrix).
+ * With an F16 cache the query and the probabilities are rounded to f16 before their dot
+ * products, as ggml's f16 mul_mat does: that keeps log-probs within 1e-4..1e-3 of llama.cpp. */
+static void attention_worker(void *arg, int ith, int nth) {
+    att_job *j = arg;
+    hearth_ctx *c = j->c;
+    const hearth_hparams *hp = &c->m->hp;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
+    const int nq = hp->n_head * hdk, nkv_k = hp->n_head_kv * hdk, nkv_v = hp->n_head_kv * hdv;
+    const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
+    const bool f16 = c->kv_elt == 2;
+    float *scr = c->att + (size_t)ith * c->att_stride;
+    float *scores = scr;                         // (grp, n_ctx)
+    float *qr = scores + (size_t)grp * n_ctx;    // (grp, hdk) query, rounded like the cache
+    float *kf = qr + (size_t)grp * hdk;          // (hdk)
+    float *vf = kf + hdk;                        // (hdv)
+    float *acc = vf + hdv;                       // (grp, hdv)
+    int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
+    const float scale = 1.0f / sqrtf((float)hdk);
+    const size_t layer_k = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_k;
+    const size_t layer_v = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_v;
+    const int n_items = j->b->n_tokens * hp->n_head_kv;
+
+    for (int item = ith; item < n_items; item += nth) {
+        int t = item / hp->n_head_kv, g = item % hp->n_head_kv;
+        int32_t pos = j->b->pos[t];
+        uint64_t bit = 1ull << j->b->seq_id[t];
+        const float *q = c->q + (size_t)t * nq + (size_t)g * grp * hdk;
+        for (int i = 0; i < grp * hdk; i++) qr[i] = f16 ? tensor_fp16_to_fp32(tensor_fp32_to_fp16(q[i])) : q[i];
+
+        /* scores */
+        int n_vis = 0;
+        for (int32_t cell = 0; cell < n_ctx; cell++) {
+            const kv_cell *kc = &c->cells[cell];
+            if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
+            kv_load(c->k_cache, c->kv_elt, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
+            for (int h = 0; h < grp; h++) {
+                const float *qh = qr + (size_t)h * hdk;
+                float s = 0.0f;
+                for (int i = 0; i < hdk; i++) s += qh[i] * kf[i];
+                scores[(size_t)h * n_ctx + n_vis] = s * scale;
+            }
+            cells[n_vis++] = cell;
+        }
+        /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
+        for (int h = 0; h < grp; h++) {
+            float *sh = scores + (size_t)h * n_ctx;
+            op_softmax(sh, n_vis);
+            if (f16)
+                for (int k = 0; k < n_vis; k++) sh[k] = tensor_fp16_to_fp32(tensor_fp32_to_fp16(sh[k]));
+        }
+        /* weighted sum of V */
+        memset(acc, 0, (size_t)grp * hdv * sizeof(float));
+        for (int k = 0; k < n_vis; k++) {
+            kv_load(c->v_cache, c->kv_elt, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
+            for (int h = 0; h < grp; h++) {
+                float p = scores[(size_t)h * n_ctx + k], *a = acc + (size_t)h * hdv;
+                for (int i = 0; i < hdv; i++) a[i] += p * vf[i];
+            }
+        }
+        float *out = c->xb + (size_t)t * no + (size_t)g * grp * hdv;
+        memcpy(out, acc, (size_t)grp * hdv * sizeof(float));
+    }
+}
+
+/* ---- The pass ---- */
+
+void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
+    const hearth_model *m = c->m;
+    const hearth_hparams *hp = &m->hp;
+    const int n = b->n_tokens, E = hp->n_embd, F = hp->n_ff;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, n_rot = hp->n_rot;
+    const int nq = hp->n_head * hdk, nk = hp->n_head_kv * hdk, nv = hp->n_head_kv * hdv;
+    const int neox = m->arch->rope_neox;
+
+    for (int t = 0; t < n; t++) {
+        embed(m, c->x + (size_t)t * E, b->token[t]);
+        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->inv_freq, n_rot);
+    }
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const hearth_layer *L = &m->layers[l];
+
+        /* attention: norm -> Q, K, V */
+        for (int t = 0; t < n; t++) op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
+        matmul(c, c->q, &L->wq, c->xb, n);
+        matmul(c, c->k, &L->wk, c->xb, n);
+        matmul(c, c->v, &L->wv, c->xb, n);
+        add_bias(c->q, &L->bq, n);
+        add_bias(c->k, &L->bk, n);
+        add_bias(c->v, &L->bv, n);
+
+        for (int t = 0; t < n; t++) {
+            float *q = c->q + (size_t)t * nq, *k = c->k + (size_t)t * nk;
+            if (L->q_norm.data) {
+                for (int h = 0; h < hp->n_head; h++) op_rmsnorm(q + h * hdk, q + h * hdk, L->q_norm.data, hdk, hp->eps);
+                for (int h = 0; h < hp->n_head_kv; h++) op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
+            }
+            const float *cs = c->rope_cs + (size_t)t * n_rot;
+            op_rope(q, hp->n_head, hdk, cs, n_rot, neox);
+            op_rope(k, hp->n_head_kv, hdk, cs, n_rot, neox);
+
+            /* into the cache cell hearth_kv_place chose for this token */
+            size_t cell = (size_t)c->cell_of[t];
+            kv_store(c->k_cache, c->kv_elt, ((size_t)l * c->p.n_ctx + cell) * nk, k, nk);
+            kv_store(c->v_cache, c->kv_elt, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv, nv);
+        }
+
+        att_job job = {c, b, l};
+        int items = n * hp->n_head_kv;
+        he_pool_run_n(c->pool, items < he_pool_size(c->pool) ? items : he_pool_size(c->pool), attention_worker, &job);
+
+        matmul(c, c->xo, &L->wo, c->xb, n);
+        for (int t = 0; t < n; t++) op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
+
+        /* feed-forward: norm -> SwiGLU -> down */
+        for (int t = 0; t < n; t++) op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
+        matmul(c, c->hb, &L->w_gate, c->xb, n);
+        matmul(c, c->hb2, &L->w_up, c->xb, n);
+        op_swiglu(c->hb, c->hb2, n * F);
+        matmul(c, c->xo, &L->w_down, c->hb, n);
+        for (int t = 0; t < n; t++) op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
+    }
+
+    /* logits, only for the rows that asked */
+    int n_out = 0;
+    for (int t = 0; t < n; t++) {
+        if (!b->logits[t]) continue;
+        op_rmsnorm(c->out_x + (size_t)n_out * E, c->x + (size_t)t * E, m->out_norm.data, E, hp->eps);
+        n_out++;
+    }
+    if (n_out) matmul(c, c->logits, &m->output, c->out_x, n_out);
+}

@@ -1,0 +1,127 @@
+/* hearth.h — the engine API: load a model, decode batches, read logits.
+ *
+ * A hearth_model holds the weights (memory-mapped from the GGUF, immutable, shareable by any
+ * number of contexts and threads). A hearth_ctx holds what one stream of work needs: the KV
+ * cache for up to n_seq sequences, the scratch for a batch of up to n_batch tokens, and the
+ * logits of the last decode. The one core idea: a batch is a list of (token, position,
+ * sequence id, wants-logits) entries, so prompt chunks and single generated tokens of many
+ * sequences go through the same hearth_decode call; every weight matrix is read once per call.
+ *
+ * KV cache: a unified pool of n_ctx cells shared by all sequences. A cell holds the K and V of
+ * one position and the set of sequences that see it, so hearth_kv_seq_cp shares a prefix
+ * without copying. Positions of a sequence must be fed contiguously (each new token of
+ * sequence s has position = hearth_kv_seq_pos_max(s) + 1).
+ *
+ * Threading: a context is used by one thread at a time; inside hearth_decode the kernels split
+ * rows across the context's thread pool. See docs/ENGINE.md. */
+#ifndef HEARTH_MODEL_H
+#define HEARTH_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "base/pool.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct hearth_model hearth_model;
+typedef struct hearth_ctx hearth_ctx;
+
+/* ---- Model ---- */
+
+typedef struct {
+    bool load_vocab; /* load tokenizer.ggml.* when present (default true) */
+} hearth_model_params;
+
+hearth_model_params hearth_model_params_default(void);
+
+/* Maps path and binds its weights. Errors (err filled, NULL returned): unreadable/malformed
+ * file (HE_IO/HE_FORMAT), unknown architecture (HE_UNSUPPORTED), a bad hyperparameter, missing
+ * tensors (one message listing every missing name), a tensor whose shape or type does not fit
+ * the hyperparameters (naming tensor and expected shape). p may be NULL (defaults). */
+hearth_model *hearth_model_load(const char *path, const hearth_model_params *p, he_error *err);
+void hearth_model_free(hearth_model *m); /* NULL is a no-op; free every ctx on it first */
+
+const char *hearth_model_arch(const hearth_model *m); /* "llama", "qwen2", "qwen3" */
+int32_t hearth_model_n_vocab(const hearth_model *m);  /* rows of the logits */
+int32_t hearth_model_n_ctx_train(const hearth_model *m);
+int32_t hearth_model_n_embd(const hearth_model *m);
+int32_t hearth_model_n_layer(const hearth_model *m);
+/* The model's tokenizer (borrowed, lives as long as the model); NULL when the file has none
+ * or the params asked not to load it. */
+const tok_vocab *hearth_model_vocab(const hearth_model *m);
+
+/* ---- Context ---- */
+
+typedef enum { HEARTH_KV_F16 = 0, HEARTH_KV_F32 = 1 } hearth_kv_type;
+
+typedef struct {
+    int32_t n_ctx;       /* KV cells shared by all sequences; 0 -> min(n_ctx_train, 4096) */
+    int32_t n_batch;     /* most tokens per hearth_decode (default 512) */
+    int32_t n_seq;       /* sequence ids 0 .. n_seq-1 (1 .. HEARTH_MAX_SEQ, default 1) */
+    int32_t n_outputs;   /* most entries per batch that ask for logits; 0 -> automatic */
+    int32_t n_threads;   /* threads of the context's own pool (0 -> number of cores) */
+    he_pool *pool;       /* borrowed shared pool; when set, n_threads is ignored */
+    hearth_kv_type kv_type; /* default F16 */
+} hearth_ctx_params;
+
+#define HEARTH_MAX_SEQ 64
+
+hearth_ctx_params hearth_ctx_params_default(void);
+
+/* Allocates the KV cache and all scratch. HE_INVALID for bad params, HE_NOMEM when too big. */
+hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *p, he_error *err);
+void hearth_ctx_free(hearth_ctx *c); /* NULL is a no-op */
+
+int32_t hearth_ctx_n_ctx(const hearth_ctx *c);
+int32_t hearth_ctx_n_batch(const hearth_ctx *c);
+int32_t hearth_ctx_n_seq(const hearth_ctx *c);
+int32_t hearth_ctx_n_threads(const hearth_ctx *c);
+const hearth_model *hearth_ctx_model(const hearth_ctx *c);
+
+/* ---- Batches ---- */
+
+typedef struct {
+    int32_t n_tokens;
+    int32_t cap;
+    int32_t *token;  /* (cap) */
+    int32_t *pos;    /* (cap) */
+    int32_t *seq_id; /* (cap) */
+    bool *logits;    /* (cap) true: hearth_logits(c, i) will be valid after decode */
+} hearth_batch;
+
+/* Caller-allocated batch of capacity cap (xmalloc'd arrays). */
+void hearth_batch_init(hearth_batch *b, int32_t cap);
+void hearth_batch_deinit(hearth_batch *b);
+void hearth_batch_clear(hearth_batch *b);
+/* Appends one entry; returns -1 when the batch is full. */
+int hearth_batch_add(hearth_batch *b, int32_t token, int32_t pos, int32_t seq_id, bool logits);
+
+/* Runs the model on every entry of b, appending K/V to the cache. Validates the whole batch
+ * before touching anything (on error the context is unchanged): empty batch or more than
+ * n_batch entries, more logits requests than n_outputs (HE_LIMIT), token id out of range,
+ * sequence id out of range, a position that does not continue its sequence (HE_INVALID),
+ * not enough free KV cells (HE_LIMIT: "context full"). Allocates nothing. */
+int hearth_decode(hearth_ctx *c, const hearth_batch *b, he_error *err);
+
+/* Logits (n_vocab floats) of batch entry batch_index of the last hearth_decode; NULL when that
+ * entry did not ask for logits or the index is out of range. Borrowed: valid until the next
+ * hearth_decode on c. */
+const float *hearth_logits(const hearth_ctx *c, int32_t batch_index);
+
+/* ---- KV cache ---- */
+
+/* Drops positions [p0, p1) of seq (p1 < 0: to the end; seq < 0: every sequence). Out-of-range
+ * arguments are ignored. After removing the tail, the sequence continues at the new
+ * pos_max + 1. */
+void hearth_kv_seq_rm(hearth_ctx *c, int32_t seq, int32_t p0, int32_t p1);
+/* Makes positions [p0, p1) of src visible to dst as well (p1 < 0: to the end) — shares the
+ * cells, copies nothing. dst should be empty or end before p0 (its next position must still
+ * follow its own pos_max). */
+void hearth_kv_seq_cp(hearth_ctx *c, int32_t src, int32_t dst, int32_t p0, int32_t p1);
+/* Largest position seq holds, -1 when empty or seq out of range. */
+int32_t hearth_kv_seq_pos_max(const hearth_ctx *c, int32_t seq);
+void hearth_kv_clear(hearth_ctx *c);
+int32_t hearth_kv_n_free(const hearth_ctx *c); /* unused cells */
+
+#endif

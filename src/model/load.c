@@ -1,0 +1,344 @@
+/* load.c — opening a model: architecture lookup, hyperparameters, binding the weights.
+ *
+ * Every hyperparameter is range-checked before it sizes anything, and every tensor's type and
+ * shape is checked against them (SECURITY.md G25), so the forward pass can index without
+ * checks. Missing tensors are collected and reported together. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "model/model_internal.h"
+#include "tensor/matmul.h"
+
+/* ---- Hyperparameters ---- */
+
+typedef struct {
+    gguf_file *f;
+    const char *arch;
+    he_error *err;
+} kv_reader;
+
+/* Reads integer {arch}.{key} into *out within [lo, hi]; def < 0 means required. */
+static int read_int(kv_reader *r, const char *key, int64_t def, int64_t lo, int64_t hi, int32_t *out) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", r->arch, key);
+    int64_t v;
+    int rc = gguf_find_i64(r->f, full, &v, r->err);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        if (def < 0) return he_fail(r->err, HE_FORMAT, "model: missing metadata key '%s'", full);
+        v = def;
+    }
+    if (v < lo || v > hi)
+        return he_fail(r->err, HE_FORMAT, "model: metadata '%s' = %lld is out of range [%lld, %lld]",
+                       full, (long long)v, (long long)lo, (long long)hi);
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int read_float(kv_reader *r, const char *key, double def, double lo, double hi, float *out) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", r->arch, key);
+    double v;
+    int rc = gguf_find_f64(r->f, full, &v, r->err);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        if (isnan(def)) return he_fail(r->err, HE_FORMAT, "model: missing metadata key '%s'", full);
+        v = def;
+    }
+    if (!(v >= lo && v <= hi)) /* also rejects NaN */
+        return he_fail(r->err, HE_FORMAT, "model: metadata '%s' = %g is out of range [%g, %g]", full, v,
+                       lo, hi);
+    *out = (float)v;
+    return 0;
+}
+
+static int read_hparams(hearth_model *m, he_error *err) {
+    kv_reader r = {m->file, m->arch->name, err};
+    hearth_hparams *hp = &m->hp;
+    if (read_int(&r, "embedding_length", -1, 1, 65536, &hp->n_embd) ||
+        read_int(&r, "block_count", -1, 1, HEARTH_MAX_LAYERS, &hp->n_layer) ||
+        read_int(&r, "feed_forward_length", -1, 1, 1 << 20, &hp->n_ff) ||
+        read_int(&r, "attention.head_count", -1, 1, 1024, &hp->n_head) ||
+        read_int(&r, "attention.head_count_kv", hp->n_head, 1, hp->n_head, &hp->n_head_kv) ||
+        read_int(&r, "context_length", 2048, 1, 1 << 24, &hp->n_ctx_train) ||
+        read_float(&r, "attention.layer_norm_rms_epsilon", NAN, 1e-12, 1.0, &hp->eps) ||
+        read_float(&r, "rope.freq_base", 10000.0, 1e-3, 1e12, &hp->rope_base))
+        return -1;
+    if (hp->n_head % hp->n_head_kv != 0)
+        return he_fail(err, HE_FORMAT, "model: head_count %d is not a multiple of head_count_kv %d",
+                       hp->n_head, hp->n_head_kv);
+    /* Head size: explicit (Qwen3: key_length 128 with n_embd/n_head = 64) or n_embd / n_head. */
+    int32_t def_hd = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : -1;
+    if (read_int(&r, "attention.key_length", def_hd, 2, 1024, &hp->head_dim_k) ||
+        read_int(&r, "attention.value_length", hp->head_dim_k, 1, 1024, &hp->head_dim_v))
+        return -1;
+    if (read_int(&r, "rope.dimension_count", hp->head_dim_k, 2, hp->head_dim_k, &hp->n_rot)) return -1;
+    if (hp->n_rot % 2)
+        return he_fail(err, HE_FORMAT, "model: rope.dimension_count %d must be even", hp->n_rot);
+    if ((int64_t)hp->n_head * hp->head_dim_k > (1 << 20) || (int64_t)hp->n_head * hp->head_dim_v > (1 << 20))
+        return he_fail(err, HE_FORMAT, "model: head_count %d x head size %d is too large", hp->n_head,
+                       hp->head_dim_k);
+    return 0;
+}
+
+/* RoPE inverse frequencies, with Llama-3 scaling from the rope_freqs tensor (divisors, as
+ * llama.cpp's converter stores them) or from rope.scaling.* metadata. */
+static int rope_setup(hearth_model *m, he_error *err) {
+    hearth_hparams *hp = &m->hp;
+    int half = hp->n_rot / 2;
+    m->inv_freq = xmalloc((size_t)half * sizeof(float));
+    for (int i = 0; i < half; i++)
+        m->inv_freq[i] = (float)pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
+
+    const gguf_tensor *ff = gguf_tensor_find(m->file, "rope_freqs.weight");
+    if (ff) {
+        if (ff->type != TENSOR_TYPE_F32 || ff->ne[0] != half || ff->ne[1] != 1 || ff->ne[2] != 1 || ff->ne[3] != 1)
+            return he_fail(err, HE_FORMAT, "model: tensor 'rope_freqs.weight': expected f32 [%d]", half);
+        const float *d = ff->data;
+        for (int i = 0; i < half; i++) {
+            float v;
+            memcpy(&v, &d[i], sizeof v);
+            if (!(v > 0.0f) || !isfinite(v))
+                return he_fail(err, HE_FORMAT, "model: tensor 'rope_freqs.weight': element %d = %g is not a positive factor", i, (double)v);
+            m->inv_freq[i] /= v;
+        }
+        return 0;
+    }
+    char key[128];
+    gguf_str type;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch->name);
+    int rc = gguf_find_str(m->file, key, &type, err);
+    if (rc < 0) return -1;
+    if (rc == 0 || (type.len == 4 && !memcmp(type.ptr, "none", 4))) return 0;
+    if (!(type.len == 6 && !memcmp(type.ptr, "llama3", 6)))
+        return he_fail(err, HE_UNSUPPORTED, "model: rope.scaling.type '%.*s' is not supported (only llama3)",
+                       (int)(type.len > 64 ? 64 : type.len), type.ptr);
+    kv_reader r = {m->file, m->arch->name, err};
+    float factor_f, lo_ff, hi_ff;
+    int32_t orig;
+    if (read_float(&r, "rope.scaling.factor", 8.0, 1.0, 1024.0, &factor_f) ||
+        read_float(&r, "rope.scaling.low_freq_factor", 1.0, 1e-3, 1e3, &lo_ff) ||
+        read_float(&r, "rope.scaling.high_freq_factor", 4.0, 1e-3, 1e3, &hi_ff) ||
+        read_int(&r, "rope.scaling.original_context_length", 8192, 1, 1 << 24, &orig))
+        return -1;
+    double factor = factor_f, lo_f = lo_ff, hi_f = hi_ff;
+    if (!(hi_f > lo_f))
+        return he_fail(err, HE_FORMAT, "model: rope.scaling high_freq_factor %g must exceed low_freq_factor %g",
+                       hi_f, lo_f);
+    double lo_wavelen = orig / (double)lo_f, hi_wavelen = orig / (double)hi_f;
+    for (int i = 0; i < half; i++) {
+        double f = m->inv_freq[i], wavelen = 2.0 * M_PI / f;
+        if (wavelen < hi_wavelen) continue; /* high frequencies: unchanged */
+        if (wavelen > lo_wavelen) {
+            f /= factor;
+        } else {
+            double smooth = (orig / wavelen - lo_f) / (hi_f - lo_f);
+            f = (1.0 - smooth) * f / factor + smooth * f;
+        }
+        m->inv_freq[i] = (float)f;
+    }
+    return 0;
+}
+
+/* ---- Tensors ---- */
+
+typedef enum { W_VEC, W_MAT, W_EMB } weight_kind;
+
+typedef struct {
+    hearth_model *m;
+    char missing[1024];
+    size_t n_missing_len;
+    int n_missing;
+    he_error *err;
+} binder;
+
+static void note_missing(binder *b, const char *name) {
+    b->n_missing++;
+    size_t cap = sizeof b->missing, len = b->n_missing_len;
+    if (len + strlen(name) + 8 >= cap) {
+        if (len + 5 < cap && (len < 4 || strcmp(b->missing + len - 3, "...") != 0))
+            b->n_missing_len += (size_t)snprintf(b->missing + len, cap - len, ", ...");
+        return;
+    }
+    b->n_missing_len += (size_t)snprintf(b->missing + len, cap - len, "%s%s", len ? ", " : "", name);
+}
+
+/* Binds name as a (n_out, n_in) matrix — GGUF ne = [n_in, n_out] — or an (n_in,) vector. */
+static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind, int64_t n_in,
+                int64_t n_out, bool required) {
+    memset(w, 0, sizeof *w);
+    const gguf_tensor *t = gguf_tensor_find(b->m->file, name);
+    if (!t) {
+        if (required) note_missing(b, name);
+        return 0;
+    }
+    int64_t want[GGUF_MAX_DIMS] = {n_in, n_out, 1, 1};
+    bool ok = true;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++) ok &= t->ne[d] == want[d];
+    if (!ok) {
+        if (kind == W_VEC)
+            return he_fail(b->err, HE_FORMAT, "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld]",
+                           name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                           (long long)t->ne[3], (long long)n_in);
+        return he_fail(b->err, HE_FORMAT, "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                       (long long)n_in, (long long)n_out);
+    }
+    const tensor_traits *tr = tensor_traits_of(t->type);
+    const char *tname = tr ? tr->name : "unknown";
+    switch (kind) {
+    case W_VEC:
+        if (t->type != TENSOR_TYPE_F32)
+            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s' has type %s, expected f32", name, tname);
+        break;
+    case W_MAT:
+        if (!tensor_matmul_supported((tensor_type)t->type))
+            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s': no matmul kernel for type %s", name, tname);
+        break;
+    case W_EMB:
+        if (t->type != TENSOR_TYPE_F32 && !(tr && tr->to_float))
+            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s': cannot dequantize type %s", name, tname);
+        break;
+    }
+    w->data = t->data;
+    w->type = (tensor_type)t->type;
+    w->n_in = n_in;
+    w->n_out = n_out;
+    return 0;
+}
+
+static void track_scratch(hearth_model *m, const hearth_weight *w) {
+    if (!w->data) return;
+    size_t s = tensor_matmul_scratch(w->type, w->n_in, 1);
+    if (s > m->max_act_scratch) m->max_act_scratch = s;
+}
+
+int hearth_model_bind(hearth_model *m, he_error *err) {
+    if (read_hparams(m, err)) return -1;
+    hearth_hparams *hp = &m->hp;
+    binder b = {.m = m, .err = err};
+
+    const gguf_tensor *te = gguf_tensor_find(m->file, "token_embd.weight");
+    if (te) {
+        if (te->ne[1] < 1 || te->ne[1] > (1 << 24))
+            return he_fail(err, HE_FORMAT, "model: tensor 'token_embd.weight': %lld rows is not a valid vocabulary size",
+                           (long long)te->ne[1]);
+        hp->n_vocab = (int32_t)te->ne[1];
+        if (bind(&b, &m->tok_embd, "token_embd.weight", W_EMB, hp->n_embd, hp->n_vocab, true)) return -1;
+    } else {
+        note_missing(&b, "token_embd.weight");
+    }
+    int64_t E = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim_k;
+    int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim_k, nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    int64_t no = (int64_t)hp->n_head * hp->head_dim_v;
+    if (bind(&b, &m->out_norm, "output_norm.weight", W_VEC, E, 1, true)) return -1;
+    if (te && bind(&b, &m->output, "output.weight", W_MAT, E, hp->n_vocab, false)) return -1;
+
+    m->layers = xcalloc((size_t)hp->n_layer, sizeof *m->layers);
+    const hearth_arch *a = m->arch;
+    for (int l = 0; l < hp->n_layer; l++) {
+        hearth_layer *L = &m->layers[l];
+        char n[96];
+#define BIND(field, suffix, kind, in, out, req)                                 \
+    do {                                                                        \
+        snprintf(n, sizeof n, "blk.%d." suffix, l);                             \
+        if (bind(&b, &L->field, n, kind, in, out, req)) return -1;              \
+    } while (0)
+        BIND(attn_norm, "attn_norm.weight", W_VEC, E, 1, true);
+        BIND(wq, "attn_q.weight", W_MAT, E, nq, true);
+        BIND(wk, "attn_k.weight", W_MAT, E, nk, true);
+        BIND(wv, "attn_v.weight", W_MAT, E, nv, true);
+        BIND(wo, "attn_output.weight", W_MAT, no, E, true);
+        if (a->qkv_bias) {
+            BIND(bq, "attn_q.bias", W_VEC, nq, 1, true);
+            BIND(bk, "attn_k.bias", W_VEC, nk, 1, true);
+            BIND(bv, "attn_v.bias", W_VEC, nv, 1, true);
+        }
+        if (a->qk_norm) {
+            BIND(q_norm, "attn_q_norm.weight", W_VEC, hp->head_dim_k, 1, true);
+            BIND(k_norm, "attn_k_norm.weight", W_VEC, hp->head_dim_k, 1, true);
+        }
+        BIND(ffn_norm, "ffn_norm.weight", W_VEC, E, 1, true);
+        BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
+        BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
+        BIND(w_down, "ffn_down.weight", W_MAT, hp->n_ff, E, true);
+#undef BIND
+    }
+    if (b.n_missing)
+        return he_fail(err, HE_FORMAT, "model: %s model is missing %d tensor%s: %s", a->name, b.n_missing,
+                       b.n_missing == 1 ? "" : "s", b.missing);
+    if (!m->output.data) {
+        /* tied embeddings: the output projection is the embedding table */
+        if (!tensor_matmul_supported(m->tok_embd.type))
+            return he_fail(err, HE_UNSUPPORTED, "model: tied output: no matmul kernel for token_embd type");
+        m->output = m->tok_embd;
+    }
+    track_scratch(m, &m->output);
+    for (int l = 0; l < hp->n_layer; l++) {
+        hearth_layer *L = &m->layers[l];
+        const hearth_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) track_scratch(m, ws[i]);
+    }
+    return rope_setup(m, err);
+}
+
+/* ---- Public ---- */
+
+hearth_model_params hearth_model_params_default(void) {
+    return (hearth_model_params){.load_vocab = true};
+}
+
+hearth_model *hearth_model_load(const char *path, const hearth_model_params *p, he_error *err) {
+    hearth_model_params def = hearth_model_params_default();
+    if (!p) p = &def;
+    hearth_model *m = xcalloc(1, sizeof *m);
+    m->file = gguf_open(path, err);
+    if (!m->file) goto fail;
+    gguf_str an;
+    int rc = gguf_find_str(m->file, "general.architecture", &an, err);
+    if (rc < 0) goto fail;
+    if (rc == 0) {
+        he_fail(err, HE_FORMAT, "model: %s: no general.architecture key", path);
+        goto fail;
+    }
+    m->arch = hearth_arch_find(an.ptr, an.len);
+    if (!m->arch) {
+        he_fail(err, HE_UNSUPPORTED, "model: architecture '%.*s' is not supported (known: %s)",
+                (int)(an.len > 64 ? 64 : an.len), an.ptr, hearth_arch_names());
+        goto fail;
+    }
+    if (hearth_model_bind(m, err)) goto fail;
+    if (p->load_vocab && gguf_find_key(m->file, "tokenizer.ggml.tokens") >= 0) {
+        m->vocab = tok_vocab_load(m->file, err);
+        if (!m->vocab) goto fail;
+        if (tok_n_vocab(m->vocab) > m->hp.n_vocab) {
+            he_fail(err, HE_FORMAT, "model: the vocabulary has %d tokens but token_embd.weight only %d rows",
+                    tok_n_vocab(m->vocab), m->hp.n_vocab);
+            goto fail;
+        }
+    }
+    return m;
+fail:
+    hearth_model_free(m);
+    return NULL;
+}
+
+void hearth_model_free(hearth_model *m) {
+    if (!m) return;
+    tok_vocab_free(m->vocab);
+    free(m->layers);
+    free(m->inv_freq);
+    gguf_close(m->file);
+    free(m);
+}
+
+const char *hearth_model_arch(const hearth_model *m) { return m->arch->name; }
+int32_t hearth_model_n_vocab(const hearth_model *m) { return m->hp.n_vocab; }
+int32_t hearth_model_n_ctx_train(const hearth_model *m) { return m->hp.n_ctx_train; }
+int32_t hearth_model_n_embd(const hearth_model *m) { return m->hp.n_embd; }
+int32_t hearth_model_n_layer(const hearth_model *m) { return m->hp.n_layer; }
+const tok_vocab *hearth_model_vocab(const hearth_model *m) { return m->vocab; }

@@ -1,0 +1,118 @@
+/* model_internal.h — the engine's internal structures, shared by the model module's files. */
+#ifndef HEARTH_MODEL_INTERNAL_H
+#define HEARTH_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "base/pool.h"
+#include "gguf/gguf.h"
+#include "model/hearth.h"
+#include "tensor/tensor.h"
+
+#define HEARTH_MAX_LAYERS 512
+
+/* ---- Architectures (arch.c) ---- */
+
+typedef struct {
+    const char *name; /* general.architecture value and metadata key prefix */
+    bool rope_neox;   /* RoPE pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
+    bool qkv_bias;    /* blk.N.attn_{q,k,v}.bias present (Qwen2) */
+    bool qk_norm;     /* per-head RMS norm of Q and K before RoPE (Qwen3) */
+} hearth_arch;
+
+const hearth_arch *hearth_arch_find(const char *name, size_t len); /* NULL if unknown */
+/* Comma-separated names of the known architectures, for error messages. */
+const char *hearth_arch_names(void);
+
+/* ---- Model ---- */
+
+typedef struct {
+    const void *data; /* borrowed from the mapping; NULL when absent (optional tensors) */
+    tensor_type type;
+    int64_t n_in;     /* ne[0] */
+    int64_t n_out;    /* ne[1] (1 for vectors) */
+} hearth_weight;
+
+typedef struct {
+    hearth_weight attn_norm;              // (n_embd,)
+    hearth_weight wq, wk, wv;             // (n_head*hd_k, n_embd), (n_kv*hd_k, n_embd), (n_kv*hd_v, n_embd)
+    hearth_weight bq, bk, bv;             // biases (qkv_bias archs)
+    hearth_weight q_norm, k_norm;         // (hd_k,) (qk_norm archs)
+    hearth_weight wo;                     // (n_embd, n_head*hd_v)
+    hearth_weight ffn_norm;               // (n_embd,)
+    hearth_weight w_gate, w_up;           // (n_ff, n_embd)
+    hearth_weight w_down;                 // (n_embd, n_ff)
+} hearth_layer;
+
+typedef struct {
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_ff;
+    int32_t n_head, n_head_kv, head_dim_k, head_dim_v, n_rot;
+    float eps, rope_base;
+} hearth_hparams;
+
+struct hearth_model {
+    gguf_file *file;
+    const hearth_arch *arch;
+    hearth_hparams hp;
+    hearth_weight tok_embd;   // (n_vocab, n_embd)
+    hearth_weight out_norm;   // (n_embd,)
+    hearth_weight output;     // (n_vocab, n_embd); = tok_embd when tied
+    hearth_layer *layers;     // (n_layer)
+    float *inv_freq;          // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
+    size_t max_act_scratch;   // bytes of quantized activations per token, largest matmul
+    tok_vocab *vocab;         // NULL when absent
+};
+
+/* Reads and validates the hyperparameters and binds every tensor (load.c). */
+int hearth_model_bind(hearth_model *m, he_error *err);
+
+/* ---- Context ---- */
+
+typedef struct {
+    int32_t pos;     /* -1: free */
+    uint64_t seqs;   /* bit s: sequence s sees this cell */
+} kv_cell;
+
+struct hearth_ctx {
+    const hearth_model *m;
+    hearth_ctx_params p;
+    he_pool *pool;
+    bool own_pool;
+
+    /* KV cache: a unified pool of n_ctx cells (see hearth.h) */
+    kv_cell *cells;          // (n_ctx)
+    int32_t n_used;
+    int32_t seq_pos_max[HEARTH_MAX_SEQ];
+    void *k_cache;           // (n_layer, n_ctx, n_head_kv*head_dim_k) f16 or f32
+    void *v_cache;           // (n_layer, n_ctx, n_head_kv*head_dim_v)
+    size_t kv_elt;           // bytes per element (2 or 4)
+
+    /* Scratch for one batch of up to n_batch tokens */
+    float *x;                // (n_batch, n_embd) residual stream
+    float *xb;               // (n_batch, max(n_embd, n_head*hd_v)) normed input / attention out
+    float *xo;               // (n_batch, n_embd) attention / FFN output before the residual add
+    float *q;                // (n_batch, n_head*hd_k)
+    float *k;                // (n_batch, n_head_kv*hd_k)
+    float *v;                // (n_batch, n_head_kv*hd_v)
+    float *hb, *hb2;         // (n_batch, n_ff)
+    float *rope_cs;          // (n_batch, n_rot) cos/sin per position
+    int32_t *cell_of;        // (n_batch) the cell each batch token was written to
+    void *act_q;             // quantized activations for tensor_matmul
+    float *att;              // (n_threads, att_stride) attention scratch, see forward.c
+    size_t att_stride;       // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v
+    int32_t *att_cells;      // (n_threads, n_ctx) cells visible to the current query
+    float *out_x;            // (n_outputs, n_embd) final hidden states to project
+    float *logits;           // (n_outputs, n_vocab)
+    int32_t *logit_row;      // (n_batch) row in logits, -1 when none
+    int32_t n_batch_last;    // entries of the last decoded batch
+};
+
+/* kv_cache.c */
+int hearth_kv_alloc(hearth_ctx *c, he_error *err);
+/* Finds n free cells, marks them as (pos, seq) and records them in c->cell_of. */
+void hearth_kv_place(hearth_ctx *c, const hearth_batch *b);
+
+/* forward.c: runs the model over b, whose entries are already placed in the cache. */
+void hearth_forward(hearth_ctx *c, const hearth_batch *b);
+
+#endif

@@ -1,0 +1,355 @@
+/* synth.c — generating random-weight models of real shapes (see synth.h). */
+#include "model/synth.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "gguf/gguf.h"
+
+/* ---- Shapes: the real models' hparams as their GGUF conversions carry them ---- */
+
+static const synth_shape shapes[] = {
+    {.name = "tinyllama", .arch = "llama", .n_embd = 2048, .n_layer = 22, .n_head = 32, .n_head_kv = 4,
+     .n_ff = 5632, .n_ctx = 2048, .rope_base = 10000.0f, .norm_eps = 1e-5f},
+    {.name = "llama3-1b", .arch = "llama", .n_embd = 2048, .n_layer = 16, .n_head = 32, .n_head_kv = 8,
+     .n_ff = 8192, .n_ctx = 131072, .rope_base = 500000.0f, .norm_eps = 1e-5f, .tied = true, .rope_scale = 32.0f,
+     .rope_low = 1.0f, .rope_high = 4.0f, .rope_orig_ctx = 8192},
+    {.name = "qwen2.5-0.5b", .arch = "qwen2", .n_embd = 896, .n_layer = 24, .n_head = 14, .n_head_kv = 2,
+     .n_ff = 4864, .n_ctx = 32768, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true, .qkv_bias = true},
+    {.name = "qwen3-0.6b", .arch = "qwen3", .n_embd = 1024, .n_layer = 28, .n_head = 16, .n_head_kv = 8,
+     .n_ff = 3072, .head_dim = 128, .n_ctx = 40960, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true,
+     .qk_norm = true},
+    /* Small shapes for tests: rows of 256 so the K-quants apply, and GQA (4 heads, 2 kv heads). */
+    {.name = "tiny", .arch = "llama", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
+     .n_ctx = 512, .rope_base = 10000.0f, .norm_eps = 1e-5f},
+    {.name = "tiny-llama3", .arch = "llama", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
+     .n_ctx = 2048, .rope_base = 500000.0f, .norm_eps = 1e-5f, .tied = true, .rope_scale = 32.0f, .rope_low = 1.0f,
+     .rope_high = 4.0f, .rope_orig_ctx = 8192},
+    {.name = "tiny-qwen2", .arch = "qwen2", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
+     .n_ctx = 512, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true, .qkv_bias = true},
+    {.name = "tiny-qwen3", .arch = "qwen3", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
+     .head_dim = 128, .n_ctx = 512, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true, .qk_norm = true},
+};
+
+const synth_shape *synth_shape_find(const char *name) {
+    for (size_t i = 0; name && i < sizeof shapes / sizeof shapes[0]; i++)
+        if (!strcmp(shapes[i].name, name)) return &shapes[i];
+    return NULL;
+}
+
+const char *synth_shape_names(void) {
+    return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3";
+}
+
+/* ---- Deterministic random values ---- */
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+typedef enum { GEN_NORMAL, GEN_NEAR_ONE, GEN_ROPE_FREQS } gen_kind;
+
+typedef struct {
+    gen_kind kind;
+    uint64_t seed; /* per tensor */
+    float std;
+    int64_t ne0;
+    const synth_shape *shape;
+} gen_ctx;
+
+/* One splitmix64 output per element, read as four 16-bit uniforms whose sum is close to normal
+ * (Irwin-Hall, n = 4): mean 4 * 32767.5, standard deviation 65536 * sqrt(4 / 12). */
+static void fill_random(const gen_ctx *g, int64_t row0, int64_t nrows, float *out) {
+    const float center = 131070.0f, scale = g->std / 37837.23f;
+    const float base = g->kind == GEN_NEAR_ONE ? 1.0f : 0.0f;
+    for (int64_t r = 0; r < nrows; r++) {
+        uint64_t state = mix64(g->seed ^ mix64((uint64_t)(row0 + r) + 0x632be59bd9b4e019ull));
+        float *y = out + r * g->ne0;
+        for (int64_t i = 0; i < g->ne0; i++) {
+            uint64_t z = mix64(state += 0x9e3779b97f4a7c15ull);
+            uint32_t s = (uint32_t)(z & 0xffff) + (uint32_t)((z >> 16) & 0xffff) + (uint32_t)((z >> 32) & 0xffff) +
+                         (uint32_t)(z >> 48);
+            y[i] = base + ((float)s - center) * scale;
+        }
+    }
+}
+
+/* llama3 rope scaling as per-frequency divisors (what llama.cpp's converter stores in
+ * rope_freqs.weight): long wavelengths are slowed by the factor, short ones kept, and the band
+ * between low and high frequency factors interpolated smoothly. */
+static void fill_rope_freqs(const gen_ctx *g, float *out) {
+    const synth_shape *s = g->shape;
+    int32_t hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head;
+    double low_wavelen = (double)s->rope_orig_ctx / (double)s->rope_low;
+    double high_wavelen = (double)s->rope_orig_ctx / (double)s->rope_high;
+    for (int32_t i = 0; i < hd / 2; i++) {
+        double freq = pow((double)s->rope_base, -2.0 * i / hd);
+        double wavelen = 2.0 * M_PI / freq;
+        double f;
+        if (wavelen < high_wavelen) f = 1.0;
+        else if (wavelen > low_wavelen) f = (double)s->rope_scale;
+        else {
+            double smooth = ((double)s->rope_orig_ctx / wavelen - (double)s->rope_low) /
+                            ((double)s->rope_high - (double)s->rope_low);
+            f = 1.0 / ((1.0 - smooth) / (double)s->rope_scale + smooth);
+        }
+        out[i] = (float)f;
+    }
+}
+
+static void fill_gen(void *ctx, int64_t row0, int64_t nrows, float *out) {
+    const gen_ctx *g = ctx;
+    if (g->kind == GEN_ROPE_FREQS) fill_rope_freqs(g, out);
+    else fill_random(g, row0, nrows, out);
+}
+
+/* ---- The built-in vocab: a minimal SentencePiece ("llama") vocab ---- */
+
+static const char *const common_words[] = {
+    "the", "of", "and", "to", "in", "is", "was", "he", "for", "it", "with", "as", "his", "on", "be", "at", "by",
+    "that", "had", "not", "are", "but", "from", "or", "have", "an", "they", "which", "one", "you", "were", "her",
+    "all", "she", "there", "would", "their", "we", "him", "been", "has", "when", "who", "will", "more", "no", "if",
+    "out", "so", "said", "what", "up", "its", "about", "into", "than", "them", "can", "only", "other", "new", "some",
+    "could", "time", "these", "two", "may", "then", "do", "first", "any", "my", "now", "such", "like", "our", "over",
+    "man", "me", "even", "most", "made", "after", "also", "did", "many", "before", "must", "through", "back",
+    "where", "much", "your", "way", "well", "down", "should", "because", "each", "just", "those", "people", "how",
+    "too", "little", "good", "very", "make", "world", "still", "see", "work", "long", "get", "here", "day",
+    "know", "while", "last", "great", "old", "year", "come", "go", "came", "right", "take", "three", "once",
+    "upon", "girl", "boy", "happy", "play", "named", "big", "saw", "dog", "cat", "tree", "sun", "friend", "mom",
+    "Once", "The", "She", "He", "They", "It", "Hello", "I", "a",
+};
+static const char *const common_pieces[] = {
+    "ing", "ed", "er", "ly", "es", "en", "on", "at", "an", "or", "al", "ar", "st", "th", "he", "in", "re", "nd",
+    "ou", "it", "is", "ion", "tion", "ment", "ness", "ful", "est", "ter", "ver", "ay", "ow", "ll", "ck", "se",
+};
+
+typedef struct {
+    char **s;
+    int32_t n, cap;
+} strlist;
+
+static void strlist_add(strlist *l, const char *s) {
+    for (int32_t i = 0; i < l->n; i++)
+        if (!strcmp(l->s[i], s)) return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 512;
+        l->s = xrealloc(l->s, (size_t)l->cap * sizeof *l->s);
+    }
+    l->s[l->n++] = xstrdup(s);
+}
+
+/* Adds s and all its prefixes (at UTF-8 boundaries), so every piece is reachable by merges. */
+static void strlist_add_prefixes(strlist *l, const char *s) {
+    size_t n = strlen(s);
+    char buf[64];
+    for (size_t k = 1; k <= n && k < sizeof buf; k++) {
+        if (k < n && ((uint8_t)s[k] & 0xc0) == 0x80) continue;
+        memcpy(buf, s, k);
+        buf[k] = 0;
+        strlist_add(l, buf);
+    }
+}
+
+static void strlist_free(strlist *l) {
+    for (int32_t i = 0; i < l->n; i++) free(l->s[i]);
+    free(l->s);
+}
+
+#define SPM_SPACE "\xe2\x96\x81" /* U+2581, SentencePiece's word boundary */
+
+/* Writes tokenizer.* keys for the built-in vocab; returns its size. */
+static int32_t builtin_vocab(gguf_writer *w) {
+    strlist l = {0};
+    strlist_add(&l, "<unk>");
+    strlist_add(&l, "<s>");
+    strlist_add(&l, "</s>");
+    for (int b = 0; b < 256; b++) {
+        char tok[8];
+        snprintf(tok, sizeof tok, "<0x%02X>", b);
+        strlist_add(&l, tok);
+    }
+    int32_t first_normal = l.n;
+    strlist_add(&l, SPM_SPACE);
+    for (int c = 33; c < 127; c++) {
+        char one[2] = {(char)c, 0};
+        strlist_add(&l, one);
+    }
+    char buf[64];
+    for (size_t i = 0; i < sizeof common_words / sizeof common_words[0]; i++) {
+        snprintf(buf, sizeof buf, SPM_SPACE "%s", common_words[i]);
+        strlist_add_prefixes(&l, buf);
+    }
+    for (size_t i = 0; i < sizeof common_pieces / sizeof common_pieces[0]; i++) strlist_add_prefixes(&l, common_pieces[i]);
+
+    float *scores = xcalloc((size_t)l.n, sizeof *scores);
+    int32_t *types = xcalloc((size_t)l.n, sizeof *types);
+    for (int32_t i = 0; i < l.n; i++) {
+        if (i == 0) types[i] = 2;                 /* unknown */
+        else if (i < 3) types[i] = 3;             /* control */
+        else if (i < first_normal) types[i] = 6;  /* byte */
+        else {
+            types[i] = 1; /* normal; earlier (shorter, more frequent) pieces score higher */
+            scores[i] = -(float)(i - first_normal);
+        }
+    }
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)l.s, (uint64_t)l.n);
+    gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)l.n);
+    gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)l.n);
+    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", false);
+    int32_t n = l.n;
+    free(scores);
+    free(types);
+    strlist_free(&l);
+    return n;
+}
+
+/* Copies every tokenizer.* key of vocab; returns the token count or -1. */
+static int32_t copy_vocab(gguf_writer *w, const gguf_file *v, const char *path, he_error *err) {
+    gguf_value tokens;
+    int r = gguf_find_arr(v, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &tokens, err);
+    if (r <= 0) {
+        if (r == 0) he_fail(err, HE_FORMAT, "vocab '%s': no tokenizer.ggml.tokens array", path);
+        else he_prefix(err, "vocab '%s'", path);
+        return -1;
+    }
+    if (tokens.n == 0 || tokens.n > INT32_MAX)
+        return he_fail(err, HE_FORMAT, "vocab '%s': %llu tokens", path, (unsigned long long)tokens.n);
+    for (int64_t i = 0; i < gguf_n_kv(v); i++) {
+        gguf_str k = gguf_key(v, i);
+        if (k.len > 10 && !memcmp(k.ptr, "tokenizer.", 10)) gguf_writer_copy_kv(w, v, i);
+    }
+    return (int32_t)tokens.n;
+}
+
+/* ---- The model ---- */
+
+static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
+    char key[128];
+    int32_t hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head;
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, s->arch), key)
+    gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)s->n_ctx);
+    gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd);
+    gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s->n_layer);
+    gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff);
+    gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s->n_head);
+    gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv);
+    gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)hd);
+    gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)hd);
+    gguf_writer_set_f32(w, KEY("rope.freq_base"), s->rope_base);
+    gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)hd);
+    gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->norm_eps);
+    gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab);
+#undef KEY
+}
+
+typedef struct {
+    const synth_params *p;
+    const synth_shape *s;
+    quant_stage *st;
+    he_error *err;
+} synth_run;
+
+static int add(synth_run *r, const char *name, gen_kind kind, float std, int64_t ne0, int64_t ne1) {
+    int64_t ne[2] = {ne0, ne1};
+    uint32_t n_dims = ne1 > 0 ? 2 : 1;
+    gen_ctx g = {kind, mix64(r->p->seed ^ hash_name(name)), std, ne0, r->s};
+    tensor_type t = quant_choose_type(r->p->ftype, name, n_dims, ne, r->s->n_layer);
+    if (quant_stage_add(r->st, name, t, n_dims, ne, fill_gen, &g, r->err) < 0) return -1;
+    return 0;
+}
+
+static int add_tensors(synth_run *r, int32_t n_vocab) {
+    const synth_shape *s = r->s;
+    const float W = 0.02f, NORM = 0.05f;
+    int32_t hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head;
+    int64_t q_dim = (int64_t)s->n_head * hd, kv_dim = (int64_t)s->n_head_kv * hd;
+    char name[96];
+    if (s->rope_scale > 0.0f && add(r, "rope_freqs.weight", GEN_ROPE_FREQS, 0.0f, hd / 2, 0) < 0) return -1;
+    if (add(r, "token_embd.weight", GEN_NORMAL, W, s->n_embd, n_vocab) < 0) return -1;
+    for (int32_t il = 0; il < s->n_layer; il++) {
+#define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
+        if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
+            add(r, T("attn_q.weight"), GEN_NORMAL, W, s->n_embd, q_dim) < 0 ||
+            add(r, T("attn_k.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0 ||
+            add(r, T("attn_v.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0)
+            return -1;
+        if (s->qkv_bias && (add(r, T("attn_q.bias"), GEN_NORMAL, W, q_dim, 0) < 0 ||
+                            add(r, T("attn_k.bias"), GEN_NORMAL, W, kv_dim, 0) < 0 ||
+                            add(r, T("attn_v.bias"), GEN_NORMAL, W, kv_dim, 0) < 0))
+            return -1;
+        if (s->qk_norm && (add(r, T("attn_q_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0 ||
+                           add(r, T("attn_k_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0))
+            return -1;
+        if (add(r, T("attn_output.weight"), GEN_NORMAL, W, q_dim, s->n_embd) < 0 ||
+            add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
+            add(r, T("ffn_gate.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
+            add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
+            add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0)
+            return -1;
+#undef T
+    }
+    if (add(r, "output_norm.weight", GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) return -1;
+    if (!s->tied && add(r, "output.weight", GEN_NORMAL, W, s->n_embd, n_vocab) < 0) return -1;
+    return 0;
+}
+
+int synth_make_model(const synth_params *p, const char *out_path, he_error *err) {
+    const synth_shape *s = synth_shape_find(p->shape);
+    if (!s)
+        return he_fail(err, HE_INVALID, "unknown shape '%s' (expected one of %s)", p->shape ? p->shape : "(null)",
+                       synth_shape_names());
+    int rc = -1;
+    gguf_file *vocab = NULL;
+    quant_stage *st = NULL;
+    gguf_writer *w = gguf_writer_new();
+    char name[160];
+    snprintf(name, sizeof name, "hearth synthetic %s (random weights, seed %llu)", s->name,
+             (unsigned long long)p->seed);
+    gguf_writer_set_str(w, "general.architecture", s->arch);
+    gguf_writer_set_str(w, "general.name", name);
+    gguf_writer_set_u32(w, "general.file_type", (uint32_t)p->ftype);
+    gguf_writer_set_u32(w, "general.quantization_version", 2);
+
+    /* hparams before the tokenizer keys, in the order llama.cpp's converter writes them; the
+     * vocab size is filled in (in place) once the vocab is known */
+    set_hparams(w, s, 0);
+    int32_t n_vocab;
+    if (p->vocab_path && *p->vocab_path) {
+        vocab = gguf_open(p->vocab_path, err);
+        if (!vocab) goto done;
+        n_vocab = copy_vocab(w, vocab, p->vocab_path, err);
+        if (n_vocab < 0) goto done;
+    } else {
+        n_vocab = builtin_vocab(w);
+    }
+    set_hparams(w, s, n_vocab);
+
+    st = quant_stage_new(out_path, p->n_threads, err);
+    if (!st) goto done;
+    synth_run r = {p, s, st, err};
+    if (add_tensors(&r, n_vocab) < 0) goto done;
+    if (quant_stage_finish(st, w, err) < 0) goto done;
+    if (gguf_writer_write(w, out_path, err) < 0) goto done;
+    rc = 0;
+done:
+    quant_stage_free(st);
+    gguf_writer_free(w);
+    gguf_close(vocab);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* synth.h — random-weight models of real architectures' shapes (`hearth make-model`).
+ *
+ * A generated model has the tensor names, shapes and metadata that llama.cpp's converter writes
+ * for the real model (TinyLlama, Llama 3.2 1B, Qwen2.5 0.5B, Qwen3 0.6B) plus small "tiny"
+ * shapes for tests, with deterministic random weights: each tensor's values are a function of
+ * (seed, tensor name, row) only, so output does not depend on threads or generation order.
+ * Matrices are ~N(0, 0.02) like a fresh init (a sum of four uniforms, cheap and close to
+ * normal); norm weights are 1 + small noise so activations stay sane through the layers.
+ * Weights are generated and quantized tensor by tensor through quantize.h's staging, so memory
+ * stays bounded whatever the model size. */
+#ifndef HEARTH_MODEL_SYNTH_H
+#define HEARTH_MODEL_SYNTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "model/quantize.h"
+
+typedef struct {
+    const char *name;  /* "tinyllama", "tiny", ... */
+    const char *arch;  /* general.architecture: "llama", "qwen2", "qwen3" */
+    int32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
+    int32_t head_dim;  /* 0: n_embd / n_head */
+    int32_t n_ctx;     /* context_length */
+    float rope_base, norm_eps;
+    bool tied;         /* no output.weight: the output projection reuses token_embd */
+    bool qkv_bias;     /* qwen2: attn_{q,k,v}.bias */
+    bool qk_norm;      /* qwen3: attn_{q,k}_norm.weight over head_dim */
+    /* llama3 rope scaling (factor 0: none), written as rope_freqs.weight like llama.cpp */
+    float rope_scale, rope_low, rope_high;
+    int32_t rope_orig_ctx;
+} synth_shape;
+
+/* NULL if unknown. synth_shape_names() lists them, comma-separated. */
+const synth_shape *synth_shape_find(const char *name);
+const char *synth_shape_names(void);
+
+typedef struct {
+    const char *shape;      /* a synth_shape name */
+    quant_ftype ftype;      /* tensor types as `hearth quantize` would choose them */
+    const char *vocab_path; /* a GGUF whose tokenizer.* keys are copied; NULL or "": a built-in
+                               minimal SentencePiece vocab */
+    uint64_t seed;
+    int n_threads;          /* <= 0: online CPUs */
+} synth_params;
+
+int synth_make_model(const synth_params *p, const char *out_path, he_error *err);
+
+#endif

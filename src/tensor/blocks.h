@@ -1,0 +1,157 @@
+/* blocks.h — the GGUF (ggml) quantized block layouts, bit for bit.
+ *
+ * These are the byte layouts that real GGUF files store, so every field order, width and the
+ * packing of the nibbles/bits below must match ggml exactly. All multi-byte fields are
+ * little-endian (hearth only targets little-endian hosts). Halves (fp16) are stored as raw
+ * uint16_t and converted with tensor_fp16_to_fp32.
+ *
+ * Internal to the tensor module: other modules learn sizes through tensor_traits_of().
+ *
+ * Element order inside a block (the part that is easy to get wrong):
+ *   Q4_0/Q4_1/Q5_x: element j (0..15) is the LOW nibble of qs[j], element j+16 the HIGH nibble.
+ *   Q5_x: the 5th bit of element j is bit j of the little-endian uint32 qh.
+ *   K-quants: 256 elements in sub-blocks; see the comments on each struct. */
+#ifndef HEARTH_TENSOR_BLOCKS_H
+#define HEARTH_TENSOR_BLOCKS_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
+#define QK8_0 32
+#define QK8_1 32
+#define QK_K 256
+#define K_SCALE_SIZE 12 /* bytes of packed 6-bit scales+mins in Q4_K/Q5_K */
+
+/* x[j] = (q[j] - 8) * d, q in 0..15 */
+typedef struct {
+    uint16_t d;            /* fp16 scale */
+    uint8_t qs[QK4_0 / 2]; /* nibbles: low = element j, high = element j+16 */
+} block_q4_0;
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
+
+/* x[j] = q[j] * d + m, q in 0..15 */
+typedef struct {
+    uint16_t d; /* fp16 scale */
+    uint16_t m; /* fp16 minimum (added) */
+    uint8_t qs[QK4_1 / 2];
+} block_q4_1;
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 layout");
+
+/* x[j] = (q[j] - 16) * d, q in 0..31: low 4 bits in qs (as Q4_0), 5th bit in qh */
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4]; /* little-endian uint32: bit j = 5th bit of element j */
+    uint8_t qs[QK5_0 / 2];
+} block_q5_0;
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 layout");
+
+/* x[j] = q[j] * d + m, q in 0..31 */
+typedef struct {
+    uint16_t d;
+    uint16_t m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 layout");
+
+/* x[j] = qs[j] * d */
+typedef struct {
+    uint16_t d;
+    int8_t qs[QK8_0];
+} block_q8_0;
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
+
+/* Q8_0 plus s = d * sum(qs): the activation format for Q4_1/Q5_1, whose minimum term
+ * m * sum(y) needs the block sum. */
+typedef struct {
+    uint16_t d;
+    uint16_t s; /* fp16 of d * sum(qs) */
+    int8_t qs[QK8_1];
+} block_q8_1;
+static_assert(sizeof(block_q8_1) == 36, "block_q8_1 layout");
+
+/* Q2_K: 16 sub-blocks of 16; x = d * (sc & 15) * q - dmin * (sc >> 4), q in 0..3.
+ * qs: 2 bits per element; for each 128-element half h, byte qs[32h + l] holds elements
+ * 128h + l + 32*k in bits 2k..2k+1 (k = 0..3). */
+typedef struct {
+    uint8_t scales[QK_K / 16]; /* low nibble: scale, high nibble: min */
+    uint8_t qs[QK_K / 4];
+    uint16_t d;    /* fp16 super-block scale for the scales */
+    uint16_t dmin; /* fp16 super-block scale for the mins */
+} block_q2_K;
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K layout");
+
+/* Q3_K: 16 sub-blocks of 16; x = d * (sc - 32) * (q - (hbit ? 0 : 4)), q's low 2 bits as Q2_K,
+ * hmask bit k of hmask[l] is the high bit of element 32k + l. sc: 6-bit, packed in 12 bytes. */
+typedef struct {
+    uint8_t hmask[QK_K / 8];
+    uint8_t qs[QK_K / 4];
+    uint8_t scales[12];
+    uint16_t d;
+} block_q3_K;
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K layout");
+
+/* Q4_K: 8 sub-blocks of 32; x = d * sc[j] * q - dmin * m[j], q in 0..15, sc/m 6-bit.
+ * qs: for each 64-element chunk c, qs[32c + l] holds element 64c + l (low nibble) and
+ * 64c + 32 + l (high nibble). scales: see tensor_k4_scale_min. */
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qs[QK_K / 2];
+} block_q4_K;
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
+
+/* Q5_K: as Q4_K with a 5th bit: element 64c + l has its high bit in qh[l] bit 2c, element
+ * 64c + 32 + l in qh[l] bit 2c+1. q in 0..31. */
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+} block_q5_K;
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K layout");
+
+/* Q6_K: 16 sub-blocks of 16; x = d * scales[k] * (q - 32), q in 0..63, scales int8.
+ * For each 128-element half h (ql += 64h, qh += 32h), l in 0..31:
+ *   element 128h + l      : ql[l] low nibble,     qh[l] bits 0-1
+ *   element 128h + l + 32 : ql[l + 32] low nibble, qh[l] bits 2-3
+ *   element 128h + l + 64 : ql[l] high nibble,    qh[l] bits 4-5
+ *   element 128h + l + 96 : ql[l + 32] high nibble, qh[l] bits 6-7 */
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    uint16_t d;
+} block_q6_K;
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K layout");
+
+/* Q8_K: the activation format of the K-quants; x = d * qs, bsums[k] = sum of qs[16k..16k+15]
+ * (lets the K-quant dots apply their per-sub-block minimums without touching qs). */
+typedef struct {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} block_q8_K;
+static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
+
+/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block. The 12 bytes hold:
+ *   bytes 0-3 : low 6 bits = scale j (j < 4);   top 2 bits = bits 4-5 of scale j+4
+ *   bytes 4-7 : low 6 bits = min j   (j < 4);   top 2 bits = bits 4-5 of min j+4
+ *   bytes 8-11: low nibble = low 4 bits of scale j+4, high nibble = low 4 bits of min j+4 */
+static inline void tensor_k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+#endif

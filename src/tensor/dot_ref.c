@@ -1,0 +1,235 @@
+/* dot_ref.c — scalar reference dot products: a row of weights (first type) against a row of
+ * activations (its vec_dot_type). Every kernel: x (n,) . y (n,) -> *s.
+ *
+ * Quantized dots follow the arithmetic the formats imply and that SIMD versions reproduce
+ * exactly: per (sub-)block an exact int32 dot of the quantized values, then one float scale
+ * per block, accumulated in float in block order:
+ *   sumf += (float)isum * (dx * dy)   [and the min/sum term where the format has one]
+ * A SIMD kernel must compute the same int32 per block; only the float accumulation order may
+ * differ (tests allow 1e-5 relative there).
+ *
+ * Float weights (F32/F16/BF16) are dotted against F32 activations: no activation rounding
+ * to 16 bits (more accurate than ggml's F16 x F16), and F16C/AVX2 can widen the weights on
+ * the fly just as cheaply. The reference accumulates float products in double so it is the
+ * accurate baseline SIMD float sums are measured against. */
+#include "tensor/blocks.h"
+#include "tensor/tensor_internal.h"
+
+static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
+
+/* ---- Floats ---- */
+
+void tensor_ref_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(x[i] * y[i]);
+    *s = (float)sum;
+}
+
+void tensor_ref_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx;
+    const float *y = vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(tensor_fp16_to_fp32(x[i]) * y[i]);
+    *s = (float)sum;
+}
+
+void tensor_ref_dot_bf16_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx;
+    const float *y = vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(tensor_bf16_to_fp32(x[i]) * y[i]);
+    *s = (float)sum;
+}
+
+/* ---- 32-element blocks ---- */
+
+/* Q4_0 . Q8_0: sum_b dx*dy * sum_j (q_j - 8) * y_j */
+void tensor_ref_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        int isum = 0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            isum += ((x[b].qs[j] & 0x0F) - 8) * y[b].qs[j];
+            isum += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + QK4_0 / 2];
+        }
+        sumf += (float)isum * (fp16(x[b].d) * fp16(y[b].d));
+    }
+    *s = sumf;
+}
+
+/* Q4_1 . Q8_1: sum_b [dx*dy * sum_j q_j y_j + mx * (dy * sum_j y_j)]; the second factor is
+ * the s that Q8_1 stores, so the minimum costs one multiply per block. */
+void tensor_ref_dot_q4_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK4_1; b++) {
+        int isum = 0;
+        for (int j = 0; j < QK4_1 / 2; j++) {
+            isum += (x[b].qs[j] & 0x0F) * y[b].qs[j];
+            isum += (x[b].qs[j] >> 4) * y[b].qs[j + QK4_1 / 2];
+        }
+        sumf += (float)isum * (fp16(x[b].d) * fp16(y[b].d)) + fp16(x[b].m) * fp16(y[b].s);
+    }
+    *s = sumf;
+}
+
+static uint32_t load_u32le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Q5_0 . Q8_0: as Q4_0 with 5-bit q and offset 16 */
+void tensor_ref_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK5_0; b++) {
+        const uint32_t qh = load_u32le(x[b].qh);
+        int isum = 0;
+        for (int j = 0; j < QK5_0 / 2; j++) {
+            int q0 = (x[b].qs[j] & 0x0F) | (int)(((qh >> j) & 1u) << 4);
+            int q1 = (x[b].qs[j] >> 4) | (int)(((qh >> (j + QK5_0 / 2)) & 1u) << 4);
+            isum += (q0 - 16) * y[b].qs[j] + (q1 - 16) * y[b].qs[j + QK5_0 / 2];
+        }
+        sumf += (float)isum * (fp16(x[b].d) * fp16(y[b].d));
+    }
+    *s = sumf;
+}
+
+/* Q5_1 . Q8_1: as Q4_1 with 5-bit q */
+void tensor_ref_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK5_1; b++) {
+        const uint32_t qh = load_u32le(x[b].qh);
+        int isum = 0;
+        for (int j = 0; j < QK5_1 / 2; j++) {
+            int q0 = (x[b].qs[j] & 0x0F) | (int)(((qh >> j) & 1u) << 4);
+            int q1 = (x[b].qs[j] >> 4) | (int)(((qh >> (j + QK5_1 / 2)) & 1u) << 4);
+            isum += q0 * y[b].qs[j] + q1 * y[b].qs[j + QK5_1 / 2];
+        }
+        sumf += (float)isum * (fp16(x[b].d) * fp16(y[b].d)) + fp16(x[b].m) * fp16(y[b].s);
+    }
+    *s = sumf;
+}
+
+/* Q8_0 . Q8_0: sum_b dx*dy * sum_j qx_j qy_j */
+void tensor_ref_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        int isum = 0;
+        for (int j = 0; j < QK8_0; j++)
+            isum += x[b].qs[j] * y[b].qs[j];
+        sumf += (float)isum * (fp16(x[b].d) * fp16(y[b].d));
+    }
+    *s = sumf;
+}
+
+/* ---- K-quants against Q8_K ---- */
+
+/* Q4_K . Q8_K, per super-block:
+ *   isum = sum_j sc_j * sum_{i in sub-block j} q_i y_i        (int32; |isum| < 2^31)
+ *   imin = sum_j m_j * (bsums[2j] + bsums[2j+1])              (the min term via Q8_K's sums)
+ *   sumf += (float)isum * (d * dy) - (float)imin * (dmin * dy) */
+void tensor_ref_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0, imin = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            tensor_k4_scale_min(j, x[b].scales, &sc, &m);
+            const uint8_t *q = x[b].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2); /* even sub-block: low nibbles, odd: high */
+            const int8_t *q8 = y[b].qs + 32 * j;
+            int sub = 0;
+            for (int l = 0; l < 32; l++)
+                sub += ((q[l] >> shift) & 0xF) * q8[l];
+            isum += sc * sub;
+            imin += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d) - (float)imin * (fp16(x[b].dmin) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q5_K . Q8_K: as Q4_K with the 5th bit from qh (bit j of qh[l] for sub-block j) */
+void tensor_ref_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0, imin = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            tensor_k4_scale_min(j, x[b].scales, &sc, &m);
+            const uint8_t *q = x[b].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            const int8_t *q8 = y[b].qs + 32 * j;
+            int sub = 0;
+            for (int l = 0; l < 32; l++) {
+                int v = ((q[l] >> shift) & 0xF) | (((x[b].qh[l] >> j) & 1) << 4);
+                sub += v * q8[l];
+            }
+            isum += sc * sub;
+            imin += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d) - (float)imin * (fp16(x[b].dmin) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q6_K . Q8_K: isum = sum_k scales_k * sum_{i in sub-block k} (q_i - 32) y_i (16 sub-blocks
+ * of 16); sumf += (float)isum * (d * dy). The -32 is folded per element (a SIMD version may
+ * instead subtract 32 * scales_k * bsums[k]; the int32 result is identical). */
+void tensor_ref_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int q[QK_K];
+        for (int h = 0; h < 2; h++) { /* unpack 6-bit values, element order as in blocks.h */
+            const uint8_t *ql = x[b].ql + 64 * h, *qh = x[b].qh + 32 * h;
+            int *qo = q + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                qo[l] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                qo[l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                qo[l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                qo[l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            }
+        }
+        int isum = 0;
+        for (int k = 0; k < QK_K / 16; k++) {
+            int sub = 0;
+            for (int i = 0; i < 16; i++)
+                sub += q[16 * k + i] * y[b].qs[16 * k + i];
+            isum += x[b].scales[k] * sub;
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q8_K . Q8_K: sum_b dx*dy * sum_j qx_j qy_j (mainly for tests and generic code paths) */
+void tensor_ref_dot_q8_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0;
+        for (int j = 0; j < QK_K; j++)
+            isum += x[b].qs[j] * y[b].qs[j];
+        sumf += (float)isum * (x[b].d * y[b].d);
+    }
+    *s = sumf;
+}

@@ -1,0 +1,26 @@
+/* matmul.h — y = W x for a batch of activation rows, split across a thread pool.
+ *
+ * W is a GGUF weight (ne[0] = n_in = row length, ne[1] = n_out rows) of any type whose traits
+ * have a vec_dot (F32 is handled directly). Each activation row is converted once to the
+ * weight type's vec_dot_type (traits from_float) into caller-provided scratch; then every
+ * thread takes a contiguous range of output rows and dots each row against all activation
+ * rows, so a weight row is read from memory once per batch. */
+#ifndef HEARTH_TENSOR_MATMUL_H
+#define HEARTH_TENSOR_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/pool.h"
+#include "tensor/tensor.h"
+
+/* Can tensor_matmul multiply weights of this type? */
+int tensor_matmul_supported(tensor_type wtype);
+/* Bytes of activation scratch tensor_matmul needs for n_tok rows of n_in against wtype. */
+size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok);
+
+// W (n_out, n_in) @ x (n_tok, n_in) -> y (n_tok, n_out)
+void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, int64_t n_in,
+                   int64_t n_out, const float *x, int n_tok, void *scratch);
+
+#endif

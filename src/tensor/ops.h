@@ -1,0 +1,27 @@
+/* ops.h — the elementwise and row operations of a transformer forward pass (F32, scalar).
+ * Plain loops in the llama2.c style; shapes in the comments. */
+#ifndef HEARTH_TENSOR_OPS_H
+#define HEARTH_TENSOR_OPS_H
+
+#include <stdint.h>
+
+/* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] — x, out (n,); w (n,). out may alias x. */
+void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+/* x[i] += y[i] — (n,) */
+void op_add(float *x, const float *y, int n);
+/* a[i] = silu(a[i]) * b[i] — SwiGLU gate, (n,) */
+void op_swiglu(float *a, const float *b, int n);
+/* x[i] = silu(x[i]) */
+void op_silu(float *x, int n);
+/* in-place softmax over (n,) */
+void op_softmax(float *x, int n);
+
+/* RoPE angles for one position: cs[2i] = cos(pos * inv_freq[i]), cs[2i+1] = sin(...),
+ * i < n_rot/2. */
+void op_rope_angles(float *cs, int32_t pos, const float *inv_freq, int n_rot);
+/* Rotates the first n_rot dims of each of n_heads heads of x (n_heads, head_dim) in place.
+ * neox = false: pairs (x[2i], x[2i+1]) (GPT-J / llama.cpp "normal");
+ * neox = true:  pairs (x[i], x[i + n_rot/2]). */
+void op_rope(float *x, int n_heads, int head_dim, const float *cs, int n_rot, int neox);
+
+#endif

