@@ -226,6 +226,7 @@ static int parse_value(parser *p, uint32_t t, int depth, uint64_t *n_out, gguf_t
         return 0;
     }
 
+    if (n == 0) return 0; /* no table: nothing to index */
     uint64_t idx = 0;
     uint64_t per = et == GGUF_TYPE_STRING ? 1 : 2;
     if (arena_reserve(p, n * per, &idx)) return -1;
@@ -349,14 +350,10 @@ static int parse_kvs(parser *p, uint64_t n_kv) {
         if (f->kv_hash[slot])
             return he_fail(p->err, HE_FORMAT, "gguf: %s at offset %zu: duplicate key", p->where, at);
         uint32_t t;
-        size_t tat = p->pos;
         if (rd_u32(p, &t, "value type")) return -1;
-        if (t >= GGUF_TYPE_COUNT)
-            return he_fail(p->err, HE_FORMAT, "gguf: %s: unknown value type %u at offset %zu",
-                           p->where, t, tat);
-        kv->type = (gguf_type)t;
         kv->val_off = p->pos;
-        if (parse_value(p, t, 0, &kv->n, &kv->elem_type, &kv->aux)) return -1;
+        if (parse_value(p, t, 0, &kv->n, &kv->elem_type, &kv->aux)) return -1; /* checks t */
+        kv->type = (gguf_type)t;
         kv->val_size = p->pos - kv->val_off;
         f->kv_hash[slot] = (uint32_t)i + 1;
         f->n_kv = (int64_t)i + 1; /* what is filled so far, for gguf_close on error */
@@ -549,7 +546,7 @@ gguf_file *gguf_open(const char *path, he_error *err) {
     }
     if (st.st_size == 0) {
         close(fd);
-        he_fail(err, HE_FORMAT, "gguf: '%s': empty file (0 bytes)", path);
+        he_fail(err, HE_FORMAT, "gguf: empty file (0 bytes)");
         return NULL;
     }
     if ((uint64_t)st.st_size > SIZE_MAX) {

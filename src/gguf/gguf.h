@@ -10,7 +10,9 @@
  * byte size against the file size with overflow-safe arithmetic before use; a malformed file
  * gets an error naming what is wrong and where (key or tensor name, byte offset). Values and
  * tensor data are borrowed pointers into the mapping, valid until gguf_close.
- * Multi-byte values inside the mapping may be unaligned: read them with the getters. */
+ * Multi-byte values inside the mapping may be unaligned: read them with the getters.
+ * Limits (docs/GGUF.md): arrays nest at most 8 deep, tensor names are at most 63 bytes,
+ * general.alignment is a u32 power of two <= 16 MiB, at most 2^20 keys and 2^20 tensors. */
 #ifndef HEARTH_GGUF_H
 #define HEARTH_GGUF_H
 

@@ -345,6 +345,9 @@ int gguf_writer_write(gguf_writer *w, const char *path, he_error *err) {
     }
     uint64_t align;
     if (writer_alignment(w, &align, err)) return -1;
+    if (w->n_kv > GGUF_MAX_KV || w->n_t > GGUF_MAX_TENSORS)
+        return he_fail(err, HE_LIMIT, "gguf writer: %zu keys and %zu tensors exceed the reader's "
+                       "limits (%u each)", w->n_kv, w->n_t, GGUF_MAX_KV);
 
     size_t plen = strlen(path);
     char *tmp = xmalloc(plen + sizeof ".tmp.XXXXXX");

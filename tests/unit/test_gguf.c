@@ -7,6 +7,7 @@
  *
  * HEARTH_GGUF_CORPUS_OUT=DIR with `--filter "corpus/write_seeds"` also writes the fuzz seed corpus there. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -584,6 +585,40 @@ Test(reader, zero_sized_tensor) {
     rb_free(&b);
 }
 
+/* Empty arrays of every kind, at top level and nested (found by the fuzzer: an empty array of
+ * strings once pointed its index table at NULL). */
+Test(reader, empty_arrays) {
+    rb b = {0};
+    rb_header(&b, 3, 0, 3);
+    rb_kv(&b, "s", GGUF_TYPE_ARRAY);
+    rb_u32(&b, GGUF_TYPE_STRING);
+    rb_u64(&b, 0);
+    rb_kv(&b, "a", GGUF_TYPE_ARRAY);
+    rb_u32(&b, GGUF_TYPE_ARRAY);
+    rb_u64(&b, 0);
+    rb_kv(&b, "n", GGUF_TYPE_ARRAY); /* [[]] of strings */
+    rb_u32(&b, GGUF_TYPE_ARRAY);
+    rb_u64(&b, 1);
+    rb_u32(&b, GGUF_TYPE_STRING);
+    rb_u64(&b, 0);
+    he_error err = {0};
+    opened o = open_bytes(b.p, b.n, &err);
+    cr_assert_not_null(o.f, "%s", err.msg);
+    gguf_value v, e;
+    cr_assert_eq(gguf_find_arr(o.f, "s", GGUF_TYPE_STRING, &v, &err), 1);
+    cr_assert_eq(v.n, 0);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), -1);
+    cr_assert_eq(gguf_find_arr(o.f, "a", GGUF_TYPE_ARRAY, &v, &err), 1);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), -1);
+    cr_assert_eq(gguf_find_arr(o.f, "n", GGUF_TYPE_ARRAY, &v, &err), 1);
+    cr_assert_eq(gguf_value_elem(&v, 0, &e, &err), 0);
+    cr_assert_eq(e.elem_type, GGUF_TYPE_STRING);
+    cr_assert_eq(e.n, 0);
+    cr_assert_eq(gguf_value_elem(&e, 0, &v, &err), -1);
+    close_opened(&o);
+    rb_free(&b);
+}
+
 /* A vocab-only file may end right after its tensor infos, without padding. */
 Test(reader, no_tensors_no_padding) {
     rb b = {0};
@@ -654,6 +689,54 @@ Test(reader, getter_conversions) {
     rb_free(&b);
 }
 
+/* The count limits (2^20 keys, 2^20 tensors) apply after the bytes-left check, so they need
+ * files big enough to hold that many minimal entries. */
+Test(malformed, count_limits) {
+    size_t n = 40u << 20;
+    uint8_t *buf = calloc(1, n);
+    cr_assert_not_null(buf);
+    rb b = {0};
+    rb_header(&b, 3, 0, (1u << 20) + 1);
+    memcpy(buf, b.p, b.n);
+    he_error err = {0};
+    cr_assert_null(gguf_open_buffer(buf, n, &err));
+    cr_assert_eq(err.code, HE_LIMIT);
+    cr_assert(strstr(err.msg, "key/value count 1048577 exceeds hearth's limit"), "%s", err.msg);
+    b.n = 0;
+    rb_header(&b, 3, (1u << 20) + 1, 0);
+    memcpy(buf, b.p, b.n);
+    cr_assert_null(gguf_open_buffer(buf, n, &err));
+    cr_assert_eq(err.code, HE_LIMIT);
+    cr_assert(strstr(err.msg, "tensor count 1048577 exceeds hearth's limit"), "%s", err.msg);
+    rb_free(&b);
+    free(buf);
+}
+
+/* Fault injection: fail the Nth fallible allocation (each parameter runs in its own process, so
+ * HEARTH_FAIL_ALLOC_AT is read fresh). Opening must fail cleanly with HE_NOMEM, leaking nothing
+ * (LSan), until N passes the number of allocations the open makes. */
+static int alloc_ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 40};
+ParameterizedTestParameters(reader, alloc_failure) {
+    return cr_make_param_array(int, alloc_ns, sizeof alloc_ns / sizeof alloc_ns[0]);
+}
+ParameterizedTest(int *n, reader, alloc_failure) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", *n);
+    setenv("HEARTH_FAIL_ALLOC_AT", v, 1);
+    rb b = {0};
+    tiny_model(&b, 3);
+    he_error err = {0};
+    gguf_file *f = gguf_open_buffer(b.p, b.n, &err);
+    if (*n <= 4) cr_assert_null(f, "allocation %d failed but the open succeeded", *n);
+    if (*n >= 40) cr_assert_not_null(f, "%s", err.msg);
+    if (!f) {
+        cr_assert_eq(err.code, HE_NOMEM, "N=%d: %s", *n, err.msg);
+        cr_assert(strncmp(err.msg, "gguf: ", 6) == 0, "%s", err.msg);
+    }
+    gguf_close(f);
+    rb_free(&b);
+}
+
 /* ---- Shared files ---- */
 
 static gguf_file *open_shared(const char *rel, he_error *err) {
@@ -715,8 +798,15 @@ Test(shared, vocab_files) {
     cr_assert_geq(n, 10);
 }
 
-Test(reader, open_errors) {
+Test(reader, open_errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     he_error err = {0};
+    char p[512];
+    snprintf(p, sizeof p, "%s/empty.gguf", tmpdir);
+    FILE *fp = fopen(p, "wb");
+    fclose(fp);
+    cr_assert_null(gguf_open(p, &err));
+    cr_assert_eq(err.code, HE_FORMAT);
+    cr_assert_str_eq(err.msg, "gguf: empty file (0 bytes)");
     cr_assert_null(gguf_open("/nonexistent/x.gguf", &err));
     cr_assert_eq(err.code, HE_IO);
     cr_assert(strstr(err.msg, "/nonexistent/x.gguf"), "%s", err.msg);
@@ -937,6 +1027,21 @@ Test(writer, copy_reproduces_stories260k, .init = make_tmpdir, .fini = remove_tm
     gguf_close(f);
 }
 
+static void misuse_empty_key(gguf_writer *w) { gguf_writer_set_u32(w, "", 1); }
+static void misuse_set_val_string(gguf_writer *w) {
+    uint64_t x = 0;
+    gguf_writer_set_val(w, "v", GGUF_TYPE_STRING, &x);
+}
+static void misuse_copy_kv_range(gguf_writer *w) {
+    rb b = {0};
+    tiny_model(&b, 3);
+    gguf_file *f = gguf_open_buffer(b.p, b.n, NULL);
+    cr_assert_not_null(f);
+    gguf_writer_copy_kv(w, f, 6);
+    gguf_close(f);
+    rb_free(&b);
+}
+
 Test(writer, errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     he_error err = {0};
     gguf_writer *w = gguf_writer_new();
@@ -975,6 +1080,54 @@ Test(writer, errors, .init = make_tmpdir, .fini = remove_tmpdir) {
     cr_assert(strstr(err.msg, "power of two"), "%s", err.msg);
     gguf_writer_free(w);
     gguf_writer_free(NULL);
+
+    /* general.alignment set by hand with the wrong type. */
+    w = gguf_writer_new();
+    gguf_writer_set_u64(w, "general.alignment", 32);
+    cr_assert_eq(gguf_writer_write(w, path, &err), -1);
+    cr_assert(strstr(err.msg, "general.alignment must be a u32"), "%s", err.msg);
+    gguf_writer_free(w);
+
+    /* Each misuse of a void setter is reported by the write, naming the first one. */
+    struct {
+        void (*misuse)(gguf_writer *);
+        const char *msg;
+    } misuses[] = {
+        {misuse_empty_key, "empty key"},
+        {misuse_set_val_string, "key 'v': gguf_writer_set_val needs a fixed-size scalar type"},
+        {misuse_copy_kv_range, "key index out of range"},
+    };
+    for (size_t i = 0; i < sizeof misuses / sizeof misuses[0]; i++) {
+        w = gguf_writer_new();
+        misuses[i].misuse(w);
+        gguf_writer_set_u32(w, "fine", 1);
+        cr_assert_eq(gguf_writer_write(w, path, &err), -1);
+        cr_assert(strstr(err.msg, misuses[i].msg), "%s", err.msg);
+        gguf_writer_free(w);
+    }
+
+    w = gguf_writer_new();
+    int64_t neg[2] = {32, -1};
+    cr_assert_eq(gguf_writer_add_tensor(w, "n", TENSOR_TYPE_F32, 2, neg, data, &err), -1);
+    cr_assert(strstr(err.msg, "bad ne[1] = -1"), "%s", err.msg);
+    int64_t huge[2] = {1ll << 40, 1ll << 22};
+    cr_assert_eq(gguf_writer_add_tensor(w, "h", TENSOR_TYPE_F32, 2, huge, data, &err), -1);
+    cr_assert(strstr(err.msg, "byte size overflows"), "%s", err.msg);
+    cr_assert_eq(gguf_writer_add_tensor(w, "d", TENSOR_TYPE_F32, 1, ne, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "no data"), "%s", err.msg);
+    int64_t zero[1] = {0};
+    cr_assert_eq(gguf_writer_add_tensor(w, "z", TENSOR_TYPE_F32, 1, zero, NULL, &err), 0);
+
+    /* The rename fails (path is a directory): an I/O error, and no temporary file is left. */
+    char dirpath[512];
+    snprintf(dirpath, sizeof dirpath, "%s/isdir", tmpdir);
+    cr_assert_eq(mkdir(dirpath, 0755), 0);
+    cr_assert_eq(gguf_writer_write(w, dirpath, &err), -1);
+    cr_assert_eq(err.code, HE_IO);
+    cr_assert(strstr(err.msg, "renaming"), "%s", err.msg);
+    cr_assert_eq(count_dir_entries(), 1);
+    rmdir(dirpath);
+    gguf_writer_free(w);
 }
 
 /* ---- Fuzz seed corpus (written only on request) ---- */
@@ -998,6 +1151,38 @@ Test(corpus, write_seeds) {
     corpus_file(dir, "valid-tiny-v2.gguf", b.p, b.n);
     corpus_file(dir, "truncated-tiny.gguf", b.p, b.n / 2);
     rb_free(&b);
+
+    /* One made by the writer: several value types and three tensor types. */
+    char tmpl[] = "/tmp/hearth_seed.XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    char path[512];
+    snprintf(path, sizeof path, "%s/w.gguf", tmpl);
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_u32(w, "llama.block_count", 1);
+    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    const char *toks[] = {"<unk>", "<s>", "</s>", "a", "b"};
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 5);
+    float scores[5] = {0, 0, 0, -1, -2};
+    gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 5);
+    static uint8_t data[512];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)i;
+    he_error err = {0};
+    int64_t ne1[2] = {4, 5}, ne2[2] = {32, 2}, ne3[1] = {32};
+    cr_assert_eq(gguf_writer_add_tensor(w, "token_embd.weight", TENSOR_TYPE_F32, 2, ne1, data, &err), 0);
+    cr_assert_eq(gguf_writer_add_tensor(w, "blk.0.attn_q.weight", TENSOR_TYPE_Q4_0, 2, ne2, data, &err), 0);
+    cr_assert_eq(gguf_writer_add_tensor(w, "output.weight", TENSOR_TYPE_Q8_0, 1, ne3, data, &err), 0);
+    cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    FILE *fp = fopen(path, "rb");
+    uint8_t fb[4096];
+    size_t fn = fread(fb, 1, sizeof fb, fp);
+    fclose(fp);
+    unlink(path);
+    rmdir(tmpl);
+    corpus_file(dir, "valid-writer.gguf", fb, fn);
+
     b = (rb){0};
     nest(&b, 8);
     corpus_file(dir, "valid-nested-8.gguf", b.p, b.n);

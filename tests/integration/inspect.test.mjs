@@ -1,0 +1,66 @@
+// hearth inspect: a real model and a vocab file print their header, metadata and tensor table;
+// malformed files get the reader's message on stderr and exit status 1.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = process.env.HEARTH_BIN;
+const SHARED = process.env.HEARTH_SHARED;
+const inspect = (file) => spawnSync(BIN, ['inspect', file], { encoding: 'utf8' });
+
+test('inspect stories260K: header, metadata, tensors, totals', () => {
+  const r = inspect(join(SHARED, 'models/stories260K.gguf'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^version: +3$/m);
+  assert.match(r.stdout, /^alignment: +32$/m);
+  assert.match(r.stdout, /^metadata: 19 keys$/m);
+  assert.match(r.stdout, /general\.architecture +string +"llama"/);
+  assert.match(r.stdout, /llama\.block_count +u32 +5/);
+  assert.match(r.stdout, /tokenizer\.ggml\.tokens +array +\[512 × string\] \["<unk>", "<s>", "<\/s>", /);
+  assert.match(r.stdout, /^tensors: 48$/m);
+  assert.match(r.stdout, /token_embd\.weight +f32 +\[64, 512\] +0 +131072/);
+  const m = r.stdout.match(/^total: 48 tensors, (\d+) parameters/m);
+  assert.ok(m, r.stdout);
+  // Parameters: the sum of element counts over the tensor table printed above.
+  let sum = 0;
+  for (const line of r.stdout.matchAll(/\[([\d, ]+)\]\s+\d+\s+\d+$/gm))
+    sum += line[1].split(', ').reduce((a, b) => a * Number(b), 1);
+  assert.equal(Number(m[1]), sum);
+});
+
+test('inspect abbreviates long arrays and long strings', () => {
+  const r = inspect(join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\[151669 × string\] \[.*, …\]/);
+  assert.match(r.stdout, /tokenizer\.chat_template +string +".*"… \(\d+ bytes\)/);
+  for (const line of r.stdout.split('\n')) assert.ok(line.length < 400, line.slice(0, 100));
+});
+
+test('inspect refuses malformed files with exit status 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-inspect-'));
+  try {
+    const good = readFileSync(join(SHARED, 'models/stories260K.gguf'));
+    const cases = [
+      ['empty.gguf', Buffer.alloc(0), /empty file/],
+      ['magic.gguf', Buffer.from('not a gguf file'), /bad magic/],
+      ['truncated.gguf', good.subarray(0, good.length - 1), /extends past end of file/],
+      ['header.gguf', good.subarray(0, 1000), /gguf: .*(bytes (are )?left|needs)/],
+    ];
+    for (const [name, bytes, re] of cases) {
+      const p = join(dir, name);
+      writeFileSync(p, bytes);
+      const r = inspect(p);
+      assert.equal(r.status, 1, name);
+      assert.match(r.stderr, re, name);
+      assert.equal(r.stdout, '', name);
+    }
+    const r = inspect(join(dir, 'missing.gguf'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot open/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
