@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  --name NAME          served name (default: the file name without .gguf)\n"
     "  -c, --ctx N          context tokens per slot (default: min(training context, 4096))\n"
     "  --slots N            concurrent sequences (default 4)\n"
+    "  --queue N            requests waiting for a slot before 429 (default 64)\n"
     "  -t, --threads N      threads (default: number of cores)\n"
     "  --host HOST          bind address (default 127.0.0.1)\n"
     "  --port PORT          TCP port (default 8080; 0 picks a free one)\n"
@@ -58,7 +59,7 @@ static void on_signal(int sig) {
 
 typedef struct {
     const char *model, *name, *host, *config, *cors;
-    long port, n_ctx, slots, threads, max_body;
+    long port, n_ctx, slots, threads, max_body, queue;
     char *keys[MAX_KEYS];
     int n_keys;
 } serve_args;
@@ -127,6 +128,8 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             if (parse_int(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for --ctx:", v);
         } else if (!strcmp(o, "--slots")) {
             if (parse_int(v, 1, HEARTH_MAX_SEQ, &a->slots)) return usage("bad value for --slots:", v);
+        } else if (!strcmp(o, "--queue")) {
+            if (parse_int(v, 1, 1 << 20, &a->queue)) return usage("bad value for --queue:", v);
         } else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) {
             if (parse_int(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
         } else if (!strcmp(o, "--max-body")) {
@@ -216,6 +219,7 @@ int cmd_serve(int argc, char **argv) {
         cfg.n_ctx = (int32_t)a.n_ctx;
         cfg.n_slots = (int32_t)a.slots;
         cfg.n_threads = (int32_t)a.threads;
+        if (a.queue) cfg.max_queue = (int32_t)a.queue;
         log_info("serve: loading '%s' from %s", name, a.model);
         int rc = srv_registry_start_put(reg, &cfg, &err);
         free(name);
