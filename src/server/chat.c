@@ -40,7 +40,7 @@ static struct srv_chat *chat_load(const char *path, const struct stat *st, const
     c->eos = special_text(v, v ? tok_eos(v) : -1);
     gguf_str s;
     he_error e2;
-    if (gguf_find_str(f, "tokenizer.chat_template", &s, &e2) == 0 && s.len > 0) {
+    if (gguf_find_str(f, "tokenizer.chat_template", &s, &e2) == 1 && s.len > 0) {
         c->source = xstrndup(s.ptr, s.len);
         c->tmpl = jinja_parse(c->source, s.len, err);
         if (!c->tmpl) {
