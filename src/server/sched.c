@@ -432,7 +432,7 @@ static void *sched_main(void *arg) {
             slot *pick = NULL;
             for (int32_t i = 0; i < m->n_slots; i++) {
                 slot *s = &m->slots[i];
-                if (s->state == SLOT_PREFILL && s->batch_idx < 0 && s->n_prompt_done < s->job->n_prompt &&
+                if (s->state == SLOT_PREFILL && s->batch_idx == -1 && s->n_prompt_done < s->job->n_prompt &&
                     (!pick || s->t_assign < pick->t_assign))
                     pick = s;
             }

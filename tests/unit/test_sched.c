@@ -645,3 +645,109 @@ Test(sched, registry_reload) {
     srv_model_release(b0);
     srv_registry_free(r);
 }
+
+/* ---- Stress: clients that read, cancel, abandon and overflow the queue, during swaps ---- */
+
+typedef struct {
+    srv_registry *r;
+    unsigned seed;
+    int iters, done, limited, cancelled;
+} stress_client;
+
+static void *stress_main(void *arg) {
+    stress_client *c = arg;
+    int32_t prompt[8] = {1, 403, 407, 261, 378, 0, 0, 0};
+    for (int it = 0; it < c->iters; it++) {
+        unsigned x = (unsigned)rand_r(&c->seed);
+        size_t n = 2 + x % 5;
+        for (size_t i = 5; i < n; i++) prompt[i] = 300 + (int32_t)((x >> 4) % 100);
+        srv_model *m = srv_registry_acquire(c->r, "s");
+        cr_assert(m);
+        srv_job_params p = greedy(prompt, n, 5 + (int)(x >> 8) % 40);
+        if (x & 1) p.sampling.temperature = 0.8f;
+        p.top_logprobs = (x >> 12) % 3 == 0 ? 2 : -1;
+        const char *stops[] = {"the", "."};
+        if ((x >> 14) & 1) {
+            p.stop = stops;
+            p.n_stop = 2;
+        }
+        he_error err = {0};
+        srv_job *j = srv_job_submit(m, &p, &err);
+        srv_model_release(m);
+        if (!j) {
+            cr_assert_eq(err.code, HE_LIMIT, "%s", err.msg);
+            c->limited++;
+            continue;
+        }
+        int mode = (int)((x >> 16) % 4);
+        if (mode == 0) { /* abandon at once */
+            srv_job_free(j);
+            c->cancelled++;
+            continue;
+        }
+        int reads = mode == 1 ? 1 + (int)((x >> 18) % 5) : 1 << 30;
+        srv_event ev;
+        bool end = false;
+        for (int k = 0; k < reads && !end; k++) {
+            cr_assert_eq(srv_job_next(j, &ev, 60000), 0);
+            end = ev.kind != SRV_EV_TOKEN;
+            if (ev.kind == SRV_EV_DONE) c->done++;
+            cr_assert_neq(ev.kind, SRV_EV_ERROR, "%s", ev.error.msg);
+        }
+        if (!end) {
+            srv_job_cancel(j);
+            if (mode == 2) /* read to the end after cancelling: DONE or the cancel error */
+                while (srv_job_next(j, &ev, 60000) == 0 && ev.kind == SRV_EV_TOKEN) {
+                }
+            c->cancelled++;
+        }
+        srv_job_free(j);
+    }
+    return NULL;
+}
+
+Test(sched, stress_with_swaps) {
+    make_tiny();
+    srv_registry *r = srv_registry_new();
+    srv_model_config c = srv_model_config_default();
+    c.name = "s";
+    c.path = stories_path();
+    c.n_ctx = 64;
+    c.n_slots = 3;
+    c.max_queue = 3;
+    c.n_batch = 8;
+    c.n_threads = 1;
+    he_error err = {0};
+    cr_assert_eq(srv_registry_start_put(r, &c, &err), 0, "%s", err.msg);
+    enum { NC = 6 };
+    stress_client cl[NC];
+    pthread_t th[NC];
+    for (int k = 0; k < NC; k++) {
+        cl[k] = (stress_client){.r = r, .seed = 1234u + (unsigned)k, .iters = 25};
+        pthread_create(&th[k], NULL, stress_main, &cl[k]);
+    }
+    for (int s = 0; s < 4; s++) {
+        usleep(30000);
+        cr_assert_eq(srv_registry_swap(r, "s", s % 2 ? stories_path() : tiny_path, &err), 0, "%s", err.msg);
+    }
+    int done = 0, total = 0;
+    for (int k = 0; k < NC; k++) {
+        pthread_join(th[k], NULL);
+        done += cl[k].done;
+        total += cl[k].done + cl[k].limited + cl[k].cancelled;
+    }
+    cr_assert_eq(total, NC * 25);
+    cr_assert(done > 0);
+    srv_model *m = srv_registry_acquire(r, "s");
+    srv_model_stats st;
+    for (int t = 0; t < 1000; t++) { /* frees take effect at the next step */
+        srv_model_stats_get(m, &st);
+        if (!st.slots_busy) break;
+        usleep(1000);
+    }
+    cr_assert_eq(st.slots_busy, 0);
+    cr_assert_eq(st.queue_depth, 0);
+    srv_model_release(m);
+    srv_registry_free(r);
+    unlink(tiny_path);
+}
