@@ -57,8 +57,9 @@ static void write_cfg(buf *o, const srv_model_config *c) {
              (double)s->temperature, (double)s->top_p, s->top_k, (double)s->min_p, (double)s->repeat_penalty,
              s->repeat_last_n);
     puts_(o, line);
-    snprintf(line, sizeof line, "frequency_penalty = %.9g\npresence_penalty = %.9g\nseed = %llu\n",
-             (double)s->frequency_penalty, (double)s->presence_penalty, (unsigned long long)s->seed);
+    snprintf(line, sizeof line, "frequency_penalty = %.9g\npresence_penalty = %.9g\nseed = %llu\nprefix_reuse = %s\n",
+             (double)s->frequency_penalty, (double)s->presence_penalty, (unsigned long long)s->seed,
+             c->no_prefix_reuse ? "off" : "on");
     puts_(o, line);
 }
 
@@ -68,7 +69,7 @@ static void check_same(const srv_model_config *a, const srv_model_config *b) {
     assert(same_str(a->name, b->name) && same_str(a->path, b->path));
     assert(same_str(a->system_prompt, b->system_prompt));
     assert(a->n_ctx == b->n_ctx && a->n_slots == b->n_slots && a->n_threads == b->n_threads);
-    assert(a->max_queue == b->max_queue && a->n_batch == b->n_batch);
+    assert(a->max_queue == b->max_queue && a->n_batch == b->n_batch && a->no_prefix_reuse == b->no_prefix_reuse);
     assert(!memcmp(&a->sampling, &b->sampling, sizeof a->sampling));
 }
 

@@ -123,13 +123,13 @@ static int parse_float(const conf_pos *p, const char *key, const char *v, float 
 static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, const char *v, unsigned *seen) {
     static const char *const keys[] = {"model",  "ctx",   "slots", "threads",        "queue",         "batch",
                                        "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "repeat_last_n",
-                                       "frequency_penalty", "presence_penalty", "seed", "system"};
+                                       "frequency_penalty", "presence_penalty", "seed", "system", "prefix_reuse"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
     if (k < 0)
         return conf_fail(p, "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, top_p, top_k, "
-                            "min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed, system)",
+                            "min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed, system, prefix_reuse)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -160,8 +160,13 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         s->seed = x;
         return 0;
     }
-    default:
+    case 15:
         c->system_prompt = xstrdup(v);
+        return 0;
+    default:
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) c->no_prefix_reuse = false;
+        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0")) c->no_prefix_reuse = true;
+        else return conf_fail(p, "'%s' must be true or false", key);
         return 0;
     }
 }

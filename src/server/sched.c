@@ -277,6 +277,7 @@ static void assign_jobs(srv_model *m) {
         j->queued = false;
         m->n_queued--;
         slot *s = &m->slots[best];
+        if (m->cfg.no_prefix_reuse) best_lcp = 0;
         /* at least one prompt token must be decoded to get the logits of the next */
         if (best_lcp >= j->n_prompt) best_lcp = j->n_prompt - 1;
         hearth_kv_seq_rm(m->ctx, s->id, (int32_t)best_lcp, -1);

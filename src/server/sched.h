@@ -34,6 +34,7 @@ typedef struct {
     sample_params sampling;    /* defaults for requests that don't say */
     const char *system_prompt; /* default system message, or NULL */
     int32_t n_batch;           /* most tokens per decode step (0: 512) */
+    bool no_prefix_reuse;      /* true: every job decodes its whole prompt (benchmarks) */
 } srv_model_config;
 
 /* Defaults: n_slots 4, max_queue 64, sampling sample_params_default(); name/path NULL. */

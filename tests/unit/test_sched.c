@@ -448,6 +448,22 @@ Test(sched, prefix_reuse) {
     cr_assert_eq(r3->n_cached, (int32_t)n - 1);
     cr_assert_str_eq(r3->text, r1->text);
     srv_model_release(m2);
+    /* with prefix reuse off the same prompt is decoded whole, with the same result */
+    srv_model_config c = srv_model_config_default();
+    c.name = "noreuse";
+    c.path = stories_path();
+    c.n_slots = 1;
+    c.n_ctx = 512;
+    c.n_threads = 1;
+    c.no_prefix_reuse = true;
+    he_error err = {0};
+    srv_model *m3 = srv_model_start(&c, &err);
+    cr_assert(m3, "%s", err.msg);
+    run(m3, &p2, r3);
+    run(m3, &p2, r3);
+    cr_assert_eq(r3->n_cached, 0);
+    cr_assert_str_eq(r3->text, r2->text);
+    srv_model_release(m3);
     free(ids2);
     free(r1);
     free(r2);

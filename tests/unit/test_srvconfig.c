@@ -36,7 +36,8 @@ Test(srvconfig, every_key) {
                        "; other\n"
                        "[stories]\r\n"
                        "model = stories.gguf\r\n"
-                       "system = plain = text # not a comment\n";
+                       "system = plain = text # not a comment\n"
+                       "prefix_reuse = off\n";
     srv_model_config *c;
     int n;
     he_error err = {0};
@@ -68,6 +69,8 @@ Test(srvconfig, every_key) {
     cr_assert_eq(c[1].n_ctx, 0);
     cr_assert_eq(memcmp(&c[1].sampling, &d.sampling, sizeof d.sampling), 0);
     cr_assert_str_eq(c[1].system_prompt, "plain = text # not a comment");
+    cr_assert(!c[0].no_prefix_reuse);
+    cr_assert(c[1].no_prefix_reuse);
     srv_config_free(c, n);
     srv_config_free(NULL, 0);
 }
@@ -107,6 +110,7 @@ Test(srvconfig, errors_name_the_line) {
     expect_error("[a]\nmodel = x\nseed = -1\n", 3, "'seed'");
     expect_error("[a]\nmodel =\n", 2, "'model' is empty");
     expect_error("[a]\nmodel = x\njust words\n", 3, "expected 'key = value'");
+    expect_error("[a]\nmodel = x\nprefix_reuse = maybe\n", 3, "'prefix_reuse' must be true or false");
     expect_error("[a]\n= x\n", 2, "missing or overlong key");
     expect_error("", 0, "no [served-name] sections");
     expect_error("# nothing\n", 0, "no [served-name] sections");
