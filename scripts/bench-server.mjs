@@ -7,7 +7,7 @@
 //
 // Env: HEARTH_BIN (default build/hearth), BENCH_SERVER_MODEL (default: build/bench/tinyllama-q4_0.gguf
 // when present, else stories260K), BENCH_T (threads, default nproc), BENCH_N (tokens per request,
-// default 64), BENCH_REQS (requests per client, default 3), BENCH_CLIENTS ("1 4 16"),
+// default 32), BENCH_REQS (requests per client, default 2), BENCH_CLIENTS ("1 4 16"),
 // BENCH_CTX (per slot, default 2048), LLAMA_SERVER.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -20,8 +20,8 @@ const SHARED = process.env.HEARTH_SHARED ?? join(root, '../shared');
 const tiny = join(root, 'build/bench/tinyllama-q4_0.gguf');
 const MODEL = resolve(process.env.BENCH_SERVER_MODEL ?? (existsSync(tiny) ? tiny : join(SHARED, 'models/stories260K.gguf')));
 const T = Number(process.env.BENCH_T ?? cpus().length);
-const N = Number(process.env.BENCH_N ?? 64);
-const REQS = Number(process.env.BENCH_REQS ?? 3);
+const N = Number(process.env.BENCH_N ?? 32);
+const REQS = Number(process.env.BENCH_REQS ?? 2);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1 4 16').split(/\s+/).filter(Boolean).map(Number);
 const CTX = Number(process.env.BENCH_CTX ?? 2048);
 const SLOTS = 4;
