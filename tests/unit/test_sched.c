@@ -65,6 +65,8 @@ typedef struct {
     float logprob[1024];
     int32_t n_top[1024];
     int32_t top0[1024];
+    int32_t top_id[256][3];
+    float top_lp[256][3];
 } result;
 
 static srv_job_params greedy(const int32_t *prompt, size_t n, int max_tokens) {
@@ -94,6 +96,10 @@ static void collect(srv_job *j, result *r) {
             r->logprob[r->n_ids] = ev.logprob;
             r->n_top[r->n_ids] = ev.n_top;
             r->top0[r->n_ids] = ev.n_top ? ev.top_token[0] : -1;
+            for (int k = 0; k < 3 && k < ev.n_top && r->n_ids < 256; k++) {
+                r->top_id[r->n_ids][k] = ev.top_token[k];
+                r->top_lp[r->n_ids][k] = ev.top_logprob[k];
+            }
             r->ids[r->n_ids++] = ev.token;
             if (ev.text_len) r->n_text_events++;
             continue;
@@ -129,6 +135,9 @@ typedef struct {
     int32_t ids[256];
     int n;
     char *text;
+    int n_top3;
+    int32_t top_id[256][3];
+    float top_lp[256][3];
 } ref_case;
 
 static void load_ref(int k, ref_case *rc, char **prompt) {
@@ -143,6 +152,17 @@ static void load_ref(int k, ref_case *rc, char **prompt) {
     cr_assert(rc->n <= 256);
     for (int i = 0; i < rc->n; i++) rc->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
     rc->text = xstrdup(json_string_value(json_object_get(c, "text")));
+    json_t *t3 = json_object_get(c, "top3_logprobs");
+    rc->n_top3 = (int)json_array_size(t3);
+    cr_assert(rc->n_top3 <= 256);
+    for (int i = 0; i < rc->n_top3; i++) {
+        json_t *top = json_object_get(json_array_get(t3, (size_t)i), "top");
+        for (int a = 0; a < 3; a++) {
+            json_t *pair = json_array_get(top, (size_t)a);
+            rc->top_id[i][a] = (int32_t)json_integer_value(json_array_get(pair, 0));
+            rc->top_lp[i][a] = (float)json_number_value(json_array_get(pair, 1));
+        }
+    }
     *prompt = xstrdup(json_string_value(json_object_get(c, "prompt")));
     json_decref(root);
 }
@@ -177,6 +197,14 @@ Test(sched, greedy_matches_reference) {
         cr_assert(r->logprob[i] <= 0.0f);
     }
     cr_assert(fabsf(r->logprob[0] - -0.0318f) < 2e-3f, "logprob %f", (double)r->logprob[0]);
+    /* the top-3 alternatives and their log-probs as llama.cpp reports them */
+    cr_assert(rc.n_top3 > 0);
+    for (int i = 0; i < rc.n_top3; i++)
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(r->top_id[i][k], rc.top_id[i][k], "token %d alternative %d", i, k);
+            cr_assert(fabsf(r->top_lp[i][k] - rc.top_lp[i][k]) < 5e-3f, /* the engine test's tolerance (F16 KV) */ "token %d alternative %d: %f vs %f", i, k,
+                      (double)r->top_lp[i][k], (double)rc.top_lp[i][k]);
+        }
     srv_model_stats st;
     srv_model_stats_get(m, &st);
     cr_assert_eq(st.requests, 1);
