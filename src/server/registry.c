@@ -134,7 +134,7 @@ int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, h
         pthread_mutex_unlock(&r->swap_mu);
         return he_fail(err, HE_INVALID, "swap: '%s' is not a served name", name ? name : "(null)");
     }
-    srv_model_config cfg = *srv_model_config_of(old);
+    srv_model_config cfg = *srv_model_config_requested(old);
     cfg.path = new_path;
     srv_model *m = start_checked(r, &cfg, err);
     int rc = 0;
@@ -148,4 +148,67 @@ int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, h
     srv_model_release(old);
     pthread_mutex_unlock(&r->swap_mu);
     return rc;
+}
+
+int srv_registry_remove(srv_registry *r, const char *name) {
+    srv_model *old = NULL;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->e[i].name, name)) {
+            old = r->e[i].m;
+            free(r->e[i].name);
+            r->e[i] = r->e[--r->n];
+            break;
+        }
+    pthread_mutex_unlock(&r->mu);
+    if (!old) return -1;
+    log_info("serve: '%s' removed", name);
+    srv_model_release(old);
+    return 0;
+}
+
+static bool str_same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b) {
+    const sample_params *x = &a->sampling, *y = &b->sampling;
+    return str_same(a->name, b->name) && str_same(a->path, b->path) && str_same(a->system_prompt, b->system_prompt) &&
+           a->n_ctx == b->n_ctx && a->n_slots == b->n_slots && a->n_threads == b->n_threads &&
+           a->max_queue == b->max_queue && a->n_batch == b->n_batch && x->temperature == y->temperature &&
+           x->top_k == y->top_k && x->top_p == y->top_p && x->min_p == y->min_p &&
+           x->repeat_penalty == y->repeat_penalty && x->repeat_last_n == y->repeat_last_n &&
+           x->frequency_penalty == y->frequency_penalty && x->presence_penalty == y->presence_penalty &&
+           x->seed == y->seed;
+}
+
+int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err) {
+    int failed = 0;
+    he_error first = {0}, e;
+    pthread_mutex_lock(&r->swap_mu);
+    /* names no longer listed */
+    int nn;
+    char **names = srv_registry_names(r, &nn);
+    for (int i = 0; i < nn; i++) {
+        bool listed = false;
+        for (int k = 0; k < n && !listed; k++) listed = cfgs[k].name && !strcmp(cfgs[k].name, names[i]);
+        if (!listed) srv_registry_remove(r, names[i]);
+    }
+    srv_names_free(names, nn);
+    for (int k = 0; k < n; k++) {
+        srv_model *cur = srv_registry_acquire(r, cfgs[k].name);
+        /* compare against the config as given, not as resolved (n_ctx 0 -> the model's) */
+        bool same = cur && srv_model_config_same(srv_model_config_requested(cur), &cfgs[k]);
+        srv_model_release(cur);
+        if (same) continue;
+        if (srv_registry_start_put(r, &cfgs[k], &e)) {
+            log_error("reload: %s", e.msg);
+            if (!failed++) first = e;
+        }
+    }
+    pthread_mutex_unlock(&r->swap_mu);
+    if (failed) {
+        he_fail(err, first.code, "reload: %d of %d served names failed (they keep their old model); first: %s", failed,
+                n, first.msg);
+        return -1;
+    }
+    return 0;
 }

@@ -76,7 +76,8 @@ typedef struct {
 
 struct srv_model {
     atomic_int refs;
-    srv_model_config cfg; /* strings owned */
+    srv_model_config cfg; /* defaults resolved; strings owned */
+    srv_model_config req; /* as given; strings owned */
     hearth_model *model;
     hearth_ctx *ctx;
     const tok_vocab *vocab;
@@ -547,6 +548,9 @@ static void model_destroy(srv_model *m) {
     free((char *)m->cfg.name);
     free((char *)m->cfg.path);
     free((char *)m->cfg.system_prompt);
+    free((char *)m->req.name);
+    free((char *)m->req.path);
+    free((char *)m->req.system_prompt);
     pthread_cond_destroy(&m->work);
     pthread_mutex_destroy(&m->mu);
     free(m);
@@ -574,6 +578,10 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     m->cfg.name = xstrdup(name);
     m->cfg.path = xstrdup(cfg->path);
     m->cfg.system_prompt = dup_or_null(cfg->system_prompt);
+    m->req = *cfg;
+    m->req.name = xstrdup(name);
+    m->req.path = xstrdup(cfg->path);
+    m->req.system_prompt = dup_or_null(cfg->system_prompt);
     if (m->cfg.n_slots == 0) m->cfg.n_slots = 4;
     if (m->cfg.max_queue == 0) m->cfg.max_queue = 64;
     m->n_slots = m->cfg.n_slots;
@@ -631,6 +639,7 @@ fail:
 const char *srv_model_name(const srv_model *m) { return m->cfg.name; }
 const hearth_model *srv_model_engine(const srv_model *m) { return m->model; }
 const srv_model_config *srv_model_config_of(const srv_model *m) { return &m->cfg; }
+const srv_model_config *srv_model_config_requested(const srv_model *m) { return &m->req; }
 int32_t srv_model_n_ctx(const srv_model *m) { return m->n_ctx_slot; }
 
 srv_model *srv_model_retain(srv_model *m) {

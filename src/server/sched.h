@@ -46,7 +46,9 @@ typedef struct srv_model srv_model;
 srv_model *srv_model_start(const srv_model_config *cfg, he_error *err);
 const char *srv_model_name(const srv_model *m);
 const hearth_model *srv_model_engine(const srv_model *m);
-const srv_model_config *srv_model_config_of(const srv_model *m);
+const srv_model_config *srv_model_config_of(const srv_model *m); /* defaults resolved */
+/* The config as given to srv_model_start (0s not resolved); swaps and reloads start from it. */
+const srv_model_config *srv_model_config_requested(const srv_model *m);
 /* KV cells per slot actually in use (the config's n_ctx resolved). */
 int32_t srv_model_n_ctx(const srv_model *m);
 /* Another counted reference to m (released with srv_model_release); returns m. */
@@ -114,7 +116,9 @@ void srv_job_free(srv_job *j); /* cancels if still running; NULL is a no-op */
 typedef struct srv_registry srv_registry;
 
 srv_registry *srv_registry_new(void);
-/* Stops every model (waits for running jobs to finish). */
+/* Drops the registry's reference to every model. A model is stopped and freed (its thread
+ * joined) when its last reference goes: at once when idle, else when the last job holding it
+ * is freed. */
 void srv_registry_free(srv_registry *r);
 /* Adds or replaces name -> m (the registry takes the reference). On replace, the old model
  * keeps serving the jobs it has and is freed when the last reference is released. */
@@ -138,6 +142,16 @@ void srv_registry_set_smoke(srv_registry *r, srv_smoke_fn fn, void *user);
 int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, he_error *err);
 /* Starts a model from cfg, runs the smoke hook, and puts it (replacing any same name). */
 int srv_registry_start_put(srv_registry *r, const srv_model_config *cfg, he_error *err);
+/* Stops serving name (running jobs finish on it). Returns 0, or -1 when name is not served. */
+int srv_registry_remove(srv_registry *r, const char *name);
+/* Makes the registry serve exactly cfgs (a reloaded config file, e.g. on SIGHUP): new names are
+ * started, names whose config changed are swapped (smoke-tested first), unchanged names keep
+ * their running model, names no longer listed are removed. A name that fails to start keeps
+ * its old model (if any); the others still apply. Returns 0, or -1 with err describing the
+ * first failure (and how many failed). */
+int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err);
+/* True when two configs would serve the same thing (every field and string equal). */
+bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b);
 
 /* ---- Config file (config.c; format in docs/SERVER.md) ---- */
 

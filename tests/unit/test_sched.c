@@ -598,3 +598,50 @@ Test(sched, registry_swap) {
     free(ref_new);
     free(after);
 }
+
+Test(sched, registry_reload) {
+    srv_registry *r = srv_registry_new();
+    srv_model_config a = srv_model_config_default();
+    a.name = "a";
+    a.path = stories_path();
+    a.n_ctx = 64;
+    a.n_slots = 1;
+    a.n_threads = 1;
+    srv_model_config b = a;
+    b.name = "b";
+    he_error err = {0};
+    cr_assert_eq(srv_registry_start_put(r, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(srv_registry_start_put(r, &b, &err), 0, "%s", err.msg);
+    srv_model *a0 = srv_registry_acquire(r, "a"), *b0 = srv_registry_acquire(r, "b");
+    /* new list: a unchanged, b with another context size, c new, (nothing removed yet) */
+    srv_model_config cfgs[3] = {a, b, a};
+    cfgs[1].n_ctx = 32;
+    cfgs[2].name = "c";
+    cr_assert_eq(srv_registry_reload(r, cfgs, 3, &err), 0, "%s", err.msg);
+    srv_model *a1 = srv_registry_acquire(r, "a"), *b1 = srv_registry_acquire(r, "b"), *c1 = srv_registry_acquire(r, "c");
+    cr_assert_eq(a1, a0, "an unchanged name keeps its running model");
+    cr_assert(b1 && b1 != b0);
+    cr_assert_eq(srv_model_n_ctx(b1), 32);
+    cr_assert(c1);
+    srv_model_release(a1);
+    srv_model_release(b1);
+    srv_model_release(c1);
+    /* b dropped, c fails to start (keeps its old model), a unchanged */
+    srv_model_config two[2] = {a, a};
+    two[1].name = "c";
+    two[1].path = "/nonexistent/c.gguf";
+    cr_assert_eq(srv_registry_reload(r, two, 2, &err), -1);
+    cr_assert(strstr(err.msg, "1 of 2") && strstr(err.msg, "/nonexistent/c.gguf"), "%s", err.msg);
+    cr_assert_null(srv_registry_acquire(r, "b"));
+    srv_model *c2 = srv_registry_acquire(r, "c");
+    cr_assert_eq(c2, c1, "a failed reload keeps the old model");
+    srv_model_release(c2);
+    int n;
+    char **names = srv_registry_names(r, &n);
+    cr_assert_eq(n, 2);
+    srv_names_free(names, n);
+    cr_assert_eq(srv_registry_remove(r, "zzz"), -1);
+    srv_model_release(a0);
+    srv_model_release(b0);
+    srv_registry_free(r);
+}
