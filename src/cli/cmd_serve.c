@@ -2,7 +2,7 @@
  *
  * Starts listening first (so /health answers 503 while the models load), loads the served
  * models into the registry, then flips to ready and waits for SIGINT/SIGTERM. SIGHUP re-reads
- * the --config file: names whose file changed are hot-swapped, new names are started.
+ * the --config file (new names start, changed ones are hot-swapped, unlisted ones stop).
  * Exit codes: 0 clean shutdown, 1 model or listen error, 2 bad arguments. */
 #include <errno.h>
 #include <signal.h>
@@ -147,34 +147,31 @@ static int parse_args(int argc, char **argv, serve_args *a) {
     return 0;
 }
 
-/* Starts (or, for a name already served from another file, swaps) every configured name. */
+/* Loads the config file; at start every name is started, on SIGHUP the registry is made to
+ * serve exactly the new list (srv_registry_reload: new names start, changed ones are swapped
+ * after a smoke test, unlisted ones stop). */
 static int apply_config(srv_registry *reg, const char *path, bool first) {
     srv_model_config *cfgs = NULL;
     int n = 0;
     he_error err = {0};
     if (srv_config_load(path, &cfgs, &n, &err)) {
-        log_error("serve: %s", err.msg);
+        log_error("serve: %s%s", err.msg, first ? "" : " (nothing changed)");
         return -1;
     }
     int rc = 0;
-    for (int i = 0; i < n; i++) {
-        srv_model *cur = first ? NULL : srv_registry_acquire(reg, cfgs[i].name);
-        if (cur) {
-            bool same = !strcmp(srv_model_config_of(cur)->path, cfgs[i].path);
-            srv_model_release(cur);
-            if (same) continue;
-            log_info("serve: config: swapping '%s' to %s", cfgs[i].name, cfgs[i].path);
-            if (srv_registry_swap(reg, cfgs[i].name, cfgs[i].path, &err)) {
-                log_error("serve: swap of '%s' failed, it keeps its model: %s", cfgs[i].name, err.msg);
+    if (first) {
+        for (int i = 0; i < n && rc == 0; i++) {
+            log_info("serve: loading '%s' from %s", cfgs[i].name, cfgs[i].path);
+            if (srv_registry_start_put(reg, &cfgs[i], &err)) {
+                log_error("serve: '%s': %s", cfgs[i].name, err.msg);
                 rc = -1;
             }
-            continue;
         }
-        log_info("serve: loading '%s' from %s", cfgs[i].name, cfgs[i].path);
-        if (srv_registry_start_put(reg, &cfgs[i], &err)) {
-            log_error("serve: '%s': %s", cfgs[i].name, err.msg);
-            rc = -1;
-        }
+    } else if (srv_registry_reload(reg, cfgs, n, &err)) {
+        log_error("serve: reload: %s", err.msg);
+        rc = -1;
+    } else {
+        log_info("serve: reloaded %s (%d names)", path, n);
     }
     srv_config_free(cfgs, n);
     return rc;

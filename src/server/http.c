@@ -550,6 +550,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- lifecycle ---- */
 
+/* libmicrohttpd's own messages (mostly "client went away while we were sending") are debug
+ * noise for a server whose clients may hang up at any time. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = 0;
+    log_debug("serve: microhttpd: %s", msg);
+}
+
 srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error *err) {
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
     bool loopback = srv_host_is_loopback(host);
@@ -587,7 +598,8 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
     h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
                             cfg->max_connections ? cfg->max_connections : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
+                            (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_EXTERNAL_LOGGER,
+                            mhd_log, NULL, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         he_fail(err, HE_IO, "serve: cannot listen on %s:%d (%s)", host, cfg->port, strerror(errno));

@@ -41,7 +41,7 @@ async function streamOnce(i) {
 const swap = (file) =>
   spawnSync(BIN, ['swap', 'tiny', file, '--port', String(srv.port), '--api-key', 'k1'], { encoding: 'utf8', timeout: 120_000 });
 
-test('swap Q8_0 -> Q4_0 -> Q8_0 ... while 8 streaming clients loop: zero failed requests', async () => {
+test('swap Q8_0 -> Q4_0 -> Q8_0 ... while 16 streaming clients loop: zero failed requests', async () => {
   let stop = false, ok = 0;
   const failures = [];
   const client = async (c) => {
@@ -54,7 +54,7 @@ test('swap Q8_0 -> Q4_0 -> Q8_0 ... while 8 streaming clients loop: zero failed 
       }
     }
   };
-  const clients = Array.from({ length: 8 }, (_, c) => client(c));
+  const clients = Array.from({ length: 16 }, (_, c) => client(c));
   await sleep(200);
   for (const f of [q4, q8, q4, q8]) {
     const r = swap(f);
@@ -62,10 +62,12 @@ test('swap Q8_0 -> Q4_0 -> Q8_0 ... while 8 streaming clients loop: zero failed 
     assert.match(r.stdout, /swapped 'tiny'/);
     await sleep(150);
   }
+  // keep the clients going until enough requests have finished (slow builds: ASan)
+  for (let i = 0; i < 600 && ok < 32; i++) await sleep(100);
   stop = true;
   await Promise.all(clients);
   assert.deepEqual(failures, []);
-  assert.ok(ok > 16, `only ${ok} requests completed`);
+  assert.ok(ok >= 32, `only ${ok} requests completed`);
 });
 
 test('a swap to a broken file is refused and the name keeps serving', async () => {
@@ -91,7 +93,8 @@ test('a full queue answers 429 with Retry-After', async () => {
     assert.ok(limited.length >= 1, `statuses: ${rs.map((r) => r.status)}`);
     assert.equal(limited[0].headers.get('retry-after'), '1');
     assert.equal((await limited[0].json()).error.type, 'rate_limit_error');
-    await Promise.all(rs.filter((r) => r.status === 200).map((r) => r.text()));
+    // hang up on the long generations: their slots are freed by the disconnect
+    await Promise.all(rs.filter((r) => r.status === 200).map((r) => r.body.cancel()));
   } finally {
     await s.stop();
   }

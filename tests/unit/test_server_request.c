@@ -259,3 +259,60 @@ Test(server_http, non_loopback_without_key_refuses_to_start) {
     cr_expect_null(h);
     cr_expect(strstr(err.msg, "without an API key") != NULL, "%s", err.msg);
 }
+
+/* ---- chat templates (chat.c) ---- */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "gguf/gguf.h"
+#include "server/chat.h"
+
+static void write_gguf(const char *path, const char *tmpl) {
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    if (tmpl) gguf_writer_set_str(w, "tokenizer.chat_template", tmpl);
+    he_error err = {0};
+    cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+}
+
+Test(server_chat, renders_the_gguf_template_with_jinja) {
+    char path[] = "/tmp/hearth-chat-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    write_gguf(path, "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"
+                     "{% if add_generation_prompt %}[assistant]{% endif %}");
+    he_error err = {0};
+    const srv_chat *c = srv_chat_get(path, NULL, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_expect(!srv_chat_is_fallback(c));
+    json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "S", "role", "user", "content", "U");
+    size_t len;
+    char *out = srv_chat_render(c, msgs, NULL, &len, &err);
+    cr_assert_not_null(out, "%s", err.msg);
+    cr_expect_str_eq(out, "[system]S[user]U[assistant]");
+    free(out);
+    cr_expect_eq(srv_chat_get(path, NULL, &err), c, "cached by path, size and mtime");
+    /* a template that raises gives the template's message */
+    write_gguf(path, "{{ raise_exception('roles must alternate') }}");
+    const srv_chat *c2 = srv_chat_get(path, NULL, &err);
+    cr_assert_not_null(c2, "%s", err.msg);
+    out = srv_chat_render(c2, msgs, NULL, &len, &err);
+    cr_expect_null(out);
+    cr_expect(strstr(err.msg, "roles must alternate") != NULL, "%s", err.msg);
+    /* no template: the ChatML fallback */
+    write_gguf(path, NULL);
+    const srv_chat *c3 = srv_chat_get(path, NULL, &err);
+    cr_assert_not_null(c3, "%s", err.msg);
+    cr_expect(srv_chat_is_fallback(c3));
+    out = srv_chat_render(c3, msgs, NULL, &len, &err);
+    cr_expect_str_eq(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    json_decref(msgs);
+    srv_chat_cache_clear();
+    unlink(path);
+    cr_expect_null(srv_chat_get("/nonexistent/x.gguf", NULL, &err));
+}
