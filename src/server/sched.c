@@ -280,6 +280,26 @@ static void assign_jobs(srv_model *m) {
         if (m->cfg.no_prefix_reuse) best_lcp = 0;
         /* at least one prompt token must be decoded to get the logits of the next */
         if (best_lcp >= j->n_prompt) best_lcp = j->n_prompt - 1;
+        /* Another slot (busy or not) may hold a longer prefix, e.g. the same system prompt:
+         * share its cells (hearth_kv_seq_cp copies nothing) instead of recomputing them. No
+         * decode is in flight here, so every slot's hist is in the cache. */
+        int src = -1;
+        size_t src_lcp = best_lcp;
+        for (int32_t i = 0; i < m->n_slots && !m->cfg.no_prefix_reuse; i++) {
+            if (i == best) continue;
+            size_t l = common_prefix(m->slots[i].hist, (size_t)m->slots[i].n_hist, j->prompt, j->n_prompt);
+            if (l >= j->n_prompt) l = j->n_prompt - 1;
+            if (l > src_lcp) {
+                src = i;
+                src_lcp = l;
+            }
+        }
+        if (src >= 0) {
+            hearth_kv_seq_rm(m->ctx, s->id, 0, -1);
+            hearth_kv_seq_cp(m->ctx, m->slots[src].id, s->id, 0, (int32_t)src_lcp);
+            memcpy(s->hist, m->slots[src].hist, src_lcp * sizeof *s->hist);
+            best_lcp = src_lcp;
+        }
         hearth_kv_seq_rm(m->ctx, s->id, (int32_t)best_lcp, -1);
         s->n_hist = (int32_t)best_lcp;
         s->n_prompt_done = best_lcp;

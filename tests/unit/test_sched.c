@@ -500,6 +500,39 @@ Test(sched, prefix_reuse) {
     srv_model_release(m);
 }
 
+Test(sched, prefix_shared_across_slots) {
+    srv_model *m = start(2, 4096, 4, 0);
+    size_t n;
+    int32_t *ids = encode(m, "Once upon a time", &n);
+    /* a long job holds slot 0 with the prompt in its cache */
+    srv_job_params p1 = greedy(ids, n, 0);
+    he_error err = {0};
+    srv_job *j1 = srv_job_submit(m, &p1, &err);
+    cr_assert(j1, "%s", err.msg);
+    srv_event ev;
+    cr_assert_eq(srv_job_next(j1, &ev, 30000), 0);
+    /* a second job with the same start lands in slot 1 and shares slot 0's cells */
+    int32_t ids2[32];
+    memcpy(ids2, ids, n * sizeof *ids);
+    ids2[n] = 300;
+    ids2[n + 1] = 301;
+    srv_job_params p2 = greedy(ids2, n + 2, 40);
+    result *r = xmalloc(sizeof *r), *fresh = xmalloc(sizeof *fresh);
+    run(m, &p2, r);
+    cr_assert_eq(r->n_cached, (int32_t)n);
+    srv_job_free(j1);
+    srv_model *m2 = start(1, 512, 4, 0);
+    run(m2, &p2, fresh);
+    cr_assert_eq(fresh->n_cached, 0);
+    cr_assert_str_eq(r->text, fresh->text);
+    cr_assert_eq(memcmp(r->ids, fresh->ids, (size_t)fresh->n_ids * sizeof(int32_t)), 0);
+    srv_model_release(m2);
+    free(r);
+    free(fresh);
+    free(ids);
+    srv_model_release(m);
+}
+
 /* ---- Registry and hot swap ---- */
 
 static char tiny_path[256];
