@@ -150,7 +150,8 @@ static void load_ref(int k, ref_case *rc, char **prompt) {
     json_t *ids = json_object_get(c, "ids");
     rc->n = (int)json_array_size(ids);
     cr_assert(rc->n <= 256);
-    for (int i = 0; i < rc->n; i++) rc->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
+    for (int i = 0; i < rc->n; i++)
+        rc->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
     rc->text = xstrdup(json_string_value(json_object_get(c, "text")));
     json_t *t3 = json_object_get(c, "top3_logprobs");
     rc->n_top3 = (int)json_array_size(t3);
@@ -183,7 +184,8 @@ Test(sched, greedy_matches_reference) {
     cr_assert(!r->error, "%s", r->err.msg);
     cr_assert_str_eq(r->finish, "length");
     cr_assert_eq(r->n_ids, rc.n);
-    for (int i = 0; i < rc.n; i++) cr_assert_eq(r->ids[i], rc.ids[i], "token %d: %d vs reference %d", i, r->ids[i], rc.ids[i]);
+    for (int i = 0; i < rc.n; i++)
+        cr_assert_eq(r->ids[i], rc.ids[i], "token %d: %d vs reference %d", i, r->ids[i], rc.ids[i]);
     cr_assert_str_eq(r->text, rc.text);
     cr_assert_eq(r->n_generated, rc.n);
     cr_assert_eq(r->n_prompt, (int32_t)n);
@@ -202,8 +204,10 @@ Test(sched, greedy_matches_reference) {
     for (int i = 0; i < rc.n_top3; i++)
         for (int k = 0; k < 3; k++) {
             cr_assert_eq(r->top_id[i][k], rc.top_id[i][k], "token %d alternative %d", i, k);
-            cr_assert(fabsf(r->top_lp[i][k] - rc.top_lp[i][k]) < 5e-3f, /* the engine test's tolerance (F16 KV) */ "token %d alternative %d: %f vs %f", i, k,
-                      (double)r->top_lp[i][k], (double)rc.top_lp[i][k]);
+            cr_assert(
+                fabsf(r->top_lp[i][k] - rc.top_lp[i][k]) < 5e-3f,
+                /* the engine test's tolerance (F16 KV) */ "token %d alternative %d: %f vs %f", i,
+                k, (double)r->top_lp[i][k], (double)rc.top_lp[i][k]);
         }
     srv_model_stats st;
     srv_model_stats_get(m, &st);
@@ -220,7 +224,8 @@ Test(sched, greedy_matches_reference) {
 
 /* ---- Continuous batching ---- */
 
-static const char *prompts4[4] = {"Once upon a time", "Tim had a red ball", "The sun was", "Lily and her mom went"};
+static const char *prompts4[4] = {"Once upon a time", "Tim had a red ball", "The sun was",
+                                  "Lily and her mom went"};
 
 Test(sched, concurrent_equals_alone) {
     srv_model *m = start(4, 256, 8, 16); /* small n_batch: prompts are chunked alongside tokens */
@@ -241,10 +246,12 @@ Test(sched, concurrent_equals_alone) {
         j[k] = srv_job_submit(m, &p, &err);
         cr_assert(j[k], "%s", err.msg);
     }
-    for (int k = 0; k < 4; k++) collect(j[k], &conc[k]);
+    for (int k = 0; k < 4; k++)
+        collect(j[k], &conc[k]);
     for (int k = 0; k < 4; k++) {
         cr_assert_eq(conc[k].n_ids, alone[k].n_ids, "job %d", k);
-        cr_assert_eq(memcmp(conc[k].ids, alone[k].ids, (size_t)alone[k].n_ids * sizeof(int32_t)), 0, "job %d", k);
+        cr_assert_eq(memcmp(conc[k].ids, alone[k].ids, (size_t)alone[k].n_ids * sizeof(int32_t)), 0,
+                     "job %d", k);
         cr_assert_str_eq(conc[k].text, alone[k].text, "job %d", k);
         cr_assert_str_eq(conc[k].finish, "length");
     }
@@ -261,7 +268,8 @@ Test(sched, concurrent_equals_alone) {
     collect(mine, s2);
     collect(other, &conc[0]);
     cr_assert_str_eq(s1->text, s2->text);
-    for (int k = 0; k < 4; k++) free(ids[k]);
+    for (int k = 0; k < 4; k++)
+        free(ids[k]);
     free(alone);
     free(conc);
     free(s1);
@@ -279,7 +287,8 @@ Test(sched, stop_strings) {
     size_t n;
     int32_t *ids = encode(m, prompt, &n);
     /* ", there was a little girl named Lily. She loved ..." */
-    const char *stops[][2] = {{"Lily", NULL}, {"girl named", "xyz"}, {"park.", "ball"}, {"\n", NULL}};
+    const char *stops[][2] = {
+        {"Lily", NULL}, {"girl named", "xyz"}, {"park.", "ball"}, {"\n", NULL}};
     for (int k = 0; k < 4; k++) {
         srv_job_params p = greedy(ids, n, 200);
         p.stop = stops[k];
@@ -344,7 +353,8 @@ Test(sched, context_full_is_length) {
 Test(sched, prompt_errors) {
     srv_model *m = start(1, 8, 4, 0);
     int32_t ids[20];
-    for (int i = 0; i < 20; i++) ids[i] = 300 + i;
+    for (int i = 0; i < 20; i++)
+        ids[i] = 300 + i;
     srv_job_params p = greedy(ids, 20, 5);
     he_error err = {0};
     cr_assert_null(srv_job_submit(m, &p, &err));
@@ -574,7 +584,8 @@ static int smoke_calls;
 static int smoke_hook(srv_model *m, void *user, he_error *err) {
     (void)user;
     smoke_calls++;
-    if (strstr(srv_model_config_of(m)->path, "tiny_reject")) return he_fail(err, HE_FORMAT, "template did not render");
+    if (strstr(srv_model_config_of(m)->path, "tiny_reject"))
+        return he_fail(err, HE_FORMAT, "template did not render");
     return 0;
 }
 
@@ -695,7 +706,8 @@ Test(sched, registry_reload) {
     cfgs[1].n_ctx = 32;
     cfgs[2].name = "c";
     cr_assert_eq(srv_registry_reload(r, cfgs, 3, &err), 0, "%s", err.msg);
-    srv_model *a1 = srv_registry_acquire(r, "a"), *b1 = srv_registry_acquire(r, "b"), *c1 = srv_registry_acquire(r, "c");
+    srv_model *a1 = srv_registry_acquire(r, "a"), *b1 = srv_registry_acquire(r, "b"),
+              *c1 = srv_registry_acquire(r, "c");
     cr_assert_eq(a1, a0, "an unchanged name keeps its running model");
     cr_assert(b1 && b1 != b0);
     cr_assert_eq(srv_model_n_ctx(b1), 32);
@@ -737,7 +749,8 @@ static void *stress_main(void *arg) {
     for (int it = 0; it < c->iters; it++) {
         unsigned x = (unsigned)rand_r(&c->seed);
         size_t n = 2 + x % 5;
-        for (size_t i = 5; i < n; i++) prompt[i] = 300 + (int32_t)((x >> 4) % 100);
+        for (size_t i = 5; i < n; i++)
+            prompt[i] = 300 + (int32_t)((x >> 4) % 100);
         srv_model *m = srv_registry_acquire(c->r, "s");
         cr_assert(m);
         srv_job_params p = greedy(prompt, n, 5 + (int)(x >> 8) % 40);
@@ -805,7 +818,8 @@ Test(sched, stress_with_swaps) {
     }
     for (int s = 0; s < 4; s++) {
         usleep(30000);
-        cr_assert_eq(srv_registry_swap(r, "s", s % 2 ? stories_path() : tiny_path, &err), 0, "%s", err.msg);
+        cr_assert_eq(srv_registry_swap(r, "s", s % 2 ? stories_path() : tiny_path, &err), 0, "%s",
+                     err.msg);
     }
     int done = 0, total = 0;
     for (int k = 0; k < NC; k++) {

@@ -13,16 +13,16 @@ typedef void (*shim_test_fn)(void);
 void shim_register(const char *suite, const char *name, shim_test_fn fn);
 void shim_fail(const char *file, int line, const char *expr, const char *fmt, ...);
 
-#define Test(suite, name)                                                                                   \
-    static void shim_##suite##_##name(void);                                                                \
-    __attribute__((constructor)) static void shim_reg_##suite##_##name(void) {                            \
-        shim_register(#suite, #name, shim_##suite##_##name);                                               \
-    }                                                                                                       \
+#define Test(suite, name)                                                                          \
+    static void shim_##suite##_##name(void);                                                       \
+    __attribute__((constructor)) static void shim_reg_##suite##_##name(void) {                     \
+        shim_register(#suite, #name, shim_##suite##_##name);                                       \
+    }                                                                                              \
     static void shim_##suite##_##name(void)
 
-#define SHIM_CHECK(cond, expr, ...)                                                                         \
-    do {                                                                                                    \
-        if (!(cond)) shim_fail(__FILE__, __LINE__, expr, "" __VA_ARGS__);                                  \
+#define SHIM_CHECK(cond, expr, ...)                                                                \
+    do {                                                                                           \
+        if (!(cond)) shim_fail(__FILE__, __LINE__, expr, "" __VA_ARGS__);                          \
     } while (0)
 
 #define cr_assert(c, ...) SHIM_CHECK((c), #c, __VA_ARGS__)
@@ -36,6 +36,7 @@ void shim_fail(const char *file, int line, const char *expr, const char *fmt, ..
 #define cr_assert_gt(a, b, ...) SHIM_CHECK((a) > (b), #a " > " #b, __VA_ARGS__)
 #define cr_assert_geq(a, b, ...) SHIM_CHECK((a) >= (b), #a " >= " #b, __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...) SHIM_CHECK(!strcmp((a), (b)), #a " equals " #b, __VA_ARGS__)
-#define cr_assert_str_neq(a, b, ...) SHIM_CHECK(strcmp((a), (b)), #a " differs from " #b, __VA_ARGS__)
+#define cr_assert_str_neq(a, b, ...)                                                               \
+    SHIM_CHECK(strcmp((a), (b)), #a " differs from " #b, __VA_ARGS__)
 
 #endif
