@@ -12,10 +12,14 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "model/synth.h"
 #include "server/sched.h"
 
 /* ---- Helpers ---- */
+
+static void quiet(void) { log_set_level(LOG_ERROR); }
+TestSuite(sched, .init = quiet);
 
 static const char *shared_dir(void) {
     const char *s = getenv("HEARTH_SHARED");

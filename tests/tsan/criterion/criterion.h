@@ -20,6 +20,17 @@ void shim_fail(const char *file, int line, const char *expr, const char *fmt, ..
     }                                                                                              \
     static void shim_##suite##_##name(void)
 
+/* Suite options: .init runs once before any test (not per test, as Criterion does). */
+struct shim_suite {
+    void (*init)(void);
+    void (*fini)(void);
+};
+#define TestSuite(s, ...)                                                                          \
+    static struct shim_suite shim_suite_##s = {__VA_ARGS__};                                       \
+    __attribute__((constructor)) static void shim_suite_init_##s(void) {                           \
+        if (shim_suite_##s.init) shim_suite_##s.init();                                            \
+    }
+
 #define SHIM_CHECK(cond, expr, ...)                                                                \
     do {                                                                                           \
         if (!(cond)) shim_fail(__FILE__, __LINE__, expr, "" __VA_ARGS__);                          \
