@@ -65,7 +65,7 @@ json_t *http_json_text(const char *s, size_t n) {
 }
 
 char *http_dump(const json_t *j, size_t *len) {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
+    char *s = json_dumps(j, JSON_COMPACT);
     if (!s) s = xstrdup("{}");
     *len = strlen(s);
     return s;
@@ -617,6 +617,9 @@ void srv_http_set_ready(srv_http *h, bool ready) { __atomic_store_n(&h->ready, r
 
 void srv_http_stop(srv_http *h) {
     if (!h) return;
+    /* Running generations notice this within one wait and end, so the connection threads
+     * MHD_stop_daemon joins do not wait for long outputs to finish. */
+    __atomic_store_n(&h->stopping, true, __ATOMIC_RELEASE);
     if (h->d) MHD_stop_daemon(h->d);
     pthread_mutex_destroy(&h->mu);
     free(h->cors_origin);
