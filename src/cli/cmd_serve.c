@@ -193,7 +193,7 @@ int cmd_serve(int argc, char **argv) {
     he_error err = {0};
     srv_http *h = srv_http_start(&hc, reg, &err);
     if (!h) {
-        fprintf(stderr, "hearth serve: %s\n", err.msg);
+        fprintf(stderr, "hearth %s\n", err.msg);
         goto out;
     }
     struct sigaction sa;

@@ -65,7 +65,7 @@ json_t *http_json_text(const char *s, size_t n) {
 }
 
 char *http_dump(const json_t *j, size_t *len) {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
+    char *s = json_dumps(j, JSON_COMPACT);
     if (!s) s = xstrdup("{}");
     *len = strlen(s);
     return s;
@@ -570,6 +570,11 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
                 host);
         return NULL;
     }
+    if (cfg->cors_origin && (!strcmp(cfg->cors_origin, "*") || !cfg->cors_origin[0])) {
+        he_fail(err, HE_INVALID, "serve: --cors-origin must name one origin (e.g. http://localhost:3000), not '%s'",
+                cfg->cors_origin);
+        return NULL;
+    }
     if (cfg->n_api_keys > HTTP_MAX_KEYS) {
         he_fail(err, HE_LIMIT, "serve: at most %d API keys", HTTP_MAX_KEYS);
         return NULL;
@@ -595,11 +600,15 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
         SHA256((const unsigned char *)cfg->api_keys[i], strlen(cfg->api_keys[i]), h->key_digest[i]);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* Thread per connection, so a slow or idle client costs one small thread: up to 1024 of
+     * them (1 MiB stacks, mostly untouched), dropped after 10 s without a byte (slowloris).
+     * The 16 KiB per-connection buffer bounds the request line and headers (414/431). */
     h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
-                            cfg->max_connections ? cfg->max_connections : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_EXTERNAL_LOGGER,
-                            mhd_log, NULL, MHD_OPTION_END);
+                            cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024,
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         he_fail(err, HE_IO, "serve: cannot listen on %s:%d (%s)", host, cfg->port, strerror(errno));
@@ -617,6 +626,9 @@ void srv_http_set_ready(srv_http *h, bool ready) { __atomic_store_n(&h->ready, r
 
 void srv_http_stop(srv_http *h) {
     if (!h) return;
+    /* Running generations notice this within one wait and end, so the connection threads
+     * MHD_stop_daemon joins do not wait for long outputs to finish. */
+    __atomic_store_n(&h->stopping, true, __ATOMIC_RELEASE);
     if (h->d) MHD_stop_daemon(h->d);
     pthread_mutex_destroy(&h->mu);
     free(h->cors_origin);

@@ -20,7 +20,7 @@ typedef struct {
     int n_api_keys;
     const char *cors_origin;        /* NULL: no CORS headers */
     size_t max_body;                /* bytes; 0: 32 MiB */
-    unsigned max_connections;       /* 0: 256 */
+    unsigned max_connections;       /* 0: 1024 */
 } srv_http_config;
 
 typedef struct srv_http srv_http;

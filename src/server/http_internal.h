@@ -36,6 +36,7 @@ struct srv_http {
     srv_registry *reg;
     int port;
     bool ready;
+    bool stopping; /* srv_http_stop has begun */
     bool loopback;
     size_t max_body;
     char *cors_origin;

@@ -298,6 +298,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     gen *g = cls;
     while (g->off == g->out.len) {
         if (g->finished) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (__atomic_load_n(&g->h->stopping, __ATOMIC_ACQUIRE)) {
+            srv_job_cancel(g->job);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
         g->off = g->out.len = 0;
         srv_event ev;
         int rc = srv_job_next(g->job, &ev, WAIT_MS);
@@ -329,7 +333,7 @@ static enum MHD_Result collect(http_req *q, gen *g) {
     for (;;) {
         int rc = srv_job_next(g->job, &ev, WAIT_MS);
         if (rc == 1) {
-            if (http_peer_closed(q->conn)) {
+            if (http_peer_closed(q->conn) || __atomic_load_n(&q->h->stopping, __ATOMIC_ACQUIRE)) {
                 srv_job_cancel(g->job);
                 gen_free(g);
                 q->status = 499;
