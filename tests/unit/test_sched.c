@@ -56,9 +56,9 @@ static int32_t *encode(srv_model *m, const char *text, size_t *n) {
 }
 
 typedef struct {
-    int32_t ids[1024];
+    int32_t ids[4096];
     int n_ids;
-    char text[8192];
+    char text[65536];
     size_t n_text;
     int n_text_events;
     const char *finish;
@@ -66,9 +66,9 @@ typedef struct {
     double prompt_ms, generate_ms, queue_ms;
     bool error;
     he_error err;
-    float logprob[1024];
-    int32_t n_top[1024];
-    int32_t top0[1024];
+    float logprob[4096];
+    int32_t n_top[4096];
+    int32_t top0[4096];
     int32_t top_id[256][3];
     float top_lp[256][3];
 } result;
@@ -96,7 +96,7 @@ static void collect(srv_job *j, result *r) {
         memcpy(r->text + r->n_text, ev.text, ev.text_len);
         r->n_text += ev.text_len;
         if (ev.kind == SRV_EV_TOKEN) {
-            cr_assert(r->n_ids < 1024);
+            cr_assert(r->n_ids < 4096);
             r->logprob[r->n_ids] = ev.logprob;
             r->n_top[r->n_ids] = ev.n_top;
             r->top0[r->n_ids] = ev.n_top ? ev.top_token[0] : -1;
@@ -382,6 +382,39 @@ Test(sched, prompt_errors) {
     cr_assert_str_eq(r->finish, "length");
     cr_assert_eq(r->n_generated, 1);
     free(r);
+    srv_model_release(m);
+}
+
+Test(sched, eog_is_stop) {
+    /* near-uniform sampling over the 512-token vocab draws EOS within a few hundred tokens */
+    srv_model *m = start(1, 4096, 4, 0);
+    const tok_vocab *v = hearth_model_vocab(srv_model_engine(m));
+    int32_t bos = tok_bos(v);
+    srv_job_params p = greedy(&bos, 1, 3000);
+    p.sampling = sample_params_default();
+    p.sampling.temperature = 50.0f;
+    p.sampling.top_k = 0;
+    p.sampling.top_p = 1.0f;
+    p.sampling.min_p = 0.0f;
+    result *r = xmalloc(sizeof *r), *again = xmalloc(sizeof *again);
+    int stopped = 0;
+    for (uint64_t seed = 1; seed <= 4 && !stopped; seed++) {
+        p.sampling.seed = seed;
+        run(m, &p, r);
+        if (strcmp(r->finish, "stop")) continue;
+        stopped = 1;
+        cr_assert_lt(r->n_generated, 3000);
+        cr_assert_eq(r->n_ids, r->n_generated);
+        for (int i = 0; i < r->n_ids; i++)
+            cr_assert(!tok_is_eog(v, r->ids[i]), "EOG token %d reported", i);
+        run(m, &p, again); /* the same seed gives the same run */
+        cr_assert_str_eq(again->finish, "stop");
+        cr_assert_eq(again->n_text, r->n_text);
+        cr_assert_eq(memcmp(again->text, r->text, r->n_text), 0);
+    }
+    cr_assert(stopped, "no run ended on EOG");
+    free(r);
+    free(again);
     srv_model_release(m);
 }
 

@@ -47,7 +47,8 @@ struct shim_suite {
 #define cr_assert_gt(a, b, ...) SHIM_CHECK((a) > (b), #a " > " #b, __VA_ARGS__)
 #define cr_assert_geq(a, b, ...) SHIM_CHECK((a) >= (b), #a " >= " #b, __VA_ARGS__)
 #define cr_assert_float_eq(a, b, eps, ...)                                                         \
-    SHIM_CHECK(__builtin_fabs((double)(a) - (double)(b)) <= (double)(eps), #a " ~= " #b, __VA_ARGS__)
+    SHIM_CHECK(__builtin_fabs((double)(a) - (double)(b)) <= (double)(eps), #a " ~= " #b,           \
+               __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...) SHIM_CHECK(!strcmp((a), (b)), #a " equals " #b, __VA_ARGS__)
 #define cr_assert_str_neq(a, b, ...)                                                               \
     SHIM_CHECK(strcmp((a), (b)), #a " differs from " #b, __VA_ARGS__)
