@@ -77,13 +77,13 @@ static inline __m512i reduce_16_blocks(const __m512i v[8]) {
 }
 
 /* The fp16 scale d of 16 consecutive blocks of `stride` bytes (d is the first field), as
- * floats. The gather reads 4 bytes per block: d and the block's next 2 bytes, all in bounds. */
-static inline __m512 gather_d16(const void *first, int stride) {
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(stride));
-    const __m512i raw = _mm512_i32gather_epi32(idx, first, 1);
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw)); /* vpmovdw keeps the low 16 bits */
+ * floats. Plain 16-bit loads: on the CPUs at hand they beat a 16-lane vpgatherdd. */
+static inline __m512 load_d16(const void *first, size_t stride) {
+    const uint8_t *p = first;
+    uint16_t h[16];
+    for (int i = 0; i < 16; i++)
+        memcpy(&h[i], p + (size_t)i * stride, 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
 }
 
 /* sumf + t[0] + ... + t[15], one at a time in block order like the reference. */
@@ -154,8 +154,8 @@ static inline int q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y) {
             for (int i_ = 0; i_ < 8; i_++)                                                         \
                 v_[i_] = PAIR_FN(&x[b_ + 2 * i_], &y[b_ + 2 * i_]);                                \
             const __m512 is_ = _mm512_cvtepi32_ps(reduce_16_blocks(v_));                           \
-            const __m512 dx_ = gather_d16(&x[b_].d, (int)sizeof x[0]);                             \
-            const __m512 dy_ = gather_d16(&y[b_].d, (int)sizeof y[0]);                             \
+            const __m512 dx_ = load_d16(&x[b_].d, sizeof x[0]);                             \
+            const __m512 dy_ = load_d16(&y[b_].d, sizeof y[0]);                             \
             sumf_ = add_in_order16(sumf_, _mm512_mul_ps(is_, _mm512_mul_ps(dx_, dy_)));            \
         }                                                                                          \
         for (; b_ < (nb); b_++) {                                                                  \
