@@ -59,25 +59,28 @@ static inline __m512i load_2x256(const void *a, const void *b) {
 /* v[i] holds the partial sums of blocks 2i (lanes 0-7) and 2i+1 (lanes 8-15); returns the 16
  * block totals (exact int32) in block order. */
 static inline __m512i reduce_16_blocks(const __m512i v[8]) {
-    __m512i u[4], w[2];
-    for (int i = 0; i < 4; i++) /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
-        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-    for (int i = 0; i < 2; i++) /* per 128-bit lane L: the lane-L totals of 4 input vectors */
-        w[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(u[2 * i], u[2 * i + 1]),
-                                _mm512_unpackhi_epi64(u[2 * i], u[2 * i + 1]));
+    /* written out (no loops) so the eight vectors stay in registers */
+#define PAIR32_(a, b) _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b))
+#define PAIR64_(a, b) _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+    /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
+    const __m512i u0 = PAIR32_(v[0], v[1]), u1 = PAIR32_(v[2], v[3]);
+    const __m512i u2 = PAIR32_(v[4], v[5]), u3 = PAIR32_(v[6], v[7]);
+    /* per 128-bit lane L: the lane-L totals of 4 input vectors */
+    const __m512i w0 = PAIR64_(u0, u1), w1 = PAIR64_(u2, u3);
+#undef PAIR32_
+#undef PAIR64_
     /* lanes 0+1 belong to a vector's first block, 2+3 to its second:
      * z = [blocks 0 2 4 6 | 1 3 5 7 | 8 10 12 14 | 9 11 13 15] */
-    const __m512i z =
-        _mm512_add_epi32(_mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                       _mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
     const __m512i order =
         _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
     return _mm512_permutexvar_epi32(order, z);
 }
 
 /* The fp16 scale d of 16 consecutive blocks of `stride` bytes (d is the first field), as
- * floats. Plain 16-bit loads: on the CPUs at hand they beat a 16-lane vpgatherdd. */
+ * floats. Plain 16-bit loads: measured here (Zen 5) they beat a 16-lane vpgatherdd by ~20%
+ * and packing the halves in 64-bit scalars by ~2x. */
 static inline __m512 load_d16(const void *first, size_t stride) {
     const uint8_t *p = first;
     uint16_t h[16];
@@ -150,9 +153,11 @@ static inline int q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y) {
         float sumf_ = 0.0f;                                                                        \
         int64_t b_ = 0;                                                                            \
         for (; b_ + 16 <= (nb); b_ += 16) {                                                        \
-            __m512i v_[8];                                                                         \
-            for (int i_ = 0; i_ < 8; i_++)                                                         \
-                v_[i_] = PAIR_FN(&x[b_ + 2 * i_], &y[b_ + 2 * i_]);                                \
+            const __m512i v_[8] = {                                                                \
+                PAIR_FN(&x[b_ + 0], &y[b_ + 0]),   PAIR_FN(&x[b_ + 2], &y[b_ + 2]),                \
+                PAIR_FN(&x[b_ + 4], &y[b_ + 4]),   PAIR_FN(&x[b_ + 6], &y[b_ + 6]),                \
+                PAIR_FN(&x[b_ + 8], &y[b_ + 8]),   PAIR_FN(&x[b_ + 10], &y[b_ + 10]),              \
+                PAIR_FN(&x[b_ + 12], &y[b_ + 12]), PAIR_FN(&x[b_ + 14], &y[b_ + 14])};             \
             const __m512 is_ = _mm512_cvtepi32_ps(reduce_16_blocks(v_));                           \
             const __m512 dx_ = load_d16(&x[b_].d, sizeof x[0]);                             \
             const __m512 dy_ = load_d16(&y[b_].d, sizeof y[0]);                             \
