@@ -234,6 +234,7 @@ void tensor_avx512_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void
         k4_scales_mins(x[b].scales, &sc8, &m8);
         const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sc8));
         __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m512i q = k4_chunk(x[b].qs + 32 * c);
             const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
@@ -263,6 +264,7 @@ void tensor_avx512_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void
         const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sc8));
         const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[b].qh));
         __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m512i bit =
                 _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (2 * c)))),
@@ -307,6 +309,7 @@ void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
         const __m512i scw = _mm512_castsi256_si512(sc16);
         __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m512i ql = _mm512_loadu_si512((const void *)(x[b].ql + 64 * h));
             const __m512i qh =
