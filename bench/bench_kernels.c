@@ -56,6 +56,12 @@ static const bench_case cases[] = {
     {TENSOR_TYPE_Q6_K,
      {208, -1},
      {tensor_ref_dot_q6_K_q8_K, tensor_avx2_dot_q6_K_q8_K, tensor_avx512_dot_q6_K_q8_K}},
+    {TENSOR_TYPE_Q2_K,
+     {80, 82},
+     {tensor_ref_dot_q2_K_q8_K, tensor_avx2_dot_q2_K_q8_K, tensor_avx512_dot_q2_K_q8_K}},
+    {TENSOR_TYPE_Q3_K,
+     {108, -1},
+     {tensor_ref_dot_q3_K_q8_K, tensor_avx2_dot_q3_K_q8_K, tensor_avx512_dot_q3_K_q8_K}},
 };
 static const char *const isa_names[3] = {"ref", "avx2", "avx512"};
 

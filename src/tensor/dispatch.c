@@ -31,6 +31,8 @@ static void apply_avx512(tensor_traits *t) {
     t[TENSOR_TYPE_Q4_K].vec_dot = tensor_avx512_dot_q4_K_q8_K;
     t[TENSOR_TYPE_Q5_K].vec_dot = tensor_avx512_dot_q5_K_q8_K;
     t[TENSOR_TYPE_Q6_K].vec_dot = tensor_avx512_dot_q6_K_q8_K;
+    t[TENSOR_TYPE_Q2_K].vec_dot = tensor_avx512_dot_q2_K_q8_K;
+    t[TENSOR_TYPE_Q3_K].vec_dot = tensor_avx512_dot_q3_K_q8_K;
 }
 
 static void apply_avx2(tensor_traits *t) {

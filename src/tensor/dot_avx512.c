@@ -1,5 +1,5 @@
 /* dot_avx512.c — AVX-512 (F, BW, VL, DQ) + VNNI versions of the dots that downloaded models
- * spend their time in: Q4_0 and Q8_0 against Q8_0, and Q4_K, Q5_K, Q6_K against Q8_K.
+ * spend their time in: Q4_0 and Q8_0 against Q8_0, and Q2_K..Q6_K against Q8_K.
  *
  * Built with the %_avx512.o flags of the Makefile; only called when dispatch.c has checked the
  * CPU (cpu.h: avx512f/bw/vl/dq/vnni). Like dot_avx2.c, every function is bit-identical to its
@@ -357,6 +357,97 @@ void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void
         const __m256i off =
             _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
         const int isum = hsum16_i32(acc) - 32 * hsum8_i32(off);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q2_K . Q8_K (n,) -> *s; see tensor_ref_dot_q2_K_q8_K. Half h's 32 qs bytes hold elements
+ * 128h + 32j + l in bit pair j; shifting a doubled copy by 2j (low half) and 2j+2 (high half)
+ * gives 64 consecutive elements, i.e. 4 sub-blocks of 16 with their 4-bit scales. */
+void tensor_avx512_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
+        const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4)));
+        const __m256i mw = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) { /* c = 2h + j/2: elements 64c .. 64c+63 */
+            const int h = c / 2, j = 2 * (c % 2);
+            const __m512i z =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h)));
+            const __m512i q = _mm512_and_si512(
+                _mm512_srlv_epi64(z, _mm512_set_epi64(2 * j + 2, 2 * j + 2, 2 * j + 2, 2 * j + 2,
+                                                      2 * j, 2 * j, 2 * j, 2 * j)),
+                m3);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i scv = _mm512_permutexvar_epi16(spread4(4 * c), scw);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, qy), scv);
+        }
+        const int isum = hsum16_i32(acc);
+        const int imin =
+            hsum8_i32(_mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)y[b].bsums)));
+        const float t1 = (float)isum * (h2f(x[b].d) * y[b].d);
+        const float t2 = (float)imin * (h2f(x[b].dmin) * y[b].d);
+        const float t = t1 - t2;
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q3_K . Q8_K (n,) -> *s; see tensor_ref_dot_q3_K_q8_K. Levels are used unsigned (low 2 bits as
+ * Q2_K, plus 4 where the hmask bit 4h + j is set: 0..7); the -4 comes back per sub-block as
+ * -4 * sc_k * bsums_k. Scales are signed (-32..31), which vpdpwssd takes as they are. */
+void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i m3 = _mm512_set1_epi8(3), b4 = _mm512_set1_epi8(4);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        /* the 16 six-bit scales, vectorized: low 4 bits of scale k are the low nibble of
+         * scales[k] (k < 8) or the high nibble of scales[k - 8]; its top 2 bits are bits
+         * 2(k/4)..2(k/4)+1 of scales[8 + k%4] */
+        uint64_t lo8;
+        uint32_t w;
+        memcpy(&lo8, x[b].scales, 8);
+        memcpy(&w, x[b].scales + 8, 4);
+        const __m128i v = _mm_cvtsi64_si128((long long)lo8);
+        const __m128i nib = _mm_set1_epi8(0x0F);
+        const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(v, nib),
+                                              _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+        const __m128i hi = _mm_set_epi32((int)((w >> 6) & 0x03030303u), (int)((w >> 4) & 0x03030303u),
+                                         (int)((w >> 2) & 0x03030303u), (int)(w & 0x03030303u));
+        const __m128i sc8 = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        const __m512i scw = _mm512_castsi256_si512(sc16);
+        const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[b].hmask));
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) { /* c = 2h + j/2: elements 64c .. 64c+63 */
+            const int h = c / 2, j = 2 * (c % 2);
+            const __m512i z =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h)));
+            __m512i q = _mm512_and_si512(
+                _mm512_srlv_epi64(z, _mm512_set_epi64(2 * j + 2, 2 * j + 2, 2 * j + 2, 2 * j + 2,
+                                                      2 * j, 2 * j, 2 * j, 2 * j)),
+                m3);
+            const __m512i bit = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (4 * h + j)))),
+                _mm256_set1_epi8((char)(1 << (4 * h + j + 1))), 1);
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, b4);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i scv = _mm512_permutexvar_epi16(spread4(4 * c), scw);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, qy), scv);
+        }
+        const __m256i off =
+            _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
+        const int isum = hsum16_i32(acc) - 4 * hsum8_i32(off);
         const float t = (float)isum * (h2f(x[b].d) * y[b].d);
         sumf += t;
     }

@@ -99,5 +99,7 @@ void tensor_avx512_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void 
 void tensor_avx512_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 
 #endif

@@ -68,8 +68,10 @@ static const dot_case dots[] = {
     {TENSOR_TYPE_Q5_0, {0, -1}, tensor_ref_dot_q5_0_q8_0, tensor_avx2_dot_q5_0_q8_0, NULL},
     {TENSOR_TYPE_Q4_1, {0, 2}, tensor_ref_dot_q4_1_q8_1, tensor_avx2_dot_q4_1_q8_1, NULL},
     {TENSOR_TYPE_Q5_1, {0, 2}, tensor_ref_dot_q5_1_q8_1, tensor_avx2_dot_q5_1_q8_1, NULL},
-    {TENSOR_TYPE_Q2_K, {80, 82}, tensor_ref_dot_q2_K_q8_K, tensor_avx2_dot_q2_K_q8_K, NULL},
-    {TENSOR_TYPE_Q3_K, {108, -1}, tensor_ref_dot_q3_K_q8_K, tensor_avx2_dot_q3_K_q8_K, NULL},
+    {TENSOR_TYPE_Q2_K, {80, 82}, tensor_ref_dot_q2_K_q8_K, tensor_avx2_dot_q2_K_q8_K,
+     tensor_avx512_dot_q2_K_q8_K},
+    {TENSOR_TYPE_Q3_K, {108, -1}, tensor_ref_dot_q3_K_q8_K, tensor_avx2_dot_q3_K_q8_K,
+     tensor_avx512_dot_q3_K_q8_K},
 };
 #define NDOTS (sizeof dots / sizeof dots[0])
 
@@ -194,7 +196,7 @@ Test(kernels, selection_matches_cpu) {
         cr_expect_str_eq(tensor_isa(), "avx512");
         cr_expect_eq(sel, tensor_avx512_dot_q4_K_q8_K);
         /* types without an AVX-512 dot keep their AVX2 one */
-        cr_expect_eq(tensor_traits_of(TENSOR_TYPE_Q2_K)->vec_dot, tensor_avx2_dot_q2_K_q8_K);
+        cr_expect_eq(tensor_traits_of(TENSOR_TYPE_Q5_0)->vec_dot, tensor_avx2_dot_q5_0_q8_0);
     } else if (cpu_has(ISA_AVX2)) {
         cr_expect_str_eq(tensor_isa(), "avx2");
         cr_expect_eq(sel, tensor_avx2_dot_q4_K_q8_K);
