@@ -124,10 +124,9 @@ static inline float add_in_order16(float sumf, __m512 t) {
 /* Q4_0: two blocks' nibbles in element order: [lo(b) | hi(b) | lo(b+1) | hi(b+1)], 16 bytes
  * each, matching the two blocks' 32 activation bytes each. */
 static inline __m512i q4_0_pair(const block_q4_0 *x) {
-    const __m256i r = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)x[1].qs),
-                                       _mm_loadu_si128((const __m128i *)x[0].qs));
-    const __m512i rr = _mm512_castsi256_si512(r);
-    const __m512i z = _mm512_shuffle_i64x2(rr, rr, _MM_SHUFFLE(1, 1, 0, 0));
+    const __m512i z =
+        _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[0].qs)),
+                                _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[1].qs)));
     /* shift the copies in 128-bit lanes 1 and 3 by 4: their low nibbles become the highs */
     const __m512i sh = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
     return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
