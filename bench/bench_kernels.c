@@ -36,7 +36,7 @@ static double now_s(void) {
 
 typedef struct {
     tensor_type type;
-    int halves[2]; /* byte offsets of the fp16 scale fields in a block (-1: none) */
+    int halves[2];           /* byte offsets of the fp16 scale fields in a block (-1: none) */
     tensor_vec_dot_fn fn[3]; /* ref, avx2, avx512 */
 } bench_case;
 

@@ -41,8 +41,7 @@ static inline int hsum8_i32(__m256i v) {
 
 /* Sum of 16 int32 lanes. */
 static inline int hsum16_i32(__m512i v) {
-    return hsum8_i32(
-        _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
+    return hsum8_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
 }
 
 /* 32 bytes at a (low half) and 32 bytes at b (high half). */
@@ -73,8 +72,7 @@ static inline __m512i reduce_16_blocks(const __m512i v[8]) {
      * z = [blocks 0 2 4 6 | 1 3 5 7 | 8 10 12 14 | 9 11 13 15] */
     const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(2, 0, 2, 0)),
                                        _mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m512i order =
-        _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
     return _mm512_permutexvar_epi32(order, z);
 }
 
@@ -96,8 +94,9 @@ static inline __m512 d16_stride34(const void *first) {
  * faster than scalar loads here). All loads lie inside the 16 blocks (216 + 64 <= 288). */
 static inline __m512 d16_stride18(const void *first) {
     const uint8_t *p = first;
-    const __m512i idx = _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0,
-                                         59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
+    const __m512i idx =
+        _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32,
+                         27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
     const __m512i r0 = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
                                                  _mm512_loadu_si512((const void *)(p + 72)));
     const __m512i r1 = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)(p + 144)), idx,
@@ -124,9 +123,9 @@ static inline float add_in_order16(float sumf, __m512 t) {
 /* Q4_0: two blocks' nibbles in element order: [lo(b) | hi(b) | lo(b+1) | hi(b+1)], 16 bytes
  * each, matching the two blocks' 32 activation bytes each. */
 static inline __m512i q4_0_pair(const block_q4_0 *x) {
-    const __m512i z =
-        _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[0].qs)),
-                                _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[1].qs)));
+    const __m512i z = _mm512_mask_blend_epi64(
+        0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[0].qs)),
+        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[1].qs)));
     /* shift the copies in 128-bit lanes 1 and 3 by 4: their low nibbles become the highs */
     const __m512i sh = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
     return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
@@ -181,8 +180,8 @@ static inline int q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y) {
                 PAIR_FN(&x[b_ + 8], &y[b_ + 8]),   PAIR_FN(&x[b_ + 10], &y[b_ + 10]),              \
                 PAIR_FN(&x[b_ + 12], &y[b_ + 12]), PAIR_FN(&x[b_ + 14], &y[b_ + 14])};             \
             const __m512 is_ = _mm512_cvtepi32_ps(reduce_16_blocks(v_));                           \
-            const __m512 dx_ = load_d16(&x[b_].d, sizeof x[0]);                             \
-            const __m512 dy_ = load_d16(&y[b_].d, sizeof y[0]);                             \
+            const __m512 dx_ = load_d16(&x[b_].d, sizeof x[0]);                                    \
+            const __m512 dy_ = load_d16(&y[b_].d, sizeof y[0]);                                    \
             sumf_ = add_in_order16(sumf_, _mm512_mul_ps(is_, _mm512_mul_ps(dx_, dy_)));            \
         }                                                                                          \
         for (; b_ < (nb); b_++) {                                                                  \
@@ -309,8 +308,7 @@ void tensor_avx512_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void
 
 /* Word-index vector for 4 consecutive 16-element sub-blocks k0..k0+3 (8 words each). */
 static inline __m512i spread4(int k0) {
-    const __m256i lo =
-        _mm256_set_m128i(_mm_set1_epi16((short)(k0 + 1)), _mm_set1_epi16((short)k0));
+    const __m256i lo = _mm256_set_m128i(_mm_set1_epi16((short)(k0 + 1)), _mm_set1_epi16((short)k0));
     const __m256i hi =
         _mm256_set_m128i(_mm_set1_epi16((short)(k0 + 3)), _mm_set1_epi16((short)(k0 + 2)));
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
@@ -418,11 +416,13 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
         memcpy(&w, x[b].scales + 8, 4);
         const __m128i v = _mm_cvtsi64_si128((long long)lo8);
         const __m128i nib = _mm_set1_epi8(0x0F);
-        const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(v, nib),
-                                              _mm_and_si128(_mm_srli_epi16(v, 4), nib));
-        const __m128i hi = _mm_set_epi32((int)((w >> 6) & 0x03030303u), (int)((w >> 4) & 0x03030303u),
-                                         (int)((w >> 2) & 0x03030303u), (int)(w & 0x03030303u));
-        const __m128i sc8 = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+        const __m128i lo =
+            _mm_unpacklo_epi64(_mm_and_si128(v, nib), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+        const __m128i hi =
+            _mm_set_epi32((int)((w >> 6) & 0x03030303u), (int)((w >> 4) & 0x03030303u),
+                          (int)((w >> 2) & 0x03030303u), (int)(w & 0x03030303u));
+        const __m128i sc8 =
+            _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         const __m512i scw = _mm512_castsi256_si512(sc16);
         const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[b].hmask));
