@@ -48,7 +48,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 REPLAY   := $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 
-.PHONY: all test test-unit test-asan test-replay test-integration fuzz bench run format format-check check-deps clean help
+.PHONY: all test test-unit test-asan test-replay test-integration fuzz bench bench-kernels run format format-check check-deps clean help
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -115,6 +115,14 @@ fuzz-bins: $(FUZZ_BIN)
 bench: all
 	@scripts/bench.sh
 
+# Per-kernel microbenchmark: ref vs avx2 vs avx512 vec_dot per type (BENCH_ARGS="ROWS COLS REPS").
+BENCH_KERNELS := $(B)/bench/bench_kernels
+$(BENCH_KERNELS): $(B)/bench/bench_kernels.o $(LIB)
+	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
+
+bench-kernels: $(BENCH_KERNELS)
+	$(BENCH_KERNELS) $(BENCH_ARGS)
+
 # ---- Running hearth on a model: make run [MODEL=file.gguf] [PROMPT=...] ----
 run: all
 	@scripts/run-demo.sh "$(MODEL)" "$(PROMPT)"
@@ -139,6 +147,7 @@ help:
 	@echo "  make test-integration  node:test suites in tests/integration against build/hearth"
 	@echo "  make fuzz [FUZZ_SECONDS=60]  run every libFuzzer target (clang)"
 	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md)"
+	@echo "  make bench-kernels [BENCH_ARGS=\"ROWS COLS REPS\"]  ref vs avx2 vs avx512 vec_dot per type: ns/row, GB/s"
 	@echo "  make format | format-check | check-deps | clean"
 
 -include $(shell find build/$(MODE) -name '*.d' 2>/dev/null)

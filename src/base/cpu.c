@@ -19,6 +19,8 @@ static void detect(void) {
     f->avx512f = __builtin_cpu_supports("avx512f");
     f->avx512bw = __builtin_cpu_supports("avx512bw");
     f->avx512vl = __builtin_cpu_supports("avx512vl");
+    f->avx512dq = __builtin_cpu_supports("avx512dq");
+    f->avx512vnni = __builtin_cpu_supports("avx512vnni");
     unsigned a, b, c, d;
     /* CPUID.1:ECX bit 29 = F16C; only usable when AVX state is OS-enabled, which the avx2
      * check above implies */

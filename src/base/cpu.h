@@ -1,7 +1,8 @@
 /* cpu.h — CPU feature detection, done once and cached.
  *
  * Kernels are chosen from these flags at startup (tensor/dispatch.c). The flags mean "the CPU
- * has it AND the OS saves its registers" (__builtin_cpu_supports checks XGETBV for AVX state);
+ * has it AND the OS saves its registers" (__builtin_cpu_supports checks XGETBV for AVX state,
+ * and for the opmask/ZMM state before reporting any AVX-512 feature);
  * F16C, which GCC/clang's builtin does not name portably, is read from CPUID and only reported
  * together with AVX. All false on non-x86 builds. */
 #ifndef HEARTH_BASE_CPU_H
@@ -16,6 +17,8 @@ typedef struct {
     bool avx512f;
     bool avx512bw;
     bool avx512vl;
+    bool avx512dq;
+    bool avx512vnni;
 } cpu_features;
 
 /* Borrowed pointer to the process-wide flags (detected on first call). */

@@ -1,7 +1,9 @@
 /* dispatch.c — picks the kernel set once, at the first traits lookup (stb's setup-once idea):
  * the table starts with the scalar references and the best ISA the CPU supports overrides the
- * kernels it has. HEARTH_ISA=ref|avx2 forces a set so any path can be reproduced or tested on
- * one machine; a forced set the CPU cannot run falls back to ref with a warning. */
+ * kernels it has. HEARTH_ISA=ref|avx2|avx512 forces a set so any path can be reproduced or tested
+ * on one machine; a forced set the CPU cannot run falls back to the best one below it, with a
+ * warning. The avx512 set is the avx2 set with the AVX-512 kernels laid over it (per kernel:
+ * types without an AVX-512 version keep their AVX2 one). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,23 @@ static const char *selected = "ref";
 static bool cpu_has_avx2_set(void) {
     const cpu_features *f = cpu_features_get();
     return f->avx2 && f->fma && f->f16c;
+}
+
+/* what dot_avx512.c is compiled for (Makefile %_avx512.o), on top of the AVX2 set */
+static bool cpu_has_avx512_set(void) {
+    const cpu_features *f = cpu_features_get();
+    return cpu_has_avx2_set() && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq &&
+           f->avx512vnni;
+}
+
+static void apply_avx512(tensor_traits *t) {
+    t[TENSOR_TYPE_Q4_0].vec_dot = tensor_avx512_dot_q4_0_q8_0;
+    t[TENSOR_TYPE_Q8_0].vec_dot = tensor_avx512_dot_q8_0_q8_0;
+    t[TENSOR_TYPE_Q4_K].vec_dot = tensor_avx512_dot_q4_K_q8_K;
+    t[TENSOR_TYPE_Q5_K].vec_dot = tensor_avx512_dot_q5_K_q8_K;
+    t[TENSOR_TYPE_Q6_K].vec_dot = tensor_avx512_dot_q6_K_q8_K;
+    t[TENSOR_TYPE_Q2_K].vec_dot = tensor_avx512_dot_q2_K_q8_K;
+    t[TENSOR_TYPE_Q3_K].vec_dot = tensor_avx512_dot_q3_K_q8_K;
 }
 
 static void apply_avx2(tensor_traits *t) {
@@ -39,15 +58,26 @@ static void apply_avx2(tensor_traits *t) {
 
 void tensor_dispatch_select(tensor_traits *table) {
     const char *want = getenv("HEARTH_ISA");
-    if (want && *want && strcmp(want, "ref") && strcmp(want, "avx2"))
-        log_warn("tensor: unknown HEARTH_ISA '%s' (ref|avx2); choosing automatically", want);
+    if (want && !*want) want = NULL;
+    if (want && strcmp(want, "ref") && strcmp(want, "avx2") && strcmp(want, "avx512")) {
+        log_warn("tensor: unknown HEARTH_ISA '%s' (ref|avx2|avx512); choosing automatically", want);
+        want = NULL;
+    }
     if (want && !strcmp(want, "ref")) {
         selected = "ref";
         return;
     }
+    const bool allow512 = !want || !strcmp(want, "avx512");
+    if (want && !strcmp(want, "avx512") && !cpu_has_avx512_set())
+        log_warn("tensor: HEARTH_ISA=avx512 but this CPU lacks AVX-512 F/BW/VL/DQ/VNNI; using %s",
+                 cpu_has_avx2_set() ? "avx2" : "ref");
     if (cpu_has_avx2_set()) {
         apply_avx2(table);
         selected = "avx2";
+        if (allow512 && cpu_has_avx512_set()) {
+            apply_avx512(table);
+            selected = "avx512";
+        }
     } else if (want && !strcmp(want, "avx2")) {
         log_warn("tensor: HEARTH_ISA=avx2 but this CPU lacks AVX2/FMA/F16C; using ref");
     }

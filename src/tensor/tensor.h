@@ -69,15 +69,15 @@ int tensor_type_from_name(const char *name);
 /* ---- Kernel selection ----
  * tensor_traits_of() hands out the fastest kernels this CPU runs, chosen once on first use
  * (dispatch.c): the scalar references, with per-ISA versions swapped in where the CPU allows.
- * HEARTH_ISA=ref|avx2 in the environment forces a choice (one the CPU cannot run falls back to
- * ref, with a warning). Quantized SIMD kernels give bit-identical results to their
+ * HEARTH_ISA=ref|avx2|avx512 in the environment forces a choice (one the CPU cannot run falls
+ * back to the best set below it, with a warning). Quantized SIMD kernels give bit-identical results to their
  * references; float-weight dots (F32/F16/BF16) differ only by float summation order. */
 
 /* The scalar reference kernels, whatever was selected (tests, debugging); NULL as
  * tensor_traits_of. */
 const tensor_traits *tensor_traits_ref_of(uint32_t type);
 
-/* Name of the selected kernel set: "ref" or "avx2". */
+/* Name of the selected kernel set: "ref", "avx2" or "avx512". */
 const char *tensor_isa(void);
 
 /* IEEE half and bfloat16 conversions (exact, round-to-nearest-even; NaNs stay NaN, quietened). */

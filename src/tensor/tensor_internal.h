@@ -92,4 +92,14 @@ void tensor_avx2_dot_bf16_f32(int64_t n, float *s, const void *x, const void *y)
 void tensor_avx2_f16_to_float(const void *x, float *y, int64_t n);
 void tensor_avx2_f16_from_float(const float *x, void *y, int64_t n); /* bit-identical */
 
+/* ---- AVX-512 F/BW/VL/DQ + VNNI versions (dot_avx512.c): bit-identical to the references ----
+ * (types without one here keep their AVX2 kernels on an AVX-512 CPU) */
+void tensor_avx512_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+
 #endif

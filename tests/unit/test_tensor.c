@@ -696,7 +696,10 @@ Test(tensor, isa_selection) {
         cr_expect_str_eq(tensor_isa(), "ref");
         return;
     }
-    cr_expect_str_eq(tensor_isa(), "avx2");
+    const cpu_features *f = cpu_features_get();
+    const char *isa = getenv("HEARTH_ISA");
+    const bool has512 = f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
+    cr_expect_str_eq(tensor_isa(), has512 && !(isa && !strcmp(isa, "avx2")) ? "avx512" : "avx2");
     cr_expect(tensor_traits_of(TENSOR_TYPE_Q4_K)->vec_dot !=
               tensor_traits_ref_of(TENSOR_TYPE_Q4_K)->vec_dot);
     cr_expect(tensor_traits_of(TENSOR_TYPE_Q8_K)->from_float !=

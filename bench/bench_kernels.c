@@ -1,0 +1,141 @@
+/* bench_kernels.c — per-kernel microbenchmark of the quantized dots (llm.c dev/ style): for each
+ * weight type, one matrix-vector product (ROWS rows of COLS weights against one activation row,
+ * single thread) with the reference, AVX2 and AVX-512 vec_dot, best of REPS runs.
+ *
+ *   build/release/bench/bench_kernels [ROWS [COLS [REPS]]]     (default 2048 2048 7)
+ *   make bench-kernels [BENCH_ARGS="8192 2048 5"]
+ *
+ * Prints ns per row and GB/s of weight bytes streamed (the figure that bounds token generation),
+ * and checks that every ISA's outputs equal the reference's bit for bit. 2048x2048 is a
+ * TinyLlama attention matrix (a few MB: it sits in L2/L3 after the first run); pass more rows to
+ * measure from DRAM. On a shared, loaded machine take the best of several runs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/cpu.h"
+#include "tensor/tensor_internal.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rng_u32(void) { /* xorshift64* */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+static float rng_uniform(void) { return (float)rng_u32() * 0x1p-31f - 1.0f; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    tensor_type type;
+    int halves[2];           /* byte offsets of the fp16 scale fields in a block (-1: none) */
+    tensor_vec_dot_fn fn[3]; /* ref, avx2, avx512 */
+} bench_case;
+
+static const bench_case cases[] = {
+    {TENSOR_TYPE_Q4_0,
+     {0, -1},
+     {tensor_ref_dot_q4_0_q8_0, tensor_avx2_dot_q4_0_q8_0, tensor_avx512_dot_q4_0_q8_0}},
+    {TENSOR_TYPE_Q8_0,
+     {0, -1},
+     {tensor_ref_dot_q8_0_q8_0, tensor_avx2_dot_q8_0_q8_0, tensor_avx512_dot_q8_0_q8_0}},
+    {TENSOR_TYPE_Q4_K,
+     {0, 2},
+     {tensor_ref_dot_q4_K_q8_K, tensor_avx2_dot_q4_K_q8_K, tensor_avx512_dot_q4_K_q8_K}},
+    {TENSOR_TYPE_Q5_K,
+     {0, 2},
+     {tensor_ref_dot_q5_K_q8_K, tensor_avx2_dot_q5_K_q8_K, tensor_avx512_dot_q5_K_q8_K}},
+    {TENSOR_TYPE_Q6_K,
+     {208, -1},
+     {tensor_ref_dot_q6_K_q8_K, tensor_avx2_dot_q6_K_q8_K, tensor_avx512_dot_q6_K_q8_K}},
+    {TENSOR_TYPE_Q2_K,
+     {80, 82},
+     {tensor_ref_dot_q2_K_q8_K, tensor_avx2_dot_q2_K_q8_K, tensor_avx512_dot_q2_K_q8_K}},
+    {TENSOR_TYPE_Q3_K,
+     {108, -1},
+     {tensor_ref_dot_q3_K_q8_K, tensor_avx2_dot_q3_K_q8_K, tensor_avx512_dot_q3_K_q8_K}},
+};
+static const char *const isa_names[3] = {"ref", "avx2", "avx512"};
+
+int main(int argc, char **argv) {
+    const int64_t rows = argc > 1 ? atoll(argv[1]) : 2048;
+    const int64_t cols = argc > 2 ? atoll(argv[2]) : 2048;
+    const int reps = argc > 3 ? atoi(argv[3]) : 7;
+    if (rows < 1 || cols < 256 || cols % 256 || reps < 1) {
+        fprintf(stderr, "usage: bench_kernels [ROWS [COLS (multiple of 256) [REPS]]]\n");
+        return 2;
+    }
+    const cpu_features *f = cpu_features_get();
+    bool have[3];
+    have[0] = true;
+    have[1] = f->avx2 && f->fma && f->f16c;
+    have[2] = have[1] && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
+    printf("bench_kernels: %lld x %lld weights, one activation row, 1 thread, best of %d\n",
+           (long long)rows, (long long)cols, reps);
+    printf("%-6s %-7s %10s %12s %9s %8s  %s\n", "type", "isa", "MB", "ns/row", "GB/s", "x ref",
+           "result");
+
+    float *act = malloc(sizeof(float) * (size_t)cols);
+    float *out[3];
+    for (int i = 0; i < 3; i++)
+        out[i] = malloc(sizeof(float) * (size_t)rows);
+    int bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const bench_case *bc = &cases[c];
+        const tensor_traits *t = tensor_traits_ref_of(bc->type);
+        const tensor_traits *vt = tensor_traits_ref_of(t->vec_dot_type);
+        const size_t row_bytes = tensor_row_size(bc->type, cols);
+        const size_t total = row_bytes * (size_t)rows;
+        uint8_t *w = malloc(total);
+        uint8_t *y = malloc(tensor_row_size(t->vec_dot_type, cols));
+        for (size_t i = 0; i < total; i++)
+            w[i] = (uint8_t)rng_u32();
+        for (size_t b = 0; b < total / t->type_size; b++)
+            for (int h = 0; h < 2; h++)
+                if (bc->halves[h] >= 0) {
+                    const uint16_t d = tensor_fp32_to_fp16(0.01f * (1.5f + rng_uniform()));
+                    memcpy(w + b * t->type_size + bc->halves[h], &d, 2);
+                }
+        for (int64_t i = 0; i < cols; i++)
+            act[i] = rng_uniform();
+        vt->from_float(act, y, cols);
+
+        double ref_best = 0.0;
+        for (int isa = 0; isa < 3; isa++) {
+            if (!have[isa]) {
+                printf("%-6s %-7s %10s %12s %9s %8s  %s\n", t->name, isa_names[isa], "-", "-", "-",
+                       "-", "skipped (CPU lacks it)");
+                continue;
+            }
+            const tensor_vec_dot_fn fn = bc->fn[isa];
+            double best = 1e30;
+            for (int r = 0; r < reps + 1; r++) { /* the first run warms caches and clocks */
+                const double t0 = now_s();
+                for (int64_t i = 0; i < rows; i++)
+                    fn(cols, &out[isa][i], w + (size_t)i * row_bytes, y);
+                const double dt = now_s() - t0;
+                if (r > 0 && dt < best) best = dt;
+            }
+            if (isa == 0) ref_best = best;
+            const bool same = memcmp(out[isa], out[0], sizeof(float) * (size_t)rows) == 0;
+            if (!same) bad = 1;
+            printf("%-6s %-7s %10.2f %12.1f %9.2f %8.2f  %s\n", t->name, isa_names[isa],
+                   (double)total / 1e6, best * 1e9 / (double)rows, (double)total / best / 1e9,
+                   ref_best / best, same ? "== ref" : "DIFFERS FROM REF");
+        }
+        free(w);
+        free(y);
+    }
+    free(act);
+    for (int i = 0; i < 3; i++)
+        free(out[i]);
+    return bad;
+}

@@ -1,0 +1,454 @@
+/* dot_avx512.c — AVX-512 (F, BW, VL, DQ) + VNNI versions of the dots that downloaded models
+ * spend their time in: Q4_0 and Q8_0 against Q8_0, and Q2_K..Q6_K against Q8_K.
+ *
+ * Built with the %_avx512.o flags of the Makefile; only called when dispatch.c has checked the
+ * CPU (cpu.h: avx512f/bw/vl/dq/vnni). Like dot_avx2.c, every function is bit-identical to its
+ * reference twin in dot_ref.c: each (sub-)block's integer dot is computed exactly in int32 (any
+ * summation order gives the same value), then the block's float terms are formed exactly as the
+ * reference writes them and added to the running sum one block at a time, in block order.
+ * Float statements are kept separate so no compiler contracts them into FMAs the reference lacks.
+ *
+ * Integer products: vpdpbusd multiplies UNSIGNED bytes by SIGNED bytes, four at a time, into
+ * int32 lanes without intermediate saturation.
+ *   - Q4_0: the nibble q (0..15) is the unsigned operand; the -8 comes back as a second
+ *     vpdpbusd of the constant 8 against the activations: sum (q - 8) y = sum q y - sum 8 y.
+ *   - Q8_0: the weight's sign moves onto the activation: |x| * (y * sign x). |x| = 128 for
+ *     x = -128 is fine as an unsigned byte; y * sign x is safe because Q8 activations are in
+ *     -127..127 (the quantizers guarantee it; docs/TENSOR.md).
+ *   - K-quants: vpmaddubsw (unsigned q up to 63 times y, pairs summed: |2 * 63 * 127| < 2^15, so
+ *     no saturation) then vpdpwssd by the 16-bit sub-block scale, accumulating in int32.
+ * Helpers are static inline (STYLE.md: a non-static helper built with AVX-512 flags could
+ * become the copy every caller links to). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/tensor_internal.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); } /* exact, like the reference */
+
+/* Sum of 8 int32 lanes. */
+static inline int hsum8_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Sum of 16 int32 lanes. */
+static inline int hsum16_i32(__m512i v) {
+    return hsum8_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
+}
+
+/* 32 bytes at a (low half) and 32 bytes at b (high half). */
+static inline __m512i load_2x256(const void *a, const void *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+/* ---- Dots against Q8_0: 16 blocks per step ----
+ * Each block's 32 products land in 8 int32 lanes; a zmm holds two blocks (lanes 0-7: block 2i,
+ * lanes 8-15: block 2i+1). Eight such vectors (16 blocks) are reduced together by a transpose-
+ * and-add tree to one vector of 16 block totals, in block order. */
+
+/* v[i] holds the partial sums of blocks 2i (lanes 0-7) and 2i+1 (lanes 8-15); returns the 16
+ * block totals (exact int32) in block order. */
+static inline __m512i reduce_16_blocks(const __m512i v[8]) {
+    /* written out (no loops) so the eight vectors stay in registers */
+#define PAIR32_(a, b) _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b))
+#define PAIR64_(a, b) _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+    /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
+    const __m512i u0 = PAIR32_(v[0], v[1]), u1 = PAIR32_(v[2], v[3]);
+    const __m512i u2 = PAIR32_(v[4], v[5]), u3 = PAIR32_(v[6], v[7]);
+    /* per 128-bit lane L: the lane-L totals of 4 input vectors */
+    const __m512i w0 = PAIR64_(u0, u1), w1 = PAIR64_(u2, u3);
+#undef PAIR32_
+#undef PAIR64_
+    /* lanes 0+1 belong to a vector's first block, 2+3 to its second:
+     * z = [blocks 0 2 4 6 | 1 3 5 7 | 8 10 12 14 | 9 11 13 15] */
+    const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                       _mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    return _mm512_permutexvar_epi32(order, z);
+}
+
+/* The fp16 scales d (first field) of 16 consecutive blocks, as floats. */
+
+/* 16 blocks of 34 bytes (Q8_0): plain 16-bit loads. Measured here (Zen 5) they beat a 16-lane
+ * vpgatherdd by ~20%, packing the halves in 64-bit scalars by ~2x, and picking them out of
+ * eight 64-byte windows with vpermt2w (as for Q4_0 below) by ~10%. */
+static inline __m512 d16_stride34(const void *first) {
+    const uint8_t *p = first;
+    uint16_t h[16];
+    for (int i = 0; i < 16; i++)
+        memcpy(&h[i], p + 34 * i, 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+}
+
+/* 16 blocks of 18 bytes (Q4_0): the 64-byte window at 72k holds d of blocks 4k..4k+3 at words
+ * 0, 9, 18, 27; one vpermt2w of two windows yields 8 scales (4 loads, 2 permutes, 1 blend: ~5%
+ * faster than scalar loads here). All loads lie inside the 16 blocks (216 + 64 <= 288). */
+static inline __m512 d16_stride18(const void *first) {
+    const uint8_t *p = first;
+    const __m512i idx =
+        _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32,
+                         27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
+    const __m512i r0 = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
+                                                 _mm512_loadu_si512((const void *)(p + 72)));
+    const __m512i r1 = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)(p + 144)), idx,
+                                                 _mm512_loadu_si512((const void *)(p + 216)));
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1)));
+}
+
+/* the scales of 16 blocks of either size */
+static inline __m512 load_d16(const void *first, size_t stride) {
+    return stride == 18 ? d16_stride18(first) : d16_stride34(first);
+}
+
+static_assert(sizeof(block_q4_0) == 18 && sizeof(block_q8_0) == 34, "load_d16 strides");
+
+/* sumf + t[0] + ... + t[15], one at a time in block order like the reference. */
+static inline float add_in_order16(float sumf, __m512 t) {
+    float v[16];
+    _mm512_storeu_ps(v, t);
+    for (int i = 0; i < 16; i++)
+        sumf += v[i];
+    return sumf;
+}
+
+/* Q4_0: two blocks' nibbles in element order: [lo(b) | hi(b) | lo(b+1) | hi(b+1)], 16 bytes
+ * each, matching the two blocks' 32 activation bytes each. */
+static inline __m512i q4_0_pair(const block_q4_0 *x) {
+    const __m512i z = _mm512_mask_blend_epi64(
+        0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[0].qs)),
+        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[1].qs)));
+    /* shift the copies in 128-bit lanes 1 and 3 by 4: their low nibbles become the highs */
+    const __m512i sh = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+}
+
+/* int32 partials of two Q4_0 blocks against their Q8_0 activations */
+static inline __m512i q4_0_pair_dot(const block_q4_0 *x, const block_q8_0 *y) {
+    const __m512i qy = load_2x256(y[0].qs, y[1].qs);
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(x), qy);
+    const __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), qy);
+    return _mm512_sub_epi32(p, c);
+}
+
+/* int32 partials of two Q8_0 blocks against their Q8_0 activations (sign trick) */
+static inline __m512i q8_0_pair_dot(const block_q8_0 *x, const block_q8_0 *y) {
+    const __m512i qx = load_2x256(x[0].qs, x[1].qs);
+    const __m512i qy = load_2x256(y[0].qs, y[1].qs);
+    const __mmask64 neg = _mm512_movepi8_mask(qx);
+    const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qx), sy);
+}
+
+/* One block, 256-bit (row tails) */
+static inline int q4_0_block_dot(const block_q4_0 *x, const block_q8_0 *y) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)x->qs);
+    const __m256i q =
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+    const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, qy);
+    const __m256i c = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), qy);
+    return hsum8_i32(_mm256_sub_epi32(p, c));
+}
+
+static inline int q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y) {
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+    const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx),
+                                          _mm256_sign_epi8(qy, qx));
+    return hsum8_i32(p);
+}
+
+/* x (n,) . y (n,) for a 32-element format against Q8_0: 16 blocks per step, then single
+ * blocks; block b contributes (float)isum_b * (dx_b * dy_b), added in block order. */
+#define DOT_Q8_0_ROW(PAIR_FN, BLOCK_FN, x, y, nb, out)                                             \
+    do {                                                                                           \
+        float sumf_ = 0.0f;                                                                        \
+        int64_t b_ = 0;                                                                            \
+        for (; b_ + 16 <= (nb); b_ += 16) {                                                        \
+            const __m512i v_[8] = {                                                                \
+                PAIR_FN(&x[b_ + 0], &y[b_ + 0]),   PAIR_FN(&x[b_ + 2], &y[b_ + 2]),                \
+                PAIR_FN(&x[b_ + 4], &y[b_ + 4]),   PAIR_FN(&x[b_ + 6], &y[b_ + 6]),                \
+                PAIR_FN(&x[b_ + 8], &y[b_ + 8]),   PAIR_FN(&x[b_ + 10], &y[b_ + 10]),              \
+                PAIR_FN(&x[b_ + 12], &y[b_ + 12]), PAIR_FN(&x[b_ + 14], &y[b_ + 14])};             \
+            const __m512 is_ = _mm512_cvtepi32_ps(reduce_16_blocks(v_));                           \
+            const __m512 dx_ = load_d16(&x[b_].d, sizeof x[0]);                                    \
+            const __m512 dy_ = load_d16(&y[b_].d, sizeof y[0]);                                    \
+            sumf_ = add_in_order16(sumf_, _mm512_mul_ps(is_, _mm512_mul_ps(dx_, dy_)));            \
+        }                                                                                          \
+        for (; b_ < (nb); b_++) {                                                                  \
+            const int isum_ = BLOCK_FN(&x[b_], &y[b_]);                                            \
+            const float t_ = (float)isum_ * (h2f(x[b_].d) * h2f(y[b_].d));                         \
+            sumf_ += t_;                                                                           \
+        }                                                                                          \
+        *(out) = sumf_;                                                                            \
+    } while (0)
+
+/* Q4_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q4_0_q8_0 */
+void tensor_avx512_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    DOT_Q8_0_ROW(q4_0_pair_dot, q4_0_block_dot, x, y, n / QK4_0, s);
+}
+
+/* Q8_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q8_0_q8_0 */
+void tensor_avx512_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    DOT_Q8_0_ROW(q8_0_pair_dot, q8_0_block_dot, x, y, n / QK8_0, s);
+}
+
+/* ---- K-quants against Q8_K ---- */
+
+/* The 8 six-bit scales and mins of a Q4_K/Q5_K block as bytes (tensor_k4_scale_min, four at a
+ * time: bytes 0-3 of the packed field give the low 6 bits of sc[0..3], etc.). */
+static inline void k4_scales_mins(const uint8_t *packed, __m128i *sc, __m128i *m) {
+    uint32_t a, b, c;
+    memcpy(&a, packed, 4);
+    memcpy(&b, packed + 4, 4);
+    memcpy(&c, packed + 8, 4);
+    const uint32_t sc_lo = a & 0x3F3F3F3Fu;
+    const uint32_t m_lo = b & 0x3F3F3F3Fu;
+    const uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+    *sc = _mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo);
+    *m = _mm_set_epi32(0, 0, (int)m_hi, (int)m_lo);
+}
+
+/* Word-index vector that spreads 16-bit scale words j0 and j1 over the low and high halves. */
+static inline __m512i spread2(int j0, int j1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)j0)),
+                              _mm256_set1_epi16((short)j1), 1);
+}
+
+/* Q4_K/Q5_K min term: sum_j m_j * (bsums[2j] + bsums[2j+1]) */
+static inline int k4_min_term(__m128i m8, const int16_t *bsums) {
+    const __m256i mw = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m0 m0 m1 m1 ... */
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    return hsum8_i32(_mm256_madd_epi16(mw, bs));
+}
+
+/* 64 levels of a Q4_K/Q5_K chunk c in element order: the 32 low nibbles of qs[32c..32c+31]
+ * (elements 64c..64c+31), then the 32 high nibbles (64c+32..64c+63). */
+static inline __m512i k4_chunk(const uint8_t *qs) {
+    const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qs));
+    const __m512i sh = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0));
+    return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+}
+
+/* Q4_K . Q8_K (n,) -> *s; see tensor_ref_dot_q4_K_q8_K. Chunk c (64 elements) is sub-blocks 2c
+ * and 2c+1; the scale vector carries sc[2c] in its low half and sc[2c+1] in its high half. */
+void tensor_avx512_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m128i sc8, m8;
+        k4_scales_mins(x[b].scales, &sc8, &m8);
+        const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sc8));
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const __m512i q = k4_chunk(x[b].qs + 32 * c);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i scv = _mm512_permutexvar_epi16(spread2(2 * c, 2 * c + 1), scw);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, qy), scv);
+        }
+        const int isum = hsum16_i32(acc);
+        const int imin = k4_min_term(m8, y[b].bsums);
+        const float t1 = (float)isum * (h2f(x[b].d) * y[b].d);
+        const float t2 = (float)imin * (h2f(x[b].dmin) * y[b].d);
+        const float t = t1 - t2;
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q5_K . Q8_K (n,) -> *s; see tensor_ref_dot_q5_K_q8_K. As Q4_K, plus 16 where the 5th bit is
+ * set: chunk c's low half takes bit 2c of qh[l], its high half bit 2c+1. */
+void tensor_avx512_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i b16 = _mm512_set1_epi8(16);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m128i sc8, m8;
+        k4_scales_mins(x[b].scales, &sc8, &m8);
+        const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sc8));
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[b].qh));
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const __m512i bit =
+                _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (2 * c)))),
+                                   _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+            __m512i q = k4_chunk(x[b].qs + 32 * c);
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, b16);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i scv = _mm512_permutexvar_epi16(spread2(2 * c, 2 * c + 1), scw);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, qy), scv);
+        }
+        const int isum = hsum16_i32(acc);
+        const int imin = k4_min_term(m8, y[b].bsums);
+        const float t1 = (float)isum * (h2f(x[b].d) * y[b].d);
+        const float t2 = (float)imin * (h2f(x[b].dmin) * y[b].d);
+        const float t = t1 - t2;
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Word-index vector for 4 consecutive 16-element sub-blocks k0..k0+3 (8 words each). */
+static inline __m512i spread4(int k0) {
+    const __m256i lo = _mm256_set_m128i(_mm_set1_epi16((short)(k0 + 1)), _mm_set1_epi16((short)k0));
+    const __m256i hi =
+        _mm256_set_m128i(_mm_set1_epi16((short)(k0 + 3)), _mm_set1_epi16((short)(k0 + 2)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* Q6_K . Q8_K (n,) -> *s; see tensor_ref_dot_q6_K_q8_K. The 6-bit levels are used unsigned
+ * (0..63); the -32 comes back once per sub-block through Q8_K's bsums:
+ * sum_k sc_k sum (q - 32) y = sum_k sc_k sum q y - 32 sum_k sc_k bsums_k (same int32).
+ * Half h (128 elements): ql[64h..64h+63] loaded whole gives elements 128h+0..63 from its low
+ * nibbles and 128h+64..127 from its high nibbles; qh[32h + l] supplies the two high bits, at
+ * bit pairs (0, 2) and (4, 6) for the two vectors' halves. */
+void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
+        const __m512i scw = _mm512_castsi256_si512(sc16);
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m512i ql = _mm512_loadu_si512((const void *)(x[b].ql + 64 * h));
+            const __m512i qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h)));
+            /* elements 128h + 0..31 | 32..63: qh bits 0-1 | 2-3, moved to bits 4-5 */
+            const __m512i q01 = _mm512_or_si512(
+                _mm512_and_si512(ql, m4),
+                _mm512_and_si512(_mm512_sllv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4)),
+                                 m30));
+            /* elements 128h + 64..95 | 96..127: qh bits 4-5 | 6-7 */
+            const __m512i q23 = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                _mm512_and_si512(_mm512_srlv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0)),
+                                 m30));
+            const __m512i y01 = _mm512_loadu_si512((const void *)(y[b].qs + 128 * h));
+            const __m512i y23 = _mm512_loadu_si512((const void *)(y[b].qs + 128 * h + 64));
+            const __m512i s01 = _mm512_permutexvar_epi16(spread4(8 * h), scw);
+            const __m512i s23 = _mm512_permutexvar_epi16(spread4(8 * h + 4), scw);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q01, y01), s01);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q23, y23), s23);
+        }
+        const __m256i off =
+            _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
+        const int isum = hsum16_i32(acc) - 32 * hsum8_i32(off);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q2_K . Q8_K (n,) -> *s; see tensor_ref_dot_q2_K_q8_K. Half h's 32 qs bytes hold elements
+ * 128h + 32j + l in bit pair j; shifting a doubled copy by 2j (low half) and 2j+2 (high half)
+ * gives 64 consecutive elements, i.e. 4 sub-blocks of 16 with their 4-bit scales. */
+void tensor_avx512_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
+        const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4)));
+        const __m256i mw = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) { /* c = 2h + j/2: elements 64c .. 64c+63 */
+            const int h = c / 2, j = 2 * (c % 2);
+            const __m512i z =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h)));
+            const __m512i q = _mm512_and_si512(
+                _mm512_srlv_epi64(z, _mm512_set_epi64(2 * j + 2, 2 * j + 2, 2 * j + 2, 2 * j + 2,
+                                                      2 * j, 2 * j, 2 * j, 2 * j)),
+                m3);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i scv = _mm512_permutexvar_epi16(spread4(4 * c), scw);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, qy), scv);
+        }
+        const int isum = hsum16_i32(acc);
+        const int imin =
+            hsum8_i32(_mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)y[b].bsums)));
+        const float t1 = (float)isum * (h2f(x[b].d) * y[b].d);
+        const float t2 = (float)imin * (h2f(x[b].dmin) * y[b].d);
+        const float t = t1 - t2;
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* Q3_K . Q8_K (n,) -> *s; see tensor_ref_dot_q3_K_q8_K. Levels are used unsigned (low 2 bits as
+ * Q2_K, plus 4 where the hmask bit 4h + j is set: 0..7); the -4 comes back per sub-block as
+ * -4 * sc_k * bsums_k. Scales are signed (-32..31), which vpdpwssd takes as they are. */
+void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i m3 = _mm512_set1_epi8(3), b4 = _mm512_set1_epi8(4);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        /* the 16 six-bit scales, vectorized: low 4 bits of scale k are the low nibble of
+         * scales[k] (k < 8) or the high nibble of scales[k - 8]; its top 2 bits are bits
+         * 2(k/4)..2(k/4)+1 of scales[8 + k%4] */
+        uint64_t lo8;
+        uint32_t w;
+        memcpy(&lo8, x[b].scales, 8);
+        memcpy(&w, x[b].scales + 8, 4);
+        const __m128i v = _mm_cvtsi64_si128((long long)lo8);
+        const __m128i nib = _mm_set1_epi8(0x0F);
+        const __m128i lo =
+            _mm_unpacklo_epi64(_mm_and_si128(v, nib), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+        const __m128i hi =
+            _mm_set_epi32((int)((w >> 6) & 0x03030303u), (int)((w >> 4) & 0x03030303u),
+                          (int)((w >> 2) & 0x03030303u), (int)(w & 0x03030303u));
+        const __m128i sc8 =
+            _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        const __m512i scw = _mm512_castsi256_si512(sc16);
+        const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[b].hmask));
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) { /* c = 2h + j/2: elements 64c .. 64c+63 */
+            const int h = c / 2, j = 2 * (c % 2);
+            const __m512i z =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h)));
+            __m512i q = _mm512_and_si512(
+                _mm512_srlv_epi64(z, _mm512_set_epi64(2 * j + 2, 2 * j + 2, 2 * j + 2, 2 * j + 2,
+                                                      2 * j, 2 * j, 2 * j, 2 * j)),
+                m3);
+            const __m512i bit = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (4 * h + j)))),
+                _mm256_set1_epi8((char)(1 << (4 * h + j + 1))), 1);
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, bit), q, b4);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i scv = _mm512_permutexvar_epi16(spread4(4 * c), scw);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, qy), scv);
+        }
+        const __m256i off =
+            _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[b].bsums));
+        const int isum = hsum16_i32(acc) - 4 * hsum8_i32(off);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}

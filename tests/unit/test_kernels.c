@@ -1,0 +1,227 @@
+/* test_kernels.c — every SIMD kernel against its scalar twin, ISA by ISA.
+ *
+ * test_tensor.c checks whichever kernel set dispatch.c selected; this file calls each ISA's
+ * kernels directly (tensor_internal.h), so on one machine the AVX2 and the AVX-512 versions are
+ * both compared with the references, whatever HEARTH_ISA says. Quantized dots must be
+ * bit-identical (==): weights of random bytes (every bit pattern of the quant and scale fields,
+ * Q8_0's -128 included) with finite fp16 scales, activations from the reference quantizers and
+ * hand-made extreme ones (every activation +-127, weights at their extremes: the saturation
+ * limits of maddubs/vpdpbusd), over row lengths of 1 block, odd block counts, and counts just
+ * below, at and above the 16-block steps of the AVX-512 Q8_0-family loops. An ISA the CPU lacks
+ * is skipped with a message. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cpu.h"
+#include "tensor/tensor_internal.h"
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s) { rng_state = s * 0x9E3779B97F4A7C15ull + 1; }
+
+static uint32_t rng_u32(void) { /* xorshift64* */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+static float rng_uniform(void) { /* [-1, 1) */
+    return (float)rng_u32() * 0x1p-31f - 1.0f;
+}
+
+static void put_u16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+typedef enum { ISA_AVX2, ISA_AVX512 } isa;
+
+static bool cpu_has(isa i) {
+    const cpu_features *f = cpu_features_get();
+    const bool avx2 = f->avx2 && f->fma && f->f16c;
+    if (i == ISA_AVX2) return avx2;
+    return avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
+}
+
+/* One weight type's dot: byte offsets of its fp16 scale fields (-1: none), the reference and
+ * the SIMD versions (NULL where that ISA has none). */
+typedef struct {
+    tensor_type type;
+    int halves[2];
+    tensor_vec_dot_fn ref, avx2, avx512;
+} dot_case;
+
+static const dot_case dots[] = {
+    {TENSOR_TYPE_Q4_0,
+     {0, -1},
+     tensor_ref_dot_q4_0_q8_0,
+     tensor_avx2_dot_q4_0_q8_0,
+     tensor_avx512_dot_q4_0_q8_0},
+    {TENSOR_TYPE_Q8_0,
+     {0, -1},
+     tensor_ref_dot_q8_0_q8_0,
+     tensor_avx2_dot_q8_0_q8_0,
+     tensor_avx512_dot_q8_0_q8_0},
+    {TENSOR_TYPE_Q4_K,
+     {0, 2},
+     tensor_ref_dot_q4_K_q8_K,
+     tensor_avx2_dot_q4_K_q8_K,
+     tensor_avx512_dot_q4_K_q8_K},
+    {TENSOR_TYPE_Q5_K,
+     {0, 2},
+     tensor_ref_dot_q5_K_q8_K,
+     tensor_avx2_dot_q5_K_q8_K,
+     tensor_avx512_dot_q5_K_q8_K},
+    {TENSOR_TYPE_Q6_K,
+     {208, -1},
+     tensor_ref_dot_q6_K_q8_K,
+     tensor_avx2_dot_q6_K_q8_K,
+     tensor_avx512_dot_q6_K_q8_K},
+    {TENSOR_TYPE_Q5_0, {0, -1}, tensor_ref_dot_q5_0_q8_0, tensor_avx2_dot_q5_0_q8_0, NULL},
+    {TENSOR_TYPE_Q4_1, {0, 2}, tensor_ref_dot_q4_1_q8_1, tensor_avx2_dot_q4_1_q8_1, NULL},
+    {TENSOR_TYPE_Q5_1, {0, 2}, tensor_ref_dot_q5_1_q8_1, tensor_avx2_dot_q5_1_q8_1, NULL},
+    {TENSOR_TYPE_Q2_K,
+     {80, 82},
+     tensor_ref_dot_q2_K_q8_K,
+     tensor_avx2_dot_q2_K_q8_K,
+     tensor_avx512_dot_q2_K_q8_K},
+    {TENSOR_TYPE_Q3_K,
+     {108, -1},
+     tensor_ref_dot_q3_K_q8_K,
+     tensor_avx2_dot_q3_K_q8_K,
+     tensor_avx512_dot_q3_K_q8_K},
+};
+#define NDOTS (sizeof dots / sizeof dots[0])
+
+/* block counts: 1, odd ones, and around the 16-block steps (15, 16, 17, 31, 32, 33, 49) */
+static const int64_t nblocks[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 49, 64, 67};
+#define NB_MAX 67
+
+/* Fills nb activation blocks of type vt (Q8_0, Q8_1 or Q8_K). mode 0: the reference quantizer
+ * of random floats at magnitude mag; mode 1: every quant +-127 at random (fields and sums
+ * consistent), the largest products the kernels can see. */
+static void make_activations(tensor_type vt, uint8_t *y, int64_t nb, int mode, float mag) {
+    const tensor_traits *t = tensor_traits_ref_of(vt);
+    const int64_t n = nb * t->block_size;
+    float *f = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        f[i] = mag * rng_uniform();
+        if (mode == 1) f[i] = (rng_u32() & 1) ? 127.0f : -127.0f; /* amax 127: scale 1 */
+    }
+    t->from_float(f, y, n);
+    free(f);
+}
+
+/* nb weight blocks of random bytes with sane finite fp16 scales; mode 1 draws the bytes from
+ * {0x00, 0x7F, 0x80, 0xFF} (all-ones nibbles/levels, Q8_0's -128 and 127). */
+static void make_weights(const dot_case *dc, uint8_t *x, int64_t nb, int mode) {
+    const size_t bs = tensor_traits_ref_of(dc->type)->type_size;
+    static const uint8_t extremes[4] = {0x00, 0x7F, 0x80, 0xFF};
+    for (size_t i = 0; i < bs * (size_t)nb; i++)
+        x[i] = mode == 1 ? extremes[rng_u32() & 3] : (uint8_t)rng_u32();
+    for (int64_t b = 0; b < nb; b++)
+        for (int h = 0; h < 2; h++)
+            if (dc->halves[h] >= 0)
+                put_u16(x + b * (int64_t)bs + dc->halves[h],
+                        tensor_fp32_to_fp16(0.01f * (float)(h + 1) * (1.5f + rng_uniform())));
+}
+
+static void check_isa(isa which) {
+    if (!cpu_has(which))
+        cr_skip_test("this CPU lacks the %s kernel set's features: not tested here",
+                     which == ISA_AVX2 ? "AVX2/FMA/F16C" : "AVX-512 F/BW/VL/DQ/VNNI");
+    int compared = 0;
+    for (size_t c = 0; c < NDOTS; c++) {
+        const dot_case *dc = &dots[c];
+        const tensor_vec_dot_fn fn = which == ISA_AVX2 ? dc->avx2 : dc->avx512;
+        if (!fn) continue;
+        const tensor_traits *t = tensor_traits_ref_of(dc->type);
+        const tensor_traits *vt = tensor_traits_ref_of(t->vec_dot_type);
+        uint8_t *x = malloc(t->type_size * NB_MAX), *y = malloc(vt->type_size * NB_MAX);
+        for (int trial = 0; trial < 6; trial++) {
+            rng_seed(1000 * (uint64_t)c + (uint64_t)trial);
+            const int mode = trial >= 4 ? 1 : 0;
+            const float mags[] = {1.0f, 1e-3f, 50.0f, 1.0f, 1.0f, 1.0f};
+            make_weights(dc, x, NB_MAX, trial == 5 ? 1 : 0);
+            make_activations(t->vec_dot_type, y, NB_MAX, mode, mags[trial]);
+            for (size_t k = 0; k < sizeof nblocks / sizeof nblocks[0]; k++) {
+                const int64_t n = nblocks[k] * t->block_size;
+                float s_ref = NAN, s_simd = NAN;
+                dc->ref(n, &s_ref, x, y);
+                fn(n, &s_simd, x, y);
+                cr_assert(s_ref == s_simd, "%s %s trial %d, %lld blocks: %a vs ref %a", t->name,
+                          which == ISA_AVX2 ? "avx2" : "avx512", trial, (long long)nblocks[k],
+                          (double)s_simd, (double)s_ref);
+                /* rows that do not start at the buffer's first block */
+                if (nblocks[k] < NB_MAX) {
+                    const int64_t off = NB_MAX - nblocks[k];
+                    dc->ref(n, &s_ref, x + off * (int64_t)t->type_size,
+                            y + off * (int64_t)vt->type_size);
+                    fn(n, &s_simd, x + off * (int64_t)t->type_size,
+                       y + off * (int64_t)vt->type_size);
+                    cr_assert(s_ref == s_simd, "%s trial %d, %lld blocks at offset %lld", t->name,
+                              trial, (long long)nblocks[k], (long long)off);
+                }
+                compared++;
+            }
+        }
+        free(x);
+        free(y);
+    }
+    cr_assert(compared > 0);
+}
+
+Test(kernels, avx2_dots_equal_ref) { check_isa(ISA_AVX2); }
+
+Test(kernels, avx512_dots_equal_ref) { check_isa(ISA_AVX512); }
+
+/* The AVX2 activation quantizers write the reference's bytes (an odd number of blocks). */
+Test(kernels, avx2_quantizers_equal_ref) {
+    if (!cpu_has(ISA_AVX2)) cr_skip_test("this CPU lacks AVX2/FMA/F16C: not tested here");
+    const struct {
+        tensor_type type;
+        tensor_from_float_fn fn;
+    } qs[] = {{TENSOR_TYPE_Q8_0, tensor_avx2_q8_0_from_float},
+              {TENSOR_TYPE_Q8_1, tensor_avx2_q8_1_from_float},
+              {TENSOR_TYPE_Q8_K, tensor_avx2_q8_K_from_float}};
+    const int64_t n = 256 * 5;
+    float *f = malloc(sizeof(float) * (size_t)n);
+    uint8_t *a = malloc((size_t)n * 2), *b = malloc((size_t)n * 2);
+    for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
+        const tensor_traits *t = tensor_traits_ref_of(qs[q].type);
+        rng_seed(77 + q);
+        for (int64_t i = 0; i < n; i++)
+            f[i] = 3.0f * rng_uniform();
+        const size_t rs = tensor_row_size(qs[q].type, n);
+        memset(a, 1, rs);
+        memset(b, 2, rs);
+        qs[q].fn(f, a, n);
+        t->from_float(f, b, n);
+        cr_assert(memcmp(a, b, rs) == 0, "%s quantizer differs from the reference", t->name);
+    }
+    free(f);
+    free(a);
+    free(b);
+}
+
+/* HEARTH_ISA decides the set: the selected Q4_K dot is the ISA's own function. */
+Test(kernels, selection_matches_cpu) {
+    const char *want = getenv("HEARTH_ISA");
+    const tensor_vec_dot_fn sel = tensor_traits_of(TENSOR_TYPE_Q4_K)->vec_dot;
+    if (want && !strcmp(want, "ref")) {
+        cr_expect_eq(sel, tensor_ref_dot_q4_K_q8_K);
+    } else if (cpu_has(ISA_AVX512) && !(want && !strcmp(want, "avx2"))) {
+        cr_expect_str_eq(tensor_isa(), "avx512");
+        cr_expect_eq(sel, tensor_avx512_dot_q4_K_q8_K);
+        /* types without an AVX-512 dot keep their AVX2 one */
+        cr_expect_eq(tensor_traits_of(TENSOR_TYPE_Q5_0)->vec_dot, tensor_avx2_dot_q5_0_q8_0);
+    } else if (cpu_has(ISA_AVX2)) {
+        cr_expect_str_eq(tensor_isa(), "avx2");
+        cr_expect_eq(sel, tensor_avx2_dot_q4_K_q8_K);
+    } else {
+        cr_expect_str_eq(tensor_isa(), "ref");
+    }
+}
