@@ -259,17 +259,25 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
             }
             char num[128];
             size_t k = 0;
+#define NUMPUT(c)                                                                               \
+    do {                                                                                        \
+        if (k >= sizeof num - 1) {                                                              \
+            set_pos(L, p);                                                                      \
+            jthrow(L->a, HE_UNSUPPORTED, "number literal too long");                            \
+        }                                                                                       \
+        num[k++] = (c);                                                                         \
+    } while (0)
             while (q < L->n && (is_digit(L->s[q]) || L->s[q] == '_')) {
-                if (L->s[q] != '_' && k < sizeof num - 1) num[k++] = L->s[q];
+                if (L->s[q] != '_') NUMPUT(L->s[q]);
                 q++;
             }
             int after_dot = p > 0 && L->s[p - 1] == '.';
             if (!after_dot && q + 1 < L->n && L->s[q] == '.' && is_digit(L->s[q + 1])) {
                 is_float = 1;
-                num[k++] = '.';
+                NUMPUT('.');
                 q++;
                 while (q < L->n && (is_digit(L->s[q]) || L->s[q] == '_')) {
-                    if (L->s[q] != '_' && k < sizeof num - 1) num[k++] = L->s[q];
+                    if (L->s[q] != '_') NUMPUT(L->s[q]);
                     q++;
                 }
             }
@@ -278,16 +286,17 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
                 if (r < L->n && (L->s[r] == '+' || L->s[r] == '-')) r++;
                 if (r < L->n && is_digit(L->s[r])) {
                     is_float = 1;
-                    if (k < sizeof num - 1) num[k++] = 'e';
+                    NUMPUT('e');
                     for (size_t z = q + 1; z < r; z++)
-                        if (k < sizeof num - 1) num[k++] = L->s[z];
+                        NUMPUT(L->s[z]);
                     q = r;
                     while (q < L->n && (is_digit(L->s[q]) || L->s[q] == '_')) {
-                        if (L->s[q] != '_' && k < sizeof num - 1) num[k++] = L->s[q];
+                        if (L->s[q] != '_') NUMPUT(L->s[q]);
                         q++;
                     }
                 }
             }
+#undef NUMPUT
             num[k] = 0;
             if (is_float) {
                 jtok *t = push(L, T_FLOAT);
