@@ -12,6 +12,10 @@ Writes (committed; CI does not need python):
                                             tools / tool calls / tool responses / thinking contexts
   tests/data/templates/semantics_cases.json small templates covering expressions, filters,
                                             tests, whitespace control and Python value semantics
+  tests/data/templates/gguf_cases.json      templates embedded in the shared vocab GGUFs, with
+                                            bos_token/eos_token left out of the context so they
+                                            default to the vocab's tokens (as `hearth template
+                                            MODEL.gguf` does): {gguf, name, context, expected, error}
 Each vector: {name, template, context, expected (string or null), error (null or message)}.
 
 Usage: python3 tools/gen_template_cases.py [SHARED_DIR]   (default ../shared)
@@ -287,6 +291,25 @@ def main():
     with open(os.path.join(OUT, "semantics_cases.json"), "w", encoding="utf-8") as f:
         json.dump(sem, f, ensure_ascii=False, indent=1)
         f.write("\n")
+    gg = []
+    for fname in ("ggml-vocab-llama-bpe.gguf", "ggml-vocab-phi-3.gguf", "ggml-vocab-qwen2.gguf"):
+        m = gguf_metadata(os.path.join(SHARED, "fixtures", "vocab", fname))
+        toks = m["tokenizer.ggml.tokens"]
+        special = {}
+        for key, var in (("tokenizer.ggml.bos_token_id", "bos_token"), ("tokenizer.ggml.eos_token_id", "eos_token")):
+            if key in m and 0 <= m[key] < len(toks):
+                special[var] = toks[m[key]]
+        for name, ctx in list(qwen3_contexts())[:8]:
+            ctx = {k: v for k, v in ctx.items() if k not in ("bos_token", "eos_token")}
+            v = render(name, m["tokenizer.chat_template"], dict(ctx, **special))
+            v["context"] = ctx
+            del v["template"]
+            v["gguf"] = fname
+            gg.append(v)
+    with open(os.path.join(OUT, "gguf_cases.json"), "w", encoding="utf-8") as f:
+        json.dump(gg, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"gguf: {len(gg)} vectors ({sum(c['error'] is not None for c in gg)} refusals)")
     print(f"qwen3: {len(qwen)} vectors ({sum(c['error'] is not None for c in qwen)} refusals); "
           f"semantics: {len(sem)} vectors ({sum(c['error'] is not None for c in sem)} refusals)")
 

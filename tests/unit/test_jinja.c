@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "chat/chat.h"
 #include "chat/jinja.h"
 
 static const char *shared_dir(void) {
@@ -299,4 +300,52 @@ Test(jinja, api) {
     }
     json_decref(ctx);
     jinja_free(t);
+}
+
+/* ---- Templates embedded in GGUF files, bos/eos defaulting to the vocab's tokens ---- */
+
+Test(jinja, gguf_cases) {
+    json_error_t jerr;
+    json_t *cases = json_load_file("tests/data/templates/gguf_cases.json", 0, &jerr);
+    cr_assert(cases, "%s", jerr.text);
+    size_t i;
+    json_t *c;
+    int pass = 0, total = 0;
+    json_array_foreach(cases, i, c) {
+        char path[1200], label[256];
+        snprintf(path, sizeof path, "%s/fixtures/vocab/%s", shared_dir(),
+                 json_string_value(json_object_get(c, "gguf")));
+        chat_gguf_info info;
+        he_error err = {0};
+        cr_assert_eq(chat_gguf_read(path, &info, &err), 0, "%s", err.msg);
+        cr_assert(info.template_text, "%s has a chat template", path);
+        json_t *ctx = json_deep_copy(json_object_get(c, "context"));
+        if (info.bos_token) json_object_set_new(ctx, "bos_token", json_string(info.bos_token));
+        if (info.eos_token) json_object_set_new(ctx, "eos_token", json_string(info.eos_token));
+        snprintf(label, sizeof label, "%s/%s", json_string_value(json_object_get(c, "gguf")),
+                 json_string_value(json_object_get(c, "name")));
+        pass += check_vector(label, info.template_text, ctx, json_object_get(c, "expected"),
+                             json_string_value(json_object_get(c, "error")));
+        total++;
+        json_decref(ctx);
+        chat_gguf_info_deinit(&info);
+    }
+    json_decref(cases);
+    cr_log_info("gguf: %d/%d", pass, total);
+    cr_assert_gt(total, 10);
+    cr_assert_eq(pass, total, "gguf: %d/%d pass", pass, total);
+}
+
+Test(jinja, gguf_read_errors) {
+    chat_gguf_info info;
+    he_error err = {0};
+    cr_assert_eq(chat_gguf_read("/nonexistent/model.gguf", &info, &err), -1);
+    cr_assert_null(info.template_text);
+    /* a vocab without a template reads fine, with the template absent */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-gpt-2.gguf", shared_dir());
+    cr_assert_eq(chat_gguf_read(path, &info, &err), 0, "%s", err.msg);
+    cr_assert_null(info.template_text);
+    chat_gguf_info_deinit(&info);
+    chat_gguf_info_deinit(NULL);
 }
