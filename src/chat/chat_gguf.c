@@ -36,7 +36,8 @@ int chat_gguf_read(const char *path, chat_gguf_info *out, he_error *err) {
     gguf_value tokens;
     r = gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &tokens, err);
     if (r < 0) goto fail;
-    if (token_text(f, r ? &tokens : NULL, "tokenizer.ggml.bos_token_id", &out->bos_token, err) < 0 ||
+    if (token_text(f, r ? &tokens : NULL, "tokenizer.ggml.bos_token_id", &out->bos_token, err) <
+            0 ||
         token_text(f, r ? &tokens : NULL, "tokenizer.ggml.eos_token_id", &out->eos_token, err) < 0)
         goto fail;
     gguf_close(f);

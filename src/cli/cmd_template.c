@@ -12,9 +12,8 @@
 #include "cli/cli.h"
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: hearth template (MODEL.gguf | --jinja FILE) --context CONTEXT.json "
-            "[--now 2024-07-26T12:00:00]\n");
+    fprintf(stderr, "usage: hearth template (MODEL.gguf | --jinja FILE) --context CONTEXT.json "
+                    "[--now 2024-07-26T12:00:00]\n");
 }
 
 /* Reads a whole file; returns a malloc'd buffer or NULL with err filled. */
@@ -105,7 +104,8 @@ int cmd_template(int argc, char **argv) {
     jinja_options opt = {0};
     if (now_s) {
         if (parse_now(now_s, &now) < 0) {
-            fprintf(stderr, "hearth template: --now: expected YYYY-MM-DDTHH:MM:SS, got '%s'\n", now_s);
+            fprintf(stderr, "hearth template: --now: expected YYYY-MM-DDTHH:MM:SS, got '%s'\n",
+                    now_s);
             return 2;
         }
         opt.now = &now;
@@ -113,7 +113,8 @@ int cmd_template(int argc, char **argv) {
     json_error_t jerr;
     json_t *ctx = json_load_file(ctx_path, JSON_DECODE_ANY, &jerr);
     if (!ctx) {
-        fprintf(stderr, "hearth template: %s:%d:%d: %s\n", ctx_path, jerr.line, jerr.column, jerr.text);
+        fprintf(stderr, "hearth template: %s:%d:%d: %s\n", ctx_path, jerr.line, jerr.column,
+                jerr.text);
         return 1;
     }
     if (!json_is_object(ctx)) {
@@ -126,11 +127,13 @@ int cmd_template(int argc, char **argv) {
     if (jinja_path) {
         src = read_file(jinja_path, &len, &err);
     } else {
-        /* the model's template; bos/eos default to the vocab's tokens unless the context sets them */
+        /* the model's template; bos/eos default to the vocab's tokens unless the context sets them
+         */
         chat_gguf_info info;
         if (chat_gguf_read(model, &info, &err) == 0) {
             if (!info.template_text)
-                he_fail(&err, HE_UNSUPPORTED, "%s: no tokenizer.chat_template in this model", model);
+                he_fail(&err, HE_UNSUPPORTED, "%s: no tokenizer.chat_template in this model",
+                        model);
             if (info.bos_token && !json_object_get(ctx, "bos_token"))
                 json_object_set_new(ctx, "bos_token", json_string(info.bos_token));
             if (info.eos_token && !json_object_get(ctx, "eos_token"))

@@ -76,15 +76,19 @@ static int check_vector(const char *name, const char *tmpl, const json_t *ctx,
         if (!ok) {
             const char *e = json_string_value(expected);
             size_t k = 0;
-            while (out && out[k] && out[k] == e[k]) k++;
-            cr_log_error("%s: mismatch at byte %zu: %s\n  expected: %.80s\n  got:      %.80s", name, k,
-                         out ? "" : err.msg, e + k, out ? out + k : "(error)");
+            while (out && out[k] && out[k] == e[k])
+                k++;
+            cr_log_error("%s: mismatch at byte %zu: %s\n  expected: %.80s\n  got:      %.80s", name,
+                         k, out ? "" : err.msg, e + k, out ? out + k : "(error)");
         }
     } else {
         ok = out == NULL;
         /* the template's own raise_exception must come through verbatim */
-        if (ok && error && strncmp(error, "TemplateError: ", 15) == 0) ok = ends_with(err.msg, error + 15);
-        if (!ok) cr_log_error("%s: expected refusal '%s', got %s", name, error, out ? "output" : err.msg);
+        if (ok && error && strncmp(error, "TemplateError: ", 15) == 0)
+            ok = ends_with(err.msg, error + 15);
+        if (!ok)
+            cr_log_error("%s: expected refusal '%s', got %s", name, error,
+                         out ? "output" : err.msg);
     }
     free(out);
     return ok;
@@ -195,7 +199,9 @@ Test(jinja, limits) {
          "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
          HE_LIMIT},
         {"{{ 'x' * 100000000000 }}", HE_LIMIT},
-        {"{% for i in range(100000) %}{{ 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' * 100 }}{% endfor %}", HE_LIMIT},
+        {"{% for i in range(100000) %}{{ "
+         "'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' * 100 }}{% endfor %}",
+         HE_LIMIT},
         {"{{ range(10000000) }}", HE_LIMIT},
     };
     jinja_limits lim = {.max_steps = 2000000, .max_output = 1 << 20, .max_memory = 64 << 20};
@@ -214,9 +220,11 @@ Test(jinja, deep_nesting) {
     char *src = malloc(4 * n + 16);
     size_t k = 0;
     k += (size_t)sprintf(src + k, "{{ ");
-    for (size_t i = 0; i < n; i++) src[k++] = '(';
+    for (size_t i = 0; i < n; i++)
+        src[k++] = '(';
     src[k++] = '1';
-    for (size_t i = 0; i < n; i++) src[k++] = ')';
+    for (size_t i = 0; i < n; i++)
+        src[k++] = ')';
     k += (size_t)sprintf(src + k, " }}");
     he_error err = {0};
     jinja_template *t = jinja_parse(src, k, &err);
@@ -225,13 +233,15 @@ Test(jinja, deep_nesting) {
     jinja_free(t);
 
     k = 0;
-    for (size_t i = 0; i < 5000; i++) k += (size_t)sprintf(src + k, "{%% if 1 %%}");
+    for (size_t i = 0; i < 5000; i++)
+        k += (size_t)sprintf(src + k, "{%% if 1 %%}");
     t = jinja_parse(src, k, &err);
     cr_expect_null(t);
     jinja_free(t);
     k = 0;
     k += (size_t)sprintf(src + k, "{{ ");
-    for (size_t i = 0; i < 50000; i++) k += (size_t)sprintf(src + k, "not ");
+    for (size_t i = 0; i < 50000; i++)
+        k += (size_t)sprintf(src + k, "not ");
     k += (size_t)sprintf(src + k, "1 }}");
     t = jinja_parse(src, k, &err);
     cr_expect_null(t);
@@ -244,7 +254,8 @@ Test(jinja, deep_nesting) {
 static void parse_guarded(const char *src) {
     size_t len = strlen(src), page = (size_t)sysconf(_SC_PAGESIZE);
     size_t pages = (len + page - 1) / page + 1;
-    char *mem = mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *mem =
+        mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     cr_assert(mem != MAP_FAILED);
     cr_assert_eq(mprotect(mem + (pages - 1) * page, page, PROT_NONE), 0);
     char *p = mem + (pages - 1) * page - len;
@@ -264,12 +275,37 @@ static void parse_guarded(const char *src) {
 
 Test(jinja, guard_page) {
     static const char *const inputs[] = {
-        "{", "{{", "{%", "{#", "{{ x", "{% if", "{{ 'abc", "{{ \"a\\", "{{ 1.", "{{ 1e",
-        "{{ 0x", "{% raw %}", "{% raw %}abc{% endraw", "{#-", "a {%- if x -%", "{{ x -",
-        "{{ x }", "{% set x = [1, 2", "{{ '\\u12", "{{ '\\x", "text", "", "{%+", "{{-",
-        "{% for x in messages %}{{ x.content", "{{ x|", "{{ x is", "{{ x[1:",
+        "{",
+        "{{",
+        "{%",
+        "{#",
+        "{{ x",
+        "{% if",
+        "{{ 'abc",
+        "{{ \"a\\",
+        "{{ 1.",
+        "{{ 1e",
+        "{{ 0x",
+        "{% raw %}",
+        "{% raw %}abc{% endraw",
+        "{#-",
+        "a {%- if x -%",
+        "{{ x -",
+        "{{ x }",
+        "{% set x = [1, 2",
+        "{{ '\\u12",
+        "{{ '\\x",
+        "text",
+        "",
+        "{%+",
+        "{{-",
+        "{% for x in messages %}{{ x.content",
+        "{{ x|",
+        "{{ x is",
+        "{{ x[1:",
     };
-    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) parse_guarded(inputs[i]);
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        parse_guarded(inputs[i]);
 }
 
 /* ---- API contract ---- */
