@@ -54,6 +54,14 @@ void jvm_step(jvm *V) {
                (unsigned long long)V->lim.max_steps);
 }
 
+/* Recursion in templates (macros calling macros, nested blocks, deep values) runs on the C
+ * stack; measuring it catches every path at once, whatever the mix of frames. */
+void jvm_check_stack(jvm *V) {
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (V->stack_base > here && V->stack_base - here > JINJA_STACK_BUDGET)
+        jthrow(&V->a, HE_LIMIT, "template recursion too deep");
+}
+
 void jvm_undefined_error(jvm *V, jv u) {
     jthrow(&V->a, HE_RUNTIME, "UndefinedError: %s", u.u.hint ? u.u.hint : "value is undefined");
 }
@@ -316,6 +324,7 @@ static int64_t as_i(jv v) { return v.t == JV_INT ? v.u.i : v.u.b; }
 static double as_f(jv v) { return v.t == JV_FLOAT ? v.u.f : (double)as_i(v); }
 
 int jv_compare(jvm *V, jv x, jv y) {
+    jvm_check_stack(V);
     if (is_num(x) && is_num(y)) {
         if (x.t != JV_FLOAT && y.t != JV_FLOAT) {
             int64_t a = as_i(x), b = as_i(y);
@@ -773,6 +782,7 @@ static jv eval_filter(jvm *V, const jnode *n, jscope *sc, jv self) {
 
 static jv eval(jvm *V, const jnode *n, jscope *sc) {
     jvm_step(V);
+    jvm_check_stack(V);
     switch (n->kind) {
     case E_CONST:
         return n->val;
@@ -956,6 +966,7 @@ static int exec_for(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
 
 static int exec(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
     jvm_step(V);
+    jvm_check_stack(V);
     switch (n->kind) {
     case S_BODY:
         for (size_t i = 0; i < n->nkids; i++) {
@@ -1086,6 +1097,7 @@ char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_optio
     if (!lim.max_output) lim.max_output = 16u << 20;
     if (!lim.max_memory) lim.max_memory = 256u << 20;
     V->lim = lim;
+    V->stack_base = (uintptr_t)__builtin_frame_address(0);
     ja_init(&V->a, lim.max_memory, &jb, err);
     if (opt && opt->now) {
         V->now = *opt->now;

@@ -270,6 +270,7 @@ typedef struct {
     uint64_t steps;
     int depth;
     jscope *globals;
+    uintptr_t stack_base; /* frame address at jinja_render entry */
 } jvm;
 
 /* Arguments of a filter/test/method/global call. */
@@ -286,6 +287,9 @@ enum { BI_RANGE = 1, BI_NAMESPACE, BI_DICT, BI_RAISE, BI_STRFTIME, BI_JOINER_UNU
 /* Positional argument i or keyword `name`, or dflt; *found (may be NULL) says which. */
 jv jargs_get(const jargs *g, size_t i, const char *name, jv dflt, int *found);
 void jvm_step(jvm *V);
+/* Throws HE_LIMIT when evaluation has used more than JINJA_STACK_BUDGET bytes of C stack. */
+void jvm_check_stack(jvm *V);
+#define JINJA_STACK_BUDGET (1u << 20)
 _Noreturn void jvm_undefined_error(jvm *V, jv undef);
 
 jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g);

@@ -271,7 +271,11 @@ static double num_f(jv v) {
     return v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : (double)v.u.b;
 }
 
-int jv_equal(jv x, jv y) {
+/* Python ==, with a bound on depth and work: values built by a hostile template can nest
+ * deeply or share sub-lists (a DAG whose paths grow exponentially). Past the bound the
+ * values compare unequal, which is safe for every caller (lookups, `in`, ==). */
+static int equal_rec(jv x, jv y, int depth, long *budget) {
+    if (--*budget < 0 || depth > 1000) return 0;
     if (is_num(x) && is_num(y)) {
         if (x.t != JV_FLOAT && y.t != JV_FLOAT)
             return (x.t == JV_INT ? x.u.i : x.u.b) == (y.t == JV_INT ? y.u.i : y.u.b);
@@ -287,20 +291,26 @@ int jv_equal(jv x, jv y) {
     case JV_LIST:
         if ((x.flags | y.flags) & JF_GEN) return x.u.l == y.u.l;
         if ((x.flags & JF_TUPLE) != (y.flags & JF_TUPLE)) return 0;
+        if (x.u.l == y.u.l) return 1; /* lists are immutable: same list, same contents */
         if (x.u.l->n != y.u.l->n) return 0;
         for (size_t i = 0; i < x.u.l->n; i++)
-            if (!jv_equal(x.u.l->v[i], y.u.l->v[i])) return 0;
+            if (!equal_rec(x.u.l->v[i], y.u.l->v[i], depth + 1, budget)) return 0;
         return 1;
     case JV_DICT:
         if (x.u.d->n != y.u.d->n) return 0;
         for (size_t i = 0; i < x.u.d->n; i++) {
             jv *o = jd_get(y.u.d, x.u.d->k[i]);
-            if (!o || !jv_equal(x.u.d->v[i], *o)) return 0;
+            if (!o || !equal_rec(x.u.d->v[i], *o, depth + 1, budget)) return 0;
         }
         return 1;
     default:
         return x.u.d == y.u.d;
     }
+}
+
+int jv_equal(jv x, jv y) {
+    long budget = 10000000;
+    return equal_rec(x, y, 0, &budget);
 }
 
 const char *jv_typename(jv v) {
@@ -517,6 +527,14 @@ static void write_repr(jbuf *b, jv v, int depth) {
         }
         jb_putc(b, '}');
         return;
+    case JV_NS: {
+        jv d = {.t = JV_DICT};
+        d.u.d = v.u.d;
+        jb_puts(b, "<Namespace ");
+        write_repr(b, d, depth + 1);
+        jb_puts(b, ">");
+        return;
+    }
     default:
         jv_write_str(b, v);
     }
@@ -554,7 +572,7 @@ void jv_write_str(jbuf *b, jv v) {
         jv d = {.t = JV_DICT};
         d.u.d = v.u.d;
         jb_puts(b, "<Namespace ");
-        write_repr(b, d, 0);
+        write_repr(b, d, 1);
         jb_puts(b, ">");
         return;
     }

@@ -385,3 +385,32 @@ Test(jinja, gguf_read_errors) {
     chat_gguf_info_deinit(&info);
     chat_gguf_info_deinit(NULL);
 }
+
+/* Values a template builds itself: deep nesting, shared sub-lists, namespaces that contain
+ * themselves. Each either renders or fails cleanly, never crashes or runs away. */
+Test(jinja, hostile_values) {
+    static const char *const srcs[] = {
+        /* 100k-deep list, then compared, printed, serialized and sorted */
+        "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+        "{% endfor %}{{ ns.x == ns.x }}{{ [ns.x] < [ns.x] }}",
+        "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+        "{% endfor %}{{ ns.x }}",
+        "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+        "{% endfor %}{{ ns.x|tojson }}",
+        /* a DAG with 2^60 paths */
+        "{% set ns = namespace(x=1, y=1) %}{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}"
+        "{% set ns.y = [ns.y, ns.y] %}{% endfor %}{{ ns.x == ns.y }}{{ ns.x in [ns.y] }}",
+        /* a namespace holding itself */
+        "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}",
+        /* macro recursion through nested blocks */
+        "{% macro f(n) %}{% if 1 %}{% if 1 %}{% if 1 %}{% for i in [1] %}{{ f(n + 1) }}"
+        "{% endfor %}{% endif %}{% endif %}{% endif %}{% endmacro %}{{ f(0) }}",
+    };
+    jinja_limits lim = {.max_depth = 100000, .max_steps = 50000000, .max_output = 1 << 20};
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        he_error err = {0};
+        char *out = render(srcs[i], strlen(srcs[i]), NULL, &lim, &err);
+        if (!out) cr_expect(err.code == HE_LIMIT || err.code == HE_RUNTIME, "case %zu: %s", i, err.msg);
+        free(out);
+    }
+}
