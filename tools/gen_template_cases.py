@@ -254,6 +254,8 @@ SEMANTICS = [
     ("indent", "[{{ 'a\\nb\\n\\nc'|indent }}][{{ 'a\\nb'|indent(2, true) }}][{{ 'a\\n\\nb'|indent(width='> ', blank=true) }}]", {}),
     ("wordcount_safe_escape", "{{ 'one two  three'|wordcount }} {{ '<b>'|safe }} {{ '<a href=\"x\">&'|e }} {{ '<i>'|escape }}", {}),
     ("markup_concat", "{{ '<x>'|safe + '<y>' }} {{ '<x>' ~ ('<y>'|safe) }}", {}),
+    ("percent_format", "{{ '%s-%d-%r-%%' % ('a', 3, 'b') }}|{{ '%s' % 'x' }}|{{ '%s!'|format('hi') }}|{{ '%(a)s' % {'a': 1} }}|{{ '%5.2f|%03d|%x|%-4s|%.2s' % (3.14159, 7, 255, 'ab', 'héllo') }}", {}),
+    ("percent_format_missing", "{{ '%s %s' % ('a',) }}", {}),
     ("unknown_filter", "{{ 1|nosuchfilter }}", {}),
     # string and dict methods
     ("str_methods", "{{ '  ab  '.strip() }}|{{ 'xxabxx'.strip('x') }}|{{ '\\n\\nab'.lstrip('\\n') }}|{{ 'ab  '.rstrip() }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}|{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith(('x', 'c')) }}", {}),

@@ -552,6 +552,7 @@ static jv binop(jvm *V, int op, jv x, jv y) {
             return r;
         }
     }
+    if (op == OP_MOD && x.t == JV_STR) return jinja_percent_format(V, x.u.s, y);
     if (op == OP_MUL) {
         if ((x.t == JV_STR || (x.t == JV_LIST && !(x.flags & JF_GEN))) &&
             (y.t == JV_INT || y.t == JV_BOOL))

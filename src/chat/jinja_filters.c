@@ -423,6 +423,143 @@ static jv do_format(jvm *V, const jstr *f, const jargs *g) {
     return mkstr(V, &b);
 }
 
+/* ---- printf-style formatting: str % args and |format ---- */
+
+/* Python's `fmt % args` for the common conversions (s r d i f F e E g G x X o c %), with
+ * flags, width, precision and %(key)s lookups in a dict argument. */
+jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
+    const jlist *tuple = NULL;
+    jlist single = {1, &args};
+    if (args.t == JV_LIST && (args.flags & JF_TUPLE))
+        tuple = args.u.l;
+    else
+        tuple = &single;
+    size_t next = 0;
+    jbuf b;
+    jb_init(&b, &V->a, V->lim.max_output);
+    for (size_t i = 0; i < fmt->n; i++) {
+        char c = fmt->p[i];
+        if (c != '%') {
+            jb_putc(&b, c);
+            continue;
+        }
+        if (++i >= fmt->n) jthrow(&V->a, HE_RUNTIME, "ValueError: incomplete format");
+        jv arg;
+        int have_arg = 0;
+        if (fmt->p[i] == '(') {
+            const char *e = memchr(fmt->p + i, ')', fmt->n - i);
+            if (!e) jthrow(&V->a, HE_RUNTIME, "ValueError: incomplete format key");
+            if (args.t != JV_DICT) jthrow(&V->a, HE_RUNTIME, "TypeError: format requires a mapping");
+            size_t kl = (size_t)(e - fmt->p) - i - 1;
+            jv *v = jd_gets(args.u.d, fmt->p + i + 1, kl);
+            if (!v) jthrow(&V->a, HE_RUNTIME, "KeyError: '%.*s'", (int)(kl > 60 ? 60 : kl), fmt->p + i + 1);
+            arg = *v;
+            have_arg = 1;
+            i = (size_t)(e - fmt->p) + 1;
+        }
+        char spec[32];
+        size_t k = 0;
+        spec[k++] = '%';
+        while (i < fmt->n && strchr("-+ #0", fmt->p[i]) && k < 8) spec[k++] = fmt->p[i++];
+        int digits = 0;
+        while (i < fmt->n && fmt->p[i] >= '0' && fmt->p[i] <= '9') {
+            if (++digits > 3) jthrow(&V->a, HE_LIMIT, "format width too large");
+            spec[k++] = fmt->p[i++];
+        }
+        if (i < fmt->n && fmt->p[i] == '.') {
+            spec[k++] = fmt->p[i++];
+            digits = 0;
+            while (i < fmt->n && fmt->p[i] >= '0' && fmt->p[i] <= '9') {
+                if (++digits > 3) jthrow(&V->a, HE_LIMIT, "format precision too large");
+                spec[k++] = fmt->p[i++];
+            }
+        }
+        if (i >= fmt->n) jthrow(&V->a, HE_RUNTIME, "ValueError: incomplete format");
+        char conv = fmt->p[i];
+        if (conv == '%') {
+            jb_putc(&b, '%');
+            continue;
+        }
+        if (!have_arg) {
+            if (next >= tuple->n) jthrow(&V->a, HE_RUNTIME, "TypeError: not enough arguments for format string");
+            arg = tuple->v[next++];
+        }
+        char out[2048];
+        switch (conv) {
+        case 's':
+        case 'r': {
+            jbuf sb;
+            jb_init(&sb, &V->a, V->lim.max_output);
+            if (conv == 's') jv_write_str(&sb, arg);
+            else jv_write_repr(&sb, arg);
+            /* width and precision count code points; '-' left-aligns */
+            const char *str = sb.p ? sb.p : "";
+            size_t len = sb.n;
+            int left = memchr(spec, '-', k) != NULL;
+            long width = 0, prec = -1;
+            size_t q = 1;
+            while (q < k && strchr("-+ #0", spec[q])) q++;
+            while (q < k && spec[q] >= '0' && spec[q] <= '9') width = width * 10 + (spec[q++] - '0');
+            if (q < k && spec[q] == '.') {
+                prec = 0;
+                for (q++; q < k; q++) prec = prec * 10 + (spec[q] - '0');
+            }
+            if (prec >= 0) len = utf8_offset(str, len, (size_t)prec);
+            long pad = width - (long)utf8_len(str, len);
+            if (!left)
+                for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
+            jb_put(&b, str, len);
+            if (left)
+                for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
+            break;
+        }
+        case 'd': case 'i': case 'x': case 'X': case 'o': case 'c': {
+            int64_t iv;
+            if (arg.t == JV_INT) iv = arg.u.i;
+            else if (arg.t == JV_BOOL) iv = arg.u.b;
+            else if (arg.t == JV_FLOAT && conv != 'c' && !isnan(arg.u.f) && fabs(arg.u.f) < 9.2e18) iv = (int64_t)arg.u.f;
+            else type_error(V, "%d format: a real number is required", arg);
+            if (conv == 'c') {
+                if (iv < 0 || iv > 0x10FFFF) jthrow(&V->a, HE_RUNTIME, "OverflowError: %%c arg not in range(0x110000)");
+                put_cp(&b, (uint32_t)iv);
+                break;
+            }
+            spec[k++] = 'l';
+            spec[k++] = 'l';
+            spec[k++] = conv == 'i' ? 'd' : conv;
+            spec[k] = 0;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            int n = snprintf(out, sizeof out, spec, (long long)iv);
+#pragma GCC diagnostic pop
+            if (n > 0) jb_put(&b, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+            break;
+        }
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': {
+            double f;
+            if (arg.t == JV_FLOAT) f = arg.u.f;
+            else if (arg.t == JV_INT) f = (double)arg.u.i;
+            else if (arg.t == JV_BOOL) f = arg.u.b;
+            else type_error(V, "must be real number", arg);
+            if (fabs(f) > 1e300 && (conv == 'f' || conv == 'F')) jthrow(&V->a, HE_LIMIT, "%%f of a huge number");
+            spec[k++] = conv;
+            spec[k] = 0;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            int n = snprintf(out, sizeof out, spec, f);
+#pragma GCC diagnostic pop
+            if (n > 0) jb_put(&b, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+            break;
+        }
+        default:
+            jthrow(&V->a, HE_UNSUPPORTED, "unsupported format character '%c'", conv);
+        }
+    }
+    if (!tuple || (args.t == JV_LIST && (args.flags & JF_TUPLE) && next < tuple->n))
+        jthrow(&V->a, HE_RUNTIME, "TypeError: not all arguments converted during string formatting");
+    return mkstr(V, &b);
+}
+
 /* ---- Methods ---- */
 
 static const char *const STR_METHODS[] = {
@@ -1142,6 +1279,18 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         return jv_getattr(
             V, self,
             need_str(V, jargs_get(g, 0, "name", jv_none(), NULL), "attr name must be a string"));
+    if (F("format")) {
+        const jstr *f = jv_to_str(&V->a, self, V->lim.max_output);
+        if (g->nkw) {
+            jv d = {.t = JV_DICT};
+            d.u.d = jd_new(&V->a);
+            for (size_t i = 0; i < g->nkw; i++) jd_set(&V->a, d.u.d, jv_str(g->kwn[i]), g->kwv[i]);
+            return jinja_percent_format(V, f, d);
+        }
+        jv t = mklist(V, g->npos, JF_TUPLE);
+        for (size_t i = 0; i < g->npos; i++) t.u.l->v[i] = g->pos[i];
+        return jinja_percent_format(V, f, t);
+    }
     if (F("min") || F("max")) {
         const jlist *items = jv_iter(V, self);
         if (!items->n) return jv_undef("No aggregated item, sequence was empty.");

@@ -304,6 +304,7 @@ jv jv_getattr(jvm *V, jv obj, const jstr *name);
 jv jv_getitem(jvm *V, jv obj, jv key);
 int jv_compare(jvm *V, jv x, jv y); /* <0, 0, >0; throws when Python would */
 jv jv_str_len_check(jvm *V, const char *p, size_t n);
-jv jinja_html_escape(jvm *V, jv v); /* markupsafe.escape: returns a safe string */
+jv jinja_html_escape(jvm *V, jv v);
+jv jinja_percent_format(jvm *V, const jstr *fmt, jv args); /* Python fmt % args */ /* markupsafe.escape: returns a safe string */
 
 #endif

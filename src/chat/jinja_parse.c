@@ -834,7 +834,13 @@ static jnode *parse_statement(parser *P) {
         n = parse_callblock(P, t);
     else if (tok_is_name(t, "filter"))
         n = parse_filterblock(P, t);
-    else if (tok_is_name(t, "with"))
+    else if (tok_is_name(t, "generation")) {
+        /* Hugging Face's AssistantTracker extension: the body renders unchanged */
+        static const char *const ends[] = {"endgeneration", NULL};
+        end_block(P);
+        n = parse_body(P, ends);
+        close_tag(P, "endgeneration");
+    } else if (tok_is_name(t, "with"))
         n = parse_with(P, t);
     else if (tok_is_name(t, "break") || tok_is_name(t, "continue")) {
         n = node(P, tok_is_name(t, "break") ? S_BREAK : S_CONTINUE, t);

@@ -336,6 +336,12 @@ Test(jinja, api) {
     }
     json_decref(ctx);
     jinja_free(t);
+
+    /* Hugging Face's {% generation %} marker renders its body unchanged */
+    const char *gen = "a{% generation %}b{{ 1 }}{% endgeneration %}c";
+    out = render(gen, strlen(gen), NULL, NULL, &err);
+    cr_assert_str_eq(out, "ab1c");
+    free(out);
 }
 
 /* ---- Templates embedded in GGUF files, bos/eos defaulting to the vocab's tokens ---- */
