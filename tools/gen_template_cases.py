@@ -251,7 +251,7 @@ SEMANTICS = [
     ("selectattr_tests", "{{ tools|selectattr('type', 'equalto', 'function')|list|length }} {{ tools|selectattr('name', 'defined')|map(attribute='name')|list }}", {"tools": [{"type": "function", "name": "f"}, {"type": "code"}]}),
     ("unique_reverse_sort", "{{ [3, 1, 3, 2, 1]|unique|list }} {{ ['a', 'A', 'b']|unique|list }} {{ [1, 2, 3]|reverse|list }} {{ 'abc'|reverse }} {{ [3, 1, 2]|sort }} {{ ['b', 'A', 'c']|sort }} {{ [3, 1, 2]|sort(reverse=true) }} {{ users|sort(attribute='age')|map(attribute='n')|join }}",
      {"users": [{"n": "a", "age": 30}, {"n": "b", "age": 20}, {"n": "c", "age": 30}]}),
-    ("indent", "[{{ 'a\\nb\\n\\nc'|indent }}][{{ 'a\\nb'|indent(2, true) }}][{{ 'a\\n\\nb'|indent(width='> ', blank=true) }}]", {}),
+    ("indent", "[{{ '{\\n'|indent(4, first=true) }}][{{ 'x\\n'|indent(2, blank=true) }}][{{ ''|indent(first=true) }}][{{ 'a\\nb\\n\\nc'|indent }}][{{ 'a\\nb'|indent(2, true) }}][{{ 'a\\n\\nb'|indent(width='> ', blank=true) }}]", {}),
     ("wordcount_safe_escape", "{{ 'one two  three'|wordcount }} {{ '<b>'|safe }} {{ '<a href=\"x\">&'|e }} {{ '<i>'|escape }}", {}),
     ("markup_concat", "{{ '<x>'|safe + '<y>' }} {{ '<x>' ~ ('<y>'|safe) }}", {}),
     ("percent_format", "{{ '%s-%d-%r-%%' % ('a', 3, 'b') }}|{{ '%s' % 'x' }}|{{ '%s!'|format('hi') }}|{{ '%(a)s' % {'a': 1} }}|{{ '%5.2f|%03d|%x|%-4s|%.2s' % (3.14159, 7, 255, 'ab', 'héllo') }}", {}),

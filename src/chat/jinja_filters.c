@@ -920,8 +920,9 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
     jbuf b;
     jb_init(&b, &V->a, V->lim.max_output);
     if (first) jb_put(&b, ind->p, ind->n);
+    /* (s + "\n").splitlines(): the segments between breaks, the last one even when empty */
     size_t i = 0, line = 0;
-    while (i < s->n) {
+    for (;;) {
         size_t j = i;
         while (j < s->n && s->p[j] != '\n' && s->p[j] != '\r' && s->p[j] != '\v' &&
                s->p[j] != '\f' && s->p[j] != '\x1c' && s->p[j] != '\x1d' && s->p[j] != '\x1e')
@@ -932,7 +933,8 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
         }
         jvm_step(V);
         jb_put(&b, s->p + i, j - i);
-        if (j < s->n && s->p[j] == '\r' && j + 1 < s->n && s->p[j + 1] == '\n') j++;
+        if (j >= s->n) break;
+        if (s->p[j] == '\r' && j + 1 < s->n && s->p[j + 1] == '\n') j++;
         i = j + 1;
         line++;
     }
