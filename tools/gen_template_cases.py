@@ -256,6 +256,9 @@ SEMANTICS = [
     ("markup_concat", "{{ '<x>'|safe + '<y>' }} {{ '<x>' ~ ('<y>'|safe) }}", {}),
     ("percent_format", "{{ '%s-%d-%r-%%' % ('a', 3, 'b') }}|{{ '%s' % 'x' }}|{{ '%s!'|format('hi') }}|{{ '%(a)s' % {'a': 1} }}|{{ '%5.2f|%03d|%x|%-4s|%.2s' % (3.14159, 7, 255, 'ab', 'héllo') }}", {}),
     ("percent_format_missing", "{{ '%s %s' % ('a',) }}", {}),
+    ("float_tests_modulo", "{{ 2.5 is odd }} {{ 4.0 is even }} {{ 4.0 is divisibleby 2 }} {{ -3.0 is odd }} {{ 1 % -0.5 }} {{ -7.5 % 2 }} {{ [1, 2, 1].count(1) }} {{ [1, 2].index(2) }}", {}),
+    ("undefined_int_filter", "{{ missing|int }}", {}),
+    ("indent_undefined", "{{ missing|indent }}", {}),
     ("unknown_filter", "{{ 1|nosuchfilter }}", {}),
     # string and dict methods
     ("str_methods", "{{ '  ab  '.strip() }}|{{ 'xxabxx'.strip('x') }}|{{ '\\n\\nab'.lstrip('\\n') }}|{{ 'ab  '.rstrip() }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}|{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith(('x', 'c')) }}", {}),

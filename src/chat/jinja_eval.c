@@ -176,6 +176,7 @@ jv jv_getattr(jvm *V, jv obj, const jstr *name) {
         break;
     }
     case JV_STR:
+    case JV_LIST:
         if (jinja_has_method(obj, name)) return make_method(V, obj, name);
         break;
     case JV_LOOP:
@@ -210,9 +211,8 @@ jv jv_getitem(jvm *V, jv obj, jv key) {
             }
             return jv_undef(hintf(V, "%s has no element %lld", obj_desc(obj), (long long)i));
         }
-    } else if (obj.t == JV_LIST && (obj.flags & JF_GEN)) {
-        jthrow(&V->a, HE_RUNTIME, "TypeError: 'generator' object is not subscriptable");
     }
+    /* Jinja2's getitem turns TypeError/LookupError into undefined (e.g. 7[0], gen[0]) */
     if (key.t == JV_STR) return jv_getattr(V, obj, key.u.s);
     jbuf b;
     jb_init(&b, &V->a, 200);
@@ -233,28 +233,34 @@ static int64_t clamp_index(int64_t i, int64_t n, int neg_step) {
     return i;
 }
 
-static int64_t slice_arg(jvm *V, jv v, int64_t dflt) {
+/* A slice index; *bad set when it is not an integer (Python's TypeError). */
+static int64_t slice_arg(jv v, int64_t dflt, int *bad) {
     if (v.t == JV_NONE || v.t == JV_UNDEF) return dflt;
     if (v.t == JV_INT) return v.u.i;
     if (v.t == JV_BOOL) return v.u.b;
-    jthrow(&V->a, HE_RUNTIME, "TypeError: slice indices must be integers or None");
+    *bad = 1;
+    return dflt;
 }
 
 static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
-    int64_t st = slice_arg(V, step, 1);
-    if (st == 0) jthrow(&V->a, HE_RUNTIME, "ValueError: slice step cannot be zero");
-    if (st < -INT64_MAX) st = -INT64_MAX;
+    int bad = 0;
+    int64_t st = slice_arg(step, 1, &bad);
     int is_str = obj.t == JV_STR;
     if (obj.t == JV_UNDEF) jvm_undefined_error(V, obj);
+    int64_t a0 = slice_arg(start, 0, &bad), b0 = slice_arg(stop, 0, &bad);
+    /* Jinja2 compiles slices to plain Python subscripts, so these are TypeErrors */
     if (!is_str && !(obj.t == JV_LIST && !(obj.flags & JF_GEN)))
         jthrow(&V->a, HE_RUNTIME, "TypeError: '%s' object is not subscriptable", jv_typename(obj));
+    if (bad) jthrow(&V->a, HE_RUNTIME, "TypeError: slice indices must be integers or None");
+    if (st == 0) jthrow(&V->a, HE_RUNTIME, "ValueError: slice step cannot be zero");
+    if (st < -INT64_MAX) st = -INT64_MAX;
     int64_t n = is_str ? (int64_t)utf8_len(obj.u.s->p, obj.u.s->n) : (int64_t)obj.u.l->n;
     int64_t a = start.t == JV_NONE || start.t == JV_UNDEF
                     ? (st > 0 ? 0 : n - 1)
-                    : clamp_index(slice_arg(V, start, 0), n, st < 0);
+                    : clamp_index(a0, n, st < 0);
     int64_t b = stop.t == JV_NONE || stop.t == JV_UNDEF
                     ? (st > 0 ? n : -1)
-                    : clamp_index(slice_arg(V, stop, 0), n, st < 0);
+                    : clamp_index(b0, n, st < 0);
     /* collect indices */
     size_t cnt = 0;
     if (st > 0 && a < b) cnt = (size_t)((b - a + st - 1) / st);
@@ -403,6 +409,7 @@ _Noreturn static void overflow(jvm *V) {
 static double py_fmod(double a, double b) {
     double m = fmod(a, b);
     if (m != 0.0 && ((m < 0) != (b < 0))) m += b;
+    if (m == 0.0) m = copysign(0.0, b); /* CPython float_rem */
     return m;
 }
 
@@ -520,7 +527,12 @@ static jv binop(jvm *V, int op, jv x, jv y) {
             if (fa == 0.0 && fb < 0)
                 jthrow(&V->a, HE_RUNTIME,
                        "ZeroDivisionError: 0.0 cannot be raised to a negative power");
-            return jv_float(pow(fa, fb));
+            {
+                double pr = pow(fa, fb);
+                if (isinf(pr) && !isinf(fa) && !isinf(fb))
+                    jthrow(&V->a, HE_RUNTIME, "OverflowError: (34, 'Numerical result out of range')");
+                return jv_float(pr);
+            }
         default:
             break;
         }
@@ -755,7 +767,7 @@ static jv eval_call(jvm *V, const jnode *n, jscope *sc, jv caller) {
         jv self = eval(V, fn->a, sc);
         eval_args(V, n, sc, &g, 0);
         at(V, n);
-        if ((self.t == JV_STR || self.t == JV_DICT) && jinja_has_method(self, fn->s)) {
+        if (jinja_has_method(self, fn->s)) {
             int ok;
             jv r = jinja_method(V, self, fn->s, &g, &ok);
             if (ok) return r;

@@ -555,7 +555,10 @@ jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
             jthrow(&V->a, HE_UNSUPPORTED, "unsupported format character '%c'", conv);
         }
     }
-    if (!tuple || (args.t == JV_LIST && (args.flags & JF_TUPLE) && next < tuple->n))
+    /* Python: leftover arguments are an error, unless the one argument is mapping-like */
+    int is_tuple = args.t == JV_LIST && (args.flags & JF_TUPLE);
+    int mapping = !is_tuple && (args.t == JV_DICT || args.t == JV_LIST);
+    if (next < tuple->n && !mapping)
         jthrow(&V->a, HE_RUNTIME, "TypeError: not all arguments converted during string formatting");
     return mkstr(V, &b);
 }
@@ -568,9 +571,11 @@ static const char *const STR_METHODS[] = {
     "rfind",   "count",   "join",    "splitlines", "isdigit", "isalpha",    "isalnum",
     "isspace", "islower", "isupper", NULL};
 static const char *const DICT_METHODS[] = {"items", "keys", "values", "get", NULL};
+static const char *const LIST_METHODS[] = {"count", "index", NULL}; /* the non-mutating ones */
 
 int jinja_has_method(jv self, const jstr *name) {
-    const char *const *list = self.t == JV_STR    ? STR_METHODS
+    const char *const *list = (self.t == JV_LIST && !(self.flags & JF_GEN)) ? LIST_METHODS
+                              : self.t == JV_STR                         ? STR_METHODS
                               : self.t == JV_DICT ? DICT_METHODS
                                                   : NULL;
     if (!list) return 0;
@@ -717,6 +722,19 @@ jv jinja_method(jvm *V, jv self, const jstr *name, const jargs *g, int *ok) {
     jvm_step(V);
     if (self.t == JV_STR) return str_method(V, self.u.s, name, g, ok);
     if (self.t == JV_DICT) return dict_method(V, self, name, g, ok);
+    if (self.t == JV_LIST && !(self.flags & JF_GEN)) {
+        jv x = jargs_get(g, 0, NULL, jv_undef(NULL), NULL);
+        int64_t c = 0;
+        for (size_t i = 0; i < self.u.l->n; i++) {
+            jvm_step(V);
+            if (jv_equal(self.u.l->v[i], x)) {
+                if (name_is(name, "index")) return jv_int((int64_t)i);
+                c++;
+            }
+        }
+        if (name_is(name, "index")) jthrow(&V->a, HE_RUNTIME, "ValueError: value is not in list");
+        if (name_is(name, "count")) return jv_int(c);
+    }
     *ok = 0;
     return jv_none();
 }
@@ -900,6 +918,8 @@ jv jinja_html_escape(jvm *V, jv v) {
 }
 
 static jv do_indent(jvm *V, jv v, const jargs *g) {
+    /* jinja2 does `s += "\n"` first: only strings (and undefined, as "") get through */
+    if (v.t != JV_STR) type_error(V, "indent needs a string", v);
     const jstr *s = jv_to_str(&V->a, v, V->lim.max_output);
     jv w = jargs_get(g, 0, "width", jv_int(4), NULL);
     int first = jv_truthy(jargs_get(g, 1, "first", jv_bool(0), NULL));
@@ -1181,6 +1201,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         if (items->n) memcpy(out.u.l->v, items->v, items->n * sizeof(jv));
         return out;
     }
+    if ((F("int") || F("float")) && self.t == JV_UNDEF) jvm_undefined_error(V, self);
     if (F("int")) {
         jv dflt = jargs_get(g, 0, "default", jv_int(0), NULL);
         return to_int(V, self, dflt, int_arg(V, jargs_get(g, 1, "base", jv_int(10), NULL), 10));
@@ -1354,16 +1375,25 @@ int jinja_test(jvm *V, const jstr *name, jv v, const jargs *g) {
         return v.t == JV_STR || (v.t == JV_LIST && !(v.flags & JF_GEN)) || v.t == JV_DICT;
     if (T("callable")) return v.t == JV_MACRO || v.t == JV_BUILTIN || v.t == JV_METHOD;
     if (T("odd") || T("even") || T("divisibleby")) {
-        if (v.t != JV_INT && v.t != JV_BOOL)
-            type_error(V, "odd/even/divisibleby need an integer", v);
-        int64_t x = v.t == JV_INT ? v.u.i : v.u.b;
-        if (T("odd")) return (x % 2) != 0;
-        if (T("even")) return (x % 2) == 0;
-        int64_t d = int_arg(V, a0, 1);
-        if (d == 0)
-            jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: integer division or modulo by zero");
-        if (d == -1) return 1;
-        return x % d == 0;
+        /* value % n == 0, by Python's rules for ints and floats */
+        if (v.t != JV_INT && v.t != JV_BOOL && v.t != JV_FLOAT)
+            type_error(V, "odd/even/divisibleby need a number", v);
+        jv d = T("divisibleby") ? a0 : jv_int(2);
+        if (d.t != JV_INT && d.t != JV_BOOL && d.t != JV_FLOAT)
+            type_error(V, "divisibleby needs a number", d);
+        int is_int = v.t != JV_FLOAT && d.t != JV_FLOAT;
+        if (is_int) {
+            int64_t x = v.t == JV_INT ? v.u.i : v.u.b, n = d.t == JV_INT ? d.u.i : d.u.b;
+            if (n == 0) jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: integer division or modulo by zero");
+            int r = n == -1 ? 1 : x % n == 0;
+            return T("odd") ? !r : r;
+        }
+        double x = v.t == JV_FLOAT ? v.u.f : (double)(v.t == JV_INT ? v.u.i : v.u.b);
+        double n = d.t == JV_FLOAT ? d.u.f : (double)(d.t == JV_INT ? d.u.i : d.u.b);
+        if (n == 0.0) jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: float modulo");
+        double m = fmod(x, n);
+        if (T("odd")) return m == 1.0 || m == -1.0; /* Python: x % 2 == 1 */
+        return m == 0.0;
     }
     if (T("equalto") || T("eq") || T("==")) return jv_equal(v, a0);
     if (T("ne") || T("!=")) return !jv_equal(v, a0);
