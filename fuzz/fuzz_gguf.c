@@ -13,7 +13,8 @@ static volatile uint8_t sink;
 static void touch(const void *p, uint64_t n) {
     const uint8_t *b = p;
     uint8_t acc = 0;
-    for (uint64_t i = 0; i < n; i++) acc ^= b[i];
+    for (uint64_t i = 0; i < n; i++)
+        acc ^= b[i];
     sink = acc;
 }
 
@@ -24,7 +25,11 @@ static void walk(const gguf_value *v, int depth) {
     bool b;
     gguf_str s;
     if (v->type == GGUF_TYPE_STRING) {
-        if (gguf_value_str(v, &s, &err) == 0) touch(s.ptr, s.len);
+        if (gguf_value_str(v, &s, &err) == 0) {
+            touch(s.ptr, s.len);
+            char shown[16];
+            gguf_str_show(shown, sizeof shown, s, 12);
+        }
         return;
     }
     if (v->type != GGUF_TYPE_ARRAY) {
@@ -53,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int64_t k = 0; k < gguf_n_kv(f); k++) {
         gguf_str key = gguf_key(f, k);
         touch(key.ptr, key.len);
+        char shown[80];
+        gguf_str_show(shown, sizeof shown, key, 64);
         char name[128];
         size_t n = key.len < sizeof name - 1 ? (size_t)key.len : sizeof name - 1;
         memcpy(name, key.ptr, n);

@@ -9,5 +9,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_swap(int argc, char **argv);
 
 #endif

@@ -11,30 +11,42 @@
 #include "gguf/gguf.h"
 #include "tensor/tensor.h"
 
-#define STR_SHOW 64  /* bytes of a string value shown before it is cut */
-#define ARR_SHOW 5   /* elements of an array shown */
-#define NEST_SHOW 3  /* nesting levels of arrays shown */
+#define STR_SHOW 64 /* bytes of a string value shown before it is cut */
+#define ARR_SHOW 5  /* elements of an array shown */
+#define NEST_SHOW 3 /* nesting levels of arrays shown */
 
-/* Prints at most max bytes of s as a quoted string, escaping quotes and control bytes and never
- * cutting a UTF-8 sequence in half; notes the full length when cut. */
+/* Prints at most max bytes of s as a quoted string, escaping quotes, control bytes and invalid
+ * UTF-8 (partial-character tokens are common in BPE vocabularies) and never cutting a UTF-8
+ * sequence in half; notes the full length when cut. */
 static void print_str(gguf_str s, size_t max) {
-    size_t n = s.len < max ? (size_t)s.len : max;
-    if (n < s.len)
-        while (n > 0 && ((unsigned char)s.ptr[n] & 0xC0) == 0x80) n--;
+    size_t n = s.len < max ? (size_t)s.len : max, i = 0;
     putchar('"');
-    for (size_t i = 0; i < n; i++) {
+    while (i < n) {
         unsigned char c = (unsigned char)s.ptr[i];
-        switch (c) {
-        case '"': fputs("\\\"", stdout); break;
-        case '\\': fputs("\\\\", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        default:
-            if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-            else putchar(c);
+        size_t k = gguf_utf8_len(s.ptr + i, (size_t)s.len - i);
+        if (k > 1) {
+            if (i + k > n) break;
+            fwrite(s.ptr + i, 1, k, stdout);
+            i += k;
+            continue;
         }
+        i++;
+        if (c == '"')
+            fputs("\\\"", stdout);
+        else if (c == '\\')
+            fputs("\\\\", stdout);
+        else if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if (k == 0 || c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
     }
+    n = i;
     putchar('"');
     if (n < s.len) printf("… (%" PRIu64 " bytes)", s.len);
 }
@@ -71,7 +83,8 @@ static void print_value(const gguf_value *v, int depth) {
     }
     case GGUF_TYPE_UINT64: {
         int64_t x;
-        if (gguf_value_i64(v, &x, &err) == 0) printf("%" PRId64, x);
+        if (gguf_value_i64(v, &x, &err) == 0)
+            printf("%" PRId64, x);
         else {
             uint64_t u;
             memcpy(&u, v->raw, 8);
@@ -91,8 +104,10 @@ static void print_value(const gguf_value *v, int depth) {
         for (uint64_t j = 0; j < show; j++) {
             gguf_value e;
             if (j) fputs(", ", stdout);
-            if (gguf_value_elem(v, j, &e, &err) == 0) print_value(&e, depth + 1);
-            else break;
+            if (gguf_value_elem(v, j, &e, &err) == 0)
+                print_value(&e, depth + 1);
+            else
+                break;
         }
         if (show < v->n) fputs(", …", stdout);
         putchar(']');
@@ -114,8 +129,10 @@ static void print_size(uint64_t b) {
         x /= 1024.0;
         u++;
     }
-    if (u == 0) printf("%" PRIu64 " B", b);
-    else printf("%.2f %s", x, unit[u]);
+    if (u == 0)
+        printf("%" PRIu64 " B", b);
+    else
+        printf("%.2f %s", x, unit[u]);
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -139,23 +156,26 @@ int cmd_inspect(int argc, char **argv) {
     int kw = 0;
     for (int64_t i = 0; i < n_kv; i++) {
         gguf_str k = gguf_key(f, i);
-        if (k.len > (uint64_t)kw) kw = k.len > 48 ? 48 : (int)k.len;
+        char b[160];
+        int w = (int)strlen(gguf_str_show(b, sizeof b, k, 96));
+        if (w > kw) kw = w > 48 ? 48 : w;
     }
     printf("\nmetadata: %" PRId64 " keys\n", n_kv);
     for (int64_t i = 0; i < n_kv; i++) {
         gguf_str k = gguf_key(f, i);
         gguf_value v;
         gguf_get_value(f, i, &v);
-        /* Keys were checked to hold no NUL; cut very long ones like long strings. */
-        int kl = k.len > 96 ? 96 : (int)k.len;
-        printf("  %-*.*s  %-6s  ", kw, kl, k.ptr, gguf_type_name(v.type));
+        /* Names from a file may hold escape sequences: never print them raw to a terminal. */
+        char b[160];
+        printf("  %-*s  %-6s  ", kw, gguf_str_show(b, sizeof b, k, 96), gguf_type_name(v.type));
         print_value(&v, 0);
         putchar('\n');
     }
 
     int64_t n_t = gguf_n_tensors(f);
     printf("\ntensors: %" PRId64 "\n", n_t);
-    if (n_t) printf("  %-40s  %-7s  %-24s  %12s  %12s\n", "name", "type", "shape", "offset", "bytes");
+    if (n_t)
+        printf("  %-40s  %-7s  %-24s  %12s  %12s\n", "name", "type", "shape", "offset", "bytes");
     uint64_t params = 0, bytes = 0;
     for (int64_t i = 0; i < n_t; i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
@@ -164,12 +184,15 @@ int cmd_inspect(int argc, char **argv) {
         int o = snprintf(shape, sizeof shape, "[");
         uint64_t nel = 1;
         for (uint32_t d = 0; d < t->n_dims; d++) {
-            o += snprintf(shape + o, sizeof shape - (size_t)o, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+            o += snprintf(shape + o, sizeof shape - (size_t)o, "%s%" PRId64, d ? ", " : "",
+                          t->ne[d]);
             nel *= (uint64_t)t->ne[d]; /* fits: the reader checked the product */
         }
         snprintf(shape + o, sizeof shape - (size_t)o, "]");
-        printf("  %-40.*s  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", (int)t->name.len, t->name.ptr,
-               tr ? tr->name : "?", shape, t->offset, t->nbytes);
+        char b[160];
+        printf("  %-40s  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n",
+               gguf_str_show(b, sizeof b, t->name, 96), tr ? tr->name : "?", shape, t->offset,
+               t->nbytes);
         params += nel;
         bytes += t->nbytes;
     }

@@ -10,10 +10,12 @@
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: hearth make-model --shape SHAPE --type TYPE [--vocab VOCAB.gguf] [--seed N] [-t THREADS] OUT.gguf\n"
+            "usage: hearth make-model --shape SHAPE --type TYPE [--vocab VOCAB.gguf] [--seed N] "
+            "[-t THREADS] OUT.gguf\n"
             "  SHAPE: %s\n"
             "  TYPE:  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m\n"
-            "  VOCAB: a GGUF whose tokenizer.* keys are copied (omitted or \"\": a built-in minimal vocab)\n",
+            "  VOCAB: a GGUF whose tokenizer.* keys are copied (omitted or \"\": a built-in "
+            "minimal vocab)\n",
             synth_shape_names());
 }
 
@@ -29,9 +31,12 @@ int cmd_make_model(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
-        if (!strcmp(a, "--shape") && has_val) p.shape = argv[++i];
-        else if (!strcmp(a, "--type") && has_val) type = argv[++i];
-        else if (!strcmp(a, "--vocab") && has_val) p.vocab_path = argv[++i];
+        if (!strcmp(a, "--shape") && has_val)
+            p.shape = argv[++i];
+        else if (!strcmp(a, "--type") && has_val)
+            type = argv[++i];
+        else if (!strcmp(a, "--vocab") && has_val)
+            p.vocab_path = argv[++i];
         else if (!strcmp(a, "--seed") && has_val) {
             char *end;
             p.seed = strtoull(argv[++i], &end, 10);
@@ -39,7 +44,8 @@ int cmd_make_model(int argc, char **argv) {
                 fprintf(stderr, "hearth make-model: --seed: not a number: '%s'\n", argv[i]);
                 return 2;
             }
-        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) p.n_threads = atoi(argv[++i]);
+        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val)
+            p.n_threads = atoi(argv[++i]);
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 0;
@@ -47,7 +53,8 @@ int cmd_make_model(int argc, char **argv) {
             fprintf(stderr, "hearth make-model: unknown or incomplete option '%s'\n", a);
             usage();
             return 2;
-        } else if (!out) out = a;
+        } else if (!out)
+            out = a;
         else {
             fprintf(stderr, "hearth make-model: unexpected argument '%s'\n", a);
             usage();
@@ -64,7 +71,8 @@ int cmd_make_model(int argc, char **argv) {
         return 2;
     }
     if (!synth_shape_find(p.shape)) {
-        fprintf(stderr, "hearth make-model: unknown shape '%s' (expected one of %s)\n", p.shape, synth_shape_names());
+        fprintf(stderr, "hearth make-model: unknown shape '%s' (expected one of %s)\n", p.shape,
+                synth_shape_names());
         return 2;
     }
     double t0 = now_s();
@@ -72,7 +80,7 @@ int cmd_make_model(int argc, char **argv) {
         fprintf(stderr, "hearth make-model: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "hearth make-model: wrote %s (%s, %s) in %.1f s\n", out, p.shape, quant_ftype_name(p.ftype),
-            now_s() - t0);
+    fprintf(stderr, "hearth make-model: wrote %s (%s, %s) in %.1f s\n", out, p.shape,
+            quant_ftype_name(p.ftype), now_s() - t0);
     return 0;
 }

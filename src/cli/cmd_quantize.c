@@ -22,7 +22,8 @@ int cmd_quantize(int argc, char **argv) {
     const char *pos[3];
     int n_pos = 0, n_threads = 0;
     for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) n_threads = atoi(argv[++i]);
+        if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc)
+            n_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage();
             return 0;
@@ -30,7 +31,8 @@ int cmd_quantize(int argc, char **argv) {
             fprintf(stderr, "hearth quantize: unknown or incomplete option '%s'\n", argv[i]);
             usage();
             return 2;
-        } else if (n_pos < 3) pos[n_pos++] = argv[i];
+        } else if (n_pos < 3)
+            pos[n_pos++] = argv[i];
         else {
             fprintf(stderr, "hearth quantize: unexpected argument '%s'\n", argv[i]);
             usage();
@@ -52,6 +54,7 @@ int cmd_quantize(int argc, char **argv) {
         fprintf(stderr, "hearth quantize: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "hearth quantize: wrote %s (%s) in %.1f s\n", pos[1], quant_ftype_name(ftype), now_s() - t0);
+    fprintf(stderr, "hearth quantize: wrote %s (%s) in %.1f s\n", pos[1], quant_ftype_name(ftype),
+            now_s() - t0);
     return 0;
 }

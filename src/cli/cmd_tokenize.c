@@ -21,7 +21,8 @@
 #define STDIN_LIMIT ((size_t)1 << 31) /* the tokenizer refuses longer texts anyway */
 
 static int usage(void) {
-    fprintf(stderr, "usage: hearth tokenize MODEL.gguf [--no-bos] [--no-special] [--jsonl]   (text on stdin)\n");
+    fprintf(stderr, "usage: hearth tokenize MODEL.gguf [--no-bos] [--no-special] [--jsonl]   (text "
+                    "on stdin)\n");
     return 2;
 }
 
@@ -60,12 +61,13 @@ nomem:
 
 static void print_ids(const int32_t *ids, size_t n) {
     putchar('[');
-    for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", (int)ids[i]);
+    for (size_t i = 0; i < n; i++)
+        printf(i ? ", %d" : "%d", (int)ids[i]);
     puts("]");
 }
 
-static int tokenize_one(const tok_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
-                        he_error *err) {
+static int tokenize_one(const tok_vocab *v, const char *text, size_t len, bool add_special,
+                        bool parse_special, he_error *err) {
     int32_t *ids;
     size_t n;
     if (tok_encode(v, text, len, add_special, parse_special, &ids, &n, err) < 0) return -1;
@@ -78,12 +80,18 @@ int cmd_tokenize(int argc, char **argv) {
     const char *path = NULL;
     bool add_special = true, parse_special = true, jsonl = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--no-bos")) add_special = false;
-        else if (!strcmp(argv[i], "--no-special")) parse_special = false;
-        else if (!strcmp(argv[i], "--jsonl")) jsonl = true;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage();
-        else if (argv[i][0] == '-' || path) return usage();
-        else path = argv[i];
+        if (!strcmp(argv[i], "--no-bos"))
+            add_special = false;
+        else if (!strcmp(argv[i], "--no-special"))
+            parse_special = false;
+        else if (!strcmp(argv[i], "--jsonl"))
+            jsonl = true;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return usage();
+        else if (argv[i][0] == '-' || path)
+            return usage();
+        else
+            path = argv[i];
     }
     if (!path) return usage();
 
@@ -111,10 +119,12 @@ int cmd_tokenize(int argc, char **argv) {
             json_t *s = json_loadb(text + pos, end - pos, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
             if (!s || !json_is_string(s)) {
                 json_decref(s);
-                he_fail(&err, HE_FORMAT, "stdin line %zu: expected a JSON string (%s)", line_no, s ? "not a string" : je.text);
+                he_fail(&err, HE_FORMAT, "stdin line %zu: expected a JSON string (%s)", line_no,
+                        s ? "not a string" : je.text);
                 goto fail;
             }
-            int r = tokenize_one(v, json_string_value(s), json_string_length(s), add_special, parse_special, &err);
+            int r = tokenize_one(v, json_string_value(s), json_string_length(s), add_special,
+                                 parse_special, &err);
             json_decref(s);
             if (r < 0) goto fail;
             pos = end + 1;

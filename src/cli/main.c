@@ -17,6 +17,8 @@ static const command commands[] = {
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
     {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,tiny} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
+    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O]"},
+    {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY]"},
 };
 
 static void usage(FILE *out) {

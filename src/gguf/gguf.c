@@ -30,28 +30,33 @@ size_t gguf_type_size(gguf_type t) {
     switch (t) {
     case GGUF_TYPE_UINT8:
     case GGUF_TYPE_INT8:
-    case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_BOOL:
+        return 1;
     case GGUF_TYPE_UINT16:
-    case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_INT16:
+        return 2;
     case GGUF_TYPE_UINT32:
     case GGUF_TYPE_INT32:
-    case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_FLOAT32:
+        return 4;
     case GGUF_TYPE_UINT64:
     case GGUF_TYPE_INT64:
-    case GGUF_TYPE_FLOAT64: return 8;
+    case GGUF_TYPE_FLOAT64:
+        return 8;
     case GGUF_TYPE_STRING:
     case GGUF_TYPE_ARRAY:
-    case GGUF_TYPE_COUNT: return 0;
+    case GGUF_TYPE_COUNT:
+        return 0;
     }
     return 0;
 }
 
 const char *gguf_type_name(gguf_type t) {
     static const char *const names[GGUF_TYPE_COUNT] = {
-        [GGUF_TYPE_UINT8] = "u8",     [GGUF_TYPE_INT8] = "i8",       [GGUF_TYPE_UINT16] = "u16",
-        [GGUF_TYPE_INT16] = "i16",    [GGUF_TYPE_UINT32] = "u32",    [GGUF_TYPE_INT32] = "i32",
-        [GGUF_TYPE_FLOAT32] = "f32",  [GGUF_TYPE_BOOL] = "bool",     [GGUF_TYPE_STRING] = "string",
-        [GGUF_TYPE_ARRAY] = "array",  [GGUF_TYPE_UINT64] = "u64",    [GGUF_TYPE_INT64] = "i64",
+        [GGUF_TYPE_UINT8] = "u8",    [GGUF_TYPE_INT8] = "i8",    [GGUF_TYPE_UINT16] = "u16",
+        [GGUF_TYPE_INT16] = "i16",   [GGUF_TYPE_UINT32] = "u32", [GGUF_TYPE_INT32] = "i32",
+        [GGUF_TYPE_FLOAT32] = "f32", [GGUF_TYPE_BOOL] = "bool",  [GGUF_TYPE_STRING] = "string",
+        [GGUF_TYPE_ARRAY] = "array", [GGUF_TYPE_UINT64] = "u64", [GGUF_TYPE_INT64] = "i64",
         [GGUF_TYPE_FLOAT64] = "f64",
     };
     return (unsigned)t < GGUF_TYPE_COUNT ? names[t] : "?";
@@ -83,19 +88,56 @@ typedef struct {
     he_error *err;
 } parser;
 
-/* Copies a name from the file into buf for a message: at most 64 bytes, control bytes as '?'. */
-static const char *show(char *buf, size_t cap, const char *p, uint64_t len) {
-    size_t n = len < 64 ? (size_t)len : 64, o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
-        unsigned char c = (unsigned char)p[i];
-        buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+size_t gguf_utf8_len(const char *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    if (n == 0) return 0;
+    if (s[0] < 0x80) return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        len = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        if (s[0] == 0xE0) lo = 0xA0;
+        if (s[0] == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        if (s[0] == 0xF0) lo = 0x90;
+        if (s[0] == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+const char *gguf_str_show(char *buf, size_t cap, gguf_str s, size_t max) {
+    size_t o = 0, i = 0, n = (size_t)s.len;
+    while (i < n && i < max && o + 5 < cap) {
+        size_t k = gguf_utf8_len(s.ptr + i, n - i);
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (k == 0 || (k == 1 && (c < 0x20 || c == 0x7f))) {
+            buf[o++] = '?';
+            i++;
+            continue;
+        }
+        if (i + k > max) break;
+        memcpy(buf + o, s.ptr + i, k);
+        o += k;
+        i += k;
     }
-    if (len > 64 && o + 4 < cap) {
+    if (i < n && o + 4 <= cap) {
         memcpy(buf + o, "...", 3);
         o += 3;
     }
     buf[o] = 0;
     return buf;
+}
+
+/* A name from the file, fit for a message (see gguf_str_show). */
+static const char *show(char *buf, size_t cap, const char *p, uint64_t len) {
+    return gguf_str_show(buf, cap, (gguf_str){p, len}, 64);
 }
 
 static size_t left(const parser *p) { return p->f->size - p->pos; }
@@ -146,14 +188,17 @@ static int arena_reserve(parser *p, uint64_t k, uint64_t *idx) {
     gguf_file *f = p->f;
     if (k > f->arena_cap - f->arena_len) {
         uint64_t cap = f->arena_cap ? f->arena_cap : 64;
-        while (cap - f->arena_len < k) cap *= 2;
+        while (cap - f->arena_len < k)
+            cap *= 2;
         size_t bytes;
         if (cap > SIZE_MAX / sizeof(uint64_t) || he_mul_overflow(cap, sizeof(uint64_t), &bytes))
             return he_fail(p->err, HE_NOMEM, "gguf: %s: array index too large", p->where);
         uint64_t *a = he_realloc(f->arena, bytes);
         if (!a)
-            return he_fail(p->err, HE_NOMEM, "gguf: %s: out of memory indexing an array of %llu "
-                           "elements", p->where, (unsigned long long)k);
+            return he_fail(p->err, HE_NOMEM,
+                           "gguf: %s: out of memory indexing an array of %llu "
+                           "elements",
+                           p->where, (unsigned long long)k);
         f->arena = a;
         f->arena_cap = cap;
     }
@@ -175,8 +220,8 @@ static int parse_value(parser *p, uint32_t t, int depth, uint64_t *n_out, gguf_t
     *elem_out = GGUF_TYPE_COUNT;
     *aux_out = GGUF_NO_AUX;
     if (t >= GGUF_TYPE_COUNT)
-        return he_fail(p->err, HE_FORMAT, "gguf: %s: unknown value type %u at offset %zu",
-                       p->where, t, at);
+        return he_fail(p->err, HE_FORMAT, "gguf: %s: unknown value type %u at offset %zu", p->where,
+                       t, at);
     if (t == GGUF_TYPE_STRING) {
         gguf_str s;
         return rd_str(p, &s, "string");
@@ -185,43 +230,50 @@ static int parse_value(parser *p, uint32_t t, int depth, uint64_t *n_out, gguf_t
         size_t sz = gguf_type_size((gguf_type)t);
         if (need(p, sz, gguf_type_name((gguf_type)t))) return -1;
         if (t == GGUF_TYPE_BOOL && p->f->base[p->pos] > 1)
-            return he_fail(p->err, HE_FORMAT, "gguf: %s: bool at offset %zu has value %u (not 0 or 1)",
-                           p->where, p->pos, p->f->base[p->pos]);
+            return he_fail(p->err, HE_FORMAT,
+                           "gguf: %s: bool at offset %zu has value %u (not 0 or 1)", p->where,
+                           p->pos, p->f->base[p->pos]);
         p->pos += sz;
         return 0;
     }
 
     if (depth >= GGUF_MAX_ARRAY_DEPTH)
-        return he_fail(p->err, HE_LIMIT, "gguf: %s: arrays nested deeper than %d levels at offset %zu",
-                       p->where, GGUF_MAX_ARRAY_DEPTH, at);
+        return he_fail(p->err, HE_LIMIT,
+                       "gguf: %s: arrays nested deeper than %d levels at offset %zu", p->where,
+                       GGUF_MAX_ARRAY_DEPTH, at);
     uint32_t et;
     uint64_t n;
     if (rd_u32(p, &et, "array element type")) return -1;
     if (et >= GGUF_TYPE_COUNT)
-        return he_fail(p->err, HE_FORMAT, "gguf: %s: array at offset %zu has unknown element type %u",
-                       p->where, at, et);
+        return he_fail(p->err, HE_FORMAT,
+                       "gguf: %s: array at offset %zu has unknown element type %u", p->where, at,
+                       et);
     if (rd_u64(p, &n, "array length")) return -1;
     *n_out = n;
     *elem_out = (gguf_type)et;
 
     /* Every element takes at least min bytes, so n > left/min cannot be valid: checking this
      * first keeps n * size from overflowing and bounds the offsets table by the file size. */
-    size_t min = et == GGUF_TYPE_STRING ? 8 : et == GGUF_TYPE_ARRAY ? 12 : gguf_type_size((gguf_type)et);
+    size_t min = et == GGUF_TYPE_STRING  ? 8
+                 : et == GGUF_TYPE_ARRAY ? 12
+                                         : gguf_type_size((gguf_type)et);
     if (n > left(p) / min)
-        return he_fail(p->err, HE_FORMAT,
-                       "gguf: %s: array at offset %zu has %llu elements of type %s, which cannot fit "
-                       "in the %zu bytes left (file size %zu)",
-                       p->where, at, (unsigned long long)n, gguf_type_name((gguf_type)et), left(p),
-                       p->f->size);
+        return he_fail(
+            p->err, HE_FORMAT,
+            "gguf: %s: array at offset %zu has %llu elements of type %s, which cannot fit "
+            "in the %zu bytes left (file size %zu)",
+            p->where, at, (unsigned long long)n, gguf_type_name((gguf_type)et), left(p),
+            p->f->size);
 
     if (et != GGUF_TYPE_STRING && et != GGUF_TYPE_ARRAY) {
         if (et == GGUF_TYPE_BOOL)
             for (uint64_t j = 0; j < n; j++)
                 if (p->f->base[p->pos + j] > 1)
-                    return he_fail(p->err, HE_FORMAT,
-                                   "gguf: %s: bool element %llu at offset %zu has value %u (not 0 or 1)",
-                                   p->where, (unsigned long long)j, p->pos + (size_t)j,
-                                   p->f->base[p->pos + j]);
+                    return he_fail(
+                        p->err, HE_FORMAT,
+                        "gguf: %s: bool element %llu at offset %zu has value %u (not 0 or 1)",
+                        p->where, (unsigned long long)j, p->pos + (size_t)j,
+                        p->f->base[p->pos + j]);
         p->pos += (size_t)n * min;
         return 0;
     }
@@ -250,13 +302,15 @@ static int parse_value(parser *p, uint32_t t, int depth, uint64_t *n_out, gguf_t
 
 static uint64_t hash_bytes(const char *s, uint64_t n) {
     uint64_t h = 1469598103934665603ull;
-    for (uint64_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (uint64_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
 static uint32_t *hash_new(uint64_t n, uint64_t *size_out) {
     uint64_t size = 8;
-    while (size < 2 * n) size *= 2;
+    while (size < 2 * n)
+        size *= 2;
     *size_out = size;
     return he_calloc((size_t)size, sizeof(uint32_t));
 }
@@ -299,14 +353,16 @@ static int parse_header(parser *p, uint64_t *n_tensors, uint64_t *n_kv) {
     p->pos = 4;
     if (rd_u32(p, &f->version, "version")) return -1;
     if (f->version == 1)
-        return he_fail(p->err, HE_UNSUPPORTED, "gguf: version 1 at offset 4 is not supported "
+        return he_fail(p->err, HE_UNSUPPORTED,
+                       "gguf: version 1 at offset 4 is not supported "
                        "(GGUF v1 used 32-bit counts; re-convert the model)");
     if (f->version != 2 && f->version != 3) {
         uint32_t sw = __builtin_bswap32(f->version);
         if (sw == 2 || sw == 3)
             return he_fail(p->err, HE_UNSUPPORTED,
                            "gguf: version field 0x%08x at offset 4 means a big-endian file, which "
-                           "hearth does not read", f->version);
+                           "hearth does not read",
+                           f->version);
         return he_fail(p->err, HE_UNSUPPORTED,
                        "gguf: unknown version %u at offset 4 (supported: 2 and 3)", f->version);
     }
@@ -318,11 +374,13 @@ static int parse_header(parser *p, uint64_t *n_tensors, uint64_t *n_kv) {
     if (*n_kv > left(p) / 13)
         return he_fail(p->err, HE_FORMAT,
                        "gguf: key/value count %llu at offset 16 cannot fit in the %zu bytes left "
-                       "(each takes at least 13)", (unsigned long long)*n_kv, left(p));
+                       "(each takes at least 13)",
+                       (unsigned long long)*n_kv, left(p));
     if (*n_tensors > (left(p) - *n_kv * 13) / 32)
         return he_fail(p->err, HE_FORMAT,
                        "gguf: tensor count %llu at offset 8 cannot fit in the %zu bytes left "
-                       "(each tensor info takes at least 32)", (unsigned long long)*n_tensors, left(p));
+                       "(each tensor info takes at least 32)",
+                       (unsigned long long)*n_tensors, left(p));
     if (*n_kv > GGUF_MAX_KV)
         return he_fail(p->err, HE_LIMIT, "gguf: key/value count %llu exceeds hearth's limit of %u",
                        (unsigned long long)*n_kv, GGUF_MAX_KV);
@@ -339,16 +397,20 @@ static int parse_kvs(parser *p, uint64_t n_kv) {
     f->kv = he_calloc((size_t)(n_kv ? n_kv : 1), sizeof *f->kv);
     f->kv_hash = hash_new(n_kv, &f->kv_hash_size);
     if (!f->kv || !f->kv_hash)
-        return he_fail(p->err, HE_NOMEM, "gguf: out of memory for %llu keys", (unsigned long long)n_kv);
+        return he_fail(p->err, HE_NOMEM, "gguf: out of memory for %llu keys",
+                       (unsigned long long)n_kv);
     for (uint64_t i = 0; i < n_kv; i++) {
         gguf_kv *kv = &f->kv[i];
         size_t at = p->pos;
         snprintf(p->where, sizeof p->where, "key #%llu", (unsigned long long)i);
         if (rd_str(p, &kv->key, "key") || check_name(p, kv->key, "key", at)) return -1;
-        snprintf(p->where, sizeof p->where, "key '%s'", show(b, sizeof b, kv->key.ptr, kv->key.len));
-        uint64_t slot = hash_slot(f->kv_hash, f->kv_hash_size, kv->key.ptr, kv->key.len, kv_name, f);
+        snprintf(p->where, sizeof p->where, "key '%s'",
+                 show(b, sizeof b, kv->key.ptr, kv->key.len));
+        uint64_t slot =
+            hash_slot(f->kv_hash, f->kv_hash_size, kv->key.ptr, kv->key.len, kv_name, f);
         if (f->kv_hash[slot])
-            return he_fail(p->err, HE_FORMAT, "gguf: %s at offset %zu: duplicate key", p->where, at);
+            return he_fail(p->err, HE_FORMAT, "gguf: %s at offset %zu: duplicate key", p->where,
+                           at);
         uint32_t t;
         if (rd_u32(p, &t, "value type")) return -1;
         kv->val_off = p->pos;
@@ -368,16 +430,21 @@ static int read_alignment(parser *p) {
     if (i < 0) return 0;
     const gguf_kv *kv = &f->kv[i];
     if (kv->type != GGUF_TYPE_UINT32)
-        return he_fail(p->err, HE_FORMAT, "gguf: key 'general.alignment' at offset %llu has type %s, "
-                       "expected u32", (unsigned long long)kv->val_off, gguf_type_name(kv->type));
+        return he_fail(p->err, HE_FORMAT,
+                       "gguf: key 'general.alignment' at offset %llu has type %s, "
+                       "expected u32",
+                       (unsigned long long)kv->val_off, gguf_type_name(kv->type));
     uint32_t a = ld_u32(f->base + kv->val_off);
     if (a == 0 || (a & (a - 1)) != 0)
-        return he_fail(p->err, HE_FORMAT, "gguf: key 'general.alignment' at offset %llu is %u, "
-                       "not a nonzero power of two", (unsigned long long)kv->val_off, a);
+        return he_fail(p->err, HE_FORMAT,
+                       "gguf: key 'general.alignment' at offset %llu is %u, "
+                       "not a nonzero power of two",
+                       (unsigned long long)kv->val_off, a);
     if (a > GGUF_MAX_ALIGNMENT)
-        return he_fail(p->err, HE_LIMIT, "gguf: key 'general.alignment' at offset %llu is %u, "
-                       "above hearth's limit of %u", (unsigned long long)kv->val_off, a,
-                       GGUF_MAX_ALIGNMENT);
+        return he_fail(p->err, HE_LIMIT,
+                       "gguf: key 'general.alignment' at offset %llu is %u, "
+                       "above hearth's limit of %u",
+                       (unsigned long long)kv->val_off, a, GGUF_MAX_ALIGNMENT);
     f->alignment = a;
     return 0;
 }
@@ -395,15 +462,17 @@ static int parse_tensor_infos(parser *p, uint64_t n_tensors) {
         gguf_tensor *t = &f->tensors[i];
         size_t at = p->pos;
         snprintf(p->where, sizeof p->where, "tensor #%llu", (unsigned long long)i);
-        if (rd_str(p, &t->name, "tensor name") || check_name(p, t->name, "tensor name", at)) return -1;
+        if (rd_str(p, &t->name, "tensor name") || check_name(p, t->name, "tensor name", at))
+            return -1;
         show(b, sizeof b, t->name.ptr, t->name.len);
         if (t->name.len > GGUF_MAX_TENSOR_NAME)
-            return he_fail(p->err, HE_FORMAT, "gguf: tensor '%s' at offset %zu: name is %llu bytes, "
-                           "longer than the %d that ggml allows", b, at,
-                           (unsigned long long)t->name.len, GGUF_MAX_TENSOR_NAME);
+            return he_fail(p->err, HE_FORMAT,
+                           "gguf: tensor '%s' at offset %zu: name is %llu bytes, "
+                           "longer than the %d that ggml allows",
+                           b, at, (unsigned long long)t->name.len, GGUF_MAX_TENSOR_NAME);
         snprintf(p->where, sizeof p->where, "tensor '%s'", b);
-        uint64_t slot =
-            hash_slot(f->tensor_hash, f->tensor_hash_size, t->name.ptr, t->name.len, tensor_name, f);
+        uint64_t slot = hash_slot(f->tensor_hash, f->tensor_hash_size, t->name.ptr, t->name.len,
+                                  tensor_name, f);
         if (f->tensor_hash[slot])
             return he_fail(p->err, HE_FORMAT, "gguf: %s at offset %zu: duplicate tensor name",
                            p->where, at);
@@ -424,11 +493,14 @@ static int parse_tensor_infos(parser *p, uint64_t n_tensors) {
             if (rd_u64(p, &v, "dimension")) return -1;
             t->ne[d] = (int64_t)v;
             if (t->ne[d] < 0)
-                return he_fail(p->err, HE_FORMAT, "gguf: %s: ne[%d] = %lld at offset %zu is negative",
-                               p->where, d, (long long)t->ne[d], nat);
+                return he_fail(p->err, HE_FORMAT,
+                               "gguf: %s: ne[%d] = %lld at offset %zu is negative", p->where, d,
+                               (long long)t->ne[d], nat);
             if (__builtin_mul_overflow(nel, t->ne[d], &nel))
-                return he_fail(p->err, HE_FORMAT, "gguf: %s: element count overflows at ne[%d] = "
-                               "%lld (offset %zu)", p->where, d, (long long)t->ne[d], nat);
+                return he_fail(p->err, HE_FORMAT,
+                               "gguf: %s: element count overflows at ne[%d] = "
+                               "%lld (offset %zu)",
+                               p->where, d, (long long)t->ne[d], nat);
         }
         size_t tat = p->pos;
         if (rd_u32(p, &t->type, "tensor type")) return -1;
@@ -437,24 +509,28 @@ static int parse_tensor_infos(parser *p, uint64_t n_tensors) {
             return he_fail(p->err, HE_FORMAT, "gguf: %s: unknown tensor type id %u at offset %zu",
                            p->where, t->type, tat);
         if (t->ne[0] % tr->block_size != 0)
-            return he_fail(p->err, HE_FORMAT, "gguf: %s: ne[0] = %lld is not a multiple of the "
-                           "%s block size %lld", p->where, (long long)t->ne[0], tr->name,
-                           (long long)tr->block_size);
+            return he_fail(p->err, HE_FORMAT,
+                           "gguf: %s: ne[0] = %lld is not a multiple of the "
+                           "%s block size %lld",
+                           p->where, (long long)t->ne[0], tr->name, (long long)tr->block_size);
         t->nbytes = 0;
         if (nel > 0) {
             uint64_t row, rows = (uint64_t)(nel / t->ne[0]);
-            if (__builtin_mul_overflow((uint64_t)(t->ne[0] / tr->block_size), (uint64_t)tr->type_size,
-                                       &row) ||
+            if (__builtin_mul_overflow((uint64_t)(t->ne[0] / tr->block_size),
+                                       (uint64_t)tr->type_size, &row) ||
                 __builtin_mul_overflow(row, rows, &t->nbytes))
-                return he_fail(p->err, HE_FORMAT, "gguf: %s: byte size of %lld %s elements overflows",
-                               p->where, (long long)nel, tr->name);
+                return he_fail(p->err, HE_FORMAT,
+                               "gguf: %s: byte size of %lld %s elements overflows", p->where,
+                               (long long)nel, tr->name);
         }
         size_t oat = p->pos;
         if (rd_u64(p, &t->offset, "data offset")) return -1;
         if (t->offset % f->alignment != 0)
-            return he_fail(p->err, HE_FORMAT, "gguf: %s: data offset %llu at offset %zu is not a "
-                           "multiple of the alignment %llu", p->where,
-                           (unsigned long long)t->offset, oat, (unsigned long long)f->alignment);
+            return he_fail(p->err, HE_FORMAT,
+                           "gguf: %s: data offset %llu at offset %zu is not a "
+                           "multiple of the alignment %llu",
+                           p->where, (unsigned long long)t->offset, oat,
+                           (unsigned long long)f->alignment);
     }
     return 0;
 }
@@ -486,7 +562,8 @@ static int check_tensor_data(parser *p) {
     if (f->n_tensors < 2) return 0;
     uint32_t *order = he_malloc((size_t)f->n_tensors * sizeof *order);
     if (!order) return he_fail(p->err, HE_NOMEM, "gguf: out of memory sorting tensors");
-    for (int64_t i = 0; i < f->n_tensors; i++) order[i] = (uint32_t)i;
+    for (int64_t i = 0; i < f->n_tensors; i++)
+        order[i] = (uint32_t)i;
     qsort_r(order, (size_t)f->n_tensors, sizeof *order, cmp_by_offset, f->tensors);
     const gguf_tensor *prev = NULL;
     int rc = 0;
@@ -496,7 +573,8 @@ static int check_tensor_data(parser *p) {
         if (prev && prev->offset + prev->nbytes > t->offset) {
             rc = he_fail(p->err, HE_FORMAT,
                          "gguf: tensors '%s' [offset %llu, %llu bytes] and '%s' [offset %llu, %llu "
-                         "bytes] overlap", show(b, sizeof b, prev->name.ptr, prev->name.len),
+                         "bytes] overlap",
+                         show(b, sizeof b, prev->name.ptr, prev->name.len),
                          (unsigned long long)prev->offset, (unsigned long long)prev->nbytes,
                          show(c, sizeof c, t->name.ptr, t->name.len), (unsigned long long)t->offset,
                          (unsigned long long)t->nbytes);
@@ -612,7 +690,10 @@ gguf_type gguf_kv_type(const gguf_file *f, int64_t i) {
 int gguf_get_value(const gguf_file *f, int64_t i, gguf_value *out) {
     if (i < 0 || i >= f->n_kv) return -1;
     const gguf_kv *kv = &f->kv[i];
-    *out = (gguf_value){.f = f, .type = kv->type, .raw = f->base + kv->val_off, .n = kv->n,
+    *out = (gguf_value){.f = f,
+                        .type = kv->type,
+                        .raw = f->base + kv->val_off,
+                        .n = kv->n,
                         .elem_type = kv->elem_type,
                         .aux = kv->aux == GGUF_NO_AUX ? NULL : f->arena + kv->aux};
     return 0;
@@ -667,25 +748,38 @@ static int int_of(const gguf_value *v, uint64_t *mag, bool *neg) {
     *neg = false;
     switch (v->type) {
     case GGUF_TYPE_UINT8:
-    case GGUF_TYPE_BOOL: *mag = r[0]; return 0;
+    case GGUF_TYPE_BOOL:
+        *mag = r[0];
+        return 0;
     case GGUF_TYPE_UINT16: {
         uint16_t x;
         memcpy(&x, r, 2);
         *mag = x;
         return 0;
     }
-    case GGUF_TYPE_UINT32: *mag = ld_u32(r); return 0;
-    case GGUF_TYPE_UINT64: *mag = ld_u64(r); return 0;
-    case GGUF_TYPE_INT8: s = (int8_t)r[0]; break;
+    case GGUF_TYPE_UINT32:
+        *mag = ld_u32(r);
+        return 0;
+    case GGUF_TYPE_UINT64:
+        *mag = ld_u64(r);
+        return 0;
+    case GGUF_TYPE_INT8:
+        s = (int8_t)r[0];
+        break;
     case GGUF_TYPE_INT16: {
         int16_t x;
         memcpy(&x, r, 2);
         s = x;
         break;
     }
-    case GGUF_TYPE_INT32: s = (int32_t)ld_u32(r); break;
-    case GGUF_TYPE_INT64: s = (int64_t)ld_u64(r); break;
-    default: return -1;
+    case GGUF_TYPE_INT32:
+        s = (int32_t)ld_u32(r);
+        break;
+    case GGUF_TYPE_INT64:
+        s = (int64_t)ld_u64(r);
+        break;
+    default:
+        return -1;
     }
     *neg = s < 0;
     *mag = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
@@ -794,7 +888,8 @@ int gguf_find_str(const gguf_file *f, const char *key, gguf_str *out, he_error *
     return i < 0 ? 0 : gguf_get_str(f, i, out, err) ? -1 : 1;
 }
 
-int gguf_find_arr(const gguf_file *f, const char *key, int elem_type, gguf_value *out, he_error *err) {
+int gguf_find_arr(const gguf_file *f, const char *key, int elem_type, gguf_value *out,
+                  he_error *err) {
     int64_t i = gguf_find_key(f, key);
     if (i < 0) return 0;
     gguf_value v;

@@ -56,6 +56,11 @@ typedef struct {
 
 /* True when s holds exactly the bytes of the C string cstr. */
 bool gguf_str_eq(gguf_str s, const char *cstr);
+/* Length (1..4) of the valid UTF-8 sequence at p (n bytes available), or 0 if invalid. */
+size_t gguf_utf8_len(const char *p, size_t n);
+/* A display copy of s for messages: at most max bytes (whole UTF-8 sequences), control bytes and
+ * invalid UTF-8 as '?', "..." appended when cut. Returns buf (cap >= 8). */
+const char *gguf_str_show(char *buf, size_t cap, gguf_str s, size_t max);
 
 typedef struct {
     gguf_str name;
@@ -64,7 +69,7 @@ typedef struct {
     uint32_t type;             /* tensor_type id */
     uint64_t offset;           /* relative to the data section */
     uint64_t nbytes;
-    const void *data;          /* borrowed pointer into the mapping */
+    const void *data; /* borrowed pointer into the mapping */
 } gguf_tensor;
 
 /* ---- Opening ---- */
@@ -100,11 +105,11 @@ int gguf_get_str(const gguf_file *f, int64_t i, gguf_str *out, he_error *err);
  * and gguf_value handles address any node. */
 typedef struct {
     const gguf_file *f;
-    gguf_type type;        /* of this node */
-    const uint8_t *raw;    /* start of the encoded value in the mapping */
-    uint64_t n;            /* for arrays: element count */
-    gguf_type elem_type;   /* for arrays: element type */
-    const void *aux;       /* internal */
+    gguf_type type;      /* of this node */
+    const uint8_t *raw;  /* start of the encoded value in the mapping */
+    uint64_t n;          /* for arrays: element count */
+    gguf_type elem_type; /* for arrays: element type */
+    const void *aux;     /* internal */
 } gguf_value;
 
 int gguf_get_value(const gguf_file *f, int64_t i, gguf_value *out);
@@ -123,7 +128,8 @@ int gguf_find_bool(const gguf_file *f, const char *key, bool *out, he_error *err
 int gguf_find_str(const gguf_file *f, const char *key, gguf_str *out, he_error *err);
 /* Array by key: 1 found (out filled), 0 absent, -1 not an array or wrong element type
  * (elem_type < 0 accepts any). */
-int gguf_find_arr(const gguf_file *f, const char *key, int elem_type, gguf_value *out, he_error *err);
+int gguf_find_arr(const gguf_file *f, const char *key, int elem_type, gguf_value *out,
+                  he_error *err);
 
 /* ---- Tensors ---- */
 
@@ -153,7 +159,8 @@ void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
  * value of that type in host (little-endian) order. Covers u8/i8/u16/i16/i64/f64. */
 void gguf_writer_set_val(gguf_writer *w, const char *key, gguf_type type, const void *v);
 /* Array of fixed-size scalars (type not STRING/ARRAY); data is copied. */
-void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data, uint64_t n);
+void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data,
+                         uint64_t n);
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
 /* Copies kv i of src verbatim (any type, nested arrays included). */
 void gguf_writer_copy_kv(gguf_writer *w, const gguf_file *src, int64_t i);

@@ -56,7 +56,8 @@ void gguf_writer_free(gguf_writer *w) {
         free(w->kv[i].key);
         free(w->kv[i].val);
     }
-    for (size_t i = 0; i < w->n_t; i++) free(w->t[i].name);
+    for (size_t i = 0; i < w->n_t; i++)
+        free(w->t[i].name);
     free(w->kv);
     free(w->t);
     free(w);
@@ -114,10 +115,18 @@ void gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment) {
     gguf_writer_set_u32(w, "general.alignment", alignment);
 }
 
-void gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) { set_scalar(w, key, GGUF_TYPE_UINT32, &v); }
-void gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v) { set_scalar(w, key, GGUF_TYPE_INT32, &v); }
-void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v) { set_scalar(w, key, GGUF_TYPE_UINT64, &v); }
-void gguf_writer_set_f32(gguf_writer *w, const char *key, float v) { set_scalar(w, key, GGUF_TYPE_FLOAT32, &v); }
+void gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) {
+    set_scalar(w, key, GGUF_TYPE_UINT32, &v);
+}
+void gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v) {
+    set_scalar(w, key, GGUF_TYPE_INT32, &v);
+}
+void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v) {
+    set_scalar(w, key, GGUF_TYPE_UINT64, &v);
+}
+void gguf_writer_set_f32(gguf_writer *w, const char *key, float v) {
+    set_scalar(w, key, GGUF_TYPE_FLOAT32, &v);
+}
 
 void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v) {
     uint8_t b = v ? 1 : 0;
@@ -132,7 +141,8 @@ void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v) {
     set_encoded(w, key, GGUF_TYPE_STRING, val, 8 + n);
 }
 
-void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data, uint64_t n) {
+void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const void *data,
+                         uint64_t n) {
     size_t es = gguf_type_size(type), bytes;
     if (es == 0) {
         sticky(w, "gguf_writer_set_arr needs a fixed-size element type", key);
@@ -152,7 +162,8 @@ void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type type, const 
 
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n) {
     size_t bytes = 12;
-    for (uint64_t i = 0; i < n; i++) bytes += 8 + strlen(strs[i]);
+    for (uint64_t i = 0; i < n; i++)
+        bytes += 8 + strlen(strs[i]);
     uint8_t *val = xmalloc(bytes), *p = val + 12;
     uint32_t t = GGUF_TYPE_STRING;
     memcpy(val, &t, 4);
@@ -192,7 +203,8 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint
         return he_fail(err, HE_INVALID, "gguf writer: tensor '%s': n_dims %u is not in 1..%d", name,
                        n_dims, GGUF_MAX_DIMS);
     const tensor_traits *tr = tensor_traits_of(type);
-    if (!tr) return he_fail(err, HE_INVALID, "gguf writer: tensor '%s': unknown type id %u", name, type);
+    if (!tr)
+        return he_fail(err, HE_INVALID, "gguf writer: tensor '%s': unknown type id %u", name, type);
     wtensor t = {.n_dims = n_dims, .type = type, .data = data, .ne = {1, 1, 1, 1}};
     int64_t nel = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
@@ -202,12 +214,14 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint
         t.ne[d] = ne[d];
     }
     if (ne[0] % tr->block_size)
-        return he_fail(err, HE_INVALID, "gguf writer: tensor '%s': ne[0] = %lld is not a multiple "
-                       "of the %s block size %lld", name, (long long)ne[0], tr->name,
-                       (long long)tr->block_size);
+        return he_fail(err, HE_INVALID,
+                       "gguf writer: tensor '%s': ne[0] = %lld is not a multiple "
+                       "of the %s block size %lld",
+                       name, (long long)ne[0], tr->name, (long long)tr->block_size);
     if (nel > 0) {
         uint64_t row;
-        if (__builtin_mul_overflow((uint64_t)(ne[0] / tr->block_size), (uint64_t)tr->type_size, &row) ||
+        if (__builtin_mul_overflow((uint64_t)(ne[0] / tr->block_size), (uint64_t)tr->type_size,
+                                   &row) ||
             __builtin_mul_overflow(row, (uint64_t)(nel / ne[0]), &t.nbytes))
             return he_fail(err, HE_INVALID, "gguf writer: tensor '%s': byte size overflows", name);
     }
@@ -285,8 +299,10 @@ static int writer_alignment(gguf_writer *w, uint64_t *out, he_error *err) {
         uint32_t a = 0;
         if (w->kv[i].type == GGUF_TYPE_UINT32) memcpy(&a, w->kv[i].val, 4);
         if (w->kv[i].type != GGUF_TYPE_UINT32 || a == 0 || (a & (a - 1)) || a > GGUF_MAX_ALIGNMENT)
-            return he_fail(err, HE_INVALID, "gguf writer: general.alignment must be a u32 power of "
-                           "two no larger than %u", GGUF_MAX_ALIGNMENT);
+            return he_fail(err, HE_INVALID,
+                           "gguf writer: general.alignment must be a u32 power of "
+                           "two no larger than %u",
+                           GGUF_MAX_ALIGNMENT);
         *out = a;
     }
     return 0;
@@ -299,7 +315,8 @@ static int write_body(gguf_writer *w, out_file *o, uint64_t align) {
     for (size_t i = 0; i < w->n_kv; i++) {
         const wkv *kv = &w->kv[i];
         size_t kl = strlen(kv->key);
-        if (put_u64(o, kl) || put(o, kv->key, kl) || put_u32(o, kv->type) || put(o, kv->val, kv->len))
+        if (put_u64(o, kl) || put(o, kv->key, kl) || put_u32(o, kv->type) ||
+            put(o, kv->val, kv->len))
             return -1;
         pos += 8 + kl + 4 + kv->len;
     }
@@ -346,8 +363,10 @@ int gguf_writer_write(gguf_writer *w, const char *path, he_error *err) {
     uint64_t align;
     if (writer_alignment(w, &align, err)) return -1;
     if (w->n_kv > GGUF_MAX_KV || w->n_t > GGUF_MAX_TENSORS)
-        return he_fail(err, HE_LIMIT, "gguf writer: %zu keys and %zu tensors exceed the reader's "
-                       "limits (%u each)", w->n_kv, w->n_t, GGUF_MAX_KV);
+        return he_fail(err, HE_LIMIT,
+                       "gguf writer: %zu keys and %zu tensors exceed the reader's "
+                       "limits (%u each)",
+                       w->n_kv, w->n_t, GGUF_MAX_KV);
 
     size_t plen = strlen(path);
     char *tmp = xmalloc(plen + sizeof ".tmp.XXXXXX");
@@ -375,9 +394,12 @@ int gguf_writer_write(gguf_writer *w, const char *path, he_error *err) {
     if (close(fd) != 0 && rc == 0)
         rc = he_fail(err, HE_IO, "gguf writer: closing '%s': %s", tmp, strerror(errno));
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = he_fail(err, HE_IO, "gguf writer: renaming '%s' to '%s': %s", tmp, path, strerror(errno));
-    if (rc != 0) unlink(tmp);
-    else rc = sync_dir(path, err);
+        rc = he_fail(err, HE_IO, "gguf writer: renaming '%s' to '%s': %s", tmp, path,
+                     strerror(errno));
+    if (rc != 0)
+        unlink(tmp);
+    else
+        rc = sync_dir(path, err);
     free(tmp);
     return rc;
 }

@@ -47,7 +47,8 @@ int quant_ftype_from_name(const char *name, quant_ftype *out, he_error *err) {
             return 0;
         }
     return he_fail(err, HE_INVALID,
-                   "unknown type '%s' (expected one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, "
+                   "unknown type '%s' (expected one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
+                   "q5_1, q4_k, q5_k, "
                    "q6_k, q4_k_m, q5_k_m)",
                    name ? name : "(null)");
 }
@@ -66,7 +67,9 @@ tensor_type quant_ftype_base(quant_ftype ftype) {
 
 /* ---- Per-tensor type choice ---- */
 
-int quant_use_more_bits(int32_t i, int32_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+int quant_use_more_bits(int32_t i, int32_t n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
 
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
@@ -84,22 +87,32 @@ static int32_t layer_of(const char *name) {
 
 static int fits(tensor_type t, int64_t ne0) { return tensor_row_size(t, ne0) != 0; }
 
-tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_dims, const int64_t *ne, int32_t n_layer) {
+tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_dims,
+                              const int64_t *ne, int32_t n_layer) {
     if (n_dims < 2) return TENSOR_TYPE_F32;
     tensor_type t = quant_ftype_base(ftype);
     if (ftype == QUANT_FTYPE_MOSTLY_Q4_K_M || ftype == QUANT_FTYPE_MOSTLY_Q5_K_M) {
         int32_t il = layer_of(name);
-        if (!strcmp(name, "output.weight")) t = TENSOR_TYPE_Q6_K;
-        else if (il >= 0 && (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight")) &&
+        if (!strcmp(name, "output.weight"))
+            t = TENSOR_TYPE_Q6_K;
+        else if (il >= 0 &&
+                 (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight")) &&
                  quant_use_more_bits(il, n_layer > 0 ? n_layer : il + 1))
             t = TENSOR_TYPE_Q6_K;
     }
     if (fits(t, ne[0])) return t;
     switch (t) {
-    case TENSOR_TYPE_Q4_K: t = TENSOR_TYPE_Q5_0; break;
-    case TENSOR_TYPE_Q5_K: t = TENSOR_TYPE_Q5_1; break;
-    case TENSOR_TYPE_Q6_K: t = TENSOR_TYPE_Q8_0; break;
-    default: break;
+    case TENSOR_TYPE_Q4_K:
+        t = TENSOR_TYPE_Q5_0;
+        break;
+    case TENSOR_TYPE_Q5_K:
+        t = TENSOR_TYPE_Q5_1;
+        break;
+    case TENSOR_TYPE_Q6_K:
+        t = TENSOR_TYPE_Q8_0;
+        break;
+    default:
+        break;
     }
     return fits(t, ne[0]) ? t : TENSOR_TYPE_F16;
 }
@@ -155,7 +168,8 @@ void quant_stage_free(quant_stage *st) {
     if (!st) return;
     if (st->map) munmap(st->map, st->size);
     if (st->fd >= 0) close(st->fd);
-    for (int64_t i = 0; i < st->n; i++) free(st->t[i].name);
+    for (int64_t i = 0; i < st->n; i++)
+        free(st->t[i].name);
     free(st->t);
     free(st->fbuf);
     free(st->obuf);
@@ -177,8 +191,8 @@ static int stage_write(quant_stage *st, const void *data, uint64_t n, he_error *
     return 0;
 }
 
-static int stage_record(quant_stage *st, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                        uint64_t nbytes) {
+static int stage_record(quant_stage *st, const char *name, uint32_t type, uint32_t n_dims,
+                        const int64_t *ne, uint64_t nbytes) {
     if (st->n == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 64;
         st->t = xrealloc(st->t, (size_t)st->cap * sizeof *st->t);
@@ -187,7 +201,8 @@ static int stage_record(quant_stage *st, const char *name, uint32_t type, uint32
     s->name = xstrdup(name);
     s->type = type;
     s->n_dims = n_dims;
-    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) s->ne[d] = d < n_dims ? ne[d] : 1;
+    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
+        s->ne[d] = d < n_dims ? ne[d] : 1;
     s->nbytes = nbytes;
     s->offset = st->size;
     return 0;
@@ -200,8 +215,8 @@ static int stage_align(quant_stage *st, he_error *err) {
     return pad ? stage_write(st, zero, pad, err) : 0;
 }
 
-int quant_stage_add_raw(quant_stage *st, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                        const void *data, uint64_t nbytes, he_error *err) {
+int quant_stage_add_raw(quant_stage *st, const char *name, uint32_t type, uint32_t n_dims,
+                        const int64_t *ne, const void *data, uint64_t nbytes, he_error *err) {
     if (stage_align(st, err) < 0) return -1;
     stage_record(st, name, type, n_dims, ne, nbytes);
     return stage_write(st, data, nbytes, err);
@@ -224,7 +239,9 @@ static void convert_rows(const convert_job *j) {
         const float *x = j->f + r * j->ne0;
         uint8_t *y = j->o + (size_t)r * j->row_bytes;
         switch (j->type) {
-        case TENSOR_TYPE_F32: memcpy(y, x, (size_t)j->ne0 * sizeof(float)); break;
+        case TENSOR_TYPE_F32:
+            memcpy(y, x, (size_t)j->ne0 * sizeof(float));
+            break;
         case TENSOR_TYPE_F16:
             for (int64_t i = 0; i < j->ne0; i++) {
                 uint16_t h = tensor_fp32_to_fp16(x[i]);
@@ -237,7 +254,9 @@ static void convert_rows(const convert_job *j) {
                 memcpy(y + 2 * i, &h, 2);
             }
             break;
-        default: j->from_float(x, y, j->ne0); break;
+        default:
+            j->from_float(x, y, j->ne0);
+            break;
         }
     }
 }
@@ -250,16 +269,20 @@ static void *convert_thread(void *arg) {
 /* Rows converted per batch: about 16M floats (64 MB) of f32 scratch across all threads. */
 #define STAGE_BATCH_FLOATS ((int64_t)16 << 20)
 
-int quant_stage_add(quant_stage *st, const char *name, tensor_type type, uint32_t n_dims, const int64_t *ne,
-                    quant_fill_fn fill, void *ctx, he_error *err) {
+int quant_stage_add(quant_stage *st, const char *name, tensor_type type, uint32_t n_dims,
+                    const int64_t *ne, quant_fill_fn fill, void *ctx, he_error *err) {
     const tensor_traits *tr = tensor_traits_of(type);
-    if (!tr || (type != TENSOR_TYPE_F32 && type != TENSOR_TYPE_F16 && type != TENSOR_TYPE_BF16 && !tr->from_float))
-        return he_fail(err, HE_UNSUPPORTED, "tensor '%s': no quantizer for type %s", name, tr ? tr->name : "?");
+    if (!tr || (type != TENSOR_TYPE_F32 && type != TENSOR_TYPE_F16 && type != TENSOR_TYPE_BF16 &&
+                !tr->from_float))
+        return he_fail(err, HE_UNSUPPORTED, "tensor '%s': no quantizer for type %s", name,
+                       tr ? tr->name : "?");
     int64_t ne0 = ne[0], rows = 1;
-    for (uint32_t d = 1; d < n_dims; d++) rows *= ne[d];
+    for (uint32_t d = 1; d < n_dims; d++)
+        rows *= ne[d];
     size_t row_bytes = tensor_row_size(type, ne0);
     if (ne0 <= 0 || rows <= 0 || row_bytes == 0)
-        return he_fail(err, HE_INVALID, "tensor '%s': row length %lld does not fit type %s (block %lld)", name,
+        return he_fail(err, HE_INVALID,
+                       "tensor '%s': row length %lld does not fit type %s (block %lld)", name,
                        (long long)ne0, tr->name, (long long)tr->block_size);
     int64_t batch = STAGE_BATCH_FLOATS / ne0;
     if (batch < 1) batch = 1;
@@ -279,7 +302,8 @@ int quant_stage_add(quant_stage *st, const char *name, tensor_type type, uint32_
         st->ocap = st->obuf ? oneed : 0;
     }
     if (!st->fbuf || !st->obuf)
-        return he_fail(err, HE_NOMEM, "tensor '%s': out of memory for %zu bytes of conversion scratch", name,
+        return he_fail(err, HE_NOMEM,
+                       "tensor '%s': out of memory for %zu bytes of conversion scratch", name,
                        fneed + oneed);
     if (stage_align(st, err) < 0) return -1;
     stage_record(st, name, type, n_dims, ne, (uint64_t)row_bytes * (uint64_t)rows);
@@ -294,8 +318,16 @@ int quant_stage_add(quant_stage *st, const char *name, tensor_type type, uint32_
         int started = 0;
         for (int t = 0; t < nt && done < nr; t++) {
             int64_t k = nr - done < per ? nr - done : per;
-            jobs[t] = (convert_job){fill,   ctx,  type,  tr->from_float, ne0, r0 + done, k, row_bytes,
-                                    st->fbuf + done * ne0, st->obuf + (size_t)done * row_bytes};
+            jobs[t] = (convert_job){fill,
+                                    ctx,
+                                    type,
+                                    tr->from_float,
+                                    ne0,
+                                    r0 + done,
+                                    k,
+                                    row_bytes,
+                                    st->fbuf + done * ne0,
+                                    st->obuf + (size_t)done * row_bytes};
             done += k;
             started = t + 1;
         }
@@ -305,8 +337,10 @@ int quant_stage_add(quant_stage *st, const char *name, tensor_type type, uint32_
             spawned = t;
         }
         convert_rows(&jobs[0]);
-        for (int t = spawned + 1; t < started; t++) convert_rows(&jobs[t]); /* threads we could not start */
-        for (int t = 1; t <= spawned; t++) pthread_join(tid[t], NULL);
+        for (int t = spawned + 1; t < started; t++)
+            convert_rows(&jobs[t]); /* threads we could not start */
+        for (int t = 1; t <= spawned; t++)
+            pthread_join(tid[t], NULL);
         if (stage_write(st, st->obuf, (uint64_t)nr * row_bytes, err) < 0) return -1;
     }
     return 0;
@@ -317,14 +351,14 @@ int quant_stage_finish(quant_stage *st, gguf_writer *w, he_error *err) {
         st->map = mmap(NULL, st->size, PROT_READ, MAP_SHARED, st->fd, 0);
         if (st->map == MAP_FAILED) {
             st->map = NULL;
-            return he_fail(err, HE_IO, "mapping the staging file (%llu bytes): %s", (unsigned long long)st->size,
-                           strerror(errno));
+            return he_fail(err, HE_IO, "mapping the staging file (%llu bytes): %s",
+                           (unsigned long long)st->size, strerror(errno));
         }
     }
     for (int64_t i = 0; i < st->n; i++) {
         const staged *s = &st->t[i];
-        if (gguf_writer_add_tensor(w, s->name, s->type, s->n_dims, s->ne, (const uint8_t *)st->map + s->offset, err) <
-            0)
+        if (gguf_writer_add_tensor(w, s->name, s->type, s->n_dims, s->ne,
+                                   (const uint8_t *)st->map + s->offset, err) < 0)
             return -1;
     }
     return 0;
@@ -346,7 +380,9 @@ static void fill_dequant(void *ctx, int64_t row0, int64_t nrows, float *out) {
         const uint8_t *row = base + (size_t)r * s->row_bytes;
         float *y = out + r * ne0;
         switch (s->t->type) {
-        case TENSOR_TYPE_F32: memcpy(y, row, (size_t)ne0 * sizeof(float)); break;
+        case TENSOR_TYPE_F32:
+            memcpy(y, row, (size_t)ne0 * sizeof(float));
+            break;
         case TENSOR_TYPE_F16:
             for (int64_t i = 0; i < ne0; i++) {
                 uint16_t h;
@@ -361,7 +397,9 @@ static void fill_dequant(void *ctx, int64_t row0, int64_t nrows, float *out) {
                 y[i] = tensor_bf16_to_fp32(h);
             }
             break;
-        default: s->to_float(row, y, ne0); break;
+        default:
+            s->to_float(row, y, ne0);
+            break;
         }
     }
 }
@@ -393,7 +431,8 @@ static int32_t model_n_layer(const gguf_file *f) {
     return n;
 }
 
-int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftype, int n_threads, he_error *err) {
+int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftype, int n_threads,
+                     he_error *err) {
     int rc = -1;
     gguf_writer *w = NULL;
     quant_stage *st = NULL;
@@ -401,8 +440,10 @@ int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftyp
     if (!f) return -1;
     int32_t n_layer = model_n_layer(f);
     w = gguf_writer_new();
-    if (gguf_find_key(f, "general.alignment") >= 0) gguf_writer_set_alignment(w, (uint32_t)gguf_alignment(f));
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) gguf_writer_copy_kv(w, f, i);
+    if (gguf_find_key(f, "general.alignment") >= 0)
+        gguf_writer_set_alignment(w, (uint32_t)gguf_alignment(f));
+    for (int64_t i = 0; i < gguf_n_kv(f); i++)
+        gguf_writer_copy_kv(w, f, i);
     gguf_writer_set_u32(w, "general.file_type", (uint32_t)ftype);
     gguf_writer_set_u32(w, "general.quantization_version", 2);
 
@@ -412,7 +453,8 @@ int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftyp
         const gguf_tensor *t = gguf_tensor_at(f, i);
         char name[256];
         if (t->name.len >= sizeof name) {
-            he_fail(err, HE_LIMIT, "tensor %lld: name longer than %zu bytes", (long long)i, sizeof name - 1);
+            he_fail(err, HE_LIMIT, "tensor %lld: name longer than %zu bytes", (long long)i,
+                    sizeof name - 1);
             goto done;
         }
         memcpy(name, t->name.ptr, t->name.len);
@@ -422,21 +464,27 @@ int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftyp
         int convertible = tr && (is_float_like(t->type) || tr->to_float);
         if (!convertible && tr && !tr->is_quantized && t->type != TENSOR_TYPE_F64) {
             /* integer tensors (I8..I64) are not weights: keep them as they are */
-            if (quant_stage_add_raw(st, name, t->type, t->n_dims, t->ne, t->data, t->nbytes, err) < 0) goto done;
+            if (quant_stage_add_raw(st, name, t->type, t->n_dims, t->ne, t->data, t->nbytes, err) <
+                0)
+                goto done;
             continue;
         }
         if (!convertible) {
-            he_fail(err, HE_UNSUPPORTED, "tensor '%s': hearth cannot dequantize type %s (id %u)", name, tname, t->type);
+            he_fail(err, HE_UNSUPPORTED, "tensor '%s': hearth cannot dequantize type %s (id %u)",
+                    name, tname, t->type);
             goto done;
         }
         tensor_type to = quant_choose_type(ftype, name, t->n_dims, t->ne, n_layer);
         if (to == t->type) {
-            if (quant_stage_add_raw(st, name, t->type, t->n_dims, t->ne, t->data, t->nbytes, err) < 0) goto done;
+            if (quant_stage_add_raw(st, name, t->type, t->n_dims, t->ne, t->data, t->nbytes, err) <
+                0)
+                goto done;
             continue;
         }
         dequant_src src = {t, tr->to_float, tensor_row_size((tensor_type)t->type, t->ne[0])};
         if (src.row_bytes == 0) {
-            he_fail(err, HE_FORMAT, "tensor '%s': row length %lld is not a multiple of the %s block", name,
+            he_fail(err, HE_FORMAT,
+                    "tensor '%s': row length %lld is not a multiple of the %s block", name,
                     (long long)t->ne[0], tname);
             goto done;
         }

@@ -49,7 +49,8 @@ tensor_type quant_ftype_base(quant_ftype ftype); /* the base tensor type */
 int quant_use_more_bits(int32_t i, int32_t n);
 
 /* The type tensor `name` (n_dims, ne) gets under ftype in a model of n_layer blocks. */
-tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_dims, const int64_t *ne, int32_t n_layer);
+tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_dims,
+                              const int64_t *ne, int32_t n_layer);
 
 /* ---- Staging: converted tensors wait in an unlinked spill file next to the output (so a
  * 2 GB model never sits in anonymous memory) until they are handed to a gguf_writer. ---- */
@@ -66,11 +67,11 @@ quant_stage *quant_stage_new(const char *near_path, int n_threads, he_error *err
 void quant_stage_free(quant_stage *st);
 /* Converts the tensor produced by fill to type (F32, F16, BF16 or any type with a reference
  * quantizer) and appends it. */
-int quant_stage_add(quant_stage *st, const char *name, tensor_type type, uint32_t n_dims, const int64_t *ne,
-                    quant_fill_fn fill, void *ctx, he_error *err);
+int quant_stage_add(quant_stage *st, const char *name, tensor_type type, uint32_t n_dims,
+                    const int64_t *ne, quant_fill_fn fill, void *ctx, he_error *err);
 /* Appends nbytes of already-encoded data verbatim. */
-int quant_stage_add_raw(quant_stage *st, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                        const void *data, uint64_t nbytes, he_error *err);
+int quant_stage_add_raw(quant_stage *st, const char *name, uint32_t type, uint32_t n_dims,
+                        const int64_t *ne, const void *data, uint64_t nbytes, he_error *err);
 /* Maps the spill file and adds every staged tensor to w (their data stays valid until
  * quant_stage_free). */
 int quant_stage_finish(quant_stage *st, gguf_writer *w, he_error *err);
@@ -79,6 +80,7 @@ int quant_stage_finish(quant_stage *st, gguf_writer *w, he_error *err);
 
 /* Reads in_path, converts every tensor as quant_choose_type says, copies all metadata, sets
  * general.file_type and general.quantization_version = 2, writes out_path. */
-int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftype, int n_threads, he_error *err);
+int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftype, int n_threads,
+                     he_error *err);
 
 #endif

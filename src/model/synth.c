@@ -12,26 +12,107 @@
 /* ---- Shapes: the real models' hparams as their GGUF conversions carry them ---- */
 
 static const synth_shape shapes[] = {
-    {.name = "tinyllama", .arch = "llama", .n_embd = 2048, .n_layer = 22, .n_head = 32, .n_head_kv = 4,
-     .n_ff = 5632, .n_ctx = 2048, .rope_base = 10000.0f, .norm_eps = 1e-5f},
-    {.name = "llama3-1b", .arch = "llama", .n_embd = 2048, .n_layer = 16, .n_head = 32, .n_head_kv = 8,
-     .n_ff = 8192, .n_ctx = 131072, .rope_base = 500000.0f, .norm_eps = 1e-5f, .tied = true, .rope_scale = 32.0f,
-     .rope_low = 1.0f, .rope_high = 4.0f, .rope_orig_ctx = 8192},
-    {.name = "qwen2.5-0.5b", .arch = "qwen2", .n_embd = 896, .n_layer = 24, .n_head = 14, .n_head_kv = 2,
-     .n_ff = 4864, .n_ctx = 32768, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true, .qkv_bias = true},
-    {.name = "qwen3-0.6b", .arch = "qwen3", .n_embd = 1024, .n_layer = 28, .n_head = 16, .n_head_kv = 8,
-     .n_ff = 3072, .head_dim = 128, .n_ctx = 40960, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true,
+    {.name = "tinyllama",
+     .arch = "llama",
+     .n_embd = 2048,
+     .n_layer = 22,
+     .n_head = 32,
+     .n_head_kv = 4,
+     .n_ff = 5632,
+     .n_ctx = 2048,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-5f},
+    {.name = "llama3-1b",
+     .arch = "llama",
+     .n_embd = 2048,
+     .n_layer = 16,
+     .n_head = 32,
+     .n_head_kv = 8,
+     .n_ff = 8192,
+     .n_ctx = 131072,
+     .rope_base = 500000.0f,
+     .norm_eps = 1e-5f,
+     .tied = true,
+     .rope_scale = 32.0f,
+     .rope_low = 1.0f,
+     .rope_high = 4.0f,
+     .rope_orig_ctx = 8192},
+    {.name = "qwen2.5-0.5b",
+     .arch = "qwen2",
+     .n_embd = 896,
+     .n_layer = 24,
+     .n_head = 14,
+     .n_head_kv = 2,
+     .n_ff = 4864,
+     .n_ctx = 32768,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qkv_bias = true},
+    {.name = "qwen3-0.6b",
+     .arch = "qwen3",
+     .n_embd = 1024,
+     .n_layer = 28,
+     .n_head = 16,
+     .n_head_kv = 8,
+     .n_ff = 3072,
+     .head_dim = 128,
+     .n_ctx = 40960,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
      .qk_norm = true},
     /* Small shapes for tests: rows of 256 so the K-quants apply, and GQA (4 heads, 2 kv heads). */
-    {.name = "tiny", .arch = "llama", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
-     .n_ctx = 512, .rope_base = 10000.0f, .norm_eps = 1e-5f},
-    {.name = "tiny-llama3", .arch = "llama", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
-     .n_ctx = 2048, .rope_base = 500000.0f, .norm_eps = 1e-5f, .tied = true, .rope_scale = 32.0f, .rope_low = 1.0f,
-     .rope_high = 4.0f, .rope_orig_ctx = 8192},
-    {.name = "tiny-qwen2", .arch = "qwen2", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
-     .n_ctx = 512, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true, .qkv_bias = true},
-    {.name = "tiny-qwen3", .arch = "qwen3", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 512,
-     .head_dim = 128, .n_ctx = 512, .rope_base = 1000000.0f, .norm_eps = 1e-6f, .tied = true, .qk_norm = true},
+    {.name = "tiny",
+     .arch = "llama",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-5f},
+    {.name = "tiny-llama3",
+     .arch = "llama",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 2048,
+     .rope_base = 500000.0f,
+     .norm_eps = 1e-5f,
+     .tied = true,
+     .rope_scale = 32.0f,
+     .rope_low = 1.0f,
+     .rope_high = 4.0f,
+     .rope_orig_ctx = 8192},
+    {.name = "tiny-qwen2",
+     .arch = "qwen2",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qkv_bias = true},
+    {.name = "tiny-qwen3",
+     .arch = "qwen3",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .head_dim = 128,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qk_norm = true},
 };
 
 const synth_shape *synth_shape_find(const char *name) {
@@ -41,7 +122,8 @@ const synth_shape *synth_shape_find(const char *name) {
 }
 
 const char *synth_shape_names(void) {
-    return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3";
+    return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, tiny, tiny-llama3, tiny-qwen2, "
+           "tiny-qwen3";
 }
 
 /* ---- Deterministic random values ---- */
@@ -54,7 +136,8 @@ static uint64_t mix64(uint64_t z) {
 
 static uint64_t hash_name(const char *s) {
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
     return h;
 }
 
@@ -78,8 +161,8 @@ static void fill_random(const gen_ctx *g, int64_t row0, int64_t nrows, float *ou
         float *y = out + r * g->ne0;
         for (int64_t i = 0; i < g->ne0; i++) {
             uint64_t z = mix64(state += 0x9e3779b97f4a7c15ull);
-            uint32_t s = (uint32_t)(z & 0xffff) + (uint32_t)((z >> 16) & 0xffff) + (uint32_t)((z >> 32) & 0xffff) +
-                         (uint32_t)(z >> 48);
+            uint32_t s = (uint32_t)(z & 0xffff) + (uint32_t)((z >> 16) & 0xffff) +
+                         (uint32_t)((z >> 32) & 0xffff) + (uint32_t)(z >> 48);
             y[i] = base + ((float)s - center) * scale;
         }
     }
@@ -97,8 +180,10 @@ static void fill_rope_freqs(const gen_ctx *g, float *out) {
         double freq = pow((double)s->rope_base, -2.0 * i / hd);
         double wavelen = 2.0 * M_PI / freq;
         double f;
-        if (wavelen < high_wavelen) f = 1.0;
-        else if (wavelen > low_wavelen) f = (double)s->rope_scale;
+        if (wavelen < high_wavelen)
+            f = 1.0;
+        else if (wavelen > low_wavelen)
+            f = (double)s->rope_scale;
         else {
             double smooth = ((double)s->rope_orig_ctx / wavelen - (double)s->rope_low) /
                             ((double)s->rope_high - (double)s->rope_low);
@@ -110,28 +195,36 @@ static void fill_rope_freqs(const gen_ctx *g, float *out) {
 
 static void fill_gen(void *ctx, int64_t row0, int64_t nrows, float *out) {
     const gen_ctx *g = ctx;
-    if (g->kind == GEN_ROPE_FREQS) fill_rope_freqs(g, out);
-    else fill_random(g, row0, nrows, out);
+    if (g->kind == GEN_ROPE_FREQS)
+        fill_rope_freqs(g, out);
+    else
+        fill_random(g, row0, nrows, out);
 }
 
 /* ---- The built-in vocab: a minimal SentencePiece ("llama") vocab ---- */
 
 static const char *const common_words[] = {
-    "the", "of", "and", "to", "in", "is", "was", "he", "for", "it", "with", "as", "his", "on", "be", "at", "by",
-    "that", "had", "not", "are", "but", "from", "or", "have", "an", "they", "which", "one", "you", "were", "her",
-    "all", "she", "there", "would", "their", "we", "him", "been", "has", "when", "who", "will", "more", "no", "if",
-    "out", "so", "said", "what", "up", "its", "about", "into", "than", "them", "can", "only", "other", "new", "some",
-    "could", "time", "these", "two", "may", "then", "do", "first", "any", "my", "now", "such", "like", "our", "over",
-    "man", "me", "even", "most", "made", "after", "also", "did", "many", "before", "must", "through", "back",
-    "where", "much", "your", "way", "well", "down", "should", "because", "each", "just", "those", "people", "how",
-    "too", "little", "good", "very", "make", "world", "still", "see", "work", "long", "get", "here", "day",
-    "know", "while", "last", "great", "old", "year", "come", "go", "came", "right", "take", "three", "once",
-    "upon", "girl", "boy", "happy", "play", "named", "big", "saw", "dog", "cat", "tree", "sun", "friend", "mom",
-    "Once", "The", "She", "He", "They", "It", "Hello", "I", "a",
+    "the",   "of",     "and",   "to",    "in",     "is",    "was",    "he",      "for",     "it",
+    "with",  "as",     "his",   "on",    "be",     "at",    "by",     "that",    "had",     "not",
+    "are",   "but",    "from",  "or",    "have",   "an",    "they",   "which",   "one",     "you",
+    "were",  "her",    "all",   "she",   "there",  "would", "their",  "we",      "him",     "been",
+    "has",   "when",   "who",   "will",  "more",   "no",    "if",     "out",     "so",      "said",
+    "what",  "up",     "its",   "about", "into",   "than",  "them",   "can",     "only",    "other",
+    "new",   "some",   "could", "time",  "these",  "two",   "may",    "then",    "do",      "first",
+    "any",   "my",     "now",   "such",  "like",   "our",   "over",   "man",     "me",      "even",
+    "most",  "made",   "after", "also",  "did",    "many",  "before", "must",    "through", "back",
+    "where", "much",   "your",  "way",   "well",   "down",  "should", "because", "each",    "just",
+    "those", "people", "how",   "too",   "little", "good",  "very",   "make",    "world",   "still",
+    "see",   "work",   "long",  "get",   "here",   "day",   "know",   "while",   "last",    "great",
+    "old",   "year",   "come",  "go",    "came",   "right", "take",   "three",   "once",    "upon",
+    "girl",  "boy",    "happy", "play",  "named",  "big",   "saw",    "dog",     "cat",     "tree",
+    "sun",   "friend", "mom",   "Once",  "The",    "She",   "He",     "They",    "It",      "Hello",
+    "I",     "a",
 };
 static const char *const common_pieces[] = {
-    "ing", "ed", "er", "ly", "es", "en", "on", "at", "an", "or", "al", "ar", "st", "th", "he", "in", "re", "nd",
-    "ou", "it", "is", "ion", "tion", "ment", "ness", "ful", "est", "ter", "ver", "ay", "ow", "ll", "ck", "se",
+    "ing",  "ed",  "er",  "ly",  "es",  "en", "on", "at", "an", "or",  "al",   "ar",
+    "st",   "th",  "he",  "in",  "re",  "nd", "ou", "it", "is", "ion", "tion", "ment",
+    "ness", "ful", "est", "ter", "ver", "ay", "ow", "ll", "ck", "se",
 };
 
 typedef struct {
@@ -162,7 +255,8 @@ static void strlist_add_prefixes(strlist *l, const char *s) {
 }
 
 static void strlist_free(strlist *l) {
-    for (int32_t i = 0; i < l->n; i++) free(l->s[i]);
+    for (int32_t i = 0; i < l->n; i++)
+        free(l->s[i]);
     free(l->s);
 }
 
@@ -190,14 +284,18 @@ static int32_t builtin_vocab(gguf_writer *w) {
         snprintf(buf, sizeof buf, SPM_SPACE "%s", common_words[i]);
         strlist_add_prefixes(&l, buf);
     }
-    for (size_t i = 0; i < sizeof common_pieces / sizeof common_pieces[0]; i++) strlist_add_prefixes(&l, common_pieces[i]);
+    for (size_t i = 0; i < sizeof common_pieces / sizeof common_pieces[0]; i++)
+        strlist_add_prefixes(&l, common_pieces[i]);
 
     float *scores = xcalloc((size_t)l.n, sizeof *scores);
     int32_t *types = xcalloc((size_t)l.n, sizeof *types);
     for (int32_t i = 0; i < l.n; i++) {
-        if (i == 0) types[i] = 2;                 /* unknown */
-        else if (i < 3) types[i] = 3;             /* control */
-        else if (i < first_normal) types[i] = 6;  /* byte */
+        if (i == 0)
+            types[i] = 2; /* unknown */
+        else if (i < 3)
+            types[i] = 3; /* control */
+        else if (i < first_normal)
+            types[i] = 6; /* byte */
         else {
             types[i] = 1; /* normal; earlier (shorter, more frequent) pieces score higher */
             scores[i] = -(float)(i - first_normal);
@@ -219,17 +317,23 @@ static int32_t builtin_vocab(gguf_writer *w) {
     return n;
 }
 
+#define SYNTH_MAX_VOCAB (1 << 20)
+
 /* Copies every tokenizer.* key of vocab; returns the token count or -1. */
 static int32_t copy_vocab(gguf_writer *w, const gguf_file *v, const char *path, he_error *err) {
     gguf_value tokens;
     int r = gguf_find_arr(v, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &tokens, err);
     if (r <= 0) {
-        if (r == 0) he_fail(err, HE_FORMAT, "vocab '%s': no tokenizer.ggml.tokens array", path);
-        else he_prefix(err, "vocab '%s'", path);
+        if (r == 0)
+            he_fail(err, HE_FORMAT, "vocab '%s': no tokenizer.ggml.tokens array", path);
+        else
+            he_prefix(err, "vocab '%s'", path);
         return -1;
     }
-    if (tokens.n == 0 || tokens.n > INT32_MAX)
-        return he_fail(err, HE_FORMAT, "vocab '%s': %llu tokens", path, (unsigned long long)tokens.n);
+    /* the embedding is n_vocab rows: keep a hostile count from asking for terabytes */
+    if (tokens.n == 0 || tokens.n > SYNTH_MAX_VOCAB)
+        return he_fail(err, HE_LIMIT, "vocab '%s': %llu tokens (1 .. %d supported)", path,
+                       (unsigned long long)tokens.n, SYNTH_MAX_VOCAB);
     for (int64_t i = 0; i < gguf_n_kv(v); i++) {
         gguf_str k = gguf_key(v, i);
         if (k.len > 10 && !memcmp(k.ptr, "tokenizer.", 10)) gguf_writer_copy_kv(w, v, i);
@@ -280,7 +384,8 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
     int32_t hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head;
     int64_t q_dim = (int64_t)s->n_head * hd, kv_dim = (int64_t)s->n_head_kv * hd;
     char name[96];
-    if (s->rope_scale > 0.0f && add(r, "rope_freqs.weight", GEN_ROPE_FREQS, 0.0f, hd / 2, 0) < 0) return -1;
+    if (s->rope_scale > 0.0f && add(r, "rope_freqs.weight", GEN_ROPE_FREQS, 0.0f, hd / 2, 0) < 0)
+        return -1;
     if (add(r, "token_embd.weight", GEN_NORMAL, W, s->n_embd, n_vocab) < 0) return -1;
     for (int32_t il = 0; il < s->n_layer; il++) {
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
@@ -312,8 +417,8 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
 int synth_make_model(const synth_params *p, const char *out_path, he_error *err) {
     const synth_shape *s = synth_shape_find(p->shape);
     if (!s)
-        return he_fail(err, HE_INVALID, "unknown shape '%s' (expected one of %s)", p->shape ? p->shape : "(null)",
-                       synth_shape_names());
+        return he_fail(err, HE_INVALID, "unknown shape '%s' (expected one of %s)",
+                       p->shape ? p->shape : "(null)", synth_shape_names());
     int rc = -1;
     gguf_file *vocab = NULL;
     quant_stage *st = NULL;

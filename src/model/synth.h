@@ -18,15 +18,15 @@
 #include "model/quantize.h"
 
 typedef struct {
-    const char *name;  /* "tinyllama", "tiny", ... */
-    const char *arch;  /* general.architecture: "llama", "qwen2", "qwen3" */
+    const char *name; /* "tinyllama", "tiny", ... */
+    const char *arch; /* general.architecture: "llama", "qwen2", "qwen3" */
     int32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
-    int32_t head_dim;  /* 0: n_embd / n_head */
-    int32_t n_ctx;     /* context_length */
+    int32_t head_dim; /* 0: n_embd / n_head */
+    int32_t n_ctx;    /* context_length */
     float rope_base, norm_eps;
-    bool tied;         /* no output.weight: the output projection reuses token_embd */
-    bool qkv_bias;     /* qwen2: attn_{q,k,v}.bias */
-    bool qk_norm;      /* qwen3: attn_{q,k}_norm.weight over head_dim */
+    bool tied;     /* no output.weight: the output projection reuses token_embd */
+    bool qkv_bias; /* qwen2: attn_{q,k,v}.bias */
+    bool qk_norm;  /* qwen3: attn_{q,k}_norm.weight over head_dim */
     /* llama3 rope scaling (factor 0: none), written as rope_freqs.weight like llama.cpp */
     float rope_scale, rope_low, rope_high;
     int32_t rope_orig_ctx;
@@ -42,7 +42,7 @@ typedef struct {
     const char *vocab_path; /* a GGUF whose tokenizer.* keys are copied; NULL or "": a built-in
                                minimal SentencePiece vocab */
     uint64_t seed;
-    int n_threads;          /* <= 0: online CPUs */
+    int n_threads; /* <= 0: online CPUs */
 } synth_params;
 
 int synth_make_model(const synth_params *p, const char *out_path, he_error *err);

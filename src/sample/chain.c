@@ -24,9 +24,9 @@ typedef struct {
 struct sample_chain {
     sample_params p;
     int32_t n_vocab;
-    cand *c;       /* [n_vocab] candidates of the current step */
-    float *prob;   /* [n_vocab] probabilities of the kept candidates (sample_chain_candidates) */
-    int32_t *ids;  /* [n_vocab] ids of the kept candidates (sample_chain_candidates) */
+    cand *c;      /* [n_vocab] candidates of the current step */
+    float *prob;  /* [n_vocab] probabilities of the kept candidates (sample_chain_candidates) */
+    int32_t *ids; /* [n_vocab] ids of the kept candidates (sample_chain_candidates) */
     /* Penalty window: counts per token, the distinct tokens with count > 0 (swap-remove list,
      * where[t] = index in distinct or -1) and a ring of the last repeat_last_n tokens. */
     int32_t *count;    /* [n_vocab] */
@@ -62,7 +62,8 @@ static uint64_t rng_next(uint64_t s[4]) {
 
 static void rng_seed(uint64_t s[4], uint64_t seed) {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        s[i] = splitmix64(&x);
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
@@ -85,18 +86,25 @@ sample_params sample_params_default(void) {
 }
 
 static int check_params(const sample_params *p, int32_t n_vocab, he_error *err) {
-    if (n_vocab <= 0) return he_fail(err, HE_INVALID, "sample: n_vocab must be positive, got %d", n_vocab);
+    if (n_vocab <= 0)
+        return he_fail(err, HE_INVALID, "sample: n_vocab must be positive, got %d", n_vocab);
     if (!isfinite(p->temperature))
-        return he_fail(err, HE_INVALID, "sample: temperature must be a finite number, got %g", (double)p->temperature);
+        return he_fail(err, HE_INVALID, "sample: temperature must be a finite number, got %g",
+                       (double)p->temperature);
     if (isnan(p->top_p) || p->top_p < 0.0f)
-        return he_fail(err, HE_INVALID, "sample: top_p must be >= 0 (>= 1 turns it off), got %g", (double)p->top_p);
+        return he_fail(err, HE_INVALID, "sample: top_p must be >= 0 (>= 1 turns it off), got %g",
+                       (double)p->top_p);
     if (isnan(p->min_p) || p->min_p > 1.0f)
-        return he_fail(err, HE_INVALID, "sample: min_p must be <= 1 (<= 0 turns it off), got %g", (double)p->min_p);
+        return he_fail(err, HE_INVALID, "sample: min_p must be <= 1 (<= 0 turns it off), got %g",
+                       (double)p->min_p);
     if (!isfinite(p->repeat_penalty) || p->repeat_penalty <= 0.0f)
-        return he_fail(err, HE_INVALID, "sample: repeat_penalty must be a finite number > 0 (1 turns it off), got %g",
-                       (double)p->repeat_penalty);
+        return he_fail(
+            err, HE_INVALID,
+            "sample: repeat_penalty must be a finite number > 0 (1 turns it off), got %g",
+            (double)p->repeat_penalty);
     if (p->repeat_last_n < -1)
-        return he_fail(err, HE_INVALID, "sample: repeat_last_n must be >= -1 (-1: whole history, 0: off), got %d",
+        return he_fail(err, HE_INVALID,
+                       "sample: repeat_last_n must be >= -1 (-1: whole history, 0: off), got %d",
                        p->repeat_last_n);
     if (!isfinite(p->frequency_penalty))
         return he_fail(err, HE_INVALID, "sample: frequency_penalty must be a finite number, got %g",
@@ -153,7 +161,8 @@ void sample_chain_free(sample_chain *s) {
 
 void sample_chain_reset(sample_chain *s) {
     memset(s->count, 0, (size_t)s->n_vocab * sizeof *s->count);
-    for (int32_t i = 0; i < s->n_vocab; i++) s->where[i] = -1;
+    for (int32_t i = 0; i < s->n_vocab; i++)
+        s->where[i] = -1;
     s->n_distinct = 0;
     s->ring_len = s->ring_pos = 0;
     rng_seed(s->rng, s->p.seed);
@@ -183,8 +192,10 @@ void sample_chain_accept(sample_chain *s, int32_t token) {
         count_add(s, token);
         return;
     }
-    if (s->ring_len == s->p.repeat_last_n) count_remove(s, s->ring[s->ring_pos]);
-    else s->ring_len++;
+    if (s->ring_len == s->p.repeat_last_n)
+        count_remove(s, s->ring[s->ring_pos]);
+    else
+        s->ring_len++;
     s->ring[s->ring_pos] = token;
     s->ring_pos = (s->ring_pos + 1) % s->p.repeat_last_n;
     count_add(s, token);
@@ -205,7 +216,9 @@ void sample_chain_penalize(const sample_chain *s, const float *logits, float *ou
 
 /* ---- Candidate ordering: higher logit first, ties to the lower id (a strict total order) ---- */
 
-static inline int better(cand a, cand b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+static inline int better(cand a, cand b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
 
 static inline void swap(cand *a, cand *b) {
     cand t = *a;
@@ -235,8 +248,10 @@ static void select_best(cand *c, int64_t lo, int64_t n, int64_t k) {
     while (lo < hi) {
         int64_t m = partition(c, lo, hi);
         if (m == k || m == k - 1) return;
-        if (m < k) lo = m + 1;
-        else hi = m - 1;
+        if (m < k)
+            lo = m + 1;
+        else
+            hi = m - 1;
     }
 }
 
@@ -255,20 +270,29 @@ static void sort_cands(cand *c, int64_t lo, int64_t hi) {
     for (int64_t i = lo + 1; i <= hi; i++) {
         cand x = c[i];
         int64_t j = i;
-        for (; j > lo && better(x, c[j - 1]); j--) c[j] = c[j - 1];
+        for (; j > lo && better(x, c[j - 1]); j--)
+            c[j] = c[j - 1];
         c[j] = x;
     }
 }
 
 /* ---- The chain ---- */
 
+/* temperature <= 0 is greedy; so is one so small that 1/temperature overflows */
+static int is_greedy(const sample_params *p) {
+    return p->temperature <= 0.0f || isinf(1.0f / p->temperature);
+}
+
 /* Fills s->c with the penalized logits (NaN -> lowest, +-inf clamped so softmax stays defined). */
 static void load_candidates(sample_chain *s, const float *logits) {
     for (int32_t i = 0; i < s->n_vocab; i++) {
         float l = logits[i];
-        if (isnan(l)) l = -FLT_MAX;
-        else if (l > FLT_MAX) l = FLT_MAX;
-        else if (l < -FLT_MAX) l = -FLT_MAX;
+        if (isnan(l))
+            l = -FLT_MAX;
+        else if (l > FLT_MAX)
+            l = FLT_MAX;
+        else if (l < -FLT_MAX)
+            l = -FLT_MAX;
         s->c[i] = (cand){l, i};
     }
     for (int32_t i = 0; i < s->n_distinct; i++) {
@@ -294,7 +318,7 @@ static int64_t run_filters(sample_chain *s, const float *logits) {
     int64_t sorted = 0; /* c[0..sorted) is sorted best-first and better than the rest */
     load_candidates(s, logits);
 
-    if (p->temperature <= 0.0f) {
+    if (is_greedy(p)) {
         swap(&c[0], &c[argmax(c, n)]);
         return 1;
     }
@@ -309,7 +333,8 @@ static int64_t run_filters(sample_chain *s, const float *logits) {
         int64_t b = sorted ? 0 : argmax(c, n);
         float max = c[b].logit;
         double sum = 0.0;
-        for (int64_t i = 0; i < n; i++) sum += (double)expf(c[i].logit - max);
+        for (int64_t i = 0; i < n; i++)
+            sum += (double)expf(c[i].logit - max);
         double target = (double)p->top_p * sum, cum = 0.0;
         int64_t i = 0, keep = n;
         for (int64_t want = 64;; want *= 2) {
@@ -337,7 +362,8 @@ static int64_t run_filters(sample_chain *s, const float *logits) {
         float floor = max + logf(p->min_p);
         if (sorted) {
             int64_t keep = 1;
-            while (keep < n && c[keep].logit >= floor) keep++;
+            while (keep < n && c[keep].logit >= floor)
+                keep++;
             n = keep;
         } else {
             int64_t k = 0;
@@ -364,7 +390,7 @@ static double softmax_temp(sample_chain *s, int64_t n) {
 
 int32_t sample_chain_sample(sample_chain *s, const float *logits) {
     int64_t n = run_filters(s, logits);
-    if (n == 1 || s->p.temperature <= 0.0f) return s->c[0].id;
+    if (n == 1 || is_greedy(&s->p)) return s->c[0].id;
     double sum = softmax_temp(s, n);
     double u = rng_uniform(s->rng) * sum, cum = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -377,15 +403,18 @@ int32_t sample_chain_sample(sample_chain *s, const float *logits) {
     return s->c[0].id;
 }
 
-int32_t sample_chain_candidates(sample_chain *s, const float *logits, const int32_t **ids, const float **probs) {
+int32_t sample_chain_candidates(sample_chain *s, const float *logits, const int32_t **ids,
+                                const float **probs) {
     int64_t n = run_filters(s, logits);
-    if (s->p.temperature <= 0.0f) {
+    if (is_greedy(&s->p)) {
         s->prob[0] = 1.0f;
     } else {
         float inv = (float)(1.0 / softmax_temp(s, n));
-        for (int64_t i = 0; i < n; i++) s->prob[i] *= inv;
+        for (int64_t i = 0; i < n; i++)
+            s->prob[i] *= inv;
     }
-    for (int64_t i = 0; i < n; i++) s->ids[i] = s->c[i].id;
+    for (int64_t i = 0; i < n; i++)
+        s->ids[i] = s->c[i].id;
     if (ids) *ids = s->ids;
     if (probs) *probs = s->prob;
     return (int32_t)n;

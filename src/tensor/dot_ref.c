@@ -15,6 +15,13 @@
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
+/* Results must not depend on the compiler fusing a*b+c into an FMA (the references are the
+ * bit-exact specification; quantized files must come out identical everywhere). GCC in -std=c11
+ * mode never contracts; clang does by default, so turn it off. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
 
 /* ---- Floats ---- */
@@ -230,6 +237,58 @@ void tensor_ref_dot_q8_K_q8_K(int64_t n, float *s, const void *vx, const void *v
         for (int j = 0; j < QK_K; j++)
             isum += x[b].qs[j] * y[b].qs[j];
         sumf += (float)isum * (x[b].d * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q2_K . Q8_K: 16 sub-blocks of 16 with 4-bit scale sc and 4-bit min m (sc_k = scales[k] & 15,
+ * m_k = scales[k] >> 4); element 128h + 32j + l has q = (qs[32h + l] >> 2j) & 3.
+ *   isum = sum_k sc_k * sum_{i in k} q_i y_i,   imin = sum_k m_k * bsums[k]
+ *   sumf += (float)isum * (d * dy) - (float)imin * (dmin * dy) */
+void tensor_ref_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0, imin = 0;
+        for (int k = 0; k < QK_K / 16; k++) {
+            int sub = 0;
+            for (int i = 16 * k; i < 16 * k + 16; i++) {
+                const int h = i / 128, j = (i % 128) / 32, l = i % 32;
+                sub += ((x[b].qs[32 * h + l] >> (2 * j)) & 3) * y[b].qs[i];
+            }
+            isum += (x[b].scales[k] & 0xF) * sub;
+            imin += (x[b].scales[k] >> 4) * y[b].bsums[k];
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d) - (float)imin * (fp16(x[b].dmin) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q3_K . Q8_K: 16 sub-blocks of 16 with signed 6-bit scales (stored + 32, packed as in
+ * tensor_ref_q3_K_to_float); element 128h + 32j + l has q = ((qs[32h + l] >> 2j) & 3) - 4
+ * unless bit 4h + j of hmask[l] is set.
+ *   isum = sum_k (sc_k - 32) * sum_{i in k} q_i y_i;  sumf += (float)isum * (d * dy) */
+void tensor_ref_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0;
+        for (int k = 0; k < QK_K / 16; k++) {
+            const int lo = k < 8 ? x[b].scales[k] & 0xF : x[b].scales[k - 8] >> 4;
+            const int hi = (x[b].scales[8 + k % 4] >> (2 * (k / 4))) & 3;
+            const int sc = (lo | (hi << 4)) - 32;
+            int sub = 0;
+            for (int i = 16 * k; i < 16 * k + 16; i++) {
+                const int h = i / 128, j = (i % 128) / 32, l = i % 32;
+                int q = (x[b].qs[32 * h + l] >> (2 * j)) & 3;
+                if (!((x[b].hmask[l] >> (4 * h + j)) & 1)) q -= 4;
+                sub += q * y[b].qs[i];
+            }
+            isum += sc * sub;
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d);
     }
     *s = sumf;
 }

@@ -30,8 +30,10 @@ float tensor_fp16_to_fp32(uint16_t h) {
         float v = (float)mant * 0x1p-24f;
         return sign ? -v : v;
     }
-    if (exp == 31) return f32_from_bits(sign | 0x7F800000u | (mant << 13)); /* inf / NaN */
-    return f32_from_bits(sign | ((exp + 112) << 23) | (mant << 13));        /* rebias 15 -> 127 */
+    if (exp == 31) { /* inf, or NaN: payload kept, made quiet as IEEE (and F16C) convert it */
+        return f32_from_bits(sign | 0x7F800000u | (mant << 13) | (mant ? 0x400000u : 0));
+    }
+    return f32_from_bits(sign | ((exp + 112) << 23) | (mant << 13)); /* rebias 15 -> 127 */
 }
 
 uint16_t tensor_fp32_to_fp16(float f) {

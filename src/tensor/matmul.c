@@ -9,17 +9,16 @@
 typedef struct {
     float *y;
     const uint8_t *w;
-    size_t w_row;       /* bytes per weight row */
+    size_t w_row; /* bytes per weight row */
     const tensor_traits *tr;
     int64_t n_in, n_out;
     const float *x;
     int n_tok;
-    uint8_t *q;         /* quantized activations, n_tok rows of q_row bytes */
+    uint8_t *q; /* quantized activations, n_tok rows of q_row bytes */
     size_t q_row;
 } mm_job;
 
 int tensor_matmul_supported(tensor_type wtype) {
-    if (wtype == TENSOR_TYPE_F32) return 1;
     const tensor_traits *tr = tensor_traits_of((uint32_t)wtype);
     if (!tr || !tr->vec_dot) return 0;
     if (tr->vec_dot_type == TENSOR_TYPE_F32) return 1;
@@ -28,24 +27,9 @@ int tensor_matmul_supported(tensor_type wtype) {
 }
 
 size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok) {
-    if (wtype == TENSOR_TYPE_F32) return 0;
     const tensor_traits *tr = tensor_traits_of((uint32_t)wtype);
     if (!tr || tr->vec_dot_type == TENSOR_TYPE_F32) return 0;
     return tensor_row_size(tr->vec_dot_type, n_in) * (size_t)n_tok;
-}
-
-static float dot_f32(const float *a, const float *b, int64_t n) {
-    /* four partial sums: lets the compiler keep several FMAs in flight */
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
 }
 
 static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
@@ -69,9 +53,7 @@ static void mm_rows(void *arg, int ith, int nth) {
         const uint8_t *wr = j->w + (size_t)r * j->w_row;
         for (int t = 0; t < j->n_tok; t++) {
             float s;
-            if (!j->tr)
-                s = dot_f32((const float *)wr, j->x + (int64_t)t * j->n_in, j->n_in);
-            else if (j->q)
+            if (j->q)
                 j->tr->vec_dot(j->n_in, &s, wr, j->q + (size_t)t * j->q_row);
             else
                 j->tr->vec_dot(j->n_in, &s, wr, j->x + (int64_t)t * j->n_in);
@@ -91,18 +73,20 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
                    int64_t n_out, const float *x, int n_tok, void *scratch) {
     mm_job j = {.y = y, .w = w, .n_in = n_in, .n_out = n_out, .x = x, .n_tok = n_tok};
     j.w_row = tensor_row_size(wtype, n_in);
-    if (wtype != TENSOR_TYPE_F32) {
-        j.tr = tensor_traits_of((uint32_t)wtype);
-        assert(j.tr && j.tr->vec_dot);
-        if (j.tr->vec_dot_type != TENSOR_TYPE_F32) {
-            j.q = scratch;
-            j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
-            int nq = threads_for(pool, (double)n_in * n_tok * 4);
-            if (nq > 1) he_pool_run_n(pool, nq, quantize_rows, &j);
-            else quantize_rows(&j, 0, 1);
-        }
+    j.tr = tensor_traits_of((uint32_t)wtype);
+    assert(j.tr && j.tr->vec_dot);
+    if (j.tr->vec_dot_type != TENSOR_TYPE_F32) {
+        j.q = scratch;
+        j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
+        int nq = threads_for(pool, (double)n_in * n_tok * 4);
+        if (nq > 1)
+            he_pool_run_n(pool, nq, quantize_rows, &j);
+        else
+            quantize_rows(&j, 0, 1);
     }
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
-    if (nth > 1) he_pool_run_n(pool, nth, mm_rows, &j);
-    else mm_rows(&j, 0, 1);
+    if (nth > 1)
+        he_pool_run_n(pool, nth, mm_rows, &j);
+    else
+        mm_rows(&j, 0, 1);
 }

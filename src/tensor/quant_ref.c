@@ -7,16 +7,41 @@
  * sub-block scale (and min) by weighted least squares over a few candidate scales rather than
  * taking min/max, which is what keeps their error close to llama.cpp's. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
+/* Results must not depend on the compiler fusing a*b+c into an FMA (the references are the
+ * bit-exact specification; quantized files must come out identical everywhere). GCC in -std=c11
+ * mode never contracts; clang does by default, so turn it off. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define GROUP_MAX_EPS 1e-15f /* below this a group is treated as all zeros */
 
-int tensor_nearest_int(float v) { return (int)lrintf(v); }
+/* Round to nearest, ties to even, without a libm call (this sits in the K-quant search loops):
+ * adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits (the FPU rounds the
+ * addition ties-to-even). Exact for |v| < 2^22; larger values (and NaN) are first clamped to
+ * that range, which every caller clamps much tighter anyway. */
+static inline int nearest_int(float v) {
+    v = v >= -4194303.0f ? (v <= 4194303.0f ? v : 4194303.0f) : -4194303.0f;
+    float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+
+int tensor_nearest_int(float v) { return nearest_int(v); }
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* v clamped to [lo, hi]; NaN gives lo (so a float->int cast after it is always defined) */
+static inline float clampf(float v, float lo, float hi) {
+    return v >= lo ? (v <= hi ? v : hi) : lo;
+}
 
 static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
 
@@ -82,9 +107,9 @@ void tensor_ref_q4_0_from_float(const float *x, void *vy, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = tensor_fp32_to_fp16(d);
         for (int j = 0; j < QK4_0 / 2; j++) {
-            /* fminf/fmaxf keep NaN/huge inputs from reaching an undefined float->int cast */
-            int q0 = (int)fmaxf(0.0f, fminf(15.0f, x[j] * id + 8.5f));
-            int q1 = (int)fmaxf(0.0f, fminf(15.0f, x[j + QK4_0 / 2] * id + 8.5f));
+            /* clampf keeps NaN/huge inputs from reaching an undefined float->int cast */
+            int q0 = (int)clampf(x[j] * id + 8.5f, 0.0f, 15.0f);
+            int q1 = (int)clampf(x[j + QK4_0 / 2] * id + 8.5f, 0.0f, 15.0f);
             y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -107,16 +132,16 @@ void tensor_ref_q4_1_from_float(const float *x, void *vy, int64_t n) {
     for (int64_t b = 0; b < n / QK4_1; b++, x += QK4_1) {
         float min = INFINITY, max = -INFINITY;
         for (int j = 0; j < QK4_1; j++) {
-            min = fminf(min, x[j]);
-            max = fmaxf(max, x[j]);
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
         }
         const float d = (max - min) / 15.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = tensor_fp32_to_fp16(d);
         y[b].m = tensor_fp32_to_fp16(min);
         for (int j = 0; j < QK4_1 / 2; j++) {
-            int q0 = (int)fmaxf(0.0f, fminf(15.0f, (x[j] - min) * id + 0.5f));
-            int q1 = (int)fmaxf(0.0f, fminf(15.0f, (x[j + QK4_1 / 2] - min) * id + 0.5f));
+            int q0 = (int)clampf((x[j] - min) * id + 0.5f, 0.0f, 15.0f);
+            int q1 = (int)clampf((x[j + QK4_1 / 2] - min) * id + 0.5f, 0.0f, 15.0f);
             y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -151,8 +176,8 @@ void tensor_ref_q5_0_from_float(const float *x, void *vy, int64_t n) {
         y[b].d = tensor_fp32_to_fp16(d);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_0 / 2; j++) {
-            uint32_t q0 = (uint32_t)fmaxf(0.0f, fminf(31.0f, x[j] * id + 16.5f));
-            uint32_t q1 = (uint32_t)fmaxf(0.0f, fminf(31.0f, x[j + QK5_0 / 2] * id + 16.5f));
+            uint32_t q0 = (uint32_t)clampf(x[j] * id + 16.5f, 0.0f, 31.0f);
+            uint32_t q1 = (uint32_t)clampf(x[j + QK5_0 / 2] * id + 16.5f, 0.0f, 31.0f);
             y[b].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
             qh |= ((q0 >> 4) & 1u) << j;
             qh |= ((q1 >> 4) & 1u) << (j + QK5_0 / 2);
@@ -181,8 +206,8 @@ void tensor_ref_q5_1_from_float(const float *x, void *vy, int64_t n) {
     for (int64_t b = 0; b < n / QK5_1; b++, x += QK5_1) {
         float min = INFINITY, max = -INFINITY;
         for (int j = 0; j < QK5_1; j++) {
-            min = fminf(min, x[j]);
-            max = fmaxf(max, x[j]);
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
         }
         const float d = (max - min) / 31.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -190,8 +215,8 @@ void tensor_ref_q5_1_from_float(const float *x, void *vy, int64_t n) {
         y[b].m = tensor_fp32_to_fp16(min);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_1 / 2; j++) {
-            uint32_t q0 = (uint32_t)fmaxf(0.0f, fminf(31.0f, (x[j] - min) * id + 0.5f));
-            uint32_t q1 = (uint32_t)fmaxf(0.0f, fminf(31.0f, (x[j + QK5_1 / 2] - min) * id + 0.5f));
+            uint32_t q0 = (uint32_t)clampf((x[j] - min) * id + 0.5f, 0.0f, 31.0f);
+            uint32_t q1 = (uint32_t)clampf((x[j + QK5_1 / 2] - min) * id + 0.5f, 0.0f, 31.0f);
             y[b].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
             qh |= ((q0 >> 4) & 1u) << j;
             qh |= ((q1 >> 4) & 1u) << (j + QK5_1 / 2);
@@ -224,7 +249,7 @@ void tensor_ref_q8_0_from_float(const float *x, void *vy, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = tensor_fp32_to_fp16(d);
         for (int j = 0; j < QK8_0; j++)
-            y[b].qs[j] = (int8_t)fmaxf(-127.0f, fminf(127.0f, roundf(x[j] * id)));
+            y[b].qs[j] = (int8_t)clampf(roundf(x[j] * id), -127.0f, 127.0f);
     }
 }
 
@@ -247,7 +272,7 @@ void tensor_ref_q8_1_from_float(const float *x, void *vy, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         int sum = 0;
         for (int j = 0; j < QK8_1; j++) {
-            y[b].qs[j] = (int8_t)fmaxf(-127.0f, fminf(127.0f, roundf(x[j] * id)));
+            y[b].qs[j] = (int8_t)clampf(roundf(x[j] * id), -127.0f, 127.0f);
             sum += y[b].qs[j];
         }
         y[b].d = tensor_fp32_to_fp16(d);
@@ -268,21 +293,23 @@ void tensor_ref_q8_1_to_float(const void *vx, float *y, int64_t n) {
  * K-quants (256-element super-blocks)
  * ====================================================================================== */
 
-/* Scale and min search for an asymmetric group (Q4_K/Q5_K sub-blocks): find scale s >= 0 and
- * min m <= 0 so that x[i] ~ s * L[i] + m with L[i] in 0..nmax, minimising the weighted squared
- * error sum w[i] (s L[i] + m - x[i])^2.
+/* Scale and min search for an asymmetric group (Q2_K/Q4_K/Q5_K sub-blocks): find scale s >= 0
+ * and min m <= 0 so that x[i] ~ s * L[i] + m with L[i] in 0..nmax, minimising the weighted
+ * squared error sum w[i] (s L[i] + m - x[i])^2 (with abs_err: sum w[i] |...|, used by Q2_K).
+ * The (s, m) refit is least squares either way.
  *
  * Start from the min/max grid, then try nstep+1 slightly different grid densities
  * (nmax + rmin + rdelta*k levels across [min, max]); for each resulting L solve the 2x2
  * weighted least-squares problem for (s, m) in closed form and keep the best. Returns s and
  * stores -m (the positive "min" that Q4_K/Q5_K store and subtract) in *neg_min. */
 static float search_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                              float *neg_min, uint8_t *Laux, float rmin, float rdelta, int nstep) {
+                              float *neg_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                              bool abs_err) {
     float min = x[0], max = x[0];
     float sum_w = 0.0f, sum_x = 0.0f;
     for (int i = 0; i < n; i++) {
-        min = fminf(min, x[i]);
-        max = fmaxf(max, x[i]);
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
         sum_w += w[i];
         sum_x += w[i] * x[i];
     }
@@ -296,15 +323,15 @@ static float search_scale_min(int n, int nmax, const float *x, const float *w, u
     float scale = 1.0f / iscale;
     float best_err = 0.0f;
     for (int i = 0; i < n; i++) {
-        L[i] = (uint8_t)clampi(tensor_nearest_int(iscale * (x[i] - min)), 0, nmax);
+        L[i] = (uint8_t)clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
         float diff = scale * (float)L[i] + min - x[i];
-        best_err += w[i] * diff * diff;
+        best_err += w[i] * (abs_err ? fabsf(diff) : diff * diff);
     }
     for (int k = 0; k <= nstep; k++) {
         iscale = (rmin + rdelta * (float)k + (float)nmax) / (max - min);
         float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
         for (int i = 0; i < n; i++) {
-            int l = clampi(tensor_nearest_int(iscale * (x[i] - min)), 0, nmax);
+            int l = clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
             Laux[i] = (uint8_t)l;
             sum_l += w[i] * (float)l;
             sum_l2 += w[i] * (float)(l * l);
@@ -322,7 +349,7 @@ static float search_scale_min(int n, int nmax, const float *x, const float *w, u
         float err = 0.0f;
         for (int i = 0; i < n; i++) {
             float diff = s * (float)Laux[i] + m - x[i];
-            err += w[i] * diff * diff;
+            err += w[i] * (abs_err ? fabsf(diff) : diff * diff);
         }
         if (err < best_err) {
             memcpy(L, Laux, (size_t)n);
@@ -355,7 +382,7 @@ static float search_scale_sym(int n, int nmax, const float *x, uint8_t *L) {
     float iscale = -(float)nmax / max;
     float sum_lx = 0.0f, sum_l2 = 0.0f;
     for (int i = 0; i < n; i++) {
-        int l = clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (uint8_t)(l + nmax);
         float w = x[i] * x[i];
         sum_lx += w * x[i] * (float)l;
@@ -368,14 +395,14 @@ static float search_scale_sym(int n, int nmax, const float *x, uint8_t *L) {
         iscale = -((float)nmax + 0.1f * (float)k) / max;
         sum_lx = sum_l2 = 0.0f;
         for (int i = 0; i < n; i++) {
-            int l = clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
             float w = x[i] * x[i];
             sum_lx += w * x[i] * (float)l;
             sum_l2 += w * (float)(l * l);
         }
         if (sum_l2 > 0.0f && sum_lx * sum_lx > best * sum_l2) {
             for (int i = 0; i < n; i++)
-                L[i] = (uint8_t)(nmax + clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+                L[i] = (uint8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
             scale = sum_lx / sum_l2;
             best = scale * sum_lx;
         }
@@ -415,7 +442,7 @@ static void quantize_k4_block(const float *x, int nmax, float rmin, int nstep, u
         for (int l = 0; l < 32; l++)
             w[l] = av_x + fabsf(xs[l]);
         scales[j] =
-            search_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+            search_scale_min(32, nmax, xs, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, false);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -423,8 +450,8 @@ static void quantize_k4_block(const float *x, int nmax, float rmin, int nstep, u
     const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
     uint8_t ls[8], lm[8];
     for (int j = 0; j < 8; j++) {
-        ls[j] = (uint8_t)clampi(tensor_nearest_int(inv_scale * scales[j]), 0, 63);
-        lm[j] = (uint8_t)clampi(tensor_nearest_int(inv_min * mins[j]), 0, 63);
+        ls[j] = (uint8_t)clampi(nearest_int(inv_scale * scales[j]), 0, 63);
+        lm[j] = (uint8_t)clampi(nearest_int(inv_min * mins[j]), 0, 63);
     }
     pack_k4_scales(ls, lm, scales_out);
     *d_out = tensor_fp32_to_fp16(max_scale / 63.0f);
@@ -435,7 +462,7 @@ static void quantize_k4_block(const float *x, int nmax, float rmin, int nstep, u
         if (dj == 0.0f) continue; /* keeps the levels the search chose (all decode to -m) */
         const float mj = dmin * (float)lm[j];
         for (int l = 0; l < 32; l++)
-            L[32 * j + l] = (uint8_t)clampi(tensor_nearest_int((x[32 * j + l] + mj) / dj), 0, nmax);
+            L[32 * j + l] = (uint8_t)clampi(nearest_int((x[32 * j + l] + mj) / dj), 0, nmax);
     }
 }
 
@@ -531,14 +558,13 @@ void tensor_ref_q6_K_from_float(const float *x, void *vy, int64_t n) {
         const float iscale = -128.0f / max_scale;
         y[b].d = tensor_fp32_to_fp16(1.0f / iscale);
         for (int k = 0; k < QK_K / 16; k++)
-            y[b].scales[k] = (int8_t)clampi(tensor_nearest_int(iscale * scales[k]), -128, 127);
+            y[b].scales[k] = (int8_t)clampi(nearest_int(iscale * scales[k]), -128, 127);
         const float d = fp16(y[b].d);
         for (int k = 0; k < QK_K / 16; k++) {
             const float dk = d * (float)y[b].scales[k];
             if (dk == 0.0f) continue;
             for (int i = 0; i < 16; i++)
-                L[16 * k + i] =
-                    (uint8_t)(clampi(tensor_nearest_int(x[16 * k + i] / dk), -32, 31) + 32);
+                L[16 * k + i] = (uint8_t)(clampi(nearest_int(x[16 * k + i] / dk), -32, 31) + 32);
         }
         for (int h = 0; h < 2; h++) {
             const uint8_t *Lh = L + 128 * h;
@@ -576,7 +602,164 @@ void tensor_ref_q6_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q2_K (dequantize only): 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
+/* Scale search for a symmetric 3-bit group (Q3_K sub-blocks): start from the grid that maps
+ * the largest-magnitude element to -nmax, then refine the levels coordinate by coordinate (up to
+ * 5 sweeps): move L[i] to the level the current least-squares scale suggests whenever that
+ * raises (sum w x l)^2 / sum w l^2, i.e. lowers the weighted error (weights x^2). Stores
+ * L + nmax (0..2nmax-1); returns the least-squares scale. */
+static float search_scale_q3(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0.0f, amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    const float iscale = -(float)nmax / max;
+    float sum_lx = 0.0f, sum_l2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)l;
+        const float w = x[i] * x[i];
+        sum_lx += w * x[i] * (float)l;
+        sum_l2 += w * (float)(l * l);
+    }
+    for (int sweep = 0; sweep < 5; sweep++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            const float w = x[i] * x[i];
+            float slx = sum_lx - w * x[i] * (float)L[i];
+            if (slx <= 0.0f) continue;
+            float sl2 = sum_l2 - w * (float)(L[i] * L[i]);
+            int nl = clampi(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+            if (nl == L[i]) continue;
+            slx += w * x[i] * (float)nl;
+            sl2 += w * (float)(nl * nl);
+            if (sl2 > 0.0f && slx * slx * sum_l2 > sum_lx * sum_lx * sl2) {
+                L[i] = (int8_t)nl;
+                sum_lx = slx;
+                sum_l2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++)
+        L[i] = (int8_t)(L[i] + nmax);
+    return sum_lx / sum_l2;
+}
+
+/* Packs 2-bit levels L (0..3, element order) into Q2_K/Q3_K qs: element 128h + 32k + l goes
+ * to bits 2k..2k+1 of qs[32h + l]. */
+static void pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *Lh = L + 128 * h;
+            qs[32 * h + l] =
+                (uint8_t)(Lh[l] | (Lh[l + 32] << 2) | (Lh[l + 64] << 4) | (Lh[l + 96] << 6));
+        }
+}
+
+/* Q2_K: per 16-element sub-block (scale, min) search with levels 0..3, weights |x| and absolute
+ * error; scales and mins quantized to 4 bits against fp16 d = max_scale/15, dmin = max_min/15;
+ * levels recomputed with the rounded values. */
+void tensor_ref_q2_K_from_float(const float *x, void *vy, int64_t n) {
+    block_q2_K *y = vy;
+    uint8_t L[QK_K], Laux[16];
+    float w[16], scales[16], mins[16];
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        float max_scale = 0.0f, max_min = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            for (int l = 0; l < 16; l++)
+                w[l] = fabsf(x[16 * k + l]);
+            scales[k] = search_scale_min(16, 3, x + 16 * k, w, L + 16 * k, &mins[k], Laux, -0.5f,
+                                         0.1f, 15, true);
+            if (scales[k] > max_scale) max_scale = scales[k];
+            if (mins[k] > max_min) max_min = mins[k];
+        }
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        y[b].d = y[b].dmin = 0;
+        if (max_scale > 0.0f) {
+            const float iscale = 15.0f / max_scale;
+            for (int k = 0; k < 16; k++)
+                y[b].scales[k] = (uint8_t)clampi(nearest_int(iscale * scales[k]), 0, 15);
+            y[b].d = tensor_fp32_to_fp16(max_scale / 15.0f);
+        }
+        if (max_min > 0.0f) {
+            const float iscale = 15.0f / max_min;
+            for (int k = 0; k < 16; k++)
+                y[b].scales[k] |= (uint8_t)(clampi(nearest_int(iscale * mins[k]), 0, 15) << 4);
+            y[b].dmin = tensor_fp32_to_fp16(max_min / 15.0f);
+        }
+        const float d = fp16(y[b].d), dmin = fp16(y[b].dmin);
+        for (int k = 0; k < 16; k++) {
+            const float dk = d * (float)(y[b].scales[k] & 0xF);
+            if (dk == 0.0f) continue;
+            const float mk = dmin * (float)(y[b].scales[k] >> 4);
+            for (int i = 0; i < 16; i++)
+                L[16 * k + i] = (uint8_t)clampi(nearest_int((x[16 * k + i] + mk) / dk), 0, 3);
+        }
+        pack_2bit(L, y[b].qs);
+    }
+}
+
+/* Q3_K: per 16-element sub-block symmetric scale search (levels -4..3), scales quantized to
+ * signed 6 bits against fp16 d (largest |scale| maps to -32), levels recomputed; the high bit
+ * of each level goes to hmask (bit k of hmask[l] for element 32k + l), the low 2 bits to qs. */
+void tensor_ref_q3_K_from_float(const float *x, void *vy, int64_t n) {
+    block_q3_K *y = vy;
+    int8_t Ls[QK_K];
+    uint8_t L[QK_K];
+    float scales[16];
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        float max_scale = 0.0f, amax = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            scales[k] = search_scale_q3(16, 4, x + 16 * k, Ls + 16 * k);
+            if (fabsf(scales[k]) > amax) {
+                amax = fabsf(scales[k]);
+                max_scale = scales[k];
+            }
+        }
+        memset(&y[b], 0, sizeof y[b]);
+        int sc[16] = {0};
+        if (max_scale != 0.0f) {
+            const float iscale = -32.0f / max_scale;
+            for (int k = 0; k < 16; k++) {
+                const int l = clampi(nearest_int(iscale * scales[k]), -32, 31) + 32;
+                if (k < 8)
+                    y[b].scales[k] |= (uint8_t)(l & 0xF);
+                else
+                    y[b].scales[k - 8] |= (uint8_t)((l & 0xF) << 4);
+                y[b].scales[8 + k % 4] |= (uint8_t)((l >> 4) << (2 * (k / 4)));
+                sc[k] = l - 32;
+            }
+            y[b].d = tensor_fp32_to_fp16(1.0f / iscale);
+        }
+        const float d = fp16(y[b].d);
+        for (int k = 0; k < 16; k++) {
+            const float dk = d * (float)sc[k];
+            for (int i = 0; i < 16; i++) {
+                /* a zero scale keeps the search's levels (they all decode to 0) */
+                int l = dk != 0.0f ? clampi(nearest_int(x[16 * k + i] / dk), -4, 3) + 4
+                                   : Ls[16 * k + i];
+                L[16 * k + i] = (uint8_t)l;
+            }
+        }
+        for (int i = 0; i < QK_K; i++) {
+            if (L[i] > 3) {
+                y[b].hmask[i % 32] |= (uint8_t)(1u << (i / 32));
+                L[i] -= 4;
+            }
+        }
+        pack_2bit(L, y[b].qs);
+    }
+}
+
+/* Q2_K: 16 sub-blocks of 16, scale/min nibbles against d/dmin. */
 void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q2_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -596,8 +779,9 @@ void tensor_ref_q2_K_to_float(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q3_K (dequantize only). Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or the high
- * nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased by 32. */
+/* Q3_K. Scale i (0..15) is 6 bits: low 4 from scales[i] (i < 8) or
+ * the high nibble of scales[i - 8]; top 2 from scales[8 + i % 4] bits 2*(i / 4). Stored biased
+ * by 32. */
 void tensor_ref_q3_K_to_float(const void *vx, float *y, int64_t n) {
     const block_q3_K *x = vx;
     for (int64_t b = 0; b < n / QK_K; b++) {
@@ -640,7 +824,7 @@ void tensor_ref_q8_K_from_float(const float *x, void *vy, int64_t n) {
         }
         const float iscale = -127.0f / max;
         for (int j = 0; j < QK_K; j++)
-            y[b].qs[j] = (int8_t)clampi(tensor_nearest_int(iscale * x[j]), -127, 127);
+            y[b].qs[j] = (int8_t)clampi(nearest_int(iscale * x[j]), -127, 127);
         for (int k = 0; k < QK_K / 16; k++) {
             int sum = 0;
             for (int j = 0; j < 16; j++)
@@ -681,8 +865,8 @@ void tensor_kernels_attach(tensor_type type, tensor_traits *t) {
         K(TENSOR_TYPE_Q5_1, tensor_ref_q5_1_to_float, tensor_ref_q5_1_from_float, tensor_ref_dot_q5_1_q8_1, TENSOR_TYPE_Q8_1)
         K(TENSOR_TYPE_Q8_0, tensor_ref_q8_0_to_float, tensor_ref_q8_0_from_float, tensor_ref_dot_q8_0_q8_0, TENSOR_TYPE_Q8_0)
         K(TENSOR_TYPE_Q8_1, tensor_ref_q8_1_to_float, tensor_ref_q8_1_from_float, NULL,                     TENSOR_TYPE_Q8_1)
-        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
-        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, NULL,                       NULL,                     TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q2_K, tensor_ref_q2_K_to_float, tensor_ref_q2_K_from_float, tensor_ref_dot_q2_K_q8_K, TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_Q3_K, tensor_ref_q3_K_to_float, tensor_ref_q3_K_from_float, tensor_ref_dot_q3_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q4_K, tensor_ref_q4_K_to_float, tensor_ref_q4_K_from_float, tensor_ref_dot_q4_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q5_K, tensor_ref_q5_K_to_float, tensor_ref_q5_K_from_float, tensor_ref_dot_q5_K_q8_K, TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_Q6_K, tensor_ref_q6_K_to_float, tensor_ref_q6_K_from_float, tensor_ref_dot_q6_K_q8_K, TENSOR_TYPE_Q8_K)

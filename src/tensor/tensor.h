@@ -56,7 +56,8 @@ typedef struct {
 } tensor_traits;
 
 /* Layout traits for any type id a GGUF file may store (including types hearth cannot compute
- * with, so their sizes can still be validated); NULL for an unknown id. */
+ * with, so their sizes can still be validated); NULL for an unknown id. Borrowed pointer to a
+ * process-wide table, valid forever; safe to call from any thread. */
 const tensor_traits *tensor_traits_of(uint32_t type);
 
 /* Bytes of a row of n elements, or 0 if n is not a multiple of the block size. */
@@ -65,7 +66,21 @@ size_t tensor_row_size(tensor_type type, int64_t n);
 /* Case-insensitive name lookup ("Q4_K", "q8_0", "f16"); returns -1 if unknown. */
 int tensor_type_from_name(const char *name);
 
-/* IEEE half and bfloat16 conversions (exact, round-to-nearest-even). */
+/* ---- Kernel selection ----
+ * tensor_traits_of() hands out the fastest kernels this CPU runs, chosen once on first use
+ * (dispatch.c): the scalar references, with per-ISA versions swapped in where the CPU allows.
+ * HEARTH_ISA=ref|avx2 in the environment forces a choice (one the CPU cannot run falls back to
+ * ref, with a warning). Quantized SIMD kernels give bit-identical results to their
+ * references; float-weight dots (F32/F16/BF16) differ only by float summation order. */
+
+/* The scalar reference kernels, whatever was selected (tests, debugging); NULL as
+ * tensor_traits_of. */
+const tensor_traits *tensor_traits_ref_of(uint32_t type);
+
+/* Name of the selected kernel set: "ref" or "avx2". */
+const char *tensor_isa(void);
+
+/* IEEE half and bfloat16 conversions (exact, round-to-nearest-even; NaNs stay NaN, quietened). */
 float tensor_fp16_to_fp32(uint16_t h);
 uint16_t tensor_fp32_to_fp16(float f);
 float tensor_bf16_to_fp32(uint16_t h);

@@ -13,6 +13,11 @@
  * types that have them (quant_ref.c); leaves the others NULL. */
 void tensor_kernels_attach(tensor_type type, tensor_traits *t);
 
+/* Replaces kernels in table[TENSOR_TYPE_COUNT] (already holding the references) with the
+ * fastest versions the CPU and HEARTH_ISA allow; records the choice for tensor_isa()
+ * (dispatch.c). */
+void tensor_dispatch_select(tensor_traits *table);
+
 /* Round to nearest, ties to even (what ggml's nearest_int does for |v| < 2^22). */
 int tensor_nearest_int(float v);
 
@@ -43,6 +48,8 @@ void tensor_ref_q5_0_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q5_1_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q8_0_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q8_1_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_q2_K_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_q3_K_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q4_K_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q5_K_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_q6_K_from_float(const float *x, void *y, int64_t n);
@@ -57,9 +64,32 @@ void tensor_ref_dot_q4_1_q8_1(int64_t n, float *s, const void *x, const void *y)
 void tensor_ref_dot_q5_0_q8_0(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q5_1_q8_1(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q8_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+
+/* ---- AVX2+FMA+F16C versions (dot_avx2.c): quantized paths bit-identical to the references ---- */
+void tensor_avx2_q8_0_from_float(const float *x, void *y, int64_t n);
+void tensor_avx2_q8_1_from_float(const float *x, void *y, int64_t n);
+void tensor_avx2_q8_K_from_float(const float *x, void *y, int64_t n);
+void tensor_avx2_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q5_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q4_1_q8_1(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q5_1_q8_1(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+/* float weights: equal to the references up to float summation order (not bit-identical) */
+void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_f16_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_bf16_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_f16_to_float(const void *x, float *y, int64_t n);
+void tensor_avx2_f16_from_float(const float *x, void *y, int64_t n); /* bit-identical */
 
 #endif

@@ -19,7 +19,8 @@ uint32_t tok_byte_to_cp(uint8_t b) {
 }
 
 int tok_cp_to_byte(uint32_t cp) {
-    if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255)) return (int)cp;
+    if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255))
+        return (int)cp;
     if (cp >= 256 && cp <= 288) return (int)(cp - 256);
     if (cp >= 289 && cp <= 322) return (int)(cp - 162);
     if (cp == 323) return 173;
@@ -37,7 +38,8 @@ typedef struct {
     size_t cap; /* bytes of the input word buf and sym can hold */
 } bpe_ctx;
 
-static bool bpe_pair(const void *ctx, const char *l, size_t ln, const char *r, size_t rn, double *key) {
+static bool bpe_pair(const void *ctx, const char *l, size_t ln, const char *r, size_t rn,
+                     double *key) {
     int32_t rank = tok_merge_rank(ctx, l, ln, r, rn);
     if (rank < 0) return false;
     *key = -(double)rank;

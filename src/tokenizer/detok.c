@@ -110,14 +110,19 @@ static size_t seq_need(const unsigned char *p, size_t n) {
     unsigned char c = p[0];
     size_t need;
     if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) need = 3;
-    else if (c >= 0xF0 && c <= 0xF4) need = 4;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        need = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        need = 4;
+    else
+        return 0;
     if (n >= 2) {
         unsigned char d = p[1];
         if ((d & 0xC0) != 0x80) return 0;
-        if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) || (c == 0xF4 && d > 0x8F))
+        if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) ||
+            (c == 0xF4 && d > 0x8F))
             return 0;
     }
     for (size_t k = 2; k < n && k < need; k++)
@@ -145,7 +150,8 @@ static void emit_utf8(tok_detok *d, const unsigned char *b, size_t m, sink *s) {
     d->n_pending = 0;
 }
 
-size_t tok_detok_push(tok_detok *d, const tok_vocab *v, int32_t id, bool render_special, char *out, size_t cap) {
+size_t tok_detok_push(tok_detok *d, const tok_vocab *v, int32_t id, bool render_special, char *out,
+                      size_t cap) {
     char stack[TOK_DETOK_MAX + 8];
     char *b = stack;
     size_t held = (size_t)d->n_pending;

@@ -9,19 +9,22 @@
 #include "tokenizer/tok_internal.h"
 
 static bool is_int_type(gguf_type t) {
-    return t == GGUF_TYPE_UINT8 || t == GGUF_TYPE_INT8 || t == GGUF_TYPE_UINT16 || t == GGUF_TYPE_INT16 ||
-           t == GGUF_TYPE_UINT32 || t == GGUF_TYPE_INT32 || t == GGUF_TYPE_UINT64 || t == GGUF_TYPE_INT64;
+    return t == GGUF_TYPE_UINT8 || t == GGUF_TYPE_INT8 || t == GGUF_TYPE_UINT16 ||
+           t == GGUF_TYPE_INT16 || t == GGUF_TYPE_UINT32 || t == GGUF_TYPE_INT32 ||
+           t == GGUF_TYPE_UINT64 || t == GGUF_TYPE_INT64;
 }
 
 /* An array of n strings as borrowed spans. */
 static tok_span *read_strings(const gguf_value *arr, const char *key, he_error *err) {
     if (arr->elem_type != GGUF_TYPE_STRING) {
-        he_fail(err, HE_FORMAT, "%s: expected an array of strings, got element type %d", key, (int)arr->elem_type);
+        he_fail(err, HE_FORMAT, "%s: expected an array of strings, got element type %d", key,
+                (int)arr->elem_type);
         return NULL;
     }
     tok_span *s = he_malloc((arr->n ? arr->n : 1) * sizeof *s);
     if (!s) {
-        he_fail(err, HE_NOMEM, "%s: out of memory for %llu entries", key, (unsigned long long)arr->n);
+        he_fail(err, HE_NOMEM, "%s: out of memory for %llu entries", key,
+                (unsigned long long)arr->n);
         return NULL;
     }
     for (uint64_t i = 0; i < arr->n; i++) {
@@ -71,8 +74,8 @@ tok_vocab *tok_vocab_load(const gguf_file *f, he_error *err) {
     }
     int m = tok_model_lookup(s.ptr, (size_t)s.len);
     if (m < 0) {
-        he_fail(err, HE_UNSUPPORTED, "tokenizer.ggml.model: '%.*s' is not supported", (int)(s.len > 64 ? 64 : s.len),
-                s.ptr);
+        he_fail(err, HE_UNSUPPORTED, "tokenizer.ggml.model: '%.*s' is not supported",
+                (int)(s.len > 64 ? 64 : s.len), s.ptr);
         return NULL;
     }
     b.model = (tok_model)m;
@@ -110,12 +113,14 @@ tok_vocab *tok_vocab_load(const gguf_file *f, he_error *err) {
     if (rc < 0) goto out;
     if (rc == 1) {
         if (arr.elem_type != GGUF_TYPE_FLOAT32 && arr.elem_type != GGUF_TYPE_FLOAT64) {
-            he_fail(err, HE_FORMAT, "tokenizer.ggml.scores: expected an array of float32, got element type %d",
+            he_fail(err, HE_FORMAT,
+                    "tokenizer.ggml.scores: expected an array of float32, got element type %d",
                     (int)arr.elem_type);
             goto out;
         }
         if (arr.n != n) {
-            he_fail(err, HE_FORMAT, "tokenizer.ggml.scores: %llu entries for %zu tokens", (unsigned long long)arr.n, n);
+            he_fail(err, HE_FORMAT, "tokenizer.ggml.scores: %llu entries for %zu tokens",
+                    (unsigned long long)arr.n, n);
             goto out;
         }
         scores = he_malloc((n ? n : 1) * sizeof *scores);
@@ -136,13 +141,14 @@ tok_vocab *tok_vocab_load(const gguf_file *f, he_error *err) {
     if (rc < 0) goto out;
     if (rc == 1) {
         if (!is_int_type(arr.elem_type)) {
-            he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type: expected an array of int32, got element type %d",
+            he_fail(err, HE_FORMAT,
+                    "tokenizer.ggml.token_type: expected an array of int32, got element type %d",
                     (int)arr.elem_type);
             goto out;
         }
         if (arr.n != n) {
-            he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type: %llu entries for %zu tokens", (unsigned long long)arr.n,
-                    n);
+            he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type: %llu entries for %zu tokens",
+                    (unsigned long long)arr.n, n);
             goto out;
         }
         attr = he_malloc(n ? n : 1);
@@ -155,7 +161,8 @@ tok_vocab *tok_vocab_load(const gguf_file *f, he_error *err) {
                 goto out;
             }
             if (t < 0 || t > TOK_ATTR_BYTE) {
-                he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type[%zu] = %lld is not a known token type", i,
+                he_fail(err, HE_FORMAT,
+                        "tokenizer.ggml.token_type[%zu] = %lld is not a known token type", i,
                         (long long)t);
                 goto out;
             }

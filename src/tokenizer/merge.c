@@ -58,22 +58,24 @@ static bigram heap_pop(heap *h) {
     return top;
 }
 
-static int try_pair(heap *h, const char *s, const tok_sym *sym, int32_t l, int32_t r, tok_pair_fn pair,
-                    const void *ctx) {
+static int try_pair(heap *h, const char *s, const tok_sym *sym, int32_t l, int32_t r,
+                    tok_pair_fn pair, const void *ctx) {
     if (l < 0 || r < 0) return 0;
     double key;
     if (!pair(ctx, s + sym[l].off, sym[l].n, s + sym[r].off, sym[r].n, &key)) return 0;
     return heap_push(h, (bigram){key, l, r, sym[l].n + sym[r].n});
 }
 
-int tok_merge_run(const char *s, tok_sym *sym, int32_t n_sym, tok_pair_fn pair, const void *ctx, he_error *err) {
+int tok_merge_run(const char *s, tok_sym *sym, int32_t n_sym, tok_pair_fn pair, const void *ctx,
+                  he_error *err) {
     heap h = {0};
     for (int32_t i = 1; i < n_sym; i++)
         if (try_pair(&h, s, sym, i - 1, i, pair, ctx) < 0) goto nomem;
     while (h.n) {
         bigram b = heap_pop(&h);
         tok_sym *l = &sym[b.left], *r = &sym[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size || l->next != b.right) continue; /* stale */
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size || l->next != b.right)
+            continue; /* stale */
         l->n += r->n;
         r->n = 0;
         l->next = r->next;

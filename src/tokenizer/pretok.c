@@ -22,24 +22,28 @@ typedef struct {
     const char *re[8]; /* applied in order; NULL ends the list */
     bool ignore_merges;
     bool add_bos;
+    bool nfc; /* normalize with NFC before splitting */
 } pre_def;
 
 // clang-format off
 static const pre_def pres[] = {
     /* 0: what llama.cpp uses when tokenizer.ggml.pre is absent or "default" */
-    {"default\0", {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]", NULL}, false, false},
+    {"default\0", {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]", NULL}, false, false, false},
     {"llama-bpe\0llama3\0llama-v3\0falcon3\0falcon-h1\0dbrx\0smaug-bpe\0",
      {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL},
-     true, true},
-    {"qwen2\0deepseek-r1-qwen\0stablelm2\0megrez\0",
+     true, true, false},
+    {"qwen2\0deepseek-r1-qwen\0",
      {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL},
-     false, false},
+     false, false, true},
+    {"stablelm2\0megrez\0",
+     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL},
+     false, false, false},
     {"gpt-2\0gpt2\0phi-2\0mpt\0olmo\0jais\0jina-es\0jina-de\0jina-v2-es\0jina-v2-de\0trillion\0",
-     {GPT2_RE, NULL}, false, false},
+     {GPT2_RE, NULL}, false, false, false},
     {"starcoder\0refact\0command-r\0smollm\0codeshell\0exaone\0minerva-7b\0",
-     {"\\p{N}", GPT2_RE, NULL}, false, false},
+     {"\\p{N}", GPT2_RE, NULL}, false, false, false},
     {"falcon\0",
-     {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]", NULL}, false, false},
+     {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]", NULL}, false, false, false},
     {"deepseek-llm\0",
      {"[\\r\\n]",
       "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}"
@@ -63,20 +67,20 @@ static const pre_def pres[] = {
       "\\s+$",
       "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+",
       "\\p{N}+", NULL},
-     false, false},
+     false, false, false},
     {"deepseek-coder\0",
-     {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+", "\\p{N}", NULL}, false, false},
+     {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+", "\\p{N}", NULL}, false, false, false},
     {"deepseek-v3\0",
      {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+",
       "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
       NULL},
-     false, false},
+     false, false, false},
     {"gpt-4o\0",
      {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL},
-     false, false},
+     false, false, false},
     {"tekken\0",
      {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)", NULL},
-     true, true},
+     true, true, false},
 };
 // clang-format on
 #define N_PRE (int)(sizeof pres / sizeof pres[0])
@@ -91,6 +95,7 @@ int tok_pre_lookup(const char *name, size_t len) {
 const char *tok_pre_name_at(int pre) { return pre >= 0 && pre < N_PRE ? pres[pre].names : "?"; }
 bool tok_pre_ignore_merges(int pre) { return pre >= 0 && pre < N_PRE && pres[pre].ignore_merges; }
 bool tok_pre_add_bos(int pre) { return pre >= 0 && pre < N_PRE && pres[pre].add_bos; }
+bool tok_pre_nfc(int pre) { return pre >= 0 && pre < N_PRE && pres[pre].nfc; }
 
 /* ---- Compiled regexes: compiled once per process on first use, shared read-only ---- */
 
@@ -108,7 +113,8 @@ static int compile_pre(int pre, he_error *err) {
             int ec;
             PCRE2_SIZE eo;
             pcre2_code *c = pcre2_compile((PCRE2_SPTR)pres[pre].re[k], PCRE2_ZERO_TERMINATED,
-                                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
+                                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
+                                              PCRE2_DOLLAR_ENDONLY,
                                           &ec, &eo, NULL);
             if (!c) {
                 compile_state[pre] = -1;
@@ -119,7 +125,8 @@ static int compile_pre(int pre, he_error *err) {
         }
     }
     if (compile_state[pre] < 0)
-        rc = he_fail(err, HE_UNSUPPORTED, "tokenizer: pre-tokenizer '%s' regex failed to compile", pres[pre].names);
+        rc = he_fail(err, HE_UNSUPPORTED, "tokenizer: pre-tokenizer '%s' regex failed to compile",
+                     pres[pre].names);
     pthread_mutex_unlock(&compile_lock);
     return rc;
 }
@@ -149,22 +156,25 @@ static int piece_push(piece_list *l, size_t off, size_t len) {
 }
 
 /* Splits text[pc.off, +pc.len) by one regex into matches and the gaps between them. */
-static int split_one(const pcre2_code *re, bool jit, pcre2_match_data *md, const char *text, piece pc,
-                     piece_list *out, he_error *err) {
+static int split_one(const pcre2_code *re, bool jit, pcre2_match_data *md, const char *text,
+                     piece pc, piece_list *out, he_error *err) {
     PCRE2_SPTR subj = (PCRE2_SPTR)text + pc.off;
     size_t n = pc.len, last = 0, start = 0;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     while (start <= n) {
-        int rc = jit ? pcre2_jit_match(re, subj, n, start, 0, md, NULL) : pcre2_match(re, subj, n, start, 0, md, NULL);
+        int rc = jit ? pcre2_jit_match(re, subj, n, start, 0, md, NULL)
+                     : pcre2_match(re, subj, n, start, 0, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) return he_fail(err, HE_RUNTIME, "tokenizer: regex match failed (pcre2 error %d)", rc);
+        if (rc < 0)
+            return he_fail(err, HE_RUNTIME, "tokenizer: regex match failed (pcre2 error %d)", rc);
         size_t s = ov[0], e = ov[1];
         if (e <= s) { /* empty match: step over one character and try again */
             if (s >= n) break;
             start = s + tok_utf8_len(subj[s]);
             continue;
         }
-        if (piece_push(out, pc.off + last, s - last) < 0 || piece_push(out, pc.off + s, e - s) < 0) goto nomem;
+        if (piece_push(out, pc.off + last, s - last) < 0 || piece_push(out, pc.off + s, e - s) < 0)
+            goto nomem;
         last = start = e;
     }
     if (last < n && piece_push(out, pc.off + last, n - last) < 0) goto nomem;
@@ -173,8 +183,10 @@ nomem:
     return he_fail(err, HE_NOMEM, "tokenizer: out of memory splitting text");
 }
 
-int tok_pre_split(int pre, const char *text, size_t len, tok_piece_fn fn, void *ctx, he_error *err) {
-    if (pre < 0 || pre >= N_PRE) return he_fail(err, HE_INVALID, "tokenizer: bad pre-tokenizer index");
+int tok_pre_split(int pre, const char *text, size_t len, tok_piece_fn fn, void *ctx,
+                  he_error *err) {
+    if (pre < 0 || pre >= N_PRE)
+        return he_fail(err, HE_INVALID, "tokenizer: bad pre-tokenizer index");
     if (compile_pre(pre, err) < 0) return -1;
     piece_list cur = {0}, next = {0};
     pcre2_match_data *md = NULL;

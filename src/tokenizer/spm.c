@@ -19,7 +19,8 @@ static int32_t text_token(const tok_vocab *v, const char *p, size_t n) {
     return id;
 }
 
-static bool spm_pair(const void *ctx, const char *l, size_t ln, const char *r, size_t rn, double *key) {
+static bool spm_pair(const void *ctx, const char *l, size_t ln, const char *r, size_t rn,
+                     double *key) {
     const tok_vocab *v = ctx;
     (void)r; /* l and r are adjacent in the same string */
     int32_t id = text_token(v, l, ln + rn);
@@ -28,7 +29,8 @@ static bool spm_pair(const void *ctx, const char *l, size_t ln, const char *r, s
     return true;
 }
 
-int tok_spm_encode(const tok_vocab *v, const char *text, size_t len, bool prefix, tok_ids *out, he_error *err) {
+int tok_spm_encode(const tok_vocab *v, const char *text, size_t len, bool prefix, tok_ids *out,
+                   he_error *err) {
     /* escaped text: at most 3 bytes per input byte, plus the prefix */
     size_t cap;
     if (he_mul_overflow(len, 3, &cap) || he_add_overflow(cap, 4, &cap))

@@ -23,6 +23,17 @@ typedef struct {
     size_t mask; /* capacity - 1 (capacity is a power of two) */
 } tok_hash;
 
+/* Special texts longer than this are not matched inside input text (real ones are short; the
+ * cap bounds the work per input position against hostile vocabs). */
+#define TOK_SPECIAL_MAX_LEN 256
+
+typedef struct {
+    int32_t any;  /* lowest special id whose text ends here, or -1 */
+    int32_t user; /* lowest user-defined id whose text ends here, or -1 */
+    int32_t parent;
+    uint8_t byte; /* edge from parent */
+} tok_trie_node;
+
 struct tok_vocab {
     tok_model model;
     int pre;          /* index into the pre-tokenizer table (pretok.c) */
@@ -36,23 +47,24 @@ struct tok_vocab {
 
     /* BPE merges: pair (left text, right text) -> rank (the first listing wins). */
     size_t n_merges;
-    char *merge_arena;  /* "left right" strings, each NUL-terminated */
-    size_t *merge_off;  /* (n_merges) */
+    char *merge_arena;     /* "left right" strings, each NUL-terminated */
+    size_t *merge_off;     /* (n_merges) */
     uint32_t *merge_split; /* (n_merges) length of the left part */
     uint32_t *merge_len;   /* (n_merges) total length */
     tok_hash merges;
 
-    int32_t byte_tok[256]; /* SPM byte fallback <0xXX> ids (-1 if absent); BPE: single-char ids */
+    int32_t byte_tok[256]; /* byte tokens <0xXX> by byte value (-1 if absent): SPM byte fallback */
     int32_t special_bos, special_eos, special_unk, special_pad, special_eot, special_eom;
     bool add_bos, add_eos, add_space_prefix;
     bool ignore_merges; /* a pre-tokenized word that is itself a token is taken whole (Llama 3) */
 
     /* Texts matched inside input: control/unknown (only with parse_special) and user-defined
-     * (always). Sorted by first byte, then length descending, so one bucket scan per input
-     * position finds the leftmost-longest match. */
-    int32_t *special;        /* ids */
-    size_t n_special;
-    uint32_t first_idx[257]; /* bucket [first_idx[b], first_idx[b+1]) of special for first byte b */
+     * (always), in a byte trie so the leftmost-longest match at a position costs at most
+     * TOK_SPECIAL_MAX_LEN steps whatever the number of special tokens. Node 0 is the root. */
+    tok_trie_node *trie;
+    size_t n_trie;
+    tok_hash trie_edges; /* (node, byte) -> child node */
+    size_t n_special;    /* special tokens in the trie */
 
     bool *eog; /* (n) end-of-generation ids */
 };
@@ -67,8 +79,8 @@ typedef struct {
     const float *scores;    /* (n) or NULL */
     const uint8_t *attr;    /* (n) or NULL; values already checked to be TOK_ATTR_* */
     size_t n_merges;
-    const tok_span *merges; /* (n_merges) */
-    int64_t bos, eos, unk, pad, eot, eom; /* -1 none; range-checked by the builder */
+    const tok_span *merges;                 /* (n_merges) */
+    int64_t bos, eos, unk, pad, eot, eom;   /* -1 none; range-checked by the builder */
     int add_bos, add_eos, add_space_prefix; /* -1 = default */
 } tok_build;
 
@@ -92,6 +104,12 @@ int tok_pre_lookup(const char *name, size_t len); /* table index, or -1 when unk
 const char *tok_pre_name_at(int pre);
 bool tok_pre_ignore_merges(int pre);
 bool tok_pre_add_bos(int pre);
+bool tok_pre_nfc(int pre); /* the Hugging Face tokenizer NFC-normalizes text first (Qwen) */
+
+/* ---- NFC (nfc.c) ----
+ * Normalizes text[0, len). When the text is already NFC by a quick check, *out stays NULL and
+ * the caller uses text as is; otherwise *out is malloc'd (caller frees). */
+int tok_nfc(const char *text, size_t len, char **out, size_t *out_len, he_error *err);
 
 /* Splits text into pieces with the regex list of pre, calling fn(piece) in order.
  * The pieces cover text exactly (what the regexes do not match is a piece too). */
@@ -111,12 +129,15 @@ typedef struct {
 } tok_sym;
 
 /* Returns true and sets *key when the pair (l, r) may merge. */
-typedef bool (*tok_pair_fn)(const void *ctx, const char *l, size_t ln, const char *r, size_t rn, double *key);
-int tok_merge_run(const char *s, tok_sym *sym, int32_t n_sym, tok_pair_fn pair, const void *ctx, he_error *err);
+typedef bool (*tok_pair_fn)(const void *ctx, const char *l, size_t ln, const char *r, size_t rn,
+                            double *key);
+int tok_merge_run(const char *s, tok_sym *sym, int32_t n_sym, tok_pair_fn pair, const void *ctx,
+                  he_error *err);
 
 /* ---- Encoders: append the tokens of one raw-text fragment ---- */
 /* prefix: put a "▁" first (add_space_prefix at the start of text or after a special token) */
-int tok_spm_encode(const tok_vocab *v, const char *text, size_t len, bool prefix, tok_ids *out, he_error *err);
+int tok_spm_encode(const tok_vocab *v, const char *text, size_t len, bool prefix, tok_ids *out,
+                   he_error *err);
 int tok_bpe_encode(const tok_vocab *v, const char *text, size_t len, tok_ids *out, he_error *err);
 int tok_wpm_encode(const tok_vocab *v, const char *text, size_t len, tok_ids *out, he_error *err);
 
@@ -124,6 +145,8 @@ int tok_wpm_encode(const tok_vocab *v, const char *text, size_t len, tok_ids *ou
 int32_t tok_lookup(const tok_vocab *v, const char *p, size_t n);
 /* merge rank of (left, right); -1 when the pair is not a merge */
 int32_t tok_merge_rank(const tok_vocab *v, const char *l, size_t ln, const char *r, size_t rn);
+/* trie child of node for byte b; -1 when absent */
+int32_t tok_trie_child(const tok_vocab *v, int32_t node, uint8_t b);
 
 static inline const char *tok_str(const tok_vocab *v, int32_t id) { return v->arena + v->off[id]; }
 

@@ -1,9 +1,10 @@
 /* tokenizer.h — text <-> token ids for the vocabularies GGUF files carry.
  *
- * tokenizer.ggml.model = "llama": SentencePiece-style (scores, byte fallback <0xXX>, '▁' for space);
- * "gpt2": byte-level BPE (merges) with the pre-tokenizer regexes named by tokenizer.ggml.pre
- * (PCRE2). Special/control tokens are matched inside text only when asked (parse_special).
- * A vocab copies what it needs from the GGUF: the file may be closed after loading. */
+ * tokenizer.ggml.model = "llama": SentencePiece-style (scores, byte fallback <0xXX>, '▁' for
+ * space); "gpt2": byte-level BPE (merges) with the pre-tokenizer regexes named by
+ * tokenizer.ggml.pre (PCRE2). Special/control tokens are matched inside text only when asked
+ * (parse_special). A vocab copies what it needs from the GGUF: the file may be closed after
+ * loading. */
 #ifndef HEARTH_TOKENIZER_H
 #define HEARTH_TOKENIZER_H
 
@@ -40,38 +41,39 @@ enum {
 /* An in-memory vocab description (tests, fuzzing, tools): the same checks as tok_vocab_load.
  * Everything is copied; the description may be freed afterwards. */
 typedef struct {
-    const char *model;          /* "llama" | "gpt2" | "bert" | "none" */
-    const char *pre;            /* tokenizer.ggml.pre; NULL = "default" */
+    const char *model; /* "llama" | "gpt2" | "bert" | "none" */
+    const char *pre;   /* tokenizer.ggml.pre; NULL = "default" */
     int32_t n_vocab;
-    const char *const *tokens;  /* n_vocab NUL-terminated strings */
-    const float *scores;        /* n_vocab, or NULL (all 0) */
-    const int32_t *types;       /* n_vocab TOK_ATTR_*, or NULL (all normal) */
+    const char *const *tokens; /* n_vocab NUL-terminated strings */
+    const float *scores;       /* n_vocab, or NULL (all 0) */
+    const int32_t *types;      /* n_vocab TOK_ATTR_*, or NULL (all normal) */
     int32_t n_merges;
-    const char *const *merges;  /* "left right", n_merges of them (gpt2) */
-    int64_t bos, eos, unk, pad, eot, eom; /* -1 = none */
+    const char *const *merges;              /* "left right", n_merges of them (gpt2) */
+    int64_t bos, eos, unk, pad, eot, eom;   /* -1 = none */
     int add_bos, add_eos, add_space_prefix; /* 0/1, or -1 = the model's default */
 } tok_vocab_desc;
 
 tok_vocab *tok_vocab_new(const tok_vocab_desc *d, he_error *err);
 
 int32_t tok_n_vocab(const tok_vocab *v);
-int32_t tok_bos(const tok_vocab *v); /* -1 when the vocab has none */
-int32_t tok_eos(const tok_vocab *v); /* -1 when the vocab has none */
+int32_t tok_bos(const tok_vocab *v);             /* -1 when the vocab has none */
+int32_t tok_eos(const tok_vocab *v);             /* -1 when the vocab has none */
 bool tok_is_eog(const tok_vocab *v, int32_t id); /* end of generation: eos, eot, eom, ... */
 bool tok_is_control(const tok_vocab *v, int32_t id);
 bool tok_add_bos(const tok_vocab *v); /* tokenizer.ggml.add_bos_token (or the model's default) */
 bool tok_add_eos(const tok_vocab *v);
-const char *tok_text(const tok_vocab *v, int32_t id); /* the vocab entry as stored; NULL if out of range */
-int tok_attr(const tok_vocab *v, int32_t id);         /* TOK_ATTR_*; -1 if out of range */
+const char *tok_text(const tok_vocab *v,
+                     int32_t id);             /* the vocab entry as stored; NULL if out of range */
+int tok_attr(const tok_vocab *v, int32_t id); /* TOK_ATTR_*; -1 if out of range */
 int32_t tok_find(const tok_vocab *v, const char *text, size_t len); /* exact entry, or -1 */
-const char *tok_model_name(const tok_vocab *v);       /* "llama", "gpt2", "bert", "none" */
-const char *tok_pre_name(const tok_vocab *v);         /* canonical name of the pre-tokenizer in use */
+const char *tok_model_name(const tok_vocab *v); /* "llama", "gpt2", "bert", "none" */
+const char *tok_pre_name(const tok_vocab *v);   /* canonical name of the pre-tokenizer in use */
 
 /* Encodes text[0, len) (any bytes; invalid UTF-8 is handled, never read past len).
  * add_special: prepend BOS / append EOS as the metadata says. parse_special: match
  * special/control tokens' text inside text. *out is malloc'd (caller frees). */
-int tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
-               int32_t **out, size_t *n_out, he_error *err);
+int tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_special,
+               bool parse_special, int32_t **out, size_t *n_out, he_error *err);
 
 /* The bytes token id stands for (byte-level and byte-fallback decoded; '▁' -> ' '). Control
  * tokens give their text only when render_special. Writes at most cap bytes to buf and returns
@@ -87,11 +89,13 @@ typedef struct {
 } tok_detok;
 
 void tok_detok_init(tok_detok *d);
-/* Appends the text of id to out (capacity cap); returns bytes written. cap >= 64 is always
- * enough for one token's complete characters plus held bytes... callers pass a buffer of
- * at least TOK_DETOK_MAX bytes. */
+/* Writes the complete UTF-8 characters that id finishes to out (capacity cap) and returns the
+ * bytes written; bytes of an unfinished character are held for the next push. Out-of-range ids
+ * add nothing; invalid sequences come out as U+FFFD. With cap >= TOK_DETOK_MAX nothing is lost
+ * unless one vocab entry is longer than ~1000 bytes (the excess is dropped). */
 #define TOK_DETOK_MAX 1024
-size_t tok_detok_push(tok_detok *d, const tok_vocab *v, int32_t id, bool render_special, char *out, size_t cap);
+size_t tok_detok_push(tok_detok *d, const tok_vocab *v, int32_t id, bool render_special, char *out,
+                      size_t cap);
 /* Flushes held bytes at the end (an incomplete sequence is emitted as U+FFFD). */
 size_t tok_detok_flush(tok_detok *d, char *out, size_t cap);
 

@@ -30,7 +30,8 @@ static uint64_t pair_hash(const char *l, size_t ln, const char *r, size_t rn) {
 
 static int hash_init(tok_hash *h, size_t n_items) {
     size_t cap = 16;
-    while (cap < n_items * 2) cap <<= 1;
+    while (cap < n_items * 2)
+        cap <<= 1;
     h->slot = he_malloc(cap * sizeof *h->slot);
     if (!h->slot) return -1;
     memset(h->slot, 0xff, cap * sizeof *h->slot); /* all -1 */
@@ -120,57 +121,80 @@ static int check_id(int64_t id, int32_t n, const char *what, int32_t *out, he_er
     return 0;
 }
 
-/* Special-match table order: by first byte, then longer first, then lower id. The key is
- * copied into the sort element because C11 qsort takes no context pointer. */
-typedef struct {
-    uint32_t first, len;
-    int32_t id;
-} special_key;
-
-static int special_cmp(const void *a, const void *b) {
-    const special_key *x = a, *y = b;
-    if (x->first != y->first) return x->first < y->first ? -1 : 1;
-    if (x->len != y->len) return x->len > y->len ? -1 : 1;
-    return x->id < y->id ? -1 : (x->id > y->id);
-}
+/* ---- Special-token trie ---- */
 
 static bool is_special_attr(uint8_t a) {
     return a == TOK_ATTR_CONTROL || a == TOK_ATTR_USER_DEFINED || a == TOK_ATTR_UNKNOWN;
 }
 
+static uint64_t edge_hash(int32_t node, uint8_t b) {
+    uint64_t k = ((uint64_t)(uint32_t)node << 8 | b) * 0x9e3779b97f4a7c15ull;
+    return k ^ (k >> 29);
+}
+
+int32_t tok_trie_child(const tok_vocab *v, int32_t node, uint8_t b) {
+    if (!v->trie_edges.slot) return -1;
+    size_t i = (size_t)edge_hash(node, b) & v->trie_edges.mask;
+    for (;;) {
+        int32_t c = v->trie_edges.slot[i];
+        if (c < 0) return -1;
+        if (v->trie[c].parent == node && v->trie[c].byte == b) return c;
+        i = (i + 1) & v->trie_edges.mask;
+    }
+}
+
 static int build_special(tok_vocab *v) {
-    size_t n = 0;
+    size_t n_nodes = 1;
     for (int32_t i = 0; i < v->n; i++)
-        if (is_special_attr(v->attr[i]) && v->len[i] > 0) n++;
-    special_key *keys = he_malloc((n ? n : 1) * sizeof *keys);
-    v->special = he_malloc((n ? n : 1) * sizeof *v->special);
-    if (!keys || !v->special) {
-        free(keys);
-        return -1;
-    }
-    v->n_special = 0;
-    for (int32_t i = 0; i < v->n; i++)
-        if (is_special_attr(v->attr[i]) && v->len[i] > 0)
-            keys[v->n_special++] = (special_key){(unsigned char)tok_str(v, i)[0], v->len[i], i};
-    qsort(keys, v->n_special, sizeof *keys, special_cmp);
-    size_t k = 0;
-    for (uint32_t byte = 0; byte < 256; byte++) {
-        v->first_idx[byte] = (uint32_t)k;
-        while (k < v->n_special && keys[k].first == byte) {
-            v->special[k] = keys[k].id;
-            k++;
+        if (is_special_attr(v->attr[i]) && v->len[i] > 0 && v->len[i] <= TOK_SPECIAL_MAX_LEN)
+            n_nodes += v->len[i];
+    if (n_nodes > (size_t)INT32_MAX) return -1;
+    v->trie = he_malloc(n_nodes * sizeof *v->trie);
+    if (!v->trie || hash_init(&v->trie_edges, n_nodes) < 0) return -1;
+    v->trie[0] = (tok_trie_node){-1, -1, -1, 0};
+    v->n_trie = 1;
+    for (int32_t i = 0; i < v->n; i++) {
+        if (!is_special_attr(v->attr[i]) || v->len[i] == 0 || v->len[i] > TOK_SPECIAL_MAX_LEN)
+            continue;
+        const unsigned char *t = (const unsigned char *)tok_str(v, i);
+        int32_t node = 0;
+        for (uint32_t k = 0; k < v->len[i]; k++) {
+            int32_t c = tok_trie_child(v, node, t[k]);
+            if (c < 0) {
+                c = (int32_t)v->n_trie++;
+                v->trie[c] = (tok_trie_node){-1, -1, node, t[k]};
+                size_t h = (size_t)edge_hash(node, t[k]) & v->trie_edges.mask;
+                while (v->trie_edges.slot[h] >= 0)
+                    h = (h + 1) & v->trie_edges.mask;
+                v->trie_edges.slot[h] = c;
+            }
+            node = c;
         }
+        /* ids ascend, so the first id to end at a node is the lowest */
+        if (v->trie[node].any < 0) v->trie[node].any = i;
+        if (v->attr[i] == TOK_ATTR_USER_DEFINED && v->trie[node].user < 0) v->trie[node].user = i;
+        v->n_special++;
     }
-    v->first_idx[256] = (uint32_t)k;
-    free(keys);
     return 0;
 }
 
 /* Texts llama.cpp treats as ending a turn when a vocab marks them special. */
 static const char *const eog_texts[] = {
-    "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-    "<|end_of_text|>", "<EOT>", "_<EOT>", "<|return|>", "<|call|>",
-    "<\xef\xbd\x9c" "end\xe2\x96\x81" "of\xe2\x96\x81" "sentence\xef\xbd\x9c>", /* <｜end▁of▁sentence｜> */
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "<|return|>",
+    "<|call|>",
+    "<\xef\xbd\x9c"
+    "end\xe2\x96\x81"
+    "of\xe2\x96\x81"
+    "sentence\xef\xbd\x9c>", /* <｜end▁of▁sentence｜> */
 };
 
 tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
@@ -179,7 +203,8 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
         return NULL;
     }
     if (b->n > (1 << 24)) {
-        he_fail(err, HE_LIMIT, "tokenizer.ggml.tokens: %d tokens exceeds the limit of %d", (int)b->n, 1 << 24);
+        he_fail(err, HE_LIMIT, "tokenizer.ggml.tokens: %d tokens exceeds the limit of %d",
+                (int)b->n, 1 << 24);
         return NULL;
     }
     tok_vocab *v = xcalloc(1, sizeof *v);
@@ -212,7 +237,8 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
         v->score[i] = b->scores ? b->scores[i] : 0.0f;
         v->attr[i] = b->attr ? b->attr[i] : TOK_ATTR_NORMAL;
         if (v->attr[i] > TOK_ATTR_BYTE) {
-            he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type[%zu] = %d is not a known token type", i, v->attr[i]);
+            he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type[%zu] = %d is not a known token type",
+                    i, v->attr[i]);
             goto fail;
         }
     }
@@ -225,7 +251,8 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
                 v->by_text.slot[h] = (int32_t)i;
                 break;
             }
-            if (v->len[id] == v->len[i] && memcmp(tok_str(v, id), tok_str(v, (int32_t)i), v->len[i]) == 0) {
+            if (v->len[id] == v->len[i] &&
+                memcmp(tok_str(v, id), tok_str(v, (int32_t)i), v->len[i]) == 0) {
                 v->by_text.slot[h] = (int32_t)i; /* duplicate text: the later id wins */
                 break;
             }
@@ -235,12 +262,14 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
 
     /* Byte tokens: SPM byte fallback needs <0xXX> for every byte it meets; BPE vocabs have a
      * token for each of the 256 byte-level characters (looked up by the BPE encoder itself). */
-    for (int i = 0; i < 256; i++) v->byte_tok[i] = -1;
+    for (int i = 0; i < 256; i++)
+        v->byte_tok[i] = -1;
     for (size_t i = 0; i < n; i++) {
         if (v->attr[i] != TOK_ATTR_BYTE) continue;
         int byte = parse_byte_token(tok_str(v, (int32_t)i), v->len[i]);
         if (byte < 0) {
-            he_fail(err, HE_FORMAT, "tokenizer.ggml.tokens[%zu]: byte token '%.*s' is not of the form <0xXX>", i,
+            he_fail(err, HE_FORMAT,
+                    "tokenizer.ggml.tokens[%zu]: byte token '%.*s' is not of the form <0xXX>", i,
                     (int)(v->len[i] > 64 ? 64 : v->len[i]), tok_str(v, (int32_t)i));
             goto fail;
         }
@@ -255,7 +284,8 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
         }
         size_t mtotal = 0;
         for (size_t i = 0; i < b->n_merges; i++) {
-            if (b->merges[i].n > UINT32_MAX - 1 || he_add_overflow(mtotal, b->merges[i].n + 1, &mtotal)) {
+            if (b->merges[i].n > UINT32_MAX - 1 ||
+                he_add_overflow(mtotal, b->merges[i].n + 1, &mtotal)) {
                 he_fail(err, HE_LIMIT, "tokenizer.ggml.merges[%zu]: too long", i);
                 goto fail;
             }
@@ -303,7 +333,7 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
         }
     }
 
-    static const char *const id_names[] = {"bos_token_id", "eos_token_id", "unknown_token_id",
+    static const char *const id_names[] = {"bos_token_id",     "eos_token_id", "unknown_token_id",
                                            "padding_token_id", "eot_token_id", "eom_token_id"};
     const int64_t ids[] = {b->bos, b->eos, b->unk, b->pad, b->eot, b->eom};
     int32_t *dst[] = {&v->special_bos, &v->special_eos, &v->special_unk,
@@ -338,7 +368,8 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
     for (size_t i = 0; i < n; i++) {
         if (v->attr[i] != TOK_ATTR_CONTROL && v->attr[i] != TOK_ATTR_USER_DEFINED) continue;
         for (size_t k = 0; k < sizeof eog_texts / sizeof eog_texts[0]; k++)
-            if (strlen(eog_texts[k]) == v->len[i] && memcmp(eog_texts[k], tok_str(v, (int32_t)i), v->len[i]) == 0)
+            if (strlen(eog_texts[k]) == v->len[i] &&
+                memcmp(eog_texts[k], tok_str(v, (int32_t)i), v->len[i]) == 0)
                 v->eog[i] = true;
     }
     if (v->special_eos >= 0) v->eog[v->special_eos] = true;
@@ -366,7 +397,8 @@ void tok_vocab_free(tok_vocab *v) {
     free(v->merge_split);
     free(v->merge_len);
     free(v->merges.slot);
-    free(v->special);
+    free(v->trie);
+    free(v->trie_edges.slot);
     free(v->eog);
     free(v);
 }
@@ -379,12 +411,14 @@ tok_vocab *tok_vocab_new(const tok_vocab_desc *d, he_error *err) {
         return NULL;
     }
     const char *pre = d->pre ? d->pre : "default";
-    int p = m == TOK_MODEL_BPE ? tok_pre_lookup(pre, strlen(pre)) : 0; /* only BPE has pre-tokenizers */
+    int p =
+        m == TOK_MODEL_BPE ? tok_pre_lookup(pre, strlen(pre)) : 0; /* only BPE has pre-tokenizers */
     if (p < 0) {
         he_fail(err, HE_UNSUPPORTED, "tokenizer.ggml.pre '%s' is not a known pre-tokenizer", pre);
         return NULL;
     }
-    if (d->n_vocab < 0 || d->n_merges < 0 || (d->n_vocab > 0 && !d->tokens) || (d->n_merges > 0 && !d->merges)) {
+    if (d->n_vocab < 0 || d->n_merges < 0 || (d->n_vocab > 0 && !d->tokens) ||
+        (d->n_merges > 0 && !d->merges)) {
         he_fail(err, HE_INVALID, "tokenizer: bad vocab description");
         return NULL;
     }
@@ -398,7 +432,8 @@ tok_vocab *tok_vocab_new(const tok_vocab_desc *d, he_error *err) {
         toks[i].n = strlen(d->tokens[i]);
         int32_t t = d->types ? d->types[i] : TOK_ATTR_NORMAL;
         if (t < 0 || t > TOK_ATTR_BYTE) {
-            he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type[%zu] = %d is not a known token type", i, (int)t);
+            he_fail(err, HE_FORMAT, "tokenizer.ggml.token_type[%zu] = %d is not a known token type",
+                    i, (int)t);
             goto out;
         }
         attr[i] = (uint8_t)t;
@@ -408,10 +443,23 @@ tok_vocab *tok_vocab_new(const tok_vocab_desc *d, he_error *err) {
         merges[i].n = strlen(d->merges[i]);
     }
     tok_build b = {
-        .model = (tok_model)m, .pre = p, .n = d->n_vocab, .tokens = toks, .scores = d->scores,
-        .attr = attr, .n_merges = nm, .merges = merges,
-        .bos = d->bos, .eos = d->eos, .unk = d->unk, .pad = d->pad, .eot = d->eot, .eom = d->eom,
-        .add_bos = d->add_bos, .add_eos = d->add_eos, .add_space_prefix = d->add_space_prefix,
+        .model = (tok_model)m,
+        .pre = p,
+        .n = d->n_vocab,
+        .tokens = toks,
+        .scores = d->scores,
+        .attr = attr,
+        .n_merges = nm,
+        .merges = merges,
+        .bos = d->bos,
+        .eos = d->eos,
+        .unk = d->unk,
+        .pad = d->pad,
+        .eot = d->eot,
+        .eom = d->eom,
+        .add_bos = d->add_bos,
+        .add_eos = d->add_eos,
+        .add_space_prefix = d->add_space_prefix,
     };
     v = tok_vocab_build(&b, err);
 out:
@@ -433,8 +481,12 @@ bool tok_is_eog(const tok_vocab *v, int32_t id) { return id >= 0 && id < v->n &&
 bool tok_is_control(const tok_vocab *v, int32_t id) {
     return id >= 0 && id < v->n && v->attr[id] == TOK_ATTR_CONTROL;
 }
-const char *tok_text(const tok_vocab *v, int32_t id) { return id >= 0 && id < v->n ? tok_str(v, id) : NULL; }
+const char *tok_text(const tok_vocab *v, int32_t id) {
+    return id >= 0 && id < v->n ? tok_str(v, id) : NULL;
+}
 int tok_attr(const tok_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->attr[id] : -1; }
-int32_t tok_find(const tok_vocab *v, const char *text, size_t len) { return tok_lookup(v, text, len); }
+int32_t tok_find(const tok_vocab *v, const char *text, size_t len) {
+    return tok_lookup(v, text, len);
+}
 const char *tok_model_name(const tok_vocab *v) { return model_names[v->model]; }
 const char *tok_pre_name(const tok_vocab *v) { return tok_pre_name_at(v->pre); }

@@ -39,6 +39,38 @@ test('inspect abbreviates long arrays and long strings', () => {
   for (const line of r.stdout.split('\n')) assert.ok(line.length < 400, line.slice(0, 100));
 });
 
+// A minimal GGUF v3 with no tensors and the given string key/values.
+function ggufStrings(kvs) {
+  const parts = [Buffer.from('GGUF')];
+  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+  const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
+  const str = (b) => Buffer.concat([u64(b.length), b]);
+  parts.push(u32(3), u64(0), u64(kvs.length));
+  for (const [k, v] of kvs) parts.push(str(k), u32(8), str(v));
+  return Buffer.concat(parts);
+}
+
+test('inspect never prints control bytes or invalid UTF-8 from the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-inspect-'));
+  try {
+    const p = join(dir, 'hostile.gguf');
+    writeFileSync(p, ggufStrings([
+      [Buffer.from('\x1b[2Jevil.key'), Buffer.from('ok')],
+      [Buffer.from('general.name'), Buffer.from([0x41, 0x1b, 0x5d, 0xff, 0xe6, 0x97, 0xa5, 0x0a])],
+    ]));
+    const r = spawnSync(BIN, ['inspect', p]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    const out = r.stdout;
+    assert.ok(!out.includes(0x1b), 'ESC reached the terminal');
+    assert.ok(!out.includes(0xff), 'invalid UTF-8 reached the terminal');
+    const text = out.toString('utf8');
+    assert.match(text, /\?\[2Jevil\.key +string +"ok"/);
+    assert.match(text, /general\.name +string +"A\\x1b]\\xff日\\n"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('inspect refuses malformed files with exit status 1', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-inspect-'));
   try {

@@ -3,9 +3,8 @@
 // strings generated from a fixed seed (code, digit runs, whitespace runs, CJK, emoji with ZWJ
 // sequences, accented Latin, Arabic/Hindi, special-token text). Ids must match exactly.
 //
-// Known gap: Qwen's tokenizer.json has an NFC normalizer; hearth, like llama.cpp, does not
-// normalize, so for such vocabs the strings are NFC-normalized here before both sides see them
-// ("e\u0301" would otherwise differ: hearth keeps the two code points, the reference composes é).
+// Qwen's tokenizer.json NFC-normalizes text first, and so does hearth for that pre-tokenizer (llama.cpp
+// does not): decomposed accents ("e\u0301"), Hangul jamo and composition exclusions are in the list.
 //
 // hearth is run once per mode with --jsonl (one JSON string per stdin line, one JSON array per
 // output line), plus a few runs in the default mode (all of stdin, byte for byte, is one text).
@@ -36,6 +35,7 @@ const HAND = [
   '你好，世界！', '我想在apple工作1314151天～', '日本語のテキストです。', '한국어 텍스트', '中文English混合123',
   '🦙', '🦙🦙 llama', '😀😃😄', '👨‍👩‍👧‍👦 family', '👍🏽', '🏳️‍🌈', '❤️‍🔥', '🇺🇸🇩🇪', '😶‍🌫️ (multiple emojis)',
   'café naïve Führer São Paulo Ångström', 'e\u0301 n\u0303 a\u0308', 'ÀÉÎÕÜ ÿ', 'ﬁ ﬂ',
+  'cafe\u0301 A\u030a \u212b \u0958 a\u0328\u0301 \u1e0b\u0323 \u1100\u1161\u11a8 \u0344', 'Cu\u031b\u0309a Vie\u0323\u0302t',
   'مرحبا بالعالم', 'नमस्ते दुनिया', 'Привет, мир!', 'Ελληνικά', 'עברית', 'ภาษาไทย', 'កាន់តែពិសេស',
   '<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n', '<|im_start|>', '<|im_end|>', '<|endoftext|>',
   '<|begin_of_text|>Hi', '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>', '<|begin_of_text|',
@@ -95,7 +95,7 @@ function generated(n, seed) {
   return out;
 }
 
-const ALL_STRINGS = [...HAND, ...generated(260, 20260123)];
+const STRINGS = [...HAND, ...generated(260, 20260123)];
 
 // ---- Running hearth ----
 
@@ -142,8 +142,6 @@ for (const c of CASES) {
     tokenizerJSON: { added_tokens: c.pkg.tokenizerJSON.added_tokens.filter((t) => !t.special) },
   });
   const model = vocab(c.name);
-  const nfc = c.pkg.tokenizerJSON.normalizer?.type === 'NFC';
-  const STRINGS = nfc ? ALL_STRINGS.map((s) => s.normalize('NFC')) : ALL_STRINGS;
 
   test(`${c.name}: ids match the reference, specials parsed, no BOS`, () => {
     const got = hearthJsonl(model, STRINGS, ['--no-bos']);
@@ -200,4 +198,23 @@ test('SentencePiece vocab: stories260K prompt ids', () => {
     { input: 'Once upon a time', encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [1, 403, 407, 261, 378]);
+});
+
+// Fault injection: HEARTH_FAIL_ALLOC_AT=N fails the Nth fallible allocation. Every N must end
+// in a clean error (exit 1, a message) or, past the last allocation, in normal output.
+test('allocation failures at every step fail cleanly', () => {
+  const models = [path.join(SHARED, 'models', 'stories260K.gguf'), vocab('gpt-2'), vocab('qwen2')];
+  for (const m of models) {
+    let ok = false;
+    for (let n = 1; n <= 200 && !ok; n++) {
+      const r = spawnSync(BIN, ['tokenize', m], {
+        input: Buffer.from('Hello <s> world e\u0301 <|endoftext|> \u{1F999}\n'),
+        env: { ...process.env, HEARTH_FAIL_ALLOC_AT: String(n) }, encoding: 'utf8',
+      });
+      assert.ok(r.status === 0 || r.status === 1, `${m} N=${n}: status ${r.status} signal ${r.signal}`);
+      if (r.status === 1) assert.match(r.stderr, /^hearth tokenize: .*(memory|allocat)/, `${m} N=${n}`);
+      else ok = true;
+    }
+    assert.ok(ok, `${m}: still failing after 200 allocations`);
+  }
 });

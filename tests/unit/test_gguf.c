@@ -5,7 +5,8 @@
  * here (SECURITY.md G1-G21): each case must fail with a specific code and message, with the input
  * in an exact-size heap buffer (ASan) and against a PROT_NONE guard page (no ASan needed).
  *
- * HEARTH_GGUF_CORPUS_OUT=DIR with `--filter "corpus/write_seeds"` also writes the fuzz seed corpus there. */
+ * HEARTH_GGUF_CORPUS_OUT=DIR with `--filter "corpus/write_seeds"` also writes the fuzz seed corpus
+ * there. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <dirent.h>
@@ -54,7 +55,8 @@ static void rb_kv(rb *b, const char *key, uint32_t type) {
     rb_u32(b, type);
 }
 static void rb_pad(rb *b, size_t align) {
-    while (b->n % align) rb_u8(b, 0);
+    while (b->n % align)
+        rb_u8(b, 0);
 }
 static void rb_free(rb *b) { free(b->p); }
 
@@ -69,7 +71,8 @@ typedef struct {
 static void rb_tensor(rb *b, const tspec *t) {
     rb_str(b, t->name);
     rb_u32(b, t->n_dims);
-    for (uint32_t d = 0; d < t->n_dims && d < 4; d++) rb_u64(b, (uint64_t)t->ne[d]);
+    for (uint32_t d = 0; d < t->n_dims && d < 4; d++)
+        rb_u64(b, (uint64_t)t->ne[d]);
     rb_u32(b, t->type);
     rb_u64(b, t->offset);
 }
@@ -111,7 +114,8 @@ static void tiny_model(rb *b, uint32_t version) {
     rb_tensor(b, &a);
     rb_tensor(b, &q);
     rb_pad(b, 32);
-    for (int i = 0; i < 64 + 34; i++) rb_u8(b, (uint8_t)(i * 7 + 1));
+    for (int i = 0; i < 64 + 34; i++)
+        rb_u8(b, (uint8_t)(i * 7 + 1));
 }
 
 /* ---- Opening helpers ---- */
@@ -156,7 +160,8 @@ static void expect_fail_bytes(const uint8_t *p, size_t n, he_code code, const ch
     cr_assert_eq(err.code, code, "%s: code %d (%s), want %d: %s", label, err.code,
                  he_code_name(err.code), code, err.msg);
     cr_assert(strncmp(err.msg, "gguf: ", 6) == 0, "%s: message '%s'", label, err.msg);
-    if (substr) cr_assert(strstr(err.msg, substr), "%s: message '%s' lacks '%s'", label, err.msg, substr);
+    if (substr)
+        cr_assert(strstr(err.msg, substr), "%s: message '%s' lacks '%s'", label, err.msg, substr);
     close_opened(&o);
 
     he_error err2 = {0};
@@ -222,7 +227,8 @@ Test(reader, tiny_model_values) {
     cr_assert(gguf_str_eq(s, "llama"));
     cr_assert_eq(gguf_find_str(f, "no.such.key", &s, &err), 0);
     cr_assert_eq(gguf_find_str(f, "llama.block_count", &s, &err), -1);
-    cr_assert(strstr(err.msg, "llama.block_count") && strstr(err.msg, "expected a string"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "llama.block_count") && strstr(err.msg, "expected a string"), "%s",
+              err.msg);
 
     gguf_value arr, e, e2;
     cr_assert_eq(gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &arr, &err), 1);
@@ -376,8 +382,10 @@ static void m_dup_key(rb *b) {
 static void align_kv(rb *b, uint32_t type, uint64_t v) {
     rb_header(b, 3, 0, 1);
     rb_kv(b, "general.alignment", type);
-    if (type == GGUF_TYPE_UINT64) rb_u64(b, v);
-    else rb_u32(b, (uint32_t)v);
+    if (type == GGUF_TYPE_UINT64)
+        rb_u64(b, v);
+    else
+        rb_u32(b, (uint32_t)v);
 }
 static void m_align0(rb *b) { align_kv(b, GGUF_TYPE_UINT32, 0); }
 static void m_align3(rb *b) { align_kv(b, GGUF_TYPE_UINT32, 3); }
@@ -406,7 +414,8 @@ static void one_tensor(rb *b, const tspec *t, size_t data) {
     rb_header(b, 3, 1, 0);
     rb_tensor(b, t);
     rb_pad(b, 32);
-    for (size_t i = 0; i < data; i++) rb_u8(b, 0);
+    for (size_t i = 0; i < data; i++)
+        rb_u8(b, 0);
 }
 static void m_name64(rb *b) {
     char name[65];
@@ -422,7 +431,8 @@ static void m_dup_tensor(rb *b) {
     rb_tensor(b, &t1);
     rb_tensor(b, &t2);
     rb_pad(b, 32);
-    for (int i = 0; i < 64; i++) rb_u8(b, 0);
+    for (int i = 0; i < 64; i++)
+        rb_u8(b, 0);
 }
 static void m_empty(rb *b) { (void)b; }
 static void m_ndims5(rb *b) {
@@ -480,7 +490,8 @@ static void m_overlap(rb *b) {
     rb_tensor(b, &t1);
     rb_tensor(b, &t2);
     rb_pad(b, 32);
-    for (int i = 0; i < 64; i++) rb_u8(b, 0);
+    for (int i = 0; i < 64; i++)
+        rb_u8(b, 0);
 }
 
 typedef struct {
@@ -575,7 +586,8 @@ Test(reader, zero_sized_tensor) {
     rb_tensor(&b, &t1);
     rb_tensor(&b, &t2);
     rb_pad(&b, 32);
-    for (int i = 0; i < 64; i++) rb_u8(&b, 0);
+    for (int i = 0; i < 64; i++)
+        rb_u8(&b, 0);
     he_error err = {0};
     opened o = open_bytes(b.p, b.n, &err);
     cr_assert_not_null(o.f, "%s", err.msg);
@@ -737,6 +749,25 @@ ParameterizedTest(int *n, reader, alloc_failure) {
     rb_free(&b);
 }
 
+Test(reader, utf8_and_show) {
+    static const struct {
+        const char *s;
+        size_t len;
+    } cases[] = {
+        {"a", 1},        {"\xc3\xa9", 2},     {"\xe2\x82\xac", 3}, {"\xf0\x9f\x98\x80", 4},
+        {"\xc0\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xe2\x82", 0},     {"\xf4\x90\x80\x80", 0},
+        {"\x80", 0},     {"\xff", 0},         {"\xe0\x80\x80", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_assert_eq(gguf_utf8_len(cases[i].s, strlen(cases[i].s)), cases[i].len, "case %zu", i);
+    char buf[80];
+    gguf_str s = {"ab\x1b[31m\xc3\xa9\xff", 10};
+    cr_assert_str_eq(gguf_str_show(buf, sizeof buf, s, 64), "ab?[31m\xc3\xa9?");
+    gguf_str l = {"\xc3\xa9\xc3\xa9\xc3\xa9", 6};
+    cr_assert_str_eq(gguf_str_show(buf, sizeof buf, l, 3), "\xc3\xa9...");
+    cr_assert_str_eq(gguf_str_show(buf, 8, (gguf_str){"abcdefghij", 10}, 64), "abc...");
+}
+
 /* ---- Shared files ---- */
 
 static gguf_file *open_shared(const char *rel, he_error *err) {
@@ -786,8 +817,8 @@ Test(shared, vocab_files) {
         gguf_file *f = open_shared(rel, &err);
         cr_assert_not_null(f, "%s: %s", e->d_name, err.msg);
         gguf_value a;
-        cr_assert_eq(gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &a, &err), 1,
-                     "%s", e->d_name);
+        cr_assert_eq(gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &a, &err), 1, "%s",
+                     e->d_name);
         cr_assert_gt(a.n, 1000);
         gguf_str s;
         cr_assert_eq(gguf_find_str(f, "tokenizer.ggml.model", &s, &err), 1, "%s", e->d_name);
@@ -860,21 +891,21 @@ Test(writer, round_trip_every_type, .init = make_tmpdir, .fini = remove_tmpdir) 
     uint8_t *datas[] = {d_f32, d_f16, d_q4, d_q8, d_q4k};
     size_t sizes[] = {sizeof d_f32, sizeof d_f16, sizeof d_q4, sizeof d_q8, sizeof d_q4k};
     for (int k = 0; k < 5; k++)
-        for (size_t j = 0; j < sizes[k]; j++) datas[k][j] = (uint8_t)(j * 31 + (size_t)k * 7 + 3);
+        for (size_t j = 0; j < sizes[k]; j++)
+            datas[k][j] = (uint8_t)(j * 31 + (size_t)k * 7 + 3);
     struct {
         const char *name;
         uint32_t type, n_dims;
         int64_t ne[4];
     } ts[] = {
-        {"t.f32", TENSOR_TYPE_F32, 2, {7, 3}},
-        {"t.f16", TENSOR_TYPE_F16, 1, {5}},
-        {"t.q4_0", TENSOR_TYPE_Q4_0, 3, {64, 1, 2}},
-        {"t.q8_0", TENSOR_TYPE_Q8_0, 4, {32, 1, 1, 1}},
+        {"t.f32", TENSOR_TYPE_F32, 2, {7, 3}},       {"t.f16", TENSOR_TYPE_F16, 1, {5}},
+        {"t.q4_0", TENSOR_TYPE_Q4_0, 3, {64, 1, 2}}, {"t.q8_0", TENSOR_TYPE_Q8_0, 4, {32, 1, 1, 1}},
         {"t.q4_K", TENSOR_TYPE_Q4_K, 1, {256}},
     };
     for (int k = 0; k < 5; k++)
         cr_assert_eq(gguf_writer_add_tensor(w, ts[k].name, ts[k].type, ts[k].n_dims, ts[k].ne,
-                                            datas[k], &err), 0, "%s", err.msg);
+                                            datas[k], &err),
+                     0, "%s", err.msg);
     char path[512];
     snprintf(path, sizeof path, "%s/out.gguf", tmpdir);
     cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
@@ -889,13 +920,29 @@ Test(writer, round_trip_every_type, .init = make_tmpdir, .fini = remove_tmpdir) 
     cr_assert_eq(gguf_version(f), 3);
     cr_assert_eq(gguf_alignment(f), 64);
     cr_assert_eq(gguf_data_offset(f) % 64, 0);
-    const char *order[] = {"general.architecture", "a.u32", "a.i32", "a.u64", "a.f32", "a.bool",
-                           "a.u8", "a.i8", "a.u16", "a.i16", "a.i64", "a.f64", "a.arr_f32",
-                           "a.arr_empty", "tokenizer.ggml.tokens", "a.replace", "a.last",
-                           "general.alignment", "x.nested"};
+    const char *order[] = {"general.architecture",
+                           "a.u32",
+                           "a.i32",
+                           "a.u64",
+                           "a.f32",
+                           "a.bool",
+                           "a.u8",
+                           "a.i8",
+                           "a.u16",
+                           "a.i16",
+                           "a.i64",
+                           "a.f64",
+                           "a.arr_f32",
+                           "a.arr_empty",
+                           "tokenizer.ggml.tokens",
+                           "a.replace",
+                           "a.last",
+                           "general.alignment",
+                           "x.nested"};
     int nk = (int)(sizeof order / sizeof order[0]);
     cr_assert_eq(gguf_n_kv(f), nk);
-    for (int k = 0; k < nk; k++) cr_assert(gguf_str_eq(gguf_key(f, k), order[k]), "key %d", k);
+    for (int k = 0; k < nk; k++)
+        cr_assert(gguf_str_eq(gguf_key(f, k), order[k]), "key %d", k);
 
     int64_t iv;
     uint64_t uv;
@@ -928,10 +975,10 @@ Test(writer, round_trip_every_type, .init = make_tmpdir, .fini = remove_tmpdir) 
     cr_assert_eq(gguf_find_f64(f, "a.f64", &dv, &err), 1);
     cr_assert(dv == f64);
     for (int k = 0; k < nk; k++) {
-        static const gguf_type types[] = {GGUF_TYPE_STRING, GGUF_TYPE_UINT32, GGUF_TYPE_INT32,
+        static const gguf_type types[] = {GGUF_TYPE_STRING, GGUF_TYPE_UINT32,  GGUF_TYPE_INT32,
                                           GGUF_TYPE_UINT64, GGUF_TYPE_FLOAT32, GGUF_TYPE_BOOL,
-                                          GGUF_TYPE_UINT8, GGUF_TYPE_INT8, GGUF_TYPE_UINT16,
-                                          GGUF_TYPE_INT16, GGUF_TYPE_INT64, GGUF_TYPE_FLOAT64};
+                                          GGUF_TYPE_UINT8,  GGUF_TYPE_INT8,    GGUF_TYPE_UINT16,
+                                          GGUF_TYPE_INT16,  GGUF_TYPE_INT64,   GGUF_TYPE_FLOAT64};
         if (k < 12) cr_assert_eq(gguf_kv_type(f, k), types[k], "key %d", k);
     }
     gguf_value a, e, e2;
@@ -1001,7 +1048,8 @@ Test(writer, copy_reproduces_stories260k, .init = make_tmpdir, .fini = remove_tm
     gguf_file *f = open_shared("models/stories260K.gguf", &err);
     cr_assert_not_null(f, "%s", err.msg);
     gguf_writer *w = gguf_writer_new();
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) gguf_writer_copy_kv(w, f, i);
+    for (int64_t i = 0; i < gguf_n_kv(f); i++)
+        gguf_writer_copy_kv(w, f, i);
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         char name[80];
@@ -1167,12 +1215,16 @@ Test(corpus, write_seeds) {
     float scores[5] = {0, 0, 0, -1, -2};
     gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 5);
     static uint8_t data[512];
-    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)i;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)i;
     he_error err = {0};
     int64_t ne1[2] = {4, 5}, ne2[2] = {32, 2}, ne3[1] = {32};
-    cr_assert_eq(gguf_writer_add_tensor(w, "token_embd.weight", TENSOR_TYPE_F32, 2, ne1, data, &err), 0);
-    cr_assert_eq(gguf_writer_add_tensor(w, "blk.0.attn_q.weight", TENSOR_TYPE_Q4_0, 2, ne2, data, &err), 0);
-    cr_assert_eq(gguf_writer_add_tensor(w, "output.weight", TENSOR_TYPE_Q8_0, 1, ne3, data, &err), 0);
+    cr_assert_eq(
+        gguf_writer_add_tensor(w, "token_embd.weight", TENSOR_TYPE_F32, 2, ne1, data, &err), 0);
+    cr_assert_eq(
+        gguf_writer_add_tensor(w, "blk.0.attn_q.weight", TENSOR_TYPE_Q4_0, 2, ne2, data, &err), 0);
+    cr_assert_eq(gguf_writer_add_tensor(w, "output.weight", TENSOR_TYPE_Q8_0, 1, ne3, data, &err),
+                 0);
     cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
     gguf_writer_free(w);
     FILE *fp = fopen(path, "rb");
@@ -1193,7 +1245,8 @@ Test(corpus, write_seeds) {
         char name[96];
         snprintf(name, sizeof name, "bad-%s.gguf", bad_cases[i].id);
         for (char *c = name; *c; c++)
-            if (*c == ' ' || *c == '/' || *c == '^' || *c == '%' || *c == '[' || *c == ']') *c = '_';
+            if (*c == ' ' || *c == '/' || *c == '^' || *c == '%' || *c == '[' || *c == ']')
+                *c = '_';
         corpus_file(dir, name, b.p, b.n);
         rb_free(&b);
     }

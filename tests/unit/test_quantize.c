@@ -16,7 +16,9 @@
 static char tmpdir[64];
 
 static void make_tmpdir(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/hearth-test-quantize-XXXXXX");
+    /* tmpfs when there is one: the writer fsyncs every file, and these are throwaway */
+    snprintf(tmpdir, sizeof tmpdir, "%s/hearth-test-quantize-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     cr_assert(mkdtemp(tmpdir));
 }
 
@@ -36,8 +38,10 @@ static const char *tmp(const char *name) {
     return b;
 }
 
-static void gen(const char *shape, quant_ftype ftype, uint64_t seed, const char *vocab, const char *out) {
-    synth_params p = {.shape = shape, .ftype = ftype, .vocab_path = vocab, .seed = seed, .n_threads = 2};
+static void gen(const char *shape, quant_ftype ftype, uint64_t seed, const char *vocab,
+                const char *out) {
+    synth_params p = {
+        .shape = shape, .ftype = ftype, .vocab_path = vocab, .seed = seed, .n_threads = 2};
     he_error err = {0};
     cr_assert_eq(synth_make_model(&p, out, &err), 0, "make %s: %s", shape, err.msg);
 }
@@ -51,7 +55,8 @@ static gguf_file *open_ok(const char *path) {
 
 static int64_t n_elems(const gguf_tensor *t) {
     int64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->ne[d];
+    for (uint32_t d = 0; d < t->n_dims; d++)
+        n *= t->ne[d];
     return n;
 }
 
@@ -64,12 +69,14 @@ static float *to_f32(const gguf_tensor *t) {
     for (int64_t r = 0; r < n / ne0; r++) {
         const uint8_t *row = (const uint8_t *)t->data + (size_t)r * rb;
         float *out = y + r * ne0;
-        if (t->type == TENSOR_TYPE_F32) memcpy(out, row, (size_t)ne0 * 4);
+        if (t->type == TENSOR_TYPE_F32)
+            memcpy(out, row, (size_t)ne0 * 4);
         else if (t->type == TENSOR_TYPE_F16 || t->type == TENSOR_TYPE_BF16)
             for (int64_t i = 0; i < ne0; i++) {
                 uint16_t h;
                 memcpy(&h, row + 2 * i, 2);
-                out[i] = t->type == TENSOR_TYPE_F16 ? tensor_fp16_to_fp32(h) : tensor_bf16_to_fp32(h);
+                out[i] =
+                    t->type == TENSOR_TYPE_F16 ? tensor_fp16_to_fp32(h) : tensor_bf16_to_fp32(h);
             }
         else {
             cr_assert(tr && tr->to_float, "no dequantizer for %s", tr ? tr->name : "?");
@@ -93,18 +100,25 @@ Test(quantize, ftype_names) {
         quant_ftype ftype;
         tensor_type base;
     } cases[] = {
-        {"f32", QUANT_FTYPE_ALL_F32, TENSOR_TYPE_F32},       {"F16", QUANT_FTYPE_MOSTLY_F16, TENSOR_TYPE_F16},
-        {"bf16", QUANT_FTYPE_MOSTLY_BF16, TENSOR_TYPE_BF16}, {"Q8_0", QUANT_FTYPE_MOSTLY_Q8_0, TENSOR_TYPE_Q8_0},
-        {"q4_0", QUANT_FTYPE_MOSTLY_Q4_0, TENSOR_TYPE_Q4_0}, {"q4_1", QUANT_FTYPE_MOSTLY_Q4_1, TENSOR_TYPE_Q4_1},
-        {"q5_0", QUANT_FTYPE_MOSTLY_Q5_0, TENSOR_TYPE_Q5_0}, {"Q5_1", QUANT_FTYPE_MOSTLY_Q5_1, TENSOR_TYPE_Q5_1},
-        {"q4_k", QUANT_FTYPE_MOSTLY_Q4_K_S, TENSOR_TYPE_Q4_K}, {"q5_K", QUANT_FTYPE_MOSTLY_Q5_K_S, TENSOR_TYPE_Q5_K},
-        {"Q6_K", QUANT_FTYPE_MOSTLY_Q6_K, TENSOR_TYPE_Q6_K}, {"q4_k_m", QUANT_FTYPE_MOSTLY_Q4_K_M, TENSOR_TYPE_Q4_K},
+        {"f32", QUANT_FTYPE_ALL_F32, TENSOR_TYPE_F32},
+        {"F16", QUANT_FTYPE_MOSTLY_F16, TENSOR_TYPE_F16},
+        {"bf16", QUANT_FTYPE_MOSTLY_BF16, TENSOR_TYPE_BF16},
+        {"Q8_0", QUANT_FTYPE_MOSTLY_Q8_0, TENSOR_TYPE_Q8_0},
+        {"q4_0", QUANT_FTYPE_MOSTLY_Q4_0, TENSOR_TYPE_Q4_0},
+        {"q4_1", QUANT_FTYPE_MOSTLY_Q4_1, TENSOR_TYPE_Q4_1},
+        {"q5_0", QUANT_FTYPE_MOSTLY_Q5_0, TENSOR_TYPE_Q5_0},
+        {"Q5_1", QUANT_FTYPE_MOSTLY_Q5_1, TENSOR_TYPE_Q5_1},
+        {"q4_k", QUANT_FTYPE_MOSTLY_Q4_K_S, TENSOR_TYPE_Q4_K},
+        {"q5_K", QUANT_FTYPE_MOSTLY_Q5_K_S, TENSOR_TYPE_Q5_K},
+        {"Q6_K", QUANT_FTYPE_MOSTLY_Q6_K, TENSOR_TYPE_Q6_K},
+        {"q4_k_m", QUANT_FTYPE_MOSTLY_Q4_K_M, TENSOR_TYPE_Q4_K},
         {"Q5_K_M", QUANT_FTYPE_MOSTLY_Q5_K_M, TENSOR_TYPE_Q5_K},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         quant_ftype f;
         he_error err = {0};
-        cr_assert_eq(quant_ftype_from_name(cases[i].name, &f, &err), 0, "%s: %s", cases[i].name, err.msg);
+        cr_assert_eq(quant_ftype_from_name(cases[i].name, &f, &err), 0, "%s: %s", cases[i].name,
+                     err.msg);
         cr_assert_eq(f, cases[i].ftype, "%s", cases[i].name);
         cr_assert_eq(quant_ftype_base(f), cases[i].base, "%s", cases[i].name);
     }
@@ -124,10 +138,12 @@ Test(quantize, ftype_names) {
 Test(quantize, use_more_bits_layers) {
     /* 16 layers: the first 2, the last 2, and every third from layer 2 (4, 7, 10, 13) */
     const int expect16[16] = {1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1};
-    for (int i = 0; i < 16; i++) cr_assert_eq(quant_use_more_bits(i, 16) != 0, expect16[i], "layer %d", i);
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(quant_use_more_bits(i, 16) != 0, expect16[i], "layer %d", i);
     /* 22 layers (TinyLlama): n/8 = 2, 7n/8 = 19 */
     int count = 0;
-    for (int i = 0; i < 22; i++) count += quant_use_more_bits(i, 22) != 0;
+    for (int i = 0; i < 22; i++)
+        count += quant_use_more_bits(i, 22) != 0;
     cr_assert_eq(count, 2 + 3 + 5); /* 0, 1 | 19, 20, 21 | 4, 7, 10, 13, 16 */
 }
 
@@ -145,27 +161,35 @@ Test(quantize, choose_type_rules) {
     cr_assert_eq(quant_choose_type(m, "blk.15.ffn_down.weight", 2, mat, 16), TENSOR_TYPE_Q6_K);
     cr_assert_eq(quant_choose_type(m, "blk.0.attn_q.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
     cr_assert_eq(quant_choose_type(m, "blk.0.ffn_up.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.0.attn_v.weight", 2, mat, 16), TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.3.attn_v.weight", 2, mat, 16), TENSOR_TYPE_Q5_K);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.0.attn_v.weight", 2, mat, 16),
+                 TENSOR_TYPE_Q6_K);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.3.attn_v.weight", 2, mat, 16),
+                 TENSOR_TYPE_Q5_K);
     /* pure types: the same type everywhere but 1-D */
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_0, "output.weight", 2, mat, 16), TENSOR_TYPE_Q4_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_K_S, "blk.0.attn_v.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_ALL_F32, "output.weight", 2, mat, 16), TENSOR_TYPE_F32);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_0, "output.weight", 2, mat, 16),
+                 TENSOR_TYPE_Q4_0);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_K_S, "blk.0.attn_v.weight", 2, mat, 16),
+                 TENSOR_TYPE_Q4_K);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_ALL_F32, "output.weight", 2, mat, 16),
+                 TENSOR_TYPE_F32);
     /* rows of 896 (Qwen2.5 0.5B) are not a multiple of 256: K-quants fall back */
     cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, q2, 24), TENSOR_TYPE_Q5_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_S, "blk.2.attn_q.weight", 2, q2, 24), TENSOR_TYPE_Q5_1);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_S, "blk.2.attn_q.weight", 2, q2, 24),
+                 TENSOR_TYPE_Q5_1);
     cr_assert_eq(quant_choose_type(m, "blk.0.attn_v.weight", 2, q2, 24), TENSOR_TYPE_Q8_0);
     /* not even a multiple of 32: F16 */
     cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, odd, 24), TENSOR_TYPE_F16);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q8_0, "blk.2.attn_q.weight", 2, odd, 24), TENSOR_TYPE_F16);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q8_0, "blk.2.attn_q.weight", 2, odd, 24),
+                 TENSOR_TYPE_F16);
 }
 
 Test(quantize, q4_k_m_mix_in_a_generated_model) {
     /* tiny: 2 layers -> layer 1 (>= 7*2/8) gets more bits, layer 0 does not; untied output */
     gen("tiny", QUANT_FTYPE_ALL_F32, 1, "", tmp("f32.gguf"));
     he_error err = {0};
-    cr_assert_eq(quant_model_file(tmp("f32.gguf"), tmp("q4km.gguf"), QUANT_FTYPE_MOSTLY_Q4_K_M, 2, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(
+        quant_model_file(tmp("f32.gguf"), tmp("q4km.gguf"), QUANT_FTYPE_MOSTLY_Q4_K_M, 2, &err), 0,
+        "%s", err.msg);
     gguf_file *f = open_ok(tmp("q4km.gguf"));
     static const struct {
         const char *name;
@@ -183,7 +207,8 @@ Test(quantize, q4_k_m_mix_in_a_generated_model) {
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         const gguf_tensor *t = gguf_tensor_find(f, expect[i].name);
         cr_assert(t, "missing %s", expect[i].name);
-        cr_assert_eq(t->type, expect[i].type, "%s: type %u, expected %u", expect[i].name, t->type, expect[i].type);
+        cr_assert_eq(t->type, expect[i].type, "%s: type %u, expected %u", expect[i].name, t->type,
+                     expect[i].type);
     }
     int64_t ft;
     cr_assert_eq(gguf_find_i64(f, "general.file_type", &ft, NULL), 1);
@@ -199,8 +224,9 @@ static const struct {
     const char *name;
     double max_rel_rmse;
 } round_trip[] = {
-    {"f16", 0.001}, {"bf16", 0.005}, {"q8_0", 0.01}, {"q6_k", 0.04},   {"q5_0", 0.07},  {"q5_1", 0.07},
-    {"q5_k", 0.07}, {"q4_0", 0.14},  {"q4_1", 0.14}, {"q4_k", 0.14}, {"q4_k_m", 0.14}, {"q5_k_m", 0.07},
+    {"f16", 0.001}, {"bf16", 0.005}, {"q8_0", 0.01},   {"q6_k", 0.04},
+    {"q5_0", 0.07}, {"q5_1", 0.07},  {"q5_k", 0.07},   {"q4_0", 0.14},
+    {"q4_1", 0.14}, {"q4_k", 0.14},  {"q4_k_m", 0.14}, {"q5_k_m", 0.07},
 };
 
 Test(quantize, round_trip_error_per_type) {
@@ -210,8 +236,8 @@ Test(quantize, round_trip_error_per_type) {
         quant_ftype ft;
         cr_assert_eq(quant_ftype_from_name(round_trip[c].name, &ft, NULL), 0);
         he_error err = {0};
-        cr_assert_eq(quant_model_file(tmp("src.gguf"), tmp("q.gguf"), ft, 2, &err), 0, "%s: %s", round_trip[c].name,
-                     err.msg);
+        cr_assert_eq(quant_model_file(tmp("src.gguf"), tmp("q.gguf"), ft, 2, &err), 0, "%s: %s",
+                     round_trip[c].name, err.msg);
         gguf_file *q = open_ok(tmp("q.gguf"));
         cr_assert_eq(gguf_n_tensors(q), gguf_n_tensors(src));
         double worst = 0.0;
@@ -220,7 +246,8 @@ Test(quantize, round_trip_error_per_type) {
             const gguf_tensor *b = gguf_tensor_find(q, tname(a));
             cr_assert(b, "%s: %s missing", round_trip[c].name, tname(a));
             cr_assert_eq(b->n_dims, a->n_dims);
-            for (uint32_t d = 0; d < a->n_dims; d++) cr_assert_eq(b->ne[d], a->ne[d]);
+            for (uint32_t d = 0; d < a->n_dims; d++)
+                cr_assert_eq(b->ne[d], a->ne[d]);
             int64_t n = n_elems(a);
             float *x = to_f32(a), *y = to_f32(b);
             double se = 0.0, ss = 0.0;
@@ -231,18 +258,21 @@ Test(quantize, round_trip_error_per_type) {
             }
             double rel = sqrt(se / ss);
             if (a->n_dims == 1) {
-                cr_assert_eq(b->type, TENSOR_TYPE_F32, "%s: 1-D %s quantized", round_trip[c].name, tname(a));
+                cr_assert_eq(b->type, TENSOR_TYPE_F32, "%s: 1-D %s quantized", round_trip[c].name,
+                             tname(a));
                 cr_assert_eq(rel, 0.0, "%s: 1-D %s changed", round_trip[c].name, tname(a));
             } else {
-                cr_assert_neq(b->type, TENSOR_TYPE_F32, "%s: %s left in f32", round_trip[c].name, tname(a));
+                cr_assert_neq(b->type, TENSOR_TYPE_F32, "%s: %s left in f32", round_trip[c].name,
+                              tname(a));
             }
-            cr_assert_lt(rel, round_trip[c].max_rel_rmse, "%s: %s relative RMSE %.5f", round_trip[c].name, tname(a),
-                         rel);
+            cr_assert_lt(rel, round_trip[c].max_rel_rmse, "%s: %s relative RMSE %.5f",
+                         round_trip[c].name, tname(a), rel);
             if (rel > worst) worst = rel;
             free(x);
             free(y);
         }
-        cr_log_info("%-7s worst relative RMSE %.5f (bound %.3f)", round_trip[c].name, worst, round_trip[c].max_rel_rmse);
+        cr_log_info("%-7s worst relative RMSE %.5f (bound %.3f)", round_trip[c].name, worst,
+                    round_trip[c].max_rel_rmse);
         gguf_close(q);
     }
     gguf_close(src);
@@ -252,10 +282,15 @@ Test(quantize, requantizing_from_a_quantized_input) {
     /* q8_0 -> q4_0 goes through f32; q8_0 -> q8_0 copies bytes */
     gen("tiny", QUANT_FTYPE_MOSTLY_Q8_0, 3, "", tmp("q8.gguf"));
     he_error err = {0};
-    cr_assert_eq(quant_model_file(tmp("q8.gguf"), tmp("q4.gguf"), QUANT_FTYPE_MOSTLY_Q4_0, 2, &err), 0, "%s", err.msg);
-    cr_assert_eq(quant_model_file(tmp("q8.gguf"), tmp("q8b.gguf"), QUANT_FTYPE_MOSTLY_Q8_0, 2, &err), 0, "%s", err.msg);
-    gguf_file *a = open_ok(tmp("q8.gguf")), *b = open_ok(tmp("q8b.gguf")), *c = open_ok(tmp("q4.gguf"));
-    const gguf_tensor *ta = gguf_tensor_find(a, "blk.0.ffn_up.weight"), *tb = gguf_tensor_find(b, "blk.0.ffn_up.weight");
+    cr_assert_eq(quant_model_file(tmp("q8.gguf"), tmp("q4.gguf"), QUANT_FTYPE_MOSTLY_Q4_0, 2, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(
+        quant_model_file(tmp("q8.gguf"), tmp("q8b.gguf"), QUANT_FTYPE_MOSTLY_Q8_0, 2, &err), 0,
+        "%s", err.msg);
+    gguf_file *a = open_ok(tmp("q8.gguf")), *b = open_ok(tmp("q8b.gguf")),
+              *c = open_ok(tmp("q4.gguf"));
+    const gguf_tensor *ta = gguf_tensor_find(a, "blk.0.ffn_up.weight"),
+                      *tb = gguf_tensor_find(b, "blk.0.ffn_up.weight");
     cr_assert_eq(ta->nbytes, tb->nbytes);
     cr_assert(!memcmp(ta->data, tb->data, ta->nbytes));
     cr_assert_eq(gguf_tensor_find(c, "blk.0.ffn_up.weight")->type, TENSOR_TYPE_Q4_0);
@@ -269,8 +304,9 @@ Test(quantize, requantizing_from_a_quantized_input) {
 Test(quantize, metadata_preserved) {
     gen("tiny-qwen3", QUANT_FTYPE_MOSTLY_F16, 2, "", tmp("in.gguf"));
     he_error err = {0};
-    cr_assert_eq(quant_model_file(tmp("in.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q5_K_M, 2, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(
+        quant_model_file(tmp("in.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q5_K_M, 2, &err), 0,
+        "%s", err.msg);
     gguf_file *a = open_ok(tmp("in.gguf")), *b = open_ok(tmp("out.gguf"));
     cr_assert_eq(gguf_n_kv(b), gguf_n_kv(a));
     for (int64_t i = 0; i < gguf_n_kv(a); i++) {
@@ -337,7 +373,8 @@ Test(quantize, metadata_preserved) {
 
 Test(quantize, missing_input_is_an_io_error) {
     he_error err = {0};
-    cr_assert_eq(quant_model_file(tmp("nope.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q4_0, 1, &err), -1);
+    cr_assert_eq(
+        quant_model_file(tmp("nope.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q4_0, 1, &err), -1);
     cr_assert_eq(err.code, HE_IO, "%s", err.msg);
     cr_assert_eq(access(tmp("out.gguf"), F_OK), -1);
 }
@@ -360,11 +397,13 @@ Test(quantize, input_type_without_dequantizer_is_refused) {
     gguf_writer *w = gguf_writer_new();
     gguf_writer_set_str(w, "general.architecture", "llama");
     he_error err = {0};
-    cr_assert_eq(gguf_writer_add_tensor(w, "blk.0.attn_q.weight", bad, 2, ne, data, &err), 0, "%s", err.msg);
+    cr_assert_eq(gguf_writer_add_tensor(w, "blk.0.attn_q.weight", bad, 2, ne, data, &err), 0, "%s",
+                 err.msg);
     cr_assert_eq(gguf_writer_write(w, tmp("bad.gguf"), &err), 0, "%s", err.msg);
     gguf_writer_free(w);
     free(data);
-    cr_assert_eq(quant_model_file(tmp("bad.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q4_0, 1, &err), -1);
+    cr_assert_eq(
+        quant_model_file(tmp("bad.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q4_0, 1, &err), -1);
     cr_assert_eq(err.code, HE_UNSUPPORTED);
     cr_assert(strstr(err.msg, "blk.0.attn_q.weight") && strstr(err.msg, tr->name), "%s", err.msg);
     cr_assert_eq(access(tmp("out.gguf"), F_OK), -1);
@@ -375,7 +414,8 @@ Test(quantize, garbage_input_is_a_format_error) {
     fputs("This is not a GGUF model at all", fp);
     fclose(fp);
     he_error err = {0};
-    cr_assert_eq(quant_model_file(tmp("junk.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q8_0, 1, &err), -1);
+    cr_assert_eq(
+        quant_model_file(tmp("junk.gguf"), tmp("out.gguf"), QUANT_FTYPE_MOSTLY_Q8_0, 1, &err), -1);
     cr_assert_eq(err.code, HE_FORMAT, "%s", err.msg);
     cr_assert_eq(access(tmp("out.gguf"), F_OK), -1);
 }
@@ -436,12 +476,46 @@ Test(quantize, synth_shapes_metadata_and_tensors) {
             s2 += (double)w[i] * (double)w[i];
         }
         double mean = s1 / n, sd = sqrt(s2 / n - mean * mean);
-        cr_assert(fabs(mean) < 0.001 && fabs(sd - 0.02) < 0.001, "%s: mean %g sd %g", names[s], mean, sd);
-        for (int i = 0; i < sh->n_embd; i++) cr_assert(nw[i] > 0.7f && nw[i] < 1.3f);
+        cr_assert(fabs(mean) < 0.001 && fabs(sd - 0.02) < 0.001, "%s: mean %g sd %g", names[s],
+                  mean, sd);
+        for (int i = 0; i < sh->n_embd; i++)
+            cr_assert(nw[i] > 0.7f && nw[i] < 1.3f);
         free(w);
         free(nw);
         gguf_close(f);
     }
+}
+
+Test(quantize, synth_real_shapes_table) {
+    /* the hparams of the real models, as their llama.cpp conversions carry them */
+    static const struct {
+        const char *name, *arch;
+        int32_t embd, layers, heads, kv, ff, hd;
+        float rope;
+        bool tied, bias, qk_norm;
+    } real[] = {
+        {"tinyllama", "llama", 2048, 22, 32, 4, 5632, 0, 10000.0f, false, false, false},
+        {"llama3-1b", "llama", 2048, 16, 32, 8, 8192, 0, 500000.0f, true, false, false},
+        {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 0, 1e6f, true, true, false},
+        {"qwen3-0.6b", "qwen3", 1024, 28, 16, 8, 3072, 128, 1e6f, true, false, true},
+    };
+    for (size_t i = 0; i < sizeof real / sizeof real[0]; i++) {
+        const synth_shape *s = synth_shape_find(real[i].name);
+        cr_assert(s, "%s", real[i].name);
+        cr_assert_str_eq(s->arch, real[i].arch);
+        cr_assert(s->n_embd == real[i].embd && s->n_layer == real[i].layers &&
+                      s->n_head == real[i].heads && s->n_head_kv == real[i].kv &&
+                      s->n_ff == real[i].ff && s->head_dim == real[i].hd,
+                  "%s", real[i].name);
+        cr_assert_eq(s->rope_base, real[i].rope, "%s", real[i].name);
+        cr_assert(s->tied == real[i].tied && s->qkv_bias == real[i].bias &&
+                      s->qk_norm == real[i].qk_norm,
+                  "%s", real[i].name);
+    }
+    const synth_shape *l3 = synth_shape_find("llama3-1b");
+    cr_assert(l3->rope_scale == 32.0f && l3->rope_low == 1.0f && l3->rope_high == 4.0f &&
+              l3->rope_orig_ctx == 8192);
+    cr_assert_null(synth_shape_find("llama3-8b"));
 }
 
 Test(quantize, synth_llama3_rope_freqs) {
@@ -455,7 +529,8 @@ Test(quantize, synth_llama3_rope_freqs) {
     /* high frequencies unchanged, the lowest ones divided by the factor 32, monotone between */
     cr_assert_float_eq(v[0], 1.0f, 1e-6f);
     cr_assert_float_eq(v[31], 32.0f, 1e-4f);
-    for (int i = 1; i < 32; i++) cr_assert_geq(v[i], v[i - 1]);
+    for (int i = 1; i < 32; i++)
+        cr_assert_geq(v[i], v[i - 1]);
     free(v);
     gguf_close(f);
 }
@@ -474,12 +549,15 @@ static void *slurp(const char *path, size_t *len) {
 
 Test(quantize, synth_is_deterministic) {
     gen("tiny", QUANT_FTYPE_MOSTLY_Q4_K_M, 11, "", tmp("a.gguf"));
-    synth_params p = {.shape = "tiny", .ftype = QUANT_FTYPE_MOSTLY_Q4_K_M, .seed = 11, .n_threads = 1};
+    synth_params p = {
+        .shape = "tiny", .ftype = QUANT_FTYPE_MOSTLY_Q4_K_M, .seed = 11, .n_threads = 1};
     he_error err = {0};
-    cr_assert_eq(synth_make_model(&p, tmp("b.gguf"), &err), 0, "%s", err.msg); /* other thread count */
+    cr_assert_eq(synth_make_model(&p, tmp("b.gguf"), &err), 0, "%s",
+                 err.msg); /* other thread count */
     gen("tiny", QUANT_FTYPE_MOSTLY_Q4_K_M, 12, "", tmp("c.gguf"));
     size_t la, lb, lc;
-    void *a = slurp(tmp("a.gguf"), &la), *b = slurp(tmp("b.gguf"), &lb), *c = slurp(tmp("c.gguf"), &lc);
+    void *a = slurp(tmp("a.gguf"), &la), *b = slurp(tmp("b.gguf"), &lb),
+         *c = slurp(tmp("c.gguf"), &lc);
     cr_assert(la == lb && !memcmp(a, b, la), "same seed, different files");
     cr_assert(la != lc || memcmp(a, c, la), "different seeds, same file");
     free(a);
@@ -490,7 +568,8 @@ Test(quantize, synth_is_deterministic) {
 Test(quantize, synth_copies_the_vocab) {
     const char *shared = getenv("HEARTH_SHARED");
     char vocab[512];
-    snprintf(vocab, sizeof vocab, "%s/fixtures/vocab/ggml-vocab-llama-spm.gguf", shared ? shared : "../shared");
+    snprintf(vocab, sizeof vocab, "%s/fixtures/vocab/ggml-vocab-llama-spm.gguf",
+             shared ? shared : "../shared");
     if (access(vocab, R_OK) != 0) {
         cr_skip_test("no %s", vocab);
         return;

@@ -47,6 +47,12 @@ Test(sample, greedy_is_argmax_ties_to_lowest_id) {
     cr_assert_eq(sample_chain_sample(s2, logits), 1);
     const float rev[] = {3.0f, 1.0f, 3.0f, -1.0f, 3.0f};
     cr_assert_eq(sample_chain_sample(s2, rev), 0);
+    sample_params tiny_t = plain();
+    tiny_t.temperature = 1e-45f; /* 1/T overflows: still greedy, never NaN */
+    sample_chain *s3 = make(&tiny_t, 5);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(sample_chain_sample(s3, logits), 1);
+    sample_chain_free(s3);
     sample_chain_free(s);
     sample_chain_free(s2);
 }
@@ -110,7 +116,8 @@ Test(sample, top_k_keeps_the_k_best_sorted) {
 
 /* Logits whose softmax is exactly probs (up to a constant). */
 static void logits_of(const float *probs, float *l, int n) {
-    for (int i = 0; i < n; i++) l[i] = logf(probs[i]);
+    for (int i = 0; i < n; i++)
+        l[i] = logf(probs[i]);
 }
 
 Test(sample, top_p_keeps_smallest_prefix_reaching_p) {
@@ -123,12 +130,8 @@ Test(sample, top_p_keeps_smallest_prefix_reaching_p) {
         int32_t n;
         int32_t ids[5];
     } cases[] = {
-        {0.30f, 1, {3}},
-        {0.60f, 2, {3, 0}},
-        {0.70f, 3, {3, 0, 4}},
-        {0.85f, 4, {3, 0, 4, 1}},
-        {0.99f, 5, {3, 0, 4, 1, 2}},
-        {0.0f, 1, {3}},
+        {0.30f, 1, {3}},          {0.60f, 2, {3, 0}},          {0.70f, 3, {3, 0, 4}},
+        {0.85f, 4, {3, 0, 4, 1}}, {0.99f, 5, {3, 0, 4, 1, 2}}, {0.0f, 1, {3}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         sample_params p = plain();
@@ -139,13 +142,16 @@ Test(sample, top_p_keeps_smallest_prefix_reaching_p) {
         int32_t n = sample_chain_candidates(s, l, &ids, &pr);
         cr_assert_eq(n, cases[c].n, "top_p %g: kept %d", (double)cases[c].top_p, n);
         float kept = 0.0f;
-        for (int i = 0; i < n; i++) kept += probs[cases[c].ids[i]];
+        for (int i = 0; i < n; i++)
+            kept += probs[cases[c].ids[i]];
         for (int i = 0; i < n; i++) {
-            cr_assert_eq(ids[i], cases[c].ids[i], "top_p %g: candidate %d", (double)cases[c].top_p, i);
+            cr_assert_eq(ids[i], cases[c].ids[i], "top_p %g: candidate %d", (double)cases[c].top_p,
+                         i);
             cr_assert_float_eq(pr[i], probs[ids[i]] / kept, 1e-5f); /* renormalized */
         }
         /* every draw lands in the kept set */
-        for (int d = 0; d < 200; d++) cr_assert(has(cases[c].ids, n, sample_chain_sample(s, l)));
+        for (int d = 0; d < 200; d++)
+            cr_assert(has(cases[c].ids, n, sample_chain_sample(s, l)));
         sample_chain_free(s);
     }
 }
@@ -155,7 +161,8 @@ Test(sample, top_p_on_a_large_vocab_past_the_first_prefix) {
      * more than the first sorted prefix of 64, so the prefix has to grow. */
     enum { N = 10000, HEAVY = 300 };
     float *l = malloc(N * sizeof *l);
-    for (int i = 0; i < N; i++) l[i] = logf(i % 33 == 0 && i / 33 < HEAVY ? 0.9f / HEAVY : 0.1f / (N - HEAVY));
+    for (int i = 0; i < N; i++)
+        l[i] = logf(i % 33 == 0 && i / 33 < HEAVY ? 0.9f / HEAVY : 0.1f / (N - HEAVY));
     sample_params p = plain();
     p.top_p = 0.5f;
     sample_chain *s = make(&p, N);
@@ -163,7 +170,8 @@ Test(sample, top_p_on_a_large_vocab_past_the_first_prefix) {
     const float *pr;
     int32_t n = sample_chain_candidates(s, l, &ids, &pr);
     int expect = (int)ceilf(0.5f / (0.9f / HEAVY));
-    cr_assert(n == expect || n == expect + 1, "kept %d, expected %d", n, expect); /* float rounding at the edge */
+    cr_assert(n == expect || n == expect + 1, "kept %d, expected %d", n,
+              expect); /* float rounding at the edge */
     for (int i = 0; i < n; i++) {
         cr_assert(ids[i] % 33 == 0 && ids[i] / 33 < HEAVY, "kept a light token %d", ids[i]);
         if (i) cr_assert_lt(ids[i - 1], ids[i]); /* equal logits: ascending ids */
@@ -215,13 +223,16 @@ Test(sample, temperature_frequencies_match_softmax) {
         p.seed = 1234 + t;
         sample_chain *s = make(&p, K);
         double expect[K], z = 0.0;
-        for (int i = 0; i < K; i++) z += exp((double)logits[i] / (double)temps[t]);
-        for (int i = 0; i < K; i++) expect[i] = exp((double)logits[i] / (double)temps[t]) / z;
+        for (int i = 0; i < K; i++)
+            z += exp((double)logits[i] / (double)temps[t]);
+        for (int i = 0; i < K; i++)
+            expect[i] = exp((double)logits[i] / (double)temps[t]) / z;
         /* the candidates API reports the same distribution */
         const int32_t *ids;
         const float *pr;
         cr_assert_eq(sample_chain_candidates(s, logits, &ids, &pr), K);
-        for (int i = 0; i < K; i++) cr_assert_float_eq((double)pr[i], expect[ids[i]], 1e-6);
+        for (int i = 0; i < K; i++)
+            cr_assert_float_eq((double)pr[i], expect[ids[i]], 1e-6);
         int count[K] = {0};
         for (int d = 0; d < DRAWS; d++) {
             int32_t tok = sample_chain_sample(s, logits);
@@ -242,11 +253,13 @@ Test(sample, temperature_frequencies_match_softmax) {
 static void draw_seq(uint64_t seed, int32_t *out, int n) {
     enum { V = 1000 };
     static float l[V];
-    for (int i = 0; i < V; i++) l[i] = 0.001f * (float)(i % 17);
+    for (int i = 0; i < V; i++)
+        l[i] = 0.001f * (float)(i % 17);
     sample_params p = plain();
     p.seed = seed;
     sample_chain *s = make(&p, V);
-    for (int i = 0; i < n; i++) out[i] = sample_chain_sample(s, l);
+    for (int i = 0; i < n; i++)
+        out[i] = sample_chain_sample(s, l);
     sample_chain_free(s);
 }
 
@@ -262,7 +275,8 @@ Test(sample, seed_reproducibility) {
 Test(sample, reset_reseeds_and_forgets_history) {
     enum { V = 100 };
     float l[V];
-    for (int i = 0; i < V; i++) l[i] = 0.0f;
+    for (int i = 0; i < V; i++)
+        l[i] = 0.0f;
     sample_params p = plain();
     p.seed = 5;
     p.presence_penalty = 100.0f;
@@ -280,7 +294,8 @@ Test(sample, reset_reseeds_and_forgets_history) {
     cr_assert(!memcmp(a, b, sizeof a));
     /* the presence penalty of 100 made every draw a new token */
     for (int i = 0; i < 20; i++)
-        for (int j = 0; j < i; j++) cr_assert_neq(a[i], a[j]);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(a[i], a[j]);
     sample_chain_free(s);
 }
 
@@ -318,7 +333,8 @@ Test(sample, frequency_and_presence_penalties) {
     p.presence_penalty = 0.25f;
     sample_chain *s = make(&p, 4);
     const int32_t hist[] = {2, 2, 2, 1};
-    for (int i = 0; i < 4; i++) sample_chain_accept(s, hist[i]);
+    for (int i = 0; i < 4; i++)
+        sample_chain_accept(s, hist[i]);
     sample_chain_penalize(s, l, out);
     cr_assert_float_eq(out[0], 1.0f, 1e-6f);
     cr_assert_float_eq(out[1], 1.0f - 0.5f - 0.25f, 1e-6f);
@@ -345,7 +361,8 @@ Test(sample, penalty_window) {
 
     p.repeat_last_n = -1; /* whole history */
     s = make(&p, 4);
-    for (int i = 0; i < 100; i++) sample_chain_accept(s, i % 3);
+    for (int i = 0; i < 100; i++)
+        sample_chain_accept(s, i % 3);
     sample_chain_penalize(s, l, out);
     cr_assert_float_eq(out[0], 0.0f, 1e-6f);
     cr_assert_float_eq(out[3], 1.0f, 1e-6f);
@@ -364,7 +381,8 @@ Test(sample, nan_and_inf_logits_do_not_break_sampling) {
     const float l[] = {NAN, -INFINITY, 1.0f, INFINITY, 0.0f};
     sample_params p = sample_params_default();
     sample_chain *s = make(&p, 5);
-    for (int i = 0; i < 50; i++) cr_assert_eq(sample_chain_sample(s, l), 3);
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(sample_chain_sample(s, l), 3);
     sample_chain_free(s);
 }
 
@@ -373,31 +391,65 @@ Test(sample, invalid_params_name_the_field) {
         const char *field;
         int which;
     } cases[] = {
-        {"temperature", 0}, {"temperature", 1}, {"top_p", 2},          {"top_p", 3},
-        {"min_p", 4},       {"min_p", 5},       {"repeat_penalty", 6}, {"repeat_penalty", 7},
-        {"repeat_last_n", 8}, {"frequency_penalty", 9}, {"presence_penalty", 10}, {"n_vocab", 11},
+        {"temperature", 0},
+        {"temperature", 1},
+        {"top_p", 2},
+        {"top_p", 3},
+        {"min_p", 4},
+        {"min_p", 5},
+        {"repeat_penalty", 6},
+        {"repeat_penalty", 7},
+        {"repeat_last_n", 8},
+        {"frequency_penalty", 9},
+        {"presence_penalty", 10},
+        {"n_vocab", 11},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         sample_params p = sample_params_default();
         int32_t n = 10;
         switch (cases[c].which) {
-        case 0: p.temperature = NAN; break;
-        case 1: p.temperature = INFINITY; break;
-        case 2: p.top_p = -0.1f; break;
-        case 3: p.top_p = NAN; break;
-        case 4: p.min_p = NAN; break;
-        case 5: p.min_p = 1.5f; break;
-        case 6: p.repeat_penalty = 0.0f; break;
-        case 7: p.repeat_penalty = NAN; break;
-        case 8: p.repeat_last_n = -2; break;
-        case 9: p.frequency_penalty = INFINITY; break;
-        case 10: p.presence_penalty = NAN; break;
-        case 11: n = 0; break;
+        case 0:
+            p.temperature = NAN;
+            break;
+        case 1:
+            p.temperature = INFINITY;
+            break;
+        case 2:
+            p.top_p = -0.1f;
+            break;
+        case 3:
+            p.top_p = NAN;
+            break;
+        case 4:
+            p.min_p = NAN;
+            break;
+        case 5:
+            p.min_p = 1.5f;
+            break;
+        case 6:
+            p.repeat_penalty = 0.0f;
+            break;
+        case 7:
+            p.repeat_penalty = NAN;
+            break;
+        case 8:
+            p.repeat_last_n = -2;
+            break;
+        case 9:
+            p.frequency_penalty = INFINITY;
+            break;
+        case 10:
+            p.presence_penalty = NAN;
+            break;
+        case 11:
+            n = 0;
+            break;
         }
         he_error err = {0};
         cr_assert_null(sample_chain_new(&p, n, &err), "case %zu accepted", c);
         cr_assert_eq(err.code, HE_INVALID);
-        cr_assert(strstr(err.msg, cases[c].field), "case %zu: '%s' does not name %s", c, err.msg, cases[c].field);
+        cr_assert(strstr(err.msg, cases[c].field), "case %zu: '%s' does not name %s", c, err.msg,
+                  cases[c].field);
     }
     cr_assert_null(sample_chain_new(NULL, 10, NULL));
     sample_chain_free(NULL);

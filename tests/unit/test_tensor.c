@@ -7,10 +7,12 @@
  * compatibility with real files. Set HEARTH_TENSOR_REPORT=1 to print the measured errors. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "tensor/tensor.h"
 
 /* ---- helpers ---- */
@@ -83,10 +85,12 @@ static const type_case cases[] = {
     {TENSOR_TYPE_Q5_0, 0.036, 0.031, 1e-5},  /* 0.0308 / 0.0267 */
     {TENSOR_TYPE_Q5_1, 0.035, 0.030, 2e-4},  /* 0.0294 / 0.0251 */
     {TENSOR_TYPE_Q8_0, 0.0045, 0.004, 1e-5}, /* 0.00375 / 0.00336 */
-    {TENSOR_TYPE_Q4_K, 0.064, 0.052, 1e-5},  /* 0.0543 / 0.0442 */
-    {TENSOR_TYPE_Q5_K, 0.033, 0.028, 1e-5},  /* 0.0276 / 0.0240 */
-    {TENSOR_TYPE_Q6_K, 0.016, 0.014, 1e-5},  /* 0.0133 / 0.0118 */
-    {TENSOR_TYPE_Q8_K, 0.0046, 0.004, 1e-5}, /* 0.00389 / 0.00340 */
+    {TENSOR_TYPE_Q2_K, 0.27, 0.245, 1e-5},   /* 0.2339 / 0.2109 */
+    {TENSOR_TYPE_Q3_K, 0.145, 0.13, 1e-5},   /* 0.1245 / 0.1135 */
+    {TENSOR_TYPE_Q4_K, 0.064, 0.052, 1e-5},  /* 0.0545 / 0.0442 */
+    {TENSOR_TYPE_Q5_K, 0.033, 0.028, 1e-5},  /* 0.0277 / 0.0240 */
+    {TENSOR_TYPE_Q6_K, 0.016, 0.014, 1e-5},  /* 0.0132 / 0.0118 */
+    {TENSOR_TYPE_Q8_K, 0.0046, 0.004, 1e-5}, /* 0.00395 / 0.00340 */
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -265,6 +269,7 @@ Test(tensor, vec_dot_types) {
         {TENSOR_TYPE_Q5_1, TENSOR_TYPE_Q8_1}, {TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q8_0},
         {TENSOR_TYPE_Q4_K, TENSOR_TYPE_Q8_K}, {TENSOR_TYPE_Q5_K, TENSOR_TYPE_Q8_K},
         {TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q8_K}, {TENSOR_TYPE_Q8_K, TENSOR_TYPE_Q8_K},
+        {TENSOR_TYPE_Q2_K, TENSOR_TYPE_Q8_K}, {TENSOR_TYPE_Q3_K, TENSOR_TYPE_Q8_K},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const tensor_traits *t = tensor_traits_of(want[i].t);
@@ -661,5 +666,271 @@ Test(tensor, type_from_name) {
     for (uint32_t t = 0; t < TENSOR_TYPE_COUNT; t++) {
         const tensor_traits *tr = tensor_traits_of(t);
         if (tr) cr_expect_eq(tensor_type_from_name(tr->name), (int)t, "%s", tr->name);
+    }
+}
+
+/* ---- selected (SIMD) kernels against their scalar twins: bit-identical ---- */
+
+/* Where a block of each type keeps its fp16 scale fields (the rest may hold any bytes). */
+typedef struct {
+    tensor_type type;
+    int half_offsets[2]; /* -1: none */
+} scale_fields;
+
+static const scale_fields scale_layout[] = {
+    {TENSOR_TYPE_Q4_0, {0, -1}},   {TENSOR_TYPE_Q4_1, {0, 2}},    {TENSOR_TYPE_Q5_0, {0, -1}},
+    {TENSOR_TYPE_Q5_1, {0, 2}},    {TENSOR_TYPE_Q8_0, {0, -1}},   {TENSOR_TYPE_Q4_K, {0, 2}},
+    {TENSOR_TYPE_Q5_K, {0, 2}},    {TENSOR_TYPE_Q6_K, {208, -1}}, {TENSOR_TYPE_Q2_K, {80, 82}},
+    {TENSOR_TYPE_Q3_K, {108, -1}},
+};
+
+static bool simd_expected(void) {
+    const cpu_features *f = cpu_features_get();
+    const char *isa = getenv("HEARTH_ISA");
+    return f->avx2 && f->fma && f->f16c && !(isa && !strcmp(isa, "ref"));
+}
+
+Test(tensor, isa_selection) {
+    if (!simd_expected()) {
+        cr_log_warn("no AVX2 set (or HEARTH_ISA=ref): SIMD comparisons check ref against ref");
+        cr_expect_str_eq(tensor_isa(), "ref");
+        return;
+    }
+    cr_expect_str_eq(tensor_isa(), "avx2");
+    cr_expect(tensor_traits_of(TENSOR_TYPE_Q4_K)->vec_dot !=
+              tensor_traits_ref_of(TENSOR_TYPE_Q4_K)->vec_dot);
+    cr_expect(tensor_traits_of(TENSOR_TYPE_Q8_K)->from_float !=
+              tensor_traits_ref_of(TENSOR_TYPE_Q8_K)->from_float);
+    /* references stay reachable and describe the same layout */
+    for (uint32_t t = 0; t < TENSOR_TYPE_COUNT; t++) {
+        const tensor_traits *a = tensor_traits_of(t), *r = tensor_traits_ref_of(t);
+        cr_assert_eq(a == NULL, r == NULL);
+        if (!a) continue;
+        cr_expect_eq(a->block_size, r->block_size);
+        cr_expect_eq(a->type_size, r->type_size);
+        cr_expect_eq(a->vec_dot_type, r->vec_dot_type);
+    }
+}
+
+/* Every selected quantizer writes the same bytes as the reference: random data at several
+ * magnitudes, plus values on exact rounding ties (k + 0.5 when the scale is 1). */
+Test(tensor, simd_quantize_matches_ref) {
+    const int64_t n = 1024;
+    float *x = malloc(sizeof(float) * n);
+    uint8_t *a = malloc((size_t)n * 4), *b = malloc((size_t)n * 4);
+    for (size_t c = 0; c <= NCASES; c++) { /* every case, then Q8_1 (an activation type only) */
+        const tensor_type type = c < NCASES ? cases[c].type : TENSOR_TYPE_Q8_1;
+        const tensor_traits *t = tensor_traits_of(type);
+        const tensor_traits *r = tensor_traits_ref_of(type);
+        const size_t rs = tensor_row_size(type, n);
+        for (int trial = 0; trial < 6; trial++) {
+            fill_random(x, n, 3000 + 10 * c + (uint64_t)trial);
+            const float mag[] = {1.0f, 1e-3f, 37.0f, 1e4f, 1.0f, 1.0f};
+            for (int64_t i = 0; i < n; i++)
+                x[i] *= mag[trial];
+            if (trial == 4) /* ties: amax 127 gives scale 1 for Q8_0; halves everywhere */
+                for (int64_t i = 0; i < n; i++)
+                    x[i] = (i % 32 == 0) ? 127.0f : (float)(i % 61 - 30) + 0.5f;
+            if (trial == 5) /* repeated magnitudes of both signs: first one wins the sign */
+                for (int64_t i = 0; i < n; i++)
+                    x[i] = (i % 7 == 3) ? ((i / 7) % 2 ? 2.0f : -2.0f) : x[i];
+            memset(a, 0x11, rs);
+            memset(b, 0x22, rs);
+            t->from_float(x, a, n);
+            r->from_float(x, b, n);
+            for (size_t i = 0; i < rs; i++)
+                cr_assert_eq(a[i], b[i], "%s trial %d: byte %zu differs (%02x vs ref %02x)",
+                             t->name, trial, i, a[i], b[i]);
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* Every selected dot equals the reference exactly, on weights quantized from floats and on
+ * weights of random bytes (every bit pattern of the quant fields, -128 in Q8_0, any 6-bit
+ * scale) with finite scales, against activations from the reference quantizer. */
+Test(tensor, simd_dot_matches_ref) {
+    const int64_t n = 2048;
+    float *xf = malloc(sizeof(float) * n), *yf = malloc(sizeof(float) * n);
+    uint8_t *qx = malloc((size_t)n * 4), *qy = malloc((size_t)n * 4);
+    for (size_t c = 0; c < NCASES; c++) {
+        const tensor_traits *t = tensor_traits_of(cases[c].type);
+        const tensor_traits *r = tensor_traits_ref_of(cases[c].type);
+        const tensor_traits *vr = tensor_traits_ref_of(r->vec_dot_type);
+        if (!t->is_quantized) continue; /* float weights: see simd_float_dot_close_to_ref */
+        const size_t bs = t->type_size;
+        const int64_t nb = n / t->block_size;
+        const int *halves = NULL;
+        for (size_t k = 0; k < sizeof scale_layout / sizeof scale_layout[0]; k++)
+            if (scale_layout[k].type == cases[c].type) halves = scale_layout[k].half_offsets;
+        for (int trial = 0; trial < 8; trial++) {
+            fill_random(xf, n, 7000 + 10 * c + (uint64_t)trial);
+            fill_random(yf, n, 8000 + 10 * c + (uint64_t)trial);
+            r->from_float(xf, qx, n);
+            vr->from_float(yf, qy, n);
+            if (trial >= 4 && halves) { /* random quant bytes, sane scales */
+                rng_seed(9000 + 10 * c + (uint64_t)trial);
+                for (size_t i = 0; i < bs * (size_t)nb; i++)
+                    qx[i] = (uint8_t)rng_u32();
+                for (int64_t blk = 0; blk < nb; blk++)
+                    for (int h = 0; h < 2; h++)
+                        if (halves[h] >= 0)
+                            put_u16(qx + blk * (int64_t)bs + halves[h],
+                                    f2h(0.01f * (float)(h + 1) * (1.0f + rng_uniform())));
+            }
+            for (int64_t len = t->block_size; len <= n; len *= 2) {
+                float s1 = NAN, s2 = NAN;
+                t->vec_dot(len, &s1, qx, qy);
+                r->vec_dot(len, &s2, qx, qy);
+                cr_assert(s1 == s2 || (isnan(s1) && isnan(s2)), "%s trial %d n=%lld: %a vs ref %a",
+                          t->name, trial, (long long)len, (double)s1, (double)s2);
+            }
+        }
+    }
+    free(xf);
+    free(yf);
+    free(qx);
+    free(qy);
+}
+
+/* Q2_K / Q3_K dots also on random-byte blocks (every bit pattern of quants and 4/6-bit scales,
+ * finite d) against the double dot of the dequantized operands. */
+Test(tensor, dot_q2_K_q3_K_random_blocks) {
+    const int64_t n = 1024;
+    const struct {
+        tensor_type type;
+        int halves[2];
+    } kinds[] = {{TENSOR_TYPE_Q2_K, {80, 82}}, {TENSOR_TYPE_Q3_K, {108, -1}}};
+    float *yf = malloc(sizeof(float) * n), *dx = malloc(sizeof(float) * n),
+          *dy = malloc(sizeof(float) * n);
+    uint8_t *qx = malloc((size_t)n), *qy = malloc((size_t)n * 2);
+    for (int k = 0; k < 2; k++) {
+        const tensor_traits *t = tensor_traits_of(kinds[k].type);
+        cr_assert(t->vec_dot && t->to_float);
+        cr_assert_eq(t->vec_dot_type, TENSOR_TYPE_Q8_K);
+        for (int trial = 0; trial < 4; trial++) {
+            rng_seed(4242 + 10 * (uint64_t)k + (uint64_t)trial);
+            for (int64_t i = 0; i < n / 256 * (int64_t)t->type_size; i++)
+                qx[i] = (uint8_t)rng_u32();
+            for (int64_t b = 0; b < n / 256; b++)
+                for (int h = 0; h < 2; h++)
+                    if (kinds[k].halves[h] >= 0)
+                        put_u16(qx + b * (int64_t)t->type_size + kinds[k].halves[h],
+                                f2h(0.02f * (1.0f + rng_uniform())));
+            fill_random(yf, n, 555 + (uint64_t)trial);
+            tensor_traits_of(TENSOR_TYPE_Q8_K)->from_float(yf, qy, n);
+            t->to_float(qx, dx, n);
+            tensor_traits_of(TENSOR_TYPE_Q8_K)->to_float(qy, dy, n);
+            double ref = 0.0, mag = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                ref += (double)dx[i] * (double)dy[i];
+                mag += fabs((double)dx[i] * (double)dy[i]);
+            }
+            float s = NAN;
+            t->vec_dot(n, &s, qx, qy);
+            cr_expect(fabs((double)s - ref) <= 1e-5 * mag, "%s trial %d: %g vs %g", t->name, trial,
+                      (double)s, ref);
+        }
+    }
+    free(yf);
+    free(dx);
+    free(dy);
+    free(qx);
+    free(qy);
+}
+
+/* Float-weight dots sum in float (SIMD) vs double (reference): within 1e-5 of sum |x y|, on odd
+ * lengths with tails. F16 -> F32 conversion is exact either way: all 65536 halves compared. */
+Test(tensor, simd_float_dot_close_to_ref) {
+    const tensor_type types[] = {TENSOR_TYPE_F32, TENSOR_TYPE_F16, TENSOR_TYPE_BF16};
+    const int64_t lens[] = {1, 7, 8, 33, 100, 1000, 4096, 4099};
+    const int64_t n = 4099;
+    float *xf = malloc(sizeof(float) * n), *yf = malloc(sizeof(float) * n),
+          *dx = malloc(sizeof(float) * n);
+    uint8_t *qx = malloc((size_t)n * 4);
+    for (int k = 0; k < 3; k++) {
+        const tensor_traits *t = tensor_traits_of(types[k]), *r = tensor_traits_ref_of(types[k]);
+        for (int trial = 0; trial < 2; trial++) {
+            fill_random(xf, n, 61 + (uint64_t)trial);
+            if (trial)
+                fill_synthetic(yf, n, 0.5f);
+            else
+                fill_random(yf, n, 67);
+            r->from_float(xf, qx, n);
+            r->to_float(qx, dx, n);
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                double mag = 0.0;
+                for (int64_t i = 0; i < lens[li]; i++)
+                    mag += fabs((double)dx[i] * (double)yf[i]);
+                float s1 = NAN, s2 = NAN;
+                t->vec_dot(lens[li], &s1, qx, yf);
+                r->vec_dot(lens[li], &s2, qx, yf);
+                cr_expect(fabs((double)s1 - (double)s2) <= 1e-5 * mag, "%s n=%lld: %g vs ref %g",
+                          t->name, (long long)lens[li], (double)s1, (double)s2);
+            }
+        }
+    }
+    uint16_t *h = malloc(sizeof(uint16_t) * 65536);
+    float *a = malloc(sizeof(float) * 65536), *b = malloc(sizeof(float) * 65536);
+    for (uint32_t i = 0; i < 65536; i++)
+        h[i] = (uint16_t)i;
+    tensor_traits_of(TENSOR_TYPE_F16)->to_float(h, a, 65536);
+    tensor_traits_ref_of(TENSOR_TYPE_F16)->to_float(h, b, 65536);
+    for (uint32_t i = 0; i < 65536; i++)
+        cr_assert_eq(f32_bits(a[i]), f32_bits(b[i]), "half %04x: %08x vs ref %08x", i,
+                     f32_bits(a[i]), f32_bits(b[i]));
+    free(h);
+    free(a);
+    free(b);
+    free(xf);
+    free(yf);
+    free(dx);
+    free(qx);
+}
+
+/* First lookups racing from several threads (each Criterion test is a fresh process, so this is
+ * the first use here) all see the same, fully initialized table. */
+static void *lookup_thread(void *arg) {
+    const tensor_traits **out = arg;
+    *out = tensor_traits_of(TENSOR_TYPE_Q4_K);
+    return NULL;
+}
+
+Test(tensor, concurrent_first_lookup) {
+    pthread_t th[8];
+    const tensor_traits *got[8];
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, lookup_thread, &got[i]), 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(got[i], got[0]);
+        cr_assert(got[i]->vec_dot && got[i]->from_float && got[i]->to_float);
+    }
+}
+
+/* The selected F32 -> F16 row conversion equals tensor_fp32_to_fp16 bit for bit: a stride
+ * through all 2^32 float patterns (every exponent, both signs, NaNs, subnormals) plus the
+ * rounding edges, in rows with a tail. */
+Test(tensor, simd_f16_from_float_matches_ref) {
+    enum { ROW = 1003 };
+    float x[ROW];
+    uint16_t a[ROW], b[ROW];
+    const tensor_traits *t = tensor_traits_of(TENSOR_TYPE_F16);
+    const tensor_traits *r = tensor_traits_ref_of(TENSOR_TYPE_F16);
+    uint64_t bits = 0;
+    int rows = 0;
+    while (bits < (1ull << 32)) {
+        for (int i = 0; i < ROW; i++, bits += 4099)
+            x[i] = f32_from((uint32_t)bits);
+        const float edges[] = {65504.0f,   65520.0f,     65519.996f,      0x1p-24f, 0x1p-25f,
+                               0x1.8p-24f, 0x1.ffcp-15f, 1.0f + 0x1p-11f, -0.0f,    INFINITY};
+        if (rows++ == 0) memcpy(x, edges, sizeof edges);
+        t->from_float(x, a, ROW);
+        r->from_float(x, b, ROW);
+        for (int i = 0; i < ROW; i++)
+            cr_assert_eq(a[i], b[i], "float %08x: %04x vs ref %04x", f32_bits(x[i]), a[i], b[i]);
     }
 }

@@ -3,6 +3,7 @@
  * special-token matching, BOS/EOS defaults, and hostile vocab metadata (SECURITY.md G22–G24)
  * built as GGUF bytes in memory. Shared data comes from $HEARTH_SHARED (default ../shared). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +50,8 @@ static tok_vocab *load_fixture(const char *name) {
     return load_vocab_file(path);
 }
 
-static void encode(const tok_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
-                   int32_t **ids, size_t *n) {
+static void encode(const tok_vocab *v, const char *text, size_t len, bool add_special,
+                   bool parse_special, int32_t **ids, size_t *n) {
     he_error err = {0};
     int rc = tok_encode(v, text, len, add_special, parse_special, ids, n, &err);
     cr_assert_eq(rc, 0, "encode: %s", err.msg);
@@ -59,10 +60,12 @@ static void encode(const tok_vocab *v, const char *text, size_t len, bool add_sp
 /* Concatenated bytes of ids (render_special off), malloc'd, NUL-terminated; *n its length. */
 static char *decode_all(const tok_vocab *v, const int32_t *ids, size_t n_ids, size_t *n) {
     size_t total = 0;
-    for (size_t i = 0; i < n_ids; i++) total += tok_token_bytes(v, ids[i], false, NULL, 0);
+    for (size_t i = 0; i < n_ids; i++)
+        total += tok_token_bytes(v, ids[i], false, NULL, 0);
     char *out = malloc(total + 1);
     size_t pos = 0;
-    for (size_t i = 0; i < n_ids; i++) pos += tok_token_bytes(v, ids[i], false, out + pos, total - pos);
+    for (size_t i = 0; i < n_ids; i++)
+        pos += tok_token_bytes(v, ids[i], false, out + pos, total - pos);
     out[pos] = 0;
     *n = pos;
     return out;
@@ -74,12 +77,16 @@ static char *stream_all(const tok_vocab *v, const int32_t *ids, size_t n_ids, si
     char *out = malloc(cap + 1);
     tok_detok d;
     tok_detok_init(&d);
-    for (size_t i = 0; i < n_ids; i++) pos += tok_detok_push(&d, v, ids[i], false, out + pos, TOK_DETOK_MAX);
+    for (size_t i = 0; i < n_ids; i++)
+        pos += tok_detok_push(&d, v, ids[i], false, out + pos, TOK_DETOK_MAX);
     pos += tok_detok_flush(&d, out + pos, TOK_DETOK_MAX);
     out[pos] = 0;
     *n = pos;
     return out;
 }
+
+static void expect_ids(const int32_t *got, size_t n, const int32_t *want, size_t wn,
+                       const char *what);
 
 /* ---- llama.cpp test vectors ---- */
 
@@ -91,7 +98,7 @@ typedef struct {
 /* The .out lines were produced with add_special = false and parse_special = false (llama.cpp's
  * test-tokenizer-0 calls common_tokenize(ctx, text, false)); the vectors confirm it: no line
  * starts with BOS. */
-static vec_result run_vectors(const char *name) {
+static vec_result run_vectors(const char *name, bool roundtrip) {
     char path[1024];
     size_t ni, no;
     snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-%s.gguf.inp", shared_dir(), name);
@@ -118,14 +125,19 @@ static vec_result run_vectors(const char *name) {
         encode(v, p, tl, false, false, &ids, &n);
         char got[1 << 16];
         size_t gl = 0;
-        for (size_t i = 0; i < n && gl + 16 < sizeof got; i++) gl += (size_t)snprintf(got + gl, sizeof got - gl, " %d", ids[i]);
+        for (size_t i = 0; i < n && gl + 16 < sizeof got; i++)
+            gl += (size_t)snprintf(got + gl, sizeof got - gl, " %d", ids[i]);
         got[gl] = 0;
         const char *want = o, *have = got;
-        while (*want == ' ') want++;
-        while (*have == ' ') have++;
+        while (*want == ' ')
+            want++;
+        while (*have == ' ')
+            have++;
         r.total++;
-        if (!strcmp(want, have)) r.pass++;
-        else cr_log_warn("%s: %s\n  want: %s\n  got:  %s", name, p, want, have);
+        if (!strcmp(want, have))
+            r.pass++;
+        else
+            cr_log_warn("%s: %s\n  want: %s\n  got:  %s", name, p, want, have);
 
         /* Round trip: byte-level BPE gives the text back exactly; SentencePiece gives it with the
          * space prefix it added. Streaming yields the same bytes as whole-token decoding. */
@@ -133,30 +145,37 @@ static vec_result run_vectors(const char *name) {
         char *dec = decode_all(v, ids, n, &dl);
         char *str = stream_all(v, ids, n, &sl);
         bool prefix = spm && tl > 0;
-        bool ok = dl == tl + prefix && memcmp(dec + prefix, p, tl) == 0 && (!prefix || dec[0] == ' ');
+        bool ok =
+            dl == tl + prefix && memcmp(dec + prefix, p, tl) == 0 && (!prefix || dec[0] == ' ');
         ok = ok && sl == dl && memcmp(str, dec, dl) == 0;
-        if (ok) r.roundtrip_ok++;
-        else cr_log_warn("%s: round trip of '%s' gave '%s' / streamed '%s'", name, p, dec, str);
+        if (ok)
+            r.roundtrip_ok++;
+        else if (roundtrip)
+            cr_log_warn("%s: round trip of '%s' gave '%s' / streamed '%s'", name, p, dec, str);
         free(dec);
         free(str);
         free(ids);
         p = e + strlen(sep);
         o = ol + 1;
     }
-    cr_log_info("%s: %d/%d vectors, %d/%d round trips", name, r.pass, r.total, r.roundtrip_ok, r.total);
-    fprintf(stderr, "vocab %-16s %d/%d vectors, %d/%d round trips\n", name, r.pass, r.total, r.roundtrip_ok, r.total);
+    cr_log_info("%s: %d/%d vectors, %d/%d round trips", name, r.pass, r.total, r.roundtrip_ok,
+                r.total);
+    fprintf(stderr, "vocab %-16s %d/%d vectors, %d/%d round trips\n", name, r.pass, r.total,
+            r.roundtrip_ok, r.total);
     tok_vocab_free(v);
     free(inp);
     free(outp);
     return r;
 }
 
-#define VECTORS(id, name, roundtrip)                                                                         \
-    Test(vectors, id) {                                                                                      \
-        vec_result r = run_vectors(name);                                                                    \
-        cr_assert_gt(r.total, 0);                                                                            \
-        cr_expect_eq(r.pass, r.total, "%s: %d/%d vectors pass", name, r.pass, r.total);                     \
-        if (roundtrip) cr_expect_eq(r.roundtrip_ok, r.total, "%s: %d/%d round trips", name, r.roundtrip_ok, r.total); \
+#define VECTORS(id, name, roundtrip)                                                               \
+    Test(vectors, id) {                                                                            \
+        vec_result r = run_vectors(name, roundtrip);                                               \
+        cr_assert_gt(r.total, 0);                                                                  \
+        cr_expect_eq(r.pass, r.total, "%s: %d/%d vectors pass", name, r.pass, r.total);            \
+        if (roundtrip)                                                                             \
+            cr_expect_eq(r.roundtrip_ok, r.total, "%s: %d/%d round trips", name, r.roundtrip_ok,   \
+                         r.total);                                                                 \
     }
 
 /* must pass */
@@ -174,14 +193,16 @@ VECTORS(mpt, "mpt", true)
 VECTORS(refact, "refact", true)
 VECTORS(starcoder, "starcoder", true)
 
-/* bert-bge is WordPiece, which hearth does not implement yet: it must refuse, not guess. */
-Test(vectors, bert_bge_is_refused) {
+/* WordPiece: the text comes back lower-cased and without accents, so no round trip */
+VECTORS(bert_bge, "bert-bge", false)
+
+Test(vectors, bert_adds_cls_and_sep) {
     tok_vocab *v = load_fixture("bert-bge");
     int32_t *ids;
     size_t n;
-    he_error err = {0};
-    cr_assert_eq(tok_encode(v, "hello", 5, false, false, &ids, &n, &err), -1);
-    cr_assert_eq(err.code, HE_UNSUPPORTED);
+    encode(v, "Hello world", 11, true, true, &ids, &n);
+    expect_ids(ids, n, (int32_t[]){101, 7592, 2088, 102}, 4, "bert cls/sep");
+    free(ids);
     tok_vocab_free(v);
 }
 
@@ -200,13 +221,16 @@ Test(vectors, vocab_only_files_without_vectors_load) {
 
 /* ---- BOS/EOS, specials, end of generation ---- */
 
-static void expect_ids(const int32_t *got, size_t n, const int32_t *want, size_t wn, const char *what) {
+static void expect_ids(const int32_t *got, size_t n, const int32_t *want, size_t wn,
+                       const char *what) {
     cr_assert_eq(n, wn, "%s: %zu ids, want %zu", what, n, wn);
-    for (size_t i = 0; i < n; i++) cr_assert_eq(got[i], want[i], "%s: id[%zu] = %d, want %d", what, i, got[i], want[i]);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(got[i], want[i], "%s: id[%zu] = %d, want %d", what, i, got[i], want[i]);
 }
 
 Test(specials, bos_defaults) {
-    tok_vocab *spm = load_fixture("llama-spm"), *l3 = load_fixture("llama-bpe"), *qw = load_fixture("qwen2");
+    tok_vocab *spm = load_fixture("llama-spm"), *l3 = load_fixture("llama-bpe"),
+              *qw = load_fixture("qwen2");
     int32_t *ids;
     size_t n;
     cr_assert(tok_add_bos(spm) && tok_add_bos(l3) && !tok_add_bos(qw));
@@ -238,7 +262,8 @@ Test(specials, control_tokens_only_when_asked) {
     cr_assert_eq(ids[n - 1], 151645);
     free(ids);
     encode(v, t, strlen(t), false, false, &ids, &n);
-    for (size_t i = 0; i < n; i++) cr_assert(ids[i] != 151644 && ids[i] != 151645);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(ids[i] != 151644 && ids[i] != 151645);
     size_t dl;
     char *dec = decode_all(v, ids, n, &dl);
     cr_assert_str_eq(dec, t);
@@ -268,7 +293,8 @@ Test(specials, leftmost_longest_and_spm_prefix_after_special) {
     cr_assert_eq(ids[1], 15043); /* "▁Hello": the space prefix follows a special token */
     free(ids);
     encode(v, "<s>Hello", 8, false, false, &ids, &n);
-    for (size_t i = 0; i < n; i++) cr_assert_neq(ids[i], 1);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_neq(ids[i], 1);
     free(ids);
     tok_vocab_free(v);
 }
@@ -310,6 +336,43 @@ Test(stories, prompt_and_continuation) {
     tok_vocab_free(v);
 }
 
+/* Every case of stories260K.reference.json: the prompt encodes to prompt_ids, and streaming the
+ * generated ids reproduces llama.cpp's text exactly. */
+Test(stories, reference_prompts_and_texts) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", shared_dir());
+    tok_vocab *v = load_vocab_file(path);
+    snprintf(path, sizeof path, "%s/models/stories260K.reference.json", shared_dir());
+    json_error_t je;
+    json_t *ref = json_load_file(path, 0, &je);
+    cr_assert(ref, "%s: %s", path, je.text);
+    json_t *cases = json_object_get(ref, "cases");
+    cr_assert_gt(json_array_size(cases), 0);
+    for (size_t c = 0; c < json_array_size(cases); c++) {
+        json_t *cs = json_array_get(cases, c);
+        const char *prompt = json_string_value(json_object_get(cs, "prompt"));
+        json_t *pids = json_object_get(cs, "prompt_ids"), *ids = json_object_get(cs, "ids");
+        int32_t *got;
+        size_t n;
+        encode(v, prompt, strlen(prompt), true, true, &got, &n);
+        cr_assert_eq(n, json_array_size(pids), "case %zu", c);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(got[i], json_integer_value(json_array_get(pids, i)), "case %zu id %zu", c,
+                         i);
+        free(got);
+        size_t m = json_array_size(ids), len = 0;
+        int32_t *gen = malloc(m * sizeof *gen);
+        for (size_t i = 0; i < m; i++)
+            gen[i] = (int32_t)json_integer_value(json_array_get(ids, i));
+        char *text = stream_all(v, gen, m, &len);
+        cr_assert_str_eq(text, json_string_value(json_object_get(cs, "text")), "case %zu", c);
+        free(text);
+        free(gen);
+    }
+    json_decref(ref);
+    tok_vocab_free(v);
+}
+
 /* ---- Streaming detokenizer ---- */
 
 Test(detok, holds_split_utf8_until_complete) {
@@ -326,7 +389,8 @@ Test(detok, holds_split_utf8_until_complete) {
     tok_detok d;
     tok_detok_init(&d);
     char out[TOK_DETOK_MAX];
-    for (int i = 0; i < 3; i++) cr_assert_eq(tok_detok_push(&d, v, bytes[i], false, out, sizeof out), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(tok_detok_push(&d, v, bytes[i], false, out, sizeof out), 0);
     cr_assert_eq(tok_detok_push(&d, v, bytes[3], false, out, sizeof out), 4);
     cr_assert(!memcmp(out, llama, 4));
     /* an incomplete character at the end becomes U+FFFD */
@@ -351,6 +415,37 @@ Test(detok, capacity_is_respected) {
     cr_assert_eq(tok_token_bytes(v, -1, false, buf, sizeof buf), 0);
     cr_assert_eq(tok_token_bytes(v, tok_n_vocab(v), false, buf, sizeof buf), 0);
     cr_assert_null(tok_text(v, tok_n_vocab(v)));
+    tok_vocab_free(v);
+}
+
+/* Qwen's Hugging Face tokenizer NFC-normalizes; hearth does too for that pre-tokenizer. */
+Test(input, qwen_normalizes_nfc) {
+    tok_vocab *v = load_fixture("qwen2");
+    const char *pairs[][2] = {
+        {"e\xcc\x81", "\xc3\xa9"},                                /* e + U+0301 -> é */
+        {"\xe2\x84\xab", "\xc3\x85"},                             /* Angstrom sign -> Å */
+        {"\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", "\xea\xb0\x81"}, /* jamo -> 각 */
+        {"a\xcc\x81\xcc\xa8", "\xc4\x85\xcc\x81"}, /* marks reordered, then ą + U+0301 */
+    };
+    for (size_t i = 0; i < 4; i++) {
+        int32_t *a, *b;
+        size_t na, nb;
+        encode(v, pairs[i][0], strlen(pairs[i][0]), false, false, &a, &na);
+        encode(v, pairs[i][1], strlen(pairs[i][1]), false, false, &b, &nb);
+        expect_ids(a, na, b, nb, pairs[i][1]);
+        free(a);
+        free(b);
+    }
+    tok_vocab_free(v);
+    /* Llama 3's tokenizer does not normalize: the decomposed form stays different */
+    v = load_fixture("llama-bpe");
+    int32_t *a, *b;
+    size_t na, nb;
+    encode(v, "e\xcc\x81", 3, false, false, &a, &na);
+    encode(v, "\xc3\xa9", 2, false, false, &b, &nb);
+    cr_assert(na != nb || memcmp(a, b, na * sizeof *a) != 0);
+    free(a);
+    free(b);
     tok_vocab_free(v);
 }
 
@@ -385,13 +480,15 @@ Test(input, one_megabyte_is_fast, .timeout = 60) {
     tok_vocab *v = load_fixture("qwen2");
     size_t len = 1 << 20;
     char *text = malloc(len);
-    const char *words[] = {"hello ", "world, ", "12345 ", "\xe4\xbd\xa0\xe5\xa5\xbd ", "    ", "\n", "tokenizer",
-                           "\xf0\x9f\x98\x80", "x=1;"};
+    const char *words[] = {"hello ", "world, ", "12345 ",    "\xe4\xbd\xa0\xe5\xa5\xbd ",
+                           "    ",   "\n",      "tokenizer", "\xf0\x9f\x98\x80",
+                           "x=1;"};
     unsigned s = 12345;
     for (size_t i = 0; i < len;) {
         s = s * 1103515245u + 12345u;
         const char *w = words[(s >> 16) % 9];
-        for (size_t j = 0; w[j] && i < len; j++) text[i++] = w[j];
+        for (size_t j = 0; w[j] && i < len; j++)
+            text[i++] = w[j];
     }
     clock_t t0 = clock();
     int32_t *ids;
@@ -413,6 +510,60 @@ Test(input, one_megabyte_is_fast, .timeout = 60) {
     free(ids);
     free(text);
     tok_vocab_free(v);
+}
+
+/* Many special tokens sharing a prefix must not make matching quadratic (a trie, capped length). */
+Test(input, many_special_tokens_stay_fast, .timeout = 30) {
+    enum { N = 20000 };
+    char **toks = malloc(N * sizeof *toks);
+    int32_t *types = malloc(N * sizeof *types);
+    for (int i = 0; i < N; i++) {
+        toks[i] = malloc(32);
+        snprintf(toks[i], 32, i < 256 ? "%c" : "<|aaaa%d|>", i < 256 ? (i ? i : 1) : i);
+        types[i] = i < 256 ? TOK_ATTR_NORMAL : TOK_ATTR_CONTROL;
+    }
+    toks[0][0] = 'z'; /* avoid an empty text */
+    char long_tok[400];
+    memset(long_tok, 'a', sizeof long_tok - 1);
+    long_tok[sizeof long_tok - 1] = 0;
+    toks[N - 1] = long_tok; /* longer than TOK_SPECIAL_MAX_LEN: never matched in text */
+    tok_vocab_desc d = {.model = "gpt2",
+                        .pre = "gpt-2",
+                        .n_vocab = N,
+                        .tokens = (const char *const *)toks,
+                        .types = types,
+                        .bos = -1,
+                        .eos = -1,
+                        .unk = -1,
+                        .pad = -1,
+                        .eot = -1,
+                        .eom = -1,
+                        .add_bos = -1,
+                        .add_eos = -1,
+                        .add_space_prefix = -1};
+    he_error err = {0};
+    tok_vocab *v = tok_vocab_new(&d, &err);
+    cr_assert(v, "%s", err.msg);
+    size_t len = 1 << 18;
+    char *text = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        text[i] = "<|aaaa"[i % 6];
+    int32_t *ids;
+    size_t n;
+    clock_t t0 = clock();
+    encode(v, text, len, false, true, &ids, &n);
+    cr_assert_lt((double)(clock() - t0) / CLOCKS_PER_SEC, 5.0);
+    free(ids);
+    memcpy(text, "<|aaaa300|>", 11);
+    encode(v, text, 11, false, true, &ids, &n);
+    expect_ids(ids, n, (int32_t[]){300}, 1, "special in a crowd");
+    free(ids);
+    tok_vocab_free(v);
+    for (int i = 0; i < N - 1; i++)
+        free(toks[i]);
+    free(toks);
+    free(types);
+    free(text);
 }
 
 /* ---- Hostile metadata (SECURITY.md G22–G24), as GGUF bytes built in memory ---- */
@@ -460,7 +611,8 @@ static void kv_strs(gbuf *g, const char *k, const char *const *s, size_t n) {
     put_u32(g, GGUF_TYPE_ARRAY);
     put_u32(g, GGUF_TYPE_STRING);
     put_u64(g, n);
-    for (size_t i = 0; i < n; i++) put_str(g, s[i]);
+    for (size_t i = 0; i < n; i++)
+        put_str(g, s[i]);
     g->n_kv++;
 }
 static void kv_arr(gbuf *g, const char *k, gguf_type t, const void *data, size_t n, size_t elem) {
@@ -480,7 +632,8 @@ static tok_vocab *load_kvs(gbuf *kvs, he_error *err) {
     put_u64(&g, 0);
     put_u64(&g, kvs->n_kv);
     put(&g, kvs->b, kvs->n);
-    while (g.n % 32) put(&g, "", 1);
+    while (g.n % 32)
+        put(&g, "", 1);
     gguf_file *f = gguf_open_buffer(g.b, g.n, err);
     cr_assert(f, "test GGUF rejected by the reader: %s", err->msg);
     tok_vocab *v = tok_vocab_load(f, err);
@@ -490,7 +643,13 @@ static tok_vocab *load_kvs(gbuf *kvs, he_error *err) {
     return v;
 }
 
-static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "<0x41>", ("\xe2\x96\x81" "a"), "b"};
+static const char *const spm_tokens[] = {"<unk>",
+                                         "<s>",
+                                         "</s>",
+                                         "<0x41>",
+                                         ("\xe2\x96\x81"
+                                          "a"),
+                                         "b"};
 static const float spm_scores[] = {0, 0, 0, 0, -1, -2};
 static const int32_t spm_types[] = {2, 3, 3, 6, 1, 1};
 
@@ -498,8 +657,10 @@ static const int32_t spm_types[] = {2, 3, 3, 6, 1, 1};
 static void base_kvs(gbuf *g, const char *skip) {
     kv_str(g, "tokenizer.ggml.model", "llama");
     if (strcmp(skip, "tokens")) kv_strs(g, "tokenizer.ggml.tokens", spm_tokens, 6);
-    if (strcmp(skip, "scores")) kv_arr(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, spm_scores, 6, 4);
-    if (strcmp(skip, "types")) kv_arr(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, spm_types, 6, 4);
+    if (strcmp(skip, "scores"))
+        kv_arr(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, spm_scores, 6, 4);
+    if (strcmp(skip, "types"))
+        kv_arr(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, spm_types, 6, 4);
     if (strcmp(skip, "bos")) kv_u32(g, "tokenizer.ggml.bos_token_id", 1);
 }
 
@@ -522,7 +683,8 @@ Test(hostile, valid_base_loads) {
     encode(v, "ab", 2, true, false, &ids, &n);
     expect_ids(ids, n, (int32_t[]){1, 4, 5}, 3, "tiny spm");
     free(ids);
-    encode(v, "A", 1, false, false, &ids, &n); /* "▁" unknown -> <unk> (no byte token), "A" -> <0x41> */
+    encode(v, "A", 1, false, false, &ids,
+           &n); /* "▁" unknown -> <unk> (no byte token), "A" -> <0x41> */
     cr_assert_eq(ids[n - 1], 3);
     free(ids);
     tok_vocab_free(v);
@@ -591,7 +753,8 @@ Test(hostile, bos_out_of_range) {
 Test(hostile, none_ids_are_accepted) {
     gbuf g = {0};
     base_kvs(&g, "bos");
-    kv_u32(&g, "tokenizer.ggml.bos_token_id", 0xFFFFFFFFu); /* what stories260K's converter writes */
+    kv_u32(&g, "tokenizer.ggml.bos_token_id",
+           0xFFFFFFFFu); /* what stories260K's converter writes */
     kv_i32(&g, "tokenizer.ggml.eos_token_id", -1);
     he_error err = {0};
     tok_vocab *v = load_kvs(&g, &err);
@@ -604,7 +767,13 @@ Test(hostile, none_ids_are_accepted) {
 Test(hostile, bad_byte_tokens) {
     const char *bad[] = {"<0x-1>", "<0xZZ>", "<0x100>", "<0x4>", "<0x41", "0x41>", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *toks[] = {"<unk>", "<s>", "</s>", bad[i], ("\xe2\x96\x81" "a"), "b"};
+        const char *toks[] = {"<unk>",
+                              "<s>",
+                              "</s>",
+                              bad[i],
+                              ("\xe2\x96\x81"
+                               "a"),
+                              "b"};
         gbuf g = {0};
         kv_str(&g, "tokenizer.ggml.model", "llama");
         kv_strs(&g, "tokenizer.ggml.tokens", toks, 6);
@@ -658,9 +827,21 @@ Test(memory, bpe_tiny_vocab_merges_by_rank) {
     /* byte-level: "Ġ" is the space character */
     const char *toks[] = {"a", "b", "c", "ab", "bc", "abc", "\xc4\xa0"};
     const char *merges[] = {"b c", "a b", "a bc"};
-    tok_vocab_desc d = {.model = "gpt2", .pre = "gpt-2", .n_vocab = 7, .tokens = toks, .n_merges = 3,
-                        .merges = merges, .bos = -1, .eos = -1, .unk = -1, .pad = -1, .eot = -1, .eom = -1,
-                        .add_bos = -1, .add_eos = -1, .add_space_prefix = -1};
+    tok_vocab_desc d = {.model = "gpt2",
+                        .pre = "gpt-2",
+                        .n_vocab = 7,
+                        .tokens = toks,
+                        .n_merges = 3,
+                        .merges = merges,
+                        .bos = -1,
+                        .eos = -1,
+                        .unk = -1,
+                        .pad = -1,
+                        .eot = -1,
+                        .eom = -1,
+                        .add_bos = -1,
+                        .add_eos = -1,
+                        .add_space_prefix = -1};
     he_error err = {0};
     tok_vocab *v = tok_vocab_new(&d, &err);
     cr_assert(v, "%s", err.msg);
@@ -677,12 +858,23 @@ Test(memory, bpe_tiny_vocab_merges_by_rank) {
 }
 
 Test(memory, every_pre_tokenizer_compiles) {
-    const char *pres[] = {"default", "llama-bpe", "qwen2", "gpt-2", "starcoder", "falcon", "deepseek-llm",
-                          "deepseek-coder", "deepseek-v3", "gpt-4o", "tekken", "mpt", "refact"};
+    const char *pres[] = {"default", "llama-bpe",    "qwen2",          "gpt-2",       "starcoder",
+                          "falcon",  "deepseek-llm", "deepseek-coder", "deepseek-v3", "gpt-4o",
+                          "tekken",  "mpt",          "refact"};
     const char *toks[] = {"a", "b"};
     for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
-        tok_vocab_desc d = {.model = "gpt2", .pre = pres[i], .n_vocab = 2, .tokens = toks, .bos = -1, .eos = -1,
-                            .unk = -1, .pad = -1, .eot = -1, .eom = -1, .add_bos = -1, .add_eos = -1,
+        tok_vocab_desc d = {.model = "gpt2",
+                            .pre = pres[i],
+                            .n_vocab = 2,
+                            .tokens = toks,
+                            .bos = -1,
+                            .eos = -1,
+                            .unk = -1,
+                            .pad = -1,
+                            .eot = -1,
+                            .eom = -1,
+                            .add_bos = -1,
+                            .add_eos = -1,
                             .add_space_prefix = -1};
         he_error err = {0};
         tok_vocab *v = tok_vocab_new(&d, &err);
@@ -690,7 +882,8 @@ Test(memory, every_pre_tokenizer_compiles) {
         int32_t *ids;
         size_t n;
         const char *t = "Hello, world! 12345 \xe4\xbd\xa0\xe5\xa5\xbd  \n\n x";
-        cr_assert_eq(tok_encode(v, t, strlen(t), false, false, &ids, &n, &err), 0, "%s: %s", pres[i], err.msg);
+        cr_assert_eq(tok_encode(v, t, strlen(t), false, false, &ids, &n, &err), 0, "%s: %s",
+                     pres[i], err.msg);
         free(ids);
         cr_assert_not_null(tok_pre_name(v));
         tok_vocab_free(v);

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz/fuzz_model.c: tiny F32 models (a few KB) of each architecture
+and a few broken variants, in GGUF v3. Usage: tools/gen_model_corpus.py fuzz/corpus/model"""
+import random
+import struct
+import sys
+
+
+def gguf(kvs, tensors, align=32):
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)))
+    s = lambda t: struct.pack("<Q", len(t)) + t.encode()
+    for k, v in kvs:
+        out += s(k)
+        if isinstance(v, str):
+            out += struct.pack("<I", 8) + s(v)
+        elif isinstance(v, float):
+            out += struct.pack("<If", 6, v)
+        else:
+            out += struct.pack("<II", 4, v)
+    off = 0
+    blobs = []
+    for name, ne, data in tensors:
+        out += s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne)
+        out += struct.pack("<IQ", 0, off)
+        blob = struct.pack("<%df" % len(data), *data)
+        blobs.append(blob)
+        off += (len(blob) + align - 1) // align * align
+    out += b"\0" * ((-len(out)) % align)
+    for b in blobs:
+        out += b + b"\0" * ((-len(b)) % align)
+    return bytes(out)
+
+
+def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=()):
+    rnd = random.Random(arch)
+    r = lambda n, off=0.0: [off + rnd.uniform(-0.5, 0.5) for _ in range(n)]
+    kvs = [("general.architecture", arch), (arch + ".embedding_length", E), (arch + ".block_count", L),
+           (arch + ".feed_forward_length", F), (arch + ".attention.head_count", H),
+           (arch + ".attention.head_count_kv", KV), (arch + ".context_length", 32),
+           (arch + ".attention.layer_norm_rms_epsilon", 1e-5)]
+    if hd != E // H:
+        kvs += [(arch + ".attention.key_length", hd), (arch + ".attention.value_length", hd)]
+    for k, v in extra_kv:  # override in place: GGUF keys are unique
+        kvs = [(k2, v2) for k2, v2 in kvs if k2 != k] + [(k, v)]
+    t = [("token_embd.weight", [E, V], r(E * V)), ("output_norm.weight", [E], r(E, 1.0))]
+    for l in range(L):
+        p = "blk.%d." % l
+        t += [(p + "attn_norm.weight", [E], r(E, 1.0)), (p + "attn_q.weight", [E, H * hd], r(E * H * hd)),
+              (p + "attn_k.weight", [E, KV * hd], r(E * KV * hd)), (p + "attn_v.weight", [E, KV * hd], r(E * KV * hd)),
+              (p + "attn_output.weight", [H * hd, E], r(H * hd * E)), (p + "ffn_norm.weight", [E], r(E, 1.0)),
+              (p + "ffn_gate.weight", [E, F], r(E * F)), (p + "ffn_up.weight", [E, F], r(E * F)),
+              (p + "ffn_down.weight", [F, E], r(F * E))]
+        if arch == "qwen2":
+            t += [(p + "attn_q.bias", [H * hd], r(H * hd)), (p + "attn_k.bias", [KV * hd], r(KV * hd)),
+                  (p + "attn_v.bias", [KV * hd], r(KV * hd))]
+        if arch == "qwen3":
+            t += [(p + "attn_q_norm.weight", [hd], r(hd, 1.0)), (p + "attn_k_norm.weight", [hd], r(hd, 1.0))]
+    if drop:
+        t = [x for x in t if x[0] != drop]
+    return gguf(kvs, t)
+
+
+def main():
+    d = sys.argv[1]
+    files = {
+        "llama.gguf": model("llama"),
+        "llama3_scaling.gguf": model("llama", extra_kv=[("llama.rope.scaling.type", "llama3")]),
+        "qwen2.gguf": model("qwen2"),
+        "qwen3_wide_heads.gguf": model("qwen3", hd=8),
+        "llama_2_layers.gguf": model("llama", L=2, V=5),
+        "missing_tensor.gguf": model("llama", drop="blk.0.ffn_up.weight"),
+        "zero_heads.gguf": model("llama", extra_kv=[("llama.attention.head_count", 0)]),
+    }
+    for name, data in files.items():
+        with open(f"{d}/{name}", "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main()
