@@ -287,9 +287,10 @@ enum { BI_RANGE = 1, BI_NAMESPACE, BI_DICT, BI_RAISE, BI_STRFTIME, BI_JOINER_UNU
 /* Positional argument i or keyword `name`, or dflt; *found (may be NULL) says which. */
 jv jargs_get(const jargs *g, size_t i, const char *name, jv dflt, int *found);
 void jvm_step(jvm *V);
-/* Throws HE_LIMIT when evaluation has used more than JINJA_STACK_BUDGET bytes of C stack. */
+/* Throws HE_LIMIT when evaluation has used more than JINJA_STACK_BUDGET bytes of C stack
+ * (small enough for the server's 1 MiB connection threads). */
 void jvm_check_stack(jvm *V);
-#define JINJA_STACK_BUDGET (1u << 20)
+#define JINJA_STACK_BUDGET (256u << 10)
 _Noreturn void jvm_undefined_error(jvm *V, jv undef);
 
 jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g);
