@@ -39,11 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     now.tm_mon = 6;
     now.tm_mday = 26;
     now.tm_hour = 12;
-    jinja_options opt = {.now = &now,
-                         .limits = {.max_depth = 64,
-                                    .max_steps = 200000,
-                                    .max_output = 1 << 20,
-                                    .max_memory = 64u << 20}};
+    jinja_options opt = {
+        .now = &now,
+        .limits = {
+            .max_depth = 64, .max_steps = 200000, .max_output = 1 << 20, .max_memory = 64u << 20}};
     size_t len;
     char *out = jinja_render(t, ctx, &opt, &len, &err);
     free(out);

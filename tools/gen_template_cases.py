@@ -12,6 +12,10 @@ Writes (committed; CI does not need python):
                                             tools / tool calls / tool responses / thinking contexts
   tests/data/templates/semantics_cases.json small templates covering expressions, filters,
                                             tests, whitespace control and Python value semantics
+  tests/data/templates/gguf_cases.json      templates embedded in the shared vocab GGUFs, with
+                                            bos_token/eos_token left out of the context so they
+                                            default to the vocab's tokens (as `hearth template
+                                            MODEL.gguf` does): {gguf, name, context, expected, error}
 Each vector: {name, template, context, expected (string or null), error (null or message)}.
 
 Usage: python3 tools/gen_template_cases.py [SHARED_DIR]   (default ../shared)
@@ -247,9 +251,14 @@ SEMANTICS = [
     ("selectattr_tests", "{{ tools|selectattr('type', 'equalto', 'function')|list|length }} {{ tools|selectattr('name', 'defined')|map(attribute='name')|list }}", {"tools": [{"type": "function", "name": "f"}, {"type": "code"}]}),
     ("unique_reverse_sort", "{{ [3, 1, 3, 2, 1]|unique|list }} {{ ['a', 'A', 'b']|unique|list }} {{ [1, 2, 3]|reverse|list }} {{ 'abc'|reverse }} {{ [3, 1, 2]|sort }} {{ ['b', 'A', 'c']|sort }} {{ [3, 1, 2]|sort(reverse=true) }} {{ users|sort(attribute='age')|map(attribute='n')|join }}",
      {"users": [{"n": "a", "age": 30}, {"n": "b", "age": 20}, {"n": "c", "age": 30}]}),
-    ("indent", "[{{ 'a\\nb\\n\\nc'|indent }}][{{ 'a\\nb'|indent(2, true) }}][{{ 'a\\n\\nb'|indent(width='> ', blank=true) }}]", {}),
+    ("indent", "[{{ '{\\n'|indent(4, first=true) }}][{{ 'x\\n'|indent(2, blank=true) }}][{{ ''|indent(first=true) }}][{{ 'a\\nb\\n\\nc'|indent }}][{{ 'a\\nb'|indent(2, true) }}][{{ 'a\\n\\nb'|indent(width='> ', blank=true) }}]", {}),
     ("wordcount_safe_escape", "{{ 'one two  three'|wordcount }} {{ '<b>'|safe }} {{ '<a href=\"x\">&'|e }} {{ '<i>'|escape }}", {}),
     ("markup_concat", "{{ '<x>'|safe + '<y>' }} {{ '<x>' ~ ('<y>'|safe) }}", {}),
+    ("percent_format", "{{ '%s-%d-%r-%%' % ('a', 3, 'b') }}|{{ '%s' % 'x' }}|{{ '%s!'|format('hi') }}|{{ '%(a)s' % {'a': 1} }}|{{ '%5.2f|%03d|%x|%-4s|%.2s' % (3.14159, 7, 255, 'ab', 'héllo') }}", {}),
+    ("percent_format_missing", "{{ '%s %s' % ('a',) }}", {}),
+    ("float_tests_modulo", "{{ 2.5 is odd }} {{ 4.0 is even }} {{ 4.0 is divisibleby 2 }} {{ -3.0 is odd }} {{ 1 % -0.5 }} {{ -7.5 % 2 }} {{ [1, 2, 1].count(1) }} {{ [1, 2].index(2) }}", {}),
+    ("undefined_int_filter", "{{ missing|int }}", {}),
+    ("indent_undefined", "{{ missing|indent }}", {}),
     ("unknown_filter", "{{ 1|nosuchfilter }}", {}),
     # string and dict methods
     ("str_methods", "{{ '  ab  '.strip() }}|{{ 'xxabxx'.strip('x') }}|{{ '\\n\\nab'.lstrip('\\n') }}|{{ 'ab  '.rstrip() }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}|{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith(('x', 'c')) }}", {}),
@@ -287,6 +296,25 @@ def main():
     with open(os.path.join(OUT, "semantics_cases.json"), "w", encoding="utf-8") as f:
         json.dump(sem, f, ensure_ascii=False, indent=1)
         f.write("\n")
+    gg = []
+    for fname in ("ggml-vocab-llama-bpe.gguf", "ggml-vocab-phi-3.gguf", "ggml-vocab-qwen2.gguf"):
+        m = gguf_metadata(os.path.join(SHARED, "fixtures", "vocab", fname))
+        toks = m["tokenizer.ggml.tokens"]
+        special = {}
+        for key, var in (("tokenizer.ggml.bos_token_id", "bos_token"), ("tokenizer.ggml.eos_token_id", "eos_token")):
+            if key in m and 0 <= m[key] < len(toks):
+                special[var] = toks[m[key]]
+        for name, ctx in list(qwen3_contexts())[:8]:
+            ctx = {k: v for k, v in ctx.items() if k not in ("bos_token", "eos_token")}
+            v = render(name, m["tokenizer.chat_template"], dict(ctx, **special))
+            v["context"] = ctx
+            del v["template"]
+            v["gguf"] = fname
+            gg.append(v)
+    with open(os.path.join(OUT, "gguf_cases.json"), "w", encoding="utf-8") as f:
+        json.dump(gg, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"gguf: {len(gg)} vectors ({sum(c['error'] is not None for c in gg)} refusals)")
     print(f"qwen3: {len(qwen)} vectors ({sum(c['error'] is not None for c in qwen)} refusals); "
           f"semantics: {len(sem)} vectors ({sum(c['error'] is not None for c in sem)} refusals)")
 

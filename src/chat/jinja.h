@@ -26,10 +26,10 @@ typedef struct jinja_template jinja_template;
 
 /* Bounds for one render; a zero field takes the default in brackets. */
 typedef struct {
-    int max_depth;        /* macro/call nesting and expression recursion [200] */
-    uint64_t max_steps;   /* loop iterations + macro calls + evaluated nodes [50 000 000] */
-    size_t max_output;    /* bytes of rendered text, also any one string [16 MiB] */
-    size_t max_memory;    /* bytes of working memory (the render arena) [256 MiB] */
+    int max_depth;      /* macro/call nesting and expression recursion [200] */
+    uint64_t max_steps; /* loop iterations + macro calls + evaluated nodes [50 000 000] */
+    size_t max_output;  /* bytes of rendered text, also any one string [16 MiB] */
+    size_t max_memory;  /* bytes of working memory (the render arena) [256 MiB] */
 } jinja_limits;
 
 typedef struct {

@@ -54,6 +54,14 @@ void jvm_step(jvm *V) {
                (unsigned long long)V->lim.max_steps);
 }
 
+/* Recursion in templates (macros calling macros, nested blocks, deep values) runs on the C
+ * stack; measuring it catches every path at once, whatever the mix of frames. */
+void jvm_check_stack(jvm *V) {
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (V->stack_base > here && V->stack_base - here > JINJA_STACK_BUDGET)
+        jthrow(&V->a, HE_LIMIT, "template recursion too deep");
+}
+
 void jvm_undefined_error(jvm *V, jv u) {
     jthrow(&V->a, HE_RUNTIME, "UndefinedError: %s", u.u.hint ? u.u.hint : "value is undefined");
 }
@@ -70,16 +78,26 @@ static char *hintf(jvm *V, const char *fmt, ...) {
 
 static const char *obj_desc(jv v) {
     switch (v.t) {
-    case JV_NONE: return "'None'";
-    case JV_BOOL: return v.u.b ? "'True'" : "'False'";
-    case JV_INT: return "'int object'";
-    case JV_FLOAT: return "'float object'";
-    case JV_STR: return "'str object'";
-    case JV_LIST: return (v.flags & JF_TUPLE) ? "'tuple object'" : "'list object'";
-    case JV_DICT: return "'dict object'";
-    case JV_NS: return "'Namespace object'";
-    case JV_LOOP: return "'LoopContext object'";
-    default: return "'object'";
+    case JV_NONE:
+        return "'None'";
+    case JV_BOOL:
+        return v.u.b ? "'True'" : "'False'";
+    case JV_INT:
+        return "'int object'";
+    case JV_FLOAT:
+        return "'float object'";
+    case JV_STR:
+        return "'str object'";
+    case JV_LIST:
+        return (v.flags & JF_TUPLE) ? "'tuple object'" : "'list object'";
+    case JV_DICT:
+        return "'dict object'";
+    case JV_NS:
+        return "'Namespace object'";
+    case JV_LOOP:
+        return "'LoopContext object'";
+    default:
+        return "'object'";
     }
 }
 
@@ -127,8 +145,8 @@ static jv loop_attr(jvm *V, const jloop *L, const jstr *name) {
         return m;
     }
 #undef IS
-    return jv_undef(hintf(V, "'LoopContext object' has no attribute '%.*s'", (int)name->n,
-                          name->p));
+    return jv_undef(
+        hintf(V, "'LoopContext object' has no attribute '%.*s'", (int)name->n, name->p));
 }
 
 static jv make_method(jvm *V, jv self, const jstr *name) {
@@ -143,7 +161,8 @@ static jv make_method(jvm *V, jv self, const jstr *name) {
 
 jv jv_getattr(jvm *V, jv obj, const jstr *name) {
     switch (obj.t) {
-    case JV_UNDEF: jvm_undefined_error(V, obj);
+    case JV_UNDEF:
+        jvm_undefined_error(V, obj);
     case JV_DICT:
         if (jinja_has_method(obj, name)) return make_method(V, obj, name);
         {
@@ -157,12 +176,16 @@ jv jv_getattr(jvm *V, jv obj, const jstr *name) {
         break;
     }
     case JV_STR:
+    case JV_LIST:
         if (jinja_has_method(obj, name)) return make_method(V, obj, name);
         break;
-    case JV_LOOP: return loop_attr(V, obj.u.loop, name);
-    default: break;
+    case JV_LOOP:
+        return loop_attr(V, obj.u.loop, name);
+    default:
+        break;
     }
-    return jv_undef(hintf(V, "%s has no attribute '%.*s'", obj_desc(obj), (int)(name->n > 100 ? 100 : name->n), name->p));
+    return jv_undef(hintf(V, "%s has no attribute '%.*s'", obj_desc(obj),
+                          (int)(name->n > 100 ? 100 : name->n), name->p));
 }
 
 jv jv_getitem(jvm *V, jv obj, jv key) {
@@ -188,13 +211,15 @@ jv jv_getitem(jvm *V, jv obj, jv key) {
             }
             return jv_undef(hintf(V, "%s has no element %lld", obj_desc(obj), (long long)i));
         }
-    } else if (obj.t == JV_LIST && (obj.flags & JF_GEN)) {
-        jthrow(&V->a, HE_RUNTIME, "TypeError: 'generator' object is not subscriptable");
     }
+    /* Jinja2's getitem turns TypeError/LookupError into undefined (e.g. 7[0], gen[0]) */
     if (key.t == JV_STR) return jv_getattr(V, obj, key.u.s);
     jbuf b;
     jb_init(&b, &V->a, 200);
-    jv_write_repr(&b, key.t == JV_STR || key.t == JV_INT || key.t == JV_FLOAT || key.t == JV_NONE || key.t == JV_BOOL ? key : jv_cstr(&V->a, "?"));
+    jv_write_repr(&b, key.t == JV_STR || key.t == JV_INT || key.t == JV_FLOAT || key.t == JV_NONE ||
+                              key.t == JV_BOOL
+                          ? key
+                          : jv_cstr(&V->a, "?"));
     return jv_undef(hintf(V, "%s has no element %s", obj_desc(obj), b.p ? b.p : ""));
 }
 
@@ -208,26 +233,34 @@ static int64_t clamp_index(int64_t i, int64_t n, int neg_step) {
     return i;
 }
 
-static int64_t slice_arg(jvm *V, jv v, int64_t dflt) {
+/* A slice index; *bad set when it is not an integer (Python's TypeError). */
+static int64_t slice_arg(jv v, int64_t dflt, int *bad) {
     if (v.t == JV_NONE || v.t == JV_UNDEF) return dflt;
     if (v.t == JV_INT) return v.u.i;
     if (v.t == JV_BOOL) return v.u.b;
-    jthrow(&V->a, HE_RUNTIME, "TypeError: slice indices must be integers or None");
+    *bad = 1;
+    return dflt;
 }
 
 static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
-    int64_t st = slice_arg(V, step, 1);
-    if (st == 0) jthrow(&V->a, HE_RUNTIME, "ValueError: slice step cannot be zero");
-    if (st < -INT64_MAX) st = -INT64_MAX;
+    int bad = 0;
+    int64_t st = slice_arg(step, 1, &bad);
     int is_str = obj.t == JV_STR;
     if (obj.t == JV_UNDEF) jvm_undefined_error(V, obj);
+    int64_t a0 = slice_arg(start, 0, &bad), b0 = slice_arg(stop, 0, &bad);
+    /* Jinja2 compiles slices to plain Python subscripts, so these are TypeErrors */
     if (!is_str && !(obj.t == JV_LIST && !(obj.flags & JF_GEN)))
         jthrow(&V->a, HE_RUNTIME, "TypeError: '%s' object is not subscriptable", jv_typename(obj));
+    if (bad) jthrow(&V->a, HE_RUNTIME, "TypeError: slice indices must be integers or None");
+    if (st == 0) jthrow(&V->a, HE_RUNTIME, "ValueError: slice step cannot be zero");
+    if (st < -INT64_MAX) st = -INT64_MAX;
     int64_t n = is_str ? (int64_t)utf8_len(obj.u.s->p, obj.u.s->n) : (int64_t)obj.u.l->n;
-    int64_t a = start.t == JV_NONE || start.t == JV_UNDEF ? (st > 0 ? 0 : n - 1)
-                                                          : clamp_index(slice_arg(V, start, 0), n, st < 0);
-    int64_t b = stop.t == JV_NONE || stop.t == JV_UNDEF ? (st > 0 ? n : -1)
-                                                        : clamp_index(slice_arg(V, stop, 0), n, st < 0);
+    int64_t a = start.t == JV_NONE || start.t == JV_UNDEF
+                    ? (st > 0 ? 0 : n - 1)
+                    : clamp_index(a0, n, st < 0);
+    int64_t b = stop.t == JV_NONE || stop.t == JV_UNDEF
+                    ? (st > 0 ? n : -1)
+                    : clamp_index(b0, n, st < 0);
     /* collect indices */
     size_t cnt = 0;
     if (st > 0 && a < b) cnt = (size_t)((b - a + st - 1) / st);
@@ -249,7 +282,8 @@ static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
     }
     jv r = jv_list(&V->a, cnt);
     r.flags = obj.flags & JF_TUPLE;
-    for (size_t c = 0; c < cnt; c++) r.u.l->v[c] = obj.u.l->v[a + (int64_t)c * st];
+    for (size_t c = 0; c < cnt; c++)
+        r.u.l->v[c] = obj.u.l->v[a + (int64_t)c * st];
     return r;
 }
 
@@ -258,11 +292,14 @@ static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
 const jlist *jv_iter(jvm *V, jv v) {
     static const jlist empty = {0, NULL};
     switch (v.t) {
-    case JV_UNDEF: return &empty;
-    case JV_LIST: return v.u.l;
+    case JV_UNDEF:
+        return &empty;
+    case JV_LIST:
+        return v.u.l;
     case JV_DICT: {
         jv l = jv_list(&V->a, v.u.d->n);
-        for (size_t i = 0; i < v.u.d->n; i++) l.u.l->v[i] = v.u.d->k[i];
+        for (size_t i = 0; i < v.u.d->n; i++)
+            l.u.l->v[i] = v.u.d->k[i];
         return l.u.l;
     }
     case JV_STR: {
@@ -271,7 +308,8 @@ const jlist *jv_iter(jvm *V, jv v) {
         size_t k = 0;
         for (size_t i = 0; i < s->n;) {
             size_t j = i + 1;
-            while (j < s->n && ((unsigned char)s->p[j] & 0xC0) == 0x80) j++;
+            while (j < s->n && ((unsigned char)s->p[j] & 0xC0) == 0x80)
+                j++;
             jstr *c = ja_alloc(&V->a, sizeof *c);
             c->p = s->p + i;
             c->n = j - i;
@@ -292,6 +330,7 @@ static int64_t as_i(jv v) { return v.t == JV_INT ? v.u.i : v.u.b; }
 static double as_f(jv v) { return v.t == JV_FLOAT ? v.u.f : (double)as_i(v); }
 
 int jv_compare(jvm *V, jv x, jv y) {
+    jvm_check_stack(V);
     if (is_num(x) && is_num(y)) {
         if (x.t != JV_FLOAT && y.t != JV_FLOAT) {
             int64_t a = as_i(x), b = as_i(y);
@@ -316,15 +355,17 @@ int jv_compare(jvm *V, jv x, jv y) {
     }
     if (x.t == JV_UNDEF) jvm_undefined_error(V, x);
     if (y.t == JV_UNDEF) jvm_undefined_error(V, y);
-    jthrow(&V->a, HE_RUNTIME, "TypeError: comparison not supported between instances of '%s' and '%s'",
-           jv_typename(x), jv_typename(y));
+    jthrow(&V->a, HE_RUNTIME,
+           "TypeError: comparison not supported between instances of '%s' and '%s'", jv_typename(x),
+           jv_typename(y));
 }
 
 static int contains(jvm *V, jv hay, jv needle) {
     switch (hay.t) {
     case JV_STR:
         if (needle.t != JV_STR)
-            jthrow(&V->a, HE_RUNTIME, "TypeError: 'in <string>' requires string as left operand, not %s",
+            jthrow(&V->a, HE_RUNTIME,
+                   "TypeError: 'in <string>' requires string as left operand, not %s",
                    jv_typename(needle));
         if (needle.u.s->n == 0) return 1;
         return memmem(hay.u.s->p, hay.u.s->n, needle.u.s->p, needle.u.s->n) != NULL;
@@ -332,16 +373,19 @@ static int contains(jvm *V, jv hay, jv needle) {
         for (size_t i = 0; i < hay.u.l->n; i++)
             if (jv_equal(hay.u.l->v[i], needle)) return 1;
         return 0;
-    case JV_DICT: return jd_get(hay.u.d, needle) != NULL;
-    case JV_UNDEF: return 0;
+    case JV_DICT:
+        return jd_get(hay.u.d, needle) != NULL;
+    case JV_UNDEF:
+        return 0;
     default:
-        jthrow(&V->a, HE_RUNTIME, "TypeError: argument of type '%s' is not iterable", jv_typename(hay));
+        jthrow(&V->a, HE_RUNTIME, "TypeError: argument of type '%s' is not iterable",
+               jv_typename(hay));
     }
 }
 
 static const char *op_sym(int op) {
-    static const char *const s[] = {"+", "-", "*", "/", "//", "%", "**", "~",
-                                    "==", "!=", "<", "<=", ">", ">=", "in", "not in"};
+    static const char *const s[] = {"+",  "-",  "*", "/",  "//", "%",  "**", "~",
+                                    "==", "!=", "<", "<=", ">",  ">=", "in", "not in"};
     return s[op];
 }
 
@@ -365,6 +409,7 @@ _Noreturn static void overflow(jvm *V) {
 static double py_fmod(double a, double b) {
     double m = fmod(a, b);
     if (m != 0.0 && ((m < 0) != (b < 0))) m += b;
+    if (m == 0.0) m = copysign(0.0, b); /* CPython float_rem */
     return m;
 }
 
@@ -376,7 +421,8 @@ static jv repeat(jvm *V, jv seq, int64_t times) {
             jthrow(&V->a, HE_LIMIT, "string too long (limit %zu bytes)", V->lim.max_output);
         jbuf b;
         jb_init(&b, &V->a, V->lim.max_output);
-        for (int64_t i = 0; i < times; i++) jb_put(&b, seq.u.s->p, n);
+        for (int64_t i = 0; i < times; i++)
+            jb_put(&b, seq.u.s->p, n);
         jv r = jv_str(jb_str(&b));
         r.flags = seq.flags & JF_SAFE;
         return r;
@@ -393,14 +439,22 @@ static jv repeat(jvm *V, jv seq, int64_t times) {
 
 static jv binop(jvm *V, int op, jv x, jv y) {
     switch (op) {
-    case OP_EQ: return jv_bool(jv_equal(x, y));
-    case OP_NE: return jv_bool(!jv_equal(x, y));
-    case OP_LT: return jv_bool(jv_compare(V, x, y) < 0);
-    case OP_LE: return jv_bool(jv_compare(V, x, y) <= 0);
-    case OP_GT: return jv_bool(jv_compare(V, x, y) > 0);
-    case OP_GE: return jv_bool(jv_compare(V, x, y) >= 0);
-    case OP_IN: return jv_bool(contains(V, y, x));
-    case OP_NOTIN: return jv_bool(!contains(V, y, x));
+    case OP_EQ:
+        return jv_bool(jv_equal(x, y));
+    case OP_NE:
+        return jv_bool(!jv_equal(x, y));
+    case OP_LT:
+        return jv_bool(jv_compare(V, x, y) < 0);
+    case OP_LE:
+        return jv_bool(jv_compare(V, x, y) <= 0);
+    case OP_GT:
+        return jv_bool(jv_compare(V, x, y) > 0);
+    case OP_GE:
+        return jv_bool(jv_compare(V, x, y) >= 0);
+    case OP_IN:
+        return jv_bool(contains(V, y, x));
+    case OP_NOTIN:
+        return jv_bool(!contains(V, y, x));
     case OP_CONCAT: {
         const jstr *a = jv_to_str(&V->a, x, V->lim.max_output);
         const jstr *b = jv_to_str(&V->a, y, V->lim.max_output);
@@ -410,7 +464,8 @@ static jv binop(jvm *V, int op, jv x, jv y) {
         jb_put(&buf, b->p, b->n);
         return jv_str(jb_str(&buf));
     }
-    default: break;
+    default:
+        break;
     }
     if (is_num(x) && is_num(y)) {
         int ints = x.t != JV_FLOAT && y.t != JV_FLOAT;
@@ -436,7 +491,8 @@ static jv binop(jvm *V, int op, jv x, jv y) {
         case OP_MOD:
             if (ints) {
                 if (b == 0)
-                    jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: integer division or modulo by zero");
+                    jthrow(&V->a, HE_RUNTIME,
+                           "ZeroDivisionError: integer division or modulo by zero");
                 if (a == INT64_MIN && b == -1) overflow(V);
                 int64_t q = a / b, m = a % b;
                 if (m != 0 && ((m < 0) != (b < 0))) {
@@ -469,9 +525,16 @@ static jv binop(jvm *V, int op, jv x, jv y) {
                 return jv_int(acc);
             }
             if (fa == 0.0 && fb < 0)
-                jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: 0.0 cannot be raised to a negative power");
-            return jv_float(pow(fa, fb));
-        default: break;
+                jthrow(&V->a, HE_RUNTIME,
+                       "ZeroDivisionError: 0.0 cannot be raised to a negative power");
+            {
+                double pr = pow(fa, fb);
+                if (isinf(pr) && !isinf(fa) && !isinf(fb))
+                    jthrow(&V->a, HE_RUNTIME, "OverflowError: (34, 'Numerical result out of range')");
+                return jv_float(pr);
+            }
+        default:
+            break;
         }
     }
     if (op == OP_ADD) {
@@ -501,10 +564,13 @@ static jv binop(jvm *V, int op, jv x, jv y) {
             return r;
         }
     }
+    if (op == OP_MOD && x.t == JV_STR) return jinja_percent_format(V, x.u.s, y);
     if (op == OP_MUL) {
-        if ((x.t == JV_STR || (x.t == JV_LIST && !(x.flags & JF_GEN))) && (y.t == JV_INT || y.t == JV_BOOL))
+        if ((x.t == JV_STR || (x.t == JV_LIST && !(x.flags & JF_GEN))) &&
+            (y.t == JV_INT || y.t == JV_BOOL))
             return repeat(V, x, as_i(y));
-        if ((y.t == JV_STR || (y.t == JV_LIST && !(y.flags & JF_GEN))) && (x.t == JV_INT || x.t == JV_BOOL))
+        if ((y.t == JV_STR || (y.t == JV_LIST && !(y.flags & JF_GEN))) &&
+            (x.t == JV_INT || x.t == JV_BOOL))
             return repeat(V, y, as_i(x));
     }
     bad_operands(V, op, x, y);
@@ -517,11 +583,13 @@ static jv call_macro(jvm *V, const jmacro *m, const jargs *g, jv caller, const c
 static void eval_args(jvm *V, const jnode *n, jscope *sc, jargs *g, size_t extra_front) {
     g->npos = n->nkids + extra_front;
     g->pos = ja_alloc(&V->a, (g->npos ? g->npos : 1) * sizeof(jv));
-    for (size_t i = 0; i < n->nkids; i++) g->pos[extra_front + i] = eval(V, n->kids[i], sc);
+    for (size_t i = 0; i < n->nkids; i++)
+        g->pos[extra_front + i] = eval(V, n->kids[i], sc);
     g->nkw = n->nkw;
     g->kwn = n->kwn;
     g->kwv = ja_alloc(&V->a, (n->nkw ? n->nkw : 1) * sizeof(jv));
-    for (size_t i = 0; i < n->nkw; i++) g->kwv[i] = eval(V, n->kwv[i], sc);
+    for (size_t i = 0; i < n->nkw; i++)
+        g->kwv[i] = eval(V, n->kwv[i], sc);
 }
 
 static jv call_builtin(jvm *V, int id, const jargs *g) {
@@ -533,7 +601,8 @@ static jv call_builtin(jvm *V, int id, const jargs *g) {
     }
     case BI_STRFTIME: {
         jv fmt = jargs_get(g, 0, "format", jv_cstr(&V->a, ""), NULL);
-        if (fmt.t != JV_STR) jthrow(&V->a, HE_RUNTIME, "TypeError: strftime_now() needs a string format");
+        if (fmt.t != JV_STR)
+            jthrow(&V->a, HE_RUNTIME, "TypeError: strftime_now() needs a string format");
         char *f = ja_dup(&V->a, fmt.u.s->p, fmt.u.s->n);
         if (strlen(f) > 256) jthrow(&V->a, HE_LIMIT, "strftime_now format too long");
         char out[4096];
@@ -557,7 +626,8 @@ static jv call_builtin(jvm *V, int id, const jargs *g) {
             b = as_i(g->pos[1]);
             if (g->npos == 3) st = as_i(g->pos[2]);
         } else {
-            jthrow(&V->a, HE_RUNTIME, "TypeError: range expected 1 to 3 arguments, got %zu", g->npos);
+            jthrow(&V->a, HE_RUNTIME, "TypeError: range expected 1 to 3 arguments, got %zu",
+                   g->npos);
         }
         if (st == 0) jthrow(&V->a, HE_RUNTIME, "ValueError: range() arg 3 must not be zero");
         __int128 cnt = 0;
@@ -565,9 +635,12 @@ static jv call_builtin(jvm *V, int id, const jargs *g) {
         if (st < 0 && a > b) cnt = ((__int128)a - b - st - 1) / -st;
         /* Jinja2's sandbox caps range() at 100000 items (MAX_RANGE) */
         if (cnt > 100000)
-            jthrow(&V->a, HE_LIMIT, "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+            jthrow(&V->a, HE_LIMIT,
+                   "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE "
+                   "(100000).");
         jv r = jv_list(&V->a, (size_t)cnt);
-        for (size_t i = 0; i < (size_t)cnt; i++) r.u.l->v[i] = jv_int(a + (int64_t)i * st);
+        for (size_t i = 0; i < (size_t)cnt; i++)
+            r.u.l->v[i] = jv_int(a + (int64_t)i * st);
         return r;
     }
     case BI_NAMESPACE:
@@ -577,29 +650,35 @@ static jv call_builtin(jvm *V, int id, const jargs *g) {
         for (size_t i = 0; i < g->npos; i++) {
             jv p = g->pos[i];
             if (p.t == JV_DICT || p.t == JV_NS) {
-                for (size_t k = 0; k < p.u.d->n; k++) jd_set(&V->a, d.u.d, p.u.d->k[k], p.u.d->v[k]);
+                for (size_t k = 0; k < p.u.d->n; k++)
+                    jd_set(&V->a, d.u.d, p.u.d->k[k], p.u.d->v[k]);
             } else if (p.t == JV_LIST) {
                 for (size_t k = 0; k < p.u.l->n; k++) {
                     jv pair = p.u.l->v[k];
                     if (pair.t != JV_LIST || pair.u.l->n != 2)
-                        jthrow(&V->a, HE_RUNTIME, "ValueError: dictionary update sequence element has wrong length");
+                        jthrow(&V->a, HE_RUNTIME,
+                               "ValueError: dictionary update sequence element has wrong length");
                     jd_set(&V->a, d.u.d, pair.u.l->v[0], pair.u.l->v[1]);
                 }
             } else {
                 jthrow(&V->a, HE_RUNTIME, "TypeError: '%s' object is not iterable", jv_typename(p));
             }
         }
-        for (size_t i = 0; i < g->nkw; i++) jd_set(&V->a, d.u.d, jv_str(g->kwn[i]), g->kwv[i]);
+        for (size_t i = 0; i < g->nkw; i++)
+            jd_set(&V->a, d.u.d, jv_str(g->kwn[i]), g->kwv[i]);
         return d;
     }
-    default: jthrow(&V->a, HE_RUNTIME, "unknown builtin");
+    default:
+        jthrow(&V->a, HE_RUNTIME, "unknown builtin");
     }
 }
 
 static jv call_value(jvm *V, jv f, const jargs *g, const char *what) {
     switch (f.t) {
-    case JV_MACRO: return call_macro(V, f.u.m, g, jv_undef(NULL), what);
-    case JV_BUILTIN: return call_builtin(V, f.id, g);
+    case JV_MACRO:
+        return call_macro(V, f.u.m, g, jv_undef(NULL), what);
+    case JV_BUILTIN:
+        return call_builtin(V, f.id, g);
     case JV_METHOD: {
         if (f.id == 1) { /* loop.cycle */
             const jloop *L = f.u.meth->self.u.loop;
@@ -611,15 +690,18 @@ static jv call_value(jvm *V, jv f, const jargs *g, const char *what) {
         if (!ok) jthrow(&V->a, HE_RUNTIME, "method not supported");
         return r;
     }
-    case JV_UNDEF: jvm_undefined_error(V, f);
-    default: jthrow(&V->a, HE_RUNTIME, "TypeError: '%s' object is not callable", jv_typename(f));
+    case JV_UNDEF:
+        jvm_undefined_error(V, f);
+    default:
+        jthrow(&V->a, HE_RUNTIME, "TypeError: '%s' object is not callable", jv_typename(f));
     }
 }
 
 static void render_body(jvm *V, const jnode *body, jscope *sc, jbuf *out) {
     int flow = exec(V, body, sc, out);
     if (flow != FLOW_NORMAL)
-        jthrow(&V->a, HE_FORMAT, "'%s' outside of a loop", flow == FLOW_BREAK ? "break" : "continue");
+        jthrow(&V->a, HE_FORMAT, "'%s' outside of a loop",
+               flow == FLOW_BREAK ? "break" : "continue");
 }
 
 static jv call_macro(jvm *V, const jmacro *m, const jargs *g, jv caller, const char *name) {
@@ -643,11 +725,13 @@ static jv call_macro(jvm *V, const jmacro *m, const jargs *g, jv caller, const c
     for (size_t k = 0; k < g->nkw; k++) {
         size_t i;
         for (i = 0; i < np; i++)
-            if (def->kwn[i]->n == g->kwn[k]->n && memcmp(def->kwn[i]->p, g->kwn[k]->p, g->kwn[k]->n) == 0)
+            if (def->kwn[i]->n == g->kwn[k]->n &&
+                memcmp(def->kwn[i]->p, g->kwn[k]->p, g->kwn[k]->n) == 0)
                 break;
         if (i < np) {
             if (set[i])
-                jthrow(&V->a, HE_RUNTIME, "TypeError: macro '%s' got multiple values for argument '%.*s'",
+                jthrow(&V->a, HE_RUNTIME,
+                       "TypeError: macro '%s' got multiple values for argument '%.*s'",
                        name ? name : "caller", (int)g->kwn[k]->n, g->kwn[k]->p);
             vals[i] = g->kwv[k];
             set[i] = 1;
@@ -662,7 +746,8 @@ static jv call_macro(jvm *V, const jmacro *m, const jargs *g, jv caller, const c
                                                    (int)def->kwn[i]->n, def->kwn[i]->p));
         scope_set(V, sc, def->kwn[i], vals[i]);
     }
-    static const jstr s_kwargs = {6, "kwargs"}, s_varargs = {7, "varargs"}, s_caller = {6, "caller"};
+    static const jstr s_kwargs = {6, "kwargs"}, s_varargs = {7, "varargs"},
+                      s_caller = {6, "caller"};
     scope_set(V, sc, &s_kwargs, kwargs);
     scope_set(V, sc, &s_varargs, jv_list(&V->a, 0));
     if (caller.t == JV_MACRO) scope_set(V, sc, &s_caller, caller);
@@ -682,7 +767,7 @@ static jv eval_call(jvm *V, const jnode *n, jscope *sc, jv caller) {
         jv self = eval(V, fn->a, sc);
         eval_args(V, n, sc, &g, 0);
         at(V, n);
-        if ((self.t == JV_STR || self.t == JV_DICT) && jinja_has_method(self, fn->s)) {
+        if (jinja_has_method(self, fn->s)) {
             int ok;
             jv r = jinja_method(V, self, fn->s, &g, &ok);
             if (ok) return r;
@@ -695,7 +780,8 @@ static jv eval_call(jvm *V, const jnode *n, jscope *sc, jv caller) {
     eval_args(V, n, sc, &g, 0);
     at(V, n);
     char name[64] = "";
-    if (fn->kind == E_NAME) snprintf(name, sizeof name, "%.*s", (int)(fn->s->n > 60 ? 60 : fn->s->n), fn->s->p);
+    if (fn->kind == E_NAME)
+        snprintf(name, sizeof name, "%.*s", (int)(fn->s->n > 60 ? 60 : fn->s->n), fn->s->p);
     if (f.t == JV_MACRO) return call_macro(V, f.u.m, &g, caller, name);
     return call_value(V, f, &g, name);
 }
@@ -709,18 +795,22 @@ static jv eval_filter(jvm *V, const jnode *n, jscope *sc, jv self) {
 
 static jv eval(jvm *V, const jnode *n, jscope *sc) {
     jvm_step(V);
+    jvm_check_stack(V);
     switch (n->kind) {
-    case E_CONST: return n->val;
+    case E_CONST:
+        return n->val;
     case E_NAME: {
         jv *v = scope_find(sc, n->s);
         if (v) return *v;
-        return jv_undef(hintf(V, "'%.*s' is undefined", (int)(n->s->n > 100 ? 100 : n->s->n), n->s->p));
+        return jv_undef(
+            hintf(V, "'%.*s' is undefined", (int)(n->s->n > 100 ? 100 : n->s->n), n->s->p));
     }
     case E_LIST:
     case E_TUPLE: {
         jv l = jv_list(&V->a, n->nkids);
         if (n->kind == E_TUPLE) l.flags = JF_TUPLE;
-        for (size_t i = 0; i < n->nkids; i++) l.u.l->v[i] = eval(V, n->kids[i], sc);
+        for (size_t i = 0; i < n->nkids; i++)
+            l.u.l->v[i] = eval(V, n->kids[i], sc);
         return l;
     }
     case E_DICT: {
@@ -760,8 +850,10 @@ static jv eval(jvm *V, const jnode *n, jscope *sc) {
         at(V, n);
         return do_slice(V, o, a, b, c);
     }
-    case E_CALL: return eval_call(V, n, sc, jv_undef(NULL));
-    case E_FILTER: return eval_filter(V, n, sc, eval(V, n->a, sc));
+    case E_CALL:
+        return eval_call(V, n, sc, jv_undef(NULL));
+    case E_FILTER:
+        return eval_filter(V, n, sc, eval(V, n->a, sc));
     case E_TEST: {
         jv self = eval(V, n->a, sc);
         jargs g;
@@ -770,7 +862,8 @@ static jv eval(jvm *V, const jnode *n, jscope *sc) {
         int r = jinja_test(V, n->s, self, &g);
         return jv_bool(n->op ? !r : r);
     }
-    case E_NOT: return jv_bool(!jv_truthy(eval(V, n->a, sc)));
+    case E_NOT:
+        return jv_bool(!jv_truthy(eval(V, n->a, sc)));
     case E_NEG:
     case E_POS: {
         jv v = eval(V, n->a, sc);
@@ -801,7 +894,8 @@ static jv eval(jvm *V, const jnode *n, jscope *sc) {
     case E_COND:
         if (jv_truthy(eval(V, n->b, sc))) return eval(V, n->a, sc);
         if (n->c) return eval(V, n->c, sc);
-        return jv_undef(hintf(V, "the inline if-expression evaluated to false and no else section was defined"));
+        return jv_undef(hintf(
+            V, "the inline if-expression evaluated to false and no else section was defined"));
     default:
         at(V, n);
         jthrow(&V->a, HE_RUNTIME, "internal: bad expression node %d", n->kind);
@@ -812,7 +906,8 @@ static jv eval(jvm *V, const jnode *n, jscope *sc) {
 
 static void write_value(jvm *V, jbuf *out, jv v) {
     if (v.t == JV_LIST && (v.flags & JF_GEN))
-        jthrow(&V->a, HE_UNSUPPORTED, "cannot render a generator (Jinja2 prints its address); add |list");
+        jthrow(&V->a, HE_UNSUPPORTED,
+               "cannot render a generator (Jinja2 prints its address); add |list");
     if (v.t == JV_MACRO || v.t == JV_BUILTIN || v.t == JV_METHOD || v.t == JV_LOOP)
         jthrow(&V->a, HE_UNSUPPORTED, "cannot render a %s", jv_typename(v));
     jv_write_str(out, v);
@@ -822,7 +917,8 @@ static void assign(jvm *V, jscope *sc, const jnode *n, jv v) {
     if (n->op == 1) { /* ns.attr = v */
         jv *ns = scope_find(sc, n->s);
         if (!ns || ns->t != JV_NS)
-            jthrow(&V->a, HE_RUNTIME, "TemplateRuntimeError: cannot assign attribute on non-namespace object");
+            jthrow(&V->a, HE_RUNTIME,
+                   "TemplateRuntimeError: cannot assign attribute on non-namespace object");
         jd_set(&V->a, ns->u.d, jv_str(n->kwn[0]), v);
         return;
     }
@@ -831,12 +927,16 @@ static void assign(jvm *V, jscope *sc, const jnode *n, jv v) {
         return;
     }
     const jlist *items = v.t == JV_STR || v.t == JV_DICT ? jv_iter(V, v)
-                         : v.t == JV_LIST ? v.u.l : NULL;
-    if (!items) jthrow(&V->a, HE_RUNTIME, "TypeError: cannot unpack non-iterable %s object", jv_typename(v));
+                         : v.t == JV_LIST                ? v.u.l
+                                                         : NULL;
+    if (!items)
+        jthrow(&V->a, HE_RUNTIME, "TypeError: cannot unpack non-iterable %s object",
+               jv_typename(v));
     if (items->n != n->nkw)
         jthrow(&V->a, HE_RUNTIME, "ValueError: %s values to unpack (expected %zu, got %zu)",
                items->n > n->nkw ? "too many" : "not enough", n->nkw, items->n);
-    for (size_t i = 0; i < n->nkw; i++) scope_set(V, sc, n->kwn[i], items->v[i]);
+    for (size_t i = 0; i < n->nkw; i++)
+        scope_set(V, sc, n->kwn[i], items->v[i]);
 }
 
 static int exec_for(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
@@ -879,6 +979,7 @@ static int exec_for(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
 
 static int exec(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
     jvm_step(V);
+    jvm_check_stack(V);
     switch (n->kind) {
     case S_BODY:
         for (size_t i = 0; i < n->nkids; i++) {
@@ -886,7 +987,9 @@ static int exec(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
             if (flow != FLOW_NORMAL) return flow;
         }
         return FLOW_NORMAL;
-    case S_TEXT: jb_put(out, n->s->p, n->s->n); return FLOW_NORMAL;
+    case S_TEXT:
+        jb_put(out, n->s->p, n->s->n);
+        return FLOW_NORMAL;
     case S_OUT: {
         jv v = eval(V, n->a, sc);
         at(V, n);
@@ -897,7 +1000,8 @@ static int exec(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
         if (jv_truthy(eval(V, n->a, sc))) return exec(V, n->b, sc, out);
         if (n->c) return exec(V, n->c, sc, out);
         return FLOW_NORMAL;
-    case S_FOR: return exec_for(V, n, sc, out);
+    case S_FOR:
+        return exec_for(V, n, sc, out);
     case S_SET: {
         jv v = eval(V, n->a, sc);
         at(V, n);
@@ -913,8 +1017,10 @@ static int exec(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
             /* apply the filter chain innermost-first */
             const jnode *chain[64];
             int k = 0;
-            for (const jnode *f = n->d; f && k < 64; f = f->a) chain[k++] = f;
-            while (k--) v = eval_filter(V, chain[k], sc, v);
+            for (const jnode *f = n->d; f && k < 64; f = f->a)
+                chain[k++] = f;
+            while (k--)
+                v = eval_filter(V, chain[k], sc, v);
         }
         at(V, n);
         assign(V, sc, n, v);
@@ -944,18 +1050,23 @@ static int exec(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
         jv v = jv_str(jb_str(&b));
         const jnode *chain[64];
         int k = 0;
-        for (const jnode *f = n->a; f && k < 64; f = f->a) chain[k++] = f;
-        while (k--) v = eval_filter(V, chain[k], sc, v);
+        for (const jnode *f = n->a; f && k < 64; f = f->a)
+            chain[k++] = f;
+        while (k--)
+            v = eval_filter(V, chain[k], sc, v);
         write_value(V, out, v);
         return FLOW_NORMAL;
     }
     case S_WITH: {
         jscope *inner = scope_new(V, sc);
-        for (size_t i = 0; i < n->nkw; i++) scope_set(V, inner, n->kwn[i], eval(V, n->kwv[i], sc));
+        for (size_t i = 0; i < n->nkw; i++)
+            scope_set(V, inner, n->kwn[i], eval(V, n->kwv[i], sc));
         return exec(V, n->b, inner, out);
     }
-    case S_BREAK: return FLOW_BREAK;
-    case S_CONTINUE: return FLOW_CONTINUE;
+    case S_BREAK:
+        return FLOW_BREAK;
+    case S_CONTINUE:
+        return FLOW_CONTINUE;
     default:
         at(V, n);
         jthrow(&V->a, HE_RUNTIME, "internal: bad statement node %d", n->kind);
@@ -999,6 +1110,7 @@ char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_optio
     if (!lim.max_output) lim.max_output = 16u << 20;
     if (!lim.max_memory) lim.max_memory = 256u << 20;
     V->lim = lim;
+    V->stack_base = (uintptr_t)__builtin_frame_address(0);
     ja_init(&V->a, lim.max_memory, &jb, err);
     if (opt && opt->now) {
         V->now = *opt->now;
@@ -1016,8 +1128,10 @@ char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_optio
     static const struct {
         const char *name;
         int id;
-    } builtins[] = {{"range", BI_RANGE},       {"namespace", BI_NAMESPACE},
-                    {"dict", BI_DICT},         {"raise_exception", BI_RAISE},
+    } builtins[] = {{"range", BI_RANGE},
+                    {"namespace", BI_NAMESPACE},
+                    {"dict", BI_DICT},
+                    {"raise_exception", BI_RAISE},
                     {"strftime_now", BI_STRFTIME}};
     for (size_t i = 0; i < sizeof builtins / sizeof *builtins; i++) {
         jv b = {.t = JV_BUILTIN, .id = (uint16_t)builtins[i].id};

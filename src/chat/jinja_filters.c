@@ -122,8 +122,8 @@ static int cp_alnum(uint32_t c) {
 /* Python str.isspace() */
 static int cp_space(uint32_t c) {
     return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
-           c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
-           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+           c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 enum { CASE_UPPER, CASE_LOWER, CASE_TITLE_PY, CASE_TITLE_JINJA, CASE_CAPITALIZE };
@@ -137,9 +137,15 @@ static jv change_case(jvm *V, const jstr *s, int mode) {
     for (size_t i = 0; i < n; i++) {
         uint32_t c = cp[i];
         switch (mode) {
-        case CASE_UPPER: c = cp_upper(c); break;
-        case CASE_LOWER: c = cp_lower(c); break;
-        case CASE_CAPITALIZE: c = i == 0 ? cp_upper(c) : cp_lower(c); break;
+        case CASE_UPPER:
+            c = cp_upper(c);
+            break;
+        case CASE_LOWER:
+            c = cp_lower(c);
+            break;
+        case CASE_CAPITALIZE:
+            c = i == 0 ? cp_upper(c) : cp_lower(c);
+            break;
         case CASE_TITLE_PY:
             c = prev_cased ? cp_lower(c) : cp_upper(c);
             prev_cased = cp_alpha(cp[i]);
@@ -168,17 +174,21 @@ static jv do_strip(jvm *V, const jstr *s, const jstr *chars, int which) {
     uint32_t *cp = decode(V, s, &n);
     uint32_t *set = chars ? decode(V, chars, &nc) : NULL;
     size_t a = 0, b = n;
-    while ((which & 1) && a < b && (set ? 0 : cp_space(cp[a]))) a++;
-    while ((which & 2) && b > a && (set ? 0 : cp_space(cp[b - 1]))) b--;
+    while ((which & 1) && a < b && (set ? 0 : cp_space(cp[a])))
+        a++;
+    while ((which & 2) && b > a && (set ? 0 : cp_space(cp[b - 1])))
+        b--;
     if (set) {
         for (; (which & 1) && a < b; a++) {
             size_t k;
-            for (k = 0; k < nc && set[k] != cp[a]; k++) {}
+            for (k = 0; k < nc && set[k] != cp[a]; k++) {
+            }
             if (k == nc) break;
         }
         for (; (which & 2) && b > a; b--) {
             size_t k;
-            for (k = 0; k < nc && set[k] != cp[b - 1]; k++) {}
+            for (k = 0; k < nc && set[k] != cp[b - 1]; k++) {
+            }
             if (k == nc) break;
         }
     }
@@ -200,14 +210,14 @@ static jv substr(jvm *V, const char *p, size_t n) {
 static jv do_split(jvm *V, const jstr *s, jv sepv, int64_t maxsplit, int from_right) {
     size_t cap = 16, cnt = 0;
     jv *out = ja_alloc(&V->a, cap * sizeof(jv));
-#define PUSH(x)                                                                                 \
-    do {                                                                                        \
-        if (cnt == cap) {                                                                       \
-            out = ja_grow(&V->a, out, cap * sizeof(jv), cap * 2 * sizeof(jv));                 \
-            cap *= 2;                                                                           \
-        }                                                                                       \
-        out[cnt++] = (x);                                                                       \
-        jvm_step(V);                                                                            \
+#define PUSH(x)                                                                                    \
+    do {                                                                                           \
+        if (cnt == cap) {                                                                          \
+            out = ja_grow(&V->a, out, cap * sizeof(jv), cap * 2 * sizeof(jv));                     \
+            cap *= 2;                                                                              \
+        }                                                                                          \
+        out[cnt++] = (x);                                                                          \
+        jvm_step(V);                                                                               \
     } while (0)
     if (sepv.t == JV_NONE || sepv.t == JV_UNDEF) {
         size_t n;
@@ -220,32 +230,38 @@ static jv do_split(jvm *V, const jstr *s, jv sepv, int64_t maxsplit, int from_ri
         if (!from_right) {
             size_t i = 0;
             while (i < n) {
-                while (i < n && cp_space(cp[i])) i++;
+                while (i < n && cp_space(cp[i]))
+                    i++;
                 if (i >= n) break;
                 if (maxsplit >= 0 && (int64_t)cnt >= maxsplit) {
                     size_t e = n;
-                    while (e > i && cp_space(cp[e - 1])) e--;
+                    while (e > i && cp_space(cp[e - 1]))
+                        e--;
                     PUSH(substr(V, s->p + off[i], off[e] - off[i]));
                     break;
                 }
                 size_t j = i;
-                while (j < n && !cp_space(cp[j])) j++;
+                while (j < n && !cp_space(cp[j]))
+                    j++;
                 PUSH(substr(V, s->p + off[i], off[j] - off[i]));
                 i = j;
             }
         } else {
             size_t i = n;
             while (i > 0) {
-                while (i > 0 && cp_space(cp[i - 1])) i--;
+                while (i > 0 && cp_space(cp[i - 1]))
+                    i--;
                 if (i == 0) break;
                 if (maxsplit >= 0 && (int64_t)cnt >= maxsplit) {
                     size_t b = 0;
-                    while (b < i && cp_space(cp[b])) b++;
+                    while (b < i && cp_space(cp[b]))
+                        b++;
                     PUSH(substr(V, s->p + off[b], off[i] - off[b]));
                     break;
                 }
                 size_t j = i;
-                while (j > 0 && !cp_space(cp[j - 1])) j--;
+                while (j > 0 && !cp_space(cp[j - 1]))
+                    j--;
                 PUSH(substr(V, s->p + off[j], off[i] - off[j]));
                 i = j;
             }
@@ -289,7 +305,8 @@ static jv do_split(jvm *V, const jstr *s, jv sepv, int64_t maxsplit, int from_ri
     }
 #undef PUSH
     jv l = mklist(V, cnt, 0);
-    for (size_t i = 0; i < cnt; i++) l.u.l->v[i] = out[from_right ? cnt - 1 - i : i];
+    for (size_t i = 0; i < cnt; i++)
+        l.u.l->v[i] = out[from_right ? cnt - 1 - i : i];
     return l;
 }
 
@@ -315,7 +332,8 @@ static jv do_replace(jvm *V, const jstr *s, const jstr *old, const jstr *new_, i
     size_t i = 0;
     int64_t done = 0;
     while (i <= s->n) {
-        const char *hit = (count >= 0 && done >= count) ? NULL : memmem(s->p + i, s->n - i, old->p, old->n);
+        const char *hit =
+            (count >= 0 && done >= count) ? NULL : memmem(s->p + i, s->n - i, old->p, old->n);
         if (!hit) {
             jb_put(&b, s->p + i, s->n - i);
             break;
@@ -347,8 +365,9 @@ static int has_prefix(jvm *V, const jstr *s, jv pre, int suffix) {
             if (has_prefix(V, s, pre.u.l->v[i], suffix)) return 1;
         return 0;
     }
-    const jstr *p = need_str(V, pre, suffix ? "endswith first arg must be str or a tuple of str"
-                                            : "startswith first arg must be str or a tuple of str");
+    const jstr *p = need_str(V, pre,
+                             suffix ? "endswith first arg must be str or a tuple of str"
+                                    : "startswith first arg must be str or a tuple of str");
     if (p->n > s->n) return 0;
     return memcmp(suffix ? s->p + s->n - p->n : s->p, p->p, p->n) == 0;
 }
@@ -371,15 +390,20 @@ static jv do_format(jvm *V, const jstr *f, const jargs *g) {
             if (!e) jthrow(&V->a, HE_RUNTIME, "ValueError: expected '}' before end of string");
             size_t fl = (size_t)(e - (f->p + i)) - 1;
             const char *field = f->p + i + 1;
-            if (memchr(field, ':', fl) || memchr(field, '!', fl) || memchr(field, '.', fl) || memchr(field, '[', fl))
+            if (memchr(field, ':', fl) || memchr(field, '!', fl) || memchr(field, '.', fl) ||
+                memchr(field, '[', fl))
                 jthrow(&V->a, HE_UNSUPPORTED, "str.format: format specs are not supported");
             jv v;
             if (fl == 0) {
-                if (auto_idx >= g->npos) jthrow(&V->a, HE_RUNTIME, "IndexError: Replacement index %zu out of range", auto_idx);
+                if (auto_idx >= g->npos)
+                    jthrow(&V->a, HE_RUNTIME, "IndexError: Replacement index %zu out of range",
+                           auto_idx);
                 v = g->pos[auto_idx++];
             } else if (field[0] >= '0' && field[0] <= '9') {
                 size_t idx = (size_t)strtoul(field, NULL, 10);
-                if (idx >= g->npos) jthrow(&V->a, HE_RUNTIME, "IndexError: Replacement index %zu out of range", idx);
+                if (idx >= g->npos)
+                    jthrow(&V->a, HE_RUNTIME, "IndexError: Replacement index %zu out of range",
+                           idx);
                 v = g->pos[idx];
             } else {
                 size_t k;
@@ -399,16 +423,161 @@ static jv do_format(jvm *V, const jstr *f, const jargs *g) {
     return mkstr(V, &b);
 }
 
+/* ---- printf-style formatting: str % args and |format ---- */
+
+/* Python's `fmt % args` for the common conversions (s r d i f F e E g G x X o c %), with
+ * flags, width, precision and %(key)s lookups in a dict argument. */
+jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
+    const jlist *tuple = NULL;
+    jlist single = {1, &args};
+    if (args.t == JV_LIST && (args.flags & JF_TUPLE))
+        tuple = args.u.l;
+    else
+        tuple = &single;
+    size_t next = 0;
+    jbuf b;
+    jb_init(&b, &V->a, V->lim.max_output);
+    for (size_t i = 0; i < fmt->n; i++) {
+        char c = fmt->p[i];
+        if (c != '%') {
+            jb_putc(&b, c);
+            continue;
+        }
+        if (++i >= fmt->n) jthrow(&V->a, HE_RUNTIME, "ValueError: incomplete format");
+        jv arg;
+        int have_arg = 0;
+        if (fmt->p[i] == '(') {
+            const char *e = memchr(fmt->p + i, ')', fmt->n - i);
+            if (!e) jthrow(&V->a, HE_RUNTIME, "ValueError: incomplete format key");
+            if (args.t != JV_DICT) jthrow(&V->a, HE_RUNTIME, "TypeError: format requires a mapping");
+            size_t kl = (size_t)(e - fmt->p) - i - 1;
+            jv *v = jd_gets(args.u.d, fmt->p + i + 1, kl);
+            if (!v) jthrow(&V->a, HE_RUNTIME, "KeyError: '%.*s'", (int)(kl > 60 ? 60 : kl), fmt->p + i + 1);
+            arg = *v;
+            have_arg = 1;
+            i = (size_t)(e - fmt->p) + 1;
+        }
+        char spec[32];
+        size_t k = 0;
+        spec[k++] = '%';
+        while (i < fmt->n && strchr("-+ #0", fmt->p[i]) && k < 8) spec[k++] = fmt->p[i++];
+        int digits = 0;
+        while (i < fmt->n && fmt->p[i] >= '0' && fmt->p[i] <= '9') {
+            if (++digits > 3) jthrow(&V->a, HE_LIMIT, "format width too large");
+            spec[k++] = fmt->p[i++];
+        }
+        if (i < fmt->n && fmt->p[i] == '.') {
+            spec[k++] = fmt->p[i++];
+            digits = 0;
+            while (i < fmt->n && fmt->p[i] >= '0' && fmt->p[i] <= '9') {
+                if (++digits > 3) jthrow(&V->a, HE_LIMIT, "format precision too large");
+                spec[k++] = fmt->p[i++];
+            }
+        }
+        if (i >= fmt->n) jthrow(&V->a, HE_RUNTIME, "ValueError: incomplete format");
+        char conv = fmt->p[i];
+        if (conv == '%') {
+            jb_putc(&b, '%');
+            continue;
+        }
+        if (!have_arg) {
+            if (next >= tuple->n) jthrow(&V->a, HE_RUNTIME, "TypeError: not enough arguments for format string");
+            arg = tuple->v[next++];
+        }
+        char out[2048];
+        switch (conv) {
+        case 's':
+        case 'r': {
+            jbuf sb;
+            jb_init(&sb, &V->a, V->lim.max_output);
+            if (conv == 's') jv_write_str(&sb, arg);
+            else jv_write_repr(&sb, arg);
+            /* width and precision count code points; '-' left-aligns */
+            const char *str = sb.p ? sb.p : "";
+            size_t len = sb.n;
+            int left = memchr(spec, '-', k) != NULL;
+            long width = 0, prec = -1;
+            size_t q = 1;
+            while (q < k && strchr("-+ #0", spec[q])) q++;
+            while (q < k && spec[q] >= '0' && spec[q] <= '9') width = width * 10 + (spec[q++] - '0');
+            if (q < k && spec[q] == '.') {
+                prec = 0;
+                for (q++; q < k; q++) prec = prec * 10 + (spec[q] - '0');
+            }
+            if (prec >= 0) len = utf8_offset(str, len, (size_t)prec);
+            long pad = width - (long)utf8_len(str, len);
+            if (!left)
+                for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
+            jb_put(&b, str, len);
+            if (left)
+                for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
+            break;
+        }
+        case 'd': case 'i': case 'x': case 'X': case 'o': case 'c': {
+            int64_t iv;
+            if (arg.t == JV_INT) iv = arg.u.i;
+            else if (arg.t == JV_BOOL) iv = arg.u.b;
+            else if (arg.t == JV_FLOAT && conv != 'c' && !isnan(arg.u.f) && fabs(arg.u.f) < 9.2e18) iv = (int64_t)arg.u.f;
+            else type_error(V, "%d format: a real number is required", arg);
+            if (conv == 'c') {
+                if (iv < 0 || iv > 0x10FFFF) jthrow(&V->a, HE_RUNTIME, "OverflowError: %%c arg not in range(0x110000)");
+                put_cp(&b, (uint32_t)iv);
+                break;
+            }
+            spec[k++] = 'l';
+            spec[k++] = 'l';
+            spec[k++] = conv == 'i' ? 'd' : conv;
+            spec[k] = 0;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            int n = snprintf(out, sizeof out, spec, (long long)iv);
+#pragma GCC diagnostic pop
+            if (n > 0) jb_put(&b, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+            break;
+        }
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': {
+            double f;
+            if (arg.t == JV_FLOAT) f = arg.u.f;
+            else if (arg.t == JV_INT) f = (double)arg.u.i;
+            else if (arg.t == JV_BOOL) f = arg.u.b;
+            else type_error(V, "must be real number", arg);
+            if (fabs(f) > 1e300 && (conv == 'f' || conv == 'F')) jthrow(&V->a, HE_LIMIT, "%%f of a huge number");
+            spec[k++] = conv;
+            spec[k] = 0;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            int n = snprintf(out, sizeof out, spec, f);
+#pragma GCC diagnostic pop
+            if (n > 0) jb_put(&b, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+            break;
+        }
+        default:
+            jthrow(&V->a, HE_UNSUPPORTED, "unsupported format character '%c'", conv);
+        }
+    }
+    /* Python: leftover arguments are an error, unless the one argument is mapping-like */
+    int is_tuple = args.t == JV_LIST && (args.flags & JF_TUPLE);
+    int mapping = !is_tuple && (args.t == JV_DICT || args.t == JV_LIST);
+    if (next < tuple->n && !mapping)
+        jthrow(&V->a, HE_RUNTIME, "TypeError: not all arguments converted during string formatting");
+    return mkstr(V, &b);
+}
+
 /* ---- Methods ---- */
 
 static const char *const STR_METHODS[] = {
-    "strip", "lstrip", "rstrip", "split", "rsplit", "startswith", "endswith", "upper", "lower",
-    "title", "capitalize", "replace", "format", "find", "rfind", "count", "join", "splitlines",
-    "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper", NULL};
+    "strip",   "lstrip",  "rstrip",  "split",      "rsplit",  "startswith", "endswith",
+    "upper",   "lower",   "title",   "capitalize", "replace", "format",     "find",
+    "rfind",   "count",   "join",    "splitlines", "isdigit", "isalpha",    "isalnum",
+    "isspace", "islower", "isupper", NULL};
 static const char *const DICT_METHODS[] = {"items", "keys", "values", "get", NULL};
+static const char *const LIST_METHODS[] = {"count", "index", NULL}; /* the non-mutating ones */
 
 int jinja_has_method(jv self, const jstr *name) {
-    const char *const *list = self.t == JV_STR ? STR_METHODS : self.t == JV_DICT ? DICT_METHODS : NULL;
+    const char *const *list = (self.t == JV_LIST && !(self.flags & JF_GEN)) ? LIST_METHODS
+                              : self.t == JV_STR                         ? STR_METHODS
+                              : self.t == JV_DICT ? DICT_METHODS
+                                                  : NULL;
     if (!list) return 0;
     for (int i = 0; list[i]; i++)
         if (name_is(name, list[i])) return 1;
@@ -425,7 +594,8 @@ static int64_t int_arg(jvm *V, jv v, int64_t dflt) {
 static jv str_method(jvm *V, const jstr *s, const jstr *name, const jargs *g, int *ok) {
     jv a0 = jargs_get(g, 0, NULL, jv_none(), NULL);
     if (name_is(name, "strip") || name_is(name, "lstrip") || name_is(name, "rstrip")) {
-        const jstr *chars = a0.t == JV_NONE ? NULL : need_str(V, a0, "strip arg must be None or str");
+        const jstr *chars =
+            a0.t == JV_NONE ? NULL : need_str(V, a0, "strip arg must be None or str");
         return do_strip(V, s, chars, name->p[0] == 'l' ? 1 : name->p[0] == 'r' ? 2 : 3);
     }
     if (name_is(name, "split") || name_is(name, "rsplit")) {
@@ -441,8 +611,10 @@ static jv str_method(jvm *V, const jstr *s, const jstr *name, const jargs *g, in
     if (name_is(name, "capitalize")) return change_case(V, s, CASE_CAPITALIZE);
     if (name_is(name, "replace")) {
         const jstr *old = need_str(V, a0, "replace() argument 1 must be str");
-        const jstr *nw = need_str(V, jargs_get(g, 1, NULL, jv_none(), NULL), "replace() argument 2 must be str");
-        return do_replace(V, s, old, nw, int_arg(V, jargs_get(g, 2, "count", jv_int(-1), NULL), -1));
+        const jstr *nw =
+            need_str(V, jargs_get(g, 1, NULL, jv_none(), NULL), "replace() argument 2 must be str");
+        return do_replace(V, s, old, nw,
+                          int_arg(V, jargs_get(g, 2, "count", jv_int(-1), NULL), -1));
     }
     if (name_is(name, "format")) return do_format(V, s, g);
     if (name_is(name, "find") || name_is(name, "rfind")) {
@@ -476,7 +648,8 @@ static jv str_method(jvm *V, const jstr *s, const jstr *name, const jargs *g, in
         size_t cap = 0;
         for (size_t i = 0; i < s->n;) {
             size_t j = i;
-            while (j < s->n && s->p[j] != '\n' && s->p[j] != '\r') j++;
+            while (j < s->n && s->p[j] != '\n' && s->p[j] != '\r')
+                j++;
             if (l.u.l->n == cap) {
                 size_t nc = cap ? cap * 2 : 8;
                 l.u.l->v = ja_grow(&V->a, l.u.l->v, cap * sizeof(jv), nc * sizeof(jv));
@@ -502,12 +675,16 @@ static jv str_method(jvm *V, const jstr *s, const jstr *name, const jargs *g, in
             if (name_is(name, "isalnum") && !cp_alnum(c)) return jv_bool(0);
             if (name_is(name, "isspace") && !cp_space(c)) return jv_bool(0);
             if (name_is(name, "islower")) {
-                if (cp_upper(c) != c && cp_lower(c) == c) cased = 1;
-                else if (cp_lower(c) != c) return jv_bool(0);
+                if (cp_upper(c) != c && cp_lower(c) == c)
+                    cased = 1;
+                else if (cp_lower(c) != c)
+                    return jv_bool(0);
             }
             if (name_is(name, "isupper")) {
-                if (cp_lower(c) != c && cp_upper(c) == c) cased = 1;
-                else if (cp_upper(c) != c) return jv_bool(0);
+                if (cp_lower(c) != c && cp_upper(c) == c)
+                    cased = 1;
+                else if (cp_upper(c) != c)
+                    return jv_bool(0);
             }
         }
         if (name_is(name, "islower") || name_is(name, "isupper")) return jv_bool(cased);
@@ -521,12 +698,14 @@ static jv dict_method(jvm *V, jv self, const jstr *name, const jargs *g, int *ok
     const jdict *d = self.u.d;
     if (name_is(name, "items")) {
         jv l = mklist(V, d->n, 0);
-        for (size_t i = 0; i < d->n; i++) l.u.l->v[i] = tuple2(V, d->k[i], d->v[i]);
+        for (size_t i = 0; i < d->n; i++)
+            l.u.l->v[i] = tuple2(V, d->k[i], d->v[i]);
         return l;
     }
     if (name_is(name, "keys") || name_is(name, "values")) {
         jv l = mklist(V, d->n, 0);
-        for (size_t i = 0; i < d->n; i++) l.u.l->v[i] = name->p[0] == 'k' ? d->k[i] : d->v[i];
+        for (size_t i = 0; i < d->n; i++)
+            l.u.l->v[i] = name->p[0] == 'k' ? d->k[i] : d->v[i];
         return l;
     }
     if (name_is(name, "get")) {
@@ -543,6 +722,19 @@ jv jinja_method(jvm *V, jv self, const jstr *name, const jargs *g, int *ok) {
     jvm_step(V);
     if (self.t == JV_STR) return str_method(V, self.u.s, name, g, ok);
     if (self.t == JV_DICT) return dict_method(V, self, name, g, ok);
+    if (self.t == JV_LIST && !(self.flags & JF_GEN)) {
+        jv x = jargs_get(g, 0, NULL, jv_undef(NULL), NULL);
+        int64_t c = 0;
+        for (size_t i = 0; i < self.u.l->n; i++) {
+            jvm_step(V);
+            if (jv_equal(self.u.l->v[i], x)) {
+                if (name_is(name, "index")) return jv_int((int64_t)i);
+                c++;
+            }
+        }
+        if (name_is(name, "index")) jthrow(&V->a, HE_RUNTIME, "ValueError: value is not in list");
+        if (name_is(name, "count")) return jv_int(c);
+    }
     *ok = 0;
     return jv_none();
 }
@@ -592,7 +784,8 @@ static void merge_sort(const sort_ctx *c, jv *keys, jv *vals, size_t n, jv *tk, 
     memcpy(vals, tv, n * sizeof(jv));
 }
 
-static jv sorted(const sort_ctx *c, const jlist *items, int reverse, jv (*key)(const sort_ctx *, jv)) {
+static jv sorted(const sort_ctx *c, const jlist *items, int reverse,
+                 jv (*key)(const sort_ctx *, jv)) {
     jvm *V = c->V;
     size_t n = items->n;
     jv *keys = ja_alloc(&V->a, (n + 1) * sizeof(jv)), *vals = ja_alloc(&V->a, (n + 1) * sizeof(jv));
@@ -605,7 +798,8 @@ static jv sorted(const sort_ctx *c, const jlist *items, int reverse, jv (*key)(c
     }
     merge_sort(c, keys, vals, n, tk, tv);
     jv out = mklist(V, n, 0);
-    for (size_t i = 0; i < n; i++) out.u.l->v[i] = vals[reverse ? n - 1 - i : i];
+    for (size_t i = 0; i < n; i++)
+        out.u.l->v[i] = vals[reverse ? n - 1 - i : i];
     return out;
 }
 
@@ -621,7 +815,8 @@ static jv attr_path(jvm *V, jv item, const jstr *attr) {
     size_t i = 0;
     while (i <= attr->n) {
         size_t j = i;
-        while (j < attr->n && attr->p[j] != '.') j++;
+        while (j < attr->n && attr->p[j] != '.')
+            j++;
         jv key;
         int digits = j > i;
         for (size_t k = i; k < j; k++)
@@ -649,7 +844,8 @@ static jv do_tojson(jvm *V, jv x, const jargs *g) {
         if (n > 1000) jthrow(&V->a, HE_LIMIT, "tojson indent too large");
         jbuf b;
         jb_init(&b, &V->a, 1024);
-        for (int64_t i = 0; i < n; i++) jb_putc(&b, ' ');
+        for (int64_t i = 0; i < n; i++)
+            jb_putc(&b, ' ');
         indent = jb_str(&b);
     } else if (ind.t == JV_STR) {
         indent = ind.u.s;
@@ -658,7 +854,8 @@ static jv do_tojson(jvm *V, jv x, const jargs *g) {
     }
     static const jstr comma_sp = {2, ", "}, comma = {1, ","}, colon_sp = {2, ": "};
     const jstr *item_sep = indent ? &comma : &comma_sp, *key_sep = &colon_sp;
-    if (seps.t == JV_LIST && seps.u.l->n == 2 && seps.u.l->v[0].t == JV_STR && seps.u.l->v[1].t == JV_STR) {
+    if (seps.t == JV_LIST && seps.u.l->n == 2 && seps.u.l->v[0].t == JV_STR &&
+        seps.u.l->v[1].t == JV_STR) {
         item_sep = seps.u.l->v[0].u.s;
         key_sep = seps.u.l->v[1].u.s;
     } else if (seps.t != JV_NONE) {
@@ -674,13 +871,18 @@ static jv do_tojson(jvm *V, jv x, const jargs *g) {
 
 static int64_t py_len(jvm *V, jv v) {
     switch (v.t) {
-    case JV_STR: return (int64_t)utf8_len(v.u.s->p, v.u.s->n);
+    case JV_STR:
+        return (int64_t)utf8_len(v.u.s->p, v.u.s->n);
     case JV_LIST:
-        if (v.flags & JF_GEN) jthrow(&V->a, HE_RUNTIME, "TypeError: object of type 'generator' has no len()");
+        if (v.flags & JF_GEN)
+            jthrow(&V->a, HE_RUNTIME, "TypeError: object of type 'generator' has no len()");
         return (int64_t)v.u.l->n;
-    case JV_DICT: return (int64_t)v.u.d->n;
-    case JV_UNDEF: return 0;
-    default: jthrow(&V->a, HE_RUNTIME, "TypeError: object of type '%s' has no len()", jv_typename(v));
+    case JV_DICT:
+        return (int64_t)v.u.d->n;
+    case JV_UNDEF:
+        return 0;
+    default:
+        jthrow(&V->a, HE_RUNTIME, "TypeError: object of type '%s' has no len()", jv_typename(v));
     }
 }
 
@@ -691,12 +893,23 @@ jv jinja_html_escape(jvm *V, jv v) {
     jb_init(&b, &V->a, V->lim.max_output);
     for (size_t i = 0; i < s->n; i++) {
         switch (s->p[i]) {
-        case '&': jb_puts(&b, "&amp;"); break;
-        case '<': jb_puts(&b, "&lt;"); break;
-        case '>': jb_puts(&b, "&gt;"); break;
-        case '"': jb_puts(&b, "&#34;"); break;
-        case '\'': jb_puts(&b, "&#39;"); break;
-        default: jb_putc(&b, s->p[i]);
+        case '&':
+            jb_puts(&b, "&amp;");
+            break;
+        case '<':
+            jb_puts(&b, "&lt;");
+            break;
+        case '>':
+            jb_puts(&b, "&gt;");
+            break;
+        case '"':
+            jb_puts(&b, "&#34;");
+            break;
+        case '\'':
+            jb_puts(&b, "&#39;");
+            break;
+        default:
+            jb_putc(&b, s->p[i]);
         }
     }
     jv r = mkstr(V, &b);
@@ -705,6 +918,8 @@ jv jinja_html_escape(jvm *V, jv v) {
 }
 
 static jv do_indent(jvm *V, jv v, const jargs *g) {
+    /* jinja2 does `s += "\n"` first: only strings (and undefined, as "") get through */
+    if (v.t != JV_STR) type_error(V, "indent needs a string", v);
     const jstr *s = jv_to_str(&V->a, v, V->lim.max_output);
     jv w = jargs_get(g, 0, "width", jv_int(4), NULL);
     int first = jv_truthy(jargs_get(g, 1, "first", jv_bool(0), NULL));
@@ -717,18 +932,20 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
         if (n > 1000) jthrow(&V->a, HE_LIMIT, "indent width too large");
         jbuf ib;
         jb_init(&ib, &V->a, 2048);
-        for (int64_t i = 0; i < n; i++) jb_putc(&ib, ' ');
+        for (int64_t i = 0; i < n; i++)
+            jb_putc(&ib, ' ');
         ind = jb_str(&ib);
     }
     /* lines = (s + "\n").splitlines() */
     jbuf b;
     jb_init(&b, &V->a, V->lim.max_output);
     if (first) jb_put(&b, ind->p, ind->n);
+    /* (s + "\n").splitlines(): the segments between breaks, the last one even when empty */
     size_t i = 0, line = 0;
-    while (i < s->n) {
+    for (;;) {
         size_t j = i;
-        while (j < s->n && s->p[j] != '\n' && s->p[j] != '\r' && s->p[j] != '\v' && s->p[j] != '\f' &&
-               s->p[j] != '\x1c' && s->p[j] != '\x1d' && s->p[j] != '\x1e')
+        while (j < s->n && s->p[j] != '\n' && s->p[j] != '\r' && s->p[j] != '\v' &&
+               s->p[j] != '\f' && s->p[j] != '\x1c' && s->p[j] != '\x1d' && s->p[j] != '\x1e')
             j++;
         if (line > 0) {
             jb_putc(&b, '\n');
@@ -736,7 +953,8 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
         }
         jvm_step(V);
         jb_put(&b, s->p + i, j - i);
-        if (j < s->n && s->p[j] == '\r' && j + 1 < s->n && s->p[j + 1] == '\n') j++;
+        if (j >= s->n) break;
+        if (s->p[j] == '\r' && j + 1 < s->n && s->p[j + 1] == '\n') j++;
         i = j + 1;
         line++;
     }
@@ -750,7 +968,8 @@ static jv select_like(jvm *V, jv seq, const jargs *g, int want, int by_attr) {
     const jstr *attr = NULL;
     size_t argi = 0;
     if (by_attr) {
-        attr = need_str(V, jargs_get(g, 0, NULL, jv_none(), NULL), "selectattr needs an attribute name");
+        attr = need_str(V, jargs_get(g, 0, NULL, jv_none(), NULL),
+                        "selectattr needs an attribute name");
         argi = 1;
     }
     jv testname = jargs_get(g, argi, NULL, jv_none(), NULL);
@@ -761,8 +980,9 @@ static jv select_like(jvm *V, jv seq, const jargs *g, int want, int by_attr) {
     for (size_t i = 0; i < items->n; i++) {
         jvm_step(V);
         jv x = attr ? attr_path(V, items->v[i], attr) : items->v[i];
-        int r = testname.t == JV_NONE ? jv_truthy(x)
-                                      : jinja_test(V, need_str(V, testname, "test name must be a string"), x, &rest);
+        int r = testname.t == JV_NONE
+                    ? jv_truthy(x)
+                    : jinja_test(V, need_str(V, testname, "test name must be a string"), x, &rest);
         if (!!r == want) out.u.l->v[k++] = items->v[i];
     }
     out.u.l->n = k;
@@ -785,7 +1005,8 @@ static jv do_map(jvm *V, jv seq, const jargs *g) {
         }
         return out;
     }
-    const jstr *fname = need_str(V, jargs_get(g, 0, NULL, jv_none(), NULL), "map needs a filter name or attribute=");
+    const jstr *fname = need_str(V, jargs_get(g, 0, NULL, jv_none(), NULL),
+                                 "map needs a filter name or attribute=");
     jargs rest = {g->pos + 1, g->npos - 1, g->kwn, g->kwv, g->nkw};
     for (size_t i = 0; i < items->n; i++) {
         jvm_step(V);
@@ -798,15 +1019,19 @@ static jv first_last(jvm *V, jv v, int last) {
     if (v.t == JV_LIST && (v.flags & JF_GEN) && last)
         jthrow(&V->a, HE_RUNTIME, "TypeError: 'generator' object is not reversible");
     const jlist *items = jv_iter(V, v);
-    if (!items->n) return jv_undef(last ? "No last item, sequence was empty." : "No first item, sequence was empty.");
+    if (!items->n)
+        return jv_undef(last ? "No last item, sequence was empty."
+                             : "No first item, sequence was empty.");
     return items->v[last ? items->n - 1 : 0];
 }
 
 static jv to_int(jvm *V, jv v, jv dflt, int64_t base) {
     (void)V;
     switch (v.t) {
-    case JV_INT: return v;
-    case JV_BOOL: return jv_int(v.u.b);
+    case JV_INT:
+        return v;
+    case JV_BOOL:
+        return jv_int(v.u.b);
     case JV_FLOAT:
         if (isnan(v.u.f) || isinf(v.u.f) || fabs(v.u.f) >= 9.2e18) return dflt;
         return jv_int((int64_t)v.u.f);
@@ -814,8 +1039,10 @@ static jv to_int(jvm *V, jv v, jv dflt, int64_t base) {
         char buf[64];
         const jstr *s = v.u.s;
         size_t a = 0, b = s->n;
-        while (a < b && cp_space((unsigned char)s->p[a])) a++;
-        while (b > a && cp_space((unsigned char)s->p[b - 1])) b--;
+        while (a < b && cp_space((unsigned char)s->p[a]))
+            a++;
+        while (b > a && cp_space((unsigned char)s->p[b - 1]))
+            b--;
         if (b - a == 0 || b - a >= sizeof buf) return dflt;
         size_t k = 0;
         for (size_t i = a; i < b; i++)
@@ -828,15 +1055,19 @@ static jv to_int(jvm *V, jv v, jv dflt, int64_t base) {
         if (*end == 0 && !isnan(f) && !isinf(f) && fabs(f) < 9.2e18) return jv_int((int64_t)f);
         return dflt;
     }
-    default: return dflt;
+    default:
+        return dflt;
     }
 }
 
 static jv to_float(jv v, jv dflt) {
     switch (v.t) {
-    case JV_INT: return jv_float((double)v.u.i);
-    case JV_BOOL: return jv_float(v.u.b);
-    case JV_FLOAT: return v;
+    case JV_INT:
+        return jv_float((double)v.u.i);
+    case JV_BOOL:
+        return jv_float(v.u.b);
+    case JV_FLOAT:
+        return v;
     case JV_STR: {
         char buf[64];
         if (v.u.s->n == 0 || v.u.s->n >= sizeof buf) return dflt;
@@ -844,23 +1075,27 @@ static jv to_float(jv v, jv dflt) {
         buf[v.u.s->n] = 0;
         char *end;
         double f = strtod(buf, &end);
-        while (*end == ' ' || *end == '\n' || *end == '\t') end++;
+        while (*end == ' ' || *end == '\n' || *end == '\t')
+            end++;
         return *end == 0 && end != buf ? jv_float(f) : dflt;
     }
-    default: return dflt;
+    default:
+        return dflt;
     }
 }
 
 static jv do_round(jvm *V, jv v, const jargs *g) {
     int64_t prec = int_arg(V, jargs_get(g, 0, "precision", jv_int(0), NULL), 0);
     jv method = jargs_get(g, 1, "method", jv_none(), NULL);
-    if (v.t != JV_INT && v.t != JV_FLOAT && v.t != JV_BOOL) type_error(V, "round needs a number", v);
+    if (v.t != JV_INT && v.t != JV_FLOAT && v.t != JV_BOOL)
+        type_error(V, "round needs a number", v);
     if (prec > 300) prec = 300;
     if (prec < -300) prec = -300;
     double f = v.t == JV_FLOAT ? v.u.f : (double)(v.t == JV_INT ? v.u.i : v.u.b);
     double scale = pow(10.0, (double)prec);
     if (method.t == JV_STR && name_is(method.u.s, "ceil")) return jv_float(ceil(f * scale) / scale);
-    if (method.t == JV_STR && name_is(method.u.s, "floor")) return jv_float(floor(f * scale) / scale);
+    if (method.t == JV_STR && name_is(method.u.s, "floor"))
+        return jv_float(floor(f * scale) / scale);
     if (method.t != JV_NONE && !(method.t == JV_STR && name_is(method.u.s, "common")))
         jthrow(&V->a, HE_RUNTIME, "FilterArgumentError: method must be common, ceil or floor");
     if (v.t != JV_FLOAT && prec >= 0) return v.t == JV_BOOL ? jv_int(v.u.b) : v;
@@ -894,13 +1129,24 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
     if (F("e") || F("escape")) return jinja_html_escape(V, self);
     if (F("trim")) {
         jv chars = jargs_get(g, 0, "chars", jv_none(), NULL);
-        return keep_safe(self, do_strip(V, jv_to_str(&V->a, self, V->lim.max_output),
-                        chars.t == JV_NONE ? NULL : need_str(V, chars, "trim chars must be a string"), 3));
+        return keep_safe(
+            self,
+            do_strip(V, jv_to_str(&V->a, self, V->lim.max_output),
+                     chars.t == JV_NONE ? NULL : need_str(V, chars, "trim chars must be a string"),
+                     3));
     }
-    if (F("upper")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_UPPER));
-    if (F("lower")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_LOWER));
-    if (F("title")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_TITLE_JINJA));
-    if (F("capitalize")) return keep_safe(self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_CAPITALIZE));
+    if (F("upper"))
+        return keep_safe(self,
+                         change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_UPPER));
+    if (F("lower"))
+        return keep_safe(self,
+                         change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_LOWER));
+    if (F("title"))
+        return keep_safe(
+            self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_TITLE_JINJA));
+    if (F("capitalize"))
+        return keep_safe(
+            self, change_case(V, jv_to_str(&V->a, self, V->lim.max_output), CASE_CAPITALIZE));
     if (F("length") || F("count")) return jv_int(py_len(V, self));
     if (F("wordcount")) {
         const jstr *s = jv_to_str(&V->a, self, V->lim.max_output);
@@ -932,15 +1178,18 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
             jvm_step(V);
             if (i) jb_put(&b, d->p, d->n);
             jv x = items->v[i];
-            if (attr.t != JV_NONE) x = attr_path(V, x, need_str(V, attr, "join attribute must be a string"));
+            if (attr.t != JV_NONE)
+                x = attr_path(V, x, need_str(V, attr, "join attribute must be a string"));
             jv_write_str(&b, x);
         }
         return mkstr(V, &b);
     }
     if (F("replace")) {
         const jstr *s = jv_to_str(&V->a, self, V->lim.max_output);
-        const jstr *old = jv_to_str(&V->a, jargs_get(g, 0, "old", jv_cstr(&V->a, ""), NULL), V->lim.max_output);
-        const jstr *nw = jv_to_str(&V->a, jargs_get(g, 1, "new", jv_cstr(&V->a, ""), NULL), V->lim.max_output);
+        const jstr *old =
+            jv_to_str(&V->a, jargs_get(g, 0, "old", jv_cstr(&V->a, ""), NULL), V->lim.max_output);
+        const jstr *nw =
+            jv_to_str(&V->a, jargs_get(g, 1, "new", jv_cstr(&V->a, ""), NULL), V->lim.max_output);
         jv cnt = jargs_get(g, 2, "count", jv_none(), NULL);
         return do_replace(V, s, old, nw, int_arg(V, cnt, -1));
     }
@@ -952,6 +1201,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         if (items->n) memcpy(out.u.l->v, items->v, items->n * sizeof(jv));
         return out;
     }
+    if ((F("int") || F("float")) && self.t == JV_UNDEF) jvm_undefined_error(V, self);
     if (F("int")) {
         jv dflt = jargs_get(g, 0, "default", jv_int(0), NULL);
         return to_int(V, self, dflt, int_arg(V, jargs_get(g, 1, "base", jv_int(10), NULL), 10));
@@ -969,21 +1219,27 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
     if (F("round")) return do_round(V, self, g);
     if (F("items")) {
         if (self.t == JV_UNDEF) return mklist(V, 0, JF_GEN);
-        if (self.t != JV_DICT) jthrow(&V->a, HE_RUNTIME, "TypeError: Can only get item pairs from a mapping.");
+        if (self.t != JV_DICT)
+            jthrow(&V->a, HE_RUNTIME, "TypeError: Can only get item pairs from a mapping.");
         jv out = mklist(V, self.u.d->n, JF_GEN);
-        for (size_t i = 0; i < self.u.d->n; i++) out.u.l->v[i] = tuple2(V, self.u.d->k[i], self.u.d->v[i]);
+        for (size_t i = 0; i < self.u.d->n; i++)
+            out.u.l->v[i] = tuple2(V, self.u.d->k[i], self.u.d->v[i]);
         return out;
     }
     if (F("dictsort")) {
-        if (self.t != JV_DICT) type_error(V, "You can only sort by either \"key\" or \"value\"", self);
+        if (self.t != JV_DICT)
+            type_error(V, "You can only sort by either \"key\" or \"value\"", self);
         sort_ctx c = {V, jv_truthy(jargs_get(g, 0, "case_sensitive", jv_bool(0), NULL)), 0, NULL};
         jv by = jargs_get(g, 1, "by", jv_cstr(&V->a, "key"), NULL);
-        if (by.t == JV_STR && name_is(by.u.s, "value")) c.by_value = 1;
+        if (by.t == JV_STR && name_is(by.u.s, "value"))
+            c.by_value = 1;
         else if (!(by.t == JV_STR && name_is(by.u.s, "key")))
-            jthrow(&V->a, HE_RUNTIME, "FilterArgumentError: You can only sort by either \"key\" or \"value\"");
+            jthrow(&V->a, HE_RUNTIME,
+                   "FilterArgumentError: You can only sort by either \"key\" or \"value\"");
         int reverse = jv_truthy(jargs_get(g, 2, "reverse", jv_bool(0), NULL));
         jv pairs = mklist(V, self.u.d->n, 0);
-        for (size_t i = 0; i < self.u.d->n; i++) pairs.u.l->v[i] = tuple2(V, self.u.d->k[i], self.u.d->v[i]);
+        for (size_t i = 0; i < self.u.d->n; i++)
+            pairs.u.l->v[i] = tuple2(V, self.u.d->k[i], self.u.d->v[i]);
         return sorted(&c, pairs.u.l, reverse, dictsort_key);
     }
     if (F("sort")) {
@@ -999,14 +1255,16 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
             uint32_t *cp = decode(V, self.u.s, &n);
             jbuf b;
             jb_init(&b, &V->a, V->lim.max_output);
-            for (size_t i = n; i-- > 0;) put_cp(&b, cp[i]);
+            for (size_t i = n; i-- > 0;)
+                put_cp(&b, cp[i]);
             return mkstr(V, &b);
         }
         if (self.t == JV_DICT || self.t == JV_UNDEF || (self.t == JV_LIST && (self.flags & JF_GEN)))
             jthrow(&V->a, HE_RUNTIME, "FilterArgumentError: argument must be iterable");
         const jlist *items = jv_iter(V, self);
         jv out = mklist(V, items->n, JF_GEN);
-        for (size_t i = 0; i < items->n; i++) out.u.l->v[i] = items->v[items->n - 1 - i];
+        for (size_t i = 0; i < items->n; i++)
+            out.u.l->v[i] = items->v[items->n - 1 - i];
         return out;
     }
     if (F("unique")) {
@@ -1018,7 +1276,8 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         size_t k = 0;
         for (size_t i = 0; i < items->n; i++) {
             jv key = items->v[i];
-            if (attr.t != JV_NONE) key = attr_path(V, key, need_str(V, attr, "unique attribute must be a string"));
+            if (attr.t != JV_NONE)
+                key = attr_path(V, key, need_str(V, attr, "unique attribute must be a string"));
             if (!cs && key.t == JV_STR) key = change_case(V, key.u.s, CASE_LOWER);
             size_t j;
             for (j = 0; j < k; j++) {
@@ -1039,7 +1298,22 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
     if (F("selectattr")) return select_like(V, self, g, 1, 1);
     if (F("rejectattr")) return select_like(V, self, g, 0, 1);
     if (F("indent")) return do_indent(V, self, g);
-    if (F("attr")) return jv_getattr(V, self, need_str(V, jargs_get(g, 0, "name", jv_none(), NULL), "attr name must be a string"));
+    if (F("attr"))
+        return jv_getattr(
+            V, self,
+            need_str(V, jargs_get(g, 0, "name", jv_none(), NULL), "attr name must be a string"));
+    if (F("format")) {
+        const jstr *f = jv_to_str(&V->a, self, V->lim.max_output);
+        if (g->nkw) {
+            jv d = {.t = JV_DICT};
+            d.u.d = jd_new(&V->a);
+            for (size_t i = 0; i < g->nkw; i++) jd_set(&V->a, d.u.d, jv_str(g->kwn[i]), g->kwv[i]);
+            return jinja_percent_format(V, f, d);
+        }
+        jv t = mklist(V, g->npos, JF_TUPLE);
+        for (size_t i = 0; i < g->npos; i++) t.u.l->v[i] = g->pos[i];
+        return jinja_percent_format(V, f, t);
+    }
     if (F("min") || F("max")) {
         const jlist *items = jv_iter(V, self);
         if (!items->n) return jv_undef("No aggregated item, sequence was empty.");
@@ -1056,8 +1330,10 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         jv acc = jargs_get(g, 1, "start", jv_int(0), NULL);
         for (size_t i = 0; i < items->n; i++) {
             jv x = items->v[i];
-            if (attr.t != JV_NONE) x = attr_path(V, x, need_str(V, attr, "sum attribute must be a string"));
-            if ((acc.t != JV_INT && acc.t != JV_FLOAT) || (x.t != JV_INT && x.t != JV_FLOAT && x.t != JV_BOOL))
+            if (attr.t != JV_NONE)
+                x = attr_path(V, x, need_str(V, attr, "sum attribute must be a string"));
+            if ((acc.t != JV_INT && acc.t != JV_FLOAT) ||
+                (x.t != JV_INT && x.t != JV_FLOAT && x.t != JV_BOOL))
                 type_error(V, "sum needs numbers", x);
             if (acc.t == JV_INT && x.t != JV_FLOAT) {
                 int64_t r;
@@ -1095,17 +1371,29 @@ int jinja_test(jvm *V, const jstr *name, jv v, const jargs *g) {
     if (T("false")) return v.t == JV_BOOL && !v.u.b;
     if (T("mapping")) return v.t == JV_DICT;
     if (T("iterable")) return v.t == JV_STR || v.t == JV_LIST || v.t == JV_DICT || v.t == JV_UNDEF;
-    if (T("sequence")) return v.t == JV_STR || (v.t == JV_LIST && !(v.flags & JF_GEN)) || v.t == JV_DICT;
+    if (T("sequence"))
+        return v.t == JV_STR || (v.t == JV_LIST && !(v.flags & JF_GEN)) || v.t == JV_DICT;
     if (T("callable")) return v.t == JV_MACRO || v.t == JV_BUILTIN || v.t == JV_METHOD;
     if (T("odd") || T("even") || T("divisibleby")) {
-        if (v.t != JV_INT && v.t != JV_BOOL) type_error(V, "odd/even/divisibleby need an integer", v);
-        int64_t x = v.t == JV_INT ? v.u.i : v.u.b;
-        if (T("odd")) return (x % 2) != 0;
-        if (T("even")) return (x % 2) == 0;
-        int64_t d = int_arg(V, a0, 1);
-        if (d == 0) jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: integer division or modulo by zero");
-        if (d == -1) return 1;
-        return x % d == 0;
+        /* value % n == 0, by Python's rules for ints and floats */
+        if (v.t != JV_INT && v.t != JV_BOOL && v.t != JV_FLOAT)
+            type_error(V, "odd/even/divisibleby need a number", v);
+        jv d = T("divisibleby") ? a0 : jv_int(2);
+        if (d.t != JV_INT && d.t != JV_BOOL && d.t != JV_FLOAT)
+            type_error(V, "divisibleby needs a number", d);
+        int is_int = v.t != JV_FLOAT && d.t != JV_FLOAT;
+        if (is_int) {
+            int64_t x = v.t == JV_INT ? v.u.i : v.u.b, n = d.t == JV_INT ? d.u.i : d.u.b;
+            if (n == 0) jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: integer division or modulo by zero");
+            int r = n == -1 ? 1 : x % n == 0;
+            return T("odd") ? !r : r;
+        }
+        double x = v.t == JV_FLOAT ? v.u.f : (double)(v.t == JV_INT ? v.u.i : v.u.b);
+        double n = d.t == JV_FLOAT ? d.u.f : (double)(d.t == JV_INT ? d.u.i : d.u.b);
+        if (n == 0.0) jthrow(&V->a, HE_RUNTIME, "ZeroDivisionError: float modulo");
+        double m = fmod(x, n);
+        if (T("odd")) return m == 1.0 || m == -1.0; /* Python: x % 2 == 1 */
+        return m == 0.0;
     }
     if (T("equalto") || T("eq") || T("==")) return jv_equal(v, a0);
     if (T("ne") || T("!=")) return !jv_equal(v, a0);

@@ -29,7 +29,7 @@ typedef struct {
 
 void ja_init(jarena *a, size_t cap, jmp_buf *jb, he_error *err);
 void ja_free(jarena *a);
-void *ja_alloc(jarena *a, size_t n);                        /* zeroed, 8-aligned */
+void *ja_alloc(jarena *a, size_t n); /* zeroed, 8-aligned */
 void *ja_dup(jarena *a, const void *p, size_t n);
 void *ja_grow(jarena *a, void *p, size_t old_n, size_t new_n); /* copy into a bigger block */
 _Noreturn void jthrow(jarena *a, he_code code, const char *fmt, ...)
@@ -44,9 +44,9 @@ typedef enum {
     JV_INT,
     JV_FLOAT,
     JV_STR,
-    JV_LIST,   /* also tuples (flag JF_TUPLE) and generators (JF_GEN) */
+    JV_LIST, /* also tuples (flag JF_TUPLE) and generators (JF_GEN) */
     JV_DICT,
-    JV_NS,     /* namespace(): a mutable dict reached by attribute */
+    JV_NS, /* namespace(): a mutable dict reached by attribute */
     JV_MACRO,
     JV_BUILTIN,
     JV_METHOD,
@@ -117,9 +117,9 @@ typedef struct {
     uint8_t t;
     char op[3]; /* T_OP: the operator text */
     int line, col;
-    jstr s;      /* T_TEXT, T_NAME, T_STRING (decoded) */
-    int64_t i;   /* T_INT */
-    double f;    /* T_FLOAT */
+    jstr s;    /* T_TEXT, T_NAME, T_STRING (decoded) */
+    int64_t i; /* T_INT */
+    double f;  /* T_FLOAT */
 } jtok;
 
 /* Tokenizes src (already a private copy) into *out; throws on malformed input. */
@@ -127,27 +127,68 @@ size_t jinja_lex(jarena *a, const char *src, size_t len, jtok **out);
 
 typedef enum {
     /* expressions */
-    E_CONST, E_NAME, E_LIST, E_TUPLE, E_DICT, E_ATTR, E_ITEM, E_SLICE, E_CALL, E_FILTER,
-    E_TEST, E_NOT, E_NEG, E_POS, E_AND, E_OR, E_BIN, E_COND,
+    E_CONST,
+    E_NAME,
+    E_LIST,
+    E_TUPLE,
+    E_DICT,
+    E_ATTR,
+    E_ITEM,
+    E_SLICE,
+    E_CALL,
+    E_FILTER,
+    E_TEST,
+    E_NOT,
+    E_NEG,
+    E_POS,
+    E_AND,
+    E_OR,
+    E_BIN,
+    E_COND,
     /* statements */
-    S_BODY, S_TEXT, S_OUT, S_IF, S_FOR, S_SET, S_SETBLOCK, S_MACRO, S_CALLBLOCK, S_FILTERBLOCK,
-    S_BREAK, S_CONTINUE, S_WITH
+    S_BODY,
+    S_TEXT,
+    S_OUT,
+    S_IF,
+    S_FOR,
+    S_SET,
+    S_SETBLOCK,
+    S_MACRO,
+    S_CALLBLOCK,
+    S_FILTERBLOCK,
+    S_BREAK,
+    S_CONTINUE,
+    S_WITH
 } jnodekind;
 
 typedef enum {
-    OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_CONCAT,
-    OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_IN, OP_NOTIN
+    OP_ADD,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_FLOORDIV,
+    OP_MOD,
+    OP_POW,
+    OP_CONCAT,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_IN,
+    OP_NOTIN
 } jbinop;
 
 typedef struct jnode jnode;
 struct jnode {
     uint8_t kind;
-    uint8_t op;       /* E_BIN operator; E_TEST: negated; S_FOR: recursive */
+    uint8_t op; /* E_BIN operator; E_TEST: negated; S_FOR: recursive */
     int line, col;
-    const jstr *s;    /* name, attribute, filter/test name, text */
-    jv val;           /* E_CONST */
+    const jstr *s; /* name, attribute, filter/test name, text */
+    jv val;        /* E_CONST */
     jnode *a, *b, *c, *d;
-    jnode **kids;     /* args, items, statements; E_DICT: key,value,key,value... */
+    jnode **kids; /* args, items, statements; E_DICT: key,value,key,value... */
     size_t nkids;
     const jstr **kwn; /* keyword names / macro parameter names / assignment targets */
     jnode **kwv;      /* keyword values / parameter defaults (NULL = none) */
@@ -197,14 +238,13 @@ size_t utf8_len(const char *p, size_t n);
 /* Byte offset of code point index i (clamped to n). */
 size_t utf8_offset(const char *p, size_t n, size_t i);
 
-void jv_write_str(jbuf *b, jv v);   /* Python str(v) */
-void jv_write_repr(jbuf *b, jv v);  /* Python repr(v) */
+void jv_write_str(jbuf *b, jv v);                /* Python str(v) */
+void jv_write_repr(jbuf *b, jv v);               /* Python repr(v) */
 void fmt_float(char *out, size_t cap, double f); /* Python repr(float) */
 /* Python json.dumps(v, ensure_ascii, indent (NULL or string), separators, sort_keys). */
 void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const jstr *item_sep,
                    const jstr *key_sep, int sort_keys, int depth);
 const jstr *jv_to_str(jarena *a, jv v, size_t max);
-
 
 /* ---- Evaluator state (jinja_eval.c), shared with the filters ---- */
 
@@ -214,8 +254,8 @@ typedef struct jscope {
 } jscope;
 
 typedef struct jmacro {
-    const jnode *def;   /* S_MACRO, or S_CALLBLOCK for a caller() */
-    jscope *closure;    /* where it was defined */
+    const jnode *def; /* S_MACRO, or S_CALLBLOCK for a caller() */
+    jscope *closure;  /* where it was defined */
 } jmacro;
 
 typedef struct jloop {
@@ -230,6 +270,7 @@ typedef struct {
     uint64_t steps;
     int depth;
     jscope *globals;
+    uintptr_t stack_base; /* frame address at jinja_render entry */
 } jvm;
 
 /* Arguments of a filter/test/method/global call. */
@@ -246,6 +287,10 @@ enum { BI_RANGE = 1, BI_NAMESPACE, BI_DICT, BI_RAISE, BI_STRFTIME, BI_JOINER_UNU
 /* Positional argument i or keyword `name`, or dflt; *found (may be NULL) says which. */
 jv jargs_get(const jargs *g, size_t i, const char *name, jv dflt, int *found);
 void jvm_step(jvm *V);
+/* Throws HE_LIMIT when evaluation has used more than JINJA_STACK_BUDGET bytes of C stack
+ * (small enough for the server's 1 MiB connection threads). */
+void jvm_check_stack(jvm *V);
+#define JINJA_STACK_BUDGET (256u << 10)
 _Noreturn void jvm_undefined_error(jvm *V, jv undef);
 
 jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g);
@@ -260,6 +305,7 @@ jv jv_getattr(jvm *V, jv obj, const jstr *name);
 jv jv_getitem(jvm *V, jv obj, jv key);
 int jv_compare(jvm *V, jv x, jv y); /* <0, 0, >0; throws when Python would */
 jv jv_str_len_check(jvm *V, const char *p, size_t n);
-jv jinja_html_escape(jvm *V, jv v); /* markupsafe.escape: returns a safe string */
+jv jinja_html_escape(jvm *V, jv v);
+jv jinja_percent_format(jvm *V, const jstr *fmt, jv args); /* Python fmt % args */ /* markupsafe.escape: returns a safe string */
 
 #endif

@@ -19,7 +19,9 @@ typedef struct {
     size_t ntoks, cap;
 } lexer;
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_ws(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_name0(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 static int is_name(char c) { return is_name0(c) || is_digit(c); }
@@ -72,13 +74,16 @@ static void push_text(lexer *L, const char *p, size_t n) {
 static void emit_text_before(lexer *L, const char *p, size_t n, char sign, int is_var,
                              int line_starting) {
     if (sign == '-') {
-        while (n && is_ws(p[n - 1])) n--;
+        while (n && is_ws(p[n - 1]))
+            n--;
     } else if (sign != '+' && !is_var) {
         size_t l = n;
-        while (l && p[l - 1] != '\n') l--;
+        while (l && p[l - 1] != '\n')
+            l--;
         if (l > 0 || line_starting) {
             size_t k = l;
-            while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\f' || p[k] == '\v')) k++;
+            while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\f' || p[k] == '\v'))
+                k++;
             if (k == n && n > l) n = l;
         }
     }
@@ -91,7 +96,8 @@ static void emit_text_before(lexer *L, const char *p, size_t n, char sign, int i
 static size_t after_end(lexer *L, size_t q, char sign, int trim, int *ls) {
     *ls = 0;
     if (sign == '-') {
-        while (q < L->n && is_ws(L->s[q])) q++;
+        while (q < L->n && is_ws(L->s[q]))
+            q++;
     } else if (sign != '+' && trim && q < L->n && L->s[q] == '\n') {
         q++;
     }
@@ -138,17 +144,38 @@ static jstr decode_string(lexer *L, const char *p, size_t n, size_t at) {
         }
         char e = p[++i];
         switch (e) {
-        case '\n': break;
-        case '\\': out[k++] = '\\'; break;
-        case '\'': out[k++] = '\''; break;
-        case '"': out[k++] = '"'; break;
-        case 'a': out[k++] = '\a'; break;
-        case 'b': out[k++] = '\b'; break;
-        case 'f': out[k++] = '\f'; break;
-        case 'n': out[k++] = '\n'; break;
-        case 'r': out[k++] = '\r'; break;
-        case 't': out[k++] = '\t'; break;
-        case 'v': out[k++] = '\v'; break;
+        case '\n':
+            break;
+        case '\\':
+            out[k++] = '\\';
+            break;
+        case '\'':
+            out[k++] = '\'';
+            break;
+        case '"':
+            out[k++] = '"';
+            break;
+        case 'a':
+            out[k++] = '\a';
+            break;
+        case 'b':
+            out[k++] = '\b';
+            break;
+        case 'f':
+            out[k++] = '\f';
+            break;
+        case 'n':
+            out[k++] = '\n';
+            break;
+        case 'r':
+            out[k++] = '\r';
+            break;
+        case 't':
+            out[k++] = '\t';
+            break;
+        case 'v':
+            out[k++] = '\v';
+            break;
         case 'x':
         case 'u':
         case 'U': {
@@ -210,7 +237,8 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
             char endc = is_block ? '%' : '}';
             char sign = 0;
             size_t len = 0;
-            if (left >= 3 && (s[0] == '-' || (is_block && s[0] == '+')) && s[1] == endc && s[2] == '}') {
+            if (left >= 3 && (s[0] == '-' || (is_block && s[0] == '+')) && s[1] == endc &&
+                s[2] == '}') {
                 sign = s[0];
                 len = 3;
             } else if (left >= 2 && s[0] == endc && s[1] == '}') {
@@ -231,7 +259,9 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
         if (is_digit(s[0])) {
             size_t q = p;
             int is_float = 0;
-            if (s[0] == '0' && left > 2 && (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' || s[1] == 'B')) {
+            if (s[0] == '0' && left > 2 &&
+                (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' ||
+                 s[1] == 'B')) {
                 int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
                 uint64_t v = 0;
                 q = p + 2;
@@ -259,17 +289,25 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
             }
             char num[128];
             size_t k = 0;
+#define NUMPUT(c)                                                                                  \
+    do {                                                                                           \
+        if (k >= sizeof num - 1) {                                                                 \
+            set_pos(L, p);                                                                         \
+            jthrow(L->a, HE_UNSUPPORTED, "number literal too long");                               \
+        }                                                                                          \
+        num[k++] = (c);                                                                            \
+    } while (0)
             while (q < L->n && (is_digit(L->s[q]) || L->s[q] == '_')) {
-                if (L->s[q] != '_' && k < sizeof num - 1) num[k++] = L->s[q];
+                if (L->s[q] != '_') NUMPUT(L->s[q]);
                 q++;
             }
             int after_dot = p > 0 && L->s[p - 1] == '.';
             if (!after_dot && q + 1 < L->n && L->s[q] == '.' && is_digit(L->s[q + 1])) {
                 is_float = 1;
-                num[k++] = '.';
+                NUMPUT('.');
                 q++;
                 while (q < L->n && (is_digit(L->s[q]) || L->s[q] == '_')) {
-                    if (L->s[q] != '_' && k < sizeof num - 1) num[k++] = L->s[q];
+                    if (L->s[q] != '_') NUMPUT(L->s[q]);
                     q++;
                 }
             }
@@ -278,16 +316,17 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
                 if (r < L->n && (L->s[r] == '+' || L->s[r] == '-')) r++;
                 if (r < L->n && is_digit(L->s[r])) {
                     is_float = 1;
-                    if (k < sizeof num - 1) num[k++] = 'e';
+                    NUMPUT('e');
                     for (size_t z = q + 1; z < r; z++)
-                        if (k < sizeof num - 1) num[k++] = L->s[z];
+                        NUMPUT(L->s[z]);
                     q = r;
                     while (q < L->n && (is_digit(L->s[q]) || L->s[q] == '_')) {
-                        if (L->s[q] != '_' && k < sizeof num - 1) num[k++] = L->s[q];
+                        if (L->s[q] != '_') NUMPUT(L->s[q]);
                         q++;
                     }
                 }
             }
+#undef NUMPUT
             num[k] = 0;
             if (is_float) {
                 jtok *t = push(L, T_FLOAT);
@@ -309,7 +348,8 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
         }
         if (is_name0(s[0])) {
             size_t q = p;
-            while (q < L->n && is_name(L->s[q])) q++;
+            while (q < L->n && is_name(L->s[q]))
+                q++;
             jtok *t = push(L, T_NAME);
             t->s.p = s;
             t->s.n = q - p;
@@ -368,12 +408,14 @@ static size_t match_tag_word(lexer *L, size_t p, const char *word, char *sign) {
     size_t q = p + 2;
     *sign = 0;
     if (q < L->n && (s[q] == '-' || s[q] == '+')) *sign = s[q++];
-    while (q < L->n && is_ws(s[q])) q++;
+    while (q < L->n && is_ws(s[q]))
+        q++;
     size_t wl = strlen(word);
     if (q + wl > L->n || memcmp(s + q, word, wl) != 0) return 0;
     q += wl;
     if (q < L->n && is_name(s[q])) return 0;
-    while (q < L->n && is_ws(s[q])) q++;
+    while (q < L->n && is_ws(s[q]))
+        q++;
     return q;
 }
 
@@ -418,9 +460,11 @@ size_t jinja_lex(jarena *a, const char *src, size_t len, jtok **out) {
         size_t raw_end = kind == '%' ? match_tag_word(&L, tag, "raw", &rsign) : 0;
         size_t raw_body = 0;
         if (raw_end) {
-            if (raw_end + 3 <= n && s[raw_end] == '-' && s[raw_end + 1] == '%' && s[raw_end + 2] == '}') {
+            if (raw_end + 3 <= n && s[raw_end] == '-' && s[raw_end + 1] == '%' &&
+                s[raw_end + 2] == '}') {
                 raw_body = raw_end + 3;
-                while (raw_body < n && is_ws(s[raw_body])) raw_body++;
+                while (raw_body < n && is_ws(s[raw_body]))
+                    raw_body++;
             } else if (raw_end + 2 <= n && s[raw_end] == '%' && s[raw_end + 1] == '}') {
                 raw_body = raw_end + 2;
             }
@@ -475,7 +519,8 @@ size_t jinja_lex(jarena *a, const char *src, size_t len, jtok **out) {
             }
             size_t endpos = (size_t)(e - s);
             char csign = 0;
-            if (endpos > tag + 2 + (sign ? 1u : 0u) && (s[endpos - 1] == '-' || s[endpos - 1] == '+'))
+            if (endpos > tag + 2 + (sign ? 1u : 0u) &&
+                (s[endpos - 1] == '-' || s[endpos - 1] == '+'))
                 csign = s[endpos - 1];
             int ls;
             size_t after = after_end(&L, endpos + 2, csign, 1, &ls);

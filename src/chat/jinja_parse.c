@@ -29,17 +29,30 @@ static void at(parser *P, const jtok *t) {
 
 static const char *tok_desc(const jtok *t, char *buf, size_t cap) {
     switch (t->t) {
-    case T_EOF: return "end of template";
-    case T_TEXT: return "template data";
-    case T_VAR_BEGIN: return "'{{'";
-    case T_VAR_END: return "'}}'";
-    case T_BLOCK_BEGIN: return "'{%'";
-    case T_BLOCK_END: return "'%}'";
-    case T_NAME: snprintf(buf, cap, "'%.*s'", (int)(t->s.n > 40 ? 40 : t->s.n), t->s.p); return buf;
-    case T_STRING: return "string";
-    case T_INT: return "integer";
-    case T_FLOAT: return "float";
-    default: snprintf(buf, cap, "'%s'", t->op); return buf;
+    case T_EOF:
+        return "end of template";
+    case T_TEXT:
+        return "template data";
+    case T_VAR_BEGIN:
+        return "'{{'";
+    case T_VAR_END:
+        return "'}}'";
+    case T_BLOCK_BEGIN:
+        return "'{%'";
+    case T_BLOCK_END:
+        return "'%}'";
+    case T_NAME:
+        snprintf(buf, cap, "'%.*s'", (int)(t->s.n > 40 ? 40 : t->s.n), t->s.p);
+        return buf;
+    case T_STRING:
+        return "string";
+    case T_INT:
+        return "integer";
+    case T_FLOAT:
+        return "float";
+    default:
+        snprintf(buf, cap, "'%s'", t->op);
+        return buf;
     }
 }
 
@@ -184,9 +197,9 @@ static jnode *parse_test(parser *P, jnode *operand) {
         parse_call_args(P, n);
     } else {
         const jtok *c = cur(P);
-        int starts = c->t == T_NAME || c->t == T_STRING || c->t == T_INT || c->t == T_FLOAT ||
-                     (c->t == T_OP && (!strcmp(c->op, "(") || !strcmp(c->op, "[") ||
-                                       !strcmp(c->op, "{")));
+        int starts =
+            c->t == T_NAME || c->t == T_STRING || c->t == T_INT || c->t == T_FLOAT ||
+            (c->t == T_OP && (!strcmp(c->op, "(") || !strcmp(c->op, "[") || !strcmp(c->op, "{")));
         if (starts && !tok_is_name(c, "else") && !tok_is_name(c, "or") && !tok_is_name(c, "and")) {
             if (tok_is_name(c, "is")) {
                 at(P, c);
@@ -435,8 +448,11 @@ static jnode *parse_math2(parser *P) {
     jnode *n = parse_pow(P);
     for (;;) {
         const jtok *t = cur(P);
-        int op = is_op(P, "*") ? OP_MUL : is_op(P, "/") ? OP_DIV : is_op(P, "//") ? OP_FLOORDIV
-                 : is_op(P, "%") ? OP_MOD : -1;
+        int op = is_op(P, "*")    ? OP_MUL
+                 : is_op(P, "/")  ? OP_DIV
+                 : is_op(P, "//") ? OP_FLOORDIV
+                 : is_op(P, "%")  ? OP_MOD
+                                  : -1;
         if (op < 0) return n;
         next(P);
         n = binop(P, t, op, n, parse_pow(P));
@@ -472,9 +488,14 @@ static jnode *parse_compare(parser *P) {
     jnode *left = parse_math1(P), *result = NULL;
     for (;;) {
         const jtok *t = cur(P);
-        int op = is_op(P, "==") ? OP_EQ : is_op(P, "!=") ? OP_NE : is_op(P, "<") ? OP_LT
-                 : is_op(P, "<=") ? OP_LE : is_op(P, ">") ? OP_GT : is_op(P, ">=") ? OP_GE
-                 : is_name(P, "in") ? OP_IN : -1;
+        int op = is_op(P, "==")     ? OP_EQ
+                 : is_op(P, "!=")   ? OP_NE
+                 : is_op(P, "<")    ? OP_LT
+                 : is_op(P, "<=")   ? OP_LE
+                 : is_op(P, ">")    ? OP_GT
+                 : is_op(P, ">=")   ? OP_GE
+                 : is_name(P, "in") ? OP_IN
+                                    : -1;
         if (op < 0 && is_name(P, "not") && tok_is_name(peek(P, 1), "in")) {
             next(P);
             op = OP_NOTIN;
@@ -716,7 +737,8 @@ static jnode *parse_set(parser *P, const jtok *t) {
     }
     n->kind = S_SETBLOCK;
     jnode *f = NULL;
-    while (is_op(P, "|")) f = parse_filter(P, f);
+    while (is_op(P, "|"))
+        f = parse_filter(P, f);
     n->d = f;
     end_block(P);
     n->b = parse_body(P, ends);
@@ -762,7 +784,8 @@ static jnode *parse_filterblock(parser *P, const jtok *t) {
     jnode *f = node(P, E_FILTER, cur(P));
     f->s = take_name(P);
     if (is_op(P, "(")) parse_call_args(P, f);
-    while (is_op(P, "|")) f = parse_filter(P, f);
+    while (is_op(P, "|"))
+        f = parse_filter(P, f);
     n->a = f;
     end_block(P);
     n->b = parse_body(P, ends);
@@ -799,13 +822,26 @@ static jnode *parse_statement(parser *P) {
     jnode *n;
     enter(P);
     next(P);
-    if (tok_is_name(t, "if")) n = parse_if(P, t);
-    else if (tok_is_name(t, "for")) n = parse_for(P, t);
-    else if (tok_is_name(t, "set")) n = parse_set(P, t);
-    else if (tok_is_name(t, "macro")) n = parse_macro(P, t);
-    else if (tok_is_name(t, "call")) n = parse_callblock(P, t);
-    else if (tok_is_name(t, "filter")) n = parse_filterblock(P, t);
-    else if (tok_is_name(t, "with")) n = parse_with(P, t);
+    if (tok_is_name(t, "if"))
+        n = parse_if(P, t);
+    else if (tok_is_name(t, "for"))
+        n = parse_for(P, t);
+    else if (tok_is_name(t, "set"))
+        n = parse_set(P, t);
+    else if (tok_is_name(t, "macro"))
+        n = parse_macro(P, t);
+    else if (tok_is_name(t, "call"))
+        n = parse_callblock(P, t);
+    else if (tok_is_name(t, "filter"))
+        n = parse_filterblock(P, t);
+    else if (tok_is_name(t, "generation")) {
+        /* Hugging Face's AssistantTracker extension: the body renders unchanged */
+        static const char *const ends[] = {"endgeneration", NULL};
+        end_block(P);
+        n = parse_body(P, ends);
+        close_tag(P, "endgeneration");
+    } else if (tok_is_name(t, "with"))
+        n = parse_with(P, t);
     else if (tok_is_name(t, "break") || tok_is_name(t, "continue")) {
         n = node(P, tok_is_name(t, "break") ? S_BREAK : S_CONTINUE, t);
         end_block(P);
@@ -813,12 +849,11 @@ static jnode *parse_statement(parser *P) {
         char buf[64];
         at(P, t);
         (void)open;
-        static const char *const known[] = {"include", "import", "from", "extends", "block",
-                                            "do", "autoescape", NULL};
+        static const char *const known[] = {"include", "import", "from",       "extends",
+                                            "block",   "do",     "autoescape", NULL};
         for (int k = 0; known[k]; k++)
             if (tok_is_name(t, known[k]))
-                jthrow(P->a, HE_UNSUPPORTED, "'%s' tags are not supported",
-                       known[k]);
+                jthrow(P->a, HE_UNSUPPORTED, "'%s' tags are not supported", known[k]);
         jthrow(P->a, HE_FORMAT, "unexpected %s", tok_desc(t, buf, sizeof buf));
     }
     leave(P);

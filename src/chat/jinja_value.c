@@ -102,7 +102,8 @@ void jb_put(jbuf *b, const char *s, size_t n) {
     if (n > b->max - b->n) jthrow(b->a, HE_LIMIT, "output limit exceeded (%zu bytes)", b->max);
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
+        while (cap < b->n + n + 1)
+            cap *= 2;
         b->p = ja_grow(b->a, b->p, b->n, cap);
         b->cap = cap;
     }
@@ -163,7 +164,8 @@ jv jv_list(jarena *a, size_t n) {
     v.u.l->n = n;
     if (n > SIZE_MAX / sizeof(jv) / 2) jthrow(a, HE_LIMIT, "list too long");
     v.u.l->v = ja_alloc(a, n * sizeof(jv));
-    for (size_t i = 0; i < n; i++) v.u.l->v[i] = jv_none();
+    for (size_t i = 0; i < n; i++)
+        v.u.l->v[i] = jv_none();
     return v;
 }
 
@@ -206,12 +208,18 @@ void jd_set(jarena *a, jdict *d, jv k, jv v) {
 jv jv_from_json(jarena *a, const json_t *j, int depth) {
     if (depth > 1000) jthrow(a, HE_LIMIT, "context nested too deeply");
     switch (json_typeof(j)) {
-    case JSON_NULL: return jv_none();
-    case JSON_TRUE: return jv_bool(1);
-    case JSON_FALSE: return jv_bool(0);
-    case JSON_INTEGER: return jv_int((int64_t)json_integer_value(j));
-    case JSON_REAL: return jv_float(json_real_value(j));
-    case JSON_STRING: return jv_strn(a, json_string_value(j), json_string_length(j));
+    case JSON_NULL:
+        return jv_none();
+    case JSON_TRUE:
+        return jv_bool(1);
+    case JSON_FALSE:
+        return jv_bool(0);
+    case JSON_INTEGER:
+        return jv_int((int64_t)json_integer_value(j));
+    case JSON_REAL:
+        return jv_float(json_real_value(j));
+    case JSON_STRING:
+        return jv_strn(a, json_string_value(j), json_string_length(j));
     case JSON_ARRAY: {
         jv l = jv_list(a, json_array_size(j));
         for (size_t i = 0; i < l.u.l->n; i++)
@@ -239,14 +247,22 @@ int jv_is_str(jv v) { return v.t == JV_STR; }
 int jv_truthy(jv v) {
     switch (v.t) {
     case JV_UNDEF:
-    case JV_NONE: return 0;
-    case JV_BOOL: return v.u.b;
-    case JV_INT: return v.u.i != 0;
-    case JV_FLOAT: return v.u.f != 0.0;
-    case JV_STR: return v.u.s->n != 0;
-    case JV_LIST: return (v.flags & JF_GEN) ? 1 : v.u.l->n != 0;
-    case JV_DICT: return v.u.d->n != 0;
-    default: return 1;
+    case JV_NONE:
+        return 0;
+    case JV_BOOL:
+        return v.u.b;
+    case JV_INT:
+        return v.u.i != 0;
+    case JV_FLOAT:
+        return v.u.f != 0.0;
+    case JV_STR:
+        return v.u.s->n != 0;
+    case JV_LIST:
+        return (v.flags & JF_GEN) ? 1 : v.u.l->n != 0;
+    case JV_DICT:
+        return v.u.d->n != 0;
+    default:
+        return 1;
     }
 }
 
@@ -255,7 +271,11 @@ static double num_f(jv v) {
     return v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : (double)v.u.b;
 }
 
-int jv_equal(jv x, jv y) {
+/* Python ==, with a bound on depth and work: values built by a hostile template can nest
+ * deeply or share sub-lists (a DAG whose paths grow exponentially). Past the bound the
+ * values compare unequal, which is safe for every caller (lookups, `in`, ==). */
+static int equal_rec(jv x, jv y, int depth, long *budget) {
+    if (--*budget < 0 || depth > 1000) return 0;
     if (is_num(x) && is_num(y)) {
         if (x.t != JV_FLOAT && y.t != JV_FLOAT)
             return (x.t == JV_INT ? x.u.i : x.u.b) == (y.t == JV_INT ? y.u.i : y.u.b);
@@ -264,40 +284,61 @@ int jv_equal(jv x, jv y) {
     if (x.t != y.t) return 0;
     switch (x.t) {
     case JV_UNDEF:
-    case JV_NONE: return 1;
-    case JV_STR: return x.u.s->n == y.u.s->n && memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0;
+    case JV_NONE:
+        return 1;
+    case JV_STR:
+        return x.u.s->n == y.u.s->n && memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0;
     case JV_LIST:
         if ((x.flags | y.flags) & JF_GEN) return x.u.l == y.u.l;
         if ((x.flags & JF_TUPLE) != (y.flags & JF_TUPLE)) return 0;
+        if (x.u.l == y.u.l) return 1; /* lists are immutable: same list, same contents */
         if (x.u.l->n != y.u.l->n) return 0;
         for (size_t i = 0; i < x.u.l->n; i++)
-            if (!jv_equal(x.u.l->v[i], y.u.l->v[i])) return 0;
+            if (!equal_rec(x.u.l->v[i], y.u.l->v[i], depth + 1, budget)) return 0;
         return 1;
     case JV_DICT:
         if (x.u.d->n != y.u.d->n) return 0;
         for (size_t i = 0; i < x.u.d->n; i++) {
             jv *o = jd_get(y.u.d, x.u.d->k[i]);
-            if (!o || !jv_equal(x.u.d->v[i], *o)) return 0;
+            if (!o || !equal_rec(x.u.d->v[i], *o, depth + 1, budget)) return 0;
         }
         return 1;
-    default: return x.u.d == y.u.d;
+    default:
+        return x.u.d == y.u.d;
     }
+}
+
+int jv_equal(jv x, jv y) {
+    long budget = 10000000;
+    return equal_rec(x, y, 0, &budget);
 }
 
 const char *jv_typename(jv v) {
     switch (v.t) {
-    case JV_UNDEF: return "Undefined";
-    case JV_NONE: return "NoneType";
-    case JV_BOOL: return "bool";
-    case JV_INT: return "int";
-    case JV_FLOAT: return "float";
-    case JV_STR: return "str";
-    case JV_LIST: return (v.flags & JF_GEN) ? "generator" : (v.flags & JF_TUPLE) ? "tuple" : "list";
-    case JV_DICT: return "dict";
-    case JV_NS: return "Namespace";
-    case JV_MACRO: return "Macro";
-    case JV_LOOP: return "LoopContext";
-    default: return "function";
+    case JV_UNDEF:
+        return "Undefined";
+    case JV_NONE:
+        return "NoneType";
+    case JV_BOOL:
+        return "bool";
+    case JV_INT:
+        return "int";
+    case JV_FLOAT:
+        return "float";
+    case JV_STR:
+        return "str";
+    case JV_LIST:
+        return (v.flags & JF_GEN) ? "generator" : (v.flags & JF_TUPLE) ? "tuple" : "list";
+    case JV_DICT:
+        return "dict";
+    case JV_NS:
+        return "Namespace";
+    case JV_MACRO:
+        return "Macro";
+    case JV_LOOP:
+        return "LoopContext";
+    default:
+        return "function";
     }
 }
 
@@ -375,7 +416,8 @@ void fmt_float(char *out, size_t cap, double f) {
     int nd = 0;
     for (; *q && *q != 'e'; q++)
         if (*q != '.') digits[nd++] = *q;
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     digits[nd] = 0;
     int exp = atoi(q + 1);
     char buf[64];
@@ -385,13 +427,17 @@ void fmt_float(char *out, size_t cap, double f) {
         if (exp < 0) {
             buf[k++] = '0';
             buf[k++] = '.';
-            for (int z = 0; z < -exp - 1; z++) buf[k++] = '0';
-            for (int d = 0; d < nd; d++) buf[k++] = digits[d];
+            for (int z = 0; z < -exp - 1; z++)
+                buf[k++] = '0';
+            for (int d = 0; d < nd; d++)
+                buf[k++] = digits[d];
         } else {
-            for (int d = 0; d <= exp; d++) buf[k++] = d < nd ? digits[d] : '0';
+            for (int d = 0; d <= exp; d++)
+                buf[k++] = d < nd ? digits[d] : '0';
             buf[k++] = '.';
             if (nd > exp + 1)
-                for (int d = exp + 1; d < nd; d++) buf[k++] = digits[d];
+                for (int d = exp + 1; d < nd; d++)
+                    buf[k++] = digits[d];
             else
                 buf[k++] = '0';
         }
@@ -400,7 +446,8 @@ void fmt_float(char *out, size_t cap, double f) {
         buf[k++] = digits[0];
         if (nd > 1) {
             buf[k++] = '.';
-            for (int d = 1; d < nd; d++) buf[k++] = digits[d];
+            for (int d = 1; d < nd; d++)
+                buf[k++] = digits[d];
         }
         k += (size_t)snprintf(buf + k, sizeof buf - k, "e%c%02d", exp < 0 ? '-' : '+',
                               exp < 0 ? -exp : exp);
@@ -454,7 +501,9 @@ static void write_str_repr(jbuf *b, const jstr *s) {
 static void write_repr(jbuf *b, jv v, int depth) {
     if (depth > 500) jthrow(b->a, HE_LIMIT, "value nested too deeply");
     switch (v.t) {
-    case JV_STR: write_str_repr(b, v.u.s); return;
+    case JV_STR:
+        write_str_repr(b, v.u.s);
+        return;
     case JV_LIST:
         if (v.flags & JF_GEN) {
             jb_puts(b, "<generator object>");
@@ -478,7 +527,16 @@ static void write_repr(jbuf *b, jv v, int depth) {
         }
         jb_putc(b, '}');
         return;
-    default: jv_write_str(b, v);
+    case JV_NS: {
+        jv d = {.t = JV_DICT};
+        d.u.d = v.u.d;
+        jb_puts(b, "<Namespace ");
+        write_repr(b, d, depth + 1);
+        jb_puts(b, ">");
+        return;
+    }
+    default:
+        jv_write_str(b, v);
     }
 }
 
@@ -487,9 +545,14 @@ void jv_write_repr(jbuf *b, jv v) { write_repr(b, v, 0); }
 void jv_write_str(jbuf *b, jv v) {
     char tmp[64];
     switch (v.t) {
-    case JV_UNDEF: return;
-    case JV_NONE: jb_puts(b, "None"); return;
-    case JV_BOOL: jb_puts(b, v.u.b ? "True" : "False"); return;
+    case JV_UNDEF:
+        return;
+    case JV_NONE:
+        jb_puts(b, "None");
+        return;
+    case JV_BOOL:
+        jb_puts(b, v.u.b ? "True" : "False");
+        return;
     case JV_INT:
         snprintf(tmp, sizeof tmp, "%lld", (long long)v.u.i);
         jb_puts(b, tmp);
@@ -498,14 +561,18 @@ void jv_write_str(jbuf *b, jv v) {
         fmt_float(tmp, sizeof tmp, v.u.f);
         jb_puts(b, tmp);
         return;
-    case JV_STR: jb_put(b, v.u.s->p, v.u.s->n); return;
+    case JV_STR:
+        jb_put(b, v.u.s->p, v.u.s->n);
+        return;
     case JV_LIST:
-    case JV_DICT: write_repr(b, v, 0); return;
+    case JV_DICT:
+        write_repr(b, v, 0);
+        return;
     case JV_NS: {
         jv d = {.t = JV_DICT};
         d.u.d = v.u.d;
         jb_puts(b, "<Namespace ");
-        write_repr(b, d, 0);
+        write_repr(b, d, 1);
         jb_puts(b, ">");
         return;
     }
@@ -532,13 +599,27 @@ static void json_str_out(jbuf *b, const jstr *s, int ensure_ascii) {
         uint32_t c = utf8_next(s->p, s->n, &i);
         char tmp[16];
         switch (c) {
-        case '"': jb_puts(b, "\\\""); break;
-        case '\\': jb_puts(b, "\\\\"); break;
-        case '\n': jb_puts(b, "\\n"); break;
-        case '\r': jb_puts(b, "\\r"); break;
-        case '\t': jb_puts(b, "\\t"); break;
-        case '\b': jb_puts(b, "\\b"); break;
-        case '\f': jb_puts(b, "\\f"); break;
+        case '"':
+            jb_puts(b, "\\\"");
+            break;
+        case '\\':
+            jb_puts(b, "\\\\");
+            break;
+        case '\n':
+            jb_puts(b, "\\n");
+            break;
+        case '\r':
+            jb_puts(b, "\\r");
+            break;
+        case '\t':
+            jb_puts(b, "\\t");
+            break;
+        case '\b':
+            jb_puts(b, "\\b");
+            break;
+        case '\f':
+            jb_puts(b, "\\f");
+            break;
         default:
             if (c < 0x20 || (ensure_ascii && c >= 0x7F)) {
                 if (c >= 0x10000) {
@@ -559,7 +640,8 @@ static void json_str_out(jbuf *b, const jstr *s, int ensure_ascii) {
 
 static void json_newline(jbuf *b, const jstr *indent, int level) {
     jb_putc(b, '\n');
-    for (int i = 0; i < level; i++) jb_put(b, indent->p, indent->n);
+    for (int i = 0; i < level; i++)
+        jb_put(b, indent->p, indent->n);
 }
 
 static int cmp_keys(const void *x, const void *y) {
@@ -578,8 +660,12 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
     char tmp[64];
     if (depth > 500) jthrow(b->a, HE_LIMIT, "value nested too deeply for tojson");
     switch (v.t) {
-    case JV_NONE: jb_puts(b, "null"); return;
-    case JV_BOOL: jb_puts(b, v.u.b ? "true" : "false"); return;
+    case JV_NONE:
+        jb_puts(b, "null");
+        return;
+    case JV_BOOL:
+        jb_puts(b, v.u.b ? "true" : "false");
+        return;
     case JV_INT:
         snprintf(tmp, sizeof tmp, "%lld", (long long)v.u.i);
         jb_puts(b, tmp);
@@ -594,7 +680,9 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
             jb_puts(b, tmp);
         }
         return;
-    case JV_STR: json_str_out(b, v.u.s, ensure_ascii); return;
+    case JV_STR:
+        json_str_out(b, v.u.s, ensure_ascii);
+        return;
     case JV_LIST:
         if (v.flags & JF_GEN) break;
         if (v.u.l->n == 0) {
@@ -618,7 +706,8 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
             return;
         }
         const jv **order = ja_alloc(b->a, d->n * sizeof *order);
-        for (size_t i = 0; i < d->n; i++) order[i] = &d->k[i];
+        for (size_t i = 0; i < d->n; i++)
+            order[i] = &d->k[i];
         if (sort_keys) {
             for (size_t i = 0; i < d->n; i++)
                 if (d->k[i].t != JV_STR)
@@ -649,7 +738,9 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
         jb_putc(b, '}');
         return;
     }
-    default: break;
+    default:
+        break;
     }
-    jthrow(b->a, HE_RUNTIME, "TypeError: Object of type %s is not JSON serializable", jv_typename(v));
+    jthrow(b->a, HE_RUNTIME, "TypeError: Object of type %s is not JSON serializable",
+           jv_typename(v));
 }

@@ -7,13 +7,13 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "chat/chat.h"
 #include "chat/jinja.h"
 #include "cli/cli.h"
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: hearth template (MODEL.gguf | --jinja FILE) --context CONTEXT.json "
-            "[--now 2024-07-26T12:00:00]\n");
+    fprintf(stderr, "usage: hearth template (MODEL.gguf | --jinja FILE) --context CONTEXT.json "
+                    "[--now 2024-07-26T12:00:00]\n");
 }
 
 /* Reads a whole file; returns a malloc'd buffer or NULL with err filled. */
@@ -76,14 +76,6 @@ static int parse_now(const char *s, struct tm *tm) {
     return 0;
 }
 
-/* The template and default special tokens of a GGUF model (not yet wired: needs the GGUF
- * reader from the gguf branch). */
-static char *template_from_gguf(const char *path, size_t *len, he_error *err) {
-    (void)len;
-    he_fail(err, HE_UNSUPPORTED, "%s: reading chat templates from GGUF files is not built yet; use --jinja FILE", path);
-    return NULL;
-}
-
 int cmd_template(int argc, char **argv) {
     const char *jinja_path = NULL, *ctx_path = NULL, *now_s = NULL, *model = NULL;
     for (int i = 1; i < argc; i++) {
@@ -112,7 +104,8 @@ int cmd_template(int argc, char **argv) {
     jinja_options opt = {0};
     if (now_s) {
         if (parse_now(now_s, &now) < 0) {
-            fprintf(stderr, "hearth template: --now: expected YYYY-MM-DDTHH:MM:SS, got '%s'\n", now_s);
+            fprintf(stderr, "hearth template: --now: expected YYYY-MM-DDTHH:MM:SS, got '%s'\n",
+                    now_s);
             return 2;
         }
         opt.now = &now;
@@ -120,7 +113,8 @@ int cmd_template(int argc, char **argv) {
     json_error_t jerr;
     json_t *ctx = json_load_file(ctx_path, JSON_DECODE_ANY, &jerr);
     if (!ctx) {
-        fprintf(stderr, "hearth template: %s:%d:%d: %s\n", ctx_path, jerr.line, jerr.column, jerr.text);
+        fprintf(stderr, "hearth template: %s:%d:%d: %s\n", ctx_path, jerr.line, jerr.column,
+                jerr.text);
         return 1;
     }
     if (!json_is_object(ctx)) {
@@ -129,7 +123,27 @@ int cmd_template(int argc, char **argv) {
         return 1;
     }
     size_t len = 0;
-    char *src = jinja_path ? read_file(jinja_path, &len, &err) : template_from_gguf(model, &len, &err);
+    char *src = NULL;
+    if (jinja_path) {
+        src = read_file(jinja_path, &len, &err);
+    } else {
+        /* the model's template; bos/eos default to the vocab's tokens unless the context sets them
+         */
+        chat_gguf_info info;
+        if (chat_gguf_read(model, &info, &err) == 0) {
+            if (!info.template_text)
+                he_fail(&err, HE_UNSUPPORTED, "%s: no tokenizer.chat_template in this model",
+                        model);
+            if (info.bos_token && !json_object_get(ctx, "bos_token"))
+                json_object_set_new(ctx, "bos_token", json_string(info.bos_token));
+            if (info.eos_token && !json_object_get(ctx, "eos_token"))
+                json_object_set_new(ctx, "eos_token", json_string(info.eos_token));
+            src = info.template_text;
+            len = info.template_len;
+            info.template_text = NULL;
+            chat_gguf_info_deinit(&info);
+        }
+    }
     if (!src) {
         fprintf(stderr, "hearth template: %s\n", err.msg);
         json_decref(ctx);

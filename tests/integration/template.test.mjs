@@ -75,3 +75,22 @@ test('a missing context file is an error, and bad usage exits 2', () => {
   assert.ok(r.stderr.length > 0);
   assert.equal(run(['--context', 'x.json']).status, 2);
 });
+
+// Templates read from GGUF files; bos_token/eos_token default to the vocab's tokens.
+const GGUF_CASES = JSON.parse(
+  readFileSync(new URL('../data/templates/gguf_cases.json', import.meta.url), 'utf8'));
+
+for (const c of GGUF_CASES.filter((_, i) => i % 3 === 0)) {
+  test(`renders the template inside ${c.gguf} / ${c.name}`, () => {
+    const ctx = writeContext(`gguf-${c.gguf}-${c.name}`, c.context);
+    const r = run([join(SHARED, 'fixtures/vocab', c.gguf), '--context', ctx]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    assert.equal(r.stdout.toString('utf8'), c.expected);
+  });
+}
+
+test('a GGUF without a chat template is refused', () => {
+  const r = run([join(SHARED, 'fixtures/vocab/ggml-vocab-gpt-2.gguf'), '--context', writeContext('e3', {})]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.toString(), /no tokenizer.chat_template/);
+});

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "chat/chat.h"
 #include "chat/jinja.h"
 
 static const char *shared_dir(void) {
@@ -75,15 +76,19 @@ static int check_vector(const char *name, const char *tmpl, const json_t *ctx,
         if (!ok) {
             const char *e = json_string_value(expected);
             size_t k = 0;
-            while (out && out[k] && out[k] == e[k]) k++;
-            cr_log_error("%s: mismatch at byte %zu: %s\n  expected: %.80s\n  got:      %.80s", name, k,
-                         out ? "" : err.msg, e + k, out ? out + k : "(error)");
+            while (out && out[k] && out[k] == e[k])
+                k++;
+            cr_log_error("%s: mismatch at byte %zu: %s\n  expected: %.80s\n  got:      %.80s", name,
+                         k, out ? "" : err.msg, e + k, out ? out + k : "(error)");
         }
     } else {
         ok = out == NULL;
         /* the template's own raise_exception must come through verbatim */
-        if (ok && error && strncmp(error, "TemplateError: ", 15) == 0) ok = ends_with(err.msg, error + 15);
-        if (!ok) cr_log_error("%s: expected refusal '%s', got %s", name, error, out ? "output" : err.msg);
+        if (ok && error && strncmp(error, "TemplateError: ", 15) == 0)
+            ok = ends_with(err.msg, error + 15);
+        if (!ok)
+            cr_log_error("%s: expected refusal '%s', got %s", name, error,
+                         out ? "output" : err.msg);
     }
     free(out);
     return ok;
@@ -194,7 +199,9 @@ Test(jinja, limits) {
          "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
          HE_LIMIT},
         {"{{ 'x' * 100000000000 }}", HE_LIMIT},
-        {"{% for i in range(100000) %}{{ 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' * 100 }}{% endfor %}", HE_LIMIT},
+        {"{% for i in range(100000) %}{{ "
+         "'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' * 100 }}{% endfor %}",
+         HE_LIMIT},
         {"{{ range(10000000) }}", HE_LIMIT},
     };
     jinja_limits lim = {.max_steps = 2000000, .max_output = 1 << 20, .max_memory = 64 << 20};
@@ -213,9 +220,11 @@ Test(jinja, deep_nesting) {
     char *src = malloc(4 * n + 16);
     size_t k = 0;
     k += (size_t)sprintf(src + k, "{{ ");
-    for (size_t i = 0; i < n; i++) src[k++] = '(';
+    for (size_t i = 0; i < n; i++)
+        src[k++] = '(';
     src[k++] = '1';
-    for (size_t i = 0; i < n; i++) src[k++] = ')';
+    for (size_t i = 0; i < n; i++)
+        src[k++] = ')';
     k += (size_t)sprintf(src + k, " }}");
     he_error err = {0};
     jinja_template *t = jinja_parse(src, k, &err);
@@ -224,13 +233,15 @@ Test(jinja, deep_nesting) {
     jinja_free(t);
 
     k = 0;
-    for (size_t i = 0; i < 5000; i++) k += (size_t)sprintf(src + k, "{%% if 1 %%}");
+    for (size_t i = 0; i < 5000; i++)
+        k += (size_t)sprintf(src + k, "{%% if 1 %%}");
     t = jinja_parse(src, k, &err);
     cr_expect_null(t);
     jinja_free(t);
     k = 0;
     k += (size_t)sprintf(src + k, "{{ ");
-    for (size_t i = 0; i < 50000; i++) k += (size_t)sprintf(src + k, "not ");
+    for (size_t i = 0; i < 50000; i++)
+        k += (size_t)sprintf(src + k, "not ");
     k += (size_t)sprintf(src + k, "1 }}");
     t = jinja_parse(src, k, &err);
     cr_expect_null(t);
@@ -243,7 +254,8 @@ Test(jinja, deep_nesting) {
 static void parse_guarded(const char *src) {
     size_t len = strlen(src), page = (size_t)sysconf(_SC_PAGESIZE);
     size_t pages = (len + page - 1) / page + 1;
-    char *mem = mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *mem =
+        mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     cr_assert(mem != MAP_FAILED);
     cr_assert_eq(mprotect(mem + (pages - 1) * page, page, PROT_NONE), 0);
     char *p = mem + (pages - 1) * page - len;
@@ -263,12 +275,37 @@ static void parse_guarded(const char *src) {
 
 Test(jinja, guard_page) {
     static const char *const inputs[] = {
-        "{", "{{", "{%", "{#", "{{ x", "{% if", "{{ 'abc", "{{ \"a\\", "{{ 1.", "{{ 1e",
-        "{{ 0x", "{% raw %}", "{% raw %}abc{% endraw", "{#-", "a {%- if x -%", "{{ x -",
-        "{{ x }", "{% set x = [1, 2", "{{ '\\u12", "{{ '\\x", "text", "", "{%+", "{{-",
-        "{% for x in messages %}{{ x.content", "{{ x|", "{{ x is", "{{ x[1:",
+        "{",
+        "{{",
+        "{%",
+        "{#",
+        "{{ x",
+        "{% if",
+        "{{ 'abc",
+        "{{ \"a\\",
+        "{{ 1.",
+        "{{ 1e",
+        "{{ 0x",
+        "{% raw %}",
+        "{% raw %}abc{% endraw",
+        "{#-",
+        "a {%- if x -%",
+        "{{ x -",
+        "{{ x }",
+        "{% set x = [1, 2",
+        "{{ '\\u12",
+        "{{ '\\x",
+        "text",
+        "",
+        "{%+",
+        "{{-",
+        "{% for x in messages %}{{ x.content",
+        "{{ x|",
+        "{{ x is",
+        "{{ x[1:",
     };
-    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) parse_guarded(inputs[i]);
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        parse_guarded(inputs[i]);
 }
 
 /* ---- API contract ---- */
@@ -299,4 +336,87 @@ Test(jinja, api) {
     }
     json_decref(ctx);
     jinja_free(t);
+
+    /* Hugging Face's {% generation %} marker renders its body unchanged */
+    const char *gen = "a{% generation %}b{{ 1 }}{% endgeneration %}c";
+    out = render(gen, strlen(gen), NULL, NULL, &err);
+    cr_assert_str_eq(out, "ab1c");
+    free(out);
+}
+
+/* ---- Templates embedded in GGUF files, bos/eos defaulting to the vocab's tokens ---- */
+
+Test(jinja, gguf_cases) {
+    json_error_t jerr;
+    json_t *cases = json_load_file("tests/data/templates/gguf_cases.json", 0, &jerr);
+    cr_assert(cases, "%s", jerr.text);
+    size_t i;
+    json_t *c;
+    int pass = 0, total = 0;
+    json_array_foreach(cases, i, c) {
+        char path[1200], label[256];
+        snprintf(path, sizeof path, "%s/fixtures/vocab/%s", shared_dir(),
+                 json_string_value(json_object_get(c, "gguf")));
+        chat_gguf_info info;
+        he_error err = {0};
+        cr_assert_eq(chat_gguf_read(path, &info, &err), 0, "%s", err.msg);
+        cr_assert(info.template_text, "%s has a chat template", path);
+        json_t *ctx = json_deep_copy(json_object_get(c, "context"));
+        if (info.bos_token) json_object_set_new(ctx, "bos_token", json_string(info.bos_token));
+        if (info.eos_token) json_object_set_new(ctx, "eos_token", json_string(info.eos_token));
+        snprintf(label, sizeof label, "%s/%s", json_string_value(json_object_get(c, "gguf")),
+                 json_string_value(json_object_get(c, "name")));
+        pass += check_vector(label, info.template_text, ctx, json_object_get(c, "expected"),
+                             json_string_value(json_object_get(c, "error")));
+        total++;
+        json_decref(ctx);
+        chat_gguf_info_deinit(&info);
+    }
+    json_decref(cases);
+    cr_log_info("gguf: %d/%d", pass, total);
+    cr_assert_gt(total, 10);
+    cr_assert_eq(pass, total, "gguf: %d/%d pass", pass, total);
+}
+
+Test(jinja, gguf_read_errors) {
+    chat_gguf_info info;
+    he_error err = {0};
+    cr_assert_eq(chat_gguf_read("/nonexistent/model.gguf", &info, &err), -1);
+    cr_assert_null(info.template_text);
+    /* a vocab without a template reads fine, with the template absent */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-gpt-2.gguf", shared_dir());
+    cr_assert_eq(chat_gguf_read(path, &info, &err), 0, "%s", err.msg);
+    cr_assert_null(info.template_text);
+    chat_gguf_info_deinit(&info);
+    chat_gguf_info_deinit(NULL);
+}
+
+/* Values a template builds itself: deep nesting, shared sub-lists, namespaces that contain
+ * themselves. Each either renders or fails cleanly, never crashes or runs away. */
+Test(jinja, hostile_values) {
+    static const char *const srcs[] = {
+        /* 100k-deep list, then compared, printed, serialized and sorted */
+        "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+        "{% endfor %}{{ ns.x == ns.x }}{{ [ns.x] < [ns.x] }}",
+        "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+        "{% endfor %}{{ ns.x }}",
+        "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+        "{% endfor %}{{ ns.x|tojson }}",
+        /* a DAG with 2^60 paths */
+        "{% set ns = namespace(x=1, y=1) %}{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}"
+        "{% set ns.y = [ns.y, ns.y] %}{% endfor %}{{ ns.x == ns.y }}{{ ns.x in [ns.y] }}",
+        /* a namespace holding itself */
+        "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}",
+        /* macro recursion through nested blocks */
+        "{% macro f(n) %}{% if 1 %}{% if 1 %}{% if 1 %}{% for i in [1] %}{{ f(n + 1) }}"
+        "{% endfor %}{% endif %}{% endif %}{% endif %}{% endmacro %}{{ f(0) }}",
+    };
+    jinja_limits lim = {.max_depth = 100000, .max_steps = 50000000, .max_output = 1 << 20};
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        he_error err = {0};
+        char *out = render(srcs[i], strlen(srcs[i]), NULL, &lim, &err);
+        if (!out) cr_expect(err.code == HE_LIMIT || err.code == HE_RUNTIME, "case %zu: %s", i, err.msg);
+        free(out);
+    }
 }
