@@ -50,6 +50,8 @@ REPLAY   := $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 
 .PHONY: all test test-unit test-asan test-replay test-integration fuzz bench bench-kernels run format format-check check-deps clean help
 .DEFAULT_GOAL := all
+# Keep test and fuzz objects between runs (they are intermediates of chained pattern rules).
+.SECONDARY:
 
 all: $(BIN)
 	@if [ "$(MODE)" = release ]; then ln -sf release/hearth build/hearth; fi
