@@ -524,6 +524,7 @@ Test(input, many_special_tokens_stay_fast, .timeout = 30) {
     }
     toks[0][0] = 'z'; /* avoid an empty text */
     char long_tok[400];
+    free(toks[N - 1]);
     memset(long_tok, 'a', sizeof long_tok - 1);
     long_tok[sizeof long_tok - 1] = 0;
     toks[N - 1] = long_tok; /* longer than TOK_SPECIAL_MAX_LEN: never matched in text */
