@@ -48,7 +48,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 REPLAY   := $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 
-.PHONY: all test test-unit test-asan test-replay test-integration fuzz bench bench-kernels run format format-check check-deps clean help
+.PHONY: all serve test test-unit test-asan test-replay test-integration fuzz bench bench-kernels run format format-check check-deps clean help
 .DEFAULT_GOAL := all
 # Keep test and fuzz objects between runs (they are intermediates of chained pattern rules).
 .SECONDARY:
@@ -127,7 +127,11 @@ bench-kernels: $(BENCH_KERNELS)
 
 # ---- Running hearth on a model: make run [MODEL=file.gguf] [PROMPT=...] ----
 run: all
-	@scripts/run-demo.sh "$(MODEL)" "$(PROMPT)"
+	@scripts/run-demo.sh run "$(MODEL)" "$(PROMPT)"
+
+# ---- Serving MODEL the same way: make serve [MODEL=file.gguf] [PORT=8080] ----
+serve: all
+	@scripts/run-demo.sh serve "$(MODEL)" "$(PORT)"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -143,6 +147,7 @@ help:
 	@echo "hearth make targets:"
 	@echo "  make                 build build/hearth (MODE=release|debug|asan|tsan)"
 	@echo "  make run [MODEL=f.gguf] [PROMPT=text]  build, then generate from MODEL (default: ../shared/models/stories260K.gguf, else a generated demo model)"
+	@echo "  make serve [MODEL=f.gguf] [PORT=8080]  build, then serve MODEL (same default) over the OpenAI and Ollama APIs"
 	@echo "  make test            unit tests (release + ASan/UBSan), fuzz corpus replay, integration tests"
 	@echo "  make test-unit       unit tests in the current MODE only"
 	@echo "  make test-asan       unit tests + fuzz corpus replay under ASan/UBSan"

@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
-# make run: generate text from MODEL (the one given, else ../shared/models/stories260K.gguf when
-# present, else a generated demo model), saying which.
+# make run / make serve: run hearth on MODEL — the one given, else ../shared/models/stories260K.gguf
+# when present, else a generated demo model — saying which.
+#   scripts/run-demo.sh run   [MODEL] [PROMPT]   one generation to stdout
+#   scripts/run-demo.sh serve [MODEL] [PORT]     the OpenAI/Ollama server on 127.0.0.1
 set -euo pipefail
-model=${1:-}
-prompt=${2:-}
-[ -n "$prompt" ] || prompt="Once upon a time"
+mode=${1:-run}
+model=${2:-}
+arg=${3:-}
 if [ -n "$model" ]; then
-    echo "hearth: running the model you gave: $model" >&2
+    echo "hearth: using the model you gave: $model" >&2
 elif [ -f ../shared/models/stories260K.gguf ]; then
     model=../shared/models/stories260K.gguf
-    echo "hearth: no MODEL given; running $model (tiny trained Llama)" >&2
+    echo "hearth: no MODEL given; using $model (a tiny trained Llama)" >&2
 else
     model=build/demo-tiny.gguf
     if [ ! -f "$model" ]; then
         echo "hearth: no MODEL given and no ../shared; generating a random-weight demo model $model" >&2
-        build/hearth make-model --shape tiny --type f32 --vocab "" "$model"
+        build/hearth make-model --shape tiny --type q8_0 "$model"
     fi
-    echo "hearth: running the generated demo model $model (random weights: the text is noise)" >&2
+    echo "hearth: using the generated demo model $model (random weights: its text is noise)" >&2
 fi
-exec build/hearth run "$model" -p "$prompt" -n 200
+case "$mode" in
+run)
+    exec build/hearth run "$model" -p "${arg:-Once upon a time}" -n 200
+    ;;
+serve)
+    echo "hearth: serving on http://127.0.0.1:${arg:-8080} (OpenAI: /v1, Ollama: /api); Ctrl-C stops" >&2
+    exec build/hearth serve "$model" --port "${arg:-8080}"
+    ;;
+*)
+    echo "usage: $0 run|serve [MODEL] [PROMPT|PORT]" >&2
+    exit 2
+    ;;
+esac
