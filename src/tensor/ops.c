@@ -5,10 +5,14 @@
 
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     // x (n,) -> out (n,)
-    double ss = 0.0; /* double: rows reach 8k elements and the sum must not lose the tail */
+    /* As ggml computes it (llama.cpp's reference outputs): float squares summed in double (rows
+     * reach 8k elements and the sum must not lose the tail), the mean rounded to float, then
+     * 1/sqrtf in float. The order of x * scale * w is ggml's too (rms_norm, then mul). */
+    double ss = 0.0;
     for (int i = 0; i < n; i++)
-        ss += (double)x[i] * (double)x[i];
-    float scale = (float)(1.0 / sqrt(ss / n + (double)eps));
+        ss += (double)(x[i] * x[i]);
+    float mean = (float)(ss / n);
+    float scale = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++)
         out[i] = x[i] * scale * w[i];
 }
