@@ -11,6 +11,7 @@
  * reference does not have. Helpers are static inline (see STYLE.md: a non-static helper built
  * with AVX2 flags could become the copy every caller links to). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
@@ -503,9 +504,10 @@ void tensor_avx2_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *
 }
 
 /* ---- Float weights against F32 activations ----
- * Not bit-identical to the references (which sum in double): these keep float partial sums
- * (FMA) and add them up at the end; the difference is float rounding, a few 1e-7 of
- * sum |x y| for typical rows. Any n (block size 1): a scalar tail finishes the row. */
+ * F32 is bit-identical to its reference (both in ggml's order). F16/BF16 are not (their
+ * references sum in double): these keep float partial sums (FMA) and add them up at the end;
+ * the difference is float rounding, a few 1e-7 of sum |x y| for typical rows. Any n (block
+ * size 1): a scalar tail finishes the row. */
 
 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -538,10 +540,8 @@ void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy
     __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
     __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
     float sum = hsum_ps(_mm256_add_ps(lo, hi));
-    for (; i < n; i++) {
-        float p = x[i] * y[i];
-        sum += p;
-    }
+    for (; i < n; i++) /* fused, as gcc -std=gnu11 -mfma compiles ggml's sumf += x[i]*y[i] */
+        sum = fmaf(x[i], y[i], sum);
     *s = sum;
 }
 

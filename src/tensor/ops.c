@@ -27,9 +27,32 @@ void op_silu(float *x, int n) {
         x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
+float op_expf_ggml(float x) {
+    /* 2^n * p(b): n = round(x / ln 2), b = x - n ln 2 (in two parts), p a degree-5 polynomial;
+     * the constants are the ones of ARM's optimized-routines expf that ggml adapted */
+    const float r = 0x1.8p23f; /* adding it rounds to an integer */
+    float z = fmaf(x, 0x1.715476p+0f, r);
+    float n = z - r;
+    float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+    if (n != n) return x; /* NaN in, NaN out */
+    float u = b * b;
+    float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                        fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                   u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
 void op_swiglu(float *a, const float *b, int n) {
-    for (int i = 0; i < n; i++)
-        a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+    int i = 0;
+    for (; i < (n & ~15); i++) {
+        float s = a[i] / (1.0f + op_expf_ggml(0.0f - a[i]));
+        a[i] = s * b[i];
+    }
+    for (; i < n; i++) {
+        float s = a[i] / (1.0f + expf(-a[i]));
+        a[i] = s * b[i];
+    }
 }
 
 void op_softmax(float *x, int n) {
@@ -62,8 +85,9 @@ void op_rope(float *x, int n_heads, int head_dim, const float *cs, int n_rot, in
             int a = neox ? i : 2 * i;
             int b = neox ? i + half : 2 * i + 1;
             float x0 = v[a], x1 = v[b];
-            v[a] = x0 * c - x1 * s;
-            v[b] = x0 * s + x1 * c;
+            /* fused as gcc -std=gnu11 compiles ggml's x0*c - x1*s (llama.cpp's reference) */
+            v[a] = fmaf(x0, c, -(x1 * s));
+            v[b] = fmaf(x0, s, x1 * c);
         }
     }
 }

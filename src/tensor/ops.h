@@ -9,7 +9,12 @@
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 /* x[i] += y[i] — (n,) */
 void op_add(float *x, const float *y, int n);
-/* a[i] = silu(a[i]) * b[i] — SwiGLU gate, (n,) */
+/* expf as ggml's AVX-512 ggml_v_expf computes it (a polynomial, within 1.5 ulp of expf):
+ * llama.cpp's softmax and SiLU use it, so matching it keeps hearth's results on its side of
+ * f16 rounding boundaries. Bit-identical on any CPU (fmaf). */
+float op_expf_ggml(float x);
+/* a[i] = silu(a[i]) * b[i] — SwiGLU gate over one row (n,): ggml's order, silu with
+ * op_expf_ggml for the first n & ~15 values (its 16-wide loop) and expf for the rest */
 void op_swiglu(float *a, const float *b, int n);
 /* x[i] = silu(x[i]) */
 void op_silu(float *x, int n);
