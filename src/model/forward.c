@@ -214,7 +214,8 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
 
     for (int t = 0; t < n; t++) {
         embed(m, c->x + (size_t)t * E, b->token[t]);
-        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->inv_freq, n_rot);
+        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
+                       m->rope_div, n_rot);
     }
 
     for (int l = 0; l < hp->n_layer; l++) {

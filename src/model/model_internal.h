@@ -61,6 +61,8 @@ struct hearth_model {
     hearth_weight output;   // (n_vocab, n_embd); = tok_embd when tied
     hearth_layer *layers;   // (n_layer)
     float *inv_freq;        // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
+    float *rope_div;        // (n_rot/2) divisor of the unscaled angle (1, rope_freqs, llama3)
+    float rope_theta_scale; // powf(rope_base, -2/n_rot), ggml's angle step
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
 };

@@ -95,11 +95,15 @@ void op_softmax(float *x, int n) {
         x[i] /= sum;
 }
 
-void op_rope_angles(float *cs, int32_t pos, const float *inv_freq, int n_rot) {
+void op_rope_angles(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot) {
+    /* ggml's angles: theta_0 = pos, theta_{i+1} = theta_i * theta_scale in float, divided by
+     * the frequency factor */
+    float theta = (float)pos;
     for (int i = 0; i < n_rot / 2; i++) {
-        float theta = (float)pos * inv_freq[i];
-        cs[2 * i] = cosf(theta);
-        cs[2 * i + 1] = sinf(theta);
+        float t = theta / div[i];
+        cs[2 * i] = cosf(t);
+        cs[2 * i + 1] = sinf(t);
+        theta *= theta_scale;
     }
 }
 

@@ -21,9 +21,10 @@ void op_silu(float *x, int n);
 /* in-place softmax over (n,) */
 void op_softmax(float *x, int n);
 
-/* RoPE angles for one position: cs[2i] = cos(pos * inv_freq[i]), cs[2i+1] = sin(...),
- * i < n_rot/2. */
-void op_rope_angles(float *cs, int32_t pos, const float *inv_freq, int n_rot);
+/* RoPE angles for one position, i < n_rot/2: cs[2i] = cos(theta_i / div[i]), cs[2i+1] = sin(...)
+ * with theta_0 = pos and theta_{i+1} = theta_i * theta_scale in float (theta_scale =
+ * base^(-2/n_rot)): ggml's computation, which llama.cpp's outputs come from. */
+void op_rope_angles(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot);
 /* Rotates the first n_rot dims of each of n_heads heads of x (n_heads, head_dim) in place.
  * neox = false: pairs (x[2i], x[2i+1]) (GPT-J / llama.cpp "normal");
  * neox = true:  pairs (x[i], x[i + n_rot/2]). */

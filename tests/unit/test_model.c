@@ -155,7 +155,7 @@ static hearth_model *stories(void) {
  * Not all: llama.cpp evaluates prompts with a different matmul kernel (tinyBLAS) than single
  * tokens, which hearth does not copy (its logits do not depend on how tokens are batched), and
  * a value within an f32 ulp of an f16 rounding boundary that rounds the other way moves a
- * log-prob of this 64-wide model by up to a few 1e-3. Measured: max 2.26e-3, 18 of 1800 over
+ * log-prob of this 64-wide model by up to a few 1e-3. Measured: max 2.20e-3, 16 of 1800 over
  * 1e-3, identical for HEARTH_ISA=ref and avx2. Bounds: that plus a small margin. */
 static double check_reference(hearth_kv_type kv, int n_threads, bool top3, double tol, int *n_over,
                               int *n_swaps) {
@@ -236,7 +236,7 @@ Test(model, stories260K_matches_reference_f16_kv, .timeout = 120) {
                 "%d near-tie rank swaps",
                 tensor_isa(), worst, over, swaps);
     cr_assert(swaps <= 1, "%d near-tie rank swaps", swaps);
-    cr_assert(over <= 25, "%d of 1800 top-3 log-probs differ by more than 1e-3", over);
+    cr_assert(over <= 22, "%d of 1800 top-3 log-probs differ by more than 1e-3", over);
 }
 
 Test(model, stories260K_greedy_ids_match_with_f32_kv_one_thread, .timeout = 120) {
