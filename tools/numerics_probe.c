@@ -5,7 +5,10 @@
  * over the top-3 of every step of the three reference cases.
  *   build: gcc -std=c11 -O2 -D_GNU_SOURCE -Isrc tools/numerics_probe.c build/release/libhearth.a
  *          -ljansson -lm -lpthread -o /tmp/probe
- *   run:   /tmp/probe MODEL REFERENCE.json [flags]   flags: letters, see the opt table below */
+ *   run:   /tmp/probe MODEL REFERENCE.json [flags]   flags: letters, see the opt table below
+ *          (PROBE_TRACE=<case> prints per-step differences of the first 30 steps)
+ * Hearth's engine today corresponds to flags "mnsquvrxco" (and "lr" in the test); the closest
+ * variant found is "mnsquvrlgxco" (adds tinyBLAS order for prompts). See docs/ENGINE.md. */
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
