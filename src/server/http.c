@@ -461,6 +461,13 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
         char *t = metrics_text(h, &len);
         return http_respond(q, 200, "text/plain; version=0.0.4", t, len);
     }
+    if (rt->path == R_CHAT || rt->path == R_COMPL || rt->path == R_OCHAT || rt->path == R_OGEN || rt->path == R_SWAP) {
+        /* The request is in: from here the connection is busy, not idle, however long the
+         * generation (or swap) takes. libmicrohttpd would otherwise close it once our handler
+         * or content reader has been blocked longer than the idle timeout. A client that goes
+         * away is still noticed (http_peer_closed) and its job cancelled. */
+        MHD_set_connection_option(q->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
+    }
     if (rt->needs_model && !__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE))
         return http_error(q, 503, NULL, "loading", "The server is loading its models; retry shortly.");
     if (rt->path == R_MODELS) return route_models(q, url[10] == '/' ? url + 11 : NULL);
@@ -603,12 +610,12 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
     /* Thread per connection, so a slow or idle client costs one small thread: up to 1024 of
      * them (1 MiB stacks, mostly untouched), dropped after 10 s without a byte (slowloris).
      * The 16 KiB per-connection buffer bounds the request line and headers (414/431). */
-    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                            NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
                             cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024,
-                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_END);
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
         he_fail(err, HE_IO, "serve: cannot listen on %s:%d (%s)", host, cfg->port, strerror(errno));

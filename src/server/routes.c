@@ -104,7 +104,7 @@ typedef struct {
 static void gen_free(void *cls) {
     gen *g = cls;
     if (!g) return;
-    if (!g->counted) http_metrics_tokens(g->h, g->model, g->n_prompt, (uint64_t)g->n_seen);
+    if (!g->counted) http_metrics_tokens(g->h, srv_model_name(g->m), g->n_prompt, (uint64_t)g->n_seen);
     srv_job_free(g->job);
     srv_model_release(g->m);
     free(g->out.b);
@@ -176,14 +176,15 @@ static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
 
 static void observe_token(gen *g) {
     double now = http_now();
-    if (g->n_seen == 0) http_metrics_ttft(g->h, g->model, now - g->t0);
-    else http_metrics_token_gap(g->h, g->model, now - g->t_last);
+    /* metrics by served name (the response echoes the name as asked, e.g. with ":latest") */
+    if (g->n_seen == 0) http_metrics_ttft(g->h, srv_model_name(g->m), now - g->t0);
+    else http_metrics_token_gap(g->h, srv_model_name(g->m), now - g->t_last);
     g->t_last = now;
     g->n_seen++;
 }
 
 static void observe_done(gen *g, const srv_event *ev) {
-    http_metrics_tokens(g->h, g->model, (uint64_t)ev->n_prompt, (uint64_t)ev->n_generated);
+    http_metrics_tokens(g->h, srv_model_name(g->m), (uint64_t)ev->n_prompt, (uint64_t)ev->n_generated);
     g->counted = true;
 }
 

@@ -1,6 +1,7 @@
 // Shared by the server_*.test.mjs suites: start `hearth serve` on 127.0.0.1 with a free port
 // (--port 0; the server prints the port it got), wait until /health says ok, stop it for sure.
 import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BIN = process.env.HEARTH_BIN;
@@ -16,6 +17,8 @@ export async function startServer(args, { readyTimeoutMs = 30_000 } = {}) {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), readyTimeoutMs);
     proc.stderr.on('data', (d) => {
       stderr += d;
+      // HEARTH_SERVER_LOG=FILE keeps every server's stderr (debugging a failed run)
+      if (process.env.HEARTH_SERVER_LOG) appendFileSync(process.env.HEARTH_SERVER_LOG, d);
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
       if (m) {
         clearTimeout(timer);

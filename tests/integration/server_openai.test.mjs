@@ -254,3 +254,39 @@ test('auth and CORS: --api-key requires the Bearer key (health stays open); --co
     await s2.stop();
   }
 });
+
+test('hostile numbers: every numeric field x {-1, 0, max, max+1, INT64_MIN, 1e308, "1", null} is 400 or accepted; 1000 bad requests, then a good one', async () => {
+  const fields = ['temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'seed', 'presence_penalty', 'frequency_penalty', 'top_logprobs', 'n', 'top_k', 'min_p', 'repeat_penalty'];
+  const values = [-1, 0, 2147483647, 2147483648, '-9223372036854775808', '1e308', '"1"', 'null', '9223372036854775808', '-0.0', '1e-320'];
+  const bodies = [];
+  for (const f of fields)
+    for (const v of values)
+      bodies.push(`{"model":"${NAME}","messages":[{"role":"user","content":"hi"}],${f.startsWith('max_') ? '' : '"max_tokens":2,'}"logprobs":true,"${f}":${v}}`);
+  const statuses = new Map();
+  const send = async (body) => {
+    const r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const j = await r.json();
+    statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    if (r.status !== 200) {
+      assert.ok(r.status === 400, `${body} -> ${r.status}`);
+      assert.equal(typeof j.error.message, 'string');
+    } else {
+      assert.ok(j.usage.completion_tokens > 0, body);
+    }
+  };
+  for (let i = 0; i < bodies.length; i += 16) await Promise.all(bodies.slice(i, i + 16).map(send));
+  assert.ok(statuses.get(400) > 0 && statuses.get(200) > 0, JSON.stringify([...statuses]));
+  const junk = ['{', '[]', '{"model":1}', '{"model":"x","messages":"y"}', '\u0000', '{"model":"' + NAME + '","messages":[{"role":"user","content":"hi"}],"n":5}', 'null', '{"a":' + '['.repeat(80) + ']'.repeat(80) + '}'];
+  for (let i = 0; i < 1000; i += 25) {
+    await Promise.all(
+      Array.from({ length: 25 }, (_, k) =>
+        fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', body: junk[(i + k) % junk.length] }).then(async (r) => {
+          assert.equal(r.status, 400);
+          await r.arrayBuffer();
+        }),
+      ),
+    );
+  }
+  const ok = await client.chat.completions.create({ model: NAME, messages: msgs, max_tokens: 2 });
+  assert.equal(ok.usage.completion_tokens, 2);
+});
