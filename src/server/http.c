@@ -559,7 +559,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* libmicrohttpd's own messages (mostly "client went away while we were sending") are debug
  * noise for a server whose clients may hang up at any time. */
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
