@@ -96,7 +96,8 @@ void store_name_sanitize(const char *text, char *out, size_t cap) {
     bool dash = false;
     for (const char *p = text ? text : ""; *p && o < max; p++) {
         char c = *p;
-        bool keep = is_alnum(c) || c == '_' || c == '-' || (c == '.' && o && out[o - 1] != '.');
+        if (c == '.' && o && out[o - 1] == '.' && !dash) continue; /* ".." -> "." */
+        bool keep = is_alnum(c) || c == '_' || c == '-' || (c == '.' && o);
         if (!keep) {
             dash = o > 0; /* a run of dropped bytes becomes one '-', none at the start */
             continue;
@@ -107,7 +108,6 @@ void store_name_sanitize(const char *text, char *out, size_t cap) {
             dash = false;
             if (o >= max) break;
         }
-        if (c == '.' && out[o - 1] == '.') continue;
         out[o++] = c;
     }
     while (o && !is_alnum(out[o - 1])) o--;
