@@ -406,14 +406,16 @@ static int blob_place(const store *s, int src_fd, const char *digest, uint64_t s
     char got[STORE_DIGEST_LEN + 1];
     uint64_t n = 0;
     bool linked = false, cloned = false;
+    struct stat sst;
     if (!o->no_link) {
         /* A reflink shares the extents copy-on-write but is its own inode: as good as a copy. */
         if (ioctl(fd, FICLONE, src_fd) == 0) {
             cloned = true;
-        } else {
+        } else if (fstat(src_fd, &sst) == 0 && (sst.st_mode & 0222) == 0) {
             /* A hard link of the very inode that was hashed (via /proc/self/fd, which needs no
-             * privilege, unlike AT_EMPTY_PATH). It shares the inode, and so its mode, with the
-             * user's file: an in-place edit of that file later shows up in `hearth verify`. */
+             * privilege, unlike AT_EMPTY_PATH). It shares the inode with the user's file, so an
+             * in-place edit of that file would change the blob: only read-only sources (no write
+             * bit for anyone) are linked, and `hearth verify` still catches an edit forced by root. */
             char proc[64], ltmp[STORE_PATH_MAX];
             snprintf(proc, sizeof proc, "/proc/self/fd/%d", src_fd);
             int k = snprintf(ltmp, sizeof ltmp, "%s.l", tmp);

@@ -109,8 +109,10 @@ typedef struct {
 } store_import_opts;
 
 /* Imports a GGUF file: validates it (gguf_open), hashes it, and unless a valid blob with that
- * digest exists, reflinks/hard-links or copies it into blobs/ (hashing again what lands there:
- * the two hashes must agree), fsyncs, renames into place, fsyncs blobs/; then writes the manifest.
+ * digest exists, places it in blobs/ — a reflink (FICLONE) where the file system can, else a hard
+ * link when the source is read-only (no write bit: an in-place edit of a linked source would
+ * change the blob), else a copy — hashing again what landed there (the two hashes must agree),
+ * fsyncs, renames into place and fsyncs blobs/; then writes the manifest.
  * name NULL: derived from general.name or the file's basename (store_name_sanitize).
  * name_out (may be NULL) receives the name used. Takes the store lock. */
 int store_import(store *s, const char *src, const char *name, const store_import_opts *opts,
