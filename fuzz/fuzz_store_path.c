@@ -20,7 +20,8 @@ static void check_under(const char *root, const char *sub, const char *out) {
     for (const char *p = leaf; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) abort();
     /* the root itself was accepted: it must be absolute and normalized */
-    if (root[0] != '/' || strstr(root, "/../") || strstr(root, "/./") || strstr(root, "//")) abort();
+    if (root[0] != '/' || strstr(root, "/../") || strstr(root, "/./") || strstr(root, "//"))
+        abort();
     size_t n = strlen(root);
     if (n >= 3 && !strcmp(root + n - 3, "/..")) abort();
     if (n >= 2 && !strcmp(root + n - 2, "/.")) abort();

@@ -29,7 +29,8 @@ static void progress_bar(void *ud, const char *phase, uint64_t done, uint64_t to
     p->last_pct = pct;
     char bar[31];
     int fill = pct * 30 / 100;
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
     bar[30] = '\0';
     fprintf(stderr, "\r%-10s [%s] %3d%%", phase, bar, pct);
     if (pct == 100) fputc('\n', stderr);
@@ -241,12 +242,14 @@ int cmd_show(int argc, char **argv) {
     printf("quantization:  %s\n", info.quant);
     if (info.context_length >= 0) printf("context:       %" PRId64 "\n", info.context_length);
     printf("license:       %s\n", info.license[0] ? info.license : "-");
-    for (int i = 0; i < m.n_adapters; i++) printf("adapter:       %s\n", m.adapters[i].digest);
+    for (int i = 0; i < m.n_adapters; i++)
+        printf("adapter:       %s\n", m.adapters[i].digest);
     if (m.has_template) printf("template blob: %s\n", m.template_blob.digest);
     if (m.has_params) printf("params blob:   %s\n", m.params_blob.digest);
 
     printf("\nmetadata:\n");
-    for (int64_t i = 0; i < gguf_n_kv(g); i++) print_kv(g, i);
+    for (int64_t i = 0; i < gguf_n_kv(g); i++)
+        print_kv(g, i);
 
     gguf_str t;
     if (gguf_find_str(g, "tokenizer.chat_template", &t, NULL) == 1) {
@@ -361,7 +364,8 @@ int cmd_verify(int argc, char **argv) {
         } else {
             store_blob_ref refs[STORE_MAX_ADAPTERS + 3];
             int k = store_manifest_blobs(&m, refs, STORE_MAX_ADAPTERS + 3), b = 0;
-            for (int j = 0; j < k; j++) b |= verify_one(s, m.name, &refs[j], &ps);
+            for (int j = 0; j < k; j++)
+                b |= verify_one(s, m.name, &refs[j], &ps);
             if (!b) printf("ok      %s\n", m.name);
             bad |= b;
         }

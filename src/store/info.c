@@ -11,24 +11,24 @@
 
 /* ggml tensor type ids (GGUF spec). */
 static const char *const tensor_type_names[] = {
-    [0] = "F32",      [1] = "F16",     [2] = "Q4_0",    [3] = "Q4_1",    [6] = "Q5_0",
-    [7] = "Q5_1",     [8] = "Q8_0",    [9] = "Q8_1",    [10] = "Q2_K",   [11] = "Q3_K",
-    [12] = "Q4_K",    [13] = "Q5_K",   [14] = "Q6_K",   [15] = "Q8_K",   [16] = "IQ2_XXS",
-    [17] = "IQ2_XS",  [18] = "IQ3_XXS", [19] = "IQ1_S", [20] = "IQ4_NL", [21] = "IQ3_S",
-    [22] = "IQ2_S",   [23] = "IQ4_XS", [24] = "I8",     [25] = "I16",    [26] = "I32",
-    [27] = "I64",     [28] = "F64",    [29] = "IQ1_M",  [30] = "BF16",   [34] = "TQ1_0",
+    [0] = "F32",     [1] = "F16",      [2] = "Q4_0",   [3] = "Q4_1",    [6] = "Q5_0",
+    [7] = "Q5_1",    [8] = "Q8_0",     [9] = "Q8_1",   [10] = "Q2_K",   [11] = "Q3_K",
+    [12] = "Q4_K",   [13] = "Q5_K",    [14] = "Q6_K",  [15] = "Q8_K",   [16] = "IQ2_XXS",
+    [17] = "IQ2_XS", [18] = "IQ3_XXS", [19] = "IQ1_S", [20] = "IQ4_NL", [21] = "IQ3_S",
+    [22] = "IQ2_S",  [23] = "IQ4_XS",  [24] = "I8",    [25] = "I16",    [26] = "I32",
+    [27] = "I64",    [28] = "F64",     [29] = "IQ1_M", [30] = "BF16",   [34] = "TQ1_0",
     [35] = "TQ2_0",
 };
 
 /* general.file_type values (llama_ftype). */
 static const char *const file_type_names[] = {
-    [0] = "F32",     [1] = "F16",     [2] = "Q4_0",    [3] = "Q4_1",     [7] = "Q8_0",
-    [8] = "Q5_0",    [9] = "Q5_1",    [10] = "Q2_K",   [11] = "Q3_K_S",  [12] = "Q3_K_M",
-    [13] = "Q3_K_L", [14] = "Q4_K_S", [15] = "Q4_K_M", [16] = "Q5_K_S",  [17] = "Q5_K_M",
-    [18] = "Q6_K",   [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
-    [23] = "IQ3_XXS", [24] = "IQ1_S", [25] = "IQ4_NL", [26] = "IQ3_S",   [27] = "IQ3_M",
-    [28] = "IQ2_S",  [29] = "IQ2_M",  [30] = "IQ4_XS", [31] = "IQ1_M",   [32] = "BF16",
-    [36] = "TQ1_0",  [37] = "TQ2_0",
+    [0] = "F32",      [1] = "F16",      [2] = "Q4_0",    [3] = "Q4_1",    [7] = "Q8_0",
+    [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",   [11] = "Q3_K_S", [12] = "Q3_K_M",
+    [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M",
+    [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
+    [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL", [26] = "IQ3_S",  [27] = "IQ3_M",
+    [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
+    [36] = "TQ1_0",   [37] = "TQ2_0",
 };
 
 #define N_TT (sizeof tensor_type_names / sizeof tensor_type_names[0])
@@ -44,7 +44,8 @@ static void show(char *out, size_t cap, gguf_str s) {
     /* never end inside a UTF-8 sequence */
     while (n > 0 && ((unsigned char)out[n - 1] & 0x80)) {
         size_t start = n - 1;
-        while (start > 0 && ((unsigned char)out[start] & 0xC0) == 0x80) start--;
+        while (start > 0 && ((unsigned char)out[start] & 0xC0) == 0x80)
+            start--;
         if (gguf_utf8_len(out + start, n - start) == n - start) break;
         n = start;
     }
@@ -68,7 +69,8 @@ int store_info_read(const char *path, store_info *out, he_error *err) {
     gguf_file *g = gguf_open(path, err);
     if (!g) return -1;
     gguf_str s;
-    if (gguf_find_str(g, "general.architecture", &s, NULL) == 1) show(out->arch, sizeof out->arch, s);
+    if (gguf_find_str(g, "general.architecture", &s, NULL) == 1)
+        show(out->arch, sizeof out->arch, s);
     if (gguf_find_str(g, "general.license", &s, NULL) == 1)
         show(out->license, sizeof out->license, s);
 
@@ -77,7 +79,8 @@ int store_info_read(const char *path, store_info *out, he_error *err) {
     for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
         const gguf_tensor *t = gguf_tensor_at(g, i);
         uint64_t ne = 1;
-        for (uint32_t d = 0; d < t->n_dims; d++) ne *= (uint64_t)t->ne[d];
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            ne *= (uint64_t)t->ne[d];
         out->n_params += ne;
         if (t->type < N_TT && t->n_dims >= 2) bytes_by_type[t->type] += t->nbytes;
     }

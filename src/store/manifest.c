@@ -78,7 +78,8 @@ int store_manifest_parse(const char *text, size_t len, store_manifest *out, he_e
         out->has_params = true;
     }
     json_t *at = json_object_get(root, "imported_at"), *src = json_object_get(root, "source");
-    if (json_is_string(at)) copy_str(out->imported_at, sizeof out->imported_at, json_string_value(at));
+    if (json_is_string(at))
+        copy_str(out->imported_at, sizeof out->imported_at, json_string_value(at));
     if (json_is_string(src)) copy_str(out->source, sizeof out->source, json_string_value(src));
     rc = 0;
 done:
@@ -97,7 +98,8 @@ char *store_manifest_dump(const store_manifest *m) {
     json_object_set_new(root, "name", json_string(m->name));
     json_object_set_new(root, "weights", ref_json(&m->weights));
     json_t *ad = json_array();
-    for (int i = 0; i < m->n_adapters; i++) json_array_append_new(ad, ref_json(&m->adapters[i]));
+    for (int i = 0; i < m->n_adapters; i++)
+        json_array_append_new(ad, ref_json(&m->adapters[i]));
     json_object_set_new(root, "adapters", ad);
     if (m->has_template) json_object_set_new(root, "template", ref_json(&m->template_blob));
     if (m->has_params) json_object_set_new(root, "params", ref_json(&m->params_blob));
@@ -113,7 +115,8 @@ char *store_manifest_dump(const store_manifest *m) {
 int store_manifest_blobs(const store_manifest *m, store_blob_ref *out, int cap) {
     int n = 0;
     if (n < cap) out[n++] = m->weights;
-    for (int i = 0; i < m->n_adapters && n < cap; i++) out[n++] = m->adapters[i];
+    for (int i = 0; i < m->n_adapters && n < cap; i++)
+        out[n++] = m->adapters[i];
     if (m->has_template && n < cap) out[n++] = m->template_blob;
     if (m->has_params && n < cap) out[n++] = m->params_blob;
     return n;

@@ -37,8 +37,7 @@ static int root_check(const char *root, he_error *err) {
     return 0;
 }
 
-int store_digest_path(const char *root, const char *digest, char *out, size_t cap,
-                      he_error *err) {
+int store_digest_path(const char *root, const char *digest, char *out, size_t cap, he_error *err) {
     if (cap) out[0] = '\0';
     if (!store_digest_valid(digest))
         return he_fail(err, HE_INVALID, "store: invalid digest (want sha256-<64 lower-case hex>)");
@@ -110,7 +109,8 @@ void store_name_sanitize(const char *text, char *out, size_t cap) {
         }
         out[o++] = c;
     }
-    while (o && !is_alnum(out[o - 1])) o--;
+    while (o && !is_alnum(out[o - 1]))
+        o--;
     out[o] = '\0';
     if (o == 0) snprintf(out, cap, "model");
 }

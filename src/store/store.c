@@ -206,10 +206,8 @@ static store *store_open_ex(const char *root, bool create, he_error *err) {
     }
     if (create && mkdirs(want, err) < 0) return NULL;
     char real[PATH_MAX];
-    if (!realpath(want, real))
-        return he_fail(err, HE_IO, "store: root: %s", strerror(errno)), NULL;
-    if (strlen(real) < 2)
-        return he_fail(err, HE_INVALID, "store: the root cannot be '/'"), NULL;
+    if (!realpath(want, real)) return he_fail(err, HE_IO, "store: root: %s", strerror(errno)), NULL;
+    if (strlen(real) < 2) return he_fail(err, HE_INVALID, "store: the root cannot be '/'"), NULL;
     store *s = xcalloc(1, sizeof *s);
     snprintf(s->root, sizeof s->root, "%s", real);
     s->lock_fd = -1;
@@ -415,7 +413,8 @@ static int blob_place(const store *s, int src_fd, const char *digest, uint64_t s
             /* A hard link of the very inode that was hashed (via /proc/self/fd, which needs no
              * privilege, unlike AT_EMPTY_PATH). It shares the inode with the user's file, so an
              * in-place edit of that file would change the blob: only read-only sources (no write
-             * bit for anyone) are linked, and `hearth verify` still catches an edit forced by root. */
+             * bit for anyone) are linked, and `hearth verify` still catches an edit forced by root.
+             */
             char proc[64], ltmp[STORE_PATH_MAX];
             snprintf(proc, sizeof proc, "/proc/self/fd/%d", src_fd);
             int k = snprintf(ltmp, sizeof ltmp, "%s.l", tmp);
@@ -454,7 +453,10 @@ static int blob_place(const store *s, int src_fd, const char *digest, uint64_t s
         he_fail(err, HE_IO, "store: rename blob into place: %s", strerror(errno));
         goto fail;
     }
-    log_debug("store: blob %s placed by %s", digest, linked ? "hard link" : cloned ? "reflink" : "copy");
+    log_debug("store: blob %s placed by %s", digest,
+              linked   ? "hard link"
+              : cloned ? "reflink"
+                       : "copy");
     return fsync_dir(dir, err);
 fail:
     if (fd >= 0) close(fd);
@@ -626,7 +628,8 @@ int store_remove(store *s, const char *name, int *n_removed, he_error *err) {
         }
         store_blob_ref refs[STORE_MAX_ADAPTERS + 3];
         int k = store_manifest_blobs(&m, refs, STORE_MAX_ADAPTERS + 3);
-        for (int j = 0; j < k; j++) set_add(&keep, refs[j].digest);
+        for (int j = 0; j < k; j++)
+            set_add(&keep, refs[j].digest);
     }
     if (sub_dir(s, "blobs", dir, sizeof dir, err) < 0) goto out;
     DIR *d = opendir(dir);
@@ -646,7 +649,8 @@ int store_remove(store *s, const char *name, int *n_removed, he_error *err) {
     if (fsync_dir(dir, err) < 0) goto out;
     rc = 0;
 out:
-    for (int i = 0; i < n_names; i++) free(names[i]);
+    for (int i = 0; i < n_names; i++)
+        free(names[i]);
     free(names);
     free(keep.d);
     store_unlock(s);
@@ -668,8 +672,7 @@ int store_export(const store *s, const char *name, const char *dir, char *path_o
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return he_fail(err, HE_IO, "export: the destination is not a folder");
-    if (lstat(final, &st) == 0)
-        return he_fail(err, HE_INVALID, "export: %s already exists", fname);
+    if (lstat(final, &st) == 0) return he_fail(err, HE_INVALID, "export: %s already exists", fname);
     int in = blob_open(s, m.weights.digest, err);
     if (in < 0) return -1;
     int out = mkostemp(tmp, O_CLOEXEC);

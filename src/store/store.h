@@ -20,9 +20,9 @@
 
 #include "base/error.h"
 
-#define STORE_DIGEST_LEN 71   /* "sha256-" + 64 hex */
-#define STORE_NAME_MAX 128    /* bytes in a model name */
-#define STORE_MAX_ADAPTERS 16 /* adapters in one manifest */
+#define STORE_DIGEST_LEN 71            /* "sha256-" + 64 hex */
+#define STORE_NAME_MAX 128             /* bytes in a model name */
+#define STORE_MAX_ADAPTERS 16          /* adapters in one manifest */
 #define STORE_MANIFEST_MAX (64 * 1024) /* bytes in a manifest file */
 #define STORE_PATH_MAX 4096
 
@@ -82,7 +82,7 @@ typedef struct store store;
 /* Opens (creating with mode 0700 when missing) the store at root; NULL root means $HEARTH_HOME,
  * else $HOME/.local/share/hearth. The root is made absolute. Returns NULL with err filled. */
 store *store_open(const char *root, he_error *err);
-void store_close(store *s); /* NULL is a no-op; releases the lock if held */
+void store_close(store *s);             /* NULL is a no-op; releases the lock if held */
 const char *store_root(const store *s); /* borrowed, valid until store_close */
 
 /* Takes the store's exclusive lock (flock on <root>/.lock); commands that change the store hold
@@ -137,18 +137,17 @@ int store_export(const store *s, const char *name, const char *dir, char *path_o
 /* For the server and the CLI: an existing regular file path passes through unchanged; otherwise
  * name_or_path must be a store name, resolved to its weights blob path (re-hashed first when
  * verify is true: a changed blob is an error, never served). The store is $HEARTH_HOME's. */
-int store_resolve(const char *name_or_path, char *path_out, size_t cap, bool verify,
-                  he_error *err);
+int store_resolve(const char *name_or_path, char *path_out, size_t cap, bool verify, he_error *err);
 
 /* ---- Model summary (from the blob's GGUF metadata) ---- */
 
 typedef struct {
     char arch[64];
-    char params[32];  /* "260K", "1.1B" (general.size_label or counted) */
-    char quant[32];   /* from general.file_type or the dominant tensor type */
+    char params[32]; /* "260K", "1.1B" (general.size_label or counted) */
+    char quant[32];  /* from general.file_type or the dominant tensor type */
     uint64_t n_params;
     int64_t context_length; /* -1 when absent */
-    char license[64]; /* general.license, "" when absent */
+    char license[64];       /* general.license, "" when absent */
 } store_info;
 
 /* Reads the summary of a GGUF file; text fields are display-safe (control bytes replaced). */

@@ -52,7 +52,8 @@ static void make_gguf(const char *path, const char *name, int seed) {
     gguf_writer_set_u32(w, "llama.context_length", 4096);
     gguf_writer_set_str(w, "tokenizer.chat_template", "{{ messages }}");
     float data[64 * 4];
-    for (int i = 0; i < 64 * 4; i++) data[i] = (float)(i * seed) * 0.01f;
+    for (int i = 0; i < 64 * 4; i++)
+        data[i] = (float)(i * seed) * 0.01f;
     int64_t ne[2] = {64, 4};
     he_error err = {0};
     cr_assert_eq(gguf_writer_add_tensor(w, "token_embd.weight", 0, 2, ne, data, &err), 0, "%s",
@@ -91,7 +92,8 @@ static int count_blobs(const char *root) {
     DIR *d = opendir(p);
     int n = 0;
     struct dirent *e;
-    while (d && (e = readdir(d))) n += e->d_name[0] != '.';
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
     if (d) closedir(d);
     return n;
 }
@@ -106,14 +108,24 @@ Test(store, digest_path_table) {
         bool ok;
     } cases[] = {
         {"sha256-" HEX64, true},
-        {"sha256-" "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", true},
+        {"sha256-"
+         "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+         true},
         {"sha256:" HEX64, false},
-        {"sha256-" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", false},
+        {"sha256-"
+         "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+         false},
         {"sha256-" HEX64 "0", false},
-        {"sha256-" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde", false},
+        {"sha256-"
+         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+         false},
         {"sha256-../../../../etc/passwd", false},
-        {"sha256-" "../../0123456789abcdef0123456789abcdef0123456789abcdef0123456789", false},
-        {"sha256-" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd/e", false},
+        {"sha256-"
+         "../../0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+         false},
+        {"sha256-"
+         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd/e",
+         false},
         {"../blobs/sha256-" HEX64, false},
         {"/etc/passwd", false},
         {"", false},
@@ -148,12 +160,12 @@ Test(store, digest_path_table) {
 /* ---- Names ---- */
 
 Test(store, name_table) {
-    static const char *good[] = {"qwen3:8b-q4_k_m", "llama", "a", "Llama-3.2_1B.Instruct:latest",
-                                 "9b", "x.y:z.w"};
-    static const char *bad[] = {"",        "../x",     "..",      "a/b",    "a\\b",   ".hidden",
-                                "-rf",     "a..b",     "a:b:c",   "a:",     ":a",     "a b",
-                                "a\nb",    "a\x1b[2J", "a\x7f",   "é",      "a%2fb",  "a*",
-                                "x/../y",  "con:..",   "_x",      "a\tb"};
+    static const char *good[] = {
+        "qwen3:8b-q4_k_m", "llama", "a", "Llama-3.2_1B.Instruct:latest", "9b", "x.y:z.w"};
+    static const char *bad[] = {"",       "../x",     "..",    "a/b", "a\\b",  ".hidden",
+                                "-rf",    "a..b",     "a:b:c", "a:",  ":a",    "a b",
+                                "a\nb",   "a\x1b[2J", "a\x7f", "é",   "a%2fb", "a*",
+                                "x/../y", "con:..",   "_x",    "a\tb"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         he_error err = {0};
         cr_assert_eq(store_name_check(good[i], &err), 0, "'%s': %s", good[i], err.msg);
@@ -280,7 +292,8 @@ Test(store, import_ls_show_cp_rm_export_roundtrip, .init = setup, .fini = teardo
     cr_assert_eq(n, 2);
     cr_assert_str_eq(names[0], "Test-Model-1B");
     cr_assert_str_eq(names[1], "fam:tag");
-    for (int i = 0; i < n; i++) free(names[i]);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 
     store_info info;
@@ -321,8 +334,7 @@ Test(store, import_ls_show_cp_rm_export_roundtrip, .init = setup, .fini = teardo
     store_close(s);
 }
 
-Test(store, dedup_two_models_share_nothing_but_identical_content, .init = setup,
-     .fini = teardown) {
+Test(store, dedup_two_models_share_nothing_but_identical_content, .init = setup, .fini = teardown) {
     char a[512], b[512];
     snprintf(a, sizeof a, "%s/a.gguf", tmp);
     snprintf(b, sizeof b, "%s/b.gguf", tmp);
@@ -367,8 +379,8 @@ Test(store, flipped_byte_found_by_verify_and_resolve, .init = setup, .fini = tea
 
     /* re-import repairs a damaged blob */
     cr_assert_eq(store_import(s, src, "m:1", &o, NULL, 0, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_blob_verify(s, m.weights.digest, m.weights.size, NULL, NULL, &err), 1,
-                 "%s", err.msg);
+    cr_assert_eq(store_blob_verify(s, m.weights.digest, m.weights.size, NULL, NULL, &err), 1, "%s",
+                 err.msg);
     /* a truncated blob is caught by its size */
     chmod(p, 0600);
     cr_assert_eq(truncate(p, (off_t)m.weights.size - 1), 0);
