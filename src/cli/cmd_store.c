@@ -322,11 +322,46 @@ int cmd_rm(int argc, char **argv) {
 
 /* ---- verify ---- */
 
+/* Digests already re-hashed by this `verify`, so a blob shared by several names (or met again
+ * in the sweep of blobs/) is hashed once. */
+typedef struct {
+    char (*d)[STORE_DIGEST_LEN + 1];
+    int *bad;
+    int n, cap;
+} seen_set;
+
+static int seen_find(const seen_set *v, const char *digest) {
+    for (int i = 0; i < v->n; i++)
+        if (!strcmp(v->d[i], digest)) return i;
+    return -1;
+}
+
+static void seen_add(seen_set *v, const char *digest, int bad) {
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 16;
+        void *nd = realloc(v->d, (size_t)v->cap * sizeof *v->d);
+        void *nb = realloc(v->bad, (size_t)v->cap * sizeof *v->bad);
+        if (!nd || !nb) {
+            fprintf(stderr, "hearth verify: out of memory\n");
+            exit(1);
+        }
+        v->d = nd;
+        v->bad = nb;
+    }
+    memcpy(v->d[v->n], digest, STORE_DIGEST_LEN + 1);
+    v->bad[v->n++] = bad;
+}
+
+static seen_set seen;
+
 /* Re-hashes one blob; prints a line when it changed or is missing. Returns 0 ok, 1 bad. */
 static int verify_one(const store *s, const char *who, const store_blob_ref *r,
                       progress_state *ps) {
     he_error err = {0};
+    int k = seen_find(&seen, r->digest);
+    if (k >= 0 && r->size == UINT64_MAX) return seen.bad[k]; /* sweep: already reported */
     int v = store_blob_verify(s, r->digest, r->size, pick_progress(ps), ps, &err);
+    if (k < 0) seen_add(&seen, r->digest, v != 1);
     if (v == 1) return 0;
     printf("%s %s: %s\n", v == 0 ? "CHANGED" : "MISSING", who, err.msg);
     return 1;
@@ -387,6 +422,8 @@ int cmd_verify(int argc, char **argv) {
         }
         if (d) closedir(d);
     }
+    free(seen.d);
+    free(seen.bad);
     store_close(s);
     return bad;
 }
