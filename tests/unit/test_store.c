@@ -486,3 +486,37 @@ Test(store, stale_temporaries_cleaned_and_never_listed, .init = setup, .fini = t
     cr_assert_neq(stat(p, &st), 0);
     store_close(s);
 }
+
+static void count_progress(void *ud, const char *phase, uint64_t done, uint64_t total) {
+    int *calls = ud;
+    cr_assert(done <= total, "%s: %llu > %llu", phase, (unsigned long long)done,
+              (unsigned long long)total);
+    (*calls)++;
+}
+
+Test(store, default_name_from_basename_and_progress, .init = setup, .fini = teardown) {
+    char src[512];
+    snprintf(src, sizeof src, "%s/My Model (v2).gguf", tmp);
+    gguf_writer *w = gguf_writer_new(); /* no general.name */
+    gguf_writer_set_str(w, "general.architecture", "qwen3");
+    he_error err = {0};
+    cr_assert_eq(gguf_writer_write(w, src, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    store *s = store_open(NULL, &err);
+    int calls = 0;
+    store_import_opts o = {.no_link = true, .progress = count_progress, .progress_ud = &calls};
+    char used[STORE_NAME_MAX + 1];
+    cr_assert_eq(store_import(s, src, NULL, &o, used, sizeof used, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(used, "My-Model-v2");
+    cr_assert_geq(calls, 2, "hashing and copying reported");
+    store_info info;
+    char p[1024];
+    store_manifest m;
+    cr_assert_eq(store_manifest_read(s, used, &m, &err), 0);
+    cr_assert_eq(store_digest_path(store_root(s), m.weights.digest, p, sizeof p, &err), 0);
+    cr_assert_eq(store_info_read(p, &info, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(info.arch, "qwen3");
+    cr_assert_eq(info.context_length, -1);
+    cr_assert_str_eq(info.quant, "?");
+    store_close(s);
+}
