@@ -217,6 +217,38 @@ test('kill -9 at random points during import never leaves a bad manifest or blob
   process.stderr.write(`# ${t}\n`);
 });
 
+test('kill -9 during rm (garbage collection) never leaves a manifest without its blob', async () => {
+  const home = freshHome('kill-rm');
+  const base = readFileSync(join(SHARED, 'models/stories260K.gguf'));
+  const t0 = Date.now();
+  let killed = 0, iterations = 0;
+  for (let i = 0; i < 8 && Date.now() - t0 < 30000; i++, iterations++) {
+    // two models sharing one blob plus one with its own: rm of the own one must collect it,
+    // rm of a sharer must keep the shared blob
+    const src = join(dir, `rm-${i}.gguf`);
+    base.writeUInt32LE(i, base.length - 4);
+    writeFileSync(src, base);
+    for (const [file, name] of [[model, `s:a${i}`], [model, `s:b${i}`], [src, `own:${i}`]])
+      assert.equal(hearth(home, ['import', file, '--name', name, '--copy']).status, 0);
+    const victims = i % 2 ? [`own:${i}`] : [`s:a${i}`, `own:${i}`];
+    const child = spawn(BIN, ['rm', ...victims], { env: { ...process.env, HEARTH_HOME: home }, stdio: 'ignore' });
+    const exited = new Promise((res) => child.on('exit', (code, sig) => res({ code, sig })));
+    await sleep(Math.floor(Math.random() * 15));
+    child.kill('SIGKILL');
+    if ((await exited).sig === 'SIGKILL') killed++;
+    checkStore(home);
+    const r = hearth(home, ['verify']);
+    assert.equal(r.status, 0, `after iteration ${i}: ${r.stdout}${r.stderr}`);
+    assert.ok(existsSync(join(home, 'manifests', `s:b${i}`)));
+  }
+  assert.ok(iterations >= 3);
+  // whatever the kills left, a completed rm leaves exactly the blobs still referenced
+  const names = readdirSync(join(home, 'manifests')).filter((f) => !f.startsWith('.'));
+  assert.equal(hearth(home, ['rm', ...names]).status, 0);
+  assert.deepEqual(readdirSync(join(home, 'blobs')), []);
+  process.stderr.write(`# kill -9 during rm: ${iterations} iterations, ${killed} killed\n`);
+});
+
 function canUnshare() {
   return spawnSync('unshare', ['-n', 'true']).status === 0;
 }
