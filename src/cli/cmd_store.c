@@ -94,25 +94,33 @@ static store *open_store(const char *cmd) {
 
 int cmd_import(int argc, char **argv) {
     const char *file = NULL, *name = NULL;
-    bool copy = false;
-    for (int i = 1; i < argc; i++) {
+    progress_state ps;
+    store_import_opts o = {.progress = pick_progress(&ps), .progress_ud = &ps};
+    bool bad = false;
+    for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "--name") && i + 1 < argc)
             name = argv[++i];
         else if (!strcmp(argv[i], "--copy"))
-            copy = true;
+            o.no_link = true;
+        else if (!strcmp(argv[i], "--template") && i + 1 < argc)
+            o.template_path = argv[++i];
+        else if (!strcmp(argv[i], "--params") && i + 1 < argc)
+            o.params_path = argv[++i];
+        else if (!strcmp(argv[i], "--adapter") && i + 1 < argc && o.n_adapters < STORE_MAX_ADAPTERS)
+            o.adapters[o.n_adapters++] = argv[++i];
         else if (!file && argv[i][0] != '-')
             file = argv[i];
         else
-            file = NULL, i = argc;
+            bad = true;
     }
-    if (!file) {
-        fprintf(stderr, "usage: hearth import FILE.gguf [--name NAME] [--copy]\n");
+    if (!file || bad) {
+        fprintf(stderr,
+                "usage: hearth import FILE.gguf [--name NAME] [--copy] [--template T.jinja] "
+                "[--params P.json] [--adapter A.gguf]...\n");
         return 2;
     }
     store *s = open_store("import");
     if (!s) return 1;
-    progress_state ps;
-    store_import_opts o = {.no_link = copy, .progress = pick_progress(&ps), .progress_ud = &ps};
     char used[STORE_NAME_MAX + 1];
     he_error err = {0};
     int rc = store_import(s, file, name, &o, used, sizeof used, &err);
@@ -252,6 +260,25 @@ int cmd_show(int argc, char **argv) {
         print_kv(g, i);
 
     gguf_str t;
+    if (m.has_template) {
+        /* The override is verified before it is shown, like any blob hearth reads. */
+        char tp[STORE_PATH_MAX];
+        FILE *tf = NULL;
+        if (store_blob_verify(s, m.template_blob.digest, m.template_blob.size, NULL, NULL, &err) ==
+                1 &&
+            store_digest_path(store_root(s), m.template_blob.digest, tp, sizeof tp, &err) == 0 &&
+            (tf = fopen(tp, "rb"))) {
+            char *buf = malloc(m.template_blob.size + 1);
+            size_t n = buf ? fread(buf, 1, m.template_blob.size, tf) : 0;
+            printf("\nchat template (override):\n");
+            print_safe((gguf_str){buf, n}, UINT64_MAX, true);
+            putchar('\n');
+            free(buf);
+        } else {
+            printf("\nchat template (override): unavailable: %s\n", err.msg);
+        }
+        if (tf) fclose(tf);
+    }
     if (gguf_find_str(g, "tokenizer.chat_template", &t, NULL) == 1) {
         printf("\nchat template:\n");
         print_safe(t, UINT64_MAX, true);

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <linux/fs.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -491,6 +492,85 @@ static void default_name(gguf_file *g, const char *src, char *out, size_t cap) {
     store_name_sanitize(buf, out, cap);
 }
 
+/* Adds one file to blobs/ (deduplicated, crash-safe): hash, reuse a valid existing blob or place
+ * a new one. out receives its digest and size. Called with the lock held. */
+static int blob_add(store *s, const char *path, const char *what, const store_import_opts *o,
+                    store_blob_ref *out, he_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return he_fail(err, HE_IO, "import: %s: open: %s", what, strerror(errno));
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        he_fail(err, HE_IO, "import: %s: not a regular file", what);
+        goto out;
+    }
+    if (hash_stream(fd, -1, out->digest, &out->size, "hashing", (uint64_t)st.st_size, o->progress,
+                    o->progress_ud, err) < 0)
+        goto out;
+    he_error verr;
+    int have = store_blob_verify(s, out->digest, out->size, o->progress, o->progress_ud, &verr);
+    if (have == 0) log_warn("%s; replacing it", verr.msg);
+    if (have != 1 && blob_place(s, fd, out->digest, out->size, o, err) < 0) goto out;
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
+/* Reads a small side file (template, params) whole, for validation; NULL with err on failure. */
+static char *read_small(const char *path, size_t max, size_t *len, he_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return he_fail(err, HE_IO, "import: %s: %s", path, strerror(errno)), NULL;
+    char *buf = xmalloc(max + 1);
+    size_t n = fread(buf, 1, max + 1, f);
+    fclose(f);
+    if (n > max) {
+        free(buf);
+        return he_fail(err, HE_LIMIT, "import: %s is larger than %zu bytes", path, max), NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Side files are validated before anything is stored: a template must be UTF-8 text without NUL,
+ * params a JSON object, an adapter a valid GGUF. */
+static int check_side_files(const store_import_opts *o, he_error *err) {
+    size_t n;
+    char *buf;
+    if (o->template_path) {
+        if (!(buf = read_small(o->template_path, STORE_TEMPLATE_MAX, &n, err))) return -1;
+        bool ok = strlen(buf) == n;
+        for (size_t i = 0; ok && i < n;) {
+            size_t k = gguf_utf8_len(buf + i, n - i);
+            ok = k > 0;
+            i += k;
+        }
+        free(buf);
+        if (!ok) return he_fail(err, HE_FORMAT, "import: the template is not UTF-8 text");
+    }
+    if (o->params_path) {
+        if (!(buf = read_small(o->params_path, STORE_MANIFEST_MAX, &n, err))) return -1;
+        json_error_t jerr;
+        json_t *j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &jerr);
+        free(buf);
+        bool ok = json_is_object(j);
+        json_decref(j);
+        if (!ok) return he_fail(err, HE_FORMAT, "import: params must be a JSON object");
+    }
+    if (o->n_adapters < 0 || o->n_adapters > STORE_MAX_ADAPTERS)
+        return he_fail(err, HE_LIMIT, "import: at most %d adapters", STORE_MAX_ADAPTERS);
+    for (int i = 0; i < o->n_adapters; i++) {
+        gguf_file *g = gguf_open(o->adapters[i], err);
+        if (!g) {
+            he_prefix(err, "import: adapter %d", i + 1);
+            return -1;
+        }
+        gguf_close(g);
+    }
+    return 0;
+}
+
 int store_import(store *s, const char *src, const char *name, const store_import_opts *opts,
                  char *name_out, size_t name_cap, he_error *err) {
     store_import_opts o = opts ? *opts : (store_import_opts){0};
@@ -508,6 +588,7 @@ int store_import(store *s, const char *src, const char *name, const store_import
         default_name(g, src, m.name, sizeof m.name);
     gguf_close(g);
     if (name_out && name_cap) snprintf(name_out, name_cap, "%s", m.name);
+    if (check_side_files(&o, err) < 0) return -1;
 
     if (store_lock(s, err) < 0) return -1;
     char dir[STORE_PATH_MAX];
@@ -516,32 +597,20 @@ int store_import(store *s, const char *src, const char *name, const store_import
     if (sub_dir(s, "manifests", dir, sizeof dir, err) < 0) goto fail_unlocked;
     clean_temps(dir);
 
-    int fd = open(src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        he_fail(err, HE_IO, "import: open: %s", strerror(errno));
-        goto fail_unlocked;
+    /* Every blob is in place before the manifest that names them is written. */
+    if (blob_add(s, src, "weights", &o, &m.weights, err) < 0) goto fail_unlocked;
+    for (int i = 0; i < o.n_adapters; i++)
+        if (blob_add(s, o.adapters[i], "adapter", &o, &m.adapters[i], err) < 0) goto fail_unlocked;
+    m.n_adapters = o.n_adapters;
+    if (o.template_path) {
+        if (blob_add(s, o.template_path, "template", &o, &m.template_blob, err) < 0)
+            goto fail_unlocked;
+        m.has_template = true;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        he_fail(err, HE_IO, "import: not a regular file");
-        close(fd);
-        goto fail_unlocked;
+    if (o.params_path) {
+        if (blob_add(s, o.params_path, "params", &o, &m.params_blob, err) < 0) goto fail_unlocked;
+        m.has_params = true;
     }
-    uint64_t size;
-    if (hash_stream(fd, -1, m.weights.digest, &size, "hashing", (uint64_t)st.st_size, o.progress,
-                    o.progress_ud, err) < 0) {
-        close(fd);
-        goto fail_unlocked;
-    }
-    m.weights.size = size;
-    he_error verr;
-    int have = store_blob_verify(s, m.weights.digest, size, o.progress, o.progress_ud, &verr);
-    if (have == 0) log_warn("%s; replacing it", verr.msg);
-    if (have != 1 && blob_place(s, fd, m.weights.digest, size, &o, err) < 0) {
-        close(fd);
-        goto fail_unlocked;
-    }
-    close(fd);
     now_iso(m.imported_at);
     char real[PATH_MAX];
     copy_cut(m.source, sizeof m.source, realpath(src, real) ? real : src);

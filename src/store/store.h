@@ -102,8 +102,14 @@ int store_list(const store *s, char ***out, he_error *err);
 /* Progress callback: phase ("hashing", "copying", "verifying"), bytes done and total. */
 typedef void (*store_progress_fn)(void *ud, const char *phase, uint64_t done, uint64_t total);
 
+#define STORE_TEMPLATE_MAX (1024 * 1024) /* bytes in a chat template override */
+
 typedef struct {
-    bool no_link;               /* never hard-link or reflink: always copy */
+    bool no_link;              /* never hard-link or reflink: always copy */
+    const char *template_path; /* a Jinja chat template overriding the GGUF's (UTF-8), or NULL */
+    const char *params_path;   /* a JSON object of parameter overrides, or NULL */
+    const char *adapters[STORE_MAX_ADAPTERS]; /* LoRA adapter GGUFs */
+    int n_adapters;
     store_progress_fn progress; /* may be NULL */
     void *progress_ud;
 } store_import_opts;
@@ -112,7 +118,8 @@ typedef struct {
  * digest exists, places it in blobs/ — a reflink (FICLONE) where the file system can, else a hard
  * link when the source is read-only (no write bit: an in-place edit of a linked source would
  * change the blob), else a copy — hashing again what landed there (the two hashes must agree),
- * fsyncs, renames into place and fsyncs blobs/; then writes the manifest.
+ * fsyncs, renames into place and fsyncs blobs/. Adapters, template and params (opts) are
+ * validated first and stored the same way; the manifest is written last.
  * name NULL: derived from general.name or the file's basename (store_name_sanitize).
  * name_out (may be NULL) receives the name used. Takes the store lock. */
 int store_import(store *s, const char *src, const char *name, const store_import_opts *opts,

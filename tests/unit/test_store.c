@@ -520,3 +520,49 @@ Test(store, default_name_from_basename_and_progress, .init = setup, .fini = tear
     cr_assert_str_eq(info.quant, "?");
     store_close(s);
 }
+
+Test(store, import_side_files_template_params_adapters, .init = setup, .fini = teardown) {
+    char src[512], ad[512], tpl[512], par[512], bad[512];
+    snprintf(src, sizeof src, "%s/m.gguf", tmp);
+    snprintf(ad, sizeof ad, "%s/lora.gguf", tmp);
+    snprintf(tpl, sizeof tpl, "%s/t.jinja", tmp);
+    snprintf(par, sizeof par, "%s/p.json", tmp);
+    snprintf(bad, sizeof bad, "%s/bad.json", tmp);
+    make_gguf(src, "m", 1);
+    make_gguf(ad, "lora", 2);
+    FILE *f = fopen(tpl, "w");
+    fputs("{% for m in messages %}{{ m.content }}{% endfor %}", f);
+    fclose(f);
+    f = fopen(par, "w");
+    fputs("{\"temperature\": 0.2}", f);
+    fclose(f);
+    f = fopen(bad, "w");
+    fputs("[1, 2]", f);
+    fclose(f);
+    he_error err = {0};
+    store *s = store_open(NULL, &err);
+    store_import_opts o = {.template_path = tpl, .params_path = par, .n_adapters = 1};
+    o.adapters[0] = ad;
+    cr_assert_eq(store_import(s, src, "m:full", &o, NULL, 0, &err), 0, "%s", err.msg);
+    store_manifest m;
+    cr_assert_eq(store_manifest_read(s, "m:full", &m, &err), 0, "%s", err.msg);
+    cr_assert(m.has_template && m.has_params && m.n_adapters == 1);
+    cr_assert_eq(count_blobs(store_root(s)), 4);
+    for (int i = 0; i < 3; i++) {
+        store_blob_ref refs[STORE_MAX_ADAPTERS + 3];
+        int k = store_manifest_blobs(&m, refs, STORE_MAX_ADAPTERS + 3);
+        cr_assert_eq(k, 4);
+        cr_assert_eq(store_blob_verify(s, refs[i].digest, refs[i].size, NULL, NULL, &err), 1);
+    }
+    /* invalid side files are refused before anything is stored */
+    store_import_opts ob = {.params_path = bad};
+    cr_assert_eq(store_import(s, src, "m:bad", &ob, NULL, 0, &err), -1);
+    store_import_opts oa = {.n_adapters = 1};
+    oa.adapters[0] = tpl; /* not a GGUF */
+    cr_assert_eq(store_import(s, src, "m:bad", &oa, NULL, 0, &err), -1);
+    cr_assert_eq(store_manifest_read(s, "m:bad", &m, &err), -1);
+    int removed = 0;
+    cr_assert_eq(store_remove(s, "m:full", &removed, &err), 0, "%s", err.msg);
+    cr_assert_eq(removed, 4);
+    store_close(s);
+}
