@@ -279,3 +279,40 @@ test('store commands open no sockets (strace inside an empty network namespace)'
     assert.deepEqual(calls, [], `hearth ${cmd[0]} made network calls`);
   }
 });
+
+test('hearth serve loads a store name and opens no socket but its listener (netns + strace)', (t) => {
+  if (!/hearth serve/.test(spawnSync(BIN, ['--help'], { encoding: 'utf8' }).stdout))
+    return t.skip('this build has no `hearth serve`');
+  if (!canUnshare()) return t.skip('unshare -n is not permitted here (needs root or user namespaces)');
+  if (!hasStrace()) return t.skip('strace is not installed');
+  if (spawnSync('unshare', ['-n', 'ip', 'link', 'set', 'lo', 'up']).status !== 0)
+    return t.skip('cannot bring up loopback in a network namespace (ip from iproute2)');
+  const home = freshHome('serve');
+  const src = join(dir, 'serve.gguf');
+  copyFileSync(join(SHARED, 'models/stories260K.gguf'), src);
+  assert.equal(hearth(home, ['import', src, '--name', 'story:260k', '--copy']).status, 0);
+  const log = join(dir, 'serve-strace.log'), err = join(dir, 'serve.err'), models = join(dir, 'models.json');
+  // Everything runs inside the namespace: the server, and curl as its only client.
+  const script = `
+    ip link set lo up
+    strace -f -qq -o "$LOG" -e trace=socket,connect,bind,listen "$BIN" serve story:260k --host 127.0.0.1 --port 0 2>"$ERR" &
+    sp=$!
+    for i in $(seq 1 300); do grep -q 'listening on' "$ERR" && break; sleep 0.1; done
+    port=$(sed -n 's/.*listening on http:\\/\\/127\\.0\\.0\\.1:\\([0-9]*\\).*/\\1/p' "$ERR" | head -1)
+    for i in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    curl -sf "http://127.0.0.1:$port/v1/models" >"$MODELS"; rc=$?
+    kill -TERM $sp; wait $sp
+    exit $rc`;
+  const r = spawnSync('unshare', ['-n', 'bash', '-c', script], {
+    encoding: 'utf8', timeout: 90_000,
+    env: { ...process.env, HEARTH_HOME: home, LOG: log, ERR: err, MODELS: models, BIN,
+      ASAN_OPTIONS: 'detect_leaks=0' },
+  });
+  assert.equal(r.status, 0, `serve in netns: ${r.stderr}\n${existsSync(err) ? readFileSync(err, 'utf8') : ''}`);
+  assert.match(readFileSync(models, 'utf8'), /story:260k/);
+  const lines = readFileSync(log, 'utf8').split('\n');
+  assert.deepEqual(lines.filter((l) => /\bconnect\(/.test(l)), [], 'hearth serve connected somewhere');
+  const binds = lines.filter((l) => /\bbind\(/.test(l));
+  assert.ok(binds.length >= 1, 'the listener was bound');
+  for (const b of binds) assert.match(b, /127\.0\.0\.1/, `bind to something but loopback: ${b}`);
+});
