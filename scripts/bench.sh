@@ -48,3 +48,11 @@ for m in "${models[@]}"; do
     fi
     echo
 done
+
+# The server under concurrent load (aggregate tok/s and TTFT at 1/4/16 clients, turn-5 TTFT with
+# and without prefix reuse; vs llama-server -np 4 when LLAMA_SERVER is set). BENCH_SERVER=0 skips.
+if [ "${BENCH_SERVER:-1}" != 0 ] && command -v node >/dev/null; then
+    echo
+    echo "== hearth serve (scripts/bench-server.mjs)"
+    node scripts/bench-server.mjs
+fi

@@ -17,5 +17,7 @@ int cmd_cp(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_swap(int argc, char **argv);
 
 #endif

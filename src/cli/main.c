@@ -24,6 +24,8 @@ static const command commands[] = {
     {"rm", cmd_rm, "rm NAME..."},
     {"verify", cmd_verify, "verify [NAME]"},
     {"export", cmd_export, "export NAME DIR"},
+    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O]"},
+    {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY]"},
 };
 
 static void usage(FILE *out) {

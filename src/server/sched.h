@@ -33,7 +33,12 @@ typedef struct {
     int32_t max_queue;         /* waiting jobs beyond the slots before 429 (default 64) */
     sample_params sampling;    /* defaults for requests that don't say */
     const char *system_prompt; /* default system message, or NULL */
+    int32_t n_batch;           /* most tokens per decode step (0: 512) */
+    bool no_prefix_reuse;      /* true: every job decodes its whole prompt (benchmarks) */
 } srv_model_config;
+
+/* Defaults: n_slots 4, max_queue 64, sampling sample_params_default(); name/path NULL. */
+srv_model_config srv_model_config_default(void);
 
 typedef struct srv_model srv_model;
 
@@ -42,7 +47,13 @@ typedef struct srv_model srv_model;
 srv_model *srv_model_start(const srv_model_config *cfg, he_error *err);
 const char *srv_model_name(const srv_model *m);
 const hearth_model *srv_model_engine(const srv_model *m);
-const srv_model_config *srv_model_config_of(const srv_model *m);
+const srv_model_config *srv_model_config_of(const srv_model *m); /* defaults resolved */
+/* The config as given to srv_model_start (0s not resolved); swaps and reloads start from it. */
+const srv_model_config *srv_model_config_requested(const srv_model *m);
+/* KV cells per slot actually in use (the config's n_ctx resolved). */
+int32_t srv_model_n_ctx(const srv_model *m);
+/* Another counted reference to m (released with srv_model_release); returns m. */
+srv_model *srv_model_retain(srv_model *m);
 
 typedef struct {
     int32_t slots_busy, slots_total, queue_depth;
@@ -69,7 +80,9 @@ typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;
 typedef struct {
     srv_event_kind kind;
     /* SRV_EV_TOKEN: text is the newly released output (complete UTF-8; may be empty while a
-     * possible stop string or a split character is held back). Borrowed until the next call. */
+     * possible stop string or a split character is held back). SRV_EV_DONE may carry text too:
+     * what was still held back when generation ended (e.g. on EOG); append it like a token's.
+     * Borrowed until the next call; never NULL (empty string when none). */
     const char *text;
     size_t text_len;
     int32_t token;
@@ -91,8 +104,10 @@ typedef struct srv_job srv_job;
  * queue full (HE_LIMIT: the HTTP layer answers 429 with Retry-After). */
 srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err);
 /* Blocks until the next event (timeout_ms < 0: forever). Returns 0 with ev filled, 1 on
- * timeout. After DONE or ERROR there are no more events. */
+ * timeout. After DONE or ERROR there are no more events: further calls return -1 at once. */
 int srv_job_next(srv_job *j, srv_event *ev, int timeout_ms);
+/* A job holds a reference to its srv_model until srv_job_free, so the caller may release its
+ * own reference (srv_model_release) right after submit. */
 /* Stops generation (client went away); the slot is freed at the next step. */
 void srv_job_cancel(srv_job *j);
 void srv_job_free(srv_job *j); /* cancels if still running; NULL is a no-op */
@@ -102,7 +117,9 @@ void srv_job_free(srv_job *j); /* cancels if still running; NULL is a no-op */
 typedef struct srv_registry srv_registry;
 
 srv_registry *srv_registry_new(void);
-/* Stops every model (waits for running jobs to finish). */
+/* Drops the registry's reference to every model. A model is stopped and freed (its thread
+ * joined) when its last reference goes: at once when idle, else when the last job holding it
+ * is freed. */
 void srv_registry_free(srv_registry *r);
 /* Adds or replaces name -> m (the registry takes the reference). On replace, the old model
  * keeps serving the jobs it has and is freed when the last reference is released. */
@@ -114,5 +131,37 @@ void srv_model_release(srv_model *m);
  * srv_names_free). */
 char **srv_registry_names(srv_registry *r, int *n);
 void srv_names_free(char **names, int n);
+
+/* Extra check run on a freshly started model before a swap or srv_registry_start_put puts it
+ * (the HTTP layer renders the chat template there). Returns 0, or -1 with err filled. */
+typedef int (*srv_smoke_fn)(srv_model *m, void *user, he_error *err);
+void srv_registry_set_smoke(srv_registry *r, srv_smoke_fn fn, void *user);
+/* Hot swap: starts a new srv_model from name's current config with path new_path (load +
+ * smoke test + the smoke hook), and only on success replaces name with it. Running jobs finish
+ * on the old model, which is freed when its last reference goes. On failure the old model
+ * stays and err says why (HE_INVALID when name is not served). Swaps are serialized. */
+int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, he_error *err);
+/* Starts a model from cfg, runs the smoke hook, and puts it (replacing any same name). */
+int srv_registry_start_put(srv_registry *r, const srv_model_config *cfg, he_error *err);
+/* Stops serving name (running jobs finish on it). Returns 0, or -1 when name is not served. */
+int srv_registry_remove(srv_registry *r, const char *name);
+/* Makes the registry serve exactly cfgs (a reloaded config file, e.g. on SIGHUP): new names are
+ * started, names whose config changed are swapped (smoke-tested first), unchanged names keep
+ * their running model, names no longer listed are removed. A name that fails to start keeps
+ * its old model (if any); the others still apply. Returns 0, or -1 with err describing the
+ * first failure (and how many failed). */
+int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err);
+/* True when two configs would serve the same thing (every field and string equal). */
+bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b);
+
+/* ---- Config file (config.c; format in docs/SERVER.md) ---- */
+
+/* Parses path into an array of configs (malloc'd; every string owned by the array). Errors
+ * name the file and line ("hearth.conf:12: unknown key 'tmp'"). */
+int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_error *err);
+/* The same from text in memory (name is used in messages). */
+int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out, int *n_out,
+                     he_error *err);
+void srv_config_free(srv_model_config *cfgs, int n);
 
 #endif

@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+// bench-server.mjs — `hearth serve` under load: aggregate generation tokens/s and time to first
+// token (TTFT) at 1, 4 and 16 concurrent streaming clients against 4 slots, and the TTFT of
+// turn 5 of a conversation with per-slot prefix reuse vs without. With LLAMA_SERVER set to a
+// llama-server binary, the same load runs against `llama-server -np 4` on the same file and
+// threads, and the hearth/llama.cpp ratios are printed.
+//
+// Env: HEARTH_BIN (default build/hearth), BENCH_SERVER_MODEL (default: build/bench/tinyllama-q4_0.gguf
+// when present, else stories260K), BENCH_T (threads, default nproc), BENCH_N (tokens per request,
+// default 32), BENCH_REQS (requests per client, default 2), BENCH_CLIENTS ("1 4 16"),
+// BENCH_CTX (per slot, default 2048), LLAMA_SERVER.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(new URL('..', import.meta.url).pathname);
+const BIN = process.env.HEARTH_BIN ?? join(root, 'build/hearth');
+const SHARED = process.env.HEARTH_SHARED ?? join(root, '../shared');
+const tiny = join(root, 'build/bench/tinyllama-q4_0.gguf');
+const MODEL = resolve(process.env.BENCH_SERVER_MODEL ?? (existsSync(tiny) ? tiny : join(SHARED, 'models/stories260K.gguf')));
+const T = Number(process.env.BENCH_T ?? cpus().length);
+const N = Number(process.env.BENCH_N ?? 32);
+const REQS = Number(process.env.BENCH_REQS ?? 2);
+const CLIENTS = (process.env.BENCH_CLIENTS ?? '1 4 16').split(/\s+/).filter(Boolean).map(Number);
+const CTX = Number(process.env.BENCH_CTX ?? 2048);
+const SLOTS = 4;
+
+function start(cmd, args, readyRe) {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${cmd} did not start:\n${log}`)), 120_000);
+    const on = (d) => {
+      log += d;
+      const m = readyRe.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        res({ proc, port: Number(m[1]) });
+      }
+    };
+    proc.stdout.on('data', on);
+    proc.stderr.on('data', on);
+    proc.on('exit', (c) => rej(new Error(`${cmd} exited (${c}):\n${log}`)));
+  });
+}
+
+async function waitHealthy(url) {
+  for (const t0 = Date.now(); Date.now() - t0 < 120_000; ) {
+    try {
+      if ((await fetch(`${url}/health`)).status === 200) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never healthy`);
+}
+
+// One streaming /v1/completions request: TTFT (ms), tokens generated, text.
+async function complete(url, model, prompt, maxTokens) {
+  const t0 = performance.now();
+  const r = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true,
+                           stream_options: { include_usage: true }, ignore_eos: true }),
+  });
+  if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
+  const dec = new TextDecoder();
+  let buf = '', ttft = null, chunks = 0, usage = null, text = '';
+  for await (const part of r.body) {
+    buf += dec.decode(part, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+      const j = JSON.parse(ev.slice(6));
+      if (j.usage) usage = j.usage;
+      const t = j.choices?.[0]?.text;
+      if (t !== undefined && t !== null && (t.length || j.choices[0].finish_reason == null)) {
+        if (ttft === null) ttft = performance.now() - t0;
+        chunks++;
+        text += t;
+      }
+    }
+  }
+  return { ttft: ttft ?? performance.now() - t0, tokens: usage?.completion_tokens ?? chunks, text };
+}
+
+const PROMPTS = ['Once upon a time', 'The little dog', 'Tom and Sue went to', 'One day, a big bird', 'The sun was hot and'];
+
+async function load(url, model, clients) {
+  const ttfts = [];
+  let tokens = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let k = 0; k < REQS; k++) {
+        const r = await complete(url, model, `${PROMPTS[(c + k) % PROMPTS.length]} (${c}.${k})`, N);
+        ttfts.push(r.ttft);
+        tokens += r.tokens;
+      }
+    }),
+  );
+  const s = (performance.now() - t0) / 1000;
+  ttfts.sort((a, b) => a - b);
+  return { tps: tokens / s, ttft: ttfts[Math.floor(ttfts.length / 2)], tokens };
+}
+
+async function conversationTurn5(url, model) {
+  let prompt = 'A story about a cat.\n';
+  let ttft = 0;
+  for (let turn = 1; turn <= 5; turn++) {
+    prompt += `User: tell me part ${turn}. ${'Please keep going with the story. '.repeat(Math.max(1, Math.floor(CTX / 512)))}\nAssistant:`;
+    const r = await complete(url, model, prompt, 32);
+    ttft = r.ttft;
+    prompt += r.text + '\n';
+  }
+  return ttft;
+}
+
+const fmt = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
+  const conf = join(dir, 'bench.conf');
+  const common = `model = ${MODEL}\nctx = ${CTX}\nslots = ${SLOTS}\nthreads = ${T}\nqueue = 64\n`;
+  writeFileSync(conf, `[bench]\n${common}\n[bench-noreuse]\n${common}prefix_reuse = off\n`);
+  // Two served names on one server would share the cores: run them one at a time instead.
+  const results = {};
+  let h = await start(BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const hurl = `http://127.0.0.1:${h.port}`;
+  await waitHealthy(hurl);
+  console.log(`model ${MODEL}, ${SLOTS} slots, ${T} threads, ${N} tokens x ${REQS} requests per client`);
+  for (const c of CLIENTS) results[c] = { hearth: await load(hurl, 'bench', c) };
+  const reuse = await conversationTurn5(hurl, 'bench');
+  const noreuse = await conversationTurn5(hurl, 'bench-noreuse');
+  h.proc.kill('SIGTERM');
+
+  if (process.env.LLAMA_SERVER) {
+    const l = await start(process.env.LLAMA_SERVER,
+      ['-m', MODEL, '-np', String(SLOTS), '-t', String(T), '-c', String(CTX * SLOTS), '--host', '127.0.0.1', '--port', String(18000 + (process.pid % 1000))],
+      /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    const lurl = `http://127.0.0.1:${l.port}`;
+    await waitHealthy(lurl);
+    for (const c of CLIENTS) results[c].llama = await load(lurl, 'bench', c);
+    l.proc.kill('SIGTERM');
+  }
+  const L = !!process.env.LLAMA_SERVER;
+  console.log(`${'clients'.padStart(8)} ${'tok/s'.padStart(10)} ${'TTFT ms'.padStart(10)}` +
+              (L ? ` ${'llama tok/s'.padStart(12)} ${'llama TTFT'.padStart(11)} ${'tok/s ×'.padStart(8)} ${'TTFT ×'.padStart(8)}` : ''));
+  for (const c of CLIENTS) {
+    const a = results[c].hearth, b = results[c].llama;
+    console.log(`${String(c).padStart(8)} ${fmt(a.tps).padStart(10)} ${fmt(a.ttft).padStart(10)}` +
+                (b ? ` ${fmt(b.tps).padStart(12)} ${fmt(b.ttft).padStart(11)} ${fmt(a.tps / b.tps, 2).padStart(8)} ${fmt(a.ttft / b.ttft, 2).padStart(8)}` : ''));
+  }
+  console.log(`turn-5 TTFT: ${fmt(reuse)} ms with prefix reuse, ${fmt(noreuse)} ms without (${fmt(noreuse / reuse, 2)}x)`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

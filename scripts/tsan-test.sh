@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# tsan-test.sh NAME [FILTER] — builds tests/unit/test_NAME.c under ThreadSanitizer against a
+# Criterion shim (Criterion cannot start under TSan: Snaipe/Criterion#274) and runs it.
+#   scripts/tsan-test.sh sched
+set -eu
+cd "$(dirname "$0")/.."
+name=${1:?usage: scripts/tsan-test.sh NAME [FILTER]}
+make -s MODE=tsan build/tsan/libhearth.a
+out=build/tsan/tsan-tests/test_$name
+mkdir -p "$(dirname "$out")"
+cc -std=gnu11 -D_GNU_SOURCE -Itests/tsan -Isrc -pthread -O1 -g -fsanitize=thread $(pkg-config --cflags jansson) \
+   -o "$out" "tests/unit/test_$name.c" tests/tsan/shim_main.c build/tsan/libhearth.a \
+   $(pkg-config --libs libpcre2-8 jansson libcrypto) -lm -pthread
+TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1} "$out" ${2:+"$2"}

@@ -1,0 +1,252 @@
+/* cmd_serve.c — `hearth serve MODEL.gguf [options]`: the OpenAI- and Ollama-compatible server.
+ *
+ * Starts listening first (so /health answers 503 while the models load), loads the served
+ * models into the registry, then flips to ready and waits for SIGINT/SIGTERM. SIGHUP re-reads
+ * the --config file (new names start, changed ones are hot-swapped, unlisted ones stop).
+ * Exit codes: 0 clean shutdown, 1 model or listen error, 2 bad arguments. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "server/chat.h"
+#include "server/http.h"
+#include "server/sched.h"
+
+static const char usage_text[] =
+    "usage: hearth serve MODEL.gguf [options]\n"
+    "       hearth serve --config hearth.conf [options]\n"
+    "  --name NAME          served name (default: the file name without .gguf)\n"
+    "  -c, --ctx N          context tokens per slot (default: min(training context, 4096))\n"
+    "  --slots N            concurrent sequences (default 4)\n"
+    "  --queue N            requests waiting for a slot before 429 (default 64)\n"
+    "  -t, --threads N      threads (default: number of cores)\n"
+    "  --host HOST          bind address (default 127.0.0.1)\n"
+    "  --port PORT          TCP port (default 8080; 0 picks a free one)\n"
+    "  --api-key KEY        require 'Authorization: Bearer KEY' (repeatable)\n"
+    "  --api-key-file F     keys, one per line\n"
+    "  --config FILE        served names from a config file (see docs/SERVER.md)\n"
+    "  --cors-origin O      send CORS headers allowing origin O\n"
+    "  --max-body BYTES     request body limit (default 33554432)\n";
+
+static int usage(const char *msg, const char *arg) {
+    if (msg) fprintf(stderr, "hearth serve: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static volatile sig_atomic_t g_stop, g_hup;
+static void on_signal(int sig) {
+    if (sig == SIGHUP) g_hup = 1;
+    else g_stop = 1;
+}
+
+#define MAX_KEYS 64
+
+typedef struct {
+    const char *model, *name, *host, *config, *cors;
+    long port, n_ctx, slots, threads, max_body, queue;
+    char *keys[MAX_KEYS];
+    int n_keys;
+} serve_args;
+
+static int add_key(serve_args *a, const char *k) {
+    if (!k[0]) return 0;
+    if (a->n_keys == MAX_KEYS) return -1;
+    a->keys[a->n_keys++] = xstrdup(k);
+    return 0;
+}
+
+static int read_key_file(serve_args *a, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "hearth serve: cannot read --api-key-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = 0;
+        char *s = line;
+        while (*s == ' ' || *s == '\t') s++;
+        if (*s == '#' || !*s) continue;
+        if (add_key(a, s)) {
+            fprintf(stderr, "hearth serve: more than %d API keys\n", MAX_KEYS);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static char *default_name(const char *path) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    if (n > 5 && !strcmp(b + n - 5, ".gguf")) n -= 5;
+    return xstrndup(b, n ? n : 1);
+}
+
+static int parse_args(int argc, char **argv, serve_args *a) {
+    memset(a, 0, sizeof *a);
+    a->host = "127.0.0.1";
+    a->port = 8080;
+    a->slots = 4;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (o[0] != '-' || !o[1]) {
+            if (a->model) return usage("unexpected argument", o);
+            a->model = o;
+            continue;
+        }
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
+        if (i + 1 >= argc) return usage("missing value for", o);
+        const char *v = argv[++i];
+        if (!strcmp(o, "--name")) a->name = v;
+        else if (!strcmp(o, "--host")) a->host = v;
+        else if (!strcmp(o, "--config")) a->config = v;
+        else if (!strcmp(o, "--cors-origin")) a->cors = v;
+        else if (!strcmp(o, "--port")) {
+            if (parse_int(v, 0, 65535, &a->port)) return usage("bad value for --port:", v);
+        } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
+            if (parse_int(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for --ctx:", v);
+        } else if (!strcmp(o, "--slots")) {
+            if (parse_int(v, 1, HEARTH_MAX_SEQ, &a->slots)) return usage("bad value for --slots:", v);
+        } else if (!strcmp(o, "--queue")) {
+            if (parse_int(v, 1, 1 << 20, &a->queue)) return usage("bad value for --queue:", v);
+        } else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) {
+            if (parse_int(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
+        } else if (!strcmp(o, "--max-body")) {
+            if (parse_int(v, 1024, 1L << 30, &a->max_body)) return usage("bad value for --max-body:", v);
+        } else if (!strcmp(o, "--api-key")) {
+            if (add_key(a, v)) return usage("too many API keys", NULL);
+        } else if (!strcmp(o, "--api-key-file")) {
+            if (read_key_file(a, v)) return 2;
+        } else {
+            return usage("unknown option", o);
+        }
+    }
+    if (!a->model && !a->config) return usage("missing MODEL.gguf (or --config FILE)", NULL);
+    if (a->model && a->config) return usage("give either MODEL.gguf or --config, not both", NULL);
+    return 0;
+}
+
+/* Loads the config file; at start every name is started, on SIGHUP the registry is made to
+ * serve exactly the new list (srv_registry_reload: new names start, changed ones are swapped
+ * after a smoke test, unlisted ones stop). */
+static int apply_config(srv_registry *reg, const char *path, bool first) {
+    srv_model_config *cfgs = NULL;
+    int n = 0;
+    he_error err = {0};
+    if (srv_config_load(path, &cfgs, &n, &err)) {
+        log_error("serve: %s%s", err.msg, first ? "" : " (nothing changed)");
+        return -1;
+    }
+    int rc = 0;
+    if (first) {
+        for (int i = 0; i < n && rc == 0; i++) {
+            log_info("serve: loading '%s' from %s", cfgs[i].name, cfgs[i].path);
+            if (srv_registry_start_put(reg, &cfgs[i], &err)) {
+                log_error("serve: '%s': %s", cfgs[i].name, err.msg);
+                rc = -1;
+            }
+        }
+    } else if (srv_registry_reload(reg, cfgs, n, &err)) {
+        log_error("serve: reload: %s", err.msg);
+        rc = -1;
+    } else {
+        log_info("serve: reloaded %s (%d names)", path, n);
+    }
+    srv_config_free(cfgs, n);
+    return rc;
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_args a;
+    int prc = parse_args(argc, argv, &a);
+    if (prc) return prc;
+    int status = 1;
+    srv_registry *reg = srv_registry_new();
+    srv_registry_set_smoke(reg, srv_http_smoke, NULL);
+    srv_http_config hc = {.host = a.host,
+                          .port = (int)a.port,
+                          .api_keys = (const char *const *)a.keys,
+                          .n_api_keys = a.n_keys,
+                          .cors_origin = a.cors,
+                          .max_body = (size_t)a.max_body};
+    he_error err = {0};
+    srv_http *h = srv_http_start(&hc, reg, &err);
+    if (!h) {
+        fprintf(stderr, "hearth %s\n", err.msg);
+        goto out;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr, "hearth serve: listening on http://%s:%d\n", strchr(a.host, ':') ? "[::1]" : a.host,
+            srv_http_port(h));
+    fflush(stderr);
+    if (a.config) {
+        if (apply_config(reg, a.config, true)) goto out;
+    } else {
+        char *name = a.name ? xstrdup(a.name) : default_name(a.model);
+        srv_model_config cfg = srv_model_config_default();
+        cfg.name = name;
+        cfg.path = a.model;
+        cfg.n_ctx = (int32_t)a.n_ctx;
+        cfg.n_slots = (int32_t)a.slots;
+        cfg.n_threads = (int32_t)a.threads;
+        if (a.queue) cfg.max_queue = (int32_t)a.queue;
+        log_info("serve: loading '%s' from %s", name, a.model);
+        int rc = srv_registry_start_put(reg, &cfg, &err);
+        free(name);
+        if (rc) {
+            fprintf(stderr, "hearth serve: %s\n", err.msg);
+            goto out;
+        }
+    }
+    srv_http_set_ready(h, true);
+    fprintf(stderr, "hearth serve: ready\n");
+    fflush(stderr);
+    while (!g_stop) {
+        usleep(100 * 1000);
+        if (g_hup) {
+            g_hup = 0;
+            if (a.config) {
+                log_info("serve: SIGHUP: re-reading %s", a.config);
+                apply_config(reg, a.config, false);
+            } else {
+                log_info("serve: SIGHUP ignored (no --config)");
+            }
+        }
+    }
+    fprintf(stderr, "hearth serve: shutting down\n");
+    status = 0;
+out:
+    if (h) srv_http_set_ready(h, false);
+    srv_http_stop(h);
+    srv_registry_free(reg);
+    srv_chat_cache_clear();
+    for (int i = 0; i < a.n_keys; i++) free(a.keys[i]);
+    return status;
+}

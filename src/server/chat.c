@@ -1,0 +1,158 @@
+/* chat.c — chat template lookup, cache and rendering (see chat.h). */
+#include "server/chat.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "chat/jinja.h"
+#include "gguf/gguf.h"
+
+struct srv_chat {
+    char *path;
+    off_t size;
+    struct timespec mtime;
+    char *source;          /* template text, "" for the fallback */
+    jinja_template *tmpl;  /* NULL: ChatML fallback */
+    char *bos, *eos;       /* texts of the vocab's special tokens ("" when none) */
+    struct srv_chat *next;
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct srv_chat *cache;
+
+static char *special_text(const tok_vocab *v, int32_t id) {
+    const char *t = v && id >= 0 ? tok_text(v, id) : NULL;
+    return xstrdup(t ? t : "");
+}
+
+static struct srv_chat *chat_load(const char *path, const struct stat *st, const tok_vocab *v, he_error *err) {
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return NULL;
+    struct srv_chat *c = xcalloc(1, sizeof *c);
+    c->path = xstrdup(path);
+    c->size = st->st_size;
+    c->mtime = st->st_mtim;
+    c->bos = special_text(v, v ? tok_bos(v) : -1);
+    c->eos = special_text(v, v ? tok_eos(v) : -1);
+    gguf_str s;
+    he_error e2;
+    if (gguf_find_str(f, "tokenizer.chat_template", &s, &e2) == 1 && s.len > 0) {
+        c->source = xstrndup(s.ptr, s.len);
+        c->tmpl = jinja_parse(c->source, s.len, err);
+        if (!c->tmpl) {
+            he_prefix(err, "%s: tokenizer.chat_template", path);
+            gguf_close(f);
+            free(c->source), free(c->path), free(c->bos), free(c->eos), free(c);
+            return NULL;
+        }
+        log_info("serve: %s: using the model's chat template (%zu bytes)", path, (size_t)s.len);
+    } else {
+        c->source = xstrdup("");
+        log_warn("serve: %s has no tokenizer.chat_template; using the ChatML fallback", path);
+    }
+    gguf_close(f);
+    return c;
+}
+
+const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        he_fail(err, HE_IO, "%s: cannot stat the model file", path);
+        return NULL;
+    }
+    pthread_mutex_lock(&cache_mu);
+    for (struct srv_chat *c = cache; c; c = c->next)
+        if (!strcmp(c->path, path) && c->size == st.st_size && c->mtime.tv_sec == st.st_mtim.tv_sec &&
+            c->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+            pthread_mutex_unlock(&cache_mu);
+            return c;
+        }
+    struct srv_chat *c = chat_load(path, &st, v, err);
+    if (c) {
+        c->next = cache;
+        cache = c;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return c;
+}
+
+void srv_chat_cache_clear(void) {
+    pthread_mutex_lock(&cache_mu);
+    while (cache) {
+        struct srv_chat *c = cache;
+        cache = c->next;
+        jinja_free(c->tmpl);
+        free(c->source), free(c->path), free(c->bos), free(c->eos), free(c);
+    }
+    pthread_mutex_unlock(&cache_mu);
+}
+
+bool srv_chat_is_fallback(const srv_chat *c) { return c->tmpl == NULL; }
+const char *srv_chat_source(const srv_chat *c) { return c->source; }
+
+static void buf_add(char **b, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 256;
+        *b = xrealloc(*b, *cap);
+    }
+    memcpy(*b + *len, s, n);
+    *len += n;
+    (*b)[*len] = 0;
+}
+
+/* <|im_start|>role\ncontent<|im_end|>\n ... <|im_start|>assistant\n */
+static char *render_chatml(const json_t *messages, size_t *len) {
+    char *b = NULL;
+    size_t n = 0, cap = 0, i;
+    json_t *m;
+    json_array_foreach(messages, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *content = json_object_get(m, "content");
+        buf_add(&b, &n, &cap, "<|im_start|>", 12);
+        buf_add(&b, &n, &cap, role ? role : "user", strlen(role ? role : "user"));
+        buf_add(&b, &n, &cap, "\n", 1);
+        if (json_is_string(content)) buf_add(&b, &n, &cap, json_string_value(content), json_string_length(content));
+        buf_add(&b, &n, &cap, "<|im_end|>\n", 11);
+    }
+    buf_add(&b, &n, &cap, "<|im_start|>assistant\n", 22);
+    *len = n;
+    return b;
+}
+
+char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, size_t *len, he_error *err) {
+    if (!c->tmpl) return render_chatml(messages, len);
+    json_t *ctx = json_pack("{s:O, s:b, s:s, s:s}", "messages", messages, "add_generation_prompt", 1, "bos_token",
+                            c->bos, "eos_token", c->eos);
+    if (tools) json_object_set(ctx, "tools", (json_t *)tools);
+    char *out = jinja_render(c->tmpl, ctx, NULL, len, err);
+    json_decref(ctx);
+    if (!out) he_prefix(err, "chat template");
+    return out;
+}
+
+int srv_prompt_tokens(const tok_vocab *v, const char *text, size_t len, int32_t **out, size_t *n_out, he_error *err) {
+    int32_t *toks = NULL;
+    size_t n = 0;
+    if (tok_encode(v, text, len, false, true, &toks, &n, err)) return -1;
+    int32_t bos = tok_bos(v);
+    bool add = tok_add_bos(v) && bos >= 0 && !(n > 0 && toks[0] == bos);
+    if (add) {
+        int32_t *t = he_malloc((n + 1) * sizeof *t);
+        if (!t) {
+            free(toks);
+            return he_fail(err, HE_NOMEM, "prompt: out of memory");
+        }
+        t[0] = bos;
+        if (n) memcpy(t + 1, toks, n * sizeof *t);
+        free(toks);
+        toks = t;
+        n++;
+    }
+    *out = toks;
+    *n_out = n;
+    return 0;
+}

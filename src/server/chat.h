@@ -1,0 +1,39 @@
+/* chat.h — turning chat messages into the prompt a served model was trained on.
+ *
+ * The template comes from the GGUF's tokenizer.chat_template and is rendered with the Jinja
+ * engine (src/chat/jinja.h) over {messages, tools, add_generation_prompt, bos_token,
+ * eos_token}. A file without a template falls back to ChatML, and says so in the log once.
+ * Parsed templates are cached per (path, size, mtime), so a swap to another file picks up that
+ * file's template and requests do not re-read the GGUF. */
+#ifndef HEARTH_SERVER_CHAT_H
+#define HEARTH_SERVER_CHAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/error.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct srv_chat srv_chat;
+
+/* The (cached, shared) chat template of the GGUF at path; v gives bos/eos texts (may be NULL).
+ * NULL with err when the file cannot be read or its template does not parse. Do not free: the
+ * cache owns it until srv_chat_cache_clear. */
+const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err);
+void srv_chat_cache_clear(void);
+bool srv_chat_is_fallback(const srv_chat *c);
+/* The template source ("" for the ChatML fallback). */
+const char *srv_chat_source(const srv_chat *c);
+
+/* Renders messages (and tools, may be NULL) with add_generation_prompt = true. Returns a
+ * malloc'd string (length in *len) or NULL with err (the template's own error message). */
+char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, size_t *len, he_error *err);
+
+/* Tokenizes a prompt: BOS first when the vocab adds one and the text does not already start
+ * with the BOS text (templates often write it themselves); special tokens are parsed. */
+int srv_prompt_tokens(const tok_vocab *v, const char *text, size_t len, int32_t **out, size_t *n_out, he_error *err);
+
+#endif

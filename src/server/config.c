@@ -1,0 +1,335 @@
+/* config.c — the served-names file (`hearth serve --config hearth.conf`), format in
+ * docs/SERVER.md: INI-like sections, one per served name, each with `key = value` lines.
+ *
+ *     # comment
+ *     [qwen3:8b]
+ *     model = /models/qwen3-8b-q4_k_m.gguf
+ *     ctx = 8192
+ *     slots = 4
+ *     system = "You are terse.\nAnswer in English."
+ *
+ * Everything is validated up front with the file name and line number in the message, so a
+ * typo fails `hearth serve` (or a SIGHUP reload) instead of serving something unexpected. The
+ * parser never reads past len, caps the file, line, name and section count, and allocates
+ * only what it returns. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/alloc.h"
+#include "server/sched.h"
+
+#define CONF_MAX_BYTES (1 << 20)
+#define CONF_MAX_SECTIONS 256
+#define CONF_MAX_NAME 128
+#define CONF_MAX_VALUE 65536
+
+typedef struct {
+    const char *file;
+    int line;
+    he_error *err;
+} conf_pos;
+
+static int conf_fail(const conf_pos *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int conf_fail(const conf_pos *p, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return he_fail(p->err, HE_FORMAT, "%s:%d: %s", p->file, p->line, msg);
+}
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+static bool name_char_ok(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-' || c == ':' || c == '/' || c == '@' || c == '+';
+}
+
+/* Copies a value: bare (as written, trimmed) or "quoted" with \n \t \" \\ escapes. */
+static char *conf_value(const conf_pos *p, const char *s, size_t n) {
+    if (n > CONF_MAX_VALUE) {
+        conf_fail(p, "value is longer than %d bytes", CONF_MAX_VALUE);
+        return NULL;
+    }
+    if (n == 0 || s[0] != '"') return xstrndup(s, n);
+    if (n < 2 || s[n - 1] != '"') {
+        conf_fail(p, "unterminated quoted value");
+        return NULL;
+    }
+    char *out = xmalloc(n), *o = out;
+    for (size_t i = 1; i + 1 < n; i++) {
+        char c = s[i];
+        if (c == '\\') {
+            if (i + 2 >= n) {
+                free(out);
+                conf_fail(p, "a backslash ends the quoted value");
+                return NULL;
+            }
+            char e = s[++i];
+            if (e == 'n') c = '\n';
+            else if (e == 't') c = '\t';
+            else if (e == '"' || e == '\\') c = e;
+            else {
+                char esc[3] = {'\\', e, 0};
+                free(out);
+                conf_fail(p, "unknown escape '%s' in a quoted value", esc);
+                return NULL;
+            }
+        } else if (c == '"') {
+            free(out);
+            conf_fail(p, "unescaped '\"' inside a quoted value");
+            return NULL;
+        }
+        *o++ = c;
+    }
+    *o = 0;
+    return out;
+}
+
+static int parse_int(const conf_pos *p, const char *key, const char *v, long lo, long hi, int32_t *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        char range[64];
+        snprintf(range, sizeof range, "an integer in [%ld, %ld]", lo, hi);
+        return conf_fail(p, "'%s' must be %s", key, range);
+    }
+    *out = (int32_t)x;
+    return 0;
+}
+
+static int parse_float(const conf_pos *p, const char *key, const char *v, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
+        char range[64];
+        snprintf(range, sizeof range, "a number in [%g, %g]", (double)lo, (double)hi);
+        return conf_fail(p, "'%s' must be %s", key, range);
+    }
+    *out = x;
+    return 0;
+}
+
+/* One `key = value` for section c. seen: bitmask of keys already given. */
+static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, const char *v, unsigned *seen) {
+    static const char *const keys[] = {"model",  "ctx",   "slots", "threads",        "queue",         "batch",
+                                       "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "repeat_last_n",
+                                       "frequency_penalty", "presence_penalty", "seed", "system", "prefix_reuse"};
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
+        if (!strcmp(key, keys[i])) k = i;
+    if (k < 0)
+        return conf_fail(p, "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, top_p, top_k, "
+                            "min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed, system, prefix_reuse)",
+                         key);
+    if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
+    *seen |= 1u << k;
+    sample_params *s = &c->sampling;
+    switch (k) {
+    case 0:
+        if (!*v) return conf_fail(p, "'model' is empty");
+        c->path = xstrdup(v);
+        return 0;
+    case 1: return parse_int(p, key, v, 0, 1 << 22, &c->n_ctx);
+    case 2: return parse_int(p, key, v, 1, 64, &c->n_slots);
+    case 3: return parse_int(p, key, v, 0, 1024, &c->n_threads);
+    case 4: return parse_int(p, key, v, 1, 1 << 20, &c->max_queue);
+    case 5: return parse_int(p, key, v, 1, 65536, &c->n_batch);
+    case 6: return parse_float(p, key, v, 0.0f, 100.0f, &s->temperature);
+    case 7: return parse_float(p, key, v, 0.0f, 1.0f, &s->top_p);
+    case 8: return parse_int(p, key, v, 0, INT32_MAX, &s->top_k);
+    case 9: return parse_float(p, key, v, 0.0f, 1.0f, &s->min_p);
+    case 10: return parse_float(p, key, v, 0.0f, 100.0f, &s->repeat_penalty);
+    case 11: return parse_int(p, key, v, -1, 1 << 20, &s->repeat_last_n);
+    case 12: return parse_float(p, key, v, -2.0f, 2.0f, &s->frequency_penalty);
+    case 13: return parse_float(p, key, v, -2.0f, 2.0f, &s->presence_penalty);
+    case 14: {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-') return conf_fail(p, "'%s' must be an unsigned integer", key);
+        s->seed = x;
+        return 0;
+    }
+    case 15:
+        c->system_prompt = xstrdup(v);
+        return 0;
+    default:
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) c->no_prefix_reuse = false;
+        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0")) c->no_prefix_reuse = true;
+        else return conf_fail(p, "'%s' must be true or false", key);
+        return 0;
+    }
+}
+
+void srv_config_free(srv_model_config *cfgs, int n) {
+    if (!cfgs) return;
+    for (int i = 0; i < n; i++) {
+        free((char *)cfgs[i].name);
+        free((char *)cfgs[i].path);
+        free((char *)cfgs[i].system_prompt);
+    }
+    free(cfgs);
+}
+
+int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out, int *n_out,
+                     he_error *err) {
+    *out = NULL;
+    *n_out = 0;
+    conf_pos p = {name ? name : "config", 0, err};
+    if (len > CONF_MAX_BYTES) return he_fail(err, HE_LIMIT, "%s: larger than 1 MiB", p.file);
+    srv_model_config *cfgs = NULL;
+    int n = 0, cap = 0, section_line = 0;
+    unsigned seen = 0;
+    size_t i = 0;
+    while (i < len) {
+        p.line++;
+        size_t e = i;
+        while (e < len && text[e] != '\n') e++;
+        size_t a = i, b = e;
+        i = e + 1;
+        while (a < b && is_space(text[a])) a++;
+        while (b > a && is_space(text[b - 1])) b--;
+        if (memchr(text + a, 0, b - a)) {
+            conf_fail(&p, "NUL byte in the line");
+            goto fail;
+        }
+        if (a == b || text[a] == '#' || text[a] == ';') continue;
+        if (text[a] == '[') {
+            if (text[b - 1] != ']') {
+                conf_fail(&p, "a section header must end with ']'");
+                goto fail;
+            }
+            if (n && !cfgs[n - 1].path) {
+                int l = p.line;
+                p.line = section_line;
+                conf_fail(&p, "section [%s] has no 'model = PATH'", cfgs[n - 1].name);
+                p.line = l;
+                goto fail;
+            }
+            size_t na = a + 1, nb = b - 1;
+            while (na < nb && is_space(text[na])) na++;
+            while (nb > na && is_space(text[nb - 1])) nb--;
+            if (na == nb) {
+                conf_fail(&p, "empty served name");
+                goto fail;
+            }
+            if (nb - na > CONF_MAX_NAME) {
+                conf_fail(&p, "served name longer than %d characters", CONF_MAX_NAME);
+                goto fail;
+            }
+            for (size_t k = na; k < nb; k++)
+                if (!name_char_ok((unsigned char)text[k])) {
+                    char ch[8];
+                    snprintf(ch, sizeof ch, (unsigned char)text[k] < 0x20 ? "\\x%02x" : "%c", (unsigned char)text[k]);
+                    conf_fail(&p, "character '%s' is not allowed in a served name (letters, digits, . _ - : / @ +)", ch);
+                    goto fail;
+                }
+            char *sname = xstrndup(text + na, nb - na);
+            for (int k = 0; k < n; k++)
+                if (!strcmp(cfgs[k].name, sname)) {
+                    conf_fail(&p, "served name [%s] appears twice", sname);
+                    free(sname);
+                    goto fail;
+                }
+            if (n == CONF_MAX_SECTIONS) {
+                free(sname);
+                conf_fail(&p, "more than %d served names", CONF_MAX_SECTIONS);
+                goto fail;
+            }
+            if (n == cap) {
+                cap = cap ? 2 * cap : 4;
+                cfgs = xrealloc(cfgs, (size_t)cap * sizeof *cfgs);
+            }
+            cfgs[n] = srv_model_config_default();
+            cfgs[n].name = sname;
+            n++;
+            seen = 0;
+            section_line = p.line;
+            continue;
+        }
+        const char *eq = memchr(text + a, '=', b - a);
+        if (!eq) {
+            conf_fail(&p, "expected 'key = value' or '[name]'");
+            goto fail;
+        }
+        size_t ka = a, kb = (size_t)(eq - text);
+        while (kb > ka && is_space(text[kb - 1])) kb--;
+        size_t va = (size_t)(eq - text) + 1;
+        while (va < b && is_space(text[va])) va++;
+        char key[32];
+        if (kb == ka || kb - ka >= sizeof key) {
+            conf_fail(&p, "missing or overlong key before '='");
+            goto fail;
+        }
+        memcpy(key, text + ka, kb - ka);
+        key[kb - ka] = 0;
+        if (!n) {
+            conf_fail(&p, "'%s' before any [served-name] section", key);
+            goto fail;
+        }
+        char *val = conf_value(&p, text + va, b - va);
+        if (!val) goto fail;
+        int rc = conf_key(&p, &cfgs[n - 1], key, val, &seen);
+        free(val);
+        if (rc) goto fail;
+    }
+    if (n && !cfgs[n - 1].path) {
+        p.line = section_line;
+        conf_fail(&p, "section [%s] has no 'model = PATH'", cfgs[n - 1].name);
+        goto fail;
+    }
+    if (!n) {
+        he_fail(err, HE_FORMAT, "%s: no [served-name] sections", p.file);
+        goto fail;
+    }
+    *out = cfgs;
+    *n_out = n;
+    return 0;
+fail:
+    srv_config_free(cfgs, n);
+    return -1;
+}
+
+int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_error *err) {
+    *out = NULL;
+    *n_out = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return he_fail(err, HE_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = xmalloc(CONF_MAX_BYTES + 1);
+    size_t n = fread(buf, 1, CONF_MAX_BYTES + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return he_fail(err, HE_IO, "%s: read error", path);
+    }
+    int rc = srv_config_parse(buf, n, path, out, n_out, err);
+    free(buf);
+    if (rc) return rc;
+    /* model paths are relative to the config file's folder */
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        size_t dl = (size_t)(slash - path) + 1;
+        for (int i = 0; i < *n_out; i++) {
+            const char *mp = (*out)[i].path;
+            if (mp[0] == '/') continue;
+            size_t ml = strlen(mp);
+            char *full = xmalloc(dl + ml + 1);
+            memcpy(full, path, dl);
+            memcpy(full + dl, mp, ml + 1);
+            free((char *)mp);
+            (*out)[i].path = full;
+        }
+    }
+    return 0;
+}

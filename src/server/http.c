@@ -1,0 +1,643 @@
+/* http.c — the HTTP server core: libmicrohttpd setup, body and header limits, auth, Host and
+ * CORS checks, routing, error bodies and the Prometheus metrics (see http.h). The generation
+ * routes live in routes.c; both share http_internal.h. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "server/chat.h"
+#include "server/http_internal.h"
+
+/* ---- small utilities ---- */
+
+double http_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A JSON string from arbitrary bytes: invalid UTF-8 becomes U+FFFD (jansson refuses it). */
+json_t *http_json_text(const char *s, size_t n) {
+    json_t *j = json_stringn(s, n);
+    if (j) return j;
+    char *o = xmalloc(n * 3 + 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n && c != 0;
+        for (size_t k = 1; ok && k < len; k++) ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && len > 1) {
+            json_t *t = json_stringn(s + i, len); /* rejects overlongs and surrogates */
+            ok = t != NULL;
+            json_decref(t);
+        }
+        if (ok) {
+            memcpy(o + w, s + i, len);
+            w += len;
+            i += len;
+        } else {
+            memcpy(o + w, "\xEF\xBF\xBD", 3);
+            w += 3;
+            i++;
+        }
+    }
+    j = json_stringn(o, w);
+    free(o);
+    return j ? j : json_string("");
+}
+
+char *http_dump(const json_t *j, size_t *len) {
+    char *s = json_dumps(j, JSON_COMPACT);
+    if (!s) s = xstrdup("{}");
+    *len = strlen(s);
+    return s;
+}
+
+void http_random_id(const char *prefix, char *out, size_t cap) {
+    unsigned char r[12];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(r, 1, sizeof r, f) != sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof r; i++) r[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8)) ^ (unsigned char)i;
+    }
+    if (f) fclose(f);
+    int n = snprintf(out, cap, "%s", prefix);
+    for (size_t i = 0; i < sizeof r && (size_t)n + 2 < cap; i++) n += snprintf(out + n, cap - (size_t)n, "%02x", r[i]);
+}
+
+/* ---- metrics ---- */
+
+static const double ttft_buckets[HTTP_NB] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+static const double tok_buckets[HTTP_NB] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+static void hist_observe(http_hist *hh, const double *bounds, double v) {
+    for (int i = 0; i < HTTP_NB; i++)
+        if (v <= bounds[i]) hh->bucket[i]++;
+    hh->count++;
+    hh->sum += v;
+}
+
+static http_model_metrics *model_metrics(srv_http *h, const char *name) {
+    for (int i = 0; i < h->n_mm; i++)
+        if (!strcmp(h->mm[i].name, name)) return &h->mm[i];
+    if (h->n_mm == HTTP_MAX_MODELS) return NULL;
+    http_model_metrics *m = &h->mm[h->n_mm++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    return m;
+}
+
+void http_metrics_ttft(srv_http *h, const char *model, double s) {
+    pthread_mutex_lock(&h->mu);
+    http_model_metrics *m = model_metrics(h, model);
+    if (m) hist_observe(&m->ttft, ttft_buckets, s);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void http_metrics_token_gap(srv_http *h, const char *model, double s) {
+    pthread_mutex_lock(&h->mu);
+    http_model_metrics *m = model_metrics(h, model);
+    if (m) hist_observe(&m->tok, tok_buckets, s);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64_t generated) {
+    pthread_mutex_lock(&h->mu);
+    http_model_metrics *m = model_metrics(h, model);
+    if (m) m->prompt_tokens += prompt, m->generated_tokens += generated, m->requests++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void metrics_request(srv_http *h, const char *route, int status) {
+    pthread_mutex_lock(&h->mu);
+    int i;
+    for (i = 0; i < h->n_rc; i++)
+        if (h->rc[i].route == route && h->rc[i].status == status) break;
+    if (i == h->n_rc && h->n_rc < HTTP_MAX_RC) {
+        h->rc[i].route = route;
+        h->rc[i].status = status;
+        h->rc[i].count = 0;
+        h->n_rc++;
+    }
+    if (i < h->n_rc) h->rc[i].count++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void buf_printf(char **b, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void buf_printf(char **b, size_t *len, size_t *cap, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*b + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if (*len + (size_t)n < *cap) {
+            *len += (size_t)n;
+            return;
+        }
+        *cap = (*cap + (size_t)n) * 2;
+        *b = xrealloc(*b, *cap);
+    }
+}
+
+static void hist_print(char **b, size_t *len, size_t *cap, const char *metric, const char *model, const http_hist *hh,
+                       const double *bounds) {
+    for (int i = 0; i < HTTP_NB; i++)
+        buf_printf(b, len, cap, "%s_bucket{model=\"%s\",le=\"%g\"} %llu\n", metric, model, bounds[i],
+                   (unsigned long long)hh->bucket[i]);
+    buf_printf(b, len, cap, "%s_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", metric, model, (unsigned long long)hh->count);
+    buf_printf(b, len, cap, "%s_sum{model=\"%s\"} %.6f\n%s_count{model=\"%s\"} %llu\n", metric, model, hh->sum, metric,
+               model, (unsigned long long)hh->count);
+}
+
+/* Label values are served names and route constants; quotes and backslashes are escaped away. */
+static void label_safe(char *dst, size_t cap, const char *s) {
+    size_t w = 0;
+    for (; *s && w + 1 < cap; s++) dst[w++] = (*s == '"' || *s == '\\' || *s == '\n') ? '_' : *s;
+    dst[w] = 0;
+}
+
+static char *metrics_text(srv_http *h, size_t *out_len) {
+    size_t cap = 8192, len = 0;
+    char *b = xmalloc(cap);
+    b[0] = 0;
+    int n_names = 0;
+    char **names = srv_registry_names(h->reg, &n_names);
+    buf_printf(&b, &len, &cap, "# HELP hearth_requests_total HTTP requests by route and status.\n"
+                               "# TYPE hearth_requests_total counter\n");
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < h->n_rc; i++)
+        buf_printf(&b, &len, &cap, "hearth_requests_total{route=\"%s\",status=\"%d\"} %llu\n", h->rc[i].route,
+                   h->rc[i].status, (unsigned long long)h->rc[i].count);
+    buf_printf(&b, &len, &cap, "# HELP hearth_prompt_tokens_total Prompt tokens of finished generations.\n"
+                               "# TYPE hearth_prompt_tokens_total counter\n");
+    char lab[160];
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        buf_printf(&b, &len, &cap, "hearth_prompt_tokens_total{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)h->mm[i].prompt_tokens);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_generated_tokens_total Generated tokens.\n"
+                               "# TYPE hearth_generated_tokens_total counter\n");
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        buf_printf(&b, &len, &cap, "hearth_generated_tokens_total{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)h->mm[i].generated_tokens);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_generations_total Generation requests that reached the scheduler.\n"
+                               "# TYPE hearth_generations_total counter\n");
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        buf_printf(&b, &len, &cap, "hearth_generations_total{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)h->mm[i].requests);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_time_to_first_token_seconds From request to the first generated token.\n"
+                               "# TYPE hearth_time_to_first_token_seconds histogram\n");
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        hist_print(&b, &len, &cap, "hearth_time_to_first_token_seconds", lab, &h->mm[i].ttft, ttft_buckets);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_token_latency_seconds Time between consecutive generated tokens.\n"
+                               "# TYPE hearth_token_latency_seconds histogram\n");
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        hist_print(&b, &len, &cap, "hearth_token_latency_seconds", lab, &h->mm[i].tok, tok_buckets);
+    }
+    pthread_mutex_unlock(&h->mu);
+    buf_printf(&b, &len, &cap, "# HELP hearth_queue_depth Jobs waiting for a slot.\n# TYPE hearth_queue_depth gauge\n");
+    srv_model_stats *st = xcalloc((size_t)n_names + 1, sizeof *st);
+    for (int i = 0; i < n_names; i++) {
+        srv_model *m = srv_registry_acquire(h->reg, names[i]);
+        if (m) {
+            srv_model_stats_get(m, &st[i]);
+            srv_model_release(m);
+        }
+    }
+    for (int i = 0; i < n_names; i++) {
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap, "hearth_queue_depth{model=\"%s\"} %d\n", lab, st[i].queue_depth);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_slots_busy Slots generating or prefilling.\n# TYPE hearth_slots_busy gauge\n");
+    for (int i = 0; i < n_names; i++) {
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap, "hearth_slots_busy{model=\"%s\"} %d\n", lab, st[i].slots_busy);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_slots_total Slots of the served model.\n# TYPE hearth_slots_total gauge\n");
+    for (int i = 0; i < n_names; i++) {
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap, "hearth_slots_total{model=\"%s\"} %d\n", lab, st[i].slots_total);
+    }
+    free(st);
+    srv_names_free(names, n_names);
+    *out_len = len;
+    return b;
+}
+
+/* ---- responses ---- */
+
+static void add_common_headers(srv_http *h, struct MHD_Response *r) {
+    if (h->cors_origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", h->cors_origin);
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+}
+
+enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *body, size_t len) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
+    if (status == 429 || status == 503) MHD_add_response_header(r, "Retry-After", "1");
+    if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    add_common_headers(q->h, r);
+    q->status = status;
+    enum MHD_Result rc = MHD_queue_response(q->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+enum MHD_Result http_respond_json(http_req *q, int status, json_t *j) {
+    size_t len;
+    char *s = http_dump(j, &len);
+    json_decref(j);
+    return http_respond(q, status, "application/json", s, len);
+}
+
+enum MHD_Result http_respond_stream(http_req *q, MHD_ContentReaderCallback cb, void *cls,
+                                    MHD_ContentReaderFreeCallback free_cb, const char *ctype) {
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, cb, cls, free_cb);
+    if (!r) {
+        free_cb(cls);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    add_common_headers(q->h, r);
+    q->status = 200;
+    enum MHD_Result rc = MHD_queue_response(q->conn, 200, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static const char *error_type(int status) {
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    case 500:
+    case 503: return "server_error";
+    default: return "invalid_request_error";
+    }
+}
+
+enum MHD_Result http_error(http_req *q, int status, const char *param, const char *code, const char *fmt, ...) {
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *m = http_json_text(msg, strlen(msg));
+    json_t *j;
+    if (q->ollama) {
+        /* Ollama clients read {"error": "message"} (a string). */
+        j = json_pack("{s:o}", "error", m);
+    } else {
+        j = json_pack("{s:{s:o, s:s, s:o, s:o}}", "error", "message", m, "type", error_type(status), "param",
+                      param && param[0] ? json_string(param) : json_null(), "code",
+                      code && code[0] ? json_string(code) : json_null());
+    }
+    return http_respond_json(q, status, j);
+}
+
+enum MHD_Result http_req_error(http_req *q, const srv_req_error *e) {
+    return http_error(q, e->status, e->param, e->code, "%s", e->message);
+}
+
+/* True when the client has closed its end (a peek reads EOF or the socket reports hang-up). */
+bool http_peer_closed(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return true;
+    int fd = ci->connect_fd;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* ---- auth and Host checks ---- */
+
+bool srv_host_is_loopback(const char *host) {
+    if (!host) return true;
+    if (!strcmp(host, "localhost") || !strcmp(host, "::1") || !strcmp(host, "[::1]")) return true;
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) == 1) return (ntohl(a.s_addr) >> 24) == 127;
+    return false;
+}
+
+bool srv_host_header_ok(const char *hh) {
+    if (!hh) return true; /* HTTP/1.0 without Host */
+    char host[300];
+    size_t n = strlen(hh);
+    if (n == 0 || n >= sizeof host) return false;
+    memcpy(host, hh, n + 1);
+    char *end;
+    if (host[0] == '[') {
+        end = strchr(host, ']');
+        if (!end) return false;
+        if (end[1] && end[1] != ':') return false;
+        end[1] = 0;
+    } else {
+        end = strchr(host, ':');
+        if (end) *end = 0;
+    }
+    if (!strcasecmp(host, "localhost")) return true;
+    if (!strcmp(host, "[::1]")) return true;
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+static bool auth_ok(srv_http *h, struct MHD_Connection *conn) {
+    if (h->n_keys == 0) return true;
+    const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!a || strncasecmp(a, "Bearer ", 7) != 0) return false;
+    a += 7;
+    while (*a == ' ') a++;
+    /* Compare SHA-256 digests in constant time: neither the key length nor its content
+     * leaks through timing. */
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)a, strlen(a), d);
+    bool ok = false;
+    for (int i = 0; i < h->n_keys; i++) ok |= CRYPTO_memcmp(d, h->key_digest[i], sizeof d) == 0;
+    return ok;
+}
+
+/* ---- routing ---- */
+
+static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] = "/v1/models",
+                  R_CHAT[] = "/v1/chat/completions", R_COMPL[] = "/v1/completions", R_OCHAT[] = "/api/chat",
+                  R_OGEN[] = "/api/generate", R_TAGS[] = "/api/tags", R_SHOW[] = "/api/show", R_PS[] = "/api/ps",
+                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_OTHER[] = "other";
+
+typedef struct {
+    const char *path;
+    const char *method;
+    bool prefix; /* /v1/models/{id} */
+    bool ollama;
+    bool needs_model; /* 503 while loading */
+} route;
+
+static const route routes[] = {
+    {R_HEALTH, "GET", false, false, false},  {R_METRICS, "GET", false, false, false},
+    {R_MODELS, "GET", false, false, true},   {R_CHAT, "POST", false, false, true},
+    {R_COMPL, "POST", false, false, true},   {R_OCHAT, "POST", false, true, true},
+    {R_OGEN, "POST", false, true, true},     {R_TAGS, "GET", false, true, true},
+    {R_SHOW, "POST", false, true, true},     {R_PS, "GET", false, true, true},
+    {R_VERSION, "GET", false, true, false},  {R_SWAP, "POST", false, false, true},
+    {R_ROOT, "GET", false, true, false},
+};
+
+static const route *find_route(const char *url, bool *method_ok, const char *method) {
+    *method_ok = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!strcmp(url, routes[i].path)) {
+            *method_ok = !strcmp(method, routes[i].method) || (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"));
+            return &routes[i];
+        }
+    }
+    if (!strncmp(url, "/v1/models/", 11) && url[11]) {
+        *method_ok = !strcmp(method, "GET");
+        return &routes[2];
+    }
+    return NULL;
+}
+
+static enum MHD_Result dispatch(http_req *q, const char *url, const char *method) {
+    srv_http *h = q->h;
+    bool method_ok;
+    const route *rt = find_route(url, &method_ok, method);
+    q->route = rt ? rt->path : R_OTHER;
+    q->ollama = rt ? rt->ollama : !strncmp(url, "/api/", 5);
+    if (!strcmp(method, "OPTIONS")) {
+        char *e = xstrdup("");
+        return http_respond(q, h->cors_origin ? 204 : 405, NULL, e, 0);
+    }
+    if (!rt) return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
+    if (!method_ok) return http_error(q, 405, NULL, "method_not_allowed", "Method %s is not allowed on %s", method, url);
+    if (rt->path == R_HEALTH) {
+        bool ready = __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE);
+        return http_respond_json(q, ready ? 200 : 503, json_pack("{s:s}", "status", ready ? "ok" : "loading"));
+    }
+    if (rt->path == R_ROOT) return http_respond(q, 200, "text/plain", xstrdup("hearth is running"), 17);
+    if (rt->path == R_VERSION) return http_respond_json(q, 200, json_pack("{s:s}", "version", HEARTH_SERVER_VERSION));
+    if (rt->path == R_METRICS) {
+        size_t len;
+        char *t = metrics_text(h, &len);
+        return http_respond(q, 200, "text/plain; version=0.0.4", t, len);
+    }
+    if (rt->path == R_CHAT || rt->path == R_COMPL || rt->path == R_OCHAT || rt->path == R_OGEN || rt->path == R_SWAP) {
+        /* The request is in: from here the connection is busy, not idle, however long the
+         * generation (or swap) takes. libmicrohttpd would otherwise close it once our handler
+         * or content reader has been blocked longer than the idle timeout. A client that goes
+         * away is still noticed (http_peer_closed) and its job cancelled. */
+        MHD_set_connection_option(q->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
+    }
+    if (rt->needs_model && !__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE))
+        return http_error(q, 503, NULL, "loading", "The server is loading its models; retry shortly.");
+    if (rt->path == R_MODELS) return route_models(q, url[10] == '/' ? url + 11 : NULL);
+    if (rt->path == R_CHAT) return route_generate(q, SRV_API_CHAT);
+    if (rt->path == R_COMPL) return route_generate(q, SRV_API_COMPLETION);
+    if (rt->path == R_OCHAT) return route_generate(q, SRV_API_OLLAMA_CHAT);
+    if (rt->path == R_OGEN) return route_generate(q, SRV_API_OLLAMA_GENERATE);
+    if (rt->path == R_TAGS) return route_tags(q, false);
+    if (rt->path == R_PS) return route_tags(q, true);
+    if (rt->path == R_SHOW) return route_show(q);
+    if (rt->path == R_SWAP) return route_swap(q);
+    return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    (void)version;
+    srv_http *h = cls;
+    http_req *q = *con_cls;
+    if (!q) {
+        q = xcalloc(1, sizeof *q);
+        q->h = h;
+        q->conn = conn;
+        q->t0 = http_now();
+        q->route = R_OTHER;
+        q->ollama = !strncmp(url, "/api/", 5);
+        *con_cls = q;
+        /* Checks that need no body answer before it is read. */
+        if (h->loopback && !srv_host_header_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+            return http_error(q, 403, NULL, "forbidden_host",
+                              "Host header not allowed: this server only answers to localhost names.");
+        if (strcmp(url, "/health") != 0 && strcmp(method, "OPTIONS") != 0 && !auth_ok(h, conn))
+            return http_error(q, 401, NULL, "invalid_api_key",
+                              "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.");
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (errno || *end || v > h->max_body)
+                return http_error(q, 413, NULL, "request_too_large", "The request body exceeds the limit of %zu bytes.",
+                                  h->max_body);
+        }
+        return MHD_YES;
+    }
+    if (q->status) { /* already answered (early error): drop any body */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!q->too_large) {
+            if (q->len + *upload_size > h->max_body) {
+                q->too_large = true;
+                free(q->body);
+                q->body = NULL;
+                q->len = 0;
+            } else {
+                if (q->len + *upload_size + 1 > q->cap) {
+                    q->cap = (q->len + *upload_size + 1) * 2;
+                    if (q->cap > h->max_body + 1) q->cap = h->max_body + 1;
+                    q->body = xrealloc(q->body, q->cap);
+                }
+                memcpy(q->body + q->len, upload, *upload_size);
+                q->len += *upload_size;
+                q->body[q->len] = 0;
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (q->too_large)
+        return http_error(q, 413, NULL, "request_too_large", "The request body exceeds the limit of %zu bytes.",
+                          h->max_body);
+    return dispatch(q, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    srv_http *h = cls;
+    http_req *q = *con_cls;
+    if (!q) return;
+    if (q->status) metrics_request(h, q->route, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || q->status != 200 ? q->status : 499);
+    free(q->body);
+    free(q);
+    *con_cls = NULL;
+}
+
+/* ---- lifecycle ---- */
+
+/* libmicrohttpd's own messages (mostly "client went away while we were sending") are debug
+ * noise for a server whose clients may hang up at any time. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = 0;
+    log_debug("serve: microhttpd: %s", msg);
+}
+
+srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error *err) {
+    const char *host = cfg->host ? cfg->host : "127.0.0.1";
+    bool loopback = srv_host_is_loopback(host);
+    if (!loopback && cfg->n_api_keys == 0) {
+        he_fail(err, HE_INVALID,
+                "serve: refusing to listen on non-loopback host '%s' without an API key (--api-key or --api-key-file)",
+                host);
+        return NULL;
+    }
+    if (cfg->cors_origin && (!strcmp(cfg->cors_origin, "*") || !cfg->cors_origin[0])) {
+        he_fail(err, HE_INVALID, "serve: --cors-origin must name one origin (e.g. http://localhost:3000), not '%s'",
+                cfg->cors_origin);
+        return NULL;
+    }
+    if (cfg->n_api_keys > HTTP_MAX_KEYS) {
+        he_fail(err, HE_LIMIT, "serve: at most %d API keys", HTTP_MAX_KEYS);
+        return NULL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    const char *lookup = !strcmp(host, "localhost") ? "127.0.0.1" : host;
+    int gr = getaddrinfo(lookup, port, &hints, &ai);
+    if (gr != 0 || !ai) {
+        he_fail(err, HE_INVALID, "serve: cannot resolve host '%s': %s", host, gai_strerror(gr));
+        return NULL;
+    }
+    srv_http *h = xcalloc(1, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    h->reg = reg;
+    h->loopback = loopback;
+    h->max_body = cfg->max_body ? cfg->max_body : (size_t)32 << 20;
+    h->cors_origin = cfg->cors_origin ? xstrdup(cfg->cors_origin) : NULL;
+    h->n_keys = cfg->n_api_keys;
+    for (int i = 0; i < cfg->n_api_keys; i++)
+        SHA256((const unsigned char *)cfg->api_keys[i], strlen(cfg->api_keys[i]), h->key_digest[i]);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* Thread per connection, so a slow or idle client costs one small thread: up to 1024 of
+     * them (1 MiB stacks, mostly untouched), dropped after 10 s without a byte (slowloris).
+     * The 16 KiB per-connection buffer bounds the request line and headers (414/431). */
+    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                            NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+                            cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024,
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->d) {
+        he_fail(err, HE_IO, "serve: cannot listen on %s:%d (%s)", host, cfg->port, strerror(errno));
+        srv_http_stop(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : cfg->port;
+    return h;
+}
+
+int srv_http_port(const srv_http *h) { return h->port; }
+
+void srv_http_set_ready(srv_http *h, bool ready) { __atomic_store_n(&h->ready, ready, __ATOMIC_RELEASE); }
+
+void srv_http_stop(srv_http *h) {
+    if (!h) return;
+    /* Running generations notice this within one wait and end, so the connection threads
+     * MHD_stop_daemon joins do not wait for long outputs to finish. */
+    __atomic_store_n(&h->stopping, true, __ATOMIC_RELEASE);
+    if (h->d) MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->mu);
+    free(h->cors_origin);
+    free(h);
+}

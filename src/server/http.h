@@ -1,0 +1,44 @@
+/* http.h — `hearth serve`'s HTTP front end (libmicrohttpd): the OpenAI and Ollama routes,
+ * health, metrics, auth, CORS, limits and the admin swap endpoint, over an srv_registry.
+ *
+ * One thread per connection: a request blocks its own thread in srv_job_next while the
+ * scheduler generates, so streaming needs no callbacks across threads, and a client that goes
+ * away is noticed (peer closed, or a failed write) and its job cancelled, freeing the slot. */
+#ifndef HEARTH_SERVER_HTTP_H
+#define HEARTH_SERVER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/error.h"
+#include "server/sched.h"
+
+typedef struct {
+    const char *host;               /* default "127.0.0.1" */
+    int port;                       /* default 8080; 0 picks a free port (see srv_http_port) */
+    const char *const *api_keys;    /* accepted Bearer keys; none: no auth */
+    int n_api_keys;
+    const char *cors_origin;        /* NULL: no CORS headers */
+    size_t max_body;                /* bytes; 0: 32 MiB */
+    unsigned max_connections;       /* 0: 1024 */
+} srv_http_config;
+
+typedef struct srv_http srv_http;
+
+/* Starts listening (requests get 503 until srv_http_set_ready). Refuses a non-loopback host
+ * without an API key (HE_INVALID). reg is borrowed and must outlive the server. */
+srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error *err);
+int srv_http_port(const srv_http *h);
+void srv_http_set_ready(srv_http *h, bool ready);
+void srv_http_stop(srv_http *h); /* NULL is a no-op */
+
+/* The registry smoke hook: renders a short conversation with the model's chat template. */
+int srv_http_smoke(srv_model *m, void *user, he_error *err);
+
+/* True when host names the loopback interface ("127.0.0.1", "localhost", "::1", ...). */
+bool srv_host_is_loopback(const char *host);
+/* Host header check against DNS rebinding on a loopback bind: true for localhost,
+ * 127.0.0.1, [::1] with or without a port. */
+bool srv_host_header_ok(const char *host_header);
+
+#endif

@@ -1,0 +1,94 @@
+/* http_internal.h — what http.c (server core) and routes.c (the API routes) share. */
+#ifndef HEARTH_SERVER_HTTP_INTERNAL_H
+#define HEARTH_SERVER_HTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/sha.h>
+
+#include "server/http.h"
+#include "server/request.h"
+#include "server/sched.h"
+
+#define HEARTH_SERVER_VERSION "0.1.0"
+#define HTTP_NB 12          /* histogram buckets */
+#define HTTP_MAX_MODELS 64  /* served names tracked by the metrics */
+#define HTTP_MAX_RC 256     /* (route, status) pairs */
+#define HTTP_MAX_KEYS 64
+
+typedef struct {
+    uint64_t bucket[HTTP_NB], count;
+    double sum;
+} http_hist;
+
+typedef struct {
+    char name[128];
+    uint64_t prompt_tokens, generated_tokens, requests;
+    http_hist ttft, tok;
+} http_model_metrics;
+
+struct srv_http {
+    struct MHD_Daemon *d;
+    srv_registry *reg;
+    int port;
+    bool ready;
+    bool stopping; /* srv_http_stop has begun */
+    bool loopback;
+    size_t max_body;
+    char *cors_origin;
+    int n_keys;
+    unsigned char key_digest[HTTP_MAX_KEYS][SHA256_DIGEST_LENGTH];
+    pthread_mutex_t mu; /* metrics */
+    struct {
+        const char *route;
+        int status;
+        uint64_t count;
+    } rc[HTTP_MAX_RC];
+    int n_rc;
+    http_model_metrics mm[HTTP_MAX_MODELS];
+    int n_mm;
+};
+
+/* One HTTP request (MHD's per-request closure). */
+typedef struct {
+    srv_http *h;
+    struct MHD_Connection *conn;
+    double t0;
+    const char *route; /* metrics label */
+    bool ollama;       /* error bodies in Ollama's {"error": "..."} form */
+    int status;        /* set once a response is queued */
+    char *body;
+    size_t len, cap;
+    bool too_large;
+} http_req;
+
+double http_now(void);
+json_t *http_json_text(const char *s, size_t n);
+char *http_dump(const json_t *j, size_t *len);
+void http_random_id(const char *prefix, char *out, size_t cap);
+bool http_peer_closed(struct MHD_Connection *conn);
+
+enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *body, size_t len);
+enum MHD_Result http_respond_json(http_req *q, int status, json_t *j);
+enum MHD_Result http_respond_stream(http_req *q, MHD_ContentReaderCallback cb, void *cls,
+                                    MHD_ContentReaderFreeCallback free_cb, const char *ctype);
+enum MHD_Result http_error(http_req *q, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+enum MHD_Result http_req_error(http_req *q, const srv_req_error *e);
+
+void http_metrics_ttft(srv_http *h, const char *model, double s);
+void http_metrics_token_gap(srv_http *h, const char *model, double s);
+void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64_t generated);
+
+/* routes.c */
+enum MHD_Result route_models(http_req *q, const char *id);
+enum MHD_Result route_generate(http_req *q, srv_api api);
+enum MHD_Result route_tags(http_req *q, bool ps);
+enum MHD_Result route_show(http_req *q);
+enum MHD_Result route_swap(http_req *q);
+
+#endif

@@ -1,0 +1,215 @@
+/* registry.c — served names -> srv_models, with counted references and atomic replacement.
+ *
+ * The registry holds one reference per entry. acquire takes another under the registry lock,
+ * so a concurrent put (hot swap) can only drop the registry's own reference after the pointer
+ * is replaced: a request that acquired the old model keeps it alive, and the old model is
+ * freed (its thread joined, context and weights unmapped) by whoever releases it last.
+ * Swaps are serialized by their own lock so two swaps of one name don't race on the config. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "server/sched.h"
+
+typedef struct {
+    char *name;
+    srv_model *m;
+} reg_entry;
+
+struct srv_registry {
+    pthread_mutex_t mu, swap_mu;
+    reg_entry *e;
+    int n, cap;
+    srv_smoke_fn smoke;
+    void *smoke_user;
+};
+
+srv_registry *srv_registry_new(void) {
+    srv_registry *r = xcalloc(1, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->swap_mu, NULL);
+    return r;
+}
+
+void srv_registry_free(srv_registry *r) {
+    if (!r) return;
+    for (int i = 0; i < r->n; i++) {
+        srv_model_release(r->e[i].m);
+        free(r->e[i].name);
+    }
+    free(r->e);
+    pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->swap_mu);
+    free(r);
+}
+
+void srv_registry_put(srv_registry *r, srv_model *m) {
+    const char *name = srv_model_name(m);
+    srv_model *old = NULL;
+    pthread_mutex_lock(&r->mu);
+    int i = 0;
+    while (i < r->n && strcmp(r->e[i].name, name)) i++;
+    if (i < r->n) {
+        old = r->e[i].m;
+        r->e[i].m = m;
+    } else {
+        if (r->n == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 4;
+            r->e = xrealloc(r->e, (size_t)r->cap * sizeof *r->e);
+        }
+        r->e[r->n].name = xstrdup(name);
+        r->e[r->n].m = m;
+        r->n++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    /* outside the lock: the last release joins the old model's thread */
+    srv_model_release(old);
+}
+
+srv_model *srv_registry_acquire(srv_registry *r, const char *name) {
+    srv_model *m = NULL;
+    if (!name) return NULL;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->e[i].name, name)) {
+            m = srv_model_retain(r->e[i].m);
+            break;
+        }
+    pthread_mutex_unlock(&r->mu);
+    return m;
+}
+
+char **srv_registry_names(srv_registry *r, int *n) {
+    pthread_mutex_lock(&r->mu);
+    char **names = xcalloc((size_t)r->n + 1, sizeof *names);
+    for (int i = 0; i < r->n; i++) names[i] = xstrdup(r->e[i].name);
+    *n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return names;
+}
+
+void srv_names_free(char **names, int n) {
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+void srv_registry_set_smoke(srv_registry *r, srv_smoke_fn fn, void *user) {
+    pthread_mutex_lock(&r->mu);
+    r->smoke = fn;
+    r->smoke_user = user;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Starts cfg and runs the smoke hook; the new model (one reference) or NULL. */
+static srv_model *start_checked(srv_registry *r, const srv_model_config *cfg, he_error *err) {
+    srv_model *m = srv_model_start(cfg, err);
+    if (!m) return NULL;
+    pthread_mutex_lock(&r->mu);
+    srv_smoke_fn fn = r->smoke;
+    void *user = r->smoke_user;
+    pthread_mutex_unlock(&r->mu);
+    if (fn && fn(m, user, err)) {
+        he_prefix(err, "serve '%s': smoke test", srv_model_name(m));
+        srv_model_release(m);
+        return NULL;
+    }
+    return m;
+}
+
+int srv_registry_start_put(srv_registry *r, const srv_model_config *cfg, he_error *err) {
+    srv_model *m = start_checked(r, cfg, err);
+    if (!m) return -1;
+    srv_registry_put(r, m);
+    return 0;
+}
+
+int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, he_error *err) {
+    if (!new_path || !*new_path) return he_fail(err, HE_INVALID, "swap: no model path");
+    pthread_mutex_lock(&r->swap_mu);
+    srv_model *old = srv_registry_acquire(r, name);
+    if (!old) {
+        pthread_mutex_unlock(&r->swap_mu);
+        return he_fail(err, HE_INVALID, "swap: '%s' is not a served name", name ? name : "(null)");
+    }
+    srv_model_config cfg = *srv_model_config_requested(old);
+    cfg.path = new_path;
+    srv_model *m = start_checked(r, &cfg, err);
+    int rc = 0;
+    if (m) {
+        srv_registry_put(r, m);
+        log_info("swap: '%s' now serves %s (was %s)", name, new_path, srv_model_config_of(old)->path);
+    } else {
+        he_prefix(err, "swap '%s' to %s (the old model stays)", name, new_path);
+        rc = -1;
+    }
+    srv_model_release(old);
+    pthread_mutex_unlock(&r->swap_mu);
+    return rc;
+}
+
+int srv_registry_remove(srv_registry *r, const char *name) {
+    srv_model *old = NULL;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->e[i].name, name)) {
+            old = r->e[i].m;
+            free(r->e[i].name);
+            r->e[i] = r->e[--r->n];
+            break;
+        }
+    pthread_mutex_unlock(&r->mu);
+    if (!old) return -1;
+    log_info("serve: '%s' removed", name);
+    srv_model_release(old);
+    return 0;
+}
+
+static bool str_same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b) {
+    const sample_params *x = &a->sampling, *y = &b->sampling;
+    return str_same(a->name, b->name) && str_same(a->path, b->path) && str_same(a->system_prompt, b->system_prompt) &&
+           a->n_ctx == b->n_ctx && a->n_slots == b->n_slots && a->n_threads == b->n_threads &&
+           a->max_queue == b->max_queue && a->n_batch == b->n_batch && a->no_prefix_reuse == b->no_prefix_reuse &&
+           x->temperature == y->temperature &&
+           x->top_k == y->top_k && x->top_p == y->top_p && x->min_p == y->min_p &&
+           x->repeat_penalty == y->repeat_penalty && x->repeat_last_n == y->repeat_last_n &&
+           x->frequency_penalty == y->frequency_penalty && x->presence_penalty == y->presence_penalty &&
+           x->seed == y->seed;
+}
+
+int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err) {
+    int failed = 0;
+    he_error first = {0}, e;
+    pthread_mutex_lock(&r->swap_mu);
+    /* names no longer listed */
+    int nn;
+    char **names = srv_registry_names(r, &nn);
+    for (int i = 0; i < nn; i++) {
+        bool listed = false;
+        for (int k = 0; k < n && !listed; k++) listed = cfgs[k].name && !strcmp(cfgs[k].name, names[i]);
+        if (!listed) srv_registry_remove(r, names[i]);
+    }
+    srv_names_free(names, nn);
+    for (int k = 0; k < n; k++) {
+        srv_model *cur = srv_registry_acquire(r, cfgs[k].name);
+        /* compare against the config as given, not as resolved (n_ctx 0 -> the model's) */
+        bool same = cur && srv_model_config_same(srv_model_config_requested(cur), &cfgs[k]);
+        srv_model_release(cur);
+        if (same) continue;
+        if (srv_registry_start_put(r, &cfgs[k], &e)) {
+            log_error("reload: %s", e.msg);
+            if (!failed++) first = e;
+        }
+    }
+    pthread_mutex_unlock(&r->swap_mu);
+    if (failed) {
+        he_fail(err, first.code, "reload: %d of %d served names failed (they keep their old model); first: %s", failed,
+                n, first.msg);
+        return -1;
+    }
+    return 0;
+}

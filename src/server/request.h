@@ -1,0 +1,87 @@
+/* request.h — parsing and validating the JSON bodies of the OpenAI and Ollama generation routes.
+ *
+ * One pure function turns a request body into an srv_request (model name, normalized messages
+ * or prompt, sampling overrides, limits, stop strings, streaming flags) or into the exact HTTP
+ * status and OpenAI-style message the client gets back. Nothing here touches a model, so the
+ * whole path is unit-tested and fuzzed on its own. Rules: a field that is absent or null takes
+ * the default; a present field of the wrong type or out of range is a 400 naming the field;
+ * fields OpenAI ignores are ignored; features hearth does not have (n > 1, images, echo) are a
+ * clear 400 rather than a silent difference. */
+#ifndef HEARTH_SERVER_REQUEST_H
+#define HEARTH_SERVER_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "sample/sample.h"
+
+typedef enum {
+    SRV_API_CHAT,           /* POST /v1/chat/completions */
+    SRV_API_COMPLETION,     /* POST /v1/completions */
+    SRV_API_OLLAMA_CHAT,    /* POST /api/chat */
+    SRV_API_OLLAMA_GENERATE /* POST /api/generate */
+} srv_api;
+
+#define SRV_MAX_STOP 16
+#define SRV_MAX_STOP_LEN 256
+#define SRV_MAX_JSON_DEPTH 64
+
+/* Which sampling fields the request set (the rest come from the served model's defaults). */
+enum {
+    SRV_SET_TEMPERATURE = 1u << 0,
+    SRV_SET_TOP_P = 1u << 1,
+    SRV_SET_TOP_K = 1u << 2,
+    SRV_SET_MIN_P = 1u << 3,
+    SRV_SET_REPEAT_PENALTY = 1u << 4,
+    SRV_SET_REPEAT_LAST_N = 1u << 5,
+    SRV_SET_FREQUENCY_PENALTY = 1u << 6,
+    SRV_SET_PRESENCE_PENALTY = 1u << 7,
+    SRV_SET_SEED = 1u << 8
+};
+
+typedef struct {
+    srv_api api;
+    char *model;        /* served name asked for (owned) */
+    json_t *messages;   /* chat: array of {role, content: string, [name], [tool_calls], [tool_call_id]} */
+    json_t *tools;      /* chat: the tools array when given, else NULL */
+    char *prompt;       /* completion / generate: prompt text (owned), NULL when given as tokens */
+    int32_t *prompt_tokens; /* completion given as an array of token ids (owned) */
+    size_t n_prompt_tokens;
+    char *system;       /* generate: system message, or NULL */
+    bool raw;           /* generate: no chat template */
+    bool stream;        /* OpenAI default false, Ollama default true */
+    bool include_usage; /* stream_options.include_usage */
+    unsigned set;       /* SRV_SET_* */
+    sample_params sampling; /* the fields named by set */
+    int32_t max_tokens; /* 0: not given (until EOG or context end) */
+    char *stop[SRV_MAX_STOP];
+    int32_t n_stop;
+    int32_t top_logprobs; /* -1: no logprobs; 0..20 alternatives */
+    int32_t num_ctx;      /* Ollama options.num_ctx (0: not given) */
+} srv_request;
+
+typedef struct {
+    int status;         /* HTTP status: 400, 404, 413, ... */
+    char message[400];
+    char param[64];     /* "" -> null */
+    char code[48];      /* "" -> null */
+} srv_req_error;
+
+/* Parses body[0, len) for api. 0 with out filled (free with srv_request_free), or -1 with err
+ * filled (status 400) and out left empty (srv_request_free on it is still safe). */
+int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *out, srv_req_error *err);
+void srv_request_free(srv_request *r);
+/* Overwrites the fields of base that the request set. */
+void srv_request_apply_sampling(const srv_request *r, sample_params *base);
+
+/* Parses body as a JSON object with the depth limit; NULL with err (400) on failure. */
+json_t *srv_json_parse_object(const char *body, size_t len, srv_req_error *err);
+
+/* Fills err; always returns -1. param/code may be NULL. */
+int srv_req_fail(srv_req_error *err, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,720 @@
+/* routes.c — the API routes: OpenAI chat/completions/models, Ollama chat/generate/tags/show/ps,
+ * and the admin swap endpoint.
+ *
+ * A generation request is: parse + validate (request.c) -> find the served name -> render the
+ * chat template and tokenize -> srv_job_submit -> either stream each event as it comes (SSE for
+ * OpenAI, NDJSON for Ollama) from MHD's content reader, or collect them and answer once. While
+ * waiting for events the connection's thread polls the socket, so a client that hangs up
+ * cancels its job within a fraction of a second and the slot is freed. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "server/chat.h"
+#include "server/http_internal.h"
+
+#define WAIT_MS 200
+
+/* ---- helpers ---- */
+
+static void rfc3339_now(char *out, size_t cap) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char b[32];
+    strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%09ldZ", b, ts.tv_nsec);
+}
+
+static srv_model *acquire(srv_http *h, const char *name) {
+    srv_model *m = srv_registry_acquire(h->reg, name);
+    size_t n = strlen(name);
+    /* Ollama clients add ":latest" to a bare name. */
+    if (!m && n > 7 && !strcmp(name + n - 7, ":latest")) {
+        char *bare = xstrndup(name, n - 7);
+        m = srv_registry_acquire(h->reg, bare);
+        free(bare);
+    }
+    return m;
+}
+
+static enum MHD_Result model_not_found(http_req *q, const char *name) {
+    if (q->ollama) return http_error(q, 404, "model", "model_not_found", "model '%s' not found", name);
+    return http_error(q, 404, "model", "model_not_found",
+                      "The model '%s' does not exist or you do not have access to it.", name);
+}
+
+typedef struct {
+    char *b;
+    size_t len, cap;
+} sbuf;
+
+static void sb_add(sbuf *s, const char *p, size_t n) {
+    if (s->len + n + 1 > s->cap) {
+        s->cap = (s->len + n + 1) * 2;
+        s->b = xrealloc(s->b, s->cap);
+    }
+    memcpy(s->b + s->len, p, n);
+    s->len += n;
+    s->b[s->len] = 0;
+}
+
+static void sb_json(sbuf *s, const char *pre, json_t *j, const char *post) {
+    size_t n;
+    char *t = http_dump(j, &n);
+    json_decref(j);
+    sb_add(s, pre, strlen(pre));
+    sb_add(s, t, n);
+    sb_add(s, post, strlen(post));
+    free(t);
+}
+
+/* ---- generation state ---- */
+
+typedef struct {
+    srv_http *h;
+    struct MHD_Connection *conn;
+    srv_api api;
+    srv_model *m;
+    const tok_vocab *vocab;
+    srv_job *job;
+    char id[48];
+    char model[260];
+    int64_t created;
+    bool include_usage;
+    int32_t top_logprobs;
+    size_t n_prompt;
+    double t0, t_last;
+    int32_t n_seen;
+    bool finished, counted;
+    sbuf out;     /* streaming: bytes not yet handed to MHD */
+    size_t off;
+    sbuf text;    /* non-streaming: the whole output */
+    json_t *lp;   /* logprobs collected (chat: content array; completion: object) */
+    size_t text_off;
+} gen;
+
+static void gen_free(void *cls) {
+    gen *g = cls;
+    if (!g) return;
+    if (!g->counted) http_metrics_tokens(g->h, srv_model_name(g->m), g->n_prompt, (uint64_t)g->n_seen);
+    srv_job_free(g->job);
+    srv_model_release(g->m);
+    free(g->out.b);
+    free(g->text.b);
+    json_decref(g->lp);
+    free(g);
+}
+
+static json_t *token_bytes_json(const tok_vocab *v, int32_t id, json_t **text) {
+    char b[256];
+    size_t n = tok_token_bytes(v, id, false, b, sizeof b);
+    if (n > sizeof b) n = sizeof b;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_integer((unsigned char)b[i]));
+    *text = http_json_text(b, n);
+    return arr;
+}
+
+/* chat logprobs entry for one token */
+static json_t *chat_lp_entry(const gen *g, const srv_event *ev) {
+    json_t *txt;
+    json_t *bytes = token_bytes_json(g->vocab, ev->token, &txt);
+    json_t *tops = json_array();
+    for (int32_t i = 0; i < ev->n_top && i < g->top_logprobs; i++) {
+        json_t *tt;
+        json_t *tb = token_bytes_json(g->vocab, ev->top_token[i], &tt);
+        json_array_append_new(tops, json_pack("{s:o, s:f, s:o}", "token", tt, "logprob", (double)ev->top_logprob[i],
+                                              "bytes", tb));
+    }
+    return json_pack("{s:o, s:f, s:o, s:o}", "token", txt, "logprob", (double)ev->logprob, "bytes", bytes,
+                     "top_logprobs", tops);
+}
+
+static void completion_lp_add(gen *g, json_t *lp, const srv_event *ev) {
+    json_t *txt;
+    json_decref(token_bytes_json(g->vocab, ev->token, &txt));
+    json_array_append_new(json_object_get(lp, "tokens"), txt);
+    json_array_append_new(json_object_get(lp, "token_logprobs"), json_real((double)ev->logprob));
+    json_t *tops = json_object();
+    for (int32_t i = 0; i < ev->n_top && i < g->top_logprobs; i++) {
+        json_t *tt;
+        json_decref(token_bytes_json(g->vocab, ev->top_token[i], &tt));
+        json_object_set_new(tops, json_string_value(tt), json_real((double)ev->top_logprob[i]));
+        json_decref(tt);
+    }
+    json_array_append_new(json_object_get(lp, "top_logprobs"), tops);
+    json_array_append_new(json_object_get(lp, "text_offset"), json_integer((json_int_t)g->text_off));
+}
+
+static json_t *completion_lp_new(void) {
+    return json_pack("{s:[], s:[], s:[], s:[]}", "tokens", "token_logprobs", "top_logprobs", "text_offset");
+}
+
+static json_t *usage_json(const srv_event *ev) {
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", ev->n_prompt, "completion_tokens", ev->n_generated,
+                     "total_tokens", ev->n_prompt + ev->n_generated, "prompt_tokens_details", "cached_tokens",
+                     ev->n_prompt_cached);
+}
+
+static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
+    int32_t evaluated = ev->n_prompt - ev->n_prompt_cached;
+    json_object_set_new(o, "total_duration", json_integer((json_int_t)((http_now() - g->t0) * 1e9)));
+    json_object_set_new(o, "load_duration", json_integer(0)); /* the model was already resident */
+    json_object_set_new(o, "prompt_eval_count", json_integer(evaluated > 0 ? evaluated : 0));
+    json_object_set_new(o, "prompt_eval_duration", json_integer((json_int_t)(ev->prompt_ms * 1e6)));
+    json_object_set_new(o, "eval_count", json_integer(ev->n_generated));
+    json_object_set_new(o, "eval_duration", json_integer((json_int_t)(ev->generate_ms * 1e6)));
+}
+
+static void observe_token(gen *g) {
+    double now = http_now();
+    /* metrics by served name (the response echoes the name as asked, e.g. with ":latest") */
+    if (g->n_seen == 0) http_metrics_ttft(g->h, srv_model_name(g->m), now - g->t0);
+    else http_metrics_token_gap(g->h, srv_model_name(g->m), now - g->t_last);
+    g->t_last = now;
+    g->n_seen++;
+}
+
+static void observe_done(gen *g, const srv_event *ev) {
+    http_metrics_tokens(g->h, srv_model_name(g->m), (uint64_t)ev->n_prompt, (uint64_t)ev->n_generated);
+    g->counted = true;
+}
+
+/* ---- streaming ---- */
+
+static json_t *chat_chunk(const gen *g, json_t *delta, json_t *logprobs, const char *finish) {
+    json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:o, s:o, s:o}]}", "id", g->id, "object",
+                          "chat.completion.chunk", "created", (json_int_t)g->created, "model", g->model,
+                          "system_fingerprint", "hearth", "choices", "index", 0, "delta", delta, "logprobs",
+                          logprobs ? logprobs : json_null(), "finish_reason", finish ? json_string(finish) : json_null());
+    if (g->include_usage) json_object_set_new(c, "usage", json_null());
+    return c;
+}
+
+static json_t *completion_chunk(const gen *g, json_t *text, json_t *logprobs, const char *finish) {
+    json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:o, s:i, s:o, s:o}]}", "id", g->id, "object",
+                          "text_completion", "created", (json_int_t)g->created, "model", g->model,
+                          "system_fingerprint", "hearth", "choices", "text", text, "index", 0, "logprobs",
+                          logprobs ? logprobs : json_null(), "finish_reason", finish ? json_string(finish) : json_null());
+    if (g->include_usage) json_object_set_new(c, "usage", json_null());
+    return c;
+}
+
+static json_t *ollama_line(const gen *g, const char *text, size_t n, bool done) {
+    char ts[48];
+    rfc3339_now(ts, sizeof ts);
+    if (g->api == SRV_API_OLLAMA_CHAT)
+        return json_pack("{s:s, s:s, s:{s:s, s:o}, s:b}", "model", g->model, "created_at", ts, "message", "role",
+                         "assistant", "content", http_json_text(text, n), "done", done);
+    return json_pack("{s:s, s:s, s:o, s:b}", "model", g->model, "created_at", ts, "response", http_json_text(text, n),
+                     "done", done);
+}
+
+static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
+    bool has_text = ev->text_len > 0;
+    if (!has_text && !with_lp) return;
+    switch (g->api) {
+    case SRV_API_CHAT: {
+        json_t *lp = NULL;
+        if (with_lp) lp = json_pack("{s:[o]}", "content", chat_lp_entry(g, ev));
+        json_t *delta = json_pack("{s:o}", "content", http_json_text(ev->text, ev->text_len));
+        sb_json(&g->out, "data: ", chat_chunk(g, delta, lp, NULL), "\n\n");
+        break;
+    }
+    case SRV_API_COMPLETION: {
+        json_t *lp = NULL;
+        if (with_lp) {
+            lp = completion_lp_new();
+            completion_lp_add(g, lp, ev);
+        }
+        sb_json(&g->out, "data: ", completion_chunk(g, http_json_text(ev->text, ev->text_len), lp, NULL), "\n\n");
+        break;
+    }
+    default:
+        if (has_text) sb_json(&g->out, "", ollama_line(g, ev->text, ev->text_len, false), "\n");
+    }
+    g->text_off += ev->text_len;
+}
+
+static void stream_event(gen *g, const srv_event *ev) {
+    if (ev->kind == SRV_EV_TOKEN) {
+        observe_token(g);
+        stream_text(g, ev, g->top_logprobs >= 0);
+        return;
+    }
+    g->finished = true;
+    if (ev->kind == SRV_EV_ERROR) {
+        log_warn("serve: generation failed: %s", ev->error.msg);
+        if (g->api == SRV_API_CHAT || g->api == SRV_API_COMPLETION)
+            sb_json(&g->out, "data: ",
+                    json_pack("{s:{s:o, s:s, s:n, s:n}}", "error", "message", http_json_text(ev->error.msg, strlen(ev->error.msg)),
+                              "type", "server_error", "param", "code"),
+                    "\n\n");
+        else
+            sb_json(&g->out, "", json_pack("{s:o}", "error", http_json_text(ev->error.msg, strlen(ev->error.msg))), "\n");
+        return;
+    }
+    /* DONE: held-back text first, then the final chunk */
+    observe_done(g, ev);
+    if (ev->text_len) {
+        srv_event t = *ev;
+        t.kind = SRV_EV_TOKEN;
+        stream_text(g, &t, false);
+    }
+    switch (g->api) {
+    case SRV_API_CHAT:
+        sb_json(&g->out, "data: ", chat_chunk(g, json_object(), NULL, ev->finish_reason), "\n\n");
+        break;
+    case SRV_API_COMPLETION:
+        sb_json(&g->out, "data: ", completion_chunk(g, json_string(""), NULL, ev->finish_reason), "\n\n");
+        break;
+    default: {
+        json_t *o = ollama_line(g, "", 0, true);
+        json_object_set_new(o, "done_reason", json_string(ev->finish_reason ? ev->finish_reason : "stop"));
+        ollama_timings(o, g, ev);
+        sb_json(&g->out, "", o, "\n");
+        return;
+    }
+    }
+    if (g->include_usage) {
+        json_t *u = g->api == SRV_API_CHAT ? chat_chunk(g, json_object(), NULL, NULL)
+                                           : completion_chunk(g, json_string(""), NULL, NULL);
+        json_object_set_new(u, "choices", json_array());
+        json_object_set_new(u, "usage", usage_json(ev));
+        sb_json(&g->out, "data: ", u, "\n\n");
+    }
+    sb_add(&g->out, "data: [DONE]\n\n", 14);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    gen *g = cls;
+    while (g->off == g->out.len) {
+        if (g->finished) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (__atomic_load_n(&g->h->stopping, __ATOMIC_ACQUIRE)) {
+            srv_job_cancel(g->job);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        g->off = g->out.len = 0;
+        srv_event ev;
+        int rc = srv_job_next(g->job, &ev, WAIT_MS);
+        if (rc == 1) {
+            if (http_peer_closed(g->conn)) {
+                srv_job_cancel(g->job);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            continue;
+        }
+        if (rc < 0) {
+            g->finished = true;
+            continue;
+        }
+        stream_event(g, &ev);
+    }
+    size_t n = g->out.len - g->off;
+    if (n > max) n = max;
+    memcpy(buf, g->out.b + g->off, n);
+    g->off += n;
+    return (ssize_t)n;
+}
+
+/* ---- non-streaming ---- */
+
+static enum MHD_Result collect(http_req *q, gen *g) {
+    srv_event ev;
+    if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
+    for (;;) {
+        int rc = srv_job_next(g->job, &ev, WAIT_MS);
+        if (rc == 1) {
+            if (http_peer_closed(q->conn) || __atomic_load_n(&q->h->stopping, __ATOMIC_ACQUIRE)) {
+                srv_job_cancel(g->job);
+                gen_free(g);
+                q->status = 499;
+                return MHD_NO;
+            }
+            continue;
+        }
+        if (rc < 0) {
+            gen_free(g);
+            return http_error(q, 500, NULL, "server_error", "The generation ended without a result.");
+        }
+        if (ev.kind == SRV_EV_ERROR) {
+            enum MHD_Result r = http_error(q, 500, NULL, "server_error", "Generation failed: %s", ev.error.msg);
+            gen_free(g);
+            return r;
+        }
+        if (ev.kind == SRV_EV_TOKEN) {
+            observe_token(g);
+            if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, &ev);
+            else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, &ev));
+        }
+        if (ev.text_len) sb_add(&g->text, ev.text, ev.text_len);
+        g->text_off = g->text.len;
+        if (ev.kind == SRV_EV_DONE) break;
+    }
+    observe_done(g, &ev);
+    json_t *text = http_json_text(g->text.b ? g->text.b : "", g->text.len);
+    json_t *lp = g->lp ? json_incref(g->lp) : json_null();
+    json_t *o;
+    switch (g->api) {
+    case SRV_API_CHAT:
+        if (g->lp) {
+            json_decref(lp);
+            lp = json_pack("{s:O}", "content", g->lp);
+        }
+        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:{s:s, s:o, s:n}, s:o, s:s}], s:o}", "id", g->id, "object",
+                      "chat.completion", "created", (json_int_t)g->created, "model", g->model, "system_fingerprint",
+                      "hearth", "choices", "index", 0, "message", "role", "assistant", "content", text, "refusal",
+                      "logprobs", lp, "finish_reason", ev.finish_reason ? ev.finish_reason : "stop", "usage",
+                      usage_json(&ev));
+        break;
+    case SRV_API_COMPLETION:
+        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:o, s:i, s:o, s:s}], s:o}", "id", g->id, "object",
+                      "text_completion", "created", (json_int_t)g->created, "model", g->model, "system_fingerprint",
+                      "hearth", "choices", "text", text, "index", 0, "logprobs", lp, "finish_reason",
+                      ev.finish_reason ? ev.finish_reason : "stop", "usage", usage_json(&ev));
+        break;
+    default: {
+        json_decref(lp);
+        char ts[48];
+        rfc3339_now(ts, sizeof ts);
+        if (g->api == SRV_API_OLLAMA_CHAT)
+            o = json_pack("{s:s, s:s, s:{s:s, s:o}, s:b}", "model", g->model, "created_at", ts, "message", "role",
+                          "assistant", "content", text, "done", 1);
+        else
+            o = json_pack("{s:s, s:s, s:o, s:b}", "model", g->model, "created_at", ts, "response", text, "done", 1);
+        json_object_set_new(o, "done_reason", json_string(ev.finish_reason ? ev.finish_reason : "stop"));
+        ollama_timings(o, g, &ev);
+    }
+    }
+    gen_free(g);
+    return http_respond_json(q, 200, o);
+}
+
+/* ---- prompt ---- */
+
+static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size_t *n, srv_req_error *e) {
+    const hearth_model *hm = srv_model_engine(m);
+    const tok_vocab *v = hearth_model_vocab(hm);
+    const srv_model_config *cfg = srv_model_config_of(m);
+    he_error err = {0};
+    if (!v) return srv_req_fail(e, 500, NULL, "server_error", "The served model has no tokenizer.");
+    if (r->api == SRV_API_COMPLETION && r->prompt_tokens) {
+        for (size_t i = 0; i < r->n_prompt_tokens; i++)
+            if (r->prompt_tokens[i] >= tok_n_vocab(v))
+                return srv_req_fail(e, 400, "prompt", "invalid_value",
+                                    "Invalid 'prompt[%zu]': token id %d is out of range (the vocabulary has %d tokens).",
+                                    i, r->prompt_tokens[i], tok_n_vocab(v));
+        *toks = xmalloc(r->n_prompt_tokens * sizeof **toks);
+        memcpy(*toks, r->prompt_tokens, r->n_prompt_tokens * sizeof **toks);
+        *n = r->n_prompt_tokens;
+        return 0;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    bool templated = r->api == SRV_API_CHAT || r->api == SRV_API_OLLAMA_CHAT ||
+                     (r->api == SRV_API_OLLAMA_GENERATE && !r->raw);
+    if (templated) {
+        json_t *msgs;
+        if (r->api == SRV_API_OLLAMA_GENERATE) {
+            msgs = json_array();
+            const char *sys = r->system ? r->system : cfg->system_prompt;
+            if (sys) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", sys));
+            json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", r->prompt));
+        } else {
+            msgs = json_copy(r->messages);
+            const char *first = json_string_value(json_object_get(json_array_get(msgs, 0), "role"));
+            if (cfg->system_prompt && !(first && !strcmp(first, "system")))
+                json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", cfg->system_prompt));
+        }
+        const srv_chat *chat = srv_chat_get(cfg->path, v, &err);
+        if (!chat) {
+            json_decref(msgs);
+            return srv_req_fail(e, 500, NULL, "server_error", "%s", err.msg);
+        }
+        text = srv_chat_render(chat, msgs, r->tools, &len, &err);
+        json_decref(msgs);
+        if (!text) return srv_req_fail(e, 400, "messages", "template_error", "%s", err.msg);
+    } else {
+        text = xstrdup(r->prompt ? r->prompt : "");
+        len = strlen(text);
+    }
+    int rc = srv_prompt_tokens(v, text, len, toks, n, &err);
+    free(text);
+    if (rc) return srv_req_fail(e, 400, "prompt", "invalid_value", "%s", err.msg);
+    if (*n == 0) {
+        free(*toks);
+        *toks = NULL;
+        return srv_req_fail(e, 400, "prompt", "invalid_value", "The prompt is empty.");
+    }
+    return 0;
+}
+
+static enum MHD_Result ollama_load_reply(http_req *q, const srv_request *r) {
+    char ts[48];
+    rfc3339_now(ts, sizeof ts);
+    json_t *o = r->api == SRV_API_OLLAMA_CHAT
+                    ? json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:b}", "model", r->model, "created_at", ts, "message", "role",
+                                "assistant", "content", "", "done_reason", "load", "done", 1)
+                    : json_pack("{s:s, s:s, s:s, s:s, s:b}", "model", r->model, "created_at", ts, "response", "",
+                                "done_reason", "load", "done", 1);
+    return http_respond_json(q, 200, o);
+}
+
+enum MHD_Result route_generate(http_req *q, srv_api api) {
+    srv_request r;
+    srv_req_error e;
+    if (srv_request_parse(api, q->body ? q->body : "", q->len, &r, &e)) return http_req_error(q, &e);
+    srv_model *m = acquire(q->h, r.model);
+    if (!m) {
+        enum MHD_Result res = model_not_found(q, r.model);
+        srv_request_free(&r);
+        return res;
+    }
+    if ((api == SRV_API_OLLAMA_CHAT && json_array_size(r.messages) == 0) ||
+        (api == SRV_API_OLLAMA_GENERATE && !r.prompt[0] && !r.system)) {
+        srv_model_release(m);
+        enum MHD_Result res = ollama_load_reply(q, &r);
+        srv_request_free(&r);
+        return res;
+    }
+    int32_t *toks = NULL;
+    size_t n = 0;
+    if (build_prompt(&r, m, &toks, &n, &e)) {
+        srv_model_release(m);
+        srv_request_free(&r);
+        return http_req_error(q, &e);
+    }
+    const srv_model_config *cfg = srv_model_config_of(m);
+    srv_job_params p = {0};
+    p.prompt = toks;
+    p.n_prompt = n;
+    p.sampling = cfg->sampling;
+    srv_request_apply_sampling(&r, &p.sampling);
+    p.max_tokens = r.max_tokens;
+    p.stop = (const char *const *)r.stop;
+    p.n_stop = r.n_stop;
+    p.top_logprobs = r.top_logprobs;
+    he_error err = {0};
+    srv_job *job = srv_job_submit(m, &p, &err);
+    free(toks);
+    if (!job) {
+        srv_model_release(m);
+        enum MHD_Result res;
+        if (err.code == HE_LIMIT)
+            res = http_error(q, 429, NULL, "rate_limit_exceeded", "The server is busy (%s); retry shortly.", err.msg);
+        else if (err.code == HE_INVALID)
+            res = http_error(q, 400, api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT ? "messages" : "prompt",
+                             "context_length_exceeded", "%s", err.msg);
+        else
+            res = http_error(q, 500, NULL, "server_error", "%s", err.msg);
+        srv_request_free(&r);
+        return res;
+    }
+    gen *g = xcalloc(1, sizeof *g);
+    g->h = q->h;
+    g->conn = q->conn;
+    g->api = api;
+    g->m = m;
+    g->vocab = hearth_model_vocab(srv_model_engine(m));
+    g->job = job;
+    g->n_prompt = n;
+    http_random_id(api == SRV_API_CHAT ? "chatcmpl-" : "cmpl-", g->id, sizeof g->id);
+    snprintf(g->model, sizeof g->model, "%s", r.model);
+    g->created = (int64_t)time(NULL);
+    g->include_usage = r.include_usage;
+    g->top_logprobs = api == SRV_API_OLLAMA_CHAT || api == SRV_API_OLLAMA_GENERATE ? -1 : r.top_logprobs;
+    g->t0 = q->t0;
+    bool stream = r.stream;
+    srv_request_free(&r);
+    if (!stream) return collect(q, g);
+    bool sse = api == SRV_API_CHAT || api == SRV_API_COMPLETION;
+    if (sse && api == SRV_API_CHAT) {
+        /* The first chunk announces the role, as OpenAI's does. */
+        sb_json(&g->out, "data: ", chat_chunk(g, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, NULL),
+                "\n\n");
+    }
+    return http_respond_stream(q, stream_reader, g, gen_free, sse ? "text/event-stream" : "application/x-ndjson");
+}
+
+/* ---- model listings ---- */
+
+static json_t *ollama_details(srv_model *m) {
+    const char *arch = hearth_model_arch(srv_model_engine(m));
+    return json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", "gguf", "family", arch,
+                     "families", arch, "parameter_size", "", "quantization_level", "");
+}
+
+enum MHD_Result route_models(http_req *q, const char *id) {
+    srv_http *h = q->h;
+    if (id) {
+        srv_model *m = srv_registry_acquire(h->reg, id);
+        if (!m) return model_not_found(q, id);
+        struct stat st;
+        int64_t created = stat(srv_model_config_of(m)->path, &st) == 0 ? (int64_t)st.st_mtime : 0;
+        srv_model_release(m);
+        return http_respond_json(q, 200, json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
+                                                   (json_int_t)created, "owned_by", "hearth"));
+    }
+    int n = 0;
+    char **names = srv_registry_names(h->reg, &n);
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++) {
+        srv_model *m = srv_registry_acquire(h->reg, names[i]);
+        if (!m) continue;
+        struct stat st;
+        int64_t created = stat(srv_model_config_of(m)->path, &st) == 0 ? (int64_t)st.st_mtime : 0;
+        srv_model_release(m);
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", names[i], "object", "model", "created",
+                                              (json_int_t)created, "owned_by", "hearth"));
+    }
+    srv_names_free(names, n);
+    return http_respond_json(q, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+/* An identity digest (not the file's content hash, which would mean reading gigabytes):
+ * SHA-256 of path, size and mtime, so it changes when the file behind a name changes. */
+static void model_digest(const char *path, const struct stat *st, char out[65]) {
+    char key[1200];
+    int n = snprintf(key, sizeof key, "%s:%lld:%lld.%09ld", path, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+                     st->st_mtim.tv_nsec);
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)key, (size_t)(n < 0 ? 0 : n), d);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + i * 2, 3, "%02x", d[i]);
+}
+
+enum MHD_Result route_tags(http_req *q, bool ps) {
+    srv_http *h = q->h;
+    int n = 0;
+    char **names = srv_registry_names(h->reg, &n);
+    json_t *models = json_array();
+    for (int i = 0; i < n; i++) {
+        srv_model *m = srv_registry_acquire(h->reg, names[i]);
+        if (!m) continue;
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        stat(srv_model_config_of(m)->path, &st);
+        char digest[65], mod[48];
+        model_digest(srv_model_config_of(m)->path, &st, digest);
+        struct tm tm;
+        gmtime_r(&st.st_mtime, &tm);
+        strftime(mod, sizeof mod, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", names[i], "model", names[i], "modified_at", mod,
+                              "size", (json_int_t)st.st_size, "digest", digest, "details", ollama_details(m));
+        if (ps) {
+            json_object_del(o, "modified_at");
+            json_object_set_new(o, "expires_at", json_string("2318-01-01T00:00:00Z")); /* resident until swapped */
+            json_object_set_new(o, "size_vram", json_integer(0));
+            json_object_set_new(o, "context_length", json_integer(srv_model_n_ctx(m)));
+        }
+        srv_model_release(m);
+        json_array_append_new(models, o);
+    }
+    srv_names_free(names, n);
+    return http_respond_json(q, 200, json_pack("{s:o}", "models", models));
+}
+
+enum MHD_Result route_show(http_req *q) {
+    srv_req_error e;
+    json_t *root = srv_json_parse_object(q->body ? q->body : "", q->len, &e);
+    if (!root) return http_req_error(q, &e);
+    const char *name = json_string_value(json_object_get(root, "model"));
+    if (!name) name = json_string_value(json_object_get(root, "name"));
+    if (!name) {
+        json_decref(root);
+        return http_error(q, 400, "model", "missing_required_parameter", "Missing required parameter: 'model'.");
+    }
+    srv_model *m = acquire(q->h, name);
+    if (!m) {
+        enum MHD_Result r = model_not_found(q, name);
+        json_decref(root);
+        return r;
+    }
+    const hearth_model *hm = srv_model_engine(m);
+    const srv_model_config *cfg = srv_model_config_of(m);
+    he_error err = {0};
+    const srv_chat *chat = srv_chat_get(cfg->path, hearth_model_vocab(hm), &err);
+    const char *arch = hearth_model_arch(hm);
+    json_t *info = json_object();
+    char key[96];
+    json_object_set_new(info, "general.architecture", json_string(arch));
+    snprintf(key, sizeof key, "%s.context_length", arch);
+    json_object_set_new(info, key, json_integer(hearth_model_n_ctx_train(hm)));
+    snprintf(key, sizeof key, "%s.embedding_length", arch);
+    json_object_set_new(info, key, json_integer(hearth_model_n_embd(hm)));
+    snprintf(key, sizeof key, "%s.block_count", arch);
+    json_object_set_new(info, key, json_integer(hearth_model_n_layer(hm)));
+    json_object_set_new(info, "general.file", json_string(cfg->path));
+    char params[256];
+    snprintf(params, sizeof params, "temperature %g\ntop_k %d\ntop_p %g\nmin_p %g\nnum_ctx %d",
+             (double)cfg->sampling.temperature, cfg->sampling.top_k, (double)cfg->sampling.top_p,
+             (double)cfg->sampling.min_p, srv_model_n_ctx(m));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", "", "parameters", params, "template",
+                          chat ? srv_chat_source(chat) : "", "details", ollama_details(m), "model_info", info,
+                          "capabilities", "completion", "modified_at", "");
+    srv_model_release(m);
+    json_decref(root);
+    return http_respond_json(q, 200, o);
+}
+
+/* ---- admin ---- */
+
+enum MHD_Result route_swap(http_req *q) {
+    srv_req_error e;
+    json_t *root = srv_json_parse_object(q->body ? q->body : "", q->len, &e);
+    if (!root) return http_req_error(q, &e);
+    const char *name = json_string_value(json_object_get(root, "name"));
+    const char *path = json_string_value(json_object_get(root, "path"));
+    if (!name || !path) {
+        json_decref(root);
+        return http_error(q, 400, !name ? "name" : "path", "missing_required_parameter",
+                          "Missing required parameter: '%s' (a string).", !name ? "name" : "path");
+    }
+    srv_model *cur = srv_registry_acquire(q->h->reg, name);
+    if (!cur) {
+        enum MHD_Result r = model_not_found(q, name);
+        json_decref(root);
+        return r;
+    }
+    srv_model_release(cur);
+    log_info("serve: swapping '%s' to %s", name, path);
+    double t0 = http_now();
+    he_error err = {0};
+    if (srv_registry_swap(q->h->reg, name, path, &err)) {
+        log_warn("serve: swap of '%s' to %s failed: %s", name, path, err.msg);
+        enum MHD_Result r = http_error(q, 422, "path", "swap_failed", "Swap failed; '%s' keeps its model: %s", name, err.msg);
+        json_decref(root);
+        return r;
+    }
+    log_info("serve: '%s' now serves %s (%.0f ms)", name, path, (http_now() - t0) * 1e3);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:f}", "status", "ok", "name", name, "path", path, "seconds", http_now() - t0);
+    json_decref(root);
+    return http_respond_json(q, 200, o);
+}
+
+/* ---- smoke hook ---- */
+
+int srv_http_smoke(srv_model *m, void *user, he_error *err) {
+    (void)user;
+    const hearth_model *hm = srv_model_engine(m);
+    const tok_vocab *v = hearth_model_vocab(hm);
+    if (!v) return he_fail(err, HE_UNSUPPORTED, "the model has no tokenizer");
+    const srv_chat *chat = srv_chat_get(srv_model_config_of(m)->path, v, err);
+    if (!chat) return -1;
+    json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You are helpful.", "role",
+                             "user", "content", "Hello");
+    size_t len;
+    char *s = srv_chat_render(chat, msgs, NULL, &len, err);
+    json_decref(msgs);
+    if (!s) return -1;
+    free(s);
+    return 0;
+}

@@ -1,0 +1,834 @@
+/* sched.c — one served model's scheduler: slots, the job queue and continuous batching.
+ *
+ * Threads: HTTP threads call srv_job_submit / srv_job_next / srv_job_free; one scheduler thread
+ * per srv_model owns the hearth_ctx and the slots. Everything the two sides share (the queue,
+ * each job's event list and flags, counters) is guarded by the model's mutex `mu`; the decode
+ * and the sampling run outside it. The scheduler sleeps on `work` when it has nothing to do;
+ * a requester sleeps on its job's `cv` until an event arrives. Nothing polls.
+ *
+ * Job lifetime: the requester owns the job; while the job sits in the queue or a slot the
+ * scheduler also points at it. srv_job_free detaches it: a queued or finished job is freed at
+ * once, a job in a slot is marked `abandoned` and freed by the scheduler when it next looks at
+ * the slot. A job holds a reference to its model, dropped by srv_job_free, so the model (and
+ * its thread) outlive every job the requester still holds.
+ *
+ * Slots keep the tokens whose K/V they hold after a job ends; a new job goes to the idle slot
+ * sharing the longest prefix with its prompt, and only the rest of the prompt is decoded. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "server/sched.h"
+
+/* ---- Events ---- */
+
+typedef struct ev_node {
+    struct ev_node *next;
+    srv_event ev;
+    char *text; /* owned; ev.text points here */
+} ev_node;
+
+struct srv_job {
+    srv_model *m;
+    /* immutable after submit */
+    int32_t *prompt;
+    size_t n_prompt;
+    int32_t max_tokens, top_logprobs;
+    char **stop;
+    size_t *stop_len;
+    int32_t n_stop;
+    sample_chain *chain; /* used only by the scheduler after submit */
+    double t_submit;
+    /* guarded by m->mu */
+    struct srv_job *qnext; /* queue link */
+    bool queued, in_slot, cancelled, abandoned, ended, finished_read; /* ended: final event posted */
+    ev_node *ev_head, *ev_tail;
+    char *cur_text; /* text of the event last handed out */
+    pthread_cond_t cv;
+};
+
+typedef enum { SLOT_IDLE, SLOT_PREFILL, SLOT_GEN } slot_state;
+
+typedef struct {
+    int32_t id;
+    slot_state state;
+    srv_job *job; /* NULL when idle */
+    int32_t *hist; /* tokens whose K/V the sequence holds, positions 0 .. n_hist-1 */
+    int32_t n_hist;
+    size_t n_prompt_done; /* prompt tokens in the KV (cached + decoded) */
+    int32_t n_cached;
+    int32_t next_tok; /* sampled, not yet decoded */
+    int32_t n_gen;
+    int32_t batch_idx; /* entry of this step's batch that carries its logits, or -1 */
+    tok_detok detok;
+    char *pend; /* released by the detokenizer, not yet handed out (stop-string hold) */
+    size_t n_pend, cap_pend;
+    uint64_t last_used;
+    double t_assign, t_first;
+} slot;
+
+struct srv_model {
+    atomic_int refs;
+    srv_model_config cfg; /* defaults resolved; strings owned */
+    srv_model_config req; /* as given; strings owned */
+    hearth_model *model;
+    hearth_ctx *ctx;
+    const tok_vocab *vocab;
+    int32_t n_vocab, n_ctx_slot, n_batch;
+    slot *slots;
+    int32_t n_slots;
+    hearth_batch batch;
+    char *tokbuf;
+    uint64_t use_clock;
+
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    bool stop;
+    /* guarded by mu */
+    srv_job *q_head, *q_tail;
+    int32_t n_queued, n_busy;
+    uint64_t st_prompt, st_gen, st_requests;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static void cond_init_mono(pthread_cond_t *cv) {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+srv_model_config srv_model_config_default(void) {
+    return (srv_model_config){.name = NULL,
+                              .path = NULL,
+                              .n_ctx = 0,
+                              .n_slots = 4,
+                              .n_threads = 0,
+                              .max_queue = 64,
+                              .sampling = sample_params_default(),
+                              .system_prompt = NULL,
+                              .n_batch = 0};
+}
+
+/* ---- Jobs: free and events (called with mu held unless said) ---- */
+
+static void job_destroy(srv_job *j) {
+    for (ev_node *e = j->ev_head, *nx; e; e = nx) {
+        nx = e->next;
+        free(e->text);
+        free(e);
+    }
+    free(j->cur_text);
+    free(j->prompt);
+    for (int32_t i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    free(j->stop);
+    free(j->stop_len);
+    sample_chain_free(j->chain);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+static void job_post(srv_job *j, ev_node *e) {
+    e->next = NULL;
+    if (j->ev_tail)
+        j->ev_tail->next = e;
+    else
+        j->ev_head = e;
+    j->ev_tail = e;
+    pthread_cond_signal(&j->cv);
+}
+
+static ev_node *ev_new(srv_event_kind kind, const char *text, size_t len) {
+    ev_node *e = xcalloc(1, sizeof *e);
+    e->ev.kind = kind;
+    e->text = xmalloc(len + 1);
+    if (len) memcpy(e->text, text, len);
+    e->text[len] = 0;
+    e->ev.text = e->text;
+    e->ev.text_len = len;
+    e->ev.token = -1;
+    return e;
+}
+
+static ev_node *ev_cancelled(void) {
+    ev_node *e = ev_new(SRV_EV_ERROR, "", 0);
+    e->ev.error.code = HE_RUNTIME;
+    snprintf(e->ev.error.msg, sizeof e->ev.error.msg, "sched: job cancelled");
+    return e;
+}
+
+/* ---- Slots ---- */
+
+static void pend_append(slot *s, const char *t, size_t n) {
+    if (s->n_pend + n + 1 > s->cap_pend) {
+        size_t cap = s->cap_pend ? s->cap_pend : 256;
+        while (cap < s->n_pend + n + 1) cap *= 2;
+        s->pend = xrealloc(s->pend, cap);
+        s->cap_pend = cap;
+    }
+    memcpy(s->pend + s->n_pend, t, n);
+    s->n_pend += n;
+}
+
+/* Earliest complete stop string in s->pend: its offset, or -1. */
+static long stop_find(const srv_job *j, const slot *s) {
+    long best = -1;
+    for (int32_t k = 0; k < j->n_stop; k++) {
+        if (!j->stop_len[k] || j->stop_len[k] > s->n_pend) continue;
+        const char *p = memmem(s->pend, s->n_pend, j->stop[k], j->stop_len[k]);
+        if (p && (best < 0 || p - s->pend < best)) best = p - s->pend;
+    }
+    return best;
+}
+
+/* How many bytes of s->pend can be released now: everything before the earliest suffix that
+ * is a proper prefix of some stop string (that text may yet become a stop string). */
+static size_t stop_safe(const srv_job *j, const slot *s) {
+    for (size_t i = 0; i < s->n_pend; i++) {
+        size_t tail = s->n_pend - i;
+        for (int32_t k = 0; k < j->n_stop; k++)
+            if (j->stop_len[k] > tail && !memcmp(s->pend + i, j->stop[k], tail)) return i;
+    }
+    return s->n_pend;
+}
+
+/* Moves n bytes from the front of pend into an event text. */
+static ev_node *pend_take(slot *s, srv_event_kind kind, size_t n) {
+    ev_node *e = ev_new(kind, s->pend, n);
+    memmove(s->pend, s->pend + n, s->n_pend - n);
+    s->n_pend -= n;
+    return e;
+}
+
+static void slot_hist_push(srv_model *m, slot *s, int32_t tok) {
+    if (s->n_hist < m->n_ctx_slot) s->hist[s->n_hist] = tok;
+    s->n_hist++;
+}
+
+/* ---- Logprobs ---- */
+
+static void fill_logprobs(const float *logits, int32_t n_vocab, int32_t chosen, int32_t n_top, srv_event *ev) {
+    float mx = logits[0];
+    for (int32_t i = 1; i < n_vocab; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - mx));
+    float lse = mx + (float)log(sum);
+    ev->logprob = logits[chosen] - lse;
+    if (n_top > SRV_MAX_TOP_LOGPROBS) n_top = SRV_MAX_TOP_LOGPROBS;
+    if (n_top > n_vocab) n_top = n_vocab;
+    int32_t k = 0;
+    for (int32_t i = 0; i < n_vocab && n_top > 0; i++) {
+        float l = logits[i];
+        if (k == n_top && !(l > logits[ev->top_token[k - 1]])) continue;
+        int32_t p = k < n_top ? k++ : k - 1;
+        while (p > 0 && l > logits[ev->top_token[p - 1]]) {
+            ev->top_token[p] = ev->top_token[p - 1];
+            p--;
+        }
+        ev->top_token[p] = i;
+    }
+    ev->n_top = k;
+    for (int32_t i = 0; i < k; i++) ev->top_logprob[i] = logits[ev->top_token[i]] - lse;
+}
+
+/* ---- The scheduler thread ---- */
+
+static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
+    size_t n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+/* Gives queued jobs to idle slots (mu held). Picks, for the job at the head of the queue, the
+ * idle slot with the longest common prefix; ties go to the least recently used slot. */
+static void assign_jobs(srv_model *m) {
+    while (m->q_head) {
+        srv_job *j = m->q_head;
+        int best = -1;
+        size_t best_lcp = 0;
+        for (int32_t i = 0; i < m->n_slots; i++) {
+            slot *s = &m->slots[i];
+            if (s->state != SLOT_IDLE) continue;
+            size_t lcp = common_prefix(s->hist, (size_t)s->n_hist, j->prompt, j->n_prompt);
+            if (best < 0 || lcp > best_lcp || (lcp == best_lcp && s->last_used < m->slots[best].last_used)) {
+                best = i;
+                best_lcp = lcp;
+            }
+        }
+        if (best < 0) return;
+        m->q_head = j->qnext;
+        if (!m->q_head) m->q_tail = NULL;
+        j->qnext = NULL;
+        j->queued = false;
+        m->n_queued--;
+        slot *s = &m->slots[best];
+        if (m->cfg.no_prefix_reuse) best_lcp = 0;
+        /* at least one prompt token must be decoded to get the logits of the next */
+        if (best_lcp >= j->n_prompt) best_lcp = j->n_prompt - 1;
+        /* Another slot (busy or not) may hold a longer prefix, e.g. the same system prompt:
+         * share its cells (hearth_kv_seq_cp copies nothing) instead of recomputing them. No
+         * decode is in flight here, so every slot's hist is in the cache. */
+        int src = -1;
+        size_t src_lcp = best_lcp;
+        for (int32_t i = 0; i < m->n_slots && !m->cfg.no_prefix_reuse; i++) {
+            if (i == best) continue;
+            size_t l = common_prefix(m->slots[i].hist, (size_t)m->slots[i].n_hist, j->prompt, j->n_prompt);
+            if (l >= j->n_prompt) l = j->n_prompt - 1;
+            if (l > src_lcp) {
+                src = i;
+                src_lcp = l;
+            }
+        }
+        if (src >= 0) {
+            hearth_kv_seq_rm(m->ctx, s->id, 0, -1);
+            hearth_kv_seq_cp(m->ctx, m->slots[src].id, s->id, 0, (int32_t)src_lcp);
+            memcpy(s->hist, m->slots[src].hist, src_lcp * sizeof *s->hist);
+            best_lcp = src_lcp;
+        }
+        hearth_kv_seq_rm(m->ctx, s->id, (int32_t)best_lcp, -1);
+        s->n_hist = (int32_t)best_lcp;
+        s->n_prompt_done = best_lcp;
+        s->n_cached = (int32_t)best_lcp;
+        s->job = j;
+        j->in_slot = true;
+        s->state = SLOT_PREFILL;
+        s->n_gen = 0;
+        s->n_pend = 0;
+        tok_detok_init(&s->detok);
+        s->t_assign = now_ms();
+        s->last_used = ++m->use_clock;
+        m->n_busy++;
+        m->st_requests++;
+    }
+}
+
+/* Ends the slot's job (mu held): posts DONE (or nothing when the requester is gone). */
+static void slot_finish(srv_model *m, slot *s, const char *reason) {
+    srv_job *j = s->job;
+    if (j && !j->abandoned && !j->ended && !j->cancelled) {
+        char buf[64];
+        size_t n = tok_detok_flush(&s->detok, buf, sizeof buf);
+        if (n > sizeof buf) n = sizeof buf;
+        pend_append(s, buf, n);
+        ev_node *e = pend_take(s, SRV_EV_DONE, s->n_pend);
+        double t = now_ms();
+        e->ev.finish_reason = reason;
+        e->ev.n_prompt = (int32_t)j->n_prompt;
+        e->ev.n_generated = s->n_gen;
+        e->ev.n_prompt_cached = s->n_cached;
+        e->ev.queue_ms = s->t_assign - j->t_submit;
+        e->ev.prompt_ms = (s->t_first > 0 ? s->t_first : t) - s->t_assign;
+        e->ev.generate_ms = s->t_first > 0 ? t - s->t_first : 0;
+        job_post(j, e);
+    } else if (j && !j->abandoned && !j->ended) {
+        /* cancelled but still held: tell the reader it is over */
+        job_post(j, ev_cancelled());
+    }
+    if (j) {
+        j->ended = true;
+        j->in_slot = false;
+        if (j->abandoned) job_destroy(j);
+    }
+    s->job = NULL;
+    s->state = SLOT_IDLE;
+    s->n_pend = 0;
+    s->t_first = 0;
+    s->last_used = ++m->use_clock;
+    m->n_busy--;
+}
+
+static void slot_fail(srv_model *m, slot *s, const he_error *err) {
+    srv_job *j = s->job;
+    if (j && !j->abandoned && !j->ended) {
+        ev_node *e = ev_new(SRV_EV_ERROR, "", 0);
+        e->ev.error = *err;
+        job_post(j, e);
+        j->ended = true; /* no DONE after the error */
+    }
+    /* the sequence's K/V may not match hist any more: forget it */
+    hearth_kv_seq_rm(m->ctx, s->id, 0, -1);
+    s->n_hist = 0;
+    slot_finish(m, s, "stop");
+}
+
+/* What one generating slot produced this step, built outside the lock. */
+typedef struct {
+    ev_node *ev;         /* TOKEN event or NULL */
+    const char *finish;  /* finish reason, or NULL to keep going */
+} step_out;
+
+/* Samples the slot's next token from logits and advances its text (outside mu: touches only
+ * the slot and the job's immutable fields and chain). */
+static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
+    srv_job *j = s->job;
+    step_out o = {NULL, NULL};
+    double t = now_ms();
+    if (s->t_first <= 0) s->t_first = t;
+    int32_t tok = sample_chain_sample(j->chain, logits);
+    if (m->vocab && tok_is_eog(m->vocab, tok)) {
+        o.finish = "stop";
+        return o;
+    }
+    sample_chain_accept(j->chain, tok);
+    s->n_gen++;
+    s->next_tok = tok;
+    if (m->vocab) {
+        size_t n = tok_detok_push(&s->detok, m->vocab, tok, false, m->tokbuf, TOK_DETOK_MAX);
+        if (n > TOK_DETOK_MAX) n = TOK_DETOK_MAX;
+        pend_append(s, m->tokbuf, n);
+    }
+    if (j->max_tokens > 0 && s->n_gen >= j->max_tokens) o.finish = "length";
+    else if (s->n_hist >= m->n_ctx_slot) o.finish = "length"; /* no room to decode tok */
+    size_t release;
+    long at = j->n_stop ? stop_find(j, s) : -1;
+    if (at >= 0) {
+        release = (size_t)at;
+        o.finish = "stop";
+    } else if (o.finish) {
+        /* the end: flush the detokenizer and release everything */
+        char buf[64];
+        size_t n = tok_detok_flush(&s->detok, buf, sizeof buf);
+        if (n > sizeof buf) n = sizeof buf;
+        pend_append(s, buf, n);
+        release = s->n_pend;
+    } else {
+        release = j->n_stop ? stop_safe(j, s) : s->n_pend;
+    }
+    o.ev = pend_take(s, SRV_EV_TOKEN, release);
+    if (o.finish) {
+        /* a matched stop string and what follows are dropped; nothing is left to flush */
+        s->n_pend = 0;
+        tok_detok_init(&s->detok);
+    }
+    o.ev->ev.token = tok;
+    if (j->top_logprobs >= 0) fill_logprobs(logits, m->n_vocab, tok, j->top_logprobs, &o.ev->ev);
+    return o;
+}
+
+static void *sched_main(void *arg) {
+    srv_model *m = arg;
+    he_error err;
+    step_out *outs = xcalloc((size_t)m->n_slots, sizeof *outs);
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        /* drop cancelled or abandoned jobs */
+        for (int32_t i = 0; i < m->n_slots; i++) {
+            slot *s = &m->slots[i];
+            if (s->job && (s->job->cancelled || s->job->abandoned)) slot_finish(m, s, "stop");
+        }
+        assign_jobs(m);
+        if (m->stop) break;
+        if (m->n_busy == 0) {
+            pthread_cond_wait(&m->work, &m->mu);
+            continue;
+        }
+        /* build the batch: every generating slot's next token first, then prompt chunks */
+        hearth_batch *b = &m->batch;
+        hearth_batch_clear(b);
+        for (int32_t i = 0; i < m->n_slots; i++) {
+            slot *s = &m->slots[i];
+            s->batch_idx = -1;
+            if (s->state != SLOT_GEN) continue;
+            s->batch_idx = b->n_tokens;
+            hearth_batch_add(b, s->next_tok, s->n_hist, s->id, true);
+            slot_hist_push(m, s, s->next_tok);
+        }
+        /* prompts in the order they were assigned */
+        for (;;) {
+            slot *pick = NULL;
+            for (int32_t i = 0; i < m->n_slots; i++) {
+                slot *s = &m->slots[i];
+                if (s->state == SLOT_PREFILL && s->batch_idx == -1 && s->n_prompt_done < s->job->n_prompt &&
+                    (!pick || s->t_assign < pick->t_assign))
+                    pick = s;
+            }
+            if (!pick || b->n_tokens >= m->n_batch) break;
+            srv_job *j = pick->job;
+            while (b->n_tokens < m->n_batch && pick->n_prompt_done < j->n_prompt) {
+                bool last = pick->n_prompt_done + 1 == j->n_prompt;
+                if (last) pick->batch_idx = b->n_tokens;
+                int32_t tok = j->prompt[pick->n_prompt_done++];
+                hearth_batch_add(b, tok, pick->n_hist, pick->id, last);
+                slot_hist_push(m, pick, tok);
+            }
+            if (pick->batch_idx < 0) pick->batch_idx = -2; /* took part, no logits yet */
+        }
+        pthread_mutex_unlock(&m->mu);
+
+        int rc = hearth_decode(m->ctx, b, &err);
+        for (int32_t i = 0; i < m->n_slots; i++) {
+            slot *s = &m->slots[i];
+            outs[i] = (step_out){NULL, NULL};
+            if (rc || s->batch_idx < 0) continue;
+            const float *logits = hearth_logits(m->ctx, s->batch_idx);
+            if (logits) outs[i] = slot_sample(m, s, logits);
+        }
+
+        pthread_mutex_lock(&m->mu);
+        for (int32_t i = 0; i < m->n_slots; i++) {
+            slot *s = &m->slots[i];
+            if (s->batch_idx == -1) continue;
+            if (rc) {
+                slot_fail(m, s, &err);
+                continue;
+            }
+            if (s->state == SLOT_PREFILL && s->batch_idx >= 0) {
+                s->state = SLOT_GEN;
+                m->st_prompt += s->job->n_prompt - (size_t)s->n_cached;
+            }
+            if (outs[i].ev) {
+                m->st_gen++;
+                if (s->job->cancelled || s->job->abandoned) {
+                    free(outs[i].ev->text);
+                    free(outs[i].ev);
+                } else {
+                    job_post(s->job, outs[i].ev);
+                }
+            }
+            if (outs[i].finish) slot_finish(m, s, outs[i].finish);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    free(outs);
+    return NULL;
+}
+
+/* ---- Model lifetime ---- */
+
+static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+
+/* Decodes BOS (or token 0) and a few greedy tokens on sequence 0, then clears the cache: the
+ * weights load, the forward pass runs and gives finite logits. */
+static int smoke_test(srv_model *m, he_error *err) {
+    int32_t tok = m->vocab && tok_bos(m->vocab) >= 0 ? tok_bos(m->vocab) : 0;
+    hearth_batch *b = &m->batch;
+    int rc = 0;
+    for (int32_t pos = 0; pos < 4 && pos < m->n_ctx_slot; pos++) {
+        hearth_batch_clear(b);
+        hearth_batch_add(b, tok, pos, 0, true);
+        if (hearth_decode(m->ctx, b, err)) {
+            he_prefix(err, "smoke test");
+            rc = -1;
+            break;
+        }
+        const float *l = hearth_logits(m->ctx, 0);
+        int32_t best = 0;
+        for (int32_t i = 0; i < m->n_vocab; i++) {
+            if (!isfinite(l[i])) {
+                rc = he_fail(err, HE_FORMAT, "smoke test: logit %d of position %d is not finite", i, pos);
+                break;
+            }
+            if (l[i] > l[best]) best = i;
+        }
+        if (rc) break;
+        tok = best;
+    }
+    hearth_kv_clear(m->ctx);
+    return rc;
+}
+
+static void model_destroy(srv_model *m) {
+    if (m->thread) {
+        pthread_mutex_lock(&m->mu);
+        m->stop = true;
+        pthread_cond_signal(&m->work);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->thread, NULL);
+    }
+    /* Only jobs whose requester is gone can remain (others hold references). */
+    for (int32_t i = 0; m->slots && i < m->n_slots; i++) {
+        slot *s = &m->slots[i];
+        if (s->job) job_destroy(s->job);
+        free(s->hist);
+        free(s->pend);
+    }
+    for (srv_job *j = m->q_head, *nx; j; j = nx) {
+        nx = j->qnext;
+        job_destroy(j);
+    }
+    free(m->slots);
+    free(m->tokbuf);
+    hearth_batch_deinit(&m->batch);
+    hearth_ctx_free(m->ctx);
+    hearth_model_free(m->model);
+    free((char *)m->cfg.name);
+    free((char *)m->cfg.path);
+    free((char *)m->cfg.system_prompt);
+    free((char *)m->req.name);
+    free((char *)m->req.path);
+    free((char *)m->req.system_prompt);
+    pthread_cond_destroy(&m->work);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
+    if (!cfg || !cfg->path) {
+        he_fail(err, HE_INVALID, "serve: no model path");
+        return NULL;
+    }
+    const char *name = cfg->name ? cfg->name : cfg->path;
+    if (cfg->n_slots < 0 || cfg->n_slots > HEARTH_MAX_SEQ) {
+        he_fail(err, HE_INVALID, "serve '%s': slots %d is out of range [1, %d]", name, cfg->n_slots, HEARTH_MAX_SEQ);
+        return NULL;
+    }
+    if (cfg->n_ctx < 0 || cfg->n_ctx > (1 << 22) || cfg->max_queue < 0 || cfg->n_batch < 0 || cfg->n_threads < 0) {
+        he_fail(err, HE_INVALID, "serve '%s': negative or too large ctx, queue, batch or threads", name);
+        return NULL;
+    }
+    srv_model *m = xcalloc(1, sizeof *m);
+    atomic_init(&m->refs, 1);
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->work, NULL);
+    m->cfg = *cfg;
+    m->cfg.name = xstrdup(name);
+    m->cfg.path = xstrdup(cfg->path);
+    m->cfg.system_prompt = dup_or_null(cfg->system_prompt);
+    m->req = *cfg;
+    m->req.name = xstrdup(name);
+    m->req.path = xstrdup(cfg->path);
+    m->req.system_prompt = dup_or_null(cfg->system_prompt);
+    if (m->cfg.n_slots == 0) m->cfg.n_slots = 4;
+    if (m->cfg.max_queue == 0) m->cfg.max_queue = 64;
+    m->n_slots = m->cfg.n_slots;
+
+    m->model = hearth_model_load(cfg->path, NULL, err);
+    if (!m->model) goto fail;
+    m->vocab = hearth_model_vocab(m->model);
+    m->n_vocab = hearth_model_n_vocab(m->model);
+    int32_t n_ctx = m->cfg.n_ctx;
+    if (n_ctx == 0) {
+        n_ctx = hearth_model_n_ctx_train(m->model);
+        if (n_ctx <= 0 || n_ctx > 4096) n_ctx = 4096;
+    }
+    m->cfg.n_ctx = n_ctx;
+    m->n_ctx_slot = n_ctx;
+    int64_t cells = (int64_t)n_ctx * m->n_slots;
+    if (cells > (1 << 24)) {
+        he_fail(err, HE_LIMIT, "serve '%s': ctx %d x %d slots is too many KV cells", name, n_ctx, m->n_slots);
+        goto fail;
+    }
+    m->n_batch = m->cfg.n_batch ? m->cfg.n_batch : 512;
+    if (m->n_batch < m->n_slots) m->n_batch = m->n_slots;
+    m->cfg.n_batch = m->n_batch;
+    hearth_ctx_params cp = hearth_ctx_params_default();
+    cp.n_ctx = (int32_t)cells;
+    cp.n_batch = m->n_batch;
+    cp.n_seq = m->n_slots;
+    cp.n_outputs = m->n_slots; /* at most one logits row per slot per step */
+    cp.n_threads = m->cfg.n_threads;
+    m->ctx = hearth_ctx_new(m->model, &cp, err);
+    if (!m->ctx) goto fail;
+    hearth_batch_init(&m->batch, m->n_batch);
+    m->tokbuf = xmalloc(TOK_DETOK_MAX);
+    m->slots = xcalloc((size_t)m->n_slots, sizeof *m->slots);
+    for (int32_t i = 0; i < m->n_slots; i++) {
+        m->slots[i].id = i;
+        m->slots[i].hist = xmalloc((size_t)n_ctx * sizeof(int32_t));
+        m->slots[i].batch_idx = -1;
+    }
+    if (smoke_test(m, err)) goto fail;
+    if (pthread_create(&m->thread, NULL, sched_main, m)) {
+        m->thread = 0;
+        he_fail(err, HE_RUNTIME, "serve '%s': cannot start the scheduler thread", name);
+        goto fail;
+    }
+    log_info("serve: '%s' ready (%s, ctx %d x %d slots, batch %d, %d threads)", m->cfg.name, m->cfg.path, n_ctx,
+             m->n_slots, m->n_batch, hearth_ctx_n_threads(m->ctx));
+    return m;
+fail:
+    if (err) he_prefix(err, "serve '%s'", name);
+    model_destroy(m);
+    return NULL;
+}
+
+const char *srv_model_name(const srv_model *m) { return m->cfg.name; }
+const hearth_model *srv_model_engine(const srv_model *m) { return m->model; }
+const srv_model_config *srv_model_config_of(const srv_model *m) { return &m->cfg; }
+const srv_model_config *srv_model_config_requested(const srv_model *m) { return &m->req; }
+int32_t srv_model_n_ctx(const srv_model *m) { return m->n_ctx_slot; }
+
+srv_model *srv_model_retain(srv_model *m) {
+    atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+void srv_model_release(srv_model *m) {
+    if (!m) return;
+    if (atomic_fetch_sub(&m->refs, 1) == 1) model_destroy(m);
+}
+
+void srv_model_stats_get(srv_model *m, srv_model_stats *out) {
+    pthread_mutex_lock(&m->mu);
+    out->slots_busy = m->n_busy;
+    out->slots_total = m->n_slots;
+    out->queue_depth = m->n_queued;
+    out->prompt_tokens = m->st_prompt;
+    out->generated_tokens = m->st_gen;
+    out->requests = m->st_requests;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- Jobs: the requester's side ---- */
+
+srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
+    if (!p || !p->prompt || p->n_prompt == 0) {
+        he_fail(err, HE_INVALID, "the prompt is empty");
+        return NULL;
+    }
+    if (p->n_prompt > (size_t)m->n_ctx_slot) {
+        he_fail(err, HE_INVALID, "the prompt is %zu tokens, %zu more than the context size %d", p->n_prompt,
+                p->n_prompt - (size_t)m->n_ctx_slot, m->n_ctx_slot);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->n_prompt; i++)
+        if (p->prompt[i] < 0 || p->prompt[i] >= m->n_vocab) {
+            he_fail(err, HE_INVALID, "prompt token %zu: id %d is out of range [0, %d)", i, p->prompt[i], m->n_vocab);
+            return NULL;
+        }
+    if (p->n_stop < 0 || p->n_stop > 64 || (p->n_stop && !p->stop)) {
+        he_fail(err, HE_INVALID, "stop: %d strings (at most 64)", p->n_stop);
+        return NULL;
+    }
+    if (p->top_logprobs > SRV_MAX_TOP_LOGPROBS) {
+        he_fail(err, HE_INVALID, "top_logprobs %d is more than %d", p->top_logprobs, SRV_MAX_TOP_LOGPROBS);
+        return NULL;
+    }
+    sample_chain *chain = sample_chain_new(&p->sampling, m->n_vocab, err);
+    if (!chain) return NULL;
+    srv_job *j = xcalloc(1, sizeof *j);
+    j->chain = chain;
+    j->prompt = xmalloc(p->n_prompt * sizeof(int32_t));
+    memcpy(j->prompt, p->prompt, p->n_prompt * sizeof(int32_t));
+    j->n_prompt = p->n_prompt;
+    j->max_tokens = p->max_tokens;
+    j->top_logprobs = p->top_logprobs < 0 ? -1 : p->top_logprobs;
+    if (p->n_stop) {
+        j->stop = xcalloc((size_t)p->n_stop, sizeof *j->stop);
+        j->stop_len = xcalloc((size_t)p->n_stop, sizeof *j->stop_len);
+        for (int32_t i = 0; i < p->n_stop; i++) {
+            const char *s = p->stop[i] ? p->stop[i] : "";
+            j->stop[j->n_stop] = xstrdup(s);
+            j->stop_len[j->n_stop] = strlen(s);
+            j->n_stop++;
+        }
+    }
+    for (size_t i = 0; i < p->n_prompt; i++) sample_chain_accept(chain, p->prompt[i]);
+    cond_init_mono(&j->cv);
+    j->t_submit = now_ms();
+
+    pthread_mutex_lock(&m->mu);
+    int32_t free_slots = m->n_slots - m->n_busy;
+    if (m->stop || m->n_queued >= m->cfg.max_queue + (free_slots > 0 ? free_slots : 0)) {
+        int32_t q = m->n_queued;
+        pthread_mutex_unlock(&m->mu);
+        job_destroy(j);
+        he_fail(err, HE_LIMIT, "'%s': all %d slots are busy and %d requests are waiting (max_queue %d)", m->cfg.name,
+                m->n_slots, q, m->cfg.max_queue);
+        return NULL;
+    }
+    j->m = srv_model_retain(m);
+    j->queued = true;
+    if (m->q_tail)
+        m->q_tail->qnext = j;
+    else
+        m->q_head = j;
+    m->q_tail = j;
+    m->n_queued++;
+    pthread_cond_signal(&m->work);
+    pthread_mutex_unlock(&m->mu);
+    return j;
+}
+
+int srv_job_next(srv_job *j, srv_event *ev, int timeout_ms) {
+    srv_model *m = j->m;
+    struct timespec dl;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&m->mu);
+    if (j->finished_read) {
+        pthread_mutex_unlock(&m->mu);
+        return -1;
+    }
+    while (!j->ev_head) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&j->cv, &m->mu);
+        } else if (pthread_cond_timedwait(&j->cv, &m->mu, &dl) == ETIMEDOUT && !j->ev_head) {
+            pthread_mutex_unlock(&m->mu);
+            return 1;
+        }
+    }
+    ev_node *e = j->ev_head;
+    j->ev_head = e->next;
+    if (!j->ev_head) j->ev_tail = NULL;
+    if (e->ev.kind != SRV_EV_TOKEN) j->finished_read = true;
+    pthread_mutex_unlock(&m->mu);
+    free(j->cur_text);
+    j->cur_text = e->text;
+    *ev = e->ev;
+    free(e);
+    return 0;
+}
+
+void srv_job_cancel(srv_job *j) {
+    if (!j) return;
+    srv_model *m = j->m;
+    pthread_mutex_lock(&m->mu);
+    if (j->queued) {
+        /* never started: take it out of the queue and end it here */
+        srv_job **pp = &m->q_head;
+        srv_job *prev = NULL;
+        while (*pp && *pp != j) {
+            prev = *pp;
+            pp = &(*pp)->qnext;
+        }
+        if (*pp) {
+            *pp = j->qnext;
+            if (m->q_tail == j) m->q_tail = prev;
+            m->n_queued--;
+        }
+        j->queued = false;
+        j->qnext = NULL;
+        if (!j->ended) {
+            job_post(j, ev_cancelled());
+            j->ended = true;
+        }
+    }
+    j->cancelled = true;
+    pthread_cond_signal(&m->work);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_job_free(srv_job *j) {
+    if (!j) return;
+    srv_model *m = j->m;
+    srv_job_cancel(j);
+    pthread_mutex_lock(&m->mu);
+    bool now = !j->in_slot;
+    if (!now) j->abandoned = true;
+    pthread_mutex_unlock(&m->mu);
+    if (now) job_destroy(j);
+    srv_model_release(m);
+}

@@ -1,0 +1,116 @@
+// `hearth serve` driven by the official ollama npm client: chat and generate (streaming and
+// not), options, timing fields, tags, show, ps, version and errors, on stories260K.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Ollama } from 'ollama';
+import { startServer, MODEL } from './server_helpers.mjs';
+
+let srv, ollama;
+const NAME = 'stories:260k';
+
+before(async () => {
+  srv = await startServer([MODEL, '--name', NAME]);
+  ollama = new Ollama({ host: srv.url });
+});
+after(async () => {
+  await srv?.stop();
+});
+
+function checkTimings(r) {
+  assert.equal(r.done, true);
+  assert.ok(r.eval_count > 0);
+  assert.ok(r.eval_duration > 0, 'eval_duration in ns');
+  assert.ok(r.total_duration >= r.eval_duration);
+  assert.ok(r.prompt_eval_count >= 0);
+  assert.ok(r.prompt_eval_duration >= 0);
+  assert.equal(typeof r.load_duration, 'number');
+}
+
+test('chat: non-streaming with options; num_predict bounds eval_count', async () => {
+  const r = await ollama.chat({
+    model: NAME, messages: [{ role: 'user', content: 'Once upon a time' }], stream: false,
+    options: { temperature: 0, num_predict: 10, top_k: 40, seed: 1, num_ctx: 512, repeat_penalty: 1.0 }, keep_alive: '5m',
+  });
+  assert.equal(r.model, NAME);
+  assert.equal(r.message.role, 'assistant');
+  assert.ok(r.message.content.length > 0);
+  assert.equal(r.eval_count, 10);
+  assert.equal(r.done_reason, 'length');
+  checkTimings(r);
+});
+
+test('chat: streaming parts join to the non-streamed answer at temperature 0', async () => {
+  const req = { model: NAME, messages: [{ role: 'user', content: 'Tell me a story' }], options: { temperature: 0, num_predict: 30 } };
+  const full = await ollama.chat({ ...req, stream: false });
+  const parts = await ollama.chat({ ...req, stream: true });
+  let text = '', last = null, n = 0;
+  for await (const p of parts) {
+    n++;
+    text += p.message.content;
+    last = p;
+  }
+  assert.ok(n > 2);
+  assert.equal(text, full.message.content);
+  checkTimings(last);
+});
+
+test('generate: streaming and not, system prompt, raw, stop', async () => {
+  const full = await ollama.generate({ model: NAME, prompt: 'Once upon a time', raw: true, stream: false, options: { temperature: 0, num_predict: 25 } });
+  assert.ok(full.response.length > 0);
+  checkTimings(full);
+  const parts = await ollama.generate({ model: NAME, prompt: 'Once upon a time', raw: true, stream: true, options: { temperature: 0, num_predict: 25 } });
+  let text = '';
+  for await (const p of parts) text += p.response;
+  assert.equal(text, full.response);
+  const cut = full.response.indexOf(' ', 3);
+  const stop = full.response.slice(cut, cut + 3);
+  const stopped = await ollama.generate({ model: NAME, prompt: 'Once upon a time', raw: true, stream: false, options: { temperature: 0, num_predict: 25, stop: [stop] } });
+  assert.equal(stopped.response, full.response.slice(0, full.response.indexOf(stop)));
+  assert.equal(stopped.done_reason, 'stop');
+  const sys = await ollama.generate({ model: NAME, prompt: 'hello', system: 'You are a storyteller.', stream: false, options: { num_predict: 5 } });
+  assert.equal(sys.eval_count, 5);
+});
+
+test('tags, show, ps, version', async () => {
+  const tags = await ollama.list();
+  assert.equal(tags.models.length, 1);
+  assert.equal(tags.models[0].name, NAME);
+  assert.ok(tags.models[0].size > 0);
+  assert.equal(tags.models[0].details.format, 'gguf');
+  assert.equal(tags.models[0].details.family, 'llama');
+  const show = await ollama.show({ model: NAME });
+  assert.equal(show.details.family, 'llama');
+  assert.equal(show.model_info['general.architecture'], 'llama');
+  assert.equal(typeof show.template, 'string');
+  const ps = await ollama.ps();
+  assert.equal(ps.models[0].name, NAME);
+  const v = await ollama.version();
+  assert.match(v.version, /^\d+\.\d+\.\d+$/);
+});
+
+test('errors: unknown model is 404 with an Ollama error string; bad options are 400', async () => {
+  await assert.rejects(
+    ollama.chat({ model: 'nope', messages: [{ role: 'user', content: 'x' }], stream: false }),
+    (e) => e.status_code === 404 && /not found/.test(e.error),
+  );
+  await assert.rejects(ollama.show({ model: 'nope' }), (e) => e.status_code === 404);
+  await assert.rejects(
+    ollama.generate({ model: NAME, prompt: 'x', stream: false, options: { temperature: 'hot' } }),
+    (e) => e.status_code === 400 && /temperature/.test(e.error),
+  );
+  await assert.rejects(
+    ollama.generate({ model: NAME, prompt: 'x', stream: false, format: 'json' }),
+    (e) => e.status_code === 400 && /format/.test(e.error),
+  );
+  const r = await fetch(`${srv.url}/api/chat`, { method: 'POST', body: '{"model":' });
+  assert.equal(r.status, 400);
+  assert.equal(typeof (await r.json()).error, 'string');
+});
+
+test('empty prompt / no messages is a load request (done_reason load)', async () => {
+  const g = await ollama.generate({ model: NAME, prompt: '', stream: false });
+  assert.equal(g.done, true);
+  assert.equal(g.done_reason, 'load');
+  const c = await ollama.chat({ model: NAME, messages: [], stream: false });
+  assert.equal(c.done_reason, 'load');
+});

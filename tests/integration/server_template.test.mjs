@@ -1,0 +1,68 @@
+// Chat prompts come from the GGUF's own chat template (rendered by hearth's Jinja engine), on a
+// generated model carrying Qwen2's tokenizer and template; a GGUF without a template falls back
+// to ChatML and says so in the log.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, BIN, SHARED, MODEL } from './server_helpers.mjs';
+
+const VOCAB = join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf');
+let dir, srv;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hearth-tmpl-'));
+  const m = join(dir, 'qwen-tiny.gguf');
+  execFileSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', '--vocab', VOCAB, m], { stdio: 'ignore' });
+  srv = await startServer([m, '--name', 'qw']);
+});
+after(async () => {
+  await srv?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const post = async (path, body) => {
+  const r = await fetch(`${srv.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(r.status, 200, await r.clone().text());
+  return r.json();
+};
+
+test('the chat prompt is the model template rendered over the messages', async () => {
+  assert.match(srv.stderr(), /using the model's chat template/);
+  const show = await post('/api/show', { model: 'qw' });
+  assert.match(show.template, /im_start/);
+  const messages = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'What is 2+2?' },
+    { role: 'assistant', content: '4.' },
+    { role: 'user', content: 'And 3+3?' },
+  ];
+  const tmpl = join(dir, 't.jinja');
+  const ctx = join(dir, 'ctx.json');
+  writeFileSync(tmpl, show.template);
+  writeFileSync(ctx, JSON.stringify({ messages, add_generation_prompt: true, bos_token: '', eos_token: '<|endoftext|>' }));
+  const rendered = execFileSync(BIN, ['template', '--jinja', tmpl, '--context', ctx], { encoding: 'utf8' });
+  assert.match(rendered, /<\|im_start\|>assistant\n$/);
+  const chat = await post('/v1/chat/completions', { model: 'qw', messages, max_tokens: 2, temperature: 0 });
+  const compl = await post('/v1/completions', { model: 'qw', prompt: rendered, max_tokens: 2, temperature: 0 });
+  assert.equal(chat.usage.prompt_tokens, compl.usage.prompt_tokens);
+  assert.equal(chat.choices[0].message.content, compl.choices[0].text, 'same prompt tokens, same greedy output');
+  const oll = await post('/api/chat', { model: 'qw', messages, stream: false, options: { num_predict: 2, temperature: 0 } });
+  assert.equal(oll.message.content, chat.choices[0].message.content);
+});
+
+test('a model without a template uses ChatML and logs it', async () => {
+  const s = await startServer([MODEL, '--name', 'st']);
+  try {
+    const r = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'st', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }),
+    });
+    assert.equal(r.status, 200);
+    assert.match(s.stderr(), /no tokenizer\.chat_template; using the ChatML fallback/);
+  } finally {
+    await s.stop();
+  }
+});

@@ -1,0 +1,148 @@
+/* test_srvconfig.c — the served-names config file (docs/SERVER.md): every key, defaults,
+ * quoting, paths relative to the file, and line-numbered errors for each kind of mistake. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/sched.h"
+
+static int parse(const char *text, srv_model_config **c, int *n, he_error *err) {
+    return srv_config_parse(text, strlen(text), "hearth.conf", c, n, err);
+}
+
+Test(srvconfig, every_key) {
+    const char *text = "# served names\n"
+                       "\n"
+                       "[qwen3:8b]\n"
+                       "model = /models/qwen3 8b.gguf\n"
+                       "ctx = 8192\n"
+                       "slots = 3\n"
+                       "threads = 2\n"
+                       "queue = 10\n"
+                       "batch = 256\n"
+                       "  temperature=0.25  \n"
+                       "top_p = 0.9\n"
+                       "top_k = 20\n"
+                       "min_p = 0.1\n"
+                       "repeat_penalty = 1.1\n"
+                       "repeat_last_n = -1\n"
+                       "frequency_penalty = 0.5\n"
+                       "presence_penalty = -0.5\n"
+                       "seed = 18446744073709551615\n"
+                       "system = \"Be terse.\\n\\\"Really\\\" \\\\ terse.\"\n"
+                       "; other\n"
+                       "[stories]\r\n"
+                       "model = stories.gguf\r\n"
+                       "system = plain = text # not a comment\n"
+                       "prefix_reuse = off\n";
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(parse(text, &c, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(c[0].name, "qwen3:8b");
+    cr_assert_str_eq(c[0].path, "/models/qwen3 8b.gguf");
+    cr_assert_eq(c[0].n_ctx, 8192);
+    cr_assert_eq(c[0].n_slots, 3);
+    cr_assert_eq(c[0].n_threads, 2);
+    cr_assert_eq(c[0].max_queue, 10);
+    cr_assert_eq(c[0].n_batch, 256);
+    cr_assert_float_eq(c[0].sampling.temperature, 0.25f, 1e-6f);
+    cr_assert_float_eq(c[0].sampling.top_p, 0.9f, 1e-6f);
+    cr_assert_eq(c[0].sampling.top_k, 20);
+    cr_assert_float_eq(c[0].sampling.min_p, 0.1f, 1e-6f);
+    cr_assert_float_eq(c[0].sampling.repeat_penalty, 1.1f, 1e-6f);
+    cr_assert_eq(c[0].sampling.repeat_last_n, -1);
+    cr_assert_float_eq(c[0].sampling.frequency_penalty, 0.5f, 1e-6f);
+    cr_assert_float_eq(c[0].sampling.presence_penalty, -0.5f, 1e-6f);
+    cr_assert_eq(c[0].sampling.seed, UINT64_MAX);
+    cr_assert_str_eq(c[0].system_prompt, "Be terse.\n\"Really\" \\ terse.");
+    /* defaults */
+    srv_model_config d = srv_model_config_default();
+    cr_assert_str_eq(c[1].name, "stories");
+    cr_assert_str_eq(c[1].path, "stories.gguf");
+    cr_assert_eq(c[1].n_slots, d.n_slots);
+    cr_assert_eq(c[1].max_queue, d.max_queue);
+    cr_assert_eq(c[1].n_ctx, 0);
+    cr_assert_eq(memcmp(&c[1].sampling, &d.sampling, sizeof d.sampling), 0);
+    cr_assert_str_eq(c[1].system_prompt, "plain = text # not a comment");
+    cr_assert(!c[0].no_prefix_reuse);
+    cr_assert(c[1].no_prefix_reuse);
+    srv_config_free(c, n);
+    srv_config_free(NULL, 0);
+}
+
+static void expect_error(const char *text, int line, const char *needle) {
+    srv_model_config *c = (srv_model_config *)1;
+    int n = 5;
+    he_error err = {0};
+    cr_assert_eq(parse(text, &c, &n, &err), -1, "accepted: %s", text);
+    cr_assert_null(c);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(err.code, HE_FORMAT, "%s", err.msg);
+    char where[64];
+    if (line > 0) snprintf(where, sizeof where, "hearth.conf:%d: ", line);
+    else snprintf(where, sizeof where, "hearth.conf: ");
+    cr_assert(!strncmp(err.msg, where, strlen(where)), "'%s' should start with '%s'", err.msg, where);
+    cr_assert(strstr(err.msg, needle), "'%s' should contain '%s'", err.msg, needle);
+}
+
+Test(srvconfig, errors_name_the_line) {
+    expect_error("model = x\n", 1, "before any [served-name]");
+    expect_error("[a]\nctx = 10\n", 1, "has no 'model = PATH'");
+    expect_error("[a]\nctx = 10\n[b]\nmodel = y\n", 1, "section [a] has no");
+    expect_error("[a]\nmodel = x\n\n[a]\nmodel = y\n", 4, "appears twice");
+    expect_error("[a]\nmodel = x\ntmp = 1\n", 3, "unknown key 'tmp'");
+    expect_error("[a]\nmodel = x\nmodel = y\n", 3, "given twice");
+    expect_error("[a b]\nmodel = x\n", 1, "not allowed in a served name");
+    expect_error("[]\nmodel = x\n", 1, "empty served name");
+    expect_error("[a\nmodel = x\n", 1, "must end with ']'");
+    expect_error("[a]\nmodel = \"x\\q\"\n", 2, "unknown escape");
+    expect_error("[a]\nmodel = \"x\n", 2, "unterminated");
+    expect_error("[a]\nmodel = \"x\"y\"\n", 2, "unescaped");
+    expect_error("[a]\nmodel = x\nslots = 65\n", 3, "'slots' must be an integer in [1, 64]");
+    expect_error("[a]\nmodel = x\nctx = 12abc\n", 3, "'ctx' must be");
+    expect_error("[a]\nmodel = x\ntemperature = nan\n", 3, "'temperature' must be");
+    expect_error("[a]\nmodel = x\ntop_p = 1.5\n", 3, "'top_p'");
+    expect_error("[a]\nmodel = x\nseed = -1\n", 3, "'seed'");
+    expect_error("[a]\nmodel =\n", 2, "'model' is empty");
+    expect_error("[a]\nmodel = x\njust words\n", 3, "expected 'key = value'");
+    expect_error("[a]\nmodel = x\nprefix_reuse = maybe\n", 3, "'prefix_reuse' must be true or false");
+    expect_error("[a]\n= x\n", 2, "missing or overlong key");
+    expect_error("", 0, "no [served-name] sections");
+    expect_error("# nothing\n", 0, "no [served-name] sections");
+    const char nul[] = "[a]\nmodel = x\0y\n";
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(srv_config_parse(nul, sizeof nul - 1, "hearth.conf", &c, &n, &err), -1);
+    cr_assert(strstr(err.msg, "hearth.conf:2: NUL"), "%s", err.msg);
+}
+
+Test(srvconfig, load_resolves_relative_paths) {
+    char dir[] = "/tmp/test_srvconfig_XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/hearth.conf", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("[rel]\nmodel = m/x.gguf\n[abs]\nmodel = /abs/y.gguf\n", f);
+    fclose(f);
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(srv_config_load(path, &c, &n, &err), 0, "%s", err.msg);
+    char want[300];
+    snprintf(want, sizeof want, "%s/m/x.gguf", dir);
+    cr_assert_str_eq(c[0].path, want);
+    cr_assert_str_eq(c[1].path, "/abs/y.gguf");
+    srv_config_free(c, n);
+    unlink(path);
+    rmdir(dir);
+    cr_assert_eq(srv_config_load(path, &c, &n, &err), -1);
+    cr_assert_eq(err.code, HE_IO);
+    cr_assert(strstr(err.msg, "hearth.conf"), "%s", err.msg);
+}
