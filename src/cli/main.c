@@ -24,7 +24,7 @@ static const command commands[] = {
     {"rm", cmd_rm, "rm NAME..."},
     {"verify", cmd_verify, "verify [NAME]"},
     {"export", cmd_export, "export NAME DIR"},
-    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O]"},
+    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O] [--verify]   (MODEL: a file or a store name)"},
     {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY]"},
 };
 

@@ -301,7 +301,8 @@ test('hearth serve loads a store name and opens no socket but its listener (netn
     port=$(sed -n 's/.*listening on http:\\/\\/127\\.0\\.0\\.1:\\([0-9]*\\).*/\\1/p' "$ERR" | head -1)
     for i in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
     curl -sf "http://127.0.0.1:$port/v1/models" >"$MODELS"; rc=$?
-    kill -TERM $sp; wait $sp
+    hp=$(cat /proc/$sp/task/$sp/children)   # hearth, traced by strace ($sp)
+    kill -TERM $hp; wait $sp
     exit $rc`;
   const r = spawnSync('unshare', ['-n', 'bash', '-c', script], {
     encoding: 'utf8', timeout: 90_000,
@@ -315,4 +316,25 @@ test('hearth serve loads a store name and opens no socket but its listener (netn
   const binds = lines.filter((l) => /\bbind\(/.test(l));
   assert.ok(binds.length >= 1, 'the listener was bound');
   for (const b of binds) assert.match(b, /127\.0\.0\.1/, `bind to something but loopback: ${b}`);
+});
+
+test('hearth serve --verify refuses a store model whose blob changed', (t) => {
+  if (!/hearth serve/.test(spawnSync(BIN, ['--help'], { encoding: 'utf8' }).stdout))
+    return t.skip('this build has no `hearth serve`');
+  const home = freshHome('serve-verify');
+  const src = join(dir, 'serve-verify.gguf');
+  copyFileSync(join(SHARED, 'models/stories260K.gguf'), src);
+  assert.equal(hearth(home, ['import', src, '--name', 'sv:1', '--copy']).status, 0);
+  const blob = join(home, 'blobs', `sha256-${sha256(src)}`);
+  chmodSync(blob, 0o600);
+  const buf = readFileSync(blob);
+  buf[buf.length - 10] ^= 1;
+  writeFileSync(blob, buf);
+  const r = hearth(home, ['serve', 'sv:1', '--verify', '--host', '127.0.0.1', '--port', '0'],
+    { timeout: 30_000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /changed/);
+  const n = hearth(home, ['serve', 'no-such-model', '--host', '127.0.0.1', '--port', '0'], { timeout: 30_000 });
+  assert.equal(n.status, 1);
+  assert.match(n.stderr, /no model named 'no-such-model'/);
 });
