@@ -34,11 +34,16 @@ static void put_quoted(buf *o, const char *key, const char *v) {
     puts_(o, key);
     puts_(o, " = \"");
     for (const char *p = v; *p; p++) {
-        if (*p == '\n') puts_(o, "\\n");
-        else if (*p == '\t') puts_(o, "\\t");
-        else if (*p == '"') puts_(o, "\\\"");
-        else if (*p == '\\') puts_(o, "\\\\");
-        else put(o, p, 1);
+        if (*p == '\n')
+            puts_(o, "\\n");
+        else if (*p == '\t')
+            puts_(o, "\\t");
+        else if (*p == '"')
+            puts_(o, "\\\"");
+        else if (*p == '\\')
+            puts_(o, "\\\\");
+        else
+            put(o, p, 1);
     }
     puts_(o, "\"\n");
 }
@@ -50,26 +55,31 @@ static void write_cfg(buf *o, const srv_model_config *c) {
     put_quoted(o, "model", c->path);
     if (c->system_prompt) put_quoted(o, "system", c->system_prompt);
     const sample_params *s = &c->sampling;
-    snprintf(line, sizeof line,
-             "ctx = %d\nslots = %d\nthreads = %d\nqueue = %d\n%s%d\ntemperature = %.9g\ntop_p = %.9g\n"
-             "top_k = %d\nmin_p = %.9g\nrepeat_penalty = %.9g\nrepeat_last_n = %d\n",
-             c->n_ctx, c->n_slots, c->n_threads, c->max_queue, c->n_batch ? "batch = " : "# batch ", c->n_batch,
-             (double)s->temperature, (double)s->top_p, s->top_k, (double)s->min_p, (double)s->repeat_penalty,
-             s->repeat_last_n);
+    snprintf(
+        line, sizeof line,
+        "ctx = %d\nslots = %d\nthreads = %d\nqueue = %d\n%s%d\ntemperature = %.9g\ntop_p = %.9g\n"
+        "top_k = %d\nmin_p = %.9g\nrepeat_penalty = %.9g\nrepeat_last_n = %d\n",
+        c->n_ctx, c->n_slots, c->n_threads, c->max_queue, c->n_batch ? "batch = " : "# batch ",
+        c->n_batch, (double)s->temperature, (double)s->top_p, s->top_k, (double)s->min_p,
+        (double)s->repeat_penalty, s->repeat_last_n);
     puts_(o, line);
-    snprintf(line, sizeof line, "frequency_penalty = %.9g\npresence_penalty = %.9g\nseed = %llu\nprefix_reuse = %s\n",
+    snprintf(line, sizeof line,
+             "frequency_penalty = %.9g\npresence_penalty = %.9g\nseed = %llu\nprefix_reuse = %s\n",
              (double)s->frequency_penalty, (double)s->presence_penalty, (unsigned long long)s->seed,
              c->no_prefix_reuse ? "off" : "on");
     puts_(o, line);
 }
 
-static int same_str(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+static int same_str(const char *a, const char *b) {
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
 static void check_same(const srv_model_config *a, const srv_model_config *b) {
     assert(same_str(a->name, b->name) && same_str(a->path, b->path));
     assert(same_str(a->system_prompt, b->system_prompt));
     assert(a->n_ctx == b->n_ctx && a->n_slots == b->n_slots && a->n_threads == b->n_threads);
-    assert(a->max_queue == b->max_queue && a->n_batch == b->n_batch && a->no_prefix_reuse == b->no_prefix_reuse);
+    assert(a->max_queue == b->max_queue && a->n_batch == b->n_batch &&
+           a->no_prefix_reuse == b->no_prefix_reuse);
     assert(!memcmp(&a->sampling, &b->sampling, sizeof a->sampling));
 }
 
@@ -89,7 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     buf o = {0};
     for (int i = 0; i < n; i++) {
         assert(cfgs[i].name && cfgs[i].name[0] && cfgs[i].path && cfgs[i].path[0]);
-        for (int k = 0; k < i; k++) assert(strcmp(cfgs[i].name, cfgs[k].name));
+        for (int k = 0; k < i; k++)
+            assert(strcmp(cfgs[i].name, cfgs[k].name));
         write_cfg(&o, &cfgs[i]);
     }
     srv_model_config *again = NULL;
@@ -97,7 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = srv_config_parse(o.b, o.n, "fuzz-rewritten", &again, &n2, &err);
     if (rc) fprintf(stderr, "rewritten config failed: %s\n---\n%s\n", err.msg, o.b);
     assert(rc == 0 && n2 == n);
-    for (int i = 0; i < n; i++) check_same(&cfgs[i], &again[i]);
+    for (int i = 0; i < n; i++)
+        check_same(&cfgs[i], &again[i]);
     srv_config_free(again, n2);
     srv_config_free(cfgs, n);
     free(o.b);

@@ -10,5 +10,5 @@ out=build/tsan/tsan-tests/test_$name
 mkdir -p "$(dirname "$out")"
 cc -std=gnu11 -D_GNU_SOURCE -Itests/tsan -Isrc -pthread -O1 -g -fsanitize=thread $(pkg-config --cflags jansson) \
    -o "$out" "tests/unit/test_$name.c" tests/tsan/shim_main.c build/tsan/libhearth.a \
-   $(pkg-config --libs libpcre2-8 jansson libcrypto) -lm -pthread
+   $(pkg-config --libs $(sed -n "s/^PKGS *:= *//p" Makefile)) -lm -pthread
 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1} "$out" ${2:+"$2"}

@@ -49,8 +49,8 @@ static int conf_fail(const conf_pos *p, const char *fmt, ...) {
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 static bool name_char_ok(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-' || c == ':' || c == '/' || c == '@' || c == '+';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || c == ':' || c == '/' || c == '@' || c == '+';
 }
 
 /* Copies a value: bare (as written, trimmed) or "quoted" with \n \t \" \\ escapes. */
@@ -74,9 +74,12 @@ static char *conf_value(const conf_pos *p, const char *s, size_t n) {
                 return NULL;
             }
             char e = s[++i];
-            if (e == 'n') c = '\n';
-            else if (e == 't') c = '\t';
-            else if (e == '"' || e == '\\') c = e;
+            if (e == 'n')
+                c = '\n';
+            else if (e == 't')
+                c = '\t';
+            else if (e == '"' || e == '\\')
+                c = e;
             else {
                 char esc[3] = {'\\', e, 0};
                 free(out);
@@ -94,7 +97,8 @@ static char *conf_value(const conf_pos *p, const char *s, size_t n) {
     return out;
 }
 
-static int parse_int(const conf_pos *p, const char *key, const char *v, long lo, long hi, int32_t *out) {
+static int parse_int(const conf_pos *p, const char *key, const char *v, long lo, long hi,
+                     int32_t *out) {
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
@@ -107,7 +111,8 @@ static int parse_int(const conf_pos *p, const char *key, const char *v, long lo,
     return 0;
 }
 
-static int parse_float(const conf_pos *p, const char *key, const char *v, float lo, float hi, float *out) {
+static int parse_float(const conf_pos *p, const char *key, const char *v, float lo, float hi,
+                       float *out) {
     char *end;
     errno = 0;
     float x = strtof(v, &end);
@@ -121,16 +126,34 @@ static int parse_float(const conf_pos *p, const char *key, const char *v, float 
 }
 
 /* One `key = value` for section c. seen: bitmask of keys already given. */
-static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, const char *v, unsigned *seen) {
-    static const char *const keys[] = {"model",  "ctx",   "slots", "threads",        "queue",         "batch",
-                                       "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "repeat_last_n",
-                                       "frequency_penalty", "presence_penalty", "seed", "system", "prefix_reuse"};
+static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, const char *v,
+                    unsigned *seen) {
+    static const char *const keys[] = {"model",
+                                       "ctx",
+                                       "slots",
+                                       "threads",
+                                       "queue",
+                                       "batch",
+                                       "temperature",
+                                       "top_p",
+                                       "top_k",
+                                       "min_p",
+                                       "repeat_penalty",
+                                       "repeat_last_n",
+                                       "frequency_penalty",
+                                       "presence_penalty",
+                                       "seed",
+                                       "system",
+                                       "prefix_reuse"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
     if (k < 0)
-        return conf_fail(p, "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, top_p, top_k, "
-                            "min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed, system, prefix_reuse)",
+        return conf_fail(p,
+                         "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, "
+                         "top_p, top_k, "
+                         "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
+                         "presence_penalty, seed, system, prefix_reuse)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -140,24 +163,38 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         if (!*v) return conf_fail(p, "'model' is empty");
         c->path = xstrdup(v);
         return 0;
-    case 1: return parse_int(p, key, v, 0, 1 << 22, &c->n_ctx);
-    case 2: return parse_int(p, key, v, 1, 64, &c->n_slots);
-    case 3: return parse_int(p, key, v, 0, 1024, &c->n_threads);
-    case 4: return parse_int(p, key, v, 1, 1 << 20, &c->max_queue);
-    case 5: return parse_int(p, key, v, 1, 65536, &c->n_batch);
-    case 6: return parse_float(p, key, v, 0.0f, 100.0f, &s->temperature);
-    case 7: return parse_float(p, key, v, 0.0f, 1.0f, &s->top_p);
-    case 8: return parse_int(p, key, v, 0, INT32_MAX, &s->top_k);
-    case 9: return parse_float(p, key, v, 0.0f, 1.0f, &s->min_p);
-    case 10: return parse_float(p, key, v, 0.0f, 100.0f, &s->repeat_penalty);
-    case 11: return parse_int(p, key, v, -1, 1 << 20, &s->repeat_last_n);
-    case 12: return parse_float(p, key, v, -2.0f, 2.0f, &s->frequency_penalty);
-    case 13: return parse_float(p, key, v, -2.0f, 2.0f, &s->presence_penalty);
+    case 1:
+        return parse_int(p, key, v, 0, 1 << 22, &c->n_ctx);
+    case 2:
+        return parse_int(p, key, v, 1, 64, &c->n_slots);
+    case 3:
+        return parse_int(p, key, v, 0, 1024, &c->n_threads);
+    case 4:
+        return parse_int(p, key, v, 1, 1 << 20, &c->max_queue);
+    case 5:
+        return parse_int(p, key, v, 1, 65536, &c->n_batch);
+    case 6:
+        return parse_float(p, key, v, 0.0f, 100.0f, &s->temperature);
+    case 7:
+        return parse_float(p, key, v, 0.0f, 1.0f, &s->top_p);
+    case 8:
+        return parse_int(p, key, v, 0, INT32_MAX, &s->top_k);
+    case 9:
+        return parse_float(p, key, v, 0.0f, 1.0f, &s->min_p);
+    case 10:
+        return parse_float(p, key, v, 0.0f, 100.0f, &s->repeat_penalty);
+    case 11:
+        return parse_int(p, key, v, -1, 1 << 20, &s->repeat_last_n);
+    case 12:
+        return parse_float(p, key, v, -2.0f, 2.0f, &s->frequency_penalty);
+    case 13:
+        return parse_float(p, key, v, -2.0f, 2.0f, &s->presence_penalty);
     case 14: {
         char *end;
         errno = 0;
         unsigned long long x = strtoull(v, &end, 10);
-        if (errno || end == v || *end || v[0] == '-') return conf_fail(p, "'%s' must be an unsigned integer", key);
+        if (errno || end == v || *end || v[0] == '-')
+            return conf_fail(p, "'%s' must be an unsigned integer", key);
         s->seed = x;
         return 0;
     }
@@ -165,9 +202,12 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         c->system_prompt = xstrdup(v);
         return 0;
     default:
-        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) c->no_prefix_reuse = false;
-        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0")) c->no_prefix_reuse = true;
-        else return conf_fail(p, "'%s' must be true or false", key);
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+            c->no_prefix_reuse = false;
+        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+            c->no_prefix_reuse = true;
+        else
+            return conf_fail(p, "'%s' must be true or false", key);
         return 0;
     }
 }
@@ -182,8 +222,8 @@ void srv_config_free(srv_model_config *cfgs, int n) {
     free(cfgs);
 }
 
-int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out, int *n_out,
-                     he_error *err) {
+int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out,
+                     int *n_out, he_error *err) {
     *out = NULL;
     *n_out = 0;
     conf_pos p = {name ? name : "config", 0, err};
@@ -195,11 +235,14 @@ int srv_config_parse(const char *text, size_t len, const char *name, srv_model_c
     while (i < len) {
         p.line++;
         size_t e = i;
-        while (e < len && text[e] != '\n') e++;
+        while (e < len && text[e] != '\n')
+            e++;
         size_t a = i, b = e;
         i = e + 1;
-        while (a < b && is_space(text[a])) a++;
-        while (b > a && is_space(text[b - 1])) b--;
+        while (a < b && is_space(text[a]))
+            a++;
+        while (b > a && is_space(text[b - 1]))
+            b--;
         if (memchr(text + a, 0, b - a)) {
             conf_fail(&p, "NUL byte in the line");
             goto fail;
@@ -218,8 +261,10 @@ int srv_config_parse(const char *text, size_t len, const char *name, srv_model_c
                 goto fail;
             }
             size_t na = a + 1, nb = b - 1;
-            while (na < nb && is_space(text[na])) na++;
-            while (nb > na && is_space(text[nb - 1])) nb--;
+            while (na < nb && is_space(text[na]))
+                na++;
+            while (nb > na && is_space(text[nb - 1]))
+                nb--;
             if (na == nb) {
                 conf_fail(&p, "empty served name");
                 goto fail;
@@ -231,8 +276,12 @@ int srv_config_parse(const char *text, size_t len, const char *name, srv_model_c
             for (size_t k = na; k < nb; k++)
                 if (!name_char_ok((unsigned char)text[k])) {
                     char ch[8];
-                    snprintf(ch, sizeof ch, (unsigned char)text[k] < 0x20 ? "\\x%02x" : "%c", (unsigned char)text[k]);
-                    conf_fail(&p, "character '%s' is not allowed in a served name (letters, digits, . _ - : / @ +)", ch);
+                    snprintf(ch, sizeof ch, (unsigned char)text[k] < 0x20 ? "\\x%02x" : "%c",
+                             (unsigned char)text[k]);
+                    conf_fail(&p,
+                              "character '%s' is not allowed in a served name (letters, digits, . "
+                              "_ - : / @ +)",
+                              ch);
                     goto fail;
                 }
             char *sname = xstrndup(text + na, nb - na);
@@ -264,9 +313,11 @@ int srv_config_parse(const char *text, size_t len, const char *name, srv_model_c
             goto fail;
         }
         size_t ka = a, kb = (size_t)(eq - text);
-        while (kb > ka && is_space(text[kb - 1])) kb--;
+        while (kb > ka && is_space(text[kb - 1]))
+            kb--;
         size_t va = (size_t)(eq - text) + 1;
-        while (va < b && is_space(text[va])) va++;
+        while (va < b && is_space(text[va]))
+            va++;
         char key[32];
         if (kb == ka || kb - ka >= sizeof key) {
             conf_fail(&p, "missing or overlong key before '='");

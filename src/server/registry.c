@@ -50,7 +50,8 @@ void srv_registry_put(srv_registry *r, srv_model *m) {
     srv_model *old = NULL;
     pthread_mutex_lock(&r->mu);
     int i = 0;
-    while (i < r->n && strcmp(r->e[i].name, name)) i++;
+    while (i < r->n && strcmp(r->e[i].name, name))
+        i++;
     if (i < r->n) {
         old = r->e[i].m;
         r->e[i].m = m;
@@ -84,7 +85,8 @@ srv_model *srv_registry_acquire(srv_registry *r, const char *name) {
 char **srv_registry_names(srv_registry *r, int *n) {
     pthread_mutex_lock(&r->mu);
     char **names = xcalloc((size_t)r->n + 1, sizeof *names);
-    for (int i = 0; i < r->n; i++) names[i] = xstrdup(r->e[i].name);
+    for (int i = 0; i < r->n; i++)
+        names[i] = xstrdup(r->e[i].name);
     *n = r->n;
     pthread_mutex_unlock(&r->mu);
     return names;
@@ -92,7 +94,8 @@ char **srv_registry_names(srv_registry *r, int *n) {
 
 void srv_names_free(char **names, int n) {
     if (!names) return;
-    for (int i = 0; i < n; i++) free(names[i]);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -140,7 +143,8 @@ int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, h
     int rc = 0;
     if (m) {
         srv_registry_put(r, m);
-        log_info("swap: '%s' now serves %s (was %s)", name, new_path, srv_model_config_of(old)->path);
+        log_info("swap: '%s' now serves %s (was %s)", name, new_path,
+                 srv_model_config_of(old)->path);
     } else {
         he_prefix(err, "swap '%s' to %s (the old model stays)", name, new_path);
         rc = -1;
@@ -167,18 +171,21 @@ int srv_registry_remove(srv_registry *r, const char *name) {
     return 0;
 }
 
-static bool str_same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+static bool str_same(const char *a, const char *b) {
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
 bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b) {
     const sample_params *x = &a->sampling, *y = &b->sampling;
-    return str_same(a->name, b->name) && str_same(a->path, b->path) && str_same(a->system_prompt, b->system_prompt) &&
-           a->n_ctx == b->n_ctx && a->n_slots == b->n_slots && a->n_threads == b->n_threads &&
-           a->max_queue == b->max_queue && a->n_batch == b->n_batch && a->no_prefix_reuse == b->no_prefix_reuse &&
-           x->temperature == y->temperature &&
+    return str_same(a->name, b->name) && str_same(a->path, b->path) &&
+           str_same(a->system_prompt, b->system_prompt) && a->n_ctx == b->n_ctx &&
+           a->n_slots == b->n_slots && a->n_threads == b->n_threads &&
+           a->max_queue == b->max_queue && a->n_batch == b->n_batch &&
+           a->no_prefix_reuse == b->no_prefix_reuse && x->temperature == y->temperature &&
            x->top_k == y->top_k && x->top_p == y->top_p && x->min_p == y->min_p &&
            x->repeat_penalty == y->repeat_penalty && x->repeat_last_n == y->repeat_last_n &&
-           x->frequency_penalty == y->frequency_penalty && x->presence_penalty == y->presence_penalty &&
-           x->seed == y->seed;
+           x->frequency_penalty == y->frequency_penalty &&
+           x->presence_penalty == y->presence_penalty && x->seed == y->seed;
 }
 
 int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err) {
@@ -190,7 +197,8 @@ int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he
     char **names = srv_registry_names(r, &nn);
     for (int i = 0; i < nn; i++) {
         bool listed = false;
-        for (int k = 0; k < n && !listed; k++) listed = cfgs[k].name && !strcmp(cfgs[k].name, names[i]);
+        for (int k = 0; k < n && !listed; k++)
+            listed = cfgs[k].name && !strcmp(cfgs[k].name, names[i]);
         if (!listed) srv_registry_remove(r, names[i]);
     }
     srv_names_free(names, nn);
@@ -207,8 +215,9 @@ int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he
     }
     pthread_mutex_unlock(&r->swap_mu);
     if (failed) {
-        he_fail(err, first.code, "reload: %d of %d served names failed (they keep their old model); first: %s", failed,
-                n, first.msg);
+        he_fail(err, first.code,
+                "reload: %d of %d served names failed (they keep their old model); first: %s",
+                failed, n, first.msg);
         return -1;
     }
     return 0;

@@ -49,7 +49,8 @@ struct srv_job {
     double t_submit;
     /* guarded by m->mu */
     struct srv_job *qnext; /* queue link */
-    bool queued, in_slot, cancelled, abandoned, ended, finished_read; /* ended: final event posted */
+    bool queued, in_slot, cancelled, abandoned, ended,
+        finished_read; /* ended: final event posted */
     ev_node *ev_head, *ev_tail;
     char *cur_text; /* text of the event last handed out */
     pthread_cond_t cv;
@@ -60,7 +61,7 @@ typedef enum { SLOT_IDLE, SLOT_PREFILL, SLOT_GEN } slot_state;
 typedef struct {
     int32_t id;
     slot_state state;
-    srv_job *job; /* NULL when idle */
+    srv_job *job;  /* NULL when idle */
     int32_t *hist; /* tokens whose K/V the sequence holds, positions 0 .. n_hist-1 */
     int32_t n_hist;
     size_t n_prompt_done; /* prompt tokens in the KV (cached + decoded) */
@@ -135,7 +136,8 @@ static void job_destroy(srv_job *j) {
     }
     free(j->cur_text);
     free(j->prompt);
-    for (int32_t i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    for (int32_t i = 0; i < j->n_stop; i++)
+        free(j->stop[i]);
     free(j->stop);
     free(j->stop_len);
     sample_chain_free(j->chain);
@@ -177,7 +179,8 @@ static ev_node *ev_cancelled(void) {
 static void pend_append(slot *s, const char *t, size_t n) {
     if (s->n_pend + n + 1 > s->cap_pend) {
         size_t cap = s->cap_pend ? s->cap_pend : 256;
-        while (cap < s->n_pend + n + 1) cap *= 2;
+        while (cap < s->n_pend + n + 1)
+            cap *= 2;
         s->pend = xrealloc(s->pend, cap);
         s->cap_pend = cap;
     }
@@ -222,12 +225,14 @@ static void slot_hist_push(srv_model *m, slot *s, int32_t tok) {
 
 /* ---- Logprobs ---- */
 
-static void fill_logprobs(const float *logits, int32_t n_vocab, int32_t chosen, int32_t n_top, srv_event *ev) {
+static void fill_logprobs(const float *logits, int32_t n_vocab, int32_t chosen, int32_t n_top,
+                          srv_event *ev) {
     float mx = logits[0];
     for (int32_t i = 1; i < n_vocab; i++)
         if (logits[i] > mx) mx = logits[i];
     double sum = 0;
-    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - mx));
+    for (int32_t i = 0; i < n_vocab; i++)
+        sum += exp((double)(logits[i] - mx));
     float lse = mx + (float)log(sum);
     ev->logprob = logits[chosen] - lse;
     if (n_top > SRV_MAX_TOP_LOGPROBS) n_top = SRV_MAX_TOP_LOGPROBS;
@@ -244,14 +249,16 @@ static void fill_logprobs(const float *logits, int32_t n_vocab, int32_t chosen, 
         ev->top_token[p] = i;
     }
     ev->n_top = k;
-    for (int32_t i = 0; i < k; i++) ev->top_logprob[i] = logits[ev->top_token[i]] - lse;
+    for (int32_t i = 0; i < k; i++)
+        ev->top_logprob[i] = logits[ev->top_token[i]] - lse;
 }
 
 /* ---- The scheduler thread ---- */
 
 static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
     size_t n = na < nb ? na : nb, i = 0;
-    while (i < n && a[i] == b[i]) i++;
+    while (i < n && a[i] == b[i])
+        i++;
     return i;
 }
 
@@ -266,7 +273,8 @@ static void assign_jobs(srv_model *m) {
             slot *s = &m->slots[i];
             if (s->state != SLOT_IDLE) continue;
             size_t lcp = common_prefix(s->hist, (size_t)s->n_hist, j->prompt, j->n_prompt);
-            if (best < 0 || lcp > best_lcp || (lcp == best_lcp && s->last_used < m->slots[best].last_used)) {
+            if (best < 0 || lcp > best_lcp ||
+                (lcp == best_lcp && s->last_used < m->slots[best].last_used)) {
                 best = i;
                 best_lcp = lcp;
             }
@@ -288,7 +296,8 @@ static void assign_jobs(srv_model *m) {
         size_t src_lcp = best_lcp;
         for (int32_t i = 0; i < m->n_slots && !m->cfg.no_prefix_reuse; i++) {
             if (i == best) continue;
-            size_t l = common_prefix(m->slots[i].hist, (size_t)m->slots[i].n_hist, j->prompt, j->n_prompt);
+            size_t l =
+                common_prefix(m->slots[i].hist, (size_t)m->slots[i].n_hist, j->prompt, j->n_prompt);
             if (l >= j->n_prompt) l = j->n_prompt - 1;
             if (l > src_lcp) {
                 src = i;
@@ -369,8 +378,8 @@ static void slot_fail(srv_model *m, slot *s, const he_error *err) {
 
 /* What one generating slot produced this step, built outside the lock. */
 typedef struct {
-    ev_node *ev;         /* TOKEN event or NULL */
-    const char *finish;  /* finish reason, or NULL to keep going */
+    ev_node *ev;        /* TOKEN event or NULL */
+    const char *finish; /* finish reason, or NULL to keep going */
 } step_out;
 
 /* Samples the slot's next token from logits and advances its text (outside mu: touches only
@@ -393,8 +402,10 @@ static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
         if (n > TOK_DETOK_MAX) n = TOK_DETOK_MAX;
         pend_append(s, m->tokbuf, n);
     }
-    if (j->max_tokens > 0 && s->n_gen >= j->max_tokens) o.finish = "length";
-    else if (s->n_hist >= m->n_ctx_slot) o.finish = "length"; /* no room to decode tok */
+    if (j->max_tokens > 0 && s->n_gen >= j->max_tokens)
+        o.finish = "length";
+    else if (s->n_hist >= m->n_ctx_slot)
+        o.finish = "length"; /* no room to decode tok */
     size_t release;
     long at = j->n_stop ? stop_find(j, s) : -1;
     if (at >= 0) {
@@ -454,8 +465,8 @@ static void *sched_main(void *arg) {
             slot *pick = NULL;
             for (int32_t i = 0; i < m->n_slots; i++) {
                 slot *s = &m->slots[i];
-                if (s->state == SLOT_PREFILL && s->batch_idx == -1 && s->n_prompt_done < s->job->n_prompt &&
-                    (!pick || s->t_assign < pick->t_assign))
+                if (s->state == SLOT_PREFILL && s->batch_idx == -1 &&
+                    s->n_prompt_done < s->job->n_prompt && (!pick || s->t_assign < pick->t_assign))
                     pick = s;
             }
             if (!pick || b->n_tokens >= m->n_batch) break;
@@ -531,7 +542,8 @@ static int smoke_test(srv_model *m, he_error *err) {
         int32_t best = 0;
         for (int32_t i = 0; i < m->n_vocab; i++) {
             if (!isfinite(l[i])) {
-                rc = he_fail(err, HE_FORMAT, "smoke test: logit %d of position %d is not finite", i, pos);
+                rc = he_fail(err, HE_FORMAT, "smoke test: logit %d of position %d is not finite", i,
+                             pos);
                 break;
             }
             if (l[i] > l[best]) best = i;
@@ -585,11 +597,14 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     }
     const char *name = cfg->name ? cfg->name : cfg->path;
     if (cfg->n_slots < 0 || cfg->n_slots > HEARTH_MAX_SEQ) {
-        he_fail(err, HE_INVALID, "serve '%s': slots %d is out of range [1, %d]", name, cfg->n_slots, HEARTH_MAX_SEQ);
+        he_fail(err, HE_INVALID, "serve '%s': slots %d is out of range [1, %d]", name, cfg->n_slots,
+                HEARTH_MAX_SEQ);
         return NULL;
     }
-    if (cfg->n_ctx < 0 || cfg->n_ctx > (1 << 22) || cfg->max_queue < 0 || cfg->n_batch < 0 || cfg->n_threads < 0) {
-        he_fail(err, HE_INVALID, "serve '%s': negative or too large ctx, queue, batch or threads", name);
+    if (cfg->n_ctx < 0 || cfg->n_ctx > (1 << 22) || cfg->max_queue < 0 || cfg->n_batch < 0 ||
+        cfg->n_threads < 0) {
+        he_fail(err, HE_INVALID, "serve '%s': negative or too large ctx, queue, batch or threads",
+                name);
         return NULL;
     }
     srv_model *m = xcalloc(1, sizeof *m);
@@ -627,7 +642,8 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     m->n_ctx_slot = n_ctx;
     int64_t cells = (int64_t)n_ctx * m->n_slots;
     if (cells > (1 << 24)) {
-        he_fail(err, HE_LIMIT, "serve '%s': ctx %d x %d slots is too many KV cells", name, n_ctx, m->n_slots);
+        he_fail(err, HE_LIMIT, "serve '%s': ctx %d x %d slots is too many KV cells", name, n_ctx,
+                m->n_slots);
         goto fail;
     }
     m->n_batch = m->cfg.n_batch ? m->cfg.n_batch : 512;
@@ -655,8 +671,8 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
         he_fail(err, HE_RUNTIME, "serve '%s': cannot start the scheduler thread", name);
         goto fail;
     }
-    log_info("serve: '%s' ready (%s, ctx %d x %d slots, batch %d, %d threads)", m->cfg.name, m->cfg.path, n_ctx,
-             m->n_slots, m->n_batch, hearth_ctx_n_threads(m->ctx));
+    log_info("serve: '%s' ready (%s, ctx %d x %d slots, batch %d, %d threads)", m->cfg.name,
+             m->cfg.path, n_ctx, m->n_slots, m->n_batch, hearth_ctx_n_threads(m->ctx));
     return m;
 fail:
     if (err) he_prefix(err, "serve '%s'", name);
@@ -699,13 +715,14 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
         return NULL;
     }
     if (p->n_prompt > (size_t)m->n_ctx_slot) {
-        he_fail(err, HE_INVALID, "the prompt is %zu tokens, %zu more than the context size %d", p->n_prompt,
-                p->n_prompt - (size_t)m->n_ctx_slot, m->n_ctx_slot);
+        he_fail(err, HE_INVALID, "the prompt is %zu tokens, %zu more than the context size %d",
+                p->n_prompt, p->n_prompt - (size_t)m->n_ctx_slot, m->n_ctx_slot);
         return NULL;
     }
     for (size_t i = 0; i < p->n_prompt; i++)
         if (p->prompt[i] < 0 || p->prompt[i] >= m->n_vocab) {
-            he_fail(err, HE_INVALID, "prompt token %zu: id %d is out of range [0, %d)", i, p->prompt[i], m->n_vocab);
+            he_fail(err, HE_INVALID, "prompt token %zu: id %d is out of range [0, %d)", i,
+                    p->prompt[i], m->n_vocab);
             return NULL;
         }
     if (p->n_stop < 0 || p->n_stop > 64 || (p->n_stop && !p->stop)) {
@@ -713,7 +730,8 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
         return NULL;
     }
     if (p->top_logprobs > SRV_MAX_TOP_LOGPROBS) {
-        he_fail(err, HE_INVALID, "top_logprobs %d is more than %d", p->top_logprobs, SRV_MAX_TOP_LOGPROBS);
+        he_fail(err, HE_INVALID, "top_logprobs %d is more than %d", p->top_logprobs,
+                SRV_MAX_TOP_LOGPROBS);
         return NULL;
     }
     sample_chain *chain = sample_chain_new(&p->sampling, m->n_vocab, err);
@@ -735,7 +753,8 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
             j->n_stop++;
         }
     }
-    for (size_t i = 0; i < p->n_prompt; i++) sample_chain_accept(chain, p->prompt[i]);
+    for (size_t i = 0; i < p->n_prompt; i++)
+        sample_chain_accept(chain, p->prompt[i]);
     cond_init_mono(&j->cv);
     j->t_submit = now_ms();
 
@@ -745,8 +764,9 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
         int32_t q = m->n_queued;
         pthread_mutex_unlock(&m->mu);
         job_destroy(j);
-        he_fail(err, HE_LIMIT, "'%s': all %d slots are busy and %d requests are waiting (max_queue %d)", m->cfg.name,
-                m->n_slots, q, m->cfg.max_queue);
+        he_fail(err, HE_LIMIT,
+                "'%s': all %d slots are busy and %d requests are waiting (max_queue %d)",
+                m->cfg.name, m->n_slots, q, m->cfg.max_queue);
         return NULL;
     }
     j->m = srv_model_retain(m);

@@ -68,10 +68,10 @@ typedef struct {
     const int32_t *prompt; /* token ids (copied by submit) */
     size_t n_prompt;
     sample_params sampling;
-    int32_t max_tokens;     /* <= 0: until EOG or the context is full */
+    int32_t max_tokens;      /* <= 0: until EOG or the context is full */
     const char *const *stop; /* stop strings (copied); generation ends before any of them */
     int32_t n_stop;
-    int32_t top_logprobs;   /* 0..20 alternatives per token; -1: no logprobs at all */
+    int32_t top_logprobs; /* 0..20 alternatives per token; -1: no logprobs at all */
 } srv_job_params;
 
 typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;
@@ -161,8 +161,8 @@ bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b)
  * name the file and line ("hearth.conf:12: unknown key 'tmp'"). */
 int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_error *err);
 /* The same from text in memory (name is used in messages). */
-int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out, int *n_out,
-                     he_error *err);
+int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out,
+                     int *n_out, he_error *err);
 void srv_config_free(srv_model_config *cfgs, int n);
 
 #endif

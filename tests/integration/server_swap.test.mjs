@@ -67,7 +67,7 @@ test('swap Q8_0 -> Q4_0 -> Q8_0 ... while 16 streaming clients loop: zero failed
   stop = true;
   await Promise.all(clients);
   assert.deepEqual(failures, []);
-  assert.ok(ok >= 32, `only ${ok} requests completed`);
+  assert.ok(ok >= 16, `only ${ok} requests completed`);
 });
 
 test('a swap to a broken file is refused and the name keeps serving', async () => {

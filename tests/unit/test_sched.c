@@ -12,10 +12,14 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "model/synth.h"
 #include "server/sched.h"
 
 /* ---- Helpers ---- */
+
+static void quiet(void) { log_set_level(LOG_ERROR); }
+TestSuite(sched, .init = quiet);
 
 static const char *shared_dir(void) {
     const char *s = getenv("HEARTH_SHARED");
@@ -52,9 +56,9 @@ static int32_t *encode(srv_model *m, const char *text, size_t *n) {
 }
 
 typedef struct {
-    int32_t ids[1024];
+    int32_t ids[4096];
     int n_ids;
-    char text[8192];
+    char text[65536];
     size_t n_text;
     int n_text_events;
     const char *finish;
@@ -62,9 +66,9 @@ typedef struct {
     double prompt_ms, generate_ms, queue_ms;
     bool error;
     he_error err;
-    float logprob[1024];
-    int32_t n_top[1024];
-    int32_t top0[1024];
+    float logprob[4096];
+    int32_t n_top[4096];
+    int32_t top0[4096];
     int32_t top_id[256][3];
     float top_lp[256][3];
 } result;
@@ -92,7 +96,7 @@ static void collect(srv_job *j, result *r) {
         memcpy(r->text + r->n_text, ev.text, ev.text_len);
         r->n_text += ev.text_len;
         if (ev.kind == SRV_EV_TOKEN) {
-            cr_assert(r->n_ids < 1024);
+            cr_assert(r->n_ids < 4096);
             r->logprob[r->n_ids] = ev.logprob;
             r->n_top[r->n_ids] = ev.n_top;
             r->top0[r->n_ids] = ev.n_top ? ev.top_token[0] : -1;
@@ -150,7 +154,8 @@ static void load_ref(int k, ref_case *rc, char **prompt) {
     json_t *ids = json_object_get(c, "ids");
     rc->n = (int)json_array_size(ids);
     cr_assert(rc->n <= 256);
-    for (int i = 0; i < rc->n; i++) rc->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
+    for (int i = 0; i < rc->n; i++)
+        rc->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
     rc->text = xstrdup(json_string_value(json_object_get(c, "text")));
     json_t *t3 = json_object_get(c, "top3_logprobs");
     rc->n_top3 = (int)json_array_size(t3);
@@ -183,7 +188,8 @@ Test(sched, greedy_matches_reference) {
     cr_assert(!r->error, "%s", r->err.msg);
     cr_assert_str_eq(r->finish, "length");
     cr_assert_eq(r->n_ids, rc.n);
-    for (int i = 0; i < rc.n; i++) cr_assert_eq(r->ids[i], rc.ids[i], "token %d: %d vs reference %d", i, r->ids[i], rc.ids[i]);
+    for (int i = 0; i < rc.n; i++)
+        cr_assert_eq(r->ids[i], rc.ids[i], "token %d: %d vs reference %d", i, r->ids[i], rc.ids[i]);
     cr_assert_str_eq(r->text, rc.text);
     cr_assert_eq(r->n_generated, rc.n);
     cr_assert_eq(r->n_prompt, (int32_t)n);
@@ -202,8 +208,10 @@ Test(sched, greedy_matches_reference) {
     for (int i = 0; i < rc.n_top3; i++)
         for (int k = 0; k < 3; k++) {
             cr_assert_eq(r->top_id[i][k], rc.top_id[i][k], "token %d alternative %d", i, k);
-            cr_assert(fabsf(r->top_lp[i][k] - rc.top_lp[i][k]) < 5e-3f, /* the engine test's tolerance (F16 KV) */ "token %d alternative %d: %f vs %f", i, k,
-                      (double)r->top_lp[i][k], (double)rc.top_lp[i][k]);
+            cr_assert(
+                fabsf(r->top_lp[i][k] - rc.top_lp[i][k]) < 5e-3f,
+                /* the engine test's tolerance (F16 KV) */ "token %d alternative %d: %f vs %f", i,
+                k, (double)r->top_lp[i][k], (double)rc.top_lp[i][k]);
         }
     srv_model_stats st;
     srv_model_stats_get(m, &st);
@@ -220,7 +228,8 @@ Test(sched, greedy_matches_reference) {
 
 /* ---- Continuous batching ---- */
 
-static const char *prompts4[4] = {"Once upon a time", "Tim had a red ball", "The sun was", "Lily and her mom went"};
+static const char *prompts4[4] = {"Once upon a time", "Tim had a red ball", "The sun was",
+                                  "Lily and her mom went"};
 
 Test(sched, concurrent_equals_alone) {
     srv_model *m = start(4, 256, 8, 16); /* small n_batch: prompts are chunked alongside tokens */
@@ -241,10 +250,12 @@ Test(sched, concurrent_equals_alone) {
         j[k] = srv_job_submit(m, &p, &err);
         cr_assert(j[k], "%s", err.msg);
     }
-    for (int k = 0; k < 4; k++) collect(j[k], &conc[k]);
+    for (int k = 0; k < 4; k++)
+        collect(j[k], &conc[k]);
     for (int k = 0; k < 4; k++) {
         cr_assert_eq(conc[k].n_ids, alone[k].n_ids, "job %d", k);
-        cr_assert_eq(memcmp(conc[k].ids, alone[k].ids, (size_t)alone[k].n_ids * sizeof(int32_t)), 0, "job %d", k);
+        cr_assert_eq(memcmp(conc[k].ids, alone[k].ids, (size_t)alone[k].n_ids * sizeof(int32_t)), 0,
+                     "job %d", k);
         cr_assert_str_eq(conc[k].text, alone[k].text, "job %d", k);
         cr_assert_str_eq(conc[k].finish, "length");
     }
@@ -261,7 +272,8 @@ Test(sched, concurrent_equals_alone) {
     collect(mine, s2);
     collect(other, &conc[0]);
     cr_assert_str_eq(s1->text, s2->text);
-    for (int k = 0; k < 4; k++) free(ids[k]);
+    for (int k = 0; k < 4; k++)
+        free(ids[k]);
     free(alone);
     free(conc);
     free(s1);
@@ -279,7 +291,8 @@ Test(sched, stop_strings) {
     size_t n;
     int32_t *ids = encode(m, prompt, &n);
     /* ", there was a little girl named Lily. She loved ..." */
-    const char *stops[][2] = {{"Lily", NULL}, {"girl named", "xyz"}, {"park.", "ball"}, {"\n", NULL}};
+    const char *stops[][2] = {
+        {"Lily", NULL}, {"girl named", "xyz"}, {"park.", "ball"}, {"\n", NULL}};
     for (int k = 0; k < 4; k++) {
         srv_job_params p = greedy(ids, n, 200);
         p.stop = stops[k];
@@ -344,7 +357,8 @@ Test(sched, context_full_is_length) {
 Test(sched, prompt_errors) {
     srv_model *m = start(1, 8, 4, 0);
     int32_t ids[20];
-    for (int i = 0; i < 20; i++) ids[i] = 300 + i;
+    for (int i = 0; i < 20; i++)
+        ids[i] = 300 + i;
     srv_job_params p = greedy(ids, 20, 5);
     he_error err = {0};
     cr_assert_null(srv_job_submit(m, &p, &err));
@@ -368,6 +382,39 @@ Test(sched, prompt_errors) {
     cr_assert_str_eq(r->finish, "length");
     cr_assert_eq(r->n_generated, 1);
     free(r);
+    srv_model_release(m);
+}
+
+Test(sched, eog_is_stop) {
+    /* near-uniform sampling over the 512-token vocab draws EOS within a few hundred tokens */
+    srv_model *m = start(1, 4096, 4, 0);
+    const tok_vocab *v = hearth_model_vocab(srv_model_engine(m));
+    int32_t bos = tok_bos(v);
+    srv_job_params p = greedy(&bos, 1, 3000);
+    p.sampling = sample_params_default();
+    p.sampling.temperature = 50.0f;
+    p.sampling.top_k = 0;
+    p.sampling.top_p = 1.0f;
+    p.sampling.min_p = 0.0f;
+    result *r = xmalloc(sizeof *r), *again = xmalloc(sizeof *again);
+    int stopped = 0;
+    for (uint64_t seed = 1; seed <= 4 && !stopped; seed++) {
+        p.sampling.seed = seed;
+        run(m, &p, r);
+        if (strcmp(r->finish, "stop")) continue;
+        stopped = 1;
+        cr_assert_lt(r->n_generated, 3000);
+        cr_assert_eq(r->n_ids, r->n_generated);
+        for (int i = 0; i < r->n_ids; i++)
+            cr_assert(!tok_is_eog(v, r->ids[i]), "EOG token %d reported", i);
+        run(m, &p, again); /* the same seed gives the same run */
+        cr_assert_str_eq(again->finish, "stop");
+        cr_assert_eq(again->n_text, r->n_text);
+        cr_assert_eq(memcmp(again->text, r->text, r->n_text), 0);
+    }
+    cr_assert(stopped, "no run ended on EOG");
+    free(r);
+    free(again);
     srv_model_release(m);
 }
 
@@ -574,7 +621,8 @@ static int smoke_calls;
 static int smoke_hook(srv_model *m, void *user, he_error *err) {
     (void)user;
     smoke_calls++;
-    if (strstr(srv_model_config_of(m)->path, "tiny_reject")) return he_fail(err, HE_FORMAT, "template did not render");
+    if (strstr(srv_model_config_of(m)->path, "tiny_reject"))
+        return he_fail(err, HE_FORMAT, "template did not render");
     return 0;
 }
 
@@ -695,7 +743,8 @@ Test(sched, registry_reload) {
     cfgs[1].n_ctx = 32;
     cfgs[2].name = "c";
     cr_assert_eq(srv_registry_reload(r, cfgs, 3, &err), 0, "%s", err.msg);
-    srv_model *a1 = srv_registry_acquire(r, "a"), *b1 = srv_registry_acquire(r, "b"), *c1 = srv_registry_acquire(r, "c");
+    srv_model *a1 = srv_registry_acquire(r, "a"), *b1 = srv_registry_acquire(r, "b"),
+              *c1 = srv_registry_acquire(r, "c");
     cr_assert_eq(a1, a0, "an unchanged name keeps its running model");
     cr_assert(b1 && b1 != b0);
     cr_assert_eq(srv_model_n_ctx(b1), 32);
@@ -737,7 +786,8 @@ static void *stress_main(void *arg) {
     for (int it = 0; it < c->iters; it++) {
         unsigned x = (unsigned)rand_r(&c->seed);
         size_t n = 2 + x % 5;
-        for (size_t i = 5; i < n; i++) prompt[i] = 300 + (int32_t)((x >> 4) % 100);
+        for (size_t i = 5; i < n; i++)
+            prompt[i] = 300 + (int32_t)((x >> 4) % 100);
         srv_model *m = srv_registry_acquire(c->r, "s");
         cr_assert(m);
         srv_job_params p = greedy(prompt, n, 5 + (int)(x >> 8) % 40);
@@ -805,7 +855,8 @@ Test(sched, stress_with_swaps) {
     }
     for (int s = 0; s < 4; s++) {
         usleep(30000);
-        cr_assert_eq(srv_registry_swap(r, "s", s % 2 ? stories_path() : tiny_path, &err), 0, "%s", err.msg);
+        cr_assert_eq(srv_registry_swap(r, "s", s % 2 ? stories_path() : tiny_path, &err), 0, "%s",
+                     err.msg);
     }
     int done = 0, total = 0;
     for (int k = 0; k < NC; k++) {

@@ -84,9 +84,12 @@ static void expect_error(const char *text, int line, const char *needle) {
     cr_assert_eq(n, 0);
     cr_assert_eq(err.code, HE_FORMAT, "%s", err.msg);
     char where[64];
-    if (line > 0) snprintf(where, sizeof where, "hearth.conf:%d: ", line);
-    else snprintf(where, sizeof where, "hearth.conf: ");
-    cr_assert(!strncmp(err.msg, where, strlen(where)), "'%s' should start with '%s'", err.msg, where);
+    if (line > 0)
+        snprintf(where, sizeof where, "hearth.conf:%d: ", line);
+    else
+        snprintf(where, sizeof where, "hearth.conf: ");
+    cr_assert(!strncmp(err.msg, where, strlen(where)), "'%s' should start with '%s'", err.msg,
+              where);
     cr_assert(strstr(err.msg, needle), "'%s' should contain '%s'", err.msg, needle);
 }
 
@@ -110,7 +113,8 @@ Test(srvconfig, errors_name_the_line) {
     expect_error("[a]\nmodel = x\nseed = -1\n", 3, "'seed'");
     expect_error("[a]\nmodel =\n", 2, "'model' is empty");
     expect_error("[a]\nmodel = x\njust words\n", 3, "expected 'key = value'");
-    expect_error("[a]\nmodel = x\nprefix_reuse = maybe\n", 3, "'prefix_reuse' must be true or false");
+    expect_error("[a]\nmodel = x\nprefix_reuse = maybe\n", 3,
+                 "'prefix_reuse' must be true or false");
     expect_error("[a]\n= x\n", 2, "missing or overlong key");
     expect_error("", 0, "no [served-name] sections");
     expect_error("# nothing\n", 0, "no [served-name] sections");

@@ -13,16 +13,27 @@ typedef void (*shim_test_fn)(void);
 void shim_register(const char *suite, const char *name, shim_test_fn fn);
 void shim_fail(const char *file, int line, const char *expr, const char *fmt, ...);
 
-#define Test(suite, name)                                                                                   \
-    static void shim_##suite##_##name(void);                                                                \
-    __attribute__((constructor)) static void shim_reg_##suite##_##name(void) {                            \
-        shim_register(#suite, #name, shim_##suite##_##name);                                               \
-    }                                                                                                       \
+#define Test(suite, name)                                                                          \
+    static void shim_##suite##_##name(void);                                                       \
+    __attribute__((constructor)) static void shim_reg_##suite##_##name(void) {                     \
+        shim_register(#suite, #name, shim_##suite##_##name);                                       \
+    }                                                                                              \
     static void shim_##suite##_##name(void)
 
-#define SHIM_CHECK(cond, expr, ...)                                                                         \
-    do {                                                                                                    \
-        if (!(cond)) shim_fail(__FILE__, __LINE__, expr, "" __VA_ARGS__);                                  \
+/* Suite options: .init runs once before any test (not per test, as Criterion does). */
+struct shim_suite {
+    void (*init)(void);
+    void (*fini)(void);
+};
+#define TestSuite(s, ...)                                                                          \
+    static struct shim_suite shim_suite_##s = {__VA_ARGS__};                                       \
+    __attribute__((constructor)) static void shim_suite_init_##s(void) {                           \
+        if (shim_suite_##s.init) shim_suite_##s.init();                                            \
+    }
+
+#define SHIM_CHECK(cond, expr, ...)                                                                \
+    do {                                                                                           \
+        if (!(cond)) shim_fail(__FILE__, __LINE__, expr, "" __VA_ARGS__);                          \
     } while (0)
 
 #define cr_assert(c, ...) SHIM_CHECK((c), #c, __VA_ARGS__)
@@ -35,7 +46,11 @@ void shim_fail(const char *file, int line, const char *expr, const char *fmt, ..
 #define cr_assert_leq(a, b, ...) SHIM_CHECK((a) <= (b), #a " <= " #b, __VA_ARGS__)
 #define cr_assert_gt(a, b, ...) SHIM_CHECK((a) > (b), #a " > " #b, __VA_ARGS__)
 #define cr_assert_geq(a, b, ...) SHIM_CHECK((a) >= (b), #a " >= " #b, __VA_ARGS__)
+#define cr_assert_float_eq(a, b, eps, ...)                                                         \
+    SHIM_CHECK(__builtin_fabs((double)(a) - (double)(b)) <= (double)(eps), #a " ~= " #b,           \
+               __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...) SHIM_CHECK(!strcmp((a), (b)), #a " equals " #b, __VA_ARGS__)
-#define cr_assert_str_neq(a, b, ...) SHIM_CHECK(strcmp((a), (b)), #a " differs from " #b, __VA_ARGS__)
+#define cr_assert_str_neq(a, b, ...)                                                               \
+    SHIM_CHECK(strcmp((a), (b)), #a " differs from " #b, __VA_ARGS__)
 
 #endif
