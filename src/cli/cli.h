@@ -9,6 +9,14 @@ int cmd_inspect(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+/* The model store (cmd_store.c). */
+int cmd_import(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_swap(int argc, char **argv);
 

@@ -19,7 +19,7 @@
 #include "server/sched.h"
 
 static const char usage_text[] =
-    "usage: hearth serve MODEL.gguf [options]\n"
+    "usage: hearth serve (MODEL.gguf | STORE-NAME) [options]\n"
     "       hearth serve --config hearth.conf [options]\n"
     "  --name NAME          served name (default: the file name without .gguf)\n"
     "  -c, --ctx N          context tokens per slot (default: min(training context, 4096))\n"
@@ -32,7 +32,8 @@ static const char usage_text[] =
     "  --api-key-file F     keys, one per line\n"
     "  --config FILE        served names from a config file (see docs/SERVER.md)\n"
     "  --cors-origin O      send CORS headers allowing origin O\n"
-    "  --max-body BYTES     request body limit (default 33554432)\n";
+    "  --max-body BYTES     request body limit (default 33554432)\n"
+    "  --verify             re-hash a store model's blob before loading it (docs/STORE.md)\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth serve: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -62,6 +63,7 @@ typedef struct {
     long port, n_ctx, slots, threads, max_body, queue;
     char *keys[MAX_KEYS];
     int n_keys;
+    bool verify; /* --verify: re-hash store blobs before loading */
 } serve_args;
 
 static int add_key(serve_args *a, const char *k) {
@@ -116,6 +118,10 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             continue;
         }
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
+        if (!strcmp(o, "--verify")) {
+            a->verify = true;
+            continue;
+        }
         if (i + 1 >= argc) return usage("missing value for", o);
         const char *v = argv[++i];
         if (!strcmp(o, "--name")) a->name = v;
@@ -150,7 +156,7 @@ static int parse_args(int argc, char **argv, serve_args *a) {
 /* Loads the config file; at start every name is started, on SIGHUP the registry is made to
  * serve exactly the new list (srv_registry_reload: new names start, changed ones are swapped
  * after a smoke test, unlisted ones stop). */
-static int apply_config(srv_registry *reg, const char *path, bool first) {
+static int apply_config(srv_registry *reg, const char *path, bool first, bool verify) {
     srv_model_config *cfgs = NULL;
     int n = 0;
     he_error err = {0};
@@ -158,6 +164,7 @@ static int apply_config(srv_registry *reg, const char *path, bool first) {
         log_error("serve: %s%s", err.msg, first ? "" : " (nothing changed)");
         return -1;
     }
+    for (int i = 0; i < n; i++) cfgs[i].verify = verify;
     int rc = 0;
     if (first) {
         for (int i = 0; i < n && rc == 0; i++) {
@@ -207,12 +214,13 @@ int cmd_serve(int argc, char **argv) {
             srv_http_port(h));
     fflush(stderr);
     if (a.config) {
-        if (apply_config(reg, a.config, true)) goto out;
+        if (apply_config(reg, a.config, true, a.verify)) goto out;
     } else {
         char *name = a.name ? xstrdup(a.name) : default_name(a.model);
         srv_model_config cfg = srv_model_config_default();
         cfg.name = name;
         cfg.path = a.model;
+        cfg.verify = a.verify;
         cfg.n_ctx = (int32_t)a.n_ctx;
         cfg.n_slots = (int32_t)a.slots;
         cfg.n_threads = (int32_t)a.threads;
@@ -234,7 +242,7 @@ int cmd_serve(int argc, char **argv) {
             g_hup = 0;
             if (a.config) {
                 log_info("serve: SIGHUP: re-reading %s", a.config);
-                apply_config(reg, a.config, false);
+                apply_config(reg, a.config, false, a.verify);
             } else {
                 log_info("serve: SIGHUP ignored (no --config)");
             }

@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "store/store.h"
 
 static const char usage_text[] =
     "usage: hearth swap NAME NEW.gguf [--host HOST] [--port PORT] [--api-key KEY]\n"
@@ -71,8 +72,12 @@ int cmd_swap(int argc, char **argv) {
     if (!name || !file) return usage("need NAME and NEW.gguf", NULL);
     char abs[PATH_MAX];
     if (!realpath(file, abs)) {
-        fprintf(stderr, "hearth swap: %s: %s\n", file, strerror(errno));
-        return 1;
+        /* not a file here: a model store name, resolved by the server */
+        if (store_name_check(file, NULL) != 0) {
+            fprintf(stderr, "hearth swap: %s: %s\n", file, strerror(errno));
+            return 1;
+        }
+        snprintf(abs, sizeof abs, "%s", file);
     }
     json_t *body = json_pack("{s:s, s:s}", "name", name, "path", abs);
     char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;

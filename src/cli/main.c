@@ -17,7 +17,14 @@ static const command commands[] = {
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
     {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,tiny} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
-    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O]"},
+    {"import", cmd_import, "import FILE.gguf [--name NAME] [--copy] [--template T.jinja] [--params P.json] [--adapter A.gguf]...   (into $HEARTH_HOME, default ~/.local/share/hearth)"},
+    {"ls", cmd_ls, "ls"},
+    {"show", cmd_show, "show NAME"},
+    {"cp", cmd_cp, "cp SRC DST"},
+    {"rm", cmd_rm, "rm NAME..."},
+    {"verify", cmd_verify, "verify [NAME]"},
+    {"export", cmd_export, "export NAME DIR"},
+    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O] [--verify]   (MODEL: a file or a store name)"},
     {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY]"},
 };
 

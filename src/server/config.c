@@ -23,6 +23,7 @@
 
 #include "base/alloc.h"
 #include "server/sched.h"
+#include "store/store.h"
 
 #define CONF_MAX_BYTES (1 << 20)
 #define CONF_MAX_SECTIONS 256
@@ -378,6 +379,12 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
             char *full = xmalloc(dl + ml + 1);
             memcpy(full, path, dl);
             memcpy(full + dl, mp, ml + 1);
+            /* a model store name ("qwen3:8b") stays a name unless such a file exists there */
+            struct stat st;
+            if (store_name_check(mp, NULL) == 0 && stat(full, &st) != 0) {
+                free(full);
+                continue;
+            }
             free((char *)mp);
             (*out)[i].path = full;
         }

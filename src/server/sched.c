@@ -26,6 +26,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "server/sched.h"
+#include "store/store.h"
 
 /* ---- Events ---- */
 
@@ -622,7 +623,13 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     if (m->cfg.max_queue == 0) m->cfg.max_queue = 64;
     m->n_slots = m->cfg.n_slots;
 
-    m->model = hearth_model_load(cfg->path, NULL, err);
+    /* A file path passes through; a store name becomes its weights blob (re-hashed first when
+     * cfg->verify: a changed blob is refused, never served). */
+    char resolved[STORE_PATH_MAX];
+    if (store_resolve(cfg->path, resolved, sizeof resolved, cfg->verify, err) < 0) goto fail;
+    free((char *)m->cfg.path); /* the effective config names the file; req keeps the name */
+    m->cfg.path = xstrdup(resolved);
+    m->model = hearth_model_load(resolved, NULL, err);
     if (!m->model) goto fail;
     m->vocab = hearth_model_vocab(m->model);
     m->n_vocab = hearth_model_n_vocab(m->model);

@@ -26,7 +26,7 @@
 
 typedef struct {
     const char *name;          /* served name, e.g. "qwen3:8b" */
-    const char *path;          /* GGUF file */
+    const char *path;          /* GGUF file, or a model store name (store_resolve) */
     int32_t n_ctx;             /* KV cells per slot (0: min(n_ctx_train, 4096)) */
     int32_t n_slots;           /* concurrent sequences (default 4) */
     int32_t n_threads;         /* 0: number of cores */
@@ -35,6 +35,7 @@ typedef struct {
     const char *system_prompt; /* default system message, or NULL */
     int32_t n_batch;           /* most tokens per decode step (0: 512) */
     bool no_prefix_reuse;      /* true: every job decodes its whole prompt (benchmarks) */
+    bool verify;               /* a store name's weights are re-hashed before loading */
 } srv_model_config;
 
 /* Defaults: n_slots 4, max_queue 64, sampling sample_params_default(); name/path NULL. */
