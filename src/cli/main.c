@@ -17,6 +17,7 @@ static const command commands[] = {
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
     {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,tiny} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
+    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--json]"},
 };
 
 static void usage(FILE *out) {
