@@ -9,7 +9,8 @@
 #
 # Env: BENCH_P (prompt tokens, default 512), BENCH_N (generated, default 128), BENCH_T (threads,
 # default nproc), BENCH_R (repetitions, default 3), BENCH_TYPES (default "q4_0 q8_0 q4_k_m"; empty: none),
-# BENCH_STORIES (1: include stories260K, default 1), LLAMA_BENCH.
+# BENCH_STORIES (1: include stories260K, default 1), BENCH_KERNELS (1: per-kernel GB/s of
+# tools/bench_kernels.c first, default 1), LLAMA_BENCH.
 # Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,13 @@ cc -O3 -march=native -pthread -Wall -Wextra -Werror tools/membw.c -o "$out/membw
 bw_line=$("$out/membw" 1024 "$T" 5)
 echo "$bw_line" >&2
 membw=$(sed -n 's/.*best \([0-9.]*\) GB\/s.*/\1/p' <<<"$bw_line")
+
+# ---- per-kernel throughput (one thread, CPU time): compute-bound or bandwidth-bound? ----
+if [ "${BENCH_KERNELS:-1}" = 1 ]; then
+    cc -std=c11 -D_GNU_SOURCE -O2 -Isrc -Wall -Wextra -Werror tools/bench_kernels.c build/release/libhearth.a \
+        $(pkg-config --libs libpcre2-8 jansson libcrypto) -lm -pthread -o "$out/bench_kernels"
+    "$out/bench_kernels" | tee "$out/kernels.txt" >&2
+fi
 
 # ---- models ----
 models=()
