@@ -213,15 +213,15 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
                         uint64_t bytes) {
     const char *base = strrchr(a->model, '/');
     base = base ? base + 1 : a->model;
-    printf("| %-28s | %10s | %-6s | %-4s | %7s | %-14s | %20s |\n", "model", "size", "type", "isa", "threads",
+    printf("| %-28s | %11s | %-6s | %-4s | %7s | %-14s | %20s |\n", "model", "size", "type", "isa", "threads",
            "test", "t/s");
-    printf("| %.28s | %.10s | %.6s | %.4s | %.7s | %.14s | %.20s |\n", "-----------------------------",
-           "-----------", "-------", "-----", "--------", "---------------", "---------------------");
+    printf("| %.28s | %.11s | %.6s | %.4s | %.7s | %.14s | %.20s |\n", "-----------------------------",
+           "------------", "-------", "-----", "--------", "---------------", "---------------------");
     for (int i = 0; i < n_res; i++) {
         char sz[32], ts[48];
         snprintf(sz, sizeof sz, "%.2f MiB", (double)bytes / (1024.0 * 1024.0));
         snprintf(ts, sizeof ts, "%.2f ± %.2f", res[i].mean, res[i].sd);
-        printf("| %-28.28s | %10s | %-6s | %-4s | %7d | %-14s | %21s |\n", base, sz, type, tensor_isa(), threads,
+        printf("| %-28.28s | %11s | %-6s | %-4s | %7d | %-14s | %21s |\n", base, sz, type, tensor_isa(), threads,
                res[i].name, ts);
     }
 }
