@@ -1,14 +1,17 @@
 /* cpu.c — CPU feature detection (see cpu.h). */
 #include "base/cpu.h"
 
+#include <pthread.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
 
 static cpu_features features;
-static int detected;
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 
-static void detect(cpu_features *f) {
+static void detect(void) {
+    cpu_features *f = &features;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     f->avx2 = __builtin_cpu_supports("avx2");
@@ -26,9 +29,6 @@ static void detect(cpu_features *f) {
 }
 
 const cpu_features *cpu_features_get(void) {
-    if (!detected) { /* idempotent: a racing first call computes the same flags */
-        detect(&features);
-        detected = 1;
-    }
+    pthread_once(&detect_once, detect);
     return &features;
 }

@@ -22,12 +22,12 @@ struct he_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv_work;
     pthread_cond_t cv_done;
-    atomic_uint gen;     /* bumped per run */
-    atomic_int pending;  /* workers still running this generation */
+    atomic_uint gen;    /* bumped per run */
+    atomic_int pending; /* workers still running this generation */
     atomic_bool quit;
-    he_pool_fn fn;       /* current job (written before gen is bumped) */
+    he_pool_fn fn; /* current job (written before gen is bumped) */
     void *arg;
-    int n_active;        /* threads taking part in the current job */
+    int n_active; /* threads taking part in the current job */
 };
 
 typedef struct {
@@ -99,7 +99,8 @@ void he_pool_free(he_pool *p) {
     atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i - 1], NULL);
+    for (int i = 1; i < p->n; i++)
+        pthread_join(p->threads[i - 1], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv_work);
     pthread_cond_destroy(&p->cv_done);
@@ -128,7 +129,8 @@ void he_pool_run_n(he_pool *p, int n, he_pool_fn fn, void *arg) {
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
         if (++spins < SPIN_ITERS) continue;
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+        while (atomic_load(&p->pending) > 0)
+            pthread_cond_wait(&p->cv_done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
 }

@@ -89,7 +89,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
         } else if (!strcmp(o, "-n") || !strcmp(o, "--n-predict")) {
             if (parse_long(v, 0, 1L << 30, &a->n_predict)) return usage("bad value for -n:", v);
         } else if (!strcmp(o, "--temp")) {
-            if (parse_float(v, 0.0f, 1e6f, &a->sp.temperature)) return usage("bad value for --temp:", v);
+            if (parse_float(v, 0.0f, 1e6f, &a->sp.temperature))
+                return usage("bad value for --temp:", v);
         } else if (!strcmp(o, "--top-k")) {
             if (parse_long(v, 0, INT32_MAX, &l)) return usage("bad value for --top-k:", v);
             a->sp.top_k = (int32_t)l;
@@ -172,8 +173,9 @@ int cmd_run(int argc, char **argv) {
     }
     int32_t n_ctx = hearth_ctx_n_ctx(c), n_batch = hearth_ctx_n_batch(c);
     if (n_ids > (size_t)n_ctx) {
-        fprintf(stderr, "hearth run: the prompt is %zu tokens, %zu more than the context size %d (-c)\n", n_ids,
-                n_ids - (size_t)n_ctx, n_ctx);
+        fprintf(stderr,
+                "hearth run: the prompt is %zu tokens, %zu more than the context size %d (-c)\n",
+                n_ids, n_ids - (size_t)n_ctx, n_ctx);
         goto done;
     }
     sc = sample_chain_new(&a.sp, hearth_model_n_vocab(m), &err);
@@ -182,7 +184,9 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     double t_load = now_s() - t0;
-    fprintf(stderr, "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d, %d threads\n",
+    fprintf(stderr,
+            "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d, %d "
+            "threads\n",
             a.model, hearth_model_arch(m), hearth_model_n_layer(m), t_load, n_ids, n_ctx,
             hearth_ctx_n_threads(c));
 
@@ -192,13 +196,15 @@ int cmd_run(int argc, char **argv) {
     for (size_t i = 0; i < n_ids; i += (size_t)n_batch) {
         hearth_batch_clear(&b);
         size_t end = i + (size_t)n_batch < n_ids ? i + (size_t)n_batch : n_ids;
-        for (size_t j = i; j < end; j++) hearth_batch_add(&b, ids[j], (int32_t)j, 0, j == n_ids - 1);
+        for (size_t j = i; j < end; j++)
+            hearth_batch_add(&b, ids[j], (int32_t)j, 0, j == n_ids - 1);
         if (hearth_decode(c, &b, &err)) {
             fprintf(stderr, "hearth run: %s\n", err.msg);
             goto done;
         }
     }
-    for (size_t j = 0; j < n_ids; j++) sample_chain_accept(sc, ids[j]);
+    for (size_t j = 0; j < n_ids; j++)
+        sample_chain_accept(sc, ids[j]);
     double t_prompt = now_s() - t1;
 
     /* generation */
@@ -218,8 +224,10 @@ int cmd_run(int argc, char **argv) {
         n_gen++;
         if (n_gen == a.n_predict) break;
         if (pos >= n_ctx) {
-            fprintf(stderr, "\nhearth run: context full (%d tokens, -c); stopping after %ld generated tokens\n",
-                    n_ctx, n_gen);
+            fprintf(
+                stderr,
+                "\nhearth run: context full (%d tokens, -c); stopping after %ld generated tokens\n",
+                n_ctx, n_gen);
             break;
         }
         hearth_batch_clear(&b);
@@ -236,7 +244,9 @@ int cmd_run(int argc, char **argv) {
     fflush(stdout);
     free(text);
     double t_gen = now_s() - t2;
-    fprintf(stderr, "\nhearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in %.3f s (%.1f tok/s)\n",
+    fprintf(stderr,
+            "\nhearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in %.3f "
+            "s (%.1f tok/s)\n",
             n_ids, t_prompt, t_prompt > 0 ? (double)n_ids / t_prompt : 0.0, n_gen, t_gen,
             t_gen > 0 ? (double)n_gen / t_gen : 0.0);
 done:

@@ -45,8 +45,13 @@ int hearth_batch_add(hearth_batch *b, int32_t token, int32_t pos, int32_t seq_id
 /* ---- Contexts ---- */
 
 hearth_ctx_params hearth_ctx_params_default(void) {
-    return (hearth_ctx_params){.n_ctx = 0, .n_batch = 512, .n_seq = 1, .n_outputs = 0,
-                               .n_threads = 0, .pool = NULL, .kv_type = HEARTH_KV_F16};
+    return (hearth_ctx_params){.n_ctx = 0,
+                               .n_batch = 512,
+                               .n_seq = 1,
+                               .n_outputs = 0,
+                               .n_threads = 0,
+                               .pool = NULL,
+                               .kv_type = HEARTH_KV_F16};
 }
 
 /* he_calloc of n floats (n already bounded by the params' limits) */
@@ -82,11 +87,13 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
         /* every entry may ask when that stays small; otherwise enough for one per sequence plus
          * a speculative draft */
         int32_t all = p.n_batch;
-        p.n_outputs = (int64_t)all * hp->n_vocab <= (16 << 20) ? all : (p.n_seq > 32 ? p.n_seq : 32);
+        p.n_outputs =
+            (int64_t)all * hp->n_vocab <= (16 << 20) ? all : (p.n_seq > 32 ? p.n_seq : 32);
         if (p.n_outputs > p.n_batch) p.n_outputs = p.n_batch;
     }
     if (p.n_outputs < 1 || p.n_outputs > p.n_batch) {
-        he_fail(err, HE_INVALID, "ctx: n_outputs %d is out of range [1, n_batch %d]", p.n_outputs, p.n_batch);
+        he_fail(err, HE_INVALID, "ctx: n_outputs %d is out of range [1, n_batch %d]", p.n_outputs,
+                p.n_batch);
         return NULL;
     }
     hearth_ctx *c = xcalloc(1, sizeof *c);
@@ -120,18 +127,22 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     c->att = fbuf((size_t)c->p.n_threads * c->att_stride, &ok);
     c->out_x = fbuf((size_t)p.n_outputs * E, &ok);
     c->logits = fbuf((size_t)p.n_outputs * (size_t)hp->n_vocab, &ok);
-    c->att_half_stride = grp * (size_t)hp->head_dim_k > (size_t)p.n_ctx ? grp * (size_t)hp->head_dim_k : (size_t)p.n_ctx;
+    c->att_half_stride = grp * (size_t)hp->head_dim_k > (size_t)p.n_ctx
+                             ? grp * (size_t)hp->head_dim_k
+                             : (size_t)p.n_ctx;
     c->att_half = he_calloc((size_t)c->p.n_threads * c->att_half_stride, sizeof *c->att_half);
     c->f16 = tensor_traits_of(TENSOR_TYPE_F16);
     c->att_cells = he_calloc((size_t)c->p.n_threads * (size_t)p.n_ctx, sizeof *c->att_cells);
     c->cell_of = he_calloc(B, sizeof *c->cell_of);
     c->logit_row = he_calloc(B, sizeof *c->logit_row);
+    c->out_rows = he_calloc(B, sizeof *c->out_rows);
     c->act_q = he_malloc(m->max_act_scratch * B + 64);
     if (!c->f16 || !c->f16->from_float || !c->f16->to_float) {
         he_fail(err, HE_UNSUPPORTED, "ctx: no f16 conversion kernels for the KV cache");
         goto fail;
     }
-    if (!ok || !c->att_half || !c->att_cells || !c->cell_of || !c->logit_row || !c->act_q) {
+    if (!ok || !c->att_half || !c->att_cells || !c->cell_of || !c->logit_row || !c->out_rows ||
+        !c->act_q) {
         he_fail(err, HE_NOMEM, "ctx: cannot allocate scratch for a batch of %d tokens", p.n_batch);
         goto fail;
     }
@@ -163,6 +174,7 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->att_half);
     free(c->cell_of);
     free(c->logit_row);
+    free(c->out_rows);
     free(c->act_q);
     free(c);
 }
@@ -178,31 +190,38 @@ const hearth_model *hearth_ctx_model(const hearth_ctx *c) { return c->m; }
 static int validate(const hearth_ctx *c, const hearth_batch *b, he_error *err) {
     if (!b || b->n_tokens < 1) return he_fail(err, HE_INVALID, "decode: empty batch");
     if (b->n_tokens > c->p.n_batch)
-        return he_fail(err, HE_LIMIT, "decode: batch of %d tokens exceeds n_batch %d", b->n_tokens, c->p.n_batch);
+        return he_fail(err, HE_LIMIT, "decode: batch of %d tokens exceeds n_batch %d", b->n_tokens,
+                       c->p.n_batch);
     if (b->n_tokens > c->p.n_ctx - c->n_used)
-        return he_fail(err, HE_LIMIT, "decode: context full: batch needs %d KV cells, %d of %d free",
-                       b->n_tokens, c->p.n_ctx - c->n_used, c->p.n_ctx);
+        return he_fail(err, HE_LIMIT,
+                       "decode: context full: batch needs %d KV cells, %d of %d free", b->n_tokens,
+                       c->p.n_ctx - c->n_used, c->p.n_ctx);
     int32_t next[HEARTH_MAX_SEQ];
-    for (int s = 0; s < c->p.n_seq; s++) next[s] = c->seq_pos_max[s] + 1;
+    for (int s = 0; s < c->p.n_seq; s++)
+        next[s] = c->seq_pos_max[s] + 1;
     int32_t n_out = 0;
     for (int32_t i = 0; i < b->n_tokens; i++) {
         int32_t t = b->token[i], s = b->seq_id[i], pos = b->pos[i];
         if (t < 0 || t >= c->m->hp.n_vocab)
-            return he_fail(err, HE_INVALID, "decode: entry %d: token id %d is out of range [0, %d)", i, t,
-                           c->m->hp.n_vocab);
+            return he_fail(err, HE_INVALID, "decode: entry %d: token id %d is out of range [0, %d)",
+                           i, t, c->m->hp.n_vocab);
         if (s < 0 || s >= c->p.n_seq)
-            return he_fail(err, HE_INVALID, "decode: entry %d: sequence id %d is out of range [0, %d)", i, s,
+            return he_fail(err, HE_INVALID,
+                           "decode: entry %d: sequence id %d is out of range [0, %d)", i, s,
                            c->p.n_seq);
         if (pos != next[s])
-            return he_fail(err, HE_INVALID,
-                           "decode: entry %d: position %d of sequence %d does not continue it (expected %d)", i,
-                           pos, s, next[s]);
-        if (pos == INT32_MAX) return he_fail(err, HE_LIMIT, "decode: entry %d: position overflows", i);
+            return he_fail(
+                err, HE_INVALID,
+                "decode: entry %d: position %d of sequence %d does not continue it (expected %d)",
+                i, pos, s, next[s]);
+        if (pos == INT32_MAX)
+            return he_fail(err, HE_LIMIT, "decode: entry %d: position overflows", i);
         next[s]++;
         if (b->logits[i]) n_out++;
     }
     if (n_out > c->p.n_outputs)
-        return he_fail(err, HE_LIMIT, "decode: %d entries ask for logits, the context keeps at most %d", n_out,
+        return he_fail(err, HE_LIMIT,
+                       "decode: %d entries ask for logits, the context keeps at most %d", n_out,
                        c->p.n_outputs);
     return 0;
 }
@@ -211,7 +230,8 @@ int hearth_decode(hearth_ctx *c, const hearth_batch *b, he_error *err) {
     if (validate(c, b, err)) return -1;
     hearth_kv_place(c, b);
     int32_t r = 0;
-    for (int32_t i = 0; i < b->n_tokens; i++) c->logit_row[i] = b->logits[i] ? r++ : -1;
+    for (int32_t i = 0; i < b->n_tokens; i++)
+        c->logit_row[i] = b->logits[i] ? r++ : -1;
     c->n_batch_last = b->n_tokens;
     hearth_forward(c, b);
     return 0;

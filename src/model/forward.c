@@ -1,7 +1,8 @@
 /* forward.c — the transformer forward pass over one batch, top to bottom:
  *   embed -> for each layer: rmsnorm -> Q,K,V (+bias) -> (QK norm) -> RoPE -> store K,V ->
  *   attention -> output projection -> residual -> rmsnorm -> SwiGLU FFN -> residual
- *   -> final rmsnorm -> logits (only for the entries that asked).
+ *   -> final rmsnorm -> logits. The last layer runs attention and FFN only for the entries that
+ *   ask for logits (all entries' K and V are stored).
  * Matmuls process all batch rows at once (each weight read once per batch); attention runs
  * per (token, KV head) over the cells its sequence sees, with per-thread scratch linear in
  * the context (nothing grows with its square). */
@@ -20,27 +21,34 @@ static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float 
 
 static void add_bias(float *y, const hearth_weight *b, int n_tok) {
     if (!b->data) return;
-    for (int t = 0; t < n_tok; t++) op_add(y + (int64_t)t * b->n_in, b->data, (int)b->n_in);
+    for (int t = 0; t < n_tok; t++)
+        op_add(y + (int64_t)t * b->n_in, b->data, (int)b->n_in);
 }
 
 static void embed(const hearth_model *m, float *out, int32_t token) {
     const hearth_weight *w = &m->tok_embd;
     size_t row = tensor_row_size(w->type, w->n_in);
     const uint8_t *src = (const uint8_t *)w->data + row * (size_t)token;
-    if (w->type == TENSOR_TYPE_F32) memcpy(out, src, (size_t)w->n_in * sizeof(float));
-    else tensor_traits_of((uint32_t)w->type)->to_float(src, out, w->n_in);
+    if (w->type == TENSOR_TYPE_F32)
+        memcpy(out, src, (size_t)w->n_in * sizeof(float));
+    else
+        tensor_traits_of((uint32_t)w->type)->to_float(src, out, w->n_in);
 }
 
 /* K/V rows of one cell in one layer, stored as f16 (through the f16 traits, F16C where the CPU
  * has it) or f32 */
 static void kv_store(const hearth_ctx *c, void *cache, size_t off, const float *src, int n) {
-    if (c->kv_elt == 4) memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
-    else c->f16->from_float(src, (uint16_t *)cache + off, n);
+    if (c->kv_elt == 4)
+        memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
+    else
+        c->f16->from_float(src, (uint16_t *)cache + off, n);
 }
 
 static void kv_load(const hearth_ctx *c, const void *cache, size_t off, float *dst, int n) {
-    if (c->kv_elt == 4) memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
-    else c->f16->to_float((const uint16_t *)cache + off, dst, n);
+    if (c->kv_elt == 4)
+        memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
+    else
+        c->f16->to_float((const uint16_t *)cache + off, dst, n);
 }
 
 /* x = f32(f16(x)), via tmp (n halves) */
@@ -55,6 +63,8 @@ typedef struct {
     hearth_ctx *c;
     const hearth_batch *b;
     int layer;
+    int n_rows;          /* query rows in c->q */
+    const int32_t *rows; /* batch entry of each query row; NULL: row i is entry i */
 } att_job;
 
 /* One work item = one batch token x one KV head: the query heads sharing that KV head score
@@ -71,22 +81,23 @@ static void attention_worker(void *arg, int ith, int nth) {
     const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
     const bool f16 = c->kv_elt == 2;
     float *scr = c->att + (size_t)ith * c->att_stride;
-    float *scores = scr;                         // (grp, n_ctx)
-    float *qr = scores + (size_t)grp * n_ctx;    // (grp, hdk) query, rounded like the cache
-    float *kf = qr + (size_t)grp * hdk;          // (hdk)
-    float *vf = kf + hdk;                        // (hdv)
-    float *acc = vf + hdv;                       // (grp, hdv)
+    float *scores = scr;                                 // (grp, n_ctx)
+    float *qr = scores + (size_t)grp * n_ctx;            // (grp, hdk) query, rounded like the cache
+    float *kf = qr + (size_t)grp * hdk;                  // (hdk)
+    float *vf = kf + hdk;                                // (hdv)
+    float *acc = vf + hdv;                               // (grp, hdv)
     int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
     uint16_t *tmp = c->att_half + (size_t)ith * c->att_half_stride;
     const float scale = 1.0f / sqrtf((float)hdk);
     const size_t layer_k = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_k;
     const size_t layer_v = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_v;
-    const int n_items = j->b->n_tokens * hp->n_head_kv;
+    const int n_items = j->n_rows * hp->n_head_kv;
 
     for (int item = ith; item < n_items; item += nth) {
         int t = item / hp->n_head_kv, g = item % hp->n_head_kv;
-        int32_t pos = j->b->pos[t];
-        uint64_t bit = 1ull << j->b->seq_id[t];
+        int e = j->rows ? j->rows[t] : t; /* the batch entry of query row t */
+        int32_t pos = j->b->pos[e];
+        uint64_t bit = 1ull << j->b->seq_id[e];
         const float *q = c->q + (size_t)t * nq + (size_t)g * grp * hdk;
         memcpy(qr, q, (size_t)grp * hdk * sizeof(float));
         if (f16) round_f16(c, qr, grp * hdk, tmp);
@@ -100,7 +111,8 @@ static void attention_worker(void *arg, int ith, int nth) {
             for (int h = 0; h < grp; h++) {
                 const float *qh = qr + (size_t)h * hdk;
                 float s = 0.0f;
-                for (int i = 0; i < hdk; i++) s += qh[i] * kf[i];
+                for (int i = 0; i < hdk; i++)
+                    s += qh[i] * kf[i];
                 scores[(size_t)h * n_ctx + n_vis] = s * scale;
             }
             cells[n_vis++] = cell;
@@ -117,7 +129,8 @@ static void attention_worker(void *arg, int ith, int nth) {
             kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
             for (int h = 0; h < grp; h++) {
                 float p = scores[(size_t)h * n_ctx + k], *a = acc + (size_t)h * hdv;
-                for (int i = 0; i < hdv; i++) a[i] += p * vf[i];
+                for (int i = 0; i < hdv; i++)
+                    a[i] += p * vf[i];
             }
         }
         float *out = c->xb + (size_t)t * no + (size_t)g * grp * hdv;
@@ -144,7 +157,8 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
         const hearth_layer *L = &m->layers[l];
 
         /* attention: norm -> Q, K, V */
-        for (int t = 0; t < n; t++) op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
+        for (int t = 0; t < n; t++)
+            op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
         matmul(c, c->q, &L->wq, c->xb, n);
         matmul(c, c->k, &L->wk, c->xb, n);
         matmul(c, c->v, &L->wv, c->xb, n);
@@ -155,8 +169,10 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
         for (int t = 0; t < n; t++) {
             float *q = c->q + (size_t)t * nq, *k = c->k + (size_t)t * nk;
             if (L->q_norm.data) {
-                for (int h = 0; h < hp->n_head; h++) op_rmsnorm(q + h * hdk, q + h * hdk, L->q_norm.data, hdk, hp->eps);
-                for (int h = 0; h < hp->n_head_kv; h++) op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
+                for (int h = 0; h < hp->n_head; h++)
+                    op_rmsnorm(q + h * hdk, q + h * hdk, L->q_norm.data, hdk, hp->eps);
+                for (int h = 0; h < hp->n_head_kv; h++)
+                    op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
             }
             const float *cs = c->rope_cs + (size_t)t * n_rot;
             op_rope(q, hp->n_head, hdk, cs, n_rot, neox);
@@ -165,31 +181,55 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
             /* into the cache cell hearth_kv_place chose for this token */
             size_t cell = (size_t)c->cell_of[t];
             kv_store(c, c->k_cache, ((size_t)l * c->p.n_ctx + cell) * nk, k, nk);
-            kv_store(c, c->v_cache, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv, nv);
+            kv_store(c, c->v_cache, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv,
+                     nv);
         }
 
-        att_job job = {c, b, l};
-        int items = n * hp->n_head_kv;
-        he_pool_run_n(c->pool, items < he_pool_size(c->pool) ? items : he_pool_size(c->pool), attention_worker, &job);
+        /* The last layer's output matters only for the rows that asked for logits (every row's
+         * K and V are stored above): move those rows to the front and compute only them. */
+        int rows = n;
+        const int32_t *row_of = NULL;
+        if (l == hp->n_layer - 1) {
+            rows = 0;
+            for (int t = 0; t < n; t++) {
+                if (!b->logits[t]) continue;
+                if (rows != t) {
+                    memmove(c->q + (size_t)rows * nq, c->q + (size_t)t * nq,
+                            (size_t)nq * sizeof(float));
+                    memmove(c->x + (size_t)rows * E, c->x + (size_t)t * E,
+                            (size_t)E * sizeof(float));
+                }
+                c->out_rows[rows++] = t;
+            }
+            row_of = c->out_rows;
+            if (rows == 0) break;
+        }
 
-        matmul(c, c->xo, &L->wo, c->xb, n);
-        for (int t = 0; t < n; t++) op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
+        att_job job = {c, b, l, rows, row_of};
+        int items = rows * hp->n_head_kv;
+        he_pool_run_n(c->pool, items < he_pool_size(c->pool) ? items : he_pool_size(c->pool),
+                      attention_worker, &job);
+
+        matmul(c, c->xo, &L->wo, c->xb, rows);
+        for (int t = 0; t < rows; t++)
+            op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
 
         /* feed-forward: norm -> SwiGLU -> down */
-        for (int t = 0; t < n; t++) op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
-        matmul(c, c->hb, &L->w_gate, c->xb, n);
-        matmul(c, c->hb2, &L->w_up, c->xb, n);
-        op_swiglu(c->hb, c->hb2, n * F);
-        matmul(c, c->xo, &L->w_down, c->hb, n);
-        for (int t = 0; t < n; t++) op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
+        for (int t = 0; t < rows; t++)
+            op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
+        matmul(c, c->hb, &L->w_gate, c->xb, rows);
+        matmul(c, c->hb2, &L->w_up, c->xb, rows);
+        op_swiglu(c->hb, c->hb2, rows * F);
+        matmul(c, c->xo, &L->w_down, c->hb, rows);
+        for (int t = 0; t < rows; t++)
+            op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
     }
 
-    /* logits, only for the rows that asked */
+    /* logits: after the last layer, row r of x is the r-th entry that asked */
     int n_out = 0;
-    for (int t = 0; t < n; t++) {
-        if (!b->logits[t]) continue;
-        op_rmsnorm(c->out_x + (size_t)n_out * E, c->x + (size_t)t * E, m->out_norm.data, E, hp->eps);
-        n_out++;
-    }
+    for (int t = 0; t < n; t++)
+        n_out += b->logits[t];
+    for (int r = 0; r < n_out; r++)
+        op_rmsnorm(c->out_x + (size_t)r * E, c->x + (size_t)r * E, m->out_norm.data, E, hp->eps);
     if (n_out) matmul(c, c->logits, &m->output, c->out_x, n_out);
 }

@@ -61,12 +61,12 @@ const tok_vocab *hearth_model_vocab(const hearth_model *m);
 typedef enum { HEARTH_KV_F16 = 0, HEARTH_KV_F32 = 1 } hearth_kv_type;
 
 typedef struct {
-    int32_t n_ctx;       /* KV cells shared by all sequences; 0 -> min(n_ctx_train, 4096) */
-    int32_t n_batch;     /* most tokens per hearth_decode (default 512) */
-    int32_t n_seq;       /* sequence ids 0 .. n_seq-1 (1 .. HEARTH_MAX_SEQ, default 1) */
-    int32_t n_outputs;   /* most entries per batch that ask for logits; 0 -> automatic */
-    int32_t n_threads;   /* threads of the context's own pool (0 -> number of cores) */
-    he_pool *pool;       /* borrowed shared pool; when set, n_threads is ignored */
+    int32_t n_ctx;          /* KV cells shared by all sequences; 0 -> min(n_ctx_train, 4096) */
+    int32_t n_batch;        /* most tokens per hearth_decode (default 512) */
+    int32_t n_seq;          /* sequence ids 0 .. n_seq-1 (1 .. HEARTH_MAX_SEQ, default 1) */
+    int32_t n_outputs;      /* most entries per batch that ask for logits; 0 -> automatic */
+    int32_t n_threads;      /* threads of the context's own pool (0 -> number of cores) */
+    he_pool *pool;          /* borrowed shared pool; when set, n_threads is ignored */
     hearth_kv_type kv_type; /* default F16 */
 } hearth_ctx_params;
 
@@ -121,8 +121,10 @@ const float *hearth_logits(const hearth_ctx *c, int32_t batch_index);
  * pos_max + 1. */
 void hearth_kv_seq_rm(hearth_ctx *c, int32_t seq, int32_t p0, int32_t p1);
 /* Makes positions [p0, p1) of src visible to dst as well (p1 < 0: to the end) — shares the
- * cells, copies nothing. dst should be empty or end before p0 (its next position must still
- * follow its own pos_max). */
+ * cells, copies nothing. dst's own cells in [p0, p1) are dropped first; afterwards dst
+ * continues at max(its pos_max, the largest copied position) + 1. Out-of-range or equal
+ * sequence ids are ignored. Typical use: decode a shared prompt on one sequence, copy it to
+ * the others, then let each continue on its own. */
 void hearth_kv_seq_cp(hearth_ctx *c, int32_t src, int32_t dst, int32_t p0, int32_t p1);
 /* Largest position seq holds, -1 when empty or seq out of range. */
 int32_t hearth_kv_seq_pos_max(const hearth_ctx *c, int32_t seq);

@@ -19,21 +19,24 @@ int hearth_kv_alloc(hearth_ctx *c, he_error *err) {
     size_t vdim = (size_t)hp->n_head_kv * (size_t)hp->head_dim_v;
     c->kv_elt = c->p.kv_type == HEARTH_KV_F32 ? 4 : 2;
     size_t kb, vb;
-    if (he_mul_overflow(n_ctx * nl, kdim * c->kv_elt, &kb) || he_mul_overflow(n_ctx * nl, vdim * c->kv_elt, &vb))
+    if (he_mul_overflow(n_ctx * nl, kdim * c->kv_elt, &kb) ||
+        he_mul_overflow(n_ctx * nl, vdim * c->kv_elt, &vb))
         return he_fail(err, HE_LIMIT, "ctx: KV cache of %zu cells is too large", n_ctx);
     c->cells = he_calloc(n_ctx, sizeof *c->cells);
     c->k_cache = he_malloc(kb);
     c->v_cache = he_malloc(vb);
     if (!c->cells || !c->k_cache || !c->v_cache)
-        return he_fail(err, HE_NOMEM, "ctx: cannot allocate a KV cache of %zu cells (%zu MiB)", n_ctx,
-                       (kb + vb) >> 20);
+        return he_fail(err, HE_NOMEM, "ctx: cannot allocate a KV cache of %zu cells (%zu MiB)",
+                       n_ctx, (kb + vb) >> 20);
     hearth_kv_clear(c);
     return 0;
 }
 
 void hearth_kv_clear(hearth_ctx *c) {
-    for (int32_t i = 0; i < c->p.n_ctx; i++) c->cells[i] = (kv_cell){.pos = -1, .seqs = 0};
-    for (int s = 0; s < HEARTH_MAX_SEQ; s++) c->seq_pos_max[s] = -1;
+    for (int32_t i = 0; i < c->p.n_ctx; i++)
+        c->cells[i] = (kv_cell){.pos = -1, .seqs = 0};
+    for (int s = 0; s < HEARTH_MAX_SEQ; s++)
+        c->seq_pos_max[s] = -1;
     c->n_used = 0;
 }
 
@@ -47,7 +50,8 @@ int32_t hearth_kv_seq_pos_max(const hearth_ctx *c, int32_t seq) {
 void hearth_kv_place(hearth_ctx *c, const hearth_batch *b) {
     int32_t cell = 0;
     for (int32_t i = 0; i < b->n_tokens; i++) {
-        while (c->cells[cell].pos >= 0) cell++; /* hearth_decode checked there are enough */
+        while (c->cells[cell].pos >= 0)
+            cell++; /* hearth_decode checked there are enough */
         int32_t s = b->seq_id[i];
         c->cells[cell] = (kv_cell){.pos = b->pos[i], .seqs = 1ull << s};
         c->cell_of[i] = cell;
@@ -57,7 +61,8 @@ void hearth_kv_place(hearth_ctx *c, const hearth_batch *b) {
 }
 
 static void recompute_pos_max(hearth_ctx *c) {
-    for (int s = 0; s < HEARTH_MAX_SEQ; s++) c->seq_pos_max[s] = -1;
+    for (int s = 0; s < HEARTH_MAX_SEQ; s++)
+        c->seq_pos_max[s] = -1;
     for (int32_t i = 0; i < c->p.n_ctx; i++) {
         kv_cell *k = &c->cells[i];
         if (k->pos < 0) continue;

@@ -23,7 +23,8 @@ typedef struct {
 } kv_reader;
 
 /* Reads integer {arch}.{key} into *out within [lo, hi]; def < 0 means required. */
-static int read_int(kv_reader *r, const char *key, int64_t def, int64_t lo, int64_t hi, int32_t *out) {
+static int read_int(kv_reader *r, const char *key, int64_t def, int64_t lo, int64_t hi,
+                    int32_t *out) {
     char full[128];
     snprintf(full, sizeof full, "%s.%s", r->arch, key);
     int64_t v;
@@ -34,8 +35,9 @@ static int read_int(kv_reader *r, const char *key, int64_t def, int64_t lo, int6
         v = def;
     }
     if (v < lo || v > hi)
-        return he_fail(r->err, HE_FORMAT, "model: metadata '%s' = %lld is out of range [%lld, %lld]",
-                       full, (long long)v, (long long)lo, (long long)hi);
+        return he_fail(r->err, HE_FORMAT,
+                       "model: metadata '%s' = %lld is out of range [%lld, %lld]", full,
+                       (long long)v, (long long)lo, (long long)hi);
     *out = (int32_t)v;
     return 0;
 }
@@ -51,8 +53,8 @@ static int read_float(kv_reader *r, const char *key, double def, double lo, doub
         v = def;
     }
     if (!(v >= lo && v <= hi)) /* also rejects NaN */
-        return he_fail(r->err, HE_FORMAT, "model: metadata '%s' = %g is out of range [%g, %g]", full, v,
-                       lo, hi);
+        return he_fail(r->err, HE_FORMAT, "model: metadata '%s' = %g is out of range [%g, %g]",
+                       full, v, lo, hi);
     *out = (float)v;
     return 0;
 }
@@ -77,12 +79,14 @@ static int read_hparams(hearth_model *m, he_error *err) {
     if (read_int(&r, "attention.key_length", def_hd, 2, 1024, &hp->head_dim_k) ||
         read_int(&r, "attention.value_length", hp->head_dim_k, 1, 1024, &hp->head_dim_v))
         return -1;
-    if (read_int(&r, "rope.dimension_count", hp->head_dim_k, 2, hp->head_dim_k, &hp->n_rot)) return -1;
+    if (read_int(&r, "rope.dimension_count", hp->head_dim_k, 2, hp->head_dim_k, &hp->n_rot))
+        return -1;
     if (hp->n_rot % 2)
         return he_fail(err, HE_FORMAT, "model: rope.dimension_count %d must be even", hp->n_rot);
-    if ((int64_t)hp->n_head * hp->head_dim_k > (1 << 20) || (int64_t)hp->n_head * hp->head_dim_v > (1 << 20))
-        return he_fail(err, HE_FORMAT, "model: head_count %d x head size %d is too large", hp->n_head,
-                       hp->head_dim_k);
+    if ((int64_t)hp->n_head * hp->head_dim_k > (1 << 20) ||
+        (int64_t)hp->n_head * hp->head_dim_v > (1 << 20))
+        return he_fail(err, HE_FORMAT, "model: head_count %d x head size %d is too large",
+                       hp->n_head, hp->head_dim_k);
     return 0;
 }
 
@@ -97,14 +101,19 @@ static int rope_setup(hearth_model *m, he_error *err) {
 
     const gguf_tensor *ff = gguf_tensor_find(m->file, "rope_freqs.weight");
     if (ff) {
-        if (ff->type != TENSOR_TYPE_F32 || ff->ne[0] != half || ff->ne[1] != 1 || ff->ne[2] != 1 || ff->ne[3] != 1)
-            return he_fail(err, HE_FORMAT, "model: tensor 'rope_freqs.weight': expected f32 [%d]", half);
+        if (ff->type != TENSOR_TYPE_F32 || ff->ne[0] != half || ff->ne[1] != 1 || ff->ne[2] != 1 ||
+            ff->ne[3] != 1)
+            return he_fail(err, HE_FORMAT, "model: tensor 'rope_freqs.weight': expected f32 [%d]",
+                           half);
         const float *d = ff->data;
         for (int i = 0; i < half; i++) {
             float v;
             memcpy(&v, &d[i], sizeof v);
             if (!(v > 0.0f) || !isfinite(v))
-                return he_fail(err, HE_FORMAT, "model: tensor 'rope_freqs.weight': element %d = %g is not a positive factor", i, (double)v);
+                return he_fail(
+                    err, HE_FORMAT,
+                    "model: tensor 'rope_freqs.weight': element %d = %g is not a positive factor",
+                    i, (double)v);
             m->inv_freq[i] /= v;
         }
         return 0;
@@ -116,7 +125,8 @@ static int rope_setup(hearth_model *m, he_error *err) {
     if (rc < 0) return -1;
     if (rc == 0 || (type.len == 4 && !memcmp(type.ptr, "none", 4))) return 0;
     if (!(type.len == 6 && !memcmp(type.ptr, "llama3", 6)))
-        return he_fail(err, HE_UNSUPPORTED, "model: rope.scaling.type '%.*s' is not supported (only llama3)",
+        return he_fail(err, HE_UNSUPPORTED,
+                       "model: rope.scaling.type '%.*s' is not supported (only llama3)",
                        (int)(type.len > 64 ? 64 : type.len), type.ptr);
     kv_reader r = {m->file, m->arch->name, err};
     float factor_f, lo_ff, hi_ff;
@@ -128,7 +138,8 @@ static int rope_setup(hearth_model *m, he_error *err) {
         return -1;
     double factor = (double)factor_f, lo_f = (double)lo_ff, hi_f = (double)hi_ff;
     if (!(hi_f > lo_f))
-        return he_fail(err, HE_FORMAT, "model: rope.scaling high_freq_factor %g must exceed low_freq_factor %g",
+        return he_fail(err, HE_FORMAT,
+                       "model: rope.scaling high_freq_factor %g must exceed low_freq_factor %g",
                        hi_f, lo_f);
     double lo_wavelen = orig / (double)lo_f, hi_wavelen = orig / (double)hi_f;
     for (int i = 0; i < half; i++) {
@@ -165,7 +176,8 @@ static void note_missing(binder *b, const char *name) {
             b->n_missing_len += (size_t)snprintf(b->missing + len, cap - len, ", ...");
         return;
     }
-    b->n_missing_len += (size_t)snprintf(b->missing + len, cap - len, "%s%s", len ? ", " : "", name);
+    b->n_missing_len +=
+        (size_t)snprintf(b->missing + len, cap - len, "%s%s", len ? ", " : "", name);
 }
 
 /* Binds name as a (n_out, n_in) matrix — GGUF ne = [n_in, n_out] — or an (n_in,) vector. */
@@ -179,34 +191,42 @@ static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind,
     }
     int64_t want[GGUF_MAX_DIMS] = {n_in, n_out, 1, 1};
     bool ok = true;
-    for (int d = 0; d < GGUF_MAX_DIMS; d++) ok &= t->ne[d] == want[d];
+    for (int d = 0; d < GGUF_MAX_DIMS; d++)
+        ok &= t->ne[d] == want[d];
     if (!ok) {
         if (kind == W_VEC)
-            return he_fail(b->err, HE_FORMAT, "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld]",
+            return he_fail(b->err, HE_FORMAT,
+                           "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld]",
                            name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                            (long long)t->ne[3], (long long)n_in);
-        return he_fail(b->err, HE_FORMAT, "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
-                       (long long)n_in, (long long)n_out);
+        return he_fail(
+            b->err, HE_FORMAT,
+            "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+            (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+            (long long)n_in, (long long)n_out);
     }
     const tensor_traits *tr = tensor_traits_of(t->type);
     const char *tname = tr ? tr->name : "unknown";
     /* general.alignment may legally be 1 or 2; the kernels read f32 and f16 fields directly */
     if ((uintptr_t)t->data % 4 != 0)
-        return he_fail(b->err, HE_FORMAT, "model: tensor '%s' data at offset %llu is not 4-byte aligned", name,
+        return he_fail(b->err, HE_FORMAT,
+                       "model: tensor '%s' data at offset %llu is not 4-byte aligned", name,
                        (unsigned long long)t->offset);
     switch (kind) {
     case W_VEC:
         if (t->type != TENSOR_TYPE_F32)
-            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s' has type %s, expected f32", name, tname);
+            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s' has type %s, expected f32",
+                           name, tname);
         break;
     case W_MAT:
         if (!tensor_matmul_supported((tensor_type)t->type))
-            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s': no matmul kernel for type %s", name, tname);
+            return he_fail(b->err, HE_UNSUPPORTED,
+                           "model: tensor '%s': no matmul kernel for type %s", name, tname);
         break;
     case W_EMB:
         if (t->type != TENSOR_TYPE_F32 && !(tr && tr->to_float))
-            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s': cannot dequantize type %s", name, tname);
+            return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s': cannot dequantize type %s",
+                           name, tname);
         break;
     }
     w->data = t->data;
@@ -230,15 +250,19 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
     const gguf_tensor *te = gguf_tensor_find(m->file, "token_embd.weight");
     if (te) {
         if (te->ne[1] < 1 || te->ne[1] > (1 << 24))
-            return he_fail(err, HE_FORMAT, "model: tensor 'token_embd.weight': %lld rows is not a valid vocabulary size",
-                           (long long)te->ne[1]);
+            return he_fail(
+                err, HE_FORMAT,
+                "model: tensor 'token_embd.weight': %lld rows is not a valid vocabulary size",
+                (long long)te->ne[1]);
         hp->n_vocab = (int32_t)te->ne[1];
-        if (bind(&b, &m->tok_embd, "token_embd.weight", W_EMB, hp->n_embd, hp->n_vocab, true)) return -1;
+        if (bind(&b, &m->tok_embd, "token_embd.weight", W_EMB, hp->n_embd, hp->n_vocab, true))
+            return -1;
     } else {
         note_missing(&b, "token_embd.weight");
     }
     int64_t E = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim_k;
-    int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim_k, nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim_k,
+            nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
     int64_t no = (int64_t)hp->n_head * hp->head_dim_v;
     if (bind(&b, &m->out_norm, "output_norm.weight", W_VEC, E, 1, true)) return -1;
     if (te && bind(&b, &m->output, "output.weight", W_MAT, E, hp->n_vocab, false)) return -1;
@@ -248,10 +272,10 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
     for (int l = 0; l < hp->n_layer; l++) {
         hearth_layer *L = &m->layers[l];
         char n[96];
-#define BIND(field, suffix, kind, in, out, req)                                 \
-    do {                                                                        \
-        snprintf(n, sizeof n, "blk.%d." suffix, l);                             \
-        if (bind(&b, &L->field, n, kind, in, out, req)) return -1;              \
+#define BIND(field, suffix, kind, in, out, req)                                                    \
+    do {                                                                                           \
+        snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \
+        if (bind(&b, &L->field, n, kind, in, out, req)) return -1;                                 \
     } while (0)
         BIND(attn_norm, "attn_norm.weight", W_VEC, E, 1, true);
         BIND(wq, "attn_q.weight", W_MAT, E, nq, true);
@@ -274,19 +298,22 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
 #undef BIND
     }
     if (b.n_missing)
-        return he_fail(err, HE_FORMAT, "model: %s model is missing %d tensor%s: %s", a->name, b.n_missing,
-                       b.n_missing == 1 ? "" : "s", b.missing);
+        return he_fail(err, HE_FORMAT, "model: %s model is missing %d tensor%s: %s", a->name,
+                       b.n_missing, b.n_missing == 1 ? "" : "s", b.missing);
     if (!m->output.data) {
         /* tied embeddings: the output projection is the embedding table */
         if (!tensor_matmul_supported(m->tok_embd.type))
-            return he_fail(err, HE_UNSUPPORTED, "model: tied output: no matmul kernel for token_embd type");
+            return he_fail(err, HE_UNSUPPORTED,
+                           "model: tied output: no matmul kernel for token_embd type");
         m->output = m->tok_embd;
     }
     track_scratch(m, &m->output);
     for (int l = 0; l < hp->n_layer; l++) {
         hearth_layer *L = &m->layers[l];
-        const hearth_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) track_scratch(m, ws[i]);
+        const hearth_weight *ws[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
+                                     &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            track_scratch(m, ws[i]);
     }
     return rope_setup(m, err);
 }
@@ -328,7 +355,8 @@ hearth_model *hearth_model_from_gguf(gguf_file *f, const hearth_model_params *p,
         m->vocab = tok_vocab_load(m->file, err);
         if (!m->vocab) goto fail;
         if (tok_n_vocab(m->vocab) > m->hp.n_vocab) {
-            he_fail(err, HE_FORMAT, "model: the vocabulary has %d tokens but token_embd.weight only %d rows",
+            he_fail(err, HE_FORMAT,
+                    "model: the vocabulary has %d tokens but token_embd.weight only %d rows",
                     tok_n_vocab(m->vocab), m->hp.n_vocab);
             goto fail;
         }

@@ -29,19 +29,19 @@ const char *hearth_arch_names(void);
 typedef struct {
     const void *data; /* borrowed from the mapping; NULL when absent (optional tensors) */
     tensor_type type;
-    int64_t n_in;     /* ne[0] */
-    int64_t n_out;    /* ne[1] (1 for vectors) */
+    int64_t n_in;  /* ne[0] */
+    int64_t n_out; /* ne[1] (1 for vectors) */
 } hearth_weight;
 
 typedef struct {
-    hearth_weight attn_norm;              // (n_embd,)
-    hearth_weight wq, wk, wv;             // (n_head*hd_k, n_embd), (n_kv*hd_k, n_embd), (n_kv*hd_v, n_embd)
-    hearth_weight bq, bk, bv;             // biases (qkv_bias archs)
-    hearth_weight q_norm, k_norm;         // (hd_k,) (qk_norm archs)
-    hearth_weight wo;                     // (n_embd, n_head*hd_v)
-    hearth_weight ffn_norm;               // (n_embd,)
-    hearth_weight w_gate, w_up;           // (n_ff, n_embd)
-    hearth_weight w_down;                 // (n_embd, n_ff)
+    hearth_weight attn_norm;      // (n_embd,)
+    hearth_weight wq, wk, wv;     // (n_head*hd_k, n_embd), (n_kv*hd_k, n_embd), (n_kv*hd_v, n_embd)
+    hearth_weight bq, bk, bv;     // biases (qkv_bias archs)
+    hearth_weight q_norm, k_norm; // (hd_k,) (qk_norm archs)
+    hearth_weight wo;             // (n_embd, n_head*hd_v)
+    hearth_weight ffn_norm;       // (n_embd,)
+    hearth_weight w_gate, w_up;   // (n_ff, n_embd)
+    hearth_weight w_down;         // (n_embd, n_ff)
 } hearth_layer;
 
 typedef struct {
@@ -54,13 +54,13 @@ struct hearth_model {
     gguf_file *file;
     const hearth_arch *arch;
     hearth_hparams hp;
-    hearth_weight tok_embd;   // (n_vocab, n_embd)
-    hearth_weight out_norm;   // (n_embd,)
-    hearth_weight output;     // (n_vocab, n_embd); = tok_embd when tied
-    hearth_layer *layers;     // (n_layer)
-    float *inv_freq;          // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
-    size_t max_act_scratch;   // bytes of quantized activations per token, largest matmul
-    tok_vocab *vocab;         // NULL when absent
+    hearth_weight tok_embd; // (n_vocab, n_embd)
+    hearth_weight out_norm; // (n_embd,)
+    hearth_weight output;   // (n_vocab, n_embd); = tok_embd when tied
+    hearth_layer *layers;   // (n_layer)
+    float *inv_freq;        // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
+    size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
+    tok_vocab *vocab;       // NULL when absent
 };
 
 /* Reads and validates the hyperparameters and binds every tensor (load.c). */
@@ -69,8 +69,8 @@ int hearth_model_bind(hearth_model *m, he_error *err);
 /* ---- Context ---- */
 
 typedef struct {
-    int32_t pos;     /* -1: free */
-    uint64_t seqs;   /* bit s: sequence s sees this cell */
+    int32_t pos;   /* -1: free */
+    uint64_t seqs; /* bit s: sequence s sees this cell */
 } kv_cell;
 
 struct hearth_ctx {
@@ -80,34 +80,35 @@ struct hearth_ctx {
     bool own_pool;
 
     /* KV cache: a unified pool of n_ctx cells (see hearth.h) */
-    kv_cell *cells;          // (n_ctx)
+    kv_cell *cells; // (n_ctx)
     int32_t n_used;
     int32_t seq_pos_max[HEARTH_MAX_SEQ];
-    void *k_cache;           // (n_layer, n_ctx, n_head_kv*head_dim_k) f16 or f32
-    void *v_cache;           // (n_layer, n_ctx, n_head_kv*head_dim_v)
-    size_t kv_elt;           // bytes per element (2 or 4)
+    void *k_cache; // (n_layer, n_ctx, n_head_kv*head_dim_k) f16 or f32
+    void *v_cache; // (n_layer, n_ctx, n_head_kv*head_dim_v)
+    size_t kv_elt; // bytes per element (2 or 4)
 
     /* Scratch for one batch of up to n_batch tokens */
-    float *x;                // (n_batch, n_embd) residual stream
-    float *xb;               // (n_batch, max(n_embd, n_head*hd_v)) normed input / attention out
-    float *xo;               // (n_batch, n_embd) attention / FFN output before the residual add
-    float *q;                // (n_batch, n_head*hd_k)
-    float *k;                // (n_batch, n_head_kv*hd_k)
-    float *v;                // (n_batch, n_head_kv*hd_v)
-    float *hb, *hb2;         // (n_batch, n_ff)
-    float *rope_cs;          // (n_batch, n_rot) cos/sin per position
-    int32_t *cell_of;        // (n_batch) the cell each batch token was written to
-    void *act_q;             // quantized activations for tensor_matmul
-    float *att;              // (n_threads, att_stride) attention scratch, see forward.c
-    size_t att_stride;       // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v
-    int32_t *att_cells;      // (n_threads, n_ctx) cells visible to the current query
-    uint16_t *att_half;      // (n_threads, att_half_stride) f16 rounding buffer
-    size_t att_half_stride;  // max(n_ctx, grp * hd_k)
+    float *x;                 // (n_batch, n_embd) residual stream
+    float *xb;                // (n_batch, max(n_embd, n_head*hd_v)) normed input / attention out
+    float *xo;                // (n_batch, n_embd) attention / FFN output before the residual add
+    float *q;                 // (n_batch, n_head*hd_k)
+    float *k;                 // (n_batch, n_head_kv*hd_k)
+    float *v;                 // (n_batch, n_head_kv*hd_v)
+    float *hb, *hb2;          // (n_batch, n_ff)
+    float *rope_cs;           // (n_batch, n_rot) cos/sin per position
+    int32_t *cell_of;         // (n_batch) the cell each batch token was written to
+    void *act_q;              // quantized activations for tensor_matmul
+    float *att;               // (n_threads, att_stride) attention scratch, see forward.c
+    size_t att_stride;        // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v
+    int32_t *att_cells;       // (n_threads, n_ctx) cells visible to the current query
+    uint16_t *att_half;       // (n_threads, att_half_stride) f16 rounding buffer
+    size_t att_half_stride;   // max(n_ctx, grp * hd_k)
     const tensor_traits *f16; // f16 <-> f32 row conversions for the cache
-    float *out_x;            // (n_outputs, n_embd) final hidden states to project
-    float *logits;           // (n_outputs, n_vocab)
-    int32_t *logit_row;      // (n_batch) row in logits, -1 when none
-    int32_t n_batch_last;    // entries of the last decoded batch
+    float *out_x;             // (n_outputs, n_embd) final hidden states to project
+    float *logits;            // (n_outputs, n_vocab)
+    int32_t *logit_row;       // (n_batch) row in logits, -1 when none
+    int32_t *out_rows;        // (n_batch) batch entries that asked for logits, in order
+    int32_t n_batch_last;     // entries of the last decoded batch
 };
 
 /* kv_cache.c */

@@ -34,6 +34,7 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_F16].vec_dot = tensor_avx2_dot_f16_f32;
     t[TENSOR_TYPE_BF16].vec_dot = tensor_avx2_dot_bf16_f32;
     t[TENSOR_TYPE_F16].to_float = tensor_avx2_f16_to_float;
+    t[TENSOR_TYPE_F16].from_float = tensor_avx2_f16_from_float;
 }
 
 void tensor_dispatch_select(tensor_traits *table) {

@@ -581,6 +581,18 @@ void tensor_avx2_dot_bf16_f32(int64_t n, float *s, const void *vx, const void *v
     *s = sum;
 }
 
+/* F32 (n,) -> F16 (n,): vcvtps2ph rounds to nearest even, overflows to infinity, makes
+ * subnormals and quiets NaNs keeping their top payload bits: exactly tensor_fp32_to_fp16 */
+void tensor_avx2_f16_from_float(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = tensor_fp32_to_fp16(x[i]);
+}
+
 /* F16 (n,) -> F32 (n,); exact, like the reference (NaNs come out quiet in both) */
 void tensor_avx2_f16_to_float(const void *vx, float *y, int64_t n) {
     const uint16_t *x = vx;

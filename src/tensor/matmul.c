@@ -9,12 +9,12 @@
 typedef struct {
     float *y;
     const uint8_t *w;
-    size_t w_row;       /* bytes per weight row */
+    size_t w_row; /* bytes per weight row */
     const tensor_traits *tr;
     int64_t n_in, n_out;
     const float *x;
     int n_tok;
-    uint8_t *q;         /* quantized activations, n_tok rows of q_row bytes */
+    uint8_t *q; /* quantized activations, n_tok rows of q_row bytes */
     size_t q_row;
 } mm_job;
 
@@ -79,10 +79,14 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
         j.q = scratch;
         j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
         int nq = threads_for(pool, (double)n_in * n_tok * 4);
-        if (nq > 1) he_pool_run_n(pool, nq, quantize_rows, &j);
-        else quantize_rows(&j, 0, 1);
+        if (nq > 1)
+            he_pool_run_n(pool, nq, quantize_rows, &j);
+        else
+            quantize_rows(&j, 0, 1);
     }
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
-    if (nth > 1) he_pool_run_n(pool, nth, mm_rows, &j);
-    else mm_rows(&j, 0, 1);
+    if (nth > 1)
+        he_pool_run_n(pool, nth, mm_rows, &j);
+    else
+        mm_rows(&j, 0, 1);
 }

@@ -1,9 +1,9 @@
 /* matmul.h — y = W x for a batch of activation rows, split across a thread pool.
  *
  * W is a GGUF weight (ne[0] = n_in = row length, ne[1] = n_out rows) of any type whose traits
- * have a vec_dot (the dispatched one: AVX2 where the CPU has it). Each activation row is converted once to the
- * weight type's vec_dot_type (traits from_float) into caller-provided scratch; then every
- * thread takes a contiguous range of output rows and dots each row against all activation
+ * have a vec_dot (the dispatched one: AVX2 where the CPU has it). Each activation row is converted
+ * once to the weight type's vec_dot_type (traits from_float) into caller-provided scratch; then
+ * every thread takes a contiguous range of output rows and dots each row against all activation
  * rows, so a weight row is read from memory once per batch. */
 #ifndef HEARTH_TENSOR_MATMUL_H
 #define HEARTH_TENSOR_MATMUL_H

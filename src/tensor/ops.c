@@ -6,21 +6,26 @@
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     // x (n,) -> out (n,)
     double ss = 0.0; /* double: rows reach 8k elements and the sum must not lose the tail */
-    for (int i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * (double)x[i];
     float scale = (float)(1.0 / sqrt(ss / n + (double)eps));
-    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
 }
 
 void op_add(float *x, const float *y, int n) {
-    for (int i = 0; i < n; i++) x[i] += y[i];
+    for (int i = 0; i < n; i++)
+        x[i] += y[i];
 }
 
 void op_silu(float *x, int n) {
-    for (int i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+    for (int i = 0; i < n; i++)
+        x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
 void op_swiglu(float *a, const float *b, int n) {
-    for (int i = 0; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+    for (int i = 0; i < n; i++)
+        a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
 
 void op_softmax(float *x, int n) {
@@ -32,7 +37,8 @@ void op_softmax(float *x, int n) {
         x[i] = expf(x[i] - max);
         sum += x[i];
     }
-    for (int i = 0; i < n; i++) x[i] /= sum;
+    for (int i = 0; i < n; i++)
+        x[i] /= sum;
 }
 
 void op_rope_angles(float *cs, int32_t pos, const float *inv_freq, int n_rot) {

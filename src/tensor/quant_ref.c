@@ -22,9 +22,26 @@
 
 #define GROUP_MAX_EPS 1e-15f /* below this a group is treated as all zeros */
 
-int tensor_nearest_int(float v) { return (int)lrintf(v); }
+/* Round to nearest, ties to even, without a libm call (this sits in the K-quant search loops):
+ * adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits (the FPU rounds the
+ * addition ties-to-even). Exact for |v| < 2^22; larger values (and NaN) are first clamped to
+ * that range, which every caller clamps much tighter anyway. */
+static inline int nearest_int(float v) {
+    v = v >= -4194303.0f ? (v <= 4194303.0f ? v : 4194303.0f) : -4194303.0f;
+    float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+
+int tensor_nearest_int(float v) { return nearest_int(v); }
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* v clamped to [lo, hi]; NaN gives lo (so a float->int cast after it is always defined) */
+static inline float clampf(float v, float lo, float hi) {
+    return v >= lo ? (v <= hi ? v : hi) : lo;
+}
 
 static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
 
@@ -90,9 +107,9 @@ void tensor_ref_q4_0_from_float(const float *x, void *vy, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = tensor_fp32_to_fp16(d);
         for (int j = 0; j < QK4_0 / 2; j++) {
-            /* fminf/fmaxf keep NaN/huge inputs from reaching an undefined float->int cast */
-            int q0 = (int)fmaxf(0.0f, fminf(15.0f, x[j] * id + 8.5f));
-            int q1 = (int)fmaxf(0.0f, fminf(15.0f, x[j + QK4_0 / 2] * id + 8.5f));
+            /* clampf keeps NaN/huge inputs from reaching an undefined float->int cast */
+            int q0 = (int)clampf(x[j] * id + 8.5f, 0.0f, 15.0f);
+            int q1 = (int)clampf(x[j + QK4_0 / 2] * id + 8.5f, 0.0f, 15.0f);
             y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -115,16 +132,16 @@ void tensor_ref_q4_1_from_float(const float *x, void *vy, int64_t n) {
     for (int64_t b = 0; b < n / QK4_1; b++, x += QK4_1) {
         float min = INFINITY, max = -INFINITY;
         for (int j = 0; j < QK4_1; j++) {
-            min = fminf(min, x[j]);
-            max = fmaxf(max, x[j]);
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
         }
         const float d = (max - min) / 15.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = tensor_fp32_to_fp16(d);
         y[b].m = tensor_fp32_to_fp16(min);
         for (int j = 0; j < QK4_1 / 2; j++) {
-            int q0 = (int)fmaxf(0.0f, fminf(15.0f, (x[j] - min) * id + 0.5f));
-            int q1 = (int)fmaxf(0.0f, fminf(15.0f, (x[j + QK4_1 / 2] - min) * id + 0.5f));
+            int q0 = (int)clampf((x[j] - min) * id + 0.5f, 0.0f, 15.0f);
+            int q1 = (int)clampf((x[j + QK4_1 / 2] - min) * id + 0.5f, 0.0f, 15.0f);
             y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -159,8 +176,8 @@ void tensor_ref_q5_0_from_float(const float *x, void *vy, int64_t n) {
         y[b].d = tensor_fp32_to_fp16(d);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_0 / 2; j++) {
-            uint32_t q0 = (uint32_t)fmaxf(0.0f, fminf(31.0f, x[j] * id + 16.5f));
-            uint32_t q1 = (uint32_t)fmaxf(0.0f, fminf(31.0f, x[j + QK5_0 / 2] * id + 16.5f));
+            uint32_t q0 = (uint32_t)clampf(x[j] * id + 16.5f, 0.0f, 31.0f);
+            uint32_t q1 = (uint32_t)clampf(x[j + QK5_0 / 2] * id + 16.5f, 0.0f, 31.0f);
             y[b].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
             qh |= ((q0 >> 4) & 1u) << j;
             qh |= ((q1 >> 4) & 1u) << (j + QK5_0 / 2);
@@ -189,8 +206,8 @@ void tensor_ref_q5_1_from_float(const float *x, void *vy, int64_t n) {
     for (int64_t b = 0; b < n / QK5_1; b++, x += QK5_1) {
         float min = INFINITY, max = -INFINITY;
         for (int j = 0; j < QK5_1; j++) {
-            min = fminf(min, x[j]);
-            max = fmaxf(max, x[j]);
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
         }
         const float d = (max - min) / 31.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -198,8 +215,8 @@ void tensor_ref_q5_1_from_float(const float *x, void *vy, int64_t n) {
         y[b].m = tensor_fp32_to_fp16(min);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_1 / 2; j++) {
-            uint32_t q0 = (uint32_t)fmaxf(0.0f, fminf(31.0f, (x[j] - min) * id + 0.5f));
-            uint32_t q1 = (uint32_t)fmaxf(0.0f, fminf(31.0f, (x[j + QK5_1 / 2] - min) * id + 0.5f));
+            uint32_t q0 = (uint32_t)clampf((x[j] - min) * id + 0.5f, 0.0f, 31.0f);
+            uint32_t q1 = (uint32_t)clampf((x[j + QK5_1 / 2] - min) * id + 0.5f, 0.0f, 31.0f);
             y[b].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
             qh |= ((q0 >> 4) & 1u) << j;
             qh |= ((q1 >> 4) & 1u) << (j + QK5_1 / 2);
@@ -232,7 +249,7 @@ void tensor_ref_q8_0_from_float(const float *x, void *vy, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = tensor_fp32_to_fp16(d);
         for (int j = 0; j < QK8_0; j++)
-            y[b].qs[j] = (int8_t)fmaxf(-127.0f, fminf(127.0f, roundf(x[j] * id)));
+            y[b].qs[j] = (int8_t)clampf(roundf(x[j] * id), -127.0f, 127.0f);
     }
 }
 
@@ -255,7 +272,7 @@ void tensor_ref_q8_1_from_float(const float *x, void *vy, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         int sum = 0;
         for (int j = 0; j < QK8_1; j++) {
-            y[b].qs[j] = (int8_t)fmaxf(-127.0f, fminf(127.0f, roundf(x[j] * id)));
+            y[b].qs[j] = (int8_t)clampf(roundf(x[j] * id), -127.0f, 127.0f);
             sum += y[b].qs[j];
         }
         y[b].d = tensor_fp32_to_fp16(d);
@@ -291,8 +308,8 @@ static float search_scale_min(int n, int nmax, const float *x, const float *w, u
     float min = x[0], max = x[0];
     float sum_w = 0.0f, sum_x = 0.0f;
     for (int i = 0; i < n; i++) {
-        min = fminf(min, x[i]);
-        max = fmaxf(max, x[i]);
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
         sum_w += w[i];
         sum_x += w[i] * x[i];
     }
@@ -306,7 +323,7 @@ static float search_scale_min(int n, int nmax, const float *x, const float *w, u
     float scale = 1.0f / iscale;
     float best_err = 0.0f;
     for (int i = 0; i < n; i++) {
-        L[i] = (uint8_t)clampi(tensor_nearest_int(iscale * (x[i] - min)), 0, nmax);
+        L[i] = (uint8_t)clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
         float diff = scale * (float)L[i] + min - x[i];
         best_err += w[i] * (abs_err ? fabsf(diff) : diff * diff);
     }
@@ -314,7 +331,7 @@ static float search_scale_min(int n, int nmax, const float *x, const float *w, u
         iscale = (rmin + rdelta * (float)k + (float)nmax) / (max - min);
         float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
         for (int i = 0; i < n; i++) {
-            int l = clampi(tensor_nearest_int(iscale * (x[i] - min)), 0, nmax);
+            int l = clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
             Laux[i] = (uint8_t)l;
             sum_l += w[i] * (float)l;
             sum_l2 += w[i] * (float)(l * l);
@@ -365,7 +382,7 @@ static float search_scale_sym(int n, int nmax, const float *x, uint8_t *L) {
     float iscale = -(float)nmax / max;
     float sum_lx = 0.0f, sum_l2 = 0.0f;
     for (int i = 0; i < n; i++) {
-        int l = clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (uint8_t)(l + nmax);
         float w = x[i] * x[i];
         sum_lx += w * x[i] * (float)l;
@@ -378,14 +395,14 @@ static float search_scale_sym(int n, int nmax, const float *x, uint8_t *L) {
         iscale = -((float)nmax + 0.1f * (float)k) / max;
         sum_lx = sum_l2 = 0.0f;
         for (int i = 0; i < n; i++) {
-            int l = clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
             float w = x[i] * x[i];
             sum_lx += w * x[i] * (float)l;
             sum_l2 += w * (float)(l * l);
         }
         if (sum_l2 > 0.0f && sum_lx * sum_lx > best * sum_l2) {
             for (int i = 0; i < n; i++)
-                L[i] = (uint8_t)(nmax + clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+                L[i] = (uint8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
             scale = sum_lx / sum_l2;
             best = scale * sum_lx;
         }
@@ -433,8 +450,8 @@ static void quantize_k4_block(const float *x, int nmax, float rmin, int nstep, u
     const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
     uint8_t ls[8], lm[8];
     for (int j = 0; j < 8; j++) {
-        ls[j] = (uint8_t)clampi(tensor_nearest_int(inv_scale * scales[j]), 0, 63);
-        lm[j] = (uint8_t)clampi(tensor_nearest_int(inv_min * mins[j]), 0, 63);
+        ls[j] = (uint8_t)clampi(nearest_int(inv_scale * scales[j]), 0, 63);
+        lm[j] = (uint8_t)clampi(nearest_int(inv_min * mins[j]), 0, 63);
     }
     pack_k4_scales(ls, lm, scales_out);
     *d_out = tensor_fp32_to_fp16(max_scale / 63.0f);
@@ -445,7 +462,7 @@ static void quantize_k4_block(const float *x, int nmax, float rmin, int nstep, u
         if (dj == 0.0f) continue; /* keeps the levels the search chose (all decode to -m) */
         const float mj = dmin * (float)lm[j];
         for (int l = 0; l < 32; l++)
-            L[32 * j + l] = (uint8_t)clampi(tensor_nearest_int((x[32 * j + l] + mj) / dj), 0, nmax);
+            L[32 * j + l] = (uint8_t)clampi(nearest_int((x[32 * j + l] + mj) / dj), 0, nmax);
     }
 }
 
@@ -541,14 +558,13 @@ void tensor_ref_q6_K_from_float(const float *x, void *vy, int64_t n) {
         const float iscale = -128.0f / max_scale;
         y[b].d = tensor_fp32_to_fp16(1.0f / iscale);
         for (int k = 0; k < QK_K / 16; k++)
-            y[b].scales[k] = (int8_t)clampi(tensor_nearest_int(iscale * scales[k]), -128, 127);
+            y[b].scales[k] = (int8_t)clampi(nearest_int(iscale * scales[k]), -128, 127);
         const float d = fp16(y[b].d);
         for (int k = 0; k < QK_K / 16; k++) {
             const float dk = d * (float)y[b].scales[k];
             if (dk == 0.0f) continue;
             for (int i = 0; i < 16; i++)
-                L[16 * k + i] =
-                    (uint8_t)(clampi(tensor_nearest_int(x[16 * k + i] / dk), -32, 31) + 32);
+                L[16 * k + i] = (uint8_t)(clampi(nearest_int(x[16 * k + i] / dk), -32, 31) + 32);
         }
         for (int h = 0; h < 2; h++) {
             const uint8_t *Lh = L + 128 * h;
@@ -606,7 +622,7 @@ static float search_scale_q3(int n, int nmax, const float *x, int8_t *L) {
     const float iscale = -(float)nmax / max;
     float sum_lx = 0.0f, sum_l2 = 0.0f;
     for (int i = 0; i < n; i++) {
-        int l = clampi(tensor_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (int8_t)l;
         const float w = x[i] * x[i];
         sum_lx += w * x[i] * (float)l;
@@ -619,7 +635,7 @@ static float search_scale_q3(int n, int nmax, const float *x, int8_t *L) {
             float slx = sum_lx - w * x[i] * (float)L[i];
             if (slx <= 0.0f) continue;
             float sl2 = sum_l2 - w * (float)(L[i] * L[i]);
-            int nl = clampi(tensor_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+            int nl = clampi(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
             if (nl == L[i]) continue;
             slx += w * x[i] * (float)nl;
             sl2 += w * (float)(nl * nl);
@@ -670,14 +686,13 @@ void tensor_ref_q2_K_from_float(const float *x, void *vy, int64_t n) {
         if (max_scale > 0.0f) {
             const float iscale = 15.0f / max_scale;
             for (int k = 0; k < 16; k++)
-                y[b].scales[k] = (uint8_t)clampi(tensor_nearest_int(iscale * scales[k]), 0, 15);
+                y[b].scales[k] = (uint8_t)clampi(nearest_int(iscale * scales[k]), 0, 15);
             y[b].d = tensor_fp32_to_fp16(max_scale / 15.0f);
         }
         if (max_min > 0.0f) {
             const float iscale = 15.0f / max_min;
             for (int k = 0; k < 16; k++)
-                y[b].scales[k] |=
-                    (uint8_t)(clampi(tensor_nearest_int(iscale * mins[k]), 0, 15) << 4);
+                y[b].scales[k] |= (uint8_t)(clampi(nearest_int(iscale * mins[k]), 0, 15) << 4);
             y[b].dmin = tensor_fp32_to_fp16(max_min / 15.0f);
         }
         const float d = fp16(y[b].d), dmin = fp16(y[b].dmin);
@@ -686,8 +701,7 @@ void tensor_ref_q2_K_from_float(const float *x, void *vy, int64_t n) {
             if (dk == 0.0f) continue;
             const float mk = dmin * (float)(y[b].scales[k] >> 4);
             for (int i = 0; i < 16; i++)
-                L[16 * k + i] =
-                    (uint8_t)clampi(tensor_nearest_int((x[16 * k + i] + mk) / dk), 0, 3);
+                L[16 * k + i] = (uint8_t)clampi(nearest_int((x[16 * k + i] + mk) / dk), 0, 3);
         }
         pack_2bit(L, y[b].qs);
     }
@@ -715,7 +729,7 @@ void tensor_ref_q3_K_from_float(const float *x, void *vy, int64_t n) {
         if (max_scale != 0.0f) {
             const float iscale = -32.0f / max_scale;
             for (int k = 0; k < 16; k++) {
-                const int l = clampi(tensor_nearest_int(iscale * scales[k]), -32, 31) + 32;
+                const int l = clampi(nearest_int(iscale * scales[k]), -32, 31) + 32;
                 if (k < 8)
                     y[b].scales[k] |= (uint8_t)(l & 0xF);
                 else
@@ -730,7 +744,7 @@ void tensor_ref_q3_K_from_float(const float *x, void *vy, int64_t n) {
             const float dk = d * (float)sc[k];
             for (int i = 0; i < 16; i++) {
                 /* a zero scale keeps the search's levels (they all decode to 0) */
-                int l = dk != 0.0f ? clampi(tensor_nearest_int(x[16 * k + i] / dk), -4, 3) + 4
+                int l = dk != 0.0f ? clampi(nearest_int(x[16 * k + i] / dk), -4, 3) + 4
                                    : Ls[16 * k + i];
                 L[16 * k + i] = (uint8_t)l;
             }
@@ -810,7 +824,7 @@ void tensor_ref_q8_K_from_float(const float *x, void *vy, int64_t n) {
         }
         const float iscale = -127.0f / max;
         for (int j = 0; j < QK_K; j++)
-            y[b].qs[j] = (int8_t)clampi(tensor_nearest_int(iscale * x[j]), -127, 127);
+            y[b].qs[j] = (int8_t)clampi(nearest_int(iscale * x[j]), -127, 127);
         for (int k = 0; k < QK_K / 16; k++) {
             int sum = 0;
             for (int j = 0; j < 16; j++)

@@ -56,7 +56,8 @@ typedef struct {
 } tensor_traits;
 
 /* Layout traits for any type id a GGUF file may store (including types hearth cannot compute
- * with, so their sizes can still be validated); NULL for an unknown id. */
+ * with, so their sizes can still be validated); NULL for an unknown id. Borrowed pointer to a
+ * process-wide table, valid forever; safe to call from any thread. */
 const tensor_traits *tensor_traits_of(uint32_t type);
 
 /* Bytes of a row of n elements, or 0 if n is not a multiple of the block size. */
@@ -79,7 +80,7 @@ const tensor_traits *tensor_traits_ref_of(uint32_t type);
 /* Name of the selected kernel set: "ref" or "avx2". */
 const char *tensor_isa(void);
 
-/* IEEE half and bfloat16 conversions (exact, round-to-nearest-even). */
+/* IEEE half and bfloat16 conversions (exact, round-to-nearest-even; NaNs stay NaN, quietened). */
 float tensor_fp16_to_fp32(uint16_t h);
 uint16_t tensor_fp32_to_fp16(float f);
 float tensor_bf16_to_fp32(uint16_t h);

@@ -90,5 +90,6 @@ void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_f16_f32(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_bf16_f32(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_f16_to_float(const void *x, float *y, int64_t n);
+void tensor_avx2_f16_from_float(const float *x, void *y, int64_t n); /* bit-identical */
 
 #endif

@@ -1,15 +1,17 @@
-/* types.c — the traits table: block layout of every ggml type id a GGUF file may hold, and the
- * scalar reference kernels for the types hearth computes with (filled in by quant_ref.c). */
+/* types.c — the traits table: block layout of every ggml type id a GGUF file may hold, with the
+ * scalar reference kernels for the types hearth computes with (attached by quant_ref.c) and the
+ * per-ISA overrides dispatch.c selects. */
 #include "tensor/tensor.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "tensor/tensor_internal.h"
 
 // clang-format off
 /* Layout only for types hearth reads but cannot compute with (their sizes still let the GGUF
- * reader validate offsets). Kernels are attached in tensor_kernels_of(). */
+ * reader validate offsets). Kernels are attached in tensor_kernels_attach(). */
 static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
     [TENSOR_TYPE_F32]  = {.name = "f32",  .block_size = 1,   .type_size = 4},
     [TENSOR_TYPE_F16]  = {.name = "f16",  .block_size = 1,   .type_size = 2},
@@ -48,27 +50,27 @@ static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
 
 static tensor_traits ref_table[TENSOR_TYPE_COUNT]; /* layout + scalar reference kernels */
 static tensor_traits table[TENSOR_TYPE_COUNT];     /* ... with the selected ISA's overrides */
-static int table_ready;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
+/* Runs once, on the first lookup from any thread (pthread_once: concurrent first lookups from
+ * worker threads wait for it instead of racing on the table). */
 static void table_init(void) {
-    /* Single-threaded first use is expected (model load); the result is deterministic anyway. */
     for (int t = 0; t < TENSOR_TYPE_COUNT; t++) {
         ref_table[t] = layout[t];
         if (ref_table[t].name) tensor_kernels_attach((tensor_type)t, &ref_table[t]);
         table[t] = ref_table[t];
     }
     tensor_dispatch_select(table);
-    table_ready = 1;
 }
 
 const tensor_traits *tensor_traits_ref_of(uint32_t type) {
-    if (!table_ready) table_init();
+    pthread_once(&table_once, table_init);
     if (type >= TENSOR_TYPE_COUNT || !ref_table[type].name) return NULL;
     return &ref_table[type];
 }
 
 const tensor_traits *tensor_traits_of(uint32_t type) {
-    if (!table_ready) table_init();
+    pthread_once(&table_once, table_init);
     if (type >= TENSOR_TYPE_COUNT || !table[type].name) return NULL;
     return &table[type];
 }

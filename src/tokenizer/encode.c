@@ -11,20 +11,21 @@
 
 #define TOK_MAX_TEXT ((size_t)INT32_MAX) /* SECURITY.md #4: longer prompts are refused */
 
-/* Length of the special token that starts at text[i], with its id; 0 if none. */
+/* Length of the longest special token that starts at text[i], with its id; 0 if none. */
 static size_t match_special(const tok_vocab *v, const char *text, size_t len, size_t i,
                             bool parse_special, int32_t *id) {
-    unsigned char b = (unsigned char)text[i];
-    for (uint32_t k = v->first_idx[b]; k < v->first_idx[b + 1]; k++) {
-        int32_t t = v->special[k];
-        if (!parse_special && v->attr[t] != TOK_ATTR_USER_DEFINED) continue;
-        size_t n = v->len[t];
-        if (n <= len - i && memcmp(text + i, tok_str(v, t), n) == 0) {
+    size_t best = 0;
+    int32_t node = 0;
+    for (size_t k = i; k < len && k - i < TOK_SPECIAL_MAX_LEN; k++) {
+        node = tok_trie_child(v, node, (uint8_t)text[k]);
+        if (node < 0) break;
+        int32_t t = parse_special ? v->trie[node].any : v->trie[node].user;
+        if (t >= 0) {
             *id = t;
-            return n;
+            best = k - i + 1;
         }
     }
-    return 0;
+    return best;
 }
 
 static int encode_fragment(const tok_vocab *v, const char *p, size_t n, tok_ids *out,

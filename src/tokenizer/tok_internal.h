@@ -23,6 +23,17 @@ typedef struct {
     size_t mask; /* capacity - 1 (capacity is a power of two) */
 } tok_hash;
 
+/* Special texts longer than this are not matched inside input text (real ones are short; the
+ * cap bounds the work per input position against hostile vocabs). */
+#define TOK_SPECIAL_MAX_LEN 256
+
+typedef struct {
+    int32_t any;  /* lowest special id whose text ends here, or -1 */
+    int32_t user; /* lowest user-defined id whose text ends here, or -1 */
+    int32_t parent;
+    uint8_t byte; /* edge from parent */
+} tok_trie_node;
+
 struct tok_vocab {
     tok_model model;
     int pre;          /* index into the pre-tokenizer table (pretok.c) */
@@ -48,11 +59,12 @@ struct tok_vocab {
     bool ignore_merges; /* a pre-tokenized word that is itself a token is taken whole (Llama 3) */
 
     /* Texts matched inside input: control/unknown (only with parse_special) and user-defined
-     * (always). Sorted by first byte, then length descending, so one bucket scan per input
-     * position finds the leftmost-longest match. */
-    int32_t *special; /* ids */
-    size_t n_special;
-    uint32_t first_idx[257]; /* bucket [first_idx[b], first_idx[b+1]) of special for first byte b */
+     * (always), in a byte trie so the leftmost-longest match at a position costs at most
+     * TOK_SPECIAL_MAX_LEN steps whatever the number of special tokens. Node 0 is the root. */
+    tok_trie_node *trie;
+    size_t n_trie;
+    tok_hash trie_edges; /* (node, byte) -> child node */
+    size_t n_special;    /* special tokens in the trie */
 
     bool *eog; /* (n) end-of-generation ids */
 };
@@ -133,6 +145,8 @@ int tok_wpm_encode(const tok_vocab *v, const char *text, size_t len, tok_ids *ou
 int32_t tok_lookup(const tok_vocab *v, const char *p, size_t n);
 /* merge rank of (left, right); -1 when the pair is not a merge */
 int32_t tok_merge_rank(const tok_vocab *v, const char *l, size_t ln, const char *r, size_t rn);
+/* trie child of node for byte b; -1 when absent */
+int32_t tok_trie_child(const tok_vocab *v, int32_t node, uint8_t b);
 
 static inline const char *tok_str(const tok_vocab *v, int32_t id) { return v->arena + v->off[id]; }
 

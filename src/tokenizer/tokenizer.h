@@ -89,9 +89,10 @@ typedef struct {
 } tok_detok;
 
 void tok_detok_init(tok_detok *d);
-/* Appends the text of id to out (capacity cap); returns bytes written. cap >= 64 is always
- * enough for one token's complete characters plus held bytes... callers pass a buffer of
- * at least TOK_DETOK_MAX bytes. */
+/* Writes the complete UTF-8 characters that id finishes to out (capacity cap) and returns the
+ * bytes written; bytes of an unfinished character are held for the next push. Out-of-range ids
+ * add nothing; invalid sequences come out as U+FFFD. With cap >= TOK_DETOK_MAX nothing is lost
+ * unless one vocab entry is longer than ~1000 bytes (the excess is dropped). */
 #define TOK_DETOK_MAX 1024
 size_t tok_detok_push(tok_detok *d, const tok_vocab *v, int32_t id, bool render_special, char *out,
                       size_t cap);

@@ -121,49 +121,60 @@ static int check_id(int64_t id, int32_t n, const char *what, int32_t *out, he_er
     return 0;
 }
 
-/* Special-match table order: by first byte, then longer first, then lower id. The key is
- * copied into the sort element because C11 qsort takes no context pointer. */
-typedef struct {
-    uint32_t first, len;
-    int32_t id;
-} special_key;
-
-static int special_cmp(const void *a, const void *b) {
-    const special_key *x = a, *y = b;
-    if (x->first != y->first) return x->first < y->first ? -1 : 1;
-    if (x->len != y->len) return x->len > y->len ? -1 : 1;
-    return x->id < y->id ? -1 : (x->id > y->id);
-}
+/* ---- Special-token trie ---- */
 
 static bool is_special_attr(uint8_t a) {
     return a == TOK_ATTR_CONTROL || a == TOK_ATTR_USER_DEFINED || a == TOK_ATTR_UNKNOWN;
 }
 
+static uint64_t edge_hash(int32_t node, uint8_t b) {
+    uint64_t k = ((uint64_t)(uint32_t)node << 8 | b) * 0x9e3779b97f4a7c15ull;
+    return k ^ (k >> 29);
+}
+
+int32_t tok_trie_child(const tok_vocab *v, int32_t node, uint8_t b) {
+    if (!v->trie_edges.slot) return -1;
+    size_t i = (size_t)edge_hash(node, b) & v->trie_edges.mask;
+    for (;;) {
+        int32_t c = v->trie_edges.slot[i];
+        if (c < 0) return -1;
+        if (v->trie[c].parent == node && v->trie[c].byte == b) return c;
+        i = (i + 1) & v->trie_edges.mask;
+    }
+}
+
 static int build_special(tok_vocab *v) {
-    size_t n = 0;
+    size_t n_nodes = 1;
     for (int32_t i = 0; i < v->n; i++)
-        if (is_special_attr(v->attr[i]) && v->len[i] > 0) n++;
-    special_key *keys = he_malloc((n ? n : 1) * sizeof *keys);
-    v->special = he_malloc((n ? n : 1) * sizeof *v->special);
-    if (!keys || !v->special) {
-        free(keys);
-        return -1;
-    }
-    v->n_special = 0;
-    for (int32_t i = 0; i < v->n; i++)
-        if (is_special_attr(v->attr[i]) && v->len[i] > 0)
-            keys[v->n_special++] = (special_key){(unsigned char)tok_str(v, i)[0], v->len[i], i};
-    qsort(keys, v->n_special, sizeof *keys, special_cmp);
-    size_t k = 0;
-    for (uint32_t byte = 0; byte < 256; byte++) {
-        v->first_idx[byte] = (uint32_t)k;
-        while (k < v->n_special && keys[k].first == byte) {
-            v->special[k] = keys[k].id;
-            k++;
+        if (is_special_attr(v->attr[i]) && v->len[i] > 0 && v->len[i] <= TOK_SPECIAL_MAX_LEN)
+            n_nodes += v->len[i];
+    if (n_nodes > (size_t)INT32_MAX) return -1;
+    v->trie = he_malloc(n_nodes * sizeof *v->trie);
+    if (!v->trie || hash_init(&v->trie_edges, n_nodes) < 0) return -1;
+    v->trie[0] = (tok_trie_node){-1, -1, -1, 0};
+    v->n_trie = 1;
+    for (int32_t i = 0; i < v->n; i++) {
+        if (!is_special_attr(v->attr[i]) || v->len[i] == 0 || v->len[i] > TOK_SPECIAL_MAX_LEN)
+            continue;
+        const unsigned char *t = (const unsigned char *)tok_str(v, i);
+        int32_t node = 0;
+        for (uint32_t k = 0; k < v->len[i]; k++) {
+            int32_t c = tok_trie_child(v, node, t[k]);
+            if (c < 0) {
+                c = (int32_t)v->n_trie++;
+                v->trie[c] = (tok_trie_node){-1, -1, node, t[k]};
+                size_t h = (size_t)edge_hash(node, t[k]) & v->trie_edges.mask;
+                while (v->trie_edges.slot[h] >= 0)
+                    h = (h + 1) & v->trie_edges.mask;
+                v->trie_edges.slot[h] = c;
+            }
+            node = c;
         }
+        /* ids ascend, so the first id to end at a node is the lowest */
+        if (v->trie[node].any < 0) v->trie[node].any = i;
+        if (v->attr[i] == TOK_ATTR_USER_DEFINED && v->trie[node].user < 0) v->trie[node].user = i;
+        v->n_special++;
     }
-    v->first_idx[256] = (uint32_t)k;
-    free(keys);
     return 0;
 }
 
@@ -386,7 +397,8 @@ void tok_vocab_free(tok_vocab *v) {
     free(v->merge_split);
     free(v->merge_len);
     free(v->merges.slot);
-    free(v->special);
+    free(v->trie);
+    free(v->trie_edges.slot);
     free(v->eog);
     free(v);
 }

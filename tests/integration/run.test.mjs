@@ -91,3 +91,28 @@ test('a missing or malformed model exits 1 with an error', () => {
     rmSync(dir, { recursive: true });
   }
 });
+
+test('a prompt longer than one batch (512 tokens) is decoded in chunks', () => {
+  const prompt = 'Once upon a time there was a little girl. '.repeat(60);
+  const r = run([MODEL, '-p', prompt, '-n', '8', '--temp', '0']);
+  assert.equal(r.status, 0, r.stderr);
+  const m = r.stderr.match(/prompt (\d+) tokens in/);
+  assert.ok(m && Number(m[1]) > 512, r.stderr);
+  assert.ok(r.stdout.length > 0);
+});
+
+test('every failed allocation while loading and decoding ends in a clean error (HEARTH_FAIL_ALLOC_AT)', () => {
+  let clean = 0;
+  for (let n = 1; n <= 64; n++) {
+    const r = spawnSync(BIN, ['run', MODEL, '-p', 'Once upon', '-n', '2', '--temp', '0'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, HEARTH_FAIL_ALLOC_AT: String(n) },
+    });
+    assert.equal(r.signal, null, `allocation ${n}: killed by ${r.signal}\n${r.stderr}`);
+    assert.ok(r.status === 0 || r.status === 1, `allocation ${n}: exit ${r.status}`);
+    if (r.status === 1) assert.match(r.stderr, /hearth run: .*(memory|allocate)/, `allocation ${n}`);
+    else clean++;
+  }
+  assert.ok(clean > 0 && clean < 64, `${clean} of 64 runs were unaffected`);
+});

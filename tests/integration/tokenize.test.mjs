@@ -199,3 +199,22 @@ test('SentencePiece vocab: stories260K prompt ids', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [1, 403, 407, 261, 378]);
 });
+
+// Fault injection: HEARTH_FAIL_ALLOC_AT=N fails the Nth fallible allocation. Every N must end
+// in a clean error (exit 1, a message) or, past the last allocation, in normal output.
+test('allocation failures at every step fail cleanly', () => {
+  const models = [path.join(SHARED, 'models', 'stories260K.gguf'), vocab('gpt-2'), vocab('qwen2')];
+  for (const m of models) {
+    let ok = false;
+    for (let n = 1; n <= 200 && !ok; n++) {
+      const r = spawnSync(BIN, ['tokenize', m], {
+        input: Buffer.from('Hello <s> world e\u0301 <|endoftext|> \u{1F999}\n'),
+        env: { ...process.env, HEARTH_FAIL_ALLOC_AT: String(n) }, encoding: 'utf8',
+      });
+      assert.ok(r.status === 0 || r.status === 1, `${m} N=${n}: status ${r.status} signal ${r.signal}`);
+      if (r.status === 1) assert.match(r.stderr, /^hearth tokenize: .*(memory|allocat)/, `${m} N=${n}`);
+      else ok = true;
+    }
+    assert.ok(ok, `${m}: still failing after 200 allocations`);
+  }
+});

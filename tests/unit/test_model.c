@@ -63,9 +63,11 @@ static void log_softmax(const float *x, int n, double *out) {
     for (int i = 1; i < n; i++)
         if ((double)x[i] > mx) mx = (double)x[i];
     double s = 0.0;
-    for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
+    for (int i = 0; i < n; i++)
+        s += exp((double)x[i] - mx);
     double lse = mx + log(s);
-    for (int i = 0; i < n; i++) out[i] = (double)x[i] - lse;
+    for (int i = 0; i < n; i++)
+        out[i] = (double)x[i] - lse;
 }
 
 static float max_abs_diff(const float *a, const float *b, int n) {
@@ -105,8 +107,10 @@ static int load_reference(ref_case *cases, int cap) {
         json_t *top = json_object_get(cj, "top3_logprobs");
         rc->n_prompt = (int)json_array_size(p);
         rc->n_gen = (int)json_array_size(ids);
-        cr_assert(rc->n_prompt <= 64 && rc->n_gen <= 256 && json_array_size(top) == (size_t)rc->n_gen);
-        for (int k = 0; k < rc->n_prompt; k++) rc->prompt[k] = (int32_t)json_integer_value(json_array_get(p, k));
+        cr_assert(rc->n_prompt <= 64 && rc->n_gen <= 256 &&
+                  json_array_size(top) == (size_t)rc->n_gen);
+        for (int k = 0; k < rc->n_prompt; k++)
+            rc->prompt[k] = (int32_t)json_integer_value(json_array_get(p, k));
         for (int k = 0; k < rc->n_gen; k++) {
             rc->ids[k] = (int32_t)json_integer_value(json_array_get(ids, k));
             json_t *t3 = json_object_get(json_array_get(top, k), "top");
@@ -160,15 +164,16 @@ static double check_reference(hearth_kv_type kv, int n_threads, bool top3, doubl
         cr_assert(c, "%s", err.msg);
         hearth_batch b;
         hearth_batch_init(&b, 64);
-        for (int k = 0; k < rc->n_prompt; k++) hearth_batch_add(&b, rc->prompt[k], k, 0, k == rc->n_prompt - 1);
+        for (int k = 0; k < rc->n_prompt; k++)
+            hearth_batch_add(&b, rc->prompt[k], k, 0, k == rc->n_prompt - 1);
         decode_ok(c, &b);
         const float *logits = hearth_logits(c, rc->n_prompt - 1);
         for (int step = 0; step < rc->n_gen; step++) {
             cr_assert(logits);
             log_softmax(logits, nv, lp);
             int id = argmax(logits, nv);
-            cr_assert_eq(id, rc->ids[step], "case %d step %d: greedy id %d, reference %d", ci, step, id,
-                         rc->ids[step]);
+            cr_assert_eq(id, rc->ids[step], "case %d step %d: greedy id %d, reference %d", ci, step,
+                         id, rc->ids[step]);
             /* top-3 by log-prob */
             int top[3] = {-1, -1, -1};
             for (int r = 0; r < 3; r++)
@@ -182,14 +187,16 @@ static double check_reference(hearth_kv_type kv, int n_threads, bool top3, doubl
                 double d = fabs(lp[rid] - rc->top_lp[step][r]);
                 if (d > worst) worst = d;
                 if (d > 1e-3) (*n_over)++;
-                cr_assert(d <= tol, "case %d step %d: top-%d token %d log-prob %.5f, reference %.5f", ci, step, r + 1,
-                          rid, lp[rid], rc->top_lp[step][r]);
-                /* ...and the same rank, unless it is tied (within 2e-3) with the token we rank there */
+                cr_assert(d <= tol,
+                          "case %d step %d: top-%d token %d log-prob %.5f, reference %.5f", ci,
+                          step, r + 1, rid, lp[rid], rc->top_lp[step][r]);
+                /* ...and the same rank, unless it is tied (within 2e-3) with the token we rank
+                 * there */
                 if (top[r] != rid) {
                     (*n_swaps)++;
                     cr_assert(fabs(lp[top[r]] - lp[rid]) <= 2e-3,
-                              "case %d step %d: top-%d id %d (%.5f), reference %d (%.5f)", ci, step, r + 1, top[r],
-                              lp[top[r]], rid, rc->top_lp[step][r]);
+                              "case %d step %d: top-%d id %d (%.5f), reference %d (%.5f)", ci, step,
+                              r + 1, top[r], lp[top[r]], rid, rc->top_lp[step][r]);
                 }
             }
             if (step + 1 == rc->n_gen) break;
@@ -209,15 +216,18 @@ static double check_reference(hearth_kv_type kv, int n_threads, bool top3, doubl
 Test(model, stories260K_matches_reference_f16_kv, .timeout = 120) {
     int over = 0, swaps = 0;
     double worst = check_reference(HEARTH_KV_F16, 2, true, 1e-2, &over, &swaps);
-    cr_log_info("stories260K, F16 KV cache (%s kernels): max |logprob - reference| = %.6f; %d of 1800 over 1e-3; "
-                "%d near-tie rank swaps", tensor_isa(), worst, over, swaps);
+    cr_log_info("stories260K, F16 KV cache (%s kernels): max |logprob - reference| = %.6f; %d of "
+                "1800 over 1e-3; "
+                "%d near-tie rank swaps",
+                tensor_isa(), worst, over, swaps);
     cr_assert(swaps <= 3, "%d near-tie rank swaps", swaps);
     cr_assert(over <= 1800 / 10, "%d of 1800 top-3 log-probs differ by more than 1e-3", over);
 }
 
 Test(model, stories260K_greedy_ids_match_with_f32_kv_one_thread, .timeout = 120) {
     int over = 0, swaps = 0;
-    check_reference(HEARTH_KV_F32, 1, false, 0.0, &over, &swaps); /* ids only: near-ties among the top-3 can swap */
+    check_reference(HEARTH_KV_F32, 1, false, 0.0, &over,
+                    &swaps); /* ids only: near-ties among the top-3 can swap */
 }
 
 Test(model, stories260K_vocab_and_hparams) {
@@ -235,7 +245,8 @@ Test(model, stories260K_vocab_and_hparams) {
 
 /* Logits of every position of one sequence decoded alone, one chunk then single tokens:
  * out (n, n_vocab). */
-static void decode_alone(const hearth_model *m, const int32_t *toks, int n, int first_chunk, float *out) {
+static void decode_alone(const hearth_model *m, const int32_t *toks, int n, int first_chunk,
+                         float *out) {
     int nv = hearth_model_n_vocab(m);
     hearth_ctx *c = ctx_ok(m, 256, 1, 64, 1);
     hearth_batch b;
@@ -245,9 +256,11 @@ static void decode_alone(const hearth_model *m, const int32_t *toks, int n, int 
         int len = i == 0 ? first_chunk : 1;
         if (i + len > n) len = n - i;
         hearth_batch_clear(&b);
-        for (int k = 0; k < len; k++) hearth_batch_add(&b, toks[i + k], i + k, 0, true);
+        for (int k = 0; k < len; k++)
+            hearth_batch_add(&b, toks[i + k], i + k, 0, true);
         decode_ok(c, &b);
-        for (int k = 0; k < len; k++) memcpy(out + (size_t)(i + k) * nv, hearth_logits(c, k), (size_t)nv * sizeof(float));
+        for (int k = 0; k < len; k++)
+            memcpy(out + (size_t)(i + k) * nv, hearth_logits(c, k), (size_t)nv * sizeof(float));
         i += len;
     }
     hearth_batch_deinit(&b);
@@ -267,14 +280,16 @@ static float batch_vs_alone(const hearth_model *m, int n_threads) {
             toks[s][k] = (int32_t)((x >> 8) % (uint32_t)nv);
         }
     float *alone = malloc((size_t)NS * LEN * nv * sizeof(float));
-    for (int s = 0; s < NS; s++) decode_alone(m, toks[s], LEN, 5 + 2 * s, alone + (size_t)s * LEN * nv);
+    for (int s = 0; s < NS; s++)
+        decode_alone(m, toks[s], LEN, 5 + 2 * s, alone + (size_t)s * LEN * nv);
 
     hearth_ctx *c = ctx_ok(m, 256, NS, 64, n_threads);
     hearth_batch b;
     hearth_batch_init(&b, 64);
     /* chunk sizes per step and sequence: seq 0 starts with its whole prompt, seq 1 in pieces,
      * seq 2 joins late */
-    static const int plan[][NS] = {{8, 3, 0}, {1, 4, 0}, {1, 1, 9}, {2, 1, 1}, {1, 6, 1}, {3, 1, 4}};
+    static const int plan[][NS] = {{8, 3, 0}, {1, 4, 0}, {1, 1, 9},
+                                   {2, 1, 1}, {1, 6, 1}, {3, 1, 4}};
     int cur[NS] = {0};
     float worst = 0.0f;
     for (int step = 0; cur[0] < LEN || cur[1] < LEN || cur[2] < LEN; step++) {
@@ -305,9 +320,63 @@ static float batch_vs_alone(const hearth_model *m, int n_threads) {
 Test(model, batch_of_three_sequences_equals_each_alone, .timeout = 60) {
     hearth_model *m = stories();
     float d1 = batch_vs_alone(m, 1), d2 = batch_vs_alone(m, 2);
-    cr_log_info("stories260K batch vs alone: max |dlogit| %.2e (1 thread), %.2e (2 threads)", (double)d1, (double)d2);
+    cr_log_info("stories260K batch vs alone: max |dlogit| %.2e (1 thread), %.2e (2 threads)",
+                (double)d1, (double)d2);
     cr_assert(d1 <= 1e-4f, "1 thread: %g", (double)d1);
     cr_assert(d2 <= 1e-4f, "2 threads: %g", (double)d2);
+    hearth_model_free(m);
+}
+
+/* The last layer is computed only for entries that ask for logits: asking for fewer must not
+ * change the ones asked for, nor the cache (a batch asking for none, then the next token). */
+Test(model, logits_subset_equals_all_logits) {
+    hearth_model *m = stories();
+    int nv = hearth_model_n_vocab(m);
+    hearth_ctx *all = ctx_ok(m, 64, 2, 32, 2), *some = ctx_ok(m, 64, 2, 32, 2);
+    hearth_batch ba, bs;
+    hearth_batch_init(&ba, 32);
+    hearth_batch_init(&bs, 32);
+    for (int i = 0; i < 20; i++) {
+        int seq = i % 2, pos = i / 2;
+        int32_t tok = (int32_t)(3 + (i * 41) % 500);
+        hearth_batch_add(&ba, tok, pos, seq, true);
+        hearth_batch_add(&bs, tok, pos, seq, i % 3 == 1 || i >= 18);
+    }
+    decode_ok(all, &ba);
+    decode_ok(some, &bs);
+    int asked = 0;
+    for (int i = 0; i < 20; i++) {
+        const float *l = hearth_logits(some, i);
+        if (!bs.logits[i]) {
+            cr_assert_null(l);
+            continue;
+        }
+        asked++;
+        cr_assert(max_abs_diff(l, hearth_logits(all, i), nv) <= 1e-5f, "entry %d", i);
+    }
+    cr_assert_eq(asked, 8);
+    /* no logits at all, then one more token per sequence */
+    hearth_batch_clear(&ba);
+    hearth_batch_clear(&bs);
+    for (int seq = 0; seq < 2; seq++) {
+        hearth_batch_add(&ba, 77, 10, seq, true);
+        hearth_batch_add(&bs, 77, 10, seq, false);
+    }
+    decode_ok(all, &ba);
+    decode_ok(some, &bs);
+    cr_assert_null(hearth_logits(some, 0));
+    hearth_batch_clear(&ba);
+    for (int seq = 0; seq < 2; seq++)
+        hearth_batch_add(&ba, 88, 11, seq, true);
+    decode_ok(all, &ba);
+    decode_ok(some, &ba);
+    for (int i = 0; i < 2; i++)
+        cr_assert(max_abs_diff(hearth_logits(some, i), hearth_logits(all, i), nv) <= 1e-5f,
+                  "after: %d", i);
+    hearth_batch_deinit(&ba);
+    hearth_batch_deinit(&bs);
+    hearth_ctx_free(all);
+    hearth_ctx_free(some);
     hearth_model_free(m);
 }
 
@@ -365,10 +434,14 @@ Test(model, kv_seq_cp_prefix_sharing_equals_recomputing) {
     int nv = hearth_model_n_vocab(m);
     enum { P = 10, N = 16 };
     int32_t t0[N], t1[N];
-    for (int i = 0; i < N; i++) t0[i] = t1[i] = (int32_t)(3 + (i * 53) % 500);
-    for (int i = P; i < N; i++) t1[i] = (int32_t)(11 + (i * 29) % 500); /* same prefix, other tail */
-    float *ref0 = calloc((size_t)N * nv, sizeof(float)), *ref1 = calloc((size_t)N * nv, sizeof(float));
-    float *got0 = calloc((size_t)N * nv, sizeof(float)), *got1 = calloc((size_t)N * nv, sizeof(float));
+    for (int i = 0; i < N; i++)
+        t0[i] = t1[i] = (int32_t)(3 + (i * 53) % 500);
+    for (int i = P; i < N; i++)
+        t1[i] = (int32_t)(11 + (i * 29) % 500); /* same prefix, other tail */
+    float *ref0 = calloc((size_t)N * nv, sizeof(float)),
+          *ref1 = calloc((size_t)N * nv, sizeof(float));
+    float *got0 = calloc((size_t)N * nv, sizeof(float)),
+          *got1 = calloc((size_t)N * nv, sizeof(float));
     decode_alone(m, t0, N, 1, ref0);
     decode_alone(m, t1, N, 1, ref1);
 
@@ -380,8 +453,10 @@ Test(model, kv_seq_cp_prefix_sharing_equals_recomputing) {
     feed(c, 2, t1, P, N, got1, nv);
     feed(c, 0, t0, P, N, got0, nv);
     for (int i = P; i < N; i++) {
-        cr_assert(max_abs_diff(got0 + (size_t)i * nv, ref0 + (size_t)i * nv, nv) <= 1e-4f, "seq 0 pos %d", i);
-        cr_assert(max_abs_diff(got1 + (size_t)i * nv, ref1 + (size_t)i * nv, nv) <= 1e-4f, "seq 2 pos %d", i);
+        cr_assert(max_abs_diff(got0 + (size_t)i * nv, ref0 + (size_t)i * nv, nv) <= 1e-4f,
+                  "seq 0 pos %d", i);
+        cr_assert(max_abs_diff(got1 + (size_t)i * nv, ref1 + (size_t)i * nv, nv) <= 1e-4f,
+                  "seq 2 pos %d", i);
     }
     /* the shared prefix outlives the sequence that made it */
     hearth_kv_seq_rm(c, 0, -1, -1);
@@ -407,12 +482,9 @@ Test(model, decode_rejects_bad_input_cleanly) {
         he_code code;
         const char *msg;
     } cases[] = {
-        {-1, 0, 0, HE_INVALID, "token id -1"},
-        {512, 0, 0, HE_INVALID, "token id 512"},
-        {5, 0, 2, HE_INVALID, "sequence id 2"},
-        {5, 0, -1, HE_INVALID, "sequence id -1"},
-        {5, 1, 0, HE_INVALID, "expected 0"},
-        {5, -1, 0, HE_INVALID, "position -1"},
+        {-1, 0, 0, HE_INVALID, "token id -1"},  {512, 0, 0, HE_INVALID, "token id 512"},
+        {5, 0, 2, HE_INVALID, "sequence id 2"}, {5, 0, -1, HE_INVALID, "sequence id -1"},
+        {5, 1, 0, HE_INVALID, "expected 0"},    {5, -1, 0, HE_INVALID, "position -1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hearth_batch_clear(&b);
@@ -421,18 +493,21 @@ Test(model, decode_rejects_bad_input_cleanly) {
         memset(&err, 0, sizeof err);
         cr_assert_eq(hearth_decode(c, &b, &err), -1, "case %zu accepted", i);
         cr_assert_eq(err.code, cases[i].code, "case %zu: %s", i, err.msg);
-        cr_assert(strstr(err.msg, cases[i].msg), "case %zu: '%s' lacks '%s'", i, err.msg, cases[i].msg);
+        cr_assert(strstr(err.msg, cases[i].msg), "case %zu: '%s' lacks '%s'", i, err.msg,
+                  cases[i].msg);
         cr_assert_eq(hearth_kv_seq_pos_max(c, 1), -1, "case %zu changed the cache", i);
     }
     /* empty batch, and more tokens than n_batch */
     hearth_batch_clear(&b);
     cr_assert_eq(hearth_decode(c, &b, &err), -1);
-    for (int i = 0; i < 9; i++) hearth_batch_add(&b, 1, i, 0, false);
+    for (int i = 0; i < 9; i++)
+        hearth_batch_add(&b, 1, i, 0, false);
     cr_assert_eq(hearth_decode(c, &b, &err), -1);
     cr_assert_eq(err.code, HE_LIMIT, "%s", err.msg);
     /* a gap after real tokens */
     hearth_batch_clear(&b);
-    for (int i = 0; i < 4; i++) hearth_batch_add(&b, 1 + i, i, 0, i == 3);
+    for (int i = 0; i < 4; i++)
+        hearth_batch_add(&b, 1 + i, i, 0, i == 3);
     decode_ok(c, &b);
     hearth_batch_clear(&b);
     hearth_batch_add(&b, 7, 5, 0, true);
@@ -444,16 +519,19 @@ Test(model, decode_rejects_bad_input_cleanly) {
     cr_assert_eq(hearth_decode(c, &b, &err), -1);
     /* context full: 16 cells, 4 used */
     hearth_batch_clear(&b);
-    for (int i = 0; i < 8; i++) hearth_batch_add(&b, 1, i, 1, false);
+    for (int i = 0; i < 8; i++)
+        hearth_batch_add(&b, 1, i, 1, false);
     decode_ok(c, &b);
     hearth_batch_clear(&b);
-    for (int i = 0; i < 5; i++) hearth_batch_add(&b, 1, 4 + i, 0, false);
+    for (int i = 0; i < 5; i++)
+        hearth_batch_add(&b, 1, 4 + i, 0, false);
     cr_assert_eq(hearth_decode(c, &b, &err), -1);
     cr_assert_eq(err.code, HE_LIMIT);
     cr_assert(strstr(err.msg, "context full"), "%s", err.msg);
     /* still usable: 4 cells fit */
     hearth_batch_clear(&b);
-    for (int i = 0; i < 4; i++) hearth_batch_add(&b, 1, 4 + i, 0, i == 3);
+    for (int i = 0; i < 4; i++)
+        hearth_batch_add(&b, 1, 4 + i, 0, i == 3);
     decode_ok(c, &b);
     cr_assert(hearth_logits(c, 3));
     cr_assert_null(hearth_logits(c, 0), "no logits were asked for entry 0");
@@ -485,16 +563,16 @@ Test(model, ctx_params_are_validated) {
 typedef struct {
     const char *arch;
     int n_embd, n_layer, n_ff, n_head, n_head_kv, head_dim, n_vocab, n_rot;
-    bool tied;          /* no output.weight */
-    bool rope_freqs;    /* write a rope_freqs.weight tensor */
-    bool llama3_meta;   /* rope.scaling.type = llama3 metadata */
-    const char *skip[4];   /* tensors to leave out */
-    const char *bad_shape; /* tensor written with a wrong shape */
-    int head_count_override; /* -1: as n_head */
-    tensor_type wtype;       /* type of the matrices (vectors stay f32) */
+    bool tied;                /* no output.weight */
+    bool rope_freqs;          /* write a rope_freqs.weight tensor */
+    bool llama3_meta;         /* rope.scaling.type = llama3 metadata */
+    const char *skip[4];      /* tensors to leave out */
+    const char *bad_shape;    /* tensor written with a wrong shape */
+    int head_count_override;  /* -1: as n_head */
+    tensor_type wtype;        /* type of the matrices (vectors stay f32) */
     const char *override_key; /* "{arch}.<this>" set to override_val (u32) after the others */
     uint32_t override_val;
-    uint32_t alignment;      /* general.alignment, 0: default */
+    uint32_t alignment; /* general.alignment, 0: default */
 } tiny_spec;
 
 static float frand(uint32_t *x) {
@@ -510,13 +588,15 @@ typedef struct {
     const tiny_spec *s;
 } tiny_builder;
 
-static void add(tiny_builder *tb, const char *name, int64_t ne0, int64_t ne1, float scale, float offset) {
+static void add(tiny_builder *tb, const char *name, int64_t ne0, int64_t ne1, float scale,
+                float offset) {
     for (int i = 0; i < 4 && tb->s->skip[i]; i++)
         if (!strcmp(tb->s->skip[i], name)) return;
     if (tb->s->bad_shape && !strcmp(tb->s->bad_shape, name)) ne0 += 1;
     cr_assert(tb->n_bufs < 256);
     float *d = malloc((size_t)(ne0 * ne1) * sizeof(float));
-    for (int64_t i = 0; i < ne0 * ne1; i++) d[i] = offset + scale * frand(&tb->seed);
+    for (int64_t i = 0; i < ne0 * ne1; i++)
+        d[i] = offset + scale * frand(&tb->seed);
     tb->bufs[tb->n_bufs++] = d;
     int64_t ne[2] = {ne0, ne1};
     tensor_type type = TENSOR_TYPE_F32;
@@ -526,14 +606,16 @@ static void add(tiny_builder *tb, const char *name, int64_t ne0, int64_t ne1, fl
         cr_assert(tr && tr->from_float);
         size_t row = tensor_row_size(tb->s->wtype, ne0);
         uint8_t *q = malloc(row * (size_t)ne1);
-        for (int64_t r = 0; r < ne1; r++) tr->from_float(d + r * ne0, q + (size_t)r * row, ne0);
+        for (int64_t r = 0; r < ne1; r++)
+            tr->from_float(d + r * ne0, q + (size_t)r * row, ne0);
         cr_assert(tb->n_bufs < 256);
         tb->bufs[tb->n_bufs++] = (float *)(void *)q;
         type = tb->s->wtype;
         data = q;
     }
     he_error err = {0};
-    cr_assert_eq(gguf_writer_add_tensor(tb->w, name, type, ne1 > 1 ? 2 : 1, ne, data, &err), 0, "%s", err.msg);
+    cr_assert_eq(gguf_writer_add_tensor(tb->w, name, type, ne1 > 1 ? 2 : 1, ne, data, &err), 0,
+                 "%s", err.msg);
 }
 
 static void write_tiny(const char *path, const tiny_spec *s) {
@@ -544,8 +626,9 @@ static void write_tiny(const char *path, const tiny_spec *s) {
     gguf_writer_set_u32(tb.w, KEY("embedding_length"), (uint32_t)s->n_embd);
     gguf_writer_set_u32(tb.w, KEY("block_count"), (uint32_t)s->n_layer);
     gguf_writer_set_u32(tb.w, KEY("feed_forward_length"), (uint32_t)s->n_ff);
-    gguf_writer_set_u32(tb.w, KEY("attention.head_count"),
-                        (uint32_t)(s->head_count_override >= 0 ? s->head_count_override : s->n_head));
+    gguf_writer_set_u32(
+        tb.w, KEY("attention.head_count"),
+        (uint32_t)(s->head_count_override >= 0 ? s->head_count_override : s->n_head));
     gguf_writer_set_u32(tb.w, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv);
     gguf_writer_set_u32(tb.w, KEY("context_length"), 256);
     gguf_writer_set_f32(tb.w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
@@ -574,7 +657,8 @@ static void write_tiny(const char *path, const tiny_spec *s) {
     if (s->rope_freqs) add(&tb, "rope_freqs.weight", (s->n_rot ? s->n_rot : hd) / 2, 1, 2.0f, 3.0f);
     for (int l = 0; l < s->n_layer; l++) {
         char n[64];
-#define T(suffix, a, b, sc, off) (snprintf(n, sizeof n, "blk.%d." suffix, l), add(&tb, n, a, b, sc, off))
+#define T(suffix, a, b, sc, off)                                                                   \
+    (snprintf(n, sizeof n, "blk.%d." suffix, l), add(&tb, n, a, b, sc, off))
         T("attn_norm.weight", E, 1, 0.2f, 1.0f);
         T("attn_q.weight", E, nq, ws, 0.0f);
         T("attn_k.weight", E, nkv, ws, 0.0f);
@@ -598,12 +682,21 @@ static void write_tiny(const char *path, const tiny_spec *s) {
     he_error err = {0};
     cr_assert_eq(gguf_writer_write(tb.w, path, &err), 0, "%s", err.msg);
     gguf_writer_free(tb.w);
-    for (int i = 0; i < tb.n_bufs; i++) free(tb.bufs[i]);
+    for (int i = 0; i < tb.n_bufs; i++)
+        free(tb.bufs[i]);
 }
 
 static tiny_spec tiny(const char *arch) {
-    return (tiny_spec){.arch = arch, .n_embd = 32, .n_layer = 2, .n_ff = 64, .n_head = 4, .n_head_kv = 2,
-                       .head_dim = 8, .n_vocab = 64, .head_count_override = -1, .wtype = TENSOR_TYPE_F32};
+    return (tiny_spec){.arch = arch,
+                       .n_embd = 32,
+                       .n_layer = 2,
+                       .n_ff = 64,
+                       .n_head = 4,
+                       .n_head_kv = 2,
+                       .head_dim = 8,
+                       .n_vocab = 64,
+                       .head_count_override = -1,
+                       .wtype = TENSOR_TYPE_F32};
 }
 
 static void tmp_path(char *buf, size_t cap, const char *tag) {
@@ -628,12 +721,15 @@ static void check_arch(const tiny_spec *s, const char *tag) {
     hearth_batch_init(&b, 8);
     static const int32_t order[2][3] = {{3, 5, 7}, {5, 3, 7}};
     for (int s2 = 0; s2 < 2; s2++)
-        for (int i = 0; i < 3; i++) hearth_batch_add(&b, order[s2][i], i, s2, i == 2);
+        for (int i = 0; i < 3; i++)
+            hearth_batch_add(&b, order[s2][i], i, s2, i == 2);
     decode_ok(c, &b);
     int nv = hearth_model_n_vocab(m);
-    for (int i = 0; i < nv; i++) cr_assert(isfinite(hearth_logits(c, 2)[i]));
+    for (int i = 0; i < nv; i++)
+        cr_assert(isfinite(hearth_logits(c, 2)[i]));
     float dpos = max_abs_diff(hearth_logits(c, 2), hearth_logits(c, 5), nv);
-    cr_assert(dpos > 1e-3f, "%s: order of earlier tokens changes nothing (%g): RoPE not applied?", tag, (double)dpos);
+    cr_assert(dpos > 1e-3f, "%s: order of earlier tokens changes nothing (%g): RoPE not applied?",
+              tag, (double)dpos);
     hearth_batch_deinit(&b);
     hearth_ctx_free(c);
     hearth_model_free(m);
@@ -675,7 +771,6 @@ Test(model, arch_qwen3_tiny_wide_heads) {
     check_arch(&s, "qwen3");
 }
 
-
 /* ---- An independent naive forward pass, to check each architecture's arithmetic ----
  * Reads the F32 tensors straight from the file (not through the loader) and recomputes every
  * position from scratch with full softmax, in double: no cache, no batching, no threads. */
@@ -687,8 +782,10 @@ typedef struct {
 /* blk.l.what, or just what when l < 0 */
 static const float *nt(const naive *n, const char *what, int l) {
     char name[96];
-    if (l < 0) snprintf(name, sizeof name, "%s", what);
-    else snprintf(name, sizeof name, "blk.%d.%s", l, what);
+    if (l < 0)
+        snprintf(name, sizeof name, "%s", what);
+    else
+        snprintf(name, sizeof name, "blk.%d.%s", l, what);
     const gguf_tensor *t = gguf_tensor_find(n->f, name);
     return t ? t->data : NULL;
 }
@@ -696,16 +793,19 @@ static const float *nt(const naive *n, const char *what, int l) {
 static void n_matvec(double *y, const float *w, const double *x, int n_in, int n_out) {
     for (int o = 0; o < n_out; o++) {
         double s = 0.0;
-        for (int i = 0; i < n_in; i++) s += (double)w[(size_t)o * n_in + i] * x[i];
+        for (int i = 0; i < n_in; i++)
+            s += (double)w[(size_t)o * n_in + i] * x[i];
         y[o] = s;
     }
 }
 
 static void n_rmsnorm(double *y, const double *x, const float *w, int n, double eps) {
     double ss = 0.0;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
     double sc = 1.0 / sqrt(ss / n + eps);
-    for (int i = 0; i < n; i++) y[i] = x[i] * sc * (double)w[i];
+    for (int i = 0; i < n; i++)
+        y[i] = x[i] * sc * (double)w[i];
 }
 
 static void n_rope(double *v, int pos, int n_rot, bool neox, const float *factors) {
@@ -721,21 +821,27 @@ static void n_rope(double *v, int pos, int n_rot, bool neox, const float *factor
 }
 
 /* logits (n_vocab) of the last of toks[0..T) */
-static void naive_forward(const tiny_spec *s, const gguf_file *f, const int32_t *toks, int T, double *logits) {
+static void naive_forward(const tiny_spec *s, const gguf_file *f, const int32_t *toks, int T,
+                          double *logits) {
     naive n = {f};
     int E = s->n_embd, H = s->n_head, KV = s->n_head_kv, hd = s->head_dim, F = s->n_ff;
     int n_rot = s->n_rot ? s->n_rot : hd, grp = H / KV;
-    bool neox = strcmp(s->arch, "llama") != 0, bias = !strcmp(s->arch, "qwen2"), qkn = !strcmp(s->arch, "qwen3");
+    bool neox = strcmp(s->arch, "llama") != 0, bias = !strcmp(s->arch, "qwen2"),
+         qkn = !strcmp(s->arch, "qwen3");
     double eps = 1e-6;
     const float *factors = s->rope_freqs ? nt(&n, "rope_freqs.weight", -1) : NULL;
     double *x = calloc((size_t)T * E, sizeof(double)), *xb = calloc((size_t)E, sizeof(double));
-    double *q = calloc((size_t)H * hd, sizeof(double)), *K = calloc((size_t)T * KV * hd, sizeof(double));
-    double *V = calloc((size_t)T * KV * hd, sizeof(double)), *att = calloc((size_t)H * hd, sizeof(double));
-    double *o = calloc((size_t)E, sizeof(double)), *g = calloc((size_t)F, sizeof(double)), *u = calloc((size_t)F, sizeof(double));
+    double *q = calloc((size_t)H * hd, sizeof(double)),
+           *K = calloc((size_t)T * KV * hd, sizeof(double));
+    double *V = calloc((size_t)T * KV * hd, sizeof(double)),
+           *att = calloc((size_t)H * hd, sizeof(double));
+    double *o = calloc((size_t)E, sizeof(double)), *g = calloc((size_t)F, sizeof(double)),
+           *u = calloc((size_t)F, sizeof(double));
     double *sc = calloc((size_t)T, sizeof(double)), *qk = calloc((size_t)H * hd, sizeof(double));
     const float *emb = nt(&n, "token_embd.weight", -1);
     for (int t = 0; t < T; t++)
-        for (int i = 0; i < E; i++) x[(size_t)t * E + i] = (double)emb[(size_t)toks[t] * E + i];
+        for (int i = 0; i < E; i++)
+            x[(size_t)t * E + i] = (double)emb[(size_t)toks[t] * E + i];
     for (int l = 0; l < s->n_layer; l++) {
         /* K, V of every position first, then each position's attention */
         for (int t = 0; t < T; t++) {
@@ -750,7 +856,8 @@ static void naive_forward(const tiny_spec *s, const gguf_file *f, const int32_t 
                 }
             for (int h = 0; h < KV; h++) {
                 if (qkn) {
-                    for (int i = 0; i < hd; i++) qk[i] = k[h * hd + i];
+                    for (int i = 0; i < hd; i++)
+                        qk[i] = k[h * hd + i];
                     n_rmsnorm(k + h * hd, qk, nt(&n, "attn_k_norm.weight", l), hd, eps);
                 }
                 n_rope(k + h * hd, t, n_rot, neox, factors);
@@ -761,10 +868,12 @@ static void naive_forward(const tiny_spec *s, const gguf_file *f, const int32_t 
             n_rmsnorm(xb, x + (size_t)t * E, nt(&n, "attn_norm.weight", l), E, eps);
             n_matvec(q, nt(&n, "attn_q.weight", l), xb, E, H * hd);
             if (bias)
-                for (int i = 0; i < H * hd; i++) q[i] += (double)nt(&n, "attn_q.bias", l)[i];
+                for (int i = 0; i < H * hd; i++)
+                    q[i] += (double)nt(&n, "attn_q.bias", l)[i];
             for (int h = 0; h < H; h++) {
                 if (qkn) {
-                    for (int i = 0; i < hd; i++) qk[i] = q[h * hd + i];
+                    for (int i = 0; i < hd; i++)
+                        qk[i] = q[h * hd + i];
                     n_rmsnorm(q + h * hd, qk, nt(&n, "attn_q_norm.weight", l), hd, eps);
                 }
                 n_rope(q + h * hd, t, n_rot, neox, factors);
@@ -772,25 +881,31 @@ static void naive_forward(const tiny_spec *s, const gguf_file *f, const int32_t 
                 double mx = -1e300, sum = 0.0;
                 for (int j = 0; j <= t; j++) {
                     double d = 0.0;
-                    for (int i = 0; i < hd; i++) d += q[h * hd + i] * K[((size_t)j * KV + kh) * hd + i];
+                    for (int i = 0; i < hd; i++)
+                        d += q[h * hd + i] * K[((size_t)j * KV + kh) * hd + i];
                     sc[j] = d / sqrt((double)hd);
                     if (sc[j] > mx) mx = sc[j];
                 }
-                for (int j = 0; j <= t; j++) sum += (sc[j] = exp(sc[j] - mx));
+                for (int j = 0; j <= t; j++)
+                    sum += (sc[j] = exp(sc[j] - mx));
                 for (int i = 0; i < hd; i++) {
                     double a = 0.0;
-                    for (int j = 0; j <= t; j++) a += sc[j] / sum * V[((size_t)j * KV + kh) * hd + i];
+                    for (int j = 0; j <= t; j++)
+                        a += sc[j] / sum * V[((size_t)j * KV + kh) * hd + i];
                     att[h * hd + i] = a;
                 }
             }
             n_matvec(o, nt(&n, "attn_output.weight", l), att, H * hd, E);
-            for (int i = 0; i < E; i++) xn[(size_t)t * E + i] = x[(size_t)t * E + i] + o[i];
+            for (int i = 0; i < E; i++)
+                xn[(size_t)t * E + i] = x[(size_t)t * E + i] + o[i];
             n_rmsnorm(xb, xn + (size_t)t * E, nt(&n, "ffn_norm.weight", l), E, eps);
             n_matvec(g, nt(&n, "ffn_gate.weight", l), xb, E, F);
             n_matvec(u, nt(&n, "ffn_up.weight", l), xb, E, F);
-            for (int i = 0; i < F; i++) g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
+            for (int i = 0; i < F; i++)
+                g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
             n_matvec(o, nt(&n, "ffn_down.weight", l), g, F, E);
-            for (int i = 0; i < E; i++) xn[(size_t)t * E + i] += o[i];
+            for (int i = 0; i < E; i++)
+                xn[(size_t)t * E + i] += o[i];
         }
         memcpy(x, xn, (size_t)T * E * sizeof(double));
         free(xn);
@@ -798,7 +913,17 @@ static void naive_forward(const tiny_spec *s, const gguf_file *f, const int32_t 
     n_rmsnorm(xb, x + (size_t)(T - 1) * E, nt(&n, "output_norm.weight", -1), E, eps);
     const float *out = s->tied ? emb : nt(&n, "output.weight", -1);
     n_matvec(logits, out, xb, E, s->n_vocab);
-    free(x); free(xb); free(q); free(K); free(V); free(att); free(o); free(g); free(u); free(sc); free(qk);
+    free(x);
+    free(xb);
+    free(q);
+    free(K);
+    free(V);
+    free(att);
+    free(o);
+    free(g);
+    free(u);
+    free(sc);
+    free(qk);
 }
 
 /* The engine (F32 cache) against the naive pass, at every position of a 12-token sequence. */
@@ -817,10 +942,12 @@ static void check_against_naive(const tiny_spec *s, const char *tag) {
     cr_assert(c, "%s", err.msg);
     enum { T = 12 };
     int32_t toks[T];
-    for (int i = 0; i < T; i++) toks[i] = (int32_t)((i * 7 + 3) % s->n_vocab);
+    for (int i = 0; i < T; i++)
+        toks[i] = (int32_t)((i * 7 + 3) % s->n_vocab);
     hearth_batch b;
     hearth_batch_init(&b, T);
-    for (int i = 0; i < T; i++) hearth_batch_add(&b, toks[i], i, 0, true);
+    for (int i = 0; i < T; i++)
+        hearth_batch_add(&b, toks[i], i, 0, true);
     decode_ok(c, &b);
     double *ref = malloc((size_t)s->n_vocab * sizeof(double));
     double worst = 0.0, scale = 0.0;
@@ -834,7 +961,8 @@ static void check_against_naive(const tiny_spec *s, const char *tag) {
         }
     }
     cr_log_info("%s: engine vs naive max |dlogit| %.2e (logits up to %.1f)", tag, worst, scale);
-    cr_assert(worst <= 1e-4 * (scale > 1.0 ? scale : 1.0), "%s: engine differs from the naive pass by %g", tag, worst);
+    cr_assert(worst <= 1e-4 * (scale > 1.0 ? scale : 1.0),
+              "%s: engine differs from the naive pass by %g", tag, worst);
     free(ref);
     hearth_batch_deinit(&b);
     hearth_ctx_free(c);
@@ -878,7 +1006,8 @@ Test(model, quantized_weights_q8_0_f16_q4_0) {
 
 /* ---- Loader errors ---- */
 
-static void expect_load_error(const tiny_spec *s, const char *tag, he_code code, const char *const *needles) {
+static void expect_load_error(const tiny_spec *s, const char *tag, he_code code,
+                              const char *const *needles) {
     char path[256];
     tmp_path(path, sizeof path, tag);
     write_tiny(path, s);
@@ -886,7 +1015,8 @@ static void expect_load_error(const tiny_spec *s, const char *tag, he_code code,
     hearth_model *m = hearth_model_load(path, NULL, &err);
     cr_assert_null(m, "%s: loaded", tag);
     cr_assert_eq(err.code, code, "%s: code %d: %s", tag, (int)err.code, err.msg);
-    for (int i = 0; needles[i]; i++) cr_assert(strstr(err.msg, needles[i]), "%s: '%s' lacks '%s'", tag, err.msg, needles[i]);
+    for (int i = 0; needles[i]; i++)
+        cr_assert(strstr(err.msg, needles[i]), "%s: '%s' lacks '%s'", tag, err.msg, needles[i]);
     unlink(path);
 }
 
@@ -895,7 +1025,8 @@ Test(model, missing_tensors_are_all_listed) {
     s.skip[0] = "blk.0.attn_q.weight";
     s.skip[1] = "blk.1.ffn_up.weight";
     s.skip[2] = "blk.1.attn_k.bias";
-    const char *need[] = {"missing 3 tensors", "blk.0.attn_q.weight", "blk.1.ffn_up.weight", "blk.1.attn_k.bias", NULL};
+    const char *need[] = {"missing 3 tensors", "blk.0.attn_q.weight", "blk.1.ffn_up.weight",
+                          "blk.1.attn_k.bias", NULL};
     expect_load_error(&s, "missing", HE_FORMAT, need);
 }
 
@@ -937,9 +1068,11 @@ Test(model, qk_norm_tensors_required_for_qwen3) {
  * a consistent model or fails with an error; nothing crashes, divides by zero or over-reads
  * (this file also runs under ASan). */
 Test(model, hostile_hparams_fail_cleanly, .timeout = 60) {
-    static const char *keys[] = {"embedding_length", "block_count", "feed_forward_length", "attention.head_count",
-                                 "attention.head_count_kv", "attention.key_length", "attention.value_length",
-                                 "rope.dimension_count", "context_length"};
+    static const char *keys[] = {"embedding_length",        "block_count",
+                                 "feed_forward_length",     "attention.head_count",
+                                 "attention.head_count_kv", "attention.key_length",
+                                 "attention.value_length",  "rope.dimension_count",
+                                 "context_length"};
     static const uint32_t vals[] = {0, 1, 3, 7, 33, 100000, 0x7fffffffu, 0xffffffffu};
     char path[256];
     tmp_path(path, sizeof path, "hostile");
@@ -953,7 +1086,8 @@ Test(model, hostile_hparams_fail_cleanly, .timeout = 60) {
             he_error err = {0};
             hearth_model *m = hearth_model_load(path, NULL, &err);
             if (!m) {
-                cr_assert_neq(err.code, HE_OK, "%s = %u: failed without an error", keys[i], vals[j]);
+                cr_assert_neq(err.code, HE_OK, "%s = %u: failed without an error", keys[i],
+                              vals[j]);
                 cr_assert(err.msg[0], "%s = %u: empty message", keys[i], vals[j]);
                 continue;
             }

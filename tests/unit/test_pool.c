@@ -30,7 +30,8 @@ Test(pool, each_thread_runs_each_job_once) {
             he_pool_run(p, count, &j);
             cr_assert_eq(atomic_load(&j.calls), n);
             cr_assert_eq(j.nth_seen, n);
-            for (int i = 0; i < n; i++) cr_assert_eq(atomic_load(&j.hits[i]), 1, "n=%d thread %d", n, i);
+            for (int i = 0; i < n; i++)
+                cr_assert_eq(atomic_load(&j.hits[i]), 1, "n=%d thread %d", n, i);
         }
         he_pool_free(p);
     }
@@ -45,7 +46,8 @@ Test(pool, run_n_uses_only_the_first_n_threads) {
         int want = n > 4 ? 4 : n;
         cr_assert_eq(atomic_load(&j.calls), want, "n=%d", n);
         cr_assert_eq(j.nth_seen, want);
-        for (int i = 0; i < 4; i++) cr_assert_eq(atomic_load(&j.hits[i]), i < want ? 1 : 0);
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(atomic_load(&j.hits[i]), i < want ? 1 : 0);
     }
     he_pool_free(p);
 }
@@ -58,12 +60,14 @@ typedef struct {
 
 static void phase1(void *arg, int ith, int nth) {
     phase_job *j = arg;
-    for (int i = ith; i < j->n; i += nth) j->a[i] = i * 3;
+    for (int i = ith; i < j->n; i += nth)
+        j->a[i] = i * 3;
 }
 
 static void phase2(void *arg, int ith, int nth) {
     phase_job *j = arg;
-    for (int i = ith; i < j->n; i += nth) j->b[i] = j->a[j->n - 1 - i] + 1;
+    for (int i = ith; i < j->n; i += nth)
+        j->b[i] = j->a[j->n - 1 - i] + 1;
 }
 
 Test(pool, jobs_are_ordered_by_the_barrier) {
@@ -75,7 +79,8 @@ Test(pool, jobs_are_ordered_by_the_barrier) {
         memset(a, 0, sizeof a);
         he_pool_run(p, phase1, &j);
         he_pool_run(p, phase2, &j);
-        for (int i = 0; i < N; i++) cr_assert_eq(b[i], (N - 1 - i) * 3 + 1);
+        for (int i = 0; i < N; i++)
+            cr_assert_eq(b[i], (N - 1 - i) * 3 + 1);
     }
     he_pool_free(p);
 }

@@ -512,6 +512,60 @@ Test(input, one_megabyte_is_fast, .timeout = 60) {
     tok_vocab_free(v);
 }
 
+/* Many special tokens sharing a prefix must not make matching quadratic (a trie, capped length). */
+Test(input, many_special_tokens_stay_fast, .timeout = 30) {
+    enum { N = 20000 };
+    char **toks = malloc(N * sizeof *toks);
+    int32_t *types = malloc(N * sizeof *types);
+    for (int i = 0; i < N; i++) {
+        toks[i] = malloc(32);
+        snprintf(toks[i], 32, i < 256 ? "%c" : "<|aaaa%d|>", i < 256 ? (i ? i : 1) : i);
+        types[i] = i < 256 ? TOK_ATTR_NORMAL : TOK_ATTR_CONTROL;
+    }
+    toks[0][0] = 'z'; /* avoid an empty text */
+    char long_tok[400];
+    memset(long_tok, 'a', sizeof long_tok - 1);
+    long_tok[sizeof long_tok - 1] = 0;
+    toks[N - 1] = long_tok; /* longer than TOK_SPECIAL_MAX_LEN: never matched in text */
+    tok_vocab_desc d = {.model = "gpt2",
+                        .pre = "gpt-2",
+                        .n_vocab = N,
+                        .tokens = (const char *const *)toks,
+                        .types = types,
+                        .bos = -1,
+                        .eos = -1,
+                        .unk = -1,
+                        .pad = -1,
+                        .eot = -1,
+                        .eom = -1,
+                        .add_bos = -1,
+                        .add_eos = -1,
+                        .add_space_prefix = -1};
+    he_error err = {0};
+    tok_vocab *v = tok_vocab_new(&d, &err);
+    cr_assert(v, "%s", err.msg);
+    size_t len = 1 << 18;
+    char *text = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        text[i] = "<|aaaa"[i % 6];
+    int32_t *ids;
+    size_t n;
+    clock_t t0 = clock();
+    encode(v, text, len, false, true, &ids, &n);
+    cr_assert_lt((double)(clock() - t0) / CLOCKS_PER_SEC, 5.0);
+    free(ids);
+    memcpy(text, "<|aaaa300|>", 11);
+    encode(v, text, 11, false, true, &ids, &n);
+    expect_ids(ids, n, (int32_t[]){300}, 1, "special in a crowd");
+    free(ids);
+    tok_vocab_free(v);
+    for (int i = 0; i < N - 1; i++)
+        free(toks[i]);
+    free(toks);
+    free(types);
+    free(text);
+}
+
 /* ---- Hostile metadata (SECURITY.md G22–G24), as GGUF bytes built in memory ---- */
 
 typedef struct {
