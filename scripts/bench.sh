@@ -7,8 +7,8 @@
 # ... per model), so both see the same machine load; the hearth/llama.cpp ratios are printed.
 # tg t/s × the model's tensor bytes is the read bandwidth each generation actually uses.
 #
-# Env: BENCH_P (prompt tokens, default 512), BENCH_N (generated, default 128), BENCH_T (threads,
-# default nproc), BENCH_R (repetitions, default 3), BENCH_TYPES (default "q4_0 q8_0 q4_k_m"; empty: none),
+# Env: BENCH_P (prompt tokens, default 512), BENCH_N (generated, default 128), BENCH_T (thread
+# counts, space-separated, each run in turn: "2 1"; default nproc), BENCH_R (repetitions, default 3), BENCH_TYPES (default "q4_0 q8_0 q4_k_m"; empty: none),
 # BENCH_STORIES (1: include stories260K, default 1), BENCH_KERNELS (1: per-kernel GB/s of
 # tools/bench_kernels.c first, default 1), LLAMA_BENCH.
 # Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl.
@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${BENCH_P:-512}
 N=${BENCH_N:-128}
-T=${BENCH_T:-$(nproc)}
+THREADS=${BENCH_T:-$(nproc)}
+T=${THREADS%% *} # membw runs with the first count
 R=${BENCH_R:-3}
 TYPES=${BENCH_TYPES-"q4_0 q8_0 q4_k_m"}
 SHARED=${HEARTH_SHARED:-../shared}
@@ -58,32 +59,34 @@ done
 for m in "${models[@]}"; do
     name=$(basename "$m")
     for ((r = 1; r <= R; r++)); do
-        echo "bench: $name repetition $r/$R: hearth" >&2
-        build/hearth bench "$m" -p "$P" -n "$N" -t "$T" -r 1 --json |
-            node -e '
-              const [name] = process.argv.slice(1);
-              const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
-              for (const x of a) console.log(JSON.stringify({engine: "hearth", model: name, test: x.test,
-                ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads}));
-            ' "$name" >>"$samples"
-        if [ -n "$LLAMA" ]; then
-            echo "bench: $name repetition $r/$R: llama.cpp" >&2
-            "$LLAMA" -m "$m" -p "$P" -n "$N" -t "$T" -r 1 -o json 2>/dev/null |
+        for t in $THREADS; do
+            echo "bench: $name repetition $r/$R, $t threads: hearth" >&2
+            build/hearth bench "$m" -p "$P" -n "$N" -t "$t" -r 1 --json |
                 node -e '
                   const [name] = process.argv.slice(1);
                   const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
-                  for (const x of a) console.log(JSON.stringify({engine: "llama", model: name,
-                    test: x.n_prompt > 0 ? `pp${x.n_prompt}` : `tg${x.n_gen}`, ts: x.avg_ts,
-                    bytes: x.model_size, type: x.model_type, threads: x.n_threads}));
+                  for (const x of a) console.log(JSON.stringify({engine: "hearth", model: name, test: x.test,
+                    ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads}));
                 ' "$name" >>"$samples"
-        fi
+            if [ -n "$LLAMA" ]; then
+                echo "bench: $name repetition $r/$R, $t threads: llama.cpp" >&2
+                "$LLAMA" -m "$m" -p "$P" -n "$N" -t "$t" -r 1 -o json 2>/dev/null |
+                    node -e '
+                      const [name] = process.argv.slice(1);
+                      const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
+                      for (const x of a) console.log(JSON.stringify({engine: "llama", model: name,
+                        test: x.n_prompt > 0 ? `pp${x.n_prompt}` : `tg${x.n_gen}`, ts: x.avg_ts,
+                        bytes: x.model_size, type: x.model_type, threads: x.n_threads}));
+                    ' "$name" >>"$samples"
+            fi
+        done
     done
 done
 
 # ---- report ----
-node - "$samples" "$membw" "$T" "$R" <<'EOF'
+node - "$samples" "$membw" "$T" "$R" "$THREADS" <<'EOF'
 const fs = require('fs');
-const [file, membw, threads, reps] = process.argv.slice(2);
+const [file, membw, threads, reps, tlist] = process.argv.slice(2);
 const rows = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const stat = (xs) => {
   if (!xs.length) return null;
@@ -94,22 +97,22 @@ const stat = (xs) => {
 const fmt = (s) => (s ? `${s.m.toFixed(2)} ± ${s.sd.toFixed(2)}` : '—');
 const haveLlama = rows.some((r) => r.engine === 'llama');
 const keys = [];
-for (const r of rows) if (!keys.some((k) => k.model === r.model && k.test === r.test)) keys.push(r);
+for (const r of rows) if (!keys.some((k) => k.model === r.model && k.test === r.test && k.threads === r.threads)) keys.push(r);
 console.log(`memory read bandwidth (tools/membw.c, ${threads} threads, best of 5): ${membw} GB/s; ` +
-            `${threads} threads, ${reps} interleaved repetitions per engine`);
+            `threads ${tlist}; ${reps} interleaved repetitions per engine`);
 console.log('');
-let head = '| model | type | size (MiB) | test | hearth t/s |';
-let sep = '|---|---|---:|---|---:|';
+let head = '| model | type | size (MiB) | threads | test | hearth t/s |';
+let sep = '|---|---|---:|---:|---|---:|';
 if (haveLlama) { head += ' llama.cpp t/s | hearth/llama |'; sep += '---:|---:|'; }
 head += ' tg bandwidth GB/s (hearth' + (haveLlama ? ' / llama' : '') + ') |'; sep += '---:|';
 console.log(head);
 console.log(sep);
 for (const k of keys) {
-  const pick = (e) => rows.filter((r) => r.engine === e && r.model === k.model && r.test === k.test);
+  const pick = (e) => rows.filter((r) => r.engine === e && r.model === k.model && r.test === k.test && r.threads === k.threads);
   const h = pick('hearth'), l = pick('llama');
   const hs = stat(h.map((r) => r.ts)), ls = stat(l.map((r) => r.ts));
   const bytes = (h[0] || l[0]).bytes;
-  let line = `| ${k.model} | ${(h[0] || {}).type ?? '?'} | ${(bytes / 1048576).toFixed(1)} | ${k.test} | ${fmt(hs)} |`;
+  let line = `| ${k.model} | ${(h[0] || {}).type ?? '?'} | ${(bytes / 1048576).toFixed(1)} | ${k.threads} | ${k.test} | ${fmt(hs)} |`;
   if (haveLlama) line += ` ${fmt(ls)} | ${hs && ls ? (hs.m / ls.m).toFixed(2) + '×' : '—'} |`;
   if (k.test.startsWith('tg')) {
     const bw = (s) => (s ? (s.m * bytes / 1e9).toFixed(1) : '—');
