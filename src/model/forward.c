@@ -57,6 +57,16 @@ static void round_f16(const hearth_ctx *c, float *x, int n, uint16_t *tmp) {
     c->f16->to_float(tmp, x, n);
 }
 
+/* pairwise sum of 16 floats: i + 8, then + 4, + 2, + 1 (AVX-512's _mm512_reduce_add_ps) */
+static float tree_sum16(const float *v) {
+    float t[16];
+    memcpy(t, v, sizeof t);
+    for (int o = 8; o >= 1; o /= 2)
+        for (int i = 0; i < o; i++)
+            t[i] = t[i] + t[i + o];
+    return t[0];
+}
+
 /* ---- Attention ---- */
 
 typedef struct {
@@ -67,11 +77,40 @@ typedef struct {
     const int32_t *rows; /* batch entry of each query row; NULL: row i is entry i */
 } att_job;
 
+/* The softmax of one head's n scores (its visible cells in cache order), as ggml's soft_max
+ * computes it on AVX-512: exponentials with op_expf_ggml, summed per 16 consecutive values
+ * (pairwise within the group: i + 8, + 4, + 2, + 1) and the group sums added in double, then
+ * p = e * (float)(1 / sum). Groups follow the rank among the visible cells, not the cell
+ * index, so results do not depend on where in the cache a sequence's cells are (batching);
+ * for one sequence in a fresh cache the two are the same, as in llama.cpp. */
+static void softmax_visible(float *s, int n) {
+    float max = s[0];
+    for (int k = 1; k < n; k++)
+        if (s[k] > max) max = s[k];
+    double sum = 0.0;
+    for (int k0 = 0; k0 < n; k0 += 16) {
+        float lane[16] = {0};
+        for (int k = k0; k < n && k < k0 + 16; k++)
+            lane[k - k0] = s[k] = op_expf_ggml(s[k] - max);
+        sum += (double)tree_sum16(lane);
+    }
+    float inv = (float)(1.0 / sum);
+    for (int k = 0; k < n; k++)
+        s[k] *= inv;
+}
+
 /* One work item = one batch token x one KV head: the query heads sharing that KV head score
  * the cells their sequence sees (pos <= own), softmax, then sum V weighted by the
  * probabilities. Scratch is per thread and linear in n_ctx (no (tokens x cells) matrix).
- * With an F16 cache the query and the probabilities are rounded to f16 before their dot
- * products, as ggml's f16 mul_mat does: that keeps log-probs within 1e-4..1e-3 of llama.cpp. */
+ *
+ * The arithmetic follows llama.cpp's CPU graph (non-flash attention, AVX-512 build), so that
+ * values near an f16 rounding boundary round the way they do there: with an F16 cache the query
+ * and the probabilities are rounded to f16 before their dot products (ggml's f16 mul_mat); q.k
+ * is summed in double (ggml_vec_dot_f16 with 8 values); p.V runs over ggml's KV window of
+ * n_kv = n_vis rounded up to 32: the k-th visible cell, for k below n_kv & ~63, goes to float
+ * partial sum k % 64 (of 64), folded like ggml's reduce, then the remaining cells are added in
+ * double. (By rank, not cell index, as in softmax_visible.)
+ * With f16 operands every product is exact, so plain multiply-adds equal ggml's FMAs. */
 static void attention_worker(void *arg, int ith, int nth) {
     att_job *j = arg;
     hearth_ctx *c = j->c;
@@ -86,6 +125,8 @@ static void attention_worker(void *arg, int ith, int nth) {
     float *kf = qr + (size_t)grp * hdk;                  // (hdk)
     float *vf = kf + hdk;                                // (hdv)
     float *acc = vf + hdv;                               // (grp, hdv)
+    float *lanes = acc + (size_t)grp * hdv;              // (grp, ATT_LANES, hdv)
+    double *sum = c->att_sum + (size_t)ith * grp * hdv;  // (grp, hdv)
     int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
     uint16_t *tmp = c->att_half + (size_t)ith * c->att_half_stride;
     const float scale = 1.0f / sqrtf((float)hdk);
@@ -110,29 +151,52 @@ static void attention_worker(void *arg, int ith, int nth) {
             kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
             for (int h = 0; h < grp; h++) {
                 const float *qh = qr + (size_t)h * hdk;
-                float s = 0.0f;
+                double s = 0.0;
                 for (int i = 0; i < hdk; i++)
-                    s += qh[i] * kf[i];
-                scores[(size_t)h * n_ctx + n_vis] = s * scale;
+                    s += (double)(qh[i] * kf[i]);
+                scores[(size_t)h * n_ctx + n_vis] = (float)s * scale;
             }
             cells[n_vis++] = cell;
         }
         /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
         for (int h = 0; h < grp; h++) {
             float *sh = scores + (size_t)h * n_ctx;
-            op_softmax(sh, n_vis);
+            softmax_visible(sh, n_vis);
             if (f16) round_f16(c, sh, n_vis, tmp);
         }
-        /* weighted sum of V */
-        memset(acc, 0, (size_t)grp * hdv * sizeof(float));
-        for (int k = 0; k < n_vis; k++) {
+        /* weighted sum of V: lanes for the cells below n_kv & ~63, then the rest in double */
+        int n_kv = (n_vis + 31) / 32 * 32, n_lane = n_kv & ~(ATT_LANES - 1);
+        memset(lanes, 0, (size_t)grp * ATT_LANES * hdv * sizeof(float));
+        int k = 0;
+        for (; k < n_vis && k < n_lane; k++) {
             kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
             for (int h = 0; h < grp; h++) {
-                float p = scores[(size_t)h * n_ctx + k], *a = acc + (size_t)h * hdv;
+                float p = scores[(size_t)h * n_ctx + k];
+                float *a = lanes + ((size_t)h * ATT_LANES + (size_t)(k % ATT_LANES)) * hdv;
                 for (int i = 0; i < hdv; i++)
                     a[i] += p * vf[i];
             }
         }
+        for (int h = 0; h < grp; h++)
+            for (int i = 0; i < hdv; i++) {
+                const float *a = lanes + (size_t)h * ATT_LANES * hdv + i;
+                float x[16];
+                for (int l = 0; l < 16; l++)
+                    x[l] = (a[(size_t)l * hdv] + a[(size_t)(32 + l) * hdv]) +
+                           (a[(size_t)(16 + l) * hdv] + a[(size_t)(48 + l) * hdv]);
+                sum[(size_t)h * hdv + i] = (double)tree_sum16(x);
+            }
+        for (; k < n_vis; k++) {
+            kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
+            for (int h = 0; h < grp; h++) {
+                float p = scores[(size_t)h * n_ctx + k];
+                double *s = sum + (size_t)h * hdv;
+                for (int i = 0; i < hdv; i++)
+                    s[i] += (double)(p * vf[i]);
+            }
+        }
+        for (int i = 0; i < grp * hdv; i++)
+            acc[i] = (float)sum[i];
         float *out = c->xb + (size_t)t * no + (size_t)g * grp * hdv;
         memcpy(out, acc, (size_t)grp * hdv * sizeof(float));
     }
@@ -150,7 +214,8 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
 
     for (int t = 0; t < n; t++) {
         embed(m, c->x + (size_t)t * E, b->token[t]);
-        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->inv_freq, n_rot);
+        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
+                       m->rope_div, n_rot);
     }
 
     for (int l = 0; l < hp->n_layer; l++) {
@@ -219,7 +284,8 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
             op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
         matmul(c, c->hb, &L->w_gate, c->xb, rows);
         matmul(c, c->hb2, &L->w_up, c->xb, rows);
-        op_swiglu(c->hb, c->hb2, rows * F);
+        for (int t = 0; t < rows; t++)
+            op_swiglu(c->hb + (size_t)t * F, c->hb2 + (size_t)t * F, F);
         matmul(c, c->xo, &L->w_down, c->hb, rows);
         for (int t = 0; t < rows; t++)
             op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);

@@ -96,8 +96,12 @@ static int rope_setup(hearth_model *m, he_error *err) {
     hearth_hparams *hp = &m->hp;
     int half = hp->n_rot / 2;
     m->inv_freq = xmalloc((size_t)half * sizeof(float));
-    for (int i = 0; i < half; i++)
+    m->rope_div = xmalloc((size_t)half * sizeof(float));
+    for (int i = 0; i < half; i++) {
         m->inv_freq[i] = (float)pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
+        m->rope_div[i] = 1.0f;
+    }
+    m->rope_theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
 
     const gguf_tensor *ff = gguf_tensor_find(m->file, "rope_freqs.weight");
     if (ff) {
@@ -115,6 +119,7 @@ static int rope_setup(hearth_model *m, he_error *err) {
                     "model: tensor 'rope_freqs.weight': element %d = %g is not a positive factor",
                     i, (double)v);
             m->inv_freq[i] /= v;
+            m->rope_div[i] = v;
         }
         return 0;
     }
@@ -151,6 +156,7 @@ static int rope_setup(hearth_model *m, he_error *err) {
             double smooth = (orig / wavelen - lo_f) / (hi_f - lo_f);
             f = (1.0 - smooth) * f / factor + smooth * f;
         }
+        m->rope_div[i] = (float)((double)m->inv_freq[i] / f);
         m->inv_freq[i] = (float)f;
     }
     return 0;
@@ -372,6 +378,7 @@ void hearth_model_free(hearth_model *m) {
     tok_vocab_free(m->vocab);
     free(m->layers);
     free(m->inv_freq);
+    free(m->rope_div);
     gguf_close(m->file);
     free(m);
 }

@@ -10,6 +10,8 @@
 #include "tensor/tensor.h"
 
 #define HEARTH_MAX_LAYERS 512
+/* probability . V partial sums per output value (ggml's AVX-512 vec_dot_f16: 4 x 16 lanes) */
+#define ATT_LANES 64
 
 /* ---- Architectures (arch.c) ---- */
 
@@ -59,6 +61,8 @@ struct hearth_model {
     hearth_weight output;   // (n_vocab, n_embd); = tok_embd when tied
     hearth_layer *layers;   // (n_layer)
     float *inv_freq;        // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
+    float *rope_div;        // (n_rot/2) divisor of the unscaled angle (1, rope_freqs, llama3)
+    float rope_theta_scale; // powf(rope_base, -2/n_rot), ggml's angle step
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
 };
@@ -101,6 +105,7 @@ struct hearth_ctx {
     float *att;               // (n_threads, att_stride) attention scratch, see forward.c
     size_t att_stride;        // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v
     int32_t *att_cells;       // (n_threads, n_ctx) cells visible to the current query
+    double *att_sum;          // (n_threads, grp * hd_v) probability . V sums, see forward.c
     uint16_t *att_half;       // (n_threads, att_half_stride) f16 rounding buffer
     size_t att_half_stride;   // max(n_ctx, grp * hd_k)
     const tensor_traits *f16; // f16 <-> f32 row conversions for the cache

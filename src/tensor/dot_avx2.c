@@ -11,6 +11,7 @@
  * reference does not have. Helpers are static inline (see STYLE.md: a non-static helper built
  * with AVX2 flags could become the copy every caller links to). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
@@ -503,9 +504,10 @@ void tensor_avx2_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *
 }
 
 /* ---- Float weights against F32 activations ----
- * Not bit-identical to the references (which sum in double): these keep 32 float partial sums
- * (4 vectors, FMA) and add them up at the end; the difference is float rounding, a few 1e-7 of
- * sum |x y| for typical rows. Any n (block size 1): a scalar tail finishes the row. */
+ * F32 is bit-identical to its reference (both in ggml's order). F16/BF16 are not (their
+ * references sum in double): these keep float partial sums (FMA) and add them up at the end;
+ * the difference is float rounding, a few 1e-7 of sum |x y| for typical rows. Any n (block
+ * size 1): a scalar tail finishes the row. */
 
 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -520,22 +522,26 @@ static inline __m256 bf16x8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
 
-/* F32 . F32 (n,) -> *s */
+/* F32 . F32 (n,) -> *s, summed in the order of ggml's AVX-512 ggml_vec_dot_f32 (the CPU build
+ * llama.cpp reference outputs come from): 64 float partial sums (4 x 16 lanes, here 8 AVX2
+ * registers), folded as (a0 + a2) + (a1 + a3), the 16 lanes then halved pairwise (i + 8, i + 4,
+ * i + 2, i + 1), and the n % 64 tail added one product at a time. Same cost as any other order;
+ * matching it keeps f16 roundings downstream (KV cache) landing where llama.cpp's land. */
 void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
     const float *x = vx, *y = vy;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
+    __m256 acc[8]; /* acc[2k] = lanes 0..7 of partial sum k, acc[2k + 1] = lanes 8..15 */
+    for (int k = 0; k < 8; k++)
+        acc[k] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++)
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 8; k++)
             acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k),
                                      acc[k]);
-    for (; i + 8 <= n; i += 8)
-        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc[0]);
-    float sum =
-        hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++)
-        sum += x[i] * y[i];
+    __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+    __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+    float sum = hsum_ps(_mm256_add_ps(lo, hi));
+    for (; i < n; i++) /* fused, as gcc -std=gnu11 -mfma compiles ggml's sumf += x[i]*y[i] */
+        sum = fmaf(x[i], y[i], sum);
     *s = sum;
 }
 

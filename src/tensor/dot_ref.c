@@ -10,8 +10,11 @@
  *
  * Float weights (F32/F16/BF16) are dotted against F32 activations: no activation rounding
  * to 16 bits (more accurate than ggml's F16 x F16), and F16C/AVX2 can widen the weights on
- * the fly just as cheaply. The reference accumulates float products in double so it is the
- * accurate baseline SIMD float sums are measured against. */
+ * the fly just as cheaply. The F16/BF16 references accumulate float products in double so
+ * they are the accurate baseline SIMD float sums are measured against; F32 follows ggml's
+ * summation order instead (see tensor_ref_dot_f32_f32). */
+#include <math.h>
+
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
@@ -26,12 +29,29 @@ static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
 
 /* ---- Floats ---- */
 
+/* F32 . F32 in the order of ggml's AVX-512 ggml_vec_dot_f32 (llama.cpp's CPU build, which
+ * hearth's logits are checked against): 64 fused partial sums by i % 64, folded as
+ * (p[l] + p[32+l]) + (p[16+l] + p[48+l]) for the 16 lanes l, halved pairwise (l + 8, + 4, + 2,
+ * + 1), then the n % 64 tail fused in one at a time. The AVX2 kernel computes exactly this
+ * (bit-identical); F32 weights decide f16 roundings in the KV cache downstream, so the order
+ * matters there and double accuracy does not help. */
 void tensor_ref_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
     const float *x = vx, *y = vy;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += (double)(x[i] * y[i]);
-    *s = (float)sum;
+    float p[64] = {0};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int l = 0; l < 64; l++)
+            p[l] = fmaf(x[i + l], y[i + l], p[l]);
+    float t[16];
+    for (int l = 0; l < 16; l++)
+        t[l] = (p[l] + p[32 + l]) + (p[16 + l] + p[48 + l]);
+    for (int o = 8; o >= 1; o /= 2)
+        for (int l = 0; l < o; l++)
+            t[l] = t[l] + t[l + o];
+    float sum = t[0];
+    for (; i < n; i++)
+        sum = fmaf(x[i], y[i], sum);
+    *s = sum;
 }
 
 void tensor_ref_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {

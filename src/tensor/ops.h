@@ -9,16 +9,22 @@
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 /* x[i] += y[i] — (n,) */
 void op_add(float *x, const float *y, int n);
-/* a[i] = silu(a[i]) * b[i] — SwiGLU gate, (n,) */
+/* expf as ggml's AVX-512 ggml_v_expf computes it (a polynomial, within 1.5 ulp of expf):
+ * llama.cpp's softmax and SiLU use it, so matching it keeps hearth's results on its side of
+ * f16 rounding boundaries. Bit-identical on any CPU (fmaf). */
+float op_expf_ggml(float x);
+/* a[i] = silu(a[i]) * b[i] — SwiGLU gate over one row (n,): ggml's order, silu with
+ * op_expf_ggml for the first n & ~15 values (its 16-wide loop) and expf for the rest */
 void op_swiglu(float *a, const float *b, int n);
 /* x[i] = silu(x[i]) */
 void op_silu(float *x, int n);
 /* in-place softmax over (n,) */
 void op_softmax(float *x, int n);
 
-/* RoPE angles for one position: cs[2i] = cos(pos * inv_freq[i]), cs[2i+1] = sin(...),
- * i < n_rot/2. */
-void op_rope_angles(float *cs, int32_t pos, const float *inv_freq, int n_rot);
+/* RoPE angles for one position, i < n_rot/2: cs[2i] = cos(theta_i / div[i]), cs[2i+1] = sin(...)
+ * with theta_0 = pos and theta_{i+1} = theta_i * theta_scale in float (theta_scale =
+ * base^(-2/n_rot)): ggml's computation, which llama.cpp's outputs come from. */
+void op_rope_angles(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot);
 /* Rotates the first n_rot dims of each of n_heads heads of x (n_heads, head_dim) in place.
  * neox = false: pairs (x[2i], x[2i+1]) (GPT-J / llama.cpp "normal");
  * neox = true:  pairs (x[i], x[i + n_rot/2]). */

@@ -57,17 +57,31 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-/* log-softmax of x (n) into out */
-static void log_softmax(const float *x, int n, double *out) {
-    double mx = (double)x[0];
-    for (int i = 1; i < n; i++)
-        if ((double)x[i] > mx) mx = (double)x[i];
-    double s = 0.0;
+/* log-probs as llama-server computed the reference's: tokens sorted by logit (descending),
+ * p = expf(l - max) summed in float in that order, p / sum, then logf */
+static const float *sort_logits;
+static int by_logit_desc(const void *a, const void *b) {
+    float la = sort_logits[*(const int *)a], lb = sort_logits[*(const int *)b];
+    if (la != lb) return la > lb ? -1 : 1;
+    return *(const int *)a - *(const int *)b;
+}
+static void server_logprobs(const float *x, int n, double *out) {
+    int *idx = malloc((size_t)n * sizeof *idx);
+    float *p = malloc((size_t)n * sizeof *p);
+    cr_assert(idx && p);
     for (int i = 0; i < n; i++)
-        s += exp((double)x[i] - mx);
-    double lse = mx + log(s);
+        idx[i] = i;
+    sort_logits = x;
+    qsort(idx, (size_t)n, sizeof *idx, by_logit_desc);
+    float max = x[idx[0]], sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        p[i] = expf(x[idx[i]] - max);
+        sum += p[i];
+    }
     for (int i = 0; i < n; i++)
-        out[i] = (double)x[i] - lse;
+        out[idx[i]] = (double)logf(p[i] / sum);
+    free(idx);
+    free(p);
 }
 
 static float max_abs_diff(const float *a, const float *b, int n) {
@@ -135,13 +149,14 @@ static hearth_model *stories(void) {
 /* Greedy-decodes every reference case with the given KV type; returns the largest log-prob
  * difference seen over the top-3 of every step and counts the entries over 1e-3.
  *
- * Why not 1e-3 everywhere: llama.cpp rounds Q, K, V and the attention probabilities to f16
- * (its F16 cache and f16 mul_mat); hearth rounds at the same points, which brings the early
- * steps within 1e-4, but a value that lands within an f32 ulp of an f16 rounding boundary can
- * round the other way, and on this 64-wide model one such flip moves a log-prob by up to a
- * few 1e-3 (seen: 3.5e-3 to 5.2e-3 depending on the f32 dot's summation order). Without the f16
- * rounding (F32 cache) the differences are ~1e-2. So: ids exact, top-3 ids exact up to
- * near-ties, every log-prob within 1e-2 and at least 90% of them within 1e-3. */
+ * The reference comes from llama.cpp's CPU build, whose arithmetic hearth follows where it
+ * decides f16 roundings (ggml's AVX-512 summation orders, its expf polynomial, fused tails;
+ * docs/ENGINE.md "Numerics"): most log-probs agree to the reference's 4 printed decimals.
+ * Not all: llama.cpp evaluates prompts with a different matmul kernel (tinyBLAS) than single
+ * tokens, which hearth does not copy (its logits do not depend on how tokens are batched), and
+ * a value within an f32 ulp of an f16 rounding boundary that rounds the other way moves a
+ * log-prob of this 64-wide model by up to a few 1e-3. Measured: max 2.20e-3, 16 of 1800 over
+ * 1e-3, identical for HEARTH_ISA=ref and avx2. Bounds: that plus a small margin. */
 static double check_reference(hearth_kv_type kv, int n_threads, bool top3, double tol, int *n_over,
                               int *n_swaps) {
     static ref_case cases[8];
@@ -170,7 +185,7 @@ static double check_reference(hearth_kv_type kv, int n_threads, bool top3, doubl
         const float *logits = hearth_logits(c, rc->n_prompt - 1);
         for (int step = 0; step < rc->n_gen; step++) {
             cr_assert(logits);
-            log_softmax(logits, nv, lp);
+            server_logprobs(logits, nv, lp);
             int id = argmax(logits, nv);
             cr_assert_eq(id, rc->ids[step], "case %d step %d: greedy id %d, reference %d", ci, step,
                          id, rc->ids[step]);
@@ -215,13 +230,13 @@ static double check_reference(hearth_kv_type kv, int n_threads, bool top3, doubl
 
 Test(model, stories260K_matches_reference_f16_kv, .timeout = 120) {
     int over = 0, swaps = 0;
-    double worst = check_reference(HEARTH_KV_F16, 2, true, 1e-2, &over, &swaps);
+    double worst = check_reference(HEARTH_KV_F16, 2, true, 2.5e-3, &over, &swaps);
     cr_log_info("stories260K, F16 KV cache (%s kernels): max |logprob - reference| = %.6f; %d of "
                 "1800 over 1e-3; "
                 "%d near-tie rank swaps",
                 tensor_isa(), worst, over, swaps);
-    cr_assert(swaps <= 3, "%d near-tie rank swaps", swaps);
-    cr_assert(over <= 1800 / 10, "%d of 1800 top-3 log-probs differ by more than 1e-3", over);
+    cr_assert(swaps <= 1, "%d near-tie rank swaps", swaps);
+    cr_assert(over <= 22, "%d of 1800 top-3 log-probs differ by more than 1e-3", over);
 }
 
 Test(model, stories260K_greedy_ids_match_with_f32_kv_one_thread, .timeout = 120) {

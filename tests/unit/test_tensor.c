@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "tensor/ops.h"
 #include "tensor/tensor.h"
 
 /* ---- helpers ---- */
@@ -869,6 +870,10 @@ Test(tensor, simd_float_dot_close_to_ref) {
                 r->vec_dot(lens[li], &s2, qx, yf);
                 cr_expect(fabs((double)s1 - (double)s2) <= 1e-5 * mag, "%s n=%lld: %g vs ref %g",
                           t->name, (long long)lens[li], (double)s1, (double)s2);
+                /* F32: both in ggml's summation order, so bit for bit */
+                if (types[k] == TENSOR_TYPE_F32)
+                    cr_expect_eq(f32_bits(s1), f32_bits(s2), "f32 n=%lld: %a vs ref %a",
+                                 (long long)lens[li], (double)s1, (double)s2);
             }
         }
     }
@@ -933,4 +938,23 @@ Test(tensor, simd_f16_from_float_matches_ref) {
         for (int i = 0; i < ROW; i++)
             cr_assert_eq(a[i], b[i], "float %08x: %04x vs ref %04x", f32_bits(x[i]), a[i], b[i]);
     }
+}
+
+/* op_expf_ggml: ggml's polynomial expf, within 2 ulp of libm's over the whole finite range, with
+ * exact 1 at 0, 0 below the underflow range (masked attention scores are -inf), inf above,
+ * NaN through. */
+Test(tensor, expf_ggml_close_to_expf) {
+    cr_assert_eq(op_expf_ggml(0.0f), 1.0f);
+    cr_assert_eq(op_expf_ggml(-INFINITY), 0.0f);
+    cr_assert_eq(op_expf_ggml(-200.0f), 0.0f);
+    cr_assert(isinf(op_expf_ggml(200.0f)));
+    cr_assert(isnan(op_expf_ggml(NAN)));
+    int differ = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+        float a = op_expf_ggml(x), b = expf(x);
+        int64_t ulp = (int64_t)f32_bits(a) - (int64_t)f32_bits(b);
+        cr_assert(ulp >= -2 && ulp <= 2, "x=%a: %a vs expf %a", (double)x, (double)a, (double)b);
+        differ += ulp != 0;
+    }
+    cr_expect(differ > 0, "no input differs from expf: not ggml's polynomial?");
 }
