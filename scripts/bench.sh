@@ -17,7 +17,6 @@ cd "$(dirname "$0")/.."
 P=${BENCH_P:-512}
 N=${BENCH_N:-128}
 THREADS=${BENCH_T:-$(nproc)}
-T=${THREADS%% *} # membw runs with the first count
 R=${BENCH_R:-3}
 TYPES=${BENCH_TYPES-"q4_0 q8_0 q4_k_m"}
 SHARED=${HEARTH_SHARED:-../shared}
@@ -30,9 +29,12 @@ samples=$out/samples.jsonl
 
 # ---- memory read bandwidth ----
 cc -O3 -march=native -pthread -Wall -Wextra -Werror tools/membw.c -o "$out/membw"
-bw_line=$("$out/membw" 1024 "$T" 5)
-echo "$bw_line" >&2
-membw=$(sed -n 's/.*best \([0-9.]*\) GB\/s.*/\1/p' <<<"$bw_line")
+membw=""
+for t in $THREADS; do
+    bw_line=$("$out/membw" 1024 "$t" 5)
+    echo "$bw_line" >&2
+    membw="$membw $t threads $(sed -n 's/.*best \([0-9.]*\) GB\/s.*/\1/p' <<<"$bw_line") GB/s;"
+done
 
 # ---- per-kernel throughput (one thread, CPU time): compute-bound or bandwidth-bound? ----
 if [ "${BENCH_KERNELS:-1}" = 1 ]; then
@@ -84,9 +86,9 @@ for m in "${models[@]}"; do
 done
 
 # ---- report ----
-node - "$samples" "$membw" "$T" "$R" "$THREADS" <<'EOF'
+node - "$samples" "$membw" "$R" "$THREADS" <<'EOF'
 const fs = require('fs');
-const [file, membw, threads, reps, tlist] = process.argv.slice(2);
+const [file, membw, reps, tlist] = process.argv.slice(2);
 const rows = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const stat = (xs) => {
   if (!xs.length) return null;
@@ -98,7 +100,7 @@ const fmt = (s) => (s ? `${s.m.toFixed(2)} ± ${s.sd.toFixed(2)}` : '—');
 const haveLlama = rows.some((r) => r.engine === 'llama');
 const keys = [];
 for (const r of rows) if (!keys.some((k) => k.model === r.model && k.test === r.test && k.threads === r.threads)) keys.push(r);
-console.log(`memory read bandwidth (tools/membw.c, ${threads} threads, best of 5): ${membw} GB/s; ` +
+console.log(`memory read bandwidth (tools/membw.c, best of 5):${membw} ` +
             `threads ${tlist}; ${reps} interleaved repetitions per engine`);
 console.log('');
 let head = '| model | type | size (MiB) | threads | test | hearth t/s |';
