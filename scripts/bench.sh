@@ -1,53 +1,128 @@
 #!/usr/bin/env bash
-# make bench: prompt-processing and generation speed of hearth on generated TinyLlama-shaped models
-# (Q4_0, Q8_0, Q4_K_M; random weights, real shapes) and on stories260K, measured by `hearth run`.
-# With LLAMA_BENCH=/path/to/llama-bench, llama.cpp runs on the same files with the same threads,
-# interleaved, and the hearth/llama.cpp ratios are printed.
-# Env: BENCH_P (prompt tokens, default 512), BENCH_N (generated, default 128), BENCH_T (threads,
-# default nproc), BENCH_TYPES (default "q4_0 q8_0 q4_k_m").
+# make bench: prompt-processing (pp) and generation (tg) speed of hearth, measured by
+# `hearth bench --json`, on generated TinyLlama-shaped models (Q4_0, Q8_0, Q4_K_M; random weights,
+# real shapes) and on stories260K, beside the machine's measured memory read bandwidth
+# (tools/membw.c). With LLAMA_BENCH=/path/to/llama-bench, llama.cpp runs on the same files with
+# the same threads, interleaved with hearth one repetition at a time (hearth, llama, hearth, llama
+# ... per model), so both see the same machine load; the hearth/llama.cpp ratios are printed.
+# tg t/s × the model's tensor bytes is the read bandwidth each generation actually uses.
+#
+# Env: BENCH_P (prompt tokens, default 512), BENCH_N (generated, default 128), BENCH_T (thread
+# counts, space-separated, each run in turn: "2 1"; default nproc), BENCH_R (repetitions, default 3), BENCH_TYPES (default "q4_0 q8_0 q4_k_m"; empty: none),
+# BENCH_STORIES (1: include stories260K, default 1), BENCH_KERNELS (1: per-kernel GB/s of
+# tools/bench_kernels.c first, default 1), LLAMA_BENCH.
+# Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${BENCH_P:-512}
 N=${BENCH_N:-128}
-T=${BENCH_T:-$(nproc)}
-TYPES=${BENCH_TYPES:-"q4_0 q8_0 q4_k_m"}
+THREADS=${BENCH_T:-$(nproc)}
+R=${BENCH_R:-3}
+TYPES=${BENCH_TYPES-"q4_0 q8_0 q4_k_m"}
 SHARED=${HEARTH_SHARED:-../shared}
 VOCAB=$SHARED/fixtures/vocab/ggml-vocab-llama-spm.gguf
+LLAMA=${LLAMA_BENCH:-}
 out=build/bench
 mkdir -p "$out"
+samples=$out/samples.jsonl
+: >"$samples"
 
+# ---- memory read bandwidth ----
+cc -O3 -march=native -pthread -Wall -Wextra -Werror tools/membw.c -o "$out/membw"
+membw=""
+for t in $THREADS; do
+    bw_line=$("$out/membw" 1024 "$t" 5)
+    echo "$bw_line" >&2
+    membw="$membw $t threads $(sed -n 's/.*best \([0-9.]*\) GB\/s.*/\1/p' <<<"$bw_line") GB/s;"
+done
+
+# ---- per-kernel throughput (one thread, CPU time): compute-bound or bandwidth-bound? ----
+if [ "${BENCH_KERNELS:-1}" = 1 ]; then
+    cc -std=c11 -D_GNU_SOURCE -O2 -Isrc -Wall -Wextra -Werror tools/bench_kernels.c build/release/libhearth.a \
+        $(pkg-config --libs libpcre2-8 jansson libcrypto) -lm -pthread -o "$out/bench_kernels"
+    "$out/bench_kernels" | tee "$out/kernels.txt" >&2
+fi
+
+# ---- models ----
 models=()
 for t in $TYPES; do
     f=$out/tinyllama-$t.gguf
     if [ ! -f "$f" ]; then
-        if [ -f "$VOCAB" ]; then build/hearth make-model --shape tinyllama --type "$t" --vocab "$VOCAB" "$f"
-        else build/hearth make-model --shape tinyllama --type "$t" "$f"; fi
+        echo "bench: generating $f" >&2
+        if [ -f "$VOCAB" ]; then build/hearth make-model --shape tinyllama --type "$t" --vocab "$VOCAB" "$f" >&2
+        else build/hearth make-model --shape tinyllama --type "$t" "$f" >&2; fi
     fi
     models+=("$f")
 done
-[ -f "$SHARED/models/stories260K.gguf" ] && models+=("$SHARED/models/stories260K.gguf")
+[ "${BENCH_STORIES:-1}" = 1 ] && [ -f "$SHARED/models/stories260K.gguf" ] && models+=("$SHARED/models/stories260K.gguf")
 
-# A prompt of exactly P tokens is not needed: `hearth run` reports its own token count. Build text
-# long enough (about one token per word) and let -c bound nothing below it.
-prompt=$(yes "the quick brown fox jumps over the lazy dog" | head -n $(( (P + 8) / 9 )) | tr '\n' ' ')
-
-printf '%-28s %10s %12s %12s' model size "pp t/s" "tg t/s"
-[ -n "${LLAMA_BENCH:-}" ] && printf ' %12s %12s %8s %8s' "llama pp" "llama tg" "pp ×" "tg ×"
-echo
+# ---- interleaved runs: one repetition of each engine in turn ----
+# Each sample line: {"engine","model","test","ts","bytes","type"}.
 for m in "${models[@]}"; do
-    log=$(build/hearth run "$m" -p "$prompt" -n "$N" --temp 0 -t "$T" -c 4096 2>&1 >/dev/null)
-    pp=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' <<<"$log" | tail -1)
-    tg=$(sed -n 's/.*generated [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' <<<"$log" | tail -1)
-    size=$(du -h "$m" | cut -f1)
-    printf '%-28s %10s %12s %12s' "$(basename "$m")" "$size" "$pp" "$tg"
-    if [ -n "${LLAMA_BENCH:-}" ]; then
-        lj=$("$LLAMA_BENCH" -m "$m" -p "$P" -n "$N" -t "$T" -r 1 -o json 2>/dev/null)
-        lpp=$(node -e 'const r=JSON.parse(process.argv[1]);console.log(r.find(x=>x.n_prompt>0).avg_ts.toFixed(1))' "$lj")
-        ltg=$(node -e 'const r=JSON.parse(process.argv[1]);console.log(r.find(x=>x.n_gen>0).avg_ts.toFixed(1))' "$lj")
-        printf ' %12s %12s %8s %8s' "$lpp" "$ltg" "$(awk "BEGIN{printf \"%.2f\", $pp/$lpp}")" "$(awk "BEGIN{printf \"%.2f\", $tg/$ltg}")"
-    fi
-    echo
+    name=$(basename "$m")
+    for ((r = 1; r <= R; r++)); do
+        for t in $THREADS; do
+            echo "bench: $name repetition $r/$R, $t threads: hearth" >&2
+            build/hearth bench "$m" -p "$P" -n "$N" -t "$t" -r 1 --json |
+                node -e '
+                  const [name] = process.argv.slice(1);
+                  const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
+                  for (const x of a) console.log(JSON.stringify({engine: "hearth", model: name, test: x.test,
+                    ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads}));
+                ' "$name" >>"$samples"
+            if [ -n "$LLAMA" ]; then
+                echo "bench: $name repetition $r/$R, $t threads: llama.cpp" >&2
+                "$LLAMA" -m "$m" -p "$P" -n "$N" -t "$t" -r 1 -o json 2>/dev/null |
+                    node -e '
+                      const [name] = process.argv.slice(1);
+                      const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
+                      for (const x of a) console.log(JSON.stringify({engine: "llama", model: name,
+                        test: x.n_prompt > 0 ? `pp${x.n_prompt}` : `tg${x.n_gen}`, ts: x.avg_ts,
+                        bytes: x.model_size, type: x.model_type, threads: x.n_threads}));
+                    ' "$name" >>"$samples"
+            fi
+        done
+    done
 done
+
+# ---- report ----
+node - "$samples" "$membw" "$R" "$THREADS" <<'EOF'
+const fs = require('fs');
+const [file, membw, reps, tlist] = process.argv.slice(2);
+const rows = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const stat = (xs) => {
+  if (!xs.length) return null;
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const v = xs.length > 1 ? xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) : 0;
+  return { m, sd: Math.sqrt(v) };
+};
+const fmt = (s) => (s ? `${s.m.toFixed(2)} ± ${s.sd.toFixed(2)}` : '—');
+const haveLlama = rows.some((r) => r.engine === 'llama');
+const keys = [];
+for (const r of rows) if (!keys.some((k) => k.model === r.model && k.test === r.test && k.threads === r.threads)) keys.push(r);
+console.log(`memory read bandwidth (tools/membw.c, best of 5):${membw} ` +
+            `threads ${tlist}; ${reps} interleaved repetitions per engine`);
+console.log('');
+let head = '| model | type | size (MiB) | threads | test | hearth t/s |';
+let sep = '|---|---|---:|---:|---|---:|';
+if (haveLlama) { head += ' llama.cpp t/s | hearth/llama |'; sep += '---:|---:|'; }
+head += ' tg bandwidth GB/s (hearth' + (haveLlama ? ' / llama' : '') + ') |'; sep += '---:|';
+console.log(head);
+console.log(sep);
+for (const k of keys) {
+  const pick = (e) => rows.filter((r) => r.engine === e && r.model === k.model && r.test === k.test && r.threads === k.threads);
+  const h = pick('hearth'), l = pick('llama');
+  const hs = stat(h.map((r) => r.ts)), ls = stat(l.map((r) => r.ts));
+  const bytes = (h[0] || l[0]).bytes;
+  let line = `| ${k.model} | ${(h[0] || {}).type ?? '?'} | ${(bytes / 1048576).toFixed(1)} | ${k.threads} | ${k.test} | ${fmt(hs)} |`;
+  if (haveLlama) line += ` ${fmt(ls)} | ${hs && ls ? (hs.m / ls.m).toFixed(2) + '×' : '—'} |`;
+  if (k.test.startsWith('tg')) {
+    const bw = (s) => (s ? (s.m * bytes / 1e9).toFixed(1) : '—');
+    line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} |`;
+  } else line += ' |';
+  console.log(line);
+}
+EOF
 
 # The server under concurrent load (aggregate tok/s and TTFT at 1/4/16 clients, turn-5 TTFT with
 # and without prefix reuse; vs llama-server -np 4 when LLAMA_SERVER is set). BENCH_SERVER=0 skips.

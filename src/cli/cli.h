@@ -19,5 +19,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_swap(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"export", cmd_export, "export NAME DIR"},
     {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O] [--verify]   (MODEL: a file or a store name)"},
     {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY]"},
+    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--json]"},
 };
 
 static void usage(FILE *out) {

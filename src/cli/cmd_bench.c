@@ -1,0 +1,287 @@
+/* cmd_bench.c — `hearth bench MODEL.gguf`: prompt-processing and generation speed, like
+ * llama-bench.
+ *
+ * The model is loaded once (not timed). Each test runs a warm-up and then R repetitions; each
+ * repetition starts from an empty KV cache (prefilled with D untimed tokens at --depth D):
+ *   pp<P>  P random token ids decoded in chunks of n_batch, logits for the last one only;
+ *   tg<N>  N tokens decoded one at a time, each with its logits (no sampling: the next id is
+ *          random, as llama-bench does, so the figure is the engine's alone).
+ * Reported: mean and sample standard deviation of tokens/s over the repetitions. Random ids come
+ * from a fixed-seed generator, so runs are repeatable. Exit codes: 0 done, 1 model or runtime
+ * error, 2 bad arguments. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "cli/cli.h"
+#include "gguf/gguf.h"
+#include "model/hearth.h"
+#include "tensor/tensor.h"
+
+static const char usage_text[] =
+    "usage: hearth bench MODEL.gguf [options]\n"
+    "  -p, --n-prompt P    prompt tokens per pp test, 0 = no pp test (default 512)\n"
+    "  -n, --n-gen N       generated tokens per tg test, 0 = no tg test (default 128)\n"
+    "  -b, --batch-size B  tokens per decode call while processing a prompt (default 512)\n"
+    "  -t, --threads N     threads (default: the engine's, the number of cores)\n"
+    "  -r, --repetitions R repetitions of each test (default 5)\n"
+    "  -d, --depth D       prefill D tokens (untimed) before each repetition (default 0)\n"
+    "  --json              print a JSON array instead of a table\n";
+
+static int usage(const char *msg, const char *arg) {
+    if (msg) fprintf(stderr, "hearth bench: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+typedef struct {
+    const char *model;
+    long n_prompt, n_gen, n_batch, threads, reps, depth;
+    bool json;
+} bench_args;
+
+static int parse_args(int argc, char **argv, bench_args *a) {
+    *a = (bench_args){.n_prompt = 512, .n_gen = 128, .n_batch = 512, .reps = 5};
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (o[0] != '-' || !o[1]) {
+            if (a->model) return usage("unexpected argument", o);
+            a->model = o;
+            continue;
+        }
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
+        if (!strcmp(o, "--json")) {
+            a->json = true;
+            continue;
+        }
+        long *dst = NULL, lo = 0, hi = 1 << 20;
+        if (!strcmp(o, "-p") || !strcmp(o, "--n-prompt")) dst = &a->n_prompt;
+        else if (!strcmp(o, "-n") || !strcmp(o, "--n-gen")) dst = &a->n_gen;
+        else if (!strcmp(o, "-b") || !strcmp(o, "--batch-size")) dst = &a->n_batch, lo = 1;
+        else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) dst = &a->threads, lo = 1, hi = 256;
+        else if (!strcmp(o, "-r") || !strcmp(o, "--repetitions")) dst = &a->reps, lo = 1, hi = 1000;
+        else if (!strcmp(o, "-d") || !strcmp(o, "--depth")) dst = &a->depth;
+        else return usage("unknown option", o);
+        if (i + 1 >= argc) return usage("missing value for", o);
+        if (parse_long(argv[++i], lo, hi, dst)) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "bad value for %s:", o);
+            return usage(msg, argv[i]);
+        }
+    }
+    if (!a->model) return usage("missing MODEL.gguf", NULL);
+    if (a->n_prompt == 0 && a->n_gen == 0) return usage("nothing to measure: -p and -n are both 0", NULL);
+    return 0;
+}
+
+/* The weight type holding the most bytes ("q4_0", "q4_k", "f32"), lowercased as llama-bench's
+ * JSON writes types; the file's total tensor bytes go to *bytes (what one token streams). */
+static void weight_summary(const char *path, char type[16], uint64_t *bytes, he_error *err) {
+    snprintf(type, 16, "?");
+    *bytes = 0;
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return;
+    uint64_t by_type[TENSOR_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        *bytes += t->nbytes;
+        if (t->type < TENSOR_TYPE_COUNT) by_type[t->type] += t->nbytes;
+    }
+    uint32_t best = 0;
+    for (uint32_t t = 1; t < TENSOR_TYPE_COUNT; t++)
+        if (by_type[t] > by_type[best]) best = t;
+    const tensor_traits *tr = tensor_traits_of(best);
+    if (tr) {
+        snprintf(type, 16, "%s", tr->name);
+        for (char *p = type; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    }
+    gguf_close(f);
+}
+
+/* xorshift64*: deterministic token ids without touching the C library's rand state. */
+static int32_t next_id(uint64_t *s, int32_t n_vocab) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (int32_t)(((*s * 0x2545F4914F6CDD1DULL) >> 33) % (uint64_t)n_vocab);
+}
+
+typedef struct {
+    hearth_ctx *c;
+    hearth_batch b;
+    int32_t n_vocab, n_batch;
+    uint64_t rng;
+} bench_state;
+
+/* Decodes n random tokens from position pos0 in chunks of n_batch; logits for the last. */
+static int feed(bench_state *s, int32_t pos0, long n, he_error *err) {
+    for (long i = 0; i < n; i += s->n_batch) {
+        hearth_batch_clear(&s->b);
+        long end = i + s->n_batch < n ? i + s->n_batch : n;
+        for (long j = i; j < end; j++)
+            hearth_batch_add(&s->b, next_id(&s->rng, s->n_vocab), pos0 + (int32_t)j, 0, j == n - 1);
+        if (hearth_decode(s->c, &s->b, err)) return -1;
+    }
+    return 0;
+}
+
+/* Decodes n random tokens one per call, each with logits. */
+static int gen(bench_state *s, int32_t pos0, long n, he_error *err) {
+    for (long i = 0; i < n; i++) {
+        hearth_batch_clear(&s->b);
+        hearth_batch_add(&s->b, next_id(&s->rng, s->n_vocab), pos0 + (int32_t)i, 0, true);
+        if (hearth_decode(s->c, &s->b, err)) return -1;
+    }
+    return 0;
+}
+
+/* One repetition: clear, prefill depth (untimed), then the timed part; returns seconds or -1. */
+static double run_once(bench_state *s, bool is_gen, long depth, long n, he_error *err) {
+    hearth_kv_clear(s->c);
+    if (depth > 0 && feed(s, 0, depth, err)) return -1;
+    double t0 = now_s();
+    if ((is_gen ? gen : feed)(s, (int32_t)depth, n, err)) return -1;
+    return now_s() - t0;
+}
+
+typedef struct {
+    char name[48];
+    double mean, sd;
+} bench_result;
+
+static int run_test(bench_state *s, const bench_args *a, bool is_gen, bench_result *r, he_error *err) {
+    long n = is_gen ? a->n_gen : a->n_prompt;
+    int k = snprintf(r->name, sizeof r->name, "%s%ld", is_gen ? "tg" : "pp", n);
+    if (a->depth > 0) snprintf(r->name + k, sizeof r->name - (size_t)k, "@d%ld", a->depth);
+    /* Warm-up (as llama-bench): faults the mapping in and lets the pool's threads spin up. */
+    if (run_once(s, is_gen, 0, is_gen ? 1 : (n < s->n_batch ? n : s->n_batch), err) < 0) return -1;
+    double sum = 0, sum2 = 0;
+    for (long i = 0; i < a->reps; i++) {
+        double t = run_once(s, is_gen, a->depth, n, err);
+        if (t < 0) return -1;
+        double ts = t > 0 ? (double)n / t : 0.0;
+        sum += ts;
+        sum2 += ts * ts;
+    }
+    r->mean = sum / (double)a->reps;
+    double var = a->reps > 1 ? (sum2 - sum * r->mean) / (double)(a->reps - 1) : 0.0;
+    r->sd = var > 0 ? sqrt(var) : 0.0;
+    return 0;
+}
+
+static void print_json(const bench_args *a, const bench_result *res, int n_res, int threads, const char *type,
+                       uint64_t bytes) {
+    json_t *arr = json_array();
+    for (int i = 0; i < n_res; i++) {
+        bool g = res[i].name[0] == 't';
+        json_array_append_new(
+            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "test", res[i].name,
+                           "tokens_per_s", res[i].mean, "stddev", res[i].sd, "threads", threads, "type", type,
+                           "model", a->model, "model_bytes", (json_int_t)bytes, "n_prompt",
+                           (json_int_t)(g ? 0 : a->n_prompt), "n_gen", (json_int_t)(g ? a->n_gen : 0), "n_depth",
+                           (json_int_t)a->depth, "repetitions", (json_int_t)a->reps, "isa", tensor_isa()));
+    }
+    char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s) puts(s);
+    free(s);
+    json_decref(arr);
+}
+
+static void print_table(const bench_args *a, const bench_result *res, int n_res, int threads, const char *type,
+                        uint64_t bytes) {
+    const char *base = strrchr(a->model, '/');
+    base = base ? base + 1 : a->model;
+    printf("| %-28s | %11s | %-6s | %-4s | %7s | %-14s | %20s |\n", "model", "size", "type", "isa", "threads",
+           "test", "t/s");
+    printf("| %.28s | %.11s | %.6s | %.4s | %.7s | %.14s | %.20s |\n", "-----------------------------",
+           "------------", "-------", "-----", "--------", "---------------", "---------------------");
+    for (int i = 0; i < n_res; i++) {
+        char sz[32], ts[48];
+        snprintf(sz, sizeof sz, "%.2f MiB", (double)bytes / (1024.0 * 1024.0));
+        snprintf(ts, sizeof ts, "%.2f ± %.2f", res[i].mean, res[i].sd);
+        printf("| %-28.28s | %11s | %-6s | %-4s | %7d | %-14s | %21s |\n", base, sz, type, tensor_isa(), threads,
+               res[i].name, ts);
+    }
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+
+    he_error err = {0};
+    hearth_model *m = NULL;
+    bench_state s = {0};
+    int status = 1;
+
+    hearth_model_params mp = hearth_model_params_default();
+    mp.load_vocab = false; /* ids are random; the tokenizer is not needed */
+    m = hearth_model_load(a.model, &mp, &err);
+    if (!m) goto fail;
+    char type[16];
+    uint64_t bytes;
+    weight_summary(a.model, type, &bytes, &err);
+
+    long need = a.depth + (a.n_prompt > a.n_gen ? a.n_prompt : a.n_gen);
+    if (need > (1 << 22)) {
+        fprintf(stderr, "hearth bench: depth + max(-p, -n) = %ld tokens is too large\n", need);
+        status = 2;
+        goto done;
+    }
+    hearth_ctx_params cp = hearth_ctx_params_default();
+    cp.n_ctx = (int32_t)need;
+    cp.n_batch = (int32_t)(a.n_batch < need ? a.n_batch : need);
+    cp.n_threads = (int32_t)a.threads;
+    cp.n_outputs = 1;
+    s.c = hearth_ctx_new(m, &cp, &err);
+    if (!s.c) goto fail;
+    s.n_vocab = hearth_model_n_vocab(m);
+    s.n_batch = hearth_ctx_n_batch(s.c);
+    s.rng = 0x9E3779B97F4A7C15ULL;
+    hearth_batch_init(&s.b, s.n_batch);
+    int threads = hearth_ctx_n_threads(s.c);
+
+    bench_result res[2];
+    int n_res = 0;
+    if (a.n_prompt > 0) {
+        if (run_test(&s, &a, false, &res[n_res], &err)) goto fail;
+        n_res++;
+    }
+    if (a.n_gen > 0) {
+        if (run_test(&s, &a, true, &res[n_res], &err)) goto fail;
+        n_res++;
+    }
+    if (a.json) print_json(&a, res, n_res, threads, type, bytes);
+    else print_table(&a, res, n_res, threads, type, bytes);
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "hearth bench: %s\n", err.msg);
+done:
+    hearth_batch_deinit(&s.b);
+    hearth_ctx_free(s.c);
+    hearth_model_free(m);
+    return status;
+}

@@ -1,0 +1,98 @@
+// `hearth bench`: the JSON report (llama-bench-like fields, test names, positive speeds), the
+// table, --depth naming, and the argument and model errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = process.env.HEARTH_BIN;
+const SHARED = process.env.HEARTH_SHARED ?? '../shared';
+const MODEL = join(SHARED, 'models/stories260K.gguf');
+
+const bench = (args) => spawnSync(BIN, ['bench', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+test('--json prints one pp and one tg result with every field', () => {
+  const r = bench([MODEL, '-p', '16', '-n', '8', '-r', '2', '-t', '2', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout);
+  assert.ok(Array.isArray(res));
+  assert.deepEqual(res.map((x) => x.test), ['pp16', 'tg8']);
+  for (const x of res) {
+    assert.equal(typeof x.tokens_per_s, 'number');
+    assert.ok(x.tokens_per_s > 0, `${x.test}: ${x.tokens_per_s}`);
+    assert.equal(typeof x.stddev, 'number');
+    assert.ok(x.stddev >= 0);
+    assert.equal(x.threads, 2);
+    assert.equal(x.type, 'f32'); // stories260K stores its weights in F32
+    assert.equal(x.repetitions, 2);
+    assert.ok(x.model_bytes > 1_000_000 && x.model_bytes < 1_300_000, String(x.model_bytes));
+  }
+  assert.equal(res[0].n_prompt, 16);
+  assert.equal(res[1].n_gen, 8);
+});
+
+test('--depth names the tests @d<D>; -n 0 leaves out tg; one repetition has stddev 0', () => {
+  const r = bench([MODEL, '-p', '8', '-n', '0', '-r', '1', '--depth', '32', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout);
+  assert.deepEqual(res.map((x) => x.test), ['pp8@d32']);
+  assert.equal(res[0].n_depth, 32);
+  assert.equal(res[0].stddev, 0);
+});
+
+test('prompts longer than one batch are processed in chunks', () => {
+  const r = bench([MODEL, '-p', '40', '-b', '16', '-n', '0', '-r', '1', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout)[0].test, 'pp40');
+});
+
+test('without --json it prints a table', () => {
+  const r = bench([MODEL, '-p', '8', '-n', '4', '-r', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 4);
+  assert.match(lines[0], /\| model .*\| test .*\| +t\/s \|/);
+  assert.match(lines[2], /stories260K\.gguf .*\| pp8 +\| +[0-9.]+ ± [0-9.]+ \|/);
+  assert.match(lines[3], /\| tg4 +\|/);
+});
+
+const badArgs = [
+  [[], 'missing MODEL'],
+  [[MODEL, '-p'], 'missing value'],
+  [[MODEL, '-p', 'many'], 'bad value for -p'],
+  [[MODEL, '-n', '-3'], 'bad value for -n'],
+  [[MODEL, '-r', '0'], 'bad value for -r'],
+  [[MODEL, '-t', '0'], 'bad value for -t'],
+  [[MODEL, '-b', '0'], 'bad value for -b'],
+  [[MODEL, '--depth', '1x'], 'bad value for --depth'],
+  [[MODEL, '-p', '0', '-n', '0'], 'nothing to measure'],
+  [[MODEL, '--frobnicate'], 'unknown option'],
+  [[MODEL, MODEL], 'unexpected argument'],
+];
+for (const [args, msg] of badArgs) {
+  test(`bad arguments (${msg}) print usage and exit 2`, () => {
+    const r = bench(args);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, new RegExp(msg));
+    assert.match(r.stderr, /usage: hearth bench/);
+    assert.equal(r.stdout, '');
+  });
+}
+
+test('a missing or malformed model exits 1 with an error', () => {
+  const r = bench(['/nonexistent/model.gguf']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /hearth bench: /);
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
+  try {
+    const bad = join(dir, 'bad.gguf');
+    writeFileSync(bad, 'GGUF not really a model');
+    const r2 = bench([bad]);
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /hearth bench: /);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
