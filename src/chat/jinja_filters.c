@@ -9,6 +9,7 @@
 #include <string.h>
 #include <wctype.h>
 
+#include "base/utf8.h"
 #include "chat/jinja_internal.h"
 
 /* ---- Small helpers ---- */
@@ -73,23 +74,7 @@ static uint32_t *decode(jvm *V, const jstr *s, size_t *n) {
 
 static void put_cp(jbuf *b, uint32_t c) {
     char o[4];
-    size_t k = 0;
-    if (c < 0x80) {
-        o[k++] = (char)c;
-    } else if (c < 0x800) {
-        o[k++] = (char)(0xC0 | (c >> 6));
-        o[k++] = (char)(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        o[k++] = (char)(0xE0 | (c >> 12));
-        o[k++] = (char)(0x80 | ((c >> 6) & 0x3F));
-        o[k++] = (char)(0x80 | (c & 0x3F));
-    } else {
-        o[k++] = (char)(0xF0 | (c >> 18));
-        o[k++] = (char)(0x80 | ((c >> 12) & 0x3F));
-        o[k++] = (char)(0x80 | ((c >> 6) & 0x3F));
-        o[k++] = (char)(0x80 | (c & 0x3F));
-    }
-    jb_put(b, o, k);
+    jb_put(b, o, utf8_encode(c, o));
 }
 
 /* Case mapping by code point through a C.UTF-8 locale (ASCII-only if unavailable). */

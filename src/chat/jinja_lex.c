@@ -7,6 +7,7 @@
  * '{% raw %}' passes text through, and one trailing newline of the template is dropped. */
 #include <string.h>
 
+#include "base/utf8.h"
 #include "chat/jinja_internal.h"
 
 typedef struct {
@@ -107,23 +108,7 @@ static size_t after_end(lexer *L, size_t q, char sign, int trim, int *ls) {
 
 /* ---- String literals: Python escape rules ---- */
 
-static void put_utf8(char *out, size_t *k, uint32_t c) {
-    if (c < 0x80) {
-        out[(*k)++] = (char)c;
-    } else if (c < 0x800) {
-        out[(*k)++] = (char)(0xC0 | (c >> 6));
-        out[(*k)++] = (char)(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        out[(*k)++] = (char)(0xE0 | (c >> 12));
-        out[(*k)++] = (char)(0x80 | ((c >> 6) & 0x3F));
-        out[(*k)++] = (char)(0x80 | (c & 0x3F));
-    } else {
-        out[(*k)++] = (char)(0xF0 | (c >> 18));
-        out[(*k)++] = (char)(0x80 | ((c >> 12) & 0x3F));
-        out[(*k)++] = (char)(0x80 | ((c >> 6) & 0x3F));
-        out[(*k)++] = (char)(0x80 | (c & 0x3F));
-    }
-}
+static void put_utf8(char *out, size_t *k, uint32_t c) { *k += utf8_encode(c, out + *k); }
 
 static int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
