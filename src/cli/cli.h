@@ -21,4 +21,11 @@ int cmd_serve(int argc, char **argv);
 int cmd_swap(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+
+/* Shared helpers (args.c). The parsers accept the whole string as one number within [lo, hi]
+ * and return 0, else -1 (out untouched). cli_now_s: monotonic seconds. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+int cli_parse_float(const char *s, float lo, float hi, float *out);
+double cli_now_s(void);
+
 #endif

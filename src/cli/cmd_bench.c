@@ -40,21 +40,6 @@ static int usage(const char *msg, const char *arg) {
     return 2;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 typedef struct {
     const char *model;
     long n_prompt, n_gen, n_batch, threads, reps, depth;
@@ -84,7 +69,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(o, "-d") || !strcmp(o, "--depth")) dst = &a->depth;
         else return usage("unknown option", o);
         if (i + 1 >= argc) return usage("missing value for", o);
-        if (parse_long(argv[++i], lo, hi, dst)) {
+        if (cli_parse_long(argv[++i], lo, hi, dst)) {
             char msg[64];
             snprintf(msg, sizeof msg, "bad value for %s:", o);
             return usage(msg, argv[i]);
@@ -161,9 +146,9 @@ static int gen(bench_state *s, int32_t pos0, long n, he_error *err) {
 static double run_once(bench_state *s, bool is_gen, long depth, long n, he_error *err) {
     hearth_kv_clear(s->c);
     if (depth > 0 && feed(s, 0, depth, err)) return -1;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     if ((is_gen ? gen : feed)(s, (int32_t)depth, n, err)) return -1;
-    return now_s() - t0;
+    return cli_now_s() - t0;
 }
 
 typedef struct {

@@ -19,12 +19,6 @@ static void usage(void) {
             synth_shape_names());
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 int cmd_make_model(int argc, char **argv) {
     synth_params p = {.ftype = QUANT_FTYPE_ALL_F32};
     const char *type = NULL, *out = NULL;
@@ -75,12 +69,12 @@ int cmd_make_model(int argc, char **argv) {
                 synth_shape_names());
         return 2;
     }
-    double t0 = now_s();
+    double t0 = cli_now_s();
     if (synth_make_model(&p, out, &err) < 0) {
         fprintf(stderr, "hearth make-model: %s\n", err.msg);
         return 1;
     }
     fprintf(stderr, "hearth make-model: wrote %s (%s, %s) in %.1f s\n", out, p.shape,
-            quant_ftype_name(p.ftype), now_s() - t0);
+            quant_ftype_name(p.ftype), cli_now_s() - t0);
     return 0;
 }

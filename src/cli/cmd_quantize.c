@@ -12,12 +12,6 @@ static void usage(void) {
                     "  TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m\n");
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 int cmd_quantize(int argc, char **argv) {
     const char *pos[3];
     int n_pos = 0, n_threads = 0;
@@ -49,12 +43,12 @@ int cmd_quantize(int argc, char **argv) {
         fprintf(stderr, "hearth quantize: %s\n", err.msg);
         return 2;
     }
-    double t0 = now_s();
+    double t0 = cli_now_s();
     if (quant_model_file(pos[0], pos[1], ftype, n_threads, &err) < 0) {
         fprintf(stderr, "hearth quantize: %s\n", err.msg);
         return 1;
     }
     fprintf(stderr, "hearth quantize: wrote %s (%s) in %.1f s\n", pos[1], quant_ftype_name(ftype),
-            now_s() - t0);
+            cli_now_s() - t0);
     return 0;
 }

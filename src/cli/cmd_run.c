@@ -36,30 +36,6 @@ static int usage(const char *msg, const char *arg) {
     return 2;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
 typedef struct {
     const char *model, *prompt;
     long n_predict, threads, n_ctx;
@@ -87,18 +63,18 @@ static int parse_args(int argc, char **argv, run_args *a) {
         if (!strcmp(o, "-p") || !strcmp(o, "--prompt")) {
             a->prompt = v;
         } else if (!strcmp(o, "-n") || !strcmp(o, "--n-predict")) {
-            if (parse_long(v, 0, 1L << 30, &a->n_predict)) return usage("bad value for -n:", v);
+            if (cli_parse_long(v, 0, 1L << 30, &a->n_predict)) return usage("bad value for -n:", v);
         } else if (!strcmp(o, "--temp")) {
-            if (parse_float(v, 0.0f, 1e6f, &a->sp.temperature))
+            if (cli_parse_float(v, 0.0f, 1e6f, &a->sp.temperature))
                 return usage("bad value for --temp:", v);
         } else if (!strcmp(o, "--top-k")) {
-            if (parse_long(v, 0, INT32_MAX, &l)) return usage("bad value for --top-k:", v);
+            if (cli_parse_long(v, 0, INT32_MAX, &l)) return usage("bad value for --top-k:", v);
             a->sp.top_k = (int32_t)l;
         } else if (!strcmp(o, "--top-p")) {
-            if (parse_float(v, 0.0f, 1.0f, &f)) return usage("bad value for --top-p:", v);
+            if (cli_parse_float(v, 0.0f, 1.0f, &f)) return usage("bad value for --top-p:", v);
             a->sp.top_p = f;
         } else if (!strcmp(o, "--min-p")) {
-            if (parse_float(v, 0.0f, 1.0f, &f)) return usage("bad value for --min-p:", v);
+            if (cli_parse_float(v, 0.0f, 1.0f, &f)) return usage("bad value for --min-p:", v);
             a->sp.min_p = f;
         } else if (!strcmp(o, "--seed")) {
             char *end;
@@ -107,9 +83,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
             if (errno || end == v || *end || v[0] == '-') return usage("bad value for --seed:", v);
             a->sp.seed = s;
         } else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) {
-            if (parse_long(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
+            if (cli_parse_long(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")) {
-            if (parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for -c:", v);
+            if (cli_parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for -c:", v);
         } else {
             return usage("unknown option", o);
         }
@@ -143,7 +119,7 @@ int cmd_run(int argc, char **argv) {
     hearth_batch b = {0};
     int status = 1;
 
-    double t0 = now_s();
+    double t0 = cli_now_s();
     m = hearth_model_load(a.model, NULL, &err);
     if (!m) {
         fprintf(stderr, "hearth run: %s\n", err.msg);
@@ -183,7 +159,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "hearth run: %s\n", err.msg);
         goto done;
     }
-    double t_load = now_s() - t0;
+    double t_load = cli_now_s() - t0;
     fprintf(stderr,
             "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d, %d "
             "threads\n",
@@ -192,7 +168,7 @@ int cmd_run(int argc, char **argv) {
 
     /* prompt, in chunks; logits only for its last token */
     hearth_batch_init(&b, n_batch);
-    double t1 = now_s();
+    double t1 = cli_now_s();
     for (size_t i = 0; i < n_ids; i += (size_t)n_batch) {
         hearth_batch_clear(&b);
         size_t end = i + (size_t)n_batch < n_ids ? i + (size_t)n_batch : n_ids;
@@ -205,7 +181,7 @@ int cmd_run(int argc, char **argv) {
     }
     for (size_t j = 0; j < n_ids; j++)
         sample_chain_accept(sc, ids[j]);
-    double t_prompt = now_s() - t1;
+    double t_prompt = cli_now_s() - t1;
 
     /* generation */
     tok_detok d;
@@ -214,7 +190,7 @@ int cmd_run(int argc, char **argv) {
     int32_t pos = (int32_t)n_ids;
     const float *logits = hearth_logits(c, b.n_tokens - 1);
     long n_gen = 0;
-    double t2 = now_s();
+    double t2 = cli_now_s();
     status = 0;
     while (n_gen < a.n_predict) {
         int32_t id = sample_chain_sample(sc, logits);
@@ -243,7 +219,7 @@ int cmd_run(int argc, char **argv) {
     if (n) fwrite(text, 1, n > TOK_DETOK_MAX ? TOK_DETOK_MAX : n, stdout);
     fflush(stdout);
     free(text);
-    double t_gen = now_s() - t2;
+    double t_gen = cli_now_s() - t2;
     fprintf(stderr,
             "\nhearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in %.3f "
             "s (%.1f tok/s)\n",

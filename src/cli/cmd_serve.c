@@ -41,15 +41,6 @@ static int usage(const char *msg, const char *arg) {
     return 2;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 static volatile sig_atomic_t g_stop, g_hup;
 static void on_signal(int sig) {
     if (sig == SIGHUP) g_hup = 1;
@@ -129,17 +120,17 @@ static int parse_args(int argc, char **argv, serve_args *a) {
         else if (!strcmp(o, "--config")) a->config = v;
         else if (!strcmp(o, "--cors-origin")) a->cors = v;
         else if (!strcmp(o, "--port")) {
-            if (parse_int(v, 0, 65535, &a->port)) return usage("bad value for --port:", v);
+            if (cli_parse_long(v, 0, 65535, &a->port)) return usage("bad value for --port:", v);
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
-            if (parse_int(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for --ctx:", v);
+            if (cli_parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for --ctx:", v);
         } else if (!strcmp(o, "--slots")) {
-            if (parse_int(v, 1, HEARTH_MAX_SEQ, &a->slots)) return usage("bad value for --slots:", v);
+            if (cli_parse_long(v, 1, HEARTH_MAX_SEQ, &a->slots)) return usage("bad value for --slots:", v);
         } else if (!strcmp(o, "--queue")) {
-            if (parse_int(v, 1, 1 << 20, &a->queue)) return usage("bad value for --queue:", v);
+            if (cli_parse_long(v, 1, 1 << 20, &a->queue)) return usage("bad value for --queue:", v);
         } else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) {
-            if (parse_int(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
+            if (cli_parse_long(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
         } else if (!strcmp(o, "--max-body")) {
-            if (parse_int(v, 1024, 1L << 30, &a->max_body)) return usage("bad value for --max-body:", v);
+            if (cli_parse_long(v, 1024, 1L << 30, &a->max_body)) return usage("bad value for --max-body:", v);
         } else if (!strcmp(o, "--api-key")) {
             if (add_key(a, v)) return usage("too many API keys", NULL);
         } else if (!strcmp(o, "--api-key-file")) {
