@@ -1,0 +1,75 @@
+/* grammar.h — GBNF grammars applied as a token mask while sampling.
+ *
+ * GBNF is llama.cpp's grammar format: `name ::= body` rules; sequences, `|` alternation,
+ * `( )` grouping, "literals" with escapes (\n \t \r \\ \" \xHH \uHHHH \UHHHHHHHH), character
+ * classes [a-z] with ranges and negation [^...], `.` (any character), `*` `+` `?` `{m}` `{m,}`
+ * `{m,n}`, `#` comments, all over UTF-8 code points.
+ *
+ * Three objects:
+ * - gram_grammar: parsed and compiled rules; immutable, shared by any number of matchers and
+ *   threads.
+ * - gram_vocab: what each token of a model spells (its bytes), indexed once per model so the
+ *   mask does not walk 150K tokens one by one.
+ * - gram_matcher: one generating sequence's position in the grammar (the set of parse stacks
+ *   reachable after the text accepted so far).
+ *
+ * Every grammar comes from outside (a request's `grammar`, a JSON schema, a tool list), so
+ * parsing reports errors with line:column, and matching is bounded in time and memory
+ * (left recursion is refused at parse time; stack sets are capped). */
+#ifndef HEARTH_GRAMMAR_H
+#define HEARTH_GRAMMAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+typedef struct gram_grammar gram_grammar;
+
+/* Parses GBNF text[0, len). root names the start rule (NULL: "root"). NULL with err
+ * (HE_INVALID, "grammar:3:14: expected '::='", undefined rules, left recursion, ...). */
+gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_error *err);
+void gram_free(gram_grammar *g); /* NULL is a no-op */
+
+/* ---- Vocabulary ---- */
+
+enum {
+    GRAM_TOKEN_TEXT = 0, /* ordinary token: its bytes are matched against the grammar */
+    GRAM_TOKEN_EOG = 1,  /* end of generation: allowed only where the grammar may end */
+    GRAM_TOKEN_NEVER = 2 /* control tokens etc.: never allowed while the grammar is active */
+};
+
+typedef struct gram_vocab gram_vocab;
+
+/* piece[i][0, piece_len[i]) are the bytes token i decodes to; kind[i] is GRAM_TOKEN_*.
+ * Everything is copied. */
+gram_vocab *gram_vocab_new(int32_t n_vocab, const char *const *piece, const size_t *piece_len,
+                           const uint8_t *kind, he_error *err);
+void gram_vocab_free(gram_vocab *v); /* NULL is a no-op */
+
+/* ---- Matching ---- */
+
+typedef struct gram_matcher gram_matcher;
+
+gram_matcher *gram_matcher_new(const gram_grammar *g, const gram_vocab *v, he_error *err);
+void gram_matcher_free(gram_matcher *m); /* NULL is a no-op */
+
+/* Sets logits[t] = -INFINITY for every token t that cannot continue the text accepted so far
+ * (EOG tokens stay only when the grammar may end here). Returns how many tokens stay allowed. */
+int32_t gram_matcher_mask(gram_matcher *m, float *logits);
+/* Whether token t may come next (cheap: the sampler tries its pick first and masks only when
+ * the pick is refused). */
+bool gram_matcher_allows(gram_matcher *m, int32_t token);
+/* Advances over token t. -1 with err when t is not allowed (the matcher is unchanged). */
+int gram_matcher_accept(gram_matcher *m, int32_t token, he_error *err);
+/* Advances over raw bytes (lazy grammars: the trigger text and what followed it in the same
+ * token). -1 with err when the bytes do not fit the grammar (the matcher is unchanged). */
+int gram_matcher_accept_bytes(gram_matcher *m, const char *s, size_t n, he_error *err);
+/* The text accepted so far is a complete sentence of the grammar. */
+bool gram_matcher_can_end(const gram_matcher *m);
+/* Complete, and nothing more may follow: generation should stop here. */
+bool gram_matcher_must_end(const gram_matcher *m);
+void gram_matcher_reset(gram_matcher *m); /* back to the start of the root rule */
+
+#endif
