@@ -9,12 +9,13 @@ declare -A allowed=(
   [gguf]="base gguf tensor"
   [tokenizer]="base gguf tokenizer"
   [sample]="base sample"
+  [grammar]="base grammar"
   [model]="base gguf tensor tokenizer model"
-  [chat]="base gguf tokenizer chat"
+  [chat]="base gguf tokenizer grammar chat"
   [store]="base gguf store"
-  [server]="base gguf tensor tokenizer model sample chat store server"
+  [server]="base gguf tensor tokenizer model sample grammar chat store server"
   [bench]="base gguf tensor tokenizer model sample chat bench"
-  [cli]="base gguf tensor tokenizer model sample chat store server bench cli"
+  [cli]="base gguf tensor tokenizer model sample grammar chat store server bench cli"
 )
 bad=0
 for dir in src/*/; do
