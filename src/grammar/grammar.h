@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "sample/sample.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct gram_grammar gram_grammar;
 
@@ -46,6 +48,9 @@ typedef struct gram_vocab gram_vocab;
  * Everything is copied. */
 gram_vocab *gram_vocab_new(int32_t n_vocab, const char *const *piece, const size_t *piece_len,
                            const uint8_t *kind, he_error *err);
+/* The same from a model's vocab: each token's decoded bytes; EOG tokens GRAM_TOKEN_EOG; other
+ * control tokens GRAM_TOKEN_NEVER. */
+gram_vocab *gram_vocab_from_tok(const tok_vocab *tv, he_error *err);
 void gram_vocab_free(gram_vocab *v); /* NULL is a no-op */
 
 /* ---- Matching ---- */
@@ -71,5 +76,13 @@ bool gram_matcher_can_end(const gram_matcher *m);
 /* Complete, and nothing more may follow: generation should stop here. */
 bool gram_matcher_must_end(const gram_matcher *m);
 void gram_matcher_reset(gram_matcher *m); /* back to the start of the root rule */
+
+/* ---- Sampling under a grammar (the one path `hearth run` and the server both use) ---- */
+
+/* Picks the next token with chain s from logits[n_vocab] under m: the chain's own pick is tried
+ * first (gram_matcher_allows); only when refused are the logits copied to scratch[n_vocab],
+ * masked, and sampled again. The token is accepted into m (not into s: the caller does that as
+ * for any token). -1 with err when no token is allowed (a grammar dead end). */
+int32_t gram_sample(gram_matcher *m, sample_chain *s, const float *logits, float *scratch, he_error *err);
 
 #endif
