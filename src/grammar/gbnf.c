@@ -292,6 +292,7 @@ static int read_char(parser *p, uint32_t *cp) {
         p->i++;
     }
     if (v > 0x10FFFF) return perr(p, at, "escape beyond U+10FFFF");
+    if (v >= 0xD800 && v <= 0xDFFF) return perr(p, at, "escape names a surrogate (not a character)");
     *cp = v;
     return 0;
 }

@@ -276,17 +276,32 @@ static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, ui
     return closure(m);
 }
 
-/* Could any top accept some code point in [lo, hi]? (prunes partial UTF-8; conservative) */
+static inline bool try_cp(const gram_grammar *g, uint32_t cls, uint32_t x, uint32_t lo, uint32_t hi) {
+    return x >= lo && x <= hi && !(x >= 0xD800 && x <= 0xDFFF) && gram_class_has(g, cls, x);
+}
+
+/* Could any top accept some character in [lo, hi] (the characters a partial UTF-8 sequence
+ * can still become)? Exact: the matched part of [lo, hi] is a union of intervals whose ends
+ * are among lo, hi, the class's range ends (+-1) and the surrogate gap's ends, so testing
+ * those points finds one if any exists. A partial sequence is never let through into a dead
+ * end. */
 static bool any_in_range(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t lo, uint32_t hi) {
     const gram_grammar *g = m->g;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t t = m->tb[tops_off + i];
         if (t == DONE) continue;
-        const gram_class *k = &g->classes[g->elems[m->nodes[t].pos].val];
-        if (k->negate) return true;
+        uint32_t cls = g->elems[m->nodes[t].pos].val;
+        const gram_class *k = &g->classes[cls];
+        if (try_cp(g, cls, lo, lo, hi) || try_cp(g, cls, hi, lo, hi) ||
+            try_cp(g, cls, 0xD7FF, lo, hi) || try_cp(g, cls, 0xE000, lo, hi))
+            return true;
         const uint32_t *r = g->ranges + k->range_off;
-        for (uint32_t j = 0; j < k->n_ranges; j++)
-            if (r[2 * j] <= hi && r[2 * j + 1] >= lo) return true;
+        for (uint32_t j = 0; j < k->n_ranges; j++) {
+            uint32_t a = r[2 * j], z = r[2 * j + 1];
+            if (try_cp(g, cls, a, lo, hi) || try_cp(g, cls, z, lo, hi) ||
+                (a > 0 && try_cp(g, cls, a - 1, lo, hi)) || try_cp(g, cls, z + 1, lo, hi))
+                return true;
+        }
     }
     return false;
 }
