@@ -25,6 +25,9 @@ typedef struct {
     uint32_t pos, parent;
 } frame;
 
+#define MASK_CACHE 4
+#define MASK_KEY_MAX 4096
+
 /* A code point being assembled from UTF-8 bytes (need = continuation bytes still missing). */
 typedef struct {
     uint32_t cp;
@@ -73,6 +76,17 @@ struct gram_matcher {
     uint32_t n_memo_buf, cap_memo_buf;
     uint32_t memo_gen;
     uint32_t memo_base; /* frames below this index are stable during the current mask; 0: off */
+    /* Whole-mask cache keyed by the state's content (every stack's positions, the partial
+     * character): inside a JSON string the state after each ordinary character is the same, so
+     * repeated masks there cost one bitset copy. */
+    struct mask_entry {
+        uint32_t *key;
+        uint32_t key_n;
+        uint64_t *bits;
+    } cache[MASK_CACHE];
+    uint32_t cache_next;
+    uint32_t *key;
+    uint32_t cap_key;
     bool limit_hit;
 };
 
@@ -442,6 +456,11 @@ void gram_matcher_free(gram_matcher *m) {
     free(m->allowed);
     free(m->memo);
     free(m->memo_buf);
+    for (int i = 0; i < MASK_CACHE; i++) {
+        free(m->cache[i].key);
+        free(m->cache[i].bits);
+    }
+    free(m->key);
     free(m);
 }
 
@@ -545,11 +564,52 @@ int gram_matcher_accept(gram_matcher *m, int32_t t, he_error *err) {
 
 /* ---- the mask ---- */
 
+/* The state as a key: u, then each stack's positions top to bottom. 0 when too long. */
+static uint32_t state_key(gram_matcher *m) {
+    uint32_t n = 0;
+    if (m->cap_key < MASK_KEY_MAX) {
+        m->cap_key = MASK_KEY_MAX;
+        m->key = xrealloc(m->key, m->cap_key * sizeof *m->key);
+    }
+    m->key[n++] = m->u.cp;
+    m->key[n++] = m->u.need << 24 | m->u.min;
+    for (uint32_t i = 0; i < m->n_tops; i++) {
+        for (uint32_t t = m->tops[i]; t != NIL && t != DONE; t = m->nodes[t].parent) {
+            if (n + 2 >= MASK_KEY_MAX) return 0;
+            m->key[n++] = m->nodes[t].pos;
+        }
+        m->key[n++] = m->tops[i] == DONE ? DONE : NIL;
+    }
+    return n;
+}
+
+static int32_t apply_mask(const gram_matcher *m, float *logits) {
+    const gram_vocab *v = m->v;
+    int32_t n_allowed = 0;
+    for (int32_t t = 0; t < v->n_vocab; t++) {
+        if ((m->allowed[t >> 6] >> (t & 63)) & 1) {
+            n_allowed++;
+        } else if (logits) {
+            logits[t] = -INFINITY;
+        }
+    }
+    return n_allowed;
+}
+
 int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     const gram_vocab *v = m->v;
     if (!v) return 0;
     size_t words = ((size_t)v->n_vocab + 63) / 64;
+    uint32_t key_n = state_key(m);
+    for (int i = 0; key_n && i < MASK_CACHE; i++) {
+        struct mask_entry *e = &m->cache[i];
+        if (e->key_n == key_n && !memcmp(e->key, m->key, key_n * sizeof *m->key)) {
+            memcpy(m->allowed, e->bits, words * sizeof *m->allowed);
+            return apply_mask(m, logits);
+        }
+    }
     memset(m->allowed, 0, words * sizeof *m->allowed);
+    m->limit_hit = false;
     uint32_t mark0 = m->n_nodes;
     if (!m->memo) m->memo = xcalloc(MEMO_SIZE, sizeof *m->memo);
     if (++m->memo_gen == 0) { /* wrapped: forget every entry */
@@ -622,15 +682,15 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     if (gram_matcher_can_end(m))
         for (int32_t i = 0; i < v->n_eog; i++)
             m->allowed[v->eog[i] >> 6] |= 1ull << (v->eog[i] & 63);
-    int32_t n_allowed = 0;
-    for (int32_t t = 0; t < v->n_vocab; t++) {
-        if ((m->allowed[t >> 6] >> (t & 63)) & 1) {
-            n_allowed++;
-        } else if (logits) {
-            logits[t] = -INFINITY;
-        }
+    if (key_n && !m->limit_hit) {
+        struct mask_entry *e = &m->cache[m->cache_next++ % MASK_CACHE];
+        e->key = xrealloc(e->key, key_n * sizeof *e->key);
+        memcpy(e->key, m->key, key_n * sizeof *e->key);
+        e->key_n = key_n;
+        if (!e->bits) e->bits = xmalloc(words * sizeof *e->bits);
+        memcpy(e->bits, m->allowed, words * sizeof *e->bits);
     }
-    return n_allowed;
+    return apply_mask(m, logits);
 }
 
 /* ---- sampling ---- */
