@@ -70,6 +70,7 @@ struct gram_matcher {
      * same small set steps to itself over and over: this turns most trie nodes into a lookup. */
     struct memo_entry {
         uint32_t gen, in_off, in_n, out_off, out_n;
+        bool self;
         uint64_t h, bits;
     } *memo;
     uint32_t *memo_buf;
@@ -224,6 +225,12 @@ static void next_stamp(gram_matcher *m) {
 
 #define MEMO_SIZE 4096
 
+static inline bool same_u32(const uint32_t *a, const uint32_t *b, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 static uint64_t tops_hash(const uint32_t *t, uint32_t n, uint32_t cp) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ cp;
     for (uint32_t i = 0; i < n; i++)
@@ -250,7 +257,8 @@ static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32
     uint64_t h = tops_hash(in, n, (uint32_t)bits ^ (uint32_t)(bits >> 32) * 0x9E3779B1u);
     struct memo_entry *e = &m->memo[h & (MEMO_SIZE - 1)];
     if (e->gen == m->memo_gen && e->h == h && e->bits == bits && e->in_n == n &&
-        !memcmp(m->memo_buf + e->in_off, in, n * sizeof *in)) {
+        same_u32(m->memo_buf + e->in_off, in, n)) {
+        if (e->self) return -2; /* the set steps to itself (a string's characters) */
         tb_reserve(m, e->out_n + 1);
         memcpy(m->tb + m->n_tb, m->memo_buf + e->out_off, e->out_n * sizeof *m->tb);
         m->n_tb += e->out_n;
@@ -280,6 +288,7 @@ static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32
     m->n_memo_buf += n;
     e->out_off = m->n_memo_buf;
     e->out_n = (uint32_t)k;
+    e->self = (uint32_t)k == n && same_u32(in, m->tb + at, n);
     memcpy(m->memo_buf + m->n_memo_buf, m->tb + at, (size_t)k * sizeof *m->tb);
     m->n_memo_buf += (uint32_t)k;
     return k;
@@ -375,6 +384,11 @@ static int step_byte(gram_matcher *m, uint32_t off, uint32_t n, utf8_state *u, u
     }
     uint32_t at = m->n_tb;
     int64_t k = advance_cp(m, off, n, cp);
+    if (k == -2) { /* unchanged set: refer to it */
+        *new_off = off;
+        *new_n = n;
+        return 1;
+    }
     if (k < 0) return -1;
     if (k == 0) return 0;
     *new_off = at;
