@@ -46,7 +46,8 @@ int main(int argc, char **argv) {
     double t_index = now_s() - t0;
     json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
                                 "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":"
-                                "{\"type\":\"string\"}}},\"required\":[\"name\",\"age\"]}",
+                                "{\"type\":\"string\"}},\"code\":{\"type\":\"string\",\"maxLength\":16}},"
+                                "\"required\":[\"name\",\"age\"]}",
                                 0, NULL);
     char *text = gram_schema_to_gbnf(schema, &err);
     json_decref(schema);
@@ -66,7 +67,8 @@ int main(int argc, char **argv) {
                             {"in a string", "{\"name\": \"Al"},
                             {"in a number", "{\"name\": \"Al\", \"age\": 4"},
                             {"after a value", "{\"name\": \"Al\", \"age\": 42"},
-                            {"in an array", "{\"name\": \"Al\", \"age\": 42, \"tags\": [\"x\", "}};
+                            {"in an array", "{\"name\": \"Al\", \"age\": 42, \"tags\": [\"x\", "},
+                            {"maxLength str", "{\"name\": \"Al\", \"age\": 42, \"code\": \"ab"}};
     for (size_t k = 0; k < sizeof pos / sizeof pos[0]; k++) {
         gram_matcher *m = gram_matcher_new(g, gv, &err);
         if (gram_matcher_accept_bytes(m, pos[k][1], strlen(pos[k][1]), &err)) {

@@ -26,6 +26,7 @@ typedef struct {
 } frame;
 
 #define MASK_CACHE 4
+#define WALK_KEEP (1u << 20)
 #define MASK_KEY_MAX 4096
 
 /* A code point being assembled from UTF-8 bytes (need = continuation bytes still missing). */
@@ -65,9 +66,10 @@ struct gram_matcher {
     uint32_t cap_lv;
     uint64_t *allowed; /* bitset over the vocab */
     uint32_t n_live; /* frames right after the last compaction */
-    /* Memo of code-point steps during one mask: (tops, cp) -> tops, kept only when every frame
-     * involved predates the mask (so rollbacks cannot invalidate it). Inside a JSON string the
-     * same small set steps to itself over and over: this turns most trie nodes into a lookup. */
+    /* Memo of code-point steps during one mask walk: (tops, which tops accept) -> tops. The walk
+     * keeps the frames it makes (hash-consing shares them: the stacks after "ab" and "xy" inside
+     * a string are the same frames) and rolls back only at its end, or below a node when it has
+     * made more than WALK_KEEP frames, which also clears the memo. */
     struct memo_entry {
         uint32_t gen, in_off, in_n, out_off, out_n;
         bool self;
@@ -76,7 +78,7 @@ struct gram_matcher {
     uint32_t *memo_buf;
     uint32_t n_memo_buf, cap_memo_buf;
     uint32_t memo_gen;
-    uint32_t memo_base; /* frames below this index are stable during the current mask; 0: off */
+    uint32_t memo_base; /* nonzero while a mask walk runs (the memo is on) */
     /* Whole-mask cache keyed by the state's content (every stack's positions, the partial
      * character): inside a JSON string the state after each ordinary character is the same, so
      * repeated masks there cost one bitset copy. */
@@ -268,10 +270,6 @@ static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32
     int64_t k = advance_cp_raw(m, tops_off, n, cp);
     if (k < 0) return k;
     in = m->tb + tops_off; /* tb may have moved */
-    for (uint32_t i = 0; i < n; i++)
-        if (in[i] != DONE && in[i] >= m->memo_base) return k;
-    for (uint32_t i = 0; i < (uint32_t)k; i++)
-        if (m->tb[at + i] != DONE && m->tb[at + i] >= m->memo_base) return k;
     uint32_t need = n + (uint32_t)k;
     if (m->n_memo_buf + need > m->cap_memo_buf) {
         if (m->n_memo_buf + need > (1u << 20)) return k; /* full for this mask */
@@ -587,6 +585,18 @@ int gram_matcher_accept(gram_matcher *m, int32_t t, he_error *err) {
 
 /* ---- the mask ---- */
 
+/* Leaving a trie node: its frames stay (they are shared with later siblings) unless the walk
+ * has made too many; a rollback clears the memo, whose entries may name those frames. */
+static void walk_release(gram_matcher *m, uint32_t mark, uint32_t mark0) {
+    if (m->n_nodes - mark0 <= WALK_KEEP) return;
+    rollback(m, mark);
+    if (++m->memo_gen == 0) {
+        memset(m->memo, 0, MEMO_SIZE * sizeof *m->memo);
+        m->memo_gen = 1;
+    }
+    m->n_memo_buf = 0;
+}
+
 /* The state as a key: u, then each stack's positions top to bottom. 0 when too long. */
 static uint32_t state_key(gram_matcher *m) {
     uint32_t n = 0;
@@ -662,7 +672,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     for (;;) {
         L = &m->lv[depth];
         if (L->child >= tn[L->node].end) { /* all children done */
-            rollback(m, L->mark_nodes);
+            walk_release(m, L->mark_nodes, mark0);
             m->n_tb = L->mark_tb;
             if (depth == 0) break;
             depth--;
@@ -674,7 +684,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
         utf8_state u = L->u;
         uint32_t no, nn;
         if (step_byte(m, L->tops, L->n_tops, &u, tn[c].byte, &no, &nn) != 1) {
-            rollback(m, mark_nodes);
+            walk_release(m, mark_nodes, mark0);
             m->n_tb = mark_tb;
             continue;
         }
@@ -683,7 +693,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
             m->allowed[t >> 6] |= 1ull << (t & 63);
         }
         if (c + 1 >= tn[c].end) { /* a leaf */
-            rollback(m, mark_nodes);
+            walk_release(m, mark_nodes, mark0);
             m->n_tb = mark_tb;
             continue;
         }
@@ -700,6 +710,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
         N->mark_nodes = mark_nodes;
         N->mark_tb = mark_tb;
     }
+    rollback(m, mark0);
     m->n_tb = 0;
     m->memo_base = 0;
     if (gram_matcher_can_end(m))
