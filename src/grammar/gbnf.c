@@ -43,6 +43,8 @@ typedef struct {
     uint32_t *ranges;
     uint32_t n_ranges, cap_ranges;
     uint32_t total_elems;
+    uint32_t *names; /* hash of user rule names -> rule index + 1 (0: empty) */
+    uint32_t names_cap, n_names;
     int depth;
     he_error *err;
     bool failed;
@@ -117,11 +119,42 @@ static int64_t gen_rule(parser *p, uint32_t parent) {
     return r;
 }
 
+static uint32_t name_hash(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* The rule named name[0, nlen), created (undefined, first referenced at off) if new. A hash
+ * table keeps this O(1): a grammar may name thousands of rules. */
 static int64_t find_or_add_rule(parser *p, const char *name, size_t nlen, size_t off) {
-    for (uint32_t r = 0; r < p->n_rules; r++)
-        if (strlen(p->rules[r].name) == nlen && !memcmp(p->rules[r].name, name, nlen)) return r;
+    if ((p->n_names + 1) * 2 > p->names_cap) {
+        uint32_t cap = p->names_cap ? p->names_cap * 2 : 64;
+        uint32_t *t = xcalloc(cap, sizeof *t);
+        for (uint32_t i = 0; i < p->names_cap; i++) {
+            uint32_t k = p->names[i];
+            if (!k) continue;
+            const char *nm = p->rules[k - 1].name;
+            uint32_t h = name_hash(nm, strlen(nm)) & (cap - 1);
+            while (t[h])
+                h = (h + 1) & (cap - 1);
+            t[h] = k;
+        }
+        free(p->names);
+        p->names = t;
+        p->names_cap = cap;
+    }
+    uint32_t h = name_hash(name, nlen) & (p->names_cap - 1);
+    for (; p->names[h]; h = (h + 1) & (p->names_cap - 1)) {
+        const char *nm = p->rules[p->names[h] - 1].name;
+        if (strlen(nm) == nlen && !memcmp(nm, name, nlen)) return p->names[h] - 1;
+    }
     int64_t r = new_rule(p, name, nlen);
-    if (r >= 0) p->rules[r].first_ref = off;
+    if (r < 0) return r;
+    p->rules[r].first_ref = off;
+    p->names[h] = (uint32_t)r + 1;
+    p->n_names++;
     return r;
 }
 
@@ -696,6 +729,7 @@ gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_erro
         free(p.rules[r].body.e);
     }
     free(p.rules);
+    free(p.names);
     free(p.classes);
     free(p.ranges);
     return g;
