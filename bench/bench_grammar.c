@@ -44,11 +44,12 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     gram_vocab *gv = gram_vocab_from_tok(tv, &err);
     double t_index = now_s() - t0;
-    json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
-                                "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":"
-                                "{\"type\":\"string\"}},\"code\":{\"type\":\"string\",\"maxLength\":16}},"
-                                "\"required\":[\"name\",\"age\"]}",
-                                0, NULL);
+    json_t *schema =
+        json_loads("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+                   "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":"
+                   "{\"type\":\"string\"}},\"code\":{\"type\":\"string\",\"maxLength\":16}},"
+                   "\"required\":[\"name\",\"age\"]}",
+                   0, NULL);
     char *text = gram_schema_to_gbnf(schema, &err);
     json_decref(schema);
     if (!text) {
@@ -98,8 +99,9 @@ int main(int argc, char **argv) {
         for (int32_t t = 0; t < n; t++)
             hits += gram_matcher_allows(m, t);
         ta = now_s() - ta;
-        printf("%-14s mask %8.3f ms walk, %6.3f ms cached (%6d allowed)   allows(): %.3f us/token\n",
-               pos[k][0], cold * 1e3, best * 1e3, allowed, ta * 1e6 / n);
+        printf(
+            "%-14s mask %8.3f ms walk, %6.3f ms cached (%6d allowed)   allows(): %.3f us/token\n",
+            pos[k][0], cold * 1e3, best * 1e3, allowed, ta * 1e6 / n);
         (void)hits;
         gram_matcher_free(m);
     }

@@ -65,7 +65,7 @@ struct gram_matcher {
     level *lv;
     uint32_t cap_lv;
     uint64_t *allowed; /* bitset over the vocab */
-    uint32_t n_live; /* frames right after the last compaction */
+    uint32_t n_live;   /* frames right after the last compaction */
     /* Memo of code-point steps during one mask walk: (tops, which tops accept) -> tops. The walk
      * keeps the frames it makes (hash-consing shares them: the stacks after "ab" and "xy" inside
      * a string are the same frames) and rolls back only at its end, or below a node when it has
@@ -74,7 +74,7 @@ struct gram_matcher {
         uint32_t gen, in_off, in_n, out_off, out_n;
         bool self;
         uint64_t h, bits;
-    } *memo;
+    } * memo;
     uint32_t *memo_buf;
     uint32_t n_memo_buf, cap_memo_buf;
     uint32_t memo_gen;
@@ -306,7 +306,8 @@ static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, ui
     return closure(m);
 }
 
-static inline bool try_cp(const gram_grammar *g, uint32_t cls, uint32_t x, uint32_t lo, uint32_t hi) {
+static inline bool try_cp(const gram_grammar *g, uint32_t cls, uint32_t x, uint32_t lo,
+                          uint32_t hi) {
     return x >= lo && x <= hi && !(x >= 0xD800 && x <= 0xDFFF) && gram_class_has(g, cls, x);
 }
 
@@ -347,10 +348,14 @@ static int step_byte(gram_matcher *m, uint32_t off, uint32_t n, utf8_state *u, u
             cp = b;
         } else {
             uint32_t need, v;
-            if (b >= 0xC2 && b <= 0xDF) need = 1, v = b & 0x1Fu;
-            else if (b >= 0xE0 && b <= 0xEF) need = 2, v = b & 0x0Fu;
-            else if (b >= 0xF0 && b <= 0xF4) need = 3, v = b & 0x07u;
-            else return 0;
+            if (b >= 0xC2 && b <= 0xDF)
+                need = 1, v = b & 0x1Fu;
+            else if (b >= 0xE0 && b <= 0xEF)
+                need = 2, v = b & 0x0Fu;
+            else if (b >= 0xF0 && b <= 0xF4)
+                need = 3, v = b & 0x07u;
+            else
+                return 0;
             uint32_t min = need == 1 ? 0x80 : need == 2 ? 0x800 : 0x10000;
             uint32_t lo = v << (6 * need), hi = lo | ((1u << (6 * need)) - 1);
             if (lo < min) lo = min;
@@ -573,7 +578,8 @@ int gram_matcher_accept(gram_matcher *m, int32_t t, he_error *err) {
         return he_fail(err, HE_INVALID, "grammar: token %d is out of range", t);
     if (v->kind[t] == GRAM_TOKEN_EOG) {
         if (gram_matcher_can_end(m)) return 0;
-        return he_fail(err, HE_INVALID, "grammar: end of generation before the grammar is complete");
+        return he_fail(err, HE_INVALID,
+                       "grammar: end of generation before the grammar is complete");
     }
     if (v->kind[t] != GRAM_TOKEN_TEXT || v->piece_len[t] == 0)
         return he_fail(err, HE_INVALID, "grammar: token %d is a control token", t);
@@ -737,15 +743,19 @@ int32_t gram_sample(gram_matcher *m, sample_chain *s, const float *logits, float
         memcpy(scratch, logits, (size_t)n_vocab * sizeof *scratch);
         if (gram_matcher_mask(m, scratch) == 0) {
             if (gram_matcher_can_end(m))
-                return he_fail(err, HE_INVALID, "grammar: complete, and the vocab has no end-of-generation token"), -1;
-            return he_fail(err, HE_INVALID, "grammar: no token can continue the text (a dead end)"), -1;
+                return he_fail(err, HE_INVALID,
+                               "grammar: complete, and the vocab has no end-of-generation token"),
+                       -1;
+            return he_fail(err, HE_INVALID, "grammar: no token can continue the text (a dead end)"),
+                   -1;
         }
         t = sample_chain_sample(s, scratch);
         if (t < 0 || t >= n_vocab || !((m->allowed[t >> 6] >> (t & 63)) & 1)) {
             /* the chain cannot see the mask (e.g. every allowed logit was -inf): best allowed */
             int32_t best = -1;
             for (int32_t i = 0; i < n_vocab; i++)
-                if (((m->allowed[i >> 6] >> (i & 63)) & 1) && (best < 0 || logits[i] > logits[best]))
+                if (((m->allowed[i >> 6] >> (i & 63)) & 1) &&
+                    (best < 0 || logits[i] > logits[best]))
                     best = i;
             t = best;
         }
