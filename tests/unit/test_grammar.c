@@ -411,3 +411,43 @@ Test(mask, synthetic_vocab_eog_and_never) {
     gram_free(g);
     gram_vocab_free(gv);
 }
+
+/* gram_sample: the chain's pick when allowed (no mask), else the best allowed token (greedy);
+ * a dead end is an error, not a token. */
+Test(mask, sample_prefers_the_chains_pick_then_the_best_allowed) {
+    const char *pieces[] = {"x", "a", "b", "</s>"};
+    size_t lens[] = {1, 1, 1, 4};
+    uint8_t kinds[] = {0, 0, 0, GRAM_TOKEN_EOG};
+    he_error err;
+    gram_vocab *gv = gram_vocab_new(4, pieces, lens, kinds, &err);
+    gram_grammar *g = parse("root ::= [ab] \"x\"", &err);
+    gram_matcher *m = gram_matcher_new(g, gv, &err);
+    sample_params sp = sample_params_default();
+    sp.temperature = 0.0f;
+    sample_chain *sc = sample_chain_new(&sp, 4, &err);
+    float logits[4] = {9.0f, 1.0f, 2.0f, 8.0f}, scratch[4];
+    cr_expect_eq(gram_sample(m, sc, logits, scratch, &err), 2); /* x and </s> refused: b */
+    cr_expect_eq(gram_sample(m, sc, logits, scratch, &err), 0); /* x is the pick and allowed */
+    cr_expect(gram_matcher_must_end(m));
+    cr_expect_eq(gram_sample(m, sc, logits, scratch, &err), 3); /* only </s> remains */
+    gram_matcher_free(m);
+    gram_free(g);
+    /* a grammar that is complete where the vocab has no EOG: a clean error */
+    const char *p2[] = {"a"};
+    size_t l2[] = {1};
+    uint8_t k2[] = {0};
+    gram_vocab *gv2 = gram_vocab_new(1, p2, l2, k2, &err);
+    g = parse("root ::= \"a\"", &err);
+    m = gram_matcher_new(g, gv2, &err);
+    sample_chain *sc1 = sample_chain_new(&sp, 1, &err);
+    float one[1] = {0.0f}, s1[1];
+    cr_expect_eq(gram_sample(m, sc1, one, s1, &err), 0);
+    cr_expect_eq(gram_sample(m, sc1, one, s1, &err), -1);
+    cr_expect(strstr(err.msg, "no end-of-generation token") != NULL, "%s", err.msg);
+    gram_matcher_free(m);
+    gram_free(g);
+    sample_chain_free(sc1);
+    sample_chain_free(sc);
+    gram_vocab_free(gv);
+    gram_vocab_free(gv2);
+}
