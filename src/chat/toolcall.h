@@ -48,6 +48,12 @@ typedef struct {
     bool starts_in_reasoning; /* output begins inside the reasoning block */
 } tc_reasoning;
 
+/* Fills *out for family f from the template's source (it mentions </think>; DeepSeek R1 and
+ * Command R7B always) and the rendered prompt (it ends inside an open <think>: the output
+ * starts in reasoning). Either string may be NULL. Command R7B's reasoning is its
+ * <|START_THINKING|>...<|END_THINKING|> tool plan. */
+void tc_reasoning_detect(tc_family f, const char *template_src, const char *prompt, tc_reasoning *out);
+
 /* ---- Requests ---- */
 
 typedef enum { TC_CHOICE_AUTO, TC_CHOICE_NONE, TC_CHOICE_REQUIRED, TC_CHOICE_NAMED } tc_choice;
@@ -66,6 +72,10 @@ typedef struct {
     tc_choice choice;
     const char *named;  /* TC_CHOICE_NAMED: the function */
     bool parallel;      /* parallel_tool_calls: several calls allowed */
+    /* Added after the first contract (zero = the old behaviour): */
+    const tc_reasoning *reasoning; /* NULL: none. With reasoning, a non-lazy grammar lets the
+                                    * model finish (or write) its <think> block first */
+    int max_calls;      /* parallel: the most calls the grammar allows (0: 4) */
 } tc_spec;
 
 typedef struct {
@@ -125,5 +135,9 @@ void tc_stream_free(tc_stream *s);
 int tc_stream_feed(tc_stream *s, const char *text, size_t len, bool final, tc_delta_fn fn, void *user,
                    he_error *err);
 int tc_stream_n_calls(const tc_stream *s);
+/* Byte offset (in all text fed) where the first call opener outside reasoning was seen, -1
+ * while none. A server may engage a lazy grammar there instead of searching the triggers
+ * itself: it then skips openers inside <think> and Llama 3's bare-JSON opener after text. */
+long long tc_stream_opener_at(const tc_stream *s);
 
 #endif
