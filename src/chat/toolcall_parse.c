@@ -125,7 +125,20 @@ static int json_at(const cur *c, size_t *p, char open) {
 
 /* ---- Building calls ---- */
 
-static void push_call(tc_stream *s, const char *name, size_t name_len, char *args) {
+static bool valid_name(const char *name, size_t len) {
+    if (!len || len > 256) return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == '<' || name[i] == '>') return false;
+    return true;
+}
+
+/* Adds a call (takes args); false (args freed) when the name is empty, too long or holds
+ * control characters or markup. */
+static bool push_call(tc_stream *s, const char *name, size_t name_len, char *args) {
+    if (!valid_name(name, name_len)) {
+        free(args);
+        return false;
+    }
     if (s->n_pend == s->cap_pend) {
         s->cap_pend = s->cap_pend ? 2 * s->cap_pend : 4;
         s->pend = xrealloc(s->pend, (size_t)s->cap_pend * sizeof *s->pend);
@@ -133,6 +146,7 @@ static void push_call(tc_stream *s, const char *name, size_t name_len, char *arg
     s->pend[s->n_pend].name = xstrndup(name, name_len);
     s->pend[s->n_pend].args = args;
     s->n_pend++;
+    return true;
 }
 
 static void clear_pending(tc_stream *s) {
@@ -145,7 +159,7 @@ static void clear_pending(tc_stream *s) {
 
 static json_t *load(const char *t, size_t n) {
     json_error_t je;
-    return json_loadb(t, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
+    return json_loadb(t, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &je);
 }
 
 /* Arguments text from a JSON object's text t[0, n): validated, compacted. NULL if not an object. */
@@ -163,12 +177,6 @@ static char *args_from_object_text(const char *t, size_t n) {
     return ok ? tcj_compact(t + s0, e - s0) : NULL;
 }
 
-static bool valid_name(const char *name, size_t len) {
-    if (!len || len > 256 || strlen(name) != len) return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)name[i] < 0x20 || name[i] == '<' || name[i] == '>') return false;
-    return true;
-}
 
 /* Finds the value of key `key` among the members of the valid object t[os, oe): its span. */
 static bool find_member(const char *t, size_t os, size_t oe, const char *key, size_t *vs, size_t *ve) {
@@ -212,7 +220,7 @@ static bool call_from_object(tc_stream *s, const char *t, size_t os, size_t oe, 
     bool ok = false;
     if (!json_is_object(o)) goto done;
     json_t *nm = json_object_get(o, name_key);
-    if (!json_is_string(nm) || !valid_name(json_string_value(nm), json_string_length(nm))) goto done;
+    if (!json_is_string(nm)) goto done;
     const char *akey = json_object_get(o, "arguments") ? "arguments" : "parameters";
     json_t *a = json_object_get(o, akey);
     char *args = NULL;
@@ -226,8 +234,7 @@ static bool call_from_object(tc_stream *s, const char *t, size_t os, size_t oe, 
         args = args_from_object_text(json_string_value(a), json_string_length(a));
     }
     if (!args) goto done;
-    push_call(s, json_string_value(nm), json_string_length(nm), args);
-    ok = true;
+    ok = push_call(s, json_string_value(nm), json_string_length(nm), args);
 done:
     json_decref(o);
     return ok;
@@ -243,9 +250,9 @@ static bool call_code(tc_stream *s, const char *name, const char *code, size_t n
     char *args = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!args) return false;
-    push_call(s, name, strlen(name), xstrdup(args));
+    bool ok = push_call(s, name, strlen(name), xstrdup(args));
     free(args);
-    return true;
+    return ok;
 }
 
 /* ---- Family handlers: each parses from p (just past the opener) ---- */
@@ -352,7 +359,7 @@ static int h_mistral(tc_stream *s, const cur *c, size_t p, size_t *end) {
     if (r != H_OK) return r;
     char *args = args_from_object_text(c->t + os, p - os);
     if (!args) return H_BAD;
-    push_call(s, c->t + ns, ne - ns, args);
+    if (!push_call(s, c->t + ns, ne - ns, args)) return H_BAD;
     *end = p;
     return H_OK;
 }
@@ -391,7 +398,7 @@ static int h_ds_call(tc_stream *s, const cur *c, size_t p, size_t *end) {
     if (r != H_OK) return r;
     char *args = args_from_object_text(c->t + os, p - os);
     if (!args) return H_BAD;
-    push_call(s, c->t + ns, ne - ns, args);
+    if (!push_call(s, c->t + ns, ne - ns, args)) return H_BAD;
     size_t q = skip_ws(c, p);
     l = lit(c, &q, "```");
     if (l == L_NEED) return H_NEED;
@@ -431,7 +438,7 @@ static int h_func31(tc_stream *s, const cur *c, size_t p, size_t *end) {
     if (r != H_OK) return r;
     char *args = args_from_object_text(c->t + os, p - os);
     if (!args) return H_BAD;
-    push_call(s, c->t + ns, ne - ns, args);
+    if (!push_call(s, c->t + ns, ne - ns, args)) return H_BAD;
     r = closer(c, &p, "</function>");
     *end = p;
     return r;
@@ -457,7 +464,7 @@ static int h_v32(tc_stream *s, const cur *c, size_t p, size_t *end) {
         if (r != H_OK) return r;
         char *args = args_from_object_text(c->t + os, p - os);
         if (!args) return H_BAD;
-        push_call(s, c->t + ns, ne - ns, args);
+        if (!push_call(s, c->t + ns, ne - ns, args)) return H_BAD;
         *end = p;
         return H_OK;
     }
