@@ -9,6 +9,7 @@
 
 #include "chat/chat.h"
 #include "chat/toolcall.h"
+#include "test_toolcall_canon.h"
 #include "test_toolcall_corpus.h"
 
 static const char *shared_dir(void) {
@@ -269,5 +270,29 @@ Test(toolcall, hostile_outputs) {
         cr_assert_eq(tc_parse((tc_family)f, &r, true, bad, sizeof bad - 1, &res, NULL), 0);
         cr_expect_eq(res.n_calls, 0);
         tc_result_free(&res);
+    }
+}
+
+/* The text each family's grammar produces reads back as the same calls. */
+Test(toolcall, canonical_calls_round_trip) {
+    for (int f = 0; f < TC_N_FAMILIES; f++) {
+        for (int n = 1; n <= 2; n++) {
+            char text[2048];
+            canon_calls((tc_family)f, n, text, sizeof text);
+            tc_reasoning r = {0};
+            tc_result res;
+            cr_assert_eq(tc_parse((tc_family)f, &r, true, text, strlen(text), &res, NULL), 0);
+            cr_expect_str_eq(res.content, "", "%s: content '%s'", tc_family_name((tc_family)f), res.content);
+            cr_expect_eq(res.n_calls, n, "%s: %d calls of %d", tc_family_name((tc_family)f), res.n_calls, n);
+            if (res.n_calls >= 1) {
+                cr_expect_str_eq(res.calls[0].name, "get_weather");
+                cr_expect_str_eq(res.calls[0].arguments, "{\"location\":\"Paris\"}");
+            }
+            if (res.n_calls >= 2) {
+                cr_expect_str_eq(res.calls[1].name, "now");
+                cr_expect_str_eq(res.calls[1].arguments, "{}");
+            }
+            tc_result_free(&res);
+        }
     }
 }
