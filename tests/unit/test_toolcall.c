@@ -296,3 +296,39 @@ Test(toolcall, canonical_calls_round_trip) {
         }
     }
 }
+
+Test(toolcall, prepare_messages) {
+    const char *msgs = "[{\"role\": \"user\", \"content\": \"hi\"},"
+                       "{\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"call_abc\", \"type\": "
+                       "\"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}}]},"
+                       "{\"role\": \"tool\", \"tool_call_id\": \"call_abc\", \"content\": \"42\"}]";
+    json_error_t je;
+    json_t *m = json_loads(msgs, 0, &je);
+    cr_assert_eq(tc_prepare_messages(TC_HERMES, m, NULL), 0);
+    json_t *args = json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(m, 1), "tool_calls"), 0),
+                                                   "function"),
+                                   "arguments");
+    cr_expect(json_is_object(args) && json_integer_value(json_object_get(args, "a")) == 1);
+    cr_assert_eq(tc_prepare_messages(TC_DEEPSEEK_R1, m, NULL), 0);
+    json_t *call = json_array_get(json_object_get(json_array_get(m, 1), "tool_calls"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(call, "function"), "arguments")), "{\"a\":1}");
+    cr_assert_eq(tc_prepare_messages(TC_MISTRAL, m, NULL), 0);
+    const char *id = json_string_value(json_object_get(call, "id"));
+    const char *tid = json_string_value(json_object_get(json_array_get(m, 2), "tool_call_id"));
+    cr_expect_eq(strlen(id), 9);
+    cr_expect_str_eq(id, tid);
+    json_decref(m);
+    cr_expect_eq(tc_prepare_messages(TC_HERMES, NULL, NULL), -1);
+}
+
+Test(toolcall, generic_instructions) {
+    json_error_t je;
+    json_t *tools = json_loads("[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": "
+                               "{\"type\": \"object\"}}}]",
+                               0, &je);
+    char *s = tc_generic_instructions(tools);
+    cr_expect(strstr(s, "\"get_weather\""));
+    cr_expect(strstr(s, "{\"tool_calls\": [{\"name\": "));
+    free(s);
+    json_decref(tools);
+}
