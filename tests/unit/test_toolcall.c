@@ -332,3 +332,31 @@ Test(toolcall, generic_instructions) {
     free(s);
     json_decref(tools);
 }
+
+/* Where a lazy grammar should engage: the first opener outside reasoning; Llama 3's bare JSON
+ * only at the start. */
+Test(toolcall, opener_at_skips_reasoning) {
+    static const struct {
+        tc_family f;
+        bool reasoning;
+        const char *text;
+        long long at;
+    } cases[] = {
+        {TC_HERMES, true, "<think>I could write <tool_call> now</think>\n\nOk <tool_call>\n{\"name\": \"f\"}", 49},
+        {TC_HERMES, false, "no call here", -1},
+        {TC_LLAMA3, false, "  {\"name\": \"f\", \"parameters\": {}}", 2},
+        {TC_LLAMA3, false, "Text {\"name\": \"f\", \"parameters\": {}}", -1},
+        {TC_MISTRAL, false, "x[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tc_reasoning r = {cases[i].reasoning, false};
+        tc_stream *s = tc_stream_new(cases[i].f, &r, true);
+        sink k = {0};
+        const char *t = cases[i].text;
+        for (size_t p = 0; t[p]; p++) tc_stream_feed(s, t + p, 1, false, on_delta, &k, NULL);
+        cr_expect_eq(tc_stream_opener_at(s), cases[i].at, "case %zu: %lld", i, tc_stream_opener_at(s));
+        tc_stream_feed(s, NULL, 0, true, on_delta, &k, NULL);
+        tc_result_free(&k.r);
+        tc_stream_free(s);
+    }
+}
