@@ -399,7 +399,6 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
         bool think = r && r->reasoning;
         const char *open = f == TC_COMMAND_R7B ? "<|START_THINKING|>" : "<think>";
         const char *close = f == TC_COMMAND_R7B ? "<|END_THINKING|>" : "</think>";
-        if (f == TC_COMMAND_R7B) think = true;
         if (think) {
             if (add_text_without(gb, "tc-think", close, err) < 0) goto done;
             if (r && r->starts_in_reasoning) {
