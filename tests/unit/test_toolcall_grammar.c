@@ -227,20 +227,89 @@ Test(toolcall_grammar, reasoning_before_forced_call) {
     json_decref(tools);
 }
 
-/* ---- A random-weights model under each family's forced-call grammar ---- */
+/* ---- A random-weights model under each family's grammars ---- */
 
 #include "gguf/gguf.h"
 #include "sample/sample.h"
 #include "tokenizer/tokenizer.h"
+
+static void ignore_delta(const tc_delta *d, void *user) {
+    (void)d;
+    (void)user;
+}
+#define NULL_DELTA ignore_delta
 
 static const char *shared_dir(void) {
     const char *s = getenv("HEARTH_SHARED");
     return s && *s ? s : "../shared";
 }
 
-/* Random logits, a real 151K-token vocab: every forced output must end in calls that parse,
- * with arguments that are JSON objects, within the token budget. */
-Test(toolcall_grammar, random_model_forced_calls_parse, .timeout = 120) {
+/* One sampled output: free tokens first (lazy grammars: the model writes text, then the
+ * trigger), then tokens under the grammar until it must end, EOG, or the budget. */
+typedef struct {
+    const tok_vocab *tv;
+    const gram_vocab *gv;
+    float *logits, *scratch;
+    uint64_t rng;
+} sim;
+
+static void random_logits(sim *S) {
+    int32_t nv = tok_n_vocab(S->tv);
+    for (int32_t i = 0; i < nv; i++) {
+        S->rng ^= S->rng << 13, S->rng ^= S->rng >> 7, S->rng ^= S->rng << 17;
+        S->logits[i] = (float)(S->rng >> 40) / (float)(1 << 24) * 8.0f;
+    }
+}
+
+static size_t generate(sim *S, const tc_grammar *g, const char *fam, uint64_t seed, char *text, size_t cap) {
+    he_error err = {0};
+    gram_grammar *gg = gram_parse(g->gbnf, strlen(g->gbnf), NULL, &err);
+    cr_assert(gg, "%s\n%s", err.msg, g->gbnf);
+    gram_matcher *m = gram_matcher_new(gg, S->gv, &err);
+    cr_assert(m, "%s", err.msg);
+    sample_params sp = sample_params_default();
+    sp.temperature = 1.0f;
+    sp.top_k = 0;
+    sp.top_p = 1.0f;
+    sp.min_p = 0.0f;
+    sp.seed = seed;
+    sample_chain *sc = sample_chain_new(&sp, tok_n_vocab(S->tv), &err);
+    size_t n = 0;
+    if (g->lazy) {
+        /* bare-JSON triggers count only at the start of the output */
+        int free_tokens = g->triggers[0][0] == '{' ? 0 : 3;
+        for (int i = 0; i < free_tokens; i++) {
+            random_logits(S);
+            int32_t t = sample_chain_sample(sc, S->logits);
+            if (tok_is_eog(S->tv, t) || tok_is_control(S->tv, t)) continue;
+            n += tok_token_bytes(S->tv, t, false, text + n, cap - n - 1);
+        }
+        const char *trig = g->triggers[0];
+        memcpy(text + n, trig, strlen(trig));
+        n += strlen(trig);
+        cr_assert_eq(gram_matcher_accept_bytes(m, trig, strlen(trig), &err), 0, "%s: trigger: %s", fam, err.msg);
+    }
+    for (int step = 0; step < 600 && !gram_matcher_must_end(m); step++) {
+        random_logits(S);
+        int32_t t = gram_sample(m, sc, S->logits, S->scratch, &err);
+        cr_assert(t >= 0, "%s: dead end: %s after '%.*s'", fam, err.msg, (int)n, text);
+        sample_chain_accept(sc, t);
+        if (tok_is_eog(S->tv, t)) break;
+        n += tok_token_bytes(S->tv, t, true, text + n, cap - n - 1);
+        cr_assert(n < cap - 300);
+    }
+    text[n] = 0;
+    sample_chain_free(sc);
+    gram_matcher_free(m);
+    gram_free(gg);
+    return n;
+}
+
+/* Random logits over a real 151K-token vocab, tools with varied bounded schemas: every output
+ * under a forced (required, named) or engaged lazy grammar ends in calls that parse, with
+ * arguments that are JSON objects, within the token budget; streamed byte by byte it parses
+ * the same. */
+Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
     char path[1024];
     snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-qwen2.gguf", shared_dir());
     he_error err = {0};
@@ -251,68 +320,55 @@ Test(toolcall_grammar, random_model_forced_calls_parse, .timeout = 120) {
     gram_vocab *gv = gram_vocab_from_tok(tv, &err);
     cr_assert(gv, "%s", err.msg);
     int32_t nv = tok_n_vocab(tv);
-    float *logits = malloc((size_t)nv * sizeof *logits), *scratch = malloc((size_t)nv * sizeof *scratch);
-    json_t *tools = J("[" TOOL("get_weather", WEATHER_SCHEMA) ", " TOOL("now", "{\"type\": \"object\", \"properties\": "
-                      "{\"tz\": {\"enum\": [\"UTC\", \"CET\"]}}, \"additionalProperties\": false}") "]");
-    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    sim S = {tv, gv, malloc((size_t)nv * sizeof(float)), malloc((size_t)nv * sizeof(float)), 0x9e3779b97f4a7c15ULL};
+    json_t *tools = J("[" TOOL("get_weather", WEATHER_SCHEMA) ", "
+                      TOOL("now", "{\"type\": \"object\", \"properties\": {\"tz\": {\"enum\": [\"UTC\", \"CET\"]}}, "
+                           "\"additionalProperties\": false}") ", "
+                      TOOL("plan", "{\"type\": \"object\", \"properties\": {\"steps\": {\"type\": \"array\", \"items\": "
+                           "{\"type\": \"integer\", \"minimum\": 0, \"maximum\": 99}, \"maxItems\": 3}, \"mode\": "
+                           "{\"enum\": [\"fast\", \"slow\"]}, \"ok\": {\"type\": \"boolean\"}, \"who\": {\"type\": "
+                           "\"object\", \"properties\": {\"x\": {\"type\": \"string\", \"maxLength\": 5}}, "
+                           "\"required\": [\"x\"], \"additionalProperties\": false}}, \"required\": [\"steps\", "
+                           "\"mode\"], \"additionalProperties\": false}") "]");
+    cr_assert_eq(tc_validate(tools, NULL, NULL, NULL, &err), 0, "%s", err.msg);
     int runs = 0, with_calls = 0;
     for (int f = 0; f < TC_N_FAMILIES; f++) {
-        for (int rep = 0; rep < 3; rep++) {
-            tc_spec spec = {.family = (tc_family)f, .tools = tools, .choice = rep == 2 ? TC_CHOICE_NAMED : TC_CHOICE_REQUIRED,
-                            .named = "now", .parallel = rep == 1};
+        const char *fam = tc_family_name((tc_family)f);
+        for (int rep = 0; rep < 4; rep++) {
+            tc_choice ch = rep == 2 ? TC_CHOICE_NAMED : rep == 3 ? TC_CHOICE_AUTO : TC_CHOICE_REQUIRED;
+            if (ch == TC_CHOICE_AUTO && f == TC_FUNCTIONARY_V3_2) ch = TC_CHOICE_REQUIRED;
+            tc_spec spec = {.family = (tc_family)f, .tools = tools, .choice = ch, .named = "plan", .parallel = rep == 1};
             tc_grammar g;
             cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
-            gram_grammar *gg = gram_parse(g.gbnf, strlen(g.gbnf), NULL, &err);
-            cr_assert(gg, "%s\n%s", err.msg, g.gbnf);
-            gram_matcher *m = gram_matcher_new(gg, gv, &err);
-            sample_params sp = sample_params_default();
-            sp.temperature = 1.0f;
-            sp.top_k = 0;
-            sp.top_p = 1.0f;
-            sp.min_p = 0.0f;
-            sp.seed = (uint64_t)(f * 10 + rep);
-            sample_chain *sc = sample_chain_new(&sp, nv, &err);
             char text[16384];
-            size_t n = 0;
-            bool ended = false;
-            for (int step = 0; step < 600 && !ended; step++) {
-                for (int32_t i = 0; i < nv; i++) {
-                    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-                    logits[i] = (float)(rng >> 40) / (float)(1 << 24) * 8.0f;
-                }
-                int32_t t = gram_sample(m, sc, logits, scratch, &err);
-                cr_assert(t >= 0, "%s: dead end: %s after '%.*s'", tc_family_name((tc_family)f), err.msg, (int)n, text);
-                sample_chain_accept(sc, t);
-                if (tok_is_eog(tv, t)) break;
-                n += tok_token_bytes(tv, t, true, text + n, sizeof text - n - 1);
-                cr_assert(n < sizeof text - 300);
-                ended = gram_matcher_must_end(m);
-            }
-            text[n] = 0;
+            size_t n = generate(&S, &g, fam, (uint64_t)(f * 10 + rep), text, sizeof text);
             runs++;
             tc_reasoning r = {0};
             tc_result res;
             cr_assert_eq(tc_parse((tc_family)f, &r, true, text, n, &res, NULL), 0);
             if (res.n_calls > 0) with_calls++;
-            cr_expect(res.n_calls >= 1, "%s: no call in '%s'", tc_family_name((tc_family)f), text);
+            cr_expect(res.n_calls >= 1, "%s choice %d: no call in '%s'", fam, ch, text);
             for (int i = 0; i < res.n_calls; i++) {
                 json_error_t je;
                 json_t *a = json_loads(res.calls[i].arguments, 0, &je);
-                cr_expect(json_is_object(a), "%s: arguments '%s'", tc_family_name((tc_family)f), res.calls[i].arguments);
-                if (rep == 2) cr_expect_str_eq(res.calls[i].name, "now");
+                cr_expect(json_is_object(a), "%s: arguments '%s'", fam, res.calls[i].arguments);
+                if (ch == TC_CHOICE_NAMED) cr_expect_str_eq(res.calls[i].name, "plan");
                 json_decref(a);
             }
+            /* streamed one byte at a time: the same */
+            tc_stream *s = tc_stream_new((tc_family)f, &r, true);
+            for (size_t p = 0; p < n; p++) tc_stream_feed(s, text + p, 1, false, NULL_DELTA, NULL, NULL);
+            tc_stream_feed(s, NULL, 0, true, NULL_DELTA, NULL, NULL);
+            cr_expect_eq(tc_stream_n_calls(s), res.n_calls, "%s: streamed calls", fam);
+            tc_stream_free(s);
             tc_result_free(&res);
-            sample_chain_free(sc);
-            gram_matcher_free(m);
-            gram_free(gg);
             tc_grammar_free(&g);
         }
     }
     cr_expect_eq(with_calls, runs);
     json_decref(tools);
-    free(logits);
-    free(scratch);
+    free(S.logits);
+    free(S.scratch);
     gram_vocab_free(gv);
     tok_vocab_free(tv);
     gguf_close(gf);
