@@ -373,3 +373,21 @@ Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
     tok_vocab_free(tv);
     gguf_close(gf);
 }
+
+/* A parameters schema without "type" still yields object arguments. */
+Test(toolcall_grammar, untyped_parameters_are_objects) {
+    json_t *tools = J("[" TOOL("t", "{\"description\": \"anything\"}") "]");
+    gram_vocab *v = byte_vocab();
+    tc_spec spec = {.family = TC_HERMES, .tools = tools, .choice = TC_CHOICE_REQUIRED};
+    tc_grammar g;
+    he_error err = {0};
+    cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+    bool can_end;
+    cr_expect(accepts(g.gbnf, v, "<tool_call>\n{\"name\": \"t\", \"arguments\": {\"a\": 1}}\n</tool_call>", &can_end, NULL));
+    cr_expect(can_end);
+    cr_expect(!accepts(g.gbnf, v, "<tool_call>\n{\"name\": \"t\", \"arguments\": 5", NULL, NULL));
+    cr_expect(!accepts(g.gbnf, v, "<tool_call>\n{\"name\": \"t\", \"arguments\": \"x", NULL, NULL));
+    tc_grammar_free(&g);
+    gram_vocab_free(v);
+    json_decref(tools);
+}
