@@ -684,6 +684,8 @@ gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_erro
         g->n_ranges = p.n_ranges;
         p.classes = NULL;
         p.ranges = NULL;
+        if (!g->ranges) g->ranges = xmalloc(2 * sizeof *g->ranges); /* never NULL + offset */
+        if (!g->classes) g->classes = xmalloc(sizeof *g->classes);
         if (check_left_recursion(&p, g)) {
             gram_free(g);
             g = NULL;
