@@ -69,8 +69,9 @@ struct gram_matcher {
      * involved predates the mask (so rollbacks cannot invalidate it). Inside a JSON string the
      * same small set steps to itself over and over: this turns most trie nodes into a lookup. */
     struct memo_entry {
-        uint32_t gen, cp, in_off, in_n, out_off, out_n;
-        uint64_t h;
+        uint32_t gen, in_off, in_n, out_off, out_n;
+        bool self;
+        uint64_t h, bits;
     } *memo;
     uint32_t *memo_buf;
     uint32_t n_memo_buf, cap_memo_buf;
@@ -224,6 +225,12 @@ static void next_stamp(gram_matcher *m) {
 
 #define MEMO_SIZE 4096
 
+static inline bool same_u32(const uint32_t *a, const uint32_t *b, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 static uint64_t tops_hash(const uint32_t *t, uint32_t n, uint32_t cp) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ cp;
     for (uint32_t i = 0; i < n; i++)
@@ -234,14 +241,24 @@ static uint64_t tops_hash(const uint32_t *t, uint32_t n, uint32_t cp) {
 static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t cp);
 
 /* Advances tops (an array not inside tb's growing tail, or below n_tb) by code point cp,
- * appending the new tops to tb. Returns their count (0: dead), -1 past a limit. */
+ * appending the new tops to tb. Returns their count (0: dead), -1 past a limit.
+ * The result depends only on WHICH tops accept cp (the closure after that ignores cp), so the
+ * memo is keyed by (tops, bitmask of accepting tops): inside a JSON string every ordinary
+ * character shares one entry. */
 static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t cp) {
     if (!m->memo_base || n > 64) return advance_cp_raw(m, tops_off, n, cp);
+    const gram_grammar *g = m->g;
     const uint32_t *in = m->tb + tops_off;
-    uint64_t h = tops_hash(in, n, cp);
+    uint64_t bits = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (in[i] != DONE && gram_class_has(g, g->elems[m->nodes[in[i]].pos].val, cp))
+            bits |= 1ull << i;
+    if (!bits) return 0;
+    uint64_t h = tops_hash(in, n, (uint32_t)bits ^ (uint32_t)(bits >> 32) * 0x9E3779B1u);
     struct memo_entry *e = &m->memo[h & (MEMO_SIZE - 1)];
-    if (e->gen == m->memo_gen && e->h == h && e->cp == cp && e->in_n == n &&
-        !memcmp(m->memo_buf + e->in_off, in, n * sizeof *in)) {
+    if (e->gen == m->memo_gen && e->h == h && e->bits == bits && e->in_n == n &&
+        same_u32(m->memo_buf + e->in_off, in, n)) {
+        if (e->self) return -2; /* the set steps to itself (a string's characters) */
         tb_reserve(m, e->out_n + 1);
         memcpy(m->tb + m->n_tb, m->memo_buf + e->out_off, e->out_n * sizeof *m->tb);
         m->n_tb += e->out_n;
@@ -264,13 +281,14 @@ static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32
     }
     e->gen = m->memo_gen;
     e->h = h;
-    e->cp = cp;
+    e->bits = bits;
     e->in_off = m->n_memo_buf;
     e->in_n = n;
     memcpy(m->memo_buf + m->n_memo_buf, in, n * sizeof *in);
     m->n_memo_buf += n;
     e->out_off = m->n_memo_buf;
     e->out_n = (uint32_t)k;
+    e->self = (uint32_t)k == n && same_u32(in, m->tb + at, n);
     memcpy(m->memo_buf + m->n_memo_buf, m->tb + at, (size_t)k * sizeof *m->tb);
     m->n_memo_buf += (uint32_t)k;
     return k;
@@ -366,6 +384,11 @@ static int step_byte(gram_matcher *m, uint32_t off, uint32_t n, utf8_state *u, u
     }
     uint32_t at = m->n_tb;
     int64_t k = advance_cp(m, off, n, cp);
+    if (k == -2) { /* unchanged set: refer to it */
+        *new_off = off;
+        *new_n = n;
+        return 1;
+    }
     if (k < 0) return -1;
     if (k == 0) return 0;
     *new_off = at;
