@@ -48,7 +48,26 @@ typedef struct {
     bool starts_in_reasoning; /* output begins inside the reasoning block */
 } tc_reasoning;
 
+/* Fills *out for family f from the template's source (it mentions </think>; DeepSeek R1 and
+ * Command R7B always) and the rendered prompt (it ends inside an open <think>: the output
+ * starts in reasoning). Either string may be NULL. Command R7B's reasoning is its
+ * <|START_THINKING|>...<|END_THINKING|> tool plan. */
+void tc_reasoning_detect(tc_family f, const char *template_src, const char *prompt, tc_reasoning *out);
+
 /* ---- Requests ---- */
+
+/* Adapts an OpenAI `messages` array (modified in place) to what family f's template expects of
+ * earlier turns' tool calls: `function.arguments` as a JSON string for the templates that
+ * concatenate it (DeepSeek R1, Functionary v3.1/v3.2) and as an object for those that apply
+ * `tojson` (the rest; a string that is not a JSON object is left alone); and for Mistral,
+ * whose template refuses other ids, every tool-call id and `tool_call_id` mapped to 9
+ * alphanumerics (the same id always maps to the same 9). 0, or -1 with err when messages is
+ * not an array. */
+int tc_prepare_messages(tc_family f, json_t *messages, he_error *err);
+
+/* For templates that do not show tools to the model (family TC_GENERIC): a system-message
+ * text listing the validated tools and the generic call format. malloc'd. */
+char *tc_generic_instructions(const json_t *tools);
 
 typedef enum { TC_CHOICE_AUTO, TC_CHOICE_NONE, TC_CHOICE_REQUIRED, TC_CHOICE_NAMED } tc_choice;
 
@@ -66,6 +85,10 @@ typedef struct {
     tc_choice choice;
     const char *named;  /* TC_CHOICE_NAMED: the function */
     bool parallel;      /* parallel_tool_calls: several calls allowed */
+    /* Added after the first contract (zero = the old behaviour): */
+    const tc_reasoning *reasoning; /* NULL: none. With reasoning, a non-lazy grammar lets the
+                                    * model finish (or write) its <think> block first */
+    int max_calls;      /* parallel: the most calls the grammar allows (0: 4) */
 } tc_spec;
 
 typedef struct {
@@ -125,5 +148,9 @@ void tc_stream_free(tc_stream *s);
 int tc_stream_feed(tc_stream *s, const char *text, size_t len, bool final, tc_delta_fn fn, void *user,
                    he_error *err);
 int tc_stream_n_calls(const tc_stream *s);
+/* Byte offset (in all text fed) where the first call opener outside reasoning was seen, -1
+ * while none. A server may engage a lazy grammar there instead of searching the triggers
+ * itself: it then skips openers inside <think> and Llama 3's bare-JSON opener after text. */
+long long tc_stream_opener_at(const tc_stream *s);
 
 #endif
