@@ -48,7 +48,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 REPLAY   := $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 
-.PHONY: all serve test test-unit test-asan test-replay test-integration fuzz bench bench-kernels run format format-check check-deps clean help
+.PHONY: all serve test test-unit test-asan test-replay test-integration fuzz bench bench-kernels bench-grammar run format format-check check-deps clean help
 .DEFAULT_GOAL := all
 # Keep test and fuzz objects between runs (they are intermediates of chained pattern rules).
 .SECONDARY:
@@ -124,6 +124,14 @@ $(BENCH_KERNELS): $(B)/bench/bench_kernels.o $(LIB)
 
 bench-kernels: $(BENCH_KERNELS)
 	$(BENCH_KERNELS) $(BENCH_ARGS)
+
+# Grammar mask cost on a real vocab (BENCH_ARGS="VOCAB.gguf REPS"; see docs/GRAMMAR.md).
+BENCH_GRAMMAR := $(B)/bench/bench_grammar
+$(BENCH_GRAMMAR): $(B)/bench/bench_grammar.o $(LIB)
+	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
+
+bench-grammar: $(BENCH_GRAMMAR)
+	$(BENCH_GRAMMAR) $(BENCH_ARGS)
 
 # ---- Running hearth on a model: make run [MODEL=file.gguf] [PROMPT=...] ----
 run: all

@@ -111,7 +111,7 @@ static int64_t new_rule(parser *p, const char *name, size_t nlen) {
 /* A generated rule (group, repetition): named after the rule being defined. */
 static int64_t gen_rule(parser *p, uint32_t parent) {
     char buf[96];
-    snprintf(buf, sizeof buf, "%.60s-%u", p->rules[parent].name, p->n_rules);
+    snprintf(buf, sizeof buf, "%.60s~%u", p->rules[parent].name, p->n_rules); /* "~": never a user name */
     int64_t r = new_rule(p, buf, strlen(buf));
     if (r >= 0) p->rules[r].defined = true;
     return r;

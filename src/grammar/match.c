@@ -62,6 +62,17 @@ struct gram_matcher {
     uint32_t cap_lv;
     uint64_t *allowed; /* bitset over the vocab */
     uint32_t n_live; /* frames right after the last compaction */
+    /* Memo of code-point steps during one mask: (tops, cp) -> tops, kept only when every frame
+     * involved predates the mask (so rollbacks cannot invalidate it). Inside a JSON string the
+     * same small set steps to itself over and over: this turns most trie nodes into a lookup. */
+    struct memo_entry {
+        uint32_t gen, cp, in_off, in_n, out_off, out_n;
+        uint64_t h;
+    } *memo;
+    uint32_t *memo_buf;
+    uint32_t n_memo_buf, cap_memo_buf;
+    uint32_t memo_gen;
+    uint32_t memo_base; /* frames below this index are stable during the current mask; 0: off */
     bool limit_hit;
 };
 
@@ -197,9 +208,61 @@ static void next_stamp(gram_matcher *m) {
     }
 }
 
+#define MEMO_SIZE 4096
+
+static uint64_t tops_hash(const uint32_t *t, uint32_t n, uint32_t cp) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ cp;
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ t[i]) * 0x100000001B3ull;
+    return h ^ (h >> 29);
+}
+
+static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t cp);
+
 /* Advances tops (an array not inside tb's growing tail, or below n_tb) by code point cp,
  * appending the new tops to tb. Returns their count (0: dead), -1 past a limit. */
 static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t cp) {
+    if (!m->memo_base || n > 64) return advance_cp_raw(m, tops_off, n, cp);
+    const uint32_t *in = m->tb + tops_off;
+    uint64_t h = tops_hash(in, n, cp);
+    struct memo_entry *e = &m->memo[h & (MEMO_SIZE - 1)];
+    if (e->gen == m->memo_gen && e->h == h && e->cp == cp && e->in_n == n &&
+        !memcmp(m->memo_buf + e->in_off, in, n * sizeof *in)) {
+        tb_reserve(m, e->out_n + 1);
+        memcpy(m->tb + m->n_tb, m->memo_buf + e->out_off, e->out_n * sizeof *m->tb);
+        m->n_tb += e->out_n;
+        return e->out_n;
+    }
+    uint32_t at = m->n_tb;
+    int64_t k = advance_cp_raw(m, tops_off, n, cp);
+    if (k < 0) return k;
+    in = m->tb + tops_off; /* tb may have moved */
+    for (uint32_t i = 0; i < n; i++)
+        if (in[i] != DONE && in[i] >= m->memo_base) return k;
+    for (uint32_t i = 0; i < (uint32_t)k; i++)
+        if (m->tb[at + i] != DONE && m->tb[at + i] >= m->memo_base) return k;
+    uint32_t need = n + (uint32_t)k;
+    if (m->n_memo_buf + need > m->cap_memo_buf) {
+        if (m->n_memo_buf + need > (1u << 20)) return k; /* full for this mask */
+        while (m->n_memo_buf + need > m->cap_memo_buf)
+            m->cap_memo_buf = m->cap_memo_buf ? m->cap_memo_buf * 2 : 4096;
+        m->memo_buf = xrealloc(m->memo_buf, m->cap_memo_buf * sizeof *m->memo_buf);
+    }
+    e->gen = m->memo_gen;
+    e->h = h;
+    e->cp = cp;
+    e->in_off = m->n_memo_buf;
+    e->in_n = n;
+    memcpy(m->memo_buf + m->n_memo_buf, in, n * sizeof *in);
+    m->n_memo_buf += n;
+    e->out_off = m->n_memo_buf;
+    e->out_n = (uint32_t)k;
+    memcpy(m->memo_buf + m->n_memo_buf, m->tb + at, (size_t)k * sizeof *m->tb);
+    m->n_memo_buf += (uint32_t)k;
+    return k;
+}
+
+static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t cp) {
     const gram_grammar *g = m->g;
     next_stamp(m);
     m->n_work = 0;
@@ -362,6 +425,8 @@ void gram_matcher_free(gram_matcher *m) {
     free(m->tb);
     free(m->lv);
     free(m->allowed);
+    free(m->memo);
+    free(m->memo_buf);
     free(m);
 }
 
@@ -471,6 +536,13 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     size_t words = ((size_t)v->n_vocab + 63) / 64;
     memset(m->allowed, 0, words * sizeof *m->allowed);
     uint32_t mark0 = m->n_nodes;
+    if (!m->memo) m->memo = xcalloc(MEMO_SIZE, sizeof *m->memo);
+    if (++m->memo_gen == 0) { /* wrapped: forget every entry */
+        memset(m->memo, 0, MEMO_SIZE * sizeof *m->memo);
+        m->memo_gen = 1;
+    }
+    m->n_memo_buf = 0;
+    m->memo_base = mark0 ? mark0 : 1;
     m->n_tb = 0;
     tb_reserve(m, m->n_tops);
     memcpy(m->tb, m->tops, m->n_tops * sizeof *m->tb);
@@ -531,6 +603,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
         N->mark_tb = mark_tb;
     }
     m->n_tb = 0;
+    m->memo_base = 0;
     if (gram_matcher_can_end(m))
         for (int32_t i = 0; i < v->n_eog; i++)
             m->allowed[v->eog[i] >> 6] |= 1ull << (v->eog[i] & 63);

@@ -75,7 +75,7 @@ Test(gbnf, parse_errors_with_positions) {
     parse_fails("root ::= a\na ::= b? c\nb ::= \"x\"\nc ::= a \"y\" | \"z\"",
                 "grammar: rule 'a' is left-recursive (through 'c'); rewrite it with repetition");
     parse_fails("root ::= (\"a\"?)*",
-                "grammar: rule 'root-3' is left-recursive (through 'root-3'); rewrite it with repetition");
+                "grammar: rule 'root~3' is left-recursive (through 'root~3'); rewrite it with repetition");
     /* nesting and size bounds */
     char deep[400] = "root ::= ";
     for (int i = 0; i < 70; i++)

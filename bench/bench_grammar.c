@@ -1,0 +1,97 @@
+/* bench_grammar.c — the cost of the grammar mask on a real vocab: microseconds per
+ * gram_matcher_mask at several positions of a JSON grammar, and per gram_matcher_allows.
+ *
+ *   build/release/bench/bench_grammar [VOCAB.gguf [REPS]]
+ *       (default ../shared/fixtures/vocab/ggml-vocab-qwen2.gguf, 20)
+ *   make bench-grammar
+ *
+ * The positions are where a JSON object spends its tokens: before a key, inside a string,
+ * inside a number, after a value. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gguf/gguf.h"
+#include "grammar/grammar.h"
+#include "grammar/json_schema.h"
+#include "tokenizer/tokenizer.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : "../shared/fixtures/vocab/ggml-vocab-qwen2.gguf";
+    int reps = argc > 2 ? atoi(argv[2]) : 20;
+    if (reps < 1) reps = 1;
+    he_error err;
+    gguf_file *f = gguf_open(path, &err);
+    if (!f) {
+        fprintf(stderr, "bench_grammar: %s\n", err.msg);
+        return 1;
+    }
+    tok_vocab *tv = tok_vocab_load(f, &err);
+    gguf_close(f);
+    if (!tv) {
+        fprintf(stderr, "bench_grammar: %s\n", err.msg);
+        return 1;
+    }
+    double t0 = now_s();
+    gram_vocab *gv = gram_vocab_from_tok(tv, &err);
+    double t_index = now_s() - t0;
+    json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+                                "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":"
+                                "{\"type\":\"string\"}}},\"required\":[\"name\",\"age\"]}",
+                                0, NULL);
+    char *text = gram_schema_to_gbnf(schema, &err);
+    json_decref(schema);
+    if (!text) {
+        fprintf(stderr, "bench_grammar: %s\n", err.msg);
+        return 1;
+    }
+    gram_grammar *g = gram_parse(text, strlen(text), NULL, &err);
+    if (!g) {
+        fprintf(stderr, "bench_grammar: %s\n", err.msg);
+        return 1;
+    }
+    int32_t n = tok_n_vocab(tv);
+    printf("vocab %s: %d tokens, indexed in %.1f ms\n", path, n, t_index * 1e3);
+    float *logits = malloc((size_t)n * sizeof *logits);
+    const char *pos[][2] = {{"start", ""},
+                            {"in a string", "{\"name\": \"Al"},
+                            {"in a number", "{\"name\": \"Al\", \"age\": 4"},
+                            {"after a value", "{\"name\": \"Al\", \"age\": 42"},
+                            {"in an array", "{\"name\": \"Al\", \"age\": 42, \"tags\": [\"x\", "}};
+    for (size_t k = 0; k < sizeof pos / sizeof pos[0]; k++) {
+        gram_matcher *m = gram_matcher_new(g, gv, &err);
+        if (gram_matcher_accept_bytes(m, pos[k][1], strlen(pos[k][1]), &err)) {
+            fprintf(stderr, "bench_grammar: %s\n", err.msg);
+            return 1;
+        }
+        double best = 1e9;
+        int32_t allowed = 0;
+        for (int r = 0; r < reps; r++) {
+            double t = now_s();
+            allowed = gram_matcher_mask(m, logits);
+            t = now_s() - t;
+            if (t < best) best = t;
+        }
+        double ta = now_s();
+        int hits = 0;
+        for (int32_t t = 0; t < n; t++)
+            hits += gram_matcher_allows(m, t);
+        ta = now_s() - ta;
+        printf("%-14s mask %8.3f ms (%6d allowed)   allows(): %.3f us/token (%d)\n", pos[k][0],
+               best * 1e3, allowed, ta * 1e6 / n, hits);
+        gram_matcher_free(m);
+    }
+    free(logits);
+    free(text);
+    gram_free(g);
+    gram_vocab_free(gv);
+    tok_vocab_free(tv);
+    return 0;
+}
