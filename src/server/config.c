@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "base/alloc.h"
+#include "chat/toolcall.h"
 #include "server/sched.h"
 #include "store/store.h"
 
@@ -144,7 +145,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "presence_penalty",
                                        "seed",
                                        "system",
-                                       "prefix_reuse"};
+                                       "prefix_reuse",
+                                       "tool_format"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -153,7 +155,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, "
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
-                         "presence_penalty, seed, system, prefix_reuse)",
+                         "presence_penalty, seed, system, prefix_reuse, tool_format)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -201,6 +203,18 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     case 15:
         c->system_prompt = xstrdup(v);
         return 0;
+    case 17: {
+        tc_family f;
+        if (tc_family_from_name(v, &f)) {
+            char names[256] = "";
+            for (int i = 0; i < TC_N_FAMILIES; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                         tc_family_name((tc_family)i));
+            return conf_fail(p, "'tool_format' must be one of %s (got '%s')", names, v);
+        }
+        c->tool_format = xstrdup(v);
+        return 0;
+    }
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;
@@ -218,6 +232,7 @@ void srv_config_free(srv_model_config *cfgs, int n) {
         free((char *)cfgs[i].name);
         free((char *)cfgs[i].path);
         free((char *)cfgs[i].system_prompt);
+        free((char *)cfgs[i].tool_format);
     }
     free(cfgs);
 }

@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "chat/toolcall.h"
 #include "server/chat.h"
 #include "server/http_internal.h"
 
@@ -99,6 +100,11 @@ typedef struct {
     sbuf text;    /* non-streaming: the whole output */
     json_t *lp;   /* logprobs collected (chat: content array; completion: object) */
     size_t text_off;
+    /* chat routes: the output is split into content, reasoning and tool calls when split */
+    bool split, parse_calls;
+    tc_family family;
+    tc_reasoning reasoning;
+    tc_stream *ts; /* streaming + split */
 } gen;
 
 static void gen_free(void *cls) {
@@ -110,6 +116,7 @@ static void gen_free(void *cls) {
     free(g->out.b);
     free(g->text.b);
     json_decref(g->lp);
+    tc_stream_free(g->ts);
     free(g);
 }
 
@@ -218,8 +225,63 @@ static json_t *ollama_line(const gen *g, const char *text, size_t n, bool done) 
                      "done", done);
 }
 
+/* A tool call for the Ollama API: arguments as an object (text when it does not parse). */
+static json_t *ollama_call(const char *name, const char *args, size_t args_len) {
+    json_t *a = json_loadb(args, args_len, 0, NULL);
+    if (!a) a = http_json_text(args, args_len);
+    return json_pack("{s:{s:s, s:o}}", "function", "name", name, "arguments", a);
+}
+
+static json_t *openai_call(int index, const char *id, const char *name, const char *args, size_t args_len, bool with_index) {
+    json_t *c = json_pack("{s:s, s:s, s:{s:s, s:o}}", "id", id, "type", "function", "function", "name", name, "arguments",
+                          http_json_text(args, args_len));
+    if (with_index) json_object_set_new(c, "index", json_integer(index));
+    return c;
+}
+
+/* One delta of the split output as a chunk (SSE) or an NDJSON line (Ollama). */
+static void split_delta(const tc_delta *d, void *user) {
+    gen *g = user;
+    if (d->kind != TC_DELTA_CALL && d->len == 0) return;
+    if (g->api == SRV_API_CHAT) {
+        json_t *delta;
+        if (d->kind == TC_DELTA_CONTENT)
+            delta = json_pack("{s:o}", "content", http_json_text(d->text, d->len));
+        else if (d->kind == TC_DELTA_REASONING)
+            delta = json_pack("{s:o}", "reasoning_content", http_json_text(d->text, d->len));
+        else
+            delta = json_pack("{s:[o]}", "tool_calls", openai_call(d->index, d->id, d->name, d->text, d->len, true));
+        sb_json(&g->out, "data: ", chat_chunk(g, delta, NULL, NULL), "\n\n");
+        return;
+    }
+    json_t *o = ollama_line(g, "", 0, false);
+    json_t *msg = json_object_get(o, "message");
+    if (d->kind == TC_DELTA_CONTENT)
+        json_object_set_new(msg, "content", http_json_text(d->text, d->len));
+    else if (d->kind == TC_DELTA_REASONING)
+        json_object_set_new(msg, "thinking", http_json_text(d->text, d->len));
+    else
+        json_object_set_new(msg, "tool_calls", json_pack("[o]", ollama_call(d->name, d->text, d->len)));
+    sb_json(&g->out, "", o, "\n");
+}
+
+static void stream_split(gen *g, const char *text, size_t len, bool final) {
+    he_error e;
+    if (tc_stream_feed(g->ts, text, len, final, split_delta, g, &e))
+        log_warn("serve: splitting the streamed output failed: %s", e.msg);
+}
+
 static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
     bool has_text = ev->text_len > 0;
+    if (g->ts) {
+        /* content, reasoning and calls come out of the splitter; logprobs ride on their own */
+        if (has_text) stream_split(g, ev->text, ev->text_len, false);
+        if (with_lp && g->api == SRV_API_CHAT)
+            sb_json(&g->out, "data: ",
+                    chat_chunk(g, json_object(), json_pack("{s:[o]}", "content", chat_lp_entry(g, ev)), NULL), "\n\n");
+        g->text_off += ev->text_len;
+        return;
+    }
     if (!has_text && !with_lp) return;
     switch (g->api) {
     case SRV_API_CHAT: {
@@ -264,14 +326,19 @@ static void stream_event(gen *g, const srv_event *ev) {
     }
     /* DONE: held-back text first, then the final chunk */
     observe_done(g, ev);
-    if (ev->text_len) {
+    if (g->ts) {
+        stream_split(g, ev->text, ev->text_len, true);
+    } else if (ev->text_len) {
         srv_event t = *ev;
         t.kind = SRV_EV_TOKEN;
         stream_text(g, &t, false);
     }
+    const char *finish = ev->finish_reason ? ev->finish_reason : "stop";
+    if (g->ts && tc_stream_n_calls(g->ts) > 0 && !strcmp(finish, "stop") && g->api == SRV_API_CHAT)
+        finish = "tool_calls";
     switch (g->api) {
     case SRV_API_CHAT:
-        sb_json(&g->out, "data: ", chat_chunk(g, json_object(), NULL, ev->finish_reason), "\n\n");
+        sb_json(&g->out, "data: ", chat_chunk(g, json_object(), NULL, finish), "\n\n");
         break;
     case SRV_API_COMPLETION:
         sb_json(&g->out, "data: ", completion_chunk(g, json_string(""), NULL, ev->finish_reason), "\n\n");
@@ -361,21 +428,44 @@ static enum MHD_Result collect(http_req *q, gen *g) {
         if (ev.kind == SRV_EV_DONE) break;
     }
     observe_done(g, &ev);
-    json_t *text = http_json_text(g->text.b ? g->text.b : "", g->text.len);
+    const char *finish = ev.finish_reason ? ev.finish_reason : "stop";
+    /* chat: content, reasoning and tool calls split from the text */
+    tc_result tr = {0};
+    bool split = false;
+    if (g->split) {
+        he_error e;
+        if (tc_parse(g->family, &g->reasoning, g->parse_calls, g->text.b ? g->text.b : "", g->text.len, &tr, &e) == 0)
+            split = true;
+        else
+            log_warn("serve: parsing the output for tool calls failed: %s", e.msg);
+    }
+    json_t *text = split ? http_json_text(tr.content, strlen(tr.content))
+                         : http_json_text(g->text.b ? g->text.b : "", g->text.len);
     json_t *lp = g->lp ? json_incref(g->lp) : json_null();
     json_t *o;
     switch (g->api) {
-    case SRV_API_CHAT:
+    case SRV_API_CHAT: {
         if (g->lp) {
             json_decref(lp);
             lp = json_pack("{s:O}", "content", g->lp);
         }
-        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:{s:s, s:o, s:n}, s:o, s:s}], s:o}", "id", g->id, "object",
+        json_t *msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", text, "refusal");
+        if (split && tr.reasoning) json_object_set_new(msg, "reasoning_content", json_string(tr.reasoning));
+        if (split && tr.n_calls > 0) {
+            json_t *calls = json_array();
+            for (int i = 0; i < tr.n_calls; i++)
+                json_array_append_new(calls, openai_call(i, tr.calls[i].id, tr.calls[i].name, tr.calls[i].arguments,
+                                                         strlen(tr.calls[i].arguments), false));
+            json_object_set_new(msg, "tool_calls", calls);
+            if (!tr.content[0]) json_object_set_new(msg, "content", json_null());
+            if (!strcmp(finish, "stop")) finish = "tool_calls";
+        }
+        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:o, s:o, s:s}], s:o}", "id", g->id, "object",
                       "chat.completion", "created", (json_int_t)g->created, "model", g->model, "system_fingerprint",
-                      "hearth", "choices", "index", 0, "message", "role", "assistant", "content", text, "refusal",
-                      "logprobs", lp, "finish_reason", ev.finish_reason ? ev.finish_reason : "stop", "usage",
+                      "hearth", "choices", "index", 0, "message", msg, "logprobs", lp, "finish_reason", finish, "usage",
                       usage_json(&ev));
         break;
+    }
     case SRV_API_COMPLETION:
         o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:o, s:i, s:o, s:s}], s:o}", "id", g->id, "object",
                       "text_completion", "created", (json_int_t)g->created, "model", g->model, "system_fingerprint",
@@ -386,22 +476,48 @@ static enum MHD_Result collect(http_req *q, gen *g) {
         json_decref(lp);
         char ts[48];
         rfc3339_now(ts, sizeof ts);
-        if (g->api == SRV_API_OLLAMA_CHAT)
+        if (g->api == SRV_API_OLLAMA_CHAT) {
             o = json_pack("{s:s, s:s, s:{s:s, s:o}, s:b}", "model", g->model, "created_at", ts, "message", "role",
                           "assistant", "content", text, "done", 1);
-        else
+            json_t *msg = json_object_get(o, "message");
+            if (split && tr.reasoning) json_object_set_new(msg, "thinking", json_string(tr.reasoning));
+            if (split && tr.n_calls > 0) {
+                json_t *calls = json_array();
+                for (int i = 0; i < tr.n_calls; i++)
+                    json_array_append_new(calls, ollama_call(tr.calls[i].name, tr.calls[i].arguments,
+                                                             strlen(tr.calls[i].arguments)));
+                json_object_set_new(msg, "tool_calls", calls);
+            }
+        } else
             o = json_pack("{s:s, s:s, s:o, s:b}", "model", g->model, "created_at", ts, "response", text, "done", 1);
         json_object_set_new(o, "done_reason", json_string(ev.finish_reason ? ev.finish_reason : "stop"));
         ollama_timings(o, g, &ev);
     }
     }
+    if (split) tc_result_free(&tr);
     gen_free(g);
     return http_respond_json(q, 200, o);
 }
 
 /* ---- prompt ---- */
 
-static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size_t *n, srv_req_error *e) {
+/* What the template says about the output: its tool-call family and reasoning. */
+typedef struct {
+    bool templated;
+    tc_family family;
+    tc_reasoning reasoning;
+    bool thinking_closed; /* the prompt ends with a closed think block: no thinking this turn */
+} prompt_info;
+
+/* Qwen 3 with enable_thinking false ends the prompt with an empty "<think>\n\n</think>\n\n":
+ * the model is not to think, so a forced call's grammar offers no think block either. */
+static bool prompt_closes_thinking(const char *p, size_t len) {
+    while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == ' ' || p[len - 1] == '\r' || p[len - 1] == '\t')) len--;
+    return len >= 8 && !memcmp(p + len - 8, "</think>", 8);
+}
+
+static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size_t *n, prompt_info *pi,
+                        srv_req_error *e) {
     const hearth_model *hm = srv_model_engine(m);
     const tok_vocab *v = hearth_model_vocab(hm);
     const srv_model_config *cfg = srv_model_config_of(m);
@@ -440,9 +556,24 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             json_decref(msgs);
             return srv_req_fail(e, 500, NULL, "server_error", "%s", err.msg);
         }
-        text = srv_chat_render(chat, msgs, r->tools, &len, &err);
+        json_t *kw = r->template_kwargs ? json_copy(r->template_kwargs) : NULL;
+        if (r->enable_thinking >= 0) {
+            if (!kw) kw = json_object();
+            json_object_set_new(kw, "enable_thinking", json_boolean(r->enable_thinking));
+        }
+        text = srv_chat_render(chat, msgs, r->tools, kw, &len, &err);
+        json_decref(kw);
         json_decref(msgs);
         if (!text) return srv_req_fail(e, 400, "messages", "template_error", "%s", err.msg);
+        pi->templated = true;
+        pi->family = TC_GENERIC;
+        if (cfg->tool_format) {
+            if (tc_family_from_name(cfg->tool_format, &pi->family)) pi->family = TC_GENERIC;
+        } else if (!srv_chat_is_fallback(chat)) {
+            pi->family = tc_detect(srv_chat_source(chat));
+        }
+        tc_reasoning_detect(pi->family, srv_chat_source(chat), text, &pi->reasoning);
+        pi->thinking_closed = prompt_closes_thinking(text, len);
     } else {
         text = xstrdup(r->prompt ? r->prompt : "");
         len = strlen(text);
@@ -488,10 +619,37 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     }
     int32_t *toks = NULL;
     size_t n = 0;
-    if (build_prompt(&r, m, &toks, &n, &e)) {
+    prompt_info pi = {0};
+    if (build_prompt(&r, m, &toks, &n, &pi, &e)) {
         srv_model_release(m);
         srv_request_free(&r);
         return http_req_error(q, &e);
+    }
+    bool chat_api = api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT;
+    bool parse_calls = chat_api && r.tools && r.tool_choice != TC_CHOICE_NONE;
+    /* The grammar: tool calls under required / a named function (from the first token), or
+     * under auto (lazily, from the family's opener on) unless a structured output format is
+     * asked, which then constrains the whole answer; else the format's or raw grammar. */
+    gram_grammar *grammar = NULL;
+    tc_grammar tg = {0};
+    bool tools_grammar = parse_calls && !(r.tool_choice == TC_CHOICE_AUTO && r.grammar);
+    if (tools_grammar) {
+        tc_spec spec = {.family = pi.family,
+                        .tools = r.tools,
+                        .choice = r.tool_choice,
+                        .named = r.tool_named,
+                        .parallel = r.parallel_tool_calls,
+                        .reasoning = pi.thinking_closed ? NULL : &pi.reasoning};
+        he_error ge = {0};
+        int brc = tc_grammar_build(&spec, &tg, &ge);
+        if (brc == 0 && tg.gbnf) grammar = gram_parse(tg.gbnf, strlen(tg.gbnf), NULL, &ge);
+        if (brc != 0 || (tg.gbnf && !grammar)) {
+            free(toks);
+            tc_grammar_free(&tg);
+            srv_model_release(m);
+            srv_request_free(&r);
+            return http_error(q, 400, "tools", "invalid_tools", "Invalid 'tools': %s", ge.msg);
+        }
     }
     const srv_model_config *cfg = srv_model_config_of(m);
     srv_job_params p = {0};
@@ -503,10 +661,21 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     p.stop = (const char *const *)r.stop;
     p.n_stop = r.n_stop;
     p.top_logprobs = r.top_logprobs;
+    if (grammar) {
+        p.grammar = grammar;
+        p.lazy = tg.lazy;
+        p.triggers = (const char *const *)tg.triggers;
+        p.n_triggers = tg.n_triggers;
+    } else if (r.grammar) {
+        p.grammar = r.grammar;
+    }
     he_error err = {0};
     srv_job *job = srv_job_submit(m, &p, &err);
     free(toks);
+    tc_grammar_free(&tg);
+    if (job && p.grammar == r.grammar) r.grammar = NULL; /* the job owns it now */
     if (!job) {
+        if (grammar) gram_free(grammar);
         srv_model_release(m);
         enum MHD_Result res;
         if (err.code == HE_LIMIT)
@@ -533,7 +702,12 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     g->include_usage = r.include_usage;
     g->top_logprobs = api == SRV_API_OLLAMA_CHAT || api == SRV_API_OLLAMA_GENERATE ? -1 : r.top_logprobs;
     g->t0 = q->t0;
+    g->parse_calls = parse_calls;
+    g->family = pi.family;
+    g->reasoning = pi.reasoning;
+    g->split = chat_api && pi.templated && (parse_calls || pi.reasoning.reasoning);
     bool stream = r.stream;
+    if (stream && g->split) g->ts = tc_stream_new(g->family, &g->reasoning, g->parse_calls);
     srv_request_free(&r);
     if (!stream) return collect(q, g);
     bool sse = api == SRV_API_CHAT || api == SRV_API_COMPLETION;
@@ -712,7 +886,7 @@ int srv_http_smoke(srv_model *m, void *user, he_error *err) {
     json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You are helpful.", "role",
                              "user", "content", "Hello");
     size_t len;
-    char *s = srv_chat_render(chat, msgs, NULL, &len, err);
+    char *s = srv_chat_render(chat, msgs, NULL, NULL, &len, err);
     json_decref(msgs);
     if (!s) return -1;
     free(s);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "grammar/grammar.h"
 #include "model/hearth.h"
 #include "sample/sample.h"
 
@@ -36,6 +37,7 @@ typedef struct {
     int32_t n_batch;           /* most tokens per decode step (0: 512) */
     bool no_prefix_reuse;      /* true: every job decodes its whole prompt (benchmarks) */
     bool verify;               /* a store name's weights are re-hashed before loading */
+    const char *tool_format;   /* tool-call family name (chat/toolcall.h), NULL: from the template */
 } srv_model_config;
 
 /* Defaults: n_slots 4, max_queue 64, sampling sample_params_default(); name/path NULL. */
@@ -72,6 +74,17 @@ typedef struct {
     const char *const *stop; /* stop strings (copied); generation ends before any of them */
     int32_t n_stop;
     int32_t top_logprobs; /* 0..20 alternatives per token; -1: no logprobs at all */
+    /* Grammar-constrained decoding (NULL: none). A successful submit takes ownership of the
+     * grammar (the job frees it); on failure the caller keeps it. Not lazy: every token is
+     * sampled under the grammar (gram_sample) and EOG only where it may end. Lazy: tokens are
+     * sampled freely until one of triggers (copied) appears in the output; the grammar then
+     * takes the trigger and what followed it and constrains the rest. Either way the job ends
+     * with "stop" when the grammar must end, and "length" when max_tokens cuts it first. Stop
+     * strings are not applied while the grammar is engaged (they would cut its output). */
+    gram_grammar *grammar;
+    bool lazy;
+    const char *const *triggers;
+    int32_t n_triggers;
 } srv_job_params;
 
 typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;
