@@ -20,7 +20,7 @@ import { startServer, BIN, SHARED } from './server_helpers.mjs';
 const VOCAB = join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf');
 const NAME = 'tq3';
 const N_TOOL_REQUESTS = 200;
-const N_FORMAT_REQUESTS = 40;
+const N_FORMAT_REQUESTS = 30;
 const MAX_TOKENS = 160;
 const CONCURRENCY = 6;
 
@@ -31,7 +31,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hearth-tools-'));
   const model = join(dir, 'tiny-qwen3.gguf');
   execFileSync(BIN, ['make-model', '--shape', 'tiny-qwen3', '--type', 'q8_0', '--vocab', VOCAB, model], { stdio: 'ignore' });
-  srv = await startServer([model, '--name', NAME, '--slots', String(CONCURRENCY)]);
+  srv = await startServer([model, '--name', NAME, '--slots', String(CONCURRENCY), '--ctx', '1024']);
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 120_000 });
   ollama = new Ollama({ host: srv.url });
 });
@@ -168,7 +168,8 @@ test(`forced tool calls: ${N_TOOL_REQUESTS} requests, required and named, stream
   const cases = Array.from({ length: N_TOOL_REQUESTS }, (_, k) => {
     const tools = toolSet(rnd, k);
     const named = k % 2 === 1 ? tools[Math.floor(rnd() * tools.length)].function.name : null;
-    return { tools, named, stream: k % 4 >= 2, seed: k };
+    // a quarter may answer with several calls (parallel_tool_calls, the default)
+    return { tools, named, stream: k % 4 >= 2, seed: k, parallel: k % 8 < 2 };
   });
   const t0 = Date.now();
   const results = await pool(cases.length, CONCURRENCY, async (k) => {
@@ -178,6 +179,7 @@ test(`forced tool calls: ${N_TOOL_REQUESTS} requests, required and named, stream
       messages: [{ role: 'user', content: `Call a tool, please (${k}).` }],
       tools: c.tools,
       tool_choice: c.named ? { type: 'function', function: { name: c.named } } : 'required',
+      parallel_tool_calls: c.parallel,
       max_tokens: MAX_TOKENS,
       seed: c.seed,
       // Qwen 3 thinks first unless told not to, and a random model never closes its <think>
@@ -231,7 +233,7 @@ test(`response_format json_schema: ${N_FORMAT_REQUESTS} requests, every output v
 });
 
 test('response_format json_object gives a JSON object', async () => {
-  const res = await chat({ model: NAME, messages: [{ role: 'user', content: 'JSON please' }], response_format: { type: 'json_object' }, max_tokens: 200 }, false);
+  const res = await chat({ model: NAME, messages: [{ role: 'user', content: 'JSON please' }], response_format: { type: 'json_object' }, max_tokens: 120 }, false);
   if (res.finish === 'length') return;
   assert.equal(typeof JSON.parse(res.content), 'object');
 });
@@ -351,7 +353,7 @@ test('ollama: tools give message.tool_calls with object arguments; format json a
 test('tokens/s with and without a JSON grammar (printed)', async () => {
   const schema = { type: 'object', properties: { items: { type: 'array', items: { type: 'string', maxLength: 40 }, maxItems: 60 } }, required: ['items'] };
   const rate = async (format) => {
-    const r = await ollama.chat({ model: NAME, messages: [{ role: 'user', content: 'go' }], format, options: { num_predict: 200, seed: 1 } });
+    const r = await ollama.chat({ model: NAME, messages: [{ role: 'user', content: 'go' }], format, options: { num_predict: 120, seed: 1 } });
     return { n: r.eval_count, tps: r.eval_count / (r.eval_duration / 1e9) };
   };
   const free = await rate(undefined);
