@@ -99,7 +99,7 @@ test('errors: unknown model is 404 with an Ollama error string; bad options are 
     (e) => e.status_code === 400 && /temperature/.test(e.error),
   );
   await assert.rejects(
-    ollama.generate({ model: NAME, prompt: 'x', stream: false, format: 'json' }),
+    ollama.generate({ model: NAME, prompt: 'x', stream: false, format: 'yaml' }),
     (e) => e.status_code === 400 && /format/.test(e.error),
   );
   const r = await fetch(`${srv.url}/api/chat`, { method: 'POST', body: '{"model":' });
