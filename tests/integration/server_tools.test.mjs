@@ -19,7 +19,7 @@ import { startServer, BIN, SHARED } from './server_helpers.mjs';
 
 const VOCAB = join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf');
 const NAME = 'tq3';
-const N_TOOL_REQUESTS = 200;
+const N_TOOL_REQUESTS = Number(process.env.HEARTH_TOOLS_REQUESTS ?? 200); // fewer under sanitizers
 const N_FORMAT_REQUESTS = 30;
 const MAX_TOKENS = 160;
 const CONCURRENCY = 6;
