@@ -163,6 +163,7 @@ help:
 	@echo "  make fuzz [FUZZ_SECONDS=60]  run every libFuzzer target (clang)"
 	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md)"
 	@echo "  make bench-kernels [BENCH_ARGS=\"ROWS COLS REPS\"]  ref vs avx2 vs avx512 vec_dot per type: ns/row, GB/s"
+	@echo "  make bench-grammar [BENCH_ARGS=\"VOCAB.gguf REPS\"]  grammar mask cost per JSON position (docs/GRAMMAR.md)"
 	@echo "  make format | format-check | check-deps | clean"
 
 -include $(shell find build/$(MODE) -name '*.d' 2>/dev/null)

@@ -6,7 +6,9 @@
  *   make bench-grammar
  *
  * The positions are where a JSON object spends its tokens: before a key, inside a string,
- * inside a number, after a value. */
+ * inside a number, after a value. "walk" is the first mask in a state (the trie walk, best of REPS
+ * fresh matchers); "cached"
+ * the same state again (the matcher keeps the last few masks by state). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@
 
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* CPU time: steadier on a shared machine */
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -71,9 +73,19 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_grammar: %s\n", err.msg);
             return 1;
         }
+        double cold = 1e9;
+        for (int r = 0; r < reps; r++) { /* the first mask in a state: a trie walk */
+            gram_matcher *fm = gram_matcher_new(g, gv, &err);
+            gram_matcher_accept_bytes(fm, pos[k][1], strlen(pos[k][1]), NULL);
+            double t = now_s();
+            gram_matcher_mask(fm, logits);
+            t = now_s() - t;
+            if (t < cold) cold = t;
+            gram_matcher_free(fm);
+        }
+        int32_t allowed = gram_matcher_mask(m, logits);
         double best = 1e9;
-        int32_t allowed = 0;
-        for (int r = 0; r < reps; r++) {
+        for (int r = 0; r < reps; r++) { /* the same state again: the matcher's mask cache */
             double t = now_s();
             allowed = gram_matcher_mask(m, logits);
             t = now_s() - t;
@@ -84,8 +96,9 @@ int main(int argc, char **argv) {
         for (int32_t t = 0; t < n; t++)
             hits += gram_matcher_allows(m, t);
         ta = now_s() - ta;
-        printf("%-14s mask %8.3f ms (%6d allowed)   allows(): %.3f us/token (%d)\n", pos[k][0],
-               best * 1e3, allowed, ta * 1e6 / n, hits);
+        printf("%-14s mask %8.3f ms walk, %6.3f ms cached (%6d allowed)   allows(): %.3f us/token\n",
+               pos[k][0], cold * 1e3, best * 1e3, allowed, ta * 1e6 / n);
+        (void)hits;
         gram_matcher_free(m);
     }
     free(logits);

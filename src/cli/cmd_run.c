@@ -2,8 +2,10 @@
  *
  * Tokenizes the prompt (BOS per the metadata, special tokens parsed), decodes it in chunks of
  * n_batch, then samples one token at a time with the sampler chain and streams only the
- * continuation to stdout, flushed per token. Timings go to stderr. Exit codes: 0 done,
- * 1 model or runtime error, 2 bad arguments. */
+ * continuation to stdout, flushed per token. With --grammar-file, --json-schema or --json the
+ * tokens are sampled under a grammar (gram_sample: the chain's pick first, the mask only when it
+ * is refused) and generation stops when the grammar is complete and nothing may follow.
+ * Timings go to stderr. Exit codes: 0 done, 1 model or runtime error, 2 bad arguments. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -14,6 +16,8 @@
 
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "grammar/grammar.h"
+#include "grammar/json_schema.h"
 #include "model/hearth.h"
 #include "sample/sample.h"
 #include "tokenizer/tokenizer.h"
@@ -28,7 +32,10 @@ static const char usage_text[] =
     "  --min-p P           (default 0.05, 0 = off)\n"
     "  --seed S            sampler seed (default 0)\n"
     "  -t, --threads N     threads (default: number of cores)\n"
-    "  -c, --ctx-size N    context size in tokens (default: min(training context, 4096))\n";
+    "  -c, --ctx-size N    context size in tokens (default: min(training context, 4096))\n"
+    "  --grammar-file F    constrain the output to the GBNF grammar in F (start rule: root)\n"
+    "  --json-schema F     constrain the output to JSON valid under the JSON Schema in F\n"
+    "  --json              constrain the output to a JSON object\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth run: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -38,12 +45,16 @@ static int usage(const char *msg, const char *arg) {
 
 typedef struct {
     const char *model, *prompt;
+    const char *grammar_file, *schema_file;
+    bool json;
     long n_predict, threads, n_ctx;
     sample_params sp;
 } run_args;
 
 static int parse_args(int argc, char **argv, run_args *a) {
     a->model = a->prompt = NULL;
+    a->grammar_file = a->schema_file = NULL;
+    a->json = false;
     a->n_predict = 256;
     a->threads = 0;
     a->n_ctx = 0;
@@ -56,6 +67,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
             continue;
         }
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
+        if (!strcmp(o, "--json")) {
+            a->json = true;
+            continue;
+        }
         if (i + 1 >= argc) return usage("missing value for", o);
         const char *v = argv[++i];
         long l;
@@ -84,6 +99,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
             a->sp.seed = s;
         } else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) {
             if (cli_parse_long(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
+        } else if (!strcmp(o, "--grammar-file")) {
+            a->grammar_file = v;
+        } else if (!strcmp(o, "--json-schema")) {
+            a->schema_file = v;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")) {
             if (cli_parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for -c:", v);
         } else {
@@ -92,7 +111,48 @@ static int parse_args(int argc, char **argv, run_args *a) {
     }
     if (!a->model) return usage("missing MODEL.gguf", NULL);
     if (!a->prompt) return usage("missing -p TEXT", NULL);
+    if ((a->grammar_file != NULL) + (a->schema_file != NULL) + a->json > 1)
+        return usage("use only one of --grammar-file, --json-schema and --json", NULL);
     return 0;
+}
+
+/* The grammar text the options ask for (malloc'd), or NULL with a message printed. */
+static char *load_grammar_text(const run_args *a) {
+    he_error err = {0};
+    if (a->grammar_file) {
+        FILE *f = fopen(a->grammar_file, "rb");
+        if (!f) {
+            fprintf(stderr, "hearth run: %s: %s\n", a->grammar_file, strerror(errno));
+            return NULL;
+        }
+        size_t cap = 1 << 20, n = 0;
+        char *buf = xmalloc(cap + 1);
+        n = fread(buf, 1, cap + 1, f);
+        fclose(f);
+        if (n > cap) {
+            fprintf(stderr, "hearth run: %s: grammar larger than 1 MiB\n", a->grammar_file);
+            free(buf);
+            return NULL;
+        }
+        buf[n] = 0;
+        return buf;
+    }
+    json_t *schema;
+    if (a->schema_file) {
+        json_error_t je;
+        schema = json_load_file(a->schema_file, JSON_DECODE_ANY, &je);
+        if (!schema) {
+            fprintf(stderr, "hearth run: %s:%d:%d: %s\n", a->schema_file, je.line, je.column, je.text);
+            return NULL;
+        }
+    } else {
+        schema = json_pack("{s:s}", "type", "object");
+    }
+    char *text = gram_schema_to_gbnf(schema, &err);
+    json_decref(schema);
+    if (!text)
+        fprintf(stderr, "hearth run: %s: %s\n", a->schema_file ? a->schema_file : "--json", err.msg);
+    return text;
 }
 
 /* Writes the text of token id, as the streaming detokenizer releases it. */
@@ -118,6 +178,11 @@ int cmd_run(int argc, char **argv) {
     size_t n_ids = 0;
     hearth_batch b = {0};
     int status = 1;
+    gram_grammar *gg = NULL;
+    gram_vocab *gv = NULL;
+    gram_matcher *gm = NULL;
+    float *scratch = NULL;
+    double t_gram = 0;
 
     double t0 = cli_now_s();
     m = hearth_model_load(a.model, NULL, &err);
@@ -159,6 +224,23 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "hearth run: %s\n", err.msg);
         goto done;
     }
+    if (a.grammar_file || a.schema_file || a.json) {
+        char *gtext = load_grammar_text(&a);
+        if (!gtext) goto done;
+        gg = gram_parse(gtext, strlen(gtext), NULL, &err);
+        free(gtext);
+        if (!gg) {
+            fprintf(stderr, "hearth run: %s: %s\n", a.grammar_file ? a.grammar_file : "grammar", err.msg);
+            goto done;
+        }
+        gv = gram_vocab_from_tok(v, &err);
+        gm = gv ? gram_matcher_new(gg, gv, &err) : NULL;
+        if (!gm) {
+            fprintf(stderr, "hearth run: %s\n", err.msg);
+            goto done;
+        }
+        scratch = xmalloc((size_t)hearth_model_n_vocab(m) * sizeof *scratch);
+    }
     double t_load = cli_now_s() - t0;
     fprintf(stderr,
             "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d, %d "
@@ -193,12 +275,25 @@ int cmd_run(int argc, char **argv) {
     double t2 = cli_now_s();
     status = 0;
     while (n_gen < a.n_predict) {
-        int32_t id = sample_chain_sample(sc, logits);
+        int32_t id;
+        if (gm) {
+            double tg = cli_now_s();
+            id = gram_sample(gm, sc, logits, scratch, &err);
+            t_gram += cli_now_s() - tg;
+            if (id < 0) {
+                fprintf(stderr, "\nhearth run: %s\n", err.msg);
+                status = 1;
+                break;
+            }
+        } else {
+            id = sample_chain_sample(sc, logits);
+        }
         if (tok_is_eog(v, id)) break;
         emit(&d, v, id, text);
         sample_chain_accept(sc, id);
         n_gen++;
         if (n_gen == a.n_predict) break;
+        if (gm && gram_matcher_must_end(gm)) break; /* complete; nothing more may follow */
         if (pos >= n_ctx) {
             fprintf(
                 stderr,
@@ -225,7 +320,16 @@ int cmd_run(int argc, char **argv) {
             "s (%.1f tok/s)\n",
             n_ids, t_prompt, t_prompt > 0 ? (double)n_ids / t_prompt : 0.0, n_gen, t_gen,
             t_gen > 0 ? (double)n_gen / t_gen : 0.0);
+    if (gm) {
+        fprintf(stderr, "hearth run: grammar %.3f s (%.2f ms/token)%s\n", t_gram,
+                n_gen ? t_gram * 1e3 / (double)n_gen : 0.0,
+                gram_matcher_can_end(gm) ? "; output complete" : "; output INCOMPLETE (-n reached)");
+    }
 done:
+    gram_matcher_free(gm);
+    gram_vocab_free(gv);
+    gram_free(gg);
+    free(scratch);
     hearth_batch_deinit(&b);
     free(ids);
     sample_chain_free(sc);

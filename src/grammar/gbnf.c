@@ -292,6 +292,7 @@ static int read_char(parser *p, uint32_t *cp) {
         p->i++;
     }
     if (v > 0x10FFFF) return perr(p, at, "escape beyond U+10FFFF");
+    if (v >= 0xD800 && v <= 0xDFFF) return perr(p, at, "escape names a surrogate (not a character)");
     *cp = v;
     return 0;
 }
@@ -683,6 +684,8 @@ gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_erro
         g->n_ranges = p.n_ranges;
         p.classes = NULL;
         p.ranges = NULL;
+        if (!g->ranges) g->ranges = xmalloc(2 * sizeof *g->ranges); /* never NULL + offset */
+        if (!g->classes) g->classes = xmalloc(sizeof *g->classes);
         if (check_left_recursion(&p, g)) {
             gram_free(g);
             g = NULL;

@@ -446,6 +446,13 @@ static void rep_suffix(sb *o, long min, long max) {
 /* digits of equal length: lo <= x <= hi */
 static void range_same_len(sb *o, const char *lo, const char *hi, size_t n) {
     if (n == 0) return;
+    bool full = true; /* 0...0 to 9...9: any digits (keeps the recursion linear) */
+    for (size_t i = 0; i < n && full; i++)
+        full = lo[i] == '0' && hi[i] == '9';
+    if (full) {
+        sb_printf(o, "[0-9]{%zu}", n);
+        return;
+    }
     if (n == 1) {
         sb_printf(o, "[%c-%c]", lo[0], hi[0]);
         return;

@@ -25,6 +25,9 @@ typedef struct {
     uint32_t pos, parent;
 } frame;
 
+#define MASK_CACHE 4
+#define MASK_KEY_MAX 4096
+
 /* A code point being assembled from UTF-8 bytes (need = continuation bytes still missing). */
 typedef struct {
     uint32_t cp;
@@ -66,13 +69,25 @@ struct gram_matcher {
      * involved predates the mask (so rollbacks cannot invalidate it). Inside a JSON string the
      * same small set steps to itself over and over: this turns most trie nodes into a lookup. */
     struct memo_entry {
-        uint32_t gen, cp, in_off, in_n, out_off, out_n;
-        uint64_t h;
+        uint32_t gen, in_off, in_n, out_off, out_n;
+        bool self;
+        uint64_t h, bits;
     } *memo;
     uint32_t *memo_buf;
     uint32_t n_memo_buf, cap_memo_buf;
     uint32_t memo_gen;
     uint32_t memo_base; /* frames below this index are stable during the current mask; 0: off */
+    /* Whole-mask cache keyed by the state's content (every stack's positions, the partial
+     * character): inside a JSON string the state after each ordinary character is the same, so
+     * repeated masks there cost one bitset copy. */
+    struct mask_entry {
+        uint32_t *key;
+        uint32_t key_n;
+        uint64_t *bits;
+    } cache[MASK_CACHE];
+    uint32_t cache_next;
+    uint32_t *key;
+    uint32_t cap_key;
     bool limit_hit;
 };
 
@@ -210,6 +225,12 @@ static void next_stamp(gram_matcher *m) {
 
 #define MEMO_SIZE 4096
 
+static inline bool same_u32(const uint32_t *a, const uint32_t *b, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 static uint64_t tops_hash(const uint32_t *t, uint32_t n, uint32_t cp) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ cp;
     for (uint32_t i = 0; i < n; i++)
@@ -220,14 +241,24 @@ static uint64_t tops_hash(const uint32_t *t, uint32_t n, uint32_t cp) {
 static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t cp);
 
 /* Advances tops (an array not inside tb's growing tail, or below n_tb) by code point cp,
- * appending the new tops to tb. Returns their count (0: dead), -1 past a limit. */
+ * appending the new tops to tb. Returns their count (0: dead), -1 past a limit.
+ * The result depends only on WHICH tops accept cp (the closure after that ignores cp), so the
+ * memo is keyed by (tops, bitmask of accepting tops): inside a JSON string every ordinary
+ * character shares one entry. */
 static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t cp) {
     if (!m->memo_base || n > 64) return advance_cp_raw(m, tops_off, n, cp);
+    const gram_grammar *g = m->g;
     const uint32_t *in = m->tb + tops_off;
-    uint64_t h = tops_hash(in, n, cp);
+    uint64_t bits = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (in[i] != DONE && gram_class_has(g, g->elems[m->nodes[in[i]].pos].val, cp))
+            bits |= 1ull << i;
+    if (!bits) return 0;
+    uint64_t h = tops_hash(in, n, (uint32_t)bits ^ (uint32_t)(bits >> 32) * 0x9E3779B1u);
     struct memo_entry *e = &m->memo[h & (MEMO_SIZE - 1)];
-    if (e->gen == m->memo_gen && e->h == h && e->cp == cp && e->in_n == n &&
-        !memcmp(m->memo_buf + e->in_off, in, n * sizeof *in)) {
+    if (e->gen == m->memo_gen && e->h == h && e->bits == bits && e->in_n == n &&
+        same_u32(m->memo_buf + e->in_off, in, n)) {
+        if (e->self) return -2; /* the set steps to itself (a string's characters) */
         tb_reserve(m, e->out_n + 1);
         memcpy(m->tb + m->n_tb, m->memo_buf + e->out_off, e->out_n * sizeof *m->tb);
         m->n_tb += e->out_n;
@@ -250,13 +281,14 @@ static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32
     }
     e->gen = m->memo_gen;
     e->h = h;
-    e->cp = cp;
+    e->bits = bits;
     e->in_off = m->n_memo_buf;
     e->in_n = n;
     memcpy(m->memo_buf + m->n_memo_buf, in, n * sizeof *in);
     m->n_memo_buf += n;
     e->out_off = m->n_memo_buf;
     e->out_n = (uint32_t)k;
+    e->self = (uint32_t)k == n && same_u32(in, m->tb + at, n);
     memcpy(m->memo_buf + m->n_memo_buf, m->tb + at, (size_t)k * sizeof *m->tb);
     m->n_memo_buf += (uint32_t)k;
     return k;
@@ -276,17 +308,32 @@ static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, ui
     return closure(m);
 }
 
-/* Could any top accept some code point in [lo, hi]? (prunes partial UTF-8; conservative) */
+static inline bool try_cp(const gram_grammar *g, uint32_t cls, uint32_t x, uint32_t lo, uint32_t hi) {
+    return x >= lo && x <= hi && !(x >= 0xD800 && x <= 0xDFFF) && gram_class_has(g, cls, x);
+}
+
+/* Could any top accept some character in [lo, hi] (the characters a partial UTF-8 sequence
+ * can still become)? Exact: the matched part of [lo, hi] is a union of intervals whose ends
+ * are among lo, hi, the class's range ends (+-1) and the surrogate gap's ends, so testing
+ * those points finds one if any exists. A partial sequence is never let through into a dead
+ * end. */
 static bool any_in_range(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32_t lo, uint32_t hi) {
     const gram_grammar *g = m->g;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t t = m->tb[tops_off + i];
         if (t == DONE) continue;
-        const gram_class *k = &g->classes[g->elems[m->nodes[t].pos].val];
-        if (k->negate) return true;
+        uint32_t cls = g->elems[m->nodes[t].pos].val;
+        const gram_class *k = &g->classes[cls];
+        if (try_cp(g, cls, lo, lo, hi) || try_cp(g, cls, hi, lo, hi) ||
+            try_cp(g, cls, 0xD7FF, lo, hi) || try_cp(g, cls, 0xE000, lo, hi))
+            return true;
         const uint32_t *r = g->ranges + k->range_off;
-        for (uint32_t j = 0; j < k->n_ranges; j++)
-            if (r[2 * j] <= hi && r[2 * j + 1] >= lo) return true;
+        for (uint32_t j = 0; j < k->n_ranges; j++) {
+            uint32_t a = r[2 * j], z = r[2 * j + 1];
+            if (try_cp(g, cls, a, lo, hi) || try_cp(g, cls, z, lo, hi) ||
+                (a > 0 && try_cp(g, cls, a - 1, lo, hi)) || try_cp(g, cls, z + 1, lo, hi))
+                return true;
+        }
     }
     return false;
 }
@@ -337,6 +384,11 @@ static int step_byte(gram_matcher *m, uint32_t off, uint32_t n, utf8_state *u, u
     }
     uint32_t at = m->n_tb;
     int64_t k = advance_cp(m, off, n, cp);
+    if (k == -2) { /* unchanged set: refer to it */
+        *new_off = off;
+        *new_n = n;
+        return 1;
+    }
     if (k < 0) return -1;
     if (k == 0) return 0;
     *new_off = at;
@@ -427,6 +479,11 @@ void gram_matcher_free(gram_matcher *m) {
     free(m->allowed);
     free(m->memo);
     free(m->memo_buf);
+    for (int i = 0; i < MASK_CACHE; i++) {
+        free(m->cache[i].key);
+        free(m->cache[i].bits);
+    }
+    free(m->key);
     free(m);
 }
 
@@ -530,11 +587,52 @@ int gram_matcher_accept(gram_matcher *m, int32_t t, he_error *err) {
 
 /* ---- the mask ---- */
 
+/* The state as a key: u, then each stack's positions top to bottom. 0 when too long. */
+static uint32_t state_key(gram_matcher *m) {
+    uint32_t n = 0;
+    if (m->cap_key < MASK_KEY_MAX) {
+        m->cap_key = MASK_KEY_MAX;
+        m->key = xrealloc(m->key, m->cap_key * sizeof *m->key);
+    }
+    m->key[n++] = m->u.cp;
+    m->key[n++] = m->u.need << 24 | m->u.min;
+    for (uint32_t i = 0; i < m->n_tops; i++) {
+        for (uint32_t t = m->tops[i]; t != NIL && t != DONE; t = m->nodes[t].parent) {
+            if (n + 2 >= MASK_KEY_MAX) return 0;
+            m->key[n++] = m->nodes[t].pos;
+        }
+        m->key[n++] = m->tops[i] == DONE ? DONE : NIL;
+    }
+    return n;
+}
+
+static int32_t apply_mask(const gram_matcher *m, float *logits) {
+    const gram_vocab *v = m->v;
+    int32_t n_allowed = 0;
+    for (int32_t t = 0; t < v->n_vocab; t++) {
+        if ((m->allowed[t >> 6] >> (t & 63)) & 1) {
+            n_allowed++;
+        } else if (logits) {
+            logits[t] = -INFINITY;
+        }
+    }
+    return n_allowed;
+}
+
 int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     const gram_vocab *v = m->v;
     if (!v) return 0;
     size_t words = ((size_t)v->n_vocab + 63) / 64;
+    uint32_t key_n = state_key(m);
+    for (int i = 0; key_n && i < MASK_CACHE; i++) {
+        struct mask_entry *e = &m->cache[i];
+        if (e->key_n == key_n && !memcmp(e->key, m->key, key_n * sizeof *m->key)) {
+            memcpy(m->allowed, e->bits, words * sizeof *m->allowed);
+            return apply_mask(m, logits);
+        }
+    }
     memset(m->allowed, 0, words * sizeof *m->allowed);
+    m->limit_hit = false;
     uint32_t mark0 = m->n_nodes;
     if (!m->memo) m->memo = xcalloc(MEMO_SIZE, sizeof *m->memo);
     if (++m->memo_gen == 0) { /* wrapped: forget every entry */
@@ -607,15 +705,15 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     if (gram_matcher_can_end(m))
         for (int32_t i = 0; i < v->n_eog; i++)
             m->allowed[v->eog[i] >> 6] |= 1ull << (v->eog[i] & 63);
-    int32_t n_allowed = 0;
-    for (int32_t t = 0; t < v->n_vocab; t++) {
-        if ((m->allowed[t >> 6] >> (t & 63)) & 1) {
-            n_allowed++;
-        } else if (logits) {
-            logits[t] = -INFINITY;
-        }
+    if (key_n && !m->limit_hit) {
+        struct mask_entry *e = &m->cache[m->cache_next++ % MASK_CACHE];
+        e->key = xrealloc(e->key, key_n * sizeof *e->key);
+        memcpy(e->key, m->key, key_n * sizeof *e->key);
+        e->key_n = key_n;
+        if (!e->bits) e->bits = xmalloc(words * sizeof *e->bits);
+        memcpy(e->bits, m->allowed, words * sizeof *e->bits);
     }
-    return n_allowed;
+    return apply_mask(m, logits);
 }
 
 /* ---- sampling ---- */
