@@ -1,6 +1,7 @@
 /* toolcall.c — family detection from a chat template, family names, call ids, and the
  * incremental JSON scanner the parsers share (see toolcall.h and docs/TOOLS.md). */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,7 @@ void tc_reasoning_detect(tc_family f, const char *template_src, const char *prom
     }
 }
 
-/* ---- Call ids ---- */
+/* ---- Earlier turns ---- */
 
 static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer: a bijection on 64 bits */
     x ^= x >> 30;
@@ -110,6 +111,83 @@ static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer: a bijection on 64
 }
 
 static const char alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+
+/* A stable 9-alphanumeric id for Mistral's template (FNV-1a of the id, in base 62). */
+static void mistral_id(const char *id, char out[10]) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
+    h = mix64(h);
+    for (int i = 0; i < 9; i++) {
+        out[i] = alnum[h % 62];
+        h /= 62;
+    }
+    out[9] = 0;
+}
+
+static void remap_id(json_t *obj, const char *key) {
+    const char *id = json_string_value(json_object_get(obj, key));
+    if (!id) return;
+    char m[10];
+    mistral_id(id, m);
+    json_object_set_new(obj, key, json_string(m));
+}
+
+int tc_prepare_messages(tc_family f, json_t *messages, he_error *err) {
+    if (!json_is_array(messages)) return he_fail(err, HE_INVALID, "messages: must be an array");
+    bool want_string = f == TC_DEEPSEEK_R1 || f == TC_FUNCTIONARY_V3_1 || f == TC_FUNCTIONARY_V3_2;
+    size_t i;
+    json_t *msg;
+    json_array_foreach(messages, i, msg) {
+        if (!json_is_object(msg)) continue;
+        if (f == TC_MISTRAL) remap_id(msg, "tool_call_id");
+        json_t *calls = json_object_get(msg, "tool_calls");
+        size_t j;
+        json_t *call;
+        json_array_foreach(calls, j, call) {
+            if (!json_is_object(call)) continue;
+            if (f == TC_MISTRAL) remap_id(call, "id");
+            json_t *fn = json_object_get(call, "function");
+            json_t *args = json_object_get(fn, "arguments");
+            if (!args) continue;
+            if (want_string && !json_is_string(args)) {
+                char *text = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+                if (text) json_object_set_new(fn, "arguments", json_string(text));
+                free(text);
+            } else if (!want_string && json_is_string(args)) {
+                json_error_t je;
+                json_t *obj = json_loads(json_string_value(args), 0, &je);
+                if (json_is_object(obj)) json_object_set_new(fn, "arguments", obj);
+                else json_decref(obj);
+            }
+        }
+    }
+    return 0;
+}
+
+char *tc_generic_instructions(const json_t *tools) {
+    json_t *fns = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        json_t *fn = json_object_get(t, "function");
+        if (fn) json_array_append(fns, fn);
+    }
+    char *list = json_dumps(fns, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(fns);
+    static const char head[] = "You can call the following tools (JSON Schema of each one's arguments):\n";
+    static const char tail[] =
+        "\n\nTo call tools, answer with only this JSON and nothing else:\n"
+        "{\"tool_calls\": [{\"name\": \"<tool name>\", \"arguments\": {<the arguments>}}]}\n"
+        "Otherwise answer the user normally.";
+    size_t n = strlen(head) + (list ? strlen(list) : 2) + strlen(tail) + 1;
+    char *out = xmalloc(n);
+    snprintf(out, n, "%s%s%s", head, list ? list : "[]", tail);
+    free(list);
+    return out;
+}
+
+/* ---- Call ids ---- */
 
 void tc_call_id(char out[30]) {
     static _Atomic uint64_t counter;

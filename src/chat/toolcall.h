@@ -56,6 +56,19 @@ void tc_reasoning_detect(tc_family f, const char *template_src, const char *prom
 
 /* ---- Requests ---- */
 
+/* Adapts an OpenAI `messages` array (modified in place) to what family f's template expects of
+ * earlier turns' tool calls: `function.arguments` as a JSON string for the templates that
+ * concatenate it (DeepSeek R1, Functionary v3.1/v3.2) and as an object for those that apply
+ * `tojson` (the rest; a string that is not a JSON object is left alone); and for Mistral,
+ * whose template refuses other ids, every tool-call id and `tool_call_id` mapped to 9
+ * alphanumerics (the same id always maps to the same 9). 0, or -1 with err when messages is
+ * not an array. */
+int tc_prepare_messages(tc_family f, json_t *messages, he_error *err);
+
+/* For templates that do not show tools to the model (family TC_GENERIC): a system-message
+ * text listing the validated tools and the generic call format. malloc'd. */
+char *tc_generic_instructions(const json_t *tools);
+
 typedef enum { TC_CHOICE_AUTO, TC_CHOICE_NONE, TC_CHOICE_REQUIRED, TC_CHOICE_NAMED } tc_choice;
 
 /* Validates an OpenAI `tools` array ([{type: "function", function: {name, description?,

@@ -342,7 +342,13 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
         if (s->choice == TC_CHOICE_NAMED && (!s->named || strcmp(s->named, name))) continue;
         const json_t *params = tool_params(t);
         json_t *any = NULL;
-        if (!params || json_is_null(params)) params = any = json_pack("{s:s}", "type", "object");
+        if (!params || json_is_null(params)) {
+            params = any = json_pack("{s:s}", "type", "object");
+        } else if (!json_object_get(params, "type")) {
+            /* a schema without "type" admits any value; arguments must still be an object */
+            params = any = json_copy((json_t *)params);
+            json_object_set_new(any, "type", json_string("object"));
+        }
         char hint[80];
         snprintf(hint, sizeof hint, "%s-args", name);
         const char *args_rule = gram_builder_add_schema(gb, params, hint, err);
@@ -399,7 +405,6 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
         bool think = r && r->reasoning;
         const char *open = f == TC_COMMAND_R7B ? "<|START_THINKING|>" : "<think>";
         const char *close = f == TC_COMMAND_R7B ? "<|END_THINKING|>" : "</think>";
-        if (f == TC_COMMAND_R7B) think = true;
         if (think) {
             if (add_text_without(gb, "tc-think", close, err) < 0) goto done;
             if (r && r->starts_in_reasoning) {

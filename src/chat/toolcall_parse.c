@@ -75,6 +75,8 @@ struct tc_stream {
     int n_ops;
     int n_calls;
     long long opener_at;
+    long long need_at, need_len; /* the last opener a handler could not decide, and the text
+                                  * length then (absolute offsets) */
     pending_call *pend;
     int n_pend, cap_pend;
     tc_delta_fn fn;
@@ -522,7 +524,7 @@ tc_stream *tc_stream_new(tc_family f, const tc_reasoning *r, bool parse_calls) {
     if (r) s->r = *r;
     s->parse_calls = parse_calls;
     s->boundary = s->at_start = true;
-    s->opener_at = -1;
+    s->opener_at = s->need_at = -1;
     if (s->f == TC_COMMAND_R7B) {
         s->think_open = "<|START_THINKING|>";
         s->think_close = "<|END_THINKING|>";
@@ -629,6 +631,27 @@ static void find_opener(const tc_stream *s, const cur *c, size_t p, size_t *at, 
     }
 }
 
+/* Whether to wait before running a handler again on an opener it could not decide yet: only
+ * once the text since the opener has grown by an eighth (at least 64 bytes), or the text now
+ * ends the way every call ends ('>', '}' or ']'), so a long call streamed token by token is
+ * not rescanned once per token. Decisions do not depend on when they are made (a handler's
+ * verdict on a text holds for every longer text), so this changes only when a call is
+ * reported, never what. */
+static bool defer(tc_stream *s, const cur *c, size_t at) {
+    long long abs_at = s->base + (long long)at, len = s->base + (long long)c->n;
+    if (c->final || abs_at != s->need_at) return false;
+    size_t e = c->n;
+    while (e > at && is_ws(c->t[e - 1])) e--;
+    if (e > at && (c->t[e - 1] == '>' || c->t[e - 1] == '}' || c->t[e - 1] == ']')) return false;
+    long long grow = (s->need_len - abs_at) / 8;
+    return len < s->need_len + (grow > 64 ? grow : 64);
+}
+
+static void note_need(tc_stream *s, const cur *c, size_t at) {
+    s->need_at = s->base + (long long)at;
+    s->need_len = s->base + (long long)c->n;
+}
+
 static void apply_ok(tc_stream *s, size_t op_at, size_t end, bool call_kind) {
     if (s->n_pend) {
         if (s->opener_at < 0) s->opener_at = s->base + (long long)op_at;
@@ -680,6 +703,7 @@ static int step_start(tc_stream *s, const cur *c, size_t p) {
         }
     }
     int r = -1;
+    if (defer(s, c, p)) return S_WAIT;
     if (s->parse_calls && s->f == TC_LLAMA3) {
         l = start_json_key(c, p, "\"name\"");
         if (l == L_NEED) return S_WAIT;
@@ -699,6 +723,7 @@ static int step_start(tc_stream *s, const cur *c, size_t p) {
     if (r < 0) return S_NONE;
     if (r == H_NEED) {
         clear_pending(s);
+        note_need(s, c, p);
         if (s->parse_calls && s->opener_at < 0 && s->f != TC_FUNCTIONARY_V3_2)
             s->opener_at = s->base + (long long)p;
         return S_WAIT;
@@ -736,10 +761,12 @@ static int step_content(tc_stream *s, const cur *c) {
     if (!full) return S_WAIT;
     size_t m = strlen(s->ops[k].text), end = at + m;
     int kind = s->ops[k].kind;
+    if (defer(s, c, at)) return S_WAIT;
     int r = handle(s, c, kind, at + m, &end);
     bool call_kind = kind != OP_DROP && kind != OP_DS_END;
     if (r == H_NEED) {
         clear_pending(s);
+        note_need(s, c, at);
         if (call_kind && kind != OP_V32 && s->opener_at < 0) s->opener_at = s->base + (long long)at;
         return S_WAIT;
     }

@@ -9,6 +9,7 @@
 
 #include "chat/chat.h"
 #include "chat/toolcall.h"
+#include "test_toolcall_canon.h"
 #include "test_toolcall_corpus.h"
 
 static const char *shared_dir(void) {
@@ -269,5 +270,93 @@ Test(toolcall, hostile_outputs) {
         cr_assert_eq(tc_parse((tc_family)f, &r, true, bad, sizeof bad - 1, &res, NULL), 0);
         cr_expect_eq(res.n_calls, 0);
         tc_result_free(&res);
+    }
+}
+
+/* The text each family's grammar produces reads back as the same calls. */
+Test(toolcall, canonical_calls_round_trip) {
+    for (int f = 0; f < TC_N_FAMILIES; f++) {
+        for (int n = 1; n <= 2; n++) {
+            char text[2048];
+            canon_calls((tc_family)f, n, text, sizeof text);
+            tc_reasoning r = {0};
+            tc_result res;
+            cr_assert_eq(tc_parse((tc_family)f, &r, true, text, strlen(text), &res, NULL), 0);
+            cr_expect_str_eq(res.content, "", "%s: content '%s'", tc_family_name((tc_family)f), res.content);
+            cr_expect_eq(res.n_calls, n, "%s: %d calls of %d", tc_family_name((tc_family)f), res.n_calls, n);
+            if (res.n_calls >= 1) {
+                cr_expect_str_eq(res.calls[0].name, "get_weather");
+                cr_expect_str_eq(res.calls[0].arguments, "{\"location\":\"Paris\"}");
+            }
+            if (res.n_calls >= 2) {
+                cr_expect_str_eq(res.calls[1].name, "now");
+                cr_expect_str_eq(res.calls[1].arguments, "{}");
+            }
+            tc_result_free(&res);
+        }
+    }
+}
+
+Test(toolcall, prepare_messages) {
+    const char *msgs = "[{\"role\": \"user\", \"content\": \"hi\"},"
+                       "{\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"call_abc\", \"type\": "
+                       "\"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}}]},"
+                       "{\"role\": \"tool\", \"tool_call_id\": \"call_abc\", \"content\": \"42\"}]";
+    json_error_t je;
+    json_t *m = json_loads(msgs, 0, &je);
+    cr_assert_eq(tc_prepare_messages(TC_HERMES, m, NULL), 0);
+    json_t *args = json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(m, 1), "tool_calls"), 0),
+                                                   "function"),
+                                   "arguments");
+    cr_expect(json_is_object(args) && json_integer_value(json_object_get(args, "a")) == 1);
+    cr_assert_eq(tc_prepare_messages(TC_DEEPSEEK_R1, m, NULL), 0);
+    json_t *call = json_array_get(json_object_get(json_array_get(m, 1), "tool_calls"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(call, "function"), "arguments")), "{\"a\":1}");
+    cr_assert_eq(tc_prepare_messages(TC_MISTRAL, m, NULL), 0);
+    const char *id = json_string_value(json_object_get(call, "id"));
+    const char *tid = json_string_value(json_object_get(json_array_get(m, 2), "tool_call_id"));
+    cr_expect_eq(strlen(id), 9);
+    cr_expect_str_eq(id, tid);
+    json_decref(m);
+    cr_expect_eq(tc_prepare_messages(TC_HERMES, NULL, NULL), -1);
+}
+
+Test(toolcall, generic_instructions) {
+    json_error_t je;
+    json_t *tools = json_loads("[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": "
+                               "{\"type\": \"object\"}}}]",
+                               0, &je);
+    char *s = tc_generic_instructions(tools);
+    cr_expect(strstr(s, "\"get_weather\""));
+    cr_expect(strstr(s, "{\"tool_calls\": [{\"name\": "));
+    free(s);
+    json_decref(tools);
+}
+
+/* Where a lazy grammar should engage: the first opener outside reasoning; Llama 3's bare JSON
+ * only at the start. */
+Test(toolcall, opener_at_skips_reasoning) {
+    static const struct {
+        tc_family f;
+        bool reasoning;
+        const char *text;
+        long long at;
+    } cases[] = {
+        {TC_HERMES, true, "<think>I could write <tool_call> now</think>\n\nOk <tool_call>\n{\"name\": \"f\"}", 49},
+        {TC_HERMES, false, "no call here", -1},
+        {TC_LLAMA3, false, "  {\"name\": \"f\", \"parameters\": {}}", 2},
+        {TC_LLAMA3, false, "Text {\"name\": \"f\", \"parameters\": {}}", -1},
+        {TC_MISTRAL, false, "x[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tc_reasoning r = {cases[i].reasoning, false};
+        tc_stream *s = tc_stream_new(cases[i].f, &r, true);
+        sink k = {0};
+        const char *t = cases[i].text;
+        for (size_t p = 0; t[p]; p++) tc_stream_feed(s, t + p, 1, false, on_delta, &k, NULL);
+        cr_expect_eq(tc_stream_opener_at(s), cases[i].at, "case %zu: %lld", i, tc_stream_opener_at(s));
+        tc_stream_feed(s, NULL, 0, true, on_delta, &k, NULL);
+        tc_result_free(&k.r);
+        tc_stream_free(s);
     }
 }
