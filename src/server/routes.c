@@ -3,16 +3,28 @@
  *
  * A generation request is: parse + validate (request.c) -> find the served name -> render the
  * chat template and tokenize -> srv_job_submit -> either stream each event as it comes (SSE for
- * OpenAI, NDJSON for Ollama) from MHD's content reader, or collect them and answer once. While
- * waiting for events the connection's thread polls the socket, so a client that hangs up
- * cancels its job within a fraction of a second and the slot is freed. */
+ * OpenAI, NDJSON for Ollama) from MHD's content reader, or collect them and answer once.
+ *
+ * No HTTP thread ever waits for the model: each generation gets a small "pump" thread that
+ * blocks in srv_job_next, formats the events into the response buffer and resumes the
+ * connection; while there is nothing to send, the connection is suspended (MHD_suspend_connection)
+ * so MHD's few event-loop threads keep serving everybody else. The pump also watches its own
+ * duplicate of the socket, so a client that hangs up cancels its job within a fraction of a
+ * second and the slot is freed. */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -99,18 +111,44 @@ typedef struct {
     sbuf text;    /* non-streaming: the whole output */
     json_t *lp;   /* logprobs collected (chat: content array; completion: object) */
     size_t text_off;
+    /* The pump (see the file comment). mu guards out/off/finished/suspended/done between the
+     * pump and MHD's thread; refs counts the pump and the response (or the http_req). */
+    pthread_mutex_t mu;
+    atomic_int refs;
+    atomic_bool closed; /* MHD is done with the connection: the pump stops */
+    bool stream;
+    bool suspended;     /* the connection is suspended waiting for the pump */
+    bool done;          /* non-streaming: the pump saw the end (done_ev / error / gone) */
+    bool gone;          /* the client hung up or the server is stopping */
+    bool lost;          /* the job ended without a terminal event */
+    int peer_fd;        /* dup of the socket: the pump polls it for a hang-up */
+    srv_event done_ev;  /* non-streaming: the DONE or ERROR event (text pointers not kept) */
 } gen;
 
-static void gen_free(void *cls) {
-    gen *g = cls;
-    if (!g) return;
+static void gen_destroy(gen *g) {
     if (!g->counted) http_metrics_tokens(g->h, srv_model_name(g->m), g->n_prompt, (uint64_t)g->n_seen);
     srv_job_free(g->job);
     srv_model_release(g->m);
     free(g->out.b);
     free(g->text.b);
     json_decref(g->lp);
+    if (g->peer_fd >= 0) close(g->peer_fd);
+    pthread_mutex_destroy(&g->mu);
     free(g);
+}
+
+static void gen_unref(gen *g) {
+    if (atomic_fetch_sub(&g->refs, 1) == 1) gen_destroy(g);
+}
+
+/* MHD is done with the response (streaming) or the request (non-streaming): stop the pump.
+ * Takes no lock that the pump holds while calling into MHD. */
+static void gen_free(void *cls) {
+    gen *g = cls;
+    if (!g) return;
+    atomic_store(&g->closed, true);
+    srv_job_cancel(g->job);
+    gen_unref(g);
 }
 
 static json_t *token_bytes_json(const tok_vocab *v, int32_t id, json_t **text) {
@@ -297,69 +335,158 @@ static void stream_event(gen *g, const srv_event *ev) {
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     gen *g = cls;
-    while (g->off == g->out.len) {
-        if (g->finished) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (__atomic_load_n(&g->h->stopping, __ATOMIC_ACQUIRE)) {
-            srv_job_cancel(g->job);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
+    pthread_mutex_lock(&g->mu);
+    if (g->off == g->out.len) {
         g->off = g->out.len = 0;
-        srv_event ev;
-        int rc = srv_job_next(g->job, &ev, WAIT_MS);
-        if (rc == 1) {
-            if (http_peer_closed(g->conn)) {
-                srv_job_cancel(g->job);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-            continue;
+        ssize_t r = 0;
+        if (g->gone) r = MHD_CONTENT_READER_END_WITH_ERROR;
+        else if (g->finished) r = MHD_CONTENT_READER_END_OF_STREAM;
+        else {
+            /* Nothing to send yet: park the connection until the pump has more (returning 0
+             * without suspending would make MHD call again at once). */
+            g->suspended = true;
+            MHD_suspend_connection(g->conn);
         }
-        if (rc < 0) {
-            g->finished = true;
-            continue;
-        }
-        stream_event(g, &ev);
+        pthread_mutex_unlock(&g->mu);
+        return r;
     }
     size_t n = g->out.len - g->off;
     if (n > max) n = max;
     memcpy(buf, g->out.b + g->off, n);
     g->off += n;
+    pthread_mutex_unlock(&g->mu);
     return (ssize_t)n;
 }
 
 /* ---- non-streaming ---- */
 
-static enum MHD_Result collect(http_req *q, gen *g) {
-    srv_event ev;
-    if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
-    for (;;) {
-        int rc = srv_job_next(g->job, &ev, WAIT_MS);
-        if (rc == 1) {
-            if (http_peer_closed(q->conn) || __atomic_load_n(&q->h->stopping, __ATOMIC_ACQUIRE)) {
-                srv_job_cancel(g->job);
-                gen_free(g);
-                q->status = 499;
-                return MHD_NO;
-            }
-            continue;
-        }
-        if (rc < 0) {
-            gen_free(g);
-            return http_error(q, 500, NULL, "server_error", "The generation ended without a result.");
-        }
-        if (ev.kind == SRV_EV_ERROR) {
-            enum MHD_Result r = http_error(q, 500, NULL, "server_error", "Generation failed: %s", ev.error.msg);
-            gen_free(g);
-            return r;
-        }
-        if (ev.kind == SRV_EV_TOKEN) {
-            observe_token(g);
-            if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, &ev);
-            else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, &ev));
-        }
-        if (ev.text_len) sb_add(&g->text, ev.text, ev.text_len);
-        g->text_off = g->text.len;
-        if (ev.kind == SRV_EV_DONE) break;
+/* One event of a non-streaming generation; true when it was the last. */
+static bool collect_event(gen *g, const srv_event *ev) {
+    if (ev->kind == SRV_EV_ERROR) {
+        g->done_ev = *ev;
+        return true;
     }
+    if (ev->kind == SRV_EV_TOKEN) {
+        observe_token(g);
+        if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, ev);
+        else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, ev));
+    }
+    if (ev->text_len) sb_add(&g->text, ev->text, ev->text_len);
+    g->text_off = g->text.len;
+    if (ev->kind != SRV_EV_DONE) return false;
+    g->done_ev = *ev;
+    g->done_ev.text = "";
+    g->done_ev.text_len = 0;
+    return true;
+}
+
+/* ---- the pump ---- */
+
+static bool peer_hung_up(int fd) {
+    if (fd < 0) return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void *gen_pump(void *arg) {
+    gen *g = arg;
+    double last_check = http_now();
+    for (bool end = false; !end;) {
+        srv_event ev;
+        int rc = srv_job_next(g->job, &ev, WAIT_MS);
+        double now = http_now();
+        bool check = rc == 1 || now - last_check >= WAIT_MS * 1e-3;
+        bool gone = atomic_load(&g->closed) || __atomic_load_n(&g->h->stopping, __ATOMIC_ACQUIRE) ||
+                    (check && peer_hung_up(g->peer_fd));
+        if (check) last_check = now;
+        pthread_mutex_lock(&g->mu);
+        if (gone) {
+            srv_job_cancel(g->job);
+            g->gone = g->finished = g->done = end = true;
+        } else if (rc < 0) {
+            g->lost = g->finished = g->done = end = true;
+        } else if (rc == 0) {
+            if (g->stream) {
+                stream_event(g, &ev);
+                end = ev.kind != SRV_EV_TOKEN;
+            } else {
+                end = g->done = collect_event(g, &ev);
+            }
+        }
+        /* wake the connection when it waits and there is something for it */
+        bool ready = g->stream ? (g->out.len > g->off || g->finished) : g->done;
+        if (g->suspended && ready) {
+            g->suspended = false;
+            MHD_resume_connection(g->conn);
+        }
+        pthread_mutex_unlock(&g->mu);
+    }
+    __atomic_fetch_sub(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
+    gen_unref(g);
+    return NULL;
+}
+
+/* Starts g's pump; the caller's reference stays with the caller. */
+static int gen_start_pump(gen *g) {
+    atomic_fetch_add(&g->refs, 1);
+    __atomic_fetch_add(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, (size_t)256 << 10);
+    pthread_t t;
+    int rc = pthread_create(&t, &at, gen_pump, g);
+    pthread_attr_destroy(&at);
+    if (rc) {
+        __atomic_fetch_sub(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
+        atomic_fetch_sub(&g->refs, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static enum MHD_Result collect_finish(http_req *q, gen *g);
+
+void route_generate_abandon(http_req *q) {
+    gen *g = q->gen;
+    q->gen = NULL;
+    if (g) gen_free(g);
+}
+
+/* Called again by http.c when a suspended non-streaming request is resumed: the pump is done. */
+enum MHD_Result route_generate_resume(http_req *q) {
+    gen *g = q->gen;
+    pthread_mutex_lock(&g->mu);
+    bool done = g->done;
+    if (!done) { /* spurious: keep waiting */
+        g->suspended = true;
+        MHD_suspend_connection(q->conn);
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (!done) return MHD_YES;
+    q->gen = NULL;
+    enum MHD_Result r;
+    if (g->gone) {
+        q->status = 499;
+        r = MHD_NO;
+    } else if (g->lost) {
+        r = http_error(q, 500, NULL, "server_error", "The generation ended without a result.");
+    } else if (g->done_ev.kind == SRV_EV_ERROR) {
+        r = http_error(q, 500, NULL, "server_error", "Generation failed: %s", g->done_ev.error.msg);
+    } else {
+        r = collect_finish(q, g);
+        g = NULL; /* collect_finish released it */
+    }
+    if (g) gen_free(g);
+    return r;
+}
+
+static enum MHD_Result collect_finish(http_req *q, gen *g) {
+    srv_event ev = g->done_ev;
     observe_done(g, &ev);
     json_t *text = http_json_text(g->text.b ? g->text.b : "", g->text.len);
     json_t *lp = g->lp ? json_incref(g->lp) : json_null();
@@ -520,6 +647,11 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         return res;
     }
     gen *g = xcalloc(1, sizeof *g);
+    pthread_mutex_init(&g->mu, NULL);
+    atomic_init(&g->refs, 1);
+    atomic_init(&g->closed, false);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    g->peer_fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
     g->h = q->h;
     g->conn = q->conn;
     g->api = api;
@@ -534,13 +666,32 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     g->top_logprobs = api == SRV_API_OLLAMA_CHAT || api == SRV_API_OLLAMA_GENERATE ? -1 : r.top_logprobs;
     g->t0 = q->t0;
     bool stream = r.stream;
+    g->stream = stream;
     srv_request_free(&r);
-    if (!stream) return collect(q, g);
+    if (!stream) {
+        if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
+        /* Park the request until the pump has the whole answer (route_generate_resume). */
+        pthread_mutex_lock(&g->mu);
+        if (gen_start_pump(g)) {
+            pthread_mutex_unlock(&g->mu);
+            gen_free(g);
+            return http_error(q, 503, NULL, "server_error", "Cannot start a generation thread; retry shortly.");
+        }
+        q->gen = g;
+        g->suspended = true;
+        MHD_suspend_connection(q->conn);
+        pthread_mutex_unlock(&g->mu);
+        return MHD_YES;
+    }
     bool sse = api == SRV_API_CHAT || api == SRV_API_COMPLETION;
     if (sse && api == SRV_API_CHAT) {
         /* The first chunk announces the role, as OpenAI's does. */
         sb_json(&g->out, "data: ", chat_chunk(g, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, NULL),
                 "\n\n");
+    }
+    if (gen_start_pump(g)) {
+        gen_free(g);
+        return http_error(q, 503, NULL, "server_error", "Cannot start a generation thread; retry shortly.");
     }
     return http_respond_stream(q, stream_reader, g, gen_free, sse ? "text/event-stream" : "application/x-ndjson");
 }
