@@ -122,6 +122,9 @@ typedef struct {
     bool gone;          /* the client hung up or the server is stopping */
     bool lost;          /* the job ended without a terminal event */
     int peer_fd;        /* dup of the socket: the pump polls it for a hang-up */
+    json_t *lp_pending; /* Ollama streaming: logprobs of tokens whose text is still held back */
+    int32_t *ctx_toks;  /* /api/generate: prompt + generated token ids, returned as `context` */
+    size_t n_ctx_toks, cap_ctx_toks;
     srv_event done_ev;  /* non-streaming: the DONE or ERROR event (text pointers not kept) */
 } gen;
 
@@ -132,6 +135,8 @@ static void gen_destroy(gen *g) {
     free(g->out.b);
     free(g->text.b);
     json_decref(g->lp);
+    json_decref(g->lp_pending);
+    free(g->ctx_toks);
     if (g->peer_fd >= 0) close(g->peer_fd);
     pthread_mutex_destroy(&g->mu);
     free(g);
@@ -212,6 +217,24 @@ static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
     json_object_set_new(o, "eval_duration", json_integer((json_int_t)(ev->generate_ms * 1e6)));
 }
 
+/* Ollama extras on the final object: `context` (generate, unless raw) and `logprobs`. */
+static void ollama_final_extras(json_t *o, gen *g) {
+    if (g->ctx_toks) {
+        json_t *c = json_array();
+        for (size_t i = 0; i < g->n_ctx_toks; i++) json_array_append_new(c, json_integer(g->ctx_toks[i]));
+        json_object_set_new(o, "context", c);
+    }
+}
+
+static void remember_token(gen *g, const srv_event *ev) {
+    if (!g->ctx_toks) return;
+    if (g->n_ctx_toks == g->cap_ctx_toks) {
+        g->cap_ctx_toks = g->cap_ctx_toks * 2 + 16;
+        g->ctx_toks = xrealloc(g->ctx_toks, g->cap_ctx_toks * sizeof *g->ctx_toks);
+    }
+    g->ctx_toks[g->n_ctx_toks++] = ev->token;
+}
+
 static void observe_token(gen *g) {
     double now = http_now();
     /* metrics by served name (the response echoes the name as asked, e.g. with ":latest") */
@@ -277,7 +300,16 @@ static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
         break;
     }
     default:
-        if (has_text) sb_json(&g->out, "", ollama_line(g, ev->text, ev->text_len, false), "\n");
+        /* Ollama: each line carries the logprobs of the tokens whose text it releases */
+        if (with_lp) {
+            if (!g->lp_pending) g->lp_pending = json_array();
+            json_array_append_new(g->lp_pending, chat_lp_entry(g, ev));
+        }
+        if (has_text) {
+            json_t *line = ollama_line(g, ev->text, ev->text_len, false);
+            if (g->lp_pending) json_object_set_new(line, "logprobs", g->lp_pending), g->lp_pending = NULL;
+            sb_json(&g->out, "", line, "\n");
+        }
     }
     g->text_off += ev->text_len;
 }
@@ -285,6 +317,7 @@ static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
 static void stream_event(gen *g, const srv_event *ev) {
     if (ev->kind == SRV_EV_TOKEN) {
         observe_token(g);
+        remember_token(g, ev);
         stream_text(g, ev, g->top_logprobs >= 0);
         return;
     }
@@ -318,6 +351,8 @@ static void stream_event(gen *g, const srv_event *ev) {
         json_t *o = ollama_line(g, "", 0, true);
         json_object_set_new(o, "done_reason", json_string(ev->finish_reason ? ev->finish_reason : "stop"));
         ollama_timings(o, g, ev);
+        ollama_final_extras(o, g);
+        if (g->lp_pending) json_object_set_new(o, "logprobs", g->lp_pending), g->lp_pending = NULL;
         sb_json(&g->out, "", o, "\n");
         return;
     }
@@ -368,6 +403,7 @@ static bool collect_event(gen *g, const srv_event *ev) {
     }
     if (ev->kind == SRV_EV_TOKEN) {
         observe_token(g);
+        remember_token(g, ev);
         if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, ev);
         else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, ev));
     }
@@ -520,6 +556,8 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
             o = json_pack("{s:s, s:s, s:o, s:b}", "model", g->model, "created_at", ts, "response", text, "done", 1);
         json_object_set_new(o, "done_reason", json_string(ev.finish_reason ? ev.finish_reason : "stop"));
         ollama_timings(o, g, &ev);
+        ollama_final_extras(o, g);
+        if (g->lp) json_object_set(o, "logprobs", g->lp);
     }
     }
     gen_free(g);
@@ -553,7 +591,8 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
         json_t *msgs;
         if (r->api == SRV_API_OLLAMA_GENERATE) {
             msgs = json_array();
-            const char *sys = r->system ? r->system : cfg->system_prompt;
+            /* a continuation (context) already holds the conversation's system prompt */
+            const char *sys = r->system ? r->system : r->n_context ? NULL : cfg->system_prompt;
             if (sys) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", sys));
             json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", r->prompt));
         } else {
@@ -577,6 +616,25 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
     int rc = srv_prompt_tokens(v, text, len, toks, n, &err);
     free(text);
     if (rc) return srv_req_fail(e, 400, "prompt", "invalid_value", "%s", err.msg);
+    if (r->n_context) {
+        /* Ollama's `context`: the previous prompt and answer as token ids; the new prompt
+         * continues them (without a second BOS). The slot's cached prefix makes this cheap. */
+        for (size_t i = 0; i < r->n_context; i++)
+            if (r->context[i] >= tok_n_vocab(v)) {
+                free(*toks);
+                *toks = NULL;
+                return srv_req_fail(e, 400, "context", "invalid_value",
+                                    "Invalid 'context[%zu]': token id %d is out of range (the vocabulary has %d tokens).",
+                                    i, r->context[i], tok_n_vocab(v));
+            }
+        size_t skip = *n > 0 && tok_bos(v) >= 0 && (*toks)[0] == tok_bos(v) ? 1 : 0;
+        int32_t *all = xmalloc((r->n_context + *n - skip + 1) * sizeof *all);
+        memcpy(all, r->context, r->n_context * sizeof *all);
+        memcpy(all + r->n_context, *toks + skip, (*n - skip) * sizeof *all);
+        free(*toks);
+        *toks = all;
+        *n = r->n_context + *n - skip;
+    }
     if (*n == 0) {
         free(*toks);
         *toks = NULL;
@@ -632,8 +690,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     p.top_logprobs = r.top_logprobs;
     he_error err = {0};
     srv_job *job = srv_job_submit(m, &p, &err);
-    free(toks);
     if (!job) {
+        free(toks);
         srv_model_release(m);
         enum MHD_Result res;
         if (err.code == HE_LIMIT)
@@ -663,7 +721,14 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     snprintf(g->model, sizeof g->model, "%s", r.model);
     g->created = (int64_t)time(NULL);
     g->include_usage = r.include_usage;
-    g->top_logprobs = api == SRV_API_OLLAMA_CHAT || api == SRV_API_OLLAMA_GENERATE ? -1 : r.top_logprobs;
+    g->top_logprobs = r.top_logprobs;
+    if (api == SRV_API_OLLAMA_GENERATE && !r.raw) { /* `context` comes back: the prompt, then what is generated */
+        g->cap_ctx_toks = n + 64;
+        g->ctx_toks = xmalloc(g->cap_ctx_toks * sizeof *g->ctx_toks);
+        memcpy(g->ctx_toks, toks, n * sizeof *toks);
+        g->n_ctx_toks = n;
+    }
+    free(toks);
     g->t0 = q->t0;
     bool stream = r.stream;
     g->stream = stream;
