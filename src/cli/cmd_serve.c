@@ -230,6 +230,7 @@ int cmd_serve(int argc, char **argv) {
         cfg.path = a.model;
         cfg.verify = a.verify;
         cfg.n_ctx = (int32_t)a.n_ctx;
+        if (a.n_ctx) cfg.set |= SRV_CONF_CTX; /* --ctx wins over a store model's num_ctx */
         cfg.n_slots = (int32_t)a.slots;
         cfg.n_threads = (int32_t)a.threads;
         if (a.queue) cfg.max_queue = (int32_t)a.queue;

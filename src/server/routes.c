@@ -601,7 +601,7 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             if (cfg->system_prompt && !(first && !strcmp(first, "system")))
                 json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", cfg->system_prompt));
         }
-        const srv_chat *chat = srv_chat_get(cfg->path, v, &err);
+        const srv_chat *chat = srv_chat_for(cfg->path, cfg->chat_template, v, &err);
         if (!chat) {
             json_decref(msgs);
             return srv_req_fail(e, 500, NULL, "server_error", "%s", err.msg);
@@ -857,7 +857,7 @@ enum MHD_Result route_show(http_req *q) {
     const hearth_model *hm = srv_model_engine(m);
     const srv_model_config *cfg = srv_model_config_of(m);
     he_error err = {0};
-    const srv_chat *chat = srv_chat_get(cfg->path, hearth_model_vocab(hm), &err);
+    const srv_chat *chat = srv_chat_for(cfg->path, cfg->chat_template, hearth_model_vocab(hm), &err);
     const char *arch = hearth_model_arch(hm);
     json_t *info = json_object();
     char key[96];
@@ -876,6 +876,7 @@ enum MHD_Result route_show(http_req *q) {
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", "", "parameters", params, "template",
                           chat ? srv_chat_source(chat) : "", "details", ollama_details(m), "model_info", info,
                           "capabilities", "completion", "modified_at", "");
+    if (cfg->system_prompt) json_object_set_new(o, "system", json_string(cfg->system_prompt));
     srv_model_release(m);
     json_decref(root);
     return http_respond_json(q, 200, o);
@@ -923,7 +924,7 @@ int srv_http_smoke(srv_model *m, void *user, he_error *err) {
     const hearth_model *hm = srv_model_engine(m);
     const tok_vocab *v = hearth_model_vocab(hm);
     if (!v) return he_fail(err, HE_UNSUPPORTED, "the model has no tokenizer");
-    const srv_chat *chat = srv_chat_get(srv_model_config_of(m)->path, v, err);
+    const srv_chat *chat = srv_chat_for(srv_model_config_of(m)->path, srv_model_config_of(m)->chat_template, v, err);
     if (!chat) return -1;
     json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You are helpful.", "role",
                              "user", "content", "Hello");
