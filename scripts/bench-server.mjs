@@ -20,7 +20,8 @@ const BIN = process.env.HEARTH_BIN ?? join(root, 'build/hearth');
 const SHARED = process.env.HEARTH_SHARED ?? join(root, '../shared');
 const tiny = join(root, 'build/bench/tinyllama-q4_0.gguf');
 const MODEL = resolve(process.env.BENCH_SERVER_MODEL ?? (existsSync(tiny) ? tiny : join(SHARED, 'models/stories260K.gguf')));
-const T = Number(process.env.BENCH_T ?? cpus().length);
+// BENCH_T may be bench.sh's list ("2 1"): the server runs use its first entry
+const T = Number((process.env.BENCH_T ?? String(cpus().length)).trim().split(/\s+/)[0]);
 const N = Number(process.env.BENCH_N ?? 32);
 const REQS = Number(process.env.BENCH_REQS ?? 2);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1 4 16').split(/\s+/).filter(Boolean).map(Number);

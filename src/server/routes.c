@@ -455,7 +455,7 @@ static void *gen_pump(void *arg) {
         }
         /* wake the connection when it waits and there is something for it */
         bool ready = g->stream ? (g->out.len > g->off || g->finished) : g->done;
-        if (g->suspended && ready) {
+        if (g->suspended && ready && !atomic_load(&g->closed)) {
             g->suspended = false;
             MHD_resume_connection(g->conn);
         }
