@@ -433,8 +433,9 @@ int srv_config_apply_params(srv_model_config *c, const char *json, const char *w
     json_object_foreach(o, k, v) {
         if (!strcmp(k, "system")) {
             if (!json_is_string(v)) {
+                he_fail(err, HE_FORMAT, "%s: params: 'system' must be a string", what);
                 json_decref(o);
-                return he_fail(err, HE_FORMAT, "%s: params: 'system' must be a string", what);
+                return -1;
             }
             if (!(c->set & SRV_CONF_SYSTEM)) {
                 free((char *)c->system_prompt);
@@ -451,10 +452,11 @@ int srv_config_apply_params(srv_model_config *c, const char *json, const char *w
         }
         double d = json_is_integer(v) ? (double)json_integer_value(v) : json_is_real(v) ? json_real_value(v) : (double)NAN;
         bool ok = json_is_number(v) && d >= keys[i].lo && d <= keys[i].hi && (!keys[i].integer || json_is_integer(v));
-        if (!ok) {
+        if (!ok) { /* k belongs to o: report before letting go of it */
+            he_fail(err, HE_FORMAT, "%s: params: '%s' must be %s in [%g, %g]", what, k,
+                    keys[i].integer ? "an integer" : "a number", keys[i].lo, keys[i].hi);
             json_decref(o);
-            return he_fail(err, HE_FORMAT, "%s: params: '%s' must be %s in [%g, %g]", what, k,
-                           keys[i].integer ? "an integer" : "a number", keys[i].lo, keys[i].hi);
+            return -1;
         }
         if (c->set & keys[i].bit) continue; /* the config file (or command line) wins */
         switch (keys[i].bit) {
