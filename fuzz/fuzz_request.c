@@ -21,6 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if ((api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT) && !json_is_array(r.messages)) abort();
         if (api == SRV_API_COMPLETION && !r.prompt && !r.prompt_tokens) abort();
         if (r.n_stop < 0 || r.n_stop > SRV_MAX_STOP || r.top_logprobs < -1 || r.top_logprobs > 20) abort();
+        if ((r.n_context > 0) != (r.context != NULL)) abort();
+        for (size_t i = 0; i < r.n_context; i++)
+            if (r.context[i] < 0) abort();
         sample_params p = sample_params_default();
         srv_request_apply_sampling(&r, &p);
     } else if (e.status < 400 || e.status > 499 || !e.message[0]) {
