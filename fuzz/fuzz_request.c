@@ -29,6 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if ((r.tool_choice == TC_CHOICE_REQUIRED || r.tool_choice == TC_CHOICE_NAMED) && !json_is_array(r.tools)) abort();
         if (r.enable_thinking < -1 || r.enable_thinking > 1) abort();
         if (r.template_kwargs && !json_is_object(r.template_kwargs)) abort();
+        if ((r.n_context > 0) != (r.context != NULL)) abort();
+        for (size_t i = 0; i < r.n_context; i++)
+            if (r.context[i] < 0) abort();
         sample_params p = sample_params_default();
         srv_request_apply_sampling(&r, &p);
     } else if (e.status < 400 || e.status > 499 || !e.message[0]) {

@@ -17,6 +17,7 @@ struct srv_chat {
     struct timespec mtime;
     char *source;          /* template text, "" for the fallback */
     jinja_template *tmpl;  /* NULL: ChatML fallback */
+    bool override;         /* source is a store template override, not the GGUF's */
     char *bos, *eos;       /* texts of the vocab's special tokens ("" when none) */
     struct srv_chat *next;
 };
@@ -66,7 +67,7 @@ const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err
     }
     pthread_mutex_lock(&cache_mu);
     for (struct srv_chat *c = cache; c; c = c->next)
-        if (!strcmp(c->path, path) && c->size == st.st_size && c->mtime.tv_sec == st.st_mtim.tv_sec &&
+        if (!c->override && !strcmp(c->path, path) && c->size == st.st_size && c->mtime.tv_sec == st.st_mtim.tv_sec &&
             c->mtime.tv_nsec == st.st_mtim.tv_nsec) {
             pthread_mutex_unlock(&cache_mu);
             return c;
@@ -77,6 +78,35 @@ const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err
         cache = c;
     }
     pthread_mutex_unlock(&cache_mu);
+    return c;
+}
+
+const srv_chat *srv_chat_for(const char *path, const char *override_source, const tok_vocab *v, he_error *err) {
+    if (!override_source) return srv_chat_get(path, v, err);
+    pthread_mutex_lock(&cache_mu);
+    for (struct srv_chat *c = cache; c; c = c->next)
+        if (c->override && !strcmp(c->path, path) && !strcmp(c->source, override_source)) {
+            pthread_mutex_unlock(&cache_mu);
+            return c;
+        }
+    size_t n = strlen(override_source);
+    jinja_template *t = jinja_parse(override_source, n, err);
+    if (!t) {
+        pthread_mutex_unlock(&cache_mu);
+        he_prefix(err, "%s: the store's chat template override", path);
+        return NULL;
+    }
+    struct srv_chat *c = xcalloc(1, sizeof *c);
+    c->path = xstrdup(path);
+    c->override = true;
+    c->source = xstrdup(override_source);
+    c->tmpl = t;
+    c->bos = special_text(v, v ? tok_bos(v) : -1);
+    c->eos = special_text(v, v ? tok_eos(v) : -1);
+    c->next = cache;
+    cache = c;
+    pthread_mutex_unlock(&cache_mu);
+    log_info("serve: %s: using the store's chat template override (%zu bytes)", path, n);
     return c;
 }
 

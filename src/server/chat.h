@@ -23,6 +23,9 @@ typedef struct srv_chat srv_chat;
  * NULL with err when the file cannot be read or its template does not parse. Do not free: the
  * cache owns it until srv_chat_cache_clear. */
 const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err);
+/* The template a served model uses: its store override (cfg->chat_template) when it has one,
+ * else the GGUF's (srv_chat_get). Overrides are cached by (path, text). */
+const srv_chat *srv_chat_for(const char *path, const char *override_source, const tok_vocab *v, he_error *err);
 void srv_chat_cache_clear(void);
 bool srv_chat_is_fallback(const srv_chat *c);
 /* The template source ("" for the ChatML fallback). */

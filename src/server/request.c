@@ -730,6 +730,24 @@ static int parse_generate(srv_request *r, const json_t *root, srv_req_error *err
     json_t *images = json_object_get(root, "images");
     if (images && !json_is_null(images) && !(json_is_array(images) && json_array_size(images) == 0))
         return srv_req_fail(err, 400, "images", "unsupported_content", "Invalid 'images': images are not supported by this server (text only).");
+    /* context: the token ids a previous /api/generate returned; the new prompt continues them
+     * (the ids are checked against the vocabulary once the model is known) */
+    json_t *ctx = json_object_get(root, "context");
+    if (ctx && !json_is_null(ctx)) {
+        if (!json_is_array(ctx)) return type_error(err, "context", "an array of token ids", ctx);
+        size_t n = json_array_size(ctx), i;
+        json_t *t;
+        if (n > ((size_t)1 << 22))
+            return srv_req_fail(err, 400, "context", "invalid_value", "Invalid 'context': %zu tokens is more than any context.", n);
+        if (n) r->context = xmalloc(n * sizeof *r->context);
+        json_array_foreach(ctx, i, t) {
+            if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+                return srv_req_fail(err, 400, "context", "invalid_type",
+                                    "Invalid 'context[%zu]': expected a token id (a non-negative integer).", i);
+            r->context[i] = (int32_t)json_integer_value(t);
+        }
+        r->n_context = n;
+    }
     return 0;
 }
 
@@ -769,6 +787,7 @@ void srv_request_free(srv_request *r) {
     free(r->prompt);
     free(r->prompt_tokens);
     free(r->system);
+    free(r->context);
     for (int32_t i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->tool_named);
     gram_free(r->grammar);

@@ -63,6 +63,8 @@ typedef struct {
     int32_t *prompt_tokens; /* completion given as an array of token ids (owned) */
     size_t n_prompt_tokens;
     char *system;       /* generate: system message, or NULL */
+    int32_t *context;   /* generate: token ids a previous response returned (owned), or NULL */
+    size_t n_context;
     bool raw;           /* generate: no chat template */
     bool stream;        /* OpenAI default false, Ollama default true */
     bool include_usage; /* stream_options.include_usage */

@@ -694,6 +694,7 @@ static void model_destroy(srv_model *m) {
     free((char *)m->cfg.path);
     free((char *)m->cfg.system_prompt);
     free((char *)m->cfg.tool_format);
+    free((char *)m->cfg.chat_template);
     free((char *)m->req.name);
     free((char *)m->req.path);
     free((char *)m->req.system_prompt);
@@ -729,7 +730,9 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     m->cfg.path = xstrdup(cfg->path);
     m->cfg.system_prompt = dup_or_null(cfg->system_prompt);
     m->cfg.tool_format = dup_or_null(cfg->tool_format);
+    m->cfg.chat_template = NULL; /* set from the store below; owned by m */
     m->req = *cfg;
+    m->req.chat_template = NULL;
     m->req.name = xstrdup(name);
     m->req.path = xstrdup(cfg->path);
     m->req.system_prompt = dup_or_null(cfg->system_prompt);
@@ -744,6 +747,16 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     if (store_resolve(cfg->path, resolved, sizeof resolved, cfg->verify, err) < 0) goto fail;
     free((char *)m->cfg.path); /* the effective config names the file; req keeps the name */
     m->cfg.path = xstrdup(resolved);
+    /* A store model may carry a chat template and default params; the config's own keys win. */
+    char *params = NULL, *tmpl = NULL;
+    if (store_overrides(cfg->path, &tmpl, &params, err) < 0) goto fail;
+    m->cfg.chat_template = tmpl;
+    if (params) {
+        int prc = srv_config_apply_params(&m->cfg, params, cfg->path, err);
+        free(params);
+        if (prc) goto fail;
+        log_info("serve: '%s': store params applied from %s", name, cfg->path);
+    }
     m->model = hearth_model_load(resolved, NULL, err);
     if (!m->model) goto fail;
     m->vocab = hearth_model_vocab(m->model);

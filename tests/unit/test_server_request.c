@@ -111,6 +111,9 @@ static const bad_case bad[] = {
     {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"images\":[\"a\"]}", 400, "images", "not supported"},
     {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"template\":\"{{ .Prompt }}\"}", 400, "template", "not supported"},
     {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"raw\":\"yes\"}", 400, "raw", "boolean"},
+    {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"context\":\"1 2\"}", 400, "context", "array of token ids"},
+    {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"context\":[1,-2]}", 400, "context", "context[1]"},
+    {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"context\":[1.5]}", 400, "context", "context[0]"},
 };
 
 Test(server_request, bad_bodies_give_the_exact_400) {
@@ -270,6 +273,13 @@ Test(server_request, ollama_defaults_and_options) {
     cr_expect(r.raw);
     cr_expect_str_eq(r.system, "s");
     cr_expect_eq(r.max_tokens, 9);
+    cr_expect_eq(r.n_context, 0u);
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"p\",\"context\":[1,5,2147483647],\"logprobs\":true,\"top_logprobs\":2}");
+    cr_assert_eq(r.n_context, 3u);
+    cr_expect_eq(r.context[1], 5);
+    cr_expect_eq(r.context[2], INT32_MAX);
+    cr_expect_eq(r.top_logprobs, 2);
     srv_request_free(&r);
     r = parse_ok(SRV_API_OLLAMA_CHAT, "{\"model\":\"m\"}");
     cr_expect_eq(json_array_size(r.messages), 0, "no messages: a load request");
