@@ -856,6 +856,12 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         p.lazy = tg.lazy;
         p.triggers = (const char *const *)tg.triggers;
         p.n_triggers = tg.n_triggers;
+        if (tg.lazy && pi.reasoning.reasoning) { /* a call thought about is not a call made */
+            bool r7b = pi.family == TC_COMMAND_R7B;
+            p.skip_open = r7b ? "<|START_THINKING|>" : "<think>";
+            p.skip_close = r7b ? "<|END_THINKING|>" : "</think>";
+            p.starts_in_skip = pi.reasoning.starts_in_reasoning;
+        }
     } else if (r.grammar) {
         p.grammar = r.grammar;
     }

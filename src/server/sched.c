@@ -56,7 +56,9 @@ struct srv_job {
     int32_t n_triggers;
     size_t max_trigger;
     char *seen;
-    size_t n_seen, cap_seen;
+    size_t n_seen, cap_seen, scan;
+    char *skip_open, *skip_close; /* lazy: a reasoning block in which triggers do not count */
+    bool in_skip;
     /* guarded by m->mu */
     struct srv_job *qnext; /* queue link */
     bool queued, in_slot, cancelled, abandoned, ended,
@@ -160,6 +162,8 @@ static void job_destroy(srv_job *j) {
         free(j->triggers[i]);
     free(j->triggers);
     free(j->seen);
+    free(j->skip_open);
+    free(j->skip_close);
     pthread_cond_destroy(&j->cv);
     free(j);
 }
@@ -403,8 +407,18 @@ typedef struct {
     he_error err;
 } step_out;
 
+/* Earliest occurrence of needle in h[from, n), or -1. */
+static long find_from(const char *h, size_t n, size_t from, const char *needle) {
+    size_t l = strlen(needle);
+    if (!l || from >= n || n - from < l) return -1;
+    const char *p = memmem(h + from, n - from, needle, l);
+    return p ? p - h : -1;
+}
+
 /* A lazy grammar watches the output for a trigger; once one appears the matcher takes the
- * trigger and everything after it, and constrains from the next token. */
+ * trigger and everything after it, and constrains from the next token. Triggers inside a
+ * reasoning block (skip_open .. skip_close) do not count: a model thinking about a call has
+ * not started one. scan is where the next search starts (text before it is decided). */
 static void lazy_watch(srv_model *m, srv_job *j, int32_t tok) {
     char b[256];
     size_t n = tok_token_bytes(m->vocab, tok, false, b, sizeof b);
@@ -416,18 +430,38 @@ static void lazy_watch(srv_model *m, srv_job *j, int32_t tok) {
         j->seen = xrealloc(j->seen, cap);
         j->cap_seen = cap;
     }
-    size_t from = j->n_seen >= j->max_trigger ? j->n_seen - j->max_trigger + 1 : 0;
     memcpy(j->seen + j->n_seen, b, n);
     j->n_seen += n;
     j->seen[j->n_seen] = 0;
     long best = -1;
-    for (int32_t k = 0; k < j->n_triggers; k++) {
-        size_t tl = strlen(j->triggers[k]);
-        if (!tl || j->n_seen - from < tl) continue;
-        const char *p = memmem(j->seen + from, j->n_seen - from, j->triggers[k], tl);
-        if (p && (best < 0 || p - j->seen < best)) best = p - j->seen;
+    for (;;) {
+        if (j->in_skip) {
+            long c = find_from(j->seen, j->n_seen, j->scan, j->skip_close);
+            if (c < 0) break;
+            j->in_skip = false;
+            j->scan = (size_t)c + strlen(j->skip_close);
+            continue;
+        }
+        best = -1;
+        for (int32_t k = 0; k < j->n_triggers; k++) {
+            long p = find_from(j->seen, j->n_seen, j->scan, j->triggers[k]);
+            if (p >= 0 && (best < 0 || p < best)) best = p;
+        }
+        long o = j->skip_open ? find_from(j->seen, j->n_seen, j->scan, j->skip_open) : -1;
+        if (o >= 0 && (best < 0 || o < best)) {
+            j->in_skip = true;
+            j->scan = (size_t)o + strlen(j->skip_open);
+            best = -1;
+            continue;
+        }
+        break;
     }
-    if (best < 0) return;
+    if (best < 0) {
+        /* keep the tail that may still become a trigger or a block marker */
+        size_t keep = j->in_skip ? strlen(j->skip_close) : j->max_trigger;
+        if (j->n_seen + 1 > keep && j->n_seen + 1 - keep > j->scan) j->scan = j->n_seen + 1 - keep;
+        return;
+    }
     he_error e;
     if (gram_matcher_accept_bytes(j->gm, j->seen + best, j->n_seen - (size_t)best, &e) == 0) {
         j->gm_on = true;
@@ -900,6 +934,13 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
                 if (tl > j->max_trigger) j->max_trigger = tl;
             }
             j->n_triggers = p->n_triggers;
+            if (p->skip_open && p->skip_open[0] && p->skip_close && p->skip_close[0]) {
+                j->skip_open = xstrdup(p->skip_open);
+                j->skip_close = xstrdup(p->skip_close);
+                j->in_skip = p->starts_in_skip;
+                size_t ol = strlen(j->skip_open);
+                if (ol > j->max_trigger) j->max_trigger = ol;
+            }
         }
     }
     j->prompt = xmalloc(p->n_prompt * sizeof(int32_t));

@@ -103,6 +103,10 @@ typedef struct {
     bool lazy;
     const char *const *triggers;
     int32_t n_triggers;
+    /* Lazy only (both NULL: none): a reasoning block, e.g. "<think>" .. "</think>", inside
+     * which triggers do not count; starts_in_skip: the output begins inside one. */
+    const char *skip_open, *skip_close;
+    bool starts_in_skip;
 } srv_job_params;
 
 typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;

@@ -392,6 +392,19 @@ Test(sched, grammar_constrains_jobs) {
     cr_expect_str_eq(rg->finish, "stop", "'%s'", rg->text);
     cr_expect_eq(rg->text[rg->n_text - 1], '!', "'%s'", rg->text);
     cr_expect_leq(strlen(e), 10, "'%s'", rg->text);
+    /* lazy with a reasoning block: triggers inside it do not count (here the block is
+     * ", ... ." so the 'e's of ", there was a little girl named Lily." are skipped) */
+    pz.grammar = grammar("root ::= \"e\" [^!]{0,8} \"!\"");
+    pz.skip_open = ",";
+    pz.skip_close = ".";
+    run(m, &pz, rg);
+    const char *dot = strchr(rg->text, '.');
+    cr_assert(dot && rg->text[0] == ',', "'%s'", rg->text);
+    const char *e2 = strchr(dot, 'e');
+    cr_assert(e2, "'%s'", rg->text);
+    cr_expect_str_eq(rg->finish, "stop", "'%s'", rg->text);
+    cr_expect_leq(strlen(e2), 10, "engaged at the first 'e' after the block: '%s'", rg->text);
+    cr_expect_eq(rg->text[rg->n_text - 1], '!', "'%s'", rg->text);
     /* a grammar job refused at submit leaves the grammar with the caller */
     srv_job_params pbad = greedy(ids, n, 5);
     pbad.grammar = grammar("root ::= \"x\"");
