@@ -717,7 +717,7 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             if (sys) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", sys));
             json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", r->prompt));
         } else {
-            msgs = json_copy(r->messages);
+            msgs = json_deep_copy(r->messages);
             const char *first = json_string_value(json_object_get(json_array_get(msgs, 0), "role"));
             if (cfg->system_prompt && !(first && !strcmp(first, "system")))
                 json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", cfg->system_prompt));
@@ -726,6 +726,40 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
         if (!chat) {
             json_decref(msgs);
             return srv_req_fail(e, 500, NULL, "server_error", "%s", err.msg);
+        }
+        pi->templated = true;
+        pi->family = TC_GENERIC;
+        if (cfg->tool_format) {
+            if (tc_family_from_name(cfg->tool_format, &pi->family)) pi->family = TC_GENERIC;
+        } else if (!srv_chat_is_fallback(chat)) {
+            pi->family = tc_detect(srv_chat_source(chat));
+        }
+        /* earlier turns' calls in the shape this family's template wants (arguments as an
+         * object or a string, Mistral's ids) */
+        if (tc_prepare_messages(pi->family, msgs, &err)) {
+            json_decref(msgs);
+            return srv_req_fail(e, 400, "messages", "invalid_value", "%s", err.msg);
+        }
+        /* a real template that never mentions tools would not show them: describe them and
+         * the generic call format in the system message (the ChatML fallback does its own) */
+        if (r->tools && !srv_chat_is_fallback(chat) && pi->family == TC_GENERIC &&
+            !strstr(srv_chat_source(chat), "tools")) {
+            char *ins = tc_generic_instructions(r->tools);
+            json_t *m0 = json_array_get(msgs, 0);
+            const char *role0 = json_string_value(json_object_get(m0, "role"));
+            if (role0 && !strcmp(role0, "system") && json_is_string(json_object_get(m0, "content"))) {
+                const char *c0 = json_string_value(json_object_get(m0, "content"));
+                size_t l0 = strlen(c0), li = strlen(ins);
+                char *both = xmalloc(l0 + li + 3);
+                memcpy(both, c0, l0);
+                memcpy(both + l0, "\n\n", 2);
+                memcpy(both + l0 + 2, ins, li + 1);
+                json_object_set_new(m0, "content", json_string(both));
+                free(both);
+            } else {
+                json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", ins));
+            }
+            free(ins);
         }
         json_t *kw = r->template_kwargs ? json_copy(r->template_kwargs) : NULL;
         if (r->enable_thinking >= 0) {
@@ -736,13 +770,6 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
         json_decref(kw);
         json_decref(msgs);
         if (!text) return srv_req_fail(e, 400, "messages", "template_error", "%s", err.msg);
-        pi->templated = true;
-        pi->family = TC_GENERIC;
-        if (cfg->tool_format) {
-            if (tc_family_from_name(cfg->tool_format, &pi->family)) pi->family = TC_GENERIC;
-        } else if (!srv_chat_is_fallback(chat)) {
-            pi->family = tc_detect(srv_chat_source(chat));
-        }
         tc_reasoning_detect(pi->family, srv_chat_source(chat), text, &pi->reasoning);
         pi->thinking_closed = prompt_closes_thinking(text, len);
     } else {
@@ -851,6 +878,7 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     p.stop = (const char *const *)r.stop;
     p.n_stop = r.n_stop;
     p.top_logprobs = r.top_logprobs;
+    p.render_special = parse_calls; /* several families' call markers are control tokens */
     if (grammar) {
         p.grammar = grammar;
         p.lazy = tg.lazy;

@@ -42,6 +42,7 @@ struct srv_job {
     int32_t *prompt;
     size_t n_prompt;
     int32_t max_tokens, top_logprobs;
+    bool render_special;
     char **stop;
     size_t *stop_len;
     int32_t n_stop;
@@ -421,7 +422,7 @@ static long find_from(const char *h, size_t n, size_t from, const char *needle) 
  * not started one. scan is where the next search starts (text before it is decided). */
 static void lazy_watch(srv_model *m, srv_job *j, int32_t tok) {
     char b[256];
-    size_t n = tok_token_bytes(m->vocab, tok, false, b, sizeof b);
+    size_t n = tok_token_bytes(m->vocab, tok, j->render_special, b, sizeof b);
     if (n > sizeof b) n = sizeof b;
     if (j->n_seen + n + 1 > j->cap_seen) {
         size_t cap = j->cap_seen ? j->cap_seen : 256;
@@ -507,7 +508,7 @@ static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
     s->n_gen++;
     s->next_tok = tok;
     if (m->vocab) {
-        size_t n = tok_detok_push(&s->detok, m->vocab, tok, false, s->tokbuf, TOK_DETOK_MAX);
+        size_t n = tok_detok_push(&s->detok, m->vocab, tok, j->render_special, s->tokbuf, TOK_DETOK_MAX);
         if (n > TOK_DETOK_MAX) n = TOK_DETOK_MAX;
         pend_append(s, s->tokbuf, n);
     }
@@ -947,6 +948,7 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
     memcpy(j->prompt, p->prompt, p->n_prompt * sizeof(int32_t));
     j->n_prompt = p->n_prompt;
     j->max_tokens = p->max_tokens;
+    j->render_special = p->render_special;
     j->top_logprobs = p->top_logprobs < 0 ? -1 : p->top_logprobs;
     if (p->n_stop) {
         j->stop = xcalloc((size_t)p->n_stop, sizeof *j->stop);

@@ -107,6 +107,9 @@ typedef struct {
      * which triggers do not count; starts_in_skip: the output begins inside one. */
     const char *skip_open, *skip_close;
     bool starts_in_skip;
+    /* Control tokens come out as their text (tool-call markers such as <|python_tag|> or
+     * [TOOL_CALLS] are control tokens in their vocabularies); EOG tokens still only end. */
+    bool render_special;
 } srv_job_params;
 
 typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;
