@@ -648,6 +648,8 @@ static int parse_completion(srv_request *r, const json_t *root, srv_req_error *e
     if (get_string(root, "suffix", "suffix", &suffix, err)) return -1;
     if (suffix && suffix[0])
         return srv_req_fail(err, 400, "suffix", "unsupported_parameter", "Unsupported parameter: 'suffix' is not supported by this server.");
+    /* constrained completions, as llama.cpp's server takes them */
+    if (parse_response_format(r, root, err) || parse_grammar(r, root, err)) return -1;
     return 0;
 }
 

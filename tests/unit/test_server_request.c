@@ -232,6 +232,10 @@ Test(server_request, tools_structured_output_and_reasoning) {
     cr_expect_eq(r.enable_thinking, 1);
     cr_expect_not_null(r.tools);
     srv_request_free(&r);
+    r = parse_ok(SRV_API_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"grammar\":\"root ::= [0-9]+\"}");
+    cr_expect_eq(r.format, SRV_FMT_GRAMMAR);
+    cr_expect_not_null(r.grammar);
+    srv_request_free(&r);
     r = parse_ok(SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"format\":{\"type\":\"array\",\"maxItems\":2}}");
     cr_expect_eq(r.format, SRV_FMT_JSON_SCHEMA);
     srv_request_free(&r);
