@@ -44,10 +44,12 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     gram_vocab *gv = gram_vocab_from_tok(tv, &err);
     double t_index = now_s() - t0;
-    json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
-                                "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":"
-                                "{\"type\":\"string\"}}},\"required\":[\"name\",\"age\"]}",
-                                0, NULL);
+    json_t *schema =
+        json_loads("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+                   "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":"
+                   "{\"type\":\"string\"}},\"code\":{\"type\":\"string\",\"maxLength\":16}},"
+                   "\"required\":[\"name\",\"age\"]}",
+                   0, NULL);
     char *text = gram_schema_to_gbnf(schema, &err);
     json_decref(schema);
     if (!text) {
@@ -66,7 +68,8 @@ int main(int argc, char **argv) {
                             {"in a string", "{\"name\": \"Al"},
                             {"in a number", "{\"name\": \"Al\", \"age\": 4"},
                             {"after a value", "{\"name\": \"Al\", \"age\": 42"},
-                            {"in an array", "{\"name\": \"Al\", \"age\": 42, \"tags\": [\"x\", "}};
+                            {"in an array", "{\"name\": \"Al\", \"age\": 42, \"tags\": [\"x\", "},
+                            {"maxLength str", "{\"name\": \"Al\", \"age\": 42, \"code\": \"ab"}};
     for (size_t k = 0; k < sizeof pos / sizeof pos[0]; k++) {
         gram_matcher *m = gram_matcher_new(g, gv, &err);
         if (gram_matcher_accept_bytes(m, pos[k][1], strlen(pos[k][1]), &err)) {
@@ -96,8 +99,9 @@ int main(int argc, char **argv) {
         for (int32_t t = 0; t < n; t++)
             hits += gram_matcher_allows(m, t);
         ta = now_s() - ta;
-        printf("%-14s mask %8.3f ms walk, %6.3f ms cached (%6d allowed)   allows(): %.3f us/token\n",
-               pos[k][0], cold * 1e3, best * 1e3, allowed, ta * 1e6 / n);
+        printf(
+            "%-14s mask %8.3f ms walk, %6.3f ms cached (%6d allowed)   allows(): %.3f us/token\n",
+            pos[k][0], cold * 1e3, best * 1e3, allowed, ta * 1e6 / n);
         (void)hits;
         gram_matcher_free(m);
     }

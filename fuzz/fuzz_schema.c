@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (text) {
         gram_grammar *g = gram_parse(text, strlen(text), NULL, &err);
         if (!g) {
-            fprintf(stderr, "fuzz_schema: converter output does not parse: %s\n%s\n", err.msg, text);
+            fprintf(stderr, "fuzz_schema: converter output does not parse: %s\n%s\n", err.msg,
+                    text);
             abort();
         }
         gram_matcher *m = gram_matcher_new(g, NULL, &err);

@@ -142,7 +142,8 @@ static char *load_grammar_text(const run_args *a) {
         json_error_t je;
         schema = json_load_file(a->schema_file, JSON_DECODE_ANY, &je);
         if (!schema) {
-            fprintf(stderr, "hearth run: %s:%d:%d: %s\n", a->schema_file, je.line, je.column, je.text);
+            fprintf(stderr, "hearth run: %s:%d:%d: %s\n", a->schema_file, je.line, je.column,
+                    je.text);
             return NULL;
         }
     } else {
@@ -151,7 +152,8 @@ static char *load_grammar_text(const run_args *a) {
     char *text = gram_schema_to_gbnf(schema, &err);
     json_decref(schema);
     if (!text)
-        fprintf(stderr, "hearth run: %s: %s\n", a->schema_file ? a->schema_file : "--json", err.msg);
+        fprintf(stderr, "hearth run: %s: %s\n", a->schema_file ? a->schema_file : "--json",
+                err.msg);
     return text;
 }
 
@@ -230,7 +232,8 @@ int cmd_run(int argc, char **argv) {
         gg = gram_parse(gtext, strlen(gtext), NULL, &err);
         free(gtext);
         if (!gg) {
-            fprintf(stderr, "hearth run: %s: %s\n", a.grammar_file ? a.grammar_file : "grammar", err.msg);
+            fprintf(stderr, "hearth run: %s: %s\n", a.grammar_file ? a.grammar_file : "grammar",
+                    err.msg);
             goto done;
         }
         gv = gram_vocab_from_tok(v, &err);
@@ -323,7 +326,8 @@ int cmd_run(int argc, char **argv) {
     if (gm) {
         fprintf(stderr, "hearth run: grammar %.3f s (%.2f ms/token)%s\n", t_gram,
                 n_gen ? t_gram * 1e3 / (double)n_gen : 0.0,
-                gram_matcher_can_end(gm) ? "; output complete" : "; output INCOMPLETE (-n reached)");
+                gram_matcher_can_end(gm) ? "; output complete"
+                                         : "; output INCOMPLETE (-n reached)");
     }
 done:
     gram_matcher_free(gm);

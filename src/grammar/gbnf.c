@@ -43,6 +43,8 @@ typedef struct {
     uint32_t *ranges;
     uint32_t n_ranges, cap_ranges;
     uint32_t total_elems;
+    uint32_t *names; /* hash of user rule names -> rule index + 1 (0: empty) */
+    uint32_t names_cap, n_names;
     int depth;
     he_error *err;
     bool failed;
@@ -111,17 +113,49 @@ static int64_t new_rule(parser *p, const char *name, size_t nlen) {
 /* A generated rule (group, repetition): named after the rule being defined. */
 static int64_t gen_rule(parser *p, uint32_t parent) {
     char buf[96];
-    snprintf(buf, sizeof buf, "%.60s~%u", p->rules[parent].name, p->n_rules); /* "~": never a user name */
+    snprintf(buf, sizeof buf, "%.60s~%u", p->rules[parent].name,
+             p->n_rules); /* "~": never a user name */
     int64_t r = new_rule(p, buf, strlen(buf));
     if (r >= 0) p->rules[r].defined = true;
     return r;
 }
 
+static uint32_t name_hash(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* The rule named name[0, nlen), created (undefined, first referenced at off) if new. A hash
+ * table keeps this O(1): a grammar may name thousands of rules. */
 static int64_t find_or_add_rule(parser *p, const char *name, size_t nlen, size_t off) {
-    for (uint32_t r = 0; r < p->n_rules; r++)
-        if (strlen(p->rules[r].name) == nlen && !memcmp(p->rules[r].name, name, nlen)) return r;
+    if ((p->n_names + 1) * 2 > p->names_cap) {
+        uint32_t cap = p->names_cap ? p->names_cap * 2 : 64;
+        uint32_t *t = xcalloc(cap, sizeof *t);
+        for (uint32_t i = 0; i < p->names_cap; i++) {
+            uint32_t k = p->names[i];
+            if (!k) continue;
+            const char *nm = p->rules[k - 1].name;
+            uint32_t h = name_hash(nm, strlen(nm)) & (cap - 1);
+            while (t[h])
+                h = (h + 1) & (cap - 1);
+            t[h] = k;
+        }
+        free(p->names);
+        p->names = t;
+        p->names_cap = cap;
+    }
+    uint32_t h = name_hash(name, nlen) & (p->names_cap - 1);
+    for (; p->names[h]; h = (h + 1) & (p->names_cap - 1)) {
+        const char *nm = p->rules[p->names[h] - 1].name;
+        if (strlen(nm) == nlen && !memcmp(nm, name, nlen)) return p->names[h] - 1;
+    }
     int64_t r = new_rule(p, name, nlen);
-    if (r >= 0) p->rules[r].first_ref = off;
+    if (r < 0) return r;
+    p->rules[r].first_ref = off;
+    p->names[h] = (uint32_t)r + 1;
+    p->n_names++;
     return r;
 }
 
@@ -215,8 +249,8 @@ static int64_t single_char_class(parser *p, uint32_t cp) {
 /* ---- lexing ---- */
 
 static bool is_name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* Skips spaces, tabs and comments; newlines too when nl_ok. */
@@ -241,7 +275,11 @@ static int read_utf8(parser *p, uint32_t *cp) {
     const unsigned char *s = (const unsigned char *)p->s;
     size_t i = p->i;
     unsigned char b = s[i];
-    int len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+    int len = b < 0x80             ? 1
+              : (b & 0xE0) == 0xC0 ? 2
+              : (b & 0xF0) == 0xE0 ? 3
+              : (b & 0xF8) == 0xF0 ? 4
+                                   : 0;
     if (!len || i + (size_t)len > p->n) return perr(p, i, "invalid UTF-8 in grammar text");
     uint32_t c = len == 1 ? b : len == 2 ? (b & 0x1Fu) : len == 3 ? (b & 0x0Fu) : (b & 0x07u);
     for (int k = 1; k < len; k++) {
@@ -273,16 +311,35 @@ static int read_char(parser *p, uint32_t *cp) {
     char e = p->s[p->i++];
     int digits = 0;
     switch (e) {
-    case 'n': *cp = '\n'; return 0;
-    case 't': *cp = '\t'; return 0;
-    case 'r': *cp = '\r'; return 0;
-    case '\\': case '"': case '\'': case '[': case ']': case '-': case '^':
+    case 'n':
+        *cp = '\n';
+        return 0;
+    case 't':
+        *cp = '\t';
+        return 0;
+    case 'r':
+        *cp = '\r';
+        return 0;
+    case '\\':
+    case '"':
+    case '\'':
+    case '[':
+    case ']':
+    case '-':
+    case '^':
         *cp = (unsigned char)e;
         return 0;
-    case 'x': digits = 2; break;
-    case 'u': digits = 4; break;
-    case 'U': digits = 8; break;
-    default: return perr(p, at, "unknown escape '\\%c'", e);
+    case 'x':
+        digits = 2;
+        break;
+    case 'u':
+        digits = 4;
+        break;
+    case 'U':
+        digits = 8;
+        break;
+    default:
+        return perr(p, at, "unknown escape '\\%c'", e);
     }
     uint32_t v = 0;
     for (int k = 0; k < digits; k++) {
@@ -292,7 +349,8 @@ static int read_char(parser *p, uint32_t *cp) {
         p->i++;
     }
     if (v > 0x10FFFF) return perr(p, at, "escape beyond U+10FFFF");
-    if (v >= 0xD800 && v <= 0xDFFF) return perr(p, at, "escape names a surrogate (not a character)");
+    if (v >= 0xD800 && v <= 0xDFFF)
+        return perr(p, at, "escape names a surrogate (not a character)");
     *cp = v;
     return 0;
 }
@@ -302,7 +360,8 @@ static int parse_alternates(parser *p, uint32_t rule, elem_vec *out);
 static int parse_uint(parser *p, uint32_t *v) {
     size_t at = p->i;
     uint64_t x = 0;
-    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') return perr(p, at, "expected a number");
+    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
+        return perr(p, at, "expected a number");
     while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
         x = x * 10 + (uint64_t)(p->s[p->i++] - '0');
         if (x > GRAM_MAX_REPEAT)
@@ -477,7 +536,8 @@ static int parse_sequence(parser *p, uint32_t rule, elem_vec *out) {
                 if (p->i < p->n && p->s[p->i] != '}') {
                     if (parse_uint(p, &max)) return -1;
                     skip_space(p, false);
-                    if (max < min) return perr(p, pat, "repetition {%u,%u}: max below min", min, max);
+                    if (max < min)
+                        return perr(p, pat, "repetition {%u,%u}: max below min", min, max);
                 }
             }
             if (p->i >= p->n || p->s[p->i] != '}') return perr(p, p->i, "expected '}'");
@@ -487,7 +547,8 @@ static int parse_sequence(parser *p, uint32_t rule, elem_vec *out) {
         p->i++;
         if (apply_repeat(p, rule, out, start, min, max)) return -1;
         skip_space(p, nested);
-        if (p->i < p->n && (p->s[p->i] == '*' || p->s[p->i] == '+' || p->s[p->i] == '?' || p->s[p->i] == '{'))
+        if (p->i < p->n &&
+            (p->s[p->i] == '*' || p->s[p->i] == '+' || p->s[p->i] == '?' || p->s[p->i] == '{'))
             return perr(p, p->i, "a repetition cannot follow another; use a group");
     }
 }
@@ -520,8 +581,7 @@ static int parse_rule(parser *p) {
     p->i += 3;
     int64_t r = find_or_add_rule(p, p->s + b, e - b, b);
     if (r < 0) return -1;
-    if (p->rules[r].defined)
-        return perr(p, b, "rule '%s' defined twice", p->rules[r].name);
+    if (p->rules[r].defined) return perr(p, b, "rule '%s' defined twice", p->rules[r].name);
     p->rules[r].defined = true;
     skip_space(p, true);
     elem_vec body = {0};
@@ -595,7 +655,8 @@ static int check_left_recursion(parser *p, gram_grammar *g) {
             if (color[s] == 1) {
                 rc = he_fail(p->err, HE_INVALID,
                              "grammar: rule '%s' is left-recursive (through '%s'); rewrite it with "
-                             "repetition", g->rule_name[s], g->rule_name[r]);
+                             "repetition",
+                             g->rule_name[s], g->rule_name[r]);
             } else if (color[s] == 0) {
                 color[s] = 1;
                 st_rule[sp] = s;
@@ -696,6 +757,7 @@ gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_erro
         free(p.rules[r].body.e);
     }
     free(p.rules);
+    free(p.names);
     free(p.classes);
     free(p.ranges);
     return g;

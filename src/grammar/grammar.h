@@ -83,6 +83,7 @@ void gram_matcher_reset(gram_matcher *m); /* back to the start of the root rule 
  * first (gram_matcher_allows); only when refused are the logits copied to scratch[n_vocab],
  * masked, and sampled again. The token is accepted into m (not into s: the caller does that as
  * for any token). -1 with err when no token is allowed (a grammar dead end). */
-int32_t gram_sample(gram_matcher *m, sample_chain *s, const float *logits, float *scratch, he_error *err);
+int32_t gram_sample(gram_matcher *m, sample_chain *s, const float *logits, float *scratch,
+                    he_error *err);
 
 #endif

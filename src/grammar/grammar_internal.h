@@ -15,15 +15,15 @@
 #include "grammar/grammar.h"
 
 /* Limits: a hostile grammar fails to parse instead of exhausting memory. */
-#define GRAM_MAX_TEXT (1u << 20)       /* grammar text bytes */
-#define GRAM_MAX_RULES 20000           /* rules, generated ones included */
-#define GRAM_MAX_ELEMS (1u << 20)      /* compiled elements */
-#define GRAM_MAX_CLASSES 65536         /* character classes */
-#define GRAM_MAX_NEST 64               /* ( ) nesting depth */
-#define GRAM_MAX_REPEAT 10000          /* m and n in {m,n} */
-#define GRAM_MAX_STACKS 4096           /* parse stacks alive at once (ambiguity bound) */
-#define GRAM_MAX_NODES (1u << 22)      /* stack frames in one matcher's arena */
-#define GRAM_MAX_WORK (1u << 18)       /* closure steps for one code point */
+#define GRAM_MAX_TEXT (1u << 20)  /* grammar text bytes */
+#define GRAM_MAX_RULES 20000      /* rules, generated ones included */
+#define GRAM_MAX_ELEMS (1u << 20) /* compiled elements */
+#define GRAM_MAX_CLASSES 65536    /* character classes */
+#define GRAM_MAX_NEST 64          /* ( ) nesting depth */
+#define GRAM_MAX_REPEAT 10000     /* m and n in {m,n} */
+#define GRAM_MAX_STACKS 4096      /* parse stacks alive at once (ambiguity bound) */
+#define GRAM_MAX_NODES (1u << 22) /* stack frames in one matcher's arena */
+#define GRAM_MAX_WORK (1u << 18)  /* closure steps for one code point */
 
 enum { GE_END = 0, GE_ALT = 1, GE_RULE = 2, GE_CHAR = 3 };
 
@@ -33,8 +33,8 @@ typedef struct {
 } gram_elem;
 
 typedef struct {
-    uint64_t ascii[2];  /* code points 0..127 (negation applied) */
-    bool negate;        /* applies to the ranges (code points >= 128) */
+    uint64_t ascii[2]; /* code points 0..127 (negation applied) */
+    bool negate;       /* applies to the ranges (code points >= 128) */
     uint32_t n_ranges;
     uint32_t range_off; /* into gram_grammar.ranges: pairs lo, hi (inclusive) */
 } gram_class;
@@ -79,13 +79,13 @@ typedef struct {
 
 struct gram_vocab {
     int32_t n_vocab;
-    uint8_t *kind;       /* GRAM_TOKEN_* */
-    char **piece;        /* bytes of each token */
+    uint8_t *kind; /* GRAM_TOKEN_* */
+    char **piece;  /* bytes of each token */
     uint32_t *piece_len;
     gram_trie_node *nodes;
     uint32_t n_nodes;
-    int32_t *tok;        /* token ids in trie order (only TEXT tokens with a non-empty piece) */
-    int32_t *eog;        /* EOG token ids */
+    int32_t *tok; /* token ids in trie order (only TEXT tokens with a non-empty piece) */
+    int32_t *eog; /* EOG token ids */
     int32_t n_eog;
 };
 

@@ -158,8 +158,10 @@ static char *fresh_name(const gram_builder *b, const char *hint) {
     for (const char *s = hint ? hint : ""; *s && k < 40; s++) {
         char c = *s;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (ok) base[k++] = c;
-        else if (k && base[k - 1] != '-') base[k++] = '-';
+        if (ok)
+            base[k++] = c;
+        else if (k && base[k - 1] != '-')
+            base[k++] = '-';
     }
     while (k && base[k - 1] == '-')
         k--;
@@ -180,13 +182,15 @@ static char *fresh_name(const gram_builder *b, const char *hint) {
 int gram_builder_add_rule(gram_builder *b, const char *name, const char *body, he_error *err) {
     if (!name || !valid_name(name))
         return he_fail(err, HE_INVALID, "grammar: invalid rule name '%s'", name ? name : "");
-    if (find_rule(b, name)) return he_fail(err, HE_INVALID, "grammar: rule '%s' already exists", name);
+    if (find_rule(b, name))
+        return he_fail(err, HE_INVALID, "grammar: rule '%s' already exists", name);
     put_rule(b, name, xstrdup(body ? body : ""));
     return 0;
 }
 
 char *gram_builder_text(const gram_builder *b, size_t *len, he_error *err) {
-    if (!find_rule(b, "root")) return he_fail(err, HE_INVALID, "grammar: no rule named 'root'"), NULL;
+    if (!find_rule(b, "root"))
+        return he_fail(err, HE_INVALID, "grammar: no rule named 'root'"), NULL;
     sb out = {0};
     for (size_t i = 0; i < b->n; i++)
         sb_printf(&out, "%s ::= %s\n", b->r[i].name, b->r[i].body);
@@ -199,13 +203,20 @@ char *gram_literal(const char *s, size_t n) {
     sb_put(&o, "\"");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"') sb_put(&o, "\\\"");
-        else if (c == '\\') sb_put(&o, "\\\\");
-        else if (c == '\n') sb_put(&o, "\\n");
-        else if (c == '\r') sb_put(&o, "\\r");
-        else if (c == '\t') sb_put(&o, "\\t");
-        else if (c < 0x20 || c == 0x7F) sb_printf(&o, "\\x%02X", c);
-        else sb_putn(&o, (const char *)&c, 1);
+        if (c == '"')
+            sb_put(&o, "\\\"");
+        else if (c == '\\')
+            sb_put(&o, "\\\\");
+        else if (c == '\n')
+            sb_put(&o, "\\n");
+        else if (c == '\r')
+            sb_put(&o, "\\r");
+        else if (c == '\t')
+            sb_put(&o, "\\t");
+        else if (c < 0x20 || c == 0x7F)
+            sb_printf(&o, "\\x%02X", c);
+        else
+            sb_putn(&o, (const char *)&c, 1);
     }
     sb_put(&o, "\"");
     return sb_take(&o);
@@ -243,14 +254,17 @@ static void path_str(const path *p, sb *o) {
         return;
     }
     for (const char *s = p->key; *s; s++) {
-        if (*s == '~') sb_put(o, "~0");
-        else if (*s == '/') sb_put(o, "~1");
-        else sb_putn(o, s, 1);
+        if (*s == '~')
+            sb_put(o, "~0");
+        else if (*s == '/')
+            sb_put(o, "~1");
+        else
+            sb_putn(o, s, 1);
     }
 }
 
 __attribute__((format(printf, 4, 5))) static char *cfail(conv *c, he_code code, const path *p,
-                                                          const char *fmt, ...) {
+                                                         const char *fmt, ...) {
     if (c->failed) return NULL;
     c->failed = true;
     char msg[300];
@@ -271,22 +285,31 @@ static const char *prim(conv *c, const char *name) {
         const char *name, *body;
     } defs[] = {
         {"j-ws", "| \" \" | \"\\n\" [ \\t]{0,20}"},
-        {"j-char", "[^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" ( [0-9a-cA-CefEF] "
-                   "[0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2} ) )"},
+        {"j-char",
+         "[^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" ( [0-9a-cA-CefEF] "
+         "[0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2} ) )"},
         {"j-string", "\"\\\"\" j-char* \"\\\"\""},
         {"j-int", "\"-\"? ( \"0\" | [1-9] [0-9]{0,15} )"},
         {"j-number", "j-int ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?"},
         {"j-bool", "\"true\" | \"false\""},
         {"j-null", "\"null\""},
         {"j-value", "j-object | j-array | j-string | j-number | j-bool | j-null"},
-        {"j-object", "\"{\" j-ws ( j-string j-ws \":\" j-ws j-value j-ws ( \",\" j-ws j-string j-ws "
-                     "\":\" j-ws j-value j-ws )* )? \"}\""},
+        {"j-object",
+         "\"{\" j-ws ( j-string j-ws \":\" j-ws j-value j-ws ( \",\" j-ws j-string j-ws "
+         "\":\" j-ws j-value j-ws )* )? \"}\""},
         {"j-array", "\"[\" j-ws ( j-value j-ws ( \",\" j-ws j-value j-ws )* )? \"]\""},
     };
     static const char *deps[][4] = {
-        {"j-ws"}, {"j-char"}, {"j-char"}, {NULL}, {"j-int"}, {NULL}, {NULL},
+        {"j-ws"},
+        {"j-char"},
+        {"j-char"},
+        {NULL},
+        {"j-int"},
+        {NULL},
+        {NULL},
         {"j-object", "j-array", "j-string", "j-number"},
-        {"j-ws", "j-string", "j-value"}, {"j-ws", "j-value"},
+        {"j-ws", "j-string", "j-value"},
+        {"j-ws", "j-value"},
     };
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
         if (strcmp(defs[i].name, name)) continue;
@@ -306,14 +329,32 @@ static const char *prim(conv *c, const char *name) {
 
 static char *gen(conv *c, const json_t *s, const path *p, const char *hint);
 
-static const char *const annotations[] = {"title", "description", "examples", "default", "$schema",
-                                          "$id", "$comment", "deprecated", "readOnly", "writeOnly",
-                                          "$defs", "definitions", "strict", NULL};
-static const char *const supported[] = {
-    "type", "properties", "required", "additionalProperties", "enum", "const", "items",
-    "prefixItems", "minItems", "maxItems", "anyOf", "oneOf", "allOf", "$ref", "minLength",
-    "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "format",
-    "pattern", NULL};
+static const char *const annotations[] = {
+    "title",      "description", "examples",  "default", "$schema",     "$id",    "$comment",
+    "deprecated", "readOnly",    "writeOnly", "$defs",   "definitions", "strict", NULL};
+static const char *const supported[] = {"type",
+                                        "properties",
+                                        "required",
+                                        "additionalProperties",
+                                        "enum",
+                                        "const",
+                                        "items",
+                                        "prefixItems",
+                                        "minItems",
+                                        "maxItems",
+                                        "anyOf",
+                                        "oneOf",
+                                        "allOf",
+                                        "$ref",
+                                        "minLength",
+                                        "maxLength",
+                                        "minimum",
+                                        "maximum",
+                                        "exclusiveMinimum",
+                                        "exclusiveMaximum",
+                                        "format",
+                                        "pattern",
+                                        NULL};
 
 static bool in_list(const char *const *l, const char *k) {
     for (; *l; l++)
@@ -323,7 +364,8 @@ static bool in_list(const char *const *l, const char *k) {
 
 /* The rule name a $ref resolves to (generating it the first time). */
 static char *gen_ref(conv *c, const char *ref, const path *p) {
-    if (ref[0] != '#') return cfail(c, HE_INVALID, p, "$ref '%s' is not local (only '#...' refs)", ref);
+    if (ref[0] != '#')
+        return cfail(c, HE_INVALID, p, "$ref '%s' is not local (only '#...' refs)", ref);
     for (size_t i = 0; i < c->n_refs; i++)
         if (!strcmp(c->ref_ptr[i], ref)) return xstrdup(c->ref_rule[i]);
     const json_t *t = c->root;
@@ -372,7 +414,16 @@ static char *gen_ref(conv *c, const char *ref, const path *p) {
 }
 
 /* Does JSON value v have one of the types in mask? */
-enum { T_NULL = 1, T_BOOL = 2, T_INT = 4, T_NUM = 8, T_STR = 16, T_ARR = 32, T_OBJ = 64, T_ALL = 127 };
+enum {
+    T_NULL = 1,
+    T_BOOL = 2,
+    T_INT = 4,
+    T_NUM = 8,
+    T_STR = 16,
+    T_ARR = 32,
+    T_OBJ = 64,
+    T_ALL = 127
+};
 
 static int type_bit(const char *t) {
     if (!strcmp(t, "null")) return T_NULL;
@@ -387,17 +438,23 @@ static int type_bit(const char *t) {
 
 static bool value_has_type(const json_t *v, int mask) {
     switch (json_typeof(v)) {
-    case JSON_NULL: return mask & T_NULL;
+    case JSON_NULL:
+        return mask & T_NULL;
     case JSON_TRUE:
-    case JSON_FALSE: return mask & T_BOOL;
-    case JSON_INTEGER: return mask & (T_INT | T_NUM);
+    case JSON_FALSE:
+        return mask & T_BOOL;
+    case JSON_INTEGER:
+        return mask & (T_INT | T_NUM);
     case JSON_REAL: {
         double d = json_real_value(v);
         return (mask & T_NUM) || ((mask & T_INT) && d == floor(d));
     }
-    case JSON_STRING: return mask & T_STR;
-    case JSON_ARRAY: return mask & T_ARR;
-    case JSON_OBJECT: return mask & T_OBJ;
+    case JSON_STRING:
+        return mask & T_STR;
+    case JSON_ARRAY:
+        return mask & T_ARR;
+    case JSON_OBJECT:
+        return mask & T_OBJ;
     }
     return false;
 }
@@ -414,7 +471,9 @@ static int get_count(conv *c, const json_t *s, const char *key, const path *p, l
     const json_t *v = json_object_get(s, key);
     if (!v) return 0;
     path kp = {p, key, -1};
-    double d = json_is_integer(v) ? (double)json_integer_value(v) : json_is_real(v) ? json_real_value(v) : -1;
+    double d = json_is_integer(v) ? (double)json_integer_value(v)
+               : json_is_real(v)  ? json_real_value(v)
+                                  : -1;
     if (d < 0 || d != floor(d)) {
         cfail(c, HE_INVALID, &kp, "'%s' must be a non-negative integer", key);
         return -1;
@@ -431,9 +490,12 @@ static int get_count(conv *c, const json_t *s, const char *key, const path *p, l
 /* "{min,max}" repetition suffix (max < 0: unbounded). */
 static void rep_suffix(sb *o, long min, long max) {
     if (max < 0) {
-        if (min == 0) sb_put(o, "*");
-        else if (min == 1) sb_put(o, "+");
-        else sb_printf(o, "{%ld,}", min);
+        if (min == 0)
+            sb_put(o, "*");
+        else if (min == 1)
+            sb_put(o, "+");
+        else
+            sb_printf(o, "{%ld,}", min);
     } else if (min == max) {
         sb_printf(o, "{%ld}", min);
     } else {
@@ -479,7 +541,8 @@ static void range_nonneg(sb *o, long long lo, long long hi) {
     char a[32], z[32];
     bool first = true;
     sb_put(o, "( ");
-    for (int len = snprintf(a, sizeof a, "%lld", lo), lh = snprintf(z, sizeof z, "%lld", hi); len <= lh; len++) {
+    for (int len = snprintf(a, sizeof a, "%lld", lo), lh = snprintf(z, sizeof z, "%lld", hi);
+         len <= lh; len++) {
         long long p10 = 1;
         for (int k = 1; k < len; k++)
             p10 *= 10;
@@ -518,11 +581,13 @@ static char *int_range(bool have_lo, long long lo, bool have_hi, long long hi) {
     return sb_take(&o);
 }
 
-static int get_bound(conv *c, const json_t *s, const char *key, const path *p, double *v, bool *have) {
+static int get_bound(conv *c, const json_t *s, const char *key, const path *p, double *v,
+                     bool *have) {
     const json_t *x = json_object_get(s, key);
     if (!x) return 0;
     path kp = {p, key, -1};
-    if (json_is_boolean(x) && !strncmp(key, "exclusive", 9)) return 0; /* draft 4: handled by caller */
+    if (json_is_boolean(x) && !strncmp(key, "exclusive", 9))
+        return 0; /* draft 4: handled by caller */
     if (!json_is_number(x)) {
         cfail(c, HE_INVALID, &kp, "'%s' must be a number", key);
         return -1;
@@ -557,11 +622,12 @@ static char *gen_integer(conv *c, const json_t *s, const path *p) {
 
 /* ---- strings: format and pattern ---- */
 
-#define FMT_DATE                                                                                  \
-    "[0-9]{4} \"-\" ( ( \"01\" | \"03\" | \"05\" | \"07\" | \"08\" | \"10\" | \"12\" ) \"-\" "         \
-    "( \"0\" [1-9] | [12] [0-9] | \"3\" [01] ) | ( \"04\" | \"06\" | \"09\" | \"11\" ) \"-\" "         \
-    "( \"0\" [1-9] | [12] [0-9] | \"30\" ) | \"02\" \"-\" ( \"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8] ) )"
-#define FMT_TIME                                                                                  \
+#define FMT_DATE                                                                                   \
+    "[0-9]{4} \"-\" ( ( \"01\" | \"03\" | \"05\" | \"07\" | \"08\" | \"10\" | \"12\" ) \"-\" "     \
+    "( \"0\" [1-9] | [12] [0-9] | \"3\" [01] ) | ( \"04\" | \"06\" | \"09\" | \"11\" ) \"-\" "     \
+    "( \"0\" [1-9] | [12] [0-9] | \"30\" ) | \"02\" \"-\" ( \"0\" [1-9] | \"1\" [0-9] | \"2\" "    \
+    "[0-8] ) )"
+#define FMT_TIME                                                                                   \
     "( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9] ( \".\" [0-9]{1,6} )? "      \
     "( \"Z\" | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )"
 
@@ -572,7 +638,8 @@ static const char *format_body(const char *f) {
     if (!strcmp(f, "time")) return FMT_TIME;
     if (!strcmp(f, "date-time")) return FMT_DATE " \"T\" " FMT_TIME;
     if (!strcmp(f, "uuid"))
-        return "[0-9a-fA-F]{8} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" "
+        return "[0-9a-fA-F]{8} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} "
+               "\"-\" "
                "[0-9a-fA-F]{12}";
     return NULL;
 }
@@ -587,8 +654,10 @@ typedef struct {
 } rx;
 
 static char *rx_fail(rx *r, const char *what) {
-    return cfail(r->c, HE_UNSUPPORTED, r->p, "pattern: %s at offset %zu (supported: literals, classes, "
-                 ".,groups, |, ?, *, +, {m,n}, ^ and $ at the ends)", what, r->i);
+    return cfail(r->c, HE_UNSUPPORTED, r->p,
+                 "pattern: %s at offset %zu (supported: literals, classes, "
+                 ".,groups, |, ?, *, +, {m,n}, ^ and $ at the ends)",
+                 what, r->i);
 }
 
 /* One character as it appears inside a JSON string. */
@@ -607,8 +676,10 @@ static void rx_char(sb *o, uint32_t cp) {
         sb_printf(o, "\"\\\\u%04X\"", cp);
         return;
     }
-    if (cp < 0x80) u[n++] = (char)cp;
-    else if (cp < 0x800) u[n++] = (char)(0xC0 | cp >> 6), u[n++] = (char)(0x80 | (cp & 0x3F));
+    if (cp < 0x80)
+        u[n++] = (char)cp;
+    else if (cp < 0x800)
+        u[n++] = (char)(0xC0 | cp >> 6), u[n++] = (char)(0x80 | (cp & 0x3F));
     else if (cp < 0x10000)
         u[n++] = (char)(0xE0 | cp >> 12), u[n++] = (char)(0x80 | ((cp >> 6) & 0x3F)),
         u[n++] = (char)(0x80 | (cp & 0x3F));
@@ -624,7 +695,11 @@ static int rx_utf8(rx *r, uint32_t *cp) {
     const unsigned char *s = (const unsigned char *)r->s + r->i;
     size_t left = r->n - r->i;
     unsigned char b = s[0];
-    int len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+    int len = b < 0x80             ? 1
+              : (b & 0xE0) == 0xC0 ? 2
+              : (b & 0xF0) == 0xE0 ? 3
+              : (b & 0xF8) == 0xF0 ? 4
+                                   : 0;
     if (!len || (size_t)len > left) return -1;
     uint32_t v = len == 1 ? b : len == 2 ? (b & 0x1Fu) : len == 3 ? (b & 0x0Fu) : (b & 0x07u);
     for (int k = 1; k < len; k++) {
@@ -641,9 +716,15 @@ static int rx_utf8(rx *r, uint32_t *cp) {
 static const char *rx_shorthand(char e, bool *neg) {
     *neg = e == 'D' || e == 'W' || e == 'S';
     switch (e) {
-    case 'd': case 'D': return "0-9";
-    case 'w': case 'W': return "a-zA-Z0-9_";
-    case 's': case 'S': return " \\t\\n\\r\\x0B\\x0C";
+    case 'd':
+    case 'D':
+        return "0-9";
+    case 'w':
+    case 'W':
+        return "a-zA-Z0-9_";
+    case 's':
+    case 'S':
+        return " \\t\\n\\r\\x0B\\x0C";
     }
     return NULL;
 }
@@ -655,8 +736,10 @@ static void class_cp(sb *o, uint32_t cp) {
         uint32_t one = cp;
         char u[8];
         size_t n = 0;
-        if (one < 0x80) u[n++] = (char)one;
-        else if (one < 0x800) u[n++] = (char)(0xC0 | one >> 6), u[n++] = (char)(0x80 | (one & 0x3F));
+        if (one < 0x80)
+            u[n++] = (char)one;
+        else if (one < 0x800)
+            u[n++] = (char)(0xC0 | one >> 6), u[n++] = (char)(0x80 | (one & 0x3F));
         else if (one < 0x10000)
             u[n++] = (char)(0xE0 | one >> 12), u[n++] = (char)(0x80 | ((one >> 6) & 0x3F)),
             u[n++] = (char)(0x80 | (one & 0x3F));
@@ -786,8 +869,10 @@ static char *rx_atom(rx *r) {
     if (ch == '(') {
         r->i++;
         if (r->i < r->n && r->s[r->i] == '?') {
-            if (r->i + 1 < r->n && r->s[r->i + 1] == ':') r->i += 2;
-            else return rx_fail(r, "lookaround or named group");
+            if (r->i + 1 < r->n && r->s[r->i + 1] == ':')
+                r->i += 2;
+            else
+                return rx_fail(r, "lookaround or named group");
         }
         if (++r->depth > 32) return rx_fail(r, "groups nested too deep");
         char *in = rx_alt(r);
@@ -823,12 +908,14 @@ static char *rx_atom(rx *r) {
             return sb_take(&o);
         }
         uint32_t cp;
-        if (rx_escape(r, &cp)) return rx_fail(r, "unsupported escape (backreference, \\b, \\p, ...)");
+        if (rx_escape(r, &cp))
+            return rx_fail(r, "unsupported escape (backreference, \\b, \\p, ...)");
         rx_char(&o, cp);
         return sb_take(&o);
     }
     if (ch == '^' || ch == '$') return rx_fail(r, "anchor not at the start or end");
-    if (ch == '*' || ch == '+' || ch == '?' || ch == '{') return rx_fail(r, "quantifier without operand");
+    if (ch == '*' || ch == '+' || ch == '?' || ch == '{')
+        return rx_fail(r, "quantifier without operand");
     uint32_t cp;
     if (rx_utf8(r, &cp)) return rx_fail(r, "invalid UTF-8");
     sb o = {0};
@@ -883,7 +970,8 @@ static char *rx_seq(rx *r) {
                 r->i = (size_t)(q2 - r->s) + 1;
                 rep_suffix(&o, m, n2);
             }
-            if (r->i < r->n && r->s[r->i] == '?' && strchr("*+?}", r->s[r->i - 1])) r->i++; /* lazy */
+            if (r->i < r->n && r->s[r->i] == '?' && strchr("*+?}", r->s[r->i - 1]))
+                r->i++; /* lazy */
             if (r->i < r->n && strchr("*+?{", r->s[r->i])) {
                 free(o.s);
                 return rx_fail(r, "possessive or stacked quantifier");
@@ -925,7 +1013,8 @@ static char *gen_pattern(conv *c, const char *pat, const path *p) {
         return rx_fail(&r, "unbalanced ')'");
     }
     sb o = {0};
-    sb_printf(&o, "\"\\\"\" %s( %s )%s \"\\\"\"", start ? "" : "j-char* ", body, end ? "" : " j-char*");
+    sb_printf(&o, "\"\\\"\" %s( %s )%s \"\\\"\"", start ? "" : "j-char* ", body,
+              end ? "" : " j-char*");
     prim(c, "j-char");
     free(body);
     return sb_take(&o);
@@ -942,8 +1031,10 @@ static char *gen_string(conv *c, const json_t *s, const path *p) {
         if (!json_is_string(fmt)) return cfail(c, HE_INVALID, &fp, "'format' must be a string");
         const char *body = format_body(json_string_value(fmt));
         if (!body)
-            return cfail(c, HE_UNSUPPORTED, &fp, "unsupported format '%s' (supported: date, time, "
-                         "date-time, uuid)", json_string_value(fmt));
+            return cfail(c, HE_UNSUPPORTED, &fp,
+                         "unsupported format '%s' (supported: date, time, "
+                         "date-time, uuid)",
+                         json_string_value(fmt));
         if (pat || has_len)
             return cfail(c, HE_UNSUPPORTED, &fp, "'format' combined with 'pattern' or a length");
         sb o = {0};
@@ -953,7 +1044,8 @@ static char *gen_string(conv *c, const json_t *s, const path *p) {
     if (pat) {
         path pp = {p, "pattern", -1};
         if (!json_is_string(pat)) return cfail(c, HE_INVALID, &pp, "'pattern' must be a string");
-        if (has_len) return cfail(c, HE_UNSUPPORTED, &pp, "'pattern' combined with minLength/maxLength");
+        if (has_len)
+            return cfail(c, HE_UNSUPPORTED, &pp, "'pattern' combined with minLength/maxLength");
         return gen_pattern(c, json_string_value(pat), &pp);
     }
     if (!has_len) return xstrdup(prim(c, "j-string"));
@@ -980,7 +1072,8 @@ static char *gen_array(conv *c, const json_t *s, const path *p, const char *hint
     size_t k = 0; /* prefix items generated */
     if (prefix) {
         path pp = {p, "prefixItems", -1};
-        if (!json_is_array(prefix)) return cfail(c, HE_INVALID, &pp, "'prefixItems' must be an array");
+        if (!json_is_array(prefix))
+            return cfail(c, HE_INVALID, &pp, "'prefixItems' must be an array");
         size_t np = json_array_size(prefix);
         if (mx >= 0 && (size_t)mx < np) np = (size_t)mx;
         for (; k < np; k++) {
@@ -1026,7 +1119,8 @@ static char *gen_object(conv *c, const json_t *s, const path *p, const char *hin
     const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required"),
                  *addl = json_object_get(s, "additionalProperties");
     path pp = {p, "properties", -1}, rp = {p, "required", -1}, ap = {p, "additionalProperties", -1};
-    if (props && !json_is_object(props)) return cfail(c, HE_INVALID, &pp, "'properties' must be an object");
+    if (props && !json_is_object(props))
+        return cfail(c, HE_INVALID, &pp, "'properties' must be an object");
     if (req && !json_is_array(req)) return cfail(c, HE_INVALID, &rp, "'required' must be an array");
     if (addl && !json_is_object(addl) && !json_is_boolean(addl))
         return cfail(c, HE_INVALID, &ap, "'additionalProperties' must be a schema");
@@ -1062,8 +1156,10 @@ static char *gen_object(conv *c, const json_t *s, const path *p, const char *hin
         if (found) continue;
         if (addl && json_is_false(addl)) {
             free(key), free(sch), free(must);
-            return cfail(c, HE_INVALID, &rp, "required '%s' is not a property and "
-                         "additionalProperties is false", rk);
+            return cfail(c, HE_INVALID, &rp,
+                         "required '%s' is not a property and "
+                         "additionalProperties is false",
+                         rk);
         }
         key[m] = rk;
         sch[m] = addl && json_is_object(addl) ? addl : NULL;
@@ -1088,8 +1184,10 @@ static char *gen_object(conv *c, const json_t *s, const path *p, const char *hin
         }
         prim(c, "j-string");
         sb o = {0};
-        sb_printf(&o, "\"{\" j-ws ( j-string j-ws \":\" j-ws ( %s ) j-ws ( \",\" j-ws j-string j-ws "
-                  "\":\" j-ws ( %s ) j-ws )* )? \"}\"", val, val);
+        sb_printf(&o,
+                  "\"{\" j-ws ( j-string j-ws \":\" j-ws ( %s ) j-ws ( \",\" j-ws j-string j-ws "
+                  "\":\" j-ws ( %s ) j-ws )* )? \"}\"",
+                  val, val);
         free(val);
         set_body(c->b, self, sb_take(&o));
         free(key), free(sch), free(must);
@@ -1138,8 +1236,10 @@ static char *gen_object(conv *c, const json_t *s, const path *p, const char *hin
         sb_printf(&o, "\",\" j-ws %s", kv[i]);
         char *item = sb_take(&o);
         sb r = {0};
-        if (must[i]) sb_printf(&r, "%s", item);
-        else sb_printf(&r, "( %s )?", item);
+        if (must[i])
+            sb_printf(&r, "%s", item);
+        else
+            sb_printf(&r, "( %s )?", item);
         if (rest[i + 1]) sb_printf(&r, " %s", rest[i + 1]);
         free(item);
         char hb[96];
@@ -1229,28 +1329,37 @@ static json_t *merge_all_of(conv *c, const json_t *s, const path *p) {
 
 static char *gen_typed(conv *c, const json_t *s, const path *p, const char *hint, int t) {
     switch (t) {
-    case T_NULL: return xstrdup(prim(c, "j-null"));
-    case T_BOOL: return xstrdup(prim(c, "j-bool"));
-    case T_INT: return gen_integer(c, s, p);
+    case T_NULL:
+        return xstrdup(prim(c, "j-null"));
+    case T_BOOL:
+        return xstrdup(prim(c, "j-bool"));
+    case T_INT:
+        return gen_integer(c, s, p);
     case T_NUM:
         if (json_object_get(s, "minimum") || json_object_get(s, "maximum") ||
             json_object_get(s, "exclusiveMinimum") || json_object_get(s, "exclusiveMaximum"))
             return gen_integer(c, s, p); /* bounded numbers are generated as integers in range */
         return xstrdup(prim(c, "j-number"));
-    case T_STR: return gen_string(c, s, p);
-    case T_ARR: return gen_array(c, s, p, hint);
-    case T_OBJ: return gen_object(c, s, p, hint);
+    case T_STR:
+        return gen_string(c, s, p);
+    case T_ARR:
+        return gen_array(c, s, p, hint);
+    case T_OBJ:
+        return gen_object(c, s, p, hint);
     }
     return NULL;
 }
 
 static char *gen(conv *c, const json_t *s, const path *p, const char *hint) {
     if (c->failed) return NULL;
-    if (c->b->text_bytes > GRAM_MAX_TEXT / 2) return cfail(c, HE_LIMIT, p, "the grammar grows too large");
+    if (c->b->text_bytes > GRAM_MAX_TEXT / 2)
+        return cfail(c, HE_LIMIT, p, "the grammar grows too large");
     if (json_is_true(s)) return xstrdup(prim(c, "j-value"));
     if (json_is_false(s)) return cfail(c, HE_INVALID, p, "schema 'false' admits no value");
-    if (!json_is_object(s)) return cfail(c, HE_INVALID, p, "a schema must be an object or a boolean");
-    if (++c->depth > MAX_DEPTH) return cfail(c, HE_LIMIT, p, "schema nested deeper than %d", MAX_DEPTH);
+    if (!json_is_object(s))
+        return cfail(c, HE_INVALID, p, "a schema must be an object or a boolean");
+    if (++c->depth > MAX_DEPTH)
+        return cfail(c, HE_LIMIT, p, "schema nested deeper than %d", MAX_DEPTH);
     char *out = NULL;
     const char *k;
     json_t *v;
@@ -1469,7 +1578,8 @@ char *gram_schema_to_gbnf(const json_t *schema, he_error *err) {
     gram_builder *b = gram_builder_new();
     const char *name = gram_builder_add_schema(b, schema, "value", err);
     char *text = NULL;
-    if (name && !gram_builder_add_rule(b, "root", name, err)) text = gram_builder_text(b, NULL, err);
+    if (name && !gram_builder_add_rule(b, "root", name, err))
+        text = gram_builder_text(b, NULL, err);
     gram_builder_free(b);
     return text;
 }

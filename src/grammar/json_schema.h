@@ -8,7 +8,10 @@
  * minItems/maxItems, anyOf/oneOf/allOf, $ref/$defs (local refs), minLength/maxLength,
  * minimum/maximum/exclusiveMinimum/exclusiveMaximum for integers, string format date, time,
  * date-time, uuid, pattern (documented subset). The JSON the grammar produces has bounded
- * whitespace, so a model cannot pad forever. */
+ * whitespace, so a model cannot pad forever. Objects get their declared properties in declared
+ * order (required ones always, optional ones may be left out) and no others, whatever
+ * additionalProperties says (leaving allowed extras out is valid and keeps outputs bounded).
+ * docs/GRAMMAR.md has every choice. */
 #ifndef HEARTH_GRAMMAR_JSON_SCHEMA_H
 #define HEARTH_GRAMMAR_JSON_SCHEMA_H
 

@@ -26,6 +26,7 @@ typedef struct {
 } frame;
 
 #define MASK_CACHE 4
+#define WALK_KEEP (1u << 20)
 #define MASK_KEY_MAX 4096
 
 /* A code point being assembled from UTF-8 bytes (need = continuation bytes still missing). */
@@ -64,19 +65,20 @@ struct gram_matcher {
     level *lv;
     uint32_t cap_lv;
     uint64_t *allowed; /* bitset over the vocab */
-    uint32_t n_live; /* frames right after the last compaction */
-    /* Memo of code-point steps during one mask: (tops, cp) -> tops, kept only when every frame
-     * involved predates the mask (so rollbacks cannot invalidate it). Inside a JSON string the
-     * same small set steps to itself over and over: this turns most trie nodes into a lookup. */
+    uint32_t n_live;   /* frames right after the last compaction */
+    /* Memo of code-point steps during one mask walk: (tops, which tops accept) -> tops. The walk
+     * keeps the frames it makes (hash-consing shares them: the stacks after "ab" and "xy" inside
+     * a string are the same frames) and rolls back only at its end, or below a node when it has
+     * made more than WALK_KEEP frames, which also clears the memo. */
     struct memo_entry {
         uint32_t gen, in_off, in_n, out_off, out_n;
         bool self;
         uint64_t h, bits;
-    } *memo;
+    } * memo;
     uint32_t *memo_buf;
     uint32_t n_memo_buf, cap_memo_buf;
     uint32_t memo_gen;
-    uint32_t memo_base; /* frames below this index are stable during the current mask; 0: off */
+    uint32_t memo_base; /* nonzero while a mask walk runs (the memo is on) */
     /* Whole-mask cache keyed by the state's content (every stack's positions, the partial
      * character): inside a JSON string the state after each ordinary character is the same, so
      * repeated masks there cost one bitset copy. */
@@ -268,10 +270,6 @@ static int64_t advance_cp(gram_matcher *m, uint32_t tops_off, uint32_t n, uint32
     int64_t k = advance_cp_raw(m, tops_off, n, cp);
     if (k < 0) return k;
     in = m->tb + tops_off; /* tb may have moved */
-    for (uint32_t i = 0; i < n; i++)
-        if (in[i] != DONE && in[i] >= m->memo_base) return k;
-    for (uint32_t i = 0; i < (uint32_t)k; i++)
-        if (m->tb[at + i] != DONE && m->tb[at + i] >= m->memo_base) return k;
     uint32_t need = n + (uint32_t)k;
     if (m->n_memo_buf + need > m->cap_memo_buf) {
         if (m->n_memo_buf + need > (1u << 20)) return k; /* full for this mask */
@@ -308,7 +306,8 @@ static int64_t advance_cp_raw(gram_matcher *m, uint32_t tops_off, uint32_t n, ui
     return closure(m);
 }
 
-static inline bool try_cp(const gram_grammar *g, uint32_t cls, uint32_t x, uint32_t lo, uint32_t hi) {
+static inline bool try_cp(const gram_grammar *g, uint32_t cls, uint32_t x, uint32_t lo,
+                          uint32_t hi) {
     return x >= lo && x <= hi && !(x >= 0xD800 && x <= 0xDFFF) && gram_class_has(g, cls, x);
 }
 
@@ -349,10 +348,14 @@ static int step_byte(gram_matcher *m, uint32_t off, uint32_t n, utf8_state *u, u
             cp = b;
         } else {
             uint32_t need, v;
-            if (b >= 0xC2 && b <= 0xDF) need = 1, v = b & 0x1Fu;
-            else if (b >= 0xE0 && b <= 0xEF) need = 2, v = b & 0x0Fu;
-            else if (b >= 0xF0 && b <= 0xF4) need = 3, v = b & 0x07u;
-            else return 0;
+            if (b >= 0xC2 && b <= 0xDF)
+                need = 1, v = b & 0x1Fu;
+            else if (b >= 0xE0 && b <= 0xEF)
+                need = 2, v = b & 0x0Fu;
+            else if (b >= 0xF0 && b <= 0xF4)
+                need = 3, v = b & 0x07u;
+            else
+                return 0;
             uint32_t min = need == 1 ? 0x80 : need == 2 ? 0x800 : 0x10000;
             uint32_t lo = v << (6 * need), hi = lo | ((1u << (6 * need)) - 1);
             if (lo < min) lo = min;
@@ -575,7 +578,8 @@ int gram_matcher_accept(gram_matcher *m, int32_t t, he_error *err) {
         return he_fail(err, HE_INVALID, "grammar: token %d is out of range", t);
     if (v->kind[t] == GRAM_TOKEN_EOG) {
         if (gram_matcher_can_end(m)) return 0;
-        return he_fail(err, HE_INVALID, "grammar: end of generation before the grammar is complete");
+        return he_fail(err, HE_INVALID,
+                       "grammar: end of generation before the grammar is complete");
     }
     if (v->kind[t] != GRAM_TOKEN_TEXT || v->piece_len[t] == 0)
         return he_fail(err, HE_INVALID, "grammar: token %d is a control token", t);
@@ -586,6 +590,18 @@ int gram_matcher_accept(gram_matcher *m, int32_t t, he_error *err) {
 }
 
 /* ---- the mask ---- */
+
+/* Leaving a trie node: its frames stay (they are shared with later siblings) unless the walk
+ * has made too many; a rollback clears the memo, whose entries may name those frames. */
+static void walk_release(gram_matcher *m, uint32_t mark, uint32_t mark0) {
+    if (m->n_nodes - mark0 <= WALK_KEEP) return;
+    rollback(m, mark);
+    if (++m->memo_gen == 0) {
+        memset(m->memo, 0, MEMO_SIZE * sizeof *m->memo);
+        m->memo_gen = 1;
+    }
+    m->n_memo_buf = 0;
+}
 
 /* The state as a key: u, then each stack's positions top to bottom. 0 when too long. */
 static uint32_t state_key(gram_matcher *m) {
@@ -662,7 +678,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     for (;;) {
         L = &m->lv[depth];
         if (L->child >= tn[L->node].end) { /* all children done */
-            rollback(m, L->mark_nodes);
+            walk_release(m, L->mark_nodes, mark0);
             m->n_tb = L->mark_tb;
             if (depth == 0) break;
             depth--;
@@ -674,7 +690,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
         utf8_state u = L->u;
         uint32_t no, nn;
         if (step_byte(m, L->tops, L->n_tops, &u, tn[c].byte, &no, &nn) != 1) {
-            rollback(m, mark_nodes);
+            walk_release(m, mark_nodes, mark0);
             m->n_tb = mark_tb;
             continue;
         }
@@ -683,7 +699,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
             m->allowed[t >> 6] |= 1ull << (t & 63);
         }
         if (c + 1 >= tn[c].end) { /* a leaf */
-            rollback(m, mark_nodes);
+            walk_release(m, mark_nodes, mark0);
             m->n_tb = mark_tb;
             continue;
         }
@@ -700,6 +716,7 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
         N->mark_nodes = mark_nodes;
         N->mark_tb = mark_tb;
     }
+    rollback(m, mark0);
     m->n_tb = 0;
     m->memo_base = 0;
     if (gram_matcher_can_end(m))
@@ -726,15 +743,19 @@ int32_t gram_sample(gram_matcher *m, sample_chain *s, const float *logits, float
         memcpy(scratch, logits, (size_t)n_vocab * sizeof *scratch);
         if (gram_matcher_mask(m, scratch) == 0) {
             if (gram_matcher_can_end(m))
-                return he_fail(err, HE_INVALID, "grammar: complete, and the vocab has no end-of-generation token"), -1;
-            return he_fail(err, HE_INVALID, "grammar: no token can continue the text (a dead end)"), -1;
+                return he_fail(err, HE_INVALID,
+                               "grammar: complete, and the vocab has no end-of-generation token"),
+                       -1;
+            return he_fail(err, HE_INVALID, "grammar: no token can continue the text (a dead end)"),
+                   -1;
         }
         t = sample_chain_sample(s, scratch);
         if (t < 0 || t >= n_vocab || !((m->allowed[t >> 6] >> (t & 63)) & 1)) {
             /* the chain cannot see the mask (e.g. every allowed logit was -inf): best allowed */
             int32_t best = -1;
             for (int32_t i = 0; i < n_vocab; i++)
-                if (((m->allowed[i >> 6] >> (i & 63)) & 1) && (best < 0 || logits[i] > logits[best]))
+                if (((m->allowed[i >> 6] >> (i & 63)) & 1) &&
+                    (best < 0 || logits[i] > logits[best]))
                     best = i;
             t = best;
         }

@@ -66,16 +66,20 @@ Test(gbnf, parse_errors_with_positions) {
     parse_fails("root ::= \"a\"{3,2}", "grammar:1:13: repetition {3,2}: max below min");
     parse_fails("root ::= \"a\"{99999}", "grammar:1:14: repetition count above the limit of 10000");
     parse_fails("root ::= \"a\"\nroot ::= \"b\"", "grammar:2:1: rule 'root' defined twice");
-    parse_fails("root ::= \"a\" x ::= \"b\"", "grammar:1:14: expected a newline before the next rule 'x'");
-    parse_fails("root ::= \"a\"**", "grammar:1:14: a repetition cannot follow another; use a group");
+    parse_fails("root ::= \"a\" x ::= \"b\"",
+                "grammar:1:14: expected a newline before the next rule 'x'");
+    parse_fails("root ::= \"a\"**",
+                "grammar:1:14: a repetition cannot follow another; use a group");
     parse_fails("root ::= @", "grammar:1:10: unexpected '@'");
     parse_fails("x ::= \"a\"", "grammar: no rule named 'root'");
-    parse_fails("root ::= root \"a\" | \"b\"",
-                "grammar: rule 'root' is left-recursive (through 'root'); rewrite it with repetition");
+    parse_fails(
+        "root ::= root \"a\" | \"b\"",
+        "grammar: rule 'root' is left-recursive (through 'root'); rewrite it with repetition");
     parse_fails("root ::= a\na ::= b? c\nb ::= \"x\"\nc ::= a \"y\" | \"z\"",
                 "grammar: rule 'a' is left-recursive (through 'c'); rewrite it with repetition");
-    parse_fails("root ::= (\"a\"?)*",
-                "grammar: rule 'root~3' is left-recursive (through 'root~3'); rewrite it with repetition");
+    parse_fails(
+        "root ::= (\"a\"?)*",
+        "grammar: rule 'root~3' is left-recursive (through 'root~3'); rewrite it with repetition");
     /* nesting and size bounds */
     char deep[400] = "root ::= ";
     for (int i = 0; i < 70; i++)
@@ -107,7 +111,8 @@ Test(gbnf, languages) {
                 (const char *[]){"x", "xxxxx", "xx-12", "xx-1234", NULL});
     expect_lang("root ::= (\"a\" | \"b\"){2,} \"c\"{3}", (const char *[]){"abccc", "bbbbccc", NULL},
                 (const char *[]){"accc", "abcc", NULL});
-    expect_lang("root ::= . . .", (const char *[]){"abc", "€😀é", NULL}, (const char *[]){"ab", NULL});
+    expect_lang("root ::= . . .", (const char *[]){"abc", "€😀é", NULL},
+                (const char *[]){"ab", NULL});
     expect_lang("root ::= [α-ω]+ \"\\u00e9\" \"\\U0001F600\"", (const char *[]){"αβωé😀", NULL},
                 (const char *[]){"aé😀", NULL});
     expect_lang("# a comment\nroot ::= # trailing\n  item (\",\" item)*  # more\n\n"
@@ -214,7 +219,8 @@ static void check_mask_vs_regex(const tok_vocab *tv, const gram_vocab *gv, const
     cr_assert_not_null(g, "%s", err.msg);
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec, &eo, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec, &eo, NULL);
     cr_assert_not_null(re, "regex %s", regex);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     int32_t n = tok_n_vocab(tv);
@@ -224,7 +230,8 @@ static void check_mask_vs_regex(const tok_vocab *tv, const gram_vocab *gv, const
         gram_matcher *m = gram_matcher_new(g, gv, &err);
         cr_assert_not_null(m);
         size_t pl = strlen(*pp);
-        cr_assert_eq(gram_matcher_accept_bytes(m, *pp, pl, &err), 0, "prefix '%s': %s", *pp, err.msg);
+        cr_assert_eq(gram_matcher_accept_bytes(m, *pp, pl, &err), 0, "prefix '%s': %s", *pp,
+                     err.msg);
         for (int32_t i = 0; i < n; i++)
             logits[i] = 0.0f;
         int32_t allowed = gram_matcher_mask(m, logits);
@@ -269,9 +276,10 @@ static void mask_suite(const char *vocab_name) {
     cr_assert_not_null(gv, "%s", err.msg);
     check_mask_vs_regex(tv, gv, "root ::= [0-9]+ (\".\" [0-9]{1,3})?", "^[0-9]+(\\.[0-9]{1,3})?$",
                         (const char *[]){"", "12", "3.", "3.14", "3.141", NULL});
-    check_mask_vs_regex(tv, gv, "root ::= \"{\\\"name\\\": \\\"\" [a-zA-Z ]* \"\\\"}\"",
-                        "^\\{\"name\": \"[a-zA-Z ]*\"\\}$",
-                        (const char *[]){"", "{", "{\"name\": \"", "{\"name\": \"Bob", "{\"name\": \"Bob\"", NULL});
+    check_mask_vs_regex(
+        tv, gv, "root ::= \"{\\\"name\\\": \\\"\" [a-zA-Z ]* \"\\\"}\"",
+        "^\\{\"name\": \"[a-zA-Z ]*\"\\}$",
+        (const char *[]){"", "{", "{\"name\": \"", "{\"name\": \"Bob", "{\"name\": \"Bob\"", NULL});
     check_mask_vs_regex(tv, gv, "root ::= (\"yes\" | \"no\" | \"maybe so\") \"\\n\"",
                         "^(yes|no|maybe so)\\n$", (const char *[]){"", "ma", "no", NULL});
     check_mask_vs_regex(tv, gv, "root ::= [^a-z]{0,3} [é€]", "^[^a-z]{0,3}[é€]$",
@@ -292,7 +300,8 @@ static const char JSON_GBNF[] =
     "value  ::= object | array | string | number | (\"true\" | \"false\" | \"null\")\n"
     "object ::= \"{\" ws ( string \":\" ws value (\",\" ws string \":\" ws value)* )? \"}\"\n"
     "array  ::= \"[\" ws ( value (\",\" ws value)* )? \"]\"\n"
-    "string ::= \"\\\"\" ( [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4}) )* \"\\\"\"\n"
+    "string ::= \"\\\"\" ( [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" "
+    "[0-9a-fA-F]{4}) )* \"\\\"\"\n"
     "number ::= (\"-\"? ([0-9] | [1-9] [0-9]{0,15})) (\".\" [0-9]+)? ([eE] [-+]? [0-9]{1,3})?\n"
     "ws     ::= | \" \" | \"\\n\"\n";
 
@@ -304,7 +313,8 @@ Test(mask, json_mask_agrees_with_accept_and_sampling_ends, .timeout = 120) {
     gram_grammar *g = gram_parse(JSON_GBNF, sizeof JSON_GBNF - 1, NULL, &err);
     cr_assert_not_null(g, "%s", err.msg);
     int32_t n = tok_n_vocab(tv);
-    float *logits = malloc((size_t)n * sizeof *logits), *scratch = malloc((size_t)n * sizeof *scratch);
+    float *logits = malloc((size_t)n * sizeof *logits),
+          *scratch = malloc((size_t)n * sizeof *scratch);
     const char *prefixes[] = {"", "{\"a\": [1, {\"b\": \"x\\u00", "{\"k\": -", "{\"k\": tr", NULL};
     for (const char *const *pp = prefixes; *pp; pp++) {
         gram_matcher *m = gram_matcher_new(g, gv, &err);
@@ -316,7 +326,8 @@ Test(mask, json_mask_agrees_with_accept_and_sampling_ends, .timeout = 120) {
             gram_matcher *c = gram_matcher_new(g, gv, &err);
             gram_matcher_accept_bytes(c, *pp, strlen(*pp), NULL);
             bool ok = gram_matcher_accept(c, t, NULL) == 0;
-            cr_assert_eq(ok, !isinf(logits[t]), "prefix '%s' token %d '%s'", *pp, t, tok_text(tv, t));
+            cr_assert_eq(ok, !isinf(logits[t]), "prefix '%s' token %d '%s'", *pp, t,
+                         tok_text(tv, t));
             gram_matcher_free(c);
         }
         gram_matcher_free(m);
@@ -351,8 +362,10 @@ Test(mask, json_mask_agrees_with_accept_and_sampling_ends, .timeout = 120) {
             cr_assert_lt(ol, sizeof out - 1);
         }
         out[ol] = 0;
-        if (gram_matcher_can_end(m)) cr_expect_eq(judge(g, out, ol), 1, "%s", out);
-        else cr_expect_eq(judge(g, out, ol), 0, "%s", out);
+        if (gram_matcher_can_end(m))
+            cr_expect_eq(judge(g, out, ol), 1, "%s", out);
+        else
+            cr_expect_eq(judge(g, out, ol), 0, "%s", out);
         gram_matcher_free(m);
         sample_chain_free(sc);
     }
@@ -374,7 +387,8 @@ Test(mask, synthetic_vocab_eog_and_never) {
     gram_matcher *m = gram_matcher_new(g, gv, &err);
     float l[9] = {0};
     cr_expect_eq(gram_matcher_mask(m, l), 2); /* a, ab */
-    cr_expect(!isinf(l[0]) && !isinf(l[2]) && isinf(l[1]) && isinf(l[3]) && isinf(l[4]) && isinf(l[5]));
+    cr_expect(!isinf(l[0]) && !isinf(l[2]) && isinf(l[1]) && isinf(l[3]) && isinf(l[4]) &&
+              isinf(l[5]));
     cr_assert_eq(gram_matcher_accept(m, 0, &err), 0);
     cr_expect(gram_matcher_can_end(m));
     cr_expect(!gram_matcher_must_end(m));
@@ -396,4 +410,44 @@ Test(mask, synthetic_vocab_eog_and_never) {
     gram_matcher_free(m);
     gram_free(g);
     gram_vocab_free(gv);
+}
+
+/* gram_sample: the chain's pick when allowed (no mask), else the best allowed token (greedy);
+ * a dead end is an error, not a token. */
+Test(mask, sample_prefers_the_chains_pick_then_the_best_allowed) {
+    const char *pieces[] = {"x", "a", "b", "</s>"};
+    size_t lens[] = {1, 1, 1, 4};
+    uint8_t kinds[] = {0, 0, 0, GRAM_TOKEN_EOG};
+    he_error err;
+    gram_vocab *gv = gram_vocab_new(4, pieces, lens, kinds, &err);
+    gram_grammar *g = parse("root ::= [ab] \"x\"", &err);
+    gram_matcher *m = gram_matcher_new(g, gv, &err);
+    sample_params sp = sample_params_default();
+    sp.temperature = 0.0f;
+    sample_chain *sc = sample_chain_new(&sp, 4, &err);
+    float logits[4] = {9.0f, 1.0f, 2.0f, 8.0f}, scratch[4];
+    cr_expect_eq(gram_sample(m, sc, logits, scratch, &err), 2); /* x and </s> refused: b */
+    cr_expect_eq(gram_sample(m, sc, logits, scratch, &err), 0); /* x is the pick and allowed */
+    cr_expect(gram_matcher_must_end(m));
+    cr_expect_eq(gram_sample(m, sc, logits, scratch, &err), 3); /* only </s> remains */
+    gram_matcher_free(m);
+    gram_free(g);
+    /* a grammar that is complete where the vocab has no EOG: a clean error */
+    const char *p2[] = {"a"};
+    size_t l2[] = {1};
+    uint8_t k2[] = {0};
+    gram_vocab *gv2 = gram_vocab_new(1, p2, l2, k2, &err);
+    g = parse("root ::= \"a\"", &err);
+    m = gram_matcher_new(g, gv2, &err);
+    sample_chain *sc1 = sample_chain_new(&sp, 1, &err);
+    float one[1] = {0.0f}, s1[1];
+    cr_expect_eq(gram_sample(m, sc1, one, s1, &err), 0);
+    cr_expect_eq(gram_sample(m, sc1, one, s1, &err), -1);
+    cr_expect(strstr(err.msg, "no end-of-generation token") != NULL, "%s", err.msg);
+    gram_matcher_free(m);
+    gram_free(g);
+    sample_chain_free(sc1);
+    sample_chain_free(sc);
+    gram_vocab_free(gv);
+    gram_vocab_free(gv2);
 }

@@ -40,7 +40,8 @@ static bool type_ok(const json_t *v, const char *t) {
     if (!strcmp(t, "null")) return json_is_null(v);
     if (!strcmp(t, "boolean")) return json_is_boolean(v);
     if (!strcmp(t, "integer"))
-        return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
+        return json_is_integer(v) ||
+               (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
     if (!strcmp(t, "number")) return json_is_number(v);
     if (!strcmp(t, "string")) return json_is_string(v);
     if (!strcmp(t, "array")) return json_is_array(v);
@@ -90,14 +91,18 @@ static bool valid(const json_t *v, const json_t *s, const json_t *root) {
             if (!valid(v, json_array_get(x, i), root)) return false;
     if (json_is_string(v)) {
         size_t n = utf8_len(json_string_value(v));
-        if ((x = json_object_get(s, "minLength")) && n < (size_t)json_integer_value(x)) return false;
-        if ((x = json_object_get(s, "maxLength")) && n > (size_t)json_integer_value(x)) return false;
-        if ((x = json_object_get(s, "pattern")) && !re_match(json_string_value(x), json_string_value(v)))
+        if ((x = json_object_get(s, "minLength")) && n < (size_t)json_integer_value(x))
+            return false;
+        if ((x = json_object_get(s, "maxLength")) && n > (size_t)json_integer_value(x))
+            return false;
+        if ((x = json_object_get(s, "pattern")) &&
+            !re_match(json_string_value(x), json_string_value(v)))
             return false;
         if ((x = json_object_get(s, "format"))) {
             const char *f = json_string_value(x), *re = NULL;
             if (!strcmp(f, "date")) re = "^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$";
-            if (!strcmp(f, "time")) re = "^([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$";
+            if (!strcmp(f, "time"))
+                re = "^([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$";
             if (!strcmp(f, "date-time"))
                 re = "^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)$";
             if (!strcmp(f, "uuid")) re = "^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$";
@@ -125,7 +130,8 @@ static bool valid(const json_t *v, const json_t *s, const json_t *root) {
                 if (!valid(json_array_get(v, i), x, root)) return false;
     }
     if (json_is_object(v)) {
-        const json_t *props = json_object_get(s, "properties"), *addl = json_object_get(s, "additionalProperties");
+        const json_t *props = json_object_get(s, "properties"),
+                     *addl = json_object_get(s, "additionalProperties");
         if ((x = json_object_get(s, "required")))
             for (size_t i = 0; i < json_array_size(x); i++)
                 if (!json_object_get(v, json_string_value(json_array_get(x, i)))) return false;
@@ -241,7 +247,8 @@ static void check_schema(const char *schema_text, int samples, int min_finished)
         json_decref(val);
         free(text);
     }
-    cr_expect_geq(finished, min_finished, "%s: only %d of %d samples finished", schema_text, finished, samples);
+    cr_expect_geq(finished, min_finished, "%s: only %d of %d samples finished", schema_text,
+                  finished, samples);
     gram_vocab_free(v);
     gram_free(g);
     free(gbnf);
@@ -251,14 +258,18 @@ static void check_schema(const char *schema_text, int samples, int min_finished)
 Test(schema, sentences_validate, .timeout = 120) {
     const char *schemas[] = {
         "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":8},"
-        "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":130}},\"required\":[\"name\",\"age\"]}",
-        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"},\"b\":{\"type\":\"null\"},"
+        "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":130}},\"required\":[\"name\","
+        "\"age\"]}",
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"},\"b\":{\"type\":"
+        "\"null\"},"
         "\"c\":{\"type\":\"number\"},\"d\":{\"type\":\"string\",\"maxLength\":3}},"
         "\"additionalProperties\":false}",
         "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"minimum\":-15,\"maximum\":1234},"
         "\"minItems\":2,\"maxItems\":5}",
-        "{\"type\":\"array\",\"prefixItems\":[{\"const\":\"x\"},{\"type\":\"boolean\"}],\"items\":false}",
-        "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"enum\":[1,\"two\",null]},"
+        "{\"type\":\"array\",\"prefixItems\":[{\"const\":\"x\"},{\"type\":\"boolean\"}],\"items\":"
+        "false}",
+        "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"enum\":[1,"
+        "\"two\",null]},"
         "\"maxItems\":4}",
         "{\"enum\":[\"red\",\"green\",\"bl\\\"ue\",42,{\"k\":[1,2]}]}",
         "{\"type\":[\"string\",\"null\"],\"minLength\":2,\"maxLength\":4}",
@@ -275,20 +286,27 @@ Test(schema, sentences_validate, .timeout = 120) {
         "{\"type\":\"integer\",\"minimum\":17}",
         "{\"type\":\"integer\",\"maximum\":-3}",
         "{\"type\":\"number\",\"minimum\":0,\"maximum\":1}",
-        "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\",\"maximum\":9,"
+        "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\","
+        "\"maximum\":9,"
         "\"minimum\":0},\"next\":{\"anyOf\":[{\"$ref\":\"#/$defs/node\"},{\"type\":\"null\"}]}},"
         "\"required\":[\"v\",\"next\"]}},\"$ref\":\"#/$defs/node\"}",
-        "{\"allOf\":[{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}},\"required\":[\"x\"]},"
+        "{\"allOf\":[{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}},"
+        "\"required\":[\"x\"]},"
         "{\"properties\":{\"y\":{\"const\":true}},\"required\":[\"y\"]}]}",
-        "{\"type\":\"object\",\"properties\":{\"o1\":{\"type\":\"integer\"},\"o2\":{\"type\":\"boolean\"},"
+        "{\"type\":\"object\",\"properties\":{\"o1\":{\"type\":\"integer\"},\"o2\":{\"type\":"
+        "\"boolean\"},"
         "\"r\":{\"type\":\"null\"},\"o3\":{\"const\":1}},\"required\":[\"r\"]}",
-        "{\"type\":\"object\",\"properties\":{\"o1\":{\"type\":\"integer\"},\"o2\":{\"type\":\"boolean\"}}}",
-        "{\"type\":\"object\",\"required\":[\"q\"],\"additionalProperties\":{\"type\":\"boolean\"}}",
-        "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3}}",
+        "{\"type\":\"object\",\"properties\":{\"o1\":{\"type\":\"integer\"},\"o2\":{\"type\":"
+        "\"boolean\"}}}",
+        "{\"type\":\"object\",\"required\":[\"q\"],\"additionalProperties\":{\"type\":\"boolean\"}"
+        "}",
+        "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0,"
+        "\"maximum\":3}}",
         "{\"type\":\"object\",\"properties\":{\"é ✓\":{\"type\":\"string\",\"minLength\":1,"
         "\"maxLength\":2}},\"required\":[\"é ✓\"]}",
         "{\"type\":\"object\",\"title\":\"t\",\"description\":\"d\",\"properties\":{}}",
-        "{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"maxItems\":2},"
+        "{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},"
+        "\"maxItems\":2},"
         "\"maxItems\":3}",
         "true",
         "{}",
@@ -317,30 +335,36 @@ Test(schema, refusals_name_keyword_and_pointer) {
            "schema: unsupported keyword 'multipleOf' at #/properties/a~1b/multipleOf");
     refuse("{\"type\":\"array\",\"items\":{\"uniqueItems\":true}}",
            "schema: unsupported keyword 'uniqueItems' at #/items/uniqueItems");
-    refuse("{\"type\":\"string\",\"format\":\"email\"}",
-           "schema: unsupported format 'email' (supported: date, time, date-time, uuid) at #/format");
+    refuse(
+        "{\"type\":\"string\",\"format\":\"email\"}",
+        "schema: unsupported format 'email' (supported: date, time, date-time, uuid) at #/format");
     refuse("{\"type\":\"string\",\"pattern\":\"a(?=b)\"}",
            "schema: pattern: lookaround or named group at offset 2 (supported: literals, classes, "
            ".,groups, |, ?, *, +, {m,n}, ^ and $ at the ends) at #/pattern");
     refuse("{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}",
-           "schema: pattern: unsupported escape (backreference, \\b, \\p, ...) at offset 4 (supported: "
+           "schema: pattern: unsupported escape (backreference, \\b, \\p, ...) at offset 4 "
+           "(supported: "
            "literals, classes, .,groups, |, ?, *, +, {m,n}, ^ and $ at the ends) at #/pattern");
     refuse("{\"type\":\"strng\"}", "schema: unknown type 'strng' at #/type");
-    refuse("{\"$ref\":\"#/$defs/missing\"}", "schema: $ref '#/$defs/missing' does not resolve at #/$ref");
+    refuse("{\"$ref\":\"#/$defs/missing\"}",
+           "schema: $ref '#/$defs/missing' does not resolve at #/$ref");
     refuse("{\"$ref\":\"http://x/y.json\"}",
            "schema: $ref 'http://x/y.json' is not local (only '#...' refs) at #/$ref");
     refuse("{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}",
            "schema: no integer between minimum and maximum at #");
-    refuse("{\"type\":\"array\",\"minItems\":-1}", "schema: 'minItems' must be a non-negative integer at #/minItems");
+    refuse("{\"type\":\"array\",\"minItems\":-1}",
+           "schema: 'minItems' must be a non-negative integer at #/minItems");
     refuse("{\"type\":\"array\",\"minItems\":20000}",
            "schema: 'minItems' of 20000 is above the limit of 10000 at #/minItems");
     refuse("{\"enum\":[]}", "schema: 'enum' must be a non-empty array at #/enum");
-    refuse("{\"type\":\"string\",\"enum\":[1,2]}", "schema: no value of 'enum'/'const' fits the schema at #/enum");
+    refuse("{\"type\":\"string\",\"enum\":[1,2]}",
+           "schema: no value of 'enum'/'const' fits the schema at #/enum");
     refuse("false", "schema: schema 'false' admits no value at #");
     refuse("{\"type\":\"object\",\"properties\":{\"a\":{\"if\":{}}}}",
            "schema: unsupported keyword 'if' at #/properties/a/if");
     /* a $ref cycle that consumes nothing cannot become a grammar */
-    refuse("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}",
+    refuse("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/"
+           "a\"}},\"$ref\":\"#/$defs/a\"}",
            "schema: the generated grammar does not compile (a $ref cycle that consumes nothing?): "
            "grammar: rule 'a' is left-recursive (through 'b'); rewrite it with repetition");
     /* nesting bound */
@@ -362,7 +386,8 @@ Test(schema, builder_composes_schemas_and_rules) {
     gram_builder *b = gram_builder_new();
     he_error err;
     json_t *s1 = json_loads("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},"
-                            "\"required\":[\"city\"]}", 0, NULL);
+                            "\"required\":[\"city\"]}",
+                            0, NULL);
     json_t *s2 = json_loads("{\"type\":\"integer\"}", 0, NULL);
     const char *r1 = gram_builder_add_schema(b, s1, "get_weather args", &err);
     cr_assert_not_null(r1, "%s", err.msg);
