@@ -560,6 +560,10 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
         if (g->lp) json_object_set(o, "logprobs", g->lp);
     }
     }
+    /* o holds its own references; drop g's here, on this thread, so the pump (which may free g
+     * last) never touches JSON that this thread is about to serialize */
+    json_decref(g->lp);
+    g->lp = NULL;
     gen_free(g);
     return http_respond_json(q, 200, o);
 }
