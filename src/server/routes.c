@@ -461,8 +461,10 @@ static void *gen_pump(void *arg) {
         }
         pthread_mutex_unlock(&g->mu);
     }
-    __atomic_fetch_sub(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
+    /* last: srv_http_stop frees h once no pump is counted, and gen_unref may still use it */
+    srv_http *h = g->h;
     gen_unref(g);
+    __atomic_fetch_sub(&h->pumps, 1, __ATOMIC_ACQ_REL);
     return NULL;
 }
 
