@@ -533,8 +533,10 @@ static void *gen_pump(void *arg) {
         }
         pthread_mutex_unlock(&g->mu);
     }
-    __atomic_fetch_sub(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
+    /* last: srv_http_stop frees h once no pump is counted, and gen_unref may still use it */
+    srv_http *h = g->h;
     gen_unref(g);
+    __atomic_fetch_sub(&h->pumps, 1, __ATOMIC_ACQ_REL);
     return NULL;
 }
 
@@ -665,6 +667,10 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
     }
     }
     if (split) tc_result_free(&tr);
+    /* o holds its own references; drop g's here, on this thread, so the pump (which may free g
+     * last) never touches JSON that this thread is about to serialize */
+    json_decref(g->lp);
+    g->lp = NULL;
     gen_free(g);
     return http_respond_json(q, 200, o);
 }
