@@ -1,6 +1,8 @@
 /* fuzz_request.c — libFuzzer target: any bytes as a request body for each of the four
  * generation APIs (the first byte picks it); parsing must never crash, leak or accept a body
- * without filling the fields the routes rely on. */
+ * without filling the fields the routes rely on. The body's tools, tool_choice,
+ * response_format, Ollama format, grammar and chat_template_kwargs reach the schema converter
+ * and the GBNF parser too, so hostile schemas and grammars are fuzzed through here. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +23,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if ((api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT) && !json_is_array(r.messages)) abort();
         if (api == SRV_API_COMPLETION && !r.prompt && !r.prompt_tokens) abort();
         if (r.n_stop < 0 || r.n_stop > SRV_MAX_STOP || r.top_logprobs < -1 || r.top_logprobs > 20) abort();
+        /* a structured format always comes with its compiled grammar, and only then */
+        if ((r.format != SRV_FMT_TEXT) != (r.grammar != NULL)) abort();
+        if (r.tool_choice == TC_CHOICE_NAMED && (!r.tool_named || !r.tools)) abort();
+        if ((r.tool_choice == TC_CHOICE_REQUIRED || r.tool_choice == TC_CHOICE_NAMED) && !json_is_array(r.tools)) abort();
+        if (r.enable_thinking < -1 || r.enable_thinking > 1) abort();
+        if (r.template_kwargs && !json_is_object(r.template_kwargs)) abort();
+        if ((r.n_context > 0) != (r.context != NULL)) abort();
+        for (size_t i = 0; i < r.n_context; i++)
+            if (r.context[i] < 0) abort();
         sample_params p = sample_params_default();
         srv_request_apply_sampling(&r, &p);
     } else if (e.status < 400 || e.status > 499 || !e.message[0]) {

@@ -3,12 +3,13 @@
 // token (TTFT) at 1, 4 and 16 concurrent streaming clients against 4 slots, and the TTFT of
 // turn 5 of a conversation with per-slot prefix reuse vs without. With LLAMA_SERVER set to a
 // llama-server binary, the same load runs against `llama-server -np 4` on the same file and
-// threads, and the hearth/llama.cpp ratios are printed.
+// threads, interleaved with hearth measurement by measurement, and the hearth/llama.cpp ratios
+// are printed (medians of BENCH_R rounds); the raw samples go to build/bench/server.json.
 //
 // Env: HEARTH_BIN (default build/hearth), BENCH_SERVER_MODEL (default: build/bench/tinyllama-q4_0.gguf
 // when present, else stories260K), BENCH_T (threads, default nproc), BENCH_N (tokens per request,
 // default 32), BENCH_REQS (requests per client, default 2), BENCH_CLIENTS ("1 4 16"),
-// BENCH_CTX (per slot, default 2048), LLAMA_SERVER.
+// BENCH_CTX (per slot, default 2048), BENCH_R (rounds, default 2), BENCH_SERVER_JSON, LLAMA_SERVER.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -19,7 +20,8 @@ const BIN = process.env.HEARTH_BIN ?? join(root, 'build/hearth');
 const SHARED = process.env.HEARTH_SHARED ?? join(root, '../shared');
 const tiny = join(root, 'build/bench/tinyllama-q4_0.gguf');
 const MODEL = resolve(process.env.BENCH_SERVER_MODEL ?? (existsSync(tiny) ? tiny : join(SHARED, 'models/stories260K.gguf')));
-const T = Number(process.env.BENCH_T ?? cpus().length);
+// BENCH_T may be bench.sh's list ("2 1"): the server runs use its first entry
+const T = Number((process.env.BENCH_T ?? String(cpus().length)).trim().split(/\s+/)[0]);
 const N = Number(process.env.BENCH_N ?? 32);
 const REQS = Number(process.env.BENCH_REQS ?? 2);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1 4 16').split(/\s+/).filter(Boolean).map(Number);
@@ -120,41 +122,69 @@ async function conversationTurn5(url, model) {
 }
 
 const fmt = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)] : NaN;
+};
 
+// Both servers stay up (an idle server sleeps) and every measurement alternates between them,
+// hearth then llama.cpp, BENCH_R rounds, so both see the same machine load; medians are shown.
 async function main() {
+  const R = Number(process.env.BENCH_R ?? 2);
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
   const conf = join(dir, 'bench.conf');
   const common = `model = ${MODEL}\nctx = ${CTX}\nslots = ${SLOTS}\nthreads = ${T}\nqueue = 64\n`;
   writeFileSync(conf, `[bench]\n${common}\n[bench-noreuse]\n${common}prefix_reuse = off\n`);
-  // Two served names on one server would share the cores: run them one at a time instead.
-  const results = {};
-  let h = await start(BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const procs = [];
+  const stopAll = () => procs.forEach((p) => p.kill('SIGTERM'));
+  process.on('exit', stopAll);
+  const h = await start(BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  procs.push(h.proc);
   const hurl = `http://127.0.0.1:${h.port}`;
   await waitHealthy(hurl);
-  console.log(`model ${MODEL}, ${SLOTS} slots, ${T} threads, ${N} tokens x ${REQS} requests per client`);
-  for (const c of CLIENTS) results[c] = { hearth: await load(hurl, 'bench', c) };
-  const reuse = await conversationTurn5(hurl, 'bench');
-  const noreuse = await conversationTurn5(hurl, 'bench-noreuse');
-  h.proc.kill('SIGTERM');
-
+  let lurl = null;
   if (process.env.LLAMA_SERVER) {
     const l = await start(process.env.LLAMA_SERVER,
-      ['-m', MODEL, '-np', String(SLOTS), '-t', String(T), '-c', String(CTX * SLOTS), '--host', '127.0.0.1', '--port', String(18000 + (process.pid % 1000))],
+      ['-m', MODEL, '-np', String(SLOTS), '-t', String(T), '-tb', String(T), '-c', String(CTX * SLOTS), '--host', '127.0.0.1',
+       '--port', String(18000 + (process.pid % 1000))],
       /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    const lurl = `http://127.0.0.1:${l.port}`;
+    procs.push(l.proc);
+    lurl = `http://127.0.0.1:${l.port}`;
     await waitHealthy(lurl);
-    for (const c of CLIENTS) results[c].llama = await load(lurl, 'bench', c);
-    l.proc.kill('SIGTERM');
   }
-  const L = !!process.env.LLAMA_SERVER;
+  console.log(`model ${MODEL}, ${SLOTS} slots, ${T} threads, ${N} tokens x ${REQS} requests per client, ${R} rounds (medians)`);
+  const engines = [['hearth', hurl, 'bench'], ...(lurl ? [['llama', lurl, 'bench']] : [])];
+  const runs = {};
+  for (const c of CLIENTS) {
+    runs[c] = {};
+    for (let r = 0; r < R; r++)
+      for (const [e, url, model] of engines) (runs[c][e] ??= []).push(await load(url, model, c));
+  }
+  const turn5 = { reuse: [], noreuse: [], llama: [] };
+  for (let r = 0; r < R; r++) {
+    turn5.reuse.push(await conversationTurn5(hurl, 'bench'));
+    turn5.noreuse.push(await conversationTurn5(hurl, 'bench-noreuse'));
+    if (lurl) turn5.llama.push(await conversationTurn5(lurl, 'bench'));
+  }
+  stopAll();
+  const L = !!lurl;
+  const out = { date: new Date().toISOString(), model: MODEL, slots: SLOTS, threads: T, tokens: N, requests: REQS, rounds: R,
+                clients: {}, turn5: { reuse: median(turn5.reuse), noreuse: median(turn5.noreuse), llama: L ? median(turn5.llama) : null } };
   console.log(`${'clients'.padStart(8)} ${'tok/s'.padStart(10)} ${'TTFT ms'.padStart(10)}` +
               (L ? ` ${'llama tok/s'.padStart(12)} ${'llama TTFT'.padStart(11)} ${'tok/s ×'.padStart(8)} ${'TTFT ×'.padStart(8)}` : ''));
   for (const c of CLIENTS) {
-    const a = results[c].hearth, b = results[c].llama;
+    const a = { tps: median(runs[c].hearth.map((x) => x.tps)), ttft: median(runs[c].hearth.map((x) => x.ttft)) };
+    const b = L ? { tps: median(runs[c].llama.map((x) => x.tps)), ttft: median(runs[c].llama.map((x) => x.ttft)) } : null;
+    out.clients[c] = { hearth: a, llama: b, samples: runs[c] };
     console.log(`${String(c).padStart(8)} ${fmt(a.tps).padStart(10)} ${fmt(a.ttft).padStart(10)}` +
                 (b ? ` ${fmt(b.tps).padStart(12)} ${fmt(b.ttft).padStart(11)} ${fmt(a.tps / b.tps, 2).padStart(8)} ${fmt(a.ttft / b.ttft, 2).padStart(8)}` : ''));
   }
-  console.log(`turn-5 TTFT: ${fmt(reuse)} ms with prefix reuse, ${fmt(noreuse)} ms without (${fmt(noreuse / reuse, 2)}x)`);
+  console.log(`turn-5 TTFT: ${fmt(out.turn5.reuse)} ms with prefix reuse, ${fmt(out.turn5.noreuse)} ms without ` +
+              `(${fmt(out.turn5.noreuse / out.turn5.reuse, 2)}x)` + (L ? `; llama-server (prompt cache on) ${fmt(out.turn5.llama)} ms` : ''));
+  const json = process.env.BENCH_SERVER_JSON ?? join(root, 'build/bench/server.json');
+  try {
+    writeFileSync(json, JSON.stringify(out, null, 1) + '\n');
+  } catch {}
   rmSync(dir, { recursive: true, force: true });
 }
 

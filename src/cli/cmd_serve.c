@@ -33,6 +33,10 @@ static const char usage_text[] =
     "  --config FILE        served names from a config file (see docs/SERVER.md)\n"
     "  --cors-origin O      send CORS headers allowing origin O\n"
     "  --max-body BYTES     request body limit (default 33554432)\n"
+    "  --max-conn N         open connections (default 8192, within the open-file limit)\n"
+    "  --per-ip N           connections per client address (default 256; no limit on a loopback bind)\n"
+    "  --idle-timeout S     close a connection silent for S seconds (default 10)\n"
+    "  --request-timeout S  a request's line, headers and body must arrive within S seconds (default 30)\n"
     "  --verify             re-hash a store model's blob before loading it (docs/STORE.md)\n";
 
 static int usage(const char *msg, const char *arg) {
@@ -52,6 +56,7 @@ static void on_signal(int sig) {
 typedef struct {
     const char *model, *name, *host, *config, *cors;
     long port, n_ctx, slots, threads, max_body, queue;
+    long max_conn, per_ip, idle_timeout, request_timeout;
     char *keys[MAX_KEYS];
     int n_keys;
     bool verify; /* --verify: re-hash store blobs before loading */
@@ -131,6 +136,14 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             if (cli_parse_long(v, 1, 256, &a->threads)) return usage("bad value for -t:", v);
         } else if (!strcmp(o, "--max-body")) {
             if (cli_parse_long(v, 1024, 1L << 30, &a->max_body)) return usage("bad value for --max-body:", v);
+        } else if (!strcmp(o, "--max-conn")) {
+            if (cli_parse_long(v, 1, 1 << 20, &a->max_conn)) return usage("bad value for --max-conn:", v);
+        } else if (!strcmp(o, "--per-ip")) {
+            if (cli_parse_long(v, 1, 1 << 20, &a->per_ip)) return usage("bad value for --per-ip:", v);
+        } else if (!strcmp(o, "--idle-timeout")) {
+            if (cli_parse_long(v, 1, 86400, &a->idle_timeout)) return usage("bad value for --idle-timeout:", v);
+        } else if (!strcmp(o, "--request-timeout")) {
+            if (cli_parse_long(v, 1, 86400, &a->request_timeout)) return usage("bad value for --request-timeout:", v);
         } else if (!strcmp(o, "--api-key")) {
             if (add_key(a, v)) return usage("too many API keys", NULL);
         } else if (!strcmp(o, "--api-key-file")) {
@@ -187,7 +200,11 @@ int cmd_serve(int argc, char **argv) {
                           .api_keys = (const char *const *)a.keys,
                           .n_api_keys = a.n_keys,
                           .cors_origin = a.cors,
-                          .max_body = (size_t)a.max_body};
+                          .max_body = (size_t)a.max_body,
+                          .max_connections = (unsigned)a.max_conn,
+                          .per_ip_limit = (unsigned)a.per_ip,
+                          .idle_timeout = (unsigned)a.idle_timeout,
+                          .request_timeout = (unsigned)a.request_timeout};
     he_error err = {0};
     srv_http *h = srv_http_start(&hc, reg, &err);
     if (!h) {
@@ -213,6 +230,7 @@ int cmd_serve(int argc, char **argv) {
         cfg.path = a.model;
         cfg.verify = a.verify;
         cfg.n_ctx = (int32_t)a.n_ctx;
+        if (a.n_ctx) cfg.set |= SRV_CONF_CTX; /* --ctx wins over a store model's num_ctx */
         cfg.n_slots = (int32_t)a.slots;
         cfg.n_threads = (int32_t)a.threads;
         if (a.queue) cfg.max_queue = (int32_t)a.queue;

@@ -17,6 +17,7 @@ struct srv_chat {
     struct timespec mtime;
     char *source;          /* template text, "" for the fallback */
     jinja_template *tmpl;  /* NULL: ChatML fallback */
+    bool override;         /* source is a store template override, not the GGUF's */
     char *bos, *eos;       /* texts of the vocab's special tokens ("" when none) */
     struct srv_chat *next;
 };
@@ -66,7 +67,7 @@ const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err
     }
     pthread_mutex_lock(&cache_mu);
     for (struct srv_chat *c = cache; c; c = c->next)
-        if (!strcmp(c->path, path) && c->size == st.st_size && c->mtime.tv_sec == st.st_mtim.tv_sec &&
+        if (!c->override && !strcmp(c->path, path) && c->size == st.st_size && c->mtime.tv_sec == st.st_mtim.tv_sec &&
             c->mtime.tv_nsec == st.st_mtim.tv_nsec) {
             pthread_mutex_unlock(&cache_mu);
             return c;
@@ -77,6 +78,35 @@ const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err
         cache = c;
     }
     pthread_mutex_unlock(&cache_mu);
+    return c;
+}
+
+const srv_chat *srv_chat_for(const char *path, const char *override_source, const tok_vocab *v, he_error *err) {
+    if (!override_source) return srv_chat_get(path, v, err);
+    pthread_mutex_lock(&cache_mu);
+    for (struct srv_chat *c = cache; c; c = c->next)
+        if (c->override && !strcmp(c->path, path) && !strcmp(c->source, override_source)) {
+            pthread_mutex_unlock(&cache_mu);
+            return c;
+        }
+    size_t n = strlen(override_source);
+    jinja_template *t = jinja_parse(override_source, n, err);
+    if (!t) {
+        pthread_mutex_unlock(&cache_mu);
+        he_prefix(err, "%s: the store's chat template override", path);
+        return NULL;
+    }
+    struct srv_chat *c = xcalloc(1, sizeof *c);
+    c->path = xstrdup(path);
+    c->override = true;
+    c->source = xstrdup(override_source);
+    c->tmpl = t;
+    c->bos = special_text(v, v ? tok_bos(v) : -1);
+    c->eos = special_text(v, v ? tok_eos(v) : -1);
+    c->next = cache;
+    cache = c;
+    pthread_mutex_unlock(&cache_mu);
+    log_info("serve: %s: using the store's chat template override (%zu bytes)", path, n);
     return c;
 }
 
@@ -104,29 +134,64 @@ static void buf_add(char **b, size_t *len, size_t *cap, const char *s, size_t n)
     (*b)[*len] = 0;
 }
 
-/* <|im_start|>role\ncontent<|im_end|>\n ... <|im_start|>assistant\n */
-static char *render_chatml(const json_t *messages, size_t *len) {
+static void buf_str(char **b, size_t *len, size_t *cap, const char *s) { buf_add(b, len, cap, s, strlen(s)); }
+
+static void buf_json(char **b, size_t *len, size_t *cap, const json_t *j) {
+    char *t = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (t) buf_str(b, len, cap, t);
+    free(t);
+}
+
+/* <|im_start|>role\ncontent<|im_end|>\n ... <|im_start|>assistant\n. Tools go in a first
+ * system turn that asks for the generic JSON form; earlier calls are written in that form. */
+static char *render_chatml(const json_t *messages, const json_t *tools, size_t *len) {
     char *b = NULL;
     size_t n = 0, cap = 0, i;
     json_t *m;
+    if (tools && json_array_size(tools) > 0) {
+        buf_str(&b, &n, &cap, "<|im_start|>system\nYou can call these tools:\n");
+        buf_json(&b, &n, &cap, tools);
+        buf_str(&b, &n, &cap,
+                "\nTo call tools, answer with only a JSON object: {\"tool_calls\": [{\"name\": <tool name>, "
+                "\"arguments\": <arguments object>}]}<|im_end|>\n");
+    }
     json_array_foreach(messages, i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *content = json_object_get(m, "content");
-        buf_add(&b, &n, &cap, "<|im_start|>", 12);
-        buf_add(&b, &n, &cap, role ? role : "user", strlen(role ? role : "user"));
-        buf_add(&b, &n, &cap, "\n", 1);
+        buf_str(&b, &n, &cap, "<|im_start|>");
+        buf_str(&b, &n, &cap, role ? role : "user");
+        buf_str(&b, &n, &cap, "\n");
         if (json_is_string(content)) buf_add(&b, &n, &cap, json_string_value(content), json_string_length(content));
-        buf_add(&b, &n, &cap, "<|im_end|>\n", 11);
+        json_t *calls = json_object_get(m, "tool_calls");
+        if (json_array_size(calls) > 0) {
+            json_t *w = json_pack("{s:[]}", "tool_calls");
+            size_t k;
+            json_t *c;
+            json_array_foreach(calls, k, c) {
+                json_t *fn = json_object_get(c, "function");
+                json_t *nm = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
+                json_array_append_new(json_object_get(w, "tool_calls"),
+                                      json_pack("{s:O?, s:O?}", "name", nm, "arguments", args));
+            }
+            buf_json(&b, &n, &cap, w);
+            json_decref(w);
+        }
+        buf_str(&b, &n, &cap, "<|im_end|>\n");
     }
-    buf_add(&b, &n, &cap, "<|im_start|>assistant\n", 22);
+    buf_str(&b, &n, &cap, "<|im_start|>assistant\n");
     *len = n;
     return b;
 }
 
-char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, size_t *len, he_error *err) {
-    if (!c->tmpl) return render_chatml(messages, len);
-    json_t *ctx = json_pack("{s:O, s:b, s:s, s:s}", "messages", messages, "add_generation_prompt", 1, "bos_token",
-                            c->bos, "eos_token", c->eos);
+char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
+                      size_t *len, he_error *err) {
+    if (!c->tmpl) return render_chatml(messages, tools, len);
+    json_t *ctx = json_object();
+    if (kwargs) json_object_update(ctx, (json_t *)kwargs);
+    json_object_set(ctx, "messages", (json_t *)messages);
+    json_object_set_new(ctx, "add_generation_prompt", json_true());
+    json_object_set_new(ctx, "bos_token", json_string(c->bos));
+    json_object_set_new(ctx, "eos_token", json_string(c->eos));
     if (tools) json_object_set(ctx, "tools", (json_t *)tools);
     char *out = jinja_render(c->tmpl, ctx, NULL, len, err);
     json_decref(ctx);

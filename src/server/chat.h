@@ -23,14 +23,21 @@ typedef struct srv_chat srv_chat;
  * NULL with err when the file cannot be read or its template does not parse. Do not free: the
  * cache owns it until srv_chat_cache_clear. */
 const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err);
+/* The template a served model uses: its store override (cfg->chat_template) when it has one,
+ * else the GGUF's (srv_chat_get). Overrides are cached by (path, text). */
+const srv_chat *srv_chat_for(const char *path, const char *override_source, const tok_vocab *v, he_error *err);
 void srv_chat_cache_clear(void);
 bool srv_chat_is_fallback(const srv_chat *c);
 /* The template source ("" for the ChatML fallback). */
 const char *srv_chat_source(const srv_chat *c);
 
-/* Renders messages (and tools, may be NULL) with add_generation_prompt = true. Returns a
- * malloc'd string (length in *len) or NULL with err (the template's own error message). */
-char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, size_t *len, he_error *err);
+/* Renders messages (and tools, may be NULL) with add_generation_prompt = true; kwargs (may be
+ * NULL) are extra template variables such as enable_thinking (chat_template_kwargs). Returns a
+ * malloc'd string (length in *len) or NULL with err (the template's own error message). The
+ * ChatML fallback describes tools in a system message and asks for hearth's generic JSON form
+ * ({"tool_calls": [...]}, chat/toolcall.h TC_GENERIC). */
+char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
+                      size_t *len, he_error *err);
 
 /* Tokenizes a prompt: BOS first when the vocab adds one and the text does not already start
  * with the BOS text (templates often write it themselves); special tokens are parsed. */

@@ -13,6 +13,7 @@
  * parser never reads past len, caps the file, line, name and section count, and allocates
  * only what it returns. */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,6 +23,8 @@
 #include <sys/stat.h>
 
 #include "base/alloc.h"
+#include "chat/toolcall.h"
+#include "base/log.h"
 #include "server/sched.h"
 #include "store/store.h"
 
@@ -144,7 +147,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "presence_penalty",
                                        "seed",
                                        "system",
-                                       "prefix_reuse"};
+                                       "prefix_reuse",
+                                       "tool_format"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -153,10 +157,17 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, "
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
-                         "presence_penalty, seed, system, prefix_reuse)",
+                         "presence_penalty, seed, system, prefix_reuse, tool_format)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
+    /* keys that win over a store model's params (srv_config_apply_params) */
+    static const unsigned set_bit[] = {0, SRV_CONF_CTX, 0, 0, 0, 0, SRV_CONF_TEMPERATURE, SRV_CONF_TOP_P,
+                                       SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
+                                       SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
+                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0};
+    _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
+    c->set |= set_bit[k];
     sample_params *s = &c->sampling;
     switch (k) {
     case 0:
@@ -201,6 +212,18 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     case 15:
         c->system_prompt = xstrdup(v);
         return 0;
+    case 17: {
+        tc_family f;
+        if (tc_family_from_name(v, &f)) {
+            char names[256] = "";
+            for (int i = 0; i < TC_N_FAMILIES; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                         tc_family_name((tc_family)i));
+            return conf_fail(p, "'tool_format' must be one of %s (got '%s')", names, v);
+        }
+        c->tool_format = xstrdup(v);
+        return 0;
+    }
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;
@@ -218,6 +241,7 @@ void srv_config_free(srv_model_config *cfgs, int n) {
         free((char *)cfgs[i].name);
         free((char *)cfgs[i].path);
         free((char *)cfgs[i].system_prompt);
+        free((char *)cfgs[i].tool_format);
     }
     free(cfgs);
 }
@@ -389,5 +413,80 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
             (*out)[i].path = full;
         }
     }
+    return 0;
+}
+
+/* ---- store params overrides ---- */
+
+int srv_config_apply_params(srv_model_config *c, const char *json, const char *what, he_error *err) {
+    json_error_t je;
+    json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return he_fail(err, HE_FORMAT, "%s: params: not a JSON object%s%s", what, o ? "" : ": ", o ? "" : je.text);
+    }
+    static const struct {
+        const char *key;
+        unsigned bit;
+        double lo, hi;
+        bool integer;
+    } keys[] = {
+        {"temperature", SRV_CONF_TEMPERATURE, 0, 100, false},
+        {"top_p", SRV_CONF_TOP_P, 0, 1, false},
+        {"top_k", SRV_CONF_TOP_K, 0, INT32_MAX, true},
+        {"min_p", SRV_CONF_MIN_P, 0, 1, false},
+        {"repeat_penalty", SRV_CONF_REPEAT_PENALTY, 0, 100, false},
+        {"repeat_last_n", SRV_CONF_REPEAT_LAST_N, -1, 1 << 20, true},
+        {"frequency_penalty", SRV_CONF_FREQUENCY_PENALTY, -2, 2, false},
+        {"presence_penalty", SRV_CONF_PRESENCE_PENALTY, -2, 2, false},
+        {"seed", SRV_CONF_SEED, 0, 18446744073709551615.0, true},
+        {"num_ctx", SRV_CONF_CTX, 0, 1 << 22, true},
+    };
+    sample_params *s = &c->sampling;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        if (!strcmp(k, "system")) {
+            if (!json_is_string(v)) {
+                he_fail(err, HE_FORMAT, "%s: params: 'system' must be a string", what);
+                json_decref(o);
+                return -1;
+            }
+            if (!(c->set & SRV_CONF_SYSTEM)) {
+                free((char *)c->system_prompt);
+                c->system_prompt = xstrdup(json_string_value(v));
+            }
+            continue;
+        }
+        int i = -1;
+        for (int j = 0; j < (int)(sizeof keys / sizeof keys[0]); j++)
+            if (!strcmp(k, keys[j].key)) i = j;
+        if (i < 0) {
+            log_warn("%s: params: ignoring unknown key '%.64s'", what, k);
+            continue;
+        }
+        double d = json_is_integer(v) ? (double)json_integer_value(v) : json_is_real(v) ? json_real_value(v) : (double)NAN;
+        bool ok = json_is_number(v) && d >= keys[i].lo && d <= keys[i].hi && (!keys[i].integer || json_is_integer(v));
+        if (!ok) { /* k belongs to o: report before letting go of it */
+            he_fail(err, HE_FORMAT, "%s: params: '%s' must be %s in [%g, %g]", what, k,
+                    keys[i].integer ? "an integer" : "a number", keys[i].lo, keys[i].hi);
+            json_decref(o);
+            return -1;
+        }
+        if (c->set & keys[i].bit) continue; /* the config file (or command line) wins */
+        switch (keys[i].bit) {
+        case SRV_CONF_TEMPERATURE: s->temperature = (float)d; break;
+        case SRV_CONF_TOP_P: s->top_p = (float)d; break;
+        case SRV_CONF_TOP_K: s->top_k = (int32_t)json_integer_value(v); break;
+        case SRV_CONF_MIN_P: s->min_p = (float)d; break;
+        case SRV_CONF_REPEAT_PENALTY: s->repeat_penalty = (float)d; break;
+        case SRV_CONF_REPEAT_LAST_N: s->repeat_last_n = (int32_t)json_integer_value(v); break;
+        case SRV_CONF_FREQUENCY_PENALTY: s->frequency_penalty = (float)d; break;
+        case SRV_CONF_PRESENCE_PENALTY: s->presence_penalty = (float)d; break;
+        case SRV_CONF_SEED: s->seed = (uint64_t)json_integer_value(v); break;
+        default: c->n_ctx = (int32_t)json_integer_value(v); break;
+        }
+    }
+    json_decref(o);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -338,19 +339,6 @@ enum MHD_Result http_req_error(http_req *q, const srv_req_error *e) {
     return http_error(q, e->status, e->param, e->code, "%s", e->message);
 }
 
-/* True when the client has closed its end (a peek reads EOF or the socket reports hang-up). */
-bool http_peer_closed(struct MHD_Connection *conn) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return true;
-    int fd = ci->connect_fd;
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0) return false;
-    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 /* ---- auth and Host checks ---- */
 
 bool srv_host_is_loopback(const char *host) {
@@ -396,6 +384,86 @@ static bool auth_ok(srv_http *h, struct MHD_Connection *conn) {
     bool ok = false;
     for (int i = 0; i < h->n_keys; i++) ok |= CRYPTO_memcmp(d, h->key_digest[i], sizeof d) == 0;
     return ok;
+}
+
+/* ---- request deadline (slow clients) ----
+ *
+ * libmicrohttpd's idle timeout closes a connection that sends nothing, but a client that
+ * dribbles one byte every few seconds resets it forever. So every connection is tracked from
+ * the moment it opens (or its previous request ended) until its request is complete (line,
+ * headers and body): past --request-timeout the reaper shuts the socket down and MHD closes it.
+ * A tracked entry is removed (under track_mu) before MHD closes the socket, so the reaper never
+ * touches a reused descriptor. */
+
+struct http_track {
+    int fd;
+    bool armed;
+    double deadline;
+    struct http_track *prev, *next;
+};
+
+static void track_arm(srv_http *h, struct http_track *t, bool on) {
+    if (!t) return;
+    pthread_mutex_lock(&h->track_mu);
+    t->armed = on;
+    t->deadline = http_now() + h->request_timeout;
+    pthread_mutex_unlock(&h->track_mu);
+}
+
+static struct http_track *conn_track(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    srv_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci) return;
+        struct http_track *t = xcalloc(1, sizeof *t);
+        t->fd = ci->connect_fd;
+        t->armed = true;
+        pthread_mutex_lock(&h->track_mu);
+        t->deadline = http_now() + h->request_timeout;
+        t->next = h->tracked;
+        if (h->tracked) h->tracked->prev = t;
+        h->tracked = t;
+        pthread_mutex_unlock(&h->track_mu);
+        *socket_context = t;
+        return;
+    }
+    struct http_track *t = *socket_context;
+    if (!t) return;
+    pthread_mutex_lock(&h->track_mu);
+    if (t->prev) t->prev->next = t->next;
+    else h->tracked = t->next;
+    if (t->next) t->next->prev = t->prev;
+    pthread_mutex_unlock(&h->track_mu);
+    free(t);
+    *socket_context = NULL;
+}
+
+static void *reaper_main(void *arg) {
+    srv_http *h = arg;
+    pthread_mutex_lock(&h->track_mu);
+    while (!__atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&h->track_cv, &h->track_mu, &ts);
+        double now = http_now();
+        for (struct http_track *t = h->tracked; t; t = t->next) {
+            if (t->armed && now > t->deadline) {
+                t->armed = false;
+                log_debug("serve: closing a connection whose request did not arrive within %.0f s", h->request_timeout);
+                shutdown(t->fd, SHUT_RDWR);
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->track_mu);
+    return NULL;
 }
 
 /* ---- routing ---- */
@@ -465,7 +533,7 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
         /* The request is in: from here the connection is busy, not idle, however long the
          * generation (or swap) takes. libmicrohttpd would otherwise close it once our handler
          * or content reader has been blocked longer than the idle timeout. A client that goes
-         * away is still noticed (http_peer_closed) and its job cancelled. */
+         * away is still noticed (routes.c: the pump watches the socket) and its job cancelled. */
         MHD_set_connection_option(q->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
     }
     if (rt->needs_model && !__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE))
@@ -513,6 +581,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    if (q->gen) return route_generate_resume(q);
     if (q->status) { /* already answered (early error): drop any body */
         *upload_size = 0;
         return MHD_YES;
@@ -538,6 +607,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
+    track_arm(h, conn_track(conn), false); /* the whole request is in */
     if (q->too_large)
         return http_error(q, 413, NULL, "request_too_large", "The request body exceeds the limit of %zu bytes.",
                           h->max_body);
@@ -545,10 +615,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)conn;
     srv_http *h = cls;
     http_req *q = *con_cls;
     if (!q) return;
+    route_generate_abandon(q);
+    /* keep-alive: the next request on this connection has its own deadline */
+    track_arm(h, conn_track(conn), true);
     if (q->status) metrics_request(h, q->route, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || q->status != 200 ? q->status : 499);
     free(q->body);
     free(q);
@@ -605,17 +677,42 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
     h->n_keys = cfg->n_api_keys;
     for (int i = 0; i < cfg->n_api_keys; i++)
         SHA256((const unsigned char *)cfg->api_keys[i], strlen(cfg->api_keys[i]), h->key_digest[i]);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    h->request_timeout = cfg->request_timeout ? cfg->request_timeout : 30;
+    pthread_mutex_init(&h->track_mu, NULL);
+    pthread_cond_init(&h->track_cv, NULL);
+    /* Idle connections cost a socket and a 16 KiB buffer, not a thread: allow many, within the
+     * open-file limit (raised to its hard maximum; some are kept for model files and pumps). */
+    unsigned max_conn = cfg->max_connections ? cfg->max_connections : 8192u;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_conn * 2 + 256)
+            max_conn = rl.rlim_cur > 512 ? (unsigned)((rl.rlim_cur - 256) / 2) : 128u;
+    }
+    unsigned per_ip = cfg->per_ip_limit ? cfg->per_ip_limit : loopback ? 0u : 256u;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    /* Thread per connection, so a slow or idle client costs one small thread: up to 1024 of
-     * them (1 MiB stacks, mostly untouched), dropped after 10 s without a byte (slowloris).
-     * The 16 KiB per-connection buffer bounds the request line and headers (414/431). */
+    /* A pool of epoll threads answers everyone; generations park their connection (suspend)
+     * while waiting for tokens (routes.c). Connections idle for idle_timeout are dropped, and a
+     * request that has not fully arrived within request_timeout is cut (reaper_main). The
+     * 16 KiB per-connection buffer bounds the request line and headers (414/431). */
     h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                            NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
-                            cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024,
-                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20, MHD_OPTION_END);
+                            NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_THREAD_POOL_SIZE,
+                            cfg->http_threads ? cfg->http_threads : 4u, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+                            cfg->idle_timeout ? cfg->idle_timeout : 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)16 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    if (h->d) {
+        if (pthread_create(&h->reaper, NULL, reaper_main, h) == 0) h->reaper_started = true;
+        else log_warn("serve: cannot start the request-deadline thread; slow clients are only cut when idle");
+        log_debug("serve: HTTP: %u connections, %u per address (0: no limit), idle %u s, request %u s", max_conn, per_ip,
+                  cfg->idle_timeout ? cfg->idle_timeout : 10u, (unsigned)h->request_timeout);
+    }
     freeaddrinfo(ai);
     if (!h->d) {
         he_fail(err, HE_IO, "serve: cannot listen on %s:%d (%s)", host, cfg->port, strerror(errno));
@@ -636,7 +733,21 @@ void srv_http_stop(srv_http *h) {
     /* Running generations notice this within one wait and end, so the connection threads
      * MHD_stop_daemon joins do not wait for long outputs to finish. */
     __atomic_store_n(&h->stopping, true, __ATOMIC_RELEASE);
+    if (h->reaper_started) {
+        pthread_mutex_lock(&h->track_mu);
+        pthread_cond_broadcast(&h->track_cv);
+        pthread_mutex_unlock(&h->track_mu);
+        pthread_join(h->reaper, NULL);
+    }
+    /* Each pump sees `stopping` within one wait, cancels its job and resumes its connection;
+     * MHD must not be stopped while connections are still parked. */
+    for (int i = 0; i < 200 && __atomic_load_n(&h->pumps, __ATOMIC_ACQUIRE) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (h->d) MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->track_mu);
+    pthread_cond_destroy(&h->track_cv);
     pthread_mutex_destroy(&h->mu);
     free(h->cors_origin);
     free(h);

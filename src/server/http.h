@@ -1,9 +1,12 @@
 /* http.h — `hearth serve`'s HTTP front end (libmicrohttpd): the OpenAI and Ollama routes,
  * health, metrics, auth, CORS, limits and the admin swap endpoint, over an srv_registry.
  *
- * One thread per connection: a request blocks its own thread in srv_job_next while the
- * scheduler generates, so streaming needs no callbacks across threads, and a client that goes
- * away is noticed (peer closed, or a failed write) and its job cancelled, freeing the slot. */
+ * A few epoll event-loop threads serve every connection; no HTTP thread ever blocks on a
+ * model. A generation runs a small pump thread that waits for the scheduler's events and
+ * resumes the (suspended) connection when there is something to send, so thousands of idle or
+ * slow clients cost memory, not threads, and cannot delay /health or other requests. A client
+ * that goes away is noticed (hang-up on the socket, or a failed write) and its job cancelled,
+ * freeing the slot. */
 #ifndef HEARTH_SERVER_HTTP_H
 #define HEARTH_SERVER_HTTP_H
 
@@ -20,7 +23,13 @@ typedef struct {
     int n_api_keys;
     const char *cors_origin;        /* NULL: no CORS headers */
     size_t max_body;                /* bytes; 0: 32 MiB */
-    unsigned max_connections;       /* 0: 1024 */
+    unsigned max_connections;       /* 0: 8192 (capped by the open-file limit) */
+    unsigned per_ip_limit;          /* connections per client address; 0: 256 on a non-loopback
+                                       bind, unlimited on loopback (every local client is 127.0.0.1) */
+    unsigned idle_timeout;          /* seconds a connection may send nothing; 0: 10 */
+    unsigned request_timeout;       /* seconds for a request's line, headers and body to arrive
+                                       after the connection opens (or its last request ended); 0: 30 */
+    unsigned http_threads;          /* event-loop threads; 0: 4 */
 } srv_http_config;
 
 typedef struct srv_http srv_http;

@@ -38,6 +38,13 @@ struct srv_http {
     bool ready;
     bool stopping; /* srv_http_stop has begun */
     bool loopback;
+    int pumps;          /* generation pump threads alive (routes.c); stop waits for them */
+    double request_timeout; /* seconds for a request's line, headers and body to arrive */
+    pthread_t reaper;
+    bool reaper_started;
+    pthread_mutex_t track_mu; /* guards the tracked connections (http.c) */
+    pthread_cond_t track_cv;
+    struct http_track *tracked;
     size_t max_body;
     char *cors_origin;
     int n_keys;
@@ -64,13 +71,13 @@ typedef struct {
     char *body;
     size_t len, cap;
     bool too_large;
+    void *gen;         /* a parked non-streaming generation (routes.c) */
 } http_req;
 
 double http_now(void);
 json_t *http_json_text(const char *s, size_t n);
 char *http_dump(const json_t *j, size_t *len);
 void http_random_id(const char *prefix, char *out, size_t cap);
-bool http_peer_closed(struct MHD_Connection *conn);
 
 enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *body, size_t len);
 enum MHD_Result http_respond_json(http_req *q, int status, json_t *j);
@@ -87,6 +94,10 @@ void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64
 /* routes.c */
 enum MHD_Result route_models(http_req *q, const char *id);
 enum MHD_Result route_generate(http_req *q, srv_api api);
+/* A parked non-streaming generation was resumed: answer it (or close on a hang-up). */
+enum MHD_Result route_generate_resume(http_req *q);
+/* The request ended (connection closed or response sent): release a parked generation. */
+void route_generate_abandon(http_req *q);
 enum MHD_Result route_tags(http_req *q, bool ps);
 enum MHD_Result route_show(http_req *q);
 enum MHD_Result route_swap(http_req *q);

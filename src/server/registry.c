@@ -178,10 +178,11 @@ static bool str_same(const char *a, const char *b) {
 bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b) {
     const sample_params *x = &a->sampling, *y = &b->sampling;
     return str_same(a->name, b->name) && str_same(a->path, b->path) &&
-           str_same(a->system_prompt, b->system_prompt) && a->n_ctx == b->n_ctx &&
+           str_same(a->system_prompt, b->system_prompt) && str_same(a->tool_format, b->tool_format) &&
+           a->n_ctx == b->n_ctx &&
            a->n_slots == b->n_slots && a->n_threads == b->n_threads &&
            a->max_queue == b->max_queue && a->n_batch == b->n_batch &&
-           a->no_prefix_reuse == b->no_prefix_reuse && x->temperature == y->temperature &&
+           a->no_prefix_reuse == b->no_prefix_reuse && a->set == b->set && x->temperature == y->temperature &&
            x->top_k == y->top_k && x->top_p == y->top_p && x->min_p == y->min_p &&
            x->repeat_penalty == y->repeat_penalty && x->repeat_last_n == y->repeat_last_n &&
            x->frequency_penalty == y->frequency_penalty &&

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "grammar/json_schema.h"
 
 int srv_req_fail(srv_req_error *err, int status, const char *param, const char *code, const char *fmt, ...) {
     if (!err) return -1;
@@ -323,10 +324,201 @@ static int parse_messages(srv_request *r, const json_t *root, bool openai, srv_r
             json_object_set_new(nm, "tool_calls", normalize_tool_calls(calls));
         }
     }
+    return 0;
+}
+
+/* ---- tools, structured output, reasoning ---- */
+
+/* An error from the grammar/toolcall modules as a 400 on param (their messages already name
+ * the keyword or position). */
+static int he_to_400(srv_req_error *err, const char *param, const char *code, const he_error *he) {
+    return srv_req_fail(err, 400, param, code, "Invalid '%s': %s", param, he->msg);
+}
+
+/* Compiles GBNF text into r->grammar; a syntax error is a 400 on param with its position. */
+static int compile_grammar(srv_request *r, const char *text, size_t len, const char *param, srv_req_error *err) {
+    he_error he = {0};
+    r->grammar = gram_parse(text, len, NULL, &he);
+    if (!r->grammar) return he_to_400(err, param, "invalid_grammar", &he);
+    return 0;
+}
+
+/* schema -> GBNF -> compiled grammar; unsupported keywords are a 400 naming them. */
+static int compile_schema(srv_request *r, const json_t *schema, const char *param, srv_req_error *err) {
+    he_error he = {0};
+    char *gbnf = gram_schema_to_gbnf(schema, &he);
+    if (!gbnf) return he_to_400(err, param, "invalid_schema", &he);
+    int rc = compile_grammar(r, gbnf, strlen(gbnf), param, err);
+    free(gbnf);
+    return rc;
+}
+
+/* `{"type": "object"}`: any JSON object (json_object mode, Ollama format "json"). */
+static int compile_any_object(srv_request *r, const char *param, srv_req_error *err) {
+    json_t *o = json_pack("{s:s}", "type", "object");
+    int rc = compile_schema(r, o, param, err);
+    json_decref(o);
+    return rc;
+}
+
+static int parse_response_format(srv_request *r, const json_t *root, srv_req_error *err) {
+    json_t *rf = json_object_get(root, "response_format");
+    if (!rf || json_is_null(rf)) return 0;
+    if (!json_is_object(rf)) return type_error(err, "response_format", "an object", rf);
+    json_t *tv = json_object_get(rf, "type");
+    if (!tv) return srv_req_fail(err, 400, "response_format.type", "missing_required_parameter",
+                                 "Missing required parameter: 'response_format.type'.");
+    if (!json_is_string(tv)) return type_error(err, "response_format.type", "a string", tv);
+    const char *t = json_string_value(tv);
+    if (!strcmp(t, "text")) return 0;
+    if (!strcmp(t, "json_object")) {
+        r->format = SRV_FMT_JSON_OBJECT;
+        return compile_any_object(r, "response_format", err);
+    }
+    if (strcmp(t, "json_schema") != 0)
+        return srv_req_fail(err, 400, "response_format.type", "invalid_value",
+                            "Invalid value for 'response_format.type': expected one of 'text', 'json_object', "
+                            "'json_schema', but got '%s'.",
+                            t);
+    json_t *js = json_object_get(rf, "json_schema");
+    if (!js || json_is_null(js))
+        return srv_req_fail(err, 400, "response_format.json_schema", "missing_required_parameter",
+                            "Missing required parameter: 'response_format.json_schema'.");
+    if (!json_is_object(js)) return type_error(err, "response_format.json_schema", "an object", js);
+    const char *name;
+    if (get_string(js, "name", "response_format.json_schema.name", &name, err)) return -1;
+    if (!name)
+        return srv_req_fail(err, 400, "response_format.json_schema.name", "missing_required_parameter",
+                            "Missing required parameter: 'response_format.json_schema.name'.");
+    bool strict = false;
+    if (get_bool(js, "strict", "response_format.json_schema.strict", &strict, err)) return -1;
+    json_t *schema = json_object_get(js, "schema");
+    r->format = SRV_FMT_JSON_SCHEMA;
+    if (!schema || json_is_null(schema)) return compile_any_object(r, "response_format.json_schema.schema", err);
+    if (!json_is_object(schema) && !json_is_boolean(schema))
+        return type_error(err, "response_format.json_schema.schema", "an object", schema);
+    return compile_schema(r, schema, "response_format.json_schema.schema", err);
+}
+
+/* Ollama `format`: "json" or a JSON schema object ("" or null: plain text). */
+static int parse_ollama_format(srv_request *r, const json_t *root, srv_req_error *err) {
+    json_t *fmt = json_object_get(root, "format");
+    if (!fmt || json_is_null(fmt)) return 0;
+    if (json_is_string(fmt)) {
+        const char *f = json_string_value(fmt);
+        if (!f[0]) return 0;
+        if (strcmp(f, "json") != 0)
+            return srv_req_fail(err, 400, "format", "invalid_value",
+                                "Invalid value for 'format': expected \"json\" or a JSON schema object, but got '%s'.", f);
+        r->format = SRV_FMT_JSON_OBJECT;
+        return compile_any_object(r, "format", err);
+    }
+    if (!json_is_object(fmt)) return type_error(err, "format", "\"json\" or a JSON schema object", fmt);
+    r->format = SRV_FMT_JSON_SCHEMA;
+    return compile_schema(r, fmt, "format", err);
+}
+
+/* The `grammar` extension: raw GBNF text (root rule "root"). */
+static int parse_grammar(srv_request *r, const json_t *root, srv_req_error *err) {
+    const char *g;
+    if (get_string(root, "grammar", "grammar", &g, err)) return -1;
+    if (!g || !g[0]) return 0;
+    size_t len = json_string_length(json_object_get(root, "grammar"));
+    if (len > SRV_MAX_GRAMMAR_LEN)
+        return srv_req_fail(err, 400, "grammar", "invalid_value", "Invalid 'grammar': longer than %d bytes.",
+                            SRV_MAX_GRAMMAR_LEN);
+    if (r->format != SRV_FMT_TEXT)
+        return srv_req_fail(err, 400, "grammar", "invalid_value",
+                            "Invalid 'grammar': give either 'grammar' or a structured output format, not both.");
+    r->format = SRV_FMT_GRAMMAR;
+    return compile_grammar(r, g, len, "grammar", err);
+}
+
+/* tools, tool_choice, parallel_tool_calls (chat routes, OpenAI and Ollama alike). */
+static int parse_tools(srv_request *r, const json_t *root, srv_req_error *err) {
+    r->tool_choice = TC_CHOICE_AUTO;
+    r->parallel_tool_calls = true;
     json_t *tools = json_object_get(root, "tools");
     if (tools && !json_is_null(tools)) {
         if (!json_is_array(tools)) return type_error(err, "tools", "an array", tools);
-        if (json_array_size(tools) > 0) r->tools = json_incref(tools);
+        if (json_array_size(tools) > SRV_MAX_TOOLS)
+            return srv_req_fail(err, 400, "tools", "invalid_value",
+                                "Invalid 'tools': expected at most %d tools, but got %zu.", SRV_MAX_TOOLS,
+                                json_array_size(tools));
+        if (json_array_size(tools) == 0) tools = NULL;
+    } else {
+        tools = NULL;
+    }
+    if (get_bool(root, "parallel_tool_calls", "parallel_tool_calls", &r->parallel_tool_calls, err)) return -1;
+    json_t *choice = json_object_get(root, "tool_choice");
+    if (choice && json_is_null(choice)) choice = NULL;
+    if (!tools) {
+        /* "none" and "auto" mean the same without tools; anything else needs tools */
+        if (!choice) return 0;
+        if (json_is_string(choice) &&
+            (!strcmp(json_string_value(choice), "none") || !strcmp(json_string_value(choice), "auto"))) {
+            r->tool_choice = TC_CHOICE_NONE;
+            return 0;
+        }
+        if (!json_is_string(choice) && !json_is_object(choice))
+            return type_error(err, "tool_choice", "a string or an object", choice);
+        return srv_req_fail(err, 400, "tool_choice", "invalid_value",
+                            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+                            "specified.");
+    }
+    he_error he = {0};
+    const char *named = NULL;
+    if (tc_validate(tools, choice, &r->tool_choice, &named, &he)) {
+        const char *param = !strncmp(he.msg, "tool_choice", 11) ? "tool_choice" : "tools";
+        return srv_req_fail(err, 400, param, !strcmp(param, "tools") ? "invalid_tools" : "invalid_value", "%s",
+                            he.msg);
+    }
+    if (named) r->tool_named = xstrdup(named);
+    r->tools = json_incref(tools);
+    return 0;
+}
+
+/* chat_template_kwargs (an object handed to the template), enable_thinking (top level or in
+ * the kwargs), Ollama's think (a boolean, or "low"/"medium"/"high" meaning on). */
+static int parse_reasoning(srv_request *r, const json_t *root, bool openai, srv_req_error *err) {
+    r->enable_thinking = -1;
+    json_t *kw = json_object_get(root, "chat_template_kwargs");
+    if (kw && !json_is_null(kw)) {
+        if (!json_is_object(kw)) return type_error(err, "chat_template_kwargs", "an object", kw);
+        const char *k;
+        json_t *v;
+        json_object_foreach(kw, k, v) {
+            /* the keys the server itself sets would silently break the prompt */
+            if (!strcmp(k, "messages") || !strcmp(k, "tools") || !strcmp(k, "add_generation_prompt"))
+                return srv_req_fail(err, 400, "chat_template_kwargs", "invalid_value",
+                                    "Invalid 'chat_template_kwargs': '%s' is set by the server and cannot be overridden.",
+                                    k);
+        }
+        if (json_object_size(kw) > 0) r->template_kwargs = json_incref(kw);
+        json_t *et = json_object_get(kw, "enable_thinking");
+        if (et && !json_is_null(et)) {
+            if (!json_is_boolean(et)) return type_error(err, "chat_template_kwargs.enable_thinking", "a boolean", et);
+            r->enable_thinking = json_is_true(et);
+        }
+    }
+    if (openai) {
+        json_t *et = json_object_get(root, "enable_thinking");
+        if (et && !json_is_null(et)) {
+            if (!json_is_boolean(et)) return type_error(err, "enable_thinking", "a boolean", et);
+            r->enable_thinking = json_is_true(et);
+        }
+        return 0;
+    }
+    json_t *th = json_object_get(root, "think");
+    if (th && !json_is_null(th)) {
+        if (json_is_boolean(th)) {
+            r->enable_thinking = json_is_true(th);
+        } else if (json_is_string(th) && (!strcmp(json_string_value(th), "low") || !strcmp(json_string_value(th), "medium") ||
+                                          !strcmp(json_string_value(th), "high"))) {
+            r->enable_thinking = 1;
+        } else {
+            return type_error(err, "think", "a boolean or one of \"low\", \"medium\", \"high\"", th);
+        }
     }
     return 0;
 }
@@ -404,14 +596,9 @@ static int parse_chat(srv_request *r, const json_t *root, srv_req_error *err) {
         return srv_req_fail(err, 400, "top_logprobs", "invalid_value",
                             "Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is given.");
     r->top_logprobs = logprobs ? (present ? (int32_t)i : 0) : -1;
-    json_t *rf = json_object_get(root, "response_format");
-    if (rf && !json_is_null(rf)) {
-        if (!json_is_object(rf)) return type_error(err, "response_format", "an object", rf);
-        const char *t = json_string_value(json_object_get(rf, "type"));
-        if (!t || strcmp(t, "text") != 0)
-            return srv_req_fail(err, 400, "response_format", "unsupported_value",
-                                "Invalid value for 'response_format.type': only 'text' is supported by this server.");
-    }
+    if (parse_tools(r, root, err) || parse_response_format(r, root, err) || parse_grammar(r, root, err) ||
+        parse_reasoning(r, root, true, err))
+        return -1;
     return 0;
 }
 
@@ -461,6 +648,8 @@ static int parse_completion(srv_request *r, const json_t *root, srv_req_error *e
     if (get_string(root, "suffix", "suffix", &suffix, err)) return -1;
     if (suffix && suffix[0])
         return srv_req_fail(err, 400, "suffix", "unsupported_parameter", "Unsupported parameter: 'suffix' is not supported by this server.");
+    /* constrained completions, as llama.cpp's server takes them */
+    if (parse_response_format(r, root, err) || parse_grammar(r, root, err)) return -1;
     return 0;
 }
 
@@ -512,10 +701,7 @@ static int ollama_common(srv_request *r, const json_t *root, srv_req_error *err)
     r->stream = true;
     if (parse_model(r, root, err)) return -1;
     if (get_bool(root, "stream", "stream", &r->stream, err)) return -1;
-    json_t *fmt = json_object_get(root, "format");
-    if (fmt && !json_is_null(fmt) && !(json_is_string(fmt) && json_string_length(fmt) == 0))
-        return srv_req_fail(err, 400, "format", "unsupported_parameter",
-                            "Unsupported parameter: 'format' (structured output) is not supported by this server.");
+    if (parse_ollama_format(r, root, err) || parse_reasoning(r, root, false, err)) return -1;
     json_t *ka = json_object_get(root, "keep_alive");
     if (ka && !json_is_null(ka) && !json_is_string(ka) && !json_is_number(ka))
         return type_error(err, "keep_alive", "a duration string or a number of seconds", ka);
@@ -546,6 +732,24 @@ static int parse_generate(srv_request *r, const json_t *root, srv_req_error *err
     json_t *images = json_object_get(root, "images");
     if (images && !json_is_null(images) && !(json_is_array(images) && json_array_size(images) == 0))
         return srv_req_fail(err, 400, "images", "unsupported_content", "Invalid 'images': images are not supported by this server (text only).");
+    /* context: the token ids a previous /api/generate returned; the new prompt continues them
+     * (the ids are checked against the vocabulary once the model is known) */
+    json_t *ctx = json_object_get(root, "context");
+    if (ctx && !json_is_null(ctx)) {
+        if (!json_is_array(ctx)) return type_error(err, "context", "an array of token ids", ctx);
+        size_t n = json_array_size(ctx), i;
+        json_t *t;
+        if (n > ((size_t)1 << 22))
+            return srv_req_fail(err, 400, "context", "invalid_value", "Invalid 'context': %zu tokens is more than any context.", n);
+        if (n) r->context = xmalloc(n * sizeof *r->context);
+        json_array_foreach(ctx, i, t) {
+            if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+                return srv_req_fail(err, 400, "context", "invalid_type",
+                                    "Invalid 'context[%zu]': expected a token id (a non-negative integer).", i);
+            r->context[i] = (int32_t)json_integer_value(t);
+        }
+        r->n_context = n;
+    }
     return 0;
 }
 
@@ -553,6 +757,8 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
     memset(out, 0, sizeof *out);
     out->api = api;
     out->top_logprobs = -1;
+    out->enable_thinking = -1;
+    out->parallel_tool_calls = true;
     out->sampling = sample_params_default();
     json_t *root = srv_json_parse_object(body, len, err);
     if (!root) return -1;
@@ -560,7 +766,9 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
     switch (api) {
     case SRV_API_CHAT: rc = parse_chat(out, root, err); break;
     case SRV_API_COMPLETION: rc = parse_completion(out, root, err); break;
-    case SRV_API_OLLAMA_CHAT: rc = ollama_common(out, root, err) || parse_messages(out, root, false, err) ? -1 : 0; break;
+    case SRV_API_OLLAMA_CHAT:
+        rc = ollama_common(out, root, err) || parse_messages(out, root, false, err) || parse_tools(out, root, err) ? -1 : 0;
+        break;
     case SRV_API_OLLAMA_GENERATE: rc = parse_generate(out, root, err); break;
     default: rc = srv_req_fail(err, 400, NULL, NULL, "unknown API");
     }
@@ -581,9 +789,14 @@ void srv_request_free(srv_request *r) {
     free(r->prompt);
     free(r->prompt_tokens);
     free(r->system);
+    free(r->context);
     for (int32_t i = 0; i < r->n_stop; i++) free(r->stop[i]);
+    free(r->tool_named);
+    gram_free(r->grammar);
+    json_decref(r->template_kwargs);
     memset(r, 0, sizeof *r);
     r->top_logprobs = -1;
+    r->enable_thinking = -1;
 }
 
 void srv_request_apply_sampling(const srv_request *r, sample_params *b) {

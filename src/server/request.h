@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "chat/toolcall.h"
+#include "grammar/grammar.h"
 #include "sample/sample.h"
 
 typedef enum {
@@ -28,6 +30,16 @@ typedef enum {
 #define SRV_MAX_STOP 16
 #define SRV_MAX_STOP_LEN 256
 #define SRV_MAX_JSON_DEPTH 64
+#define SRV_MAX_TOOLS 128
+#define SRV_MAX_GRAMMAR_LEN (256 * 1024)
+
+/* What constrains the output besides tools (response_format, Ollama format, grammar). */
+typedef enum {
+    SRV_FMT_TEXT = 0,    /* unconstrained */
+    SRV_FMT_JSON_OBJECT, /* any JSON object */
+    SRV_FMT_JSON_SCHEMA, /* JSON valid under a schema */
+    SRV_FMT_GRAMMAR      /* a raw GBNF grammar (extension) */
+} srv_format;
 
 /* Which sampling fields the request set (the rest come from the served model's defaults). */
 enum {
@@ -51,6 +63,8 @@ typedef struct {
     int32_t *prompt_tokens; /* completion given as an array of token ids (owned) */
     size_t n_prompt_tokens;
     char *system;       /* generate: system message, or NULL */
+    int32_t *context;   /* generate: token ids a previous response returned (owned), or NULL */
+    size_t n_context;
     bool raw;           /* generate: no chat template */
     bool stream;        /* OpenAI default false, Ollama default true */
     bool include_usage; /* stream_options.include_usage */
@@ -61,6 +75,18 @@ typedef struct {
     int32_t n_stop;
     int32_t top_logprobs; /* -1: no logprobs; 0..20 alternatives */
     int32_t num_ctx;      /* Ollama options.num_ctx (0: not given) */
+    /* Tools (chat routes): validated by tc_validate; tool_choice "none" keeps tools in the
+     * prompt but parses no calls. */
+    tc_choice tool_choice;
+    char *tool_named;          /* TC_CHOICE_NAMED: the function (owned) */
+    bool parallel_tool_calls;  /* default true */
+    /* Structured output: format and its compiled grammar (owned; NULL for SRV_FMT_TEXT). The
+     * grammar is compiled while parsing so a bad schema or GBNF is a 400 naming the problem. */
+    srv_format format;
+    gram_grammar *grammar;
+    /* Reasoning: -1 not given, else the value passed to the template as enable_thinking. */
+    int enable_thinking;
+    json_t *template_kwargs; /* chat_template_kwargs object, or NULL */
 } srv_request;
 
 typedef struct {

@@ -3,19 +3,32 @@
  *
  * A generation request is: parse + validate (request.c) -> find the served name -> render the
  * chat template and tokenize -> srv_job_submit -> either stream each event as it comes (SSE for
- * OpenAI, NDJSON for Ollama) from MHD's content reader, or collect them and answer once. While
- * waiting for events the connection's thread polls the socket, so a client that hangs up
- * cancels its job within a fraction of a second and the slot is freed. */
+ * OpenAI, NDJSON for Ollama) from MHD's content reader, or collect them and answer once.
+ *
+ * No HTTP thread ever waits for the model: each generation gets a small "pump" thread that
+ * blocks in srv_job_next, formats the events into the response buffer and resumes the
+ * connection; while there is nothing to send, the connection is suspended (MHD_suspend_connection)
+ * so MHD's few event-loop threads keep serving everybody else. The pump also watches its own
+ * duplicate of the socket, so a client that hangs up cancels its job within a fraction of a
+ * second and the slot is freed. */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "chat/toolcall.h"
 #include "server/chat.h"
 #include "server/http_internal.h"
 
@@ -99,18 +112,55 @@ typedef struct {
     sbuf text;    /* non-streaming: the whole output */
     json_t *lp;   /* logprobs collected (chat: content array; completion: object) */
     size_t text_off;
+    /* chat routes: the output is split into content, reasoning and tool calls when split */
+    bool split, parse_calls;
+    tc_family family;
+    tc_reasoning reasoning;
+    tc_stream *ts; /* streaming + split */
+    /* The pump (see the file comment). mu guards out/off/finished/suspended/done between the
+     * pump and MHD's thread; refs counts the pump and the response (or the http_req). */
+    pthread_mutex_t mu;
+    atomic_int refs;
+    atomic_bool closed; /* MHD is done with the connection: the pump stops */
+    bool stream;
+    bool suspended;     /* the connection is suspended waiting for the pump */
+    bool done;          /* non-streaming: the pump saw the end (done_ev / error / gone) */
+    bool gone;          /* the client hung up or the server is stopping */
+    bool lost;          /* the job ended without a terminal event */
+    int peer_fd;        /* dup of the socket: the pump polls it for a hang-up */
+    json_t *lp_pending; /* Ollama streaming: logprobs of tokens whose text is still held back */
+    int32_t *ctx_toks;  /* /api/generate: prompt + generated token ids, returned as `context` */
+    size_t n_ctx_toks, cap_ctx_toks;
+    srv_event done_ev;  /* non-streaming: the DONE or ERROR event (text pointers not kept) */
 } gen;
 
-static void gen_free(void *cls) {
-    gen *g = cls;
-    if (!g) return;
+static void gen_destroy(gen *g) {
     if (!g->counted) http_metrics_tokens(g->h, srv_model_name(g->m), g->n_prompt, (uint64_t)g->n_seen);
     srv_job_free(g->job);
     srv_model_release(g->m);
     free(g->out.b);
     free(g->text.b);
     json_decref(g->lp);
+    tc_stream_free(g->ts);
+    json_decref(g->lp_pending);
+    free(g->ctx_toks);
+    if (g->peer_fd >= 0) close(g->peer_fd);
+    pthread_mutex_destroy(&g->mu);
     free(g);
+}
+
+static void gen_unref(gen *g) {
+    if (atomic_fetch_sub(&g->refs, 1) == 1) gen_destroy(g);
+}
+
+/* MHD is done with the response (streaming) or the request (non-streaming): stop the pump.
+ * Takes no lock that the pump holds while calling into MHD. */
+static void gen_free(void *cls) {
+    gen *g = cls;
+    if (!g) return;
+    atomic_store(&g->closed, true);
+    srv_job_cancel(g->job);
+    gen_unref(g);
 }
 
 static json_t *token_bytes_json(const tok_vocab *v, int32_t id, json_t **text) {
@@ -174,6 +224,24 @@ static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
     json_object_set_new(o, "eval_duration", json_integer((json_int_t)(ev->generate_ms * 1e6)));
 }
 
+/* Ollama extras on the final object: `context` (generate, unless raw) and `logprobs`. */
+static void ollama_final_extras(json_t *o, gen *g) {
+    if (g->ctx_toks) {
+        json_t *c = json_array();
+        for (size_t i = 0; i < g->n_ctx_toks; i++) json_array_append_new(c, json_integer(g->ctx_toks[i]));
+        json_object_set_new(o, "context", c);
+    }
+}
+
+static void remember_token(gen *g, const srv_event *ev) {
+    if (!g->ctx_toks) return;
+    if (g->n_ctx_toks == g->cap_ctx_toks) {
+        g->cap_ctx_toks = g->cap_ctx_toks * 2 + 16;
+        g->ctx_toks = xrealloc(g->ctx_toks, g->cap_ctx_toks * sizeof *g->ctx_toks);
+    }
+    g->ctx_toks[g->n_ctx_toks++] = ev->token;
+}
+
 static void observe_token(gen *g) {
     double now = http_now();
     /* metrics by served name (the response echoes the name as asked, e.g. with ":latest") */
@@ -218,8 +286,68 @@ static json_t *ollama_line(const gen *g, const char *text, size_t n, bool done) 
                      "done", done);
 }
 
+/* A tool call for the Ollama API: arguments as an object (text when it does not parse). */
+static json_t *ollama_call(const char *name, const char *args, size_t args_len) {
+    json_t *a = json_loadb(args, args_len, 0, NULL);
+    if (!a) a = http_json_text(args, args_len);
+    return json_pack("{s:{s:s, s:o}}", "function", "name", name, "arguments", a);
+}
+
+static json_t *openai_call(int index, const char *id, const char *name, const char *args, size_t args_len, bool with_index) {
+    json_t *c = json_pack("{s:s, s:s, s:{s:s, s:o}}", "id", id, "type", "function", "function", "name", name, "arguments",
+                          http_json_text(args, args_len));
+    if (with_index) json_object_set_new(c, "index", json_integer(index));
+    return c;
+}
+
+/* One delta of the split output as a chunk (SSE) or an NDJSON line (Ollama). */
+static void split_delta(const tc_delta *d, void *user) {
+    gen *g = user;
+    if (d->kind != TC_DELTA_CALL && d->len == 0) return;
+    if (g->api == SRV_API_CHAT) {
+        json_t *delta;
+        if (d->kind == TC_DELTA_CONTENT)
+            delta = json_pack("{s:o}", "content", http_json_text(d->text, d->len));
+        else if (d->kind == TC_DELTA_REASONING)
+            delta = json_pack("{s:o}", "reasoning_content", http_json_text(d->text, d->len));
+        else
+            delta = json_pack("{s:[o]}", "tool_calls", openai_call(d->index, d->id, d->name, d->text, d->len, true));
+        sb_json(&g->out, "data: ", chat_chunk(g, delta, NULL, NULL), "\n\n");
+        return;
+    }
+    json_t *o = ollama_line(g, "", 0, false);
+    json_t *msg = json_object_get(o, "message");
+    if (d->kind == TC_DELTA_CONTENT)
+        json_object_set_new(msg, "content", http_json_text(d->text, d->len));
+    else if (d->kind == TC_DELTA_REASONING)
+        json_object_set_new(msg, "thinking", http_json_text(d->text, d->len));
+    else
+        json_object_set_new(msg, "tool_calls", json_pack("[o]", ollama_call(d->name, d->text, d->len)));
+    if (g->lp_pending) json_object_set_new(o, "logprobs", g->lp_pending), g->lp_pending = NULL;
+    sb_json(&g->out, "", o, "\n");
+}
+
+static void stream_split(gen *g, const char *text, size_t len, bool final) {
+    he_error e;
+    if (tc_stream_feed(g->ts, text, len, final, split_delta, g, &e))
+        log_warn("serve: splitting the streamed output failed: %s", e.msg);
+}
+
 static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
     bool has_text = ev->text_len > 0;
+    if (g->ts) {
+        /* content, reasoning and calls come out of the splitter; logprobs ride on their own */
+        if (has_text) stream_split(g, ev->text, ev->text_len, false);
+        if (with_lp && g->api == SRV_API_CHAT) {
+            sb_json(&g->out, "data: ",
+                    chat_chunk(g, json_object(), json_pack("{s:[o]}", "content", chat_lp_entry(g, ev)), NULL), "\n\n");
+        } else if (with_lp) { /* Ollama: on the next line that goes out */
+            if (!g->lp_pending) g->lp_pending = json_array();
+            json_array_append_new(g->lp_pending, chat_lp_entry(g, ev));
+        }
+        g->text_off += ev->text_len;
+        return;
+    }
     if (!has_text && !with_lp) return;
     switch (g->api) {
     case SRV_API_CHAT: {
@@ -239,7 +367,16 @@ static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
         break;
     }
     default:
-        if (has_text) sb_json(&g->out, "", ollama_line(g, ev->text, ev->text_len, false), "\n");
+        /* Ollama: each line carries the logprobs of the tokens whose text it releases */
+        if (with_lp) {
+            if (!g->lp_pending) g->lp_pending = json_array();
+            json_array_append_new(g->lp_pending, chat_lp_entry(g, ev));
+        }
+        if (has_text) {
+            json_t *line = ollama_line(g, ev->text, ev->text_len, false);
+            if (g->lp_pending) json_object_set_new(line, "logprobs", g->lp_pending), g->lp_pending = NULL;
+            sb_json(&g->out, "", line, "\n");
+        }
     }
     g->text_off += ev->text_len;
 }
@@ -247,6 +384,7 @@ static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
 static void stream_event(gen *g, const srv_event *ev) {
     if (ev->kind == SRV_EV_TOKEN) {
         observe_token(g);
+        remember_token(g, ev);
         stream_text(g, ev, g->top_logprobs >= 0);
         return;
     }
@@ -264,14 +402,19 @@ static void stream_event(gen *g, const srv_event *ev) {
     }
     /* DONE: held-back text first, then the final chunk */
     observe_done(g, ev);
-    if (ev->text_len) {
+    if (g->ts) {
+        stream_split(g, ev->text, ev->text_len, true);
+    } else if (ev->text_len) {
         srv_event t = *ev;
         t.kind = SRV_EV_TOKEN;
         stream_text(g, &t, false);
     }
+    const char *finish = ev->finish_reason ? ev->finish_reason : "stop";
+    if (g->ts && tc_stream_n_calls(g->ts) > 0 && !strcmp(finish, "stop") && g->api == SRV_API_CHAT)
+        finish = "tool_calls";
     switch (g->api) {
     case SRV_API_CHAT:
-        sb_json(&g->out, "data: ", chat_chunk(g, json_object(), NULL, ev->finish_reason), "\n\n");
+        sb_json(&g->out, "data: ", chat_chunk(g, json_object(), NULL, finish), "\n\n");
         break;
     case SRV_API_COMPLETION:
         sb_json(&g->out, "data: ", completion_chunk(g, json_string(""), NULL, ev->finish_reason), "\n\n");
@@ -280,6 +423,8 @@ static void stream_event(gen *g, const srv_event *ev) {
         json_t *o = ollama_line(g, "", 0, true);
         json_object_set_new(o, "done_reason", json_string(ev->finish_reason ? ev->finish_reason : "stop"));
         ollama_timings(o, g, ev);
+        ollama_final_extras(o, g);
+        if (g->lp_pending) json_object_set_new(o, "logprobs", g->lp_pending), g->lp_pending = NULL;
         sb_json(&g->out, "", o, "\n");
         return;
     }
@@ -297,85 +442,200 @@ static void stream_event(gen *g, const srv_event *ev) {
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     gen *g = cls;
-    while (g->off == g->out.len) {
-        if (g->finished) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (__atomic_load_n(&g->h->stopping, __ATOMIC_ACQUIRE)) {
-            srv_job_cancel(g->job);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
+    pthread_mutex_lock(&g->mu);
+    if (g->off == g->out.len) {
         g->off = g->out.len = 0;
-        srv_event ev;
-        int rc = srv_job_next(g->job, &ev, WAIT_MS);
-        if (rc == 1) {
-            if (http_peer_closed(g->conn)) {
-                srv_job_cancel(g->job);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-            continue;
+        ssize_t r = 0;
+        if (g->gone) r = MHD_CONTENT_READER_END_WITH_ERROR;
+        else if (g->finished) r = MHD_CONTENT_READER_END_OF_STREAM;
+        else {
+            /* Nothing to send yet: park the connection until the pump has more (returning 0
+             * without suspending would make MHD call again at once). */
+            g->suspended = true;
+            MHD_suspend_connection(g->conn);
         }
-        if (rc < 0) {
-            g->finished = true;
-            continue;
-        }
-        stream_event(g, &ev);
+        pthread_mutex_unlock(&g->mu);
+        return r;
     }
     size_t n = g->out.len - g->off;
     if (n > max) n = max;
     memcpy(buf, g->out.b + g->off, n);
     g->off += n;
+    pthread_mutex_unlock(&g->mu);
     return (ssize_t)n;
 }
 
 /* ---- non-streaming ---- */
 
-static enum MHD_Result collect(http_req *q, gen *g) {
-    srv_event ev;
-    if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
-    for (;;) {
-        int rc = srv_job_next(g->job, &ev, WAIT_MS);
-        if (rc == 1) {
-            if (http_peer_closed(q->conn) || __atomic_load_n(&q->h->stopping, __ATOMIC_ACQUIRE)) {
-                srv_job_cancel(g->job);
-                gen_free(g);
-                q->status = 499;
-                return MHD_NO;
-            }
-            continue;
-        }
-        if (rc < 0) {
-            gen_free(g);
-            return http_error(q, 500, NULL, "server_error", "The generation ended without a result.");
-        }
-        if (ev.kind == SRV_EV_ERROR) {
-            enum MHD_Result r = http_error(q, 500, NULL, "server_error", "Generation failed: %s", ev.error.msg);
-            gen_free(g);
-            return r;
-        }
-        if (ev.kind == SRV_EV_TOKEN) {
-            observe_token(g);
-            if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, &ev);
-            else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, &ev));
-        }
-        if (ev.text_len) sb_add(&g->text, ev.text, ev.text_len);
-        g->text_off = g->text.len;
-        if (ev.kind == SRV_EV_DONE) break;
+/* One event of a non-streaming generation; true when it was the last. */
+static bool collect_event(gen *g, const srv_event *ev) {
+    if (ev->kind == SRV_EV_ERROR) {
+        g->done_ev = *ev;
+        return true;
     }
+    if (ev->kind == SRV_EV_TOKEN) {
+        observe_token(g);
+        remember_token(g, ev);
+        if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, ev);
+        else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, ev));
+    }
+    if (ev->text_len) sb_add(&g->text, ev->text, ev->text_len);
+    g->text_off = g->text.len;
+    if (ev->kind != SRV_EV_DONE) return false;
+    g->done_ev = *ev;
+    g->done_ev.text = "";
+    g->done_ev.text_len = 0;
+    return true;
+}
+
+/* ---- the pump ---- */
+
+static bool peer_hung_up(int fd) {
+    if (fd < 0) return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void *gen_pump(void *arg) {
+    gen *g = arg;
+    double last_check = http_now();
+    for (bool end = false; !end;) {
+        srv_event ev;
+        int rc = srv_job_next(g->job, &ev, WAIT_MS);
+        double now = http_now();
+        bool check = rc == 1 || now - last_check >= WAIT_MS * 1e-3;
+        bool gone = atomic_load(&g->closed) || __atomic_load_n(&g->h->stopping, __ATOMIC_ACQUIRE) ||
+                    (check && peer_hung_up(g->peer_fd));
+        if (check) last_check = now;
+        pthread_mutex_lock(&g->mu);
+        if (gone) {
+            srv_job_cancel(g->job);
+            g->gone = g->finished = g->done = end = true;
+        } else if (rc < 0) {
+            g->lost = g->finished = g->done = end = true;
+        } else if (rc == 0) {
+            if (g->stream) {
+                stream_event(g, &ev);
+                end = ev.kind != SRV_EV_TOKEN;
+            } else {
+                end = g->done = collect_event(g, &ev);
+            }
+        }
+        /* wake the connection when it waits and there is something for it */
+        bool ready = g->stream ? (g->out.len > g->off || g->finished) : g->done;
+        if (g->suspended && ready && !atomic_load(&g->closed)) {
+            g->suspended = false;
+            MHD_resume_connection(g->conn);
+        }
+        pthread_mutex_unlock(&g->mu);
+    }
+    /* last: srv_http_stop frees h once no pump is counted, and gen_unref may still use it */
+    srv_http *h = g->h;
+    gen_unref(g);
+    __atomic_fetch_sub(&h->pumps, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+}
+
+/* Starts g's pump; the caller's reference stays with the caller. */
+static int gen_start_pump(gen *g) {
+    atomic_fetch_add(&g->refs, 1);
+    __atomic_fetch_add(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, (size_t)256 << 10);
+    pthread_t t;
+    int rc = pthread_create(&t, &at, gen_pump, g);
+    pthread_attr_destroy(&at);
+    if (rc) {
+        __atomic_fetch_sub(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
+        atomic_fetch_sub(&g->refs, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static enum MHD_Result collect_finish(http_req *q, gen *g);
+
+void route_generate_abandon(http_req *q) {
+    gen *g = q->gen;
+    q->gen = NULL;
+    if (g) gen_free(g);
+}
+
+/* Called again by http.c when a suspended non-streaming request is resumed: the pump is done. */
+enum MHD_Result route_generate_resume(http_req *q) {
+    gen *g = q->gen;
+    pthread_mutex_lock(&g->mu);
+    bool done = g->done;
+    if (!done) { /* spurious: keep waiting */
+        g->suspended = true;
+        MHD_suspend_connection(q->conn);
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (!done) return MHD_YES;
+    q->gen = NULL;
+    enum MHD_Result r;
+    if (g->gone) {
+        q->status = 499;
+        r = MHD_NO;
+    } else if (g->lost) {
+        r = http_error(q, 500, NULL, "server_error", "The generation ended without a result.");
+    } else if (g->done_ev.kind == SRV_EV_ERROR) {
+        r = http_error(q, 500, NULL, "server_error", "Generation failed: %s", g->done_ev.error.msg);
+    } else {
+        r = collect_finish(q, g);
+        g = NULL; /* collect_finish released it */
+    }
+    if (g) gen_free(g);
+    return r;
+}
+
+static enum MHD_Result collect_finish(http_req *q, gen *g) {
+    srv_event ev = g->done_ev;
     observe_done(g, &ev);
-    json_t *text = http_json_text(g->text.b ? g->text.b : "", g->text.len);
+    const char *finish = ev.finish_reason ? ev.finish_reason : "stop";
+    /* chat: content, reasoning and tool calls split from the text */
+    tc_result tr = {0};
+    bool split = false;
+    if (g->split) {
+        he_error e;
+        if (tc_parse(g->family, &g->reasoning, g->parse_calls, g->text.b ? g->text.b : "", g->text.len, &tr, &e) == 0)
+            split = true;
+        else
+            log_warn("serve: parsing the output for tool calls failed: %s", e.msg);
+    }
+    json_t *text = split ? http_json_text(tr.content, strlen(tr.content))
+                         : http_json_text(g->text.b ? g->text.b : "", g->text.len);
     json_t *lp = g->lp ? json_incref(g->lp) : json_null();
     json_t *o;
     switch (g->api) {
-    case SRV_API_CHAT:
+    case SRV_API_CHAT: {
         if (g->lp) {
             json_decref(lp);
             lp = json_pack("{s:O}", "content", g->lp);
         }
-        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:{s:s, s:o, s:n}, s:o, s:s}], s:o}", "id", g->id, "object",
+        json_t *msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", text, "refusal");
+        if (split && tr.reasoning) json_object_set_new(msg, "reasoning_content", json_string(tr.reasoning));
+        if (split && tr.n_calls > 0) {
+            json_t *calls = json_array();
+            for (int i = 0; i < tr.n_calls; i++)
+                json_array_append_new(calls, openai_call(i, tr.calls[i].id, tr.calls[i].name, tr.calls[i].arguments,
+                                                         strlen(tr.calls[i].arguments), false));
+            json_object_set_new(msg, "tool_calls", calls);
+            if (!tr.content[0]) json_object_set_new(msg, "content", json_null());
+            if (!strcmp(finish, "stop")) finish = "tool_calls";
+        }
+        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:o, s:o, s:s}], s:o}", "id", g->id, "object",
                       "chat.completion", "created", (json_int_t)g->created, "model", g->model, "system_fingerprint",
-                      "hearth", "choices", "index", 0, "message", "role", "assistant", "content", text, "refusal",
-                      "logprobs", lp, "finish_reason", ev.finish_reason ? ev.finish_reason : "stop", "usage",
+                      "hearth", "choices", "index", 0, "message", msg, "logprobs", lp, "finish_reason", finish, "usage",
                       usage_json(&ev));
         break;
+    }
     case SRV_API_COMPLETION:
         o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:o, s:i, s:o, s:s}], s:o}", "id", g->id, "object",
                       "text_completion", "created", (json_int_t)g->created, "model", g->model, "system_fingerprint",
@@ -386,22 +646,54 @@ static enum MHD_Result collect(http_req *q, gen *g) {
         json_decref(lp);
         char ts[48];
         rfc3339_now(ts, sizeof ts);
-        if (g->api == SRV_API_OLLAMA_CHAT)
+        if (g->api == SRV_API_OLLAMA_CHAT) {
             o = json_pack("{s:s, s:s, s:{s:s, s:o}, s:b}", "model", g->model, "created_at", ts, "message", "role",
                           "assistant", "content", text, "done", 1);
-        else
+            json_t *msg = json_object_get(o, "message");
+            if (split && tr.reasoning) json_object_set_new(msg, "thinking", json_string(tr.reasoning));
+            if (split && tr.n_calls > 0) {
+                json_t *calls = json_array();
+                for (int i = 0; i < tr.n_calls; i++)
+                    json_array_append_new(calls, ollama_call(tr.calls[i].name, tr.calls[i].arguments,
+                                                             strlen(tr.calls[i].arguments)));
+                json_object_set_new(msg, "tool_calls", calls);
+            }
+        } else
             o = json_pack("{s:s, s:s, s:o, s:b}", "model", g->model, "created_at", ts, "response", text, "done", 1);
         json_object_set_new(o, "done_reason", json_string(ev.finish_reason ? ev.finish_reason : "stop"));
         ollama_timings(o, g, &ev);
+        ollama_final_extras(o, g);
+        if (g->lp) json_object_set(o, "logprobs", g->lp);
     }
     }
+    if (split) tc_result_free(&tr);
+    /* o holds its own references; drop g's here, on this thread, so the pump (which may free g
+     * last) never touches JSON that this thread is about to serialize */
+    json_decref(g->lp);
+    g->lp = NULL;
     gen_free(g);
     return http_respond_json(q, 200, o);
 }
 
 /* ---- prompt ---- */
 
-static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size_t *n, srv_req_error *e) {
+/* What the template says about the output: its tool-call family and reasoning. */
+typedef struct {
+    bool templated;
+    tc_family family;
+    tc_reasoning reasoning;
+    bool thinking_closed; /* the prompt ends with a closed think block: no thinking this turn */
+} prompt_info;
+
+/* Qwen 3 with enable_thinking false ends the prompt with an empty "<think>\n\n</think>\n\n":
+ * the model is not to think, so a forced call's grammar offers no think block either. */
+static bool prompt_closes_thinking(const char *p, size_t len) {
+    while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == ' ' || p[len - 1] == '\r' || p[len - 1] == '\t')) len--;
+    return len >= 8 && !memcmp(p + len - 8, "</think>", 8);
+}
+
+static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size_t *n, prompt_info *pi,
+                        srv_req_error *e) {
     const hearth_model *hm = srv_model_engine(m);
     const tok_vocab *v = hearth_model_vocab(hm);
     const srv_model_config *cfg = srv_model_config_of(m);
@@ -426,23 +718,66 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
         json_t *msgs;
         if (r->api == SRV_API_OLLAMA_GENERATE) {
             msgs = json_array();
-            const char *sys = r->system ? r->system : cfg->system_prompt;
+            /* a continuation (context) already holds the conversation's system prompt */
+            const char *sys = r->system ? r->system : r->n_context ? NULL : cfg->system_prompt;
             if (sys) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", sys));
             json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", r->prompt));
         } else {
-            msgs = json_copy(r->messages);
+            msgs = json_deep_copy(r->messages);
             const char *first = json_string_value(json_object_get(json_array_get(msgs, 0), "role"));
             if (cfg->system_prompt && !(first && !strcmp(first, "system")))
                 json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", cfg->system_prompt));
         }
-        const srv_chat *chat = srv_chat_get(cfg->path, v, &err);
+        const srv_chat *chat = srv_chat_for(cfg->path, cfg->chat_template, v, &err);
         if (!chat) {
             json_decref(msgs);
             return srv_req_fail(e, 500, NULL, "server_error", "%s", err.msg);
         }
-        text = srv_chat_render(chat, msgs, r->tools, &len, &err);
+        pi->templated = true;
+        pi->family = TC_GENERIC;
+        if (cfg->tool_format) {
+            if (tc_family_from_name(cfg->tool_format, &pi->family)) pi->family = TC_GENERIC;
+        } else if (!srv_chat_is_fallback(chat)) {
+            pi->family = tc_detect(srv_chat_source(chat));
+        }
+        /* earlier turns' calls in the shape this family's template wants (arguments as an
+         * object or a string, Mistral's ids) */
+        if (tc_prepare_messages(pi->family, msgs, &err)) {
+            json_decref(msgs);
+            return srv_req_fail(e, 400, "messages", "invalid_value", "%s", err.msg);
+        }
+        /* a real template that never mentions tools would not show them: describe them and
+         * the generic call format in the system message (the ChatML fallback does its own) */
+        if (r->tools && !srv_chat_is_fallback(chat) && pi->family == TC_GENERIC &&
+            !strstr(srv_chat_source(chat), "tools")) {
+            char *ins = tc_generic_instructions(r->tools);
+            json_t *m0 = json_array_get(msgs, 0);
+            const char *role0 = json_string_value(json_object_get(m0, "role"));
+            if (role0 && !strcmp(role0, "system") && json_is_string(json_object_get(m0, "content"))) {
+                const char *c0 = json_string_value(json_object_get(m0, "content"));
+                size_t l0 = strlen(c0), li = strlen(ins);
+                char *both = xmalloc(l0 + li + 3);
+                memcpy(both, c0, l0);
+                memcpy(both + l0, "\n\n", 2);
+                memcpy(both + l0 + 2, ins, li + 1);
+                json_object_set_new(m0, "content", json_string(both));
+                free(both);
+            } else {
+                json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", ins));
+            }
+            free(ins);
+        }
+        json_t *kw = r->template_kwargs ? json_copy(r->template_kwargs) : NULL;
+        if (r->enable_thinking >= 0) {
+            if (!kw) kw = json_object();
+            json_object_set_new(kw, "enable_thinking", json_boolean(r->enable_thinking));
+        }
+        text = srv_chat_render(chat, msgs, r->tools, kw, &len, &err);
+        json_decref(kw);
         json_decref(msgs);
         if (!text) return srv_req_fail(e, 400, "messages", "template_error", "%s", err.msg);
+        tc_reasoning_detect(pi->family, srv_chat_source(chat), text, &pi->reasoning);
+        pi->thinking_closed = prompt_closes_thinking(text, len);
     } else {
         text = xstrdup(r->prompt ? r->prompt : "");
         len = strlen(text);
@@ -450,6 +785,25 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
     int rc = srv_prompt_tokens(v, text, len, toks, n, &err);
     free(text);
     if (rc) return srv_req_fail(e, 400, "prompt", "invalid_value", "%s", err.msg);
+    if (r->n_context) {
+        /* Ollama's `context`: the previous prompt and answer as token ids; the new prompt
+         * continues them (without a second BOS). The slot's cached prefix makes this cheap. */
+        for (size_t i = 0; i < r->n_context; i++)
+            if (r->context[i] >= tok_n_vocab(v)) {
+                free(*toks);
+                *toks = NULL;
+                return srv_req_fail(e, 400, "context", "invalid_value",
+                                    "Invalid 'context[%zu]': token id %d is out of range (the vocabulary has %d tokens).",
+                                    i, r->context[i], tok_n_vocab(v));
+            }
+        size_t skip = *n > 0 && tok_bos(v) >= 0 && (*toks)[0] == tok_bos(v) ? 1 : 0;
+        int32_t *all = xmalloc((r->n_context + *n - skip + 1) * sizeof *all);
+        memcpy(all, r->context, r->n_context * sizeof *all);
+        memcpy(all + r->n_context, *toks + skip, (*n - skip) * sizeof *all);
+        free(*toks);
+        *toks = all;
+        *n = r->n_context + *n - skip;
+    }
     if (*n == 0) {
         free(*toks);
         *toks = NULL;
@@ -488,10 +842,37 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     }
     int32_t *toks = NULL;
     size_t n = 0;
-    if (build_prompt(&r, m, &toks, &n, &e)) {
+    prompt_info pi = {0};
+    if (build_prompt(&r, m, &toks, &n, &pi, &e)) {
         srv_model_release(m);
         srv_request_free(&r);
         return http_req_error(q, &e);
+    }
+    bool chat_api = api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT;
+    bool parse_calls = chat_api && r.tools && r.tool_choice != TC_CHOICE_NONE;
+    /* The grammar: tool calls under required / a named function (from the first token), or
+     * under auto (lazily, from the family's opener on) unless a structured output format is
+     * asked, which then constrains the whole answer; else the format's or raw grammar. */
+    gram_grammar *grammar = NULL;
+    tc_grammar tg = {0};
+    bool tools_grammar = parse_calls && !(r.tool_choice == TC_CHOICE_AUTO && r.grammar);
+    if (tools_grammar) {
+        tc_spec spec = {.family = pi.family,
+                        .tools = r.tools,
+                        .choice = r.tool_choice,
+                        .named = r.tool_named,
+                        .parallel = r.parallel_tool_calls,
+                        .reasoning = pi.thinking_closed ? NULL : &pi.reasoning};
+        he_error ge = {0};
+        int brc = tc_grammar_build(&spec, &tg, &ge);
+        if (brc == 0 && tg.gbnf) grammar = gram_parse(tg.gbnf, strlen(tg.gbnf), NULL, &ge);
+        if (brc != 0 || (tg.gbnf && !grammar)) {
+            free(toks);
+            tc_grammar_free(&tg);
+            srv_model_release(m);
+            srv_request_free(&r);
+            return http_error(q, 400, "tools", "invalid_tools", "Invalid 'tools': %s", ge.msg);
+        }
     }
     const srv_model_config *cfg = srv_model_config_of(m);
     srv_job_params p = {0};
@@ -503,10 +884,28 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     p.stop = (const char *const *)r.stop;
     p.n_stop = r.n_stop;
     p.top_logprobs = r.top_logprobs;
+    p.render_special = parse_calls; /* several families' call markers are control tokens */
+    if (grammar) {
+        p.grammar = grammar;
+        p.lazy = tg.lazy;
+        p.triggers = (const char *const *)tg.triggers;
+        p.n_triggers = tg.n_triggers;
+        if (tg.lazy && pi.reasoning.reasoning) { /* a call thought about is not a call made */
+            bool r7b = pi.family == TC_COMMAND_R7B;
+            p.skip_open = r7b ? "<|START_THINKING|>" : "<think>";
+            p.skip_close = r7b ? "<|END_THINKING|>" : "</think>";
+            p.starts_in_skip = pi.reasoning.starts_in_reasoning;
+        }
+    } else if (r.grammar) {
+        p.grammar = r.grammar;
+    }
     he_error err = {0};
     srv_job *job = srv_job_submit(m, &p, &err);
-    free(toks);
+    tc_grammar_free(&tg);
+    if (job && p.grammar == r.grammar) r.grammar = NULL; /* the job owns it now */
     if (!job) {
+        free(toks);
+        if (grammar) gram_free(grammar);
         srv_model_release(m);
         enum MHD_Result res;
         if (err.code == HE_LIMIT)
@@ -520,6 +919,11 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         return res;
     }
     gen *g = xcalloc(1, sizeof *g);
+    pthread_mutex_init(&g->mu, NULL);
+    atomic_init(&g->refs, 1);
+    atomic_init(&g->closed, false);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    g->peer_fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
     g->h = q->h;
     g->conn = q->conn;
     g->api = api;
@@ -531,16 +935,47 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     snprintf(g->model, sizeof g->model, "%s", r.model);
     g->created = (int64_t)time(NULL);
     g->include_usage = r.include_usage;
-    g->top_logprobs = api == SRV_API_OLLAMA_CHAT || api == SRV_API_OLLAMA_GENERATE ? -1 : r.top_logprobs;
+    g->top_logprobs = r.top_logprobs;
+    if (api == SRV_API_OLLAMA_GENERATE && !r.raw) { /* `context` comes back: the prompt, then what is generated */
+        g->cap_ctx_toks = n + 64;
+        g->ctx_toks = xmalloc(g->cap_ctx_toks * sizeof *g->ctx_toks);
+        memcpy(g->ctx_toks, toks, n * sizeof *toks);
+        g->n_ctx_toks = n;
+    }
+    free(toks);
     g->t0 = q->t0;
+    g->parse_calls = parse_calls;
+    g->family = pi.family;
+    g->reasoning = pi.reasoning;
+    g->split = chat_api && pi.templated && (parse_calls || pi.reasoning.reasoning);
     bool stream = r.stream;
+    g->stream = stream;
+    if (stream && g->split) g->ts = tc_stream_new(g->family, &g->reasoning, g->parse_calls);
     srv_request_free(&r);
-    if (!stream) return collect(q, g);
+    if (!stream) {
+        if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
+        /* Park the request until the pump has the whole answer (route_generate_resume). */
+        pthread_mutex_lock(&g->mu);
+        if (gen_start_pump(g)) {
+            pthread_mutex_unlock(&g->mu);
+            gen_free(g);
+            return http_error(q, 503, NULL, "server_error", "Cannot start a generation thread; retry shortly.");
+        }
+        q->gen = g;
+        g->suspended = true;
+        MHD_suspend_connection(q->conn);
+        pthread_mutex_unlock(&g->mu);
+        return MHD_YES;
+    }
     bool sse = api == SRV_API_CHAT || api == SRV_API_COMPLETION;
     if (sse && api == SRV_API_CHAT) {
         /* The first chunk announces the role, as OpenAI's does. */
         sb_json(&g->out, "data: ", chat_chunk(g, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, NULL),
                 "\n\n");
+    }
+    if (gen_start_pump(g)) {
+        gen_free(g);
+        return http_error(q, 503, NULL, "server_error", "Cannot start a generation thread; retry shortly.");
     }
     return http_respond_stream(q, stream_reader, g, gen_free, sse ? "text/event-stream" : "application/x-ndjson");
 }
@@ -641,7 +1076,7 @@ enum MHD_Result route_show(http_req *q) {
     const hearth_model *hm = srv_model_engine(m);
     const srv_model_config *cfg = srv_model_config_of(m);
     he_error err = {0};
-    const srv_chat *chat = srv_chat_get(cfg->path, hearth_model_vocab(hm), &err);
+    const srv_chat *chat = srv_chat_for(cfg->path, cfg->chat_template, hearth_model_vocab(hm), &err);
     const char *arch = hearth_model_arch(hm);
     json_t *info = json_object();
     char key[96];
@@ -660,6 +1095,7 @@ enum MHD_Result route_show(http_req *q) {
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", "", "parameters", params, "template",
                           chat ? srv_chat_source(chat) : "", "details", ollama_details(m), "model_info", info,
                           "capabilities", "completion", "modified_at", "");
+    if (cfg->system_prompt) json_object_set_new(o, "system", json_string(cfg->system_prompt));
     srv_model_release(m);
     json_decref(root);
     return http_respond_json(q, 200, o);
@@ -707,12 +1143,12 @@ int srv_http_smoke(srv_model *m, void *user, he_error *err) {
     const hearth_model *hm = srv_model_engine(m);
     const tok_vocab *v = hearth_model_vocab(hm);
     if (!v) return he_fail(err, HE_UNSUPPORTED, "the model has no tokenizer");
-    const srv_chat *chat = srv_chat_get(srv_model_config_of(m)->path, v, err);
+    const srv_chat *chat = srv_chat_for(srv_model_config_of(m)->path, srv_model_config_of(m)->chat_template, v, err);
     if (!chat) return -1;
     json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You are helpful.", "role",
                              "user", "content", "Hello");
     size_t len;
-    char *s = srv_chat_render(chat, msgs, NULL, &len, err);
+    char *s = srv_chat_render(chat, msgs, NULL, NULL, &len, err);
     json_decref(msgs);
     if (!s) return -1;
     free(s);

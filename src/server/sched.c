@@ -42,11 +42,24 @@ struct srv_job {
     int32_t *prompt;
     size_t n_prompt;
     int32_t max_tokens, top_logprobs;
+    bool render_special;
     char **stop;
     size_t *stop_len;
     int32_t n_stop;
     sample_chain *chain; /* used only by the scheduler after submit */
     double t_submit;
+    /* grammar (scheduler only after submit): gm is NULL without one; gm_on once it constrains
+     * (from the start unless lazy); seen is the output so far while a lazy one waits */
+    gram_grammar *grammar;
+    gram_matcher *gm;
+    bool gm_on;
+    char **triggers;
+    int32_t n_triggers;
+    size_t max_trigger;
+    char *seen;
+    size_t n_seen, cap_seen, scan;
+    char *skip_open, *skip_close; /* lazy: a reasoning block in which triggers do not count */
+    bool in_skip;
     /* guarded by m->mu */
     struct srv_job *qnext; /* queue link */
     bool queued, in_slot, cancelled, abandoned, ended,
@@ -74,6 +87,8 @@ typedef struct {
     size_t n_pend, cap_pend;
     uint64_t last_used;
     double t_assign, t_first;
+    float *scratch; /* n_vocab logits for grammar masking */
+    char *tokbuf;   /* TOK_DETOK_MAX: one token's text */
 } slot;
 
 struct srv_model {
@@ -83,11 +98,12 @@ struct srv_model {
     hearth_model *model;
     hearth_ctx *ctx;
     const tok_vocab *vocab;
+    gram_vocab *gvocab; /* what each token spells, for grammars (NULL without a vocab) */
     int32_t n_vocab, n_ctx_slot, n_batch;
     slot *slots;
     int32_t n_slots;
     hearth_batch batch;
-    char *tokbuf;
+    he_pool *pool; /* the context's threads, also used to sample the slots side by side */
     uint64_t use_clock;
 
     pthread_t thread;
@@ -141,6 +157,14 @@ static void job_destroy(srv_job *j) {
     free(j->stop);
     free(j->stop_len);
     sample_chain_free(j->chain);
+    gram_matcher_free(j->gm);
+    gram_free(j->grammar);
+    for (int32_t i = 0; i < j->n_triggers; i++)
+        free(j->triggers[i]);
+    free(j->triggers);
+    free(j->seen);
+    free(j->skip_open);
+    free(j->skip_close);
     pthread_cond_destroy(&j->cv);
     free(j);
 }
@@ -380,34 +404,123 @@ static void slot_fail(srv_model *m, slot *s, const he_error *err) {
 typedef struct {
     ev_node *ev;        /* TOKEN event or NULL */
     const char *finish; /* finish reason, or NULL to keep going */
+    bool failed;        /* the grammar had no way on: err says why */
+    he_error err;
 } step_out;
+
+/* Earliest occurrence of needle in h[from, n), or -1. */
+static long find_from(const char *h, size_t n, size_t from, const char *needle) {
+    size_t l = strlen(needle);
+    if (!l || from >= n || n - from < l) return -1;
+    const char *p = memmem(h + from, n - from, needle, l);
+    return p ? p - h : -1;
+}
+
+/* A lazy grammar watches the output for a trigger; once one appears the matcher takes the
+ * trigger and everything after it, and constrains from the next token. Triggers inside a
+ * reasoning block (skip_open .. skip_close) do not count: a model thinking about a call has
+ * not started one. scan is where the next search starts (text before it is decided). */
+static void lazy_watch(srv_model *m, srv_job *j, int32_t tok) {
+    char b[256];
+    size_t n = tok_token_bytes(m->vocab, tok, j->render_special, b, sizeof b);
+    if (n > sizeof b) n = sizeof b;
+    if (j->n_seen + n + 1 > j->cap_seen) {
+        size_t cap = j->cap_seen ? j->cap_seen : 256;
+        while (cap < j->n_seen + n + 1)
+            cap *= 2;
+        j->seen = xrealloc(j->seen, cap);
+        j->cap_seen = cap;
+    }
+    memcpy(j->seen + j->n_seen, b, n);
+    j->n_seen += n;
+    j->seen[j->n_seen] = 0;
+    long best = -1;
+    for (;;) {
+        if (j->in_skip) {
+            long c = find_from(j->seen, j->n_seen, j->scan, j->skip_close);
+            if (c < 0) break;
+            j->in_skip = false;
+            j->scan = (size_t)c + strlen(j->skip_close);
+            continue;
+        }
+        best = -1;
+        for (int32_t k = 0; k < j->n_triggers; k++) {
+            long p = find_from(j->seen, j->n_seen, j->scan, j->triggers[k]);
+            if (p >= 0 && (best < 0 || p < best)) best = p;
+        }
+        long o = j->skip_open ? find_from(j->seen, j->n_seen, j->scan, j->skip_open) : -1;
+        if (o >= 0 && (best < 0 || o < best)) {
+            j->in_skip = true;
+            j->scan = (size_t)o + strlen(j->skip_open);
+            best = -1;
+            continue;
+        }
+        break;
+    }
+    if (best < 0) {
+        /* keep the tail that may still become a trigger or a block marker */
+        size_t keep = j->in_skip ? strlen(j->skip_close) : j->max_trigger;
+        if (j->n_seen + 1 > keep && j->n_seen + 1 - keep > j->scan) j->scan = j->n_seen + 1 - keep;
+        return;
+    }
+    he_error e;
+    if (gram_matcher_accept_bytes(j->gm, j->seen + best, j->n_seen - (size_t)best, &e) == 0) {
+        j->gm_on = true;
+    } else {
+        /* what followed the trigger in the same token does not fit: leave this output free
+         * (the parser keeps an unparsable call as text) */
+        log_warn("sched: a lazy grammar's trigger was followed by text it refuses (%s); generating freely", e.msg);
+        gram_matcher_free(j->gm);
+        j->gm = NULL;
+    }
+    free(j->seen);
+    j->seen = NULL;
+    j->n_seen = j->cap_seen = 0;
+}
 
 /* Samples the slot's next token from logits and advances its text (outside mu: touches only
  * the slot and the job's immutable fields and chain). */
 static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
     srv_job *j = s->job;
-    step_out o = {NULL, NULL};
+    step_out o;
+    memset(&o, 0, sizeof o);
     double t = now_ms();
     if (s->t_first <= 0) s->t_first = t;
-    int32_t tok = sample_chain_sample(j->chain, logits);
+    int32_t tok;
+    if (j->gm && j->gm_on) {
+        /* EOG comes out only where the grammar may end */
+        tok = gram_sample(j->gm, j->chain, logits, s->scratch, &o.err);
+        if (tok < 0) {
+            o.failed = true;
+            return o;
+        }
+    } else {
+        tok = sample_chain_sample(j->chain, logits);
+    }
     if (m->vocab && tok_is_eog(m->vocab, tok)) {
         o.finish = "stop";
         return o;
     }
     sample_chain_accept(j->chain, tok);
+    bool grammar_done = false;
+    if (j->gm && !j->gm_on) lazy_watch(m, j, tok);
+    if (j->gm && j->gm_on) grammar_done = gram_matcher_must_end(j->gm);
     s->n_gen++;
     s->next_tok = tok;
     if (m->vocab) {
-        size_t n = tok_detok_push(&s->detok, m->vocab, tok, false, m->tokbuf, TOK_DETOK_MAX);
+        size_t n = tok_detok_push(&s->detok, m->vocab, tok, j->render_special, s->tokbuf, TOK_DETOK_MAX);
         if (n > TOK_DETOK_MAX) n = TOK_DETOK_MAX;
-        pend_append(s, m->tokbuf, n);
+        pend_append(s, s->tokbuf, n);
     }
-    if (j->max_tokens > 0 && s->n_gen >= j->max_tokens)
+    if (grammar_done)
+        o.finish = "stop"; /* the grammar is complete: nothing may follow */
+    else if (j->max_tokens > 0 && s->n_gen >= j->max_tokens)
         o.finish = "length";
     else if (s->n_hist >= m->n_ctx_slot)
         o.finish = "length"; /* no room to decode tok */
     size_t release;
-    long at = j->n_stop ? stop_find(j, s) : -1;
+    bool stops = j->n_stop && !j->gm_on;
+    long at = stops ? stop_find(j, s) : -1;
     if (at >= 0) {
         release = (size_t)at;
         o.finish = "stop";
@@ -419,7 +532,7 @@ static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
         pend_append(s, buf, n);
         release = s->n_pend;
     } else {
-        release = j->n_stop ? stop_safe(j, s) : s->n_pend;
+        release = stops ? stop_safe(j, s) : s->n_pend;
     }
     o.ev = pend_take(s, SRV_EV_TOKEN, release);
     if (o.finish) {
@@ -430,6 +543,30 @@ static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
     o.ev->ev.token = tok;
     if (j->top_logprobs >= 0) fill_logprobs(logits, m->n_vocab, tok, j->top_logprobs, &o.ev->ev);
     return o;
+}
+
+/* Sampling every slot that has logits this step, spread over the pool: a slot masking under a
+ * grammar does not hold up the others (each touches only its own slot, job and chain; the
+ * model's vocab and gram_vocab are read-only). */
+typedef struct {
+    srv_model *m;
+    step_out *outs;
+    int rc;
+} sample_work;
+
+static void sample_slots(void *arg, int ith, int nth) {
+    sample_work *w = arg;
+    srv_model *m = w->m;
+    for (int32_t i = ith; i < m->n_slots; i += nth) {
+        slot *s = &m->slots[i];
+        step_out *o = &w->outs[i];
+        o->ev = NULL;
+        o->finish = NULL;
+        o->failed = false;
+        if (w->rc || s->batch_idx < 0) continue;
+        const float *logits = hearth_logits(m->ctx, s->batch_idx);
+        if (logits) *o = slot_sample(m, s, logits);
+    }
 }
 
 static void *sched_main(void *arg) {
@@ -483,13 +620,15 @@ static void *sched_main(void *arg) {
         pthread_mutex_unlock(&m->mu);
 
         int rc = hearth_decode(m->ctx, b, &err);
-        for (int32_t i = 0; i < m->n_slots; i++) {
-            slot *s = &m->slots[i];
-            outs[i] = (step_out){NULL, NULL};
-            if (rc || s->batch_idx < 0) continue;
-            const float *logits = hearth_logits(m->ctx, s->batch_idx);
-            if (logits) outs[i] = slot_sample(m, s, logits);
-        }
+        sample_work w = {m, outs, rc};
+        int n_sampling = 0;
+        for (int32_t i = 0; i < m->n_slots; i++)
+            if (!rc && m->slots[i].batch_idx >= 0) n_sampling++;
+        int nth = he_pool_size(m->pool) < n_sampling ? he_pool_size(m->pool) : n_sampling;
+        if (nth > 1)
+            he_pool_run_n(m->pool, nth, sample_slots, &w);
+        else
+            sample_slots(&w, 0, 1);
 
         pthread_mutex_lock(&m->mu);
         for (int32_t i = 0; i < m->n_slots; i++) {
@@ -502,6 +641,10 @@ static void *sched_main(void *arg) {
             if (s->state == SLOT_PREFILL && s->batch_idx >= 0) {
                 s->state = SLOT_GEN;
                 m->st_prompt += s->job->n_prompt - (size_t)s->n_cached;
+            }
+            if (outs[i].failed) {
+                slot_fail(m, s, &outs[i].err);
+                continue;
             }
             if (outs[i].ev) {
                 m->st_gen++;
@@ -569,22 +712,28 @@ static void model_destroy(srv_model *m) {
         if (s->job) job_destroy(s->job);
         free(s->hist);
         free(s->pend);
+        free(s->scratch);
+        free(s->tokbuf);
     }
     for (srv_job *j = m->q_head, *nx; j; j = nx) {
         nx = j->qnext;
         job_destroy(j);
     }
     free(m->slots);
-    free(m->tokbuf);
+    gram_vocab_free(m->gvocab);
     hearth_batch_deinit(&m->batch);
     hearth_ctx_free(m->ctx);
+    he_pool_free(m->pool);
     hearth_model_free(m->model);
     free((char *)m->cfg.name);
     free((char *)m->cfg.path);
     free((char *)m->cfg.system_prompt);
+    free((char *)m->cfg.tool_format);
+    free((char *)m->cfg.chat_template);
     free((char *)m->req.name);
     free((char *)m->req.path);
     free((char *)m->req.system_prompt);
+    free((char *)m->req.tool_format);
     pthread_cond_destroy(&m->work);
     pthread_mutex_destroy(&m->mu);
     free(m);
@@ -615,10 +764,14 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     m->cfg.name = xstrdup(name);
     m->cfg.path = xstrdup(cfg->path);
     m->cfg.system_prompt = dup_or_null(cfg->system_prompt);
+    m->cfg.tool_format = dup_or_null(cfg->tool_format);
+    m->cfg.chat_template = NULL; /* set from the store below; owned by m */
     m->req = *cfg;
+    m->req.chat_template = NULL;
     m->req.name = xstrdup(name);
     m->req.path = xstrdup(cfg->path);
     m->req.system_prompt = dup_or_null(cfg->system_prompt);
+    m->req.tool_format = dup_or_null(cfg->tool_format);
     if (m->cfg.n_slots == 0) m->cfg.n_slots = 4;
     if (m->cfg.max_queue == 0) m->cfg.max_queue = 64;
     m->n_slots = m->cfg.n_slots;
@@ -629,6 +782,16 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     if (store_resolve(cfg->path, resolved, sizeof resolved, cfg->verify, err) < 0) goto fail;
     free((char *)m->cfg.path); /* the effective config names the file; req keeps the name */
     m->cfg.path = xstrdup(resolved);
+    /* A store model may carry a chat template and default params; the config's own keys win. */
+    char *params = NULL, *tmpl = NULL;
+    if (store_overrides(cfg->path, &tmpl, &params, err) < 0) goto fail;
+    m->cfg.chat_template = tmpl;
+    if (params) {
+        int prc = srv_config_apply_params(&m->cfg, params, cfg->path, err);
+        free(params);
+        if (prc) goto fail;
+        log_info("serve: '%s': store params applied from %s", name, cfg->path);
+    }
     m->model = hearth_model_load(resolved, NULL, err);
     if (!m->model) goto fail;
     m->vocab = hearth_model_vocab(m->model);
@@ -654,16 +817,23 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     cp.n_batch = m->n_batch;
     cp.n_seq = m->n_slots;
     cp.n_outputs = m->n_slots; /* at most one logits row per slot per step */
-    cp.n_threads = m->cfg.n_threads;
+    m->pool = he_pool_new(m->cfg.n_threads);
+    cp.pool = m->pool; /* shared with the sampling of the slots */
     m->ctx = hearth_ctx_new(m->model, &cp, err);
     if (!m->ctx) goto fail;
     hearth_batch_init(&m->batch, m->n_batch);
-    m->tokbuf = xmalloc(TOK_DETOK_MAX);
     m->slots = xcalloc((size_t)m->n_slots, sizeof *m->slots);
     for (int32_t i = 0; i < m->n_slots; i++) {
         m->slots[i].id = i;
         m->slots[i].hist = xmalloc((size_t)n_ctx * sizeof(int32_t));
         m->slots[i].batch_idx = -1;
+        m->slots[i].scratch = xmalloc((size_t)m->n_vocab * sizeof(float));
+        m->slots[i].tokbuf = xmalloc(TOK_DETOK_MAX);
+    }
+    if (m->vocab) {
+        /* once per model: grammars of every request mask tokens through it */
+        m->gvocab = gram_vocab_from_tok(m->vocab, err);
+        if (!m->gvocab) goto fail;
     }
     if (smoke_test(m, err)) goto fail;
     if (pthread_create(&m->thread, NULL, sched_main, m)) {
@@ -734,14 +904,51 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
                 SRV_MAX_TOP_LOGPROBS);
         return NULL;
     }
+    if (p->grammar && !m->gvocab) {
+        he_fail(err, HE_UNSUPPORTED, "grammar: the model has no tokenizer to match tokens against");
+        return NULL;
+    }
+    if (p->grammar && p->lazy && (p->n_triggers <= 0 || p->n_triggers > 64 || !p->triggers)) {
+        he_fail(err, HE_INVALID, "grammar: a lazy grammar needs 1 to 64 triggers, got %d", p->n_triggers);
+        return NULL;
+    }
+    gram_matcher *gm = NULL;
+    if (p->grammar) {
+        gm = gram_matcher_new(p->grammar, m->gvocab, err);
+        if (!gm) return NULL;
+    }
     sample_chain *chain = sample_chain_new(&p->sampling, m->n_vocab, err);
-    if (!chain) return NULL;
+    if (!chain) {
+        gram_matcher_free(gm);
+        return NULL;
+    }
     srv_job *j = xcalloc(1, sizeof *j);
     j->chain = chain;
+    if (gm) {
+        j->gm = gm;
+        j->gm_on = !p->lazy;
+        if (p->lazy) {
+            j->triggers = xcalloc((size_t)p->n_triggers, sizeof *j->triggers);
+            for (int32_t i = 0; i < p->n_triggers; i++) {
+                j->triggers[i] = xstrdup(p->triggers[i] ? p->triggers[i] : "");
+                size_t tl = strlen(j->triggers[i]);
+                if (tl > j->max_trigger) j->max_trigger = tl;
+            }
+            j->n_triggers = p->n_triggers;
+            if (p->skip_open && p->skip_open[0] && p->skip_close && p->skip_close[0]) {
+                j->skip_open = xstrdup(p->skip_open);
+                j->skip_close = xstrdup(p->skip_close);
+                j->in_skip = p->starts_in_skip;
+                size_t ol = strlen(j->skip_open);
+                if (ol > j->max_trigger) j->max_trigger = ol;
+            }
+        }
+    }
     j->prompt = xmalloc(p->n_prompt * sizeof(int32_t));
     memcpy(j->prompt, p->prompt, p->n_prompt * sizeof(int32_t));
     j->n_prompt = p->n_prompt;
     j->max_tokens = p->max_tokens;
+    j->render_special = p->render_special;
     j->top_logprobs = p->top_logprobs < 0 ? -1 : p->top_logprobs;
     if (p->n_stop) {
         j->stop = xcalloc((size_t)p->n_stop, sizeof *j->stop);
@@ -763,13 +970,14 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
     if (m->stop || m->n_queued >= m->cfg.max_queue + (free_slots > 0 ? free_slots : 0)) {
         int32_t q = m->n_queued;
         pthread_mutex_unlock(&m->mu);
-        job_destroy(j);
+        job_destroy(j); /* not the grammar: the caller keeps it on failure */
         he_fail(err, HE_LIMIT,
                 "'%s': all %d slots are busy and %d requests are waiting (max_queue %d)",
                 m->cfg.name, m->n_slots, q, m->cfg.max_queue);
         return NULL;
     }
     j->m = srv_model_retain(m);
+    j->grammar = p->grammar; /* the job owns it from here */
     j->queued = true;
     if (m->q_tail)
         m->q_tail->qnext = j;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "grammar/grammar.h"
 #include "model/hearth.h"
 #include "sample/sample.h"
 
@@ -36,7 +37,26 @@ typedef struct {
     int32_t n_batch;           /* most tokens per decode step (0: 512) */
     bool no_prefix_reuse;      /* true: every job decodes its whole prompt (benchmarks) */
     bool verify;               /* a store name's weights are re-hashed before loading */
+    const char *tool_format;   /* tool-call family name (chat/toolcall.h), NULL: from the template */
+    unsigned set;              /* SRV_CONF_*: keys the config file or command line gave (they win
+                                  over a store model's params) */
+    const char *chat_template; /* effective config only: a store model's template override */
 } srv_model_config;
+
+/* Bits of srv_model_config.set. */
+enum {
+    SRV_CONF_TEMPERATURE = 1u << 0,
+    SRV_CONF_TOP_P = 1u << 1,
+    SRV_CONF_TOP_K = 1u << 2,
+    SRV_CONF_MIN_P = 1u << 3,
+    SRV_CONF_REPEAT_PENALTY = 1u << 4,
+    SRV_CONF_REPEAT_LAST_N = 1u << 5,
+    SRV_CONF_FREQUENCY_PENALTY = 1u << 6,
+    SRV_CONF_PRESENCE_PENALTY = 1u << 7,
+    SRV_CONF_SEED = 1u << 8,
+    SRV_CONF_CTX = 1u << 9,
+    SRV_CONF_SYSTEM = 1u << 10
+};
 
 /* Defaults: n_slots 4, max_queue 64, sampling sample_params_default(); name/path NULL. */
 srv_model_config srv_model_config_default(void);
@@ -72,6 +92,24 @@ typedef struct {
     const char *const *stop; /* stop strings (copied); generation ends before any of them */
     int32_t n_stop;
     int32_t top_logprobs; /* 0..20 alternatives per token; -1: no logprobs at all */
+    /* Grammar-constrained decoding (NULL: none). A successful submit takes ownership of the
+     * grammar (the job frees it); on failure the caller keeps it. Not lazy: every token is
+     * sampled under the grammar (gram_sample) and EOG only where it may end. Lazy: tokens are
+     * sampled freely until one of triggers (copied) appears in the output; the grammar then
+     * takes the trigger and what followed it and constrains the rest. Either way the job ends
+     * with "stop" when the grammar must end, and "length" when max_tokens cuts it first. Stop
+     * strings are not applied while the grammar is engaged (they would cut its output). */
+    gram_grammar *grammar;
+    bool lazy;
+    const char *const *triggers;
+    int32_t n_triggers;
+    /* Lazy only (both NULL: none): a reasoning block, e.g. "<think>" .. "</think>", inside
+     * which triggers do not count; starts_in_skip: the output begins inside one. */
+    const char *skip_open, *skip_close;
+    bool starts_in_skip;
+    /* Control tokens come out as their text (tool-call markers such as <|python_tag|> or
+     * [TOOL_CALLS] are control tokens in their vocabularies); EOG tokens still only end. */
+    bool render_special;
 } srv_job_params;
 
 typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;
@@ -164,5 +202,10 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
 int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out,
                      int *n_out, he_error *err);
 void srv_config_free(srv_model_config *cfgs, int n);
+/* Applies a store model's params override (a JSON object; docs/SERVER.md): temperature, top_p,
+ * top_k, min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed,
+ * num_ctx, system. A key the config already set (c->set) is left alone; unknown keys are
+ * logged and ignored; a wrong type or range is an error naming what (e.g. the store name). */
+int srv_config_apply_params(srv_model_config *c, const char *json, const char *what, he_error *err);
 
 #endif

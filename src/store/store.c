@@ -803,3 +803,68 @@ out:
     store_close(s);
     return rc;
 }
+
+/* Reads a small blob whole and checks its hash against ref (one read: what is hashed is what is
+ * returned). */
+static char *blob_read_checked(const store *s, const store_blob_ref *ref, size_t max, he_error *err) {
+    char path[STORE_PATH_MAX];
+    if (store_digest_path(s->root, ref->digest, path, sizeof path, err) < 0) return NULL;
+    if (ref->size > max) return he_fail(err, HE_LIMIT, "store: blob %s is larger than %zu bytes", ref->digest, max), NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return he_fail(err, HE_IO, "store: blob %s: %s", ref->digest, strerror(errno)), NULL;
+    char *buf = xmalloc(max + 2);
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, max + 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            he_fail(err, HE_IO, "store: blob %s: %s", ref->digest, strerror(errno));
+            close(fd);
+            free(buf);
+            return NULL;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+        if (n > max) break;
+    }
+    close(fd);
+    buf[n] = '\0';
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL);
+    char digest[STORE_DIGEST_LEN + 1];
+    hex_digest(md, digest);
+    if (n != ref->size || strcmp(digest, ref->digest) != 0) {
+        free(buf);
+        return he_fail(err, HE_FORMAT, "store: blob %s changed since import (now %s, %zu bytes)", ref->digest, digest, n),
+               NULL;
+    }
+    if (memchr(buf, '\0', n)) {
+        free(buf);
+        return he_fail(err, HE_FORMAT, "store: blob %s holds a NUL byte", ref->digest), NULL;
+    }
+    return buf;
+}
+
+int store_overrides(const char *name_or_path, char **template_out, char **params_out, he_error *err) {
+    *template_out = *params_out = NULL;
+    struct stat st;
+    if (!name_or_path || stat(name_or_path, &st) == 0) return 0; /* a file: nothing to override */
+    if (store_name_check(name_or_path, NULL) < 0) return 0;       /* store_resolve reports it */
+    store *s = store_open_ex(NULL, false, err);
+    if (!s) return he_fail(err, HE_IO, "store: no model named '%s' (no store)", name_or_path);
+    store_manifest m;
+    int rc = -1;
+    if (store_manifest_read(s, name_or_path, &m, err) < 0) goto out;
+    if (m.has_template && !(*template_out = blob_read_checked(s, &m.template_blob, STORE_TEMPLATE_MAX, err))) goto out;
+    if (m.has_params && !(*params_out = blob_read_checked(s, &m.params_blob, STORE_MANIFEST_MAX, err))) goto out;
+    rc = 0;
+out:
+    if (rc) {
+        he_prefix(err, "model '%s'", name_or_path);
+        free(*template_out), free(*params_out);
+        *template_out = *params_out = NULL;
+    }
+    store_close(s);
+    return rc;
+}

@@ -146,6 +146,14 @@ int store_export(const store *s, const char *name, const char *dir, char *path_o
  * verify is true: a changed blob is an error, never served). The store is $HEARTH_HOME's. */
 int store_resolve(const char *name_or_path, char *path_out, size_t cap, bool verify, he_error *err);
 
+/* For the server: a store model's template and params overrides. When name_or_path is an
+ * existing file (not a store name) both outputs are NULL and 0 is returned. Otherwise each blob
+ * the manifest names is read whole (template <= STORE_TEMPLATE_MAX, params <= STORE_MANIFEST_MAX)
+ * and its SHA-256 checked against the digest before it is returned (a changed blob is an error,
+ * never applied). *template_out / *params_out: malloc'd NUL-terminated text, or NULL when the
+ * manifest has none. The store is $HEARTH_HOME's. */
+int store_overrides(const char *name_or_path, char **template_out, char **params_out, he_error *err);
+
 /* ---- Model summary (from the blob's GGUF metadata) ---- */
 
 typedef struct {

@@ -99,7 +99,7 @@ test('errors: unknown model is 404 with an Ollama error string; bad options are 
     (e) => e.status_code === 400 && /temperature/.test(e.error),
   );
   await assert.rejects(
-    ollama.generate({ model: NAME, prompt: 'x', stream: false, format: 'json' }),
+    ollama.generate({ model: NAME, prompt: 'x', stream: false, format: 'yaml' }),
     (e) => e.status_code === 400 && /format/.test(e.error),
   );
   const r = await fetch(`${srv.url}/api/chat`, { method: 'POST', body: '{"model":' });
@@ -113,4 +113,63 @@ test('empty prompt / no messages is a load request (done_reason load)', async ()
   assert.equal(g.done_reason, 'load');
   const c = await ollama.chat({ model: NAME, messages: [], stream: false });
   assert.equal(c.done_reason, 'load');
+});
+
+test('generate returns `context`; a request sending it back continues the conversation (and reuses the cache)', async () => {
+  const opts = { temperature: 0, num_predict: 10 };
+  const r1 = await ollama.generate({ model: NAME, prompt: 'Once upon a time', stream: false, options: opts });
+  assert.ok(Array.isArray(r1.context) && r1.context.every(Number.isInteger));
+  assert.ok(r1.context.length > r1.eval_count);
+  // the context is the prompt then the answer: the prompt part as token ids gives the same answer
+  const openai = `${srv.url}/v1/completions`;
+  const again = async (ids) => (await (await fetch(openai, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: NAME, prompt: ids, max_tokens: 10, temperature: 0 }) })).json()).choices[0].text;
+  assert.equal(await again(r1.context.slice(0, r1.context.length - r1.eval_count)), r1.response);
+
+  const r2 = await ollama.generate({ model: NAME, prompt: 'And then?', context: r1.context, stream: false, options: opts });
+  assert.deepEqual(r2.context.slice(0, r1.context.length), r1.context, 'the new context continues the old one');
+  const n2 = r2.context.length - r2.eval_count; // prompt tokens of the second turn
+  assert.ok(n2 > r1.context.length);
+  assert.ok(r2.prompt_eval_count < n2 - r1.context.length / 2, `only the new turn is evaluated (${r2.prompt_eval_count} of ${n2})`);
+  assert.equal(await again(r2.context.slice(0, n2)), r2.response);
+
+  // streaming: the final line carries the same context
+  let last;
+  for await (const p of await ollama.generate({ model: NAME, prompt: 'And then?', context: r1.context, stream: true, options: opts })) last = p;
+  assert.deepEqual(last.context, r2.context);
+  // raw prompts return no context (as Ollama)
+  const raw = await ollama.generate({ model: NAME, prompt: 'Once', raw: true, stream: false, options: opts });
+  assert.equal(raw.context, undefined);
+  // bad contexts are 400s naming the field
+  await assert.rejects(ollama.generate({ model: NAME, prompt: 'x', context: [1, 'a'], stream: false }),
+    (e) => e.status_code === 400 && /context\[1\]/.test(e.error));
+  await assert.rejects(ollama.generate({ model: NAME, prompt: 'x', context: [99999999], stream: false }),
+    (e) => e.status_code === 400 && /out of range/.test(e.error));
+});
+
+test('logprobs and top_logprobs on generate and chat, streaming and not', async () => {
+  const opts = { temperature: 0, num_predict: 12 };
+  const g = await ollama.generate({ model: NAME, prompt: 'Once upon a time', stream: false, logprobs: true, top_logprobs: 3, options: opts });
+  assert.equal(g.logprobs.length, g.eval_count);
+  for (const lp of g.logprobs) {
+    assert.equal(typeof lp.token, 'string');
+    assert.ok(lp.logprob <= 0);
+    assert.equal(lp.top_logprobs.length, 3);
+    assert.ok(lp.top_logprobs[0].logprob >= lp.top_logprobs[1].logprob && lp.top_logprobs[1].logprob >= lp.top_logprobs[2].logprob);
+    assert.ok(Math.abs(lp.top_logprobs[0].logprob - lp.logprob) < 1e-4, 'greedy: the chosen token is the most likely');
+  }
+  // streaming: every token's logprob arrives exactly once, on the line that releases its text
+  let n = 0, text = '';
+  for await (const p of await ollama.chat({ model: NAME, messages: [{ role: 'user', content: 'Once upon a time' }], stream: true, logprobs: true, options: opts })) {
+    n += p.logprobs?.length ?? 0;
+    text += p.message.content;
+    if (p.done) assert.equal(n, p.eval_count);
+  }
+  const c = await ollama.chat({ model: NAME, messages: [{ role: 'user', content: 'Once upon a time' }], stream: false, logprobs: true, options: opts });
+  assert.equal(c.message.content, text);
+  assert.equal(c.logprobs.length, c.eval_count);
+  assert.deepEqual(c.logprobs[0].top_logprobs, []);
+  // without logprobs: none
+  const plain = await ollama.generate({ model: NAME, prompt: 'Once', stream: false, options: opts });
+  assert.equal(plain.logprobs, undefined);
 });

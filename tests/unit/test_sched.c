@@ -1,7 +1,8 @@
 /* test_sched.c — the scheduler on stories260K: greedy output equals llama.cpp's reference,
  * concurrent jobs (continuous batching) give what each gives alone, stop strings, max_tokens,
  * cancellation, queue limit, prompt-length errors, prefix reuse, logprobs, and hot swap of a
- * served name while jobs run; plus the registry's reference counting. */
+ * served name while jobs run; plus the registry's reference counting, and grammar-constrained
+ * jobs (from the first token, lazy, cut by max_tokens, side by side with free ones). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -335,6 +336,83 @@ Test(sched, stop_strings) {
     free(ids);
     free(rc.text);
     free(prompt);
+    srv_model_release(m);
+}
+
+static gram_grammar *grammar(const char *text) {
+    he_error err = {0};
+    gram_grammar *g = gram_parse(text, strlen(text), NULL, &err);
+    cr_assert(g, "%s", err.msg);
+    return g;
+}
+
+Test(sched, grammar_constrains_jobs) {
+    srv_model *m = start(3, 512, 4, 0);
+    size_t n;
+    int32_t *ids = encode(m, "Once upon a time", &n);
+    /* from the first token: the output is a sentence of the grammar and ends with "stop" as
+     * soon as nothing more may follow; alongside a free job that must be unchanged */
+    result *alone = xmalloc(sizeof *alone);
+    srv_job_params pf = greedy(ids, n, 30);
+    run(m, &pf, alone);
+    srv_job_params pg = greedy(ids, n, 100);
+    pg.sampling.temperature = 0.8f;
+    pg.sampling.seed = 5;
+    pg.grammar = grammar("root ::= \"{\\\"n\\\": \" [1-9] [0-9]{0,2} \"}\"");
+    he_error err = {0};
+    srv_job *jg = srv_job_submit(m, &pg, &err);
+    cr_assert(jg, "%s", err.msg);
+    srv_job *jf = srv_job_submit(m, &pf, &err);
+    cr_assert(jf, "%s", err.msg);
+    result *rg = xmalloc(sizeof *rg), *rf = xmalloc(sizeof *rf);
+    collect(jg, rg);
+    collect(jf, rf);
+    cr_expect_str_eq(rg->finish, "stop");
+    int v = -1;
+    char close = 0;
+    cr_expect(sscanf(rg->text, "{\"n\": %d%c", &v, &close) == 2 && close == '}' && v >= 1 && v <= 999, "'%s'", rg->text);
+    cr_expect_eq(rg->text[strlen(rg->text) - 1], '}');
+    cr_expect_str_eq(rf->text, alone->text, "a constrained neighbour leaves a free job alone");
+    /* cut by max_tokens before the grammar can end: "length" */
+    srv_job_params pl = greedy(ids, n, 2);
+    pl.grammar = grammar("root ::= \"abcdefghijklmnopqrstuvwxyz\"");
+    run(m, &pl, rg);
+    cr_expect_str_eq(rg->finish, "length");
+    cr_expect(strncmp(rg->text, "abcdefghijklmnopqrstuvwxyz", rg->n_text) == 0, "'%s'", rg->text);
+    /* lazy: free until the trigger appears, then constrained from the trigger on */
+    srv_job_params pz = greedy(ids, n, 60);
+    const char *trig[] = {"e"};
+    pz.grammar = grammar("root ::= \"e\" [^!]{0,8} \"!\"");
+    pz.lazy = true;
+    pz.triggers = trig;
+    pz.n_triggers = 1;
+    run(m, &pz, rg);
+    const char *e = strchr(rg->text, 'e');
+    cr_assert(e, "'%s'", rg->text);
+    cr_expect_str_eq(rg->finish, "stop", "'%s'", rg->text);
+    cr_expect_eq(rg->text[rg->n_text - 1], '!', "'%s'", rg->text);
+    cr_expect_leq(strlen(e), 10, "'%s'", rg->text);
+    /* lazy with a reasoning block: triggers inside it do not count (here the block is
+     * ", ... ." so the 'e's of ", there was a little girl named Lily." are skipped) */
+    pz.grammar = grammar("root ::= \"e\" [^!]{0,8} \"!\"");
+    pz.skip_open = ",";
+    pz.skip_close = ".";
+    run(m, &pz, rg);
+    const char *dot = strchr(rg->text, '.');
+    cr_assert(dot && rg->text[0] == ',', "'%s'", rg->text);
+    const char *e2 = strchr(dot, 'e');
+    cr_assert(e2, "'%s'", rg->text);
+    cr_expect_str_eq(rg->finish, "stop", "'%s'", rg->text);
+    cr_expect_leq(strlen(e2), 10, "engaged at the first 'e' after the block: '%s'", rg->text);
+    cr_expect_eq(rg->text[rg->n_text - 1], '!', "'%s'", rg->text);
+    /* a grammar job refused at submit leaves the grammar with the caller */
+    srv_job_params pbad = greedy(ids, n, 5);
+    pbad.grammar = grammar("root ::= \"x\"");
+    pbad.lazy = true; /* without triggers */
+    cr_expect_null(srv_job_submit(m, &pbad, &err));
+    gram_free(pbad.grammar);
+    free(alone), free(rg), free(rf);
+    free(ids);
     srv_model_release(m);
 }
 

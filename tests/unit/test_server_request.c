@@ -64,7 +64,24 @@ static const bad_case bad[] = {
     {SRV_API_CHAT, "{" M ",\"stream\":1}", 400, "stream", "expected a boolean"},
     {SRV_API_CHAT, "{" M ",\"stream_options\":{\"include_usage\":\"y\"}}", 400, "stream_options.include_usage", "boolean"},
     {SRV_API_CHAT, "{" M ",\"logit_bias\":{\"5\":10}}", 400, "logit_bias", "not supported"},
-    {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_object\"}}", 400, "response_format", "only 'text'"},
+    {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"xml\"}}", 400, "response_format.type", "'xml'"},
+    {SRV_API_CHAT, "{" M ",\"response_format\":{}}", 400, "response_format.type", "Missing required"},
+    {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_schema\"}}", 400, "response_format.json_schema", "Missing required"},
+    {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{}}}}", 400, "response_format.json_schema.name", "Missing required"},
+    {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":{\"not\":{}}}}}", 400, "response_format.json_schema.schema", "not"},
+    {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":[1]}}}", 400, "response_format.json_schema.schema", "expected an object"},
+    {SRV_API_CHAT, "{" M ",\"grammar\":\"root ::= \\\"a\"}", 400, "grammar", "grammar"},
+    {SRV_API_CHAT, "{" M ",\"grammar\":\"root ::= nothere\"}", 400, "grammar", "nothere"},
+    {SRV_API_CHAT, "{" M ",\"grammar\":5}", 400, "grammar", "expected a string"},
+    {SRV_API_CHAT, "{" M ",\"grammar\":\"root ::= \\\"a\\\"\",\"response_format\":{\"type\":\"json_object\"}}", 400, "grammar", "not both"},
+    {SRV_API_CHAT, "{" M ",\"tools\":{}}", 400, "tools", "expected an array"},
+    {SRV_API_CHAT, "{" M ",\"tool_choice\":\"required\"}", 400, "tool_choice", "only allowed when 'tools'"},
+    {SRV_API_CHAT, "{" M ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}", 400, "tool_choice", "'g'"},
+    {SRV_API_CHAT, "{" M ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}}}]}", 400, "tools", "not"},
+    {SRV_API_CHAT, "{" M ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"parallel_tool_calls\":1}", 400, "parallel_tool_calls", "boolean"},
+    {SRV_API_CHAT, "{" M ",\"chat_template_kwargs\":[]}", 400, "chat_template_kwargs", "an object"},
+    {SRV_API_CHAT, "{" M ",\"chat_template_kwargs\":{\"messages\":[]}}", 400, "chat_template_kwargs", "set by the server"},
+    {SRV_API_CHAT, "{" M ",\"chat_template_kwargs\":{\"enable_thinking\":\"no\"}}", 400, "chat_template_kwargs.enable_thinking", "boolean"},
     {SRV_API_COMPLETION, "{\"model\":\"m\"}", 400, "prompt", "Missing required parameter: 'prompt'"},
     {SRV_API_COMPLETION, "{\"model\":\"m\",\"prompt\":5}", 400, "prompt", "expected a string"},
     {SRV_API_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", 400, "prompt", "one prompt per request"},
@@ -84,13 +101,19 @@ static const bad_case bad[] = {
     {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"options\":{\"num_ctx\":0}}", 400, "options.num_ctx", ">= 1"},
     {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"options\":{\"seed\":\"x\"}}", 400, "options.seed", "integer"},
     {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"options\":{\"stop\":[1]}}", 400, "options.stop[0]", "string"},
-    {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"format\":\"json\"}", 400, "format", "not supported"},
+    {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"format\":\"yaml\"}", 400, "format", "'yaml'"},
+    {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"format\":5}", 400, "format", "JSON schema"},
+    {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"format\":{\"type\":\"object\",\"not\":{}}}", 400, "format", "not"},
+    {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":\"maybe\"}", 400, "think", "boolean"},
     {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"keep_alive\":[]}", 400, "keep_alive", "duration"},
     {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"stream\":\"no\"}", 400, "stream", "boolean"},
     {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":7}", 400, "prompt", "expected a string"},
     {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"images\":[\"a\"]}", 400, "images", "not supported"},
     {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"template\":\"{{ .Prompt }}\"}", 400, "template", "not supported"},
     {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"raw\":\"yes\"}", 400, "raw", "boolean"},
+    {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"context\":\"1 2\"}", 400, "context", "array of token ids"},
+    {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"context\":[1,-2]}", 400, "context", "context[1]"},
+    {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"context\":[1.5]}", 400, "context", "context[0]"},
 };
 
 Test(server_request, bad_bodies_give_the_exact_400) {
@@ -134,6 +157,11 @@ Test(server_request, openai_chat_fields) {
     cr_expect(json_is_object(args), "tool-call arguments are parsed into an object for the template");
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(r.messages, 3), "tool_call_id")), "c1");
     cr_expect_not_null(r.tools);
+    cr_expect_eq(r.tool_choice, TC_CHOICE_AUTO);
+    cr_expect(r.parallel_tool_calls);
+    cr_expect_eq(r.format, SRV_FMT_TEXT);
+    cr_expect_null(r.grammar);
+    cr_expect_eq(r.enable_thinking, -1);
     cr_expect_float_eq(r.sampling.temperature, 0.5f, 1e-6f);
     cr_expect_float_eq(r.sampling.top_p, 0.9f, 1e-6f);
     cr_expect_eq(r.max_tokens, 7);
@@ -165,6 +193,51 @@ Test(server_request, nulls_take_defaults_and_unknown_fields_are_ignored) {
     base = sample_params_default();
     srv_request_apply_sampling(&r, &base);
     cr_expect_float_eq(base.temperature, 0.0f, 1e-9f);
+    srv_request_free(&r);
+}
+
+Test(server_request, tools_structured_output_and_reasoning) {
+    srv_request r = parse_ok(SRV_API_CHAT, "{" M ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+                                            "\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}},"
+                                            "{\"type\":\"function\",\"function\":{\"name\":\"g\"}}],"
+                                            "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}},"
+                                            "\"parallel_tool_calls\":false,\"chat_template_kwargs\":{\"enable_thinking\":false,\"x\":1}}");
+    cr_expect_eq(r.tool_choice, TC_CHOICE_NAMED);
+    cr_expect_str_eq(r.tool_named, "g");
+    cr_expect(!r.parallel_tool_calls);
+    cr_expect_eq(r.enable_thinking, 0);
+    cr_expect(json_is_object(r.template_kwargs));
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_CHAT, "{" M ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"none\"}");
+    cr_expect_eq(r.tool_choice, TC_CHOICE_NONE);
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"strict\":true,"
+                               "\"schema\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":9}},"
+                               "\"required\":[\"n\"]}}}}");
+    cr_expect_eq(r.format, SRV_FMT_JSON_SCHEMA);
+    cr_expect_not_null(r.grammar, "the schema is compiled while parsing");
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_object\"},\"enable_thinking\":true}");
+    cr_expect_eq(r.format, SRV_FMT_JSON_OBJECT);
+    cr_expect_not_null(r.grammar);
+    cr_expect_eq(r.enable_thinking, 1);
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_CHAT, "{" M ",\"grammar\":\"root ::= [a-z]{1,3} \\\"!\\\"\"}");
+    cr_expect_eq(r.format, SRV_FMT_GRAMMAR);
+    cr_expect_not_null(r.grammar);
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"format\":\"json\",\"think\":true,"
+                                      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}");
+    cr_expect_eq(r.format, SRV_FMT_JSON_OBJECT);
+    cr_expect_eq(r.enable_thinking, 1);
+    cr_expect_not_null(r.tools);
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"grammar\":\"root ::= [0-9]+\"}");
+    cr_expect_eq(r.format, SRV_FMT_GRAMMAR);
+    cr_expect_not_null(r.grammar);
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"format\":{\"type\":\"array\",\"maxItems\":2}}");
+    cr_expect_eq(r.format, SRV_FMT_JSON_SCHEMA);
     srv_request_free(&r);
 }
 
@@ -204,6 +277,13 @@ Test(server_request, ollama_defaults_and_options) {
     cr_expect(r.raw);
     cr_expect_str_eq(r.system, "s");
     cr_expect_eq(r.max_tokens, 9);
+    cr_expect_eq(r.n_context, 0u);
+    srv_request_free(&r);
+    r = parse_ok(SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"p\",\"context\":[1,5,2147483647],\"logprobs\":true,\"top_logprobs\":2}");
+    cr_assert_eq(r.n_context, 3u);
+    cr_expect_eq(r.context[1], 5);
+    cr_expect_eq(r.context[2], INT32_MAX);
+    cr_expect_eq(r.top_logprobs, 2);
     srv_request_free(&r);
     r = parse_ok(SRV_API_OLLAMA_CHAT, "{\"model\":\"m\"}");
     cr_expect_eq(json_array_size(r.messages), 0, "no messages: a load request");
@@ -291,7 +371,9 @@ Test(server_chat, renders_the_gguf_template_with_jinja) {
     cr_expect(!srv_chat_is_fallback(c));
     json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "S", "role", "user", "content", "U");
     size_t len;
-    char *out = srv_chat_render(c, msgs, NULL, &len, &err);
+    json_t *kw = json_pack("{s:b}", "enable_thinking", 0);
+    char *out = srv_chat_render(c, msgs, NULL, kw, &len, &err);
+    json_decref(kw);
     cr_assert_not_null(out, "%s", err.msg);
     cr_expect_str_eq(out, "[system]S[user]U[assistant]");
     free(out);
@@ -300,7 +382,7 @@ Test(server_chat, renders_the_gguf_template_with_jinja) {
     write_gguf(path, "{{ raise_exception('roles must alternate') }}");
     const srv_chat *c2 = srv_chat_get(path, NULL, &err);
     cr_assert_not_null(c2, "%s", err.msg);
-    out = srv_chat_render(c2, msgs, NULL, &len, &err);
+    out = srv_chat_render(c2, msgs, NULL, NULL, &len, &err);
     cr_expect_null(out);
     cr_expect(strstr(err.msg, "roles must alternate") != NULL, "%s", err.msg);
     /* no template: the ChatML fallback */
@@ -308,9 +390,15 @@ Test(server_chat, renders_the_gguf_template_with_jinja) {
     const srv_chat *c3 = srv_chat_get(path, NULL, &err);
     cr_assert_not_null(c3, "%s", err.msg);
     cr_expect(srv_chat_is_fallback(c3));
-    out = srv_chat_render(c3, msgs, NULL, &len, &err);
+    out = srv_chat_render(c3, msgs, NULL, NULL, &len, &err);
     cr_expect_str_eq(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
     free(out);
+    /* the fallback describes tools and asks for the generic JSON form */
+    json_t *tools = json_pack("[{s:s, s:{s:s}}]", "type", "function", "function", "name", "get_time");
+    out = srv_chat_render(c3, msgs, tools, NULL, &len, &err);
+    cr_expect(strstr(out, "get_time") && strstr(out, "\"tool_calls\""), "%s", out);
+    free(out);
+    json_decref(tools);
     json_decref(msgs);
     srv_chat_cache_clear();
     unlink(path);

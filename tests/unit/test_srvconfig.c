@@ -150,3 +150,37 @@ Test(srvconfig, load_resolves_relative_paths) {
     cr_assert_eq(err.code, HE_IO);
     cr_assert(strstr(err.msg, "hearth.conf"), "%s", err.msg);
 }
+
+/* A store model's params (srv_config_apply_params): applied as defaults, config keys win,
+ * unknown keys ignored, bad types and ranges refused with the key named. */
+Test(srvconfig, store_params) {
+    srv_model_config *c = NULL;
+    int n = 0;
+    he_error err = {0};
+    cr_assert_eq(parse("[a]\nmodel = m.gguf\ntemperature = 0.5\nctx = 128\n", &c, &n, &err), 0, "%s", err.msg);
+    cr_expect_eq(c[0].set, SRV_CONF_TEMPERATURE | SRV_CONF_CTX);
+    const char *p = "{\"temperature\": 0, \"top_k\": 7, \"num_ctx\": 999, \"seed\": 42, \"min_p\": 0.25,"
+                    " \"system\": \"S\", \"mirostat\": 2}";
+    cr_assert_eq(srv_config_apply_params(&c[0], p, "m", &err), 0, "%s", err.msg);
+    cr_expect_float_eq(c[0].sampling.temperature, 0.5f, 1e-6f, "the config wins");
+    cr_expect_eq(c[0].n_ctx, 128, "the config wins");
+    cr_expect_eq(c[0].sampling.top_k, 7);
+    cr_expect_eq(c[0].sampling.seed, 42u);
+    cr_expect_float_eq(c[0].sampling.min_p, 0.25f, 1e-6f);
+    cr_expect_str_eq(c[0].system_prompt, "S");
+    static const char *const bad[][2] = {
+        {"[1]", "not a JSON object"},
+        {"{\"top_k\": 1.5}", "'top_k' must be an integer"},
+        {"{\"top_p\": 2}", "'top_p' must be a number in [0, 1]"},
+        {"{\"temperature\": \"hot\"}", "'temperature' must be a number"},
+        {"{\"system\": 3}", "'system' must be a string"},
+        {"{\"seed\": -1}", "'seed' must be an integer"},
+        {"{\"a\": 1, \"a\": 2}", "not a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        he_error e = {0};
+        cr_expect_eq(srv_config_apply_params(&c[0], bad[i][0], "tiny:x", &e), -1, "%s", bad[i][0]);
+        cr_expect(strstr(e.msg, bad[i][1]) && strstr(e.msg, "tiny:x"), "%s -> %s", bad[i][0], e.msg);
+    }
+    srv_config_free(c, n);
+}

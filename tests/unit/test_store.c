@@ -566,3 +566,45 @@ Test(store, import_side_files_template_params_adapters, .init = setup, .fini = t
     cr_assert_eq(removed, 4);
     store_close(s);
 }
+
+/* store_overrides (what the server applies): the texts come back for a store name, nothing for
+ * a file path or a plain model, and a blob changed after import is refused, never returned. */
+Test(store, overrides_for_the_server, .init = setup, .fini = teardown) {
+    char src[512], tpl[512], par[512];
+    snprintf(src, sizeof src, "%s/m.gguf", tmp);
+    snprintf(tpl, sizeof tpl, "%s/t.jinja", tmp);
+    snprintf(par, sizeof par, "%s/p.json", tmp);
+    make_gguf(src, "m", 1);
+    FILE *f = fopen(tpl, "w");
+    fputs("{% for m in messages %}{{ m.content }}{% endfor %}", f);
+    fclose(f);
+    f = fopen(par, "w");
+    fputs("{\"temperature\": 0.2}", f);
+    fclose(f);
+    he_error err = {0};
+    store *s = store_open(NULL, &err);
+    store_import_opts o = {.template_path = tpl, .params_path = par};
+    cr_assert_eq(store_import(s, src, "m:over", &o, NULL, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_import(s, src, "m:plain", NULL, NULL, 0, &err), 0, "%s", err.msg);
+    char *t = NULL, *p = NULL;
+    cr_assert_eq(store_overrides("m:over", &t, &p, &err), 0, "%s", err.msg);
+    cr_expect_str_eq(t, "{% for m in messages %}{{ m.content }}{% endfor %}");
+    cr_expect_str_eq(p, "{\"temperature\": 0.2}");
+    free(t), free(p);
+    cr_assert_eq(store_overrides("m:plain", &t, &p, &err), 0, "%s", err.msg);
+    cr_expect(!t && !p);
+    cr_assert_eq(store_overrides(src, &t, &p, &err), 0, "a file path has no overrides");
+    cr_expect(!t && !p);
+    cr_expect_eq(store_overrides("m:none", &t, &p, &err), -1);
+    /* change the template blob behind the store's back */
+    store_manifest m;
+    cr_assert_eq(store_manifest_read(s, "m:over", &m, &err), 0, "%s", err.msg);
+    char blob[1024];
+    cr_assert_eq(store_digest_path(store_root(s), m.template_blob.digest, blob, sizeof blob, &err), 0);
+    flip_byte(blob, 3);
+    he_error e2 = {0};
+    cr_expect_eq(store_overrides("m:over", &t, &p, &e2), -1);
+    cr_expect(strstr(e2.msg, "changed since import") && strstr(e2.msg, "m:over"), "%s", e2.msg);
+    cr_expect(!t && !p);
+    store_close(s);
+}
