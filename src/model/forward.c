@@ -69,6 +69,71 @@ static float tree_sum16(const float *v) {
 
 /* ---- Attention ---- */
 
+/* sum of the float products x[i] * y[i] in double, in 8 interleaved partial sums (i % 8) added
+ * pairwise at the end: vectorizable, unlike one sequential chain. The products of f16-rounded
+ * operands are exact and their double sum is exact unless they span ~30 binades, so this equals
+ * the sequential double sum except in such rare cases (both round to the same float far more
+ * often still). */
+static double dot_f32_in_f64(const float *x, const float *y, int n) {
+    double p[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            p[l] += (double)(x[i + l] * y[i + l]);
+    for (; i < n; i++)
+        p[0] += (double)(x[i] * y[i]);
+    return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+}
+
+/* p.V over the first n cells (cells[k], k < n <= ATT_LANES multiple) of one KV head: cell k goes
+ * to float partial sum k % 64 of each head h and column i, the 64 partial sums are folded as
+ * (l, l+32) + (l+16, l+48) for l < 16 and then pairwise (tree_sum16), and the result is written
+ * to sum[h * hdv + i] as a double. Computed lane by lane (4 lanes' accumulators, then their fold)
+ * instead of updating all 64 lanes per cell, so the scratch stays in L1; each lane still adds
+ * its cells in increasing k, so the values are the same as the straightforward order.
+ * scr: at least 20 * grp * hdv floats. */
+static void pv_lanes(const hearth_ctx *c, const void *vcache, size_t off0, int stride,
+                     const int32_t *cells, int n, const float *scores, int n_ctx, int grp, int hdv,
+                     float *vf, float *scr, double *sum) {
+    const size_t gh = (size_t)grp * hdv;
+    if (n == 0) {
+        for (size_t i = 0; i < gh; i++)
+            sum[i] = 0.0;
+        return;
+    }
+    float *acc = scr;          /* (4, grp, hdv): lanes l, l+16, l+32, l+48 */
+    float *fold = scr + 4 * gh; /* (16, grp, hdv) */
+    for (int l = 0; l < 16; l++) {
+        for (int a = 0; a < 4; a++) {
+            float *ac = acc + (size_t)a * gh;
+            memset(ac, 0, gh * sizeof(float));
+            for (int k = l + 16 * a; k < n; k += ATT_LANES) {
+                kv_load(c, vcache, off0 + (size_t)cells[k] * stride, vf, hdv);
+                for (int h = 0; h < grp; h++) {
+                    const float p = scores[(size_t)h * n_ctx + k];
+                    float *ah = ac + (size_t)h * hdv;
+                    for (int i = 0; i < hdv; i++)
+                        ah[i] += p * vf[i];
+                }
+            }
+        }
+        float *f = fold + (size_t)l * gh;
+        const float *a0 = acc, *a16 = acc + gh, *a32 = acc + 2 * gh, *a48 = acc + 3 * gh;
+        for (size_t i = 0; i < gh; i++)
+            f[i] = (a0[i] + a32[i]) + (a16[i] + a48[i]);
+    }
+    /* tree_sum16 over l, for every (h, i) at once */
+    for (int o = 8; o >= 1; o /= 2)
+        for (int l = 0; l < o; l++) {
+            float *dst = fold + (size_t)l * gh;
+            const float *src = fold + (size_t)(l + o) * gh;
+            for (size_t i = 0; i < gh; i++)
+                dst[i] = dst[i] + src[i];
+        }
+    for (size_t i = 0; i < gh; i++)
+        sum[i] = (double)fold[i];
+}
+
 typedef struct {
     hearth_ctx *c;
     const hearth_batch *b;
@@ -149,13 +214,8 @@ static void attention_worker(void *arg, int ith, int nth) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
             kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
-            for (int h = 0; h < grp; h++) {
-                const float *qh = qr + (size_t)h * hdk;
-                double s = 0.0;
-                for (int i = 0; i < hdk; i++)
-                    s += (double)(qh[i] * kf[i]);
-                scores[(size_t)h * n_ctx + n_vis] = (float)s * scale;
-            }
+            for (int h = 0; h < grp; h++)
+                scores[(size_t)h * n_ctx + n_vis] = (float)dot_f32_in_f64(qr + (size_t)h * hdk, kf, hdk) * scale;
             cells[n_vis++] = cell;
         }
         /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
@@ -166,26 +226,10 @@ static void attention_worker(void *arg, int ith, int nth) {
         }
         /* weighted sum of V: lanes for the cells below n_kv & ~63, then the rest in double */
         int n_kv = (n_vis + 31) / 32 * 32, n_lane = n_kv & ~(ATT_LANES - 1);
-        memset(lanes, 0, (size_t)grp * ATT_LANES * hdv * sizeof(float));
-        int k = 0;
-        for (; k < n_vis && k < n_lane; k++) {
-            kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
-            for (int h = 0; h < grp; h++) {
-                float p = scores[(size_t)h * n_ctx + k];
-                float *a = lanes + ((size_t)h * ATT_LANES + (size_t)(k % ATT_LANES)) * hdv;
-                for (int i = 0; i < hdv; i++)
-                    a[i] += p * vf[i];
-            }
-        }
-        for (int h = 0; h < grp; h++)
-            for (int i = 0; i < hdv; i++) {
-                const float *a = lanes + (size_t)h * ATT_LANES * hdv + i;
-                float x[16];
-                for (int l = 0; l < 16; l++)
-                    x[l] = (a[(size_t)l * hdv] + a[(size_t)(32 + l) * hdv]) +
-                           (a[(size_t)(16 + l) * hdv] + a[(size_t)(48 + l) * hdv]);
-                sum[(size_t)h * hdv + i] = (double)tree_sum16(x);
-            }
+        const int n_in_lanes = n_vis < n_lane ? n_vis : n_lane;
+        pv_lanes(c, c->v_cache, layer_v + (size_t)g * hdv, nkv_v, cells, n_in_lanes, scores, n_ctx,
+                 grp, hdv, vf, lanes, sum);
+        int k = n_in_lanes;
         for (; k < n_vis; k++) {
             kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
             for (int h = 0; h < grp; h++) {

@@ -1,7 +1,17 @@
-/* matmul.c — batched matrix-vector products over the traits' reference kernels (matmul.h). */
+/* matmul.c — batched matrix products (matmul.h): the traits' dispatched vec_dot per (row,
+ * token), or, for prompt batches of a type with a tiled kernel (tensor_gemm_of), 16-row tiles
+ * that unpack each weight block once for all tokens. Both give bit-identical results. */
 #include "tensor/matmul.h"
 
 #include <assert.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/tensor_internal.h"
+
+/* Batches of at least this many tokens use the tiled kernel (its repacking costs about as much
+ * as a few tokens' worth of matrix-vector dots). */
+#define GEMM_MIN_TOK 4
 
 /* Below this many multiply-adds a job is not worth waking other threads for. */
 #define MIN_WORK_PER_THREAD 32768
@@ -16,6 +26,8 @@ typedef struct {
     int n_tok;
     uint8_t *q; /* quantized activations, n_tok rows of q_row bytes */
     size_t q_row;
+    tensor_gemm_fn gemm; /* tiled kernel for this batch, or NULL */
+    void *aux;           /* its per-(token, block) side arrays */
 } mm_job;
 
 int tensor_matmul_supported(tensor_type wtype) {
@@ -26,10 +38,32 @@ int tensor_matmul_supported(tensor_type wtype) {
     return vt && vt->from_float;
 }
 
+size_t tensor_gemm_aux_size(tensor_type wtype, int64_t n_in, int n_tok) {
+    if (wtype != TENSOR_TYPE_Q4_0 && wtype != TENSOR_TYPE_Q8_0) return 0;
+    return (size_t)(n_in / 32) * (size_t)n_tok * (sizeof(float) + sizeof(int32_t));
+}
+
+void tensor_gemm_aux_q8_0(const void *q, size_t q_row, int n_tok, int64_t nb, int c, void *aux) {
+    float *dy = aux;
+    int32_t *nc = (int32_t *)(dy + (int64_t)n_tok * nb);
+    for (int t = 0; t < n_tok; t++) {
+        const block_q8_0 *y = (const block_q8_0 *)((const uint8_t *)q + (size_t)t * q_row);
+        for (int64_t b = 0; b < nb; b++) {
+            int sum = 0;
+            for (int i = 0; i < QK8_0; i++)
+                sum += y[b].qs[i];
+            dy[t * nb + b] = tensor_fp16_to_fp32(y[b].d);
+            nc[t * nb + b] = -c * sum;
+        }
+    }
+}
+
 size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok) {
     const tensor_traits *tr = tensor_traits_of((uint32_t)wtype);
     if (!tr || tr->vec_dot_type == TENSOR_TYPE_F32) return 0;
-    return tensor_row_size(tr->vec_dot_type, n_in) * (size_t)n_tok;
+    /* + the tiled kernel's side arrays, aligned to 64 bytes after the rows */
+    return tensor_row_size(tr->vec_dot_type, n_in) * (size_t)n_tok + 64 +
+           tensor_gemm_aux_size(wtype, n_in, n_tok);
 }
 
 static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
@@ -43,6 +77,25 @@ static void quantize_rows(void *arg, int ith, int nth) {
     const tensor_traits *vt = tensor_traits_of((uint32_t)j->tr->vec_dot_type);
     for (int t = ith; t < j->n_tok; t += nth)
         vt->from_float(j->x + (int64_t)t * j->n_in, j->q + (size_t)t * j->q_row, j->n_in);
+}
+
+/* the tiled kernel: each thread takes a range of 16-row tiles; the last thread also dots the
+ * rows past the last whole tile one by one */
+static void mm_tiles(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const int64_t tiles = j->n_out / TENSOR_GEMM_ROWS;
+    int64_t t0, t1;
+    range_of(tiles, ith, nth, &t0, &t1);
+    if (t1 > t0) {
+        const int64_t r0 = t0 * TENSOR_GEMM_ROWS;
+        j->gemm(j->n_in, (int)((t1 - t0) * TENSOR_GEMM_ROWS), j->n_tok, j->y + r0, j->n_out,
+                j->w + (size_t)r0 * j->w_row, j->w_row, j->q, j->q_row, j->aux);
+    }
+    if (ith != nth - 1) return;
+    for (int64_t r = tiles * TENSOR_GEMM_ROWS; r < j->n_out; r++)
+        for (int t = 0; t < j->n_tok; t++)
+            j->tr->vec_dot(j->n_in, &j->y[(int64_t)t * j->n_out + r], j->w + (size_t)r * j->w_row,
+                           j->q + (size_t)t * j->q_row);
 }
 
 static void mm_rows(void *arg, int ith, int nth) {
@@ -83,10 +136,18 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
             he_pool_run_n(pool, nq, quantize_rows, &j);
         else
             quantize_rows(&j, 0, 1);
+        if (n_tok >= GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS) j.gemm = tensor_gemm_of(wtype);
     }
+    if (j.gemm && tensor_gemm_aux_size(wtype, n_in, n_tok)) {
+        uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
+        j.aux = (void *)((a + 63) & ~(uintptr_t)63);
+        tensor_gemm_aux_q8_0(j.q, j.q_row, n_tok, n_in / QK8_0,
+                             wtype == TENSOR_TYPE_Q4_0 ? 8 : 128, j.aux);
+    }
+    he_pool_fn fn = j.gemm ? mm_tiles : mm_rows;
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
     if (nth > 1)
-        he_pool_run_n(pool, nth, mm_rows, &j);
+        he_pool_run_n(pool, nth, fn, &j);
     else
-        mm_rows(&j, 0, 1);
+        fn(&j, 0, 1);
 }

@@ -225,3 +225,80 @@ Test(kernels, selection_matches_cpu) {
         cr_expect_str_eq(tensor_isa(), "ref");
     }
 }
+
+/* ---- Tiled prompt kernels (gemm_avx512.c) ----
+ * Every output of a tile must be bit-identical (==) to the reference vec_dot of its (row, token)
+ * pair: random weight rows (all bit patterns, extreme levels too), reference-quantized
+ * activations and all-+-127 ones, token counts around the 8-token steps, row lengths of one
+ * block up to several K chunks (2048 elements) with a partial last chunk, and a row count of
+ * two tiles. */
+typedef struct {
+    tensor_type type;
+    tensor_gemm_fn fn;
+    int halves[2];
+    tensor_vec_dot_fn ref;
+} gemm_case;
+
+static void check_gemm(const gemm_case *gc) {
+    const tensor_traits *t = tensor_traits_ref_of(gc->type);
+    const tensor_traits *vt = tensor_traits_ref_of(t->vec_dot_type);
+    const dot_case dc = {gc->type, {gc->halves[0], gc->halves[1]}, gc->ref, NULL, NULL};
+    const int64_t bs = t->block_size;
+    /* row lengths in blocks: 1, odd, one K chunk, a chunk and a bit, several chunks */
+    const int64_t lens[] = {1, 3, 2048 / bs, 2048 / bs + 1, 3 * 2048 / bs - 1};
+    const int toks[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17};
+    const int n_rows = 2 * TENSOR_GEMM_ROWS;
+    const int64_t nb_max = 3 * 2048 / bs;
+    const int tmax = 17;
+    uint8_t *w = malloc(t->type_size * (size_t)(nb_max * n_rows));
+    uint8_t *q = malloc(vt->type_size * (size_t)(nb_max * tmax));
+    float *y = malloc(sizeof(float) * (size_t)(n_rows * tmax));
+    const size_t aux_bytes = tensor_gemm_aux_size(gc->type, nb_max * bs, tmax);
+    void *aux = aux_bytes ? malloc(aux_bytes) : NULL;
+    for (int trial = 0; trial < 3; trial++) {
+        rng_seed(5000 + 100 * (uint64_t)gc->type + (uint64_t)trial);
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            const int64_t nb = lens[l], n_in = nb * bs;
+            const size_t w_row = t->type_size * (size_t)nb, q_row = vt->type_size * (size_t)nb;
+            for (int r = 0; r < n_rows; r++)
+                make_weights(&dc, w + (size_t)r * w_row, nb, trial == 2 ? 1 : 0);
+            for (int k = 0; k < tmax; k++)
+                make_activations(t->vec_dot_type, q + (size_t)k * q_row, nb, trial == 1 ? 1 : 0,
+                                 trial == 0 ? 1.0f : 20.0f);
+            for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+                const int n_tok = toks[ti];
+                if (aux) tensor_gemm_aux_q8_0(q, q_row, n_tok, nb, gc->type == TENSOR_TYPE_Q4_0 ? 8 : 128, aux);
+                for (int i = 0; i < n_rows * n_tok; i++)
+                    y[i] = NAN;
+                gc->fn(n_in, n_rows, n_tok, y, n_rows, w, w_row, q, q_row, aux);
+                for (int k = 0; k < n_tok; k++)
+                    for (int r = 0; r < n_rows; r++) {
+                        float s_ref = NAN;
+                        gc->ref(n_in, &s_ref, w + (size_t)r * w_row, q + (size_t)k * q_row);
+                        cr_assert(y[k * n_rows + r] == s_ref,
+                                  "%s gemm trial %d, %lld blocks, %d tokens: row %d token %d: %a "
+                                  "vs ref %a",
+                                  t->name, trial, (long long)nb, n_tok, r, k,
+                                  (double)y[k * n_rows + r], (double)s_ref);
+                    }
+            }
+        }
+    }
+    free(w);
+    free(q);
+    free(y);
+    free(aux);
+}
+
+Test(kernels, avx512_gemm_equals_ref_dots) {
+    if (!cpu_has(ISA_AVX512))
+        cr_skip_test("this CPU lacks AVX-512 F/BW/VL/DQ/VNNI: not tested here");
+    const gemm_case cases[] = {
+        {TENSOR_TYPE_Q4_0, tensor_avx512_gemm_q4_0, {0, -1}, tensor_ref_dot_q4_0_q8_0},
+        {TENSOR_TYPE_Q8_0, tensor_avx512_gemm_q8_0, {0, -1}, tensor_ref_dot_q8_0_q8_0},
+        {TENSOR_TYPE_Q4_K, tensor_avx512_gemm_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
+        {TENSOR_TYPE_Q6_K, tensor_avx512_gemm_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_gemm(&cases[c]);
+}

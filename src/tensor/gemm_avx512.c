@@ -1,0 +1,431 @@
+/* gemm_avx512.c — tiled matrix products for prompt batches (AVX-512 F/BW + VNNI): 16 weight rows
+ * against up to 8 activation rows (tokens) at a time, every weight block unpacked once per tile
+ * and reused for every token of the batch.
+ *
+ * Result contract: y[t * ldy + r] is bit for bit what the row's vec_dot against token t's
+ * activations gives (dot_ref.c): the same exact int32 per (sub-)block, the same float terms
+ * formed in the same order, added to the row's running sum in block order. Only the layout
+ * differs: a vector lane is one weight row, so 16 rows' running sums advance side by side and no
+ * horizontal sums are needed. Batching therefore never changes a logit.
+ *
+ * How (per 16-row tile and per K chunk of at most KC elements):
+ *   1. Repack: the rows' quantized levels are unpacked to one unsigned byte per element and
+ *      transposed so that 64-byte vector g of block b holds elements 4g..4g+3 of rows 0..15
+ *      (lane r = row r); per-row scales go to float / int32 vectors. This is done once per tile
+ *      and chunk, and amortized over every token of the batch.
+ *   2. For each group of T tokens, for each k-group: one weight vector load and T vpdpbusd whose
+ *      activation operand is the token's 4 bytes broadcast to all lanes ({1to16} from memory).
+ * Signed weights are made unsigned with a constant offset that comes back per (token, block)
+ * through the activation sums: Q4_0 levels are q in 0..15 for q - 8 (Σ(q-8)y = Σqy - 8Σy), Q8_0
+ * bytes are x + 128 (Σxy = Σ(x+128)y - 128Σy), Q6_K levels are q in 0..63 for q - 32 (through
+ * Q8_K's bsums, per 16-element sub-block and its scale). The Q8_0-family correction -c·Σy and
+ * the activation scale as a float are precomputed per (token, block) by the caller
+ * (tensor_gemm_q8_0_aux). Per-sub-block scales of the K-quants are applied in int32 (vpmulld)
+ * before the super-block's float terms.
+ *
+ * Built with the %_avx512.o flags; dispatch.c hands these out only when the AVX-512 set is
+ * selected. */
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/tensor_internal.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define GR TENSOR_GEMM_ROWS /* rows per tile: one per lane */
+#define GT 8                /* tokens per step */
+#define KC 2048             /* elements per K chunk: the repacked tile stays in L1/L2 */
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline __m512i bcast32(const void *p) {
+    int v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* ---- Q4_0 and Q8_0 (32-element blocks against Q8_0) ---- */
+
+typedef struct {
+    _Alignas(64) uint8_t w[KC / 32][8][64]; /* [block][k-group][row * 4 + byte] */
+    _Alignas(64) float d[KC / 32][GR];      /* weight scales */
+} tile32;
+
+/* Stores the 8 dwords of 32 unpacked bytes (elements 0..31 of a block) into lane r of the
+ * block's 8 k-group vectors. */
+static inline void put_row32(tile32 *tl, int b, int r, __m256i v) {
+    _Alignas(32) uint32_t u[8];
+    _mm256_store_si256((__m256i *)u, v);
+    for (int g = 0; g < 8; g++)
+        memcpy(&tl->w[b][g][4 * r], &u[g], 4);
+}
+
+static void repack_q4_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int r = 0; r < GR; r++) {
+        const block_q4_0 *x = (const block_q4_0 *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
+            const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4),
+                                               _mm_and_si128(raw, m4));
+            put_row32(tl, b, r, v);
+            tl->d[b][r] = h2f(x[b].d);
+        }
+    }
+}
+
+static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            const __m256i v =
+                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x[b].qs), bias);
+            put_row32(tl, b, r, v);
+            tl->d[b][r] = h2f(x[b].d);
+        }
+    }
+}
+
+/* T tokens against one tile32 chunk of nbc blocks. q: token t0's Q8_0 row at block b0 (rows
+ * q_row bytes apart); dy/nc: the aux arrays at (t0, b0), nb entries per token; y: outputs of
+ * (t0, tile row 0), ldy apart. first: the chunk starts the rows (sums begin at 0). */
+ALWAYS_INLINE void q32_steps(const tile32 *tl, int nbc, const uint8_t *q, size_t q_row,
+                             const float *dy, const int32_t *nc, int64_t nb, float *y,
+                             int64_t ldy, int first, const int T) {
+    __m512 f[GT];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
+    for (int b = 0; b < nbc; b++) {
+        __m512i a[GT];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            a[t] = _mm512_set1_epi32(nc[t * nb + b]);
+        const uint8_t *qb = q + (size_t)b * sizeof(block_q8_0) + 2; /* qs of block b */
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            const __m512i wv = _mm512_load_si512((const void *)tl->w[b][g]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                a[t] = _mm512_dpbusd_epi32(a[t], wv, bcast32(qb + t * q_row + 4 * g));
+        }
+        const __m512 dx = _mm512_load_ps(tl->d[b]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const __m512 dd = _mm512_mul_ps(dx, _mm512_set1_ps(dy[t * nb + b]));
+            const __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(a[t]), dd);
+            f[t] = _mm512_add_ps(f[t], term);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, f[t]);
+}
+
+static void q32_tokens(const tile32 *tl, int nbc, int n_tok, const uint8_t *q, size_t q_row,
+                       const float *dy, const int32_t *nc, int64_t nb, float *y, int64_t ldy,
+                       int first) {
+    int t0 = 0;
+    for (; t0 + GT <= n_tok; t0 += GT)
+        q32_steps(tl, nbc, q + (size_t)t0 * q_row, q_row, dy + t0 * nb, nc + t0 * nb, nb,
+                  y + t0 * ldy, ldy, first, GT);
+    const int rest = n_tok - t0;
+    q = q + (size_t)t0 * q_row;
+    dy += t0 * nb;
+    nc += t0 * nb;
+    y += t0 * ldy;
+    switch (rest) {
+    case 0: break;
+    case 1: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 1); break;
+    case 2: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 2); break;
+    case 3: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 3); break;
+    case 4: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 4); break;
+    case 5: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 5); break;
+    case 6: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 6); break;
+    default: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 7); break;
+    }
+}
+
+typedef void (*repack32_fn)(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc);
+
+static void gemm_q32(repack32_fn repack, int64_t n_in, int n_rows, int n_tok, float *y,
+                     int64_t ldy, const void *w, size_t w_row, const void *q, size_t q_row,
+                     const void *aux) {
+    static _Thread_local tile32 tl;
+    const int64_t nb = n_in / 32;
+    const float *dy = aux;
+    const int32_t *nc = (const int32_t *)(dy + (int64_t)n_tok * nb);
+    for (int r0 = 0; r0 < n_rows; r0 += GR) {
+        const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
+        for (int64_t b0 = 0; b0 < nb; b0 += KC / 32) {
+            const int nbc = (int)(nb - b0 < KC / 32 ? nb - b0 : KC / 32);
+            repack(&tl, wt, w_row, b0, nbc);
+            q32_tokens(&tl, nbc, n_tok, (const uint8_t *)q + (size_t)b0 * sizeof(block_q8_0),
+                       q_row, dy + b0, nc + b0, nb, y + r0, ldy, b0 == 0);
+        }
+    }
+}
+
+void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *q, size_t q_row,
+                             const void *aux) {
+    gemm_q32(repack_q4_0, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row, aux);
+}
+
+void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *q, size_t q_row,
+                             const void *aux) {
+    gemm_q32(repack_q8_0, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row, aux);
+}
+
+/* ---- K-quants (256-element super-blocks against Q8_K) ---- */
+
+#define KSB (KC / QK_K) /* super-blocks per chunk */
+
+typedef struct {
+    _Alignas(64) uint8_t w[KSB][64][64]; /* [super-block][k-group][row * 4 + byte] */
+    _Alignas(64) int32_t sc[KSB][16][GR]; /* per sub-block scale (Q4_K: 8 used, Q6_K: 16) */
+    _Alignas(64) int32_t mp[KSB][8][GR];  /* int16 pairs against Q8_K bsums dword p */
+    _Alignas(64) float d[KSB][GR];
+    _Alignas(64) float dmin[KSB][GR];
+} tilek;
+
+/* 256 unpacked levels of one row of super-block s into lane r */
+static inline void put_row256(tilek *tl, int s, int r, const uint8_t lv[QK_K]) {
+    for (int g = 0; g < 64; g++)
+        memcpy(&tl->w[s][g][4 * r], lv + 4 * g, 4);
+}
+
+static void repack_q4_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < GR; r++) {
+        const block_q4_K *x = (const block_q4_K *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            _Alignas(32) uint8_t lv[QK_K];
+            for (int c = 0; c < 4; c++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[s].qs + 32 * c));
+                _mm256_store_si256((__m256i *)(lv + 64 * c), _mm256_and_si256(raw, m4));
+                _mm256_store_si256((__m256i *)(lv + 64 * c + 32),
+                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+            }
+            put_row256(tl, s, r, lv);
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                tensor_k4_scale_min(j, x[s].scales, &sc, &m);
+                tl->sc[s][j][r] = sc;
+                tl->mp[s][j][r] = (int32_t)((uint32_t)m | ((uint32_t)m << 16));
+            }
+            tl->d[s][r] = h2f(x[s].d);
+            tl->dmin[s][r] = h2f(x[s].dmin);
+        }
+    }
+}
+
+static void repack_q6_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    for (int r = 0; r < GR; r++) {
+        const block_q6_K *x = (const block_q6_K *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            _Alignas(32) uint8_t lv[QK_K];
+            for (int h = 0; h < 2; h++) { /* element order as in blocks.h */
+                const uint8_t *ql = x[s].ql + 64 * h, *qh = x[s].qh + 32 * h;
+                uint8_t *o = lv + 128 * h;
+                for (int l = 0; l < 32; l++) {
+                    o[l] = (uint8_t)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4));
+                    o[l + 32] = (uint8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+                    o[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                    o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+                }
+            }
+            put_row256(tl, s, r, lv);
+            for (int k = 0; k < 16; k++)
+                tl->sc[s][k][r] = x[s].scales[k];
+            for (int p = 0; p < 8; p++)
+                tl->mp[s][p][r] = (int32_t)(((uint32_t)(uint16_t)x[s].scales[2 * p]) |
+                                            ((uint32_t)(uint16_t)x[s].scales[2 * p + 1] << 16));
+            tl->d[s][r] = h2f(x[s].d);
+        }
+    }
+}
+
+/* Q4_K: per super-block, isum = Σ_j sc_j Σ_{sub-block j} q y (8 sub-blocks of 8 k-groups),
+ * imin = Σ_j m_j (bsums[2j] + bsums[2j+1]) (vpdpwssd of (m_j, m_j) against bsums dword j),
+ * sum += (float)isum * (d * dy) - (float)imin * (dmin * dy). */
+ALWAYS_INLINE void q4K_steps(const tilek *tl, int nsc, const block_q8_K *q, size_t q_row,
+                             float *y, int64_t ldy, int first, const int T) {
+    __m512 f[GT];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
+    for (int s = 0; s < nsc; s++) {
+        __m512i tot[GT], a[GT];
+        const uint8_t *qb = (const uint8_t *)(q + s);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            tot[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                const __m512i wv = _mm512_load_si512((const void *)tl->w[s][8 * j + g]);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++)
+                    a[t] = _mm512_dpbusd_epi32(
+                        a[t], wv,
+                        bcast32(qb + t * q_row + offsetof(block_q8_K, qs) + 32 * j + 4 * g));
+            }
+            const __m512i scv = _mm512_load_si512((const void *)tl->sc[s][j]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                tot[t] = _mm512_add_epi32(tot[t], _mm512_mullo_epi32(a[t], scv));
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; p++) {
+            const __m512i mv = _mm512_load_si512((const void *)tl->mp[s][p]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                a[t] = _mm512_dpwssd_epi32(
+                    a[t], mv, bcast32(qb + t * q_row + offsetof(block_q8_K, bsums) + 4 * p));
+        }
+        const __m512 d = _mm512_load_ps(tl->d[s]), dm = _mm512_load_ps(tl->dmin[s]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            float dyf;
+            memcpy(&dyf, qb + t * q_row, 4);
+            const __m512 dy = _mm512_set1_ps(dyf);
+            const __m512 t1 = _mm512_mul_ps(_mm512_cvtepi32_ps(tot[t]), _mm512_mul_ps(d, dy));
+            const __m512 t2 = _mm512_mul_ps(_mm512_cvtepi32_ps(a[t]), _mm512_mul_ps(dm, dy));
+            f[t] = _mm512_add_ps(f[t], _mm512_sub_ps(t1, t2));
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, f[t]);
+}
+
+/* Q6_K: isum = Σ_k sc_k Σ_{sub-block k} q y - 32 Σ_k sc_k bsums_k (levels unsigned 0..63),
+ * sum += (float)isum * (d * dy). */
+ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const block_q8_K *q, size_t q_row,
+                             float *y, int64_t ldy, int first, const int T) {
+    __m512 f[GT];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
+    for (int s = 0; s < nsc; s++) {
+        __m512i tot[GT], a[GT];
+        const uint8_t *qb = (const uint8_t *)(q + s);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            tot[t] = _mm512_setzero_si512();
+        for (int k = 0; k < 16; k++) {
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                const __m512i wv = _mm512_load_si512((const void *)tl->w[s][4 * k + g]);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++)
+                    a[t] = _mm512_dpbusd_epi32(
+                        a[t], wv,
+                        bcast32(qb + t * q_row + offsetof(block_q8_K, qs) + 16 * k + 4 * g));
+            }
+            const __m512i scv = _mm512_load_si512((const void *)tl->sc[s][k]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                tot[t] = _mm512_add_epi32(tot[t], _mm512_mullo_epi32(a[t], scv));
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; p++) {
+            const __m512i mv = _mm512_load_si512((const void *)tl->mp[s][p]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                a[t] = _mm512_dpwssd_epi32(
+                    a[t], mv, bcast32(qb + t * q_row + offsetof(block_q8_K, bsums) + 4 * p));
+        }
+        const __m512 d = _mm512_load_ps(tl->d[s]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            float dyf;
+            memcpy(&dyf, qb + t * q_row, 4);
+            const __m512i isum = _mm512_sub_epi32(tot[t], _mm512_slli_epi32(a[t], 5));
+            const __m512 term =
+                _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(dyf)));
+            f[t] = _mm512_add_ps(f[t], term);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, f[t]);
+}
+
+#define K_TOKENS(NAME, STEPS)                                                                      \
+    static void NAME(const tilek *tl, int nsc, int n_tok, const block_q8_K *q, size_t q_row,      \
+                     float *y, int64_t ldy, int first) {                                           \
+        int t0 = 0;                                                                                \
+        for (; t0 + GT <= n_tok; t0 += GT)                                                         \
+            STEPS(tl, nsc, (const block_q8_K *)((const uint8_t *)q + (size_t)t0 * q_row), q_row,  \
+                  y + t0 * ldy, ldy, first, GT);                                                   \
+        q = (const block_q8_K *)((const uint8_t *)q + (size_t)t0 * q_row);                        \
+        y += t0 * ldy;                                                                             \
+        switch (n_tok - t0) {                                                                      \
+        case 0: break;                                                                             \
+        case 1: STEPS(tl, nsc, q, q_row, y, ldy, first, 1); break;                                 \
+        case 2: STEPS(tl, nsc, q, q_row, y, ldy, first, 2); break;                                 \
+        case 3: STEPS(tl, nsc, q, q_row, y, ldy, first, 3); break;                                 \
+        case 4: STEPS(tl, nsc, q, q_row, y, ldy, first, 4); break;                                 \
+        case 5: STEPS(tl, nsc, q, q_row, y, ldy, first, 5); break;                                 \
+        case 6: STEPS(tl, nsc, q, q_row, y, ldy, first, 6); break;                                 \
+        default: STEPS(tl, nsc, q, q_row, y, ldy, first, 7); break;                                \
+        }                                                                                          \
+    }
+
+K_TOKENS(q4K_tokens, q4K_steps)
+K_TOKENS(q6K_tokens, q6K_steps)
+
+typedef void (*repackk_fn)(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc);
+typedef void (*tokensk_fn)(const tilek *tl, int nsc, int n_tok, const block_q8_K *q,
+                           size_t q_row, float *y, int64_t ldy, int first);
+
+static void gemm_k(repackk_fn repack, tokensk_fn tokens, int64_t n_in, int n_rows, int n_tok,
+                   float *y, int64_t ldy, const void *w, size_t w_row, const void *q,
+                   size_t q_row) {
+    static _Thread_local tilek tl;
+    const int64_t ns = n_in / QK_K;
+    for (int r0 = 0; r0 < n_rows; r0 += GR) {
+        const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
+        for (int64_t s0 = 0; s0 < ns; s0 += KSB) {
+            const int nsc = (int)(ns - s0 < KSB ? ns - s0 : KSB);
+            repack(&tl, wt, w_row, s0, nsc);
+            tokens(&tl, nsc, n_tok, (const block_q8_K *)q + s0, q_row, y + r0, ldy, s0 == 0);
+        }
+    }
+}
+
+void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *q, size_t q_row,
+                             const void *aux) {
+    (void)aux;
+    gemm_k(repack_q4_K, q4K_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row);
+}
+
+void tensor_avx512_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *q, size_t q_row,
+                             const void *aux) {
+    (void)aux;
+    gemm_k(repack_q6_K, q6K_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row);
+}
