@@ -74,15 +74,81 @@ static float tree_sum16(const float *v) {
  * operands are exact and their double sum is exact unless they span ~30 binades, so this equals
  * the sequential double sum except in such rare cases (both round to the same float far more
  * often still). */
-static double dot_f32_in_f64(const float *x, const float *y, int n) {
-    double p[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++)
-            p[l] += (double)(x[i + l] * y[i + l]);
-    for (; i < n; i++)
-        p[0] += (double)(x[i] * y[i]);
-    return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+typedef double v8d __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v16f __attribute__((vector_size(64)));
+
+/* (built for AVX-512 and for the baseline, picked at load time by the CPU: the arithmetic is the
+ * same in both, only the vector width differs) */
+__attribute__((target_clones("avx512f", "default"))) static void
+dots_f32_in_f64(const float *restrict q, const float *restrict k, int grp, int n, float scale,
+                float *restrict out, int ostride) {
+    for (int h = 0; h < grp; h++) {
+        const float *restrict x = q + (size_t)h * n;
+        v8d p = {0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            v8f a, b;
+            memcpy(&a, x + i, sizeof a);
+            memcpy(&b, k + i, sizeof b);
+            const v8f prod = a * b;
+            p += __builtin_convertvector(prod, v8d);
+        }
+        for (; i < n; i++)
+            p[0] += (double)(x[i] * k[i]);
+        const double s = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+        out[(size_t)h * ostride] = (float)s * scale;
+    }
+}
+
+/* dst[i] = (a[i] + c[i]) + (b[i] + d[i]) (c, d may be NULL: dst[i] = dst[i] + a[i]) */
+__attribute__((target_clones("avx512f", "default"))) static void
+add4(float *restrict dst, const float *restrict a, const float *restrict b,
+     const float *restrict c, const float *restrict d, size_t n) {
+    size_t i = 0;
+    if (c) {
+        for (; i + 16 <= n; i += 16) {
+            v16f va, vb, vc, vd;
+            memcpy(&va, a + i, sizeof va);
+            memcpy(&vb, b + i, sizeof vb);
+            memcpy(&vc, c + i, sizeof vc);
+            memcpy(&vd, d + i, sizeof vd);
+            const v16f r = (va + vc) + (vb + vd);
+            memcpy(dst + i, &r, sizeof r);
+        }
+        for (; i < n; i++)
+            dst[i] = (a[i] + c[i]) + (b[i] + d[i]);
+    } else {
+        for (; i + 16 <= n; i += 16) {
+            v16f vx, va;
+            memcpy(&vx, dst + i, sizeof vx);
+            memcpy(&va, a + i, sizeof va);
+            vx = vx + va;
+            memcpy(dst + i, &vx, sizeof vx);
+        }
+        for (; i < n; i++)
+            dst[i] = dst[i] + a[i];
+    }
+}
+
+/* a[h * hdv + i] += p[h * pstride] * v[i] for h < grp, i < hdv (a multiply, then an add) */
+__attribute__((target_clones("avx512f", "default"))) static void
+axpy_heads(float *restrict a, const float *restrict v, const float *restrict p, int pstride,
+           int grp, int hdv) {
+    for (int h = 0; h < grp; h++) {
+        const float ph = p[(size_t)h * pstride];
+        float *restrict ah = a + (size_t)h * hdv;
+        int i = 0;
+        for (; i + 16 <= hdv; i += 16) { /* explicit vectors: -O2 does not vectorize this */
+            v16f x, y;
+            memcpy(&x, ah + i, sizeof x);
+            memcpy(&y, v + i, sizeof y);
+            x += ph * y;
+            memcpy(ah + i, &x, sizeof x);
+        }
+        for (; i < hdv; i++)
+            ah[i] += ph * v[i];
+    }
 }
 
 /* p.V over the first n cells (cells[k], k < n <= ATT_LANES multiple) of one KV head: cell k goes
@@ -109,27 +175,15 @@ static void pv_lanes(const hearth_ctx *c, const void *vcache, size_t off0, int s
             memset(ac, 0, gh * sizeof(float));
             for (int k = l + 16 * a; k < n; k += ATT_LANES) {
                 kv_load(c, vcache, off0 + (size_t)cells[k] * stride, vf, hdv);
-                for (int h = 0; h < grp; h++) {
-                    const float p = scores[(size_t)h * n_ctx + k];
-                    float *ah = ac + (size_t)h * hdv;
-                    for (int i = 0; i < hdv; i++)
-                        ah[i] += p * vf[i];
-                }
+                axpy_heads(ac, vf, scores + k, n_ctx, grp, hdv);
             }
         }
-        float *f = fold + (size_t)l * gh;
-        const float *a0 = acc, *a16 = acc + gh, *a32 = acc + 2 * gh, *a48 = acc + 3 * gh;
-        for (size_t i = 0; i < gh; i++)
-            f[i] = (a0[i] + a32[i]) + (a16[i] + a48[i]);
+        add4(fold + (size_t)l * gh, acc, acc + gh, acc + 2 * gh, acc + 3 * gh, gh);
     }
     /* tree_sum16 over l, for every (h, i) at once */
     for (int o = 8; o >= 1; o /= 2)
-        for (int l = 0; l < o; l++) {
-            float *dst = fold + (size_t)l * gh;
-            const float *src = fold + (size_t)(l + o) * gh;
-            for (size_t i = 0; i < gh; i++)
-                dst[i] = dst[i] + src[i];
-        }
+        for (int l = 0; l < o; l++)
+            add4(fold + (size_t)l * gh, fold + (size_t)(l + o) * gh, NULL, NULL, NULL, gh);
     for (size_t i = 0; i < gh; i++)
         sum[i] = (double)fold[i];
 }
@@ -214,8 +268,7 @@ static void attention_worker(void *arg, int ith, int nth) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
             kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
-            for (int h = 0; h < grp; h++)
-                scores[(size_t)h * n_ctx + n_vis] = (float)dot_f32_in_f64(qr + (size_t)h * hdk, kf, hdk) * scale;
+            dots_f32_in_f64(qr, kf, grp, hdk, scale, scores + n_vis, n_ctx);
             cells[n_vis++] = cell;
         }
         /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */

@@ -19,8 +19,9 @@
  * through the activation sums: Q4_0 levels are q in 0..15 for q - 8 (Σ(q-8)y = Σqy - 8Σy), Q8_0
  * bytes are x + 128 (Σxy = Σ(x+128)y - 128Σy), Q6_K levels are q in 0..63 for q - 32 (through
  * Q8_K's bsums, per 16-element sub-block and its scale). The Q8_0-family correction -c·Σy and
- * the activation scale as a float are precomputed per (token, block) by the caller
- * (tensor_gemm_q8_0_aux). Per-sub-block scales of the K-quants are applied in int32 (vpmulld)
+ * the activation scale as a float are precomputed per (token, block) when the activations are
+ * packed (tensor_gemm_pack: 8 tokens' 4-byte groups side by side, so one pointer with constant
+ * offsets reaches every operand). Per-sub-block scales of the K-quants are applied in int32 (vpmulld)
  * before the super-block's float terms.
  *
  * Built with the %_avx512.o flags; dispatch.c hands these out only when the AVX-512 set is
@@ -93,33 +94,33 @@ static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, 
     }
 }
 
-/* T tokens against one tile32 chunk of nbc blocks. q: token t0's Q8_0 row at block b0 (rows
- * q_row bytes apart); dy/nc: the aux arrays at (t0, b0), nb entries per token; y: outputs of
- * (t0, tile row 0), ldy apart. first: the chunk starts the rows (sums begin at 0). */
-ALWAYS_INLINE void q32_steps(const tile32 *tl, int nbc, const uint8_t *q, size_t q_row,
-                             const float *dy, const int32_t *nc, int64_t nb, float *y,
-                             int64_t ldy, int first, const int T) {
+/* T tokens (of a packed group) against one tile32 chunk of nbc blocks. ap: the group's packed
+ * record of the chunk's first block (tensor_gemm_pack); y: outputs of (token 0, tile row 0),
+ * ldy apart. first: the chunk starts the rows (sums begin at 0). */
+ALWAYS_INLINE void q32_steps(const tile32 *tl, int nbc, const uint8_t *ap, float *y, int64_t ldy,
+                             int first, const int T) {
     __m512 f[GT];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
-    for (int b = 0; b < nbc; b++) {
+    for (int b = 0; b < nbc; b++, ap += TENSOR_GEMM_PACK32) {
         __m512i a[GT];
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
-            a[t] = _mm512_set1_epi32(nc[t * nb + b]);
-        const uint8_t *qb = q + (size_t)b * sizeof(block_q8_0) + 2; /* qs of block b */
+            a[t] = bcast32(ap + 288 + 4 * t); /* -c * sum(qs) */
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             const __m512i wv = _mm512_load_si512((const void *)tl->w[b][g]);
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
-                a[t] = _mm512_dpbusd_epi32(a[t], wv, bcast32(qb + t * q_row + 4 * g));
+                a[t] = _mm512_dpbusd_epi32(a[t], wv, bcast32(ap + 32 * g + 4 * t));
         }
         const __m512 dx = _mm512_load_ps(tl->d[b]);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            const __m512 dd = _mm512_mul_ps(dx, _mm512_set1_ps(dy[t * nb + b]));
+            float dyf;
+            memcpy(&dyf, ap + 256 + 4 * t, 4);
+            const __m512 dd = _mm512_mul_ps(dx, _mm512_set1_ps(dyf));
             const __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(a[t]), dd);
             f[t] = _mm512_add_ps(f[t], term);
         }
@@ -129,60 +130,52 @@ ALWAYS_INLINE void q32_steps(const tile32 *tl, int nbc, const uint8_t *q, size_t
         _mm512_storeu_ps(y + t * ldy, f[t]);
 }
 
-static void q32_tokens(const tile32 *tl, int nbc, int n_tok, const uint8_t *q, size_t q_row,
-                       const float *dy, const int32_t *nc, int64_t nb, float *y, int64_t ldy,
-                       int first) {
+/* all n_tok tokens; pack: token group 0's record of the chunk's first block, groups nb records
+ * apart */
+static void q32_tokens(const tile32 *tl, int nbc, int n_tok, const uint8_t *pack, int64_t nb,
+                       float *y, int64_t ldy, int first) {
+    const size_t gstride = (size_t)nb * TENSOR_GEMM_PACK32;
     int t0 = 0;
-    for (; t0 + GT <= n_tok; t0 += GT)
-        q32_steps(tl, nbc, q + (size_t)t0 * q_row, q_row, dy + t0 * nb, nc + t0 * nb, nb,
-                  y + t0 * ldy, ldy, first, GT);
-    const int rest = n_tok - t0;
-    q = q + (size_t)t0 * q_row;
-    dy += t0 * nb;
-    nc += t0 * nb;
+    for (; t0 + GT <= n_tok; t0 += GT, pack += gstride)
+        q32_steps(tl, nbc, pack, y + t0 * ldy, ldy, first, GT);
     y += t0 * ldy;
-    switch (rest) {
+    switch (n_tok - t0) {
     case 0: break;
-    case 1: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 1); break;
-    case 2: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 2); break;
-    case 3: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 3); break;
-    case 4: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 4); break;
-    case 5: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 5); break;
-    case 6: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 6); break;
-    default: q32_steps(tl, nbc, q, q_row, dy, nc, nb, y, ldy, first, 7); break;
+    case 1: q32_steps(tl, nbc, pack, y, ldy, first, 1); break;
+    case 2: q32_steps(tl, nbc, pack, y, ldy, first, 2); break;
+    case 3: q32_steps(tl, nbc, pack, y, ldy, first, 3); break;
+    case 4: q32_steps(tl, nbc, pack, y, ldy, first, 4); break;
+    case 5: q32_steps(tl, nbc, pack, y, ldy, first, 5); break;
+    case 6: q32_steps(tl, nbc, pack, y, ldy, first, 6); break;
+    default: q32_steps(tl, nbc, pack, y, ldy, first, 7); break;
     }
 }
 
 typedef void (*repack32_fn)(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc);
 
 static void gemm_q32(repack32_fn repack, int64_t n_in, int n_rows, int n_tok, float *y,
-                     int64_t ldy, const void *w, size_t w_row, const void *q, size_t q_row,
-                     const void *aux) {
+                     int64_t ldy, const void *w, size_t w_row, const void *pack) {
     static _Thread_local tile32 tl;
     const int64_t nb = n_in / 32;
-    const float *dy = aux;
-    const int32_t *nc = (const int32_t *)(dy + (int64_t)n_tok * nb);
     for (int r0 = 0; r0 < n_rows; r0 += GR) {
         const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
         for (int64_t b0 = 0; b0 < nb; b0 += KC / 32) {
             const int nbc = (int)(nb - b0 < KC / 32 ? nb - b0 : KC / 32);
             repack(&tl, wt, w_row, b0, nbc);
-            q32_tokens(&tl, nbc, n_tok, (const uint8_t *)q + (size_t)b0 * sizeof(block_q8_0),
-                       q_row, dy + b0, nc + b0, nb, y + r0, ldy, b0 == 0);
+            q32_tokens(&tl, nbc, n_tok, (const uint8_t *)pack + (size_t)b0 * TENSOR_GEMM_PACK32,
+                       nb, y + r0, ldy, b0 == 0);
         }
     }
 }
 
 void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                             const void *w, size_t w_row, const void *q, size_t q_row,
-                             const void *aux) {
-    gemm_q32(repack_q4_0, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row, aux);
+                             const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_q4_0, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                             const void *w, size_t w_row, const void *q, size_t q_row,
-                             const void *aux) {
-    gemm_q32(repack_q8_0, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row, aux);
+                             const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_q8_0, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */
@@ -257,15 +250,14 @@ static void repack_q6_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, i
 /* Q4_K: per super-block, isum = Σ_j sc_j Σ_{sub-block j} q y (8 sub-blocks of 8 k-groups),
  * imin = Σ_j m_j (bsums[2j] + bsums[2j+1]) (vpdpwssd of (m_j, m_j) against bsums dword j),
  * sum += (float)isum * (d * dy) - (float)imin * (dmin * dy). */
-ALWAYS_INLINE void q4K_steps(const tilek *tl, int nsc, const block_q8_K *q, size_t q_row,
-                             float *y, int64_t ldy, int first, const int T) {
+ALWAYS_INLINE void q4K_steps(const tilek *tl, int nsc, const uint8_t *ap, float *y, int64_t ldy,
+                             int first, const int T) {
     __m512 f[GT];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
-    for (int s = 0; s < nsc; s++) {
+    for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
         __m512i tot[GT], a[GT];
-        const uint8_t *qb = (const uint8_t *)(q + s);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             tot[t] = _mm512_setzero_si512();
@@ -280,7 +272,7 @@ ALWAYS_INLINE void q4K_steps(const tilek *tl, int nsc, const block_q8_K *q, size
                 for (int t = 0; t < T; t++)
                     a[t] = _mm512_dpbusd_epi32(
                         a[t], wv,
-                        bcast32(qb + t * q_row + offsetof(block_q8_K, qs) + 32 * j + 4 * g));
+                        bcast32(ap + 32 * (8 * j + g) + 4 * t));
             }
             const __m512i scv = _mm512_load_si512((const void *)tl->sc[s][j]);
 #pragma GCC unroll 8
@@ -296,13 +288,13 @@ ALWAYS_INLINE void q4K_steps(const tilek *tl, int nsc, const block_q8_K *q, size
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
                 a[t] = _mm512_dpwssd_epi32(
-                    a[t], mv, bcast32(qb + t * q_row + offsetof(block_q8_K, bsums) + 4 * p));
+                    a[t], mv, bcast32(ap + 2048 + 32 * p + 4 * t));
         }
         const __m512 d = _mm512_load_ps(tl->d[s]), dm = _mm512_load_ps(tl->dmin[s]);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             float dyf;
-            memcpy(&dyf, qb + t * q_row, 4);
+            memcpy(&dyf, ap + 2304 + 4 * t, 4);
             const __m512 dy = _mm512_set1_ps(dyf);
             const __m512 t1 = _mm512_mul_ps(_mm512_cvtepi32_ps(tot[t]), _mm512_mul_ps(d, dy));
             const __m512 t2 = _mm512_mul_ps(_mm512_cvtepi32_ps(a[t]), _mm512_mul_ps(dm, dy));
@@ -316,15 +308,14 @@ ALWAYS_INLINE void q4K_steps(const tilek *tl, int nsc, const block_q8_K *q, size
 
 /* Q6_K: isum = Σ_k sc_k Σ_{sub-block k} q y - 32 Σ_k sc_k bsums_k (levels unsigned 0..63),
  * sum += (float)isum * (d * dy). */
-ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const block_q8_K *q, size_t q_row,
-                             float *y, int64_t ldy, int first, const int T) {
+ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const uint8_t *ap, float *y, int64_t ldy,
+                             int first, const int T) {
     __m512 f[GT];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
-    for (int s = 0; s < nsc; s++) {
+    for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
         __m512i tot[GT], a[GT];
-        const uint8_t *qb = (const uint8_t *)(q + s);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             tot[t] = _mm512_setzero_si512();
@@ -339,7 +330,7 @@ ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const block_q8_K *q, size
                 for (int t = 0; t < T; t++)
                     a[t] = _mm512_dpbusd_epi32(
                         a[t], wv,
-                        bcast32(qb + t * q_row + offsetof(block_q8_K, qs) + 16 * k + 4 * g));
+                        bcast32(ap + 32 * (4 * k + g) + 4 * t));
             }
             const __m512i scv = _mm512_load_si512((const void *)tl->sc[s][k]);
 #pragma GCC unroll 8
@@ -355,13 +346,13 @@ ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const block_q8_K *q, size
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
                 a[t] = _mm512_dpwssd_epi32(
-                    a[t], mv, bcast32(qb + t * q_row + offsetof(block_q8_K, bsums) + 4 * p));
+                    a[t], mv, bcast32(ap + 2048 + 32 * p + 4 * t));
         }
         const __m512 d = _mm512_load_ps(tl->d[s]);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             float dyf;
-            memcpy(&dyf, qb + t * q_row, 4);
+            memcpy(&dyf, ap + 2304 + 4 * t, 4);
             const __m512i isum = _mm512_sub_epi32(tot[t], _mm512_slli_epi32(a[t], 5));
             const __m512 term =
                 _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(dyf)));
@@ -374,23 +365,22 @@ ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const block_q8_K *q, size
 }
 
 #define K_TOKENS(NAME, STEPS)                                                                      \
-    static void NAME(const tilek *tl, int nsc, int n_tok, const block_q8_K *q, size_t q_row,      \
+    static void NAME(const tilek *tl, int nsc, int n_tok, const uint8_t *pack, int64_t ns,        \
                      float *y, int64_t ldy, int first) {                                           \
+        const size_t gstride = (size_t)ns * TENSOR_GEMM_PACKK;                                     \
         int t0 = 0;                                                                                \
-        for (; t0 + GT <= n_tok; t0 += GT)                                                         \
-            STEPS(tl, nsc, (const block_q8_K *)((const uint8_t *)q + (size_t)t0 * q_row), q_row,  \
-                  y + t0 * ldy, ldy, first, GT);                                                   \
-        q = (const block_q8_K *)((const uint8_t *)q + (size_t)t0 * q_row);                        \
+        for (; t0 + GT <= n_tok; t0 += GT, pack += gstride)                                        \
+            STEPS(tl, nsc, pack, y + t0 * ldy, ldy, first, GT);                                    \
         y += t0 * ldy;                                                                             \
         switch (n_tok - t0) {                                                                      \
         case 0: break;                                                                             \
-        case 1: STEPS(tl, nsc, q, q_row, y, ldy, first, 1); break;                                 \
-        case 2: STEPS(tl, nsc, q, q_row, y, ldy, first, 2); break;                                 \
-        case 3: STEPS(tl, nsc, q, q_row, y, ldy, first, 3); break;                                 \
-        case 4: STEPS(tl, nsc, q, q_row, y, ldy, first, 4); break;                                 \
-        case 5: STEPS(tl, nsc, q, q_row, y, ldy, first, 5); break;                                 \
-        case 6: STEPS(tl, nsc, q, q_row, y, ldy, first, 6); break;                                 \
-        default: STEPS(tl, nsc, q, q_row, y, ldy, first, 7); break;                                \
+        case 1: STEPS(tl, nsc, pack, y, ldy, first, 1); break;                                     \
+        case 2: STEPS(tl, nsc, pack, y, ldy, first, 2); break;                                     \
+        case 3: STEPS(tl, nsc, pack, y, ldy, first, 3); break;                                     \
+        case 4: STEPS(tl, nsc, pack, y, ldy, first, 4); break;                                     \
+        case 5: STEPS(tl, nsc, pack, y, ldy, first, 5); break;                                     \
+        case 6: STEPS(tl, nsc, pack, y, ldy, first, 6); break;                                     \
+        default: STEPS(tl, nsc, pack, y, ldy, first, 7); break;                                    \
         }                                                                                          \
     }
 
@@ -398,12 +388,11 @@ K_TOKENS(q4K_tokens, q4K_steps)
 K_TOKENS(q6K_tokens, q6K_steps)
 
 typedef void (*repackk_fn)(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc);
-typedef void (*tokensk_fn)(const tilek *tl, int nsc, int n_tok, const block_q8_K *q,
-                           size_t q_row, float *y, int64_t ldy, int first);
+typedef void (*tokensk_fn)(const tilek *tl, int nsc, int n_tok, const uint8_t *pack, int64_t ns,
+                           float *y, int64_t ldy, int first);
 
 static void gemm_k(repackk_fn repack, tokensk_fn tokens, int64_t n_in, int n_rows, int n_tok,
-                   float *y, int64_t ldy, const void *w, size_t w_row, const void *q,
-                   size_t q_row) {
+                   float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
     static _Thread_local tilek tl;
     const int64_t ns = n_in / QK_K;
     for (int r0 = 0; r0 < n_rows; r0 += GR) {
@@ -411,21 +400,18 @@ static void gemm_k(repackk_fn repack, tokensk_fn tokens, int64_t n_in, int n_row
         for (int64_t s0 = 0; s0 < ns; s0 += KSB) {
             const int nsc = (int)(ns - s0 < KSB ? ns - s0 : KSB);
             repack(&tl, wt, w_row, s0, nsc);
-            tokens(&tl, nsc, n_tok, (const block_q8_K *)q + s0, q_row, y + r0, ldy, s0 == 0);
+            tokens(&tl, nsc, n_tok, (const uint8_t *)pack + (size_t)s0 * TENSOR_GEMM_PACKK, ns,
+                   y + r0, ldy, s0 == 0);
         }
     }
 }
 
 void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                             const void *w, size_t w_row, const void *q, size_t q_row,
-                             const void *aux) {
-    (void)aux;
-    gemm_k(repack_q4_K, q4K_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row);
+                             const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_q4_K, q4K_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 void tensor_avx512_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                             const void *w, size_t w_row, const void *q, size_t q_row,
-                             const void *aux) {
-    (void)aux;
-    gemm_k(repack_q6_K, q6K_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, q, q_row);
+                             const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_q6_K, q6K_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

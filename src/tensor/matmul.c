@@ -27,7 +27,7 @@ typedef struct {
     uint8_t *q; /* quantized activations, n_tok rows of q_row bytes */
     size_t q_row;
     tensor_gemm_fn gemm; /* tiled kernel for this batch, or NULL */
-    void *aux;           /* its per-(token, block) side arrays */
+    void *pack;          /* the activations packed for it */
 } mm_job;
 
 int tensor_matmul_supported(tensor_type wtype) {
@@ -38,22 +38,54 @@ int tensor_matmul_supported(tensor_type wtype) {
     return vt && vt->from_float;
 }
 
-size_t tensor_gemm_aux_size(tensor_type wtype, int64_t n_in, int n_tok) {
-    if (wtype != TENSOR_TYPE_Q4_0 && wtype != TENSOR_TYPE_Q8_0) return 0;
-    return (size_t)(n_in / 32) * (size_t)n_tok * (sizeof(float) + sizeof(int32_t));
+size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
+    const size_t groups = ((size_t)n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS;
+    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0)
+        return groups * (size_t)(n_in / QK8_0) * TENSOR_GEMM_PACK32;
+    if (wtype == TENSOR_TYPE_Q4_K || wtype == TENSOR_TYPE_Q6_K)
+        return groups * (size_t)(n_in / QK_K) * TENSOR_GEMM_PACKK;
+    return 0;
 }
 
-void tensor_gemm_aux_q8_0(const void *q, size_t q_row, int n_tok, int64_t nb, int c, void *aux) {
-    float *dy = aux;
-    int32_t *nc = (int32_t *)(dy + (int64_t)n_tok * nb);
-    for (int t = 0; t < n_tok; t++) {
-        const block_q8_0 *y = (const block_q8_0 *)((const uint8_t *)q + (size_t)t * q_row);
-        for (int64_t b = 0; b < nb; b++) {
-            int sum = 0;
-            for (int i = 0; i < QK8_0; i++)
-                sum += y[b].qs[i];
-            dy[t * nb + b] = tensor_fp16_to_fp32(y[b].d);
-            nc[t * nb + b] = -c * sum;
+void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
+                      void *pack) {
+    const int G = TENSOR_GEMM_TOKENS;
+    memset(pack, 0, tensor_gemm_pack_size(wtype, n_in, n_tok)); /* padding tokens: zeros */
+    uint8_t *out = pack;
+    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0) {
+        const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128;
+        const int64_t nb = n_in / QK8_0;
+        for (int t = 0; t < n_tok; t++) {
+            const block_q8_0 *y = (const block_q8_0 *)((const uint8_t *)q + (size_t)t * q_row);
+            uint8_t *grp = out + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACK32;
+            const int tt = t % G;
+            for (int64_t b = 0; b < nb; b++) {
+                uint8_t *r = grp + (size_t)b * TENSOR_GEMM_PACK32;
+                int sum = 0;
+                for (int i = 0; i < QK8_0; i++)
+                    sum += y[b].qs[i];
+                for (int g = 0; g < 8; g++)
+                    memcpy(r + 32 * g + 4 * tt, y[b].qs + 4 * g, 4);
+                const float dy = tensor_fp16_to_fp32(y[b].d);
+                const int32_t nc = -c * sum;
+                memcpy(r + 256 + 4 * tt, &dy, 4);
+                memcpy(r + 288 + 4 * tt, &nc, 4);
+            }
+        }
+    } else {
+        const int64_t ns = n_in / QK_K;
+        for (int t = 0; t < n_tok; t++) {
+            const block_q8_K *y = (const block_q8_K *)((const uint8_t *)q + (size_t)t * q_row);
+            uint8_t *grp = out + (size_t)(t / G) * (size_t)ns * TENSOR_GEMM_PACKK;
+            const int tt = t % G;
+            for (int64_t s = 0; s < ns; s++) {
+                uint8_t *r = grp + (size_t)s * TENSOR_GEMM_PACKK;
+                for (int g = 0; g < 64; g++)
+                    memcpy(r + 32 * g + 4 * tt, y[s].qs + 4 * g, 4);
+                for (int p = 0; p < 8; p++)
+                    memcpy(r + 2048 + 32 * p + 4 * tt, &y[s].bsums[2 * p], 4);
+                memcpy(r + 2304 + 4 * tt, &y[s].d, 4);
+            }
         }
     }
 }
@@ -62,8 +94,9 @@ size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok) {
     const tensor_traits *tr = tensor_traits_of((uint32_t)wtype);
     if (!tr || tr->vec_dot_type == TENSOR_TYPE_F32) return 0;
     /* + the tiled kernel's side arrays, aligned to 64 bytes after the rows */
+    /* + the tiled kernel's packed copy (rounded up to whole token groups), 64-byte aligned */
     return tensor_row_size(tr->vec_dot_type, n_in) * (size_t)n_tok + 64 +
-           tensor_gemm_aux_size(wtype, n_in, n_tok);
+           tensor_gemm_pack_size(wtype, n_in, n_tok + TENSOR_GEMM_TOKENS - 1);
 }
 
 static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
@@ -89,7 +122,7 @@ static void mm_tiles(void *arg, int ith, int nth) {
     if (t1 > t0) {
         const int64_t r0 = t0 * TENSOR_GEMM_ROWS;
         j->gemm(j->n_in, (int)((t1 - t0) * TENSOR_GEMM_ROWS), j->n_tok, j->y + r0, j->n_out,
-                j->w + (size_t)r0 * j->w_row, j->w_row, j->q, j->q_row, j->aux);
+                j->w + (size_t)r0 * j->w_row, j->w_row, j->pack);
     }
     if (ith != nth - 1) return;
     for (int64_t r = tiles * TENSOR_GEMM_ROWS; r < j->n_out; r++)
@@ -138,11 +171,10 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
             quantize_rows(&j, 0, 1);
         if (n_tok >= GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS) j.gemm = tensor_gemm_of(wtype);
     }
-    if (j.gemm && tensor_gemm_aux_size(wtype, n_in, n_tok)) {
+    if (j.gemm) {
         uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
-        j.aux = (void *)((a + 63) & ~(uintptr_t)63);
-        tensor_gemm_aux_q8_0(j.q, j.q_row, n_tok, n_in / QK8_0,
-                             wtype == TENSOR_TYPE_Q4_0 ? 8 : 128, j.aux);
+        j.pack = (void *)((a + 63) & ~(uintptr_t)63);
+        tensor_gemm_pack(wtype, n_in, j.q, j.q_row, n_tok, j.pack);
     }
     he_pool_fn fn = j.gemm ? mm_tiles : mm_rows;
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);

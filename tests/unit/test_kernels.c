@@ -253,8 +253,7 @@ static void check_gemm(const gemm_case *gc) {
     uint8_t *w = malloc(t->type_size * (size_t)(nb_max * n_rows));
     uint8_t *q = malloc(vt->type_size * (size_t)(nb_max * tmax));
     float *y = malloc(sizeof(float) * (size_t)(n_rows * tmax));
-    const size_t aux_bytes = tensor_gemm_aux_size(gc->type, nb_max * bs, tmax);
-    void *aux = aux_bytes ? malloc(aux_bytes) : NULL;
+    void *pack = malloc(tensor_gemm_pack_size(gc->type, nb_max * bs, tmax));
     for (int trial = 0; trial < 3; trial++) {
         rng_seed(5000 + 100 * (uint64_t)gc->type + (uint64_t)trial);
         for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
@@ -267,10 +266,10 @@ static void check_gemm(const gemm_case *gc) {
                                  trial == 0 ? 1.0f : 20.0f);
             for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
                 const int n_tok = toks[ti];
-                if (aux) tensor_gemm_aux_q8_0(q, q_row, n_tok, nb, gc->type == TENSOR_TYPE_Q4_0 ? 8 : 128, aux);
+                tensor_gemm_pack(gc->type, n_in, q, q_row, n_tok, pack);
                 for (int i = 0; i < n_rows * n_tok; i++)
                     y[i] = NAN;
-                gc->fn(n_in, n_rows, n_tok, y, n_rows, w, w_row, q, q_row, aux);
+                gc->fn(n_in, n_rows, n_tok, y, n_rows, w, w_row, pack);
                 for (int k = 0; k < n_tok; k++)
                     for (int r = 0; r < n_rows; r++) {
                         float s_ref = NAN;
@@ -287,7 +286,7 @@ static void check_gemm(const gemm_case *gc) {
     free(w);
     free(q);
     free(y);
-    free(aux);
+    free(pack);
 }
 
 Test(kernels, avx512_gemm_equals_ref_dots) {
