@@ -101,6 +101,28 @@ dots_f32_in_f64(const float *restrict q, const float *restrict k, int grp, int n
     }
 }
 
+/* s[h * hdv + i] += (double)(p[h * pstride] * v[i]): float product, double sum */
+__attribute__((target_clones("avx512f", "default"))) static void
+axpy_heads_f64(double *restrict s, const float *restrict v, const float *restrict p, int pstride,
+               int grp, int hdv) {
+    for (int h = 0; h < grp; h++) {
+        const float ph = p[(size_t)h * pstride];
+        double *restrict sh = s + (size_t)h * hdv;
+        int i = 0;
+        for (; i + 8 <= hdv; i += 8) {
+            v8f x;
+            v8d acc;
+            memcpy(&x, v + i, sizeof x);
+            memcpy(&acc, sh + i, sizeof acc);
+            const v8f prod = ph * x;
+            acc += __builtin_convertvector(prod, v8d);
+            memcpy(sh + i, &acc, sizeof acc);
+        }
+        for (; i < hdv; i++)
+            sh[i] += (double)(ph * v[i]);
+    }
+}
+
 /* dst[i] = (a[i] + c[i]) + (b[i] + d[i]) (c, d may be NULL: dst[i] = dst[i] + a[i]) */
 __attribute__((target_clones("avx512f", "default"))) static void
 add4(float *restrict dst, const float *restrict a, const float *restrict b,
@@ -285,12 +307,7 @@ static void attention_worker(void *arg, int ith, int nth) {
         int k = n_in_lanes;
         for (; k < n_vis; k++) {
             kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
-            for (int h = 0; h < grp; h++) {
-                float p = scores[(size_t)h * n_ctx + k];
-                double *s = sum + (size_t)h * hdv;
-                for (int i = 0; i < hdv; i++)
-                    s[i] += (double)(p * vf[i]);
-            }
+            axpy_heads_f64(sum, vf, scores + k, n_ctx, grp, hdv);
         }
         for (int i = 0; i < grp * hdv; i++)
             acc[i] = (float)sum[i];
