@@ -7,6 +7,7 @@
  * per (token, KV head) over the cells its sequence sees, with per-thread scratch linear in
  * the context (nothing grows with its square). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "model/model_internal.h"
@@ -153,6 +154,35 @@ add4(float *restrict dst, const float *restrict a, const float *restrict b,
     }
 }
 
+#define KD_MAX 32 /* head sizes up to 256 take dots_exact_f64 */
+
+/* As dots_f32_in_f64, for operands whose float products are exact (f16-rounded q and k): the
+ * query is already widened to double (qd) and k is widened once for all heads, so each product
+ * is one double multiply, equal to (double)(q * k). Same partial sums, same order, same result.
+ * n: a multiple of 8, at most 8 * KD_MAX. */
+__attribute__((target_clones("avx512f", "default"))) static void
+dots_exact_f64(const double *restrict qd, const float *restrict k, int grp, int n, float scale,
+               float *restrict out, int ostride) {
+    v8d kd[KD_MAX];
+    const int nv = n / 8;
+    for (int j = 0; j < nv; j++) {
+        v8f a;
+        memcpy(&a, k + 8 * j, sizeof a);
+        kd[j] = __builtin_convertvector(a, v8d);
+    }
+    for (int h = 0; h < grp; h++) {
+        const double *restrict x = qd + (size_t)h * n;
+        v8d p = {0};
+        for (int j = 0; j < nv; j++) {
+            v8d a;
+            memcpy(&a, x + 8 * j, sizeof a);
+            p += a * kd[j];
+        }
+        const double s = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+        out[(size_t)h * ostride] = (float)s * scale;
+    }
+}
+
 /* a[h * hdv + i] += p[h * pstride] * v[i] for h < grp, i < hdv (a multiply, then an add) */
 __attribute__((target_clones("avx512f", "default"))) static void
 axpy_heads(float *restrict a, const float *restrict v, const float *restrict p, int pstride,
@@ -283,6 +313,15 @@ static void attention_worker(void *arg, int ith, int nth) {
         const float *q = c->q + (size_t)t * nq + (size_t)g * grp * hdk;
         memcpy(qr, q, (size_t)grp * hdk * sizeof(float));
         if (f16) round_f16(c, qr, grp * hdk, tmp);
+        /* f16 operands: q·k products are exact in float and in double, so the query can be
+         * widened once (into the p.V lanes' scratch, unused until then; it holds
+         * grp * 64 * hdv floats, far more than grp * hdk doubles + alignment) */
+        double *qd = NULL;
+        if (f16 && hdk % 8 == 0 && hdk <= 8 * KD_MAX) {
+            qd = (double *)(void *)(((uintptr_t)lanes + 63) & ~(uintptr_t)63);
+            for (int i = 0; i < grp * hdk; i++)
+                qd[i] = (double)qr[i];
+        }
 
         /* scores */
         int n_vis = 0;
@@ -290,7 +329,10 @@ static void attention_worker(void *arg, int ith, int nth) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
             kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
-            dots_f32_in_f64(qr, kf, grp, hdk, scale, scores + n_vis, n_ctx);
+            if (qd)
+                dots_exact_f64(qd, kf, grp, hdk, scale, scores + n_vis, n_ctx);
+            else
+                dots_f32_in_f64(qr, kf, grp, hdk, scale, scores + n_vis, n_ctx);
             cells[n_vis++] = cell;
         }
         /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
