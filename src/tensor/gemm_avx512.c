@@ -58,39 +58,42 @@ typedef struct {
     _Alignas(64) float d[KC / 32][GR];      /* weight scales */
 } tile32;
 
-/* Stores the 8 dwords of 32 unpacked bytes (elements 0..31 of a block) into lane r of the
- * block's 8 k-group vectors. */
-static inline void put_row32(tile32 *tl, int b, int r, __m256i v) {
-    _Alignas(32) uint32_t u[8];
-    _mm256_store_si256((__m256i *)u, v);
-    for (int g = 0; g < 8; g++)
-        memcpy(&tl->w[b][g][4 * r], &u[g], 4);
+/* Repacking gathers straight from the weight rows: dword d of block b in the 16 rows is one
+ * vpgatherdd with row offsets r * w_row (much cheaper than 16 row loads and 128 scattered
+ * stores). The scales come the same way, as the low halves of 16 gathered dwords. */
+static inline __m512i row_offsets(size_t w_row) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int)w_row));
+}
+
+static inline __m512 gather_d16(const uint8_t *p, __m512i offs) {
+    const __m512i raw = _mm512_i32gather_epi32(offs, (const void *)p, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
 }
 
 static void repack_q4_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    for (int r = 0; r < GR; r++) {
-        const block_q4_0 *x = (const block_q4_0 *)(w + (size_t)r * w_row) + b0;
-        for (int b = 0; b < nbc; b++) {
-            const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
-            const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4),
-                                               _mm_and_si128(raw, m4));
-            put_row32(tl, b, r, v);
-            tl->d[b][r] = h2f(x[b].d);
+    const __m512i offs = row_offsets(w_row), m4 = _mm512_set1_epi8(0x0F);
+    for (int b = 0; b < nbc; b++) {
+        const uint8_t *blk = w + (size_t)(b0 + b) * sizeof(block_q4_0);
+        for (int d = 0; d < 4; d++) { /* qs dword d: elements 4d..4d+3 (low), 16+4d.. (high) */
+            const __m512i x = _mm512_i32gather_epi32(offs, (const void *)(blk + 2 + 4 * d), 1);
+            _mm512_store_si512((void *)tl->w[b][d], _mm512_and_si512(x, m4));
+            _mm512_store_si512((void *)tl->w[b][d + 4],
+                               _mm512_and_si512(_mm512_srli_epi32(x, 4), m4));
         }
+        _mm512_store_ps(tl->d[b], gather_d16(blk, offs));
     }
 }
 
 static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
-    for (int r = 0; r < GR; r++) {
-        const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
-        for (int b = 0; b < nbc; b++) {
-            const __m256i v =
-                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x[b].qs), bias);
-            put_row32(tl, b, r, v);
-            tl->d[b][r] = h2f(x[b].d);
+    const __m512i offs = row_offsets(w_row), bias = _mm512_set1_epi8((char)0x80);
+    for (int b = 0; b < nbc; b++) {
+        const uint8_t *blk = w + (size_t)(b0 + b) * sizeof(block_q8_0);
+        for (int g = 0; g < 8; g++) {
+            const __m512i x = _mm512_i32gather_epi32(offs, (const void *)(blk + 2 + 4 * g), 1);
+            _mm512_store_si512((void *)tl->w[b][g], _mm512_xor_si512(x, bias));
         }
+        _mm512_store_ps(tl->d[b], gather_d16(blk, offs));
     }
 }
 
