@@ -28,6 +28,7 @@ typedef struct {
     size_t q_row;
     tensor_gemm_fn gemm; /* tiled kernel for this batch, or NULL */
     void *pack;          /* the activations packed for it */
+    tensor_type wtype;
 } mm_job;
 
 int tensor_matmul_supported(tensor_type wtype) {
@@ -47,47 +48,61 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     return 0;
 }
 
-void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
-                      void *pack) {
-    const int G = TENSOR_GEMM_TOKENS;
-    memset(pack, 0, tensor_gemm_pack_size(wtype, n_in, n_tok)); /* padding tokens: zeros */
-    uint8_t *out = pack;
+/* token t's slots in the packed layout (tensor_internal.h); y: its row, NULL for a padding token
+ * (zeros) */
+static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, uint8_t *pack) {
+    const int G = TENSOR_GEMM_TOKENS, tt = t % G;
     if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0) {
         const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128;
         const int64_t nb = n_in / QK8_0;
-        for (int t = 0; t < n_tok; t++) {
-            const block_q8_0 *y = (const block_q8_0 *)((const uint8_t *)q + (size_t)t * q_row);
-            uint8_t *grp = out + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACK32;
-            const int tt = t % G;
-            for (int64_t b = 0; b < nb; b++) {
-                uint8_t *r = grp + (size_t)b * TENSOR_GEMM_PACK32;
-                int sum = 0;
+        const block_q8_0 *y = row;
+        uint8_t *grp = pack + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACK32;
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *r = grp + (size_t)b * TENSOR_GEMM_PACK32;
+            int sum = 0;
+            float dy = 0.0f;
+            if (y) {
                 for (int i = 0; i < QK8_0; i++)
                     sum += y[b].qs[i];
-                for (int g = 0; g < 8; g++)
-                    memcpy(r + 32 * g + 4 * tt, y[b].qs + 4 * g, 4);
-                const float dy = tensor_fp16_to_fp32(y[b].d);
-                const int32_t nc = -c * sum;
-                memcpy(r + 256 + 4 * tt, &dy, 4);
-                memcpy(r + 288 + 4 * tt, &nc, 4);
+                dy = tensor_fp16_to_fp32(y[b].d);
             }
+            for (int g = 0; g < 8; g++)
+                if (y)
+                    memcpy(r + 32 * g + 4 * tt, y[b].qs + 4 * g, 4);
+                else
+                    memset(r + 32 * g + 4 * tt, 0, 4);
+            const int32_t nc = -c * sum;
+            memcpy(r + 256 + 4 * tt, &dy, 4);
+            memcpy(r + 288 + 4 * tt, &nc, 4);
         }
     } else {
         const int64_t ns = n_in / QK_K;
-        for (int t = 0; t < n_tok; t++) {
-            const block_q8_K *y = (const block_q8_K *)((const uint8_t *)q + (size_t)t * q_row);
-            uint8_t *grp = out + (size_t)(t / G) * (size_t)ns * TENSOR_GEMM_PACKK;
-            const int tt = t % G;
-            for (int64_t s = 0; s < ns; s++) {
-                uint8_t *r = grp + (size_t)s * TENSOR_GEMM_PACKK;
-                for (int g = 0; g < 64; g++)
+        const block_q8_K *y = row;
+        uint8_t *grp = pack + (size_t)(t / G) * (size_t)ns * TENSOR_GEMM_PACKK;
+        for (int64_t s = 0; s < ns; s++) {
+            uint8_t *r = grp + (size_t)s * TENSOR_GEMM_PACKK;
+            for (int g = 0; g < 64; g++)
+                if (y)
                     memcpy(r + 32 * g + 4 * tt, y[s].qs + 4 * g, 4);
-                for (int p = 0; p < 8; p++)
+                else
+                    memset(r + 32 * g + 4 * tt, 0, 4);
+            for (int p = 0; p < 8; p++)
+                if (y)
                     memcpy(r + 2048 + 32 * p + 4 * tt, &y[s].bsums[2 * p], 4);
-                memcpy(r + 2304 + 4 * tt, &y[s].d, 4);
-            }
+                else
+                    memset(r + 2048 + 32 * p + 4 * tt, 0, 4);
+            const float d = y ? y[s].d : 0.0f;
+            memcpy(r + 2304 + 4 * tt, &d, 4);
         }
     }
+}
+
+void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
+                      void *pack) {
+    const int padded = (n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS * TENSOR_GEMM_TOKENS;
+    for (int t = 0; t < padded; t++)
+        pack_token(wtype, n_in, t < n_tok ? (const uint8_t *)q + (size_t)t * q_row : NULL, t,
+                   pack);
 }
 
 size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok) {
@@ -105,11 +120,18 @@ static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
     *r1 = *r0 + per < n ? *r0 + per : n;
 }
 
+/* quantizes activation rows and, for the tiled kernel, packs them (padding tokens too) */
 static void quantize_rows(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const tensor_traits *vt = tensor_traits_of((uint32_t)j->tr->vec_dot_type);
-    for (int t = ith; t < j->n_tok; t += nth)
-        vt->from_float(j->x + (int64_t)t * j->n_in, j->q + (size_t)t * j->q_row, j->n_in);
+    const int padded = j->pack ? (j->n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS *
+                                     TENSOR_GEMM_TOKENS
+                               : j->n_tok;
+    for (int t = ith; t < padded; t += nth) {
+        uint8_t *row = t < j->n_tok ? j->q + (size_t)t * j->q_row : NULL;
+        if (row) vt->from_float(j->x + (int64_t)t * j->n_in, row, j->n_in);
+        if (j->pack) pack_token(j->wtype, j->n_in, row, t, j->pack);
+    }
 }
 
 /* the tiled kernel: each thread takes a range of 16-row tiles; the last thread also dots the
@@ -164,17 +186,17 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
     if (j.tr->vec_dot_type != TENSOR_TYPE_F32) {
         j.q = scratch;
         j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
+        j.wtype = wtype;
+        if (n_tok >= GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS) j.gemm = tensor_gemm_of(wtype);
+        if (j.gemm) {
+            uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
+            j.pack = (void *)((a + 63) & ~(uintptr_t)63);
+        }
         int nq = threads_for(pool, (double)n_in * n_tok * 4);
         if (nq > 1)
             he_pool_run_n(pool, nq, quantize_rows, &j);
         else
             quantize_rows(&j, 0, 1);
-        if (n_tok >= GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS) j.gemm = tensor_gemm_of(wtype);
-    }
-    if (j.gemm) {
-        uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
-        j.pack = (void *)((a + 63) & ~(uintptr_t)63);
-        tensor_gemm_pack(wtype, n_in, j.q, j.q_row, n_tok, j.pack);
     }
     he_pool_fn fn = j.gemm ? mm_tiles : mm_rows;
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "base/pool.h"
+#include "tensor/matmul.h"
 #include "tensor/tensor_internal.h"
 
 static uint64_t rng_state;
@@ -300,4 +302,58 @@ Test(kernels, avx512_gemm_equals_ref_dots) {
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
+}
+
+/* tensor_matmul end to end (whatever kernels are selected: tiled for batches of 4+ tokens where
+ * the set has them): every output equals the selected vec_dot of its (row, token), on 1 and 2
+ * threads, with a row count that leaves a partial tile (done row by row). */
+Test(kernels, matmul_equals_vec_dot) {
+    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
+                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q5_0};
+    const int64_t n_in = 512, n_out = 3 * TENSOR_GEMM_ROWS + 5;
+    const int toks[] = {1, 3, 4, 11};
+    he_pool *pools[2] = {he_pool_new(1), he_pool_new(2)};
+    for (size_t c = 0; c < sizeof types / sizeof types[0]; c++) {
+        const tensor_traits *t = tensor_traits_of(types[c]);
+        const tensor_traits *vt = tensor_traits_of(t->vec_dot_type);
+        const size_t w_row = tensor_row_size(types[c], n_in);
+        uint8_t *w = malloc(w_row * (size_t)n_out);
+        float *x = malloc(sizeof(float) * (size_t)(n_in * 11));
+        float *y = malloc(sizeof(float) * (size_t)(n_out * 11));
+        uint8_t *scratch = malloc(tensor_matmul_scratch(types[c], n_in, 1) * 11);
+        uint8_t *qrow = malloc(tensor_row_size(t->vec_dot_type, n_in));
+        float *row = malloc(sizeof(float) * (size_t)n_in);
+        rng_seed(9000 + c);
+        for (int64_t r = 0; r < n_out; r++) {
+            for (int64_t i = 0; i < n_in; i++)
+                row[i] = rng_uniform();
+            tensor_traits_ref_of(types[c])->from_float(row, w + (size_t)r * w_row, n_in);
+        }
+        for (int64_t i = 0; i < n_in * 11; i++)
+            x[i] = 2.0f * rng_uniform();
+        for (int p = 0; p < 2; p++)
+            for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
+                const int n_tok = toks[k];
+                tensor_matmul(pools[p], y, w, types[c], n_in, n_out, x, n_tok, scratch);
+                for (int tk = 0; tk < n_tok; tk++) {
+                    vt->from_float(x + (int64_t)tk * n_in, qrow, n_in);
+                    for (int64_t r = 0; r < n_out; r++) {
+                        float s = NAN;
+                        t->vec_dot(n_in, &s, w + (size_t)r * w_row, qrow);
+                        cr_assert(y[(int64_t)tk * n_out + r] == s,
+                                  "%s, %d threads, %d tokens: row %lld token %d: %a vs %a", t->name,
+                                  p + 1, n_tok, (long long)r, tk,
+                                  (double)y[(int64_t)tk * n_out + r], (double)s);
+                    }
+                }
+            }
+        free(w);
+        free(x);
+        free(y);
+        free(scratch);
+        free(qrow);
+        free(row);
+    }
+    he_pool_free(pools[0]);
+    he_pool_free(pools[1]);
 }
