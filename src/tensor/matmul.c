@@ -4,14 +4,23 @@
 #include "tensor/matmul.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
-/* Batches of at least this many tokens use the tiled kernel (its repacking costs about as much
- * as a few tokens' worth of matrix-vector dots). */
-#define GEMM_MIN_TOK 4
+/* Batches of at least TENSOR_GEMM_MIN_TOK tokens use the tiled kernel (its repacking costs about
+ * as much as a few tokens' worth of matrix-vector dots); smaller ones of Q4_0 its matrix-vector
+ * form over a linear pack (HEARTH_GEMV=0: the plain vec_dot instead, for comparisons). */
+static int gemv_q4_0(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("HEARTH_GEMV");
+        v = !(e && !strcmp(e, "0"));
+    }
+    return v;
+}
 
 /* Below this many multiply-adds a job is not worth waking other threads for. */
 #define MIN_WORK_PER_THREAD 32768
@@ -48,10 +57,32 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     return 0;
 }
 
+/* Q4_0 generation packs linearly (tensor_internal.h) */
+static int linear_pack(tensor_type wtype, int n_tok) {
+    return wtype == TENSOR_TYPE_Q4_0 && n_tok < TENSOR_GEMM_MIN_TOK;
+}
+
 /* token t's slots in the packed layout (tensor_internal.h); y: its row, NULL for a padding token
  * (zeros) */
-static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, uint8_t *pack) {
+static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, int n_tok,
+                       uint8_t *pack) {
     const int G = TENSOR_GEMM_TOKENS, tt = t % G;
+    if (linear_pack(wtype, n_tok)) {
+        const int64_t nb = n_in / QK8_0;
+        const block_q8_0 *y = row;
+        uint8_t *qs = pack + (size_t)t * (size_t)nb * TENSOR_GEMV_PACK32;
+        float *dy = (float *)(void *)(qs + 32 * nb);
+        int32_t *nc = (int32_t *)(dy + nb);
+        for (int64_t b = 0; b < nb; b++) {
+            int sum = 0;
+            for (int i = 0; i < QK8_0; i++)
+                sum += y[b].qs[i];
+            memcpy(qs + 32 * b, y[b].qs, 32);
+            dy[b] = tensor_fp16_to_fp32(y[b].d);
+            nc[b] = -8 * sum;
+        }
+        return;
+    }
     if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0) {
         const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128;
         const int64_t nb = n_in / QK8_0;
@@ -99,10 +130,12 @@ static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, 
 
 void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
                       void *pack) {
-    const int padded = (n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS * TENSOR_GEMM_TOKENS;
+    const int padded = linear_pack(wtype, n_tok) ? n_tok
+                                                 : (n_tok + TENSOR_GEMM_TOKENS - 1) /
+                                                       TENSOR_GEMM_TOKENS * TENSOR_GEMM_TOKENS;
     for (int t = 0; t < padded; t++)
         pack_token(wtype, n_in, t < n_tok ? (const uint8_t *)q + (size_t)t * q_row : NULL, t,
-                   pack);
+                   n_tok, pack);
 }
 
 size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok) {
@@ -124,13 +157,14 @@ static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
 static void quantize_rows(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const tensor_traits *vt = tensor_traits_of((uint32_t)j->tr->vec_dot_type);
-    const int padded = j->pack ? (j->n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS *
-                                     TENSOR_GEMM_TOKENS
-                               : j->n_tok;
+    const int padded = j->pack && !linear_pack(j->wtype, j->n_tok)
+                           ? (j->n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS *
+                                 TENSOR_GEMM_TOKENS
+                           : j->n_tok;
     for (int t = ith; t < padded; t += nth) {
         uint8_t *row = t < j->n_tok ? j->q + (size_t)t * j->q_row : NULL;
         if (row) vt->from_float(j->x + (int64_t)t * j->n_in, row, j->n_in);
-        if (j->pack) pack_token(j->wtype, j->n_in, row, t, j->pack);
+        if (j->pack) pack_token(j->wtype, j->n_in, row, t, j->n_tok, j->pack);
     }
 }
 
@@ -187,7 +221,9 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
         j.q = scratch;
         j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
         j.wtype = wtype;
-        if (n_tok >= GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS) j.gemm = tensor_gemm_of(wtype);
+        if ((n_tok >= TENSOR_GEMM_MIN_TOK || (wtype == TENSOR_TYPE_Q4_0 && gemv_q4_0())) &&
+            n_out >= TENSOR_GEMM_ROWS)
+            j.gemm = tensor_gemm_of(wtype);
         if (j.gemm) {
             uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
             j.pack = (void *)((a + 63) & ~(uintptr_t)63);

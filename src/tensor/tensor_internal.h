@@ -114,7 +114,12 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void 
  *     with c = 8 for Q4_0 (levels 0..15 for q-8) and 128 for Q8_0 (bytes x+128)
  *   Q8_K rows (Q4_K/Q6_K weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
  *     [k-group (64)][token (8)] 4 bytes of qs; [pair p (8)][token (8)] bsums[2p], bsums[2p+1];
- *     float d[8] */
+ *     float d[8]
+ * Generation (n_tok < TENSOR_GEMM_MIN_TOK, Q4_0 only) uses a linear layout instead, per token
+ * (nb = n_in / 32 blocks, tokens nb * TENSOR_GEMV_PACK32 bytes apart): qs of all blocks
+ * (32 bytes each), float dy[nb], int32 -8*sum(qs)[nb]; see tensor_avx512_gemv_q4_0. */
+#define TENSOR_GEMM_MIN_TOK 4
+#define TENSOR_GEMV_PACK32 40
 #define TENSOR_GEMM_ROWS 16
 #define TENSOR_GEMM_TOKENS 8
 #define TENSOR_GEMM_PACK32 320
@@ -130,6 +135,10 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok);
  * kernel into pack (tensor_gemm_pack_size bytes, 4-byte aligned). */
 void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
                       void *pack);
+/* y[r] = vec_dot(row r, the token) for r < n_rows, from one token's linear pack (dot_avx512.c):
+ * the Q4_0 dot with the activation side precomputed (no -8 dot, no scale gathers) */
+void tensor_avx512_gemv_q4_0(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
+                             const void *lin);
 void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
