@@ -206,28 +206,43 @@ static inline void put_row256(tilek *tl, int s, int r, const uint8_t lv[QK_K]) {
         memcpy(&tl->w[s][g][4 * r], lv + 4 * g, 4);
 }
 
+/* Q4_K by gathers: dword d of chunk c (qs[32c + 4d..]) holds k-group 16c + d in its low
+ * nibbles and 16c + 8 + d in its high ones; the 12 packed scale bytes are 3 gathered dwords,
+ * unpacked lane-wise as tensor_k4_scale_min does. */
 static void repack_q4_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int r = 0; r < GR; r++) {
-        const block_q4_K *x = (const block_q4_K *)(w + (size_t)r * w_row) + s0;
-        for (int s = 0; s < nsc; s++) {
-            _Alignas(32) uint8_t lv[QK_K];
-            for (int c = 0; c < 4; c++) {
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[s].qs + 32 * c));
-                _mm256_store_si256((__m256i *)(lv + 64 * c), _mm256_and_si256(raw, m4));
-                _mm256_store_si256((__m256i *)(lv + 64 * c + 32),
-                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+    const __m512i offs = row_offsets(w_row), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m6 = _mm512_set1_epi32(63), m4w = _mm512_set1_epi32(15);
+    for (int s = 0; s < nsc; s++) {
+        const uint8_t *blk = w + (size_t)(s0 + s) * sizeof(block_q4_K);
+        for (int c = 0; c < 4; c++)
+            for (int d = 0; d < 8; d++) {
+                const __m512i x = _mm512_i32gather_epi32(
+                    offs, (const void *)(blk + offsetof(block_q4_K, qs) + 32 * c + 4 * d), 1);
+                _mm512_store_si512((void *)tl->w[s][16 * c + d], _mm512_and_si512(x, m4));
+                _mm512_store_si512((void *)tl->w[s][16 * c + 8 + d],
+                                   _mm512_and_si512(_mm512_srli_epi32(x, 4), m4));
             }
-            put_row256(tl, s, r, lv);
-            for (int j = 0; j < 8; j++) {
-                uint8_t sc, m;
-                tensor_k4_scale_min(j, x[s].scales, &sc, &m);
-                tl->sc[s][j][r] = sc;
-                tl->mp[s][j][r] = (int32_t)((uint32_t)m | ((uint32_t)m << 16));
-            }
-            tl->d[s][r] = h2f(x[s].d);
-            tl->dmin[s][r] = h2f(x[s].dmin);
+        const uint8_t *sc = blk + offsetof(block_q4_K, scales);
+        const __m512i a = _mm512_i32gather_epi32(offs, (const void *)sc, 1);
+        const __m512i b = _mm512_i32gather_epi32(offs, (const void *)(sc + 4), 1);
+        const __m512i cc = _mm512_i32gather_epi32(offs, (const void *)(sc + 8), 1);
+        for (int j = 0; j < 4; j++) {
+            const __m512i aj = _mm512_srli_epi32(a, 8 * j), bj = _mm512_srli_epi32(b, 8 * j);
+            const __m512i cj = _mm512_srli_epi32(cc, 8 * j);
+            const __m512i sc_lo = _mm512_and_si512(aj, m6), m_lo = _mm512_and_si512(bj, m6);
+            const __m512i sc_hi = _mm512_or_si512(
+                _mm512_and_si512(cj, m4w),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(aj, 6), _mm512_set1_epi32(3)), 4));
+            const __m512i m_hi = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32(cj, 4), m4w),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(bj, 6), _mm512_set1_epi32(3)), 4));
+            _mm512_store_si512((void *)tl->sc[s][j], sc_lo);
+            _mm512_store_si512((void *)tl->sc[s][j + 4], sc_hi);
+            _mm512_store_si512((void *)tl->mp[s][j], _mm512_or_si512(m_lo, _mm512_slli_epi32(m_lo, 16)));
+            _mm512_store_si512((void *)tl->mp[s][j + 4], _mm512_or_si512(m_hi, _mm512_slli_epi32(m_hi, 16)));
         }
+        _mm512_store_ps(tl->d[s], gather_d16(blk + offsetof(block_q4_K, d), offs));
+        _mm512_store_ps(tl->dmin[s], gather_d16(blk + offsetof(block_q4_K, dmin), offs));
     }
 }
 
