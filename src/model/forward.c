@@ -258,11 +258,14 @@ static void softmax_visible(float *s, int n) {
     float max = s[0];
     for (int k = 1; k < n; k++)
         if (s[k] > max) max = s[k];
+    for (int k = 0; k < n; k++)
+        s[k] = s[k] - max;
+    op_expf_ggml_n(s, s, n);
     double sum = 0.0;
     for (int k0 = 0; k0 < n; k0 += 16) {
         float lane[16] = {0};
         for (int k = k0; k < n && k < k0 + 16; k++)
-            lane[k - k0] = s[k] = op_expf_ggml(s[k] - max);
+            lane[k - k0] = s[k];
         sum += (double)tree_sum16(lane);
     }
     float inv = (float)(1.0 / sum);
