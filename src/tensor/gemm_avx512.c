@@ -24,6 +24,10 @@
  * offsets reaches every operand). Per-sub-block scales of the K-quants are applied in int32 (vpmulld)
  * before the super-block's float terms.
  *
+ * Repacking reads the weights with vpgatherdd (Q4_0, Q8_0, Q4_K) or scalar unpacking (Q6_K) into
+ * a thread-local tile (36-50 KB). Q4_0 batches of 1-3 tokens (generation) skip the tile and use
+ * tensor_avx512_gemv_q4_0 (dot_avx512.c) over a linear activation pack instead.
+ *
  * Built with the %_avx512.o flags; dispatch.c hands these out only when the AVX-512 set is
  * selected. */
 #include <immintrin.h>
