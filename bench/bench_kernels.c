@@ -8,7 +8,11 @@
  * Prints ns per row and GB/s of weight bytes streamed (the figure that bounds token generation),
  * and checks that every ISA's outputs equal the reference's bit for bit. 2048x2048 is a
  * TinyLlama attention matrix (a few MB: it sits in L2/L3 after the first run); pass more rows to
- * measure from DRAM. On a shared, loaded machine take the best of several runs. */
+ * measure from DRAM. On a shared, loaded machine take the best of several runs.
+ *
+ * Then the prompt path: the same matrix against BENCH_TOKENS (default 64) activation rows, as
+ * the selected vec_dot per (row, token) and as the tiled kernel (gemm_avx512.c), in GMAC/s
+ * (multiply-adds per second), outputs checked equal. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +68,74 @@ static const bench_case cases[] = {
      {tensor_ref_dot_q3_K_q8_K, tensor_avx2_dot_q3_K_q8_K, tensor_avx512_dot_q3_K_q8_K}},
 };
 static const char *const isa_names[3] = {"ref", "avx2", "avx512"};
+
+/* vec_dot per (row, token) against the tiled kernel, one thread */
+static int bench_gemm(int64_t rows, int64_t cols, int reps) {
+    const char *e = getenv("BENCH_TOKENS");
+    const int n_tok = e && atoi(e) > 0 ? atoi(e) : 64;
+    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
+                                 TENSOR_TYPE_Q6_K};
+    const int64_t r16 = rows / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;
+    int bad = 0;
+    printf("\nprompt matmul: %lld x %lld weights, %d tokens, 1 thread, best of %d\n",
+           (long long)r16, (long long)cols, n_tok, reps);
+    printf("%-6s %14s %14s %8s  %s\n", "type", "vec_dot GMAC/s", "tiled GMAC/s", "speedup",
+           "result");
+    for (size_t c = 0; c < sizeof types / sizeof types[0]; c++) {
+        const tensor_gemm_fn gemm = tensor_gemm_of(types[c]);
+        const tensor_traits *t = tensor_traits_of(types[c]);
+        if (!gemm || r16 == 0) {
+            printf("%-6s %14s %14s %8s  %s\n", t->name, "-", "-", "-", "no tiled kernel here");
+            continue;
+        }
+        const tensor_traits *vt = tensor_traits_of(t->vec_dot_type);
+        const size_t row_bytes = tensor_row_size(types[c], cols);
+        const size_t q_row = tensor_row_size(t->vec_dot_type, cols);
+        uint8_t *w = malloc(row_bytes * (size_t)r16), *q = malloc(q_row * (size_t)n_tok);
+        uint8_t *pack = malloc(tensor_gemm_pack_size(types[c], cols, n_tok));
+        float *act = malloc(sizeof(float) * (size_t)cols);
+        float *y0 = malloc(sizeof(float) * (size_t)(r16 * n_tok));
+        float *y1 = malloc(sizeof(float) * (size_t)(r16 * n_tok));
+        /* real quantized weights (random bytes would include NaN/Inf scales in K-quants) */
+        for (int64_t r = 0; r < r16; r++) {
+            for (int64_t i = 0; i < cols; i++)
+                act[i] = rng_uniform();
+            tensor_traits_ref_of(types[c])->from_float(act, w + (size_t)r * row_bytes, cols);
+        }
+        for (int k = 0; k < n_tok; k++) {
+            for (int64_t i = 0; i < cols; i++)
+                act[i] = rng_uniform();
+            vt->from_float(act, q + (size_t)k * q_row, cols);
+        }
+        double best[2] = {1e30, 1e30};
+        for (int rep = 0; rep < reps + 1; rep++) {
+            double t0 = now_s();
+            for (int64_t r = 0; r < r16; r++)
+                for (int k = 0; k < n_tok; k++)
+                    t->vec_dot(cols, &y0[(int64_t)k * r16 + r], w + (size_t)r * row_bytes,
+                               q + (size_t)k * q_row);
+            double dt = now_s() - t0;
+            if (rep > 0 && dt < best[0]) best[0] = dt;
+            t0 = now_s();
+            tensor_gemm_pack(types[c], cols, q, q_row, n_tok, pack);
+            gemm(cols, (int)r16, n_tok, y1, r16, w, row_bytes, pack);
+            dt = now_s() - t0;
+            if (rep > 0 && dt < best[1]) best[1] = dt;
+        }
+        const bool same = memcmp(y0, y1, sizeof(float) * (size_t)(r16 * n_tok)) == 0;
+        if (!same) bad = 1;
+        const double macs = (double)r16 * (double)cols * n_tok;
+        printf("%-6s %14.1f %14.1f %8.2f  %s\n", t->name, macs / best[0] / 1e9,
+               macs / best[1] / 1e9, best[0] / best[1], same ? "== vec_dot" : "DIFFERS");
+        free(w);
+        free(q);
+        free(pack);
+        free(act);
+        free(y0);
+        free(y1);
+    }
+    return bad;
+}
 
 int main(int argc, char **argv) {
     const int64_t rows = argc > 1 ? atoll(argv[1]) : 2048;
@@ -137,5 +209,6 @@ int main(int argc, char **argv) {
     free(act);
     for (int i = 0; i < 3; i++)
         free(out[i]);
+    bad |= bench_gemm(rows, cols, reps);
     return bad;
 }

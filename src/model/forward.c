@@ -7,6 +7,7 @@
  * per (token, KV head) over the cells its sequence sees, with per-thread scratch linear in
  * the context (nothing grows with its square). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "model/model_internal.h"
@@ -69,6 +70,176 @@ static float tree_sum16(const float *v) {
 
 /* ---- Attention ---- */
 
+/* sum of the float products x[i] * y[i] in double, in 8 interleaved partial sums (i % 8) added
+ * pairwise at the end: vectorizable, unlike one sequential chain. The products of f16-rounded
+ * operands are exact and their double sum is exact unless they span ~30 binades, so this equals
+ * the sequential double sum except in such rare cases (both round to the same float far more
+ * often still). */
+typedef double v8d __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v16f __attribute__((vector_size(64)));
+
+/* (built for AVX-512 and for the baseline, picked at load time by the CPU: the arithmetic is the
+ * same in both, only the vector width differs) */
+__attribute__((target_clones("avx512f", "default"))) static void
+dots_f32_in_f64(const float *restrict q, const float *restrict k, int grp, int n, float scale,
+                float *restrict out, int ostride) {
+    for (int h = 0; h < grp; h++) {
+        const float *restrict x = q + (size_t)h * n;
+        v8d p = {0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            v8f a, b;
+            memcpy(&a, x + i, sizeof a);
+            memcpy(&b, k + i, sizeof b);
+            const v8f prod = a * b;
+            p += __builtin_convertvector(prod, v8d);
+        }
+        for (; i < n; i++)
+            p[0] += (double)(x[i] * k[i]);
+        const double s = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+        out[(size_t)h * ostride] = (float)s * scale;
+    }
+}
+
+/* s[h * hdv + i] += (double)(p[h * pstride] * v[i]): float product, double sum */
+__attribute__((target_clones("avx512f", "default"))) static void
+axpy_heads_f64(double *restrict s, const float *restrict v, const float *restrict p, int pstride,
+               int grp, int hdv) {
+    for (int h = 0; h < grp; h++) {
+        const float ph = p[(size_t)h * pstride];
+        double *restrict sh = s + (size_t)h * hdv;
+        int i = 0;
+        for (; i + 8 <= hdv; i += 8) {
+            v8f x;
+            v8d acc;
+            memcpy(&x, v + i, sizeof x);
+            memcpy(&acc, sh + i, sizeof acc);
+            const v8f prod = ph * x;
+            acc += __builtin_convertvector(prod, v8d);
+            memcpy(sh + i, &acc, sizeof acc);
+        }
+        for (; i < hdv; i++)
+            sh[i] += (double)(ph * v[i]);
+    }
+}
+
+/* dst[i] = (a[i] + c[i]) + (b[i] + d[i]) (c, d may be NULL: dst[i] = dst[i] + a[i]) */
+__attribute__((target_clones("avx512f", "default"))) static void
+add4(float *restrict dst, const float *restrict a, const float *restrict b,
+     const float *restrict c, const float *restrict d, size_t n) {
+    size_t i = 0;
+    if (c) {
+        for (; i + 16 <= n; i += 16) {
+            v16f va, vb, vc, vd;
+            memcpy(&va, a + i, sizeof va);
+            memcpy(&vb, b + i, sizeof vb);
+            memcpy(&vc, c + i, sizeof vc);
+            memcpy(&vd, d + i, sizeof vd);
+            const v16f r = (va + vc) + (vb + vd);
+            memcpy(dst + i, &r, sizeof r);
+        }
+        for (; i < n; i++)
+            dst[i] = (a[i] + c[i]) + (b[i] + d[i]);
+    } else {
+        for (; i + 16 <= n; i += 16) {
+            v16f vx, va;
+            memcpy(&vx, dst + i, sizeof vx);
+            memcpy(&va, a + i, sizeof va);
+            vx = vx + va;
+            memcpy(dst + i, &vx, sizeof vx);
+        }
+        for (; i < n; i++)
+            dst[i] = dst[i] + a[i];
+    }
+}
+
+#define KD_MAX 32 /* head sizes up to 256 take dots_exact_f64 */
+
+/* As dots_f32_in_f64, for operands whose float products are exact (f16-rounded q and k): the
+ * query is already widened to double (qd) and k is widened once for all heads, so each product
+ * is one double multiply, equal to (double)(q * k). Same partial sums, same order, same result.
+ * n: a multiple of 8, at most 8 * KD_MAX. */
+__attribute__((target_clones("avx512f", "default"))) static void
+dots_exact_f64(const double *restrict qd, const float *restrict k, int grp, int n, float scale,
+               float *restrict out, int ostride) {
+    v8d kd[KD_MAX];
+    const int nv = n / 8;
+    for (int j = 0; j < nv; j++) {
+        v8f a;
+        memcpy(&a, k + 8 * j, sizeof a);
+        kd[j] = __builtin_convertvector(a, v8d);
+    }
+    for (int h = 0; h < grp; h++) {
+        const double *restrict x = qd + (size_t)h * n;
+        v8d p = {0};
+        for (int j = 0; j < nv; j++) {
+            v8d a;
+            memcpy(&a, x + 8 * j, sizeof a);
+            p += a * kd[j];
+        }
+        const double s = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+        out[(size_t)h * ostride] = (float)s * scale;
+    }
+}
+
+/* a[h * hdv + i] += p[h * pstride] * v[i] for h < grp, i < hdv (a multiply, then an add) */
+__attribute__((target_clones("avx512f", "default"))) static void
+axpy_heads(float *restrict a, const float *restrict v, const float *restrict p, int pstride,
+           int grp, int hdv) {
+    for (int h = 0; h < grp; h++) {
+        const float ph = p[(size_t)h * pstride];
+        float *restrict ah = a + (size_t)h * hdv;
+        int i = 0;
+        for (; i + 16 <= hdv; i += 16) { /* explicit vectors: -O2 does not vectorize this */
+            v16f x, y;
+            memcpy(&x, ah + i, sizeof x);
+            memcpy(&y, v + i, sizeof y);
+            x += ph * y;
+            memcpy(ah + i, &x, sizeof x);
+        }
+        for (; i < hdv; i++)
+            ah[i] += ph * v[i];
+    }
+}
+
+/* p.V over the first n cells (cells[k], k < n <= ATT_LANES multiple) of one KV head: cell k goes
+ * to float partial sum k % 64 of each head h and column i, the 64 partial sums are folded as
+ * (l, l+32) + (l+16, l+48) for l < 16 and then pairwise (tree_sum16), and the result is written
+ * to sum[h * hdv + i] as a double. Computed lane by lane (4 lanes' accumulators, then their fold)
+ * instead of updating all 64 lanes per cell, so the scratch stays in L1; each lane still adds
+ * its cells in increasing k, so the values are the same as the straightforward order.
+ * scr: at least 20 * grp * hdv floats. */
+static void pv_lanes(const hearth_ctx *c, const void *vcache, size_t off0, int stride,
+                     const int32_t *cells, int n, const float *scores, int n_ctx, int grp, int hdv,
+                     float *vf, float *scr, double *sum) {
+    const size_t gh = (size_t)grp * hdv;
+    if (n == 0) {
+        for (size_t i = 0; i < gh; i++)
+            sum[i] = 0.0;
+        return;
+    }
+    float *acc = scr;          /* (4, grp, hdv): lanes l, l+16, l+32, l+48 */
+    float *fold = scr + 4 * gh; /* (16, grp, hdv) */
+    for (int l = 0; l < 16; l++) {
+        for (int a = 0; a < 4; a++) {
+            float *ac = acc + (size_t)a * gh;
+            memset(ac, 0, gh * sizeof(float));
+            for (int k = l + 16 * a; k < n; k += ATT_LANES) {
+                kv_load(c, vcache, off0 + (size_t)cells[k] * stride, vf, hdv);
+                axpy_heads(ac, vf, scores + k, n_ctx, grp, hdv);
+            }
+        }
+        add4(fold + (size_t)l * gh, acc, acc + gh, acc + 2 * gh, acc + 3 * gh, gh);
+    }
+    /* tree_sum16 over l, for every (h, i) at once */
+    for (int o = 8; o >= 1; o /= 2)
+        for (int l = 0; l < o; l++)
+            add4(fold + (size_t)l * gh, fold + (size_t)(l + o) * gh, NULL, NULL, NULL, gh);
+    for (size_t i = 0; i < gh; i++)
+        sum[i] = (double)fold[i];
+}
+
 typedef struct {
     hearth_ctx *c;
     const hearth_batch *b;
@@ -87,11 +258,14 @@ static void softmax_visible(float *s, int n) {
     float max = s[0];
     for (int k = 1; k < n; k++)
         if (s[k] > max) max = s[k];
+    for (int k = 0; k < n; k++)
+        s[k] = s[k] - max;
+    op_expf_ggml_n(s, s, n);
     double sum = 0.0;
     for (int k0 = 0; k0 < n; k0 += 16) {
         float lane[16] = {0};
         for (int k = k0; k < n && k < k0 + 16; k++)
-            lane[k - k0] = s[k] = op_expf_ggml(s[k] - max);
+            lane[k - k0] = s[k];
         sum += (double)tree_sum16(lane);
     }
     float inv = (float)(1.0 / sum);
@@ -142,6 +316,15 @@ static void attention_worker(void *arg, int ith, int nth) {
         const float *q = c->q + (size_t)t * nq + (size_t)g * grp * hdk;
         memcpy(qr, q, (size_t)grp * hdk * sizeof(float));
         if (f16) round_f16(c, qr, grp * hdk, tmp);
+        /* f16 operands: q·k products are exact in float and in double, so the query can be
+         * widened once (into the p.V lanes' scratch, unused until then; it holds
+         * grp * 64 * hdv floats, far more than grp * hdk doubles + alignment) */
+        double *qd = NULL;
+        if (f16 && hdk % 8 == 0 && hdk <= 8 * KD_MAX) {
+            qd = (double *)(void *)(((uintptr_t)lanes + 63) & ~(uintptr_t)63);
+            for (int i = 0; i < grp * hdk; i++)
+                qd[i] = (double)qr[i];
+        }
 
         /* scores */
         int n_vis = 0;
@@ -149,13 +332,10 @@ static void attention_worker(void *arg, int ith, int nth) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
             kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
-            for (int h = 0; h < grp; h++) {
-                const float *qh = qr + (size_t)h * hdk;
-                double s = 0.0;
-                for (int i = 0; i < hdk; i++)
-                    s += (double)(qh[i] * kf[i]);
-                scores[(size_t)h * n_ctx + n_vis] = (float)s * scale;
-            }
+            if (qd)
+                dots_exact_f64(qd, kf, grp, hdk, scale, scores + n_vis, n_ctx);
+            else
+                dots_f32_in_f64(qr, kf, grp, hdk, scale, scores + n_vis, n_ctx);
             cells[n_vis++] = cell;
         }
         /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
@@ -166,34 +346,13 @@ static void attention_worker(void *arg, int ith, int nth) {
         }
         /* weighted sum of V: lanes for the cells below n_kv & ~63, then the rest in double */
         int n_kv = (n_vis + 31) / 32 * 32, n_lane = n_kv & ~(ATT_LANES - 1);
-        memset(lanes, 0, (size_t)grp * ATT_LANES * hdv * sizeof(float));
-        int k = 0;
-        for (; k < n_vis && k < n_lane; k++) {
-            kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
-            for (int h = 0; h < grp; h++) {
-                float p = scores[(size_t)h * n_ctx + k];
-                float *a = lanes + ((size_t)h * ATT_LANES + (size_t)(k % ATT_LANES)) * hdv;
-                for (int i = 0; i < hdv; i++)
-                    a[i] += p * vf[i];
-            }
-        }
-        for (int h = 0; h < grp; h++)
-            for (int i = 0; i < hdv; i++) {
-                const float *a = lanes + (size_t)h * ATT_LANES * hdv + i;
-                float x[16];
-                for (int l = 0; l < 16; l++)
-                    x[l] = (a[(size_t)l * hdv] + a[(size_t)(32 + l) * hdv]) +
-                           (a[(size_t)(16 + l) * hdv] + a[(size_t)(48 + l) * hdv]);
-                sum[(size_t)h * hdv + i] = (double)tree_sum16(x);
-            }
+        const int n_in_lanes = n_vis < n_lane ? n_vis : n_lane;
+        pv_lanes(c, c->v_cache, layer_v + (size_t)g * hdv, nkv_v, cells, n_in_lanes, scores, n_ctx,
+                 grp, hdv, vf, lanes, sum);
+        int k = n_in_lanes;
         for (; k < n_vis; k++) {
             kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
-            for (int h = 0; h < grp; h++) {
-                float p = scores[(size_t)h * n_ctx + k];
-                double *s = sum + (size_t)h * hdv;
-                for (int i = 0; i < hdv; i++)
-                    s[i] += (double)(p * vf[i]);
-            }
+            axpy_heads_f64(sum, vf, scores + k, n_ctx, grp, hdv);
         }
         for (int i = 0; i < grp * hdv; i++)
             acc[i] = (float)sum[i];

@@ -12,6 +12,7 @@
 #include "tensor/tensor_internal.h"
 
 static const char *selected = "ref";
+static tensor_gemm_fn gemms[TENSOR_TYPE_COUNT]; /* tiled prompt kernels of the selected set */
 
 static bool cpu_has_avx2_set(void) {
     const cpu_features *f = cpu_features_get();
@@ -33,6 +34,12 @@ static void apply_avx512(tensor_traits *t) {
     t[TENSOR_TYPE_Q6_K].vec_dot = tensor_avx512_dot_q6_K_q8_K;
     t[TENSOR_TYPE_Q2_K].vec_dot = tensor_avx512_dot_q2_K_q8_K;
     t[TENSOR_TYPE_Q3_K].vec_dot = tensor_avx512_dot_q3_K_q8_K;
+    const char *g = getenv("HEARTH_GEMM");
+    if (g && !strcmp(g, "0")) return;
+    gemms[TENSOR_TYPE_Q4_0] = tensor_avx512_gemm_q4_0;
+    gemms[TENSOR_TYPE_Q8_0] = tensor_avx512_gemm_q8_0;
+    gemms[TENSOR_TYPE_Q4_K] = tensor_avx512_gemm_q4_K;
+    gemms[TENSOR_TYPE_Q6_K] = tensor_avx512_gemm_q6_K;
 }
 
 static void apply_avx2(tensor_traits *t) {
@@ -86,4 +93,9 @@ void tensor_dispatch_select(tensor_traits *table) {
 const char *tensor_isa(void) {
     tensor_traits_of(0); /* make sure the choice has been made */
     return selected;
+}
+
+tensor_gemm_fn tensor_gemm_of(tensor_type wtype) {
+    tensor_traits_of(0); /* make sure the choice has been made */
+    return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemms[wtype] : NULL;
 }

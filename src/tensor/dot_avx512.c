@@ -452,3 +452,40 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
     }
     *s = sumf;
 }
+
+/* Q4_0 rows against one token packed linearly (tensor_internal.h): per 16 blocks, 8 vpdpbusd of
+ * the nibbles against one 64-byte activation load each, the -8 term and the activation scales
+ * loaded as vectors. Each row's sum is the same float sequence as tensor_ref_dot_q4_0_q8_0. */
+void tensor_avx512_gemv_q4_0(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
+                             const void *lin) {
+    const int64_t nb = n_in / QK4_0;
+    const uint8_t *qs = lin;
+    const float *dy = (const float *)(qs + 32 * nb);
+    const int32_t *nc = (const int32_t *)(dy + nb);
+    for (int r = 0; r < n_rows; r++) {
+        const block_q4_0 *x = (const block_q4_0 *)((const uint8_t *)w + (size_t)r * w_row);
+        float sumf = 0.0f;
+        int64_t b = 0;
+        for (; b + 16 <= nb; b += 16) {
+            __m512i v[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(&x[b + 2 * i]),
+                                           _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i))));
+            const __m512i is = _mm512_add_epi32(reduce_16_blocks(v),
+                                                _mm512_loadu_si512((const void *)(nc + b)));
+            const __m512 dd = _mm512_mul_ps(d16_stride18(&x[b].d), _mm512_loadu_ps(dy + b));
+            sumf = add_in_order16(sumf, _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd));
+        }
+        for (; b < nb; b++) {
+            const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
+            const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                               _mm256_set1_epi8(0x0F));
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)(qs + 32 * b));
+            const int isum = hsum8_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, qy)) + nc[b];
+            const float t = (float)isum * (h2f(x[b].d) * dy[b]);
+            sumf += t;
+        }
+        y[r] = sumf;
+    }
+}

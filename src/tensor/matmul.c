@@ -1,7 +1,26 @@
-/* matmul.c — batched matrix-vector products over the traits' reference kernels (matmul.h). */
+/* matmul.c — batched matrix products (matmul.h): the traits' dispatched vec_dot per (row,
+ * token), or, for prompt batches of a type with a tiled kernel (tensor_gemm_of), 16-row tiles
+ * that unpack each weight block once for all tokens. Both give bit-identical results. */
 #include "tensor/matmul.h"
 
 #include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/tensor_internal.h"
+
+/* Batches of at least TENSOR_GEMM_MIN_TOK tokens use the tiled kernel (its repacking costs about
+ * as much as a few tokens' worth of matrix-vector dots); smaller ones of Q4_0 its matrix-vector
+ * form over a linear pack (HEARTH_GEMV=0: the plain vec_dot instead, for comparisons). */
+static int gemv_q4_0(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("HEARTH_GEMV");
+        v = !(e && !strcmp(e, "0"));
+    }
+    return v;
+}
 
 /* Below this many multiply-adds a job is not worth waking other threads for. */
 #define MIN_WORK_PER_THREAD 32768
@@ -16,6 +35,9 @@ typedef struct {
     int n_tok;
     uint8_t *q; /* quantized activations, n_tok rows of q_row bytes */
     size_t q_row;
+    tensor_gemm_fn gemm; /* tiled kernel for this batch, or NULL */
+    void *pack;          /* the activations packed for it */
+    tensor_type wtype;
 } mm_job;
 
 int tensor_matmul_supported(tensor_type wtype) {
@@ -26,10 +48,103 @@ int tensor_matmul_supported(tensor_type wtype) {
     return vt && vt->from_float;
 }
 
+size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
+    const size_t groups = ((size_t)n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS;
+    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0)
+        return groups * (size_t)(n_in / QK8_0) * TENSOR_GEMM_PACK32;
+    if (wtype == TENSOR_TYPE_Q4_K || wtype == TENSOR_TYPE_Q6_K)
+        return groups * (size_t)(n_in / QK_K) * TENSOR_GEMM_PACKK;
+    return 0;
+}
+
+/* Q4_0 generation packs linearly (tensor_internal.h) */
+static int linear_pack(tensor_type wtype, int n_tok) {
+    return wtype == TENSOR_TYPE_Q4_0 && n_tok < TENSOR_GEMM_MIN_TOK;
+}
+
+/* token t's slots in the packed layout (tensor_internal.h); y: its row, NULL for a padding token
+ * (zeros) */
+static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, int n_tok,
+                       uint8_t *pack) {
+    const int G = TENSOR_GEMM_TOKENS, tt = t % G;
+    if (linear_pack(wtype, n_tok)) {
+        const int64_t nb = n_in / QK8_0;
+        const block_q8_0 *y = row;
+        uint8_t *qs = pack + (size_t)t * (size_t)nb * TENSOR_GEMV_PACK32;
+        float *dy = (float *)(void *)(qs + 32 * nb);
+        int32_t *nc = (int32_t *)(dy + nb);
+        for (int64_t b = 0; b < nb; b++) {
+            int sum = 0;
+            for (int i = 0; i < QK8_0; i++)
+                sum += y[b].qs[i];
+            memcpy(qs + 32 * b, y[b].qs, 32);
+            dy[b] = tensor_fp16_to_fp32(y[b].d);
+            nc[b] = -8 * sum;
+        }
+        return;
+    }
+    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0) {
+        const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128;
+        const int64_t nb = n_in / QK8_0;
+        const block_q8_0 *y = row;
+        uint8_t *grp = pack + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACK32;
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *r = grp + (size_t)b * TENSOR_GEMM_PACK32;
+            int sum = 0;
+            float dy = 0.0f;
+            if (y) {
+                for (int i = 0; i < QK8_0; i++)
+                    sum += y[b].qs[i];
+                dy = tensor_fp16_to_fp32(y[b].d);
+            }
+            for (int g = 0; g < 8; g++)
+                if (y)
+                    memcpy(r + 32 * g + 4 * tt, y[b].qs + 4 * g, 4);
+                else
+                    memset(r + 32 * g + 4 * tt, 0, 4);
+            const int32_t nc = -c * sum;
+            memcpy(r + 256 + 4 * tt, &dy, 4);
+            memcpy(r + 288 + 4 * tt, &nc, 4);
+        }
+    } else {
+        const int64_t ns = n_in / QK_K;
+        const block_q8_K *y = row;
+        uint8_t *grp = pack + (size_t)(t / G) * (size_t)ns * TENSOR_GEMM_PACKK;
+        for (int64_t s = 0; s < ns; s++) {
+            uint8_t *r = grp + (size_t)s * TENSOR_GEMM_PACKK;
+            for (int g = 0; g < 64; g++)
+                if (y)
+                    memcpy(r + 32 * g + 4 * tt, y[s].qs + 4 * g, 4);
+                else
+                    memset(r + 32 * g + 4 * tt, 0, 4);
+            for (int p = 0; p < 8; p++)
+                if (y)
+                    memcpy(r + 2048 + 32 * p + 4 * tt, &y[s].bsums[2 * p], 4);
+                else
+                    memset(r + 2048 + 32 * p + 4 * tt, 0, 4);
+            const float d = y ? y[s].d : 0.0f;
+            memcpy(r + 2304 + 4 * tt, &d, 4);
+        }
+    }
+}
+
+void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
+                      void *pack) {
+    const int padded = linear_pack(wtype, n_tok) ? n_tok
+                                                 : (n_tok + TENSOR_GEMM_TOKENS - 1) /
+                                                       TENSOR_GEMM_TOKENS * TENSOR_GEMM_TOKENS;
+    for (int t = 0; t < padded; t++)
+        pack_token(wtype, n_in, t < n_tok ? (const uint8_t *)q + (size_t)t * q_row : NULL, t,
+                   n_tok, pack);
+}
+
 size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok) {
     const tensor_traits *tr = tensor_traits_of((uint32_t)wtype);
     if (!tr || tr->vec_dot_type == TENSOR_TYPE_F32) return 0;
-    return tensor_row_size(tr->vec_dot_type, n_in) * (size_t)n_tok;
+    /* + the tiled kernel's side arrays, aligned to 64 bytes after the rows */
+    /* + the tiled kernel's packed copy (rounded up to whole token groups), 64-byte aligned */
+    return tensor_row_size(tr->vec_dot_type, n_in) * (size_t)n_tok + 64 +
+           tensor_gemm_pack_size(wtype, n_in, n_tok + TENSOR_GEMM_TOKENS - 1);
 }
 
 static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
@@ -38,11 +153,38 @@ static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
     *r1 = *r0 + per < n ? *r0 + per : n;
 }
 
+/* quantizes activation rows and, for the tiled kernel, packs them (padding tokens too) */
 static void quantize_rows(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const tensor_traits *vt = tensor_traits_of((uint32_t)j->tr->vec_dot_type);
-    for (int t = ith; t < j->n_tok; t += nth)
-        vt->from_float(j->x + (int64_t)t * j->n_in, j->q + (size_t)t * j->q_row, j->n_in);
+    const int padded = j->pack && !linear_pack(j->wtype, j->n_tok)
+                           ? (j->n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS *
+                                 TENSOR_GEMM_TOKENS
+                           : j->n_tok;
+    for (int t = ith; t < padded; t += nth) {
+        uint8_t *row = t < j->n_tok ? j->q + (size_t)t * j->q_row : NULL;
+        if (row) vt->from_float(j->x + (int64_t)t * j->n_in, row, j->n_in);
+        if (j->pack) pack_token(j->wtype, j->n_in, row, t, j->n_tok, j->pack);
+    }
+}
+
+/* the tiled kernel: each thread takes a range of 16-row tiles; the last thread also dots the
+ * rows past the last whole tile one by one */
+static void mm_tiles(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const int64_t tiles = j->n_out / TENSOR_GEMM_ROWS;
+    int64_t t0, t1;
+    range_of(tiles, ith, nth, &t0, &t1);
+    if (t1 > t0) {
+        const int64_t r0 = t0 * TENSOR_GEMM_ROWS;
+        j->gemm(j->n_in, (int)((t1 - t0) * TENSOR_GEMM_ROWS), j->n_tok, j->y + r0, j->n_out,
+                j->w + (size_t)r0 * j->w_row, j->w_row, j->pack);
+    }
+    if (ith != nth - 1) return;
+    for (int64_t r = tiles * TENSOR_GEMM_ROWS; r < j->n_out; r++)
+        for (int t = 0; t < j->n_tok; t++)
+            j->tr->vec_dot(j->n_in, &j->y[(int64_t)t * j->n_out + r], j->w + (size_t)r * j->w_row,
+                           j->q + (size_t)t * j->q_row);
 }
 
 static void mm_rows(void *arg, int ith, int nth) {
@@ -78,15 +220,24 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
     if (j.tr->vec_dot_type != TENSOR_TYPE_F32) {
         j.q = scratch;
         j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
+        j.wtype = wtype;
+        if ((n_tok >= TENSOR_GEMM_MIN_TOK || (wtype == TENSOR_TYPE_Q4_0 && gemv_q4_0())) &&
+            n_out >= TENSOR_GEMM_ROWS)
+            j.gemm = tensor_gemm_of(wtype);
+        if (j.gemm) {
+            uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
+            j.pack = (void *)((a + 63) & ~(uintptr_t)63);
+        }
         int nq = threads_for(pool, (double)n_in * n_tok * 4);
         if (nq > 1)
             he_pool_run_n(pool, nq, quantize_rows, &j);
         else
             quantize_rows(&j, 0, 1);
     }
+    he_pool_fn fn = j.gemm ? mm_tiles : mm_rows;
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
     if (nth > 1)
-        he_pool_run_n(pool, nth, mm_rows, &j);
+        he_pool_run_n(pool, nth, fn, &j);
     else
-        mm_rows(&j, 0, 1);
+        fn(&j, 0, 1);
 }

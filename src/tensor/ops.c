@@ -8,6 +8,10 @@
 
 #include "base/cpu.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     // x (n,) -> out (n,)
     /* As ggml computes it (llama.cpp's reference outputs): float squares summed in double (rows
@@ -70,8 +74,77 @@ float op_expf_ggml(float x) {
     return expf_ggml_body(x);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* op_expf_ggml on 16 lanes: expf_ggml_body's arithmetic with the same FMAs, lane by lane, so
+ * every value is bit-identical to the scalar function; lanes outside the fast range (|n| > 126,
+ * NaN) are redone by the scalar body. */
+__attribute__((target("avx512f,fma"))) static void expf_ggml_16(const float *x, float *y) {
+    const __m512 vx = _mm512_loadu_ps(x);
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(vx, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 nn = _mm512_castsi512_ps( /* -n, as the scalar's negation (sign flip) */
+        _mm512_xor_si512(_mm512_castps_si512(n), _mm512_set1_epi32((int)0x80000000u)));
+    const __m512 b = _mm512_fmadd_ps(nn, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                     _mm512_fmadd_ps(nn, _mm512_set1_ps(0x1.62e4p-1f), vx));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b,
+                                        _mm512_set1_ps(0x1.573e2ep-5f)),
+                        u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b,
+                                        _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 an = _mm512_abs_ps(n);
+    /* fast lanes: |n| <= 126 (false for NaN) */
+    const __mmask16 fast = _mm512_cmp_ps_mask(an, _mm512_set1_ps(126.0f), _CMP_LE_OQ);
+    const __m512i bits = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    float in[16]; /* x may be y */
+    if (fast != 0xFFFF) _mm512_storeu_ps(in, vx);
+    _mm512_storeu_ps(y, _mm512_mul_ps(j, _mm512_castsi512_ps(bits)));
+    if (fast != 0xFFFF)
+        for (int i = 0; i < 16; i++)
+            if (!(fast >> i & 1)) y[i] = expf_ggml_fma(in[i]);
+}
+
+static int has_avx512_fma(void) {
+    static _Atomic int v = -1;
+    int f = atomic_load_explicit(&v, memory_order_relaxed);
+    if (f < 0) {
+        const cpu_features *c = cpu_features_get();
+        atomic_store_explicit(&v, f = c->avx512f && c->fma, memory_order_relaxed);
+    }
+    return f;
+}
+#endif
+
+void op_expf_ggml_n(const float *x, float *y, int n) {
+    int i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (has_avx512_fma())
+        for (; i + 16 <= n; i += 16)
+            expf_ggml_16(x + i, y + i);
+#endif
+    for (; i < n; i++)
+        y[i] = op_expf_ggml(x[i]);
+}
+
 void op_swiglu(float *a, const float *b, int n) {
     int i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (has_avx512_fma())
+        for (; i < (n & ~15); i += 16) {
+            float e[16], na[16];
+            for (int k = 0; k < 16; k++)
+                na[k] = 0.0f - a[i + k];
+            expf_ggml_16(na, e);
+            for (int k = 0; k < 16; k++) {
+                float s = a[i + k] / (1.0f + e[k]);
+                a[i + k] = s * b[i + k];
+            }
+        }
+#endif
     for (; i < (n & ~15); i++) {
         float s = a[i] / (1.0f + op_expf_ggml(0.0f - a[i]));
         a[i] = s * b[i];

@@ -13,6 +13,8 @@ void op_add(float *x, const float *y, int n);
  * llama.cpp's softmax and SiLU use it, so matching it keeps hearth's results on its side of
  * f16 rounding boundaries. Bit-identical on any CPU (fmaf). */
 float op_expf_ggml(float x);
+/* y[i] = op_expf_ggml(x[i]) for i < n (16 at a time on AVX-512, the same values); x == y is fine */
+void op_expf_ggml_n(const float *x, float *y, int n);
 /* a[i] = silu(a[i]) * b[i] — SwiGLU gate over one row (n,): ggml's order, silu with
  * op_expf_ggml for the first n & ~15 values (its 16-wide loop) and expf for the rest */
 void op_swiglu(float *a, const float *b, int n);

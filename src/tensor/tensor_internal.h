@@ -102,4 +102,50 @@ void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void 
 void tensor_avx512_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 
+/* ---- Tiled matmul kernels for prompt batches (gemm_avx512.c) ----
+ * y[t * ldy + r] = vec_dot(n_in, row r of w, activation row t) for r < n_rows (a multiple of
+ * TENSOR_GEMM_ROWS) and t < n_tok, bit-identical to the reference vec_dot of each pair.
+ * w: n_rows weight rows of w_row bytes; pack: the activations as tensor_gemm_pack lays them out.
+ *
+ * Packed activations (matmul.c), per group of TENSOR_GEMM_TOKENS tokens (the last one padded
+ * with zeros), per block of the row (groups n_in/block_size records apart):
+ *   Q8_0 rows (Q4_0/Q8_0 weights), TENSOR_GEMM_PACK32 bytes per 32-element block:
+ *     [k-group g (8)][token t (8)] the 4 bytes qs[4g..4g+3]; float dy[8]; int32 -c*sum(qs)[8]
+ *     with c = 8 for Q4_0 (levels 0..15 for q-8) and 128 for Q8_0 (bytes x+128)
+ *   Q8_K rows (Q4_K/Q6_K weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
+ *     [k-group (64)][token (8)] 4 bytes of qs; [pair p (8)][token (8)] bsums[2p], bsums[2p+1];
+ *     float d[8]
+ * Generation (n_tok < TENSOR_GEMM_MIN_TOK, Q4_0 only) uses a linear layout instead, per token
+ * (nb = n_in / 32 blocks, tokens nb * TENSOR_GEMV_PACK32 bytes apart): qs of all blocks
+ * (32 bytes each), float dy[nb], int32 -8*sum(qs)[nb]; see tensor_avx512_gemv_q4_0. */
+#define TENSOR_GEMM_MIN_TOK 4
+#define TENSOR_GEMV_PACK32 40
+#define TENSOR_GEMM_ROWS 16
+#define TENSOR_GEMM_TOKENS 8
+#define TENSOR_GEMM_PACK32 320
+#define TENSOR_GEMM_PACKK 2336
+typedef void (*tensor_gemm_fn)(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                               const void *w, size_t w_row, const void *pack);
+/* The selected kernel set's tiled kernel for weights of this type, or NULL (dispatch.c;
+ * HEARTH_GEMM=0 turns them all off, for comparisons). */
+tensor_gemm_fn tensor_gemm_of(tensor_type wtype);
+/* Bytes of packed activations for n_tok rows of n_in against wtype (0: no tiled kernel). */
+size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok);
+/* Packs n_tok activation rows (wtype's vec_dot_type, q_row bytes apart) for wtype's tiled
+ * kernel into pack (tensor_gemm_pack_size bytes, 4-byte aligned). */
+void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
+                      void *pack);
+/* y[r] = vec_dot(row r, the token) for r < n_rows, from one token's linear pack (dot_avx512.c):
+ * the Q4_0 dot with the activation side precomputed (no -8 dot, no scale gathers) */
+void tensor_avx512_gemv_q4_0(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
+                             const void *lin);
+void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+
 #endif

@@ -961,3 +961,35 @@ Test(tensor, expf_ggml_close_to_expf) {
     }
     cr_expect(differ > 0, "no input differs from expf: not ggml's polynomial?");
 }
+
+/* op_expf_ggml_n (16 lanes at a time where the CPU has AVX-512) gives op_expf_ggml's bits for
+ * every input: the whole range in fine steps, the subnormal results (|n| > 126: scalar redo),
+ * zeros of both signs, +-inf, NaN, and a count that leaves a scalar tail. */
+Test(tensor, expf_ggml_n_equals_scalar) {
+    enum { N = 13000 + 7 };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++)
+        x[i] = -104.0f + 0.0147f * (float)i;
+    x[0] = 0.0f;
+    x[1] = -0.0f;
+    x[2] = INFINITY;
+    x[3] = -INFINITY;
+    x[4] = NAN;
+    x[5] = -200.0f;
+    x[6] = 200.0f;
+    x[7] = 88.7f;
+    op_expf_ggml_n(x, y, N);
+    float *z = malloc(sizeof(float) * N); /* in place too (softmax does that) */
+    memcpy(z, x, sizeof(float) * N);
+    op_expf_ggml_n(z, z, N);
+    for (int i = 0; i < N; i++) {
+        cr_assert(f32_bits(z[i]) == f32_bits(y[i]) || (isnan(z[i]) && isnan(y[i])),
+                  "in place, x=%a: %a vs %a", (double)x[i], (double)z[i], (double)y[i]);
+        const float s = op_expf_ggml(x[i]);
+        cr_assert(f32_bits(y[i]) == f32_bits(s) || (isnan(y[i]) && isnan(s)),
+                  "x=%a: %a vs scalar %a", (double)x[i], (double)y[i], (double)s);
+    }
+    free(x);
+    free(y);
+    free(z);
+}
