@@ -32,6 +32,7 @@ static const char usage_text[] =
     "  -t, --threads N     threads (default: the engine's, the number of cores)\n"
     "  -r, --repetitions R repetitions of each test (default 5)\n"
     "  -d, --depth D       prefill D tokens (untimed) before each repetition (default 0)\n"
+    "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
     "  --json              print a JSON array instead of a table\n";
 
 static int usage(const char *msg, const char *arg) {
@@ -44,10 +45,12 @@ typedef struct {
     const char *model;
     long n_prompt, n_gen, n_batch, threads, reps, depth;
     bool json;
+    hearth_kv_type kv_type;
+    size_t kv_bytes; /* of the context, filled once it exists */
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a) {
-    *a = (bench_args){.n_prompt = 512, .n_gen = 128, .n_batch = 512, .reps = 5};
+    *a = (bench_args){.n_prompt = 512, .n_gen = 128, .n_batch = 512, .reps = 5, .kv_type = HEARTH_KV_F16};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (o[0] != '-' || !o[1]) {
@@ -58,6 +61,12 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
         if (!strcmp(o, "--json")) {
             a->json = true;
+            continue;
+        }
+        if (!strcmp(o, "--kv-type")) {
+            if (i + 1 >= argc) return usage("missing value for", o);
+            if (hearth_kv_type_from_name(argv[++i], &a->kv_type))
+                return usage("bad value for --kv-type (f16, f32 or q8_0):", argv[i]);
             continue;
         }
         long *dst = NULL, lo = 0, hi = 1 << 20;
@@ -182,11 +191,13 @@ static void print_json(const bench_args *a, const bench_result *res, int n_res, 
     for (int i = 0; i < n_res; i++) {
         bool g = res[i].name[0] == 't';
         json_array_append_new(
-            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "test", res[i].name,
+            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:I}", "test", res[i].name,
                            "tokens_per_s", res[i].mean, "stddev", res[i].sd, "threads", threads, "type", type,
                            "model", a->model, "model_bytes", (json_int_t)bytes, "n_prompt",
                            (json_int_t)(g ? 0 : a->n_prompt), "n_gen", (json_int_t)(g ? a->n_gen : 0), "n_depth",
-                           (json_int_t)a->depth, "repetitions", (json_int_t)a->reps, "isa", tensor_isa()));
+                           (json_int_t)a->depth, "repetitions", (json_int_t)a->reps, "isa", tensor_isa(),
+                           "kv_type", hearth_kv_type_name(a->kv_type), "kv_bytes",
+                           (json_int_t)a->kv_bytes));
     }
     char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     if (s) puts(s);
@@ -198,16 +209,16 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
                         uint64_t bytes) {
     const char *base = strrchr(a->model, '/');
     base = base ? base + 1 : a->model;
-    printf("| %-28s | %11s | %-6s | %-4s | %7s | %-14s | %20s |\n", "model", "size", "type", "isa", "threads",
-           "test", "t/s");
-    printf("| %.28s | %.11s | %.6s | %.4s | %.7s | %.14s | %.20s |\n", "-----------------------------",
-           "------------", "-------", "-----", "--------", "---------------", "---------------------");
+    printf("| %-28s | %11s | %-6s | %-4s | %7s | %-4s | %-14s | %20s |\n", "model", "size", "type", "isa",
+           "threads", "kv", "test", "t/s");
+    printf("| %.28s | %.11s | %.6s | %.4s | %.7s | %.4s | %.14s | %.20s |\n", "-----------------------------",
+           "------------", "-------", "-----", "--------", "-----", "---------------", "---------------------");
     for (int i = 0; i < n_res; i++) {
         char sz[32], ts[48];
         snprintf(sz, sizeof sz, "%.2f MiB", (double)bytes / (1024.0 * 1024.0));
         snprintf(ts, sizeof ts, "%.2f ± %.2f", res[i].mean, res[i].sd);
-        printf("| %-28.28s | %11s | %-6s | %-4s | %7d | %-14s | %21s |\n", base, sz, type, tensor_isa(), threads,
-               res[i].name, ts);
+        printf("| %-28.28s | %11s | %-6s | %-4s | %7d | %-4s | %-14s | %21s |\n", base, sz, type, tensor_isa(),
+               threads, hearth_kv_type_name(a->kv_type), res[i].name, ts);
     }
 }
 
@@ -240,8 +251,10 @@ int cmd_bench(int argc, char **argv) {
     cp.n_batch = (int32_t)(a.n_batch < need ? a.n_batch : need);
     cp.n_threads = (int32_t)a.threads;
     cp.n_outputs = 1;
+    cp.kv_type = a.kv_type;
     s.c = hearth_ctx_new(m, &cp, &err);
     if (!s.c) goto fail;
+    a.kv_bytes = hearth_ctx_kv_bytes(s.c);
     s.n_vocab = hearth_model_n_vocab(m);
     s.n_batch = hearth_ctx_n_batch(s.c);
     s.rng = 0x9E3779B97F4A7C15ULL;

@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  --seed S            sampler seed (default 0)\n"
     "  -t, --threads N     threads (default: number of cores)\n"
     "  -c, --ctx-size N    context size in tokens (default: min(training context, 4096))\n"
+    "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
     "  --grammar-file F    constrain the output to the GBNF grammar in F (start rule: root)\n"
     "  --json-schema F     constrain the output to JSON valid under the JSON Schema in F\n"
     "  --json              constrain the output to a JSON object\n";
@@ -48,6 +49,7 @@ typedef struct {
     const char *grammar_file, *schema_file;
     bool json;
     long n_predict, threads, n_ctx;
+    hearth_kv_type kv_type;
     sample_params sp;
 } run_args;
 
@@ -58,6 +60,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->n_predict = 256;
     a->threads = 0;
     a->n_ctx = 0;
+    a->kv_type = HEARTH_KV_F16;
     a->sp = sample_params_default();
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -105,6 +108,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
             a->schema_file = v;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")) {
             if (cli_parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for -c:", v);
+        } else if (!strcmp(o, "--kv-type")) {
+            if (hearth_kv_type_from_name(v, &a->kv_type))
+                return usage("bad value for --kv-type (f16, f32 or q8_0):", v);
         } else {
             return usage("unknown option", o);
         }
@@ -209,6 +215,7 @@ int cmd_run(int argc, char **argv) {
     cp.n_ctx = (int32_t)a.n_ctx;
     cp.n_threads = (int32_t)a.threads;
     cp.n_outputs = 1;
+    cp.kv_type = a.kv_type;
     c = hearth_ctx_new(m, &cp, &err);
     if (!c) {
         fprintf(stderr, "hearth run: %s\n", err.msg);
@@ -246,9 +253,10 @@ int cmd_run(int argc, char **argv) {
     }
     double t_load = cli_now_s() - t0;
     fprintf(stderr,
-            "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d, %d "
-            "threads\n",
+            "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d "
+            "(KV %s, %.2f MiB), %d threads\n",
             a.model, hearth_model_arch(m), hearth_model_n_layer(m), t_load, n_ids, n_ctx,
+            hearth_kv_type_name(a.kv_type), (double)hearth_ctx_kv_bytes(c) / (1024.0 * 1024.0),
             hearth_ctx_n_threads(c));
 
     /* prompt, in chunks; logits only for its last token */

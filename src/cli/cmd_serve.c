@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  --name NAME          served name (default: the file name without .gguf)\n"
     "  -c, --ctx N          context tokens per slot (default: min(training context, 4096))\n"
     "  --slots N            concurrent sequences (default 4)\n"
+    "  --kv-type T          KV cache element type: f16 (default), f32, q8_0\n"
     "  --queue N            requests waiting for a slot before 429 (default 64)\n"
     "  -t, --threads N      threads (default: number of cores)\n"
     "  --host HOST          bind address (default 127.0.0.1)\n"
@@ -60,6 +61,7 @@ typedef struct {
     char *keys[MAX_KEYS];
     int n_keys;
     bool verify; /* --verify: re-hash store blobs before loading */
+    hearth_kv_type kv_type; /* --kv-type (single-model mode; a config file says kv_type) */
 } serve_args;
 
 static int add_key(serve_args *a, const char *k) {
@@ -128,6 +130,9 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             if (cli_parse_long(v, 0, 65535, &a->port)) return usage("bad value for --port:", v);
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
             if (cli_parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for --ctx:", v);
+        } else if (!strcmp(o, "--kv-type")) {
+            if (hearth_kv_type_from_name(v, &a->kv_type))
+                return usage("bad value for --kv-type (f16, f32 or q8_0):", v);
         } else if (!strcmp(o, "--slots")) {
             if (cli_parse_long(v, 1, HEARTH_MAX_SEQ, &a->slots)) return usage("bad value for --slots:", v);
         } else if (!strcmp(o, "--queue")) {
@@ -230,6 +235,7 @@ int cmd_serve(int argc, char **argv) {
         cfg.path = a.model;
         cfg.verify = a.verify;
         cfg.n_ctx = (int32_t)a.n_ctx;
+        cfg.kv_type = a.kv_type;
         if (a.n_ctx) cfg.set |= SRV_CONF_CTX; /* --ctx wins over a store model's num_ctx */
         cfg.n_slots = (int32_t)a.slots;
         cfg.n_threads = (int32_t)a.threads;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "model/model_internal.h"
@@ -79,8 +80,15 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
         he_fail(err, HE_INVALID, "ctx: n_seq %d is out of range [1, %d]", p.n_seq, HEARTH_MAX_SEQ);
         return NULL;
     }
-    if (p.kv_type != HEARTH_KV_F16 && p.kv_type != HEARTH_KV_F32) {
+    if (p.kv_type != HEARTH_KV_F16 && p.kv_type != HEARTH_KV_F32 && p.kv_type != HEARTH_KV_Q8_0) {
         he_fail(err, HE_INVALID, "ctx: unknown kv_type %d", (int)p.kv_type);
+        return NULL;
+    }
+    if (p.kv_type == HEARTH_KV_Q8_0 && (hp->head_dim_k % 32 || hp->head_dim_v % 32)) {
+        he_fail(err, HE_UNSUPPORTED,
+                "ctx: a q8_0 KV cache needs head sizes that are multiples of 32 (this model: K "
+                "%d, V %d); use f16",
+                hp->head_dim_k, hp->head_dim_v);
         return NULL;
     }
     if (p.n_outputs == 0) {
@@ -133,6 +141,14 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
                              : (size_t)p.n_ctx;
     c->att_half = he_calloc((size_t)c->p.n_threads * c->att_half_stride, sizeof *c->att_half);
     c->f16 = tensor_traits_of(TENSOR_TYPE_F16);
+    if (p.kv_type == HEARTH_KV_Q8_0) {
+        c->q8 = tensor_traits_of(TENSOR_TYPE_Q8_0);
+        if (!c->q8 || !c->q8->from_float || !c->q8->to_float || !c->q8->vec_dot ||
+            c->q8->vec_dot_type != TENSOR_TYPE_Q8_0) {
+            he_fail(err, HE_UNSUPPORTED, "ctx: no q8_0 kernels for the KV cache");
+            goto fail;
+        }
+    }
     c->att_cells = he_calloc((size_t)c->p.n_threads * (size_t)p.n_ctx, sizeof *c->att_cells);
     c->att_sum = he_calloc((size_t)c->p.n_threads * grp * (size_t)hp->head_dim_v,
                            sizeof *c->att_sum);
@@ -188,6 +204,25 @@ int32_t hearth_ctx_n_batch(const hearth_ctx *c) { return c->p.n_batch; }
 int32_t hearth_ctx_n_seq(const hearth_ctx *c) { return c->p.n_seq; }
 int32_t hearth_ctx_n_threads(const hearth_ctx *c) { return c->p.n_threads; }
 const hearth_model *hearth_ctx_model(const hearth_ctx *c) { return c->m; }
+hearth_kv_type hearth_ctx_kv_type(const hearth_ctx *c) { return c->p.kv_type; }
+size_t hearth_ctx_kv_bytes(const hearth_ctx *c) { return c->kv_bytes; }
+
+static const char *const kv_names[] = {[HEARTH_KV_F16] = "f16", [HEARTH_KV_F32] = "f32",
+                                       [HEARTH_KV_Q8_0] = "q8_0"};
+
+int hearth_kv_type_from_name(const char *name, hearth_kv_type *out) {
+    if (!name) return -1;
+    for (int t = 0; t < (int)(sizeof kv_names / sizeof kv_names[0]); t++)
+        if (!strcasecmp(name, kv_names[t])) {
+            *out = (hearth_kv_type)t;
+            return 0;
+        }
+    return -1;
+}
+
+const char *hearth_kv_type_name(hearth_kv_type t) {
+    return (unsigned)t < sizeof kv_names / sizeof kv_names[0] ? kv_names[t] : "?";
+}
 
 /* ---- Decoding ---- */
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "tensor/blocks.h"
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 
@@ -37,19 +38,39 @@ static void embed(const hearth_model *m, float *out, int32_t token) {
 }
 
 /* K/V rows of one cell in one layer, stored as f16 (through the f16 traits, F16C where the CPU
- * has it) or f32 */
+ * has it), f32, or Q8_0 blocks (the tensor module's quantizer). off counts elements; with Q8_0
+ * it is a multiple of 32 (head sizes are), so block off / 32 starts the row. */
 static void kv_store(const hearth_ctx *c, void *cache, size_t off, const float *src, int n) {
     if (c->kv_elt == 4)
         memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
-    else
+    else if (c->kv_elt == 2)
         c->f16->from_float(src, (uint16_t *)cache + off, n);
+    else
+        c->q8->from_float(src, (block_q8_0 *)cache + off / 32, n);
+}
+
+/* Q8_0 blocks to floats, d * q (the same values as the traits' to_float), in a loop the compiler
+ * vectorizes: attention dequantizes one K and one V row per visible cell, so the scalar
+ * reference would dominate a long context. The scale goes through the f16 traits. */
+__attribute__((target_clones("avx512f", "default"))) static void
+dequant_q8_row(const hearth_ctx *c, const block_q8_0 *restrict x, float *restrict y, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        float d;
+        c->f16->to_float(&x[b].d, &d, 1);
+        const int8_t *restrict q = x[b].qs;
+        float *restrict yb = y + 32 * b;
+        for (int i = 0; i < 32; i++)
+            yb[i] = d * (float)q[i];
+    }
 }
 
 static void kv_load(const hearth_ctx *c, const void *cache, size_t off, float *dst, int n) {
     if (c->kv_elt == 4)
         memcpy(dst, (const float *)cache + off, (size_t)n * sizeof(float));
-    else
+    else if (c->kv_elt == 2)
         c->f16->to_float((const uint16_t *)cache + off, dst, n);
+    else
+        dequant_q8_row(c, (const block_q8_0 *)cache + off / 32, dst, n);
 }
 
 /* x = f32(f16(x)), via tmp (n halves) */
@@ -292,7 +313,7 @@ static void attention_worker(void *arg, int ith, int nth) {
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
     const int nq = hp->n_head * hdk, nkv_k = hp->n_head_kv * hdk, nkv_v = hp->n_head_kv * hdv;
     const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
-    const bool f16 = c->kv_elt == 2;
+    const bool f16 = c->kv_elt == 2, q8 = c->kv_elt == 0;
     float *scr = c->att + (size_t)ith * c->att_stride;
     float *scores = scr;                                 // (grp, n_ctx)
     float *qr = scores + (size_t)grp * n_ctx;            // (grp, hdk) query, rounded like the cache
@@ -326,11 +347,33 @@ static void attention_worker(void *arg, int ith, int nth) {
                 qd[i] = (double)qr[i];
         }
 
+        /* Q8_0 cache: the query is quantized to Q8_0 once (into the p.V lanes' scratch, unused
+         * until then: grp * hdk / 32 blocks of 34 bytes, far less than its grp * 64 * hdv
+         * floats), and each q.k is the int8 block dot of the tensor module, as a Q8_0 matmul
+         * against quantized activations would compute it */
+        const block_q8_0 *qq = NULL;
+        if (q8) {
+            c->q8->from_float(qr, lanes, grp * hdk);
+            qq = (const block_q8_0 *)lanes;
+        }
+
         /* scores */
         int n_vis = 0;
         for (int32_t cell = 0; cell < n_ctx; cell++) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
+            if (qq) {
+                const block_q8_0 *kb =
+                    (const block_q8_0 *)c->k_cache +
+                    (layer_k + (size_t)cell * nkv_k + (size_t)g * hdk) / 32;
+                for (int h = 0; h < grp; h++) {
+                    float d;
+                    c->q8->vec_dot(hdk, &d, kb, qq + (size_t)h * (hdk / 32));
+                    scores[(size_t)h * n_ctx + n_vis] = d * scale;
+                }
+                cells[n_vis++] = cell;
+                continue;
+            }
             kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
             if (qd)
                 dots_exact_f64(qd, kf, grp, hdk, scale, scores + n_vis, n_ctx);

@@ -18,6 +18,7 @@
 #define HEARTH_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -58,7 +59,14 @@ const tok_vocab *hearth_model_vocab(const hearth_model *m);
 
 /* ---- Context ---- */
 
-typedef enum { HEARTH_KV_F16 = 0, HEARTH_KV_F32 = 1 } hearth_kv_type;
+/* Element type of the KV cache. Q8_0: blocks of 32 int8 values and one f16 scale along the
+ * head dimension (34 bytes per 32 values, 53% of F16); needs head sizes that are multiples of
+ * 32 (hearth_ctx_new fails with HE_UNSUPPORTED otherwise). */
+typedef enum { HEARTH_KV_F16 = 0, HEARTH_KV_F32 = 1, HEARTH_KV_Q8_0 = 2 } hearth_kv_type;
+
+/* "f16", "f32", "q8_0" (case-insensitive) -> 0 and *out; anything else -> -1. */
+int hearth_kv_type_from_name(const char *name, hearth_kv_type *out);
+const char *hearth_kv_type_name(hearth_kv_type t); /* "f16", "f32", "q8_0", "?" */
 
 typedef struct {
     int32_t n_ctx;          /* KV cells shared by all sequences; 0 -> min(n_ctx_train, 4096) */
@@ -82,6 +90,9 @@ int32_t hearth_ctx_n_ctx(const hearth_ctx *c);
 int32_t hearth_ctx_n_batch(const hearth_ctx *c);
 int32_t hearth_ctx_n_seq(const hearth_ctx *c);
 int32_t hearth_ctx_n_threads(const hearth_ctx *c);
+hearth_kv_type hearth_ctx_kv_type(const hearth_ctx *c);
+/* Bytes of the K and V arrays of the cache (all layers, all n_ctx cells). */
+size_t hearth_ctx_kv_bytes(const hearth_ctx *c);
 const hearth_model *hearth_ctx_model(const hearth_ctx *c);
 
 /* ---- Batches ---- */

@@ -11,17 +11,22 @@
 
 #include "base/alloc.h"
 #include "model/model_internal.h"
+#include "tensor/blocks.h"
 
 int hearth_kv_alloc(hearth_ctx *c, he_error *err) {
     const hearth_hparams *hp = &c->m->hp;
     size_t n_ctx = (size_t)c->p.n_ctx, nl = (size_t)hp->n_layer;
     size_t kdim = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
     size_t vdim = (size_t)hp->n_head_kv * (size_t)hp->head_dim_v;
-    c->kv_elt = c->p.kv_type == HEARTH_KV_F32 ? 4 : 2;
+    c->kv_elt = c->p.kv_type == HEARTH_KV_F32 ? 4 : c->p.kv_type == HEARTH_KV_F16 ? 2 : 0;
+    /* bytes per cell and layer: Q8_0 rows are whole blocks because each head's size is a
+     * multiple of 32 (checked in hearth_ctx_new), so a head starts on a block boundary */
+    size_t krow = c->kv_elt ? kdim * c->kv_elt : kdim / 32 * sizeof(block_q8_0);
+    size_t vrow = c->kv_elt ? vdim * c->kv_elt : vdim / 32 * sizeof(block_q8_0);
     size_t kb, vb;
-    if (he_mul_overflow(n_ctx * nl, kdim * c->kv_elt, &kb) ||
-        he_mul_overflow(n_ctx * nl, vdim * c->kv_elt, &vb))
+    if (he_mul_overflow(n_ctx * nl, krow, &kb) || he_mul_overflow(n_ctx * nl, vrow, &vb))
         return he_fail(err, HE_LIMIT, "ctx: KV cache of %zu cells is too large", n_ctx);
+    c->kv_bytes = kb + vb;
     c->cells = he_calloc(n_ctx, sizeof *c->cells);
     c->k_cache = he_malloc(kb);
     c->v_cache = he_malloc(vb);

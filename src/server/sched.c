@@ -817,6 +817,7 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     cp.n_batch = m->n_batch;
     cp.n_seq = m->n_slots;
     cp.n_outputs = m->n_slots; /* at most one logits row per slot per step */
+    cp.kv_type = m->cfg.kv_type;
     m->pool = he_pool_new(m->cfg.n_threads);
     cp.pool = m->pool; /* shared with the sampling of the slots */
     m->ctx = hearth_ctx_new(m->model, &cp, err);

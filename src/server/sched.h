@@ -38,6 +38,7 @@ typedef struct {
     bool no_prefix_reuse;      /* true: every job decodes its whole prompt (benchmarks) */
     bool verify;               /* a store name's weights are re-hashed before loading */
     const char *tool_format;   /* tool-call family name (chat/toolcall.h), NULL: from the template */
+    hearth_kv_type kv_type;    /* KV cache element type (default F16) */
     unsigned set;              /* SRV_CONF_*: keys the config file or command line gave (they win
                                   over a store model's params) */
     const char *chat_template; /* effective config only: a store model's template override */

@@ -58,6 +58,39 @@ test('without --json it prints a table', () => {
   assert.match(lines[3], /\| tg4 +\|/);
 });
 
+test('--kv-type: reported with the cache size; q8_0 on 64-wide heads is 17/32 of f16', () => {
+  const res = {};
+  for (const kv of ['f16', 'f32']) {
+    const r = bench([MODEL, '-p', '8', '-n', '0', '-r', '1', '--kv-type', kv, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    res[kv] = JSON.parse(r.stdout)[0];
+    assert.equal(res[kv].kv_type, kv);
+  }
+  assert.equal(res.f32.kv_bytes, 2 * res.f16.kv_bytes);
+  assert.ok(res.f16.kv_bytes > 0);
+  // its heads are 8 wide: q8_0 is refused with the reason
+  const q = bench([MODEL, '-p', '8', '-n', '0', '-r', '1', '--kv-type', 'q8_0']);
+  assert.equal(q.status, 1);
+  assert.match(q.stderr, /multiples of 32/);
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-kv-'));
+  try {
+    const file = join(dir, 'tiny.gguf');
+    const mk = spawnSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', file], { encoding: 'utf8' });
+    assert.equal(mk.status, 0, mk.stderr);
+    const bytes = {};
+    for (const kv of ['f16', 'q8_0']) {
+      const r = bench([file, '-p', '32', '-n', '4', '-r', '1', '--depth', '64', '--kv-type', kv, '--json']);
+      assert.equal(r.status, 0, r.stderr);
+      const x = JSON.parse(r.stdout);
+      assert.deepEqual(x.map((y) => y.test), ['pp32@d64', 'tg4@d64']);
+      bytes[kv] = x[0].kv_bytes;
+    }
+    assert.equal(bytes.q8_0 * 32, bytes.f16 * 17);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 const badArgs = [
   [[], 'missing MODEL'],
   [[MODEL, '-p'], 'missing value'],
@@ -67,6 +100,8 @@ const badArgs = [
   [[MODEL, '-t', '0'], 'bad value for -t'],
   [[MODEL, '-b', '0'], 'bad value for -b'],
   [[MODEL, '--depth', '1x'], 'bad value for --depth'],
+  [[MODEL, '--kv-type', 'q4'], 'bad value for --kv-type'],
+  [[MODEL, '--kv-type'], 'missing value'],
   [[MODEL, '-p', '0', '-n', '0'], 'nothing to measure'],
   [[MODEL, '--frobnicate'], 'unknown option'],
   [[MODEL, MODEL], 'unexpected argument'],

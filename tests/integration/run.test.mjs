@@ -64,6 +64,7 @@ const badArgs = [
   [[MODEL, '-p', 'x', '--top-p', '1.5'], 'bad value for --top-p'],
   [[MODEL, '-p', 'x', '-t', '0'], 'bad value for -t'],
   [[MODEL, '-p', 'x', '-c', '12abc'], 'bad value for -c'],
+  [[MODEL, '-p', 'x', '--kv-type', 'q4_0'], 'bad value for --kv-type'],
   [[MODEL, '-p', 'x', '--frobnicate', '1'], 'unknown option'],
   [[MODEL, MODEL, '-p', 'x'], 'unexpected argument'],
 ];
@@ -115,4 +116,43 @@ test('every failed allocation while loading and decoding ends in a clean error (
     else clean++;
   }
   assert.ok(clean > 0 && clean < 64, `${clean} of 64 runs were unaffected`);
+});
+
+// --kv-type: f32 keeps the stories260K greedy reference (its arithmetic differs from f16's only
+// below the logits' rounding); q8_0 needs heads of a multiple of 32, which stories260K's 8 are
+// not, so it is refused there with the reason, and runs on a generated model whose heads are 64.
+test('--kv-type f32 on stories260K keeps the greedy reference; q8_0 is refused with the reason', () => {
+  const c = REF.cases[0];
+  const r = run([MODEL, '-p', c.prompt, '-n', '200', '--temp', '0', '--kv-type', 'f32']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /KV f32/);
+  const q = run([MODEL, '-p', c.prompt, '-n', '20', '--temp', '0', '--kv-type', 'q8_0']);
+  assert.equal(q.status, 1);
+  assert.match(q.stderr, /q8_0 KV cache needs head sizes that are multiples of 32 \(this model: K 8, V 8\)/);
+  assert.equal(q.stdout, '');
+});
+
+test('--kv-type q8_0 runs a model with 64-wide heads and reports the smaller cache', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-run-kv-'));
+  try {
+    const file = join(dir, 'tiny.gguf');
+    const mk = spawnSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'f32', file], { encoding: 'utf8' });
+    assert.equal(mk.status, 0, mk.stderr);
+    const mib = {};
+    const out = {};
+    for (const kv of ['f16', 'q8_0']) {
+      const r = run([file, '-p', 'Once upon a time', '-n', '16', '--temp', '0', '-c', '256', '--kv-type', kv]);
+      assert.equal(r.status, 0, r.stderr);
+      const m = r.stderr.match(new RegExp(`KV ${kv}, ([0-9.]+) MiB`));
+      assert.ok(m, r.stderr);
+      mib[kv] = Number(m[1]);
+      out[kv] = r.stdout;
+    }
+    // 2 layers x 256 cells x (K + V) x 128 values: f16 0.25 MiB, q8_0 17/32 of it
+    assert.equal(mib.f16, 0.25);
+    assert.equal(mib.q8_0, 0.13);
+    assert.ok(out.q8_0.length > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -37,7 +37,8 @@ Test(srvconfig, every_key) {
                        "[stories]\r\n"
                        "model = stories.gguf\r\n"
                        "system = plain = text # not a comment\n"
-                       "prefix_reuse = off\n";
+                       "prefix_reuse = off\n"
+                       "kv_type = Q8_0\n";
     srv_model_config *c;
     int n;
     he_error err = {0};
@@ -71,6 +72,8 @@ Test(srvconfig, every_key) {
     cr_assert_str_eq(c[1].system_prompt, "plain = text # not a comment");
     cr_assert(!c[0].no_prefix_reuse);
     cr_assert(c[1].no_prefix_reuse);
+    cr_assert_eq(c[0].kv_type, HEARTH_KV_F16);
+    cr_assert_eq(c[1].kv_type, HEARTH_KV_Q8_0);
     srv_config_free(c, n);
     srv_config_free(NULL, 0);
 }
@@ -116,6 +119,8 @@ Test(srvconfig, errors_name_the_line) {
     expect_error("[a]\nmodel = x\nprefix_reuse = maybe\n", 3,
                  "'prefix_reuse' must be true or false");
     expect_error("[a]\n= x\n", 2, "missing or overlong key");
+    expect_error("[a]\nmodel = x\nkv_type = q4_0\n", 3,
+                 "'kv_type' must be one of f16, f32, q8_0 (got 'q4_0')");
     expect_error("", 0, "no [served-name] sections");
     expect_error("# nothing\n", 0, "no [served-name] sections");
     const char nul[] = "[a]\nmodel = x\0y\n";
