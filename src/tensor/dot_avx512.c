@@ -20,6 +20,7 @@
  * Helpers are static inline (STYLE.md: a non-static helper built with AVX-512 flags could
  * become the copy every caller links to). */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
@@ -463,6 +464,16 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
  * single-token dot. A row (≤ a few KB) stays in L1 between passes of more than GEMVN_T tokens. */
 #define GEMVN_T 8
 
+/* HEARTH_GEMV_LANES=0: the row-wise form for every batch size (for comparisons) */
+static int gemvn_lanes(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("HEARTH_GEMV_LANES");
+        v = !(e && !strcmp(e, "0"));
+    }
+    return v;
+}
+
 /* Q4_0 / Q8_0 rows against tokens packed linearly (tensor_internal.h): unsigned weight bytes
  * (nibble q for Q4_0, x ^ 0x80 = x + 128 for Q8_0) against one 64-byte activation load per
  * block pair, plus the packed -c * sum(qs). */
@@ -534,16 +545,131 @@ static inline void gemvn_q32(int64_t n_in, int n_rows, int n_tok, float *y, int6
     }
 }
 
+/* Q4_0 / Q8_0, 16 rows at a time, lane = row (as the tiled kernels, gemm_avx512.c, but without a
+ * tile): per block, the 16 rows' quant bytes are loaded as 128-bit rows, four to a vector, and
+ * transposed in registers by two rounds of 32/64-bit unpacks, which leaves dword d of every row
+ * in one vector with lane 4j + k holding row 4k + j (a fixed permutation, undone when the sums
+ * are stored). Then per token and k-group one vpdpbusd against the token's 4 bytes broadcast,
+ * and per block the float term (float)isum * (dx * dy) added lane-wise: each lane is its row's
+ * own in-order sum, the same floats as vec_dot. No horizontal sums and no serial scalar chain,
+ * so a token costs ~a third of a row-wise dot; the transpose is paid once for all T tokens. */
+static inline __m512i load4x128(const uint8_t *p0, size_t stride) {
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p0));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p0 + stride)), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p0 + 2 * stride)), 2);
+    return _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p0 + 3 * stride)), 3);
+}
+
+/* v[d] = dword d of the 16 bytes at p + r * stride for rows r = 0..15, lane 4j + k = row 4k + j */
+static inline void transpose16x4(const uint8_t *p, size_t stride, __m512i v[4]) {
+    const __m512i z0 = load4x128(p, stride), z1 = load4x128(p + 4 * stride, stride);
+    const __m512i z2 = load4x128(p + 8 * stride, stride), z3 = load4x128(p + 12 * stride, stride);
+    const __m512i u0 = _mm512_unpacklo_epi32(z0, z1), u1 = _mm512_unpackhi_epi32(z0, z1);
+    const __m512i u2 = _mm512_unpacklo_epi32(z2, z3), u3 = _mm512_unpackhi_epi32(z2, z3);
+    v[0] = _mm512_unpacklo_epi64(u0, u2);
+    v[1] = _mm512_unpackhi_epi64(u0, u2);
+    v[2] = _mm512_unpacklo_epi64(u1, u3);
+    v[3] = _mm512_unpackhi_epi64(u1, u3);
+}
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE void gemvn_q32_16(int64_t nb, const uint8_t *w, size_t w_row, float *y, int64_t ldy,
+                                const uint8_t *lin, const int q8, const int T) {
+    const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
+    const size_t bsz = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    /* lane L holds row 4 (L % 4) + L / 4 (and vice versa) */
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i offs = _mm512_mullo_epi32(perm, _mm512_set1_epi32((int)w_row));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bias = _mm512_set1_epi8((char)0x80);
+    __m512 f[GEMVN_T];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        f[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = w + (size_t)b * bsz;
+        __m512i wv[8];
+        if (q8) {
+            transpose16x4(blk + 2, w_row, wv);
+            transpose16x4(blk + 18, w_row, wv + 4);
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++)
+                wv[g] = _mm512_xor_si512(wv[g], bias);
+        } else {
+            transpose16x4(blk + 2, w_row, wv);
+#pragma GCC unroll 4
+            for (int d = 0; d < 4; d++) {
+                wv[d + 4] = _mm512_and_si512(_mm512_srli_epi32(wv[d], 4), m4);
+                wv[d] = _mm512_and_si512(wv[d], m4);
+            }
+        }
+        const __m512i raw = _mm512_i32gather_epi32(offs, (const void *)blk, 1);
+        const __m512 dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const uint8_t *qs = lin + (size_t)t * tstride;
+            const float *dy = (const float *)(const void *)(qs + 32 * nb);
+            const int32_t *nc = (const int32_t *)(dy + nb);
+            __m512i a = _mm512_set1_epi32(nc[b]);
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                int v;
+                memcpy(&v, qs + 32 * b + 4 * g, 4);
+                a = _mm512_dpbusd_epi32(a, wv[g], _mm512_set1_epi32(v));
+            }
+            const __m512 dd = _mm512_mul_ps(dx, _mm512_set1_ps(dy[b]));
+            f[t] = _mm512_add_ps(f[t], _mm512_mul_ps(_mm512_cvtepi32_ps(a), dd));
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, _mm512_permutexvar_ps(perm, f[t]));
+}
+
+/* all rows: whole groups of 16 lane-wise, the rest row-wise (gemvn_q32) */
+static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                  const void *w, size_t w_row, const uint8_t *lin, const int q8) {
+    const int64_t nb = n_in / QK8_0;
+    const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
+    int r = 0;
+    for (; r + 16 <= n_rows; r += 16) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * w_row;
+        for (int t0 = 0; t0 < n_tok; t0 += GEMVN_T) {
+            const uint8_t *l0 = lin + (size_t)t0 * tstride;
+            float *y0 = y + (int64_t)t0 * ldy + r;
+            switch (n_tok - t0) {
+            case 1: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 1); break;
+            case 2: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 2); break;
+            case 3: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 3); break;
+            case 4: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 4); break;
+            case 5: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 5); break;
+            case 6: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 6); break;
+            case 7: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 7); break;
+            default: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 8); break;
+            }
+        }
+    }
+    if (r < n_rows)
+        gemvn_q32(n_in, n_rows - r, n_tok, y + r, ldy, (const uint8_t *)w + (size_t)r * w_row,
+                  w_row, lin, q8);
+}
+
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+    if (gemvn_lanes() && n_tok >= 2)
+        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+    else
+        gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
 }
 
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
+    if (gemvn_lanes() && n_tok >= 2)
+        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
+    else
+        gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
 }
 
 /* Q4_K rows against Q8_K token rows (act_row bytes apart): per super-block the 4 level chunks,

@@ -306,7 +306,7 @@ Test(kernels, avx512_gemm_equals_ref_dots) {
 
 /* ---- Small-batch kernels (tensor_avx512_gemvn_*, dot_avx512.c) ----
  * Every output equals (==) the reference vec_dot of its (row, token): every batch size 1..15
- * (passes of 8 tokens and partial ones), an odd row count, row lengths with and without a tail
+ * (passes of 8 tokens and partial ones), an odd row count (groups of 16 rows and a rest), row lengths with and without a tail
  * of single blocks (Q4_0/Q8_0: 16-block steps), random and extreme weights and activations. */
 typedef struct {
     tensor_type type;
@@ -323,7 +323,7 @@ static void check_gemvn(const gemvn_case *gc) {
     const int64_t lens32[] = {1, 3, 16, 19, 48}, lensK[] = {1, 2, 5};
     const int64_t *lens = bs == 256 ? lensK : lens32;
     const size_t n_lens = bs == 256 ? 3 : 5;
-    const int n_rows = 7, tmax = 15;
+    const int n_rows = 2 * 16 + 7, tmax = 15; /* lane-wise groups of 16 and a row-wise rest */
     const int64_t nb_max = bs == 256 ? 5 : 48;
     const bool linear = gc->type == TENSOR_TYPE_Q4_0 || gc->type == TENSOR_TYPE_Q8_0;
     uint8_t *w = malloc(t->type_size * (size_t)(nb_max * n_rows));
