@@ -582,12 +582,19 @@ ALWAYS_INLINE void gemvn_q32_16(int64_t nb, const uint8_t *w, size_t w_row, floa
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m512i offs = _mm512_mullo_epi32(perm, _mm512_set1_epi32((int)w_row));
     const __m512i m4 = _mm512_set1_epi8(0x0F), bias = _mm512_set1_epi8((char)0x80);
+    /* the 16 rows are one contiguous run of memory, read here 16 streams at a time, which the
+     * hardware prefetchers do not follow from DRAM; the next group's run is prefetched linearly
+     * while this one is computed (a few lines per block) */
+    const uint8_t *next = w + 16 * w_row;
+    const int64_t lpb = ((int64_t)(16 * w_row) / 64 + nb - 1) / nb;
     __m512 f[GEMVN_T];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         f[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = w + (size_t)b * bsz;
+        for (int64_t l = 0; l < lpb; l++)
+            _mm_prefetch((const char *)(next + 64 * (size_t)(b * lpb + l)), _MM_HINT_T0);
         __m512i wv[8];
         if (q8) {
             transpose16x4(blk + 2, w_row, wv);

@@ -32,6 +32,10 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
     }
 }
 
+/* Without a small-batch kernel (HEARTH_GEMV=0), batches below this go through vec_dot: the tile's
+ * repacking costs about as much as a few tokens' worth of row-wise dots. */
+#define TENSOR_GEMM_MIN_TOK 4
+
 /* Below this many multiply-adds a job is not worth waking other threads for. */
 #define MIN_WORK_PER_THREAD 32768
 
@@ -248,7 +252,7 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
         j.wtype = wtype;
         if (n_tok <= tensor_gemvn_max_tok(wtype))
             j.gemvn = tensor_gemvn_of(wtype);
-        else if (n_out >= TENSOR_GEMM_ROWS)
+        else if (n_tok >= TENSOR_GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS)
             j.gemm = tensor_gemm_of(wtype);
         if (j.gemm || (j.gemvn && (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0))) {
             uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
