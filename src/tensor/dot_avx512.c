@@ -664,7 +664,7 @@ static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y,
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    if (gemvn_lanes() && n_tok >= 2)
+    if (gemvn_lanes())
         gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
     else
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
@@ -673,7 +673,7 @@ void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    if (gemvn_lanes() && n_tok >= 2)
+    if (gemvn_lanes())
         gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
     else
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);

@@ -23,11 +23,14 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
     }
     if (!tensor_gemvn_of(wtype)) return 0;
     if (over >= 0) return over;
+    /* make bench-kernels' small-batch table (2026-11-23): the lane-wise Q4_0/Q8_0 kernels beat
+     * the tile up to 24 tokens and more; the row-wise K-quant ones up to ~5 (Q4_K) and ~11
+     * (Q6_K) */
     switch (wtype) {
-    case TENSOR_TYPE_Q4_0: return 15;
-    case TENSOR_TYPE_Q8_0: return 15;
-    case TENSOR_TYPE_Q4_K: return 15;
-    case TENSOR_TYPE_Q6_K: return 15;
+    case TENSOR_TYPE_Q4_0: return 24;
+    case TENSOR_TYPE_Q8_0: return 24;
+    case TENSOR_TYPE_Q4_K: return 5;
+    case TENSOR_TYPE_Q6_K: return 11;
     default: return 0;
     }
 }

@@ -385,16 +385,16 @@ Test(kernels, matmul_equals_vec_dot) {
     const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
                                  TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q5_0};
     const int64_t n_in = 512, n_out = 3 * TENSOR_GEMM_ROWS + 5;
-    const int toks[] = {1, 2, 3, 4, 8, 11, 15, 16, 17};
+    const int toks[] = {1, 2, 3, 4, 5, 6, 8, 11, 12, 15, 24, 25};
     he_pool *pools[2] = {he_pool_new(1), he_pool_new(2)};
     for (size_t c = 0; c < sizeof types / sizeof types[0]; c++) {
         const tensor_traits *t = tensor_traits_of(types[c]);
         const tensor_traits *vt = tensor_traits_of(t->vec_dot_type);
         const size_t w_row = tensor_row_size(types[c], n_in);
         uint8_t *w = malloc(w_row * (size_t)n_out);
-        float *x = malloc(sizeof(float) * (size_t)(n_in * 17));
-        float *y = malloc(sizeof(float) * (size_t)(n_out * 17));
-        uint8_t *scratch = malloc(tensor_matmul_scratch(types[c], n_in, 17));
+        float *x = malloc(sizeof(float) * (size_t)(n_in * 25));
+        float *y = malloc(sizeof(float) * (size_t)(n_out * 25));
+        uint8_t *scratch = malloc(tensor_matmul_scratch(types[c], n_in, 25));
         uint8_t *qrow = malloc(tensor_row_size(t->vec_dot_type, n_in));
         float *row = malloc(sizeof(float) * (size_t)n_in);
         rng_seed(9000 + c);
@@ -403,7 +403,7 @@ Test(kernels, matmul_equals_vec_dot) {
                 row[i] = rng_uniform();
             tensor_traits_ref_of(types[c])->from_float(row, w + (size_t)r * w_row, n_in);
         }
-        for (int64_t i = 0; i < n_in * 17; i++)
+        for (int64_t i = 0; i < n_in * 25; i++)
             x[i] = 2.0f * rng_uniform();
         for (int p = 0; p < 2; p++)
             for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
