@@ -1,6 +1,7 @@
 /* matmul.c — batched matrix products (matmul.h): the traits' dispatched vec_dot per (row,
- * token), or, for prompt batches of a type with a tiled kernel (tensor_gemm_of), 16-row tiles
- * that unpack each weight block once for all tokens. Both give bit-identical results. */
+ * token), or, for small batches of a type with a small-batch kernel (tensor_gemvn_of), that
+ * kernel, or, for prompt batches of a type with a tiled kernel (tensor_gemm_of), 16-row tiles
+ * that unpack each weight block once for all tokens. All give bit-identical results. */
 #include "tensor/matmul.h"
 
 #include <assert.h>
