@@ -477,8 +477,10 @@ static int gemvn_lanes(void) {
 /* Q4_0 / Q8_0 rows against tokens packed linearly (tensor_internal.h): unsigned weight bytes
  * (nibble q for Q4_0, x ^ 0x80 = x + 128 for Q8_0) against one 64-byte activation load per
  * block pair, plus the packed -c * sum(qs). */
-static inline void gemvn_q32(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                             const void *w, size_t w_row, const uint8_t *lin, const int q8) {
+static inline __attribute__((always_inline)) void gemvn_q32(int64_t n_in, int n_rows, int n_tok,
+                                                             float *y, int64_t ldy, const void *w,
+                                                             size_t w_row, const uint8_t *lin,
+                                                             const int q8) {
     const int64_t nb = n_in / QK8_0;
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
     const __m512i bias = _mm512_set1_epi8((char)0x80);
@@ -664,7 +666,11 @@ static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y,
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    if (gemvn_lanes())
+    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
+     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
+    if (n_tok == 1)
+        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 0);
+    else if (gemvn_lanes())
         gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
     else
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
@@ -673,7 +679,11 @@ void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    if (gemvn_lanes())
+    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
+     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
+    if (n_tok == 1)
+        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 1);
+    else if (gemvn_lanes())
         gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
     else
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
