@@ -12,7 +12,8 @@
  *
  * Then the prompt path: the same matrix against BENCH_TOKENS (default 64) activation rows, as
  * the selected vec_dot per (row, token) and as the tiled kernel (gemm_avx512.c), in GMAC/s
- * (multiply-adds per second), outputs checked equal. */
+ * (multiply-adds per second), outputs checked equal. Last, small batches (1..24 tokens): vec_dot
+ * per (row, token), the small-batch kernel and the tiled kernel, in GMAC/s. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,95 @@ static int bench_gemm(int64_t rows, int64_t cols, int reps) {
     return bad;
 }
 
+/* Small batches: vec_dot per (row, token), the small-batch kernel (tensor_gemvn_of) and the
+ * tiled kernel, per batch size, one thread, in GMAC/s (what tensor_matmul's thresholds are
+ * chosen from) */
+static int bench_small(int64_t rows, int64_t cols, int reps) {
+    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
+                                 TENSOR_TYPE_Q6_K};
+    const int toks[] = {1, 2, 3, 4, 6, 8, 12, 15, 16, 24};
+    const int tmax = 24;
+    const int64_t r16 = rows / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;
+    int bad = 0;
+    printf("\nsmall batches: %lld x %lld weights, 1 thread, best of %d, GMAC/s "
+           "(vec_dot / small-batch / tiled)\n",
+           (long long)r16, (long long)cols, reps);
+    printf("%-6s", "type");
+    for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++)
+        printf(" %15d", toks[k]);
+    printf("\n");
+    for (size_t c = 0; c < sizeof types / sizeof types[0]; c++) {
+        const tensor_gemvn_fn gv = tensor_gemvn_of(types[c]);
+        const tensor_gemm_fn gemm = tensor_gemm_of(types[c]);
+        const tensor_traits *t = tensor_traits_of(types[c]);
+        if (!gv || r16 == 0) {
+            printf("%-6s no small-batch kernel here\n", t->name);
+            continue;
+        }
+        const tensor_traits *vt = tensor_traits_of(t->vec_dot_type);
+        const size_t row_bytes = tensor_row_size(types[c], cols);
+        const size_t q_row = tensor_row_size(t->vec_dot_type, cols);
+        const bool linear = types[c] == TENSOR_TYPE_Q4_0 || types[c] == TENSOR_TYPE_Q8_0;
+        uint8_t *w = malloc(row_bytes * (size_t)r16), *q = malloc(q_row * (size_t)tmax);
+        uint8_t *pack = malloc(tensor_gemm_pack_size(types[c], cols, tmax + 8) +
+                               (size_t)(cols / 32 * tmax) * TENSOR_GEMV_PACK32);
+        float *act = malloc(sizeof(float) * (size_t)cols);
+        float *y[3];
+        for (int i = 0; i < 3; i++)
+            y[i] = malloc(sizeof(float) * (size_t)(r16 * tmax));
+        for (int64_t r = 0; r < r16; r++) {
+            for (int64_t i = 0; i < cols; i++)
+                act[i] = rng_uniform();
+            tensor_traits_ref_of(types[c])->from_float(act, w + (size_t)r * row_bytes, cols);
+        }
+        for (int k = 0; k < tmax; k++) {
+            for (int64_t i = 0; i < cols; i++)
+                act[i] = rng_uniform();
+            vt->from_float(act, q + (size_t)k * q_row, cols);
+        }
+        printf("%-6s", t->name);
+        for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+            const int n_tok = toks[ti];
+            double best[3] = {1e30, 1e30, 1e30};
+            for (int rep = 0; rep < reps + 1; rep++) {
+                double t0 = now_s();
+                for (int64_t r = 0; r < r16; r++)
+                    for (int k = 0; k < n_tok; k++)
+                        t->vec_dot(cols, &y[0][(int64_t)k * r16 + r], w + (size_t)r * row_bytes,
+                                   q + (size_t)k * q_row);
+                double dt = now_s() - t0;
+                if (rep > 0 && dt < best[0]) best[0] = dt;
+                t0 = now_s();
+                if (linear) tensor_gemvn_pack(types[c], cols, q, q_row, n_tok, pack);
+                gv(cols, (int)r16, n_tok, y[1], r16, w, row_bytes, linear ? (void *)pack : q,
+                   q_row);
+                dt = now_s() - t0;
+                if (rep > 0 && dt < best[1]) best[1] = dt;
+                if (gemm) {
+                    t0 = now_s();
+                    tensor_gemm_pack(types[c], cols, q, q_row, n_tok, pack);
+                    gemm(cols, (int)r16, n_tok, y[2], r16, w, row_bytes, pack);
+                    dt = now_s() - t0;
+                    if (rep > 0 && dt < best[2]) best[2] = dt;
+                }
+            }
+            const size_t ny = sizeof(float) * (size_t)(r16 * n_tok);
+            if (memcmp(y[0], y[1], ny) || (gemm && memcmp(y[0], y[2], ny))) bad = 1;
+            const double g = (double)r16 * (double)cols * n_tok / 1e9;
+            printf(" %4.0f/%4.0f/%4.0f%s", g / best[0], g / best[1], gemm ? g / best[2] : 0.0,
+                   bad ? "!" : "");
+        }
+        printf("%s\n", bad ? "  DIFFERS" : "");
+        free(w);
+        free(q);
+        free(pack);
+        free(act);
+        for (int i = 0; i < 3; i++)
+            free(y[i]);
+    }
+    return bad;
+}
+
 int main(int argc, char **argv) {
     const int64_t rows = argc > 1 ? atoll(argv[1]) : 2048;
     const int64_t cols = argc > 2 ? atoll(argv[2]) : 2048;
@@ -210,5 +300,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++)
         free(out[i]);
     bad |= bench_gemm(rows, cols, reps);
+    bad |= bench_small(rows, cols, reps);
     return bad;
 }

@@ -13,6 +13,7 @@
 
 static const char *selected = "ref";
 static tensor_gemm_fn gemms[TENSOR_TYPE_COUNT]; /* tiled prompt kernels of the selected set */
+static tensor_gemvn_fn gemvns[TENSOR_TYPE_COUNT]; /* small-batch kernels of the selected set */
 
 static bool cpu_has_avx2_set(void) {
     const cpu_features *f = cpu_features_get();
@@ -34,6 +35,13 @@ static void apply_avx512(tensor_traits *t) {
     t[TENSOR_TYPE_Q6_K].vec_dot = tensor_avx512_dot_q6_K_q8_K;
     t[TENSOR_TYPE_Q2_K].vec_dot = tensor_avx512_dot_q2_K_q8_K;
     t[TENSOR_TYPE_Q3_K].vec_dot = tensor_avx512_dot_q3_K_q8_K;
+    const char *v = getenv("HEARTH_GEMV");
+    if (!(v && !strcmp(v, "0"))) {
+        gemvns[TENSOR_TYPE_Q4_0] = tensor_avx512_gemvn_q4_0;
+        gemvns[TENSOR_TYPE_Q8_0] = tensor_avx512_gemvn_q8_0;
+        gemvns[TENSOR_TYPE_Q4_K] = tensor_avx512_gemvn_q4_K;
+        gemvns[TENSOR_TYPE_Q6_K] = tensor_avx512_gemvn_q6_K;
+    }
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;
     gemms[TENSOR_TYPE_Q4_0] = tensor_avx512_gemm_q4_0;
@@ -98,4 +106,9 @@ const char *tensor_isa(void) {
 tensor_gemm_fn tensor_gemm_of(tensor_type wtype) {
     tensor_traits_of(0); /* make sure the choice has been made */
     return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemms[wtype] : NULL;
+}
+
+tensor_gemvn_fn tensor_gemvn_of(tensor_type wtype) {
+    tensor_traits_of(0); /* make sure the choice has been made */
+    return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemvns[wtype] : NULL;
 }

@@ -20,6 +20,7 @@
  * Helpers are static inline (STYLE.md: a non-static helper built with AVX-512 flags could
  * become the copy every caller links to). */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
@@ -453,39 +454,343 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
     *s = sumf;
 }
 
-/* Q4_0 rows against one token packed linearly (tensor_internal.h): per 16 blocks, 8 vpdpbusd of
- * the nibbles against one 64-byte activation load each, the -8 term and the activation scales
- * loaded as vectors. Each row's sum is the same float sequence as tensor_ref_dot_q4_0_q8_0. */
-void tensor_avx512_gemv_q4_0(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
-                             const void *lin) {
-    const int64_t nb = n_in / QK4_0;
-    const uint8_t *qs = lin;
-    const float *dy = (const float *)(qs + 32 * nb);
-    const int32_t *nc = (const int32_t *)(dy + nb);
+/* ---- Small batches (2..15 tokens): every weight block unpacked once for all tokens ----
+ * A batch of a few tokens (generation of several sequences at once) is the matrix-vector dot
+ * per token with the weights' unpacking shared: per row, per step (16 blocks / one super-block),
+ * the row's levels and scales go to registers once, then every token of the pass (up to
+ * GEMVN_T) is dotted against them. Each token's running sum is its own float chain, the same
+ * sequence as its vec_dot, so the outputs are bit-identical; the chains of different tokens are
+ * independent, which also hides the latency of the in-order additions that bounds one row's
+ * single-token dot. A row (≤ a few KB) stays in L1 between passes of more than GEMVN_T tokens. */
+#define GEMVN_T 8
+
+/* HEARTH_GEMV_LANES=0: the row-wise form for every batch size (for comparisons) */
+static int gemvn_lanes(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("HEARTH_GEMV_LANES");
+        v = !(e && !strcmp(e, "0"));
+    }
+    return v;
+}
+
+/* Q4_0 / Q8_0 rows against tokens packed linearly (tensor_internal.h): unsigned weight bytes
+ * (nibble q for Q4_0, x ^ 0x80 = x + 128 for Q8_0) against one 64-byte activation load per
+ * block pair, plus the packed -c * sum(qs). */
+static inline __attribute__((always_inline)) void gemvn_q32(int64_t n_in, int n_rows, int n_tok,
+                                                             float *y, int64_t ldy, const void *w,
+                                                             size_t w_row, const uint8_t *lin,
+                                                             const int q8) {
+    const int64_t nb = n_in / QK8_0;
+    const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int r = 0; r < n_rows; r++) {
-        const block_q4_0 *x = (const block_q4_0 *)((const uint8_t *)w + (size_t)r * w_row);
-        float sumf = 0.0f;
-        int64_t b = 0;
-        for (; b + 16 <= nb; b += 16) {
-            __m512i v[8];
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * w_row;
+        const block_q4_0 *x4 = (const block_q4_0 *)(const void *)row;
+        const block_q8_0 *x8 = (const block_q8_0 *)(const void *)row;
+        for (int t0 = 0; t0 < n_tok; t0 += GEMVN_T) {
+            const int nt = n_tok - t0 < GEMVN_T ? n_tok - t0 : GEMVN_T;
+            const uint8_t *l0 = lin + (size_t)t0 * tstride;
+            float sumf[GEMVN_T] = {0};
+            int64_t b = 0;
+            for (; b + 16 <= nb; b += 16) {
+                __m512i q[8];
 #pragma GCC unroll 8
-            for (int i = 0; i < 8; i++)
-                v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(&x[b + 2 * i]),
-                                           _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i))));
-            const __m512i is = _mm512_add_epi32(reduce_16_blocks(v),
-                                                _mm512_loadu_si512((const void *)(nc + b)));
-            const __m512 dd = _mm512_mul_ps(d16_stride18(&x[b].d), _mm512_loadu_ps(dy + b));
-            sumf = add_in_order16(sumf, _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd));
+                for (int i = 0; i < 8; i++)
+                    q[i] = q8 ? _mm512_xor_si512(load_2x256(x8[b + 2 * i].qs, x8[b + 2 * i + 1].qs),
+                                                 bias)
+                              : q4_0_pair(&x4[b + 2 * i]);
+                const __m512 dx = q8 ? d16_stride34(&x8[b].d) : d16_stride18(&x4[b].d);
+                for (int t = 0; t < nt; t++) {
+                    const uint8_t *qs = l0 + (size_t)t * tstride;
+                    const float *dy = (const float *)(const void *)(qs + 32 * nb);
+                    const int32_t *nc = (const int32_t *)(dy + nb);
+                    __m512i v[8];
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; i++)
+                        v[i] = _mm512_dpbusd_epi32(
+                            _mm512_setzero_si512(), q[i],
+                            _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i))));
+                    const __m512i is = _mm512_add_epi32(reduce_16_blocks(v),
+                                                        _mm512_loadu_si512((const void *)(nc + b)));
+                    const __m512 dd = _mm512_mul_ps(dx, _mm512_loadu_ps(dy + b));
+                    sumf[t] = add_in_order16(sumf[t], _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd));
+                }
+            }
+            for (; b < nb; b++) {
+                __m256i q;
+                float dxb;
+                if (q8) {
+                    q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x8[b].qs),
+                                         _mm256_set1_epi8((char)0x80));
+                    dxb = h2f(x8[b].d);
+                } else {
+                    const __m128i raw = _mm_loadu_si128((const __m128i *)x4[b].qs);
+                    q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                         _mm256_set1_epi8(0x0F));
+                    dxb = h2f(x4[b].d);
+                }
+                for (int t = 0; t < nt; t++) {
+                    const uint8_t *qs = l0 + (size_t)t * tstride;
+                    const float *dy = (const float *)(const void *)(qs + 32 * nb);
+                    const int32_t *nc = (const int32_t *)(dy + nb);
+                    const __m256i qy = _mm256_loadu_si256((const __m256i *)(qs + 32 * b));
+                    const int isum =
+                        hsum8_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, qy)) + nc[b];
+                    const float tb = (float)isum * (dxb * dy[b]);
+                    sumf[t] += tb;
+                }
+            }
+            for (int t = 0; t < nt; t++)
+                y[(int64_t)(t0 + t) * ldy + r] = sumf[t];
         }
-        for (; b < nb; b++) {
-            const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
-            const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-                                               _mm256_set1_epi8(0x0F));
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)(qs + 32 * b));
-            const int isum = hsum8_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, qy)) + nc[b];
-            const float t = (float)isum * (h2f(x[b].d) * dy[b]);
-            sumf += t;
+    }
+}
+
+/* Q4_0 / Q8_0, 16 rows at a time, lane = row (as the tiled kernels, gemm_avx512.c, but without a
+ * tile): per block, the 16 rows' quant bytes are loaded as 128-bit rows, four to a vector, and
+ * transposed in registers by two rounds of 32/64-bit unpacks, which leaves dword d of every row
+ * in one vector with lane 4j + k holding row 4k + j (a fixed permutation, undone when the sums
+ * are stored). Then per token and k-group one vpdpbusd against the token's 4 bytes broadcast,
+ * and per block the float term (float)isum * (dx * dy) added lane-wise: each lane is its row's
+ * own in-order sum, the same floats as vec_dot. No horizontal sums and no serial scalar chain,
+ * so a token costs ~a third of a row-wise dot; the transpose is paid once for all T tokens. */
+static inline __m512i load4x128(const uint8_t *p0, size_t stride) {
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p0));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p0 + stride)), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p0 + 2 * stride)), 2);
+    return _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p0 + 3 * stride)), 3);
+}
+
+/* v[d] = dword d of the 16 bytes at p + r * stride for rows r = 0..15, lane 4j + k = row 4k + j */
+static inline void transpose16x4(const uint8_t *p, size_t stride, __m512i v[4]) {
+    const __m512i z0 = load4x128(p, stride), z1 = load4x128(p + 4 * stride, stride);
+    const __m512i z2 = load4x128(p + 8 * stride, stride), z3 = load4x128(p + 12 * stride, stride);
+    const __m512i u0 = _mm512_unpacklo_epi32(z0, z1), u1 = _mm512_unpackhi_epi32(z0, z1);
+    const __m512i u2 = _mm512_unpacklo_epi32(z2, z3), u3 = _mm512_unpackhi_epi32(z2, z3);
+    v[0] = _mm512_unpacklo_epi64(u0, u2);
+    v[1] = _mm512_unpackhi_epi64(u0, u2);
+    v[2] = _mm512_unpacklo_epi64(u1, u3);
+    v[3] = _mm512_unpackhi_epi64(u1, u3);
+}
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE void gemvn_q32_16(int64_t nb, const uint8_t *w, size_t w_row, float *y, int64_t ldy,
+                                const uint8_t *lin, const int q8, const int T) {
+    const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
+    const size_t bsz = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    /* lane L holds row 4 (L % 4) + L / 4 (and vice versa) */
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i offs = _mm512_mullo_epi32(perm, _mm512_set1_epi32((int)w_row));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bias = _mm512_set1_epi8((char)0x80);
+    /* the 16 rows are one contiguous run of memory, read here 16 streams at a time, which the
+     * hardware prefetchers do not follow from DRAM; the next group's run is prefetched linearly
+     * while this one is computed (a few lines per block) */
+    const uint8_t *next = w + 16 * w_row;
+    const int64_t lpb = ((int64_t)(16 * w_row) / 64 + nb - 1) / nb;
+    __m512 f[GEMVN_T];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        f[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = w + (size_t)b * bsz;
+        for (int64_t l = 0; l < lpb; l++)
+            _mm_prefetch((const char *)(next + 64 * (size_t)(b * lpb + l)), _MM_HINT_T0);
+        __m512i wv[8];
+        if (q8) {
+            transpose16x4(blk + 2, w_row, wv);
+            transpose16x4(blk + 18, w_row, wv + 4);
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++)
+                wv[g] = _mm512_xor_si512(wv[g], bias);
+        } else {
+            transpose16x4(blk + 2, w_row, wv);
+#pragma GCC unroll 4
+            for (int d = 0; d < 4; d++) {
+                wv[d + 4] = _mm512_and_si512(_mm512_srli_epi32(wv[d], 4), m4);
+                wv[d] = _mm512_and_si512(wv[d], m4);
+            }
         }
-        y[r] = sumf;
+        const __m512i raw = _mm512_i32gather_epi32(offs, (const void *)blk, 1);
+        const __m512 dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const uint8_t *qs = lin + (size_t)t * tstride;
+            const float *dy = (const float *)(const void *)(qs + 32 * nb);
+            const int32_t *nc = (const int32_t *)(dy + nb);
+            __m512i a = _mm512_set1_epi32(nc[b]);
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                int v;
+                memcpy(&v, qs + 32 * b + 4 * g, 4);
+                a = _mm512_dpbusd_epi32(a, wv[g], _mm512_set1_epi32(v));
+            }
+            const __m512 dd = _mm512_mul_ps(dx, _mm512_set1_ps(dy[b]));
+            f[t] = _mm512_add_ps(f[t], _mm512_mul_ps(_mm512_cvtepi32_ps(a), dd));
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, _mm512_permutexvar_ps(perm, f[t]));
+}
+
+/* all rows: whole groups of 16 lane-wise, the rest row-wise (gemvn_q32) */
+static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                  const void *w, size_t w_row, const uint8_t *lin, const int q8) {
+    const int64_t nb = n_in / QK8_0;
+    const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
+    int r = 0;
+    for (; r + 16 <= n_rows; r += 16) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * w_row;
+        for (int t0 = 0; t0 < n_tok; t0 += GEMVN_T) {
+            const uint8_t *l0 = lin + (size_t)t0 * tstride;
+            float *y0 = y + (int64_t)t0 * ldy + r;
+            switch (n_tok - t0) {
+            case 1: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 1); break;
+            case 2: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 2); break;
+            case 3: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 3); break;
+            case 4: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 4); break;
+            case 5: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 5); break;
+            case 6: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 6); break;
+            case 7: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 7); break;
+            default: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 8); break;
+            }
+        }
+    }
+    if (r < n_rows)
+        gemvn_q32(n_in, n_rows - r, n_tok, y + r, ldy, (const uint8_t *)w + (size_t)r * w_row,
+                  w_row, lin, q8);
+}
+
+void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row) {
+    (void)act_row;
+    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
+     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
+    if (n_tok == 1)
+        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 0);
+    else if (gemvn_lanes())
+        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+    else
+        gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+}
+
+void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row) {
+    (void)act_row;
+    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
+     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
+    if (n_tok == 1)
+        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 1);
+    else if (gemvn_lanes())
+        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
+    else
+        gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
+}
+
+/* Q4_K rows against Q8_K token rows (act_row bytes apart): per super-block the 4 level chunks,
+ * their scale vectors and the min words are built once; per token the tensor_avx512_dot_q4_K_q8_K
+ * steps from the loads of the activations on. */
+void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row) {
+    const int64_t ns = n_in / QK_K;
+    for (int r = 0; r < n_rows; r++) {
+        const block_q4_K *x = (const block_q4_K *)(const void *)((const uint8_t *)w + (size_t)r * w_row);
+        for (int t0 = 0; t0 < n_tok; t0 += GEMVN_T) {
+            const int nt = n_tok - t0 < GEMVN_T ? n_tok - t0 : GEMVN_T;
+            const uint8_t *a0 = (const uint8_t *)act + (size_t)t0 * act_row;
+            float sumf[GEMVN_T] = {0};
+            for (int64_t b = 0; b < ns; b++) {
+                __m128i sc8, m8;
+                k4_scales_mins(x[b].scales, &sc8, &m8);
+                const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sc8));
+                const __m256i mw = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+                __m512i q[4], scv[4];
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    q[c] = k4_chunk(x[b].qs + 32 * c);
+                    scv[c] = _mm512_permutexvar_epi16(spread2(2 * c, 2 * c + 1), scw);
+                }
+                const float dx = h2f(x[b].d), dm = h2f(x[b].dmin);
+                for (int t = 0; t < nt; t++) {
+                    const block_q8_K *yb =
+                        (const block_q8_K *)(const void *)(a0 + (size_t)t * act_row) + b;
+                    __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                    for (int c = 0; c < 4; c++)
+                        acc = _mm512_dpwssd_epi32(
+                            acc,
+                            _mm512_maddubs_epi16(q[c], _mm512_loadu_si512((const void *)(yb->qs + 64 * c))),
+                            scv[c]);
+                    const int isum = hsum16_i32(acc);
+                    const int imin = hsum8_i32(
+                        _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)yb->bsums)));
+                    const float t1 = (float)isum * (dx * yb->d);
+                    const float t2 = (float)imin * (dm * yb->d);
+                    const float tb = t1 - t2;
+                    sumf[t] += tb;
+                }
+            }
+            for (int t = 0; t < nt; t++)
+                y[(int64_t)(t0 + t) * ldy + r] = sumf[t];
+        }
+    }
+}
+
+/* Q6_K rows against Q8_K token rows: the levels of both halves, their scale vectors and the
+ * int16 scales are built once per super-block; per token as tensor_avx512_dot_q6_K_q8_K. */
+void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row) {
+    const int64_t ns = n_in / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    for (int r = 0; r < n_rows; r++) {
+        const block_q6_K *x = (const block_q6_K *)(const void *)((const uint8_t *)w + (size_t)r * w_row);
+        for (int t0 = 0; t0 < n_tok; t0 += GEMVN_T) {
+            const int nt = n_tok - t0 < GEMVN_T ? n_tok - t0 : GEMVN_T;
+            const uint8_t *a0 = (const uint8_t *)act + (size_t)t0 * act_row;
+            float sumf[GEMVN_T] = {0};
+            for (int64_t b = 0; b < ns; b++) {
+                const __m256i sc16 =
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
+                const __m512i scw = _mm512_castsi256_si512(sc16);
+                __m512i q[4], sv[4];
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    const __m512i ql = _mm512_loadu_si512((const void *)(x[b].ql + 64 * h));
+                    const __m512i qh = _mm512_broadcast_i64x4(
+                        _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h)));
+                    q[2 * h] = _mm512_or_si512(
+                        _mm512_and_si512(ql, m4),
+                        _mm512_and_si512(
+                            _mm512_sllv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4)), m30));
+                    q[2 * h + 1] = _mm512_or_si512(
+                        _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                        _mm512_and_si512(
+                            _mm512_srlv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0)), m30));
+                    sv[2 * h] = _mm512_permutexvar_epi16(spread4(8 * h), scw);
+                    sv[2 * h + 1] = _mm512_permutexvar_epi16(spread4(8 * h + 4), scw);
+                }
+                const float dx = h2f(x[b].d);
+                for (int t = 0; t < nt; t++) {
+                    const block_q8_K *yb =
+                        (const block_q8_K *)(const void *)(a0 + (size_t)t * act_row) + b;
+                    __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                    for (int c = 0; c < 4; c++)
+                        acc = _mm512_dpwssd_epi32(
+                            acc,
+                            _mm512_maddubs_epi16(q[c], _mm512_loadu_si512((const void *)(yb->qs + 64 * c))),
+                            sv[c]);
+                    const __m256i off =
+                        _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)yb->bsums));
+                    const int isum = hsum16_i32(acc) - 32 * hsum8_i32(off);
+                    const float tb = (float)isum * (dx * yb->d);
+                    sumf[t] += tb;
+                }
+            }
+            for (int t = 0; t < nt; t++)
+                y[(int64_t)(t0 + t) * ldy + r] = sumf[t];
+        }
     }
 }

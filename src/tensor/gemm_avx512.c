@@ -25,8 +25,8 @@
  * before the super-block's float terms.
  *
  * Repacking reads the weights with vpgatherdd (Q4_0, Q8_0, Q4_K) or scalar unpacking (Q6_K) into
- * a thread-local tile (36-50 KB). Q4_0 batches of 1-3 tokens (generation) skip the tile and use
- * tensor_avx512_gemv_q4_0 (dot_avx512.c) over a linear activation pack instead.
+ * a thread-local tile (36-50 KB). Small batches (generation) skip the tile: matmul.c gives them
+ * the tensor_avx512_gemvn_* kernels (dot_avx512.c) instead.
  *
  * Built with the %_avx512.o flags; dispatch.c hands these out only when the AVX-512 set is
  * selected. */
@@ -177,13 +177,6 @@ static void gemm_q32(repack32_fn repack, int64_t n_in, int n_rows, int n_tok, fl
 
 void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack) {
-    if (n_tok < TENSOR_GEMM_MIN_TOK) { /* generation: the linear layout, token by token */
-        for (int t = 0; t < n_tok; t++)
-            tensor_avx512_gemv_q4_0(n_in, n_rows, y + t * ldy, w, w_row,
-                                    (const uint8_t *)pack +
-                                        (size_t)t * (size_t)(n_in / 32) * TENSOR_GEMV_PACK32);
-        return;
-    }
     gemm_q32(repack_q4_0, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 

@@ -1,6 +1,7 @@
 /* matmul.c — batched matrix products (matmul.h): the traits' dispatched vec_dot per (row,
- * token), or, for prompt batches of a type with a tiled kernel (tensor_gemm_of), 16-row tiles
- * that unpack each weight block once for all tokens. Both give bit-identical results. */
+ * token), or, for small batches of a type with a small-batch kernel (tensor_gemvn_of), that
+ * kernel, or, for prompt batches of a type with a tiled kernel (tensor_gemm_of), 16-row tiles
+ * that unpack each weight block once for all tokens. All give bit-identical results. */
 #include "tensor/matmul.h"
 
 #include <assert.h>
@@ -10,17 +11,34 @@
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
-/* Batches of at least TENSOR_GEMM_MIN_TOK tokens use the tiled kernel (its repacking costs about
- * as much as a few tokens' worth of matrix-vector dots); smaller ones of Q4_0 its matrix-vector
- * form over a linear pack (HEARTH_GEMV=0: the plain vec_dot instead, for comparisons). */
-static int gemv_q4_0(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("HEARTH_GEMV");
-        v = !(e && !strcmp(e, "0"));
+/* Batches of up to tensor_gemvn_max_tok tokens of a type with a small-batch kernel
+ * (tensor_gemvn_of) go to it: every weight block unpacked once for all tokens, no repacking.
+ * Larger ones of a type with a tiled kernel use the tile (its repacking is amortized over the
+ * tokens); the rest call vec_dot per (row, token). The limits are measured (docs/TENSOR.md);
+ * HEARTH_GEMV_MAX=N overrides them, for comparisons. */
+int tensor_gemvn_max_tok(tensor_type wtype) {
+    static int over = -2;
+    if (over == -2) {
+        const char *e = getenv("HEARTH_GEMV_MAX");
+        over = e && *e ? atoi(e) : -1;
     }
-    return v;
+    if (!tensor_gemvn_of(wtype)) return 0;
+    if (over >= 0) return over;
+    /* make bench-kernels' small-batch table (2026-11-23): the lane-wise Q4_0/Q8_0 kernels beat
+     * the tile up to 24 tokens and more; the row-wise K-quant ones up to ~5 (Q4_K) and ~11
+     * (Q6_K) */
+    switch (wtype) {
+    case TENSOR_TYPE_Q4_0: return 24;
+    case TENSOR_TYPE_Q8_0: return 24;
+    case TENSOR_TYPE_Q4_K: return 5;
+    case TENSOR_TYPE_Q6_K: return 11;
+    default: return 0;
+    }
 }
+
+/* Without a small-batch kernel (HEARTH_GEMV=0), batches below this go through vec_dot: the tile's
+ * repacking costs about as much as a few tokens' worth of row-wise dots. */
+#define TENSOR_GEMM_MIN_TOK 4
 
 /* Below this many multiply-adds a job is not worth waking other threads for. */
 #define MIN_WORK_PER_THREAD 32768
@@ -35,8 +53,9 @@ typedef struct {
     int n_tok;
     uint8_t *q; /* quantized activations, n_tok rows of q_row bytes */
     size_t q_row;
-    tensor_gemm_fn gemm; /* tiled kernel for this batch, or NULL */
-    void *pack;          /* the activations packed for it */
+    tensor_gemm_fn gemm;   /* tiled kernel for this batch, or NULL */
+    tensor_gemvn_fn gemvn; /* small-batch kernel for this batch, or NULL */
+    void *pack;            /* the activations packed for either (NULL: none needed) */
     tensor_type wtype;
 } mm_job;
 
@@ -57,32 +76,34 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     return 0;
 }
 
-/* Q4_0 generation packs linearly (tensor_internal.h) */
-static int linear_pack(tensor_type wtype, int n_tok) {
-    return wtype == TENSOR_TYPE_Q4_0 && n_tok < TENSOR_GEMM_MIN_TOK;
+/* token t's linear pack for the Q4_0/Q8_0 small-batch kernels (tensor_internal.h) */
+static void pack_linear(tensor_type wtype, int64_t n_in, const void *row, int t, uint8_t *pack) {
+    const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128;
+    const int64_t nb = n_in / QK8_0;
+    const block_q8_0 *y = row;
+    uint8_t *qs = pack + (size_t)t * (size_t)nb * TENSOR_GEMV_PACK32;
+    float *dy = (float *)(void *)(qs + 32 * nb);
+    int32_t *nc = (int32_t *)(dy + nb);
+    for (int64_t b = 0; b < nb; b++) {
+        int sum = 0;
+        for (int i = 0; i < QK8_0; i++)
+            sum += y[b].qs[i];
+        memcpy(qs + 32 * b, y[b].qs, 32);
+        dy[b] = tensor_fp16_to_fp32(y[b].d);
+        nc[b] = -c * sum;
+    }
 }
 
-/* token t's slots in the packed layout (tensor_internal.h); y: its row, NULL for a padding token
- * (zeros) */
-static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, int n_tok,
-                       uint8_t *pack) {
+void tensor_gemvn_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
+                       void *pack) {
+    for (int t = 0; t < n_tok; t++)
+        pack_linear(wtype, n_in, (const uint8_t *)q + (size_t)t * q_row, t, pack);
+}
+
+/* token t's slots in the tiled kernel's packed layout (tensor_internal.h); y: its row, NULL for
+ * a padding token (zeros) */
+static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, uint8_t *pack) {
     const int G = TENSOR_GEMM_TOKENS, tt = t % G;
-    if (linear_pack(wtype, n_tok)) {
-        const int64_t nb = n_in / QK8_0;
-        const block_q8_0 *y = row;
-        uint8_t *qs = pack + (size_t)t * (size_t)nb * TENSOR_GEMV_PACK32;
-        float *dy = (float *)(void *)(qs + 32 * nb);
-        int32_t *nc = (int32_t *)(dy + nb);
-        for (int64_t b = 0; b < nb; b++) {
-            int sum = 0;
-            for (int i = 0; i < QK8_0; i++)
-                sum += y[b].qs[i];
-            memcpy(qs + 32 * b, y[b].qs, 32);
-            dy[b] = tensor_fp16_to_fp32(y[b].d);
-            nc[b] = -8 * sum;
-        }
-        return;
-    }
     if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0) {
         const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128;
         const int64_t nb = n_in / QK8_0;
@@ -130,12 +151,10 @@ static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, 
 
 void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
                       void *pack) {
-    const int padded = linear_pack(wtype, n_tok) ? n_tok
-                                                 : (n_tok + TENSOR_GEMM_TOKENS - 1) /
-                                                       TENSOR_GEMM_TOKENS * TENSOR_GEMM_TOKENS;
+    const int padded = (n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS * TENSOR_GEMM_TOKENS;
     for (int t = 0; t < padded; t++)
         pack_token(wtype, n_in, t < n_tok ? (const uint8_t *)q + (size_t)t * q_row : NULL, t,
-                   n_tok, pack);
+                   pack);
 }
 
 size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok) {
@@ -157,14 +176,16 @@ static void range_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
 static void quantize_rows(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const tensor_traits *vt = tensor_traits_of((uint32_t)j->tr->vec_dot_type);
-    const int padded = j->pack && !linear_pack(j->wtype, j->n_tok)
-                           ? (j->n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS *
-                                 TENSOR_GEMM_TOKENS
-                           : j->n_tok;
+    const int padded = j->gemm ? (j->n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS *
+                                     TENSOR_GEMM_TOKENS
+                               : j->n_tok;
     for (int t = ith; t < padded; t += nth) {
         uint8_t *row = t < j->n_tok ? j->q + (size_t)t * j->q_row : NULL;
         if (row) vt->from_float(j->x + (int64_t)t * j->n_in, row, j->n_in);
-        if (j->pack) pack_token(j->wtype, j->n_in, row, t, j->n_tok, j->pack);
+        if (j->gemm)
+            pack_token(j->wtype, j->n_in, row, t, j->pack);
+        else if (j->pack)
+            pack_linear(j->wtype, j->n_in, row, t, j->pack);
     }
 }
 
@@ -185,6 +206,18 @@ static void mm_tiles(void *arg, int ith, int nth) {
         for (int t = 0; t < j->n_tok; t++)
             j->tr->vec_dot(j->n_in, &j->y[(int64_t)t * j->n_out + r], j->w + (size_t)r * j->w_row,
                            j->q + (size_t)t * j->q_row);
+}
+
+/* the small-batch kernel over this thread's range of rows (any split: results do not depend on
+ * it) */
+static void mm_gemvn(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t r0, r1;
+    range_of(j->n_out, ith, nth, &r0, &r1);
+    if (r1 > r0)
+        j->gemvn(j->n_in, (int)(r1 - r0), j->n_tok, j->y + r0, j->n_out,
+                 j->w + (size_t)r0 * j->w_row, j->w_row, j->pack ? (const void *)j->pack : j->q,
+                 j->q_row);
 }
 
 static void mm_rows(void *arg, int ith, int nth) {
@@ -221,10 +254,11 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
         j.q = scratch;
         j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
         j.wtype = wtype;
-        if ((n_tok >= TENSOR_GEMM_MIN_TOK || (wtype == TENSOR_TYPE_Q4_0 && gemv_q4_0())) &&
-            n_out >= TENSOR_GEMM_ROWS)
+        if (n_tok <= tensor_gemvn_max_tok(wtype))
+            j.gemvn = tensor_gemvn_of(wtype);
+        else if (n_tok >= TENSOR_GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS)
             j.gemm = tensor_gemm_of(wtype);
-        if (j.gemm) {
+        if (j.gemm || (j.gemvn && (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0))) {
             uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
             j.pack = (void *)((a + 63) & ~(uintptr_t)63);
         }
@@ -234,7 +268,7 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
         else
             quantize_rows(&j, 0, 1);
     }
-    he_pool_fn fn = j.gemm ? mm_tiles : mm_rows;
+    he_pool_fn fn = j.gemm ? mm_tiles : j.gemvn ? mm_gemvn : mm_rows;
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
     if (nth > 1)
         he_pool_run_n(pool, nth, fn, &j);

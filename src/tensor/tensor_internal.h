@@ -115,10 +115,9 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void 
  *   Q8_K rows (Q4_K/Q6_K weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
  *     [k-group (64)][token (8)] 4 bytes of qs; [pair p (8)][token (8)] bsums[2p], bsums[2p+1];
  *     float d[8]
- * Generation (n_tok < TENSOR_GEMM_MIN_TOK, Q4_0 only) uses a linear layout instead, per token
- * (nb = n_in / 32 blocks, tokens nb * TENSOR_GEMV_PACK32 bytes apart): qs of all blocks
- * (32 bytes each), float dy[nb], int32 -8*sum(qs)[nb]; see tensor_avx512_gemv_q4_0. */
-#define TENSOR_GEMM_MIN_TOK 4
+ * The small-batch kernels of Q4_0/Q8_0 (tensor_avx512_gemvn_*) take a linear layout instead, per
+ * token (nb = n_in / 32 blocks, tokens nb * TENSOR_GEMV_PACK32 bytes apart): qs of all blocks
+ * (32 bytes each), float dy[nb], int32 -c*sum(qs)[nb] (tensor_gemvn_pack). */
 #define TENSOR_GEMV_PACK32 40
 #define TENSOR_GEMM_ROWS 16
 #define TENSOR_GEMM_TOKENS 8
@@ -135,12 +134,33 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok);
  * kernel into pack (tensor_gemm_pack_size bytes, 4-byte aligned). */
 void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
                       void *pack);
-/* y[r] = vec_dot(row r, the token) for r < n_rows, from one token's linear pack (dot_avx512.c):
- * the Q4_0 dot with the activation side precomputed (no -8 dot, no scale gathers) */
-void tensor_avx512_gemv_q4_0(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
-                             const void *lin);
 void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack);
+
+/* ---- Small batches (dot_avx512.c): y[t * ldy + r] = vec_dot(row r, token t) for any n_rows and
+ * n_tok, bit-identical, each weight block unpacked once for up to 8 tokens. act: Q4_0/Q8_0
+ * weights, the tokens' linear packs (TENSOR_GEMV_PACK32 bytes per block and token, the
+ * correction -c*sum(qs) with c = 8 for Q4_0 and 128 for Q8_0; act_row unused); Q4_K/Q6_K, the
+ * Q8_K activation rows, act_row bytes apart. matmul.c uses them below a per-type batch size. */
+typedef void (*tensor_gemvn_fn)(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *act, size_t act_row);
+/* The selected set's small-batch kernel for this weight type, or NULL (dispatch.c;
+ * HEARTH_GEMV=0 turns them off, for comparisons). */
+tensor_gemvn_fn tensor_gemvn_of(tensor_type wtype);
+/* Largest batch tensor_matmul gives the small-batch kernel of wtype (0: never; matmul.c). */
+int tensor_gemvn_max_tok(tensor_type wtype);
+/* Packs n_tok Q8_0 activation rows linearly for the Q4_0/Q8_0 small-batch kernels into pack
+ * (n_tok * (n_in / 32) * TENSOR_GEMV_PACK32 bytes, 4-byte aligned); other types need no pack. */
+void tensor_gemvn_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
+                       void *pack);
+void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

@@ -304,23 +304,97 @@ Test(kernels, avx512_gemm_equals_ref_dots) {
         check_gemm(&cases[c]);
 }
 
-/* tensor_matmul end to end (whatever kernels are selected: tiled for batches of 4+ tokens where
- * the set has them): every output equals the selected vec_dot of its (row, token), on 1 and 2
+/* ---- Small-batch kernels (tensor_avx512_gemvn_*, dot_avx512.c) ----
+ * Every output equals (==) the reference vec_dot of its (row, token): every batch size 1..15
+ * (passes of 8 tokens and partial ones), an odd row count (groups of 16 rows and a rest), row lengths with and without a tail
+ * of single blocks (Q4_0/Q8_0: 16-block steps), random and extreme weights and activations. */
+typedef struct {
+    tensor_type type;
+    tensor_gemvn_fn fn;
+    int halves[2];
+    tensor_vec_dot_fn ref;
+} gemvn_case;
+
+static void check_gemvn(const gemvn_case *gc) {
+    const tensor_traits *t = tensor_traits_ref_of(gc->type);
+    const tensor_traits *vt = tensor_traits_ref_of(t->vec_dot_type);
+    const dot_case dc = {gc->type, {gc->halves[0], gc->halves[1]}, gc->ref, NULL, NULL};
+    const int64_t bs = t->block_size;
+    const int64_t lens32[] = {1, 3, 16, 19, 48}, lensK[] = {1, 2, 5};
+    const int64_t *lens = bs == 256 ? lensK : lens32;
+    const size_t n_lens = bs == 256 ? 3 : 5;
+    const int n_rows = 2 * 16 + 7, tmax = 15; /* lane-wise groups of 16 and a row-wise rest */
+    const int64_t nb_max = bs == 256 ? 5 : 48;
+    const bool linear = gc->type == TENSOR_TYPE_Q4_0 || gc->type == TENSOR_TYPE_Q8_0;
+    uint8_t *w = malloc(t->type_size * (size_t)(nb_max * n_rows));
+    uint8_t *q = malloc(vt->type_size * (size_t)(nb_max * tmax));
+    float *y = malloc(sizeof(float) * (size_t)(n_rows * tmax));
+    void *pack = malloc((size_t)(nb_max * tmax) * TENSOR_GEMV_PACK32);
+    for (int trial = 0; trial < 3; trial++) {
+        rng_seed(7000 + 100 * (uint64_t)gc->type + (uint64_t)trial);
+        for (size_t l = 0; l < n_lens; l++) {
+            const int64_t nb = lens[l], n_in = nb * bs;
+            const size_t w_row = t->type_size * (size_t)nb, q_row = vt->type_size * (size_t)nb;
+            for (int r = 0; r < n_rows; r++)
+                make_weights(&dc, w + (size_t)r * w_row, nb, trial == 2 ? 1 : 0);
+            for (int k = 0; k < tmax; k++)
+                make_activations(t->vec_dot_type, q + (size_t)k * q_row, nb, trial == 1 ? 1 : 0,
+                                 trial == 0 ? 1.0f : 20.0f);
+            for (int n_tok = 1; n_tok <= tmax; n_tok++) {
+                if (linear) tensor_gemvn_pack(gc->type, n_in, q, q_row, n_tok, pack);
+                for (int i = 0; i < n_rows * n_tok; i++)
+                    y[i] = NAN;
+                gc->fn(n_in, n_rows, n_tok, y, n_rows, w, w_row, linear ? pack : (void *)q,
+                       q_row);
+                for (int k = 0; k < n_tok; k++)
+                    for (int r = 0; r < n_rows; r++) {
+                        float s_ref = NAN;
+                        gc->ref(n_in, &s_ref, w + (size_t)r * w_row, q + (size_t)k * q_row);
+                        cr_assert(y[k * n_rows + r] == s_ref,
+                                  "%s gemvn trial %d, %lld blocks, %d tokens: row %d token %d: "
+                                  "%a vs ref %a",
+                                  t->name, trial, (long long)nb, n_tok, r, k,
+                                  (double)y[k * n_rows + r], (double)s_ref);
+                    }
+            }
+        }
+    }
+    free(w);
+    free(q);
+    free(y);
+    free(pack);
+}
+
+Test(kernels, avx512_gemvn_equals_ref_dots) {
+    if (!cpu_has(ISA_AVX512))
+        cr_skip_test("this CPU lacks AVX-512 F/BW/VL/DQ/VNNI: not tested here");
+    const gemvn_case cases[] = {
+        {TENSOR_TYPE_Q4_0, tensor_avx512_gemvn_q4_0, {0, -1}, tensor_ref_dot_q4_0_q8_0},
+        {TENSOR_TYPE_Q8_0, tensor_avx512_gemvn_q8_0, {0, -1}, tensor_ref_dot_q8_0_q8_0},
+        {TENSOR_TYPE_Q4_K, tensor_avx512_gemvn_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
+        {TENSOR_TYPE_Q6_K, tensor_avx512_gemvn_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_gemvn(&cases[c]);
+}
+
+/* tensor_matmul end to end (whatever kernels are selected: small-batch or tiled where the set has
+ * them, each side of the thresholds): every output equals the selected vec_dot of its (row, token), on 1 and 2
  * threads, with a row count that leaves a partial tile (done row by row). */
 Test(kernels, matmul_equals_vec_dot) {
     const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
                                  TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q5_0};
     const int64_t n_in = 512, n_out = 3 * TENSOR_GEMM_ROWS + 5;
-    const int toks[] = {1, 3, 4, 11};
+    const int toks[] = {1, 2, 3, 4, 5, 6, 8, 11, 12, 15, 24, 25};
     he_pool *pools[2] = {he_pool_new(1), he_pool_new(2)};
     for (size_t c = 0; c < sizeof types / sizeof types[0]; c++) {
         const tensor_traits *t = tensor_traits_of(types[c]);
         const tensor_traits *vt = tensor_traits_of(t->vec_dot_type);
         const size_t w_row = tensor_row_size(types[c], n_in);
         uint8_t *w = malloc(w_row * (size_t)n_out);
-        float *x = malloc(sizeof(float) * (size_t)(n_in * 11));
-        float *y = malloc(sizeof(float) * (size_t)(n_out * 11));
-        uint8_t *scratch = malloc(tensor_matmul_scratch(types[c], n_in, 1) * 11);
+        float *x = malloc(sizeof(float) * (size_t)(n_in * 25));
+        float *y = malloc(sizeof(float) * (size_t)(n_out * 25));
+        uint8_t *scratch = malloc(tensor_matmul_scratch(types[c], n_in, 25));
         uint8_t *qrow = malloc(tensor_row_size(t->vec_dot_type, n_in));
         float *row = malloc(sizeof(float) * (size_t)n_in);
         rng_seed(9000 + c);
@@ -329,7 +403,7 @@ Test(kernels, matmul_equals_vec_dot) {
                 row[i] = rng_uniform();
             tensor_traits_ref_of(types[c])->from_float(row, w + (size_t)r * w_row, n_in);
         }
-        for (int64_t i = 0; i < n_in * 11; i++)
+        for (int64_t i = 0; i < n_in * 25; i++)
             x[i] = 2.0f * rng_uniform();
         for (int p = 0; p < 2; p++)
             for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
