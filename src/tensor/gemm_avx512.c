@@ -269,6 +269,43 @@ static void repack_q6_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, i
     }
 }
 
+/* The K-quant inner sums shared by Q4_K and Q6_K, in the order both kernels need:
+ * tot[t] = Σ_j sc_j Σ_{g < ng} w[ng*j+g] · y  over nsub sub-blocks of ng k-groups each, and
+ * mn[t] = Σ_p mp[p] · bsums  (vpdpwssd; Q4_K's mins, Q6_K's -32 offset). */
+ALWAYS_INLINE void k_subblock_sums(const tilek *tl, int s, const uint8_t *ap, const int nsub,
+                                   const int ng, __m512i *tot, __m512i *mn, const int T) {
+    __m512i a[GT];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        tot[t] = _mm512_setzero_si512();
+    for (int j = 0; j < nsub; j++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int g = 0; g < ng; g++) {
+            const __m512i wv = _mm512_load_si512((const void *)tl->w[s][ng * j + g]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                a[t] = _mm512_dpbusd_epi32(a[t], wv, bcast32(ap + 32 * (ng * j + g) + 4 * t));
+        }
+        const __m512i scv = _mm512_load_si512((const void *)tl->sc[s][j]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            tot[t] = _mm512_add_epi32(tot[t], _mm512_mullo_epi32(a[t], scv));
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        mn[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; p++) {
+        const __m512i mv = _mm512_load_si512((const void *)tl->mp[s][p]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            mn[t] = _mm512_dpwssd_epi32(mn[t], mv, bcast32(ap + 2048 + 32 * p + 4 * t));
+    }
+}
+
 /* Q4_K: per super-block, isum = Σ_j sc_j Σ_{sub-block j} q y (8 sub-blocks of 8 k-groups),
  * imin = Σ_j m_j (bsums[2j] + bsums[2j+1]) (vpdpwssd of (m_j, m_j) against bsums dword j),
  * sum += (float)isum * (d * dy) - (float)imin * (dmin * dy). */
@@ -280,38 +317,7 @@ ALWAYS_INLINE void q4K_steps(const tilek *tl, int nsc, const uint8_t *ap, float 
         f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
     for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
         __m512i tot[GT], a[GT];
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            tot[t] = _mm512_setzero_si512();
-        for (int j = 0; j < 8; j++) {
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                a[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) {
-                const __m512i wv = _mm512_load_si512((const void *)tl->w[s][8 * j + g]);
-#pragma GCC unroll 8
-                for (int t = 0; t < T; t++)
-                    a[t] = _mm512_dpbusd_epi32(
-                        a[t], wv,
-                        bcast32(ap + 32 * (8 * j + g) + 4 * t));
-            }
-            const __m512i scv = _mm512_load_si512((const void *)tl->sc[s][j]);
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                tot[t] = _mm512_add_epi32(tot[t], _mm512_mullo_epi32(a[t], scv));
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            a[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-        for (int p = 0; p < 8; p++) {
-            const __m512i mv = _mm512_load_si512((const void *)tl->mp[s][p]);
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                a[t] = _mm512_dpwssd_epi32(
-                    a[t], mv, bcast32(ap + 2048 + 32 * p + 4 * t));
-        }
+        k_subblock_sums(tl, s, ap, 8, 8, tot, a, T);
         const __m512 d = _mm512_load_ps(tl->d[s]), dm = _mm512_load_ps(tl->dmin[s]);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
@@ -338,38 +344,7 @@ ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const uint8_t *ap, float 
         f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
     for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
         __m512i tot[GT], a[GT];
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            tot[t] = _mm512_setzero_si512();
-        for (int k = 0; k < 16; k++) {
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                a[t] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++) {
-                const __m512i wv = _mm512_load_si512((const void *)tl->w[s][4 * k + g]);
-#pragma GCC unroll 8
-                for (int t = 0; t < T; t++)
-                    a[t] = _mm512_dpbusd_epi32(
-                        a[t], wv,
-                        bcast32(ap + 32 * (4 * k + g) + 4 * t));
-            }
-            const __m512i scv = _mm512_load_si512((const void *)tl->sc[s][k]);
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                tot[t] = _mm512_add_epi32(tot[t], _mm512_mullo_epi32(a[t], scv));
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            a[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-        for (int p = 0; p < 8; p++) {
-            const __m512i mv = _mm512_load_si512((const void *)tl->mp[s][p]);
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                a[t] = _mm512_dpwssd_epi32(
-                    a[t], mv, bcast32(ap + 2048 + 32 * p + 4 * t));
-        }
+        k_subblock_sums(tl, s, ap, 16, 4, tot, a, T);
         const __m512 d = _mm512_load_ps(tl->d[s]);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
