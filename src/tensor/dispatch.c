@@ -69,6 +69,12 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_BF16].vec_dot = tensor_avx2_dot_bf16_f32;
     t[TENSOR_TYPE_F16].to_float = tensor_avx2_f16_to_float;
     t[TENSOR_TYPE_F16].from_float = tensor_avx2_f16_from_float;
+    const char *g = getenv("HEARTH_GEMM");
+    if (g && !strcmp(g, "0")) return;
+    gemms[TENSOR_TYPE_Q4_0] = tensor_avx2_gemm_q4_0;
+    gemms[TENSOR_TYPE_Q8_0] = tensor_avx2_gemm_q8_0;
+    gemms[TENSOR_TYPE_Q4_K] = tensor_avx2_gemm_q4_K;
+    gemms[TENSOR_TYPE_Q6_K] = tensor_avx2_gemm_q6_K;
 }
 
 void tensor_dispatch_select(tensor_traits *table) {

@@ -137,6 +137,17 @@ void tensor_gemm_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_r
 void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack);
 
+/* The AVX2 set's tiled kernels (gemm_avx2.c): same contract and packed layout, n_rows a
+ * multiple of TENSOR_GEMM_ROWS. */
+void tensor_avx2_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack);
+
 /* ---- Small batches (dot_avx512.c): y[t * ldy + r] = vec_dot(row r, token t) for any n_rows and
  * n_tok, bit-identical, each weight block unpacked once for up to 8 tokens. act: Q4_0/Q8_0
  * weights, the tokens' linear packs (TENSOR_GEMV_PACK32 bytes per block and token, the

@@ -228,7 +228,7 @@ Test(kernels, selection_matches_cpu) {
     }
 }
 
-/* ---- Tiled prompt kernels (gemm_avx512.c) ----
+/* ---- Tiled prompt kernels (gemm_avx512.c, gemm_avx2.c) ----
  * Every output of a tile must be bit-identical (==) to the reference vec_dot of its (row, token)
  * pair: random weight rows (all bit patterns, extreme levels too), reference-quantized
  * activations and all-+-127 ones, token counts around the 8-token steps, row lengths of one
@@ -248,7 +248,7 @@ static void check_gemm(const gemm_case *gc) {
     const int64_t bs = t->block_size;
     /* row lengths in blocks: 1, odd, one K chunk, a chunk and a bit, several chunks */
     const int64_t lens[] = {1, 3, 2048 / bs, 2048 / bs + 1, 3 * 2048 / bs - 1};
-    const int toks[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17};
+    const int toks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 16, 17};
     const int n_rows = 2 * TENSOR_GEMM_ROWS;
     const int64_t nb_max = 3 * 2048 / bs;
     const int tmax = 17;
@@ -299,6 +299,18 @@ Test(kernels, avx512_gemm_equals_ref_dots) {
         {TENSOR_TYPE_Q8_0, tensor_avx512_gemm_q8_0, {0, -1}, tensor_ref_dot_q8_0_q8_0},
         {TENSOR_TYPE_Q4_K, tensor_avx512_gemm_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
         {TENSOR_TYPE_Q6_K, tensor_avx512_gemm_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_gemm(&cases[c]);
+}
+
+Test(kernels, avx2_gemm_equals_ref_dots) {
+    if (!cpu_has(ISA_AVX2)) cr_skip_test("this CPU lacks AVX2/FMA/F16C: not tested here");
+    const gemm_case cases[] = {
+        {TENSOR_TYPE_Q4_0, tensor_avx2_gemm_q4_0, {0, -1}, tensor_ref_dot_q4_0_q8_0},
+        {TENSOR_TYPE_Q8_0, tensor_avx2_gemm_q8_0, {0, -1}, tensor_ref_dot_q8_0_q8_0},
+        {TENSOR_TYPE_Q4_K, tensor_avx2_gemm_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
+        {TENSOR_TYPE_Q6_K, tensor_avx2_gemm_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -381,7 +393,7 @@ Test(kernels, avx512_gemvn_equals_ref_dots) {
 /* tensor_matmul end to end (whatever kernels are selected: small-batch or tiled where the set has
  * them, each side of the thresholds): every output equals the selected vec_dot of its (row, token), on 1 and 2
  * threads, with a row count that leaves a partial tile (done row by row). */
-Test(kernels, matmul_equals_vec_dot) {
+static void check_matmul(void) {
     const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
                                  TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q5_0};
     const int64_t n_in = 512, n_out = 3 * TENSOR_GEMM_ROWS + 5;
@@ -430,4 +442,33 @@ Test(kernels, matmul_equals_vec_dot) {
     }
     he_pool_free(pools[0]);
     he_pool_free(pools[1]);
+}
+
+Test(kernels, matmul_equals_vec_dot) { check_matmul(); }
+
+/* The same through the AVX2 set (its tiled kernels, as on a CPU without AVX-512), and with the
+ * tiled kernels switched off (HEARTH_GEMM=0: vec_dot per (row, token)). The set is chosen once per
+ * process at the first lookup; Criterion runs each test in its own process, so setting
+ * HEARTH_ISA first selects it (checked, else skipped). */
+static void force_avx2(const char *gemm) {
+    if (!cpu_has(ISA_AVX2)) cr_skip_test("this CPU lacks AVX2/FMA/F16C: not tested here");
+    setenv("HEARTH_ISA", "avx2", 1);
+    if (gemm) setenv("HEARTH_GEMM", gemm, 1);
+    if (strcmp(tensor_isa(), "avx2"))
+        cr_skip_test("kernel set already chosen (%s) in this process", tensor_isa());
+}
+
+Test(kernels, avx2_matmul_equals_vec_dot) {
+    force_avx2(NULL);
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q4_0), tensor_avx2_gemm_q4_0);
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q6_K), tensor_avx2_gemm_q6_K);
+    cr_assert_eq(tensor_traits_of(TENSOR_TYPE_Q4_K)->vec_dot, tensor_avx2_dot_q4_K_q8_K);
+    check_matmul();
+}
+
+Test(kernels, avx2_matmul_without_gemm) {
+    force_avx2("0");
+    cr_assert_null((void *)tensor_gemm_of(TENSOR_TYPE_Q4_0));
+    cr_assert_null((void *)tensor_gemm_of(TENSOR_TYPE_Q4_K));
+    check_matmul();
 }

@@ -1,0 +1,409 @@
+/* gemm_avx2.c — tiled matrix products for prompt batches on AVX2 (no AVX-512): 16 weight rows
+ * against the batch's tokens, 4 rows × 8 tokens per register block, every weight block unpacked
+ * once per tile and reused for every token.
+ *
+ * Result contract (as gemm_avx512.c): y[t * ldy + r] is bit for bit what the row's reference
+ * vec_dot against token t gives (dot_ref.c): the same exact int32 per (sub-)block, the same float
+ * terms formed in the same order, added to the (row, token) running sum in block order.
+ *
+ * Layout: a vector lane is one *token*. The packed activations (tensor_gemm_pack, matmul.c) hold,
+ * per group of 8 tokens and per k-group of 4 elements, the 8 tokens' 4 bytes side by side: one
+ * 32-byte load is a k-group of all 8 tokens, and the per-token scale, correction and bsums pairs
+ * are 8-lane vectors too. The weight row's 4 bytes of the k-group are broadcast to all lanes. So
+ * the weights need no transpose: the tile holds each row's levels unpacked to one unsigned byte
+ * per element in element order (Q8_0: |x| and x), plus per-row scales. A 4-row × 8-token block
+ * keeps 4 integer accumulators, 4 float sums and the shared activation vector in 16 ymm
+ * registers; the sums are transposed into y (8 scalar stores per row) once per K chunk.
+ *
+ * int8 products use vpmaddubsw (unsigned × signed bytes, pairs summed to int16 with saturation),
+ * so every int16 partial sum is kept provably below 2^15:
+ *   Q4_0  levels q in 0..15 (q - 8 comes back as the packed -8·Σy): |pair| ≤ 2·15·127 = 3810, so
+ *         the 8 k-groups of a block add up in int16 (≤ 30480) before one vpmaddwd by 1.
+ *   Q8_0  |x| (≤ 128) against y·sign(x) (vpsignb; y ≠ −128): |pair| ≤ 32512, widened at once.
+ *   Q4_K  levels 0..15: a 32-element sub-block's 8 k-groups add up in int16 (≤ 30480), then one
+ *         vpmaddwd by the sub-block scale (≤ 63) gives sc·Σqy in int32.
+ *   Q6_K  levels q in 0..63 for q - 32: |pair| ≤ 16002, two k-groups add up in int16 (≤ 32004),
+ *         then vpmaddwd by the (signed) sub-block scale; −32·Σ sc·bsums via vpmaddwd of the
+ *         packed bsums pairs by scale pairs.
+ * Q4_K's mins: Σ_j m_j (bsums[2j] + bsums[2j+1]) is one vpmaddwd of the bsums pair j by (m_j, m_j).
+ * The integer totals are those of the reference (exact, no overflow), so the float terms —
+ * (float)isum · (dx·dy), Q4_K t1 − t2 — are the reference's to the bit.
+ *
+ * Built with the %_avx2.o flags (-mavx2 -mfma -mf16c); dispatch.c hands these out with the AVX2
+ * set (on an AVX-512 CPU the AVX-512 kernels replace them). */
+#include <assert.h>
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/tensor_internal.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define GR TENSOR_GEMM_ROWS   /* rows per tile (matmul.c hands out multiples of it) */
+#define RB 4                  /* rows per register block */
+#define GT TENSOR_GEMM_TOKENS /* tokens per group = lanes */
+#define KC 2048               /* elements per K chunk */
+#define KSB (KC / QK_K)       /* super-blocks per chunk */
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline __m256i bcast32(const void *p) {
+    int v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+static inline __m256i ld(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+static inline __m256 ldf(const void *p) { return _mm256_loadu_ps((const float *)p); }
+
+/* The running sums of one row for the nt real tokens of a group (lanes past nt: padding). */
+static inline __m256 load_sums(const float *y, int64_t ldy, int nt, int first) {
+    _Alignas(32) float v[GT] = {0};
+    if (!first)
+        for (int t = 0; t < nt; t++)
+            v[t] = y[t * ldy];
+    return _mm256_load_ps(v);
+}
+
+static inline void store_sums(float *y, int64_t ldy, int nt, __m256 f) {
+    _Alignas(32) float v[GT];
+    _mm256_store_ps(v, f);
+    for (int t = 0; t < nt; t++)
+        y[t * ldy] = v[t];
+}
+
+/* ---- Q4_0 and Q8_0 (32-element blocks against Q8_0) ---- */
+
+typedef struct {
+    _Alignas(32) uint8_t w[GR][KC / 32][32]; /* Q4_0: q (0..15); Q8_0: |x|, element order */
+    _Alignas(32) int8_t x[GR][KC / 32][32];  /* Q8_0: x (the sign source) */
+    float d[GR][KC / 32];                    /* weight scales */
+} tile32;
+
+static void repack_q4_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int r = 0; r < GR; r++) {
+        const block_q4_0 *x = (const block_q4_0 *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
+            _mm_store_si128((__m128i *)tl->w[r][b], _mm_and_si128(raw, m4));
+            _mm_store_si128((__m128i *)(tl->w[r][b] + 16),
+                            _mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+            tl->d[r][b] = h2f(x[b].d);
+        }
+    }
+}
+
+static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    for (int r = 0; r < GR; r++) {
+        const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            const __m256i q = ld(x[b].qs);
+            _mm256_store_si256((__m256i *)tl->x[r][b], q);
+            _mm256_store_si256((__m256i *)tl->w[r][b], _mm256_abs_epi8(q)); /* -128 -> 0x80 */
+            tl->d[r][b] = h2f(x[b].d);
+        }
+    }
+}
+
+/* RB rows (from r0) against one group of 8 tokens over a chunk of nbc blocks. ap: the group's
+ * packed record of the chunk's first block; y: output of (token 0, row r0). q8: Q8_0 weights
+ * (signed), else Q4_0. */
+ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
+                             int64_t ldy, int nt, int first, const int q8) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 f[RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        f[r] = load_sums(y + r, ldy, nt, first);
+    for (int b = 0; b < nbc; b++, ap += TENSOR_GEMM_PACK32) {
+        __m256i acc[RB];
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++)
+            acc[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            const __m256i av = ld(ap + 32 * g);
+#pragma GCC unroll 4
+            for (int r = 0; r < RB; r++) {
+                if (q8) {
+                    const __m256i sy = _mm256_sign_epi8(av, bcast32(tl->x[r0 + r][b] + 4 * g));
+                    const __m256i p = _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][b] + 4 * g), sy);
+                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, ones));
+                } else {
+                    acc[r] = _mm256_add_epi16(
+                        acc[r], _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][b] + 4 * g), av));
+                }
+            }
+        }
+        const __m256 dy = ldf(ap + 256);
+        const __m256i nc = ld(ap + 288); /* Q4_0: -8 * sum(qs) */
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++) {
+            const __m256i isum =
+                q8 ? acc[r] : _mm256_add_epi32(_mm256_madd_epi16(acc[r], ones), nc);
+            const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(tl->d[r0 + r][b]), dy);
+            const __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd);
+            f[r] = _mm256_add_ps(f[r], term);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        store_sums(y + r, ldy, nt, f[r]);
+}
+
+static void q4_0_block(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
+                       int64_t ldy, int nt, int first) {
+    q32_block(tl, r0, nbc, ap, y, ldy, nt, first, 0);
+}
+
+static void q8_0_block(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
+                       int64_t ldy, int nt, int first) {
+    q32_block(tl, r0, nbc, ap, y, ldy, nt, first, 1);
+}
+
+typedef void (*repack32_fn)(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc);
+typedef void (*block32_fn)(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
+                           int64_t ldy, int nt, int first);
+
+static void gemm_q32(repack32_fn repack, block32_fn block, int64_t n_in, int n_rows, int n_tok,
+                     float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
+    static _Thread_local tile32 tl;
+    assert(n_rows % GR == 0);
+    const int64_t nb = n_in / QK8_0;
+    const size_t gstride = (size_t)nb * TENSOR_GEMM_PACK32;
+    for (int r0 = 0; r0 < n_rows; r0 += GR) {
+        const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
+        for (int64_t b0 = 0; b0 < nb; b0 += KC / 32) {
+            const int nbc = (int)(nb - b0 < KC / 32 ? nb - b0 : KC / 32);
+            repack(&tl, wt, w_row, b0, nbc);
+            const uint8_t *ap = (const uint8_t *)pack + (size_t)b0 * TENSOR_GEMM_PACK32;
+            for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
+                const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
+                for (int rb = 0; rb < GR; rb += RB)
+                    block(&tl, rb, nbc, ap, y + t0 * ldy + r0 + rb, ldy, nt, b0 == 0);
+            }
+        }
+    }
+}
+
+void tensor_avx2_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_q4_0, q4_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_q8_0, q8_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+/* ---- K-quants (256-element super-blocks against Q8_K) ---- */
+
+typedef struct {
+    _Alignas(32) uint8_t w[GR][KSB][QK_K]; /* unsigned levels, element order */
+    uint32_t sc[GR][KSB][16]; /* per sub-block (sc, sc) as int16 pairs (Q4_K: 8 used) */
+    uint32_t mp[GR][KSB][8];  /* against bsums pair p: Q4_K (m_p, m_p); Q6_K (sc_2p, sc_2p+1) */
+    float d[GR][KSB], dmin[GR][KSB];
+} tilek;
+
+static inline uint32_t pair16(int lo, int hi) {
+    return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
+}
+
+static void repack_q4_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < GR; r++) {
+        const block_q4_K *x = (const block_q4_K *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            uint8_t *o = tl->w[r][s];
+            for (int c = 0; c < 4; c++) { /* qs[32c + l]: elements 64c + l, 64c + 32 + l */
+                const __m256i q = ld(x[s].qs + 32 * c);
+                _mm256_store_si256((__m256i *)(o + 64 * c), _mm256_and_si256(q, m4));
+                _mm256_store_si256((__m256i *)(o + 64 * c + 32),
+                                   _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            }
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                tensor_k4_scale_min(j, x[s].scales, &sc, &m);
+                tl->sc[r][s][j] = pair16(sc, sc);
+                tl->mp[r][s][j] = pair16(m, m);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+            tl->dmin[r][s] = h2f(x[s].dmin);
+        }
+    }
+}
+
+static void repack_q6_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    for (int r = 0; r < GR; r++) {
+        const block_q6_K *x = (const block_q6_K *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            for (int h = 0; h < 2; h++) { /* element 128h + 32k + l (blocks.h) */
+                const __m256i la = ld(x[s].ql + 64 * h), lb = ld(x[s].ql + 64 * h + 32);
+                const __m256i hb = ld(x[s].qh + 32 * h);
+                __m256i *o = (__m256i *)(tl->w[r][s] + 128 * h);
+                _mm256_store_si256(o, _mm256_or_si256(_mm256_and_si256(la, m4),
+                                                      _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30)));
+                _mm256_store_si256(o + 1, _mm256_or_si256(_mm256_and_si256(lb, m4),
+                                                          _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30)));
+                _mm256_store_si256(o + 2,
+                                   _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
+                                                   _mm256_and_si256(hb, m30)));
+                _mm256_store_si256(o + 3,
+                                   _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
+                                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30)));
+            }
+            for (int k = 0; k < 16; k++)
+                tl->sc[r][s][k] = pair16(x[s].scales[k], x[s].scales[k]);
+            for (int p = 0; p < 8; p++)
+                tl->mp[r][s][p] = pair16(x[s].scales[2 * p], x[s].scales[2 * p + 1]);
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+/* mn[r] = Σ_p mp[p] · (bsums pair p) per token, for RB rows of super-block s */
+ALWAYS_INLINE void k_bsum_terms(const tilek *tl, int r0, int s, const uint8_t *ap, __m256i *mn) {
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        mn[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; p++) {
+        const __m256i bv = ld(ap + 2048 + 32 * p);
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++)
+            mn[r] = _mm256_add_epi32(mn[r], _mm256_madd_epi16(bv, bcast32(&tl->mp[r0 + r][s][p])));
+    }
+}
+
+/* Q4_K: isum = Σ_j sc_j Σ_{sub-block j} q y, imin = Σ_j m_j (bsums[2j] + bsums[2j+1]),
+ * sum += (float)isum * (d * dy) - (float)imin * (dmin * dy). */
+static void q4_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,
+                       int nt, int first) {
+    __m256 f[RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        f[r] = load_sums(y + r, ldy, nt, first);
+    for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
+        __m256i tot[RB], acc[RB];
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++)
+            tot[r] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+#pragma GCC unroll 4
+            for (int r = 0; r < RB; r++)
+                acc[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                const __m256i av = ld(ap + 32 * (8 * j + g));
+#pragma GCC unroll 4
+                for (int r = 0; r < RB; r++)
+                    acc[r] = _mm256_add_epi16(
+                        acc[r], _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][s] + 32 * j + 4 * g), av));
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < RB; r++)
+                tot[r] = _mm256_add_epi32(
+                    tot[r], _mm256_madd_epi16(acc[r], bcast32(&tl->sc[r0 + r][s][j])));
+        }
+        k_bsum_terms(tl, r0, s, ap, acc);
+        const __m256 dy = ldf(ap + 2304);
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++) {
+            const __m256 t1 = _mm256_mul_ps(_mm256_cvtepi32_ps(tot[r]),
+                                            _mm256_mul_ps(_mm256_set1_ps(tl->d[r0 + r][s]), dy));
+            const __m256 t2 = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r]),
+                                            _mm256_mul_ps(_mm256_set1_ps(tl->dmin[r0 + r][s]), dy));
+            f[r] = _mm256_add_ps(f[r], _mm256_sub_ps(t1, t2));
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        store_sums(y + r, ldy, nt, f[r]);
+}
+
+/* Q6_K: isum = Σ_k sc_k Σ_{sub-block k} q y - 32 Σ_k sc_k bsums_k (levels 0..63),
+ * sum += (float)isum * (d * dy). */
+static void q6_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,
+                       int nt, int first) {
+    __m256 f[RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        f[r] = load_sums(y + r, ldy, nt, first);
+    for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
+        __m256i tot[RB], mn[RB];
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++)
+            tot[r] = _mm256_setzero_si256();
+        for (int k = 0; k < 16; k++) {
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) { /* k-groups 4k + 2h and 4k + 2h + 1 */
+                const int g = 4 * k + 2 * h;
+                const __m256i a0 = ld(ap + 32 * g), a1 = ld(ap + 32 * (g + 1));
+#pragma GCC unroll 4
+                for (int r = 0; r < RB; r++) {
+                    const uint8_t *wr = tl->w[r0 + r][s] + 4 * g;
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(bcast32(wr), a0),
+                                                       _mm256_maddubs_epi16(bcast32(wr + 4), a1));
+                    tot[r] = _mm256_add_epi32(tot[r],
+                                              _mm256_madd_epi16(p, bcast32(&tl->sc[r0 + r][s][k])));
+                }
+            }
+        }
+        k_bsum_terms(tl, r0, s, ap, mn);
+        const __m256 dy = ldf(ap + 2304);
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++) {
+            const __m256i isum = _mm256_sub_epi32(tot[r], _mm256_slli_epi32(mn[r], 5));
+            const __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(isum),
+                                              _mm256_mul_ps(_mm256_set1_ps(tl->d[r0 + r][s]), dy));
+            f[r] = _mm256_add_ps(f[r], term);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        store_sums(y + r, ldy, nt, f[r]);
+}
+
+typedef void (*repackk_fn)(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc);
+typedef void (*blockk_fn)(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y,
+                          int64_t ldy, int nt, int first);
+
+static void gemm_k(repackk_fn repack, blockk_fn block, int64_t n_in, int n_rows, int n_tok,
+                   float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
+    static _Thread_local tilek tl;
+    assert(n_rows % GR == 0);
+    const int64_t ns = n_in / QK_K;
+    const size_t gstride = (size_t)ns * TENSOR_GEMM_PACKK;
+    for (int r0 = 0; r0 < n_rows; r0 += GR) {
+        const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
+        for (int64_t s0 = 0; s0 < ns; s0 += KSB) {
+            const int nsc = (int)(ns - s0 < KSB ? ns - s0 : KSB);
+            repack(&tl, wt, w_row, s0, nsc);
+            const uint8_t *ap = (const uint8_t *)pack + (size_t)s0 * TENSOR_GEMM_PACKK;
+            for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
+                const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
+                for (int rb = 0; rb < GR; rb += RB)
+                    block(&tl, rb, nsc, ap, y + t0 * ldy + r0 + rb, ldy, nt, s0 == 0);
+            }
+        }
+    }
+}
+
+void tensor_avx2_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_q4_K, q4_K_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_q6_K, q6_K_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
