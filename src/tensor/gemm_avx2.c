@@ -51,6 +51,10 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
+/* Pins an accumulator in its register at this point: without it GCC reassociates the chains of
+ * integer adds into trees whose temporaries spill (Q4_0 ran at half speed). */
+#define KEEP(v) __asm__("" : "+x"(v))
+
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 static inline __m256i bcast32(const void *p) {
@@ -77,6 +81,42 @@ static inline void store_sums(float *y, int64_t ldy, int nt, __m256 f) {
     _mm256_store_ps(v, f);
     for (int t = 0; t < nt; t++)
         y[t * ldy] = v[t];
+}
+
+/* Repacking reads 16 rows' short runs (one K chunk each, ~1-2 KB) that the hardware prefetcher
+ * does not follow from DRAM: left alone, repack_q4_K stalled on its loads for a tenth of a Q4_K
+ * prompt's time. So while a tile is computed, the next tile's bytes are prefetched into L2, a
+ * slice per token group. */
+typedef struct {
+    const uint8_t *p; /* the next tile's first row at its chunk start, or NULL */
+    size_t w_row, len;
+    int lines; /* 64-byte lines per row */
+} next_tile;
+
+static next_tile next_of(const uint8_t *w, size_t w_row, int n_rows, int r0, size_t bsize,
+                         int64_t nblk, int64_t b0, int64_t chunk) {
+    next_tile n = {NULL, w_row, 0, 0};
+    int64_t nb0 = b0 + chunk;
+    if (nb0 >= nblk) {
+        nb0 = 0;
+        r0 += GR;
+        if (r0 >= n_rows) return n;
+    }
+    const int64_t cnt = nblk - nb0 < chunk ? nblk - nb0 : chunk;
+    n.p = w + (size_t)r0 * w_row + (size_t)nb0 * bsize;
+    n.len = (size_t)cnt * bsize;
+    n.lines = (int)((n.len + 63) / 64);
+    return n;
+}
+
+/* part i of n of the next tile's lines */
+static inline void prefetch_part(const next_tile *n, int i, int parts) {
+    if (!n->p) return;
+    const int total = GR * n->lines;
+    for (int l = total * i / parts; l < total * (i + 1) / parts; l++)
+        _mm_prefetch((const char *)(n->p + (size_t)(l / n->lines) * n->w_row +
+                                    (size_t)(l % n->lines) * 64),
+                     _MM_HINT_T1);
 }
 
 /* ---- Q4_0 and Q8_0 (32-element blocks against Q8_0) ---- */
@@ -141,6 +181,7 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
                     acc[r] = _mm256_add_epi16(
                         acc[r], _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][b] + 4 * g), av));
                 }
+                KEEP(acc[r]);
             }
         }
         const __m256 dy = ldf(ap + 256);
@@ -184,9 +225,12 @@ static void gemm_q32(repack32_fn repack, block32_fn block, int64_t n_in, int n_r
         for (int64_t b0 = 0; b0 < nb; b0 += KC / 32) {
             const int nbc = (int)(nb - b0 < KC / 32 ? nb - b0 : KC / 32);
             repack(&tl, wt, w_row, b0, nbc);
+            const next_tile nx = next_of(w, w_row, n_rows, r0, w_row / (size_t)nb, nb, b0, KC / 32);
+            const int ng = (n_tok + GT - 1) / GT;
             const uint8_t *ap = (const uint8_t *)pack + (size_t)b0 * TENSOR_GEMM_PACK32;
             for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
                 const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
+                prefetch_part(&nx, t0 / GT, ng);
                 for (int rb = 0; rb < GR; rb += RB)
                     block(&tl, rb, nbc, ap, y + t0 * ldy + r0 + rb, ldy, nt, b0 == 0);
             }
@@ -279,8 +323,10 @@ ALWAYS_INLINE void k_bsum_terms(const tilek *tl, int r0, int s, const uint8_t *a
     for (int p = 0; p < 8; p++) {
         const __m256i bv = ld(ap + 2048 + 32 * p);
 #pragma GCC unroll 4
-        for (int r = 0; r < RB; r++)
+        for (int r = 0; r < RB; r++) {
             mn[r] = _mm256_add_epi32(mn[r], _mm256_madd_epi16(bv, bcast32(&tl->mp[r0 + r][s][p])));
+            KEEP(mn[r]);
+        }
     }
 }
 
@@ -305,14 +351,18 @@ static void q4_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, floa
             for (int g = 0; g < 8; g++) {
                 const __m256i av = ld(ap + 32 * (8 * j + g));
 #pragma GCC unroll 4
-                for (int r = 0; r < RB; r++)
+                for (int r = 0; r < RB; r++) {
                     acc[r] = _mm256_add_epi16(
                         acc[r], _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][s] + 32 * j + 4 * g), av));
+                    KEEP(acc[r]);
+                }
             }
 #pragma GCC unroll 4
-            for (int r = 0; r < RB; r++)
+            for (int r = 0; r < RB; r++) {
                 tot[r] = _mm256_add_epi32(
                     tot[r], _mm256_madd_epi16(acc[r], bcast32(&tl->sc[r0 + r][s][j])));
+                KEEP(tot[r]);
+            }
         }
         k_bsum_terms(tl, r0, s, ap, acc);
         const __m256 dy = ldf(ap + 2304);
@@ -355,6 +405,7 @@ static void q6_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, floa
                                                        _mm256_maddubs_epi16(bcast32(wr + 4), a1));
                     tot[r] = _mm256_add_epi32(tot[r],
                                               _mm256_madd_epi16(p, bcast32(&tl->sc[r0 + r][s][k])));
+                    KEEP(tot[r]);
                 }
             }
         }
@@ -388,9 +439,12 @@ static void gemm_k(repackk_fn repack, blockk_fn block, int64_t n_in, int n_rows,
         for (int64_t s0 = 0; s0 < ns; s0 += KSB) {
             const int nsc = (int)(ns - s0 < KSB ? ns - s0 : KSB);
             repack(&tl, wt, w_row, s0, nsc);
+            const next_tile nx = next_of(w, w_row, n_rows, r0, w_row / (size_t)ns, ns, s0, KSB);
+            const int ng = (n_tok + GT - 1) / GT;
             const uint8_t *ap = (const uint8_t *)pack + (size_t)s0 * TENSOR_GEMM_PACKK;
             for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
                 const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
+                prefetch_part(&nx, t0 / GT, ng);
                 for (int rb = 0; rb < GR; rb += RB)
                     block(&tl, rb, nsc, ap, y + t0 * ldy + r0 + rb, ldy, nt, s0 == 0);
             }
