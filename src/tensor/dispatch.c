@@ -6,6 +6,9 @@
  * types without an AVX-512 version keep their AVX2 one). */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "base/cpu.h"
 #include "base/log.h"
@@ -50,6 +53,16 @@ static void apply_avx512(tensor_traits *t) {
     gemms[TENSOR_TYPE_Q6_K] = tensor_avx512_gemm_q6_K;
 }
 
+bool tensor_cpu_has_avxvnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    /* the OS's saving of the YMM state is part of cpu_has_avx2_set's AVX2 check */
+    return cpu_has_avx2_set() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+#else
+    return false;
+#endif
+}
+
 static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_Q8_0].from_float = tensor_avx2_q8_0_from_float;
     t[TENSOR_TYPE_Q8_K].from_float = tensor_avx2_q8_K_from_float;
@@ -71,10 +84,12 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_F16].from_float = tensor_avx2_f16_from_float;
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;
-    gemms[TENSOR_TYPE_Q4_0] = tensor_avx2_gemm_q4_0;
-    gemms[TENSOR_TYPE_Q8_0] = tensor_avx2_gemm_q8_0;
-    gemms[TENSOR_TYPE_Q4_K] = tensor_avx2_gemm_q4_K;
-    gemms[TENSOR_TYPE_Q6_K] = tensor_avx2_gemm_q6_K;
+    const char *vn = getenv("HEARTH_AVXVNNI");
+    const bool vnni = tensor_cpu_has_avxvnni() && !(vn && !strcmp(vn, "0"));
+    gemms[TENSOR_TYPE_Q4_0] = vnni ? tensor_avx2_gemm_q4_0_vnni : tensor_avx2_gemm_q4_0;
+    gemms[TENSOR_TYPE_Q8_0] = vnni ? tensor_avx2_gemm_q8_0_vnni : tensor_avx2_gemm_q8_0;
+    gemms[TENSOR_TYPE_Q4_K] = vnni ? tensor_avx2_gemm_q4_K_vnni : tensor_avx2_gemm_q4_K;
+    gemms[TENSOR_TYPE_Q6_K] = vnni ? tensor_avx2_gemm_q6_K_vnni : tensor_avx2_gemm_q6_K;
 }
 
 void tensor_dispatch_select(tensor_traits *table) {

@@ -55,6 +55,15 @@
  * integer adds into trees whose temporaries spill (Q4_0 ran at half speed). */
 #define KEEP(v) __asm__("" : "+x"(v))
 
+/* acc + Σ4 u8 × s8 per dword: AVX-VNNI's VEX-encoded vpdpbusd (exact int32, no saturation).
+ * Inline assembly rather than the intrinsic, so the same always-inline kernels serve both
+ * variants without a target attribute; dispatch.c gives the *_vnni kernels out only after CPUID
+ * (leaf 7, subleaf 1, EAX bit 4) has reported AVX-VNNI. */
+static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
+    return acc;
+}
+
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 static inline __m256i bcast32(const void *p) {
@@ -153,11 +162,24 @@ static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, 
     }
 }
 
+/* Q8_0 for vpdpbusd: the bytes x + 128 (unsigned), -128·Σy from the pack */
+static void repack_q8_0_u(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            _mm256_store_si256((__m256i *)tl->w[r][b], _mm256_xor_si256(ld(x[b].qs), bias));
+            tl->d[r][b] = h2f(x[b].d);
+        }
+    }
+}
+
 /* RB rows (from r0) against one group of 8 tokens over a chunk of nbc blocks. ap: the group's
  * packed record of the chunk's first block; y: output of (token 0, row r0). q8: Q8_0 weights
- * (signed), else Q4_0. */
+ * (signed), else Q4_0. vnni: vpdpbusd of the unsigned levels (Q4_0 q, Q8_0 x + 128) from the packed
+ * correction -c·Σy on (both formats alike). */
 ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
-                             int64_t ldy, int nt, int first, const int q8) {
+                             int64_t ldy, int nt, int first, const int q8, const int vnni) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 f[RB];
 #pragma GCC unroll 4
@@ -165,15 +187,18 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
         f[r] = load_sums(y + r, ldy, nt, first);
     for (int b = 0; b < nbc; b++, ap += TENSOR_GEMM_PACK32) {
         __m256i acc[RB];
+        const __m256i nc = ld(ap + 288); /* -c * sum(qs) */
 #pragma GCC unroll 4
         for (int r = 0; r < RB; r++)
-            acc[r] = _mm256_setzero_si256();
+            acc[r] = vnni ? nc : _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             const __m256i av = ld(ap + 32 * g);
 #pragma GCC unroll 4
             for (int r = 0; r < RB; r++) {
-                if (q8) {
+                if (vnni) {
+                    acc[r] = dpbusd(acc[r], bcast32(tl->w[r0 + r][b] + 4 * g), av);
+                } else if (q8) {
                     const __m256i sy = _mm256_sign_epi8(av, bcast32(tl->x[r0 + r][b] + 4 * g));
                     const __m256i p = _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][b] + 4 * g), sy);
                     acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, ones));
@@ -185,11 +210,10 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
             }
         }
         const __m256 dy = ldf(ap + 256);
-        const __m256i nc = ld(ap + 288); /* Q4_0: -8 * sum(qs) */
 #pragma GCC unroll 4
         for (int r = 0; r < RB; r++) {
-            const __m256i isum =
-                q8 ? acc[r] : _mm256_add_epi32(_mm256_madd_epi16(acc[r], ones), nc);
+            const __m256i isum = vnni || q8 ? acc[r]
+                                            : _mm256_add_epi32(_mm256_madd_epi16(acc[r], ones), nc);
             const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(tl->d[r0 + r][b]), dy);
             const __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd);
             f[r] = _mm256_add_ps(f[r], term);
@@ -200,15 +224,15 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
         store_sums(y + r, ldy, nt, f[r]);
 }
 
-static void q4_0_block(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
-                       int64_t ldy, int nt, int first) {
-    q32_block(tl, r0, nbc, ap, y, ldy, nt, first, 0);
-}
-
-static void q8_0_block(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
-                       int64_t ldy, int nt, int first) {
-    q32_block(tl, r0, nbc, ap, y, ldy, nt, first, 1);
-}
+#define Q32_BLOCK(NAME, Q8, VNNI)                                                                  \
+    static void NAME(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y, int64_t ldy, \
+                     int nt, int first) {                                                          \
+        q32_block(tl, r0, nbc, ap, y, ldy, nt, first, Q8, VNNI);                                   \
+    }
+Q32_BLOCK(q4_0_block, 0, 0)
+Q32_BLOCK(q8_0_block, 1, 0)
+Q32_BLOCK(q4_0_block_vnni, 0, 1)
+Q32_BLOCK(q8_0_block_vnni, 1, 1)
 
 typedef void (*repack32_fn)(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc);
 typedef void (*block32_fn)(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
@@ -248,12 +272,23 @@ void tensor_avx2_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_
     gemm_q32(repack_q8_0, q8_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
+void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_q4_0, q4_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_q8_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_q8_0_u, q8_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */
 
 typedef struct {
     _Alignas(32) uint8_t w[GR][KSB][QK_K]; /* unsigned levels, element order */
     uint32_t sc[GR][KSB][16]; /* per sub-block (sc, sc) as int16 pairs (Q4_K: 8 used) */
     uint32_t mp[GR][KSB][8];  /* against bsums pair p: Q4_K (m_p, m_p); Q6_K (sc_2p, sc_2p+1) */
+    int32_t sc32[GR][KSB][16]; /* per sub-block scale as int32 (the vpdpbusd variant) */
     float d[GR][KSB], dmin[GR][KSB];
 } tilek;
 
@@ -277,6 +312,7 @@ static void repack_q4_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, i
                 uint8_t sc, m;
                 tensor_k4_scale_min(j, x[s].scales, &sc, &m);
                 tl->sc[r][s][j] = pair16(sc, sc);
+                tl->sc32[r][s][j] = sc;
                 tl->mp[r][s][j] = pair16(m, m);
             }
             tl->d[r][s] = h2f(x[s].d);
@@ -305,8 +341,10 @@ static void repack_q6_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, i
                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
                                                    _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30)));
             }
-            for (int k = 0; k < 16; k++)
+            for (int k = 0; k < 16; k++) {
                 tl->sc[r][s][k] = pair16(x[s].scales[k], x[s].scales[k]);
+                tl->sc32[r][s][k] = x[s].scales[k];
+            }
             for (int p = 0; p < 8; p++)
                 tl->mp[r][s][p] = pair16(x[s].scales[2 * p], x[s].scales[2 * p + 1]);
             tl->d[r][s] = h2f(x[s].d);
@@ -332,8 +370,8 @@ ALWAYS_INLINE void k_bsum_terms(const tilek *tl, int r0, int s, const uint8_t *a
 
 /* Q4_K: isum = Σ_j sc_j Σ_{sub-block j} q y, imin = Σ_j m_j (bsums[2j] + bsums[2j+1]),
  * sum += (float)isum * (d * dy) - (float)imin * (dmin * dy). */
-static void q4_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,
-                       int nt, int first) {
+ALWAYS_INLINE void q4_K_gen(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y,
+                            int64_t ldy, int nt, int first, const int vnni) {
     __m256 f[RB];
 #pragma GCC unroll 4
     for (int r = 0; r < RB; r++)
@@ -352,15 +390,18 @@ static void q4_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, floa
                 const __m256i av = ld(ap + 32 * (8 * j + g));
 #pragma GCC unroll 4
                 for (int r = 0; r < RB; r++) {
-                    acc[r] = _mm256_add_epi16(
-                        acc[r], _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][s] + 32 * j + 4 * g), av));
+                    const __m256i wv = bcast32(tl->w[r0 + r][s] + 32 * j + 4 * g);
+                    acc[r] = vnni ? dpbusd(acc[r], wv, av)
+                                  : _mm256_add_epi16(acc[r], _mm256_maddubs_epi16(wv, av));
                     KEEP(acc[r]);
                 }
             }
 #pragma GCC unroll 4
             for (int r = 0; r < RB; r++) {
-                tot[r] = _mm256_add_epi32(
-                    tot[r], _mm256_madd_epi16(acc[r], bcast32(&tl->sc[r0 + r][s][j])));
+                const __m256i sub =
+                    vnni ? _mm256_mullo_epi32(acc[r], bcast32(&tl->sc32[r0 + r][s][j]))
+                         : _mm256_madd_epi16(acc[r], bcast32(&tl->sc[r0 + r][s][j]));
+                tot[r] = _mm256_add_epi32(tot[r], sub);
                 KEEP(tot[r]);
             }
         }
@@ -382,8 +423,8 @@ static void q4_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, floa
 
 /* Q6_K: isum = Σ_k sc_k Σ_{sub-block k} q y - 32 Σ_k sc_k bsums_k (levels 0..63),
  * sum += (float)isum * (d * dy). */
-static void q6_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,
-                       int nt, int first) {
+ALWAYS_INLINE void q6_K_gen(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y,
+                            int64_t ldy, int nt, int first, const int vnni) {
     __m256 f[RB];
 #pragma GCC unroll 4
     for (int r = 0; r < RB; r++)
@@ -394,6 +435,28 @@ static void q6_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, floa
         for (int r = 0; r < RB; r++)
             tot[r] = _mm256_setzero_si256();
         for (int k = 0; k < 16; k++) {
+            if (vnni) { /* the sub-block's 4 k-groups in int32, then its scale */
+                __m256i acc[RB];
+#pragma GCC unroll 4
+                for (int r = 0; r < RB; r++)
+                    acc[r] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+                for (int g = 4 * k; g < 4 * k + 4; g++) {
+                    const __m256i av = ld(ap + 32 * g);
+#pragma GCC unroll 4
+                    for (int r = 0; r < RB; r++) {
+                        acc[r] = dpbusd(acc[r], bcast32(tl->w[r0 + r][s] + 4 * g), av);
+                        KEEP(acc[r]);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < RB; r++) {
+                    tot[r] = _mm256_add_epi32(
+                        tot[r], _mm256_mullo_epi32(acc[r], bcast32(&tl->sc32[r0 + r][s][k])));
+                    KEEP(tot[r]);
+                }
+                continue;
+            }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) { /* k-groups 4k + 2h and 4k + 2h + 1 */
                 const int g = 4 * k + 2 * h;
@@ -423,6 +486,16 @@ static void q6_K_block(const tilek *tl, int r0, int nsc, const uint8_t *ap, floa
     for (int r = 0; r < RB; r++)
         store_sums(y + r, ldy, nt, f[r]);
 }
+
+#define K_BLOCK(NAME, GEN, VNNI)                                                                   \
+    static void NAME(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,  \
+                     int nt, int first) {                                                          \
+        GEN(tl, r0, nsc, ap, y, ldy, nt, first, VNNI);                                             \
+    }
+K_BLOCK(q4_K_block, q4_K_gen, 0)
+K_BLOCK(q6_K_block, q6_K_gen, 0)
+K_BLOCK(q4_K_block_vnni, q4_K_gen, 1)
+K_BLOCK(q6_K_block_vnni, q6_K_gen, 1)
 
 typedef void (*repackk_fn)(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc);
 typedef void (*blockk_fn)(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y,
@@ -460,4 +533,14 @@ void tensor_avx2_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_
 void tensor_avx2_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                            const void *w, size_t w_row, const void *pack) {
     gemm_k(repack_q6_K, q6_K_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_q4_K_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_q4_K, q4_K_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_q6_K_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_q6_K, q6_K_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -147,6 +147,18 @@ void tensor_avx2_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_
                            const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                            const void *w, size_t w_row, const void *pack);
+/* The same with AVX-VNNI's VEX vpdpbusd (only where CPUID reports AVX-VNNI; HEARTH_AVXVNNI=0
+ * keeps the vpmaddubsw ones) */
+void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_q8_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_q4_K_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_q6_K_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack);
+/* Whether this CPU has AVX-VNNI (VEX vpdpbusd on 256 bits; CPUID leaf 7 subleaf 1 EAX bit 4). */
+bool tensor_cpu_has_avxvnni(void);
 
 /* ---- Small batches (dot_avx512.c): y[t * ldy + r] = vec_dot(row r, token t) for any n_rows and
  * n_tok, bit-identical, each weight block unpacked once for up to 8 tokens. act: Q4_0/Q8_0

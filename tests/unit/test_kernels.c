@@ -316,6 +316,18 @@ Test(kernels, avx2_gemm_equals_ref_dots) {
         check_gemm(&cases[c]);
 }
 
+Test(kernels, avx2_vnni_gemm_equals_ref_dots) {
+    if (!tensor_cpu_has_avxvnni()) cr_skip_test("this CPU lacks AVX-VNNI: not tested here");
+    const gemm_case cases[] = {
+        {TENSOR_TYPE_Q4_0, tensor_avx2_gemm_q4_0_vnni, {0, -1}, tensor_ref_dot_q4_0_q8_0},
+        {TENSOR_TYPE_Q8_0, tensor_avx2_gemm_q8_0_vnni, {0, -1}, tensor_ref_dot_q8_0_q8_0},
+        {TENSOR_TYPE_Q4_K, tensor_avx2_gemm_q4_K_vnni, {0, 2}, tensor_ref_dot_q4_K_q8_K},
+        {TENSOR_TYPE_Q6_K, tensor_avx2_gemm_q6_K_vnni, {208, -1}, tensor_ref_dot_q6_K_q8_K},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_gemm(&cases[c]);
+}
+
 /* ---- Small-batch kernels (tensor_avx512_gemvn_*, dot_avx512.c) ----
  * Every output equals (==) the reference vec_dot of its (row, token): every batch size 1..15
  * (passes of 8 tokens and partial ones), an odd row count (groups of 16 rows and a rest), row lengths with and without a tail
@@ -450,24 +462,36 @@ Test(kernels, matmul_equals_vec_dot) { check_matmul(); }
  * tiled kernels switched off (HEARTH_GEMM=0: vec_dot per (row, token)). The set is chosen once per
  * process at the first lookup; Criterion runs each test in its own process, so setting
  * HEARTH_ISA first selects it (checked, else skipped). */
-static void force_avx2(const char *gemm) {
+static void force_avx2(const char *gemm, const char *vnni) {
     if (!cpu_has(ISA_AVX2)) cr_skip_test("this CPU lacks AVX2/FMA/F16C: not tested here");
     setenv("HEARTH_ISA", "avx2", 1);
     if (gemm) setenv("HEARTH_GEMM", gemm, 1);
+    if (vnni) setenv("HEARTH_AVXVNNI", vnni, 1);
     if (strcmp(tensor_isa(), "avx2"))
         cr_skip_test("kernel set already chosen (%s) in this process", tensor_isa());
 }
 
+/* AVX-VNNI variant where the CPU has it */
 Test(kernels, avx2_matmul_equals_vec_dot) {
-    force_avx2(NULL);
-    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q4_0), tensor_avx2_gemm_q4_0);
-    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q6_K), tensor_avx2_gemm_q6_K);
+    force_avx2(NULL, NULL);
+    const bool vnni = tensor_cpu_has_avxvnni();
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q4_0),
+                 vnni ? tensor_avx2_gemm_q4_0_vnni : tensor_avx2_gemm_q4_0);
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q6_K),
+                 vnni ? tensor_avx2_gemm_q6_K_vnni : tensor_avx2_gemm_q6_K);
     cr_assert_eq(tensor_traits_of(TENSOR_TYPE_Q4_K)->vec_dot, tensor_avx2_dot_q4_K_q8_K);
     check_matmul();
 }
 
+Test(kernels, avx2_matmul_without_vnni) {
+    force_avx2(NULL, "0");
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q8_0), tensor_avx2_gemm_q8_0);
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q4_K), tensor_avx2_gemm_q4_K);
+    check_matmul();
+}
+
 Test(kernels, avx2_matmul_without_gemm) {
-    force_avx2("0");
+    force_avx2("0", NULL);
     cr_assert_null((void *)tensor_gemm_of(TENSOR_TYPE_Q4_0));
     cr_assert_null((void *)tensor_gemm_of(TENSOR_TYPE_Q4_K));
     check_matmul();
