@@ -3,7 +3,8 @@
  * kernels it has. HEARTH_ISA=ref|avx2|avx512 forces a set so any path can be reproduced or tested
  * on one machine; a forced set the CPU cannot run falls back to the best one below it, with a
  * warning. The avx512 set is the avx2 set with the AVX-512 kernels laid over it (per kernel:
- * types without an AVX-512 version keep their AVX2 one). */
+ * types without an AVX-512 version keep their AVX2 one). The AVX2 set's tiled kernels use AVX-VNNI
+ * where CPUID reports it (HEARTH_AVXVNNI=0: not). */
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)

@@ -29,6 +29,9 @@
  * The integer totals are those of the reference (exact, no overflow), so the float terms —
  * (float)isum · (dx·dy), Q4_K t1 − t2 — are the reference's to the bit.
  *
+ * With AVX-VNNI (the *_vnni kernels), the VEX vpdpbusd sums 4 products into int32 exactly: Q4_0
+ * q and Q8_0 x + 128 start from the packed -c·Σy, K-quant sub-blocks are scaled with vpmulld.
+ *
  * Built with the %_avx2.o flags (-mavx2 -mfma -mf16c); dispatch.c hands these out with the AVX2
  * set (on an AVX-512 CPU the AVX-512 kernels replace them). */
 #include <assert.h>
@@ -52,7 +55,7 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Pins an accumulator in its register at this point: without it GCC reassociates the chains of
- * integer adds into trees whose temporaries spill (Q4_0 ran at half speed). */
+ * integer adds into trees whose temporaries spill (Q4_0 ran at a third of its speed). */
 #define KEEP(v) __asm__("" : "+x"(v))
 
 /* acc + Σ4 u8 × s8 per dword: AVX-VNNI's VEX-encoded vpdpbusd (exact int32, no saturation).
