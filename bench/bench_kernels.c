@@ -11,9 +11,10 @@
  * measure from DRAM. On a shared, loaded machine take the best of several runs.
  *
  * Then the prompt path: the same matrix against BENCH_TOKENS (default 64) activation rows, as
- * the selected vec_dot per (row, token) and as the tiled kernel (gemm_avx512.c), in GMAC/s
- * (multiply-adds per second), outputs checked equal. Last, small batches (1..24 tokens): vec_dot
- * per (row, token), the small-batch kernel and the tiled kernel, in GMAC/s. */
+ * the selected vec_dot per (row, token) and as the selected set's tiled kernel (gemm_avx512.c;
+ * with HEARTH_ISA=avx2, gemm_avx2.c), in GMAC/s (multiply-adds per second), outputs checked
+ * equal. Last, small batches (1..24 tokens): vec_dot per (row, token), the small-batch kernel
+ * (0 where the set has none) and the tiled kernel, in GMAC/s. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
