@@ -95,10 +95,11 @@ static inline void store_sums(float *y, int64_t ldy, int nt, __m256 f) {
         y[t * ldy] = v[t];
 }
 
-/* Repacking reads 16 rows' short runs (one K chunk each, ~1-2 KB) that the hardware prefetcher
- * does not follow from DRAM: left alone, repack_q4_K stalled on its loads for a tenth of a Q4_K
- * prompt's time. So while a tile is computed, the next tile's bytes are prefetched into L2, a
- * slice per token group. */
+/* Repacking reads 16 rows' short runs (one K chunk each, ~1-2 KB) from DRAM: in a Q4_K_M pp256
+ * profile repack_q4_K took ~6%, nearly all of it on its weight loads. So while a tile is
+ * computed, the next tile's bytes are prefetched into L2, a slice per token group. (On the busy
+ * 2-core dev box neither the profile share nor a from-DRAM kernel A/B showed a clear change: it
+ * stays as a hint whose effect is unmeasured.) */
 typedef struct {
     const uint8_t *p; /* the next tile's first row at its chunk start, or NULL */
     size_t w_row, len;
