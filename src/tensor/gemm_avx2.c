@@ -95,43 +95,6 @@ static inline void store_sums(float *y, int64_t ldy, int nt, __m256 f) {
         y[t * ldy] = v[t];
 }
 
-/* Repacking reads 16 rows' short runs (one K chunk each, ~1-2 KB) from DRAM: in a Q4_K_M pp256
- * profile repack_q4_K took ~6%, nearly all of it on its weight loads. So while a tile is
- * computed, the next tile's bytes are prefetched into L2, a slice per token group. (On the busy
- * 2-core dev box neither the profile share nor a from-DRAM kernel A/B showed a clear change: it
- * stays as a hint whose effect is unmeasured.) */
-typedef struct {
-    const uint8_t *p; /* the next tile's first row at its chunk start, or NULL */
-    size_t w_row, len;
-    int lines; /* 64-byte lines per row */
-} next_tile;
-
-static next_tile next_of(const uint8_t *w, size_t w_row, int n_rows, int r0, size_t bsize,
-                         int64_t nblk, int64_t b0, int64_t chunk) {
-    next_tile n = {NULL, w_row, 0, 0};
-    int64_t nb0 = b0 + chunk;
-    if (nb0 >= nblk) {
-        nb0 = 0;
-        r0 += GR;
-        if (r0 >= n_rows) return n;
-    }
-    const int64_t cnt = nblk - nb0 < chunk ? nblk - nb0 : chunk;
-    n.p = w + (size_t)r0 * w_row + (size_t)nb0 * bsize;
-    n.len = (size_t)cnt * bsize;
-    n.lines = (int)((n.len + 63) / 64);
-    return n;
-}
-
-/* part i of n of the next tile's lines */
-static inline void prefetch_part(const next_tile *n, int i, int parts) {
-    if (!n->p) return;
-    const int total = GR * n->lines;
-    for (int l = total * i / parts; l < total * (i + 1) / parts; l++)
-        _mm_prefetch((const char *)(n->p + (size_t)(l / n->lines) * n->w_row +
-                                    (size_t)(l % n->lines) * 64),
-                     _MM_HINT_T1);
-}
-
 /* ---- Q4_0 and Q8_0 (32-element blocks against Q8_0) ---- */
 
 typedef struct {
@@ -253,12 +216,9 @@ static void gemm_q32(repack32_fn repack, block32_fn block, int64_t n_in, int n_r
         for (int64_t b0 = 0; b0 < nb; b0 += KC / 32) {
             const int nbc = (int)(nb - b0 < KC / 32 ? nb - b0 : KC / 32);
             repack(&tl, wt, w_row, b0, nbc);
-            const next_tile nx = next_of(w, w_row, n_rows, r0, w_row / (size_t)nb, nb, b0, KC / 32);
-            const int ng = (n_tok + GT - 1) / GT;
             const uint8_t *ap = (const uint8_t *)pack + (size_t)b0 * TENSOR_GEMM_PACK32;
             for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
                 const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
-                prefetch_part(&nx, t0 / GT, ng);
                 for (int rb = 0; rb < GR; rb += RB)
                     block(&tl, rb, nbc, ap, y + t0 * ldy + r0 + rb, ldy, nt, b0 == 0);
             }
@@ -516,12 +476,9 @@ static void gemm_k(repackk_fn repack, blockk_fn block, int64_t n_in, int n_rows,
         for (int64_t s0 = 0; s0 < ns; s0 += KSB) {
             const int nsc = (int)(ns - s0 < KSB ? ns - s0 : KSB);
             repack(&tl, wt, w_row, s0, nsc);
-            const next_tile nx = next_of(w, w_row, n_rows, r0, w_row / (size_t)ns, ns, s0, KSB);
-            const int ng = (n_tok + GT - 1) / GT;
             const uint8_t *ap = (const uint8_t *)pack + (size_t)s0 * TENSOR_GEMM_PACKK;
             for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
                 const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
-                prefetch_part(&nx, t0 / GT, ng);
                 for (int rb = 0; rb < GR; rb += RB)
                     block(&tl, rb, nsc, ap, y + t0 * ldy + r0 + rb, ldy, nt, s0 == 0);
             }
