@@ -29,7 +29,7 @@ static const char usage_text[] =
     "  -p, --n-prompt P    prompt tokens per pp test, 0 = no pp test (default 512)\n"
     "  -n, --n-gen N       generated tokens per tg test, 0 = no tg test (default 128)\n"
     "  -b, --batch-size B  tokens per decode call while processing a prompt (default 512)\n"
-    "  -t, --threads N     threads (default: the engine's, the number of cores)\n"
+    "  -t, --threads N     threads (default: the number of physical cores)\n"
     "  -r, --repetitions R repetitions of each test (default 5)\n"
     "  -d, --depth D       prefill D tokens (untimed) before each repetition (default 0)\n"
     "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
