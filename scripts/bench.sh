@@ -68,7 +68,8 @@ for m in "${models[@]}"; do
                   const [name] = process.argv.slice(1);
                   const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
                   for (const x of a) console.log(JSON.stringify({engine: "hearth", model: name, test: x.test,
-                    ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads}));
+                    ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads,
+                    kv_bytes: x.kv_bytes, rss: x.max_rss_bytes}));
                 ' "$name" >>"$samples"
             if [ -n "$LLAMA" ]; then
                 echo "bench: $name repetition $r/$R, $t threads: llama.cpp" >&2
@@ -121,6 +122,19 @@ for (const k of keys) {
     line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} |`;
   } else line += ' |';
   console.log(line);
+}
+// Peak RSS of a `hearth bench` process (pp and tg tests, one repetition) against what it must
+// hold: the mapped model file and the KV cache; the rest is scratch (negative where mapped pages
+// were never touched, e.g. embedding rows of unused tokens).
+console.log('');
+console.log('| model | file MiB | KV cache MiB | hearth peak RSS MiB (max over runs) | RSS - file - KV MiB |');
+console.log('|---|---:|---:|---:|---:|');
+const mib = (b) => (b / 1048576).toFixed(1);
+for (const model of [...new Set(rows.map((r) => r.model))]) {
+  const h = rows.filter((r) => r.engine === 'hearth' && r.model === model && r.rss);
+  if (!h.length) continue;
+  const rss = Math.max(...h.map((r) => r.rss)), kv = h[0].kv_bytes, bytes = h[0].bytes;
+  console.log(`| ${model} | ${mib(bytes)} | ${mib(kv)} | ${mib(rss)} | ${mib(rss - bytes - kv)} |`);
 }
 EOF
 
