@@ -14,6 +14,7 @@
 static const char *selected = "ref";
 static tensor_gemm_fn gemms[TENSOR_TYPE_COUNT]; /* tiled prompt kernels of the selected set */
 static tensor_gemvn_fn gemvns[TENSOR_TYPE_COUNT]; /* small-batch kernels of the selected set */
+static tensor_gemmf_fn gemmfs[TENSOR_TYPE_COUNT]; /* float-weight kernels of the selected set */
 
 static bool cpu_has_avx2_set(void) {
     const cpu_features *f = cpu_features_get();
@@ -44,6 +45,8 @@ static void apply_avx512(tensor_traits *t) {
     }
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;
+    gemmfs[TENSOR_TYPE_F16] = tensor_avx512_gemmf_f16;
+    gemmfs[TENSOR_TYPE_BF16] = tensor_avx512_gemmf_bf16;
     gemms[TENSOR_TYPE_Q4_0] = tensor_avx512_gemm_q4_0;
     gemms[TENSOR_TYPE_Q8_0] = tensor_avx512_gemm_q8_0;
     gemms[TENSOR_TYPE_Q4_K] = tensor_avx512_gemm_q4_K;
@@ -111,4 +114,9 @@ tensor_gemm_fn tensor_gemm_of(tensor_type wtype) {
 tensor_gemvn_fn tensor_gemvn_of(tensor_type wtype) {
     tensor_traits_of(0); /* make sure the choice has been made */
     return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemvns[wtype] : NULL;
+}
+
+tensor_gemmf_fn tensor_gemmf_of(tensor_type wtype) {
+    tensor_traits_of(0); /* make sure the choice has been made */
+    return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemmfs[wtype] : NULL;
 }
