@@ -9,6 +9,21 @@ CC   ?= cc
 ifeq ($(MODE),fuzz)
 CC   := clang
 endif
+# make TARGET=aarch64 ...: cross build with Debian's aarch64-linux-gnu-gcc into
+# build/aarch64-$(MODE) (used by make test-cross; see docs/TENSOR.md).
+ifeq ($(TARGET),aarch64)
+CC   := aarch64-linux-gnu-gcc
+B    := build/aarch64-$(MODE)
+endif
+# The architecture $(CC) builds for: each builds only its own SIMD kernel files.
+ARCH := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine 2>/dev/null)))
+ifneq ($(filter x86_64 i386 i486 i586 i686,$(ARCH)),)
+ARCH_OUT := %_neon.c %_neondp.c
+else ifeq ($(ARCH),aarch64)
+ARCH_OUT := %_avx2.c %_avx512.c
+else
+ARCH_OUT := %_neon.c %_neondp.c %_avx2.c %_avx512.c
+endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef \
         -Wwrite-strings -Wdouble-promotion -Wvla -Wformat=2 -Wimplicit-fallthrough
@@ -33,16 +48,32 @@ endif
 CFLAGS ?=
 HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm -pthread
+ifeq ($(TARGET),aarch64)
+# No arm64 builds of the outside libraries here (their -dev packages cannot sit beside the
+# host's): the cross build takes the modules that need none.
+PKG_CFLAGS :=
+HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS)
+LDLIBS := -lm -pthread
+endif
 
 # Per-ISA files carry their own flags; everything else is built for the baseline.
 $(B)/%_avx2.o:   ISA := -mavx2 -mfma -mf16c
 $(B)/%_avx512.o: ISA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+$(B)/%_neondp.o: ISA := -march=armv8.2-a+dotprod
 
-LIB_SRC  := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+ALL_SRC  := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+LIB_SRC  := $(foreach f,$(ALL_SRC),$(if $(filter $(ARCH_OUT),$(notdir $(f))),,$(f)))
+ifeq ($(TARGET),aarch64)
+LIB_SRC  := $(filter $(foreach m,base tensor gguf model sample,src/$(m)/%),$(LIB_SRC))
+endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 LIB      := $(B)/libhearth.a
 BIN      := $(B)/hearth
-TEST_SRC := $(wildcard tests/unit/test_*.c)
+# test_<x>_neon.c only where the NEON files are built; test_kernels.c calls the x86 kernels
+TEST_SRC := $(foreach f,$(wildcard tests/unit/test_*.c),$(if $(filter $(ARCH_OUT),$(notdir $(f))),,$(f)))
+ifneq ($(filter %_avx2.c,$(ARCH_OUT)),)
+TEST_SRC := $(filter-out tests/unit/test_kernels.c,$(TEST_SRC))
+endif
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
@@ -58,7 +89,7 @@ all: $(BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(HEARTH_CFLAGS) $(ISA) $(CFLAGS) -c $< -o $@
+	$(CC) $(HEARTH_CFLAGS) $(ISA) $(TEST_INC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -67,9 +98,25 @@ $(LIB): $(LIB_OBJ)
 $(BIN): $(B)/src/cli/main.o $(LIB)
 	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
 
+ifeq ($(TARGET),aarch64)
+# Cross-built tests link tests/cross/criterion_shim.c (Criterion's API subset the chosen tests
+# use; arm64 libcriterion-dev conflicts with the host's) instead of libcriterion.
+CROSS_TESTS := $(B)/tests/test_tensor $(B)/tests/test_kernels_neon $(B)/tests/test_pool \
+               $(B)/tests/test_quant_forward $(B)/tests/test_stories_cross
+$(B)/tests/%.o: TEST_INC := -Itests/cross
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/tests/cross/criterion_shim.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
+$(B)/tests/%: $(B)/tests/cross/%.o $(B)/tests/cross/criterion_shim.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
+.PHONY: cross-tests
+cross-tests: $(CROSS_TESTS)
+else
 $(B)/tests/%: $(B)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+endif
 
 $(B)/fuzz/replay_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/replay.o $(LIB)
 	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
@@ -166,4 +213,4 @@ help:
 	@echo "  make bench-grammar [BENCH_ARGS=\"VOCAB.gguf REPS\"]  grammar mask cost per JSON position (docs/GRAMMAR.md)"
 	@echo "  make format | format-check | check-deps | clean"
 
--include $(shell find build/$(MODE) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

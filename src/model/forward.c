@@ -15,6 +15,14 @@
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 
+/* An AVX-512 clone beside the baseline for the loops below, picked at load time (x86 only;
+ * other architectures build just the baseline, which their compilers vectorize for NEON). */
+#if defined(__x86_64__)
+#define CLONES_AVX512 __attribute__((target_clones("avx512f", "default")))
+#else
+#define CLONES_AVX512
+#endif
+
 /* ---- Helpers ---- */
 
 static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float *x, int n_tok) {
@@ -52,7 +60,7 @@ static void kv_store(const hearth_ctx *c, void *cache, size_t off, const float *
 /* Q8_0 blocks to floats, d * q (the same values as the traits' to_float), in a loop the compiler
  * vectorizes: attention dequantizes one K and one V row per visible cell, so the scalar
  * reference would dominate a long context. The scale goes through the f16 traits. */
-__attribute__((target_clones("avx512f", "default"))) static void
+CLONES_AVX512 static void
 dequant_q8_row(const hearth_ctx *c, const block_q8_0 *restrict x, float *restrict y, int n) {
     for (int b = 0; b < n / 32; b++) {
         float d;
@@ -102,7 +110,7 @@ typedef float v16f __attribute__((vector_size(64)));
 
 /* (built for AVX-512 and for the baseline, picked at load time by the CPU: the arithmetic is the
  * same in both, only the vector width differs) */
-__attribute__((target_clones("avx512f", "default"))) static void
+CLONES_AVX512 static void
 dots_f32_in_f64(const float *restrict q, const float *restrict k, int grp, int n, float scale,
                 float *restrict out, int ostride) {
     for (int h = 0; h < grp; h++) {
@@ -124,7 +132,7 @@ dots_f32_in_f64(const float *restrict q, const float *restrict k, int grp, int n
 }
 
 /* s[h * hdv + i] += (double)(p[h * pstride] * v[i]): float product, double sum */
-__attribute__((target_clones("avx512f", "default"))) static void
+CLONES_AVX512 static void
 axpy_heads_f64(double *restrict s, const float *restrict v, const float *restrict p, int pstride,
                int grp, int hdv) {
     for (int h = 0; h < grp; h++) {
@@ -146,7 +154,7 @@ axpy_heads_f64(double *restrict s, const float *restrict v, const float *restric
 }
 
 /* dst[i] = (a[i] + c[i]) + (b[i] + d[i]) (c, d may be NULL: dst[i] = dst[i] + a[i]) */
-__attribute__((target_clones("avx512f", "default"))) static void
+CLONES_AVX512 static void
 add4(float *restrict dst, const float *restrict a, const float *restrict b,
      const float *restrict c, const float *restrict d, size_t n) {
     size_t i = 0;
@@ -181,7 +189,7 @@ add4(float *restrict dst, const float *restrict a, const float *restrict b,
  * query is already widened to double (qd) and k is widened once for all heads, so each product
  * is one double multiply, equal to (double)(q * k). Same partial sums, same order, same result.
  * n: a multiple of 8, at most 8 * KD_MAX. */
-__attribute__((target_clones("avx512f", "default"))) static void
+CLONES_AVX512 static void
 dots_exact_f64(const double *restrict qd, const float *restrict k, int grp, int n, float scale,
                float *restrict out, int ostride) {
     v8d kd[KD_MAX];
@@ -205,7 +213,7 @@ dots_exact_f64(const double *restrict qd, const float *restrict k, int grp, int 
 }
 
 /* a[h * hdv + i] += p[h * pstride] * v[i] for h < grp, i < hdv (a multiply, then an add) */
-__attribute__((target_clones("avx512f", "default"))) static void
+CLONES_AVX512 static void
 axpy_heads(float *restrict a, const float *restrict v, const float *restrict p, int pstride,
            int grp, int hdv) {
     for (int h = 0; h < grp; h++) {

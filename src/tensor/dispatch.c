@@ -1,9 +1,11 @@
 /* dispatch.c — picks the kernel set once, at the first traits lookup (stb's setup-once idea):
  * the table starts with the scalar references and the best ISA the CPU supports overrides the
- * kernels it has. HEARTH_ISA=ref|avx2|avx512 forces a set so any path can be reproduced or tested
- * on one machine; a forced set the CPU cannot run falls back to the best one below it, with a
- * warning. The avx512 set is the avx2 set with the AVX-512 kernels laid over it (per kernel:
- * types without an AVX-512 version keep their AVX2 one). */
+ * kernels it has. HEARTH_ISA=ref|avx2|avx512 (x86) or ref|neon (aarch64) forces a set so any path
+ * can be reproduced or tested on one machine; a forced set the CPU cannot run falls back to the
+ * best one below it, with a warning. The avx512 set is the avx2 set with the AVX-512 kernels laid
+ * over it (per kernel: types without an AVX-512 version keep their AVX2 one). On aarch64 the neon
+ * set uses the SDOT versions of the integer dots where AT_HWCAP reports the dot-product
+ * extension (tensor_isa() then says "neondot"). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,7 @@ static const char *selected = "ref";
 static tensor_gemm_fn gemms[TENSOR_TYPE_COUNT]; /* tiled prompt kernels of the selected set */
 static tensor_gemvn_fn gemvns[TENSOR_TYPE_COUNT]; /* small-batch kernels of the selected set */
 
+#if defined(__x86_64__) || defined(__i386__)
 static bool cpu_has_avx2_set(void) {
     const cpu_features *f = cpu_features_get();
     return f->avx2 && f->fma && f->f16c;
@@ -70,17 +73,53 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_F16].to_float = tensor_avx2_f16_to_float;
     t[TENSOR_TYPE_F16].from_float = tensor_avx2_f16_from_float;
 }
+#endif
+
+#if defined(__aarch64__)
+/* dot_neon.c / dot_neondp.c; the other types keep their references */
+static void apply_neon(tensor_traits *t, bool dot) {
+    t[TENSOR_TYPE_Q8_0].from_float = tensor_neon_q8_0_from_float;
+    t[TENSOR_TYPE_Q8_K].from_float = tensor_neon_q8_K_from_float;
+    t[TENSOR_TYPE_Q4_0].vec_dot = dot ? tensor_neondp_dot_q4_0_q8_0 : tensor_neon_dot_q4_0_q8_0;
+    t[TENSOR_TYPE_Q8_0].vec_dot = dot ? tensor_neondp_dot_q8_0_q8_0 : tensor_neon_dot_q8_0_q8_0;
+    t[TENSOR_TYPE_Q4_K].vec_dot = dot ? tensor_neondp_dot_q4_K_q8_K : tensor_neon_dot_q4_K_q8_K;
+    t[TENSOR_TYPE_Q5_K].vec_dot = dot ? tensor_neondp_dot_q5_K_q8_K : tensor_neon_dot_q5_K_q8_K;
+    t[TENSOR_TYPE_Q6_K].vec_dot = dot ? tensor_neondp_dot_q6_K_q8_K : tensor_neon_dot_q6_K_q8_K;
+    t[TENSOR_TYPE_F32].vec_dot = tensor_neon_dot_f32_f32;
+    t[TENSOR_TYPE_F16].vec_dot = tensor_neon_dot_f16_f32;
+    t[TENSOR_TYPE_BF16].vec_dot = tensor_neon_dot_bf16_f32;
+}
+
+static void select_neon(tensor_traits *table, const char *want) {
+    const cpu_features *f = cpu_features_get();
+    if (want && strcmp(want, "neon"))
+        log_warn("tensor: HEARTH_ISA=%s is an x86 set; this is aarch64: using %s", want,
+                 f->neon ? "neon" : "ref");
+    if (!f->neon) return;
+    apply_neon(table, f->neon_dotprod);
+    selected = f->neon_dotprod ? "neondot" : "neon";
+}
+#endif
 
 void tensor_dispatch_select(tensor_traits *table) {
     const char *want = getenv("HEARTH_ISA");
     if (want && !*want) want = NULL;
-    if (want && strcmp(want, "ref") && strcmp(want, "avx2") && strcmp(want, "avx512")) {
-        log_warn("tensor: unknown HEARTH_ISA '%s' (ref|avx2|avx512); choosing automatically", want);
+    if (want && strcmp(want, "ref") && strcmp(want, "avx2") && strcmp(want, "avx512") &&
+        strcmp(want, "neon")) {
+        log_warn("tensor: unknown HEARTH_ISA '%s' (ref|avx2|avx512|neon); choosing automatically",
+                 want);
         want = NULL;
     }
     if (want && !strcmp(want, "ref")) {
         selected = "ref";
         return;
+    }
+#if defined(__aarch64__)
+    select_neon(table, want);
+#elif defined(__x86_64__) || defined(__i386__)
+    if (want && !strcmp(want, "neon")) {
+        log_warn("tensor: HEARTH_ISA=neon is the aarch64 set; choosing automatically");
+        want = NULL;
     }
     const bool allow512 = !want || !strcmp(want, "avx512");
     if (want && !strcmp(want, "avx512") && !cpu_has_avx512_set())
@@ -96,6 +135,9 @@ void tensor_dispatch_select(tensor_traits *table) {
     } else if (want && !strcmp(want, "avx2")) {
         log_warn("tensor: HEARTH_ISA=avx2 but this CPU lacks AVX2/FMA/F16C; using ref");
     }
+#else
+    (void)table; /* no SIMD set for this architecture: the references */
+#endif
 }
 
 const char *tensor_isa(void) {

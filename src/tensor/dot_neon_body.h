@@ -1,0 +1,177 @@
+/* dot_neon_body.h — the NEON integer dot kernels, written once and compiled twice: by
+ * dot_neon.c for plain ARMv8-A Advanced SIMD (NEON_DOTPROD 0: int8 products widened with
+ * SMULL/SADALP) and by dot_neondp.c for ARMv8.2 with the dot-product extension (NEON_DOTPROD 1:
+ * SDOT, built with -march=armv8.2-a+dotprod by the Makefile's %_neondp.o rule). The including
+ * file defines NEON_DOTPROD and NEON_NAME(x), the function name for kernel x.
+ *
+ * Bit-identical to the references in dot_ref.c for every input: each (sub-)block's integer dot
+ * is computed exactly in int32 (every int8 product and every partial sum fits, so any order
+ * gives the reference's value), then the block's float terms are written exactly as the
+ * reference writes them, accumulated in block order. GCC in -std=c11 mode does not contract
+ * a*b+c into an FMA; for clang the pragma below says the same. */
+#include <arm_neon.h>
+
+#include "tensor/blocks.h"
+#include "tensor/tensor_internal.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* fp16 bits -> float, exact (FCVT), like tensor_fp16_to_fp32 */
+static inline float h2f(uint16_t h) {
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+
+/* acc + the 16 products a[i] * b[i], summed into 4 int32 lanes (which lane gets which product
+ * differs between the two versions; only the lane total is used). Exact for any int8 values. */
+static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if NEON_DOTPROD
+    return vdotq_s32(acc, a, b);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
+
+/* dot of 32 int8 pairs a[0..31] . b[0..31], as 4 int32 lanes */
+static inline int32x4_t dot32(int8x16_t a0, int8x16_t a1, const int8_t *b) {
+    return dot16(dot16(vdupq_n_s32(0), a0, vld1q_s8(b)), a1, vld1q_s8(b + 16));
+}
+
+void NEON_NAME(dot_q4_0_q8_0)(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    const int8x16_t off = vdupq_n_s8(8);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        const uint8x16_t q = vld1q_u8(x[b].qs);
+        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), off);
+        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), off);
+        const int isum = vaddvq_s32(dot32(lo, hi, y[b].qs));
+        sumf += (float)isum * (h2f(x[b].d) * h2f(y[b].d));
+    }
+    *s = sumf;
+}
+
+void NEON_NAME(dot_q8_0_q8_0)(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const int isum =
+            vaddvq_s32(dot32(vld1q_s8(x[b].qs), vld1q_s8(x[b].qs + 16), y[b].qs));
+        sumf += (float)isum * (h2f(x[b].d) * h2f(y[b].d));
+    }
+    *s = sumf;
+}
+
+/* sum_j m[j] * (bsums[2j] + bsums[2j+1]) over the 8 sub-blocks of a Q4_K/Q5_K block */
+static inline int k4_min_sum(const uint8_t m[8], const int16_t *bsums) {
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
+    const int16x8_t mm = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(m)));
+    const int32x4_t p = vmull_s16(vget_low_s16(pairs), vget_low_s16(mm));
+    return vaddvq_s32(vmlal_high_s16(p, pairs, mm));
+}
+
+/* Q4_K: per 64-element chunk c, low nibbles of qs[32c..32c+31] are sub-block 2c, high nibbles
+ * sub-block 2c+1; isum = sum_j sc[j] * dot_j (lane-wise, exact: |isum| < 2^25). */
+void NEON_NAME(dot_q4_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint8_t sc[8], m[8];
+        for (int j = 0; j < 8; j++)
+            tensor_k4_scale_min(j, x[b].scales, &sc[j], &m[j]);
+        int32x4_t acc = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t qa = vld1q_u8(x[b].qs + 32 * c), qb = vld1q_u8(x[b].qs + 32 * c + 16);
+            const int8_t *q8 = y[b].qs + 64 * c;
+            const int32x4_t d0 = dot32(vreinterpretq_s8_u8(vandq_u8(qa, m4)),
+                                       vreinterpretq_s8_u8(vandq_u8(qb, m4)), q8);
+            const int32x4_t d1 = dot32(vreinterpretq_s8_u8(vshrq_n_u8(qa, 4)),
+                                       vreinterpretq_s8_u8(vshrq_n_u8(qb, 4)), q8 + 32);
+            acc = vmlaq_n_s32(acc, d0, sc[2 * c]);
+            acc = vmlaq_n_s32(acc, d1, sc[2 * c + 1]);
+        }
+        const int isum = vaddvq_s32(acc);
+        const int imin = k4_min_sum(m, y[b].bsums);
+        sumf += (float)isum * (h2f(x[b].d) * y[b].d) - (float)imin * (h2f(x[b].dmin) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q5_K: as Q4_K, with bit j of qh[l] as the 5th bit (16) of element l of sub-block j */
+void NEON_NAME(dot_q5_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint8_t sc[8], m[8];
+        for (int j = 0; j < 8; j++)
+            tensor_k4_scale_min(j, x[b].scales, &sc[j], &m[j]);
+        const uint8x16_t ha = vld1q_u8(x[b].qh), hb = vld1q_u8(x[b].qh + 16);
+        int32x4_t acc = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t qa = vld1q_u8(x[b].qs + 32 * c), qb = vld1q_u8(x[b].qs + 32 * c + 16);
+            const uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c)));
+            const uint8x16_t bh = vdupq_n_u8((uint8_t)(1u << (2 * c + 1)));
+            const int8_t *q8 = y[b].qs + 64 * c;
+            const uint8x16_t la = vorrq_u8(vandq_u8(qa, m4), vandq_u8(vtstq_u8(ha, bl), b4));
+            const uint8x16_t lb = vorrq_u8(vandq_u8(qb, m4), vandq_u8(vtstq_u8(hb, bl), b4));
+            const uint8x16_t ua = vorrq_u8(vshrq_n_u8(qa, 4), vandq_u8(vtstq_u8(ha, bh), b4));
+            const uint8x16_t ub = vorrq_u8(vshrq_n_u8(qb, 4), vandq_u8(vtstq_u8(hb, bh), b4));
+            const int32x4_t d0 = dot32(vreinterpretq_s8_u8(la), vreinterpretq_s8_u8(lb), q8);
+            const int32x4_t d1 = dot32(vreinterpretq_s8_u8(ua), vreinterpretq_s8_u8(ub), q8 + 32);
+            acc = vmlaq_n_s32(acc, d0, sc[2 * c]);
+            acc = vmlaq_n_s32(acc, d1, sc[2 * c + 1]);
+        }
+        const int isum = vaddvq_s32(acc);
+        const int imin = k4_min_sum(m, y[b].bsums);
+        sumf += (float)isum * (h2f(x[b].d) * y[b].d) - (float)imin * (h2f(x[b].dmin) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Q6_K: per 128-element half h and 32-element group g (blocks.h's element order), the 6-bit
+ * values minus 32 (int8 -32..31) dotted with the activations, 16 at a time, each 16 being one
+ * sub-block k = 8h + 2g (+1) with its int8 scale. */
+void NEON_NAME(dot_q6_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(0x03), mc = vdupq_n_u8(0x0C),
+                     m30 = vdupq_n_u8(0x30);
+    const int8x16_t off = vdupq_n_s8(32);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32x4_t acc = vdupq_n_s32(0);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[b].ql + 64 * h, *qh = x[b].qh + 32 * h;
+            const int8_t *sc = x[b].scales + 8 * h;
+            const int8_t *q8 = y[b].qs + 128 * h;
+            const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16), l2 = vld1q_u8(ql + 32),
+                             l3 = vld1q_u8(ql + 48);
+            const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+            uint8x16_t v[8];
+            v[0] = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(h0, m3), 4));
+            v[1] = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(h1, m3), 4));
+            v[2] = vorrq_u8(vandq_u8(l2, m4), vshlq_n_u8(vandq_u8(h0, mc), 2));
+            v[3] = vorrq_u8(vandq_u8(l3, m4), vshlq_n_u8(vandq_u8(h1, mc), 2));
+            v[4] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(h0, m30));
+            v[5] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(h1, m30));
+            v[6] = vorrq_u8(vshrq_n_u8(l2, 4), vandq_u8(vshrq_n_u8(h0, 2), m30));
+            v[7] = vorrq_u8(vshrq_n_u8(l3, 4), vandq_u8(vshrq_n_u8(h1, 2), m30));
+            for (int k = 0; k < 8; k++) {
+                const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(v[k]), off);
+                acc = vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), q, vld1q_s8(q8 + 16 * k)), sc[k]);
+            }
+        }
+        const int isum = vaddvq_s32(acc);
+        sumf += (float)isum * (h2f(x[b].d) * y[b].d);
+    }
+    *s = sumf;
+}
