@@ -15,6 +15,7 @@
 #include <string.h>
 
 struct shim_options {
+    int set; /* a field no test names, so {.set = 1, __VA_ARGS__} overrides nothing */
     void (*init)(void);
     void (*fini)(void);
     double timeout; /* seconds; 0: none */
@@ -48,14 +49,14 @@ void shim_log(const char *level, const char *fmt, ...) __attribute__((format(pri
 #define Test(suite, name, ...)                                                                   \
     static void SHIM_ID(suite, name, fn)(void);                                                  \
     static shim_test SHIM_ID(suite, name, t) = {#suite, #name, SHIM_ID(suite, name, fn),         \
-                                                {.init = NULL, __VA_ARGS__}, NULL};              \
+                                                {.set = 1, __VA_ARGS__}, NULL};              \
     __attribute__((constructor)) static void SHIM_ID(suite, name, reg)(void) {                   \
         shim_register_test(&SHIM_ID(suite, name, t));                                            \
     }                                                                                            \
     static void SHIM_ID(suite, name, fn)(void)
 
 #define TestSuite(suite, ...)                                                                    \
-    static shim_suite shim_suite_##suite = {#suite, {.init = NULL, __VA_ARGS__}, NULL};          \
+    static shim_suite shim_suite_##suite = {#suite, {.set = 1, __VA_ARGS__}, NULL};          \
     __attribute__((constructor)) static void shim_suite_reg_##suite(void) {                      \
         shim_register_suite(&shim_suite_##suite);                                                \
     }
