@@ -76,7 +76,8 @@ static void apply_avx2(tensor_traits *t) {
 #endif
 
 #if defined(__aarch64__)
-/* dot_neon.c / dot_neondp.c; the other types keep their references */
+/* dot_neon.c / dot_neondp.c; the other types keep their references; the Q4_K/Q6_K small-batch
+ * kernels unless HEARTH_GEMV=0 (no tiled NEON kernels) */
 static void apply_neon(tensor_traits *t, bool dot) {
     t[TENSOR_TYPE_Q8_0].from_float = tensor_neon_q8_0_from_float;
     t[TENSOR_TYPE_Q8_K].from_float = tensor_neon_q8_K_from_float;
@@ -88,6 +89,10 @@ static void apply_neon(tensor_traits *t, bool dot) {
     t[TENSOR_TYPE_F32].vec_dot = tensor_neon_dot_f32_f32;
     t[TENSOR_TYPE_F16].vec_dot = tensor_neon_dot_f16_f32;
     t[TENSOR_TYPE_BF16].vec_dot = tensor_neon_dot_bf16_f32;
+    const char *v = getenv("HEARTH_GEMV");
+    if (v && !strcmp(v, "0")) return;
+    gemvns[TENSOR_TYPE_Q4_K] = dot ? tensor_neondp_gemvn_q4_K : tensor_neon_gemvn_q4_K;
+    gemvns[TENSOR_TYPE_Q6_K] = dot ? tensor_neondp_gemvn_q6_K : tensor_neon_gemvn_q6_K;
 }
 
 static void select_neon(tensor_traits *table, const char *want) {

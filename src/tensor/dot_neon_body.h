@@ -76,30 +76,47 @@ static inline int k4_min_sum(const uint8_t m[8], const int16_t *bsums) {
 }
 
 /* Q4_K: per 64-element chunk c, low nibbles of qs[32c..32c+31] are sub-block 2c, high nibbles
- * sub-block 2c+1; isum = sum_j sc[j] * dot_j (lane-wise, exact: |isum| < 2^25). */
+ * sub-block 2c+1. A block is unpacked once (q4k_unpack) and then dotted with one or more
+ * activation blocks (q4k_term): isum = sum_j sc[j] * dot_j (lane-wise, exact: |isum| < 2^25). */
+typedef struct {
+    int8x16_t q[16]; /* sub-block j: q[2j], q[2j + 1] (levels 0..15) */
+    uint8_t sc[8], m[8];
+    float d, dmin;
+} q4k_unpacked;
+
+static inline void q4k_unpack(const block_q4_K *x, q4k_unpacked *u) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    for (int j = 0; j < 8; j++)
+        tensor_k4_scale_min(j, x->scales, &u->sc[j], &u->m[j]);
+    for (int c = 0; c < 4; c++) {
+        const uint8x16_t qa = vld1q_u8(x->qs + 32 * c), qb = vld1q_u8(x->qs + 32 * c + 16);
+        u->q[4 * c] = vreinterpretq_s8_u8(vandq_u8(qa, m4));
+        u->q[4 * c + 1] = vreinterpretq_s8_u8(vandq_u8(qb, m4));
+        u->q[4 * c + 2] = vreinterpretq_s8_u8(vshrq_n_u8(qa, 4));
+        u->q[4 * c + 3] = vreinterpretq_s8_u8(vshrq_n_u8(qb, 4));
+    }
+    u->d = h2f(x->d);
+    u->dmin = h2f(x->dmin);
+}
+
+/* the block's term of the reference's sum, written as the reference writes it */
+static inline float q4k_term(const q4k_unpacked *u, const block_q8_K *y) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int j = 0; j < 8; j++)
+        acc = vmlaq_n_s32(acc, dot32(u->q[2 * j], u->q[2 * j + 1], y->qs + 32 * j), u->sc[j]);
+    const int isum = vaddvq_s32(acc);
+    const int imin = k4_min_sum(u->m, y->bsums);
+    return (float)isum * (u->d * y->d) - (float)imin * (u->dmin * y->d);
+}
+
 void NEON_NAME(dot_q4_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = vx;
     const block_q8_K *y = vy;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F);
     float sumf = 0.0f;
+    q4k_unpacked u;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        uint8_t sc[8], m[8];
-        for (int j = 0; j < 8; j++)
-            tensor_k4_scale_min(j, x[b].scales, &sc[j], &m[j]);
-        int32x4_t acc = vdupq_n_s32(0);
-        for (int c = 0; c < 4; c++) {
-            const uint8x16_t qa = vld1q_u8(x[b].qs + 32 * c), qb = vld1q_u8(x[b].qs + 32 * c + 16);
-            const int8_t *q8 = y[b].qs + 64 * c;
-            const int32x4_t d0 = dot32(vreinterpretq_s8_u8(vandq_u8(qa, m4)),
-                                       vreinterpretq_s8_u8(vandq_u8(qb, m4)), q8);
-            const int32x4_t d1 = dot32(vreinterpretq_s8_u8(vshrq_n_u8(qa, 4)),
-                                       vreinterpretq_s8_u8(vshrq_n_u8(qb, 4)), q8 + 32);
-            acc = vmlaq_n_s32(acc, d0, sc[2 * c]);
-            acc = vmlaq_n_s32(acc, d1, sc[2 * c + 1]);
-        }
-        const int isum = vaddvq_s32(acc);
-        const int imin = k4_min_sum(m, y[b].bsums);
-        sumf += (float)isum * (h2f(x[b].d) * y[b].d) - (float)imin * (h2f(x[b].dmin) * y[b].d);
+        q4k_unpack(&x[b], &u);
+        sumf += q4k_term(&u, &y[b]);
     }
     *s = sumf;
 }
@@ -138,40 +155,90 @@ void NEON_NAME(dot_q5_K_q8_K)(int64_t n, float *s, const void *vx, const void *v
 }
 
 /* Q6_K: per 128-element half h and 32-element group g (blocks.h's element order), the 6-bit
- * values minus 32 (int8 -32..31) dotted with the activations, 16 at a time, each 16 being one
- * sub-block k = 8h + 2g (+1) with its int8 scale. */
-void NEON_NAME(dot_q6_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_K *x = vx;
-    const block_q8_K *y = vy;
+ * values minus 32 (int8 -32..31), 16 at a time, each 16 being one sub-block k = 8h + 2g (+1)
+ * with its int8 scale: unpacked once (q6k_unpack), dotted with one or more activation blocks
+ * (q6k_term). */
+typedef struct {
+    int8x16_t q[16]; /* sub-block k: elements 16k..16k+15, minus 32 */
+    const int8_t *sc;
+    float d;
+} q6k_unpacked;
+
+static inline void q6k_unpack(const block_q6_K *x, q6k_unpacked *u) {
     const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(0x03), mc = vdupq_n_u8(0x0C),
                      m30 = vdupq_n_u8(0x30);
     const int8x16_t off = vdupq_n_s8(32);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16), l2 = vld1q_u8(ql + 32),
+                         l3 = vld1q_u8(ql + 48);
+        const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+        uint8x16_t v[8];
+        v[0] = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(h0, m3), 4));
+        v[1] = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(h1, m3), 4));
+        v[2] = vorrq_u8(vandq_u8(l2, m4), vshlq_n_u8(vandq_u8(h0, mc), 2));
+        v[3] = vorrq_u8(vandq_u8(l3, m4), vshlq_n_u8(vandq_u8(h1, mc), 2));
+        v[4] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(h0, m30));
+        v[5] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(h1, m30));
+        v[6] = vorrq_u8(vshrq_n_u8(l2, 4), vandq_u8(vshrq_n_u8(h0, 2), m30));
+        v[7] = vorrq_u8(vshrq_n_u8(l3, 4), vandq_u8(vshrq_n_u8(h1, 2), m30));
+        for (int k = 0; k < 8; k++)
+            u->q[8 * h + k] = vsubq_s8(vreinterpretq_s8_u8(v[k]), off);
+    }
+    u->sc = x->scales;
+    u->d = h2f(x->d);
+}
+
+static inline float q6k_term(const q6k_unpacked *u, const block_q8_K *y) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int k = 0; k < 16; k++)
+        acc = vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), u->q[k], vld1q_s8(y->qs + 16 * k)), u->sc[k]);
+    const int isum = vaddvq_s32(acc);
+    return (float)isum * (u->d * y->d);
+}
+
+void NEON_NAME(dot_q6_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
     float sumf = 0.0f;
+    q6k_unpacked u;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        int32x4_t acc = vdupq_n_s32(0);
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = x[b].ql + 64 * h, *qh = x[b].qh + 32 * h;
-            const int8_t *sc = x[b].scales + 8 * h;
-            const int8_t *q8 = y[b].qs + 128 * h;
-            const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16), l2 = vld1q_u8(ql + 32),
-                             l3 = vld1q_u8(ql + 48);
-            const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
-            uint8x16_t v[8];
-            v[0] = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(h0, m3), 4));
-            v[1] = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(h1, m3), 4));
-            v[2] = vorrq_u8(vandq_u8(l2, m4), vshlq_n_u8(vandq_u8(h0, mc), 2));
-            v[3] = vorrq_u8(vandq_u8(l3, m4), vshlq_n_u8(vandq_u8(h1, mc), 2));
-            v[4] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(h0, m30));
-            v[5] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(h1, m30));
-            v[6] = vorrq_u8(vshrq_n_u8(l2, 4), vandq_u8(vshrq_n_u8(h0, 2), m30));
-            v[7] = vorrq_u8(vshrq_n_u8(l3, 4), vandq_u8(vshrq_n_u8(h1, 2), m30));
-            for (int k = 0; k < 8; k++) {
-                const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(v[k]), off);
-                acc = vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), q, vld1q_s8(q8 + 16 * k)), sc[k]);
-            }
-        }
-        const int isum = vaddvq_s32(acc);
-        sumf += (float)isum * (h2f(x[b].d) * y[b].d);
+        q6k_unpack(&x[b], &u);
+        sumf += q6k_term(&u, &y[b]);
     }
     *s = sumf;
 }
+
+/* ---- Small batches (tensor_gemvn_fn): y[t * ldy + r] = the dot of row r and token t (a Q8_K
+ * row, act_row bytes apart), bit-identical to the vec_dot above (same terms, block order per
+ * token), each weight block unpacked once for up to GEMVN_TOK tokens. ---- */
+#define GEMVN_TOK 4
+
+#define NEON_GEMVN_K(name, block_t, unpacked_t, unpack, term)                                    \
+    void NEON_NAME(name)(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,             \
+                         const void *w, size_t w_row, const void *act, size_t act_row) {         \
+        const int64_t nb = n_in / QK_K;                                                          \
+        unpacked_t u;                                                                            \
+        for (int r = 0; r < n_rows; r++) {                                                       \
+            const block_t *x = (const block_t *)((const uint8_t *)w + (size_t)r * w_row);        \
+            for (int t0 = 0; t0 < n_tok; t0 += GEMVN_TOK) {                                      \
+                const int nt = n_tok - t0 < GEMVN_TOK ? n_tok - t0 : GEMVN_TOK;                  \
+                const block_q8_K *a[GEMVN_TOK];                                                  \
+                float sumf[GEMVN_TOK];                                                           \
+                for (int t = 0; t < nt; t++) {                                                   \
+                    a[t] = (const block_q8_K *)((const uint8_t *)act + (size_t)(t0 + t) * act_row); \
+                    sumf[t] = 0.0f;                                                              \
+                }                                                                                \
+                for (int64_t b = 0; b < nb; b++) {                                               \
+                    unpack(&x[b], &u);                                                           \
+                    for (int t = 0; t < nt; t++)                                                 \
+                        sumf[t] += term(&u, &a[t][b]);                                           \
+                }                                                                                \
+                for (int t = 0; t < nt; t++)                                                     \
+                    y[(int64_t)(t0 + t) * ldy + r] = sumf[t];                                    \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+NEON_GEMVN_K(gemvn_q4_K, block_q4_K, q4k_unpacked, q4k_unpack, q4k_term)
+NEON_GEMVN_K(gemvn_q6_K, block_q6_K, q6k_unpacked, q6k_unpack, q6k_term)

@@ -120,6 +120,16 @@ void tensor_neondp_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void 
 void tensor_neondp_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_neondp_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_neondp_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+/* small-batch kernels (signature of tensor_gemvn_fn below; Q8_K activation rows, act_row bytes
+ * apart, no pack), bit-identical to the dots */
+void tensor_neon_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_neon_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_neondp_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_neondp_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
 
 /* ---- Tiled matmul kernels for prompt batches (gemm_avx512.c) ----
  * y[t * ldy + r] = vec_dot(n_in, row r of w, activation row t) for r < n_rows (a multiple of

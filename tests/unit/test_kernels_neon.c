@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
 static uint64_t rng_state;
@@ -126,6 +127,61 @@ Test(kernels_neon, neon_dots_equal_ref) { check_dots(false); }
 
 Test(kernels_neon, neondot_dots_equal_ref) { check_dots(true); }
 
+/* Small-batch kernels: every y[t * ldy + r] equals the reference dot of (row r, token t), for
+ * 1 to 9 tokens (the 4-token groups and their remainders), 1 to 5 rows, rows of 1, 2 and 5
+ * blocks, random and extreme weights; outputs outside the rows and tokens stay untouched. */
+static void check_gemvn(bool dotprod) {
+    if (dotprod && !cpu_features_get()->neon_dotprod)
+        cr_skip_test("this CPU lacks the dot-product extension (ASIMDDP): not tested here");
+    const struct {
+        dot_case dc;
+        tensor_gemvn_fn fn;
+    } cases[] = {{dots[2], dotprod ? tensor_neondp_gemvn_q4_K : tensor_neon_gemvn_q4_K},
+                 {dots[4], dotprod ? tensor_neondp_gemvn_q6_K : tensor_neon_gemvn_q6_K}};
+    enum { ROWS = 5, TOK = 9, NB = 5, LDY = ROWS + 2 };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const dot_case *dc = &cases[c].dc;
+        const tensor_traits *t = tensor_traits_ref_of(dc->type);
+        const size_t vbs = tensor_traits_ref_of(TENSOR_TYPE_Q8_K)->type_size;
+        uint8_t *w = malloc(t->type_size * NB * ROWS), *a = malloc(vbs * NB * TOK);
+        float y[TOK * LDY];
+        for (int trial = 0; trial < 3; trial++) {
+            rng_seed(600 + 10 * (uint64_t)c + (uint64_t)trial);
+            for (int64_t nb = 1; nb <= NB; nb += (nb == 2 ? 3 : 1)) {
+                const size_t w_row = t->type_size * (size_t)nb, a_row = vbs * (size_t)nb;
+                for (int r = 0; r < ROWS; r++)
+                    make_weights(dc, w + r * w_row, nb, trial == 2 ? 1 : 0);
+                for (int k = 0; k < TOK; k++)
+                    make_activations(TENSOR_TYPE_Q8_K, a + k * a_row, nb, trial == 1 ? 1 : 0, 3.0f);
+                for (int n_rows = 1; n_rows <= ROWS; n_rows += 2)
+                    for (int n_tok = 1; n_tok <= TOK; n_tok++) {
+                        for (int i = 0; i < TOK * LDY; i++)
+                            y[i] = -1.0f;
+                        cases[c].fn(nb * QK_K, n_rows, n_tok, y, LDY, w, w_row, a, a_row);
+                        for (int k = 0; k < TOK; k++)
+                            for (int r = 0; r < LDY; r++) {
+                                float want = -1.0f;
+                                if (k < n_tok && r < n_rows)
+                                    dc->ref(nb * QK_K, &want, w + r * w_row, a + k * a_row);
+                                cr_assert(y[k * LDY + r] == want,
+                                          "%s gemvn%s trial %d, %lld blocks, %d rows, %d tokens: "
+                                          "row %d token %d: %a vs ref %a",
+                                          t->name, dotprod ? " (dot)" : "", trial, (long long)nb,
+                                          n_rows, n_tok, r, k, (double)y[k * LDY + r],
+                                          (double)want);
+                            }
+                    }
+            }
+        }
+        free(w);
+        free(a);
+    }
+}
+
+Test(kernels_neon, neon_gemvn_equals_ref_dots) { check_gemvn(false); }
+
+Test(kernels_neon, neondot_gemvn_equals_ref_dots) { check_gemvn(true); }
+
 static uint32_t f32_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -236,4 +292,11 @@ Test(kernels_neon, selection_matches_cpu) {
     }
     cr_expect_eq(tensor_traits_of(TENSOR_TYPE_Q5_0)->vec_dot, tensor_ref_dot_q5_0_q8_0,
                  "types without a NEON dot keep the reference");
+    const char *gv = getenv("HEARTH_GEMV");
+    const tensor_gemvn_fn g = tensor_gemvn_of(TENSOR_TYPE_Q6_K);
+    if ((want && !strcmp(want, "ref")) || (gv && !strcmp(gv, "0")))
+        cr_expect_null(g);
+    else
+        cr_expect_eq(g, f->neon_dotprod ? tensor_neondp_gemvn_q6_K : tensor_neon_gemvn_q6_K);
+    cr_expect_null(tensor_gemm_of(TENSOR_TYPE_Q4_0), "no tiled NEON kernels");
 }
