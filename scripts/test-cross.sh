@@ -4,7 +4,7 @@
 # twice: as -cpu max (NEON with the dot-product extension: the neondot set) and as a Cortex-A53
 # (plain NEON: the neon set). Skips with a message when the toolchain is missing (scripts/deps.sh
 # installs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user).
-# HEARTH_CROSS_FULL=1 also runs test_quant_forward (about 2.5 minutes per CPU under qemu).
+# HEARTH_CROSS_FULL=1 also runs test_quant_forward (0.5 to 2.5 minutes per CPU under qemu).
 set -u
 cd "$(dirname "$0")/.."
 if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || ! command -v qemu-aarch64 >/dev/null 2>&1; then
