@@ -89,6 +89,8 @@ static void apply_neon(tensor_traits *t, bool dot) {
     t[TENSOR_TYPE_F32].vec_dot = tensor_neon_dot_f32_f32;
     t[TENSOR_TYPE_F16].vec_dot = tensor_neon_dot_f16_f32;
     t[TENSOR_TYPE_BF16].vec_dot = tensor_neon_dot_bf16_f32;
+    t[TENSOR_TYPE_F16].to_float = tensor_neon_f16_to_float;
+    t[TENSOR_TYPE_F16].from_float = tensor_neon_f16_from_float;
     const char *v = getenv("HEARTH_GEMV");
     if (v && !strcmp(v, "0")) return;
     gemvns[TENSOR_TYPE_Q4_K] = dot ? tensor_neondp_gemvn_q4_K : tensor_neon_gemvn_q4_K;

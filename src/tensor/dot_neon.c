@@ -91,6 +91,33 @@ void tensor_neon_q8_K_from_float(const float *x, void *vy, int64_t n) {
     }
 }
 
+/* ---- F16 rows (the default KV cache type): FCVT/FCVTN, IEEE round-to-nearest-even like the
+ * reference (NaNs come out quiet in both) ---- */
+
+void tensor_neon_f16_to_float(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(x + i));
+        vst1q_f32(y + i, vcvt_f32_f16(vget_low_f16(h)));
+        vst1q_f32(y + i + 4, vcvt_high_f32_f16(h));
+    }
+    for (; i < n; i++)
+        y[i] = h2f(x[i]);
+}
+
+void tensor_neon_f16_from_float(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float16x8_t h =
+            vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(x + i)), vld1q_f32(x + i + 4));
+        vst1q_u16(y + i, vreinterpretq_u16_f16(h));
+    }
+    for (; i < n; i++)
+        y[i] = tensor_fp32_to_fp16(x[i]);
+}
+
 /* ---- Float weights ---- */
 
 void tensor_neon_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {

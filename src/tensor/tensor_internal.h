@@ -106,6 +106,8 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void 
  * integer kernels with the ARMv8.2 dot-product instructions); quantized dots and F32 bit-identical
  * to the references, F16/BF16 equal up to float summation order ---- */
 void tensor_neon_q8_0_from_float(const float *x, void *y, int64_t n);
+void tensor_neon_f16_to_float(const void *x, float *y, int64_t n);
+void tensor_neon_f16_from_float(const float *x, void *y, int64_t n); /* bit-identical */
 void tensor_neon_q8_K_from_float(const float *x, void *y, int64_t n);
 void tensor_neon_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
 void tensor_neon_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
