@@ -15,12 +15,11 @@
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 
-/* An AVX-512 clone beside the baseline for the loops below, picked at load time (x86 only;
- * other architectures build just the baseline, which their compilers vectorize for NEON). */
-#if defined(__x86_64__)
-#define CLONES_AVX512 __attribute__((target_clones("avx512f", "default")))
-#else
-#define CLONES_AVX512
+/* Loops below carry target_clones("avx512f", "default"): an AVX-512 clone beside the baseline,
+ * picked at load time. That attribute exists for x86 only; elsewhere (aarch64) the baseline alone
+ * is built, which the compiler vectorizes for NEON. */
+#if !defined(__x86_64__)
+#define target_clones(...)
 #endif
 
 /* ---- Helpers ---- */
@@ -60,7 +59,7 @@ static void kv_store(const hearth_ctx *c, void *cache, size_t off, const float *
 /* Q8_0 blocks to floats, d * q (the same values as the traits' to_float), in a loop the compiler
  * vectorizes: attention dequantizes one K and one V row per visible cell, so the scalar
  * reference would dominate a long context. The scale goes through the f16 traits. */
-CLONES_AVX512 static void
+__attribute__((target_clones("avx512f", "default"))) static void
 dequant_q8_row(const hearth_ctx *c, const block_q8_0 *restrict x, float *restrict y, int n) {
     for (int b = 0; b < n / 32; b++) {
         float d;
@@ -110,7 +109,7 @@ typedef float v16f __attribute__((vector_size(64)));
 
 /* (built for AVX-512 and for the baseline, picked at load time by the CPU: the arithmetic is the
  * same in both, only the vector width differs) */
-CLONES_AVX512 static void
+__attribute__((target_clones("avx512f", "default"))) static void
 dots_f32_in_f64(const float *restrict q, const float *restrict k, int grp, int n, float scale,
                 float *restrict out, int ostride) {
     for (int h = 0; h < grp; h++) {
@@ -132,7 +131,7 @@ dots_f32_in_f64(const float *restrict q, const float *restrict k, int grp, int n
 }
 
 /* s[h * hdv + i] += (double)(p[h * pstride] * v[i]): float product, double sum */
-CLONES_AVX512 static void
+__attribute__((target_clones("avx512f", "default"))) static void
 axpy_heads_f64(double *restrict s, const float *restrict v, const float *restrict p, int pstride,
                int grp, int hdv) {
     for (int h = 0; h < grp; h++) {
@@ -154,7 +153,7 @@ axpy_heads_f64(double *restrict s, const float *restrict v, const float *restric
 }
 
 /* dst[i] = (a[i] + c[i]) + (b[i] + d[i]) (c, d may be NULL: dst[i] = dst[i] + a[i]) */
-CLONES_AVX512 static void
+__attribute__((target_clones("avx512f", "default"))) static void
 add4(float *restrict dst, const float *restrict a, const float *restrict b,
      const float *restrict c, const float *restrict d, size_t n) {
     size_t i = 0;
@@ -189,7 +188,7 @@ add4(float *restrict dst, const float *restrict a, const float *restrict b,
  * query is already widened to double (qd) and k is widened once for all heads, so each product
  * is one double multiply, equal to (double)(q * k). Same partial sums, same order, same result.
  * n: a multiple of 8, at most 8 * KD_MAX. */
-CLONES_AVX512 static void
+__attribute__((target_clones("avx512f", "default"))) static void
 dots_exact_f64(const double *restrict qd, const float *restrict k, int grp, int n, float scale,
                float *restrict out, int ostride) {
     v8d kd[KD_MAX];
@@ -213,7 +212,7 @@ dots_exact_f64(const double *restrict qd, const float *restrict k, int grp, int 
 }
 
 /* a[h * hdv + i] += p[h * pstride] * v[i] for h < grp, i < hdv (a multiply, then an add) */
-CLONES_AVX512 static void
+__attribute__((target_clones("avx512f", "default"))) static void
 axpy_heads(float *restrict a, const float *restrict v, const float *restrict p, int pstride,
            int grp, int hdv) {
     for (int h = 0; h < grp; h++) {
