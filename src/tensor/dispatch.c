@@ -1,11 +1,9 @@
 /* dispatch.c — picks the kernel set once, at the first traits lookup (stb's setup-once idea):
  * the table starts with the scalar references and the best ISA the CPU supports overrides the
- * kernels it has. HEARTH_ISA=ref|avx2|avx512 (x86) or ref|neon (aarch64) forces a set so any path
- * can be reproduced or tested on one machine; a forced set the CPU cannot run falls back to the
- * best one below it, with a warning. The avx512 set is the avx2 set with the AVX-512 kernels laid
- * over it (per kernel: types without an AVX-512 version keep their AVX2 one). On aarch64 the neon
- * set uses the SDOT versions of the integer dots where AT_HWCAP reports the dot-product
- * extension (tensor_isa() then says "neondot"). */
+ * kernels it has. HEARTH_ISA=ref|avx2|avx512 forces a set so any path can be reproduced or tested
+ * on one machine; a forced set the CPU cannot run falls back to the best one below it, with a
+ * warning. The avx512 set is the avx2 set with the AVX-512 kernels laid over it (per kernel:
+ * types without an AVX-512 version keep their AVX2 one). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,8 +74,10 @@ static void apply_avx2(tensor_traits *t) {
 #endif
 
 #if defined(__aarch64__)
-/* dot_neon.c / dot_neondp.c; the other types keep their references; the Q4_K/Q6_K small-batch
- * kernels unless HEARTH_GEMV=0 (no tiled NEON kernels) */
+/* aarch64: the neon set (HEARTH_ISA=neon|ref there): dot_neon.c / dot_neondp.c, the latter's
+ * SDOT versions of the integer dots where AT_HWCAP reports the dot-product extension
+ * (tensor_isa() then says "neondot"); the other types keep their references; the Q4_K/Q6_K
+ * small-batch kernels unless HEARTH_GEMV=0 (no tiled NEON kernels). */
 static void apply_neon(tensor_traits *t, bool dot) {
     t[TENSOR_TYPE_Q8_0].from_float = tensor_neon_q8_0_from_float;
     t[TENSOR_TYPE_Q8_K].from_float = tensor_neon_q8_K_from_float;
