@@ -25,6 +25,12 @@ ARCH_OUT := %_avx2.c %_avx512.c
 else
 ARCH_OUT := %_neon.c %_neondp.c %_avx2.c %_avx512.c
 endif
+# Loops marked __attribute__((target_clones("avx512f", "default"))) get an AVX-512 clone on x86;
+# GCC has no target_clones off x86 (before GCC 14), so elsewhere the attribute is defined away and
+# the baseline alone is built (vectorized for the target's own SIMD).
+ifeq ($(filter x86_64 i386 i486 i586 i686,$(ARCH)),)
+ARCH_CFLAGS := '-Dtarget_clones(...)='
+endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef \
         -Wwrite-strings -Wdouble-promotion -Wvla -Wformat=2 -Wimplicit-fallthrough
@@ -47,13 +53,13 @@ $(error unknown MODE=$(MODE): use release, debug, asan, tsan or fuzz)
 endif
 
 CFLAGS ?=
-HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS) $(PKG_CFLAGS)
+HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS) $(PKG_CFLAGS) $(ARCH_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm -pthread
 ifeq ($(TARGET),aarch64)
 # No arm64 builds of the outside libraries here (their -dev packages cannot sit beside the
 # host's): the cross build takes the modules that need none.
 PKG_CFLAGS :=
-HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS)
+HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS) $(ARCH_CFLAGS)
 LDLIBS := -lm -pthread
 endif
 

@@ -15,13 +15,6 @@
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 
-/* Loops below carry target_clones("avx512f", "default"): an AVX-512 clone beside the baseline,
- * picked at load time. That attribute exists for x86 only; elsewhere (aarch64) the baseline alone
- * is built, which the compiler vectorizes for NEON. */
-#if !defined(__x86_64__)
-#define target_clones(...)
-#endif
-
 /* ---- Helpers ---- */
 
 static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float *x, int n_tok) {
