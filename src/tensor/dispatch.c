@@ -77,7 +77,8 @@ static void apply_avx2(tensor_traits *t) {
 /* aarch64: the neon set (HEARTH_ISA=neon|ref there): dot_neon.c / dot_neondp.c, the latter's
  * SDOT versions of the integer dots where AT_HWCAP reports the dot-product extension
  * (tensor_isa() then says "neondot"); the other types keep their references; the Q4_K/Q6_K
- * small-batch kernels unless HEARTH_GEMV=0 (no tiled NEON kernels). */
+ * small-batch kernels unless HEARTH_GEMV=0; with SDOT, the Q4_0/Q8_0 tiled kernels unless
+ * HEARTH_GEMM=0. */
 static void apply_neon(tensor_traits *t, bool dot) {
     t[TENSOR_TYPE_Q8_0].from_float = tensor_neon_q8_0_from_float;
     t[TENSOR_TYPE_Q8_K].from_float = tensor_neon_q8_K_from_float;
@@ -92,9 +93,14 @@ static void apply_neon(tensor_traits *t, bool dot) {
     t[TENSOR_TYPE_F16].to_float = tensor_neon_f16_to_float;
     t[TENSOR_TYPE_F16].from_float = tensor_neon_f16_from_float;
     const char *v = getenv("HEARTH_GEMV");
-    if (v && !strcmp(v, "0")) return;
-    gemvns[TENSOR_TYPE_Q4_K] = dot ? tensor_neondp_gemvn_q4_K : tensor_neon_gemvn_q4_K;
-    gemvns[TENSOR_TYPE_Q6_K] = dot ? tensor_neondp_gemvn_q6_K : tensor_neon_gemvn_q6_K;
+    if (!(v && !strcmp(v, "0"))) {
+        gemvns[TENSOR_TYPE_Q4_K] = dot ? tensor_neondp_gemvn_q4_K : tensor_neon_gemvn_q4_K;
+        gemvns[TENSOR_TYPE_Q6_K] = dot ? tensor_neondp_gemvn_q6_K : tensor_neon_gemvn_q6_K;
+    }
+    const char *g = getenv("HEARTH_GEMM");
+    if (!dot || (g && !strcmp(g, "0"))) return;
+    gemms[TENSOR_TYPE_Q4_0] = tensor_neondp_gemm_q4_0;
+    gemms[TENSOR_TYPE_Q8_0] = tensor_neondp_gemm_q8_0;
 }
 
 static void select_neon(tensor_traits *table, const char *want) {

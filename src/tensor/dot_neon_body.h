@@ -10,6 +10,7 @@
  * reference writes them, accumulated in block order. GCC in -std=c11 mode does not contract
  * a*b+c into an FMA; for clang the pragma below says the same. */
 #include <arm_neon.h>
+#include <string.h>
 
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
@@ -242,3 +243,102 @@ void NEON_NAME(dot_q6_K_q8_K)(int64_t n, float *s, const void *vx, const void *v
 
 NEON_GEMVN_K(gemvn_q4_K, block_q4_K, q4k_unpacked, q4k_unpack, q4k_term)
 NEON_GEMVN_K(gemvn_q6_K, block_q6_K, q6k_unpacked, q6k_unpack, q6k_term)
+
+#if NEON_DOTPROD
+/* ---- Tiled prompt kernels (tensor_gemm_fn, SDOT only): Q4_0 / Q8_0 weights against the packed
+ * Q8_0 activations of tensor_gemm_pack (per 8-token group and block: [k-group g][token t] the 4
+ * bytes qs[4g..4g+3], then float dy[8]; the -c*sum(qs) field is for the x86 kernels' unsigned
+ * weights and unused here). A tile is 4 rows x 8 tokens: the 4 rows' 32 weights of a block are
+ * transposed into 8 vectors (k-group g: rows 0..3, 4 bytes each), and SDOT by lane multiplies
+ * one with the 4 bytes of one token, so each weight vector serves 8 tokens and each activation
+ * vector 4 rows. Per block and (row, token) the int32 dot is exact and its term
+ * (float)isum * (dx * dy) is added in block order, as the reference does: bit-identical. ---- */
+
+/* rows a[0..3] (32 int8 each, as two vectors) -> g[k] = the 4 rows' bytes 4k..4k+3 */
+static inline void transpose_4x32(const int8x16_t a[4][2], int8x16_t g[8]) {
+    for (int h = 0; h < 2; h++) {
+        const int32x4_t r0 = vreinterpretq_s32_s8(a[0][h]), r1 = vreinterpretq_s32_s8(a[1][h]);
+        const int32x4_t r2 = vreinterpretq_s32_s8(a[2][h]), r3 = vreinterpretq_s32_s8(a[3][h]);
+        const int32x4_t t01l = vzip1q_s32(r0, r1), t01h = vzip2q_s32(r0, r1); /* r0k r1k ... */
+        const int32x4_t t23l = vzip1q_s32(r2, r3), t23h = vzip2q_s32(r2, r3);
+        g[4 * h + 0] = vreinterpretq_s8_s64(
+            vzip1q_s64(vreinterpretq_s64_s32(t01l), vreinterpretq_s64_s32(t23l)));
+        g[4 * h + 1] = vreinterpretq_s8_s64(
+            vzip2q_s64(vreinterpretq_s64_s32(t01l), vreinterpretq_s64_s32(t23l)));
+        g[4 * h + 2] = vreinterpretq_s8_s64(
+            vzip1q_s64(vreinterpretq_s64_s32(t01h), vreinterpretq_s64_s32(t23h)));
+        g[4 * h + 3] = vreinterpretq_s8_s64(
+            vzip2q_s64(vreinterpretq_s64_s32(t01h), vreinterpretq_s64_s32(t23h)));
+    }
+}
+
+/* One 4-row x 8-token tile over all blocks; rows' block-b weights come from load(row, b, out). */
+#define NEON_GEMM_TILE(block_t, load_w)                                                          \
+    for (int r0 = 0; r0 < n_rows; r0 += 4)                                                       \
+        for (int t0 = 0; t0 < n_tok; t0 += 8) {                                                  \
+            const uint8_t *grp = (const uint8_t *)pack + (size_t)(t0 / 8) * (size_t)nb *         \
+                                                             TENSOR_GEMM_PACK32;                 \
+            float32x4_t sum[8];                                                                  \
+            for (int t = 0; t < 8; t++)                                                          \
+                sum[t] = vdupq_n_f32(0.0f);                                                      \
+            for (int64_t b = 0; b < nb; b++) {                                                   \
+                int8x16_t a[4][2], g[8];                                                         \
+                float dx[4];                                                                     \
+                for (int i = 0; i < 4; i++) {                                                    \
+                    const block_t *x =                                                           \
+                        (const block_t *)((const uint8_t *)w + (size_t)(r0 + i) * w_row) + b;    \
+                    load_w(x, a[i]);                                                             \
+                    dx[i] = h2f(x->d);                                                           \
+                }                                                                                \
+                transpose_4x32(a, g);                                                            \
+                const uint8_t *rec = grp + (size_t)b * TENSOR_GEMM_PACK32;                       \
+                int32x4_t acc[8];                                                                \
+                for (int t = 0; t < 8; t++)                                                      \
+                    acc[t] = vdupq_n_s32(0);                                                     \
+                for (int k = 0; k < 8; k++) {                                                    \
+                    const int8x16_t lo = vld1q_s8((const int8_t *)rec + 32 * k);                 \
+                    const int8x16_t hi = vld1q_s8((const int8_t *)rec + 32 * k + 16);            \
+                    acc[0] = vdotq_laneq_s32(acc[0], g[k], lo, 0);                               \
+                    acc[1] = vdotq_laneq_s32(acc[1], g[k], lo, 1);                               \
+                    acc[2] = vdotq_laneq_s32(acc[2], g[k], lo, 2);                               \
+                    acc[3] = vdotq_laneq_s32(acc[3], g[k], lo, 3);                               \
+                    acc[4] = vdotq_laneq_s32(acc[4], g[k], hi, 0);                               \
+                    acc[5] = vdotq_laneq_s32(acc[5], g[k], hi, 1);                               \
+                    acc[6] = vdotq_laneq_s32(acc[6], g[k], hi, 2);                               \
+                    acc[7] = vdotq_laneq_s32(acc[7], g[k], hi, 3);                               \
+                }                                                                                \
+                float dy[8];                                                                     \
+                memcpy(dy, rec + 256, sizeof dy);                                                \
+                const float32x4_t dxv = vld1q_f32(dx);                                           \
+                for (int t = 0; t < 8; t++) {                                                    \
+                    const float32x4_t dxy = vmulq_n_f32(dxv, dy[t]);                             \
+                    sum[t] = vaddq_f32(sum[t], vmulq_f32(vcvtq_f32_s32(acc[t]), dxy));           \
+                }                                                                                \
+            }                                                                                    \
+            for (int t = 0; t < 8 && t0 + t < n_tok; t++)                                        \
+                vst1q_f32(y + (int64_t)(t0 + t) * ldy + r0, sum[t]);                             \
+        }
+
+static inline void load_q4_0(const block_q4_0 *x, int8x16_t out[2]) {
+    const uint8x16_t q = vld1q_u8(x->qs);
+    out[0] = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+    out[1] = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
+}
+
+static inline void load_q8_0(const block_q8_0 *x, int8x16_t out[2]) {
+    out[0] = vld1q_s8(x->qs);
+    out[1] = vld1q_s8(x->qs + 16);
+}
+
+void tensor_neondp_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack) {
+    const int64_t nb = n_in / QK8_0;
+    NEON_GEMM_TILE(block_q4_0, load_q4_0)
+}
+
+void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack) {
+    const int64_t nb = n_in / QK8_0;
+    NEON_GEMM_TILE(block_q8_0, load_q8_0)
+}
+#endif

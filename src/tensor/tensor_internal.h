@@ -132,6 +132,12 @@ void tensor_neondp_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int
                               const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_neondp_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row);
+/* tiled prompt kernels (SDOT only; signature of tensor_gemm_fn below, the packed layout
+ * described there; n_rows a multiple of 4), bit-identical to the dots */
+void tensor_neondp_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
 
 /* ---- Tiled matmul kernels for prompt batches (gemm_avx512.c) ----
  * y[t * ldy + r] = vec_dot(n_in, row r of w, activation row t) for r < n_rows (a multiple of

@@ -182,6 +182,62 @@ Test(kernels_neon, neon_gemvn_equals_ref_dots) { check_gemvn(false); }
 
 Test(kernels_neon, neondot_gemvn_equals_ref_dots) { check_gemvn(true); }
 
+/* Tiled kernels (SDOT): every output of a tile equals the reference dot of its (row, token)
+ * pair: random and extreme weights, reference-quantized and all-+-127 activations, 1 to 17
+ * tokens (the 8-token groups, padded), rows of 1 to 67 blocks, 8 and 32 rows. */
+Test(kernels_neon, neondot_gemm_equals_ref_dots) {
+    if (!cpu_features_get()->neon_dotprod)
+        cr_skip_test("this CPU lacks the dot-product extension (ASIMDDP): not tested here");
+    const struct {
+        dot_case dc;
+        tensor_gemm_fn fn;
+    } cases[] = {{dots[0], tensor_neondp_gemm_q4_0}, {dots[1], tensor_neondp_gemm_q8_0}};
+    const int64_t lens[] = {1, 3, 64, 67};
+    const int toks[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17};
+    enum { ROWS = 32, TMAX = 17, NBMAX = 67 };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const dot_case *dc = &cases[c].dc;
+        const tensor_traits *t = tensor_traits_ref_of(dc->type);
+        const tensor_traits *vt = tensor_traits_ref_of(TENSOR_TYPE_Q8_0);
+        uint8_t *w = malloc(t->type_size * NBMAX * ROWS), *q = malloc(vt->type_size * NBMAX * TMAX);
+        float *y = malloc(sizeof(float) * ROWS * TMAX);
+        void *pack = malloc(tensor_gemm_pack_size(dc->type, NBMAX * 32, TMAX));
+        for (int trial = 0; trial < 3; trial++) {
+            rng_seed(5000 + 100 * (uint64_t)c + (uint64_t)trial);
+            for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+                const int64_t nb = lens[l], n_in = nb * 32;
+                const size_t w_row = t->type_size * (size_t)nb, q_row = vt->type_size * (size_t)nb;
+                for (int r = 0; r < ROWS; r++)
+                    make_weights(dc, w + r * w_row, nb, trial == 2 ? 1 : 0);
+                for (int k = 0; k < TMAX; k++)
+                    make_activations(TENSOR_TYPE_Q8_0, q + k * q_row, nb, trial == 1 ? 1 : 0,
+                                     trial == 0 ? 1.0f : 20.0f);
+                for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+                    const int n_tok = toks[ti], n_rows = ti % 2 ? ROWS : 8;
+                    tensor_gemm_pack(dc->type, n_in, q, q_row, n_tok, pack);
+                    for (int i = 0; i < ROWS * TMAX; i++)
+                        y[i] = NAN;
+                    cases[c].fn(n_in, n_rows, n_tok, y, ROWS, w, w_row, pack);
+                    for (int k = 0; k < n_tok; k++)
+                        for (int r = 0; r < n_rows; r++) {
+                            float want = NAN;
+                            dc->ref(n_in, &want, w + r * w_row, q + k * q_row);
+                            cr_assert(y[k * ROWS + r] == want,
+                                      "%s gemm trial %d, %lld blocks, %d tokens: row %d token %d: "
+                                      "%a vs ref %a",
+                                      t->name, trial, (long long)nb, n_tok, r, k,
+                                      (double)y[k * ROWS + r], (double)want);
+                        }
+                }
+            }
+        }
+        free(w);
+        free(q);
+        free(y);
+        free(pack);
+    }
+}
+
 static uint32_t f32_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -298,5 +354,10 @@ Test(kernels_neon, selection_matches_cpu) {
         cr_expect_null(g);
     else
         cr_expect_eq(g, f->neon_dotprod ? tensor_neondp_gemvn_q6_K : tensor_neon_gemvn_q6_K);
-    cr_expect_null(tensor_gemm_of(TENSOR_TYPE_Q4_0), "no tiled NEON kernels");
+    const char *gm = getenv("HEARTH_GEMM");
+    if ((want && !strcmp(want, "ref")) || (gm && !strcmp(gm, "0")) || !f->neon_dotprod)
+        cr_expect_null(tensor_gemm_of(TENSOR_TYPE_Q4_0), "tiled kernels: SDOT only");
+    else
+        cr_expect_eq(tensor_gemm_of(TENSOR_TYPE_Q4_0), tensor_neondp_gemm_q4_0);
+    cr_expect_null(tensor_gemm_of(TENSOR_TYPE_Q4_K), "no K-quant tiled NEON kernels");
 }
