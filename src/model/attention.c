@@ -30,6 +30,7 @@
  * Work items go to threads dynamically (an atomic counter), and every row's arithmetic is the
  * same whichever thread runs it and whatever other rows share its item, so results do not
  * depend on the thread count or on how the batch mixes sequences. */
+#include <assert.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -60,6 +61,7 @@ static inline att_v2d v2_load(const double *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
+static inline void v2_store(double *p, att_v2d v) { memcpy(p, &v, sizeof v); }
 static inline att_v2d v2_load_f(const float *p) { return (att_v2d){(double)p[0], (double)p[1]}; }
 static inline void v2_store_f(float *p, att_v2d v) {
     p[0] = (float)v[0];
@@ -86,6 +88,7 @@ static inline att_v4f v4_max(att_v4f a, att_v4f b) {
 #define ATT_DW 2
 #define ATT_DLOAD(p) v2_load(p)
 #define ATT_DLOAD_F(p) v2_load_f(p)
+#define ATT_DSTORE(p, v) v2_store(p, v)
 #define ATT_DSTORE_F(p, v) v2_store_f(p, v)
 #define ATT_DSET1(x) ((att_v2d){(x), (x)})
 #define ATT_DZERO() ((att_v2d){0.0, 0.0})
@@ -138,6 +141,25 @@ void hearth_kv_load(const hearth_ctx *c, const void *cache, size_t off, float *d
         dequant_q8_row(c, (const block_q8_0 *)cache + off / 32, dst, n);
 }
 
+/* Asks for the row at element offset off of a cache ahead of its use: a cell's row of one head
+ * is 64-256 bytes at a stride of all heads' rows, which the hardware prefetcher follows
+ * poorly, and decoding one token is bound by reading the cache. */
+static inline void kv_prefetch(const hearth_ctx *c, const void *cache, size_t off, int n) {
+    const char *p;
+    size_t bytes;
+    if (c->kv_elt) {
+        p = (const char *)cache + off * c->kv_elt;
+        bytes = (size_t)n * c->kv_elt;
+    } else {
+        p = (const char *)((const block_q8_0 *)cache + off / 32);
+        bytes = (size_t)n / 32 * sizeof(block_q8_0);
+    }
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(p + o);
+}
+
+#define ATT_PREFETCH 16 /* rows ahead */
+
 /* ---- The tiled path ---- */
 
 typedef struct {
@@ -153,8 +175,11 @@ typedef struct {
     float *s;       /* (n_ctx, rp) scores, then probabilities */
     double *kd;     /* (ATT_TILE_CELLS, hdk) K rows in double */
     float *kf;      /* (ATT_TILE_CELLS, hdk) K rows */
-    float *vf;      /* (n_ctx, hdv) the item's V rows */
+    float *vf;      /* (n_ctx, hdv) the item's V rows, lane-major (see pv64) */
+    float *pl;      /* (n_ctx, rp) probabilities, lane-major */
+    float *vd;      /* (ATT_PD_CELLS, hdv) V rows of p.V's double part */
     float *ot;      /* (hdv, rp) output */
+    float *lanes;   /* (20, hdv, rp) p.V lanes and their folds (pv64) */
     double *pd;     /* (ATT_PD_CELLS, rp) probabilities of p.V's double part */
     float *mx;      /* (rp) row maxima, then 1 / sum */
     double *sum;    /* (rp) */
@@ -184,8 +209,11 @@ static size_t tile_layout(const hearth_ctx *c, char *base, tile_scratch *ts) {
     size_t o_s = carve(&at, n_ctx * rp * sizeof(float));
     size_t o_kd = carve(&at, ATT_TILE_CELLS * hdk * sizeof(double));
     size_t o_kf = carve(&at, ATT_TILE_CELLS * hdk * sizeof(float));
-    size_t o_vf = carve(&at, n_ctx * hdv * sizeof(float));
+    size_t o_vf = carve(&at, (n_ctx + 64) * hdv * sizeof(float));
+    size_t o_pl = carve(&at, (n_ctx + 64) * rp * sizeof(float));
+    size_t o_vd = carve(&at, ATT_PD_CELLS * hdv * sizeof(float));
     size_t o_ot = carve(&at, hdv * rp * sizeof(float));
+    size_t o_lanes = carve(&at, 20 * hdv * rp * sizeof(float));
     size_t o_pd = carve(&at, ATT_PD_CELLS * rp * sizeof(double));
     size_t o_mx = carve(&at, rp * sizeof(float));
     size_t o_sum = carve(&at, rp * sizeof(double));
@@ -199,7 +227,10 @@ static size_t tile_layout(const hearth_ctx *c, char *base, tile_scratch *ts) {
         ts->kd = (double *)(void *)(base + o_kd);
         ts->kf = (float *)(void *)(base + o_kf);
         ts->vf = (float *)(void *)(base + o_vf);
+        ts->pl = (float *)(void *)(base + o_pl);
+        ts->vd = (float *)(void *)(base + o_vd);
         ts->ot = (float *)(void *)(base + o_ot);
+        ts->lanes = (float *)(void *)(base + o_lanes);
         ts->pd = (double *)(void *)(base + o_pd);
         ts->mx = (float *)(void *)(base + o_mx);
         ts->sum = (double *)(void *)(base + o_sum);
@@ -224,14 +255,14 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
     const attn_kernels *K = j->k;
     const hearth_hparams *hp = &c->m->hp;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
-    const int nq = hp->n_head * hdk, nkv_k = hp->n_head_kv * hdk, nkv_v = hp->n_head_kv * hdv;
+    const int nq = hp->n_head * hdk;
     const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
     const bool f16 = c->kv_elt == 2;
     const int nt = r1 - r0, R = nt * grp;
     const int rp = (R + K->width - 1) / K->width * K->width;
     const int rq = (R + K->dwidth - 1) / K->dwidth * K->dwidth;
-    const size_t layer_k = (size_t)j->a.layer * (size_t)n_ctx * (size_t)nkv_k;
-    const size_t layer_v = (size_t)j->a.layer * (size_t)n_ctx * (size_t)nkv_v;
+    const size_t head_k = hearth_kv_head(c, j->a.layer, g, hdk);
+    const size_t head_v = hearth_kv_head(c, j->a.layer, g, hdv);
     const float scale = 1.0f / sqrtf((float)hdk);
 
     /* rows as lanes: lane tt * grp + h is query head g * grp + h of token r0 + tt */
@@ -264,16 +295,21 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
         if (kc->pos >= 0 && kc->pos <= maxpos && (kc->seqs & bit)) cells[n++] = cell;
     }
 
-    /* scores, -inf where a row must not look (pos > its own), row maxima; V rows */
+    /* scores, -inf where a row must not look (pos > its own), row maxima */
     for (int r = 0; r < rp; r++) {
         ts->mx[r] = -INFINITY;
         ts->nvis[r] = n;
     }
     for (int k0 = 0; k0 < n; k0 += ATT_TILE_CELLS) {
         const int nb = n - k0 < ATT_TILE_CELLS ? n - k0 : ATT_TILE_CELLS;
-        for (int i = 0; i < nb; i++)
-            hearth_kv_load(c, c->k_cache, layer_k + (size_t)cells[k0 + i] * nkv_k + (size_t)g * hdk,
+        for (int i = 0; i < nb; i++) {
+            if (k0 + i + ATT_PREFETCH < n)
+                kv_prefetch(c, c->k_cache,
+                            head_k + (size_t)cells[k0 + i + ATT_PREFETCH] * hdk,
+                            hdk);
+            hearth_kv_load(c, c->k_cache, head_k + (size_t)cells[k0 + i] * hdk,
                            ts->kf + (size_t)i * hdk, hdk);
+        }
         K->widen(ts->kf, ts->kd, nb * hdk);
         float *sb = ts->s + (size_t)k0 * rp;
         K->qk(sb, ts->qt, rq, rp, ts->kd, hdk, nb);
@@ -287,9 +323,6 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
                 }
         }
         K->scale_max(sb, rp, nb, scale, ts->mx);
-        for (int i = 0; i < nb; i++)
-            hearth_kv_load(c, c->v_cache, layer_v + (size_t)cells[k0 + i] * nkv_v + (size_t)g * hdv,
-                           ts->vf + (size_t)(k0 + i) * hdv, hdv);
     }
 
     /* softmax: exponentials, sums, probabilities (rounded to f16 with an F16 cache) */
@@ -321,8 +354,9 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
         if (e > e_max) e_max = e;
     }
     const int n_pd = n - e_min;
-    /* (n_pd < ATT_PD_CELLS: a row's own tail is under 32 cells, plus fewer than
-     * ATT_TILE_ROWS of the item's later tokens) */
+    /* a row's own tail is under 32 cells, plus fewer than ATT_TILE_ROWS of the item's later
+     * tokens (its positions are consecutive, one cell each) */
+    assert(n_pd <= ATT_PD_CELLS);
     for (int k = e_min; k < n; k++)
         for (int r = 0; r < rp; r++) {
             float *pk = ts->s + (size_t)k * rp + r;
@@ -330,8 +364,25 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
             ts->pd[(size_t)(k - e_min) * rp + r] = dbl ? (double)*pk : 0.0;
             if (dbl) *pk = 0.0f;
         }
-    K->pv64(ts->ot, ts->s, rp, ts->vf, hdv, e_max);
-    if (n_pd > 0) K->pvd(ts->ot, ts->pd, rq, rp, ts->vf + (size_t)e_min * hdv, hdv, n_pd);
+    /* lane-major copies for pv64 (cell k = l + 64 m to row l * mm + m): each lane's cells are
+     * contiguous, not 64 rows apart (which maps them onto the same few L1 sets) */
+    const int mm = (e_max + 63) / 64;
+    for (int k = 0; k < e_max; k++) {
+        const size_t row = (size_t)(k & 63) * mm + (size_t)(k >> 6);
+        memcpy(ts->pl + row * rp, ts->s + (size_t)k * rp, (size_t)rp * sizeof(float));
+        if (k + ATT_PREFETCH < n)
+            kv_prefetch(c, c->v_cache,
+                        head_v + (size_t)cells[k + ATT_PREFETCH] * hdv, hdv);
+        hearth_kv_load(c, c->v_cache, head_v + (size_t)cells[k] * hdv,
+                       ts->vf + row * hdv, hdv);
+    }
+    K->pv64(ts->ot, ts->pl, rp, ts->vf, hdv, e_max, ts->lanes);
+    if (n_pd > 0) {
+        for (int k = e_min; k < n; k++)
+            hearth_kv_load(c, c->v_cache, head_v + (size_t)cells[k] * hdv,
+                           ts->vd + (size_t)(k - e_min) * hdv, hdv);
+        K->pvd(ts->ot, ts->pd, rq, rp, ts->vd, hdv, n_pd);
+    }
 
     for (int tt = 0; tt < nt; tt++)
         for (int h = 0; h < grp; h++) {
@@ -373,7 +424,9 @@ void hearth_attention(hearth_ctx *c, const hearth_batch *b, int layer, int n_row
         const int e = rows ? rows[t] : t;
         const int start = ng ? c->att_groups[ng - 1] : 0;
         const int prev = t ? (rows ? rows[t - 1] : t - 1) : -1;
-        if (ng == 0 || t - start >= c->att_tok || b->seq_id[e] != b->seq_id[prev])
+        /* (consecutive positions too: the last layer keeps only the rows that want logits) */
+        if (ng == 0 || t - start >= c->att_tok || b->seq_id[e] != b->seq_id[prev] ||
+            b->pos[e] != b->pos[prev] + 1)
             c->att_groups[ng++] = t;
     }
     c->att_groups[ng] = n_rows;

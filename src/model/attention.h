@@ -38,6 +38,15 @@ void hearth_attention(hearth_ctx *c, const hearth_batch *b, int layer, int n_row
 int hearth_attention_alloc(hearth_ctx *c, he_error *err);
 void hearth_attention_free(hearth_ctx *c);
 
+/* The cache is head-major: the row of KV head g of a cell in a layer starts at element
+ * ((layer * n_head_kv + g) * n_ctx + cell) * hd (hd: head_dim_k for K, head_dim_v for V), so
+ * one head's rows lie one after another and attention streams them. This is the offset of
+ * cell 0's row. (Q8_0: hd is a multiple of 32, so every row starts a block.) */
+static inline size_t hearth_kv_head(const hearth_ctx *c, int layer, int g, int hd) {
+    return ((size_t)layer * (size_t)c->m->hp.n_head_kv + (size_t)g) * (size_t)c->p.n_ctx *
+           (size_t)hd;
+}
+
 /* The K or V row of n elements at element offset off of a cache, as floats. */
 void hearth_kv_load(const hearth_ctx *c, const void *cache, size_t off, float *dst, int n);
 
@@ -51,7 +60,7 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth);
  *   widen: y[i] = (double)x[i]
  *   pv64: ot[j * rp + r] = p.V over cells k < n (a multiple of 64) for j < hdv, summed as ggml
  *       sums it: cell k into float partial sum k % 64, the 64 folded (l, l+32) + (l+16, l+48),
- *       then pairwise over 16
+ *       then pairwise over 16; scr: 20 * hdv * rp floats
  *   pvd: ot[j * rp + r] = (float)((double)ot[j * rp + r] + the sum over k < n of pd[k * rp + r]
  *       * vf[k * hdv + j] in double), for r < rq
  *   scale_max: s[k * rp + r] *= scale, then mx[r] = max(mx[r], s[k * rp + r])
@@ -65,7 +74,7 @@ typedef struct {
     int dwidth; /* double lanes per vector */
     void (*qk)(float *s, const double *qt, int rq, int rp, const double *kd, int hdk, int n);
     void (*widen)(const float *x, double *y, int n);
-    void (*pv64)(float *ot, const float *p, int rp, const float *vf, int hdv, int n);
+    void (*pv64)(float *ot, const float *p, int rp, const float *vf, int hdv, int n, float *scr);
     void (*pvd)(float *ot, const double *pd, int rq, int rp, const float *vf, int hdv, int n);
     void (*scale_max)(float *s, int rp, int n, float scale, float *mx);
     void (*sub)(float *s, int rp, int n, const float *mx);
@@ -77,7 +86,8 @@ typedef struct {
     void attn_qk_##sfx(float *s, const double *qt, int rq, int rp, const double *kd, int hdk,    \
                        int n);                                                                   \
     void attn_widen_##sfx(const float *x, double *y, int n);                                     \
-    void attn_pv64_##sfx(float *ot, const float *p, int rp, const float *vf, int hdv, int n);    \
+    void attn_pv64_##sfx(float *ot, const float *p, int rp, const float *vf, int hdv, int n,     \
+                         float *scr);                                                            \
     void attn_pvd_##sfx(float *ot, const double *pd, int rq, int rp, const float *vf, int hdv,   \
                         int n);                                                                  \
     void attn_scale_max_##sfx(float *s, int rp, int n, float scale, float *mx);                \

@@ -1,6 +1,8 @@
 /* attn_avx2.c — the tiled attention kernels (attn_kernels.h) on 8 lanes of AVX2+FMA.
  * Built with the AVX2 flags (Makefile %_avx2.o rule); attention.c calls them only when the
  * tensor module chose AVX2 or AVX-512 (which checks the CPU). */
+#include <string.h>
+
 #include "model/attention.h"
 
 #if defined(__x86_64__)
@@ -26,5 +28,6 @@
 #define ATT_DFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define ATT_DSTORE_F(p, v) _mm_storeu_ps(p, _mm256_cvtpd_ps(v))
 #define ATT_DLOAD_F(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define ATT_DSTORE(p, v) _mm256_storeu_pd(p, v)
 #include "model/attn_kernels.h"
 #endif

@@ -1,6 +1,8 @@
 /* attn_avx512.c — the tiled attention kernels (attn_kernels.h) on 16 lanes of AVX-512F.
  * Built with the AVX-512 flags (Makefile %_avx512.o rule); attention.c calls them only when
  * the tensor module chose AVX-512 (which checks the CPU). */
+#include <string.h>
+
 #include "model/attention.h"
 
 #if defined(__x86_64__)
@@ -26,5 +28,6 @@
 #define ATT_DFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define ATT_DSTORE_F(p, v) _mm256_storeu_ps(p, _mm512_cvtpd_ps(v))
 #define ATT_DLOAD_F(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define ATT_DSTORE(p, v) _mm512_storeu_pd(p, v)
 #include "model/attn_kernels.h"
 #endif

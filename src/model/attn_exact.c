@@ -245,7 +245,7 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
     hearth_ctx *c = j->c;
     const hearth_hparams *hp = &c->m->hp;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
-    const int nq = hp->n_head * hdk, nkv_k = hp->n_head_kv * hdk, nkv_v = hp->n_head_kv * hdv;
+    const int nq = hp->n_head * hdk;
     const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
     const bool f16 = c->kv_elt == 2, q8 = c->kv_elt == 0;
     float *scr = c->att + (size_t)ith * c->att_stride;
@@ -259,12 +259,12 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
     int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
     uint16_t *tmp = c->att_half + (size_t)ith * c->att_half_stride;
     const float scale = 1.0f / sqrtf((float)hdk);
-    const size_t layer_k = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_k;
-    const size_t layer_v = (size_t)j->layer * (size_t)n_ctx * (size_t)nkv_v;
     const int n_items = j->n_rows * hp->n_head_kv;
 
     for (int item = ith; item < n_items; item += nth) {
         int t = item / hp->n_head_kv, g = item % hp->n_head_kv;
+        const size_t head_k = hearth_kv_head(c, j->layer, g, hdk);
+        const size_t head_v = hearth_kv_head(c, j->layer, g, hdv);
         int e = j->rows ? j->rows[t] : t; /* the batch entry of query row t */
         int32_t pos = j->b->pos[e];
         uint64_t bit = 1ull << j->b->seq_id[e];
@@ -299,7 +299,7 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
             if (qq) {
                 const block_q8_0 *kb =
                     (const block_q8_0 *)c->k_cache +
-                    (layer_k + (size_t)cell * nkv_k + (size_t)g * hdk) / 32;
+                    (head_k + (size_t)cell * hdk) / 32;
                 for (int h = 0; h < grp; h++) {
                     float d;
                     c->q8->vec_dot(hdk, &d, kb, qq + (size_t)h * (hdk / 32));
@@ -308,7 +308,7 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
                 cells[n_vis++] = cell;
                 continue;
             }
-            hearth_kv_load(c, c->k_cache, layer_k + (size_t)cell * nkv_k + (size_t)g * hdk, kf, hdk);
+            hearth_kv_load(c, c->k_cache, head_k + (size_t)cell * hdk, kf, hdk);
             if (qd)
                 dots_exact_f64(qd, kf, grp, hdk, scale, scores + n_vis, n_ctx);
             else
@@ -324,11 +324,11 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
         /* weighted sum of V: lanes for the cells below n_kv & ~63, then the rest in double */
         int n_kv = (n_vis + 31) / 32 * 32, n_lane = n_kv & ~(ATT_LANES - 1);
         const int n_in_lanes = n_vis < n_lane ? n_vis : n_lane;
-        pv_lanes(c, c->v_cache, layer_v + (size_t)g * hdv, nkv_v, cells, n_in_lanes, scores, n_ctx,
+        pv_lanes(c, c->v_cache, head_v, hdv, cells, n_in_lanes, scores, n_ctx,
                  grp, hdv, vf, lanes, sum);
         int k = n_in_lanes;
         for (; k < n_vis; k++) {
-            hearth_kv_load(c, c->v_cache, layer_v + (size_t)cells[k] * nkv_v + (size_t)g * hdv, vf, hdv);
+            hearth_kv_load(c, c->v_cache, head_v + (size_t)cells[k] * hdv, vf, hdv);
             axpy_heads_f64(sum, vf, scores + k, n_ctx, grp, hdv);
         }
         for (int i = 0; i < grp * hdv; i++)

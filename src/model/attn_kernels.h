@@ -5,7 +5,8 @@
  *   ATT_SFX, ATT_VEC (the vector type), ATT_W (its lanes), ATT_LOAD(p), ATT_STORE(p, v),
  *   ATT_SET1(x), ATT_ZERO(), ATT_FMA(a, b, c) (a * b + c), ATT_MUL, ATT_SUB, ATT_ADD, ATT_MAX,
  *   and for doubles ATT_DVEC, ATT_DW, ATT_DLOAD, ATT_DSET1, ATT_DZERO, ATT_DFMA and
- *   ATT_DSTORE_F(p, v) (stores v rounded to floats), ATT_DLOAD_F(p) (loads floats widened).
+ *   ATT_DSTORE_F(p, v) (stores v rounded to floats), ATT_DLOAD_F(p) (loads floats widened),
+ *   ATT_DSTORE(p, v).
  * The query rows are the lanes (see attention.h): every cell and head dimension is a scalar
  * broadcast against a vector of rows, so there are no horizontal sums and nothing to
  * transpose, and one converted K/V row serves all the rows of a work item. Each lane adds its
@@ -53,60 +54,76 @@ void ATT_FN(attn_qk)(float *s, const double *qt, int rq, int rp, const double *k
 }
 
 void ATT_FN(attn_widen)(const float *x, double *y, int n) {
-    for (int i = 0; i < n; i++)
+    int i = 0;
+    for (; i + ATT_DW <= n; i += ATT_DW)
+        ATT_DSTORE(y + i, ATT_DLOAD_F(x + i));
+    for (; i < n; i++)
         y[i] = (double)x[i];
 }
 
-/* One output column block: lanes[l * ATT_NB + i] = the sum over k = l, l + 64, ... < n of
- * p[k] * v[k][j + i] (in k order), then folded as ggml folds its 64 partial sums. */
-void ATT_FN(attn_pv64)(float *ot, const float *p, int rp, const float *vf, int hdv, int n) {
-    ATT_VEC lanes[64 * ATT_NB];
+/* acc[j * rp + r] = the sum over the lane's cells m < n of p[m * rp + r] * vf[m * hdv + j], in m
+ * order: one of ggml's 64 lanes, its cells stored contiguously (in L1 while every output
+ * column and row block is accumulated in registers). */
+static void ATT_FN(attn_lane)(float *acc, const float *p, int rp, const float *vf, int hdv, int n) {
     for (int rv = 0; rv < rp; rv += ATT_W) {
-        for (int j = 0; j < hdv; j += ATT_NB) {
-            const int nj = hdv - j < ATT_NB ? hdv - j : ATT_NB;
-            for (int l = 0; l < 64; l++) {
-                ATT_VEC acc[ATT_NB];
+        int j = 0;
+        for (; j + ATT_NB <= hdv; j += ATT_NB) {
+            ATT_VEC a[ATT_NB];
+#pragma GCC unroll 8
+            for (int i = 0; i < ATT_NB; i++)
+                a[i] = ATT_ZERO();
+            for (int k = 0; k < n; k++) {
+                const ATT_VEC pk = ATT_LOAD(p + (size_t)k * rp + rv);
+                const float *vr = vf + (size_t)k * hdv + j;
 #pragma GCC unroll 8
                 for (int i = 0; i < ATT_NB; i++)
-                    acc[i] = ATT_ZERO();
-                if (nj == ATT_NB) {
-                    for (int k = l; k < n; k += 64) {
-                        const ATT_VEC pk = ATT_LOAD(p + (size_t)k * rp + rv);
-                        const float *vr = vf + (size_t)k * hdv + j;
-#pragma GCC unroll 8
-                        for (int i = 0; i < ATT_NB; i++)
-                            acc[i] = ATT_FMA(pk, ATT_SET1(vr[i]), acc[i]);
-                    }
-                } else {
-                    for (int k = l; k < n; k += 64) {
-                        const ATT_VEC pk = ATT_LOAD(p + (size_t)k * rp + rv);
-                        const float *vr = vf + (size_t)k * hdv + j;
-                        for (int i = 0; i < nj; i++)
-                            acc[i] = ATT_FMA(pk, ATT_SET1(vr[i]), acc[i]);
-                    }
-                }
-#pragma GCC unroll 8
-                for (int i = 0; i < ATT_NB; i++)
-                    lanes[l * ATT_NB + i] = acc[i];
+                    a[i] = ATT_FMA(pk, ATT_SET1(vr[i]), a[i]);
             }
-            for (int i = 0; i < nj; i++) {
-                ATT_VEC f[16];
-#pragma GCC unroll 16
-                for (int l = 0; l < 16; l++)
-                    f[l] = ATT_ADD(ATT_ADD(lanes[l * ATT_NB + i], lanes[(l + 32) * ATT_NB + i]),
-                                   ATT_ADD(lanes[(l + 16) * ATT_NB + i],
-                                           lanes[(l + 48) * ATT_NB + i]));
 #pragma GCC unroll 8
-                for (int l = 0; l < 8; l++)
-                    f[l] = ATT_ADD(f[l], f[l + 8]);
-#pragma GCC unroll 4
-                for (int l = 0; l < 4; l++)
-                    f[l] = ATT_ADD(f[l], f[l + 4]);
-                f[0] = ATT_ADD(ATT_ADD(f[0], f[2]), ATT_ADD(f[1], f[3]));
-                ATT_STORE(ot + (size_t)(j + i) * rp + rv, f[0]);
-            }
+            for (int i = 0; i < ATT_NB; i++)
+                ATT_STORE(acc + (size_t)(j + i) * rp + rv, a[i]);
+        }
+        for (; j < hdv; j++) {
+            ATT_VEC a = ATT_ZERO();
+            for (int k = 0; k < n; k++)
+                a = ATT_FMA(ATT_LOAD(p + (size_t)k * rp + rv), ATT_SET1(vf[(size_t)k * hdv + j]), a);
+            ATT_STORE(acc + (size_t)j * rp + rv, a);
         }
     }
+}
+
+/* dst[i] = (a[i] + c[i]) + (b[i] + d[i]) over m floats (m a multiple of ATT_W) */
+static void ATT_FN(attn_add4)(float *dst, const float *a, const float *b, const float *c,
+                              const float *d, size_t m) {
+    for (size_t i = 0; i < m; i += ATT_W)
+        ATT_STORE(dst + i, ATT_ADD(ATT_ADD(ATT_LOAD(a + i), ATT_LOAD(c + i)),
+                                   ATT_ADD(ATT_LOAD(b + i), ATT_LOAD(d + i))));
+}
+
+/* dst[i] += a[i] over m floats */
+static void ATT_FN(attn_add2)(float *dst, const float *a, size_t m) {
+    for (size_t i = 0; i < m; i += ATT_W)
+        ATT_STORE(dst + i, ATT_ADD(ATT_LOAD(dst + i), ATT_LOAD(a + i)));
+}
+
+/* Lanes l, l + 16, l + 32, l + 48 into scr, folded into fold[l]; then fold[0..15] pairwise
+ * (i + 8, + 4, + 2, + 1) into ot. p and vf are lane-major: cell k = l + 64 m at row l * mm + m
+ * (mm = (n + 63) / 64). scr: 20 * hdv * rp floats. */
+void ATT_FN(attn_pv64)(float *ot, const float *p, int rp, const float *vf, int hdv, int n,
+                       float *scr) {
+    const size_t m = (size_t)hdv * rp, mm = (size_t)(n + 63) / 64;
+    float *four = scr, *fold = scr + 4 * m;
+    for (int l = 0; l < 16; l++) {
+        for (int a = 0; a < 4; a++) {
+            const int lane = l + 16 * a, cnt = lane < n ? (n - lane + 63) / 64 : 0;
+            ATT_FN(attn_lane)(four + a * m, p + lane * mm * rp, rp, vf + lane * mm * hdv, hdv, cnt);
+        }
+        ATT_FN(attn_add4)(fold + l * m, four, four + m, four + 2 * m, four + 3 * m, m);
+    }
+    for (int o = 8; o >= 1; o /= 2)
+        for (int l = 0; l < o; l++)
+            ATT_FN(attn_add2)(fold + l * m, fold + (l + o) * m, m);
+    memcpy(ot, fold, m * sizeof(float));
 }
 
 void ATT_FN(attn_pvd)(float *ot, const double *pd, int rq, int rp, const float *vf, int hdv,

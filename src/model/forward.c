@@ -92,9 +92,12 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
 
             /* into the cache cell hearth_kv_place chose for this token */
             size_t cell = (size_t)c->cell_of[t];
-            kv_store(c, c->k_cache, ((size_t)l * c->p.n_ctx + cell) * nk, k, nk);
-            kv_store(c, c->v_cache, ((size_t)l * c->p.n_ctx + cell) * nv, c->v + (size_t)t * nv,
-                     nv);
+            for (int g = 0; g < hp->n_head_kv; g++) {
+                kv_store(c, c->k_cache, hearth_kv_head(c, l, g, hdk) + cell * (size_t)hdk,
+                         k + (size_t)g * hdk, hdk);
+                kv_store(c, c->v_cache, hearth_kv_head(c, l, g, hdv) + cell * (size_t)hdv,
+                         c->v + (size_t)t * nv + (size_t)g * hdv, hdv);
+            }
         }
 
         /* The last layer's output matters only for the rows that asked for logits (every row's

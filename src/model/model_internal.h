@@ -88,8 +88,8 @@ struct hearth_ctx {
     kv_cell *cells; // (n_ctx)
     int32_t n_used;
     int32_t seq_pos_max[HEARTH_MAX_SEQ];
-    void *k_cache; // (n_layer, n_ctx, n_head_kv*head_dim_k) f16, f32 or q8_0 blocks
-    void *v_cache; // (n_layer, n_ctx, n_head_kv*head_dim_v)
+    void *k_cache; // (n_layer, n_head_kv, n_ctx, head_dim_k) f16, f32 or q8_0 blocks
+    void *v_cache; // (n_layer, n_head_kv, n_ctx, head_dim_v); see hearth_kv_head
     size_t kv_elt; // bytes per element (2 or 4); 0 for Q8_0 (34 bytes per 32 elements)
     size_t kv_bytes;          // bytes of k_cache + v_cache
     const tensor_traits *q8;  // Q8_0 quantizer, dequantizer and dot (Q8_0 cache only)
