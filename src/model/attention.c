@@ -11,16 +11,22 @@
  * the diagonal of a prompt chunk) become -inf. Softmax, then the same for V.
  *
  * Softmax is two-pass: the item's scores stay in per-thread scratch, rp x n_ctx floats (rp <=
- * ATT_TILE_ROWS rounded up to the vector width, so linear in the context, never n_ctx^2);
- * max, exponentials (op_expf_ggml, as ggml), sums (float per 16 cells, then double, as
- * ggml's soft_max), probabilities normalized before p.V. This keeps two roundings llama.cpp's
- * graph has with an F16 cache — the query and the probabilities rounded to f16 before their
- * products — which an online (flash-attention) softmax cannot (it rescales unnormalized
- * weights). Measured on stories260K's reference log-probs (tests/unit/test_model.c), the
- * two-pass path with those roundings stays as close to llama.cpp as the exact path; at depth
- * 4096 the scores cost 256 B of scratch per cell and thread, read back from L2, a few percent
- * of the item's time. What differs from the exact path: q.k and p.V are summed in float
- * (FMAs, one fixed order per row) instead of double and 64 lanes.
+ * ATT_TILE_ROWS rounded up to the vector width, so linear in the context, never n_ctx^2):
+ * max, exponentials (op_expf_ggml, as ggml), sums (per 16 cells pairwise in float, then in
+ * double, as ggml's soft_max), probabilities normalized before p.V. This keeps two roundings
+ * llama.cpp's graph has with an F16 cache — the query and the probabilities rounded to f16
+ * before their products — which an online (flash-attention) softmax cannot (it rescales
+ * unnormalized weights). With them, stories260K sits on a knife edge: a value within an f32
+ * ulp of an f16 rounding boundary that rounds the other way moves a log-prob by ~1e-3, so the
+ * sums must also be ggml's. Measured on its reference check (tests/unit/test_model.c, bound
+ * 2.5e-3 and 22 values over 1e-3): float FMAs for q.k and one float chain per row for p.V gave
+ * 3.15e-3 / 46; q.k in double alone 3.5e-3 / 28; ggml's p.V lanes alone 3.1e-3 / 33; both plus
+ * the pairwise softmax sums 2.20e-3 / 16, the exact path's figures (and on the test model the
+ * two paths' logits are equal bit for bit). So q.k is summed in double (f16 x f16 products are
+ * exact; 8 lanes of doubles), and p.V in ggml's 64 float lanes (cell k into lane k % 64, the
+ * lanes folded as ggml folds them; pv64), with the cells past the row's KV window rounded down
+ * to 64 in double (pvd). Before the lanes the probabilities and V rows are copied lane-major
+ * (each lane's cells contiguous: 64 rows apart they fall into the same few L1 sets).
  *
  * A Q8_0 cache is dequantized block by block (the same values as the tensor module's
  * to_float) and used in f32 with an unquantized query; that is more accurate than the exact
