@@ -2,12 +2,34 @@
 #   make                 build build/hearth (release)
 #   make MODE=asan       ASan+UBSan build under build/asan/
 #   make test            unit tests (release and asan) + fuzz-corpus replay + integration tests
+#                        + the aarch64 (NEON) cross tests under qemu
 #   make help            every target
 MODE ?= release
 B    := build/$(MODE)
 CC   ?= cc
 ifeq ($(MODE),fuzz)
 CC   := clang
+endif
+# make TARGET=aarch64 ...: cross build with Debian's aarch64-linux-gnu-gcc into
+# build/aarch64-$(MODE) (used by make test-cross; see docs/TENSOR.md).
+ifeq ($(TARGET),aarch64)
+CC   := aarch64-linux-gnu-gcc
+B    := build/aarch64-$(MODE)
+endif
+# The architecture $(CC) builds for: each builds only its own SIMD kernel files.
+ARCH := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine 2>/dev/null)))
+ifneq ($(filter x86_64 i386 i486 i586 i686,$(ARCH)),)
+ARCH_OUT := %_neon.c %_neondp.c
+else ifeq ($(ARCH),aarch64)
+ARCH_OUT := %_avx2.c %_avx512.c
+else
+ARCH_OUT := %_neon.c %_neondp.c %_avx2.c %_avx512.c
+endif
+# Loops marked __attribute__((target_clones("avx512f", "default"))) get an AVX-512 clone on x86;
+# GCC has no target_clones off x86 (before GCC 14), so elsewhere the attribute is defined away and
+# the baseline alone is built (vectorized for the target's own SIMD).
+ifeq ($(filter x86_64 i386 i486 i586 i686,$(ARCH)),)
+ARCH_CFLAGS := '-Dtarget_clones(...)='
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef \
@@ -31,24 +53,41 @@ $(error unknown MODE=$(MODE): use release, debug, asan, tsan or fuzz)
 endif
 
 CFLAGS ?=
-HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS) $(PKG_CFLAGS)
+HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS) $(PKG_CFLAGS) $(ARCH_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm -pthread
+ifeq ($(TARGET),aarch64)
+# No arm64 builds of the outside libraries here (their -dev packages cannot sit beside the
+# host's): the cross build takes the modules that need none.
+PKG_CFLAGS :=
+HEARTH_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP -pthread $(WARN) $(MODE_FLAGS) $(ARCH_CFLAGS)
+LDLIBS := -lm -pthread
+endif
 
 # Per-ISA files carry their own flags; everything else is built for the baseline.
 $(B)/%_avx2.o:   ISA := -mavx2 -mfma -mf16c
 $(B)/%_avx512.o: ISA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+$(B)/%_neondp.o: ISA := -march=armv8.2-a+dotprod
 
-LIB_SRC  := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+ALL_SRC  := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+LIB_SRC  := $(foreach f,$(ALL_SRC),$(if $(filter $(ARCH_OUT),$(notdir $(f))),,$(f)))
+ifeq ($(TARGET),aarch64)
+LIB_SRC  := $(filter-out src/tokenizer/pretok.c,\
+                $(filter $(foreach m,base tensor gguf model sample tokenizer,src/$(m)/%),$(LIB_SRC)))
+endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 LIB      := $(B)/libhearth.a
 BIN      := $(B)/hearth
-TEST_SRC := $(wildcard tests/unit/test_*.c)
+# test_<x>_neon.c only where the NEON files are built; test_kernels.c calls the x86 kernels
+TEST_SRC := $(foreach f,$(wildcard tests/unit/test_*.c),$(if $(filter $(ARCH_OUT),$(notdir $(f))),,$(f)))
+ifneq ($(filter %_avx2.c,$(ARCH_OUT)),)
+TEST_SRC := $(filter-out tests/unit/test_kernels.c,$(TEST_SRC))
+endif
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 REPLAY   := $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 
-.PHONY: all serve test test-unit test-asan test-replay test-integration fuzz bench bench-kernels bench-grammar run format format-check check-deps clean help
+.PHONY: all serve test test-unit test-asan test-replay test-integration test-cross fuzz bench bench-kernels bench-grammar run format format-check check-deps clean help
 .DEFAULT_GOAL := all
 # Keep test and fuzz objects between runs (they are intermediates of chained pattern rules).
 .SECONDARY:
@@ -58,7 +97,7 @@ all: $(BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(HEARTH_CFLAGS) $(ISA) $(CFLAGS) -c $< -o $@
+	$(CC) $(HEARTH_CFLAGS) $(ISA) $(TEST_INC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -67,9 +106,27 @@ $(LIB): $(LIB_OBJ)
 $(BIN): $(B)/src/cli/main.o $(LIB)
 	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
 
+ifeq ($(TARGET),aarch64)
+# Cross-built tests link tests/cross/criterion_shim.c (Criterion's API subset the chosen tests
+# use; arm64 libcriterion-dev conflicts with the host's) instead of libcriterion.
+CROSS_TESTS := $(B)/tests/test_tensor $(B)/tests/test_kernels_neon $(B)/tests/test_pool \
+               $(B)/tests/test_quant_forward $(B)/tests/test_stories_cross
+# pretok_none.c: the BPE pre-tokenizers need PCRE2, absent here (SPM vocabs load; BPE ones fail)
+CROSS_SUPPORT := $(B)/tests/cross/criterion_shim.o $(B)/tests/cross/pretok_none.o
+$(B)/tests/%.o: TEST_INC := -Itests/cross
+$(B)/tests/%: $(B)/tests/unit/%.o $(CROSS_SUPPORT) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
+$(B)/tests/%: $(B)/tests/cross/%.o $(CROSS_SUPPORT) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
+.PHONY: cross-tests
+cross-tests: $(CROSS_TESTS)
+else
 $(B)/tests/%: $(B)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+endif
 
 $(B)/fuzz/replay_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/replay.o $(LIB)
 	$(CC) $(MODE_FLAGS) -o $@ $^ $(LDLIBS)
@@ -80,7 +137,7 @@ $(B)/fuzz/fuzz_%: $(B)/fuzz/fuzz_%.o $(LIB)
 # ---- Tests ----
 # Unit tests run in release and under ASan+UBSan; fuzz corpora are replayed under ASan;
 # integration tests drive the real binary with node's test runner.
-test: test-unit test-asan test-integration check-deps
+test: test-unit test-asan test-integration test-cross check-deps
 
 test-unit: $(TESTS) $(BIN)
 	@scripts/run-unit-tests.sh $(TESTS)
@@ -98,6 +155,11 @@ test-replay-only: $(REPLAY)
 
 test-integration: all
 	@scripts/run-integration-tests.sh
+
+# NEON kernels + tensor/model tests cross-built for aarch64, run under qemu-aarch64 as a CPU with
+# and one without the dot-product extension (skipped, with a message, without the toolchain).
+test-cross:
+	@scripts/test-cross.sh
 
 # ---- Fuzzing (clang libFuzzer): FUZZ_SECONDS per target ----
 FUZZ_SECONDS ?= 60
@@ -156,14 +218,15 @@ help:
 	@echo "  make                 build build/hearth (MODE=release|debug|asan|tsan)"
 	@echo "  make run [MODEL=f.gguf] [PROMPT=text]  build, then generate from MODEL (default: ../shared/models/stories260K.gguf, else a generated demo model)"
 	@echo "  make serve [MODEL=f.gguf] [PORT=8080]  build, then serve MODEL (same default) over the OpenAI and Ollama APIs"
-	@echo "  make test            unit tests (release + ASan/UBSan), fuzz corpus replay, integration tests"
+	@echo "  make test            unit tests (release + ASan/UBSan), fuzz corpus replay, integration tests, test-cross"
 	@echo "  make test-unit       unit tests in the current MODE only"
 	@echo "  make test-asan       unit tests + fuzz corpus replay under ASan/UBSan"
 	@echo "  make test-integration  node:test suites in tests/integration against build/hearth"
+	@echo "  make test-cross      aarch64 cross build (TARGET=aarch64) of the NEON kernels + tensor/model tests, run under qemu-aarch64 (HEARTH_CROSS_FULL=1: also test_quant_forward)"
 	@echo "  make fuzz [FUZZ_SECONDS=60]  run every libFuzzer target (clang)"
-	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md)"
+	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md; LLAMA_BENCH=, LLAMA_BATCHED_BENCH= compare with llama.cpp, BENCH_DEPTH=D attention at depth)"
 	@echo "  make bench-kernels [BENCH_ARGS=\"ROWS COLS REPS\"]  ref vs avx2 vs avx512 vec_dot per type (ns/row, GB/s), then tiled vs per-row prompt matmul (GMAC/s; BENCH_TOKENS), then small batches 1-24 tokens"
 	@echo "  make bench-grammar [BENCH_ARGS=\"VOCAB.gguf REPS\"]  grammar mask cost per JSON position (docs/GRAMMAR.md)"
 	@echo "  make format | format-check | check-deps | clean"
 
--include $(shell find build/$(MODE) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -11,7 +11,14 @@
 # counts, space-separated, each run in turn: "2 1"; default nproc), BENCH_R (repetitions, default 3), BENCH_TYPES (default "q4_0 q8_0 q4_k_m"; empty: none),
 # BENCH_STORIES (1: include stories260K, default 1), BENCH_KERNELS (1: per-kernel GB/s of
 # tools/bench_kernels.c first, default 1), LLAMA_BENCH.
-# Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl.
+# Depth (attention at long context), on the Q4_0 file when BENCH_TYPES has it: BENCH_DEPTH (D,
+# default 2048; 0 skips), BENCH_DEPTH_N (generated tokens, default 64): hearth `bench -p D -n 0`
+# (a D-token prompt from an empty cache, in chunks of 512) and `bench -p 0 -n N --depth D`;
+# with LLAMA_BATCHED_BENCH=/path/to/llama-batched-bench, `llama-batched-bench -npp D -ntg N
+# -npl 1 -b 512 -ub 512` (PP speed over the same prompt, TG speed at depth D) without and with
+# flash attention (-fa), interleaved with hearth, one repetition each.
+# Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl
+# (depth: build/bench/depth.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${BENCH_P:-512}
@@ -68,7 +75,8 @@ for m in "${models[@]}"; do
                   const [name] = process.argv.slice(1);
                   const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
                   for (const x of a) console.log(JSON.stringify({engine: "hearth", model: name, test: x.test,
-                    ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads}));
+                    ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads,
+                    kv_bytes: x.kv_bytes, rss: x.max_rss_bytes}));
                 ' "$name" >>"$samples"
             if [ -n "$LLAMA" ]; then
                 echo "bench: $name repetition $r/$R, $t threads: llama.cpp" >&2
@@ -122,7 +130,79 @@ for (const k of keys) {
   } else line += ' |';
   console.log(line);
 }
+// Peak RSS of a `hearth bench` process (pp and tg tests, one repetition) against what it must
+// hold: the mapped model file and the KV cache; the rest is scratch (negative where mapped pages
+// were never touched, e.g. embedding rows of unused tokens).
+console.log('');
+console.log('| model | file MiB | KV cache MiB | hearth peak RSS MiB (max over runs) | RSS - file - KV MiB |');
+console.log('|---|---:|---:|---:|---:|');
+const mib = (b) => (b / 1048576).toFixed(1);
+for (const model of [...new Set(rows.map((r) => r.model))]) {
+  const h = rows.filter((r) => r.engine === 'hearth' && r.model === model && r.rss);
+  if (!h.length) continue;
+  const rss = Math.max(...h.map((r) => r.rss)), kv = h[0].kv_bytes, bytes = h[0].bytes;
+  console.log(`| ${model} | ${mib(bytes)} | ${mib(kv)} | ${mib(rss)} | ${mib(rss - bytes - kv)} |`);
+}
 EOF
+
+# ---- attention at depth: hearth vs llama-batched-bench (FA off and on) ----
+DEPTH=${BENCH_DEPTH:-2048}
+DEPTH_N=${BENCH_DEPTH_N:-64}
+LBB=${LLAMA_BATCHED_BENCH:-}
+dm=$out/tinyllama-q4_0.gguf
+if [ "$DEPTH" != 0 ] && [[ " $TYPES " == *" q4_0 "* ]] && [ -f "$dm" ]; then
+    depth_samples=$out/depth.jsonl
+    : >"$depth_samples"
+    for t in $THREADS; do
+        echo "bench: depth $DEPTH, $t threads: hearth" >&2
+        for args in "-p $DEPTH -n 0" "-p 0 -n $DEPTH_N --depth $DEPTH"; do
+            # shellcheck disable=SC2086
+            build/hearth bench "$dm" $args -t "$t" -r 1 --json |
+                node -e '
+                  const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
+                  for (const x of a) console.log(JSON.stringify({engine: "hearth", test: x.test,
+                    ts: x.tokens_per_s, threads: x.threads}));
+                ' >>"$depth_samples"
+        done
+        if [ -n "$LBB" ]; then
+            for fa in off on; do
+                echo "bench: depth $DEPTH, $t threads: llama-batched-bench, flash attention $fa" >&2
+                flag=""
+                [ "$fa" = on ] && flag=-fa
+                # shellcheck disable=SC2086
+                "$LBB" -m "$dm" -c $((DEPTH + DEPTH_N + 64)) -b 512 -ub 512 -npp "$DEPTH" \
+                    -ntg "$DEPTH_N" -npl 1 -t "$t" $flag --output-format jsonl 2>/dev/null |
+                    grep '^{' | node -e '
+                      const [fa, d, n] = process.argv.slice(1);
+                      const eng = fa === "on" ? "llama.cpp (FA)" : "llama.cpp";
+                      for (const l of require("fs").readFileSync(0, "utf8").trim().split("\n")) {
+                        const x = JSON.parse(l);
+                        console.log(JSON.stringify({engine: eng, test: `pp${d}`, ts: x.speed_pp, threads: x.n_threads}));
+                        console.log(JSON.stringify({engine: eng, test: `tg${n}@d${d}`, ts: x.speed_tg, threads: x.n_threads}));
+                      }
+                    ' "$fa" "$DEPTH" "$DEPTH_N" >>"$depth_samples"
+            done
+        fi
+    done
+    echo
+    node - "$depth_samples" <<'EOF2'
+const rows = require('fs').readFileSync(process.argv[2], 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const engines = [...new Set(rows.map((r) => r.engine))];
+const keys = [...new Set(rows.map((r) => `${r.threads}|${r.test}`))];
+console.log('Attention at depth, tinyllama-q4_0 (pp: a prompt of that many tokens from an empty cache; tg: generation after that many cached tokens)');
+console.log('');
+console.log(`| threads | test | ${engines.map((e) => e + ' t/s').join(' | ')} | ${engines.slice(1).map((e) => 'hearth/' + e).join(' | ')} |`);
+console.log(`|---:|---|${engines.map(() => '---:').join('|')}|${engines.slice(1).map(() => '---:').join('|')}|`);
+for (const k of keys) {
+  const [t, test] = k.split('|');
+  const v = engines.map((e) => rows.find((r) => r.engine === e && String(r.threads) === t && r.test === test));
+  const h = v[0] ? v[0].ts : null;
+  const cells = v.map((x) => (x ? x.ts.toFixed(2) : '—'));
+  const ratios = v.slice(1).map((x) => (x && h ? (h / x.ts).toFixed(2) + '×' : '—'));
+  console.log(`| ${t} | ${test} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+}
+EOF2
+fi
 
 # The server under concurrent load (aggregate tok/s and TTFT at 1/4/16 clients, turn-5 TTFT with
 # and without prefix reuse; vs llama-server -np 4 when LLAMA_SERVER is set). BENCH_SERVER=0 skips.

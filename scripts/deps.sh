@@ -3,7 +3,8 @@
 # missing; uses sudo when not root.
 set -euo pipefail
 pkgs=(build-essential clang pkg-config libcriterion-dev libpcre2-dev libjansson-dev libssl-dev
-      libmicrohttpd-dev)
+      libmicrohttpd-dev
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)  # make test-cross (NEON under qemu)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()

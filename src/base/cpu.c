@@ -6,6 +6,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 static cpu_features features;
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
@@ -25,6 +29,10 @@ static void detect(void) {
     /* CPUID.1:ECX bit 29 = F16C; only usable when AVX state is OS-enabled, which the avx2
      * check above implies */
     if (__get_cpuid(1, &a, &b, &c, &d)) f->f16c = f->avx2 && (c & (1u << 29));
+#elif defined(__aarch64__) && defined(__linux__)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    f->neon = (hw & HWCAP_ASIMD) != 0;
+    f->neon_dotprod = f->neon && (hw & HWCAP_ASIMDDP) != 0;
 #else
     (void)f;
 #endif

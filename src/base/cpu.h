@@ -4,7 +4,9 @@
  * has it AND the OS saves its registers" (__builtin_cpu_supports checks XGETBV for AVX state,
  * and for the opmask/ZMM state before reporting any AVX-512 feature);
  * F16C, which GCC/clang's builtin does not name portably, is read from CPUID and only reported
- * together with AVX. All false on non-x86 builds. */
+ * together with AVX. On aarch64 the NEON flags come from the kernel's AT_HWCAP (getauxval):
+ * neon = Advanced SIMD (always there on Linux/aarch64), neon_dotprod = the ARMv8.2 SDOT/UDOT
+ * instructions (HWCAP_ASIMDDP). Flags of the other architecture are always false. */
 #ifndef HEARTH_BASE_CPU_H
 #define HEARTH_BASE_CPU_H
 
@@ -19,6 +21,8 @@ typedef struct {
     bool avx512vl;
     bool avx512dq;
     bool avx512vnni;
+    bool neon;
+    bool neon_dotprod;
 } cpu_features;
 
 /* Borrowed pointer to the process-wide flags (detected on first call). */

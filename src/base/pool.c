@@ -35,9 +35,37 @@ typedef struct {
     int ith;
 } worker_arg;
 
+/* The first CPU number of a sysfs CPU list ("0-1", "0,8", "3"), or -1. */
+static int first_cpu_of_list(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int cpu = -1;
+    if (fscanf(f, "%d", &cpu) != 1 || cpu < 0 || cpu >= CPU_SETSIZE) cpu = -1;
+    fclose(f);
+    return cpu;
+}
+
+/* Physical cores this process may run on: the CPUs of its affinity mask, counted once per core
+ * (hyperthread siblings share a core's SIMD units and caches, and a second thread on a core
+ * slows bandwidth-bound decode down rather than up). Each CPU is identified with the lowest
+ * CPU of its sibling list in sysfs; without sysfs, every allowed CPU counts. */
 int he_n_cores(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (int)n;
+    cpu_set_t allowed, cores;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n < 1 ? 1 : (int)n;
+    }
+    CPU_ZERO(&cores);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list",
+                 cpu);
+        int first = first_cpu_of_list(path);
+        CPU_SET(first >= 0 ? first : cpu, &cores);
+    }
+    int n = CPU_COUNT(&cores);
+    return n < 1 ? 1 : n;
 }
 
 static void *worker(void *varg) {

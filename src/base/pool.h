@@ -10,7 +10,7 @@
 typedef struct he_pool he_pool;
 typedef void (*he_pool_fn)(void *arg, int ith, int nth);
 
-/* n_threads <= 0: the number of online cores. Never fails (aborts when threads cannot start). */
+/* n_threads <= 0: he_n_cores(). Never fails (aborts when threads cannot start). */
 he_pool *he_pool_new(int n_threads);
 void he_pool_free(he_pool *p); /* NULL is a no-op */
 int he_pool_size(const he_pool *p);
@@ -19,6 +19,7 @@ void he_pool_run(he_pool *p, he_pool_fn fn, void *arg);
 /* Runs fn on the first n threads only (1 <= n <= size): for work too small to split widely. */
 void he_pool_run_n(he_pool *p, int n, he_pool_fn fn, void *arg);
 
+/* Physical cores in this process's CPU affinity mask (>= 1): the default thread count. */
 int he_n_cores(void);
 
 #endif

@@ -6,7 +6,9 @@
  *   pp<P>  P random token ids decoded in chunks of n_batch, logits for the last one only;
  *   tg<N>  N tokens decoded one at a time, each with its logits (no sampling: the next id is
  *          random, as llama-bench does, so the figure is the engine's alone).
- * Reported: mean and sample standard deviation of tokens/s over the repetitions. Random ids come
+ * Reported: mean and sample standard deviation of tokens/s over the repetitions, and the process's
+ * peak resident set beside the model file and KV cache sizes (weights are mapped, not copied, so
+ * the peak should exceed file + KV by a small scratch only). Random ids come
  * from a fixed-seed generator, so runs are repeatable. Exit codes: 0 done, 1 model or runtime
  * error, 2 bad arguments. */
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "base/alloc.h"
@@ -29,7 +32,7 @@ static const char usage_text[] =
     "  -p, --n-prompt P    prompt tokens per pp test, 0 = no pp test (default 512)\n"
     "  -n, --n-gen N       generated tokens per tg test, 0 = no tg test (default 128)\n"
     "  -b, --batch-size B  tokens per decode call while processing a prompt (default 512)\n"
-    "  -t, --threads N     threads (default: the engine's, the number of cores)\n"
+    "  -t, --threads N     threads (default: the number of physical cores)\n"
     "  -r, --repetitions R repetitions of each test (default 5)\n"
     "  -d, --depth D       prefill D tokens (untimed) before each repetition (default 0)\n"
     "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
@@ -47,6 +50,7 @@ typedef struct {
     bool json;
     hearth_kv_type kv_type;
     size_t kv_bytes; /* of the context, filled once it exists */
+    uint64_t max_rss; /* peak resident set of the process after the tests, bytes */
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a) {
@@ -191,13 +195,13 @@ static void print_json(const bench_args *a, const bench_result *res, int n_res, 
     for (int i = 0; i < n_res; i++) {
         bool g = res[i].name[0] == 't';
         json_array_append_new(
-            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:I}", "test", res[i].name,
+            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I}", "test", res[i].name,
                            "tokens_per_s", res[i].mean, "stddev", res[i].sd, "threads", threads, "type", type,
                            "model", a->model, "model_bytes", (json_int_t)bytes, "n_prompt",
                            (json_int_t)(g ? 0 : a->n_prompt), "n_gen", (json_int_t)(g ? a->n_gen : 0), "n_depth",
                            (json_int_t)a->depth, "repetitions", (json_int_t)a->reps, "isa", tensor_isa(),
                            "kv_type", hearth_kv_type_name(a->kv_type), "kv_bytes",
-                           (json_int_t)a->kv_bytes));
+                           (json_int_t)a->kv_bytes, "max_rss_bytes", (json_int_t)a->max_rss));
     }
     char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     if (s) puts(s);
@@ -220,6 +224,12 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
         printf("| %-28.28s | %11s | %-6s | %-4s | %7d | %-4s | %-14s | %21s |\n", base, sz, type, tensor_isa(),
                threads, hearth_kv_type_name(a->kv_type), res[i].name, ts);
     }
+    const double mib = 1024.0 * 1024.0;
+    /* RSS - file - KV can be negative: mapped pages never touched (embedding rows of tokens
+     * that were not used) do not count */
+    printf("\npeak RSS %.1f MiB; model file %.1f MiB (mapped), KV cache %.1f MiB, difference %+.1f MiB\n",
+           (double)a->max_rss / mib, (double)bytes / mib, (double)a->kv_bytes / mib,
+           ((double)a->max_rss - (double)bytes - (double)a->kv_bytes) / mib);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -271,6 +281,8 @@ int cmd_bench(int argc, char **argv) {
         if (run_test(&s, &a, true, &res[n_res], &err)) goto fail;
         n_res++;
     }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) a.max_rss = (uint64_t)ru.ru_maxrss * 1024u; /* KiB */
     if (a.json) print_json(&a, res, n_res, threads, type, bytes);
     else print_table(&a, res, n_res, threads, type, bytes);
     status = 0;

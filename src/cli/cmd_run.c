@@ -31,7 +31,7 @@ static const char usage_text[] =
     "  --top-p P           (default 0.95, 1 = off)\n"
     "  --min-p P           (default 0.05, 0 = off)\n"
     "  --seed S            sampler seed (default 0)\n"
-    "  -t, --threads N     threads (default: number of cores)\n"
+    "  -t, --threads N     threads (default: number of physical cores)\n"
     "  -c, --ctx-size N    context size in tokens (default: min(training context, 4096))\n"
     "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
     "  --grammar-file F    constrain the output to the GBNF grammar in F (start rule: root)\n"

@@ -26,7 +26,7 @@ static const char usage_text[] =
     "  --slots N            concurrent sequences (default 4)\n"
     "  --kv-type T          KV cache element type: f16 (default), f32, q8_0\n"
     "  --queue N            requests waiting for a slot before 429 (default 64)\n"
-    "  -t, --threads N      threads (default: number of cores)\n"
+    "  -t, --threads N      threads (default: number of physical cores)\n"
     "  --host HOST          bind address (default 127.0.0.1)\n"
     "  --port PORT          TCP port (default 8080; 0 picks a free one)\n"
     "  --api-key KEY        require 'Authorization: Bearer KEY' (repeatable)\n"

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "base/alloc.h"
-#include "model/model_internal.h"
+#include "model/attention.h"
 #include "tensor/matmul.h"
 
 /* ---- Batches ---- */
@@ -119,7 +119,6 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     size_t B = (size_t)p.n_batch, E = (size_t)hp->n_embd;
     size_t nq = (size_t)hp->n_head * hp->head_dim_k, no = (size_t)hp->n_head * hp->head_dim_v;
     size_t nk = (size_t)hp->n_head_kv * hp->head_dim_k, nv = (size_t)hp->n_head_kv * hp->head_dim_v;
-    size_t grp = (size_t)(hp->n_head / hp->n_head_kv);
     bool ok = true;
     c->x = fbuf(B * E, &ok);
     c->xb = fbuf(B * (E > no ? E : no), &ok);
@@ -130,16 +129,8 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     c->hb = fbuf(B * (size_t)hp->n_ff, &ok);
     c->hb2 = fbuf(B * (size_t)hp->n_ff, &ok);
     c->rope_cs = fbuf(B * (size_t)hp->n_rot, &ok);
-    c->att_stride = grp * ((size_t)p.n_ctx + (size_t)hp->head_dim_k + (size_t)hp->head_dim_v) +
-                    (size_t)hp->head_dim_k + (size_t)hp->head_dim_v +
-                    grp * (size_t)ATT_LANES * (size_t)hp->head_dim_v;
-    c->att = fbuf((size_t)c->p.n_threads * c->att_stride, &ok);
     c->out_x = fbuf((size_t)p.n_outputs * E, &ok);
     c->logits = fbuf((size_t)p.n_outputs * (size_t)hp->n_vocab, &ok);
-    c->att_half_stride = grp * (size_t)hp->head_dim_k > (size_t)p.n_ctx
-                             ? grp * (size_t)hp->head_dim_k
-                             : (size_t)p.n_ctx;
-    c->att_half = he_calloc((size_t)c->p.n_threads * c->att_half_stride, sizeof *c->att_half);
     c->f16 = tensor_traits_of(TENSOR_TYPE_F16);
     if (p.kv_type == HEARTH_KV_Q8_0) {
         c->q8 = tensor_traits_of(TENSOR_TYPE_Q8_0);
@@ -149,9 +140,6 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
             goto fail;
         }
     }
-    c->att_cells = he_calloc((size_t)c->p.n_threads * (size_t)p.n_ctx, sizeof *c->att_cells);
-    c->att_sum = he_calloc((size_t)c->p.n_threads * grp * (size_t)hp->head_dim_v,
-                           sizeof *c->att_sum);
     c->cell_of = he_calloc(B, sizeof *c->cell_of);
     c->logit_row = he_calloc(B, sizeof *c->logit_row);
     c->out_rows = he_calloc(B, sizeof *c->out_rows);
@@ -160,11 +148,11 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
         he_fail(err, HE_UNSUPPORTED, "ctx: no f16 conversion kernels for the KV cache");
         goto fail;
     }
-    if (!ok || !c->att_half || !c->att_cells || !c->att_sum || !c->cell_of || !c->logit_row || !c->out_rows ||
-        !c->act_q) {
+    if (!ok || !c->cell_of || !c->logit_row || !c->out_rows || !c->act_q) {
         he_fail(err, HE_NOMEM, "ctx: cannot allocate scratch for a batch of %d tokens", p.n_batch);
         goto fail;
     }
+    if (hearth_attention_alloc(c, err)) goto fail;
     return c;
 fail:
     hearth_ctx_free(c);
@@ -186,12 +174,9 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->hb);
     free(c->hb2);
     free(c->rope_cs);
-    free(c->att);
+    hearth_attention_free(c);
     free(c->out_x);
     free(c->logits);
-    free(c->att_cells);
-    free(c->att_sum);
-    free(c->att_half);
     free(c->cell_of);
     free(c->logit_row);
     free(c->out_rows);

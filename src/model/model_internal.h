@@ -10,7 +10,8 @@
 #include "tensor/tensor.h"
 
 #define HEARTH_MAX_LAYERS 512
-/* probability . V partial sums per output value (ggml's AVX-512 vec_dot_f16: 4 x 16 lanes) */
+/* exact attention: probability . V partial sums per output value (ggml's AVX-512
+ * vec_dot_f16: 4 x 16 lanes) */
 #define ATT_LANES 64
 
 /* ---- Architectures (arch.c) ---- */
@@ -87,8 +88,8 @@ struct hearth_ctx {
     kv_cell *cells; // (n_ctx)
     int32_t n_used;
     int32_t seq_pos_max[HEARTH_MAX_SEQ];
-    void *k_cache; // (n_layer, n_ctx, n_head_kv*head_dim_k) f16, f32 or q8_0 blocks
-    void *v_cache; // (n_layer, n_ctx, n_head_kv*head_dim_v)
+    void *k_cache; // (n_layer, n_head_kv, n_ctx, head_dim_k) f16, f32 or q8_0 blocks
+    void *v_cache; // (n_layer, n_head_kv, n_ctx, head_dim_v); see hearth_kv_head
     size_t kv_elt; // bytes per element (2 or 4); 0 for Q8_0 (34 bytes per 32 elements)
     size_t kv_bytes;          // bytes of k_cache + v_cache
     const tensor_traits *q8;  // Q8_0 quantizer, dequantizer and dot (Q8_0 cache only)
@@ -104,12 +105,20 @@ struct hearth_ctx {
     float *rope_cs;           // (n_batch, n_rot) cos/sin per position
     int32_t *cell_of;         // (n_batch) the cell each batch token was written to
     void *act_q;              // quantized activations for tensor_matmul
-    float *att;               // (n_threads, att_stride) attention scratch, see forward.c
-    size_t att_stride;        // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v
-    int32_t *att_cells;       // (n_threads, n_ctx) cells visible to the current query
-    double *att_sum;          // (n_threads, grp * hd_v) probability . V sums, see forward.c
-    uint16_t *att_half;       // (n_threads, att_half_stride) f16 rounding buffer
+    /* attention scratch (attention.c, attn_exact.c), per thread and linear in n_ctx */
+    bool att_exact;           // HEARTH_ATTN=exact: the exact path instead of the tiled one
+    int32_t *att_cells;       // (n_threads, n_ctx) cells visible to the current work item
+    float *att;               // exact: (n_threads, att_stride), see attn_exact.c
+    size_t att_stride;        // floats per thread: grp*(n_ctx + hd_k + hd_v) + hd_k + hd_v + ...
+    double *att_sum;          // exact: (n_threads, grp * hd_v) probability . V sums
+    uint16_t *att_half;       // exact: (n_threads, att_half_stride) f16 rounding buffer
     size_t att_half_stride;   // max(n_ctx, grp * hd_k)
+    const void *att_kern;     // tiled: its attn_kernels (attention.h)
+    int att_tok, att_rp;      // tiled: tokens per work item; its rows padded to the kernel width
+    char *att_tile;           // tiled: (n_threads, att_tile_stride) bytes, 64-byte aligned
+    void *att_tile_mem;       // tiled: the allocation att_tile lies in
+    size_t att_tile_stride;   // tiled: bytes per thread (see tile_layout)
+    int32_t *att_groups;      // tiled: (n_batch + 1) first row of each token group
     const tensor_traits *f16; // f16 <-> f32 row conversions for the cache
     float *out_x;             // (n_outputs, n_embd) final hidden states to project
     float *logits;            // (n_outputs, n_vocab)

@@ -18,7 +18,9 @@
 static const char *selected = "ref";
 static tensor_gemm_fn gemms[TENSOR_TYPE_COUNT]; /* tiled prompt kernels of the selected set */
 static tensor_gemvn_fn gemvns[TENSOR_TYPE_COUNT]; /* small-batch kernels of the selected set */
+static tensor_gemmf_fn gemmfs[TENSOR_TYPE_COUNT]; /* float-weight kernels of the selected set */
 
+#if defined(__x86_64__) || defined(__i386__)
 static bool cpu_has_avx2_set(void) {
     const cpu_features *f = cpu_features_get();
     return f->avx2 && f->fma && f->f16c;
@@ -48,20 +50,12 @@ static void apply_avx512(tensor_traits *t) {
     }
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;
+    gemmfs[TENSOR_TYPE_F16] = tensor_avx512_gemmf_f16;
+    gemmfs[TENSOR_TYPE_BF16] = tensor_avx512_gemmf_bf16;
     gemms[TENSOR_TYPE_Q4_0] = tensor_avx512_gemm_q4_0;
     gemms[TENSOR_TYPE_Q8_0] = tensor_avx512_gemm_q8_0;
     gemms[TENSOR_TYPE_Q4_K] = tensor_avx512_gemm_q4_K;
     gemms[TENSOR_TYPE_Q6_K] = tensor_avx512_gemm_q6_K;
-}
-
-bool tensor_cpu_has_avxvnni(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    unsigned a, b, c, d;
-    /* the OS's saving of the YMM state is part of cpu_has_avx2_set's AVX2 check */
-    return cpu_has_avx2_set() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
-#else
-    return false;
-#endif
 }
 
 static void apply_avx2(tensor_traits *t) {
@@ -92,17 +86,78 @@ static void apply_avx2(tensor_traits *t) {
     gemms[TENSOR_TYPE_Q4_K] = vnni ? tensor_avx2_gemm_q4_K_vnni : tensor_avx2_gemm_q4_K;
     gemms[TENSOR_TYPE_Q6_K] = vnni ? tensor_avx2_gemm_q6_K_vnni : tensor_avx2_gemm_q6_K;
 }
+#endif
+
+bool tensor_cpu_has_avxvnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    /* the OS's saving of the YMM state is part of cpu_has_avx2_set's AVX2 check */
+    return cpu_has_avx2_set() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+#else
+    return false;
+#endif
+}
+
+#if defined(__aarch64__)
+/* aarch64: the neon set (HEARTH_ISA=neon|ref there): dot_neon.c / dot_neondp.c, the latter's
+ * SDOT versions of the integer dots where AT_HWCAP reports the dot-product extension
+ * (tensor_isa() then says "neondot"); the other types keep their references; the Q4_K/Q6_K
+ * small-batch kernels unless HEARTH_GEMV=0; with SDOT, the Q4_0/Q8_0 tiled kernels unless
+ * HEARTH_GEMM=0. */
+static void apply_neon(tensor_traits *t, bool dot) {
+    t[TENSOR_TYPE_Q8_0].from_float = tensor_neon_q8_0_from_float;
+    t[TENSOR_TYPE_Q8_K].from_float = tensor_neon_q8_K_from_float;
+    t[TENSOR_TYPE_Q4_0].vec_dot = dot ? tensor_neondp_dot_q4_0_q8_0 : tensor_neon_dot_q4_0_q8_0;
+    t[TENSOR_TYPE_Q8_0].vec_dot = dot ? tensor_neondp_dot_q8_0_q8_0 : tensor_neon_dot_q8_0_q8_0;
+    t[TENSOR_TYPE_Q4_K].vec_dot = dot ? tensor_neondp_dot_q4_K_q8_K : tensor_neon_dot_q4_K_q8_K;
+    t[TENSOR_TYPE_Q5_K].vec_dot = dot ? tensor_neondp_dot_q5_K_q8_K : tensor_neon_dot_q5_K_q8_K;
+    t[TENSOR_TYPE_Q6_K].vec_dot = dot ? tensor_neondp_dot_q6_K_q8_K : tensor_neon_dot_q6_K_q8_K;
+    t[TENSOR_TYPE_F32].vec_dot = tensor_neon_dot_f32_f32;
+    t[TENSOR_TYPE_F16].vec_dot = tensor_neon_dot_f16_f32;
+    t[TENSOR_TYPE_BF16].vec_dot = tensor_neon_dot_bf16_f32;
+    t[TENSOR_TYPE_F16].to_float = tensor_neon_f16_to_float;
+    t[TENSOR_TYPE_F16].from_float = tensor_neon_f16_from_float;
+    const char *v = getenv("HEARTH_GEMV");
+    if (!(v && !strcmp(v, "0"))) {
+        gemvns[TENSOR_TYPE_Q4_K] = dot ? tensor_neondp_gemvn_q4_K : tensor_neon_gemvn_q4_K;
+        gemvns[TENSOR_TYPE_Q6_K] = dot ? tensor_neondp_gemvn_q6_K : tensor_neon_gemvn_q6_K;
+    }
+    const char *g = getenv("HEARTH_GEMM");
+    if (!dot || (g && !strcmp(g, "0"))) return;
+    gemms[TENSOR_TYPE_Q4_0] = tensor_neondp_gemm_q4_0;
+    gemms[TENSOR_TYPE_Q8_0] = tensor_neondp_gemm_q8_0;
+}
+
+static void select_neon(tensor_traits *table, const char *want) {
+    const cpu_features *f = cpu_features_get();
+    if (want && strcmp(want, "neon"))
+        log_warn("tensor: HEARTH_ISA=%s is an x86 set; this is aarch64: using %s", want,
+                 f->neon ? "neon" : "ref");
+    if (!f->neon) return;
+    apply_neon(table, f->neon_dotprod);
+    selected = f->neon_dotprod ? "neondot" : "neon";
+}
+#endif
 
 void tensor_dispatch_select(tensor_traits *table) {
     const char *want = getenv("HEARTH_ISA");
     if (want && !*want) want = NULL;
-    if (want && strcmp(want, "ref") && strcmp(want, "avx2") && strcmp(want, "avx512")) {
-        log_warn("tensor: unknown HEARTH_ISA '%s' (ref|avx2|avx512); choosing automatically", want);
+    if (want && strcmp(want, "ref") && strcmp(want, "avx2") && strcmp(want, "avx512") &&
+        strcmp(want, "neon")) {
+        log_warn("tensor: unknown HEARTH_ISA '%s' (ref|avx2|avx512|neon); choosing automatically",
+                 want);
         want = NULL;
     }
     if (want && !strcmp(want, "ref")) {
         selected = "ref";
         return;
+    }
+#if defined(__aarch64__)
+    select_neon(table, want);
+#elif defined(__x86_64__) || defined(__i386__)
+    if (want && !strcmp(want, "neon")) {
+        log_warn("tensor: HEARTH_ISA=neon is the aarch64 set; choosing automatically");
+        want = NULL;
     }
     const bool allow512 = !want || !strcmp(want, "avx512");
     if (want && !strcmp(want, "avx512") && !cpu_has_avx512_set())
@@ -118,6 +173,9 @@ void tensor_dispatch_select(tensor_traits *table) {
     } else if (want && !strcmp(want, "avx2")) {
         log_warn("tensor: HEARTH_ISA=avx2 but this CPU lacks AVX2/FMA/F16C; using ref");
     }
+#else
+    (void)table; /* no SIMD set for this architecture: the references */
+#endif
 }
 
 const char *tensor_isa(void) {
@@ -133,4 +191,9 @@ tensor_gemm_fn tensor_gemm_of(tensor_type wtype) {
 tensor_gemvn_fn tensor_gemvn_of(tensor_type wtype) {
     tensor_traits_of(0); /* make sure the choice has been made */
     return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemvns[wtype] : NULL;
+}
+
+tensor_gemmf_fn tensor_gemmf_of(tensor_type wtype) {
+    tensor_traits_of(0); /* make sure the choice has been made */
+    return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemmfs[wtype] : NULL;
 }

@@ -1,7 +1,9 @@
 /* matmul.c — batched matrix products (matmul.h): the traits' dispatched vec_dot per (row,
  * token), or, for small batches of a type with a small-batch kernel (tensor_gemvn_of), that
  * kernel, or, for prompt batches of a type with a tiled kernel (tensor_gemm_of), 16-row tiles
- * that unpack each weight block once for all tokens. All give bit-identical results. */
+ * that unpack each weight block once for all tokens. All give bit-identical results. F16/BF16
+ * weights (F32 activations) go to the selected set's float kernel (tensor_gemmf_of) at every
+ * batch size, so their results do not depend on batching either. */
 #include "tensor/matmul.h"
 
 #include <assert.h>
@@ -55,6 +57,7 @@ typedef struct {
     size_t q_row;
     tensor_gemm_fn gemm;   /* tiled kernel for this batch, or NULL */
     tensor_gemvn_fn gemvn; /* small-batch kernel for this batch, or NULL */
+    tensor_gemmf_fn gemmf; /* float-weight kernel (F16/BF16 rows, F32 activations), or NULL */
     void *pack;            /* the activations packed for either (NULL: none needed) */
     tensor_type wtype;
 } mm_job;
@@ -220,6 +223,17 @@ static void mm_gemvn(void *arg, int ith, int nth) {
                  j->q_row);
 }
 
+/* the float-weight kernel over this thread's range of rows (any split: results do not depend on
+ * it, nor on the batch size) */
+static void mm_gemmf(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t r0, r1;
+    range_of(j->n_out, ith, nth, &r0, &r1);
+    if (r1 > r0)
+        j->gemmf(j->n_in, (int)(r1 - r0), j->n_tok, j->y + r0, j->n_out,
+                 j->w + (size_t)r0 * j->w_row, j->w_row, j->x, j->n_in);
+}
+
 static void mm_rows(void *arg, int ith, int nth) {
     mm_job *j = arg;
     int64_t r0, r1;
@@ -267,8 +281,10 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
             he_pool_run_n(pool, nq, quantize_rows, &j);
         else
             quantize_rows(&j, 0, 1);
+    } else {
+        j.gemmf = tensor_gemmf_of(wtype);
     }
-    he_pool_fn fn = j.gemm ? mm_tiles : j.gemvn ? mm_gemvn : mm_rows;
+    he_pool_fn fn = j.gemm ? mm_tiles : j.gemvn ? mm_gemvn : j.gemmf ? mm_gemmf : mm_rows;
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
     if (nth > 1)
         he_pool_run_n(pool, nth, fn, &j);

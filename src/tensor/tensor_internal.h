@@ -102,6 +102,43 @@ void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void 
 void tensor_avx512_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 
+/* ---- NEON versions (aarch64 only): dot_neon.c (plain ARMv8-A) and dot_neondp.c (the same
+ * integer kernels with the ARMv8.2 dot-product instructions); quantized dots and F32 bit-identical
+ * to the references, F16/BF16 equal up to float summation order ---- */
+void tensor_neon_q8_0_from_float(const float *x, void *y, int64_t n);
+void tensor_neon_f16_to_float(const void *x, float *y, int64_t n);
+void tensor_neon_f16_from_float(const float *x, void *y, int64_t n); /* bit-identical */
+void tensor_neon_q8_K_from_float(const float *x, void *y, int64_t n);
+void tensor_neon_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_neon_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_neon_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_neon_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_neon_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_neon_dot_f32_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_neon_dot_f16_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_neon_dot_bf16_f32(int64_t n, float *s, const void *x, const void *y);
+void tensor_neondp_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_neondp_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_neondp_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_neondp_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_neondp_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+/* small-batch kernels (signature of tensor_gemvn_fn below; Q8_K activation rows, act_row bytes
+ * apart, no pack), bit-identical to the dots */
+void tensor_neon_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_neon_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_neondp_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_neondp_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row);
+/* tiled prompt kernels (SDOT only; signature of tensor_gemm_fn below, the packed layout
+ * described there; n_rows a multiple of 4), bit-identical to the dots */
+void tensor_neondp_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+
 /* ---- Tiled matmul kernels for prompt batches (gemm_avx512.c) ----
  * y[t * ldy + r] = vec_dot(n_in, row r of w, activation row t) for r < n_rows (a multiple of
  * TENSOR_GEMM_ROWS) and t < n_tok, bit-identical to the reference vec_dot of each pair.
@@ -190,5 +227,20 @@ void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int6
                              const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack);
+
+/* ---- Float weights (gemm_float_avx512.c): F16/BF16 rows against F32 activations ----
+ * y[t * ldy + r] = row r . token t (x rows ldx floats apart) for any n_rows and n_tok; each
+ * value depends on its row and token only (not on the batch or the row split), so matmul.c
+ * gives these kernels every batch size, generation included. Within 1e-5 of sum |w x| of the
+ * double-precision references. */
+typedef void (*tensor_gemmf_fn)(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const float *x, int64_t ldx);
+/* The selected set's float-weight kernel for this type, or NULL (dispatch.c; HEARTH_GEMM=0
+ * turns them off too). */
+tensor_gemmf_fn tensor_gemmf_of(tensor_type wtype);
+void tensor_avx512_gemmf_f16(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const float *x, int64_t ldx);
+void tensor_avx512_gemmf_bf16(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const float *x, int64_t ldx);
 
 #endif

@@ -28,6 +28,8 @@ test('--json prints one pp and one tg result with every field', () => {
     assert.equal(x.type, 'f32'); // stories260K stores its weights in F32
     assert.equal(x.repetitions, 2);
     assert.ok(x.model_bytes > 1_000_000 && x.model_bytes < 1_300_000, String(x.model_bytes));
+    // peak RSS of the process: at least the (small, wholly read) mapped file, far below 100 MB
+    assert.ok(x.max_rss_bytes >= x.model_bytes && x.max_rss_bytes < 100e6, String(x.max_rss_bytes));
   }
   assert.equal(res[0].n_prompt, 16);
   assert.equal(res[1].n_gen, 8);
@@ -52,10 +54,11 @@ test('without --json it prints a table', () => {
   const r = bench([MODEL, '-p', '8', '-n', '4', '-r', '1']);
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  assert.equal(lines.length, 4);
+  assert.equal(lines.length, 6);
   assert.match(lines[0], /\| model .*\| test .*\| +t\/s \|/);
   assert.match(lines[2], /stories260K\.gguf .*\| pp8 +\| +[0-9.]+ ± [0-9.]+ \|/);
   assert.match(lines[3], /\| tg4 +\|/);
+  assert.match(lines[5], /^peak RSS [0-9.]+ MiB; model file 1\.[0-9] MiB \(mapped\), KV cache [0-9.]+ MiB/);
 });
 
 test('--kv-type: reported with the cache size; q8_0 on 64-wide heads is 17/32 of f16', () => {

@@ -2,6 +2,7 @@
  * run_n limits the threads taking part, back-to-back jobs see each other's writes (the
  * barrier), and pools of any size start and stop cleanly. */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -90,4 +91,24 @@ Test(pool, default_size_and_free_null) {
     cr_assert_eq(he_pool_size(p), he_n_cores());
     he_pool_free(p);
     he_pool_free(NULL);
+}
+
+/* The default counts physical cores the process may use: never more than its affinity mask,
+ * exactly one when pinned to one CPU. */
+Test(pool, n_cores_follows_affinity) {
+    cpu_set_t all;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    int n = he_n_cores();
+    cr_assert(n >= 1 && n <= CPU_COUNT(&all), "he_n_cores() = %d, %d CPUs allowed", n,
+              CPU_COUNT(&all));
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    cr_assert_eq(he_n_cores(), 1);
+    cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0);
+    cr_assert_eq(he_n_cores(), n);
 }

@@ -688,19 +688,22 @@ static const scale_fields scale_layout[] = {
 static bool simd_expected(void) {
     const cpu_features *f = cpu_features_get();
     const char *isa = getenv("HEARTH_ISA");
-    return f->avx2 && f->fma && f->f16c && !(isa && !strcmp(isa, "ref"));
+    return (f->neon || (f->avx2 && f->fma && f->f16c)) && !(isa && !strcmp(isa, "ref"));
 }
 
 Test(tensor, isa_selection) {
     if (!simd_expected()) {
-        cr_log_warn("no AVX2 set (or HEARTH_ISA=ref): SIMD comparisons check ref against ref");
+        cr_log_warn("no AVX2/NEON set (or HEARTH_ISA=ref): SIMD comparisons check ref against ref");
         cr_expect_str_eq(tensor_isa(), "ref");
         return;
     }
     const cpu_features *f = cpu_features_get();
     const char *isa = getenv("HEARTH_ISA");
     const bool has512 = f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
-    cr_expect_str_eq(tensor_isa(), has512 && !(isa && !strcmp(isa, "avx2")) ? "avx512" : "avx2");
+    if (f->neon) /* aarch64: the SDOT variant wherever the CPU has the dot-product extension */
+        cr_expect_str_eq(tensor_isa(), f->neon_dotprod ? "neondot" : "neon");
+    else
+        cr_expect_str_eq(tensor_isa(), has512 && !(isa && !strcmp(isa, "avx2")) ? "avx512" : "avx2");
     cr_expect(tensor_traits_of(TENSOR_TYPE_Q4_K)->vec_dot !=
               tensor_traits_ref_of(TENSOR_TYPE_Q4_K)->vec_dot);
     cr_expect(tensor_traits_of(TENSOR_TYPE_Q8_K)->from_float !=
