@@ -28,7 +28,8 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define FR 4 /* rows per block */
+#define FR 4  /* rows per block */
+#define FR 4 /* rows per block for a single token: 8 FMA chains and 8 streams instead of 4 */
 #define FT 6 /* tokens per block */
 /* Tokens per pass over the rows: their activations (TB * n_in * 4 bytes, 384 KB at n_in 2048)
  * stay in L2 while every row block of the thread's range streams past them once. */
@@ -48,7 +49,7 @@ static inline __attribute__((always_inline)) __m512 load_w(wkind k, const uint16
  * registers). */
 static inline __attribute__((always_inline)) void
 block(wkind k, int R, int T, int64_t n, const uint8_t *w, size_t w_row, const float *x,
-      int64_t ldx, float *y, int64_t ldy) {
+      int64_t ldx, float *y, int64_t ldy, const char *pf) {
     __m512 acc[FR][FT];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -57,6 +58,10 @@ block(wkind k, int R, int T, int64_t n, const uint8_t *w, size_t w_row, const fl
             acc[r][t] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
+        if (pf) /* the next block, R rows of 2n bytes, over this block's n / 16 steps */
+#pragma GCC unroll 4
+            for (int l = 0; l < (R + 1) / 2; l++)
+                _mm_prefetch(pf + 2 * R * i + 64 * l, _MM_HINT_T0);
         __m512 wv[FR];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
@@ -93,13 +98,13 @@ block(wkind k, int R, int T, int64_t n, const uint8_t *w, size_t w_row, const fl
 /* The block for R × T known only at run time: one instantiation per shape. */
 #define SHAPE(R, T)                                                                                \
     case (R) * 8 + (T):                                                                            \
-        block(k, R, T, n, w, w_row, x, ldx, y, ldy);                                               \
+        block(k, R, T, n, w, w_row, x, ldx, y, ldy, pf);                                           \
         return;
 #define SHAPES_OF(R) SHAPE(R, 1) SHAPE(R, 2) SHAPE(R, 3) SHAPE(R, 4) SHAPE(R, 5) SHAPE(R, 6)
 
 static inline __attribute__((always_inline)) void
 block_any(wkind k, int R, int T, int64_t n, const uint8_t *w, size_t w_row, const float *x,
-          int64_t ldx, float *y, int64_t ldy) {
+          int64_t ldx, float *y, int64_t ldy, const char *pf) {
     switch (R * 8 + T) {
         SHAPES_OF(1)
         SHAPES_OF(2)
@@ -119,8 +124,12 @@ gemm_float(wkind k, int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy, 
             const int R = n_rows - r0 < FR ? n_rows - r0 : FR;
             for (int t = t0; t < t1; t += FT) {
                 const int T = t1 - t < FT ? t1 - t : FT;
+                /* the first pass over a row block also prefetches the next one */
+                const char *pf = t == t0 && r0 + FR < n_rows
+                                     ? (const char *)(w + (size_t)(r0 + FR) * w_row)
+                                     : NULL;
                 block_any(k, R, T, n_in, w + (size_t)r0 * w_row, w_row, x + (int64_t)t * ldx, ldx,
-                          y + (int64_t)t * ldy + r0, ldy);
+                          y + (int64_t)t * ldy + r0, ldy, pf);
             }
         }
     }
