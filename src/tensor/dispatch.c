@@ -79,6 +79,8 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_F16].from_float = tensor_avx2_f16_from_float;
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;
+    gemmfs[TENSOR_TYPE_F16] = tensor_avx2_gemmf_f16;
+    gemmfs[TENSOR_TYPE_BF16] = tensor_avx2_gemmf_bf16;
     const char *vn = getenv("HEARTH_AVXVNNI");
     const bool vnni = tensor_cpu_has_avxvnni() && !(vn && !strcmp(vn, "0"));
     gemms[TENSOR_TYPE_Q4_0] = vnni ? tensor_avx2_gemm_q4_0_vnni : tensor_avx2_gemm_q4_0;

@@ -228,7 +228,8 @@ void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int6
 void tensor_avx512_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack);
 
-/* ---- Float weights (gemm_float_avx512.c): F16/BF16 rows against F32 activations ----
+/* ---- Float weights (gemm_float_avx512.c, gemm_float_avx2.c): F16/BF16 rows against F32
+ * activations ----
  * y[t * ldy + r] = row r . token t (x rows ldx floats apart) for any n_rows and n_tok; each
  * value depends on its row and token only (not on the batch or the row split), so matmul.c
  * gives these kernels every batch size, generation included. Within 1e-5 of sum |w x| of the
@@ -242,5 +243,9 @@ void tensor_avx512_gemmf_f16(int64_t n_in, int n_rows, int n_tok, float *y, int6
                              const void *w, size_t w_row, const float *x, int64_t ldx);
 void tensor_avx512_gemmf_bf16(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const float *x, int64_t ldx);
+void tensor_avx2_gemmf_f16(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const float *x, int64_t ldx);
+void tensor_avx2_gemmf_bf16(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const float *x, int64_t ldx);
 
 #endif
