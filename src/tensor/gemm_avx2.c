@@ -103,7 +103,8 @@ typedef struct {
     float d[GR][KC / 32];                    /* weight scales */
 } tile32;
 
-static void repack_q4_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+static void repack_q4_0(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    tile32 *tl = vtl;
     const __m128i m4 = _mm_set1_epi8(0x0F);
     for (int r = 0; r < GR; r++) {
         const block_q4_0 *x = (const block_q4_0 *)(w + (size_t)r * w_row) + b0;
@@ -117,7 +118,8 @@ static void repack_q4_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, 
     }
 }
 
-static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+static void repack_q8_0(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    tile32 *tl = vtl;
     for (int r = 0; r < GR; r++) {
         const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
         for (int b = 0; b < nbc; b++) {
@@ -130,7 +132,8 @@ static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, 
 }
 
 /* Q8_0 for vpdpbusd: the bytes x + 128 (unsigned), -128·Σy from the pack */
-static void repack_q8_0_u(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+static void repack_q8_0_u(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    tile32 *tl = vtl;
     const __m256i bias = _mm256_set1_epi8((char)0x80);
     for (int r = 0; r < GR; r++) {
         const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
@@ -192,38 +195,50 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
 }
 
 #define Q32_BLOCK(NAME, Q8, VNNI)                                                                  \
-    static void NAME(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y, int64_t ldy, \
+    static void NAME(const void *tl, int r0, int nbc, const uint8_t *ap, float *y, int64_t ldy,   \
                      int nt, int first) {                                                          \
-        q32_block(tl, r0, nbc, ap, y, ldy, nt, first, Q8, VNNI);                                   \
+        q32_block((const tile32 *)tl, r0, nbc, ap, y, ldy, nt, first, Q8, VNNI);                   \
     }
 Q32_BLOCK(q4_0_block, 0, 0)
 Q32_BLOCK(q8_0_block, 1, 0)
 Q32_BLOCK(q4_0_block_vnni, 0, 1)
 Q32_BLOCK(q8_0_block_vnni, 1, 1)
 
-typedef void (*repack32_fn)(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc);
-typedef void (*block32_fn)(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
-                           int64_t ldy, int nt, int first);
+/* Repacks K units c0 .. c0+nc-1 (blocks or super-blocks) of a GR-row tile into tl / computes
+ * one RB-row register block of the tile against one token group (first: the K chunk starting
+ * the rows' sums). tl is the format's tile (tile32 or tilek). */
+typedef void (*repack_fn)(void *tl, const uint8_t *w, size_t w_row, int64_t c0, int nc);
+typedef void (*block_fn)(const void *tl, int r0, int nc, const uint8_t *ap, float *y,
+                         int64_t ldy, int nt, int first);
 
-static void gemm_q32(repack32_fn repack, block32_fn block, int64_t n_in, int n_rows, int n_tok,
-                     float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
-    static _Thread_local tile32 tl;
+/* The tile loop of every format: per GR-row tile and K chunk of `chunk` units (n_units in a
+ * row, unit_pack packed activation bytes per unit and token group), repack once, then every
+ * token group and register block. */
+static void gemm_tiles(void *tl, repack_fn repack, block_fn block, int64_t n_units, int chunk,
+                       size_t unit_pack, int n_rows, int n_tok, float *y, int64_t ldy,
+                       const void *w, size_t w_row, const void *pack) {
     assert(n_rows % GR == 0);
-    const int64_t nb = n_in / QK8_0;
-    const size_t gstride = (size_t)nb * TENSOR_GEMM_PACK32;
+    const size_t gstride = (size_t)n_units * unit_pack;
     for (int r0 = 0; r0 < n_rows; r0 += GR) {
         const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
-        for (int64_t b0 = 0; b0 < nb; b0 += KC / 32) {
-            const int nbc = (int)(nb - b0 < KC / 32 ? nb - b0 : KC / 32);
-            repack(&tl, wt, w_row, b0, nbc);
-            const uint8_t *ap = (const uint8_t *)pack + (size_t)b0 * TENSOR_GEMM_PACK32;
+        for (int64_t c0 = 0; c0 < n_units; c0 += chunk) {
+            const int nc = (int)(n_units - c0 < chunk ? n_units - c0 : chunk);
+            repack(tl, wt, w_row, c0, nc);
+            const uint8_t *ap = (const uint8_t *)pack + (size_t)c0 * unit_pack;
             for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
                 const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
                 for (int rb = 0; rb < GR; rb += RB)
-                    block(&tl, rb, nbc, ap, y + t0 * ldy + r0 + rb, ldy, nt, b0 == 0);
+                    block(tl, rb, nc, ap, y + t0 * ldy + r0 + rb, ldy, nt, c0 == 0);
             }
         }
     }
+}
+
+static void gemm_q32(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
+                     float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
+    static _Thread_local tile32 tl;
+    gemm_tiles(&tl, repack, block, n_in / QK8_0, KC / 32, TENSOR_GEMM_PACK32, n_rows, n_tok, y,
+               ldy, w, w_row, pack);
 }
 
 void tensor_avx2_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -260,7 +275,8 @@ static inline uint32_t pair16(int lo, int hi) {
     return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
 }
 
-static void repack_q4_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+static void repack_q4_K(void *vtl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    tilek *tl = vtl;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int r = 0; r < GR; r++) {
         const block_q4_K *x = (const block_q4_K *)(w + (size_t)r * w_row) + s0;
@@ -285,7 +301,8 @@ static void repack_q4_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, i
     }
 }
 
-static void repack_q6_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+static void repack_q6_K(void *vtl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    tilek *tl = vtl;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     for (int r = 0; r < GR; r++) {
         const block_q6_K *x = (const block_q6_K *)(w + (size_t)r * w_row) + s0;
@@ -452,38 +469,20 @@ ALWAYS_INLINE void q6_K_gen(const tilek *tl, int r0, int nsc, const uint8_t *ap,
 }
 
 #define K_BLOCK(NAME, GEN, VNNI)                                                                   \
-    static void NAME(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,  \
+    static void NAME(const void *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,   \
                      int nt, int first) {                                                          \
-        GEN(tl, r0, nsc, ap, y, ldy, nt, first, VNNI);                                             \
+        GEN((const tilek *)tl, r0, nsc, ap, y, ldy, nt, first, VNNI);                              \
     }
 K_BLOCK(q4_K_block, q4_K_gen, 0)
 K_BLOCK(q6_K_block, q6_K_gen, 0)
 K_BLOCK(q4_K_block_vnni, q4_K_gen, 1)
 K_BLOCK(q6_K_block_vnni, q6_K_gen, 1)
 
-typedef void (*repackk_fn)(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc);
-typedef void (*blockk_fn)(const tilek *tl, int r0, int nsc, const uint8_t *ap, float *y,
-                          int64_t ldy, int nt, int first);
-
-static void gemm_k(repackk_fn repack, blockk_fn block, int64_t n_in, int n_rows, int n_tok,
+static void gemm_k(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
                    float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
     static _Thread_local tilek tl;
-    assert(n_rows % GR == 0);
-    const int64_t ns = n_in / QK_K;
-    const size_t gstride = (size_t)ns * TENSOR_GEMM_PACKK;
-    for (int r0 = 0; r0 < n_rows; r0 += GR) {
-        const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
-        for (int64_t s0 = 0; s0 < ns; s0 += KSB) {
-            const int nsc = (int)(ns - s0 < KSB ? ns - s0 : KSB);
-            repack(&tl, wt, w_row, s0, nsc);
-            const uint8_t *ap = (const uint8_t *)pack + (size_t)s0 * TENSOR_GEMM_PACKK;
-            for (int t0 = 0; t0 < n_tok; t0 += GT, ap += gstride) {
-                const int nt = n_tok - t0 < GT ? n_tok - t0 : GT;
-                for (int rb = 0; rb < GR; rb += RB)
-                    block(&tl, rb, nsc, ap, y + t0 * ldy + r0 + rb, ldy, nt, s0 == 0);
-            }
-        }
-    }
+    gemm_tiles(&tl, repack, block, n_in / QK_K, KSB, TENSOR_GEMM_PACKK, n_rows, n_tok, y, ldy, w,
+               w_row, pack);
 }
 
 void tensor_avx2_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
