@@ -3,12 +3,16 @@
  * Starts listening first (so /health answers 503 while the models load), loads the served
  * models into the registry, then flips to ready and waits for SIGINT/SIGTERM. SIGHUP re-reads
  * the --config file (new names start, changed ones are hot-swapped, unlisted ones stop).
+ * The admin token (what `hearth swap` needs to load a file) is --admin-key, $HEARTH_ADMIN_KEY or
+ * a fresh random one written to a 0600 file for `hearth swap` to read, removed on exit.
  * Exit codes: 0 clean shutdown, 1 model or listen error, 2 bad arguments. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -17,6 +21,7 @@
 #include "server/chat.h"
 #include "server/http.h"
 #include "server/sched.h"
+#include "server/websafe.h"
 
 static const char usage_text[] =
     "usage: hearth serve (MODEL.gguf | STORE-NAME) [options]\n"
@@ -32,7 +37,11 @@ static const char usage_text[] =
     "  --api-key KEY        require 'Authorization: Bearer KEY' (repeatable)\n"
     "  --api-key-file F     keys, one per line\n"
     "  --config FILE        served names from a config file (see docs/SERVER.md)\n"
-    "  --cors-origin O      send CORS headers allowing origin O\n"
+    "  --cors-origin O      allow web pages of origin O (CORS headers; other origins get 403)\n"
+    "  --admin-key KEY      the admin token that loading a model file over HTTP needs (also\n"
+    "                       $HEARTH_ADMIN_KEY; default: a random one in a 0600 file for hearth swap)\n"
+    "  --model-dir DIR      folder a swap may load model files from (repeatable; default: the\n"
+    "                       folders of the served model files and the model store)\n"
     "  --max-body BYTES     request body limit (default 33554432)\n"
     "  --max-conn N         open connections (default 8192, within the open-file limit)\n"
     "  --per-ip N           connections per client address (default 256; no limit on a loopback bind)\n"
@@ -53,9 +62,12 @@ static void on_signal(int sig) {
 }
 
 #define MAX_KEYS 64
+#define MAX_DIRS 64
 
 typedef struct {
-    const char *model, *name, *host, *config, *cors;
+    const char *model, *name, *host, *config, *cors, *admin_key;
+    const char *model_dirs[MAX_DIRS];
+    int n_model_dirs;
     long port, n_ctx, slots, threads, max_body, queue;
     long max_conn, per_ip, idle_timeout, request_timeout;
     char *keys[MAX_KEYS];
@@ -126,6 +138,11 @@ static int parse_args(int argc, char **argv, serve_args *a) {
         else if (!strcmp(o, "--host")) a->host = v;
         else if (!strcmp(o, "--config")) a->config = v;
         else if (!strcmp(o, "--cors-origin")) a->cors = v;
+        else if (!strcmp(o, "--admin-key")) a->admin_key = v;
+        else if (!strcmp(o, "--model-dir")) {
+            if (a->n_model_dirs == MAX_DIRS) return usage("too many --model-dir", NULL);
+            a->model_dirs[a->n_model_dirs++] = v;
+        }
         else if (!strcmp(o, "--port")) {
             if (cli_parse_long(v, 0, 65535, &a->port)) return usage("bad value for --port:", v);
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
@@ -160,6 +177,47 @@ static int parse_args(int argc, char **argv, serve_args *a) {
     if (!a->model && !a->config) return usage("missing MODEL.gguf (or --config FILE)", NULL);
     if (a->model && a->config) return usage("give either MODEL.gguf or --config, not both", NULL);
     return 0;
+}
+
+/* The folder holding path when it is a file (a store name or a missing file adds nothing). */
+static void add_dir_of(char **dirs, int *n, const char *path) {
+    struct stat st;
+    char real[PATH_MAX];
+    if (*n == MAX_DIRS || stat(path, &st) || !S_ISREG(st.st_mode) || !realpath(path, real)) return;
+    char *slash = strrchr(real, '/');
+    if (slash == real) slash[1] = 0;
+    else *slash = 0;
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(dirs[i], real)) return;
+    dirs[(*n)++] = xstrdup(real);
+}
+
+/* Where a swap may load files from: --model-dir, else the folders of the files served at start
+ * and the model store's root. */
+static int default_model_dirs(const serve_args *a, char **dirs) {
+    int n = 0;
+    if (a->n_model_dirs) {
+        for (int i = 0; i < a->n_model_dirs; i++) dirs[n++] = xstrdup(a->model_dirs[i]);
+        return n;
+    }
+    if (a->model) add_dir_of(dirs, &n, a->model);
+    if (a->config) {
+        srv_model_config *cfgs = NULL;
+        int nc = 0;
+        he_error err;
+        if (srv_config_load(a->config, &cfgs, &nc, &err) == 0) {
+            for (int i = 0; i < nc; i++) add_dir_of(dirs, &n, cfgs[i].path);
+            srv_config_free(cfgs, nc);
+        }
+    }
+    const char *hh = getenv("HEARTH_HOME"), *home = getenv("HOME");
+    char store[PATH_MAX];
+    struct stat st;
+    int w = hh && hh[0] ? snprintf(store, sizeof store, "%s", hh)
+                        : home ? snprintf(store, sizeof store, "%s/.local/share/hearth", home) : -1;
+    if (w > 0 && w < (int)sizeof store && n < MAX_DIRS && stat(store, &st) == 0 && S_ISDIR(st.st_mode))
+        dirs[n++] = xstrdup(store);
+    return n;
 }
 
 /* Loads the config file; at start every name is started, on SIGHUP the registry is made to
@@ -200,6 +258,18 @@ int cmd_serve(int argc, char **argv) {
     int status = 1;
     srv_registry *reg = srv_registry_new();
     srv_registry_set_smoke(reg, srv_http_smoke, NULL);
+    char token[SRV_ADMIN_TOKEN_MAX + 1], token_path[4200] = "";
+    const char *admin_key = a.admin_key ? a.admin_key : getenv("HEARTH_ADMIN_KEY");
+    he_error err = {0};
+    if (admin_key && admin_key[0]) {
+        snprintf(token, sizeof token, "%s", admin_key);
+    } else if (srv_admin_token_new(token, sizeof token, &err)) {
+        fprintf(stderr, "hearth serve: %s\n", err.msg);
+        srv_registry_free(reg);
+        return 1;
+    }
+    char *dirs[MAX_DIRS];
+    int n_dirs = default_model_dirs(&a, dirs);
     srv_http_config hc = {.host = a.host,
                           .port = (int)a.port,
                           .api_keys = (const char *const *)a.keys,
@@ -209,12 +279,26 @@ int cmd_serve(int argc, char **argv) {
                           .max_connections = (unsigned)a.max_conn,
                           .per_ip_limit = (unsigned)a.per_ip,
                           .idle_timeout = (unsigned)a.idle_timeout,
-                          .request_timeout = (unsigned)a.request_timeout};
-    he_error err = {0};
+                          .request_timeout = (unsigned)a.request_timeout,
+                          .admin_key = token,
+                          .model_dirs = (const char *const *)dirs,
+                          .n_model_dirs = n_dirs};
     srv_http *h = srv_http_start(&hc, reg, &err);
     if (!h) {
         fprintf(stderr, "hearth %s\n", err.msg);
         goto out;
+    }
+    for (int i = 0; i < n_dirs; i++) log_debug("serve: model directory %s", dirs[i]);
+    /* A token given by the operator is theirs to pass on; a generated one goes to a file only
+     * this user can read, keyed by port, for `hearth swap` on this machine. */
+    if (!(admin_key && admin_key[0])) {
+        if (srv_admin_token_path(srv_http_port(h), true, token_path, sizeof token_path, &err) ||
+            srv_admin_token_write(token_path, token, &err)) {
+            log_warn("serve: %s; loading model files over HTTP needs --admin-key", err.msg);
+            token_path[0] = 0;
+        } else {
+            log_info("serve: admin token in %s", token_path);
+        }
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -268,6 +352,9 @@ int cmd_serve(int argc, char **argv) {
 out:
     if (h) srv_http_set_ready(h, false);
     srv_http_stop(h);
+    if (token_path[0]) unlink(token_path);
+    explicit_bzero(token, sizeof token);
+    for (int i = 0; i < n_dirs; i++) free(dirs[i]);
     srv_registry_free(reg);
     srv_chat_cache_clear();
     for (int i = 0; i < a.n_keys; i++) free(a.keys[i]);

@@ -1,6 +1,8 @@
 /* cmd_swap.c — `hearth swap NAME NEW.gguf`: asks a running `hearth serve` to hot-swap the model
  * behind a served name (POST /admin/swap). The server loads and smoke-tests the new file first;
- * on failure the name keeps its old model and this command prints why.
+ * on failure the name keeps its old model and this command prints why. Loading a file is an
+ * admin act: the request carries the server's admin token (X-Hearth-Admin) from --admin-key,
+ * $HEARTH_ADMIN_KEY, or — for a server on this machine — the token file it wrote at start.
  * Exit codes: 0 swapped, 1 refused or unreachable, 2 bad arguments. */
 #include <errno.h>
 #include <limits.h>
@@ -16,12 +18,16 @@
 
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "server/http.h"
+#include "server/websafe.h"
 #include "store/store.h"
 
 static const char usage_text[] =
-    "usage: hearth swap NAME NEW.gguf [--host HOST] [--port PORT] [--api-key KEY]\n"
+    "usage: hearth swap NAME (NEW.gguf | STORE-NAME) [--host HOST] [--port PORT] [--api-key KEY]\n"
+    "                   [--admin-key KEY]\n"
     "  asks the server on HOST:PORT (default 127.0.0.1:8080) to serve NEW.gguf under NAME;\n"
-    "  the key may also come from $HEARTH_API_KEY\n";
+    "  the API key may also come from $HEARTH_API_KEY, the admin key from $HEARTH_ADMIN_KEY, else\n"
+    "  from the token file a server on this machine wrote (docs/SERVER.md)\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth swap: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -50,7 +56,8 @@ static int connect_to(const char *host, const char *port) {
 }
 
 int cmd_swap(int argc, char **argv) {
-    const char *name = NULL, *file = NULL, *host = "127.0.0.1", *port = "8080", *key = getenv("HEARTH_API_KEY");
+    const char *name = NULL, *file = NULL, *host = "127.0.0.1", *port = "8080", *key = getenv("HEARTH_API_KEY"),
+               *admin = getenv("HEARTH_ADMIN_KEY");
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
@@ -60,6 +67,7 @@ int cmd_swap(int argc, char **argv) {
             if (!strcmp(o, "--host")) host = v;
             else if (!strcmp(o, "--port")) port = v;
             else if (!strcmp(o, "--api-key")) key = v;
+            else if (!strcmp(o, "--admin-key")) admin = v;
             else return usage("unknown option", o);
         } else if (!name) {
             name = o;
@@ -79,6 +87,14 @@ int cmd_swap(int argc, char **argv) {
         }
         snprintf(abs, sizeof abs, "%s", file);
     }
+    /* The token file of a server on this machine; never sent anywhere else. */
+    char token[SRV_ADMIN_TOKEN_MAX + 1];
+    long port_n = 0;
+    if ((!admin || !admin[0]) && srv_host_is_loopback(host) && cli_parse_long(port, 1, 65535, &port_n) == 0) {
+        he_error terr;
+        if (srv_admin_token_read((int)port_n, token, sizeof token, &terr) == 0) admin = token;
+    }
+    if (admin && !admin[0]) admin = NULL;
     json_t *body = json_pack("{s:s, s:s}", "name", name, "path", abs);
     char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -95,13 +111,13 @@ int cmd_swap(int argc, char **argv) {
     struct timeval tv = {.tv_sec = 600};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     size_t blen = strlen(b);
-    size_t cap = blen + 1024 + (key ? strlen(key) : 0);
+    size_t cap = blen + 1024 + (key ? strlen(key) : 0) + (admin ? strlen(admin) : 0);
     char *req = xmalloc(cap);
     int n = snprintf(req, cap,
                      "POST /admin/swap HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n%s",
+                     "Content-Length: %zu\r\nConnection: close\r\n%s%s%s%s%s%s\r\n%s",
                      strchr(host, ':') ? "[::1]" : host, port, blen, key ? "Authorization: Bearer " : "", key ? key : "",
-                     key ? "\r\n" : "", b);
+                     key ? "\r\n" : "", admin ? SRV_ADMIN_HEADER ": " : "", admin ? admin : "", admin ? "\r\n" : "", b);
     free(b);
     size_t off = 0;
     while (off < (size_t)n) {
@@ -114,7 +130,9 @@ int cmd_swap(int argc, char **argv) {
         }
         off += (size_t)w;
     }
+    explicit_bzero(req, cap);
     free(req);
+    explicit_bzero(token, sizeof token);
     size_t rcap = 65536, rlen = 0;
     char *resp = xmalloc(rcap + 1);
     for (;;) {

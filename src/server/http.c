@@ -1,10 +1,12 @@
-/* http.c — the HTTP server core: libmicrohttpd setup, body and header limits, auth, Host and
- * CORS checks, routing, error bodies and the Prometheus metrics (see http.h). The generation
- * routes live in routes.c; both share http_internal.h. */
+/* http.c — the HTTP server core: libmicrohttpd setup, body and header limits, auth, Host,
+ * Origin, Content-Type and CORS checks, routing, error bodies and the Prometheus metrics (see
+ * http.h). The generation routes live in routes.c, the swap route in routes_swap.c; they share
+ * http_internal.h. */
 #include "server/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -25,6 +27,7 @@
 #include "base/log.h"
 #include "server/chat.h"
 #include "server/http_internal.h"
+#include "server/websafe.h"
 
 /* ---- small utilities ---- */
 
@@ -371,8 +374,22 @@ bool srv_host_header_ok(const char *hh) {
     return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
-static bool auth_ok(srv_http *h, struct MHD_Connection *conn) {
-    if (h->n_keys == 0) return true;
+/* The admin credential: X-Hearth-Admin holding the admin token (compared as SHA-256 digests in
+ * constant time, like the API keys). A browser cannot send a custom header cross-origin
+ * without a preflight, which this server never grants for it. */
+static bool admin_ok(srv_http *h, struct MHD_Connection *conn) {
+    if (!h->has_admin) return false;
+    const char *tok;
+    size_t len;
+    if (srv_admin_header_parse(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SRV_ADMIN_HEADER), &tok, &len))
+        return false;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)tok, len, d);
+    return CRYPTO_memcmp(d, h->admin_digest, sizeof d) == 0;
+}
+
+static bool auth_ok(srv_http *h, struct MHD_Connection *conn, bool admin) {
+    if (h->n_keys == 0 || admin) return true; /* the admin credential also stands for a key */
     const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!a || strncasecmp(a, "Bearer ", 7) != 0) return false;
     a += 7;
@@ -564,13 +581,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->ollama = !strncmp(url, "/api/", 5);
         *con_cls = q;
         /* Checks that need no body answer before it is read. */
-        if (h->loopback && !srv_host_header_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+        const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+        if (h->loopback && !srv_host_header_ok(host))
             return http_error(q, 403, NULL, "forbidden_host",
                               "Host header not allowed: this server only answers to localhost names.");
-        if (strcmp(url, "/health") != 0 && strcmp(method, "OPTIONS") != 0 && !auth_ok(h, conn))
+        /* A web page of another origin: refused before any work (websafe.h). Clients outside a
+         * browser send no Origin. */
+        if (!srv_origin_allowed(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"), host, h->cors_origin))
+            return http_error(q, 403, NULL, "forbidden_origin",
+                              "Origin not allowed: this server answers only its own origin and --cors-origin.");
+        q->admin = admin_ok(h, conn);
+        if (strcmp(url, "/health") != 0 && strcmp(method, "OPTIONS") != 0 && !auth_ok(h, conn, q->admin))
             return http_error(q, 401, NULL, "invalid_api_key",
                               "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.");
+        /* Every body is JSON, and only a JSON Content-Type is accepted: the types a page may
+         * send cross-origin without a preflight (text/plain, forms) are refused unread. */
+        bool body_method = !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH") ||
+                           !strcmp(method, "DELETE");
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        /* a DELETE may come without a body (and then without a type) */
+        bool has_body = strcmp(method, "DELETE") != 0 || ct || (cl && strcmp(cl, "0") != 0) ||
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+        if (body_method && has_body && !srv_media_type_is_json(ct))
+            return http_error(q, 415, NULL, "unsupported_media_type",
+                              "Unsupported Content-Type: send the body as JSON with 'Content-Type: application/json'.");
         if (cl) {
             char *end;
             errno = 0;
@@ -582,6 +617,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (q->gen) return route_generate_resume(q);
+    if (q->swap) return route_swap_resume(q);
     if (q->status) { /* already answered (early error): drop any body */
         *upload_size = 0;
         return MHD_YES;
@@ -619,6 +655,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *q = *con_cls;
     if (!q) return;
     route_generate_abandon(q);
+    route_swap_abandon(q);
     /* keep-alive: the next request on this connection has its own deadline */
     track_arm(h, conn_track(conn), true);
     if (q->status) metrics_request(h, q->route, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || q->status != 200 ? q->status : 499);
@@ -649,7 +686,8 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
                 host);
         return NULL;
     }
-    if (cfg->cors_origin && (!strcmp(cfg->cors_origin, "*") || !cfg->cors_origin[0])) {
+    srv_origin co;
+    if (cfg->cors_origin && srv_origin_parse(cfg->cors_origin, &co)) {
         he_fail(err, HE_INVALID, "serve: --cors-origin must name one origin (e.g. http://localhost:3000), not '%s'",
                 cfg->cors_origin);
         return NULL;
@@ -678,6 +716,17 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
     for (int i = 0; i < cfg->n_api_keys; i++)
         SHA256((const unsigned char *)cfg->api_keys[i], strlen(cfg->api_keys[i]), h->key_digest[i]);
     h->request_timeout = cfg->request_timeout ? cfg->request_timeout : 30;
+    if (cfg->admin_key && cfg->admin_key[0]) {
+        h->has_admin = true;
+        SHA256((const unsigned char *)cfg->admin_key, strlen(cfg->admin_key), h->admin_digest);
+    }
+    h->model_dirs = xcalloc((size_t)cfg->n_model_dirs + 1, sizeof *h->model_dirs);
+    for (int i = 0; i < cfg->n_model_dirs; i++) {
+        char real[PATH_MAX];
+        if (realpath(cfg->model_dirs[i], real)) h->model_dirs[h->n_model_dirs++] = xstrdup(real);
+        else log_warn("serve: model directory %s: %s (skipped)", cfg->model_dirs[i], strerror(errno));
+    }
+    if (http_swap_worker_start(h)) log_warn("serve: cannot start the swap thread; /admin/swap answers 429");
     pthread_mutex_init(&h->track_mu, NULL);
     pthread_cond_init(&h->track_cv, NULL);
     /* Idle connections cost a socket and a 16 KiB buffer, not a thread: allow many, within the
@@ -740,7 +789,9 @@ void srv_http_stop(srv_http *h) {
         pthread_join(h->reaper, NULL);
     }
     /* Each pump sees `stopping` within one wait, cancels its job and resumes its connection;
-     * MHD must not be stopped while connections are still parked. */
+     * the swap worker answers its queue and resumes those. MHD must not be stopped while
+     * connections are still parked. */
+    http_swap_worker_stop(h);
     for (int i = 0; i < 200 && __atomic_load_n(&h->pumps, __ATOMIC_ACQUIRE) > 0; i++) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
@@ -750,5 +801,8 @@ void srv_http_stop(srv_http *h) {
     pthread_cond_destroy(&h->track_cv);
     pthread_mutex_destroy(&h->mu);
     free(h->cors_origin);
+    for (int i = 0; i < h->n_model_dirs; i++) free(h->model_dirs[i]);
+    free(h->model_dirs);
+    OPENSSL_cleanse(h->admin_digest, sizeof h->admin_digest);
     free(h);
 }

@@ -6,7 +6,9 @@
  * resumes the (suspended) connection when there is something to send, so thousands of idle or
  * slow clients cost memory, not threads, and cannot delay /health or other requests. A client
  * that goes away is noticed (hang-up on the socket, or a failed write) and its job cancelled,
- * freeing the slot. */
+ * freeing the slot. A swap is loaded by the swap worker thread (routes_swap.c) while its
+ * connection is parked the same way. What a web page in the user's browser can and cannot make
+ * the server do is websafe.h's subject. */
 #ifndef HEARTH_SERVER_HTTP_H
 #define HEARTH_SERVER_HTTP_H
 
@@ -30,6 +32,11 @@ typedef struct {
     unsigned request_timeout;       /* seconds for a request's line, headers and body to arrive
                                        after the connection opens (or its last request ended); 0: 30 */
     unsigned http_threads;          /* event-loop threads; 0: 4 */
+    const char *admin_key;          /* the admin credential (X-Hearth-Admin); NULL: no request is
+                                       admin, so no model file can be loaded over HTTP */
+    const char *const *model_dirs;  /* folders a swap may load files from (resolved here; missing
+                                       ones are skipped with a warning) */
+    int n_model_dirs;
 } srv_http_config;
 
 typedef struct srv_http srv_http;

@@ -49,6 +49,18 @@ struct srv_http {
     char *cors_origin;
     int n_keys;
     unsigned char key_digest[HTTP_MAX_KEYS][SHA256_DIGEST_LENGTH];
+    bool has_admin;
+    unsigned char admin_digest[SHA256_DIGEST_LENGTH];
+    char **model_dirs; /* resolved (realpath) folders a swap may load files from */
+    int n_model_dirs;
+    /* The swap worker (routes_swap.c): one thread loads queued swaps in turn, so no HTTP thread
+     * waits for a model and at most one extra model is being loaded at a time. */
+    pthread_mutex_t swap_mu;
+    pthread_cond_t swap_cv;
+    struct http_swap *swap_head, *swap_tail;
+    int swap_queued;
+    bool swap_started;
+    pthread_t swap_thread;
     pthread_mutex_t mu; /* metrics */
     struct {
         const char *route;
@@ -72,6 +84,8 @@ typedef struct {
     size_t len, cap;
     bool too_large;
     void *gen;         /* a parked non-streaming generation (routes.c) */
+    struct http_swap *swap; /* a parked swap (routes_swap.c) */
+    bool admin;        /* sent the admin credential (X-Hearth-Admin) */
 } http_req;
 
 double http_now(void);
@@ -100,6 +114,15 @@ enum MHD_Result route_generate_resume(http_req *q);
 void route_generate_abandon(http_req *q);
 enum MHD_Result route_tags(http_req *q, bool ps);
 enum MHD_Result route_show(http_req *q);
+
+/* routes_swap.c */
 enum MHD_Result route_swap(http_req *q);
+/* The swap worker answered a parked swap: respond with its result. */
+enum MHD_Result route_swap_resume(http_req *q);
+/* The request ended: release its swap (the worker frees one it has not finished). */
+void route_swap_abandon(http_req *q);
+int http_swap_worker_start(srv_http *h);
+/* Answers every queued swap with 503, waits for the one loading, joins the worker. */
+void http_swap_worker_stop(srv_http *h);
 
 #endif

@@ -4,10 +4,13 @@
  * so a concurrent put (hot swap) can only drop the registry's own reference after the pointer
  * is replaced: a request that acquired the old model keeps it alive, and the old model is
  * freed (its thread joined, context and weights unmapped) by whoever releases it last.
- * Swaps are serialized by their own lock so two swaps of one name don't race on the config. */
+ * Swaps are serialized by their own lock so two swaps of one name don't race on the config and
+ * at most one extra model is loading at a time; the registry lock (mu) is never held during a
+ * load, only for the pointer switch, so lookups (every request) never wait for one. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -129,6 +132,17 @@ int srv_registry_start_put(srv_registry *r, const srv_model_config *cfg, he_erro
     return 0;
 }
 
+/* Test hook: HEARTH_TEST_LOAD_DELAY_MS=N makes every swap's load take N ms longer, so tests can
+ * check that a slow load blocks nothing but its own request (docs/SERVER.md). */
+static void test_load_delay(void) {
+    const char *v = getenv("HEARTH_TEST_LOAD_DELAY_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms <= 0) return;
+    if (ms > 60000) ms = 60000;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
 int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, he_error *err) {
     if (!new_path || !*new_path) return he_fail(err, HE_INVALID, "swap: no model path");
     pthread_mutex_lock(&r->swap_mu);
@@ -139,6 +153,7 @@ int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, h
     }
     srv_model_config cfg = *srv_model_config_requested(old);
     cfg.path = new_path;
+    test_load_delay();
     srv_model *m = start_checked(r, &cfg, err);
     int rc = 0;
     if (m) {

@@ -1,9 +1,9 @@
-/* routes.c — the API routes: OpenAI chat/completions/models, Ollama chat/generate/tags/show/ps,
- * and the admin swap endpoint.
+/* routes.c — the API routes: OpenAI chat/completions/models, Ollama chat/generate/tags/show/ps.
  *
  * A generation request is: parse + validate (request.c) -> find the served name -> render the
  * chat template and tokenize -> srv_job_submit -> either stream each event as it comes (SSE for
  * OpenAI, NDJSON for Ollama) from MHD's content reader, or collect them and answer once.
+ * The admin swap endpoint lives in routes_swap.c.
  *
  * No HTTP thread ever waits for the model: each generation gets a small "pump" thread that
  * blocks in srv_job_next, formats the events into the response buffer and resumes the
@@ -1097,41 +1097,6 @@ enum MHD_Result route_show(http_req *q) {
                           "capabilities", "completion", "modified_at", "");
     if (cfg->system_prompt) json_object_set_new(o, "system", json_string(cfg->system_prompt));
     srv_model_release(m);
-    json_decref(root);
-    return http_respond_json(q, 200, o);
-}
-
-/* ---- admin ---- */
-
-enum MHD_Result route_swap(http_req *q) {
-    srv_req_error e;
-    json_t *root = srv_json_parse_object(q->body ? q->body : "", q->len, &e);
-    if (!root) return http_req_error(q, &e);
-    const char *name = json_string_value(json_object_get(root, "name"));
-    const char *path = json_string_value(json_object_get(root, "path"));
-    if (!name || !path) {
-        json_decref(root);
-        return http_error(q, 400, !name ? "name" : "path", "missing_required_parameter",
-                          "Missing required parameter: '%s' (a string).", !name ? "name" : "path");
-    }
-    srv_model *cur = srv_registry_acquire(q->h->reg, name);
-    if (!cur) {
-        enum MHD_Result r = model_not_found(q, name);
-        json_decref(root);
-        return r;
-    }
-    srv_model_release(cur);
-    log_info("serve: swapping '%s' to %s", name, path);
-    double t0 = http_now();
-    he_error err = {0};
-    if (srv_registry_swap(q->h->reg, name, path, &err)) {
-        log_warn("serve: swap of '%s' to %s failed: %s", name, path, err.msg);
-        enum MHD_Result r = http_error(q, 422, "path", "swap_failed", "Swap failed; '%s' keeps its model: %s", name, err.msg);
-        json_decref(root);
-        return r;
-    }
-    log_info("serve: '%s' now serves %s (%.0f ms)", name, path, (http_now() - t0) * 1e3);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:f}", "status", "ok", "name", name, "path", path, "seconds", http_now() - t0);
     json_decref(root);
     return http_respond_json(q, 200, o);
 }
