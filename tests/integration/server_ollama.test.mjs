@@ -102,7 +102,7 @@ test('errors: unknown model is 404 with an Ollama error string; bad options are 
     ollama.generate({ model: NAME, prompt: 'x', stream: false, format: 'yaml' }),
     (e) => e.status_code === 400 && /format/.test(e.error),
   );
-  const r = await fetch(`${srv.url}/api/chat`, { method: 'POST', body: '{"model":' });
+  const r = await fetch(`${srv.url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
   assert.equal(r.status, 400);
   assert.equal(typeof (await r.json()).error, 'string');
 });

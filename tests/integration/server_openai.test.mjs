@@ -134,11 +134,11 @@ test('errors: malformed JSON, wrong route, oversized body, deep nesting', async 
   assert.equal(r.status, 404);
   r = await fetch(`${srv.url}/v1/chat/completions`);
   assert.equal(r.status, 405);
-  r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', body: 'x'.repeat(70_000) });
+  r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(70_000) });
   assert.equal(r.status, 413);
   j = await r.json();
   assert.match(j.error.message, /limit/);
-  r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', body: `{"model":"${NAME}","x":${'['.repeat(200)}${']'.repeat(200)}}` });
+  r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"model":"${NAME}","x":${'['.repeat(200)}${']'.repeat(200)}}` });
   assert.equal(r.status, 400);
   // the server is still fine
   r = await fetch(`${srv.url}/health`);
@@ -280,7 +280,7 @@ test('hostile numbers: every numeric field x {-1, 0, max, max+1, INT64_MIN, 1e30
   for (let i = 0; i < 1000; i += 25) {
     await Promise.all(
       Array.from({ length: 25 }, (_, k) =>
-        fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', body: junk[(i + k) % junk.length] }).then(async (r) => {
+        fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: junk[(i + k) % junk.length] }).then(async (r) => {
           assert.equal(r.status, 400);
           await r.arrayBuffer();
         }),

@@ -1,7 +1,8 @@
 // Hot swap under load: streaming clients loop while `hearth swap` switches the served name
 // between a Q8_0 and a Q4_0 generated model; no request may fail and every stream must end
 // properly. Also: a swap to a broken file is refused and the name keeps serving; a full
-// queue answers 429 with Retry-After.
+// queue answers 429 with Retry-After. `hearth swap` finds the server's admin token in the token
+// file the server wrote (loading a file is an admin act; server_websafe.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -77,9 +78,13 @@ test('a swap to a broken file is refused and the name keeps serving', async () =
   assert.equal(r.status, 1);
   assert.match(r.stderr, /keeps its model/);
   await streamOnce(1);
-  const noauth = spawnSync(BIN, ['swap', 'tiny', q4, '--port', String(srv.port)], { encoding: 'utf8', timeout: 60_000 });
+  // neither the API key nor the admin token: 401; the API key without the admin token: 403
+  const noauth = spawnSync(BIN, ['swap', 'tiny', q4, '--port', String(srv.port), '--admin-key', 'wrong'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(noauth.status, 1);
   assert.match(noauth.stderr, /401/);
+  const noadmin = spawnSync(BIN, ['swap', 'tiny', q4, '--port', String(srv.port), '--api-key', 'k1', '--admin-key', 'wrong'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(noadmin.status, 1);
+  assert.match(noadmin.stderr, /403.*admin/);
 });
 
 test('a full queue answers 429 with Retry-After', async () => {
