@@ -577,8 +577,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->h = h;
         q->conn = conn;
         q->t0 = http_now();
-        q->route = R_OTHER;
-        q->ollama = !strncmp(url, "/api/", 5);
+        bool method_ok;
+        const route *rt = find_route(url, &method_ok, method);
+        q->route = rt ? rt->path : R_OTHER; /* early refusals are counted under their route */
+        q->ollama = rt ? rt->ollama : !strncmp(url, "/api/", 5);
         *con_cls = q;
         /* Checks that need no body answer before it is read. */
         const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
