@@ -331,7 +331,7 @@ test('a page of another origin in chromium cannot generate or swap (no-cors fetc
     if (seen - seen0 >= 6) break;
     await sleep(100);
   }
-  assert.equal(seen - seen0, 6, 'the browser sent 6 requests, all refused with 403');
+  assert.ok(seen - seen0 >= 6, `the browser's 6 requests were all refused with 403 (${seen - seen0})`);
   // ... and nothing happened
   assert.equal(await generations(srv.url), g0);
   assert.equal(await promptTokens(srv.url), p0);
