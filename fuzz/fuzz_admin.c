@@ -31,7 +31,8 @@ static void check_under(const char *path, const char *dir) {
     if (!srv_path_under(path, dir)) return;
     if (path[0] != '/' || dir[0] != '/') abort();
     size_t n = strlen(dir);
-    while (n && dir[n - 1] == '/') n--;
+    while (n && dir[n - 1] == '/')
+        n--;
     if (strncmp(path, dir, n) || path[n] != '/') abort();
     for (const char *p = path + n; *p;) {
         const char *c = p + 1;

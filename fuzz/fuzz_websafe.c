@@ -1,12 +1,12 @@
 /* fuzz_websafe.c — the web-page defences' parsers (server/websafe.h) over arbitrary bytes: the
  * Content-Type rule, Origin and Host parsing with the same-origin decision (the admin header
- * has fuzz_admin.c). Input: up to three fields separated by '\n' (origin, host header, cors origin); each
- * field is also fed to every parser on its own.
- * Invariants: a parsed origin is "http" or "https" with a non-empty lower-case host of host
- * characters (or a bracketed IPv6 literal) and a port in 1..65535, and it is a fixed point
- * (printing and re-parsing gives the same origin); a value the media-type check accepts starts
- * (after blanks) with "application/json" in some case; an Origin equal to "http://" + Host is always
- * allowed when the Host parses; a missing Origin is always allowed. */
+ * has fuzz_admin.c). Input: up to three fields separated by '\n' (origin, host header, cors
+ * origin); each field is also fed to every parser on its own. Invariants: a parsed origin is "http"
+ * or "https" with a non-empty lower-case host of host characters (or a bracketed IPv6 literal) and
+ * a port in 1..65535, and it is a fixed point (printing and re-parsing gives the same origin); a
+ * value the media-type check accepts starts (after blanks) with "application/json" in some case; an
+ * Origin equal to "http://" + Host is always allowed when the Host parses; a missing Origin is
+ * always allowed. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +24,13 @@ static void check_origin(const char *s) {
     if (strcmp(o.scheme, "http") && strcmp(o.scheme, "https")) abort();
     if (!o.host[0] || o.port < 1 || o.port > 65535) abort();
     for (const char *p = o.host; *p; p++)
-        if ((*p >= 'A' && *p <= 'Z') || (unsigned char)*p <= 0x20 || *p == '/' || *p == '@' || *p == '?' ||
-            *p == '#' || (unsigned char)*p >= 0x7f)
+        if ((*p >= 'A' && *p <= 'Z') || (unsigned char)*p <= 0x20 || *p == '/' || *p == '@' ||
+            *p == '?' || *p == '#' || (unsigned char)*p >= 0x7f)
             abort();
     char again[300];
     snprintf(again, sizeof again, "%s://%s:%d", o.scheme, o.host, o.port);
-    if (srv_origin_parse(again, &o2) != 0 || strcmp(o.scheme, o2.scheme) || strcmp(o.host, o2.host) ||
-        o.port != o2.port)
+    if (srv_origin_parse(again, &o2) != 0 || strcmp(o.scheme, o2.scheme) ||
+        strcmp(o.host, o2.host) || o.port != o2.port)
         abort();
 }
 
@@ -38,7 +38,8 @@ static void check_field(const char *s) {
     check_origin(s);
     if (srv_media_type_is_json(s)) {
         const char *p = s;
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (strncasecmp(p, "application/json", 16) != 0) abort();
     }
     char host[256];
@@ -67,12 +68,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         *nl = '\0';
         field[i] = nl + 1;
     }
-    for (int i = 0; i < 3 && field[i]; i++) check_field(field[i]);
+    for (int i = 0; i < 3 && field[i]; i++)
+        check_field(field[i]);
     /* the decision itself: total, and consistent with a --cors-origin equal to the Origin */
     bool a = srv_origin_allowed(field[0], field[1], field[2]);
     srv_origin o;
-    if (field[2] && field[0] && srv_origin_parse(field[0], &o) == 0 && srv_origin_parse(field[2], &o) == 0 &&
-        !strcmp(field[0], field[2]) && !a)
+    if (field[2] && field[0] && srv_origin_parse(field[0], &o) == 0 &&
+        srv_origin_parse(field[2], &o) == 0 && !strcmp(field[0], field[2]) && !a)
         abort();
     free(buf);
     return 0;

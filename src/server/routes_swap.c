@@ -32,7 +32,7 @@ struct http_swap {
     srv_http *h;
     struct MHD_Connection *conn;
     char *name;
-    char *path;    /* what is loaded: a resolved file (admin) or a store name */
+    char *path; /* what is loaded: a resolved file (admin) or a store name */
     bool admin;
     /* guarded by h->swap_mu */
     bool done;      /* the worker is finished with it (rc/err/seconds set) */
@@ -73,13 +73,17 @@ static void *swap_main(void *arg) {
             double t0 = http_now();
             s->rc = srv_registry_swap(h->reg, s->name, s->path, &s->err);
             s->seconds = http_now() - t0;
-            if (s->rc) log_warn("serve: swap of '%s' to %s failed: %s", s->name, s->path, s->err.msg);
-            else log_info("serve: '%s' now serves %s (%.0f ms)", s->name, s->path, s->seconds * 1e3);
+            if (s->rc)
+                log_warn("serve: swap of '%s' to %s failed: %s", s->name, s->path, s->err.msg);
+            else
+                log_info("serve: '%s' now serves %s (%.0f ms)", s->name, s->path, s->seconds * 1e3);
             pthread_mutex_lock(&h->swap_mu);
         }
         s->done = true;
-        if (s->abandoned) swap_free(s);
-        else MHD_resume_connection(s->conn); /* route_swap_resume answers; s is the request's now */
+        if (s->abandoned)
+            swap_free(s);
+        else
+            MHD_resume_connection(s->conn); /* route_swap_resume answers; s is the request's now */
     }
     pthread_mutex_unlock(&h->swap_mu);
     return NULL;
@@ -121,7 +125,8 @@ static int admin_target(http_req *q, const char *path, char *out, size_t cap, en
             snprintf(out, cap, "%s", path);
             return 0;
         }
-        *r = http_error(q, 422, "path", "swap_failed", "No such file, and not a model store name: '%s'.", path);
+        *r = http_error(q, 422, "path", "swap_failed",
+                        "No such file, and not a model store name: '%s'.", path);
         return 422;
     }
     char real[PATH_MAX];
@@ -162,18 +167,19 @@ enum MHD_Result route_swap(http_req *q) {
          * server's folder would load that file: refused the same way. */
         struct stat st;
         if (store_name_check(path, NULL) != 0 || stat(path, &st) == 0) {
-            r = http_error(q, 403, "path", "admin_required",
-                           "Loading a model file is an admin action: send the server's admin token in the "
-                           "%s header (`hearth swap` does), or name a model of the store.",
-                           SRV_ADMIN_HEADER);
+            r = http_error(
+                q, 403, "path", "admin_required",
+                "Loading a model file is an admin action: send the server's admin token in the "
+                "%s header (`hearth swap` does), or name a model of the store.",
+                SRV_ADMIN_HEADER);
             goto out;
         }
         snprintf(target, sizeof target, "%s", path);
     }
     srv_model *cur = srv_registry_acquire(h->reg, name);
     if (!cur) {
-        r = http_error(q, 404, "name", "model_not_found", "The model '%s' does not exist or you do not have access to it.",
-                       name);
+        r = http_error(q, 404, "name", "model_not_found",
+                       "The model '%s' does not exist or you do not have access to it.", name);
         goto out;
     }
     srv_model_release(cur);
@@ -187,11 +193,14 @@ enum MHD_Result route_swap(http_req *q) {
     if (!h->swap_started || h->swap_queued >= HTTP_MAX_SWAPS) {
         pthread_mutex_unlock(&h->swap_mu);
         swap_free(s);
-        r = http_error(q, 429, NULL, "rate_limit_exceeded", "Too many swaps are waiting; retry shortly.");
+        r = http_error(q, 429, NULL, "rate_limit_exceeded",
+                       "Too many swaps are waiting; retry shortly.");
         goto out;
     }
-    if (h->swap_tail) h->swap_tail->next = s;
-    else h->swap_head = s;
+    if (h->swap_tail)
+        h->swap_tail->next = s;
+    else
+        h->swap_head = s;
     h->swap_tail = s;
     h->swap_queued++;
     q->swap = s;
@@ -209,11 +218,15 @@ out:
 /* What a caller that is not admin may learn of a failed load: no loader message, no path. */
 static const char *generic_failure(const he_error *err) {
     switch (err->code) {
-    case HE_FORMAT: return "not a GGUF model file";
-    case HE_UNSUPPORTED: return "the model is not supported";
+    case HE_FORMAT:
+        return "not a GGUF model file";
+    case HE_UNSUPPORTED:
+        return "the model is not supported";
     case HE_NOMEM:
-    case HE_LIMIT: return "not enough memory or over a limit";
-    default: return "the model could not be loaded (the server log says why)";
+    case HE_LIMIT:
+        return "not enough memory or over a limit";
+    default:
+        return "the model could not be loaded (the server log says why)";
     }
 }
 
@@ -228,16 +241,19 @@ enum MHD_Result route_swap_resume(http_req *q) {
     q->swap = NULL;
     enum MHD_Result r;
     if (s->stopped) {
-        r = http_error(q, 503, NULL, "server_error", "The server is stopping; the swap was not done.");
+        r = http_error(q, 503, NULL, "server_error",
+                       "The server is stopping; the swap was not done.");
     } else if (s->rc) {
         if (s->admin)
-            r = http_error(q, 422, "path", "swap_failed", "Swap failed; '%s' keeps its model: %s", s->name, s->err.msg);
+            r = http_error(q, 422, "path", "swap_failed", "Swap failed; '%s' keeps its model: %s",
+                           s->name, s->err.msg);
         else
-            r = http_error(q, 422, "path", "swap_failed", "Swap failed; '%s' keeps its model: %s", s->name,
-                           generic_failure(&s->err));
+            r = http_error(q, 422, "path", "swap_failed", "Swap failed; '%s' keeps its model: %s",
+                           s->name, generic_failure(&s->err));
     } else {
-        r = http_respond_json(q, 200, json_pack("{s:s, s:s, s:s, s:f}", "status", "ok", "name", s->name, "path", s->path,
-                                                "seconds", s->seconds));
+        r = http_respond_json(q, 200,
+                              json_pack("{s:s, s:s, s:s, s:f}", "status", "ok", "name", s->name,
+                                        "path", s->path, "seconds", s->seconds));
     }
     swap_free(s);
     return r;

@@ -26,24 +26,29 @@ static bool is_tchar(unsigned char c) {
 bool srv_media_type_is_json(const char *ctype) {
     if (!ctype) return false;
     const char *p = ctype;
-    while (*p == ' ' || *p == '\t') p++;
+    while (*p == ' ' || *p == '\t')
+        p++;
     const char *type = p;
-    while (is_tchar((unsigned char)*p)) p++;
+    while (is_tchar((unsigned char)*p))
+        p++;
     size_t tn = (size_t)(p - type);
     if (*p != '/') return false;
     const char *sub = ++p;
-    while (is_tchar((unsigned char)*p)) p++;
+    while (is_tchar((unsigned char)*p))
+        p++;
     size_t sn = (size_t)(p - sub);
-    while (*p == ' ' || *p == '\t') p++;
+    while (*p == ' ' || *p == '\t')
+        p++;
     if (*p && *p != ';') return false;
-    return tn == 11 && sn == 4 && !strncasecmp(type, "application", 11) && !strncasecmp(sub, "json", 4);
+    return tn == 11 && sn == 4 && !strncasecmp(type, "application", 11) &&
+           !strncasecmp(sub, "json", 4);
 }
 
 /* ---- Origin and Host ---- */
 
 static bool is_host_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 /* host [":" port] up to the end of s: the host lower-cased into host (cap bytes), the port or
@@ -53,13 +58,14 @@ static int host_port(const char *s, char *host, size_t cap, int *port) {
     const char *p = s;
     if (*p == '[') {
         const char *e = p + 1;
-        while ((*e >= '0' && *e <= '9') || (*e >= 'a' && *e <= 'f') || (*e >= 'A' && *e <= 'F') || *e == ':' ||
-               *e == '.')
+        while ((*e >= '0' && *e <= '9') || (*e >= 'a' && *e <= 'f') || (*e >= 'A' && *e <= 'F') ||
+               *e == ':' || *e == '.')
             e++;
         if (*e != ']' || e == p + 1) return -1;
         n = (size_t)(e + 1 - p);
     } else {
-        while (is_host_char((unsigned char)p[n])) n++;
+        while (is_host_char((unsigned char)p[n]))
+            n++;
         if (n == 0) return -1;
     }
     if (n + 1 > cap) return -1;
@@ -74,7 +80,8 @@ static int host_port(const char *s, char *host, size_t cap, int *port) {
         p++;
         long v = 0;
         int digits = 0;
-        while (*p >= '0' && *p <= '9' && digits < 6) v = v * 10 + (*p++ - '0'), digits++;
+        while (*p >= '0' && *p <= '9' && digits < 6)
+            v = v * 10 + (*p++ - '0'), digits++;
         if (digits == 0 || digits > 5 || v < 1 || v > 65535) return -1;
         *port = (int)v;
     }
@@ -138,13 +145,15 @@ int srv_admin_header_parse(const char *v, const char **tok, size_t *len) {
     *tok = NULL;
     *len = 0;
     if (!v) return -1;
-    while (*v == ' ' || *v == '\t') v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
     size_t n = 0;
     while (v[n] > 0x20 && v[n] < 0x7f) {
         if (++n > SRV_ADMIN_TOKEN_MAX) return -1;
     }
     const char *rest = v + n;
-    while (*rest == ' ' || *rest == '\t') rest++;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
     if (n == 0 || *rest) return -1;
     *tok = v;
     *len = n;
@@ -154,7 +163,8 @@ int srv_admin_header_parse(const char *v, const char **tok, size_t *len) {
 bool srv_path_under(const char *real_path, const char *real_dir) {
     if (!real_path || !real_dir || real_path[0] != '/' || real_dir[0] != '/') return false;
     size_t n = strlen(real_dir);
-    while (n > 0 && real_dir[n - 1] == '/') n--; /* "/" -> "", "/m/" -> "/m" */
+    while (n > 0 && real_dir[n - 1] == '/')
+        n--; /* "/" -> "", "/m/" -> "/m" */
     if (strncmp(real_path, real_dir, n) != 0 || real_path[n] != '/') return false;
     /* inside, not the folder itself, and no "." or ".." component below it (a realpath has
      * none; anything else was not resolved and is refused) */
@@ -163,7 +173,8 @@ bool srv_path_under(const char *real_path, const char *real_dir) {
     while (*p == '/') {
         const char *c = p + 1;
         size_t cl = strcspn(c, "/");
-        if (cl == 0 || (cl == 1 && c[0] == '.') || (cl == 2 && c[0] == '.' && c[1] == '.')) return false;
+        if (cl == 0 || (cl == 1 && c[0] == '.') || (cl == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
         p = c + cl;
     }
     return true;
@@ -174,7 +185,8 @@ bool srv_path_under(const char *real_path, const char *real_dir) {
 int srv_admin_token_new(char *out, size_t cap, he_error *err) {
     unsigned char r[32];
     if (cap < 2 * sizeof r + 1) return he_fail(err, HE_INVALID, "admin token: buffer too small");
-    if (RAND_bytes(r, (int)sizeof r) != 1) return he_fail(err, HE_IO, "admin token: no random bytes (OpenSSL)");
+    if (RAND_bytes(r, (int)sizeof r) != 1)
+        return he_fail(err, HE_IO, "admin token: no random bytes (OpenSSL)");
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < sizeof r; i++) {
         out[2 * i] = hex[r[i] >> 4];
@@ -187,33 +199,44 @@ int srv_admin_token_new(char *out, size_t cap, he_error *err) {
 /* mkdir -p with mode 0700 for the folders it creates. */
 static int mkdirs(const char *dir, he_error *err) {
     char p[4096];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return he_fail(err, HE_LIMIT, "admin token: path too long");
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+        return he_fail(err, HE_LIMIT, "admin token: path too long");
     for (char *s = p + 1; *s; s++) {
         if (*s != '/') continue;
         *s = 0;
-        if (mkdir(p, 0700) && errno != EEXIST) return he_fail(err, HE_IO, "admin token: mkdir %s: %s", p, strerror(errno));
+        if (mkdir(p, 0700) && errno != EEXIST)
+            return he_fail(err, HE_IO, "admin token: mkdir %s: %s", p, strerror(errno));
         *s = '/';
     }
-    if (mkdir(p, 0700) && errno != EEXIST) return he_fail(err, HE_IO, "admin token: mkdir %s: %s", p, strerror(errno));
+    if (mkdir(p, 0700) && errno != EEXIST)
+        return he_fail(err, HE_IO, "admin token: mkdir %s: %s", p, strerror(errno));
     return 0;
 }
 
 int srv_admin_token_path(int port, bool create, char *out, size_t cap, he_error *err) {
     char dir[4096];
-    const char *hh = getenv("HEARTH_HOME"), *xdg = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
+    const char *hh = getenv("HEARTH_HOME"), *xdg = getenv("XDG_RUNTIME_DIR"),
+               *home = getenv("HOME");
     int n;
-    if (hh && hh[0]) n = snprintf(dir, sizeof dir, "%s/run", hh);
-    else if (xdg && xdg[0] == '/') n = snprintf(dir, sizeof dir, "%s/hearth", xdg);
-    else if (home && home[0] == '/') n = snprintf(dir, sizeof dir, "%s/.local/share/hearth/run", home);
-    else return he_fail(err, HE_INVALID, "admin token: none of HEARTH_HOME, XDG_RUNTIME_DIR, HOME is set");
+    if (hh && hh[0])
+        n = snprintf(dir, sizeof dir, "%s/run", hh);
+    else if (xdg && xdg[0] == '/')
+        n = snprintf(dir, sizeof dir, "%s/hearth", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(dir, sizeof dir, "%s/.local/share/hearth/run", home);
+    else
+        return he_fail(err, HE_INVALID,
+                       "admin token: none of HEARTH_HOME, XDG_RUNTIME_DIR, HOME is set");
     if (n < 0 || n >= (int)sizeof dir) return he_fail(err, HE_LIMIT, "admin token: path too long");
     if (create && mkdirs(dir, err)) return -1;
     if (create) {
         /* The token is only as secret as its folder: it must be ours and closed to others. */
         struct stat st;
-        if (lstat(dir, &st)) return he_fail(err, HE_IO, "admin token: %s: %s", dir, strerror(errno));
+        if (lstat(dir, &st))
+            return he_fail(err, HE_IO, "admin token: %s: %s", dir, strerror(errno));
         if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
-            return he_fail(err, HE_INVALID, "admin token: %s is not a folder of this user closed to others", dir);
+            return he_fail(err, HE_INVALID,
+                           "admin token: %s is not a folder of this user closed to others", dir);
     }
     if (snprintf(out, cap, "%s/admin-%d.token", dir, port) >= (int)cap)
         return he_fail(err, HE_LIMIT, "admin token: path too long");

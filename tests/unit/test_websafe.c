@@ -11,10 +11,15 @@
 #include "server/websafe.h"
 
 Test(websafe, media_type) {
-    const char *yes[] = {"application/json", "Application/JSON", "application/json; charset=utf-8",
-                         "application/json;charset=UTF-8", " application/json ", "application/json\t;x=y",
+    const char *yes[] = {"application/json",
+                         "Application/JSON",
+                         "application/json; charset=utf-8",
+                         "application/json;charset=UTF-8",
+                         " application/json ",
+                         "application/json\t;x=y",
                          "APPLICATION/json;"};
-    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) cr_expect(srv_media_type_is_json(yes[i]), "%s", yes[i]);
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        cr_expect(srv_media_type_is_json(yes[i]), "%s", yes[i]);
     const char *no[] = {NULL,
                         "",
                         "text/plain",
@@ -103,10 +108,14 @@ Test(websafe, origin_allowed) {
     cr_expect(!srv_origin_allowed("http://127.0.0.1:8080", NULL, NULL));
     cr_expect(!srv_origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080/x", NULL));
     /* the configured --cors-origin, normalized */
-    cr_expect(srv_origin_allowed("http://localhost:3000", "127.0.0.1:8080", "http://localhost:3000"));
-    cr_expect(srv_origin_allowed("http://LocalHost:3000", "127.0.0.1:8080", "HTTP://localhost:3000"));
-    cr_expect(srv_origin_allowed("https://app.example", "127.0.0.1:8080", "https://app.example:443"));
-    cr_expect(!srv_origin_allowed("http://localhost:3001", "127.0.0.1:8080", "http://localhost:3000"));
+    cr_expect(
+        srv_origin_allowed("http://localhost:3000", "127.0.0.1:8080", "http://localhost:3000"));
+    cr_expect(
+        srv_origin_allowed("http://LocalHost:3000", "127.0.0.1:8080", "HTTP://localhost:3000"));
+    cr_expect(
+        srv_origin_allowed("https://app.example", "127.0.0.1:8080", "https://app.example:443"));
+    cr_expect(
+        !srv_origin_allowed("http://localhost:3001", "127.0.0.1:8080", "http://localhost:3000"));
     cr_expect(!srv_origin_allowed("http://app.example", "127.0.0.1:8080", "https://app.example"));
 }
 
@@ -169,7 +178,8 @@ Test(websafe, token_file) {
     char dir[] = "/tmp/hearth-websafe-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     setenv("HEARTH_HOME", dir, 1);
-    char tok[SRV_ADMIN_TOKEN_MAX + 1], tok2[SRV_ADMIN_TOKEN_MAX + 1], path[4200], back[SRV_ADMIN_TOKEN_MAX + 1];
+    char tok[SRV_ADMIN_TOKEN_MAX + 1], tok2[SRV_ADMIN_TOKEN_MAX + 1], path[4200],
+        back[SRV_ADMIN_TOKEN_MAX + 1];
     he_error err;
     cr_assert_eq(srv_admin_token_new(tok, sizeof tok, &err), 0);
     cr_assert_eq(srv_admin_token_new(tok2, sizeof tok2, &err), 0);
