@@ -90,8 +90,8 @@ int cmd_swap(int argc, char **argv) {
     /* The token file of a server on this machine; never sent anywhere else. */
     char token[SRV_ADMIN_TOKEN_MAX + 1];
     long port_n = 0;
+    he_error terr = {0};
     if ((!admin || !admin[0]) && srv_host_is_loopback(host) && cli_parse_long(port, 1, 65535, &port_n) == 0) {
-        he_error terr;
         if (srv_admin_token_read((int)port_n, token, sizeof token, &terr) == 0) admin = token;
     }
     if (admin && !admin[0]) admin = NULL;
@@ -164,6 +164,8 @@ int cmd_swap(int argc, char **argv) {
         if (json_is_object(e)) msg = json_string_value(json_object_get(e, "message"));
         else if (json_is_string(e)) msg = json_string_value(e);
         fprintf(stderr, "hearth swap: HTTP %d: %s\n", status, msg ? msg : json);
+        if (status == 403 && terr.msg[0]) /* say where the token was looked for */
+            fprintf(stderr, "hearth swap: %s (or give --admin-key)\n", terr.msg);
         rc = 1;
     }
     json_decref(j);

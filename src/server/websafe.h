@@ -11,7 +11,7 @@
  * files only from under the model directories. docs/SERVER.md, "Web pages and the browser".
  *
  * The parsers below are pure (no I/O, no allocation) so they can be unit-tested and fuzzed
- * (fuzz/fuzz_websafe.c); the token file functions at the end do the I/O. */
+ * (fuzz/fuzz_websafe.c, fuzz/fuzz_admin.c); the token file functions at the end do the I/O. */
 #ifndef HEARTH_SERVER_WEBSAFE_H
 #define HEARTH_SERVER_WEBSAFE_H
 
