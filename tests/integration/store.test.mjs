@@ -12,9 +12,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODEL, vocab } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED;
 let dir, model;
 
 const sha256 = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
@@ -37,7 +37,7 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
   model = join(dir, 'tiny.gguf');
   const r = spawnSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', '--vocab',
-    join(SHARED, 'fixtures/vocab/ggml-vocab-llama-spm.gguf'), model], { encoding: 'utf8' });
+    vocab('llama-spm'), model], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
 
@@ -219,7 +219,7 @@ test('kill -9 at random points during import never leaves a bad manifest or blob
 
 test('kill -9 during rm (garbage collection) never leaves a manifest without its blob', async () => {
   const home = freshHome('kill-rm');
-  const base = readFileSync(join(SHARED, 'models/stories260K.gguf'));
+  const base = readFileSync(MODEL);
   const t0 = Date.now();
   let killed = 0, iterations = 0;
   for (let i = 0; i < 8 && Date.now() - t0 < 30000; i++, iterations++) {
@@ -289,7 +289,7 @@ test('hearth serve loads a store name and opens no socket but its listener (netn
     return t.skip('cannot bring up loopback in a network namespace (ip from iproute2)');
   const home = freshHome('serve');
   const src = join(dir, 'serve.gguf');
-  copyFileSync(join(SHARED, 'models/stories260K.gguf'), src);
+  copyFileSync(MODEL, src);
   assert.equal(hearth(home, ['import', src, '--name', 'story:260k', '--copy']).status, 0);
   const log = join(dir, 'serve-strace.log'), err = join(dir, 'serve.err'), models = join(dir, 'models.json');
   // Everything runs inside the namespace: the server, and curl as its only client.
@@ -323,7 +323,7 @@ test('hearth serve --verify refuses a store model whose blob changed', (t) => {
     return t.skip('this build has no `hearth serve`');
   const home = freshHome('serve-verify');
   const src = join(dir, 'serve-verify.gguf');
-  copyFileSync(join(SHARED, 'models/stories260K.gguf'), src);
+  copyFileSync(MODEL, src);
   assert.equal(hearth(home, ['import', src, '--name', 'sv:1', '--copy']).status, 0);
   const blob = join(home, 'blobs', `sha256-${sha256(src)}`);
   chmodSync(blob, 0o600);
