@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Installs the Debian packages hearth's build and tests need. Idempotent: installs only what is
-# missing; uses sudo when not root.
+# Installs the Debian packages hearth's build and every test needs (make test runs nothing this
+# does not install; the npm packages of tests/integration come from its package-lock.json).
+# Idempotent: installs only what is missing; uses sudo when not root.
 set -euo pipefail
 pkgs=(build-essential clang pkg-config libcriterion-dev libpcre2-dev libjansson-dev libssl-dev
-      libmicrohttpd-dev
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)  # make test-cross (NEON under qemu)
+      libmicrohttpd-dev)
+# make test-cross: the NEON kernels cross-built for aarch64, run under qemu
+pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+# make test-integration: the network-isolation proofs (scripts/run-integration-tests.sh runs every
+# suite in a loopback-only namespace: unshare from util-linux, ip from iproute2; store.test.mjs
+# traces hearth with strace and talks to the namespaced server with curl). Missing, they fail the
+# run unless HEARTH_NETNS=0.
+pkgs+=(util-linux iproute2 strace curl)
+# the browser test (headless chromium driven by npm playwright-core)
+pkgs+=(chromium)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
