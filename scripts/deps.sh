@@ -22,10 +22,16 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all present"
-    exit 0
+else
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "deps: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The integration runner uses node:test's --test-concurrency (node 20.10 and later); the nodejs
+# of Debian 12's own archive is 18: say so here rather than fail later.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 10) ? 0 : 1)'; then
+    echo "deps: node $(node --version) is too old: the integration tests need node >= 20.10 (e.g. from NodeSource)" >&2
+    exit 1
+fi
