@@ -137,6 +137,9 @@ $(B)/fuzz/fuzz_%: $(B)/fuzz/fuzz_%.o $(LIB)
 # ---- Tests ----
 # Unit tests run in release and under ASan+UBSan; fuzz corpora are replayed under ASan;
 # integration tests drive the real binary with node's test runner.
+# Every test finds its data files under HEARTH_FIXTURES (the repository's tests/data, carried in
+# git; tests/data/README.md); ../shared (HEARTH_SHARED), when present, only adds coverage.
+export HEARTH_FIXTURES ?= $(CURDIR)/tests/data
 test: test-unit test-asan test-integration test-cross check-deps
 
 test-unit: $(TESTS) $(BIN)
@@ -216,7 +219,7 @@ clean:
 help:
 	@echo "hearth make targets:"
 	@echo "  make                 build build/hearth (MODE=release|debug|asan|tsan)"
-	@echo "  make run [MODEL=f.gguf] [PROMPT=text]  build, then generate from MODEL (default: ../shared/models/stories260K.gguf, else a generated demo model)"
+	@echo "  make run [MODEL=f.gguf] [PROMPT=text]  build, then generate from MODEL (default: tests/data/models/stories260K.gguf)"
 	@echo "  make serve [MODEL=f.gguf] [PORT=8080]  build, then serve MODEL (same default) over the OpenAI and Ollama APIs"
 	@echo "  make test            unit tests (release + ASan/UBSan), fuzz corpus replay, integration tests, test-cross"
 	@echo "  make test-unit       unit tests in the current MODE only"

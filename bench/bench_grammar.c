@@ -2,7 +2,7 @@
  * gram_matcher_mask at several positions of a JSON grammar, and per gram_matcher_allows.
  *
  *   build/release/bench/bench_grammar [VOCAB.gguf [REPS]]
- *       (default ../shared/fixtures/vocab/ggml-vocab-qwen2.gguf, 20)
+ *       (default tests/data/vocab/ggml-vocab-qwen2.gguf, 20)
  *   make bench-grammar
  *
  * The positions are where a JSON object spends its tokens: before a key, inside a string,
@@ -26,7 +26,7 @@ static double now_s(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *path = argc > 1 ? argv[1] : "../shared/fixtures/vocab/ggml-vocab-qwen2.gguf";
+    const char *path = argc > 1 ? argv[1] : "tests/data/vocab/ggml-vocab-qwen2.gguf";
     int reps = argc > 2 ? atoi(argv[2]) : 20;
     if (reps < 1) reps = 1;
     he_error err;

@@ -26,8 +26,8 @@ N=${BENCH_N:-128}
 THREADS=${BENCH_T:-$(nproc)}
 R=${BENCH_R:-3}
 TYPES=${BENCH_TYPES-"q4_0 q8_0 q4_k_m"}
-SHARED=${HEARTH_SHARED:-../shared}
-VOCAB=$SHARED/fixtures/vocab/ggml-vocab-llama-spm.gguf
+FIXTURES=${HEARTH_FIXTURES:-tests/data}
+VOCAB=$FIXTURES/vocab/ggml-vocab-llama-spm.gguf
 LLAMA=${LLAMA_BENCH:-}
 out=build/bench
 mkdir -p "$out"
@@ -61,7 +61,7 @@ for t in $TYPES; do
     fi
     models+=("$f")
 done
-[ "${BENCH_STORIES:-1}" = 1 ] && [ -f "$SHARED/models/stories260K.gguf" ] && models+=("$SHARED/models/stories260K.gguf")
+[ "${BENCH_STORIES:-1}" = 1 ] && [ -f "$FIXTURES/models/stories260K.gguf" ] && models+=("$FIXTURES/models/stories260K.gguf")
 
 # ---- interleaved runs: one repetition of each engine in turn ----
 # Each sample line: {"engine","model","test","ts","bytes","type"}.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make run / make serve: run hearth on MODEL — the one given, else ../shared/models/stories260K.gguf
-# when present, else a generated demo model — saying which.
+# make run / make serve: run hearth on MODEL — the one given, else tests/data/models/stories260K.gguf
+# (carried in the repository), else a generated demo model — saying which.
 #   scripts/run-demo.sh run   [MODEL] [PROMPT]   one generation to stdout
 #   scripts/run-demo.sh serve [MODEL] [PORT]     the OpenAI/Ollama server on 127.0.0.1
 set -euo pipefail
@@ -9,13 +9,13 @@ model=${2:-}
 arg=${3:-}
 if [ -n "$model" ]; then
     echo "hearth: using the model you gave: $model" >&2
-elif [ -f ../shared/models/stories260K.gguf ]; then
-    model=../shared/models/stories260K.gguf
+elif [ -f tests/data/models/stories260K.gguf ]; then
+    model=tests/data/models/stories260K.gguf
     echo "hearth: no MODEL given; using $model (a tiny trained Llama)" >&2
 else
     model=build/demo-tiny.gguf
     if [ ! -f "$model" ]; then
-        echo "hearth: no MODEL given and no ../shared; generating a random-weight demo model $model" >&2
+        echo "hearth: no MODEL given and no tests/data/models/stories260K.gguf; generating a random-weight demo model $model" >&2
         build/hearth make-model --shape tiny --type q8_0 "$model"
     fi
     echo "hearth: using the generated demo model $model (random weights: its text is noise)" >&2

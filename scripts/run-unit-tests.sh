@@ -3,6 +3,9 @@
 # Criterion runs each test in a forked child and takes its verdict before LeakSanitizer reports at
 # the child's exit, so a leak report would not fail the test: the output is scanned for one.
 set -u
+# Test data: tests/data (tests/unit/fixtures.h), as an absolute path so a test may chdir.
+HEARTH_FIXTURES=${HEARTH_FIXTURES:-$(realpath "$(dirname "$0")/../tests/data")}
+export HEARTH_FIXTURES
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 fail=0

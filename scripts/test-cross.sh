@@ -11,7 +11,8 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || ! command -v qemu-aarch
     echo "test-cross: SKIPPED: aarch64-linux-gnu-gcc or qemu-aarch64 missing (scripts/deps.sh installs them)"
     exit 0
 fi
-export HEARTH_SHARED=${HEARTH_SHARED:-../shared}
+HEARTH_FIXTURES=${HEARTH_FIXTURES:-$(realpath tests/data)}
+export HEARTH_FIXTURES
 B=build/aarch64-release
 make --no-print-directory TARGET=aarch64 -j2 cross-tests >/dev/null || {
     echo "test-cross: aarch64 build failed (run: make TARGET=aarch64 cross-tests)"

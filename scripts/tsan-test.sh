@@ -11,4 +11,6 @@ mkdir -p "$(dirname "$out")"
 cc -std=gnu11 -D_GNU_SOURCE -Itests/tsan -Isrc -pthread -O1 -g -fsanitize=thread $(pkg-config --cflags jansson) \
    -o "$out" "tests/unit/test_$name.c" tests/tsan/shim_main.c build/tsan/libhearth.a \
    $(pkg-config --libs $(sed -n "s/^PKGS *:= *//p" Makefile)) -lm -pthread
+HEARTH_FIXTURES=${HEARTH_FIXTURES:-$(realpath tests/data)}
+export HEARTH_FIXTURES
 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1} "$out" ${2:+"$2"}

@@ -2,9 +2,9 @@
  * cross-built test run (make test-cross: qemu-aarch64, NEON kernels). test_model.c does the
  * same check natively (and the log-probs too) but reads the reference with jansson, which the
  * cross build has no arm64 copy of; this file pulls the two integer arrays per case out of the
- * reference JSON by hand. Needs HEARTH_SHARED (default ../shared); skips when the model is
- * absent. Greedy ids must be identical on every kernel set and thread count: F16 and F32 KV
- * cache, 1 and 2 threads. */
+ * reference JSON by hand. The model and reference come from tests/data (tests/unit/fixtures.h);
+ * the test fails when they are absent. Greedy ids must be identical on every kernel set and
+ * thread count: F16 and F32 KV cache, 1 and 2 threads. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,17 +13,13 @@
 
 #include "model/hearth.h"
 #include "tensor/tensor.h"
+#include "../unit/fixtures.h"
 
 typedef struct {
     int n_prompt, n_gen;
     int32_t prompt[64];
     int32_t ids[256];
 } ref_case;
-
-static void shared_path(char *buf, size_t cap, const char *rel) {
-    const char *s = getenv("HEARTH_SHARED");
-    snprintf(buf, cap, "%s/%s", s && *s ? s : "../shared", rel);
-}
 
 static char *read_all(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -62,8 +58,8 @@ static int int_array(const char **pos, const char *key, int32_t *out, int cap) {
 }
 
 static int load_cases(ref_case *cases, int cap) {
-    char path[512];
-    shared_path(path, sizeof path, "models/stories260K.reference.json");
+    char path[1024];
+    fixture_path(path, sizeof path, "models/stories260K.reference.json");
     char *json = read_all(path);
     cr_assert(json, "cannot read %s", path);
     const char *pos = json;
@@ -78,9 +74,8 @@ static int load_cases(ref_case *cases, int cap) {
 }
 
 static void check_greedy(hearth_kv_type kv, int n_threads) {
-    char path[512];
-    shared_path(path, sizeof path, "models/stories260K.gguf");
-    if (access(path, R_OK) != 0) cr_skip_test("%s not found (set HEARTH_SHARED)", path);
+    char path[1024];
+    fixture_path(path, sizeof path, "models/stories260K.gguf");
     static ref_case cases[8];
     const int n_cases = load_cases(cases, 8);
     cr_assert_eq(n_cases, 3);

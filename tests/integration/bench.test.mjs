@@ -6,10 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODEL } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED ?? '../shared';
-const MODEL = join(SHARED, 'models/stories260K.gguf');
 
 const bench = (args) => spawnSync(BIN, ['bench', ...args], { encoding: 'utf8', timeout: 60_000 });
 

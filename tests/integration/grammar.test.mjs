@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vocab } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED ?? '../shared';
 let dir, model;
 
 const hearth = (args) => spawnSync(BIN, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 });
@@ -19,7 +19,7 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hearth-grammar-'));
   model = join(dir, 'tq.gguf');
   const r = hearth(['make-model', '--shape', 'tiny-qwen3', '--type', 'q8_0', '--vocab',
-    join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf'), model]);
+    vocab('qwen2'), model]);
   assert.equal(r.status, 0, r.stderr);
 });
 after(() => { rmSync(dir, { recursive: true, force: true }); });

@@ -6,13 +6,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODEL, vocab } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED;
 const inspect = (file) => spawnSync(BIN, ['inspect', file], { encoding: 'utf8' });
 
 test('inspect stories260K: header, metadata, tensors, totals', () => {
-  const r = inspect(join(SHARED, 'models/stories260K.gguf'));
+  const r = inspect(MODEL);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^version: +3$/m);
   assert.match(r.stdout, /^alignment: +32$/m);
@@ -32,7 +32,7 @@ test('inspect stories260K: header, metadata, tensors, totals', () => {
 });
 
 test('inspect abbreviates long arrays and long strings', () => {
-  const r = inspect(join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf'));
+  const r = inspect(vocab('qwen2'));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /\[151669 × string\] \[.*, …\]/);
   assert.match(r.stdout, /tokenizer\.chat_template +string +".*"… \(\d+ bytes\)/);
@@ -74,7 +74,7 @@ test('inspect never prints control bytes or invalid UTF-8 from the file', () => 
 test('inspect refuses malformed files with exit status 1', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-inspect-'));
   try {
-    const good = readFileSync(join(SHARED, 'models/stories260K.gguf'));
+    const good = readFileSync(MODEL);
     const cases = [
       ['empty.gguf', Buffer.alloc(0), /empty file/],
       ['magic.gguf', Buffer.from('not a gguf file'), /bad magic/],

@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixture, MODEL } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED ?? '../shared';
 let dir;
 
 before(() => { dir = mkdtempSync(join(tmpdir(), 'hearth-make-model-')); });
@@ -127,9 +127,8 @@ test('make-model: the real shapes (q4_0) and their tiny variants carry the right
   }
 });
 
-test('make-model copies the vocab (tokenizer keys and vocab size)', (t) => {
-  const vocab = join(SHARED, 'fixtures/vocab/ggml-vocab-llama-spm.gguf');
-  if (!existsSync(vocab)) return t.skip(`no ${vocab}`);
+test('make-model copies the vocab (tokenizer keys and vocab size)', () => {
+  const vocab = fixture('vocab/ggml-vocab-llama-spm.gguf');
   const file = join(dir, 'tiny-spm.gguf');
   ok(['make-model', '--shape', 'tiny', '--type', 'q8_0', '--vocab', vocab, file]);
   const v = inspect(vocab).kv, m = inspect(file);
@@ -176,9 +175,8 @@ test('quantize and make-model refuse bad arguments cleanly', () => {
   assert.ok(!existsSync(join(dir, 'e.gguf')));
 });
 
-test('quantizing the trained stories260K keeps its greedy text', (t) => {
-  const src = join(SHARED, 'models/stories260K.gguf');
-  if (!existsSync(src)) return t.skip(`no ${src}`);
+test('quantizing the trained stories260K keeps its greedy text', () => {
+  const src = MODEL;
   const gen = (file) => ok(['run', file, '-p', 'Once upon a time', '-n', '24', '--temp', '0', '-t', '1']).stdout;
   const words = (s) => s.trim().split(/\s+/);
   const ref = words(gen(src));

@@ -6,11 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODEL, REFERENCE } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED ?? '../shared';
-const MODEL = join(SHARED, 'models/stories260K.gguf');
-const REF = JSON.parse(readFileSync(join(SHARED, 'models/stories260K.reference.json'), 'utf8'));
+const REF = JSON.parse(readFileSync(REFERENCE, 'utf8'));
 
 const run = (args) => spawnSync(BIN, ['run', ...args], { encoding: 'utf8', timeout: 60_000 });
 

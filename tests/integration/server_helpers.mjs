@@ -2,11 +2,9 @@
 // (--port 0; the server prints the port it got), wait until /health says ok, stop it for sure.
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 export const BIN = process.env.HEARTH_BIN;
-export const SHARED = process.env.HEARTH_SHARED ?? '../shared';
-export const MODEL = join(SHARED, 'models/stories260K.gguf');
+export { MODEL, fixture, vocab } from './fixtures.mjs';
 
 export async function startServer(args, { readyTimeoutMs = 30_000 } = {}) {
   const proc = spawn(BIN, ['serve', ...args, '--host', '127.0.0.1', '--port', '0'], {

@@ -9,9 +9,9 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, BIN, SHARED, MODEL, sleep } from './server_helpers.mjs';
+import { startServer, BIN, MODEL, vocab, sleep } from './server_helpers.mjs';
 
-const VOCAB = join(SHARED, 'fixtures/vocab/ggml-vocab-llama-spm.gguf');
+const VOCAB = vocab('llama-spm');
 let dir, q8, q4, srv;
 
 before(async () => {

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, BIN, SHARED, MODEL } from './server_helpers.mjs';
+import { startServer, BIN, MODEL, vocab } from './server_helpers.mjs';
 
-const VOCAB = join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf');
+const VOCAB = vocab('qwen2');
 let dir, srv;
 
 before(async () => {

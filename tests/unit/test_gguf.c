@@ -1,9 +1,10 @@
 /* test_gguf.c — the GGUF reader and writer.
  *
  * Round trips through the writer (every value type, nested arrays, tensors of several types,
- * v2 and v3 headers), the real files in ../shared, and a malformed-file corpus built byte by byte
- * here (SECURITY.md G1-G21): each case must fail with a specific code and message, with the input
- * in an exact-size heap buffer (ASan) and against a PROT_NONE guard page (no ASan needed).
+ * v2 and v3 headers), the real files carried in tests/data (fixtures.h), and a malformed-file
+ * corpus built byte by byte here (SECURITY.md G1-G21): each case must fail with a specific code
+ * and message, with the input in an exact-size heap buffer (ASan) and against a PROT_NONE guard
+ * page (no ASan needed).
  *
  * HEARTH_GGUF_CORPUS_OUT=DIR with `--filter "corpus/write_seeds"` also writes the fuzz seed corpus
  * there. */
@@ -20,6 +21,7 @@
 
 #include "gguf/gguf.h"
 #include "tensor/tensor.h"
+#include "fixtures.h"
 
 /* ---- A raw byte builder for hand-made files ---- */
 
@@ -171,11 +173,6 @@ static void expect_fail_bytes(const uint8_t *p, size_t n, he_code code, const ch
     cr_assert_null(f, "%s: opened a malformed file (guarded)", label);
     cr_assert_str_eq(err2.msg, err.msg);
     munmap(map, maplen);
-}
-
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
 }
 
 static char tmpdir[256];
@@ -772,8 +769,7 @@ Test(reader, utf8_and_show) {
 
 static gguf_file *open_shared(const char *rel, he_error *err) {
     char p[1024];
-    snprintf(p, sizeof p, "%s/%s", shared_dir(), rel);
-    return gguf_open(p, err);
+    return gguf_open(fixture_path(p, sizeof p, rel), err);
 }
 
 Test(shared, stories260k) {
@@ -801,32 +797,48 @@ Test(shared, stories260k) {
     gguf_close(f);
 }
 
-Test(shared, vocab_files) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/fixtures/vocab", shared_dir());
+/* Opens every vocab GGUF in dir; with carried set, only those tests/data does not carry (the extra
+ * coverage a ../shared beside the clone may give). Returns how many it checked. */
+static int check_vocab_dir(const char *dir, const char *carried) {
     DIR *d = opendir(dir);
-    cr_assert_not_null(d, "cannot open %s", dir);
+    if (!d) return -1;
     struct dirent *e;
     int n = 0;
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
         if (l < 5 || strcmp(e->d_name + l - 5, ".gguf")) continue;
-        char rel[512];
-        snprintf(rel, sizeof rel, "fixtures/vocab/%s", e->d_name);
+        char p[1536];
+        if (carried) {
+            snprintf(p, sizeof p, "%s/%s", carried, e->d_name);
+            if (access(p, R_OK) == 0) continue;
+        }
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         he_error err = {0};
-        gguf_file *f = open_shared(rel, &err);
-        cr_assert_not_null(f, "%s: %s", e->d_name, err.msg);
+        gguf_file *f = gguf_open(p, &err);
+        cr_assert_not_null(f, "%s: %s", p, err.msg);
         gguf_value a;
         cr_assert_eq(gguf_find_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &a, &err), 1, "%s",
-                     e->d_name);
+                     p);
         cr_assert_gt(a.n, 1000);
         gguf_str s;
-        cr_assert_eq(gguf_find_str(f, "tokenizer.ggml.model", &s, &err), 1, "%s", e->d_name);
+        cr_assert_eq(gguf_find_str(f, "tokenizer.ggml.model", &s, &err), 1, "%s", p);
         gguf_close(f);
         n++;
     }
     closedir(d);
-    cr_assert_geq(n, 10);
+    return n;
+}
+
+Test(shared, vocab_files) {
+    char dir[1024];
+    fixture_path(dir, sizeof dir, "vocab");
+    int n = check_vocab_dir(dir, NULL);
+    cr_assert_geq(n, 14, "%s: %d vocab files", dir, n);
+    /* extra coverage: vocab files only ../shared has */
+    char more[1024];
+    snprintf(more, sizeof more, "%s/fixtures/vocab", fixtures_shared_dir());
+    int m = check_vocab_dir(more, dir);
+    if (m > 0) cr_log_info("%s: %d more vocab files", more, m);
 }
 
 Test(reader, open_errors, .init = make_tmpdir, .fini = remove_tmpdir) {

@@ -14,11 +14,7 @@
 #include "grammar/grammar.h"
 #include "sample/sample.h"
 #include "tokenizer/tokenizer.h"
-
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
-}
+#include "fixtures.h"
 
 static gram_grammar *parse(const char *text, he_error *err) {
     return gram_parse(text, strlen(text), NULL, err);
@@ -155,8 +151,9 @@ Test(gbnf, deep_nesting_stays_bounded) {
 /* ---- masks on real vocabs ---- */
 
 static tok_vocab *load_vocab(const char *name) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-%s.gguf", shared_dir(), name);
+    char rel[128], path[1024];
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", name);
+    fixture_path(path, sizeof path, rel);
     he_error err;
     gguf_file *f = gguf_open(path, &err);
     cr_assert_not_null(f, "%s", err.msg);

@@ -1,5 +1,5 @@
 /* test_jinja.c — the Jinja interpreter against golden vectors rendered by Python's Jinja2:
- * the shared chat-template cases (../shared/fixtures/chat-templates/cases.json), the Qwen 3
+ * the real chat-template cases (tests/data/chat-templates/cases.json), the Qwen 3
  * template from the qwen2 vocab GGUF and a table of small semantics templates (both generated
  * by tools/gen_template_cases.py), plus limits against hostile templates and parser inputs
  * placed against a guard page. */
@@ -12,11 +12,7 @@
 
 #include "chat/chat.h"
 #include "chat/jinja.h"
-
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
-}
+#include "fixtures.h"
 
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -128,7 +124,7 @@ static void run_vectors(const char *path, const char *template_dir, int *pass, i
 
 Test(jinja, shared_cases) {
     char path[1200], dir[1024];
-    snprintf(dir, sizeof dir, "%s/fixtures/chat-templates", shared_dir());
+    fixture_path(dir, sizeof dir, "chat-templates");
     snprintf(path, sizeof path, "%s/cases.json", dir);
     int pass, total;
     run_vectors(path, dir, &pass, &total);
@@ -138,16 +134,19 @@ Test(jinja, shared_cases) {
 }
 
 Test(jinja, qwen3_cases) {
+    char path[1024];
     int pass, total;
-    run_vectors("tests/data/templates/qwen3_cases.json", NULL, &pass, &total);
+    run_vectors(fixture_path(path, sizeof path, "templates/qwen3_cases.json"), NULL, &pass, &total);
     cr_log_info("qwen3: %d/%d", pass, total);
     cr_assert_gt(total, 10);
     cr_assert_eq(pass, total, "qwen3: %d/%d pass", pass, total);
 }
 
 Test(jinja, semantics_cases) {
+    char path[1024];
     int pass, total;
-    run_vectors("tests/data/templates/semantics_cases.json", NULL, &pass, &total);
+    run_vectors(fixture_path(path, sizeof path, "templates/semantics_cases.json"), NULL, &pass,
+                &total);
     cr_log_info("semantics: %d/%d", pass, total);
     cr_assert_gt(total, 50);
     cr_assert_eq(pass, total, "semantics: %d/%d pass", pass, total);
@@ -347,16 +346,18 @@ Test(jinja, api) {
 /* ---- Templates embedded in GGUF files, bos/eos defaulting to the vocab's tokens ---- */
 
 Test(jinja, gguf_cases) {
+    char cases_path[1024];
     json_error_t jerr;
-    json_t *cases = json_load_file("tests/data/templates/gguf_cases.json", 0, &jerr);
+    json_t *cases = json_load_file(
+        fixture_path(cases_path, sizeof cases_path, "templates/gguf_cases.json"), 0, &jerr);
     cr_assert(cases, "%s", jerr.text);
     size_t i;
     json_t *c;
     int pass = 0, total = 0;
     json_array_foreach(cases, i, c) {
-        char path[1200], label[256];
-        snprintf(path, sizeof path, "%s/fixtures/vocab/%s", shared_dir(),
-                 json_string_value(json_object_get(c, "gguf")));
+        char rel[256], path[1200], label[256];
+        snprintf(rel, sizeof rel, "vocab/%s", json_string_value(json_object_get(c, "gguf")));
+        fixture_path(path, sizeof path, rel);
         chat_gguf_info info;
         he_error err = {0};
         cr_assert_eq(chat_gguf_read(path, &info, &err), 0, "%s", err.msg);
@@ -385,7 +386,7 @@ Test(jinja, gguf_read_errors) {
     cr_assert_null(info.template_text);
     /* a vocab without a template reads fine, with the template absent */
     char path[1200];
-    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-gpt-2.gguf", shared_dir());
+    fixture_path(path, sizeof path, "vocab/ggml-vocab-gpt-2.gguf");
     cr_assert_eq(chat_gguf_read(path, &info, &err), 0, "%s", err.msg);
     cr_assert_null(info.template_text);
     chat_gguf_info_deinit(&info);

@@ -10,6 +10,7 @@
 
 #include "model/hearth.h"
 #include "model/synth.h"
+#include "fixtures.h"
 
 static char model_path[256];
 
@@ -253,9 +254,8 @@ Test(kv_q8, memory_is_17_32_of_f16) {
 }
 
 Test(kv_q8, head_size_not_multiple_of_32_is_a_clear_error) {
-    const char *dir = getenv("HEARTH_SHARED");
-    char path[512];
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", dir ? dir : "../shared");
+    char path[1024];
+    fixture_path(path, sizeof path, "models/stories260K.gguf");
     he_error err = {0};
     hearth_model *m = hearth_model_load(path, NULL, &err);
     cr_assert(m, "%s", err.msg);

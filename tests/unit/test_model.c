@@ -14,17 +14,9 @@
 #include "gguf/gguf.h"
 #include "model/hearth.h"
 #include "tensor/tensor.h"
+#include "fixtures.h"
 
 /* ---- Helpers ---- */
-
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
-}
-
-static void shared_path(char *buf, size_t cap, const char *rel) {
-    snprintf(buf, cap, "%s/%s", shared_dir(), rel);
-}
 
 static hearth_model *load_ok(const char *path) {
     he_error err = {0};
@@ -104,8 +96,8 @@ typedef struct {
 } ref_case;
 
 static int load_reference(ref_case *cases, int cap) {
-    char path[512];
-    shared_path(path, sizeof path, "models/stories260K.reference.json");
+    char path[1024];
+    fixture_path(path, sizeof path, "models/stories260K.reference.json");
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     cr_assert(root, "%s: %s", path, je.text);
@@ -141,8 +133,8 @@ static int load_reference(ref_case *cases, int cap) {
 }
 
 static hearth_model *stories(void) {
-    char path[512];
-    shared_path(path, sizeof path, "models/stories260K.gguf");
+    char path[1024];
+    fixture_path(path, sizeof path, "models/stories260K.gguf");
     return load_ok(path);
 }
 

@@ -12,6 +12,7 @@
 #include "model/quantize.h"
 #include "model/synth.h"
 #include "tensor/tensor.h"
+#include "fixtures.h"
 
 static char tmpdir[64];
 
@@ -566,14 +567,8 @@ Test(quantize, synth_is_deterministic) {
 }
 
 Test(quantize, synth_copies_the_vocab) {
-    const char *shared = getenv("HEARTH_SHARED");
-    char vocab[512];
-    snprintf(vocab, sizeof vocab, "%s/fixtures/vocab/ggml-vocab-llama-spm.gguf",
-             shared ? shared : "../shared");
-    if (access(vocab, R_OK) != 0) {
-        cr_skip_test("no %s", vocab);
-        return;
-    }
+    char vocab[1024];
+    fixture_path(vocab, sizeof vocab, "vocab/ggml-vocab-llama-spm.gguf");
     gen("tiny", QUANT_FTYPE_MOSTLY_Q8_0, 0, vocab, tmp("v.gguf"));
     gguf_file *v = open_ok(vocab), *m = open_ok(tmp("v.gguf"));
     int copied = 0;

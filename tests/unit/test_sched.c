@@ -16,20 +16,16 @@
 #include "base/log.h"
 #include "model/synth.h"
 #include "server/sched.h"
+#include "fixtures.h"
 
 /* ---- Helpers ---- */
 
 static void quiet(void) { log_set_level(LOG_ERROR); }
 TestSuite(sched, .init = quiet);
 
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
-}
-
 static char *stories_path(void) {
     static char buf[1024];
-    snprintf(buf, sizeof buf, "%s/models/stories260K.gguf", shared_dir());
+    fixture_path(buf, sizeof buf, "models/stories260K.gguf");
     return buf;
 }
 
@@ -147,7 +143,7 @@ typedef struct {
 
 static void load_ref(int k, ref_case *rc, char **prompt) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/stories260K.reference.json", shared_dir());
+    fixture_path(path, sizeof path, "models/stories260K.reference.json");
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     cr_assert(root, "%s: %s", path, je.text);

@@ -1,7 +1,7 @@
 /* test_tokenizer.c — the tokenizer against llama.cpp's vocab test vectors (every
  * fixtures/vocab/NAME.gguf with .inp/.out), detokenization round trips, streaming UTF-8 holding,
  * special-token matching, BOS/EOS defaults, and hostile vocab metadata (SECURITY.md G22–G24)
- * built as GGUF bytes in memory. Shared data comes from $HEARTH_SHARED (default ../shared). */
+ * built as GGUF bytes in memory. The vocab files and stories260K come from tests/data (fixtures.h). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -11,13 +11,9 @@
 
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
+#include "fixtures.h"
 
 /* ---- Helpers ---- */
-
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
-}
 
 static char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -45,9 +41,9 @@ static tok_vocab *load_vocab_file(const char *path) {
 }
 
 static tok_vocab *load_fixture(const char *name) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-%s.gguf", shared_dir(), name);
-    return load_vocab_file(path);
+    char rel[128], path[1024];
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", name);
+    return load_vocab_file(fixture_path(path, sizeof path, rel));
 }
 
 static void encode(const tok_vocab *v, const char *text, size_t len, bool add_special,
@@ -99,12 +95,14 @@ typedef struct {
  * test-tokenizer-0 calls common_tokenize(ctx, text, false)); the vectors confirm it: no line
  * starts with BOS. */
 static vec_result run_vectors(const char *name, bool roundtrip) {
-    char path[1024];
+    char rel[128], path[1024];
     size_t ni, no;
-    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-%s.gguf.inp", shared_dir(), name);
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.inp", name);
+    fixture_path(path, sizeof path, rel);
     char *inp = slurp(path, &ni);
     cr_assert(inp, "%s missing", path);
-    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-%s.gguf.out", shared_dir(), name);
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.out", name);
+    fixture_path(path, sizeof path, rel);
     char *outp = slurp(path, &no);
     cr_assert(outp, "%s missing", path);
     tok_vocab *v = load_fixture(name);
@@ -312,7 +310,7 @@ Test(specials, llama3_eog_set) {
 
 Test(stories, prompt_and_continuation) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", shared_dir());
+    fixture_path(path, sizeof path, "models/stories260K.gguf");
     tok_vocab *v = load_vocab_file(path);
     int32_t *ids;
     size_t n;
@@ -340,9 +338,9 @@ Test(stories, prompt_and_continuation) {
  * generated ids reproduces llama.cpp's text exactly. */
 Test(stories, reference_prompts_and_texts) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", shared_dir());
+    fixture_path(path, sizeof path, "models/stories260K.gguf");
     tok_vocab *v = load_vocab_file(path);
-    snprintf(path, sizeof path, "%s/models/stories260K.reference.json", shared_dir());
+    fixture_path(path, sizeof path, "models/stories260K.reference.json");
     json_error_t je;
     json_t *ref = json_load_file(path, 0, &je);
     cr_assert(ref, "%s: %s", path, je.text);

@@ -11,11 +11,7 @@
 #include "chat/toolcall.h"
 #include "test_toolcall_canon.h"
 #include "test_toolcall_corpus.h"
-
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
-}
+#include "fixtures.h"
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -63,8 +59,9 @@ static const struct {
 
 Test(toolcall, detect_real_templates) {
     for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/fixtures/chat-templates/%s", shared_dir(), templates[i].file);
+        char rel[256], path[1024];
+        snprintf(rel, sizeof rel, "chat-templates/%s", templates[i].file);
+        fixture_path(path, sizeof path, rel);
         char *src = slurp(path);
         cr_assert(src, "cannot read %s", path);
         tc_family f = tc_detect(src);
@@ -79,7 +76,7 @@ Test(toolcall, detect_real_templates) {
 
 Test(toolcall, detect_gguf_qwen3_template) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-qwen2.gguf", shared_dir());
+    fixture_path(path, sizeof path, "vocab/ggml-vocab-qwen2.gguf");
     chat_gguf_info info;
     he_error err = {0};
     cr_assert_eq(chat_gguf_read(path, &info, &err), 0, "%s", err.msg);

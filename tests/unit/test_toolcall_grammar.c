@@ -232,17 +232,13 @@ Test(toolcall_grammar, reasoning_before_forced_call) {
 #include "gguf/gguf.h"
 #include "sample/sample.h"
 #include "tokenizer/tokenizer.h"
+#include "fixtures.h"
 
 static void ignore_delta(const tc_delta *d, void *user) {
     (void)d;
     (void)user;
 }
 #define NULL_DELTA ignore_delta
-
-static const char *shared_dir(void) {
-    const char *s = getenv("HEARTH_SHARED");
-    return s && *s ? s : "../shared";
-}
 
 /* One sampled output: free tokens first (lazy grammars: the model writes text, then the
  * trigger), then tokens under the grammar until it must end, EOG, or the budget. */
@@ -311,7 +307,7 @@ static size_t generate(sim *S, const tc_grammar *g, const char *fam, uint64_t se
  * the same. */
 Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/fixtures/vocab/ggml-vocab-qwen2.gguf", shared_dir());
+    fixture_path(path, sizeof path, "vocab/ggml-vocab-qwen2.gguf");
     he_error err = {0};
     gguf_file *gf = gguf_open(path, &err);
     cr_assert(gf, "%s", err.msg);
