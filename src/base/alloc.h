@@ -20,6 +20,10 @@ void *he_malloc(size_t n);
 void *he_calloc(size_t n, size_t size);
 void *he_realloc(void *p, size_t n);
 
+/* Fault injection from code (tests): the nth fallible allocation from now on (n >= 1, counted
+ * over all threads) returns NULL; n <= 0 turns injection off. Overrides HEARTH_FAIL_ALLOC_AT. */
+void he_alloc_fail_at(long n);
+
 /* Overflow-safe arithmetic: return 0 on success, -1 when the result would overflow. */
 int he_mul_overflow(size_t a, size_t b, size_t *out);
 int he_add_overflow(size_t a, size_t b, size_t *out);
