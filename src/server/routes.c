@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "base/alloc.h"
 #include "base/log.h"
 #include "chat/toolcall.h"
@@ -1016,13 +1018,21 @@ enum MHD_Result route_models(http_req *q, const char *id) {
 }
 
 /* An identity digest (not the file's content hash, which would mean reading gigabytes):
- * SHA-256 of path, size and mtime, so it changes when the file behind a name changes. */
+ * SHA-256 of "path:size:mtime", so it changes when the file behind a name changes. The path is
+ * hashed where it lies and only the short suffix is formatted, so a path of any length is
+ * hashed whole (a fixed buffer would cut it, or be read past). */
 static void model_digest(const char *path, const struct stat *st, char out[65]) {
-    char key[1200];
-    int n = snprintf(key, sizeof key, "%s:%lld:%lld.%09ld", path, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+    char tail[96];
+    int n = snprintf(tail, sizeof tail, ":%lld:%lld.%09ld", (long long)st->st_size, (long long)st->st_mtim.tv_sec,
                      st->st_mtim.tv_nsec);
+    size_t tn = n < 0 ? 0 : (size_t)n < sizeof tail ? (size_t)n : sizeof tail - 1;
     unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)key, (size_t)(n < 0 ? 0 : n), d);
+    memset(d, 0, sizeof d);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, path, strlen(path)) ||
+        !EVP_DigestUpdate(c, tail, tn) || !EVP_DigestFinal_ex(c, d, NULL))
+        memset(d, 0, sizeof d); /* out of memory in OpenSSL: an all-zero digest, not a crash */
+    EVP_MD_CTX_free(c);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + i * 2, 3, "%02x", d[i]);
 }
 
