@@ -392,7 +392,8 @@ static void stream_event(gen *g, const srv_event *ev) {
     }
     g->finished = true;
     if (ev->kind == SRV_EV_ERROR) {
-        log_warn("serve: generation failed: %s", ev->error.msg);
+        char ee[LOG_ESC_CAP];
+        log_warn("serve: generation failed: %s", log_esc(ev->error.msg, ee, sizeof ee));
         if (g->api == SRV_API_CHAT || g->api == SRV_API_COMPLETION)
             sb_json(&g->out, "data: ",
                     json_pack("{s:{s:o, s:s, s:n, s:n}}", "error", "message", http_json_text(ev->error.msg, strlen(ev->error.msg)),
