@@ -40,3 +40,30 @@ void log_msg(log_level l, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
 }
+
+const char *log_esc(const char *s, char *buf, size_t cap) {
+    if (cap == 0) return buf;
+    if (!s) s = "(null)";
+    size_t w = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char e[5];
+        size_t n;
+        if (c == '\n') n = 2, memcpy(e, "\\n", 2);
+        else if (c == '\r') n = 2, memcpy(e, "\\r", 2);
+        else if (c == '\t') n = 2, memcpy(e, "\\t", 2);
+        else if (c == '\\') n = 2, memcpy(e, "\\\\", 2);
+        else if (c < 0x20 || c >= 0x7f) n = 4, snprintf(e, sizeof e, "\\x%02x", c);
+        else n = 1, e[0] = (char)c;
+        if (w + n + 1 > cap) { /* cut: end in "..." where it fits */
+            size_t k = cap > 4 ? cap - 4 : 0;
+            if (w > k) w = k;
+            for (size_t i = 0; i < 3 && w + 1 < cap; i++) buf[w++] = '.';
+            break;
+        }
+        memcpy(buf + w, e, n);
+        w += n;
+    }
+    buf[w] = 0;
+    return buf;
+}

@@ -563,6 +563,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->route = R_OTHER;
         q->ollama = !strncmp(url, "/api/", 5);
         *con_cls = q;
+        char em[LOG_ESC_CAP], eu[LOG_ESC_CAP]; /* the path is the client's: escaped (log.h) */
+        log_debug("serve: %s %s", log_esc(method, em, sizeof em), log_esc(url, eu, sizeof eu));
         /* Checks that need no body answer before it is read. */
         if (h->loopback && !srv_host_header_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
             return http_error(q, 403, NULL, "forbidden_host",
@@ -637,7 +639,8 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n') msg[--n] = 0;
-    log_debug("serve: microhttpd: %s", msg);
+    char e[LOG_ESC_CAP * 2]; /* the message may quote the client's request */
+    log_debug("serve: microhttpd: %s", log_esc(msg, e, sizeof e));
 }
 
 srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error *err) {
