@@ -673,6 +673,8 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
     }
     srv_http *h = xcalloc(1, sizeof *h);
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->pump_mu, NULL);
+    pthread_cond_init(&h->pump_cv, NULL);
     h->reg = reg;
     h->loopback = loopback;
     h->max_body = cfg->max_body ? cfg->max_body : (size_t)32 << 20;
@@ -734,21 +736,26 @@ void srv_http_set_ready(srv_http *h, bool ready) { __atomic_store_n(&h->ready, r
 void srv_http_stop(srv_http *h) {
     if (!h) return;
     /* Running generations notice this within one wait and end, so the connection threads
-     * MHD_stop_daemon joins do not wait for long outputs to finish. */
+     * MHD_stop_daemon joins do not wait for long outputs to finish. Set under pump_mu: a pump
+     * that starts after this point is refused (routes.c gen_start_pump). */
+    pthread_mutex_lock(&h->pump_mu);
     __atomic_store_n(&h->stopping, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&h->pump_mu);
     if (h->reaper_started) {
         pthread_mutex_lock(&h->track_mu);
         pthread_cond_broadcast(&h->track_cv);
         pthread_mutex_unlock(&h->track_mu);
         pthread_join(h->reaper, NULL);
     }
-    /* Each pump sees `stopping` within one wait, cancels its job and resumes its connection;
-     * MHD must not be stopped while connections are still parked. */
-    for (int i = 0; i < 200 && __atomic_load_n(&h->pumps, __ATOMIC_ACQUIRE) > 0; i++) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    /* Each pump sees `stopping` within one wait (WAIT_MS), cancels its job and resumes its
+     * connection; MHD must not be stopped while connections are still parked, and h must not
+     * be freed while a pump can still read it, so wait for every one, however long. */
+    pthread_mutex_lock(&h->pump_mu);
+    while (h->pumps > 0) pthread_cond_wait(&h->pump_cv, &h->pump_mu);
+    pthread_mutex_unlock(&h->pump_mu);
     if (h->d) MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->pump_mu);
+    pthread_cond_destroy(&h->pump_cv);
     pthread_mutex_destroy(&h->track_mu);
     pthread_cond_destroy(&h->track_cv);
     pthread_mutex_destroy(&h->mu);

@@ -38,7 +38,9 @@ struct srv_http {
     bool ready;
     bool stopping; /* srv_http_stop has begun */
     bool loopback;
-    int pumps;          /* generation pump threads alive (routes.c); stop waits for them */
+    int pumps;          /* generation pump threads alive (routes.c), under pump_mu */
+    pthread_mutex_t pump_mu; /* pumps and the start of `stopping`: no pump starts once stop began */
+    pthread_cond_t pump_cv;  /* signalled when pumps drops to 0; srv_http_stop waits on it */
     double request_timeout; /* seconds for a request's line, headers and body to arrive */
     pthread_t reaper;
     bool reaper_started;

@@ -503,6 +503,8 @@ static bool peer_hung_up(int fd) {
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+static void pump_done(srv_http *h);
+
 static void *gen_pump(void *arg) {
     gen *g = arg;
     double last_check = http_now();
@@ -536,17 +538,30 @@ static void *gen_pump(void *arg) {
         }
         pthread_mutex_unlock(&g->mu);
     }
-    /* last: srv_http_stop frees h once no pump is counted, and gen_unref may still use it */
+    /* last: srv_http_stop frees h once no pump is counted (it waits on pump_cv without a time
+     * limit), and gen_unref may still use h; after the unlock this thread touches nothing of h */
     srv_http *h = g->h;
     gen_unref(g);
-    __atomic_fetch_sub(&h->pumps, 1, __ATOMIC_ACQ_REL);
+    pump_done(h);
     return NULL;
 }
 
-/* Starts g's pump; the caller's reference stays with the caller. */
+static void pump_done(srv_http *h) {
+    pthread_mutex_lock(&h->pump_mu);
+    if (--h->pumps == 0) pthread_cond_broadcast(&h->pump_cv);
+    pthread_mutex_unlock(&h->pump_mu);
+}
+
+/* Starts g's pump; the caller's reference stays with the caller. Fails once srv_http_stop has
+ * begun, so no pump can start after stop has seen the last one end. */
 static int gen_start_pump(gen *g) {
+    srv_http *h = g->h;
+    pthread_mutex_lock(&h->pump_mu);
+    bool stopping = __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE);
+    if (!stopping) h->pumps++;
+    pthread_mutex_unlock(&h->pump_mu);
+    if (stopping) return -1;
     atomic_fetch_add(&g->refs, 1);
-    __atomic_fetch_add(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -555,8 +570,8 @@ static int gen_start_pump(gen *g) {
     int rc = pthread_create(&t, &at, gen_pump, g);
     pthread_attr_destroy(&at);
     if (rc) {
-        __atomic_fetch_sub(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
         atomic_fetch_sub(&g->refs, 1);
+        pump_done(h);
         return -1;
     }
     return 0;
