@@ -2,6 +2,7 @@
 #include "base/alloc.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,14 @@ char *xstrndup(const char *s, size_t n) {
 static atomic_long fail_at = -2; /* -2: HEARTH_FAIL_ALLOC_AT not read yet; < 0: off */
 static atomic_long alloc_count;
 
+/* Allocations made while the thread holds injection off are neither failed nor counted. */
+static _Thread_local bool inject_held;
+
+void he_alloc_inject_hold(bool hold) { inject_held = hold; }
+
 static int injected_failure(void) {
     long f = atomic_load_explicit(&fail_at, memory_order_relaxed);
+    if (inject_held) return 0;
     if (f == -2) {
         const char *s = getenv("HEARTH_FAIL_ALLOC_AT");
         long v = s ? atol(s) : -1;
@@ -64,13 +71,23 @@ void he_alloc_fail_at(long n) {
     atomic_store(&fail_at, n >= 1 ? n : -1L);
 }
 
-void *he_malloc(size_t n) { return injected_failure() ? NULL : malloc(n ? n : 1); }
+/* Failed fallible allocations on this thread (see he_alloc_failures). */
+static _Thread_local unsigned long failures;
 
-void *he_calloc(size_t n, size_t size) {
-    return injected_failure() ? NULL : calloc(n ? n : 1, size ? size : 1);
+static void *counted(void *p) {
+    if (!p) failures++;
+    return p;
 }
 
-void *he_realloc(void *p, size_t n) { return injected_failure() ? NULL : realloc(p, n ? n : 1); }
+void *he_malloc(size_t n) { return counted(injected_failure() ? NULL : malloc(n ? n : 1)); }
+
+void *he_calloc(size_t n, size_t size) {
+    return counted(injected_failure() ? NULL : calloc(n ? n : 1, size ? size : 1));
+}
+
+void *he_realloc(void *p, size_t n) { return counted(injected_failure() ? NULL : realloc(p, n ? n : 1)); }
+
+unsigned long he_alloc_failures(void) { return failures; }
 
 int he_mul_overflow(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out) ? -1 : 0; }
 

@@ -73,12 +73,14 @@ typedef struct {
     char *body;
     size_t len, cap;
     bool too_large;
+    bool nomem;        /* the body could not be stored: answered 503 */
+    unsigned long fail_mark; /* he_alloc_failures() when this callback began handling it */
     void *gen;         /* a parked non-streaming generation (routes.c) */
 } http_req;
 
 double http_now(void);
 json_t *http_json_text(const char *s, size_t n);
-char *http_dump(const json_t *j, size_t *len);
+char *http_dump(const json_t *j, size_t *len); /* NULL (len 0) when j is NULL or memory ran out */
 void http_random_id(const char *prefix, char *out, size_t cap);
 
 enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *body, size_t len);
@@ -88,6 +90,8 @@ enum MHD_Result http_respond_stream(http_req *q, MHD_ContentReaderCallback cb, v
 enum MHD_Result http_error(http_req *q, int status, const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 enum MHD_Result http_req_error(http_req *q, const srv_req_error *e);
+/* 503 out_of_memory (OpenAI or Ollama shape); a constant body if even that cannot be built. */
+enum MHD_Result http_error_nomem(http_req *q);
 
 void http_metrics_ttft(srv_http *h, const char *model, double s);
 void http_metrics_token_gap(srv_http *h, const char *model, double s);

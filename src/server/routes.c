@@ -66,25 +66,41 @@ static enum MHD_Result model_not_found(http_req *q, const char *name) {
                       "The model '%s' does not exist or you do not have access to it.", name);
 }
 
+/* A growing output buffer (the answer's text, SSE/NDJSON not yet sent). Its size follows the
+ * request (max_tokens, logprobs), so growth is fallible: on failure `oom` is set, the buffer
+ * keeps what it had, and later adds are dropped; the owner answers 503 or ends the stream. */
 typedef struct {
     char *b;
     size_t len, cap;
+    bool oom;
 } sbuf;
 
 static void sb_add(sbuf *s, const char *p, size_t n) {
+    if (s->oom) return;
     if (s->len + n + 1 > s->cap) {
-        s->cap = (s->len + n + 1) * 2;
-        s->b = xrealloc(s->b, s->cap);
+        size_t cap = (s->len + n + 1) * 2;
+        char *b = he_realloc(s->b, cap);
+        if (!b) {
+            s->oom = true;
+            return;
+        }
+        s->b = b;
+        s->cap = cap;
     }
     memcpy(s->b + s->len, p, n);
     s->len += n;
     s->b[s->len] = 0;
 }
 
+/* Takes j; a NULL j (a value that could not be built) marks the buffer out of memory. */
 static void sb_json(sbuf *s, const char *pre, json_t *j, const char *post) {
     size_t n;
     char *t = http_dump(j, &n);
     json_decref(j);
+    if (!t) {
+        s->oom = true;
+        return;
+    }
     sb_add(s, pre, strlen(pre));
     sb_add(s, t, n);
     sb_add(s, post, strlen(post));
@@ -129,6 +145,7 @@ typedef struct {
     bool done;          /* non-streaming: the pump saw the end (done_ev / error / gone) */
     bool gone;          /* the client hung up or the server is stopping */
     bool lost;          /* the job ended without a terminal event */
+    bool oom;           /* memory for the answer ran out: 503, or the stream is cut */
     int peer_fd;        /* dup of the socket: the pump polls it for a hang-up */
     json_t *lp_pending; /* Ollama streaming: logprobs of tokens whose text is still held back */
     int32_t *ctx_toks;  /* /api/generate: prompt + generated token ids, returned as `context` */
@@ -238,8 +255,14 @@ static void ollama_final_extras(json_t *o, gen *g) {
 static void remember_token(gen *g, const srv_event *ev) {
     if (!g->ctx_toks) return;
     if (g->n_ctx_toks == g->cap_ctx_toks) {
-        g->cap_ctx_toks = g->cap_ctx_toks * 2 + 16;
-        g->ctx_toks = xrealloc(g->ctx_toks, g->cap_ctx_toks * sizeof *g->ctx_toks);
+        size_t cap = g->cap_ctx_toks * 2 + 16;
+        int32_t *t = he_realloc(g->ctx_toks, cap * sizeof *g->ctx_toks);
+        if (!t) {
+            g->oom = true;
+            return;
+        }
+        g->ctx_toks = t;
+        g->cap_ctx_toks = cap;
     }
     g->ctx_toks[g->n_ctx_toks++] = ev->token;
 }
@@ -480,7 +503,7 @@ static bool collect_event(gen *g, const srv_event *ev) {
         observe_token(g);
         remember_token(g, ev);
         if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, ev);
-        else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, ev));
+        else if (g->lp && json_array_append_new(g->lp, chat_lp_entry(g, ev))) g->oom = true;
     }
     if (ev->text_len) sb_add(&g->text, ev->text, ev->text_len);
     g->text_off = g->text.len;
@@ -528,6 +551,13 @@ static void *gen_pump(void *arg) {
                 end = ev.kind != SRV_EV_TOKEN;
             } else {
                 end = g->done = collect_event(g, &ev);
+            }
+            if (g->oom || g->out.oom || g->text.oom) {
+                /* out of memory for this answer: free the slot; a stream is cut (its 200 is
+                 * sent), a parked request is answered 503 (route_generate_resume) */
+                srv_job_cancel(g->job);
+                g->oom = g->finished = g->done = end = true;
+                if (g->stream) g->gone = true;
             }
         }
         /* wake the connection when it waits and there is something for it */
@@ -601,6 +631,8 @@ enum MHD_Result route_generate_resume(http_req *q) {
     if (g->gone) {
         q->status = 499;
         r = MHD_NO;
+    } else if (g->oom) {
+        r = http_error_nomem(q);
     } else if (g->lost) {
         r = http_error(q, 500, NULL, "server_error", "The generation ended without a result.");
     } else if (g->done_ev.kind == SRV_EV_ERROR) {
@@ -723,7 +755,8 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
                 return srv_req_fail(e, 400, "prompt", "invalid_value",
                                     "Invalid 'prompt[%zu]': token id %d is out of range (the vocabulary has %d tokens).",
                                     i, r->prompt_tokens[i], tok_n_vocab(v));
-        *toks = xmalloc(r->n_prompt_tokens * sizeof **toks);
+        *toks = he_malloc(r->n_prompt_tokens * sizeof **toks);
+        if (!*toks) return srv_req_nomem(e);
         memcpy(*toks, r->prompt_tokens, r->n_prompt_tokens * sizeof **toks);
         *n = r->n_prompt_tokens;
         return 0;
@@ -742,10 +775,12 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", r->prompt));
         } else {
             msgs = json_deep_copy(r->messages);
+            if (!msgs) return srv_req_nomem(e);
             const char *first = json_string_value(json_object_get(json_array_get(msgs, 0), "role"));
             if (cfg->system_prompt && !(first && !strcmp(first, "system")))
                 json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", cfg->system_prompt));
         }
+        if (!msgs) return srv_req_nomem(e); /* Ollama generate's array */
         const srv_chat *chat = srv_chat_for(cfg->path, cfg->chat_template, v, &err);
         if (!chat) {
             json_decref(msgs);
@@ -774,7 +809,12 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             if (role0 && !strcmp(role0, "system") && json_is_string(json_object_get(m0, "content"))) {
                 const char *c0 = json_string_value(json_object_get(m0, "content"));
                 size_t l0 = strlen(c0), li = strlen(ins);
-                char *both = xmalloc(l0 + li + 3);
+                char *both = he_malloc(l0 + li + 3);
+                if (!both) {
+                    free(ins);
+                    json_decref(msgs);
+                    return srv_req_nomem(e);
+                }
                 memcpy(both, c0, l0);
                 memcpy(both + l0, "\n\n", 2);
                 memcpy(both + l0 + 2, ins, li + 1);
@@ -793,15 +833,19 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
         text = srv_chat_render(chat, msgs, r->tools, kw, &len, &err);
         json_decref(kw);
         json_decref(msgs);
+        if (!text && err.code == HE_NOMEM) return srv_req_nomem(e);
         if (!text) return srv_req_fail(e, 400, "messages", "template_error", "%s", err.msg);
         tc_reasoning_detect(pi->family, srv_chat_source(chat), text, &pi->reasoning);
         pi->thinking_closed = prompt_closes_thinking(text, len);
     } else {
-        text = xstrdup(r->prompt ? r->prompt : "");
-        len = strlen(text);
+        len = r->prompt ? strlen(r->prompt) : 0;
+        text = he_malloc(len + 1);
+        if (!text) return srv_req_nomem(e);
+        memcpy(text, r->prompt ? r->prompt : "", len + 1);
     }
     int rc = srv_prompt_tokens(v, text, len, toks, n, &err);
     free(text);
+    if (rc && err.code == HE_NOMEM) return srv_req_nomem(e);
     if (rc) return srv_req_fail(e, 400, "prompt", "invalid_value", "%s", err.msg);
     if (r->n_context) {
         /* Ollama's `context`: the previous prompt and answer as token ids; the new prompt
@@ -815,7 +859,12 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
                                     i, r->context[i], tok_n_vocab(v));
             }
         size_t skip = *n > 0 && tok_bos(v) >= 0 && (*toks)[0] == tok_bos(v) ? 1 : 0;
-        int32_t *all = xmalloc((r->n_context + *n - skip + 1) * sizeof *all);
+        int32_t *all = he_malloc((r->n_context + *n - skip + 1) * sizeof *all);
+        if (!all) {
+            free(*toks);
+            *toks = NULL;
+            return srv_req_nomem(e);
+        }
         memcpy(all, r->context, r->n_context * sizeof *all);
         memcpy(all + r->n_context, *toks + skip, (*n - skip) * sizeof *all);
         free(*toks);
@@ -928,6 +977,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         enum MHD_Result res;
         if (err.code == HE_LIMIT)
             res = http_error(q, 429, NULL, "rate_limit_exceeded", "The server is busy (%s); retry shortly.", err.msg);
+        else if (err.code == HE_NOMEM)
+            res = http_error_nomem(q);
         else if (err.code == HE_INVALID)
             res = http_error(q, 400, api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT ? "messages" : "prompt",
                              "context_length_exceeded", "%s", err.msg);
@@ -936,7 +987,14 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         srv_request_free(&r);
         return res;
     }
-    gen *g = xcalloc(1, sizeof *g);
+    gen *g = he_calloc(1, sizeof *g);
+    if (!g) {
+        srv_job_free(job);
+        srv_model_release(m);
+        free(toks);
+        srv_request_free(&r);
+        return http_error_nomem(q);
+    }
     pthread_mutex_init(&g->mu, NULL);
     atomic_init(&g->refs, 1);
     atomic_init(&g->closed, false);
@@ -956,11 +1014,16 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     g->top_logprobs = r.top_logprobs;
     if (api == SRV_API_OLLAMA_GENERATE && !r.raw) { /* `context` comes back: the prompt, then what is generated */
         g->cap_ctx_toks = n + 64;
-        g->ctx_toks = xmalloc(g->cap_ctx_toks * sizeof *g->ctx_toks);
-        memcpy(g->ctx_toks, toks, n * sizeof *toks);
+        g->ctx_toks = he_malloc(g->cap_ctx_toks * sizeof *g->ctx_toks);
+        if (g->ctx_toks) memcpy(g->ctx_toks, toks, n * sizeof *toks);
         g->n_ctx_toks = n;
     }
     free(toks);
+    if (api == SRV_API_OLLAMA_GENERATE && !r.raw && !g->ctx_toks) {
+        srv_request_free(&r);
+        gen_free(g);
+        return http_error_nomem(q);
+    }
     g->t0 = q->t0;
     g->parse_calls = parse_calls;
     g->family = pi.family;
@@ -971,7 +1034,13 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     if (stream && g->split) g->ts = tc_stream_new(g->family, &g->reasoning, g->parse_calls);
     srv_request_free(&r);
     if (!stream) {
-        if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
+        if (g->top_logprobs >= 0) {
+            g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
+            if (!g->lp) {
+                gen_free(g);
+                return http_error_nomem(q);
+            }
+        }
         /* Park the request until the pump has the whole answer (route_generate_resume). */
         pthread_mutex_lock(&g->mu);
         if (gen_start_pump(g)) {
