@@ -65,10 +65,11 @@ static int injected_failure(void) {
     return atomic_fetch_add(&alloc_count, 1) + 1 == f;
 }
 
-void he_alloc_fail_at(long n) {
+long he_alloc_fail_at(long n) {
     atomic_store(&fail_at, -1L);
-    atomic_store(&alloc_count, 0L);
+    long counted_so_far = atomic_exchange(&alloc_count, 0L);
     atomic_store(&fail_at, n >= 1 ? n : -1L);
+    return counted_so_far;
 }
 
 /* Failed fallible allocations on this thread (see he_alloc_failures). */

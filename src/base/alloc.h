@@ -27,8 +27,10 @@ void *he_realloc(void *p, size_t n);
 unsigned long he_alloc_failures(void);
 
 /* Fault injection from code (tests): the nth fallible allocation from now on (n >= 1, counted
- * over all threads) returns NULL; n <= 0 turns injection off. Overrides HEARTH_FAIL_ALLOC_AT. */
-void he_alloc_fail_at(long n);
+ * over all threads) returns NULL; n <= 0 turns injection off. Overrides HEARTH_FAIL_ALLOC_AT.
+ * Returns how many fallible allocations were counted since the previous call armed it (arm
+ * with LONG_MAX to count what some code allocates). */
+long he_alloc_fail_at(long n);
 
 /* Holds fault injection off on the calling thread (true) or lets it act again (false), around
  * a library call whose own failure paths cannot take a failed allocation (jansson 2.14's
