@@ -180,3 +180,16 @@ Test(server_http, stop_waits_for_every_pump) {
         free(resp);
     }
 }
+
+/* log_esc: what a client sends (paths, names) reaches a log line without control bytes. */
+Test(server_http, log_esc_escapes_and_cuts) {
+    char b[LOG_ESC_CAP];
+    cr_assert_str_eq(log_esc("/x\nforged\r\t\x1b[31m\x7f\\", b, sizeof b), "/x\\nforged\\r\\t\\x1b[31m\\x7f\\\\");
+    cr_assert_str_eq(log_esc("caf\xc3\xa9", b, sizeof b), "caf\\xc3\\xa9");
+    cr_assert_str_eq(log_esc(NULL, b, sizeof b), "(null)");
+    char s[8];
+    cr_assert_str_eq(log_esc("abcdefghij", s, sizeof s), "abcd...");
+    cr_assert_str_eq(log_esc("abcdefg", s, sizeof s), "abcdefg");
+    cr_assert_str_eq(log_esc("abcde\n", s, sizeof s), "abcde\\n"); /* just fits */
+    cr_assert_str_eq(log_esc("abcdef\n", s, sizeof s), "abcd..."); /* an escape that does not fit is cut whole */
+}
