@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, BIN } from './server_helpers.mjs';
+import { startServer, sleep, BIN } from './server_helpers.mjs';
 
 const NAME = 'tiny';
 // 1023 bytes (what fgets with a 1024-byte buffer returned as one "key"), then more
@@ -77,8 +77,11 @@ test('a request path with a newline and an escape sequence reaches the log escap
   const r = await fetch(`${srv.url}/x%0Aforged%20line%1B[31mred`, { headers: auth('short-key') });
   assert.equal(r.status, 404);
   await r.text();
+  // the server's stderr arrives through a pipe: wait for the line
+  const want = 'serve: GET /x\\nforged line\\x1b[31mred';
+  for (let i = 0; i < 100 && !srv.stderr().includes(want); i++) await sleep(20);
   const log = srv.stderr();
-  assert.ok(log.includes('serve: GET /x\\nforged line\\x1b[31mred'), log.slice(-2000));
+  assert.ok(log.includes(want), log.slice(-2000));
   assert.ok(!log.includes('\x1b'), 'a raw ESC reached the log');
   assert.ok(!/^forged line/m.test(log), 'the newline started a forged log line');
 });
