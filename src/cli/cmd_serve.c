@@ -220,7 +220,10 @@ static int apply_config(srv_registry *reg, const char *path, bool first, bool ve
 int cmd_serve(int argc, char **argv) {
     serve_args a;
     int prc = parse_args(argc, argv, &a);
-    if (prc) return prc;
+    if (prc) {
+        for (int i = 0; i < a.n_keys; i++) free(a.keys[i]); /* keys read before the bad option */
+        return prc;
+    }
     int status = 1;
     srv_registry *reg = srv_registry_new();
     srv_registry_set_smoke(reg, srv_http_smoke, NULL);
