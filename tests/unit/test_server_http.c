@@ -104,7 +104,9 @@ static int call(const char *path, const char *body, char **resp) {
     return read_answer(fd, resp);
 }
 
-#define CHAT "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}],\"max_tokens\":4"
+#define CHAT                                                                                       \
+    "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hello "                    \
+    "there\"}],\"max_tokens\":4"
 
 /* Each request shape: non-streaming and streaming chat with logprobs, completion, Ollama
  * generate (its `context` buffer) and chat. */
@@ -112,11 +114,20 @@ static const struct {
     const char *path, *body;
     bool stream;
 } shapes[] = {
-    {"/v1/chat/completions", CHAT ",\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2}", false},
-    {"/v1/chat/completions", CHAT ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}", true},
-    {"/v1/completions", "{\"model\":\"tiny\",\"prompt\":\"once upon\",\"max_tokens\":4,\"logprobs\":2}", false},
-    {"/api/generate", "{\"model\":\"tiny\",\"prompt\":\"once upon\",\"stream\":false,\"options\":{\"num_predict\":4}}", false},
-    {"/api/chat", "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"options\":{\"num_predict\":4}}", true},
+    {"/v1/chat/completions", CHAT ",\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2}",
+     false},
+    {"/v1/chat/completions", CHAT ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+     true},
+    {"/v1/completions",
+     "{\"model\":\"tiny\",\"prompt\":\"once upon\",\"max_tokens\":4,\"logprobs\":2}", false},
+    {"/api/generate",
+     "{\"model\":\"tiny\",\"prompt\":\"once "
+     "upon\",\"stream\":false,\"options\":{\"num_predict\":4}}",
+     false},
+    {"/api/chat",
+     "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"options\":{\"num_"
+     "predict\":4}}",
+     true},
 };
 
 /* F1 of SECURITY.md for a server request: with fallible allocation N failing (N = 1 .. K, K =
@@ -128,7 +139,8 @@ Test(server_http, every_failed_allocation_in_a_request_is_a_503_and_the_server_l
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         char *resp;
         he_alloc_fail_at(LONG_MAX); /* count only */
-        cr_assert_eq(call(shapes[s].path, shapes[s].body, &resp), 200, "%s: %s", shapes[s].path, resp);
+        cr_assert_eq(call(shapes[s].path, shapes[s].body, &resp), 200, "%s: %s", shapes[s].path,
+                     resp);
         free(resp);
         long k = he_alloc_fail_at(0);
         cr_assert_gt(k, 0, "%s: no fallible allocation", shapes[s].path);
@@ -140,21 +152,25 @@ Test(server_http, every_failed_allocation_in_a_request_is_a_503_and_the_server_l
             he_alloc_fail_at(n);
             int st = call(shapes[s].path, shapes[s].body, &resp);
             he_alloc_fail_at(0);
-            cr_assert(st == 200 || st == 503, "%s, allocation %ld failed: status %d\n%s", shapes[s].path, n, st, resp);
+            cr_assert(st == 200 || st == 503, "%s, allocation %ld failed: status %d\n%s",
+                      shapes[s].path, n, st, resp);
             if (st == 503) {
                 n_503++;
-                cr_assert(strstr(resp, "out of memory"), "%s, allocation %ld: %s", shapes[s].path, n, resp);
-                cr_assert(strstr(resp, shapes[s].path[1] == 'a' ? "{\"error\":\"" : "\"type\":\"server_error\""),
+                cr_assert(strstr(resp, "out of memory"), "%s, allocation %ld: %s", shapes[s].path,
+                          n, resp);
+                cr_assert(strstr(resp, shapes[s].path[1] == 'a' ? "{\"error\":\""
+                                                                : "\"type\":\"server_error\""),
                           "%s, allocation %ld: %s", shapes[s].path, n, resp);
             }
             free(resp);
             /* the server is alive and the slot free */
-            cr_assert_eq(call(shapes[s].path, shapes[s].body, &resp), 200, "%s after allocation %ld: %s", shapes[s].path,
-                         n, resp);
+            cr_assert_eq(call(shapes[s].path, shapes[s].body, &resp), 200,
+                         "%s after allocation %ld: %s", shapes[s].path, n, resp);
             free(resp);
         }
         cr_expect(n_503 > 0, "%s: no allocation failure reached the answer", shapes[s].path);
-        cr_log_info("%s: %ld fallible allocations; failing each: %d answers were 503", shapes[s].path, k, n_503);
+        cr_log_info("%s: %ld fallible allocations; failing each: %d answers were 503",
+                    shapes[s].path, k, n_503);
     }
     stop_server();
 }
@@ -170,7 +186,8 @@ Test(server_http, stop_waits_for_every_pump) {
         fds[i] = connect_server();
         send_request(fds[i], i % 2 ? "/v1/chat/completions" : "/api/generate",
                      i % 2 ? CHAT ",\"max_tokens\":100000,\"stream\":true}"
-                           : "{\"model\":\"tiny\",\"prompt\":\"x\",\"stream\":false,\"options\":{\"num_predict\":100000}}");
+                           : "{\"model\":\"tiny\",\"prompt\":\"x\",\"stream\":false,\"options\":{"
+                             "\"num_predict\":100000}}");
     }
     usleep(300 * 1000);
     stop_server();
@@ -184,12 +201,14 @@ Test(server_http, stop_waits_for_every_pump) {
 /* log_esc: what a client sends (paths, names) reaches a log line without control bytes. */
 Test(server_http, log_esc_escapes_and_cuts) {
     char b[LOG_ESC_CAP];
-    cr_assert_str_eq(log_esc("/x\nforged\r\t\x1b[31m\x7f\\", b, sizeof b), "/x\\nforged\\r\\t\\x1b[31m\\x7f\\\\");
+    cr_assert_str_eq(log_esc("/x\nforged\r\t\x1b[31m\x7f\\", b, sizeof b),
+                     "/x\\nforged\\r\\t\\x1b[31m\\x7f\\\\");
     cr_assert_str_eq(log_esc("caf\xc3\xa9", b, sizeof b), "caf\\xc3\\xa9");
     cr_assert_str_eq(log_esc(NULL, b, sizeof b), "(null)");
     char s[8];
     cr_assert_str_eq(log_esc("abcdefghij", s, sizeof s), "abcd...");
     cr_assert_str_eq(log_esc("abcdefg", s, sizeof s), "abcdefg");
     cr_assert_str_eq(log_esc("abcde\n", s, sizeof s), "abcde\\n"); /* just fits */
-    cr_assert_str_eq(log_esc("abcdef\n", s, sizeof s), "abcd..."); /* an escape that does not fit is cut whole */
+    cr_assert_str_eq(log_esc("abcdef\n", s, sizeof s),
+                     "abcd..."); /* an escape that does not fit is cut whole */
 }
