@@ -786,6 +786,7 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
     out->enable_thinking = -1;
     out->parallel_tool_calls = true;
     out->sampling = sample_params_default();
+    unsigned long failed = he_alloc_failures();
     json_t *root = srv_json_parse_object(body, len, err);
     if (!root) return -1;
     int rc;
@@ -799,6 +800,9 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
     default: rc = srv_req_fail(err, 400, NULL, NULL, "unknown API");
     }
     json_decref(root);
+    /* jansson drops a value it cannot allocate (a message from the normalized list) and goes
+     * on: a failed allocation anywhere in here means the request was not read whole */
+    if (rc == 0 && he_alloc_failures() != failed) rc = srv_req_nomem(err);
     if (rc) {
         srv_request_free(out);
         out->api = api;

@@ -546,13 +546,16 @@ static void *gen_pump(void *arg) {
         } else if (rc < 0) {
             g->lost = g->finished = g->done = end = true;
         } else if (rc == 0) {
+            /* jansson drops an element it cannot allocate and goes on: any failed allocation
+             * on this thread while formatting the event counts as out of memory */
+            unsigned long failed = he_alloc_failures();
             if (g->stream) {
                 stream_event(g, &ev);
                 end = ev.kind != SRV_EV_TOKEN;
             } else {
                 end = g->done = collect_event(g, &ev);
             }
-            if (g->oom || g->out.oom || g->text.oom) {
+            if (g->oom || g->out.oom || g->text.oom || he_alloc_failures() != failed) {
                 /* out of memory for this answer: free the slot; a stream is cut (its 200 is
                  * sent), a parked request is answered 503 (route_generate_resume) */
                 srv_job_cancel(g->job);
@@ -967,7 +970,10 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         p.grammar = r.grammar;
     }
     he_error err = {0};
-    srv_job *job = srv_job_submit(m, &p, &err);
+    /* anything built so far on this thread (prompt messages, tool grammar) that lost an
+     * allocation is not the request: 503 rather than a generation from a partial prompt */
+    srv_job *job = he_alloc_failures() == q->fail_mark ? srv_job_submit(m, &p, &err) : NULL;
+    if (!job && !err.code) err.code = HE_NOMEM;
     tc_grammar_free(&tg);
     if (job && p.grammar == r.grammar) r.grammar = NULL; /* the job owns it now */
     if (!job) {
