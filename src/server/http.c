@@ -345,7 +345,6 @@ static const char *error_type(int status) {
     case 403: return "permission_error";
     case 404: return "invalid_request_error";
     case 429: return "rate_limit_error";
-    case 507:
     case 500:
     case 503: return "server_error";
     default: return "invalid_request_error";
