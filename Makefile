@@ -1,8 +1,8 @@
 # hearth — a plain GNU Makefile (see docs/BUILD.md).
 #   make                 build build/hearth (release)
 #   make MODE=asan       ASan+UBSan build under build/asan/
-#   make test            unit tests (release and asan) + fuzz-corpus replay + integration tests
-#                        + the aarch64 (NEON) cross tests under qemu
+#   make test            unit tests (release and asan) + the threaded ones under TSan + fuzz-corpus
+#                        replay + integration tests + the aarch64 (NEON) cross tests under qemu
 #   make help            every target
 MODE ?= release
 B    := build/$(MODE)
@@ -30,6 +30,11 @@ endif
 # the baseline alone is built (vectorized for the target's own SIMD).
 ifeq ($(filter x86_64 i386 i486 i586 i686,$(ARCH)),)
 ARCH_CFLAGS := '-Dtarget_clones(...)='
+endif
+# Under TSan a target_clones resolver (an ifunc, run by the dynamic loader before TSan is set up)
+# is instrumented and crashes at startup: the TSan build takes the baseline loops only.
+ifeq ($(MODE),tsan)
+ARCH_CFLAGS += '-Dtarget_clones(...)='
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef \
@@ -87,7 +92,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 REPLAY   := $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 
-.PHONY: all serve test test-unit test-asan test-replay test-integration test-cross fuzz bench bench-kernels bench-grammar run format format-check check-deps clean help
+.PHONY: all serve test test-unit test-asan test-tsan test-replay test-integration test-cross fuzz bench bench-kernels bench-grammar run format format-check check-deps clean help
 .DEFAULT_GOAL := all
 # Keep test and fuzz objects between runs (they are intermediates of chained pattern rules).
 .SECONDARY:
@@ -135,12 +140,12 @@ $(B)/fuzz/fuzz_%: $(B)/fuzz/fuzz_%.o $(LIB)
 	$(CC) $(MODE_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 # ---- Tests ----
-# Unit tests run in release and under ASan+UBSan; fuzz corpora are replayed under ASan;
-# integration tests drive the real binary with node's test runner.
+# Unit tests run in release and under ASan+UBSan, the threaded ones also under TSan; fuzz corpora
+# are replayed under ASan; integration tests drive the real binary with node's test runner.
 # Every test finds its data files under HEARTH_FIXTURES (the repository's tests/data, carried in
 # git; tests/data/README.md); ../shared (HEARTH_SHARED), when present, only adds coverage.
 export HEARTH_FIXTURES ?= $(CURDIR)/tests/data
-test: test-unit test-asan test-integration test-cross check-deps
+test: test-unit test-asan test-tsan test-integration test-cross check-deps
 
 test-unit: $(TESTS) $(BIN)
 	@scripts/run-unit-tests.sh $(TESTS)
@@ -148,6 +153,16 @@ test-unit: $(TESTS) $(BIN)
 # Unit tests and the fuzz-corpus replay, built with ASan + UBSan.
 test-asan:
 	$(MAKE) MODE=asan test-unit test-replay-only
+
+# The unit tests that start threads (thread pool, scheduler + registry, HTTP server), built under
+# ThreadSanitizer against the Criterion shim of tests/tsan/ (Criterion cannot start under TSan);
+# the first report fails the run. TSAN_TESTS=... picks others. test_server_http's allocation
+# sweep fails every 16th allocation only here (HEARTH_SWEEP_STRIDE), to stay within CI time.
+TSAN_TESTS ?= pool sched server_http
+test-tsan:
+	$(MAKE) MODE=tsan build/tsan/libhearth.a
+	@for t in $(TSAN_TESTS); do echo "== tsan: test_$$t"; \
+	  HEARTH_SWEEP_STRIDE=$${HEARTH_SWEEP_STRIDE:-16} scripts/tsan-test.sh $$t || exit 1; done
 
 test-replay:
 	$(MAKE) MODE=asan test-replay-only
@@ -221,9 +236,10 @@ help:
 	@echo "  make                 build build/hearth (MODE=release|debug|asan|tsan)"
 	@echo "  make run [MODEL=f.gguf] [PROMPT=text]  build, then generate from MODEL (default: tests/data/models/stories260K.gguf)"
 	@echo "  make serve [MODEL=f.gguf] [PORT=8080]  build, then serve MODEL (same default) over the OpenAI and Ollama APIs"
-	@echo "  make test            unit tests (release + ASan/UBSan), fuzz corpus replay, integration tests, test-cross"
+	@echo "  make test            unit tests (release + ASan/UBSan), test-tsan, fuzz corpus replay, integration tests, test-cross"
 	@echo "  make test-unit       unit tests in the current MODE only"
 	@echo "  make test-asan       unit tests + fuzz corpus replay under ASan/UBSan"
+	@echo "  make test-tsan       the threaded unit tests (TSAN_TESTS=\"$(TSAN_TESTS)\") under ThreadSanitizer (scripts/tsan-test.sh)"
 	@echo "  make test-integration  node:test suites in tests/integration against build/hearth"
 	@echo "  make test-cross      aarch64 cross build (TARGET=aarch64) of the NEON kernels + tensor/model tests, run under qemu-aarch64 (HEARTH_CROSS_FULL=1: also test_quant_forward)"
 	@echo "  make fuzz [FUZZ_SECONDS=60]  run every libFuzzer target (clang)"

@@ -83,26 +83,50 @@ static int add_key(serve_args *a, const char *k) {
     return 0;
 }
 
+/* One key per line, taken whole: getline reads a line of any length, so a long key is never
+ * split into two that would each be accepted. Keys longer than MAX_KEY_LEN could never arrive
+ * (libmicrohttpd keeps a request's headers in 16 KiB), and a NUL byte would cut a key short:
+ * both stop the server with the line number instead of being half-accepted. */
+#define MAX_KEY_LEN 8192
 static int read_key_file(serve_args *a, const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "hearth serve: cannot read --api-key-file %s: %s\n", path, strerror(errno));
         return -1;
     }
-    char line[1024];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
     int rc = 0;
-    while (fgets(line, sizeof line, f)) {
-        size_t n = strcspn(line, "\r\n");
+    for (long lineno = 1; (got = getline(&line, &cap, f)) >= 0; lineno++) {
+        size_t n = (size_t)got;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        if (memchr(line, 0, n)) {
+            fprintf(stderr, "hearth serve: --api-key-file %s:%ld: a NUL byte in the line\n", path, lineno);
+            rc = -1;
+            break;
+        }
         line[n] = 0;
         char *s = line;
         while (*s == ' ' || *s == '\t') s++;
         if (*s == '#' || !*s) continue;
+        if (strlen(s) > MAX_KEY_LEN) {
+            fprintf(stderr, "hearth serve: --api-key-file %s:%ld: the key is %zu bytes; at most %d\n", path, lineno,
+                    strlen(s), MAX_KEY_LEN);
+            rc = -1;
+            break;
+        }
         if (add_key(a, s)) {
             fprintf(stderr, "hearth serve: more than %d API keys\n", MAX_KEYS);
             rc = -1;
             break;
         }
     }
+    if (rc == 0 && ferror(f)) {
+        fprintf(stderr, "hearth serve: cannot read --api-key-file %s: %s\n", path, strerror(errno));
+        rc = -1;
+    }
+    free(line);
     fclose(f);
     return rc;
 }
@@ -254,7 +278,10 @@ static int apply_config(srv_registry *reg, const char *path, bool first, bool ve
 int cmd_serve(int argc, char **argv) {
     serve_args a;
     int prc = parse_args(argc, argv, &a);
-    if (prc) return prc;
+    if (prc) {
+        for (int i = 0; i < a.n_keys; i++) free(a.keys[i]); /* keys read before the bad option */
+        return prc;
+    }
     int status = 1;
     srv_registry *reg = srv_registry_new();
     srv_registry_set_smoke(reg, srv_http_smoke, NULL);

@@ -2,6 +2,7 @@
 #include "server/chat.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -124,10 +125,30 @@ void srv_chat_cache_clear(void) {
 bool srv_chat_is_fallback(const srv_chat *c) { return c->tmpl == NULL; }
 const char *srv_chat_source(const srv_chat *c) { return c->source; }
 
+/* The rendered prompt grows with the request's messages, so growth is fallible: on failure
+ * the buffer is freed and *cap set to BUF_FAILED; later adds do nothing and the render
+ * returns NULL (HE_NOMEM). */
+#define BUF_FAILED SIZE_MAX
+
+static void buf_fail(char **b, size_t *len, size_t *cap) {
+    free(*b);
+    *b = NULL;
+    *len = 0;
+    *cap = BUF_FAILED;
+}
+
 static void buf_add(char **b, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*cap == BUF_FAILED) return;
     if (*len + n + 1 > *cap) {
-        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 256;
-        *b = xrealloc(*b, *cap);
+        size_t c = *cap;
+        while (*len + n + 1 > c) c = c ? c * 2 : 256;
+        char *nb = he_realloc(*b, c);
+        if (!nb) {
+            buf_fail(b, len, cap);
+            return;
+        }
+        *b = nb;
+        *cap = c;
     }
     memcpy(*b + *len, s, n);
     *len += n;
@@ -137,8 +158,9 @@ static void buf_add(char **b, size_t *len, size_t *cap, const char *s, size_t n)
 static void buf_str(char **b, size_t *len, size_t *cap, const char *s) { buf_add(b, len, cap, s, strlen(s)); }
 
 static void buf_json(char **b, size_t *len, size_t *cap, const json_t *j) {
-    char *t = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     if (t) buf_str(b, len, cap, t);
+    else buf_fail(b, len, cap); /* j could not be built or dumped: out of memory */
     free(t);
 }
 
@@ -180,12 +202,17 @@ static char *render_chatml(const json_t *messages, const json_t *tools, size_t *
     }
     buf_str(&b, &n, &cap, "<|im_start|>assistant\n");
     *len = n;
-    return b;
+    return cap == BUF_FAILED ? NULL : b;
 }
 
 char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
                       size_t *len, he_error *err) {
-    if (!c->tmpl) return render_chatml(messages, tools, len);
+    if (!c->tmpl) {
+        char *out = render_chatml(messages, tools, len);
+        if (!out) he_fail(err, HE_NOMEM, "chat template: out of memory");
+        return out;
+    }
+    unsigned long failed = he_alloc_failures(); /* jansson drops what it cannot store */
     json_t *ctx = json_object();
     if (kwargs) json_object_update(ctx, (json_t *)kwargs);
     json_object_set(ctx, "messages", (json_t *)messages);
@@ -193,6 +220,11 @@ char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *t
     json_object_set_new(ctx, "bos_token", json_string(c->bos));
     json_object_set_new(ctx, "eos_token", json_string(c->eos));
     if (tools) json_object_set(ctx, "tools", (json_t *)tools);
+    if (!ctx || he_alloc_failures() != failed) {
+        json_decref(ctx);
+        he_fail(err, HE_NOMEM, "chat template: out of memory");
+        return NULL;
+    }
     char *out = jinja_render(c->tmpl, ctx, NULL, len, err);
     json_decref(ctx);
     if (!out) he_prefix(err, "chat template");

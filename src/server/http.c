@@ -37,11 +37,13 @@ double http_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* A JSON string from arbitrary bytes: invalid UTF-8 becomes U+FFFD (jansson refuses it). */
+/* A JSON string from arbitrary bytes: invalid UTF-8 becomes U+FFFD (jansson refuses it).
+ * NULL when memory runs out (the text is request- or output-sized). */
 json_t *http_json_text(const char *s, size_t n) {
     json_t *j = json_stringn(s, n);
     if (j) return j;
-    char *o = xmalloc(n * 3 + 1);
+    char *o = n < SIZE_MAX / 3 ? he_malloc(n * 3 + 1) : NULL;
+    if (!o) return NULL;
     size_t w = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -65,15 +67,18 @@ json_t *http_json_text(const char *s, size_t n) {
     }
     j = json_stringn(o, w);
     free(o);
-    return j ? j : json_string("");
+    return j;
 }
 
 char *http_dump(const json_t *j, size_t *len) {
-    char *s = json_dumps(j, JSON_COMPACT);
-    if (!s) s = xstrdup("{}");
-    *len = strlen(s);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    *len = s ? strlen(s) : 0;
     return s;
 }
+
+/* Jansson allocates through the gateway (he_malloc: NULL on failure, and fault injection in
+ * tests); every JSON value the server builds may therefore be NULL, and the answer is a 503. */
+static void json_use_gateway(void) { json_set_alloc_funcs(he_malloc, free); }
 
 void http_random_id(const char *prefix, char *out, size_t cap) {
     unsigned char r[12];
@@ -283,11 +288,41 @@ enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *b
     return rc;
 }
 
+/* The answer when memory for a request ran out: a constant body (nothing to allocate), in the
+ * OpenAI or Ollama error shape. */
+static enum MHD_Result respond_nomem(http_req *q) {
+    static const char openai[] = "{\"error\":{\"message\":\"The server is out of memory for this request; "
+                                 "retry shortly.\",\"type\":\"server_error\",\"param\":null,\"code\":\"out_of_memory\"}}";
+    static const char ollama[] = "{\"error\":\"The server is out of memory for this request; retry shortly.\"}";
+    const char *b = q->ollama ? ollama : openai;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(b), (void *)(uintptr_t)b, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Retry-After", "1");
+    add_common_headers(q->h, r);
+    q->status = 503;
+    enum MHD_Result rc = MHD_queue_response(q->conn, 503, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* j may be NULL (a JSON value could not be built): then the 503 above. Takes j. A success
+ * whose building lost an allocation on the way (jansson drops an element it cannot store and
+ * goes on) is a 503 too, never a silently incomplete 200. */
 enum MHD_Result http_respond_json(http_req *q, int status, json_t *j) {
     size_t len;
     char *s = http_dump(j, &len);
     json_decref(j);
+    if (s && status < 400 && he_alloc_failures() != q->fail_mark) {
+        free(s);
+        s = NULL;
+    }
+    if (!s) return respond_nomem(q);
     return http_respond(q, status, "application/json", s, len);
+}
+
+enum MHD_Result http_error_nomem(http_req *q) {
+    return http_error(q, 503, NULL, "out_of_memory", "The server is out of memory for this request; retry shortly.");
 }
 
 enum MHD_Result http_respond_stream(http_req *q, MHD_ContentReaderCallback cb, void *cls,
@@ -525,6 +560,7 @@ static const route *find_route(const char *url, bool *method_ok, const char *met
 
 static enum MHD_Result dispatch(http_req *q, const char *url, const char *method) {
     srv_http *h = q->h;
+    q->fail_mark = he_alloc_failures();
     bool method_ok;
     const route *rt = find_route(url, &method_ok, method);
     q->route = rt ? rt->path : R_OTHER;
@@ -582,6 +618,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->route = rt ? rt->path : R_OTHER; /* early refusals are counted under their route */
         q->ollama = rt ? rt->ollama : !strncmp(url, "/api/", 5);
         *con_cls = q;
+        char em[LOG_ESC_CAP], eu[LOG_ESC_CAP]; /* the path is the client's: escaped (log.h) */
+        log_debug("serve: %s %s", log_esc(method, em, sizeof em), log_esc(url, eu, sizeof eu));
         /* Checks that need no body answer before it is read. */
         const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
         if (h->loopback && !srv_host_header_ok(host))
@@ -618,7 +656,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
-    if (q->gen) return route_generate_resume(q);
+    if (q->gen) {
+        q->fail_mark = he_alloc_failures();
+        return route_generate_resume(q);
+    }
     if (q->swap) return route_swap_resume(q);
     if (q->status) { /* already answered (early error): drop any body */
         *upload_size = 0;
@@ -633,9 +674,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 q->len = 0;
             } else {
                 if (q->len + *upload_size + 1 > q->cap) {
-                    q->cap = (q->len + *upload_size + 1) * 2;
-                    if (q->cap > h->max_body + 1) q->cap = h->max_body + 1;
-                    q->body = xrealloc(q->body, q->cap);
+                    size_t cap = (q->len + *upload_size + 1) * 2;
+                    if (cap > h->max_body + 1) cap = h->max_body + 1;
+                    char *b = he_realloc(q->body, cap);
+                    if (!b) { /* out of memory: drop the body, answer 503 once it is in */
+                        q->too_large = q->nomem = true;
+                        free(q->body);
+                        q->body = NULL;
+                        q->len = q->cap = 0;
+                        *upload_size = 0;
+                        return MHD_YES;
+                    }
+                    q->body = b;
+                    q->cap = cap;
                 }
                 memcpy(q->body + q->len, upload, *upload_size);
                 q->len += *upload_size;
@@ -646,6 +697,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     track_arm(h, conn_track(conn), false); /* the whole request is in */
+    if (q->nomem) return http_error_nomem(q);
     if (q->too_large)
         return http_error(q, 413, NULL, "request_too_large", "The request body exceeds the limit of %zu bytes.",
                           h->max_body);
@@ -676,7 +728,8 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n') msg[--n] = 0;
-    log_debug("serve: microhttpd: %s", msg);
+    char e[LOG_ESC_CAP * 2]; /* the message may quote the client's request */
+    log_debug("serve: microhttpd: %s", log_esc(msg, e, sizeof e));
 }
 
 srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error *err) {
@@ -708,8 +761,12 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
         he_fail(err, HE_INVALID, "serve: cannot resolve host '%s': %s", host, gai_strerror(gr));
         return NULL;
     }
+    static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+    pthread_once(&json_once, json_use_gateway);
     srv_http *h = xcalloc(1, sizeof *h);
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->pump_mu, NULL);
+    pthread_cond_init(&h->pump_cv, NULL);
     h->reg = reg;
     h->loopback = loopback;
     h->max_body = cfg->max_body ? cfg->max_body : (size_t)32 << 20;
@@ -782,23 +839,28 @@ void srv_http_set_ready(srv_http *h, bool ready) { __atomic_store_n(&h->ready, r
 void srv_http_stop(srv_http *h) {
     if (!h) return;
     /* Running generations notice this within one wait and end, so the connection threads
-     * MHD_stop_daemon joins do not wait for long outputs to finish. */
+     * MHD_stop_daemon joins do not wait for long outputs to finish. Set under pump_mu: a pump
+     * that starts after this point is refused (routes.c gen_start_pump). */
+    pthread_mutex_lock(&h->pump_mu);
     __atomic_store_n(&h->stopping, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&h->pump_mu);
     if (h->reaper_started) {
         pthread_mutex_lock(&h->track_mu);
         pthread_cond_broadcast(&h->track_cv);
         pthread_mutex_unlock(&h->track_mu);
         pthread_join(h->reaper, NULL);
     }
-    /* Each pump sees `stopping` within one wait, cancels its job and resumes its connection;
-     * the swap worker answers its queue and resumes those. MHD must not be stopped while
-     * connections are still parked. */
+    /* The swap worker answers its queue and resumes those connections. Each pump sees
+     * `stopping` within one wait (WAIT_MS), cancels its job and resumes its connection; MHD
+     * must not be stopped while connections are still parked, and h must not be freed
+     * while a pump can still read it, so wait for every one, however long. */
     http_swap_worker_stop(h);
-    for (int i = 0; i < 200 && __atomic_load_n(&h->pumps, __ATOMIC_ACQUIRE) > 0; i++) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    pthread_mutex_lock(&h->pump_mu);
+    while (h->pumps > 0) pthread_cond_wait(&h->pump_cv, &h->pump_mu);
+    pthread_mutex_unlock(&h->pump_mu);
     if (h->d) MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->pump_mu);
+    pthread_cond_destroy(&h->pump_cv);
     pthread_mutex_destroy(&h->track_mu);
     pthread_cond_destroy(&h->track_cv);
     pthread_mutex_destroy(&h->mu);

@@ -38,7 +38,9 @@ struct srv_http {
     bool ready;
     bool stopping; /* srv_http_stop has begun */
     bool loopback;
-    int pumps;          /* generation pump threads alive (routes.c); stop waits for them */
+    int pumps;          /* generation pump threads alive (routes.c), under pump_mu */
+    pthread_mutex_t pump_mu; /* pumps and the start of `stopping`: no pump starts once stop began */
+    pthread_cond_t pump_cv;  /* signalled when pumps drops to 0; srv_http_stop waits on it */
     double request_timeout; /* seconds for a request's line, headers and body to arrive */
     pthread_t reaper;
     bool reaper_started;
@@ -83,6 +85,8 @@ typedef struct {
     char *body;
     size_t len, cap;
     bool too_large;
+    bool nomem;        /* the body could not be stored: answered 503 */
+    unsigned long fail_mark; /* he_alloc_failures() when this callback began handling it */
     void *gen;         /* a parked non-streaming generation (routes.c) */
     struct http_swap *swap; /* a parked swap (routes_swap.c) */
     bool admin;        /* sent the admin credential (X-Hearth-Admin) */
@@ -90,7 +94,7 @@ typedef struct {
 
 double http_now(void);
 json_t *http_json_text(const char *s, size_t n);
-char *http_dump(const json_t *j, size_t *len);
+char *http_dump(const json_t *j, size_t *len); /* NULL (len 0) when j is NULL or memory ran out */
 void http_random_id(const char *prefix, char *out, size_t cap);
 
 enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *body, size_t len);
@@ -100,6 +104,8 @@ enum MHD_Result http_respond_stream(http_req *q, MHD_ContentReaderCallback cb, v
 enum MHD_Result http_error(http_req *q, int status, const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 enum MHD_Result http_req_error(http_req *q, const srv_req_error *e);
+/* 503 out_of_memory (OpenAI or Ollama shape); a constant body if even that cannot be built. */
+enum MHD_Result http_error_nomem(http_req *q);
 
 void http_metrics_ttft(srv_http *h, const char *model, double s);
 void http_metrics_token_gap(srv_http *h, const char *model, double s);

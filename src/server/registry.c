@@ -158,7 +158,8 @@ int srv_registry_swap(srv_registry *r, const char *name, const char *new_path, h
     int rc = 0;
     if (m) {
         srv_registry_put(r, m);
-        log_info("swap: '%s' now serves %s (was %s)", name, new_path,
+        char ep[LOG_ESC_CAP]; /* the path may come from a request (/admin/swap) */
+        log_info("swap: '%s' now serves %s (was %s)", name, log_esc(new_path, ep, sizeof ep),
                  srv_model_config_of(old)->path);
     } else {
         he_prefix(err, "swap '%s' to %s (the old model stays)", name, new_path);

@@ -58,7 +58,16 @@ json_t *srv_json_parse_object(const char *body, size_t len, srv_req_error *err) 
         return NULL;
     }
     json_error_t je;
+    unsigned long failed = he_alloc_failures();
+    he_alloc_inject_hold(true); /* see alloc.h: jansson's parser crashes on an injected failure */
     json_t *root = json_loadb(body, len, 0, &je);
+    he_alloc_inject_hold(false);
+    /* jansson reports some allocation failures as syntax errors (jansson allocates through
+     * he_malloc in the server: http.c), so ask the gateway */
+    if (!root && he_alloc_failures() != failed) {
+        srv_req_nomem(err);
+        return NULL;
+    }
     if (!root) {
         srv_req_fail(err, 400, NULL, "invalid_json",
                      "We could not parse the JSON body of your request: %s (line %d, column %d).", je.text,
@@ -71,6 +80,19 @@ json_t *srv_json_parse_object(const char *body, size_t len, srv_req_error *err) 
         return NULL;
     }
     return root;
+}
+
+int srv_req_nomem(srv_req_error *err) {
+    return srv_req_fail(err, 503, NULL, "out_of_memory", "The server is out of memory for this request; retry shortly.");
+}
+
+/* A copy of request text (request-sized: fallible). */
+static char *dup_text(const char *s, size_t n) {
+    char *d = he_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
 }
 
 static const char *json_type_word(const json_t *v) {
@@ -200,12 +222,12 @@ static bool role_ok(const char *role, bool openai) {
 /* content: string, null, or an array of parts; text parts are joined with '\n'. */
 static int content_text(const json_t *c, const char *param, bool openai, char **out, srv_req_error *err) {
     if (!c || json_is_null(c)) {
-        *out = xstrdup("");
-        return 0;
+        *out = dup_text("", 0);
+        return *out ? 0 : srv_req_nomem(err);
     }
     if (json_is_string(c)) {
-        *out = xstrndup(json_string_value(c), json_string_length(c));
-        return 0;
+        *out = dup_text(json_string_value(c), json_string_length(c));
+        return *out ? 0 : srv_req_nomem(err);
     }
     if (!openai || !json_is_array(c)) return type_error(err, param, openai ? "a string or an array of content parts" : "a string", c);
     size_t total = 0, i;
@@ -233,7 +255,8 @@ static int content_text(const json_t *c, const char *param, bool openai, char **
         }
         total += json_string_length(t) + 1;
     }
-    char *s = xmalloc(total + 1), *w = s;
+    char *s = he_malloc(total + 1), *w = s;
+    if (!s) return srv_req_nomem(err);
     json_array_foreach(c, i, part) {
         json_t *t = json_object_get(part, "text");
         if (i) *w++ = '\n';
@@ -611,14 +634,16 @@ static int parse_completion(srv_request *r, const json_t *root, srv_req_error *e
     if (json_is_array(p) && json_array_size(p) == 1 && (json_is_string(json_array_get(p, 0)) || json_is_array(json_array_get(p, 0))))
         p = json_array_get(p, 0); /* ["text"] or [[ids]] */
     if (json_is_string(p)) {
-        r->prompt = xstrndup(json_string_value(p), json_string_length(p));
+        r->prompt = dup_text(json_string_value(p), json_string_length(p));
+        if (!r->prompt) return srv_req_nomem(err);
     } else if (json_is_array(p) && json_array_size(p) > 0) {
         size_t n = json_array_size(p), i;
         json_t *t;
         if (json_is_string(json_array_get(p, 0)))
             return srv_req_fail(err, 400, "prompt", "unsupported_value",
                                 "Invalid 'prompt': this server takes one prompt per request, but got %zu.", n);
-        r->prompt_tokens = xmalloc(n * sizeof *r->prompt_tokens);
+        r->prompt_tokens = he_malloc(n * sizeof *r->prompt_tokens);
+        if (!r->prompt_tokens) return srv_req_nomem(err);
         json_array_foreach(p, i, t) {
             if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
                 return srv_req_fail(err, 400, "prompt", "invalid_type",
@@ -718,9 +743,10 @@ static int parse_generate(srv_request *r, const json_t *root, srv_req_error *err
     if (ollama_common(r, root, err)) return -1;
     const char *s;
     if (get_string(root, "prompt", "prompt", &s, err)) return -1;
-    r->prompt = xstrdup(s ? s : "");
+    r->prompt = dup_text(s ? s : "", s ? strlen(s) : 0);
+    if (!r->prompt) return srv_req_nomem(err);
     if (get_string(root, "system", "system", &s, err)) return -1;
-    if (s) r->system = xstrdup(s);
+    if (s && !(r->system = dup_text(s, strlen(s)))) return srv_req_nomem(err);
     if (get_bool(root, "raw", "raw", &r->raw, err)) return -1;
     if (get_string(root, "template", "template", &s, err)) return -1;
     if (s && s[0])
@@ -741,7 +767,7 @@ static int parse_generate(srv_request *r, const json_t *root, srv_req_error *err
         json_t *t;
         if (n > ((size_t)1 << 22))
             return srv_req_fail(err, 400, "context", "invalid_value", "Invalid 'context': %zu tokens is more than any context.", n);
-        if (n) r->context = xmalloc(n * sizeof *r->context);
+        if (n && !(r->context = he_malloc(n * sizeof *r->context))) return srv_req_nomem(err);
         json_array_foreach(ctx, i, t) {
             if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
                 return srv_req_fail(err, 400, "context", "invalid_type",
@@ -760,6 +786,7 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
     out->enable_thinking = -1;
     out->parallel_tool_calls = true;
     out->sampling = sample_params_default();
+    unsigned long failed = he_alloc_failures();
     json_t *root = srv_json_parse_object(body, len, err);
     if (!root) return -1;
     int rc;
@@ -773,6 +800,9 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
     default: rc = srv_req_fail(err, 400, NULL, NULL, "unknown API");
     }
     json_decref(root);
+    /* jansson drops a value it cannot allocate (a message from the normalized list) and goes
+     * on: a failed allocation anywhere in here means the request was not read whole */
+    if (rc == 0 && he_alloc_failures() != failed) rc = srv_req_nomem(err);
     if (rc) {
         srv_request_free(out);
         out->api = api;

@@ -109,5 +109,7 @@ json_t *srv_json_parse_object(const char *body, size_t len, srv_req_error *err);
 /* Fills err; always returns -1. param/code may be NULL. */
 int srv_req_fail(srv_req_error *err, int status, const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* 503 out_of_memory: memory for a request-sized value ran out. Returns -1. */
+int srv_req_nomem(srv_req_error *err);
 
 #endif

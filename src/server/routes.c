@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "base/alloc.h"
 #include "base/log.h"
 #include "chat/toolcall.h"
@@ -64,25 +66,41 @@ static enum MHD_Result model_not_found(http_req *q, const char *name) {
                       "The model '%s' does not exist or you do not have access to it.", name);
 }
 
+/* A growing output buffer (the answer's text, SSE/NDJSON not yet sent). Its size follows the
+ * request (max_tokens, logprobs), so growth is fallible: on failure `oom` is set, the buffer
+ * keeps what it had, and later adds are dropped; the owner answers 503 or ends the stream. */
 typedef struct {
     char *b;
     size_t len, cap;
+    bool oom;
 } sbuf;
 
 static void sb_add(sbuf *s, const char *p, size_t n) {
+    if (s->oom) return;
     if (s->len + n + 1 > s->cap) {
-        s->cap = (s->len + n + 1) * 2;
-        s->b = xrealloc(s->b, s->cap);
+        size_t cap = (s->len + n + 1) * 2;
+        char *b = he_realloc(s->b, cap);
+        if (!b) {
+            s->oom = true;
+            return;
+        }
+        s->b = b;
+        s->cap = cap;
     }
     memcpy(s->b + s->len, p, n);
     s->len += n;
     s->b[s->len] = 0;
 }
 
+/* Takes j; a NULL j (a value that could not be built) marks the buffer out of memory. */
 static void sb_json(sbuf *s, const char *pre, json_t *j, const char *post) {
     size_t n;
     char *t = http_dump(j, &n);
     json_decref(j);
+    if (!t) {
+        s->oom = true;
+        return;
+    }
     sb_add(s, pre, strlen(pre));
     sb_add(s, t, n);
     sb_add(s, post, strlen(post));
@@ -127,6 +145,7 @@ typedef struct {
     bool done;          /* non-streaming: the pump saw the end (done_ev / error / gone) */
     bool gone;          /* the client hung up or the server is stopping */
     bool lost;          /* the job ended without a terminal event */
+    bool oom;           /* memory for the answer ran out: 503, or the stream is cut */
     int peer_fd;        /* dup of the socket: the pump polls it for a hang-up */
     json_t *lp_pending; /* Ollama streaming: logprobs of tokens whose text is still held back */
     int32_t *ctx_toks;  /* /api/generate: prompt + generated token ids, returned as `context` */
@@ -236,8 +255,14 @@ static void ollama_final_extras(json_t *o, gen *g) {
 static void remember_token(gen *g, const srv_event *ev) {
     if (!g->ctx_toks) return;
     if (g->n_ctx_toks == g->cap_ctx_toks) {
-        g->cap_ctx_toks = g->cap_ctx_toks * 2 + 16;
-        g->ctx_toks = xrealloc(g->ctx_toks, g->cap_ctx_toks * sizeof *g->ctx_toks);
+        size_t cap = g->cap_ctx_toks * 2 + 16;
+        int32_t *t = he_realloc(g->ctx_toks, cap * sizeof *g->ctx_toks);
+        if (!t) {
+            g->oom = true;
+            return;
+        }
+        g->ctx_toks = t;
+        g->cap_ctx_toks = cap;
     }
     g->ctx_toks[g->n_ctx_toks++] = ev->token;
 }
@@ -390,7 +415,8 @@ static void stream_event(gen *g, const srv_event *ev) {
     }
     g->finished = true;
     if (ev->kind == SRV_EV_ERROR) {
-        log_warn("serve: generation failed: %s", ev->error.msg);
+        char ee[LOG_ESC_CAP];
+        log_warn("serve: generation failed: %s", log_esc(ev->error.msg, ee, sizeof ee));
         if (g->api == SRV_API_CHAT || g->api == SRV_API_COMPLETION)
             sb_json(&g->out, "data: ",
                     json_pack("{s:{s:o, s:s, s:n, s:n}}", "error", "message", http_json_text(ev->error.msg, strlen(ev->error.msg)),
@@ -477,7 +503,7 @@ static bool collect_event(gen *g, const srv_event *ev) {
         observe_token(g);
         remember_token(g, ev);
         if (g->lp && g->api == SRV_API_COMPLETION) completion_lp_add(g, g->lp, ev);
-        else if (g->lp) json_array_append_new(g->lp, chat_lp_entry(g, ev));
+        else if (g->lp && json_array_append_new(g->lp, chat_lp_entry(g, ev))) g->oom = true;
     }
     if (ev->text_len) sb_add(&g->text, ev->text, ev->text_len);
     g->text_off = g->text.len;
@@ -500,6 +526,8 @@ static bool peer_hung_up(int fd) {
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+static void pump_done(srv_http *h);
+
 static void *gen_pump(void *arg) {
     gen *g = arg;
     double last_check = http_now();
@@ -518,11 +546,21 @@ static void *gen_pump(void *arg) {
         } else if (rc < 0) {
             g->lost = g->finished = g->done = end = true;
         } else if (rc == 0) {
+            /* jansson drops an element it cannot allocate and goes on: any failed allocation
+             * on this thread while formatting the event counts as out of memory */
+            unsigned long failed = he_alloc_failures();
             if (g->stream) {
                 stream_event(g, &ev);
                 end = ev.kind != SRV_EV_TOKEN;
             } else {
                 end = g->done = collect_event(g, &ev);
+            }
+            if (g->oom || g->out.oom || g->text.oom || he_alloc_failures() != failed) {
+                /* out of memory for this answer: free the slot; a stream is cut (its 200 is
+                 * sent), a parked request is answered 503 (route_generate_resume) */
+                srv_job_cancel(g->job);
+                g->oom = g->finished = g->done = end = true;
+                if (g->stream) g->gone = true;
             }
         }
         /* wake the connection when it waits and there is something for it */
@@ -533,17 +571,30 @@ static void *gen_pump(void *arg) {
         }
         pthread_mutex_unlock(&g->mu);
     }
-    /* last: srv_http_stop frees h once no pump is counted, and gen_unref may still use it */
+    /* last: srv_http_stop frees h once no pump is counted (it waits on pump_cv without a time
+     * limit), and gen_unref may still use h; after the unlock this thread touches nothing of h */
     srv_http *h = g->h;
     gen_unref(g);
-    __atomic_fetch_sub(&h->pumps, 1, __ATOMIC_ACQ_REL);
+    pump_done(h);
     return NULL;
 }
 
-/* Starts g's pump; the caller's reference stays with the caller. */
+static void pump_done(srv_http *h) {
+    pthread_mutex_lock(&h->pump_mu);
+    if (--h->pumps == 0) pthread_cond_broadcast(&h->pump_cv);
+    pthread_mutex_unlock(&h->pump_mu);
+}
+
+/* Starts g's pump; the caller's reference stays with the caller. Fails once srv_http_stop has
+ * begun, so no pump can start after stop has seen the last one end. */
 static int gen_start_pump(gen *g) {
+    srv_http *h = g->h;
+    pthread_mutex_lock(&h->pump_mu);
+    bool stopping = __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE);
+    if (!stopping) h->pumps++;
+    pthread_mutex_unlock(&h->pump_mu);
+    if (stopping) return -1;
     atomic_fetch_add(&g->refs, 1);
-    __atomic_fetch_add(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -552,8 +603,8 @@ static int gen_start_pump(gen *g) {
     int rc = pthread_create(&t, &at, gen_pump, g);
     pthread_attr_destroy(&at);
     if (rc) {
-        __atomic_fetch_sub(&g->h->pumps, 1, __ATOMIC_ACQ_REL);
         atomic_fetch_sub(&g->refs, 1);
+        pump_done(h);
         return -1;
     }
     return 0;
@@ -583,6 +634,8 @@ enum MHD_Result route_generate_resume(http_req *q) {
     if (g->gone) {
         q->status = 499;
         r = MHD_NO;
+    } else if (g->oom) {
+        r = http_error_nomem(q);
     } else if (g->lost) {
         r = http_error(q, 500, NULL, "server_error", "The generation ended without a result.");
     } else if (g->done_ev.kind == SRV_EV_ERROR) {
@@ -705,7 +758,8 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
                 return srv_req_fail(e, 400, "prompt", "invalid_value",
                                     "Invalid 'prompt[%zu]': token id %d is out of range (the vocabulary has %d tokens).",
                                     i, r->prompt_tokens[i], tok_n_vocab(v));
-        *toks = xmalloc(r->n_prompt_tokens * sizeof **toks);
+        *toks = he_malloc(r->n_prompt_tokens * sizeof **toks);
+        if (!*toks) return srv_req_nomem(e);
         memcpy(*toks, r->prompt_tokens, r->n_prompt_tokens * sizeof **toks);
         *n = r->n_prompt_tokens;
         return 0;
@@ -724,10 +778,12 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", r->prompt));
         } else {
             msgs = json_deep_copy(r->messages);
+            if (!msgs) return srv_req_nomem(e);
             const char *first = json_string_value(json_object_get(json_array_get(msgs, 0), "role"));
             if (cfg->system_prompt && !(first && !strcmp(first, "system")))
                 json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", cfg->system_prompt));
         }
+        if (!msgs) return srv_req_nomem(e); /* Ollama generate's array */
         const srv_chat *chat = srv_chat_for(cfg->path, cfg->chat_template, v, &err);
         if (!chat) {
             json_decref(msgs);
@@ -756,7 +812,12 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             if (role0 && !strcmp(role0, "system") && json_is_string(json_object_get(m0, "content"))) {
                 const char *c0 = json_string_value(json_object_get(m0, "content"));
                 size_t l0 = strlen(c0), li = strlen(ins);
-                char *both = xmalloc(l0 + li + 3);
+                char *both = he_malloc(l0 + li + 3);
+                if (!both) {
+                    free(ins);
+                    json_decref(msgs);
+                    return srv_req_nomem(e);
+                }
                 memcpy(both, c0, l0);
                 memcpy(both + l0, "\n\n", 2);
                 memcpy(both + l0 + 2, ins, li + 1);
@@ -775,15 +836,19 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
         text = srv_chat_render(chat, msgs, r->tools, kw, &len, &err);
         json_decref(kw);
         json_decref(msgs);
+        if (!text && err.code == HE_NOMEM) return srv_req_nomem(e);
         if (!text) return srv_req_fail(e, 400, "messages", "template_error", "%s", err.msg);
         tc_reasoning_detect(pi->family, srv_chat_source(chat), text, &pi->reasoning);
         pi->thinking_closed = prompt_closes_thinking(text, len);
     } else {
-        text = xstrdup(r->prompt ? r->prompt : "");
-        len = strlen(text);
+        len = r->prompt ? strlen(r->prompt) : 0;
+        text = he_malloc(len + 1);
+        if (!text) return srv_req_nomem(e);
+        memcpy(text, r->prompt ? r->prompt : "", len + 1);
     }
     int rc = srv_prompt_tokens(v, text, len, toks, n, &err);
     free(text);
+    if (rc && err.code == HE_NOMEM) return srv_req_nomem(e);
     if (rc) return srv_req_fail(e, 400, "prompt", "invalid_value", "%s", err.msg);
     if (r->n_context) {
         /* Ollama's `context`: the previous prompt and answer as token ids; the new prompt
@@ -797,7 +862,12 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
                                     i, r->context[i], tok_n_vocab(v));
             }
         size_t skip = *n > 0 && tok_bos(v) >= 0 && (*toks)[0] == tok_bos(v) ? 1 : 0;
-        int32_t *all = xmalloc((r->n_context + *n - skip + 1) * sizeof *all);
+        int32_t *all = he_malloc((r->n_context + *n - skip + 1) * sizeof *all);
+        if (!all) {
+            free(*toks);
+            *toks = NULL;
+            return srv_req_nomem(e);
+        }
         memcpy(all, r->context, r->n_context * sizeof *all);
         memcpy(all + r->n_context, *toks + skip, (*n - skip) * sizeof *all);
         free(*toks);
@@ -900,7 +970,10 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         p.grammar = r.grammar;
     }
     he_error err = {0};
-    srv_job *job = srv_job_submit(m, &p, &err);
+    /* anything built so far on this thread (prompt messages, tool grammar) that lost an
+     * allocation is not the request: 503 rather than a generation from a partial prompt */
+    srv_job *job = he_alloc_failures() == q->fail_mark ? srv_job_submit(m, &p, &err) : NULL;
+    if (!job && !err.code) err.code = HE_NOMEM;
     tc_grammar_free(&tg);
     if (job && p.grammar == r.grammar) r.grammar = NULL; /* the job owns it now */
     if (!job) {
@@ -910,6 +983,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         enum MHD_Result res;
         if (err.code == HE_LIMIT)
             res = http_error(q, 429, NULL, "rate_limit_exceeded", "The server is busy (%s); retry shortly.", err.msg);
+        else if (err.code == HE_NOMEM)
+            res = http_error_nomem(q);
         else if (err.code == HE_INVALID)
             res = http_error(q, 400, api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT ? "messages" : "prompt",
                              "context_length_exceeded", "%s", err.msg);
@@ -918,7 +993,14 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         srv_request_free(&r);
         return res;
     }
-    gen *g = xcalloc(1, sizeof *g);
+    gen *g = he_calloc(1, sizeof *g);
+    if (!g) {
+        srv_job_free(job);
+        srv_model_release(m);
+        free(toks);
+        srv_request_free(&r);
+        return http_error_nomem(q);
+    }
     pthread_mutex_init(&g->mu, NULL);
     atomic_init(&g->refs, 1);
     atomic_init(&g->closed, false);
@@ -938,11 +1020,16 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     g->top_logprobs = r.top_logprobs;
     if (api == SRV_API_OLLAMA_GENERATE && !r.raw) { /* `context` comes back: the prompt, then what is generated */
         g->cap_ctx_toks = n + 64;
-        g->ctx_toks = xmalloc(g->cap_ctx_toks * sizeof *g->ctx_toks);
-        memcpy(g->ctx_toks, toks, n * sizeof *toks);
+        g->ctx_toks = he_malloc(g->cap_ctx_toks * sizeof *g->ctx_toks);
+        if (g->ctx_toks) memcpy(g->ctx_toks, toks, n * sizeof *toks);
         g->n_ctx_toks = n;
     }
     free(toks);
+    if (api == SRV_API_OLLAMA_GENERATE && !r.raw && !g->ctx_toks) {
+        srv_request_free(&r);
+        gen_free(g);
+        return http_error_nomem(q);
+    }
     g->t0 = q->t0;
     g->parse_calls = parse_calls;
     g->family = pi.family;
@@ -953,7 +1040,13 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     if (stream && g->split) g->ts = tc_stream_new(g->family, &g->reasoning, g->parse_calls);
     srv_request_free(&r);
     if (!stream) {
-        if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
+        if (g->top_logprobs >= 0) {
+            g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();
+            if (!g->lp) {
+                gen_free(g);
+                return http_error_nomem(q);
+            }
+        }
         /* Park the request until the pump has the whole answer (route_generate_resume). */
         pthread_mutex_lock(&g->mu);
         if (gen_start_pump(g)) {
@@ -1016,13 +1109,21 @@ enum MHD_Result route_models(http_req *q, const char *id) {
 }
 
 /* An identity digest (not the file's content hash, which would mean reading gigabytes):
- * SHA-256 of path, size and mtime, so it changes when the file behind a name changes. */
+ * SHA-256 of "path:size:mtime", so it changes when the file behind a name changes. The path is
+ * hashed where it lies and only the short suffix is formatted, so a path of any length is
+ * hashed whole (a fixed buffer would cut it, or be read past). */
 static void model_digest(const char *path, const struct stat *st, char out[65]) {
-    char key[1200];
-    int n = snprintf(key, sizeof key, "%s:%lld:%lld.%09ld", path, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+    char tail[96];
+    int n = snprintf(tail, sizeof tail, ":%lld:%lld.%09ld", (long long)st->st_size, (long long)st->st_mtim.tv_sec,
                      st->st_mtim.tv_nsec);
+    size_t tn = n < 0 ? 0 : (size_t)n < sizeof tail ? (size_t)n : sizeof tail - 1;
     unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)key, (size_t)(n < 0 ? 0 : n), d);
+    memset(d, 0, sizeof d);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, path, strlen(path)) ||
+        !EVP_DigestUpdate(c, tail, tn) || !EVP_DigestFinal_ex(c, d, NULL))
+        memset(d, 0, sizeof d); /* out of memory in OpenSSL: an all-zero digest, not a crash */
+    EVP_MD_CTX_free(c);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + i * 2, 3, "%02x", d[i]);
 }
 
@@ -1087,14 +1188,28 @@ enum MHD_Result route_show(http_req *q) {
     json_object_set_new(info, key, json_integer(hearth_model_n_embd(hm)));
     snprintf(key, sizeof key, "%s.block_count", arch);
     json_object_set_new(info, key, json_integer(hearth_model_n_layer(hm)));
-    json_object_set_new(info, "general.file", json_string(cfg->path));
+    /* No file path here (any key holder may ask; SECURITY.md: no absolute paths in answers):
+     * the Modelfile names the served name, as `ollama show --modelfile` names a model. */
     char params[256];
     snprintf(params, sizeof params, "temperature %g\ntop_k %d\ntop_p %g\nmin_p %g\nnum_ctx %d",
              (double)cfg->sampling.temperature, cfg->sampling.top_k, (double)cfg->sampling.top_p,
              (double)cfg->sampling.min_p, srv_model_n_ctx(m));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", "", "parameters", params, "template",
-                          chat ? srv_chat_source(chat) : "", "details", ollama_details(m), "model_info", info,
-                          "capabilities", "completion", "modified_at", "");
+    sbuf mf = {0};
+    const char *from = srv_model_name(m);
+    sb_add(&mf, "# Modelfile generated by hearth\nFROM ", 37);
+    sb_add(&mf, from, strlen(from));
+    sb_add(&mf, "\n", 1);
+    for (const char *p = params; *p;) { /* each "key value" line as a PARAMETER line */
+        size_t l = strcspn(p, "\n");
+        sb_add(&mf, "PARAMETER ", 10);
+        sb_add(&mf, p, l);
+        sb_add(&mf, "\n", 1);
+        p += l + (p[l] == '\n');
+    }
+    json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", http_json_text(mf.b, mf.len),
+                          "parameters", params, "template", chat ? srv_chat_source(chat) : "", "details",
+                          ollama_details(m), "model_info", info, "capabilities", "completion", "modified_at", "");
+    free(mf.b);
     if (cfg->system_prompt) json_object_set_new(o, "system", json_string(cfg->system_prompt));
     srv_model_release(m);
     json_decref(root);

@@ -69,14 +69,17 @@ static void *swap_main(void *arg) {
             s->rc = -1;
         } else if (!s->abandoned) {
             pthread_mutex_unlock(&h->swap_mu);
-            log_info("serve: swapping '%s' to %s", s->name, s->path);
+            char en[LOG_ESC_CAP], ep[LOG_ESC_CAP], ee[LOG_ESC_CAP]; /* request text, escaped for the log */
+            log_esc(s->name, en, sizeof en);
+            log_esc(s->path, ep, sizeof ep);
+            log_info("serve: swapping '%s' to %s", en, ep);
             double t0 = http_now();
             s->rc = srv_registry_swap(h->reg, s->name, s->path, &s->err);
             s->seconds = http_now() - t0;
             if (s->rc)
-                log_warn("serve: swap of '%s' to %s failed: %s", s->name, s->path, s->err.msg);
+                log_warn("serve: swap of '%s' to %s failed: %s", en, ep, log_esc(s->err.msg, ee, sizeof ee));
             else
-                log_info("serve: '%s' now serves %s (%.0f ms)", s->name, s->path, s->seconds * 1e3);
+                log_info("serve: '%s' now serves %s (%.0f ms)", en, ep, s->seconds * 1e3);
             pthread_mutex_lock(&h->swap_mu);
         }
         s->done = true;

@@ -945,7 +945,12 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
             }
         }
     }
-    j->prompt = xmalloc(p->n_prompt * sizeof(int32_t));
+    j->prompt = he_malloc(p->n_prompt * sizeof(int32_t)); /* request-sized: fallible */
+    if (!j->prompt) {
+        job_destroy(j);
+        he_fail(err, HE_NOMEM, "out of memory for a %zu-token prompt", p->n_prompt);
+        return NULL;
+    }
     memcpy(j->prompt, p->prompt, p->n_prompt * sizeof(int32_t));
     j->n_prompt = p->n_prompt;
     j->max_tokens = p->max_tokens;

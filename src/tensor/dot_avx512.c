@@ -20,6 +20,7 @@
  * Helpers are static inline (STYLE.md: a non-static helper built with AVX-512 flags could
  * become the copy every caller links to). */
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -464,14 +465,18 @@ void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
  * single-token dot. A row (≤ a few KB) stays in L1 between passes of more than GEMVN_T tokens. */
 #define GEMVN_T 8
 
-/* HEARTH_GEMV_LANES=0: the row-wise form for every batch size (for comparisons) */
+/* HEARTH_GEMV_LANES=0: the row-wise form for every batch size (for comparisons). Worker threads
+ * call this concurrently: the value is derived from the environment alone, so racing first
+ * callers store the same int, and a relaxed atomic (a plain load on x86) makes that defined. */
 static int gemvn_lanes(void) {
-    static int v = -1;
-    if (v < 0) {
+    static atomic_int v = -1;
+    int x = atomic_load_explicit(&v, memory_order_relaxed);
+    if (x < 0) {
         const char *e = getenv("HEARTH_GEMV_LANES");
-        v = !(e && !strcmp(e, "0"));
+        x = !(e && !strcmp(e, "0"));
+        atomic_store_explicit(&v, x, memory_order_relaxed);
     }
-    return v;
+    return x;
 }
 
 /* Q4_0 / Q8_0 rows against tokens packed linearly (tensor_internal.h): unsigned weight bytes

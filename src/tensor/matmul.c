@@ -7,6 +7,7 @@
 #include "tensor/matmul.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,10 +20,15 @@
  * tokens); the rest call vec_dot per (row, token). The limits are measured (docs/TENSOR.md);
  * HEARTH_GEMV_MAX=N overrides them, for comparisons. */
 int tensor_gemvn_max_tok(tensor_type wtype) {
-    static int over = -2;
+    /* read by every worker thread: relaxed atomics (the value depends on the environment only,
+     * so racing first callers store the same int) */
+    static atomic_int over_cache = -2;
+    int over = atomic_load_explicit(&over_cache, memory_order_relaxed);
     if (over == -2) {
         const char *e = getenv("HEARTH_GEMV_MAX");
         over = e && *e ? atoi(e) : -1;
+        if (over < -1) over = -1;
+        atomic_store_explicit(&over_cache, over, memory_order_relaxed);
     }
     if (!tensor_gemvn_of(wtype)) return 0;
     if (over >= 0) return over;

@@ -30,6 +30,21 @@ void shim_fail(const char *file, int line, const char *expr, const char *fmt, ..
     abort();
 }
 
+static int n_expect_failed;
+
+void shim_expect_failed(const char *file, int line, const char *expr, const char *fmt, ...) {
+    fprintf(stderr, "%s:%d: expectation failed: %s", file, line, expr);
+    if (fmt && *fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs(": ", stderr);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    }
+    fputc('\n', stderr);
+    n_expect_failed++;
+}
+
 int main(int argc, char **argv) {
     int ran = 0;
     for (int i = 0; i < n_tests; i++) {
@@ -38,6 +53,10 @@ int main(int argc, char **argv) {
         tests[i].fn();
         fprintf(stderr, "[ OK ] %s::%s\n", tests[i].suite, tests[i].name);
         ran++;
+    }
+    if (n_expect_failed) {
+        fprintf(stderr, "[FAIL] %d expectations failed\n", n_expect_failed);
+        return 1;
     }
     fprintf(stderr, "[====] %d tests passed\n", ran);
     return 0;

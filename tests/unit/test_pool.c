@@ -11,14 +11,14 @@
 typedef struct {
     atomic_int hits[64];
     atomic_int calls;
-    int nth_seen;
+    atomic_int nth_seen; /* every thread stores it: atomic (TSan) */
 } count_job;
 
 static void count(void *arg, int ith, int nth) {
     count_job *j = arg;
     atomic_fetch_add(&j->hits[ith], 1);
     atomic_fetch_add(&j->calls, 1);
-    j->nth_seen = nth; /* same value from every thread */
+    atomic_store(&j->nth_seen, nth); /* same value from every thread */
 }
 
 Test(pool, each_thread_runs_each_job_once) {
@@ -30,7 +30,7 @@ Test(pool, each_thread_runs_each_job_once) {
             memset(&j, 0, sizeof j);
             he_pool_run(p, count, &j);
             cr_assert_eq(atomic_load(&j.calls), n);
-            cr_assert_eq(j.nth_seen, n);
+            cr_assert_eq(atomic_load(&j.nth_seen), n);
             for (int i = 0; i < n; i++)
                 cr_assert_eq(atomic_load(&j.hits[i]), 1, "n=%d thread %d", n, i);
         }
@@ -46,7 +46,7 @@ Test(pool, run_n_uses_only_the_first_n_threads) {
         he_pool_run_n(p, n, count, &j);
         int want = n > 4 ? 4 : n;
         cr_assert_eq(atomic_load(&j.calls), want, "n=%d", n);
-        cr_assert_eq(j.nth_seen, want);
+        cr_assert_eq(atomic_load(&j.nth_seen), want);
         for (int i = 0; i < 4; i++)
             cr_assert_eq(atomic_load(&j.hits[i]), i < want ? 1 : 0);
     }

@@ -12,6 +12,8 @@
 typedef void (*shim_test_fn)(void);
 void shim_register(const char *suite, const char *name, shim_test_fn fn);
 void shim_fail(const char *file, int line, const char *expr, const char *fmt, ...);
+/* cr_expect*: reports and goes on; the run then exits 1 */
+void shim_expect_failed(const char *file, int line, const char *expr, const char *fmt, ...);
 
 #define Test(suite, name)                                                                          \
     static void shim_##suite##_##name(void);                                                       \
@@ -35,6 +37,24 @@ struct shim_suite {
     do {                                                                                           \
         if (!(cond)) shim_fail(__FILE__, __LINE__, expr, "" __VA_ARGS__);                          \
     } while (0)
+
+#define SHIM_EXPECT(cond, expr, ...)                                                               \
+    do {                                                                                           \
+        if (!(cond)) shim_expect_failed(__FILE__, __LINE__, expr, "" __VA_ARGS__);                 \
+    } while (0)
+
+#define cr_log_info(...) (fprintf(stderr, "[----] " __VA_ARGS__), fputc('\n', stderr))
+
+#define cr_expect(c, ...) SHIM_EXPECT((c), #c, __VA_ARGS__)
+#define cr_expect_eq(a, b, ...) SHIM_EXPECT((a) == (b), #a " == " #b, __VA_ARGS__)
+#define cr_expect_neq(a, b, ...) SHIM_EXPECT((a) != (b), #a " != " #b, __VA_ARGS__)
+#define cr_expect_lt(a, b, ...) SHIM_EXPECT((a) < (b), #a " < " #b, __VA_ARGS__)
+#define cr_expect_leq(a, b, ...) SHIM_EXPECT((a) <= (b), #a " <= " #b, __VA_ARGS__)
+#define cr_expect_gt(a, b, ...) SHIM_EXPECT((a) > (b), #a " > " #b, __VA_ARGS__)
+#define cr_expect_geq(a, b, ...) SHIM_EXPECT((a) >= (b), #a " >= " #b, __VA_ARGS__)
+#define cr_expect_null(p, ...) SHIM_EXPECT((p) == NULL, #p " == NULL", __VA_ARGS__)
+#define cr_expect_not_null(p, ...) SHIM_EXPECT((p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_expect_str_eq(a, b, ...) SHIM_EXPECT(!strcmp((a), (b)), #a " equals " #b, __VA_ARGS__)
 
 #define cr_assert(c, ...) SHIM_CHECK((c), #c, __VA_ARGS__)
 #define cr_assert_not(c, ...) SHIM_CHECK(!(c), "!(" #c ")", __VA_ARGS__)
