@@ -54,6 +54,11 @@ void jvm_step(jvm *V) {
                (unsigned long long)V->lim.max_steps);
 }
 
+void jvm_work(jvm *V, size_t bytes) {
+    V->steps += bytes >> 6;
+    jvm_step(V);
+}
+
 /* Recursion in templates (macros calling macros, nested blocks, deep values) runs on the C
  * stack; measuring it catches every path at once, whatever the mix of frames. */
 void jvm_check_stack(jvm *V) {
@@ -201,6 +206,7 @@ jv jv_getitem(jvm *V, jv obj, jv key) {
                 if (i < 0) i += n;
                 if (i >= 0 && i < n) return obj.u.l->v[i];
             } else {
+                jvm_work(V, obj.u.s->n);
                 int64_t n = (int64_t)utf8_len(obj.u.s->p, obj.u.s->n);
                 if (i < 0) i += n;
                 if (i >= 0 && i < n) {
@@ -254,6 +260,7 @@ static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
     if (bad) jthrow(&V->a, HE_RUNTIME, "TypeError: slice indices must be integers or None");
     if (st == 0) jthrow(&V->a, HE_RUNTIME, "ValueError: slice step cannot be zero");
     if (st < -INT64_MAX) st = -INT64_MAX;
+    if (is_str) jvm_work(V, obj.u.s->n);
     int64_t n = is_str ? (int64_t)utf8_len(obj.u.s->p, obj.u.s->n) : (int64_t)obj.u.l->n;
     int64_t a = start.t == JV_NONE || start.t == JV_UNDEF
                     ? (st > 0 ? 0 : n - 1)
@@ -266,17 +273,31 @@ static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
     if (st > 0 && a < b) cnt = (size_t)((b - a + st - 1) / st);
     if (st < 0 && a > b) cnt = (size_t)((a - b + (-st) - 1) / (-st));
     if (is_str) {
-        /* code point offsets, computed once */
-        size_t *off = ja_alloc(&V->a, ((size_t)n + 1) * sizeof(size_t));
-        size_t k = 0;
-        for (size_t i = 0; i < obj.u.s->n; i++)
-            if (((unsigned char)obj.u.s->p[i] & 0xC0) != 0x80) off[k++] = i;
-        off[k] = obj.u.s->n;
+        /* one walk over the code points (forwards or backwards with the step's sign), no
+         * table of offsets: slicing a few characters off a big string stays cheap */
+        const jstr *s = obj.u.s;
         jbuf out;
         jb_init(&out, &V->a, V->lim.max_output);
-        for (size_t c = 0; c < cnt; c++) {
-            int64_t i = a + (int64_t)c * st;
-            jb_put(&out, obj.u.s->p + off[i], off[i + 1] - off[i]);
+        if (cnt == 0) return jv_str(jb_str(&out));
+        int64_t last = a + (int64_t)(cnt - 1) * st; /* index of the last code point taken */
+        if (st > 0) {
+            int64_t idx = 0;
+            for (size_t i = 0; i < s->n && idx <= last; idx++) {
+                size_t j = i + 1;
+                while (j < s->n && ((unsigned char)s->p[j] & 0xC0) == 0x80)
+                    j++;
+                if (idx >= a && (idx - a) % st == 0) jb_put_sub(&out, s, i, j);
+                i = j;
+            }
+        } else {
+            int64_t idx = n - 1;
+            for (size_t j = s->n; j > 0 && idx >= last; idx--) {
+                size_t i = j - 1;
+                while (i > 0 && ((unsigned char)s->p[i] & 0xC0) == 0x80)
+                    i--;
+                if (idx <= a && (a - idx) % (-st) == 0) jb_put_sub(&out, s, i, j);
+                j = i;
+            }
         }
         return jv_str(jb_str(&out));
     }
@@ -341,6 +362,7 @@ int jv_compare(jvm *V, jv x, jv y) {
     }
     if (x.t == JV_STR && y.t == JV_STR) {
         size_t n = x.u.s->n < y.u.s->n ? x.u.s->n : y.u.s->n;
+        jvm_work(V, n);
         int r = memcmp(x.u.s->p, y.u.s->p, n);
         if (r) return r < 0 ? -1 : 1;
         return x.u.s->n < y.u.s->n ? -1 : x.u.s->n > y.u.s->n;
@@ -368,10 +390,13 @@ static int contains(jvm *V, jv hay, jv needle) {
                    "TypeError: 'in <string>' requires string as left operand, not %s",
                    jv_typename(needle));
         if (needle.u.s->n == 0) return 1;
+        jvm_work(V, hay.u.s->n + needle.u.s->n);
         return memmem(hay.u.s->p, hay.u.s->n, needle.u.s->p, needle.u.s->n) != NULL;
     case JV_LIST:
-        for (size_t i = 0; i < hay.u.l->n; i++)
+        for (size_t i = 0; i < hay.u.l->n; i++) {
+            jvm_step(V);
             if (jv_equal(hay.u.l->v[i], needle)) return 1;
+        }
         return 0;
     case JV_DICT:
         return jd_get(hay.u.d, needle) != NULL;
@@ -413,8 +438,11 @@ static double py_fmod(double a, double b) {
     return m;
 }
 
+/* seq * times. An empty sequence repeats to an empty one at once, as in Python: a loop over
+ * `times` would run 2^63 times producing nothing. Otherwise the output limit caps `times`. */
 static jv repeat(jvm *V, jv seq, int64_t times) {
     if (times < 0) times = 0;
+    if ((seq.t == JV_STR ? seq.u.s->n : seq.u.l->n) == 0) times = 0;
     if (seq.t == JV_STR) {
         size_t n = seq.u.s->n;
         if (n && (uint64_t)times > V->lim.max_output / n)
@@ -440,9 +468,9 @@ static jv repeat(jvm *V, jv seq, int64_t times) {
 static jv binop(jvm *V, int op, jv x, jv y) {
     switch (op) {
     case OP_EQ:
-        return jv_bool(jv_equal(x, y));
     case OP_NE:
-        return jv_bool(!jv_equal(x, y));
+        if (x.t == JV_STR && y.t == JV_STR) jvm_work(V, x.u.s->n < y.u.s->n ? x.u.s->n : y.u.s->n);
+        return jv_bool(jv_equal(x, y) == (op == OP_EQ));
     case OP_LT:
         return jv_bool(jv_compare(V, x, y) < 0);
     case OP_LE:

@@ -88,9 +88,19 @@ struct jlist {
     jv *v;
 };
 
+/* Insertion-ordered (Jinja2 iterates dicts in insertion order) with a hash index beside the
+ * entries once a dict outgrows a few keys, so building one from a request with 100 000 keys is
+ * linear. Open addressing, load <= 1/2; a slot keeps 32 bits of the key's hash so a probe
+ * rarely has to touch the key itself (cache misses dominate big dicts). */
+struct jdslot {
+    uint32_t i;    /* entry index + 1; 0 = empty */
+    uint32_t hash; /* low bits of the key's hash */
+};
 struct jdict {
     size_t n, cap;
     jv *k, *v;
+    struct jdslot *idx; /* NULL while n is small: lookups scan the few entries */
+    size_t nidx;        /* slots in idx, a power of two */
 };
 
 struct jmethod {
@@ -211,6 +221,8 @@ typedef struct {
 
 void jb_init(jbuf *b, jarena *a, size_t max);
 void jb_put(jbuf *b, const char *s, size_t n);
+void jb_put_str(jbuf *b, const jstr *s);                       /* all of s */
+void jb_put_sub(jbuf *b, const jstr *s, size_t st, size_t en); /* s's bytes [st, en) */
 void jb_puts(jbuf *b, const char *s);
 void jb_putc(jbuf *b, char c);
 const jstr *jb_str(jbuf *b); /* the contents as a string (the buffer may be reused after) */
@@ -223,6 +235,8 @@ jv jv_float(double f);
 jv jv_str(const jstr *s);
 jv jv_strn(jarena *a, const char *p, size_t n);
 jv jv_cstr(jarena *a, const char *s);
+/* s[st, en) as a string sharing s's bytes (st <= en <= s->n) */
+jv jv_substr(jarena *a, const jstr *s, size_t st, size_t en);
 jv jv_list(jarena *a, size_t n); /* n items, all none */
 jdict *jd_new(jarena *a);
 void jd_set(jarena *a, jdict *d, jv k, jv v);
@@ -287,6 +301,10 @@ enum { BI_RANGE = 1, BI_NAMESPACE, BI_DICT, BI_RAISE, BI_STRFTIME, BI_JOINER_UNU
 /* Positional argument i or keyword `name`, or dflt; *found (may be NULL) says which. */
 jv jargs_get(const jargs *g, size_t i, const char *name, jv dflt, int *found);
 void jvm_step(jvm *V);
+/* Charges work that allocates nothing (scans, searches, comparisons) against max_steps, one
+ * step per 64 bytes: repeating such an operation in a loop stays bounded. Work that allocates
+ * in proportion (building strings and lists) is bounded by max_output and max_memory. */
+void jvm_work(jvm *V, size_t bytes);
 /* Throws HE_LIMIT when evaluation has used more than JINJA_STACK_BUDGET bytes of C stack
  * (small enough for the server's 1 MiB connection threads). */
 void jvm_check_stack(jvm *V);

@@ -320,7 +320,7 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
                 jtok *t = push(L, T_INT);
                 int64_t v = 0;
                 for (size_t z = 0; z < k; z++) {
-                    if (v > (INT64_MAX - 9) / 10) {
+                    if (v > (INT64_MAX - (num[z] - '0')) / 10) { /* exact: INT64_MAX lexes */
                         set_pos(L, p);
                         jthrow(L->a, HE_UNSUPPORTED, "integer literal too large");
                     }

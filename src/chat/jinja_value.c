@@ -2,10 +2,14 @@
  * interpreter: truthiness, equality, str()/repr() (floats as Python prints them) and
  * json.dumps. */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "chat/jinja_internal.h"
@@ -112,6 +116,8 @@ void jb_put(jbuf *b, const char *s, size_t n) {
     b->p[b->n] = 0;
 }
 
+void jb_put_str(jbuf *b, const jstr *s) { jb_put(b, s->p, s->n); }
+void jb_put_sub(jbuf *b, const jstr *s, size_t st, size_t en) { jb_put(b, s->p + st, en - st); }
 void jb_puts(jbuf *b, const char *s) { jb_put(b, s, strlen(s)); }
 void jb_putc(jbuf *b, char c) { jb_put(b, &c, 1); }
 
@@ -158,6 +164,13 @@ jv jv_strn(jarena *a, const char *p, size_t n) {
 }
 jv jv_cstr(jarena *a, const char *s) { return jv_strn(a, s, strlen(s)); }
 
+jv jv_substr(jarena *a, const jstr *s, size_t st, size_t en) {
+    jstr *r = ja_alloc(a, sizeof *r);
+    r->p = s->p + st;
+    r->n = en - st;
+    return jv_str(r);
+}
+
 jv jv_list(jarena *a, size_t n) {
     jv v = {.t = JV_LIST};
     v.u.l = ja_alloc(a, sizeof *v.u.l);
@@ -169,17 +182,156 @@ jv jv_list(jarena *a, size_t n) {
     return v;
 }
 
-/* ---- Dicts: insertion-ordered; linear lookup is fine at chat-template sizes ---- */
+/* ---- Dicts: insertion-ordered entries plus a hash index ---- */
+
+/* Keys are hashed with SipHash-1-3 under a per-process random key: request JSON chooses dict
+ * keys (chat_template_kwargs, tool arguments), and a fixed hash would let a client pick keys
+ * that all collide and make every insert a full scan again. */
+static uint64_t g_sipkey[2];
+static pthread_once_t g_sipkey_once = PTHREAD_ONCE_INIT;
+
+static void sipkey_init(void) {
+    if (getrandom(g_sipkey, sizeof g_sipkey, 0) != (ssize_t)sizeof g_sipkey) {
+        /* no entropy source: still better than a constant */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        g_sipkey[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&ts;
+        g_sipkey[1] = (uint64_t)ts.tv_sec * 0xBF58476D1CE4E5B9ull ^ (uint64_t)getpid();
+    }
+}
+
+#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL64(v1, 13);                                                                       \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL64(v0, 32);                                                                       \
+        v2 += v3;                                                                                  \
+        v3 = ROTL64(v3, 16);                                                                       \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL64(v3, 21);                                                                       \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL64(v1, 17);                                                                       \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL64(v2, 32);                                                                       \
+    } while (0)
+
+static uint64_t siphash13(const void *data, size_t n, uint64_t tag) {
+    const unsigned char *p = data;
+    uint64_t k0 = g_sipkey[0] ^ tag, k1 = g_sipkey[1];
+    uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ull ^ k0, v3 = 0x7465646279746573ull ^ k1;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t m = 0;
+        for (int b = 0; b < 8; b++)
+            m |= (uint64_t)p[i + b] << (8 * b);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)n << 56;
+    for (int b = 0; i + (size_t)b < n; b++)
+        last |= (uint64_t)p[i + b] << (8 * b);
+    v3 ^= last;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* A hash consistent with jv_equal: 1, 1.0 and True are equal keys, so numbers hash by value
+ * (an integral float as its integer). Values that cannot be dict keys in Python hash to a
+ * constant: still correct, only slower. */
+static uint64_t hash_rec(jv k, int depth) {
+    switch (k.t) {
+    case JV_STR:
+        return siphash13(k.u.s->p, k.u.s->n, 1);
+    case JV_INT:
+    case JV_BOOL: {
+        int64_t i = k.t == JV_INT ? k.u.i : k.u.b;
+        return siphash13(&i, sizeof i, 2);
+    }
+    case JV_FLOAT: {
+        double f = k.u.f;
+        if (f >= -9.2e18 && f <= 9.2e18 && f == (double)(int64_t)f) {
+            int64_t i = (int64_t)f;
+            return siphash13(&i, sizeof i, 2);
+        }
+        return siphash13(&f, sizeof f, 3);
+    }
+    case JV_LIST: {
+        if (depth > 8 || (k.flags & JF_GEN)) return 4;
+        uint64_t h = 5 + k.u.l->n;
+        for (size_t i = 0; i < k.u.l->n && i < 64; i++)
+            h = (h ^ hash_rec(k.u.l->v[i], depth + 1)) * 0x100000001B3ull;
+        return h;
+    }
+    default:
+        return 6 + k.t;
+    }
+}
+
+static uint64_t jv_hash(jv k) {
+    pthread_once(&g_sipkey_once, sipkey_init);
+    return hash_rec(k, 0);
+}
+
+#define JD_SCAN_MAX 8 /* up to this many entries a scan beats hashing */
 
 jdict *jd_new(jarena *a) { return ja_alloc(a, sizeof(jdict)); }
 
+static void jd_reindex(jarena *a, jdict *d, size_t nidx) {
+    d->idx = ja_alloc(a, nidx * sizeof *d->idx);
+    d->nidx = nidx;
+    for (size_t i = 0; i < d->n; i++) {
+        uint64_t h = jv_hash(d->k[i]);
+        size_t s = (size_t)h & (nidx - 1);
+        while (d->idx[s].i)
+            s = (s + 1) & (nidx - 1);
+        d->idx[s].i = (uint32_t)(i + 1);
+        d->idx[s].hash = (uint32_t)h;
+    }
+}
+
+static int key_equal(jv x, jv y) {
+    if (x.t == JV_STR && y.t == JV_STR)
+        return x.u.s->n == y.u.s->n && memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0;
+    return jv_equal(x, y);
+}
+
+/* Index of key k (hash h) in d, or -1; with an index, *slot gets the probe's end. */
+static ptrdiff_t jd_find(const jdict *d, jv k, uint64_t h, size_t *slot) {
+    if (!d->idx) {
+        for (size_t i = 0; i < d->n; i++)
+            if (key_equal(d->k[i], k)) return (ptrdiff_t)i;
+        return -1;
+    }
+    size_t s = (size_t)h & (d->nidx - 1);
+    for (; d->idx[s].i; s = (s + 1) & (d->nidx - 1)) {
+        size_t i = d->idx[s].i - 1;
+        if (d->idx[s].hash == (uint32_t)h && key_equal(d->k[i], k)) return (ptrdiff_t)i;
+    }
+    if (slot) *slot = s;
+    return -1;
+}
+
 jv *jd_get(const jdict *d, jv k) {
-    for (size_t i = 0; i < d->n; i++)
-        if (jv_equal(d->k[i], k)) return &d->v[i];
-    return NULL;
+    ptrdiff_t i = jd_find(d, k, d->idx ? jv_hash(k) : 0, NULL);
+    return i < 0 ? NULL : &d->v[i];
 }
 
 jv *jd_gets(const jdict *d, const char *p, size_t n) {
+    if (d->idx) {
+        jstr s = {.n = n, .p = p};
+        return jd_get(d, jv_str(&s));
+    }
     for (size_t i = 0; i < d->n; i++)
         if (d->k[i].t == JV_STR && d->k[i].u.s->n == n && memcmp(d->k[i].u.s->p, p, n) == 0)
             return &d->v[i];
@@ -187,11 +339,14 @@ jv *jd_gets(const jdict *d, const char *p, size_t n) {
 }
 
 void jd_set(jarena *a, jdict *d, jv k, jv v) {
-    jv *slot = jd_get(d, k);
-    if (slot) {
-        *slot = v;
+    uint64_t h = d->idx ? jv_hash(k) : 0;
+    size_t slot = 0;
+    ptrdiff_t i = jd_find(d, k, h, &slot);
+    if (i >= 0) {
+        d->v[i] = v;
         return;
     }
+    if (d->n >= UINT32_MAX - 1) jthrow(a, HE_LIMIT, "dict too large");
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
         d->k = ja_grow(a, d->k, d->n * sizeof(jv), cap * sizeof(jv));
@@ -201,6 +356,16 @@ void jd_set(jarena *a, jdict *d, jv k, jv v) {
     d->k[d->n] = k;
     d->v[d->n] = v;
     d->n++;
+    if (d->idx && 2 * d->n <= d->nidx) {
+        d->idx[slot].i = (uint32_t)d->n;
+        d->idx[slot].hash = (uint32_t)h;
+    } else if (d->n > JD_SCAN_MAX) {
+        /* (re)build at load <= 1/4 so the next n inserts need no rebuild */
+        size_t nidx = 16;
+        while (nidx < 4 * d->n)
+            nidx *= 2;
+        jd_reindex(a, d, nidx);
+    }
 }
 
 /* ---- From JSON ---- */
@@ -287,7 +452,8 @@ static int equal_rec(jv x, jv y, int depth, long *budget) {
     case JV_NONE:
         return 1;
     case JV_STR:
-        return x.u.s->n == y.u.s->n && memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0;
+        return x.u.s->n == y.u.s->n &&
+               (x.u.s->p == y.u.s->p || memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0);
     case JV_LIST:
         if ((x.flags | y.flags) & JF_GEN) return x.u.l == y.u.l;
         if ((x.flags & JF_TUPLE) != (y.flags & JF_TUPLE)) return 0;

@@ -4,10 +4,12 @@
  * by tools/gen_template_cases.py), plus limits against hostile templates and parser inputs
  * placed against a guard page. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chat/chat.h"
@@ -419,4 +421,245 @@ Test(jinja, hostile_values) {
         if (!out) cr_expect(err.code == HE_LIMIT || err.code == HE_RUNTIME, "case %zu: %s", i, err.msg);
         free(out);
     }
+}
+
+/* ---- Linear time: every construct that was quadratic or unbounded ----
+ *
+ * Each case renders a template over a context of size n and of size 2n and checks the ratio of
+ * CPU times (CLOCK_PROCESS_CPUTIME_ID, so other processes on a busy machine do not count; the
+ * minimum of several runs, so a preemption or a cold cache does not either). Linear work gives
+ * ~2x; the quadratic versions gave ~4x. Sizes are chosen so one render takes tens of ms. */
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Minimum CPU time of `runs` renders of t over ctx; fails the test when a render fails. */
+static double render_cpu(const jinja_template *t, const json_t *ctx, int runs) {
+    double best = 1e30;
+    jinja_limits lim = {.max_output = 64u << 20, .max_memory = 1u << 30};
+    jinja_options opt = {.now = fixed_now(), .limits = lim};
+    for (int r = 0; r < runs; r++) {
+        he_error err = {0};
+        double t0 = cpu_seconds();
+        char *out = jinja_render(t, ctx, &opt, NULL, &err);
+        double dt = cpu_seconds() - t0;
+        cr_assert_not_null(out, "render failed: %s", err.msg);
+        free(out);
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
+static char *repeat_str(const char *unit, size_t times) {
+    size_t u = strlen(unit);
+    char *s = malloc(u * times + 1);
+    for (size_t i = 0; i < times; i++)
+        memcpy(s + i * u, unit, u);
+    s[u * times] = 0;
+    return s;
+}
+
+/* context {"s": unit * n, "t": unit2 * n2} (t omitted when unit2 is NULL) */
+static json_t *str_ctx(const char *unit, size_t n, const char *unit2, size_t n2) {
+    json_t *ctx = json_object();
+    char *s = repeat_str(unit, n);
+    json_object_set_new(ctx, "s", json_string(s));
+    free(s);
+    if (unit2) {
+        char *t = repeat_str(unit2, n2);
+        json_object_set_new(ctx, "t", json_string(t));
+        free(t);
+    }
+    return ctx;
+}
+
+/* context {"d": {"k0": 0, "k1": 1, ...}} with n keys, as chat_template_kwargs arrive */
+static json_t *keys_ctx(size_t n) {
+    json_t *d = json_object();
+    char k[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "k%zu", i);
+        json_object_set_new(d, k, json_integer((json_int_t)i));
+    }
+    json_t *ctx = json_object();
+    json_object_set_new(ctx, "d", d);
+    return ctx;
+}
+
+/* context {"l": ["w0", "w1", ...]}: n distinct strings */
+static json_t *list_ctx(size_t n) {
+    json_t *l = json_array();
+    char k[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "w%zu", i);
+        json_array_append_new(l, json_string(k));
+    }
+    json_t *ctx = json_object();
+    json_object_set_new(ctx, "l", l);
+    return ctx;
+}
+
+typedef json_t *(*ctx_fn)(size_t n);
+
+static json_t *ctx_replace(size_t n) { return str_ctx("ab", n / 2, NULL, 0); }
+static json_t *ctx_split(size_t n) { return str_ctx("ab  ", n / 4, NULL, 0); }
+static json_t *ctx_rfind(size_t n) {
+    /* "aaaa…" searched for "aaa…ab" (n/4 a's): the naive backward scan was O(n*m) */
+    json_t *ctx = str_ctx("a", n, "a", n / 4);
+    json_t *t = json_object_get(ctx, "t");
+    char *tb = malloc(n / 4 + 2);
+    memcpy(tb, json_string_value(t), n / 4);
+    tb[n / 4] = 'b';
+    tb[n / 4 + 1] = 0;
+    json_object_set_new(ctx, "t", json_string(tb));
+    free(tb);
+    return ctx;
+}
+static json_t *ctx_strip(size_t n) {
+    /* strip(chars) with chars as long as the string, all of it stripped */
+    json_t *ctx = json_object();
+    char *s = repeat_str("z", n);
+    json_object_set_new(ctx, "s", json_string(s));
+    free(s);
+    char *t = malloc(3 * n + 2);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) { /* n distinct CJK code points, then 'z' last */
+        unsigned c = 0x4E00 + (unsigned)(i % 20000);
+        t[k++] = (char)(0xE0 | (c >> 12));
+        t[k++] = (char)(0x80 | ((c >> 6) & 0x3F));
+        t[k++] = (char)(0x80 | (c & 0x3F));
+    }
+    t[k++] = 'z';
+    t[k] = 0;
+    json_object_set_new(ctx, "t", json_string(t));
+    free(t);
+    return ctx;
+}
+
+Test(jinja, linear_time) {
+    /* Fixed malloc thresholds: glibc adapts them as blocks are freed, so renders of the same
+     * size would otherwise alternate between reusing heap memory and faulting in fresh pages;
+     * the test measures the interpreter, not that. (Each Criterion test is its own process.) */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    static const struct {
+        const char *name, *tmpl;
+        ctx_fn ctx;
+        size_t n;
+    } cases[] = {
+        /* converting the request into values: dict inserts were a scan each */
+        {"dict from JSON", "{{ d.k7 }}{{ d|length }}", keys_ctx, 25000},
+        {"dict lookups", "{% for k in d %}{{ d[k] if loop.index0 % 10000 == 0 }}{% endfor %}",
+         keys_ctx, 25000},
+        {"unique", "{{ l|unique|list|length }}", list_ctx, 25000},
+        {"dict()", "{{ dict(d)|length }}", keys_ctx, 25000},
+        {"replace('', x)", "{{ s.replace('', '-')|length }}", ctx_replace, 500000},
+        {"replace filter ''", "{{ s|replace('', '') == s }}", ctx_replace, 500000},
+        {"split()", "{{ s.split()|length }}", ctx_split, 500000},
+        {"rsplit()", "{{ s.rsplit(None, 3)|length }}{{ s.rsplit()|length }}", ctx_split, 500000},
+        {"rfind", "{{ s.rfind(t) }}", ctx_rfind, 2000000},
+        {"rsplit(sep)", "{{ s.rsplit(t)|length }}", ctx_rfind, 2000000},
+        {"slice", "{{ s[1:-1]|length }}{{ s[::-3]|length }}{{ s[-2:1:-1]|length }}", ctx_replace,
+         500000},
+        {"strip(chars)", "{{ s.strip(t)|length }}{{ s.rstrip(t)|length }}", ctx_strip, 100000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        he_error err = {0};
+        jinja_template *t = jinja_parse(cases[i].tmpl, strlen(cases[i].tmpl), &err);
+        cr_assert_not_null(t, "%s: %s", cases[i].name, err.msg);
+        json_t *c[3];
+        for (int k = 0; k < 3; k++)
+            c[k] = cases[i].ctx(cases[i].n << k);
+        render_cpu(t, c[2], 1); /* warm-up: page faults, locale loading */
+        /* interleaved, so all sizes see the allocator and caches in the same state */
+        double tm[3] = {1e30, 1e30, 1e30};
+        for (int r = 0; r < 4; r++)
+            for (int k = 0; k < 3; k++) {
+                double dt = render_cpu(t, c[k], 1);
+                tm[k] = dt < tm[k] ? dt : tm[k];
+            }
+        /* n -> 2n and 2n -> 4n: a pair that straddles a cache size can show ~3x even for
+         * linear work, so the better of the two ratios must be <= 2.5 (quadratic: both ~4) */
+        double r1 = tm[1] / (tm[0] > 1e-6 ? tm[0] : 1e-6);
+        double r2 = tm[2] / (tm[1] > 1e-6 ? tm[1] : 1e-6);
+        double ratio = r1 < r2 ? r1 : r2;
+        cr_log_info("linear_time %-18s n=%-8zu %.4fs  2n %.4fs  4n %.4fs  ratios %.2f %.2f",
+                    cases[i].name, cases[i].n, tm[0], tm[1], tm[2], r1, r2);
+        cr_expect(ratio <= 2.5, "%s: 2x input took %.2fx / %.2fx the CPU time (%.4fs %.4fs %.4fs)",
+                  cases[i].name, r1, r2, tm[0], tm[1], tm[2]);
+        for (int k = 0; k < 3; k++)
+            json_decref(c[k]);
+        jinja_free(t);
+    }
+}
+
+/* Empty sequences repeated 2^63 times are empty at once, as in Python; non-empty ones hit
+ * the output limit; scans repeated in loops (length, indexing, `in`, comparisons) are charged
+ * to the step limit instead of running for hours. */
+Test(jinja, unbounded_loops) {
+    static const struct {
+        const char *src, *want; /* want NULL: must fail with HE_LIMIT */
+    } cases[] = {
+        {"{{ '' * 9223372036854775807 }}|{{ ([] * 9223372036854775807)|length }}", "|0"},
+        {"{{ 9223372036854775807 * '' }}{{ (9223372036854775807 * ())|length }}", "0"},
+        {"{{ 'x' * 9223372036854775807 }}", NULL},
+        {"{{ [1] * 9223372036854775807 }}", NULL},
+        {"{{ 'x' * 1 * 9223372036854775807 }}", NULL},
+        {"{% for i in range(100000) %}{{ s|length }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s[i] }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s[5:6] }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ 'q' in s }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s == s ~ '' }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s < s ~ '' }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s.find('q') }}{{ s.rfind('q') }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s.count('q') }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ ''.join(l) }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ 'q' in l }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ l|max }}{% endfor %}", NULL},
+    };
+    json_t *ctx = str_ctx("a", 4u << 20, NULL, 0);
+    json_t *l = json_array();
+    for (int i = 0; i < 200000; i++)
+        json_array_append_new(l, json_string(""));
+    json_object_set_new(ctx, "l", l);
+    jinja_limits lim = {.max_steps = 500000};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        he_error err = {0};
+        jinja_template *t = jinja_parse(cases[i].src, strlen(cases[i].src), &err);
+        cr_assert_not_null(t, "case %zu: %s", i, err.msg);
+        jinja_options opt = {.now = fixed_now(), .limits = lim};
+        double t0 = cpu_seconds();
+        char *out = jinja_render(t, ctx, &opt, NULL, &err);
+        double dt = cpu_seconds() - t0;
+        cr_log_info("unbounded_loops case %zu: %.3fs CPU", i, dt);
+        if (cases[i].want) {
+            cr_expect(out && strcmp(out, cases[i].want) == 0, "case %zu: got '%s' (%s)", i,
+                      out ? out : "(null)", err.msg);
+        } else {
+            cr_expect_null(out, "case %zu should hit a limit", i);
+            cr_expect_eq(err.code, HE_LIMIT, "case %zu: code %d (%s)", i, err.code, err.msg);
+        }
+        free(out);
+        jinja_free(t);
+    }
+    json_decref(ctx);
+}
+
+/* The tester's figure: 100 000 keys (chat_template_kwargs) took 21.6 s. */
+Test(jinja, many_context_keys) {
+    json_t *ctx = keys_ctx(100000);
+    json_t *d = json_object_get(ctx, "d");
+    json_object_update(ctx, d); /* also as top-level variables, as kwargs are */
+    const char *src = "{{ k99999 }}{{ d.k5 }}";
+    he_error err = {0};
+    jinja_template *t = jinja_parse(src, strlen(src), &err);
+    cr_assert_not_null(t);
+    double dt = render_cpu(t, ctx, 3);
+    cr_log_info("100k context keys: %.4fs CPU", dt);
+    cr_expect(dt < 0.5, "100k keys took %.3fs", dt);
+    jinja_free(t);
+    json_decref(ctx);
 }
