@@ -212,7 +212,7 @@ jv jv_getitem(jvm *V, jv obj, jv key) {
                 if (i >= 0 && i < n) {
                     size_t st = utf8_offset(obj.u.s->p, obj.u.s->n, (size_t)i);
                     size_t en = utf8_offset(obj.u.s->p, obj.u.s->n, (size_t)i + 1);
-                    return jv_strn(&V->a, obj.u.s->p + st, en - st);
+                    return jv_substr(&V->a, obj.u.s, st, en);
                 }
             }
             return jv_undef(hintf(V, "%s has no element %lld", obj_desc(obj), (long long)i));
@@ -331,10 +331,7 @@ const jlist *jv_iter(jvm *V, jv v) {
             size_t j = i + 1;
             while (j < s->n && ((unsigned char)s->p[j] & 0xC0) == 0x80)
                 j++;
-            jstr *c = ja_alloc(&V->a, sizeof *c);
-            c->p = s->p + i;
-            c->n = j - i;
-            l.u.l->v[k++] = jv_str(c);
+            l.u.l->v[k++] = jv_substr(&V->a, s, i, j);
             i = j;
         }
         return l.u.l;
@@ -450,7 +447,7 @@ static jv repeat(jvm *V, jv seq, int64_t times) {
         jbuf b;
         jb_init(&b, &V->a, V->lim.max_output);
         for (int64_t i = 0; i < times; i++)
-            jb_put(&b, seq.u.s->p, n);
+            jb_put_str(&b, seq.u.s);
         jv r = jv_str(jb_str(&b));
         r.flags = seq.flags & JF_SAFE;
         return r;
@@ -488,8 +485,8 @@ static jv binop(jvm *V, int op, jv x, jv y) {
         const jstr *b = jv_to_str(&V->a, y, V->lim.max_output);
         jbuf buf;
         jb_init(&buf, &V->a, V->lim.max_output);
-        jb_put(&buf, a->p, a->n);
-        jb_put(&buf, b->p, b->n);
+        jb_put_str(&buf, a);
+        jb_put_str(&buf, b);
         return jv_str(jb_str(&buf));
     }
     default:
@@ -575,8 +572,8 @@ static jv binop(jvm *V, int op, jv x, jv y) {
             }
             jbuf buf;
             jb_init(&buf, &V->a, V->lim.max_output);
-            jb_put(&buf, x.u.s->p, x.u.s->n);
-            jb_put(&buf, y.u.s->p, y.u.s->n);
+            jb_put_str(&buf, x.u.s);
+            jb_put_str(&buf, y.u.s);
             jv r = jv_str(jb_str(&buf));
             r.flags = (uint8_t)safe;
             return r;
@@ -774,8 +771,8 @@ static jv call_macro(jvm *V, const jmacro *m, const jargs *g, jv caller, const c
                                                    (int)def->kwn[i]->n, def->kwn[i]->p));
         scope_set(V, sc, def->kwn[i], vals[i]);
     }
-    static const jstr s_kwargs = {6, "kwargs"}, s_varargs = {7, "varargs"},
-                      s_caller = {6, "caller"};
+    static const jstr s_kwargs = {.n = 6, .p = "kwargs"}, s_varargs = {.n = 7, .p = "varargs"},
+                      s_caller = {.n = 6, .p = "caller"};
     scope_set(V, sc, &s_kwargs, kwargs);
     scope_set(V, sc, &s_varargs, jv_list(&V->a, 0));
     if (caller.t == JV_MACRO) scope_set(V, sc, &s_caller, caller);
@@ -991,7 +988,7 @@ static int exec_for(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
     L->items = items;
     jv loopv = {.t = JV_LOOP};
     loopv.u.loop = L;
-    static const jstr s_loop = {4, "loop"};
+    static const jstr s_loop = {.n = 4, .p = "loop"};
     for (size_t i = 0; i < items->n; i++) {
         jvm_step(V);
         L->i = i;
@@ -1130,6 +1127,20 @@ void jinja_free(jinja_template *t) {
 
 char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_options *opt,
                    size_t *out_len, he_error *err) {
+    return jinja_render_spans(t, ctx, opt, out_len, NULL, NULL, err);
+}
+
+static int is_trusted(const jinja_options *opt, const char *key) {
+    if (!opt || !opt->trusted) return 0;
+    for (const char *const *k = opt->trusted; *k; k++)
+        if (!strcmp(*k, key)) return 1;
+    return 0;
+}
+
+char *jinja_render_spans(const jinja_template *t, const json_t *ctx, const jinja_options *opt,
+                         size_t *out_len, jinja_span **user, size_t *n_user, he_error *err) {
+    if (user) *user = NULL;
+    if (n_user) *n_user = 0;
     jvm *V = xcalloc(1, sizeof *V);
     jmp_buf jb;
     jinja_limits lim = opt ? opt->limits : (jinja_limits){0};
@@ -1167,17 +1178,37 @@ char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_optio
     }
     jscope *root = scope_new(V, V->globals);
     if (ctx) {
-        jv c = jv_from_json(&V->a, ctx, 0);
-        root->vars = *c.u.d;
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)ctx, key, val) {
+            int mark = opt && opt->mark_user && !is_trusted(opt, key);
+            jd_set(&V->a, &root->vars, jv_cstr(&V->a, key), jv_from_json(&V->a, val, mark, 1));
+        }
     }
     jbuf out;
     jb_init(&out, &V->a, lim.max_output);
     render_body(V, t->root, root, &out);
+    jinja_span *spans = NULL;
+    if (user && out.nsp) {
+        spans = he_malloc(out.nsp * sizeof *spans);
+        if (!spans) jthrow(&V->a, HE_NOMEM, "out of memory");
+        for (size_t i = 0; i < out.nsp; i++) {
+            spans[i].start = out.sp[i].st;
+            spans[i].end = out.sp[i].en;
+        }
+    }
     char *result = he_malloc(out.n + 1);
-    if (!result) jthrow(&V->a, HE_NOMEM, "out of memory");
+    if (!result) {
+        free(spans);
+        jthrow(&V->a, HE_NOMEM, "out of memory");
+    }
     if (out.n) memcpy(result, out.p, out.n);
     result[out.n] = 0;
     if (out_len) *out_len = out.n;
+    if (user) {
+        *user = spans;
+        *n_user = out.nsp;
+    }
     ja_free(&V->a);
     free(V);
     return result;

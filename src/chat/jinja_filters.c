@@ -159,7 +159,7 @@ static jv change_case(jvm *V, const jstr *s, int mode) {
         }
         put_cp(&b, c);
     }
-    return mkstr(V, &b);
+    return jv_str(jstr_user_if(&V->a, jb_str(&b), s)); /* bytes rewritten: all or nothing */
 }
 
 static int cmp_u32(const void *x, const void *y) {
@@ -434,7 +434,8 @@ static jv do_format(jvm *V, const jstr *f, const jargs *g) {
             jb_putc(&b, c);
         }
     }
-    return mkstr(V, &b);
+    /* the format's own characters are copied one by one: a user format makes it all user */
+    return jv_str(jstr_user_if(&V->a, jb_str(&b), f));
 }
 
 /* ---- printf-style formatting: str % args and |format ---- */
@@ -507,8 +508,9 @@ jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
             if (conv == 's') jv_write_str(&sb, arg);
             else jv_write_repr(&sb, arg);
             /* width and precision count code points; '-' left-aligns */
-            const char *str = sb.p ? sb.p : "";
-            size_t len = sb.n;
+            const jstr *sv = jb_str(&sb);
+            const char *str = sv->p;
+            size_t len = sv->n;
             int left = memchr(spec, '-', k) != NULL;
             long width = 0, prec = -1;
             size_t q = 1;
@@ -522,7 +524,7 @@ jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
             long pad = width - (long)utf8_len(str, len);
             if (!left)
                 for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
-            jb_put(&b, str, len);
+            jb_put_sub(&b, sv, 0, len);
             if (left)
                 for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
             break;
@@ -574,7 +576,8 @@ jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
     int mapping = !is_tuple && (args.t == JV_DICT || args.t == JV_LIST);
     if (next < tuple->n && !mapping)
         jthrow(&V->a, HE_RUNTIME, "TypeError: not all arguments converted during string formatting");
-    return mkstr(V, &b);
+    /* the format's own characters are copied one by one: a user format makes it all user */
+    return jv_str(jstr_user_if(&V->a, jb_str(&b), fmt));
 }
 
 /* ---- Methods ---- */
@@ -870,7 +873,8 @@ static jv do_tojson(jvm *V, jv x, const jargs *g) {
     } else if (ind.t != JV_NONE) {
         type_error(V, "tojson indent must be an int or a string", ind);
     }
-    static const jstr comma_sp = {2, ", "}, comma = {1, ","}, colon_sp = {2, ": "};
+    static const jstr comma_sp = {.n = 2, .p = ", "}, comma = {.n = 1, .p = ","},
+                      colon_sp = {.n = 2, .p = ": "};
     const jstr *item_sep = indent ? &comma : &comma_sp, *key_sep = &colon_sp;
     if (seps.t == JV_LIST && seps.u.l->n == 2 && seps.u.l->v[0].t == JV_STR &&
         seps.u.l->v[1].t == JV_STR) {
@@ -931,7 +935,7 @@ jv jinja_html_escape(jvm *V, jv v) {
             jb_putc(&b, s->p[i]);
         }
     }
-    jv r = mkstr(V, &b);
+    jv r = jv_str(jstr_user_if(&V->a, jb_str(&b), s));
     r.flags = JF_SAFE;
     return r;
 }
@@ -958,7 +962,7 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
     /* lines = (s + "\n").splitlines() */
     jbuf b;
     jb_init(&b, &V->a, V->lim.max_output);
-    if (first) jb_put(&b, ind->p, ind->n);
+    if (first) jb_put_str(&b, ind);
     /* (s + "\n").splitlines(): the segments between breaks, the last one even when empty */
     size_t i = 0, line = 0;
     for (;;) {
@@ -968,10 +972,10 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
             j++;
         if (line > 0) {
             jb_putc(&b, '\n');
-            if (blank || j > i) jb_put(&b, ind->p, ind->n);
+            if (blank || j > i) jb_put_str(&b, ind);
         }
         jvm_step(V);
-        jb_put(&b, s->p + i, j - i);
+        jb_put_sub(&b, s, i, j);
         if (j >= s->n) break;
         if (s->p[j] == '\r' && j + 1 < s->n && s->p[j + 1] == '\n') j++;
         i = j + 1;
@@ -1195,7 +1199,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         jb_init(&b, &V->a, V->lim.max_output);
         for (size_t i = 0; i < items->n; i++) {
             jvm_step(V);
-            if (i) jb_put(&b, d->p, d->n);
+            if (i) jb_put_str(&b, d);
             jv x = items->v[i];
             if (attr.t != JV_NONE)
                 x = attr_path(V, x, need_str(V, attr, "join attribute must be a string"));
@@ -1276,7 +1280,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
             jb_init(&b, &V->a, V->lim.max_output);
             for (size_t i = n; i-- > 0;)
                 put_cp(&b, cp[i]);
-            return mkstr(V, &b);
+            return jv_str(jstr_user_if(&V->a, jb_str(&b), self.u.s));
         }
         if (self.t == JV_DICT || self.t == JV_UNDEF || (self.t == JV_LIST && (self.flags & JF_GEN)))
             jthrow(&V->a, HE_RUNTIME, "FilterArgumentError: argument must be iterable");

@@ -56,9 +56,27 @@ typedef enum {
 /* JF_SAFE: a Markup string (from |safe or |e); adding a plain string to it escapes that one */
 enum { JF_TUPLE = 1, JF_GEN = 2, JF_SAFE = 4 };
 
+/* User spans: which bytes of a string came from request data (message contents, tool
+ * arguments and results, names, chat_template_kwargs). The render output carries them to the
+ * tokenizer, which then never turns those bytes into control tokens: text a user typed stays
+ * text. A list of byte ranges rather than a per-byte mask, since a string is typically all
+ * template text, all user text, or a few runs of each. Byte-preserving operations (+, ~,
+ * {{ }}, slices, strip, split, replace, join, indent, ...) carry the exact ranges; operations
+ * that rewrite bytes (case mapping, escaping, repr, tojson of a string) mark their whole
+ * result as user when any input byte was: user bytes never become template bytes. */
+typedef struct {
+    size_t st, en; /* [st, en) */
+} jspan;
+
+typedef struct {
+    size_t n; /* sorted, disjoint, non-adjacent, non-empty ranges */
+    jspan r[];
+} jspans;
+
 typedef struct jstr {
     size_t n;
     const char *p;
+    const jspans *user; /* NULL: every byte is the template's */
 } jstr;
 
 typedef struct jv jv;
@@ -217,6 +235,8 @@ typedef struct {
     jarena *a;
     char *p;
     size_t n, cap, max;
+    jspan *sp; /* user ranges of p[0, n), as in jspans */
+    size_t nsp, capsp;
 } jbuf;
 
 void jb_init(jbuf *b, jarena *a, size_t max);
@@ -226,6 +246,10 @@ void jb_put_sub(jbuf *b, const jstr *s, size_t st, size_t en); /* s's bytes [st,
 void jb_puts(jbuf *b, const char *s);
 void jb_putc(jbuf *b, char c);
 const jstr *jb_str(jbuf *b); /* the contents as a string (the buffer may be reused after) */
+void jb_mark(jbuf *b, size_t st, size_t en); /* bytes [st, en) of the buffer are user bytes */
+/* A copy of s whose bytes are all user bytes when any of `from`'s are (from may be s):
+ * for results that rewrite bytes, where exact ranges are not worth tracking. */
+const jstr *jstr_user_if(jarena *a, const jstr *s, const jstr *from);
 
 jv jv_undef(const char *hint);
 jv jv_none(void);
@@ -242,7 +266,8 @@ jdict *jd_new(jarena *a);
 void jd_set(jarena *a, jdict *d, jv k, jv v);
 jv *jd_get(const jdict *d, jv k);
 jv *jd_gets(const jdict *d, const char *p, size_t n);
-jv jv_from_json(jarena *a, const json_t *j, int depth);
+/* user: the strings (and dict keys) are request data, marked as user bytes */
+jv jv_from_json(jarena *a, const json_t *j, int user, int depth);
 
 int jv_truthy(jv v);
 int jv_equal(jv x, jv y);

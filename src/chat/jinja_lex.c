@@ -195,7 +195,7 @@ static jstr decode_string(lexer *L, const char *p, size_t n, size_t at) {
         }
     }
     out[k] = 0;
-    return (jstr){k, out};
+    return (jstr){.n = k, .p = out};
 }
 
 /* ---- Tag contents ---- */

@@ -116,16 +116,88 @@ void jb_put(jbuf *b, const char *s, size_t n) {
     b->p[b->n] = 0;
 }
 
-void jb_put_str(jbuf *b, const jstr *s) { jb_put(b, s->p, s->n); }
-void jb_put_sub(jbuf *b, const jstr *s, size_t st, size_t en) { jb_put(b, s->p + st, en - st); }
+/* Appends [st, en) to the buffer's user ranges. A range may cover ones marked before (a
+ * whole repr marked after its parts): those are absorbed, so the list stays sorted and
+ * disjoint; touching ranges merge, so "user" * 1000 is one range. */
+void jb_mark(jbuf *b, size_t st, size_t en) {
+    if (st >= en) return;
+    while (b->nsp && b->sp[b->nsp - 1].st >= st) {
+        if (b->sp[b->nsp - 1].en > en) en = b->sp[b->nsp - 1].en;
+        b->nsp--;
+    }
+    if (b->nsp && b->sp[b->nsp - 1].en >= st) {
+        if (en > b->sp[b->nsp - 1].en) b->sp[b->nsp - 1].en = en;
+        return;
+    }
+    if (b->nsp == b->capsp) {
+        size_t cap = b->capsp ? b->capsp * 2 : 8;
+        b->sp = ja_grow(b->a, b->sp, b->nsp * sizeof *b->sp, cap * sizeof *b->sp);
+        b->capsp = cap;
+    }
+    b->sp[b->nsp].st = st;
+    b->sp[b->nsp].en = en;
+    b->nsp++;
+}
+
+/* Index of the first range of u that ends after byte st (binary search: jb_put_sub is called
+ * once per character by replace("", x) and slices). */
+static size_t spans_first(const jspans *u, size_t st) {
+    size_t lo = 0, hi = u->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u->r[mid].en <= st)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void jb_put_sub(jbuf *b, const jstr *s, size_t st, size_t en) {
+    size_t at = b->n;
+    jb_put(b, s->p + st, en - st);
+    if (!s->user) return;
+    for (size_t i = spans_first(s->user, st); i < s->user->n && s->user->r[i].st < en; i++) {
+        size_t a = s->user->r[i].st > st ? s->user->r[i].st : st;
+        size_t z = s->user->r[i].en < en ? s->user->r[i].en : en;
+        jb_mark(b, at + a - st, at + z - st);
+    }
+}
+
+void jb_put_str(jbuf *b, const jstr *s) { jb_put_sub(b, s, 0, s->n); }
 void jb_puts(jbuf *b, const char *s) { jb_put(b, s, strlen(s)); }
 void jb_putc(jbuf *b, char c) { jb_put(b, &c, 1); }
+
+static const jspans *spans_new(jarena *a, const jspan *r, size_t n) {
+    if (n == 0) return NULL;
+    if (n > (SIZE_MAX - sizeof(jspans)) / sizeof(jspan)) jthrow(a, HE_LIMIT, "too many spans");
+    jspans *u = ja_alloc(a, sizeof *u + n * sizeof(jspan));
+    u->n = n;
+    memcpy(u->r, r, n * sizeof(jspan));
+    return u;
+}
 
 const jstr *jb_str(jbuf *b) {
     jstr *s = ja_alloc(b->a, sizeof *s);
     s->n = b->n;
     s->p = b->n ? ja_dup(b->a, b->p, b->n) : "";
+    s->user = spans_new(b->a, b->sp, b->nsp);
     return s;
+}
+
+static const jspans *spans_all(jarena *a, size_t n) {
+    jspan r = {0, n};
+    return spans_new(a, &r, n ? 1 : 0);
+}
+
+const jstr *jstr_user_if(jarena *a, const jstr *s, const jstr *from) {
+    if (!from->user || s->n == 0) return s;
+    if (s->user && s->user->n == 1 && s->user->r[0].st == 0 && s->user->r[0].en == s->n) return s;
+    jstr *r = ja_alloc(a, sizeof *r);
+    r->n = s->n;
+    r->p = s->p;
+    r->user = spans_all(a, s->n);
+    return r;
 }
 
 /* ---- Constructors ---- */
@@ -168,6 +240,20 @@ jv jv_substr(jarena *a, const jstr *s, size_t st, size_t en) {
     jstr *r = ja_alloc(a, sizeof *r);
     r->p = s->p + st;
     r->n = en - st;
+    if (s->user) {
+        /* the ranges inside [st, en), shifted to start at 0 */
+        size_t i0 = spans_first(s->user, st), k = 0;
+        while (i0 + k < s->user->n && s->user->r[i0 + k].st < en)
+            k++;
+        if (k) {
+            jspans *u = (jspans *)spans_new(a, s->user->r + i0, k);
+            for (size_t i = 0; i < k; i++) {
+                u->r[i].st = (u->r[i].st > st ? u->r[i].st : st) - st;
+                u->r[i].en = (u->r[i].en < en ? u->r[i].en : en) - st;
+            }
+            r->user = u;
+        }
+    }
     return jv_str(r);
 }
 
@@ -370,7 +456,13 @@ void jd_set(jarena *a, jdict *d, jv k, jv v) {
 
 /* ---- From JSON ---- */
 
-jv jv_from_json(jarena *a, const json_t *j, int depth) {
+static jv user_str(jarena *a, const char *p, size_t n, int user) {
+    jv v = jv_strn(a, p, n);
+    if (user && n) ((jstr *)v.u.s)->user = spans_all(a, n);
+    return v;
+}
+
+jv jv_from_json(jarena *a, const json_t *j, int user, int depth) {
     if (depth > 1000) jthrow(a, HE_LIMIT, "context nested too deeply");
     switch (json_typeof(j)) {
     case JSON_NULL:
@@ -384,11 +476,11 @@ jv jv_from_json(jarena *a, const json_t *j, int depth) {
     case JSON_REAL:
         return jv_float(json_real_value(j));
     case JSON_STRING:
-        return jv_strn(a, json_string_value(j), json_string_length(j));
+        return user_str(a, json_string_value(j), json_string_length(j), user);
     case JSON_ARRAY: {
         jv l = jv_list(a, json_array_size(j));
         for (size_t i = 0; i < l.u.l->n; i++)
-            l.u.l->v[i] = jv_from_json(a, json_array_get(j, i), depth + 1);
+            l.u.l->v[i] = jv_from_json(a, json_array_get(j, i), user, depth + 1);
         return l;
     }
     case JSON_OBJECT: {
@@ -397,7 +489,8 @@ jv jv_from_json(jarena *a, const json_t *j, int depth) {
         const char *key;
         json_t *val;
         json_object_foreach((json_t *)j, key, val) {
-            jd_set(a, d.u.d, jv_cstr(a, key), jv_from_json(a, val, depth + 1));
+            jd_set(a, d.u.d, user_str(a, key, strlen(key), user),
+                   jv_from_json(a, val, user, depth + 1));
         }
         return d;
     }
@@ -632,6 +725,7 @@ static int is_printable(uint32_t c) {
 }
 
 static void write_str_repr(jbuf *b, const jstr *s) {
+    size_t at = b->n;
     int has_sq = memchr(s->p, '\'', s->n) != NULL, has_dq = memchr(s->p, '"', s->n) != NULL;
     char quote = (has_sq && !has_dq) ? '"' : '\'';
     jb_putc(b, quote);
@@ -662,6 +756,7 @@ static void write_str_repr(jbuf *b, const jstr *s) {
         }
     }
     jb_putc(b, quote);
+    if (s->user) jb_mark(b, at, b->n); /* escaped: the whole repr counts as user bytes */
 }
 
 static void write_repr(jbuf *b, jv v, int depth) {
@@ -728,7 +823,7 @@ void jv_write_str(jbuf *b, jv v) {
         jb_puts(b, tmp);
         return;
     case JV_STR:
-        jb_put(b, v.u.s->p, v.u.s->n);
+        jb_put_str(b, v.u.s);
         return;
     case JV_LIST:
     case JV_DICT:
@@ -758,6 +853,7 @@ const jstr *jv_to_str(jarena *a, jv v, size_t max) {
 /* ---- json.dumps ---- */
 
 static void json_str_out(jbuf *b, const jstr *s, int ensure_ascii) {
+    size_t at = b->n;
     jb_putc(b, '"');
     size_t i = 0;
     while (i < s->n) {
@@ -802,12 +898,13 @@ static void json_str_out(jbuf *b, const jstr *s, int ensure_ascii) {
         }
     }
     jb_putc(b, '"');
+    if (s->user) jb_mark(b, at, b->n); /* escaped: the whole literal counts as user bytes */
 }
 
 static void json_newline(jbuf *b, const jstr *indent, int level) {
     jb_putc(b, '\n');
     for (int i = 0; i < level; i++)
-        jb_put(b, indent->p, indent->n);
+        jb_put_str(b, indent);
 }
 
 static int cmp_keys(const void *x, const void *y) {
@@ -857,7 +954,7 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
         }
         jb_putc(b, '[');
         for (size_t i = 0; i < v.u.l->n; i++) {
-            if (i) jb_put(b, item_sep->p, item_sep->n);
+            if (i) jb_put_str(b, item_sep);
             if (indent) json_newline(b, indent, depth + 1);
             jv_write_json(b, v.u.l->v[i], ensure_ascii, indent, item_sep, key_sep, sort_keys,
                           depth + 1);
@@ -884,7 +981,7 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
         for (size_t i = 0; i < d->n; i++) {
             size_t idx = (size_t)(order[i] - d->k);
             jv k = d->k[idx];
-            if (i) jb_put(b, item_sep->p, item_sep->n);
+            if (i) jb_put_str(b, item_sep);
             if (indent) json_newline(b, indent, depth + 1);
             if (k.t == JV_STR) {
                 json_str_out(b, k.u.s, ensure_ascii);
@@ -896,7 +993,7 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
                 jthrow(b->a, HE_RUNTIME, "keys must be str, int, float, bool or None, not %s",
                        jv_typename(k));
             }
-            jb_put(b, key_sep->p, key_sep->n);
+            jb_put_str(b, key_sep);
             jv_write_json(b, d->v[idx], ensure_ascii, indent, item_sep, key_sep, sort_keys,
                           depth + 1);
         }

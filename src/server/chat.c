@@ -124,44 +124,72 @@ void srv_chat_cache_clear(void) {
 bool srv_chat_is_fallback(const srv_chat *c) { return c->tmpl == NULL; }
 const char *srv_chat_source(const srv_chat *c) { return c->source; }
 
-static void buf_add(char **b, size_t *len, size_t *cap, const char *s, size_t n) {
-    if (*len + n + 1 > *cap) {
-        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 256;
-        *b = xrealloc(*b, *cap);
+/* The fallback's prompt being built: text plus the ranges that are request data. */
+typedef struct {
+    char *b;
+    size_t n, cap;
+    tok_range *sp;
+    size_t nsp, capsp;
+} chatml_buf;
+
+static void buf_add(chatml_buf *o, const char *s, size_t n) {
+    if (o->n + n + 1 > o->cap) {
+        while (o->n + n + 1 > o->cap) o->cap = o->cap ? o->cap * 2 : 256;
+        o->b = xrealloc(o->b, o->cap);
     }
-    memcpy(*b + *len, s, n);
-    *len += n;
-    (*b)[*len] = 0;
+    memcpy(o->b + o->n, s, n);
+    o->n += n;
+    o->b[o->n] = 0;
 }
 
-static void buf_str(char **b, size_t *len, size_t *cap, const char *s) { buf_add(b, len, cap, s, strlen(s)); }
+static void buf_str(chatml_buf *o, const char *s) { buf_add(o, s, strlen(s)); }
 
-static void buf_json(char **b, size_t *len, size_t *cap, const json_t *j) {
+/* request data: its bytes are never read as control tokens */
+static void buf_user(chatml_buf *o, const char *s, size_t n) {
+    size_t at = o->n;
+    buf_add(o, s, n);
+    if (n == 0) return;
+    if (o->nsp && o->sp[o->nsp - 1].end == at) {
+        o->sp[o->nsp - 1].end = o->n;
+        return;
+    }
+    if (o->nsp == o->capsp) {
+        o->capsp = o->capsp ? o->capsp * 2 : 16;
+        o->sp = xrealloc(o->sp, o->capsp * sizeof *o->sp);
+    }
+    o->sp[o->nsp++] = (tok_range){at, o->n};
+}
+
+static void buf_json(chatml_buf *o, const json_t *j) {
     char *t = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (t) buf_str(b, len, cap, t);
+    if (t) buf_user(o, t, strlen(t));
     free(t);
 }
 
 /* <|im_start|>role\ncontent<|im_end|>\n ... <|im_start|>assistant\n. Tools go in a first
  * system turn that asks for the generic JSON form; earlier calls are written in that form. */
-static char *render_chatml(const json_t *messages, const json_t *tools, size_t *len) {
-    char *b = NULL;
-    size_t n = 0, cap = 0, i;
+static char *render_chatml(const json_t *messages, const json_t *tools, size_t *len, tok_range **user,
+                           size_t *n_user) {
+    chatml_buf o = {0};
+    size_t i;
     json_t *m;
     if (tools && json_array_size(tools) > 0) {
-        buf_str(&b, &n, &cap, "<|im_start|>system\nYou can call these tools:\n");
-        buf_json(&b, &n, &cap, tools);
-        buf_str(&b, &n, &cap,
+        buf_str(&o, "<|im_start|>system\nYou can call these tools:\n");
+        buf_json(&o, tools);
+        buf_str(&o,
                 "\nTo call tools, answer with only a JSON object: {\"tool_calls\": [{\"name\": <tool name>, "
                 "\"arguments\": <arguments object>}]}<|im_end|>\n");
     }
     json_array_foreach(messages, i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *content = json_object_get(m, "content");
-        buf_str(&b, &n, &cap, "<|im_start|>");
-        buf_str(&b, &n, &cap, role ? role : "user");
-        buf_str(&b, &n, &cap, "\n");
-        if (json_is_string(content)) buf_add(&b, &n, &cap, json_string_value(content), json_string_length(content));
+        buf_str(&o, "<|im_start|>");
+        if (role)
+            buf_user(&o, role, strlen(role));
+        else
+            buf_str(&o, "user");
+        buf_str(&o, "\n");
+        if (json_is_string(content)) buf_user(&o, json_string_value(content), json_string_length(content));
         json_t *calls = json_object_get(m, "tool_calls");
         if (json_array_size(calls) > 0) {
             json_t *w = json_pack("{s:[]}", "tool_calls");
@@ -173,19 +201,34 @@ static char *render_chatml(const json_t *messages, const json_t *tools, size_t *
                 json_array_append_new(json_object_get(w, "tool_calls"),
                                       json_pack("{s:O?, s:O?}", "name", nm, "arguments", args));
             }
-            buf_json(&b, &n, &cap, w);
+            buf_json(&o, w);
             json_decref(w);
         }
-        buf_str(&b, &n, &cap, "<|im_end|>\n");
+        buf_str(&o, "<|im_end|>\n");
     }
-    buf_str(&b, &n, &cap, "<|im_start|>assistant\n");
-    *len = n;
-    return b;
+    buf_str(&o, "<|im_start|>assistant\n");
+    *len = o.n;
+    if (user) {
+        *user = o.sp;
+        *n_user = o.nsp;
+    } else {
+        free(o.sp);
+    }
+    return o.b;
 }
 
 char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
                       size_t *len, he_error *err) {
-    if (!c->tmpl) return render_chatml(messages, tools, len);
+    return srv_chat_render_spans(c, messages, tools, kwargs, len, NULL, NULL, err);
+}
+
+char *srv_chat_render_spans(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
+                            size_t *len, tok_range **user, size_t *n_user, he_error *err) {
+    if (user) {
+        *user = NULL;
+        *n_user = 0;
+    }
+    if (!c->tmpl) return render_chatml(messages, tools, len, user, n_user);
     json_t *ctx = json_object();
     if (kwargs) json_object_update(ctx, (json_t *)kwargs);
     json_object_set(ctx, "messages", (json_t *)messages);
@@ -193,16 +236,34 @@ char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *t
     json_object_set_new(ctx, "bos_token", json_string(c->bos));
     json_object_set_new(ctx, "eos_token", json_string(c->eos));
     if (tools) json_object_set(ctx, "tools", (json_t *)tools);
-    char *out = jinja_render(c->tmpl, ctx, NULL, len, err);
+    /* everything but the vocab's own BOS/EOS texts came with the request */
+    static const char *const trusted[] = {"bos_token", "eos_token", NULL};
+    jinja_options opt = {.mark_user = true, .trusted = trusted};
+    jinja_span *sp = NULL;
+    size_t nsp = 0;
+    char *out = jinja_render_spans(c->tmpl, ctx, &opt, len, user ? &sp : NULL, &nsp, err);
     json_decref(ctx);
     if (!out) he_prefix(err, "chat template");
+    if (user && nsp) {
+        /* same layout, but the modules do not share a type */
+        *user = xmalloc(nsp * sizeof **user);
+        for (size_t i = 0; i < nsp; i++)
+            (*user)[i] = (tok_range){sp[i].start, sp[i].end};
+        *n_user = nsp;
+    }
+    free(sp);
     return out;
 }
 
 int srv_prompt_tokens(const tok_vocab *v, const char *text, size_t len, int32_t **out, size_t *n_out, he_error *err) {
+    return srv_prompt_tokens_spans(v, text, len, NULL, 0, out, n_out, err);
+}
+
+int srv_prompt_tokens_spans(const tok_vocab *v, const char *text, size_t len, const tok_range *user, size_t n_user,
+                            int32_t **out, size_t *n_out, he_error *err) {
     int32_t *toks = NULL;
     size_t n = 0;
-    if (tok_encode(v, text, len, false, true, &toks, &n, err)) return -1;
+    if (tok_encode_spans(v, text, len, user, n_user, false, true, &toks, &n, err)) return -1;
     int32_t bos = tok_bos(v);
     bool add = tok_add_bos(v) && bos >= 0 && !(n > 0 && toks[0] == bos);
     if (add) {

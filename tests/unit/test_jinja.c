@@ -663,3 +663,98 @@ Test(jinja, many_context_keys) {
     jinja_free(t);
     json_decref(ctx);
 }
+
+/* ---- User spans: which output bytes came from request data ---- */
+
+/* Renders src with u = "USER", d = {"ab": 1}, n = 5 marked as request data and t = "tm"
+ * trusted; returns the output and, in *mask, one character per byte: 'u' for a user byte,
+ * '.' for a template byte. */
+static char *render_mask(const char *src, char **mask) {
+    json_t *ctx = json_pack("{s:s, s:{s:i}, s:i, s:s, s:[s,s]}", "u", "USER", "d", "ab", 1, "n", 5,
+                            "t", "tm", "l", "x", "yz");
+    static const char *const trusted[] = {"t", NULL};
+    jinja_options opt = {.now = fixed_now(), .mark_user = true, .trusted = trusted};
+    he_error err = {0};
+    jinja_template *t = jinja_parse(src, strlen(src), &err);
+    cr_assert_not_null(t, "%s: %s", src, err.msg);
+    size_t len, nsp;
+    jinja_span *sp;
+    char *out = jinja_render_spans(t, ctx, &opt, &len, &sp, &nsp, &err);
+    cr_assert_not_null(out, "%s: %s", src, err.msg);
+    *mask = malloc(len + 1);
+    memset(*mask, '.', len);
+    (*mask)[len] = 0;
+    for (size_t i = 0; i < nsp; i++) {
+        cr_assert(sp[i].start < sp[i].end && sp[i].end <= len, "%s: bad span", src);
+        cr_assert(i == 0 || sp[i].start > sp[i - 1].end, "%s: spans not sorted/merged", src);
+        memset(*mask + sp[i].start, 'u', sp[i].end - sp[i].start);
+    }
+    free(sp);
+    jinja_free(t);
+    json_decref(ctx);
+    return out;
+}
+
+Test(jinja, user_spans) {
+    static const struct {
+        const char *src, *out, *mask;
+    } cases[] = {
+        {"{{ u }}", "USER", "uuuu"},
+        {"[{{ u }}]", "[USER]", ".uuuu."},
+        {"{{ t }}{{ n }}{{ u|length }}", "tm54", "...."},
+        {"{{ '<' + u + '>' }}", "<USER>", ".uuuu."},
+        {"{{ '<' ~ u ~ t ~ n }}", "<USERtm5", ".uuuu..."},
+        {"{{ u[1:3] }}|{{ u[::-1] }}|{{ u[0] }}|{{ u|first }}", "SE|RESU|U|U", "uu.uuuu.u.u"},
+        {"{{ (t ~ u)[1:4] }}", "mUS", ".uu"},
+        {"{{ ('  ' ~ u ~ '  ')|trim }}|{{ u.strip('UR') }}", "USER|SE", "uuuu.uu"},
+        {"{% for w in (u ~ ' ab').split(' ') %}{{ w }}|{% endfor %}", "USER|ab|", "uuuu...."},
+        {"{% for c in u %}{{ c }}-{% endfor %}", "U-S-E-R-", "u.u.u.u."},
+        {"{{ u.replace('S', '<|x|>') }}", "U<|x|>ER", "u.....uu"},
+        {"{{ 'a-b'.replace('-', u) }}|{{ u.replace('', '.') }}", "aUSERb|.U.S.E.R.",
+         ".uuuu...u.u.u.u."},
+        {"{{ [u, 'x']|join(',') }}|{{ u.join(['a', 'b']) }}|{{ l|join(u) }}",
+         "USER,x|aUSERb|xUSERyz", "uuuu....uuuu..uuuuuuu"},
+        {"{{ u|upper }}|{{ (t ~ u)|lower }}|{{ u|reverse }}", "USER|tmuser|RESU",
+         "uuuu.uuuuuu.uuuu"},
+        {"{{ u|tojson }}|{{ {'k': u}|tojson }}", "\"USER\"|{\"k\": \"USER\"}",
+         "uuuuuu.......uuuuuu."},
+        {"{{ d|tojson }}|{% for k in d %}{{ k }}{% endfor %}", "{\"ab\": 1}|ab", ".uuuu.....uu"},
+        {"{{ [u] }}", "['USER']", ".uuuuuu."},
+        {"{{ (u ~ '&')|e }}", "USER&amp;", "uuuuuuuuu"},
+        {"{% set x %}<{{ u }}>{% endset %}{{ x }}", "<USER>", ".uuuu."},
+        {"{% macro m(a) %}[{{ a }}]{% endmacro %}{{ m(u) }}", "[USER]", ".uuuu."},
+        {"{{ '%s!' % u }}|{{ '{}!'.format(u) }}|{{ u|format() }}", "USER!|USER!|USER",
+         "uuuu..uuuu..uuuu"},
+        {"{{ u * 2 }}|{{ (u ~ '.') * 2 }}", "USERUSER|USER.USER.", "uuuuuuuu.uuuu.uuuu."},
+        {"{{ ('a\\n' ~ u)|indent(2) }}", "a\n  USER", "....uuuu"},
+        {"{{ u|string }}{{ u if u else 'x' }}{{ u|default('z') }}", "USERUSERUSER",
+         "uuuuuuuuuuuu"},
+        {"{{ u.split('S')|last }}{{ u.rsplit('S', 1)|first }}", "ERU", "uuu"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *mask;
+        char *out = render_mask(cases[i].src, &mask);
+        cr_expect_str_eq(out, cases[i].out, "case %zu: %s", i, cases[i].src);
+        cr_expect_str_eq(mask, cases[i].mask, "case %zu: %s -> '%s' mask %s", i, cases[i].src, out,
+                         mask);
+        free(out);
+        free(mask);
+    }
+}
+
+/* Without mark_user nothing is marked, and the plain API is unchanged. */
+Test(jinja, user_spans_off) {
+    const char *src = "{{ u }}";
+    json_t *ctx = json_pack("{s:s}", "u", "USER");
+    he_error err = {0};
+    jinja_template *t = jinja_parse(src, strlen(src), &err);
+    size_t len, nsp = 99;
+    jinja_span *sp = (jinja_span *)1;
+    char *out = jinja_render_spans(t, ctx, NULL, &len, &sp, &nsp, &err);
+    cr_assert_str_eq(out, "USER");
+    cr_expect_null(sp);
+    cr_expect_eq(nsp, 0);
+    free(out);
+    jinja_free(t);
+    json_decref(ctx);
+}
