@@ -59,6 +59,14 @@ void jvm_work(jvm *V, size_t bytes) {
     jvm_step(V);
 }
 
+int jvm_equal(jvm *V, jv x, jv y) {
+    uint64_t work;
+    int r = jv_equal_work(x, y, &work);
+    V->steps += work;
+    jvm_step(V);
+    return r;
+}
+
 /* Recursion in templates (macros calling macros, nested blocks, deep values) runs on the C
  * stack; measuring it catches every path at once, whatever the mix of frames. */
 void jvm_check_stack(jvm *V) {
@@ -367,7 +375,7 @@ int jv_compare(jvm *V, jv x, jv y) {
     if (x.t == JV_LIST && y.t == JV_LIST && !((x.flags | y.flags) & JF_GEN)) {
         size_t n = x.u.l->n < y.u.l->n ? x.u.l->n : y.u.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (jv_equal(x.u.l->v[i], y.u.l->v[i])) continue;
+            if (jvm_equal(V, x.u.l->v[i], y.u.l->v[i])) continue;
             return jv_compare(V, x.u.l->v[i], y.u.l->v[i]);
         }
         return x.u.l->n < y.u.l->n ? -1 : x.u.l->n > y.u.l->n;
@@ -390,10 +398,8 @@ static int contains(jvm *V, jv hay, jv needle) {
         jvm_work(V, hay.u.s->n + needle.u.s->n);
         return memmem(hay.u.s->p, hay.u.s->n, needle.u.s->p, needle.u.s->n) != NULL;
     case JV_LIST:
-        for (size_t i = 0; i < hay.u.l->n; i++) {
-            jvm_step(V);
-            if (jv_equal(hay.u.l->v[i], needle)) return 1;
-        }
+        for (size_t i = 0; i < hay.u.l->n; i++)
+            if (jvm_equal(V, hay.u.l->v[i], needle)) return 1;
         return 0;
     case JV_DICT:
         return jd_get(hay.u.d, needle) != NULL;
@@ -466,8 +472,7 @@ static jv binop(jvm *V, int op, jv x, jv y) {
     switch (op) {
     case OP_EQ:
     case OP_NE:
-        if (x.t == JV_STR && y.t == JV_STR) jvm_work(V, x.u.s->n < y.u.s->n ? x.u.s->n : y.u.s->n);
-        return jv_bool(jv_equal(x, y) == (op == OP_EQ));
+        return jv_bool(jvm_equal(V, x, y) == (op == OP_EQ));
     case OP_LT:
         return jv_bool(jv_compare(V, x, y) < 0);
     case OP_LE:

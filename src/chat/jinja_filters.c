@@ -747,8 +747,7 @@ jv jinja_method(jvm *V, jv self, const jstr *name, const jargs *g, int *ok) {
         jv x = jargs_get(g, 0, NULL, jv_undef(NULL), NULL);
         int64_t c = 0;
         for (size_t i = 0; i < self.u.l->n; i++) {
-            jvm_step(V);
-            if (jv_equal(self.u.l->v[i], x)) {
+            if (jvm_equal(V, self.u.l->v[i], x)) {
                 if (name_is(name, "index")) return jv_int((int64_t)i);
                 c++;
             }
@@ -1416,8 +1415,8 @@ int jinja_test(jvm *V, const jstr *name, jv v, const jargs *g) {
         if (T("odd")) return m == 1.0 || m == -1.0; /* Python: x % 2 == 1 */
         return m == 0.0;
     }
-    if (T("equalto") || T("eq") || T("==")) return jv_equal(v, a0);
-    if (T("ne") || T("!=")) return !jv_equal(v, a0);
+    if (T("equalto") || T("eq") || T("==")) return jvm_equal(V, v, a0);
+    if (T("ne") || T("!=")) return !jvm_equal(V, v, a0);
     if (T("lt") || T("lessthan") || T("<")) return jv_compare(V, v, a0) < 0;
     if (T("le") || T("<=")) return jv_compare(V, v, a0) <= 0;
     if (T("gt") || T("greaterthan") || T(">")) return jv_compare(V, v, a0) > 0;
@@ -1430,10 +1429,8 @@ int jinja_test(jvm *V, const jstr *name, jv v, const jargs *g) {
         }
         if (a0.t == JV_DICT) return jd_get(a0.u.d, v) != NULL;
         const jlist *items = jv_iter(V, a0);
-        for (size_t i = 0; i < items->n; i++) {
-            jvm_step(V);
-            if (jv_equal(items->v[i], v)) return 1;
-        }
+        for (size_t i = 0; i < items->n; i++)
+            if (jvm_equal(V, items->v[i], v)) return 1;
         return 0;
     }
     if (T("sameas")) {

@@ -271,6 +271,8 @@ jv jv_from_json(jarena *a, const json_t *j, int user, int depth);
 
 int jv_truthy(jv v);
 int jv_equal(jv x, jv y);
+/* jv_equal, and *work gets the nodes visited plus bytes compared / 64 (at most 10 M) */
+int jv_equal_work(jv x, jv y, uint64_t *work);
 int jv_is_str(jv v);
 const char *jv_typename(jv v); /* Python-ish: 'str', 'int', 'dict', ... */
 size_t utf8_len(const char *p, size_t n);
@@ -330,6 +332,8 @@ void jvm_step(jvm *V);
  * step per 64 bytes: repeating such an operation in a loop stays bounded. Work that allocates
  * in proportion (building strings and lists) is bounded by max_output and max_memory. */
 void jvm_work(jvm *V, size_t bytes);
+/* Python == with its work charged to max_steps (a template comparing big values in a loop) */
+int jvm_equal(jvm *V, jv x, jv y);
 /* Throws HE_LIMIT when evaluation has used more than JINJA_STACK_BUDGET bytes of C stack
  * (small enough for the server's 1 MiB connection threads). */
 void jvm_check_stack(jvm *V);

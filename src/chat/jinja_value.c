@@ -534,6 +534,7 @@ static double num_f(jv v) {
  * values compare unequal, which is safe for every caller (lookups, `in`, ==). */
 static int equal_rec(jv x, jv y, int depth, long *budget) {
     if (--*budget < 0 || depth > 1000) return 0;
+    if (x.t == JV_STR && y.t == JV_STR) *budget -= (long)(x.u.s->n >> 6); /* bytes compared */
     if (is_num(x) && is_num(y)) {
         if (x.t != JV_FLOAT && y.t != JV_FLOAT)
             return (x.t == JV_INT ? x.u.i : x.u.b) == (y.t == JV_INT ? y.u.i : y.u.b);
@@ -567,9 +568,16 @@ static int equal_rec(jv x, jv y, int depth, long *budget) {
     }
 }
 
-int jv_equal(jv x, jv y) {
+int jv_equal_work(jv x, jv y, uint64_t *work) {
     long budget = 10000000;
-    return equal_rec(x, y, 0, &budget);
+    int r = equal_rec(x, y, 0, &budget);
+    *work = (uint64_t)(10000000 - (budget < 0 ? 0 : budget));
+    return r;
+}
+
+int jv_equal(jv x, jv y) {
+    uint64_t work;
+    return jv_equal_work(x, y, &work);
 }
 
 const char *jv_typename(jv v) {

@@ -626,6 +626,10 @@ Test(jinja, unbounded_loops) {
         {"{% for i in range(100000) %}{{ ''.join(l) }}{% endfor %}", NULL},
         {"{% for i in range(100000) %}{{ 'q' in l }}{% endfor %}", NULL},
         {"{% for i in range(100000) %}{{ l|max }}{% endfor %}", NULL},
+        {"{% set m = l + [] %}{% for i in range(100000) %}{{ l == m }}{% endfor %}", NULL},
+        {"{% set m = l + ['x'] %}{% for i in range(100000) %}{{ l < m }}{% endfor %}", NULL},
+        {"{% set m = l + [] %}{% for i in range(100000) %}{{ m is eq(l) }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ l.count('x') }}{% endfor %}", NULL},
     };
     json_t *ctx = str_ctx("a", 4u << 20, NULL, 0);
     json_t *l = json_array();
