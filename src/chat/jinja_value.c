@@ -240,7 +240,7 @@ jv jv_substr(jarena *a, const jstr *s, size_t st, size_t en) {
     jstr *r = ja_alloc(a, sizeof *r);
     r->p = s->p + st;
     r->n = en - st;
-    if (s->user) {
+    if (s->user && en > st) {
         /* the ranges inside [st, en), shifted to start at 0 */
         size_t i0 = spans_first(s->user, st), k = 0;
         while (i0 + k < s->user->n && s->user->r[i0 + k].st < en)
