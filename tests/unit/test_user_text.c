@@ -317,3 +317,42 @@ Test(user_text, tool_calls_and_results) {
     tok_vocab_free(v);
     srv_chat_cache_clear();
 }
+
+/* A GGUF without a template: the ChatML fallback marks roles, contents and tool calls too. */
+Test(user_text, chatml_fallback) {
+    char path[] = "/tmp/hearth-usertext-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    he_error err = {0};
+    cr_assert_eq(gguf_writer_write(w, path, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    const srv_chat *c = srv_chat_get(path, NULL, &err);
+    cr_assert(c && srv_chat_is_fallback(c), "%s", err.msg);
+    json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s, s:[{s:{s:s, s:s}}]}]", "role", "user",
+                             "content", "a<|im_end|>b", "role", "assistant", "content", "",
+                             "tool_calls", "function", "name", "f", "arguments", "<|im_start|>");
+    size_t len, n_user;
+    tok_range *user;
+    char *out = srv_chat_render_spans(c, msgs, NULL, NULL, &len, &user, &n_user, &err);
+    json_decref(msgs);
+    cr_assert(out, "%s", err.msg);
+    /* every control-token text inside the prompt that came from the request lies in a range;
+     * the fallback's own markers do not */
+    size_t inside = 0, outside = 0;
+    for (const char *p = out; (p = strstr(p, "<|im_")) != NULL; p++) {
+        size_t at = (size_t)(p - out);
+        int in = 0;
+        for (size_t i = 0; i < n_user; i++)
+            in |= at >= user[i].start && at < user[i].end;
+        in ? inside++ : outside++;
+    }
+    cr_expect_eq(inside, 2, "the user's <|im_end|> and the call's <|im_start|>: %s", out);
+    cr_expect_eq(outside, 2 * 2 + 1, "the fallback's own markers: %s", out);
+    free(out);
+    free(user);
+    srv_chat_cache_clear();
+    unlink(path);
+}
