@@ -187,7 +187,9 @@ static jv do_strip(jvm *V, const jstr *s, const jstr *chars, int which) {
 }
 
 /* s[st, en) as a string that shares s's bytes */
-static jv substr(jvm *V, const jstr *s, size_t st, size_t en) { return jv_substr(&V->a, s, st, en); }
+static jv substr(jvm *V, const jstr *s, size_t st, size_t en) {
+    return jv_substr(&V->a, s, st, en);
+}
 
 /* Searching backwards (rfind, rsplit) in linear time: Knuth-Morris-Pratt over the reversed
  * needle and the reversed text, so a needle like "aaab" in "aaaa..." is not O(n*m). */

@@ -743,8 +743,7 @@ Test(jinja, user_spans) {
          "uuuu..uuuu..uuuu"},
         {"{{ u * 2 }}|{{ (u ~ '.') * 2 }}", "USERUSER|USER.USER.", "uuuuuuuu.uuuu.uuuu."},
         {"{{ ('a\\n' ~ u)|indent(2) }}", "a\n  USER", "....uuuu"},
-        {"{{ u|string }}{{ u if u else 'x' }}{{ u|default('z') }}", "USERUSERUSER",
-         "uuuuuuuuuuuu"},
+        {"{{ u|string }}{{ u if u else 'x' }}{{ u|default('z') }}", "USERUSERUSER", "uuuuuuuuuuuu"},
         {"{{ u.split('S')|last }}{{ u.rsplit('S', 1)|first }}", "ERU", "uuu"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -920,9 +920,20 @@ Test(specials, plain_ranges) {
     }
     toks[256] = "<|c|>", types[256] = TOK_ATTR_CONTROL;
     toks[257] = "<u>", types[257] = TOK_ATTR_USER_DEFINED;
-    tok_vocab_desc d = {.model = "gpt2", .pre = "gpt-2", .n_vocab = 258, .tokens = toks,
-                        .types = types, .bos = -1, .eos = -1, .unk = -1, .pad = -1, .eot = -1,
-                        .eom = -1, .add_bos = 0, .add_eos = 0, .add_space_prefix = -1};
+    tok_vocab_desc d = {.model = "gpt2",
+                        .pre = "gpt-2",
+                        .n_vocab = 258,
+                        .tokens = toks,
+                        .types = types,
+                        .bos = -1,
+                        .eos = -1,
+                        .unk = -1,
+                        .pad = -1,
+                        .eot = -1,
+                        .eom = -1,
+                        .add_bos = 0,
+                        .add_eos = 0,
+                        .add_space_prefix = -1};
     he_error err = {0};
     tok_vocab *v = tok_vocab_new(&d, &err);
     cr_assert(v, "%s", err.msg);
@@ -936,11 +947,11 @@ Test(specials, plain_ranges) {
         size_t controls; /* how many <|c|> come out as the control token */
     } cases[] = {
         {{{0, 0}}, 0, true, 3},
-        {{{5, 17}}, 1, true, 2},            /* the middle one is typed by a user */
-        {{{2, 4}}, 1, true, 2},             /* a range inside a control text blocks it */
-        {{{21, 23}}, 1, true, 2},           /* ... also at its end */
-        {{{0, 5}, {18, 23}}, 2, true, 1},   /* two ranges */
-        {{{5, 7}}, 1, true, 3},             /* no special text inside: nothing changes */
+        {{{5, 17}}, 1, true, 2},          /* the middle one is typed by a user */
+        {{{2, 4}}, 1, true, 2},           /* a range inside a control text blocks it */
+        {{{21, 23}}, 1, true, 2},         /* ... also at its end */
+        {{{0, 5}, {18, 23}}, 2, true, 1}, /* two ranges */
+        {{{5, 7}}, 1, true, 3},           /* no special text inside: nothing changes */
         {{{0, 0}}, 0, false, 0},
         {{{0, 23}}, 1, true, 0},
     };
