@@ -9,7 +9,9 @@
  *      when the whole-token bytes are valid UTF-8, equal to them
  *   3  the rest is a GGUF file: tok_vocab_load must fail cleanly or give a vocab that encodes
  *   4  WordPiece vocab: every id in range, never more ids than input bytes + 2
- * Modes 0 and 1 also encode with parse_special and add_special to exercise those paths. */
+ * Modes 0 and 1 also encode with parse_special and add_special to exercise those paths, and
+ * with plain (user) ranges: the whole text as one range must give tok_encode's ids without
+ * parse_special. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +243,24 @@ static void round_trip(const tok_vocab *v, const char *text, size_t len, bool no
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= tok_n_vocab(v)) abort();
     free(ids);
+    /* plain (user) ranges: the whole text as one is tok_encode without parse_special; a range
+     * in the middle stays in bounds */
+    if (len == 0) return;
+    int32_t *plain_ids;
+    size_t np;
+    tok_range all = {0, len}, mid = {len / 3, len / 3 + (len + 2) / 3};
+    if (tok_encode(v, text, len, false, false, &ids, &n, &err) < 0) abort();
+    if (tok_encode_spans(v, text, len, &all, 1, false, true, &plain_ids, &np, &err) < 0) abort();
+    if (np != n || memcmp(plain_ids, ids, n * sizeof *ids) != 0) abort();
+    free(plain_ids);
+    free(ids);
+    if (mid.end > len) mid.end = len;
+    if (mid.start < mid.end) {
+        if (tok_encode_spans(v, text, len, &mid, 1, true, true, &ids, &n, &err) < 0) abort();
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] < 0 || ids[i] >= tok_n_vocab(v)) abort();
+        free(ids);
+    }
 }
 
 static void stream(const tok_vocab *v, const uint8_t *data, size_t size) {

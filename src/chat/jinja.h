@@ -14,6 +14,7 @@
 #ifndef HEARTH_CHAT_JINJA_H
 #define HEARTH_CHAT_JINJA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -36,7 +37,18 @@ typedef struct {
     /* The local time strftime_now() formats; NULL means the real current local time. */
     const struct tm *now;
     jinja_limits limits;
+    /* Request data (see jinja_render_spans): with mark_user, every string of ctx, values and
+     * dict keys at any depth, counts as user bytes, except those under the top-level keys in
+     * trusted (a NULL-terminated list, may be NULL), such as bos_token and eos_token that the
+     * server itself fills in. Numbers and booleans are never user bytes. */
+    bool mark_user;
+    const char *const *trusted;
 } jinja_options;
+
+/* A byte range [start, end) of rendered output. */
+typedef struct {
+    size_t start, end;
+} jinja_span;
 
 /* ---- Parsing ---- */
 
@@ -59,5 +71,15 @@ void jinja_free(jinja_template *t);
  * A template may be rendered from several threads at once. */
 char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_options *opt,
                    size_t *out_len, he_error *err);
+
+/* jinja_render that also says which output bytes came from user strings (opt->mark_user):
+ * the bytes of a user string keep their mark through concatenation, {{ }}, slicing, strip,
+ * split, replace, join, indent and format; operations that rewrite bytes (upper, escape,
+ * tojson of a string, repr) mark their whole result when any input byte was a user byte.
+ * So a control token's text can appear unmarked only if the template itself wrote it.
+ * *user (may be NULL) gets a malloc'd array of *n_user sorted, disjoint, non-empty ranges,
+ * NULL when there are none; the caller frees it. */
+char *jinja_render_spans(const jinja_template *t, const json_t *ctx, const jinja_options *opt,
+                         size_t *out_len, jinja_span **user, size_t *n_user, he_error *err);
 
 #endif

@@ -54,6 +54,19 @@ void jvm_step(jvm *V) {
                (unsigned long long)V->lim.max_steps);
 }
 
+void jvm_work(jvm *V, size_t bytes) {
+    V->steps += bytes >> 6;
+    jvm_step(V);
+}
+
+int jvm_equal(jvm *V, jv x, jv y) {
+    uint64_t work;
+    int r = jv_equal_work(x, y, &work);
+    V->steps += work;
+    jvm_step(V);
+    return r;
+}
+
 /* Recursion in templates (macros calling macros, nested blocks, deep values) runs on the C
  * stack; measuring it catches every path at once, whatever the mix of frames. */
 void jvm_check_stack(jvm *V) {
@@ -201,12 +214,13 @@ jv jv_getitem(jvm *V, jv obj, jv key) {
                 if (i < 0) i += n;
                 if (i >= 0 && i < n) return obj.u.l->v[i];
             } else {
+                jvm_work(V, obj.u.s->n);
                 int64_t n = (int64_t)utf8_len(obj.u.s->p, obj.u.s->n);
                 if (i < 0) i += n;
                 if (i >= 0 && i < n) {
                     size_t st = utf8_offset(obj.u.s->p, obj.u.s->n, (size_t)i);
                     size_t en = utf8_offset(obj.u.s->p, obj.u.s->n, (size_t)i + 1);
-                    return jv_strn(&V->a, obj.u.s->p + st, en - st);
+                    return jv_substr(&V->a, obj.u.s, st, en);
                 }
             }
             return jv_undef(hintf(V, "%s has no element %lld", obj_desc(obj), (long long)i));
@@ -254,6 +268,7 @@ static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
     if (bad) jthrow(&V->a, HE_RUNTIME, "TypeError: slice indices must be integers or None");
     if (st == 0) jthrow(&V->a, HE_RUNTIME, "ValueError: slice step cannot be zero");
     if (st < -INT64_MAX) st = -INT64_MAX;
+    if (is_str) jvm_work(V, obj.u.s->n);
     int64_t n = is_str ? (int64_t)utf8_len(obj.u.s->p, obj.u.s->n) : (int64_t)obj.u.l->n;
     int64_t a = start.t == JV_NONE || start.t == JV_UNDEF
                     ? (st > 0 ? 0 : n - 1)
@@ -266,17 +281,31 @@ static jv do_slice(jvm *V, jv obj, jv start, jv stop, jv step) {
     if (st > 0 && a < b) cnt = (size_t)((b - a + st - 1) / st);
     if (st < 0 && a > b) cnt = (size_t)((a - b + (-st) - 1) / (-st));
     if (is_str) {
-        /* code point offsets, computed once */
-        size_t *off = ja_alloc(&V->a, ((size_t)n + 1) * sizeof(size_t));
-        size_t k = 0;
-        for (size_t i = 0; i < obj.u.s->n; i++)
-            if (((unsigned char)obj.u.s->p[i] & 0xC0) != 0x80) off[k++] = i;
-        off[k] = obj.u.s->n;
+        /* one walk over the code points (forwards or backwards with the step's sign), no
+         * table of offsets: slicing a few characters off a big string stays cheap */
+        const jstr *s = obj.u.s;
         jbuf out;
         jb_init(&out, &V->a, V->lim.max_output);
-        for (size_t c = 0; c < cnt; c++) {
-            int64_t i = a + (int64_t)c * st;
-            jb_put(&out, obj.u.s->p + off[i], off[i + 1] - off[i]);
+        if (cnt == 0) return jv_str(jb_str(&out));
+        int64_t last = a + (int64_t)(cnt - 1) * st; /* index of the last code point taken */
+        if (st > 0) {
+            int64_t idx = 0;
+            for (size_t i = 0; i < s->n && idx <= last; idx++) {
+                size_t j = i + 1;
+                while (j < s->n && ((unsigned char)s->p[j] & 0xC0) == 0x80)
+                    j++;
+                if (idx >= a && (idx - a) % st == 0) jb_put_sub(&out, s, i, j);
+                i = j;
+            }
+        } else {
+            int64_t idx = n - 1;
+            for (size_t j = s->n; j > 0 && idx >= last; idx--) {
+                size_t i = j - 1;
+                while (i > 0 && ((unsigned char)s->p[i] & 0xC0) == 0x80)
+                    i--;
+                if (idx <= a && (a - idx) % (-st) == 0) jb_put_sub(&out, s, i, j);
+                j = i;
+            }
         }
         return jv_str(jb_str(&out));
     }
@@ -310,10 +339,7 @@ const jlist *jv_iter(jvm *V, jv v) {
             size_t j = i + 1;
             while (j < s->n && ((unsigned char)s->p[j] & 0xC0) == 0x80)
                 j++;
-            jstr *c = ja_alloc(&V->a, sizeof *c);
-            c->p = s->p + i;
-            c->n = j - i;
-            l.u.l->v[k++] = jv_str(c);
+            l.u.l->v[k++] = jv_substr(&V->a, s, i, j);
             i = j;
         }
         return l.u.l;
@@ -341,6 +367,7 @@ int jv_compare(jvm *V, jv x, jv y) {
     }
     if (x.t == JV_STR && y.t == JV_STR) {
         size_t n = x.u.s->n < y.u.s->n ? x.u.s->n : y.u.s->n;
+        jvm_work(V, n);
         int r = memcmp(x.u.s->p, y.u.s->p, n);
         if (r) return r < 0 ? -1 : 1;
         return x.u.s->n < y.u.s->n ? -1 : x.u.s->n > y.u.s->n;
@@ -348,7 +375,7 @@ int jv_compare(jvm *V, jv x, jv y) {
     if (x.t == JV_LIST && y.t == JV_LIST && !((x.flags | y.flags) & JF_GEN)) {
         size_t n = x.u.l->n < y.u.l->n ? x.u.l->n : y.u.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (jv_equal(x.u.l->v[i], y.u.l->v[i])) continue;
+            if (jvm_equal(V, x.u.l->v[i], y.u.l->v[i])) continue;
             return jv_compare(V, x.u.l->v[i], y.u.l->v[i]);
         }
         return x.u.l->n < y.u.l->n ? -1 : x.u.l->n > y.u.l->n;
@@ -368,10 +395,11 @@ static int contains(jvm *V, jv hay, jv needle) {
                    "TypeError: 'in <string>' requires string as left operand, not %s",
                    jv_typename(needle));
         if (needle.u.s->n == 0) return 1;
+        jvm_work(V, hay.u.s->n + needle.u.s->n);
         return memmem(hay.u.s->p, hay.u.s->n, needle.u.s->p, needle.u.s->n) != NULL;
     case JV_LIST:
         for (size_t i = 0; i < hay.u.l->n; i++)
-            if (jv_equal(hay.u.l->v[i], needle)) return 1;
+            if (jvm_equal(V, hay.u.l->v[i], needle)) return 1;
         return 0;
     case JV_DICT:
         return jd_get(hay.u.d, needle) != NULL;
@@ -413,8 +441,11 @@ static double py_fmod(double a, double b) {
     return m;
 }
 
+/* seq * times. An empty sequence repeats to an empty one at once, as in Python: a loop over
+ * `times` would run 2^63 times producing nothing. Otherwise the output limit caps `times`. */
 static jv repeat(jvm *V, jv seq, int64_t times) {
     if (times < 0) times = 0;
+    if ((seq.t == JV_STR ? seq.u.s->n : seq.u.l->n) == 0) times = 0;
     if (seq.t == JV_STR) {
         size_t n = seq.u.s->n;
         if (n && (uint64_t)times > V->lim.max_output / n)
@@ -422,7 +453,7 @@ static jv repeat(jvm *V, jv seq, int64_t times) {
         jbuf b;
         jb_init(&b, &V->a, V->lim.max_output);
         for (int64_t i = 0; i < times; i++)
-            jb_put(&b, seq.u.s->p, n);
+            jb_put_str(&b, seq.u.s);
         jv r = jv_str(jb_str(&b));
         r.flags = seq.flags & JF_SAFE;
         return r;
@@ -440,9 +471,8 @@ static jv repeat(jvm *V, jv seq, int64_t times) {
 static jv binop(jvm *V, int op, jv x, jv y) {
     switch (op) {
     case OP_EQ:
-        return jv_bool(jv_equal(x, y));
     case OP_NE:
-        return jv_bool(!jv_equal(x, y));
+        return jv_bool(jvm_equal(V, x, y) == (op == OP_EQ));
     case OP_LT:
         return jv_bool(jv_compare(V, x, y) < 0);
     case OP_LE:
@@ -460,8 +490,8 @@ static jv binop(jvm *V, int op, jv x, jv y) {
         const jstr *b = jv_to_str(&V->a, y, V->lim.max_output);
         jbuf buf;
         jb_init(&buf, &V->a, V->lim.max_output);
-        jb_put(&buf, a->p, a->n);
-        jb_put(&buf, b->p, b->n);
+        jb_put_str(&buf, a);
+        jb_put_str(&buf, b);
         return jv_str(jb_str(&buf));
     }
     default:
@@ -547,8 +577,8 @@ static jv binop(jvm *V, int op, jv x, jv y) {
             }
             jbuf buf;
             jb_init(&buf, &V->a, V->lim.max_output);
-            jb_put(&buf, x.u.s->p, x.u.s->n);
-            jb_put(&buf, y.u.s->p, y.u.s->n);
+            jb_put_str(&buf, x.u.s);
+            jb_put_str(&buf, y.u.s);
             jv r = jv_str(jb_str(&buf));
             r.flags = (uint8_t)safe;
             return r;
@@ -746,8 +776,8 @@ static jv call_macro(jvm *V, const jmacro *m, const jargs *g, jv caller, const c
                                                    (int)def->kwn[i]->n, def->kwn[i]->p));
         scope_set(V, sc, def->kwn[i], vals[i]);
     }
-    static const jstr s_kwargs = {6, "kwargs"}, s_varargs = {7, "varargs"},
-                      s_caller = {6, "caller"};
+    static const jstr s_kwargs = {.n = 6, .p = "kwargs"}, s_varargs = {.n = 7, .p = "varargs"},
+                      s_caller = {.n = 6, .p = "caller"};
     scope_set(V, sc, &s_kwargs, kwargs);
     scope_set(V, sc, &s_varargs, jv_list(&V->a, 0));
     if (caller.t == JV_MACRO) scope_set(V, sc, &s_caller, caller);
@@ -963,7 +993,7 @@ static int exec_for(jvm *V, const jnode *n, jscope *sc, jbuf *out) {
     L->items = items;
     jv loopv = {.t = JV_LOOP};
     loopv.u.loop = L;
-    static const jstr s_loop = {4, "loop"};
+    static const jstr s_loop = {.n = 4, .p = "loop"};
     for (size_t i = 0; i < items->n; i++) {
         jvm_step(V);
         L->i = i;
@@ -1102,6 +1132,20 @@ void jinja_free(jinja_template *t) {
 
 char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_options *opt,
                    size_t *out_len, he_error *err) {
+    return jinja_render_spans(t, ctx, opt, out_len, NULL, NULL, err);
+}
+
+static int is_trusted(const jinja_options *opt, const char *key) {
+    if (!opt || !opt->trusted) return 0;
+    for (const char *const *k = opt->trusted; *k; k++)
+        if (!strcmp(*k, key)) return 1;
+    return 0;
+}
+
+char *jinja_render_spans(const jinja_template *t, const json_t *ctx, const jinja_options *opt,
+                         size_t *out_len, jinja_span **user, size_t *n_user, he_error *err) {
+    if (user) *user = NULL;
+    if (n_user) *n_user = 0;
     jvm *V = xcalloc(1, sizeof *V);
     jmp_buf jb;
     jinja_limits lim = opt ? opt->limits : (jinja_limits){0};
@@ -1139,17 +1183,37 @@ char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_optio
     }
     jscope *root = scope_new(V, V->globals);
     if (ctx) {
-        jv c = jv_from_json(&V->a, ctx, 0);
-        root->vars = *c.u.d;
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)ctx, key, val) {
+            int mark = opt && opt->mark_user && !is_trusted(opt, key);
+            jd_set(&V->a, &root->vars, jv_cstr(&V->a, key), jv_from_json(&V->a, val, mark, 1));
+        }
     }
     jbuf out;
     jb_init(&out, &V->a, lim.max_output);
     render_body(V, t->root, root, &out);
+    jinja_span *spans = NULL;
+    if (user && out.nsp) {
+        spans = he_malloc(out.nsp * sizeof *spans);
+        if (!spans) jthrow(&V->a, HE_NOMEM, "out of memory");
+        for (size_t i = 0; i < out.nsp; i++) {
+            spans[i].start = out.sp[i].st;
+            spans[i].end = out.sp[i].en;
+        }
+    }
     char *result = he_malloc(out.n + 1);
-    if (!result) jthrow(&V->a, HE_NOMEM, "out of memory");
+    if (!result) {
+        free(spans);
+        jthrow(&V->a, HE_NOMEM, "out of memory");
+    }
     if (out.n) memcpy(result, out.p, out.n);
     result[out.n] = 0;
     if (out_len) *out_len = out.n;
+    if (user) {
+        *user = spans;
+        *n_user = out.nsp;
+    }
     ja_free(&V->a);
     free(V);
     return result;

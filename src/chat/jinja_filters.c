@@ -47,9 +47,11 @@ static jv tuple2(jvm *V, jv a, jv b) {
     return t;
 }
 
-/* Decodes UTF-8 into code points (invalid bytes pass through as themselves). */
-static uint32_t *decode(jvm *V, const jstr *s, size_t *n) {
+/* Decodes UTF-8 into code points (invalid bytes pass through as themselves); with off
+ * non-NULL, (*off)[i] is the byte offset of code point i and (*off)[n] == s->n. */
+static uint32_t *decode_off(jvm *V, const jstr *s, size_t *n, size_t **off) {
     uint32_t *cp = ja_alloc(&V->a, (s->n + 1) * sizeof *cp);
+    size_t *o = off ? ja_alloc(&V->a, (s->n + 1) * sizeof *o) : NULL;
     const unsigned char *p = (const unsigned char *)s->p;
     size_t k = 0;
     for (size_t i = 0; i < s->n;) {
@@ -65,12 +67,19 @@ static uint32_t *decode(jvm *V, const jstr *s, size_t *n) {
             else
                 j = 1;
         }
+        if (o) o[k] = i;
         cp[k++] = c;
         i += j;
+    }
+    if (o) {
+        o[k] = s->n;
+        *off = o;
     }
     *n = k;
     return cp;
 }
+
+static uint32_t *decode(jvm *V, const jstr *s, size_t *n) { return decode_off(V, s, n, NULL); }
 
 static void put_cp(jbuf *b, uint32_t c) {
     char o[4];
@@ -150,45 +159,71 @@ static jv change_case(jvm *V, const jstr *s, int mode) {
         }
         put_cp(&b, c);
     }
-    return mkstr(V, &b);
+    return jv_str(jstr_user_if(&V->a, jb_str(&b), s)); /* bytes rewritten: all or nothing */
 }
 
-/* strip: which = 1 left, 2 right, 3 both; chars NULL = whitespace */
+static int cmp_u32(const void *x, const void *y) {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int in_set(const uint32_t *set, size_t nc, uint32_t c) {
+    return bsearch(&c, set, nc, sizeof *set, cmp_u32) != NULL;
+}
+
+/* strip: which = 1 left, 2 right, 3 both; chars NULL = whitespace. The char set is sorted so
+ * that stripping a long string by a long set stays O(n log m). */
 static jv do_strip(jvm *V, const jstr *s, const jstr *chars, int which) {
-    size_t n, nc = 0;
-    uint32_t *cp = decode(V, s, &n);
+    size_t n, nc = 0, *off;
+    uint32_t *cp = decode_off(V, s, &n, &off);
     uint32_t *set = chars ? decode(V, chars, &nc) : NULL;
+    if (set) qsort(set, nc, sizeof *set, cmp_u32);
     size_t a = 0, b = n;
-    while ((which & 1) && a < b && (set ? 0 : cp_space(cp[a])))
+    while ((which & 1) && a < b && (set ? in_set(set, nc, cp[a]) : cp_space(cp[a])))
         a++;
-    while ((which & 2) && b > a && (set ? 0 : cp_space(cp[b - 1])))
+    while ((which & 2) && b > a && (set ? in_set(set, nc, cp[b - 1]) : cp_space(cp[b - 1])))
         b--;
-    if (set) {
-        for (; (which & 1) && a < b; a++) {
-            size_t k;
-            for (k = 0; k < nc && set[k] != cp[a]; k++) {
-            }
-            if (k == nc) break;
-        }
-        for (; (which & 2) && b > a; b--) {
-            size_t k;
-            for (k = 0; k < nc && set[k] != cp[b - 1]; k++) {
-            }
-            if (k == nc) break;
-        }
-    }
-    size_t st = utf8_offset(s->p, s->n, a), en = utf8_offset(s->p, s->n, b);
-    jstr *r = ja_alloc(&V->a, sizeof *r);
-    r->p = s->p + st;
-    r->n = en - st;
-    return jv_str(r);
+    return jv_substr(&V->a, s, off[a], off[b]);
 }
 
-static jv substr(jvm *V, const char *p, size_t n) {
-    jstr *r = ja_alloc(&V->a, sizeof *r);
-    r->p = p;
-    r->n = n;
-    return jv_str(r);
+/* s[st, en) as a string that shares s's bytes */
+static jv substr(jvm *V, const jstr *s, size_t st, size_t en) {
+    return jv_substr(&V->a, s, st, en);
+}
+
+/* Searching backwards (rfind, rsplit) in linear time: Knuth-Morris-Pratt over the reversed
+ * needle and the reversed text, so a needle like "aaab" in "aaaa..." is not O(n*m). */
+typedef struct {
+    const char *p;
+    size_t m;
+    size_t *fail; /* fail[i]: longest proper border of the reversed needle's first i+1 bytes */
+} rsearch;
+
+static void rs_init(jvm *V, rsearch *r, const jstr *needle) {
+    r->p = needle->p;
+    r->m = needle->n;
+    r->fail = ja_alloc(&V->a, (r->m + 1) * sizeof *r->fail);
+#define RN(i) r->p[r->m - 1 - (i)]
+    for (size_t i = 1, k = 0; i < r->m; i++) {
+        while (k && RN(i) != RN(k))
+            k = r->fail[k - 1];
+        if (RN(i) == RN(k)) k++;
+        r->fail[i] = k;
+    }
+}
+
+/* Start of the last occurrence of the needle inside hay[0, end), or SIZE_MAX. */
+static size_t rs_find(const rsearch *r, const char *hay, size_t end) {
+    if (r->m == 0) return end;
+    for (size_t j = 0, k = 0; j < end; j++) {
+        char c = hay[end - 1 - j];
+        while (k && c != RN(k))
+            k = r->fail[k - 1];
+        if (c == RN(k)) k++;
+        if (k == r->m) return end - 1 - j;
+    }
+    return SIZE_MAX;
+#undef RN
 }
 
 /* Python str.split / str.rsplit */
@@ -205,13 +240,8 @@ static jv do_split(jvm *V, const jstr *s, jv sepv, int64_t maxsplit, int from_ri
         jvm_step(V);                                                                               \
     } while (0)
     if (sepv.t == JV_NONE || sepv.t == JV_UNDEF) {
-        size_t n;
-        uint32_t *cp = decode(V, s, &n);
-        size_t *off = ja_alloc(&V->a, (n + 1) * sizeof *off);
-        for (size_t i = 0, k = 0; i <= n; i++) {
-            off[i] = k;
-            if (i < n) k = utf8_offset(s->p, s->n, i + 1);
-        }
+        size_t n, *off;
+        uint32_t *cp = decode_off(V, s, &n, &off);
         if (!from_right) {
             size_t i = 0;
             while (i < n) {
@@ -222,13 +252,13 @@ static jv do_split(jvm *V, const jstr *s, jv sepv, int64_t maxsplit, int from_ri
                     size_t e = n;
                     while (e > i && cp_space(cp[e - 1]))
                         e--;
-                    PUSH(substr(V, s->p + off[i], off[e] - off[i]));
+                    PUSH(substr(V, s, off[i], off[e]));
                     break;
                 }
                 size_t j = i;
                 while (j < n && !cp_space(cp[j]))
                     j++;
-                PUSH(substr(V, s->p + off[i], off[j] - off[i]));
+                PUSH(substr(V, s, off[i], off[j]));
                 i = j;
             }
         } else {
@@ -241,13 +271,13 @@ static jv do_split(jvm *V, const jstr *s, jv sepv, int64_t maxsplit, int from_ri
                     size_t b = 0;
                     while (b < i && cp_space(cp[b]))
                         b++;
-                    PUSH(substr(V, s->p + off[b], off[i] - off[b]));
+                    PUSH(substr(V, s, off[b], off[i]));
                     break;
                 }
                 size_t j = i;
                 while (j > 0 && !cp_space(cp[j - 1]))
                     j--;
-                PUSH(substr(V, s->p + off[j], off[i] - off[j]));
+                PUSH(substr(V, s, off[j], off[i]));
                 i = j;
             }
         }
@@ -261,29 +291,25 @@ static jv do_split(jvm *V, const jstr *s, jv sepv, int64_t maxsplit, int from_ri
                                       ? NULL
                                       : memmem(s->p + i, s->n - i, sep->p, sep->n);
                 if (!hit) {
-                    PUSH(substr(V, s->p + i, s->n - i));
+                    PUSH(substr(V, s, i, s->n));
                     break;
                 }
                 size_t h = (size_t)(hit - s->p);
-                PUSH(substr(V, s->p + i, h - i));
+                PUSH(substr(V, s, i, h));
                 i = h + sep->n;
             }
         } else {
             size_t end = s->n;
+            rsearch rs;
+            rs_init(V, &rs, sep);
             for (;;) {
                 size_t h = SIZE_MAX;
-                if (!(maxsplit >= 0 && (int64_t)cnt >= maxsplit) && end >= sep->n) {
-                    for (size_t k = end - sep->n + 1; k-- > 0;)
-                        if (memcmp(s->p + k, sep->p, sep->n) == 0) {
-                            h = k;
-                            break;
-                        }
-                }
+                if (!(maxsplit >= 0 && (int64_t)cnt >= maxsplit)) h = rs_find(&rs, s->p, end);
                 if (h == SIZE_MAX) {
-                    PUSH(substr(V, s->p, end));
+                    PUSH(substr(V, s, 0, end));
                     break;
                 }
-                PUSH(substr(V, s->p + h + sep->n, end - h - sep->n));
+                PUSH(substr(V, s, h + sep->n, end));
                 end = h;
             }
         }
@@ -299,18 +325,23 @@ static jv do_replace(jvm *V, const jstr *s, const jstr *old, const jstr *new_, i
     jbuf b;
     jb_init(&b, &V->a, V->lim.max_output);
     if (old->n == 0) {
-        /* Python inserts `new` between every character and at both ends */
-        size_t n = utf8_len(s->p, s->n);
+        /* Python inserts `new` before every character and at the end: one pass over the
+         * characters (each found by skipping continuation bytes, not by counting from 0) */
         int64_t done = 0;
-        for (size_t i = 0; i <= n; i++) {
-            if (count < 0 || done < count) {
-                jb_put(&b, new_->p, new_->n);
-                done++;
+        size_t i = 0;
+        for (;;) {
+            if (count >= 0 && done >= count) {
+                jb_put_sub(&b, s, i, s->n);
+                break;
             }
-            if (i < n) {
-                size_t st = utf8_offset(s->p, s->n, i), en = utf8_offset(s->p, s->n, i + 1);
-                jb_put(&b, s->p + st, en - st);
-            }
+            jb_put_str(&b, new_);
+            done++;
+            if (i >= s->n) break;
+            size_t j = i + 1;
+            while (j < s->n && ((unsigned char)s->p[j] & 0xC0) == 0x80)
+                j++;
+            jb_put_sub(&b, s, i, j);
+            i = j;
         }
         return mkstr(V, &b);
     }
@@ -320,12 +351,12 @@ static jv do_replace(jvm *V, const jstr *s, const jstr *old, const jstr *new_, i
         const char *hit =
             (count >= 0 && done >= count) ? NULL : memmem(s->p + i, s->n - i, old->p, old->n);
         if (!hit) {
-            jb_put(&b, s->p + i, s->n - i);
+            jb_put_sub(&b, s, i, s->n);
             break;
         }
         size_t h = (size_t)(hit - s->p);
-        jb_put(&b, s->p + i, h - i);
-        jb_put(&b, new_->p, new_->n);
+        jb_put_sub(&b, s, i, h);
+        jb_put_str(&b, new_);
         i = h + old->n;
         done++;
     }
@@ -405,7 +436,8 @@ static jv do_format(jvm *V, const jstr *f, const jargs *g) {
             jb_putc(&b, c);
         }
     }
-    return mkstr(V, &b);
+    /* the format's own characters are copied one by one: a user format makes it all user */
+    return jv_str(jstr_user_if(&V->a, jb_str(&b), f));
 }
 
 /* ---- printf-style formatting: str % args and |format ---- */
@@ -478,8 +510,9 @@ jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
             if (conv == 's') jv_write_str(&sb, arg);
             else jv_write_repr(&sb, arg);
             /* width and precision count code points; '-' left-aligns */
-            const char *str = sb.p ? sb.p : "";
-            size_t len = sb.n;
+            const jstr *sv = jb_str(&sb);
+            const char *str = sv->p;
+            size_t len = sv->n;
             int left = memchr(spec, '-', k) != NULL;
             long width = 0, prec = -1;
             size_t q = 1;
@@ -493,7 +526,7 @@ jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
             long pad = width - (long)utf8_len(str, len);
             if (!left)
                 for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
-            jb_put(&b, str, len);
+            jb_put_sub(&b, sv, 0, len);
             if (left)
                 for (long z = 0; z < pad; z++) jb_putc(&b, ' ');
             break;
@@ -545,7 +578,8 @@ jv jinja_percent_format(jvm *V, const jstr *fmt, jv args) {
     int mapping = !is_tuple && (args.t == JV_DICT || args.t == JV_LIST);
     if (next < tuple->n && !mapping)
         jthrow(&V->a, HE_RUNTIME, "TypeError: not all arguments converted during string formatting");
-    return mkstr(V, &b);
+    /* the format's own characters are copied one by one: a user format makes it all user */
+    return jv_str(jstr_user_if(&V->a, jb_str(&b), fmt));
 }
 
 /* ---- Methods ---- */
@@ -605,26 +639,30 @@ static jv str_method(jvm *V, const jstr *s, const jstr *name, const jargs *g, in
     if (name_is(name, "find") || name_is(name, "rfind")) {
         const jstr *sub = need_str(V, a0, "must be str");
         const char *hit = NULL;
+        jvm_work(V, s->n + sub->n);
         if (name->p[0] == 'f') {
             hit = sub->n ? memmem(s->p, s->n, sub->p, sub->n) : s->p;
-        } else if (sub->n <= s->n) {
-            for (size_t k = s->n - sub->n + 1; k-- > 0;)
-                if (memcmp(s->p + k, sub->p, sub->n) == 0) {
-                    hit = s->p + k;
-                    break;
-                }
+        } else {
+            rsearch rs;
+            rs_init(V, &rs, sub);
+            size_t h = rs_find(&rs, s->p, s->n);
+            hit = h == SIZE_MAX ? NULL : s->p + h;
         }
         return jv_int(hit ? (int64_t)utf8_len(s->p, (size_t)(hit - s->p)) : -1);
     }
-    if (name_is(name, "count")) return jv_int(count_sub(s, need_str(V, a0, "must be str")));
+    if (name_is(name, "count")) {
+        jvm_work(V, s->n);
+        return jv_int(count_sub(s, need_str(V, a0, "must be str")));
+    }
     if (name_is(name, "join")) {
         const jlist *items = jv_iter(V, a0);
         jbuf b;
         jb_init(&b, &V->a, V->lim.max_output);
         for (size_t i = 0; i < items->n; i++) {
-            if (i) jb_put(&b, s->p, s->n);
+            jvm_step(V);
+            if (i) jb_put_str(&b, s);
             const jstr *it = need_str(V, items->v[i], "sequence item: expected str instance");
-            jb_put(&b, it->p, it->n);
+            jb_put_str(&b, it);
         }
         return mkstr(V, &b);
     }
@@ -640,7 +678,7 @@ static jv str_method(jvm *V, const jstr *s, const jstr *name, const jargs *g, in
                 l.u.l->v = ja_grow(&V->a, l.u.l->v, cap * sizeof(jv), nc * sizeof(jv));
                 cap = nc;
             }
-            l.u.l->v[l.u.l->n++] = substr(V, s->p + i, j - i);
+            l.u.l->v[l.u.l->n++] = substr(V, s, i, j);
             jvm_step(V);
             if (j < s->n && s->p[j] == '\r' && j + 1 < s->n && s->p[j + 1] == '\n') j++;
             i = j + 1;
@@ -711,8 +749,7 @@ jv jinja_method(jvm *V, jv self, const jstr *name, const jargs *g, int *ok) {
         jv x = jargs_get(g, 0, NULL, jv_undef(NULL), NULL);
         int64_t c = 0;
         for (size_t i = 0; i < self.u.l->n; i++) {
-            jvm_step(V);
-            if (jv_equal(self.u.l->v[i], x)) {
+            if (jvm_equal(V, self.u.l->v[i], x)) {
                 if (name_is(name, "index")) return jv_int((int64_t)i);
                 c++;
             }
@@ -809,7 +846,7 @@ static jv attr_path(jvm *V, jv item, const jstr *attr) {
         if (digits && j - i < 18)
             key = jv_int(strtoll(attr->p + i, NULL, 10));
         else
-            key = substr(V, attr->p + i, j - i);
+            key = substr(V, attr, i, j);
         item = jv_getitem(V, item, key);
         i = j + 1;
     }
@@ -837,7 +874,8 @@ static jv do_tojson(jvm *V, jv x, const jargs *g) {
     } else if (ind.t != JV_NONE) {
         type_error(V, "tojson indent must be an int or a string", ind);
     }
-    static const jstr comma_sp = {2, ", "}, comma = {1, ","}, colon_sp = {2, ": "};
+    static const jstr comma_sp = {.n = 2, .p = ", "}, comma = {.n = 1, .p = ","},
+                      colon_sp = {.n = 2, .p = ": "};
     const jstr *item_sep = indent ? &comma : &comma_sp, *key_sep = &colon_sp;
     if (seps.t == JV_LIST && seps.u.l->n == 2 && seps.u.l->v[0].t == JV_STR &&
         seps.u.l->v[1].t == JV_STR) {
@@ -857,6 +895,7 @@ static jv do_tojson(jvm *V, jv x, const jargs *g) {
 static int64_t py_len(jvm *V, jv v) {
     switch (v.t) {
     case JV_STR:
+        jvm_work(V, v.u.s->n);
         return (int64_t)utf8_len(v.u.s->p, v.u.s->n);
     case JV_LIST:
         if (v.flags & JF_GEN)
@@ -897,7 +936,7 @@ jv jinja_html_escape(jvm *V, jv v) {
             jb_putc(&b, s->p[i]);
         }
     }
-    jv r = mkstr(V, &b);
+    jv r = jv_str(jstr_user_if(&V->a, jb_str(&b), s));
     r.flags = JF_SAFE;
     return r;
 }
@@ -924,7 +963,7 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
     /* lines = (s + "\n").splitlines() */
     jbuf b;
     jb_init(&b, &V->a, V->lim.max_output);
-    if (first) jb_put(&b, ind->p, ind->n);
+    if (first) jb_put_str(&b, ind);
     /* (s + "\n").splitlines(): the segments between breaks, the last one even when empty */
     size_t i = 0, line = 0;
     for (;;) {
@@ -934,10 +973,10 @@ static jv do_indent(jvm *V, jv v, const jargs *g) {
             j++;
         if (line > 0) {
             jb_putc(&b, '\n');
-            if (blank || j > i) jb_put(&b, ind->p, ind->n);
+            if (blank || j > i) jb_put_str(&b, ind);
         }
         jvm_step(V);
-        jb_put(&b, s->p + i, j - i);
+        jb_put_sub(&b, s, i, j);
         if (j >= s->n) break;
         if (s->p[j] == '\r' && j + 1 < s->n && s->p[j + 1] == '\n') j++;
         i = j + 1;
@@ -1161,7 +1200,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         jb_init(&b, &V->a, V->lim.max_output);
         for (size_t i = 0; i < items->n; i++) {
             jvm_step(V);
-            if (i) jb_put(&b, d->p, d->n);
+            if (i) jb_put_str(&b, d);
             jv x = items->v[i];
             if (attr.t != JV_NONE)
                 x = attr_path(V, x, need_str(V, attr, "join attribute must be a string"));
@@ -1242,7 +1281,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
             jb_init(&b, &V->a, V->lim.max_output);
             for (size_t i = n; i-- > 0;)
                 put_cp(&b, cp[i]);
-            return mkstr(V, &b);
+            return jv_str(jstr_user_if(&V->a, jb_str(&b), self.u.s));
         }
         if (self.t == JV_DICT || self.t == JV_UNDEF || (self.t == JV_LIST && (self.flags & JF_GEN)))
             jthrow(&V->a, HE_RUNTIME, "FilterArgumentError: argument must be iterable");
@@ -1257,20 +1296,16 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         jv attr = jargs_get(g, 1, "attribute", jv_none(), NULL);
         const jlist *items = jv_iter(V, self);
         jv out = mklist(V, items->n, JF_GEN);
-        jv *seen = ja_alloc(&V->a, (items->n + 1) * sizeof(jv));
+        jdict *seen = jd_new(&V->a); /* hashed: linear, where a scan of the kept items is not */
         size_t k = 0;
         for (size_t i = 0; i < items->n; i++) {
+            jvm_step(V);
             jv key = items->v[i];
             if (attr.t != JV_NONE)
                 key = attr_path(V, key, need_str(V, attr, "unique attribute must be a string"));
             if (!cs && key.t == JV_STR) key = change_case(V, key.u.s, CASE_LOWER);
-            size_t j;
-            for (j = 0; j < k; j++) {
-                jvm_step(V);
-                if (jv_equal(seen[j], key)) break;
-            }
-            if (j == k) {
-                seen[k] = key;
+            if (!jd_get(seen, key)) {
+                jd_set(&V->a, seen, key, jv_none());
                 out.u.l->v[k++] = items->v[i];
             }
         }
@@ -1304,6 +1339,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         if (!items->n) return jv_undef("No aggregated item, sequence was empty.");
         jv best = items->v[0];
         for (size_t i = 1; i < items->n; i++) {
+            jvm_step(V);
             int c = jv_compare(V, items->v[i], best);
             if (F("min") ? c < 0 : c > 0) best = items->v[i];
         }
@@ -1314,6 +1350,7 @@ jv jinja_filter(jvm *V, const jstr *name, jv self, const jargs *g) {
         jv attr = jargs_get(g, 0, "attribute", jv_none(), NULL);
         jv acc = jargs_get(g, 1, "start", jv_int(0), NULL);
         for (size_t i = 0; i < items->n; i++) {
+            jvm_step(V);
             jv x = items->v[i];
             if (attr.t != JV_NONE)
                 x = attr_path(V, x, need_str(V, attr, "sum attribute must be a string"));
@@ -1380,8 +1417,8 @@ int jinja_test(jvm *V, const jstr *name, jv v, const jargs *g) {
         if (T("odd")) return m == 1.0 || m == -1.0; /* Python: x % 2 == 1 */
         return m == 0.0;
     }
-    if (T("equalto") || T("eq") || T("==")) return jv_equal(v, a0);
-    if (T("ne") || T("!=")) return !jv_equal(v, a0);
+    if (T("equalto") || T("eq") || T("==")) return jvm_equal(V, v, a0);
+    if (T("ne") || T("!=")) return !jvm_equal(V, v, a0);
     if (T("lt") || T("lessthan") || T("<")) return jv_compare(V, v, a0) < 0;
     if (T("le") || T("<=")) return jv_compare(V, v, a0) <= 0;
     if (T("gt") || T("greaterthan") || T(">")) return jv_compare(V, v, a0) > 0;
@@ -1389,12 +1426,13 @@ int jinja_test(jvm *V, const jstr *name, jv v, const jargs *g) {
     if (T("in")) {
         if (a0.t == JV_STR) {
             if (v.t != JV_STR) type_error(V, "'in <string>' requires string as left operand", v);
+            jvm_work(V, a0.u.s->n + v.u.s->n);
             return v.u.s->n == 0 || memmem(a0.u.s->p, a0.u.s->n, v.u.s->p, v.u.s->n) != NULL;
         }
         if (a0.t == JV_DICT) return jd_get(a0.u.d, v) != NULL;
         const jlist *items = jv_iter(V, a0);
         for (size_t i = 0; i < items->n; i++)
-            if (jv_equal(items->v[i], v)) return 1;
+            if (jvm_equal(V, items->v[i], v)) return 1;
         return 0;
     }
     if (T("sameas")) {

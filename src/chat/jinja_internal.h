@@ -56,9 +56,27 @@ typedef enum {
 /* JF_SAFE: a Markup string (from |safe or |e); adding a plain string to it escapes that one */
 enum { JF_TUPLE = 1, JF_GEN = 2, JF_SAFE = 4 };
 
+/* User spans: which bytes of a string came from request data (message contents, tool
+ * arguments and results, names, chat_template_kwargs). The render output carries them to the
+ * tokenizer, which then never turns those bytes into control tokens: text a user typed stays
+ * text. A list of byte ranges rather than a per-byte mask, since a string is typically all
+ * template text, all user text, or a few runs of each. Byte-preserving operations (+, ~,
+ * {{ }}, slices, strip, split, replace, join, indent, ...) carry the exact ranges; operations
+ * that rewrite bytes (case mapping, escaping, repr, tojson of a string) mark their whole
+ * result as user when any input byte was: user bytes never become template bytes. */
+typedef struct {
+    size_t st, en; /* [st, en) */
+} jspan;
+
+typedef struct {
+    size_t n; /* sorted, disjoint, non-adjacent, non-empty ranges */
+    jspan r[];
+} jspans;
+
 typedef struct jstr {
     size_t n;
     const char *p;
+    const jspans *user; /* NULL: every byte is the template's */
 } jstr;
 
 typedef struct jv jv;
@@ -88,9 +106,19 @@ struct jlist {
     jv *v;
 };
 
+/* Insertion-ordered (Jinja2 iterates dicts in insertion order) with a hash index beside the
+ * entries once a dict outgrows a few keys, so building one from a request with 100 000 keys is
+ * linear. Open addressing, load <= 1/2; a slot keeps 32 bits of the key's hash so a probe
+ * rarely has to touch the key itself (cache misses dominate big dicts). */
+struct jdslot {
+    uint32_t i;    /* entry index + 1; 0 = empty */
+    uint32_t hash; /* low bits of the key's hash */
+};
 struct jdict {
     size_t n, cap;
     jv *k, *v;
+    struct jdslot *idx; /* NULL while n is small: lookups scan the few entries */
+    size_t nidx;        /* slots in idx, a power of two */
 };
 
 struct jmethod {
@@ -207,13 +235,21 @@ typedef struct {
     jarena *a;
     char *p;
     size_t n, cap, max;
+    jspan *sp; /* user ranges of p[0, n), as in jspans */
+    size_t nsp, capsp;
 } jbuf;
 
 void jb_init(jbuf *b, jarena *a, size_t max);
 void jb_put(jbuf *b, const char *s, size_t n);
+void jb_put_str(jbuf *b, const jstr *s);                       /* all of s */
+void jb_put_sub(jbuf *b, const jstr *s, size_t st, size_t en); /* s's bytes [st, en) */
 void jb_puts(jbuf *b, const char *s);
 void jb_putc(jbuf *b, char c);
 const jstr *jb_str(jbuf *b); /* the contents as a string (the buffer may be reused after) */
+void jb_mark(jbuf *b, size_t st, size_t en); /* bytes [st, en) of the buffer are user bytes */
+/* A copy of s whose bytes are all user bytes when any of `from`'s are (from may be s):
+ * for results that rewrite bytes, where exact ranges are not worth tracking. */
+const jstr *jstr_user_if(jarena *a, const jstr *s, const jstr *from);
 
 jv jv_undef(const char *hint);
 jv jv_none(void);
@@ -223,15 +259,20 @@ jv jv_float(double f);
 jv jv_str(const jstr *s);
 jv jv_strn(jarena *a, const char *p, size_t n);
 jv jv_cstr(jarena *a, const char *s);
+/* s[st, en) as a string sharing s's bytes (st <= en <= s->n) */
+jv jv_substr(jarena *a, const jstr *s, size_t st, size_t en);
 jv jv_list(jarena *a, size_t n); /* n items, all none */
 jdict *jd_new(jarena *a);
 void jd_set(jarena *a, jdict *d, jv k, jv v);
 jv *jd_get(const jdict *d, jv k);
 jv *jd_gets(const jdict *d, const char *p, size_t n);
-jv jv_from_json(jarena *a, const json_t *j, int depth);
+/* user: the strings (and dict keys) are request data, marked as user bytes */
+jv jv_from_json(jarena *a, const json_t *j, int user, int depth);
 
 int jv_truthy(jv v);
 int jv_equal(jv x, jv y);
+/* jv_equal, and *work gets the nodes visited plus bytes compared / 64 (at most 10 M) */
+int jv_equal_work(jv x, jv y, uint64_t *work);
 int jv_is_str(jv v);
 const char *jv_typename(jv v); /* Python-ish: 'str', 'int', 'dict', ... */
 size_t utf8_len(const char *p, size_t n);
@@ -287,6 +328,12 @@ enum { BI_RANGE = 1, BI_NAMESPACE, BI_DICT, BI_RAISE, BI_STRFTIME, BI_JOINER_UNU
 /* Positional argument i or keyword `name`, or dflt; *found (may be NULL) says which. */
 jv jargs_get(const jargs *g, size_t i, const char *name, jv dflt, int *found);
 void jvm_step(jvm *V);
+/* Charges work that allocates nothing (scans, searches, comparisons) against max_steps, one
+ * step per 64 bytes: repeating such an operation in a loop stays bounded. Work that allocates
+ * in proportion (building strings and lists) is bounded by max_output and max_memory. */
+void jvm_work(jvm *V, size_t bytes);
+/* Python == with its work charged to max_steps (a template comparing big values in a loop) */
+int jvm_equal(jvm *V, jv x, jv y);
 /* Throws HE_LIMIT when evaluation has used more than JINJA_STACK_BUDGET bytes of C stack
  * (small enough for the server's 1 MiB connection threads). */
 void jvm_check_stack(jvm *V);

@@ -195,7 +195,7 @@ static jstr decode_string(lexer *L, const char *p, size_t n, size_t at) {
         }
     }
     out[k] = 0;
-    return (jstr){k, out};
+    return (jstr){.n = k, .p = out};
 }
 
 /* ---- Tag contents ---- */
@@ -320,7 +320,7 @@ static void lex_tag(lexer *L, int is_block, int *ls_out) {
                 jtok *t = push(L, T_INT);
                 int64_t v = 0;
                 for (size_t z = 0; z < k; z++) {
-                    if (v > (INT64_MAX - 9) / 10) {
+                    if (v > (INT64_MAX - (num[z] - '0')) / 10) { /* exact: INT64_MAX lexes */
                         set_pos(L, p);
                         jthrow(L->a, HE_UNSUPPORTED, "integer literal too large");
                     }

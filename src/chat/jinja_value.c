@@ -2,10 +2,14 @@
  * interpreter: truthiness, equality, str()/repr() (floats as Python prints them) and
  * json.dumps. */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "chat/jinja_internal.h"
@@ -112,14 +116,88 @@ void jb_put(jbuf *b, const char *s, size_t n) {
     b->p[b->n] = 0;
 }
 
+/* Appends [st, en) to the buffer's user ranges. A range may cover ones marked before (a
+ * whole repr marked after its parts): those are absorbed, so the list stays sorted and
+ * disjoint; touching ranges merge, so "user" * 1000 is one range. */
+void jb_mark(jbuf *b, size_t st, size_t en) {
+    if (st >= en) return;
+    while (b->nsp && b->sp[b->nsp - 1].st >= st) {
+        if (b->sp[b->nsp - 1].en > en) en = b->sp[b->nsp - 1].en;
+        b->nsp--;
+    }
+    if (b->nsp && b->sp[b->nsp - 1].en >= st) {
+        if (en > b->sp[b->nsp - 1].en) b->sp[b->nsp - 1].en = en;
+        return;
+    }
+    if (b->nsp == b->capsp) {
+        size_t cap = b->capsp ? b->capsp * 2 : 8;
+        b->sp = ja_grow(b->a, b->sp, b->nsp * sizeof *b->sp, cap * sizeof *b->sp);
+        b->capsp = cap;
+    }
+    b->sp[b->nsp].st = st;
+    b->sp[b->nsp].en = en;
+    b->nsp++;
+}
+
+/* Index of the first range of u that ends after byte st (binary search: jb_put_sub is called
+ * once per character by replace("", x) and slices). */
+static size_t spans_first(const jspans *u, size_t st) {
+    size_t lo = 0, hi = u->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u->r[mid].en <= st)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void jb_put_sub(jbuf *b, const jstr *s, size_t st, size_t en) {
+    size_t at = b->n;
+    jb_put(b, s->p + st, en - st);
+    if (!s->user) return;
+    for (size_t i = spans_first(s->user, st); i < s->user->n && s->user->r[i].st < en; i++) {
+        size_t a = s->user->r[i].st > st ? s->user->r[i].st : st;
+        size_t z = s->user->r[i].en < en ? s->user->r[i].en : en;
+        jb_mark(b, at + a - st, at + z - st);
+    }
+}
+
+void jb_put_str(jbuf *b, const jstr *s) { jb_put_sub(b, s, 0, s->n); }
 void jb_puts(jbuf *b, const char *s) { jb_put(b, s, strlen(s)); }
 void jb_putc(jbuf *b, char c) { jb_put(b, &c, 1); }
+
+static const jspans *spans_new(jarena *a, const jspan *r, size_t n) {
+    if (n == 0) return NULL;
+    if (n > (SIZE_MAX - sizeof(jspans)) / sizeof(jspan)) jthrow(a, HE_LIMIT, "too many spans");
+    jspans *u = ja_alloc(a, sizeof *u + n * sizeof(jspan));
+    u->n = n;
+    memcpy(u->r, r, n * sizeof(jspan));
+    return u;
+}
 
 const jstr *jb_str(jbuf *b) {
     jstr *s = ja_alloc(b->a, sizeof *s);
     s->n = b->n;
     s->p = b->n ? ja_dup(b->a, b->p, b->n) : "";
+    s->user = spans_new(b->a, b->sp, b->nsp);
     return s;
+}
+
+static const jspans *spans_all(jarena *a, size_t n) {
+    jspan r = {0, n};
+    return spans_new(a, &r, n ? 1 : 0);
+}
+
+const jstr *jstr_user_if(jarena *a, const jstr *s, const jstr *from) {
+    if (!from->user || s->n == 0) return s;
+    if (s->user && s->user->n == 1 && s->user->r[0].st == 0 && s->user->r[0].en == s->n) return s;
+    jstr *r = ja_alloc(a, sizeof *r);
+    r->n = s->n;
+    r->p = s->p;
+    r->user = spans_all(a, s->n);
+    return r;
 }
 
 /* ---- Constructors ---- */
@@ -158,6 +236,27 @@ jv jv_strn(jarena *a, const char *p, size_t n) {
 }
 jv jv_cstr(jarena *a, const char *s) { return jv_strn(a, s, strlen(s)); }
 
+jv jv_substr(jarena *a, const jstr *s, size_t st, size_t en) {
+    jstr *r = ja_alloc(a, sizeof *r);
+    r->p = s->p + st;
+    r->n = en - st;
+    if (s->user && en > st) {
+        /* the ranges inside [st, en), shifted to start at 0 */
+        size_t i0 = spans_first(s->user, st), k = 0;
+        while (i0 + k < s->user->n && s->user->r[i0 + k].st < en)
+            k++;
+        if (k) {
+            jspans *u = (jspans *)spans_new(a, s->user->r + i0, k);
+            for (size_t i = 0; i < k; i++) {
+                u->r[i].st = (u->r[i].st > st ? u->r[i].st : st) - st;
+                u->r[i].en = (u->r[i].en < en ? u->r[i].en : en) - st;
+            }
+            r->user = u;
+        }
+    }
+    return jv_str(r);
+}
+
 jv jv_list(jarena *a, size_t n) {
     jv v = {.t = JV_LIST};
     v.u.l = ja_alloc(a, sizeof *v.u.l);
@@ -169,17 +268,156 @@ jv jv_list(jarena *a, size_t n) {
     return v;
 }
 
-/* ---- Dicts: insertion-ordered; linear lookup is fine at chat-template sizes ---- */
+/* ---- Dicts: insertion-ordered entries plus a hash index ---- */
+
+/* Keys are hashed with SipHash-1-3 under a per-process random key: request JSON chooses dict
+ * keys (chat_template_kwargs, tool arguments), and a fixed hash would let a client pick keys
+ * that all collide and make every insert a full scan again. */
+static uint64_t g_sipkey[2];
+static pthread_once_t g_sipkey_once = PTHREAD_ONCE_INIT;
+
+static void sipkey_init(void) {
+    if (getrandom(g_sipkey, sizeof g_sipkey, 0) != (ssize_t)sizeof g_sipkey) {
+        /* no entropy source: still better than a constant */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        g_sipkey[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&ts;
+        g_sipkey[1] = (uint64_t)ts.tv_sec * 0xBF58476D1CE4E5B9ull ^ (uint64_t)getpid();
+    }
+}
+
+#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL64(v1, 13);                                                                       \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL64(v0, 32);                                                                       \
+        v2 += v3;                                                                                  \
+        v3 = ROTL64(v3, 16);                                                                       \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL64(v3, 21);                                                                       \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL64(v1, 17);                                                                       \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL64(v2, 32);                                                                       \
+    } while (0)
+
+static uint64_t siphash13(const void *data, size_t n, uint64_t tag) {
+    const unsigned char *p = data;
+    uint64_t k0 = g_sipkey[0] ^ tag, k1 = g_sipkey[1];
+    uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ull ^ k0, v3 = 0x7465646279746573ull ^ k1;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t m = 0;
+        for (int b = 0; b < 8; b++)
+            m |= (uint64_t)p[i + b] << (8 * b);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)n << 56;
+    for (int b = 0; i + (size_t)b < n; b++)
+        last |= (uint64_t)p[i + b] << (8 * b);
+    v3 ^= last;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* A hash consistent with jv_equal: 1, 1.0 and True are equal keys, so numbers hash by value
+ * (an integral float as its integer). Values that cannot be dict keys in Python hash to a
+ * constant: still correct, only slower. */
+static uint64_t hash_rec(jv k, int depth) {
+    switch (k.t) {
+    case JV_STR:
+        return siphash13(k.u.s->p, k.u.s->n, 1);
+    case JV_INT:
+    case JV_BOOL: {
+        int64_t i = k.t == JV_INT ? k.u.i : k.u.b;
+        return siphash13(&i, sizeof i, 2);
+    }
+    case JV_FLOAT: {
+        double f = k.u.f;
+        if (f >= -9.2e18 && f <= 9.2e18 && f == (double)(int64_t)f) {
+            int64_t i = (int64_t)f;
+            return siphash13(&i, sizeof i, 2);
+        }
+        return siphash13(&f, sizeof f, 3);
+    }
+    case JV_LIST: {
+        if (depth > 8 || (k.flags & JF_GEN)) return 4;
+        uint64_t h = 5 + k.u.l->n;
+        for (size_t i = 0; i < k.u.l->n && i < 64; i++)
+            h = (h ^ hash_rec(k.u.l->v[i], depth + 1)) * 0x100000001B3ull;
+        return h;
+    }
+    default:
+        return 6 + k.t;
+    }
+}
+
+static uint64_t jv_hash(jv k) {
+    pthread_once(&g_sipkey_once, sipkey_init);
+    return hash_rec(k, 0);
+}
+
+#define JD_SCAN_MAX 8 /* up to this many entries a scan beats hashing */
 
 jdict *jd_new(jarena *a) { return ja_alloc(a, sizeof(jdict)); }
 
+static void jd_reindex(jarena *a, jdict *d, size_t nidx) {
+    d->idx = ja_alloc(a, nidx * sizeof *d->idx);
+    d->nidx = nidx;
+    for (size_t i = 0; i < d->n; i++) {
+        uint64_t h = jv_hash(d->k[i]);
+        size_t s = (size_t)h & (nidx - 1);
+        while (d->idx[s].i)
+            s = (s + 1) & (nidx - 1);
+        d->idx[s].i = (uint32_t)(i + 1);
+        d->idx[s].hash = (uint32_t)h;
+    }
+}
+
+static int key_equal(jv x, jv y) {
+    if (x.t == JV_STR && y.t == JV_STR)
+        return x.u.s->n == y.u.s->n && memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0;
+    return jv_equal(x, y);
+}
+
+/* Index of key k (hash h) in d, or -1; with an index, *slot gets the probe's end. */
+static ptrdiff_t jd_find(const jdict *d, jv k, uint64_t h, size_t *slot) {
+    if (!d->idx) {
+        for (size_t i = 0; i < d->n; i++)
+            if (key_equal(d->k[i], k)) return (ptrdiff_t)i;
+        return -1;
+    }
+    size_t s = (size_t)h & (d->nidx - 1);
+    for (; d->idx[s].i; s = (s + 1) & (d->nidx - 1)) {
+        size_t i = d->idx[s].i - 1;
+        if (d->idx[s].hash == (uint32_t)h && key_equal(d->k[i], k)) return (ptrdiff_t)i;
+    }
+    if (slot) *slot = s;
+    return -1;
+}
+
 jv *jd_get(const jdict *d, jv k) {
-    for (size_t i = 0; i < d->n; i++)
-        if (jv_equal(d->k[i], k)) return &d->v[i];
-    return NULL;
+    ptrdiff_t i = jd_find(d, k, d->idx ? jv_hash(k) : 0, NULL);
+    return i < 0 ? NULL : &d->v[i];
 }
 
 jv *jd_gets(const jdict *d, const char *p, size_t n) {
+    if (d->idx) {
+        jstr s = {.n = n, .p = p};
+        return jd_get(d, jv_str(&s));
+    }
     for (size_t i = 0; i < d->n; i++)
         if (d->k[i].t == JV_STR && d->k[i].u.s->n == n && memcmp(d->k[i].u.s->p, p, n) == 0)
             return &d->v[i];
@@ -187,11 +425,14 @@ jv *jd_gets(const jdict *d, const char *p, size_t n) {
 }
 
 void jd_set(jarena *a, jdict *d, jv k, jv v) {
-    jv *slot = jd_get(d, k);
-    if (slot) {
-        *slot = v;
+    uint64_t h = d->idx ? jv_hash(k) : 0;
+    size_t slot = 0;
+    ptrdiff_t i = jd_find(d, k, h, &slot);
+    if (i >= 0) {
+        d->v[i] = v;
         return;
     }
+    if (d->n >= UINT32_MAX - 1) jthrow(a, HE_LIMIT, "dict too large");
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
         d->k = ja_grow(a, d->k, d->n * sizeof(jv), cap * sizeof(jv));
@@ -201,11 +442,27 @@ void jd_set(jarena *a, jdict *d, jv k, jv v) {
     d->k[d->n] = k;
     d->v[d->n] = v;
     d->n++;
+    if (d->idx && 2 * d->n <= d->nidx) {
+        d->idx[slot].i = (uint32_t)d->n;
+        d->idx[slot].hash = (uint32_t)h;
+    } else if (d->n > JD_SCAN_MAX) {
+        /* (re)build at load <= 1/4 so the next n inserts need no rebuild */
+        size_t nidx = 16;
+        while (nidx < 4 * d->n)
+            nidx *= 2;
+        jd_reindex(a, d, nidx);
+    }
 }
 
 /* ---- From JSON ---- */
 
-jv jv_from_json(jarena *a, const json_t *j, int depth) {
+static jv user_str(jarena *a, const char *p, size_t n, int user) {
+    jv v = jv_strn(a, p, n);
+    if (user && n) ((jstr *)v.u.s)->user = spans_all(a, n);
+    return v;
+}
+
+jv jv_from_json(jarena *a, const json_t *j, int user, int depth) {
     if (depth > 1000) jthrow(a, HE_LIMIT, "context nested too deeply");
     switch (json_typeof(j)) {
     case JSON_NULL:
@@ -219,11 +476,11 @@ jv jv_from_json(jarena *a, const json_t *j, int depth) {
     case JSON_REAL:
         return jv_float(json_real_value(j));
     case JSON_STRING:
-        return jv_strn(a, json_string_value(j), json_string_length(j));
+        return user_str(a, json_string_value(j), json_string_length(j), user);
     case JSON_ARRAY: {
         jv l = jv_list(a, json_array_size(j));
         for (size_t i = 0; i < l.u.l->n; i++)
-            l.u.l->v[i] = jv_from_json(a, json_array_get(j, i), depth + 1);
+            l.u.l->v[i] = jv_from_json(a, json_array_get(j, i), user, depth + 1);
         return l;
     }
     case JSON_OBJECT: {
@@ -232,7 +489,8 @@ jv jv_from_json(jarena *a, const json_t *j, int depth) {
         const char *key;
         json_t *val;
         json_object_foreach((json_t *)j, key, val) {
-            jd_set(a, d.u.d, jv_cstr(a, key), jv_from_json(a, val, depth + 1));
+            jd_set(a, d.u.d, user_str(a, key, strlen(key), user),
+                   jv_from_json(a, val, user, depth + 1));
         }
         return d;
     }
@@ -276,6 +534,7 @@ static double num_f(jv v) {
  * values compare unequal, which is safe for every caller (lookups, `in`, ==). */
 static int equal_rec(jv x, jv y, int depth, long *budget) {
     if (--*budget < 0 || depth > 1000) return 0;
+    if (x.t == JV_STR && y.t == JV_STR) *budget -= (long)(x.u.s->n >> 6); /* bytes compared */
     if (is_num(x) && is_num(y)) {
         if (x.t != JV_FLOAT && y.t != JV_FLOAT)
             return (x.t == JV_INT ? x.u.i : x.u.b) == (y.t == JV_INT ? y.u.i : y.u.b);
@@ -287,7 +546,8 @@ static int equal_rec(jv x, jv y, int depth, long *budget) {
     case JV_NONE:
         return 1;
     case JV_STR:
-        return x.u.s->n == y.u.s->n && memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0;
+        return x.u.s->n == y.u.s->n &&
+               (x.u.s->p == y.u.s->p || memcmp(x.u.s->p, y.u.s->p, x.u.s->n) == 0);
     case JV_LIST:
         if ((x.flags | y.flags) & JF_GEN) return x.u.l == y.u.l;
         if ((x.flags & JF_TUPLE) != (y.flags & JF_TUPLE)) return 0;
@@ -308,9 +568,16 @@ static int equal_rec(jv x, jv y, int depth, long *budget) {
     }
 }
 
-int jv_equal(jv x, jv y) {
+int jv_equal_work(jv x, jv y, uint64_t *work) {
     long budget = 10000000;
-    return equal_rec(x, y, 0, &budget);
+    int r = equal_rec(x, y, 0, &budget);
+    *work = (uint64_t)(10000000 - (budget < 0 ? 0 : budget));
+    return r;
+}
+
+int jv_equal(jv x, jv y) {
+    uint64_t work;
+    return jv_equal_work(x, y, &work);
 }
 
 const char *jv_typename(jv v) {
@@ -466,6 +733,7 @@ static int is_printable(uint32_t c) {
 }
 
 static void write_str_repr(jbuf *b, const jstr *s) {
+    size_t at = b->n;
     int has_sq = memchr(s->p, '\'', s->n) != NULL, has_dq = memchr(s->p, '"', s->n) != NULL;
     char quote = (has_sq && !has_dq) ? '"' : '\'';
     jb_putc(b, quote);
@@ -496,6 +764,7 @@ static void write_str_repr(jbuf *b, const jstr *s) {
         }
     }
     jb_putc(b, quote);
+    if (s->user) jb_mark(b, at, b->n); /* escaped: the whole repr counts as user bytes */
 }
 
 static void write_repr(jbuf *b, jv v, int depth) {
@@ -562,7 +831,7 @@ void jv_write_str(jbuf *b, jv v) {
         jb_puts(b, tmp);
         return;
     case JV_STR:
-        jb_put(b, v.u.s->p, v.u.s->n);
+        jb_put_str(b, v.u.s);
         return;
     case JV_LIST:
     case JV_DICT:
@@ -592,6 +861,7 @@ const jstr *jv_to_str(jarena *a, jv v, size_t max) {
 /* ---- json.dumps ---- */
 
 static void json_str_out(jbuf *b, const jstr *s, int ensure_ascii) {
+    size_t at = b->n;
     jb_putc(b, '"');
     size_t i = 0;
     while (i < s->n) {
@@ -636,12 +906,13 @@ static void json_str_out(jbuf *b, const jstr *s, int ensure_ascii) {
         }
     }
     jb_putc(b, '"');
+    if (s->user) jb_mark(b, at, b->n); /* escaped: the whole literal counts as user bytes */
 }
 
 static void json_newline(jbuf *b, const jstr *indent, int level) {
     jb_putc(b, '\n');
     for (int i = 0; i < level; i++)
-        jb_put(b, indent->p, indent->n);
+        jb_put_str(b, indent);
 }
 
 static int cmp_keys(const void *x, const void *y) {
@@ -691,7 +962,7 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
         }
         jb_putc(b, '[');
         for (size_t i = 0; i < v.u.l->n; i++) {
-            if (i) jb_put(b, item_sep->p, item_sep->n);
+            if (i) jb_put_str(b, item_sep);
             if (indent) json_newline(b, indent, depth + 1);
             jv_write_json(b, v.u.l->v[i], ensure_ascii, indent, item_sep, key_sep, sort_keys,
                           depth + 1);
@@ -718,7 +989,7 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
         for (size_t i = 0; i < d->n; i++) {
             size_t idx = (size_t)(order[i] - d->k);
             jv k = d->k[idx];
-            if (i) jb_put(b, item_sep->p, item_sep->n);
+            if (i) jb_put_str(b, item_sep);
             if (indent) json_newline(b, indent, depth + 1);
             if (k.t == JV_STR) {
                 json_str_out(b, k.u.s, ensure_ascii);
@@ -730,7 +1001,7 @@ void jv_write_json(jbuf *b, jv v, int ensure_ascii, const jstr *indent, const js
                 jthrow(b->a, HE_RUNTIME, "keys must be str, int, float, bool or None, not %s",
                        jv_typename(k));
             }
-            jb_put(b, key_sep->p, key_sep->n);
+            jb_put_str(b, key_sep);
             jv_write_json(b, d->v[idx], ensure_ascii, indent, item_sep, key_sep, sort_keys,
                           depth + 1);
         }

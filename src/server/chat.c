@@ -125,65 +125,96 @@ void srv_chat_cache_clear(void) {
 bool srv_chat_is_fallback(const srv_chat *c) { return c->tmpl == NULL; }
 const char *srv_chat_source(const srv_chat *c) { return c->source; }
 
-/* The rendered prompt grows with the request's messages, so growth is fallible: on failure
- * the buffer is freed and *cap set to BUF_FAILED; later adds do nothing and the render
- * returns NULL (HE_NOMEM). */
-#define BUF_FAILED SIZE_MAX
+/* The fallback's prompt being built: text plus the ranges that are request data. The prompt
+ * grows with the request's messages, so growth is fallible: on failure everything is freed and
+ * `failed` set; later adds do nothing and the render returns NULL (HE_NOMEM). */
+typedef struct {
+    char *b;
+    size_t n, cap;
+    tok_range *sp;
+    size_t nsp, capsp;
+    bool failed;
+} chatml_buf;
 
-static void buf_fail(char **b, size_t *len, size_t *cap) {
-    free(*b);
-    *b = NULL;
-    *len = 0;
-    *cap = BUF_FAILED;
+static void buf_fail(chatml_buf *o) {
+    free(o->b);
+    free(o->sp);
+    *o = (chatml_buf){.failed = true};
 }
 
-static void buf_add(char **b, size_t *len, size_t *cap, const char *s, size_t n) {
-    if (*cap == BUF_FAILED) return;
-    if (*len + n + 1 > *cap) {
-        size_t c = *cap;
-        while (*len + n + 1 > c) c = c ? c * 2 : 256;
-        char *nb = he_realloc(*b, c);
+static void buf_add(chatml_buf *o, const char *s, size_t n) {
+    if (o->failed) return;
+    if (o->n + n + 1 > o->cap) {
+        size_t c = o->cap;
+        while (o->n + n + 1 > c) c = c ? c * 2 : 256;
+        char *nb = he_realloc(o->b, c);
         if (!nb) {
-            buf_fail(b, len, cap);
+            buf_fail(o);
             return;
         }
-        *b = nb;
-        *cap = c;
+        o->b = nb;
+        o->cap = c;
     }
-    memcpy(*b + *len, s, n);
-    *len += n;
-    (*b)[*len] = 0;
+    memcpy(o->b + o->n, s, n);
+    o->n += n;
+    o->b[o->n] = 0;
 }
 
-static void buf_str(char **b, size_t *len, size_t *cap, const char *s) { buf_add(b, len, cap, s, strlen(s)); }
+static void buf_str(chatml_buf *o, const char *s) { buf_add(o, s, strlen(s)); }
 
-static void buf_json(char **b, size_t *len, size_t *cap, const json_t *j) {
+/* request data: its bytes are never read as control tokens */
+static void buf_user(chatml_buf *o, const char *s, size_t n) {
+    size_t at = o->n;
+    buf_add(o, s, n);
+    if (n == 0 || o->failed) return;
+    if (o->nsp && o->sp[o->nsp - 1].end == at) {
+        o->sp[o->nsp - 1].end = o->n;
+        return;
+    }
+    if (o->nsp == o->capsp) {
+        size_t c = o->capsp ? o->capsp * 2 : 16;
+        tok_range *ns = he_realloc(o->sp, c * sizeof *ns);
+        if (!ns) {
+            buf_fail(o);
+            return;
+        }
+        o->sp = ns;
+        o->capsp = c;
+    }
+    o->sp[o->nsp++] = (tok_range){at, o->n};
+}
+
+static void buf_json(chatml_buf *o, const json_t *j) {
     char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    if (t) buf_str(b, len, cap, t);
-    else buf_fail(b, len, cap); /* j could not be built or dumped: out of memory */
+    if (t) buf_user(o, t, strlen(t));
+    else buf_fail(o); /* j could not be built or dumped: out of memory */
     free(t);
 }
 
 /* <|im_start|>role\ncontent<|im_end|>\n ... <|im_start|>assistant\n. Tools go in a first
  * system turn that asks for the generic JSON form; earlier calls are written in that form. */
-static char *render_chatml(const json_t *messages, const json_t *tools, size_t *len) {
-    char *b = NULL;
-    size_t n = 0, cap = 0, i;
+static char *render_chatml(const json_t *messages, const json_t *tools, size_t *len, tok_range **user,
+                           size_t *n_user) {
+    chatml_buf o = {0};
+    size_t i;
     json_t *m;
     if (tools && json_array_size(tools) > 0) {
-        buf_str(&b, &n, &cap, "<|im_start|>system\nYou can call these tools:\n");
-        buf_json(&b, &n, &cap, tools);
-        buf_str(&b, &n, &cap,
+        buf_str(&o, "<|im_start|>system\nYou can call these tools:\n");
+        buf_json(&o, tools);
+        buf_str(&o,
                 "\nTo call tools, answer with only a JSON object: {\"tool_calls\": [{\"name\": <tool name>, "
                 "\"arguments\": <arguments object>}]}<|im_end|>\n");
     }
     json_array_foreach(messages, i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *content = json_object_get(m, "content");
-        buf_str(&b, &n, &cap, "<|im_start|>");
-        buf_str(&b, &n, &cap, role ? role : "user");
-        buf_str(&b, &n, &cap, "\n");
-        if (json_is_string(content)) buf_add(&b, &n, &cap, json_string_value(content), json_string_length(content));
+        buf_str(&o, "<|im_start|>");
+        if (role)
+            buf_user(&o, role, strlen(role));
+        else
+            buf_str(&o, "user");
+        buf_str(&o, "\n");
+        if (json_is_string(content)) buf_user(&o, json_string_value(content), json_string_length(content));
         json_t *calls = json_object_get(m, "tool_calls");
         if (json_array_size(calls) > 0) {
             json_t *w = json_pack("{s:[]}", "tool_calls");
@@ -195,20 +226,36 @@ static char *render_chatml(const json_t *messages, const json_t *tools, size_t *
                 json_array_append_new(json_object_get(w, "tool_calls"),
                                       json_pack("{s:O?, s:O?}", "name", nm, "arguments", args));
             }
-            buf_json(&b, &n, &cap, w);
+            buf_json(&o, w);
             json_decref(w);
         }
-        buf_str(&b, &n, &cap, "<|im_end|>\n");
+        buf_str(&o, "<|im_end|>\n");
     }
-    buf_str(&b, &n, &cap, "<|im_start|>assistant\n");
-    *len = n;
-    return cap == BUF_FAILED ? NULL : b;
+    buf_str(&o, "<|im_start|>assistant\n");
+    if (o.failed) return NULL;
+    *len = o.n;
+    if (user) {
+        *user = o.sp;
+        *n_user = o.nsp;
+    } else {
+        free(o.sp);
+    }
+    return o.b;
 }
 
 char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
                       size_t *len, he_error *err) {
+    return srv_chat_render_spans(c, messages, tools, kwargs, len, NULL, NULL, err);
+}
+
+char *srv_chat_render_spans(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
+                            size_t *len, tok_range **user, size_t *n_user, he_error *err) {
+    if (user) {
+        *user = NULL;
+        *n_user = 0;
+    }
     if (!c->tmpl) {
-        char *out = render_chatml(messages, tools, len);
+        char *out = render_chatml(messages, tools, len, user, n_user);
         if (!out) he_fail(err, HE_NOMEM, "chat template: out of memory");
         return out;
     }
@@ -225,16 +272,40 @@ char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *t
         he_fail(err, HE_NOMEM, "chat template: out of memory");
         return NULL;
     }
-    char *out = jinja_render(c->tmpl, ctx, NULL, len, err);
+    /* everything but the vocab's own BOS/EOS texts came with the request */
+    static const char *const trusted[] = {"bos_token", "eos_token", NULL};
+    jinja_options opt = {.mark_user = true, .trusted = trusted};
+    jinja_span *sp = NULL;
+    size_t nsp = 0;
+    char *out = jinja_render_spans(c->tmpl, ctx, &opt, len, user ? &sp : NULL, &nsp, err);
     json_decref(ctx);
     if (!out) he_prefix(err, "chat template");
+    if (out && user && nsp) {
+        /* same layout, but the modules do not share a type */
+        *user = he_malloc(nsp * sizeof **user);
+        if (!*user) {
+            free(sp);
+            free(out);
+            he_fail(err, HE_NOMEM, "chat template: out of memory");
+            return NULL;
+        }
+        for (size_t i = 0; i < nsp; i++)
+            (*user)[i] = (tok_range){sp[i].start, sp[i].end};
+        *n_user = nsp;
+    }
+    free(sp);
     return out;
 }
 
 int srv_prompt_tokens(const tok_vocab *v, const char *text, size_t len, int32_t **out, size_t *n_out, he_error *err) {
+    return srv_prompt_tokens_spans(v, text, len, NULL, 0, out, n_out, err);
+}
+
+int srv_prompt_tokens_spans(const tok_vocab *v, const char *text, size_t len, const tok_range *user, size_t n_user,
+                            int32_t **out, size_t *n_out, he_error *err) {
     int32_t *toks = NULL;
     size_t n = 0;
-    if (tok_encode(v, text, len, false, true, &toks, &n, err)) return -1;
+    if (tok_encode_spans(v, text, len, user, n_user, false, true, &toks, &n, err)) return -1;
     int32_t bos = tok_bos(v);
     bool add = tok_add_bos(v) && bos >= 0 && !(n > 0 && toks[0] == bos);
     if (add) {

@@ -38,9 +38,20 @@ const char *srv_chat_source(const srv_chat *c);
  * ({"tool_calls": [...]}, chat/toolcall.h TC_GENERIC). */
 char *srv_chat_render(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
                       size_t *len, he_error *err);
+/* srv_chat_render that also returns which bytes of the prompt are request data (message
+ * contents, roles, names, tool calls and results, tools, chat_template_kwargs: everything but
+ * the vocab's BOS/EOS texts and the template's own text): *user gets a malloc'd array of
+ * *n_user ranges for srv_prompt_tokens_spans (NULL when none; caller frees). */
+char *srv_chat_render_spans(const srv_chat *c, const json_t *messages, const json_t *tools, const json_t *kwargs,
+                            size_t *len, tok_range **user, size_t *n_user, he_error *err);
 
 /* Tokenizes a prompt: BOS first when the vocab adds one and the text does not already start
  * with the BOS text (templates often write it themselves); special tokens are parsed. */
 int srv_prompt_tokens(const tok_vocab *v, const char *text, size_t len, int32_t **out, size_t *n_out, he_error *err);
+/* The same, where the `user` ranges (from srv_chat_render_spans) are tokenized as plain text:
+ * a control token's text there ("<|im_start|>" typed in a message) stays ordinary tokens, so
+ * request data cannot forge turns; only the template's own text gives control tokens. */
+int srv_prompt_tokens_spans(const tok_vocab *v, const char *text, size_t len, const tok_range *user, size_t n_user,
+                            int32_t **out, size_t *n_out, he_error *err);
 
 #endif

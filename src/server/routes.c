@@ -766,6 +766,8 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
     }
     char *text = NULL;
     size_t len = 0;
+    tok_range *user = NULL; /* request data inside a templated prompt: never control tokens */
+    size_t n_user = 0;
     bool templated = r->api == SRV_API_CHAT || r->api == SRV_API_OLLAMA_CHAT ||
                      (r->api == SRV_API_OLLAMA_GENERATE && !r->raw);
     if (templated) {
@@ -833,7 +835,7 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             if (!kw) kw = json_object();
             json_object_set_new(kw, "enable_thinking", json_boolean(r->enable_thinking));
         }
-        text = srv_chat_render(chat, msgs, r->tools, kw, &len, &err);
+        text = srv_chat_render_spans(chat, msgs, r->tools, kw, &len, &user, &n_user, &err);
         json_decref(kw);
         json_decref(msgs);
         if (!text && err.code == HE_NOMEM) return srv_req_nomem(e);
@@ -841,12 +843,15 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
         tc_reasoning_detect(pi->family, srv_chat_source(chat), text, &pi->reasoning);
         pi->thinking_closed = prompt_closes_thinking(text, len);
     } else {
+        /* /v1/completions and Ollama's raw generate: the client wrote the whole prompt,
+         * control tokens included, on purpose */
         len = r->prompt ? strlen(r->prompt) : 0;
         text = he_malloc(len + 1);
         if (!text) return srv_req_nomem(e);
         memcpy(text, r->prompt ? r->prompt : "", len + 1);
     }
-    int rc = srv_prompt_tokens(v, text, len, toks, n, &err);
+    int rc = srv_prompt_tokens_spans(v, text, len, user, n_user, toks, n, &err);
+    free(user);
     free(text);
     if (rc && err.code == HE_NOMEM) return srv_req_nomem(e);
     if (rc) return srv_req_fail(e, 400, "prompt", "invalid_value", "%s", err.msg);

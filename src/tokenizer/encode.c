@@ -11,15 +11,16 @@
 
 #define TOK_MAX_TEXT ((size_t)INT32_MAX) /* SECURITY.md #4: longer prompts are refused */
 
-/* Length of the longest special token that starts at text[i], with its id; 0 if none. */
+/* Length of the longest special token that starts at text[i], with its id; 0 if none.
+ * Control/unknown tokens may only end before ctl_end (0: never; len: anywhere). */
 static size_t match_special(const tok_vocab *v, const char *text, size_t len, size_t i,
-                            bool parse_special, int32_t *id) {
+                            size_t ctl_end, int32_t *id) {
     size_t best = 0;
     int32_t node = 0;
     for (size_t k = i; k < len && k - i < TOK_SPECIAL_MAX_LEN; k++) {
         node = tok_trie_child(v, node, (uint8_t)text[k]);
         if (node < 0) break;
-        int32_t t = parse_special ? v->trie[node].any : v->trie[node].user;
+        int32_t t = k < ctl_end ? v->trie[node].any : v->trie[node].user;
         if (t >= 0) {
             *id = t;
             best = k - i + 1;
@@ -52,8 +53,21 @@ static int encode_fragment(const tok_vocab *v, const char *p, size_t n, tok_ids 
 
 int tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_special,
                bool parse_special, int32_t **out, size_t *n_out, he_error *err) {
+    return tok_encode_spans(v, text, len, NULL, 0, add_special, parse_special, out, n_out, err);
+}
+
+int tok_encode_spans(const tok_vocab *v, const char *text, size_t len, const tok_range *plain,
+                     size_t n_plain, bool add_special, bool parse_special, int32_t **out,
+                     size_t *n_out, he_error *err) {
     *out = NULL;
     *n_out = 0;
+    for (size_t j = 0; j < n_plain; j++)
+        if (plain[j].start >= plain[j].end || plain[j].end > len ||
+            (j && plain[j].start < plain[j - 1].end))
+            return he_fail(err, HE_INVALID,
+                           "tokenizer: plain range %zu [%zu, %zu) is empty, out of order or "
+                           "past the text's %zu bytes",
+                           j, plain[j].start, plain[j].end, len);
     if (len > TOK_MAX_TEXT)
         return he_fail(err, HE_LIMIT, "tokenizer: text of %zu bytes exceeds the limit of %zu", len,
                        TOK_MAX_TEXT);
@@ -65,10 +79,16 @@ int tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_specia
         goto nomem;
     /* Every raw fragment starts the text or follows a special token, so SPM's space prefix
      * (when the vocab asks for it) applies to each one, as in llama.cpp. */
-    size_t start = 0;
+    size_t start = 0, j = 0; /* plain[j]: the first plain range that ends after i */
     for (size_t i = 0; i < len;) {
         int32_t id;
-        size_t n = v->n_special ? match_special(v, text, len, i, parse_special, &id) : 0;
+        size_t ctl_end = 0;
+        if (parse_special) {
+            while (j < n_plain && plain[j].end <= i)
+                j++;
+            ctl_end = j == n_plain ? len : plain[j].start > i ? plain[j].start : 0;
+        }
+        size_t n = v->n_special ? match_special(v, text, len, i, ctl_end, &id) : 0;
         if (n == 0) {
             i++;
             continue;

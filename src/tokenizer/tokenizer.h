@@ -75,6 +75,22 @@ const char *tok_pre_name(const tok_vocab *v);   /* canonical name of the pre-tok
 int tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_special,
                bool parse_special, int32_t **out, size_t *n_out, he_error *err);
 
+/* A byte range [start, end) of a text. */
+typedef struct {
+    size_t start, end;
+} tok_range;
+
+/* tok_encode for a text whose `plain` ranges are user data (a rendered chat prompt: message
+ * contents, tool arguments): a control/unknown token is matched only when parse_special is
+ * set and its whole text lies outside every plain range, so only the template's own bytes
+ * become control tokens. User-defined tokens are matched everywhere, as tok_encode does
+ * without parse_special. The text is cut only at the special tokens taken, so a text without
+ * special-token texts in its plain ranges gives exactly tok_encode's ids. plain: n_plain
+ * sorted, disjoint ranges inside [0, len) (checked: HE_INVALID otherwise); NULL/0 = none. */
+int tok_encode_spans(const tok_vocab *v, const char *text, size_t len, const tok_range *plain,
+                     size_t n_plain, bool add_special, bool parse_special, int32_t **out,
+                     size_t *n_out, he_error *err);
+
 /* The bytes token id stands for (byte-level and byte-fallback decoded; '▁' -> ' '). Control
  * tokens give their text only when render_special. Writes at most cap bytes to buf and returns
  * the full length (like snprintf, without NUL); returns 0 for an out-of-range id. */

@@ -4,10 +4,12 @@
  * by tools/gen_template_cases.py), plus limits against hostile templates and parser inputs
  * placed against a guard page. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chat/chat.h"
@@ -420,4 +422,355 @@ Test(jinja, hostile_values) {
         if (!out) cr_expect(err.code == HE_LIMIT || err.code == HE_RUNTIME, "case %zu: %s", i, err.msg);
         free(out);
     }
+}
+
+/* ---- Linear time: every construct that was quadratic or unbounded ----
+ *
+ * Each case renders a template over contexts of size n, 2n, 4n and 8n and checks the ratio of
+ * CPU times (CLOCK_PROCESS_CPUTIME_ID, so other processes on a busy machine do not count; the
+ * minimum of several interleaved runs, so a preemption or a cold cache does not either).
+ * Linear work gives ~2x per doubling; the quadratic versions gave ~4x. */
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Minimum CPU time of `runs` renders of t over ctx; fails the test when a render fails. */
+static double render_cpu(const jinja_template *t, const json_t *ctx, int runs) {
+    double best = 1e30;
+    jinja_limits lim = {.max_output = 64u << 20, .max_memory = 1u << 30};
+    /* the context is request data, as in the server: the user spans are part of the cost */
+    jinja_options opt = {.now = fixed_now(), .limits = lim, .mark_user = true};
+    for (int r = 0; r < runs; r++) {
+        he_error err = {0};
+        double t0 = cpu_seconds();
+        char *out = jinja_render(t, ctx, &opt, NULL, &err);
+        double dt = cpu_seconds() - t0;
+        cr_assert_not_null(out, "render failed: %s", err.msg);
+        free(out);
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
+static char *repeat_str(const char *unit, size_t times) {
+    size_t u = strlen(unit);
+    char *s = malloc(u * times + 1);
+    for (size_t i = 0; i < times; i++)
+        memcpy(s + i * u, unit, u);
+    s[u * times] = 0;
+    return s;
+}
+
+/* context {"s": unit * n, "t": unit2 * n2} (t omitted when unit2 is NULL) */
+static json_t *str_ctx(const char *unit, size_t n, const char *unit2, size_t n2) {
+    json_t *ctx = json_object();
+    char *s = repeat_str(unit, n);
+    json_object_set_new(ctx, "s", json_string(s));
+    free(s);
+    if (unit2) {
+        char *t = repeat_str(unit2, n2);
+        json_object_set_new(ctx, "t", json_string(t));
+        free(t);
+    }
+    return ctx;
+}
+
+/* context {"d": {"k0": 0, "k1": 1, ...}} with n keys, as chat_template_kwargs arrive */
+static json_t *keys_ctx(size_t n) {
+    json_t *d = json_object();
+    char k[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "k%zu", i);
+        json_object_set_new(d, k, json_integer((json_int_t)i));
+    }
+    json_t *ctx = json_object();
+    json_object_set_new(ctx, "d", d);
+    return ctx;
+}
+
+/* context {"l": ["w0", "w1", ...]}: n distinct strings */
+static json_t *list_ctx(size_t n) {
+    json_t *l = json_array();
+    char k[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "w%zu", i);
+        json_array_append_new(l, json_string(k));
+    }
+    json_t *ctx = json_object();
+    json_object_set_new(ctx, "l", l);
+    return ctx;
+}
+
+typedef json_t *(*ctx_fn)(size_t n);
+
+static json_t *ctx_replace(size_t n) { return str_ctx("ab", n / 2, NULL, 0); }
+static json_t *ctx_split(size_t n) { return str_ctx("ab  ", n / 4, NULL, 0); }
+static json_t *ctx_rfind(size_t n) {
+    /* "aaaa…" searched for "aaa…ab" (n/4 a's): the naive backward scan was O(n*m) */
+    json_t *ctx = str_ctx("a", n, "a", n / 4);
+    json_t *t = json_object_get(ctx, "t");
+    char *tb = malloc(n / 4 + 2);
+    memcpy(tb, json_string_value(t), n / 4);
+    tb[n / 4] = 'b';
+    tb[n / 4 + 1] = 0;
+    json_object_set_new(ctx, "t", json_string(tb));
+    free(tb);
+    return ctx;
+}
+static json_t *ctx_strip(size_t n) {
+    /* strip(chars) with chars as long as the string, all of it stripped */
+    json_t *ctx = json_object();
+    char *s = repeat_str("z", n);
+    json_object_set_new(ctx, "s", json_string(s));
+    free(s);
+    char *t = malloc(3 * n + 2);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) { /* n distinct CJK code points, then 'z' last */
+        unsigned c = 0x4E00 + (unsigned)(i % 20000);
+        t[k++] = (char)(0xE0 | (c >> 12));
+        t[k++] = (char)(0x80 | ((c >> 6) & 0x3F));
+        t[k++] = (char)(0x80 | (c & 0x3F));
+    }
+    t[k++] = 'z';
+    t[k] = 0;
+    json_object_set_new(ctx, "t", json_string(t));
+    free(t);
+    return ctx;
+}
+
+Test(jinja, linear_time) {
+    /* Fixed malloc thresholds: glibc adapts them as blocks are freed, so renders of the same
+     * size would otherwise alternate between reusing heap memory and faulting in fresh pages;
+     * the test measures the interpreter, not that. (Each Criterion test is its own process.) */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    static const struct {
+        const char *name, *tmpl;
+        ctx_fn ctx;
+        size_t n;
+    } cases[] = {
+        /* converting the request into values: dict inserts were a scan each */
+        {"dict from JSON", "{{ d.k7 }}{{ d|length }}", keys_ctx, 12500},
+        {"dict lookups", "{% for k in d %}{{ d[k] if loop.index0 % 10000 == 0 }}{% endfor %}",
+         keys_ctx, 12500},
+        {"unique", "{{ l|unique|list|length }}", list_ctx, 12500},
+        {"dict()", "{{ dict(d)|length }}", keys_ctx, 12500},
+        {"replace('', x)", "{{ s.replace('', '-')|length }}", ctx_replace, 250000},
+        {"replace filter ''", "{{ s|replace('', '') == s }}", ctx_replace, 250000},
+        {"split()", "{{ s.split()|length }}", ctx_split, 250000},
+        {"rsplit()", "{{ s.rsplit(None, 3)|length }}{{ s.rsplit()|length }}", ctx_split, 250000},
+        {"rfind", "{{ s.rfind(t) }}", ctx_rfind, 1000000},
+        {"rsplit(sep)", "{{ s.rsplit(t)|length }}", ctx_rfind, 1000000},
+        {"slice", "{{ s[1:-1]|length }}{{ s[::-3]|length }}{{ s[-2:1:-1]|length }}", ctx_replace,
+         250000},
+        {"strip(chars)", "{{ s.strip(t)|length }}{{ s.rstrip(t)|length }}", ctx_strip, 50000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        he_error err = {0};
+        jinja_template *t = jinja_parse(cases[i].tmpl, strlen(cases[i].tmpl), &err);
+        cr_assert_not_null(t, "%s: %s", cases[i].name, err.msg);
+        enum { NS = 4 }; /* sizes n, 2n, 4n, 8n */
+        json_t *c[NS];
+        for (int k = 0; k < NS; k++)
+            c[k] = cases[i].ctx(cases[i].n << k);
+        render_cpu(t, c[NS - 1], 1); /* warm-up: page faults, locale loading */
+        /* interleaved, so all sizes see the allocator and caches in the same state */
+        double tm[NS];
+        for (int k = 0; k < NS; k++)
+            tm[k] = 1e30;
+        for (int r = 0; r < 4; r++)
+            for (int k = 0; k < NS; k++) {
+                double dt = render_cpu(t, c[k], 1);
+                tm[k] = dt < tm[k] ? dt : tm[k];
+            }
+        /* A doubling that crosses a cache size can cost ~3x even for linear work (hashed dicts
+         * touch memory at random), so the best of the three doublings must be <= 2.5x; a
+         * quadratic construct is ~4x at every one. */
+        double ratio = 1e30, r[NS - 1];
+        for (int k = 0; k + 1 < NS; k++) {
+            r[k] = tm[k + 1] / (tm[k] > 1e-6 ? tm[k] : 1e-6);
+            ratio = r[k] < ratio ? r[k] : ratio;
+        }
+        cr_log_info("linear_time %-18s n=%-8zu %.4fs %.4fs %.4fs %.4fs  ratios %.2f %.2f %.2f",
+                    cases[i].name, cases[i].n, tm[0], tm[1], tm[2], tm[3], r[0], r[1], r[2]);
+        cr_expect(ratio <= 2.5, "%s: 2x input took %.2fx / %.2fx / %.2fx the CPU time",
+                  cases[i].name, r[0], r[1], r[2]);
+        for (int k = 0; k < NS; k++)
+            json_decref(c[k]);
+        jinja_free(t);
+    }
+}
+
+/* Empty sequences repeated 2^63 times are empty at once, as in Python; non-empty ones hit
+ * the output limit; scans repeated in loops (length, indexing, `in`, comparisons) are charged
+ * to the step limit instead of running for hours. */
+Test(jinja, unbounded_loops) {
+    static const struct {
+        const char *src, *want; /* want NULL: must fail with HE_LIMIT */
+    } cases[] = {
+        {"{{ '' * 9223372036854775807 }}|{{ ([] * 9223372036854775807)|length }}", "|0"},
+        {"{{ 9223372036854775807 * '' }}{{ (9223372036854775807 * ())|length }}", "0"},
+        {"{{ 'x' * 9223372036854775807 }}", NULL},
+        {"{{ [1] * 9223372036854775807 }}", NULL},
+        {"{{ 'x' * 1 * 9223372036854775807 }}", NULL},
+        {"{% for i in range(100000) %}{{ s|length }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s[i] }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s[5:6] }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ 'q' in s }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s == s ~ '' }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s < s ~ '' }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s.find('q') }}{{ s.rfind('q') }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ s.count('q') }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ ''.join(l) }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ 'q' in l }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ l|max }}{% endfor %}", NULL},
+        {"{% set m = l + [] %}{% for i in range(100000) %}{{ l == m }}{% endfor %}", NULL},
+        {"{% set m = l + ['x'] %}{% for i in range(100000) %}{{ l < m }}{% endfor %}", NULL},
+        {"{% set m = l + [] %}{% for i in range(100000) %}{{ m is eq(l) }}{% endfor %}", NULL},
+        {"{% for i in range(100000) %}{{ l.count('x') }}{% endfor %}", NULL},
+    };
+    json_t *ctx = str_ctx("a", 4u << 20, NULL, 0);
+    json_t *l = json_array();
+    for (int i = 0; i < 200000; i++)
+        json_array_append_new(l, json_string(""));
+    json_object_set_new(ctx, "l", l);
+    jinja_limits lim = {.max_steps = 500000};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        he_error err = {0};
+        jinja_template *t = jinja_parse(cases[i].src, strlen(cases[i].src), &err);
+        cr_assert_not_null(t, "case %zu: %s", i, err.msg);
+        jinja_options opt = {.now = fixed_now(), .limits = lim};
+        double t0 = cpu_seconds();
+        char *out = jinja_render(t, ctx, &opt, NULL, &err);
+        double dt = cpu_seconds() - t0;
+        cr_log_info("unbounded_loops case %zu: %.3fs CPU", i, dt);
+        if (cases[i].want) {
+            cr_expect(out && strcmp(out, cases[i].want) == 0, "case %zu: got '%s' (%s)", i,
+                      out ? out : "(null)", err.msg);
+        } else {
+            cr_expect_null(out, "case %zu should hit a limit", i);
+            cr_expect_eq(err.code, HE_LIMIT, "case %zu: code %d (%s)", i, err.code, err.msg);
+        }
+        free(out);
+        jinja_free(t);
+    }
+    json_decref(ctx);
+}
+
+/* The tester's figure: 100 000 keys (chat_template_kwargs) took 21.6 s. */
+Test(jinja, many_context_keys) {
+    json_t *ctx = keys_ctx(100000);
+    json_t *d = json_object_get(ctx, "d");
+    json_object_update(ctx, d); /* also as top-level variables, as kwargs are */
+    const char *src = "{{ k99999 }}{{ d.k5 }}";
+    he_error err = {0};
+    jinja_template *t = jinja_parse(src, strlen(src), &err);
+    cr_assert_not_null(t);
+    double dt = render_cpu(t, ctx, 3);
+    cr_log_info("100k context keys: %.4fs CPU", dt);
+#ifdef __SANITIZE_ADDRESS__
+    const double bound = 1.0; /* ASan's allocator and checks cost ~2x */
+#else
+    const double bound = 0.5;
+#endif
+    cr_expect(dt < bound, "100k keys took %.3fs", dt);
+    jinja_free(t);
+    json_decref(ctx);
+}
+
+/* ---- User spans: which output bytes came from request data ---- */
+
+/* Renders src with u = "USER", d = {"ab": 1}, n = 5 marked as request data and t = "tm"
+ * trusted; returns the output and, in *mask, one character per byte: 'u' for a user byte,
+ * '.' for a template byte. */
+static char *render_mask(const char *src, char **mask) {
+    json_t *ctx = json_pack("{s:s, s:{s:i}, s:i, s:s, s:[s,s]}", "u", "USER", "d", "ab", 1, "n", 5,
+                            "t", "tm", "l", "x", "yz");
+    static const char *const trusted[] = {"t", NULL};
+    jinja_options opt = {.now = fixed_now(), .mark_user = true, .trusted = trusted};
+    he_error err = {0};
+    jinja_template *t = jinja_parse(src, strlen(src), &err);
+    cr_assert_not_null(t, "%s: %s", src, err.msg);
+    size_t len, nsp;
+    jinja_span *sp;
+    char *out = jinja_render_spans(t, ctx, &opt, &len, &sp, &nsp, &err);
+    cr_assert_not_null(out, "%s: %s", src, err.msg);
+    *mask = malloc(len + 1);
+    memset(*mask, '.', len);
+    (*mask)[len] = 0;
+    for (size_t i = 0; i < nsp; i++) {
+        cr_assert(sp[i].start < sp[i].end && sp[i].end <= len, "%s: bad span", src);
+        cr_assert(i == 0 || sp[i].start > sp[i - 1].end, "%s: spans not sorted/merged", src);
+        memset(*mask + sp[i].start, 'u', sp[i].end - sp[i].start);
+    }
+    free(sp);
+    jinja_free(t);
+    json_decref(ctx);
+    return out;
+}
+
+Test(jinja, user_spans) {
+    static const struct {
+        const char *src, *out, *mask;
+    } cases[] = {
+        {"{{ u }}", "USER", "uuuu"},
+        {"[{{ u }}]", "[USER]", ".uuuu."},
+        {"{{ t }}{{ n }}{{ u|length }}", "tm54", "...."},
+        {"{{ '<' + u + '>' }}", "<USER>", ".uuuu."},
+        {"{{ '<' ~ u ~ t ~ n }}", "<USERtm5", ".uuuu..."},
+        {"{{ u[1:3] }}|{{ u[::-1] }}|{{ u[0] }}|{{ u|first }}", "SE|RESU|U|U", "uu.uuuu.u.u"},
+        {"{{ (t ~ u)[1:4] }}", "mUS", ".uu"},
+        {"{{ ('  ' ~ u ~ '  ')|trim }}|{{ u.strip('UR') }}", "USER|SE", "uuuu.uu"},
+        {"{% for w in (u ~ ' ab').split(' ') %}{{ w }}|{% endfor %}", "USER|ab|", "uuuu...."},
+        {"{% for c in u %}{{ c }}-{% endfor %}", "U-S-E-R-", "u.u.u.u."},
+        {"{{ u.replace('S', '<|x|>') }}", "U<|x|>ER", "u.....uu"},
+        {"{{ 'a-b'.replace('-', u) }}|{{ u.replace('', '.') }}", "aUSERb|.U.S.E.R.",
+         ".uuuu...u.u.u.u."},
+        {"{{ [u, 'x']|join(',') }}|{{ u.join(['a', 'b']) }}|{{ l|join(u) }}",
+         "USER,x|aUSERb|xUSERyz", "uuuu....uuuu..uuuuuuu"},
+        {"{{ u|upper }}|{{ (t ~ u)|lower }}|{{ u|reverse }}", "USER|tmuser|RESU",
+         "uuuu.uuuuuu.uuuu"},
+        {"{{ u|tojson }}|{{ {'k': u}|tojson }}", "\"USER\"|{\"k\": \"USER\"}",
+         "uuuuuu.......uuuuuu."},
+        {"{{ d|tojson }}|{% for k in d %}{{ k }}{% endfor %}", "{\"ab\": 1}|ab", ".uuuu.....uu"},
+        {"{{ [u] }}", "['USER']", ".uuuuuu."},
+        {"{{ (u ~ '&')|e }}", "USER&amp;", "uuuuuuuuu"},
+        {"{% set x %}<{{ u }}>{% endset %}{{ x }}", "<USER>", ".uuuu."},
+        {"{% macro m(a) %}[{{ a }}]{% endmacro %}{{ m(u) }}", "[USER]", ".uuuu."},
+        {"{{ '%s!' % u }}|{{ '{}!'.format(u) }}|{{ u|format() }}", "USER!|USER!|USER",
+         "uuuu..uuuu..uuuu"},
+        {"{{ u * 2 }}|{{ (u ~ '.') * 2 }}", "USERUSER|USER.USER.", "uuuuuuuu.uuuu.uuuu."},
+        {"{{ ('a\\n' ~ u)|indent(2) }}", "a\n  USER", "....uuuu"},
+        {"{{ u|string }}{{ u if u else 'x' }}{{ u|default('z') }}", "USERUSERUSER", "uuuuuuuuuuuu"},
+        {"{{ u.split('S')|last }}{{ u.rsplit('S', 1)|first }}", "ERU", "uuu"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *mask;
+        char *out = render_mask(cases[i].src, &mask);
+        cr_expect_str_eq(out, cases[i].out, "case %zu: %s", i, cases[i].src);
+        cr_expect_str_eq(mask, cases[i].mask, "case %zu: %s -> '%s' mask %s", i, cases[i].src, out,
+                         mask);
+        free(out);
+        free(mask);
+    }
+}
+
+/* Without mark_user nothing is marked, and the plain API is unchanged. */
+Test(jinja, user_spans_off) {
+    const char *src = "{{ u }}";
+    json_t *ctx = json_pack("{s:s}", "u", "USER");
+    he_error err = {0};
+    jinja_template *t = jinja_parse(src, strlen(src), &err);
+    size_t len, nsp = 99;
+    jinja_span *sp = (jinja_span *)1;
+    char *out = jinja_render_spans(t, ctx, NULL, &len, &sp, &nsp, &err);
+    cr_assert_str_eq(out, "USER");
+    cr_expect_null(sp);
+    cr_expect_eq(nsp, 0);
+    free(out);
+    jinja_free(t);
+    json_decref(ctx);
 }

@@ -888,3 +888,106 @@ Test(memory, every_pre_tokenizer_compiles) {
         tok_vocab_free(v);
     }
 }
+
+/* ---- tok_encode_spans: control tokens only outside the plain (user) ranges ---- */
+
+/* GPT-2's byte -> printable code point, as UTF-8 */
+static void gpt2_byte(int b, char out[4]) {
+    int cp = b, k = 0;
+    if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
+        for (int x = 0; x < b; x++)
+            if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) k++;
+        cp = 256 + k;
+    }
+    if (cp < 0x80) {
+        out[0] = (char)cp, out[1] = 0;
+    } else {
+        out[0] = (char)(0xC0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3F)), out[2] = 0;
+    }
+}
+
+Test(specials, plain_ranges) {
+    /* every byte its own token (no merges), then a control and a user-defined token */
+    static char bytes[256][4];
+    const char *toks[258];
+    int32_t types[258];
+    for (int b = 0; b < 256; b++) {
+        gpt2_byte(b, bytes[b]);
+        toks[b] = bytes[b];
+        types[b] = TOK_ATTR_NORMAL;
+    }
+    toks[256] = "<|c|>", types[256] = TOK_ATTR_CONTROL;
+    toks[257] = "<u>", types[257] = TOK_ATTR_USER_DEFINED;
+    tok_vocab_desc d = {.model = "gpt2",
+                        .pre = "gpt-2",
+                        .n_vocab = 258,
+                        .tokens = toks,
+                        .types = types,
+                        .bos = -1,
+                        .eos = -1,
+                        .unk = -1,
+                        .pad = -1,
+                        .eot = -1,
+                        .eom = -1,
+                        .add_bos = 0,
+                        .add_eos = 0,
+                        .add_space_prefix = -1};
+    he_error err = {0};
+    tok_vocab *v = tok_vocab_new(&d, &err);
+    cr_assert(v, "%s", err.msg);
+    /*                 0    5   9    14  18  22 */
+    const char *t = "<|c|>ab<|c|>xy<u>z<|c|>";
+    size_t len = strlen(t);
+    static const struct {
+        tok_range r[2];
+        size_t nr;
+        bool parse_special;
+        size_t controls; /* how many <|c|> come out as the control token */
+    } cases[] = {
+        {{{0, 0}}, 0, true, 3},
+        {{{5, 17}}, 1, true, 2},          /* the middle one is typed by a user */
+        {{{2, 4}}, 1, true, 2},           /* a range inside a control text blocks it */
+        {{{21, 23}}, 1, true, 2},         /* ... also at its end */
+        {{{0, 5}, {18, 23}}, 2, true, 1}, /* two ranges */
+        {{{5, 7}}, 1, true, 3},           /* no special text inside: nothing changes */
+        {{{0, 0}}, 0, false, 0},
+        {{{0, 23}}, 1, true, 0},
+    };
+    int32_t *ref;
+    size_t nref;
+    cr_assert_eq(tok_encode(v, t, len, false, true, &ref, &nref, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int32_t *ids;
+        size_t n;
+        cr_assert_eq(tok_encode_spans(v, t, len, cases[i].r, cases[i].nr, false,
+                                      cases[i].parse_special, &ids, &n, &err),
+                     0, "case %zu: %s", i, err.msg);
+        size_t c = 0, u = 0;
+        for (size_t k = 0; k < n; k++)
+            c += ids[k] == 256, u += ids[k] == 257;
+        cr_expect_eq(c, cases[i].controls, "case %zu: %zu control tokens", i, c);
+        cr_expect_eq(u, 1, "case %zu: the user-defined <u> is matched everywhere", i);
+        /* what is not a control token is the text byte for byte */
+        size_t dl;
+        char *dec = decode_all(v, ids, n, &dl);
+        size_t want = len - 5 * cases[i].controls;
+        cr_expect_eq(dl, want, "case %zu: %zu bytes decoded, want %zu", i, dl, want);
+        free(dec);
+        if (cases[i].controls == 3)
+            expect_ids(ids, n, ref, nref, "no special text in the plain range: same ids");
+        free(ids);
+    }
+    free(ref);
+    /* ranges must be sorted, disjoint, non-empty and inside the text */
+    static const tok_range bad[][2] = {{{3, 3}}, {{0, 24}}, {{5, 9}, {8, 10}}, {{9, 10}, {1, 2}}};
+    static const size_t nbad[] = {1, 1, 2, 2};
+    for (size_t i = 0; i < sizeof nbad / sizeof *nbad; i++) {
+        int32_t *ids = NULL;
+        size_t n;
+        cr_expect_eq(tok_encode_spans(v, t, len, bad[i], nbad[i], false, true, &ids, &n, &err), -1,
+                     "bad ranges %zu accepted", i);
+        cr_expect_eq(err.code, HE_INVALID);
+        free(ids);
+    }
+    tok_vocab_free(v);
+}
