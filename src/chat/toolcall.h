@@ -87,9 +87,22 @@ typedef struct {
     bool parallel;      /* parallel_tool_calls: several calls allowed */
     /* Added after the first contract (zero = the old behaviour): */
     const tc_reasoning *reasoning; /* NULL: none. With reasoning, a non-lazy grammar lets the
-                                    * model finish (or write) its <think> block first */
+                                    * model finish (or write) its <think> block first; the block
+                                    * is unbounded in the grammar: the server bounds it */
     int max_calls;      /* parallel: the most calls the grammar allows (0: 4) */
 } tc_spec;
+
+/* The family's reasoning block markers: "<think>" / "</think>", Command R7B's
+ * "<|START_THINKING|>" / "<|END_THINKING|>". */
+const char *tc_reasoning_open(tc_family f);
+const char *tc_reasoning_close(tc_family f);
+
+/* A structured output (a JSON Schema: response_format, Ollama format) that may follow the
+ * family's reasoning block as r describes (NULL or r->reasoning false: the schema from the
+ * first token), as GBNF text (malloc'd). The output's own rule is "tc-output"; the tool-call
+ * grammar's are "tc-calls" (the whole block) and "tc-call" (one call), so a server can ask
+ * gram_rule_bounds how much room the forced output needs. NULL with err on a bad schema. */
+char *tc_format_grammar(tc_family f, const tc_reasoning *r, const json_t *schema, he_error *err);
 
 typedef struct {
     char *gbnf;        /* the grammar (root rule "root"); NULL for TC_CHOICE_NONE */
