@@ -140,7 +140,9 @@ void tc_result_free(tc_result *r);
 typedef enum {
     TC_DELTA_CONTENT,
     TC_DELTA_REASONING,
-    TC_DELTA_CALL /* a complete call: index, id, name, arguments */
+    TC_DELTA_CALL,       /* a complete call: index, id, name, arguments */
+    TC_DELTA_CALL_START, /* eager: a call begins: index, id, name (text "") */
+    TC_DELTA_ARGS        /* eager: the next fragment of call `index`'s arguments */
 } tc_delta_kind;
 
 typedef struct {
@@ -161,6 +163,13 @@ void tc_stream_free(tc_stream *s);
 int tc_stream_feed(tc_stream *s, const char *text, size_t len, bool final, tc_delta_fn fn, void *user,
                    he_error *err);
 int tc_stream_n_calls(const tc_stream *s);
+/* Eager argument streaming, for output that a tool-call grammar constrains (so a call that
+ * begins is a call in the grammar's exact shape): each call is announced as soon as its
+ * arguments begin (TC_DELTA_CALL_START) and its arguments come in fragments as they are
+ * written (TC_DELTA_ARGS, compacted as tc_parse compacts them, so the fragments add up to the
+ * whole call's arguments); no TC_DELTA_CALL then for such a call. Text not in the grammar's
+ * shape falls back to whole calls. Off by default (a call is then never half-reported). */
+void tc_stream_set_eager(tc_stream *s, bool eager);
 /* Byte offset (in all text fed) where the first call opener outside reasoning was seen, -1
  * while none. A server may engage a lazy grammar there instead of searching the triggers
  * itself: it then skips openers inside <think> and Llama 3's bare-JSON opener after text. */

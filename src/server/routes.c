@@ -303,14 +303,17 @@ static json_t *openai_call(int index, const char *id, const char *name, const ch
 /* One delta of the split output as a chunk (SSE) or an NDJSON line (Ollama). */
 static void split_delta(const tc_delta *d, void *user) {
     gen *g = user;
-    if (d->kind != TC_DELTA_CALL && d->len == 0) return;
+    if ((d->kind == TC_DELTA_CONTENT || d->kind == TC_DELTA_REASONING || d->kind == TC_DELTA_ARGS) && d->len == 0) return;
     if (g->api == SRV_API_CHAT) {
         json_t *delta;
         if (d->kind == TC_DELTA_CONTENT)
             delta = json_pack("{s:o}", "content", http_json_text(d->text, d->len));
         else if (d->kind == TC_DELTA_REASONING)
             delta = json_pack("{s:o}", "reasoning_content", http_json_text(d->text, d->len));
-        else
+        else if (d->kind == TC_DELTA_ARGS) /* as OpenAI streams arguments: index and the fragment */
+            delta = json_pack("{s:[{s:i, s:{s:o}}]}", "tool_calls", "index", d->index, "function", "arguments",
+                              http_json_text(d->text, d->len));
+        else /* a whole call, or the start of one whose arguments follow in fragments */
             delta = json_pack("{s:[o]}", "tool_calls", openai_call(d->index, d->id, d->name, d->text, d->len, true));
         sb_json(&g->out, "data: ", chat_chunk(g, delta, NULL, NULL), "\n\n");
         return;
@@ -1022,6 +1025,9 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     bool stream = r.stream;
     g->stream = stream;
     if (stream && g->split) g->ts = tc_stream_new(g->family, &g->reasoning, g->parse_calls);
+    /* OpenAI streams a call's arguments as they are generated; under the tool-call grammar a
+     * call that begins is a call, so that is safe (Ollama's clients expect whole calls) */
+    if (g->ts && tools_grammar && grammar && api == SRV_API_CHAT) tc_stream_set_eager(g->ts, true);
     srv_request_free(&r);
     if (!stream) {
         if (g->top_logprobs >= 0) g->lp = g->api == SRV_API_COMPLETION ? completion_lp_new() : json_array();

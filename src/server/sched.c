@@ -617,12 +617,15 @@ static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
         if (n > TOK_DETOK_MAX) n = TOK_DETOK_MAX;
         pend_append(s, s->tokbuf, n);
     }
+    /* a grammar whose text is complete when the room runs out ended well (e.g. the last call
+     * of several that may follow): "stop", not "length" */
+    bool complete = j->gm && j->gm_on && gram_matcher_can_end(j->gm);
     if (grammar_done)
         o.finish = "stop"; /* the grammar is complete: nothing may follow */
     else if (j->max_tokens > 0 && s->n_gen >= j->max_tokens)
-        o.finish = "length";
+        o.finish = complete ? "stop" : "length";
     else if (s->n_hist >= m->n_ctx_slot)
-        o.finish = "length"; /* no room to decode tok */
+        o.finish = complete ? "stop" : "length"; /* no room to decode tok */
     size_t release;
     bool stops = j->n_stop && !j->gm_on;
     long at = stops ? stop_find(j, s) : -1;
