@@ -854,6 +854,8 @@ static int32_t shortest_token(gram_matcher *m) {
         }
         return -1;
     }
+    /* complete already: the shortest completion is to stop */
+    if (gram_matcher_can_end(m)) return v->n_eog > 0 ? v->eog[0] : -1;
     uint64_t best = GRAM_LEN_INF;
     uint32_t best_top = NIL;
     for (uint32_t i = 0; i < m->n_tops; i++) {

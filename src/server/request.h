@@ -40,9 +40,10 @@ typedef enum {
 /* Reasoning before a forced output (required / named tool, json_schema) when neither the
  * request nor the served name says: medium effort. */
 #define SRV_DEFAULT_REASONING_BUDGET SRV_EFFORT_MEDIUM
-/* Room kept after reasoning for a forced output whose size has no bound (a string without
- * maxLength, any object): on top of its shortest form, in tokens. */
-#define SRV_UNBOUNDED_RESERVE 256
+/* Room kept after reasoning for a forced output, on top of its shortest form, in tokens, when
+ * its longest form is larger (unbounded: a string without maxLength, any object; or merely
+ * loose: the JSON grammar allows up to 21 bytes of whitespace between tokens). */
+#define SRV_OUTPUT_RESERVE 64
 
 /* What constrains the output besides tools (response_format, Ollama format, grammar). */
 typedef enum {

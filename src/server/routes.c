@@ -937,7 +937,11 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
             srv_request_free(&r);
             return res;
         }
-        int64_t res_bytes = out_max >= 0 ? out_max : out_min + SRV_UNBOUNDED_RESERVE;
+        /* The longest form in bytes is the sure bound, but a loose one (whitespace, byte-wise
+         * escapes: several times what a model writes); past the shortest form plus a margin
+         * the room guard (gram_sample_room) still makes the output complete in time */
+        int64_t res_bytes = out_min + SRV_OUTPUT_RESERVE;
+        if (out_max >= 0 && out_max < res_bytes) res_bytes = out_max;
         reserve = res_bytes + 2 > INT32_MAX ? INT32_MAX : (int32_t)res_bytes + 2; /* + [ \n]{0,2} after the closer */
         if (budget < 0) budget = SRV_DEFAULT_REASONING_BUDGET;
     }

@@ -529,6 +529,27 @@ Test(room, sample_room_finishes_in_time) {
             left--;
         }
         cr_expect(gram_matcher_can_end(m), "room %lld: the text completed", (long long)room);
+        cr_expect(left >= 0);
+        gram_matcher_free(m);
+        sample_chain_free(sc);
+    }
+    gram_free(g);
+    /* complete, but more may follow (several tool calls): near the end, more is refused and
+     * the end-of-generation token comes instead */
+    g = parse("root ::= \"a\" (\",\" \"aaaa\")*", &err);
+    for (int64_t room = 1; room < 12; room++) {
+        gram_matcher *m = gram_matcher_new(g, gv, &err);
+        sample_chain *sc = sample_chain_new(&sp, 10, &err);
+        float logits[10] = {5, 0, 0, 0, 0, 0, 9, 0, -9, 6}, scratch[10]; /* "," first, never the end */
+        int64_t left = room;
+        int32_t t = -1;
+        while (left > 0) {
+            t = gram_sample_room(m, sc, logits, scratch, left, &err);
+            cr_assert_geq(t, 0, "%s", err.msg);
+            left--;
+            if (t == 8) break;
+        }
+        cr_expect(t == 8 || gram_matcher_can_end(m), "room %lld: ended where the grammar may", (long long)room);
         gram_matcher_free(m);
         sample_chain_free(sc);
     }
