@@ -52,6 +52,8 @@ gram_vocab *gram_vocab_new(int32_t n_vocab, const char *const *piece, const size
  * control tokens GRAM_TOKEN_NEVER. */
 gram_vocab *gram_vocab_from_tok(const tok_vocab *tv, he_error *err);
 void gram_vocab_free(gram_vocab *v); /* NULL is a no-op */
+/* The most bytes one token spells (the fewest tokens a text of B bytes takes is B / this). */
+uint32_t gram_vocab_max_piece(const gram_vocab *v);
 
 /* ---- Matching ---- */
 

@@ -103,6 +103,7 @@ struct gram_vocab {
     int32_t *tok; /* token ids in trie order (only TEXT tokens with a non-empty piece) */
     int32_t *eog; /* EOG token ids */
     int32_t n_eog;
+    uint32_t max_piece; /* the longest TEXT piece, in bytes */
 };
 
 #endif

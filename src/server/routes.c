@@ -904,9 +904,11 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         gram_free(r.grammar);
         r.grammar = wrapped;
     }
-    /* Room for the forced output, from its grammar: its shortest form must fit max_tokens
-     * (every token spells at least one byte, so bytes bound tokens), and after reasoning
-     * the longest form (one call when several may follow) is kept free. */
+    /* Room for the forced output, from its grammar. Every token spells at least one byte, so
+     * a shortest form of B bytes surely fits B tokens (the room guard then completes it);
+     * it cannot fit fewer than B / (the longest token) tokens: that is a 400. In between it
+     * usually fits, not surely: generation goes on and may end with "length". After
+     * reasoning, the shortest form plus a margin is kept free. */
     int32_t reserve = 0;
     if (forced) {
         const gram_grammar *fg = grammar ? grammar : r.grammar;
@@ -921,7 +923,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         }
         int64_t room = (int64_t)srv_model_n_ctx(m) - (int64_t)n + 1;
         if (r.max_tokens > 0 && r.max_tokens < room) room = r.max_tokens;
-        if (need0 > room) {
+        int64_t longest = srv_model_max_token_bytes(m) ? srv_model_max_token_bytes(m) : 1;
+        if (need0 > room * longest) {
             free(toks);
             if (grammar) gram_free(grammar);
             tc_grammar_free(&tg);
@@ -929,10 +932,10 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
             bool by_ctx = r.max_tokens <= 0 || room < r.max_tokens;
             enum MHD_Result res =
                 http_error(q, 400, by_ctx ? "messages" : "max_tokens", by_ctx ? "context_length_exceeded" : "invalid_value",
-                           "The forced %s cannot fit: its shortest form takes up to %lld tokens (one per byte), but "
-                           "only %lld %s left%s.",
-                           forced_calls ? "tool call" : "structured output", (long long)need0, (long long)room,
-                           by_ctx ? "context cells are" : "tokens are allowed by max_tokens",
+                           "The forced %s cannot fit: its shortest form is %lld bytes, and %lld tokens of at most "
+                           "%lld bytes each are %s%s.",
+                           forced_calls ? "tool call" : "structured output", (long long)need0, (long long)room, (long long)longest,
+                           by_ctx ? "left in the context" : "all max_tokens allows",
                            by_ctx ? "" : "; raise max_tokens");
             srv_request_free(&r);
             return res;

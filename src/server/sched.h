@@ -76,6 +76,8 @@ const srv_model_config *srv_model_config_of(const srv_model *m); /* defaults res
 const srv_model_config *srv_model_config_requested(const srv_model *m);
 /* KV cells per slot actually in use (the config's n_ctx resolved). */
 int32_t srv_model_n_ctx(const srv_model *m);
+/* The most bytes one token of the model spells under a grammar (0 without a vocab). */
+uint32_t srv_model_max_token_bytes(const srv_model *m);
 /* Another counted reference to m (released with srv_model_release); returns m. */
 srv_model *srv_model_retain(srv_model *m);
 

@@ -287,7 +287,7 @@ test('a forced call that cannot fit max_tokens is a 400 saying so; bad budget fi
       assert.match(e.message, re);
       return true;
     });
-  await expect400({ max_tokens: 20 }, 'max_tokens', /forced tool call cannot fit.*raise max_tokens/);
+  await expect400({ max_tokens: 5 }, 'max_tokens', /forced tool call cannot fit.*raise max_tokens/);
   await expect400({ max_tokens: 100, reasoning_budget: -1 }, 'reasoning_budget', />= 0/);
   await expect400({ max_tokens: 100, reasoning_budget: 'x' }, 'reasoning_budget', /integer/);
   await expect400({ max_tokens: 100, thinking_budget: 1 << 21 }, 'thinking_budget', /<=/);
