@@ -297,3 +297,62 @@ test('a forced call that cannot fit max_tokens is a 400 saying so; bad budget fi
   const r = await chat({ ...base, max_tokens: 120, seed: 2 }, false);
   checkCalls(r, tools, null, 'fits');
 });
+
+// ---- real clients: LangChain JS and the Vercel AI SDK, thinking on ----
+
+const N_CLIENT = 10;
+
+test(`LangChain JS: bindTools with tool_choice, withStructuredOutput (${N_CLIENT} each), all land`, { timeout: 300_000 }, async () => {
+  const { ChatOpenAI } = await import('@langchain/openai');
+  const llm = new ChatOpenAI({ model: 'q3', apiKey: 'unused', configuration: { baseURL: `${srv.url}/v1` }, maxRetries: 0, maxTokens: MAX_TOKENS });
+  const rnd = mulberry32(31);
+  await pool(N_CLIENT, CONCURRENCY, async (k) => {
+    const tools = toolSet(rnd, k);
+    const named = k % 2 ? tools[0].function.name : null;
+    const bound = llm.bindTools(tools, { tool_choice: named ? { type: 'function', function: { name: named } } : 'required' });
+    const msg = await bound.invoke(`Use a tool (${k}).`, { seed: k });
+    assert.ok(msg.tool_calls?.length >= 1, `LangChain ${k}: a tool call (${JSON.stringify(msg.content)})`);
+    for (const c of msg.tool_calls) {
+      const tool = tools.find((t) => t.function.name === c.name);
+      assert.ok(tool, c.name);
+      if (named) assert.equal(c.name, named);
+      const v = ajv.compile(tool.function.parameters);
+      assert.ok(v(c.args), `LangChain ${k}: ${JSON.stringify(c.args)}: ${ajv.errorsText(v.errors)}`);
+    }
+  });
+  const srnd = mulberry32(37);
+  await pool(N_CLIENT, CONCURRENCY, async (k) => {
+    const schema = { title: `out${k}`, ...objectSchema(srnd) };
+    const structured = llm.withStructuredOutput(schema, { method: 'jsonSchema', name: `out${k}` });
+    const out = await structured.invoke(`Answer in JSON (${k}).`);
+    const { title, ...plain } = schema;
+    const v = ajv.compile(plain);
+    assert.ok(v(out), `LangChain structured ${k}: ${JSON.stringify(out)}: ${ajv.errorsText(v.errors)}`);
+  });
+});
+
+test(`Vercel AI SDK: generateText with toolChoice "required", generateObject (${N_CLIENT} each), all land`, { timeout: 300_000 }, async () => {
+  const { generateText, generateObject, jsonSchema, tool } = await import('ai');
+  const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
+  const provider = createOpenAICompatible({ name: 'hearth', baseURL: `${srv.url}/v1`, apiKey: 'unused', supportsStructuredOutputs: true });
+  const rnd = mulberry32(41);
+  await pool(N_CLIENT, CONCURRENCY, async (k) => {
+    const offered = toolSet(rnd, k);
+    const tools = Object.fromEntries(offered.map((t) => [t.function.name, tool({ description: t.function.description, inputSchema: jsonSchema(t.function.parameters) })]));
+    const r = await generateText({ model: provider('q3'), tools, toolChoice: 'required', prompt: `Use a tool (${k}).`, maxOutputTokens: MAX_TOKENS, seed: k, maxRetries: 0 });
+    assert.ok(r.toolCalls.length >= 1, `AI SDK ${k}: a tool call (finish ${r.finishReason})`);
+    for (const c of r.toolCalls) {
+      const t = offered.find((o) => o.function.name === c.toolName);
+      assert.ok(t, c.toolName);
+      const v = ajv.compile(t.function.parameters);
+      assert.ok(v(c.input), `AI SDK ${k}: ${JSON.stringify(c.input)}: ${ajv.errorsText(v.errors)}`);
+    }
+  });
+  const srnd = mulberry32(43);
+  await pool(N_CLIENT, CONCURRENCY, async (k) => {
+    const schema = objectSchema(srnd);
+    const r = await generateObject({ model: provider('q3'), schema: jsonSchema(schema), prompt: `Answer in JSON (${k}).`, maxOutputTokens: MAX_TOKENS, seed: k, maxRetries: 0 });
+    const v = ajv.compile(schema);
+    assert.ok(v(r.object), `AI SDK object ${k}: ${JSON.stringify(r.object)}: ${ajv.errorsText(v.errors)}`);
+  });
+});
