@@ -22,6 +22,8 @@ import { startServer, BIN } from './server_helpers.mjs';
 
 const TEMPLATES = join(dirname(fileURLToPath(import.meta.url)), '../data/templates');
 const N_PAIRS = Number(process.env.HEARTH_THINKING_PAIRS ?? 100); // x2: streamed and not
+// requests per family; sanitizer builds want fewer (Command R7B's preamble is ~4K tokens here)
+const N_FAMILY = Number(process.env.HEARTH_THINKING_FAMILY ?? 12);
 const MAX_TOKENS = 300;
 const CONCURRENCY = 6;
 const NAMES = { q3: 'qwen3.jinja', r1: 'deepseek-r1.jinja', qwq: 'qwq-like.jinja', r7b: 'command-r7b.jinja', r7bplan: 'command-r7b-plan.jinja' };
@@ -231,7 +233,7 @@ test('streamed argument fragments add up to the non-streamed call of the same se
 for (const [name, label] of [['r1', 'DeepSeek R1'], ['qwq', 'QwQ'], ['r7bplan', 'Command R7B plan'], ['r7b', 'Command R7B (plan optional)']]) {
   test(`${label}: forced calls land although the model never closes its reasoning`, { timeout: 300_000 }, async () => {
     const rnd = mulberry32(name.length * 7919);
-    const res = await pool(12, CONCURRENCY, async (k) => {
+    const res = await pool(N_FAMILY, CONCURRENCY, async (k) => {
       const tools = toolSet(rnd, k);
       const r = await chat({ model: name, messages: [{ role: 'user', content: `go ${k}` }], tools, tool_choice: 'required', max_tokens: MAX_TOKENS, seed: k }, k % 2 === 1);
       return { r, tools };
