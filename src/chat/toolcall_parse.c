@@ -840,7 +840,9 @@ static int step_start(tc_stream *s, const cur *c, size_t p) {
     }
     int r = -1;
     if (defer(s, c, p)) {
-        eager_progress(s, c, p, p);
+        /* only a bare JSON call waits here for itself; another opener at p (e.g. Llama 3's
+         * <|python_tag|>, whose code is not streamed) is not a call in the grammar's shape */
+        if (s->parse_calls && (s->f == TC_LLAMA3 || s->f == TC_GENERIC) && c->t[p] == '{') eager_progress(s, c, p, p);
         return S_WAIT;
     }
     if (s->parse_calls && s->f == TC_LLAMA3) {
