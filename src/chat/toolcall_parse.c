@@ -840,9 +840,19 @@ static int step_start(tc_stream *s, const cur *c, size_t p) {
     }
     int r = -1;
     if (defer(s, c, p)) {
-        /* only a bare JSON call waits here for itself; another opener at p (e.g. Llama 3's
-         * <|python_tag|>, whose code is not streamed) is not a call in the grammar's shape */
-        if (s->parse_calls && (s->f == TC_LLAMA3 || s->f == TC_GENERIC) && c->t[p] == '{') eager_progress(s, c, p, p);
+        /* what waits at p: a bare JSON call, or a call opener step_content met (streamed as
+         * there: not Llama 3's <|python_tag|> code nor a v3.2 recipient) */
+        size_t at;
+        int k = -1;
+        bool full = false;
+        find_opener(s, c, p, &at, &k, &full);
+        if (at == p && full && k >= 0) {
+            int kind = s->ops[k].kind;
+            if (kind != OP_PYTAG && kind != OP_V32 && kind != OP_DROP && kind != OP_DS_END)
+                eager_progress(s, c, p, p + strlen(s->ops[k].text));
+        } else if (s->parse_calls && (s->f == TC_LLAMA3 || s->f == TC_GENERIC) && c->t[p] == '{') {
+            eager_progress(s, c, p, p);
+        }
         return S_WAIT;
     }
     if (s->parse_calls && s->f == TC_LLAMA3) {
