@@ -8,7 +8,8 @@
  * The positions are where a JSON object spends its tokens: before a key, inside a string,
  * inside a number, after a value. "walk" is the first mask in a state (the trie walk, best of REPS
  * fresh matchers); "cached"
- * the same state again (the matcher keeps the last few masks by state). */
+ * the same state again (the matcher keeps the last few masks by state). Last, the cost of the
+ * forced-output bookkeeping (gram_sample_room, gram_matcher_need) per sampled token. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,65 @@ int main(int argc, char **argv) {
             pos[k][0], cold * 1e3, best * 1e3, allowed, ta * 1e6 / n);
         (void)hits;
         gram_matcher_free(m);
+    }
+    /* The forced-output bookkeeping (reasoning budget, room guard): gram_sample_room against
+     * gram_sample over the same random logits and seed (the difference is the bookkeeping:
+     * gram_matcher_need and a need check of the pick), a loose room (the usual case) and a
+     * tight one (the guard binds near the end of every sentence), and gram_matcher_need alone. */
+    {
+        const int n_tok = 400;
+        float *scratch = malloc((size_t)n * sizeof *scratch);
+        float *rl = malloc((size_t)n * sizeof *rl);
+        sample_params sp = sample_params_default();
+        sp.temperature = 1.0f;
+        sp.top_k = 0;
+        sp.top_p = 1.0f;
+        sp.min_p = 0.0f;
+        double t_run[3] = {0, 0, 0};
+        int64_t rooms[3] = {0, 1 << 20, 0};
+        int32_t toks[3] = {0, 0, 0};
+        for (int mode = 0; mode < 3; mode++) {
+            sp.seed = 7;
+            sample_chain *sc = sample_chain_new(&sp, n, &err);
+            gram_matcher *m = gram_matcher_new(g, gv, &err);
+            uint64_t x = 12345;
+            int64_t left = 40; /* tight: 40 tokens per sentence */
+            for (int i = 0; i < n_tok; i++) {
+                for (int32_t t = 0; t < n; t++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    rl[t] = (float)(x >> 40) / (float)(1 << 24) * 8.0f;
+                }
+                double t0b = now_s();
+                int32_t tok = mode == 0 ? gram_sample(m, sc, rl, scratch, &err)
+                                        : gram_sample_room(m, sc, rl, scratch, mode == 1 ? rooms[1] : left, &err);
+                t_run[mode] += now_s() - t0b;
+                toks[mode]++;
+                left--;
+                if (tok < 0 || gram_matcher_must_end(m) || gram_matcher_can_end(m) || left <= 0) {
+                    gram_matcher_reset(m);
+                    left = 40;
+                } else {
+                    sample_chain_accept(sc, tok);
+                }
+            }
+            gram_matcher_free(m);
+            sample_chain_free(sc);
+        }
+        gram_matcher *m = gram_matcher_new(g, gv, &err);
+        gram_matcher_accept_bytes(m, pos[1][1], strlen(pos[1][1]), NULL);
+        double tn = now_s();
+        int64_t sink = 0;
+        for (int r = 0; r < 100000; r++)
+            sink += gram_matcher_need(m);
+        tn = now_s() - tn;
+        gram_matcher_free(m);
+        printf("forced-output bookkeeping, per token (random logits, %d tokens): gram_sample %.3f ms, "
+               "gram_sample_room loose %.3f ms (+%.3f), tight (40-token room) %.3f ms (+%.3f); "
+               "gram_matcher_need %.3f us (%lld)\n",
+               n_tok, t_run[0] * 1e3 / toks[0], t_run[1] * 1e3 / toks[1], (t_run[1] - t_run[0]) * 1e3 / toks[0],
+               t_run[2] * 1e3 / toks[2], (t_run[2] - t_run[0]) * 1e3 / toks[0], tn * 1e6 / 100000, (long long)(sink > 0));
+        free(scratch);
+        free(rl);
     }
     free(logits);
     free(text);

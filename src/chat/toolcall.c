@@ -88,12 +88,14 @@ void tc_reasoning_detect(tc_family f, const char *template_src, const char *prom
                      (template_src && has(template_src, "</think>"));
     out->starts_in_reasoning = false;
     if (!out->reasoning || !prompt) return;
-    /* The generation prompt opens a <think> block it does not close (DeepSeek R1; Qwen 3 with
-     * thinking on; with thinking off Qwen 3 writes an empty <think>\n\n</think> instead). */
+    /* The generation prompt opens a reasoning block it does not close (DeepSeek R1, QwQ; with
+     * thinking off Qwen 3 writes an empty <think>\n\n</think> instead; Command R7B's markers
+     * are its plan's). */
+    const char *open = tc_reasoning_open(f), *close = tc_reasoning_close(f);
     const char *last_open = NULL, *q = prompt;
-    while ((q = strstr(q, "<think>"))) last_open = q++;
-    if (last_open && !strstr(last_open, "</think>")) {
-        const char *e = last_open + 7;
+    while ((q = strstr(q, open))) last_open = q++;
+    if (last_open && !strstr(last_open, close)) {
+        const char *e = last_open + strlen(open);
         while (*e == ' ' || *e == '\n' || *e == '\r' || *e == '\t') e++;
         out->starts_in_reasoning = *e == 0;
     }

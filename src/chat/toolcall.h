@@ -87,9 +87,22 @@ typedef struct {
     bool parallel;      /* parallel_tool_calls: several calls allowed */
     /* Added after the first contract (zero = the old behaviour): */
     const tc_reasoning *reasoning; /* NULL: none. With reasoning, a non-lazy grammar lets the
-                                    * model finish (or write) its <think> block first */
+                                    * model finish (or write) its <think> block first; the block
+                                    * is unbounded in the grammar: the server bounds it */
     int max_calls;      /* parallel: the most calls the grammar allows (0: 4) */
 } tc_spec;
+
+/* The family's reasoning block markers: "<think>" / "</think>", Command R7B's
+ * "<|START_THINKING|>" / "<|END_THINKING|>". */
+const char *tc_reasoning_open(tc_family f);
+const char *tc_reasoning_close(tc_family f);
+
+/* A structured output (a JSON Schema: response_format, Ollama format) that may follow the
+ * family's reasoning block as r describes (NULL or r->reasoning false: the schema from the
+ * first token), as GBNF text (malloc'd). The output's own rule is "tc-output"; the tool-call
+ * grammar's are "tc-calls" (the whole block) and "tc-call" (one call), so a server can ask
+ * gram_rule_bounds how much room the forced output needs. NULL with err on a bad schema. */
+char *tc_format_grammar(tc_family f, const tc_reasoning *r, const json_t *schema, he_error *err);
 
 typedef struct {
     char *gbnf;        /* the grammar (root rule "root"); NULL for TC_CHOICE_NONE */
@@ -127,7 +140,9 @@ void tc_result_free(tc_result *r);
 typedef enum {
     TC_DELTA_CONTENT,
     TC_DELTA_REASONING,
-    TC_DELTA_CALL /* a complete call: index, id, name, arguments */
+    TC_DELTA_CALL,       /* a complete call: index, id, name, arguments */
+    TC_DELTA_CALL_START, /* eager: a call begins: index, id, name (text "") */
+    TC_DELTA_ARGS        /* eager: the next fragment of call `index`'s arguments */
 } tc_delta_kind;
 
 typedef struct {
@@ -148,6 +163,13 @@ void tc_stream_free(tc_stream *s);
 int tc_stream_feed(tc_stream *s, const char *text, size_t len, bool final, tc_delta_fn fn, void *user,
                    he_error *err);
 int tc_stream_n_calls(const tc_stream *s);
+/* Eager argument streaming, for output that a tool-call grammar constrains (so a call that
+ * begins is a call in the grammar's exact shape): each call is announced as soon as its
+ * arguments begin (TC_DELTA_CALL_START) and its arguments come in fragments as they are
+ * written (TC_DELTA_ARGS, compacted as tc_parse compacts them, so the fragments add up to the
+ * whole call's arguments); no TC_DELTA_CALL then for such a call. Text not in the grammar's
+ * shape falls back to whole calls. Off by default (a call is then never half-reported). */
+void tc_stream_set_eager(tc_stream *s, bool eager);
 /* Byte offset (in all text fed) where the first call opener outside reasoning was seen, -1
  * while none. A server may engage a lazy grammar there instead of searching the triggers
  * itself: it then skips openers inside <think> and Llama 3's bare-JSON opener after text. */

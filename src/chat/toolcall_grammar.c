@@ -318,6 +318,50 @@ static void calls_body(sbuf *b, tc_family f, int k) {
     }
 }
 
+const char *tc_reasoning_open(tc_family f) { return f == TC_COMMAND_R7B ? "<|START_THINKING|>" : "<think>"; }
+const char *tc_reasoning_close(tc_family f) { return f == TC_COMMAND_R7B ? "<|END_THINKING|>" : "</think>"; }
+
+/* root's body: the reasoning block r allows (none; optional at the start; or, when the prompt
+ * opened it, its rest and closer), then the rule `inner`. The block's text is unbounded here:
+ * the server bounds it (a budget, and room kept for `inner`), forcing the closer. */
+static int add_reasoning_root(gram_builder *gb, sbuf *root, tc_family f, const tc_reasoning *r, const char *inner,
+                              he_error *err) {
+    if (!r || !r->reasoning) {
+        sb_add(root, inner);
+        return 0;
+    }
+    const char *open = tc_reasoning_open(f), *close = tc_reasoning_close(f);
+    if (add_text_without(gb, "tc-think", close, err) < 0) return -1;
+    if (r->starts_in_reasoning) {
+        sb_add(root, "tc-think ");
+        sb_lit(root, close);
+    } else {
+        sb_add(root, "( ");
+        sb_lit(root, open);
+        sb_add(root, " tc-think ");
+        sb_lit(root, close);
+        sb_add(root, " [ \\n]{0,2} )?");
+    }
+    if (r->starts_in_reasoning) sb_add(root, " [ \\n]{0,2}");
+    sb_add(root, " ");
+    sb_add(root, inner);
+    return 0;
+}
+
+char *tc_format_grammar(tc_family f, const tc_reasoning *r, const json_t *schema, he_error *err) {
+    gram_builder *gb = gram_builder_new();
+    sbuf root = {0};
+    char *out = NULL;
+    const char *rule = gram_builder_add_schema(gb, schema, "output", err);
+    if (rule && gram_builder_add_rule(gb, "tc-output", rule, err) == 0 &&
+        add_reasoning_root(gb, &root, (unsigned)f < TC_N_FAMILIES ? f : TC_GENERIC, r, "tc-output", err) == 0 &&
+        gram_builder_add_rule(gb, "root", root.p, err) == 0)
+        out = gram_builder_text(gb, NULL, err);
+    free(root.p);
+    gram_builder_free(gb);
+    return out;
+}
+
 static void add_trigger(tc_grammar *g, const char *t) {
     g->triggers = xrealloc(g->triggers, (size_t)(g->n_triggers + 1) * sizeof *g->triggers);
     g->triggers[g->n_triggers++] = xstrdup(t);
@@ -401,26 +445,7 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
         sb_add(&root, "\"all\\n\" tc-text ( \">>>\" tc-calls )? | tc-calls");
     } else {
         /* required / named: from the first token; a reasoning block may come first. */
-        const tc_reasoning *r = s->reasoning;
-        bool think = r && r->reasoning;
-        const char *open = f == TC_COMMAND_R7B ? "<|START_THINKING|>" : "<think>";
-        const char *close = f == TC_COMMAND_R7B ? "<|END_THINKING|>" : "</think>";
-        if (think) {
-            if (add_text_without(gb, "tc-think", close, err) < 0) goto done;
-            if (r && r->starts_in_reasoning) {
-                sb_add(&root, "tc-think ");
-                sb_lit(&root, close);
-                sb_add(&root, " [ \\n]{0,2} tc-calls");
-            } else {
-                sb_add(&root, "( ");
-                sb_lit(&root, open);
-                sb_add(&root, " tc-think ");
-                sb_lit(&root, close);
-                sb_add(&root, " [ \\n]{0,2} )? tc-calls");
-            }
-        } else {
-            sb_add(&root, "tc-calls");
-        }
+        if (add_reasoning_root(gb, &root, f, s->reasoning, "tc-calls", err) < 0) goto done;
     }
     if (gram_builder_add_rule(gb, "root", root.p, err) < 0) goto done;
     out->gbnf = gram_builder_text(gb, NULL, err);

@@ -81,6 +81,20 @@ struct tc_stream {
     int n_pend, cap_pend;
     tc_delta_fn fn;
     void *user;
+    /* Eager argument streaming (tc_stream_set_eager): the calls of the undecided block at
+     * eager_at (absolute), announced as their arguments begin; scan is where the next call's
+     * text is looked for (absolute). */
+    bool eager;
+    long long eager_at, eager_scan;
+    struct eager_call {
+        char id[30];
+        char *args; /* compacted arguments streamed so far */
+        size_t n_args;
+        long long at; /* absolute offset of the next byte of arguments to look at */
+        int depth;
+        bool in_str, esc, done;
+    } * ec;
+    int n_ec, cap_ec;
 };
 
 /* A view of the text for one step: t[0, n), final = nothing more will come. */
@@ -150,6 +164,8 @@ static bool push_call(tc_stream *s, const char *name, size_t name_len, char *arg
     s->n_pend++;
     return true;
 }
+
+static void eager_reset(tc_stream *s);
 
 static void clear_pending(tc_stream *s) {
     for (int i = 0; i < s->n_pend; i++) {
@@ -524,7 +540,7 @@ tc_stream *tc_stream_new(tc_family f, const tc_reasoning *r, bool parse_calls) {
     if (r) s->r = *r;
     s->parse_calls = parse_calls;
     s->boundary = s->at_start = true;
-    s->opener_at = s->need_at = -1;
+    s->opener_at = s->need_at = s->eager_at = -1;
     if (s->f == TC_COMMAND_R7B) {
         s->think_open = "<|START_THINKING|>";
         s->think_close = "<|END_THINKING|>";
@@ -563,10 +579,14 @@ tc_stream *tc_stream_new(tc_family f, const tc_reasoning *r, bool parse_calls) {
 void tc_stream_free(tc_stream *s) {
     if (!s) return;
     clear_pending(s);
+    eager_reset(s);
+    free(s->ec);
     free(s->pend);
     free(s->buf);
     free(s);
 }
+
+void tc_stream_set_eager(tc_stream *s, bool eager) { s->eager = eager; }
 
 int tc_stream_n_calls(const tc_stream *s) { return s->n_calls; }
 long long tc_stream_opener_at(const tc_stream *s) { return s->opener_at; }
@@ -577,8 +597,29 @@ static void emit(tc_stream *s, tc_delta_kind kind, const char *t, size_t n) {
     s->fn(&d, s->user);
 }
 
+static void eager_reset(tc_stream *s) {
+    for (int i = 0; i < s->n_ec; i++)
+        free(s->ec[i].args);
+    s->n_ec = 0;
+    s->eager_at = -1;
+}
+
 static void flush_calls(tc_stream *s) {
+    int streamed = s->n_ec;
     for (int i = 0; i < s->n_pend; i++) {
+        if (i < streamed) {
+            /* announced while generated: only what the fragments did not carry yet (the
+             * parser's arguments are the same compacted text, so the fragments are a prefix) */
+            struct eager_call *e = &s->ec[i];
+            const char *a = s->pend[i].args;
+            size_t n = strlen(a);
+            if (e->n_args <= n && !memcmp(a, e->args, e->n_args) && n > e->n_args) {
+                tc_delta d = {.kind = TC_DELTA_ARGS, .text = a + e->n_args, .len = n - e->n_args,
+                              .index = s->n_calls - streamed + i, .id = e->id, .name = s->pend[i].name};
+                s->fn(&d, s->user);
+            }
+            continue;
+        }
         char id[30];
         tc_call_id(id);
         tc_delta d = {.kind = TC_DELTA_CALL,
@@ -590,6 +631,7 @@ static void flush_calls(tc_stream *s) {
         s->fn(&d, s->user);
     }
     clear_pending(s);
+    eager_reset(s);
 }
 
 static size_t trim_end(const char *t, size_t p, size_t q) {
@@ -689,6 +731,100 @@ static int generic_calls(tc_stream *s, const cur *c, size_t p, size_t *end) {
     return H_OK;
 }
 
+/* The text in front of a call's name and between its name and its arguments, as the tool-call
+ * grammar writes them (toolcall_grammar.c call_body): under a grammar the call is exactly
+ * this, so its arguments can be streamed while they are generated. */
+static bool eager_shape(tc_family f, const char **pre, const char **mid) {
+    switch (f) {
+    case TC_HERMES: *pre = "{\"name\": \""; *mid = "\", \"arguments\": "; return true;
+    case TC_LLAMA3: *pre = "{\"name\": \""; *mid = "\", \"parameters\": "; return true;
+    case TC_MISTRAL: *pre = "{\"name\": \""; *mid = "\", \"arguments\": "; return true;
+    case TC_DEEPSEEK_R1: *pre = DS_CALL_BEGIN "function" DS_SEP; *mid = "\n```json\n"; return true;
+    case TC_FUNCTIONARY_V3_1: *pre = ""; *mid = ">"; return true;
+    case TC_COMMAND_R7B: *pre = "\"tool_name\": \""; *mid = "\", \"parameters\": "; return true;
+    case TC_GENERIC: *pre = "{\"name\": \""; *mid = "\", \"arguments\": "; return true;
+    default: return false;
+    }
+}
+
+/* Eager mode, a block at c->t[at] (its opener ending at body) not decided yet: announces each
+ * call whose arguments have begun (TC_DELTA_CALL_START) and streams its arguments, compacted
+ * as the parser compacts them, as they grow (TC_DELTA_ARGS). */
+static void eager_progress(tc_stream *s, const cur *c, size_t at, size_t body) {
+    const char *pre, *mid;
+    if (!s->eager || !eager_shape(s->f, &pre, &mid)) return;
+    long long abs_at = s->base + (long long)at;
+    if (s->eager_at != abs_at) {
+        eager_reset(s);
+        s->eager_at = abs_at;
+        s->eager_scan = s->base + (long long)body;
+    }
+    for (;;) {
+        struct eager_call *e = s->n_ec ? &s->ec[s->n_ec - 1] : NULL;
+        if (e && !e->done) {
+            size_t i = (size_t)(e->at - s->base), from = i;
+            char *frag = xmalloc(c->n - i + 1);
+            size_t nf = 0;
+            for (; i < c->n && !e->done; i++) {
+                char ch = c->t[i];
+                if (e->in_str) {
+                    if (e->esc) e->esc = false;
+                    else if (ch == '\\') e->esc = true;
+                    else if (ch == '"') e->in_str = false;
+                } else if (is_ws(ch)) {
+                    continue;
+                } else if (ch == '"') {
+                    e->in_str = true;
+                } else if (ch == '{' || ch == '[') {
+                    e->depth++;
+                } else if (ch == '}' || ch == ']') {
+                    if (--e->depth == 0) e->done = true;
+                }
+                frag[nf++] = ch;
+            }
+            (void)from;
+            e->at = s->base + (long long)i;
+            if (nf) {
+                e->args = xrealloc(e->args, e->n_args + nf + 1);
+                memcpy(e->args + e->n_args, frag, nf);
+                e->n_args += nf;
+                e->args[e->n_args] = 0;
+                tc_delta d = {.kind = TC_DELTA_ARGS, .text = frag, .len = nf, .index = s->n_calls - 1, .id = e->id};
+                s->fn(&d, s->user);
+            }
+            free(frag);
+            if (!e->done) return;
+            s->eager_scan = e->at;
+        }
+        /* the next call: pre NAME mid '{' */
+        size_t q = (size_t)(s->eager_scan - s->base);
+        if (q > c->n) return;
+        const char *hit = *pre ? memmem(c->t + q, c->n - q, pre, strlen(pre)) : c->t + q;
+        if (!hit) return;
+        size_t ns = (size_t)(hit - c->t) + strlen(pre), ne = ns;
+        while (ne < c->n && is_name_char(c->t[ne]))
+            ne++;
+        size_t ml = strlen(mid);
+        if (ne == ns || c->n - ne < ml + 1) return;
+        if (memcmp(c->t + ne, mid, ml) || c->t[ne + ml] != '{') {
+            s->eager = false; /* not the grammar's shape: leave it to the parser */
+            return;
+        }
+        if (s->n_ec == s->cap_ec) {
+            s->cap_ec = s->cap_ec ? 2 * s->cap_ec : 4;
+            s->ec = xrealloc(s->ec, (size_t)s->cap_ec * sizeof *s->ec);
+        }
+        e = &s->ec[s->n_ec++];
+        memset(e, 0, sizeof *e);
+        tc_call_id(e->id);
+        e->at = s->base + (long long)(ne + ml);
+        char *name = xstrndup(c->t + ns, ne - ns);
+        tc_delta d = {.kind = TC_DELTA_CALL_START, .text = "", .len = 0, .index = s->n_calls++, .id = e->id, .name = name};
+        s->fn(&d, s->user);
+        free(name);
+    }
+}
+
 static int step_start(tc_stream *s, const cur *c, size_t p) {
     int l;
     size_t q = p, end = p;
@@ -703,7 +839,22 @@ static int step_start(tc_stream *s, const cur *c, size_t p) {
         }
     }
     int r = -1;
-    if (defer(s, c, p)) return S_WAIT;
+    if (defer(s, c, p)) {
+        /* what waits at p: a bare JSON call, or a call opener step_content met (streamed as
+         * there: not Llama 3's <|python_tag|> code nor a v3.2 recipient) */
+        size_t at;
+        int k = -1;
+        bool full = false;
+        find_opener(s, c, p, &at, &k, &full);
+        if (at == p && full && k >= 0) {
+            int kind = s->ops[k].kind;
+            if (kind != OP_PYTAG && kind != OP_V32 && kind != OP_DROP && kind != OP_DS_END)
+                eager_progress(s, c, p, p + strlen(s->ops[k].text));
+        } else if (s->parse_calls && (s->f == TC_LLAMA3 || s->f == TC_GENERIC) && c->t[p] == '{') {
+            eager_progress(s, c, p, p);
+        }
+        return S_WAIT;
+    }
     if (s->parse_calls && s->f == TC_LLAMA3) {
         l = start_json_key(c, p, "\"name\"");
         if (l == L_NEED) return S_WAIT;
@@ -724,6 +875,7 @@ static int step_start(tc_stream *s, const cur *c, size_t p) {
     if (r == H_NEED) {
         clear_pending(s);
         note_need(s, c, p);
+        if (s->parse_calls && s->f != TC_FUNCTIONARY_V3_2) eager_progress(s, c, p, p);
         if (s->parse_calls && s->opener_at < 0 && s->f != TC_FUNCTIONARY_V3_2)
             s->opener_at = s->base + (long long)p;
         return S_WAIT;
@@ -734,6 +886,7 @@ static int step_start(tc_stream *s, const cur *c, size_t p) {
         return S_CONT;
     }
     clear_pending(s); /* a bare JSON that is no call: content */
+    eager_reset(s);
     emit_content(s, c, p + 1);
     return S_CONT;
 }
@@ -761,12 +914,17 @@ static int step_content(tc_stream *s, const cur *c) {
     if (!full) return S_WAIT;
     size_t m = strlen(s->ops[k].text), end = at + m;
     int kind = s->ops[k].kind;
-    if (defer(s, c, at)) return S_WAIT;
-    int r = handle(s, c, kind, at + m, &end);
     bool call_kind = kind != OP_DROP && kind != OP_DS_END;
+    bool eager_kind = call_kind && kind != OP_V32 && kind != OP_PYTAG;
+    if (defer(s, c, at)) {
+        if (eager_kind) eager_progress(s, c, at, at + m);
+        return S_WAIT;
+    }
+    int r = handle(s, c, kind, at + m, &end);
     if (r == H_NEED) {
         clear_pending(s);
         note_need(s, c, at);
+        if (eager_kind) eager_progress(s, c, at, at + m);
         if (call_kind && kind != OP_V32 && s->opener_at < 0) s->opener_at = s->base + (long long)at;
         return S_WAIT;
     }
@@ -775,6 +933,7 @@ static int step_content(tc_stream *s, const cur *c) {
         return S_CONT;
     }
     clear_pending(s);
+    eager_reset(s);
     emit_content(s, c, at + m);
     return S_CONT;
 }

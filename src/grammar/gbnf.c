@@ -683,6 +683,9 @@ void gram_free(gram_grammar *g) {
     free(g->elems);
     free(g->classes);
     free(g->ranges);
+    free(g->cls_min);
+    free(g->rule_min);
+    free(g->suf_min);
     free(g);
 }
 
@@ -750,6 +753,8 @@ gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_erro
         if (check_left_recursion(&p, g)) {
             gram_free(g);
             g = NULL;
+        } else {
+            gram_lengths_init(g);
         }
     }
     for (uint32_t r = 0; r < p.n_rules; r++) {

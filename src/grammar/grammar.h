@@ -52,6 +52,8 @@ gram_vocab *gram_vocab_new(int32_t n_vocab, const char *const *piece, const size
  * control tokens GRAM_TOKEN_NEVER. */
 gram_vocab *gram_vocab_from_tok(const tok_vocab *tv, he_error *err);
 void gram_vocab_free(gram_vocab *v); /* NULL is a no-op */
+/* The most bytes one token spells (the fewest tokens a text of B bytes takes is B / this). */
+uint32_t gram_vocab_max_piece(const gram_vocab *v);
 
 /* ---- Matching ---- */
 
@@ -85,5 +87,26 @@ void gram_matcher_reset(gram_matcher *m); /* back to the start of the root rule 
  * for any token). -1 with err when no token is allowed (a grammar dead end). */
 int32_t gram_sample(gram_matcher *m, sample_chain *s, const float *logits, float *scratch,
                     he_error *err);
+
+/* ---- Room: finishing the text within a number of tokens ---- */
+
+/* Bytes at least that complete the text accepted so far (0 when it may end here; -1 when it
+ * cannot be completed). Every token spells at least one byte, so with a vocab that has a
+ * token for every byte this is also an upper bound on the tokens the shortest completion
+ * takes. */
+int64_t gram_matcher_need(const gram_matcher *m);
+/* The shortest and longest sentence of rule `name` (NULL: the start rule) in bytes; *max_bytes
+ * -1 when unbounded (the rule reaches a repetition without a bound). -1 when no such rule. */
+int gram_rule_bounds(const gram_grammar *g, const char *name, int64_t *min_bytes, int64_t *max_bytes);
+/* gram_sample, keeping the grammar completable within `room` tokens (this one included;
+ * <= 0: no limit): a pick after which gram_matcher_need exceeds room - 1 is refused, and when
+ * the model has nothing else the next character of the shortest completion is forced. So a
+ * text whose need fits the room when it starts always completes in it. */
+int32_t gram_sample_room(gram_matcher *m, sample_chain *s, const float *logits, float *scratch, int64_t room,
+                         he_error *err);
+/* The longest token whose bytes begin text[0, n) (and that m allows, when m is not NULL);
+ * *used = its length. -1 when none. For forcing a fixed text, e.g. a reasoning block's
+ * closer. */
+int32_t gram_force_token(const gram_vocab *v, gram_matcher *m, const char *text, size_t n, size_t *used);
 
 #endif

@@ -52,7 +52,23 @@ struct gram_grammar {
     uint32_t n_classes;
     uint32_t *ranges;
     uint32_t n_ranges;
+    /* Lengths (length.c), in bytes of UTF-8, GRAM_LEN_INF when unbounded or impossible:
+     * cls_min[c] the shortest character of class c; rule_min[r] the shortest sentence of rule
+     * r; suf_min[k] the shortest text that completes element k's alternative from element k
+     * on (0 at GE_ALT / GE_END). They let a matcher say how many bytes, at least, finish the
+     * text from its state (gram_matcher_need). */
+    uint8_t *cls_min;
+    uint32_t *rule_min;
+    uint32_t *suf_min;
 };
+
+#define GRAM_LEN_INF (UINT32_MAX / 4)
+
+/* Fills cls_min, rule_min and suf_min (gbnf.c calls it once the grammar is compiled). */
+void gram_lengths_init(gram_grammar *g);
+/* The smallest code point of class c whose UTF-8 is cls_min[c] bytes, preferring printable
+ * ASCII; false when the class is empty. */
+bool gram_class_pick(const gram_grammar *g, uint32_t c, uint32_t *cp);
 
 /* Whether class c matches code point cp. */
 static inline bool gram_class_has(const gram_grammar *g, uint32_t c, uint32_t cp) {
@@ -87,6 +103,7 @@ struct gram_vocab {
     int32_t *tok; /* token ids in trie order (only TEXT tokens with a non-empty piece) */
     int32_t *eog; /* EOG token ids */
     int32_t n_eog;
+    uint32_t max_piece; /* the longest TEXT piece, in bytes */
 };
 
 #endif

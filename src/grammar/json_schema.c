@@ -623,16 +623,22 @@ static char *gen_integer(conv *c, const json_t *s, const path *p) {
 /* ---- strings: format and pattern ---- */
 
 #define FMT_DATE                                                                                   \
-    "[0-9]{4} \"-\" ( ( \"01\" | \"03\" | \"05\" | \"07\" | \"08\" | \"10\" | \"12\" ) \"-\" "     \
+    "( [0-9]{4} \"-\" ( ( \"01\" | \"03\" | \"05\" | \"07\" | \"08\" | \"10\" | \"12\" ) \"-\" "     \
     "( \"0\" [1-9] | [12] [0-9] | \"3\" [01] ) | ( \"04\" | \"06\" | \"09\" | \"11\" ) \"-\" "     \
     "( \"0\" [1-9] | [12] [0-9] | \"30\" ) | \"02\" \"-\" ( \"0\" [1-9] | \"1\" [0-9] | \"2\" "    \
-    "[0-8] ) )"
+    "[0-8] ) ) | " FMT_LEAP_YEAR " \"-02-29\" )"
+/* Leap years (Gregorian, as ajv-formats checks them): the last two digits a multiple of 4
+ * other than 00, or 00 after a multiple of 4 (divisible by 400). Multiples of 4 in two digits:
+ * an even tens digit with 0, 4 or 8, an odd one with 2 or 6. */
+#define FMT_LEAP_YEAR                                                                              \
+    "( [0-9] [0-9] ( \"0\" [48] | [2468] [048] | [13579] [26] ) | ( [02468] [048] | [13579] [26] ) " \
+    "\"00\" )"
 #define FMT_TIME                                                                                   \
     "( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9] ( \".\" [0-9]{1,6} )? "      \
     "( \"Z\" | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )"
 
-/* Formats: dates with the right number of days per month (February to 28: no leap-year
- * logic), times always with a timezone (ajv-formats' strict time). */
+/* Formats: dates with the right number of days per month (February 29 in leap years only),
+ * times always with a timezone (ajv-formats' strict time). */
 static const char *format_body(const char *f) {
     if (!strcmp(f, "date")) return FMT_DATE;
     if (!strcmp(f, "time")) return FMT_TIME;

@@ -508,7 +508,35 @@ void gram_matcher_reset(gram_matcher *m) {
 
 /* Feeds bytes s[0, n) from the current state; on success the state moves (and 1 is
  * returned), else it is unchanged and 0 (does not fit) or -1 (limit) is returned. */
+/* Bytes at least that finish the text from the stacks tops[0, n) with partial character u:
+ * for each stack, the shortest completion of its top element's alternative plus that of
+ * every return position below it (suf_min); the least over the stacks. */
+static uint64_t need_of(const gram_matcher *m, const uint32_t *tops, uint32_t n, utf8_state u) {
+    const gram_grammar *g = m->g;
+    uint64_t best = GRAM_LEN_INF;
+    for (uint32_t i = 0; i < n; i++) {
+        if (tops[i] == DONE) {
+            if (!u.need) return 0;
+            continue;
+        }
+        uint32_t pos = m->nodes[tops[i]].pos;
+        /* mid-character: the rest of this character, then what follows the class */
+        uint64_t sum = u.need ? u.need + (uint64_t)g->suf_min[pos + 1] : g->suf_min[pos];
+        for (uint32_t f = m->nodes[tops[i]].parent; f != NIL && sum < best; f = m->nodes[f].parent)
+            sum += g->suf_min[m->nodes[f].pos];
+        if (sum < best) best = sum;
+    }
+    return best;
+}
+
+static int feed_need(gram_matcher *m, const char *s, size_t n, bool commit, uint64_t *need);
+
 static int feed(gram_matcher *m, const char *s, size_t n, bool commit) {
+    return feed_need(m, s, n, commit, NULL);
+}
+
+/* feed(), and *need (when not NULL) = need_of the state after the bytes. */
+static int feed_need(gram_matcher *m, const char *s, size_t n, bool commit, uint64_t *need) {
     uint32_t mark = m->n_nodes;
     m->n_tb = 0;
     tb_reserve(m, m->n_tops);
@@ -530,6 +558,7 @@ static int feed(gram_matcher *m, const char *s, size_t n, bool commit) {
             cnt = nn;
         }
     }
+    if (rc == 1 && need) *need = need_of(m, m->tb + off, cnt, u);
     if (rc == 1 && commit) {
         set_tops_from_tb(m, off, cnt);
         m->u = u;
@@ -759,6 +788,120 @@ int32_t gram_sample(gram_matcher *m, sample_chain *s, const float *logits, float
                     best = i;
             t = best;
         }
+    }
+    if (gram_matcher_accept(m, t, err)) return -1;
+    return t;
+}
+
+/* ---- room: finishing within a number of tokens ---- */
+
+int64_t gram_matcher_need(const gram_matcher *m) {
+    if (gram_matcher_can_end(m)) return 0;
+    uint64_t n = need_of(m, m->tops, m->n_tops, m->u);
+    return n >= GRAM_LEN_INF ? -1 : (int64_t)n;
+}
+
+/* The bytes need_of after token t, or -1 when t is not allowed. */
+static int64_t need_after(gram_matcher *m, int32_t t) {
+    const gram_vocab *v = m->v;
+    if (t < 0 || t >= v->n_vocab) return -1;
+    if (v->kind[t] == GRAM_TOKEN_EOG) return gram_matcher_can_end(m) ? 0 : -1;
+    if (v->kind[t] != GRAM_TOKEN_TEXT || v->piece_len[t] == 0) return -1;
+    uint64_t need = 0;
+    if (feed_need(m, v->piece[t], v->piece_len[t], false, &need) != 1) return -1;
+    return (int64_t)need;
+}
+
+int32_t gram_force_token(const gram_vocab *v, gram_matcher *m, const char *text, size_t n, size_t *used) {
+    /* the trie along text: the deepest node whose token the grammar (if any) allows */
+    const gram_trie_node *tn = v->nodes;
+    uint32_t node = 0;
+    int32_t best = -1;
+    size_t best_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = node + 1, found = 0;
+        for (; c < tn[node].end; c = tn[c].end)
+            if (tn[c].byte == (uint8_t)text[i]) {
+                found = 1;
+                break;
+            }
+        if (!found) break;
+        node = c;
+        for (uint32_t k = tn[node].tok_begin; k < tn[node].tok_end; k++) {
+            int32_t t = v->tok[k];
+            if (!m || gram_matcher_allows(m, t)) {
+                best = t;
+                best_len = i + 1;
+                break;
+            }
+        }
+    }
+    if (used) *used = best_len;
+    return best;
+}
+
+/* A token that starts the grammar's shortest completion: the cheapest stack's next character
+ * (gram_class_pick), or, in the middle of a character, a continuation byte that fits. */
+static int32_t shortest_token(gram_matcher *m) {
+    const gram_grammar *g = m->g;
+    const gram_vocab *v = m->v;
+    if (m->u.need) {
+        for (uint32_t b = 0x80; b < 0xC0; b++) {
+            char c = (char)b;
+            size_t used;
+            int32_t t = gram_force_token(v, m, &c, 1, &used);
+            if (t >= 0) return t;
+        }
+        return -1;
+    }
+    /* complete already: the shortest completion is to stop */
+    if (gram_matcher_can_end(m)) return v->n_eog > 0 ? v->eog[0] : -1;
+    uint64_t best = GRAM_LEN_INF;
+    uint32_t best_top = NIL;
+    for (uint32_t i = 0; i < m->n_tops; i++) {
+        if (m->tops[i] == DONE) continue;
+        uint64_t one = need_of(m, &m->tops[i], 1, m->u);
+        if (one < best) best = one, best_top = m->tops[i];
+    }
+    if (best_top == NIL) return -1;
+    uint32_t cp;
+    if (!gram_class_pick(g, g->elems[m->nodes[best_top].pos].val, &cp)) return -1;
+    char b[4];
+    size_t n;
+    if (cp < 0x80) b[0] = (char)cp, n = 1;
+    else if (cp < 0x800) b[0] = (char)(0xC0 | cp >> 6), b[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
+    else if (cp < 0x10000)
+        b[0] = (char)(0xE0 | cp >> 12), b[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), b[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
+    else
+        b[0] = (char)(0xF0 | cp >> 18), b[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), b[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
+    size_t used;
+    return gram_force_token(v, m, b, n, &used);
+}
+
+int32_t gram_sample_room(gram_matcher *m, sample_chain *s, const float *logits, float *scratch, int64_t room,
+                         he_error *err) {
+    int64_t need = room > 0 ? gram_matcher_need(m) : -1;
+    /* no limit, or already past saving: the plain path */
+    if (need < 0 || need > room) return gram_sample(m, s, logits, scratch, err);
+    /* the chain's own pick, when it leaves room to finish (the usual case: one check) */
+    int32_t t = sample_chain_sample(s, logits);
+    int64_t after = need_after(m, t);
+    if (after < 0 || after > room - 1) {
+        int32_t n_vocab = m->v->n_vocab;
+        memcpy(scratch, logits, (size_t)n_vocab * sizeof *scratch);
+        t = -1;
+        if (gram_matcher_mask(m, scratch) > 0) {
+            t = sample_chain_sample(s, scratch);
+            if (t < 0 || t >= n_vocab || !((m->allowed[t >> 6] >> (t & 63)) & 1)) t = -1;
+            after = t >= 0 ? need_after(m, t) : -1;
+            if (after < 0 || after > room - 1) t = -1;
+        }
+        /* The model's choice would leave too little room: take the first step of the
+         * shortest completion instead. need <= room keeps it possible: that step's
+         * character costs as many bytes as it removes from need, and at least one. */
+        if (t < 0) t = shortest_token(m);
+        if (t < 0) return gram_sample(m, s, logits, scratch, err);
     }
     if (gram_matcher_accept(m, t, err)) return -1;
     return t;

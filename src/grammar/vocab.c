@@ -43,6 +43,7 @@ static int build_trie(gram_vocab *v, he_error *err) {
             if (v->piece_len[i] > max_len) max_len = v->piece_len[i];
         }
     if (total > UINT32_MAX / 2) return he_fail(err, HE_LIMIT, "grammar: vocab pieces too long");
+    v->max_piece = (uint32_t)max_len;
     v->tok = xmalloc(((size_t)n + 1) * sizeof *v->tok);
     n = 0;
     for (int32_t i = 0; i < v->n_vocab; i++)
@@ -154,3 +155,5 @@ gram_vocab *gram_vocab_from_tok(const tok_vocab *tv, he_error *err) {
     free(kind);
     return v;
 }
+
+uint32_t gram_vocab_max_piece(const gram_vocab *v) { return v ? v->max_piece : 0; }

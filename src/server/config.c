@@ -149,7 +149,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "system",
                                        "prefix_reuse",
                                        "tool_format",
-                                       "kv_type"};
+                                       "kv_type",
+                                       "reasoning_budget"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -158,7 +159,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, "
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
-                         "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type)",
+                         "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -166,7 +167,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     static const unsigned set_bit[] = {0, SRV_CONF_CTX, 0, 0, 0, 0, SRV_CONF_TEMPERATURE, SRV_CONF_TOP_P,
                                        SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
-                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0};
+                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0};
     _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
@@ -229,6 +230,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         if (hearth_kv_type_from_name(v, &c->kv_type))
             return conf_fail(p, "'kv_type' must be one of f16, f32, q8_0 (got '%s')", v);
         return 0;
+    case 19:
+        return parse_int(p, key, v, 0, 1 << 20, &c->reasoning_budget); /* request.h SRV_MAX_REASONING_BUDGET */
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;

@@ -195,7 +195,7 @@ bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b)
     const sample_params *x = &a->sampling, *y = &b->sampling;
     return str_same(a->name, b->name) && str_same(a->path, b->path) &&
            str_same(a->system_prompt, b->system_prompt) && str_same(a->tool_format, b->tool_format) &&
-           a->n_ctx == b->n_ctx && a->kv_type == b->kv_type &&
+           a->n_ctx == b->n_ctx && a->kv_type == b->kv_type && a->reasoning_budget == b->reasoning_budget &&
            a->n_slots == b->n_slots && a->n_threads == b->n_threads &&
            a->max_queue == b->max_queue && a->n_batch == b->n_batch &&
            a->no_prefix_reuse == b->no_prefix_reuse && a->set == b->set && x->temperature == y->temperature &&

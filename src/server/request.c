@@ -369,6 +369,8 @@ static int compile_grammar(srv_request *r, const char *text, size_t len, const c
 /* schema -> GBNF -> compiled grammar; unsupported keywords are a 400 naming them. */
 static int compile_schema(srv_request *r, const json_t *schema, const char *param, srv_req_error *err) {
     he_error he = {0};
+    json_decref(r->format_schema);
+    r->format_schema = json_incref((json_t *)schema);
     char *gbnf = gram_schema_to_gbnf(schema, &he);
     if (!gbnf) return he_to_400(err, param, "invalid_schema", &he);
     int rc = compile_grammar(r, gbnf, strlen(gbnf), param, err);
@@ -501,6 +503,15 @@ static int parse_tools(srv_request *r, const json_t *root, srv_req_error *err) {
     return 0;
 }
 
+/* reasoning_effort / Ollama think levels as token budgets; -1 for an unknown word. */
+static int32_t effort_budget(const char *e) {
+    if (!strcmp(e, "none") || !strcmp(e, "minimal")) return 0;
+    if (!strcmp(e, "low")) return SRV_EFFORT_LOW;
+    if (!strcmp(e, "medium")) return SRV_EFFORT_MEDIUM;
+    if (!strcmp(e, "high")) return SRV_EFFORT_HIGH;
+    return -1;
+}
+
 /* chat_template_kwargs (an object handed to the template), enable_thinking (top level or in
  * the kwargs), Ollama's think (a boolean, or "low"/"medium"/"high" meaning on). */
 static int parse_reasoning(srv_request *r, const json_t *root, bool openai, srv_req_error *err) {
@@ -524,25 +535,49 @@ static int parse_reasoning(srv_request *r, const json_t *root, bool openai, srv_
             r->enable_thinking = json_is_true(et);
         }
     }
+    /* The budget: reasoning_budget and thinking_budget (the same thing under two names, as
+     * clients spell it) win over a level (reasoning_effort, Ollama's think). */
+    int32_t level = -1;
     if (openai) {
         json_t *et = json_object_get(root, "enable_thinking");
         if (et && !json_is_null(et)) {
             if (!json_is_boolean(et)) return type_error(err, "enable_thinking", "a boolean", et);
             r->enable_thinking = json_is_true(et);
         }
-        return 0;
-    }
-    json_t *th = json_object_get(root, "think");
-    if (th && !json_is_null(th)) {
-        if (json_is_boolean(th)) {
-            r->enable_thinking = json_is_true(th);
-        } else if (json_is_string(th) && (!strcmp(json_string_value(th), "low") || !strcmp(json_string_value(th), "medium") ||
-                                          !strcmp(json_string_value(th), "high"))) {
-            r->enable_thinking = 1;
-        } else {
-            return type_error(err, "think", "a boolean or one of \"low\", \"medium\", \"high\"", th);
+        const char *effort;
+        if (get_string(root, "reasoning_effort", "reasoning_effort", &effort, err)) return -1;
+        if (effort) {
+            level = effort_budget(effort);
+            if (level < 0)
+                return srv_req_fail(err, 400, "reasoning_effort", "invalid_value",
+                                    "Invalid value for 'reasoning_effort': expected one of 'none', 'minimal', 'low', "
+                                    "'medium', 'high', but got '%.64s'.",
+                                    effort);
+        }
+    } else {
+        json_t *th = json_object_get(root, "think");
+        if (th && !json_is_null(th)) {
+            if (json_is_boolean(th)) {
+                r->enable_thinking = json_is_true(th);
+                if (!json_is_true(th)) level = 0; /* no thinking: a template that opens it anyway closes at once */
+            } else if (json_is_string(th) && (!strcmp(json_string_value(th), "low") || !strcmp(json_string_value(th), "medium") ||
+                                              !strcmp(json_string_value(th), "high"))) {
+                r->enable_thinking = 1;
+                level = effort_budget(json_string_value(th));
+            } else {
+                return type_error(err, "think", "a boolean or one of \"low\", \"medium\", \"high\"", th);
+            }
         }
     }
+    int64_t b1 = -1, b2 = -1;
+    bool p1, p2;
+    if (get_int(root, "reasoning_budget", "reasoning_budget", 0, SRV_MAX_REASONING_BUDGET, &b1, &p1, err)) return -1;
+    if (get_int(root, "thinking_budget", "thinking_budget", 0, SRV_MAX_REASONING_BUDGET, &b2, &p2, err)) return -1;
+    if (p1 && p2 && b1 != b2)
+        return srv_req_fail(err, 400, "thinking_budget", "invalid_value",
+                            "Invalid 'thinking_budget': %lld differs from 'reasoning_budget' %lld (give one of them).",
+                            (long long)b2, (long long)b1);
+    r->reasoning_budget = p1 ? (int32_t)b1 : p2 ? (int32_t)b2 : level;
     return 0;
 }
 
@@ -784,6 +819,7 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
     out->api = api;
     out->top_logprobs = -1;
     out->enable_thinking = -1;
+    out->reasoning_budget = -1;
     out->parallel_tool_calls = true;
     out->sampling = sample_params_default();
     unsigned long failed = he_alloc_failures();
@@ -824,9 +860,11 @@ void srv_request_free(srv_request *r) {
     free(r->tool_named);
     gram_free(r->grammar);
     json_decref(r->template_kwargs);
+    json_decref(r->format_schema);
     memset(r, 0, sizeof *r);
     r->top_logprobs = -1;
     r->enable_thinking = -1;
+    r->reasoning_budget = -1;
 }
 
 void srv_request_apply_sampling(const srv_request *r, sample_params *b) {

@@ -32,6 +32,18 @@ typedef enum {
 #define SRV_MAX_JSON_DEPTH 64
 #define SRV_MAX_TOOLS 128
 #define SRV_MAX_GRAMMAR_LEN (256 * 1024)
+#define SRV_MAX_REASONING_BUDGET (1 << 20)
+/* reasoning_effort (and Ollama think levels) as budgets; docs/TOOLS.md says why these. */
+#define SRV_EFFORT_LOW 256
+#define SRV_EFFORT_MEDIUM 1024
+#define SRV_EFFORT_HIGH 4096
+/* Reasoning before a forced output (required / named tool, json_schema) when neither the
+ * request nor the served name says: medium effort. */
+#define SRV_DEFAULT_REASONING_BUDGET SRV_EFFORT_MEDIUM
+/* Room kept after reasoning for a forced output, on top of its shortest form, in tokens, when
+ * its longest form is larger (unbounded: a string without maxLength, any object; or merely
+ * loose: the JSON grammar allows up to 21 bytes of whitespace between tokens). */
+#define SRV_OUTPUT_RESERVE 64
 
 /* What constrains the output besides tools (response_format, Ollama format, grammar). */
 typedef enum {
@@ -84,8 +96,14 @@ typedef struct {
      * grammar is compiled while parsing so a bad schema or GBNF is a 400 naming the problem. */
     srv_format format;
     gram_grammar *grammar;
+    /* The JSON Schema behind SRV_FMT_JSON_OBJECT / SRV_FMT_JSON_SCHEMA (owned), so the server
+     * can compose it after a reasoning block when the template thinks first. */
+    json_t *format_schema;
     /* Reasoning: -1 not given, else the value passed to the template as enable_thinking. */
     int enable_thinking;
+    /* Tokens the reasoning block may take (reasoning_budget / thinking_budget, or mapped from
+     * reasoning_effort or Ollama's think); -1 when the request does not say. */
+    int32_t reasoning_budget;
     json_t *template_kwargs; /* chat_template_kwargs object, or NULL */
 } srv_request;
 

@@ -328,14 +328,17 @@ static json_t *openai_call(int index, const char *id, const char *name, const ch
 /* One delta of the split output as a chunk (SSE) or an NDJSON line (Ollama). */
 static void split_delta(const tc_delta *d, void *user) {
     gen *g = user;
-    if (d->kind != TC_DELTA_CALL && d->len == 0) return;
+    if ((d->kind == TC_DELTA_CONTENT || d->kind == TC_DELTA_REASONING || d->kind == TC_DELTA_ARGS) && d->len == 0) return;
     if (g->api == SRV_API_CHAT) {
         json_t *delta;
         if (d->kind == TC_DELTA_CONTENT)
             delta = json_pack("{s:o}", "content", http_json_text(d->text, d->len));
         else if (d->kind == TC_DELTA_REASONING)
             delta = json_pack("{s:o}", "reasoning_content", http_json_text(d->text, d->len));
-        else
+        else if (d->kind == TC_DELTA_ARGS) /* as OpenAI streams arguments: index and the fragment */
+            delta = json_pack("{s:[{s:i, s:{s:o}}]}", "tool_calls", "index", d->index, "function", "arguments",
+                              http_json_text(d->text, d->len));
+        else /* a whole call, or the start of one whose arguments follow in fragments */
             delta = json_pack("{s:[o]}", "tool_calls", openai_call(d->index, d->id, d->name, d->text, d->len, true));
         sb_json(&g->out, "data: ", chat_chunk(g, delta, NULL, NULL), "\n\n");
         return;
@@ -925,6 +928,17 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     }
     bool chat_api = api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT;
     bool parse_calls = chat_api && r.tools && r.tool_choice != TC_CHOICE_NONE;
+    const srv_model_config *cfg = srv_model_config_of(m);
+    /* Reasoning (docs/TOOLS.md "Reasoning budget"): the template makes the model think first
+     * (or lets it) unless the prompt already closed the block. A forced output — a required
+     * or named tool call, a JSON format — gets a budget even when nobody set one, and room
+     * kept for itself; otherwise only a budget that was set applies. */
+    bool thinks = chat_api && pi.templated && pi.reasoning.reasoning && !pi.thinking_closed;
+    bool forced_calls = parse_calls && (r.tool_choice == TC_CHOICE_REQUIRED || r.tool_choice == TC_CHOICE_NAMED);
+    bool json_format = r.format == SRV_FMT_JSON_SCHEMA || r.format == SRV_FMT_JSON_OBJECT;
+    int32_t budget = r.reasoning_budget >= 0 ? r.reasoning_budget : cfg->reasoning_budget;
+    /* a budget of 0 before an optional block: the grammar offers no block at all */
+    bool block = thinks && (budget != 0 || pi.reasoning.starts_in_reasoning);
     /* The grammar: tool calls under required / a named function (from the first token), or
      * under auto (lazily, from the family's opener on) unless a structured output format is
      * asked, which then constrains the whole answer; else the format's or raw grammar. */
@@ -937,7 +951,7 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
                         .choice = r.tool_choice,
                         .named = r.tool_named,
                         .parallel = r.parallel_tool_calls,
-                        .reasoning = pi.thinking_closed ? NULL : &pi.reasoning};
+                        .reasoning = block ? &pi.reasoning : NULL};
         he_error ge = {0};
         int brc = tc_grammar_build(&spec, &tg, &ge);
         if (brc == 0 && tg.gbnf) grammar = gram_parse(tg.gbnf, strlen(tg.gbnf), NULL, &ge);
@@ -949,7 +963,66 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
             return http_error(q, 400, "tools", "invalid_tools", "Invalid 'tools': %s", ge.msg);
         }
     }
-    const srv_model_config *cfg = srv_model_config_of(m);
+    bool forced = (tools_grammar && forced_calls) || (!tools_grammar && json_format && r.format_schema);
+    if (!tools_grammar && json_format && r.format_schema && chat_api && block) {
+        /* the format's answer comes after the reasoning block, not inside it */
+        he_error ge = {0};
+        char *gbnf = tc_format_grammar(pi.family, &pi.reasoning, r.format_schema, &ge);
+        gram_grammar *wrapped = gbnf ? gram_parse(gbnf, strlen(gbnf), NULL, &ge) : NULL;
+        free(gbnf);
+        if (!wrapped) {
+            free(toks);
+            srv_model_release(m);
+            srv_request_free(&r);
+            return http_error(q, 400, "response_format", "invalid_schema", "Invalid 'response_format': %s", ge.msg);
+        }
+        gram_free(r.grammar);
+        r.grammar = wrapped;
+    }
+    /* Room for the forced output, from its grammar. Every token spells at least one byte, so
+     * a shortest form of B bytes surely fits B tokens (the room guard then completes it);
+     * it cannot fit fewer than B / (the longest token) tokens: that is a 400. In between it
+     * usually fits, not surely: generation goes on and may end with "length". After
+     * reasoning, the shortest form plus a margin is kept free. */
+    int32_t reserve = 0;
+    if (forced) {
+        const gram_grammar *fg = grammar ? grammar : r.grammar;
+        int64_t need0 = -1, out_min = 0, out_max = -1, one_min = 0, one_max = -1;
+        gram_rule_bounds(fg, NULL, &need0, NULL);
+        if (grammar) {
+            gram_rule_bounds(fg, "tc-calls", &out_min, NULL);
+            gram_rule_bounds(fg, "tc-call", &one_min, &one_max);
+            out_max = one_max < 0 ? -1 : one_max + out_min - one_min;
+        } else if (gram_rule_bounds(fg, "tc-output", &out_min, &out_max) < 0) {
+            gram_rule_bounds(fg, NULL, &out_min, &out_max);
+        }
+        int64_t room = (int64_t)srv_model_n_ctx(m) - (int64_t)n + 1;
+        if (r.max_tokens > 0 && r.max_tokens < room) room = r.max_tokens;
+        int64_t longest = srv_model_max_token_bytes(m) ? srv_model_max_token_bytes(m) : 1;
+        if (need0 > room * longest) {
+            free(toks);
+            if (grammar) gram_free(grammar);
+            tc_grammar_free(&tg);
+            srv_model_release(m);
+            bool by_ctx = r.max_tokens <= 0 || room < r.max_tokens;
+            enum MHD_Result res =
+                http_error(q, 400, by_ctx ? "messages" : "max_tokens", by_ctx ? "context_length_exceeded" : "invalid_value",
+                           "The forced %s cannot fit: its shortest form is %lld bytes, and %lld tokens of at most "
+                           "%lld bytes each are %s%s.",
+                           forced_calls ? "tool call" : "structured output", (long long)need0, (long long)room, (long long)longest,
+                           by_ctx ? "left in the context" : "all max_tokens allows",
+                           by_ctx ? "" : "; raise max_tokens");
+            srv_request_free(&r);
+            return res;
+        }
+        /* The longest form in bytes is the sure bound, but a loose one (whitespace, byte-wise
+         * escapes: several times what a model writes); past the shortest form plus a margin
+         * the room guard (gram_sample_room) still makes the output complete in time */
+        int64_t res_bytes = out_min + SRV_OUTPUT_RESERVE;
+        if (out_max >= 0 && out_max < res_bytes) res_bytes = out_max;
+        reserve = res_bytes + 2 > INT32_MAX ? INT32_MAX : (int32_t)res_bytes + 2; /* + [ \n]{0,2} after the closer */
+        if (budget < 0) budget = SRV_DEFAULT_REASONING_BUDGET;
+    }
     srv_job_params p = {0};
     p.prompt = toks;
     p.n_prompt = n;
@@ -960,6 +1033,14 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     p.n_stop = r.n_stop;
     p.top_logprobs = r.top_logprobs;
     p.render_special = parse_calls; /* several families' call markers are control tokens */
+    if (thinks && (forced || budget >= 0)) {
+        p.think_open = tc_reasoning_open(pi.family);
+        p.think_close = tc_reasoning_close(pi.family);
+        p.starts_in_think = pi.reasoning.starts_in_reasoning;
+        p.think_budget = budget;
+        p.think_reserve = forced ? reserve : 0;
+    }
+    p.fit = tools_grammar || forced;
     if (grammar) {
         p.grammar = grammar;
         p.lazy = tg.lazy;
@@ -1043,6 +1124,9 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     bool stream = r.stream;
     g->stream = stream;
     if (stream && g->split) g->ts = tc_stream_new(g->family, &g->reasoning, g->parse_calls);
+    /* OpenAI streams a call's arguments as they are generated; under the tool-call grammar a
+     * call that begins is a call, so that is safe (Ollama's clients expect whole calls) */
+    if (g->ts && tools_grammar && grammar && api == SRV_API_CHAT) tc_stream_set_eager(g->ts, true);
     srv_request_free(&r);
     if (!stream) {
         if (g->top_logprobs >= 0) {

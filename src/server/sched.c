@@ -60,6 +60,17 @@ struct srv_job {
     size_t n_seen, cap_seen, scan;
     char *skip_open, *skip_close; /* lazy: a reasoning block in which triggers do not count */
     bool in_skip;
+    /* a bounded reasoning block (srv_job_params.think_*; scheduler only after submit): head
+     * holds the output's first bytes while the opener may still come, tail the last bytes
+     * inside the block (a closer may be split over tokens); force..force+n_force is the
+     * closer text still to be forced */
+    char *think_open, *think_close;
+    bool think_may_open, in_think, fit;
+    int32_t think_budget, think_reserve, think_tokens;
+    char head[32], tail[32];
+    size_t n_head, n_tail;
+    const char *force;
+    size_t n_force;
     /* guarded by m->mu */
     struct srv_job *qnext; /* queue link */
     bool queued, in_slot, cancelled, abandoned, ended,
@@ -139,7 +150,8 @@ srv_model_config srv_model_config_default(void) {
                               .max_queue = 64,
                               .sampling = sample_params_default(),
                               .system_prompt = NULL,
-                              .n_batch = 0};
+                              .n_batch = 0,
+                              .reasoning_budget = -1};
 }
 
 /* ---- Jobs: free and events (called with mu held unless said) ---- */
@@ -165,6 +177,8 @@ static void job_destroy(srv_job *j) {
     free(j->seen);
     free(j->skip_open);
     free(j->skip_close);
+    free(j->think_open);
+    free(j->think_close);
     pthread_cond_destroy(&j->cv);
     free(j);
 }
@@ -478,6 +492,68 @@ static void lazy_watch(srv_model *m, srv_job *j, int32_t tok) {
     j->n_seen = j->cap_seen = 0;
 }
 
+/* Tokens this slot may still generate, the one being sampled included (max_tokens, and the
+ * context: a token sampled with n_hist cells used is still emitted, see slot_sample). */
+static int64_t slot_room(const srv_model *m, const slot *s, const srv_job *j) {
+    int64_t room = (int64_t)m->n_ctx_slot - s->n_hist + 1;
+    if (j->max_tokens > 0 && j->max_tokens - s->n_gen < room) room = j->max_tokens - s->n_gen;
+    return room < 1 ? 1 : room;
+}
+
+/* Inside a bounded reasoning block: start forcing the closer once the budget is spent or the
+ * room left is what the output after the block needs. A closer the model already began
+ * (tail) is completed rather than restarted. */
+static void think_check(srv_job *j, int64_t room) {
+    if (!j->in_think || j->force) return;
+    size_t lc = strlen(j->think_close);
+    bool spent = j->think_budget >= 0 && j->think_tokens >= j->think_budget;
+    bool tight = j->think_reserve > 0 && room <= (int64_t)j->think_reserve + (int64_t)lc;
+    if (!spent && !tight) return;
+    size_t k = lc - 1 < j->n_tail ? lc - 1 : j->n_tail;
+    for (; k > 0; k--)
+        if (!memcmp(j->tail + j->n_tail - k, j->think_close, k)) break;
+    j->force = j->think_close + k;
+    j->n_force = lc - k;
+}
+
+/* Follows the reasoning block over token text b[0, n): the opener at the start of the
+ * output, the closer inside. */
+static void think_track(srv_job *j, const char *b, size_t n) {
+    if (j->think_may_open) {
+        size_t lo = strlen(j->think_open), take = n < sizeof j->head - j->n_head ? n : sizeof j->head - j->n_head;
+        memcpy(j->head + j->n_head, b, take);
+        j->n_head += take;
+        size_t cmp = j->n_head < lo ? j->n_head : lo;
+        if (memcmp(j->head, j->think_open, cmp)) {
+            j->think_may_open = false; /* the output does not start with the opener */
+        } else if (j->n_head >= lo) {
+            j->think_may_open = false;
+            j->in_think = true;
+            b = j->head + lo; /* what followed the opener in the same token is inside */
+            n = j->n_head - lo;
+        }
+        if (!j->in_think) return;
+    } else if (j->in_think) {
+        j->think_tokens++;
+    } else {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (j->n_tail == sizeof j->tail) {
+            memmove(j->tail, j->tail + 1, sizeof j->tail - 1);
+            j->n_tail--;
+        }
+        j->tail[j->n_tail++] = b[i];
+        size_t lc = strlen(j->think_close);
+        if (j->n_tail >= lc && !memcmp(j->tail + j->n_tail - lc, j->think_close, lc)) {
+            j->in_think = false; /* closed: what follows is the answer */
+            j->force = NULL;
+            j->n_force = 0;
+            return;
+        }
+    }
+}
+
 /* Samples the slot's next token from logits and advances its text (outside mu: touches only
  * the slot and the job's immutable fields and chain). */
 static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
@@ -486,16 +562,45 @@ static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
     memset(&o, 0, sizeof o);
     double t = now_ms();
     if (s->t_first <= 0) s->t_first = t;
-    int32_t tok;
-    if (j->gm && j->gm_on) {
-        /* EOG comes out only where the grammar may end */
-        tok = gram_sample(j->gm, j->chain, logits, s->scratch, &o.err);
+    int32_t tok = -1;
+    int64_t room = slot_room(m, s, j);
+    bool engaged = j->gm && j->gm_on;
+    if (j->think_close) think_check(j, room);
+    if (j->force && m->gvocab) {
+        /* the reasoning block must close: the longest token that spells the closer's next
+         * bytes (and that the grammar, when engaged, allows) */
+        size_t used = 0;
+        tok = gram_force_token(m->gvocab, engaged ? j->gm : NULL, j->force, j->n_force, &used);
+        if (tok >= 0 && engaged && gram_matcher_accept(j->gm, tok, &o.err)) {
+            o.failed = true;
+            return o;
+        }
+        if (tok < 0) {
+            log_warn("sched: no token spells the reasoning closer; sampling freely");
+            j->force = NULL;
+        } else {
+            j->force = used < j->n_force ? j->force + used : NULL;
+            j->n_force -= used;
+        }
+    }
+    if (tok >= 0) {
+        /* forced above */
+    } else if (engaged) {
+        /* EOG comes out only where the grammar may end; with fit, the grammar keeps room to
+         * complete before max_tokens */
+        tok = j->fit ? gram_sample_room(j->gm, j->chain, logits, s->scratch, room, &o.err)
+                     : gram_sample(j->gm, j->chain, logits, s->scratch, &o.err);
         if (tok < 0) {
             o.failed = true;
             return o;
         }
     } else {
         tok = sample_chain_sample(j->chain, logits);
+    }
+    if (j->think_close && m->vocab && !tok_is_eog(m->vocab, tok)) {
+        char tb[256];
+        size_t tn = tok_token_bytes(m->vocab, tok, j->render_special, tb, sizeof tb);
+        think_track(j, tb, tn > sizeof tb ? sizeof tb : tn);
     }
     if (m->vocab && tok_is_eog(m->vocab, tok)) {
         o.finish = "stop";
@@ -512,12 +617,15 @@ static step_out slot_sample(srv_model *m, slot *s, const float *logits) {
         if (n > TOK_DETOK_MAX) n = TOK_DETOK_MAX;
         pend_append(s, s->tokbuf, n);
     }
+    /* a grammar whose text is complete when the room runs out ended well (e.g. the last call
+     * of several that may follow): "stop", not "length" */
+    bool complete = j->gm && j->gm_on && gram_matcher_can_end(j->gm);
     if (grammar_done)
         o.finish = "stop"; /* the grammar is complete: nothing may follow */
     else if (j->max_tokens > 0 && s->n_gen >= j->max_tokens)
-        o.finish = "length";
+        o.finish = complete ? "stop" : "length";
     else if (s->n_hist >= m->n_ctx_slot)
-        o.finish = "length"; /* no room to decode tok */
+        o.finish = complete ? "stop" : "length"; /* no room to decode tok */
     size_t release;
     bool stops = j->n_stop && !j->gm_on;
     long at = stops ? stop_find(j, s) : -1;
@@ -856,6 +964,7 @@ const hearth_model *srv_model_engine(const srv_model *m) { return m->model; }
 const srv_model_config *srv_model_config_of(const srv_model *m) { return &m->cfg; }
 const srv_model_config *srv_model_config_requested(const srv_model *m) { return &m->req; }
 int32_t srv_model_n_ctx(const srv_model *m) { return m->n_ctx_slot; }
+uint32_t srv_model_max_token_bytes(const srv_model *m) { return gram_vocab_max_piece(m->gvocab); }
 
 srv_model *srv_model_retain(srv_model *m) {
     atomic_fetch_add(&m->refs, 1);
@@ -945,6 +1054,16 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
             }
         }
     }
+    if (p->think_open && p->think_open[0] && p->think_close && p->think_close[0] &&
+        strlen(p->think_open) < sizeof j->head && strlen(p->think_close) < sizeof j->tail) {
+        j->think_open = xstrdup(p->think_open);
+        j->think_close = xstrdup(p->think_close);
+        j->in_think = p->starts_in_think;
+        j->think_may_open = !p->starts_in_think;
+        j->think_budget = p->think_budget;
+        j->think_reserve = p->think_reserve > 0 ? p->think_reserve : 0;
+    }
+    j->fit = p->fit;
     j->prompt = he_malloc(p->n_prompt * sizeof(int32_t)); /* request-sized: fallible */
     if (!j->prompt) {
         job_destroy(j);

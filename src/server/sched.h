@@ -39,6 +39,8 @@ typedef struct {
     bool verify;               /* a store name's weights are re-hashed before loading */
     const char *tool_format;   /* tool-call family name (chat/toolcall.h), NULL: from the template */
     hearth_kv_type kv_type;    /* KV cache element type (default F16) */
+    int32_t reasoning_budget;  /* reasoning tokens before a forced output (-1: the server's
+                                  default, docs/TOOLS.md); a request's own budget wins */
     unsigned set;              /* SRV_CONF_*: keys the config file or command line gave (they win
                                   over a store model's params) */
     const char *chat_template; /* effective config only: a store model's template override */
@@ -74,6 +76,8 @@ const srv_model_config *srv_model_config_of(const srv_model *m); /* defaults res
 const srv_model_config *srv_model_config_requested(const srv_model *m);
 /* KV cells per slot actually in use (the config's n_ctx resolved). */
 int32_t srv_model_n_ctx(const srv_model *m);
+/* The most bytes one token of the model spells under a grammar (0 without a vocab). */
+uint32_t srv_model_max_token_bytes(const srv_model *m);
 /* Another counted reference to m (released with srv_model_release); returns m. */
 srv_model *srv_model_retain(srv_model *m);
 
@@ -111,6 +115,18 @@ typedef struct {
     /* Control tokens come out as their text (tool-call markers such as <|python_tag|> or
      * [TOOL_CALLS] are control tokens in their vocabularies); EOG tokens still only end. */
     bool render_special;
+    /* A reasoning block to bound (think_open / think_close its markers; NULL: none; it may
+     * open only at the very start of the output, or starts_in_think: the prompt opened it).
+     * Inside it, once think_budget tokens are spent (< 0: no budget) or the tokens left
+     * before max_tokens / the context end fall to think_reserve plus the closer, the closer
+     * is forced token by token (under the grammar, when one is engaged: the grammar's
+     * "force-close" step) and generation goes on after it. */
+    const char *think_open, *think_close;
+    bool starts_in_think;
+    int32_t think_budget, think_reserve;
+    /* An engaged grammar must complete within the tokens left (gram_sample_room): a forced
+     * output that fits when it starts is never cut by max_tokens. */
+    bool fit;
 } srv_job_params;
 
 typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;

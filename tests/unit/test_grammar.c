@@ -448,3 +448,108 @@ Test(mask, sample_prefers_the_chains_pick_then_the_best_allowed) {
     gram_vocab_free(gv);
     gram_vocab_free(gv2);
 }
+
+/* ---- room: lengths, need, finishing within a number of tokens ---- */
+
+Test(room, rule_bounds_and_need) {
+    he_error err;
+    gram_grammar *g = parse("root ::= \"ab\" x? y\nx ::= [a-c]{2,3}\ny ::= \"é\" | \"zz\" | \"q\"*", &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    int64_t mn, mx;
+    cr_assert_eq(gram_rule_bounds(g, NULL, &mn, &mx), 0);
+    cr_expect_eq(mn, 2);  /* "ab" then y = "" */
+    cr_expect_eq(mx, -1); /* "q"* is unbounded */
+    cr_assert_eq(gram_rule_bounds(g, "x", &mn, &mx), 0);
+    cr_expect(mn == 2 && mx == 3);
+    cr_expect_eq(gram_rule_bounds(g, "nope", &mn, &mx), -1);
+    gram_free(g);
+    g = parse("root ::= \"{\" [0-9]{1,4} (\",\" \"é\")? \"}\"", &err);
+    cr_assert_eq(gram_rule_bounds(g, NULL, &mn, &mx), 0);
+    cr_expect(mn == 3 && mx == 9, "%lld %lld", (long long)mn, (long long)mx); /* é is 2 bytes */
+    const char *pieces[] = {"{", "1", "}", ",", "\xc3", "\xa9", "12345", "</s>"};
+    size_t lens[] = {1, 1, 1, 1, 1, 1, 5, 4};
+    uint8_t kinds[] = {0, 0, 0, 0, 0, 0, 0, GRAM_TOKEN_EOG};
+    gram_vocab *gv = gram_vocab_new(8, pieces, lens, kinds, &err);
+    gram_matcher *m = gram_matcher_new(g, gv, &err);
+    cr_expect_eq(gram_matcher_need(m), 3);
+    cr_assert_eq(gram_matcher_accept(m, 0, &err), 0);
+    cr_expect_eq(gram_matcher_need(m), 2); /* a digit and "}" */
+    cr_assert_eq(gram_matcher_accept(m, 1, &err), 0);
+    cr_expect_eq(gram_matcher_need(m), 1);
+    cr_assert_eq(gram_matcher_accept(m, 3, &err), 0);
+    cr_expect_eq(gram_matcher_need(m), 3); /* é (2 bytes) and } */
+    cr_assert_eq(gram_matcher_accept(m, 4, &err), 0);
+    cr_expect_eq(gram_matcher_need(m), 2); /* the rest of é, then } */
+    cr_assert_eq(gram_matcher_accept(m, 5, &err), 0);
+    cr_assert_eq(gram_matcher_accept(m, 2, &err), 0);
+    cr_expect_eq(gram_matcher_need(m), 0);
+    /* the longest token spelling the start of a text, and what the grammar allows of it */
+    gram_matcher_reset(m);
+    size_t used;
+    cr_expect_eq(gram_force_token(gv, NULL, "12345}", 6, &used), 6);
+    cr_expect_eq(used, 5);
+    cr_expect_eq(gram_force_token(gv, m, "12345}", 6, &used), -1); /* the grammar wants "{" */
+    cr_expect_eq(gram_force_token(gv, m, "{1", 2, &used), 0);
+    cr_expect_eq(used, 1);
+    gram_matcher_free(m);
+    gram_free(g);
+    gram_vocab_free(gv);
+}
+
+/* A model that never wants to finish (it always picks a token that goes on) still completes
+ * the grammar within the room it is given, for every room from the shortest form up. */
+Test(room, sample_room_finishes_in_time) {
+    he_error err;
+    const char *pieces[] = {"a", "b", "\"", "{", "}", ":", ",", "k", "</s>", "aaaa"};
+    size_t lens[] = {1, 1, 1, 1, 1, 1, 1, 1, 4, 4};
+    uint8_t kinds[] = {0, 0, 0, 0, 0, 0, 0, 0, GRAM_TOKEN_EOG, 0};
+    gram_vocab *gv = gram_vocab_new(10, pieces, lens, kinds, &err);
+    /* the think block is unbounded text; the object after it has an unbounded string */
+    gram_grammar *g =
+        parse("root ::= [ab]* \"}\" obj\nobj ::= \"{\" \"\\\"k\\\":\\\"\" [ab]* \"\\\"\" (\",\" \"\\\"k\\\":\\\"\" [ab]* \"\\\"\")* \"}\"",
+              &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    int64_t need0;
+    gram_rule_bounds(g, NULL, &need0, NULL);
+    cr_expect_eq(need0, 1 + 8);
+    sample_params sp = sample_params_default();
+    sp.temperature = 0.0f;
+    for (int64_t room = need0; room < need0 + 30; room++) {
+        gram_matcher *m = gram_matcher_new(g, gv, &err);
+        sample_chain *sc = sample_chain_new(&sp, 10, &err);
+        float logits[10] = {5, 4, 0, 0, 0, 0, 3, 0, -9, 6}, scratch[10]; /* "aaaa", a, b ... never the end */
+        int64_t left = room;
+        while (!gram_matcher_must_end(m) && left > 0) {
+            int32_t t = gram_sample_room(m, sc, logits, scratch, left, &err);
+            cr_assert_geq(t, 0, "%s", err.msg);
+            if (t == 8) break; /* EOG where it may end */
+            left--;
+        }
+        cr_expect(gram_matcher_can_end(m), "room %lld: the text completed", (long long)room);
+        cr_expect(left >= 0);
+        gram_matcher_free(m);
+        sample_chain_free(sc);
+    }
+    gram_free(g);
+    /* complete, but more may follow (several tool calls): near the end, more is refused and
+     * the end-of-generation token comes instead */
+    g = parse("root ::= \"a\" (\",\" \"aaaa\")*", &err);
+    for (int64_t room = 1; room < 12; room++) {
+        gram_matcher *m = gram_matcher_new(g, gv, &err);
+        sample_chain *sc = sample_chain_new(&sp, 10, &err);
+        float logits[10] = {5, 0, 0, 0, 0, 0, 9, 0, -9, 6}, scratch[10]; /* "," first, never the end */
+        int64_t left = room;
+        int32_t t = -1;
+        while (left > 0) {
+            t = gram_sample_room(m, sc, logits, scratch, left, &err);
+            cr_assert_geq(t, 0, "%s", err.msg);
+            left--;
+            if (t == 8) break;
+        }
+        cr_expect(t == 8 || gram_matcher_can_end(m), "room %lld: ended where the grammar may", (long long)room);
+        gram_matcher_free(m);
+        sample_chain_free(sc);
+    }
+    gram_free(g);
+    gram_vocab_free(gv);
+}

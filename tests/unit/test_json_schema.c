@@ -427,3 +427,29 @@ Test(schema, builder_composes_schemas_and_rules) {
     cr_expect_null(gram_builder_text(e, NULL, &err));
     gram_builder_free(e);
 }
+
+/* format date: February 29 only in leap years (ajv-formats' rule: 4, not 100, but 400) */
+Test(schema, leap_year_dates) {
+    json_t *s = json_pack("{s:s, s:s}", "type", "string", "format", "date");
+    he_error err;
+    char *text = gram_schema_to_gbnf(s, &err);
+    cr_assert_not_null(text, "%s", err.msg);
+    gram_grammar *g = gram_parse(text, strlen(text), NULL, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    static const struct {
+        const char *d;
+        bool ok;
+    } cases[] = {{"\"2024-02-29\"", true}, {"\"2000-02-29\"", true}, {"\"0000-02-29\"", true},
+                 {"\"1996-02-29\"", true}, {"\"2023-02-29\"", false}, {"\"1900-02-29\"", false},
+                 {"\"2100-02-29\"", false}, {"\"2023-02-28\"", true}, {"\"2024-02-30\"", false},
+                 {"\"2024-04-31\"", false}, {"\"2024-12-31\"", true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gram_matcher *m = gram_matcher_new(g, NULL, &err);
+        bool ok = gram_matcher_accept_bytes(m, cases[i].d, strlen(cases[i].d), &err) == 0 && gram_matcher_can_end(m);
+        cr_expect_eq(ok, cases[i].ok, "%s", cases[i].d);
+        gram_matcher_free(m);
+    }
+    gram_free(g);
+    free(text);
+    json_decref(s);
+}

@@ -64,6 +64,12 @@ static const bad_case bad[] = {
     {SRV_API_CHAT, "{" M ",\"stream\":1}", 400, "stream", "expected a boolean"},
     {SRV_API_CHAT, "{" M ",\"stream_options\":{\"include_usage\":\"y\"}}", 400, "stream_options.include_usage", "boolean"},
     {SRV_API_CHAT, "{" M ",\"logit_bias\":{\"5\":10}}", 400, "logit_bias", "not supported"},
+    {SRV_API_CHAT, "{" M ",\"reasoning_budget\":-1}", 400, "reasoning_budget", ">= 0"},
+    {SRV_API_CHAT, "{" M ",\"reasoning_budget\":1.5}", 400, "reasoning_budget", "expected an integer"},
+    {SRV_API_CHAT, "{" M ",\"thinking_budget\":2000000}", 400, "thinking_budget", "<= 1048576"},
+    {SRV_API_CHAT, "{" M ",\"reasoning_budget\":1,\"thinking_budget\":2}", 400, "thinking_budget", "differs"},
+    {SRV_API_CHAT, "{" M ",\"reasoning_effort\":\"max\"}", 400, "reasoning_effort", "'medium'"},
+    {SRV_API_CHAT, "{" M ",\"reasoning_effort\":3}", 400, "reasoning_effort", "expected a string"},
     {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"xml\"}}", 400, "response_format.type", "'xml'"},
     {SRV_API_CHAT, "{" M ",\"response_format\":{}}", 400, "response_format.type", "Missing required"},
     {SRV_API_CHAT, "{" M ",\"response_format\":{\"type\":\"json_schema\"}}", 400, "response_format.json_schema", "Missing required"},
@@ -403,4 +409,40 @@ Test(server_chat, renders_the_gguf_template_with_jinja) {
     srv_chat_cache_clear();
     unlink(path);
     cr_expect_null(srv_chat_get("/nonexistent/x.gguf", NULL, &err));
+}
+
+/* reasoning budgets: explicit fields win over levels; Ollama think maps to budgets */
+Test(request, reasoning_budgets) {
+    static const struct {
+        srv_api api;
+        const char *body;
+        int32_t budget;
+    } cases[] = {
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", -1},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_budget\":7}", 7},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"thinking_budget\":0}", 0},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"low\"}", SRV_EFFORT_LOW},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"high\",\"reasoning_budget\":9}", 9},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"minimal\"}", 0},
+        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":false}", 0},
+        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":true}", -1},
+        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":\"medium\"}", SRV_EFFORT_MEDIUM},
+        {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"think\":\"high\",\"thinking_budget\":3}", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        srv_request r;
+        srv_req_error e;
+        cr_assert_eq(srv_request_parse(cases[i].api, cases[i].body, strlen(cases[i].body), &r, &e), 0, "%zu: %s", i,
+                     e.message);
+        cr_expect_eq(r.reasoning_budget, cases[i].budget, "case %zu", i);
+        srv_request_free(&r);
+    }
+    /* a JSON format keeps its schema for the server to place after a reasoning block */
+    const char *b = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                    "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":{\"type\":\"object\"}}}}";
+    srv_request r;
+    srv_req_error e;
+    cr_assert_eq(srv_request_parse(SRV_API_CHAT, b, strlen(b), &r, &e), 0);
+    cr_expect(json_is_object(r.format_schema));
+    srv_request_free(&r);
 }

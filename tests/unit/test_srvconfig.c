@@ -189,3 +189,16 @@ Test(srvconfig, store_params) {
     }
     srv_config_free(c, n);
 }
+
+Test(srvconfig, reasoning_budget) {
+    srv_model_config *c = NULL;
+    int n = 0;
+    he_error err = {0};
+    const char *t = "[a]\nmodel = x\nreasoning_budget = 64\n[b]\nmodel = y\n";
+    cr_assert_eq(srv_config_parse(t, strlen(t), "hearth.conf", &c, &n, &err), 0, "%s", err.msg);
+    cr_expect_eq(c[0].reasoning_budget, 64);
+    cr_expect_eq(c[1].reasoning_budget, -1, "not given: the server's default");
+    cr_expect(!srv_model_config_same(&c[0], &c[1]));
+    srv_config_free(c, n);
+    expect_error("[a]\nmodel = x\nreasoning_budget = -3\n", 3, "'reasoning_budget' must be an integer in [0, 1048576]");
+}

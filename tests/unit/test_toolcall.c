@@ -357,3 +357,73 @@ Test(toolcall, opener_at_skips_reasoning) {
         tc_stream_free(s);
     }
 }
+
+/* Eager streaming: a call in the grammar's shape is announced when its arguments begin, and
+ * its arguments come in fragments (fed a byte at a time here) that add up to what tc_parse
+ * returns; text that is not in the shape falls back to whole calls. */
+typedef struct {
+    int starts, frags, whole;
+    char name[64], id[32];
+    char *args;
+    size_t n_args;
+} eager_log;
+
+static void on_eager(const tc_delta *d, void *user) {
+    eager_log *l = user;
+    if (d->kind == TC_DELTA_CALL_START) {
+        l->starts++;
+        snprintf(l->name, sizeof l->name, "%s", d->name);
+        snprintf(l->id, sizeof l->id, "%s", d->id);
+    } else if (d->kind == TC_DELTA_ARGS) {
+        l->frags++;
+        app(&l->args, &l->n_args, d->text, d->len);
+    } else if (d->kind == TC_DELTA_CALL) {
+        l->whole++;
+    }
+}
+
+Test(toolcall, eager_argument_fragments) {
+    static const struct {
+        tc_family f;
+        const char *text;
+    } cases[] = {
+        {TC_HERMES, "<think>hm</think>\n<tool_call>\n{\"name\": \"get_w\", \"arguments\": {\"city\": \"Pa ris\", \"n\": [1, {\"x\": \"}\"}]}}\n</tool_call>"},
+        {TC_DEEPSEEK_R1, DS_CALLS_B DS_CALL_B "function" DS_SEP_ "get_w\n```json\n{\"city\": \"a\\\"b\"}\n```" DS_CALL_E DS_CALLS_E},
+        {TC_COMMAND_R7B, "<|START_ACTION|>[\n    {\"tool_call_id\": \"0\", \"tool_name\": \"get_w\", \"parameters\": {\"city\": \"x\"}}\n]<|END_ACTION|>"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tc_reasoning r = {.reasoning = true};
+        he_error err;
+        tc_result whole;
+        const char *t = cases[k].text;
+        cr_assert_eq(tc_parse(cases[k].f, &r, true, t, strlen(t), &whole, &err), 0);
+        cr_assert_eq(whole.n_calls, 1, "case %zu", k);
+        tc_stream *s = tc_stream_new(cases[k].f, &r, true);
+        tc_stream_set_eager(s, true);
+        eager_log l = {0};
+        for (size_t i = 0; i < strlen(t); i++)
+            cr_assert_eq(tc_stream_feed(s, t + i, 1, false, on_eager, &l, &err), 0);
+        cr_assert_eq(tc_stream_feed(s, "", 0, true, on_eager, &l, &err), 0);
+        cr_expect_eq(l.starts, 1, "case %zu", k);
+        cr_expect_eq(l.whole, 0, "case %zu", k);
+        cr_expect_geq(l.frags, 3, "case %zu", k);
+        cr_expect_str_eq(l.name, "get_w");
+        cr_expect(valid_id(l.id));
+        cr_expect_str_eq(l.args ? l.args : "", whole.calls[0].arguments, "case %zu", k);
+        cr_expect_eq(tc_stream_n_calls(s), 1);
+        free(l.args);
+        tc_stream_free(s);
+        tc_result_free(&whole);
+    }
+    /* not the grammar's shape (keys swapped): one whole call, nothing announced early */
+    tc_stream *s = tc_stream_new(TC_HERMES, NULL, true);
+    tc_stream_set_eager(s, true);
+    eager_log l = {0};
+    const char *t = "<tool_call>\n{\"arguments\": {\"a\": 1}, \"name\": \"f\"}\n</tool_call>";
+    he_error err;
+    for (size_t i = 0; i < strlen(t); i++) tc_stream_feed(s, t + i, 1, false, on_eager, &l, &err);
+    tc_stream_feed(s, "", 0, true, on_eager, &l, &err);
+    cr_expect(l.starts == 0 && l.frags == 0 && l.whole == 1);
+    free(l.args);
+    tc_stream_free(s);
+}
