@@ -770,6 +770,8 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
                 p->i++;
             break;
         }
+        if (ch == '(' && !in_dbracket && c->nw == 0 && c->na == 0 && c->nr == 0)
+            break; /* a group after a reserved word ("{ (", "then ("): the list reads it */
         if (ch == '(' && !in_dbracket) {
             /* NAME ( ) body: a function definition */
             size_t j = p->i + 1;
@@ -972,6 +974,7 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
 static int parse_list(parser *p, int term) {
     int last = -1;    /* the previous command at this level */
     int piped = 0;    /* the next command reads the previous one's output */
+    int pipe_from = -1;
     for (;;) {
         size_t before = p->i;
         skip_blanks(p);
@@ -996,7 +999,7 @@ static int parse_list(parser *p, int term) {
         if (c == '\n') {
             p->i++;
             if (read_heredocs(p) < 0) return -1;
-            if (!piped) last = -1;
+            if (!piped) last = -1; /* a newline after '|' continues the pipeline */
             continue;
         }
         if (c == ';') {
@@ -1026,8 +1029,10 @@ static int parse_list(parser *p, int term) {
                 continue;
             }
             p->i += peek(p, 1) == '&' ? 2 : 1;
-            if (last < 0) return fail(p, "pipe without a command before it");
+            if (last < 0 || piped) return fail(p, "pipe without a command before it");
             piped = 1;
+            pipe_from = last;
+            last = -1;
             continue;
         }
         if (c == '(' && peek(p, 1) == '(') {
@@ -1045,7 +1050,7 @@ static int parse_list(parser *p, int term) {
             if (r < 0) return -1;
             if (piped && first < p->out->n) {
                 p->out->c[first].piped = 1;
-                p->out->c[first].pipe_prev = last;
+                p->out->c[first].pipe_prev = pipe_from;
             }
             last = p->out->n > first ? p->out->n - 1 : last;
             piped = 0;
@@ -1059,7 +1064,7 @@ static int parse_list(parser *p, int term) {
             continue;
         }
         int idx;
-        if (parse_simple(p, piped, piped ? last : -1, term, &idx) < 0) return -1;
+        if (parse_simple(p, piped, piped ? pipe_from : -1, term, &idx) < 0) return -1;
         if (idx >= 0) {
             last = idx;
             piped = 0;

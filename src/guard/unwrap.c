@@ -501,10 +501,12 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                                 const char *br = strstr(src, "{}");
                                 f[q] = a.f[s + q];
                                 if (br) {
-                                    size_t L = strlen(src) + strlen(paths[pi]) + 1;
+                                    /* with tests, {} is something under the start path */
+                                    const char *sfx = tests ? "/*" : "";
+                                    size_t L = strlen(src) + strlen(paths[pi]) + 3;
                                     owned[q] = xmalloc(L);
-                                    snprintf(owned[q], L, "%.*s%s%s", (int)(br - src), src, paths[pi], br + 2);
-                                    f[q] |= pathf[pi];
+                                    snprintf(owned[q], L, "%.*s%s%s%s", (int)(br - src), src, paths[pi], sfx, br + 2);
+                                    f[q] |= pathf[pi] | (tests ? (unsigned)SH_W_GLOB : 0u);
                                     v[q] = owned[q];
                                 } else
                                     v[q] = src;
@@ -534,14 +536,20 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                         const char *v[3];
                         unsigned f[3] = {0, 0, pathf[pi]};
                         int n = 0;
+                        char under[PATH_MAX];
                         if (del) {
                             v[n++] = "rm";
-                            if (!tests) v[n++] = "-r";
-                            else {
+                            if (!tests) {
+                                v[n++] = "-r";
+                                v[n++] = paths[pi];
+                                f[n - 1] = pathf[pi];
+                            } else {
+                                /* with tests: some entries under the start path */
                                 v[n++] = "-f";
+                                snprintf(under, sizeof under, "%s/*", paths[pi]);
+                                v[n++] = under;
+                                f[n - 1] = pathf[pi] | SH_W_GLOB;
                             }
-                            v[n++] = paths[pi];
-                            f[n - 1] = pathf[pi];
                         } else if (k + 1 < a.n) {
                             v[n++] = ">";
                             v[n++] = a.v[k + 1];
