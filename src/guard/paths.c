@@ -236,11 +236,41 @@ static unsigned classify_resolved(const guard *g, const char *r, const char *hom
     return c;
 }
 
+/* A dynamic word with its unknown parts taken out (as if each expanded to nothing): the parser
+ * leaves "${NAME}", "$(...)", "$((...))" and "$N" where it could not expand. */
+static void strip_unknown(const char *w, char *out, size_t cap) {
+    size_t k = 0;
+    while (*w && k + 1 < cap) {
+        if (!strncmp(w, "$((...))", 8)) {
+            w += 8;
+        } else if (!strncmp(w, "$(...)", 6)) {
+            w += 6;
+        } else if (w[0] == '$' && w[1] == '{') {
+            const char *e = strchr(w, '}');
+            w = e ? e + 1 : w + strlen(w);
+        } else if (w[0] == '$' && w[1] && strchr("0123456789@*#?$!-", w[1])) {
+            w += 2;
+        } else
+            out[k++] = *w++;
+    }
+    out[k] = 0;
+}
+
 unsigned gp_classify(const guard *g, const char *cwd, const char *word, unsigned wflags,
                      char *resolved, size_t cap) {
     if (cap) resolved[0] = 0;
-    if (wflags & SH_W_DYNAMIC) return GP_DYNAMIC;
+    if (wflags & SH_W_DYNAMIC) {
+        /* "$DIR/" is "/" when DIR is empty or unset (the Steam uninstaller's bug): a dynamic
+         * word that would name /, $HOME or a directory holding the workspace keeps that class */
+        char lit[PATH_MAX];
+        strip_unknown(word, lit, sizeof lit);
+        if (!lit[0] || word[0] == '~') return GP_DYNAMIC;
+        char r[PATH_MAX];
+        unsigned c = gp_classify(g, cwd, lit, wflags & ~(unsigned)SH_W_DYNAMIC, r, sizeof r);
+        return GP_DYNAMIC | (c & (GP_ROOT | GP_HOME | GP_ANCESTOR));
+    }
     if (!word[0]) return 0;
+    if (!strcmp(word, "-")) return GP_DYNAMIC; /* stdin or stdout, by convention */
     if (!cwd && word[0] != '/') return GP_DYNAMIC;
     char tmp[PATH_MAX];
     const char *w = word;

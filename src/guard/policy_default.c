@@ -144,7 +144,7 @@ const char guard_default_policy[] =
     "allow source-inside project source|. first=inside -- runs a shell file from the workspace\n"
     "\n"
     "# code that arrives as data\n"
-    "ask pipe-to-interpreter decode-exec @INTERPRETERS|@SHELLS piped -- runs whatever comes through the pipe\n"
+    "ask pipe-to-interpreter decode-exec @INTERPRETERS|@SHELLS piped !first=inside -- runs whatever comes through the pipe\n"
     "ask remote-code remote-code @INTERPRETERS|@SHELLS piped from=curl|wget|fetch|aria2c|nc|ncat|netcat|socat|ssh|http|https|xh|httpie -- runs code downloaded from the network\n"
     "ask eval decode-exec * eval -- runs text built at run time\n"
     "ask dynamic-program dynamic * dynprog -- the program is known only when it runs\n"

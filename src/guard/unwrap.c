@@ -87,6 +87,65 @@ static int skip_opts(const wargv *a, int i, const char *const *with_value) {
     return a->n;
 }
 
+/* Wrappers that run the rest of their arguments as a command. */
+typedef struct {
+    const char *name;
+    const char *const *opts; /* options that take a value */
+    int skip;                /* positional words before the command (nice has none, chrt one) */
+    const char *shell_opt;   /* an option whose value is shell text, or NULL */
+    int elevated;
+} wrapper_spec;
+
+static const char *const o_none[] = {NULL};
+static const char *const o_nice[] = {"-n", "--adjustment", NULL};
+static const char *const o_ionice[] = {"-c", "--class", "-n", "--classdata", "-p", "--pid", "-P",
+                                       "--pgid", "-u", "--uid", NULL};
+static const char *const o_stdbuf[] = {"-i", "-o", "-e", "--input", "--output", "--error", NULL};
+static const char *const o_time[] = {"-f", "--format", "-o", "--output", NULL};
+static const char *const o_exec[] = {"-a", NULL};
+static const char *const o_flock[] = {"-w", "--timeout", "-E", "--conflict-exit-code", "-c",
+                                      "--command", NULL};
+static const char *const o_script[] = {"-c", "--command", "-E", "--echo", "-I", "--log-in", "-O",
+                                       "--log-out", "-B", "--log-io", "-T", "--log-timing", "-m",
+                                       "--logging-format", NULL};
+static const char *const o_strace[] = {"-o", "-e", "-p", "-s", "-u", "-E", "-P", "-a", "-b", "-I",
+                                       "-S", "-X", NULL};
+static const char *const o_valgrind[] = {NULL};
+static const char *const o_sdrun[] = {"-u", "--unit", "-p", "--property", "-E", "--setenv", "-M",
+                                      "--machine", "-H", "--host", "--description", "--slice",
+                                      "--uid", "--gid", "--working-directory", NULL};
+static const char *const o_unshare[] = {"-S", "--setuid", "-G", "--setgid", "-R", "--root", "-w",
+                                        "--wd", NULL};
+static const char *const o_xvfb[] = {"-n", "--server-num", "-s", "--server-args", "-f",
+                                     "--auth-file", "-e", "--error-file", "-p", "--xauth-protocol",
+                                     NULL};
+static const char *const o_faketime[] = {"-f", "-m", NULL};
+
+static const wrapper_spec wrappers_table[] = {
+    {"nohup", o_none, 0, NULL, 0},        {"setsid", o_none, 0, NULL, 0},
+    {"unbuffer", o_none, 0, NULL, 0},     {"builtin", o_none, 0, NULL, 0},
+    {"exec", o_exec, 0, NULL, 0},         {"command", o_none, 0, NULL, 0},
+    {"time", o_time, 0, NULL, 0},         {"nice", o_nice, 0, NULL, 0},
+    {"ionice", o_ionice, 0, NULL, 0},     {"stdbuf", o_stdbuf, 0, NULL, 0},
+    {"chrt", o_none, 1, NULL, 0},         {"taskset", o_none, 1, NULL, 0},
+    {"flock", o_flock, 1, "-c", 0},       {"script", o_script, 0, "-c", 0},
+    {"caffeinate", o_none, 0, NULL, 0},   {"strace", o_strace, 0, NULL, 0},
+    {"ltrace", o_strace, 0, NULL, 0},     {"valgrind", o_valgrind, 0, NULL, 0},
+    {"xvfb-run", o_xvfb, 0, NULL, 0},     {"dbus-run-session", o_none, 0, NULL, 0},
+    {"faketime", o_faketime, 1, NULL, 0}, {"catchsegv", o_none, 0, NULL, 0},
+    {"busybox", o_none, 0, NULL, 0},      {"systemd-run", o_sdrun, 0, NULL, 1},
+    {"chroot", o_none, 1, NULL, 1},       {"unshare", o_unshare, 0, NULL, 0},
+    {"firejail", o_none, 0, NULL, 0},     {"torsocks", o_none, 0, NULL, 0},
+    {"proxychains", o_none, 0, NULL, 0},  {"proxychains4", o_none, 0, NULL, 0},
+    {"nsenter", o_none, 0, NULL, 1},      {"sg", o_none, 1, NULL, 1},
+};
+
+static const wrapper_spec *wrapper_find(const char *name) {
+    for (size_t i = 0; i < sizeof wrappers_table / sizeof *wrappers_table; i++)
+        if (!strcmp(wrappers_table[i].name, name)) return &wrappers_table[i];
+    return NULL;
+}
+
 typedef struct {
     const guard *g;
     g_cmdlist *out;
@@ -289,44 +348,31 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
             continue;
         }
         {
-            static const char *const plain[] = {"nohup", "setsid", "unbuffer", "builtin", "exec",
-                                                "command", "time", "nice", "ionice", "stdbuf",
-                                                "chrt", "taskset", "flock", "caffeinate",
-                                                "strace", "ltrace", "valgrind", "xvfb-run",
-                                                "dbus-run-session", "faketime", "catchsegv",
-                                                "busybox", "systemd-run", "chroot", "unshare",
-                                                "firejail", "torsocks", "proxychains",
-                                                "proxychains4", NULL};
-            if (is_one_of(name, plain)) {
-                static const char *const v[] = {"-n", "--adjustment", "-c", "--class", "-i", "-o",
-                                                "-e", "-a", "-f", "-t", "-p", "-E", "-w", "-u",
-                                                "--output", "--format", "--classdata", "-s", "-S",
-                                                "-P", "-T", "--unit", "--property", "-l", NULL};
-                static const char *const nv[] = {NULL};
-                const char *const *opts = v;
-                if (!strcmp(name, "busybox") || !strcmp(name, "nohup") || !strcmp(name, "setsid") ||
-                    !strcmp(name, "builtin"))
-                    opts = nv;
-                int i = skip_opts(&a, 1, opts);
+            const wrapper_spec *ws = wrapper_find(name);
+            if (ws) {
+                int i = skip_opts(&a, 1, ws->opts);
                 if (!strcmp(name, "command")) {
+                    int lookup = 0;
                     for (int k = 1; k < i; k++)
-                        if (!strcmp(a.v[k], "-v") || !strcmp(a.v[k], "-V")) {
-                            /* command -v NAME: a lookup, runs nothing */
-                            a.n = 1;
-                            a.v[0] = "command";
-                            i = a.n;
-                        }
-                    if (a.n == 1) break;
+                        if (!strcmp(a.v[k], "-v") || !strcmp(a.v[k], "-V")) lookup = 1;
+                    if (lookup) { /* command -v NAME: a lookup, runs nothing */
+                        a.n = 1;
+                        break;
+                    }
                 }
-                if (!strcmp(name, "chrt") || !strcmp(name, "taskset") || !strcmp(name, "flock"))
-                    i++; /* priority / mask / lock file */
-                if (!strcmp(name, "chroot")) i++; /* the new root */
-                if (!strcmp(name, "exec")) {
-                    for (int k = 1; k < i; k++)
-                        if (!strcmp(a.v[k], "-a")) { /* handled by skip? -a takes a value */
+                /* an option whose value is shell text (flock -c, script -c) */
+                if (ws->shell_opt)
+                    for (int k = 1; k + 1 < a.n && k < i; k++)
+                        if (!strcmp(a.v[k], ws->shell_opt)) {
+                            add_wrapper(wrappers, wcap, name);
+                            if (a.f[k + 1] & SH_W_DYNAMIC) flags |= GF_EVAL;
+                            unwrap_text(st, a.v[k + 1], flags, home_over, wrappers);
+                            free(home_owned);
+                            free(dirbuf);
+                            return;
                         }
-                }
-                if (!strcmp(name, "systemd-run")) flags |= GF_ELEVATED;
+                i += ws->skip; /* priority, mask, lock file, new root */
+                if (ws->elevated) flags |= GF_ELEVATED;
                 add_wrapper(wrappers, wcap, name);
                 if (i >= a.n) break;
                 a.v += i;
@@ -350,10 +396,20 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                 a.n = 1;
                 break;
             }
-            a.v += i;
-            a.f += i;
-            a.n -= i;
-            continue;
+            /* the arguments xargs adds from its input: unknown words at the end */
+            const char **xv = xcalloc((size_t)(a.n - i) + 2, sizeof(char *));
+            unsigned *xf = xcalloc((size_t)(a.n - i) + 2, sizeof(unsigned));
+            memcpy(xv, a.v + i, (size_t)(a.n - i) * sizeof(char *));
+            memcpy(xf, a.f + i, (size_t)(a.n - i) * sizeof(unsigned));
+            xv[a.n - i] = "${xargs}";
+            xf[a.n - i] = SH_W_DYNAMIC;
+            wargv inner = {xv, xf, a.n - i + 1};
+            unwrap_argv(st, inner, flags, home_over, wrappers, wcap, from, pipein);
+            free(xv);
+            free(xf);
+            free(home_owned);
+            free(dirbuf);
+            return;
         }
         if (!strcmp(name, "watch")) {
             static const char *const v[] = {"-n", "--interval", "-d", "-q", NULL};
