@@ -19,10 +19,12 @@
 #include "guard/guard_internal.h"
 
 static const char *const class_names[GP_NCLASSES] = {
-    "root",       "home",   "ancestor", "workspace", "inside",   "outside", "protected",
-    "credential", "persistence", "device", "system", "hardlink", "dynamic", "dirtree"};
+    "root",       "home",        "ancestor", "workspace", "inside",   "outside", "protected",
+    "credential", "persistence", "device",   "system",    "hardlink", "dynamic", "dirtree"};
 
-const char *gp_class_name(int bit) { return bit >= 0 && bit < GP_NCLASSES ? class_names[bit] : "?"; }
+const char *gp_class_name(int bit) {
+    return bit >= 0 && bit < GP_NCLASSES ? class_names[bit] : "?";
+}
 
 unsigned gp_class_parse(const char *name, size_t n) {
     for (int i = 0; i < GP_NCLASSES; i++)
@@ -39,8 +41,10 @@ int gp_under(const char *path, const char *dir) {
 /* Appends component comp[0..n) to the resolved absolute path out (length *len). */
 static int push_comp(char *out, size_t *len, size_t cap, const char *comp, size_t n) {
     if (*len + 1 + n + 1 > cap) return -1;
-    if (*len > 1) out[(*len)++] = '/';
-    else if (*len == 0) out[(*len)++] = '/';
+    if (*len > 1)
+        out[(*len)++] = '/';
+    else if (*len == 0)
+        out[(*len)++] = '/';
     memcpy(out + *len, comp, n);
     *len += n;
     out[*len] = 0;
@@ -177,9 +181,9 @@ static int pat_match(const char *pat, const char *path, const char *home) {
 
 /* Devices and descriptors that reading or writing cannot harm: no class at all. */
 static int benign_path(const char *r) {
-    static const char *const names[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-                                        "/dev/urandom", "/dev/tty", "/dev/stdin", "/dev/stdout",
-                                        "/dev/stderr"};
+    static const char *const names[] = {"/dev/null",   "/dev/zero",    "/dev/full",
+                                        "/dev/random", "/dev/urandom", "/dev/tty",
+                                        "/dev/stdin",  "/dev/stdout",  "/dev/stderr"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++)
         if (!strcmp(r, names[k])) return 1;
     return !strncmp(r, "/dev/fd/", 8) || !strncmp(r, "/proc/self/fd/", 14);
@@ -218,7 +222,7 @@ static unsigned classify_resolved(const guard *g, const char *r, const char *hom
     if (!strncmp(r, "/dev/", 5)) {
         struct stat st;
         if (stat(r, &st) == 0 && (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))) {
-            static const char *const benign[] = {"/dev/null", "/dev/zero", "/dev/full",
+            static const char *const benign[] = {"/dev/null",   "/dev/zero",    "/dev/full",
                                                  "/dev/random", "/dev/urandom", "/dev/tty"};
             int ok = 0;
             for (size_t k = 0; k < sizeof benign / sizeof *benign; k++)
