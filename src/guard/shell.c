@@ -869,7 +869,9 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
         sh_word *ws = NULL;
         int nws = 0, capws = 0;
         unsigned raw = 0;
-        if (parse_word(p, &ws, &nws, &capws, &raw, in_dbracket) < 0) {
+        size_t at = p->i;
+        if (parse_word(p, &ws, &nws, &capws, &raw, in_dbracket) < 0 || p->i == at) {
+            if (p->i == at) fail(p, "unexpected character");
             for (int i = 0; i < nws; i++)
                 free(ws[i].s);
             free(ws);
@@ -946,7 +948,9 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
                             break;
                         sh_word *tw = NULL;
                         int tn = 0, tc = 0;
-                        if (parse_word(p, &tw, &tn, &tc, NULL, 0) < 0) {
+                        size_t at2 = p->i;
+                        if (parse_word(p, &tw, &tn, &tc, NULL, 0) < 0 || p->i == at2) {
+                            if (p->i == at2) fail(p, "unexpected character after 'for'");
                             for (int k = 0; k < tn; k++)
                                 free(tw[k].s);
                             free(tw);
