@@ -295,13 +295,11 @@ int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdi
         arguments = owned;
     }
     if (arguments && !json_is_object(arguments)) arguments = NULL;
-    static const json_t *empty;
     json_t *emp = NULL;
     if (!arguments) {
         emp = json_object();
         arguments = emp;
     }
-    (void)empty;
     g_cmdlist l = {0};
     char cwd[PATH_MAX];
     snprintf(cwd, sizeof cwd, "%s", g->ws);
