@@ -26,6 +26,7 @@ static const command commands[] = {
     {"export", cmd_export, "export NAME DIR"},
     {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O] [--admin-key KEY] [--model-dir DIR] [--verify]   (MODEL: a file or a store name)"},
     {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY] [--admin-key KEY]"},
+    {"guard", cmd_guard, "guard check [--workspace DIR] [--policy FILE]   (JSON lines {\"tool\", \"arguments\"} on stdin; one verdict line each) | guard policy"},
     {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--json]"},
 };
 

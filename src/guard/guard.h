@@ -37,12 +37,27 @@ guard *guard_new(const char *workspace, const char *policy_path, he_error *err);
 void guard_free(guard *g);
 
 /* Classifies one action. Never fails on hostile arguments: what cannot be parsed is at least
- * GUARD_ASK. Returns -1 only when out of memory. Free the verdict with guard_verdict_free. */
+ * GUARD_ASK. Returns -1 only when out of memory. Free the verdict with guard_verdict_free.
+ * guard_check does not change g: several threads may check actions on one guard at once (but not
+ * while guard_declare_tool or guard_add_protected runs). Paths are resolved against the file
+ * system as it is at the call. */
 int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdict *out,
                 he_error *err);
 void guard_verdict_free(guard_verdict *v);
 
 const char *guard_decision_name(guard_decision d); /* "allow", "ask", "deny" */
+
+/* A tool's declared risk (from its definition, independent of its arguments): the decision for
+ * "tool:NAME" when no policy rule matches it (instead of GUARD_ASK). */
+void guard_declare_tool(guard *g, const char *name, guard_decision d);
+
+/* Adds a protected path (the audit log's directory, ...): writes to it or under it are denied.
+ * The policy file, $HEARTH_HOME, ~/.local/share/hearth, ~/.local/state/hearth and
+ * ~/.config/hearth are protected from guard_new on. */
+void guard_add_protected(guard *g, const char *path);
+
+/* The built-in default policy's text (docs/AGENT.md, "The guard"). Static storage. */
+const char *guard_default_policy_text(void);
 
 /* A verdict as the JSON line `hearth guard check` prints and /v1/guard/check returns:
  * {"decision":..., "rule":..., "category":..., "reason":..., "parsed":...}. New reference. */
