@@ -13,9 +13,12 @@ declare -A allowed=(
   [model]="base gguf tensor tokenizer model"
   [chat]="base gguf tokenizer grammar chat"
   [store]="base gguf store"
-  [server]="base gguf tensor tokenizer model sample grammar chat store server"
+  [guard]="base guard"
+  [client]="base client"
+  [agent]="base client guard agent"
+  [server]="base gguf tensor tokenizer model sample grammar chat store guard server"
   [bench]="base gguf tensor tokenizer model sample chat bench"
-  [cli]="base gguf tensor tokenizer model sample grammar chat store server bench cli"
+  [cli]="base gguf tensor tokenizer model sample grammar chat store guard client agent server bench cli"
 )
 bad=0
 for dir in src/*/; do
