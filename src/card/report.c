@@ -270,11 +270,11 @@ typedef struct {
 /* One panel of grouped bars: groups side by side, one bar per model in each; each group scaled
  * to its own largest value (scale_max <= 0) or to scale_max. */
 static void svg_panel(sbuf *b, double y0, const char *title, const bar_group *g, int ng, size_t nm, double scale_max) {
-    const double x0 = 40, width = 880, height = 150;
+    const double x0 = 40, width = 880, height = 140;
     sb_printf(b, "<text x=\"%.0f\" y=\"%.0f\" class=\"h\">", x0, y0 + 16);
     xml_text(b, title, 200);
     sb_printf(b, "</text>\n");
-    double top = y0 + 30, base = top + height;
+    double top = y0 + 40, base = top + height;
     sb_printf(b, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#999\"/>\n", x0, base, x0 + width, base);
     double gw = width / ng, bw = (gw - 16) / (double)(nm ? nm : 1);
     if (bw > 60) bw = 60;

@@ -44,6 +44,7 @@ static double now_s(void) {
 
 typedef struct {
     double t0, t_first, t_last; /* request sent; first and last event that carried generated text */
+    double t_finish;            /* the event with the finish_reason */
     int events;                 /* events that carried generated text */
     long prompt_tokens, completion_tokens;
     bool usage;
@@ -80,6 +81,8 @@ static int on_event(const char *data, size_t len, void *user) {
         st->text_len += json_string_length(content);
         st->text[st->text_len] = 0;
     }
+    if (!st->t_finish && json_is_string(json_object_get(json_array_get(json_object_get(ev, "choices"), 0), "finish_reason")))
+        st->t_finish = now_s();
     json_t *usage = json_object_get(ev, "usage");
     if (json_is_object(usage)) {
         json_t *p = json_object_get(usage, "prompt_tokens"), *c = json_object_get(usage, "completion_tokens");
@@ -137,6 +140,14 @@ static int stream_chat(const target *tg, json_t *messages, int max_tokens, strea
         st->completion_tokens = st->events;
     }
     return rc;
+}
+
+/* Time to the first token: the first event with text, or, when the tokens that came showed no
+ * text (a random model's special tokens; a server that holds back a partial character), the
+ * end of generation. NAN when neither came. */
+static double first_token_s(const stream_stat *st) {
+    double t = st->events ? st->t_first : st->t_finish;
+    return t > st->t0 ? t - st->t0 : (double)NAN;
 }
 
 static json_t *user_messages(const char *text) { return json_pack("[{s:s, s:s}]", "role", "user", "content", text); }
@@ -272,8 +283,9 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
         if (rc)
             note_error(rs, "pp", &e);
         else {
-            if (st.events && st.prompt_tokens > 0 && st.t_first > st.t0) {
-                v[i] = (double)st.prompt_tokens / (st.t_first - st.t0);
+            double ft = first_token_s(&st);
+            if (st.prompt_tokens > 0 && isfinite(ft)) {
+                v[i] = (double)st.prompt_tokens / ft;
                 r->pp_prompt_tokens = (int)st.prompt_tokens;
             }
             if (!st.usage) r->usage_counted = false;
@@ -294,7 +306,7 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
             note_error(rs, "tg", &e);
         else {
             if (!st.usage) r->usage_counted = false;
-            if (st.events) ttft[i] = 1000.0 * (st.t_first - st.t0);
+            ttft[i] = 1000.0 * first_token_s(&st);
             if (st.completion_tokens >= 2 && st.t_last > st.t_first)
                 v[i] = (double)(st.completion_tokens - 1) / (st.t_last - st.t_first);
         }
@@ -326,7 +338,7 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
                 else note_error(rs, "conversation", &e);
                 break;
             }
-            if (turn == 5 && st.events) r->ttft_turn5_ms = 1000.0 * (st.t_first - st.t0);
+            if (turn == 5) r->ttft_turn5_ms = 1000.0 * first_token_s(&st);
             json_array_append_new(conv, json_pack("{s:s, s:s}", "role", "assistant", "content", st.text_len ? st.text : "OK."));
             free(st.text);
         }
