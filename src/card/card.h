@@ -124,7 +124,8 @@ typedef struct {
     double tg_tps;        /* (completion tokens - 1) / (last token time - first token time) */
     double ttft_ms;       /* short prompt */
     double ttft_turn5_ms; /* the 5th turn of a growing conversation */
-    double conc_tps[2];   /* aggregate generation tokens/s with 1 and 4 clients */
+    double conc_tps[2];   /* aggregate generation tokens/s with 1 and 4 clients: all completion
+                             tokens / (last token any client saw - first token any client saw) */
     int pp_prompt_tokens; /* the long prompt's size as the endpoint counted it */
     bool usage_counted;   /* token counts came from the endpoint's usage (else: counted events) */
     card_tally cat[CARD_CAT_COUNT];
