@@ -83,6 +83,19 @@ static json_t *num_or_null(double v, int decimals) {
     return json_real(round(v * k) / k);
 }
 
+/* A JSON string of s; where s is not valid UTF-8 (a name from the command line, a reason cut
+ * inside a character), the bytes above ASCII become '?'. */
+static json_t *text_json(const char *s) {
+    json_t *j = json_string(s ? s : "");
+    if (j) return j;
+    char *c = xstrdup(s);
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    j = json_string(c);
+    free(c);
+    return j;
+}
+
 static json_t *tally_json(const card_tally *t) {
     return json_pack("{s:i, s:i, s:i}", "landed", t->landed, "well_formed", t->well_formed, "total", t->total);
 }
@@ -100,14 +113,14 @@ char *card_report_json(const card_model_result *r, size_t n, const card_machine 
         json_t *cases = json_array();
         for (size_t k = 0; k < x->n_cases; k++) {
             const card_case_result *cr = &x->cases[k];
-            json_array_append_new(cases, json_pack("{s:s, s:s, s:b, s:b, s:b, s:o, s:s}", "id", cr->id, "category",
+            json_array_append_new(cases, json_pack("{s:o, s:s, s:b, s:b, s:b, s:o, s:o}", "id", text_json(cr->id), "category",
                                                    card_category_name(cr->cat), "well_formed", cr->well_formed, "landed",
                                                    cr->landed, "length_stop", cr->length_stop, "seconds",
-                                                   num_or_null(cr->seconds, 3), "why", cr->why));
+                                                   num_or_null(cr->seconds, 3), "why", text_json(cr->why)));
         }
         json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(x->name));
-        json_object_set_new(o, "endpoint", json_string(x->endpoint));
+        json_object_set_new(o, "name", text_json(x->name));
+        json_object_set_new(o, "endpoint", text_json(x->endpoint));
         json_object_set_new(o, "pp_tokens_per_s", num_or_null(x->pp_tps, 2));
         json_object_set_new(o, "tg_tokens_per_s", num_or_null(x->tg_tps, 2));
         json_object_set_new(o, "ttft_ms", num_or_null(x->ttft_ms, 1));
@@ -121,12 +134,12 @@ char *card_report_json(const card_model_result *r, size_t n, const card_machine 
         json_object_set_new(o, "length_stops", json_pack("{s:i, s:i, s:o}", "count", x->length_stops, "answers", x->answers, "share",
                                                          num_or_null(x->answers ? (double)x->length_stops / x->answers : (double)NAN, 3)));
         json_object_set_new(o, "errors", json_integer(x->errors));
-        if (x->first_error[0]) json_object_set_new(o, "first_error", json_string(x->first_error));
+        if (x->first_error[0]) json_object_set_new(o, "first_error", text_json(x->first_error));
         json_object_set_new(o, "seconds", num_or_null(x->seconds, 1));
         json_object_set_new(o, "cases", cases);
         json_array_append_new(models, o);
     }
-    json_t *root = json_pack("{s:o, s:{s:s, s:i, s:o}, s:s}", "models", models, "machine", "cpu", m->cpu, "cores", m->cores,
+    json_t *root = json_pack("{s:o, s:{s:o, s:i, s:o}, s:s}", "models", models, "machine", "cpu", text_json(m->cpu), "cores", m->cores,
                              "memory_gib", num_or_null(m->mem_gib, 1), "date", m->date);
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
