@@ -40,14 +40,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             card_verdict v;
             card_score(&builtin.cases[i], text, len, &v);
             if (v.landed && !v.well_formed) {
-                fprintf(stderr, "fuzz_card: %s landed without being well-formed\n", builtin.cases[i].id);
+                fprintf(stderr, "fuzz_card: %s landed without being well-formed\n",
+                        builtin.cases[i].id);
                 abort();
             }
         }
     } else {
         json_t *s = json_loadb(text, len, JSON_DECODE_ANY, NULL);
         if (s && !card_schema_check(s, &err)) {
-            static const char *const values[] = {"{}", "[]", "1", "1.5", "\"x\"", "null", "true", "{\"a\": [1, {\"b\": \"c\"}]}"};
+            static const char *const values[] = {
+                "{}", "[]", "1", "1.5", "\"x\"", "null", "true", "{\"a\": [1, {\"b\": \"c\"}]}"};
             char why[128];
             for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
                 json_t *v = json_loads(values[i], JSON_DECODE_ANY, NULL);

@@ -38,18 +38,23 @@ int card_category_from_name(const char *s);      /* -1 when unknown */
 
 /* ---- Suites (suite.c) ---- */
 
-typedef enum { CARD_EXPECT_CALLS, CARD_EXPECT_NO_CALL, CARD_EXPECT_CONTENT, CARD_EXPECT_JSON } card_expect_kind;
+typedef enum {
+    CARD_EXPECT_CALLS,
+    CARD_EXPECT_NO_CALL,
+    CARD_EXPECT_CONTENT,
+    CARD_EXPECT_JSON
+} card_expect_kind;
 
 typedef struct {
-    char *id;                /* owned */
+    char *id; /* owned */
     card_category cat;
     bool quick;              /* part of the --quick subset */
     json_t *request;         /* the request body without "model" (messages, tools with their schemas
                                 resolved, tool_choice, response_format, max_tokens), owned */
     card_expect_kind expect; /* what a right answer is */
-    json_t *want;            /* CALLS: [{"name","arguments"}]; CONTENT: [strings]; JSON: value; owned */
-    json_t *match;           /* string normalisation: "ci" (default), "exact", "nospace", or an object
-                                naming one of those per top-level argument; owned (NULL: "ci") */
+    json_t *want;  /* CALLS: [{"name","arguments"}]; CONTENT: [strings]; JSON: value; owned */
+    json_t *match; /* string normalisation: "ci" (default), "exact", "nospace", or an object
+                      naming one of those per top-level argument; owned (NULL: "ci") */
 } card_case;
 
 typedef struct {
@@ -63,7 +68,8 @@ void card_suite_init(card_suite *s);
 void card_suite_free(card_suite *s); /* frees what the suite owns; s itself is the caller's */
 /* Reads one case file (text, len: untrusted; name labels errors): its "tools" join the library,
  * its "cases" wait for card_suite_finish. Returns 0 or -1 (err names file and field). */
-int card_suite_add_json(card_suite *s, const char *name, const char *text, size_t len, he_error *err);
+int card_suite_add_json(card_suite *s, const char *name, const char *text, size_t len,
+                        he_error *err);
 /* Resolves tool names against the library, checks every case (known category, tools whose
  * parameters use only the validator's keywords, an expectation that fits the category) and
  * builds the cases. Returns 0 or -1. */
@@ -131,7 +137,7 @@ typedef struct {
     card_tally cat[CARD_CAT_COUNT];
     card_tally tools; /* all tool-call categories together */
     int length_stops, answers, errors;
-    char first_error[256]; /* the first request error's message ("" for none) */
+    char first_error[256];   /* the first request error's message ("" for none) */
     card_case_result *cases; /* owned, n_cases */
     size_t n_cases;
     double seconds; /* wall time of the whole card for this model */
@@ -142,7 +148,8 @@ typedef struct {
     const char *api_key; /* or NULL */
     bool quick;
     int timeout_s;  /* per request; 0: 300 */
-    int max_tokens; /* each case's max_tokens when > 0 (else the case's own; --quick caps it at 96) */
+    int max_tokens; /* each case's max_tokens when > 0 (else the case's own; --quick caps it at 96)
+                     */
     /* progress: called before each step (done of total) and once at the end (done == total) */
     void (*progress)(void *user, const char *model, const char *step, int done, int total);
     void *user;
@@ -153,8 +160,8 @@ json_t *card_list_models(const card_opts *o, he_error *err);
 /* Grades one served name: speed, then the suite (the quick subset under o->quick). Fills out
  * (free with card_result_free); request failures count as errors in out, not as -1. Returns -1
  * only when the endpoint cannot be reached or the URL is bad. */
-int card_run_model(const card_opts *o, const card_suite *s, const char *model, card_model_result *out,
-                   he_error *err);
+int card_run_model(const card_opts *o, const card_suite *s, const char *model,
+                   card_model_result *out, he_error *err);
 void card_result_free(card_model_result *r);
 /* The number of progress steps card_run_model takes for s. */
 int card_steps(const card_opts *o, const card_suite *s);

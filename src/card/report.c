@@ -52,7 +52,8 @@ void card_machine_read(card_machine *m) {
                 char *c = strchr(line, ':');
                 if (c) {
                     c++;
-                    while (*c == ' ' || *c == '\t') c++;
+                    while (*c == ' ' || *c == '\t')
+                        c++;
                     c[strcspn(c, "\n")] = 0;
                     snprintf(m->cpu, sizeof m->cpu, "%s", c);
                 }
@@ -66,7 +67,8 @@ void card_machine_read(card_machine *m) {
     if (f) {
         unsigned long long kb;
         while (fgets(line, sizeof line, f))
-            if (sscanf(line, "MemTotal: %llu kB", &kb) == 1) m->mem_gib = (double)kb / (1024.0 * 1024.0);
+            if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+                m->mem_gib = (double)kb / (1024.0 * 1024.0);
         fclose(f);
     }
     time_t t = time(NULL);
@@ -97,7 +99,8 @@ static json_t *text_json(const char *s) {
 }
 
 static json_t *tally_json(const card_tally *t) {
-    return json_pack("{s:i, s:i, s:i}", "landed", t->landed, "well_formed", t->well_formed, "total", t->total);
+    return json_pack("{s:i, s:i, s:i}", "landed", t->landed, "well_formed", t->well_formed, "total",
+                     t->total);
 }
 
 char *card_report_json(const card_model_result *r, size_t n, const card_machine *m) {
@@ -113,10 +116,12 @@ char *card_report_json(const card_model_result *r, size_t n, const card_machine 
         json_t *cases = json_array();
         for (size_t k = 0; k < x->n_cases; k++) {
             const card_case_result *cr = &x->cases[k];
-            json_array_append_new(cases, json_pack("{s:o, s:s, s:b, s:b, s:b, s:o, s:o}", "id", text_json(cr->id), "category",
-                                                   card_category_name(cr->cat), "well_formed", cr->well_formed, "landed",
-                                                   cr->landed, "length_stop", cr->length_stop, "seconds",
-                                                   num_or_null(cr->seconds, 3), "why", text_json(cr->why)));
+            json_array_append_new(
+                cases,
+                json_pack("{s:o, s:s, s:b, s:b, s:b, s:o, s:o}", "id", text_json(cr->id),
+                          "category", card_category_name(cr->cat), "well_formed", cr->well_formed,
+                          "landed", cr->landed, "length_stop", cr->length_stop, "seconds",
+                          num_or_null(cr->seconds, 3), "why", text_json(cr->why)));
         }
         json_t *o = json_object();
         json_object_set_new(o, "name", text_json(x->name));
@@ -125,22 +130,30 @@ char *card_report_json(const card_model_result *r, size_t n, const card_machine 
         json_object_set_new(o, "tg_tokens_per_s", num_or_null(x->tg_tps, 2));
         json_object_set_new(o, "ttft_ms", num_or_null(x->ttft_ms, 1));
         json_object_set_new(o, "ttft_turn5_ms", num_or_null(x->ttft_turn5_ms, 1));
-        json_object_set_new(o, "concurrency", json_pack("{s:o, s:o}", "1", num_or_null(x->conc_tps[0], 2), "4", num_or_null(x->conc_tps[1], 2)));
+        json_object_set_new(o, "concurrency",
+                            json_pack("{s:o, s:o}", "1", num_or_null(x->conc_tps[0], 2), "4",
+                                      num_or_null(x->conc_tps[1], 2)));
         json_object_set_new(o, "pp_prompt_tokens", json_integer(x->pp_prompt_tokens));
         json_object_set_new(o, "token_counts", json_string(x->usage_counted ? "usage" : "events"));
         json_object_set_new(o, "tool_calls", tools);
-        json_object_set_new(o, "json_valid", json_pack("{s:{s:i, s:i}, s:{s:i, s:i}}", "json_object", "valid", jo->well_formed, "total",
-                                                       jo->total, "json_schema", "valid", js->well_formed, "total", js->total));
-        json_object_set_new(o, "length_stops", json_pack("{s:i, s:i, s:o}", "count", x->length_stops, "answers", x->answers, "share",
-                                                         num_or_null(x->answers ? (double)x->length_stops / x->answers : (double)NAN, 3)));
+        json_object_set_new(o, "json_valid",
+                            json_pack("{s:{s:i, s:i}, s:{s:i, s:i}}", "json_object", "valid",
+                                      jo->well_formed, "total", jo->total, "json_schema", "valid",
+                                      js->well_formed, "total", js->total));
+        json_object_set_new(
+            o, "length_stops",
+            json_pack(
+                "{s:i, s:i, s:o}", "count", x->length_stops, "answers", x->answers, "share",
+                num_or_null(x->answers ? (double)x->length_stops / x->answers : (double)NAN, 3)));
         json_object_set_new(o, "errors", json_integer(x->errors));
         if (x->first_error[0]) json_object_set_new(o, "first_error", text_json(x->first_error));
         json_object_set_new(o, "seconds", num_or_null(x->seconds, 1));
         json_object_set_new(o, "cases", cases);
         json_array_append_new(models, o);
     }
-    json_t *root = json_pack("{s:o, s:{s:o, s:i, s:o}, s:s}", "models", models, "machine", "cpu", text_json(m->cpu), "cores", m->cores,
-                             "memory_gib", num_or_null(m->mem_gib, 1), "date", m->date);
+    json_t *root = json_pack("{s:o, s:{s:o, s:i, s:o}, s:s}", "models", models, "machine", "cpu",
+                             text_json(m->cpu), "cores", m->cores, "memory_gib",
+                             num_or_null(m->mem_gib, 1), "date", m->date);
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     size_t l = strlen(s);
@@ -182,8 +195,10 @@ static void md_name(sbuf *b, const char *s) {
 
 char *card_report_md(const card_model_result *r, size_t n, const card_machine *m) {
     sbuf b = {0};
-    sb_printf(&b, "# hearth card\n\n%s · %s, %d cores, %.1f GiB\n\n", m->date, m->cpu, m->cores, m->mem_gib);
-    sb_printf(&b, "| model | pp t/s | tg t/s | TTFT ms | TTFT turn 5 ms | 1 client t/s | 4 clients t/s | tool calls landed | well-formed | JSON valid | length stops |\n");
+    sb_printf(&b, "# hearth card\n\n%s · %s, %d cores, %.1f GiB\n\n", m->date, m->cpu, m->cores,
+              m->mem_gib);
+    sb_printf(&b, "| model | pp t/s | tg t/s | TTFT ms | TTFT turn 5 ms | 1 client t/s | 4 clients "
+                  "t/s | tool calls landed | well-formed | JSON valid | length stops |\n");
     sb_printf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t i = 0; i < n; i++) {
         const card_model_result *x = &r[i];
@@ -203,10 +218,13 @@ char *card_report_md(const card_model_result *r, size_t n, const card_machine *m
         sb_printf(&b, " %d/%d |", jv, jt);
         sb_printf(&b, " %d/%d |\n", x->length_stops, x->answers);
     }
-    sb_printf(&b, "\nTool calls landed per category (landed/total; well-formed in parentheses):\n\n| model |");
-    for (int c = 0; c < CARD_CAT_COUNT; c++) sb_printf(&b, " %s |", card_category_name((card_category)c));
+    sb_printf(&b, "\nTool calls landed per category (landed/total; well-formed in "
+                  "parentheses):\n\n| model |");
+    for (int c = 0; c < CARD_CAT_COUNT; c++)
+        sb_printf(&b, " %s |", card_category_name((card_category)c));
     sb_printf(&b, "\n|---|");
-    for (int c = 0; c < CARD_CAT_COUNT; c++) sb_printf(&b, "---:|");
+    for (int c = 0; c < CARD_CAT_COUNT; c++)
+        sb_printf(&b, "---:|");
     sb_printf(&b, "\n");
     for (size_t i = 0; i < n; i++) {
         sb_printf(&b, "| ");
@@ -243,21 +261,31 @@ static void xml_text(sbuf *b, const char *s, size_t max) {
             return;
         }
         unsigned char c = *p;
-        if (c == '&') sb_printf(b, "&amp;");
-        else if (c == '<') sb_printf(b, "&lt;");
-        else if (c == '>') sb_printf(b, "&gt;");
-        else if (c == '"') sb_printf(b, "&quot;");
-        else if (c == '\'') sb_printf(b, "&apos;");
-        else if (c < 0x20 || c == 0x7f) sb_printf(b, "?");
-        else if (c < 0x80) sb_printf(b, "%c", c);
+        if (c == '&')
+            sb_printf(b, "&amp;");
+        else if (c == '<')
+            sb_printf(b, "&lt;");
+        else if (c == '>')
+            sb_printf(b, "&gt;");
+        else if (c == '"')
+            sb_printf(b, "&quot;");
+        else if (c == '\'')
+            sb_printf(b, "&apos;");
+        else if (c < 0x20 || c == 0x7f)
+            sb_printf(b, "?");
+        else if (c < 0x80)
+            sb_printf(b, "%c", c);
         else {
             int len = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
             bool ok = len > 0;
             for (int i = 1; ok && i < len; i++)
                 if ((p[i] & 0xC0) != 0x80) ok = false;
-            if (ok && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) ok = false;
-            if (ok && len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) ok = false;
-            if (ok && len == 3 && c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE) ok = false; /* U+FFFE, U+FFFF */
+            if (ok && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
+                ok = false;
+            if (ok && len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)))
+                ok = false;
+            if (ok && len == 3 && c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE)
+                ok = false; /* U+FFFE, U+FFFF */
             if (!ok) {
                 sb_printf(b, "?");
                 p++;
@@ -271,7 +299,8 @@ static void xml_text(sbuf *b, const char *s, size_t max) {
     }
 }
 
-static const char *const palette[] = {"#2f6fdf", "#e8743b", "#19a979", "#945ecf", "#ed4a7b", "#13a4b4", "#bf8b00", "#6c8893"};
+static const char *const palette[] = {"#2f6fdf", "#e8743b", "#19a979", "#945ecf",
+                                      "#ed4a7b", "#13a4b4", "#bf8b00", "#6c8893"};
 #define PALETTE_N (sizeof palette / sizeof palette[0])
 
 typedef struct {
@@ -282,13 +311,15 @@ typedef struct {
 
 /* One panel of grouped bars: groups side by side, one bar per model in each; each group scaled
  * to its own largest value (scale_max <= 0) or to scale_max. */
-static void svg_panel(sbuf *b, double y0, const char *title, const bar_group *g, int ng, size_t nm, double scale_max) {
+static void svg_panel(sbuf *b, double y0, const char *title, const bar_group *g, int ng, size_t nm,
+                      double scale_max) {
     const double x0 = 40, width = 880, height = 140;
     sb_printf(b, "<text x=\"%.0f\" y=\"%.0f\" class=\"h\">", x0, y0 + 16);
     xml_text(b, title, 200);
     sb_printf(b, "</text>\n");
     double top = y0 + 40, base = top + height;
-    sb_printf(b, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#999\"/>\n", x0, base, x0 + width, base);
+    sb_printf(b, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#999\"/>\n", x0,
+              base, x0 + width, base);
     double gw = width / ng, bw = (gw - 16) / (double)(nm ? nm : 1);
     if (bw > 60) bw = 60;
     for (int gi = 0; gi < ng; gi++) {
@@ -302,8 +333,9 @@ static void svg_panel(sbuf *b, double y0, const char *title, const bar_group *g,
             double v = g[gi].v[i];
             double h = isfinite(v) && mx > 0 ? height * fmin(v / mx, 1.0) : 0;
             if (h > 0 && h < 1) h = 1;
-            sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x + 2, base - h, bw - 4, h,
-                      palette[i % PALETTE_N]);
+            sb_printf(b,
+                      "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n",
+                      x + 2, base - h, bw - 4, h, palette[i % PALETTE_N]);
             sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"v\">", x + bw / 2, base - h - 4);
             xml_text(b, g[gi].text[i], 24);
             sb_printf(b, "</text>\n");
@@ -328,19 +360,30 @@ char *card_report_svg(const card_model_result *r, size_t n, const card_machine *
     sbuf b = {0};
     double legend_h = 24.0 * (double)((n + 2) / 3);
     double h = 70 + legend_h + 3 * 210 + 20;
-    sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"%.0f\" viewBox=\"0 0 960 %.0f\" role=\"img\">\n", h, h);
-    sb_printf(&b, "<title>hearth card</title>\n<style>text{font-family:sans-serif;fill:#222}.t{font-size:20px;font-weight:bold}"
-                  ".h{font-size:15px;font-weight:bold}.v{font-size:11px;text-anchor:middle}.g{font-size:12px;text-anchor:middle}"
-                  ".l{font-size:13px}.s{font-size:12px;fill:#666}</style>\n");
+    sb_printf(&b,
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"%.0f\" viewBox=\"0 "
+              "0 960 %.0f\" role=\"img\">\n",
+              h, h);
+    sb_printf(
+        &b,
+        "<title>hearth "
+        "card</"
+        "title>\n<style>text{font-family:sans-serif;fill:#222}.t{font-size:20px;font-weight:bold}"
+        ".h{font-size:15px;font-weight:bold}.v{font-size:11px;text-anchor:middle}.g{font-size:12px;"
+        "text-anchor:middle}"
+        ".l{font-size:13px}.s{font-size:12px;fill:#666}</style>\n");
     sb_printf(&b, "<rect width=\"960\" height=\"%.0f\" fill=\"#fff\"/>\n", h);
-    sb_printf(&b, "<text x=\"40\" y=\"30\" class=\"t\">hearth card</text>\n<text x=\"40\" y=\"50\" class=\"s\">");
+    sb_printf(&b, "<text x=\"40\" y=\"30\" class=\"t\">hearth card</text>\n<text x=\"40\" y=\"50\" "
+                  "class=\"s\">");
     char sub[300];
-    snprintf(sub, sizeof sub, "%s · %s · %d cores · %.1f GiB", m->date, m->cpu, m->cores, m->mem_gib);
+    snprintf(sub, sizeof sub, "%s · %s · %d cores · %.1f GiB", m->date, m->cpu, m->cores,
+             m->mem_gib);
     xml_text(&b, sub, 200);
     sb_printf(&b, "</text>\n");
     for (size_t i = 0; i < n; i++) {
         double x = 40 + (double)(i % 3) * 300, y = 66 + 24.0 * (double)(i / 3);
-        sb_printf(&b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", x, y, palette[i % PALETTE_N]);
+        sb_printf(&b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", x,
+                  y, palette[i % PALETTE_N]);
         sb_printf(&b, "<text x=\"%.0f\" y=\"%.0f\" class=\"l\">", x + 20, y + 12);
         xml_text(&b, r[i].name, 36);
         sb_printf(&b, "</text>\n");
@@ -356,7 +399,9 @@ char *card_report_svg(const card_model_result *r, size_t n, const card_machine *
             fmt_num(g[k].text[i], g[k].v[i], "");
         }
     }
-    svg_panel(&b, y, "Speed: tokens/s as a client sees it (higher is better; each group to its own scale)", g, 4, n, 0);
+    svg_panel(&b, y,
+              "Speed: tokens/s as a client sees it (higher is better; each group to its own scale)",
+              g, 4, n, 0);
     y += 210;
     const char *ll[2] = {"short prompt", "turn 5 of a conversation"};
     for (int k = 0; k < 2; k++) {

@@ -67,8 +67,8 @@ static int on_event(const char *data, size_t len, void *user) {
     json_t *delta = json_object_get(json_array_get(json_object_get(ev, "choices"), 0), "delta");
     json_t *content = json_object_get(delta, "content");
     const char *reasoning = json_string_value(json_object_get(delta, "reasoning_content"));
-    bool token = (json_is_string(content) && json_string_length(content)) || (reasoning && *reasoning) ||
-                 json_array_size(json_object_get(delta, "tool_calls"));
+    bool token = (json_is_string(content) && json_string_length(content)) ||
+                 (reasoning && *reasoning) || json_array_size(json_object_get(delta, "tool_calls"));
     if (token) {
         double t = now_s();
         if (!st->events) st->t_first = t;
@@ -81,11 +81,13 @@ static int on_event(const char *data, size_t len, void *user) {
         st->text_len += json_string_length(content);
         st->text[st->text_len] = 0;
     }
-    if (!st->t_finish && json_is_string(json_object_get(json_array_get(json_object_get(ev, "choices"), 0), "finish_reason")))
+    if (!st->t_finish && json_is_string(json_object_get(
+                             json_array_get(json_object_get(ev, "choices"), 0), "finish_reason")))
         st->t_finish = now_s();
     json_t *usage = json_object_get(ev, "usage");
     if (json_is_object(usage)) {
-        json_t *p = json_object_get(usage, "prompt_tokens"), *c = json_object_get(usage, "completion_tokens");
+        json_t *p = json_object_get(usage, "prompt_tokens"),
+               *c = json_object_get(usage, "completion_tokens");
         if (json_is_integer(p) && json_is_integer(c)) {
             st->prompt_tokens = (long)json_integer_value(p);
             st->completion_tokens = (long)json_integer_value(c);
@@ -112,17 +114,20 @@ static void http_opts(const target *tg, httpc_opts *ho) {
 
 /* Sends messages (borrowed) streamed with max_tokens; fills st. Returns 0, or -1 with err (an
  * HTTP error status names the server's message). */
-static int stream_chat(const target *tg, json_t *messages, int max_tokens, stream_stat *st, he_error *err) {
+static int stream_chat(const target *tg, json_t *messages, int max_tokens, stream_stat *st,
+                       he_error *err) {
     memset(st, 0, sizeof *st);
-    json_t *body = json_pack("{s:s, s:O, s:b, s:{s:b}, s:f, s:i, s:i}", "model", tg->model, "messages", messages, "stream", 1,
-                             "stream_options", "include_usage", 1, "temperature", 0.0, "seed", SEED, "max_tokens", max_tokens);
+    json_t *body = json_pack("{s:s, s:O, s:b, s:{s:b}, s:f, s:i, s:i}", "model", tg->model,
+                             "messages", messages, "stream", 1, "stream_options", "include_usage",
+                             1, "temperature", 0.0, "seed", SEED, "max_tokens", max_tokens);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     httpc_opts ho;
     http_opts(tg, &ho);
     httpc_response resp;
     st->t0 = now_s();
-    int rc = httpc_request(&tg->url, "POST", "/v1/chat/completions", text, strlen(text), &ho, on_event, st, &resp, err);
+    int rc = httpc_request(&tg->url, "POST", "/v1/chat/completions", text, strlen(text), &ho,
+                           on_event, st, &resp, err);
     free(text);
     if (rc) return -1;
     st->status = resp.status;
@@ -150,20 +155,25 @@ static double first_token_s(const stream_stat *st) {
     return t > st->t0 ? t - st->t0 : (double)NAN;
 }
 
-static json_t *user_messages(const char *text) { return json_pack("[{s:s, s:s}]", "role", "user", "content", text); }
+static json_t *user_messages(const char *text) {
+    return json_pack("[{s:s, s:s}]", "role", "user", "content", text);
+}
 
 /* Filler text of about n words (deterministic), after a nonce line that defeats prefix reuse. */
 static char *long_prompt(int nonce, int words, const char *ask) {
-    static const char *const w[] = {"the", "river", "carried", "small", "boats", "past", "old", "mills", "while",
-                                    "farmers", "counted", "sheep", "under", "a", "grey", "sky", "and", "children",
-                                    "read", "letters", "from", "distant", "towns", "about", "winter", "markets"};
+    static const char *const w[] = {
+        "the",     "river", "carried", "small",    "boats",  "past",    "old",
+        "mills",   "while", "farmers", "counted",  "sheep",  "under",   "a",
+        "grey",    "sky",   "and",     "children", "read",   "letters", "from",
+        "distant", "towns", "about",   "winter",   "markets"};
     size_t cap = (size_t)words * 12 + strlen(ask) + 64, o = 0;
     char *s = xmalloc(cap);
     o += (size_t)snprintf(s, cap, "Note %d.\n", nonce);
     unsigned x = 2463534242u + (unsigned)nonce;
     for (int i = 0; i < words; i++) {
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-        o += (size_t)snprintf(s + o, cap - o, "%s%s", w[x % (sizeof w / sizeof w[0])], (i % 12 == 11) ? ".\n" : " ");
+        o += (size_t)snprintf(s + o, cap - o, "%s%s", w[x % (sizeof w / sizeof w[0])],
+                              (i % 12 == 11) ? ".\n" : " ");
     }
     snprintf(s + o, cap - o, "\n%s", ask);
     return s;
@@ -200,7 +210,8 @@ static void step(run_state *rs, const char *what) {
 
 static void note_error(run_state *rs, const char *what, const he_error *e) {
     rs->r->errors++;
-    if (!rs->r->first_error[0]) snprintf(rs->r->first_error, sizeof rs->r->first_error, "%s: %.200s", what, e->msg);
+    if (!rs->r->first_error[0])
+        snprintf(rs->r->first_error, sizeof rs->r->first_error, "%s: %.200s", what, e->msg);
 }
 
 /* ---- Concurrency ---- */
@@ -229,7 +240,8 @@ static void *work(void *p) {
     return NULL;
 }
 
-static double aggregate_tps(run_state *rs, const target *tg, int clients, int max_tokens, int nonce) {
+static double aggregate_tps(run_state *rs, const target *tg, int clients, int max_tokens,
+                            int nonce) {
     worker w[4];
     pthread_t th[4];
     int started = 0;
@@ -299,7 +311,8 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
     for (int i = 0; i < p->tg_reps; i++) {
         step(rs, "generation");
         char ask[160];
-        snprintf(ask, sizeof ask, "Note %d. Write a long story about a lighthouse keeper.", nonce++);
+        snprintf(ask, sizeof ask, "Note %d. Write a long story about a lighthouse keeper.",
+                 nonce++);
         json_t *m = user_messages(ask);
         stream_stat st;
         v[i] = ttft[i] = NAN;
@@ -328,19 +341,23 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
             snprintf(label, sizeof label, "conversation turn %d", turn);
             if (!attempt) step(rs, label);
             char ask[96];
-            snprintf(ask, sizeof ask, "Turn %d: what is the most important word in these notes?", turn);
+            snprintf(ask, sizeof ask, "Turn %d: what is the most important word in these notes?",
+                     turn);
             char *text = long_prompt(base * 8 + turn, words, ask);
             json_array_append_new(conv, json_pack("{s:s, s:s}", "role", "user", "content", text));
             free(text);
             stream_stat st;
             if (stream_chat(tg, conv, p->turn_reply, &st, &e)) {
                 free(st.text);
-                if (st.status == 400 && words >= 16) too_long = true;
-                else note_error(rs, "conversation", &e);
+                if (st.status == 400 && words >= 16)
+                    too_long = true;
+                else
+                    note_error(rs, "conversation", &e);
                 break;
             }
             if (turn == 5) r->ttft_turn5_ms = 1000.0 * first_token_s(&st);
-            json_array_append_new(conv, json_pack("{s:s, s:s}", "role", "assistant", "content", st.text_len ? st.text : "OK."));
+            json_array_append_new(conv, json_pack("{s:s, s:s}", "role", "assistant", "content",
+                                                  st.text_len ? st.text : "OK."));
             free(st.text);
         }
         json_decref(conv);
@@ -359,7 +376,8 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
 
 static bool in_run(const card_opts *o, const card_case *c) { return !o->quick || c->quick; }
 
-static void run_case(run_state *rs, const target *tg, const plan *p, const card_case *c, card_case_result *cr) {
+static void run_case(run_state *rs, const target *tg, const plan *p, const card_case *c,
+                     card_case_result *cr) {
     card_model_result *r = rs->r;
     json_t *body = json_deep_copy(c->request);
     json_object_set_new(body, "model", json_string(tg->model));
@@ -367,7 +385,8 @@ static void run_case(run_state *rs, const target *tg, const plan *p, const card_
     json_object_set_new(body, "seed", json_integer(SEED));
     json_object_set_new(body, "stream", json_false());
     json_int_t mt = json_integer_value(json_object_get(body, "max_tokens"));
-    if (p->case_max_tokens && (mt > p->case_max_tokens || tg->o->max_tokens > 0)) json_object_set_new(body, "max_tokens", json_integer(p->case_max_tokens));
+    if (p->case_max_tokens && (mt > p->case_max_tokens || tg->o->max_tokens > 0))
+        json_object_set_new(body, "max_tokens", json_integer(p->case_max_tokens));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     httpc_opts ho;
@@ -379,7 +398,8 @@ static void run_case(run_state *rs, const target *tg, const plan *p, const card_
     cr->cat = c->cat;
     double t0 = now_s();
     card_verdict v;
-    if (httpc_request(&tg->url, "POST", "/v1/chat/completions", text, strlen(text), &ho, NULL, NULL, &resp, &e)) {
+    if (httpc_request(&tg->url, "POST", "/v1/chat/completions", text, strlen(text), &ho, NULL, NULL,
+                      &resp, &e)) {
         note_error(rs, c->id, &e);
         memset(&v, 0, sizeof v);
         snprintf(v.why, sizeof v.why, "request failed: %.180s", e.msg);
@@ -420,7 +440,8 @@ static int target_init(target *tg, const card_opts *o, const char *model, he_err
     char url[2300];
     snprintf(url, sizeof url, "%s", o->url ? o->url : "");
     size_t n = strlen(url);
-    while (n && url[n - 1] == '/') url[--n] = 0;
+    while (n && url[n - 1] == '/')
+        url[--n] = 0;
     if (n >= 3 && !strcmp(url + n - 3, "/v1")) url[n - 3] = 0;
     tg->o = o;
     tg->model = model;
@@ -433,7 +454,8 @@ json_t *card_list_models(const card_opts *o, he_error *err) {
     httpc_opts ho;
     http_opts(&tg, &ho);
     httpc_response resp;
-    if (httpc_request(&tg.url, "GET", "/v1/models", NULL, 0, &ho, NULL, NULL, &resp, err)) return NULL;
+    if (httpc_request(&tg.url, "GET", "/v1/models", NULL, 0, &ho, NULL, NULL, &resp, err))
+        return NULL;
     json_t *root = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
     json_t *ids = NULL;
     if (!json_is_array(json_object_get(root, "data")))
@@ -455,11 +477,13 @@ json_t *card_list_models(const card_opts *o, he_error *err) {
 int card_steps(const card_opts *o, const card_suite *s) {
     plan p = plan_for(o);
     int n = 1 + p.pp_reps + p.tg_reps + 5 + 2;
-    for (size_t i = 0; i < s->n; i++) n += in_run(o, &s->cases[i]);
+    for (size_t i = 0; i < s->n; i++)
+        n += in_run(o, &s->cases[i]);
     return n;
 }
 
-int card_run_model(const card_opts *o, const card_suite *s, const char *model, card_model_result *r, he_error *err) {
+int card_run_model(const card_opts *o, const card_suite *s, const char *model, card_model_result *r,
+                   he_error *err) {
     memset(r, 0, sizeof *r);
     r->name = xstrdup(model);
     r->endpoint = xstrdup(o->url ? o->url : "");

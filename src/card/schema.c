@@ -12,8 +12,10 @@
 
 /* ---- Checking a schema ---- */
 
-static const char *const annotations[] = {"description", "title", "default", "$schema", "format", "examples", "$comment"};
-static const char *const type_names[] = {"object", "array", "string", "number", "integer", "boolean", "null"};
+static const char *const annotations[] = {"description", "title",    "default", "$schema",
+                                          "format",      "examples", "$comment"};
+static const char *const type_names[] = {"object",  "array",   "string", "number",
+                                         "integer", "boolean", "null"};
 
 static bool is_type_name(const json_t *t) {
     if (!json_is_string(t)) return false;
@@ -25,9 +27,12 @@ static bool is_type_name(const json_t *t) {
 static bool is_count(const json_t *v) { return json_is_integer(v) && json_integer_value(v) >= 0; }
 
 static int check_at(const json_t *s, const char *path, int depth, he_error *err) {
-    if (depth > CARD_SCHEMA_MAX_DEPTH) return he_fail(err, HE_LIMIT, "schema: nested deeper than %d at %s", CARD_SCHEMA_MAX_DEPTH, path);
+    if (depth > CARD_SCHEMA_MAX_DEPTH)
+        return he_fail(err, HE_LIMIT, "schema: nested deeper than %d at %s", CARD_SCHEMA_MAX_DEPTH,
+                       path);
     if (json_is_boolean(s)) return 0;
-    if (!json_is_object(s)) return he_fail(err, HE_FORMAT, "schema: %s: a schema must be an object or a boolean", path);
+    if (!json_is_object(s))
+        return he_fail(err, HE_FORMAT, "schema: %s: a schema must be an object or a boolean", path);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)s, k, v) {
@@ -40,12 +45,15 @@ static int check_at(const json_t *s, const char *path, int depth, he_error *err)
             if (json_is_array(v)) {
                 size_t i;
                 json_t *t;
-                if (!json_array_size(v)) return he_fail(err, HE_FORMAT, "schema: %s.type: an empty list", path);
-                json_array_foreach(v, i, t) if (!is_type_name(t)) return he_fail(err, HE_FORMAT, "schema: %s.type[%zu]: not a type name", path, i);
+                if (!json_array_size(v))
+                    return he_fail(err, HE_FORMAT, "schema: %s.type: an empty list", path);
+                json_array_foreach(v, i, t) if (!is_type_name(t)) return he_fail(
+                    err, HE_FORMAT, "schema: %s.type[%zu]: not a type name", path, i);
             } else if (!is_type_name(v))
                 return he_fail(err, HE_FORMAT, "schema: %s.type: not a type name", path);
         } else if (!strcmp(k, "properties")) {
-            if (!json_is_object(v)) return he_fail(err, HE_FORMAT, "schema: %s.properties: must be an object", path);
+            if (!json_is_object(v))
+                return he_fail(err, HE_FORMAT, "schema: %s.properties: must be an object", path);
             const char *pk;
             json_t *pv;
             json_object_foreach(v, pk, pv) {
@@ -55,16 +63,24 @@ static int check_at(const json_t *s, const char *path, int depth, he_error *err)
         } else if (!strcmp(k, "required")) {
             size_t i;
             json_t *r;
-            if (!json_is_array(v)) return he_fail(err, HE_FORMAT, "schema: %s.required: must be a list of names", path);
-            json_array_foreach(v, i, r) if (!json_is_string(r)) return he_fail(err, HE_FORMAT, "schema: %s.required[%zu]: not a string", path, i);
+            if (!json_is_array(v))
+                return he_fail(err, HE_FORMAT, "schema: %s.required: must be a list of names",
+                               path);
+            json_array_foreach(v, i, r) if (!json_is_string(r)) return he_fail(
+                err, HE_FORMAT, "schema: %s.required[%zu]: not a string", path, i);
         } else if (!strcmp(k, "enum")) {
-            if (!json_is_array(v) || !json_array_size(v)) return he_fail(err, HE_FORMAT, "schema: %s.enum: must be a non-empty list", path);
+            if (!json_is_array(v) || !json_array_size(v))
+                return he_fail(err, HE_FORMAT, "schema: %s.enum: must be a non-empty list", path);
         } else if (!strcmp(k, "const")) {
-        } else if (!strcmp(k, "minimum") || !strcmp(k, "maximum") || !strcmp(k, "exclusiveMinimum") ||
-                   !strcmp(k, "exclusiveMaximum")) {
-            if (!json_is_number(v)) return he_fail(err, HE_FORMAT, "schema: %s.%s: must be a number", path, k);
-        } else if (!strcmp(k, "minLength") || !strcmp(k, "maxLength") || !strcmp(k, "minItems") || !strcmp(k, "maxItems")) {
-            if (!is_count(v)) return he_fail(err, HE_FORMAT, "schema: %s.%s: must be a non-negative integer", path, k);
+        } else if (!strcmp(k, "minimum") || !strcmp(k, "maximum") ||
+                   !strcmp(k, "exclusiveMinimum") || !strcmp(k, "exclusiveMaximum")) {
+            if (!json_is_number(v))
+                return he_fail(err, HE_FORMAT, "schema: %s.%s: must be a number", path, k);
+        } else if (!strcmp(k, "minLength") || !strcmp(k, "maxLength") || !strcmp(k, "minItems") ||
+                   !strcmp(k, "maxItems")) {
+            if (!is_count(v))
+                return he_fail(err, HE_FORMAT, "schema: %s.%s: must be a non-negative integer",
+                               path, k);
         } else if (!strcmp(k, "items") || !strcmp(k, "additionalProperties")) {
             snprintf(sub, sizeof sub, "%s.%s", path, k);
             if (check_at(v, sub, depth + 1, err)) return -1;
@@ -135,7 +151,8 @@ static int fail_why(char *why, size_t cap, const char *path, const char *what) {
     return -1;
 }
 
-static int validate_at(const json_t *s, const json_t *v, const char *path, int depth, char *why, size_t cap) {
+static int validate_at(const json_t *s, const json_t *v, const char *path, int depth, char *why,
+                       size_t cap) {
     if (depth > CARD_SCHEMA_MAX_DEPTH + 1) return fail_why(why, cap, path, "too deep");
     if (json_is_true(s)) return 0;
     if (!json_is_object(s)) return fail_why(why, cap, path, "no value is valid here");
@@ -148,11 +165,13 @@ static int validate_at(const json_t *s, const json_t *v, const char *path, int d
         else {
             size_t i;
             json_t *e;
-            json_array_foreach(t, i, e) if (json_is_string(e) && has_type(v, json_string_value(e))) ok = true;
+            json_array_foreach(t, i, e) if (json_is_string(e) && has_type(v, json_string_value(e)))
+                ok = true;
         }
         if (!ok) {
             char what[96];
-            snprintf(what, sizeof what, "expected %s", json_is_string(t) ? json_string_value(t) : "one of the listed types");
+            snprintf(what, sizeof what, "expected %s",
+                     json_is_string(t) ? json_string_value(t) : "one of the listed types");
             return fail_why(why, cap, path, what);
         }
     }
@@ -169,8 +188,10 @@ static int validate_at(const json_t *s, const json_t *v, const char *path, int d
     if (json_is_number(v)) {
         double d = json_number_value(v);
         json_t *m;
-        if ((m = json_object_get(s, "minimum")) && d < json_number_value(m)) return fail_why(why, cap, path, "below minimum");
-        if ((m = json_object_get(s, "maximum")) && d > json_number_value(m)) return fail_why(why, cap, path, "above maximum");
+        if ((m = json_object_get(s, "minimum")) && d < json_number_value(m))
+            return fail_why(why, cap, path, "below minimum");
+        if ((m = json_object_get(s, "maximum")) && d > json_number_value(m))
+            return fail_why(why, cap, path, "above maximum");
         if ((m = json_object_get(s, "exclusiveMinimum")) && d <= json_number_value(m))
             return fail_why(why, cap, path, "not above exclusiveMinimum");
         if ((m = json_object_get(s, "exclusiveMaximum")) && d >= json_number_value(m))
@@ -179,14 +200,18 @@ static int validate_at(const json_t *s, const json_t *v, const char *path, int d
     if (json_is_string(v)) {
         size_t n = utf8_len(json_string_value(v), json_string_length(v));
         json_t *m;
-        if ((m = json_object_get(s, "minLength")) && n < (size_t)json_integer_value(m)) return fail_why(why, cap, path, "shorter than minLength");
-        if ((m = json_object_get(s, "maxLength")) && n > (size_t)json_integer_value(m)) return fail_why(why, cap, path, "longer than maxLength");
+        if ((m = json_object_get(s, "minLength")) && n < (size_t)json_integer_value(m))
+            return fail_why(why, cap, path, "shorter than minLength");
+        if ((m = json_object_get(s, "maxLength")) && n > (size_t)json_integer_value(m))
+            return fail_why(why, cap, path, "longer than maxLength");
     }
     if (json_is_array(v)) {
         size_t n = json_array_size(v);
         json_t *m;
-        if ((m = json_object_get(s, "minItems")) && n < (size_t)json_integer_value(m)) return fail_why(why, cap, path, "fewer items than minItems");
-        if ((m = json_object_get(s, "maxItems")) && n > (size_t)json_integer_value(m)) return fail_why(why, cap, path, "more items than maxItems");
+        if ((m = json_object_get(s, "minItems")) && n < (size_t)json_integer_value(m))
+            return fail_why(why, cap, path, "fewer items than minItems");
+        if ((m = json_object_get(s, "maxItems")) && n > (size_t)json_integer_value(m))
+            return fail_why(why, cap, path, "more items than maxItems");
         json_t *items = json_object_get(s, "items");
         if (items)
             for (size_t i = 0; i < n; i++) {

@@ -23,8 +23,10 @@ static void normalise(const char *s, size_t n, const char *mode, char *out, size
     size_t o = 0;
     bool exact = !strcmp(mode, "exact"), nospace = !strcmp(mode, "nospace");
     if (!exact) {
-        while (n && isspace((unsigned char)*s)) s++, n--;
-        while (n && isspace((unsigned char)s[n - 1])) n--;
+        while (n && isspace((unsigned char)*s))
+            s++, n--;
+        while (n && isspace((unsigned char)s[n - 1]))
+            n--;
     }
     for (size_t i = 0; i < n && o + 1 < cap; i++) {
         unsigned char ch = (unsigned char)s[i];
@@ -47,10 +49,12 @@ static bool strings_match(const json_t *want, const json_t *got, const char *mod
 
 static bool matches_at(const json_t *want, const json_t *got, const char *mode, int depth) {
     if (depth > CARD_SCHEMA_MAX_DEPTH + 2 || !got) return false;
-    if (json_is_object(want) && json_object_size(want) == 1 && json_is_array(json_object_get(want, "$one_of"))) {
+    if (json_is_object(want) && json_object_size(want) == 1 &&
+        json_is_array(json_object_get(want, "$one_of"))) {
         size_t i;
         json_t *alt;
-        json_array_foreach(json_object_get(want, "$one_of"), i, alt) if (matches_at(alt, got, mode, depth + 1)) return true;
+        json_array_foreach(json_object_get(want, "$one_of"), i,
+                           alt) if (matches_at(alt, got, mode, depth + 1)) return true;
         return false;
     }
     if (json_is_string(want)) return json_is_string(got) && strings_match(want, got, mode);
@@ -63,14 +67,16 @@ static bool matches_at(const json_t *want, const json_t *got, const char *mode, 
     if (json_is_array(want)) {
         if (!json_is_array(got) || json_array_size(got) != json_array_size(want)) return false;
         for (size_t i = 0; i < json_array_size(want); i++)
-            if (!matches_at(json_array_get(want, i), json_array_get(got, i), mode, depth + 1)) return false;
+            if (!matches_at(json_array_get(want, i), json_array_get(got, i), mode, depth + 1))
+                return false;
         return true;
     }
     if (json_is_object(want)) {
         if (!json_is_object(got)) return false;
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)want, k, v) if (!matches_at(v, json_object_get(got, k), mode, depth + 1)) return false;
+        json_object_foreach((json_t *)want, k, v) if (!matches_at(v, json_object_get(got, k), mode,
+                                                                  depth + 1)) return false;
         return true;
     }
     return json_equal((json_t *)want, (json_t *)got); /* true, false, null */
@@ -82,7 +88,8 @@ bool card_value_matches(const json_t *want, const json_t *got, const char *mode)
 
 /* The top level of arguments (or of a structured answer) may name a mode per key. */
 static bool top_matches(const json_t *want, const json_t *got, const json_t *match) {
-    if (!json_is_object(match)) return card_value_matches(want, got, match ? json_string_value(match) : "ci");
+    if (!json_is_object(match))
+        return card_value_matches(want, got, match ? json_string_value(match) : "ci");
     if (!json_is_object(want) || !json_is_object(got)) return card_value_matches(want, got, "ci");
     const char *k;
     json_t *v;
@@ -121,14 +128,16 @@ static int read_calls(const card_case *c, const json_t *msg, call *calls, char *
     json_t *tcs = json_object_get(msg, "tool_calls");
     if (!tcs || json_is_null(tcs)) return 0;
     if (!json_is_array(tcs)) return snprintf(why, cap, "tool_calls is not a list"), -1;
-    if (json_array_size(tcs) > MAX_CALLS) return snprintf(why, cap, "more than %d calls", MAX_CALLS), -1;
+    if (json_array_size(tcs) > MAX_CALLS)
+        return snprintf(why, cap, "more than %d calls", MAX_CALLS), -1;
     int n = 0;
     size_t i;
     json_t *tc;
     json_array_foreach(tcs, i, tc) {
         json_t *fn = json_object_get(tc, "function");
         json_t *name = json_object_get(fn, "name"), *a = json_object_get(fn, "arguments");
-        if (!json_is_string(name)) return snprintf(why, cap, "call %zu has no function name", i), -n - 1;
+        if (!json_is_string(name))
+            return snprintf(why, cap, "call %zu has no function name", i), -n - 1;
         json_t *args = NULL;
         if (json_is_string(a)) {
             args = json_loadb(json_string_value(a), json_string_length(a), 0, NULL);
@@ -136,7 +145,8 @@ static int read_calls(const card_case *c, const json_t *msg, call *calls, char *
             args = json_incref(a); /* some servers send an object; accepted */
         if (!json_is_object(args)) {
             json_decref(args);
-            snprintf(why, cap, "call %zu (%.60s): arguments do not parse as a JSON object", i, json_string_value(name));
+            snprintf(why, cap, "call %zu (%.60s): arguments do not parse as a JSON object", i,
+                     json_string_value(name));
             return -n - 1;
         }
         bool found;
@@ -187,7 +197,8 @@ static bool contains_ci(const char *hay, size_t n, const char *needle) {
     if (!m) return true;
     for (size_t i = 0; i + m <= n; i++) {
         size_t j = 0;
-        while (j < m && tolower((unsigned char)hay[i + j]) == tolower((unsigned char)needle[j])) j++;
+        while (j < m && tolower((unsigned char)hay[i + j]) == tolower((unsigned char)needle[j]))
+            j++;
         if (j == m) return true;
     }
     return false;
@@ -233,11 +244,13 @@ void card_score(const card_case *c, const char *body, size_t len, card_verdict *
             size_t o = 0, i;
             json_t *w;
             json_array_foreach(c->want, i, w) {
-                int k = snprintf(wanted + o, sizeof wanted - o, "%s%.40s", i ? ", " : "", json_string_value(json_object_get(w, "name")));
+                int k = snprintf(wanted + o, sizeof wanted - o, "%s%.40s", i ? ", " : "",
+                                 json_string_value(json_object_get(w, "name")));
                 if (k < 0 || (size_t)k >= sizeof wanted - o) break;
                 o += (size_t)k;
             }
-            snprintf(v->why, sizeof v->why, "calls [%.70s] (wanted [%.70s] with the expected arguments)", got, wanted);
+            snprintf(v->why, sizeof v->why,
+                     "calls [%.70s] (wanted [%.70s] with the expected arguments)", got, wanted);
         }
         break;
     case CARD_EXPECT_NO_CALL:
@@ -273,7 +286,9 @@ void card_score(const card_case *c, const char *body, size_t len, card_verdict *
             break;
         }
         char sv[160];
-        json_t *schema = json_object_get(json_object_get(json_object_get(c->request, "response_format"), "json_schema"), "schema");
+        json_t *schema = json_object_get(
+            json_object_get(json_object_get(c->request, "response_format"), "json_schema"),
+            "schema");
         if (c->cat == CARD_JSON_OBJECT && !json_is_object(doc))
             snprintf(v->why, sizeof v->why, "the answer is JSON but not an object");
         else if (schema && card_schema_validate(schema, doc, sv, sizeof sv))
@@ -281,7 +296,8 @@ void card_score(const card_case *c, const char *body, size_t len, card_verdict *
         else {
             v->well_formed = true;
             v->landed = top_matches(c->want, doc, c->match);
-            if (!v->landed) snprintf(v->why, sizeof v->why, "the JSON does not hold the expected values");
+            if (!v->landed)
+                snprintf(v->why, sizeof v->why, "the JSON does not hold the expected values");
         }
         json_decref(doc);
         break;
@@ -289,6 +305,7 @@ void card_score(const card_case *c, const char *body, size_t len, card_verdict *
     }
 done:
     if (v->landed) v->why[0] = 0;
-    for (int i = 0; i < n; i++) json_decref(calls[i].args);
+    for (int i = 0; i < n; i++)
+        json_decref(calls[i].args);
     json_decref(root);
 }

@@ -18,12 +18,15 @@
 #define DEFAULT_MAX_TOKENS 256
 
 static const char *const cat_names[CARD_CAT_COUNT] = {
-    [CARD_SIMPLE] = "simple",           [CARD_MULTIPLE] = "multiple",   [CARD_PARALLEL] = "parallel",
-    [CARD_IRRELEVANCE] = "irrelevance", [CARD_MULTI_TURN] = "multi_turn", [CARD_FORCED] = "forced",
-    [CARD_STRUCTURED] = "structured",   [CARD_JSON_OBJECT] = "json_object",
+    [CARD_SIMPLE] = "simple",         [CARD_MULTIPLE] = "multiple",
+    [CARD_PARALLEL] = "parallel",     [CARD_IRRELEVANCE] = "irrelevance",
+    [CARD_MULTI_TURN] = "multi_turn", [CARD_FORCED] = "forced",
+    [CARD_STRUCTURED] = "structured", [CARD_JSON_OBJECT] = "json_object",
 };
 
-const char *card_category_name(card_category c) { return (unsigned)c < CARD_CAT_COUNT ? cat_names[c] : "?"; }
+const char *card_category_name(card_category c) {
+    return (unsigned)c < CARD_CAT_COUNT ? cat_names[c] : "?";
+}
 
 int card_category_from_name(const char *s) {
     for (int i = 0; i < CARD_CAT_COUNT; i++)
@@ -46,7 +49,8 @@ static void case_deinit(card_case *c) {
 
 void card_suite_free(card_suite *s) {
     if (!s) return;
-    for (size_t i = 0; i < s->n; i++) case_deinit(&s->cases[i]);
+    for (size_t i = 0; i < s->n; i++)
+        case_deinit(&s->cases[i]);
     free(s->cases);
     json_decref(s->tools);
     json_decref(s->raw);
@@ -58,16 +62,20 @@ void card_suite_free(card_suite *s) {
 /* tool -> {"type": "function", "function": {"name", "description"?, "parameters"?}} */
 static int check_tool(const json_t *t, const char *where, he_error *err) {
     json_t *fn = json_object_get(t, "function");
-    if (!json_is_object(t) || !json_is_object(fn)) return he_fail(err, HE_FORMAT, "%s: a tool is {\"type\": \"function\", \"function\": {...}}", where);
+    if (!json_is_object(t) || !json_is_object(fn))
+        return he_fail(err, HE_FORMAT,
+                       "%s: a tool is {\"type\": \"function\", \"function\": {...}}", where);
     json_t *type = json_object_get(t, "type");
     if (!json_is_string(type) || strcmp(json_string_value(type), "function"))
         return he_fail(err, HE_FORMAT, "%s: type must be \"function\"", where);
     json_t *name = json_object_get(fn, "name");
     if (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > 64)
-        return he_fail(err, HE_FORMAT, "%s: function.name must be a string of 1 to 64 bytes", where);
+        return he_fail(err, HE_FORMAT, "%s: function.name must be a string of 1 to 64 bytes",
+                       where);
     json_t *params = json_object_get(fn, "parameters");
     if (params) {
-        if (!json_is_object(params)) return he_fail(err, HE_FORMAT, "%s: function.parameters must be an object", where);
+        if (!json_is_object(params))
+            return he_fail(err, HE_FORMAT, "%s: function.parameters must be an object", where);
         if (card_schema_check(params, err)) {
             he_prefix(err, "%s: tool '%s': parameters", where, json_string_value(name));
             return -1;
@@ -76,8 +84,10 @@ static int check_tool(const json_t *t, const char *where, he_error *err) {
     return 0;
 }
 
-int card_suite_add_json(card_suite *s, const char *name, const char *text, size_t len, he_error *err) {
-    if (len > MAX_FILE_BYTES) return he_fail(err, HE_LIMIT, "%s: larger than %u bytes", name, MAX_FILE_BYTES);
+int card_suite_add_json(card_suite *s, const char *name, const char *text, size_t len,
+                        he_error *err) {
+    if (len > MAX_FILE_BYTES)
+        return he_fail(err, HE_LIMIT, "%s: larger than %u bytes", name, MAX_FILE_BYTES);
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) return he_fail(err, HE_FORMAT, "%s:%d:%d: %s", name, je.line, je.column, je.text);
@@ -90,7 +100,8 @@ int card_suite_add_json(card_suite *s, const char *name, const char *text, size_
     json_t *v;
     json_object_foreach(root, k, v) {
         if (strcmp(k, "comment") && strcmp(k, "tools") && strcmp(k, "cases")) {
-            he_fail(err, HE_FORMAT, "%s: unknown key '%s' (expected comment, tools, cases)", name, k);
+            he_fail(err, HE_FORMAT, "%s: unknown key '%s' (expected comment, tools, cases)", name,
+                    k);
             goto done;
         }
     }
@@ -117,7 +128,8 @@ int card_suite_add_json(card_suite *s, const char *name, const char *text, size_
     }
     json_array_foreach(cases, i, v) {
         /* keep the file name beside the case for error messages */
-        json_t *pair = json_pack("{s:s, s:I, s:O}", "file", name, "index", (json_int_t)i, "case", v);
+        json_t *pair =
+            json_pack("{s:s, s:I, s:O}", "file", name, "index", (json_int_t)i, "case", v);
         if (!pair) {
             he_fail(err, HE_NOMEM, "%s: out of memory", name);
             goto done;
@@ -156,10 +168,12 @@ static bool is_mode(const json_t *m) {
     return s && (!strcmp(s, "ci") || !strcmp(s, "exact") || !strcmp(s, "nospace"));
 }
 
-static const char *const case_keys[] = {"id",         "category",        "quick",      "comment", "messages", "tools",
-                                        "tool_choice", "response_format", "max_tokens", "match",   "expect"};
+static const char *const case_keys[] = {"id",         "category", "quick",       "comment",
+                                        "messages",   "tools",    "tool_choice", "response_format",
+                                        "max_tokens", "match",    "expect"};
 
-static int build_case(card_suite *s, const json_t *c, const char *w, card_case *out, he_error *err) {
+static int build_case(card_suite *s, const json_t *c, const char *w, card_case *out,
+                      he_error *err) {
     const char *k;
     json_t *v;
     if (!json_is_object(c)) return he_fail(err, HE_FORMAT, "%s: a case must be an object", w);
@@ -174,18 +188,32 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
         return he_fail(err, HE_FORMAT, "%s: id must be a string of 1 to 63 bytes", w);
     const char *ids = json_string_value(id);
     for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->cases[i].id, ids)) return he_fail(err, HE_FORMAT, "%s: id '%s' is used twice", w, ids);
+        if (!strcmp(s->cases[i].id, ids))
+            return he_fail(err, HE_FORMAT, "%s: id '%s' is used twice", w, ids);
     int cat = card_category_from_name(json_string_value(json_object_get(c, "category")));
-    if (cat < 0) return he_fail(err, HE_FORMAT, "%s (%s): category must be one of simple, multiple, parallel, irrelevance, multi_turn, forced, structured, json_object", w, ids);
+    if (cat < 0)
+        return he_fail(err, HE_FORMAT,
+                       "%s (%s): category must be one of simple, multiple, parallel, irrelevance, "
+                       "multi_turn, forced, structured, json_object",
+                       w, ids);
     json_t *quick = json_object_get(c, "quick");
-    if (quick && !json_is_boolean(quick)) return he_fail(err, HE_FORMAT, "%s (%s): quick must be true or false", w, ids);
+    if (quick && !json_is_boolean(quick))
+        return he_fail(err, HE_FORMAT, "%s (%s): quick must be true or false", w, ids);
     json_t *msgs = json_object_get(c, "messages");
-    if (!json_is_array(msgs) || !json_array_size(msgs)) return he_fail(err, HE_FORMAT, "%s (%s): messages must be a non-empty list", w, ids);
+    if (!json_is_array(msgs) || !json_array_size(msgs))
+        return he_fail(err, HE_FORMAT, "%s (%s): messages must be a non-empty list", w, ids);
     size_t i;
-    json_array_foreach(msgs, i, v) if (!json_is_object(v) || !json_is_string(json_object_get(v, "role")))
-        return he_fail(err, HE_FORMAT, "%s (%s): messages[%zu] must be an object with a role", w, ids, i);
+    json_array_foreach(
+        msgs, i,
+        v) if (!json_is_object(v) ||
+               !json_is_string(json_object_get(
+                   v,
+                   "role"))) return he_fail(err, HE_FORMAT,
+                                            "%s (%s): messages[%zu] must be an object with a role",
+                                            w, ids, i);
     json_t *mt = json_object_get(c, "max_tokens");
-    if (mt && (!json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > 32768))
+    if (mt &&
+        (!json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > 32768))
         return he_fail(err, HE_FORMAT, "%s (%s): max_tokens must be an integer 1..32768", w, ids);
     json_t *match = json_object_get(c, "match");
     if (match) {
@@ -194,12 +222,17 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
             ok = true;
             json_object_foreach(match, k, v) if (!is_mode(v)) ok = false;
         }
-        if (!ok) return he_fail(err, HE_FORMAT, "%s (%s): match must be \"ci\", \"exact\", \"nospace\" or an object of those per argument", w, ids);
+        if (!ok)
+            return he_fail(err, HE_FORMAT,
+                           "%s (%s): match must be \"ci\", \"exact\", \"nospace\" or an object of "
+                           "those per argument",
+                           w, ids);
     }
     /* tools: names from the library or whole tool objects */
     json_t *tools = json_object_get(c, "tools"), *resolved = NULL;
     if (tools) {
-        if (!json_is_array(tools)) return he_fail(err, HE_FORMAT, "%s (%s): tools must be a list", w, ids);
+        if (!json_is_array(tools))
+            return he_fail(err, HE_FORMAT, "%s (%s): tools must be a list", w, ids);
         resolved = json_array();
         json_array_foreach(tools, i, v) {
             json_t *t = v;
@@ -209,7 +242,8 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
                 t = json_object_get(s->tools, json_string_value(v));
                 if (!t) {
                     json_decref(resolved);
-                    return he_fail(err, HE_FORMAT, "%s: no tool named '%s' in the library", where, json_string_value(v));
+                    return he_fail(err, HE_FORMAT, "%s: no tool named '%s' in the library", where,
+                                   json_string_value(v));
                 }
             } else if (check_tool(v, where, err)) {
                 json_decref(resolved);
@@ -247,7 +281,8 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
             n_expect = 99;
     }
     if (n_expect != 1) {
-        he_fail(err, HE_FORMAT, "%s (%s): expect must hold one of calls, no_call: true, content, json", w, ids);
+        he_fail(err, HE_FORMAT,
+                "%s (%s): expect must hold one of calls, no_call: true, content, json", w, ids);
         goto fail;
     }
     if (want && depth_of(want, 0) > CARD_SCHEMA_MAX_DEPTH) {
@@ -264,9 +299,16 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
             bool offered = false;
             size_t j;
             json_t *t;
-            json_array_foreach(resolved, j, t) if (json_is_string(n) && json_equal(json_object_get(json_object_get(t, "function"), "name"), n)) offered = true;
+            json_array_foreach(
+                resolved, j,
+                t) if (json_is_string(n) &&
+                       json_equal(json_object_get(json_object_get(t, "function"), "name"), n))
+                offered = true;
             if (!offered || (a && !json_is_object(a))) {
-                he_fail(err, HE_FORMAT, "%s (%s): expect.calls[%zu] must name an offered tool, with arguments an object", w, ids, i);
+                he_fail(err, HE_FORMAT,
+                        "%s (%s): expect.calls[%zu] must name an offered tool, with arguments an "
+                        "object",
+                        w, ids, i);
                 goto fail;
             }
         }
@@ -275,7 +317,8 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
         bool ok = json_is_array(want) && json_array_size(want);
         json_array_foreach(want, i, v) if (!json_is_string(v)) ok = false;
         if (!ok) {
-            he_fail(err, HE_FORMAT, "%s (%s): expect.content must be a non-empty list of strings", w, ids);
+            he_fail(err, HE_FORMAT, "%s (%s): expect.content must be a non-empty list of strings",
+                    w, ids);
             goto fail;
         }
     }
@@ -285,21 +328,29 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
     if (cat == CARD_STRUCTURED) {
         json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
         if (!rft || strcmp(rft, "json_schema") || !json_is_object(schema))
-            why = "needs response_format {\"type\": \"json_schema\", \"json_schema\": {\"schema\": {...}}}";
+            why = "needs response_format {\"type\": \"json_schema\", \"json_schema\": {\"schema\": "
+                  "{...}}}";
         else if (card_schema_check(schema, err)) {
             he_prefix(err, "%s (%s): response_format", w, ids);
             goto fail;
         } else if (kind != CARD_EXPECT_JSON)
             why = "expects json";
     } else if (cat == CARD_JSON_OBJECT) {
-        if (!rft || strcmp(rft, "json_object")) why = "needs response_format {\"type\": \"json_object\"}";
-        else if (kind != CARD_EXPECT_JSON) why = "expects json";
+        if (!rft || strcmp(rft, "json_object"))
+            why = "needs response_format {\"type\": \"json_object\"}";
+        else if (kind != CARD_EXPECT_JSON)
+            why = "expects json";
     } else {
-        if (!resolved || !json_array_size(resolved)) why = "needs tools";
-        else if (cat == CARD_IRRELEVANCE && kind != CARD_EXPECT_NO_CALL) why = "expects no_call";
-        else if (cat != CARD_IRRELEVANCE && cat != CARD_MULTI_TURN && kind != CARD_EXPECT_CALLS) why = "expects calls";
-        else if (cat == CARD_MULTI_TURN && kind != CARD_EXPECT_CALLS && kind != CARD_EXPECT_CONTENT) why = "expects calls or content";
-        else if (cat == CARD_PARALLEL && json_array_size(want) < 2) why = "expects two or more calls";
+        if (!resolved || !json_array_size(resolved))
+            why = "needs tools";
+        else if (cat == CARD_IRRELEVANCE && kind != CARD_EXPECT_NO_CALL)
+            why = "expects no_call";
+        else if (cat != CARD_IRRELEVANCE && cat != CARD_MULTI_TURN && kind != CARD_EXPECT_CALLS)
+            why = "expects calls";
+        else if (cat == CARD_MULTI_TURN && kind != CARD_EXPECT_CALLS && kind != CARD_EXPECT_CONTENT)
+            why = "expects calls or content";
+        else if (cat == CARD_PARALLEL && json_array_size(want) < 2)
+            why = "expects two or more calls";
     }
     if (why) {
         he_fail(err, HE_FORMAT, "%s (%s): a %s case %s", w, ids, cat_names[cat], why);
@@ -310,7 +361,8 @@ static int build_case(card_suite *s, const json_t *c, const char *w, card_case *
     if (resolved) json_object_set(req, "tools", resolved);
     if (tc) json_object_set(req, "tool_choice", tc);
     if (rf) json_object_set(req, "response_format", rf);
-    json_object_set_new(req, "max_tokens", json_integer(mt ? json_integer_value(mt) : DEFAULT_MAX_TOKENS));
+    json_object_set_new(req, "max_tokens",
+                        json_integer(mt ? json_integer_value(mt) : DEFAULT_MAX_TOKENS));
     memset(out, 0, sizeof *out);
     out->id = xstrdup(ids);
     out->cat = (card_category)cat;
@@ -346,13 +398,16 @@ int card_suite_finish(card_suite *s, he_error *err) {
 
 int card_suite_load_builtin(card_suite *s, he_error *err) {
     for (size_t i = 0; i < card_builtin_count; i++)
-        if (card_suite_add_json(s, card_builtin_files[i].name, (const char *)card_builtin_files[i].data,
-                                card_builtin_files[i].len, err))
+        if (card_suite_add_json(s, card_builtin_files[i].name,
+                                (const char *)card_builtin_files[i].data, card_builtin_files[i].len,
+                                err))
             return -1;
     return card_suite_finish(s, err);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 int card_suite_load_dir(card_suite *s, const char *dir, he_error *err) {
     DIR *d = opendir(dir);
@@ -383,7 +438,8 @@ int card_suite_load_dir(card_suite *s, const char *dir, he_error *err) {
         rc = card_suite_add_json(s, path, buf, len, err);
         free(buf);
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     return rc ? rc : card_suite_finish(s, err);
 }

@@ -20,8 +20,10 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: hearth card --url URL [--model NAME]... [options]\n"
-            "       hearth card MODEL.gguf... [options]     (serves each file with `hearth serve` on loopback)\n"
-            "  --url URL        an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080 (no --model: every\n"
+            "       hearth card MODEL.gguf... [options]     (serves each file with `hearth serve` "
+            "on loopback)\n"
+            "  --url URL        an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080 (no "
+            "--model: every\n"
             "                   name its /v1/models lists)\n"
             "  --model NAME     a served name to grade (repeat for several)\n"
             "  --out DIR        where card.json, card.md and card.svg go (default: card)\n"
@@ -29,7 +31,8 @@ static void usage(void) {
             "  --api-key KEY    sent as a bearer token\n"
             "  --suite DIR      case files (*.json) instead of the built-in suite (docs/CARD.md)\n"
             "  --timeout S      per request, seconds (default 300)\n"
-            "  --max-tokens N   max_tokens of every case (default: the case's own, 256; 96 with --quick)\n"
+            "  --max-tokens N   max_tokens of every case (default: the case's own, 256; 96 with "
+            "--quick)\n"
             "  --serve-arg ARG  one more argument for `hearth serve` (GGUF mode; repeatable)\n");
 }
 
@@ -46,10 +49,11 @@ static void on_progress(void *user, const char *model, const char *what, int don
     if (p->tty) {
         int width = 30, fill = total ? done * width / total : 0;
         char bar[64];
-        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
         bar[width] = 0;
-        fprintf(stderr, "\r\033[K[%s] %3d/%d  %d/%d %.30s: %.40s  %.0fs", bar, done, total, p->model_index + 1, p->n_models,
-                model, what, cli_now_s() - p->t0);
+        fprintf(stderr, "\r\033[K[%s] %3d/%d  %d/%d %.30s: %.40s  %.0fs", bar, done, total,
+                p->model_index + 1, p->n_models, model, what, cli_now_s() - p->t0);
         if (done == total) fputc('\n', stderr);
     } else
         fprintf(stderr, "card: [%d/%d] %s: %s\n", done, total, model, what);
@@ -74,7 +78,8 @@ static void name_from_path(const char *path, char *out, size_t cap) {
 
 /* Starts `hearth serve FILE --name NAME --host 127.0.0.1 --port 0` with its stderr in log, and
  * waits for its "listening on" line and a 200 from /health. */
-static int serve_start(const char *file, const char *log, char **extra, int n_extra, child_server *cs, he_error *err) {
+static int serve_start(const char *file, const char *log, char **extra, int n_extra,
+                       child_server *cs, he_error *err) {
     memset(cs, 0, sizeof *cs);
     name_from_path(file, cs->name, sizeof cs->name);
     char self[4096];
@@ -94,7 +99,8 @@ static int serve_start(const char *file, const char *log, char **extra, int n_ex
     argv[a++] = "127.0.0.1";
     argv[a++] = "--port";
     argv[a++] = "0";
-    for (int i = 0; i < n_extra; i++) argv[a++] = extra[i];
+    for (int i = 0; i < n_extra; i++)
+        argv[a++] = extra[i];
     argv[a] = NULL;
     pid_t pid = fork();
     if (pid < 0) {
@@ -128,7 +134,9 @@ static int serve_start(const char *file, const char *log, char **extra, int n_ex
         }
         if (f) fclose(f);
         if (!port) {
-            if (cli_now_s() > deadline) return he_fail(err, HE_RUNTIME, "hearth serve %s did not start in 10 minutes (see %s)", file, log);
+            if (cli_now_s() > deadline)
+                return he_fail(err, HE_RUNTIME,
+                               "hearth serve %s did not start in 10 minutes (see %s)", file, log);
             nanosleep(&(struct timespec){0, 50000000}, NULL);
         }
     }
@@ -144,7 +152,9 @@ static int serve_start(const char *file, const char *log, char **extra, int n_ex
             httpc_response_free(&r);
             if (ok) return 0;
         }
-        if (cli_now_s() > deadline) return he_fail(err, HE_RUNTIME, "hearth serve %s never became ready (see %s)", file, log);
+        if (cli_now_s() > deadline)
+            return he_fail(err, HE_RUNTIME, "hearth serve %s never became ready (see %s)", file,
+                           log);
         nanosleep(&(struct timespec){0, 50000000}, NULL);
     }
 }
@@ -181,27 +191,37 @@ int cmd_card(int argc, char **argv) {
     const char *url = NULL, *out_dir = "card", *api_key = NULL, *suite_dir = NULL;
     bool quick = false;
     long timeout = 300, max_tokens = 0;
-    char **models = xcalloc((size_t)argc, sizeof *models), **files = xcalloc((size_t)argc, sizeof *files),
+    char **models = xcalloc((size_t)argc, sizeof *models),
+         **files = xcalloc((size_t)argc, sizeof *files),
          **extra = xcalloc((size_t)argc, sizeof *extra);
     int n_models = 0, n_files = 0, n_extra = 0, rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
-        if (!strcmp(a, "--url") && has) url = argv[++i];
-        else if (!strcmp(a, "--model") && has) models[n_models++] = argv[++i];
-        else if (!strcmp(a, "--out") && has) out_dir = argv[++i];
-        else if (!strcmp(a, "--api-key") && has) api_key = argv[++i];
-        else if (!strcmp(a, "--suite") && has) suite_dir = argv[++i];
-        else if (!strcmp(a, "--serve-arg") && has) extra[n_extra++] = argv[++i];
-        else if (!strcmp(a, "--quick")) quick = true;
+        if (!strcmp(a, "--url") && has)
+            url = argv[++i];
+        else if (!strcmp(a, "--model") && has)
+            models[n_models++] = argv[++i];
+        else if (!strcmp(a, "--out") && has)
+            out_dir = argv[++i];
+        else if (!strcmp(a, "--api-key") && has)
+            api_key = argv[++i];
+        else if (!strcmp(a, "--suite") && has)
+            suite_dir = argv[++i];
+        else if (!strcmp(a, "--serve-arg") && has)
+            extra[n_extra++] = argv[++i];
+        else if (!strcmp(a, "--quick"))
+            quick = true;
         else if (!strcmp(a, "--timeout") && has) {
             if (cli_parse_long(argv[++i], 1, 86400, &timeout)) {
-                fprintf(stderr, "hearth card: --timeout: expected seconds 1..86400, got '%s'\n", argv[i]);
+                fprintf(stderr, "hearth card: --timeout: expected seconds 1..86400, got '%s'\n",
+                        argv[i]);
                 goto done;
             }
         } else if (!strcmp(a, "--max-tokens") && has) {
             if (cli_parse_long(argv[++i], 1, 32768, &max_tokens)) {
-                fprintf(stderr, "hearth card: --max-tokens: expected 1..32768, got '%s'\n", argv[i]);
+                fprintf(stderr, "hearth card: --max-tokens: expected 1..32768, got '%s'\n",
+                        argv[i]);
                 goto done;
             }
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -216,7 +236,8 @@ int cmd_card(int argc, char **argv) {
             files[n_files++] = argv[i];
     }
     if ((!url) == (!n_files) || (n_files && n_models)) {
-        fprintf(stderr, "hearth card: give --url URL [--model NAME]..., or GGUF files (not both)\n");
+        fprintf(stderr,
+                "hearth card: give --url URL [--model NAME]..., or GGUF files (not both)\n");
         usage();
         goto done;
     }
@@ -224,7 +245,8 @@ int cmd_card(int argc, char **argv) {
     he_error err = {0};
     card_suite suite;
     card_suite_init(&suite);
-    if ((suite_dir ? card_suite_load_dir(&suite, suite_dir, &err) : card_suite_load_builtin(&suite, &err))) {
+    if ((suite_dir ? card_suite_load_dir(&suite, suite_dir, &err)
+                   : card_suite_load_builtin(&suite, &err))) {
         fprintf(stderr, "hearth card: %s\n", err.msg);
         card_suite_free(&suite);
         goto done;
@@ -235,13 +257,19 @@ int cmd_card(int argc, char **argv) {
         goto done;
     }
     progress prog = {.tty = isatty(2), .t0 = cli_now_s()};
-    card_opts o = {.api_key = api_key, .quick = quick, .timeout_s = (int)timeout, .max_tokens = (int)max_tokens, .progress = on_progress, .user = &prog};
+    card_opts o = {.api_key = api_key,
+                   .quick = quick,
+                   .timeout_s = (int)timeout,
+                   .max_tokens = (int)max_tokens,
+                   .progress = on_progress,
+                   .user = &prog};
     json_t *listed = NULL;
     if (url && !n_models) {
         o.url = url;
         listed = card_list_models(&o, &err);
         if (!listed || !json_array_size(listed)) {
-            fprintf(stderr, "hearth card: %s: %s\n", url, listed ? "the endpoint lists no models" : err.msg);
+            fprintf(stderr, "hearth card: %s: %s\n", url,
+                    listed ? "the endpoint lists no models" : err.msg);
             json_decref(listed);
             card_suite_free(&suite);
             goto done;
@@ -292,13 +320,16 @@ int cmd_card(int argc, char **argv) {
     char *js = card_report_json(results, (size_t)n_done, &m);
     char *md = card_report_md(results, (size_t)n_done, &m);
     char *svg = card_report_svg(results, (size_t)n_done, &m);
-    int wr = write_file(out_dir, "card.json", js) | write_file(out_dir, "card.md", md) | write_file(out_dir, "card.svg", svg);
+    int wr = write_file(out_dir, "card.json", js) | write_file(out_dir, "card.md", md) |
+             write_file(out_dir, "card.svg", svg);
     fputs(md, stdout);
-    fprintf(stderr, "hearth card: wrote %s/card.json, card.md, card.svg in %.0f s\n", out_dir, cli_now_s() - prog.t0);
+    fprintf(stderr, "hearth card: wrote %s/card.json, card.md, card.svg in %.0f s\n", out_dir,
+            cli_now_s() - prog.t0);
     free(js);
     free(md);
     free(svg);
-    for (int i = 0; i < n_done; i++) card_result_free(&results[i]);
+    for (int i = 0; i < n_done; i++)
+        card_result_free(&results[i]);
     free(results);
     json_decref(listed);
     card_suite_free(&suite);
