@@ -120,8 +120,9 @@ static int stream_chat(const target *tg, json_t *messages, int max_tokens, strea
     json_t *body = json_pack("{s:s, s:O, s:b, s:{s:b}, s:f, s:i, s:i}", "model", tg->model,
                              "messages", messages, "stream", 1, "stream_options", "include_usage",
                              1, "temperature", 0.0, "seed", SEED, "max_tokens", max_tokens);
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+    if (!text) return he_fail(err, HE_INVALID, "the request does not encode as JSON");
     httpc_opts ho;
     http_opts(tg, &ho);
     httpc_response resp;
@@ -388,6 +389,7 @@ static void run_case(run_state *rs, const target *tg, const plan *p, const card_
     if (p->case_max_tokens && (mt > p->case_max_tokens || tg->o->max_tokens > 0))
         json_object_set_new(body, "max_tokens", json_integer(p->case_max_tokens));
     char *text = json_dumps(body, JSON_COMPACT);
+    if (!text) text = xstrdup("{}"); /* cannot happen: the suite and the name are valid UTF-8 */
     json_decref(body);
     httpc_opts ho;
     http_opts(tg, &ho);
@@ -490,6 +492,9 @@ int card_run_model(const card_opts *o, const card_suite *s, const char *model, c
     r->pp_tps = r->tg_tps = r->ttft_ms = r->ttft_turn5_ms = r->conc_tps[0] = r->conc_tps[1] = NAN;
     target tg;
     if (target_init(&tg, o, r->name, err)) return -1;
+    json_t *check = json_string(model); /* the name goes into every JSON body */
+    if (!check) return he_fail(err, HE_INVALID, "model name '%s' is not valid UTF-8", model);
+    json_decref(check);
     plan p = plan_for(o);
     run_state rs = {.o = o, .model = model, .total = card_steps(o, s), .r = r};
     double t0 = now_s();
