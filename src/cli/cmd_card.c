@@ -19,13 +19,13 @@
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: hearth card --url URL [--model NAME]... [options]\n"
+            "usage: hearth card --url URL [--model NAME]... [--url URL2 [--model NAME]...]... [options]\n"
             "       hearth card MODEL.gguf... [options]     (serves each file with `hearth serve` "
             "on loopback)\n"
             "  --url URL        an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080 (no "
             "--model: every\n"
             "                   name its /v1/models lists)\n"
-            "  --model NAME     a served name to grade (repeat for several)\n"
+            "  --model NAME     a served name of the --url before it to grade (repeat for several)\n"
             "  --out DIR        where card.json, card.md and card.svg go (default: card)\n"
             "  --quick          fewer speed repetitions, shorter prompts, one case per category\n"
             "  --api-key KEY    sent as a bearer token\n"
@@ -191,6 +191,8 @@ int cmd_card(int argc, char **argv) {
     const char *url = NULL, *out_dir = "card", *api_key = NULL, *suite_dir = NULL;
     bool quick = false;
     long timeout = 300, max_tokens = 0;
+    /* each --model belongs to the --url before it (several endpoints on one card) */
+    const char **model_url = xcalloc((size_t)argc, sizeof *model_url);
     char **models = xcalloc((size_t)argc, sizeof *models),
          **files = xcalloc((size_t)argc, sizeof *files),
          **extra = xcalloc((size_t)argc, sizeof *extra);
@@ -200,8 +202,10 @@ int cmd_card(int argc, char **argv) {
         bool has = i + 1 < argc;
         if (!strcmp(a, "--url") && has)
             url = argv[++i];
-        else if (!strcmp(a, "--model") && has)
+        else if (!strcmp(a, "--model") && has) {
+            model_url[n_models] = url;
             models[n_models++] = argv[++i];
+        }
         else if (!strcmp(a, "--out") && has)
             out_dir = argv[++i];
         else if (!strcmp(a, "--api-key") && has)
@@ -235,6 +239,11 @@ int cmd_card(int argc, char **argv) {
         } else
             files[n_files++] = argv[i];
     }
+    for (int i = 0; i < n_models; i++)
+        if (!model_url[i]) {
+            fprintf(stderr, "hearth card: --model %s: give its --url first\n", models[i]);
+            goto done;
+        }
     if ((!url) == (!n_files) || (n_files && n_models)) {
         fprintf(stderr,
                 "hearth card: give --url URL [--model NAME]..., or GGUF files (not both)\n");
@@ -274,8 +283,10 @@ int cmd_card(int argc, char **argv) {
             card_suite_free(&suite);
             goto done;
         }
-        for (size_t i = 0; i < json_array_size(listed) && n_models < argc; i++)
+        for (size_t i = 0; i < json_array_size(listed) && n_models < argc; i++) {
+            model_url[n_models] = url;
             models[n_models++] = (char *)json_string_value(json_array_get(listed, i));
+        }
     }
     int n = url ? n_models : n_files;
     card_model_result *results = xcalloc((size_t)n, sizeof *results);
@@ -301,7 +312,7 @@ int cmd_card(int argc, char **argv) {
             o.url = cs.url;
             name = cs.name;
         } else
-            o.url = url;
+            o.url = model_url[i];
         if (card_run_model(&o, &suite, name, &results[n_done], &err)) {
             fprintf(stderr, "\nhearth card: %s\n", err.msg);
             card_result_free(&results[n_done]);
@@ -336,6 +347,7 @@ int cmd_card(int argc, char **argv) {
     rc = wr || failed || !n_done ? 1 : 0;
 done:
     free(models);
+    free(model_url);
     free(files);
     free(extra);
     return rc;

@@ -381,6 +381,9 @@ test('bad usage and bad suites fail with a message', async () => {
   let r = await runCard([]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /give --url/);
+  r = await runCard(['--model', 'm', '--url', 'http://127.0.0.1:9']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--model m: give its --url first/);
   const bad = join(dir, 'badsuite');
   mkdirSync(bad, { recursive: true });
   writeFileSync(join(bad, 'x.json'), JSON.stringify({ cases: [{ id: 'a', category: 'simple', messages: user('a'), tools: ['nope'], expect: paris }] }));
