@@ -1,5 +1,6 @@
 // `hearth card` (issue 15): the report card of speed and tool calls landed, for any
 // OpenAI-compatible endpoint.
+//   - `hearth card MODEL.gguf` serving the file itself;
 //   - two served names on one `hearth serve` (a generated tiny model; nothing from ../shared),
 //     graded with --quick: card.json has the documented shape, card.md a row per model, and
 //     card.svg parses as XML and renders in headless Chromium;
@@ -106,6 +107,19 @@ test('grades two served names of one hearth serve (--quick) and writes card.json
   const svg = readFileSync(join(out, 'card.svg'), 'utf8');
   checkSvgXml(svg, ['alpha', 'beta']);
   await renderSvg(svg);
+});
+
+test('hearth card MODEL.gguf serves the file itself on loopback, then stops it', async () => {
+  const model = join(dir, 'self.gguf');
+  execFileSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', model], { stdio: 'ignore' });
+  const out = join(dir, 'self');
+  const r = await runCard([model, '--quick', '--max-tokens', '16', '--serve-arg', '--ctx', '--serve-arg', '2048', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const card = JSON.parse(readFileSync(join(out, 'card.json'), 'utf8'));
+  checkCardShape(card, ['self']);
+  assert.equal(card.models[0].endpoint, model, 'the card names the file');
+  assert.equal(card.models[0].errors, 0, card.models[0].first_error);
+  assert.match(readFileSync(join(out, 'serve-self.log'), 'utf8'), /listening on http:\/\/127\.0\.0\.1:\d+/);
 });
 
 // ---- headless Chromium renders the SVG ----
