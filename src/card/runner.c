@@ -190,7 +190,7 @@ static double median(double *v, int n) {
     int m = 0;
     for (int i = 0; i < n; i++)
         if (isfinite(v[i])) v[m++] = v[i];
-    if (!m) return NAN;
+    if (!m) return (double)NAN;
     qsort(v, (size_t)m, sizeof *v, cmp_double);
     return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
 }
@@ -251,7 +251,7 @@ static double aggregate_tps(run_state *rs, const target *tg, int clients, int ma
         if (pthread_create(&th[i], NULL, work, &w[i])) break;
         started++;
     }
-    double t0 = INFINITY, t1 = 0;
+    double t0 = (double)INFINITY, t1 = 0;
     long tokens = 0;
     bool ok = started == clients;
     for (int i = 0; i < started; i++) {
@@ -282,7 +282,7 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
     for (int i = 0; i < p->pp_reps; i++) {
         step(rs, "prompt processing");
         stream_stat st;
-        v[i] = NAN;
+        v[i] = (double)NAN;
         int rc;
         for (;;) {
             char *text = long_prompt(nonce++, words, "Summarise the notes above in one word.");
@@ -316,7 +316,7 @@ static void measure_speed(run_state *rs, const target *tg, const plan *p) {
                  nonce++);
         json_t *m = user_messages(ask);
         stream_stat st;
-        v[i] = ttft[i] = NAN;
+        v[i] = ttft[i] = (double)NAN;
         if (stream_chat(tg, m, p->tg_tokens, &st, &e))
             note_error(rs, "tg", &e);
         else {
@@ -489,7 +489,7 @@ int card_run_model(const card_opts *o, const card_suite *s, const char *model, c
     memset(r, 0, sizeof *r);
     r->name = xstrdup(model);
     r->endpoint = xstrdup(o->url ? o->url : "");
-    r->pp_tps = r->tg_tps = r->ttft_ms = r->ttft_turn5_ms = r->conc_tps[0] = r->conc_tps[1] = NAN;
+    r->pp_tps = r->tg_tps = r->ttft_ms = r->ttft_turn5_ms = r->conc_tps[0] = r->conc_tps[1] = (double)NAN;
     target tg;
     if (target_init(&tg, o, r->name, err)) return -1;
     json_t *check = json_string(model); /* the name goes into every JSON body */

@@ -449,9 +449,9 @@ Test(card_report, escapes_names_and_writes_nulls) {
     memset(r, 0, sizeof r);
     r[0].name = (char *)"a<b>&\"c'\x01\xff";
     r[0].endpoint = (char *)"http://x";
-    r[0].pp_tps = NAN;
+    r[0].pp_tps = (double)NAN;
     r[0].tg_tps = 12.345;
-    r[0].ttft_ms = r[0].ttft_turn5_ms = r[0].conc_tps[0] = r[0].conc_tps[1] = NAN;
+    r[0].ttft_ms = r[0].ttft_turn5_ms = r[0].conc_tps[0] = r[0].conc_tps[1] = (double)NAN;
     r[0].cat[CARD_SIMPLE] = (card_tally){1, 2, 3};
     r[0].tools = (card_tally){1, 2, 3};
     r[1] = r[0];
