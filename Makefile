@@ -80,6 +80,11 @@ LIB_SRC  := $(filter-out src/tokenizer/pretok.c,\
                 $(filter $(foreach m,base tensor gguf model sample tokenizer,src/$(m)/%),$(LIB_SRC)))
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+# The default `hearth card` suite (data/card/cases/*.json) compiled in as byte arrays.
+CARD_CASES := $(sort $(wildcard data/card/cases/*.json))
+ifneq ($(TARGET),aarch64)
+LIB_OBJ  += $(B)/gen/card_suite_data.o
+endif
 LIB      := $(B)/libhearth.a
 BIN      := $(B)/hearth
 # test_<x>_neon.c only where the NEON files are built; test_kernels.c calls the x86 kernels
@@ -103,6 +108,13 @@ all: $(BIN)
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(HEARTH_CFLAGS) $(ISA) $(TEST_INC) $(CFLAGS) -c $< -o $@
+
+$(B)/gen/card_suite_data.c: scripts/embed-card-suite.sh $(CARD_CASES) Makefile
+	@mkdir -p $(@D)
+	scripts/embed-card-suite.sh $(CARD_CASES) > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/card_suite_data.o: $(B)/gen/card_suite_data.c
+	$(CC) $(HEARTH_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

@@ -21,6 +21,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_swap(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
+int cmd_card(int argc, char **argv);
 
 
 /* Shared helpers (args.c). The parsers accept the whole string as one number within [lo, hi]
