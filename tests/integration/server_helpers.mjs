@@ -2,6 +2,7 @@
 // (--port 0; the server prints the port it got), wait until /health says ok, stop it for sure.
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
+import http from 'node:http';
 
 export const BIN = process.env.HEARTH_BIN;
 export { MODEL, fixture, vocab } from './fixtures.mjs';
@@ -65,3 +66,18 @@ export async function metric(url, name, model) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// One request with exactly these headers (fetch would add its own Content-Type and Origin rules).
+export function rawRequest(port, method, path, headers = {}, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers: { connection: 'close', ...headers } }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (data += d));
+      res.on('end', () => resolve({ status: res.statusCode, body: data, headers: res.headers }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}

@@ -5,10 +5,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, BIN, sleep } from './server_helpers.mjs';
+import { startServer, BIN, sleep, rawRequest } from './server_helpers.mjs';
 
 const NAME = 'tiny';
 let dir, models, other, home;
@@ -29,20 +28,7 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-// One request with exactly these headers.
-function raw(port, method, path, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers: { connection: 'close', ...headers } }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (data += d));
-      res.on('end', () => resolve({ status: res.statusCode, body: data, headers: res.headers }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
+const raw = rawRequest;
 
 test('/health answers within 50 ms (median of 20) while 4 swaps load', async () => {
   const DELAY = 1500;

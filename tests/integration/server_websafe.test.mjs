@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, sym
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, BIN, sleep } from './server_helpers.mjs';
+import { startServer, BIN, sleep, rawRequest } from './server_helpers.mjs';
 
 const NAME = 'tiny';
 let dir, models, other, home, srv;
@@ -43,20 +43,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-// One request with exactly these headers (node's fetch would add its own Content-Type).
-function raw(port, method, path, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers: { connection: 'close', ...headers } }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (data += d));
-      res.on('end', () => resolve({ status: res.statusCode, body: data, headers: res.headers }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
+const raw = rawRequest;
 
 async function metricsText(url) {
   return (await fetch(`${url}/metrics`)).text();
