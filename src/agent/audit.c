@@ -201,8 +201,11 @@ int audit_verify(const char *path, long *n_records, long *bad_line, he_error *er
         json_t *j = json_loadb(line, (size_t)len, 0, &je);
         const char *prev = json_string_value(json_object_get(j, "prev_sha256"));
         const char *own = json_string_value(json_object_get(j, "sha256"));
-        bool shaped = json_is_object(j) && prev && own;
+        bool shaped = json_is_object(j) && prev && own && strlen(prev) == 64;
+        char prev_copy[65] = "";
+        if (shaped) memcpy(prev_copy, prev, 65);
         json_decref(j);
+        prev = prev_copy;
         if (!shaped) {
             rc = 1;
             he_fail(err, HE_FORMAT, "line %ld: not a JSON record with prev_sha256 and sha256", no);
