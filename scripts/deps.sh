@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential clang pkg-config libcriterion-dev libpcre2-dev libjansson-dev libssl-dev
       libmicrohttpd-dev
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)  # make test-cross (NEON under qemu)
+pkgs+=(bubblewrap)  # hearth agent: run_command runs under bwrap (agent.test.mjs, test_agent)
 pkgs+=(chromium)  # server_websafe.test.mjs: a real browser (driven by playwright-core) attacks the server
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
