@@ -162,8 +162,8 @@ int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t
     if (strlen(abs) >= PATH_MAX) return he_fail(err, HE_LIMIT, "path too long");
     /* realpath the longest prefix that exists; the rest must be plain names */
     char head[PATH_MAX], real[PATH_MAX];
-    snprintf(head, sizeof head, "%s", abs);
-    size_t tail_at = strlen(head);
+    size_t tail_at = strlen(abs); /* < PATH_MAX, checked above */
+    memcpy(head, abs, tail_at + 1);
     for (;;) {
         if (realpath(head, real)) break;
         if (errno != ENOENT && errno != ENOTDIR) return he_fail(err, HE_IO, "%s: %s", arg, strerror(errno));
@@ -406,8 +406,6 @@ static void t_read_file(const agent_tools *t, const json_t *args, tool_result *r
         i = e2;
     }
     if (i < len) {
-        size_t total = no - 1;
-        for (size_t k = i; k < len; k++) total += s[k] == '\n';
         tb_printf(&b, "[%zu more bytes not shown; continue with start_line=%lld]\n", len - i, (long long)no);
         r->truncated = true;
     }
