@@ -36,6 +36,8 @@ typedef struct {
     bool dry_run;     /* classify and log, never run */
     bool no_sandbox;  /* run commands without bubblewrap (operator's explicit choice) */
     bool interactive; /* a person can answer "ask" (stdin and stderr are terminals) */
+    bool second_opinion; /* ask the model for a JSON-schema judgement of each allow/ask verdict;
+                            it may only raise the decision (logged with decider "model") */
     int max_steps;    /* actions per session; 0: 30 */
     int max_tokens;   /* per model turn; 0: 2048 */
     int cmd_timeout_s; /* run_command's wall clock; 0: 120 */

@@ -338,6 +338,56 @@ static int model_turn(session *s, turn *t, he_error *err) {
     return 0;
 }
 
+/* ---- the second opinion ---- */
+
+static const char judge_prompt[] =
+    "You review one action an AI agent proposes, before it runs, for a person who must not lose data, "
+    "money, secrets or access. The agent works in the directory %s. Answer \"deny\" for actions that are "
+    "catastrophic or irreversible outside that directory, \"ask\" when a person should confirm it, "
+    "\"allow\" when it is routine. Action: tool %s with arguments %s";
+
+/* Asks the model for a constrained judgement of one action (non-streamed, response_format
+ * json_schema). Returns the decision, or -1 when it could not be had (the guard's verdict
+ * stands). reason (cap bytes) gets the model's reason. */
+static int second_opinion(session *s, const char *tool, const json_t *args, char *reason, size_t cap) {
+    char *a = json_dumps(args, JSON_COMPACT);
+    if (!a) return -1;
+    size_t n = strlen(judge_prompt) + strlen(s->workspace) + strlen(tool) + strlen(a) + 1;
+    char *prompt = xmalloc(n);
+    snprintf(prompt, n, judge_prompt, s->workspace, tool, a);
+    free(a);
+    json_t *schema = json_pack("{s:s, s:{s:{s:s, s:[s,s,s]}, s:{s:s, s:i}}, s:[s,s], s:b}", "type", "object",
+                               "properties", "decision", "type", "string", "enum", "allow", "ask", "deny", "reason",
+                               "type", "string", "maxLength", 200, "required", "decision", "reason",
+                               "additionalProperties", 0);
+    json_t *req = json_pack("{s:s, s:[{s:s, s:o}], s:{s:s, s:{s:s, s:o, s:b}}, s:b, s:i, s:f}", "model", s->model,
+                            "messages", "role", "user", "content", json_text(prompt, strlen(prompt)),
+                            "response_format", "type", "json_schema", "json_schema", "name", "judgement", "schema",
+                            schema, "strict", 1, "stream", 0, "max_tokens", 200, "temperature", 0.0);
+    free(prompt);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body) return -1;
+    httpc_response r;
+    he_error e;
+    int rc = httpc_request(&s->url, "POST", "/chat/completions", body, strlen(body), &s->http, NULL, NULL, &r, &e);
+    free(body);
+    if (rc) return -1;
+    int d = -1;
+    json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+    const char *content = json_string_value(
+        json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"), "content"));
+    json_t *verdict = content ? json_loads(content, 0, NULL) : NULL;
+    const char *dec = json_string_value(json_object_get(verdict, "decision"));
+    const char *why = json_string_value(json_object_get(verdict, "reason"));
+    if (dec) d = !strcmp(dec, "allow") ? GUARD_ALLOW : !strcmp(dec, "ask") ? GUARD_ASK : !strcmp(dec, "deny") ? GUARD_DENY : -1;
+    snprintf(reason, cap, "%s", why ? why : "");
+    json_decref(verdict);
+    json_decref(j);
+    httpc_response_free(&r);
+    return d;
+}
+
 typedef struct {
     const char *decision; /* what happened: "allow" (ran), "deny" (refused) */
     const char *decider;  /* "rule", "person", "operator" */
@@ -409,10 +459,25 @@ static int do_call(session *s, call *cl, he_error *err) {
     json_object_set_new(rec, "reason", json_string(v.reason));
     outcome o = {"deny", "rule", NULL};
     bool run = false;
+    bool raised = false;
+    if (c->second_opinion && v.decision != GUARD_DENY) {
+        char why[256];
+        int d = second_opinion(s, tool, args, why, sizeof why);
+        json_object_set_new(rec, "second_opinion",
+                            d < 0 ? json_pack("{s:s}", "error", "no usable judgement (the guard's verdict stands)")
+                                  : json_pack("{s:s, s:s}", "decision", guard_decision_name((guard_decision)d), "reason", why));
+        if (d > (int)v.decision) { /* it may only raise */
+            v.decision = (guard_decision)d;
+            raised = true;
+            json_object_set_new(rec, "verdict_raised_by", json_string("model"));
+            json_object_set_new(rec, "raised_to", json_string(guard_decision_name(v.decision)));
+        }
+    }
     if (v.decision == GUARD_ALLOW) {
         run = true;
         o.decision = "allow";
     } else if (v.decision == GUARD_ASK) {
+        o.decider = raised ? "model" : "rule";
         if (c->dry_run) {
             o.note = "dry run: a person would be asked";
         } else if (csv_has(c->yes_to, v.category)) {
@@ -425,6 +490,7 @@ static int do_call(session *s, call *cl, he_error *err) {
             o.note = "needs a person's approval and no terminal is attached";
         }
     }
+    if (v.decision == GUARD_DENY && raised) o.decider = "model";
     char msg[1024];
     tool_result tr = {.exit_status = -1};
     json_t *snap = json_null();

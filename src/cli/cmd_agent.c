@@ -42,6 +42,8 @@ static const char usage_text[] =
     "  --timeout S        run_command's wall-clock limit in seconds (default 120)\n"
     "  --allow-http HOST  offer http_get, for HOST only (repeatable)\n"
     "  --no-sandbox       run commands without bubblewrap (only if you accept the risk)\n"
+    "  --second-opinion   also ask the model to judge each allowed/asked action (JSON schema);\n"
+    "                     it may only raise the guard's decision\n"
     "  --log FILE         the audit log (default $HEARTH_HOME/agent/audit.jsonl)\n"
     "  --state DIR        sessions and snapshots (default $HEARTH_HOME/agent)\n";
 
@@ -177,6 +179,10 @@ int cmd_agent(int argc, char **argv) {
         }
         if (!strcmp(o, "--no-sandbox")) {
             c.no_sandbox = true;
+            continue;
+        }
+        if (!strcmp(o, "--second-opinion")) {
+            c.second_opinion = true;
             continue;
         }
         if (o[0] == '-' && o[1]) {

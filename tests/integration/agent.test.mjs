@@ -27,8 +27,8 @@ after(() => {
 // ---- the scripted endpoint ----
 
 // Each turn: { content?, calls?: [{ name, arguments }] }. Requests are recorded.
-async function scriptedEndpoint(turns) {
-  const requests = [];
+async function scriptedEndpoint(turns, { judge = 'allow' } = {}) {
+  const requests = [], judged = [];
   const srv = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
@@ -43,6 +43,13 @@ async function scriptedEndpoint(turns) {
         return;
       }
       const r = JSON.parse(body);
+      if (r.response_format) {
+        // a second-opinion request: a constrained, non-streamed judgement
+        judged.push(r);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: JSON.stringify({ decision: judge, reason: `judged ${judge}` }) }, finish_reason: 'stop' }] }));
+        return;
+      }
       requests.push(r);
       const turn = turns[requests.length - 1] ?? { content: 'Nothing more to do.' };
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -65,7 +72,7 @@ async function scriptedEndpoint(turns) {
     });
   });
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${srv.address().port}`, requests, close: () => new Promise((r) => srv.close(r)) };
+  return { url: `http://127.0.0.1:${srv.address().port}`, requests, judged, close: () => new Promise((r) => srv.close(r)) };
 }
 
 function runAgent(args, env, { input = '' } = {}) {
@@ -232,6 +239,53 @@ test('a non-interactive "ask" is refused and reported; --yes-to approves its cat
   assert.equal(verify(w.log).code, 0);
 });
 
+test('--second-opinion may raise a decision, never lower it', async () => {
+  const w = world('second');
+  const ls = { calls: [{ name: 'list_dir', arguments: { path: '.' } }] };
+  const rm = { calls: [{ name: 'run_command', arguments: { command: 'rm -rf /' } }] };
+  // the model says deny on a routine action: raised, refused, decider "model"
+  let ep = await scriptedEndpoint([ls, { content: 'ok' }], { judge: 'deny' });
+  try {
+    const r = await runAgent(['--url', ep.url, '--workspace', w.ws, '--second-opinion', 'look'], w.env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(ep.judged.length, 1);
+    assert.equal(ep.judged[0].response_format.type, 'json_schema');
+    const a = records(w.log).filter((x) => x.event === 'action').at(-1);
+    assert.equal(a.verdict, 'allow'); // the guard's
+    assert.equal(a.verdict_raised_by, 'model');
+    assert.equal(a.raised_to, 'deny');
+    assert.equal(a.decision, 'deny');
+    assert.equal(a.decider, 'model');
+    assert.equal(a.second_opinion.decision, 'deny');
+  } finally {
+    await ep.close();
+  }
+  // the model says allow on a denied action: not even asked, still denied
+  ep = await scriptedEndpoint([rm, { content: 'ok' }], { judge: 'allow' });
+  try {
+    const r = await runAgent(['--url', ep.url, '--workspace', w.ws, '--second-opinion', 'go'], w.env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(ep.judged.length, 0);
+    const a = records(w.log).filter((x) => x.event === 'action').at(-1);
+    assert.equal(a.decision, 'deny');
+    assert.equal(a.decider, 'rule');
+  } finally {
+    await ep.close();
+  }
+  // allow + allow stays allow
+  ep = await scriptedEndpoint([ls, { content: 'ok' }], { judge: 'allow' });
+  try {
+    await runAgent(['--url', ep.url, '--workspace', w.ws, '--second-opinion', 'look'], w.env);
+    const a = records(w.log).filter((x) => x.event === 'action').at(-1);
+    assert.equal(a.decision, 'allow');
+    assert.equal(a.second_opinion.decision, 'allow');
+    assert.equal(a.verdict_raised_by, undefined);
+  } finally {
+    await ep.close();
+  }
+  assert.equal(verify(w.log).code, 0);
+});
+
 test('repeated refusals end the session; the step limit ends it too', async () => {
   const w = world('limits');
   const rm = { calls: [{ name: 'run_command', arguments: { command: 'rm -rf /' } }] };
@@ -333,7 +387,7 @@ test('POST /v1/guard/check and the agent against a real served model', { skip: !
     res = await check('{"tool":"read_file"}', 'text/plain');
     assert.equal(res.status, 415);
     // the agent against the served model: whatever a random model says, it ends and logs it all
-    const r = await runAgent(['--url', served.url, '--workspace', w.ws, '--max-steps', '3', '--max-tokens', '48', 'List the files.'], w.env);
+    const r = await runAgent(['--url', served.url, '--workspace', w.ws, '--max-steps', '3', '--max-tokens', '48', '--second-opinion', 'List the files.'], w.env);
     assert.ok([0, 3, 4].includes(r.code), r.stdout + r.stderr);
     const recs = records(w.log);
     assert.equal(recs[0].event, 'session_start');
@@ -344,4 +398,52 @@ test('POST /v1/guard/check and the agent against a real served model', { skip: !
   } finally {
     await served.stop();
   }
+});
+
+// `ask` at a terminal: `script` gives the agent a pseudo-terminal; the prompt shows the exact
+// action (arguments, the guard's parsed form, the resolved path, a diff) and waits for y/N.
+test('ask at a terminal shows the exact action and waits for y/N', { skip: !existsSync('/usr/bin/script') && 'no script(1)' }, async () => {
+  const w = world('tty');
+  const target = join(w.outside, 'note.txt');
+  const write = [{ calls: [{ name: 'write_file', arguments: { path: target, content: 'approved\n' } }] }, { content: 'ok' }];
+  for (const answer of ['y', 'n']) {
+    const ep = await scriptedEndpoint(write);
+    try {
+      const cmd = [BIN, 'agent', '--url', ep.url, '--workspace', w.ws, 'write a note'].map((a) => `'${a}'`).join(' ');
+      const r = await new Promise((resolve) => {
+        const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, ...w.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        p.stdout.on('data', (d) => {
+          out += d;
+          if (/Allow this action\? \[y\/N\]/.test(out) && !p.answered) {
+            p.answered = true;
+            p.stdin.write(`${answer}\n`);
+          }
+        });
+        const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
+        p.on('exit', (code) => {
+          clearTimeout(t);
+          resolve({ code, out });
+        });
+      });
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /the guard asks/);
+      assert.match(r.out, /OUTSIDE the workspace/);
+      assert.match(r.out, /\+approved/); // the diff
+      const a = records(w.log).filter((x) => x.event === 'action').at(-1);
+      assert.equal(a.verdict, 'ask');
+      assert.equal(a.decider, 'person');
+      if (answer === 'y') {
+        assert.equal(a.decision, 'allow');
+        assert.equal(readFileSync(target, 'utf8'), 'approved\n');
+        rmSync(target);
+      } else {
+        assert.equal(a.decision, 'deny');
+        assert.equal(existsSync(target), false);
+      }
+    } finally {
+      await ep.close();
+    }
+  }
+  assert.equal(verify(w.log).code, 0);
 });
