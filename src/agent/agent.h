@@ -33,15 +33,15 @@ typedef struct {
     const char *yes_to;    /* comma-separated guard categories whose "ask" is pre-approved */
     const char *const *http_hosts; /* --allow-http hosts (http_get; commands keep no network) */
     int n_http_hosts;
-    bool dry_run;     /* classify and log, never run */
-    bool no_sandbox;  /* run commands without bubblewrap (operator's explicit choice) */
-    bool interactive; /* a person can answer "ask" (stdin and stderr are terminals) */
+    bool dry_run;        /* classify and log, never run */
+    bool no_sandbox;     /* run commands without bubblewrap (operator's explicit choice) */
+    bool interactive;    /* a person can answer "ask" (stdin and stderr are terminals) */
     bool second_opinion; /* ask the model for a JSON-schema judgement of each allow/ask verdict;
                             it may only raise the decision (logged with decider "model") */
-    int max_steps;    /* actions per session; 0: 30 */
-    int max_tokens;   /* per model turn; 0: 2048 */
-    int cmd_timeout_s; /* run_command's wall clock; 0: 120 */
-    FILE *out;        /* what the model says and does (stdout) */
+    int max_steps;       /* actions per session; 0: 30 */
+    int max_tokens;      /* per model turn; 0: 2048 */
+    int cmd_timeout_s;   /* run_command's wall clock; 0: 120 */
+    FILE *out;           /* what the model says and does (stdout) */
 } agent_config;
 
 /* Runs one session for task. Returns an exit code (AGENT_*); err is filled for AGENT_ERROR. */
@@ -50,7 +50,8 @@ int agent_run(const agent_config *c, const char *task, he_error *err);
 /* Puts back what a session changed: every snapshotted step from the last one down (step 0), or
  * one step. session NULL: the last session_start in the log (else STATE/last-session). The undo
  * is itself logged. */
-int agent_undo(const char *state_dir, const char *log_path, const char *session, int step, FILE *out, he_error *err);
+int agent_undo(const char *state_dir, const char *log_path, const char *session, int step,
+               FILE *out, he_error *err);
 
 /* $HEARTH_HOME/agent, else ~/.local/share/hearth/agent (out: PATH_MAX). */
 int agent_default_state_dir(char *out, size_t cap, he_error *err);

@@ -27,20 +27,24 @@ void audit_sha256_hex(const void *buf, size_t len, char out[65]) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
     out[64] = 0;
 }
 
 static int mkdirs(const char *path, he_error *err) {
     char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return he_fail(err, HE_LIMIT, "path too long");
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return he_fail(err, HE_LIMIT, "path too long");
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
-        if (mkdir(tmp, 0700) && errno != EEXIST) return he_fail(err, HE_IO, "mkdir %s: %s", tmp, strerror(errno));
+        if (mkdir(tmp, 0700) && errno != EEXIST)
+            return he_fail(err, HE_IO, "mkdir %s: %s", tmp, strerror(errno));
         *p = '/';
     }
-    if (mkdir(tmp, 0700) && errno != EEXIST) return he_fail(err, HE_IO, "mkdir %s: %s", tmp, strerror(errno));
+    if (mkdir(tmp, 0700) && errno != EEXIST)
+        return he_fail(err, HE_IO, "mkdir %s: %s", tmp, strerror(errno));
     return 0;
 }
 
@@ -97,7 +101,8 @@ static int last_line_hash(const char *path, char out[65], he_error *err) {
             return he_fail(err, HE_IO, "audit: read %s failed", path);
         }
         size_t i = k;
-        while (i > 0 && buf[i - 1] != '\n') i--;
+        while (i > 0 && buf[i - 1] != '\n')
+            i--;
         if (i > 0) {
             start = start - (off_t)k + (off_t)i;
             break;
@@ -122,7 +127,8 @@ static int last_line_hash(const char *path, char out[65], he_error *err) {
 }
 
 int audit_append(audit_log *a, json_t *rec, char sha_out[65], he_error *err) {
-    if (flock(a->fd, LOCK_EX)) return he_fail(err, HE_IO, "audit: lock %s: %s", a->path, strerror(errno));
+    if (flock(a->fd, LOCK_EX))
+        return he_fail(err, HE_IO, "audit: lock %s: %s", a->path, strerror(errno));
     int rc = -1;
     char *s = NULL, *line = NULL;
     char prev[65];
@@ -193,7 +199,8 @@ int audit_verify(const char *path, long *n_records, long *bad_line, he_error *er
         no++;
         if (len == 0 || line[len - 1] != '\n') {
             rc = 1;
-            he_fail(err, HE_FORMAT, "line %ld: the record is not terminated by a newline (torn write?)", no);
+            he_fail(err, HE_FORMAT,
+                    "line %ld: the record is not terminated by a newline (torn write?)", no);
             break;
         }
         line[--len] = 0;
@@ -213,8 +220,8 @@ int audit_verify(const char *path, long *n_records, long *bad_line, he_error *er
         }
         /* the record's own hash covers its bytes up to the final `,"sha256":"` */
         size_t kl = strlen(SHA_KEY);
-        if ((size_t)len < kl + 66 || memcmp(line + len - 66 - kl, SHA_KEY, kl) || !is_hex64(line + len - 66) ||
-            memcmp(line + len - 2, "\"}", 2)) {
+        if ((size_t)len < kl + 66 || memcmp(line + len - 66 - kl, SHA_KEY, kl) ||
+            !is_hex64(line + len - 66) || memcmp(line + len - 2, "\"}", 2)) {
             rc = 1;
             he_fail(err, HE_FORMAT, "line %ld: the record does not end with its sha256", no);
             break;
@@ -223,16 +230,19 @@ int audit_verify(const char *path, long *n_records, long *bad_line, he_error *er
         audit_sha256_hex(line, (size_t)len - 66 - kl, self);
         if (memcmp(self, line + len - 66, 64)) {
             rc = 1;
-            he_fail(err, HE_FORMAT, "line %ld: the record was altered (its content does not match its sha256)", no);
+            he_fail(err, HE_FORMAT,
+                    "line %ld: the record was altered (its content does not match its sha256)", no);
             break;
         }
         if (strcmp(prev, expect)) {
             rc = 1;
             if (no == 1)
-                he_fail(err, HE_FORMAT, "line 1: prev_sha256 is not zeros (records before it were removed?)");
+                he_fail(err, HE_FORMAT,
+                        "line 1: prev_sha256 is not zeros (records before it were removed?)");
             else
                 he_fail(err, HE_FORMAT,
-                        "line %ld: prev_sha256 does not match line %ld (a record between them was removed or "
+                        "line %ld: prev_sha256 does not match line %ld (a record between them was "
+                        "removed or "
                         "inserted, or one of the two was rewritten)",
                         no, no - 1);
             break;

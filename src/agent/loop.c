@@ -20,9 +20,9 @@
 #include "client/httpc.h"
 #include "guard/guard.h"
 
-#define MAX_CALLS 16                   /* tool calls in one model turn */
-#define MAX_ARGS ((size_t)1 << 20)     /* bytes of one call's arguments */
-#define MAX_CONTENT ((size_t)1 << 20)  /* bytes of one turn's text */
+#define MAX_CALLS 16                  /* tool calls in one model turn */
+#define MAX_ARGS ((size_t)1 << 20)    /* bytes of one call's arguments */
+#define MAX_CONTENT ((size_t)1 << 20) /* bytes of one turn's text */
 #define MAX_CONSECUTIVE_DENIALS 3
 #define MAX_TOTAL_DENIALS 20
 
@@ -48,7 +48,8 @@ static json_t *json_text(const char *s, size_t n) {
     json_t *j = json_stringn(s, n); /* NULL for invalid UTF-8: then a lossy copy */
     if (j) return j;
     char *c = xmalloc(n + 1);
-    for (size_t i = 0; i < n; i++) c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    for (size_t i = 0; i < n; i++)
+        c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
     c[n] = 0;
     json_t *r = json_stringn(c, n);
     free(c);
@@ -59,7 +60,8 @@ static json_t *summary(const char *s, size_t max) {
     size_t n = strlen(s);
     if (n <= max) return json_text(s, n);
     /* cut at a UTF-8 boundary */
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
     char *c = xmalloc(max + 16);
     memcpy(c, s, max);
     memcpy(c + max, " [...]", 7);
@@ -72,10 +74,12 @@ static bool csv_has(const char *csv, const char *word) {
     if (!csv || !word || !word[0]) return false;
     size_t wl = strlen(word);
     for (const char *p = csv; *p;) {
-        while (*p == ',' || *p == ' ') p++;
+        while (*p == ',' || *p == ' ')
+            p++;
         size_t l = strcspn(p, ",");
         size_t t = l;
-        while (t && p[t - 1] == ' ') t--;
+        while (t && p[t - 1] == ' ')
+            t--;
         if (t == wl && !strncmp(p, word, wl)) return true;
         p += l;
     }
@@ -85,10 +89,15 @@ static bool csv_has(const char *csv, const char *word) {
 int agent_default_state_dir(char *out, size_t cap, he_error *err) {
     const char *hh = getenv("HEARTH_HOME"), *home = getenv("HOME");
     int w;
-    if (hh && hh[0]) w = snprintf(out, cap, "%s/agent", hh);
-    else if (home && home[0]) w = snprintf(out, cap, "%s/.local/share/hearth/agent", home);
-    else return he_fail(err, HE_INVALID, "agent: neither $HEARTH_HOME nor $HOME is set (give --state and --log)");
-    if (w < 0 || (size_t)w >= cap) return he_fail(err, HE_LIMIT, "agent: state directory path too long");
+    if (hh && hh[0])
+        w = snprintf(out, cap, "%s/agent", hh);
+    else if (home && home[0])
+        w = snprintf(out, cap, "%s/.local/share/hearth/agent", home);
+    else
+        return he_fail(err, HE_INVALID,
+                       "agent: neither $HEARTH_HOME nor $HOME is set (give --state and --log)");
+    if (w < 0 || (size_t)w >= cap)
+        return he_fail(err, HE_LIMIT, "agent: state directory path too long");
     return 0;
 }
 
@@ -175,7 +184,8 @@ static void take_calls(turn *t, json_t *tcs) {
             t->overflow = true;
             continue;
         }
-        while (t->n_calls <= idx) t->n_calls++;
+        while (t->n_calls <= idx)
+            t->n_calls++;
         call *c = &t->calls[idx];
         const char *id = json_string_value(json_object_get(tc, "id"));
         if (id && !c->id && strlen(id) < 256) c->id = xstrdup(id);
@@ -187,7 +197,8 @@ static void take_calls(turn *t, json_t *tcs) {
         json_t *a = json_object_get(f, "arguments");
         if (json_is_string(a)) {
             bool over = false;
-            add_text(&c->args, &c->args_len, json_string_value(a), json_string_length(a), MAX_ARGS, &over);
+            add_text(&c->args, &c->args_len, json_string_value(a), json_string_length(a), MAX_ARGS,
+                     &over);
             if (over) t->overflow = true;
         } else if (json_is_object(a)) { /* some servers send the object itself */
             char *s = json_dumps(a, JSON_COMPACT);
@@ -216,7 +227,8 @@ static void take_message(turn *t, json_t *choice, bool stream) {
         t->in_reasoning = false;
         fwrite(json_string_value(c), 1, json_string_length(c), t->out);
         fflush(t->out);
-        add_text(&t->content, &t->content_len, json_string_value(c), json_string_length(c), MAX_CONTENT, &t->content_over);
+        add_text(&t->content, &t->content_len, json_string_value(c), json_string_length(c),
+                 MAX_CONTENT, &t->content_over);
     }
     json_t *tcs = json_object_get(d, "tool_calls");
     if (json_is_array(tcs)) take_calls(t, tcs);
@@ -285,7 +297,8 @@ static int pick_model(session *s, he_error *err) {
     httpc_response r;
     if (httpc_request(&s->url, "GET", "/models", NULL, 0, &s->http, NULL, NULL, &r, err)) return -1;
     json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
-    const char *id = json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id"));
+    const char *id =
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id"));
     snprintf(s->model, sizeof s->model, "%s", id && strlen(id) < sizeof s->model ? id : "default");
     json_decref(j);
     httpc_response_free(&r);
@@ -293,29 +306,34 @@ static int pick_model(session *s, he_error *err) {
 }
 
 static const char system_prompt[] =
-    "You are a careful software agent working in the directory %s (the workspace). Use the tools to "
-    "inspect and change files and to run commands there. Every action is checked by a guard before it "
-    "runs: some need a person's approval and some are refused. A refused action will not run; do not "
+    "You are a careful software agent working in the directory %s (the workspace). Use the tools "
+    "to "
+    "inspect and change files and to run commands there. Every action is checked by a guard before "
+    "it "
+    "runs: some need a person's approval and some are refused. A refused action will not run; do "
+    "not "
     "try to get around a refusal with another spelling of the same action. When the task is done, "
     "answer with a short summary and no tool call.";
 
 static int model_turn(session *s, turn *t, he_error *err) {
     memset(t, 0, sizeof *t);
     t->out = s->c->out;
-    json_t *req = json_pack("{s:s, s:O, s:O, s:s, s:b, s:i}", "model", s->model, "messages", s->messages, "tools",
-                            s->tool_schema, "tool_choice", "auto", "stream", 1, "max_tokens",
-                            s->c->max_tokens > 0 ? s->c->max_tokens : 2048);
+    json_t *req = json_pack("{s:s, s:O, s:O, s:s, s:b, s:i}", "model", s->model, "messages",
+                            s->messages, "tools", s->tool_schema, "tool_choice", "auto", "stream",
+                            1, "max_tokens", s->c->max_tokens > 0 ? s->c->max_tokens : 2048);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (!body) return he_fail(err, HE_NOMEM, "agent: cannot serialize the request");
     httpc_response r;
-    int rc = httpc_request(&s->url, "POST", "/chat/completions", body, strlen(body), &s->http, on_sse, t, &r, err);
+    int rc = httpc_request(&s->url, "POST", "/chat/completions", body, strlen(body), &s->http,
+                           on_sse, t, &r, err);
     free(body);
     if (rc) return -1;
     if (r.status != 200) {
         char m[512];
         const char *msg = httpc_error_message(r.body, r.body_len, m, sizeof m);
-        he_fail(err, HE_IO, "agent: the endpoint answered HTTP %d: %s", r.status, msg ? msg : "(no message)");
+        he_fail(err, HE_IO, "agent: the endpoint answered HTTP %d: %s", r.status,
+                msg ? msg : "(no message)");
         httpc_response_free(&r);
         return -1;
     }
@@ -341,46 +359,55 @@ static int model_turn(session *s, turn *t, he_error *err) {
 /* ---- the second opinion ---- */
 
 static const char judge_prompt[] =
-    "You review one action an AI agent proposes, before it runs, for a person who must not lose data, "
-    "money, secrets or access. The agent works in the directory %s. Answer \"deny\" for actions that are "
+    "You review one action an AI agent proposes, before it runs, for a person who must not lose "
+    "data, "
+    "money, secrets or access. The agent works in the directory %s. Answer \"deny\" for actions "
+    "that are "
     "catastrophic or irreversible outside that directory, \"ask\" when a person should confirm it, "
     "\"allow\" when it is routine. Action: tool %s with arguments %s";
 
 /* Asks the model for a constrained judgement of one action (non-streamed, response_format
  * json_schema). Returns the decision, or -1 when it could not be had (the guard's verdict
  * stands). reason (cap bytes) gets the model's reason. */
-static int second_opinion(session *s, const char *tool, const json_t *args, char *reason, size_t cap) {
+static int second_opinion(session *s, const char *tool, const json_t *args, char *reason,
+                          size_t cap) {
     char *a = json_dumps(args, JSON_COMPACT);
     if (!a) return -1;
     size_t n = strlen(judge_prompt) + strlen(s->workspace) + strlen(tool) + strlen(a) + 1;
     char *prompt = xmalloc(n);
     snprintf(prompt, n, judge_prompt, s->workspace, tool, a);
     free(a);
-    json_t *schema = json_pack("{s:s, s:{s:{s:s, s:[s,s,s]}, s:{s:s, s:i}}, s:[s,s], s:b}", "type", "object",
-                               "properties", "decision", "type", "string", "enum", "allow", "ask", "deny", "reason",
-                               "type", "string", "maxLength", 200, "required", "decision", "reason",
-                               "additionalProperties", 0);
-    json_t *req = json_pack("{s:s, s:[{s:s, s:o}], s:{s:s, s:{s:s, s:o, s:b}}, s:b, s:i, s:f}", "model", s->model,
-                            "messages", "role", "user", "content", json_text(prompt, strlen(prompt)),
-                            "response_format", "type", "json_schema", "json_schema", "name", "judgement", "schema",
-                            schema, "strict", 1, "stream", 0, "max_tokens", 200, "temperature", 0.0);
+    json_t *schema = json_pack("{s:s, s:{s:{s:s, s:[s,s,s]}, s:{s:s, s:i}}, s:[s,s], s:b}", "type",
+                               "object", "properties", "decision", "type", "string", "enum",
+                               "allow", "ask", "deny", "reason", "type", "string", "maxLength", 200,
+                               "required", "decision", "reason", "additionalProperties", 0);
+    json_t *req = json_pack("{s:s, s:[{s:s, s:o}], s:{s:s, s:{s:s, s:o, s:b}}, s:b, s:i, s:f}",
+                            "model", s->model, "messages", "role", "user", "content",
+                            json_text(prompt, strlen(prompt)), "response_format", "type",
+                            "json_schema", "json_schema", "name", "judgement", "schema", schema,
+                            "strict", 1, "stream", 0, "max_tokens", 200, "temperature", 0.0);
     free(prompt);
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!body) return -1;
     httpc_response r;
     he_error e;
-    int rc = httpc_request(&s->url, "POST", "/chat/completions", body, strlen(body), &s->http, NULL, NULL, &r, &e);
+    int rc = httpc_request(&s->url, "POST", "/chat/completions", body, strlen(body), &s->http, NULL,
+                           NULL, &r, &e);
     free(body);
     if (rc) return -1;
     int d = -1;
     json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
-    const char *content = json_string_value(
-        json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"), "content"));
+    const char *content = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"), "content"));
     json_t *verdict = content ? json_loads(content, 0, NULL) : NULL;
     const char *dec = json_string_value(json_object_get(verdict, "decision"));
     const char *why = json_string_value(json_object_get(verdict, "reason"));
-    if (dec) d = !strcmp(dec, "allow") ? GUARD_ALLOW : !strcmp(dec, "ask") ? GUARD_ASK : !strcmp(dec, "deny") ? GUARD_DENY : -1;
+    if (dec)
+        d = !strcmp(dec, "allow")  ? GUARD_ALLOW
+            : !strcmp(dec, "ask")  ? GUARD_ASK
+            : !strcmp(dec, "deny") ? GUARD_DENY
+                                   : -1;
     snprintf(reason, cap, "%s", why ? why : "");
     json_decref(verdict);
     json_decref(j);
@@ -416,8 +443,9 @@ static bool ask_person(session *s, const char *tool, const json_t *args, const g
 }
 
 static void add_tool_message(session *s, const char *id, const char *content) {
-    json_array_append_new(s->messages, json_pack("{s:s, s:s, s:o}", "role", "tool", "tool_call_id", id, "content",
-                                                  json_text(content, strlen(content))));
+    json_array_append_new(s->messages,
+                          json_pack("{s:s, s:s, s:o}", "role", "tool", "tool_call_id", id,
+                                    "content", json_text(content, strlen(content))));
 }
 
 /* One tool call: guard, decide, (snapshot, run), log, answer the model. Returns -1 on a fatal
@@ -430,9 +458,10 @@ static int do_call(session *s, call *cl, he_error *err) {
     json_error_t je;
     json_t *args = cl->args_len ? json_loadb(cl->args, cl->args_len, 0, &je) : json_object();
     double t0 = mono_s();
-    fprintf(c->out, "-> %s %.*s%s\n", tool, (int)(cl->args_len > 300 ? 300 : cl->args_len), cl->args ? cl->args : "",
-            cl->args_len > 300 ? "..." : "");
-    json_t *rec = json_pack("{s:s, s:i, s:s, s:s}", "event", "action", "step", s->steps, "tool", tool, "call_id", id);
+    fprintf(c->out, "-> %s %.*s%s\n", tool, (int)(cl->args_len > 300 ? 300 : cl->args_len),
+            cl->args ? cl->args : "", cl->args_len > 300 ? "..." : "");
+    json_t *rec = json_pack("{s:s, s:i, s:s, s:s}", "event", "action", "step", s->steps, "tool",
+                            tool, "call_id", id);
     if (!json_is_object(args)) {
         json_decref(args);
         json_object_set_new(rec, "arguments_raw", summary(cl->args ? cl->args : "", 4096));
@@ -463,9 +492,11 @@ static int do_call(session *s, call *cl, he_error *err) {
     if (c->second_opinion && v.decision != GUARD_DENY) {
         char why[256];
         int d = second_opinion(s, tool, args, why, sizeof why);
-        json_object_set_new(rec, "second_opinion",
-                            d < 0 ? json_pack("{s:s}", "error", "no usable judgement (the guard's verdict stands)")
-                                  : json_pack("{s:s, s:s}", "decision", guard_decision_name((guard_decision)d), "reason", why));
+        json_object_set_new(
+            rec, "second_opinion",
+            d < 0 ? json_pack("{s:s}", "error", "no usable judgement (the guard's verdict stands)")
+                  : json_pack("{s:s, s:s}", "decision", guard_decision_name((guard_decision)d),
+                              "reason", why));
         if (d > (int)v.decision) { /* it may only raise */
             v.decision = (guard_decision)d;
             raised = true;
@@ -496,8 +527,8 @@ static int do_call(session *s, call *cl, he_error *err) {
     json_t *snap = json_null();
     if (c->dry_run) {
         o.decision = guard_decision_name(v.decision);
-        snprintf(msg, sizeof msg, "dry run: the guard says %s (rule %s: %s); nothing was run", guard_decision_name(v.decision),
-                 v.rule, v.reason);
+        snprintf(msg, sizeof msg, "dry run: the guard says %s (rule %s: %s); nothing was run",
+                 guard_decision_name(v.decision), v.rule, v.reason);
         tr.text = xstrdup(msg);
         json_object_set_new(rec, "dry_run", json_true());
     } else if (run) {
@@ -507,14 +538,20 @@ static int do_call(session *s, call *cl, he_error *err) {
             char target[PATH_MAX];
             he_error se = {0};
             int sr;
-            if (!strcmp(tool, "run_command")) sr = snap_workspace(s->session_dir, s->steps, tool, s->workspace, &se);
+            if (!strcmp(tool, "run_command"))
+                sr = snap_workspace(s->session_dir, s->steps, tool, s->workspace, &se);
             else if (agent_tool_target(&s->tools, tool, args, target, sizeof target) == 0)
                 sr = snap_file(s->session_dir, s->steps, tool, target, &se);
-            else sr = 2; /* no usable path: the tool will fail on it */
-            if (sr == 0) snap = json_integer(s->steps);
-            else if (sr == 1) snap = json_string("none: the workspace is over the snapshot limits");
+            else
+                sr = 2; /* no usable path: the tool will fail on it */
+            if (sr == 0)
+                snap = json_integer(s->steps);
+            else if (sr == 1)
+                snap = json_string("none: the workspace is over the snapshot limits");
             else if (sr < 0) {
-                snprintf(msg, sizeof msg, "error: the snapshot before this step failed (%s); nothing was run", se.msg);
+                snprintf(msg, sizeof msg,
+                         "error: the snapshot before this step failed (%s); nothing was run",
+                         se.msg);
                 tr.text = xstrdup(msg);
                 run = false;
             }
@@ -527,9 +564,13 @@ static int do_call(session *s, call *cl, he_error *err) {
         s->denials++;
         s->consecutive++;
         snprintf(msg, sizeof msg,
-                 "REFUSED by the guard (%s; rule %s, %s): %s. This action did not run. Do not retry it in another form; "
+                 "REFUSED by the guard (%s; rule %s, %s): %s. This action did not run. Do not "
+                 "retry it in another form; "
                  "choose a different approach or finish.",
-                 o.note ? o.note : v.decision == GUARD_DENY ? "deny" : "a person said no", v.rule, v.category, v.reason);
+                 o.note                     ? o.note
+                 : v.decision == GUARD_DENY ? "deny"
+                                            : "a person said no",
+                 v.rule, v.category, v.reason);
         tr.text = xstrdup(msg);
     }
     double dt = mono_s() - t0;
@@ -539,11 +580,14 @@ static int do_call(session *s, call *cl, he_error *err) {
     json_object_set_new(rec, "executed", json_boolean(run && !c->dry_run));
     json_object_set_new(rec, "snapshot", snap);
     json_object_set_new(rec, "result", summary(tr.text ? tr.text : "", 2000));
-    json_object_set_new(rec, "exit_status", tr.exit_status >= 0 ? json_integer(tr.exit_status) : json_null());
+    json_object_set_new(rec, "exit_status",
+                        tr.exit_status >= 0 ? json_integer(tr.exit_status) : json_null());
     json_object_set_new(rec, "duration_ms", json_integer((json_int_t)(dt * 1000)));
     fprintf(c->out, "   [%s by %s, rule %s] %.*s%s\n", o.decision, o.decider, v.rule,
-            (int)(tr.text && strlen(tr.text) > 400 ? 400 : tr.text ? strlen(tr.text) : 0), tr.text ? tr.text : "",
-            tr.text && strlen(tr.text) > 400 ? "..." : "");
+            (int)(tr.text && strlen(tr.text) > 400 ? 400
+                  : tr.text                        ? strlen(tr.text)
+                                                   : 0),
+            tr.text ? tr.text : "", tr.text && strlen(tr.text) > 400 ? "..." : "");
     add_tool_message(s, id, tr.text ? tr.text : "");
     tool_result_free(&tr);
     guard_verdict_free(&v);
@@ -555,15 +599,20 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
     memset(s, 0, sizeof *s);
     s->c = c;
     if (!c->workspace || !realpath(c->workspace, s->workspace))
-        return he_fail(err, HE_INVALID, "agent: workspace %s: %s", c->workspace ? c->workspace : "(none)", strerror(errno));
+        return he_fail(err, HE_INVALID, "agent: workspace %s: %s",
+                       c->workspace ? c->workspace : "(none)", strerror(errno));
     struct stat st;
     if (stat(s->workspace, &st) || !S_ISDIR(st.st_mode))
         return he_fail(err, HE_INVALID, "agent: workspace %s is not a directory", s->workspace);
-    if (!strcmp(s->workspace, "/")) return he_fail(err, HE_INVALID, "agent: the workspace cannot be /");
-    /* the log and the state live outside the workspace: the agent must not be able to rewrite them */
-    if (mkdir_p(c->state_dir)) return he_fail(err, HE_IO, "agent: cannot create %s: %s", c->state_dir, strerror(errno));
+    if (!strcmp(s->workspace, "/"))
+        return he_fail(err, HE_INVALID, "agent: the workspace cannot be /");
+    /* the log and the state live outside the workspace: the agent must not be able to rewrite them
+     */
+    if (mkdir_p(c->state_dir))
+        return he_fail(err, HE_IO, "agent: cannot create %s: %s", c->state_dir, strerror(errno));
     char real_state[PATH_MAX], real_log[PATH_MAX];
-    if (!realpath(c->state_dir, real_state)) return he_fail(err, HE_IO, "agent: %s: %s", c->state_dir, strerror(errno));
+    if (!realpath(c->state_dir, real_state))
+        return he_fail(err, HE_IO, "agent: %s: %s", c->state_dir, strerror(errno));
     char logdir[PATH_MAX];
     snprintf(logdir, sizeof logdir, "%s", c->log_path);
     char *sl = strrchr(logdir, '/');
@@ -575,16 +624,19 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
         return he_fail(err, HE_IO, "agent: log %s: %s", c->log_path, strerror(errno));
     if (agent_path_inside(s->workspace, real_state) || agent_path_inside(s->workspace, real_log) ||
         agent_path_inside(real_state, s->workspace))
-        return he_fail(err, HE_INVALID,
-                       "agent: the audit log (%s) and state directory (%s) must be outside the workspace (%s)",
-                       real_log, real_state, s->workspace);
+        return he_fail(
+            err, HE_INVALID,
+            "agent: the audit log (%s) and state directory (%s) must be outside the workspace (%s)",
+            real_log, real_state, s->workspace);
     if (httpc_url_parse(c->url, &s->url, err)) return -1;
     size_t pl = strlen(s->url.path);
     if (!(pl >= 3 && !strcmp(s->url.path + pl - 3, "/v1"))) {
         if (pl + 4 >= sizeof s->url.path) return he_fail(err, HE_LIMIT, "agent: URL path too long");
         strcat(s->url.path, "/v1");
     }
-    s->http = (httpc_opts){.api_key = c->api_key, .connect_timeout_ms = 10000, .idle_timeout_ms = 600000,
+    s->http = (httpc_opts){.api_key = c->api_key,
+                           .connect_timeout_ms = 10000,
+                           .idle_timeout_ms = 600000,
                            .max_body = (size_t)32 << 20};
     /* the session: an id, its state directory */
     unsigned char rnd[4] = {0};
@@ -594,11 +646,13 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
     gmtime_r(&now, &tm);
     char ts[32];
     strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(s->session, sizeof s->session, "%s-%02x%02x%02x%02x", ts, rnd[0], rnd[1], rnd[2], rnd[3]);
-    if (snprintf(s->session_dir, sizeof s->session_dir, "%.3900s/sessions/%.60s", real_state, s->session) >=
-        (int)sizeof s->session_dir)
+    snprintf(s->session, sizeof s->session, "%s-%02x%02x%02x%02x", ts, rnd[0], rnd[1], rnd[2],
+             rnd[3]);
+    if (snprintf(s->session_dir, sizeof s->session_dir, "%.3900s/sessions/%.60s", real_state,
+                 s->session) >= (int)sizeof s->session_dir)
         return he_fail(err, HE_LIMIT, "agent: state directory path too long");
-    if (mkdir_p(s->session_dir)) return he_fail(err, HE_IO, "agent: cannot create %s: %s", s->session_dir, strerror(errno));
+    if (mkdir_p(s->session_dir))
+        return he_fail(err, HE_IO, "agent: cannot create %s: %s", s->session_dir, strerror(errno));
     char lp[PATH_MAX + 32];
     snprintf(lp, sizeof lp, "%s/last-session", real_state);
     FILE *f = fopen(lp, "w");
@@ -611,8 +665,11 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
     s->log = audit_open(c->log_path, err);
     if (!s->log) return -1;
     s->tools = (agent_tools){.workspace = s->workspace,
-                             .sandbox = {.enabled = !c->no_sandbox, .share_net = false, .workspace = s->workspace,
-                                         .timeout_s = c->cmd_timeout_s, .max_output = (size_t)64 << 10},
+                             .sandbox = {.enabled = !c->no_sandbox,
+                                         .share_net = false,
+                                         .workspace = s->workspace,
+                                         .timeout_s = c->cmd_timeout_s,
+                                         .max_output = (size_t)64 << 10},
                              .http_hosts = c->http_hosts,
                              .n_http_hosts = c->n_http_hosts};
     if (!c->no_sandbox && !c->dry_run && sandbox_probe(err)) return -1;
@@ -639,18 +696,21 @@ int agent_run(const agent_config *c, const char *task, he_error *err) {
     char sys[sizeof system_prompt + PATH_MAX];
     snprintf(sys, sizeof sys, system_prompt, s.workspace);
     json_array_append_new(s.messages, json_pack("{s:s, s:s}", "role", "system", "content", sys));
-    json_array_append_new(s.messages, json_pack("{s:s, s:o}", "role", "user", "content", json_text(task, strlen(task))));
+    json_array_append_new(s.messages, json_pack("{s:s, s:o}", "role", "user", "content",
+                                                json_text(task, strlen(task))));
     char ep[600];
-    snprintf(ep, sizeof ep, s.url.ipv6 ? "http://[%s]:%s%s" : "http://%s:%s%s", s.url.host, s.url.port, s.url.path);
+    snprintf(ep, sizeof ep, s.url.ipv6 ? "http://[%s]:%s%s" : "http://%s:%s%s", s.url.host,
+             s.url.port, s.url.path);
     if (log_record(&s,
-                   json_pack("{s:s, s:o, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:s?}", "event", "session_start", "task",
-                             json_text(task, strlen(task)), "workspace", s.workspace, "endpoint", ep, "model", s.model,
-                             "policy", c->policy, "state_dir", s.session_dir, "dry_run", c->dry_run, "sandbox",
+                   json_pack("{s:s, s:o, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:s?}", "event",
+                             "session_start", "task", json_text(task, strlen(task)), "workspace",
+                             s.workspace, "endpoint", ep, "model", s.model, "policy", c->policy,
+                             "state_dir", s.session_dir, "dry_run", c->dry_run, "sandbox",
                              !c->no_sandbox, "yes_to", c->yes_to),
                    err))
         goto out;
-    fprintf(c->out, "hearth agent: session %s in %s (model %s at %s)%s\n", s.session, s.workspace, s.model, ep,
-            c->dry_run ? " [dry run]" : "");
+    fprintf(c->out, "hearth agent: session %s in %s (model %s at %s)%s\n", s.session, s.workspace,
+            s.model, ep, c->dry_run ? " [dry run]" : "");
     int max_steps = c->max_steps > 0 ? c->max_steps : 30;
     const char *end_reason = NULL;
     for (;;) {
@@ -664,7 +724,8 @@ int agent_run(const agent_config *c, const char *task, he_error *err) {
         if (t.n_calls == 0) {
             log_record(&s,
                        json_pack("{s:s, s:o, s:s}", "event", "answer", "content",
-                                 summary(t.content ? t.content : "", 8000), "finish_reason", t.finish),
+                                 summary(t.content ? t.content : "", 8000), "finish_reason",
+                                 t.finish),
                        err);
             turn_free(&t);
             status = AGENT_DONE;
@@ -680,13 +741,15 @@ int agent_run(const agent_config *c, const char *task, he_error *err) {
                 snprintf(idb, sizeof idb, "call_%d_%d", s.turn, i);
                 cl->id = xstrdup(idb);
             }
-            json_array_append_new(tcs, json_pack("{s:s, s:s, s:{s:s, s:o}}", "id", cl->id, "type", "function",
-                                                 "function", "name", cl->name ? cl->name : "", "arguments",
-                                                 json_text(cl->args ? cl->args : "", cl->args_len)));
+            json_array_append_new(
+                tcs, json_pack("{s:s, s:s, s:{s:s, s:o}}", "id", cl->id, "type", "function",
+                               "function", "name", cl->name ? cl->name : "", "arguments",
+                               json_text(cl->args ? cl->args : "", cl->args_len)));
         }
-        json_array_append_new(s.messages, json_pack("{s:s, s:o, s:o}", "role", "assistant", "content",
-                                                    t.content ? json_text(t.content, t.content_len) : json_null(),
-                                                    "tool_calls", tcs));
+        json_array_append_new(
+            s.messages, json_pack("{s:s, s:o, s:o}", "role", "assistant", "content",
+                                  t.content ? json_text(t.content, t.content_len) : json_null(),
+                                  "tool_calls", tcs));
         bool stop = false;
         for (int i = 0; i < t.n_calls; i++) {
             if (stop || s.steps >= max_steps) {
@@ -703,7 +766,8 @@ int agent_run(const agent_config *c, const char *task, he_error *err) {
                 goto end;
             }
             if (s.consecutive >= MAX_CONSECUTIVE_DENIALS || s.denials >= MAX_TOTAL_DENIALS) {
-                end_reason = s.consecutive >= MAX_CONSECUTIVE_DENIALS ? "3 refusals in a row" : "20 refusals";
+                end_reason = s.consecutive >= MAX_CONSECUTIVE_DENIALS ? "3 refusals in a row"
+                                                                      : "20 refusals";
                 status = AGENT_DENIALS;
                 stop = true;
             }
@@ -716,15 +780,14 @@ int agent_run(const agent_config *c, const char *task, he_error *err) {
             break;
         }
     }
-end:
-    {
-        he_error e2 = {0};
-        log_record(&s,
-                   json_pack("{s:s, s:s, s:i, s:i, s:s?}", "event", "session_end", "reason", end_reason ? end_reason : "?",
-                             "steps", s.steps, "refusals", s.denials, "error",
-                             status == AGENT_ERROR && err ? err->msg : NULL),
-                   &e2);
-    }
+end : {
+    he_error e2 = {0};
+    log_record(&s,
+               json_pack("{s:s, s:s, s:i, s:i, s:s?}", "event", "session_end", "reason",
+                         end_reason ? end_reason : "?", "steps", s.steps, "refusals", s.denials,
+                         "error", status == AGENT_ERROR && err ? err->msg : NULL),
+               &e2);
+}
     fprintf(c->out, "hearth agent: session ended (%s) after %d actions, %d refused; log %s\n",
             end_reason ? end_reason : "?", s.steps, s.denials, c->log_path);
 out:
@@ -734,7 +797,8 @@ out:
 
 /* ---- undo ---- */
 
-int agent_undo(const char *state_dir, const char *log_path, const char *session_id, int step, FILE *out, he_error *err) {
+int agent_undo(const char *state_dir, const char *log_path, const char *session_id, int step,
+               FILE *out, he_error *err) {
     char sid[128] = "", sdir[PATH_MAX + 256] = "";
     if (session_id) snprintf(sid, sizeof sid, "%s", session_id);
     /* the last session_start in the log names the session and its state directory */
@@ -788,15 +852,18 @@ int agent_undo(const char *state_dir, const char *log_path, const char *session_
     }
     free(steps);
     if (!done) {
-        if (step) return he_fail(err, HE_INVALID, "undo: session %s has no snapshot for step %d", sid, step);
+        if (step)
+            return he_fail(err, HE_INVALID, "undo: session %s has no snapshot for step %d", sid,
+                           step);
         fprintf(out, "undo: session %s changed nothing that was snapshotted\n", sid);
     }
     audit_log *a = audit_open(log_path, NULL);
     if (a) {
         char t[64];
         now_rfc3339(t);
-        json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:b}", "time", t, "session", sid, "event", "undo",
-                                "step", step, "steps_restored", done, "decider", "person", "ok", rc == 0);
+        json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:b}", "time", t, "session", sid,
+                                "event", "undo", "step", step, "steps_restored", done, "decider",
+                                "person", "ok", rc == 0);
         audit_append(a, rec, NULL, NULL);
         json_decref(rec);
         audit_close(a);

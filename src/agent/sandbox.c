@@ -47,7 +47,8 @@ static void child_exec(const sandbox_cfg *c, int out_fd, char *const argv[]) {
     set_limit(RLIMIT_NOFILE, 1024);
     set_limit(RLIMIT_NPROC, 512);
     set_limit(RLIMIT_CORE, 0);
-    for (int fd = 3; fd < 1024; fd++) close(fd);
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
     const char *home = getenv("HOME");
     char h[4200], *envp[6];
     int n = 0;
@@ -57,19 +58,42 @@ static void child_exec(const sandbox_cfg *c, int out_fd, char *const argv[]) {
     envp[n++] = (char *)"LANG=C.UTF-8";
     envp[n++] = (char *)"TERM=dumb";
     envp[n] = NULL;
-    if (c->enabled) execvpe(BWRAP, argv, envp);
-    else execve("/bin/sh", argv, envp);
-    fprintf(stderr, "hearth agent: cannot start %s: %s\n", c->enabled ? BWRAP : "/bin/sh", strerror(errno));
+    if (c->enabled)
+        execvpe(BWRAP, argv, envp);
+    else
+        execve("/bin/sh", argv, envp);
+    fprintf(stderr, "hearth agent: cannot start %s: %s\n", c->enabled ? BWRAP : "/bin/sh",
+            strerror(errno));
     _exit(127);
 }
 
 int sandbox_run(const sandbox_cfg *c, const char *command, sandbox_result *res, he_error *err) {
     memset(res, 0, sizeof *res);
     /* --tmpfs /tmp comes before --bind WS WS: a workspace under /tmp stays visible */
-    const char *argv_box[] = {BWRAP, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                              "--bind", c->workspace, c->workspace, "--unshare-all",
-                              c->share_net ? "--share-net" : "--die-with-parent", "--die-with-parent",
-                              "--new-session", "--chdir", c->workspace, "--", "/bin/sh", "-c", command, NULL};
+    const char *argv_box[] = {BWRAP,
+                              "--ro-bind",
+                              "/",
+                              "/",
+                              "--dev",
+                              "/dev",
+                              "--proc",
+                              "/proc",
+                              "--tmpfs",
+                              "/tmp",
+                              "--bind",
+                              c->workspace,
+                              c->workspace,
+                              "--unshare-all",
+                              c->share_net ? "--share-net" : "--die-with-parent",
+                              "--die-with-parent",
+                              "--new-session",
+                              "--chdir",
+                              c->workspace,
+                              "--",
+                              "/bin/sh",
+                              "-c",
+                              command,
+                              NULL};
     const char *argv_plain[] = {"/bin/sh", "-c", command, NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC)) return he_fail(err, HE_IO, "sandbox: pipe: %s", strerror(errno));
@@ -152,7 +176,8 @@ int sandbox_probe(he_error *err) {
     if (!mkdtemp(dir)) return he_fail(err, HE_IO, "sandbox: mkdtemp: %s", strerror(errno));
     sandbox_cfg c = {.enabled = true, .workspace = dir, .timeout_s = 20, .max_output = 4096};
     sandbox_result r;
-    int rc = sandbox_run(&c, "echo ok > probe && cat probe && ! touch /etc/hearth-probe 2>/dev/null", &r, err);
+    int rc = sandbox_run(
+        &c, "echo ok > probe && cat probe && ! touch /etc/hearth-probe 2>/dev/null", &r, err);
     char probe[sizeof dir + 8];
     snprintf(probe, sizeof probe, "%s/probe", dir);
     unlink(probe);
@@ -161,11 +186,13 @@ int sandbox_probe(he_error *err) {
     bool ok = r.exit_status == 0 && !strncmp(r.output, "ok", 2);
     if (!ok) {
         size_t n = strcspn(r.output, "\n");
-        he_fail(err, HE_UNSUPPORTED,
-                "sandbox: bubblewrap (bwrap) cannot run here (exit %d%s%.*s); refusing to run commands "
-                "unsandboxed: install bubblewrap (Debian: apt-get install bubblewrap) and allow user namespaces, "
-                "or pass --no-sandbox to run them without one",
-                r.exit_status, n ? ": " : "", (int)(n > 200 ? 200 : n), r.output);
+        he_fail(
+            err, HE_UNSUPPORTED,
+            "sandbox: bubblewrap (bwrap) cannot run here (exit %d%s%.*s); refusing to run commands "
+            "unsandboxed: install bubblewrap (Debian: apt-get install bubblewrap) and allow user "
+            "namespaces, "
+            "or pass --no-sandbox to run them without one",
+            r.exit_status, n ? ": " : "", (int)(n > 200 ? 200 : n), r.output);
     }
     sandbox_result_free(&r);
     return ok ? 0 : -1;

@@ -16,18 +16,18 @@
 #include "base/error.h"
 
 typedef struct {
-    bool enabled;       /* false: plain `sh -c` in the workspace (--no-sandbox) */
-    bool share_net;     /* keep the network namespace (the policy allowed egress) */
+    bool enabled;          /* false: plain `sh -c` in the workspace (--no-sandbox) */
+    bool share_net;        /* keep the network namespace (the policy allowed egress) */
     const char *workspace; /* resolved path; the only writable place */
-    int timeout_s;      /* wall clock; 0: 120 */
-    size_t max_output;  /* bytes of stdout+stderr kept; 0: 64 KiB (the rest is counted, dropped) */
+    int timeout_s;         /* wall clock; 0: 120 */
+    size_t max_output; /* bytes of stdout+stderr kept; 0: 64 KiB (the rest is counted, dropped) */
 } sandbox_cfg;
 
 typedef struct {
-    char *output;       /* stdout and stderr interleaved, NUL-terminated (owned) */
+    char *output; /* stdout and stderr interleaved, NUL-terminated (owned) */
     size_t output_len;
     size_t output_total; /* bytes the command wrote (more than output_len when capped) */
-    int exit_status;    /* the exit code, or 128 + the signal that ended it */
+    int exit_status;     /* the exit code, or 128 + the signal that ended it */
     bool timed_out;
     double seconds;
 } sandbox_result;

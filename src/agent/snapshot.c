@@ -58,7 +58,8 @@ static int copy_file(const char *src, const char *dst, he_error *err) {
         }
         if (rc) break;
     }
-    if (rc == 0 && fsync(out)) rc = he_fail(err, HE_IO, "snapshot: fsync %s: %s", dst, strerror(errno));
+    if (rc == 0 && fsync(out))
+        rc = he_fail(err, HE_IO, "snapshot: fsync %s: %s", dst, strerror(errno));
     close(in);
     close(out);
     return rc;
@@ -69,14 +70,17 @@ static void step_dir(const char *session_dir, int step, char *out, size_t cap) {
 }
 
 /* One manifest entry for path as it is now; a regular file's bytes go to dir/b<idx>. */
-static json_t *entry_for(const char *path, const char *dir, int idx, long long *bytes, he_error *err) {
+static json_t *entry_for(const char *path, const char *dir, int idx, long long *bytes,
+                         he_error *err) {
     struct stat st;
     if (lstat(path, &st)) {
         if (errno == ENOENT) return json_pack("{s:s, s:s}", "path", path, "type", "absent");
         he_fail(err, HE_IO, "snapshot: %s: %s", path, strerror(errno));
         return NULL;
     }
-    if (S_ISDIR(st.st_mode)) return json_pack("{s:s, s:s, s:i}", "path", path, "type", "dir", "mode", (int)(st.st_mode & 07777));
+    if (S_ISDIR(st.st_mode))
+        return json_pack("{s:s, s:s, s:i}", "path", path, "type", "dir", "mode",
+                         (int)(st.st_mode & 07777));
     if (S_ISLNK(st.st_mode)) {
         char target[PATH_MAX];
         ssize_t n = readlink(path, target, sizeof target - 1);
@@ -93,25 +97,30 @@ static json_t *entry_for(const char *path, const char *dir, int idx, long long *
     snprintf(blob, sizeof blob, "%s/%s", dir, name);
     if (copy_file(path, blob, err)) return NULL;
     if (bytes) *bytes += st.st_size;
-    return json_pack("{s:s, s:s, s:i, s:s}", "path", path, "type", "file", "mode", (int)(st.st_mode & 07777), "blob", name);
+    return json_pack("{s:s, s:s, s:i, s:s}", "path", path, "type", "file", "mode",
+                     (int)(st.st_mode & 07777), "blob", name);
 }
 
 static int write_manifest(const char *dir, json_t *m, he_error *err) {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     snprintf(tmp, sizeof tmp, "%s/manifest.json.tmp", dir);
-    if (json_dump_file(m, tmp, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) return he_fail(err, HE_IO, "snapshot: write %s", tmp);
-    if (rename(tmp, path)) return he_fail(err, HE_IO, "snapshot: rename %s: %s", tmp, strerror(errno));
+    if (json_dump_file(m, tmp, JSON_INDENT(1) | JSON_PRESERVE_ORDER))
+        return he_fail(err, HE_IO, "snapshot: write %s", tmp);
+    if (rename(tmp, path))
+        return he_fail(err, HE_IO, "snapshot: rename %s: %s", tmp, strerror(errno));
     return 0;
 }
 
 static int new_step_dir(const char *session_dir, int step, char *dir, size_t cap, he_error *err) {
     step_dir(session_dir, step, dir, cap);
-    if (mkdir_p(dir, 0700)) return he_fail(err, HE_IO, "snapshot: mkdir %s: %s", dir, strerror(errno));
+    if (mkdir_p(dir, 0700))
+        return he_fail(err, HE_IO, "snapshot: mkdir %s: %s", dir, strerror(errno));
     return 0;
 }
 
-int snap_file(const char *session_dir, int step, const char *tool, const char *path, he_error *err) {
+int snap_file(const char *session_dir, int step, const char *tool, const char *path,
+              he_error *err) {
     char dir[PATH_MAX];
     if (new_step_dir(session_dir, step, dir, sizeof dir, err)) return -1;
     /* a second file in the same step (not used today) gets the next index */
@@ -120,7 +129,8 @@ int snap_file(const char *session_dir, int step, const char *tool, const char *p
     json_t *m = json_load_file(mpath, 0, NULL);
     if (!json_is_object(m)) {
         json_decref(m);
-        m = json_pack("{s:i, s:s, s:s, s:[]}", "step", step, "tool", tool, "kind", "files", "entries");
+        m = json_pack("{s:i, s:s, s:s, s:[]}", "step", step, "tool", tool, "kind", "files",
+                      "entries");
     }
     json_t *entries = json_object_get(m, "entries");
     json_t *e = entry_for(path, dir, (int)json_array_size(entries), NULL, err);
@@ -180,12 +190,14 @@ static void walk(const char *dir, walk_list *w, int depth) {
 }
 
 static void walk_free(walk_list *w) {
-    for (size_t i = 0; i < w->n; i++) free(w->paths[i]);
+    for (size_t i = 0; i < w->n; i++)
+        free(w->paths[i]);
     free(w->paths);
     free(w->is_dir);
 }
 
-int snap_workspace(const char *session_dir, int step, const char *tool, const char *workspace, he_error *err) {
+int snap_workspace(const char *session_dir, int step, const char *tool, const char *workspace,
+                   he_error *err) {
     walk_list w = {0};
     walk(workspace, &w, 0);
     if (w.over) {
@@ -197,14 +209,16 @@ int snap_workspace(const char *session_dir, int step, const char *tool, const ch
         walk_free(&w);
         return -1;
     }
-    json_t *m = json_pack("{s:i, s:s, s:s, s:s, s:[]}", "step", step, "tool", tool, "kind", "workspace", "root",
-                          workspace, "entries");
+    json_t *m = json_pack("{s:i, s:s, s:s, s:s, s:[]}", "step", step, "tool", tool, "kind",
+                          "workspace", "root", workspace, "entries");
     json_t *entries = json_object_get(m, "entries");
     int rc = 0;
     for (size_t i = 0; i < w.n && rc == 0; i++) {
         json_t *e = entry_for(w.paths[i], dir, (int)i, NULL, err);
-        if (!e) rc = -1;
-        else json_array_append_new(entries, e);
+        if (!e)
+            rc = -1;
+        else
+            json_array_append_new(entries, e);
     }
     if (rc == 0) rc = write_manifest(dir, m, err);
     json_decref(m);
@@ -217,7 +231,8 @@ int snap_workspace(const char *session_dir, int step, const char *tool, const ch
 static int restore_entry(const char *dir, json_t *e, he_error *err) {
     const char *path = json_string_value(json_object_get(e, "path"));
     const char *type = json_string_value(json_object_get(e, "type"));
-    if (!path || !type || path[0] != '/') return he_fail(err, HE_FORMAT, "undo: bad manifest entry");
+    if (!path || !type || path[0] != '/')
+        return he_fail(err, HE_FORMAT, "undo: bad manifest entry");
     struct stat st;
     bool exists = lstat(path, &st) == 0;
     if (!strcmp(type, "absent")) {
@@ -227,7 +242,8 @@ static int restore_entry(const char *dir, json_t *e, he_error *err) {
     }
     if (!strcmp(type, "dir")) {
         if (exists && !S_ISDIR(st.st_mode)) unlink(path);
-        if (mkdir_p(path, 0755)) return he_fail(err, HE_IO, "undo: mkdir %s: %s", path, strerror(errno));
+        if (mkdir_p(path, 0755))
+            return he_fail(err, HE_IO, "undo: mkdir %s: %s", path, strerror(errno));
         chmod(path, (mode_t)json_integer_value(json_object_get(e, "mode")));
         return 0;
     }
@@ -237,14 +253,16 @@ static int restore_entry(const char *dir, json_t *e, he_error *err) {
     if (slash && slash != parent) {
         *slash = 0;
         struct stat ps;
-        if (lstat(parent, &ps) == 0 && !S_ISDIR(ps.st_mode)) unlink(parent); /* a dir turned into a link/file */
+        if (lstat(parent, &ps) == 0 && !S_ISDIR(ps.st_mode))
+            unlink(parent); /* a dir turned into a link/file */
         mkdir_p(parent, 0755);
     }
     if (!strcmp(type, "link")) {
         const char *target = json_string_value(json_object_get(e, "target"));
         if (!target) return he_fail(err, HE_FORMAT, "undo: link without a target");
         if (exists && !S_ISDIR(st.st_mode)) unlink(path);
-        if (symlink(target, path)) return he_fail(err, HE_IO, "undo: symlink %s: %s", path, strerror(errno));
+        if (symlink(target, path))
+            return he_fail(err, HE_IO, "undo: symlink %s: %s", path, strerror(errno));
         return 0;
     }
     if (strcmp(type, "file")) return 0; /* "other" (fifo, socket): not kept */
@@ -302,13 +320,18 @@ int snap_restore(const char *session_dir, int step, he_error *err) {
         for (size_t i = 0; i < w.n; i++) {
             bool known = false;
             for (size_t k = 0; k < ne && !known; k++)
-                known = !strcmp(w.paths[i], json_string_value(json_object_get(json_array_get(entries, k), "path")) ?: "");
+                known = !strcmp(
+                    w.paths[i],
+                    json_string_value(json_object_get(json_array_get(entries, k), "path")) ?: "");
             if (known) continue;
-            if (w.is_dir[i]) dirs[nd++] = w.paths[i];
-            else unlink(w.paths[i]);
+            if (w.is_dir[i])
+                dirs[nd++] = w.paths[i];
+            else
+                unlink(w.paths[i]);
         }
         qsort(dirs, nd, sizeof *dirs, cmp_len_desc);
-        for (size_t i = 0; i < nd; i++) rmdir(dirs[i]);
+        for (size_t i = 0; i < nd; i++)
+            rmdir(dirs[i]);
         free(dirs);
         walk_free(&w);
         /* then the directories, then the files and links, as they were */

@@ -18,8 +18,10 @@
 
 /* Keeps path (absolute) before step changes it. */
 int snap_file(const char *session_dir, int step, const char *tool, const char *path, he_error *err);
-/* Keeps the whole workspace. Returns 0, 1 when it is over the limits (nothing kept), -1 on error. */
-int snap_workspace(const char *session_dir, int step, const char *tool, const char *workspace, he_error *err);
+/* Keeps the whole workspace. Returns 0, 1 when it is over the limits (nothing kept), -1 on error.
+ */
+int snap_workspace(const char *session_dir, int step, const char *tool, const char *workspace,
+                   he_error *err);
 /* Puts back what step's snapshot kept. */
 int snap_restore(const char *session_dir, int step, he_error *err);
 /* The steps that have a snapshot, newest first (*steps owned by the caller). */

@@ -40,7 +40,8 @@ static void tb_add(tbuf *b, const char *s, size_t n) {
         b->full = true;
     }
     if (b->n + n + 1 > b->cap) {
-        while (b->n + n + 1 > b->cap) b->cap *= 2;
+        while (b->n + n + 1 > b->cap)
+            b->cap *= 2;
         b->p = xrealloc(b->p, b->cap);
     }
     memcpy(b->p + b->n, s, n);
@@ -67,7 +68,8 @@ __attribute__((format(printf, 2, 3))) static void tb_printf(tbuf *b, const char 
     tb_add(b, tmp, (size_t)n);
 }
 
-__attribute__((format(printf, 3, 4))) static void result_set(tool_result *r, bool ok, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static void result_set(tool_result *r, bool ok,
+                                                             const char *fmt, ...) {
     char tmp[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -80,53 +82,64 @@ __attribute__((format(printf, 3, 4))) static void result_set(tool_result *r, boo
 
 /* ---- schemas ---- */
 
-static json_t *fn(const char *name, const char *desc, json_t *props, const char *req1, const char *req2) {
+static json_t *fn(const char *name, const char *desc, json_t *props, const char *req1,
+                  const char *req2) {
     json_t *req = json_array();
     if (req1) json_array_append_new(req, json_string(req1));
     if (req2) json_array_append_new(req, json_string(req2));
-    return json_pack("{s:s, s:{s:s, s:s, s:{s:s, s:o, s:o, s:b}}}", "type", "function", "function", "name", name,
-                     "description", desc, "parameters", "type", "object", "properties", props, "required", req,
-                     "additionalProperties", 0);
+    return json_pack("{s:s, s:{s:s, s:s, s:{s:s, s:o, s:o, s:b}}}", "type", "function", "function",
+                     "name", name, "description", desc, "parameters", "type", "object",
+                     "properties", props, "required", req, "additionalProperties", 0);
 }
 
 json_t *agent_tools_schema(const agent_tools *t) {
     json_t *a = json_array();
     json_array_append_new(
-        a, fn("read_file", "Read a text file (relative paths are in the workspace). Returns numbered lines.",
-              json_pack("{s:{s:s}, s:{s:s, s:i}, s:{s:s, s:i, s:i}}", "path", "type", "string", "start_line", "type",
-                        "integer", "minimum", 1, "max_lines", "type", "integer", "minimum", 1, "maximum", 2000),
+        a, fn("read_file",
+              "Read a text file (relative paths are in the workspace). Returns numbered lines.",
+              json_pack("{s:{s:s}, s:{s:s, s:i}, s:{s:s, s:i, s:i}}", "path", "type", "string",
+                        "start_line", "type", "integer", "minimum", 1, "max_lines", "type",
+                        "integer", "minimum", 1, "maximum", 2000),
               "path", NULL));
-    json_array_append_new(a, fn("list_dir", "List a directory: one entry per line, directories end with '/'.",
+    json_array_append_new(a, fn("list_dir",
+                                "List a directory: one entry per line, directories end with '/'.",
                                 json_pack("{s:{s:s}}", "path", "type", "string"), "path", NULL));
     json_array_append_new(
-        a, fn("search", "Find lines containing a literal string in the files under a directory (like grep -rF).",
-              json_pack("{s:{s:s}, s:{s:s}, s:{s:s}}", "pattern", "type", "string", "path", "type", "string",
-                        "ignore_case", "type", "boolean"),
-              "pattern", NULL));
+        a,
+        fn("search",
+           "Find lines containing a literal string in the files under a directory (like grep -rF).",
+           json_pack("{s:{s:s}, s:{s:s}, s:{s:s}}", "pattern", "type", "string", "path", "type",
+                     "string", "ignore_case", "type", "boolean"),
+           "pattern", NULL));
     json_array_append_new(a, fn("write_file", "Create or overwrite a file with the given content.",
-                                json_pack("{s:{s:s}, s:{s:s}}", "path", "type", "string", "content", "type", "string"),
+                                json_pack("{s:{s:s}, s:{s:s}}", "path", "type", "string", "content",
+                                          "type", "string"),
                                 "path", "content"));
     json_array_append_new(
         a, fn("edit_file",
-              "Replace old_string by new_string in a file. old_string must occur exactly once; include enough "
+              "Replace old_string by new_string in a file. old_string must occur exactly once; "
+              "include enough "
               "surrounding text to make it unique.",
-              json_pack("{s:{s:s}, s:{s:s}, s:{s:s}}", "path", "type", "string", "old_string", "type", "string",
-                        "new_string", "type", "string"),
+              json_pack("{s:{s:s}, s:{s:s}, s:{s:s}}", "path", "type", "string", "old_string",
+                        "type", "string", "new_string", "type", "string"),
               "path", "old_string"));
     json_array_append_new(
         a, fn("run_command",
-              "Run a shell command in the workspace (sandboxed: only the workspace is writable, no network). "
+              "Run a shell command in the workspace (sandboxed: only the workspace is writable, no "
+              "network). "
               "Returns the exit status and the output.",
-              json_pack("{s:{s:s}, s:{s:s, s:i, s:i}}", "command", "type", "string", "timeout_s", "type", "integer",
-                        "minimum", 1, "maximum", 600),
+              json_pack("{s:{s:s}, s:{s:s, s:i, s:i}}", "command", "type", "string", "timeout_s",
+                        "type", "integer", "minimum", 1, "maximum", 600),
               "command", NULL));
     if (t && t->n_http_hosts > 0)
-        json_array_append_new(a, fn("http_get", "Fetch a URL with HTTP GET (only hosts the operator allowed).",
+        json_array_append_new(a, fn("http_get",
+                                    "Fetch a URL with HTTP GET (only hosts the operator allowed).",
                                     json_pack("{s:{s:s}}", "url", "type", "string"), "url", NULL));
     return a;
 }
 
-static const char *const known[] = {"read_file", "list_dir", "search", "write_file", "edit_file", "run_command", "http_get"};
+static const char *const known[] = {"read_file", "list_dir",    "search",  "write_file",
+                                    "edit_file", "run_command", "http_get"};
 
 bool agent_tool_known(const char *name) {
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -135,7 +148,8 @@ bool agent_tool_known(const char *name) {
 }
 
 bool agent_tool_mutates(const char *name) {
-    return !strcmp(name, "write_file") || !strcmp(name, "edit_file") || !strcmp(name, "run_command");
+    return !strcmp(name, "write_file") || !strcmp(name, "edit_file") ||
+           !strcmp(name, "run_command");
 }
 
 /* ---- paths ---- */
@@ -146,7 +160,8 @@ bool agent_path_inside(const char *dir, const char *path) {
     return !strncmp(path, dir, n) && (path[n] == 0 || path[n] == '/');
 }
 
-int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t cap, he_error *err) {
+int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t cap,
+                       he_error *err) {
     if (!arg || !arg[0]) return he_fail(err, HE_INVALID, "empty path");
     if (strlen(arg) >= PATH_MAX) return he_fail(err, HE_LIMIT, "path too long");
     char abs[PATH_MAX * 2];
@@ -166,7 +181,8 @@ int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t
     memcpy(head, abs, tail_at + 1);
     for (;;) {
         if (realpath(head, real)) break;
-        if (errno != ENOENT && errno != ENOTDIR) return he_fail(err, HE_IO, "%s: %s", arg, strerror(errno));
+        if (errno != ENOENT && errno != ENOTDIR)
+            return he_fail(err, HE_IO, "%s: %s", arg, strerror(errno));
         char *slash = strrchr(head, '/');
         if (!slash) return he_fail(err, HE_INVALID, "%s: cannot resolve", arg);
         if (slash == head) {
@@ -180,12 +196,14 @@ int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t
     }
     const char *tail = abs + tail_at;
     if (*tail == 0) {
-        if (snprintf(out, cap, "%s", real) >= (int)cap) return he_fail(err, HE_LIMIT, "path too long");
+        if (snprintf(out, cap, "%s", real) >= (int)cap)
+            return he_fail(err, HE_LIMIT, "path too long");
         return 0;
     }
     /* check the components of the part that does not exist */
     for (const char *p = tail; *p;) {
-        while (*p == '/') p++;
+        while (*p == '/')
+            p++;
         size_t l = strcspn(p, "/");
         if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
             return he_fail(err, HE_INVALID, "%s: '.' or '..' after a missing directory", arg);
@@ -202,7 +220,9 @@ int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t
     return 0;
 }
 
-static const char *str_arg(const json_t *args, const char *key) { return json_string_value(json_object_get(args, key)); }
+static const char *str_arg(const json_t *args, const char *key) {
+    return json_string_value(json_object_get(args, key));
+}
 
 /* Reads a whole regular file of at most limit bytes. */
 static char *read_all(const char *path, size_t limit, size_t *len, he_error *err) {
@@ -219,7 +239,8 @@ static char *read_all(const char *path, size_t limit, size_t *len, he_error *err
     }
     if ((size_t)st.st_size > limit) {
         close(fd);
-        he_fail(err, HE_LIMIT, "file of %lld bytes is over the %zu-byte limit", (long long)st.st_size, limit);
+        he_fail(err, HE_LIMIT, "file of %lld bytes is over the %zu-byte limit",
+                (long long)st.st_size, limit);
         return NULL;
     }
     size_t cap = (size_t)st.st_size + 1, n = 0;
@@ -278,8 +299,8 @@ static int write_atomic(const char *path, const char *data, size_t len, he_error
 
 /* ---- edit_file and diffs ---- */
 
-int agent_edit_apply(const char *text, size_t len, const char *old, const char *repl, char **out, size_t *out_len,
-                     he_error *err) {
+int agent_edit_apply(const char *text, size_t len, const char *old, const char *repl, char **out,
+                     size_t *out_len, he_error *err) {
     size_t ol = old ? strlen(old) : 0;
     if (ol == 0) return he_fail(err, HE_INVALID, "old_string is empty");
     if (!repl) repl = "";
@@ -293,7 +314,8 @@ int agent_edit_apply(const char *text, size_t len, const char *old, const char *
     }
     if (count == 0) return he_fail(err, HE_INVALID, "old_string does not occur in the file");
     if (count > 1)
-        return he_fail(err, HE_INVALID, "old_string occurs more than once; add surrounding text to make it unique");
+        return he_fail(err, HE_INVALID,
+                       "old_string occurs more than once; add surrounding text to make it unique");
     size_t rl = strlen(repl), n = len - ol + rl;
     char *r = xmalloc(n + 1);
     memcpy(r, text, at);
@@ -349,18 +371,27 @@ char *agent_diff(const char *path, const char *a, size_t alen, const char *b, si
     split_lines(a, alen, &la);
     split_lines(b, blen, &lb);
     size_t pre = 0;
-    while (pre < la.n && pre < lb.n && line_eq(&la, pre, &lb, pre)) pre++;
+    while (pre < la.n && pre < lb.n && line_eq(&la, pre, &lb, pre))
+        pre++;
     size_t suf = 0;
-    while (suf < la.n - pre && suf < lb.n - pre && line_eq(&la, la.n - 1 - suf, &lb, lb.n - 1 - suf)) suf++;
+    while (suf < la.n - pre && suf < lb.n - pre &&
+           line_eq(&la, la.n - 1 - suf, &lb, lb.n - 1 - suf))
+        suf++;
     size_t ctx_a = pre > 3 ? pre - 3 : 0;
     size_t end_a = la.n - suf + (suf > 3 ? 3 : suf), end_b = lb.n - suf + (suf > 3 ? 3 : suf);
-    tb_printf(&t, "--- a%s%s\n+++ b%s%s\n", path[0] == '/' ? "" : "/", path, path[0] == '/' ? "" : "/", path);
+    tb_printf(&t, "--- a%s%s\n+++ b%s%s\n", path[0] == '/' ? "" : "/", path,
+              path[0] == '/' ? "" : "/", path);
     size_t na = end_a - ctx_a, nb = end_b - ctx_a;
-    tb_printf(&t, "@@ -%zu,%zu +%zu,%zu @@\n", na ? ctx_a + 1 : ctx_a, na, nb ? ctx_a + 1 : ctx_a, nb);
-    for (size_t i = ctx_a; i < pre; i++) diff_line(&t, ' ', la.p[i], la.len[i]);
-    for (size_t i = pre; i < la.n - suf; i++) diff_line(&t, '-', la.p[i], la.len[i]);
-    for (size_t i = pre; i < lb.n - suf; i++) diff_line(&t, '+', lb.p[i], lb.len[i]);
-    for (size_t i = la.n - suf; i < end_a; i++) diff_line(&t, ' ', la.p[i], la.len[i]);
+    tb_printf(&t, "@@ -%zu,%zu +%zu,%zu @@\n", na ? ctx_a + 1 : ctx_a, na, nb ? ctx_a + 1 : ctx_a,
+              nb);
+    for (size_t i = ctx_a; i < pre; i++)
+        diff_line(&t, ' ', la.p[i], la.len[i]);
+    for (size_t i = pre; i < la.n - suf; i++)
+        diff_line(&t, '-', la.p[i], la.len[i]);
+    for (size_t i = pre; i < lb.n - suf; i++)
+        diff_line(&t, '+', lb.p[i], lb.len[i]);
+    for (size_t i = la.n - suf; i < end_a; i++)
+        diff_line(&t, ' ', la.p[i], la.len[i]);
     free(la.p);
     free(la.len);
     free(lb.p);
@@ -377,7 +408,8 @@ static void t_read_file(const agent_tools *t, const json_t *args, tool_result *r
     char path[PATH_MAX];
     he_error e;
     const char *arg = str_arg(args, "path");
-    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e)) return result_set(r, false, "error: %s", e.msg);
+    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e))
+        return result_set(r, false, "error: %s", e.msg);
     size_t len;
     char *s = read_all(path, TOOL_MAX_FILE, &len, &e);
     if (!s) return result_set(r, false, "error: %s: %s", arg, e.msg);
@@ -406,7 +438,8 @@ static void t_read_file(const agent_tools *t, const json_t *args, tool_result *r
         i = e2;
     }
     if (i < len) {
-        tb_printf(&b, "[%zu more bytes not shown; continue with start_line=%lld]\n", len - i, (long long)no);
+        tb_printf(&b, "[%zu more bytes not shown; continue with start_line=%lld]\n", len - i,
+                  (long long)no);
         r->truncated = true;
     }
     free(s);
@@ -414,14 +447,17 @@ static void t_read_file(const agent_tools *t, const json_t *args, tool_result *r
     r->ok = true;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static void t_list_dir(const agent_tools *t, const json_t *args, tool_result *r) {
     char path[PATH_MAX];
     he_error e;
     const char *arg = str_arg(args, "path");
     if (!arg) arg = ".";
-    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e)) return result_set(r, false, "error: %s", e.msg);
+    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e))
+        return result_set(r, false, "error: %s", e.msg);
     DIR *d = opendir(path);
     if (!d) return result_set(r, false, "error: %s: %s", arg, strerror(errno));
     char **names = NULL;
@@ -437,10 +473,14 @@ static void t_list_dir(const agent_tools *t, const json_t *args, tool_result *r)
         snprintf(full, sizeof full, "%s/%s", path, de->d_name);
         struct stat st;
         char item[600];
-        if (lstat(full, &st)) snprintf(item, sizeof item, "%.255s", de->d_name);
-        else if (S_ISDIR(st.st_mode)) snprintf(item, sizeof item, "%.255s/", de->d_name);
-        else if (S_ISLNK(st.st_mode)) snprintf(item, sizeof item, "%.255s@", de->d_name);
-        else snprintf(item, sizeof item, "%.255s\t%lld bytes", de->d_name, (long long)st.st_size);
+        if (lstat(full, &st))
+            snprintf(item, sizeof item, "%.255s", de->d_name);
+        else if (S_ISDIR(st.st_mode))
+            snprintf(item, sizeof item, "%.255s/", de->d_name);
+        else if (S_ISLNK(st.st_mode))
+            snprintf(item, sizeof item, "%.255s@", de->d_name);
+        else
+            snprintf(item, sizeof item, "%.255s\t%lld bytes", de->d_name, (long long)st.st_size);
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             names = xrealloc(names, cap * sizeof *names);
@@ -520,13 +560,16 @@ static void search_dir(search_state *st, const char *dir, int depth) {
     if (!d) return;
     struct dirent *de;
     while (!st->stop && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".git")) continue;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".git"))
+            continue;
         char p[PATH_MAX];
         if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
         struct stat sb;
         if (lstat(p, &sb)) continue; /* symlinks are not followed */
-        if (S_ISDIR(sb.st_mode)) search_dir(st, p, depth + 1);
-        else if (S_ISREG(sb.st_mode)) search_file(st, p);
+        if (S_ISDIR(sb.st_mode))
+            search_dir(st, p, depth + 1);
+        else if (S_ISREG(sb.st_mode))
+            search_file(st, p);
     }
     closedir(d);
 }
@@ -539,8 +582,11 @@ static void t_search(const agent_tools *t, const json_t *args, tool_result *r) {
     if (!arg) arg = ".";
     char path[PATH_MAX];
     he_error e;
-    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e)) return result_set(r, false, "error: %s", e.msg);
-    search_state st = {.pat = pat, .plen = strlen(pat), .icase = json_is_true(json_object_get(args, "ignore_case")),
+    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e))
+        return result_set(r, false, "error: %s", e.msg);
+    search_state st = {.pat = pat,
+                       .plen = strlen(pat),
+                       .icase = json_is_true(json_object_get(args, "ignore_case")),
                        .root = path};
     tb_init(&st.out, TOOL_MAX_RESULT);
     struct stat sb;
@@ -548,8 +594,10 @@ static void t_search(const agent_tools *t, const json_t *args, tool_result *r) {
         free(st.out.p);
         return result_set(r, false, "error: %s: %s", arg, strerror(errno));
     }
-    if (S_ISDIR(sb.st_mode)) search_dir(&st, path, 0);
-    else search_file(&st, path);
+    if (S_ISDIR(sb.st_mode))
+        search_dir(&st, path, 0);
+    else
+        search_file(&st, path);
     if (st.hits == 0) tb_add(&st.out, "no matches\n", 11);
     if (st.stop) {
         tb_add(&st.out, "[search stopped at its limit: 200 matches, 20000 files or 64 MiB]\n", 67);
@@ -575,33 +623,42 @@ static int mkdirs_for(const char *path) {
     return 0;
 }
 
-int agent_tool_target(const agent_tools *t, const char *tool, const json_t *args, char *out, size_t cap) {
+int agent_tool_target(const agent_tools *t, const char *tool, const json_t *args, char *out,
+                      size_t cap) {
     if (strcmp(tool, "write_file") && strcmp(tool, "edit_file")) return -1;
     return agent_path_resolve(t->workspace, str_arg(args, "path"), out, cap, NULL);
 }
 
-static void t_write_file(const agent_tools *t, const json_t *args, bool outside_ok, tool_result *r) {
+static void t_write_file(const agent_tools *t, const json_t *args, bool outside_ok,
+                         tool_result *r) {
     const char *arg = str_arg(args, "path");
     json_t *cj = json_object_get(args, "content");
     if (!json_is_string(cj)) return result_set(r, false, "error: content must be a string");
     char path[PATH_MAX];
     he_error e;
-    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e)) return result_set(r, false, "error: %s", e.msg);
+    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e))
+        return result_set(r, false, "error: %s", e.msg);
     if (!outside_ok && !agent_path_inside(t->workspace, path))
         return result_set(r, false, "refused: %s is outside the workspace", path);
-    if (mkdirs_for(path)) return result_set(r, false, "error: %s: cannot create its directory: %s", arg, strerror(errno));
+    if (mkdirs_for(path))
+        return result_set(r, false, "error: %s: cannot create its directory: %s", arg,
+                          strerror(errno));
     size_t n = json_string_length(cj);
-    if (write_atomic(path, json_string_value(cj), n, &e)) return result_set(r, false, "error: %s: %s", arg, e.msg);
+    if (write_atomic(path, json_string_value(cj), n, &e))
+        return result_set(r, false, "error: %s: %s", arg, e.msg);
     result_set(r, true, "wrote %zu bytes to %s", n, arg);
 }
 
 static void t_edit_file(const agent_tools *t, const json_t *args, bool outside_ok, tool_result *r) {
-    const char *arg = str_arg(args, "path"), *old = str_arg(args, "old_string"), *repl = str_arg(args, "new_string");
+    const char *arg = str_arg(args, "path"), *old = str_arg(args, "old_string"),
+               *repl = str_arg(args, "new_string");
     if (!old) return result_set(r, false, "error: old_string must be a string");
-    if (json_object_get(args, "new_string") && !repl) return result_set(r, false, "error: new_string must be a string");
+    if (json_object_get(args, "new_string") && !repl)
+        return result_set(r, false, "error: new_string must be a string");
     char path[PATH_MAX];
     he_error e;
-    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e)) return result_set(r, false, "error: %s", e.msg);
+    if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e))
+        return result_set(r, false, "error: %s", e.msg);
     if (!outside_ok && !agent_path_inside(t->workspace, path))
         return result_set(r, false, "refused: %s is outside the workspace", path);
     size_t len, nl;
@@ -635,7 +692,8 @@ static void t_run_command(const agent_tools *t, const json_t *args, tool_result 
     tb_printf(&b, "exit status %d\n", sr.exit_status);
     tb_add(&b, sr.output, sr.output_len);
     if (sr.output_total > sr.output_len) {
-        tb_printf(&b, "\n[output truncated: %zu of %zu bytes shown]\n", sr.output_len, sr.output_total);
+        tb_printf(&b, "\n[output truncated: %zu of %zu bytes shown]\n", sr.output_len,
+                  sr.output_total);
         r->truncated = true;
     }
     r->exit_status = sr.exit_status;
@@ -648,14 +706,22 @@ static void t_http_get(const agent_tools *t, const json_t *args, tool_result *r)
     const char *url = str_arg(args, "url");
     httpc_url u;
     he_error e;
-    if (!url || httpc_url_parse(url, &u, &e)) return result_set(r, false, "error: %s", url ? e.msg : "url must be a string");
+    if (!url || httpc_url_parse(url, &u, &e))
+        return result_set(r, false, "error: %s", url ? e.msg : "url must be a string");
     bool ok = false;
-    for (int i = 0; i < t->n_http_hosts && !ok; i++) ok = !strcasecmp(u.host, t->http_hosts[i]);
-    if (!ok) return result_set(r, false, "refused: host %s is not in the allowed list (--allow-http)", u.host);
+    for (int i = 0; i < t->n_http_hosts && !ok; i++)
+        ok = !strcasecmp(u.host, t->http_hosts[i]);
+    if (!ok)
+        return result_set(r, false, "refused: host %s is not in the allowed list (--allow-http)",
+                          u.host);
     /* the whole URL is the base; its path is sent as is */
-    httpc_opts o = {.connect_timeout_ms = 10000, .idle_timeout_ms = 30000, .total_timeout_s = 60, .max_body = (size_t)1 << 20};
+    httpc_opts o = {.connect_timeout_ms = 10000,
+                    .idle_timeout_ms = 30000,
+                    .total_timeout_s = 60,
+                    .max_body = (size_t)1 << 20};
     httpc_response resp;
-    if (httpc_request(&u, "GET", "", NULL, 0, &o, NULL, NULL, &resp, &e)) return result_set(r, false, "error: %s", e.msg);
+    if (httpc_request(&u, "GET", "", NULL, 0, &o, NULL, NULL, &resp, &e))
+        return result_set(r, false, "error: %s", e.msg);
     tbuf b;
     tb_init(&b, TOOL_MAX_RESULT);
     tb_printf(&b, "HTTP %d (%s)\n", resp.status, resp.content_type);
@@ -672,7 +738,8 @@ char *agent_tool_preview(const agent_tools *t, const char *tool, const json_t *a
     const char *arg = str_arg(args, "path");
     char path[PATH_MAX];
     if (arg && agent_path_resolve(t->workspace, arg, path, sizeof path, NULL) == 0)
-        tb_printf(&b, "path: %s -> %s%s\n", arg, path, agent_path_inside(t->workspace, path) ? "" : "  (OUTSIDE the workspace)");
+        tb_printf(&b, "path: %s -> %s%s\n", arg, path,
+                  agent_path_inside(t->workspace, path) ? "" : "  (OUTSIDE the workspace)");
     if (!strcmp(tool, "run_command") && str_arg(args, "command"))
         tb_printf(&b, "command (sh -c, in %s): %s\n", t->workspace, str_arg(args, "command"));
     if (arg && (!strcmp(tool, "write_file") || !strcmp(tool, "edit_file"))) {
@@ -683,8 +750,11 @@ char *agent_tool_preview(const agent_tools *t, const char *tool, const json_t *a
         he_error e;
         if (!strcmp(tool, "write_file")) {
             const char *c = str_arg(args, "content");
-            if (c) nw = xstrndup(c, json_string_length(json_object_get(args, "content"))), nl = strlen(nw);
-        } else if (old && agent_edit_apply(old, len, str_arg(args, "old_string"), str_arg(args, "new_string"), &nw, &nl, &e)) {
+            if (c)
+                nw = xstrndup(c, json_string_length(json_object_get(args, "content"))),
+                nl = strlen(nw);
+        } else if (old && agent_edit_apply(old, len, str_arg(args, "old_string"),
+                                           str_arg(args, "new_string"), &nw, &nl, &e)) {
             tb_printf(&b, "the edit cannot apply: %s\n", e.msg);
         }
         if (nw) {
@@ -698,18 +768,28 @@ char *agent_tool_preview(const agent_tools *t, const char *tool, const json_t *a
     return b.p;
 }
 
-void agent_tool_run(const agent_tools *t, const char *tool, const json_t *args, bool outside_ok, tool_result *r) {
+void agent_tool_run(const agent_tools *t, const char *tool, const json_t *args, bool outside_ok,
+                    tool_result *r) {
     memset(r, 0, sizeof *r);
     r->exit_status = -1;
-    if (!json_is_object(args)) return result_set(r, false, "error: the arguments must be a JSON object");
-    if (!strcmp(tool, "read_file")) t_read_file(t, args, r);
-    else if (!strcmp(tool, "list_dir")) t_list_dir(t, args, r);
-    else if (!strcmp(tool, "search")) t_search(t, args, r);
-    else if (!strcmp(tool, "write_file")) t_write_file(t, args, outside_ok, r);
-    else if (!strcmp(tool, "edit_file")) t_edit_file(t, args, outside_ok, r);
-    else if (!strcmp(tool, "run_command")) t_run_command(t, args, r);
-    else if (!strcmp(tool, "http_get") && t->n_http_hosts > 0) t_http_get(t, args, r);
-    else result_set(r, false, "error: unknown tool '%s'", tool);
+    if (!json_is_object(args))
+        return result_set(r, false, "error: the arguments must be a JSON object");
+    if (!strcmp(tool, "read_file"))
+        t_read_file(t, args, r);
+    else if (!strcmp(tool, "list_dir"))
+        t_list_dir(t, args, r);
+    else if (!strcmp(tool, "search"))
+        t_search(t, args, r);
+    else if (!strcmp(tool, "write_file"))
+        t_write_file(t, args, outside_ok, r);
+    else if (!strcmp(tool, "edit_file"))
+        t_edit_file(t, args, outside_ok, r);
+    else if (!strcmp(tool, "run_command"))
+        t_run_command(t, args, r);
+    else if (!strcmp(tool, "http_get") && t->n_http_hosts > 0)
+        t_http_get(t, args, r);
+    else
+        result_set(r, false, "error: unknown tool '%s'", tool);
     if (!r->text) r->text = xstrdup("");
 }
 

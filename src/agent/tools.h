@@ -16,13 +16,13 @@
 #include "agent/sandbox.h"
 #include "base/error.h"
 
-#define TOOL_MAX_FILE ((size_t)4 << 20)   /* bytes read_file/edit_file will load */
+#define TOOL_MAX_FILE ((size_t)4 << 20)    /* bytes read_file/edit_file will load */
 #define TOOL_MAX_RESULT ((size_t)64 << 10) /* bytes of one result sent back to the model */
 
 typedef struct {
-    const char *workspace;          /* resolved (realpath) */
-    sandbox_cfg sandbox;            /* run_command */
-    const char *const *http_hosts;  /* http_get may reach these hosts (exact names) */
+    const char *workspace;         /* resolved (realpath) */
+    sandbox_cfg sandbox;           /* run_command */
+    const char *const *http_hosts; /* http_get may reach these hosts (exact names) */
     int n_http_hosts;
 } agent_tools;
 
@@ -43,13 +43,14 @@ bool agent_tool_mutates(const char *name);
 /* Resolves a path argument: "~" and "~/x" against $HOME, relative paths against the
  * workspace, symlinks and ".." resolved for the part that exists (what does not exist yet may
  * not contain "." or ".." components). */
-int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t cap, he_error *err);
+int agent_path_resolve(const char *workspace, const char *arg, char *out, size_t cap,
+                       he_error *err);
 bool agent_path_inside(const char *dir, const char *path);
 
 /* edit_file's rule: old must occur in text exactly once (and be non-empty); *out is text with
  * that occurrence replaced by repl (owned). Fails naming the count when it is 0 or more than 1. */
-int agent_edit_apply(const char *text, size_t len, const char *old, const char *repl, char **out, size_t *out_len,
-                     he_error *err);
+int agent_edit_apply(const char *text, size_t len, const char *old, const char *repl, char **out,
+                     size_t *out_len, he_error *err);
 
 /* A unified diff (one hunk, 3 lines of context) from a to b, labelled with path; "" when equal.
  * Owned; capped at TOOL_MAX_RESULT bytes. */
@@ -59,12 +60,15 @@ char *agent_diff(const char *path, const char *a, size_t alen, const char *b, si
  * edit_file, the diff. Owned text, or NULL when the arguments are unusable. */
 char *agent_tool_preview(const agent_tools *t, const char *tool, const json_t *args);
 
-/* The path a file mutation changes (resolved), for its snapshot; -1 when the arguments have none. */
-int agent_tool_target(const agent_tools *t, const char *tool, const json_t *args, char *out, size_t cap);
+/* The path a file mutation changes (resolved), for its snapshot; -1 when the arguments have none.
+ */
+int agent_tool_target(const agent_tools *t, const char *tool, const json_t *args, char *out,
+                      size_t cap);
 
 /* Runs one call (the guard has already allowed it). outside_ok: a person approved it, so
  * write_file/edit_file may change a file outside the workspace. Always fills *r. */
-void agent_tool_run(const agent_tools *t, const char *tool, const json_t *args, bool outside_ok, tool_result *r);
+void agent_tool_run(const agent_tools *t, const char *tool, const json_t *args, bool outside_ok,
+                    tool_result *r);
 void tool_result_free(tool_result *r);
 
 #endif

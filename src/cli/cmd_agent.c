@@ -60,7 +60,8 @@ typedef struct {
     char url[64];
 } child_server;
 
-static int serve_child_start(const char *model, const char *log_dir, child_server *cs, he_error *err) {
+static int serve_child_start(const char *model, const char *log_dir, child_server *cs,
+                             he_error *err) {
     char logp[PATH_MAX];
     snprintf(logp, sizeof logp, "%.4000s/serve.log", log_dir);
     int lfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -80,8 +81,8 @@ static int serve_child_start(const char *model, const char *log_dir, child_serve
             dup2(null, 0);
             dup2(null, 1);
         }
-        execl("/proc/self/exe", "hearth", "serve", model, "--name", "agent", "--host", "127.0.0.1", "--port", "0",
-              (char *)NULL);
+        execl("/proc/self/exe", "hearth", "serve", model, "--name", "agent", "--host", "127.0.0.1",
+              "--port", "0", (char *)NULL);
         _exit(127);
     }
     close(lfd);
@@ -99,7 +100,8 @@ static int serve_child_start(const char *model, const char *log_dir, child_serve
             while (f && fgets(line, sizeof line, f)) {
                 const char *m = strstr(line, "listening on http://127.0.0.1:");
                 int port;
-                if (m && sscanf(m + 30, "%d", &port) == 1) snprintf(cs->url, sizeof cs->url, "http://127.0.0.1:%d", port);
+                if (m && sscanf(m + 30, "%d", &port) == 1)
+                    snprintf(cs->url, sizeof cs->url, "http://127.0.0.1:%d", port);
             }
             if (f) fclose(f);
         }
@@ -107,7 +109,8 @@ static int serve_child_start(const char *model, const char *log_dir, child_serve
             httpc_url u;
             httpc_response r;
             httpc_opts o = {.connect_timeout_ms = 1000, .idle_timeout_ms = 2000};
-            if (httpc_url_parse(cs->url, &u, NULL) == 0 && httpc_request(&u, "GET", "/health", NULL, 0, &o, NULL, NULL, &r, NULL) == 0) {
+            if (httpc_url_parse(cs->url, &u, NULL) == 0 &&
+                httpc_request(&u, "GET", "/health", NULL, 0, &o, NULL, NULL, &r, NULL) == 0) {
                 int ok = r.status == 200;
                 httpc_response_free(&r);
                 if (ok) return 0;
@@ -116,7 +119,8 @@ static int serve_child_start(const char *model, const char *log_dir, child_serve
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    return he_fail(err, HE_IO, "agent: hearth serve %s did not become ready in 5 minutes (see %s)", model, logp);
+    return he_fail(err, HE_IO, "agent: hearth serve %s did not become ready in 5 minutes (see %s)",
+                   model, logp);
 }
 
 static void serve_child_stop(child_server *cs) {
@@ -140,12 +144,16 @@ static int cmd_agent_undo(int argc, char **argv, const char *state, const char *
         const char *o = argv[i];
         if (i + 1 >= argc) return usage("missing value for", o);
         const char *v = argv[++i];
-        if (!strcmp(o, "--log")) log = v;
-        else if (!strcmp(o, "--state")) state = v;
-        else if (!strcmp(o, "--session")) session = v;
+        if (!strcmp(o, "--log"))
+            log = v;
+        else if (!strcmp(o, "--state"))
+            state = v;
+        else if (!strcmp(o, "--session"))
+            session = v;
         else if (!strcmp(o, "--step")) {
             if (cli_parse_long(v, 1, 1000000, &step)) return usage("bad value for --step:", v);
-        } else return usage("unknown option", o);
+        } else
+            return usage("unknown option", o);
     }
     he_error err = {0};
     char logbuf[PATH_MAX + 32];
@@ -189,14 +197,22 @@ int cmd_agent(int argc, char **argv) {
             if (i + 1 >= argc) return usage("missing value for", o);
             const char *v = argv[++i];
             long n;
-            if (!strcmp(o, "--url")) c.url = v;
-            else if (!strcmp(o, "--model")) model = v;
-            else if (!strcmp(o, "--api-key")) c.api_key = v;
-            else if (!strcmp(o, "--workspace")) c.workspace = v;
-            else if (!strcmp(o, "--policy")) c.policy = v;
-            else if (!strcmp(o, "--yes-to")) c.yes_to = v;
-            else if (!strcmp(o, "--log")) c.log_path = v;
-            else if (!strcmp(o, "--state")) state_arg = v;
+            if (!strcmp(o, "--url"))
+                c.url = v;
+            else if (!strcmp(o, "--model"))
+                model = v;
+            else if (!strcmp(o, "--api-key"))
+                c.api_key = v;
+            else if (!strcmp(o, "--workspace"))
+                c.workspace = v;
+            else if (!strcmp(o, "--policy"))
+                c.policy = v;
+            else if (!strcmp(o, "--yes-to"))
+                c.yes_to = v;
+            else if (!strcmp(o, "--log"))
+                c.log_path = v;
+            else if (!strcmp(o, "--state"))
+                state_arg = v;
             else if (!strcmp(o, "--allow-http")) {
                 if (c.n_http_hosts == AGENT_MAX_HOSTS) return usage("too many --allow-http", NULL);
                 hosts[c.n_http_hosts++] = v;
@@ -204,12 +220,14 @@ int cmd_agent(int argc, char **argv) {
                 if (cli_parse_long(v, 1, 10000, &n)) return usage("bad value for --max-steps:", v);
                 c.max_steps = (int)n;
             } else if (!strcmp(o, "--max-tokens")) {
-                if (cli_parse_long(v, 1, 1 << 20, &n)) return usage("bad value for --max-tokens:", v);
+                if (cli_parse_long(v, 1, 1 << 20, &n))
+                    return usage("bad value for --max-tokens:", v);
                 c.max_tokens = (int)n;
             } else if (!strcmp(o, "--timeout")) {
                 if (cli_parse_long(v, 1, 86400, &n)) return usage("bad value for --timeout:", v);
                 c.cmd_timeout_s = (int)n;
-            } else return usage("unknown option", o);
+            } else
+                return usage("unknown option", o);
         } else if (!task) {
             task = o;
         } else {
@@ -221,7 +239,8 @@ int cmd_agent(int argc, char **argv) {
         for (int i = 2; i + 1 < argc; i += 2)
             if (!strcmp(argv[i], "--state")) state_arg = argv[i + 1];
     }
-    if (state_arg) snprintf(state, sizeof state, "%s", state_arg);
+    if (state_arg)
+        snprintf(state, sizeof state, "%s", state_arg);
     else if (agent_default_state_dir(state, sizeof state, &err)) {
         fprintf(stderr, "hearth agent: %s\n", err.msg);
         return 2;

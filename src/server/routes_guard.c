@@ -24,10 +24,12 @@
 int http_guard_start(srv_http *h, const char *workspace, const char *policy, he_error *err) {
     char real[PATH_MAX];
     if (workspace && workspace[0]) {
-        if (!realpath(workspace, real)) return he_fail(err, HE_INVALID, "serve: --guard-workspace %s: not found", workspace);
+        if (!realpath(workspace, real))
+            return he_fail(err, HE_INVALID, "serve: --guard-workspace %s: not found", workspace);
     } else {
         char tmpl[] = "/tmp/hearth-guard-XXXXXX";
-        if (!mkdtemp(tmpl)) return he_fail(err, HE_IO, "serve: cannot create the guard's empty workspace");
+        if (!mkdtemp(tmpl))
+            return he_fail(err, HE_IO, "serve: cannot create the guard's empty workspace");
         snprintf(real, sizeof real, "%s", tmpl);
         h->guard_tmp_ws = true;
     }
@@ -61,7 +63,9 @@ static bool under(const char *path, const char *dir) {
 
 enum MHD_Result route_guard(http_req *q) {
     srv_http *h = q->h;
-    if (!h->guard) return http_error(q, 503, NULL, "guard_unavailable", "The guard is not running on this server.");
+    if (!h->guard)
+        return http_error(q, 503, NULL, "guard_unavailable",
+                          "The guard is not running on this server.");
     srv_req_error e;
     json_t *root = srv_json_parse_object(q->body ? q->body : "", q->len, &e);
     if (!root) return http_req_error(q, &e);
@@ -69,17 +73,20 @@ enum MHD_Result route_guard(http_req *q) {
     json_t *tj = json_object_get(root, "tool"), *args = json_object_get(root, "arguments"),
            *wj = json_object_get(root, "workspace");
     const char *tool = json_string_value(tj);
-    if (!tool || !tool[0] || json_string_length(tj) > GUARD_MAX_TOOL || strlen(tool) != json_string_length(tj)) {
+    if (!tool || !tool[0] || json_string_length(tj) > GUARD_MAX_TOOL ||
+        strlen(tool) != json_string_length(tj)) {
         r = http_error(q, 400, "tool", "invalid_request_error",
                        "'tool' must be a non-empty string of at most %d bytes.", GUARD_MAX_TOOL);
         goto out;
     }
     if (args && !json_is_object(args)) {
-        r = http_error(q, 400, "arguments", "invalid_request_error", "'arguments' must be a JSON object.");
+        r = http_error(q, 400, "arguments", "invalid_request_error",
+                       "'arguments' must be a JSON object.");
         goto out;
     }
     if (wj && !json_is_string(wj) && !json_is_null(wj)) {
-        r = http_error(q, 400, "workspace", "invalid_request_error", "'workspace' must be a string.");
+        r = http_error(q, 400, "workspace", "invalid_request_error",
+                       "'workspace' must be a string.");
         goto out;
     }
     json_t *empty = args ? NULL : json_object();
@@ -89,8 +96,9 @@ enum MHD_Result route_guard(http_req *q) {
         char real[PATH_MAX];
         if (!realpath(ws, real) || !under(real, h->guard_ws)) {
             json_decref(empty);
-            r = http_error(q, 403, "workspace", "workspace_not_allowed",
-                           "'workspace' must be the server's guard workspace or a directory under it.");
+            r = http_error(
+                q, 403, "workspace", "workspace_not_allowed",
+                "'workspace' must be the server's guard workspace or a directory under it.");
             goto out;
         }
         if (strcmp(real, h->guard_ws)) {
@@ -98,7 +106,8 @@ enum MHD_Result route_guard(http_req *q) {
             own = guard_new(real, h->guard_policy, &ge);
             if (!own) {
                 json_decref(empty);
-                r = http_error(q, 500, NULL, "guard_error", "The guard could not start for that workspace.");
+                r = http_error(q, 500, NULL, "guard_error",
+                               "The guard could not start for that workspace.");
                 goto out;
             }
             g = own;

@@ -52,7 +52,8 @@ static void write_log(const char *path, int n) {
     audit_log *a = audit_open(path, &e);
     cr_assert(a, "%s", e.msg);
     for (int i = 0; i < n; i++) {
-        json_t *r = json_pack("{s:s, s:i, s:{s:s}}", "event", "action", "step", i + 1, "arguments", "command", "ls -la");
+        json_t *r = json_pack("{s:s, s:i, s:{s:s}}", "event", "action", "step", i + 1, "arguments",
+                              "command", "ls -la");
         cr_assert_eq(audit_append(a, r, NULL, &e), 0, "%s", e.msg);
         json_decref(r);
     }
@@ -174,7 +175,8 @@ Test(agent, edit_exactly_once) {
 Test(agent, unified_diff) {
     const char *a = "1\n2\n3\n4\n5\n6\n7\n8\n", *b = "1\n2\n3\n4\nFIVE\n6\n7\n8\n";
     char *d = agent_diff("f.txt", a, strlen(a), b, strlen(b));
-    cr_expect_str_eq(d, "--- a/f.txt\n+++ b/f.txt\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+FIVE\n 6\n 7\n 8\n");
+    cr_expect_str_eq(
+        d, "--- a/f.txt\n+++ b/f.txt\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+FIVE\n 6\n 7\n 8\n");
     free(d);
     d = agent_diff("n", "", 0, "x", 1);
     cr_expect_str_eq(d, "--- a/n\n+++ b/n\n@@ -0,0 +1,1 @@\n+x\n\\ No newline at end of file\n");
@@ -274,7 +276,10 @@ Test(agent, snapshot_workspace_and_undo) {
     cr_assert_eq(snap_workspace(st, 3, "run_command", ws, &e), 0, "%s", e.msg);
     /* what a command might do: delete a tree, change a file, add files and directories */
     char cmd[PATH_MAX * 2];
-    snprintf(cmd, sizeof cmd, "cd '%s' && rm -rf src && echo changed > README && mkdir -p build/obj && touch build/obj/x.o junk", ws);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && rm -rf src && echo changed > README && mkdir -p build/obj && touch "
+             "build/obj/x.o junk",
+             ws);
     cr_assert_eq(system(cmd), 0);
     cr_assert_eq(snap_restore(st, 3, &e), 0, "%s", e.msg);
     snprintf(p, sizeof p, "%s/src/main.c", ws);
@@ -305,7 +310,8 @@ Test(agent, sandbox_confines_writes_and_time) {
     sandbox_cfg c = {.enabled = true, .workspace = ws, .timeout_s = 2, .max_output = 100};
     sandbox_result r;
     char cmd[PATH_MAX * 3];
-    snprintf(cmd, sizeof cmd, "echo inside > ok.txt; echo x > '%s'; rm -f '%s'; echo done", outside, outside);
+    snprintf(cmd, sizeof cmd, "echo inside > ok.txt; echo x > '%s'; rm -f '%s'; echo done", outside,
+             outside);
     cr_assert_eq(sandbox_run(&c, cmd, &r, &e), 0, "%s", e.msg);
     cr_expect_eq(r.exit_status, 0, "%s", r.output);
     cr_expect_str_eq(get(outside), "canary\n");

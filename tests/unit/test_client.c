@@ -29,9 +29,11 @@ Test(client, url_parse) {
     cr_expect_eq(httpc_url_parse("https://api.example.com", &u, &e), -1);
     cr_expect_eq(e.code, HE_UNSUPPORTED);
     cr_expect(strstr(e.msg, "https is not supported"));
-    const char *bad[] = {"ftp://x", "http://", "http://:80", "http://h:0", "http://h:65536", "http://h:8a",
-                         "http://u@h", "http://h/a b", "http://h/\r\nX: y", "http://[::1", "http://h?q=1", NULL};
-    for (int i = 0; bad[i]; i++) cr_expect_eq(httpc_url_parse(bad[i], &u, NULL), -1, "%s", bad[i]);
+    const char *bad[] = {"ftp://x",           "http://",     "http://:80",   "http://h:0",
+                         "http://h:65536",    "http://h:8a", "http://u@h",   "http://h/a b",
+                         "http://h/\r\nX: y", "http://[::1", "http://h?q=1", NULL};
+    for (int i = 0; bad[i]; i++)
+        cr_expect_eq(httpc_url_parse(bad[i], &u, NULL), -1, "%s", bad[i]);
 }
 
 /* ---- the reader ---- */
@@ -45,13 +47,15 @@ typedef struct {
 static int on_event(const char *data, size_t len, void *user) {
     events *ev = user;
     cr_assert_eq(data[len], 0);
-    ev->len += (size_t)snprintf(ev->buf + ev->len, sizeof ev->buf - ev->len, "[%.*s]", (int)len, data);
+    ev->len +=
+        (size_t)snprintf(ev->buf + ev->len, sizeof ev->buf - ev->len, "[%.*s]", (int)len, data);
     ev->n++;
     return 0;
 }
 
 /* Feeds s whole (step 0) or in pieces of step bytes; returns the final reader status. */
-static int feed(const char *s, size_t step, httpc_reader *r, httpc_sse *sse, events *ev, size_t max_body) {
+static int feed(const char *s, size_t step, httpc_reader *r, httpc_sse *sse, events *ev,
+                size_t max_body) {
     memset(ev, 0, sizeof *ev);
     httpc_sse_init(sse, on_event, ev, 64);
     httpc_reader_init(r, sse, 256, max_body);
@@ -75,17 +79,25 @@ typedef struct {
 static const reader_case cases[] = {
     {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 1, 200, "hello", NULL},
     {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA", 1, 200, "hello", NULL},
-    {"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{\"e\":1}", 1, 404, "{\"e\":1}", NULL},
+    {"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{\"e\":1}", 1, 404,
+     "{\"e\":1}", NULL},
     {"HTTP/1.0 200 OK\n\nbody-to-eof", 1, 200, "body-to-eof", NULL},
-    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\n", 1, 200, "abcde", NULL},
-    {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 1, 201, "ok", NULL},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: "
+     "1\r\n\r\n",
+     1, 200, "abcde", NULL},
+    {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 1, 201,
+     "ok", NULL},
     {"HTTP/1.1 204 No Content\r\n\r\n", 1, 204, NULL, NULL},
-    {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\ndata: b\r\ndata: c\r\n\r\n: hi\n\ndata:d\r\rdata: [DONE]\n\n", 1, 200,
-     NULL, "[a][b\nc][d][[DONE]]"},
-    {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
-     "4\r\ndata\r\n6\r\n: x\n\n\r\n0\r\n\r\n", 1, 200, NULL, "[x]"},
+    {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\ndata: b\r\ndata: "
+     "c\r\n\r\n: hi\n\ndata:d\r\rdata: [DONE]\n\n",
+     1, 200, NULL, "[a][b\nc][d][[DONE]]"},
+    {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n"
+     "4\r\ndata\r\n6\r\n: x\n\n\r\n0\r\n\r\n",
+     1, 200, NULL, "[x]"},
     /* an event stream on an error status is a body, not events */
-    {"HTTP/1.1 500 Oops\r\nContent-Type: text/event-stream\r\nContent-Length: 9\r\n\r\ndata: x\n\n", 1, 500, "data: x\n\n", NULL},
+    {"HTTP/1.1 500 Oops\r\nContent-Type: text/event-stream\r\nContent-Length: 9\r\n\r\ndata: x\n\n",
+     1, 500, "data: x\n\n", NULL},
     /* malformed or over a cap */
     {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", -1, 0, NULL, NULL},
     {"HTTP/2 200\r\n\r\n", -1, 0, NULL, NULL},
@@ -95,16 +107,23 @@ static const reader_case cases[] = {
     {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", -1, 0, NULL, NULL},
     {"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n", -1, 0, NULL, NULL},
     {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", -1, 0, NULL, NULL},
-    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", -1, 0, NULL, NULL},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", -1, 0, NULL,
+     NULL},
     {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX", -1, 0, NULL, NULL},
     {"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", -1, 0, NULL, NULL},
     {"HTTP/1.1 200 OK\r\n folded\r\n\r\n", -1, 0, NULL, NULL},
-    {"HTTP/1.1 200 OK\r\nX: 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-     "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-     "01234567890123456789012345678901234567890123456789012345678901234567890123456789\r\n\r\n", -1, 0, NULL, NULL},
+    {"HTTP/1.1 200 OK\r\nX: "
+     "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012"
+     "3456789"
+     "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012"
+     "3456789"
+     "01234567890123456789012345678901234567890123456789012345678901234567890123456789\r\n\r\n",
+     -1, 0, NULL, NULL},
     {"HTTP/1.1 200 OK\r\n\r\n0123456789012345678901234567890123456789012345678901234567890123456789"
-     "0123456789012345678901234567890123456789012345678901234567890123456789", -1, 0, NULL, NULL}, /* body cap 128 */
-    {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 01234567890123456789012345678901234567890123456789012345678901234567890123456789\n\n",
+     "0123456789012345678901234567890123456789012345678901234567890123456789",
+     -1, 0, NULL, NULL}, /* body cap 128 */
+    {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: "
+     "01234567890123456789012345678901234567890123456789012345678901234567890123456789\n\n",
      -1, 0, NULL, NULL}, /* event cap 64 */
     {"", -1, 0, NULL, NULL},
 };
@@ -121,8 +140,11 @@ Test(client, reader_table) {
             cr_expect_eq(rc, c->rc, "case %zu step %zu: rc %d", i, steps[k], rc);
             if (c->rc == 1) {
                 cr_expect_eq(r.status, c->status, "case %zu", i);
-                if (c->body) cr_expect(r.body && !strcmp(r.body, c->body), "case %zu step %zu: body '%s'", i, steps[k], r.body ? r.body : "(null)");
-                if (c->events) cr_expect_str_eq(ev.buf, c->events, "case %zu step %zu", i, steps[k]);
+                if (c->body)
+                    cr_expect(r.body && !strcmp(r.body, c->body), "case %zu step %zu: body '%s'", i,
+                              steps[k], r.body ? r.body : "(null)");
+                if (c->events)
+                    cr_expect_str_eq(ev.buf, c->events, "case %zu step %zu", i, steps[k]);
                 if (!c->body && !c->events) cr_expect_eq(r.body_len, 0, "case %zu", i);
             }
             httpc_reader_deinit(&r);
@@ -144,7 +166,8 @@ Test(client, sse_callback_stops) {
     httpc_sse_init(&sse, stop_after_one, &n, 0);
     httpc_reader r;
     httpc_reader_init(&r, &sse, 0, 0);
-    const char *s = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\ndata: 2\n\n";
+    const char *s =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\ndata: 2\n\n";
     cr_expect_eq(httpc_reader_feed(&r, s, strlen(s), NULL), 2);
     cr_expect_eq(n, 1);
     httpc_reader_deinit(&r);
@@ -192,7 +215,8 @@ static int start_one_shot(one_shot *o, pthread_t *t) {
 }
 
 Test(client, request_json_and_sse) {
-    one_shot o = {.reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"};
+    one_shot o = {.reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                           "11\r\n\r\n{\"ok\":true}"};
     pthread_t t;
     int port = start_one_shot(&o, &t);
     char url[64];
@@ -202,7 +226,9 @@ Test(client, request_json_and_sse) {
     httpc_opts opts = {.api_key = "sk-test", .idle_timeout_ms = 5000};
     httpc_response resp;
     he_error e;
-    cr_assert_eq(httpc_request(&u, "POST", "/chat/completions", "{\"a\":1}", 7, &opts, NULL, NULL, &resp, &e), 0, "%s", e.msg);
+    cr_assert_eq(httpc_request(&u, "POST", "/chat/completions", "{\"a\":1}", 7, &opts, NULL, NULL,
+                               &resp, &e),
+                 0, "%s", e.msg);
     pthread_join(t, NULL);
     close(o.lfd);
     cr_expect_eq(resp.status, 200);
@@ -213,13 +239,15 @@ Test(client, request_json_and_sse) {
     cr_expect(strstr(o.request, "\r\n\r\n{\"a\":1}"));
     httpc_response_free(&resp);
 
-    one_shot o2 = {.reply = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    one_shot o2 = {.reply = "HTTP/1.1 200 OK\r\nContent-Type: "
+                            "text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
                             "8\r\ndata: x\n\r\n1\r\n\n\r\n0\r\n\r\n"};
     port = start_one_shot(&o2, &t);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     cr_assert_eq(httpc_url_parse(url, &u, NULL), 0);
     events ev = {0};
-    cr_assert_eq(httpc_request(&u, "GET", "/stream", NULL, 0, &opts, on_event, &ev, &resp, &e), 0, "%s", e.msg);
+    cr_assert_eq(httpc_request(&u, "GET", "/stream", NULL, 0, &opts, on_event, &ev, &resp, &e), 0,
+                 "%s", e.msg);
     pthread_join(t, NULL);
     close(o2.lfd);
     cr_expect(resp.streamed);
