@@ -31,6 +31,7 @@ static const char usage_text[] =
     "  --url URL          an OpenAI-compatible endpoint (http://host:port[/v1])\n"
     "  --model M          without --url: serve M (a .gguf file or a store name) on loopback;\n"
     "                     with --url: the request's model name (default: the first /v1/models)\n"
+    "  --ctx N            with --model and no --url: the served context size (hearth serve --ctx)\n"
     "  --api-key KEY      the endpoint's key (also $HEARTH_API_KEY)\n"
     "  --workspace DIR    where the agent works (default: the current directory)\n"
     "  --policy FILE      the guard's policy (default: the built-in one; docs/AGENT.md)\n"
@@ -60,8 +61,8 @@ typedef struct {
     char url[64];
 } child_server;
 
-static int serve_child_start(const char *model, const char *log_dir, child_server *cs,
-                             he_error *err) {
+static int serve_child_start(const char *model, const char *ctx, const char *log_dir,
+                             child_server *cs, he_error *err) {
     char logp[PATH_MAX];
     snprintf(logp, sizeof logp, "%.4000s/serve.log", log_dir);
     int lfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -81,8 +82,12 @@ static int serve_child_start(const char *model, const char *log_dir, child_serve
             dup2(null, 0);
             dup2(null, 1);
         }
-        execl("/proc/self/exe", "hearth", "serve", model, "--name", "agent", "--host", "127.0.0.1",
-              "--port", "0", (char *)NULL);
+        if (ctx)
+            execl("/proc/self/exe", "hearth", "serve", model, "--name", "agent", "--host",
+                  "127.0.0.1", "--port", "0", "--ctx", ctx, (char *)NULL);
+        else
+            execl("/proc/self/exe", "hearth", "serve", model, "--name", "agent", "--host",
+                  "127.0.0.1", "--port", "0", (char *)NULL);
         _exit(127);
     }
     close(lfd);
@@ -170,7 +175,7 @@ static int cmd_agent_undo(int argc, char **argv, const char *state, const char *
 
 int cmd_agent(int argc, char **argv) {
     agent_config c = {.out = stdout};
-    const char *model = NULL, *hosts[AGENT_MAX_HOSTS];
+    const char *model = NULL, *ctx = NULL, *hosts[AGENT_MAX_HOSTS];
     char state[PATH_MAX], logbuf[PATH_MAX + 32];
     he_error err = {0};
     state[0] = 0;
@@ -201,7 +206,10 @@ int cmd_agent(int argc, char **argv) {
                 c.url = v;
             else if (!strcmp(o, "--model"))
                 model = v;
-            else if (!strcmp(o, "--api-key"))
+            else if (!strcmp(o, "--ctx")) {
+                if (cli_parse_long(v, 1, 1 << 22, &n)) return usage("bad value for --ctx:", v);
+                ctx = v;
+            } else if (!strcmp(o, "--api-key"))
                 c.api_key = v;
             else if (!strcmp(o, "--workspace"))
                 c.workspace = v;
@@ -268,7 +276,7 @@ int cmd_agent(int argc, char **argv) {
             return 1;
         }
         fprintf(stderr, "hearth agent: starting hearth serve %s on loopback...\n", model);
-        if (serve_child_start(model, cmd_dir, &cs, &err)) {
+        if (serve_child_start(model, ctx, cmd_dir, &cs, &err)) {
             fprintf(stderr, "hearth agent: %s\n", err.msg);
             serve_child_stop(&cs);
             return 1;

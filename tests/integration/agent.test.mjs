@@ -398,6 +398,13 @@ test('POST /v1/guard/check and the agent against a real served model', { skip: !
   } finally {
     await served.stop();
   }
+  // --model FILE without --url: the agent serves the model itself on loopback, and stops it
+  const r = await runAgent(['--model', model, '--ctx', '2048', '--workspace', w.ws, '--max-steps', '2', '--max-tokens', '32', 'List the files.'], w.env);
+  assert.ok([0, 3, 4].includes(r.code), r.stdout + r.stderr);
+  const start = records(w.log).filter((x) => x.event === 'session_start').at(-1);
+  assert.match(start.endpoint, /^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+  assert.equal(start.model, 'agent');
+  assert.equal(verify(w.log).code, 0);
 });
 
 // `ask` at a terminal: `script` gives the agent a pseudo-terminal; the prompt shows the exact
