@@ -131,6 +131,30 @@ static int resolve_loose(const char *p, char *out, size_t cap) {
     return snprintf(out, cap, "%s/%s", strcmp(real, "/") ? real : "", base) >= (int)cap ? -1 : 0;
 }
 
+/* Writes model- or tool-made text to the terminal without its control characters (an escape
+ * sequence in a model's answer or a file must not drive the person's terminal): C0 controls
+ * other than newline and tab, DEL, and UTF-8-encoded C1 controls become '?'. */
+static void out_safe(FILE *f, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+            fputc('?', f);
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            fputc('?', f);
+            i++;
+        } else {
+            fputc(c, f);
+        }
+    }
+}
+
+static void out_safe_cut(FILE *f, const char *s, size_t max) {
+    size_t n = s ? strlen(s) : 0;
+    out_safe(f, s ? s : "", n > max ? max : n);
+    if (n > max) fputs("...", f);
+}
+
 /* ---- one model turn (streamed) ---- */
 
 typedef struct {
@@ -218,14 +242,14 @@ static void take_message(turn *t, json_t *choice, bool stream) {
     if (json_is_string(rc) && json_string_length(rc)) {
         if (!t->in_reasoning) fputs("\n[thinking] ", t->out);
         t->in_reasoning = true;
-        fwrite(json_string_value(rc), 1, json_string_length(rc), t->out);
+        out_safe(t->out, json_string_value(rc), json_string_length(rc));
         fflush(t->out);
     }
     json_t *c = json_object_get(d, "content");
     if (json_is_string(c) && json_string_length(c)) {
         if (t->in_reasoning) fputs("\n", t->out);
         t->in_reasoning = false;
-        fwrite(json_string_value(c), 1, json_string_length(c), t->out);
+        out_safe(t->out, json_string_value(c), json_string_length(c));
         fflush(t->out);
         add_text(&t->content, &t->content_len, json_string_value(c), json_string_length(c),
                  MAX_CONTENT, &t->content_over);
@@ -423,17 +447,21 @@ typedef struct {
 
 /* A person at the terminal decides an "ask": shows the exact action and waits for y/N. */
 static bool ask_person(session *s, const char *tool, const json_t *args, const guard_verdict *v) {
-    fprintf(stderr, "\n=== the guard asks (rule %s, %s): %s\n", v->rule, v->category, v->reason);
-    char *a = json_dumps(args, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    fprintf(stderr, "tool: %s\narguments: %s\n", tool, a ? a : "?");
+    fprintf(stderr, "\n=== the guard asks (rule %s, %s): ", v->rule, v->category);
+    out_safe(stderr, v->reason, strlen(v->reason));
+    fputs("\ntool: ", stderr);
+    out_safe(stderr, tool, strlen(tool));
+    /* JSON with every non-ASCII character escaped: nothing in it can reach the terminal raw */
+    char *a = json_dumps(args, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    fprintf(stderr, "\narguments: %s\n", a ? a : "?");
     free(a);
     if (v->parsed) {
-        char *p = json_dumps(v->parsed, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *p = json_dumps(v->parsed, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         fprintf(stderr, "parsed: %s\n", p ? p : "?");
         free(p);
     }
     char *pv = agent_tool_preview(&s->tools, tool, args);
-    if (pv && pv[0]) fprintf(stderr, "%s", pv);
+    if (pv && pv[0]) out_safe(stderr, pv, strlen(pv));
     free(pv);
     fprintf(stderr, "Allow this action? [y/N] ");
     fflush(stderr);
@@ -458,8 +486,11 @@ static int do_call(session *s, call *cl, he_error *err) {
     json_error_t je;
     json_t *args = cl->args_len ? json_loadb(cl->args, cl->args_len, 0, &je) : json_object();
     double t0 = mono_s();
-    fprintf(c->out, "-> %s %.*s%s\n", tool, (int)(cl->args_len > 300 ? 300 : cl->args_len),
-            cl->args ? cl->args : "", cl->args_len > 300 ? "..." : "");
+    fputs("-> ", c->out);
+    out_safe(c->out, tool, strlen(tool));
+    fputc(' ', c->out);
+    out_safe_cut(c->out, cl->args, 300);
+    fputc('\n', c->out);
     json_t *rec = json_pack("{s:s, s:i, s:s, s:s}", "event", "action", "step", s->steps, "tool",
                             tool, "call_id", id);
     if (!json_is_object(args)) {
@@ -583,11 +614,9 @@ static int do_call(session *s, call *cl, he_error *err) {
     json_object_set_new(rec, "exit_status",
                         tr.exit_status >= 0 ? json_integer(tr.exit_status) : json_null());
     json_object_set_new(rec, "duration_ms", json_integer((json_int_t)(dt * 1000)));
-    fprintf(c->out, "   [%s by %s, rule %s] %.*s%s\n", o.decision, o.decider, v.rule,
-            (int)(tr.text && strlen(tr.text) > 400 ? 400
-                  : tr.text                        ? strlen(tr.text)
-                                                   : 0),
-            tr.text ? tr.text : "", tr.text && strlen(tr.text) > 400 ? "..." : "");
+    fprintf(c->out, "   [%s by %s, rule %s] ", o.decision, o.decider, v.rule);
+    out_safe_cut(c->out, tr.text, 400);
+    fputc('\n', c->out);
     add_tool_message(s, id, tr.text ? tr.text : "");
     tool_result_free(&tr);
     guard_verdict_free(&v);

@@ -328,7 +328,8 @@ test('hostile model output: bad JSON arguments, unknown tools, huge arguments do
         res.write(chunk({ tool_calls: [{ index: 2, id: 'd', function: { name: 'write_file', arguments: JSON.stringify({ path: 'big.txt', content: 'y'.repeat(200_000) }) } }] }));
         res.end('data: [DONE]\n\n');
       } else {
-        res.end(chunk({ content: 'done' }, 'stop') + 'data: [DONE]\n\n');
+        // terminal escape sequences (C0 and UTF-8 C1) must not reach the person's terminal
+        res.end(chunk({ content: 'done\u001b]0;pwned\u0007\u009b31m' }, 'stop') + 'data: [DONE]\n\n');
       }
     });
   });
@@ -338,6 +339,8 @@ test('hostile model output: bad JSON arguments, unknown tools, huge arguments do
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const acts = records(w.log).filter((x) => x.event === 'action');
     assert.equal(acts.length, 3, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /[\u001b\u0007\u009b]/);
+    assert.match(r.stdout, /done\?\]0;pwned\?\?31m/);
     assert.equal(acts[0].rule, 'bad-arguments');
     assert.equal(acts[1].tool, 'send_email');
     assert.notEqual(acts[1].decision, 'allow'); // an unknown tool is at least ask
