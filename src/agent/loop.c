@@ -691,6 +691,13 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
     }
     s->g = guard_new(s->workspace, c->policy, err);
     if (!s->g) return -1;
+    /* the log and the snapshots are the guard's to protect too: writes there are denied */
+    guard_add_protected(s->g, real_state);
+    char log_dir[PATH_MAX];
+    snprintf(log_dir, sizeof log_dir, "%s", real_log);
+    char *ls = strrchr(log_dir, '/');
+    if (ls && ls != log_dir) *ls = 0;
+    guard_add_protected(s->g, log_dir);
     s->log = audit_open(c->log_path, err);
     if (!s->log) return -1;
     s->tools = (agent_tools){.workspace = s->workspace,

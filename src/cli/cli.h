@@ -23,6 +23,7 @@ int cmd_bench(int argc, char **argv);
 /* The guarded agent and its audit log (cmd_agent.c). */
 int cmd_agent(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_guard(int argc, char **argv);
 
 
 /* Shared helpers (args.c). The parsers accept the whole string as one number within [lo, hi]

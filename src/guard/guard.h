@@ -44,6 +44,18 @@ void guard_verdict_free(guard_verdict *v);
 
 const char *guard_decision_name(guard_decision d); /* "allow", "ask", "deny" */
 
+/* A tool's declared risk (from its definition, independent of its arguments): the decision for
+ * "tool:NAME" when no policy rule matches it (instead of GUARD_ASK). */
+void guard_declare_tool(guard *g, const char *name, guard_decision d);
+
+/* Adds a protected path (the audit log's directory, ...): writes to it or under it are denied.
+ * The policy file, $HEARTH_HOME, ~/.local/share/hearth, ~/.local/state/hearth and
+ * ~/.config/hearth are protected from guard_new on. */
+void guard_add_protected(guard *g, const char *path);
+
+/* The built-in default policy's text (docs/AGENT.md, "The guard"). Static storage. */
+const char *guard_default_policy_text(void);
+
 /* A verdict as the JSON line `hearth guard check` prints and /v1/guard/check returns:
  * {"decision":..., "rule":..., "category":..., "reason":..., "parsed":...}. New reference. */
 json_t *guard_verdict_json(const guard_verdict *v);
