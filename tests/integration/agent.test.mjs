@@ -359,6 +359,16 @@ test('the log and state directory must be outside the workspace; https is refuse
   r = await runAgent(['--url', 'https://example.com', '--workspace', w.ws, 'x'], w.env);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /https is not supported/);
+  // no bubblewrap to be found: the agent refuses to start rather than run commands unconfined
+  const ep = await scriptedEndpoint([{ content: 'ok' }]);
+  try {
+    r = await runAgent(['--url', ep.url, '--workspace', w.ws, 'x'], { ...w.env, PATH: '/nonexistent' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bubblewrap \(bwrap\) cannot run here.*--no-sandbox/s);
+    assert.equal(ep.requests.length, 0);
+  } finally {
+    await ep.close();
+  }
 });
 
 // ---- against hearth serve: the guard route and a real (random-weights) model ----
