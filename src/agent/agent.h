@@ -33,8 +33,9 @@ typedef struct {
     const char *yes_to;    /* comma-separated guard categories whose "ask" is pre-approved */
     const char *const *http_hosts; /* --allow-http hosts (http_get; commands keep no network) */
     int n_http_hosts;
-    bool dry_run;        /* classify and log, never run */
-    bool no_sandbox;     /* run commands without bubblewrap (operator's explicit choice) */
+    bool dry_run;    /* classify and log, never run */
+    bool no_sandbox; /* run commands without bubblewrap (operator's explicit choice) */
+    bool allow_net; /* commands keep the network (--allow-net); the guard still classifies egress */
     bool interactive;    /* a person can answer "ask" (stdin and stderr are terminals) */
     bool second_opinion; /* ask the model for a JSON-schema judgement of each allow/ask verdict;
                             it may only raise the decision (logged with decider "model") */

@@ -369,10 +369,8 @@ static int model_turn(session *s, turn *t, he_error *err) {
             httpc_response_free(&r);
             return he_fail(err, HE_FORMAT, "agent: the endpoint's answer has no choices");
         }
-        json_t *tcs = json_object_get(json_object_get(ch, "message"), "tool_calls");
-        /* non-streamed calls carry no index: their position is it */
+        /* non-streamed calls may carry no index: their position is it (take_calls) */
         take_message(t, ch, false);
-        (void)tcs;
         json_decref(j);
     }
     httpc_response_free(&r);
@@ -702,7 +700,7 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
     if (!s->log) return -1;
     s->tools = (agent_tools){.workspace = s->workspace,
                              .sandbox = {.enabled = !c->no_sandbox,
-                                         .share_net = false,
+                                         .share_net = c->allow_net,
                                          .workspace = s->workspace,
                                          .timeout_s = c->cmd_timeout_s,
                                          .max_output = (size_t)64 << 10},
@@ -738,11 +736,11 @@ int agent_run(const agent_config *c, const char *task, he_error *err) {
     snprintf(ep, sizeof ep, s.url.ipv6 ? "http://[%s]:%s%s" : "http://%s:%s%s", s.url.host,
              s.url.port, s.url.path);
     if (log_record(&s,
-                   json_pack("{s:s, s:o, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:s?}", "event",
+                   json_pack("{s:s, s:o, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:b, s:s?}", "event",
                              "session_start", "task", json_text(task, strlen(task)), "workspace",
                              s.workspace, "endpoint", ep, "model", s.model, "policy", c->policy,
-                             "state_dir", s.session_dir, "dry_run", c->dry_run, "sandbox",
-                             !c->no_sandbox, "yes_to", c->yes_to),
+                             "state_dir", s.session_dir, "dry_run", c->dry_run, "network",
+                             c->allow_net, "sandbox", !c->no_sandbox, "yes_to", c->yes_to),
                    err))
         goto out;
     fprintf(c->out, "hearth agent: session %s in %s (model %s at %s)%s\n", s.session, s.workspace,

@@ -70,30 +70,20 @@ static void child_exec(const sandbox_cfg *c, int out_fd, char *const argv[]) {
 int sandbox_run(const sandbox_cfg *c, const char *command, sandbox_result *res, he_error *err) {
     memset(res, 0, sizeof *res);
     /* --tmpfs /tmp comes before --bind WS WS: a workspace under /tmp stays visible */
-    const char *argv_box[] = {BWRAP,
-                              "--ro-bind",
-                              "/",
-                              "/",
-                              "--dev",
-                              "/dev",
-                              "--proc",
-                              "/proc",
-                              "--tmpfs",
-                              "/tmp",
-                              "--bind",
-                              c->workspace,
-                              c->workspace,
-                              "--unshare-all",
-                              c->share_net ? "--share-net" : "--die-with-parent",
-                              "--die-with-parent",
-                              "--new-session",
-                              "--chdir",
-                              c->workspace,
-                              "--",
-                              "/bin/sh",
-                              "-c",
-                              command,
-                              NULL};
+    // clang-format off
+    const char *argv_box[32] = {BWRAP, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                                "--tmpfs", "/tmp", "--bind", c->workspace, c->workspace,
+                                "--unshare-all", "--die-with-parent", "--new-session",
+                                "--chdir", c->workspace};
+    // clang-format on
+    int na = 18;
+    if (c->share_net)
+        argv_box[na++] = "--share-net"; /* after --unshare-all, it keeps the network */
+    argv_box[na++] = "--";
+    argv_box[na++] = "/bin/sh";
+    argv_box[na++] = "-c";
+    argv_box[na++] = command;
+    argv_box[na] = NULL;
     const char *argv_plain[] = {"/bin/sh", "-c", command, NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC)) return he_fail(err, HE_IO, "sandbox: pipe: %s", strerror(errno));

@@ -42,6 +42,8 @@ static const char usage_text[] =
     "  --max-tokens N     tokens per model turn (default 2048)\n"
     "  --timeout S        run_command's wall-clock limit in seconds (default 120)\n"
     "  --allow-http HOST  offer http_get, for HOST only (repeatable)\n"
+    "  --allow-net        commands keep the network (default: none; the guard still asks\n"
+    "                     about egress)\n"
     "  --no-sandbox       run commands without bubblewrap (only if you accept the risk)\n"
     "  --second-opinion   also ask the model to judge each allowed/asked action (JSON schema);\n"
     "                     it may only raise the guard's decision\n"
@@ -192,6 +194,10 @@ int cmd_agent(int argc, char **argv) {
         }
         if (!strcmp(o, "--no-sandbox")) {
             c.no_sandbox = true;
+            continue;
+        }
+        if (!strcmp(o, "--allow-net")) {
+            c.allow_net = true;
             continue;
         }
         if (!strcmp(o, "--second-opinion")) {
