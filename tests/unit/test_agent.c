@@ -39,10 +39,12 @@ static char *get(const char *path) {
     return buf;
 }
 
-static void rm_rf(const char *d) {
+/* Removes the test's directory and frees its name. */
+static void rm_rf(char *d) {
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
     cr_assert_eq(system(cmd), 0);
+    free(d);
 }
 
 /* ---- audit ---- */
