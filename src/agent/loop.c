@@ -474,6 +474,22 @@ static void add_tool_message(session *s, const char *id, const char *content) {
                                     "content", json_text(content, strlen(content))));
 }
 
+/* The resolved paths inside the workspace that the guard's parsed form of a command names
+ * (parsed.commands[].paths[].resolved). Borrowed from parsed. */
+static int command_paths(const session *s, const json_t *parsed, const char **out, int cap) {
+    int n = 0;
+    size_t i, k;
+    json_t *cmd, *p;
+    json_array_foreach(json_object_get(parsed, "commands"), i, cmd) {
+        json_array_foreach(json_object_get(cmd, "paths"), k, p) {
+            const char *r = json_string_value(json_object_get(p, "resolved"));
+            if (r && n < cap && agent_path_inside(s->workspace, r) && strcmp(r, s->workspace))
+                out[n++] = r;
+        }
+    }
+    return n;
+}
+
 /* One tool call: guard, decide, (snapshot, run), log, answer the model. Returns -1 on a fatal
  * error (the log cannot be written, out of memory). */
 static int do_call(session *s, call *cl, he_error *err) {
@@ -567,9 +583,18 @@ static int do_call(session *s, call *cl, he_error *err) {
             char target[PATH_MAX];
             he_error se = {0};
             int sr;
-            if (!strcmp(tool, "run_command"))
+            if (!strcmp(tool, "run_command")) {
                 sr = snap_workspace(s->session_dir, s->steps, tool, s->workspace, &se);
-            else if (agent_tool_target(&s->tools, tool, args, target, sizeof target) == 0)
+                if (sr ==
+                    1) { /* too big: the paths the guard's parse names, inside the workspace */
+                    const char *paths[256];
+                    int np = command_paths(s, v.parsed, paths, 256);
+                    sr = np > 0 ? snap_paths(s->session_dir, s->steps, tool, paths, np, &se) : 1;
+                    if (sr == 0)
+                        json_object_set_new(rec, "snapshot_scope",
+                                            json_string("the paths the command names"));
+                }
+            } else if (agent_tool_target(&s->tools, tool, args, target, sizeof target) == 0)
                 sr = snap_file(s->session_dir, s->steps, tool, target, &se);
             else
                 sr = 2; /* no usable path: the tool will fail on it */

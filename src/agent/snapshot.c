@@ -226,6 +226,53 @@ int snap_workspace(const char *session_dir, int step, const char *tool, const ch
     return rc;
 }
 
+int snap_paths(const char *session_dir, int step, const char *tool, const char *const *paths, int n,
+               he_error *err) {
+    walk_list w = {0};
+    /* the named paths first (each one's state, present or not), then the trees under directories */
+    for (int i = 0; i < n && !w.over; i++) {
+        if (w.n == w.cap) {
+            w.cap = w.cap ? w.cap * 2 : 64;
+            w.paths = xrealloc(w.paths, w.cap * sizeof *w.paths);
+            w.is_dir = xrealloc(w.is_dir, w.cap);
+        }
+        struct stat st;
+        bool is_dir = lstat(paths[i], &st) == 0 && S_ISDIR(st.st_mode);
+        w.paths[w.n] = xstrdup(paths[i]);
+        w.is_dir[w.n++] = is_dir;
+        if (is_dir)
+            walk(paths[i], &w, 0);
+        else if (lstat(paths[i], &st) == 0 && S_ISREG(st.st_mode) &&
+                 (w.bytes += st.st_size) > SNAP_MAX_BYTES)
+            w.over = true;
+        if (w.n > SNAP_MAX_FILES) w.over = true;
+    }
+    if (w.over || w.n == 0) {
+        walk_free(&w);
+        return 1;
+    }
+    char dir[PATH_MAX];
+    if (new_step_dir(session_dir, step, dir, sizeof dir, err)) {
+        walk_free(&w);
+        return -1;
+    }
+    json_t *m =
+        json_pack("{s:i, s:s, s:s, s:[]}", "step", step, "tool", tool, "kind", "files", "entries");
+    json_t *entries = json_object_get(m, "entries");
+    int rc = 0;
+    for (size_t i = 0; i < w.n && rc == 0; i++) {
+        json_t *e = entry_for(w.paths[i], dir, (int)i, NULL, err);
+        if (!e)
+            rc = -1;
+        else
+            json_array_append_new(entries, e);
+    }
+    if (rc == 0) rc = write_manifest(dir, m, err);
+    json_decref(m);
+    walk_free(&w);
+    return rc;
+}
+
 /* ---- restore ---- */
 
 static int restore_entry(const char *dir, json_t *e, he_error *err) {

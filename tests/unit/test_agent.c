@@ -334,3 +334,31 @@ Test(agent, sandbox_confines_writes_and_time) {
     sandbox_result_free(&r);
     rm_rf(d);
 }
+
+Test(agent, snapshot_named_paths_and_undo) {
+    char *d = mkdtemp_dir();
+    char ws[PATH_MAX], st[PATH_MAX], a[PATH_MAX + 8], sub[PATH_MAX + 8], x[PATH_MAX + 16],
+        missing[PATH_MAX + 16];
+    snprintf(ws, sizeof ws, "%s/ws", d);
+    snprintf(st, sizeof st, "%s/state", d);
+    mkdir(ws, 0755);
+    snprintf(a, sizeof a, "%s/a.txt", ws);
+    snprintf(sub, sizeof sub, "%s/d", ws);
+    snprintf(x, sizeof x, "%s/d/x.txt", ws);
+    snprintf(missing, sizeof missing, "%s/new.txt", ws);
+    put(a, "a\n");
+    mkdir(sub, 0755);
+    put(x, "x\n");
+    const char *paths[] = {a, sub, missing};
+    he_error e;
+    cr_assert_eq(snap_paths(st, 5, "run_command", paths, 3, &e), 0, "%s", e.msg);
+    put(a, "changed\n");
+    unlink(x);
+    rmdir(sub);
+    put(missing, "new\n");
+    cr_assert_eq(snap_restore(st, 5, &e), 0, "%s", e.msg);
+    cr_expect_str_eq(get(a), "a\n");
+    cr_expect_str_eq(get(x), "x\n");
+    cr_expect_eq(access(missing, F_OK), -1);
+    rm_rf(d);
+}
