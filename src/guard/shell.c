@@ -629,7 +629,7 @@ static int redir_push(parser *p, sh_cmd *c, int fd, sh_redir_kind kind, sh_word 
 }
 
 /* A redirection operator at p->i (after an optional fd number). */
-static int parse_redir(parser *p, sh_cmd *c, int fd) {
+static int parse_redir(parser *p, int idx, int fd) {
     int c0 = peek(p, 0), c1 = peek(p, 1), c2 = peek(p, 2);
     sh_redir_kind kind;
     if (c0 == '&' && c1 == '>') {
@@ -652,8 +652,8 @@ static int parse_redir(parser *p, sh_cmd *c, int fd) {
             free(d.s);
             return fail(p, "too many here-documents");
         }
-        int cmd_index = (int)(c - p->out->c);
-        p->hd[p->nhd].cmd = cmd_index;
+        sh_cmd *c = &p->out->c[idx]; /* after the word: substitutions may have moved the list */
+        p->hd[p->nhd].cmd = idx;
         p->hd[p->nhd].redir = c->nr;
         p->hd[p->nhd].delim = d.s;
         p->hd[p->nhd].strip_tabs = strip;
@@ -689,6 +689,7 @@ static int parse_redir(parser *p, sh_cmd *c, int fd) {
         return fail(p, "redirection without a target");
     sh_word t;
     if (parse_one_word(p, &t) < 0) return -1;
+    sh_cmd *c = &p->out->c[idx];
     if (kind == SH_R_DUP) {
         /* >&N / >&- duplicate a descriptor; >& WORD (not a number) redirects both to a file */
         int digits = t.s[0] != 0;
@@ -741,6 +742,23 @@ static int read_heredocs(parser *p) {
     return 0;
 }
 
+/* Removes command idx: the last one is taken off the list; one with commands after it (from a
+ * substitution inside it) stays as an empty command, which runs nothing. */
+static void drop_cmd(parser *p, int idx) {
+    sh_cmd *c = &p->out->c[idx];
+    cmd_free(c);
+    if (idx == p->out->n - 1) {
+        p->out->n--;
+        return;
+    }
+    int depth = c->depth, subst = c->subst, func = c->func;
+    memset(c, 0, sizeof *c);
+    c->pipe_prev = -1;
+    c->depth = depth;
+    c->subst = subst;
+    c->func = func;
+}
+
 static int is_reserved(const sh_word *w, const char *name) {
     return !(w->flags & (SH_W_QUOTED | SH_W_DYNAMIC)) && !strcmp(w->s, name);
 }
@@ -786,8 +804,7 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
                 }
                 pop_word(c);
                 if (c->na == 0) {
-                    cmd_free(c);
-                    p->out->n--;
+                    drop_cmd(p, idx);
                     *cmd_index = -1;
                 }
                 return 0;
@@ -795,11 +812,11 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
             return fail(p, "unexpected '('");
         }
         if (!in_dbracket && (ch == '<' || ch == '>') && peek(p, 1) != '(') {
-            if (parse_redir(p, c, -1) < 0) return -1;
+            if (parse_redir(p, idx, -1) < 0) return -1;
             continue;
         }
         if (ch == '&') { /* &> */
-            if (parse_redir(p, c, -1) < 0) return -1;
+            if (parse_redir(p, idx, -1) < 0) return -1;
             continue;
         }
         if (ch >= '0' && ch <= '9' && !in_dbracket) {
@@ -810,7 +827,7 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
                 !(j + 1 < p->n && p->s[j + 1] == '(')) {
                 int fd = atoi(p->s + p->i);
                 p->i = j;
-                if (parse_redir(p, c, fd) < 0) return -1;
+                if (parse_redir(p, idx, fd) < 0) return -1;
                 continue;
             }
         }
@@ -959,14 +976,13 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
         }
     if (c->nw == 0 && c->na == 0 && c->nr == 0) {
         /* nothing there (a reserved word only): drop it */
-        cmd_free(c);
-        p->out->n--;
+        drop_cmd(p, idx);
         *cmd_index = -1;
     } else if (c->func && c->nw > 0) {
         const char *fname = p->out->funcs[c->func - 1];
         if (!strcmp(c->w[0].s, fname)) p->out->recursive_func = 1;
     }
-    if (p->pending_func > 0 && c->nw > 0 && *cmd_index >= 0) p->pending_func = 0;
+    if (*cmd_index >= 0 && p->pending_func > 0 && c->nw > 0) p->pending_func = 0;
     return 0;
 }
 

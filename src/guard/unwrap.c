@@ -157,6 +157,7 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
     static const char *const shells[] = {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish",
                                          "csh", "tcsh", "yash", "posh", "rbash", NULL};
     char *dirbuf = NULL; /* cwd override for this command only (env -C, find -execdir) */
+    char progres[PATH_MAX]; /* the resolved program path (name points into it) */
     const char *home_over = home;
     char *home_owned = NULL;
     for (int step = 0; step < UW_MAX_STEPS && a.n > 0; step++) {
@@ -167,8 +168,8 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
         }
         const char *name = prog;
         if (strchr(prog, '/')) {
-            char res[PATH_MAX];
-            unsigned cls = gp_classify(st->g, st->cwd, prog, a.f[0], res, sizeof res);
+            char *res = progres;
+            unsigned cls = gp_classify(st->g, st->cwd, prog, a.f[0], res, PATH_MAX);
             if (cls & (GP_INSIDE | GP_WORKSPACE)) flags |= GF_WSPROG;
             if (cls & GP_DYNAMIC) flags |= GF_DYNPROG;
             name = base_name(res[0] ? res : prog);

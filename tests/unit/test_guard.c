@@ -53,8 +53,9 @@ static void fixture(void) {
     cr_assert(mkdtemp(tmpl));
     char rp[PATH_MAX];
     cr_assert(realpath(tmpl, rp));
-    cr_assert(strlen(rp) < sizeof T);
-    snprintf(T, sizeof T, "%s", rp);
+    size_t rl = strlen(rp);
+    cr_assert(rl < sizeof T);
+    memcpy(T, rp, rl + 1);
     char p[PATH_MAX * 2], q[PATH_MAX * 2];
     snprintf(HOMEDIR, sizeof HOMEDIR, "%s/home", T);
     snprintf(WS, sizeof WS, "%s/home/work/ws", T);
@@ -297,7 +298,7 @@ Test(guard, path_escapes_never_allow_writes_outside) {
     size_t checked = 0, bad = 0;
     for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
         for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
-            char text[1024], rule[64];
+            char text[3 * PATH_MAX], rule[64];
             fill(text, sizeof text, forms[f], targets[t]);
             guard_decision d = decide_cmd(g, text, rule, sizeof rule);
             checked++;
