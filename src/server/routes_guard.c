@@ -3,6 +3,7 @@
  * verdict JSON (guard_verdict_json: decision, rule, category, reason, parsed), the same line
  * `hearth guard check` prints.
  *
+ * "arguments" may also be a string holding the object, as OpenAI tool calls carry it.
  * The workspace is the server's (--guard-workspace DIR). Without one the server classifies
  * against an empty private directory it made at start, so no caller's path counts as "inside
  * the workspace" and writes are never allowed by default. A request may name a "workspace" only
@@ -70,6 +71,7 @@ enum MHD_Result route_guard(http_req *q) {
     json_t *root = srv_json_parse_object(q->body ? q->body : "", q->len, &e);
     if (!root) return http_req_error(q, &e);
     enum MHD_Result r;
+    json_t *parsed_args = NULL;
     json_t *tj = json_object_get(root, "tool"), *args = json_object_get(root, "arguments"),
            *wj = json_object_get(root, "workspace");
     const char *tool = json_string_value(tj);
@@ -78,6 +80,11 @@ enum MHD_Result route_guard(http_req *q) {
         r = http_error(q, 400, "tool", "invalid_request_error",
                        "'tool' must be a non-empty string of at most %d bytes.", GUARD_MAX_TOOL);
         goto out;
+    }
+    if (json_is_string(args)) { /* as OpenAI tool calls carry it: a string holding the object */
+        parsed_args = json_loadb(json_string_value(args), json_string_length(args), 0, NULL);
+        args = parsed_args;
+        if (!args) args = json_null();
     }
     if (args && !json_is_object(args)) {
         r = http_error(q, 400, "arguments", "invalid_request_error",
@@ -129,6 +136,7 @@ enum MHD_Result route_guard(http_req *q) {
     guard_verdict_free(&v);
     r = http_respond_json(q, 200, vj);
 out:
+    json_decref(parsed_args);
     json_decref(root);
     return r;
 }

@@ -390,9 +390,12 @@ test('POST /v1/guard/check and the agent against a real served model', { skip: !
     assert.ok(v.rule && v.reason);
     res = await check({ tool: 'read_file', arguments: { path: 'greet.txt' } });
     assert.equal((await res.json()).decision, 'allow');
+    // arguments as OpenAI tool calls carry them: a string holding the object
+    res = await check({ tool: 'run_command', arguments: JSON.stringify({ command: 'rm -rf ~' }) });
+    assert.equal((await res.json()).decision, 'deny');
     res = await check({ tool: 'read_file', arguments: { path: 'greet.txt' }, workspace: '/' });
     assert.equal(res.status, 403); // only the server's workspace or one under it
-    for (const bad of ['{', '[]', '{"tool": 5}', '{"tool": "x", "arguments": []}', '{"arguments": {}}']) {
+    for (const bad of ['{', '[]', '{"tool": 5}', '{"tool": "x", "arguments": []}', '{"tool": "x", "arguments": "[1]"}', '{"tool": "x", "arguments": "{bad"}', '{"arguments": {}}']) {
       res = await check(bad);
       assert.equal(res.status, 400, bad);
       assert.ok((await res.json()).error.message);
