@@ -286,6 +286,28 @@ test('--second-opinion may raise a decision, never lower it', async () => {
   assert.equal(verify(w.log).code, 0);
 });
 
+test('the audit log and the snapshots are protected: writing them is denied', async () => {
+  const w = world('protected');
+  // a log and a state directory of the operator's choosing, outside $HEARTH_HOME
+  w.log = join(w.dir, 'logs', 'audit.jsonl');
+  const state = join(w.dir, 'state');
+  const ep = await scriptedEndpoint([
+    { calls: [{ name: 'write_file', arguments: { path: w.log, content: '' } }] },
+    { calls: [{ name: 'run_command', arguments: { command: `truncate -s 0 ${w.log}` } }] },
+    { calls: [{ name: 'write_file', arguments: { path: join(state, 'last-session'), content: 'x' } }] },
+    { content: 'ok' },
+  ]);
+  try {
+    const r = await runAgent(['--url', ep.url, '--workspace', w.ws, '--log', w.log, '--state', state, 'x'], w.env);
+    assert.equal(r.code, 4, r.stdout + r.stderr); // 3 refusals in a row
+    const acts = records(w.log).filter((x) => x.event === 'action');
+    assert.deepEqual(acts.map((a) => a.verdict), ['deny', 'deny', 'deny']);
+    assert.equal(verify(w.log).code, 0);
+  } finally {
+    await ep.close();
+  }
+});
+
 test('repeated refusals end the session; the step limit ends it too', async () => {
   const w = world('limits');
   const rm = { calls: [{ name: 'run_command', arguments: { command: 'rm -rf /' } }] };
