@@ -36,13 +36,16 @@ typedef struct {
     bool dry_run;    /* classify and log, never run */
     bool no_sandbox; /* run commands without bubblewrap (operator's explicit choice) */
     bool allow_net; /* commands keep the network (--allow-net); the guard still classifies egress */
-    bool interactive;    /* a person can answer "ask" (stdin and stderr are terminals) */
-    bool second_opinion; /* ask the model for a JSON-schema judgement of each allow/ask verdict;
-                            it may only raise the decision (logged with decider "model") */
-    int max_steps;       /* actions per session; 0: 30 */
-    int max_tokens;      /* per model turn; 0: 2048 */
-    int cmd_timeout_s;   /* run_command's wall clock; 0: 120 */
-    FILE *out;           /* what the model says and does (stdout) */
+    bool interactive;        /* a person can answer "ask" (stdin and stderr are terminals) */
+    bool second_opinion;     /* ask the model for a JSON-schema judgement of each allow/ask verdict;
+                                it may only raise the decision (logged with decider "model") */
+    const char *tool_choice; /* "auto" (NULL) or "required": every turn must call a tool */
+    const char
+        *extra_body;   /* a JSON object merged into every chat request (--extra-body), or NULL */
+    int max_steps;     /* actions per session; 0: 30 */
+    int max_tokens;    /* per model turn; 0: 2048 */
+    int cmd_timeout_s; /* run_command's wall clock; 0: 120 */
+    FILE *out;         /* what the model says and does (stdout) */
 } agent_config;
 
 /* Runs one session for task. Returns an exit code (AGENT_*); err is filled for AGENT_ERROR. */

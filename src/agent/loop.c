@@ -288,6 +288,7 @@ typedef struct {
     agent_tools tools;
     json_t *messages;
     json_t *tool_schema;
+    json_t *extra; /* --extra-body */
     int turn, steps, denials, consecutive;
 } session;
 
@@ -343,8 +344,10 @@ static int model_turn(session *s, turn *t, he_error *err) {
     memset(t, 0, sizeof *t);
     t->out = s->c->out;
     json_t *req = json_pack("{s:s, s:O, s:O, s:s, s:b, s:i}", "model", s->model, "messages",
-                            s->messages, "tools", s->tool_schema, "tool_choice", "auto", "stream",
-                            1, "max_tokens", s->c->max_tokens > 0 ? s->c->max_tokens : 2048);
+                            s->messages, "tools", s->tool_schema, "tool_choice",
+                            s->c->tool_choice ? s->c->tool_choice : "auto", "stream", 1,
+                            "max_tokens", s->c->max_tokens > 0 ? s->c->max_tokens : 2048);
+    if (s->extra) json_object_update(req, s->extra); /* --extra-body: the operator's fields */
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (!body) return he_fail(err, HE_NOMEM, "agent: cannot serialize the request");
@@ -733,6 +736,13 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
                              .n_http_hosts = c->n_http_hosts};
     if (!c->no_sandbox && !c->dry_run && sandbox_probe(err)) return -1;
     s->tool_schema = agent_tools_schema(&s->tools);
+    if (c->extra_body) {
+        json_error_t je;
+        s->extra = json_loads(c->extra_body, 0, &je);
+        if (!json_is_object(s->extra))
+            return he_fail(err, HE_INVALID, "agent: --extra-body must be a JSON object (%s)",
+                           je.text);
+    }
     s->messages = json_array();
     return 0;
 }
@@ -742,6 +752,7 @@ static void session_close(session *s) {
     audit_close(s->log);
     json_decref(s->messages);
     json_decref(s->tool_schema);
+    json_decref(s->extra);
 }
 
 int agent_run(const agent_config *c, const char *task, he_error *err) {

@@ -455,7 +455,7 @@ static void t_list_dir(const agent_tools *t, const json_t *args, tool_result *r)
     char path[PATH_MAX];
     he_error e;
     const char *arg = str_arg(args, "path");
-    if (!arg) arg = ".";
+    if (!arg || !arg[0]) arg = ".";
     if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e))
         return result_set(r, false, "error: %s", e.msg);
     DIR *d = opendir(path);
@@ -579,7 +579,7 @@ static void t_search(const agent_tools *t, const json_t *args, tool_result *r) {
     if (!pat || !pat[0]) return result_set(r, false, "error: pattern must be a non-empty string");
     if (strlen(pat) > 1000) return result_set(r, false, "error: pattern over 1000 bytes");
     const char *arg = str_arg(args, "path");
-    if (!arg) arg = ".";
+    if (!arg || !arg[0]) arg = ".";
     char path[PATH_MAX];
     he_error e;
     if (agent_path_resolve(t->workspace, arg, path, sizeof path, &e))

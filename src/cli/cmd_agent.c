@@ -37,6 +37,10 @@ static const char usage_text[] =
     "  --policy FILE      the guard's policy (default: the built-in one; docs/AGENT.md)\n"
     "  --yes-to CATS      approve 'ask' verdicts of these guard categories (comma-separated)\n"
     "                     without asking; never a 'deny'\n"
+    "  --tool-choice C    auto (default) or required (every turn must call a tool: the session\n"
+    "                     then ends at the step or refusal limit)\n"
+    "  --extra-body JSON  fields merged into every chat request (e.g.\n"
+    "                     '{\"chat_template_kwargs\": {\"enable_thinking\": false}}')\n"
     "  --dry-run          classify and log every action, run none\n"
     "  --max-steps N      actions per session (default 30)\n"
     "  --max-tokens N     tokens per model turn (default 2048)\n"
@@ -221,7 +225,13 @@ int cmd_agent(int argc, char **argv) {
                 c.workspace = v;
             else if (!strcmp(o, "--policy"))
                 c.policy = v;
-            else if (!strcmp(o, "--yes-to"))
+            else if (!strcmp(o, "--extra-body"))
+                c.extra_body = v;
+            else if (!strcmp(o, "--tool-choice")) {
+                if (strcmp(v, "auto") && strcmp(v, "required"))
+                    return usage("--tool-choice takes auto or required:", v);
+                c.tool_choice = v;
+            } else if (!strcmp(o, "--yes-to"))
                 c.yes_to = v;
             else if (!strcmp(o, "--log"))
                 c.log_path = v;

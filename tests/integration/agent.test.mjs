@@ -433,6 +433,27 @@ test('POST /v1/guard/check and the agent against a real served model', { skip: !
     const shown = (r.stdout.match(/^-> /gm) ?? []).length;
     assert.equal(recs.filter((x) => x.event === 'action').length, shown);
     assert.equal(verify(w.log).code, 0);
+    // tool_choice required: the served model must call tools (its grammar makes the calls
+    // well-formed); each streamed call reaches the guard, is decided and logged
+    // A random model's string arguments may run past max_tokens (the call is then cut and the
+    // turn ends as an answer): a few seeds, and at least one session must carry calls.
+    let acts = [];
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const before = records(w.log).length;
+      const extra = JSON.stringify({ enable_thinking: false, seed });
+      const r2 = await runAgent(['--url', served.url, '--workspace', w.ws, '--max-steps', '3', '--max-tokens', '256', '--tool-choice', 'required', '--extra-body', extra, 'Look around.'], w.env);
+      assert.ok([0, 3, 4].includes(r2.code), r2.stdout + r2.stderr); // 0: a call cut by max_tokens ends it
+      const these = records(w.log).slice(before).filter((x) => x.event === 'action');
+      assert.equal(these.length, (r2.stdout.match(/^-> /gm) ?? []).length);
+      acts = acts.concat(these);
+      if (acts.length) break;
+    }
+    assert.ok(acts.length >= 1, 'no session of the served model carried a tool call');
+    for (const a of acts) {
+      assert.ok(['allow', 'deny'].includes(a.decision));
+      assert.ok(a.rule);
+    }
+    assert.equal(verify(w.log).code, 0);
   } finally {
     await served.stop();
   }
