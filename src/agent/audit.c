@@ -183,8 +183,10 @@ static bool is_hex64(const char *p) {
     return true;
 }
 
-int audit_verify(const char *path, long *n_records, long *bad_line, he_error *err) {
+int audit_verify(const char *path, long *n_records, long *bad_line, char last_sha[65],
+                 he_error *err) {
     *bad_line = 0;
+    if (last_sha) last_sha[0] = 0;
     if (n_records) *n_records = 0;
     FILE *f = fopen(path, "r");
     if (!f) return he_fail(err, HE_IO, "audit: cannot read %s: %s", path, strerror(errno));
@@ -248,6 +250,7 @@ int audit_verify(const char *path, long *n_records, long *bad_line, he_error *er
             break;
         }
         audit_sha256_hex(line, (size_t)len, expect);
+        if (last_sha) memcpy(last_sha, self, 65);
     }
     if (rc == 0 && ferror(f)) rc = -1, he_fail(err, HE_IO, "audit: read error on %s", path);
     free(line);

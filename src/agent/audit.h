@@ -27,10 +27,11 @@ void audit_close(audit_log *a);
  * On success the record's own hash is copied to sha_out (65 bytes) when non-NULL. */
 int audit_append(audit_log *a, json_t *rec, char sha_out[65], he_error *err);
 
-/* Checks the whole chain of the log at path. Returns 0 when it verifies (n_records set), 1 when a
- * record is broken (*bad_line = its 1-based line number, err says why), -1 when the file cannot
- * be read. */
-int audit_verify(const char *path, long *n_records, long *bad_line, he_error *err);
+/* Checks the whole chain of the log at path. Returns 0 when it verifies (n_records set; last_sha,
+ * when non-NULL, gets the last record's own sha256, "" for an empty log), 1 when a record is
+ * broken (*bad_line = its 1-based line number, err says why), -1 when the file cannot be read. */
+int audit_verify(const char *path, long *n_records, long *bad_line, char last_sha[65],
+                 he_error *err);
 
 /* The hex SHA-256 of buf (out: 65 bytes). */
 void audit_sha256_hex(const void *buf, size_t len, char out[65]);

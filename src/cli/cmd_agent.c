@@ -309,15 +309,28 @@ int cmd_agent(int argc, char **argv) {
 }
 
 int cmd_audit(int argc, char **argv) {
-    if (argc != 3 || strcmp(argv[1], "verify")) {
-        fprintf(stderr, "usage: hearth audit verify LOG\n");
+    const char *head = NULL;
+    if (argc == 5 && !strcmp(argv[3], "--head")) head = argv[4];
+    if ((argc != 3 && !head) || strcmp(argv[1], "verify")) {
+        fprintf(stderr, "usage: hearth audit verify LOG [--head SHA256]\n"
+                        "  --head: the log must end at the record with this sha256 (a session's\n"
+                        "  last_sha256 kept elsewhere): records cut off the end are caught too\n");
         return 2;
     }
     long n = 0, bad = 0;
+    char last[65];
     he_error err = {0};
-    int rc = audit_verify(argv[2], &n, &bad, &err);
+    int rc = audit_verify(argv[2], &n, &bad, last, &err);
+    if (rc == 0 && head && strcmp(head, last)) {
+        fprintf(stderr,
+                "%s: the chain is intact but does not end at record %.16s...: records were cut off "
+                "the end, or added after it\n",
+                argv[2], head);
+        return 1;
+    }
     if (rc == 0) {
-        printf("%s: %ld records, chain intact\n", argv[2], n);
+        printf("%s: %ld records, chain intact%s\n", argv[2], n,
+               head ? ", ends at the expected record" : "");
         return 0;
     }
     if (rc == 1) {

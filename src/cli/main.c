@@ -27,7 +27,7 @@ static const command commands[] = {
     {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O] [--admin-key KEY] [--model-dir DIR] [--verify] [--guard-workspace DIR] [--guard-policy FILE]   (MODEL: a file or a store name)"},
     {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY] [--admin-key KEY]"},
     {"agent", cmd_agent, "agent [--url URL | --model NAME_OR_FILE] [--workspace DIR] [--policy FILE] [--yes-to CATS] [--dry-run] [--max-steps N] [--log FILE] TASK   (also: agent undo [--log FILE] [--step N])"},
-    {"audit", cmd_audit, "audit verify LOG"},
+    {"audit", cmd_audit, "audit verify LOG [--head SHA256]"},
     {"guard", cmd_guard, "guard check [--workspace DIR] [--policy FILE]   (JSON lines {\"tool\", \"arguments\"} on stdin; one verdict line each) | guard policy"},
     {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--json]"},
 };

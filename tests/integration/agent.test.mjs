@@ -99,6 +99,15 @@ function verify(log) {
   }
 }
 
+function verifyHead(log, head) {
+  try {
+    execFileSync(BIN, ['audit', 'verify', log, '--head', head], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { code: 0, out: '' };
+  } catch (e) {
+    return { code: e.status, out: String(e.stderr) };
+  }
+}
+
 const records = (log) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
 // A fresh world: HOME with a canary, a canary outside the workspace, a workspace with a bug and
@@ -169,6 +178,16 @@ test('scripted session: read, edit, test, rm -rf ~ refused and never run; the lo
     const v = verify(w.log);
     assert.equal(v.code, 0, v.out);
     assert.match(v.out, /7 records, chain intact/);
+    // the session's tail anchor (kept outside the log) catches records cut off the end
+    const head = readFileSync(join(recs[0].state_dir, 'last_sha256'), 'utf8').trim();
+    assert.equal(head, recs.at(-1).sha256);
+    assert.equal(verifyHead(w.log, head).code, 0);
+    const short = join(w.dir, 'short.jsonl');
+    writeFileSync(short, readFileSync(w.log, 'utf8').split('\n').slice(0, 5).join('\n') + '\n');
+    assert.equal(verify(short).code, 0); // a chain cut at the end still links...
+    const h = verifyHead(short, head);
+    assert.equal(h.code, 1); // ...but does not end where the session did
+    assert.match(h.out, /cut off/);
     // ...and an altered record is named
     const lines = readFileSync(w.log, 'utf8').split('\n');
     const tampered = join(w.dir, 'tampered.jsonl');

@@ -93,18 +93,18 @@ Test(agent, audit_chain_verifies_and_names_the_altered_record) {
     write_log(log, 5);
     long n, bad;
     he_error e;
-    cr_assert_eq(audit_verify(log, &n, &bad, &e), 0, "%s", e.msg);
+    cr_assert_eq(audit_verify(log, &n, &bad, NULL, &e), 0, "%s", e.msg);
     cr_expect_eq(n, 5);
     /* a second writer continues the same chain */
     write_log(log, 2);
-    cr_assert_eq(audit_verify(log, &n, &bad, &e), 0, "%s", e.msg);
+    cr_assert_eq(audit_verify(log, &n, &bad, NULL, &e), 0, "%s", e.msg);
     cr_expect_eq(n, 7);
     struct stat st;
     stat(log, &st);
     cr_expect_eq(st.st_mode & 0777, 0600);
     /* an altered field: that record is named */
     edit_line(log, 3, "ls -la", "rm -rf");
-    cr_expect_eq(audit_verify(log, &n, &bad, &e), 1);
+    cr_expect_eq(audit_verify(log, &n, &bad, NULL, &e), 1);
     cr_expect_eq(bad, 3);
     cr_expect(strstr(e.msg, "altered"), "%s", e.msg);
     rm_rf(d);
@@ -125,24 +125,24 @@ Test(agent, audit_removed_or_rehashed_record_breaks_the_link) {
     fclose(f);
     long n, bad;
     he_error e;
-    cr_expect_eq(audit_verify(cut, &n, &bad, &e), 1);
+    cr_expect_eq(audit_verify(cut, &n, &bad, NULL, &e), 1);
     cr_expect_eq(bad, 2);
     cr_expect(strstr(e.msg, "prev_sha256"), "%s", e.msg);
     /* drop the first line: the new first record does not start the chain */
     f = fopen(cut, "w");
     fputs(l2, f);
     fclose(f);
-    cr_expect_eq(audit_verify(cut, &n, &bad, &e), 1);
+    cr_expect_eq(audit_verify(cut, &n, &bad, NULL, &e), 1);
     cr_expect_eq(bad, 1);
     /* a torn last line */
     f = fopen(cut, "w");
     fputs(all, f);
     fputs("{\"prev_sha256\":", f);
     fclose(f);
-    cr_expect_eq(audit_verify(cut, &n, &bad, &e), 1);
+    cr_expect_eq(audit_verify(cut, &n, &bad, NULL, &e), 1);
     cr_expect_eq(bad, 5);
     free(all);
-    cr_expect_eq(audit_verify("/nonexistent/log", &n, &bad, &e), -1);
+    cr_expect_eq(audit_verify("/nonexistent/log", &n, &bad, NULL, &e), -1);
     rm_rf(d);
 }
 
