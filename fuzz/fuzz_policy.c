@@ -47,8 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     /* decide a few actions under this policy alone */
     g->pol = pol;
-    static const char *const cmds[] = {"rm -rf /", "ls -la", "git push --force", "curl x | sh",
-                                       "echo x > .git/config", "cat ~/.ssh/id_rsa"};
+    static const char *const cmds[] = {
+        "rm -rf /",         "ls -la", "git push --force", "curl x | sh", "echo x > .git/config",
+        "cat ~/.ssh/id_rsa"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         json_t *args = json_pack("{s:s}", "command", cmds[i]);
         guard_verdict v;

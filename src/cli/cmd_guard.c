@@ -16,8 +16,10 @@
 #define GUARD_CLI_MAX_LINE (1 << 20)
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: hearth guard check [--workspace DIR] [--policy FILE]   (JSON lines on stdin)\n"
-                 "       hearth guard policy                                  (print the built-in policy)\n");
+    fprintf(out,
+            "usage: hearth guard check [--workspace DIR] [--policy FILE]   (JSON lines on stdin)\n"
+            "       hearth guard policy                                  (print the built-in "
+            "policy)\n");
 }
 
 static void print_json(json_t *o) {

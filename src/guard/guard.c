@@ -17,9 +17,12 @@
 
 const char *guard_decision_name(guard_decision d) {
     switch (d) {
-    case GUARD_ALLOW: return "allow";
-    case GUARD_ASK: return "ask";
-    case GUARD_DENY: return "deny";
+    case GUARD_ALLOW:
+        return "allow";
+    case GUARD_ASK:
+        return "ask";
+    case GUARD_DENY:
+        return "deny";
     }
     return "ask";
 }
@@ -180,8 +183,10 @@ static json_t *cmd_json(const guard *g, const g_cmd *c, const g_match *m, guard_
         const char *w = c->argv[i];
         if (w[0] == '-' && !(c->flags & GF_REDIR)) continue;
         char res[PATH_MAX];
-        unsigned cls = gp_classify(g, c->cwd, w[0] == '@' && w[1] ? w + 1 : w, c->wf[i], res, sizeof res);
-        if (!(cls & ~(unsigned)(GP_INSIDE | GP_DIRTREE)) && !(c->flags & GF_REDIR) && !strchr(w, '/'))
+        unsigned cls =
+            gp_classify(g, c->cwd, w[0] == '@' && w[1] ? w + 1 : w, c->wf[i], res, sizeof res);
+        if (!(cls & ~(unsigned)(GP_INSIDE | GP_DIRTREE)) && !(c->flags & GF_REDIR) &&
+            !strchr(w, '/'))
             continue; /* a plain word: not shown as a path */
         json_t *p = json_object();
         json_object_set_new(p, "arg", json_string(w));
@@ -194,9 +199,9 @@ static json_t *cmd_json(const guard *g, const g_cmd *c, const g_match *m, guard_
     }
     json_object_set_new(o, "paths", paths);
     json_t *fl = json_array();
-    static const char *const fnames[] = {"elevated", "piped", "heredoc", "eval", "xargs",
-                                         "workspace-program", "dynamic-program", "substitution",
-                                         "redirection"};
+    static const char *const fnames[] = {
+        "elevated",          "piped",           "heredoc",      "eval",       "xargs",
+        "workspace-program", "dynamic-program", "substitution", "redirection"};
     for (int b = 0; b < 9; b++)
         if (c->flags & (1u << b)) json_array_append_new(fl, json_string(fnames[b]));
     json_object_set_new(o, "flags", fl);
@@ -233,7 +238,8 @@ static void decide_list(const guard *g, const g_cmdlist *l, guard_verdict *out, 
                     cat = "declared";
                 }
             snprintf(rbuf, sizeof rbuf, "%s tool '%s'",
-                     !strcmp(rule, "declared-tool") ? "the declared risk of" : "no rule knows the", tn);
+                     !strcmp(rule, "declared-tool") ? "the declared risk of" : "no rule knows the",
+                     tn);
             reason = rbuf;
         } else {
             d = GUARD_ASK;
@@ -299,7 +305,8 @@ int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdi
     g_cmdlist l = {0};
     char cwd[PATH_MAX];
     snprintf(cwd, sizeof cwd, "%s", g->ws);
-    const char *cwd_arg = str_arg(arguments, (const char *const[]){"cwd", "workdir", "dir_cwd", NULL});
+    const char *cwd_arg =
+        str_arg(arguments, (const char *const[]){"cwd", "workdir", "dir_cwd", NULL});
     if (cwd_arg && !strcmp(tool, "run_command")) {
         char res[PATH_MAX];
         if (gp_resolve(g->ws, cwd_arg, res, sizeof res) == 0) snprintf(cwd, sizeof cwd, "%s", res);
@@ -313,14 +320,17 @@ int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdi
             size_t len = json_string_length(cmd);
             json_object_set_new(parsed, "command", json_string(text));
             gu_unwrap_text(g, text, len, cwd, &l);
-        } else if (json_is_array(cmd) && json_array_size(cmd) > 0 && json_array_size(cmd) <= SH_MAX_WORDS) {
+        } else if (json_is_array(cmd) && json_array_size(cmd) > 0 &&
+                   json_array_size(cmd) <= SH_MAX_WORDS) {
             /* an argv: no shell; quote each word and read it the same way */
             size_t n = json_array_size(cmd), total = 1;
             int ok = 1;
             for (size_t i = 0; i < n; i++) {
                 json_t *w = json_array_get(cmd, i);
-                if (!json_is_string(w)) ok = 0;
-                else total += json_string_length(w) * 4 + 3;
+                if (!json_is_string(w))
+                    ok = 0;
+                else
+                    total += json_string_length(w) * 4 + 3;
             }
             if (ok && total <= SH_MAX_INPUT) {
                 char *text = xmalloc(total);
@@ -360,9 +370,10 @@ int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdi
         snprintf(pname, sizeof pname, "tool:%.80s", tool);
         const char *arg = NULL;
         int need = 0;
-        if (!strcmp(tool, "read_file") || !strcmp(tool, "write_file") || !strcmp(tool, "edit_file") ||
-            !strcmp(tool, "list_dir") || !strcmp(tool, "search")) {
-            arg = str_arg(arguments, (const char *const[]){"path", "file", "filename", "file_path", "dir", "directory", NULL});
+        if (!strcmp(tool, "read_file") || !strcmp(tool, "write_file") ||
+            !strcmp(tool, "edit_file") || !strcmp(tool, "list_dir") || !strcmp(tool, "search")) {
+            arg = str_arg(arguments, (const char *const[]){"path", "file", "filename", "file_path",
+                                                           "dir", "directory", NULL});
             if (!arg && (!strcmp(tool, "list_dir") || !strcmp(tool, "search"))) arg = ".";
             need = 1;
         } else if (!strcmp(tool, "http_get")) {
@@ -370,7 +381,8 @@ int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdi
             need = 1;
         }
         if (need && !arg) {
-            set_verdict(out, GUARD_ASK, "bad-arguments", "unparsed", "the tool's path or URL is missing");
+            set_verdict(out, GUARD_ASK, "bad-arguments", "unparsed",
+                        "the tool's path or URL is missing");
             goto done;
         }
         char expanded[PATH_MAX];

@@ -11,20 +11,20 @@
 
 /* ---- Path classes (a bit mask: a path can be several) ---- */
 enum {
-    GP_ROOT = 1u << 0,         /* "/" itself */
-    GP_HOME = 1u << 1,         /* $HOME itself */
-    GP_ANCESTOR = 1u << 2,     /* a directory that holds the workspace (its parent, ...) */
-    GP_WORKSPACE = 1u << 3,    /* the workspace directory itself */
-    GP_INSIDE = 1u << 4,       /* strictly inside the workspace */
-    GP_OUTSIDE = 1u << 5,      /* neither the workspace nor inside it */
-    GP_PROTECTED = 1u << 6,    /* .git internals, the policy file, the audit log, the store */
-    GP_CREDENTIAL = 1u << 7,   /* keys, tokens, cloud credentials (policy `path credential`) */
-    GP_PERSISTENCE = 1u << 8,  /* shell rc files, cron, systemd units, authorized_keys */
-    GP_DEVICE = 1u << 9,       /* a device node other than null/zero/tty/random */
-    GP_SYSTEM = 1u << 10,      /* system directories (policy `path system`) */
-    GP_HARDLINK = 1u << 11,    /* a regular file inside with other links (maybe outside) */
-    GP_DYNAMIC = 1u << 12,     /* not known before it runs ($VAR, $(...), unknown cwd) */
-    GP_DIRTREE = 1u << 13      /* a directory that exists (a recursive operation takes a tree) */
+    GP_ROOT = 1u << 0,        /* "/" itself */
+    GP_HOME = 1u << 1,        /* $HOME itself */
+    GP_ANCESTOR = 1u << 2,    /* a directory that holds the workspace (its parent, ...) */
+    GP_WORKSPACE = 1u << 3,   /* the workspace directory itself */
+    GP_INSIDE = 1u << 4,      /* strictly inside the workspace */
+    GP_OUTSIDE = 1u << 5,     /* neither the workspace nor inside it */
+    GP_PROTECTED = 1u << 6,   /* .git internals, the policy file, the audit log, the store */
+    GP_CREDENTIAL = 1u << 7,  /* keys, tokens, cloud credentials (policy `path credential`) */
+    GP_PERSISTENCE = 1u << 8, /* shell rc files, cron, systemd units, authorized_keys */
+    GP_DEVICE = 1u << 9,      /* a device node other than null/zero/tty/random */
+    GP_SYSTEM = 1u << 10,     /* system directories (policy `path system`) */
+    GP_HARDLINK = 1u << 11,   /* a regular file inside with other links (maybe outside) */
+    GP_DYNAMIC = 1u << 12,    /* not known before it runs ($VAR, $(...), unknown cwd) */
+    GP_DIRTREE = 1u << 13     /* a directory that exists (a recursive operation takes a tree) */
 };
 #define GP_NCLASSES 14
 
@@ -36,9 +36,28 @@ typedef struct guard_s_policy g_policy;
 
 /* ---- The policy (policy.c) ---- */
 enum {
-    GC_SUB, GC_SUB2, GC_FLAG, GC_ARG, GC_TARGET, GC_FIRST, GC_DEST, GC_VAL, GC_PATH, GC_NOPOS,
-    GC_PIPED, GC_FROM, GC_PIPEIN, GC_REMOTE, GC_ALLOWED_HOSTS, GC_SQL, GC_DYNAMIC, GC_ELEVATED,
-    GC_EVAL, GC_WSPROG, GC_DYNPROG, GC_RECURSIVE
+    GC_SUB,
+    GC_SUB2,
+    GC_FLAG,
+    GC_ARG,
+    GC_TARGET,
+    GC_FIRST,
+    GC_DEST,
+    GC_VAL,
+    GC_PATH,
+    GC_NOPOS,
+    GC_PIPED,
+    GC_FROM,
+    GC_PIPEIN,
+    GC_REMOTE,
+    GC_ALLOWED_HOSTS,
+    GC_SQL,
+    GC_DYNAMIC,
+    GC_ELEVATED,
+    GC_EVAL,
+    GC_WSPROG,
+    GC_DYNPROG,
+    GC_RECURSIVE
 };
 
 typedef struct {
@@ -69,7 +88,7 @@ struct guard_s_policy {
     struct {
         unsigned cls;
         char *pat;
-    } *paths;
+    } * paths;
     int npaths;
     char **hosts;
     int nhosts;
@@ -77,13 +96,13 @@ struct guard_s_policy {
         char *prog;
         char **opts; /* options of prog that take a value */
         int nopts;
-    } *optspecs;
+    } * optspecs;
     int noptspecs;
     struct {
         char *name;
         char **vals;
         int nvals;
-    } *sets;
+    } * sets;
     int nsets;
     int no_defaults; /* the operator's file said `defaults off` */
 };
@@ -98,15 +117,15 @@ int gpol_host_allowed(const g_policy *pol, const char *host);
 
 /* ---- The guard handle ---- */
 struct guard {
-    char *ws;        /* realpath of the workspace */
-    char *home;      /* $HOME (realpath when it exists) */
-    char **prot;     /* protected paths (resolved) */
+    char *ws;    /* realpath of the workspace */
+    char *home;  /* $HOME (realpath when it exists) */
+    char **prot; /* protected paths (resolved) */
     int nprot;
     g_policy pol;
     struct {
         char *name;
         guard_decision d;
-    } *tools;
+    } * tools;
     int ntools;
 };
 
@@ -123,18 +142,18 @@ unsigned gp_classify(const guard *g, const char *cwd, const char *word, unsigned
 int gp_under(const char *path, const char *dir);
 
 /* ---- Effective commands (unwrap.c) ---- */
-#define GF_ELEVATED 1u  /* sudo/doas/su/pkexec */
-#define GF_PIPED 2u     /* stdin from a pipe */
-#define GF_HEREDOC 4u   /* stdin from a here-document or here-string */
-#define GF_EVAL 8u      /* text built at run time and run as code (eval, sh -c "$x") */
-#define GF_XARGS 16u    /* more arguments come from stdin (xargs) */
-#define GF_WSPROG 32u   /* the program is a file inside the workspace */
-#define GF_DYNPROG 64u  /* the program name is not known */
-#define GF_SUBST 128u   /* runs inside a substitution */
-#define GF_REDIR 256u   /* a pseudo-command for a redirection (">" or "<") */
+#define GF_ELEVATED 1u /* sudo/doas/su/pkexec */
+#define GF_PIPED 2u    /* stdin from a pipe */
+#define GF_HEREDOC 4u  /* stdin from a here-document or here-string */
+#define GF_EVAL 8u     /* text built at run time and run as code (eval, sh -c "$x") */
+#define GF_XARGS 16u   /* more arguments come from stdin (xargs) */
+#define GF_WSPROG 32u  /* the program is a file inside the workspace */
+#define GF_DYNPROG 64u /* the program name is not known */
+#define GF_SUBST 128u  /* runs inside a substitution */
+#define GF_REDIR 256u  /* a pseudo-command for a redirection (">" or "<") */
 
 typedef struct {
-    char **argv; /* argv[0]: the program's name (basename); owned */
+    char **argv;  /* argv[0]: the program's name (basename); owned */
     unsigned *wf; /* word flags per argv (SH_W_*) */
     int argc;
     char *cwd; /* owned; NULL when unknown */

@@ -19,10 +19,12 @@
 #include "guard/guard_internal.h"
 
 static const char *const class_names[GP_NCLASSES] = {
-    "root",       "home",   "ancestor", "workspace", "inside",   "outside", "protected",
-    "credential", "persistence", "device", "system", "hardlink", "dynamic", "dirtree"};
+    "root",       "home",        "ancestor", "workspace", "inside",   "outside", "protected",
+    "credential", "persistence", "device",   "system",    "hardlink", "dynamic", "dirtree"};
 
-const char *gp_class_name(int bit) { return bit >= 0 && bit < GP_NCLASSES ? class_names[bit] : "?"; }
+const char *gp_class_name(int bit) {
+    return bit >= 0 && bit < GP_NCLASSES ? class_names[bit] : "?";
+}
 
 unsigned gp_class_parse(const char *name, size_t n) {
     for (int i = 0; i < GP_NCLASSES; i++)
@@ -39,8 +41,10 @@ int gp_under(const char *path, const char *dir) {
 /* Appends component comp[0..n) to the resolved absolute path out (length *len). */
 static int push_comp(char *out, size_t *len, size_t cap, const char *comp, size_t n) {
     if (*len + 1 + n + 1 > cap) return -1;
-    if (*len > 1) out[(*len)++] = '/';
-    else if (*len == 0) out[(*len)++] = '/';
+    if (*len > 1)
+        out[(*len)++] = '/';
+    else if (*len == 0)
+        out[(*len)++] = '/';
     memcpy(out + *len, comp, n);
     *len += n;
     out[*len] = 0;
@@ -177,9 +181,9 @@ static int pat_match(const char *pat, const char *path, const char *home) {
 
 /* Devices and descriptors that reading or writing cannot harm: no class at all. */
 static int benign_path(const char *r) {
-    static const char *const names[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-                                        "/dev/urandom", "/dev/tty", "/dev/stdin", "/dev/stdout",
-                                        "/dev/stderr"};
+    static const char *const names[] = {"/dev/null",   "/dev/zero",    "/dev/full",
+                                        "/dev/random", "/dev/urandom", "/dev/tty",
+                                        "/dev/stdin",  "/dev/stdout",  "/dev/stderr"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++)
         if (!strcmp(r, names[k])) return 1;
     return !strncmp(r, "/dev/fd/", 8) || !strncmp(r, "/proc/self/fd/", 14);
@@ -218,7 +222,7 @@ static unsigned classify_resolved(const guard *g, const char *r, const char *hom
     if (!strncmp(r, "/dev/", 5)) {
         struct stat st;
         if (stat(r, &st) == 0 && (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))) {
-            static const char *const benign[] = {"/dev/null", "/dev/zero", "/dev/full",
+            static const char *const benign[] = {"/dev/null",   "/dev/zero",    "/dev/full",
                                                  "/dev/random", "/dev/urandom", "/dev/tty"};
             int ok = 0;
             for (size_t k = 0; k < sizeof benign / sizeof *benign; k++)
@@ -236,11 +240,41 @@ static unsigned classify_resolved(const guard *g, const char *r, const char *hom
     return c;
 }
 
+/* A dynamic word with its unknown parts taken out (as if each expanded to nothing): the parser
+ * leaves "${NAME}", "$(...)", "$((...))" and "$N" where it could not expand. */
+static void strip_unknown(const char *w, char *out, size_t cap) {
+    size_t k = 0;
+    while (*w && k + 1 < cap) {
+        if (!strncmp(w, "$((...))", 8)) {
+            w += 8;
+        } else if (!strncmp(w, "$(...)", 6)) {
+            w += 6;
+        } else if (w[0] == '$' && w[1] == '{') {
+            const char *e = strchr(w, '}');
+            w = e ? e + 1 : w + strlen(w);
+        } else if (w[0] == '$' && w[1] && strchr("0123456789@*#?$!-", w[1])) {
+            w += 2;
+        } else
+            out[k++] = *w++;
+    }
+    out[k] = 0;
+}
+
 unsigned gp_classify(const guard *g, const char *cwd, const char *word, unsigned wflags,
                      char *resolved, size_t cap) {
     if (cap) resolved[0] = 0;
-    if (wflags & SH_W_DYNAMIC) return GP_DYNAMIC;
+    if (wflags & SH_W_DYNAMIC) {
+        /* "$DIR/" is "/" when DIR is empty or unset (the Steam uninstaller's bug): a dynamic
+         * word that would name /, $HOME or a directory holding the workspace keeps that class */
+        char lit[PATH_MAX];
+        strip_unknown(word, lit, sizeof lit);
+        if (!lit[0] || word[0] == '~') return GP_DYNAMIC;
+        char r[PATH_MAX];
+        unsigned c = gp_classify(g, cwd, lit, wflags & ~(unsigned)SH_W_DYNAMIC, r, sizeof r);
+        return GP_DYNAMIC | (c & (GP_ROOT | GP_HOME | GP_ANCESTOR));
+    }
     if (!word[0]) return 0;
+    if (!strcmp(word, "-")) return GP_DYNAMIC; /* stdin or stdout, by convention */
     if (!cwd && word[0] != '/') return GP_DYNAMIC;
     char tmp[PATH_MAX];
     const char *w = word;

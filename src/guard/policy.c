@@ -4,8 +4,8 @@
  *
  *   # comment
  *   set NAME a|b|c                     a named list, used as @NAME in programs and values
- *   path CLASS PATTERN...              path classes: credential, persistence, system, protected, device
- *   host NAME...                       hosts egress may reach without asking (*.example.com)
+ *   path CLASS PATTERN...              path classes: credential, persistence, system, protected,
+ * device host NAME...                       hosts egress may reach without asking (*.example.com)
  *   options PROG|PROG OPT...           options of PROG that take a value (skipped when finding
  *                                      positional arguments)
  *   defaults off                       (operator file only) do not load the built-in rules
@@ -53,9 +53,11 @@ static int split_alts(const g_policy *pol, const char *s, char ***out, int *n) {
         if (len > 1 && p[0] == '@') {
             int found = 0;
             for (int i = 0; i < pol->nsets; i++)
-                if (strlen(pol->sets[i].name) == len - 1 && !memcmp(pol->sets[i].name, p + 1, len - 1)) {
+                if (strlen(pol->sets[i].name) == len - 1 &&
+                    !memcmp(pol->sets[i].name, p + 1, len - 1)) {
                     for (int k = 0; k < pol->sets[i].nvals; k++)
-                        if (strv_push(out, n, pol->sets[i].vals[k], strlen(pol->sets[i].vals[k])) < 0)
+                        if (strv_push(out, n, pol->sets[i].vals[k], strlen(pol->sets[i].vals[k])) <
+                            0)
                             return -1;
                     found = 1;
                 }
@@ -74,13 +76,16 @@ static const struct {
     int kind;
     int has_value; /* 0: none, 1: globs, 2: classes */
 } cond_kinds[] = {
-    {"sub", GC_SUB, 1},          {"sub2", GC_SUB2, 1},       {"flag", GC_FLAG, 1},
-    {"arg", GC_ARG, 1},          {"target", GC_TARGET, 2},   {"first", GC_FIRST, 2},
-    {"dest", GC_DEST, 2},        {"src", GC_RECURSIVE, 2},   {"nopos", GC_NOPOS, 0},
-    {"piped", GC_PIPED, 0},      {"from", GC_FROM, 1},       {"pipein", GC_PIPEIN, 2},
-    {"remote", GC_REMOTE, 0},    {"allowed-hosts", GC_ALLOWED_HOSTS, 0},
-    {"sql", GC_SQL, 1},          {"dynamic", GC_DYNAMIC, 0}, {"elevated", GC_ELEVATED, 0},
-    {"eval", GC_EVAL, 0},        {"wsprog", GC_WSPROG, 0},   {"dynprog", GC_DYNPROG, 0},
+    {"sub", GC_SUB, 1},           {"sub2", GC_SUB2, 1},
+    {"flag", GC_FLAG, 1},         {"arg", GC_ARG, 1},
+    {"target", GC_TARGET, 2},     {"first", GC_FIRST, 2},
+    {"dest", GC_DEST, 2},         {"src", GC_RECURSIVE, 2},
+    {"nopos", GC_NOPOS, 0},       {"piped", GC_PIPED, 0},
+    {"from", GC_FROM, 1},         {"pipein", GC_PIPEIN, 2},
+    {"remote", GC_REMOTE, 0},     {"allowed-hosts", GC_ALLOWED_HOSTS, 0},
+    {"sql", GC_SQL, 1},           {"dynamic", GC_DYNAMIC, 0},
+    {"elevated", GC_ELEVATED, 0}, {"eval", GC_EVAL, 0},
+    {"wsprog", GC_WSPROG, 0},     {"dynprog", GC_DYNPROG, 0},
 };
 /* note: GC_RECURSIVE is reused as "src" (all positional arguments but the last) */
 
@@ -200,10 +205,14 @@ void gpol_free(g_policy *pol) {
 }
 
 static int decision_parse(const char *s, guard_decision *d) {
-    if (!strcmp(s, "allow")) *d = GUARD_ALLOW;
-    else if (!strcmp(s, "ask")) *d = GUARD_ASK;
-    else if (!strcmp(s, "deny")) *d = GUARD_DENY;
-    else return -1;
+    if (!strcmp(s, "allow"))
+        *d = GUARD_ALLOW;
+    else if (!strcmp(s, "ask"))
+        *d = GUARD_ASK;
+    else if (!strcmp(s, "deny"))
+        *d = GUARD_DENY;
+    else
+        return -1;
     return 0;
 }
 
@@ -222,7 +231,9 @@ static int parse_line(g_policy *pol, char **tok, int ntok, const char *reason, i
             int r = split_alts(pol, tok[i], &vals, &n);
             if (r < 0) {
                 strv_free(vals, n);
-                return snprintf(msg, msgcap, "set %s: %s", tok[1], r == -2 ? "unknown set" : "too many values"), -1;
+                return snprintf(msg, msgcap, "set %s: %s", tok[1],
+                                r == -2 ? "unknown set" : "too many values"),
+                       -1;
             }
         }
         pol->sets[pol->nsets].name = xstrdup(tok[1]);
@@ -260,7 +271,8 @@ static int parse_line(g_policy *pol, char **tok, int ntok, const char *reason, i
         }
         for (int k = 0; k < np; k++) {
             if (pol->noptspecs >= 1024) break;
-            pol->optspecs = xrealloc(pol->optspecs, (size_t)(pol->noptspecs + 1) * sizeof *pol->optspecs);
+            pol->optspecs =
+                xrealloc(pol->optspecs, (size_t)(pol->noptspecs + 1) * sizeof *pol->optspecs);
             pol->optspecs[pol->noptspecs].prog = xstrdup(progs[k]);
             pol->optspecs[pol->noptspecs].opts = NULL;
             pol->optspecs[pol->noptspecs].nopts = 0;
@@ -275,12 +287,14 @@ static int parse_line(g_policy *pol, char **tok, int ntok, const char *reason, i
     if (!strcmp(kw, "defaults")) {
         if (ntok != 2 || (strcmp(tok[1], "off") && strcmp(tok[1], "on")))
             return snprintf(msg, msgcap, "defaults on|off"), -1;
-        if (layer == 0) return snprintf(msg, msgcap, "'defaults' belongs in the operator's file"), -1;
+        if (layer == 0)
+            return snprintf(msg, msgcap, "'defaults' belongs in the operator's file"), -1;
         pol->no_defaults = !strcmp(tok[1], "off");
         return 0;
     }
     if (decision_parse(kw, &d) < 0) return snprintf(msg, msgcap, "unknown directive '%s'", kw), -1;
-    if (ntok < 4) return snprintf(msg, msgcap, "%s ID CATEGORY PROGRAMS [CONDITIONS] [-- REASON]", kw), -1;
+    if (ntok < 4)
+        return snprintf(msg, msgcap, "%s ID CATEGORY PROGRAMS [CONDITIONS] [-- REASON]", kw), -1;
     if (pol->nrules >= POL_MAX_RULES) return snprintf(msg, msgcap, "too many rules"), -1;
     g_rule r;
     memset(&r, 0, sizeof r);
@@ -323,7 +337,9 @@ int gpol_parse(g_policy *pol, const char *text, size_t len, int layer, const cha
         while (e < len && text[e] != '\n')
             e++;
         size_t n = e - i;
-        if (n > POL_MAX_LINE) return he_fail(err, HE_LIMIT, "%s:%d: line longer than %d bytes", name, line, POL_MAX_LINE);
+        if (n > POL_MAX_LINE)
+            return he_fail(err, HE_LIMIT, "%s:%d: line longer than %d bytes", name, line,
+                           POL_MAX_LINE);
         memcpy(buf, text + i, n);
         buf[n] = 0;
         i = e + 1;
@@ -541,17 +557,23 @@ static int sql_kinds(const g_cmd *c, char *const *vals, int nvals) {
         const char *s = c->argv[i];
         char first[16] = "";
         int where = 0, have_first = 0;
-        for (const char *p = s;; ) {
+        for (const char *p = s;;) {
             while (*p && !isalnum((unsigned char)*p) && *p != '_' && *p != ';')
                 p++;
             if (!*p || *p == ';') {
                 if (have_first && nk < 8) {
-                    if (!strcmp(first, "drop")) snprintf(kinds[nk++], 16, "drop");
-                    else if (!strcmp(first, "truncate")) snprintf(kinds[nk++], 16, "truncate");
-                    else if (!strcmp(first, "alter")) snprintf(kinds[nk++], 16, "alter");
-                    else if (!strcmp(first, "flushall") || !strcmp(first, "flushdb")) snprintf(kinds[nk++], 16, "flush");
-                    else if (!strcmp(first, "delete") && !where) snprintf(kinds[nk++], 16, "delete-all");
-                    else if (!strcmp(first, "update") && !where) snprintf(kinds[nk++], 16, "update-all");
+                    if (!strcmp(first, "drop"))
+                        snprintf(kinds[nk++], 16, "drop");
+                    else if (!strcmp(first, "truncate"))
+                        snprintf(kinds[nk++], 16, "truncate");
+                    else if (!strcmp(first, "alter"))
+                        snprintf(kinds[nk++], 16, "alter");
+                    else if (!strcmp(first, "flushall") || !strcmp(first, "flushdb"))
+                        snprintf(kinds[nk++], 16, "flush");
+                    else if (!strcmp(first, "delete") && !where)
+                        snprintf(kinds[nk++], 16, "delete-all");
+                    else if (!strcmp(first, "update") && !where)
+                        snprintf(kinds[nk++], 16, "update-all");
                 }
                 have_first = 0;
                 where = 0;

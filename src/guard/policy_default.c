@@ -3,6 +3,8 @@
  * file is read after it and wins where its rules match; `hearth guard policy` prints this text. */
 #include "guard/guard_internal.h"
 
+/* one policy line per source line: */
+// clang-format off
 const char guard_default_policy[] =
     "# hearth guard: the built-in policy\n"
     "#\n"
@@ -144,7 +146,7 @@ const char guard_default_policy[] =
     "allow source-inside project source|. first=inside -- runs a shell file from the workspace\n"
     "\n"
     "# code that arrives as data\n"
-    "ask pipe-to-interpreter decode-exec @INTERPRETERS|@SHELLS piped -- runs whatever comes through the pipe\n"
+    "ask pipe-to-interpreter decode-exec @INTERPRETERS|@SHELLS piped !first=inside -- runs whatever comes through the pipe\n"
     "ask remote-code remote-code @INTERPRETERS|@SHELLS piped from=curl|wget|fetch|aria2c|nc|ncat|netcat|socat|ssh|http|https|xh|httpie -- runs code downloaded from the network\n"
     "ask eval decode-exec * eval -- runs text built at run time\n"
     "ask dynamic-program dynamic * dynprog -- the program is known only when it runs\n"
@@ -216,5 +218,7 @@ const char guard_default_policy[] =
     "ask tool-write-persistence persistence tool:write_file|tool:edit_file target=persistence -- writes a login script, service or scheduler file\n"
     "ask tool-http egress tool:http_get !allowed-hosts -- fetches a web page from a host the policy does not list\n"
     "allow tool-http-allowed egress tool:http_get allowed-hosts -- fetches from an allowlisted host\n";
+
+// clang-format on
 
 const char *guard_default_policy_text(void) { return guard_default_policy; }

@@ -176,7 +176,9 @@ void sh_script_free(sh_script *s) {
 
 /* ---- characters ---- */
 
-static int peek(parser *p, size_t k) { return p->i + k < p->n ? (unsigned char)p->s[p->i + k] : -1; }
+static int peek(parser *p, size_t k) {
+    return p->i + k < p->n ? (unsigned char)p->s[p->i + k] : -1;
+}
 
 static int is_meta(int c) {
     return c == ' ' || c == '\t' || c == '\n' || c == ';' || c == '&' || c == '|' || c == '<' ||
@@ -268,15 +270,31 @@ static int parse_ansi(parser *p, sbuf *b) {
         p->i++;
         int v;
         switch (c) {
-        case 'n': v = '\n'; break;
-        case 't': v = '\t'; break;
-        case 'r': v = '\r'; break;
-        case 'a': v = 7; break;
-        case 'b': v = 8; break;
+        case 'n':
+            v = '\n';
+            break;
+        case 't':
+            v = '\t';
+            break;
+        case 'r':
+            v = '\r';
+            break;
+        case 'a':
+            v = 7;
+            break;
+        case 'b':
+            v = 8;
+            break;
         case 'e':
-        case 'E': v = 27; break;
-        case 'f': v = 12; break;
-        case 'v': v = 11; break;
+        case 'E':
+            v = 27;
+            break;
+        case 'f':
+            v = 12;
+            break;
+        case 'v':
+            v = 11;
+            break;
         case 'x': {
             v = 0;
             int k = 0;
@@ -288,7 +306,14 @@ static int parse_ansi(parser *p, sbuf *b) {
             if (k == 0) v = 'x';
             break;
         }
-        case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7': {
             v = c - '0';
             int k = 1;
             while (k < 3 && peek(p, 0) >= '0' && peek(p, 0) <= '7') {
@@ -299,7 +324,9 @@ static int parse_ansi(parser *p, sbuf *b) {
             v &= 0xff;
             break;
         }
-        default: v = c; break;
+        default:
+            v = c;
+            break;
         }
         if (v == 0) continue; /* bash stops the word at NUL; dropping it is close enough */
         if (sb_put(p, b, (char)v, 0) < 0) return -1;
@@ -383,8 +410,9 @@ static int parse_dollar(parser *p, sbuf *b, unsigned *flags, int quoted) {
             }
     } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
         size_t j = p->i + 1;
-        while (j < p->n && ((p->s[j] >= 'a' && p->s[j] <= 'z') || (p->s[j] >= 'A' && p->s[j] <= 'Z') ||
-                            (p->s[j] >= '0' && p->s[j] <= '9') || p->s[j] == '_'))
+        while (j < p->n &&
+               ((p->s[j] >= 'a' && p->s[j] <= 'z') || (p->s[j] >= 'A' && p->s[j] <= 'Z') ||
+                (p->s[j] >= '0' && p->s[j] <= '9') || p->s[j] == '_'))
             j++;
         name = p->s + p->i + 1;
         nlen = j - p->i - 1;
@@ -527,8 +555,9 @@ static int parse_word(parser *p, sh_word **v, int *n, int *cap, unsigned *raw_fl
         } else if (c == '~' && p->i == start) {
             /* tilde prefix: up to the first '/' or the end of the word */
             size_t j = p->i + 1;
-            while (j < p->n && p->s[j] != '/' && !is_meta((unsigned char)p->s[j]) && p->s[j] != '\'' &&
-                   p->s[j] != '"' && p->s[j] != '\\' && p->s[j] != '$' && p->s[j] != '`')
+            while (j < p->n && p->s[j] != '/' && !is_meta((unsigned char)p->s[j]) &&
+                   p->s[j] != '\'' && p->s[j] != '"' && p->s[j] != '\\' && p->s[j] != '$' &&
+                   p->s[j] != '`')
                 j++;
             if (j == p->i + 1 && p->out->home) {
                 if (sb_puts(p, &b, p->out->home, 0) < 0) goto bad;
@@ -798,7 +827,8 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
             if (c->nw == 1 && c->nr == 0 && j < p->n && p->s[j] == ')') {
                 p->i = j + 1;
                 if (p->out->nfuncs < 64) {
-                    p->out->funcs = xrealloc(p->out->funcs, (size_t)(p->out->nfuncs + 1) * sizeof(char *));
+                    p->out->funcs =
+                        xrealloc(p->out->funcs, (size_t)(p->out->nfuncs + 1) * sizeof(char *));
                     p->out->funcs[p->out->nfuncs++] = xstrdup(c->w[0].s);
                     p->pending_func = p->out->nfuncs;
                 }
@@ -839,7 +869,9 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
         sh_word *ws = NULL;
         int nws = 0, capws = 0;
         unsigned raw = 0;
-        if (parse_word(p, &ws, &nws, &capws, &raw, in_dbracket) < 0) {
+        size_t at = p->i;
+        if (parse_word(p, &ws, &nws, &capws, &raw, in_dbracket) < 0 || p->i == at) {
+            if (p->i == at) fail(p, "unexpected character");
             for (int i = 0; i < nws; i++)
                 free(ws[i].s);
             free(ws);
@@ -916,7 +948,9 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
                             break;
                         sh_word *tw = NULL;
                         int tn = 0, tc = 0;
-                        if (parse_word(p, &tw, &tn, &tc, NULL, 0) < 0) {
+                        size_t at2 = p->i;
+                        if (parse_word(p, &tw, &tn, &tc, NULL, 0) < 0 || p->i == at2) {
+                            if (p->i == at2) fail(p, "unexpected character after 'for'");
                             for (int k = 0; k < tn; k++)
                                 free(tw[k].s);
                             free(tw);
@@ -934,7 +968,8 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
                 if (p->pending_func == -1) {
                     /* function NAME: record it; the body follows */
                     if (p->out->nfuncs < 64) {
-                        p->out->funcs = xrealloc(p->out->funcs, (size_t)(p->out->nfuncs + 1) * sizeof(char *));
+                        p->out->funcs =
+                            xrealloc(p->out->funcs, (size_t)(p->out->nfuncs + 1) * sizeof(char *));
                         p->out->funcs[p->out->nfuncs++] = xstrdup(w.s);
                         p->pending_func = p->out->nfuncs;
                     } else
@@ -988,8 +1023,8 @@ static int parse_simple(parser *p, int piped, int pipe_prev, int term, int *cmd_
 
 /* list: commands and operators up to `term` (')' for $( ) and ( ), -1 for end of text). */
 static int parse_list(parser *p, int term) {
-    int last = -1;    /* the previous command at this level */
-    int piped = 0;    /* the next command reads the previous one's output */
+    int last = -1; /* the previous command at this level */
+    int piped = 0; /* the next command reads the previous one's output */
     int pipe_from = -1;
     for (;;) {
         size_t before = p->i;

@@ -78,7 +78,7 @@ typedef struct {
     struct sh_var {
         char *name;
         char *value; /* NULL: assigned a value not known statically */
-    } *vars;
+    } * vars;
     int nvars;
     char *home; /* the value of $HOME and ~ (owned), NULL when unknown */
 } sh_script;

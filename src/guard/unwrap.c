@@ -87,12 +87,87 @@ static int skip_opts(const wargv *a, int i, const char *const *with_value) {
     return a->n;
 }
 
+/* Wrappers that run the rest of their arguments as a command. */
+typedef struct {
+    const char *name;
+    const char *const *opts; /* options that take a value */
+    int skip;                /* positional words before the command (nice has none, chrt one) */
+    const char *shell_opt;   /* an option whose value is shell text, or NULL */
+    int elevated;
+} wrapper_spec;
+
+static const char *const o_none[] = {NULL};
+static const char *const o_nice[] = {"-n", "--adjustment", NULL};
+static const char *const o_ionice[] = {"-c", "--class", "-n", "--classdata", "-p", "--pid",
+                                       "-P", "--pgid",  "-u", "--uid",       NULL};
+static const char *const o_stdbuf[] = {"-i", "-o", "-e", "--input", "--output", "--error", NULL};
+static const char *const o_time[] = {"-f", "--format", "-o", "--output", NULL};
+static const char *const o_exec[] = {"-a", NULL};
+static const char *const o_flock[] = {"-w", "--timeout", "-E", "--conflict-exit-code",
+                                      "-c", "--command", NULL};
+static const char *const o_script[] = {
+    "-c", "--command", "-E", "--echo",       "-I", "--log-in",         "-O", "--log-out",
+    "-B", "--log-io",  "-T", "--log-timing", "-m", "--logging-format", NULL};
+static const char *const o_strace[] = {"-o", "-e", "-p", "-s", "-u", "-E", "-P",
+                                       "-a", "-b", "-I", "-S", "-X", NULL};
+static const char *const o_valgrind[] = {NULL};
+static const char *const o_sdrun[] = {"-u",
+                                      "--unit",
+                                      "-p",
+                                      "--property",
+                                      "-E",
+                                      "--setenv",
+                                      "-M",
+                                      "--machine",
+                                      "-H",
+                                      "--host",
+                                      "--description",
+                                      "--slice",
+                                      "--uid",
+                                      "--gid",
+                                      "--working-directory",
+                                      NULL};
+static const char *const o_unshare[] = {"-S",     "--setuid", "-G",   "--setgid", "-R",
+                                        "--root", "-w",       "--wd", NULL};
+static const char *const o_xvfb[] = {"-n", "--server-num",     "-s", "--server-args",
+                                     "-f", "--auth-file",      "-e", "--error-file",
+                                     "-p", "--xauth-protocol", NULL};
+static const char *const o_faketime[] = {"-f", "-m", NULL};
+
+static const wrapper_spec wrappers_table[] = {
+    {"nohup", o_none, 0, NULL, 0},        {"setsid", o_none, 0, NULL, 0},
+    {"unbuffer", o_none, 0, NULL, 0},     {"builtin", o_none, 0, NULL, 0},
+    {"exec", o_exec, 0, NULL, 0},         {"command", o_none, 0, NULL, 0},
+    {"time", o_time, 0, NULL, 0},         {"nice", o_nice, 0, NULL, 0},
+    {"ionice", o_ionice, 0, NULL, 0},     {"stdbuf", o_stdbuf, 0, NULL, 0},
+    {"chrt", o_none, 1, NULL, 0},         {"taskset", o_none, 1, NULL, 0},
+    {"flock", o_flock, 1, "-c", 0},       {"script", o_script, 0, "-c", 0},
+    {"caffeinate", o_none, 0, NULL, 0},   {"strace", o_strace, 0, NULL, 0},
+    {"ltrace", o_strace, 0, NULL, 0},     {"valgrind", o_valgrind, 0, NULL, 0},
+    {"xvfb-run", o_xvfb, 0, NULL, 0},     {"dbus-run-session", o_none, 0, NULL, 0},
+    {"faketime", o_faketime, 1, NULL, 0}, {"catchsegv", o_none, 0, NULL, 0},
+    {"busybox", o_none, 0, NULL, 0},      {"systemd-run", o_sdrun, 0, NULL, 1},
+    {"chroot", o_none, 1, NULL, 1},       {"unshare", o_unshare, 0, NULL, 0},
+    {"firejail", o_none, 0, NULL, 0},     {"torsocks", o_none, 0, NULL, 0},
+    {"proxychains", o_none, 0, NULL, 0},  {"proxychains4", o_none, 0, NULL, 0},
+    {"nsenter", o_none, 0, NULL, 1},      {"sg", o_none, 1, NULL, 1},
+};
+
+static const wrapper_spec *wrapper_find(const char *name) {
+    for (size_t i = 0; i < sizeof wrappers_table / sizeof *wrappers_table; i++)
+        if (!strcmp(wrappers_table[i].name, name)) return &wrappers_table[i];
+    return NULL;
+}
+
 typedef struct {
     const guard *g;
     g_cmdlist *out;
     char *cwd; /* owned; NULL unknown */
     int depth;
+    size_t budget; /* bytes of nested text parsed so far (sh -c, eval, find -exec copies) */
 } uw_state;
+
+#define UW_MAX_NESTED_BYTES (1u << 20)
 
 static void unwrap_script(uw_state *st, sh_script *s, int first, unsigned inherit, const char *home,
                           const char *wrappers);
@@ -138,8 +213,15 @@ static void unwrap_text(uw_state *st, const char *text, unsigned flags, const ch
         snprintf(st->out->errmsg, sizeof st->out->errmsg, "nesting too deep");
         return;
     }
+    size_t len = strlen(text);
+    if (st->budget + len > UW_MAX_NESTED_BYTES || st->out->n >= 4 * SH_MAX_CMDS) {
+        st->out->parse_error = 1;
+        snprintf(st->out->errmsg, sizeof st->out->errmsg, "too much nested text to read");
+        return;
+    }
+    st->budget += len;
     sh_script sub = {0};
-    sh_parse(&sub, text, strlen(text), st->depth + 1, home);
+    sh_parse(&sub, text, len, st->depth + 1, home);
     if (sub.error && !st->out->parse_error) {
         st->out->parse_error = 1;
         snprintf(st->out->errmsg, sizeof st->out->errmsg, "%s", sub.errmsg);
@@ -154,9 +236,9 @@ static void unwrap_text(uw_state *st, const char *text, unsigned flags, const ch
 /* Unwraps one argv run from st->cwd; emits the effective commands. */
 static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home, char *wrappers,
                         size_t wcap, const char *from, unsigned pipein) {
-    static const char *const shells[] = {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish",
-                                         "csh", "tcsh", "yash", "posh", "rbash", NULL};
-    char *dirbuf = NULL; /* cwd override for this command only (env -C, find -execdir) */
+    static const char *const shells[] = {"sh",   "bash", "zsh",  "dash", "ksh",  "mksh",  "ash",
+                                         "fish", "csh",  "tcsh", "yash", "posh", "rbash", NULL};
+    char *dirbuf = NULL;    /* cwd override for this command only (env -C, find -execdir) */
     char progres[PATH_MAX]; /* the resolved program path (name points into it) */
     const char *home_over = home;
     char *home_owned = NULL;
@@ -178,8 +260,9 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
         /* the wrappers */
         if (!strcmp(name, "sudo") || !strcmp(name, "doas") || !strcmp(name, "pkexec") ||
             !strcmp(name, "runuser")) {
-            static const char *const v[] = {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U",
-                                            "-T", "--user", "--group", "--chdir", "--prompt", NULL};
+            static const char *const v[] = {"-u",     "-g",      "-C",      "-D",       "-h",
+                                            "-p",     "-r",      "-t",      "-U",       "-T",
+                                            "--user", "--group", "--chdir", "--prompt", NULL};
             int i = skip_opts(&a, 1, v);
             int shell = 0;
             for (int k = 1; k < i; k++)
@@ -202,8 +285,8 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
             continue;
         }
         if (!strcmp(name, "env")) {
-            static const char *const v[] = {"-u", "--unset", "-C", "--chdir", "-S", "--split-string",
-                                            "-a", "--argv0", NULL};
+            static const char *const v[] = {
+                "-u", "--unset", "-C", "--chdir", "-S", "--split-string", "-a", "--argv0", NULL};
             int i = 1;
             char *split = NULL;
             while (i < a.n) {
@@ -289,44 +372,31 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
             continue;
         }
         {
-            static const char *const plain[] = {"nohup", "setsid", "unbuffer", "builtin", "exec",
-                                                "command", "time", "nice", "ionice", "stdbuf",
-                                                "chrt", "taskset", "flock", "caffeinate",
-                                                "strace", "ltrace", "valgrind", "xvfb-run",
-                                                "dbus-run-session", "faketime", "catchsegv",
-                                                "busybox", "systemd-run", "chroot", "unshare",
-                                                "firejail", "torsocks", "proxychains",
-                                                "proxychains4", NULL};
-            if (is_one_of(name, plain)) {
-                static const char *const v[] = {"-n", "--adjustment", "-c", "--class", "-i", "-o",
-                                                "-e", "-a", "-f", "-t", "-p", "-E", "-w", "-u",
-                                                "--output", "--format", "--classdata", "-s", "-S",
-                                                "-P", "-T", "--unit", "--property", "-l", NULL};
-                static const char *const nv[] = {NULL};
-                const char *const *opts = v;
-                if (!strcmp(name, "busybox") || !strcmp(name, "nohup") || !strcmp(name, "setsid") ||
-                    !strcmp(name, "builtin"))
-                    opts = nv;
-                int i = skip_opts(&a, 1, opts);
+            const wrapper_spec *ws = wrapper_find(name);
+            if (ws) {
+                int i = skip_opts(&a, 1, ws->opts);
                 if (!strcmp(name, "command")) {
+                    int lookup = 0;
                     for (int k = 1; k < i; k++)
-                        if (!strcmp(a.v[k], "-v") || !strcmp(a.v[k], "-V")) {
-                            /* command -v NAME: a lookup, runs nothing */
-                            a.n = 1;
-                            a.v[0] = "command";
-                            i = a.n;
-                        }
-                    if (a.n == 1) break;
+                        if (!strcmp(a.v[k], "-v") || !strcmp(a.v[k], "-V")) lookup = 1;
+                    if (lookup) { /* command -v NAME: a lookup, runs nothing */
+                        a.n = 1;
+                        break;
+                    }
                 }
-                if (!strcmp(name, "chrt") || !strcmp(name, "taskset") || !strcmp(name, "flock"))
-                    i++; /* priority / mask / lock file */
-                if (!strcmp(name, "chroot")) i++; /* the new root */
-                if (!strcmp(name, "exec")) {
-                    for (int k = 1; k < i; k++)
-                        if (!strcmp(a.v[k], "-a")) { /* handled by skip? -a takes a value */
+                /* an option whose value is shell text (flock -c, script -c) */
+                if (ws->shell_opt)
+                    for (int k = 1; k + 1 < a.n && k < i; k++)
+                        if (!strcmp(a.v[k], ws->shell_opt)) {
+                            add_wrapper(wrappers, wcap, name);
+                            if (a.f[k + 1] & SH_W_DYNAMIC) flags |= GF_EVAL;
+                            unwrap_text(st, a.v[k + 1], flags, home_over, wrappers);
+                            free(home_owned);
+                            free(dirbuf);
+                            return;
                         }
-                }
-                if (!strcmp(name, "systemd-run")) flags |= GF_ELEVATED;
+                i += ws->skip; /* priority, mask, lock file, new root */
+                if (ws->elevated) flags |= GF_ELEVATED;
                 add_wrapper(wrappers, wcap, name);
                 if (i >= a.n) break;
                 a.v += i;
@@ -336,9 +406,10 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
             }
         }
         if (!strcmp(name, "xargs")) {
-            static const char *const v[] = {"-n", "-L", "-P", "-I", "-d", "-E", "-s", "-a",
-                                            "--max-args", "--max-procs", "--delimiter",
-                                            "--arg-file", "--eof", "--max-chars", "-i", NULL};
+            static const char *const v[] = {
+                "-n",    "-L",          "-P",         "-I",          "-d",          "-E",
+                "-s",    "-a",          "--max-args", "--max-procs", "--delimiter", "--arg-file",
+                "--eof", "--max-chars", "-i",         NULL};
             int i = skip_opts(&a, 1, v);
             flags |= GF_XARGS;
             add_wrapper(wrappers, wcap, "xargs");
@@ -350,10 +421,20 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                 a.n = 1;
                 break;
             }
-            a.v += i;
-            a.f += i;
-            a.n -= i;
-            continue;
+            /* the arguments xargs adds from its input: unknown words at the end */
+            const char **xv = xcalloc((size_t)(a.n - i) + 2, sizeof(char *));
+            unsigned *xf = xcalloc((size_t)(a.n - i) + 2, sizeof(unsigned));
+            memcpy(xv, a.v + i, (size_t)(a.n - i) * sizeof(char *));
+            memcpy(xf, a.f + i, (size_t)(a.n - i) * sizeof(unsigned));
+            xv[a.n - i] = "${xargs}";
+            xf[a.n - i] = SH_W_DYNAMIC;
+            wargv inner = {xv, xf, a.n - i + 1};
+            unwrap_argv(st, inner, flags, home_over, wrappers, wcap, from, pipein);
+            free(xv);
+            free(xf);
+            free(home_owned);
+            free(dirbuf);
+            return;
         }
         if (!strcmp(name, "watch")) {
             static const char *const v[] = {"-n", "--interval", "-d", "-q", NULL};
@@ -458,7 +539,9 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
         if (!strcmp(name, "find")) {
             /* find PATHS... EXPR: -exec/-execdir/-ok/-okdir CMD ... ; or +, -delete */
             int i = 1;
-            while (i < a.n && (a.v[i][0] == '-' && (a.v[i][1] == 'H' || a.v[i][1] == 'L' || a.v[i][1] == 'P') && !a.v[i][2]))
+            while (i < a.n &&
+                   (a.v[i][0] == '-' &&
+                    (a.v[i][1] == 'H' || a.v[i][1] == 'L' || a.v[i][1] == 'P') && !a.v[i][2]))
                 i++;
             int p0 = i;
             while (i < a.n && a.v[i][0] != '-' && strcmp(a.v[i], "(") && strcmp(a.v[i], "!") &&
@@ -470,6 +553,12 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
             const char *const *paths = p1 > p0 ? a.v + p0 : dotv;
             const unsigned *pathf = p1 > p0 ? a.f + p0 : dotf;
             int npaths = p1 > p0 ? p1 - p0 : 1;
+            if (npaths > 64) { /* each start path repeats the -exec command: keep it bounded */
+                npaths = 64;
+                st->out->parse_error = 1;
+                snprintf(st->out->errmsg, sizeof st->out->errmsg,
+                         "find with more than 64 start paths");
+            }
             int tests = 0;
             /* the find itself (without the commands it runs) */
             g_cmd *fc = gu_add(st->out, (char *const *)a.v, a.f, p1, st->cwd);
@@ -506,7 +595,8 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                                     const char *sfx = tests ? "/*" : "";
                                     size_t L = strlen(src) + strlen(paths[pi]) + 3;
                                     owned[q] = xmalloc(L);
-                                    snprintf(owned[q], L, "%.*s%s%s%s", (int)(br - src), src, paths[pi], sfx, br + 2);
+                                    snprintf(owned[q], L, "%.*s%s%s%s", (int)(br - src), src,
+                                             paths[pi], sfx, br + 2);
                                     f[q] |= pathf[pi] | (tests ? (unsigned)SH_W_GLOB : 0u);
                                     v[q] = owned[q];
                                 } else
@@ -517,7 +607,8 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                             snprintf(w2, sizeof w2, "%s", wrappers);
                             add_wrapper(w2, sizeof w2, "find");
                             char *save = st->cwd ? xstrdup(st->cwd) : NULL;
-                            unwrap_argv(st, sub, flags & ~(unsigned)GF_PIPED, home_over, w2, sizeof w2, "", 0);
+                            unwrap_argv(st, sub, flags & ~(unsigned)GF_PIPED, home_over, w2,
+                                        sizeof w2, "", 0);
                             free(st->cwd);
                             st->cwd = save;
                             for (int q = 0; q < n; q++)
@@ -560,7 +651,8 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                         g_cmd *c = gu_add(st->out, (char *const *)v, f, n, st->cwd);
                         if (c) {
                             c->flags = flags | (del ? 0 : GF_REDIR);
-                            snprintf(c->wrappers, sizeof c->wrappers, "%s%sfind", wrappers, wrappers[0] ? " " : "");
+                            snprintf(c->wrappers, sizeof c->wrappers, "%s%sfind", wrappers,
+                                     wrappers[0] ? " " : "");
                         }
                         if (!del) break;
                     }
@@ -572,7 +664,8 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
         }
         if (!strcmp(name, "cd") || !strcmp(name, "pushd") || !strcmp(name, "chdir")) {
             int i = 1;
-            while (i < a.n && a.v[i][0] == '-' && a.v[i][1] && strcmp(a.v[i], "-")) i++;
+            while (i < a.n && a.v[i][0] == '-' && a.v[i][1] && strcmp(a.v[i], "-"))
+                i++;
             if (i < a.n)
                 set_cwd(st, a.v[i], a.f[i], home_over);
             else
@@ -639,7 +732,7 @@ static void unwrap_script(uw_state *st, sh_script *s, int first, unsigned inheri
     /* per parsed command: the effective program name and the path classes it reads, so a
      * command reading from a pipe knows what feeds it */
     int n = s->n;
-    char (*names)[64] = xcalloc((size_t)n + 1, sizeof *names);
+    char(*names)[64] = xcalloc((size_t)n + 1, sizeof *names);
     unsigned *reads = xcalloc((size_t)n + 1, sizeof(unsigned));
     for (int ci = first; ci < n; ci++) {
         sh_cmd *sc = &s->c[ci];
@@ -661,8 +754,9 @@ static void unwrap_script(uw_state *st, sh_script *s, int first, unsigned inheri
             }
             if (rd->kind == SH_R_IN && (rd->fd <= 0)) {
                 char res[PATH_MAX];
-                pipein |= gp_classify(st->g, st->cwd, rd->target.s, rd->target.flags, res, sizeof res) &
-                          (GP_CREDENTIAL | GP_PROTECTED | GP_PERSISTENCE);
+                pipein |=
+                    gp_classify(st->g, st->cwd, rd->target.s, rd->target.flags, res, sizeof res) &
+                    (GP_CREDENTIAL | GP_PROTECTED | GP_PERSISTENCE);
             }
         }
         /* leading assignments: HOME=x changes ~ for wrapped shells */
@@ -711,9 +805,14 @@ static void unwrap_script(uw_state *st, sh_script *s, int first, unsigned inheri
             case SH_R_APPEND:
             case SH_R_BOTH:
             case SH_R_BOTH_APP:
-            case SH_R_INOUT: op = ">"; break;
-            case SH_R_IN: op = "<"; break;
-            default: break;
+            case SH_R_INOUT:
+                op = ">";
+                break;
+            case SH_R_IN:
+                op = "<";
+                break;
+            default:
+                break;
             }
             if (!op) continue;
             const char *v[2] = {op, rd->target.s};
@@ -724,7 +823,8 @@ static void unwrap_script(uw_state *st, sh_script *s, int first, unsigned inheri
                 snprintf(c->wrappers, sizeof c->wrappers, "%s", wrappers ? wrappers : "");
                 if (op[0] == '<') {
                     char res[PATH_MAX];
-                    reads[ci] |= gp_classify(st->g, st->cwd, rd->target.s, rd->target.flags, res, sizeof res);
+                    reads[ci] |= gp_classify(st->g, st->cwd, rd->target.s, rd->target.flags, res,
+                                             sizeof res);
                 }
             }
         }
@@ -755,7 +855,7 @@ void gu_unwrap_text(const guard *g, const char *text, size_t len, const char *cw
         snprintf(out->errmsg, sizeof out->errmsg, "%s", s.errmsg);
     }
     if (s.recursive_func) out->fork_bomb = 1;
-    uw_state st = {g, out, cwd ? xstrdup(cwd) : NULL, 0};
+    uw_state st = {g, out, cwd ? xstrdup(cwd) : NULL, 0, 0};
     unwrap_script(&st, &s, 0, 0, s.home, "");
     free(st.cwd);
     sh_script_free(&s);

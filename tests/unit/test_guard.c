@@ -59,10 +59,18 @@ static void fixture(void) {
     char p[PATH_MAX * 2], q[PATH_MAX * 2];
     snprintf(HOMEDIR, sizeof HOMEDIR, "%s/home", T);
     snprintf(WS, sizeof WS, "%s/home/work/ws", T);
-    const char *dirs[] = {"%s/home", "%s/home/work", "%s/home/work/ws", "%s/home/work/ws/src",
-                          "%s/home/work/ws/build", "%s/home/work/ws/.git",
-                          "%s/home/work/ws/.git/hooks", "%s/home/.ssh", "%s/home/.aws",
-                          "%s/home/.config", "%s/home/.config/gcloud", "%s/outside"};
+    const char *dirs[] = {"%s/home",
+                          "%s/home/work",
+                          "%s/home/work/ws",
+                          "%s/home/work/ws/src",
+                          "%s/home/work/ws/build",
+                          "%s/home/work/ws/.git",
+                          "%s/home/work/ws/.git/hooks",
+                          "%s/home/.ssh",
+                          "%s/home/.aws",
+                          "%s/home/.config",
+                          "%s/home/.config/gcloud",
+                          "%s/outside"};
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
         mkdirs(dirs[i], T);
     snprintf(p, sizeof p, "%s/src/main.c", WS);
@@ -104,7 +112,6 @@ static void cleanup(void) {
         if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
     }
 }
-
 
 static guard *new_guard(const char *policy) {
     he_error err = {0};
@@ -215,13 +222,36 @@ Test(guard, metamorphic_wrappers_never_lower) {
     json_t *all = load_corpus();
     static const char *const wraps[] = {
         /* separators and shells: apply to any text */
-        "sh -c '%s'", "bash -c '%s'", "zsh -c '%s'", "true && %s", "echo hi; %s", "echo hi\n%s",
-        "ls\n\n%s", "( %s )", "{ %s\n}", "false || %s", "# note\n%s", "cd . && %s",
-        "sh -c \"sh -c '%s'\"", "%s\ntrue", "%s; echo done",
+        "sh -c '%s'",
+        "bash -c '%s'",
+        "zsh -c '%s'",
+        "true && %s",
+        "echo hi; %s",
+        "echo hi\n%s",
+        "ls\n\n%s",
+        "( %s )",
+        "{ %s\n}",
+        "false || %s",
+        "# note\n%s",
+        "cd . && %s",
+        "sh -c \"sh -c '%s'\"",
+        "%s\ntrue",
+        "%s; echo done",
         /* wrappers of a simple command: only where the text starts with one */
-        "sudo %s", "env %s", "env FOO=1 %s", "env -i %s", "timeout 10 %s", "nice %s",
-        "nice -n 5 %s", "nohup %s", "VAR=x %s", "time %s", "command %s", "stdbuf -oL %s",
-        "doas %s", "sudo -u root %s",
+        "sudo %s",
+        "env %s",
+        "env FOO=1 %s",
+        "env -i %s",
+        "timeout 10 %s",
+        "nice %s",
+        "nice -n 5 %s",
+        "nohup %s",
+        "VAR=x %s",
+        "time %s",
+        "command %s",
+        "stdbuf -oL %s",
+        "doas %s",
+        "sudo -u root %s",
     };
     const size_t n_any = 15;
     size_t i, checked = 0, bad = 0;
@@ -282,19 +312,46 @@ Test(guard, path_escapes_never_allow_writes_outside) {
     char pcwd[64];
     snprintf(pcwd, sizeof pcwd, "/proc/%d/cwd/escape", (int)getpid());
     /* every one of these lands outside the workspace (or in a file shared with outside) */
-    const char *targets[] = {"../x",          "../../x",          "../../../x",
-                             "rootlink/etc/x", "rootlink/x",       "homelink/x",
-                             "homelink/.bashrc", "outlink/x",      "outlink/",
-                             "dangling",      "hl.txt",           "/proc/self/root/etc/x",
-                             "/proc/self/root/var/tmp/x", pcwd,   "src/../../x",
-                             "./src/../../../x", "~/x",            "$HOME/x",
-                             "${HOME}/x",     "/var/tmp/x",       "rootlink/../x",
-                             "outlink/../x",  "src/../rootlink/etc/x"};
-    const char *forms[] = {"echo x > %s",  "echo x >> %s",       "touch %s",  "cp src/main.c %s",
-                           "tee %s < src/main.c", "mv src/main.c %s", "sed -i s/a/b/ %s",
-                           "mkdir %s",     "truncate -s 0 %s",  "ln -s x %s", "rm -f %s",
-                           "chmod 777 %s", "install src/main.c %s", "dd if=src/main.c of=%s",
-                           "cat src/main.c &> %s", "ls 2> %s", "printf x | tee -a %s"};
+    const char *targets[] = {"../x",
+                             "../../x",
+                             "../../../x",
+                             "rootlink/etc/x",
+                             "rootlink/x",
+                             "homelink/x",
+                             "homelink/.bashrc",
+                             "outlink/x",
+                             "outlink/",
+                             "dangling",
+                             "hl.txt",
+                             "/proc/self/root/etc/x",
+                             "/proc/self/root/var/tmp/x",
+                             pcwd,
+                             "src/../../x",
+                             "./src/../../../x",
+                             "~/x",
+                             "$HOME/x",
+                             "${HOME}/x",
+                             "/var/tmp/x",
+                             "rootlink/../x",
+                             "outlink/../x",
+                             "src/../rootlink/etc/x"};
+    const char *forms[] = {"echo x > %s",
+                           "echo x >> %s",
+                           "touch %s",
+                           "cp src/main.c %s",
+                           "tee %s < src/main.c",
+                           "mv src/main.c %s",
+                           "sed -i s/a/b/ %s",
+                           "mkdir %s",
+                           "truncate -s 0 %s",
+                           "ln -s x %s",
+                           "rm -f %s",
+                           "chmod 777 %s",
+                           "install src/main.c %s",
+                           "dd if=src/main.c of=%s",
+                           "cat src/main.c &> %s",
+                           "ls 2> %s",
+                           "printf x | tee -a %s"};
     size_t checked = 0, bad = 0;
     for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
         for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
@@ -460,9 +517,14 @@ Test(guard, operator_policy_overrides_and_errors) {
     guard_free(g);
 
     /* bad policies name the line */
-    const char *bad[] = {"frob x y z\n", "allow\n", "allow id cat prog nosuchcond\n",
-                         "ask id cat git sub=\n", "allow id cat @NOSET\n", "path nosuchclass ~/x\n",
-                         "deny id cat rm target=nosuchclass\n", "defaults maybe\n"};
+    const char *bad[] = {"frob x y z\n",
+                         "allow\n",
+                         "allow id cat prog nosuchcond\n",
+                         "ask id cat git sub=\n",
+                         "allow id cat @NOSET\n",
+                         "path nosuchclass ~/x\n",
+                         "deny id cat rm target=nosuchclass\n",
+                         "defaults maybe\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         write_text(pol, bad[i]);
         he_error err = {0};
@@ -505,8 +567,12 @@ Test(guard, verdict_json) {
     guard_verdict_free(&v); /* twice is harmless */
     json_decref(a);
     /* hostile arguments never fail */
-    json_t *odd[] = {json_null(), json_integer(3), json_string("[1,2]"), json_string("{\"command\":1}"),
-                     json_pack("{s:[]}", "command"), json_pack("{s:[i]}", "command", 1)};
+    json_t *odd[] = {json_null(),
+                     json_integer(3),
+                     json_string("[1,2]"),
+                     json_string("{\"command\":1}"),
+                     json_pack("{s:[]}", "command"),
+                     json_pack("{s:[i]}", "command", 1)};
     for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
         cr_expect_eq(guard_check(g, "run_command", odd[i], &v, &err), 0);
         cr_expect_geq(v.decision, GUARD_ASK);
