@@ -202,8 +202,15 @@ test('scripted session: read, edit, test, rm -rf ~ refused and never run; the lo
     const c = verify(cut);
     assert.equal(c.code, 1);
     assert.match(c.out, /broken at record 3\b/);
-    // undo puts the workspace back as it was before the session
+    // undo of one step: the state before the edit (step 2)
+    execFileSync(BIN, ['agent', 'undo', '--log', w.log, '--step', '2'], { env: { ...process.env, ...w.env }, encoding: 'utf8' });
+    assert.equal(readFileSync(join(w.ws, 'greet.txt'), 'utf8'), 'hello wrold\n');
+    writeFileSync(join(w.ws, 'greet.txt'), 'hello world\n');
+    writeFileSync(join(w.ws, 'later.txt'), 'made after the session\n');
+    // undo of the whole session puts the workspace back as it was before it (the run_command
+    // step's whole-workspace snapshot removes what was not there)
     execFileSync(BIN, ['agent', 'undo', '--log', w.log], { env: { ...process.env, ...w.env }, encoding: 'utf8' });
+    assert.equal(existsSync(join(w.ws, 'later.txt')), false);
     assert.equal(readFileSync(join(w.ws, 'greet.txt'), 'utf8'), 'hello wrold\n');
     assert.equal(verify(w.log).code, 0);
     assert.equal(records(w.log).at(-1).event, 'undo');
