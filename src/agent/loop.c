@@ -611,6 +611,7 @@ static int do_call(session *s, call *cl, he_error *err) {
                          se.msg);
                 tr.text = xstrdup(msg);
                 run = false;
+                o.note = "the snapshot failed, so it did not run";
             }
         }
         if (run) {
