@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "agent/snapshot.h"
 #include "base/alloc.h"
@@ -28,8 +29,9 @@ static int mkdir_p(const char *path, mode_t mode) {
     return 0;
 }
 
-/* Copies src to dst (created 0600; dst must not exist), without following a symlink at src. */
-static int copy_file(const char *src, const char *dst, he_error *err) {
+/* Copies src to dst (created 0600; dst must not exist), without following a symlink at src;
+ * hex (when non-NULL) gets the SHA-256 of the bytes. */
+static int copy_file(const char *src, const char *dst, char hex[65], he_error *err) {
     int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0) return he_fail(err, HE_IO, "snapshot: read %s: %s", src, strerror(errno));
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -39,6 +41,8 @@ static int copy_file(const char *src, const char *dst, he_error *err) {
     }
     char buf[65536];
     int rc = 0;
+    EVP_MD_CTX *md = hex ? EVP_MD_CTX_new() : NULL;
+    if (md) EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     for (;;) {
         ssize_t r = read(in, buf, sizeof buf);
         if (r < 0 && errno == EINTR) continue;
@@ -47,6 +51,7 @@ static int copy_file(const char *src, const char *dst, he_error *err) {
             break;
         }
         if (r == 0) break;
+        if (md) EVP_DigestUpdate(md, buf, (size_t)r);
         for (ssize_t off = 0; off < r;) {
             ssize_t w = write(out, buf + off, (size_t)(r - off));
             if (w < 0 && errno == EINTR) continue;
@@ -60,9 +65,23 @@ static int copy_file(const char *src, const char *dst, he_error *err) {
     }
     if (rc == 0 && fsync(out))
         rc = he_fail(err, HE_IO, "snapshot: fsync %s: %s", dst, strerror(errno));
+    if (md) {
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        EVP_DigestFinal_ex(md, d, &n);
+        EVP_MD_CTX_free(md);
+        for (unsigned i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        hex[64] = 0;
+    }
     close(in);
     close(out);
     return rc;
+}
+
+/* The session's blob store, beside snap/: dir is SESSION/snap/STEP. */
+static void blobs_dir(const char *dir, char *out, size_t cap) {
+    snprintf(out, cap, "%s/../../blobs", dir);
 }
 
 static void step_dir(const char *session_dir, int step, char *out, size_t cap) {
@@ -92,13 +111,30 @@ static json_t *entry_for(const char *path, const char *dir, int idx, long long *
         return json_pack("{s:s, s:s, s:s}", "path", path, "type", "link", "target", target);
     }
     if (!S_ISREG(st.st_mode)) return json_pack("{s:s, s:s}", "path", path, "type", "other");
-    char blob[PATH_MAX + 32], name[32];
-    snprintf(name, sizeof name, "b%d", idx);
-    snprintf(blob, sizeof blob, "%s/%s", dir, name);
-    if (copy_file(path, blob, err)) return NULL;
+    /* content-addressed: a file that did not change between steps is kept once per session */
+    char tmp[PATH_MAX + 32], blobs[PATH_MAX + 16], blob[PATH_MAX + 96], hex[65];
+    snprintf(tmp, sizeof tmp, "%s/b%d.tmp", dir, idx);
+    blobs_dir(dir, blobs, sizeof blobs);
+    if (mkdir(blobs, 0700) && errno != EEXIST) {
+        he_fail(err, HE_IO, "snapshot: mkdir %s: %s", blobs, strerror(errno));
+        return NULL;
+    }
+    unlink(tmp);
+    if (copy_file(path, tmp, hex, err)) {
+        unlink(tmp);
+        return NULL;
+    }
+    snprintf(blob, sizeof blob, "%s/%s", blobs, hex);
+    if (access(blob, F_OK) == 0)
+        unlink(tmp);
+    else if (rename(tmp, blob)) {
+        he_fail(err, HE_IO, "snapshot: rename to %s: %s", blob, strerror(errno));
+        unlink(tmp);
+        return NULL;
+    }
     if (bytes) *bytes += st.st_size;
     return json_pack("{s:s, s:s, s:i, s:s}", "path", path, "type", "file", "mode",
-                     (int)(st.st_mode & 07777), "blob", name);
+                     (int)(st.st_mode & 07777), "sha256", hex);
 }
 
 static int write_manifest(const char *dir, json_t *m, he_error *err) {
@@ -313,13 +349,15 @@ static int restore_entry(const char *dir, json_t *e, he_error *err) {
         return 0;
     }
     if (strcmp(type, "file")) return 0; /* "other" (fifo, socket): not kept */
-    const char *blob = json_string_value(json_object_get(e, "blob"));
-    if (!blob || strchr(blob, '/')) return he_fail(err, HE_FORMAT, "undo: bad blob name");
-    char src[PATH_MAX + 32], tmp[PATH_MAX + 32];
-    snprintf(src, sizeof src, "%s/%s", dir, blob);
+    const char *sha = json_string_value(json_object_get(e, "sha256"));
+    if (!sha || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
+        return he_fail(err, HE_FORMAT, "undo: bad blob name");
+    char src[PATH_MAX + 96], blobs[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    blobs_dir(dir, blobs, sizeof blobs);
+    snprintf(src, sizeof src, "%s/%s", blobs, sha);
     snprintf(tmp, sizeof tmp, "%s.hearth-undo", path);
     unlink(tmp);
-    if (copy_file(src, tmp, err)) return -1;
+    if (copy_file(src, tmp, NULL, err)) return -1;
     chmod(tmp, (mode_t)json_integer_value(json_object_get(e, "mode")));
     /* rename replaces whatever is at path now (a symlink itself, never its target) */
     if (exists && S_ISDIR(st.st_mode)) {

@@ -1,8 +1,9 @@
 /* snapshot.h — what an agent step is about to change, kept so it can be undone.
  *
  * Before an allowed mutation, the session's state directory (outside the workspace) gets
- * snap/<step>/: a manifest.json and a copy of each file's bytes. write_file and edit_file keep the
- * one file they change (or note that it did not exist). run_command keeps the whole workspace —
+ * snap/<step>/manifest.json, and each file's bytes go to blobs/<sha256> (content-addressed: a
+ * file that did not change between steps is kept once per session). write_file and edit_file keep
+ * the one file they change (or note that it did not exist). run_command keeps the whole workspace —
  * every file, symlink and directory — when it is small enough (SNAP_MAX_FILES entries,
  * SNAP_MAX_BYTES bytes); a bigger workspace is not snapshotted and the step is logged as not
  * undoable unless the files the guard's parsed command names (snap_paths) fit. Restoring a file

@@ -276,6 +276,11 @@ Test(agent, snapshot_workspace_and_undo) {
     put(p, "readme\n");
     he_error e;
     cr_assert_eq(snap_workspace(st, 3, "run_command", ws, &e), 0, "%s", e.msg);
+    /* an unchanged workspace snapshotted again adds no blob (content-addressed) */
+    cr_assert_eq(snap_workspace(st, 4, "run_command", ws, &e), 0, "%s", e.msg);
+    char cnt[PATH_MAX * 2];
+    snprintf(cnt, sizeof cnt, "test $(ls '%s/blobs' | wc -l) -eq 2", st);
+    cr_expect_eq(system(cnt), 0, "two files, two blobs");
     /* what a command might do: delete a tree, change a file, add files and directories */
     char cmd[PATH_MAX * 2];
     snprintf(cmd, sizeof cmd,
