@@ -268,10 +268,14 @@ static void decide_list(const guard *g, const g_cmdlist *l, guard_verdict *out, 
     }
 }
 
+/* The first of keys that is a string; "" for a string holding a NUL byte (the path a C program
+ * would open is not the one the JSON names). */
 static const char *str_arg(const json_t *args, const char *const *keys) {
     for (; *keys; keys++) {
         json_t *v = json_object_get(args, *keys);
-        if (json_is_string(v)) return json_string_value(v);
+        if (json_is_string(v))
+            return strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v)
+                                                                         : "";
     }
     return NULL;
 }
@@ -295,13 +299,11 @@ int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdi
         arguments = owned;
     }
     if (arguments && !json_is_object(arguments)) arguments = NULL;
-    static const json_t *empty;
     json_t *emp = NULL;
     if (!arguments) {
         emp = json_object();
         arguments = emp;
     }
-    (void)empty;
     g_cmdlist l = {0};
     char cwd[PATH_MAX];
     snprintf(cwd, sizeof cwd, "%s", g->ws);
@@ -380,7 +382,7 @@ int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdi
             arg = str_arg(arguments, (const char *const[]){"url", "uri", NULL});
             need = 1;
         }
-        if (need && !arg) {
+        if (need && (!arg || !arg[0])) {
             set_verdict(out, GUARD_ASK, "bad-arguments", "unparsed",
                         "the tool's path or URL is missing");
             goto done;

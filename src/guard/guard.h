@@ -37,7 +37,10 @@ guard *guard_new(const char *workspace, const char *policy_path, he_error *err);
 void guard_free(guard *g);
 
 /* Classifies one action. Never fails on hostile arguments: what cannot be parsed is at least
- * GUARD_ASK. Returns -1 only when out of memory. Free the verdict with guard_verdict_free. */
+ * GUARD_ASK. Returns -1 only when out of memory. Free the verdict with guard_verdict_free.
+ * guard_check does not change g: several threads may check actions on one guard at once (but not
+ * while guard_declare_tool or guard_add_protected runs). Paths are resolved against the file
+ * system as it is at the call. */
 int guard_check(guard *g, const char *tool, const json_t *arguments, guard_verdict *out,
                 he_error *err);
 void guard_verdict_free(guard_verdict *v);

@@ -278,6 +278,7 @@ unsigned gp_classify(const guard *g, const char *cwd, const char *word, unsigned
     if (!cwd && word[0] != '/') return GP_DYNAMIC;
     char tmp[PATH_MAX];
     const char *w = word;
+    if ((wflags & SH_W_GLOB) && !strpbrk(word, "*?[")) wflags &= ~(unsigned)SH_W_GLOB;
     if (wflags & SH_W_GLOB) {
         /* a glob: classify the directory holding the first globbed component; a glob over
          * the children of /, $HOME or the workspace counts as that directory itself */

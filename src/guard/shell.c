@@ -552,7 +552,10 @@ static int parse_word(parser *p, sh_word **v, int *n, int *cap, unsigned *raw_fl
             flags |= SH_W_DYNAMIC | SH_W_SUBST;
             if (parse_backtick(p, 0) < 0) goto bad;
             if (sb_puts(p, &b, "$(...)", 0) < 0) goto bad;
-        } else if (c == '~' && p->i == start) {
+        } else if (c == '~' && (p->i == start ||
+                                (b.n > 0 && b.p[b.n - 1] == '=' && !memchr(b.p, '=', b.n - 1)))) {
+            /* a tilde prefix at the start of a word, or after its first '=' (bash expands
+             * `of=~/x` and `--prefix=~/x` too) */
             /* tilde prefix: up to the first '/' or the end of the word */
             size_t j = p->i + 1;
             while (j < p->n && p->s[j] != '/' && !is_meta((unsigned char)p->s[j]) &&

@@ -314,6 +314,13 @@ static void unwrap_argv(uw_state *st, wargv a, unsigned flags, const char *home,
                 }
                 const char *eq = strchr(w, '=');
                 if (eq && sh_is_name(w, (size_t)(eq - w))) {
+                    const char *ev[2] = {"export", w};
+                    unsigned ef[2] = {0, a.f[i]};
+                    g_cmd *ec = gu_add(st->out, (char *const *)ev, ef, 2, st->cwd);
+                    if (ec) {
+                        ec->flags = flags;
+                        snprintf(ec->wrappers, sizeof ec->wrappers, "%s", wrappers);
+                    }
                     if (eq - w == 4 && !strncmp(w, "HOME", 4)) {
                         free(home_owned);
                         home_owned = (a.f[i] & SH_W_DYNAMIC) ? NULL : xstrdup(eq + 1);
@@ -764,6 +771,16 @@ static void unwrap_script(uw_state *st, sh_script *s, int first, unsigned inheri
         for (int k = 0; k < sc->na; k++)
             if (!strncmp(sc->assign[k].s, "HOME=", 5))
                 home_here = (sc->assign[k].flags & SH_W_DYNAMIC) ? NULL : sc->assign[k].s + 5;
+        /* leading NAME=value words (and assignment-only commands) as "export NAME=value" */
+        for (int k = 0; k < sc->na; k++) {
+            const char *v[2] = {"export", sc->assign[k].s};
+            unsigned f[2] = {0, sc->assign[k].flags};
+            g_cmd *c = gu_add(st->out, (char *const *)v, f, 2, st->cwd);
+            if (c) {
+                c->flags = flags;
+                snprintf(c->wrappers, sizeof c->wrappers, "%s", wrappers ? wrappers : "");
+            }
+        }
         if (sc->nw > 0) {
             wargv a;
             a.n = sc->nw;

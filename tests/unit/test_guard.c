@@ -154,7 +154,7 @@ static json_t *load_corpus(void) {
     while ((n = getline(&line, &cap, f)) > 0) {
         ln++;
         json_error_t jerr;
-        json_t *o = json_loadb(line, (size_t)n, 0, &jerr);
+        json_t *o = json_loadb(line, (size_t)n, JSON_ALLOW_NUL, &jerr);
         cr_assert(o, "corpus line %d: %s", ln, jerr.text);
         if (json_object_get(o, "comment")) {
             json_decref(o);
