@@ -28,7 +28,7 @@ int http_guard_start(srv_http *h, const char *workspace, const char *policy, he_
         if (!realpath(workspace, real))
             return he_fail(err, HE_INVALID, "serve: --guard-workspace %s: not found", workspace);
     } else {
-        char tmpl[] = "/tmp/hearth-guard-XXXXXX";
+        char tmpl[] = "/tmp/hearth-guard-ws-XXXXXX";
         if (!mkdtemp(tmpl))
             return he_fail(err, HE_IO, "serve: cannot create the guard's empty workspace");
         snprintf(real, sizeof real, "%s", tmpl);
