@@ -14,6 +14,8 @@ pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 pkgs+=(util-linux iproute2 strace curl)
 # server_websafe.test.mjs: a real browser (headless chromium, driven by npm playwright-core) attacks the server
 pkgs+=(chromium)
+# hearth agent: run_command runs under bubblewrap (agent.test.mjs, test_agent)
+pkgs+=(bubblewrap)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()

@@ -20,6 +20,9 @@ int cmd_export(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_swap(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* The guarded agent and its audit log (cmd_agent.c). */
+int cmd_agent(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 int cmd_card(int argc, char **argv);
 

@@ -47,7 +47,10 @@ static const char usage_text[] =
     "  --per-ip N           connections per client address (default 256; no limit on a loopback bind)\n"
     "  --idle-timeout S     close a connection silent for S seconds (default 10)\n"
     "  --request-timeout S  a request's line, headers and body must arrive within S seconds (default 30)\n"
-    "  --verify             re-hash a store model's blob before loading it (docs/STORE.md)\n";
+    "  --verify             re-hash a store model's blob before loading it (docs/STORE.md)\n"
+    "  --guard-workspace D  POST /v1/guard/check classifies actions against workspace D (default:\n"
+    "                       an empty private directory: nothing counts as inside; docs/AGENT.md)\n"
+    "  --guard-policy FILE  the guard's policy file (default: the built-in policy)\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth serve: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -65,7 +68,7 @@ static void on_signal(int sig) {
 #define MAX_DIRS 64
 
 typedef struct {
-    const char *model, *name, *host, *config, *cors, *admin_key;
+    const char *model, *name, *host, *config, *cors, *admin_key, *guard_ws, *guard_policy;
     const char *model_dirs[MAX_DIRS];
     int n_model_dirs;
     long port, n_ctx, slots, threads, max_body, queue;
@@ -163,6 +166,8 @@ static int parse_args(int argc, char **argv, serve_args *a) {
         else if (!strcmp(o, "--config")) a->config = v;
         else if (!strcmp(o, "--cors-origin")) a->cors = v;
         else if (!strcmp(o, "--admin-key")) a->admin_key = v;
+        else if (!strcmp(o, "--guard-workspace")) a->guard_ws = v;
+        else if (!strcmp(o, "--guard-policy")) a->guard_policy = v;
         else if (!strcmp(o, "--model-dir")) {
             if (a->n_model_dirs == MAX_DIRS) return usage("too many --model-dir", NULL);
             a->model_dirs[a->n_model_dirs++] = v;
@@ -309,7 +314,9 @@ int cmd_serve(int argc, char **argv) {
                           .request_timeout = (unsigned)a.request_timeout,
                           .admin_key = token,
                           .model_dirs = (const char *const *)dirs,
-                          .n_model_dirs = n_dirs};
+                          .n_model_dirs = n_dirs,
+                          .guard_workspace = a.guard_ws,
+                          .guard_policy = a.guard_policy};
     srv_http *h = srv_http_start(&hc, reg, &err);
     if (!h) {
         fprintf(stderr, "hearth %s\n", err.msg);

@@ -3,21 +3,20 @@
  * on failure the name keeps its old model and this command prints why. Loading a file is an
  * admin act: the request carries the server's admin token (X-Hearth-Admin) from --admin-key,
  * $HEARTH_ADMIN_KEY, or — for a server on this machine — the token file it wrote at start.
+ * The request goes through the shared HTTP client (client/httpc.h).
  * Exit codes: 0 swapped, 1 refused or unreachable, 2 bad arguments. */
 #include <errno.h>
 #include <limits.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "client/httpc.h"
 #include "server/http.h"
 #include "server/websafe.h"
 #include "store/store.h"
@@ -33,26 +32,6 @@ static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth swap: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
     fputs(usage_text, stderr);
     return 2;
-}
-
-static int connect_to(const char *host, const char *port) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc) {
-        fprintf(stderr, "hearth swap: %s: %s\n", host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *p = ai; p; p = p->ai_next) {
-        fd = socket(p->ai_family, p->ai_socktype, p->ai_protocol);
-        if (fd < 0) continue;
-        if (connect(fd, p->ai_addr, p->ai_addrlen) == 0) break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0) fprintf(stderr, "hearth swap: cannot connect to %s:%s: %s\n", host, port, strerror(errno));
-    return fd;
 }
 
 int cmd_swap(int argc, char **argv) {
@@ -102,58 +81,32 @@ int cmd_swap(int argc, char **argv) {
         fprintf(stderr, "hearth swap: NAME and path must be valid UTF-8\n");
         return 2;
     }
-    int fd = connect_to(host, port);
-    if (fd < 0) {
+    /* the request goes through the shared HTTP client (client/httpc.h) */
+    char url[400], extra[SRV_ADMIN_TOKEN_MAX + 64];
+    snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%s" : "http://%s:%s", host, port);
+    httpc_url u;
+    he_error herr = {0};
+    if (httpc_url_parse(url, &u, &herr)) {
+        fprintf(stderr, "hearth swap: %s\n", herr.msg);
         free(b);
-        return 1;
+        return 2;
     }
+    if (admin) snprintf(extra, sizeof extra, "%s: %s", SRV_ADMIN_HEADER, admin);
     /* The swap loads and smoke-tests a model: allow it minutes, not forever. */
-    struct timeval tv = {.tv_sec = 600};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    size_t blen = strlen(b);
-    size_t cap = blen + 1024 + (key ? strlen(key) : 0) + (admin ? strlen(admin) : 0);
-    char *req = xmalloc(cap);
-    int n = snprintf(req, cap,
-                     "POST /admin/swap HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n%s%s%s%s%s%s\r\n%s",
-                     strchr(host, ':') ? "[::1]" : host, port, blen, key ? "Authorization: Bearer " : "", key ? key : "",
-                     key ? "\r\n" : "", admin ? SRV_ADMIN_HEADER ": " : "", admin ? admin : "", admin ? "\r\n" : "", b);
+    httpc_opts o = {.api_key = key, .extra_header = admin ? extra : NULL, .idle_timeout_ms = 600000,
+                    .total_timeout_s = 600, .max_body = (size_t)1 << 20};
+    httpc_response resp;
+    int hr = httpc_request(&u, "POST", "/admin/swap", b, strlen(b), &o, NULL, NULL, &resp, &herr);
     free(b);
-    size_t off = 0;
-    while (off < (size_t)n) {
-        ssize_t w = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
-        if (w <= 0) {
-            fprintf(stderr, "hearth swap: send failed: %s\n", strerror(errno));
-            free(req);
-            close(fd);
-            return 1;
-        }
-        off += (size_t)w;
-    }
-    explicit_bzero(req, cap);
-    free(req);
+    explicit_bzero(extra, sizeof extra);
     explicit_bzero(token, sizeof token);
-    size_t rcap = 65536, rlen = 0;
-    char *resp = xmalloc(rcap + 1);
-    for (;;) {
-        ssize_t r = recv(fd, resp + rlen, rcap - rlen, 0);
-        if (r <= 0) break;
-        rlen += (size_t)r;
-        if (rlen == rcap) break;
-    }
-    close(fd);
-    resp[rlen] = 0;
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) {
-        fprintf(stderr, "hearth swap: no HTTP response from %s:%s\n", host, port);
-        free(resp);
+    if (hr) {
+        fprintf(stderr, "hearth swap: %s\n", herr.msg);
         return 1;
     }
-    const char *json = strstr(resp, "\r\n\r\n");
-    json = json ? json + 4 : "";
-    /* The body may be chunked; find the JSON object inside. */
-    const char *brace = strchr(json, '{');
-    json_t *j = brace ? json_loads(brace, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    int status = resp.status;
+    const char *json = resp.body;
+    json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
     int rc;
     if (status == 200) {
         printf("swapped '%s' to %s\n", name, abs);
@@ -169,6 +122,6 @@ int cmd_swap(int argc, char **argv) {
         rc = 1;
     }
     json_decref(j);
-    free(resp);
+    httpc_response_free(&resp);
     return rc;
 }

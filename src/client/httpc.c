@@ -25,15 +25,19 @@ int httpc_url_parse(const char *url, httpc_url *out, he_error *err) {
     memset(out, 0, sizeof *out);
     if (!url) return he_fail(err, HE_INVALID, "url: missing");
     if (!strncasecmp(url, "https://", 8))
-        return he_fail(err, HE_UNSUPPORTED,
-                       "url: %s: https is not supported (hearth's client speaks plain http; use a loopback "
-                       "endpoint or a local TLS-terminating proxy)",
-                       url);
-    if (strncasecmp(url, "http://", 7)) return he_fail(err, HE_INVALID, "url: %s: must start with http://", url);
+        return he_fail(
+            err, HE_UNSUPPORTED,
+            "url: %s: https is not supported (hearth's client speaks plain http; use a loopback "
+            "endpoint or a local TLS-terminating proxy)",
+            url);
+    if (strncasecmp(url, "http://", 7))
+        return he_fail(err, HE_INVALID, "url: %s: must start with http://", url);
     const char *a = url + 7, *end = a + strcspn(a, "/?#");
     for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f) return he_fail(err, HE_INVALID, "url: control character or space");
-    if (memchr(a, '@', (size_t)(end - a))) return he_fail(err, HE_INVALID, "url: user info is not supported");
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return he_fail(err, HE_INVALID, "url: control character or space");
+    if (memchr(a, '@', (size_t)(end - a)))
+        return he_fail(err, HE_INVALID, "url: user info is not supported");
     const char *hs = a, *he, *pp = NULL;
     if (*a == '[') {
         hs = a + 1;
@@ -46,8 +50,10 @@ int httpc_url_parse(const char *url, httpc_url *out, he_error *err) {
         out->ipv6 = true;
     } else {
         he = memchr(a, ':', (size_t)(end - a));
-        if (he) pp = he + 1;
-        else he = end;
+        if (he)
+            pp = he + 1;
+        else
+            he = end;
     }
     size_t hl = (size_t)(he - hs);
     if (hl == 0 || hl >= sizeof out->host) return he_fail(err, HE_INVALID, "url: bad host");
@@ -65,9 +71,11 @@ int httpc_url_parse(const char *url, httpc_url *out, he_error *err) {
     } else {
         strcpy(out->port, "80");
     }
-    if (*end == '?' || *end == '#') return he_fail(err, HE_INVALID, "url: a base URL takes no query or fragment");
+    if (*end == '?' || *end == '#')
+        return he_fail(err, HE_INVALID, "url: a base URL takes no query or fragment");
     size_t n = strlen(end);
-    while (n && end[n - 1] == '/') n--;
+    while (n && end[n - 1] == '/')
+        n--;
     if (n >= sizeof out->path) return he_fail(err, HE_LIMIT, "url: path too long");
     memcpy(out->path, end, n);
     return 0;
@@ -93,7 +101,8 @@ static int grow(char **buf, size_t *cap, size_t need, size_t limit) {
     if (need <= *cap) return 0;
     if (need > limit) return -1;
     size_t c = *cap ? *cap : 256;
-    while (c < need) c = c > limit / 2 ? limit : c * 2;
+    while (c < need)
+        c = c > limit / 2 ? limit : c * 2;
     char *p = he_realloc(*buf, c);
     if (!p) return -1;
     *buf = p;
@@ -157,7 +166,8 @@ int httpc_sse_feed(httpc_sse *s, const char *buf, size_t n, he_error *err) {
         }
         /* copy the run up to the next line end in one go */
         size_t j = i;
-        while (j < n && buf[j] != '\r' && buf[j] != '\n') j++;
+        while (j < n && buf[j] != '\r' && buf[j] != '\n')
+            j++;
         size_t run = j - i;
         if (grow(&s->line, &s->line_cap, s->line_len + run + 1, s->max_event + 64))
             return he_fail(err, HE_LIMIT, "sse: line over %zu bytes", s->max_event + 64);
@@ -180,7 +190,17 @@ int httpc_sse_finish(httpc_sse *s, he_error *err) {
 
 /* ---- the response reader ---- */
 
-enum { R_HEAD, R_BODY_LEN, R_BODY_EOF, R_CHUNK_SIZE, R_CHUNK_DATA, R_CHUNK_CRLF, R_TRAILER, R_DONE, R_STOPPED };
+enum {
+    R_HEAD,
+    R_BODY_LEN,
+    R_BODY_EOF,
+    R_CHUNK_SIZE,
+    R_CHUNK_DATA,
+    R_CHUNK_CRLF,
+    R_TRAILER,
+    R_DONE,
+    R_STOPPED
+};
 
 void httpc_reader_init(httpc_reader *r, httpc_sse *sse, size_t max_header, size_t max_body) {
     memset(r, 0, sizeof *r);
@@ -214,7 +234,8 @@ static int body_put(httpc_reader *r, const char *p, size_t n, he_error *err) {
         }
         return 0;
     }
-    if (r->body_len + n > r->max_body) return he_fail(err, HE_LIMIT, "http: response body over %zu bytes", r->max_body);
+    if (r->body_len + n > r->max_body)
+        return he_fail(err, HE_LIMIT, "http: response body over %zu bytes", r->max_body);
     if (grow(&r->body, &r->body_cap, r->body_len + n + 1, r->max_body + 1))
         return he_fail(err, HE_NOMEM, "http: out of memory for the response body");
     memcpy(r->body + r->body_len, p, n);
@@ -233,8 +254,8 @@ static int parse_head(httpc_reader *r, size_t len, he_error *err) {
     h[len] = 0;
     char *eol = strchr(h, '\n');
     if (!eol) return he_fail(err, HE_FORMAT, "http: no status line");
-    if (len < 12 || memcmp(h, "HTTP/1.", 7) || h[7] < '0' || h[7] > '9' || h[8] != ' ' || h[9] < '1' ||
-        h[9] > '5' || h[10] < '0' || h[10] > '9' || h[11] < '0' || h[11] > '9' ||
+    if (len < 12 || memcmp(h, "HTTP/1.", 7) || h[7] < '0' || h[7] > '9' || h[8] != ' ' ||
+        h[9] < '1' || h[9] > '5' || h[10] < '0' || h[10] > '9' || h[11] < '0' || h[11] > '9' ||
         (h[12] != ' ' && h[12] != '\r' && h[12] != '\n'))
         return he_fail(err, HE_FORMAT, "http: malformed status line");
     r->status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
@@ -249,31 +270,39 @@ static int parse_head(httpc_reader *r, size_t len, he_error *err) {
         if (le > line && le[-1] == '\r') le--;
         *le = 0;
         if (le == line) break; /* the blank line */
-        if (*line == ' ' || *line == '\t') return he_fail(err, HE_FORMAT, "http: folded header line");
+        if (*line == ' ' || *line == '\t')
+            return he_fail(err, HE_FORMAT, "http: folded header line");
         char *colon = strchr(line, ':');
-        if (!colon || colon == line) return he_fail(err, HE_FORMAT, "http: header line without a name");
+        if (!colon || colon == line)
+            return he_fail(err, HE_FORMAT, "http: header line without a name");
         for (char *p = line; p < colon; p++)
-            if (!is_token_char((unsigned char)*p)) return he_fail(err, HE_FORMAT, "http: bad header name");
+            if (!is_token_char((unsigned char)*p))
+                return he_fail(err, HE_FORMAT, "http: bad header name");
         *colon = 0;
         char *v = colon + 1;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
         size_t vl = strlen(v);
-        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) v[--vl] = 0;
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            v[--vl] = 0;
         if (!strcasecmp(line, "content-length")) {
             if (!vl || vl > 19) return he_fail(err, HE_FORMAT, "http: bad Content-Length");
             unsigned long long x = 0;
             for (size_t i = 0; i < vl; i++) {
-                if (v[i] < '0' || v[i] > '9') return he_fail(err, HE_FORMAT, "http: bad Content-Length");
+                if (v[i] < '0' || v[i] > '9')
+                    return he_fail(err, HE_FORMAT, "http: bad Content-Length");
                 x = x * 10 + (unsigned)(v[i] - '0');
             }
-            if (r->has_length && x != r->length) return he_fail(err, HE_FORMAT, "http: conflicting Content-Length");
+            if (r->has_length && x != r->length)
+                return he_fail(err, HE_FORMAT, "http: conflicting Content-Length");
             r->has_length = true;
             r->length = x;
         } else if (!strcasecmp(line, "transfer-encoding")) {
             te = true;
             /* chunked must be the last coding */
             size_t k = vl;
-            while (k && v[k - 1] != ',' && v[k - 1] != ' ') k--;
+            while (k && v[k - 1] != ',' && v[k - 1] != ' ')
+                k--;
             r->chunked = !strcasecmp(v + k, "chunked");
         } else if (!strcasecmp(line, "content-type")) {
             snprintf(r->content_type, sizeof r->content_type, "%s", v);
@@ -286,16 +315,19 @@ static int parse_head(httpc_reader *r, size_t len, he_error *err) {
 
 static int start_body(httpc_reader *r, he_error *err) {
     if (r->has_length && r->length > r->max_body)
-        return he_fail(err, HE_LIMIT, "http: response body of %llu bytes over the limit of %zu", r->length,
-                       r->max_body);
+        return he_fail(err, HE_LIMIT, "http: response body of %llu bytes over the limit of %zu",
+                       r->length, r->max_body);
     r->is_sse = r->sse && r->status >= 200 && r->status < 300 &&
                 !strncasecmp(r->content_type, "text/event-stream", 17);
-    if (r->head || r->status == 204 || r->status == 304) r->state = R_DONE;
-    else if (r->chunked) r->state = R_CHUNK_SIZE;
+    if (r->head || r->status == 204 || r->status == 304)
+        r->state = R_DONE;
+    else if (r->chunked)
+        r->state = R_CHUNK_SIZE;
     else if (r->has_length) {
         r->left = r->length;
         r->state = r->left ? R_BODY_LEN : R_DONE;
-    } else r->state = R_BODY_EOF;
+    } else
+        r->state = R_BODY_EOF;
     return 0;
 }
 
@@ -314,13 +346,18 @@ static int chunk_line(httpc_reader *r, he_error *err) {
     size_t i = 0;
     for (; i < n; i++) {
         char c = r->line[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) break;
-        if (v > (r->max_body >> 4)) return he_fail(err, HE_LIMIT, "http: chunk over the body limit");
+        if (v > (r->max_body >> 4))
+            return he_fail(err, HE_LIMIT, "http: chunk over the body limit");
         v = v * 16 + (unsigned)d;
     }
     if (i == 0) return he_fail(err, HE_FORMAT, "http: bad chunk size");
-    while (i < n && (r->line[i] == ' ' || r->line[i] == '\t')) i++;
+    while (i < n && (r->line[i] == ' ' || r->line[i] == '\t'))
+        i++;
     if (i < n && r->line[i] != ';') return he_fail(err, HE_FORMAT, "http: bad chunk size");
     if (v == 0) {
         r->state = R_TRAILER;
@@ -344,7 +381,8 @@ int httpc_reader_feed(httpc_reader *r, const char *buf, size_t n, he_error *err)
             /* append, then look for the blank line near the new bytes */
             size_t take = n - i, old = r->hdr_len;
             if (old + take > r->max_header) take = r->max_header - old;
-            if (take == 0) return he_fail(err, HE_LIMIT, "http: response head over %zu bytes", r->max_header);
+            if (take == 0)
+                return he_fail(err, HE_LIMIT, "http: response head over %zu bytes", r->max_header);
             char *p = he_realloc(r->hdr, old + take + 1);
             if (!p) return he_fail(err, HE_NOMEM, "http: out of memory");
             r->hdr = p;
@@ -365,7 +403,8 @@ int httpc_reader_feed(httpc_reader *r, const char *buf, size_t n, he_error *err)
             if (!end) {
                 i += take;
                 if (r->hdr_len >= r->max_header)
-                    return he_fail(err, HE_LIMIT, "http: response head over %zu bytes", r->max_header);
+                    return he_fail(err, HE_LIMIT, "http: response head over %zu bytes",
+                                   r->max_header);
                 break;
             }
             i += end - old; /* bytes of this buffer that belonged to the head */
@@ -438,7 +477,8 @@ int httpc_reader_eof(httpc_reader *r, he_error *err) {
         }
         return 1;
     }
-    if (r->state == R_HEAD) return he_fail(err, HE_FORMAT, "http: connection closed before a complete response");
+    if (r->state == R_HEAD)
+        return he_fail(err, HE_FORMAT, "http: connection closed before a complete response");
     return he_fail(err, HE_FORMAT, "http: connection closed in the middle of the body");
 }
 
@@ -451,7 +491,10 @@ static double now_s(void) {
 }
 
 static int connect_to(const httpc_url *u, int timeout_ms, he_error *err) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV},
+                    *ai = NULL;
     int rc = getaddrinfo(u->host, u->port, &hints, &ai);
     if (rc) return he_fail(err, HE_IO, "http: %s: %s", u->host, gai_strerror(rc));
     int fd = -1, last = 0;
@@ -465,11 +508,13 @@ static int connect_to(const httpc_url *u, int timeout_ms, he_error *err) {
         if (errno == EINPROGRESS) {
             struct pollfd pfd = {.fd = fd, .events = POLLOUT};
             int pr;
-            do pr = poll(&pfd, 1, timeout_ms);
+            do
+                pr = poll(&pfd, 1, timeout_ms);
             while (pr < 0 && errno == EINTR);
             int soerr = 0;
             socklen_t sl = sizeof soerr;
-            if (pr == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) break;
+            if (pr == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+                break;
             last = pr == 0 ? ETIMEDOUT : soerr ? soerr : errno;
         } else {
             last = errno;
@@ -478,7 +523,9 @@ static int connect_to(const httpc_url *u, int timeout_ms, he_error *err) {
         fd = -1;
     }
     freeaddrinfo(ai);
-    if (fd < 0) return he_fail(err, HE_IO, "http: cannot connect to %s:%s: %s", u->host, u->port, strerror(last));
+    if (fd < 0)
+        return he_fail(err, HE_IO, "http: cannot connect to %s:%s: %s", u->host, u->port,
+                       strerror(last));
     return fd;
 }
 
@@ -491,7 +538,8 @@ static int wait_fd(int fd, short ev, const httpc_opts *o, double deadline, he_er
         double t = now_s(), lim = t_idle;
         if (deadline > 0 && deadline < lim) lim = deadline;
         if (t >= lim)
-            return he_fail(err, HE_IO, "http: timed out after %s", lim == deadline ? "the total time limit" : "a silence");
+            return he_fail(err, HE_IO, "http: timed out after %s",
+                           lim == deadline ? "the total time limit" : "a silence");
         int ms = (int)((lim - t) * 1000) + 1;
         if (ms > 200) ms = 200;
         struct pollfd pfd = {.fd = fd, .events = ev};
@@ -507,8 +555,9 @@ static bool header_safe(const char *s) {
     return true;
 }
 
-int httpc_request(const httpc_url *base, const char *method, const char *path, const char *body, size_t body_len,
-                  const httpc_opts *o, httpc_sse_fn sse_fn, void *user, httpc_response *out, he_error *err) {
+int httpc_request(const httpc_url *base, const char *method, const char *path, const char *body,
+                  size_t body_len, const httpc_opts *o, httpc_sse_fn sse_fn, void *user,
+                  httpc_response *out, he_error *err) {
     static const httpc_opts defaults = {0};
     if (!o) o = &defaults;
     memset(out, 0, sizeof *out);
@@ -516,19 +565,23 @@ int httpc_request(const httpc_url *base, const char *method, const char *path, c
     const char *key = o->api_key && o->api_key[0] ? o->api_key : NULL;
     if (!header_safe(path) || strchr(path, ' ') || (key && !header_safe(key)) ||
         (o->extra_header && !header_safe(o->extra_header)) || !header_safe(method))
-        return he_fail(err, HE_INVALID, "http: a header or the path contains a line break or space");
+        return he_fail(err, HE_INVALID,
+                       "http: a header or the path contains a line break or space");
     char hostport[300];
     snprintf(hostport, sizeof hostport, base->ipv6 ? "[%s]:%s" : "%s:%s", base->host, base->port);
-    size_t cap = strlen(method) + strlen(base->path) + strlen(path) + strlen(hostport) + (key ? strlen(key) : 0) +
-                 (o->extra_header ? strlen(o->extra_header) : 0) + 256;
+    size_t cap = strlen(method) + strlen(base->path) + strlen(path) + strlen(hostport) +
+                 (key ? strlen(key) : 0) + (o->extra_header ? strlen(o->extra_header) : 0) + 256;
     char *head = xmalloc(cap);
-    int hn = snprintf(head, cap,
-                      "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hearth\r\nAccept: application/json, "
-                      "text/event-stream\r\nConnection: close\r\n%s%s%s%s%s",
-                      method, base->path, path[0] ? path : (base->path[0] ? "" : "/"), hostport,
-                      key ? "Authorization: Bearer " : "", key ? key : "", key ? "\r\n" : "",
-                      o->extra_header ? o->extra_header : "", o->extra_header ? "\r\n" : "");
-    if (body) hn += snprintf(head + hn, cap - (size_t)hn, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+    int hn =
+        snprintf(head, cap,
+                 "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hearth\r\nAccept: application/json, "
+                 "text/event-stream\r\nConnection: close\r\n%s%s%s%s%s",
+                 method, base->path, path[0] ? path : (base->path[0] ? "" : "/"), hostport,
+                 key ? "Authorization: Bearer " : "", key ? key : "", key ? "\r\n" : "",
+                 o->extra_header ? o->extra_header : "", o->extra_header ? "\r\n" : "");
+    if (body)
+        hn += snprintf(head + hn, cap - (size_t)hn,
+                       "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
     hn += snprintf(head + hn, cap - (size_t)hn, "\r\n");
     double deadline = o->total_timeout_s > 0 ? now_s() + o->total_timeout_s : 0;
     int fd = connect_to(base, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000, err);
@@ -603,8 +656,10 @@ const char *httpc_error_message(const char *body, size_t len, char *buf, size_t 
     json_t *j = json_loadb(body, len, 0, NULL);
     const char *m = NULL;
     json_t *e = json_object_get(j, "error");
-    if (json_is_object(e)) m = json_string_value(json_object_get(e, "message"));
-    else if (json_is_string(e)) m = json_string_value(e);
+    if (json_is_object(e))
+        m = json_string_value(json_object_get(e, "message"));
+    else if (json_is_string(e))
+        m = json_string_value(e);
     if (m) snprintf(buf, cap, "%s", m);
     json_decref(j);
     return m ? buf : NULL;

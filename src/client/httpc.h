@@ -18,8 +18,8 @@
 /* ---- URLs ---- */
 
 typedef struct {
-    char host[256]; /* without brackets for an IPv6 literal */
-    char port[8];   /* "80" when the URL names none */
+    char host[256];  /* without brackets for an IPv6 literal */
+    char port[8];    /* "80" when the URL names none */
     char path[2048]; /* the base path without a trailing '/', "" for none */
     bool ipv6;
 } httpc_url;
@@ -58,8 +58,8 @@ int httpc_sse_finish(httpc_sse *s, he_error *err);
 typedef struct {
     size_t max_header; /* status line + headers; 0: 64 KiB */
     size_t max_body;   /* decoded body bytes kept (or streamed); 0: 16 MiB */
-    httpc_sse *sse;    /* when set and the response is a 2xx text/event-stream, the body goes here */
-    bool head;         /* the request was HEAD: no body */
+    httpc_sse *sse; /* when set and the response is a 2xx text/event-stream, the body goes here */
+    bool head;      /* the request was HEAD: no body */
     /* state (read these after the reader completes) */
     int status;
     char content_type[128];
@@ -90,13 +90,13 @@ int httpc_reader_eof(httpc_reader *r, he_error *err);
 /* ---- Requests ---- */
 
 typedef struct {
-    const char *api_key;     /* sent as "Authorization: Bearer KEY"; NULL/"" for none */
+    const char *api_key;      /* sent as "Authorization: Bearer KEY"; NULL/"" for none */
     const char *extra_header; /* one more "Name: value" line (no CRLF), or NULL */
-    int connect_timeout_ms;  /* 0: 10000 */
-    int idle_timeout_ms;     /* the longest silence while reading; 0: 300000 */
-    double total_timeout_s;  /* the whole exchange; 0: none beyond idle_timeout_ms */
-    size_t max_body;         /* 0: 16 MiB */
-    volatile int *cancel;    /* when non-NULL and set, the read stops (err HE_RUNTIME) */
+    int connect_timeout_ms;   /* 0: 10000 */
+    int idle_timeout_ms;      /* the longest silence while reading; 0: 300000 */
+    double total_timeout_s;   /* the whole exchange; 0: none beyond idle_timeout_ms */
+    size_t max_body;          /* 0: 16 MiB */
+    volatile int *cancel;     /* when non-NULL and set, the read stops (err HE_RUNTIME) */
 } httpc_opts;
 
 typedef struct {
@@ -111,8 +111,9 @@ typedef struct {
  * reads the response. When sse_fn is set and the server answers 2xx text/event-stream, each event
  * goes to sse_fn; otherwise the body is collected. Returns 0 with *out filled (any HTTP status),
  * -1 on a network, timeout or protocol error (err). Free out with httpc_response_free. */
-int httpc_request(const httpc_url *base, const char *method, const char *path, const char *body, size_t body_len,
-                  const httpc_opts *o, httpc_sse_fn sse_fn, void *user, httpc_response *out, he_error *err);
+int httpc_request(const httpc_url *base, const char *method, const char *path, const char *body,
+                  size_t body_len, const httpc_opts *o, httpc_sse_fn sse_fn, void *user,
+                  httpc_response *out, he_error *err);
 void httpc_response_free(httpc_response *r);
 
 /* The message of an OpenAI-style ({"error": {"message": ...}}) or Ollama-style ({"error": "..."})

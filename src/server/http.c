@@ -523,7 +523,7 @@ static void *reaper_main(void *arg) {
 static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] = "/v1/models",
                   R_CHAT[] = "/v1/chat/completions", R_COMPL[] = "/v1/completions", R_OCHAT[] = "/api/chat",
                   R_OGEN[] = "/api/generate", R_TAGS[] = "/api/tags", R_SHOW[] = "/api/show", R_PS[] = "/api/ps",
-                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_OTHER[] = "other";
+                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_OTHER[] = "other";
 
 typedef struct {
     const char *path;
@@ -540,7 +540,7 @@ static const route routes[] = {
     {R_OGEN, "POST", false, true, true},     {R_TAGS, "GET", false, true, true},
     {R_SHOW, "POST", false, true, true},     {R_PS, "GET", false, true, true},
     {R_VERSION, "GET", false, true, false},  {R_SWAP, "POST", false, false, true},
-    {R_ROOT, "GET", false, true, false},
+    {R_ROOT, "GET", false, true, false},     {R_GUARD, "POST", false, false, false},
 };
 
 static const route *find_route(const char *url, bool *method_ok, const char *method) {
@@ -600,6 +600,7 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
     if (rt->path == R_PS) return route_tags(q, true);
     if (rt->path == R_SHOW) return route_show(q);
     if (rt->path == R_SWAP) return route_swap(q);
+    if (rt->path == R_GUARD) return route_guard(q);
     return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
 }
 
@@ -788,6 +789,11 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
     if (http_swap_worker_start(h)) log_warn("serve: cannot start the swap thread; /admin/swap answers 429");
     pthread_mutex_init(&h->track_mu, NULL);
     pthread_cond_init(&h->track_cv, NULL);
+    if (http_guard_start(h, cfg->guard_workspace, cfg->guard_policy, err)) {
+        freeaddrinfo(ai);
+        srv_http_stop(h);
+        return NULL;
+    }
     /* Idle connections cost a socket and a 16 KiB buffer, not a thread: allow many, within the
      * open-file limit (raised to its hard maximum; some are kept for model files and pumps). */
     unsigned max_conn = cfg->max_connections ? cfg->max_connections : 8192u;
@@ -859,6 +865,7 @@ void srv_http_stop(srv_http *h) {
     while (h->pumps > 0) pthread_cond_wait(&h->pump_cv, &h->pump_mu);
     pthread_mutex_unlock(&h->pump_mu);
     if (h->d) MHD_stop_daemon(h->d);
+    http_guard_stop(h);
     pthread_mutex_destroy(&h->pump_mu);
     pthread_cond_destroy(&h->pump_cv);
     pthread_mutex_destroy(&h->track_mu);

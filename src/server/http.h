@@ -37,6 +37,9 @@ typedef struct {
     const char *const *model_dirs;  /* folders a swap may load files from (resolved here; missing
                                        ones are skipped with a warning) */
     int n_model_dirs;
+    const char *guard_workspace;    /* POST /v1/guard/check classifies against this directory;
+                                       NULL: an empty private one (nothing counts as inside) */
+    const char *guard_policy;       /* the guard's policy file; NULL: the built-in default */
 } srv_http_config;
 
 typedef struct srv_http srv_http;

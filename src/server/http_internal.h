@@ -63,6 +63,12 @@ struct srv_http {
     int swap_queued;
     bool swap_started;
     pthread_t swap_thread;
+    /* The guard behind POST /v1/guard/check (routes_guard.c). */
+    struct guard *guard;
+    pthread_mutex_t guard_mu;
+    char *guard_ws;     /* its resolved workspace */
+    char *guard_policy; /* the operator's policy file, or NULL */
+    bool guard_tmp_ws;  /* guard_ws is the empty directory made at start (removed at stop) */
     pthread_mutex_t mu; /* metrics */
     struct {
         const char *route;
@@ -120,6 +126,12 @@ enum MHD_Result route_generate_resume(http_req *q);
 void route_generate_abandon(http_req *q);
 enum MHD_Result route_tags(http_req *q, bool ps);
 enum MHD_Result route_show(http_req *q);
+
+/* routes_guard.c */
+enum MHD_Result route_guard(http_req *q);
+/* Starts the guard on workspace (NULL: an empty private directory) with policy (NULL: default). */
+int http_guard_start(srv_http *h, const char *workspace, const char *policy, he_error *err);
+void http_guard_stop(srv_http *h);
 
 /* routes_swap.c */
 enum MHD_Result route_swap(http_req *q);
