@@ -881,10 +881,13 @@ void tensor_avx512_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const voi
                               mxfp4_pair_dot(&x[b + 14], &y[b + 14])};
         const __m512 is = _mm512_cvtepi32_ps(reduce_16_blocks(v));
         /* e -> 2^(e-128): e >= 2 is the float with exponent field e - 1; e = 0, 1 subnormal */
-        uint32_t e32[16];
-        for (int i = 0; i < 16; i++)
-            e32[i] = x[b + i].e;
-        const __m512i e = _mm512_loadu_si512((const void *)e32);
+        /* the 16 exponent bytes, 17 bytes apart (4-byte reads stay inside the 16 blocks) */
+        const __m512i e = _mm512_and_si512(
+            _mm512_i32gather_epi32(_mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
+                                                                        9, 10, 11, 12, 13, 14, 15),
+                                                      _mm512_set1_epi32(17)),
+                                   (const void *)&x[b], 1),
+            _mm512_set1_epi32(0xFF));
         const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
         const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
         const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
