@@ -74,6 +74,9 @@ static const bench_case cases[] = {
     {TENSOR_TYPE_IQ4_XS,
      {0, -1},
      {tensor_ref_dot_iq4_xs_q8_K, tensor_avx2_dot_iq4_xs_q8_K, tensor_avx512_dot_iq4_xs_q8_K}},
+    {TENSOR_TYPE_IQ3_S,
+     {0, -1},
+     {tensor_ref_dot_iq3_s_q8_K, tensor_avx2_dot_iq3_s_q8_K, tensor_avx512_dot_iq3_s_q8_K}},
     {TENSOR_TYPE_MXFP4, /* the exponent byte is set below */
      {-1, -1},
      {tensor_ref_dot_mxfp4_q8_0, tensor_avx2_dot_mxfp4_q8_0, tensor_avx512_dot_mxfp4_q8_0}},

@@ -213,6 +213,20 @@ typedef struct {
 } block_mxfp4;
 static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4 layout");
 
+/* IQ3_S (3.44 bits): 8 sub-blocks of 32, each 8 codebook points of 4 magnitudes (odd 1..15).
+ * Sub-block ib, point g (elements 32ib + 4g .. +3): index qs[8ib + g] | bit g of qh[ib] << 8 into
+ * tensor_iq3s_grid (byte j of the entry is element 4g + j); element e of the sub-block is negated
+ * when bit e % 8 of signs[4ib + e / 8] is set; x = d * (1 + 2 * s) * that, s = nibble ib % 2 of
+ * scales[ib / 2] (low first). */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK_K / 4];
+    uint8_t qh[QK_K / 32];
+    uint8_t signs[QK_K / 8];
+    uint8_t scales[QK_K / 64];
+} block_iq3_s;
+static_assert(sizeof(block_iq3_s) == 110, "block_iq3_s layout");
+
 /* 2^(e - 128) exactly (E8M0 halved, as the doubled levels need): e = 0, 1 are subnormal. */
 static inline float tensor_e8m0_half(uint8_t e) {
     union {

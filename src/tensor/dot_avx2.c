@@ -761,3 +761,34 @@ void tensor_avx2_dot_tq1_0_q8_K(int64_t n, float *s, const void *vx, const void 
     }
     *s = sumf;
 }
+
+/* IQ3_S . Q8_K (n,) -> *s; see tensor_ref_dot_iq3_s_q8_K. Per sub-block: the 8 codebook points
+ * by one vpgatherdd (9-bit indices: qs byte | qh bit g << 8) are the 32 magnitudes in element
+ * order; the sign bits move onto the activations; vpmaddubsw (at most 2 * 15 * 127 per pair),
+ * then vpmaddwd by the odd scale 1 + 2s, accumulated in int32 (exact). */
+void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq3_s *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i hshift = _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + 8 * ib)));
+            const __m256i hi = _mm256_and_si256(
+                _mm256_sllv_epi32(_mm256_set1_epi32(x[b].qh[ib]), hshift), _mm256_set1_epi32(256));
+            const __m256i mag = _mm256_i32gather_epi32((const int *)tensor_iq3s_grid,
+                                                       _mm256_or_si256(lo, hi), 4);
+            const __m256i neg = bits_to_bytes(x[b].signs + 4 * ib);
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));
+            const __m256i sy = _mm256_sub_epi8(_mm256_xor_si256(qy, neg), neg); /* -y where set */
+            const int sc = 1 + 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xF);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(mag, sy),
+                                                          _mm256_set1_epi16((short)sc)));
+        }
+        const int isum = hsum_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}

@@ -1003,3 +1003,39 @@ void tensor_avx512_dot_tq1_0_q8_K(int64_t n, float *s, const void *vx, const voi
     }
     *s = sumf;
 }
+
+/* IQ3_S . Q8_K (n,) -> *s; see tensor_ref_dot_iq3_s_q8_K. Two sub-blocks per vector: 16
+ * codebook points by one vpgatherdd, the 64 sign bits as a byte mask negating the activations,
+ * vpmaddubsw (at most 2 * 15 * 127 per pair), vpdpwssd by the two odd scales. */
+void tensor_avx512_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq3_s *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i hshift = _mm512_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) { /* sub-blocks 2c, 2c + 1 */
+            const __m512i lo =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x[b].qs + 16 * c)));
+            const __m512i qh = _mm512_inserti64x4(
+                _mm512_set1_epi32(x[b].qh[2 * c]), _mm256_set1_epi32(x[b].qh[2 * c + 1]), 1);
+            const __m512i hi =
+                _mm512_and_si512(_mm512_sllv_epi32(qh, hshift), _mm512_set1_epi32(256));
+            const __m512i mag = _mm512_i32gather_epi32(_mm512_or_si512(lo, hi),
+                                                       (const void *)tensor_iq3s_grid, 4);
+            uint64_t sg;
+            memcpy(&sg, x[b].signs + 8 * c, 8);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i sy = _mm512_mask_sub_epi8(qy, (__mmask64)sg, _mm512_setzero_si512(), qy);
+            const uint8_t sc = x[b].scales[c];
+            const __m512i scv = _mm512_inserti64x4(
+                _mm512_set1_epi16((short)(1 + 2 * (sc & 0xF))),
+                _mm256_set1_epi16((short)(1 + 2 * (sc >> 4))), 1);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(mag, sy), scv);
+        }
+        const int isum = hsum16_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}

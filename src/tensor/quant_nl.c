@@ -422,3 +422,58 @@ void tensor_ref_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const void *
     }
     *s = sumf;
 }
+
+/* ======================================================================================
+ * IQ3_S (no quantizer)
+ * ====================================================================================== */
+
+/* the 32 signed magnitudes (-15..15) of sub-block ib in element order */
+static void iq3_s_unpack(const block_iq3_s *x, int ib, int *v) {
+    for (int g = 0; g < 8; g++) {
+        const int idx = x->qs[8 * ib + g] | (((x->qh[ib] >> g) & 1) << 8);
+        const uint32_t p = tensor_iq3s_grid[idx];
+        for (int j = 0; j < 4; j++) {
+            const int e = 4 * g + j;
+            const int mag = (int)((p >> (8 * j)) & 0xFF);
+            v[e] = ((x->signs[4 * ib + e / 8] >> (e % 8)) & 1) ? -mag : mag;
+        }
+    }
+}
+
+static inline int iq3_s_scale(const block_iq3_s *x, int ib) {
+    return 1 + 2 * ((x->scales[ib / 2] >> (4 * (ib % 2))) & 0xF);
+}
+
+void tensor_ref_iq3_s_to_float(const void *vx, float *y, int64_t n) {
+    const block_iq3_s *x = vx;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d = fp16(x[b].d);
+        for (int ib = 0; ib < 8; ib++, y += 32) {
+            const float db = d * (float)iq3_s_scale(&x[b], ib);
+            int v[32];
+            iq3_s_unpack(&x[b], ib, v);
+            for (int e = 0; e < 32; e++)
+                y[e] = db * (float)v[e];
+        }
+    }
+}
+
+/* IQ3_S . Q8_K: isum = sum_ib (1 + 2 s_ib) * sum_{e in ib} v_e y_e (exact: at most
+ * 8 * 31 * 32 * 15 * 127 < 2^31); sumf += (float)isum * (d * dy) */
+void tensor_ref_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq3_s *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            int v[32], sub = 0;
+            iq3_s_unpack(&x[b], ib, v);
+            for (int e = 0; e < 32; e++)
+                sub += v[e] * y[b].qs[32 * ib + e];
+            isum += iq3_s_scale(&x[b], ib) * sub;
+        }
+        sumf += (float)isum * (fp16(x[b].d) * y[b].d);
+    }
+    *s = sumf;
+}

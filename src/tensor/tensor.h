@@ -30,6 +30,7 @@ typedef enum {
     TENSOR_TYPE_Q6_K = 14,
     TENSOR_TYPE_Q8_K = 15,
     TENSOR_TYPE_IQ4_NL = 20,
+    TENSOR_TYPE_IQ3_S = 21,
     TENSOR_TYPE_IQ4_XS = 23,
     TENSOR_TYPE_I8 = 24,
     TENSOR_TYPE_I16 = 25,

@@ -32,7 +32,7 @@ static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
     [18] = {.name = "iq3_xxs", .block_size = 256, .type_size = 98,  .is_quantized = true},
     [19] = {.name = "iq1_s",   .block_size = 256, .type_size = 50,  .is_quantized = true},
     [TENSOR_TYPE_IQ4_NL] = {.name = "iq4_nl",  .block_size = 32,  .type_size = 18,  .is_quantized = true},
-    [21] = {.name = "iq3_s",   .block_size = 256, .type_size = 110, .is_quantized = true},
+    [TENSOR_TYPE_IQ3_S] = {.name = "iq3_s",   .block_size = 256, .type_size = 110, .is_quantized = true},
     [22] = {.name = "iq2_s",   .block_size = 256, .type_size = 82,  .is_quantized = true},
     [TENSOR_TYPE_IQ4_XS] = {.name = "iq4_xs",  .block_size = 256, .type_size = 136, .is_quantized = true},
     [TENSOR_TYPE_I8]   = {.name = "i8",   .block_size = 1, .type_size = 1},

@@ -115,6 +115,11 @@ static const dot_case dots[] = {
      tensor_ref_dot_tq2_0_q8_K,
      tensor_avx2_dot_tq2_0_q8_K,
      tensor_avx512_dot_tq2_0_q8_K},
+    {TENSOR_TYPE_IQ3_S,
+     {0, -1},
+     tensor_ref_dot_iq3_s_q8_K,
+     tensor_avx2_dot_iq3_s_q8_K,
+     tensor_avx512_dot_iq3_s_q8_K},
     {TENSOR_TYPE_MXFP4, /* e (byte 0) set by make_weights */
      {-1, -1},
      tensor_ref_dot_mxfp4_q8_0,
