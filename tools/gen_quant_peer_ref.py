@@ -3,7 +3,8 @@
 
 Run once by hand (CI has no llama.cpp); writes tests/data/quant/peer_reference.json:
   - the tiny f32 model hearth generates (`hearth make-model --shape tiny --type f32 --seed 7`)
-    is quantized by llama.cpp's `llama-quantize --pure F32 OUT TYPE` for every TYPE below;
+    is quantized by llama.cpp's `llama-quantize --pure F32 OUT TYPE` for every TYPE below
+    (CARRIED types: the file is copied to tests/data/quant/, as hearth cannot write them);
   - for each file: the SHA-256 of every tensor's data (the test quantizes the same f32 model
     with hearth and must produce the same bytes), and llama-server's next-token top-5
     log-probs for a few prompts (token ids; POST /completion, n_predict 1, n_probs 5,
@@ -11,18 +12,21 @@ Run once by hand (CI has no llama.cpp); writes tests/data/quant/peer_reference.j
 
 Usage: tools/gen_quant_peer_ref.py [LLAMA_BIN_DIR]   (default /work/peer/llama.cpp/build/bin)
 """
-import hashlib, json, os, struct, subprocess, sys, tempfile, time, urllib.request
+import hashlib, json, os, shutil, struct, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1] if len(sys.argv) > 1 else "/work/peer/llama.cpp/build/bin"
 TYPES = ["IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0"]
+# Types hearth cannot write (no quantizer): llama-quantize's file itself is carried
+# (tests/data/quant/tiny-TYPE.gguf) and the test reads it.
+CARRIED = ["IQ3_S"]
 # Candidate prompts; one whose greedy next token is an incomplete UTF-8 byte gets no
 # completion_probabilities from the server and is skipped (the file records the ones used).
 PROMPTS = [[1, 300, 301, 302], [1, 450, 20, 77, 600, 512, 99], [1, 260, 261, 262, 263, 264, 265,
            266, 267, 268, 269, 270], [1, 700, 5, 400, 401], [1, 280, 290, 310, 320, 330],
            [1, 500, 501, 502, 503, 504, 505, 506], [1, 620, 640, 660], [1, 350, 360, 370, 380]]
 # ggml type id -> (block elements, block bytes)
-SIZES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 12: (256, 144), 14: (256, 210),
+SIZES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 21: (256, 110), 8: (32, 34), 12: (256, 144), 14: (256, 210),
          20: (32, 18), 23: (256, 136), 34: (256, 54), 35: (256, 66), 39: (32, 17)}
 
 
@@ -117,11 +121,13 @@ def main():
            "server": "llama-server -m OUT -t 2 -c 256 -np 1; POST /completion {prompt: ids, "
                      "n_predict: 1, n_probs: 5, temperature: 0, cache_prompt: false}",
            "types": {}}
-    for i, t in enumerate(TYPES):
+    for i, t in enumerate(TYPES + CARRIED):
         q = os.path.join(tmp, f"tiny-{t}.gguf")
         subprocess.check_call([f"{BIN}/llama-quantize", "--pure", f32, q, t],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out["types"][t] = {"tensors": tensor_hashes(q), "cases": server_logprobs(q, 18640 + i)}
+        if t in CARRIED:
+            shutil.copyfile(q, os.path.join(ROOT, f"tests/data/quant/tiny-{t}.gguf"))
     dst = os.path.join(ROOT, "tests/data/quant/peer_reference.json")
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     with open(dst, "w") as f:

@@ -1,4 +1,4 @@
-/* test_quant_peer.c — the IQ4_NL, IQ4_XS, TQ1_0 and TQ2_0 formats against llama.cpp, from the
+/* test_quant_peer.c — the IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 and IQ3_S formats against llama.cpp, from the
  * reference tools/gen_quant_peer_ref.py wrote once (tests/data/quant/peer_reference.json):
  *
  *   1. hearth quantizes the same tiny f32 model (make-model tiny, seed 7) and must write, tensor
@@ -6,6 +6,8 @@
  *      data). So the file hearth reads below IS llama-quantize's file.
  *   2. hearth's next-token top-5 log-probs on that file must match llama-server's within 5e-3
  *      for every recorded prompt (computed as llama-server does: softmax over the full vocab).
+ *   IQ3_S, which hearth cannot write: llama-quantize's file is carried (tests/data/quant/) and
+ *   read as it is.
  *
  * Run under every kernel set the CPU has (HEARTH_ISA; tensor_isa() is logged): the SIMD kernels
  * are bit-identical to the references (test_kernels), so the result does not depend on it. */
@@ -177,20 +179,31 @@ static double check_logprobs(const char *type_name, const char *path, json_t *ca
     return worst;
 }
 
-static void check_type(const char *type_name) {
+/* carried: the file is llama-quantize's own (tests/data/quant/tiny-TYPE.gguf), for types hearth
+ * cannot write; its hashes then only confirm the fixture is the one the reference was made from */
+static void check_type_file(const char *type_name, bool carried) {
     json_t *root = reference();
     json_t *t = json_object_get(json_object_get(root, "types"), type_name);
     cr_assert(t, "no reference for %s", type_name);
-    char path[256];
-    make_quantized(type_name, path, sizeof path);
+    char path[1024];
+    if (carried) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "quant/tiny-%s.gguf", type_name);
+        fixture_path(path, sizeof path, rel);
+    } else {
+        make_quantized(type_name, path, sizeof path);
+    }
     check_bytes(type_name, path, json_object_get(t, "tensors"));
     const double worst = check_logprobs(type_name, path, json_object_get(t, "cases"));
-    cr_log_info("%s (%s kernels): bytes equal llama-quantize's; max |logprob - llama.cpp| = %.2e",
-                type_name, tensor_isa(), worst);
+    cr_log_info("%s (%s kernels): bytes equal llama-quantize's%s; max |logprob - llama.cpp| = %.2e",
+                type_name, tensor_isa(), carried ? " (its own file)" : "", worst);
     json_decref(root);
 }
+
+static void check_type(const char *type_name) { check_type_file(type_name, false); }
 
 Test(quant_peer, iq4_nl_matches_llama_cpp, .timeout = 60) { check_type("IQ4_NL"); }
 Test(quant_peer, iq4_xs_matches_llama_cpp, .timeout = 60) { check_type("IQ4_XS"); }
 Test(quant_peer, tq1_0_matches_llama_cpp, .timeout = 60) { check_type("TQ1_0"); }
 Test(quant_peer, tq2_0_matches_llama_cpp, .timeout = 60) { check_type("TQ2_0"); }
+Test(quant_peer, iq3_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ3_S", true); }

@@ -15,6 +15,7 @@
 #include "base/cpu.h"
 #include "tensor/ops.h"
 #include "tensor/tensor.h"
+#include "tensor/tensor_internal.h" /* tensor_iq3s_grid */
 
 /* ---- helpers ---- */
 
@@ -635,6 +636,62 @@ Test(tensor, mxfp4_matches_ocp_spec) {
         for (int j = 0; j < 32; j++)
             cr_assert_eq(back[j], x[j], "trial %d elem %d", trial, j);
     }
+}
+
+/* IQ3_S (no quantizer): on random blocks (every index, sign and scale bit) the dot equals the
+ * double dot of the dequantized operands within 1e-6 of sum |x y|, and a hand-built block
+ * dequantizes as blocks.h describes (codebook point, qh bit, sign bit, odd scale). */
+Test(tensor, iq3_s_dequantize_and_dot) {
+    const tensor_traits *t = tensor_traits_of(TENSOR_TYPE_IQ3_S);
+    const tensor_traits *vt = tensor_traits_of(TENSOR_TYPE_Q8_K);
+    cr_assert(t && t->to_float && t->vec_dot && !t->from_float && t->type_size == 110);
+    cr_assert_eq(t->vec_dot_type, TENSOR_TYPE_Q8_K);
+    enum { NB = 6, N = NB * 256 };
+    uint8_t *x = malloc(110 * NB), *y = malloc(292 * NB);
+    float *xf = malloc(sizeof(float) * N), *yf = malloc(sizeof(float) * N);
+    rng_seed(31337);
+    for (int trial = 0; trial < 5; trial++) {
+        for (int i = 0; i < 110 * NB; i++)
+            x[i] = (uint8_t)rng_u32();
+        for (int b = 0; b < NB; b++)
+            put_u16(x + 110 * b, f2h(0.01f * (1.0f + rng_uniform())));
+        for (int i = 0; i < N; i++)
+            yf[i] = rng_uniform();
+        vt->from_float(yf, y, N);
+        t->to_float(x, xf, N);
+        vt->to_float(y, yf, N);
+        double ref = 0.0, mag = 0.0;
+        for (int i = 0; i < N; i++) {
+            ref += (double)xf[i] * (double)yf[i];
+            mag += fabs((double)xf[i] * (double)yf[i]);
+        }
+        float s = NAN;
+        t->vec_dot(N, &s, x, y);
+        cr_assert(fabs((double)s - ref) <= 1e-6 * mag, "trial %d: %g vs %g", trial, (double)s, ref);
+    }
+    /* one block by hand: sub-block 3 (scale nibble 7 -> 15), point 2 = codebook entry 256 + 5
+     * (qh bit 2 set), element 1 of the point negated (sign bit 9 of the sub-block) */
+    memset(x, 0, 110);
+    put_u16(x, f2h(0.5f));
+    x[2 + 8 * 3 + 2] = 5;          /* qs */
+    x[2 + 64 + 3] = 1u << 2;       /* qh */
+    x[2 + 64 + 8 + 4 * 3 + 1] = 2; /* signs: byte 1 of sub-block 3, bit 1: element 9 */
+    x[2 + 64 + 8 + 32 + 1] = 0x70; /* scales[1] high nibble: sub-block 3 */
+    t->to_float(x, xf, 256);
+    const uint32_t p = tensor_iq3s_grid[256 + 5];
+    for (int j = 0; j < 4; j++) {
+        const float want = 0.5f * 15.0f * (float)((p >> (8 * j)) & 0xFF) * (j == 1 ? -1.0f : 1.0f);
+        cr_assert_eq(xf[96 + 8 + j], want, "elem %d: %g vs %g", 96 + 8 + j, (double)xf[96 + 8 + j],
+                     (double)want);
+    }
+    /* elsewhere: codebook entry 0 with scale 1 (sub-blocks 0-2, 4-7 have scale nibble 0) */
+    const float e0 = 0.5f * (float)(tensor_iq3s_grid[0] & 0xFF);
+    cr_assert_eq(xf[0], e0);
+    cr_assert_eq(xf[96 + 8 + 4], 0.5f * 15.0f * (float)(tensor_iq3s_grid[0] & 0xFF));
+    free(x);
+    free(y);
+    free(xf);
+    free(yf);
 }
 
 /* Q2_K / Q3_K dequantize: layouts from blocks.h, checked on hand-built blocks. */
