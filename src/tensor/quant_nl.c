@@ -229,7 +229,9 @@ void tensor_ref_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const void 
  * ====================================================================================== */
 
 /* x / absmax rounded to -1, 0, 1 (half away from zero, as lroundf), as 0, 1, 2 */
-static inline int ternary(float v, float id) { return (int)roundf(clampf(v * id, -1.0f, 1.0f)) + 1; }
+static inline int ternary(float v, float id) {
+    return (int)roundf(clampf(v * id, -1.0f, 1.0f)) + 1;
+}
 
 static float absmax_n(const float *x, int n) {
     float amax = 0.0f;
@@ -386,12 +388,13 @@ void tensor_ref_mxfp4_from_float(const float *x, void *vy, int64_t n) {
         float amax = 0.0f;
         for (int j = 0; j < QK_MXFP4; j++)
             if (amax < fabsf(x[j])) amax = fabsf(x[j]);
-        const float e = amax > 0.0f ? clampf(floorf(log2f(amax)) - 2.0f + 127.0f, 0.0f, 254.0f)
-                                    : 0.0f;
+        const float e =
+            amax > 0.0f ? clampf(floorf(log2f(amax)) - 2.0f + 127.0f, 0.0f, 254.0f) : 0.0f;
         y[b].e = (uint8_t)e;
         const float scale = tensor_e8m0_half(y[b].e);
         for (int j = 0; j < 16; j++)
-            y[b].qs[j] = (uint8_t)(nearest_mxfp4(x[j], scale) | nearest_mxfp4(x[j + 16], scale) << 4);
+            y[b].qs[j] =
+                (uint8_t)(nearest_mxfp4(x[j], scale) | nearest_mxfp4(x[j + 16], scale) << 4);
     }
 }
 

@@ -1,5 +1,5 @@
-/* test_quant_peer.c — the IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 and IQ3_S formats against llama.cpp, from the
- * reference tools/gen_quant_peer_ref.py wrote once (tests/data/quant/peer_reference.json):
+/* test_quant_peer.c — the IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 and IQ3_S formats against llama.cpp, from
+ * the reference tools/gen_quant_peer_ref.py wrote once (tests/data/quant/peer_reference.json):
  *
  *   1. hearth quantizes the same tiny f32 model (make-model tiny, seed 7) and must write, tensor
  *      for tensor, the bytes llama.cpp's `llama-quantize --pure` wrote (SHA-256 of each tensor's
@@ -64,8 +64,7 @@ static const char *make_quantized(const char *type_name, char *out, size_t cap) 
     quant_ftype ft;
     cr_assert_eq(quant_ftype_from_name(type_name, &ft, &err), 0, "%s", err.msg);
     snprintf(out, cap, "%s/tiny-%s.gguf", tmpdir, type_name);
-    cr_assert_eq(quant_model_file(f32, out, ft, 2, &err), 0, "quantize %s: %s", type_name,
-                 err.msg);
+    cr_assert_eq(quant_model_file(f32, out, ft, 2, &err), 0, "quantize %s: %s", type_name, err.msg);
     return out;
 }
 
