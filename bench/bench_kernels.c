@@ -68,6 +68,24 @@ static const bench_case cases[] = {
     {TENSOR_TYPE_Q3_K,
      {108, -1},
      {tensor_ref_dot_q3_K_q8_K, tensor_avx2_dot_q3_K_q8_K, tensor_avx512_dot_q3_K_q8_K}},
+    {TENSOR_TYPE_IQ4_NL,
+     {0, -1},
+     {tensor_ref_dot_iq4_nl_q8_0, tensor_avx2_dot_iq4_nl_q8_0, tensor_avx512_dot_iq4_nl_q8_0}},
+    {TENSOR_TYPE_IQ4_XS,
+     {0, -1},
+     {tensor_ref_dot_iq4_xs_q8_K, tensor_avx2_dot_iq4_xs_q8_K, tensor_avx512_dot_iq4_xs_q8_K}},
+    {TENSOR_TYPE_IQ3_S,
+     {0, -1},
+     {tensor_ref_dot_iq3_s_q8_K, tensor_avx2_dot_iq3_s_q8_K, tensor_avx512_dot_iq3_s_q8_K}},
+    {TENSOR_TYPE_MXFP4, /* the exponent byte is set below */
+     {-1, -1},
+     {tensor_ref_dot_mxfp4_q8_0, tensor_avx2_dot_mxfp4_q8_0, tensor_avx512_dot_mxfp4_q8_0}},
+    {TENSOR_TYPE_TQ1_0,
+     {52, -1},
+     {tensor_ref_dot_tq1_0_q8_K, tensor_avx2_dot_tq1_0_q8_K, tensor_avx512_dot_tq1_0_q8_K}},
+    {TENSOR_TYPE_TQ2_0,
+     {64, -1},
+     {tensor_ref_dot_tq2_0_q8_K, tensor_avx2_dot_tq2_0_q8_K, tensor_avx512_dot_tq2_0_q8_K}},
 };
 static const char *const isa_names[3] = {"ref", "avx2", "avx512"};
 
@@ -270,6 +288,9 @@ int main(int argc, char **argv) {
                     const uint16_t d = tensor_fp32_to_fp16(0.01f * (1.5f + rng_uniform()));
                     memcpy(w + b * t->type_size + bc->halves[h], &d, 2);
                 }
+        if (bc->type == TENSOR_TYPE_MXFP4) /* scales 2^-28 .. 2^-9 */
+            for (size_t b = 0; b < total / t->type_size; b++)
+                w[b * t->type_size] = (uint8_t)(100 + rng_u32() % 20);
         for (int64_t i = 0; i < cols; i++)
             act[i] = rng_uniform();
         vt->from_float(act, y, cols);

@@ -34,6 +34,11 @@ static const struct {
     {"Q6_K", QUANT_FTYPE_MOSTLY_Q6_K, TENSOR_TYPE_Q6_K},
     {"Q4_K_M", QUANT_FTYPE_MOSTLY_Q4_K_M, TENSOR_TYPE_Q4_K},
     {"Q5_K_M", QUANT_FTYPE_MOSTLY_Q5_K_M, TENSOR_TYPE_Q5_K},
+    {"IQ4_NL", QUANT_FTYPE_MOSTLY_IQ4_NL, TENSOR_TYPE_IQ4_NL},
+    {"IQ4_XS", QUANT_FTYPE_MOSTLY_IQ4_XS, TENSOR_TYPE_IQ4_XS},
+    {"TQ1_0", QUANT_FTYPE_MOSTLY_TQ1_0, TENSOR_TYPE_TQ1_0},
+    {"TQ2_0", QUANT_FTYPE_MOSTLY_TQ2_0, TENSOR_TYPE_TQ2_0},
+    {"MXFP4", QUANT_FTYPE_MOSTLY_MXFP4, TENSOR_TYPE_MXFP4},
     /* aliases last, so quant_ftype_name finds the canonical name first */
     {"Q4_K_S", QUANT_FTYPE_MOSTLY_Q4_K_S, TENSOR_TYPE_Q4_K},
     {"Q5_K_S", QUANT_FTYPE_MOSTLY_Q5_K_S, TENSOR_TYPE_Q5_K},
@@ -49,7 +54,7 @@ int quant_ftype_from_name(const char *name, quant_ftype *out, he_error *err) {
     return he_fail(err, HE_INVALID,
                    "unknown type '%s' (expected one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
                    "q5_1, q4_k, q5_k, "
-                   "q6_k, q4_k_m, q5_k_m)",
+                   "q6_k, q4_k_m, q5_k_m, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4)",
                    name ? name : "(null)");
 }
 
@@ -110,6 +115,13 @@ tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_di
         break;
     case TENSOR_TYPE_Q6_K:
         t = TENSOR_TYPE_Q8_0;
+        break;
+    case TENSOR_TYPE_IQ4_XS:
+        t = TENSOR_TYPE_IQ4_NL;
+        break;
+    case TENSOR_TYPE_TQ1_0:
+    case TENSOR_TYPE_TQ2_0:
+        t = TENSOR_TYPE_Q4_0;
         break;
     default:
         break;

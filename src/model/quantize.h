@@ -36,7 +36,12 @@ typedef enum {
     QUANT_FTYPE_MOSTLY_Q5_K_S = 16, /* hearth's "q5_k": every weight Q5_K */
     QUANT_FTYPE_MOSTLY_Q5_K_M = 17,
     QUANT_FTYPE_MOSTLY_Q6_K = 18,
+    QUANT_FTYPE_MOSTLY_IQ4_NL = 25,
+    QUANT_FTYPE_MOSTLY_IQ4_XS = 30,
     QUANT_FTYPE_MOSTLY_BF16 = 32,
+    QUANT_FTYPE_MOSTLY_TQ1_0 = 36,
+    QUANT_FTYPE_MOSTLY_TQ2_0 = 37,
+    QUANT_FTYPE_MOSTLY_MXFP4 = 38, /* llama.cpp's MOSTLY_MXFP4_MOE; hearth: every weight MXFP4 */
 } quant_ftype;
 
 /* Case-insensitive: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k (= q4_k_s) q5_k (= q5_k_s) q6_k

@@ -154,4 +154,87 @@ static inline void tensor_k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uin
     }
 }
 
+/* ---- Non-linear and ternary formats (llama.cpp's i-quants, TQ*, MXFP4) ---- */
+
+#define QK4_NL 32
+#define QK_MXFP4 32
+
+/* The 16 levels of IQ4_NL/IQ4_XS (a non-uniform grid, denser near zero): x = d * kvalues[q]. */
+static const int8_t tensor_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                               1,    13,   25,  38,  53,  69,  89,  113};
+
+/* IQ4_NL: 32 elements, x[j] = d * tensor_iq4nl_values[q[j]]; nibbles ordered as Q4_0's. */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK4_NL / 2];
+} block_iq4_nl;
+static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl layout");
+
+/* IQ4_XS: 8 sub-blocks of 32 with 6-bit scales ls (stored + 32): x = d * (ls - 32) * values[q].
+ * Sub-block ib: low 4 bits of ls = nibble ib % 2 of scales_l[ib / 2] (low nibble first), high 2
+ * bits = bits 2ib..2ib+1 of scales_h. qs: 16 bytes per sub-block, nibbles ordered as Q4_0's. */
+typedef struct {
+    uint16_t d;
+    uint16_t scales_h;
+    uint8_t scales_l[QK_K / 64];
+    uint8_t qs[QK_K / 2];
+} block_iq4_xs;
+static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs layout");
+
+/* TQ1_0 (ternary, 1.69 bits): x = d * (t - 1), trit t in 0..2. Five trits per qs byte, four per
+ * qh byte, stored as the fixed-point fraction ceil(T * 256 / 243) of the base-3 number T (first
+ * trit most significant); trit n of byte b is ((uint8_t)(b * 3^n) * 3) >> 8. Elements:
+ *   qs[m] (m < 32), trit n:        element 32n + m        (0..159)
+ *   qs[32 + m] (m < 16), trit n:   element 160 + 16n + m  (160..239)
+ *   qh[j] (j < 4), trit n (< 4):   element 240 + 4n + j   (240..255) */
+typedef struct {
+    uint8_t qs[48];
+    uint8_t qh[4];
+    uint16_t d;
+} block_tq1_0;
+static_assert(sizeof(block_tq1_0) == 54, "block_tq1_0 layout");
+
+/* TQ2_0 (ternary, 2.06 bits): x = d * (q - 1), q in 0..2 (3 unused); element 128c + 32l + m is
+ * bits 2l..2l+1 of qs[32c + m]. */
+typedef struct {
+    uint8_t qs[QK_K / 4];
+    uint16_t d;
+} block_tq2_0;
+static_assert(sizeof(block_tq2_0) == 66, "block_tq2_0 layout");
+
+/* MXFP4 (OCP microscaling FP4): 32 E2M1 values sharing one E8M0 exponent e. Levels are kept
+ * doubled so they are integers: x[j] = tensor_mxfp4_values[q[j]] * 2^(e - 128), i.e. the E2M1
+ * value {0, .5, 1, 1.5, 2, 3, 4, 6} (bit 3: sign) times 2^(e - 127). Nibbles ordered as Q4_0's. */
+static const int8_t tensor_mxfp4_values[16] = {0, 1,  2,  3,  4,  6,  8,  12,
+                                               0, -1, -2, -3, -4, -6, -8, -12};
+typedef struct {
+    uint8_t e;
+    uint8_t qs[QK_MXFP4 / 2];
+} block_mxfp4;
+static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4 layout");
+
+/* IQ3_S (3.44 bits): 8 sub-blocks of 32, each 8 codebook points of 4 magnitudes (odd 1..15).
+ * Sub-block ib, point g (elements 32ib + 4g .. +3): index qs[8ib + g] | bit g of qh[ib] << 8 into
+ * tensor_iq3s_grid (byte j of the entry is element 4g + j); element e of the sub-block is negated
+ * when bit e % 8 of signs[4ib + e / 8] is set; x = d * (1 + 2 * s) * that, s = nibble ib % 2 of
+ * scales[ib / 2] (low first). */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK_K / 4];
+    uint8_t qh[QK_K / 32];
+    uint8_t signs[QK_K / 8];
+    uint8_t scales[QK_K / 64];
+} block_iq3_s;
+static_assert(sizeof(block_iq3_s) == 110, "block_iq3_s layout");
+
+/* 2^(e - 128) exactly (E8M0 halved, as the doubled levels need): e = 0, 1 are subnormal. */
+static inline float tensor_e8m0_half(uint8_t e) {
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.u = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    return v.f;
+}
+
 #endif

@@ -41,6 +41,12 @@ static void apply_avx512(tensor_traits *t) {
     t[TENSOR_TYPE_Q6_K].vec_dot = tensor_avx512_dot_q6_K_q8_K;
     t[TENSOR_TYPE_Q2_K].vec_dot = tensor_avx512_dot_q2_K_q8_K;
     t[TENSOR_TYPE_Q3_K].vec_dot = tensor_avx512_dot_q3_K_q8_K;
+    t[TENSOR_TYPE_IQ4_NL].vec_dot = tensor_avx512_dot_iq4_nl_q8_0;
+    t[TENSOR_TYPE_IQ4_XS].vec_dot = tensor_avx512_dot_iq4_xs_q8_K;
+    t[TENSOR_TYPE_TQ1_0].vec_dot = tensor_avx512_dot_tq1_0_q8_K;
+    t[TENSOR_TYPE_TQ2_0].vec_dot = tensor_avx512_dot_tq2_0_q8_K;
+    t[TENSOR_TYPE_MXFP4].vec_dot = tensor_avx512_dot_mxfp4_q8_0;
+    t[TENSOR_TYPE_IQ3_S].vec_dot = tensor_avx512_dot_iq3_s_q8_K;
     const char *v = getenv("HEARTH_GEMV");
     if (!(v && !strcmp(v, "0"))) {
         gemvns[TENSOR_TYPE_Q4_0] = tensor_avx512_gemvn_q4_0;
@@ -72,6 +78,12 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_Q4_K].vec_dot = tensor_avx2_dot_q4_K_q8_K;
     t[TENSOR_TYPE_Q5_K].vec_dot = tensor_avx2_dot_q5_K_q8_K;
     t[TENSOR_TYPE_Q6_K].vec_dot = tensor_avx2_dot_q6_K_q8_K;
+    t[TENSOR_TYPE_IQ4_NL].vec_dot = tensor_avx2_dot_iq4_nl_q8_0;
+    t[TENSOR_TYPE_IQ4_XS].vec_dot = tensor_avx2_dot_iq4_xs_q8_K;
+    t[TENSOR_TYPE_TQ1_0].vec_dot = tensor_avx2_dot_tq1_0_q8_K;
+    t[TENSOR_TYPE_TQ2_0].vec_dot = tensor_avx2_dot_tq2_0_q8_K;
+    t[TENSOR_TYPE_MXFP4].vec_dot = tensor_avx2_dot_mxfp4_q8_0;
+    t[TENSOR_TYPE_IQ3_S].vec_dot = tensor_avx2_dot_iq3_s_q8_K;
     t[TENSOR_TYPE_F32].vec_dot = tensor_avx2_dot_f32_f32;
     t[TENSOR_TYPE_F16].vec_dot = tensor_avx2_dot_f16_f32;
     t[TENSOR_TYPE_BF16].vec_dot = tensor_avx2_dot_bf16_f32;

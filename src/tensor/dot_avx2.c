@@ -608,3 +608,187 @@ void tensor_avx2_f16_to_float(const void *vx, float *y, int64_t n) {
     for (; i < n; i++)
         y[i] = h2f(x[i]);
 }
+
+/* ---- Non-linear, ternary and microscaling formats (references: quant_nl.c) ---- */
+
+/* The 32 levels of a 4-bit table format in element order: nibbles looked up in table (16
+ * int8 levels, copied to both 128-bit lanes) with vpshufb. */
+static inline __m256i lut_levels32(const uint8_t *qs, __m256i table) {
+    return _mm256_shuffle_epi8(table, nibbles32(qs));
+}
+
+static inline __m256i iq4nl_table(void) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tensor_iq4nl_values));
+}
+
+static inline __m256i iq4_nl_block(const block_iq4_nl *x, const block_q8_0 *y) {
+    return dot_i8(lut_levels32(x->qs, iq4nl_table()), _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+/* IQ4_NL . Q8_0 (n,) -> *s; see tensor_ref_dot_iq4_nl_q8_0 */
+void tensor_avx2_dot_iq4_nl_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_nl *x = vx;
+    const block_q8_0 *y = vy;
+    DOT_32_BLOCKS(iq4_nl_block, x, y, n / QK4_NL, s);
+}
+
+static inline __m256i mxfp4_block(const block_mxfp4 *x, const block_q8_0 *y) {
+    const __m256i table =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tensor_mxfp4_values));
+    return dot_i8(lut_levels32(x->qs, table), _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+/* MXFP4 . Q8_0 (n,) -> *s; see tensor_ref_dot_mxfp4_q8_0. As DOT_32_BLOCKS with the block
+ * scale 2^(e-128) in place of the fp16 d. */
+void tensor_avx2_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_mxfp4 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / QK_MXFP4;
+    float sumf = 0.0f;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        const __m128 is = hsum4_i32(mxfp4_block(&x[b], &y[b]), mxfp4_block(&x[b + 1], &y[b + 1]),
+                                    mxfp4_block(&x[b + 2], &y[b + 2]),
+                                    mxfp4_block(&x[b + 3], &y[b + 3]));
+        const __m128 dx = _mm_setr_ps(tensor_e8m0_half(x[b].e), tensor_e8m0_half(x[b + 1].e),
+                                      tensor_e8m0_half(x[b + 2].e), tensor_e8m0_half(x[b + 3].e));
+        const __m128 dy =
+            _mm_setr_ps(h2f(y[b].d), h2f(y[b + 1].d), h2f(y[b + 2].d), h2f(y[b + 3].d));
+        sumf = add_in_order(sumf, _mm_mul_ps(is, _mm_mul_ps(dx, dy)));
+    }
+    for (; b < nb; b++) {
+        const int isum = hsum_i32(mxfp4_block(&x[b], &y[b]));
+        const float t = (float)isum * (tensor_e8m0_half(x[b].e) * h2f(y[b].d));
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* IQ4_XS . Q8_K (n,) -> *s; see tensor_ref_dot_iq4_xs_q8_K. Per sub-block: the 16 pair sums of
+ * vpmaddubsw (|level| * signed y: at most 2 * 127 * 127 < 2^15) times the signed 6-bit scale by
+ * vpmaddwd, accumulated in int32 (exact). */
+void tensor_avx2_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_xs *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i table = iq4nl_table();
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
+                           (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+            const __m256i w = lut_levels32(x[b].qs + 16 * ib, table);
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(qy, w));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16((short)(ls - 32))));
+        }
+        const int isum = hsum_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* TQ2_0 . Q8_K (n,) -> *s; see tensor_ref_dot_tq2_0_q8_K. sum (q - 1) y = sum q y - sum y, both
+ * with vpmaddubsw (q in 0..3 unsigned; per lane at most 8 * 2 * 3 * 127 < 2^15). */
+void tensor_avx2_dot_tq2_0_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_tq2_0 *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i three = _mm256_set1_epi8(3), ones = _mm256_set1_epi8(1);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m256i acc = _mm256_setzero_si256(), sy = _mm256_setzero_si256();
+        for (int c = 0; c < 2; c++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            for (int l = 0; l < 4; l++) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * l), three);
+                const __m256i qy =
+                    _mm256_loadu_si256((const __m256i *)(y[b].qs + 128 * c + 32 * l));
+                acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(q, qy));
+                sy = _mm256_add_epi16(sy, _mm256_maddubs_epi16(ones, qy));
+            }
+        }
+        const __m256i d = _mm256_madd_epi16(_mm256_sub_epi16(acc, sy), _mm256_set1_epi16(1));
+        const int isum = hsum_i32(d);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* 16 TQ1_0 trits minus one, as int16: bytes b (16, widened) times mult (per lane 3^k) mod 256,
+ * then (q * 3) >> 8 (the trit), minus 1. */
+static inline __m256i tq1_trits16(__m128i bytes, __m256i mult) {
+    const __m256i q = _mm256_and_si256(_mm256_mullo_epi16(_mm256_cvtepu8_epi16(bytes), mult),
+                                       _mm256_set1_epi16(0xFF));
+    const __m256i t = _mm256_srli_epi16(_mm256_mullo_epi16(q, _mm256_set1_epi16(3)), 8);
+    return _mm256_sub_epi16(t, _mm256_set1_epi16(1));
+}
+
+/* int32 partials of 16 trits (minus one) against 16 activations */
+static inline __m256i tq1_dot16(__m128i bytes, __m256i mult, const int8_t *qy) {
+    const __m256i y16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)qy));
+    return _mm256_madd_epi16(tq1_trits16(bytes, mult), y16);
+}
+
+/* TQ1_0 . Q8_K (n,) -> *s; see tensor_ref_dot_tq1_0_q8_K (element order: blocks.h) */
+void tensor_avx2_dot_tq1_0_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_tq1_0 *x = vx;
+    const block_q8_K *y = vy;
+    static const short pow3[5] = {1, 3, 9, 27, 81};
+    /* qh: lane 4k + j takes byte j times 3^k */
+    const __m256i qh_mult = _mm256_setr_epi16(1, 1, 1, 1, 3, 3, 3, 3, 9, 9, 9, 9, 27, 27, 27, 27);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const int8_t *qy = y[b].qs;
+        const __m128i lo = _mm_loadu_si128((const __m128i *)x[b].qs);
+        const __m128i hi = _mm_loadu_si128((const __m128i *)(x[b].qs + 16));
+        const __m128i tail = _mm_loadu_si128((const __m128i *)(x[b].qs + 32));
+        uint32_t qh;
+        memcpy(&qh, x[b].qh, 4);
+        const __m128i qhv = _mm_set1_epi32((int)qh);
+        __m256i acc = _mm256_setzero_si256();
+        for (int k = 0; k < 5; k++) {
+            const __m256i m = _mm256_set1_epi16(pow3[k]);
+            acc = _mm256_add_epi32(acc, tq1_dot16(lo, m, qy + 32 * k));
+            acc = _mm256_add_epi32(acc, tq1_dot16(hi, m, qy + 32 * k + 16));
+            acc = _mm256_add_epi32(acc, tq1_dot16(tail, m, qy + 160 + 16 * k));
+        }
+        acc = _mm256_add_epi32(acc, tq1_dot16(qhv, qh_mult, qy + 240));
+        const int isum = hsum_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* IQ3_S . Q8_K (n,) -> *s; see tensor_ref_dot_iq3_s_q8_K. Per sub-block: the 8 codebook points
+ * by one vpgatherdd (9-bit indices: qs byte | qh bit g << 8) are the 32 magnitudes in element
+ * order; the sign bits move onto the activations; vpmaddubsw (at most 2 * 15 * 127 per pair),
+ * then vpmaddwd by the odd scale 1 + 2s, accumulated in int32 (exact). */
+void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq3_s *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i hshift = _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + 8 * ib)));
+            const __m256i hi = _mm256_and_si256(
+                _mm256_sllv_epi32(_mm256_set1_epi32(x[b].qh[ib]), hshift), _mm256_set1_epi32(256));
+            const __m256i mag = _mm256_i32gather_epi32((const int *)tensor_iq3s_grid,
+                                                       _mm256_or_si256(lo, hi), 4);
+            const __m256i neg = bits_to_bytes(x[b].signs + 4 * ib);
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));
+            const __m256i sy = _mm256_sub_epi8(_mm256_xor_si256(qy, neg), neg); /* -y where set */
+            const int sc = 1 + 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xF);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(mag, sy),
+                                                          _mm256_set1_epi16((short)sc)));
+        }
+        const int isum = hsum_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}

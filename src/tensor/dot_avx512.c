@@ -799,3 +799,243 @@ void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int
         }
     }
 }
+
+/* ---- Non-linear, ternary and microscaling formats (references: quant_nl.c) ---- */
+
+/* 16 signed levels copied to every 128-bit lane, for vpshufb lookups */
+static inline __m512i lut512(const int8_t *levels) {
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)levels));
+}
+
+/* int32 partials of 64 signed weight bytes against 64 activations: the sign moves onto y
+ * (weights are table levels in -127..127, activations in -127..127). */
+static inline __m512i dot_signed64(__m512i w, __m512i qy) {
+    const __mmask64 neg = _mm512_movepi8_mask(w);
+    const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sy);
+}
+
+/* Two 16-byte nibble fields a and b -> their 64 nibbles in element order
+ * [lo(a) | hi(a) | lo(b) | hi(b)] (as q4_0_pair). */
+static inline __m512i nibbles_pair(const uint8_t *a, const uint8_t *b) {
+    const __m512i z =
+        _mm512_mask_blend_epi64(0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a)),
+                                _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)b)));
+    const __m512i sh = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+}
+
+/* one 32-element table block against Q8_0, 256-bit (row tails) */
+static inline int lut_block_dot(const uint8_t *qs, const int8_t *levels, const block_q8_0 *y) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i q =
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+    const __m256i w = _mm256_shuffle_epi8(
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)levels)), q);
+    const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs);
+    return hsum8_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
+                                         _mm256_sign_epi8(qy, w)));
+}
+
+static inline __m512i iq4_nl_pair_dot(const block_iq4_nl *x, const block_q8_0 *y) {
+    const __m512i w =
+        _mm512_shuffle_epi8(lut512(tensor_iq4nl_values), nibbles_pair(x[0].qs, x[1].qs));
+    return dot_signed64(w, load_2x256(y[0].qs, y[1].qs));
+}
+
+static inline int iq4_nl_block_dot(const block_iq4_nl *x, const block_q8_0 *y) {
+    return lut_block_dot(x->qs, tensor_iq4nl_values, y);
+}
+
+static_assert(sizeof(block_iq4_nl) == 18, "load_d16 stride");
+
+/* IQ4_NL . Q8_0 (n,) -> *s; see tensor_ref_dot_iq4_nl_q8_0 (Q4_0's 16-block steps) */
+void tensor_avx512_dot_iq4_nl_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_nl *x = vx;
+    const block_q8_0 *y = vy;
+    DOT_Q8_0_ROW(iq4_nl_pair_dot, iq4_nl_block_dot, x, y, n / QK4_NL, s);
+}
+
+static inline __m512i mxfp4_pair_dot(const block_mxfp4 *x, const block_q8_0 *y) {
+    const __m512i w =
+        _mm512_shuffle_epi8(lut512(tensor_mxfp4_values), nibbles_pair(x[0].qs, x[1].qs));
+    return dot_signed64(w, load_2x256(y[0].qs, y[1].qs));
+}
+
+/* MXFP4 . Q8_0 (n,) -> *s; see tensor_ref_dot_mxfp4_q8_0. DOT_Q8_0_ROW's 16-block steps with
+ * the scales 2^(e-128) in place of fp16 d. */
+void tensor_avx512_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_mxfp4 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / QK_MXFP4;
+    float sumf = 0.0f;
+    int64_t b = 0;
+    for (; b + 16 <= nb; b += 16) {
+        const __m512i v[8] = {mxfp4_pair_dot(&x[b + 0], &y[b + 0]),
+                              mxfp4_pair_dot(&x[b + 2], &y[b + 2]),
+                              mxfp4_pair_dot(&x[b + 4], &y[b + 4]),
+                              mxfp4_pair_dot(&x[b + 6], &y[b + 6]),
+                              mxfp4_pair_dot(&x[b + 8], &y[b + 8]),
+                              mxfp4_pair_dot(&x[b + 10], &y[b + 10]),
+                              mxfp4_pair_dot(&x[b + 12], &y[b + 12]),
+                              mxfp4_pair_dot(&x[b + 14], &y[b + 14])};
+        const __m512 is = _mm512_cvtepi32_ps(reduce_16_blocks(v));
+        /* e -> 2^(e-128): e >= 2 is the float with exponent field e - 1; e = 0, 1 subnormal */
+        /* the 16 exponent bytes, 17 bytes apart (4-byte reads stay inside the 16 blocks) */
+        const __m512i e = _mm512_and_si512(
+            _mm512_i32gather_epi32(_mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
+                                                                        9, 10, 11, 12, 13, 14, 15),
+                                                      _mm512_set1_epi32(17)),
+                                   (const void *)&x[b], 1),
+            _mm512_set1_epi32(0xFF));
+        const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+        const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+        const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
+        const __m512 dx = _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub));
+        const __m512 dy = d16_stride34(&y[b].d);
+        sumf = add_in_order16(sumf, _mm512_mul_ps(is, _mm512_mul_ps(dx, dy)));
+    }
+    for (; b < nb; b++) {
+        const int isum = lut_block_dot(x[b].qs, tensor_mxfp4_values, &y[b]);
+        const float t = (float)isum * (tensor_e8m0_half(x[b].e) * h2f(y[b].d));
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* IQ4_XS . Q8_K (n,) -> *s; see tensor_ref_dot_iq4_xs_q8_K. 64 elements (sub-blocks 2c, 2c+1)
+ * per vector: vpmaddubsw of |level| by the sign-moved activations (pairs at most 2 * 127 * 127
+ * < 2^15), then vpdpwssd by the signed 6-bit scales (low half 2c, high half 2c+1). */
+void tensor_avx512_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_xs *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i table = lut512(tensor_iq4nl_values);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            const int ib = 2 * c;
+            const int ls0 = ((x[b].scales_l[c] & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4));
+            const int ls1 = ((x[b].scales_l[c] >> 4) | (((x[b].scales_h >> (2 * ib + 2)) & 3) << 4));
+            const __m512i scv =
+                _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(ls0 - 32))),
+                                   _mm256_set1_epi16((short)(ls1 - 32)), 1);
+            const __m512i w = _mm512_shuffle_epi8(
+                table, nibbles_pair(x[b].qs + 32 * c, x[b].qs + 32 * c + 16));
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __mmask64 neg = _mm512_movepi8_mask(w);
+            const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_abs_epi8(w), sy), scv);
+        }
+        const int isum = hsum16_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* TQ2_0 . Q8_K (n,) -> *s; see tensor_ref_dot_tq2_0_q8_K. Shift l of the 64 qs bytes gives
+ * elements 32l..32l+31 (bytes 0-31) and 128+32l.. (bytes 32-63); sum (q - 1) y = sum q y -
+ * sum y, both by vpdpbusd. */
+void tensor_avx512_dot_tq2_0_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_tq2_0 *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i three = _mm512_set1_epi8(3), ones = _mm512_set1_epi8(1);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const __m512i raw = _mm512_loadu_si512((const void *)x[b].qs);
+        __m512i acc = _mm512_setzero_si512(), sy = _mm512_setzero_si512();
+        for (int l = 0; l < 4; l++) {
+            const __m512i q = _mm512_and_si512(_mm512_srli_epi16(raw, 2 * l), three);
+            const __m512i qy = load_2x256(y[b].qs + 32 * l, y[b].qs + 128 + 32 * l);
+            acc = _mm512_dpbusd_epi32(acc, q, qy);
+            sy = _mm512_dpbusd_epi32(sy, ones, qy);
+        }
+        const int isum = hsum16_i32(_mm512_sub_epi32(acc, sy));
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* 32 TQ1_0 trits minus one (int16) of the bytes (widened) times mult (3^k per lane) mod 256,
+ * dotted with 32 activations: int32 partials */
+static inline __m512i tq1_dot32(__m256i bytes, __m512i mult, const int8_t *qy) {
+    const __m512i q = _mm512_and_si512(_mm512_mullo_epi16(_mm512_cvtepu8_epi16(bytes), mult),
+                                       _mm512_set1_epi16(0xFF));
+    const __m512i t = _mm512_sub_epi16(
+        _mm512_srli_epi16(_mm512_mullo_epi16(q, _mm512_set1_epi16(3)), 8), _mm512_set1_epi16(1));
+    const __m512i y16 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)qy));
+    return _mm512_madd_epi16(t, y16);
+}
+
+/* TQ1_0 . Q8_K (n,) -> *s; see tensor_ref_dot_tq1_0_q8_K (element order: blocks.h). Vectors of
+ * 32 trits: qs[0..31] once per k (elements 32k..); qs[32..47] twice with 3^k | 3^(k+1)
+ * (elements 160+16k.., contiguous over the two); qs[32..47] * 81 with the 16 qh trits
+ * (elements 224..255). */
+void tensor_avx512_dot_tq1_0_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_tq1_0 *x = vx;
+    const block_q8_K *y = vy;
+    static const short pow3[5] = {1, 3, 9, 27, 81};
+    const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi16(1), _mm256_set1_epi16(3), 1);
+    const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi16(9), _mm256_set1_epi16(27), 1);
+    const __m512i m4h = _mm512_inserti64x4(
+        _mm512_set1_epi16(81),
+        _mm256_setr_epi16(1, 1, 1, 1, 3, 3, 3, 3, 9, 9, 9, 9, 27, 27, 27, 27), 1);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const int8_t *qy = y[b].qs;
+        const __m256i head = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const __m128i tail = _mm_loadu_si128((const __m128i *)(x[b].qs + 32));
+        uint32_t qh;
+        memcpy(&qh, x[b].qh, 4);
+        const __m256i tail2 = _mm256_set_m128i(tail, tail);
+        const __m256i tail_qh = _mm256_set_m128i(_mm_set1_epi32((int)qh), tail);
+        __m512i acc = _mm512_setzero_si512();
+        for (int k = 0; k < 5; k++)
+            acc = _mm512_add_epi32(acc, tq1_dot32(head, _mm512_set1_epi16(pow3[k]), qy + 32 * k));
+        acc = _mm512_add_epi32(acc, tq1_dot32(tail2, m01, qy + 160));
+        acc = _mm512_add_epi32(acc, tq1_dot32(tail2, m23, qy + 192));
+        acc = _mm512_add_epi32(acc, tq1_dot32(tail_qh, m4h, qy + 224));
+        const int isum = hsum16_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}
+
+/* IQ3_S . Q8_K (n,) -> *s; see tensor_ref_dot_iq3_s_q8_K. Two sub-blocks per vector: 16
+ * codebook points by one vpgatherdd, the 64 sign bits as a byte mask negating the activations,
+ * vpmaddubsw (at most 2 * 15 * 127 per pair), vpdpwssd by the two odd scales. */
+void tensor_avx512_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq3_s *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i hshift = _mm512_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) { /* sub-blocks 2c, 2c + 1 */
+            const __m512i lo =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x[b].qs + 16 * c)));
+            const __m512i qh = _mm512_inserti64x4(
+                _mm512_set1_epi32(x[b].qh[2 * c]), _mm256_set1_epi32(x[b].qh[2 * c + 1]), 1);
+            const __m512i hi =
+                _mm512_and_si512(_mm512_sllv_epi32(qh, hshift), _mm512_set1_epi32(256));
+            const __m512i mag = _mm512_i32gather_epi32(_mm512_or_si512(lo, hi),
+                                                       (const void *)tensor_iq3s_grid, 4);
+            uint64_t sg;
+            memcpy(&sg, x[b].signs + 8 * c, 8);
+            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
+            const __m512i sy = _mm512_mask_sub_epi8(qy, (__mmask64)sg, _mm512_setzero_si512(), qy);
+            const uint8_t sc = x[b].scales[c];
+            const __m512i scv = _mm512_inserti64x4(
+                _mm512_set1_epi16((short)(1 + 2 * (sc & 0xF))),
+                _mm256_set1_epi16((short)(1 + 2 * (sc >> 4))), 1);
+            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(mag, sy), scv);
+        }
+        const int isum = hsum16_i32(acc);
+        const float t = (float)isum * (h2f(x[b].d) * y[b].d);
+        sumf += t;
+    }
+    *s = sumf;
+}

@@ -29,12 +29,18 @@ typedef enum {
     TENSOR_TYPE_Q5_K = 13,
     TENSOR_TYPE_Q6_K = 14,
     TENSOR_TYPE_Q8_K = 15,
+    TENSOR_TYPE_IQ4_NL = 20,
+    TENSOR_TYPE_IQ3_S = 21,
+    TENSOR_TYPE_IQ4_XS = 23,
     TENSOR_TYPE_I8 = 24,
     TENSOR_TYPE_I16 = 25,
     TENSOR_TYPE_I32 = 26,
     TENSOR_TYPE_I64 = 27,
     TENSOR_TYPE_F64 = 28,
     TENSOR_TYPE_BF16 = 30,
+    TENSOR_TYPE_TQ1_0 = 34,
+    TENSOR_TYPE_TQ2_0 = 35,
+    TENSOR_TYPE_MXFP4 = 39,
     TENSOR_TYPE_COUNT = 40 /* ids below this may appear in files; unknown ones have no traits */
 } tensor_type;
 

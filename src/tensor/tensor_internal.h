@@ -71,6 +71,27 @@ void tensor_ref_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y)
 void tensor_ref_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_q8_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 
+/* ---- quant_nl.c: IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4 ---- */
+void tensor_ref_iq4_nl_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_iq4_nl_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_iq4_xs_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_iq4_xs_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_tq1_0_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_tq1_0_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_tq2_0_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_tq2_0_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_mxfp4_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_mxfp4_from_float(const float *x, void *y, int64_t n);
+void tensor_ref_dot_iq4_nl_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_iq4_xs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_tq1_0_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_tq2_0_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y);
+/* IQ3_S (dequantize and dot only: its quantizer needs ggml's codebook search, not ported) */
+extern const uint32_t tensor_iq3s_grid[512]; /* iq3s_grid.c: the format's codebook */
+void tensor_ref_iq3_s_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+
 /* ---- AVX2+FMA+F16C versions (dot_avx2.c): quantized paths bit-identical to the references ---- */
 void tensor_avx2_q8_0_from_float(const float *x, void *y, int64_t n);
 void tensor_avx2_q8_1_from_float(const float *x, void *y, int64_t n);
@@ -85,6 +106,12 @@ void tensor_avx2_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y
 void tensor_avx2_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq4_nl_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq4_xs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_tq1_0_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_tq2_0_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
 /* float weights: equal to the references up to float summation order (not bit-identical) */
 void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_f16_f32(int64_t n, float *s, const void *x, const void *y);
@@ -101,6 +128,12 @@ void tensor_avx512_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void 
 void tensor_avx512_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq4_nl_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq4_xs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_tq1_0_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_tq2_0_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
 
 /* ---- NEON versions (aarch64 only): dot_neon.c (plain ARMv8-A) and dot_neondp.c (the same
  * integer kernels with the ARMv8.2 dot-product instructions); quantized dots and F32 bit-identical

@@ -31,10 +31,10 @@ static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
     [17] = {.name = "iq2_xs",  .block_size = 256, .type_size = 74,  .is_quantized = true},
     [18] = {.name = "iq3_xxs", .block_size = 256, .type_size = 98,  .is_quantized = true},
     [19] = {.name = "iq1_s",   .block_size = 256, .type_size = 50,  .is_quantized = true},
-    [20] = {.name = "iq4_nl",  .block_size = 32,  .type_size = 18,  .is_quantized = true},
-    [21] = {.name = "iq3_s",   .block_size = 256, .type_size = 110, .is_quantized = true},
+    [TENSOR_TYPE_IQ4_NL] = {.name = "iq4_nl",  .block_size = 32,  .type_size = 18,  .is_quantized = true},
+    [TENSOR_TYPE_IQ3_S] = {.name = "iq3_s",   .block_size = 256, .type_size = 110, .is_quantized = true},
     [22] = {.name = "iq2_s",   .block_size = 256, .type_size = 82,  .is_quantized = true},
-    [23] = {.name = "iq4_xs",  .block_size = 256, .type_size = 136, .is_quantized = true},
+    [TENSOR_TYPE_IQ4_XS] = {.name = "iq4_xs",  .block_size = 256, .type_size = 136, .is_quantized = true},
     [TENSOR_TYPE_I8]   = {.name = "i8",   .block_size = 1, .type_size = 1},
     [TENSOR_TYPE_I16]  = {.name = "i16",  .block_size = 1, .type_size = 2},
     [TENSOR_TYPE_I32]  = {.name = "i32",  .block_size = 1, .type_size = 4},
@@ -42,9 +42,9 @@ static const tensor_traits layout[TENSOR_TYPE_COUNT] = {
     [TENSOR_TYPE_F64]  = {.name = "f64",  .block_size = 1, .type_size = 8},
     [29] = {.name = "iq1_m",   .block_size = 256, .type_size = 56,  .is_quantized = true},
     [TENSOR_TYPE_BF16] = {.name = "bf16", .block_size = 1, .type_size = 2},
-    [34] = {.name = "tq1_0",   .block_size = 256, .type_size = 54,  .is_quantized = true},
-    [35] = {.name = "tq2_0",   .block_size = 256, .type_size = 66,  .is_quantized = true},
-    [39] = {.name = "mxfp4",   .block_size = 32,  .type_size = 17,  .is_quantized = true},
+    [TENSOR_TYPE_TQ1_0] = {.name = "tq1_0",   .block_size = 256, .type_size = 54,  .is_quantized = true},
+    [TENSOR_TYPE_TQ2_0] = {.name = "tq2_0",   .block_size = 256, .type_size = 66,  .is_quantized = true},
+    [TENSOR_TYPE_MXFP4] = {.name = "mxfp4",   .block_size = 32,  .type_size = 17,  .is_quantized = true},
 };
 // clang-format on
 

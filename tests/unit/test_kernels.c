@@ -95,6 +95,36 @@ static const dot_case dots[] = {
      tensor_ref_dot_q3_K_q8_K,
      tensor_avx2_dot_q3_K_q8_K,
      tensor_avx512_dot_q3_K_q8_K},
+    {TENSOR_TYPE_IQ4_NL,
+     {0, -1},
+     tensor_ref_dot_iq4_nl_q8_0,
+     tensor_avx2_dot_iq4_nl_q8_0,
+     tensor_avx512_dot_iq4_nl_q8_0},
+    {TENSOR_TYPE_IQ4_XS,
+     {0, -1},
+     tensor_ref_dot_iq4_xs_q8_K,
+     tensor_avx2_dot_iq4_xs_q8_K,
+     tensor_avx512_dot_iq4_xs_q8_K},
+    {TENSOR_TYPE_TQ1_0,
+     {52, -1},
+     tensor_ref_dot_tq1_0_q8_K,
+     tensor_avx2_dot_tq1_0_q8_K,
+     tensor_avx512_dot_tq1_0_q8_K},
+    {TENSOR_TYPE_TQ2_0,
+     {64, -1},
+     tensor_ref_dot_tq2_0_q8_K,
+     tensor_avx2_dot_tq2_0_q8_K,
+     tensor_avx512_dot_tq2_0_q8_K},
+    {TENSOR_TYPE_IQ3_S,
+     {0, -1},
+     tensor_ref_dot_iq3_s_q8_K,
+     tensor_avx2_dot_iq3_s_q8_K,
+     tensor_avx512_dot_iq3_s_q8_K},
+    {TENSOR_TYPE_MXFP4, /* e (byte 0) set by make_weights */
+     {-1, -1},
+     tensor_ref_dot_mxfp4_q8_0,
+     tensor_avx2_dot_mxfp4_q8_0,
+     tensor_avx512_dot_mxfp4_q8_0},
 };
 #define NDOTS (sizeof dots / sizeof dots[0])
 
@@ -129,6 +159,11 @@ static void make_weights(const dot_case *dc, uint8_t *x, int64_t nb, int mode) {
             if (dc->halves[h] >= 0)
                 put_u16(x + b * (int64_t)bs + dc->halves[h],
                         tensor_fp32_to_fp16(0.01f * (float)(h + 1) * (1.5f + rng_uniform())));
+    /* MXFP4's E8M0 exponent: scales 2^-128 (subnormal; e = 0, 1 included) to 2^-65, so sums stay
+     * finite */
+    if (dc->type == TENSOR_TYPE_MXFP4)
+        for (int64_t b = 0; b < nb; b++)
+            x[b * (int64_t)bs] = (uint8_t)(rng_u32() % 64);
 }
 
 static void check_isa(isa which) {

@@ -114,6 +114,11 @@ Test(quantize, ftype_names) {
         {"Q6_K", QUANT_FTYPE_MOSTLY_Q6_K, TENSOR_TYPE_Q6_K},
         {"q4_k_m", QUANT_FTYPE_MOSTLY_Q4_K_M, TENSOR_TYPE_Q4_K},
         {"Q5_K_M", QUANT_FTYPE_MOSTLY_Q5_K_M, TENSOR_TYPE_Q5_K},
+        {"iq4_nl", QUANT_FTYPE_MOSTLY_IQ4_NL, TENSOR_TYPE_IQ4_NL},
+        {"IQ4_XS", QUANT_FTYPE_MOSTLY_IQ4_XS, TENSOR_TYPE_IQ4_XS},
+        {"tq1_0", QUANT_FTYPE_MOSTLY_TQ1_0, TENSOR_TYPE_TQ1_0},
+        {"TQ2_0", QUANT_FTYPE_MOSTLY_TQ2_0, TENSOR_TYPE_TQ2_0},
+        {"mxfp4", QUANT_FTYPE_MOSTLY_MXFP4, TENSOR_TYPE_MXFP4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         quant_ftype f;
@@ -126,6 +131,11 @@ Test(quantize, ftype_names) {
     /* the numbers are llama.cpp's LLAMA_FTYPE values */
     cr_assert_eq(QUANT_FTYPE_MOSTLY_Q4_K_M, 15);
     cr_assert_eq(QUANT_FTYPE_MOSTLY_BF16, 32);
+    cr_assert_eq(QUANT_FTYPE_MOSTLY_IQ4_NL, 25);
+    cr_assert_eq(QUANT_FTYPE_MOSTLY_IQ4_XS, 30);
+    cr_assert_eq(QUANT_FTYPE_MOSTLY_TQ1_0, 36);
+    cr_assert_eq(QUANT_FTYPE_MOSTLY_TQ2_0, 37);
+    cr_assert_eq(QUANT_FTYPE_MOSTLY_MXFP4, 38); /* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
     quant_ftype f;
     he_error err = {0};
     cr_assert_eq(quant_ftype_from_name("q3_k", &f, &err), -1);
@@ -182,6 +192,17 @@ Test(quantize, choose_type_rules) {
     cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, odd, 24), TENSOR_TYPE_F16);
     cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q8_0, "blk.2.attn_q.weight", 2, odd, 24),
                  TENSOR_TYPE_F16);
+    /* llama.cpp's fallbacks for the 256-element i-quant and ternary types */
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "blk.2.attn_q.weight", 2, q2, 24),
+                 TENSOR_TYPE_IQ4_NL);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_TQ1_0, "blk.2.attn_q.weight", 2, q2, 24),
+                 TENSOR_TYPE_Q4_0);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_TQ2_0, "blk.2.attn_q.weight", 2, q2, 24),
+                 TENSOR_TYPE_Q4_0);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_MXFP4, "blk.2.attn_q.weight", 2, q2, 24),
+                 TENSOR_TYPE_MXFP4);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "output.weight", 2, mat, 24),
+                 TENSOR_TYPE_IQ4_XS);
 }
 
 Test(quantize, q4_k_m_mix_in_a_generated_model) {
@@ -228,6 +249,8 @@ static const struct {
     {"f16", 0.001}, {"bf16", 0.005}, {"q8_0", 0.01},   {"q6_k", 0.04},
     {"q5_0", 0.07}, {"q5_1", 0.07},  {"q5_k", 0.07},   {"q4_0", 0.14},
     {"q4_1", 0.14}, {"q4_k", 0.14},  {"q4_k_m", 0.14}, {"q5_k_m", 0.07},
+    /* measured 0.074, 0.075, 0.112, 0.771 (ternary: 3 levels), 0.771 */
+    {"iq4_nl", 0.14}, {"iq4_xs", 0.14}, {"mxfp4", 0.2}, {"tq1_0", 0.9}, {"tq2_0", 0.9},
 };
 
 Test(quantize, round_trip_error_per_type) {
