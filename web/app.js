@@ -23,7 +23,7 @@
     model: $('model'), newChat: $('new-chat'), navToggle: $('nav-toggle'), side: $('side'),
     convList: $('conv-list'), rename: $('rename-chat'), exportBtn: $('export-chat'), del: $('delete-chat'),
     renameForm: $('rename-form'), renameInput: $('rename-input'), renameCancel: $('rename-cancel'),
-    settings: $('settings'), system: $('system'), tools: $('tools'), settingsError: $('settings-error'),
+    settings: $('settings'), openSettings: $('open-settings'), system: $('system'), tools: $('tools'), settingsError: $('settings-error'),
     status: $('status'), statLast: $('stat-last'), statTtft: $('stat-ttft'), statTps: $('stat-tps'),
     metricsBody: $('metrics-body'), metricsRefresh: $('metrics-refresh'), forgetKey: $('forget-key'),
     keyForm: $('key-form'), keyWhy: $('key-why'), apiKey: $('api-key'),
@@ -332,6 +332,18 @@
     });
   }
 
+  ui.openSettings.addEventListener('click', () => {
+    renderSettings();
+    ui.settings.showModal();
+  });
+  ui.settings.addEventListener('close', () => {
+    const c = current() || createConv();
+    readSettings(c);
+    saveStore();
+    renderConvList();
+    ui.input.focus();
+  });
+
   function toolsOf(s) {
     if (!s.tools) return undefined;
     const t = JSON.parse(s.tools);
@@ -380,7 +392,7 @@
     } catch (e) {
       ui.settingsError.textContent = `Tools: ${e.message}`;
       ui.settingsError.hidden = false;
-      ui.settings.open = true;
+      if (!ui.settings.open) ui.settings.showModal();
       return;
     }
     hideError();
