@@ -426,7 +426,7 @@
           renderMessage(msg, node);
           scrollDown(false);
         }
-        if (tFirst) ui.liveStat.textContent = `${chunks} tokens · first after ${fmtMs(tFirst - t0)}`;
+        if (tFirst && streaming && streaming.msg === msg) ui.liveStat.textContent = `${chunks} tokens · first after ${fmtMs(tFirst - t0)}`;
       });
     };
     try {
@@ -501,7 +501,12 @@
       if (tFirst) {
         const tokens = (msg.usage && msg.usage.completion_tokens) || chunks;
         msg.stats = { tokens, ttft_ms: tFirst - t0 };
-        if (tokens > 1 && tLast > tFirst) msg.stats.tps = (tokens - 1) / ((tLast - tFirst) / 1000);
+        // Decode speed: the tokens after the first over the time they took to arrive. A fast
+        // model's tokens can reach the page in one or two reads; when they spanned under
+        // 100 ms that gap measures the network, not the model, so the whole answer's time
+        // from the request (first token included) is used instead: a lower bound.
+        if (tokens > 1 && tLast - tFirst >= 100) msg.stats.tps = (tokens - 1) / ((tLast - tFirst) / 1000);
+        else if (tokens > 0 && tLast > t0) msg.stats.tps = tokens / ((tLast - t0) / 1000);
         showStats(msg.stats);
       }
       streaming = null;
@@ -511,6 +516,8 @@
       saveStore();
       renderAll();
       refreshMetrics();
+      const f = document.activeElement;
+      if (!f || f === document.body || f === ui.stop || f === ui.send) ui.input.focus();
     }
   }
 
@@ -651,15 +658,22 @@
     if (!r.ok) return;
     const per = parseMetrics(await r.text());
     ui.metricsBody.replaceChildren(...[...per.entries()].map(([name, v]) => {
-      const tr = el('tr');
-      tr.dataset.model = name;
+      const li = el('li', 'metric-model');
+      li.dataset.model = name;
+      li.appendChild(el('div', 'metric-name', name));
       const ttft = v.hearth_time_to_first_token_seconds_count
         ? fmtMs((1000 * v.hearth_time_to_first_token_seconds_sum) / v.hearth_time_to_first_token_seconds_count) : '—';
-      const cells = [name, `${v.hearth_slots_busy ?? 0} / ${v.hearth_slots_total ?? '?'}`, String(v.hearth_queue_depth ?? 0),
-                     String(v.hearth_generations_total ?? 0), String(v.hearth_generated_tokens_total ?? 0), ttft];
-      cells.forEach((t, i) => tr.appendChild(el(i === 0 ? 'th' : 'td', null, t)));
-      tr.firstChild.scope = 'row';
-      return tr;
+      const dl = el('dl', 'metric-vals');
+      for (const [k, val, cls] of [['Slots busy', `${v.hearth_slots_busy ?? 0} / ${v.hearth_slots_total ?? '?'}`, 'slots'],
+                                   ['Queued', String(v.hearth_queue_depth ?? 0)],
+                                   ['Answers', String(v.hearth_generations_total ?? 0)],
+                                   ['Tokens out', String(v.hearth_generated_tokens_total ?? 0)],
+                                   ['Mean first token', ttft]]) {
+        dl.appendChild(el('dt', null, k));
+        dl.appendChild(el('dd', cls, val));
+      }
+      li.appendChild(dl);
+      return li;
     }));
   }
 

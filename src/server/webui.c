@@ -53,9 +53,10 @@ bool srv_etag_match(const char *v, const char *etag) {
             p++;
         if (*p != '"') return false;
         p++;
-        if ((size_t)(p - s) == el && !memcmp(s, etag, el)) return true;
+        bool same = (size_t)(p - s) == el && !memcmp(s, etag, el);
         p = skip_ows(p);
-        if (*p && *p != ',') return false;
+        if (*p && *p != ',') return false; /* not a list element: the whole value is malformed */
+        if (same) return true;
     }
 }
 

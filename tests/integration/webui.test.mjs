@@ -29,7 +29,8 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs it`);
   dir = mkdtempSync(join(tmpdir(), 'hearth-webui-'));
   const conf = join(dir, 'hearth.conf');
-  writeFileSync(conf, `[${A}]\nmodel = ${MODEL}\nslots = 2\n\n[${B}]\nmodel = ${MODEL}\nslots = 1\n`);
+  // A long context for A: a 12000-token answer runs for seconds, so Stop always lands mid-stream.
+  writeFileSync(conf, `[${A}]\nmodel = ${MODEL}\nslots = 2\nctx = 16384\n\n[${B}]\nmodel = ${MODEL}\nslots = 1\n`);
   srv = await startServer(['--config', conf]);
   const { chromium } = await import('playwright-core');
   browser = await chromium.launch({
@@ -124,7 +125,7 @@ test('the page loads with no console errors, lists every served name, and Send s
     assert.deepEqual(await picker.locator('option').allTextContents(), [A, B]);
     assert.equal(await page.getByRole('textbox').count(), 1, 'the message box is the page\'s textbox');
     await setSetting(page, 'temperature', 0);
-    await setSetting(page, 'max_tokens', 120);
+    await setSetting(page, 'max_tokens', 1500); // long enough to arrive in many reads, even on a loaded machine
     // every change of the answer's text as the page shows it
     await page.evaluate(() => {
       window.__lengths = [];
@@ -160,7 +161,7 @@ test('the page loads with no console errors, lists every served name, and Send s
     // the status view: the last answer's speed and the server's /metrics summary
     await page.locator('#status > summary').click();
     assert.match(await page.locator('#stat-tps').textContent(), /^\d+\.\d$/);
-    await page.locator(`#metrics-body tr[data-model="${A}"]`).waitFor();
+    await page.locator(`#metrics-body li[data-model="${A}"]`).waitFor();
     // Enter sends too (Shift+Enter is a new line)
     await page.getByRole('textbox').fill('Line one');
     await page.getByRole('textbox').press('Shift+Enter');
@@ -188,7 +189,7 @@ test('Stop cancels mid-stream: the slot is freed (/metrics) and the generation c
   const { ctx, page, rec } = await openPage(srv.url);
   try {
     await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
-    await setSetting(page, 'max_tokens', 4000);
+    await setSetting(page, 'max_tokens', 12000);
     await setSetting(page, 'seed', 7);
     const gen0 = (await metric(srv.url, 'hearth_generated_tokens_total', A)) || 0;
     await page.getByRole('textbox').fill('Once upon a time');
@@ -204,14 +205,15 @@ test('Stop cancels mid-stream: the slot is freed (/metrics) and the generation c
     }
     assert.equal(busy, 0, 'the slot is free');
     const ran = (await metric(srv.url, 'hearth_generated_tokens_total', A)) - gen0;
-    assert.ok(ran < 4000, `the generation stopped early (${ran} tokens)`);
-    assert.match(await page.locator('[data-role="assistant"] .msg-foot').textContent(), /stopped/);
     const msg = (await stored(page)).conversations[0].messages.at(-1);
+    assert.ok(ran < 12000, `the generation stopped early (${ran} tokens)`);
+    assert.ok(msg.content.length > 10 && msg.stats.tokens < 12000);
+    assert.match(await page.locator('[data-role="assistant"] .msg-foot').textContent(), /stopped/);
     assert.equal(msg.stopped, true);
     // the page's own status view agrees
     await page.locator('#status > summary').click();
     await page.locator('#metrics-refresh').click();
-    await page.waitForFunction((a) => document.querySelector(`#metrics-body tr[data-model="${a}"] td`)?.textContent.startsWith('0 /'), A);
+    await page.waitForFunction((a) => document.querySelector(`#metrics-body li[data-model="${a}"] dd.slots`)?.textContent.startsWith('0 /'), A);
     assert.deepEqual(rec.pageErrors, []);
     onlyServer(rec, srv.url);
   } finally {
@@ -309,6 +311,7 @@ test('model output with <img onerror> and <script> renders as text; reasoning co
     // stored as text, and the page never tried to load x, y or z
     assert.equal((await stored(page)).conversations[0].messages.at(-1).content, text);
     assert.deepEqual(rec.requests.filter((r) => /\/[xyz]$/.test(r.url)), []);
+    if (process.env.HEARTH_WEBUI_SCREENSHOTS) await page.screenshot({ path: join(process.env.HEARTH_WEBUI_SCREENSHOTS, 'webui-rendering.png') });
     assert.deepEqual(rec.console, []);
     assert.deepEqual(rec.pageErrors, []);
     onlyServer(rec, srv.url);
@@ -367,6 +370,8 @@ test('conversations: new, rename, export as JSON, delete (localStorage)', async 
     assert.equal(await page.locator('[data-role]').count(), 0);
     await page.getByRole('button', { name: 'Settings' }).click();
     assert.equal(await page.locator('#system').inputValue(), '', 'settings are per conversation');
+    assert.equal(await page.locator('#max_tokens').inputValue(), '');
+    await page.locator('#max_tokens').fill('6');
     await page.getByRole('button', { name: 'Done' }).click();
     await page.getByRole('textbox').fill('Second chat');
     await page.getByRole('button', { name: 'Send' }).click();
@@ -376,6 +381,7 @@ test('conversations: new, rename, export as JSON, delete (localStorage)', async 
     assert.deepEqual(sent[0].messages[0], { role: 'system', content: 'You are terse.' });
     assert.equal(sent[0].max_tokens, 8);
     assert.equal(sent[1].messages[0].role, 'user', 'the new chat has no system prompt');
+    assert.equal(sent[1].max_tokens, 6);
     // rename
     await page.getByRole('button', { name: 'Rename' }).click();
     await page.getByLabel('New name').fill('Renamed');
@@ -448,12 +454,14 @@ test('screenshots (HEARTH_WEBUI_SCREENSHOTS=DIR)', { skip: !process.env.HEARTH_W
       await setSetting(page, 'max_tokens', 90);
       await setSetting(page, 'temperature', 0.7);
       await setSetting(page, 'seed', 3);
-      await page.getByRole('textbox').fill('Tell me a short story about a little dog.');
-      await page.getByRole('button', { name: 'Send' }).click();
-      await waitDone(page);
+      for (const q of ['Tell me a short story about a little dog.', 'What was the dog called?']) {
+        await page.getByRole('textbox').fill(q);
+        await page.getByRole('button', { name: 'Send' }).click();
+        await waitDone(page);
+      }
       if (viewport.width >= 700) {
         await page.locator('#status > summary').click();
-        await page.locator(`#metrics-body tr[data-model="${A}"]`).waitFor();
+        await page.locator(`#metrics-body li[data-model="${A}"]`).waitFor();
       }
       await page.getByRole('textbox').fill('And what happened next?');
       await page.screenshot({ path: join(out, name) });
