@@ -9,18 +9,26 @@
 /* script-src 'self' and no 'unsafe-inline' anywhere: even if model output reached the DOM as
  * markup (app.js builds it with textContent only), no script in it could run, and
  * connect-src 'self' keeps every request on this server. */
+/* clang-format off: name, value pairs */
 const char *const srv_webui_headers[] = {
     "Content-Security-Policy",
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Frame-Options", "DENY",
-    "Referrer-Policy", "no-referrer",
+    "X-Frame-Options",
+    "DENY",
+    "Referrer-Policy",
+    "no-referrer",
     /* revalidate every time (a 304 when unchanged): a new binary's page is never stale */
-    "Cache-Control", "no-cache",
-    "Cross-Origin-Opener-Policy", "same-origin",
-    "Cross-Origin-Resource-Policy", "same-origin",
-    NULL, NULL,
+    "Cache-Control",
+    "no-cache",
+    "Cross-Origin-Opener-Policy",
+    "same-origin",
+    "Cross-Origin-Resource-Policy",
+    "same-origin",
+    NULL,
+    NULL,
 };
+/* clang-format on */
 
 const srv_webui_asset *srv_webui_find(const char *url) {
     if (!url) return NULL;

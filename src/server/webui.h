@@ -3,8 +3,8 @@
  * The page's files (web/: index.html, app.js, markdown.js, style.css, icon.svg) are compiled
  * into the binary by scripts/embed-webui.sh: no files beside the binary, no build step, no CDN.
  * Every answer carries a strict Content-Security-Policy (scripts, styles and requests only from
- * the server itself; no inline script), nosniff (as every answer of the server), and an ETag (a hash of the file, computed at
- * build time) that the browser revalidates with If-None-Match (304).
+ * the server itself; no inline script), nosniff (as every answer of the server), and an ETag (a
+ * hash of the file, computed at build time) that the browser revalidates with If-None-Match (304).
  *
  * The matching helpers below are pure, so they are unit-tested (tests/unit/test_webui.c) and
  * fuzzed (fuzz/fuzz_webui.c): they read the client's URL and headers. */
@@ -19,7 +19,7 @@ typedef struct {
     const char *ctype;         /* Content-Type */
     const unsigned char *data; /* NUL-terminated (the NUL is not part of len) */
     size_t len;
-    const char *etag;          /* "\"<32 hex>\"" */
+    const char *etag; /* "\"<32 hex>\"" */
 } srv_webui_asset;
 
 /* The embedded files, ended by an entry with path NULL (generated: build/.../gen/webui_data.c). */

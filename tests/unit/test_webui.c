@@ -17,18 +17,29 @@ Test(webui, embedded_files) {
         cr_assert(a, "%s", want[i][0]);
         cr_expect_str_eq(a->ctype, want[i][1]);
         cr_expect_gt(a->len, 100);
-        cr_expect_eq(strlen((const char *)a->data), a->len, "%s has no NUL and ends with one", a->path);
+        cr_expect_eq(strlen((const char *)a->data), a->len, "%s has no NUL and ends with one",
+                     a->path);
         cr_expect_eq(strlen(a->etag), 34);
         cr_expect(a->etag[0] == '"' && a->etag[33] == '"');
     }
     const srv_webui_asset *idx = srv_webui_find("/");
     cr_expect(strstr((const char *)idx->data, "<script src=\"/ui/app.js\""));
-    cr_expect(!strstr((const char *)idx->data, "http://") && !strstr((const char *)idx->data, "https://"),
+    cr_expect(!strstr((const char *)idx->data, "http://") &&
+                  !strstr((const char *)idx->data, "https://"),
               "no external host in the page");
     /* distinct files, distinct tags */
     cr_expect_str_neq(srv_webui_find("/ui/app.js")->etag, srv_webui_find("/ui/style.css")->etag);
-    const char *none[] = {NULL, "", "/index.html", "/ui/", "/ui", "/ui/app.js/", "/ui/../ui/app.js",
-                          "/ui/APP.JS", "/ui/app.js?x", "//", "/ui/app.j"};
+    const char *none[] = {NULL,
+                          "",
+                          "/index.html",
+                          "/ui/",
+                          "/ui",
+                          "/ui/app.js/",
+                          "/ui/../ui/app.js",
+                          "/ui/APP.JS",
+                          "/ui/app.js?x",
+                          "//",
+                          "/ui/app.j"};
     for (size_t i = 0; i < sizeof none / sizeof *none; i++)
         cr_expect_null(srv_webui_find(none[i]), "%s", none[i] ? none[i] : "(null)");
 }
@@ -51,26 +62,54 @@ Test(webui, headers) {
 
 Test(webui, etag_match) {
     const char *tag = "\"0123abcd\"";
-    const char *yes[] = {"\"0123abcd\"", " \"0123abcd\" ", "W/\"0123abcd\"", "\"x\", \"0123abcd\"",
-                         "\"x\",W/\"0123abcd\",\"y\"", "*", " * ", ",,\"0123abcd\""};
+    const char *yes[] = {"\"0123abcd\"",
+                         " \"0123abcd\" ",
+                         "W/\"0123abcd\"",
+                         "\"x\", \"0123abcd\"",
+                         "\"x\",W/\"0123abcd\",\"y\"",
+                         "*",
+                         " * ",
+                         ",,\"0123abcd\""};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         cr_expect(srv_etag_match(yes[i], tag), "%s", yes[i]);
-    const char *no[] = {NULL, "", "\"0123abcd", "0123abcd", "\"0123abcE\"", "\"0123abcd\"x",
-                        "\"x\" \"0123abcd\"", "* \"0123abcd\"", "w/\"0123abcd\"", "\"0123 abcd\"",
-                        "\"x\", garbage, \"0123abcd\"", "\"\"", "W/"};
+    const char *no[] = {NULL,
+                        "",
+                        "\"0123abcd",
+                        "0123abcd",
+                        "\"0123abcE\"",
+                        "\"0123abcd\"x",
+                        "\"x\" \"0123abcd\"",
+                        "* \"0123abcd\"",
+                        "w/\"0123abcd\"",
+                        "\"0123 abcd\"",
+                        "\"x\", garbage, \"0123abcd\"",
+                        "\"\"",
+                        "W/"};
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
         cr_expect(!srv_etag_match(no[i], tag), "%s", no[i] ? no[i] : "(null)");
     cr_expect(!srv_etag_match("\"a\"", NULL));
 }
 
 Test(webui, accepts_html) {
-    const char *yes[] = {"text/html", "TEXT/HTML", "text/html,application/xhtml+xml,*/*;q=0.8",
-                         "application/json, text/html;q=0.5", " text/html ; charset=utf-8",
-                         "text/html;q=0.001", "text/html;q=1"};
+    const char *yes[] = {"text/html",
+                         "TEXT/HTML",
+                         "text/html,application/xhtml+xml,*/*;q=0.8",
+                         "application/json, text/html;q=0.5",
+                         " text/html ; charset=utf-8",
+                         "text/html;q=0.001",
+                         "text/html;q=1"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         cr_expect(srv_accepts_html(yes[i]), "%s", yes[i]);
-    const char *no[] = {NULL, "", "*/*", "text/*", "application/json", "text/htmlx", "text/html;q=0",
-                        "text/html; q=0.000", "xtext/html", "text/plain, application/xhtml+xml",
+    const char *no[] = {NULL,
+                        "",
+                        "*/*",
+                        "text/*",
+                        "application/json",
+                        "text/htmlx",
+                        "text/html;q=0",
+                        "text/html; q=0.000",
+                        "xtext/html",
+                        "text/plain, application/xhtml+xml",
                         "text/html;q=0,text/plain"};
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
         cr_expect(!srv_accepts_html(no[i]), "%s", no[i] ? no[i] : "(null)");
