@@ -414,6 +414,34 @@ test('conversations: new, rename, export as JSON, delete (localStorage)', async 
   }
 });
 
+test('keyboard: the message box has focus; Tab reaches Settings and Send; the dialog closes with Escape', async () => {
+  const { ctx, page, rec } = await openPage(srv.url);
+  try {
+    await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
+    const focused = () => page.evaluate(() => document.activeElement.id);
+    assert.equal(await focused(), 'input');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'open-settings');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'send');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.locator('#settings').waitFor({ state: 'visible' });
+    assert.equal(await page.getByRole('dialog', { name: 'Settings for this chat' }).isVisible(), true);
+    await page.keyboard.press('Escape');
+    await page.locator('#settings').waitFor({ state: 'hidden' });
+    assert.equal(await focused(), 'input');
+    // every form control has an accessible name
+    const unnamed = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+      .map((e) => e.id || e.outerHTML.slice(0, 60)));
+    assert.deepEqual(unnamed, []);
+    assert.deepEqual(rec.console, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a phone-sized screen: the chat fits, the conversation list is a drawer', async () => {
   const { ctx, page, rec } = await openPage(srv.url, { width: 390, height: 844 });
   try {
