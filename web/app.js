@@ -290,6 +290,7 @@
     const s = (current() && current().settings) || {};
     ui.system.value = s.system || '';
     ui.tools.value = s.tools || '';
+    $('tool_choice').value = s.tool_choice || '';
     for (const k of SETTINGS) $(k).value = s[k] === undefined ? '' : String(s[k]);
     ui.settingsError.hidden = true;
   }
@@ -314,6 +315,7 @@
     const s = {};
     if (ui.system.value.trim()) s.system = ui.system.value;
     if (ui.tools.value.trim()) s.tools = ui.tools.value;
+    if ($('tool_choice').value) s.tool_choice = $('tool_choice').value;
     for (const k of SETTINGS) {
       const v = $(k).value.trim();
       if (v === '') continue;
@@ -323,7 +325,7 @@
     c.settings = s;
   }
 
-  for (const id of ['system', 'tools', ...SETTINGS]) {
+  for (const id of ['system', 'tools', 'tool_choice', ...SETTINGS]) {
     $(id).addEventListener('change', () => {
       const c = current() || createConv();
       readSettings(c);
@@ -409,7 +411,10 @@
     const body = { model, messages: requestMessages(c), stream: true,
                    stream_options: { include_usage: true } };
     for (const k of SETTINGS) if (c.settings[k] !== undefined) body[k] = c.settings[k];
-    if (tools) body.tools = tools;
+    if (tools) {
+      body.tools = tools;
+      if (c.settings.tool_choice) body.tool_choice = c.settings.tool_choice;
+    }
     const ac = new AbortController();
     streaming = { ac, conv: c, msg };
     setStreaming(true);

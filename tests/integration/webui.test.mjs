@@ -320,6 +320,48 @@ test('model output with <img onerror> and <script> renders as text; reasoning co
   }
 });
 
+test('a real tool call (tools + tool_choice required) from the server shows as cards', async () => {
+  const { ctx, page, rec } = await openPage(srv.url);
+  try {
+    await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object',
+      properties: { city: { type: 'string', maxLength: 12 } }, required: ['city'] } } }];
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.locator('#tools').fill(JSON.stringify(tools));
+    await page.locator('#tool_choice').selectOption('required');
+    await page.locator('#seed').fill('1');
+    await page.locator('#max_tokens').fill('200');
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByRole('textbox').fill('What is the weather in Paris?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await waitDone(page);
+    const sent = JSON.parse(rec.requests.find((r) => r.url.endsWith('/v1/chat/completions')).body);
+    assert.deepEqual(sent.tools, tools);
+    assert.equal(sent.tool_choice, 'required');
+    // the same request without streaming: the calls the page shows are the server's
+    const ref = await (await fetch(`${srv.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...sent, stream: false, stream_options: undefined }),
+    })).json();
+    const calls = ref.choices[0].message.tool_calls;
+    assert.ok(calls.length >= 1);
+    const cards = page.locator('[data-role="assistant"] .tool-card');
+    assert.equal(await cards.count(), calls.length);
+    for (let i = 0; i < calls.length; i++) {
+      assert.equal(await cards.nth(i).locator('.tool-name').textContent(), 'get_weather');
+      const args = JSON.parse(calls[i].function.arguments);
+      assert.deepEqual(await cards.nth(i).locator('dt').allTextContents(), Object.keys(args));
+      assert.deepEqual(await cards.nth(i).locator('dd').allTextContents(), Object.values(args).map(String));
+    }
+    const stored1 = (await stored(page)).conversations[0].messages.at(-1);
+    assert.deepEqual(stored1.tool_calls.map((t) => t.function), calls.map((t) => t.function));
+    assert.deepEqual(rec.console, []);
+    onlyServer(rec, srv.url);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('with --api-key the page asks for the key and works after it', async () => {
   const conf = join(dir, 'hearth.conf');
   const s2 = await startServer(['--config', conf, '--api-key', 'sesame']);
