@@ -82,8 +82,10 @@ endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 # The default `hearth card` suite (data/card/cases/*.json) compiled in as byte arrays.
 CARD_CASES := $(sort $(wildcard data/card/cases/*.json))
+# The web chat UI (web/*) compiled in as byte arrays with build-time ETags (docs/WEBUI.md).
+WEB_FILES  := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
 ifneq ($(TARGET),aarch64)
-LIB_OBJ  += $(B)/gen/card_suite_data.o
+LIB_OBJ  += $(B)/gen/card_suite_data.o $(B)/gen/webui_data.o
 endif
 LIB      := $(B)/libhearth.a
 BIN      := $(B)/hearth
@@ -114,6 +116,13 @@ $(B)/gen/card_suite_data.c: scripts/embed-card-suite.sh $(CARD_CASES) Makefile
 	scripts/embed-card-suite.sh $(CARD_CASES) > $@.tmp && mv $@.tmp $@
 
 $(B)/gen/card_suite_data.o: $(B)/gen/card_suite_data.c
+	$(CC) $(HEARTH_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/gen/webui_data.c: scripts/embed-webui.sh $(WEB_FILES) Makefile
+	@mkdir -p $(@D)
+	scripts/embed-webui.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/webui_data.o: $(B)/gen/webui_data.c
 	$(CC) $(HEARTH_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)

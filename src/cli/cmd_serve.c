@@ -47,6 +47,7 @@ static const char usage_text[] =
     "  --per-ip N           connections per client address (default 256; no limit on a loopback bind)\n"
     "  --idle-timeout S     close a connection silent for S seconds (default 10)\n"
     "  --request-timeout S  a request's line, headers and body must arrive within S seconds (default 30)\n"
+    "  --no-ui              do not serve the web chat page at / (docs/WEBUI.md)\n"
     "  --verify             re-hash a store model's blob before loading it (docs/STORE.md)\n"
     "  --guard-workspace D  POST /v1/guard/check classifies actions against workspace D (default:\n"
     "                       an empty private directory: nothing counts as inside; docs/AGENT.md)\n"
@@ -76,6 +77,7 @@ typedef struct {
     char *keys[MAX_KEYS];
     int n_keys;
     bool verify; /* --verify: re-hash store blobs before loading */
+    bool no_ui;  /* --no-ui: no web chat page */
     hearth_kv_type kv_type; /* --kv-type (single-model mode; a config file says kv_type) */
 } serve_args;
 
@@ -157,6 +159,10 @@ static int parse_args(int argc, char **argv, serve_args *a) {
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(NULL, NULL);
         if (!strcmp(o, "--verify")) {
             a->verify = true;
+            continue;
+        }
+        if (!strcmp(o, "--no-ui")) {
+            a->no_ui = true;
             continue;
         }
         if (i + 1 >= argc) return usage("missing value for", o);
@@ -316,7 +322,8 @@ int cmd_serve(int argc, char **argv) {
                           .model_dirs = (const char *const *)dirs,
                           .n_model_dirs = n_dirs,
                           .guard_workspace = a.guard_ws,
-                          .guard_policy = a.guard_policy};
+                          .guard_policy = a.guard_policy,
+                          .no_ui = a.no_ui};
     srv_http *h = srv_http_start(&hc, reg, &err);
     if (!h) {
         fprintf(stderr, "hearth %s\n", err.msg);
@@ -343,6 +350,9 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     fprintf(stderr, "hearth serve: listening on http://%s:%d\n", strchr(a.host, ':') ? "[::1]" : a.host,
             srv_http_port(h));
+    if (!a.no_ui)
+        fprintf(stderr, "hearth serve: chat in your browser at http://%s:%d/\n",
+                strchr(a.host, ':') ? "[::1]" : a.host, srv_http_port(h));
     fflush(stderr);
     if (a.config) {
         if (apply_config(reg, a.config, true, a.verify)) goto out;

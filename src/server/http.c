@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "server/chat.h"
 #include "server/http_internal.h"
+#include "server/webui.h"
 #include "server/websafe.h"
 
 /* ---- small utilities ---- */
@@ -264,6 +265,8 @@ static char *metrics_text(srv_http *h, size_t *out_len) {
 /* ---- responses ---- */
 
 static void add_common_headers(srv_http *h, struct MHD_Response *r) {
+    /* every answer is what its Content-Type says: no browser guesses HTML into a JSON error */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (h->cors_origin) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", h->cors_origin);
         MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
@@ -284,6 +287,26 @@ enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *b
     add_common_headers(q->h, r);
     q->status = status;
     enum MHD_Result rc = MHD_queue_response(q->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* An embedded UI file (webui.h): its type, ETag and the UI's security headers; 304 when the
+ * browser's copy is current. The bytes are static: nothing is copied. */
+static enum MHD_Result respond_ui(http_req *q) {
+    const srv_webui_asset *a = q->ui;
+    bool fresh = srv_etag_match(MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "If-None-Match"), a->etag);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)(uintptr_t)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    if (!fresh) MHD_add_response_header(r, "Content-Type", a->ctype);
+    MHD_add_response_header(r, "ETag", a->etag);
+    for (int i = 0; srv_webui_headers[i]; i += 2)
+        MHD_add_response_header(r, srv_webui_headers[i], srv_webui_headers[i + 1]);
+    if (!strcmp(a->path, "/")) MHD_add_response_header(r, "Vary", "Accept");
+    add_common_headers(q->h, r);
+    q->status = fresh ? 304 : 200;
+    enum MHD_Result rc = MHD_queue_response(q->conn, (unsigned)q->status, r);
     MHD_destroy_response(r);
     return rc;
 }
@@ -523,7 +546,7 @@ static void *reaper_main(void *arg) {
 static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] = "/v1/models",
                   R_CHAT[] = "/v1/chat/completions", R_COMPL[] = "/v1/completions", R_OCHAT[] = "/api/chat",
                   R_OGEN[] = "/api/generate", R_TAGS[] = "/api/tags", R_SHOW[] = "/api/show", R_PS[] = "/api/ps",
-                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_OTHER[] = "other";
+                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_UI[] = "/ui/", R_OTHER[] = "other";
 
 typedef struct {
     const char *path;
@@ -541,6 +564,7 @@ static const route routes[] = {
     {R_SHOW, "POST", false, true, true},     {R_PS, "GET", false, true, true},
     {R_VERSION, "GET", false, true, false},  {R_SWAP, "POST", false, false, true},
     {R_ROOT, "GET", false, true, false},     {R_GUARD, "POST", false, false, false},
+    {R_UI, "GET", true, false, false},
 };
 
 static const route *find_route(const char *url, bool *method_ok, const char *method) {
@@ -554,6 +578,10 @@ static const route *find_route(const char *url, bool *method_ok, const char *met
     if (!strncmp(url, "/v1/models/", 11) && url[11]) {
         *method_ok = !strcmp(method, "GET");
         return &routes[2];
+    }
+    if (!strncmp(url, "/ui/", 4)) {
+        *method_ok = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        return &routes[sizeof routes / sizeof routes[0] - 1];
     }
     return NULL;
 }
@@ -575,6 +603,8 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
         bool ready = __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE);
         return http_respond_json(q, ready ? 200 : 503, json_pack("{s:s}", "status", ready ? "ok" : "loading"));
     }
+    if (q->ui) return respond_ui(q);
+    if (rt->path == R_UI) return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
     if (rt->path == R_ROOT) return http_respond(q, 200, "text/plain", xstrdup("hearth is running"), 17);
     if (rt->path == R_VERSION) return http_respond_json(q, 200, json_pack("{s:s}", "version", HEARTH_SERVER_VERSION));
     if (rt->path == R_METRICS) {
@@ -632,7 +662,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return http_error(q, 403, NULL, "forbidden_origin",
                               "Origin not allowed: this server answers only its own origin and --cors-origin.");
         q->admin = admin_ok(h, conn);
-        if (strcmp(url, "/health") != 0 && strcmp(method, "OPTIONS") != 0 && !auth_ok(h, conn, q->admin))
+        /* The chat page and its files are public (they hold no data; the page asks for the API
+         * key itself), so a browser can load it before it knows the key. "/" is the page only
+         * for a browser (Accept: text/html); other clients keep "hearth is running". */
+        if (h->ui && (!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
+            (strcmp(url, "/") != 0 || srv_accepts_html(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"))))
+            q->ui = srv_webui_find(url);
+        if (strcmp(url, "/health") != 0 && !q->ui && strcmp(method, "OPTIONS") != 0 && !auth_ok(h, conn, q->admin))
             return http_error(q, 401, NULL, "invalid_api_key",
                               "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.");
         /* Every body is JSON, and only a JSON Content-Type is accepted: the types a page may
@@ -770,6 +806,7 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
     pthread_cond_init(&h->pump_cv, NULL);
     h->reg = reg;
     h->loopback = loopback;
+    h->ui = !cfg->no_ui;
     h->max_body = cfg->max_body ? cfg->max_body : (size_t)32 << 20;
     h->cors_origin = cfg->cors_origin ? xstrdup(cfg->cors_origin) : NULL;
     h->n_keys = cfg->n_api_keys;

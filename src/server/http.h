@@ -40,6 +40,7 @@ typedef struct {
     const char *guard_workspace;    /* POST /v1/guard/check classifies against this directory;
                                        NULL: an empty private one (nothing counts as inside) */
     const char *guard_policy;       /* the guard's policy file; NULL: the built-in default */
+    bool no_ui;                     /* true: no web chat UI (webui.h); "/" is plain text only */
 } srv_http_config;
 
 typedef struct srv_http srv_http;

@@ -13,6 +13,7 @@
 #include "server/http.h"
 #include "server/request.h"
 #include "server/sched.h"
+#include "server/webui.h"
 
 #define HEARTH_SERVER_VERSION "0.1.0"
 #define HTTP_NB 12          /* histogram buckets */
@@ -38,6 +39,7 @@ struct srv_http {
     bool ready;
     bool stopping; /* srv_http_stop has begun */
     bool loopback;
+    bool ui;            /* the web chat UI is served (webui.h; off with --no-ui) */
     int pumps;          /* generation pump threads alive (routes.c), under pump_mu */
     pthread_mutex_t pump_mu; /* pumps and the start of `stopping`: no pump starts once stop began */
     pthread_cond_t pump_cv;  /* signalled when pumps drops to 0; srv_http_stop waits on it */
@@ -96,6 +98,7 @@ typedef struct {
     void *gen;         /* a parked non-streaming generation (routes.c) */
     struct http_swap *swap; /* a parked swap (routes_swap.c) */
     bool admin;        /* sent the admin credential (X-Hearth-Admin) */
+    const srv_webui_asset *ui; /* the UI file this GET asks for, or NULL (webui.h) */
 } http_req;
 
 double http_now(void);
