@@ -90,6 +90,11 @@ typedef struct {
                                     * model finish (or write) its <think> block first; the block
                                     * is unbounded in the grammar: the server bounds it */
     int max_calls;      /* parallel: the most calls the grammar allows (0: 4) */
+    const struct gram_vocab *vocab; /* the model's vocab (grammar/grammar.h), or NULL: a marker
+                                     * (<tool_call>, <|python_tag|>, [TOOL_CALLS], ...) that it
+                                     * has as one special token goes into the grammar as that
+                                     * token (@"..."), so the model emits the token, never the
+                                     * text spelled out; NULL: markers are text */
 } tc_spec;
 
 /* The family's reasoning block markers: "<think>" / "</think>", Command R7B's

@@ -951,7 +951,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
                         .choice = r.tool_choice,
                         .named = r.tool_named,
                         .parallel = r.parallel_tool_calls,
-                        .reasoning = block ? &pi.reasoning : NULL};
+                        .reasoning = block ? &pi.reasoning : NULL,
+                        .vocab = srv_model_gram_vocab(m)};
         he_error ge = {0};
         int brc = tc_grammar_build(&spec, &tg, &ge);
         if (brc == 0 && tg.gbnf) grammar = gram_parse(tg.gbnf, strlen(tg.gbnf), NULL, &ge);

@@ -247,6 +247,8 @@ typedef struct {
     const gram_vocab *gv;
     float *logits, *scratch;
     uint64_t rng;
+    int32_t want; /* a token id to count in the outputs (-1: none) */
+    int n_want;
 } sim;
 
 static void random_logits(sim *S) {
@@ -290,6 +292,7 @@ static size_t generate(sim *S, const tc_grammar *g, const char *fam, uint64_t se
         int32_t t = gram_sample(m, sc, S->logits, S->scratch, &err);
         cr_assert(t >= 0, "%s: dead end: %s after '%.*s'", fam, err.msg, (int)n, text);
         sample_chain_accept(sc, t);
+        S->n_want += t == S->want;
         if (tok_is_eog(S->tv, t)) break;
         n += tok_token_bytes(S->tv, t, true, text + n, cap - n - 1);
         cr_assert(n < cap - 300);
@@ -316,7 +319,8 @@ Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
     gram_vocab *gv = gram_vocab_from_tok(tv, &err);
     cr_assert(gv, "%s", err.msg);
     int32_t nv = tok_n_vocab(tv);
-    sim S = {tv, gv, malloc((size_t)nv * sizeof(float)), malloc((size_t)nv * sizeof(float)), 0x9e3779b97f4a7c15ULL};
+    sim S = {tv, gv, malloc((size_t)nv * sizeof(float)), malloc((size_t)nv * sizeof(float)), 0x9e3779b97f4a7c15ULL,
+             -1, 0};
     json_t *tools = J("[" TOOL("get_weather", WEATHER_SCHEMA) ", "
                       TOOL("now", "{\"type\": \"object\", \"properties\": {\"tz\": {\"enum\": [\"UTC\", \"CET\"]}}, "
                            "\"additionalProperties\": false}") ", "
@@ -333,7 +337,8 @@ Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
         for (int rep = 0; rep < 4; rep++) {
             tc_choice ch = rep == 2 ? TC_CHOICE_NAMED : rep == 3 ? TC_CHOICE_AUTO : TC_CHOICE_REQUIRED;
             if (ch == TC_CHOICE_AUTO && f == TC_FUNCTIONARY_V3_2) ch = TC_CHOICE_REQUIRED;
-            tc_spec spec = {.family = (tc_family)f, .tools = tools, .choice = ch, .named = "plan", .parallel = rep == 1};
+            tc_spec spec = {.family = (tc_family)f, .tools = tools, .choice = ch, .named = "plan", .parallel = rep == 1,
+                            .vocab = gv};
             tc_grammar g;
             cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
             char text[16384];
@@ -362,6 +367,35 @@ Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
         }
     }
     cr_expect_eq(with_calls, runs);
+    /* Hermes markers are single tokens of this vocab: a forced call's token ids contain them,
+     * and the grammar never lets the model spell them */
+    int32_t open_id = gram_vocab_special(gv, "<tool_call>", 11), close_id = gram_vocab_special(gv, "</tool_call>", 12);
+    cr_assert(open_id >= 0 && close_id >= 0);
+    for (int rep = 0; rep < 6; rep++) {
+        tc_spec spec = {.family = TC_HERMES, .tools = tools, .choice = rep & 1 ? TC_CHOICE_NAMED : TC_CHOICE_REQUIRED,
+                        .named = "now", .parallel = rep >= 4, .vocab = gv};
+        tc_grammar g;
+        cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+        cr_expect(strstr(g.gbnf, "@\"<tool_call>\"") && strstr(g.gbnf, "@\"</tool_call>\""), "%s", g.gbnf);
+        char text[16384];
+        S.want = open_id, S.n_want = 0;
+        size_t n = generate(&S, &g, "hermes", (uint64_t)(500 + rep), text, sizeof text);
+        int opens = S.n_want;
+        tc_reasoning r = {0};
+        tc_result res;
+        cr_assert_eq(tc_parse(TC_HERMES, &r, true, text, n, &res, NULL), 0);
+        cr_expect(res.n_calls >= 1, "no call in '%s'", text);
+        cr_expect_eq(opens, res.n_calls, "every call opened with token %d: %d of %d in '%s'", open_id, opens,
+                     res.n_calls, text);
+        tc_result_free(&res);
+        tc_grammar_free(&g);
+        /* the same without the vocab: markers are text */
+        spec.vocab = NULL;
+        cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+        cr_expect(!strstr(g.gbnf, "@\""));
+        tc_grammar_free(&g);
+    }
+    S.want = -1;
     json_decref(tools);
     free(S.logits);
     free(S.scratch);
