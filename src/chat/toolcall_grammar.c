@@ -413,8 +413,8 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
     if (!json_is_array(s->tools) || n == 0) return he_fail(err, HE_INVALID, "tools: no tools to call");
     tc_family f = (unsigned)s->family < TC_N_FAMILIES ? s->family : TC_GENERIC;
     gram_builder *gb = gram_builder_new();
-    sbuf call = {0}, body = {.vocab = s->vocab}, root = {0};
-    int rc = -1, n_alt = 0;
+    sbuf call = {0}, body = {.vocab = s->vocab}, root = {0}, builtin = {0};
+    int rc = -1, n_alt = 0, n_builtin = 0;
     for (size_t i = 0; i < n; i++) {
         const json_t *t = json_array_get(s->tools, i);
         const char *name = tool_name(t);
@@ -423,6 +423,23 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
             goto done;
         }
         if (s->choice == TC_CHOICE_NAMED && (!s->named || strcmp(s->named, name))) continue;
+        if (tc_is_builtin(f, name)) {
+            /* Llama 3.1's built-in tools: NAME.call(query="...") after <|python_tag|>, or raw
+             * code for code_interpreter (toolcall.h) */
+            if (!n_builtin++ && gram_builder_add_rule(gb, "tc-pystr", "( [^\"\\\\\\x00-\\x1F] | \"\\\\\" [\"\\\\nt] ){0,256}", err) < 0)
+                goto done;
+            sb_add(&builtin, n_builtin > 1 ? " | " : "");
+            if (!strcmp(name, "code_interpreter")) {
+                sb_add(&builtin, "( [^{ \\t\\n\\x00] [^\\x00]* )");
+            } else {
+                char lit[128];
+                snprintf(lit, sizeof lit, "%s.call(query=\"", name);
+                sb_add(&builtin, "( ");
+                sb_lit(&builtin, lit);
+                sb_add(&builtin, " tc-pystr \"\\\")\" )");
+            }
+            continue;
+        }
         const json_t *params = tool_params(t);
         json_t *any = NULL;
         if (!params || json_is_null(params)) {
@@ -449,15 +466,29 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
         sb_add(&call, n_alt++ ? " | " : "");
         sb_add(&call, call_rule);
     }
-    if (!n_alt) {
+    if (!n_alt && !n_builtin) {
         he_fail(err, HE_INVALID, "tool_choice: no tool named '%.64s' among tools", s->named ? s->named : "");
         goto done;
     }
-    if (gram_builder_add_rule(gb, "tc-call", call.p, err) < 0) goto done;
+    if (n_alt && gram_builder_add_rule(gb, "tc-call", call.p, err) < 0) goto done;
     int k = s->parallel ? (s->max_calls > 0 ? s->max_calls : TC_DEFAULT_MAX_CALLS) : 1;
     body.n = 0;
     if (body.p) body.p[0] = 0;
-    calls_body(&body, f, k);
+    if (n_alt) calls_body(&body, f, k);
+    if (n_builtin) { /* one built-in call (the template allows one call per turn for them) */
+        if (gram_builder_add_rule(gb, "tc-builtin", builtin.p, err) < 0) goto done;
+        if (n_alt) {
+            char *json_calls = xstrdup(body.p);
+            body.n = 0;
+            body.p[0] = 0;
+            sb_add(&body, "( ");
+            sb_add(&body, json_calls);
+            sb_add(&body, " ) | ");
+            free(json_calls);
+        }
+        sb_lit(&body, "<|python_tag|>");
+        sb_add(&body, " tc-builtin");
+    }
     if (gram_builder_add_rule(gb, "tc-calls", body.p, err) < 0) goto done;
 
     if (s->choice == TC_CHOICE_AUTO && f != TC_FUNCTIONARY_V3_2) {
@@ -496,6 +527,7 @@ done:
     free(call.p);
     free(body.p);
     free(root.p);
+    free(builtin.p);
     return rc;
 }
 

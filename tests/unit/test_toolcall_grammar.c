@@ -421,3 +421,84 @@ Test(toolcall_grammar, untyped_parameters_are_objects) {
     gram_vocab_free(v);
     json_decref(tools);
 }
+
+/* Llama 3.1 built-in tools: the grammar writes NAME.call(query="...") (or raw code for
+ * code_interpreter) after <|python_tag|>, and the parser reads it back into calls. */
+Test(toolcall_grammar, llama3_builtin_tools, .timeout = 120) {
+    json_t *tools = J("[" TOOL("brave_search", "{\"type\": \"object\", \"properties\": {\"query\": {\"type\": \"string\"}}, "
+                                               "\"required\": [\"query\"]}") ", "
+                      TOOL("code_interpreter", "{\"type\": \"object\", \"properties\": {\"code\": {\"type\": \"string\"}}}") ", "
+                      TOOL("get_weather", WEATHER_SCHEMA) "]");
+    he_error err = {0};
+    cr_assert_eq(tc_validate(tools, NULL, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_expect(tc_is_builtin(TC_LLAMA3, "brave_search") && tc_is_builtin(TC_LLAMA3, "wolfram_alpha") &&
+              tc_is_builtin(TC_LLAMA3, "code_interpreter"));
+    cr_expect(!tc_is_builtin(TC_HERMES, "brave_search") && !tc_is_builtin(TC_LLAMA3, "get_weather"));
+    gram_vocab *bv = byte_vocab();
+    tc_spec spec = {.family = TC_LLAMA3, .tools = tools, .choice = TC_CHOICE_REQUIRED};
+    tc_grammar g;
+    cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+    bool can_end;
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(query=\"a \\\"b\\\"\\n\")", &can_end, NULL), "%s",
+              g.gbnf);
+    cr_expect(can_end);
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>import math\nprint(math.pi)", &can_end, NULL));
+    cr_expect(accepts(g.gbnf, bv, "{\"name\": \"get_weather\", \"parameters\": {\"location\": \"Paris\"}}", NULL, NULL));
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(q=\"a\")", NULL, NULL), "code for code_interpreter");
+    cr_expect(!accepts(g.gbnf, bv, "{\"name\": \"brave_search\", \"parameters\": {\"query\": \"a\"}}", NULL, NULL),
+              "a built-in tool is called in its own syntax");
+    tc_grammar_free(&g);
+    spec.choice = TC_CHOICE_NAMED;
+    spec.named = "brave_search";
+    cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(query=\"a\")", NULL, NULL));
+    cr_expect(!accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(q=\"a\")", NULL, NULL));
+    cr_expect(!accepts(g.gbnf, bv, "<|python_tag|>print(1)", NULL, NULL));
+    tc_grammar_free(&g);
+    /* raw code is a call to code_interpreter when that tool is offered */
+    tc_reasoning r = {0};
+    tc_result res;
+    const char *code = "<|python_tag|>print(6 * 7)<|eom_id|>";
+    cr_assert_eq(tc_parse_tools(TC_LLAMA3, &r, true, tools, code, strlen(code), &res, &err), 0);
+    cr_assert_eq(res.n_calls, 1);
+    cr_expect_str_eq(res.calls[0].name, "code_interpreter");
+    cr_expect_str_eq(res.calls[0].arguments, "{\"code\":\"print(6 * 7)\"}");
+    tc_result_free(&res);
+    cr_assert_eq(tc_parse(TC_LLAMA3, &r, true, code, strlen(code), &res, &err), 0);
+    cr_expect_str_eq(res.calls[0].name, "python");
+    tc_result_free(&res);
+    /* a random model on a real vocab, forced to brave_search: the call lands in its syntax */
+    char path[1024];
+    fixture_path(path, sizeof path, "vocab/ggml-vocab-qwen2.gguf");
+    gguf_file *gf = gguf_open(path, &err);
+    cr_assert(gf, "%s", err.msg);
+    tok_vocab *tv = tok_vocab_load(gf, &err);
+    gram_vocab *gv = gram_vocab_from_tok(tv, &err);
+    int32_t nv = tok_n_vocab(tv);
+    sim S = {tv, gv, malloc((size_t)nv * sizeof(float)), malloc((size_t)nv * sizeof(float)), 0x1234567ULL, -1, 0};
+    for (int rep = 0; rep < 8; rep++) {
+        tc_spec ns = {.family = TC_LLAMA3, .tools = tools, .choice = TC_CHOICE_NAMED, .named = "brave_search",
+                      .vocab = gv};
+        cr_assert_eq(tc_grammar_build(&ns, &g, &err), 0, "%s", err.msg);
+        char text[16384];
+        size_t n = generate(&S, &g, "llama3", (uint64_t)(900 + rep), text, sizeof text);
+        cr_assert_eq(tc_parse_tools(TC_LLAMA3, &r, true, tools, text, n, &res, &err), 0);
+        cr_expect_eq(res.n_calls, 1, "no call in '%s'", text);
+        if (res.n_calls == 1) {
+            cr_expect_str_eq(res.calls[0].name, "brave_search");
+            json_t *a = json_loads(res.calls[0].arguments, 0, NULL);
+            cr_expect(json_is_string(json_object_get(a, "query")) && json_object_size(a) == 1, "%s",
+                      res.calls[0].arguments);
+            json_decref(a);
+        }
+        tc_result_free(&res);
+        tc_grammar_free(&g);
+    }
+    free(S.logits);
+    free(S.scratch);
+    gram_vocab_free(gv);
+    tok_vocab_free(tv);
+    gguf_close(gf);
+    gram_vocab_free(bv);
+    json_decref(tools);
+}
