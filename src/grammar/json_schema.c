@@ -10,8 +10,10 @@
  *   additionalProperties schema when it is one).
  * - whitespace between tokens: nothing, one space, or a newline and up to 20 spaces/tabs.
  * - numbers: at most 16 integer digits, 16 fraction digits and 3 exponent digits; integers
- *   never carry a fraction. minimum/maximum on "number" restrict it to integers in range.
- * - oneOf is generated like anyOf: outputs may match several branches when branches overlap.
+ *   never carry a fraction. A bounded "number" is exactly the decimals in range with at most
+ *   15 significant digits and no exponent (see "decimal ranges" below).
+ * - oneOf only when its branches are provably exclusive (types, const/enum values, numeric
+ *   ranges, a required discriminator property); otherwise refused (see "oneOf" below).
  * - pattern: a regex subset (literals, escapes \d \w \s \D \W \S and \. etc., classes [a-z]
  *   [^...], ., groups ( ) (?: ), |, ?, *, +, {m}, {m,}, {m,n}, lazy forms, ^ at the start and $
  *   at the end; unanchored sides accept any characters); characters that JSON must escape are
