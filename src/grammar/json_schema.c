@@ -9,7 +9,8 @@
  *   no properties and additionalProperties not false is any JSON object (values per the
  *   additionalProperties schema when it is one).
  * - whitespace between tokens: nothing, one space, or a newline and up to 20 spaces/tabs.
- * - numbers: at most 16 integer digits, 16 fraction digits and 3 exponent digits; integers
+ * - numbers: at most 16 integer digits, 16 fraction digits and 2 exponent digits (so every
+ *   number is a finite double: 9999999999999999e99 < 1.8e308); integers
  *   never carry a fraction. A bounded "number" is exactly the decimals in range with at most
  *   15 significant digits and no exponent (see "decimal ranges" below).
  * - oneOf only when its branches are provably exclusive (types, const/enum values, numeric
@@ -292,7 +293,7 @@ static const char *prim(conv *c, const char *name) {
          "[0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2} ) )"},
         {"j-string", "\"\\\"\" j-char* \"\\\"\""},
         {"j-int", "\"-\"? ( \"0\" | [1-9] [0-9]{0,15} )"},
-        {"j-number", "j-int ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?"},
+        {"j-number", "j-int ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?"},
         {"j-bool", "\"true\" | \"false\""},
         {"j-null", "\"null\""},
         {"j-value", "j-object | j-array | j-string | j-number | j-bool | j-null"},
@@ -333,7 +334,9 @@ static char *gen(conv *c, const json_t *s, const path *p, const char *hint);
 
 static const char *const annotations[] = {
     "title",      "description", "examples",  "default", "$schema",     "$id",    "$comment",
-    "deprecated", "readOnly",    "writeOnly", "$defs",   "definitions", "strict", NULL};
+    "deprecated", "readOnly",    "writeOnly", "$defs",   "definitions", "strict",
+    "discriminator", /* OpenAPI's (Pydantic's) hint beside oneOf: exclusivity is checked anyway */
+    NULL};
 static const char *const supported[] = {"type",
                                         "properties",
                                         "required",

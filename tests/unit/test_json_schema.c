@@ -485,6 +485,15 @@ Test(schema, one_of_disjoint_branches_are_exact) {
         "\"exclusiveMinimum\":0.5}]}",
         "{\"oneOf\":[{\"type\":\"integer\",\"maximum\":-1},{\"type\":\"integer\",\"minimum\":0,"
         "\"maximum\":9},{\"type\":\"string\"}]}",
+        /* as Pydantic writes a discriminated union */
+        "{\"$defs\":{\"Cat\":{\"properties\":{\"pet_type\":{\"const\":\"cat\",\"title\":\"Pet Type\","
+        "\"type\":\"string\"},\"meows\":{\"title\":\"Meows\",\"type\":\"integer\"}},\"required\":["
+        "\"pet_type\",\"meows\"],\"title\":\"Cat\",\"type\":\"object\"},\"Dog\":{\"properties\":{"
+        "\"pet_type\":{\"const\":\"dog\",\"title\":\"Pet Type\",\"type\":\"string\"},\"barks\":{"
+        "\"title\":\"Barks\",\"type\":\"number\"}},\"required\":[\"pet_type\",\"barks\"],\"title\":"
+        "\"Dog\",\"type\":\"object\"}},\"oneOf\":[{\"$ref\":\"#/$defs/Cat\"},{\"$ref\":\"#/$defs/Dog\"}],"
+        "\"discriminator\":{\"propertyName\":\"pet_type\",\"mapping\":{\"cat\":\"#/$defs/Cat\",\"dog\":"
+        "\"#/$defs/Dog\"}}}",
     };
     for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++)
         check_schema(schemas[i], 40, 20); /* the validator counts matching branches: exactly one */
