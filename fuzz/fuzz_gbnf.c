@@ -2,7 +2,8 @@
  * Input: grammar text, then optionally a NUL byte and bytes to feed the matcher. A grammar that
  * parses is driven with those bytes (in pieces of 1..3, as tokens would split them), its mask
  * computed over a small byte-piece vocab at each step, and the matcher reset and re-fed. Limits
- * in the engine keep every input fast and small. */
+ * in the engine keep every input fast and small. The vocab has a special token "<m>" (what a
+ * marker @"<m>" names), tried with gram_matcher_accept at each step. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static gram_vocab *v;
     if (!v) { /* single bytes, a few multi-byte pieces, and an EOG token */
         static char bytes[256];
-        const char *piece[262];
-        size_t len[262];
-        uint8_t kind[262];
+        const char *piece[263];
+        size_t len[263];
+        uint8_t kind[263];
         for (int i = 0; i < 256; i++) {
             bytes[i] = (char)i;
             piece[i] = &bytes[i];
@@ -33,7 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         piece[261] = "";
         len[261] = 0;
         kind[261] = GRAM_TOKEN_EOG;
-        v = gram_vocab_new(262, piece, len, kind, NULL);
+        piece[262] = "<m>";
+        len[262] = 3;
+        kind[262] = GRAM_TOKEN_SPECIAL;
+        v = gram_vocab_new(263, piece, len, kind, NULL);
     }
     if (size > 16 * 1024) return 0;
     const uint8_t *nul = memchr(data, 0, size);
@@ -43,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!g) return 0;
     gram_matcher *m = gram_matcher_new(g, v, &err);
     if (m) {
-        float logits[262];
+        float logits[263];
         const uint8_t *in = nul ? nul + 1 : NULL;
         size_t n = nul ? size - glen - 1 : 0;
         for (int pass = 0; pass < 2; pass++) {
@@ -53,6 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 size_t k = 1 + (in[i] % 3);
                 if (k > n - i) k = n - i;
                 if (steps % 8 == 1) gram_matcher_mask(m, logits);
+                if (gram_matcher_allows(m, 262)) { /* the marker's special token */
+                    if (gram_matcher_accept(m, 262, NULL)) abort(); /* allowed, so accepted */
+                    continue;
+                }
                 if (gram_matcher_accept_bytes(m, (const char *)in + i, k, NULL)) {
                     /* refused: try one byte instead (the matcher must be unchanged) */
                     if (gram_matcher_accept_bytes(m, (const char *)in + i, 1, NULL)) break;

@@ -90,6 +90,11 @@ typedef struct {
                                     * model finish (or write) its <think> block first; the block
                                     * is unbounded in the grammar: the server bounds it */
     int max_calls;      /* parallel: the most calls the grammar allows (0: 4) */
+    const struct gram_vocab *vocab; /* the model's vocab (grammar/grammar.h), or NULL: a marker
+                                     * (<tool_call>, <|python_tag|>, [TOOL_CALLS], ...) that it
+                                     * has as one special token goes into the grammar as that
+                                     * token (@"..."), so the model emits the token, never the
+                                     * text spelled out; NULL: markers are text */
 } tc_spec;
 
 /* The family's reasoning block markers: "<think>" / "</think>", Command R7B's
@@ -134,6 +139,15 @@ typedef struct {
 int tc_parse(tc_family f, const tc_reasoning *r, bool parse_calls, const char *text, size_t len,
              tc_result *out, he_error *err);
 void tc_result_free(tc_result *r);
+/* tc_parse knowing the offered tools (tc_stream_set_tools). */
+int tc_parse_tools(tc_family f, const tc_reasoning *r, bool parse_calls, const json_t *tools, const char *text,
+                   size_t len, tc_result *out, he_error *err);
+
+/* Llama 3.1's built-in tools: brave_search, wolfram_alpha and code_interpreter, for family
+ * TC_LLAMA3. The template announces them (its `builtin_tools`), and the model calls them as
+ * `<|python_tag|>brave_search.call(query="...")` (arguments {"query": "..."}) or, for
+ * code_interpreter, with raw code after <|python_tag|> ({"code": "..."}). */
+bool tc_is_builtin(tc_family f, const char *name);
 
 /* Streaming: text arrives in pieces; deltas come out as soon as they are certain (text that
  * might be the start of a call opener or </think> is held back until it is decided). */
@@ -163,6 +177,9 @@ void tc_stream_free(tc_stream *s);
 int tc_stream_feed(tc_stream *s, const char *text, size_t len, bool final, tc_delta_fn fn, void *user,
                    he_error *err);
 int tc_stream_n_calls(const tc_stream *s);
+/* The offered tools: Llama 3.x raw <|python_tag|> code is a call to code_interpreter when that
+ * tool is offered and python is not (default: python). */
+void tc_stream_set_tools(tc_stream *s, const json_t *tools);
 /* Eager argument streaming, for output that a tool-call grammar constrains (so a call that
  * begins is a call in the grammar's exact shape): each call is announced as soon as its
  * arguments begin (TC_DELTA_CALL_START) and its arguments come in fragments as they are

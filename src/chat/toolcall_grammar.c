@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "chat/toolcall.h"
+#include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 
 #define TC_MAX_TOOLS 128
@@ -141,6 +142,7 @@ int tc_validate(const json_t *tools, const json_t *tool_choice, tc_choice *choic
 typedef struct {
     char *p;
     size_t n, cap;
+    const gram_vocab *vocab; /* tool-call markers that are its special tokens go as @"..." */
 } sbuf;
 
 static void sb_add(sbuf *b, const char *s) {
@@ -153,10 +155,43 @@ static void sb_add(sbuf *b, const char *s) {
     b->n += m;
 }
 
-static void sb_lit(sbuf *b, const char *s) {
-    char *l = gram_literal(s, strlen(s));
+static void sb_lit_plain(sbuf *b, const char *s, size_t n) {
+    char *l = gram_literal(s, n);
     sb_add(b, l);
     free(l);
+}
+
+/* The families' tool-call markers. Where the model's vocab has one as a single special token,
+ * the grammar names that token (`@"<tool_call>"`): the model must emit it, not spell it. */
+static const char *const tc_markers[] = {"<tool_call>", "</tool_call>", "<|python_tag|>", "[TOOL_CALLS]",
+                                         DS_CALLS_BEGIN, DS_CALLS_END, DS_CALL_BEGIN, DS_CALL_END, DS_SEP,
+                                         "<|START_ACTION|>", "<|END_ACTION|>", NULL};
+
+/* A literal text, its markers as special tokens where b->vocab has them. */
+static void sb_lit(sbuf *b, const char *s) {
+    size_t n = strlen(s), start = 0, first = 1;
+    for (size_t i = 0; b->vocab && i < n; i++) {
+        for (const char *const *mk = tc_markers; *mk; mk++) {
+            size_t ml = strlen(*mk);
+            if (ml > n - i || memcmp(s + i, *mk, ml) || gram_vocab_special(b->vocab, *mk, ml) < 0) continue;
+            if (i > start) {
+                if (!first) sb_add(b, " ");
+                sb_lit_plain(b, s + start, i - start);
+                first = 0;
+            }
+            if (!first) sb_add(b, " ");
+            sb_add(b, "@");
+            sb_lit_plain(b, *mk, ml);
+            first = 0;
+            start = i + ml;
+            i = start - 1;
+            break;
+        }
+    }
+    if (start < n || first) {
+        if (!first) sb_add(b, " ");
+        sb_lit_plain(b, s + start, n - start);
+    }
 }
 
 /* One character escaped for use inside [...], written to buf[3]. */
@@ -296,7 +331,11 @@ static void calls_body(sbuf *b, tc_family f, int k) {
     case TC_COMMAND_R7B: open = "<|START_ACTION|>[\n    "; sep = ",\n    "; close = "\n]<|END_ACTION|>"; break;
     default: open = "{\"tool_calls\": ["; sep = ", "; close = "]}"; break;
     }
-    if (f == TC_LLAMA3) sb_add(b, "\"<|python_tag|>\"? ");
+    if (f == TC_LLAMA3) {
+        sb_add(b, "( ");
+        sb_lit(b, "<|python_tag|>");
+        sb_add(b, " )? ");
+    }
     if (*open) {
         sb_lit(b, open);
         sb_add(b, " ");
@@ -374,8 +413,8 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
     if (!json_is_array(s->tools) || n == 0) return he_fail(err, HE_INVALID, "tools: no tools to call");
     tc_family f = (unsigned)s->family < TC_N_FAMILIES ? s->family : TC_GENERIC;
     gram_builder *gb = gram_builder_new();
-    sbuf call = {0}, body = {0}, root = {0};
-    int rc = -1, n_alt = 0;
+    sbuf call = {0}, body = {.vocab = s->vocab}, root = {0}, builtin = {0};
+    int rc = -1, n_alt = 0, n_builtin = 0;
     for (size_t i = 0; i < n; i++) {
         const json_t *t = json_array_get(s->tools, i);
         const char *name = tool_name(t);
@@ -384,6 +423,23 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
             goto done;
         }
         if (s->choice == TC_CHOICE_NAMED && (!s->named || strcmp(s->named, name))) continue;
+        if (tc_is_builtin(f, name)) {
+            /* Llama 3.1's built-in tools: NAME.call(query="...") after <|python_tag|>, or raw
+             * code for code_interpreter (toolcall.h) */
+            if (!n_builtin++ && gram_builder_add_rule(gb, "tc-pystr", "( [^\"\\\\\\x00-\\x1F] | \"\\\\\" [\"\\\\nt] ){0,256}", err) < 0)
+                goto done;
+            sb_add(&builtin, n_builtin > 1 ? " | " : "");
+            if (!strcmp(name, "code_interpreter")) {
+                sb_add(&builtin, "( [^{ \\t\\n\\x00] [^\\x00]* )");
+            } else {
+                char lit[128];
+                snprintf(lit, sizeof lit, "%s.call(query=\"", name);
+                sb_add(&builtin, "( ");
+                sb_lit(&builtin, lit);
+                sb_add(&builtin, " tc-pystr \"\\\")\" )");
+            }
+            continue;
+        }
         const json_t *params = tool_params(t);
         json_t *any = NULL;
         if (!params || json_is_null(params)) {
@@ -410,15 +466,29 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
         sb_add(&call, n_alt++ ? " | " : "");
         sb_add(&call, call_rule);
     }
-    if (!n_alt) {
+    if (!n_alt && !n_builtin) {
         he_fail(err, HE_INVALID, "tool_choice: no tool named '%.64s' among tools", s->named ? s->named : "");
         goto done;
     }
-    if (gram_builder_add_rule(gb, "tc-call", call.p, err) < 0) goto done;
+    if (n_alt && gram_builder_add_rule(gb, "tc-call", call.p, err) < 0) goto done;
     int k = s->parallel ? (s->max_calls > 0 ? s->max_calls : TC_DEFAULT_MAX_CALLS) : 1;
     body.n = 0;
     if (body.p) body.p[0] = 0;
-    calls_body(&body, f, k);
+    if (n_alt) calls_body(&body, f, k);
+    if (n_builtin) { /* one built-in call (the template allows one call per turn for them) */
+        if (gram_builder_add_rule(gb, "tc-builtin", builtin.p, err) < 0) goto done;
+        if (n_alt) {
+            char *json_calls = xstrdup(body.p);
+            body.n = 0;
+            body.p[0] = 0;
+            sb_add(&body, "( ");
+            sb_add(&body, json_calls);
+            sb_add(&body, " ) | ");
+            free(json_calls);
+        }
+        sb_lit(&body, "<|python_tag|>");
+        sb_add(&body, " tc-builtin");
+    }
     if (gram_builder_add_rule(gb, "tc-calls", body.p, err) < 0) goto done;
 
     if (s->choice == TC_CHOICE_AUTO && f != TC_FUNCTIONARY_V3_2) {
@@ -457,6 +527,7 @@ done:
     free(call.p);
     free(body.p);
     free(root.p);
+    free(builtin.p);
     return rc;
 }
 

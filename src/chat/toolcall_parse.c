@@ -95,6 +95,7 @@ struct tc_stream {
         bool in_str, esc, done;
     } * ec;
     int n_ec, cap_ec;
+    char code_tool[65]; /* the tool raw <|python_tag|> / python code calls are named */
 };
 
 /* A view of the text for one step: t[0, n), final = nothing more will come. */
@@ -313,16 +314,101 @@ static int llama_calls(tc_stream *s, const cur *c, size_t p, size_t *end) {
     }
 }
 
+/* Llama 3.1's built-in tool call, t[p, n) the whole rest of the output (after
+ * <|python_tag|>, <|eom_id|> removed): NAME.call(key="value", ...) with Python string values
+ * (escapes \\ \" \' \n \t \r). Arguments {"key": "value", ...}. false when it is not that. */
+static bool builtin_call(tc_stream *s, const char *t, size_t p, size_t n) {
+    while (n > p && is_ws(t[n - 1])) n--;
+    size_t ns = p;
+    while (p < n && ((t[p] >= 'a' && t[p] <= 'z') || (t[p] >= 'A' && t[p] <= 'Z') || (t[p] >= '0' && t[p] <= '9') ||
+                     t[p] == '_' || t[p] == '-'))
+        p++;
+    size_t ne = p;
+    if (ne == ns || ne - ns > 64 || n - p < 7 || memcmp(t + p, ".call(", 6) || t[n - 1] != ')') return false;
+    char nm[65];
+    memcpy(nm, t + ns, ne - ns);
+    nm[ne - ns] = 0;
+    if (!tc_is_builtin(TC_LLAMA3, nm) || !strcmp(nm, "code_interpreter")) return false; /* other code */
+    p += 6;
+    n--; /* the closing ')' */
+    json_t *o = json_object();
+    bool ok = true;
+    while (ok) {
+        while (p < n && t[p] == ' ') p++;
+        if (p >= n) break;
+        size_t ks = p;
+        while (p < n && ((t[p] >= 'a' && t[p] <= 'z') || (t[p] >= 'A' && t[p] <= 'Z') || (t[p] >= '0' && t[p] <= '9') ||
+                         t[p] == '_'))
+            p++;
+        if (p == ks || p >= n || t[p] != '=') {
+            ok = false;
+            break;
+        }
+        size_t ke = p++;
+        char q = p < n ? t[p] : 0;
+        if (q != '"' && q != '\'') {
+            ok = false;
+            break;
+        }
+        p++;
+        char *v = xmalloc(n - p + 1);
+        size_t vl = 0;
+        bool closed = false;
+        while (p < n) {
+            char ch = t[p++];
+            if (ch == q) {
+                closed = true;
+                break;
+            }
+            if (ch == '\\' && p < n) {
+                char e = t[p++];
+                ch = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+                if (e != 'n' && e != 't' && e != 'r' && e != '\\' && e != '"' && e != '\'') v[vl++] = '\\';
+            }
+            v[vl++] = ch;
+        }
+        char key[65];
+        if (!closed || ke - ks > 64) {
+            free(v);
+            ok = false;
+            break;
+        }
+        memcpy(key, t + ks, ke - ks);
+        key[ke - ks] = 0;
+        json_t *str = json_stringn(v, vl);
+        free(v);
+        if (!str || json_object_get(o, key)) { /* invalid UTF-8, or a repeated key */
+            json_decref(str);
+            ok = false;
+            break;
+        }
+        json_object_set_new(o, key, str);
+        while (p < n && t[p] == ' ') p++;
+        if (p < n && t[p] == ',') p++;
+        else if (p < n) ok = false;
+    }
+    char *args = ok ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!args) return false;
+    ok = push_call(s, t + ns, ne - ns, xstrdup(args));
+    free(args);
+    return ok;
+}
+
 static int h_code_or_json(tc_stream *s, const cur *c, size_t p, size_t *end) {
     p = skip_ws(c, p);
     if (p >= c->n) return c->final ? H_BAD : H_NEED;
     if (c->t[p] == '{') return llama_calls(s, c, p, end);
-    /* code for the python tool runs to the end of the output */
+    /* a built-in tool call or code runs to the end of the output */
     if (!c->final) return H_NEED;
     size_t n = c->n;
     const char *eom = "<|eom_id|>";
     if (n - p >= strlen(eom) && !memcmp(c->t + n - strlen(eom), eom, strlen(eom))) n -= strlen(eom);
-    if (!call_code(s, "python", c->t + p, n - p)) return H_BAD;
+    if (s->f == TC_LLAMA3 && builtin_call(s, c->t, p, n)) {
+        *end = c->n;
+        return H_OK;
+    }
+    if (!call_code(s, s->code_tool, c->t + p, n - p)) return H_BAD;
     *end = c->n;
     return H_OK;
 }
@@ -492,7 +578,7 @@ static int h_v32(tc_stream *s, const cur *c, size_t p, size_t *end) {
             if (!memcmp(c->t + i, ">>>", 3)) hit = c->t + i;
         if (!hit && !c->final) return H_NEED;
         size_t e = hit ? (size_t)(hit - c->t) : c->n;
-        if (!call_code(s, "python", c->t + p, e - p)) return H_BAD;
+        if (!call_code(s, s->code_tool, c->t + p, e - p)) return H_BAD;
         *end = e;
         return H_OK;
     }
@@ -541,6 +627,7 @@ tc_stream *tc_stream_new(tc_family f, const tc_reasoning *r, bool parse_calls) {
     s->parse_calls = parse_calls;
     s->boundary = s->at_start = true;
     s->opener_at = s->need_at = s->eager_at = -1;
+    strcpy(s->code_tool, "python");
     if (s->f == TC_COMMAND_R7B) {
         s->think_open = "<|START_THINKING|>";
         s->think_close = "<|END_THINKING|>";
@@ -1058,11 +1145,34 @@ static void collect(const tc_delta *d, void *user) {
     }
 }
 
+bool tc_is_builtin(tc_family f, const char *name) {
+    return f == TC_LLAMA3 && name &&
+           (!strcmp(name, "brave_search") || !strcmp(name, "wolfram_alpha") || !strcmp(name, "code_interpreter"));
+}
+
+void tc_stream_set_tools(tc_stream *s, const json_t *tools) {
+    if (s->f != TC_LLAMA3) return;
+    bool ci = false, py = false;
+    for (size_t i = 0; i < json_array_size(tools); i++) {
+        const char *nm = json_string_value(json_object_get(json_object_get(json_array_get(tools, i), "function"), "name"));
+        if (!nm) continue;
+        ci |= !strcmp(nm, "code_interpreter");
+        py |= !strcmp(nm, "python");
+    }
+    strcpy(s->code_tool, ci && !py ? "code_interpreter" : "python");
+}
+
 int tc_parse(tc_family f, const tc_reasoning *r, bool parse_calls, const char *text, size_t len,
              tc_result *out, he_error *err) {
+    return tc_parse_tools(f, r, parse_calls, NULL, text, len, out, err);
+}
+
+int tc_parse_tools(tc_family f, const tc_reasoning *r, bool parse_calls, const json_t *tools, const char *text,
+                   size_t len, tc_result *out, he_error *err) {
     memset(out, 0, sizeof *out);
     collector col = {0};
     tc_stream *s = tc_stream_new(f, r, parse_calls);
+    if (tools) tc_stream_set_tools(s, tools);
     int rc = tc_stream_feed(s, text, len, true, collect, &col, err);
     tc_stream_free(s);
     out->content = col.content ? col.content : xstrdup("");

@@ -10,7 +10,9 @@
  *   rule        ::= name ws '::=' alternates newline
  *   alternates  ::= sequence ('|' sequence)*
  *   sequence    ::= (item postfix?)*
- *   item        ::= '"' literal '"' | '[' '^'? class ']' | '.' | name | '(' alternates ')'
+ *   item        ::= '"' literal '"' | '@' '"' literal '"' | '[' '^'? class ']' | '.' | name
+ *                 | '(' alternates ')'
+ * `@"text"` is a marker: the one special token whose text is `text` (grammar_internal.h).
  *   postfix     ::= '*' | '+' | '?' | '{' int (',' int?)? '}'
  */
 #include <stdarg.h>
@@ -48,6 +50,9 @@ typedef struct {
     int depth;
     he_error *err;
     bool failed;
+    char **marker; /* @"..." texts, each once */
+    uint32_t *marker_len;
+    uint32_t n_markers;
 } parser;
 
 /* ---- errors ---- */
@@ -424,7 +429,47 @@ static int parse_sequence(parser *p, uint32_t rule, elem_vec *out) {
         if (c == '|' || c == ')' || c == '\n' || c == '\r') return 0;
         uint32_t start = out->n;
         size_t at = p->i;
-        if (c == '"') {
+        if (c == '@') { /* a marker: one special token */
+            p->i++;
+            if (p->i >= p->n || p->s[p->i] != '"') return perr(p, at, "expected '\"' after '@'");
+            p->i++;
+            char buf[256];
+            size_t bl = 0;
+            for (;;) {
+                if (p->i >= p->n || p->s[p->i] == '\n') return perr(p, at, "unterminated literal");
+                if (p->s[p->i] == '"') {
+                    p->i++;
+                    break;
+                }
+                uint32_t cp;
+                if (read_char(p, &cp)) return -1;
+                if (bl + 4 > sizeof buf) return perr(p, at, "marker longer than 250 bytes");
+                if (cp < 0x80) buf[bl++] = (char)cp;
+                else if (cp < 0x800) buf[bl++] = (char)(0xC0 | cp >> 6), buf[bl++] = (char)(0x80 | (cp & 0x3F));
+                else if (cp < 0x10000)
+                    buf[bl++] = (char)(0xE0 | cp >> 12), buf[bl++] = (char)(0x80 | ((cp >> 6) & 0x3F)),
+                    buf[bl++] = (char)(0x80 | (cp & 0x3F));
+                else
+                    buf[bl++] = (char)(0xF0 | cp >> 18), buf[bl++] = (char)(0x80 | ((cp >> 12) & 0x3F)),
+                    buf[bl++] = (char)(0x80 | ((cp >> 6) & 0x3F)), buf[bl++] = (char)(0x80 | (cp & 0x3F));
+            }
+            if (!bl) return perr(p, at, "empty marker");
+            uint32_t k = 0;
+            while (k < p->n_markers && !(p->marker_len[k] == bl && !memcmp(p->marker[k], buf, bl)))
+                k++;
+            if (k == p->n_markers) {
+                if (k >= GRAM_MAX_MARKERS) return perr(p, at, "more than %d markers", GRAM_MAX_MARKERS);
+                p->marker = xrealloc(p->marker, (k + 1) * sizeof *p->marker);
+                p->marker_len = xrealloc(p->marker_len, (k + 1) * sizeof *p->marker_len);
+                p->marker[k] = xmalloc(bl + 1);
+                memcpy(p->marker[k], buf, bl);
+                p->marker[k][bl] = 0;
+                p->marker_len[k] = (uint32_t)bl;
+                p->n_markers++;
+            }
+            int64_t cls = single_char_class(p, GRAM_MARKER_BASE + k);
+            if (cls < 0 || push_elem(p, out, GE_CHAR, (uint32_t)cls)) return -1;
+        } else if (c == '"') {
             p->i++;
             for (;;) {
                 if (p->i >= p->n) return perr(p, at, "unterminated literal");
@@ -686,6 +731,10 @@ void gram_free(gram_grammar *g) {
     free(g->cls_min);
     free(g->rule_min);
     free(g->suf_min);
+    for (uint32_t k = 0; k < g->n_markers; k++)
+        free(g->marker[k]);
+    free(g->marker);
+    free(g->marker_len);
     free(g);
 }
 
@@ -748,6 +797,12 @@ gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_erro
         g->n_ranges = p.n_ranges;
         p.classes = NULL;
         p.ranges = NULL;
+        g->marker = p.marker;
+        g->marker_len = p.marker_len;
+        g->n_markers = p.n_markers;
+        p.marker = NULL;
+        p.marker_len = NULL;
+        p.n_markers = 0;
         if (!g->ranges) g->ranges = xmalloc(2 * sizeof *g->ranges); /* never NULL + offset */
         if (!g->classes) g->classes = xmalloc(sizeof *g->classes);
         if (check_left_recursion(&p, g)) {
@@ -765,5 +820,9 @@ gram_grammar *gram_parse(const char *text, size_t len, const char *root, he_erro
     free(p.names);
     free(p.classes);
     free(p.ranges);
+    for (uint32_t k = 0; k < p.n_markers; k++)
+        free(p.marker[k]);
+    free(p.marker);
+    free(p.marker_len);
     return g;
 }

@@ -39,7 +39,9 @@ void gram_free(gram_grammar *g); /* NULL is a no-op */
 enum {
     GRAM_TOKEN_TEXT = 0, /* ordinary token: its bytes are matched against the grammar */
     GRAM_TOKEN_EOG = 1,  /* end of generation: allowed only where the grammar may end */
-    GRAM_TOKEN_NEVER = 2 /* control tokens etc.: never allowed while the grammar is active */
+    GRAM_TOKEN_NEVER = 2, /* unknown/unused tokens: never allowed while the grammar is active */
+    GRAM_TOKEN_SPECIAL = 3 /* control tokens: allowed only where the grammar names them as a
+                            * marker, @"<|python_tag|>" (the piece is the token's text) */
 };
 
 typedef struct gram_vocab gram_vocab;
@@ -49,11 +51,15 @@ typedef struct gram_vocab gram_vocab;
 gram_vocab *gram_vocab_new(int32_t n_vocab, const char *const *piece, const size_t *piece_len,
                            const uint8_t *kind, he_error *err);
 /* The same from a model's vocab: each token's decoded bytes; EOG tokens GRAM_TOKEN_EOG; other
- * control tokens GRAM_TOKEN_NEVER. */
+ * control tokens GRAM_TOKEN_SPECIAL (their text rendered); unknown/unused GRAM_TOKEN_NEVER.
+ * User-defined tokens (Qwen's <tool_call>) are text and may also stand for a marker. */
 gram_vocab *gram_vocab_from_tok(const tok_vocab *tv, he_error *err);
 void gram_vocab_free(gram_vocab *v); /* NULL is a no-op */
 /* The most bytes one token spells (the fewest tokens a text of B bytes takes is B / this). */
 uint32_t gram_vocab_max_piece(const gram_vocab *v);
+/* The special token (control or user-defined) whose text is text[0, n), -1 when none: a
+ * grammar writes it as the marker @"text" so the model emits that one token. */
+int32_t gram_vocab_special(const gram_vocab *v, const char *text, size_t n);
 
 /* ---- Matching ---- */
 

@@ -27,6 +27,14 @@
 
 enum { GE_END = 0, GE_ALT = 1, GE_RULE = 2, GE_CHAR = 3 };
 
+/* Markers: `@"<tool_call>"` in GBNF is one special token (a control or user-defined token of
+ * the vocab whose text is "<tool_call>"), not text. Marker k of a grammar is the code point
+ * GRAM_MARKER_BASE + k, beyond Unicode, so no text ever decodes to it: only the special token
+ * steps over it (and gram_matcher_accept_bytes, which reads text already written, at the
+ * marker's text). Negated classes never match a marker. */
+#define GRAM_MARKER_BASE 0x110000u
+#define GRAM_MAX_MARKERS 256
+
 typedef struct {
     uint8_t type;
     uint32_t val; /* GE_RULE: rule index; GE_CHAR: class index */
@@ -60,6 +68,10 @@ struct gram_grammar {
     uint8_t *cls_min;
     uint32_t *rule_min;
     uint32_t *suf_min;
+    /* markers: text of marker k (the code point GRAM_MARKER_BASE + k) */
+    char **marker;
+    uint32_t *marker_len;
+    uint32_t n_markers;
 };
 
 #define GRAM_LEN_INF (UINT32_MAX / 4)
@@ -81,6 +93,7 @@ static inline bool gram_class_has(const gram_grammar *g, uint32_t c, uint32_t cp
             in = true;
             break;
         }
+    if (cp > 0x10FFFF) return in && !k->negate; /* a marker: only its own class */
     return in != k->negate;
 }
 
@@ -103,6 +116,8 @@ struct gram_vocab {
     int32_t *tok; /* token ids in trie order (only TEXT tokens with a non-empty piece) */
     int32_t *eog; /* EOG token ids */
     int32_t n_eog;
+    int32_t *special; /* tokens a grammar marker may name (control and user-defined tokens) */
+    int32_t n_special;
     uint32_t max_piece; /* the longest TEXT piece, in bytes */
 };
 

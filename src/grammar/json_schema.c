@@ -9,9 +9,12 @@
  *   no properties and additionalProperties not false is any JSON object (values per the
  *   additionalProperties schema when it is one).
  * - whitespace between tokens: nothing, one space, or a newline and up to 20 spaces/tabs.
- * - numbers: at most 16 integer digits, 16 fraction digits and 3 exponent digits; integers
- *   never carry a fraction. minimum/maximum on "number" restrict it to integers in range.
- * - oneOf is generated like anyOf: outputs may match several branches when branches overlap.
+ * - numbers: at most 16 integer digits, 16 fraction digits and 2 exponent digits (so every
+ *   number is a finite double: 9999999999999999e99 < 1.8e308); integers
+ *   never carry a fraction. A bounded "number" is exactly the decimals in range with at most
+ *   15 significant digits and no exponent (see "decimal ranges" below).
+ * - oneOf only when its branches are provably exclusive (types, const/enum values, numeric
+ *   ranges, a required discriminator property); otherwise refused (see "oneOf" below).
  * - pattern: a regex subset (literals, escapes \d \w \s \D \W \S and \. etc., classes [a-z]
  *   [^...], ., groups ( ) (?: ), |, ?, *, +, {m}, {m,}, {m,n}, lazy forms, ^ at the start and $
  *   at the end; unanchored sides accept any characters); characters that JSON must escape are
@@ -267,7 +270,7 @@ __attribute__((format(printf, 4, 5))) static char *cfail(conv *c, he_code code, 
                                                          const char *fmt, ...) {
     if (c->failed) return NULL;
     c->failed = true;
-    char msg[300];
+    char msg[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -290,7 +293,7 @@ static const char *prim(conv *c, const char *name) {
          "[0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2} ) )"},
         {"j-string", "\"\\\"\" j-char* \"\\\"\""},
         {"j-int", "\"-\"? ( \"0\" | [1-9] [0-9]{0,15} )"},
-        {"j-number", "j-int ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?"},
+        {"j-number", "j-int ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?"},
         {"j-bool", "\"true\" | \"false\""},
         {"j-null", "\"null\""},
         {"j-value", "j-object | j-array | j-string | j-number | j-bool | j-null"},
@@ -331,7 +334,9 @@ static char *gen(conv *c, const json_t *s, const path *p, const char *hint);
 
 static const char *const annotations[] = {
     "title",      "description", "examples",  "default", "$schema",     "$id",    "$comment",
-    "deprecated", "readOnly",    "writeOnly", "$defs",   "definitions", "strict", NULL};
+    "deprecated", "readOnly",    "writeOnly", "$defs",   "definitions", "strict",
+    "discriminator", /* OpenAPI's (Pydantic's) hint beside oneOf: exclusivity is checked anyway */
+    NULL};
 static const char *const supported[] = {"type",
                                         "properties",
                                         "required",
@@ -1333,6 +1338,8 @@ static json_t *merge_all_of(conv *c, const json_t *s, const path *p) {
     return m;
 }
 
+static char *gen_number(conv *c, const json_t *s, const path *p);
+
 static char *gen_typed(conv *c, const json_t *s, const path *p, const char *hint, int t) {
     switch (t) {
     case T_NULL:
@@ -1344,7 +1351,7 @@ static char *gen_typed(conv *c, const json_t *s, const path *p, const char *hint
     case T_NUM:
         if (json_object_get(s, "minimum") || json_object_get(s, "maximum") ||
             json_object_get(s, "exclusiveMinimum") || json_object_get(s, "exclusiveMaximum"))
-            return gen_integer(c, s, p); /* bounded numbers are generated as integers in range */
+            return gen_number(c, s, p); /* decimals in range, no exponent */
         return xstrdup(prim(c, "j-number"));
     case T_STR:
         return gen_string(c, s, p);
@@ -1354,6 +1361,406 @@ static char *gen_typed(conv *c, const json_t *s, const path *p, const char *hint
         return gen_object(c, s, p, hint);
     }
     return NULL;
+}
+
+/* ---- oneOf: exclusivity ----
+ *
+ * A oneOf is exact as an alternation only when no value can match two of its branches. That is
+ * decided here conservatively, from what each branch's schema says for sure (its "type", its
+ * enum/const values, numeric bounds, required properties): two branches are disjoint when their
+ * types do not meet, when their enum/const values differ (or fail the other's type or bounds),
+ * when both are numbers with intervals that do not meet, or when both are objects that require a
+ * common property whose own schemas are disjoint (a discriminator: "kind": {"const": "a"} vs
+ * {"const": "b"}). Anything else is refused, since a value might match two branches. */
+
+/* The schema a branch stands for: $ref chains followed (a few hops). NULL when unresolvable. */
+static const json_t *resolve_branch(const conv *c, const json_t *s) {
+    for (int hops = 0; hops < 16 && json_is_object(s); hops++) {
+        const json_t *r = json_object_get(s, "$ref");
+        if (!r) return s;
+        const char *ref = json_string_value(r);
+        if (!ref || ref[0] != '#') return NULL;
+        const json_t *t = c->root;
+        const char *q = ref + 1;
+        while (t && *q == '/') {
+            q++;
+            char tok[256];
+            size_t k = 0;
+            while (*q && *q != '/') {
+                char ch = *q++;
+                if (ch == '~' && (*q == '0' || *q == '1')) ch = *q++ == '0' ? '~' : '/';
+                if (k + 1 >= sizeof tok) return NULL;
+                tok[k++] = ch;
+            }
+            tok[k] = 0;
+            t = json_is_object(t) ? json_object_get(t, tok) : NULL;
+        }
+        s = t;
+    }
+    return json_is_object(s) || json_is_boolean(s) ? s : NULL;
+}
+
+/* The JSON types every value valid under s has, for sure (T_ALL when s does not say). */
+static int sem_types(const conv *c, const json_t *s, int depth) {
+    s = resolve_branch(c, s);
+    if (!s || json_is_true(s)) return T_ALL;
+    if (json_is_false(s)) return 0;
+    int mask = T_ALL;
+    const json_t *type = json_object_get(s, "type");
+    if (json_is_string(type)) {
+        mask = type_bit(json_string_value(type));
+    } else if (json_is_array(type)) {
+        mask = 0;
+        for (size_t i = 0; i < json_array_size(type); i++)
+            mask |= json_is_string(json_array_get(type, i))
+                        ? type_bit(json_string_value(json_array_get(type, i)))
+                        : T_ALL;
+    }
+    if (!mask) mask = T_ALL;
+    const json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
+    if (cn || json_is_array(en)) {
+        int vm = 0;
+        size_t n = cn ? 1 : json_array_size(en);
+        for (size_t i = 0; i < n; i++) {
+            const json_t *x = cn ? cn : json_array_get(en, i);
+            vm |= json_is_null(x) ? T_NULL : json_is_boolean(x) ? T_BOOL : json_is_integer(x) ? (T_INT | T_NUM)
+                  : json_is_real(x) ? (T_NUM | (json_real_value(x) == floor(json_real_value(x)) ? T_INT : 0))
+                  : json_is_string(x) ? T_STR : json_is_array(x) ? T_ARR : T_OBJ;
+        }
+        mask &= vm;
+    }
+    const json_t *any = json_object_get(s, "anyOf");
+    if (!any) any = json_object_get(s, "oneOf");
+    if (json_is_array(any) && depth < 8) {
+        int u = 0;
+        for (size_t i = 0; i < json_array_size(any); i++)
+            u |= sem_types(c, json_array_get(any, i), depth + 1);
+        mask &= u;
+    }
+    return mask;
+}
+
+/* Numeric interval of s: [lo, hi] with open ends; infinite when absent. */
+typedef struct {
+    double lo, hi;
+    bool lo_open, hi_open;
+} interval;
+
+static interval num_interval(const json_t *s) {
+    interval r = {-INFINITY, INFINITY, false, false};
+    const json_t *x;
+    if ((x = json_object_get(s, "minimum")) && json_is_number(x)) {
+        r.lo = json_number_value(x);
+        r.lo_open = json_is_true(json_object_get(s, "exclusiveMinimum"));
+    }
+    if ((x = json_object_get(s, "maximum")) && json_is_number(x)) {
+        r.hi = json_number_value(x);
+        r.hi_open = json_is_true(json_object_get(s, "exclusiveMaximum"));
+    }
+    if ((x = json_object_get(s, "exclusiveMinimum")) && json_is_number(x) && json_number_value(x) >= r.lo)
+        r.lo = json_number_value(x), r.lo_open = true;
+    if ((x = json_object_get(s, "exclusiveMaximum")) && json_is_number(x) && json_number_value(x) <= r.hi)
+        r.hi = json_number_value(x), r.hi_open = true;
+    return r;
+}
+
+static bool intervals_disjoint(interval a, interval b) {
+    if (a.hi < b.lo || b.hi < a.lo) return true;
+    if (a.hi == b.lo && (a.hi_open || b.lo_open)) return true;
+    if (b.hi == a.lo && (b.hi_open || a.lo_open)) return true;
+    return false;
+}
+
+/* JSON Schema equality of values: numbers by value (1 == 1.0), the rest structurally. */
+static bool json_same(const json_t *a, const json_t *b) {
+    if (json_is_number(a) && json_is_number(b)) return json_number_value(a) == json_number_value(b);
+    return json_equal(a, b);
+}
+
+/* Value x surely fails schema s (its type, or a numeric bound). */
+static bool value_fails(const conv *c, const json_t *x, const json_t *s) {
+    s = resolve_branch(c, s);
+    if (!s || !json_is_object(s)) return false;
+    int m = sem_types(c, s, 0);
+    if (!value_has_type(x, m)) return true;
+    const json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
+    if (cn && !json_same(x, cn)) return true;
+    if (json_is_array(en)) {
+        bool in = false;
+        for (size_t i = 0; i < json_array_size(en) && !in; i++)
+            in = json_same(x, json_array_get(en, i));
+        if (!in) return true;
+    }
+    if (json_is_number(x)) {
+        interval iv = num_interval(s);
+        double d = json_number_value(x);
+        interval pt = {d, d, false, false};
+        if (intervals_disjoint(iv, pt)) return true;
+    }
+    return false;
+}
+
+static bool schemas_disjoint(const conv *c, const json_t *a, const json_t *b, int depth) {
+    if (depth > 16) return false;
+    a = resolve_branch(c, a), b = resolve_branch(c, b);
+    if (!a || !b) return false;
+    if (json_is_false(a) || json_is_false(b)) return true;
+    if (!json_is_object(a) || !json_is_object(b)) return false;
+    int ta = sem_types(c, a, 0), tb = sem_types(c, b, 0);
+    if (!(ta & tb)) return true;
+    /* enumerated values: each one must fail the other branch */
+    for (int side = 0; side < 2; side++) {
+        const json_t *s = side ? b : a, *o = side ? a : b;
+        const json_t *cn = json_object_get(s, "const"), *en = json_object_get(s, "enum");
+        if (!cn && !json_is_array(en)) continue;
+        size_t n = cn ? 1 : json_array_size(en);
+        bool all_fail = true;
+        for (size_t i = 0; i < n && all_fail; i++) {
+            const json_t *x = cn ? cn : json_array_get(en, i);
+            /* a value that fails its own branch does not count */
+            all_fail = value_fails(c, x, s) || value_fails(c, x, o);
+        }
+        if (all_fail) return true;
+    }
+    /* numbers only, in intervals that do not meet */
+    if (!(ta & ~(T_INT | T_NUM)) && !(tb & ~(T_INT | T_NUM)) &&
+        intervals_disjoint(num_interval(a), num_interval(b)))
+        return true;
+    /* objects only, a common required property whose schemas are disjoint */
+    if (ta == T_OBJ && tb == T_OBJ) {
+        const json_t *ra = json_object_get(a, "required"), *rb = json_object_get(b, "required");
+        const json_t *pa = json_object_get(a, "properties"), *pb = json_object_get(b, "properties");
+        for (size_t i = 0; i < json_array_size(ra); i++) {
+            const char *k = json_string_value(json_array_get(ra, i));
+            if (!k) continue;
+            bool in_b = false;
+            for (size_t j = 0; j < json_array_size(rb) && !in_b; j++)
+                in_b = json_is_string(json_array_get(rb, j)) &&
+                       !strcmp(k, json_string_value(json_array_get(rb, j)));
+            const json_t *sa = pa ? json_object_get(pa, k) : NULL, *sbb = pb ? json_object_get(pb, k) : NULL;
+            if (in_b && sa && sbb && schemas_disjoint(c, sa, sbb, depth + 1)) return true;
+        }
+    }
+    return false;
+}
+
+/* 0 when the branches of oneOf array `one` are pairwise disjoint; else fails naming the pair. */
+static int check_one_of(conv *c, const json_t *one, const path *p) {
+    size_t n = json_array_size(one);
+    if (n > 64) {
+        cfail(c, HE_UNSUPPORTED, p, "'oneOf' with more than 64 branches (exclusivity is checked pairwise)");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!schemas_disjoint(c, json_array_get(one, i), json_array_get(one, j), 0)) {
+                cfail(c, HE_UNSUPPORTED, p,
+                      "'oneOf' branches %zu and %zu are not provably exclusive (a value could match "
+                      "both, and oneOf needs exactly one): give them different types, different "
+                      "const/enum values, disjoint numeric ranges, or a required property with "
+                      "different const values; or use anyOf",
+                      i, j);
+                return -1;
+            }
+    return 0;
+}
+
+/* ---- decimal ranges: "number" with minimum/maximum ----
+ *
+ * A bounded number is written without an exponent: an optional "-", an integer part and an
+ * optional fraction, at most NUM_SIG significant digits in all (integer digits plus fraction
+ * digits). The range is split by the integer part: the bound's own integer part takes the
+ * fractions on the right side of the bound's fraction (a digit-by-digit comparison), the
+ * integer parts strictly between take any fraction. Bounds are read as the shortest decimal
+ * that converts back to the same double (what a JSON Schema validator in JavaScript compares
+ * against); a decimal >= that decimal converts to a double >= the bound (rounding is
+ * monotonic), and two different decimals of at most 15 significant digits are different
+ * doubles, so an exclusive bound stays exclusive after conversion. */
+#define NUM_SIG 15
+#define NUM_INT_MAX 999999999999999LL /* 15 digits */
+#define NUM_FRAC_CAP 40
+
+typedef struct {
+    long long ip;
+    char frac[NUM_FRAC_CAP + 1]; /* fraction digits, no trailing zeros */
+} dec;
+
+/* d >= 0, d < 1e15. round_up: a lower bound (a tiny value becomes 1e-20, a larger one, so
+ * outputs only narrow); else an upper bound (a tiny value becomes 0). */
+static void dec_from_double(double d, bool round_up, dec *out) {
+    memset(out, 0, sizeof *out);
+    if (d == 0) return;
+    if (d < 1e-20) {
+        if (round_up) memset(out->frac, '0', 19), out->frac[19] = '1';
+        return;
+    }
+    char buf[64];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    char digits[32];
+    size_t nd = 0;
+    const char *q = buf;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9') digits[nd++] = *q;
+    int e = atoi(q + 1); /* value = d0.d1d2... * 10^e */
+    int point = e + 1;   /* digits before the decimal point */
+    char all[NUM_FRAC_CAP + 40];
+    size_t n = 0, ip_len;
+    if (point <= 0) {
+        for (int i = 0; i < -point; i++)
+            all[n++] = '0';
+        ip_len = 0;
+        memcpy(all + n, digits, nd), n += nd;
+    } else {
+        memcpy(all, digits, nd), n = nd;
+        while (n < (size_t)point)
+            all[n++] = '0';
+        ip_len = (size_t)point;
+    }
+    for (size_t i = 0; i < ip_len; i++)
+        out->ip = out->ip * 10 + (all[i] - '0');
+    size_t fl = n - ip_len;
+    if (fl > NUM_FRAC_CAP) fl = NUM_FRAC_CAP; /* d >= 1e-20: at most 37 digits */
+    memcpy(out->frac, all + ip_len, fl);
+    out->frac[fl] = 0;
+    while (fl && out->frac[fl - 1] == '0')
+        out->frac[--fl] = 0;
+}
+
+/* Digit strings D of 0..r digits (1..r when need_digit) whose value 0.D lies between lo and hi
+ * (digit strings; NULL: no bound on that side; open: strict). false when there is none. */
+static bool frac_digits(sb *o, const char *lo, bool lo_open, const char *hi, bool hi_open, int r,
+                        bool need_digit) {
+    if (lo && !*lo && !lo_open) lo = NULL; /* >= 0 holds for every fraction */
+    sb a = {0};
+    int n = 0;
+    bool end_ok = !lo && (!hi || *hi || !hi_open);
+    if (end_ok && !need_digit) sb_put(&a, "\"\""), n++;
+    if (r > 0) {
+        int l = lo ? (*lo ? *lo - '0' : 0) : -1; /* -1: every digit is above the bound */
+        int h = hi ? (*hi ? *hi - '0' : 0) : 10;
+        int free_lo = l + 1 > 0 ? l + 1 : 0, free_hi = h - 1 < 9 ? h - 1 : 9;
+        if (free_lo <= free_hi) {
+            sb_printf(&a, "%s[%d-%d]", n++ ? " | " : "", free_lo, free_hi);
+            if (r > 1) sb_printf(&a, " [0-9]{0,%d}", r - 1);
+        }
+        int bd[2], nb = 0; /* the digits on a bound, ascending */
+        if (lo) bd[nb++] = l;
+        if (hi && h <= 9 && (!lo || h != l)) bd[nb++] = h;
+        if (nb == 2 && bd[0] > bd[1]) nb = 0; /* lo above hi: nothing between */
+        for (int i = 0; i < nb; i++) {
+            int d = bd[i];
+            if ((lo && d < l) || (hi && d > h)) continue;
+            const char *clo = lo && d == l ? (*lo ? lo + 1 : lo) : NULL;
+            const char *chi = hi && d == h ? (*hi ? hi + 1 : hi) : NULL;
+            sb c = {0};
+            if (frac_digits(&c, clo, lo_open, chi, hi_open, r - 1, false))
+                sb_printf(&a, "%s\"%d\" %s", n++ ? " | " : "", d, c.s);
+            free(c.s);
+        }
+    }
+    if (n) sb_printf(o, "( %s )", a.s);
+    free(a.s);
+    return n > 0;
+}
+
+/* The fraction after integer part digits: nothing (value 0) or "." and 1..r digits. */
+static bool frac_part(sb *o, const char *lo, bool lo_open, const char *hi, bool hi_open, int r) {
+    const char *lo0 = lo && !*lo && !lo_open ? NULL : lo;
+    bool end_ok = !lo0 && (!hi || *hi || !hi_open);
+    sb d = {0};
+    bool digits = r > 0 && frac_digits(&d, lo, lo_open, hi, hi_open, r, true);
+    if (end_ok && digits)
+        sb_printf(o, "( \".\" %s )?", d.s);
+    else if (digits)
+        sb_printf(o, "\".\" %s", d.s);
+    free(d.s);
+    return end_ok || digits;
+}
+
+static int sig_budget(long long ip) {
+    char t[32];
+    return ip ? NUM_SIG - snprintf(t, sizeof t, "%lld", ip) : NUM_SIG;
+}
+
+/* Non-negative numbers between lo and hi (hi NULL: up to NUM_INT_MAX and its fractions).
+ * Alternatives are appended to o (" | " between); returns how many. */
+static int magnitude(sb *o, int n, const dec *lo, bool lo_open, const dec *hi, bool hi_open) {
+    sb t = {0};
+    if (hi && lo->ip == hi->ip) {
+        if (frac_part(&t, lo->frac, lo_open, hi->frac, hi_open, sig_budget(lo->ip)))
+            sb_printf(o, "%s\"%lld\" %s", n++ ? " | " : "", lo->ip, t.s);
+        free(t.s);
+        return n;
+    }
+    if (frac_part(&t, lo->frac, lo_open, NULL, false, sig_budget(lo->ip)))
+        sb_printf(o, "%s\"%lld\" %s", n++ ? " | " : "", lo->ip, t.s);
+    free(t.s), t = (sb){0};
+    long long a = lo->ip + 1, b = hi ? hi->ip - 1 : NUM_INT_MAX;
+    for (long long p10 = 1, len = 1; a <= b && len <= 15; p10 *= 10, len++) {
+        long long l = a > p10 ? a : (len == 1 ? 0 : p10), h = p10 * 10 - 1 < b ? p10 * 10 - 1 : b;
+        if (l < a) l = a;
+        if (l > h) continue;
+        char ls[32], hs[32];
+        snprintf(ls, sizeof ls, "%lld", l);
+        snprintf(hs, sizeof hs, "%lld", h);
+        sb_printf(o, "%s( ", n++ ? " | " : "");
+        range_same_len(o, ls, hs, strlen(ls));
+        int r = sig_budget(h);
+        if (r > 0) sb_printf(o, " ) ( \".\" [0-9]{1,%d} )?", r);
+        else sb_put(o, " )");
+    }
+    if (hi && frac_part(&t, NULL, false, hi->frac, hi_open, sig_budget(hi->ip)))
+        sb_printf(o, "%s\"%lld\" %s", n++ ? " | " : "", hi->ip, t.s);
+    free(t.s);
+    return n;
+}
+
+static char *gen_number(conv *c, const json_t *s, const path *p) {
+    double mn = 0, mx = 0, emn = 0, emx = 0;
+    bool hmn = false, hmx = false, hemn = false, hemx = false;
+    if (get_bound(c, s, "minimum", p, &mn, &hmn) || get_bound(c, s, "maximum", p, &mx, &hmx) ||
+        get_bound(c, s, "exclusiveMinimum", p, &emn, &hemn) ||
+        get_bound(c, s, "exclusiveMaximum", p, &emx, &hemx))
+        return NULL;
+    interval iv = num_interval(s);
+    if (!isfinite(iv.lo) && iv.lo > 0) iv.lo = INFINITY;
+    if (iv.lo > iv.hi || (iv.lo == iv.hi && (iv.lo_open || iv.hi_open)))
+        return cfail(c, HE_INVALID, p, "no number between minimum and maximum");
+    const double lim = 1e15; /* magnitudes of 15 integer digits */
+    if (iv.lo >= lim || iv.hi <= -lim)
+        return cfail(c, HE_UNSUPPORTED, p,
+                     "a bounded number must allow values below 1e15 in magnitude (numbers are "
+                     "generated with at most 15 significant digits)");
+    sb o = {0};
+    int n = 0;
+    if (iv.hi > 0 || (iv.hi == 0 && !iv.hi_open)) { /* x >= 0 */
+        dec lo, hi;
+        bool lo_open = iv.lo > 0 ? iv.lo_open : iv.lo == 0 && iv.lo_open;
+        dec_from_double(iv.lo > 0 ? iv.lo : 0, true, &lo);
+        bool bounded = iv.hi < lim;
+        if (bounded) dec_from_double(iv.hi, false, &hi);
+        n = magnitude(&o, n, &lo, lo_open, bounded ? &hi : NULL, iv.hi_open);
+    }
+    if (iv.lo < 0) { /* x < 0: "-" and a magnitude m = -x, never -0 */
+        dec lo, hi;
+        bool lo_open = iv.hi < 0 ? iv.hi_open : true;
+        dec_from_double(iv.hi < 0 ? -iv.hi : 0, true, &lo);
+        bool bounded = -iv.lo < lim;
+        if (bounded) dec_from_double(-iv.lo, false, &hi);
+        sb m = {0};
+        if (magnitude(&m, 0, &lo, lo_open, bounded ? &hi : NULL, iv.lo_open))
+            sb_printf(&o, "%s\"-\" ( %s )", n++ ? " | " : "", m.s);
+        free(m.s);
+    }
+    if (!n) {
+        free(o.s);
+        return cfail(c, HE_INVALID, p,
+                     "no number of at most %d significant digits between minimum and maximum", NUM_SIG);
+    }
+    return sb_take(&o);
 }
 
 static char *gen(conv *c, const json_t *s, const path *p, const char *hint) {
@@ -1468,6 +1875,7 @@ static char *gen(conv *c, const json_t *s, const path *p, const char *hint) {
             out = cfail(c, HE_UNSUPPORTED, &ap, "both anyOf and oneOf");
             goto done;
         }
+        if (!strcmp(any_key, "oneOf") && check_one_of(c, any_of, &ap)) goto done;
         /* other keywords beside anyOf would have to hold for every branch */
         json_object_foreach((json_t *)s, k, v) {
             if (strcmp(k, any_key) && !in_list(annotations, k)) {

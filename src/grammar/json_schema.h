@@ -5,8 +5,9 @@
  * the keyword and its JSON pointer, never silently ignored; annotations such as title,
  * description, examples, default, $schema, $id, $comment are ignored): type (incl. unions),
  * properties, required, additionalProperties, enum, const, items, prefixItems,
- * minItems/maxItems, anyOf/oneOf/allOf, $ref/$defs (local refs), minLength/maxLength,
- * minimum/maximum/exclusiveMinimum/exclusiveMaximum for integers, string format date, time,
+ * minItems/maxItems, anyOf/oneOf (only provably exclusive branches)/allOf, $ref/$defs (local
+ * refs), minLength/maxLength, minimum/maximum/exclusiveMinimum/exclusiveMaximum (integers, and
+ * decimals of at most 15 significant digits without exponent), string format date, time,
  * date-time, uuid, pattern (documented subset). The JSON the grammar produces has bounded
  * whitespace, so a model cannot pad forever. Objects get their declared properties in declared
  * order (required ones always, optional ones may be left out) and no others, whatever

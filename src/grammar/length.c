@@ -25,7 +25,8 @@ static uint32_t sat_add(uint32_t a, uint32_t b) {
 static uint32_t utf8_len(uint32_t cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
 
 static bool cp_ok(const gram_grammar *g, uint32_t c, uint32_t cp) {
-    return cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) && gram_class_has(g, c, cp);
+    /* above 0x10FFFF: a marker (one token; counted as 4 bytes, at least its one token) */
+    return !(cp >= 0xD800 && cp <= 0xDFFF) && gram_class_has(g, c, cp);
 }
 
 bool gram_class_pick(const gram_grammar *g, uint32_t c, uint32_t *cp) {

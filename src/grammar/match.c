@@ -91,6 +91,9 @@ struct gram_matcher {
     uint32_t *key;
     uint32_t cap_key;
     bool limit_hit;
+    /* marker k of the grammar -> the vocab's special token with its text (-1: none, then the
+     * marker can never be written with this vocab) */
+    int32_t *marker_tok;
 };
 
 /* ---- frames ---- */
@@ -461,6 +464,11 @@ gram_matcher *gram_matcher_new(const gram_grammar *g, const gram_vocab *v, he_er
     m->cap_tb = 4096;
     m->tb = xmalloc(m->cap_tb * sizeof *m->tb);
     if (v) m->allowed = xcalloc(((size_t)v->n_vocab + 63) / 64, sizeof *m->allowed);
+    if (g->n_markers) {
+        m->marker_tok = xmalloc(g->n_markers * sizeof *m->marker_tok);
+        for (uint32_t k = 0; k < g->n_markers; k++)
+            m->marker_tok[k] = gram_vocab_special(v, g->marker[k], g->marker_len[k]);
+    }
     gram_matcher_reset(m);
     if (m->n_tops == 0) {
         he_fail(err, HE_LIMIT, "grammar: the start rule expands to too many parse stacks");
@@ -487,6 +495,7 @@ void gram_matcher_free(gram_matcher *m) {
         free(m->cache[i].bits);
     }
     free(m->key);
+    free(m->marker_tok);
     free(m);
 }
 
@@ -530,13 +539,49 @@ static uint64_t need_of(const gram_matcher *m, const uint32_t *tops, uint32_t n,
 }
 
 static int feed_need(gram_matcher *m, const char *s, size_t n, bool commit, uint64_t *need);
+static int feed_text(gram_matcher *m, const char *s, size_t n, bool commit, uint64_t *need, bool markers);
 
 static int feed(gram_matcher *m, const char *s, size_t n, bool commit) {
     return feed_need(m, s, n, commit, NULL);
 }
 
+/* The marker that token t stands for in this grammar, -1 when none. */
+static int marker_of(const gram_matcher *m, int32_t t) {
+    for (uint32_t k = 0; k < m->g->n_markers; k++)
+        if (m->marker_tok[k] == t) return (int)k;
+    return -1;
+}
+
+/* Steps over marker k (one special token): as feed_need, for a code point that no text has. */
+static int feed_marker(gram_matcher *m, uint32_t k, bool commit, uint64_t *need) {
+    if (m->u.need) return 0; /* not in the middle of a character */
+    uint32_t mark = m->n_nodes;
+    m->n_tb = 0;
+    tb_reserve(m, m->n_tops);
+    memcpy(m->tb, m->tops, m->n_tops * sizeof *m->tb);
+    m->n_tb = m->n_tops;
+    int64_t got = advance_cp(m, 0, m->n_tops, GRAM_MARKER_BASE + k);
+    int rc = got > 0 ? 1 : got == 0 ? 0 : -1;
+    uint32_t off = m->n_tops, cnt = got > 0 ? (uint32_t)got : 0;
+    if (rc == 1 && need) *need = need_of(m, m->tb + off, cnt, m->u);
+    if (rc == 1 && commit) {
+        set_tops_from_tb(m, off, cnt);
+        if (m->n_nodes > 2 * m->n_live + 4096) compact(m);
+    } else {
+        rollback(m, mark);
+    }
+    m->n_tb = 0;
+    return rc;
+}
+
 /* feed(), and *need (when not NULL) = need_of the state after the bytes. */
 static int feed_need(gram_matcher *m, const char *s, size_t n, bool commit, uint64_t *need) {
+    return feed_text(m, s, n, commit, need, false);
+}
+
+/* markers: a marker's text, where the marker may come, is read as the marker (text already
+ * written, e.g. a lazy grammar's trigger); tokens never take this path. */
+static int feed_text(gram_matcher *m, const char *s, size_t n, bool commit, uint64_t *need, bool markers) {
     uint32_t mark = m->n_nodes;
     m->n_tb = 0;
     tb_reserve(m, m->n_tops);
@@ -547,6 +592,28 @@ static int feed_need(gram_matcher *m, const char *s, size_t n, bool commit, uint
     int rc = 1;
     for (size_t i = 0; i < n && rc == 1; i++) {
         uint32_t no, nn;
+        if (markers && !u.need) {
+            bool took = false;
+            for (uint32_t k = 0; k < m->g->n_markers && !took; k++) {
+                uint32_t ml = m->g->marker_len[k];
+                if (ml > n - i || memcmp(s + i, m->g->marker[k], ml)) continue;
+                uint32_t at = m->n_tb;
+                int64_t got = advance_cp(m, off, cnt, GRAM_MARKER_BASE + k);
+                if (got < 0) {
+                    rc = -1;
+                    break;
+                }
+                if (got == 0) continue;
+                memmove(m->tb, m->tb + at, (size_t)got * sizeof *m->tb);
+                m->n_tb = (uint32_t)got;
+                off = 0;
+                cnt = (uint32_t)got;
+                i += ml - 1;
+                took = true;
+            }
+            if (rc != 1) break;
+            if (took) continue;
+        }
         rc = step_byte(m, off, cnt, &u, (uint8_t)s[i], &no, &nn);
         if (rc == 1) {
             /* keep only the live level at the bottom of tb */
@@ -588,7 +655,7 @@ bool gram_matcher_must_end(const gram_matcher *m) {
 
 int gram_matcher_accept_bytes(gram_matcher *m, const char *s, size_t n, he_error *err) {
     m->limit_hit = false;
-    int rc = feed(m, s, n, true);
+    int rc = feed_text(m, s, n, true, NULL, m->g->n_markers > 0);
     if (rc == 1) return 0;
     return he_fail(err, rc < 0 ? HE_LIMIT : HE_INVALID, "grammar: %s", fail_reason(m));
 }
@@ -597,6 +664,8 @@ bool gram_matcher_allows(gram_matcher *m, int32_t t) {
     const gram_vocab *v = m->v;
     if (!v || t < 0 || t >= v->n_vocab) return false;
     if (v->kind[t] == GRAM_TOKEN_EOG) return gram_matcher_can_end(m);
+    int k = m->g->n_markers ? marker_of(m, t) : -1;
+    if (k >= 0 && feed_marker(m, (uint32_t)k, false, NULL) == 1) return true;
     if (v->kind[t] != GRAM_TOKEN_TEXT || v->piece_len[t] == 0) return false;
     return feed(m, v->piece[t], v->piece_len[t], false) == 1;
 }
@@ -610,9 +679,15 @@ int gram_matcher_accept(gram_matcher *m, int32_t t, he_error *err) {
         return he_fail(err, HE_INVALID,
                        "grammar: end of generation before the grammar is complete");
     }
+    m->limit_hit = false;
+    int k = m->g->n_markers ? marker_of(m, t) : -1;
+    if (k >= 0) {
+        int mrc = feed_marker(m, (uint32_t)k, true, NULL);
+        if (mrc == 1) return 0;
+        if (mrc < 0) return he_fail(err, HE_LIMIT, "grammar: token %d: %s", t, fail_reason(m));
+    }
     if (v->kind[t] != GRAM_TOKEN_TEXT || v->piece_len[t] == 0)
         return he_fail(err, HE_INVALID, "grammar: token %d is a control token", t);
-    m->limit_hit = false;
     int rc = feed(m, v->piece[t], v->piece_len[t], true);
     if (rc == 1) return 0;
     return he_fail(err, rc < 0 ? HE_LIMIT : HE_INVALID, "grammar: token %d: %s", t, fail_reason(m));
@@ -751,6 +826,10 @@ int32_t gram_matcher_mask(gram_matcher *m, float *logits) {
     if (gram_matcher_can_end(m))
         for (int32_t i = 0; i < v->n_eog; i++)
             m->allowed[v->eog[i] >> 6] |= 1ull << (v->eog[i] & 63);
+    for (uint32_t k = 0; k < m->g->n_markers; k++) { /* the special tokens the grammar names */
+        int32_t t = m->marker_tok[k];
+        if (t >= 0 && feed_marker(m, k, false, NULL) == 1) m->allowed[t >> 6] |= 1ull << (t & 63);
+    }
     if (key_n && !m->limit_hit) {
         struct mask_entry *e = &m->cache[m->cache_next++ % MASK_CACHE];
         e->key = xrealloc(e->key, key_n * sizeof *e->key);
@@ -806,8 +885,10 @@ static int64_t need_after(gram_matcher *m, int32_t t) {
     const gram_vocab *v = m->v;
     if (t < 0 || t >= v->n_vocab) return -1;
     if (v->kind[t] == GRAM_TOKEN_EOG) return gram_matcher_can_end(m) ? 0 : -1;
-    if (v->kind[t] != GRAM_TOKEN_TEXT || v->piece_len[t] == 0) return -1;
     uint64_t need = 0;
+    int k = m->g->n_markers ? marker_of(m, t) : -1;
+    if (k >= 0 && feed_marker(m, (uint32_t)k, false, &need) == 1) return (int64_t)need;
+    if (v->kind[t] != GRAM_TOKEN_TEXT || v->piece_len[t] == 0) return -1;
     if (feed_need(m, v->piece[t], v->piece_len[t], false, &need) != 1) return -1;
     return (int64_t)need;
 }
@@ -866,6 +947,8 @@ static int32_t shortest_token(gram_matcher *m) {
     if (best_top == NIL) return -1;
     uint32_t cp;
     if (!gram_class_pick(g, g->elems[m->nodes[best_top].pos].val, &cp)) return -1;
+    if (cp >= GRAM_MARKER_BASE) /* a marker: its special token */
+        return cp - GRAM_MARKER_BASE < g->n_markers ? m->marker_tok[cp - GRAM_MARKER_BASE] : -1;
     char b[4];
     size_t n;
     if (cp < 0x80) b[0] = (char)cp, n = 1;

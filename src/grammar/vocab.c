@@ -20,6 +20,7 @@ void gram_vocab_free(gram_vocab *v) {
     free(v->nodes);
     free(v->tok);
     free(v->eog);
+    free(v->special);
     free(v);
 }
 
@@ -101,7 +102,7 @@ gram_vocab *gram_vocab_new(int32_t n_vocab, const char *const *piece, const size
     v->piece_len = xmalloc((size_t)n_vocab * sizeof *v->piece_len);
     v->eog = xmalloc((size_t)n_vocab * sizeof *v->eog);
     for (int32_t i = 0; i < n_vocab; i++) {
-        if (kind[i] > GRAM_TOKEN_NEVER || piece_len[i] > 65536) {
+        if (kind[i] > GRAM_TOKEN_SPECIAL || piece_len[i] > 65536) {
             he_fail(err, HE_INVALID, "grammar: vocab token %d: bad kind or piece length", i);
             gram_vocab_free(v);
             return NULL;
@@ -112,6 +113,10 @@ gram_vocab *gram_vocab_new(int32_t n_vocab, const char *const *piece, const size
         if (piece_len[i]) memcpy(v->piece[i], piece[i], piece_len[i]);
         v->piece[i][piece_len[i]] = 0;
         if (kind[i] == GRAM_TOKEN_EOG) v->eog[v->n_eog++] = i;
+        if (kind[i] == GRAM_TOKEN_SPECIAL && piece_len[i]) {
+            v->special = xrealloc(v->special, ((size_t)v->n_special + 1) * sizeof *v->special);
+            v->special[v->n_special++] = i;
+        }
     }
     if (build_trie(v, err)) {
         gram_vocab_free(v);
@@ -127,27 +132,41 @@ gram_vocab *gram_vocab_from_tok(const tok_vocab *tv, he_error *err) {
     size_t *len = xmalloc((size_t)n * sizeof *len);
     uint8_t *kind = xmalloc((size_t)n);
     char buf[256];
+    int32_t *user = NULL, n_user = 0;
     for (int32_t i = 0; i < n; i++) {
         if (tok_is_eog(tv, i)) {
             kind[i] = GRAM_TOKEN_EOG;
-        } else if (tok_is_control(tv, i) || tok_attr(tv, i) == TOK_ATTR_UNKNOWN ||
-                   tok_attr(tv, i) == TOK_ATTR_UNUSED) {
+        } else if (tok_attr(tv, i) == TOK_ATTR_UNKNOWN || tok_attr(tv, i) == TOK_ATTR_UNUSED) {
             kind[i] = GRAM_TOKEN_NEVER;
+        } else if (tok_is_control(tv, i)) {
+            kind[i] = GRAM_TOKEN_SPECIAL;
         } else {
             kind[i] = GRAM_TOKEN_TEXT;
+            if (tok_attr(tv, i) == TOK_ATTR_USER_DEFINED) {
+                user = xrealloc(user, ((size_t)n_user + 1) * sizeof *user);
+                user[n_user++] = i;
+            }
         }
         len[i] = 0;
-        if (kind[i] != GRAM_TOKEN_TEXT) continue;
-        size_t k = tok_token_bytes(tv, i, false, buf, sizeof buf);
+        if (kind[i] != GRAM_TOKEN_TEXT && kind[i] != GRAM_TOKEN_SPECIAL) continue;
+        /* a control token's piece is its rendered text (what a marker names) */
+        bool render = kind[i] == GRAM_TOKEN_SPECIAL;
+        size_t k = tok_token_bytes(tv, i, render, buf, sizeof buf);
         piece[i] = xmalloc(k ? k : 1);
         if (k > sizeof buf) {
-            tok_token_bytes(tv, i, false, piece[i], k);
+            tok_token_bytes(tv, i, render, piece[i], k);
         } else {
             memcpy(piece[i], buf, k);
         }
         len[i] = k;
     }
     gram_vocab *v = gram_vocab_new(n, (const char *const *)piece, len, kind, err);
+    if (v && n_user) { /* user-defined tokens: text, and markers too */
+        v->special = xrealloc(v->special, ((size_t)v->n_special + (size_t)n_user) * sizeof *v->special);
+        for (int32_t i = 0; i < n_user; i++)
+            if (v->piece_len[user[i]]) v->special[v->n_special++] = user[i];
+    }
+    free(user);
     for (int32_t i = 0; i < n; i++)
         free(piece[i]);
     free(piece);
@@ -157,3 +176,12 @@ gram_vocab *gram_vocab_from_tok(const tok_vocab *tv, he_error *err) {
 }
 
 uint32_t gram_vocab_max_piece(const gram_vocab *v) { return v ? v->max_piece : 0; }
+
+int32_t gram_vocab_special(const gram_vocab *v, const char *text, size_t n) {
+    if (!v) return -1;
+    for (int32_t i = 0; i < v->n_special; i++) {
+        int32_t t = v->special[i];
+        if (v->piece_len[t] == n && !memcmp(v->piece[t], text, n)) return t;
+    }
+    return -1;
+}

@@ -134,6 +134,7 @@ typedef struct {
     bool split, parse_calls;
     tc_family family;
     tc_reasoning reasoning;
+    json_t *tools; /* the offered tools (names Llama 3's raw code calls), or NULL */
     tc_stream *ts; /* streaming + split */
     /* The pump (see the file comment). mu guards out/off/finished/suspended/done between the
      * pump and MHD's thread; refs counts the pump and the response (or the http_req). */
@@ -161,6 +162,7 @@ static void gen_destroy(gen *g) {
     free(g->text.b);
     json_decref(g->lp);
     tc_stream_free(g->ts);
+    json_decref(g->tools);
     json_decref(g->lp_pending);
     free(g->ctx_toks);
     if (g->peer_fd >= 0) close(g->peer_fd);
@@ -660,7 +662,8 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
     bool split = false;
     if (g->split) {
         he_error e;
-        if (tc_parse(g->family, &g->reasoning, g->parse_calls, g->text.b ? g->text.b : "", g->text.len, &tr, &e) == 0)
+        if (tc_parse_tools(g->family, &g->reasoning, g->parse_calls, g->tools, g->text.b ? g->text.b : "",
+                           g->text.len, &tr, &e) == 0)
             split = true;
         else
             log_warn("serve: parsing the output for tool calls failed: %s", e.msg);
@@ -838,7 +841,34 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             if (!kw) kw = json_object();
             json_object_set_new(kw, "enable_thinking", json_boolean(r->enable_thinking));
         }
-        text = srv_chat_render_spans(chat, msgs, r->tools, kw, &len, &user, &n_user, &err);
+        /* Llama 3.1's built-in tools: the template announces them itself (builtin_tools) and
+         * the model calls them in their own syntax, so they are not listed as functions */
+        json_t *tpl_tools = NULL;
+        if (pi->family == TC_LLAMA3 && r->tools && !srv_chat_is_fallback(chat) &&
+            strstr(srv_chat_source(chat), "builtin_tools")) {
+            json_t *names = json_array();
+            tpl_tools = json_array();
+            for (size_t i = 0; i < json_array_size(r->tools); i++) {
+                json_t *t = json_array_get(r->tools, i);
+                const char *nm = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+                if (tc_is_builtin(pi->family, nm))
+                    json_array_append_new(names, json_string(nm));
+                else
+                    json_array_append(tpl_tools, t);
+            }
+            if (json_array_size(names)) {
+                if (!kw) kw = json_object();
+                if (!json_object_get(kw, "builtin_tools")) json_object_set(kw, "builtin_tools", names);
+                if (!json_array_size(tpl_tools)) json_decref(tpl_tools), tpl_tools = json_null();
+            } else {
+                json_decref(tpl_tools);
+                tpl_tools = NULL;
+            }
+            json_decref(names);
+        }
+        text = srv_chat_render_spans(chat, msgs, tpl_tools ? (json_is_null(tpl_tools) ? NULL : tpl_tools) : r->tools,
+                                     kw, &len, &user, &n_user, &err);
+        json_decref(tpl_tools);
         json_decref(kw);
         json_decref(msgs);
         if (!text && err.code == HE_NOMEM) return srv_req_nomem(e);
@@ -951,7 +981,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
                         .choice = r.tool_choice,
                         .named = r.tool_named,
                         .parallel = r.parallel_tool_calls,
-                        .reasoning = block ? &pi.reasoning : NULL};
+                        .reasoning = block ? &pi.reasoning : NULL,
+                        .vocab = srv_model_gram_vocab(m)};
         he_error ge = {0};
         int brc = tc_grammar_build(&spec, &tg, &ge);
         if (brc == 0 && tg.gbnf) grammar = gram_parse(tg.gbnf, strlen(tg.gbnf), NULL, &ge);
@@ -1120,10 +1151,12 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     g->parse_calls = parse_calls;
     g->family = pi.family;
     g->reasoning = pi.reasoning;
+    g->tools = parse_calls ? json_incref(r.tools) : NULL;
     g->split = chat_api && pi.templated && (parse_calls || pi.reasoning.reasoning);
     bool stream = r.stream;
     g->stream = stream;
     if (stream && g->split) g->ts = tc_stream_new(g->family, &g->reasoning, g->parse_calls);
+    if (g->ts && g->tools) tc_stream_set_tools(g->ts, g->tools);
     /* OpenAI streams a call's arguments as they are generated; under the tool-call grammar a
      * call that begins is a call, so that is safe (Ollama's clients expect whole calls) */
     if (g->ts && tools_grammar && grammar && api == SRV_API_CHAT) tc_stream_set_eager(g->ts, true);

@@ -965,6 +965,7 @@ const srv_model_config *srv_model_config_of(const srv_model *m) { return &m->cfg
 const srv_model_config *srv_model_config_requested(const srv_model *m) { return &m->req; }
 int32_t srv_model_n_ctx(const srv_model *m) { return m->n_ctx_slot; }
 uint32_t srv_model_max_token_bytes(const srv_model *m) { return gram_vocab_max_piece(m->gvocab); }
+const struct gram_vocab *srv_model_gram_vocab(const srv_model *m) { return m->gvocab; }
 
 srv_model *srv_model_retain(srv_model *m) {
     atomic_fetch_add(&m->refs, 1);

@@ -78,6 +78,9 @@ const srv_model_config *srv_model_config_requested(const srv_model *m);
 int32_t srv_model_n_ctx(const srv_model *m);
 /* The most bytes one token of the model spells under a grammar (0 without a vocab). */
 uint32_t srv_model_max_token_bytes(const srv_model *m);
+/* What each token spells, for grammars (NULL without a vocab): tool-call grammars name the
+ * markers it has as special tokens. */
+const struct gram_vocab *srv_model_gram_vocab(const srv_model *m);
 /* Another counted reference to m (released with srv_model_release); returns m. */
 srv_model *srv_model_retain(srv_model *m);
 

@@ -229,6 +229,46 @@ test('enable_thinking reaches the template (Qwen 3 closes the think block itself
   assert.ok(off.usage.prompt_tokens > on.usage.prompt_tokens, 'the empty <think></think> block is in the prompt');
 });
 
+// ---- oneOf with exclusive branches, decimal ranges (issue 13) ----
+
+const SHAPES = {
+  type: 'object',
+  properties: {
+    shape: {
+      oneOf: [
+        { type: 'object', properties: { kind: { const: 'circle' }, r: { type: 'number', exclusiveMinimum: 0, maximum: 2.5 } }, required: ['kind', 'r'], additionalProperties: false },
+        { type: 'object', properties: { kind: { const: 'rect' }, w: { type: 'number', minimum: 0.5, maximum: 1.5 }, h: { type: 'integer', minimum: 1, maximum: 9 } }, required: ['kind', 'w', 'h'], additionalProperties: false },
+        { type: 'string', maxLength: 8 },
+        { type: 'null' },
+      ],
+    },
+    temp: { type: 'number', exclusiveMinimum: -40.5, exclusiveMaximum: 0 },
+    level: { oneOf: [{ type: 'integer', maximum: -1 }, { type: 'integer', minimum: 0, maximum: 5 }] },
+  },
+  required: ['shape', 'temp', 'level'],
+  additionalProperties: false,
+};
+
+test('oneOf (discriminated, typed, ranged) and number ranges: 24 forced calls and formats validate with ajv', { timeout: 300_000 }, async () => {
+  const tools = [{ type: 'function', function: { name: 'draw', parameters: SHAPES } }];
+  const validate = ajv.compile(SHAPES);
+  let fractions = 0;
+  await pool(24, CONCURRENCY, async (k) => {
+    const body = { model: NAME, messages: [{ role: 'user', content: `draw ${k}` }], max_tokens: MAX_TOKENS, seed: 100 + k };
+    if (k % 3 === 2) {
+      const res = await chat({ ...body, response_format: { type: 'json_schema', json_schema: { name: 'draw', schema: SHAPES } } }, k % 2 === 1);
+      assert.equal(res.finish, 'stop', `format ${k}: ${res.content}`);
+      const doc = JSON.parse(res.content);
+      assert.ok(validate(doc), `format ${k}: ${res.content}: ${ajv.errorsText(validate.errors)}`);
+      return;
+    }
+    const res = await chat({ ...body, tools, tool_choice: 'required' }, k % 2 === 1);
+    checkCalls(res, tools, 'draw', `oneOf ${k}`);
+    if (/\.\d/.test(res.calls[0].arguments)) fractions++;
+  });
+  console.log(`# oneOf/number ranges: 24 validated, ${fractions} calls with a fraction`);
+});
+
 // ---- errors ----
 
 async function expect400(body, re) {
@@ -248,6 +288,13 @@ test('errors: bad schemas, unknown tools, bad grammars are 400 naming the proble
   await expect400({ tool_choice: 'required' }, /tools/);
   await expect400({ response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'string', not: {} } } } }, /not/);
   await expect400({ response_format: { type: 'xml' } }, /response_format/);
+  // oneOf whose branches may both match: refused, naming oneOf and why (not treated as anyOf)
+  await expect400({ tools: tool({ type: 'object', properties: { a: { oneOf: [{ type: 'number' }, { type: 'integer' }] } } }) },
+    /'oneOf' branches 0 and 1 are not provably exclusive.*#\/properties\/a\/oneOf/);
+  await expect400({ response_format: { type: 'json_schema', json_schema: { name: 's', schema: { oneOf: [{ type: 'string' }, { type: 'string', maxLength: 2 }] } } } },
+    /oneOf.*not provably exclusive/);
+  await expect400({ tools: tool({ type: 'object', properties: { x: { type: 'number', minimum: 2.5, exclusiveMaximum: 2.5 } } }) },
+    /no number between minimum and maximum/);
   await expect400({ grammar: 'root ::= "a' }, /grammar.*\d+:\d+|\d+:\d+.*grammar/s);
   await expect400({ grammar: 'root ::= undefined_rule' }, /undefined_rule/);
 });

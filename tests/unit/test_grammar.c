@@ -15,6 +15,7 @@
 #include "sample/sample.h"
 #include "tokenizer/tokenizer.h"
 #include "fixtures.h"
+#include "grammar/json_schema.h"
 
 static gram_grammar *parse(const char *text, he_error *err) {
     return gram_parse(text, strlen(text), NULL, err);
@@ -66,7 +67,7 @@ Test(gbnf, parse_errors_with_positions) {
                 "grammar:1:14: expected a newline before the next rule 'x'");
     parse_fails("root ::= \"a\"**",
                 "grammar:1:14: a repetition cannot follow another; use a group");
-    parse_fails("root ::= @", "grammar:1:10: unexpected '@'");
+    parse_fails("root ::= @", "grammar:1:10: expected '\"' after '@'");
     parse_fails("x ::= \"a\"", "grammar: no rule named 'root'");
     parse_fails(
         "root ::= root \"a\" | \"b\"",
@@ -552,4 +553,134 @@ Test(room, sample_room_finishes_in_time) {
     }
     gram_free(g);
     gram_vocab_free(gv);
+}
+
+/* ---- markers: special tokens under a grammar ---- */
+
+/* With `@"MARKER"` the model must write the marker as its one special token: the mask allows
+ * that token and nothing that spells the marker's text; sampling under random logits emits the
+ * token id; the text spelled out is refused token by token; gram_matcher_accept_bytes (text
+ * already written: a lazy trigger) reads the text as the marker. */
+static void marker_suite(const char *vocab_name, const char *marker) {
+    tok_vocab *tv = load_vocab(vocab_name);
+    he_error err;
+    gram_vocab *gv = gram_vocab_from_tok(tv, &err);
+    cr_assert_not_null(gv, "%s", err.msg);
+    int32_t special = gram_vocab_special(gv, marker, strlen(marker));
+    cr_assert_geq(special, 0, "%s has %s as one token", vocab_name, marker);
+    char *lit = gram_literal(marker, strlen(marker));
+    char text[512];
+    snprintf(text, sizeof text, "root ::= \"x\"? @%s \"{\\\"a\\\": \" [0-9]{1,3} \"}\"", lit);
+    gram_grammar *g = gram_parse(text, strlen(text), NULL, &err);
+    cr_assert_not_null(g, "%s: %s", text, err.msg);
+    int32_t n = tok_n_vocab(tv);
+    float *logits = malloc((size_t)n * sizeof *logits), *scratch = malloc((size_t)n * sizeof *scratch);
+    /* the mask at the start: "x" tokens and the marker token; nothing spelling the marker */
+    gram_matcher *m = gram_matcher_new(g, gv, &err);
+    for (int32_t i = 0; i < n; i++)
+        logits[i] = 0.0f;
+    gram_matcher_mask(m, logits);
+    cr_expect(!isinf(logits[special]), "the marker token is allowed");
+    for (int32_t t = 0; t < n; t++) {
+        if (isinf(logits[t]) || t == special) continue;
+        cr_expect_eq(strcmp(tok_text(tv, t), "x"), 0, "only 'x' or the marker: token %d '%s' allowed", t,
+                     tok_text(tv, t));
+    }
+    cr_expect(gram_matcher_allows(m, special));
+    /* the marker's text spelled out is refused: its first character, and the longest
+     * ordinary token that begins it */
+    int32_t lt = tok_find(tv, "<", 1);
+    cr_assert_geq(lt, 0);
+    cr_expect(!gram_matcher_allows(m, lt), "'<' as text is refused where the marker must come");
+    int n_prefix = 0;
+    for (int32_t t = 0; t < n; t++) { /* every ordinary token that begins the marker's text */
+        const char *tx = tok_text(tv, t);
+        if (t == special || tok_attr(tv, t) == TOK_ATTR_CONTROL || !tx || !*tx ||
+            strncmp(marker, tx, strlen(tx)))
+            continue;
+        n_prefix++;
+        cr_expect(!gram_matcher_allows(m, t), "'%s' is refused", tx);
+    }
+    cr_expect_gt(n_prefix, 0);
+    gram_matcher_free(m);
+    /* sampling under random logits: the output's token ids contain the marker's id */
+    sample_params sp = sample_params_default();
+    sp.temperature = 1.0f, sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f;
+    uint64_t rs = 99;
+    for (int round = 0; round < 4; round++) {
+        sp.seed = 77 + (uint64_t)round;
+        sample_chain *sc = sample_chain_new(&sp, n, &err);
+        m = gram_matcher_new(g, gv, &err);
+        bool saw = false;
+        int steps = 0;
+        while (!gram_matcher_must_end(m) && steps++ < 40) {
+            for (int32_t i = 0; i < n; i++)
+                logits[i] = (float)((rs = rs * 6364136223846793005ull + 1442695040888963407ull) >> 40) / (float)(1 << 24) * 4.0f;
+            int32_t t = gram_sample(m, sc, logits, scratch, &err);
+            cr_assert_geq(t, 0, "%s", err.msg);
+            saw |= t == special;
+        }
+        cr_expect(gram_matcher_must_end(m), "the sentence completes");
+        cr_expect(saw, "round %d: the marker came as token %d", round, special);
+        gram_matcher_free(m);
+        sample_chain_free(sc);
+    }
+    /* the forced completion (room guard) emits the marker token too */
+    m = gram_matcher_new(g, gv, &err);
+    sp.temperature = 0.0f;
+    sample_chain *sc = sample_chain_new(&sp, n, &err);
+    for (int32_t i = 0; i < n; i++)
+        logits[i] = 0.0f;
+    logits[lt] = 50.0f; /* the model wants to spell the marker */
+    int64_t need = gram_matcher_need(m);
+    int32_t t = gram_sample_room(m, sc, logits, scratch, need, &err);
+    cr_expect_eq(t, special, "the room guard forces the marker token (got %d)", t);
+    gram_matcher_free(m);
+    sample_chain_free(sc);
+    /* text already written (a lazy trigger) is read as the marker */
+    m = gram_matcher_new(g, gv, &err);
+    snprintf(text, sizeof text, "%s{\"a\": 12}", marker);
+    cr_expect_eq(gram_matcher_accept_bytes(m, text, strlen(text), &err), 0, "%s", err.msg);
+    cr_expect(gram_matcher_must_end(m));
+    gram_matcher_free(m);
+    /* a plain literal stays text: the spelled form is allowed there */
+    snprintf(text, sizeof text, "root ::= %s", lit);
+    gram_grammar *g2 = gram_parse(text, strlen(text), NULL, &err);
+    m = gram_matcher_new(g2, gv, &err);
+    cr_expect(gram_matcher_allows(m, lt));
+    gram_matcher_free(m);
+    gram_free(g2);
+    free(lit);
+    free(logits);
+    free(scratch);
+    gram_free(g);
+    gram_vocab_free(gv);
+    tok_vocab_free(tv);
+}
+
+Test(marker, qwen2_tool_call_token, .timeout = 60) { marker_suite("qwen2", "<tool_call>"); }
+/* a control token (this Llama 3 vocab predates <|python_tag|>; the same kind of token) */
+Test(marker, llama3_control_token, .timeout = 60) { marker_suite("llama-bpe", "<|start_header_id|>"); }
+
+Test(marker, parse_and_lengths) {
+    he_error err;
+    parse_fails("root ::= @x", "grammar:1:10: expected '\"' after '@'");
+    parse_fails("root ::= @\"\"", "grammar:1:10: empty marker");
+    gram_grammar *g = parse("root ::= @\"<m>\" \"ab\" @\"<m>\"", &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    int64_t lo, hi;
+    cr_assert_eq(gram_rule_bounds(g, NULL, &lo, &hi), 0);
+    cr_expect_eq(lo, 4 + 2 + 4, "a marker counts as 4 bytes (one token, at least)");
+    /* without a vocab, the text reads as the marker; text never otherwise matches it */
+    gram_matcher *m = gram_matcher_new(g, NULL, &err);
+    cr_expect_eq(gram_matcher_accept_bytes(m, "<m>ab<m>", 8, &err), 0, "%s", err.msg);
+    cr_expect(gram_matcher_must_end(m));
+    gram_matcher_free(m);
+    gram_free(g);
+    /* negated classes and '.' never take a marker's place */
+    g = parse("root ::= [^a] | .", &err);
+    m = gram_matcher_new(g, NULL, &err);
+    cr_expect_neq(gram_matcher_accept_bytes(m, "\xf4\x90\x80\x80", 4, &err), 0);
+    gram_matcher_free(m);
+    gram_free(g);
 }

@@ -111,10 +111,17 @@ static bool valid(const json_t *v, const json_t *s, const json_t *root) {
     }
     if (json_is_number(v)) {
         double d = json_number_value(v);
-        if ((x = json_object_get(s, "minimum")) && d < json_number_value(x)) return false;
-        if ((x = json_object_get(s, "maximum")) && d > json_number_value(x)) return false;
-        if ((x = json_object_get(s, "exclusiveMinimum")) && d <= json_number_value(x)) return false;
-        if ((x = json_object_get(s, "exclusiveMaximum")) && d >= json_number_value(x)) return false;
+        /* draft 4: boolean exclusiveMinimum/exclusiveMaximum make minimum/maximum strict */
+        bool emn = json_is_true(json_object_get(s, "exclusiveMinimum")),
+             emx = json_is_true(json_object_get(s, "exclusiveMaximum"));
+        if ((x = json_object_get(s, "minimum")) && (emn ? d <= json_number_value(x) : d < json_number_value(x)))
+            return false;
+        if ((x = json_object_get(s, "maximum")) && (emx ? d >= json_number_value(x) : d > json_number_value(x)))
+            return false;
+        if ((x = json_object_get(s, "exclusiveMinimum")) && json_is_number(x) && d <= json_number_value(x))
+            return false;
+        if ((x = json_object_get(s, "exclusiveMaximum")) && json_is_number(x) && d >= json_number_value(x))
+            return false;
     }
     if (json_is_array(v)) {
         size_t n = json_array_size(v), np = 0;
@@ -452,4 +459,202 @@ Test(schema, leap_year_dates) {
     gram_free(g);
     free(text);
     json_decref(s);
+}
+
+/* ---- oneOf exclusivity ---- */
+
+Test(schema, one_of_disjoint_branches_are_exact) {
+    const char *schemas[] = {
+        /* different types */
+        "{\"oneOf\":[{\"type\":\"string\",\"maxLength\":4},{\"type\":\"integer\"},{\"type\":"
+        "\"null\"}]}",
+        /* different const values */
+        "{\"oneOf\":[{\"const\":\"a\"},{\"const\":\"b\"},{\"enum\":[1,2]}]}",
+        /* a required discriminator with different const values */
+        "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"circle\"},\"r\":{"
+        "\"type\":\"number\",\"minimum\":0,\"maximum\":10}},\"required\":[\"kind\",\"r\"]},"
+        "{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"square\"},\"side\":{\"type\":"
+        "\"integer\"}},\"required\":[\"kind\",\"side\"]}]}",
+        /* discriminator through $ref and enum */
+        "{\"$defs\":{\"a\":{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"x\",\"y\"]}},"
+        "\"required\":[\"t\"]},\"b\":{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"z\"]},"
+        "\"v\":{\"type\":\"boolean\"}},\"required\":[\"t\"]}},\"oneOf\":[{\"$ref\":\"#/$defs/a\"},"
+        "{\"$ref\":\"#/$defs/b\"}]}",
+        /* numeric ranges that do not meet */
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":0.5},{\"type\":\"number\","
+        "\"exclusiveMinimum\":0.5}]}",
+        "{\"oneOf\":[{\"type\":\"integer\",\"maximum\":-1},{\"type\":\"integer\",\"minimum\":0,"
+        "\"maximum\":9},{\"type\":\"string\"}]}",
+        /* as Pydantic writes a discriminated union */
+        "{\"$defs\":{\"Cat\":{\"properties\":{\"pet_type\":{\"const\":\"cat\",\"title\":\"Pet Type\","
+        "\"type\":\"string\"},\"meows\":{\"title\":\"Meows\",\"type\":\"integer\"}},\"required\":["
+        "\"pet_type\",\"meows\"],\"title\":\"Cat\",\"type\":\"object\"},\"Dog\":{\"properties\":{"
+        "\"pet_type\":{\"const\":\"dog\",\"title\":\"Pet Type\",\"type\":\"string\"},\"barks\":{"
+        "\"title\":\"Barks\",\"type\":\"number\"}},\"required\":[\"pet_type\",\"barks\"],\"title\":"
+        "\"Dog\",\"type\":\"object\"}},\"oneOf\":[{\"$ref\":\"#/$defs/Cat\"},{\"$ref\":\"#/$defs/Dog\"}],"
+        "\"discriminator\":{\"propertyName\":\"pet_type\",\"mapping\":{\"cat\":\"#/$defs/Cat\",\"dog\":"
+        "\"#/$defs/Dog\"}}}",
+    };
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++)
+        check_schema(schemas[i], 40, 20); /* the validator counts matching branches: exactly one */
+}
+
+Test(schema, one_of_overlap_is_refused) {
+    const char *why = "are not provably exclusive (a value could match both, and oneOf needs "
+                      "exactly one): give them different types, different const/enum values, "
+                      "disjoint numeric ranges, or a required property with different const "
+                      "values; or use anyOf at #/oneOf";
+    char want[600];
+    snprintf(want, sizeof want, "schema: 'oneOf' branches 0 and 1 %s", why);
+    refuse("{\"oneOf\":[{\"type\":\"number\"},{\"type\":\"integer\"}]}", want);
+    refuse("{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"string\",\"maxLength\":3}]}", want);
+    /* no type: a string matches a schema that only constrains objects */
+    refuse("{\"oneOf\":[{\"properties\":{\"a\":{\"const\":1}},\"required\":[\"a\"]},{\"type\":"
+           "\"string\"}]}",
+           want);
+    /* the discriminator is not required in both */
+    refuse("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"k\":{\"const\":1}},\"required\":["
+           "\"k\"]},{\"type\":\"object\",\"properties\":{\"k\":{\"const\":2}}}]}",
+           want);
+    /* ranges that touch: 1 is in both */
+    refuse("{\"oneOf\":[{\"type\":\"integer\",\"maximum\":1},{\"type\":\"integer\",\"minimum\":1}]}",
+           want);
+    /* 1 and 1.0 are the same value */
+    refuse("{\"oneOf\":[{\"const\":1},{\"const\":1.0}]}", want);
+    snprintf(want, sizeof want, "schema: 'oneOf' branches 1 and 2 %s", why);
+    refuse("{\"oneOf\":[{\"type\":\"null\"},{\"enum\":[\"a\",\"b\"]},{\"enum\":[\"b\",\"c\"]}]}",
+           want);
+}
+
+/* ---- number ranges ---- */
+
+/* Whether the grammar for schema_text accepts text as a whole sentence. */
+static bool schema_accepts(const char *schema_text, const char *text) {
+    json_t *s = json_loads(schema_text, JSON_DECODE_ANY, NULL);
+    he_error err;
+    char *gbnf = gram_schema_to_gbnf(s, &err);
+    cr_assert_not_null(gbnf, "%s: %s", schema_text, err.msg);
+    gram_grammar *g = gram_parse(gbnf, strlen(gbnf), NULL, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    gram_matcher *m = gram_matcher_new(g, NULL, &err);
+    bool ok = gram_matcher_accept_bytes(m, text, strlen(text), &err) == 0 && gram_matcher_can_end(m);
+    gram_matcher_free(m);
+    gram_free(g);
+    free(gbnf);
+    json_decref(s);
+    return ok;
+}
+
+/* Samples many numbers with a digit-happy random walk and checks each against the bounds as
+ * doubles (as ajv compares). */
+static int check_numbers(const char *schema_text, int samples) {
+    json_t *s = json_loads(schema_text, 0, NULL);
+    he_error err;
+    char *gbnf = gram_schema_to_gbnf(s, &err);
+    cr_assert_not_null(gbnf, "%s: %s", schema_text, err.msg);
+    gram_grammar *g = gram_parse(gbnf, strlen(gbnf), NULL, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    gram_vocab *v = byte_vocab();
+    int finished = 0, fractions = 0;
+    for (int i = 0; i < samples; i++) {
+        char *text = walk(g, v, 64);
+        if (!text) continue;
+        finished++;
+        json_t *val = json_loads(text, JSON_DECODE_ANY, NULL);
+        cr_assert(json_is_number(val), "%s: not a number: %s", schema_text, text);
+        cr_assert(valid(val, s, s), "%s: %s out of range\n%s", schema_text, text, gbnf);
+        cr_assert(!strpbrk(text, "eE"), "%s: exponent in %s", schema_text, text);
+        fractions += strchr(text, '.') != NULL;
+        json_decref(val);
+        free(text);
+    }
+    cr_expect_geq(finished, samples / 2, "%s: %d of %d finished", schema_text, finished, samples);
+    gram_vocab_free(v);
+    gram_free(g);
+    free(gbnf);
+    json_decref(s);
+    return fractions;
+}
+
+Test(schema, number_ranges_random) {
+    const char *schemas[] = {
+        "{\"type\":\"number\",\"minimum\":0.5,\"maximum\":1.5}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":0.5,\"exclusiveMaximum\":1.5}",
+        "{\"type\":\"number\",\"minimum\":-2.75,\"maximum\":-0.125}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":-1,\"exclusiveMaximum\":0}",
+        "{\"type\":\"number\",\"minimum\":-3.3,\"exclusiveMaximum\":12.07}",
+        "{\"type\":\"number\",\"minimum\":0.1}",
+        "{\"type\":\"number\",\"maximum\":-0.001}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":0}",
+        "{\"type\":\"number\",\"minimum\":0.30000000000000004,\"maximum\":0.3000001}",
+        "{\"type\":\"number\",\"minimum\":123.456,\"maximum\":123.4561}",
+        "{\"type\":\"number\",\"minimum\":99.99,\"maximum\":1000.001}",
+        "{\"type\":\"number\",\"minimum\":-1e-7,\"maximum\":1e-7}",
+        "{\"type\":\"number\",\"minimum\":0,\"maximum\":1,\"exclusiveMaximum\":true}",
+        "{\"minimum\":-0.5,\"maximum\":0.5}",
+    };
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++)
+        cr_expect_gt(check_numbers(schemas[i], 300), 0, "%s: no sample had a fraction", schemas[i]);
+    int fractions = 0;
+    /* random ranges: bounds with up to 4 decimals, either side open or closed */
+    for (int k = 0; k < 40; k++) {
+        double a = (double)((long)((double)frand() * 2000000) - 1000000) / 10000.0;
+        double b = a + (double)(long)((double)frand() * 300000) / 10000.0 + 0.0001;
+        char sch[200];
+        snprintf(sch, sizeof sch, "{\"type\":\"number\",\"%s\":%.4f,\"%s\":%.4f}",
+                 frand() < 0.5f ? "minimum" : "exclusiveMinimum", a,
+                 frand() < 0.5f ? "maximum" : "exclusiveMaximum", b);
+        fractions += check_numbers(sch, 60);
+    }
+    cr_expect_gt(fractions, 40, "random ranges: only %d samples had a fraction", fractions);
+}
+
+Test(schema, number_range_edges) {
+    const char *r = "{\"type\":\"number\",\"minimum\":0.5,\"maximum\":1.5}";
+    const char *in[] = {"0.5", "0.50", "0.5000001", "1", "1.0", "1.25", "1.5", "1.499999"};
+    const char *out[] = {"0.4999", "0", "1.5000001", "1.51", "2", "-1", "1e0", "0.49", "-0.5"};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        cr_expect(schema_accepts(r, in[i]), "%s refused", in[i]);
+    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+        cr_expect(!schema_accepts(r, out[i]), "%s accepted", out[i]);
+    const char *x = "{\"type\":\"number\",\"exclusiveMinimum\":0.5,\"exclusiveMaximum\":1.5}";
+    cr_expect(!schema_accepts(x, "0.5"));
+    cr_expect(!schema_accepts(x, "0.500"));
+    cr_expect(!schema_accepts(x, "1.5"));
+    cr_expect(schema_accepts(x, "0.5001"));
+    cr_expect(schema_accepts(x, "1.4999"));
+    cr_expect(schema_accepts(x, "1"));
+    const char *neg = "{\"type\":\"number\",\"minimum\":-2.5,\"exclusiveMaximum\":-1}";
+    cr_expect(schema_accepts(neg, "-2.5"));
+    cr_expect(schema_accepts(neg, "-1.01"));
+    cr_expect(schema_accepts(neg, "-2"));
+    cr_expect(!schema_accepts(neg, "-1"));
+    cr_expect(!schema_accepts(neg, "-1.0"));
+    cr_expect(!schema_accepts(neg, "-2.51"));
+    cr_expect(!schema_accepts(neg, "-0.5"));
+    const char *z = "{\"type\":\"number\",\"exclusiveMinimum\":-1,\"maximum\":0}";
+    cr_expect(schema_accepts(z, "0"));
+    cr_expect(schema_accepts(z, "0.000"));
+    cr_expect(schema_accepts(z, "-0.999"));
+    cr_expect(!schema_accepts(z, "-0"), "-0 is never generated");
+    cr_expect(!schema_accepts(z, "-1"));
+    cr_expect(!schema_accepts(z, "0.001"));
+    const char *open0 = "{\"type\":\"number\",\"exclusiveMinimum\":0,\"maximum\":2}";
+    cr_expect(!schema_accepts(open0, "0"));
+    cr_expect(!schema_accepts(open0, "0.0000"));
+    cr_expect(schema_accepts(open0, "0.0001"));
+    cr_expect(schema_accepts(open0, "2"));
+    cr_expect(!schema_accepts(open0, "2.0001"));
+    /* at most 15 significant digits (so an exclusive bound stays exclusive as a double) */
+    const char *big = "{\"type\":\"number\",\"minimum\":1000000,\"exclusiveMaximum\":1000001}";
+    cr_expect(schema_accepts(big, "1000000.12345678"));
+    cr_expect(!schema_accepts(big, "1000000.123456789"));
+    refuse("{\"type\":\"number\",\"minimum\":2.5,\"exclusiveMaximum\":2.5}",
+           "schema: no number between minimum and maximum at #");
+    /* no decimal of 15 significant digits lies between these two doubles */
+    refuse("{\"type\":\"number\",\"minimum\":0.30000000000000004,\"maximum\":0.3000000000000001}",
+           "schema: no number of at most 15 significant digits between minimum and maximum at #");
+    refuse("{\"type\":\"number\",\"minimum\":1e20}",
+           "schema: a bounded number must allow values below 1e15 in magnitude (numbers are "
+           "generated with at most 15 significant digits) at #");
 }

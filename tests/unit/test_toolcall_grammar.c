@@ -247,6 +247,8 @@ typedef struct {
     const gram_vocab *gv;
     float *logits, *scratch;
     uint64_t rng;
+    int32_t want; /* a token id to count in the outputs (-1: none) */
+    int n_want;
 } sim;
 
 static void random_logits(sim *S) {
@@ -290,6 +292,7 @@ static size_t generate(sim *S, const tc_grammar *g, const char *fam, uint64_t se
         int32_t t = gram_sample(m, sc, S->logits, S->scratch, &err);
         cr_assert(t >= 0, "%s: dead end: %s after '%.*s'", fam, err.msg, (int)n, text);
         sample_chain_accept(sc, t);
+        S->n_want += t == S->want;
         if (tok_is_eog(S->tv, t)) break;
         n += tok_token_bytes(S->tv, t, true, text + n, cap - n - 1);
         cr_assert(n < cap - 300);
@@ -316,7 +319,8 @@ Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
     gram_vocab *gv = gram_vocab_from_tok(tv, &err);
     cr_assert(gv, "%s", err.msg);
     int32_t nv = tok_n_vocab(tv);
-    sim S = {tv, gv, malloc((size_t)nv * sizeof(float)), malloc((size_t)nv * sizeof(float)), 0x9e3779b97f4a7c15ULL};
+    sim S = {tv, gv, malloc((size_t)nv * sizeof(float)), malloc((size_t)nv * sizeof(float)), 0x9e3779b97f4a7c15ULL,
+             -1, 0};
     json_t *tools = J("[" TOOL("get_weather", WEATHER_SCHEMA) ", "
                       TOOL("now", "{\"type\": \"object\", \"properties\": {\"tz\": {\"enum\": [\"UTC\", \"CET\"]}}, "
                            "\"additionalProperties\": false}") ", "
@@ -333,7 +337,8 @@ Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
         for (int rep = 0; rep < 4; rep++) {
             tc_choice ch = rep == 2 ? TC_CHOICE_NAMED : rep == 3 ? TC_CHOICE_AUTO : TC_CHOICE_REQUIRED;
             if (ch == TC_CHOICE_AUTO && f == TC_FUNCTIONARY_V3_2) ch = TC_CHOICE_REQUIRED;
-            tc_spec spec = {.family = (tc_family)f, .tools = tools, .choice = ch, .named = "plan", .parallel = rep == 1};
+            tc_spec spec = {.family = (tc_family)f, .tools = tools, .choice = ch, .named = "plan", .parallel = rep == 1,
+                            .vocab = gv};
             tc_grammar g;
             cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
             char text[16384];
@@ -362,6 +367,35 @@ Test(toolcall_grammar, random_model_calls_parse, .timeout = 180) {
         }
     }
     cr_expect_eq(with_calls, runs);
+    /* Hermes markers are single tokens of this vocab: a forced call's token ids contain them,
+     * and the grammar never lets the model spell them */
+    int32_t open_id = gram_vocab_special(gv, "<tool_call>", 11), close_id = gram_vocab_special(gv, "</tool_call>", 12);
+    cr_assert(open_id >= 0 && close_id >= 0);
+    for (int rep = 0; rep < 6; rep++) {
+        tc_spec spec = {.family = TC_HERMES, .tools = tools, .choice = rep & 1 ? TC_CHOICE_NAMED : TC_CHOICE_REQUIRED,
+                        .named = "now", .parallel = rep >= 4, .vocab = gv};
+        tc_grammar g;
+        cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+        cr_expect(strstr(g.gbnf, "@\"<tool_call>\"") && strstr(g.gbnf, "@\"</tool_call>\""), "%s", g.gbnf);
+        char text[16384];
+        S.want = open_id, S.n_want = 0;
+        size_t n = generate(&S, &g, "hermes", (uint64_t)(500 + rep), text, sizeof text);
+        int opens = S.n_want;
+        tc_reasoning r = {0};
+        tc_result res;
+        cr_assert_eq(tc_parse(TC_HERMES, &r, true, text, n, &res, NULL), 0);
+        cr_expect(res.n_calls >= 1, "no call in '%s'", text);
+        cr_expect_eq(opens, res.n_calls, "every call opened with token %d: %d of %d in '%s'", open_id, opens,
+                     res.n_calls, text);
+        tc_result_free(&res);
+        tc_grammar_free(&g);
+        /* the same without the vocab: markers are text */
+        spec.vocab = NULL;
+        cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+        cr_expect(!strstr(g.gbnf, "@\""));
+        tc_grammar_free(&g);
+    }
+    S.want = -1;
     json_decref(tools);
     free(S.logits);
     free(S.scratch);
@@ -385,5 +419,86 @@ Test(toolcall_grammar, untyped_parameters_are_objects) {
     cr_expect(!accepts(g.gbnf, v, "<tool_call>\n{\"name\": \"t\", \"arguments\": \"x", NULL, NULL));
     tc_grammar_free(&g);
     gram_vocab_free(v);
+    json_decref(tools);
+}
+
+/* Llama 3.1 built-in tools: the grammar writes NAME.call(query="...") (or raw code for
+ * code_interpreter) after <|python_tag|>, and the parser reads it back into calls. */
+Test(toolcall_grammar, llama3_builtin_tools, .timeout = 120) {
+    json_t *tools = J("[" TOOL("brave_search", "{\"type\": \"object\", \"properties\": {\"query\": {\"type\": \"string\"}}, "
+                                               "\"required\": [\"query\"]}") ", "
+                      TOOL("code_interpreter", "{\"type\": \"object\", \"properties\": {\"code\": {\"type\": \"string\"}}}") ", "
+                      TOOL("get_weather", WEATHER_SCHEMA) "]");
+    he_error err = {0};
+    cr_assert_eq(tc_validate(tools, NULL, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_expect(tc_is_builtin(TC_LLAMA3, "brave_search") && tc_is_builtin(TC_LLAMA3, "wolfram_alpha") &&
+              tc_is_builtin(TC_LLAMA3, "code_interpreter"));
+    cr_expect(!tc_is_builtin(TC_HERMES, "brave_search") && !tc_is_builtin(TC_LLAMA3, "get_weather"));
+    gram_vocab *bv = byte_vocab();
+    tc_spec spec = {.family = TC_LLAMA3, .tools = tools, .choice = TC_CHOICE_REQUIRED};
+    tc_grammar g;
+    cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+    bool can_end;
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(query=\"a \\\"b\\\"\\n\")", &can_end, NULL), "%s",
+              g.gbnf);
+    cr_expect(can_end);
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>import math\nprint(math.pi)", &can_end, NULL));
+    cr_expect(accepts(g.gbnf, bv, "{\"name\": \"get_weather\", \"parameters\": {\"location\": \"Paris\"}}", NULL, NULL));
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(q=\"a\")", NULL, NULL), "code for code_interpreter");
+    cr_expect(!accepts(g.gbnf, bv, "{\"name\": \"brave_search\", \"parameters\": {\"query\": \"a\"}}", NULL, NULL),
+              "a built-in tool is called in its own syntax");
+    tc_grammar_free(&g);
+    spec.choice = TC_CHOICE_NAMED;
+    spec.named = "brave_search";
+    cr_assert_eq(tc_grammar_build(&spec, &g, &err), 0, "%s", err.msg);
+    cr_expect(accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(query=\"a\")", NULL, NULL));
+    cr_expect(!accepts(g.gbnf, bv, "<|python_tag|>brave_search.call(q=\"a\")", NULL, NULL));
+    cr_expect(!accepts(g.gbnf, bv, "<|python_tag|>print(1)", NULL, NULL));
+    tc_grammar_free(&g);
+    /* raw code is a call to code_interpreter when that tool is offered */
+    tc_reasoning r = {0};
+    tc_result res;
+    const char *code = "<|python_tag|>print(6 * 7)<|eom_id|>";
+    cr_assert_eq(tc_parse_tools(TC_LLAMA3, &r, true, tools, code, strlen(code), &res, &err), 0);
+    cr_assert_eq(res.n_calls, 1);
+    cr_expect_str_eq(res.calls[0].name, "code_interpreter");
+    cr_expect_str_eq(res.calls[0].arguments, "{\"code\":\"print(6 * 7)\"}");
+    tc_result_free(&res);
+    cr_assert_eq(tc_parse(TC_LLAMA3, &r, true, code, strlen(code), &res, &err), 0);
+    cr_expect_str_eq(res.calls[0].name, "python");
+    tc_result_free(&res);
+    /* a random model on a real vocab, forced to brave_search: the call lands in its syntax */
+    char path[1024];
+    fixture_path(path, sizeof path, "vocab/ggml-vocab-qwen2.gguf");
+    gguf_file *gf = gguf_open(path, &err);
+    cr_assert(gf, "%s", err.msg);
+    tok_vocab *tv = tok_vocab_load(gf, &err);
+    gram_vocab *gv = gram_vocab_from_tok(tv, &err);
+    int32_t nv = tok_n_vocab(tv);
+    sim S = {tv, gv, malloc((size_t)nv * sizeof(float)), malloc((size_t)nv * sizeof(float)), 0x1234567ULL, -1, 0};
+    for (int rep = 0; rep < 8; rep++) {
+        tc_spec ns = {.family = TC_LLAMA3, .tools = tools, .choice = TC_CHOICE_NAMED, .named = "brave_search",
+                      .vocab = gv};
+        cr_assert_eq(tc_grammar_build(&ns, &g, &err), 0, "%s", err.msg);
+        char text[16384];
+        size_t n = generate(&S, &g, "llama3", (uint64_t)(900 + rep), text, sizeof text);
+        cr_assert_eq(tc_parse_tools(TC_LLAMA3, &r, true, tools, text, n, &res, &err), 0);
+        cr_expect_eq(res.n_calls, 1, "no call in '%s'", text);
+        if (res.n_calls == 1) {
+            cr_expect_str_eq(res.calls[0].name, "brave_search");
+            json_t *a = json_loads(res.calls[0].arguments, 0, NULL);
+            cr_expect(json_is_string(json_object_get(a, "query")) && json_object_size(a) == 1, "%s",
+                      res.calls[0].arguments);
+            json_decref(a);
+        }
+        tc_result_free(&res);
+        tc_grammar_free(&g);
+    }
+    free(S.logits);
+    free(S.scratch);
+    gram_vocab_free(gv);
+    tok_vocab_free(tv);
+    gguf_close(gf);
+    gram_vocab_free(bv);
     json_decref(tools);
 }
