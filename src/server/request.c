@@ -838,6 +838,9 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
         json_t *chat = srv_responses_to_chat(root, &out->resp_echo, err);
         rc = chat ? parse_chat(out, chat, err) : -1;
         json_decref(chat);
+        /* a value the translation lost to a failed allocation (jansson drops it and goes on)
+         * would read as a missing field: out of memory, not a 400 */
+        if (he_alloc_failures() != failed) rc = srv_req_nomem(err);
         break;
     }
     default: rc = srv_req_fail(err, 400, NULL, NULL, "unknown API");

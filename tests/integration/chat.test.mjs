@@ -32,6 +32,19 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+// The server's metric; retried, since a pooled keep-alive connection the server just closed
+// for idleness fails one fetch (the chat tests sit idle for seconds between metric reads).
+async function m(name) {
+  for (let i = 0; ; i++) {
+    try {
+      return await metric(srv.url, name, 'tq3');
+    } catch (e) {
+      if (i >= 3) throw e;
+      await sleep(100);
+    }
+  }
+}
+
 // A chat in a fresh tmux window; returns helpers bound to it.
 function open(name, args, env = {}) {
   const status = join(dir, `${name}.status`);
@@ -72,7 +85,7 @@ test('--url: two turns keep the conversation; Ctrl-C stops a generation, not the
   await c.until(() => c.prompts() >= 1, 'the first prompt');
   await c.say('/set parameter num_predict 6');
   assert.match(c.screen(), /Set parameter 'num_predict' to '6'/);
-  const p0 = (await metric(srv.url, 'hearth_prompt_tokens_total', 'tq3')) || 0; // NaN before the first request
+  const p0 = (await m('hearth_prompt_tokens_total')) || 0; // NaN before the first request
   await c.say('first question');
   await c.say('second question');
   const [t1, t2] = c.lines();
@@ -88,7 +101,7 @@ test('--url: two turns keep the conversation; Ctrl-C stops a generation, not the
   // cached first turn is reused), and its prompt counter saw exactly these two prompts
   assert.ok(t2.prompt_tokens > t1.prompt_tokens, JSON.stringify([t1, t2]));
   assert.ok(t2.cached_tokens >= t1.prompt_tokens - 1, `cached ${t2.cached_tokens} of the first ${t1.prompt_tokens}`);
-  assert.equal(await metric(srv.url, 'hearth_prompt_tokens_total', 'tq3'), p0 + t1.prompt_tokens + t2.prompt_tokens);
+  assert.equal(await m('hearth_prompt_tokens_total'), p0 + t1.prompt_tokens + t2.prompt_tokens);
   assert.match(c.screen(), /^>>> first question$/m);
   assert.match(c.screen(), /^>>> second question$/m);
 
@@ -105,8 +118,8 @@ test('--url: two turns keep the conversation; Ctrl-C stops a generation, not the
   assert.match(c.screen(), /stopped; this turn is not kept/);
   assert.equal(c.exitCode(), null, 'still running');
   // the server freed the slot (the client closed the connection)
-  for (let i = 0; i < 40 && (await metric(srv.url, 'hearth_slots_busy', 'tq3')) !== 0; i++) await sleep(50);
-  assert.equal(await metric(srv.url, 'hearth_slots_busy', 'tq3'), 0);
+  for (let i = 0; i < 40 && (await m('hearth_slots_busy')) !== 0; i++) await sleep(50);
+  assert.equal(await m('hearth_slots_busy'), 0);
   await c.say('/set parameter num_predict 3');
   await c.say('after the interrupt');
   const all = c.lines();

@@ -8,12 +8,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import Ajv from 'ajv';
 import { startServer, BIN, vocab } from './server_helpers.mjs';
+import { fixture } from './fixtures.mjs';
 
 const VOCAB = vocab('qwen2');
 let dir, srv, client;
@@ -256,6 +257,16 @@ test('/tokenize equals the tokenizer CLI; /detokenize inverts it; with_pieces sp
   const nsp = await (await post('/tokenize', { model: 'tq3', content: '<|im_start|>', parse_special: false })).json();
   assert.equal(sp.tokens.length, 1);
   assert.ok(nsp.tokens.length > 1);
+});
+
+test('/tokenize and /detokenize answer as llama-server does (reference answers, same vocab)', async () => {
+  const ref = JSON.parse(readFileSync(fixture('tokenize/llama_server_qwen2.json'), 'utf8'));
+  assert.ok(ref.length >= 9);
+  for (const c of ref) {
+    const r = await post(c.path, { ...c.body, model: 'tq3' });
+    assert.equal(r.status, c.status);
+    assert.deepEqual(await r.json(), c.response, `${c.path} ${JSON.stringify(c.body)}`);
+  }
 });
 
 test('/tokenize and /detokenize errors: ids out of range, types, model', async () => {
