@@ -375,10 +375,6 @@ int cmd_chat(int argc, char **argv) {
         fprintf(stderr, "hearth chat: cannot open %s: %s\n", a.log_path, strerror(errno));
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint; /* no SA_RESTART: a read at the prompt returns on Ctrl-C */
-    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     local_server ls = {0};
     char url[300];
@@ -399,6 +395,11 @@ int cmd_chat(int argc, char **argv) {
         }
         c.api_key = ls.key;
     }
+    /* from here on Ctrl-C is ours (while the model loads it still ends the program) */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint; /* no SA_RESTART: a read at the prompt returns on Ctrl-C */
+    sigaction(SIGINT, &sa, NULL);
     if (httpc_url_parse(url, &c.url, &err) || (!c.model[0] && first_model(&c, &err))) {
         fprintf(stderr, "hearth chat: %s\n", err.msg);
         goto out;
