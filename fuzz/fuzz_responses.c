@@ -32,7 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     srv_request r;
     srv_req_error e;
     if (srv_request_parse(SRV_API_RESPONSES, (const char *)data, size, &r, &e) == 0) {
-        if (!r.model || !r.model[0] || !json_is_array(r.messages) || json_array_size(r.messages) == 0) abort();
+        if (!r.model || !r.model[0] || !json_is_array(r.messages) ||
+            json_array_size(r.messages) == 0)
+            abort();
         if (!json_is_object(r.resp_echo)) abort();
         if ((r.format != SRV_FMT_TEXT) != (r.grammar != NULL)) abort();
     } else if (e.status < 400 || e.status > 499 || !e.message[0]) {
@@ -47,14 +49,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i + 1 < size;) {
         size_t n = data[i + 1] % 16;
         if (i + 2 + n > size) n = size - i - 2;
-        tc_delta d = {.kind = (tc_delta_kind)(data[i] % 5), .text = (const char *)data + i + 2, .len = n,
-                      .index = data[i] / 5 % 3, .id = "call_x", .name = "f"};
+        tc_delta d = {.kind = (tc_delta_kind)(data[i] % 5),
+                      .text = (const char *)data + i + 2,
+                      .len = n,
+                      .index = data[i] / 5 % 3,
+                      .id = "call_x",
+                      .name = "f"};
         srv_resp_delta(b, &d);
         i += 2 + n;
     }
     srv_resp_end(b, size % 2 ? "length" : "stop", 3, 1, 2);
     json_t *o = srv_resp_object(b);
-    if (s.added != s.done || s.added != json_array_size(json_object_get(o, "output")) || s.added == 0) abort();
+    if (s.added != s.done || s.added != json_array_size(json_object_get(o, "output")) ||
+        s.added == 0)
+        abort();
     json_decref(o);
     srv_resp_free(b);
     return 0;

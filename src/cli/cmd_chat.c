@@ -35,13 +35,15 @@
 static const char usage_text[] =
     "usage: hearth chat (NAME | MODEL.gguf) [options]\n"
     "       hearth chat --url URL [NAME] [options]\n"
-    "  --url URL          talk to a running server (NAME: its served name; default: the first listed)\n"
+    "  --url URL          talk to a running server (NAME: its served name; default: the first "
+    "listed)\n"
     "  --api-key KEY      for --url (also $HEARTH_API_KEY)\n"
     "  -c, --ctx N        without --url: context tokens (default: min(training context, 4096))\n"
     "  -t, --threads N    without --url: threads (default: number of physical cores)\n"
     "  --system TEXT      the system prompt (as /set system)\n"
     "  --load NAME        start from a saved conversation (as /load)\n"
-    "  --log-requests F   append each turn's request body and usage to F as JSON lines (debugging)\n"
+    "  --log-requests F   append each turn's request body and usage to F as JSON lines "
+    "(debugging)\n"
     "In the chat: /? for the commands; \"\"\" starts and ends a multi-line message.\n";
 
 static const char help_text[] =
@@ -52,13 +54,14 @@ static const char help_text[] =
     "  /set think | /set nothink   turn the model's thinking on or off\n"
     "  /show                       model, system prompt, parameters, history, last usage\n"
     "  /clear                      forget the conversation (system and parameters stay)\n"
-    "  /save NAME, /load NAME      keep or restore the conversation ($HEARTH_HOME/chats/NAME.json)\n"
+    "  /save NAME, /load NAME      keep or restore the conversation "
+    "($HEARTH_HOME/chats/NAME.json)\n"
     "  /bye                        quit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
     "  /?, /help                   this help\n"
     "Use \"\"\" to begin and end a multi-line message. Ctrl-C stops a generation.\n";
 
-static volatile sig_atomic_t g_int;   /* Ctrl-C presses not yet handled */
-static volatile int g_cancel;         /* stops the running request (httpc_opts.cancel) */
+static volatile sig_atomic_t g_int; /* Ctrl-C presses not yet handled */
+static volatile int g_cancel;       /* stops the running request (httpc_opts.cancel) */
 
 static void on_sigint(int sig) {
     (void)sig;
@@ -95,12 +98,17 @@ static int usage(const char *msg, const char *arg) {
 static int chats_dir(char *out, size_t cap, he_error *err) {
     const char *home = getenv("HEARTH_HOME");
     char base[PATH_MAX];
-    if (home && home[0]) snprintf(base, sizeof base, "%s", home);
-    else if (getenv("HOME")) snprintf(base, sizeof base, "%s/.local/share/hearth", getenv("HOME"));
-    else return he_fail(err, HE_INVALID, "neither HEARTH_HOME nor HOME is set");
+    if (home && home[0])
+        snprintf(base, sizeof base, "%s", home);
+    else if (getenv("HOME"))
+        snprintf(base, sizeof base, "%s/.local/share/hearth", getenv("HOME"));
+    else
+        return he_fail(err, HE_INVALID, "neither HEARTH_HOME nor HOME is set");
     mkdir(base, 0700);
-    if ((size_t)snprintf(out, cap, "%s/chats", base) >= cap) return he_fail(err, HE_INVALID, "path too long");
-    if (mkdir(out, 0700) && errno != EEXIST) return he_fail(err, HE_IO, "cannot create %s: %s", out, strerror(errno));
+    if ((size_t)snprintf(out, cap, "%s/chats", base) >= cap)
+        return he_fail(err, HE_INVALID, "path too long");
+    if (mkdir(out, 0700) && errno != EEXIST)
+        return he_fail(err, HE_IO, "cannot create %s: %s", out, strerror(errno));
     return 0;
 }
 
@@ -149,8 +157,8 @@ static int on_event(const char *data, size_t len, void *user) {
     if (json_is_object(u)) {
         c->usage_prompt = json_integer_value(json_object_get(u, "prompt_tokens"));
         c->usage_completion = json_integer_value(json_object_get(u, "completion_tokens"));
-        c->usage_cached =
-            json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+        c->usage_cached = json_integer_value(
+            json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
     }
     json_t *e = json_object_get(j, "error");
     if (e) {
@@ -177,7 +185,8 @@ static bool turn(chat_ctx *c, chat_session *s, const char *text) {
     httpc_opts o = {.api_key = c->api_key, .cancel = &g_cancel, .idle_timeout_ms = 600000};
     httpc_response r = {0};
     he_error err = {0};
-    int rc = httpc_request(&c->url, "POST", "/v1/chat/completions", b, strlen(b), &o, on_event, c, &r, &err);
+    int rc = httpc_request(&c->url, "POST", "/v1/chat/completions", b, strlen(b), &o, on_event, c,
+                           &r, &err);
     think_end(c);
     bool ok = false;
     if (g_cancel) {
@@ -194,10 +203,11 @@ static bool turn(chat_ctx *c, chat_session *s, const char *text) {
         fputs(c->printed ? "\n\n" : "\n", stdout);
     }
     if (c->log) {
-        json_t *l = json_pack("{s:o, s:b, s:I, s:I, s:I, s:s}", "request", json_loads(b, 0, NULL), "completed", ok,
-                              "prompt_tokens", (json_int_t)c->usage_prompt, "cached_tokens", (json_int_t)c->usage_cached,
-                              "completion_tokens", (json_int_t)c->usage_completion, "answer",
-                              c->answer ? c->answer : "");
+        json_t *l =
+            json_pack("{s:o, s:b, s:I, s:I, s:I, s:s}", "request", json_loads(b, 0, NULL),
+                      "completed", ok, "prompt_tokens", (json_int_t)c->usage_prompt,
+                      "cached_tokens", (json_int_t)c->usage_cached, "completion_tokens",
+                      (json_int_t)c->usage_completion, "answer", c->answer ? c->answer : "");
         char *t = json_dumps(l, JSON_COMPACT);
         fprintf(c->log, "%s\n", t);
         fflush(c->log);
@@ -222,8 +232,8 @@ static void show(const chat_ctx *c, const chat_session *s, const char *url) {
     printf("Thinking: %s\n", s->think < 0 ? "the template's default" : s->think ? "on" : "off");
     printf("History: %zu messages\n", json_array_size(s->messages));
     if (c->usage_prompt >= 0)
-        printf("Last turn: %lld prompt tokens (%lld reused), %lld generated\n", c->usage_prompt, c->usage_cached,
-               c->usage_completion);
+        printf("Last turn: %lld prompt tokens (%lld reused), %lld generated\n", c->usage_prompt,
+               c->usage_cached, c->usage_completion);
 }
 
 static int save_load(chat_session *s, chat_ctx *c, const char *name, bool save) {
@@ -267,8 +277,10 @@ static int save_load(chat_session *s, chat_ctx *c, const char *name, bool save) 
     int rc = len > ((size_t)64 << 20) ? he_fail(&err, HE_LIMIT, "larger than 64 MiB")
                                       : chat_session_load(s, buf, len, &err);
     free(buf);
-    if (rc) printf("error: %s: %s\n", path, err.msg);
-    else printf("Loaded %zu messages from %s\n", json_array_size(s->messages), path);
+    if (rc)
+        printf("error: %s: %s\n", path, err.msg);
+    else
+        printf("Loaded %zu messages from %s\n", json_array_size(s->messages), path);
     return rc;
 }
 
@@ -293,11 +305,13 @@ typedef struct {
     char key[65];
 } local_server;
 
-static int local_start(local_server *ls, const chat_args *a, char *url, size_t url_cap, char *name, size_t name_cap,
-                       he_error *err) {
+static int local_start(local_server *ls, const chat_args *a, char *url, size_t url_cap, char *name,
+                       size_t name_cap, he_error *err) {
     unsigned char rnd[32];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) return he_fail(err, HE_IO, "getrandom failed");
-    for (int i = 0; i < 32; i++) snprintf(ls->key + i * 2, 3, "%02x", rnd[i]);
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return he_fail(err, HE_IO, "getrandom failed");
+    for (int i = 0; i < 32; i++)
+        snprintf(ls->key + i * 2, 3, "%02x", rnd[i]);
     const char *b = strrchr(a->name, '/');
     b = b ? b + 1 : a->name;
     size_t n = strlen(b);
@@ -335,10 +349,13 @@ static int first_model(chat_ctx *c, he_error *err) {
     httpc_response r;
     if (httpc_request(&c->url, "GET", "/v1/models", NULL, 0, &o, NULL, NULL, &r, err)) return -1;
     json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
-    const char *id = json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id"));
+    const char *id =
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id"));
     int rc = 0;
-    if (id) snprintf(c->model, sizeof c->model, "%s", id);
-    else rc = he_fail(err, HE_IO, "the server at that URL lists no model (HTTP %d)", r.status);
+    if (id)
+        snprintf(c->model, sizeof c->model, "%s", id);
+    else
+        rc = he_fail(err, HE_IO, "the server at that URL lists no model (HTTP %d)", r.status);
     json_decref(j);
     httpc_response_free(&r);
     return rc;
@@ -352,20 +369,30 @@ int cmd_chat(int argc, char **argv) {
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             fputs(usage_text, stdout);
             return 0;
-        } else if (!strcmp(o, "--url") && has) a.url_arg = argv[++i];
-        else if (!strcmp(o, "--api-key") && has) a.api_key = argv[++i];
-        else if (!strcmp(o, "--system") && has) a.system = argv[++i];
-        else if (!strcmp(o, "--load") && has) a.load = argv[++i];
-        else if (!strcmp(o, "--log-requests") && has) a.log_path = argv[++i];
+        } else if (!strcmp(o, "--url") && has)
+            a.url_arg = argv[++i];
+        else if (!strcmp(o, "--api-key") && has)
+            a.api_key = argv[++i];
+        else if (!strcmp(o, "--system") && has)
+            a.system = argv[++i];
+        else if (!strcmp(o, "--load") && has)
+            a.load = argv[++i];
+        else if (!strcmp(o, "--log-requests") && has)
+            a.log_path = argv[++i];
         else if ((!strcmp(o, "-c") || !strcmp(o, "--ctx")) && has) {
             if (cli_parse_long(argv[++i], 0, 4194304, &a.ctx)) return usage("bad --ctx", argv[i]);
         } else if ((!strcmp(o, "-t") || !strcmp(o, "--threads")) && has) {
-            if (cli_parse_long(argv[++i], 0, 1024, &a.threads)) return usage("bad --threads", argv[i]);
-        } else if (o[0] == '-') return usage("unknown option", o);
-        else if (!a.name) a.name = o;
-        else return usage("unexpected argument", o);
+            if (cli_parse_long(argv[++i], 0, 1024, &a.threads))
+                return usage("bad --threads", argv[i]);
+        } else if (o[0] == '-')
+            return usage("unknown option", o);
+        else if (!a.name)
+            a.name = o;
+        else
+            return usage("unexpected argument", o);
     }
-    if (!a.name && !a.url_arg) return usage("name a model (a store name or a .gguf file), or --url", NULL);
+    if (!a.name && !a.url_arg)
+        return usage("name a model (a store name or a .gguf file), or --url", NULL);
     if (a.load && !chat_name_ok(a.load)) return usage("bad --load name", a.load);
     if (!a.api_key) a.api_key = getenv("HEARTH_API_KEY");
     chat_ctx c = {.tty = isatty(STDOUT_FILENO) == 1};
@@ -457,23 +484,36 @@ int cmd_chat(int argc, char **argv) {
         chat_cmd cmd;
         chat_cmd_parse(text, &cmd);
         switch (cmd.kind) {
-        case CHAT_CMD_TEXT: turn(&c, &s, text); break;
-        case CHAT_CMD_BYE: goto done;
-        case CHAT_CMD_HELP: fputs(help_text, stdout); break;
+        case CHAT_CMD_TEXT:
+            turn(&c, &s, text);
+            break;
+        case CHAT_CMD_BYE:
+            goto done;
+        case CHAT_CMD_HELP:
+            fputs(help_text, stdout);
+            break;
         case CHAT_CMD_CLEAR:
             chat_session_clear(&s);
             puts("Cleared the conversation.");
             break;
-        case CHAT_CMD_SHOW: show(&c, &s, url); break;
-        case CHAT_CMD_SAVE: save_load(&s, &c, cmd.arg, true); break;
-        case CHAT_CMD_LOAD: save_load(&s, &c, cmd.arg, false); break;
+        case CHAT_CMD_SHOW:
+            show(&c, &s, url);
+            break;
+        case CHAT_CMD_SAVE:
+            save_load(&s, &c, cmd.arg, true);
+            break;
+        case CHAT_CMD_LOAD:
+            save_load(&s, &c, cmd.arg, false);
+            break;
         case CHAT_CMD_SET_SYSTEM:
             chat_session_set_system(&s, cmd.arg);
             puts(cmd.arg[0] ? "Set the system prompt." : "Cleared the system prompt.");
             break;
         case CHAT_CMD_SET_PARAM:
-            if (chat_session_set_param(&s, cmd.arg, cmd.arg2, &err)) printf("error: %s\n", err.msg);
-            else printf("Set parameter '%s' to '%s'.\n", cmd.arg, cmd.arg2);
+            if (chat_session_set_param(&s, cmd.arg, cmd.arg2, &err))
+                printf("error: %s\n", err.msg);
+            else
+                printf("Set parameter '%s' to '%s'.\n", cmd.arg, cmd.arg2);
             break;
         case CHAT_CMD_SET_THINK:
             s.think = 1;
@@ -483,7 +523,9 @@ int cmd_chat(int argc, char **argv) {
             s.think = 0;
             puts("Thinking off.");
             break;
-        case CHAT_CMD_BAD: printf("%s\n", cmd.message); break;
+        case CHAT_CMD_BAD:
+            printf("%s\n", cmd.message);
+            break;
         }
     }
 done:

@@ -61,7 +61,8 @@ void chat_session_set_system(chat_session *s, const char *text) {
 int chat_session_set_param(chat_session *s, const char *name, const char *value, he_error *err) {
     if (!strcmp(name, "stop")) {
         json_t *stop = json_object_get(s->params, "stop");
-        if (!value[0] || strlen(value) > 256) return he_fail(err, HE_INVALID, "a stop string is 1 to 256 bytes");
+        if (!value[0] || strlen(value) > 256)
+            return he_fail(err, HE_INVALID, "a stop string is 1 to 256 bytes");
         if (json_array_size(stop) >= CHAT_MAX_STOP)
             return he_fail(err, HE_INVALID, "at most %d stop strings", CHAT_MAX_STOP);
         if (!stop) json_object_set_new(s->params, "stop", stop = json_array());
@@ -72,18 +73,21 @@ int chat_session_set_param(chat_session *s, const char *name, const char *value,
     for (size_t i = 0; i < N_PARAMS; i++)
         if (!strcmp(PARAMS[i].name, name)) p = &PARAMS[i];
     if (!p)
-        return he_fail(err, HE_INVALID,
-                       "unknown parameter '%s' (temperature, top_p, top_k, min_p, seed, num_predict, "
-                       "repeat_penalty, presence_penalty, frequency_penalty, stop)",
-                       name);
+        return he_fail(
+            err, HE_INVALID,
+            "unknown parameter '%s' (temperature, top_p, top_k, min_p, seed, num_predict, "
+            "repeat_penalty, presence_penalty, frequency_penalty, stop)",
+            name);
     char *end;
     errno = 0;
     if (p->integer) {
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end || (double)v < p->lo || (double)v > p->hi)
-            return he_fail(err, HE_INVALID, "%s takes an integer from %.0f to %.0f", name, p->lo, p->hi);
+            return he_fail(err, HE_INVALID, "%s takes an integer from %.0f to %.0f", name, p->lo,
+                           p->hi);
         if (!strcmp(name, "num_predict") && v <= 0) { /* -1 (or 0): no limit */
-            if (v == 0) return he_fail(err, HE_INVALID, "num_predict is -1 (no limit) or at least 1");
+            if (v == 0)
+                return he_fail(err, HE_INVALID, "num_predict is -1 (no limit) or at least 1");
             json_object_del(s->params, p->field);
             return 0;
         }
@@ -99,35 +103,41 @@ int chat_session_set_param(chat_session *s, const char *name, const char *value,
 
 json_t *chat_session_request(const chat_session *s, const char *model, const char *user_text) {
     json_t *msgs = json_array();
-    if (s->system) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", s->system));
+    if (s->system)
+        json_array_append_new(msgs,
+                              json_pack("{s:s, s:s}", "role", "system", "content", s->system));
     size_t i;
     json_t *m;
     json_array_foreach(s->messages, i, m) json_array_append(msgs, m);
     json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", user_text));
-    json_t *body = json_pack("{s:s, s:o, s:b, s:{s:b}}", "model", model, "messages", msgs, "stream", 1,
-                             "stream_options", "include_usage", 1);
+    json_t *body = json_pack("{s:s, s:o, s:b, s:{s:b}}", "model", model, "messages", msgs, "stream",
+                             1, "stream_options", "include_usage", 1);
     json_object_update(body, s->params);
     if (s->think >= 0) json_object_set_new(body, "enable_thinking", json_boolean(s->think));
     return body;
 }
 
 void chat_session_add_turn(chat_session *s, const char *user_text, const char *answer) {
-    json_array_append_new(s->messages, json_pack("{s:s, s:s}", "role", "user", "content", user_text));
-    json_array_append_new(s->messages, json_pack("{s:s, s:s}", "role", "assistant", "content", answer));
+    json_array_append_new(s->messages,
+                          json_pack("{s:s, s:s}", "role", "user", "content", user_text));
+    json_array_append_new(s->messages,
+                          json_pack("{s:s, s:s}", "role", "assistant", "content", answer));
 }
 
 char *chat_session_save(const chat_session *s, const char *model) {
-    json_t *doc = json_pack("{s:i, s:s, s:o, s:o, s:O, s:O}", "version", 1, "model", model ? model : "", "system",
-                            s->system ? json_string(s->system) : json_null(), "think",
-                            s->think < 0 ? json_null() : json_boolean(s->think), "parameters", s->params, "messages",
-                            s->messages);
+    json_t *doc =
+        json_pack("{s:i, s:s, s:o, s:o, s:O, s:O}", "version", 1, "model", model ? model : "",
+                  "system", s->system ? json_string(s->system) : json_null(), "think",
+                  s->think < 0 ? json_null() : json_boolean(s->think), "parameters", s->params,
+                  "messages", s->messages);
     char *t = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(doc);
     return t;
 }
 
 static bool is_integral(const json_t *v) {
-    return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
+    return json_is_integer(v) ||
+           (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
 }
 
 int chat_session_load(chat_session *s, const char *text, size_t len, he_error *err) {
@@ -144,13 +154,14 @@ int chat_session_load(chat_session *s, const char *text, size_t len, he_error *e
     const char *k;
     json_t *v;
     json_object_foreach(doc, k, v) {
-        if (strcmp(k, "version") && strcmp(k, "model") && strcmp(k, "system") && strcmp(k, "think") &&
-            strcmp(k, "parameters") && strcmp(k, "messages")) {
+        if (strcmp(k, "version") && strcmp(k, "model") && strcmp(k, "system") &&
+            strcmp(k, "think") && strcmp(k, "parameters") && strcmp(k, "messages")) {
             he_fail(err, HE_INVALID, "unknown key '%.64s'", k);
             goto out;
         }
     }
-    if (json_integer_value(json_object_get(doc, "version")) != 1 || !json_is_integer(json_object_get(doc, "version"))) {
+    if (json_integer_value(json_object_get(doc, "version")) != 1 ||
+        !json_is_integer(json_object_get(doc, "version"))) {
         he_fail(err, HE_INVALID, "'version' must be 1");
         goto out;
     }
@@ -181,12 +192,15 @@ int chat_session_load(chat_session *s, const char *text, size_t len, he_error *e
             size_t i;
             json_t *st;
             if (!json_is_array(v) || json_array_size(v) > CHAT_MAX_STOP) {
-                he_fail(err, HE_INVALID, "'parameters.stop' must be an array of at most %d strings", CHAT_MAX_STOP);
+                he_fail(err, HE_INVALID, "'parameters.stop' must be an array of at most %d strings",
+                        CHAT_MAX_STOP);
                 goto out;
             }
             json_array_foreach(v, i, st) {
-                if (!json_is_string(st) || json_string_length(st) == 0 || json_string_length(st) > 256) {
-                    he_fail(err, HE_INVALID, "'parameters.stop[%zu]' must be a string of 1 to 256 bytes", i);
+                if (!json_is_string(st) || json_string_length(st) == 0 ||
+                    json_string_length(st) > 256) {
+                    he_fail(err, HE_INVALID,
+                            "'parameters.stop[%zu]' must be a string of 1 to 256 bytes", i);
                     goto out;
                 }
             }
@@ -199,8 +213,8 @@ int chat_session_load(chat_session *s, const char *text, size_t len, he_error *e
             goto out;
         }
         double d = json_number_value(v);
-        if (!json_is_number(v) || (p->integer && !is_integral(v)) || !isfinite(d) || d < p->lo || d > p->hi ||
-            (!strcmp(k, "max_tokens") && d < 1)) {
+        if (!json_is_number(v) || (p->integer && !is_integral(v)) || !isfinite(d) || d < p->lo ||
+            d > p->hi || (!strcmp(k, "max_tokens") && d < 1)) {
             he_fail(err, HE_INVALID, "'parameters.%s' is out of range or of the wrong type", k);
             goto out;
         }
@@ -221,7 +235,10 @@ int chat_session_load(chat_session *s, const char *text, size_t len, he_error *e
         json_t *c = json_object_get(v, "content");
         if (!json_is_object(v) || json_object_size(v) != 2 || !role || !json_is_string(c) ||
             (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)) {
-            he_fail(err, HE_INVALID, "'messages[%zu]' must be {\"role\": \"user\"|\"assistant\", \"content\": string}", i);
+            he_fail(
+                err, HE_INVALID,
+                "'messages[%zu]' must be {\"role\": \"user\"|\"assistant\", \"content\": string}",
+                i);
             goto out;
         }
         json_array_append_new(n.messages, json_pack("{s:s, s:O}", "role", role, "content", c));
@@ -240,18 +257,21 @@ bool chat_name_ok(const char *name) {
     size_t n = strlen(name);
     if (n == 0 || n > CHAT_MAX_NAME || name[0] == '.') return false;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-') return false;
+        if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+            return false;
     return true;
 }
 
 /* Copies the next blank-separated word of *p into out (cap bytes); advances *p past it. */
 static void next_word(const char **p, char *out, size_t cap) {
     const char *s = *p;
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     size_t n = strcspn(s, " \t");
     snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), s);
     s += n;
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     *p = s;
 }
 
@@ -276,7 +296,8 @@ void chat_cmd_parse(const char *line, chat_cmd *out) {
     } else if (!strcmp(word, "/save") || !strcmp(word, "/load")) {
         next_word(&p, out->arg, sizeof out->arg);
         if (!chat_name_ok(out->arg) || *p)
-            snprintf(out->message, sizeof out->message, "usage: %s NAME (1-64 of A-Z a-z 0-9 . _ -)", word);
+            snprintf(out->message, sizeof out->message,
+                     "usage: %s NAME (1-64 of A-Z a-z 0-9 . _ -)", word);
         else
             out->kind = word[1] == 's' ? CHAT_CMD_SAVE : CHAT_CMD_LOAD;
     } else if (!strcmp(word, "/set")) {
@@ -303,8 +324,9 @@ void chat_cmd_parse(const char *line, chat_cmd *out) {
         } else if (!strcmp(what, "nothink") && !*p) {
             out->kind = CHAT_CMD_SET_NOTHINK;
         } else {
-            snprintf(out->message, sizeof out->message,
-                     "usage: /set system TEXT | /set parameter NAME VALUE | /set think | /set nothink");
+            snprintf(
+                out->message, sizeof out->message,
+                "usage: /set system TEXT | /set parameter NAME VALUE | /set think | /set nothink");
         }
     } else {
         snprintf(out->message, sizeof out->message, "unknown command '%.40s' (/? for help)", word);

@@ -48,18 +48,18 @@ int chat_session_load(chat_session *s, const char *text, size_t len, he_error *e
 bool chat_name_ok(const char *name);
 
 typedef enum {
-    CHAT_CMD_TEXT,        /* not a command: a message to send */
+    CHAT_CMD_TEXT, /* not a command: a message to send */
     CHAT_CMD_BYE,
     CHAT_CMD_HELP,
     CHAT_CMD_CLEAR,
     CHAT_CMD_SHOW,
-    CHAT_CMD_SAVE,        /* arg: the name */
-    CHAT_CMD_LOAD,        /* arg: the name */
-    CHAT_CMD_SET_SYSTEM,  /* arg: the text ("" clears) */
-    CHAT_CMD_SET_PARAM,   /* arg: NAME, arg2: VALUE */
+    CHAT_CMD_SAVE,       /* arg: the name */
+    CHAT_CMD_LOAD,       /* arg: the name */
+    CHAT_CMD_SET_SYSTEM, /* arg: the text ("" clears) */
+    CHAT_CMD_SET_PARAM,  /* arg: NAME, arg2: VALUE */
     CHAT_CMD_SET_THINK,
     CHAT_CMD_SET_NOTHINK,
-    CHAT_CMD_BAD          /* a command used wrongly or unknown: message says how */
+    CHAT_CMD_BAD /* a command used wrongly or unknown: message says how */
 } chat_cmd_kind;
 
 typedef struct {

@@ -14,25 +14,34 @@
 
 static const char *type_word(const json_t *v) {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "a value";
 }
 
 static int bad_type(srv_req_error *err, const char *param, const char *want, const json_t *v) {
-    return srv_req_fail(err, 400, param, "invalid_type", "Invalid type for '%s': expected %s, but got %s instead.", param,
-                        want, type_word(v));
+    return srv_req_fail(err, 400, param, "invalid_type",
+                        "Invalid type for '%s': expected %s, but got %s instead.", param, want,
+                        type_word(v));
 }
 
 static int missing(srv_req_error *err, const char *param) {
-    return srv_req_fail(err, 400, param, "missing_required_parameter", "Missing required parameter: '%s'.", param);
+    return srv_req_fail(err, 400, param, "missing_required_parameter",
+                        "Missing required parameter: '%s'.", param);
 }
 
 static bool present(const json_t *v) { return v && !json_is_null(v); }
@@ -57,14 +66,20 @@ static int content_string(const json_t *c, const char *param, json_t **out, srv_
         snprintf(pt, sizeof pt, "%s.type", p);
         if (!type) return missing(err, pt);
         const char *field = "text";
-        if (!strcmp(type, "refusal")) field = "refusal";
-        else if (strcmp(type, "input_text") != 0 && strcmp(type, "output_text") != 0 && strcmp(type, "text") != 0) {
-            if (!strcmp(type, "input_image") || !strcmp(type, "input_file") || !strcmp(type, "input_audio"))
+        if (!strcmp(type, "refusal"))
+            field = "refusal";
+        else if (strcmp(type, "input_text") != 0 && strcmp(type, "output_text") != 0 &&
+                 strcmp(type, "text") != 0) {
+            if (!strcmp(type, "input_image") || !strcmp(type, "input_file") ||
+                !strcmp(type, "input_audio"))
                 return srv_req_fail(err, 400, p, "unsupported_content",
-                                    "Invalid content part '%s': type '%s' is not supported by this server (text only).",
+                                    "Invalid content part '%s': type '%s' is not supported by this "
+                                    "server (text only).",
                                     p, type);
-            return srv_req_fail(err, 400, pt, "invalid_value",
-                                "Invalid value for '%s': expected 'input_text' or 'output_text', but got '%s'.", pt, type);
+            return srv_req_fail(
+                err, 400, pt, "invalid_value",
+                "Invalid value for '%s': expected 'input_text' or 'output_text', but got '%s'.", pt,
+                type);
         }
         json_t *t = json_object_get(part, field);
         snprintf(pt, sizeof pt, "%s.%s", p, field);
@@ -101,8 +116,9 @@ static int add_call(json_t *msgs, const json_t *item, const char *p, srv_req_err
     snprintf(pf, sizeof pf, "%s.arguments", p);
     if (!present(args)) return missing(err, pf);
     if (!json_is_string(args)) return bad_type(err, pf, "a string", args);
-    json_t *call = json_pack("{s:O, s:s, s:{s:O, s:O}}", "id", json_object_get(item, "call_id"), "type", "function",
-                             "function", "name", json_object_get(item, "name"), "arguments", args);
+    json_t *call =
+        json_pack("{s:O, s:s, s:{s:O, s:O}}", "id", json_object_get(item, "call_id"), "type",
+                  "function", "function", "name", json_object_get(item, "name"), "arguments", args);
     if (!call) return srv_req_nomem(err);
     json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
     const char *role = json_string_value(json_object_get(last, "role"));
@@ -133,7 +149,8 @@ static int convert_input(const json_t *body, json_t *msgs, srv_req_error *err) {
         json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "user", "content", input));
         return 0;
     }
-    if (!json_is_array(input)) return bad_type(err, "input", "a string or an array of input items", input);
+    if (!json_is_array(input))
+        return bad_type(err, "input", "a string or an array of input items", input);
     size_t i;
     json_t *item;
     json_array_foreach(input, i, item) {
@@ -151,11 +168,13 @@ static int convert_input(const json_t *body, json_t *msgs, srv_req_error *err) {
             if (!json_is_string(role)) return bad_type(err, pf, "a string", role);
             const char *rs = json_string_value(role);
             if (!strcmp(rs, "developer")) rs = "system";
-            if (strcmp(rs, "user") != 0 && strcmp(rs, "assistant") != 0 && strcmp(rs, "system") != 0)
-                return srv_req_fail(err, 400, pf, "invalid_value",
-                                    "Invalid value for '%s': expected one of 'user', 'assistant', 'system', "
-                                    "'developer', but got '%s'.",
-                                    pf, json_string_value(role));
+            if (strcmp(rs, "user") != 0 && strcmp(rs, "assistant") != 0 &&
+                strcmp(rs, "system") != 0)
+                return srv_req_fail(
+                    err, 400, pf, "invalid_value",
+                    "Invalid value for '%s': expected one of 'user', 'assistant', 'system', "
+                    "'developer', but got '%s'.",
+                    pf, json_string_value(role));
             json_t *c = json_object_get(item, "content");
             snprintf(pf, sizeof pf, "%s.content", p);
             if (!present(c)) return missing(err, pf);
@@ -174,24 +193,28 @@ static int convert_input(const json_t *body, json_t *msgs, srv_req_error *err) {
             if (!present(out)) return missing(err, pf);
             json_t *text = NULL;
             if (content_string(out, pf, &text, err)) return -1;
-            json_t *m = json_pack("{s:s, s:O, s:o}", "role", "tool", "tool_call_id", id, "content", text);
+            json_t *m =
+                json_pack("{s:s, s:O, s:o}", "role", "tool", "tool_call_id", id, "content", text);
             if (!m || json_array_append_new(msgs, m)) return srv_req_nomem(err);
         } else if (!strcmp(type, "reasoning")) {
             /* earlier reasoning: templates drop it from past turns anyway */
         } else if (!strcmp(type, "item_reference")) {
-            return srv_req_fail(err, 400, pf, "unsupported_value",
-                                "Invalid '%s': item references need stored responses; this server is stateless "
-                                "(send the items themselves).",
-                                p);
+            return srv_req_fail(
+                err, 400, pf, "unsupported_value",
+                "Invalid '%s': item references need stored responses; this server is stateless "
+                "(send the items themselves).",
+                p);
         } else {
-            return srv_req_fail(err, 400, pf, "unsupported_value",
-                                "Invalid value for '%s': '%s' items are not supported by this server (message, "
-                                "function_call, function_call_output and reasoning are).",
-                                pf, type);
+            return srv_req_fail(
+                err, 400, pf, "unsupported_value",
+                "Invalid value for '%s': '%s' items are not supported by this server (message, "
+                "function_call, function_call_output and reasoning are).",
+                pf, type);
         }
     }
     if (json_array_size(msgs) == 0)
-        return srv_req_fail(err, 400, "input", "empty_array", "Invalid 'input': there is nothing to answer (no items).");
+        return srv_req_fail(err, 400, "input", "empty_array",
+                            "Invalid 'input': there is nothing to answer (no items).");
     return 0;
 }
 
@@ -200,7 +223,8 @@ static int convert_tools(const json_t *body, json_t *chat, srv_req_error *err) {
     if (present(tools)) {
         if (!json_is_array(tools)) return bad_type(err, "tools", "an array", tools);
         if (json_array_size(tools) > SRV_MAX_TOOLS)
-            return srv_req_fail(err, 400, "tools", "invalid_value", "Invalid 'tools': expected at most %d tools, but got %zu.",
+            return srv_req_fail(err, 400, "tools", "invalid_value",
+                                "Invalid 'tools': expected at most %d tools, but got %zu.",
                                 SRV_MAX_TOOLS, json_array_size(tools));
         json_t *out = json_array();
         json_object_set_new(chat, "tools", out);
@@ -215,7 +239,8 @@ static int convert_tools(const json_t *body, json_t *chat, srv_req_error *err) {
             if (!type) return missing(err, pf);
             if (strcmp(type, "function") != 0)
                 return srv_req_fail(err, 400, pf, "unsupported_value",
-                                    "Invalid value for '%s': only 'function' tools are supported by this server, but "
+                                    "Invalid value for '%s': only 'function' tools are supported "
+                                    "by this server, but "
                                     "got '%s'.",
                                     pf, type);
             json_t *name = json_object_get(t, "name");
@@ -237,18 +262,21 @@ static int convert_tools(const json_t *body, json_t *chat, srv_req_error *err) {
         json_object_set(chat, "tool_choice", choice);
         return 0;
     }
-    if (!json_is_object(choice)) return bad_type(err, "tool_choice", "a string or an object", choice);
+    if (!json_is_object(choice))
+        return bad_type(err, "tool_choice", "a string or an object", choice);
     const char *type = json_string_value(json_object_get(choice, "type"));
     if (!type) return missing(err, "tool_choice.type");
     if (strcmp(type, "function") != 0)
         return srv_req_fail(err, 400, "tool_choice.type", "unsupported_value",
-                            "Invalid value for 'tool_choice.type': only 'function' is supported by this server, but "
+                            "Invalid value for 'tool_choice.type': only 'function' is supported by "
+                            "this server, but "
                             "got '%s'.",
                             type);
     json_t *name = json_object_get(choice, "name");
     if (!present(name)) return missing(err, "tool_choice.name");
     if (!json_is_string(name)) return bad_type(err, "tool_choice.name", "a string", name);
-    json_object_set_new(chat, "tool_choice", json_pack("{s:s, s:{s:O}}", "type", "function", "function", "name", name));
+    json_object_set_new(chat, "tool_choice",
+                        json_pack("{s:s, s:{s:O}}", "type", "function", "function", "name", name));
     return 0;
 }
 
@@ -269,10 +297,11 @@ static int convert_text_format(const json_t *body, json_t *chat, srv_req_error *
         return 0;
     }
     if (strcmp(t, "json_schema") != 0)
-        return srv_req_fail(err, 400, "text.format.type", "invalid_value",
-                            "Invalid value for 'text.format.type': expected one of 'text', 'json_object', "
-                            "'json_schema', but got '%s'.",
-                            t);
+        return srv_req_fail(
+            err, 400, "text.format.type", "invalid_value",
+            "Invalid value for 'text.format.type': expected one of 'text', 'json_object', "
+            "'json_schema', but got '%s'.",
+            t);
     json_t *name = json_object_get(f, "name");
     if (!present(name)) return missing(err, "text.format.name");
     if (!json_is_string(name)) return bad_type(err, "text.format.name", "a string", name);
@@ -280,7 +309,8 @@ static int convert_text_format(const json_t *body, json_t *chat, srv_req_error *
     json_t *schema = json_object_get(f, "schema"), *strict = json_object_get(f, "strict");
     if (present(schema)) json_object_set(js, "schema", schema);
     if (present(strict)) json_object_set(js, "strict", strict);
-    json_object_set_new(chat, "response_format", json_pack("{s:s, s:o}", "type", "json_schema", "json_schema", js));
+    json_object_set_new(chat, "response_format",
+                        json_pack("{s:s, s:o}", "type", "json_schema", "json_schema", js));
     return 0;
 }
 
@@ -289,25 +319,29 @@ static int refuse_state(const json_t *body, srv_req_error *err) {
     json_t *v = json_object_get(body, "store");
     if (present(v) && !json_is_boolean(v)) return bad_type(err, "store", "a boolean", v);
     if (json_is_true(v))
-        return srv_req_fail(err, 400, "store", "unsupported_value",
-                            "Invalid value for 'store': this server is stateless and stores no responses; send "
-                            "'store': false (or leave it out) and pass the whole conversation as 'input' items.");
+        return srv_req_fail(
+            err, 400, "store", "unsupported_value",
+            "Invalid value for 'store': this server is stateless and stores no responses; send "
+            "'store': false (or leave it out) and pass the whole conversation as 'input' items.");
     static const char *const keys[] = {"previous_response_id", "conversation", "prompt"};
     for (int k = 0; k < 3; k++)
         if (present(json_object_get(body, keys[k])))
-            return srv_req_fail(err, 400, keys[k], "unsupported_parameter",
-                                "Unsupported parameter: '%s': this server is stateless and stores no responses or "
-                                "prompts; pass the whole conversation as 'input' items.",
-                                keys[k]);
+            return srv_req_fail(
+                err, 400, keys[k], "unsupported_parameter",
+                "Unsupported parameter: '%s': this server is stateless and stores no responses or "
+                "prompts; pass the whole conversation as 'input' items.",
+                keys[k]);
     v = json_object_get(body, "background");
     if (json_is_true(v))
         return srv_req_fail(err, 400, "background", "unsupported_value",
-                            "Invalid value for 'background': background responses need stored state; this server is "
+                            "Invalid value for 'background': background responses need stored "
+                            "state; this server is "
                             "stateless.");
     v = json_object_get(body, "top_logprobs");
     if (present(v) && !(json_is_integer(v) && json_integer_value(v) == 0))
         return srv_req_fail(err, 400, "top_logprobs", "unsupported_parameter",
-                            "Unsupported parameter: 'top_logprobs' is not supported on /v1/responses by this server "
+                            "Unsupported parameter: 'top_logprobs' is not supported on "
+                            "/v1/responses by this server "
                             "(use /v1/chat/completions).");
     return 0;
 }
@@ -329,10 +363,23 @@ json_t *srv_responses_to_chat(const json_t *body, json_t **echo, srv_req_error *
     }
     json_object_set_new(chat, "messages", msgs);
     /* same meaning, same name: the chat parser validates them */
-    static const char *const pass[] = {"model", "temperature", "top_p", "stream", "parallel_tool_calls", "top_k",
-                                       "min_p", "repeat_penalty", "seed", "presence_penalty", "frequency_penalty",
-                                       "stop", "chat_template_kwargs", "enable_thinking", "reasoning_budget",
-                                       "thinking_budget", "grammar"};
+    static const char *const pass[] = {"model",
+                                       "temperature",
+                                       "top_p",
+                                       "stream",
+                                       "parallel_tool_calls",
+                                       "top_k",
+                                       "min_p",
+                                       "repeat_penalty",
+                                       "seed",
+                                       "presence_penalty",
+                                       "frequency_penalty",
+                                       "stop",
+                                       "chat_template_kwargs",
+                                       "enable_thinking",
+                                       "reasoning_budget",
+                                       "thinking_budget",
+                                       "grammar"};
     for (size_t k = 0; k < sizeof pass / sizeof pass[0]; k++) {
         json_t *v = json_object_get(body, pass[k]);
         if (v) json_object_set(chat, pass[k], v);
@@ -364,12 +411,14 @@ json_t *srv_responses_to_chat(const json_t *body, json_t **echo, srv_req_error *
         }
         if (present(effort)) json_object_set(chat, "reasoning_effort", effort);
     }
-    if (convert_input(body, msgs, err) || convert_tools(body, chat, err) || convert_text_format(body, chat, err))
+    if (convert_input(body, msgs, err) || convert_tools(body, chat, err) ||
+        convert_text_format(body, chat, err))
         goto fail;
     if (echo) {
         json_t *e = json_object();
-        const char *keys[] = {"instructions", "max_output_tokens", "temperature", "top_p", "tools",
-                              "tool_choice", "text", "reasoning", "metadata", "parallel_tool_calls", "user"};
+        const char *keys[] = {"instructions", "max_output_tokens",   "temperature", "top_p",
+                              "tools",        "tool_choice",         "text",        "reasoning",
+                              "metadata",     "parallel_tool_calls", "user"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
             json_t *v = json_object_get(body, keys[k]);
             if (present(v)) json_object_set(e, keys[k], v);
@@ -389,14 +438,14 @@ typedef enum { OPEN_NONE, OPEN_MESSAGE, OPEN_REASONING, OPEN_CALL } resp_open;
 struct srv_resp {
     srv_resp_emit_fn emit;
     void *user;
-    json_t *obj;     /* the response object; obj.output holds the finished items */
-    json_int_t seq;  /* sequence_number of the next event */
+    json_t *obj;    /* the response object; obj.output holds the finished items */
+    json_int_t seq; /* sequence_number of the next event */
     /* The item being written (one at a time: a delta of another kind closes it). */
     resp_open open;
-    int open_index;  /* its output_index */
-    int call_index;  /* OPEN_CALL: the splitter's call index */
+    int open_index; /* its output_index */
+    int call_index; /* OPEN_CALL: the splitter's call index */
     char item_id[40];
-    json_t *item;    /* the open item (its text kept in buf until it closes) */
+    json_t *item; /* the open item (its text kept in buf until it closes) */
     char *buf;
     size_t len, cap;
     bool ended;
@@ -407,23 +456,28 @@ static void rand_id(const char *prefix, char *out, size_t cap) {
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (i * 37) ^ rand());
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (i * 37) ^ rand());
     }
     int n = snprintf(out, cap, "%s", prefix);
-    for (size_t i = 0; i < sizeof b && n + 2 < (int)cap; i++, n += 2) snprintf(out + n, cap - (size_t)n, "%02x", b[i]);
+    for (size_t i = 0; i < sizeof b && n + 2 < (int)cap; i++, n += 2)
+        snprintf(out + n, cap - (size_t)n, "%02x", b[i]);
 }
 
 static void emit(srv_resp *r, const char *type, json_t *ev) {
     if (!ev) return;
     json_object_set_new(ev, "type", json_string(type));
     json_object_set_new(ev, "sequence_number", json_integer(r->seq++));
-    if (r->emit) r->emit(r->user, type, ev);
-    else json_decref(ev);
+    if (r->emit)
+        r->emit(r->user, type, ev);
+    else
+        json_decref(ev);
 }
 
 static json_t *output(const srv_resp *r) { return json_object_get(r->obj, "output"); }
 
-srv_resp *srv_resp_new(const char *model, const json_t *echo, srv_resp_emit_fn emit_fn, void *user) {
+srv_resp *srv_resp_new(const char *model, const json_t *echo, srv_resp_emit_fn emit_fn,
+                       void *user) {
     srv_resp *r = he_calloc(1, sizeof *r);
     if (!r) return NULL;
     r->emit = emit_fn;
@@ -435,19 +489,21 @@ srv_resp *srv_resp_new(const char *model, const json_t *echo, srv_resp_emit_fn e
     json_t *tmp = NULL;
     if (!e) e = tmp = json_object();
 #define ECHO(k, dflt) (json_object_get(e, k) ? json_incref(json_object_get(e, k)) : (dflt))
-    r->obj = json_pack("{s:s, s:s, s:I, s:s, s:n, s:n, s:o, s:o, s:s, s:[], s:o, s:n, s:o, s:b, s:o, s:o, s:o, s:o, "
-                       "s:o, s:s, s:n, s:o}",
-                       "id", id, "object", "response", "created_at", (json_int_t)time(NULL), "status", "in_progress",
-                       "error", "incomplete_details", "instructions", ECHO("instructions", json_null()),
-                       "max_output_tokens", ECHO("max_output_tokens", json_null()), "model", model ? model : "",
-                       "output", "parallel_tool_calls", ECHO("parallel_tool_calls", json_true()),
-                       "previous_response_id", "reasoning",
-                       ECHO("reasoning", json_pack("{s:n, s:n}", "effort", "summary")), "store", 0, "temperature",
-                       ECHO("temperature", json_null()), "text",
-                       ECHO("text", json_pack("{s:{s:s}}", "format", "type", "text")), "tool_choice",
-                       ECHO("tool_choice", json_string("auto")), "tools", ECHO("tools", json_array()), "top_p",
-                       ECHO("top_p", json_null()), "truncation", "disabled", "usage", "metadata",
-                       ECHO("metadata", json_object()));
+    r->obj = json_pack(
+        "{s:s, s:s, s:I, s:s, s:n, s:n, s:o, s:o, s:s, s:[], s:o, s:n, s:o, s:b, s:o, s:o, s:o, "
+        "s:o, "
+        "s:o, s:s, s:n, s:o}",
+        "id", id, "object", "response", "created_at", (json_int_t)time(NULL), "status",
+        "in_progress", "error", "incomplete_details", "instructions",
+        ECHO("instructions", json_null()), "max_output_tokens",
+        ECHO("max_output_tokens", json_null()), "model", model ? model : "", "output",
+        "parallel_tool_calls", ECHO("parallel_tool_calls", json_true()), "previous_response_id",
+        "reasoning", ECHO("reasoning", json_pack("{s:n, s:n}", "effort", "summary")), "store", 0,
+        "temperature", ECHO("temperature", json_null()), "text",
+        ECHO("text", json_pack("{s:{s:s}}", "format", "type", "text")), "tool_choice",
+        ECHO("tool_choice", json_string("auto")), "tools", ECHO("tools", json_array()), "top_p",
+        ECHO("top_p", json_null()), "truncation", "disabled", "usage", "metadata",
+        ECHO("metadata", json_object()));
 #undef ECHO
     json_decref(tmp);
     if (!r->obj) {
@@ -500,25 +556,29 @@ static void open_item(srv_resp *r, resp_open kind, const tc_delta *d) {
     json_t *item;
     if (kind == OPEN_MESSAGE) {
         rand_id("msg_", r->item_id, sizeof r->item_id);
-        item = json_pack("{s:s, s:s, s:s, s:s, s:[]}", "id", r->item_id, "type", "message", "status", "in_progress",
-                         "role", "assistant", "content");
+        item = json_pack("{s:s, s:s, s:s, s:s, s:[]}", "id", r->item_id, "type", "message",
+                         "status", "in_progress", "role", "assistant", "content");
     } else if (kind == OPEN_REASONING) {
         rand_id("rs_", r->item_id, sizeof r->item_id);
-        item = json_pack("{s:s, s:s, s:[], s:[]}", "id", r->item_id, "type", "reasoning", "summary", "content");
+        item = json_pack("{s:s, s:s, s:[], s:[]}", "id", r->item_id, "type", "reasoning", "summary",
+                         "content");
     } else {
         rand_id("fc_", r->item_id, sizeof r->item_id);
         r->call_index = d->index;
-        item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", r->item_id, "type", "function_call", "status",
-                         "in_progress", "call_id", d->id ? d->id : "", "name", d->name ? d->name : "", "arguments", "");
+        item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", r->item_id, "type",
+                         "function_call", "status", "in_progress", "call_id", d->id ? d->id : "",
+                         "name", d->name ? d->name : "", "arguments", "");
     }
     r->item = item;
     /* a placeholder keeps output_index stable; the finished item replaces it */
     json_array_append(output(r), item);
-    emit(r, "response.output_item.added", json_pack("{s:i, s:O}", "output_index", r->open_index, "item", item));
+    emit(r, "response.output_item.added",
+         json_pack("{s:i, s:O}", "output_index", r->open_index, "item", item));
     if (kind == OPEN_MESSAGE || kind == OPEN_REASONING)
         emit(r, "response.content_part.added",
-             json_pack("{s:s, s:i, s:i, s:o}", "item_id", r->item_id, "output_index", r->open_index, "content_index", 0,
-                       "part", text_part(kind == OPEN_MESSAGE ? "output_text" : "reasoning_text", "", 0)));
+             json_pack("{s:s, s:i, s:i, s:o}", "item_id", r->item_id, "output_index", r->open_index,
+                       "content_index", 0, "part",
+                       text_part(kind == OPEN_MESSAGE ? "output_text" : "reasoning_text", "", 0)));
 }
 
 static void close_item(srv_resp *r) {
@@ -528,23 +588,24 @@ static void close_item(srv_resp *r) {
     if (r->open == OPEN_MESSAGE || r->open == OPEN_REASONING) {
         bool msg = r->open == OPEN_MESSAGE;
         emit(r, msg ? "response.output_text.done" : "response.reasoning_text.done",
-             json_pack("{s:s, s:i, s:i, s:s%}", "item_id", r->item_id, "output_index", r->open_index, "content_index", 0,
-                       "text", text, r->len));
+             json_pack("{s:s, s:i, s:i, s:s%}", "item_id", r->item_id, "output_index",
+                       r->open_index, "content_index", 0, "text", text, r->len));
         json_t *part = text_part(msg ? "output_text" : "reasoning_text", text, r->len);
         emit(r, "response.content_part.done",
-             json_pack("{s:s, s:i, s:i, s:O}", "item_id", r->item_id, "output_index", r->open_index, "content_index", 0,
-                       "part", part));
+             json_pack("{s:s, s:i, s:i, s:O}", "item_id", r->item_id, "output_index", r->open_index,
+                       "content_index", 0, "part", part));
         json_object_set_new(item, "content", json_pack("[o]", part));
         if (msg) json_object_set_new(item, "status", json_string("completed"));
     } else {
         emit(r, "response.function_call_arguments.done",
-             json_pack("{s:s, s:i, s:s%}", "item_id", r->item_id, "output_index", r->open_index, "arguments", text,
-                       r->len));
+             json_pack("{s:s, s:i, s:s%}", "item_id", r->item_id, "output_index", r->open_index,
+                       "arguments", text, r->len));
         json_object_set_new(item, "arguments", json_stringn(text, r->len));
         json_object_set_new(item, "status", json_string("completed"));
     }
     json_array_set(output(r), (size_t)r->open_index, item);
-    emit(r, "response.output_item.done", json_pack("{s:i, s:O}", "output_index", r->open_index, "item", item));
+    emit(r, "response.output_item.done",
+         json_pack("{s:i, s:O}", "output_index", r->open_index, "item", item));
     json_decref(item);
     r->item = NULL;
     r->open = OPEN_NONE;
@@ -562,9 +623,10 @@ void srv_resp_delta(srv_resp *r, const tc_delta *d) {
             open_item(r, kind, d);
         }
         buf_add(r, d->text, d->len);
-        emit(r, kind == OPEN_MESSAGE ? "response.output_text.delta" : "response.reasoning_text.delta",
-             json_pack("{s:s, s:i, s:i, s:s%}", "item_id", r->item_id, "output_index", r->open_index, "content_index", 0,
-                       "delta", d->text, d->len));
+        emit(r,
+             kind == OPEN_MESSAGE ? "response.output_text.delta" : "response.reasoning_text.delta",
+             json_pack("{s:s, s:i, s:i, s:s%}", "item_id", r->item_id, "output_index",
+                       r->open_index, "content_index", 0, "delta", d->text, d->len));
         return;
     }
     case TC_DELTA_CALL:
@@ -575,8 +637,8 @@ void srv_resp_delta(srv_resp *r, const tc_delta *d) {
             if (d->len) {
                 buf_add(r, d->text, d->len);
                 emit(r, "response.function_call_arguments.delta",
-                     json_pack("{s:s, s:i, s:s%}", "item_id", r->item_id, "output_index", r->open_index, "delta", d->text,
-                               d->len));
+                     json_pack("{s:s, s:i, s:s%}", "item_id", r->item_id, "output_index",
+                               r->open_index, "delta", d->text, d->len));
             }
             close_item(r);
         }
@@ -585,12 +647,14 @@ void srv_resp_delta(srv_resp *r, const tc_delta *d) {
         if (r->open != OPEN_CALL || r->call_index != d->index || d->len == 0) return;
         buf_add(r, d->text, d->len);
         emit(r, "response.function_call_arguments.delta",
-             json_pack("{s:s, s:i, s:s%}", "item_id", r->item_id, "output_index", r->open_index, "delta", d->text, d->len));
+             json_pack("{s:s, s:i, s:s%}", "item_id", r->item_id, "output_index", r->open_index,
+                       "delta", d->text, d->len));
         return;
     }
 }
 
-void srv_resp_end(srv_resp *r, const char *finish, int32_t n_prompt, int32_t n_cached, int32_t n_generated) {
+void srv_resp_end(srv_resp *r, const char *finish, int32_t n_prompt, int32_t n_cached,
+                  int32_t n_generated) {
     if (r->ended) return;
     close_item(r);
     if (json_array_size(output(r)) == 0) { /* an empty answer is still a message (output_text "") */
@@ -601,18 +665,23 @@ void srv_resp_end(srv_resp *r, const char *finish, int32_t n_prompt, int32_t n_c
     bool incomplete = finish && !strcmp(finish, "length");
     json_object_set_new(r->obj, "status", json_string(incomplete ? "incomplete" : "completed"));
     if (incomplete)
-        json_object_set_new(r->obj, "incomplete_details", json_pack("{s:s}", "reason", "max_output_tokens"));
+        json_object_set_new(r->obj, "incomplete_details",
+                            json_pack("{s:s}", "reason", "max_output_tokens"));
     json_object_set_new(r->obj, "usage",
-                        json_pack("{s:i, s:{s:i}, s:i, s:{s:i}, s:i}", "input_tokens", n_prompt, "input_tokens_details",
-                                  "cached_tokens", n_cached, "output_tokens", n_generated, "output_tokens_details",
+                        json_pack("{s:i, s:{s:i}, s:i, s:{s:i}, s:i}", "input_tokens", n_prompt,
+                                  "input_tokens_details", "cached_tokens", n_cached,
+                                  "output_tokens", n_generated, "output_tokens_details",
                                   "reasoning_tokens", 0, "total_tokens", n_prompt + n_generated));
-    emit(r, incomplete ? "response.incomplete" : "response.completed", json_pack("{s:O}", "response", r->obj));
+    emit(r, incomplete ? "response.incomplete" : "response.completed",
+         json_pack("{s:O}", "response", r->obj));
 }
 
 void srv_resp_error(srv_resp *r, const char *message) {
     if (r->ended) return;
     r->ended = true;
-    emit(r, "error", json_pack("{s:s, s:s, s:n}", "code", "server_error", "message", message ? message : "", "param"));
+    emit(r, "error",
+         json_pack("{s:s, s:s, s:n}", "code", "server_error", "message", message ? message : "",
+                   "param"));
 }
 
 json_t *srv_resp_object(const srv_resp *r) { return json_incref(r->obj); }

@@ -43,7 +43,8 @@ void srv_resp_begin(srv_resp *r);
 void srv_resp_delta(srv_resp *r, const tc_delta *d);
 /* Closes the open items and sends response.completed (or response.incomplete when finish is
  * "length"), with usage. */
-void srv_resp_end(srv_resp *r, const char *finish, int32_t n_prompt, int32_t n_cached, int32_t n_generated);
+void srv_resp_end(srv_resp *r, const char *finish, int32_t n_prompt, int32_t n_cached,
+                  int32_t n_generated);
 /* Sends an `error` event (a stream that fails after it started). */
 void srv_resp_error(srv_resp *r, const char *message);
 /* The response object as it stands (after srv_resp_end: the final one); a new reference. */

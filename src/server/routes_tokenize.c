@@ -27,8 +27,9 @@ static srv_model *pick_model(http_req *q, const char *name, enum MHD_Result *res
             free(bare);
         }
         if (!m)
-            *res = http_error(q, 404, "model", "model_not_found",
-                              "The model '%s' does not exist or you do not have access to it.", name);
+            *res =
+                http_error(q, 404, "model", "model_not_found",
+                           "The model '%s' does not exist or you do not have access to it.", name);
         return m;
     }
     int n = 0;
@@ -44,7 +45,8 @@ static srv_model *pick_model(http_req *q, const char *name, enum MHD_Result *res
 enum MHD_Result route_tokenize(http_req *q) {
     srv_tok_request r;
     srv_req_error e;
-    if (srv_tok_request_parse(q->body ? q->body : "", q->len, false, &r, &e)) return http_req_error(q, &e);
+    if (srv_tok_request_parse(q->body ? q->body : "", q->len, false, &r, &e))
+        return http_req_error(q, &e);
     enum MHD_Result res = MHD_NO;
     srv_model *m = pick_model(q, r.model, &res);
     if (!m) {
@@ -55,7 +57,8 @@ enum MHD_Result route_tokenize(http_req *q) {
     int32_t *ids = NULL;
     size_t n = 0;
     he_error err = {0};
-    if (!v || tok_encode(v, r.content, r.content_len, r.add_special, r.parse_special, &ids, &n, &err) < 0) {
+    if (!v || tok_encode(v, r.content, r.content_len, r.add_special, r.parse_special, &ids, &n,
+                         &err) < 0) {
         srv_model_release(m);
         srv_tok_request_free(&r);
         if (err.code == HE_NOMEM) return http_error_nomem(q);
@@ -74,7 +77,8 @@ enum MHD_Result route_tokenize(http_req *q) {
         json_t *piece = json_stringn(b, bl); /* NULL when not valid UTF-8 */
         if (!piece) {
             piece = json_array();
-            for (size_t k = 0; k < bl; k++) json_array_append_new(piece, json_integer((unsigned char)b[k]));
+            for (size_t k = 0; k < bl; k++)
+                json_array_append_new(piece, json_integer((unsigned char)b[k]));
         }
         json_array_append_new(toks, json_pack("{s:i, s:o}", "id", ids[i], "piece", piece));
     }
@@ -87,7 +91,8 @@ enum MHD_Result route_tokenize(http_req *q) {
 enum MHD_Result route_detokenize(http_req *q) {
     srv_tok_request r;
     srv_req_error e;
-    if (srv_tok_request_parse(q->body ? q->body : "", q->len, true, &r, &e)) return http_req_error(q, &e);
+    if (srv_tok_request_parse(q->body ? q->body : "", q->len, true, &r, &e))
+        return http_req_error(q, &e);
     enum MHD_Result res = MHD_NO;
     srv_model *m = pick_model(q, r.model, &res);
     if (!m) {
@@ -99,8 +104,9 @@ enum MHD_Result route_detokenize(http_req *q) {
     for (size_t i = 0; i < r.n_tokens; i++)
         if (r.tokens[i] >= nv) {
             res = http_error(q, 400, "tokens", "invalid_value",
-                             "Invalid 'tokens[%zu]': token id %d is out of range (the vocabulary has %d tokens).", i,
-                             r.tokens[i], nv);
+                             "Invalid 'tokens[%zu]': token id %d is out of range (the vocabulary "
+                             "has %d tokens).",
+                             i, r.tokens[i], nv);
             srv_model_release(m);
             srv_tok_request_free(&r);
             return res;

@@ -23,11 +23,14 @@ Test(chat_session, params_and_request) {
     s.think = 0;
     chat_session_add_turn(&s, "q1", "a1");
     json_t *b = chat_session_request(&s, "m", "q2");
-    json_t *want = json_loads("{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                              "\"messages\":[{\"role\":\"system\",\"content\":\"be kind\"},{\"role\":\"user\",\"content\":\"q1\"},"
-                              "{\"role\":\"assistant\",\"content\":\"a1\"},{\"role\":\"user\",\"content\":\"q2\"}],"
-                              "\"temperature\":0.3,\"max_tokens\":12,\"top_k\":5,\"stop\":[\"END\"],\"enable_thinking\":false}",
-                              0, NULL);
+    json_t *want = json_loads(
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"messages\":[{\"role\":\"system\",\"content\":\"be "
+        "kind\"},{\"role\":\"user\",\"content\":\"q1\"},"
+        "{\"role\":\"assistant\",\"content\":\"a1\"},{\"role\":\"user\",\"content\":\"q2\"}],"
+        "\"temperature\":0.3,\"max_tokens\":12,\"top_k\":5,\"stop\":[\"END\"],\"enable_thinking\":"
+        "false}",
+        0, NULL);
     cr_expect(json_equal(b, want), "%s", json_dumps(b, JSON_COMPACT));
     json_decref(b);
     json_decref(want);
@@ -84,7 +87,8 @@ Test(chat_session, strict_load) {
         chat_session_add_turn(&s, "keep", "me");
         he_error err = {0};
         cr_expect_eq(chat_session_load(&s, bad[i], strlen(bad[i]), &err), -1, "%s", bad[i]);
-        cr_expect_eq(json_array_size(s.messages), 2, "a failed load leaves the session: %s", bad[i]);
+        cr_expect_eq(json_array_size(s.messages), 2, "a failed load leaves the session: %s",
+                     bad[i]);
         chat_session_free(&s);
     }
 }

@@ -20,14 +20,16 @@ static json_t *chat_of(const char *body, srv_req_error *e) {
 
 Test(responses, string_input_and_instructions) {
     srv_req_error e;
-    json_t *c = chat_of("{\"model\":\"m\",\"instructions\":\"sys\",\"input\":\"hi\",\"max_output_tokens\":7,"
-                        "\"temperature\":0.5,\"reasoning\":{\"effort\":\"low\"}}",
-                        &e);
+    json_t *c = chat_of(
+        "{\"model\":\"m\",\"instructions\":\"sys\",\"input\":\"hi\",\"max_output_tokens\":7,"
+        "\"temperature\":0.5,\"reasoning\":{\"effort\":\"low\"}}",
+        &e);
     cr_assert(c, "%s", e.message);
-    json_t *want = json_loads("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"sys\"},"
-                              "{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":7,"
-                              "\"temperature\":0.5,\"reasoning_effort\":\"low\"}",
-                              0, NULL);
+    json_t *want =
+        json_loads("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"sys\"},"
+                   "{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":7,"
+                   "\"temperature\":0.5,\"reasoning_effort\":\"low\"}",
+                   0, NULL);
     cr_expect(json_equal(c, want), "%s", json_dumps(c, JSON_COMPACT));
     json_decref(c);
     json_decref(want);
@@ -37,30 +39,40 @@ Test(responses, items_to_messages) {
     srv_req_error e;
     json_t *c = chat_of(
         "{\"model\":\"m\",\"input\":["
-        "{\"role\":\"developer\",\"content\":[{\"type\":\"input_text\",\"text\":\"a\"},{\"type\":\"input_text\",\"text\":\"b\"}]},"
+        "{\"role\":\"developer\",\"content\":[{\"type\":\"input_text\",\"text\":\"a\"},{\"type\":"
+        "\"input_text\",\"text\":\"b\"}]},"
         "{\"type\":\"message\",\"role\":\"user\",\"content\":\"q\"},"
-        "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"thinking aloud\"}]},"
-        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"},"
+        "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+        "\"text\":\"thinking aloud\"}]},"
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{\\\"x\\\":"
+        "1}\"},"
         "{\"type\":\"function_call\",\"call_id\":\"c2\",\"name\":\"g\",\"arguments\":\"{}\"},"
         "{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"one\"},"
         "{\"type\":\"reasoning\",\"summary\":[]},"
-        "{\"type\":\"function_call_output\",\"call_id\":\"c2\",\"output\":[{\"type\":\"input_text\",\"text\":\"two\"}]}],"
-        "\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\"type\":\"object\"},\"strict\":true}],"
+        "{\"type\":\"function_call_output\",\"call_id\":\"c2\",\"output\":[{\"type\":\"input_"
+        "text\",\"text\":\"two\"}]}],"
+        "\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\"type\":\"object\"},"
+        "\"strict\":true}],"
         "\"tool_choice\":{\"type\":\"function\",\"name\":\"f\"},"
-        "\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"n\",\"schema\":{\"type\":\"object\"}}}}",
+        "\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"n\",\"schema\":{\"type\":"
+        "\"object\"}}}}",
         &e);
     cr_assert(c, "%s", e.message);
     json_t *want = json_loads(
         "{\"model\":\"m\",\"messages\":["
         "{\"role\":\"system\",\"content\":\"a\\nb\"},{\"role\":\"user\",\"content\":\"q\"},"
         "{\"role\":\"assistant\",\"content\":\"thinking aloud\",\"tool_calls\":["
-        "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}},"
-        "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]},"
+        "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{"
+        "\\\"x\\\":1}\"}},"
+        "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}"
+        ","
         "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"one\"},"
         "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":\"two\"}],"
-        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"},\"strict\":true}}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":"
+        "\"object\"},\"strict\":true}}],"
         "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}},"
-        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\",\"schema\":{\"type\":\"object\"}}}}",
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\",\"schema\":{"
+        "\"type\":\"object\"}}}}",
         0, NULL);
     cr_assert(want);
     cr_expect(json_equal(c, want), "%s", json_dumps(c, JSON_COMPACT));
@@ -69,12 +81,14 @@ Test(responses, items_to_messages) {
 }
 
 Test(responses, parsed_by_the_chat_path) {
-    const char *body = "{\"model\":\"m\",\"input\":\"hi\",\"tools\":[{\"type\":\"function\",\"name\":\"f\","
-                       "\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}],"
-                       "\"tool_choice\":\"required\",\"stream\":true,\"max_output_tokens\":9}";
+    const char *body =
+        "{\"model\":\"m\",\"input\":\"hi\",\"tools\":[{\"type\":\"function\",\"name\":\"f\","
+        "\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}],"
+        "\"tool_choice\":\"required\",\"stream\":true,\"max_output_tokens\":9}";
     srv_request r;
     srv_req_error e;
-    cr_assert_eq(srv_request_parse(SRV_API_RESPONSES, body, strlen(body), &r, &e), 0, "%s", e.message);
+    cr_assert_eq(srv_request_parse(SRV_API_RESPONSES, body, strlen(body), &r, &e), 0, "%s",
+                 e.message);
     cr_expect_eq(r.api, SRV_API_RESPONSES);
     cr_expect_eq(r.tool_choice, TC_CHOICE_REQUIRED);
     cr_expect(r.stream);
@@ -91,24 +105,34 @@ Test(responses, bad_bodies) {
     } cases[] = {
         {"{\"model\":\"m\",\"input\":\"x\",\"store\":true}", "store"},
         {"{\"model\":\"m\",\"input\":\"x\",\"store\":\"yes\"}", "store"},
-        {"{\"model\":\"m\",\"input\":\"x\",\"previous_response_id\":\"r\"}", "previous_response_id"},
+        {"{\"model\":\"m\",\"input\":\"x\",\"previous_response_id\":\"r\"}",
+         "previous_response_id"},
         {"{\"model\":\"m\",\"input\":\"x\",\"background\":true}", "background"},
         {"{\"model\":\"m\"}", "input"},
         {"{\"model\":\"m\",\"input\":[]}", "input"},
         {"{\"model\":\"m\",\"input\":[1]}", "input[0]"},
         {"{\"model\":\"m\",\"input\":[{\"role\":\"user\"}]}", "input[0].content"},
         {"{\"model\":\"m\",\"input\":[{\"role\":\"tool\",\"content\":\"x\"}]}", "input[0].role"},
-        {"{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\"}]}]}", "input[0].content[0]"},
-        {"{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\"}]}]}", "input[0].content[0].text"},
+        {"{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\"}]}]"
+         "}",
+         "input[0].content[0]"},
+        {"{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\"}]}]"
+         "}",
+         "input[0].content[0].text"},
         {"{\"model\":\"m\",\"input\":[{\"type\":\"web_search_call\"}]}", "input[0].type"},
-        {"{\"model\":\"m\",\"input\":[{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":{}}]}",
+        {"{\"model\":\"m\",\"input\":[{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\","
+         "\"arguments\":{}}]}",
          "input[0].arguments"},
-        {"{\"model\":\"m\",\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"c\"}]}", "input[0].output"},
-        {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"file_search\"}]}", "tools[0].type"},
+        {"{\"model\":\"m\",\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"c\"}]}",
+         "input[0].output"},
+        {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"file_search\"}]}",
+         "tools[0].type"},
         {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"function\"}]}", "tools[0].name"},
-        {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],\"tool_choice\":{\"type\":\"mcp\"}}",
+        {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],"
+         "\"tool_choice\":{\"type\":\"mcp\"}}",
          "tool_choice.type"},
-        {"{\"model\":\"m\",\"input\":\"x\",\"text\":{\"format\":{\"type\":\"json_schema\"}}}", "text.format.name"},
+        {"{\"model\":\"m\",\"input\":\"x\",\"text\":{\"format\":{\"type\":\"json_schema\"}}}",
+         "text.format.name"},
         {"{\"model\":\"m\",\"input\":\"x\",\"text\":\"json\"}", "text"},
         {"{\"model\":\"m\",\"input\":\"x\",\"max_output_tokens\":2.5}", "max_output_tokens"},
         {"{\"model\":\"m\",\"input\":\"x\",\"reasoning\":{\"effort\":3}}", "reasoning.effort"},
@@ -157,23 +181,28 @@ Test(responses, builder_items_and_events) {
     srv_resp_delta(b, &a);
     a.text = "1}", a.len = 2;
     srv_resp_delta(b, &a);
-    tc_delta w = {.kind = TC_DELTA_CALL, .index = 1, .id = "call_2", .name = "g", .text = "{}", .len = 2};
+    tc_delta w = {
+        .kind = TC_DELTA_CALL, .index = 1, .id = "call_2", .name = "g", .text = "{}", .len = 2};
     srv_resp_delta(b, &w);
     srv_resp_end(b, "stop", 10, 4, 20);
     json_t *o = srv_resp_object(b);
     srv_resp_free(b);
     json_t *out = json_object_get(o, "output");
     cr_assert_eq(json_array_size(out), 4);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(out, 0), "type")), "reasoning");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(out, 0), "type")),
+                     "reasoning");
     json_t *msg = json_array_get(out, 1);
     cr_expect_str_eq(json_string_value(json_object_get(msg, "type")), "message");
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(msg, "content"), 0), "text")), "Hello");
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(msg, "content"), 0), "text")),
+                     "Hello");
     json_t *f = json_array_get(out, 2);
     cr_expect_str_eq(json_string_value(json_object_get(f, "arguments")), "{\"a\":1}");
     cr_expect_str_eq(json_string_value(json_object_get(f, "call_id")), "call_1");
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(out, 3), "name")), "g");
     cr_expect_str_eq(json_string_value(json_object_get(o, "status")), "completed");
-    cr_expect_eq(json_integer_value(json_object_get(json_object_get(o, "usage"), "total_tokens")), 30);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(o, "usage"), "total_tokens")),
+                 30);
     /* the events: sequence numbers 0.., created first, completed last, deltas add up */
     size_t i;
     json_t *ev;
@@ -181,10 +210,12 @@ Test(responses, builder_items_and_events) {
     json_array_foreach(c.events, i, ev) {
         cr_expect_eq(json_integer_value(json_object_get(ev, "sequence_number")), (json_int_t)i);
         const char *t = json_string_value(json_object_get(ev, "type"));
-        if (!strcmp(t, "response.output_text.delta")) strcat(text, json_string_value(json_object_get(ev, "delta")));
+        if (!strcmp(t, "response.output_text.delta"))
+            strcat(text, json_string_value(json_object_get(ev, "delta")));
     }
     cr_expect_str_eq(text, "Hello");
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(c.events, 0), "type")), "response.created");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(c.events, 0), "type")),
+                     "response.created");
     json_t *last = json_array_get(c.events, json_array_size(c.events) - 1);
     cr_expect_str_eq(json_string_value(json_object_get(last, "type")), "response.completed");
     cr_expect(json_equal(json_object_get(last, "response"), o));
@@ -198,10 +229,14 @@ Test(responses, empty_and_cut_answers) {
     json_t *o = srv_resp_object(b);
     srv_resp_free(b);
     cr_expect_str_eq(json_string_value(json_object_get(o, "status")), "incomplete");
-    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(o, "incomplete_details"), "reason")),
-                     "max_output_tokens");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(o, "incomplete_details"), "reason")),
+        "max_output_tokens");
     json_t *out = json_object_get(o, "output");
     cr_assert_eq(json_array_size(out), 1, "an empty answer is one empty message");
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(out, 0), "content"), 0), "text")), "");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_array_get(out, 0), "content"), 0), "text")),
+        "");
     json_decref(o);
 }
