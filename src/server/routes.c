@@ -719,6 +719,9 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
         }
         o = rb ? srv_resp_object(rb) : NULL;
         srv_resp_free(rb);
+        /* o shares the echoed values: drop g's copy on this thread too (see below) */
+        json_decref(g->resp_echo);
+        g->resp_echo = NULL;
         break;
     }
     case SRV_API_CHAT: {
@@ -1180,8 +1183,9 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     if (g->ts && tools_grammar && grammar && (api == SRV_API_CHAT || api == SRV_API_RESPONSES))
         tc_stream_set_eager(g->ts, true);
     if (api == SRV_API_RESPONSES) {
-        g->resp_echo = json_incref(r.resp_echo);
-        if (stream && !(g->resp = srv_resp_new(g->model, g->resp_echo, resp_emit, g))) {
+        /* streaming: the builder (used by the pump only) takes what it echoes now */
+        if (!stream) g->resp_echo = json_incref(r.resp_echo);
+        if (stream && !(g->resp = srv_resp_new(g->model, r.resp_echo, resp_emit, g))) {
             srv_request_free(&r);
             gen_free(g);
             return http_error_nomem(q);
