@@ -1,5 +1,6 @@
 /* fuzz_request.c — libFuzzer target: any bytes as a request body for each of the four
- * generation APIs (the first byte picks it); parsing must never crash, leak or accept a body
+ * generation APIs (the first byte picks it; 't' and 'd' pick the /tokenize and /detokenize
+ * bodies instead; the Responses body has its own target, fuzz_responses.c); parsing must never crash, leak or accept a body
  * without filling the fields the routes rely on. The body's tools, tool_choice,
  * response_format, Ollama format, grammar and chat_template_kwargs reach the schema converter
  * and the GBNF parser too, so hostile schemas and grammars are fuzzed through here. */
@@ -14,6 +15,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
+    if (data[0] == 't' || data[0] == 'd') { /* /tokenize, /detokenize bodies */
+        srv_tok_request t;
+        srv_req_error te;
+        if (srv_tok_request_parse((const char *)data + 1, size - 1, data[0] == 'd', &t, &te) == 0) {
+            if (data[0] == 't' && !t.content) abort();
+            if ((t.n_tokens > 0) != (t.tokens != NULL) || t.n_tokens > SRV_MAX_DETOKENIZE) abort();
+            for (size_t i = 0; i < t.n_tokens; i++)
+                if (t.tokens[i] < 0) abort();
+        } else if (te.status < 400 || te.status > 499 || !te.message[0]) {
+            abort();
+        }
+        srv_tok_request_free(&t);
+        return 0;
+    }
     srv_api api = (srv_api)(data[0] % 4);
     srv_request r;
     srv_req_error e;

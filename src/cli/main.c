@@ -12,6 +12,7 @@ typedef struct {
 
 static const command commands[] = {
     {"run", cmd_run, "run MODEL.gguf -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t THREADS] [-c CTX]"},
+    {"chat", cmd_chat, "chat (NAME | MODEL.gguf) [--url URL] [--system TEXT] [--load NAME] [-c CTX] [-t THREADS]   (interactive chat with the model's template; /? inside)"},
     {"tokenize", cmd_tokenize, "tokenize MODEL.gguf [--no-bos] [--no-special]   (text on stdin)"},
     {"inspect", cmd_inspect, "inspect FILE.gguf"},
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},

@@ -546,7 +546,8 @@ static void *reaper_main(void *arg) {
 static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] = "/v1/models",
                   R_CHAT[] = "/v1/chat/completions", R_COMPL[] = "/v1/completions", R_OCHAT[] = "/api/chat",
                   R_OGEN[] = "/api/generate", R_TAGS[] = "/api/tags", R_SHOW[] = "/api/show", R_PS[] = "/api/ps",
-                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_UI[] = "/ui/", R_OTHER[] = "other";
+                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_UI[] = "/ui/", R_OTHER[] = "other",
+                  R_RESP[] = "/v1/responses", R_TOK[] = "/tokenize", R_DETOK[] = "/detokenize";
 
 typedef struct {
     const char *path;
@@ -564,6 +565,8 @@ static const route routes[] = {
     {R_SHOW, "POST", false, true, true},     {R_PS, "GET", false, true, true},
     {R_VERSION, "GET", false, true, false},  {R_SWAP, "POST", false, false, true},
     {R_ROOT, "GET", false, true, false},     {R_GUARD, "POST", false, false, false},
+    {R_RESP, "POST", false, false, true},    {R_TOK, "POST", false, false, true},
+    {R_DETOK, "POST", false, false, true},
     {R_UI, "GET", true, false, false},
 };
 
@@ -581,7 +584,8 @@ static const route *find_route(const char *url, bool *method_ok, const char *met
     }
     if (!strncmp(url, "/ui/", 4)) {
         *method_ok = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        return &routes[sizeof routes / sizeof routes[0] - 1];
+        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+            if (routes[i].path == R_UI) return &routes[i];
     }
     return NULL;
 }
@@ -631,6 +635,9 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
     if (rt->path == R_SHOW) return route_show(q);
     if (rt->path == R_SWAP) return route_swap(q);
     if (rt->path == R_GUARD) return route_guard(q);
+    if (rt->path == R_RESP) return route_generate(q, SRV_API_RESPONSES);
+    if (rt->path == R_TOK) return route_tokenize(q);
+    if (rt->path == R_DETOK) return route_detokenize(q);
     return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
 }
 

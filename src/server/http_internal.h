@@ -130,6 +130,10 @@ void route_generate_abandon(http_req *q);
 enum MHD_Result route_tags(http_req *q, bool ps);
 enum MHD_Result route_show(http_req *q);
 
+/* routes_tokenize.c: llama-server's /tokenize and /detokenize */
+enum MHD_Result route_tokenize(http_req *q);
+enum MHD_Result route_detokenize(http_req *q);
+
 /* routes_guard.c */
 enum MHD_Result route_guard(http_req *q);
 /* Starts the guard on workspace (NULL: an empty private directory) with policy (NULL: default). */

@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "grammar/json_schema.h"
+#include "server/responses.h"
 
 int srv_req_fail(srv_req_error *err, int status, const char *param, const char *code, const char *fmt, ...) {
     if (!err) return -1;
@@ -833,6 +834,15 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
         rc = ollama_common(out, root, err) || parse_messages(out, root, false, err) || parse_tools(out, root, err) ? -1 : 0;
         break;
     case SRV_API_OLLAMA_GENERATE: rc = parse_generate(out, root, err); break;
+    case SRV_API_RESPONSES: { /* one path: the Responses body as the chat body it means */
+        json_t *chat = srv_responses_to_chat(root, &out->resp_echo, err);
+        rc = chat ? parse_chat(out, chat, err) : -1;
+        json_decref(chat);
+        /* a value the translation lost to a failed allocation (jansson drops it and goes on)
+         * would read as a missing field: out of memory, not a 400 */
+        if (he_alloc_failures() != failed) rc = srv_req_nomem(err);
+        break;
+    }
     default: rc = srv_req_fail(err, 400, NULL, NULL, "unknown API");
     }
     json_decref(root);
@@ -861,6 +871,7 @@ void srv_request_free(srv_request *r) {
     gram_free(r->grammar);
     json_decref(r->template_kwargs);
     json_decref(r->format_schema);
+    json_decref(r->resp_echo);
     memset(r, 0, sizeof *r);
     r->top_logprobs = -1;
     r->enable_thinking = -1;
@@ -878,4 +889,66 @@ void srv_request_apply_sampling(const srv_request *r, sample_params *b) {
     if (r->set & SRV_SET_FREQUENCY_PENALTY) b->frequency_penalty = s->frequency_penalty;
     if (r->set & SRV_SET_PRESENCE_PENALTY) b->presence_penalty = s->presence_penalty;
     if (r->set & SRV_SET_SEED) b->seed = s->seed;
+}
+
+/* ---- /tokenize, /detokenize ---- */
+
+static int tok_fields(srv_tok_request *r, const json_t *root, bool detok, srv_req_error *err) {
+    const char *model;
+    if (get_string(root, "model", "model", &model, err)) return -1;
+    if (model && (!model[0] || strlen(model) > 256))
+        return srv_req_fail(err, 400, "model", "invalid_value", "Invalid value for 'model': expected 1 to 256 characters.");
+    if (model) r->model = xstrdup(model);
+    if (!detok) {
+        json_t *c = json_object_get(root, "content");
+        if (!c || json_is_null(c))
+            return srv_req_fail(err, 400, "content", "missing_required_parameter", "Missing required parameter: 'content'.");
+        if (!json_is_string(c)) return type_error(err, "content", "a string", c);
+        r->content_len = json_string_length(c);
+        if (!(r->content = dup_text(json_string_value(c), r->content_len))) return srv_req_nomem(err);
+        r->parse_special = true;
+        if (get_bool(root, "add_special", "add_special", &r->add_special, err) ||
+            get_bool(root, "parse_special", "parse_special", &r->parse_special, err) ||
+            get_bool(root, "with_pieces", "with_pieces", &r->with_pieces, err))
+            return -1;
+        return 0;
+    }
+    json_t *t = json_object_get(root, "tokens");
+    if (!t || json_is_null(t))
+        return srv_req_fail(err, 400, "tokens", "missing_required_parameter", "Missing required parameter: 'tokens'.");
+    if (!json_is_array(t)) return type_error(err, "tokens", "an array of token ids", t);
+    size_t n = json_array_size(t), i;
+    if (n > SRV_MAX_DETOKENIZE)
+        return srv_req_fail(err, 400, "tokens", "invalid_value", "Invalid 'tokens': at most %u ids, but got %zu.",
+                            SRV_MAX_DETOKENIZE, n);
+    if (n && !(r->tokens = he_malloc(n * sizeof *r->tokens))) return srv_req_nomem(err);
+    json_t *id;
+    json_array_foreach(t, i, id) {
+        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX)
+            return srv_req_fail(err, 400, "tokens", json_is_integer(id) ? "invalid_value" : "invalid_type",
+                                "Invalid 'tokens[%zu]': expected a token id (a non-negative integer).", i);
+        r->tokens[i] = (int32_t)json_integer_value(id);
+    }
+    r->n_tokens = n;
+    return 0;
+}
+
+int srv_tok_request_parse(const char *body, size_t len, bool detok, srv_tok_request *out, srv_req_error *err) {
+    memset(out, 0, sizeof *out);
+    unsigned long failed = he_alloc_failures();
+    json_t *root = srv_json_parse_object(body, len, err);
+    if (!root) return -1;
+    int rc = tok_fields(out, root, detok, err);
+    json_decref(root);
+    if (rc == 0 && he_alloc_failures() != failed) rc = srv_req_nomem(err);
+    if (rc) srv_tok_request_free(out);
+    return rc ? -1 : 0;
+}
+
+void srv_tok_request_free(srv_tok_request *r) {
+    if (!r) return;
+    free(r->model);
+    free(r->content);
+    free(r->tokens);
+    memset(r, 0, sizeof *r);
 }

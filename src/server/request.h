@@ -24,7 +24,8 @@ typedef enum {
     SRV_API_CHAT,           /* POST /v1/chat/completions */
     SRV_API_COMPLETION,     /* POST /v1/completions */
     SRV_API_OLLAMA_CHAT,    /* POST /api/chat */
-    SRV_API_OLLAMA_GENERATE /* POST /api/generate */
+    SRV_API_OLLAMA_GENERATE, /* POST /api/generate */
+    SRV_API_RESPONSES        /* POST /v1/responses: translated to a chat request (responses.h) */
 } srv_api;
 
 #define SRV_MAX_STOP 16
@@ -105,6 +106,7 @@ typedef struct {
      * reasoning_effort or Ollama's think); -1 when the request does not say. */
     int32_t reasoning_budget;
     json_t *template_kwargs; /* chat_template_kwargs object, or NULL */
+    json_t *resp_echo;       /* SRV_API_RESPONSES: the fields the response object repeats */
 } srv_request;
 
 typedef struct {
@@ -120,6 +122,25 @@ int srv_request_parse(srv_api api, const char *body, size_t len, srv_request *ou
 void srv_request_free(srv_request *r);
 /* Overwrites the fields of base that the request set. */
 void srv_request_apply_sampling(const srv_request *r, sample_params *base);
+
+/* POST /tokenize and /detokenize (llama-server's shape, plus `model`). */
+typedef struct {
+    char *model;        /* NULL: the only served name */
+    char *content;      /* tokenize: the text (owned), content_len bytes */
+    size_t content_len;
+    bool add_special;   /* tokenize: BOS/EOS as the vocab says (default false, as llama-server) */
+    bool parse_special; /* tokenize: control-token texts become those tokens (default true) */
+    bool with_pieces;   /* tokenize: [{id, piece}] instead of [id] */
+    int32_t *tokens;    /* detokenize: the ids (owned; range-checked against the vocab later) */
+    size_t n_tokens;
+} srv_tok_request;
+
+#define SRV_MAX_DETOKENIZE (1u << 22)
+
+/* detok false: {content, add_special, parse_special, with_pieces, model}; true: {tokens,
+ * model}. 0, or -1 with err (400). Free with srv_tok_request_free (also after a failure). */
+int srv_tok_request_parse(const char *body, size_t len, bool detok, srv_tok_request *out, srv_req_error *err);
+void srv_tok_request_free(srv_tok_request *r);
 
 /* Parses body as a JSON object with the depth limit; NULL with err (400) on failure. */
 json_t *srv_json_parse_object(const char *body, size_t len, srv_req_error *err);

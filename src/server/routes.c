@@ -33,6 +33,7 @@
 #include "chat/toolcall.h"
 #include "server/chat.h"
 #include "server/http_internal.h"
+#include "server/responses.h"
 
 #define WAIT_MS 200
 
@@ -152,6 +153,8 @@ typedef struct {
     int32_t *ctx_toks;  /* /api/generate: prompt + generated token ids, returned as `context` */
     size_t n_ctx_toks, cap_ctx_toks;
     srv_event done_ev;  /* non-streaming: the DONE or ERROR event (text pointers not kept) */
+    srv_resp *resp;     /* /v1/responses streaming: the items and events builder (responses.h) */
+    json_t *resp_echo;  /* /v1/responses: the request fields its response object repeats */
 } gen;
 
 static void gen_destroy(gen *g) {
@@ -163,6 +166,8 @@ static void gen_destroy(gen *g) {
     json_decref(g->lp);
     tc_stream_free(g->ts);
     json_decref(g->tools);
+    srv_resp_free(g->resp);
+    json_decref(g->resp_echo);
     json_decref(g->lp_pending);
     free(g->ctx_toks);
     if (g->peer_fd >= 0) close(g->peer_fd);
@@ -327,10 +332,22 @@ static json_t *openai_call(int index, const char *id, const char *name, const ch
     return c;
 }
 
+/* A Responses stream event as SSE (`event:` names its type, as OpenAI sends it). */
+static void resp_emit(void *user, const char *type, json_t *ev) {
+    gen *g = user;
+    char pre[96];
+    snprintf(pre, sizeof pre, "event: %s\ndata: ", type);
+    sb_json(&g->out, pre, ev, "\n\n");
+}
+
 /* One delta of the split output as a chunk (SSE) or an NDJSON line (Ollama). */
 static void split_delta(const tc_delta *d, void *user) {
     gen *g = user;
     if ((d->kind == TC_DELTA_CONTENT || d->kind == TC_DELTA_REASONING || d->kind == TC_DELTA_ARGS) && d->len == 0) return;
+    if (g->api == SRV_API_RESPONSES) {
+        srv_resp_delta(g->resp, d);
+        return;
+    }
     if (g->api == SRV_API_CHAT) {
         json_t *delta;
         if (d->kind == TC_DELTA_CONTENT)
@@ -380,6 +397,11 @@ static void stream_text(gen *g, const srv_event *ev, bool with_lp) {
     }
     if (!has_text && !with_lp) return;
     switch (g->api) {
+    case SRV_API_RESPONSES: {
+        tc_delta d = {.kind = TC_DELTA_CONTENT, .text = ev->text, .len = ev->text_len};
+        if (has_text) srv_resp_delta(g->resp, &d);
+        break;
+    }
     case SRV_API_CHAT: {
         json_t *lp = NULL;
         if (with_lp) lp = json_pack("{s:[o]}", "content", chat_lp_entry(g, ev));
@@ -422,7 +444,9 @@ static void stream_event(gen *g, const srv_event *ev) {
     if (ev->kind == SRV_EV_ERROR) {
         char ee[LOG_ESC_CAP];
         log_warn("serve: generation failed: %s", log_esc(ev->error.msg, ee, sizeof ee));
-        if (g->api == SRV_API_CHAT || g->api == SRV_API_COMPLETION)
+        if (g->api == SRV_API_RESPONSES)
+            srv_resp_error(g->resp, ev->error.msg);
+        else if (g->api == SRV_API_CHAT || g->api == SRV_API_COMPLETION)
             sb_json(&g->out, "data: ",
                     json_pack("{s:{s:o, s:s, s:n, s:n}}", "error", "message", http_json_text(ev->error.msg, strlen(ev->error.msg)),
                               "type", "server_error", "param", "code"),
@@ -441,6 +465,10 @@ static void stream_event(gen *g, const srv_event *ev) {
         stream_text(g, &t, false);
     }
     const char *finish = ev->finish_reason ? ev->finish_reason : "stop";
+    if (g->api == SRV_API_RESPONSES) { /* its own closing events; no [DONE] */
+        srv_resp_end(g->resp, finish, ev->n_prompt, ev->n_prompt_cached, ev->n_generated);
+        return;
+    }
     if (g->ts && tc_stream_n_calls(g->ts) > 0 && !strcmp(finish, "stop") && g->api == SRV_API_CHAT)
         finish = "tool_calls";
     switch (g->api) {
@@ -673,6 +701,32 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
     json_t *lp = g->lp ? json_incref(g->lp) : json_null();
     json_t *o;
     switch (g->api) {
+    case SRV_API_RESPONSES: {
+        /* the same builder as the stream's, fed the parsed output in order */
+        json_decref(lp);
+        json_decref(text);
+        srv_resp *rb = srv_resp_new(g->model, g->resp_echo, NULL, NULL);
+        if (rb) {
+            tc_delta d = {.kind = TC_DELTA_REASONING, .text = split ? tr.reasoning : NULL};
+            if (d.text) d.len = strlen(d.text), srv_resp_delta(rb, &d);
+            d.kind = TC_DELTA_CONTENT;
+            d.text = split ? tr.content : g->text.b ? g->text.b : "";
+            d.len = split ? strlen(tr.content) : g->text.len;
+            srv_resp_delta(rb, &d);
+            for (int i = 0; split && i < tr.n_calls; i++) {
+                tc_delta c = {.kind = TC_DELTA_CALL, .text = tr.calls[i].arguments, .len = strlen(tr.calls[i].arguments),
+                              .index = i, .id = tr.calls[i].id, .name = tr.calls[i].name};
+                srv_resp_delta(rb, &c);
+            }
+            srv_resp_end(rb, finish, ev.n_prompt, ev.n_prompt_cached, ev.n_generated);
+        }
+        o = rb ? srv_resp_object(rb) : NULL;
+        srv_resp_free(rb);
+        /* o shares the echoed values: drop g's copy on this thread too (see below) */
+        json_decref(g->resp_echo);
+        g->resp_echo = NULL;
+        break;
+    }
     case SRV_API_CHAT: {
         if (g->lp) {
             json_decref(lp);
@@ -774,7 +828,7 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
     size_t len = 0;
     tok_range *user = NULL; /* request data inside a templated prompt: never control tokens */
     size_t n_user = 0;
-    bool templated = r->api == SRV_API_CHAT || r->api == SRV_API_OLLAMA_CHAT ||
+    bool templated = r->api == SRV_API_CHAT || r->api == SRV_API_RESPONSES || r->api == SRV_API_OLLAMA_CHAT ||
                      (r->api == SRV_API_OLLAMA_GENERATE && !r->raw);
     if (templated) {
         json_t *msgs;
@@ -956,7 +1010,7 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         srv_request_free(&r);
         return http_req_error(q, &e);
     }
-    bool chat_api = api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT;
+    bool chat_api = api == SRV_API_CHAT || api == SRV_API_RESPONSES || api == SRV_API_OLLAMA_CHAT;
     bool parse_calls = chat_api && r.tools && r.tool_choice != TC_CHOICE_NONE;
     const srv_model_config *cfg = srv_model_config_of(m);
     /* Reasoning (docs/TOOLS.md "Reasoning budget"): the template makes the model think first
@@ -1103,7 +1157,7 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         else if (err.code == HE_NOMEM)
             res = http_error_nomem(q);
         else if (err.code == HE_INVALID)
-            res = http_error(q, 400, api == SRV_API_CHAT || api == SRV_API_OLLAMA_CHAT ? "messages" : "prompt",
+            res = http_error(q, 400, api == SRV_API_RESPONSES ? "input" : chat_api ? "messages" : "prompt",
                              "context_length_exceeded", "%s", err.msg);
         else
             res = http_error(q, 500, NULL, "server_error", "%s", err.msg);
@@ -1159,7 +1213,17 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     if (g->ts && g->tools) tc_stream_set_tools(g->ts, g->tools);
     /* OpenAI streams a call's arguments as they are generated; under the tool-call grammar a
      * call that begins is a call, so that is safe (Ollama's clients expect whole calls) */
-    if (g->ts && tools_grammar && grammar && api == SRV_API_CHAT) tc_stream_set_eager(g->ts, true);
+    if (g->ts && tools_grammar && grammar && (api == SRV_API_CHAT || api == SRV_API_RESPONSES))
+        tc_stream_set_eager(g->ts, true);
+    if (api == SRV_API_RESPONSES) {
+        /* streaming: the builder (used by the pump only) takes what it echoes now */
+        if (!stream) g->resp_echo = json_incref(r.resp_echo);
+        if (stream && !(g->resp = srv_resp_new(g->model, r.resp_echo, resp_emit, g))) {
+            srv_request_free(&r);
+            gen_free(g);
+            return http_error_nomem(q);
+        }
+    }
     srv_request_free(&r);
     if (!stream) {
         if (g->top_logprobs >= 0) {
@@ -1182,7 +1246,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         pthread_mutex_unlock(&g->mu);
         return MHD_YES;
     }
-    bool sse = api == SRV_API_CHAT || api == SRV_API_COMPLETION;
+    bool sse = api == SRV_API_CHAT || api == SRV_API_COMPLETION || api == SRV_API_RESPONSES;
+    if (api == SRV_API_RESPONSES) srv_resp_begin(g->resp);
     if (sse && api == SRV_API_CHAT) {
         /* The first chunk announces the role, as OpenAI's does. */
         sb_json(&g->out, "data: ", chat_chunk(g, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, NULL),

@@ -111,7 +111,8 @@ static int call(const char *path, const char *body, char **resp) {
     "there\"}],\"max_tokens\":4"
 
 /* Each request shape: non-streaming and streaming chat with logprobs, completion, Ollama
- * generate (its `context` buffer) and chat. */
+ * generate (its `context` buffer) and chat, Responses (whole and streamed), tokenize and
+ * detokenize. */
 static const struct {
     const char *path, *body;
     bool stream;
@@ -130,6 +131,13 @@ static const struct {
      "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"options\":{\"num_"
      "predict\":4}}",
      true},
+    {"/v1/responses",
+     "{\"model\":\"tiny\",\"instructions\":\"be brief\",\"input\":[{\"role\":\"user\",\"content\":"
+     "[{\"type\":\"input_text\",\"text\":\"hi\"}]}],\"max_output_tokens\":4}",
+     false},
+    {"/v1/responses", "{\"model\":\"tiny\",\"input\":\"hi\",\"max_output_tokens\":4,\"stream\":true}", true},
+    {"/tokenize", "{\"model\":\"tiny\",\"content\":\"once upon a time\",\"with_pieces\":true}", false},
+    {"/detokenize", "{\"model\":\"tiny\",\"tokens\":[1,2,3,100,200]}", false},
 };
 
 /* F1 of SECURITY.md for a server request: with fallible allocation N failing (N = 1 .. K, K =
