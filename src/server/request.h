@@ -105,6 +105,9 @@ typedef struct {
      * reasoning_effort or Ollama's think); -1 when the request does not say. */
     int32_t reasoning_budget;
     json_t *template_kwargs; /* chat_template_kwargs object, or NULL */
+    /* "low", "medium" or "high" (static) when reasoning_effort / Ollama's think named a level:
+     * passed to the template as reasoning_effort (gpt-oss's reads it); NULL otherwise */
+    const char *reasoning_effort;
 } srv_request;
 
 typedef struct {

@@ -55,6 +55,7 @@ static const struct {
     {"meta-llama-Llama-3.3-70B-Instruct.jinja", TC_LLAMA3, false},
     {"microsoft-Phi-3.5-mini-instruct.jinja", TC_GENERIC, false},
     {"mistralai-Mistral-Nemo-Instruct-2407.jinja", TC_MISTRAL, false},
+    {"openai-gpt-oss-20b.jinja", TC_HARMONY, true},
 };
 
 Test(toolcall, detect_real_templates) {
