@@ -199,3 +199,21 @@ test('a tool round trip renders through the template: reasoning_content goes bac
   assert.ok(['stop', 'length', 'tool_calls'].includes(r.finish), r.finish);
   assert.ok(r.usage.prompt_tokens > 60);
 });
+
+test('tool_choice auto (lazy grammar from the commentary header) and none: whatever comes out is well-formed', { timeout: 120_000 }, async () => {
+  const tools = toolSet(mulberry32(53), 0);
+  let calls = 0;
+  for (let i = 0; i < 4; i++) {
+    const r = await chat({ model: 'gptoss', messages: [{ role: 'user', content: `maybe call (${i})` }], tools, max_tokens: 80, seed: 300 + i }, i % 2 === 1);
+    if (r.calls.length) {
+      checkCalls(r, tools, null, `auto ${i}`);
+      calls++;
+    } else {
+      assert.ok(['stop', 'length'].includes(r.finish), r.finish);
+    }
+    assert.doesNotMatch(r.reasoning, /<\|(channel|message|start|end)\|>/);
+  }
+  const n = await chat({ model: 'gptoss', messages: [{ role: 'user', content: 'no tools' }], tools, tool_choice: 'none', max_tokens: 40, seed: 1 }, false);
+  assert.equal(n.calls.length, 0);
+  console.log(`# harmony, auto: ${calls}/4 answered with a call`);
+});
