@@ -1035,6 +1035,17 @@ static bool header_word(const char *h, size_t n, const char *key, const char **w
     return true;
 }
 
+/* Is the header h[0, hn) exactly the call grammar's ("<|start|>assistant" after an analysis
+ * message, then "<|channel|>commentary to=functions.NAME <|constrain|>json"), NAME being
+ * name[0, nl)? */
+static bool harmony_grammar_header(const char *h, size_t hn, const char *name, size_t nl) {
+    static const char next[] = "<|start|>assistant", pre[] = "<|channel|>commentary to=functions.",
+                      post[] = " <|constrain|>json";
+    if (hn >= sizeof next - 1 && !memcmp(h, next, sizeof next - 1)) h += sizeof next - 1, hn -= sizeof next - 1;
+    return hn == sizeof pre - 1 + nl + sizeof post - 1 && !memcmp(h, pre, sizeof pre - 1) &&
+           !memcmp(h + sizeof pre - 1, name, nl) && !memcmp(h + sizeof pre - 1 + nl, post, sizeof post - 1);
+}
+
 /* The body of a content or reasoning message from s->pos: emitted up to a terminator (or a
  * text end that could still become one, held back). */
 static int harmony_body(tc_stream *s, const cur *c) {
@@ -1117,9 +1128,14 @@ static int step_harmony(tc_stream *s, const cur *c) {
     }
     /* a message to a recipient: a call (functions.NAME: NAME; a built-in tool keeps its name) */
     if (!s->parse_calls) return harmony_as_content(s, c, hs, hs);
+    for (size_t i = 0; i < tl; i++)
+        if (!is_name_char(to[i])) return harmony_as_content(s, c, hs, hs);
     if (tl > 10 && !memcmp(to, "functions.", 10)) to += 10, tl -= 10;
+    /* arguments stream early only under the grammar's exact header, so that the call
+     * announced is the call parsed */
+    bool eager = harmony_grammar_header(h, hn, to, tl);
     if (defer(s, c, hs)) {
-        eager_progress(s, c, hs, hs);
+        if (eager) eager_progress(s, c, hs, hs);
         return S_WAIT;
     }
     size_t q = skip_ws(c, body), os = q;
@@ -1138,7 +1154,7 @@ static int step_harmony(tc_stream *s, const cur *c) {
     if (r == H_NEED) {
         clear_pending(s);
         note_need(s, c, hs);
-        eager_progress(s, c, hs, hs);
+        if (eager) eager_progress(s, c, hs, hs);
         if (s->opener_at < 0) s->opener_at = s->base + (long long)hs;
         return S_WAIT;
     }
