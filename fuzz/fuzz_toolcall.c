@@ -1,6 +1,7 @@
 /* fuzz_toolcall.c — libFuzzer target over the tool-call parsers (chat/toolcall.h).
- * The first input byte picks the family (low 3 bits), reasoning (bit 3), starting inside
- * reasoning (bit 4), call parsing off (bit 5) and the chunking seed (the rest); the other
+ * The first input byte picks the family (low 3 bits, plus 8 when bit 7 is set, modulo the
+ * number of families), reasoning (bit 3), starting inside reasoning (bit 4), call parsing off
+ * (bit 5) and the chunking seed (bits 6-7); the other
  * bytes are the model's output. Each input is parsed whole, then streamed in chunks of 1..8
  * bytes: the two must agree exactly (content, reasoning, every call's name and arguments),
  * and every call's arguments must be a JSON object. Streamed eagerly (argument fragments), the
@@ -83,7 +84,7 @@ static bool same(const char *a, size_t an, const char *b, size_t bn) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > 16 * 1024) return 0;
     uint8_t flags = data[0];
-    tc_family f = (tc_family)(flags & 7);
+    tc_family f = (tc_family)(((flags & 7) | ((flags >> 7) << 3)) % TC_N_FAMILIES);
     tc_reasoning r = {(flags >> 3) & 1, (flags >> 4) & 1};
     bool parse_calls = !((flags >> 5) & 1);
     unsigned seed = flags >> 6;

@@ -22,6 +22,7 @@ static bool has(const char *s, const char *needle) { return strstr(s, needle) !=
  * template that also says "parameters", so the most specific markers are tried first. */
 tc_family tc_detect(const char *src) {
     if (!src) return TC_GENERIC;
+    if (has(src, "<|channel|>") && has(src, "<|message|>")) return TC_HARMONY;
     if (has(src, "<\xef\xbd\x9ctool\xe2\x96\x81""calls\xe2\x96\x81""begin\xef\xbd\x9c>"))
         return TC_DEEPSEEK_R1;
     if (has(src, "<|START_ACTION|>")) return TC_COMMAND_R7B;
@@ -44,6 +45,7 @@ static const char *const family_names[TC_N_FAMILIES] = {
     [TC_FUNCTIONARY_V3_1] = "functionary_v3_1",
     [TC_FUNCTIONARY_V3_2] = "functionary_v3_2",
     [TC_COMMAND_R7B] = "command_r7b",
+    [TC_HARMONY] = "harmony",
 };
 
 const char *tc_family_name(tc_family f) {
@@ -68,7 +70,8 @@ int tc_family_from_name(const char *name, tc_family *out) {
     } aliases[] = {{"qwen", TC_HERMES},        {"qwen2_5", TC_HERMES},       {"qwen3", TC_HERMES},
                    {"llama3_1", TC_LLAMA3},    {"llama", TC_LLAMA3},         {"deepseek", TC_DEEPSEEK_R1},
                    {"r1", TC_DEEPSEEK_R1},     {"functionary", TC_FUNCTIONARY_V3_2},
-                   {"command_r", TC_COMMAND_R7B}, {"json", TC_GENERIC}};
+                   {"command_r", TC_COMMAND_R7B}, {"json", TC_GENERIC},
+                   {"gpt_oss", TC_HARMONY},    {"gptoss", TC_HARMONY}};
     if (!name) return -1;
     for (int i = 0; i < TC_N_FAMILIES; i++)
         if (name_eq(name, family_names[i])) {
@@ -84,7 +87,7 @@ int tc_family_from_name(const char *name, tc_family *out) {
 }
 
 void tc_reasoning_detect(tc_family f, const char *template_src, const char *prompt, tc_reasoning *out) {
-    out->reasoning = f == TC_COMMAND_R7B || f == TC_DEEPSEEK_R1 ||
+    out->reasoning = f == TC_COMMAND_R7B || f == TC_DEEPSEEK_R1 || f == TC_HARMONY ||
                      (template_src && has(template_src, "</think>"));
     out->starts_in_reasoning = false;
     if (!out->reasoning || !prompt) return;
@@ -135,6 +138,16 @@ static void remap_id(json_t *obj, const char *key) {
     json_object_set_new(obj, key, json_string(m));
 }
 
+/* gpt-oss's template reads an assistant turn's reasoning from `thinking` (OpenAI clients send
+ * it back as `reasoning_content`) and tests `"..." in message.content`, which a null content
+ * (an OpenAI tool-call turn) would turn into a TypeError: so the reasoning is copied over and a
+ * null content left out, as if absent. */
+static void harmony_message(json_t *msg) {
+    json_t *rc = json_object_get(msg, "reasoning_content");
+    if (json_is_string(rc) && !json_object_get(msg, "thinking")) json_object_set(msg, "thinking", rc);
+    if (json_is_null(json_object_get(msg, "content"))) json_object_del(msg, "content");
+}
+
 int tc_prepare_messages(tc_family f, json_t *messages, he_error *err) {
     if (!json_is_array(messages)) return he_fail(err, HE_INVALID, "messages: must be an array");
     bool want_string = f == TC_DEEPSEEK_R1 || f == TC_FUNCTIONARY_V3_1 || f == TC_FUNCTIONARY_V3_2;
@@ -143,6 +156,7 @@ int tc_prepare_messages(tc_family f, json_t *messages, he_error *err) {
     json_array_foreach(messages, i, msg) {
         if (!json_is_object(msg)) continue;
         if (f == TC_MISTRAL) remap_id(msg, "tool_call_id");
+        if (f == TC_HARMONY) harmony_message(msg);
         json_t *calls = json_object_get(msg, "tool_calls");
         size_t j;
         json_t *call;

@@ -3,7 +3,9 @@
  * A model family writes tool calls its own way: Hermes/Qwen `<tool_call>{json}</tool_call>`,
  * Llama 3.x `{"name": ..., "parameters": ...}` (and `<|python_tag|>`), Mistral
  * `[TOOL_CALLS][{...}]`, DeepSeek R1 `<｜tool▁calls▁begin｜>...`, Functionary v3.1/v3.2,
- * Command R7B `<|START_ACTION|>...`, and a generic JSON form for templates with no native one.
+ * Command R7B `<|START_ACTION|>...`, gpt-oss's Harmony messages (`<|channel|>commentary
+ * to=functions.NAME <|constrain|>json<|message|>{json}<|call|>`), and a generic JSON form for
+ * templates with no native one.
  * This module knows those formats in both directions:
  * - detection of the family from a chat template's source (overridable by name);
  * - the GBNF grammar (via grammar/json_schema.h) that makes the model write a valid call to an
@@ -31,6 +33,7 @@ typedef enum {
     TC_FUNCTIONARY_V3_1,
     TC_FUNCTIONARY_V3_2,
     TC_COMMAND_R7B,
+    TC_HARMONY,     /* gpt-oss: <|channel|>analysis / commentary to=functions.NAME / final */
     TC_N_FAMILIES
 } tc_family;
 
@@ -98,7 +101,8 @@ typedef struct {
 } tc_spec;
 
 /* The family's reasoning block markers: "<think>" / "</think>", Command R7B's
- * "<|START_THINKING|>" / "<|END_THINKING|>". */
+ * "<|START_THINKING|>" / "<|END_THINKING|>", Harmony's "<|channel|>analysis<|message|>" /
+ * "<|end|>" (the analysis message; the next message then starts "<|start|>assistant"). */
 const char *tc_reasoning_open(tc_family f);
 const char *tc_reasoning_close(tc_family f);
 

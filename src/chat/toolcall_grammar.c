@@ -16,6 +16,11 @@
 #include "grammar/json_schema.h"
 
 #define TC_MAX_TOOLS 128
+/* Harmony (gpt-oss): the output follows a prompt ending "<|start|>assistant"; each message is a
+ * header ("<|channel|>NAME", a recipient "to=functions.NAME", a content type "<|constrain|>json")
+ * then "<|message|>" and its text. */
+#define HARMONY_ANALYSIS "<|channel|>analysis<|message|>"
+#define HARMONY_NEXT "<|start|>assistant" /* after "<|end|>": the next message of the turn */
 #define TC_DEFAULT_MAX_CALLS 4
 
 #define DS_CALLS_BEGIN "<\xef\xbd\x9ctool\xe2\x96\x81" "calls\xe2\x96\x81" "begin\xef\xbd\x9c>"
@@ -308,6 +313,14 @@ static void call_body(sbuf *b, tc_family f, const char *name, const char *args_r
         sb_add(b, args_rule);
         sb_add(b, " \"}\"");
         break;
+    case TC_HARMONY:
+        /* the call as gpt-oss writes it; its closer <|call|> is an end-of-generation token, so
+         * the grammar ends with the arguments and the server stops there */
+        snprintf(buf, sizeof buf, "<|channel|>commentary to=functions.%s <|constrain|>json<|message|>", name);
+        sb_lit(b, buf);
+        sb_add(b, " ");
+        sb_add(b, args_rule);
+        break;
     default: /* TC_GENERIC */
         snprintf(buf, sizeof buf, "{\"name\": \"%s\", \"arguments\": ", name);
         sb_lit(b, buf);
@@ -327,6 +340,7 @@ static void calls_body(sbuf *b, tc_family f, int k) {
     case TC_MISTRAL: open = "[TOOL_CALLS]["; sep = ", "; close = "]"; break;
     case TC_DEEPSEEK_R1: open = DS_CALLS_BEGIN; sep = "\n"; close = DS_CALLS_END; break;
     case TC_FUNCTIONARY_V3_1: break;
+    case TC_HARMONY: break;
     case TC_FUNCTIONARY_V3_2: sep = ">>>"; break;
     case TC_COMMAND_R7B: open = "<|START_ACTION|>[\n    "; sep = ",\n    "; close = "\n]<|END_ACTION|>"; break;
     default: open = "{\"tool_calls\": ["; sep = ", "; close = "]}"; break;
@@ -357,8 +371,12 @@ static void calls_body(sbuf *b, tc_family f, int k) {
     }
 }
 
-const char *tc_reasoning_open(tc_family f) { return f == TC_COMMAND_R7B ? "<|START_THINKING|>" : "<think>"; }
-const char *tc_reasoning_close(tc_family f) { return f == TC_COMMAND_R7B ? "<|END_THINKING|>" : "</think>"; }
+const char *tc_reasoning_open(tc_family f) {
+    return f == TC_COMMAND_R7B ? "<|START_THINKING|>" : f == TC_HARMONY ? HARMONY_ANALYSIS : "<think>";
+}
+const char *tc_reasoning_close(tc_family f) {
+    return f == TC_COMMAND_R7B ? "<|END_THINKING|>" : f == TC_HARMONY ? "<|end|>" : "</think>";
+}
 
 /* root's body: the reasoning block r allows (none; optional at the start; or, when the prompt
  * opened it, its rest and closer), then the rule `inner`. The block's text is unbounded here:
@@ -371,6 +389,8 @@ static int add_reasoning_root(gram_builder *gb, sbuf *root, tc_family f, const t
     }
     const char *open = tc_reasoning_open(f), *close = tc_reasoning_close(f);
     if (add_text_without(gb, "tc-think", close, err) < 0) return -1;
+    /* after the block: up to two spaces/newlines, or Harmony's next message header */
+    const char *after = f == TC_HARMONY ? NULL : "[ \\n]{0,2}";
     if (r->starts_in_reasoning) {
         sb_add(root, "tc-think ");
         sb_lit(root, close);
@@ -379,9 +399,16 @@ static int add_reasoning_root(gram_builder *gb, sbuf *root, tc_family f, const t
         sb_lit(root, open);
         sb_add(root, " tc-think ");
         sb_lit(root, close);
-        sb_add(root, " [ \\n]{0,2} )?");
+        sb_add(root, " ");
+        if (after) sb_add(root, after);
+        else sb_lit(root, HARMONY_NEXT);
+        sb_add(root, " )?");
     }
-    if (r->starts_in_reasoning) sb_add(root, " [ \\n]{0,2}");
+    if (r->starts_in_reasoning) {
+        sb_add(root, " ");
+        if (after) sb_add(root, after);
+        else sb_lit(root, HARMONY_NEXT);
+    }
     sb_add(root, " ");
     sb_add(root, inner);
     return 0;
@@ -392,8 +419,11 @@ char *tc_format_grammar(tc_family f, const tc_reasoning *r, const json_t *schema
     sbuf root = {0};
     char *out = NULL;
     const char *rule = gram_builder_add_schema(gb, schema, "output", err);
+    f = (unsigned)f < TC_N_FAMILIES ? f : TC_GENERIC;
+    /* Harmony: the answer is the final channel's message */
+    const char *inner = f == TC_HARMONY ? "\"<|channel|>final<|message|>\" tc-output" : "tc-output";
     if (rule && gram_builder_add_rule(gb, "tc-output", rule, err) == 0 &&
-        add_reasoning_root(gb, &root, (unsigned)f < TC_N_FAMILIES ? f : TC_GENERIC, r, "tc-output", err) == 0 &&
+        add_reasoning_root(gb, &root, f, r, inner, err) == 0 &&
         gram_builder_add_rule(gb, "root", root.p, err) == 0)
         out = gram_builder_text(gb, NULL, err);
     free(root.p);
@@ -472,6 +502,8 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
     }
     if (n_alt && gram_builder_add_rule(gb, "tc-call", call.p, err) < 0) goto done;
     int k = s->parallel ? (s->max_calls > 0 ? s->max_calls : TC_DEFAULT_MAX_CALLS) : 1;
+    if (f == TC_HARMONY) k = 1; /* one call per turn: <|call|> ends generation (and the template
+                                 * renders a turn's first call only) */
     body.n = 0;
     if (body.p) body.p[0] = 0;
     if (n_alt) calls_body(&body, f, k);
@@ -505,6 +537,7 @@ int tc_grammar_build(const tc_spec *s, tc_grammar *out, he_error *err) {
         case TC_DEEPSEEK_R1: add_trigger(out, DS_CALLS_BEGIN); break;
         case TC_FUNCTIONARY_V3_1: add_trigger(out, "<function="); break;
         case TC_COMMAND_R7B: add_trigger(out, "<|START_ACTION|>"); break;
+        case TC_HARMONY: add_trigger(out, "<|channel|>commentary to=functions."); break;
         default: add_trigger(out, "{\"tool_calls\""); break;
         }
     } else if (s->choice == TC_CHOICE_AUTO) {

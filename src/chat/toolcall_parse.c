@@ -53,6 +53,7 @@ typedef struct {
 } pending_call;
 
 enum { M_CONTENT, M_REASON };
+enum { HK_CONTENT, HK_REASON }; /* Harmony message bodies */
 enum { S_CONT, S_WAIT, S_NONE }; /* step results: progress made / need more text / not applicable */
 enum { H_OK, H_NEED, H_BAD };    /* handler results */
 
@@ -96,6 +97,11 @@ struct tc_stream {
     } * ec;
     int n_ec, cap_ec;
     char code_tool[65]; /* the tool raw <|python_tag|> / python code calls are named */
+    /* Harmony (step_harmony): inside a message body (else at a message header), and what the
+     * body is */
+    bool h_in_body;
+    int h_kind;
+    long long h_not_header; /* absolute offset of a header start found not to be one */
 };
 
 /* A view of the text for one step: t[0, n), final = nothing more will come. */
@@ -626,16 +632,20 @@ tc_stream *tc_stream_new(tc_family f, const tc_reasoning *r, bool parse_calls) {
     if (r) s->r = *r;
     s->parse_calls = parse_calls;
     s->boundary = s->at_start = true;
-    s->opener_at = s->need_at = s->eager_at = -1;
+    s->opener_at = s->need_at = s->eager_at = s->h_not_header = -1;
     strcpy(s->code_tool, "python");
     if (s->f == TC_COMMAND_R7B) {
         s->think_open = "<|START_THINKING|>";
         s->think_close = "<|END_THINKING|>";
         add_op(s, "<|START_RESPONSE|>", OP_DROP);
         add_op(s, "<|END_RESPONSE|>", OP_DROP);
-    } else if (s->r.reasoning) {
+    } else if (s->r.reasoning && s->f != TC_HARMONY) {
         s->think_open = "<think>";
         s->think_close = "</think>";
+    }
+    if (s->f == TC_HARMONY && s->r.starts_in_reasoning) { /* the prompt opened the analysis */
+        s->h_in_body = true;
+        s->h_kind = HK_REASON;
     }
     if (s->think_open && s->r.starts_in_reasoning) {
         s->mode = M_REASON;
@@ -830,6 +840,7 @@ static bool eager_shape(tc_family f, const char **pre, const char **mid) {
     case TC_FUNCTIONARY_V3_1: *pre = ""; *mid = ">"; return true;
     case TC_COMMAND_R7B: *pre = "\"tool_name\": \""; *mid = "\", \"parameters\": "; return true;
     case TC_GENERIC: *pre = "{\"name\": \""; *mid = "\", \"arguments\": "; return true;
+    case TC_HARMONY: *pre = "<|channel|>commentary to=functions."; *mid = " <|constrain|>json<|message|>"; return true;
     default: return false;
     }
 }
@@ -1074,6 +1085,173 @@ static int step_reason(tc_stream *s, const cur *c) {
     return S_WAIT;
 }
 
+/* ---- Harmony (gpt-oss) ----
+ *
+ * The output is a sequence of messages, each a header and a body:
+ *   [<|start|>assistant][ to=functions.NAME]<|channel|>CHANNEL[ to=functions.NAME][ <|constrain|>json]<|message|>BODY
+ * ended by <|end|> (another message follows), <|call|> or <|return|> (end-of-generation tokens, so
+ * usually absent from the text) or the end of the output. The first header follows the prompt's
+ * "<|start|>assistant", so it may begin with " to=" or "<|channel|>". An analysis body is
+ * reasoning; a body with a recipient is a call (its arguments a JSON object); any other (final,
+ * commentary without a recipient) is content. Text where a header should be that is not one is
+ * content up to the next terminator, so nothing is ever dropped; whitespace between messages
+ * is. */
+#define H_HEADER_MAX 512 /* a header longer than this is not one */
+
+/* Is a (prefix of a) header start at p? L_YES / L_NO / L_NEED. */
+static int harmony_header_start(const cur *c, size_t p) {
+    static const char *const starts[] = {"<|start|>", "<|channel|>", " to=", "to="};
+    int any = L_NO;
+    for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+        size_t q = p;
+        int l = lit(c, &q, starts[i]);
+        if (l == L_YES) return L_YES;
+        if (l == L_NEED) any = L_NEED;
+    }
+    return any;
+}
+
+/* The word after `key` in the header h[0, n) (channel names, recipients): *w, *wl. */
+static bool header_word(const char *h, size_t n, const char *key, const char **w, size_t *wl) {
+    const char *k = memmem(h, n, key, strlen(key));
+    if (!k) return false;
+    const char *b = k + strlen(key), *e = b;
+    while (e < h + n && !is_ws(*e) && *e != '<') e++;
+    *w = b;
+    *wl = (size_t)(e - b);
+    return true;
+}
+
+/* Is the header h[0, hn) exactly the call grammar's ("<|start|>assistant" after an analysis
+ * message, then "<|channel|>commentary to=functions.NAME <|constrain|>json"), NAME being
+ * name[0, nl)? */
+static bool harmony_grammar_header(const char *h, size_t hn, const char *name, size_t nl) {
+    static const char next[] = "<|start|>assistant", pre[] = "<|channel|>commentary to=functions.",
+                      post[] = " <|constrain|>json";
+    if (hn >= sizeof next - 1 && !memcmp(h, next, sizeof next - 1)) h += sizeof next - 1, hn -= sizeof next - 1;
+    return hn == sizeof pre - 1 + nl + sizeof post - 1 && !memcmp(h, pre, sizeof pre - 1) &&
+           !memcmp(h + sizeof pre - 1, name, nl) && !memcmp(h + sizeof pre - 1 + nl, post, sizeof post - 1);
+}
+
+/* The body of a content or reasoning message from s->pos: emitted up to a terminator (or a
+ * text end that could still become one, held back). */
+static int harmony_body(tc_stream *s, const cur *c) {
+    /* content also ends where a new header begins (not consumed): a call a lazy grammar
+     * started after text, a message the model began without closing the last */
+    static const char *const ends_content[] = {"<|end|>", "<|return|>", "<|call|>", "<|start|>", "<|channel|>"};
+    /* reasoning ends only at <|end|>, as the grammar's analysis block does (tc-think) */
+    size_t n_ends = s->h_kind == HK_REASON ? 1 : 5;
+    size_t p = s->pos, at = c->n, m = 0;
+    bool full = false, consumed = false;
+    for (size_t i = p; i < c->n; i++) {
+        if (c->t[i] != '<') continue;
+        bool part = false;
+        int hit = -1;
+        for (size_t k = 0; k < n_ends && hit < 0; k++) {
+            /* a header start already refused at this offset is text */
+            if (k >= 3 && s->base + (long long)i == s->h_not_header) continue;
+            const char *e = ends_content[k];
+            size_t el = strlen(e), have = c->n - i;
+            if (have >= el && !memcmp(c->t + i, e, el)) hit = (int)k;
+            else if (have < el && !c->final && !memcmp(c->t + i, e, have)) part = true;
+        }
+        if (hit >= 0) {
+            at = i;
+            full = true;
+            m = strlen(ends_content[hit]);
+            consumed = hit < 3; /* the terminators; a header start stays for the next message */
+            break;
+        }
+        if (part) {
+            at = i;
+            break;
+        }
+    }
+    if (at > p) emit(s, s->h_kind == HK_REASON ? TC_DELTA_REASONING : TC_DELTA_CONTENT, c->t + p, at - p);
+    s->pos = at;
+    if (full) {
+        s->pos = consumed ? at + m : at;
+        s->h_in_body = false;
+        return S_CONT;
+    }
+    return S_WAIT;
+}
+
+/* Leaves the message at hs as content: its header text now, its body as a content body. */
+static int harmony_as_content(tc_stream *s, const cur *c, size_t hs, size_t body) {
+    clear_pending(s);
+    eager_reset(s);
+    s->h_not_header = s->base + (long long)hs;
+    if (body > hs) emit(s, TC_DELTA_CONTENT, c->t + hs, body - hs);
+    s->pos = body;
+    s->h_in_body = true;
+    s->h_kind = HK_CONTENT;
+    return S_CONT;
+}
+
+static int step_harmony(tc_stream *s, const cur *c) {
+    if (s->h_in_body) return harmony_body(s, c);
+    size_t hs = skip_ws(c, s->pos);
+    s->pos = hs;
+    if (hs >= c->n) return S_WAIT;
+    int l = harmony_header_start(c, hs);
+    if (l == L_NEED) return S_WAIT;
+    if (l == L_NO) return harmony_as_content(s, c, hs, hs);
+    size_t he;
+    int r = until(c, hs, "<|message|>", H_HEADER_MAX, &he);
+    if (r == H_NEED) return S_WAIT;
+    if (r == H_BAD || memmem(c->t + hs, he - hs, "<|end|>", 7)) return harmony_as_content(s, c, hs, hs);
+    size_t body = he + strlen("<|message|>");
+    const char *h = c->t + hs, *w;
+    size_t hn = he - hs, wl;
+    bool analysis = header_word(h, hn, "<|channel|>", &w, &wl) && wl == 8 && !memcmp(w, "analysis", 8);
+    const char *to;
+    size_t tl;
+    if (!header_word(h, hn, "to=", &to, &tl)) {
+        s->pos = body;
+        s->h_in_body = true;
+        s->h_kind = analysis ? HK_REASON : HK_CONTENT;
+        return S_CONT;
+    }
+    /* a message to a recipient: a call (functions.NAME: NAME; a built-in tool keeps its name) */
+    if (!s->parse_calls) return harmony_as_content(s, c, hs, hs);
+    for (size_t i = 0; i < tl; i++)
+        if (!is_name_char(to[i])) return harmony_as_content(s, c, hs, hs);
+    if (tl > 10 && !memcmp(to, "functions.", 10)) to += 10, tl -= 10;
+    /* arguments stream early only under the grammar's exact header, so that the call
+     * announced is the call parsed */
+    bool eager = harmony_grammar_header(h, hn, to, tl);
+    if (defer(s, c, hs)) {
+        if (eager) eager_progress(s, c, hs, hs);
+        return S_WAIT;
+    }
+    size_t q = skip_ws(c, body), os = q;
+    r = json_at(c, &q, '{');
+    char *args = NULL;
+    if (r == H_OK && !(args = args_from_object_text(c->t + os, q - os))) r = H_BAD;
+    if (r == H_OK && !push_call(s, to, tl, args)) r = H_BAD;
+    if (r == H_OK) {
+        size_t e = skip_ws(c, q);
+        int lc = lit(c, &e, "<|call|>");
+        if (lc == L_NO) lc = lit(c, &e, "<|end|>");
+        if (lc == L_NEED || (lc == L_NO && e == c->n && !c->final)) r = H_NEED;
+        else if (lc == L_NO && e != c->n) r = H_BAD;
+        else q = e;
+    }
+    if (r == H_NEED) {
+        clear_pending(s);
+        note_need(s, c, hs);
+        if (eager) eager_progress(s, c, hs, hs);
+        if (s->opener_at < 0) s->opener_at = s->base + (long long)hs;
+        return S_WAIT;
+    }
+    if (r == H_BAD) return harmony_as_content(s, c, hs, body);
+    if (s->opener_at < 0) s->opener_at = s->base + (long long)hs;
+    flush_calls(s);
+    s->pos = q;
+    return S_CONT;
+}
+
 int tc_stream_feed(tc_stream *s, const char *text, size_t len, bool final, tc_delta_fn fn, void *user,
                    he_error *err) {
     if (s->done) return 0;
@@ -1102,7 +1280,7 @@ int tc_stream_feed(tc_stream *s, const char *text, size_t len, bool final, tc_de
     s->user = user;
     cur c = {s->buf ? s->buf : "", s->len, final};
     for (;;) {
-        int r = s->mode == M_REASON ? step_reason(s, &c) : step_content(s, &c);
+        int r = s->f == TC_HARMONY ? step_harmony(s, &c) : s->mode == M_REASON ? step_reason(s, &c) : step_content(s, &c);
         if (r == S_WAIT) break;
     }
     if (final) s->done = true;

@@ -504,6 +504,14 @@ static int parse_tools(srv_request *r, const json_t *root, srv_req_error *err) {
     return 0;
 }
 
+/* The level word as a static string for the template (low/medium/high only), else NULL. */
+static const char *effort_level(const char *e) {
+    static const char *const levels[] = {"low", "medium", "high"};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (!strcmp(e, levels[i])) return levels[i];
+    return NULL;
+}
+
 /* reasoning_effort / Ollama think levels as token budgets; -1 for an unknown word. */
 static int32_t effort_budget(const char *e) {
     if (!strcmp(e, "none") || !strcmp(e, "minimal")) return 0;
@@ -549,6 +557,7 @@ static int parse_reasoning(srv_request *r, const json_t *root, bool openai, srv_
         if (get_string(root, "reasoning_effort", "reasoning_effort", &effort, err)) return -1;
         if (effort) {
             level = effort_budget(effort);
+            r->reasoning_effort = effort_level(effort);
             if (level < 0)
                 return srv_req_fail(err, 400, "reasoning_effort", "invalid_value",
                                     "Invalid value for 'reasoning_effort': expected one of 'none', 'minimal', 'low', "
@@ -565,6 +574,7 @@ static int parse_reasoning(srv_request *r, const json_t *root, bool openai, srv_
                                               !strcmp(json_string_value(th), "high"))) {
                 r->enable_thinking = 1;
                 level = effort_budget(json_string_value(th));
+                r->reasoning_effort = effort_level(json_string_value(th));
             } else {
                 return type_error(err, "think", "a boolean or one of \"low\", \"medium\", \"high\"", th);
             }

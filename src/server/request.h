@@ -107,6 +107,9 @@ typedef struct {
     int32_t reasoning_budget;
     json_t *template_kwargs; /* chat_template_kwargs object, or NULL */
     json_t *resp_echo;       /* SRV_API_RESPONSES: the fields the response object repeats */
+    /* "low", "medium" or "high" (static) when reasoning_effort / Ollama's think named a level:
+     * passed to the template as reasoning_effort (gpt-oss's reads it); NULL otherwise */
+    const char *reasoning_effort;
 } srv_request;
 
 typedef struct {

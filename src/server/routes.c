@@ -895,6 +895,12 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
             if (!kw) kw = json_object();
             json_object_set_new(kw, "enable_thinking", json_boolean(r->enable_thinking));
         }
+        /* the level itself, for templates that state it (gpt-oss: "Reasoning: high"); a
+         * chat_template_kwargs value wins */
+        if (r->reasoning_effort && !(kw && json_object_get(kw, "reasoning_effort"))) {
+            if (!kw) kw = json_object();
+            json_object_set_new(kw, "reasoning_effort", json_string(r->reasoning_effort));
+        }
         /* Llama 3.1's built-in tools: the template announces them itself (builtin_tools) and
          * the model calls them in their own syntax, so they are not listed as functions */
         json_t *tpl_tools = NULL;
@@ -1117,7 +1123,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     p.stop = (const char *const *)r.stop;
     p.n_stop = r.n_stop;
     p.top_logprobs = r.top_logprobs;
-    p.render_special = parse_calls; /* several families' call markers are control tokens */
+    /* several families' call markers are control tokens; Harmony's every message header */
+    p.render_special = parse_calls || (chat_api && pi.templated && pi.family == TC_HARMONY);
     if (thinks && (forced || budget >= 0)) {
         p.think_open = tc_reasoning_open(pi.family);
         p.think_close = tc_reasoning_close(pi.family);
@@ -1132,9 +1139,8 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         p.triggers = (const char *const *)tg.triggers;
         p.n_triggers = tg.n_triggers;
         if (tg.lazy && pi.reasoning.reasoning) { /* a call thought about is not a call made */
-            bool r7b = pi.family == TC_COMMAND_R7B;
-            p.skip_open = r7b ? "<|START_THINKING|>" : "<think>";
-            p.skip_close = r7b ? "<|END_THINKING|>" : "</think>";
+            p.skip_open = tc_reasoning_open(pi.family);
+            p.skip_close = tc_reasoning_close(pi.family);
             p.starts_in_skip = pi.reasoning.starts_in_reasoning;
         }
     } else if (r.grammar) {

@@ -178,6 +178,22 @@ static int build_special(tok_vocab *v) {
     return 0;
 }
 
+/* Harmony (gpt-oss): <|end|> closes one message, and the model goes on with the next
+ * (`<|end|><|start|>assistant<|channel|>final...`); its turn ends at <|return|> or <|call|>. So
+ * a vocab that has both of those as control tokens does not end generation at <|end|> (llama.cpp
+ * does the same). */
+static int32_t control_id(const tok_vocab *v, const char *text) {
+    size_t m = strlen(text);
+    for (int32_t i = v->n - 1; i >= 0; i--)
+        if (v->attr[i] == TOK_ATTR_CONTROL && v->len[i] == m && !memcmp(tok_str(v, i), text, m)) return i;
+    return -1;
+}
+
+static void unmark_harmony_end(tok_vocab *v) {
+    int32_t ret = control_id(v, "<|return|>"), call = control_id(v, "<|call|>"), end = control_id(v, "<|end|>");
+    if (ret >= 0 && call >= 0 && end >= 0 && v->special_eos != end && v->special_eot != end) v->eog[end] = false;
+}
+
 /* Texts llama.cpp treats as ending a turn when a vocab marks them special. */
 static const char *const eog_texts[] = {
     "<|eot_id|>",
@@ -375,6 +391,7 @@ tok_vocab *tok_vocab_build(const tok_build *b, he_error *err) {
     if (v->special_eos >= 0) v->eog[v->special_eos] = true;
     if (v->special_eot >= 0) v->eog[v->special_eot] = true;
     if (v->special_eom >= 0) v->eog[v->special_eom] = true;
+    unmark_harmony_end(v);
     return v;
 
 nomem:

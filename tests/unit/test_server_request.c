@@ -417,17 +417,18 @@ Test(request, reasoning_budgets) {
         srv_api api;
         const char *body;
         int32_t budget;
+        const char *effort; /* the level passed to the template as reasoning_effort */
     } cases[] = {
-        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", -1},
-        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_budget\":7}", 7},
-        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"thinking_budget\":0}", 0},
-        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"low\"}", SRV_EFFORT_LOW},
-        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"high\",\"reasoning_budget\":9}", 9},
-        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"minimal\"}", 0},
-        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":false}", 0},
-        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":true}", -1},
-        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":\"medium\"}", SRV_EFFORT_MEDIUM},
-        {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"think\":\"high\",\"thinking_budget\":3}", 3},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", -1, NULL},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_budget\":7}", 7, NULL},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"thinking_budget\":0}", 0, NULL},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"low\"}", SRV_EFFORT_LOW, "low"},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"high\",\"reasoning_budget\":9}", 9, "high"},
+        {SRV_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"minimal\"}", 0, NULL},
+        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":false}", 0, NULL},
+        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":true}", -1, NULL},
+        {SRV_API_OLLAMA_CHAT, "{\"model\":\"m\",\"messages\":[],\"think\":\"medium\"}", SRV_EFFORT_MEDIUM, "medium"},
+        {SRV_API_OLLAMA_GENERATE, "{\"model\":\"m\",\"prompt\":\"x\",\"think\":\"high\",\"thinking_budget\":3}", 3, "high"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         srv_request r;
@@ -435,6 +436,8 @@ Test(request, reasoning_budgets) {
         cr_assert_eq(srv_request_parse(cases[i].api, cases[i].body, strlen(cases[i].body), &r, &e), 0, "%zu: %s", i,
                      e.message);
         cr_expect_eq(r.reasoning_budget, cases[i].budget, "case %zu", i);
+        if (cases[i].effort) cr_expect_str_eq(r.reasoning_effort ? r.reasoning_effort : "(none)", cases[i].effort, "case %zu", i);
+        else cr_expect_null(r.reasoning_effort, "case %zu", i); /* minimal, none: no level for the template */
         srv_request_free(&r);
     }
     /* a JSON format keeps its schema for the server to place after a reasoning block */

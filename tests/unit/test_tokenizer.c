@@ -190,6 +190,8 @@ VECTORS(falcon, "falcon", true)
 VECTORS(mpt, "mpt", true)
 VECTORS(refact, "refact", true)
 VECTORS(starcoder, "starcoder", true)
+/* gpt-oss: o200k_harmony (tools/gen_o200k_harmony_vocab.mjs; ids by js-tiktoken) */
+VECTORS(o200k_harmony, "o200k-harmony", true)
 
 /* WordPiece: the text comes back lower-cased and without accents, so no round trip */
 VECTORS(bert_bge, "bert-bge", false)
@@ -987,6 +989,52 @@ Test(specials, plain_ranges) {
         cr_expect_eq(tok_encode_spans(v, t, len, bad[i], nbad[i], false, true, &ids, &n, &err), -1,
                      "bad ranges %zu accepted", i);
         cr_expect_eq(err.code, HE_INVALID);
+        free(ids);
+    }
+    tok_vocab_free(v);
+}
+
+/* gpt-oss (o200k_harmony): Harmony's markers are control tokens at OpenAI's ids, a turn ends at
+ * <|return|> or <|call|> but not at <|end|> (the model goes on with its next message), and
+ * Harmony texts with the markers parsed give js-tiktoken's ids. */
+Test(vectors, o200k_harmony_specials) {
+    tok_vocab *v = load_fixture("o200k-harmony");
+    cr_assert_eq(tok_n_vocab(v), 201088);
+    static const struct {
+        const char *text;
+        int32_t id;
+        bool eog;
+    } sp[] = {{"<|startoftext|>", 199998, false}, {"<|endoftext|>", 199999, true},
+              {"<|return|>", 200002, true},       {"<|constrain|>", 200003, false},
+              {"<|channel|>", 200005, false},     {"<|start|>", 200006, false},
+              {"<|end|>", 200007, false},         {"<|message|>", 200008, false},
+              {"<|call|>", 200012, true},         {"<|endofprompt|>", 200018, false},
+              {"<|reserved_200000|>", 200000, false}, {"<|reserved_201087|>", 201087, false}};
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) {
+        cr_expect_eq(tok_find(v, sp[i].text, strlen(sp[i].text)), sp[i].id, "%s", sp[i].text);
+        cr_expect_eq(tok_is_eog(v, sp[i].id), sp[i].eog, "%s eog", sp[i].text);
+    }
+    cr_expect_eq(tok_bos(v), 199998);
+    cr_expect_eq(tok_eos(v), 200002);
+    /* ids from js-tiktoken's o200k_base with the Harmony specials allowed */
+    static const struct {
+        const char *text;
+        int32_t ids[20];
+        size_t n;
+    } vec[] = {
+        {"<|channel|>analysis<|message|>Hmm.<|end|><|start|>assistant<|channel|>final<|message|>4<|return|>",
+         {200005, 35644, 200008, 112576, 13, 200007, 200006, 173781, 200005, 17196, 200008, 19, 200002}, 13},
+        {"<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"Paris\"}<|call|>",
+         {200005, 12606, 815, 316, 28, 44580, 775, 170154, 220, 200003, 4108, 200008, 10848, 17500, 7534, 72782,
+          18583, 200012},
+         18},
+    };
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        int32_t *ids;
+        size_t n;
+        encode(v, vec[i].text, strlen(vec[i].text), true, true, &ids, &n); /* no BOS: add_bos_token false */
+        cr_expect_eq(n, vec[i].n, "%s: %zu ids", vec[i].text, n);
+        for (size_t k = 0; k < n && k < vec[i].n; k++) cr_expect_eq(ids[k], vec[i].ids[k], "%s: id %zu", vec[i].text, k);
         free(ids);
     }
     tok_vocab_free(v);

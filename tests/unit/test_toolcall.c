@@ -55,6 +55,7 @@ static const struct {
     {"meta-llama-Llama-3.3-70B-Instruct.jinja", TC_LLAMA3, false},
     {"microsoft-Phi-3.5-mini-instruct.jinja", TC_GENERIC, false},
     {"mistralai-Mistral-Nemo-Instruct-2407.jinja", TC_MISTRAL, false},
+    {"openai-gpt-oss-20b.jinja", TC_HARMONY, true},
 };
 
 Test(toolcall, detect_real_templates) {
@@ -426,4 +427,32 @@ Test(toolcall, eager_argument_fragments) {
     cr_expect(l.starts == 0 && l.frags == 0 && l.whole == 1);
     free(l.args);
     tc_stream_free(s);
+}
+
+/* gpt-oss's template reads `thinking` and tests `"..." in message.content`: reasoning_content
+ * is copied over, a null content is left out, arguments become an object. */
+Test(toolcall, prepare_messages_harmony) {
+    json_error_t je;
+    json_t *m = json_loads("[{\"role\": \"user\", \"content\": \"hi\"},"
+                           "{\"role\": \"assistant\", \"content\": null, \"reasoning_content\": \"Call f.\", \"tool_calls\": "
+                           "[{\"id\": \"c1\", \"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}}]},"
+                           "{\"role\": \"assistant\", \"content\": \"x\", \"thinking\": \"kept\", \"reasoning_content\": \"other\"}]",
+                           0, &je);
+    cr_assert(m, "%s", je.text);
+    cr_assert_eq(tc_prepare_messages(TC_HARMONY, m, NULL), 0);
+    json_t *a = json_array_get(m, 1);
+    cr_expect_null(json_object_get(a, "content"));
+    cr_expect_str_eq(json_string_value(json_object_get(a, "thinking")), "Call f.");
+    json_t *args = json_object_get(json_object_get(json_array_get(json_object_get(a, "tool_calls"), 0), "function"), "arguments");
+    cr_expect(json_is_object(args));
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(m, 2), "thinking")), "kept");
+    json_decref(m);
+    tc_family g;
+    cr_expect_eq(tc_family_from_name("gpt-oss", &g), 0);
+    cr_expect_eq(g, TC_HARMONY);
+    tc_reasoning r;
+    tc_reasoning_detect(TC_HARMONY, NULL, "<|start|>assistant", &r);
+    cr_expect(r.reasoning && !r.starts_in_reasoning);
+    tc_reasoning_detect(TC_HARMONY, NULL, "<|start|>assistant<|channel|>analysis<|message|>", &r);
+    cr_expect(r.reasoning && r.starts_in_reasoning);
 }

@@ -35,6 +35,7 @@ static void canon_calls(tc_family f, int n_calls, char *buf, size_t size) {
             case TC_DEEPSEEK_R1: PUT("\n"); break;
             case TC_FUNCTIONARY_V3_2: PUT(">>>"); break;
             case TC_COMMAND_R7B: PUT(",\n    "); break;
+            case TC_HARMONY: PUT("<|call|><|start|>assistant"); break; /* the next turn's call */
             default: break;
             }
         }
@@ -46,6 +47,7 @@ static void canon_calls(tc_family f, int n_calls, char *buf, size_t size) {
         case TC_DEEPSEEK_R1: PUT(DS_CALL_B "function" DS_SEP_ "%s\n```json\n%s\n```" DS_CALL_E, n, a); break;
         case TC_FUNCTIONARY_V3_1: PUT("<function=%s>%s</function>", n, a); break;
         case TC_FUNCTIONARY_V3_2: PUT("%s\n%s", n, a); break;
+        case TC_HARMONY: PUT("<|channel|>commentary to=functions.%s <|constrain|>json<|message|>%s", n, a); break;
         case TC_COMMAND_R7B:
             PUT("{\"tool_call_id\": \"%d\", \"tool_name\": \"%s\", \"parameters\": %s}", i, n, a);
             break;

@@ -197,6 +197,54 @@ static const corpus_case corpus[] = {
     {"generic-text", TC_GENERIC, false, false, true, "Just text.", "Just text.", NULL, 0, {{0}}},
     {"generic-json-answer", TC_GENERIC, false, false, true, "{\"response\": \"hi\"}", "{\"response\": \"hi\"}", NULL,
      0, {{0}}},
+    /* ---- Harmony (gpt-oss): the prompt ends "<|start|>assistant"; <|call|> and <|return|> are
+     * end-of-generation tokens, so a served output usually lacks them ---- */
+#define HM_CALL "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+#define HM_NEXT "<|end|><|start|>assistant"
+    {"harmony-final", TC_HARMONY, true, false, true, "<|channel|>final<|message|>Hello!", "Hello!", NULL, 0, {{0}}},
+    {"harmony-analysis-final", TC_HARMONY, true, false, true,
+     "<|channel|>analysis<|message|>User greets. Reply in kind." HM_NEXT "<|channel|>final<|message|>Hello!<|return|>",
+     "Hello!", "User greets. Reply in kind.", 0, {{0}}},
+    {"harmony-call", TC_HARMONY, true, false, true,
+     "<|channel|>analysis<|message|>Need the weather." HM_NEXT HM_CALL
+     "{\"location\": \"Paris\", \"unit\": \"celsius\"}<|call|>",
+     "", "Need the weather.", 1, {{"get_weather", WEATHER_ARGS}}},
+    {"harmony-call-no-closer", TC_HARMONY, true, false, true, HM_CALL "{\"location\":\"Paris\",\"unit\":\"celsius\"}", "",
+     NULL, 1, {{"get_weather", WEATHER_ARGS}}},
+    {"harmony-call-role-recipient", TC_HARMONY, true, false, true,
+     " to=functions.get_weather<|channel|>commentary json<|message|>{\"location\": \"Paris\", \"unit\": \"celsius\"}<|call|>",
+     "", NULL, 1, {{"get_weather", WEATHER_ARGS}}},
+    {"harmony-preamble-then-call", TC_HARMONY, true, false, true,
+     "<|channel|>commentary<|message|>Checking the weather now." HM_NEXT HM_CALL "{}<|call|>",
+     "Checking the weather now.", NULL, 1, {{"get_weather", "{}"}}},
+    {"harmony-closer-in-string", TC_HARMONY, true, false, true,
+     HM_CALL "{\"text\": \"a <|call|> b <|end|> c <|message|>\"}<|call|>", "", NULL, 1,
+     {{"get_weather", "{\"text\":\"a <|call|> b <|end|> c <|message|>\"}"}}},
+    {"harmony-truncated", TC_HARMONY, true, false, true, "<|channel|>analysis<|message|>Hm." HM_NEXT HM_CALL "{\"loc",
+     "<|start|>assistant" HM_CALL "{\"loc", "Hm.", 0, {{0}}},
+    {"harmony-garbage-after-json", TC_HARMONY, true, false, true, HM_CALL "{} oops", HM_CALL "{} oops", NULL, 0, {{0}}},
+    {"harmony-bad-json", TC_HARMONY, true, false, true, HM_CALL "{nope}<|call|>", HM_CALL "{nope}", NULL, 0, {{0}}},
+    {"harmony-parse-off", TC_HARMONY, true, false, false, HM_CALL "{\"location\": \"Paris\"}<|call|>",
+     HM_CALL "{\"location\": \"Paris\"}", NULL, 0, {{0}}},
+    {"harmony-call-after-text", TC_HARMONY, true, false, true, "Let me check." HM_CALL "{\"location\": \"Paris\"}",
+     "Let me check.", NULL, 1, {{"get_weather", "{\"location\":\"Paris\"}"}}},
+    {"harmony-plain", TC_HARMONY, true, false, true, "Just text, no markers.", "Just text, no markers.", NULL, 0, {{0}}},
+    {"harmony-analysis-truncated", TC_HARMONY, true, false, true, "<|channel|>analysis<|message|>Thinking about <|en",
+     "", "Thinking about <|en", 0, {{0}}},
+    {"harmony-starts-in-reasoning", TC_HARMONY, true, true, true,
+     "still thinking" HM_NEXT "<|channel|>final<|message|>Done.", "Done.", "still thinking", 0, {{0}}},
+    {"harmony-two-analysis", TC_HARMONY, true, false, true,
+     "<|channel|>analysis<|message|>A. " HM_NEXT "<|channel|>analysis<|message|>B." HM_NEXT
+     "<|channel|>final<|message|>C" HM_NEXT "<|channel|>final<|message|>D",
+     "CD", "A. B.", 0, {{0}}},
+    {"harmony-builtin-recipient", TC_HARMONY, true, false, true,
+     "<|channel|>analysis to=browser.search code<|message|>{\"query\": \"héllo \\u00e9 日本\", \"topn\": 3}<|call|>", "",
+     NULL, 1, {{"browser.search", "{\"query\":\"héllo \\u00e9 日本\",\"topn\":3}"}}},
+#define HM_LONG "to=" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "<|message|>{}"
+    {"harmony-header-too-long", TC_HARMONY, true, false, true, HM_LONG, HM_LONG, NULL, 0, {{0}}},
+#undef HM_LONG
+#undef HM_CALL
+#undef HM_NEXT
 };
 
 #define N_CORPUS ((int)(sizeof corpus / sizeof corpus[0]))

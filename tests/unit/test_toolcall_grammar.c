@@ -156,7 +156,9 @@ Test(toolcall_grammar, every_family_every_choice) {
                 cr_expect(can_end, "%s: cannot end after a call", fam);
                 if (!par && f != TC_FUNCTIONARY_V3_2) cr_expect(must_end, "%s: does not end after its one call", fam);
                 bool two_ok = accepts(g.gbnf, v, two, NULL, NULL);
-                cr_expect_eq(two_ok, par && choices[ci] != TC_CHOICE_NAMED, "%s choice %d parallel %d: two calls %s",
+                /* Harmony: one call per turn (<|call|> ends generation) */
+                cr_expect_eq(two_ok, par && choices[ci] != TC_CHOICE_NAMED && f != TC_HARMONY,
+                             "%s choice %d parallel %d: two calls %s",
                              fam, choices[ci], par, two_ok ? "accepted" : "refused");
                 strcpy(bad, one);
                 replace(bad, "get_weather", "get_weathex");
@@ -210,6 +212,28 @@ Test(toolcall_grammar, reasoning_before_forced_call) {
     snprintf(text, sizeof text, "<|START_THINKING|>I will call get_weather.<|END_THINKING|>%s", one);
     cr_expect(accepts(g.gbnf, v, text, NULL, NULL), "%s\n%s", text, g.gbnf);
     tc_grammar_free(&g);
+
+    /* Harmony: the analysis message, then the next message's header, then the call */
+    canon_calls(TC_HARMONY, 1, one, sizeof one);
+    spec = (tc_spec){.family = TC_HARMONY, .tools = tools, .choice = TC_CHOICE_REQUIRED, .reasoning = &think};
+    cr_assert_eq(tc_grammar_build(&spec, &g, NULL), 0);
+    snprintf(text, sizeof text, "<|channel|>analysis<|message|>Call <|en it <|start|> now.<|end|><|start|>assistant%s", one);
+    cr_expect(accepts(g.gbnf, v, text, NULL, NULL), "%s\n%s", text, g.gbnf);
+    cr_expect(accepts(g.gbnf, v, one, NULL, NULL), "reasoning must stay optional");
+    snprintf(text, sizeof text, "<|channel|>analysis<|message|>a<|end|>%s", one);
+    cr_expect(!accepts(g.gbnf, v, text, NULL, NULL), "no next-message header");
+    tc_grammar_free(&g);
+    {
+        json_t *schema = J("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\"}}, \"required\": [\"n\"]}");
+        char *gb = tc_format_grammar(TC_HARMONY, &think, schema, NULL);
+        cr_assert(gb);
+        cr_expect(accepts(gb, v, "<|channel|>analysis<|message|>x<|end|><|start|>assistant<|channel|>final<|message|>{\"n\": 1}",
+                          &can_end, NULL) && can_end, "%s", gb);
+        cr_expect(accepts(gb, v, "<|channel|>final<|message|>{\"n\": 2}", &can_end, NULL) && can_end);
+        cr_expect(!accepts(gb, v, "{\"n\": 2}", NULL, NULL), "the final channel's header comes first");
+        free(gb);
+        json_decref(schema);
+    }
 
     /* Functionary v3.2 under auto: text for everyone, or calls */
     spec = (tc_spec){.family = TC_FUNCTIONARY_V3_2, .tools = tools, .choice = TC_CHOICE_AUTO, .parallel = true};
