@@ -25,6 +25,7 @@ int cmd_agent(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 int cmd_card(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 
 /* Shared helpers (args.c). The parsers accept the whole string as one number within [lo, hi]

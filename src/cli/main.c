@@ -15,7 +15,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "tokenize MODEL.gguf [--no-bos] [--no-special]   (text on stdin)"},
     {"inspect", cmd_inspect, "inspect FILE.gguf"},
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
-    {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,tiny} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
+    {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,tiny,tiny-bert,tiny-nomic-bert,tiny-bert-reranker,...} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
     {"import", cmd_import, "import FILE.gguf [--name NAME] [--copy] [--template T.jinja] [--params P.json] [--adapter A.gguf]...   (into $HEARTH_HOME, default ~/.local/share/hearth)"},
     {"ls", cmd_ls, "ls"},
@@ -29,6 +29,7 @@ static const command commands[] = {
     {"agent", cmd_agent, "agent [--url URL | --model NAME_OR_FILE] [--workspace DIR] [--policy FILE] [--yes-to CATS] [--dry-run] [--max-steps N] [--log FILE] TASK   (also: agent undo [--log FILE] [--step N])"},
     {"audit", cmd_audit, "audit verify LOG [--head SHA256]"},
     {"guard", cmd_guard, "guard check [--workspace DIR] [--policy FILE]   (JSON lines {\"tool\", \"arguments\"} on stdin; one verdict line each) | guard policy"},
+    {"embed", cmd_embed, "embed MODEL.gguf [--query Q] [--no-normalize] [-t THREADS] TEXT...   (one JSON vector per text; a reranker: one score per text against Q)"},
     {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--json]"},
     {"card", cmd_card, "card (--url URL [--model NAME]... | MODEL.gguf...) [--out DIR] [--quick] [--api-key K] [--suite DIR]   (speed and tool calls landed: DIR/card.json, card.md, card.svg)"},
 };

@@ -30,6 +30,10 @@ typedef struct {
     /* llama3 rope scaling (factor 0: none), written as rope_freqs.weight like llama.cpp */
     float rope_scale, rope_low, rope_high;
     int32_t rope_orig_ctx;
+    /* Encoders (bert, nomic-bert: synth_encoder tensors and keys as llama.cpp's converter
+     * writes them): pooling_type (1 mean, 2 cls, 4 rank); rank adds the cls / cls.output head. */
+    bool encoder;
+    int32_t pooling;
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */
