@@ -523,7 +523,10 @@ static void *reaper_main(void *arg) {
 static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] = "/v1/models",
                   R_CHAT[] = "/v1/chat/completions", R_COMPL[] = "/v1/completions", R_OCHAT[] = "/api/chat",
                   R_OGEN[] = "/api/generate", R_TAGS[] = "/api/tags", R_SHOW[] = "/api/show", R_PS[] = "/api/ps",
-                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_OTHER[] = "other";
+                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_OTHER[] = "other",
+                  R_EMB[] = "/v1/embeddings", R_OEMBED[] = "/api/embed", R_OEMBEDDINGS[] = "/api/embeddings",
+                  R_RERANK[] = "/v1/rerank", R_RERANK2[] = "/rerank", R_RERANK3[] = "/v1/reranking",
+                  R_RERANK4[] = "/reranking";
 
 typedef struct {
     const char *path;
@@ -541,6 +544,10 @@ static const route routes[] = {
     {R_SHOW, "POST", false, true, true},     {R_PS, "GET", false, true, true},
     {R_VERSION, "GET", false, true, false},  {R_SWAP, "POST", false, false, true},
     {R_ROOT, "GET", false, true, false},     {R_GUARD, "POST", false, false, false},
+    {R_EMB, "POST", false, false, true},     {R_OEMBED, "POST", false, true, true},
+    {R_OEMBEDDINGS, "POST", false, true, true}, {R_RERANK, "POST", false, false, true},
+    {R_RERANK2, "POST", false, false, true}, {R_RERANK3, "POST", false, false, true},
+    {R_RERANK4, "POST", false, false, true},
 };
 
 static const route *find_route(const char *url, bool *method_ok, const char *method) {
@@ -582,7 +589,11 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
         char *t = metrics_text(h, &len);
         return http_respond(q, 200, "text/plain; version=0.0.4", t, len);
     }
-    if (rt->path == R_CHAT || rt->path == R_COMPL || rt->path == R_OCHAT || rt->path == R_OGEN || rt->path == R_SWAP) {
+    bool embed_route = rt->path == R_EMB || rt->path == R_OEMBED || rt->path == R_OEMBEDDINGS ||
+                       rt->path == R_RERANK || rt->path == R_RERANK2 || rt->path == R_RERANK3 ||
+                       rt->path == R_RERANK4;
+    if (rt->path == R_CHAT || rt->path == R_COMPL || rt->path == R_OCHAT || rt->path == R_OGEN || rt->path == R_SWAP ||
+        embed_route) {
         /* The request is in: from here the connection is busy, not idle, however long the
          * generation (or swap) takes. libmicrohttpd would otherwise close it once our handler
          * or content reader has been blocked longer than the idle timeout. A client that goes
@@ -601,6 +612,10 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
     if (rt->path == R_SHOW) return route_show(q);
     if (rt->path == R_SWAP) return route_swap(q);
     if (rt->path == R_GUARD) return route_guard(q);
+    if (rt->path == R_EMB) return route_embeddings(q, SRV_EMBED_OPENAI);
+    if (rt->path == R_OEMBED) return route_embeddings(q, SRV_EMBED_OLLAMA);
+    if (rt->path == R_OEMBEDDINGS) return route_embeddings(q, SRV_EMBED_OLLAMA_LEGACY);
+    if (embed_route) return route_rerank(q);
     return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
 }
 

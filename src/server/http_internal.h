@@ -127,6 +127,13 @@ void route_generate_abandon(http_req *q);
 enum MHD_Result route_tags(http_req *q, bool ps);
 enum MHD_Result route_show(http_req *q);
 
+/* routes_embed.c */
+#include "server/embed_req.h"
+enum MHD_Result route_embeddings(http_req *q, srv_embed_api api);
+enum MHD_Result route_rerank(http_req *q);
+/* 400: m is not of kind want (names the route m's kind serves). */
+enum MHD_Result route_wrong_kind(http_req *q, srv_model *m, srv_model_kind want);
+
 /* routes_guard.c */
 enum MHD_Result route_guard(http_req *q);
 /* Starts the guard on workspace (NULL: an empty private directory) with policy (NULL: default). */

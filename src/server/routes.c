@@ -911,6 +911,12 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         srv_request_free(&r);
         return res;
     }
+    if (srv_model_kind_of(m) != SRV_MODEL_GENERATOR) {
+        enum MHD_Result res = route_wrong_kind(q, m, SRV_MODEL_GENERATOR);
+        srv_model_release(m);
+        srv_request_free(&r);
+        return res;
+    }
     if ((api == SRV_API_OLLAMA_CHAT && json_array_size(r.messages) == 0) ||
         (api == SRV_API_OLLAMA_GENERATE && !r.prompt[0] && !r.system)) {
         srv_model_release(m);
@@ -1309,6 +1315,7 @@ enum MHD_Result route_show(http_req *q) {
 
 int srv_http_smoke(srv_model *m, void *user, he_error *err) {
     (void)user;
+    if (srv_model_kind_of(m) != SRV_MODEL_GENERATOR) return 0; /* no chat template to render */
     const hearth_model *hm = srv_model_engine(m);
     const tok_vocab *v = hearth_model_vocab(hm);
     if (!v) return he_fail(err, HE_UNSUPPORTED, "the model has no tokenizer");
