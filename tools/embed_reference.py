@@ -5,9 +5,11 @@ llama.cpp's llama-server (the oracle, ORACLES.md) for hearth's tiny encoder mode
 usage: tools/embed_reference.py LLAMA_SERVER HEARTH OUT.json
 
 The models are generated with `HEARTH make-model --shape S --type f32 --vocab
-tests/data/vocab/ggml-vocab-bert-bge.gguf --seed 1` (deterministic), served one at a time by
-`LLAMA_SERVER -m MODEL --embedding` (or `--reranking`) `-c 2048 -b 2048 -ub 2048 -t 1`, and
-asked through its OpenAI /v1/embeddings and /v1/rerank routes. Nothing here is needed by the
+tests/data/vocab/ggml-vocab-bert-bge.gguf --seed 1` (deterministic; tiny-qwen2-embed with
+ggml-vocab-qwen2.gguf and --type q8_0), served one at a time by `LLAMA_SERVER -m MODEL --embedding` (or
+`--reranking`; tiny-qwen2-embed: `--embedding --pooling last`, since llama.cpp reads no
+pooling_type for qwen2) `-c 2048 -b 2048 -ub 2048 -t 1`, and asked through its OpenAI
+/v1/embeddings and /v1/rerank routes. Nothing here is needed by the
 tests; they read the JSON."""
 import json, os, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -38,9 +40,9 @@ def post(port, path, body):
     return json.load(urllib.request.urlopen(req))
 
 
-def serve(server, model, flag):
+def serve(server, model, flags):
     port = free_port()
-    p = subprocess.Popen([server, "-m", model, flag, "--port", str(port), "-c", "2048", "-b", "2048",
+    p = subprocess.Popen([server, "-m", model, *flags, "--port", str(port), "-c", "2048", "-b", "2048",
                           "-ub", "2048", "-t", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
@@ -51,17 +53,21 @@ def serve(server, model, flag):
 
 def main():
     server, hearth, out = sys.argv[1:4]
-    vocab = os.path.join(os.path.dirname(__file__), "..", "tests/data/vocab/ggml-vocab-bert-bge.gguf")
+    vocabs = os.path.join(os.path.dirname(__file__), "..", "tests/data/vocab")
     ref = {"generated_by": "tools/embed_reference.py " + " ".join(sys.argv[1:]),
            "oracle": "llama.cpp llama-server (/v1/embeddings, /v1/rerank)",
            "models": {}}
     with tempfile.TemporaryDirectory() as d:
-        for shape in ["tiny-bert", "tiny-nomic-bert", "tiny-bert-reranker"]:
+        for shape in ["tiny-bert", "tiny-nomic-bert", "tiny-bert-reranker", "tiny-qwen2-embed"]:
             path = os.path.join(d, shape + ".gguf")
-            subprocess.run([hearth, "make-model", "--shape", shape, "--type", "f32", "--vocab", vocab,
+            qwen = shape.startswith("tiny-qwen")
+            vocab = os.path.join(vocabs, "ggml-vocab-qwen2.gguf" if qwen else "ggml-vocab-bert-bge.gguf")
+            # the qwen2 vocab makes a 150k-row embedding table: q8_0 keeps the file (and test) small
+            subprocess.run([hearth, "make-model", "--shape", shape, "--type", "q8_0" if qwen else "f32", "--vocab", vocab,
                             "--seed", "1", path], check=True, stderr=subprocess.DEVNULL)
             rerank = shape.endswith("reranker")
-            p, port = serve(server, path, "--reranking" if rerank else "--embedding")
+            flags = ["--reranking"] if rerank else ["--embedding"] + (["--pooling", "last"] if qwen else [])
+            p, port = serve(server, path, flags)
             try:
                 if rerank:
                     r = post(port, "/v1/rerank", {"query": QUERY, "documents": DOCS})

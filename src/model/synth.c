@@ -115,6 +115,34 @@ static const synth_shape shapes[] = {
      .qk_norm = true},
     /* Encoders: BGE-style bert (CLS pooling), nomic-bert (mean pooling, RoPE, SwiGLU), and a
      * bge-reranker-style cross-encoder (bert with the classification head). */
+    /* Decoder embedding models (Qwen3-Embedding style): last-token pooling, as pooling_type */
+    {.name = "tiny-qwen3-embed",
+     .arch = "qwen3",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .head_dim = 128,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qk_norm = true,
+     .pooling = 3},
+    {.name = "tiny-qwen2-embed",
+     .arch = "qwen2",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qkv_bias = true,
+     .pooling = 3},
     {.name = "tiny-bert",
      .arch = "bert",
      .n_embd = 128,
@@ -159,7 +187,8 @@ const synth_shape *synth_shape_find(const char *name) {
 
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, tiny, tiny-llama3, tiny-qwen2, "
-           "tiny-qwen3, tiny-bert, tiny-nomic-bert, tiny-bert-reranker";
+           "tiny-qwen3, tiny-qwen3-embed, tiny-qwen2-embed, tiny-bert, tiny-nomic-bert, "
+           "tiny-bert-reranker";
 }
 
 /* ---- Deterministic random values ---- */
@@ -408,6 +437,7 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
     gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)hd);
     gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->norm_eps);
     gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab);
+    if (s->pooling) gguf_writer_set_u32(w, KEY("pooling_type"), (uint32_t)s->pooling);
 #undef KEY
 }
 

@@ -28,10 +28,15 @@ before(async () => {
   for (const s of ['tiny-bert', 'tiny-nomic-bert', 'tiny-bert-reranker'])
     execFileSync(BIN, ['make-model', '--shape', s, '--type', 'f32', '--vocab', vocab('bert-bge'), '--seed', '1',
                        join(dir, `${s}.gguf`)], { stdio: 'ignore' });
+  for (const s of ['tiny-qwen2-embed', 'tiny-qwen3-embed'])
+    execFileSync(BIN, ['make-model', '--shape', s, '--type', 'q8_0', '--vocab', vocab('qwen2'), '--seed', '1',
+                       join(dir, `${s}.gguf`)], { stdio: 'ignore' });
   execFileSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', join(dir, 'gen.gguf')], { stdio: 'ignore' });
   const conf = join(dir, 'hearth.conf');
-  writeFileSync(conf, ['bge', 'nomic', 'rr', 'gen'].map((n, i) =>
-    `[${n}]\nmodel = ${join(dir, ['tiny-bert', 'tiny-nomic-bert', 'tiny-bert-reranker', 'gen'][i] + '.gguf')}\nthreads = 1\n`).join('\n'));
+  const names = { bge: 'tiny-bert', nomic: 'tiny-nomic-bert', rr: 'tiny-bert-reranker', gen: 'gen',
+                  q2e: 'tiny-qwen2-embed', q3e: 'tiny-qwen3-embed' };
+  writeFileSync(conf, Object.entries(names).map(([n, f]) =>
+    `[${n}]\nmodel = ${join(dir, f + '.gguf')}\nthreads = 1\n`).join('\n'));
   srv = await startServer(['--config', conf]);
 });
 
@@ -51,7 +56,7 @@ const cos = (a, b) => {
 };
 const norm = (a) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
 
-for (const [name, shape] of [['bge', 'tiny-bert'], ['nomic', 'tiny-nomic-bert']]) {
+for (const [name, shape] of [['bge', 'tiny-bert'], ['nomic', 'tiny-nomic-bert'], ['q2e', 'tiny-qwen2-embed']]) {
   test(`${shape}: /v1/embeddings agrees with llama-server (cosine >= 0.9999 on every text)`, async () => {
     const ref = REF.models[shape];
     const r = await post('/v1/embeddings', { model: name, input: ref.texts });
@@ -62,7 +67,7 @@ for (const [name, shape] of [['bge', 'tiny-bert'], ['nomic', 'tiny-nomic-bert']]
     r.body.data.forEach((d, i) => {
       assert.equal(d.index, i);
       assert.equal(d.object, 'embedding');
-      assert.equal(d.embedding.length, 128);
+      assert.equal(d.embedding.length, ref.embeddings[i].length);
       const c = cos(d.embedding, ref.embeddings[i]);
       assert.ok(c >= 0.9999, `${shape} text ${i}: cosine ${c}`);
       assert.ok(Math.abs(norm(d.embedding) - 1) < 1e-5);
@@ -84,6 +89,17 @@ for (const [name, shape] of [['bge', 'tiny-bert'], ['nomic', 'tiny-nomic-bert']]
     assert.ok(cos(one.body.embeddings[0], a.body.embeddings[3]) > 0.999999);
   });
 }
+
+test('tiny-qwen3-embed: a decoder embedding model (last-token pooling) serves embeddings, not chat', async () => {
+  const r = await post('/v1/embeddings', { model: 'q3e', input: ['hello world', 'the giant panda', 'hello world'] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const [a, b, c] = r.body.data.map((d) => d.embedding);
+  assert.equal(a.length, 256);
+  assert.deepEqual(a, c); // no state carried from one input to the next
+  assert.ok(cos(a, b) < 0.99);
+  const chat = await post('/v1/chat/completions', { model: 'q3e', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(chat.status, 400);
+});
 
 test('input forms: string, token array, array of token arrays; base64; dimensions', async () => {
   const s = await post('/v1/embeddings', { model: 'bge', input: 'hello world' });
