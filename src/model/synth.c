@@ -143,6 +143,18 @@ static const synth_shape shapes[] = {
      .tied = true,
      .qkv_bias = true,
      .pooling = 3},
+    /* BAAI/bge-small-en-v1.5's shape (benchmarks: `make bench`) */
+    {.name = "bge-small",
+     .arch = "bert",
+     .n_embd = 384,
+     .n_layer = 12,
+     .n_head = 12,
+     .n_head_kv = 12,
+     .n_ff = 1536,
+     .n_ctx = 512,
+     .norm_eps = 1e-12f,
+     .encoder = true,
+     .pooling = 2},
     {.name = "tiny-bert",
      .arch = "bert",
      .n_embd = 128,
@@ -187,7 +199,7 @@ const synth_shape *synth_shape_find(const char *name) {
 
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, tiny, tiny-llama3, tiny-qwen2, "
-           "tiny-qwen3, tiny-qwen3-embed, tiny-qwen2-embed, tiny-bert, tiny-nomic-bert, "
+           "tiny-qwen3, tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
            "tiny-bert-reranker";
 }
 
