@@ -44,7 +44,8 @@ static int bench(hearth_model *m, he_pool *pool, int n_tok, int reps) {
         lens[s] = n_tok;
     }
     float *out = xmalloc((size_t)64 * (size_t)dim * sizeof(float));
-    printf("| model | threads | tokens/input | batch | texts/s | tokens/s |\n|---|---:|---:|---:|---:|---:|\n");
+    printf("| model | threads | tokens/input | batch | texts/s | tokens/s "
+           "|\n|---|---:|---:|---:|---:|---:|\n");
     int rc = 0;
     const int sizes[] = {1, 16, 64};
     for (int k = 0; k < 3 && !rc; k++) {
@@ -64,8 +65,8 @@ static int bench(hearth_model *m, he_pool *pool, int n_tok, int reps) {
             if (dt < best) best = dt;
         }
         if (!rc)
-            printf("| %s | %d | %d | %d | %.1f | %.0f |\n", hearth_model_arch(m), he_pool_size(pool),
-                   n_tok, b, b / best, (double)b * n_tok / best);
+            printf("| %s | %d | %d | %d | %.1f | %.0f |\n", hearth_model_arch(m),
+                   he_pool_size(pool), n_tok, b, b / best, (double)b * n_tok / best);
     }
     if (rc) fprintf(stderr, "hearth embed: %s\n", err.msg);
     free(out);
@@ -98,8 +99,7 @@ int cmd_embed(int argc, char **argv) {
                 usage();
                 return 2;
             }
-        }
-        else if (!strcmp(argv[i], "-t") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "-t") && i + 1 < argc) {
             if (cli_parse_long(argv[++i], 0, 1024, &threads)) {
                 usage();
                 return 2;

@@ -17,7 +17,8 @@ static const char *default_db(char *buf, size_t cap) {
     if (home && *home)
         snprintf(buf, cap, "%s/index.db", home);
     else
-        snprintf(buf, cap, "%s/.local/share/hearth/index.db", getenv("HOME") ? getenv("HOME") : ".");
+        snprintf(buf, cap, "%s/.local/share/hearth/index.db",
+                 getenv("HOME") ? getenv("HOME") : ".");
     return buf;
 }
 
@@ -60,8 +61,13 @@ int cmd_index(int argc, char **argv) {
     if (!m) return 1;
     const char *base = strrchr(abs_model, '/');
     he_pool *pool = he_pool_new((int)threads);
-    index_params p = {.dir = dir, .db_path = db, .model = m, .model_name = base ? base + 1 : abs_model,
-                      .model_path = abs_model, .pool = pool, .verbose = verbose};
+    index_params p = {.dir = dir,
+                      .db_path = db,
+                      .model = m,
+                      .model_name = base ? base + 1 : abs_model,
+                      .model_path = abs_model,
+                      .pool = pool,
+                      .verbose = verbose};
     index_stats st;
     he_error err = {0};
     double t0 = cli_now_s();
@@ -130,10 +136,10 @@ int cmd_search(int argc, char **argv) {
     } else if (json) {
         json_t *a = json_array();
         for (int i = 0; i < n; i++)
-            json_array_append_new(a, json_pack("{s:s, s:i, s:i, s:f, s:s}", "path", hits[i].path,
-                                               "line_start", hits[i].line0, "line_end",
-                                               hits[i].line1, "score", (double)hits[i].score,
-                                               "text", hits[i].text));
+            json_array_append_new(a,
+                                  json_pack("{s:s, s:i, s:i, s:f, s:s}", "path", hits[i].path,
+                                            "line_start", hits[i].line0, "line_end", hits[i].line1,
+                                            "score", (double)hits[i].score, "text", hits[i].text));
         char *s = json_dumps(a, JSON_INDENT(1));
         puts(s ? s : "[]");
         free(s);

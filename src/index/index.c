@@ -186,7 +186,7 @@ static size_t chunk_text(const char *s, size_t n, chunk **out) {
             const char *nl = memchr(s + end, '\n', n - end);
             size_t le = nl ? (size_t)(nl - s) + 1 : n;
             if (le - start > CHUNK_BYTES && end > start) break; /* the next line starts a chunk */
-            if (le - start > CHUNK_BYTES) {                      /* one long line: cut it */
+            if (le - start > CHUNK_BYTES) {                     /* one long line: cut it */
                 le = start + CHUNK_BYTES;
                 while (le > start && ((unsigned char)s[le] & 0xc0) == 0x80)
                     le--;
@@ -201,7 +201,7 @@ static size_t chunk_text(const char *s, size_t n, chunk **out) {
             blank = s[j] == ' ' || s[j] == '\n' || s[j] == '\t' || s[j] == '\r';
         if (!blank) {
             if (k == cap) c = xrealloc(c, (cap *= 2) * sizeof *c);
-            c[k++] = (chunk){start, end, l0, line - (end > start && s[end - 1] == '\n') };
+            c[k++] = (chunk){start, end, l0, line - (end > start && s[end - 1] == '\n')};
             if (c[k - 1].line1 < l0) c[k - 1].line1 = l0;
         }
         i = end;
@@ -218,7 +218,8 @@ static void test_delay(void) {
     if (ms <= 0) return;
     if (ms > 10000) ms = 10000;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {}
+    while (nanosleep(&ts, &ts) != 0) {
+    }
 }
 
 /* Tokenizes (with the model's special tokens) and cuts to max tokens, keeping the last one. */
@@ -587,6 +588,7 @@ int index_model_path(const char *db_path, char *out, size_t cap, he_error *err) 
     if (!db) return -1;
     int rc = meta_get(db, "model_path", out, cap, err);
     sqlite3_close(db);
-    if (rc == 0) return he_fail(err, HE_INVALID, "index: %s records no model; pass --model", db_path);
+    if (rc == 0)
+        return he_fail(err, HE_INVALID, "index: %s records no model; pass --model", db_path);
     return rc < 0 ? -1 : 0;
 }

@@ -43,10 +43,10 @@ typedef struct {
 int index_update(const index_params *p, index_stats *st, he_error *err);
 
 typedef struct {
-    char *path;         /* relative to the indexed folder */
+    char *path;           /* relative to the indexed folder */
     int32_t line0, line1; /* first and last line of the chunk (1-based) */
     char *text;
-    float score;        /* cosine, or the reranker's score when reranked */
+    float score; /* cosine, or the reranker's score when reranked */
 } index_hit;
 
 /* The k best chunks for query (embedded with model; reranked by reranker when not NULL, which

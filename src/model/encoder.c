@@ -138,8 +138,8 @@ static int bindw(enc_binder *b, hearth_weight *w, const char *name, wkind kind, 
     if ((uintptr_t)t->data % 4 != 0)
         return he_fail(b->err, HE_FORMAT, "model: tensor '%s' data is not 4-byte aligned", name);
     if (kind == W_VEC && t->type != TENSOR_TYPE_F32)
-        return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s' has type %s, expected f32",
-                       name, tname);
+        return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s' has type %s, expected f32", name,
+                       tname);
     if (kind == W_MAT && !tensor_matmul_supported((tensor_type)t->type))
         return he_fail(b->err, HE_UNSUPPORTED, "model: tensor '%s': no matmul kernel for type %s",
                        name, tname);
@@ -404,8 +404,8 @@ hearth_embedder *hearth_embedder_new(const hearth_model *m, he_pool *pool, int32
     const struct hearth_encoder *en = m->enc;
     for (int l = 0; l < hp->n_layer; l++) {
         const enc_layer *L = &en->layers[l];
-        const hearth_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo,
-                                     &L->up, &L->gate, &L->down};
+        const hearth_weight *ws[] = {&L->wq, &L->wk, &L->wv,   &L->wqkv,
+                                     &L->wo, &L->up, &L->gate, &L->down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
             size_t t = scratch_of(ws[i], n_batch);
             if (t > s) s = t;

@@ -12,7 +12,8 @@ static int get_text(json_t *v, const char *param, srv_embed_input *in, srv_req_e
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (memchr(s, 0, n))
-        return srv_req_fail(err, 400, param, "invalid_value", "'%s' contains a NUL character.", param);
+        return srv_req_fail(err, 400, param, "invalid_value", "'%s' contains a NUL character.",
+                            param);
     if (n == 0)
         return srv_req_fail(err, 400, param, "invalid_value", "'%s' must not be an empty string.",
                             param);
@@ -95,8 +96,8 @@ static int opt_int(json_t *root, const char *key, int32_t lo, int32_t hi, int32_
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return srv_req_fail(err, 400, key, "invalid_value",
-                            "'%s' must be an integer in [%d, %d].", key, lo, hi);
+        return srv_req_fail(err, 400, key, "invalid_value", "'%s' must be an integer in [%d, %d].",
+                            key, lo, hi);
     *out = (int32_t)json_integer_value(v);
     return 0;
 }

@@ -39,9 +39,8 @@ static const char *route_for(srv_model_kind k, bool ollama) {
 enum MHD_Result route_wrong_kind(http_req *q, srv_model *m, srv_model_kind want) {
     srv_model_kind k = srv_model_kind_of(m);
     return http_error(q, 400, "model", "model_kind_mismatch",
-                      "The model '%s' is for %s, not %s; use %s with it.",
-                      srv_model_name(m), srv_model_kind_name(k), srv_model_kind_name(want),
-                      route_for(k, q->ollama));
+                      "The model '%s' is for %s, not %s; use %s with it.", srv_model_name(m),
+                      srv_model_kind_name(k), srv_model_kind_name(want), route_for(k, q->ollama));
 }
 
 static double mono_s(void) {
@@ -95,8 +94,8 @@ static int tokenize_all(const srv_embed_request *r, const tok_vocab *v, int32_t 
         if (n > (size_t)max) {
             if (!r->truncate)
                 return srv_req_fail(err, 400, param, "context_length_exceeded",
-                                    "input %zu is %zu tokens, more than the model's limit of %d.", i,
-                                    n, max);
+                                    "input %zu is %zu tokens, more than the model's limit of %d.",
+                                    i, n, max);
             /* keep the closing special token (BERT's [SEP]) the model was trained to see */
             int32_t last = out->toks[i][n - 1];
             n = (size_t)max;
@@ -135,10 +134,11 @@ enum MHD_Result route_embeddings(http_req *q, srv_embed_api api) {
     srv_model *m = acquire_named(q->h, r.model);
     if (!m) {
         enum MHD_Result res =
-            q->ollama ? http_error(q, 404, "model", "model_not_found", "model '%s' not found", r.model)
-                      : http_error(q, 404, "model", "model_not_found",
-                                   "The model '%s' does not exist or you do not have access to it.",
-                                   r.model);
+            q->ollama
+                ? http_error(q, 404, "model", "model_not_found", "model '%s' not found", r.model)
+                : http_error(q, 404, "model", "model_not_found",
+                             "The model '%s' does not exist or you do not have access to it.",
+                             r.model);
         srv_embed_request_free(&r);
         return res;
     }
@@ -175,8 +175,8 @@ enum MHD_Result route_embeddings(http_req *q, srv_embed_api api) {
     /* Ollama's legacy route answers the raw pooled vector; the others unit vectors */
     bool normalize = api != SRV_EMBED_OLLAMA_LEGACY;
     he_error he = {0};
-    if (srv_model_embed(m, (const int32_t *const *)ts.toks, ts.lens, (int32_t)r.n_in, normalize, out,
-                        &he)) {
+    if (srv_model_embed(m, (const int32_t *const *)ts.toks, ts.lens, (int32_t)r.n_in, normalize,
+                        out, &he)) {
         res = http_error(q, he.code == HE_NOMEM ? 503 : 400, NULL, NULL, "%s", he.msg);
         goto done;
     }
@@ -187,8 +187,8 @@ enum MHD_Result route_embeddings(http_req *q, srv_embed_api api) {
     if (api == SRV_EMBED_OPENAI) {
         json_t *data = json_array();
         for (size_t i = 0; i < r.n_in; i++)
-            json_array_append_new(data, json_pack("{s:s, s:I, s:o*}", "object", "embedding", "index",
-                                                  (json_int_t)i, "embedding",
+            json_array_append_new(data, json_pack("{s:s, s:I, s:o*}", "object", "embedding",
+                                                  "index", (json_int_t)i, "embedding",
                                                   vector_json(out + i * (size_t)dim, d, r.base64)));
         body = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data, "model",
                          srv_model_name(m), "usage", "prompt_tokens", (json_int_t)ts.total,
@@ -331,9 +331,9 @@ enum MHD_Result route_rerank(http_req *q) {
         json_t *o = json_pack("{s:I, s:f}", "index", (json_int_t)rk[i].index, "relevance_score",
                               (double)rk[i].score);
         if (o && r.return_documents)
-            json_object_set_new(o, "document",
-                                json_pack("{s:s%}", "text", r.in[rk[i].index].text,
-                                          r.in[rk[i].index].len));
+            json_object_set_new(
+                o, "document",
+                json_pack("{s:s%}", "text", r.in[rk[i].index].text, r.in[rk[i].index].len));
         json_array_append_new(results, o);
     }
     json_t *body = json_pack("{s:s, s:s, s:o, s:{s:I, s:I}}", "object", "list", "model",

@@ -76,7 +76,10 @@ static void make(char *path, size_t cap, const char *shape) {
     snprintf(path, cap, "/tmp/hearth_test_embed_%d_%s.gguf", (int)getpid(), shape);
     char vocab[1024];
     fixture_path(vocab, sizeof vocab, "vocab/ggml-vocab-bert-bge.gguf");
-    synth_params p = {.shape = shape, .ftype = QUANT_FTYPE_ALL_F32, .vocab_path = vocab, .seed = 1,
+    synth_params p = {.shape = shape,
+                      .ftype = QUANT_FTYPE_ALL_F32,
+                      .vocab_path = vocab,
+                      .seed = 1,
                       .n_threads = 1};
     he_error err = {0};
     cr_assert_eq(synth_make_model(&p, path, &err), 0, "%s", err.msg);
@@ -134,8 +137,8 @@ static void check_against_reference(const char *path, const char *shape, int32_t
     for (size_t i = 0; i < n; i++) {
         const char *t = json_string_value(json_array_get(texts, i));
         size_t len;
-        cr_assert_eq(tok_encode(hearth_model_vocab(m), t, strlen(t), true, true, &toks[i], &len, &err),
-                     0);
+        cr_assert_eq(
+            tok_encode(hearth_model_vocab(m), t, strlen(t), true, true, &toks[i], &len, &err), 0);
         lens[i] = (int32_t)len;
         total += (int64_t)len;
     }
@@ -145,8 +148,8 @@ static void check_against_reference(const char *path, const char *shape, int32_t
     cr_assert(e, "%s", err.msg);
     int32_t dim = hearth_model_n_embd_out(m);
     float *out = xmalloc(n * (size_t)dim * sizeof(float));
-    cr_assert_eq(hearth_embed(e, (const int32_t *const *)toks, lens, (int32_t)n, true, out, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(hearth_embed(e, (const int32_t *const *)toks, lens, (int32_t)n, true, out, &err),
+                 0, "%s", err.msg);
     for (size_t i = 0; i < n; i++) {
         double c = cosine(out + i * (size_t)dim, json_array_get(embs, i), dim);
         cr_assert(c >= 0.9999, "%s text %zu: cosine %.8f", shape, i, c);
@@ -226,8 +229,8 @@ Test(embed_model, reranker_agrees_with_llama_server) {
         const int32_t *tp = t;
         cr_assert_eq(hearth_embed(e, &tp, &k, 1, true, &s, &err), 0, "%s", err.msg);
         double want = json_real_value(json_array_get(scores, i));
-        cr_assert(fabs((double)s - want) < 1e-3 * (1 + fabs(want)), "doc %zu: %g vs %g", i, (double)s,
-                  want);
+        cr_assert(fabs((double)s - want) < 1e-3 * (1 + fabs(want)), "doc %zu: %g vs %g", i,
+                  (double)s, want);
         free(t);
         free(dt);
     }
@@ -309,7 +312,8 @@ Test(embed_req, openai_input_forms) {
     cr_assert(r.base64);
     cr_assert_eq(r.dimensions, 4);
     srv_embed_request_free(&r);
-    cr_assert_eq(parse(SRV_EMBED_OPENAI, "{\"model\":\"m\",\"input\":[[1],\"x\",[2,3]]}", &r, &e), 0);
+    cr_assert_eq(parse(SRV_EMBED_OPENAI, "{\"model\":\"m\",\"input\":[[1],\"x\",[2,3]]}", &r, &e),
+                 0);
     cr_assert_eq(r.n_in, 3);
     cr_assert_eq(r.in[2].n_tokens, 2);
     cr_assert_str_eq(r.in[1].text, "x");
@@ -344,16 +348,16 @@ Test(embed_req, refusals_name_the_field) {
     cr_assert_eq(e.status, 400);
     /* Ollama takes no token ids */
     cr_assert_eq(parse(SRV_EMBED_OLLAMA, "{\"model\":\"m\",\"input\":[1]}", &r, &e), -1);
-    cr_assert_eq(parse(SRV_EMBED_OLLAMA, "{\"model\":\"m\",\"input\":\"x\",\"truncate\":1}", &r, &e),
-                 -1);
+    cr_assert_eq(
+        parse(SRV_EMBED_OLLAMA, "{\"model\":\"m\",\"input\":\"x\",\"truncate\":1}", &r, &e), -1);
     cr_assert_str_eq(e.param, "truncate");
 }
 
 Test(embed_req, ollama_and_rerank) {
     srv_embed_request r;
     srv_req_error e;
-    cr_assert_eq(parse(SRV_EMBED_OLLAMA, "{\"model\":\"m\",\"input\":[\"a\",\"b\"],\"truncate\":false}",
-                       &r, &e),
+    cr_assert_eq(parse(SRV_EMBED_OLLAMA,
+                       "{\"model\":\"m\",\"input\":[\"a\",\"b\"],\"truncate\":false}", &r, &e),
                  0);
     cr_assert_eq(r.n_in, 2);
     cr_assert(!r.truncate);
@@ -372,8 +376,8 @@ Test(embed_req, ollama_and_rerank) {
     cr_assert_eq(r.top_n, 1);
     cr_assert(r.return_documents);
     srv_embed_request_free(&r);
-    cr_assert_eq(parse(SRV_EMBED_RERANK, "{\"model\":\"m\",\"query\":\"q\",\"documents\":[]}", &r, &e),
-                 -1);
+    cr_assert_eq(
+        parse(SRV_EMBED_RERANK, "{\"model\":\"m\",\"query\":\"q\",\"documents\":[]}", &r, &e), -1);
     cr_assert_str_eq(e.param, "documents");
     cr_assert_eq(parse(SRV_EMBED_RERANK, "{\"model\":\"m\",\"documents\":[\"d\"]}", &r, &e), -1);
     cr_assert_str_eq(e.param, "query");
