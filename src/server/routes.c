@@ -1303,7 +1303,10 @@ enum MHD_Result route_show(http_req *q) {
     }
     json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", http_json_text(mf.b, mf.len),
                           "parameters", params, "template", chat ? srv_chat_source(chat) : "", "details",
-                          ollama_details(m), "model_info", info, "capabilities", "completion", "modified_at", "");
+                          ollama_details(m), "model_info", info, "capabilities",
+                          /* Ollama's names: clients pick embedding models by it */
+                          srv_model_kind_of(m) == SRV_MODEL_GENERATOR ? "completion" : "embedding",
+                          "modified_at", "");
     free(mf.b);
     if (cfg->system_prompt) json_object_set_new(o, "system", json_string(cfg->system_prompt));
     srv_model_release(m);

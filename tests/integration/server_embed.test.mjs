@@ -158,6 +158,11 @@ test('a served name refuses the other kind of request clearly', async () => {
   assert.equal(ok.status, 200);
 });
 
+test('Ollama /api/show says which capability a name has', async () => {
+  assert.deepEqual((await post('/api/show', { model: 'bge' })).body.capabilities, ['embedding']);
+  assert.deepEqual((await post('/api/show', { model: 'gen' })).body.capabilities, ['completion']);
+});
+
 test('bad requests are 4xx with an OpenAI-style body', async () => {
   const cases = [
     [{ model: 'bge' }, 'input'],
