@@ -158,6 +158,15 @@ test('a served name refuses the other kind of request clearly', async () => {
   assert.equal(ok.status, 200);
 });
 
+test('concurrent requests on one embedder take turns and get their own vectors', async () => {
+  const ref = REF.models['tiny-bert'];
+  const rs = await Promise.all(ref.texts.map((t) => post('/v1/embeddings', { model: 'bge', input: t })));
+  rs.forEach((r, i) => {
+    assert.equal(r.status, 200);
+    assert.ok(cos(r.body.data[0].embedding, ref.embeddings[i]) >= 0.9999, `text ${i}`);
+  });
+});
+
 test('Ollama /api/show says which capability a name has', async () => {
   assert.deepEqual((await post('/api/show', { model: 'bge' })).body.capabilities, ['embedding']);
   assert.deepEqual((await post('/api/show', { model: 'gen' })).body.capabilities, ['completion']);
