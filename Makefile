@@ -39,7 +39,7 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef \
         -Wwrite-strings -Wdouble-promotion -Wvla -Wformat=2 -Wimplicit-fallthrough
-PKGS := libpcre2-8 jansson libcrypto libmicrohttpd
+PKGS := libpcre2-8 jansson libcrypto libmicrohttpd sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -204,6 +204,16 @@ for (const k of keys) {
 EOF2
 fi
 
+# Embedding throughput (texts/s and tokens/s at batches of 1, 16 and 64 inputs of 64 tokens) on
+# a bge-small-shaped bert (random weights, f16). Measured only; BENCH_EMBED=0 skips.
+if [ "${BENCH_EMBED:-1}" != 0 ]; then
+    f=$out/bge-small-f16.gguf
+    [ -f "$f" ] || build/hearth make-model --shape bge-small --type f16 --vocab "$FIXTURES/vocab/ggml-vocab-bert-bge.gguf" "$f" >&2
+    echo
+    echo "== embeddings (hearth embed --bench)"
+    for t in $THREADS; do build/hearth embed "$f" --bench --tokens 64 -r 3 -t "$t"; done
+fi
+
 # The server under concurrent load (aggregate tok/s and TTFT at 1/4/16 clients, turn-5 TTFT with
 # and without prefix reuse; vs llama-server -np 4 when LLAMA_SERVER is set). BENCH_SERVER=0 skips.
 if [ "${BENCH_SERVER:-1}" != 0 ] && command -v node >/dev/null; then

@@ -18,8 +18,9 @@ declare -A allowed=(
   [agent]="base client guard agent"
   [card]="base client card"
   [server]="base gguf tensor tokenizer model sample grammar chat store guard server"
+  [index]="base gguf tensor tokenizer model index"
   [bench]="base gguf tensor tokenizer model sample chat bench"
-  [cli]="base gguf tensor tokenizer model sample grammar chat store guard client agent card server bench cli"
+  [cli]="base gguf tensor tokenizer model sample grammar chat store guard client agent card server bench index cli"
 )
 bad=0
 for dir in src/*/; do

@@ -4,7 +4,7 @@
 # Idempotent: installs only what is missing; uses sudo when not root.
 set -euo pipefail
 pkgs=(build-essential clang pkg-config libcriterion-dev libpcre2-dev libjansson-dev libssl-dev
-      libmicrohttpd-dev)
+      libmicrohttpd-dev libsqlite3-dev)
 # make test-cross: the NEON kernels cross-built for aarch64, run under qemu
 pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 # make test-integration: the network-isolation proofs (scripts/run-integration-tests.sh runs every

@@ -33,6 +33,7 @@ typedef struct {
     const char *yes_to;    /* comma-separated guard categories whose "ask" is pre-approved */
     const char *const *http_hosts; /* --allow-http hosts (http_get; commands keep no network) */
     int n_http_hosts;
+    const char *index_db; /* --index DB: offer search_context over this `hearth index` database */
     bool dry_run;    /* classify and log, never run */
     bool no_sandbox; /* run commands without bubblewrap (operator's explicit choice) */
     bool allow_net; /* commands keep the network (--allow-net); the guard still classifies egress */

@@ -734,7 +734,8 @@ static int session_open(session *s, const agent_config *c, he_error *err) {
                                          .timeout_s = c->cmd_timeout_s,
                                          .max_output = (size_t)64 << 10},
                              .http_hosts = c->http_hosts,
-                             .n_http_hosts = c->n_http_hosts};
+                             .n_http_hosts = c->n_http_hosts,
+                             .index_db = c->index_db};
     if (!c->no_sandbox && !c->dry_run && sandbox_probe(err)) return -1;
     s->tool_schema = agent_tools_schema(&s->tools);
     if (c->extra_body) {

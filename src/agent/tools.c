@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/tools.h"
@@ -131,6 +132,14 @@ json_t *agent_tools_schema(const agent_tools *t) {
               json_pack("{s:{s:s}, s:{s:s, s:i, s:i}}", "command", "type", "string", "timeout_s",
                         "type", "integer", "minimum", 1, "maximum", 600),
               "command", NULL));
+    if (t && t->index_db)
+        json_array_append_new(
+            a, fn("search_context",
+                  "Search the user's indexed files (notes, documents, code) by meaning. Returns "
+                  "the best matching passages with their file and lines.",
+                  json_pack("{s:{s:s}, s:{s:s, s:i, s:i}}", "query", "type", "string", "k",
+                            "type", "integer", "minimum", 1, "maximum", 20),
+                  "query", NULL));
     if (t && t->n_http_hosts > 0)
         json_array_append_new(a, fn("http_get",
                                     "Fetch a URL with HTTP GET (only hosts the operator allowed).",
@@ -139,7 +148,7 @@ json_t *agent_tools_schema(const agent_tools *t) {
 }
 
 static const char *const known[] = {"read_file", "list_dir",    "search",  "write_file",
-                                    "edit_file", "run_command", "http_get"};
+                                    "edit_file", "run_command", "http_get", "search_context"};
 
 bool agent_tool_known(const char *name) {
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -607,6 +616,75 @@ static void t_search(const agent_tools *t, const json_t *args, tool_result *r) {
     r->ok = true;
 }
 
+/* search_context: runs `/proc/self/exe search QUERY --db DB --json -k K` (the engine lives in
+ * the hearth binary, not in this module) and turns its JSON into passages for the model. */
+static void t_search_context(const agent_tools *t, const json_t *args, tool_result *r) {
+    const char *q = str_arg(args, "query");
+    if (!q || !q[0]) return result_set(r, false, "error: query must be a non-empty string");
+    if (strlen(q) > 2000) return result_set(r, false, "error: query over 2000 bytes");
+    json_t *kv = json_object_get(args, "k");
+    long k = json_is_integer(kv) ? (long)json_integer_value(kv) : 5;
+    if (k < 1 || k > 20) k = 5;
+    char ks[16];
+    snprintf(ks, sizeof ks, "%ld", k);
+    int fd[2];
+    if (pipe(fd)) return result_set(r, false, "error: pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return result_set(r, false, "error: fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        int dn = open("/dev/null", O_WRONLY);
+        if (dn >= 0) dup2(dn, 2);
+        close(fd[0]);
+        close(fd[1]);
+        execl("/proc/self/exe", "hearth", "search", q, "--db", t->index_db, "--json", "-k", ks,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    tbuf out;
+    tb_init(&out, (size_t)1 << 20);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd[0], buf, sizeof buf)) > 0)
+        tb_add(&out, buf, (size_t)n);
+    close(fd[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    json_t *hits = out.p ? json_loads(out.p, 0, NULL) : NULL;
+    free(out.p);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !json_is_array(hits)) {
+        json_decref(hits);
+        return result_set(r, false, "error: the context index could not be searched (%s)",
+                          t->index_db);
+    }
+    tbuf res;
+    tb_init(&res, TOOL_MAX_RESULT);
+    size_t i;
+    json_t *h;
+    json_array_foreach(hits, i, h) {
+        char head[PATH_MAX + 64];
+        int hn = snprintf(head, sizeof head, "[%zu] %s:%lld-%lld (score %.3f)\n", i + 1,
+                          json_string_value(json_object_get(h, "path")),
+                          (long long)json_integer_value(json_object_get(h, "line_start")),
+                          (long long)json_integer_value(json_object_get(h, "line_end")),
+                          json_real_value(json_object_get(h, "score")));
+        tb_add(&res, head, hn > 0 && (size_t)hn < sizeof head ? (size_t)hn : 0);
+        const char *text = json_string_value(json_object_get(h, "text"));
+        if (text) tb_add(&res, text, strlen(text));
+        tb_add(&res, "\n", 1);
+    }
+    if (json_array_size(hits) == 0) tb_add(&res, "no matches\n", 11);
+    json_decref(hits);
+    r->truncated = res.full;
+    r->text = res.p;
+    r->ok = true;
+}
+
 static int mkdirs_for(const char *path) {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -788,6 +866,8 @@ void agent_tool_run(const agent_tools *t, const char *tool, const json_t *args, 
         t_run_command(t, args, r);
     else if (!strcmp(tool, "http_get") && t->n_http_hosts > 0)
         t_http_get(t, args, r);
+    else if (!strcmp(tool, "search_context") && t->index_db)
+        t_search_context(t, args, r);
     else
         result_set(r, false, "error: unknown tool '%s'", tool);
     if (!r->text) r->text = xstrdup("");

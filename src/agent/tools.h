@@ -24,6 +24,9 @@ typedef struct {
     sandbox_cfg sandbox;           /* run_command */
     const char *const *http_hosts; /* http_get may reach these hosts (exact names) */
     int n_http_hosts;
+    /* search_context: `hearth search QUERY --db index_db --json` run as a child of this
+     * executable (the agent module does not link the engine); NULL: the tool is not offered */
+    const char *index_db;
 } agent_tools;
 
 typedef struct {

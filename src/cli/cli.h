@@ -27,6 +27,10 @@ int cmd_guard(int argc, char **argv);
 int cmd_card(int argc, char **argv);
 /* The interactive terminal chat (cmd_chat.c). */
 int cmd_chat(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+/* The local context index (cmd_index.c). */
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 
 /* Shared helpers (args.c). The parsers accept the whole string as one number within [lo, hi]

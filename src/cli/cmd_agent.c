@@ -46,6 +46,7 @@ static const char usage_text[] =
     "  --max-tokens N     tokens per model turn (default 2048)\n"
     "  --timeout S        run_command's wall-clock limit in seconds (default 120)\n"
     "  --allow-http HOST  offer http_get, for HOST only (repeatable)\n"
+    "  --index DB         offer search_context over a `hearth index` database\n"
     "  --allow-net        commands keep the network (default: none; the guard still asks\n"
     "                     about egress)\n"
     "  --no-sandbox       run commands without bubblewrap (only if you accept the risk)\n"
@@ -237,6 +238,8 @@ int cmd_agent(int argc, char **argv) {
                 c.log_path = v;
             else if (!strcmp(o, "--state"))
                 state_arg = v;
+            else if (!strcmp(o, "--index"))
+                c.index_db = v;
             else if (!strcmp(o, "--allow-http")) {
                 if (c.n_http_hosts == AGENT_MAX_HOSTS) return usage("too many --allow-http", NULL);
                 hosts[c.n_http_hosts++] = v;

@@ -230,6 +230,7 @@ const char guard_default_policy[] =
     "\n"
     "# ---- the agent's own tools ----\n"
     "allow tool-read read-only tool:read_file|tool:list_dir|tool:search -- reads the workspace\n"
+    "allow tool-search-context read-only tool:search_context -- searches the local context index (read-only)\n"
     "ask tool-read-outside outside-read tool:read_file|tool:list_dir|tool:search target=outside|dynamic -- reads outside the workspace\n"
     "ask tool-read-credential credential tool:read_file|tool:list_dir|tool:search target=credential -- reads credentials or keys\n"
     "allow tool-write workspace-write tool:write_file|tool:edit_file -- edits a file in the workspace (snapshotted first)\n"

@@ -13,6 +13,9 @@ static const hearth_arch archs[] = {
     {.name = "qwen2", .rope_neox = true,  .qkv_bias = true,  .qk_norm = false},
     /* Qwen3: RMS norm per head on Q and K, head size from attention.key_length */
     {.name = "qwen3", .rope_neox = true,  .qkv_bias = false, .qk_norm = true},
+    /* Encoders (embeddings, reranking): run by encoder.c, not the decoder forward pass */
+    {.name = "bert",       .rope_neox = true, .encoder = HEARTH_ENC_BERT},
+    {.name = "nomic-bert", .rope_neox = true, .encoder = HEARTH_ENC_NOMIC},
 };
 // clang-format on
 
@@ -22,4 +25,4 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *hearth_arch_names(void) { return "llama, qwen2, qwen3"; }
+const char *hearth_arch_names(void) { return "llama, qwen2, qwen3, bert, nomic-bert"; }

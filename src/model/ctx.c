@@ -65,6 +65,12 @@ static float *fbuf(size_t n, bool *ok) {
 hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, he_error *err) {
     hearth_ctx_params p = pp ? *pp : hearth_ctx_params_default();
     const hearth_hparams *hp = &m->hp;
+    if (m->arch->encoder) {
+        he_fail(err, HE_UNSUPPORTED,
+                "ctx: '%s' is an encoder (embeddings / reranking): use model/embed.h",
+                m->arch->name);
+        return NULL;
+    }
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_seq == 0) p.n_seq = 1;

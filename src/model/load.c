@@ -249,6 +249,7 @@ static void track_scratch(hearth_model *m, const hearth_weight *w) {
 }
 
 int hearth_model_bind(hearth_model *m, he_error *err) {
+    if (m->arch->encoder) return hearth_encoder_bind(m, err);
     if (read_hparams(m, err)) return -1;
     hearth_hparams *hp = &m->hp;
     binder b = {.m = m, .err = err};
@@ -376,6 +377,7 @@ fail:
 void hearth_model_free(hearth_model *m) {
     if (!m) return;
     tok_vocab_free(m->vocab);
+    hearth_encoder_free(m->enc);
     free(m->layers);
     free(m->inv_freq);
     free(m->rope_div);

@@ -21,7 +21,12 @@ typedef struct {
     bool rope_neox;   /* RoPE pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
     bool qkv_bias;    /* blk.N.attn_{q,k,v}.bias present (Qwen2) */
     bool qk_norm;     /* per-head RMS norm of Q and K before RoPE (Qwen3) */
+    int encoder;      /* HEARTH_ENC_*: a bidirectional encoder run by encoder.c (0: decoder) */
 } hearth_arch;
+
+/* Encoder families (encoder.c): BERT (absolute positions, biases, GELU FFN, separate Q/K/V)
+ * and nomic-bert (RoPE, SwiGLU FFN, fused QKV, no biases). */
+enum { HEARTH_ENC_NONE = 0, HEARTH_ENC_BERT = 1, HEARTH_ENC_NOMIC = 2 };
 
 const hearth_arch *hearth_arch_find(const char *name, size_t len); /* NULL if unknown */
 /* Comma-separated names of the known architectures, for error messages. */
@@ -66,7 +71,13 @@ struct hearth_model {
     float rope_theta_scale; // powf(rope_base, -2/n_rot), ggml's angle step
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
+    struct hearth_encoder *enc; // encoder archs: their weights (encoder.c); NULL for decoders
 };
+
+/* encoder.c: reads an encoder architecture's hyperparameters and binds its weights (called by
+ * hearth_model_bind for archs with .encoder set); frees them. */
+int hearth_encoder_bind(hearth_model *m, he_error *err);
+void hearth_encoder_free(struct hearth_encoder *e);
 
 /* Reads and validates the hyperparameters and binds every tensor (load.c). */
 int hearth_model_bind(hearth_model *m, he_error *err);

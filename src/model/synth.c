@@ -113,6 +113,82 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-6f,
      .tied = true,
      .qk_norm = true},
+    /* Encoders: BGE-style bert (CLS pooling), nomic-bert (mean pooling, RoPE, SwiGLU), and a
+     * bge-reranker-style cross-encoder (bert with the classification head). */
+    /* Decoder embedding models (Qwen3-Embedding style): last-token pooling, as pooling_type */
+    {.name = "tiny-qwen3-embed",
+     .arch = "qwen3",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .head_dim = 128,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qk_norm = true,
+     .pooling = 3},
+    {.name = "tiny-qwen2-embed",
+     .arch = "qwen2",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qkv_bias = true,
+     .pooling = 3},
+    /* BAAI/bge-small-en-v1.5's shape (benchmarks: `make bench`) */
+    {.name = "bge-small",
+     .arch = "bert",
+     .n_embd = 384,
+     .n_layer = 12,
+     .n_head = 12,
+     .n_head_kv = 12,
+     .n_ff = 1536,
+     .n_ctx = 512,
+     .norm_eps = 1e-12f,
+     .encoder = true,
+     .pooling = 2},
+    {.name = "tiny-bert",
+     .arch = "bert",
+     .n_embd = 128,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 4,
+     .n_ff = 256,
+     .n_ctx = 512,
+     .norm_eps = 1e-12f,
+     .encoder = true,
+     .pooling = 2},
+    {.name = "tiny-nomic-bert",
+     .arch = "nomic-bert",
+     .n_embd = 128,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 4,
+     .n_ff = 256,
+     .n_ctx = 2048,
+     .rope_base = 1000.0f,
+     .norm_eps = 1e-12f,
+     .encoder = true,
+     .pooling = 1},
+    {.name = "tiny-bert-reranker",
+     .arch = "bert",
+     .n_embd = 128,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 4,
+     .n_ff = 256,
+     .n_ctx = 512,
+     .norm_eps = 1e-12f,
+     .encoder = true,
+     .pooling = 4},
 };
 
 const synth_shape *synth_shape_find(const char *name) {
@@ -123,7 +199,8 @@ const synth_shape *synth_shape_find(const char *name) {
 
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, tiny, tiny-llama3, tiny-qwen2, "
-           "tiny-qwen3";
+           "tiny-qwen3, tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
+           "tiny-bert-reranker";
 }
 
 /* ---- Deterministic random values ---- */
@@ -347,6 +424,19 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
     char key[128];
     int32_t hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head;
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, s->arch), key)
+    if (s->encoder) { /* the keys llama.cpp's converter writes for BERT-family models */
+        gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)s->n_ctx);
+        gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd);
+        gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff);
+        gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s->n_layer);
+        gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s->n_head);
+        gguf_writer_set_f32(w, KEY("attention.layer_norm_epsilon"), s->norm_eps);
+        gguf_writer_set_bool(w, KEY("attention.causal"), false);
+        gguf_writer_set_u32(w, KEY("pooling_type"), (uint32_t)s->pooling);
+        if (s->rope_base > 0.0f) gguf_writer_set_f32(w, KEY("rope.freq_base"), s->rope_base);
+        (void)n_vocab;
+        return;
+    }
     gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)s->n_ctx);
     gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd);
     gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s->n_layer);
@@ -359,6 +449,7 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
     gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)hd);
     gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->norm_eps);
     gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab);
+    if (s->pooling) gguf_writer_set_u32(w, KEY("pooling_type"), (uint32_t)s->pooling);
 #undef KEY
 }
 
@@ -375,6 +466,56 @@ static int add(synth_run *r, const char *name, gen_kind kind, float std, int64_t
     gen_ctx g = {kind, mix64(r->p->seed ^ hash_name(name)), std, ne0, r->s};
     tensor_type t = quant_choose_type(r->p->ftype, name, n_dims, ne, r->s->n_layer);
     if (quant_stage_add(r->st, name, t, n_dims, ne, fill_gen, &g, r->err) < 0) return -1;
+    return 0;
+}
+
+/* BERT-family tensors, named as llama.cpp's converter names them. */
+static int add_encoder_tensors(synth_run *r, int32_t n_vocab, int32_t n_types) {
+    const synth_shape *s = r->s;
+    /* Larger than a fresh init (0.02): with post-norm blocks and small weights every text's
+     * pooled vector is nearly the same (the CLS row barely attends), which would make an
+     * agreement test against another implementation too easy to pass. */
+    const float W = 0.15f, NORM = 0.05f;
+    const int64_t E = s->n_embd, F = s->n_ff;
+    const bool nomic = !strcmp(s->arch, "nomic-bert");
+    char name[96];
+    if (add(r, "token_embd.weight", GEN_NORMAL, W, E, n_vocab) < 0 ||
+        add(r, "token_types.weight", GEN_NORMAL, W, E, n_types) < 0 ||
+        (!nomic && add(r, "position_embd.weight", GEN_NORMAL, W, E, s->n_ctx) < 0) ||
+        add(r, "token_embd_norm.weight", GEN_NEAR_ONE, NORM, E, 0) < 0 ||
+        add(r, "token_embd_norm.bias", GEN_NORMAL, W, E, 0) < 0)
+        return -1;
+    for (int32_t il = 0; il < s->n_layer; il++) {
+#define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
+        if (nomic) {
+            if (add(r, T("attn_qkv.weight"), GEN_NORMAL, W, E, 3 * E) < 0) return -1;
+        } else if (add(r, T("attn_q.weight"), GEN_NORMAL, W, E, E) < 0 ||
+                   add(r, T("attn_q.bias"), GEN_NORMAL, W, E, 0) < 0 ||
+                   add(r, T("attn_k.weight"), GEN_NORMAL, W, E, E) < 0 ||
+                   add(r, T("attn_k.bias"), GEN_NORMAL, W, E, 0) < 0 ||
+                   add(r, T("attn_v.weight"), GEN_NORMAL, W, E, E) < 0 ||
+                   add(r, T("attn_v.bias"), GEN_NORMAL, W, E, 0) < 0)
+            return -1;
+        if (add(r, T("attn_output.weight"), GEN_NORMAL, W, E, E) < 0 ||
+            (!nomic && add(r, T("attn_output.bias"), GEN_NORMAL, W, E, 0) < 0) ||
+            add(r, T("attn_output_norm.weight"), GEN_NEAR_ONE, NORM, E, 0) < 0 ||
+            add(r, T("attn_output_norm.bias"), GEN_NORMAL, W, E, 0) < 0 ||
+            add(r, T("ffn_up.weight"), GEN_NORMAL, W, E, F) < 0 ||
+            (!nomic && add(r, T("ffn_up.bias"), GEN_NORMAL, W, F, 0) < 0) ||
+            (nomic && add(r, T("ffn_gate.weight"), GEN_NORMAL, W, E, F) < 0) ||
+            add(r, T("ffn_down.weight"), GEN_NORMAL, W, F, E) < 0 ||
+            (!nomic && add(r, T("ffn_down.bias"), GEN_NORMAL, W, E, 0) < 0) ||
+            add(r, T("layer_output_norm.weight"), GEN_NEAR_ONE, NORM, E, 0) < 0 ||
+            add(r, T("layer_output_norm.bias"), GEN_NORMAL, W, E, 0) < 0)
+            return -1;
+#undef T
+    }
+    if (s->pooling == 4 && /* rank: the classification head (larger weights: visible scores) */
+        (add(r, "cls.weight", GEN_NORMAL, 0.1f, E, E) < 0 ||
+         add(r, "cls.bias", GEN_NORMAL, W, E, 0) < 0 ||
+         add(r, "cls.output.weight", GEN_NORMAL, 0.5f, E, 1) < 0 ||
+         add(r, "cls.output.bias", GEN_NORMAL, W, 1, 0) < 0))
+        return -1;
     return 0;
 }
 
@@ -448,7 +589,34 @@ int synth_make_model(const synth_params *p, const char *out_path, he_error *err)
     st = quant_stage_new(out_path, p->n_threads, err);
     if (!st) goto done;
     synth_run r = {p, s, st, err};
-    if (add_tensors(&r, n_vocab) < 0) goto done;
+    if (s->encoder) {
+        int64_t n_types = 2;
+        if (vocab && gguf_find_i64(vocab, "tokenizer.ggml.token_type_count", &n_types, err) < 0)
+            goto done;
+        if (n_types < 1 || n_types > 16) {
+            he_fail(err, HE_FORMAT, "vocab: token_type_count %lld is out of range [1, 16]",
+                    (long long)n_types);
+            goto done;
+        }
+        if (!vocab || gguf_find_key(vocab, "tokenizer.ggml.token_type_count") < 0)
+            gguf_writer_set_u32(w, "tokenizer.ggml.token_type_count", (uint32_t)n_types);
+        /* a cross-encoder's input ends query and document with EOS (llama.cpp's rerank format);
+         * BERT vocabs name none: [SEP], as the reranker converters set it */
+        if (s->pooling == 4 && vocab && gguf_find_key(vocab, "tokenizer.ggml.eos_token_id") < 0) {
+            gguf_value toks, one;
+            gguf_str str;
+            if (gguf_find_arr(vocab, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks, err) < 0)
+                goto done;
+            for (uint64_t j = 0; j < toks.n; j++)
+                if (!gguf_value_elem(&toks, j, &one, err) && !gguf_value_str(&one, &str, err) &&
+                    str.len == 5 && !memcmp(str.ptr, "[SEP]", 5)) {
+                    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)j);
+                    break;
+                }
+        }
+        if (add_encoder_tensors(&r, n_vocab, (int32_t)n_types) < 0) goto done;
+    } else if (add_tensors(&r, n_vocab) < 0)
+        goto done;
     if (quant_stage_finish(st, w, err) < 0) goto done;
     if (gguf_writer_write(w, out_path, err) < 0) goto done;
     rc = 0;

@@ -30,6 +30,11 @@ typedef struct {
     /* llama3 rope scaling (factor 0: none), written as rope_freqs.weight like llama.cpp */
     float rope_scale, rope_low, rope_high;
     int32_t rope_orig_ctx;
+    /* Encoders (bert, nomic-bert: tensors and keys as llama.cpp's converter writes them), and
+     * pooling_type (0: none written; 1 mean, 2 cls, 3 last, 4 rank: rank adds the cls /
+     * cls.output head). A decoder with a pooling_type is an embedding model. */
+    bool encoder;
+    int32_t pooling;
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */

@@ -547,7 +547,10 @@ static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] =
                   R_CHAT[] = "/v1/chat/completions", R_COMPL[] = "/v1/completions", R_OCHAT[] = "/api/chat",
                   R_OGEN[] = "/api/generate", R_TAGS[] = "/api/tags", R_SHOW[] = "/api/show", R_PS[] = "/api/ps",
                   R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_UI[] = "/ui/", R_OTHER[] = "other",
-                  R_RESP[] = "/v1/responses", R_TOK[] = "/tokenize", R_DETOK[] = "/detokenize";
+                  R_RESP[] = "/v1/responses", R_TOK[] = "/tokenize", R_DETOK[] = "/detokenize",
+                  R_EMB[] = "/v1/embeddings", R_OEMBED[] = "/api/embed", R_OEMBEDDINGS[] = "/api/embeddings",
+                  R_RERANK[] = "/v1/rerank", R_RERANK2[] = "/rerank", R_RERANK3[] = "/v1/reranking",
+                  R_RERANK4[] = "/reranking";
 
 typedef struct {
     const char *path;
@@ -567,6 +570,10 @@ static const route routes[] = {
     {R_ROOT, "GET", false, true, false},     {R_GUARD, "POST", false, false, false},
     {R_RESP, "POST", false, false, true},    {R_TOK, "POST", false, false, true},
     {R_DETOK, "POST", false, false, true},
+    {R_EMB, "POST", false, false, true},     {R_OEMBED, "POST", false, true, true},
+    {R_OEMBEDDINGS, "POST", false, true, true}, {R_RERANK, "POST", false, false, true},
+    {R_RERANK2, "POST", false, false, true}, {R_RERANK3, "POST", false, false, true},
+    {R_RERANK4, "POST", false, false, true},
     {R_UI, "GET", true, false, false},
 };
 
@@ -616,7 +623,11 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
         char *t = metrics_text(h, &len);
         return http_respond(q, 200, "text/plain; version=0.0.4", t, len);
     }
-    if (rt->path == R_CHAT || rt->path == R_COMPL || rt->path == R_OCHAT || rt->path == R_OGEN || rt->path == R_SWAP) {
+    bool embed_route = rt->path == R_EMB || rt->path == R_OEMBED || rt->path == R_OEMBEDDINGS ||
+                       rt->path == R_RERANK || rt->path == R_RERANK2 || rt->path == R_RERANK3 ||
+                       rt->path == R_RERANK4;
+    if (rt->path == R_CHAT || rt->path == R_COMPL || rt->path == R_OCHAT || rt->path == R_OGEN || rt->path == R_SWAP ||
+        embed_route) {
         /* The request is in: from here the connection is busy, not idle, however long the
          * generation (or swap) takes. libmicrohttpd would otherwise close it once our handler
          * or content reader has been blocked longer than the idle timeout. A client that goes
@@ -638,6 +649,10 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
     if (rt->path == R_RESP) return route_generate(q, SRV_API_RESPONSES);
     if (rt->path == R_TOK) return route_tokenize(q);
     if (rt->path == R_DETOK) return route_detokenize(q);
+    if (rt->path == R_EMB) return route_embeddings(q, SRV_EMBED_OPENAI);
+    if (rt->path == R_OEMBED) return route_embeddings(q, SRV_EMBED_OLLAMA);
+    if (rt->path == R_OEMBEDDINGS) return route_embeddings(q, SRV_EMBED_OLLAMA_LEGACY);
+    if (embed_route) return route_rerank(q);
     return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
 }
 

@@ -133,6 +133,12 @@ enum MHD_Result route_show(http_req *q);
 /* routes_tokenize.c: llama-server's /tokenize and /detokenize */
 enum MHD_Result route_tokenize(http_req *q);
 enum MHD_Result route_detokenize(http_req *q);
+/* routes_embed.c */
+#include "server/embed_req.h"
+enum MHD_Result route_embeddings(http_req *q, srv_embed_api api);
+enum MHD_Result route_rerank(http_req *q);
+/* 400: m is not of kind want (names the route m's kind serves). */
+enum MHD_Result route_wrong_kind(http_req *q, srv_model *m, srv_model_kind want);
 
 /* routes_guard.c */
 enum MHD_Result route_guard(http_req *q);

@@ -1001,6 +1001,12 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         srv_request_free(&r);
         return res;
     }
+    if (srv_model_kind_of(m) != SRV_MODEL_GENERATOR) {
+        enum MHD_Result res = route_wrong_kind(q, m, SRV_MODEL_GENERATOR);
+        srv_model_release(m);
+        srv_request_free(&r);
+        return res;
+    }
     if ((api == SRV_API_OLLAMA_CHAT && json_array_size(r.messages) == 0) ||
         (api == SRV_API_OLLAMA_GENERATE && !r.prompt[0] && !r.system)) {
         srv_model_release(m);
@@ -1401,7 +1407,10 @@ enum MHD_Result route_show(http_req *q) {
     }
     json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", http_json_text(mf.b, mf.len),
                           "parameters", params, "template", chat ? srv_chat_source(chat) : "", "details",
-                          ollama_details(m), "model_info", info, "capabilities", "completion", "modified_at", "");
+                          ollama_details(m), "model_info", info, "capabilities",
+                          /* Ollama's names: clients pick embedding models by it */
+                          srv_model_kind_of(m) == SRV_MODEL_GENERATOR ? "completion" : "embedding",
+                          "modified_at", "");
     free(mf.b);
     if (cfg->system_prompt) json_object_set_new(o, "system", json_string(cfg->system_prompt));
     srv_model_release(m);
@@ -1413,6 +1422,7 @@ enum MHD_Result route_show(http_req *q) {
 
 int srv_http_smoke(srv_model *m, void *user, he_error *err) {
     (void)user;
+    if (srv_model_kind_of(m) != SRV_MODEL_GENERATOR) return 0; /* no chat template to render */
     const hearth_model *hm = srv_model_engine(m);
     const tok_vocab *v = hearth_model_vocab(hm);
     if (!v) return he_fail(err, HE_UNSUPPORTED, "the model has no tokenizer");

@@ -116,6 +116,10 @@ struct srv_model {
     hearth_batch batch;
     he_pool *pool; /* the context's threads, also used to sample the slots side by side */
     uint64_t use_clock;
+    /* An embedding model or reranker (model/embed.h): no context, slots or scheduler thread;
+     * requests run one at a time under emb_mu on the requester's thread. */
+    hearth_embedder *emb;
+    pthread_mutex_t emb_mu;
 
     pthread_t thread;
     pthread_mutex_t mu;
@@ -806,6 +810,65 @@ static int smoke_test(srv_model *m, he_error *err) {
     return rc;
 }
 
+/* An embedding model or reranker: its embedder (the batch is the whole context) and a smoke
+ * test (one short sequence gives a finite result). */
+static int embed_start(srv_model *m, he_error *err) {
+    if (!m->vocab) return he_fail(err, HE_UNSUPPORTED, "the embedding model has no tokenizer");
+    int32_t n_ctx = hearth_model_max_seq_tokens(m->model);
+    if (m->cfg.n_ctx > 0 && m->cfg.n_ctx < n_ctx) n_ctx = m->cfg.n_ctx;
+    m->cfg.n_ctx = n_ctx;
+    m->n_ctx_slot = n_ctx;
+    m->n_batch = m->cfg.n_batch > n_ctx ? m->cfg.n_batch : n_ctx;
+    if (m->n_batch > 8192) m->n_batch = n_ctx > 8192 ? n_ctx : 8192;
+    m->cfg.n_batch = m->n_batch;
+    m->n_slots = 0;
+    m->pool = he_pool_new(m->cfg.n_threads);
+    m->emb = hearth_embedder_new(m->model, m->pool, m->n_batch, err);
+    if (!m->emb) return -1;
+    int32_t toks[2] = {tok_bos(m->vocab) >= 0 ? tok_bos(m->vocab) : 0,
+                       tok_eos(m->vocab) >= 0 ? tok_eos(m->vocab) : 0};
+    const int32_t *seqs[1] = {toks};
+    int32_t lens[1] = {2}, dim = hearth_model_n_embd_out(m->model);
+    float *out = xmalloc((size_t)dim * sizeof(float));
+    int rc = hearth_embed(m->emb, seqs, lens, 1, true, out, err);
+    for (int32_t i = 0; rc == 0 && i < dim; i++)
+        if (!isfinite(out[i]))
+            rc = he_fail(err, HE_FORMAT, "smoke test: output %d of the embedding is not finite", i);
+    free(out);
+    if (rc) return -1;
+    log_info("serve: '%s' ready (%s, %s, pooling %s, %d tokens per input, %d threads)",
+             m->cfg.name, m->cfg.path, hearth_model_is_reranker(m->model) ? "reranker" : "embeddings",
+             hearth_pooling_name(hearth_model_pooling(m->model)), n_ctx, he_pool_size(m->pool));
+    return 0;
+}
+
+srv_model_kind srv_model_kind_of(const srv_model *m) {
+    if (!m->emb) return SRV_MODEL_GENERATOR;
+    return hearth_model_is_reranker(m->model) ? SRV_MODEL_RERANKER : SRV_MODEL_EMBEDDER;
+}
+
+const char *srv_model_kind_name(srv_model_kind k) {
+    return k == SRV_MODEL_EMBEDDER ? "embedding" : k == SRV_MODEL_RERANKER ? "reranking" : "generation";
+}
+
+int srv_model_embed(srv_model *m, const int32_t *const *toks, const int32_t *n_toks, int32_t n,
+                    bool normalize, float *out, he_error *err) {
+    if (!m->emb) return he_fail(err, HE_INVALID, "'%s' is not an embedding model", m->cfg.name);
+    pthread_mutex_lock(&m->emb_mu);
+    int rc = hearth_embed(m->emb, toks, n_toks, n, normalize, out, err);
+    if (rc == 0) {
+        uint64_t t = 0;
+        for (int32_t i = 0; i < n; i++)
+            t += (uint64_t)n_toks[i];
+        pthread_mutex_lock(&m->mu);
+        m->st_prompt += t;
+        m->st_requests++;
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->emb_mu);
+    return rc;
+}
+
 static void model_destroy(srv_model *m) {
     if (m->thread) {
         pthread_mutex_lock(&m->mu);
@@ -828,6 +891,8 @@ static void model_destroy(srv_model *m) {
         job_destroy(j);
     }
     free(m->slots);
+    hearth_embedder_free(m->emb);
+    pthread_mutex_destroy(&m->emb_mu);
     gram_vocab_free(m->gvocab);
     hearth_batch_deinit(&m->batch);
     hearth_ctx_free(m->ctx);
@@ -867,6 +932,7 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     srv_model *m = xcalloc(1, sizeof *m);
     atomic_init(&m->refs, 1);
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->emb_mu, NULL);
     pthread_cond_init(&m->work, NULL);
     m->cfg = *cfg;
     m->cfg.name = xstrdup(name);
@@ -904,6 +970,10 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     if (!m->model) goto fail;
     m->vocab = hearth_model_vocab(m->model);
     m->n_vocab = hearth_model_n_vocab(m->model);
+    if (hearth_model_is_embedder(m->model) || hearth_model_is_reranker(m->model)) {
+        if (embed_start(m, err)) goto fail;
+        return m;
+    }
     int32_t n_ctx = m->cfg.n_ctx;
     if (n_ctx == 0) {
         n_ctx = hearth_model_n_ctx_train(m->model);
@@ -991,6 +1061,11 @@ void srv_model_stats_get(srv_model *m, srv_model_stats *out) {
 /* ---- Jobs: the requester's side ---- */
 
 srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
+    if (m->emb) {
+        he_fail(err, HE_INVALID, "'%s' is an %s model: it does not generate text", m->cfg.name,
+                srv_model_kind_name(srv_model_kind_of(m)));
+        return NULL;
+    }
     if (!p || !p->prompt || p->n_prompt == 0) {
         he_fail(err, HE_INVALID, "the prompt is empty");
         return NULL;

@@ -20,6 +20,7 @@
 
 #include "base/error.h"
 #include "grammar/grammar.h"
+#include "model/embed.h"
 #include "model/hearth.h"
 #include "sample/sample.h"
 
@@ -83,6 +84,17 @@ uint32_t srv_model_max_token_bytes(const srv_model *m);
 const struct gram_vocab *srv_model_gram_vocab(const srv_model *m);
 /* Another counted reference to m (released with srv_model_release); returns m. */
 srv_model *srv_model_retain(srv_model *m);
+
+/* What a served name does: generate text (chat, completions), embed texts, or rank documents
+ * against a query. A request of another kind is refused (400). */
+typedef enum { SRV_MODEL_GENERATOR = 0, SRV_MODEL_EMBEDDER, SRV_MODEL_RERANKER } srv_model_kind;
+srv_model_kind srv_model_kind_of(const srv_model *m);
+const char *srv_model_kind_name(srv_model_kind k); /* "generation", "embedding", "reranking" */
+/* Embeds (or scores, for a reranker) n token sequences into out (n * hearth_model_n_embd_out
+ * floats); see hearth_embed. Requests on one model run one at a time, on the caller's thread.
+ * HE_INVALID for a generator. */
+int srv_model_embed(srv_model *m, const int32_t *const *toks, const int32_t *n_toks, int32_t n,
+                    bool normalize, float *out, he_error *err);
 
 typedef struct {
     int32_t slots_busy, slots_total, queue_depth;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "tensor/tensor.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -24,6 +25,37 @@ void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     float scale = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++)
         out[i] = x[i] * scale * w[i];
+}
+
+void op_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += (double)x[i];
+    float mean = (float)(sum / n);
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) {
+        float d = x[i] - mean;
+        ss += (double)(d * d);
+    }
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) {
+        float v = (x[i] - mean) * scale * w[i];
+        out[i] = b ? v + b[i] : v;
+    }
+}
+
+void op_gelu(float *x, int n) {
+    const float c = 0.79788456080286535587989211986876f; /* sqrt(2 / pi) */
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        if (v <= -10.0f) {
+            x[i] = 0.0f;
+        } else if (v < 10.0f) {
+            float h = tensor_fp16_to_fp32(tensor_fp32_to_fp16(v));
+            float g = 0.5f * h * (1.0f + tanhf(c * h * (1.0f + 0.044715f * h * h)));
+            x[i] = tensor_fp16_to_fp32(tensor_fp32_to_fp16(g));
+        }
+    }
 }
 
 void op_add(float *x, const float *y, int n) {

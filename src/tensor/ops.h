@@ -7,6 +7,14 @@
 
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] — x, out (n,); w (n,). out may alias x. */
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+/* LayerNorm: out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i] — (n,); b may be NULL.
+ * As ggml_norm then mul/add: mean and variance summed in double, scaled in float. out may
+ * alias x. (BERT-family encoders.) */
+void op_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps);
+/* GELU (tanh approximation) in place over (n,), as ggml's CPU backend computes it: the input
+ * rounded to f16, the result rounded to f16 (its lookup table), with x <= -10 -> 0 and
+ * x >= 10 -> x. llama.cpp's BERT FFN uses it. */
+void op_gelu(float *x, int n);
 /* x[i] += y[i] — (n,) */
 void op_add(float *x, const float *y, int n);
 /* expf as ggml's AVX-512 ggml_v_expf computes it (a polynomial, within 1.5 ulp of expf):

@@ -555,3 +555,37 @@ test('ask at a terminal shows the exact action and waits for y/N', { skip: !exis
   }
   assert.equal(verify(w.log).code, 0);
 });
+
+test('--index DB offers search_context: the model gets the passages of a hearth index', async () => {
+  const w = world('context');
+  const notes = join(w.dir, 'notes');
+  mkdirSync(notes, { recursive: true });
+  writeFileSync(join(notes, 'key.txt'), 'Grandmother keeps the spare house key under the blue flowerpot.\n');
+  writeFileSync(join(notes, 'other.txt'), 'garden river stone bridge cloud apple window\n');
+  const model = join(w.dir, 'bge.gguf'), db = join(w.dir, 'idx.db');
+  execFileSync(BIN, ['make-model', '--shape', 'tiny-bert', '--type', 'f32', '--vocab', vocab('bert-bge'), '--seed', '1', model], { stdio: 'ignore' });
+  execFileSync(BIN, ['index', notes, '--model', model, '--db', db], { stdio: 'ignore' });
+  const q = 'Grandmother keeps the spare house key under the blue flowerpot.';
+  const ep = await scriptedEndpoint([{ calls: [{ name: 'search_context', arguments: { query: q, k: 2 } }] }, { content: 'Under the blue flowerpot.' }]);
+  try {
+    const r = await runAgent(['--url', ep.url, '--workspace', w.ws, '--index', db, 'where is the key?'], w.env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(ep.requests[0].tools.some((t) => t.function.name === 'search_context'));
+    const tool = ep.requests[1].messages.at(-1);
+    assert.equal(tool.role, 'tool');
+    assert.match(tool.content, /^\[1\] key\.txt:1-1 \(score 1\.000\)\nGrandmother keeps/);
+    assert.match(tool.content, /\[2\] other\.txt/);
+    const a = records(w.log).filter((x) => x.event === 'action').at(-1);
+    assert.equal(a.decision, 'allow');
+  } finally {
+    await ep.close();
+  }
+  // without --index the tool is not offered
+  const ep2 = await scriptedEndpoint([{ content: 'ok' }]);
+  try {
+    await runAgent(['--url', ep2.url, '--workspace', w.ws, 'hi'], w.env);
+    assert.ok(!ep2.requests[0].tools.some((t) => t.function.name === 'search_context'));
+  } finally {
+    await ep2.close();
+  }
+});

@@ -1,0 +1,394 @@
+/* test_embed.c — the encoder, the embedding API (model/embed.h), its ops (LayerNorm, GELU) and the
+ * embedding / rerank request parser (server/embed_req.h).
+ *
+ * The models are generated here (synth, seed 1, the bge vocab) exactly as
+ * tools/embed_reference.py generates them, so their outputs can be checked against the
+ * llama-server reference in tests/data/embed/llama_server_reference.json. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "fixtures.h"
+#include "model/embed.h"
+#include "model/synth.h"
+#include "server/embed_req.h"
+#include "tensor/ops.h"
+#include "tensor/tensor.h"
+
+/* ---- ops ---- */
+
+Test(embed_ops, layernorm_matches_a_double_reference) {
+    float x[37], w[37], b[37], out[37];
+    for (int i = 0; i < 37; i++) {
+        x[i] = sinf((float)i * 0.7f) * 3.0f + 1.5f;
+        w[i] = 1.0f + 0.01f * (float)i;
+        b[i] = 0.1f * cosf((float)i);
+    }
+    op_layernorm(out, x, w, b, 37, 1e-5f);
+    double mean = 0, var = 0;
+    for (int i = 0; i < 37; i++)
+        mean += (double)x[i];
+    mean /= 37;
+    for (int i = 0; i < 37; i++)
+        var += ((double)x[i] - mean) * ((double)x[i] - mean);
+    var /= 37;
+    for (int i = 0; i < 37; i++) {
+        double want = ((double)x[i] - mean) / sqrt(var + 1e-5) * (double)w[i] + (double)b[i];
+        cr_assert(fabs((double)out[i] - want) < 1e-5, "i=%d: %g vs %g", i, (double)out[i], want);
+    }
+    /* no bias, in place */
+    op_layernorm(x, x, w, NULL, 37, 1e-5f);
+    for (int i = 0; i < 37; i++)
+        cr_assert(fabsf(x[i] - (out[i] - b[i])) < 1e-5f);
+}
+
+Test(embed_ops, gelu_is_ggmls_tanh_approximation_through_f16) {
+    float x[] = {-20.0f, -10.0f, -1.0f, 0.0f, 0.5f, 1.0f, 3.0f, 9.99f, 10.0f, 25.0f};
+    float y[10];
+    memcpy(y, x, sizeof x);
+    op_gelu(y, 10);
+    cr_assert_eq(y[0], 0.0f);
+    cr_assert_eq(y[1], 0.0f);
+    cr_assert_eq(y[3], 0.0f);
+    cr_assert_eq(y[8], 10.0f); /* x >= 10: x */
+    cr_assert_eq(y[9], 25.0f);
+    for (int i = 2; i < 8; i++) {
+        double v = (double)x[i];
+        double g = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * v * (1 + 0.044715 * v * v)));
+        cr_assert(fabs((double)y[i] - g) < 2e-3 * (1 + fabs(g)), "gelu(%g) = %g, want %g", v,
+                  (double)y[i], g);
+        /* the result is an f16 value (ggml's table) */
+        cr_assert_eq(tensor_fp16_to_fp32(tensor_fp32_to_fp16(y[i])), y[i]);
+    }
+}
+
+/* ---- models ---- */
+
+static char bert_path[256], nomic_path[256], rr_path[256];
+static json_t *ref;
+
+static void make(char *path, size_t cap, const char *shape) {
+    snprintf(path, cap, "/tmp/hearth_test_embed_%d_%s.gguf", (int)getpid(), shape);
+    char vocab[1024];
+    fixture_path(vocab, sizeof vocab, "vocab/ggml-vocab-bert-bge.gguf");
+    synth_params p = {.shape = shape,
+                      .ftype = QUANT_FTYPE_ALL_F32,
+                      .vocab_path = vocab,
+                      .seed = 1,
+                      .n_threads = 1};
+    he_error err = {0};
+    cr_assert_eq(synth_make_model(&p, path, &err), 0, "%s", err.msg);
+}
+
+/* Each test makes the models it uses (Criterion runs every test in its own process). */
+#define NEED(path, shape) make(path, sizeof path, shape)
+
+static void setup(void) {
+    char rp[1024];
+    fixture_path(rp, sizeof rp, "embed/llama_server_reference.json");
+    json_error_t je;
+    ref = json_load_file(rp, 0, &je);
+    cr_assert(ref, "%s: %s", rp, je.text);
+}
+
+static void teardown(void) {
+    if (bert_path[0]) unlink(bert_path);
+    if (nomic_path[0]) unlink(nomic_path);
+    if (rr_path[0]) unlink(rr_path);
+    json_decref(ref);
+}
+
+static hearth_model *load(const char *path) {
+    he_error err = {0};
+    hearth_model *m = hearth_model_load(path, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    return m;
+}
+
+static double cosine(const float *a, const json_t *b, int n) {
+    double d = 0, na = 0, nb = 0;
+    for (int i = 0; i < n; i++) {
+        double y = json_real_value(json_array_get(b, (size_t)i));
+        d += (double)a[i] * y;
+        na += (double)a[i] * (double)a[i];
+        nb += y * y;
+    }
+    return d / sqrt(na * nb);
+}
+
+/* Embeds every reference text of shape with n_batch and checks each against llama-server. */
+static void check_against_reference(const char *path, const char *shape, int32_t n_batch) {
+    hearth_model *m = load(path);
+    cr_assert(hearth_model_is_embedder(m));
+    cr_assert(!hearth_model_is_reranker(m));
+    json_t *r = json_object_get(json_object_get(ref, "models"), shape);
+    json_t *texts = json_object_get(r, "texts"), *embs = json_object_get(r, "embeddings");
+    size_t n = json_array_size(texts);
+    cr_assert(n >= 8);
+    int32_t **toks = xcalloc(n, sizeof *toks);
+    int32_t *lens = xcalloc(n, sizeof *lens);
+    int64_t total = 0;
+    he_error err = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *t = json_string_value(json_array_get(texts, i));
+        size_t len;
+        cr_assert_eq(
+            tok_encode(hearth_model_vocab(m), t, strlen(t), true, true, &toks[i], &len, &err), 0);
+        lens[i] = (int32_t)len;
+        total += (int64_t)len;
+    }
+    cr_assert_eq(total, json_integer_value(json_object_get(r, "prompt_tokens")));
+    he_pool *pool = he_pool_new(2);
+    hearth_embedder *e = hearth_embedder_new(m, pool, n_batch, &err);
+    cr_assert(e, "%s", err.msg);
+    int32_t dim = hearth_model_n_embd_out(m);
+    float *out = xmalloc(n * (size_t)dim * sizeof(float));
+    cr_assert_eq(hearth_embed(e, (const int32_t *const *)toks, lens, (int32_t)n, true, out, &err),
+                 0, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        double c = cosine(out + i * (size_t)dim, json_array_get(embs, i), dim);
+        cr_assert(c >= 0.9999, "%s text %zu: cosine %.8f", shape, i, c);
+    }
+    /* one at a time gives the same vectors as the packed batch */
+    float *one = xmalloc((size_t)dim * sizeof(float));
+    for (size_t i = 0; i < n; i += 3) {
+        const int32_t *s = toks[i];
+        cr_assert_eq(hearth_embed(e, &s, &lens[i], 1, true, one, &err), 0);
+        for (int32_t k = 0; k < dim; k++)
+            cr_assert(fabsf(one[k] - out[i * (size_t)dim + (size_t)k]) < 1e-5f);
+    }
+    free(one);
+    free(out);
+    for (size_t i = 0; i < n; i++)
+        free(toks[i]);
+    free(toks);
+    free(lens);
+    hearth_embedder_free(e);
+    he_pool_free(pool);
+    hearth_model_free(m);
+}
+
+TestSuite(embed_model, .init = setup, .fini = teardown);
+
+Test(embed_model, bert_agrees_with_llama_server) {
+    NEED(bert_path, "tiny-bert");
+    check_against_reference(bert_path, "tiny-bert", 0);
+}
+
+Test(embed_model, nomic_bert_agrees_with_llama_server) {
+    NEED(nomic_path, "tiny-nomic-bert");
+    check_against_reference(nomic_path, "tiny-nomic-bert", 0);
+}
+
+Test(embed_model, small_batches_pack_the_same_results) {
+    /* 300 tokens per pass: the long text alone, the short ones packed together */
+    NEED(bert_path, "tiny-bert");
+    NEED(nomic_path, "tiny-nomic-bert");
+    check_against_reference(bert_path, "tiny-bert", 300);
+    check_against_reference(nomic_path, "tiny-nomic-bert", 300);
+}
+
+Test(embed_model, reranker_agrees_with_llama_server) {
+    NEED(rr_path, "tiny-bert-reranker");
+    hearth_model *m = load(rr_path);
+    cr_assert(hearth_model_is_reranker(m));
+    cr_assert(!hearth_model_is_embedder(m));
+    cr_assert_eq(hearth_model_n_embd_out(m), 1);
+    cr_assert_eq(hearth_model_pooling(m), HEARTH_POOL_RANK);
+    json_t *r = json_object_get(json_object_get(ref, "models"), "tiny-bert-reranker");
+    const char *q = json_string_value(json_object_get(r, "query"));
+    json_t *docs = json_object_get(r, "documents"), *scores = json_object_get(r, "scores");
+    const tok_vocab *v = hearth_model_vocab(m);
+    he_error err = {0};
+    hearth_embedder *e = hearth_embedder_new(m, NULL, 0, &err);
+    cr_assert(e, "%s", err.msg);
+    int32_t *qt;
+    size_t nq;
+    cr_assert_eq(tok_encode(v, q, strlen(q), false, true, &qt, &nq, &err), 0);
+    for (size_t i = 0; i < json_array_size(docs); i++) {
+        const char *d = json_string_value(json_array_get(docs, i));
+        int32_t *dt;
+        size_t nd;
+        cr_assert_eq(tok_encode(v, d, strlen(d), false, true, &dt, &nd, &err), 0);
+        int32_t *t = xmalloc((nq + nd + 4) * sizeof(int32_t));
+        int32_t k = 0;
+        t[k++] = tok_bos(v);
+        memcpy(t + k, qt, nq * sizeof(int32_t));
+        k += (int32_t)nq;
+        t[k++] = tok_eos(v);
+        t[k++] = hearth_model_sep_token(m);
+        memcpy(t + k, dt, nd * sizeof(int32_t));
+        k += (int32_t)nd;
+        t[k++] = tok_eos(v);
+        float s;
+        const int32_t *tp = t;
+        cr_assert_eq(hearth_embed(e, &tp, &k, 1, true, &s, &err), 0, "%s", err.msg);
+        double want = json_real_value(json_array_get(scores, i));
+        cr_assert(fabs((double)s - want) < 1e-3 * (1 + fabs(want)), "doc %zu: %g vs %g", i,
+                  (double)s, want);
+        free(t);
+        free(dt);
+    }
+    free(qt);
+    hearth_embedder_free(e);
+    hearth_model_free(m);
+}
+
+Test(embed_model, bad_inputs_are_errors_not_crashes) {
+    NEED(bert_path, "tiny-bert");
+    hearth_model *m = load(bert_path);
+    he_error err = {0};
+    hearth_embedder *e = hearth_embedder_new(m, NULL, 64, &err);
+    cr_assert(e);
+    float out[128 * 2];
+    int32_t ok[3] = {101, 7592, 102}, bad[2] = {101, 999999}, neg[1] = {-1};
+    const int32_t *seqs[2] = {ok, bad};
+    int32_t lens[2] = {3, 2};
+    cr_assert_eq(hearth_embed(e, seqs, lens, 2, true, out, &err), -1);
+    cr_assert_eq(err.code, HE_INVALID);
+    cr_assert(strstr(err.msg, "out of range"), "%s", err.msg);
+    seqs[1] = neg;
+    lens[1] = 1;
+    cr_assert_eq(hearth_embed(e, seqs, lens, 2, true, out, &err), -1);
+    lens[1] = 0;
+    cr_assert_eq(hearth_embed(e, seqs, lens, 2, true, out, &err), -1);
+    cr_assert(strstr(err.msg, "empty"), "%s", err.msg);
+    int32_t *big = xcalloc(65, sizeof(int32_t));
+    seqs[1] = big;
+    lens[1] = 65; /* more than n_batch */
+    cr_assert_eq(hearth_embed(e, seqs, lens, 2, true, out, &err), -1);
+    cr_assert_eq(err.code, HE_LIMIT);
+    free(big);
+    cr_assert_eq(hearth_embed(e, seqs, lens, 0, true, out, &err), 0); /* nothing to do */
+    /* an encoder has no decoder context */
+    cr_assert_null(hearth_ctx_new(m, NULL, &err));
+    cr_assert_eq(err.code, HE_UNSUPPORTED);
+    hearth_embedder_free(e);
+    hearth_model_free(m);
+}
+
+Test(embed_model, generators_are_not_embedders) {
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/hearth_test_embed_%d_gen.gguf", (int)getpid());
+    synth_params p = {.shape = "tiny", .ftype = QUANT_FTYPE_ALL_F32, .seed = 1, .n_threads = 1};
+    he_error err = {0};
+    cr_assert_eq(synth_make_model(&p, path, &err), 0, "%s", err.msg);
+    hearth_model *m = load(path);
+    cr_assert(!hearth_model_is_embedder(m));
+    cr_assert_eq(hearth_model_pooling(m), HEARTH_POOL_NONE);
+    cr_assert_null(hearth_embedder_new(m, NULL, 0, &err));
+    cr_assert_eq(err.code, HE_INVALID);
+    hearth_model_free(m);
+    unlink(path);
+}
+
+/* ---- the request parser ---- */
+
+static int parse(srv_embed_api api, const char *body, srv_embed_request *r, srv_req_error *e) {
+    return srv_embed_request_parse(api, body, strlen(body), r, e);
+}
+
+Test(embed_req, openai_input_forms) {
+    srv_embed_request r;
+    srv_req_error e;
+    cr_assert_eq(parse(SRV_EMBED_OPENAI, "{\"model\":\"m\",\"input\":\"hi\"}", &r, &e), 0);
+    cr_assert_eq(r.n_in, 1);
+    cr_assert_str_eq(r.in[0].text, "hi");
+    cr_assert(!r.base64 && r.dimensions == 0 && !r.truncate);
+    srv_embed_request_free(&r);
+    cr_assert_eq(parse(SRV_EMBED_OPENAI,
+                       "{\"model\":\"m\",\"input\":[1,2,3],\"encoding_format\":\"base64\","
+                       "\"dimensions\":4}",
+                       &r, &e),
+                 0);
+    cr_assert_eq(r.n_in, 1);
+    cr_assert_eq(r.in[0].n_tokens, 3);
+    cr_assert_eq(r.in[0].tokens[2], 3);
+    cr_assert(r.base64);
+    cr_assert_eq(r.dimensions, 4);
+    srv_embed_request_free(&r);
+    cr_assert_eq(parse(SRV_EMBED_OPENAI, "{\"model\":\"m\",\"input\":[[1],\"x\",[2,3]]}", &r, &e),
+                 0);
+    cr_assert_eq(r.n_in, 3);
+    cr_assert_eq(r.in[2].n_tokens, 2);
+    cr_assert_str_eq(r.in[1].text, "x");
+    srv_embed_request_free(&r);
+}
+
+Test(embed_req, refusals_name_the_field) {
+    const char *bad[][2] = {
+        {"{\"input\":\"x\"}", "model"},
+        {"{\"model\":\"m\"}", "input"},
+        {"{\"model\":\"m\",\"input\":\"\"}", "input"},
+        {"{\"model\":\"m\",\"input\":[]}", "input"},
+        {"{\"model\":\"m\",\"input\":[[]]}", "input"},
+        {"{\"model\":\"m\",\"input\":[1,-2]}", "input"},
+        {"{\"model\":\"m\",\"input\":[1,2.5]}", "input"},
+        {"{\"model\":\"m\",\"input\":[true]}", "input"},
+        {"{\"model\":\"m\",\"input\":\"a\\u0000b\"}", ""}, /* jansson: invalid JSON */
+        {"{\"model\":\"m\",\"input\":\"x\",\"encoding_format\":\"hex\"}", "encoding_format"},
+        {"{\"model\":\"m\",\"input\":\"x\",\"dimensions\":0}", "dimensions"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        srv_embed_request r;
+        srv_req_error e;
+        cr_assert_eq(parse(SRV_EMBED_OPENAI, bad[i][0], &r, &e), -1, "%s", bad[i][0]);
+        cr_assert_eq(e.status, 400);
+        cr_assert_str_eq(e.param, bad[i][1], "%s: %s", bad[i][0], e.param);
+        srv_embed_request_free(&r);
+    }
+    srv_embed_request r;
+    srv_req_error e;
+    cr_assert_eq(parse(SRV_EMBED_OPENAI, "not json", &r, &e), -1);
+    cr_assert_eq(e.status, 400);
+    /* Ollama takes no token ids */
+    cr_assert_eq(parse(SRV_EMBED_OLLAMA, "{\"model\":\"m\",\"input\":[1]}", &r, &e), -1);
+    cr_assert_eq(
+        parse(SRV_EMBED_OLLAMA, "{\"model\":\"m\",\"input\":\"x\",\"truncate\":1}", &r, &e), -1);
+    cr_assert_str_eq(e.param, "truncate");
+}
+
+Test(embed_req, ollama_and_rerank) {
+    srv_embed_request r;
+    srv_req_error e;
+    cr_assert_eq(parse(SRV_EMBED_OLLAMA,
+                       "{\"model\":\"m\",\"input\":[\"a\",\"b\"],\"truncate\":false}", &r, &e),
+                 0);
+    cr_assert_eq(r.n_in, 2);
+    cr_assert(!r.truncate);
+    srv_embed_request_free(&r);
+    cr_assert_eq(parse(SRV_EMBED_OLLAMA_LEGACY, "{\"model\":\"m\",\"prompt\":\"\"}", &r, &e), 0);
+    cr_assert_eq(r.n_in, 0);
+    srv_embed_request_free(&r);
+    cr_assert_eq(parse(SRV_EMBED_RERANK,
+                       "{\"model\":\"m\",\"query\":\"q\",\"documents\":[\"a\",{\"text\":\"b\"}],"
+                       "\"top_n\":1,\"return_documents\":true}",
+                       &r, &e),
+                 0);
+    cr_assert_eq(r.n_in, 2);
+    cr_assert_str_eq(r.in[1].text, "b");
+    cr_assert_str_eq(r.query, "q");
+    cr_assert_eq(r.top_n, 1);
+    cr_assert(r.return_documents);
+    srv_embed_request_free(&r);
+    cr_assert_eq(
+        parse(SRV_EMBED_RERANK, "{\"model\":\"m\",\"query\":\"q\",\"documents\":[]}", &r, &e), -1);
+    cr_assert_str_eq(e.param, "documents");
+    cr_assert_eq(parse(SRV_EMBED_RERANK, "{\"model\":\"m\",\"documents\":[\"d\"]}", &r, &e), -1);
+    cr_assert_str_eq(e.param, "query");
+}
+
+Test(embed_req, base64_known_vectors) {
+    const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char *b = srv_base64(in[i], strlen(in[i]));
+        cr_assert_str_eq(b, want[i]);
+        free(b);
+    }
+}
