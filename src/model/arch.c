@@ -1,4 +1,5 @@
-/* arch.c — the architectures hearth runs, as a table of their differences.
+/* arch.c — the architectures hearth runs, as a table of their differences: the layer function
+ * that composes forward.c's blocks, and the attention details.
  * Everything not listed here (GQA, SwiGLU, RMS norm, tied embeddings, Llama-3 RoPE scaling) is
  * shared by all of them and decided by the file's metadata and tensors, not by the name. */
 #include <string.h>
@@ -8,11 +9,11 @@
 // clang-format off
 static const hearth_arch archs[] = {
     /* Llama 1/2/3, Mistral, TinyLlama, SmolLM: converters permute Q/K so RoPE pairs are adjacent */
-    {.name = "llama", .rope_neox = false, .qkv_bias = false, .qk_norm = false},
+    {.name = "llama", .layer = hearth_layer_prenorm, .rope_neox = false, .qkv_bias = false, .qk_norm = false},
     /* Qwen2 / Qwen2.5: biases on Q, K, V */
-    {.name = "qwen2", .rope_neox = true,  .qkv_bias = true,  .qk_norm = false},
+    {.name = "qwen2", .layer = hearth_layer_prenorm, .rope_neox = true,  .qkv_bias = true,  .qk_norm = false},
     /* Qwen3: RMS norm per head on Q and K, head size from attention.key_length */
-    {.name = "qwen3", .rope_neox = true,  .qkv_bias = false, .qk_norm = true},
+    {.name = "qwen3", .layer = hearth_layer_prenorm, .rope_neox = true,  .qkv_bias = false, .qk_norm = true},
 };
 // clang-format on
 

@@ -297,6 +297,7 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             BIND(q_norm, "attn_q_norm.weight", W_VEC, hp->head_dim_k, 1, true);
             BIND(k_norm, "attn_k_norm.weight", W_VEC, hp->head_dim_k, 1, true);
         }
+        L->ffn = hearth_ffn_dense;
         BIND(ffn_norm, "ffn_norm.weight", W_VEC, E, 1, true);
         BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
         BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);

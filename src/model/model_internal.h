@@ -14,13 +14,37 @@
  * vec_dot_f16: 4 x 16 lanes) */
 #define ATT_LANES 64
 
+/* ---- Forward-pass blocks (forward.c) ---- */
+
+typedef struct hearth_layer hearth_layer;
+
+/* What one forward pass threads through the blocks of its layers. */
+typedef struct {
+    hearth_ctx *c;
+    const hearth_batch *b;
+    int n;                 /* batch entries (rows of every layer's K/V) */
+    int rows;              /* rows of x still computed: n, then in the last layer those asking
+                              for logits, moved to the front */
+    const int32_t *row_of; /* batch entry of each row; NULL: row i is entry i */
+} hearth_fwd;
+
+/* A layer: x (f->rows rows) -> x, storing K and V of all f->n rows. */
+typedef void (*hearth_layer_fn)(hearth_fwd *f, const hearth_layer *L, int l);
+/* An FFN block: x += ffn(norm(x)) over f->rows rows. */
+typedef void (*hearth_ffn_fn)(hearth_fwd *f, const hearth_layer *L);
+
+/* Layers and FFN blocks the architectures compose (forward.c). */
+void hearth_layer_prenorm(hearth_fwd *f, const hearth_layer *L, int l);
+void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L);
+
 /* ---- Architectures (arch.c) ---- */
 
 typedef struct {
-    const char *name; /* general.architecture value and metadata key prefix */
-    bool rope_neox;   /* RoPE pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
-    bool qkv_bias;    /* blk.N.attn_{q,k,v}.bias present (Qwen2) */
-    bool qk_norm;     /* per-head RMS norm of Q and K before RoPE (Qwen3) */
+    const char *name;      /* general.architecture value and metadata key prefix */
+    hearth_layer_fn layer; /* how a layer composes the blocks */
+    bool rope_neox;        /* RoPE pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
+    bool qkv_bias;         /* blk.N.attn_{q,k,v}.bias present (Qwen2) */
+    bool qk_norm;          /* per-head RMS norm of Q and K before RoPE (Qwen3) */
 } hearth_arch;
 
 const hearth_arch *hearth_arch_find(const char *name, size_t len); /* NULL if unknown */
@@ -36,7 +60,8 @@ typedef struct {
     int64_t n_out; /* ne[1] (1 for vectors) */
 } hearth_weight;
 
-typedef struct {
+struct hearth_layer {
+    hearth_ffn_fn ffn;            // the FFN block of this layer (load.c decides)
     hearth_weight attn_norm;      // (n_embd,)
     hearth_weight wq, wk, wv;     // (n_head*hd_k, n_embd), (n_kv*hd_k, n_embd), (n_kv*hd_v, n_embd)
     hearth_weight bq, bk, bv;     // biases (qkv_bias archs)
@@ -45,7 +70,7 @@ typedef struct {
     hearth_weight ffn_norm;       // (n_embd,)
     hearth_weight w_gate, w_up;   // (n_ff, n_embd)
     hearth_weight w_down;         // (n_embd, n_ff)
-} hearth_layer;
+};
 
 typedef struct {
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_ff;
