@@ -5,7 +5,8 @@
  *   architecture today is layer_prenorm:
  *       x += attention(rmsnorm(x))       attn_block: Q,K,V (+bias) -> (QK norm) -> RoPE ->
  *                                        store K,V -> attention -> output projection
- *       x += ffn(rmsnorm(x))             the layer's FFN block: dense SwiGLU (ffn_dense)
+ *       x += ffn(rmsnorm(x))             the layer's FFN block: dense SwiGLU (ffn_dense) or
+ *                                        routed experts (+ shared expert) (ffn_moe)
  *   -> final rmsnorm -> logits.
  *
  * A new architecture adds a layer function built from these blocks (post-norms, parallel
@@ -173,6 +174,126 @@ void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L) {
     norm_block(f, c->xb, c->x, &L->ffn_norm, f->rows);
     swiglu_ffn(c, c->xo, &L->w_gate, &L->w_up, &L->w_down, c->xb, f->rows, c->hb, c->hb2);
     add_rows(c->x, c->xo, c->m->hp.n_embd, f->rows);
+}
+
+/* Routing of one token: softmax over the router's logits p (X of them) as ggml computes it (max
+ * subtracted; op_expf_ggml for the first X & ~15 values and expf for the rest, its 16-wide loop
+ * and tail; the sum in double; times (float)(1/sum)), then the k most probable experts, best
+ * first (the lower index on a tie), with their probabilities as weights, divided by their sum
+ * (in double, as ggml's sum_rows) when the model renormalizes. */
+static void moe_route(float *p, int X, int k, bool norm, int32_t *sel, float *w) {
+    float mx = p[0];
+    for (int i = 1; i < X; i++)
+        if (p[i] > mx) mx = p[i];
+    double sum = 0.0;
+    const int nv = X & ~15;
+    for (int i = 0; i < X; i++) {
+        p[i] = i < nv ? op_expf_ggml(p[i] - mx) : expf(p[i] - mx);
+        sum += (double)p[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int i = 0; i < X; i++)
+        p[i] *= inv;
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int i = 0; i < X; i++) {
+            bool taken = false;
+            for (int q = 0; q < j && !taken; q++)
+                taken = sel[q] == i;
+            if (!taken && (best < 0 || p[i] > p[best])) best = i;
+        }
+        sel[j] = best;
+        w[j] = p[best];
+    }
+    if (norm) {
+        double ws = 0.0;
+        for (int j = 0; j < k; j++)
+            ws += (double)w[j];
+        const float fs = (float)ws;
+        for (int j = 0; j < k; j++)
+            w[j] /= fs;
+    }
+}
+
+/* x += MoE(norm(x)) for f->rows rows: the mixture-of-experts FFN block.
+ * Expert-parallel: every row is routed first; then each expert that any row chose runs its
+ * SwiGLU once over all of its rows, gathered into one contiguous batch (so prompt chunks use
+ * the tiled matmul kernels and each expert's weights are read once per batch; a decode step
+ * reads only the chosen experts). Its output rows go to the (row, choice) slots, and each row
+ * sums its slots' weighted outputs in its own best-first order, so a row's result does not
+ * depend on which other rows share the batch. With a shared expert (Qwen2-MoE) its output,
+ * scaled by sigmoid(gate_inp_shexp . x), is added. */
+void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
+    hearth_ctx *c = f->c;
+    const hearth_hparams *hp = &c->m->hp;
+    const int rows = f->rows, E = hp->n_embd, X = hp->n_expert, k = hp->n_expert_used;
+
+    norm_block(f, c->xb, c->x, &L->ffn_norm, rows);
+    matmul(c, c->moe_logits, &L->gate_inp, c->xb, rows);
+    memset(c->moe_count, 0, (size_t)(X + 1) * sizeof *c->moe_count);
+    for (int t = 0; t < rows; t++) {
+        int32_t *sel = c->moe_sel + (size_t)t * k;
+        moe_route(c->moe_logits + (size_t)t * X, X, k, hp->moe_norm_w, sel,
+                  c->moe_w + (size_t)t * k);
+        for (int j = 0; j < k; j++)
+            c->moe_count[sel[j] + 1]++;
+    }
+    /* moe_count[e] becomes the start of expert e's slots in moe_list */
+    for (int e = 0; e < X; e++)
+        c->moe_count[e + 1] += c->moe_count[e];
+    for (int t = 0; t < rows; t++)
+        for (int j = 0; j < k; j++) {
+            int e = c->moe_sel[(size_t)t * k + j];
+            c->moe_list[c->moe_count[e]++] = t * k + j;
+        }
+    /* now moe_count[e] is the end of expert e's slots (the start of e + 1's) */
+    for (int e = 0, start = 0; e < X; e++) {
+        const int end = c->moe_count[e], cnt = end - start;
+        const int32_t *slots = c->moe_list + start;
+        start = end;
+        if (cnt == 0) continue;
+        for (int i = 0; i < cnt; i++)
+            memcpy(c->moe_in + (size_t)i * E, c->xb + (size_t)(slots[i] / k) * E,
+                   (size_t)E * sizeof(float));
+        const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
+                            u = hearth_weight_mat(&L->up_exps, e),
+                            d = hearth_weight_mat(&L->down_exps, e);
+        swiglu_ffn(c, c->moe_out, &g, &u, &d, c->moe_in, cnt, c->hb, c->hb2);
+        for (int i = 0; i < cnt; i++)
+            memcpy(c->moe_y + (size_t)slots[i] * E, c->moe_out + (size_t)i * E,
+                   (size_t)E * sizeof(float));
+    }
+    /* each row: its experts' outputs times their weights, summed best first (ggml's mul, then
+     * adds in that order) */
+    for (int t = 0; t < rows; t++) {
+        float *o = c->xo + (size_t)t * E;
+        const float *w = c->moe_w + (size_t)t * k;
+        const float *y = c->moe_y + (size_t)t * k * E;
+        for (int i = 0; i < E; i++)
+            o[i] = y[i] * w[0];
+        for (int j = 1; j < k; j++)
+            for (int i = 0; i < E; i++) {
+                const float p = y[(size_t)j * E + i] * w[j];
+                o[i] += p;
+            }
+    }
+    if (L->gate_shexp.data) {
+        /* shared expert: gate = sigmoid(s), computed as llama.cpp does, silu(s) / s */
+        swiglu_ffn(c, c->moe_out, &L->gate_shexp, &L->up_shexp, &L->down_shexp, c->xb, rows,
+                   c->hb, c->hb2);
+        matmul(c, c->moe_gate, &L->gate_inp_shexp, c->xb, rows);
+        for (int t = 0; t < rows; t++) {
+            const float s = c->moe_gate[t];
+            const float g = s != 0.0f ? s / (1.0f + expf(-s)) / s : 0.5f;
+            float *o = c->xo + (size_t)t * E;
+            const float *y = c->moe_out + (size_t)t * E;
+            for (int i = 0; i < E; i++) {
+                const float p = y[i] * g;
+                o[i] += p;
+            }
+        }
+    }
+    add_rows(c->x, c->xo, E, rows);
 }
 
 /* ---- Layers: the blocks composed per architecture ---- */
