@@ -489,4 +489,21 @@ int32_t hearth_model_n_vocab(const hearth_model *m) { return m->hp.n_vocab; }
 int32_t hearth_model_n_ctx_train(const hearth_model *m) { return m->hp.n_ctx_train; }
 int32_t hearth_model_n_embd(const hearth_model *m) { return m->hp.n_embd; }
 int32_t hearth_model_n_layer(const hearth_model *m) { return m->hp.n_layer; }
+int32_t hearth_model_n_expert_used(const hearth_model *m) { return m->hp.n_expert_used; }
+int32_t hearth_model_n_expert(const hearth_model *m) { return m->hp.n_expert; }
+
+uint64_t hearth_model_idle_expert_bytes(const hearth_model *m) {
+    const hearth_hparams *hp = &m->hp;
+    if (hp->n_expert == 0) return 0;
+    uint64_t all = 0;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const hearth_layer *L = &m->layers[l];
+        const hearth_weight *ws[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
+        for (int i = 0; i < 3; i++)
+            if (ws[i]->data)
+                all += (uint64_t)ws[i]->n_mat * (uint64_t)ws[i]->n_out *
+                       (uint64_t)tensor_row_size(ws[i]->type, ws[i]->n_in);
+    }
+    return all / (uint64_t)hp->n_expert * (uint64_t)(hp->n_expert - hp->n_expert_used);
+}
 const tok_vocab *hearth_model_vocab(const hearth_model *m) { return m->vocab; }
