@@ -279,8 +279,8 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
     }
     if (L->gate_shexp.data) {
         /* shared expert: gate = sigmoid(s), computed as llama.cpp does, silu(s) / s */
-        swiglu_ffn(c, c->moe_out, &L->gate_shexp, &L->up_shexp, &L->down_shexp, c->xb, rows,
-                   c->hb, c->hb2);
+        swiglu_ffn(c, c->moe_out, &L->gate_shexp, &L->up_shexp, &L->down_shexp, c->xb, rows, c->hb,
+                   c->hb2);
         matmul(c, c->moe_gate, &L->gate_inp_shexp, c->xb, rows);
         for (int t = 0; t < rows; t++) {
             const float s = c->moe_gate[t];
@@ -315,8 +315,8 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
 
     for (int t = 0; t < n; t++) {
         embed(m, c->x + (size_t)t * E, b->token[t]);
-        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
-                       m->rope_div, n_rot);
+        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale, m->rope_div,
+                       n_rot);
     }
 
     hearth_fwd f = {.c = c, .b = b, .n = n, .rows = n, .row_of = NULL};

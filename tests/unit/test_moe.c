@@ -22,8 +22,7 @@
 #include "model/hearth.h"
 #include "model/synth.h"
 
-static void make_model(char *path, size_t cap, const char *shape, const char *type,
-                       uint64_t seed) {
+static void make_model(char *path, size_t cap, const char *shape, const char *type, uint64_t seed) {
     snprintf(path, cap, "/tmp/hearth_test_moe_%d_%s_%s_%llu.gguf", (int)getpid(), shape, type,
              (unsigned long long)seed);
     synth_params p = {.shape = shape, .seed = seed, .n_threads = 1};
@@ -88,8 +87,7 @@ static void server_logprobs(const float *x, int n, double *out) {
 
 /* Decodes ids into sequence 0 of a fresh context, in chunks of `chunk` tokens (the last token's
  * logits asked), and returns the last token's log-probs in lp (n_vocab). */
-static void next_logprobs(const hearth_model *m, const int32_t *ids, int n, int chunk,
-                          double *lp) {
+static void next_logprobs(const hearth_model *m, const int32_t *ids, int n, int chunk, double *lp) {
     hearth_ctx *c = ctx_ok(m, 1, 128);
     hearth_batch b;
     hearth_batch_init(&b, 128);
@@ -175,8 +173,8 @@ static double check_reference_file(const char *rel, const char *only_shape, tole
                 int best = 0;
                 for (int i = 1; i < nv; i++)
                     if (lp[i] > lp[best]) best = i;
-                cr_expect_geq(lp[best], ref_best - tol, "%s %s case %zu: best %d", shape, type,
-                              ci, best);
+                cr_expect_geq(lp[best], ref_best - tol, "%s %s case %zu: best %d", shape, type, ci,
+                              best);
                 cr_expect_leq(lp[best], ref_best + tol, "%s %s case %zu: best %d %.6f vs %.6f",
                               shape, type, ci, best, lp[best], ref_best);
                 (*n_checked)++;
@@ -273,8 +271,8 @@ static void check_batch_invariance(const char *shape, const char *type) {
     hearth_batch_init(&b, 64);
     int done[NS] = {0};
     /* per step, how many tokens each sequence adds */
-    static const int plan[][NS] = {{8, 1, 0}, {1, 5, 3}, {1, 1, 9}, {6, 6, 1}, {8, 1, 1},
-                                   {0, 10, 10}, {0, 0, 0}};
+    static const int plan[][NS] = {{8, 1, 0}, {1, 5, 3},   {1, 1, 9}, {6, 6, 1},
+                                   {8, 1, 1}, {0, 10, 10}, {0, 0, 0}};
     for (int step = 0;; step++) {
         bool last = plan[step][0] + plan[step][1] + plan[step][2] == 0;
         hearth_batch_clear(&b);
@@ -339,8 +337,8 @@ static void rewrite_key(const char *src, const char *dst, const char *key, int64
         const gguf_tensor *t = gguf_tensor_at(f, i);
         char name[128];
         snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err),
-                     0, "%s", err.msg);
+        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
+                     "%s", err.msg);
     }
     cr_assert_eq(gguf_writer_write(w, dst, &err), 0, "%s", err.msg);
     gguf_writer_free(w);
@@ -364,10 +362,8 @@ Test(moe, loader_refuses_what_it_does_not_implement) {
     char path[256];
     make_model(path, sizeof path, "tiny-qwen2moe", "f32", 5);
     expect_refused(path, "qwen2moe.expert_count", -1, HE_FORMAT, "qwen2moe.expert_count");
-    expect_refused(path, "qwen2moe.expert_used_count", 9, HE_FORMAT,
-                   "qwen2moe.expert_used_count");
-    expect_refused(path, "qwen2moe.expert_used_count", 0, HE_FORMAT,
-                   "qwen2moe.expert_used_count");
+    expect_refused(path, "qwen2moe.expert_used_count", 9, HE_FORMAT, "qwen2moe.expert_used_count");
+    expect_refused(path, "qwen2moe.expert_used_count", 0, HE_FORMAT, "qwen2moe.expert_used_count");
     expect_refused(path, "qwen2moe.expert_gating_func", 2, HE_UNSUPPORTED,
                    "qwen2moe.expert_gating_func");
     expect_refused(path, "qwen2moe.expert_shared_count", 2, HE_UNSUPPORTED,
