@@ -194,14 +194,12 @@ static void moe_route(float *p, int X, int k, bool norm, int32_t *sel, float *w)
     const float inv = (float)(1.0 / sum);
     for (int i = 0; i < X; i++)
         p[i] *= inv;
+    bool taken[HEARTH_MAX_EXPERTS] = {0}; /* O(k X), whatever k */
     for (int j = 0; j < k; j++) {
         int best = -1;
-        for (int i = 0; i < X; i++) {
-            bool taken = false;
-            for (int q = 0; q < j && !taken; q++)
-                taken = sel[q] == i;
-            if (!taken && (best < 0 || p[i] > p[best])) best = i;
-        }
+        for (int i = 0; i < X; i++)
+            if (!taken[i] && (best < 0 || p[i] > p[best])) best = i;
+        taken[best] = true;
         sel[j] = best;
         w[j] = p[best];
     }

@@ -82,7 +82,8 @@ static int read_moe_hparams(hearth_model *m, kv_reader *r) {
     const hearth_arch *a = m->arch;
     if (a->ffn == ARCH_FFN_DENSE) return 0;
     bool required = a->ffn == ARCH_FFN_MOE;
-    if (read_int(r, "expert_count", required ? -1 : 0, required ? 1 : 0, 1024, &hp->n_expert))
+    if (read_int(r, "expert_count", required ? -1 : 0, required ? 1 : 0, HEARTH_MAX_EXPERTS,
+                 &hp->n_expert))
         return -1;
     if (hp->n_expert == 0) return 0;
     if (read_int(r, "expert_used_count", -1, 1, hp->n_expert, &hp->n_expert_used)) return -1;

@@ -10,6 +10,7 @@
 #include "tensor/tensor.h"
 
 #define HEARTH_MAX_LAYERS 512
+#define HEARTH_MAX_EXPERTS 1024 /* {arch}.expert_count */
 /* exact attention: probability . V partial sums per output value (ggml's AVX-512
  * vec_dot_f16: 4 x 16 lanes) */
 #define ATT_LANES 64
