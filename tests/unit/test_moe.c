@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,22 @@ static void next_logprobs(const hearth_model *m, const int32_t *ids, int n, int 
     hearth_ctx_free(c);
 }
 
+/* The file's sha256 as lowercase hex (65 bytes with the NUL). */
+static void file_sha256(const char *path, char hex[65]) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n), d[SHA256_DIGEST_LENGTH];
+    cr_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    SHA256(buf, (size_t)n, d);
+    free(buf);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
 static json_t *load_json(const char *rel) {
     char path[1024];
     fixture_path(path, sizeof path, rel);
@@ -139,6 +156,15 @@ static double check_reference_file(const char *rel, const char *only_shape, tole
         if (only_shape && strcmp(shape, only_shape)) continue;
         char path[256];
         make_model(path, sizeof path, shape, type, seed);
+        /* the reference was computed on exactly this file: a generator change (synth.c) must
+         * regenerate the fixture (tests/data/moe/README.md), not be compared against it */
+        char sha[65];
+        file_sha256(path, sha);
+        const char *want = json_string_value(json_object_get(mo, "sha256"));
+        cr_assert(want && !strcmp(sha, want),
+                  "%s %s: generated file sha256 %s, the reference was made on %s: regenerate "
+                  "the fixture",
+                  shape, type, sha, want ? want : "?");
         hearth_model *m = load_ok(path);
         int nv = hearth_model_n_vocab(m);
         double *lp = malloc((size_t)nv * sizeof *lp);
