@@ -17,6 +17,10 @@
 # with LLAMA_BATCHED_BENCH=/path/to/llama-batched-bench, `llama-batched-bench -npp D -ntg N
 # -npl 1 -b 512 -ub 512` (PP speed over the same prompt, TG speed at depth D) without and with
 # flash attention (-fa), interleaved with hearth, one repetition each.
+# Mixtures of experts: BENCH_MOE (space-separated SHAPE:TYPE, default none; e.g.
+# "qwen1.5-moe-a2.7b:q4_0 qwen3-30b-a3b:q4_k_m") adds those make-model shapes with the Qwen2
+# vocab (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
+# weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
 # Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl
 # (depth: build/bench/depth.jsonl).
 set -euo pipefail
@@ -61,6 +65,16 @@ for t in $TYPES; do
     fi
     models+=("$f")
 done
+QWEN_VOCAB=$FIXTURES/vocab/ggml-vocab-qwen2.gguf
+for st in ${BENCH_MOE:-}; do
+    shape=${st%%:*} t=${st#*:}
+    f=$out/$shape-$t.gguf
+    if [ ! -f "$f" ]; then
+        echo "bench: generating $f" >&2
+        build/hearth make-model --shape "$shape" --type "$t" --vocab "$QWEN_VOCAB" "$f" >&2
+    fi
+    models+=("$f")
+done
 [ "${BENCH_STORIES:-1}" = 1 ] && [ -f "$FIXTURES/models/stories260K.gguf" ] && models+=("$FIXTURES/models/stories260K.gguf")
 
 # ---- interleaved runs: one repetition of each engine in turn ----
@@ -75,7 +89,7 @@ for m in "${models[@]}"; do
                   const [name] = process.argv.slice(1);
                   const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
                   for (const x of a) console.log(JSON.stringify({engine: "hearth", model: name, test: x.test,
-                    ts: x.tokens_per_s, bytes: x.model_bytes, type: x.type, isa: x.isa, threads: x.threads,
+                    ts: x.tokens_per_s, bytes: x.model_bytes, active: x.active_bytes, type: x.type, isa: x.isa, threads: x.threads,
                     kv_bytes: x.kv_bytes, rss: x.max_rss_bytes}));
                 ' "$name" >>"$samples"
             if [ -n "$LLAMA" ]; then
@@ -122,10 +136,11 @@ for (const k of keys) {
   const h = pick('hearth'), l = pick('llama');
   const hs = stat(h.map((r) => r.ts)), ls = stat(l.map((r) => r.ts));
   const bytes = (h[0] || l[0]).bytes;
+  const active = (h[0] && h[0].active) || bytes; // MoE: what one token reads
   let line = `| ${k.model} | ${(h[0] || {}).type ?? '?'} | ${(bytes / 1048576).toFixed(1)} | ${k.threads} | ${k.test} | ${fmt(hs)} |`;
   if (haveLlama) line += ` ${fmt(ls)} | ${hs && ls ? (hs.m / ls.m).toFixed(2) + '×' : '—'} |`;
   if (k.test.startsWith('tg')) {
-    const bw = (s) => (s ? (s.m * bytes / 1e9).toFixed(1) : '—');
+    const bw = (s) => (s ? (s.m * active / 1e9).toFixed(1) : '—');
     line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} |`;
   } else line += ' |';
   console.log(line);

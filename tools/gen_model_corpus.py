@@ -31,13 +31,19 @@ def gguf(kvs, tensors, align=32):
     return bytes(out)
 
 
-def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=()):
+def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0, K=0, Fe=4, Fs=0):
+    """X > 0: a mixture of X experts (K used) of Fe rows, and a shared expert of Fs rows if Fs."""
     rnd = random.Random(arch)
     r = lambda n, off=0.0: [off + rnd.uniform(-0.5, 0.5) for _ in range(n)]
     kvs = [("general.architecture", arch), (arch + ".embedding_length", E), (arch + ".block_count", L),
            (arch + ".feed_forward_length", F), (arch + ".attention.head_count", H),
            (arch + ".attention.head_count_kv", KV), (arch + ".context_length", 32),
            (arch + ".attention.layer_norm_rms_epsilon", 1e-5)]
+    if X:
+        kvs += [(arch + ".expert_count", X), (arch + ".expert_used_count", K),
+                (arch + ".expert_feed_forward_length", Fe)]
+        if Fs:
+            kvs += [(arch + ".expert_shared_feed_forward_length", Fs)]
     if hd != E // H:
         kvs += [(arch + ".attention.key_length", hd), (arch + ".attention.value_length", hd)]
     for k, v in extra_kv:  # override in place: GGUF keys are unique
@@ -47,13 +53,22 @@ def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=()):
         p = "blk.%d." % l
         t += [(p + "attn_norm.weight", [E], r(E, 1.0)), (p + "attn_q.weight", [E, H * hd], r(E * H * hd)),
               (p + "attn_k.weight", [E, KV * hd], r(E * KV * hd)), (p + "attn_v.weight", [E, KV * hd], r(E * KV * hd)),
-              (p + "attn_output.weight", [H * hd, E], r(H * hd * E)), (p + "ffn_norm.weight", [E], r(E, 1.0)),
-              (p + "ffn_gate.weight", [E, F], r(E * F)), (p + "ffn_up.weight", [E, F], r(E * F)),
-              (p + "ffn_down.weight", [F, E], r(F * E))]
-        if arch == "qwen2":
+              (p + "attn_output.weight", [H * hd, E], r(H * hd * E)), (p + "ffn_norm.weight", [E], r(E, 1.0))]
+        if X:
+            t += [(p + "ffn_gate_inp.weight", [E, X], r(E * X)),
+                  (p + "ffn_gate_exps.weight", [E, Fe, X], r(E * Fe * X)),
+                  (p + "ffn_up_exps.weight", [E, Fe, X], r(E * Fe * X)),
+                  (p + "ffn_down_exps.weight", [Fe, E, X], r(Fe * E * X))]
+            if Fs:
+                t += [(p + "ffn_gate_inp_shexp.weight", [E], r(E)), (p + "ffn_gate_shexp.weight", [E, Fs], r(E * Fs)),
+                      (p + "ffn_up_shexp.weight", [E, Fs], r(E * Fs)), (p + "ffn_down_shexp.weight", [Fs, E], r(Fs * E))]
+        else:
+            t += [(p + "ffn_gate.weight", [E, F], r(E * F)), (p + "ffn_up.weight", [E, F], r(E * F)),
+                  (p + "ffn_down.weight", [F, E], r(F * E))]
+        if arch in ("qwen2", "qwen2moe"):
             t += [(p + "attn_q.bias", [H * hd], r(H * hd)), (p + "attn_k.bias", [KV * hd], r(KV * hd)),
                   (p + "attn_v.bias", [KV * hd], r(KV * hd))]
-        if arch == "qwen3":
+        if arch in ("qwen3", "qwen3moe"):
             t += [(p + "attn_q_norm.weight", [hd], r(hd, 1.0)), (p + "attn_k_norm.weight", [hd], r(hd, 1.0))]
     if drop:
         t = [x for x in t if x[0] != drop]
@@ -70,6 +85,10 @@ def main():
         "llama_2_layers.gguf": model("llama", L=2, V=5),
         "missing_tensor.gguf": model("llama", drop="blk.0.ffn_up.weight"),
         "zero_heads.gguf": model("llama", extra_kv=[("llama.attention.head_count", 0)]),
+        "qwen2moe.gguf": model("qwen2moe", X=4, K=2, Fe=4, Fs=8),
+        "qwen3moe.gguf": model("qwen3moe", hd=8, X=4, K=2, Fe=4),
+        "mixtral.gguf": model("llama", L=2, X=4, K=2, Fe=8),
+        "moe_used_over_count.gguf": model("qwen3moe", X=4, K=2, extra_kv=[("qwen3moe.expert_used_count", 5)]),
     }
     for name, data in files.items():
         with open(f"{d}/{name}", "wb") as f:

@@ -50,6 +50,7 @@ typedef struct {
     bool json;
     hearth_kv_type kv_type;
     size_t kv_bytes; /* of the context, filled once it exists */
+    uint64_t idle_bytes; /* MoE: expert bytes a token does not read (0 for dense models) */
     uint64_t max_rss; /* peak resident set of the process after the tests, bytes */
 } bench_args;
 
@@ -195,9 +196,10 @@ static void print_json(const bench_args *a, const bench_result *res, int n_res, 
     for (int i = 0; i < n_res; i++) {
         bool g = res[i].name[0] == 't';
         json_array_append_new(
-            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I}", "test", res[i].name,
+            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I}", "test", res[i].name,
                            "tokens_per_s", res[i].mean, "stddev", res[i].sd, "threads", threads, "type", type,
-                           "model", a->model, "model_bytes", (json_int_t)bytes, "n_prompt",
+                           "model", a->model, "model_bytes", (json_int_t)bytes, "active_bytes",
+                           (json_int_t)(bytes - a->idle_bytes), "n_prompt",
                            (json_int_t)(g ? 0 : a->n_prompt), "n_gen", (json_int_t)(g ? a->n_gen : 0), "n_depth",
                            (json_int_t)a->depth, "repetitions", (json_int_t)a->reps, "isa", tensor_isa(),
                            "kv_type", hearth_kv_type_name(a->kv_type), "kv_bytes",
@@ -230,6 +232,11 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
     printf("\npeak RSS %.1f MiB; model file %.1f MiB (mapped), KV cache %.1f MiB, difference %+.1f MiB\n",
            (double)a->max_rss / mib, (double)bytes / mib, (double)a->kv_bytes / mib,
            ((double)a->max_rss - (double)bytes - (double)a->kv_bytes) / mib);
+    if (a->idle_bytes)
+        printf("mixture of experts: a token reads %.1f MiB of the %.1f MiB (the unchosen experts' "
+               "%.1f MiB stay idle)\n",
+               (double)(bytes - a->idle_bytes) / mib, (double)bytes / mib,
+               (double)a->idle_bytes / mib);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -265,6 +272,7 @@ int cmd_bench(int argc, char **argv) {
     s.c = hearth_ctx_new(m, &cp, &err);
     if (!s.c) goto fail;
     a.kv_bytes = hearth_ctx_kv_bytes(s.c);
+    a.idle_bytes = hearth_model_idle_expert_bytes(m);
     s.n_vocab = hearth_model_n_vocab(m);
     s.n_batch = hearth_ctx_n_batch(s.c);
     s.rng = 0x9E3779B97F4A7C15ULL;

@@ -16,7 +16,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "tokenize MODEL.gguf [--no-bos] [--no-special]   (text on stdin)"},
     {"inspect", cmd_inspect, "inspect FILE.gguf"},
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
-    {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,tiny,tiny-bert,tiny-nomic-bert,tiny-bert-reranker,...} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
+    {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,qwen1.5-moe-a2.7b,qwen3-30b-a3b,tiny,tiny-qwen2moe,tiny-mixtral,tiny-bert,tiny-nomic-bert,tiny-bert-reranker,...} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
     {"import", cmd_import, "import FILE.gguf [--name NAME] [--copy] [--template T.jinja] [--params P.json] [--adapter A.gguf]...   (into $HEARTH_HOME, default ~/.local/share/hearth)"},
     {"ls", cmd_ls, "ls"},

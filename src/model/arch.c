@@ -1,5 +1,7 @@
-/* arch.c — the architectures hearth runs, as a table of their differences.
- * Everything not listed here (GQA, SwiGLU, RMS norm, tied embeddings, Llama-3 RoPE scaling) is
+/* arch.c — the architectures hearth runs, as a table of their differences: the layer function
+ * that composes forward.c's blocks, and the attention details.
+ * Everything not listed here (GQA, SwiGLU, RMS norm, tied embeddings, Llama-3 RoPE scaling, the
+ * expert counts and sizes) is
  * shared by all of them and decided by the file's metadata and tensors, not by the name. */
 #include <string.h>
 
@@ -7,12 +9,21 @@
 
 // clang-format off
 static const hearth_arch archs[] = {
-    /* Llama 1/2/3, Mistral, TinyLlama, SmolLM: converters permute Q/K so RoPE pairs are adjacent */
-    {.name = "llama", .rope_neox = false, .qkv_bias = false, .qk_norm = false},
+    /* Llama 1/2/3, Mistral, TinyLlama, SmolLM: converters permute Q/K so RoPE pairs are adjacent;
+     * Mixtral is llama with ffn_*_exps experts (top-k of a softmax, renormalized) */
+    {.name = "llama", .layer = hearth_layer_prenorm, .rope_neox = false, .qkv_bias = false, .qk_norm = false,
+     .ffn = ARCH_FFN_MOE_OPT, .moe_norm_w = true},
     /* Qwen2 / Qwen2.5: biases on Q, K, V */
-    {.name = "qwen2", .rope_neox = true,  .qkv_bias = true,  .qk_norm = false},
+    {.name = "qwen2", .layer = hearth_layer_prenorm, .rope_neox = true,  .qkv_bias = true,  .qk_norm = false},
     /* Qwen3: RMS norm per head on Q and K, head size from attention.key_length */
-    {.name = "qwen3", .rope_neox = true,  .qkv_bias = false, .qk_norm = true},
+    {.name = "qwen3", .layer = hearth_layer_prenorm, .rope_neox = true,  .qkv_bias = false, .qk_norm = true},
+    /* Qwen1.5-MoE / Qwen2-MoE: qwen2 attention; routed experts (top-k of a softmax, not
+     * renormalized) plus a shared expert scaled by sigmoid(ffn_gate_inp_shexp . x) */
+    {.name = "qwen2moe", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = true, .qk_norm = false,
+     .ffn = ARCH_FFN_MOE, .shared_expert = true, .moe_norm_w = false},
+    /* Qwen3-MoE: qwen3 attention; routed experts, top-k weights renormalized (norm_topk_prob) */
+    {.name = "qwen3moe", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = true,
+     .ffn = ARCH_FFN_MOE, .moe_norm_w = true},
     /* Encoders (embeddings, reranking): run by encoder.c, not the decoder forward pass */
     {.name = "bert",       .rope_neox = true, .encoder = HEARTH_ENC_BERT},
     {.name = "nomic-bert", .rope_neox = true, .encoder = HEARTH_ENC_NOMIC},
@@ -25,4 +36,4 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *hearth_arch_names(void) { return "llama, qwen2, qwen3, bert, nomic-bert"; }
+const char *hearth_arch_names(void) { return "llama, qwen2, qwen3, qwen2moe, qwen3moe, bert, nomic-bert"; }

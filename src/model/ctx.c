@@ -132,8 +132,24 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     c->q = fbuf(B * nq, &ok);
     c->k = fbuf(B * nk, &ok);
     c->v = fbuf(B * nv, &ok);
-    c->hb = fbuf(B * (size_t)hp->n_ff, &ok);
-    c->hb2 = fbuf(B * (size_t)hp->n_ff, &ok);
+    size_t F = (size_t)hp->n_ff;
+    if ((size_t)hp->n_ff_exp > F) F = (size_t)hp->n_ff_exp;
+    if ((size_t)hp->n_ff_shexp > F) F = (size_t)hp->n_ff_shexp;
+    c->hb = fbuf(B * F, &ok);
+    c->hb2 = fbuf(B * F, &ok);
+    if (hp->n_expert > 0) {
+        size_t X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+        c->moe_logits = fbuf(B * X, &ok);
+        c->moe_w = fbuf(B * K, &ok);
+        c->moe_in = fbuf(B * E, &ok);
+        c->moe_out = fbuf(B * E, &ok);
+        c->moe_y = fbuf(B * K * E, &ok);
+        c->moe_gate = fbuf(B, &ok);
+        c->moe_sel = he_calloc(B * K, sizeof *c->moe_sel);
+        c->moe_list = he_calloc(B * K, sizeof *c->moe_list);
+        c->moe_count = he_calloc(X + 1, sizeof *c->moe_count);
+        if (!c->moe_sel || !c->moe_list || !c->moe_count) ok = false;
+    }
     c->rope_cs = fbuf(B * (size_t)hp->n_rot, &ok);
     c->out_x = fbuf((size_t)p.n_outputs * E, &ok);
     c->logits = fbuf((size_t)p.n_outputs * (size_t)hp->n_vocab, &ok);
@@ -179,6 +195,15 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->v);
     free(c->hb);
     free(c->hb2);
+    free(c->moe_logits);
+    free(c->moe_sel);
+    free(c->moe_w);
+    free(c->moe_count);
+    free(c->moe_list);
+    free(c->moe_in);
+    free(c->moe_out);
+    free(c->moe_y);
+    free(c->moe_gate);
     free(c->rope_cs);
     hearth_attention_free(c);
     free(c->out_x);

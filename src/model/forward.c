@@ -1,11 +1,20 @@
-/* forward.c — the transformer forward pass over one batch, top to bottom:
- *   embed -> for each layer: rmsnorm -> Q,K,V (+bias) -> (QK norm) -> RoPE -> store K,V ->
- *   attention -> output projection -> residual -> rmsnorm -> SwiGLU FFN -> residual
- *   -> final rmsnorm -> logits. The last layer runs attention and FFN only for the entries that
- *   ask for logits (all entries' K and V are stored).
- * Matmuls process all batch rows at once (each weight read once per batch); attention
- * (attention.c) runs over the cells each sequence sees, with per-thread scratch linear in the
- * context (nothing grows with its square). */
+/* forward.c — the transformer forward pass over one batch, written as blocks that each
+ * architecture composes (llama2.c's shape, one function per block):
+ *
+ *   embed -> for each layer: the architecture's layer function (arch.c), which for every
+ *   architecture today is layer_prenorm:
+ *       x += attention(rmsnorm(x))       attn_block: Q,K,V (+bias) -> (QK norm) -> RoPE ->
+ *                                        store K,V -> attention -> output projection
+ *       x += ffn(rmsnorm(x))             the layer's FFN block: dense SwiGLU (ffn_dense) or
+ *                                        routed experts (+ shared expert) (ffn_moe)
+ *   -> final rmsnorm -> logits.
+ *
+ * A new architecture adds a layer function built from these blocks (post-norms, parallel
+ * attention + FFN, ...) and names it in its arch.c entry; an FFN variant is one more block.
+ * The last layer runs attention and FFN only for the entries that ask for logits (all entries'
+ * K and V are stored): select_output_rows compacts them to the front.
+ * Matmuls process all rows at once (each weight read once per batch); attention (attention.c)
+ * runs over the cells each sequence sees, with per-thread scratch linear in the context. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -25,6 +34,12 @@ static void add_bias(float *y, const hearth_weight *b, int n_tok) {
     if (!b->data) return;
     for (int t = 0; t < n_tok; t++)
         op_add(y + (int64_t)t * b->n_in, b->data, (int)b->n_in);
+}
+
+/* x[t] += y[t] for n_tok rows of n */
+static void add_rows(float *x, const float *y, int n, int n_tok) {
+    for (int t = 0; t < n_tok; t++)
+        op_add(x + (size_t)t * n, y + (size_t)t * n, n);
 }
 
 static void embed(const hearth_model *m, float *out, int32_t token) {
@@ -49,100 +64,267 @@ static void kv_store(const hearth_ctx *c, void *cache, size_t off, const float *
         c->q8->from_float(src, (block_q8_0 *)cache + off / 32, n);
 }
 
+/* ---- Blocks ---- */
+
+/* out[t] = rmsnorm(in[t]) * w for n_tok rows of n_embd */
+static void norm_block(const hearth_fwd *f, float *out, const float *in, const hearth_weight *w,
+                       int n_tok) {
+    const hearth_hparams *hp = &f->c->m->hp;
+    const int E = hp->n_embd;
+    for (int t = 0; t < n_tok; t++)
+        op_rmsnorm(out + (size_t)t * E, in + (size_t)t * E, w->data, E, hp->eps);
+}
+
+/* Attention, first half, for every batch row: xb = norm(x) -> Q, K, V (+ bias) -> per-head Q/K
+ * norm (when the layer has them) -> RoPE -> K, V into each token's cache cell. */
+static void attn_qkv(hearth_fwd *f, const hearth_layer *L, int l) {
+    hearth_ctx *c = f->c;
+    const hearth_hparams *hp = &c->m->hp;
+    const int n = f->n, hdk = hp->head_dim_k, hdv = hp->head_dim_v, n_rot = hp->n_rot;
+    const int nq = hp->n_head * hdk, nk = hp->n_head_kv * hdk, nv = hp->n_head_kv * hdv;
+    const int neox = c->m->arch->rope_neox;
+
+    norm_block(f, c->xb, c->x, &L->attn_norm, n);
+    matmul(c, c->q, &L->wq, c->xb, n);
+    matmul(c, c->k, &L->wk, c->xb, n);
+    matmul(c, c->v, &L->wv, c->xb, n);
+    add_bias(c->q, &L->bq, n);
+    add_bias(c->k, &L->bk, n);
+    add_bias(c->v, &L->bv, n);
+
+    for (int t = 0; t < n; t++) {
+        float *q = c->q + (size_t)t * nq, *k = c->k + (size_t)t * nk;
+        if (L->q_norm.data) {
+            for (int h = 0; h < hp->n_head; h++)
+                op_rmsnorm(q + h * hdk, q + h * hdk, L->q_norm.data, hdk, hp->eps);
+            for (int h = 0; h < hp->n_head_kv; h++)
+                op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
+        }
+        const float *cs = c->rope_cs + (size_t)t * n_rot;
+        op_rope(q, hp->n_head, hdk, cs, n_rot, neox);
+        op_rope(k, hp->n_head_kv, hdk, cs, n_rot, neox);
+
+        /* into the cache cell hearth_kv_place chose for this token */
+        size_t cell = (size_t)c->cell_of[t];
+        for (int g = 0; g < hp->n_head_kv; g++) {
+            kv_store(c, c->k_cache, hearth_kv_head(c, l, g, hdk) + cell * (size_t)hdk,
+                     k + (size_t)g * hdk, hdk);
+            kv_store(c, c->v_cache, hearth_kv_head(c, l, g, hdv) + cell * (size_t)hdv,
+                     c->v + (size_t)t * nv + (size_t)g * hdv, hdv);
+        }
+    }
+}
+
+/* The last layer's output matters only for the rows that asked for logits (every row's K and V
+ * are stored by then): move their queries and residuals to the front; f->rows becomes their
+ * count and f->row_of their batch entries. */
+static void select_output_rows(hearth_fwd *f) {
+    hearth_ctx *c = f->c;
+    const hearth_hparams *hp = &c->m->hp;
+    const int E = hp->n_embd, nq = hp->n_head * hp->head_dim_k;
+    int rows = 0;
+    for (int t = 0; t < f->n; t++) {
+        if (!f->b->logits[t]) continue;
+        if (rows != t) {
+            memmove(c->q + (size_t)rows * nq, c->q + (size_t)t * nq, (size_t)nq * sizeof(float));
+            memmove(c->x + (size_t)rows * E, c->x + (size_t)t * E, (size_t)E * sizeof(float));
+        }
+        c->out_rows[rows++] = t;
+    }
+    f->rows = rows;
+    f->row_of = c->out_rows;
+}
+
+/* Attention, second half, for f->rows rows: attention over the cache -> output projection ->
+ * x += it. */
+static void attn_out(hearth_fwd *f, const hearth_layer *L, int l) {
+    hearth_ctx *c = f->c;
+    hearth_attention(c, f->b, l, f->rows, f->row_of);
+    matmul(c, c->xo, &L->wo, c->xb, f->rows);
+    add_rows(c->x, c->xo, c->m->hp.n_embd, f->rows);
+}
+
+/* x += attention(norm(x)), the whole attention block. In the last layer it narrows f->rows to
+ * the rows asking for logits (possibly none: then nothing more is computed). */
+static void attn_block(hearth_fwd *f, const hearth_layer *L, int l) {
+    attn_qkv(f, L, l);
+    if (l == f->c->m->hp.n_layer - 1) {
+        select_output_rows(f);
+        if (f->rows == 0) return;
+    }
+    attn_out(f, L, l);
+}
+
+/* out = down(silu(gate in) * up in) for n_tok rows of in (n_embd) — the SwiGLU FFN of dense
+ * layers (and, with their weights, of experts). h, h2: (n_tok, gate->n_out) scratch. */
+static void swiglu_ffn(hearth_ctx *c, float *out, const hearth_weight *gate,
+                       const hearth_weight *up, const hearth_weight *down, const float *in,
+                       int n_tok, float *h, float *h2) {
+    const int F = (int)gate->n_out;
+    matmul(c, h, gate, in, n_tok);
+    matmul(c, h2, up, in, n_tok);
+    for (int t = 0; t < n_tok; t++)
+        op_swiglu(h + (size_t)t * F, h2 + (size_t)t * F, F);
+    matmul(c, out, down, h, n_tok);
+}
+
+/* x += SwiGLU(norm(x)) for f->rows rows: the dense FFN block. */
+void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L) {
+    hearth_ctx *c = f->c;
+    norm_block(f, c->xb, c->x, &L->ffn_norm, f->rows);
+    swiglu_ffn(c, c->xo, &L->w_gate, &L->w_up, &L->w_down, c->xb, f->rows, c->hb, c->hb2);
+    add_rows(c->x, c->xo, c->m->hp.n_embd, f->rows);
+}
+
+/* Routing of one token: softmax over the router's logits p (X of them) as ggml computes it (max
+ * subtracted; op_expf_ggml for the first X & ~15 values and expf for the rest, its 16-wide loop
+ * and tail; the sum in double; times (float)(1/sum)), then the k most probable experts, best
+ * first (the lower index on a tie), with their probabilities as weights, divided by their sum
+ * (in double, as ggml's sum_rows) when the model renormalizes. */
+static void moe_route(float *p, int X, int k, bool norm, int32_t *sel, float *w) {
+    float mx = p[0];
+    for (int i = 1; i < X; i++)
+        if (p[i] > mx) mx = p[i];
+    double sum = 0.0;
+    const int nv = X & ~15;
+    for (int i = 0; i < X; i++) {
+        p[i] = i < nv ? op_expf_ggml(p[i] - mx) : expf(p[i] - mx);
+        sum += (double)p[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int i = 0; i < X; i++)
+        p[i] *= inv;
+    bool taken[HEARTH_MAX_EXPERTS] = {0}; /* O(k X), whatever k */
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int i = 0; i < X; i++)
+            if (!taken[i] && (best < 0 || p[i] > p[best])) best = i;
+        taken[best] = true;
+        sel[j] = best;
+        w[j] = p[best];
+    }
+    if (norm) {
+        double ws = 0.0;
+        for (int j = 0; j < k; j++)
+            ws += (double)w[j];
+        const float fs = (float)ws;
+        for (int j = 0; j < k; j++)
+            w[j] /= fs;
+    }
+}
+
+/* x += MoE(norm(x)) for f->rows rows: the mixture-of-experts FFN block.
+ * Expert-parallel: every row is routed first; then each expert that any row chose runs its
+ * SwiGLU once over all of its rows, gathered into one contiguous batch (so prompt chunks use
+ * the tiled matmul kernels and each expert's weights are read once per batch; a decode step
+ * reads only the chosen experts). Its output rows go to the (row, choice) slots, and each row
+ * sums its slots' weighted outputs in its own best-first order, so a row's result does not
+ * depend on which other rows share the batch. With a shared expert (Qwen2-MoE) its output,
+ * scaled by sigmoid(gate_inp_shexp . x), is added. */
+void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
+    hearth_ctx *c = f->c;
+    const hearth_hparams *hp = &c->m->hp;
+    const int rows = f->rows, E = hp->n_embd, X = hp->n_expert, k = hp->n_expert_used;
+
+    norm_block(f, c->xb, c->x, &L->ffn_norm, rows);
+    matmul(c, c->moe_logits, &L->gate_inp, c->xb, rows);
+    memset(c->moe_count, 0, (size_t)(X + 1) * sizeof *c->moe_count);
+    for (int t = 0; t < rows; t++) {
+        int32_t *sel = c->moe_sel + (size_t)t * k;
+        moe_route(c->moe_logits + (size_t)t * X, X, k, hp->moe_norm_w, sel,
+                  c->moe_w + (size_t)t * k);
+        for (int j = 0; j < k; j++)
+            c->moe_count[sel[j] + 1]++;
+    }
+    /* moe_count[e] becomes the start of expert e's slots in moe_list */
+    for (int e = 0; e < X; e++)
+        c->moe_count[e + 1] += c->moe_count[e];
+    for (int t = 0; t < rows; t++)
+        for (int j = 0; j < k; j++) {
+            int e = c->moe_sel[(size_t)t * k + j];
+            c->moe_list[c->moe_count[e]++] = t * k + j;
+        }
+    /* now moe_count[e] is the end of expert e's slots (the start of e + 1's) */
+    for (int e = 0, start = 0; e < X; e++) {
+        const int end = c->moe_count[e], cnt = end - start;
+        const int32_t *slots = c->moe_list + start;
+        start = end;
+        if (cnt == 0) continue;
+        for (int i = 0; i < cnt; i++)
+            memcpy(c->moe_in + (size_t)i * E, c->xb + (size_t)(slots[i] / k) * E,
+                   (size_t)E * sizeof(float));
+        const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
+                            u = hearth_weight_mat(&L->up_exps, e),
+                            d = hearth_weight_mat(&L->down_exps, e);
+        swiglu_ffn(c, c->moe_out, &g, &u, &d, c->moe_in, cnt, c->hb, c->hb2);
+        for (int i = 0; i < cnt; i++)
+            memcpy(c->moe_y + (size_t)slots[i] * E, c->moe_out + (size_t)i * E,
+                   (size_t)E * sizeof(float));
+    }
+    /* each row: its experts' outputs times their weights, summed best first (ggml's mul, then
+     * adds in that order) */
+    for (int t = 0; t < rows; t++) {
+        float *o = c->xo + (size_t)t * E;
+        const float *w = c->moe_w + (size_t)t * k;
+        const float *y = c->moe_y + (size_t)t * k * E;
+        for (int i = 0; i < E; i++)
+            o[i] = y[i] * w[0];
+        for (int j = 1; j < k; j++)
+            for (int i = 0; i < E; i++) {
+                const float p = y[(size_t)j * E + i] * w[j];
+                o[i] += p;
+            }
+    }
+    if (L->gate_shexp.data) {
+        /* shared expert: gate = sigmoid(s), computed as llama.cpp does, silu(s) / s */
+        swiglu_ffn(c, c->moe_out, &L->gate_shexp, &L->up_shexp, &L->down_shexp, c->xb, rows, c->hb,
+                   c->hb2);
+        matmul(c, c->moe_gate, &L->gate_inp_shexp, c->xb, rows);
+        for (int t = 0; t < rows; t++) {
+            const float s = c->moe_gate[t];
+            const float g = s != 0.0f ? s / (1.0f + expf(-s)) / s : 0.5f;
+            float *o = c->xo + (size_t)t * E;
+            const float *y = c->moe_out + (size_t)t * E;
+            for (int i = 0; i < E; i++) {
+                const float p = y[i] * g;
+                o[i] += p;
+            }
+        }
+    }
+    add_rows(c->x, c->xo, E, rows);
+}
+
+/* ---- Layers: the blocks composed per architecture ---- */
+
+/* Pre-norm decoder layer (Llama, Qwen2/3 and their MoE variants): x += attn(norm(x)), then
+ * x += ffn(norm(x)) with the layer's FFN block. */
+void hearth_layer_prenorm(hearth_fwd *f, const hearth_layer *L, int l) {
+    attn_block(f, L, l);
+    if (f->rows == 0) return;
+    L->ffn(f, L);
+}
+
 /* ---- The pass ---- */
 
 void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
     const hearth_model *m = c->m;
     const hearth_hparams *hp = &m->hp;
-    const int n = b->n_tokens, E = hp->n_embd, F = hp->n_ff;
-    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, n_rot = hp->n_rot;
-    const int nq = hp->n_head * hdk, nk = hp->n_head_kv * hdk, nv = hp->n_head_kv * hdv;
-    const int neox = m->arch->rope_neox;
+    const int n = b->n_tokens, E = hp->n_embd, n_rot = hp->n_rot;
 
     for (int t = 0; t < n; t++) {
         embed(m, c->x + (size_t)t * E, b->token[t]);
-        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
-                       m->rope_div, n_rot);
+        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale, m->rope_div,
+                       n_rot);
     }
 
-    for (int l = 0; l < hp->n_layer; l++) {
-        const hearth_layer *L = &m->layers[l];
-
-        /* attention: norm -> Q, K, V */
-        for (int t = 0; t < n; t++)
-            op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
-        matmul(c, c->q, &L->wq, c->xb, n);
-        matmul(c, c->k, &L->wk, c->xb, n);
-        matmul(c, c->v, &L->wv, c->xb, n);
-        add_bias(c->q, &L->bq, n);
-        add_bias(c->k, &L->bk, n);
-        add_bias(c->v, &L->bv, n);
-
-        for (int t = 0; t < n; t++) {
-            float *q = c->q + (size_t)t * nq, *k = c->k + (size_t)t * nk;
-            if (L->q_norm.data) {
-                for (int h = 0; h < hp->n_head; h++)
-                    op_rmsnorm(q + h * hdk, q + h * hdk, L->q_norm.data, hdk, hp->eps);
-                for (int h = 0; h < hp->n_head_kv; h++)
-                    op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
-            }
-            const float *cs = c->rope_cs + (size_t)t * n_rot;
-            op_rope(q, hp->n_head, hdk, cs, n_rot, neox);
-            op_rope(k, hp->n_head_kv, hdk, cs, n_rot, neox);
-
-            /* into the cache cell hearth_kv_place chose for this token */
-            size_t cell = (size_t)c->cell_of[t];
-            for (int g = 0; g < hp->n_head_kv; g++) {
-                kv_store(c, c->k_cache, hearth_kv_head(c, l, g, hdk) + cell * (size_t)hdk,
-                         k + (size_t)g * hdk, hdk);
-                kv_store(c, c->v_cache, hearth_kv_head(c, l, g, hdv) + cell * (size_t)hdv,
-                         c->v + (size_t)t * nv + (size_t)g * hdv, hdv);
-            }
-        }
-
-        /* The last layer's output matters only for the rows that asked for logits (every row's
-         * K and V are stored above): move those rows to the front and compute only them. */
-        int rows = n;
-        const int32_t *row_of = NULL;
-        if (l == hp->n_layer - 1) {
-            rows = 0;
-            for (int t = 0; t < n; t++) {
-                if (!b->logits[t]) continue;
-                if (rows != t) {
-                    memmove(c->q + (size_t)rows * nq, c->q + (size_t)t * nq,
-                            (size_t)nq * sizeof(float));
-                    memmove(c->x + (size_t)rows * E, c->x + (size_t)t * E,
-                            (size_t)E * sizeof(float));
-                }
-                c->out_rows[rows++] = t;
-            }
-            row_of = c->out_rows;
-            if (rows == 0) break;
-        }
-
-        hearth_attention(c, b, l, rows, row_of);
-
-        matmul(c, c->xo, &L->wo, c->xb, rows);
-        for (int t = 0; t < rows; t++)
-            op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
-
-        /* feed-forward: norm -> SwiGLU -> down */
-        for (int t = 0; t < rows; t++)
-            op_rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
-        matmul(c, c->hb, &L->w_gate, c->xb, rows);
-        matmul(c, c->hb2, &L->w_up, c->xb, rows);
-        for (int t = 0; t < rows; t++)
-            op_swiglu(c->hb + (size_t)t * F, c->hb2 + (size_t)t * F, F);
-        matmul(c, c->xo, &L->w_down, c->hb, rows);
-        for (int t = 0; t < rows; t++)
-            op_add(c->x + (size_t)t * E, c->xo + (size_t)t * E, E);
-    }
+    hearth_fwd f = {.c = c, .b = b, .n = n, .rows = n, .row_of = NULL};
+    for (int l = 0; l < hp->n_layer && f.rows > 0; l++)
+        m->arch->layer(&f, &m->layers[l], l);
 
     /* logits: after the last layer, row r of x is the r-th entry that asked */
     int n_out = 0;
     for (int t = 0; t < n; t++)
         n_out += b->logits[t];
-    for (int r = 0; r < n_out; r++)
-        op_rmsnorm(c->out_x + (size_t)r * E, c->x + (size_t)r * E, m->out_norm.data, E, hp->eps);
+    norm_block(&f, c->out_x, c->x, &m->out_norm, n_out);
     if (n_out) matmul(c, c->logits, &m->output, c->out_x, n_out);
 }

@@ -48,11 +48,17 @@ hearth_model *hearth_model_load(const char *path, const hearth_model_params *p, 
 hearth_model *hearth_model_from_gguf(gguf_file *f, const hearth_model_params *p, he_error *err);
 void hearth_model_free(hearth_model *m); /* NULL is a no-op; free every ctx on it first */
 
-const char *hearth_model_arch(const hearth_model *m); /* "llama", "qwen2", "qwen3" */
+const char *hearth_model_arch(const hearth_model *m); /* "llama", "qwen2", "qwen3moe", ... */
 int32_t hearth_model_n_vocab(const hearth_model *m);  /* rows of the logits */
 int32_t hearth_model_n_ctx_train(const hearth_model *m);
 int32_t hearth_model_n_embd(const hearth_model *m);
 int32_t hearth_model_n_layer(const hearth_model *m);
+/* Mixture of experts: the routed experts per token and in all (0, 0 for dense models), and the
+ * bytes of expert weights one token does not read (the unchosen experts' share of the expert
+ * tensors): a decode step streams the file's tensor bytes minus this. */
+int32_t hearth_model_n_expert_used(const hearth_model *m);
+int32_t hearth_model_n_expert(const hearth_model *m);
+uint64_t hearth_model_idle_expert_bytes(const hearth_model *m);
 /* The model's tokenizer (borrowed, lives as long as the model); NULL when the file has none
  * or the params asked not to load it. */
 const tok_vocab *hearth_model_vocab(const hearth_model *m);

@@ -59,6 +59,69 @@ static int read_float(kv_reader *r, const char *key, double def, double lo, doub
     return 0;
 }
 
+/* Fails naming {arch}.key when the file sets it to something other than what hearth computes. */
+static int refuse_key(kv_reader *r, const char *key, const char *what) {
+    return he_fail(r->err, HE_UNSUPPORTED, "model: metadata '%s.%s': %s is not supported",
+                   r->arch, key, what);
+}
+
+static int key_present(kv_reader *r, const char *key) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", r->arch, key);
+    return gguf_find_key(r->f, full) >= 0;
+}
+
+/* Mixture-of-experts keys, as llama.cpp's converter writes them: expert_count,
+ * expert_used_count, expert_feed_forward_length (default: feed_forward_length for llama,
+ * feed_forward_length / expert_used_count for qwen2moe, as llama.cpp), the shared expert's
+ * expert_shared_feed_forward_length (default feed_forward_length), expert_weights_norm (the
+ * architecture's default: Mixtral and Qwen3-MoE renormalize, Qwen2-MoE does not). Keys that
+ * would change the computation in ways hearth does not implement are refused by name. */
+static int read_moe_hparams(hearth_model *m, kv_reader *r) {
+    hearth_hparams *hp = &m->hp;
+    const hearth_arch *a = m->arch;
+    if (a->ffn == ARCH_FFN_DENSE) return 0;
+    bool required = a->ffn == ARCH_FFN_MOE;
+    if (read_int(r, "expert_count", required ? -1 : 0, required ? 1 : 0, HEARTH_MAX_EXPERTS,
+                 &hp->n_expert))
+        return -1;
+    if (hp->n_expert == 0) return 0;
+    if (read_int(r, "expert_used_count", -1, 1, hp->n_expert, &hp->n_expert_used)) return -1;
+    int32_t def_ff = a->shared_expert ? hp->n_ff / hp->n_expert_used : hp->n_ff;
+    if (def_ff < 1) def_ff = 1;
+    if (read_int(r, "expert_feed_forward_length", def_ff, 1, 1 << 20, &hp->n_ff_exp)) return -1;
+    if (a->shared_expert &&
+        read_int(r, "expert_shared_feed_forward_length", hp->n_ff, 1, 1 << 20, &hp->n_ff_shexp))
+        return -1;
+    hp->moe_norm_w = a->moe_norm_w;
+    char full[128];
+    snprintf(full, sizeof full, "%s.expert_weights_norm", r->arch);
+    bool norm;
+    int rc = gguf_find_bool(r->f, full, &norm, r->err);
+    if (rc < 0) return -1;
+    if (rc > 0) hp->moe_norm_w = norm;
+    int32_t v;
+    if (key_present(r, "expert_gating_func")) {
+        if (read_int(r, "expert_gating_func", 1, 0, 1 << 30, &v)) return -1;
+        if (v != 1) return refuse_key(r, "expert_gating_func", "a gating function other than softmax (1)");
+    }
+    if (key_present(r, "expert_shared_count")) {
+        if (read_int(r, "expert_shared_count", 0, 0, 1 << 30, &v)) return -1;
+        if (v != (a->shared_expert ? 1 : 0))
+            return refuse_key(r, "expert_shared_count", a->shared_expert ? "a count other than 1" : "a shared expert");
+    }
+    if (key_present(r, "expert_weights_scale")) {
+        float sc;
+        if (read_float(r, "expert_weights_scale", 1.0, -1e9, 1e9, &sc)) return -1;
+        if (sc != 1.0f) return refuse_key(r, "expert_weights_scale", "a scale other than 1");
+    }
+    if (key_present(r, "leading_dense_block_count"))
+        return refuse_key(r, "leading_dense_block_count", "dense leading layers");
+    if (key_present(r, "expert_group_count"))
+        return refuse_key(r, "expert_group_count", "grouped expert routing");
+    return 0;
+}
+
 static int read_hparams(hearth_model *m, he_error *err) {
     kv_reader r = {m->file, m->arch->name, err};
     hearth_hparams *hp = &m->hp;
@@ -87,7 +150,7 @@ static int read_hparams(hearth_model *m, he_error *err) {
         (int64_t)hp->n_head * hp->head_dim_v > (1 << 20))
         return he_fail(err, HE_FORMAT, "model: head_count %d x head size %d is too large",
                        hp->n_head, hp->head_dim_k);
-    return 0;
+    return read_moe_hparams(m, &r);
 }
 
 /* RoPE inverse frequencies, with Llama-3 scaling from the rope_freqs tensor (divisors, as
@@ -187,15 +250,15 @@ static void note_missing(binder *b, const char *name) {
 }
 
 /* Binds name as a (n_out, n_in) matrix — GGUF ne = [n_in, n_out] — or an (n_in,) vector. */
-static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind, int64_t n_in,
-                int64_t n_out, bool required) {
+static int bind3(binder *b, hearth_weight *w, const char *name, weight_kind kind, int64_t n_in,
+                 int64_t n_out, int64_t n_mat, bool required) {
     memset(w, 0, sizeof *w);
     const gguf_tensor *t = gguf_tensor_find(b->m->file, name);
     if (!t) {
         if (required) note_missing(b, name);
         return 0;
     }
-    int64_t want[GGUF_MAX_DIMS] = {n_in, n_out, 1, 1};
+    int64_t want[GGUF_MAX_DIMS] = {n_in, n_out, n_mat, 1};
     bool ok = true;
     for (int d = 0; d < GGUF_MAX_DIMS; d++)
         ok &= t->ne[d] == want[d];
@@ -205,6 +268,13 @@ static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind,
                            "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld]",
                            name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                            (long long)t->ne[3], (long long)n_in);
+        if (n_mat > 1)
+            return he_fail(b->err, HE_FORMAT,
+                           "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected "
+                           "[%lld, %lld, %lld]",
+                           name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                           (long long)t->ne[3], (long long)n_in, (long long)n_out,
+                           (long long)n_mat);
         return he_fail(
             b->err, HE_FORMAT,
             "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
@@ -239,7 +309,13 @@ static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind,
     w->type = (tensor_type)t->type;
     w->n_in = n_in;
     w->n_out = n_out;
+    w->n_mat = n_mat;
     return 0;
+}
+
+static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind, int64_t n_in,
+                int64_t n_out, bool required) {
+    return bind3(b, w, name, kind, n_in, n_out, 1, required);
 }
 
 static void track_scratch(hearth_model *m, const hearth_weight *w) {
@@ -299,9 +375,32 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             BIND(k_norm, "attn_k_norm.weight", W_VEC, hp->head_dim_k, 1, true);
         }
         BIND(ffn_norm, "ffn_norm.weight", W_VEC, E, 1, true);
-        BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
-        BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
-        BIND(w_down, "ffn_down.weight", W_MAT, hp->n_ff, E, true);
+        if (hp->n_expert == 0) {
+            L->ffn = hearth_ffn_dense;
+            BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
+            BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
+            BIND(w_down, "ffn_down.weight", W_MAT, hp->n_ff, E, true);
+        } else {
+            /* experts: 3-D tensors, one (n_out, n_in) matrix per expert */
+            int64_t X = hp->n_expert, Fe = hp->n_ff_exp, Fs = hp->n_ff_shexp;
+            L->ffn = hearth_ffn_moe;
+            BIND(gate_inp, "ffn_gate_inp.weight", W_MAT, E, X, true);
+#define BIND3(field, suffix, in, out)                                                              \
+    do {                                                                                           \
+        snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \
+        if (bind3(&b, &L->field, n, W_MAT, in, out, X, true)) return -1;                           \
+    } while (0)
+            BIND3(gate_exps, "ffn_gate_exps.weight", E, Fe);
+            BIND3(up_exps, "ffn_up_exps.weight", E, Fe);
+            BIND3(down_exps, "ffn_down_exps.weight", Fe, E);
+#undef BIND3
+            if (a->shared_expert) {
+                BIND(gate_inp_shexp, "ffn_gate_inp_shexp.weight", W_MAT, E, 1, true);
+                BIND(gate_shexp, "ffn_gate_shexp.weight", W_MAT, E, Fs, true);
+                BIND(up_shexp, "ffn_up_shexp.weight", W_MAT, E, Fs, true);
+                BIND(down_shexp, "ffn_down_shexp.weight", W_MAT, Fs, E, true);
+            }
+        }
 #undef BIND
     }
     if (b.n_missing)
@@ -317,8 +416,11 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
     track_scratch(m, &m->output);
     for (int l = 0; l < hp->n_layer; l++) {
         hearth_layer *L = &m->layers[l];
-        const hearth_weight *ws[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
-                                     &L->w_gate, &L->w_up, &L->w_down};
+        const hearth_weight *ws[] = {&L->wq,         &L->wk,         &L->wv,
+                                     &L->wo,         &L->w_gate,     &L->w_up,
+                                     &L->w_down,     &L->gate_inp,   &L->gate_exps,
+                                     &L->up_exps,    &L->down_exps,  &L->gate_shexp,
+                                     &L->up_shexp,   &L->down_shexp, &L->gate_inp_shexp};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
             track_scratch(m, ws[i]);
     }
@@ -390,4 +492,21 @@ int32_t hearth_model_n_vocab(const hearth_model *m) { return m->hp.n_vocab; }
 int32_t hearth_model_n_ctx_train(const hearth_model *m) { return m->hp.n_ctx_train; }
 int32_t hearth_model_n_embd(const hearth_model *m) { return m->hp.n_embd; }
 int32_t hearth_model_n_layer(const hearth_model *m) { return m->hp.n_layer; }
+int32_t hearth_model_n_expert_used(const hearth_model *m) { return m->hp.n_expert_used; }
+int32_t hearth_model_n_expert(const hearth_model *m) { return m->hp.n_expert; }
+
+uint64_t hearth_model_idle_expert_bytes(const hearth_model *m) {
+    const hearth_hparams *hp = &m->hp;
+    if (hp->n_expert == 0) return 0;
+    uint64_t all = 0;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const hearth_layer *L = &m->layers[l];
+        const hearth_weight *ws[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
+        for (int i = 0; i < 3; i++)
+            if (ws[i]->data)
+                all += (uint64_t)ws[i]->n_mat * (uint64_t)ws[i]->n_out *
+                       (uint64_t)tensor_row_size(ws[i]->type, ws[i]->n_in);
+    }
+    return all / (uint64_t)hp->n_expert * (uint64_t)(hp->n_expert - hp->n_expert_used);
+}
 const tok_vocab *hearth_model_vocab(const hearth_model *m) { return m->vocab; }

@@ -10,18 +10,54 @@
 #include "tensor/tensor.h"
 
 #define HEARTH_MAX_LAYERS 512
+#define HEARTH_MAX_EXPERTS 1024 /* {arch}.expert_count */
 /* exact attention: probability . V partial sums per output value (ggml's AVX-512
  * vec_dot_f16: 4 x 16 lanes) */
 #define ATT_LANES 64
 
+/* ---- Forward-pass blocks (forward.c) ---- */
+
+typedef struct hearth_layer hearth_layer;
+
+/* What one forward pass threads through the blocks of its layers. */
+typedef struct {
+    hearth_ctx *c;
+    const hearth_batch *b;
+    int n;                 /* batch entries (rows of every layer's K/V) */
+    int rows;              /* rows of x still computed: n, then in the last layer those asking
+                              for logits, moved to the front */
+    const int32_t *row_of; /* batch entry of each row; NULL: row i is entry i */
+} hearth_fwd;
+
+/* A layer: x (f->rows rows) -> x, storing K and V of all f->n rows. */
+typedef void (*hearth_layer_fn)(hearth_fwd *f, const hearth_layer *L, int l);
+/* An FFN block: x += ffn(norm(x)) over f->rows rows. */
+typedef void (*hearth_ffn_fn)(hearth_fwd *f, const hearth_layer *L);
+
+/* Layers and FFN blocks the architectures compose (forward.c). */
+void hearth_layer_prenorm(hearth_fwd *f, const hearth_layer *L, int l);
+void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L);
+void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L); /* routed experts (+ shared expert) */
+
 /* ---- Architectures (arch.c) ---- */
 
+typedef enum {
+    ARCH_FFN_DENSE,    /* ffn_{gate,up,down} */
+    ARCH_FFN_MOE_OPT,  /* dense, or experts when {arch}.expert_count > 0 (Mixtral as llama) */
+    ARCH_FFN_MOE,      /* experts always ({arch}.expert_count required) */
+} hearth_arch_ffn;
+
 typedef struct {
-    const char *name; /* general.architecture value and metadata key prefix */
-    bool rope_neox;   /* RoPE pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
-    bool qkv_bias;    /* blk.N.attn_{q,k,v}.bias present (Qwen2) */
-    bool qk_norm;     /* per-head RMS norm of Q and K before RoPE (Qwen3) */
-    int encoder;      /* HEARTH_ENC_*: a bidirectional encoder run by encoder.c (0: decoder) */
+    const char *name;      /* general.architecture value and metadata key prefix */
+    hearth_layer_fn layer; /* how a layer composes the blocks */
+    bool rope_neox;        /* RoPE pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
+    bool qkv_bias;         /* blk.N.attn_{q,k,v}.bias present (Qwen2) */
+    bool qk_norm;          /* per-head RMS norm of Q and K before RoPE (Qwen3) */
+    hearth_arch_ffn ffn;   /* which FFN block the layers get */
+    bool shared_expert;    /* MoE: plus ffn_*_shexp with a sigmoid gate (Qwen2-MoE) */
+    bool moe_norm_w;       /* MoE: renormalize the top-k weights to sum 1 (default of
+                              {arch}.expert_weights_norm) */
+    int encoder;           /* HEARTH_ENC_*: a bidirectional encoder run by encoder.c (0: decoder) */
 } hearth_arch;
 
 /* Encoder families (encoder.c): BERT (absolute positions, biases, GELU FFN, separate Q/K/V)
@@ -39,9 +75,20 @@ typedef struct {
     tensor_type type;
     int64_t n_in;  /* ne[0] */
     int64_t n_out; /* ne[1] (1 for vectors) */
+    int64_t n_mat; /* ne[2]: a stack of n_mat matrices (experts); 1 otherwise */
 } hearth_weight;
 
-typedef struct {
+/* Matrix e of a stack (hearth_weight.n_mat > 1, GGUF ne = [n_in, n_out, n_mat]). */
+static inline hearth_weight hearth_weight_mat(const hearth_weight *w, int e) {
+    hearth_weight r = *w;
+    r.data = (const uint8_t *)w->data +
+             (size_t)e * (size_t)w->n_out * tensor_row_size(w->type, w->n_in);
+    r.n_mat = 1;
+    return r;
+}
+
+struct hearth_layer {
+    hearth_ffn_fn ffn;            // the FFN block of this layer (load.c decides)
     hearth_weight attn_norm;      // (n_embd,)
     hearth_weight wq, wk, wv;     // (n_head*hd_k, n_embd), (n_kv*hd_k, n_embd), (n_kv*hd_v, n_embd)
     hearth_weight bq, bk, bv;     // biases (qkv_bias archs)
@@ -50,12 +97,22 @@ typedef struct {
     hearth_weight ffn_norm;       // (n_embd,)
     hearth_weight w_gate, w_up;   // (n_ff, n_embd)
     hearth_weight w_down;         // (n_embd, n_ff)
-} hearth_layer;
+    /* MoE layers (ffn == hearth_ffn_moe) */
+    hearth_weight gate_inp;                  // router (n_expert, n_embd)
+    hearth_weight gate_exps, up_exps;        // (n_expert) x (n_ff_exp, n_embd)
+    hearth_weight down_exps;                 // (n_expert) x (n_embd, n_ff_exp)
+    hearth_weight gate_shexp, up_shexp;      // shared expert (n_ff_shexp, n_embd)
+    hearth_weight down_shexp;                // (n_embd, n_ff_shexp)
+    hearth_weight gate_inp_shexp;            // (1, n_embd): sigmoid gate of the shared expert
+};
 
 typedef struct {
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_ff;
     int32_t n_head, n_head_kv, head_dim_k, head_dim_v, n_rot;
     float eps, rope_base;
+    /* mixture of experts (n_expert 0: dense) */
+    int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
+    bool moe_norm_w; /* top-k weights renormalized to sum 1 */
 } hearth_hparams;
 
 struct hearth_model {
@@ -112,7 +169,17 @@ struct hearth_ctx {
     float *q;                 // (n_batch, n_head*hd_k)
     float *k;                 // (n_batch, n_head_kv*hd_k)
     float *v;                 // (n_batch, n_head_kv*hd_v)
-    float *hb, *hb2;          // (n_batch, n_ff)
+    float *hb, *hb2;          // (n_batch, max(n_ff, n_ff_exp, n_ff_shexp))
+    /* MoE scratch (models with experts only; see hearth_ffn_moe) */
+    float *moe_logits;        // (n_batch, n_expert) router output, then probabilities
+    int32_t *moe_sel;         // (n_batch, n_expert_used) chosen experts, best first
+    float *moe_w;             // (n_batch, n_expert_used) their weights
+    int32_t *moe_count;       // (n_expert + 1) tokens per expert, then list offsets
+    int32_t *moe_list;        // (n_batch * n_expert_used) slot (row * k + j) per expert
+    float *moe_in;            // (n_batch, n_embd) the rows routed to one expert, gathered
+    float *moe_out;           // (n_batch, n_embd) that expert's output rows
+    float *moe_y;             // (n_batch * n_expert_used, n_embd) each slot's expert output
+    float *moe_gate;          // (n_batch) shared-expert gate
     float *rope_cs;           // (n_batch, n_rot) cos/sin per position
     int32_t *cell_of;         // (n_batch) the cell each batch token was written to
     void *act_q;              // quantized activations for tensor_matmul

@@ -95,13 +95,17 @@ static int fits(tensor_type t, int64_t ne0) { return tensor_row_size(t, ne0) != 
 tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_dims,
                               const int64_t *ne, int32_t n_layer) {
     if (n_dims < 2) return TENSOR_TYPE_F32;
+    /* MoE routers stay F32 as llama.cpp keeps them: small, and expert choice is sensitive */
+    if (ends_with(name, ".ffn_gate_inp.weight")) return TENSOR_TYPE_F32;
     tensor_type t = quant_ftype_base(ftype);
     if (ftype == QUANT_FTYPE_MOSTLY_Q4_K_M || ftype == QUANT_FTYPE_MOSTLY_Q5_K_M) {
         int32_t il = layer_of(name);
         if (!strcmp(name, "output.weight"))
             t = TENSOR_TYPE_Q6_K;
         else if (il >= 0 &&
-                 (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight")) &&
+                 (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight") ||
+                  ends_with(name, ".ffn_down_exps.weight") ||
+                  ends_with(name, ".ffn_down_shexp.weight")) &&
                  quant_use_more_bits(il, n_layer > 0 ? n_layer : il + 1))
             t = TENSOR_TYPE_Q6_K;
     }

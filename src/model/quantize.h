@@ -3,9 +3,11 @@
  *
  * A target is a llama.cpp "file type" (ftype): one base tensor type, or a mix (Q4_K_M, Q5_K_M)
  * that gives some tensors more bits. quant_choose_type decides each tensor's type:
- *   - 1-D tensors (norm weights, biases, rope factors) stay F32, as llama.cpp does;
+ *   - 1-D tensors (norm weights, biases, rope factors) and MoE routers (ffn_gate_inp) stay F32,
+ *     as llama.cpp does;
  *   - Q4_K_M / Q5_K_M: output.weight -> Q6_K; attn_v and ffn_down of the "more important" layers
- *     (the first 1/8, the last 1/8 and every third in between) -> Q6_K; everything else, the
+ *     (the first 1/8, the last 1/8 and every third in between; ffn_down_exps / _shexp count as
+ *     ffn_down) -> Q6_K; everything else, the
  *     token embedding included, -> Q4_K / Q5_K;
  *   - every other ftype applies its base type to every 2-D weight ("pure");
  *   - a row length (ne[0]) that is not a multiple of the type's block falls back, as llama.cpp

@@ -62,6 +62,37 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-6f,
      .tied = true,
      .qk_norm = true},
+    /* Mixtures of experts (llama.cpp's converter writes expert_feed_forward_length etc.) */
+    {.name = "qwen1.5-moe-a2.7b",
+     .arch = "qwen2moe",
+     .n_embd = 2048,
+     .n_layer = 24,
+     .n_head = 16,
+     .n_head_kv = 16,
+     .n_ff = 5632,
+     .n_ctx = 8192,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .qkv_bias = true,
+     .n_expert = 60,
+     .n_expert_used = 4,
+     .n_ff_exp = 1408,
+     .n_ff_shexp = 5632},
+    {.name = "qwen3-30b-a3b",
+     .arch = "qwen3moe",
+     .n_embd = 2048,
+     .n_layer = 48,
+     .n_head = 32,
+     .n_head_kv = 4,
+     .n_ff = 6144,
+     .head_dim = 128,
+     .n_ctx = 40960,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .qk_norm = true,
+     .n_expert = 128,
+     .n_expert_used = 8,
+     .n_ff_exp = 768},
     /* Small shapes for tests: rows of 256 so the K-quants apply, and GQA (4 heads, 2 kv heads). */
     {.name = "tiny",
      .arch = "llama",
@@ -189,6 +220,49 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-12f,
      .encoder = true,
      .pooling = 4},
+    /* tiny mixtures of experts: 8 or 16 experts of 128 or 256 rows */
+    {.name = "tiny-qwen2moe",
+     .arch = "qwen2moe",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .qkv_bias = true,
+     .n_expert = 8,
+     .n_expert_used = 2,
+     .n_ff_exp = 128,
+     .n_ff_shexp = 256},
+    {.name = "tiny-qwen3moe",
+     .arch = "qwen3moe",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .head_dim = 128,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .qk_norm = true,
+     .n_expert = 16,
+     .n_expert_used = 4,
+     .n_ff_exp = 128},
+    {.name = "tiny-mixtral",
+     .arch = "llama",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 256,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-5f,
+     .n_expert = 8,
+     .n_expert_used = 2},
 };
 
 const synth_shape *synth_shape_find(const char *name) {
@@ -198,8 +272,9 @@ const synth_shape *synth_shape_find(const char *name) {
 }
 
 const char *synth_shape_names(void) {
-    return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, tiny, tiny-llama3, tiny-qwen2, "
-           "tiny-qwen3, tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
+    return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, "
+           "tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, tiny-qwen3moe, tiny-mixtral, "
+           "tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
            "tiny-bert-reranker";
 }
 
@@ -450,6 +525,15 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
     gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->norm_eps);
     gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab);
     if (s->pooling) gguf_writer_set_u32(w, KEY("pooling_type"), (uint32_t)s->pooling);
+    if (s->n_expert > 0) {
+        gguf_writer_set_u32(w, KEY("expert_count"), (uint32_t)s->n_expert);
+        gguf_writer_set_u32(w, KEY("expert_used_count"), (uint32_t)s->n_expert_used);
+        if (s->n_ff_exp)
+            gguf_writer_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)s->n_ff_exp);
+        if (s->n_ff_shexp)
+            gguf_writer_set_u32(w, KEY("expert_shared_feed_forward_length"),
+                                (uint32_t)s->n_ff_shexp);
+    }
 #undef KEY
 }
 
@@ -460,9 +544,11 @@ typedef struct {
     he_error *err;
 } synth_run;
 
-static int add(synth_run *r, const char *name, gen_kind kind, float std, int64_t ne0, int64_t ne1) {
-    int64_t ne[2] = {ne0, ne1};
-    uint32_t n_dims = ne1 > 0 ? 2 : 1;
+/* ne2 > 0: a 3-D stack of ne2 (ne1, ne0) matrices (experts) */
+static int add3(synth_run *r, const char *name, gen_kind kind, float std, int64_t ne0, int64_t ne1,
+                int64_t ne2) {
+    int64_t ne[3] = {ne0, ne1, ne2};
+    uint32_t n_dims = ne2 > 0 ? 3 : ne1 > 0 ? 2 : 1;
     gen_ctx g = {kind, mix64(r->p->seed ^ hash_name(name)), std, ne0, r->s};
     tensor_type t = quant_choose_type(r->p->ftype, name, n_dims, ne, r->s->n_layer);
     if (quant_stage_add(r->st, name, t, n_dims, ne, fill_gen, &g, r->err) < 0) return -1;
@@ -516,6 +602,37 @@ static int add_encoder_tensors(synth_run *r, int32_t n_vocab, int32_t n_types) {
          add(r, "cls.output.weight", GEN_NORMAL, 0.5f, E, 1) < 0 ||
          add(r, "cls.output.bias", GEN_NORMAL, W, 1, 0) < 0))
         return -1;
+static int add(synth_run *r, const char *name, gen_kind kind, float std, int64_t ne0, int64_t ne1) {
+    return add3(r, name, kind, std, ne0, ne1, 0);
+}
+
+/* The FFN of one layer: dense, or routed experts (+ a shared expert). The router's weights get
+ * a spread of 0.25 (router logits of spread ~4 on normed inputs) so that tokens clearly prefer
+ * some experts, as trained routers do: with a near-uniform router the top-k choice would hinge
+ * on rounding (measured: with 0.1, gaps of 2e-6 between the k-th and next probability flipped
+ * experts against llama.cpp on quantized models). */
+static int add_ffn(synth_run *r, int32_t il, float W) {
+    const synth_shape *s = r->s;
+    char name[96];
+#define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
+    if (s->n_expert == 0)
+        return add(r, T("ffn_gate.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
+                       add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
+                       add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0
+                   ? -1
+                   : 0;
+    int64_t X = s->n_expert, Fe = s->n_ff_exp ? s->n_ff_exp : s->n_ff, Fs = s->n_ff_shexp;
+    if (add(r, T("ffn_gate_inp.weight"), GEN_NORMAL, 0.25f, s->n_embd, X) < 0 ||
+        add3(r, T("ffn_gate_exps.weight"), GEN_NORMAL, W, s->n_embd, Fe, X) < 0 ||
+        add3(r, T("ffn_up_exps.weight"), GEN_NORMAL, W, s->n_embd, Fe, X) < 0 ||
+        add3(r, T("ffn_down_exps.weight"), GEN_NORMAL, W, Fe, s->n_embd, X) < 0)
+        return -1;
+    if (Fs && (add(r, T("ffn_gate_inp_shexp.weight"), GEN_NORMAL, 5 * W, s->n_embd, 0) < 0 ||
+               add(r, T("ffn_gate_shexp.weight"), GEN_NORMAL, W, s->n_embd, Fs) < 0 ||
+               add(r, T("ffn_up_shexp.weight"), GEN_NORMAL, W, s->n_embd, Fs) < 0 ||
+               add(r, T("ffn_down_shexp.weight"), GEN_NORMAL, W, Fs, s->n_embd) < 0))
+        return -1;
+#undef T
     return 0;
 }
 
@@ -544,9 +661,7 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
             return -1;
         if (add(r, T("attn_output.weight"), GEN_NORMAL, W, q_dim, s->n_embd) < 0 ||
             add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
-            add(r, T("ffn_gate.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
-            add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
-            add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0)
+            add_ffn(r, il, W) < 0)
             return -1;
 #undef T
     }

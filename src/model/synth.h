@@ -1,7 +1,8 @@
 /* synth.h — random-weight models of real architectures' shapes (`hearth make-model`).
  *
  * A generated model has the tensor names, shapes and metadata that llama.cpp's converter writes
- * for the real model (TinyLlama, Llama 3.2 1B, Qwen2.5 0.5B, Qwen3 0.6B) plus small "tiny"
+ * for the real model (TinyLlama, Llama 3.2 1B, Qwen2.5 0.5B, Qwen3 0.6B, and the mixtures of
+ * experts Qwen1.5-MoE-A2.7B and Qwen3-30B-A3B) plus small "tiny"
  * shapes for tests, with deterministic random weights: each tensor's values are a function of
  * (seed, tensor name, row) only, so output does not depend on threads or generation order.
  * Matrices are ~N(0, 0.02) like a fresh init (a sum of four uniforms, cheap and close to
@@ -35,6 +36,9 @@ typedef struct {
      * cls.output head). A decoder with a pooling_type is an embedding model. */
     bool encoder;
     int32_t pooling;
+    /* mixture of experts (n_expert 0: dense): ffn_{gate,up,down}_exps of n_ff_exp (0: n_ff)
+     * and the ffn_gate_inp router; n_ff_shexp > 0 adds qwen2moe's shared expert */
+    int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */

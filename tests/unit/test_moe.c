@@ -1,0 +1,438 @@
+/* test_moe.c — mixture-of-experts models (qwen2moe, qwen3moe, Mixtral-style llama).
+ *
+ * Each model is regenerated with `hearth make-model`'s generator (synth.h, deterministic for a
+ * seed) and checked against references hearth did not write:
+ *   - tiny-qwen2moe and tiny-mixtral (f32 and a quantized type) against llama.cpp's
+ *     llama-server: next-token top-5 log-probs within 2e-3 (tests/data/moe/moe.reference.json,
+ *     tools/moe_reference.py);
+ *   - tiny-qwen3moe against a PyTorch model written from the Hugging Face Qwen3-MoE modeling
+ *     code (tests/data/moe/qwen3moe.reference.json, tools/qwen3moe_reference.py);
+ * plus batch invariance (a sequence decoded alone = decoded in a batch of 3, bit for bit),
+ * prompt chunking, and the loader's refusals of MoE keys hearth does not implement. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fixtures.h"
+#include "gguf/gguf.h"
+#include "model/hearth.h"
+#include "model/synth.h"
+
+static void make_model(char *path, size_t cap, const char *shape, const char *type, uint64_t seed) {
+    snprintf(path, cap, "/tmp/hearth_test_moe_%d_%s_%s_%llu.gguf", (int)getpid(), shape, type,
+             (unsigned long long)seed);
+    synth_params p = {.shape = shape, .seed = seed, .n_threads = 1};
+    he_error err = {0};
+    cr_assert_eq(quant_ftype_from_name(type, &p.ftype, &err), 0, "%s", err.msg);
+    cr_assert_eq(synth_make_model(&p, path, &err), 0, "make-model %s: %s", shape, err.msg);
+}
+
+static hearth_model *load_ok(const char *path) {
+    he_error err = {0};
+    hearth_model *m = hearth_model_load(path, NULL, &err);
+    cr_assert_not_null(m, "load %s: %s", path, err.msg);
+    return m;
+}
+
+static hearth_kv_type kv_type = HEARTH_KV_F16;
+
+static hearth_ctx *ctx_ok(const hearth_model *m, int n_seq, int n_batch) {
+    hearth_ctx_params p = hearth_ctx_params_default();
+    p.kv_type = kv_type;
+    p.n_ctx = 512;
+    p.n_seq = n_seq;
+    p.n_batch = n_batch;
+    p.n_threads = 2;
+    he_error err = {0};
+    hearth_ctx *c = hearth_ctx_new(m, &p, &err);
+    cr_assert_not_null(c, "ctx: %s", err.msg);
+    return c;
+}
+
+static void decode_ok(hearth_ctx *c, const hearth_batch *b) {
+    he_error err = {0};
+    cr_assert_eq(hearth_decode(c, b, &err), 0, "decode: %s", err.msg);
+}
+
+/* log-probs as llama-server computes them: tokens sorted by logit (descending), p = expf(l -
+ * max) summed in float in that order, p / sum, then logf */
+static const float *sort_logits;
+static int by_logit_desc(const void *a, const void *b) {
+    float la = sort_logits[*(const int *)a], lb = sort_logits[*(const int *)b];
+    if (la != lb) return la > lb ? -1 : 1;
+    return *(const int *)a - *(const int *)b;
+}
+static void server_logprobs(const float *x, int n, double *out) {
+    int *idx = malloc((size_t)n * sizeof *idx);
+    float *p = malloc((size_t)n * sizeof *p);
+    cr_assert(idx && p);
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    sort_logits = x;
+    qsort(idx, (size_t)n, sizeof *idx, by_logit_desc);
+    float max = x[idx[0]], sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        p[i] = expf(x[idx[i]] - max);
+        sum += p[i];
+    }
+    for (int i = 0; i < n; i++)
+        out[idx[i]] = (double)logf(p[i] / sum);
+    free(idx);
+    free(p);
+}
+
+/* Decodes ids into sequence 0 of a fresh context, in chunks of `chunk` tokens (the last token's
+ * logits asked), and returns the last token's log-probs in lp (n_vocab). */
+static void next_logprobs(const hearth_model *m, const int32_t *ids, int n, int chunk, double *lp) {
+    hearth_ctx *c = ctx_ok(m, 1, 128);
+    hearth_batch b;
+    hearth_batch_init(&b, 128);
+    for (int i = 0; i < n; i += chunk) {
+        hearth_batch_clear(&b);
+        for (int j = i; j < n && j < i + chunk; j++)
+            hearth_batch_add(&b, ids[j], j, 0, j == n - 1);
+        decode_ok(c, &b);
+    }
+    const float *x = hearth_logits(c, b.n_tokens - 1);
+    cr_assert_not_null(x);
+    server_logprobs(x, hearth_model_n_vocab(m), lp);
+    hearth_batch_deinit(&b);
+    hearth_ctx_free(c);
+}
+
+/* The file's sha256 as lowercase hex (65 bytes with the NUL). */
+static void file_sha256(const char *path, char hex[65]) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n), d[SHA256_DIGEST_LENGTH];
+    cr_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    SHA256(buf, (size_t)n, d);
+    free(buf);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static json_t *load_json(const char *rel) {
+    char path[1024];
+    fixture_path(path, sizeof path, rel);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    cr_assert_not_null(root, "%s: %s", path, je.text);
+    return root;
+}
+
+typedef struct {
+    double f32;        /* F32 models */
+    double quant;      /* quantized models, prompts up to 17 tokens */
+    double quant_long; /* quantized models, longer prompts */
+} tolerances;
+
+/* Every model of a reference file: each case's reference top-5 ids must have hearth log-probs
+ * within the tolerance (a near-tie may reorder them; the values still have to agree), and
+ * hearth's own best token must be one the reference ranks within it of its best. Prompts are
+ * decoded whole and in chunks of 3 (prompt and decode paths). Returns the largest difference. */
+static double check_reference_file(const char *rel, const char *only_shape, tolerances tl,
+                                   int *n_checked) {
+    json_t *root = load_json(rel);
+    json_t *models = json_object_get(root, "models");
+    cr_assert(json_is_array(models));
+    uint64_t seed = (uint64_t)json_integer_value(json_object_get(root, "seed"));
+    double worst = 0.0;
+    size_t mi;
+    json_t *mo;
+    json_array_foreach(models, mi, mo) {
+        const char *shape = json_string_value(json_object_get(mo, "shape"));
+        const char *type = json_string_value(json_object_get(mo, "type"));
+        cr_assert(shape && type);
+        if (only_shape && strcmp(shape, only_shape)) continue;
+        char path[256];
+        make_model(path, sizeof path, shape, type, seed);
+        /* the reference was computed on exactly this file: a generator change (synth.c) must
+         * regenerate the fixture (tests/data/moe/README.md), not be compared against it */
+        char sha[65];
+        file_sha256(path, sha);
+        const char *want = json_string_value(json_object_get(mo, "sha256"));
+        cr_assert(want && !strcmp(sha, want),
+                  "%s %s: generated file sha256 %s, the reference was made on %s: regenerate "
+                  "the fixture",
+                  shape, type, sha, want ? want : "?");
+        hearth_model *m = load_ok(path);
+        int nv = hearth_model_n_vocab(m);
+        double *lp = malloc((size_t)nv * sizeof *lp);
+        cr_assert_not_null(lp);
+        size_t ci;
+        json_t *cs;
+        json_array_foreach(json_object_get(mo, "cases"), ci, cs) {
+            json_t *ja = json_object_get(cs, "prompt_ids");
+            int n = (int)json_array_size(ja);
+            cr_assert(n >= 1 && n <= 128);
+            int32_t ids[128];
+            for (int i = 0; i < n; i++)
+                ids[i] = (int32_t)json_integer_value(json_array_get(ja, (size_t)i));
+            json_t *top = json_object_get(cs, "top5");
+            cr_assert_eq(json_array_size(top), 5);
+            const double tol = !strcmp(type, "f32") ? tl.f32 : n <= 17 ? tl.quant : tl.quant_long;
+            for (int chunk = 128; chunk >= 3; chunk = chunk == 128 ? 3 : 0) {
+                next_logprobs(m, ids, n, chunk, lp);
+                double ref_best = json_real_value(json_array_get(json_array_get(top, 0), 1));
+                for (size_t k = 0; k < 5; k++) {
+                    json_t *e = json_array_get(top, k);
+                    int id = (int)json_integer_value(json_array_get(e, 0));
+                    double ref = json_real_value(json_array_get(e, 1));
+                    cr_assert(id >= 0 && id < nv);
+                    double d = fabs(lp[id] - ref);
+                    if (d > worst) worst = d;
+                    cr_expect_leq(d, tol,
+                                  "%s %s case %zu (%d tokens, chunk %d): token %d log-prob %.6f, "
+                                  "reference %.6f",
+                                  shape, type, ci, n, chunk, id, lp[id], ref);
+                }
+                int best = 0;
+                for (int i = 1; i < nv; i++)
+                    if (lp[i] > lp[best]) best = i;
+                cr_expect_geq(lp[best], ref_best - tol, "%s %s case %zu: best %d", shape, type, ci,
+                              best);
+                cr_expect_leq(lp[best], ref_best + tol, "%s %s case %zu: best %d %.6f vs %.6f",
+                              shape, type, ci, best, lp[best], ref_best);
+                (*n_checked)++;
+            }
+        }
+        free(lp);
+        hearth_model_free(m);
+        unlink(path);
+    }
+    json_decref(root);
+    return worst;
+}
+
+/* Against llama-server (F16 KV cache, as the server ran). F32 models agree to 2.2e-5 (measured),
+ * so they are held to 2e-4, ten times tighter than the 2e-3 the issue asks: the experts' share
+ * of these random models' logits is small, and a wrong routing detail (e.g. top-k weights
+ * renormalized or not) moves log-probs by 2e-3 .. 2e-2. Quantized models agree bit for bit up to
+ * 17-token prompts (max 4.8e-7) and are held to 2e-3; from 33 tokens on llama.cpp's prompt
+ * matmuls round the Q8_0 activations differently now and then, and the same happens on the
+ * dense models (tiny-qwen2 Q8_0: 2.2e-3 at 33 tokens, 3.7e-3 at 70; tiny Q4_0: 2.8e-3 at 70;
+ * measured with tools/moe_reference.py MOE_REF_MODELS=...), so those cases get 5e-3. */
+static const tolerances server_tol = {.f32 = 2e-4, .quant = 2e-3, .quant_long = 5e-3};
+
+Test(moe, qwen2moe_matches_llama_server) {
+    int n = 0;
+    double worst = check_reference_file("moe/moe.reference.json", "tiny-qwen2moe", server_tol, &n);
+    cr_assert_geq(n, 20, "checked %d cases", n);
+    cr_log_info("tiny-qwen2moe vs llama-server: %d cases, max |d log-prob| %.2e", n, worst);
+}
+
+Test(moe, mixtral_matches_llama_server) {
+    int n = 0;
+    double worst = check_reference_file("moe/moe.reference.json", "tiny-mixtral", server_tol, &n);
+    cr_assert_geq(n, 20, "checked %d cases", n);
+    cr_log_info("tiny-mixtral vs llama-server: %d cases, max |d log-prob| %.2e", n, worst);
+}
+
+/* Against the PyTorch model (float32 throughout), with an F32 KV cache so that both sides keep
+ * K and V unrounded: measured 1.2e-6, held to 1e-4 (flipping the top-k renormalization moves
+ * these log-probs by up to 7.6e-3). */
+Test(moe, qwen3moe_matches_pytorch) {
+    int n = 0;
+    kv_type = HEARTH_KV_F32;
+    const tolerances tl = {.f32 = 1e-4, .quant = 2e-3, .quant_long = 2e-3};
+    double worst = check_reference_file("moe/qwen3moe.reference.json", NULL, tl, &n);
+    cr_assert_geq(n, 14, "checked %d cases", n);
+    cr_log_info("tiny-qwen3moe vs PyTorch: %d cases, max |d log-prob| %.2e", n, worst);
+}
+
+/* ---- Batch invariance ---- */
+
+/* Logits of every token of seq's ids decoded alone (prompt in chunks of `chunk`). */
+static void alone(const hearth_model *m, const int32_t *ids, int n, int chunk, float *out) {
+    const int nv = hearth_model_n_vocab(m);
+    hearth_ctx *c = ctx_ok(m, 1, 64);
+    hearth_batch b;
+    hearth_batch_init(&b, 64);
+    for (int i = 0; i < n; i += chunk) {
+        hearth_batch_clear(&b);
+        for (int j = i; j < n && j < i + chunk; j++)
+            hearth_batch_add(&b, ids[j], j, 0, true);
+        decode_ok(c, &b);
+        for (int j = 0; j < b.n_tokens; j++)
+            memcpy(out + (size_t)(i + j) * nv, hearth_logits(c, j), (size_t)nv * sizeof(float));
+    }
+    hearth_batch_deinit(&b);
+    hearth_ctx_free(c);
+}
+
+/* Three sequences decoded together — a prompt chunk of one beside single decode steps of the
+ * others, in varying mixes, so experts see different groups of rows — must give each token the
+ * logits it gets alone, bit for bit. */
+static void check_batch_invariance(const char *shape, const char *type) {
+    char path[256];
+    make_model(path, sizeof path, shape, type, 3);
+    hearth_model *m = load_ok(path);
+    const int nv = hearth_model_n_vocab(m);
+    enum { NS = 3, LEN = 24 };
+    int32_t ids[NS][LEN];
+    uint32_t x = 99;
+    for (int s = 0; s < NS; s++)
+        for (int i = 0; i < LEN; i++) {
+            x = x * 1103515245u + 12345u;
+            ids[s][i] = i == 0 ? 1 : 3 + (int32_t)((x >> 8) % (uint32_t)(nv - 3));
+        }
+    float *ref = malloc((size_t)NS * LEN * nv * sizeof(float));
+    float *got = malloc((size_t)NS * LEN * nv * sizeof(float));
+    cr_assert(ref && got);
+    for (int s = 0; s < NS; s++)
+        alone(m, ids[s], LEN, 1 + s * 7, ref + (size_t)s * LEN * nv);
+
+    hearth_ctx *c = ctx_ok(m, NS, 64);
+    hearth_batch b;
+    hearth_batch_init(&b, 64);
+    int done[NS] = {0};
+    /* per step, how many tokens each sequence adds */
+    static const int plan[][NS] = {{8, 1, 0}, {1, 5, 3},   {1, 1, 9}, {6, 6, 1},
+                                   {8, 1, 1}, {0, 10, 10}, {0, 0, 0}};
+    for (int step = 0;; step++) {
+        bool last = plan[step][0] + plan[step][1] + plan[step][2] == 0;
+        hearth_batch_clear(&b);
+        for (int s = 0; s < NS; s++) {
+            int k = last ? LEN - done[s] : plan[step][s];
+            if (done[s] + k > LEN) k = LEN - done[s];
+            for (int i = 0; i < k; i++)
+                hearth_batch_add(&b, ids[s][done[s] + i], done[s] + i, s, true);
+        }
+        if (b.n_tokens) {
+            decode_ok(c, &b);
+            for (int j = 0; j < b.n_tokens; j++)
+                memcpy(got + ((size_t)b.seq_id[j] * LEN + (size_t)b.pos[j]) * nv,
+                       hearth_logits(c, j), (size_t)nv * sizeof(float));
+            for (int j = 0; j < b.n_tokens; j++)
+                done[b.seq_id[j]]++;
+        }
+        if (last) break;
+    }
+    for (int s = 0; s < NS; s++)
+        cr_assert_eq(done[s], LEN);
+    for (size_t i = 0; i < (size_t)NS * LEN * nv; i++)
+        cr_assert_eq(ref[i], got[i], "%s %s: logit %zu (seq %zu pos %zu) %g alone, %g batched",
+                     shape, type, i, i / ((size_t)LEN * nv), (i / nv) % LEN, (double)ref[i],
+                     (double)got[i]);
+    free(ref);
+    free(got);
+    hearth_batch_deinit(&b);
+    hearth_ctx_free(c);
+    hearth_model_free(m);
+    unlink(path);
+}
+
+Test(moe, batch_invariance_qwen2moe) {
+    check_batch_invariance("tiny-qwen2moe", "f32");
+    check_batch_invariance("tiny-qwen2moe", "q4_0");
+}
+Test(moe, batch_invariance_qwen3moe) { check_batch_invariance("tiny-qwen3moe", "q8_0"); }
+Test(moe, batch_invariance_mixtral) { check_batch_invariance("tiny-mixtral", "q4_k"); }
+
+/* ---- Loader ---- */
+
+/* Rewrites a generated model's metadata: key set to a u32 (or removed when val < 0). */
+static void rewrite_key(const char *src, const char *dst, const char *key, int64_t val,
+                        bool as_bool) {
+    he_error err = {0};
+    gguf_file *f = gguf_open(src, &err);
+    cr_assert_not_null(f, "%s", err.msg);
+    gguf_writer *w = gguf_writer_new();
+    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
+        gguf_str k = gguf_key(f, i);
+        if (k.len == strlen(key) && !memcmp(k.ptr, key, k.len)) continue;
+        gguf_writer_copy_kv(w, f, i);
+    }
+    if (val >= 0) {
+        if (as_bool)
+            gguf_writer_set_bool(w, key, val != 0);
+        else
+            gguf_writer_set_u32(w, key, (uint32_t)val);
+    }
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
+                     "%s", err.msg);
+    }
+    cr_assert_eq(gguf_writer_write(w, dst, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    gguf_close(f);
+}
+
+static void expect_refused(const char *src, const char *key, int64_t val, he_code code,
+                           const char *needle) {
+    char dst[256];
+    snprintf(dst, sizeof dst, "%s.edit.gguf", src);
+    rewrite_key(src, dst, key, val, false);
+    he_error err = {0};
+    hearth_model *m = hearth_model_load(dst, NULL, &err);
+    cr_assert_null(m, "%s = %lld should be refused", key, (long long)val);
+    cr_assert_eq(err.code, code, "%s: code %d (%s)", key, (int)err.code, err.msg);
+    cr_assert_not_null(strstr(err.msg, needle), "'%s' should name '%s'", err.msg, needle);
+    unlink(dst);
+}
+
+Test(moe, loader_refuses_what_it_does_not_implement) {
+    char path[256];
+    make_model(path, sizeof path, "tiny-qwen2moe", "f32", 5);
+    expect_refused(path, "qwen2moe.expert_count", -1, HE_FORMAT, "qwen2moe.expert_count");
+    expect_refused(path, "qwen2moe.expert_used_count", 9, HE_FORMAT, "qwen2moe.expert_used_count");
+    expect_refused(path, "qwen2moe.expert_used_count", 0, HE_FORMAT, "qwen2moe.expert_used_count");
+    expect_refused(path, "qwen2moe.expert_gating_func", 2, HE_UNSUPPORTED,
+                   "qwen2moe.expert_gating_func");
+    expect_refused(path, "qwen2moe.expert_shared_count", 2, HE_UNSUPPORTED,
+                   "qwen2moe.expert_shared_count");
+    expect_refused(path, "qwen2moe.leading_dense_block_count", 1, HE_UNSUPPORTED,
+                   "qwen2moe.leading_dense_block_count");
+    /* expert sizes that do not match the tensors: the shape error names the tensor */
+    expect_refused(path, "qwen2moe.expert_feed_forward_length", 64, HE_FORMAT,
+                   "ffn_gate_exps.weight");
+    unlink(path);
+
+    make_model(path, sizeof path, "tiny-mixtral", "f32", 5);
+    expect_refused(path, "llama.expert_count", 16, HE_FORMAT, "ffn_gate_inp.weight");
+    /* without expert_count a llama file with experts lacks the dense FFN tensors */
+    expect_refused(path, "llama.expert_count", -1, HE_FORMAT, "ffn_gate.weight");
+    unlink(path);
+}
+
+/* expert_weights_norm, when present, decides the renormalization: flipping it on qwen3moe
+ * changes the logits (the key is read, not ignored), and writing the default changes nothing. */
+Test(moe, expert_weights_norm_is_read) {
+    char path[256], on[300], off[300];
+    make_model(path, sizeof path, "tiny-qwen3moe", "f32", 5);
+    snprintf(on, sizeof on, "%s.on.gguf", path);
+    snprintf(off, sizeof off, "%s.off.gguf", path);
+    rewrite_key(path, on, "qwen3moe.expert_weights_norm", 1, true);
+    rewrite_key(path, off, "qwen3moe.expert_weights_norm", 0, true);
+    const int32_t ids[] = {1, 50, 60, 70, 80, 90};
+    double lp_def[1024], lp_on[1024], lp_off[1024];
+    const char *paths[] = {path, on, off};
+    double *outs[] = {lp_def, lp_on, lp_off};
+    for (int i = 0; i < 3; i++) {
+        hearth_model *m = load_ok(paths[i]);
+        cr_assert_leq(hearth_model_n_vocab(m), 1024);
+        next_logprobs(m, ids, 6, 6, outs[i]);
+        hearth_model_free(m);
+        unlink(paths[i]);
+    }
+    double d_on = 0, d_off = 0;
+    for (int i = 0; i < 700; i++) {
+        d_on = fmax(d_on, fabs(lp_def[i] - lp_on[i]));
+        d_off = fmax(d_off, fabs(lp_def[i] - lp_off[i]));
+    }
+    cr_assert_eq(d_on, 0.0, "writing the default changed the output by %g", d_on);
+    cr_assert_gt(d_off, 1e-4, "expert_weights_norm = false changed nothing");
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""qwen3moe_reference.py — a PyTorch Qwen3-MoE forward pass, written from the public Hugging
+Face modeling code (transformers' models/qwen3_moe/modeling_qwen3_moe.py: Qwen3MoeRMSNorm,
+Qwen3MoeAttention with per-head q_norm/k_norm and rotate_half RoPE, Qwen3MoeSparseMoeBlock with
+a softmax router, top-k and norm_topk_prob), run on hearth's tiny-qwen3moe model to give the
+fixture tests/unit/test_moe.c compares hearth with.
+
+Reads the F32 GGUF itself (a minimal reader: metadata and F32 tensors; llama.cpp's converter
+does not permute Q/K for Qwen, so GGUF matrices are the HF Linear weights) and writes, for the
+same prompts as tools/moe_reference.py, the next-token top-5 log-probs (log_softmax in float64
+of the float32 logits). Needs Debian's python3-torch and python3-numpy.
+
+  /usr/bin/python3 tools/qwen3moe_reference.py build/release/hearth tests/data/moe/qwen3moe.reference.json
+"""
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+SEED = 7
+LENGTHS = [1, 2, 5, 9, 17, 33, 70]
+
+
+def prompt_ids(n, n_vocab, salt):
+    ids, x = [1], 12345 + 7919 * salt
+    for _ in range(n - 1):
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        ids.append(3 + x % (n_vocab - 3))
+    return ids
+
+
+# ---- GGUF (v3) reader: metadata and F32 tensors ----
+
+def read_gguf(path):
+    data = open(path, "rb").read()
+    off = 0
+
+    def take(fmt):
+        nonlocal off
+        v = struct.unpack_from("<" + fmt, data, off)
+        off += struct.calcsize("<" + fmt)
+        return v[0]
+
+    def string():
+        nonlocal off
+        n = take("Q")
+        s = data[off:off + n].decode("utf-8", "replace")
+        off += n
+        return s
+
+    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q",
+              12: "d"}
+
+    def value(t):
+        if t in scalar:
+            return take(scalar[t])
+        if t == 8:
+            return string()
+        if t == 9:
+            et, n = take("I"), take("Q")
+            return [value(et) for _ in range(n)]
+        raise ValueError(f"gguf value type {t}")
+
+    assert data[:4] == b"GGUF"
+    off = 4
+    take("I")  # version
+    n_tensors, n_kv = take("Q"), take("Q")
+    meta = {}
+    for _ in range(n_kv):
+        k = string()
+        meta[k] = value(take("I"))
+    infos = []
+    for _ in range(n_tensors):
+        name = string()
+        nd = take("I")
+        ne = [take("Q") for _ in range(nd)]
+        typ, toff = take("I"), take("Q")
+        infos.append((name, ne, typ, toff))
+    align = meta.get("general.alignment", 32)
+    base = (off + align - 1) // align * align
+    tensors = {}
+    for name, ne, typ, toff in infos:
+        assert typ == 0, f"{name}: only F32 tensors are read"
+        count = int(np.prod(ne))
+        a = np.frombuffer(data, np.float32, count, base + toff)
+        tensors[name] = torch.from_numpy(a.reshape(list(reversed(ne))).copy())
+    return meta, tensors
+
+
+# ---- The model, after Hugging Face's Qwen3MoeForCausalLM ----
+
+def rms_norm(x, w, eps):
+    x32 = x.to(torch.float32)
+    var = x32.pow(2).mean(-1, keepdim=True)
+    return w * (x32 * torch.rsqrt(var + eps))
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def forward(meta, T, ids):
+    a = "qwen3moe"
+    E = meta[f"{a}.embedding_length"]
+    n_layer = meta[f"{a}.block_count"]
+    n_head = meta[f"{a}.attention.head_count"]
+    n_kv = meta[f"{a}.attention.head_count_kv"]
+    hd = meta[f"{a}.attention.key_length"]
+    eps = meta[f"{a}.attention.layer_norm_rms_epsilon"]
+    theta = meta[f"{a}.rope.freq_base"]
+    n_exp = meta[f"{a}.expert_count"]
+    k_used = meta[f"{a}.expert_used_count"]
+    norm_topk = meta.get(f"{a}.expert_weights_norm", True)
+    n = len(ids)
+
+    x = T["token_embd.weight"][torch.tensor(ids)]  # (n, E)
+    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    pos = torch.arange(n).float()
+    freqs = torch.outer(pos, inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()  # (n, hd)
+    mask = torch.full((n, n), float("-inf")).triu(1)
+
+    for l in range(n_layer):
+        p = f"blk.{l}."
+        h = rms_norm(x, T[p + "attn_norm.weight"], eps)
+        q = (h @ T[p + "attn_q.weight"].T).view(n, n_head, hd)
+        k = (h @ T[p + "attn_k.weight"].T).view(n, n_kv, hd)
+        v = (h @ T[p + "attn_v.weight"].T).view(n, n_kv, hd)
+        q = rms_norm(q, T[p + "attn_q_norm.weight"], eps).transpose(0, 1)  # (H, n, hd)
+        k = rms_norm(k, T[p + "attn_k_norm.weight"], eps).transpose(0, 1)
+        v = v.transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        rep = n_head // n_kv
+        k = k.repeat_interleave(rep, dim=0)
+        v = v.repeat_interleave(rep, dim=0)
+        att = (q @ k.transpose(1, 2)) / (hd ** 0.5) + mask
+        att = torch.softmax(att.to(torch.float32), dim=-1)
+        o = (att @ v).transpose(0, 1).reshape(n, n_head * hd)
+        x = x + o @ T[p + "attn_output.weight"].T
+
+        # Qwen3MoeSparseMoeBlock
+        h = rms_norm(x, T[p + "ffn_norm.weight"], eps)
+        router_logits = h @ T[p + "ffn_gate_inp.weight"].T  # (n, n_exp)
+        rw = torch.softmax(router_logits, dim=1, dtype=torch.float)
+        rw, sel = torch.topk(rw, k_used, dim=-1)
+        if norm_topk:
+            rw = rw / rw.sum(dim=-1, keepdim=True)
+        out = torch.zeros_like(h)
+        G, U, D = (T[p + "ffn_gate_exps.weight"], T[p + "ffn_up_exps.weight"],
+                   T[p + "ffn_down_exps.weight"])
+        for e in range(n_exp):
+            tok, slot = torch.where(sel == e)
+            if tok.numel() == 0:
+                continue
+            he = h[tok]
+            ye = (torch.nn.functional.silu(he @ G[e].T) * (he @ U[e].T)) @ D[e].T
+            out.index_add_(0, tok, ye * rw[tok, slot, None])
+        x = x + out
+
+    x = rms_norm(x, T["output_norm.weight"], eps)
+    w_out = T.get("output.weight", T["token_embd.weight"])
+    return x[-1] @ w_out.T
+
+
+def main():
+    hearth, out = sys.argv[1:3]
+    torch.set_num_threads(2)
+    tmp = tempfile.mkdtemp()
+    path = os.path.join(tmp, "tiny-qwen3moe-f32.gguf")
+    subprocess.run([hearth, "make-model", "--shape", "tiny-qwen3moe", "--type", "f32", "--seed",
+                    str(SEED), path], check=True)
+    sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    meta, T = read_gguf(path)
+    n_vocab = T["token_embd.weight"].shape[0]
+    cases = []
+    with torch.no_grad():
+        for i, n in enumerate(LENGTHS):
+            ids = prompt_ids(n, n_vocab, i)
+            logits = forward(meta, T, ids)
+            lp = torch.log_softmax(logits.to(torch.float64), dim=-1)
+            top = torch.topk(lp, 5)
+            cases.append({"prompt_ids": ids,
+                          "top5": [[int(t), float(v)] for v, t in zip(top.values, top.indices)]})
+    result = {"how": ("/usr/bin/python3 tools/qwen3moe_reference.py build/release/hearth "
+                      "tests/data/moe/qwen3moe.reference.json (PyTorch %s, float32, CPU)"
+                      % torch.__version__),
+              "seed": SEED,
+              "models": [{"shape": "tiny-qwen3moe", "type": "f32", "sha256": sha,
+                          "cases": cases}]}
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
