@@ -555,6 +555,10 @@ static int add3(synth_run *r, const char *name, gen_kind kind, float std, int64_
     return 0;
 }
 
+static int add(synth_run *r, const char *name, gen_kind kind, float std, int64_t ne0, int64_t ne1) {
+    return add3(r, name, kind, std, ne0, ne1, 0);
+}
+
 /* BERT-family tensors, named as llama.cpp's converter names them. */
 static int add_encoder_tensors(synth_run *r, int32_t n_vocab, int32_t n_types) {
     const synth_shape *s = r->s;
@@ -602,8 +606,7 @@ static int add_encoder_tensors(synth_run *r, int32_t n_vocab, int32_t n_types) {
          add(r, "cls.output.weight", GEN_NORMAL, 0.5f, E, 1) < 0 ||
          add(r, "cls.output.bias", GEN_NORMAL, W, 1, 0) < 0))
         return -1;
-static int add(synth_run *r, const char *name, gen_kind kind, float std, int64_t ne0, int64_t ne1) {
-    return add3(r, name, kind, std, ne0, ne1, 0);
+    return 0;
 }
 
 /* The FFN of one layer: dense, or routed experts (+ a shared expert). The router's weights get
