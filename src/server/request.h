@@ -105,6 +105,10 @@ typedef struct {
      * reasoning_effort or Ollama's think); -1 when the request does not say. */
     int32_t reasoning_budget;
     json_t *template_kwargs; /* chat_template_kwargs object, or NULL */
+    /* Ollama keep_alive in seconds (SRV_KEEP_ALIVE_FOREVER: -1 forever); has_keep_alive false
+     * when the request does not say (the server's default applies). */
+    double keep_alive;
+    bool has_keep_alive;
 } srv_request;
 
 typedef struct {
