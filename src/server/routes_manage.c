@@ -276,8 +276,13 @@ static void reap(srv_http *h) {
     }
     for (int i = 0; i < n_gone; i++) res_drop(sm, gone[i]);
     pthread_mutex_unlock(&sm->mu);
-    for (int i = 0; i < n_gone; i++)
-        if (srv_registry_remove(h->reg, gone[i]) == 0) log_info("serve: '%s' unloaded (keep_alive expired)", gone[i]);
+    for (int i = 0; i < n_gone; i++) {
+        srv_model *m = srv_registry_acquire(h->reg, gone[i]);
+        if (!m) continue;
+        srv_model_release(m);
+        log_info("serve: '%s' unloading (keep_alive expired)", gone[i]);
+        srv_registry_remove(h->reg, gone[i]);
+    }
 }
 
 /* Makes room for need bytes (sm->mu held on entry and exit; dropped around unloads). 0, or -1
