@@ -152,6 +152,9 @@ bool http_store_load(http_req *q, const char *name, srv_api api, enum MHD_Result
 void http_store_touch(srv_http *h, srv_model *m, const srv_request *r);
 /* keep_alive 0 on a load request: unloads a store model now; false for a pinned one. */
 bool http_store_unload(srv_http *h, srv_model *m);
+/* Store mode: appends {"id", "object", "created", "owned_by"} for every stored model not in data
+ * yet (/v1/models). */
+void http_store_list_models(srv_http *h, json_t *data);
 int http_store_start(srv_http *h, const srv_http_config *cfg);
 int http_store_worker_start(srv_http *h);
 /* Answers the queued tasks 503, finishes the one running, joins the manager (before MHD stops);

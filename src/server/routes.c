@@ -915,16 +915,17 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         srv_request_free(&r);
         return res;
     }
-    http_store_touch(q->h, m, &r); /* keep_alive */
     if ((api == SRV_API_OLLAMA_CHAT && json_array_size(r.messages) == 0) ||
         (api == SRV_API_OLLAMA_GENERATE && !r.prompt[0] && !r.system)) {
         /* Ollama's load request; with keep_alive 0 its unload request */
         bool unloaded = r.has_keep_alive && r.keep_alive == 0 && http_store_unload(q->h, m);
+        if (!unloaded) http_store_touch(q->h, m, &r);
         srv_model_release(m);
         enum MHD_Result res = ollama_load_reply(q, &r, unloaded ? "unload" : "load");
         srv_request_free(&r);
         return res;
     }
+    http_store_touch(q->h, m, &r); /* keep_alive (0: unloaded once this generation ends) */
     int32_t *toks = NULL;
     size_t n = 0;
     prompt_info pi = {0};
@@ -1195,6 +1196,7 @@ enum MHD_Result route_models(http_req *q, const char *id) {
                                               (json_int_t)created, "owned_by", "hearth"));
     }
     srv_names_free(names, n);
+    http_store_list_models(h, data); /* store mode: the stored models not loaded yet */
     return http_respond_json(q, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 

@@ -301,20 +301,25 @@ static int admit(srv_http *h, struct http_mtask *t, const char *name, const srv_
                          "server's whole memory budget of %s (--max-memory)",
                          name, need, w, kv, p->n_ctx, sc, budget);
     for (;;) {
+        /* every served model counts, pinned ones (command line, --config) included */
         uint64_t used = 0;
         int lru = -1;
         double lru_idle = -1;
-        for (int i = 0; i < sm->n; i++) {
-            srv_model *m = srv_registry_acquire(h->reg, sm->r[i].name);
+        int nn = 0;
+        char **names = srv_registry_names(h->reg, &nn);
+        for (int i = 0; i < nn; i++) {
+            srv_model *m = srv_registry_acquire(h->reg, names[i]);
             if (!m) continue;
-            used += sm->r[i].pred.total;
+            resident *e = res_of(sm, m);
+            used += e->pred.total;
             double idle = srv_model_idle_seconds(m);
             srv_model_release(m);
-            if (sm->r[i].store && idle >= 0 && idle > lru_idle) {
-                lru = i;
+            if (e->store && idle >= 0 && idle > lru_idle) {
+                lru = (int)(e - sm->r);
                 lru_idle = idle;
             }
         }
+        srv_names_free(names, nn);
         if (used + p->total <= sm->budget) return 0;
         if (lru < 0) {
             char u[32];
@@ -706,6 +711,30 @@ enum MHD_Result route_pull_push(http_req *q, bool push) {
 }
 
 /* ---- describing models: /api/tags, /api/ps, /api/show ---- */
+
+void http_store_list_models(srv_http *h, json_t *data) {
+    if (!h->sm) return;
+    he_error err;
+    store *s = store_open(NULL, &err);
+    char **list = NULL;
+    int nl = s ? store_list(s, &list, &err) : 0;
+    for (int i = 0; i < nl; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < json_array_size(data) && !seen; k++)
+            seen = !strcmp(json_string_value(json_object_get(json_array_get(data, k), "id")), list[i]);
+        store_manifest m;
+        struct tm tm = {0};
+        int64_t created = 0;
+        if (!seen && store_manifest_read(s, list[i], &m, &err) == 0) {
+            if (strptime(m.imported_at, "%Y-%m-%dT%H:%M:%SZ", &tm)) created = (int64_t)timegm(&tm);
+            json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", list[i], "object", "model", "created",
+                                                  (json_int_t)created, "owned_by", "hearth"));
+        }
+        free(list[i]);
+    }
+    free(list);
+    store_close(s);
+}
 
 /* An identity digest for a model file that is not in the store (not the content hash, which
  * would mean reading gigabytes): SHA-256 of "path:size:mtime", so it changes when the file

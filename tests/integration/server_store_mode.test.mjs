@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,8 @@ test('store mode: list, generate on a model not loaded, show, ps, keep_alive', a
     const ollama = new Ollama({ host: srv.url });
     assert.deepEqual(names(await ollama.list()), ['qwen', 'tiny:1m']);
     assert.deepEqual((await ollama.ps()).models, [], 'nothing loaded at start');
+    const v1 = await (await fetch(`${srv.url}/v1/models`)).json();
+    assert.deepEqual(v1.data.map((m) => m.id).sort(), ['qwen', 'tiny:1m'], '/v1/models lists the store too');
     const tags = (await ollama.list()).models.find((m) => m.name === 'qwen');
     assert.equal(tags.details.family, 'qwen3');
     assert.equal(tags.details.quantization_level, 'Q8_0');
@@ -150,6 +152,25 @@ test('store mode: create, copy, delete reflected in list and `hearth ls`; pull r
     assert.match(hearth(['ls']), /^fromfile\s/m);
     await assert.rejects(ollama.pull({ model: 'llama3', stream: false }), /never downloads.*hearth import/);
     await assert.rejects(ollama.push({ model: 'qwen', stream: false }), /never uploads/);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('--config names coexist with store names (--store) and stay pinned', async () => {
+  writeFileSync(join(dir, 'h.conf'), `[pinned]\nmodel = ${join(dir, 't.gguf')}\n`);
+  const srv = await startServer(['-t', '2', '--config', join(dir, 'h.conf'), '--store']);
+  try {
+    const ollama = new Ollama({ host: srv.url });
+    const listed = names(await ollama.list());
+    for (const n of ['pinned', 'qwen', 'tiny:1m']) assert.ok(listed.includes(n), `${n} in ${listed}`);
+    await ollama.generate({ model: 'qwen', prompt: '' });
+    const ps = (await ollama.ps()).models;
+    assert.deepEqual(ps.map((m) => m.name).sort(), ['pinned', 'qwen']);
+    assert.ok(ps.every((m) => m.size > 0));
+    const r = await ollama.generate({ model: 'pinned', prompt: '', keep_alive: 0 });
+    assert.equal(r.done_reason, 'load', 'a pinned name is not unloaded');
+    assert.deepEqual((await ollama.ps()).models.map((m) => m.name).sort(), ['pinned', 'qwen']);
   } finally {
     await srv.stop();
   }
