@@ -4,6 +4,8 @@
 # (store mode, -t 2), then the load time (the server's log), the predicted size (/api/ps), and
 # the server's VmRSS before the load, after it, and after a 256-token generation.
 #   scripts/measure-store-memory.sh A.gguf [B.gguf ...]
+#   SERVE_ARGS="--slots 1 --ctx 300" scripts/measure-store-memory.sh ...   (a KV cache the 256
+#   tokens nearly fill: the prediction counts the whole KV, RSS only the pages written)
 set -euo pipefail
 BIN=${HEARTH_BIN:-$(dirname "$0")/../build/release/hearth}
 port=18731
@@ -12,7 +14,7 @@ for f in "$@"; do
     home=$(mktemp -d)
     HEARTH_HOME=$home "$BIN" import "$f" --name m >/dev/null 2>&1
     log=$home/serve.log
-    HEARTH_HOME=$home "$BIN" serve -t 2 --port $port --max-memory 64G >"$log" 2>&1 &
+    HEARTH_HOME=$home "$BIN" serve -t 2 --port $port --max-memory 64G ${SERVE_ARGS:-} >"$log" 2>&1 &
     pid=$!
     until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
     rss() { awk '/VmRSS/ {print $2 * 1024}' /proc/$pid/status; }
