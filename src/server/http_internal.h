@@ -98,6 +98,7 @@ typedef struct {
     void *gen;         /* a parked non-streaming generation (routes.c) */
     struct http_swap *swap; /* a parked swap (routes_swap.c) */
     struct http_mtask *mtask; /* a parked load or model operation (routes_manage.c) */
+    double load_seconds;      /* store mode: the load this request waited for (load_duration) */
     bool admin;        /* sent the admin credential (X-Hearth-Admin) */
 } http_req;
 

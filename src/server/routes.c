@@ -153,6 +153,7 @@ typedef struct {
     int32_t *ctx_toks;  /* /api/generate: prompt + generated token ids, returned as `context` */
     size_t n_ctx_toks, cap_ctx_toks;
     srv_event done_ev;  /* non-streaming: the DONE or ERROR event (text pointers not kept) */
+    double load_s;      /* store mode: seconds this request waited for its model to load */
 } gen;
 
 static void gen_destroy(gen *g) {
@@ -238,7 +239,8 @@ static json_t *usage_json(const srv_event *ev) {
 static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
     int32_t evaluated = ev->n_prompt - ev->n_prompt_cached;
     json_object_set_new(o, "total_duration", json_integer((json_int_t)((http_now() - g->t0) * 1e9)));
-    json_object_set_new(o, "load_duration", json_integer(0)); /* the model was already resident */
+    /* 0 when the model was resident; store mode: the load this request waited for */
+    json_object_set_new(o, "load_duration", json_integer((json_int_t)(g->load_s * 1e9)));
     json_object_set_new(o, "prompt_eval_count", json_integer(evaluated > 0 ? evaluated : 0));
     json_object_set_new(o, "prompt_eval_duration", json_integer((json_int_t)(ev->prompt_ms * 1e6)));
     json_object_set_new(o, "eval_count", json_integer(ev->n_generated));
@@ -1125,6 +1127,7 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         return http_error_nomem(q);
     }
     g->t0 = q->t0;
+    g->load_s = q->load_seconds;
     g->parse_calls = parse_calls;
     g->family = pi.family;
     g->reasoning = pi.reasoning;

@@ -58,6 +58,14 @@ struct http_mtask {
     char code[48];
     char msg[600];
     json_t *lines; /* T_CREATE: the status lines (Ollama's progress) */
+    /* T_CREATE streamed: the NDJSON not yet read by MHD, and the reader's state (sm->mu);
+     * refs: the manager and the response each hold one */
+    bool streaming, reader_suspended;
+    char *out;
+    size_t out_len, out_off;
+    int refs;
+    double last_progress;
+    double load_s; /* T_LOAD: how long the load took (0: it was loaded already) */
     struct http_mtask *next;
 };
 
@@ -83,6 +91,7 @@ static double now_s(void) {
 
 static void task_free(struct http_mtask *t) {
     if (!t) return;
+    free(t->out);
     free(t->a);
     free(t->b);
     srv_create_free(&t->create);
@@ -385,6 +394,7 @@ static void run_load(srv_http *h, struct http_mtask *t) {
         return;
     }
     double secs = now_s() - t0;
+    t->load_s = secs;
     uint64_t rss1 = srv_mem_rss();
     pthread_mutex_lock(&sm->mu);
     resident *e = res_add(sm, canon);
@@ -420,8 +430,38 @@ static int create_file_source(srv_http *h, struct http_mtask *t, char *real, siz
     return task_fail(t, 403, "path_not_allowed", "The file is not under a model directory of this server (--model-dir).");
 }
 
-static void line(struct http_mtask *t, const char *status) {
-    json_array_append_new(t->lines, json_pack("{s:s}", "status", status));
+/* One progress object: kept for the final answer, and when streaming handed to the reader now. */
+static void emit(struct http_mtask *t, json_t *o) {
+    if (t->streaming && o) {
+        char *l = json_dumps(o, JSON_COMPACT);
+        struct http_store *sm = t->h->sm;
+        pthread_mutex_lock(&sm->mu);
+        if (l) {
+            size_t n = strlen(l);
+            t->out = xrealloc(t->out, t->out_len + n + 2);
+            memcpy(t->out + t->out_len, l, n);
+            t->out_len += n;
+            t->out[t->out_len++] = '\n';
+        }
+        if (t->reader_suspended) {
+            t->reader_suspended = false;
+            MHD_resume_connection(t->conn);
+        }
+        pthread_mutex_unlock(&sm->mu);
+        free(l);
+    }
+    if (o) json_array_append_new(t->lines, o);
+}
+
+static void line(struct http_mtask *t, const char *status) { emit(t, json_pack("{s:s}", "status", status)); }
+
+/* store_import's progress as Ollama's pull/create progress lines, at most every 100 ms. */
+static void import_progress(void *ud, const char *phase, uint64_t done, uint64_t total) {
+    struct http_mtask *t = ud;
+    double now = now_s();
+    if (done < total && now - t->last_progress < 0.1) return;
+    t->last_progress = now;
+    emit(t, json_pack("{s:s, s:I, s:I}", "status", phase, "total", (json_int_t)total, "completed", (json_int_t)done));
 }
 
 static void run_create(srv_http *h, struct http_mtask *t) {
@@ -441,7 +481,8 @@ static void run_create(srv_http *h, struct http_mtask *t) {
     if (!from_store) {
         if (create_file_source(h, t, real, sizeof real)) goto out;
         line(t, "parsing GGUF");
-        if (store_import(s, real, c->model, NULL, NULL, 0, &err)) {
+        store_import_opts io = {.progress = import_progress, .progress_ud = t};
+        if (store_import(s, real, c->model, &io, NULL, 0, &err)) {
             task_fail(t, 422, "create_failed", "import failed: %s", err.msg);
             goto out;
         }
@@ -561,14 +602,33 @@ static void *manager_main(void *arg) {
             pthread_mutex_lock(&sm->mu);
         }
         t->done = true;
-        if (t->abandoned) task_free(t);
-        else MHD_resume_connection(t->conn);
+        if (t->streaming) {
+            /* an error after the stream began is its last line, as Ollama's */
+            if (t->status) {
+                pthread_mutex_unlock(&sm->mu);
+                emit(t, json_pack("{s:s}", "error", t->msg));
+                pthread_mutex_lock(&sm->mu);
+            }
+            if (t->reader_suspended) {
+                t->reader_suspended = false;
+                MHD_resume_connection(t->conn);
+            }
+            if (--t->refs == 0) task_free(t);
+        } else if (t->abandoned) {
+            task_free(t);
+        } else {
+            MHD_resume_connection(t->conn);
+        }
     }
     pthread_mutex_unlock(&sm->mu);
     return NULL;
 }
 
-/* Queues t and parks the connection (the manager resumes it). */
+static ssize_t create_reader(void *cls, uint64_t pos, char *buf, size_t max);
+static void create_reader_free(void *cls);
+
+/* Queues t and parks the connection (the manager resumes it); a streamed create answers at
+ * once with a response that the manager's progress lines feed. */
 static enum MHD_Result enqueue(http_req *q, struct http_mtask *t) {
     struct http_store *sm = q->h->sm;
     t->h = q->h;
@@ -580,15 +640,53 @@ static enum MHD_Result enqueue(http_req *q, struct http_mtask *t) {
         task_free(t);
         return http_error(q, 429, NULL, "rate_limit_exceeded", "Too many model operations are waiting; retry shortly.");
     }
+    if (t->streaming) t->refs = 2; /* the manager's and the response's */
     if (sm->tail) sm->tail->next = t;
     else sm->head = t;
     sm->tail = t;
     sm->queued++;
-    q->mtask = t;
-    MHD_suspend_connection(q->conn); /* under mu: the manager cannot resume it before this */
+    if (!t->streaming) {
+        q->mtask = t;
+        MHD_suspend_connection(q->conn); /* under mu: the manager cannot resume it before this */
+    }
     pthread_cond_signal(&sm->cv);
     pthread_mutex_unlock(&sm->mu);
+    if (t->streaming) return http_respond_stream(q, create_reader, t, create_reader_free, "application/x-ndjson");
     return MHD_YES;
+}
+
+static ssize_t create_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    struct http_mtask *t = cls;
+    struct http_store *sm = t->h->sm;
+    pthread_mutex_lock(&sm->mu);
+    ssize_t r = 0;
+    if (t->out_off < t->out_len) {
+        size_t n = t->out_len - t->out_off;
+        if (n > max) n = max;
+        memcpy(buf, t->out + t->out_off, n);
+        t->out_off += n;
+        r = (ssize_t)n;
+    } else if (t->done) {
+        r = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* nothing yet: park until the manager has a line (returning 0 unparked would spin) */
+        t->reader_suspended = true;
+        MHD_suspend_connection(t->conn);
+    }
+    pthread_mutex_unlock(&sm->mu);
+    return r;
+}
+
+static void create_reader_free(void *cls) {
+    struct http_mtask *t = cls;
+    struct http_store *sm = t->h->sm;
+    pthread_mutex_lock(&sm->mu);
+    t->reader_suspended = false; /* the connection is gone: never resume it */
+    t->abandoned = true;
+    bool last = --t->refs == 0;
+    pthread_mutex_unlock(&sm->mu);
+    if (last) task_free(t);
 }
 
 bool http_store_load(http_req *q, const char *name, srv_api api, enum MHD_Result *res) {
@@ -616,24 +714,10 @@ enum MHD_Result route_manage_resume(http_req *q) {
     if (t->status) {
         r = http_error(q, t->status, NULL, t->code, "%s", t->msg);
     } else if (t->kind == T_LOAD) {
+        q->load_seconds = t->load_s; /* Ollama's load_duration */
         r = route_generate(q, t->api); /* loaded: the request runs as if it had been */
     } else if (t->kind == T_CREATE) {
-        if (t->create.stream) {
-            size_t len = 0, cap = 256;
-            char *body = xmalloc(cap);
-            for (size_t i = 0; i < json_array_size(t->lines); i++) {
-                char *l = json_dumps(json_array_get(t->lines, i), JSON_COMPACT);
-                size_t n = l ? strlen(l) : 0;
-                if (len + n + 2 > cap) body = xrealloc(body, cap = (len + n + 2) * 2);
-                memcpy(body + len, l, n);
-                len += n;
-                body[len++] = '\n';
-                free(l);
-            }
-            r = http_respond(q, 200, "application/x-ndjson", body, len);
-        } else {
-            r = http_respond_json(q, 200, json_pack("{s:s}", "status", "success"));
-        }
+        r = http_respond_json(q, 200, json_pack("{s:s}", "status", "success"));
     } else {
         r = http_respond_json(q, 200, json_object());
     }
@@ -669,6 +753,7 @@ enum MHD_Result route_create(http_req *q) {
     }
     t->kind = T_CREATE;
     t->lines = json_array();
+    t->streaming = t->create.stream;
     return enqueue(q, t);
 }
 

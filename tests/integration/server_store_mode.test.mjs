@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,7 @@ test('store mode: list, generate on a model not loaded, show, ps, keep_alive', a
     const g = await ollama.generate({ model: 'qwen:latest', prompt: 'Hello', stream: false, options: { num_predict: 4, temperature: 0 } });
     assert.equal(g.done, true);
     assert.equal(g.eval_count, 4);
+    assert.ok(g.load_duration > 0 && g.load_duration < g.total_duration, 'load_duration: this request loaded it');
     const ps = (await ollama.ps()).models;
     assert.deepEqual(ps.map((m) => m.name), ['qwen']);
     assert.ok(ps[0].size > tags.size, 'ps size is the predicted memory: weights + KV + scratch');
@@ -149,6 +150,16 @@ test('store mode: create, copy, delete reflected in list and `hearth ls`; pull r
     assert.equal(made.status, 200, await made.clone().text());
     assert.deepEqual(await made.json(), { status: 'success' });
     assert.equal((await ollama.show({ model: 'fromfile' })).system, 'S.');
+    // streamed (Ollama's default): progress lines with total/completed as the file is hashed
+    const streamed = await fetch(`${srv.url}/api/create`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Hearth-Admin': token },
+      body: JSON.stringify({ model: 'fromfile:2', from: join(dir, 'q.gguf') }),
+    });
+    assert.equal(streamed.status, 200);
+    const events = (await streamed.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const size = statSync(join(dir, 'q.gguf')).size;
+    assert.ok(events.some((e) => e.total === size && e.completed === size), JSON.stringify(events));
+    assert.equal(events.at(-1).status, 'success');
     assert.match(hearth(['ls']), /^fromfile\s/m);
     await assert.rejects(ollama.pull({ model: 'llama3', stream: false }), /never downloads.*hearth import/);
     await assert.rejects(ollama.push({ model: 'qwen', stream: false }), /never uploads/);
