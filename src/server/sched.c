@@ -993,8 +993,9 @@ void srv_model_stats_get(srv_model *m, srv_model_stats *out) {
 double srv_model_idle_seconds(srv_model *m) {
     pthread_mutex_lock(&m->mu);
     double idle = m->n_busy || m->n_queued ? -1 : (now_ms() - m->t_active) / 1e3;
+    if (idle < 0 && !(m->n_busy || m->n_queued)) idle = 0; /* a clock step back */
     pthread_mutex_unlock(&m->mu);
-    return idle < 0 && !(m->n_busy || m->n_queued) ? 0 : idle;
+    return idle;
 }
 
 /* ---- Jobs: the requester's side ---- */
