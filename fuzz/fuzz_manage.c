@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 const char *k;
                 json_t *v;
                 if (r.parameters)
-                    json_object_foreach(r.parameters, k, v) if (!json_equal(json_object_get(o, k), v)) abort();
+                    json_object_foreach(r.parameters, k,
+                                        v) if (!json_equal(json_object_get(o, k), v)) abort();
                 if (r.system) {
                     json_t *want = json_string_nocheck(r.system);
                     if (!json_equal(json_object_get(o, "system"), want)) abort();
@@ -64,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (r.messages && !json_equal(json_object_get(o, "messages"), r.messages)) abort();
                 json_decref(o);
                 free(p);
-            } else if (failed ? !e.message[0] : (bases[b] || r.parameters || r.system || r.messages)) {
+            } else if (failed ? !e.message[0]
+                              : (bases[b] || r.parameters || r.system || r.messages)) {
                 abort();
             }
         }

@@ -51,14 +51,22 @@ static int parse_go_duration(const char *s, double *out) {
         }
         if (!digits || p == start) return -1;
         double unit;
-        if (!strncmp(p, "ns", 2)) unit = 1e-9, p += 2;
-        else if (!strncmp(p, "us", 2)) unit = 1e-6, p += 2;
-        else if (!strncmp(p, "\xc2\xb5s", 3)) unit = 1e-6, p += 3; /* µs */
-        else if (!strncmp(p, "ms", 2)) unit = 1e-3, p += 2;
-        else if (*p == 's') unit = 1, p++;
-        else if (*p == 'm') unit = 60, p++;
-        else if (*p == 'h') unit = 3600, p++;
-        else return -1;
+        if (!strncmp(p, "ns", 2))
+            unit = 1e-9, p += 2;
+        else if (!strncmp(p, "us", 2))
+            unit = 1e-6, p += 2;
+        else if (!strncmp(p, "\xc2\xb5s", 3))
+            unit = 1e-6, p += 3; /* µs */
+        else if (!strncmp(p, "ms", 2))
+            unit = 1e-3, p += 2;
+        else if (*p == 's')
+            unit = 1, p++;
+        else if (*p == 'm')
+            unit = 60, p++;
+        else if (*p == 'h')
+            unit = 3600, p++;
+        else
+            return -1;
         total += v * unit;
         if (total > 1e15) return -1;
     }
@@ -71,18 +79,21 @@ int srv_keep_alive_parse(const json_t *v, double *seconds, char *why, size_t cap
         *seconds = clamp_keep(json_number_value(v));
         return 0;
     }
-    if (!json_is_string(v)) return why_fail(why, cap, "expected a duration string (\"5m\") or a number of seconds");
+    if (!json_is_string(v))
+        return why_fail(why, cap, "expected a duration string (\"5m\") or a number of seconds");
     const char *s = json_string_value(v);
     if (json_string_length(v) != strlen(s) || json_string_length(v) > 64)
         return why_fail(why, cap, "expected a duration string (\"5m\") or a number of seconds");
     char *end;
     double d = strtod(s, &end);
-    if (*s && end != s && !*end && !isspace((unsigned char)*s) && strspn(s, "+-0123456789.") == strlen(s)) {
+    if (*s && end != s && !*end && !isspace((unsigned char)*s) &&
+        strspn(s, "+-0123456789.") == strlen(s)) {
         *seconds = clamp_keep(d); /* a unitless number string: seconds */
         return 0;
     }
     if (parse_go_duration(s, &d))
-        return why_fail(why, cap, "not a duration: use a number and a unit (\"30s\", \"5m\", \"1h\"), 0 or -1");
+        return why_fail(
+            why, cap, "not a duration: use a number and a unit (\"30s\", \"5m\", \"1h\"), 0 or -1");
     *seconds = clamp_keep(d);
     return 0;
 }
@@ -108,10 +119,20 @@ int srv_size_parse(const char *s, uint64_t *out) {
     static const struct {
         const char *u;
         double m;
-    } units[] = {{"", 1},          {"b", 1},          {"k", 1024.0},         {"kb", 1024.0},
-                 {"kib", 1024.0},  {"m", 1048576.0},  {"mb", 1048576.0},     {"mib", 1048576.0},
-                 {"g", 1073741824.0}, {"gb", 1073741824.0}, {"gib", 1073741824.0},
-                 {"t", 1099511627776.0}, {"tb", 1099511627776.0}, {"tib", 1099511627776.0}};
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1024.0},
+                 {"kb", 1024.0},
+                 {"kib", 1024.0},
+                 {"m", 1048576.0},
+                 {"mb", 1048576.0},
+                 {"mib", 1048576.0},
+                 {"g", 1073741824.0},
+                 {"gb", 1073741824.0},
+                 {"gib", 1073741824.0},
+                 {"t", 1099511627776.0},
+                 {"tb", 1099511627776.0},
+                 {"tib", 1099511627776.0}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcasecmp(p, units[i].u)) continue;
         double b = v * units[i].m;
@@ -130,8 +151,10 @@ void srv_size_format(uint64_t bytes, char *out, size_t cap) {
         v /= 1024;
         i++;
     }
-    if (i == 0) snprintf(out, cap, "%llu B", (unsigned long long)bytes);
-    else snprintf(out, cap, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, u[i]);
+    if (i == 0)
+        snprintf(out, cap, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(out, cap, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, u[i]);
 }
 
 /* ---- /api/create ---- */
@@ -147,13 +170,17 @@ void srv_create_free(srv_create_req *r) {
     memset(r, 0, sizeof *r);
 }
 
-static int opt_string(const json_t *root, const char *key, char **out, size_t max, srv_req_error *err) {
+static int opt_string(const json_t *root, const char *key, char **out, size_t max,
+                      srv_req_error *err) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_string(v))
-        return srv_req_fail(err, 400, key, "invalid_type", "Invalid type for '%s': expected a string.", key);
+        return srv_req_fail(err, 400, key, "invalid_type",
+                            "Invalid type for '%s': expected a string.", key);
     size_t n = json_string_length(v);
-    if (n > max) return srv_req_fail(err, 400, key, "invalid_value", "'%s' is longer than %zu bytes.", key, max);
+    if (n > max)
+        return srv_req_fail(err, 400, key, "invalid_value", "'%s' is longer than %zu bytes.", key,
+                            max);
     if (memchr(json_string_value(v), 0, n))
         return srv_req_fail(err, 400, key, "invalid_value", "'%s' holds a NUL byte.", key);
     *out = xstrndup(json_string_value(v), n);
@@ -167,29 +194,34 @@ int srv_create_parse(const char *body, size_t len, srv_create_req *out, srv_req_
     if (!root) return -1;
     int rc = -1;
     static const char *const unsupported[][2] = {
-        {"files", "hearth has no blob upload: import the GGUF file on the server with `hearth import FILE --name NAME`, "
+        {"files", "hearth has no blob upload: import the GGUF file on the server with `hearth "
+                  "import FILE --name NAME`, "
                   "or name a file path in 'from' (admin only)"},
         {"adapters", "adapters are imported with `hearth import FILE --adapter A.gguf`"},
-        {"modelfile", "send the Modelfile's parts as fields: 'from', 'template', 'system', 'parameters', 'messages'"},
-        {"quantize", "hearth does not quantize on create: use `hearth quantize` and import the result"}};
+        {"modelfile", "send the Modelfile's parts as fields: 'from', 'template', 'system', "
+                      "'parameters', 'messages'"},
+        {"quantize",
+         "hearth does not quantize on create: use `hearth quantize` and import the result"}};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         json_t *v = json_object_get(root, unsupported[i][0]);
         if (v && !json_is_null(v)) {
-            srv_req_fail(err, 400, unsupported[i][0], "unsupported_parameter", "'%s' is not supported: %s.",
-                         unsupported[i][0], unsupported[i][1]);
+            srv_req_fail(err, 400, unsupported[i][0], "unsupported_parameter",
+                         "'%s' is not supported: %s.", unsupported[i][0], unsupported[i][1]);
             goto out;
         }
     }
     if (opt_string(root, "model", &out->model, 1024, err)) goto out;
     if (!out->model && opt_string(root, "name", &out->model, 1024, err)) goto out;
     if (!out->model) {
-        srv_req_fail(err, 400, "model", "missing_required_parameter", "Missing required parameter: 'model'.");
+        srv_req_fail(err, 400, "model", "missing_required_parameter",
+                     "Missing required parameter: 'model'.");
         goto out;
     }
     if (opt_string(root, "from", &out->from, 4096, err)) goto out;
     if (!out->from) {
         srv_req_fail(err, 400, "from", "missing_required_parameter",
-                     "Missing required parameter: 'from' (a model of the store, or a GGUF file path for an admin).");
+                     "Missing required parameter: 'from' (a model of the store, or a GGUF file "
+                     "path for an admin).");
         goto out;
     }
     if (opt_string(root, "template", &out->tmpl, 1024 * 1024, err) ||
@@ -198,7 +230,8 @@ int srv_create_parse(const char *body, size_t len, srv_create_req *out, srv_req_
     json_t *st = json_object_get(root, "stream");
     if (st && !json_is_null(st)) {
         if (!json_is_boolean(st)) {
-            srv_req_fail(err, 400, "stream", "invalid_type", "Invalid type for 'stream': expected a boolean.");
+            srv_req_fail(err, 400, "stream", "invalid_type",
+                         "Invalid type for 'stream': expected a boolean.");
             goto out;
         }
         out->stream = json_is_true(st);
@@ -206,7 +239,8 @@ int srv_create_parse(const char *body, size_t len, srv_create_req *out, srv_req_
     json_t *pa = json_object_get(root, "parameters");
     if (pa && !json_is_null(pa)) {
         if (!json_is_object(pa)) {
-            srv_req_fail(err, 400, "parameters", "invalid_type", "Invalid type for 'parameters': expected an object.");
+            srv_req_fail(err, 400, "parameters", "invalid_type",
+                         "Invalid type for 'parameters': expected an object.");
             goto out;
         }
         const char *k;
@@ -215,11 +249,13 @@ int srv_create_parse(const char *body, size_t len, srv_create_req *out, srv_req_
             bool ok = json_is_number(v) || json_is_boolean(v) || json_is_string(v);
             if (json_is_array(v)) {
                 ok = json_array_size(v) <= 64;
-                for (size_t i = 0; ok && i < json_array_size(v); i++) ok = json_is_string(json_array_get(v, i));
+                for (size_t i = 0; ok && i < json_array_size(v); i++)
+                    ok = json_is_string(json_array_get(v, i));
             }
             if (!ok || !*k || strlen(k) > 64 || !strcmp(k, "system") || !strcmp(k, "messages")) {
                 srv_req_fail(err, 400, "parameters", "invalid_value",
-                             "Invalid 'parameters': each key (1..64 bytes, not 'system' or 'messages') takes a "
+                             "Invalid 'parameters': each key (1..64 bytes, not 'system' or "
+                             "'messages') takes a "
                              "number, boolean, string or array of at most 64 strings.");
                 goto out;
             }
@@ -238,15 +274,17 @@ int srv_create_parse(const char *body, size_t len, srv_create_req *out, srv_req_
         }
         if (!ok) {
             srv_req_fail(err, 400, "messages", "invalid_value",
-                         "Invalid 'messages': expected at most 256 objects {\"role\": system|user|assistant|tool, "
+                         "Invalid 'messages': expected at most 256 objects {\"role\": "
+                         "system|user|assistant|tool, "
                          "\"content\": a string}.");
             goto out;
         }
         out->messages = json_array();
         for (size_t i = 0; i < json_array_size(ms); i++) {
             json_t *m = json_array_get(ms, i);
-            json_array_append_new(out->messages, json_pack("{s:O, s:O}", "role", json_object_get(m, "role"), "content",
-                                                           json_object_get(m, "content")));
+            json_array_append_new(out->messages,
+                                  json_pack("{s:O, s:O}", "role", json_object_get(m, "role"),
+                                            "content", json_object_get(m, "content")));
         }
     }
     rc = 0;
@@ -256,7 +294,8 @@ out:
     return rc;
 }
 
-char *srv_create_params(const char *base, const srv_create_req *r, size_t max, bool *failed, srv_req_error *err) {
+char *srv_create_params(const char *base, const srv_create_req *r, size_t max, bool *failed,
+                        srv_req_error *err) {
     *failed = false;
     json_t *o;
     if (base) {
@@ -264,7 +303,8 @@ char *srv_create_params(const char *base, const srv_create_req *r, size_t max, b
         if (!json_is_object(o)) {
             json_decref(o);
             *failed = true;
-            srv_req_fail(err, 422, "from", "invalid_value", "The source model's params override is not a JSON object.");
+            srv_req_fail(err, 422, "from", "invalid_value",
+                         "The source model's params override is not a JSON object.");
             return NULL;
         }
     } else {
@@ -279,7 +319,8 @@ char *srv_create_params(const char *base, const srv_create_req *r, size_t max, b
     if (!s || strlen(s) > max) {
         free(s);
         *failed = true;
-        srv_req_fail(err, 400, "parameters", "invalid_value", "The model's parameters come to more than %zu bytes.", max);
+        srv_req_fail(err, 400, "parameters", "invalid_value",
+                     "The model's parameters come to more than %zu bytes.", max);
         return NULL;
     }
     return s;

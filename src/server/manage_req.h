@@ -54,6 +54,7 @@ void srv_create_free(srv_create_req *r);
  * names; `stop` and other keys the server does not apply are kept for /api/show). Returns a
  * malloc'd compact JSON object (NULL when nothing is set and base is NULL), or NULL with err
  * when base is not a JSON object or the result is over max bytes. *failed tells the two apart. */
-char *srv_create_params(const char *base, const srv_create_req *r, size_t max, bool *failed, srv_req_error *err);
+char *srv_create_params(const char *base, const srv_create_req *r, size_t max, bool *failed,
+                        srv_req_error *err);
 
 #endif

@@ -20,8 +20,8 @@ typedef struct {
 
 /* gguf_path: the weights file; n_ctx: per slot (0: min(training context, 4096)); n_batch 0: 512;
  * n_threads 0: online CPUs. 0, or -1 with err (not a GGUF, missing metadata). */
-int srv_mem_predict(const char *gguf_path, int32_t n_ctx, int32_t n_slots, hearth_kv_type kv, int32_t n_batch,
-                    int32_t n_threads, srv_mem_prediction *out, he_error *err);
+int srv_mem_predict(const char *gguf_path, int32_t n_ctx, int32_t n_slots, hearth_kv_type kv,
+                    int32_t n_batch, int32_t n_threads, srv_mem_prediction *out, he_error *err);
 /* MemAvailable from /proc/meminfo in bytes (0 when unknown). */
 uint64_t srv_mem_available(void);
 /* This process's resident set (VmRSS of /proc/self/status) in bytes (0 when unknown). */

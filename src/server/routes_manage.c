@@ -48,8 +48,8 @@ struct http_mtask {
     srv_http *h;
     struct MHD_Connection *conn;
     task_kind kind;
-    srv_api api;     /* T_LOAD: the route to run again once loaded */
-    char *a, *b;     /* LOAD/DELETE: the name; COPY: source, destination */
+    srv_api api; /* T_LOAD: the route to run again once loaded */
+    char *a, *b; /* LOAD/DELETE: the name; COPY: source, destination */
     srv_create_req create;
     bool admin;
     /* results, guarded by sm->mu */
@@ -125,12 +125,15 @@ static int store_canonical(const char *asked, char *canon, size_t cap, store_man
     int nc = 0;
     size_t n = strlen(asked);
     snprintf(cand[nc++], sizeof cand[0], "%s", asked);
-    if (n > 7 && !strcmp(asked + n - 7, ":latest")) snprintf(cand[nc++], sizeof cand[0], "%.*s", (int)(n - 7), asked);
-    else if (!strchr(asked, ':')) snprintf(cand[nc++], sizeof cand[0], "%s:latest", asked);
+    if (n > 7 && !strcmp(asked + n - 7, ":latest"))
+        snprintf(cand[nc++], sizeof cand[0], "%.*s", (int)(n - 7), asked);
+    else if (!strchr(asked, ':'))
+        snprintf(cand[nc++], sizeof cand[0], "%s:latest", asked);
     int rc = -1;
     store_manifest tmp;
     for (int i = 0; i < nc && rc; i++) {
-        if (store_name_check(cand[i], NULL) || store_manifest_read(s, cand[i], m ? m : &tmp, &err)) continue;
+        if (store_name_check(cand[i], NULL) || store_manifest_read(s, cand[i], m ? m : &tmp, &err))
+            continue;
         size_t cl = strlen(cand[i]);
         if (cl >= cap) continue;
         memcpy(canon, cand[i], cl + 1);
@@ -175,7 +178,8 @@ static resident *res_of(struct http_store *sm, srv_model *m) {
     const srv_model_config *c = srv_model_config_of(m);
     srv_mem_prediction p;
     he_error err;
-    if (srv_mem_predict(c->path, srv_model_n_ctx(m), c->n_slots, c->kv_type, c->n_batch, c->n_threads, &p, &err))
+    if (srv_mem_predict(c->path, srv_model_n_ctx(m), c->n_slots, c->kv_type, c->n_batch,
+                        c->n_threads, &p, &err))
         memset(&p, 0, sizeof p);
     e = res_add(sm, srv_model_name(m));
     e->pred = p;
@@ -246,7 +250,8 @@ void http_store_touch(srv_http *h, srv_model *m, const srv_request *r) {
     resident *e = res_find(sm, srv_model_name(m));
     if (e && e->store) e->keep_alive = r->has_keep_alive ? r->keep_alive : sm->keep_alive_default;
     pthread_mutex_unlock(&sm->mu);
-    if (e && r->has_keep_alive && r->keep_alive == 0) pthread_cond_signal(&sm->cv); /* the reaper looks now */
+    if (e && r->has_keep_alive && r->keep_alive == 0)
+        pthread_cond_signal(&sm->cv); /* the reaper looks now */
 }
 
 bool http_store_unload(srv_http *h, srv_model *m) {
@@ -281,9 +286,11 @@ static void reap(srv_http *h) {
         }
         double idle = srv_model_idle_seconds(m);
         srv_model_release(m);
-        if (e->store && e->keep_alive >= 0 && idle >= e->keep_alive) snprintf(gone[n_gone++], sizeof gone[0], "%s", e->name);
+        if (e->store && e->keep_alive >= 0 && idle >= e->keep_alive)
+            snprintf(gone[n_gone++], sizeof gone[0], "%s", e->name);
     }
-    for (int i = 0; i < n_gone; i++) res_drop(sm, gone[i]);
+    for (int i = 0; i < n_gone; i++)
+        res_drop(sm, gone[i]);
     pthread_mutex_unlock(&sm->mu);
     for (int i = 0; i < n_gone; i++) {
         srv_model *m = srv_registry_acquire(h->reg, gone[i]);
@@ -306,7 +313,8 @@ static int admit(srv_http *h, struct http_mtask *t, const char *name, const srv_
     srv_size_format(p->scratch, sc, sizeof sc);
     if (p->total > sm->budget)
         return task_fail(t, 507, "insufficient_memory",
-                         "model '%s' needs %s (weights %s + KV cache %s at context %d + scratch %s), more than the "
+                         "model '%s' needs %s (weights %s + KV cache %s at context %d + scratch "
+                         "%s), more than the "
                          "server's whole memory budget of %s (--max-memory)",
                          name, need, w, kv, p->n_ctx, sc, budget);
     for (;;) {
@@ -333,10 +341,11 @@ static int admit(srv_http *h, struct http_mtask *t, const char *name, const srv_
         if (lru < 0) {
             char u[32];
             srv_size_format(used, u, sizeof u);
-            return task_fail(t, 503, "insufficient_memory",
-                             "model '%s' needs %s (weights %s + KV cache %s + scratch %s); %s of the %s budget "
-                             "(--max-memory) are held by models that are busy or pinned; retry shortly",
-                             name, need, w, kv, sc, u, budget);
+            return task_fail(
+                t, 503, "insufficient_memory",
+                "model '%s' needs %s (weights %s + KV cache %s + scratch %s); %s of the %s budget "
+                "(--max-memory) are held by models that are busy or pinned; retry shortly",
+                name, need, w, kv, sc, u, budget);
         }
         char victim[STORE_NAME_MAX + 1];
         snprintf(victim, sizeof victim, "%s", sm->r[lru].name);
@@ -367,7 +376,8 @@ static void run_load(srv_http *h, struct http_mtask *t) {
     he_error err = {0};
     char *tmpl = NULL, *params = NULL, path[STORE_PATH_MAX];
     srv_model_config eff = cfg;
-    if (store_resolve(canon, path, sizeof path, false, &err) || store_overrides(canon, &tmpl, &params, &err) ||
+    if (store_resolve(canon, path, sizeof path, false, &err) ||
+        store_overrides(canon, &tmpl, &params, &err) ||
         (params && srv_config_apply_params(&eff, params, canon, &err))) {
         free(tmpl);
         free(params);
@@ -379,7 +389,8 @@ static void run_load(srv_http *h, struct http_mtask *t) {
     free(params);
     free((char *)eff.system_prompt);
     srv_mem_prediction p;
-    if (srv_mem_predict(path, eff.n_ctx, cfg.n_slots, cfg.kv_type, cfg.n_batch, cfg.n_threads, &p, &err)) {
+    if (srv_mem_predict(path, eff.n_ctx, cfg.n_slots, cfg.kv_type, cfg.n_batch, cfg.n_threads, &p,
+                        &err)) {
         task_fail(t, 422, "load_failed", "model '%s' cannot be loaded: %s", canon, err.msg);
         return;
     }
@@ -414,20 +425,23 @@ static void run_load(srv_http *h, struct http_mtask *t) {
 static int create_file_source(srv_http *h, struct http_mtask *t, char *real, size_t cap) {
     if (!t->admin)
         return task_fail(t, 403, "admin_required",
-                         "Creating a model from a file is an admin action: send the server's admin token in the %s "
+                         "Creating a model from a file is an admin action: send the server's admin "
+                         "token in the %s "
                          "header, or name a model of the store in 'from'.",
                          SRV_ADMIN_HEADER);
     char buf[PATH_MAX];
     struct stat st;
     if (stat(t->create.from, &st) || !S_ISREG(st.st_mode) || !realpath(t->create.from, buf))
-        return task_fail(t, 404, "model_not_found", "'from': no such model in the store, and no such file: '%s'",
+        return task_fail(t, 404, "model_not_found",
+                         "'from': no such model in the store, and no such file: '%s'",
                          t->create.from);
     for (int i = 0; i < h->n_model_dirs; i++)
         if (srv_path_under(buf, h->model_dirs[i])) {
             snprintf(real, cap, "%s", buf);
             return 0;
         }
-    return task_fail(t, 403, "path_not_allowed", "The file is not under a model directory of this server (--model-dir).");
+    return task_fail(t, 403, "path_not_allowed",
+                     "The file is not under a model directory of this server (--model-dir).");
 }
 
 /* One progress object: kept for the final answer, and when streaming handed to the reader now. */
@@ -453,7 +467,9 @@ static void emit(struct http_mtask *t, json_t *o) {
     if (o) json_array_append_new(t->lines, o);
 }
 
-static void line(struct http_mtask *t, const char *status) { emit(t, json_pack("{s:s}", "status", status)); }
+static void line(struct http_mtask *t, const char *status) {
+    emit(t, json_pack("{s:s}", "status", status));
+}
 
 /* store_import's progress as Ollama's pull/create progress lines, at most every 100 ms. */
 static void import_progress(void *ud, const char *phase, uint64_t done, uint64_t total) {
@@ -461,7 +477,8 @@ static void import_progress(void *ud, const char *phase, uint64_t done, uint64_t
     double now = now_s();
     if (done < total && now - t->last_progress < 0.1) return;
     t->last_progress = now;
-    emit(t, json_pack("{s:s, s:I, s:I}", "status", phase, "total", (json_int_t)total, "completed", (json_int_t)done));
+    emit(t, json_pack("{s:s, s:I, s:I}", "status", phase, "total", (json_int_t)total, "completed",
+                      (json_int_t)done));
 }
 
 static void run_create(srv_http *h, struct http_mtask *t) {
@@ -550,7 +567,8 @@ static void run_copy_delete(srv_http *h, struct http_mtask *t) {
     }
     if (t->kind == T_COPY) {
         if (store_copy(s, src, t->b, &err))
-            task_fail(t, err.code == HE_INVALID ? 400 : 500, "copy_failed", "copy failed: %s", err.msg);
+            task_fail(t, err.code == HE_INVALID ? 400 : 500, "copy_failed", "copy failed: %s",
+                      err.msg);
         else
             log_info("serve: copied '%s' to '%s'", src, t->b);
     } else {
@@ -596,9 +614,12 @@ static void *manager_main(void *arg) {
             task_fail(t, 503, "server_error", "The server is stopping.");
         } else if (!t->abandoned) {
             pthread_mutex_unlock(&sm->mu);
-            if (t->kind == T_LOAD) run_load(h, t);
-            else if (t->kind == T_CREATE) run_create(h, t);
-            else run_copy_delete(h, t);
+            if (t->kind == T_LOAD)
+                run_load(h, t);
+            else if (t->kind == T_CREATE)
+                run_create(h, t);
+            else
+                run_copy_delete(h, t);
             pthread_mutex_lock(&sm->mu);
         }
         t->done = true;
@@ -638,11 +659,14 @@ static enum MHD_Result enqueue(http_req *q, struct http_mtask *t) {
     if (!sm->started || sm->stopping || sm->queued >= MANAGE_MAX_QUEUE) {
         pthread_mutex_unlock(&sm->mu);
         task_free(t);
-        return http_error(q, 429, NULL, "rate_limit_exceeded", "Too many model operations are waiting; retry shortly.");
+        return http_error(q, 429, NULL, "rate_limit_exceeded",
+                          "Too many model operations are waiting; retry shortly.");
     }
     if (t->streaming) t->refs = 2; /* the manager's and the response's */
-    if (sm->tail) sm->tail->next = t;
-    else sm->head = t;
+    if (sm->tail)
+        sm->tail->next = t;
+    else
+        sm->head = t;
     sm->tail = t;
     sm->queued++;
     if (!t->streaming) {
@@ -651,7 +675,8 @@ static enum MHD_Result enqueue(http_req *q, struct http_mtask *t) {
     }
     pthread_cond_signal(&sm->cv);
     pthread_mutex_unlock(&sm->mu);
-    if (t->streaming) return http_respond_stream(q, create_reader, t, create_reader_free, "application/x-ndjson");
+    if (t->streaming)
+        return http_respond_stream(q, create_reader, t, create_reader_free, "application/x-ndjson");
     return MHD_YES;
 }
 
@@ -714,7 +739,7 @@ enum MHD_Result route_manage_resume(http_req *q) {
     if (t->status) {
         r = http_error(q, t->status, NULL, t->code, "%s", t->msg);
     } else if (t->kind == T_LOAD) {
-        q->load_seconds = t->load_s; /* Ollama's load_duration */
+        q->load_seconds = t->load_s;   /* Ollama's load_duration */
         r = route_generate(q, t->api); /* loaded: the request runs as if it had been */
     } else if (t->kind == T_CREATE) {
         r = http_respond_json(q, 200, json_pack("{s:s}", "status", "success"));
@@ -740,7 +765,8 @@ void route_manage_abandon(http_req *q) {
 
 static enum MHD_Result no_store_mode(http_req *q) {
     return http_error(q, 400, NULL, "store_mode_required",
-                      "Model management needs store mode: start `hearth serve` without a model (or with --store).");
+                      "Model management needs store mode: start `hearth serve` without a model (or "
+                      "with --store).");
 }
 
 enum MHD_Result route_create(http_req *q) {
@@ -773,9 +799,11 @@ enum MHD_Result route_copy_delete(http_req *q, bool del) {
     he_error err;
     if (!a || (!del && !b)) {
         const char *p = !a ? (del ? "model" : "source") : "destination";
-        r = http_error(q, 400, p, "missing_required_parameter", "Missing required parameter: '%s'.", p);
+        r = http_error(q, 400, p, "missing_required_parameter", "Missing required parameter: '%s'.",
+                       p);
     } else if (!del && store_name_check(b, &err)) {
-        r = http_error(q, 400, "destination", "invalid_value", "Invalid 'destination': %s", err.msg);
+        r = http_error(q, 400, "destination", "invalid_value", "Invalid 'destination': %s",
+                       err.msg);
     } else {
         struct http_mtask *t = xcalloc(1, sizeof *t);
         t->kind = del ? T_DELETE : T_COPY;
@@ -788,11 +816,15 @@ enum MHD_Result route_copy_delete(http_req *q, bool del) {
 }
 
 enum MHD_Result route_pull_push(http_req *q, bool push) {
-    return http_error(q, 501, NULL, "not_supported",
-                      push ? "hearth never uploads models: copy the GGUF file yourself (`hearth export NAME DIR` writes it)."
-                           : "hearth never downloads models: get the GGUF file yourself, then import it on the server "
-                             "with `hearth import FILE --name NAME` (or POST /api/create with 'from' a file path, "
-                             "as an admin).");
+    return http_error(
+        q, 501, NULL, "not_supported",
+        push
+            ? "hearth never uploads models: copy the GGUF file yourself (`hearth export NAME DIR` "
+              "writes it)."
+            : "hearth never downloads models: get the GGUF file yourself, then import it on the "
+              "server "
+              "with `hearth import FILE --name NAME` (or POST /api/create with 'from' a file path, "
+              "as an admin).");
 }
 
 /* ---- describing models: /api/tags, /api/ps, /api/show ---- */
@@ -806,14 +838,16 @@ void http_store_list_models(srv_http *h, json_t *data) {
     for (int i = 0; i < nl; i++) {
         bool seen = false;
         for (size_t k = 0; k < json_array_size(data) && !seen; k++)
-            seen = !strcmp(json_string_value(json_object_get(json_array_get(data, k), "id")), list[i]);
+            seen =
+                !strcmp(json_string_value(json_object_get(json_array_get(data, k), "id")), list[i]);
         store_manifest m;
         struct tm tm = {0};
         int64_t created = 0;
         if (!seen && store_manifest_read(s, list[i], &m, &err) == 0) {
             if (strptime(m.imported_at, "%Y-%m-%dT%H:%M:%SZ", &tm)) created = (int64_t)timegm(&tm);
-            json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", list[i], "object", "model", "created",
-                                                  (json_int_t)created, "owned_by", "hearth"));
+            json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", list[i], "object",
+                                                  "model", "created", (json_int_t)created,
+                                                  "owned_by", "hearth"));
         }
         free(list[i]);
     }
@@ -827,17 +861,19 @@ void http_store_list_models(srv_http *h, json_t *data) {
  * whole. */
 static void file_digest(const char *path, const struct stat *st, char out[65]) {
     char tail[96];
-    int n = snprintf(tail, sizeof tail, ":%lld:%lld.%09ld", (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-                     st->st_mtim.tv_nsec);
+    int n = snprintf(tail, sizeof tail, ":%lld:%lld.%09ld", (long long)st->st_size,
+                     (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
     size_t tn = n < 0 ? 0 : (size_t)n < sizeof tail ? (size_t)n : sizeof tail - 1;
     unsigned char d[SHA256_DIGEST_LENGTH];
     memset(d, 0, sizeof d);
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, path, strlen(path)) ||
-        !EVP_DigestUpdate(c, tail, tn) || !EVP_DigestFinal_ex(c, d, NULL))
+    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(c, path, strlen(path)) || !EVP_DigestUpdate(c, tail, tn) ||
+        !EVP_DigestFinal_ex(c, d, NULL))
         memset(d, 0, sizeof d);
     EVP_MD_CTX_free(c);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + i * 2, 3, "%02x", d[i]);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + i * 2, 3, "%02x", d[i]);
 }
 
 /* What a model is, loaded or not. */
@@ -892,13 +928,15 @@ static int describe(const char *store_name, srv_model *m, model_desc *d) {
 }
 
 static json_t *details_json(const model_desc *d) {
-    return json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", "gguf", "family", d->info.arch,
-                     "families", d->info.arch, "parameter_size", d->info.params, "quantization_level", d->info.quant);
+    return json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", "gguf",
+                     "family", d->info.arch, "families", d->info.arch, "parameter_size",
+                     d->info.params, "quantization_level", d->info.quant);
 }
 
 static json_t *tag_json(const model_desc *d) {
-    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", d->name, "model", d->name, "modified_at", d->modified,
-                     "size", (json_int_t)d->size, "digest", d->digest, "details", details_json(d));
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", d->name, "model", d->name,
+                     "modified_at", d->modified, "size", (json_int_t)d->size, "digest", d->digest,
+                     "details", details_json(d));
 }
 
 enum MHD_Result route_tags(http_req *q, bool ps) {
@@ -986,7 +1024,8 @@ static json_t *model_info(gguf_file *f, const store_info *info) {
             if (gguf_get_bool(f, i, &b, &e) == 0) v = json_boolean(b);
         } else if (ty == GGUF_TYPE_UINT64) {
             uint64_t u;
-            if (gguf_get_u64(f, i, &u, &e) == 0) v = json_integer((json_int_t)(u > INT64_MAX ? INT64_MAX : u));
+            if (gguf_get_u64(f, i, &u, &e) == 0)
+                v = json_integer((json_int_t)(u > INT64_MAX ? INT64_MAX : u));
         } else {
             int64_t x;
             if (gguf_get_i64(f, i, &x, &e) == 0) v = json_integer(x);
@@ -1019,7 +1058,8 @@ enum MHD_Result route_show(http_req *q) {
     const char *name = name_field(root, "model", "name");
     if (!name) {
         json_decref(root);
-        return http_error(q, 400, "model", "missing_required_parameter", "Missing required parameter: 'model'.");
+        return http_error(q, 400, "model", "missing_required_parameter",
+                          "Missing required parameter: 'model'.");
     }
     srv_model *m = http_acquire(q->h, name);
     char canon[STORE_NAME_MAX + 16];
@@ -1027,7 +1067,8 @@ enum MHD_Result route_show(http_req *q) {
     bool stored = !m && q->h->sm && store_canonical(name, canon, sizeof canon, NULL) == 0;
     if ((!m && !stored) || describe(stored ? canon : NULL, m, &d)) {
         srv_model_release(m);
-        enum MHD_Result r = http_error(q, 404, "model", "model_not_found", "model '%s' not found", name);
+        enum MHD_Result r =
+            http_error(q, 404, "model", "model_not_found", "model '%s' not found", name);
         json_decref(root);
         return r;
     }
@@ -1044,14 +1085,18 @@ enum MHD_Result route_show(http_req *q) {
         n_ctx = srv_model_n_ctx(m);
         if (eff.chat_template) tmpl = xstrdup(eff.chat_template);
     } else {
-        if (store_overrides(canon, &tmpl, &params, &err) || (params && srv_config_apply_params(&eff, params, canon, &err))) {
+        if (store_overrides(canon, &tmpl, &params, &err) ||
+            (params && srv_config_apply_params(&eff, params, canon, &err))) {
             free(tmpl);
             free(params);
             free((char *)eff.system_prompt);
             return http_error(q, 422, "model", "invalid_model", "model '%s': %s", name, err.msg);
         }
         own_system = true;
-        n_ctx = eff.n_ctx ? eff.n_ctx : d.info.context_length > 0 && d.info.context_length < 4096 ? (int32_t)d.info.context_length : 4096;
+        n_ctx = eff.n_ctx ? eff.n_ctx
+                : d.info.context_length > 0 && d.info.context_length < 4096
+                    ? (int32_t)d.info.context_length
+                    : 4096;
     }
     gguf_file *f = gguf_open(d.file, &err);
     if (!f) {
@@ -1063,11 +1108,13 @@ enum MHD_Result route_show(http_req *q) {
     }
     if (!tmpl) {
         gguf_str s;
-        if (gguf_find_str(f, "tokenizer.chat_template", &s, &err) == 1) tmpl = xstrndup(s.ptr, s.len);
+        if (gguf_find_str(f, "tokenizer.chat_template", &s, &err) == 1)
+            tmpl = xstrndup(s.ptr, s.len);
     }
     char ps[256];
-    snprintf(ps, sizeof ps, "temperature %g\ntop_k %d\ntop_p %g\nmin_p %g\nnum_ctx %d", (double)eff.sampling.temperature,
-             eff.sampling.top_k, (double)eff.sampling.top_p, (double)eff.sampling.min_p, n_ctx);
+    snprintf(ps, sizeof ps, "temperature %g\ntop_k %d\ntop_p %g\nmin_p %g\nnum_ctx %d",
+             (double)eff.sampling.temperature, eff.sampling.top_k, (double)eff.sampling.top_p,
+             (double)eff.sampling.min_p, n_ctx);
     /* No file path (any key holder may ask; SECURITY.md): the Modelfile names the model. */
     size_t mfcap = strlen(ps) * 2 + strlen(d.name) + 128;
     char *mf = xmalloc(mfcap);
@@ -1077,9 +1124,10 @@ enum MHD_Result route_show(http_req *q) {
         len += (size_t)snprintf(mf + len, mfcap - len, "PARAMETER %.*s\n", (int)l, p);
         p += l + (p[l] == '\n');
     }
-    json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:s}", "modelfile", http_json_text(mf, len), "parameters", ps,
-                          "template", tmpl ? tmpl : "", "details", details_json(&d), "model_info",
-                          model_info(f, &d.info), "capabilities", capabilities(tmpl), "modified_at", d.modified);
+    json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:s}", "modelfile",
+                          http_json_text(mf, len), "parameters", ps, "template", tmpl ? tmpl : "",
+                          "details", details_json(&d), "model_info", model_info(f, &d.info),
+                          "capabilities", capabilities(tmpl), "modified_at", d.modified);
     free(mf);
     if (eff.system_prompt) json_object_set_new(o, "system", json_string(eff.system_prompt));
     if (d.info.license[0]) json_object_set_new(o, "license", json_string(d.info.license));

@@ -26,18 +26,21 @@ Test(manage_req, keep_alive) {
     static const struct {
         const char *json;
         double want;
-    } ok[] = {{"300", 300},        {"0", 0},          {"-1", -1},          {"1.5", 1.5},      {"\"5m\"", 300},
-              {"\"1h30m\"", 5400}, {"\"1.5h\"", 5400}, {"\"300ms\"", 0.3},  {"\"10s\"", 10},   {"\"0\"", 0},
-              {"\"-1\"", -1},      {"\"-1m\"", -1},    {"\"2h45m10s\"", 9910}, {"\"120\"", 120}, {"1e12", -1},
-              {"\"+5s\"", 5},      {"\"1us\"", 1e-6},  {"\"3ns\"", 3e-9}};
+    } ok[] = {{"300", 300},           {"0", 0},           {"-1", -1},
+              {"1.5", 1.5},           {"\"5m\"", 300},    {"\"1h30m\"", 5400},
+              {"\"1.5h\"", 5400},     {"\"300ms\"", 0.3}, {"\"10s\"", 10},
+              {"\"0\"", 0},           {"\"-1\"", -1},     {"\"-1m\"", -1},
+              {"\"2h45m10s\"", 9910}, {"\"120\"", 120},   {"1e12", -1},
+              {"\"+5s\"", 5},         {"\"1us\"", 1e-6},  {"\"3ns\"", 3e-9}};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         int rc;
         double s = ka(ok[i].json, &rc);
         cr_expect_eq(rc, 0, "%s", ok[i].json);
         cr_expect(fabs(s - ok[i].want) < 1e-9, "%s -> %g, want %g", ok[i].json, s, ok[i].want);
     }
-    const char *bad[] = {"\"\"",   "\"5\\u0000s\"", "\"5 minutes\"", "\"m\"",  "\"5x\"", "\".s\"",
-                         "true",   "[]",     "{}",            "null",   "\"--1s\"", "\"5m \"", "\" 5m\""};
+    const char *bad[] = {
+        "\"\"", "\"5\\u0000s\"", "\"5 minutes\"", "\"m\"",   "\"5x\"", "\".s\"", "true", "[]",
+        "{}",   "null",          "\"--1s\"",      "\"5m \"", "\" 5m\""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc;
         ka(bad[i], &rc);
@@ -56,7 +59,8 @@ Test(manage_req, sizes) {
     cr_expect_eq(srv_size_parse("300mb", &v), 0);
     cr_expect_eq(v, 300ull << 20);
     const char *bad[] = {"", "G", "-1", "1.G", "1 G", "5Q", "99999999999T", ".5G", NULL};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) cr_expect_eq(srv_size_parse(bad[i], &v), -1, "%s", bad[i] ? bad[i] : "NULL");
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_eq(srv_size_parse(bad[i], &v), -1, "%s", bad[i] ? bad[i] : "NULL");
     char b[32];
     srv_size_format(1536ull << 20, b, sizeof b);
     cr_expect_str_eq(b, "1.50 GiB");
@@ -73,8 +77,10 @@ static int create(const char *body, srv_create_req *r, srv_req_error *e) {
 Test(manage_req, create_body) {
     srv_create_req r;
     srv_req_error e;
-    cr_assert_eq(create("{\"model\":\"a:b\",\"from\":\"base\",\"system\":\"S\",\"template\":\"T\",\"parameters\":"
-                        "{\"temperature\":0.5,\"stop\":[\"x\"]},\"messages\":[{\"role\":\"user\",\"content\":\"hi\","
+    cr_assert_eq(create("{\"model\":\"a:b\",\"from\":\"base\",\"system\":\"S\",\"template\":\"T\","
+                        "\"parameters\":"
+                        "{\"temperature\":0.5,\"stop\":[\"x\"]},\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"hi\","
                         "\"extra\":1}],\"stream\":false}",
                         &r, &e),
                  0, "%s", e.message);
@@ -86,8 +92,10 @@ Test(manage_req, create_body) {
     bool failed;
     char *p = srv_create_params("{\"top_k\":3,\"temperature\":1}", &r, 65536, &failed, &e);
     cr_assert(p && !failed);
-    cr_expect_str_eq(p, "{\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"stop\":[\"x\"],\"system\":\"S\","
-                        "\"temperature\":0.5,\"top_k\":3}");
+    cr_expect_str_eq(
+        p,
+        "{\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"stop\":[\"x\"],\"system\":\"S\","
+        "\"temperature\":0.5,\"top_k\":3}");
     free(p);
     cr_expect_null(srv_create_params("[1]", &r, 65536, &failed, &e));
     cr_expect(failed);
@@ -104,19 +112,21 @@ Test(manage_req, create_body) {
 
     static const struct {
         const char *body, *param;
-    } bad[] = {{"{\"from\":\"m\"}", "model"},
-               {"{\"model\":\"n\"}", "from"},
-               {"{\"model\":1,\"from\":\"m\"}", "model"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"files\":{\"a.gguf\":\"sha256:00\"}}", "files"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"modelfile\":\"FROM x\"}", "modelfile"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"quantize\":\"q4_0\"}", "quantize"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"adapters\":{}}", "adapters"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"parameters\":[]}", "parameters"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"parameters\":{\"a\":{}}}", "parameters"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"parameters\":{\"system\":\"x\"}}", "parameters"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"messages\":[{\"role\":\"bot\",\"content\":\"x\"}]}", "messages"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"messages\":{}}", "messages"},
-               {"{\"model\":\"n\",\"from\":\"m\",\"stream\":1}", "stream"}};
+    } bad[] = {
+        {"{\"from\":\"m\"}", "model"},
+        {"{\"model\":\"n\"}", "from"},
+        {"{\"model\":1,\"from\":\"m\"}", "model"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"files\":{\"a.gguf\":\"sha256:00\"}}", "files"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"modelfile\":\"FROM x\"}", "modelfile"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"quantize\":\"q4_0\"}", "quantize"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"adapters\":{}}", "adapters"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"parameters\":[]}", "parameters"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"parameters\":{\"a\":{}}}", "parameters"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"parameters\":{\"system\":\"x\"}}", "parameters"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"messages\":[{\"role\":\"bot\",\"content\":\"x\"}]}",
+         "messages"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"messages\":{}}", "messages"},
+        {"{\"model\":\"n\",\"from\":\"m\",\"stream\":1}", "stream"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cr_expect_eq(create(bad[i].body, &r, &e), -1, "%s", bad[i].body);
         cr_expect_eq(e.status, 400, "%s", bad[i].body);
@@ -132,7 +142,8 @@ Test(manage_req, memory_prediction) {
     cr_assert(fd >= 0);
     close(fd);
     he_error err = {0};
-    synth_params sp = {.shape = "tiny-qwen3", .ftype = QUANT_FTYPE_ALL_F32, .seed = 1, .n_threads = 2};
+    synth_params sp = {
+        .shape = "tiny-qwen3", .ftype = QUANT_FTYPE_ALL_F32, .seed = 1, .n_threads = 2};
     cr_assert_eq(synth_make_model(&sp, path, &err), 0, "%s", err.msg);
     srv_mem_prediction p, p2;
     cr_assert_eq(srv_mem_predict(path, 0, 4, HEARTH_KV_F16, 0, 2, &p, &err), 0, "%s", err.msg);
