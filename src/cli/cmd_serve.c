@@ -20,12 +20,14 @@
 #include "cli/cli.h"
 #include "server/chat.h"
 #include "server/http.h"
+#include "server/manage_req.h"
 #include "server/sched.h"
 #include "server/websafe.h"
 
 static const char usage_text[] =
     "usage: hearth serve (MODEL.gguf | STORE-NAME) [options]\n"
-    "       hearth serve --config hearth.conf [options]\n"
+    "       hearth serve --config hearth.conf [--store] [options]\n"
+    "       hearth serve [options]      store mode: every model of the store, loaded on first use\n"
     "  --name NAME          served name (default: the file name without .gguf)\n"
     "  -c, --ctx N          context tokens per slot (default: min(training context, 4096))\n"
     "  --slots N            concurrent sequences (default 4)\n"
@@ -51,7 +53,12 @@ static const char usage_text[] =
     "  --verify             re-hash a store model's blob before loading it (docs/STORE.md)\n"
     "  --guard-workspace D  POST /v1/guard/check classifies actions against workspace D (default:\n"
     "                       an empty private directory: nothing counts as inside; docs/AGENT.md)\n"
-    "  --guard-policy FILE  the guard's policy file (default: the built-in policy)\n";
+    "  --guard-policy FILE  the guard's policy file (default: the built-in policy)\n"
+    "  --store              with --config: also serve every model of the store by name (store mode)\n"
+    "  --max-memory SIZE    store mode: memory budget for loaded models, e.g. 8G, 512M (default: 80%\n"
+    "                       of MemAvailable at start); over it the least recently used idle model unloads\n"
+    "  --keep-alive DUR     store mode: default keep_alive of a loaded model (\"5m\", \"30s\", -1 forever;\n"
+    "                       default 5m, as Ollama); a request's keep_alive wins\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth serve: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -78,6 +85,10 @@ typedef struct {
     int n_keys;
     bool verify; /* --verify: re-hash store blobs before loading */
     bool no_ui;  /* --no-ui: no web chat page */
+    bool store;  /* store mode: no model and no --config, or --store */
+    uint64_t max_memory;
+    double keep_alive;
+    bool keep_alive_set;
     hearth_kv_type kv_type; /* --kv-type (single-model mode; a config file says kv_type) */
 } serve_args;
 
@@ -165,6 +176,10 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             a->no_ui = true;
             continue;
         }
+        if (!strcmp(o, "--store")) {
+            a->store = true;
+            continue;
+        }
         if (i + 1 >= argc) return usage("missing value for", o);
         const char *v = argv[++i];
         if (!strcmp(o, "--name")) a->name = v;
@@ -177,6 +192,17 @@ static int parse_args(int argc, char **argv, serve_args *a) {
         else if (!strcmp(o, "--model-dir")) {
             if (a->n_model_dirs == MAX_DIRS) return usage("too many --model-dir", NULL);
             a->model_dirs[a->n_model_dirs++] = v;
+        }
+        else if (!strcmp(o, "--max-memory")) {
+            if (srv_size_parse(v, &a->max_memory) || a->max_memory == 0)
+                return usage("bad value for --max-memory (bytes, or with K, M, G, T):", v);
+        } else if (!strcmp(o, "--keep-alive")) {
+            json_t *j = json_string(v);
+            char why[128];
+            int bad = srv_keep_alive_parse(j, &a->keep_alive, why, sizeof why);
+            json_decref(j);
+            if (bad) return usage("bad value for --keep-alive (\"5m\", \"30s\", 0, -1):", v);
+            a->keep_alive_set = true;
         }
         else if (!strcmp(o, "--port")) {
             if (cli_parse_long(v, 0, 65535, &a->port)) return usage("bad value for --port:", v);
@@ -209,8 +235,9 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             return usage("unknown option", o);
         }
     }
-    if (!a->model && !a->config) return usage("missing MODEL.gguf (or --config FILE)", NULL);
     if (a->model && a->config) return usage("give either MODEL.gguf or --config, not both", NULL);
+    if (a->model && a->store) return usage("--store goes with --config (or no model at all)", NULL);
+    if (!a->model && !a->config) a->store = true;
     return 0;
 }
 
@@ -308,6 +335,15 @@ int cmd_serve(int argc, char **argv) {
     }
     char *dirs[MAX_DIRS];
     int n_dirs = default_model_dirs(&a, dirs);
+    /* what a store model gets when store mode loads it (its store params may change the ctx) */
+    srv_model_config store_defaults = srv_model_config_default();
+    store_defaults.verify = a.verify;
+    store_defaults.n_ctx = (int32_t)a.n_ctx;
+    if (a.n_ctx) store_defaults.set |= SRV_CONF_CTX;
+    store_defaults.kv_type = a.kv_type;
+    store_defaults.n_slots = (int32_t)a.slots;
+    store_defaults.n_threads = (int32_t)a.threads;
+    if (a.queue) store_defaults.max_queue = (int32_t)a.queue;
     srv_http_config hc = {.host = a.host,
                           .port = (int)a.port,
                           .api_keys = (const char *const *)a.keys,
@@ -323,7 +359,12 @@ int cmd_serve(int argc, char **argv) {
                           .n_model_dirs = n_dirs,
                           .guard_workspace = a.guard_ws,
                           .guard_policy = a.guard_policy,
-                          .no_ui = a.no_ui};
+                          .no_ui = a.no_ui,
+                          .store_mode = a.store,
+                          .store_defaults = &store_defaults,
+                          .max_memory = a.max_memory,
+                          .keep_alive = a.keep_alive,
+                          .keep_alive_set = a.keep_alive_set};
     srv_http *h = srv_http_start(&hc, reg, &err);
     if (!h) {
         fprintf(stderr, "hearth %s\n", err.msg);
@@ -356,6 +397,8 @@ int cmd_serve(int argc, char **argv) {
     fflush(stderr);
     if (a.config) {
         if (apply_config(reg, a.config, true, a.verify)) goto out;
+    } else if (a.store) {
+        log_info("serve: store mode: nothing loaded until a request names a model");
     } else {
         char *name = a.name ? xstrdup(a.name) : default_name(a.model);
         srv_model_config cfg = srv_model_config_default();

@@ -270,7 +270,7 @@ static void add_common_headers(srv_http *h, struct MHD_Response *r) {
     if (h->cors_origin) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", h->cors_origin);
         MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
-        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
         MHD_add_response_header(r, "Vary", "Origin");
     }
 }
@@ -550,7 +550,9 @@ static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] =
                   R_RESP[] = "/v1/responses", R_TOK[] = "/tokenize", R_DETOK[] = "/detokenize",
                   R_EMB[] = "/v1/embeddings", R_OEMBED[] = "/api/embed", R_OEMBEDDINGS[] = "/api/embeddings",
                   R_RERANK[] = "/v1/rerank", R_RERANK2[] = "/rerank", R_RERANK3[] = "/v1/reranking",
-                  R_RERANK4[] = "/reranking";
+                  R_RERANK4[] = "/reranking",
+                  R_CREATE[] = "/api/create", R_COPY[] = "/api/copy", R_DELETE[] = "/api/delete", R_PULL[] = "/api/pull",
+                  R_PUSH[] = "/api/push";
 
 typedef struct {
     const char *path;
@@ -574,6 +576,9 @@ static const route routes[] = {
     {R_OEMBEDDINGS, "POST", false, true, true}, {R_RERANK, "POST", false, false, true},
     {R_RERANK2, "POST", false, false, true}, {R_RERANK3, "POST", false, false, true},
     {R_RERANK4, "POST", false, false, true},
+    {R_CREATE, "POST", false, true, true},   {R_COPY, "POST", false, true, true},
+    {R_DELETE, "DELETE", false, true, true}, {R_PULL, "POST", false, true, false},
+    {R_PUSH, "POST", false, true, false},
     {R_UI, "GET", true, false, false},
 };
 
@@ -627,7 +632,7 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
                        rt->path == R_RERANK || rt->path == R_RERANK2 || rt->path == R_RERANK3 ||
                        rt->path == R_RERANK4;
     if (rt->path == R_CHAT || rt->path == R_COMPL || rt->path == R_OCHAT || rt->path == R_OGEN || rt->path == R_SWAP ||
-        embed_route) {
+        rt->path == R_CREATE || rt->path == R_COPY || rt->path == R_DELETE || embed_route) {
         /* The request is in: from here the connection is busy, not idle, however long the
          * generation (or swap) takes. libmicrohttpd would otherwise close it once our handler
          * or content reader has been blocked longer than the idle timeout. A client that goes
@@ -653,6 +658,10 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
     if (rt->path == R_OEMBED) return route_embeddings(q, SRV_EMBED_OLLAMA);
     if (rt->path == R_OEMBEDDINGS) return route_embeddings(q, SRV_EMBED_OLLAMA_LEGACY);
     if (embed_route) return route_rerank(q);
+    if (rt->path == R_CREATE) return route_create(q);
+    if (rt->path == R_COPY) return route_copy_delete(q, false);
+    if (rt->path == R_DELETE) return route_copy_delete(q, true);
+    if (rt->path == R_PULL || rt->path == R_PUSH) return route_pull_push(q, rt->path == R_PUSH);
     return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
 }
 
@@ -720,6 +729,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return route_generate_resume(q);
     }
     if (q->swap) return route_swap_resume(q);
+    if (q->mtask) return route_manage_resume(q);
     if (q->status) { /* already answered (early error): drop any body */
         *upload_size = 0;
         return MHD_YES;
@@ -769,6 +779,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!q) return;
     route_generate_abandon(q);
     route_swap_abandon(q);
+    route_manage_abandon(q);
     /* keep-alive: the next request on this connection has its own deadline */
     track_arm(h, conn_track(conn), true);
     if (q->status) metrics_request(h, q->route, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || q->status != 200 ? q->status : 499);
@@ -846,6 +857,8 @@ srv_http *srv_http_start(const srv_http_config *cfg, srv_registry *reg, he_error
         else log_warn("serve: model directory %s: %s (skipped)", cfg->model_dirs[i], strerror(errno));
     }
     if (http_swap_worker_start(h)) log_warn("serve: cannot start the swap thread; /admin/swap answers 429");
+    http_store_start(h, cfg);
+    if (http_store_worker_start(h)) log_warn("serve: cannot start the store manager thread; loads answer 429");
     pthread_mutex_init(&h->track_mu, NULL);
     pthread_cond_init(&h->track_cv, NULL);
     if (http_guard_start(h, cfg->guard_workspace, cfg->guard_policy, err)) {
@@ -920,10 +933,12 @@ void srv_http_stop(srv_http *h) {
      * must not be stopped while connections are still parked, and h must not be freed
      * while a pump can still read it, so wait for every one, however long. */
     http_swap_worker_stop(h);
+    http_store_stop(h);
     pthread_mutex_lock(&h->pump_mu);
     while (h->pumps > 0) pthread_cond_wait(&h->pump_cv, &h->pump_mu);
     pthread_mutex_unlock(&h->pump_mu);
     if (h->d) MHD_stop_daemon(h->d);
+    http_store_free(h);
     http_guard_stop(h);
     pthread_mutex_destroy(&h->pump_mu);
     pthread_cond_destroy(&h->pump_cv);

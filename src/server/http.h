@@ -41,6 +41,14 @@ typedef struct {
                                        NULL: an empty private one (nothing counts as inside) */
     const char *guard_policy;       /* the guard's policy file; NULL: the built-in default */
     bool no_ui;                     /* true: no web chat UI (webui.h); "/" is plain text only */
+    /* Store mode (routes_manage.c, docs/SERVER.md "Store mode"): every model of the store is
+     * served by name, loaded on first use under the memory budget, unloaded after keep_alive. */
+    bool store_mode;
+    const srv_model_config *store_defaults; /* slots, ctx, threads, kv_type, queue, verify for
+                                               store models (NULL: srv_model_config_default) */
+    uint64_t max_memory;                    /* bytes; 0: 80% of MemAvailable at start */
+    double keep_alive;                      /* default keep_alive in seconds (< 0: forever) */
+    bool keep_alive_set;                    /* false: Ollama's 5 minutes */
 } srv_http_config;
 
 typedef struct srv_http srv_http;

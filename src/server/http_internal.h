@@ -65,6 +65,8 @@ struct srv_http {
     int swap_queued;
     bool swap_started;
     pthread_t swap_thread;
+    /* Store mode and model management (routes_manage.c); NULL outside store mode. */
+    struct http_store *sm;
     /* The guard behind POST /v1/guard/check (routes_guard.c). */
     struct guard *guard;
     pthread_mutex_t guard_mu;
@@ -97,6 +99,8 @@ typedef struct {
     unsigned long fail_mark; /* he_alloc_failures() when this callback began handling it */
     void *gen;         /* a parked non-streaming generation (routes.c) */
     struct http_swap *swap; /* a parked swap (routes_swap.c) */
+    struct http_mtask *mtask; /* a parked load or model operation (routes_manage.c) */
+    double load_seconds;      /* store mode: the load this request waited for (load_duration) */
     bool admin;        /* sent the admin credential (X-Hearth-Admin) */
     const srv_webui_asset *ui; /* the UI file this GET asks for, or NULL (webui.h) */
 } http_req;
@@ -121,14 +125,14 @@ void http_metrics_token_gap(srv_http *h, const char *model, double s);
 void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64_t generated);
 
 /* routes.c */
+/* The model serving name (a counted reference), trying Ollama's ":latest" both ways. */
+srv_model *http_acquire(srv_http *h, const char *name);
 enum MHD_Result route_models(http_req *q, const char *id);
 enum MHD_Result route_generate(http_req *q, srv_api api);
 /* A parked non-streaming generation was resumed: answer it (or close on a hang-up). */
 enum MHD_Result route_generate_resume(http_req *q);
 /* The request ended (connection closed or response sent): release a parked generation. */
 void route_generate_abandon(http_req *q);
-enum MHD_Result route_tags(http_req *q, bool ps);
-enum MHD_Result route_show(http_req *q);
 
 /* routes_tokenize.c: llama-server's /tokenize and /detokenize */
 enum MHD_Result route_tokenize(http_req *q);
@@ -145,6 +149,32 @@ enum MHD_Result route_guard(http_req *q);
 /* Starts the guard on workspace (NULL: an empty private directory) with policy (NULL: default). */
 int http_guard_start(srv_http *h, const char *workspace, const char *policy, he_error *err);
 void http_guard_stop(srv_http *h);
+
+/* routes_manage.c: store mode, model management, listings */
+enum MHD_Result route_tags(http_req *q, bool ps);
+enum MHD_Result route_show(http_req *q);
+enum MHD_Result route_create(http_req *q);
+enum MHD_Result route_copy_delete(http_req *q, bool del);
+enum MHD_Result route_pull_push(http_req *q, bool push);
+/* The manager resumed a parked task: answer it (a finished load runs the generation). */
+enum MHD_Result route_manage_resume(http_req *q);
+void route_manage_abandon(http_req *q);
+/* Store mode: name is a stored model not loaded yet: queues its load (the connection parks,
+ * *res set) and returns true; false when not in store mode or not a stored name. */
+bool http_store_load(http_req *q, const char *name, srv_api api, enum MHD_Result *res);
+/* A request for m: its keep_alive (or the default) becomes m's. */
+void http_store_touch(srv_http *h, srv_model *m, const srv_request *r);
+/* keep_alive 0 on a load request: unloads a store model now; false for a pinned one. */
+bool http_store_unload(srv_http *h, srv_model *m);
+/* Store mode: appends {"id", "object", "created", "owned_by"} for every stored model not in data
+ * yet (/v1/models). */
+void http_store_list_models(srv_http *h, json_t *data);
+int http_store_start(srv_http *h, const srv_http_config *cfg);
+int http_store_worker_start(srv_http *h);
+/* Answers the queued tasks 503, finishes the one running, joins the manager (before MHD stops);
+ * http_store_free after MHD stopped (a resumed connection still reads h->sm). */
+void http_store_stop(srv_http *h);
+void http_store_free(srv_http *h);
 
 /* routes_swap.c */
 enum MHD_Result route_swap(http_req *q);

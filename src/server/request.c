@@ -5,6 +5,7 @@
  * the way OpenAI does ("Invalid type for 'temperature': ..."). The body is depth-checked before
  * jansson sees it, so deeply nested input cannot exhaust the stack. */
 #include "server/request.h"
+#include "server/manage_req.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -774,8 +775,14 @@ static int ollama_common(srv_request *r, const json_t *root, srv_req_error *err)
     if (get_bool(root, "stream", "stream", &r->stream, err)) return -1;
     if (parse_ollama_format(r, root, err) || parse_reasoning(r, root, false, err)) return -1;
     json_t *ka = json_object_get(root, "keep_alive");
-    if (ka && !json_is_null(ka) && !json_is_string(ka) && !json_is_number(ka))
-        return type_error(err, "keep_alive", "a duration string or a number of seconds", ka);
+    if (ka && !json_is_null(ka)) {
+        char why[128];
+        if (!json_is_string(ka) && !json_is_number(ka))
+            return type_error(err, "keep_alive", "a duration string or a number of seconds", ka);
+        if (srv_keep_alive_parse(ka, &r->keep_alive, why, sizeof why))
+            return srv_req_fail(err, 400, "keep_alive", "invalid_value", "Invalid 'keep_alive': %s.", why);
+        r->has_keep_alive = true;
+    }
     bool lp = false;
     if (get_bool(root, "logprobs", "logprobs", &lp, err)) return -1;
     int64_t i;

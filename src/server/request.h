@@ -110,6 +110,10 @@ typedef struct {
     /* "low", "medium" or "high" (static) when reasoning_effort / Ollama's think named a level:
      * passed to the template as reasoning_effort (gpt-oss's reads it); NULL otherwise */
     const char *reasoning_effort;
+    /* Ollama keep_alive in seconds (SRV_KEEP_ALIVE_FOREVER: -1 forever); has_keep_alive false
+     * when the request does not say (the server's default applies). */
+    double keep_alive;
+    bool has_keep_alive;
 } srv_request;
 
 typedef struct {

@@ -26,8 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "base/alloc.h"
 #include "base/log.h"
 #include "chat/toolcall.h"
@@ -49,14 +47,18 @@ static void rfc3339_now(char *out, size_t cap) {
     snprintf(out, cap, "%s.%09ldZ", b, ts.tv_nsec);
 }
 
-static srv_model *acquire(srv_http *h, const char *name) {
+srv_model *http_acquire(srv_http *h, const char *name) {
     srv_model *m = srv_registry_acquire(h->reg, name);
     size_t n = strlen(name);
-    /* Ollama clients add ":latest" to a bare name. */
+    /* Ollama clients add ":latest" to a bare name; a store's "name:latest" is asked as "name" */
     if (!m && n > 7 && !strcmp(name + n - 7, ":latest")) {
         char *bare = xstrndup(name, n - 7);
         m = srv_registry_acquire(h->reg, bare);
         free(bare);
+    } else if (!m && !strchr(name, ':') && n < 1024) {
+        char tagged[1040];
+        snprintf(tagged, sizeof tagged, "%s:latest", name);
+        m = srv_registry_acquire(h->reg, tagged);
     }
     return m;
 }
@@ -155,6 +157,7 @@ typedef struct {
     srv_event done_ev;  /* non-streaming: the DONE or ERROR event (text pointers not kept) */
     srv_resp *resp;     /* /v1/responses streaming: the items and events builder (responses.h) */
     json_t *resp_echo;  /* /v1/responses: the request fields its response object repeats */
+    double load_s;      /* store mode: seconds this request waited for its model to load */
 } gen;
 
 static void gen_destroy(gen *g) {
@@ -243,7 +246,8 @@ static json_t *usage_json(const srv_event *ev) {
 static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
     int32_t evaluated = ev->n_prompt - ev->n_prompt_cached;
     json_object_set_new(o, "total_duration", json_integer((json_int_t)((http_now() - g->t0) * 1e9)));
-    json_object_set_new(o, "load_duration", json_integer(0)); /* the model was already resident */
+    /* 0 when the model was resident; store mode: the load this request waited for */
+    json_object_set_new(o, "load_duration", json_integer((json_int_t)(g->load_s * 1e9)));
     json_object_set_new(o, "prompt_eval_count", json_integer(evaluated > 0 ? evaluated : 0));
     json_object_set_new(o, "prompt_eval_duration", json_integer((json_int_t)(ev->prompt_ms * 1e6)));
     json_object_set_new(o, "eval_count", json_integer(ev->n_generated));
@@ -980,14 +984,14 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
     return 0;
 }
 
-static enum MHD_Result ollama_load_reply(http_req *q, const srv_request *r) {
+static enum MHD_Result ollama_load_reply(http_req *q, const srv_request *r, const char *reason) {
     char ts[48];
     rfc3339_now(ts, sizeof ts);
     json_t *o = r->api == SRV_API_OLLAMA_CHAT
                     ? json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:b}", "model", r->model, "created_at", ts, "message", "role",
-                                "assistant", "content", "", "done_reason", "load", "done", 1)
+                                "assistant", "content", "", "done_reason", reason, "done", 1)
                     : json_pack("{s:s, s:s, s:s, s:s, s:b}", "model", r->model, "created_at", ts, "response", "",
-                                "done_reason", "load", "done", 1);
+                                "done_reason", reason, "done", 1);
     return http_respond_json(q, 200, o);
 }
 
@@ -995,9 +999,11 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     srv_request r;
     srv_req_error e;
     if (srv_request_parse(api, q->body ? q->body : "", q->len, &r, &e)) return http_req_error(q, &e);
-    srv_model *m = acquire(q->h, r.model);
+    srv_model *m = http_acquire(q->h, r.model);
     if (!m) {
-        enum MHD_Result res = model_not_found(q, r.model);
+        enum MHD_Result res;
+        /* store mode: a stored model is loaded first (routes_manage.c), then this runs again */
+        if (!http_store_load(q, r.model, api, &res)) res = model_not_found(q, r.model);
         srv_request_free(&r);
         return res;
     }
@@ -1009,11 +1015,15 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     }
     if ((api == SRV_API_OLLAMA_CHAT && json_array_size(r.messages) == 0) ||
         (api == SRV_API_OLLAMA_GENERATE && !r.prompt[0] && !r.system)) {
+        /* Ollama's load request; with keep_alive 0 its unload request */
+        bool unloaded = r.has_keep_alive && r.keep_alive == 0 && http_store_unload(q->h, m);
+        if (!unloaded) http_store_touch(q->h, m, &r);
         srv_model_release(m);
-        enum MHD_Result res = ollama_load_reply(q, &r);
+        enum MHD_Result res = ollama_load_reply(q, &r, unloaded ? "unload" : "load");
         srv_request_free(&r);
         return res;
     }
+    http_store_touch(q->h, m, &r); /* keep_alive (0: unloaded once this generation ends) */
     int32_t *toks = NULL;
     size_t n = 0;
     prompt_info pi = {0};
@@ -1214,6 +1224,7 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         return http_error_nomem(q);
     }
     g->t0 = q->t0;
+    g->load_s = q->load_seconds;
     g->parse_calls = parse_calls;
     g->family = pi.family;
     g->reasoning = pi.reasoning;
@@ -1274,12 +1285,6 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
 
 /* ---- model listings ---- */
 
-static json_t *ollama_details(srv_model *m) {
-    const char *arch = hearth_model_arch(srv_model_engine(m));
-    return json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", "gguf", "family", arch,
-                     "families", arch, "parameter_size", "", "quantization_level", "");
-}
-
 enum MHD_Result route_models(http_req *q, const char *id) {
     srv_http *h = q->h;
     if (id) {
@@ -1304,118 +1309,8 @@ enum MHD_Result route_models(http_req *q, const char *id) {
                                               (json_int_t)created, "owned_by", "hearth"));
     }
     srv_names_free(names, n);
+    http_store_list_models(h, data); /* store mode: the stored models not loaded yet */
     return http_respond_json(q, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
-}
-
-/* An identity digest (not the file's content hash, which would mean reading gigabytes):
- * SHA-256 of "path:size:mtime", so it changes when the file behind a name changes. The path is
- * hashed where it lies and only the short suffix is formatted, so a path of any length is
- * hashed whole (a fixed buffer would cut it, or be read past). */
-static void model_digest(const char *path, const struct stat *st, char out[65]) {
-    char tail[96];
-    int n = snprintf(tail, sizeof tail, ":%lld:%lld.%09ld", (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-                     st->st_mtim.tv_nsec);
-    size_t tn = n < 0 ? 0 : (size_t)n < sizeof tail ? (size_t)n : sizeof tail - 1;
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    memset(d, 0, sizeof d);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, path, strlen(path)) ||
-        !EVP_DigestUpdate(c, tail, tn) || !EVP_DigestFinal_ex(c, d, NULL))
-        memset(d, 0, sizeof d); /* out of memory in OpenSSL: an all-zero digest, not a crash */
-    EVP_MD_CTX_free(c);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + i * 2, 3, "%02x", d[i]);
-}
-
-enum MHD_Result route_tags(http_req *q, bool ps) {
-    srv_http *h = q->h;
-    int n = 0;
-    char **names = srv_registry_names(h->reg, &n);
-    json_t *models = json_array();
-    for (int i = 0; i < n; i++) {
-        srv_model *m = srv_registry_acquire(h->reg, names[i]);
-        if (!m) continue;
-        struct stat st;
-        memset(&st, 0, sizeof st);
-        stat(srv_model_config_of(m)->path, &st);
-        char digest[65], mod[48];
-        model_digest(srv_model_config_of(m)->path, &st, digest);
-        struct tm tm;
-        gmtime_r(&st.st_mtime, &tm);
-        strftime(mod, sizeof mod, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", names[i], "model", names[i], "modified_at", mod,
-                              "size", (json_int_t)st.st_size, "digest", digest, "details", ollama_details(m));
-        if (ps) {
-            json_object_del(o, "modified_at");
-            json_object_set_new(o, "expires_at", json_string("2318-01-01T00:00:00Z")); /* resident until swapped */
-            json_object_set_new(o, "size_vram", json_integer(0));
-            json_object_set_new(o, "context_length", json_integer(srv_model_n_ctx(m)));
-        }
-        srv_model_release(m);
-        json_array_append_new(models, o);
-    }
-    srv_names_free(names, n);
-    return http_respond_json(q, 200, json_pack("{s:o}", "models", models));
-}
-
-enum MHD_Result route_show(http_req *q) {
-    srv_req_error e;
-    json_t *root = srv_json_parse_object(q->body ? q->body : "", q->len, &e);
-    if (!root) return http_req_error(q, &e);
-    const char *name = json_string_value(json_object_get(root, "model"));
-    if (!name) name = json_string_value(json_object_get(root, "name"));
-    if (!name) {
-        json_decref(root);
-        return http_error(q, 400, "model", "missing_required_parameter", "Missing required parameter: 'model'.");
-    }
-    srv_model *m = acquire(q->h, name);
-    if (!m) {
-        enum MHD_Result r = model_not_found(q, name);
-        json_decref(root);
-        return r;
-    }
-    const hearth_model *hm = srv_model_engine(m);
-    const srv_model_config *cfg = srv_model_config_of(m);
-    he_error err = {0};
-    const srv_chat *chat = srv_chat_for(cfg->path, cfg->chat_template, hearth_model_vocab(hm), &err);
-    const char *arch = hearth_model_arch(hm);
-    json_t *info = json_object();
-    char key[96];
-    json_object_set_new(info, "general.architecture", json_string(arch));
-    snprintf(key, sizeof key, "%s.context_length", arch);
-    json_object_set_new(info, key, json_integer(hearth_model_n_ctx_train(hm)));
-    snprintf(key, sizeof key, "%s.embedding_length", arch);
-    json_object_set_new(info, key, json_integer(hearth_model_n_embd(hm)));
-    snprintf(key, sizeof key, "%s.block_count", arch);
-    json_object_set_new(info, key, json_integer(hearth_model_n_layer(hm)));
-    /* No file path here (any key holder may ask; SECURITY.md: no absolute paths in answers):
-     * the Modelfile names the served name, as `ollama show --modelfile` names a model. */
-    char params[256];
-    snprintf(params, sizeof params, "temperature %g\ntop_k %d\ntop_p %g\nmin_p %g\nnum_ctx %d",
-             (double)cfg->sampling.temperature, cfg->sampling.top_k, (double)cfg->sampling.top_p,
-             (double)cfg->sampling.min_p, srv_model_n_ctx(m));
-    sbuf mf = {0};
-    const char *from = srv_model_name(m);
-    sb_add(&mf, "# Modelfile generated by hearth\nFROM ", 37);
-    sb_add(&mf, from, strlen(from));
-    sb_add(&mf, "\n", 1);
-    for (const char *p = params; *p;) { /* each "key value" line as a PARAMETER line */
-        size_t l = strcspn(p, "\n");
-        sb_add(&mf, "PARAMETER ", 10);
-        sb_add(&mf, p, l);
-        sb_add(&mf, "\n", 1);
-        p += l + (p[l] == '\n');
-    }
-    json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:[s], s:s}", "modelfile", http_json_text(mf.b, mf.len),
-                          "parameters", params, "template", chat ? srv_chat_source(chat) : "", "details",
-                          ollama_details(m), "model_info", info, "capabilities",
-                          /* Ollama's names: clients pick embedding models by it */
-                          srv_model_kind_of(m) == SRV_MODEL_GENERATOR ? "completion" : "embedding",
-                          "modified_at", "");
-    free(mf.b);
-    if (cfg->system_prompt) json_object_set_new(o, "system", json_string(cfg->system_prompt));
-    srv_model_release(m);
-    json_decref(root);
-    return http_respond_json(q, 200, o);
 }
 
 /* ---- smoke hook ---- */

@@ -129,6 +129,7 @@ struct srv_model {
     srv_job *q_head, *q_tail;
     int32_t n_queued, n_busy;
     uint64_t st_prompt, st_gen, st_requests;
+    double t_active; /* now_ms() of the last submit or job end: idle time for keep_alive */
 };
 
 static double now_ms(void) {
@@ -402,6 +403,7 @@ static void slot_finish(srv_model *m, slot *s, const char *reason) {
     s->t_first = 0;
     s->last_used = ++m->use_clock;
     m->n_busy--;
+    m->t_active = now_ms();
 }
 
 static void slot_fail(srv_model *m, slot *s, const he_error *err) {
@@ -949,6 +951,7 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     if (m->cfg.n_slots == 0) m->cfg.n_slots = 4;
     if (m->cfg.max_queue == 0) m->cfg.max_queue = 64;
     m->n_slots = m->cfg.n_slots;
+    m->t_active = now_ms();
 
     /* A file path passes through; a store name becomes its weights blob (re-hashed first when
      * cfg->verify: a changed blob is refused, never served). */
@@ -1056,6 +1059,14 @@ void srv_model_stats_get(srv_model *m, srv_model_stats *out) {
     out->generated_tokens = m->st_gen;
     out->requests = m->st_requests;
     pthread_mutex_unlock(&m->mu);
+}
+
+double srv_model_idle_seconds(srv_model *m) {
+    pthread_mutex_lock(&m->mu);
+    double idle = m->n_busy || m->n_queued ? -1 : (now_ms() - m->t_active) / 1e3;
+    if (idle < 0 && !(m->n_busy || m->n_queued)) idle = 0; /* a clock step back */
+    pthread_mutex_unlock(&m->mu);
+    return idle;
 }
 
 /* ---- Jobs: the requester's side ---- */
@@ -1186,6 +1197,7 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
         m->q_head = j;
     m->q_tail = j;
     m->n_queued++;
+    m->t_active = now_ms();
     pthread_cond_signal(&m->work);
     pthread_mutex_unlock(&m->mu);
     return j;

@@ -101,6 +101,9 @@ typedef struct {
     uint64_t prompt_tokens, generated_tokens, requests;
 } srv_model_stats;
 void srv_model_stats_get(srv_model *m, srv_model_stats *out);
+/* Seconds since the model last did anything (a job submitted or ended), or -1 while a job is
+ * queued or running. What keep_alive counts (store mode, routes_manage.c). */
+double srv_model_idle_seconds(srv_model *m);
 
 /* ---- Jobs ---- */
 

@@ -641,6 +641,64 @@ out:
     return rc;
 }
 
+/* Stores text from memory as a blob (hash, then a crash-safe write unless it already exists). */
+static int blob_from_text(const store *s, const char *text, store_blob_ref *ref, he_error *err) {
+    size_t n = strlen(text);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(text, n, md, &mdlen, EVP_sha256(), NULL)) return he_fail(err, HE_NOMEM, "store: hashing failed");
+    hex_digest(md, ref->digest);
+    ref->size = n;
+    char dir[STORE_PATH_MAX], final[STORE_PATH_MAX];
+    if (sub_dir(s, "blobs", dir, sizeof dir, err) < 0) return -1;
+    if (store_digest_path(s->root, ref->digest, final, sizeof final, err) < 0) return -1;
+    if (store_blob_verify(s, ref->digest, n, NULL, NULL, NULL) == 1) return 0; /* already there */
+    return write_atomic(dir, final, text, n, 0400, err);
+}
+
+int store_derive(store *s, const char *src, const char *dst, const char *template_text, const char *params_json,
+                 he_error *err) {
+    if (store_name_check(dst, err) < 0) return -1;
+    if (template_text) {
+        size_t n = strlen(template_text);
+        if (n > STORE_TEMPLATE_MAX) return he_fail(err, HE_LIMIT, "store: the template is over %d bytes", STORE_TEMPLATE_MAX);
+        bool ok = true;
+        for (size_t i = 0; ok && i < n;) {
+            size_t k = gguf_utf8_len(template_text + i, n - i);
+            ok = k > 0;
+            i += k;
+        }
+        if (!ok) return he_fail(err, HE_INVALID, "store: the template is not UTF-8 text");
+    }
+    if (params_json) {
+        json_t *j = strlen(params_json) <= STORE_MANIFEST_MAX ? json_loads(params_json, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        bool obj = json_is_object(j);
+        json_decref(j);
+        if (!obj) return he_fail(err, HE_INVALID, "store: params must be a JSON object of at most %d bytes", STORE_MANIFEST_MAX);
+    }
+    if (store_lock(s, err) < 0) return -1;
+    store_manifest m;
+    int rc = -1;
+    if (store_manifest_read(s, src, &m, err) < 0) goto out;
+    if (template_text) {
+        if (blob_from_text(s, template_text, &m.template_blob, err) < 0) goto out;
+        m.has_template = true;
+    }
+    if (params_json) {
+        if (blob_from_text(s, params_json, &m.params_blob, err) < 0) goto out;
+        m.has_params = true;
+    }
+    snprintf(m.name, sizeof m.name, "%s", dst);
+    now_iso(m.imported_at);
+    char from[STORE_NAME_MAX + 16];
+    snprintf(from, sizeof from, "model %s", src);
+    copy_cut(m.source, sizeof m.source, from);
+    rc = store_manifest_write(s, &m, err);
+out:
+    store_unlock(s);
+    return rc;
+}
+
 /* Simple set of digests (a sorted array). */
 typedef struct {
     char (*d)[STORE_DIGEST_LEN + 1];

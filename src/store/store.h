@@ -133,6 +133,14 @@ int store_blob_verify(const store *s, const char *digest, uint64_t size_expected
 
 /* Copies manifest src to the new name dst (blobs are shared). Fails if dst exists. */
 int store_copy(store *s, const char *src, const char *dst, he_error *err);
+/* A new model from a stored one (Ollama's create FROM): dst gets src's weights and adapters, and
+ * template_text / params_json (NULL: src's own, if any) as blobs written from memory (hashed,
+ * crash-safe, 0400). params_json must be a JSON object (<= STORE_MANIFEST_MAX), the template
+ * UTF-8 text without NUL (<= STORE_TEMPLATE_MAX). An existing dst is replaced (src == dst is
+ * allowed: the model is updated in place); blobs no longer named stay until the next rm. Takes
+ * the store lock. */
+int store_derive(store *s, const char *src, const char *dst, const char *template_text, const char *params_json,
+                 he_error *err);
 /* Removes a manifest, then every blob that no remaining manifest references (and stale temporary
  * files of killed imports). n_removed (may be NULL) receives the number of blobs deleted. */
 int store_remove(store *s, const char *name, int *n_removed, he_error *err);
