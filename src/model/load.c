@@ -149,7 +149,30 @@ static int read_hparams(hearth_model *m, he_error *err) {
         (int64_t)hp->n_head * hp->head_dim_v > (1 << 20))
         return he_fail(err, HE_FORMAT, "model: head_count %d x head size %d is too large",
                        hp->n_head, hp->head_dim_k);
+    hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    if (m->arch->read_hparams && m->arch->read_hparams(m, m->file, err)) return -1;
     return read_moe_hparams(m, &r);
+}
+
+/* Gemma 2, as llama.cpp reads it: attention.sliding_window (default 4096) on the even layers,
+ * attn_logit_softcapping (default 50) and final_logit_softcapping (default 30), embeddings
+ * times sqrt(n_embd). The query scale is not in the GGUF (llama.cpp's converter drops
+ * query_pre_attn_scalar): llama.cpp uses 1/sqrt(head_dim) except for the 27B model (46 layers),
+ * whose query_pre_attn_scalar is n_embd / n_head; so does hearth. Q is scaled after RoPE and
+ * the softmax scale is then 1. */
+int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err) {
+    kv_reader r = {f, m->arch->name, err};
+    hearth_hparams *hp = &m->hp;
+    if (read_int(&r, "attention.sliding_window", 4096, 1, 1 << 24, &hp->n_swa) ||
+        read_float(&r, "attn_logit_softcapping", 50.0, 1e-6, 1e9, &hp->attn_softcap) ||
+        read_float(&r, "final_logit_softcapping", 30.0, 1e-6, 1e9, &hp->final_softcap))
+        return -1;
+    hp->swa_pattern = 2;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    const int hd = hp->n_layer == 46 ? hp->n_embd / hp->n_head : hp->head_dim_k;
+    hp->q_scale = 1.0f / sqrtf((float)hd);
+    hp->kq_scale = 1.0f;
+    return 0;
 }
 
 /* RoPE inverse frequencies, with Llama-3 scaling from the rope_freqs tensor (divisors, as
@@ -373,8 +396,13 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             BIND(k_norm, "attn_k_norm.weight", W_VEC, hp->head_dim_k, 1, true);
         }
         BIND(ffn_norm, "ffn_norm.weight", W_VEC, E, 1, true);
+        if (a->post_norms) {
+            BIND(attn_post_norm, "post_attention_norm.weight", W_VEC, E, 1, true);
+            BIND(ffn_post_norm, "post_ffw_norm.weight", W_VEC, E, 1, true);
+        }
+        L->swa = hp->swa_pattern > 0 && l % hp->swa_pattern < hp->swa_pattern - 1;
         if (hp->n_expert == 0) {
-            L->ffn = hearth_ffn_dense;
+            L->ffn = a->ffn_gelu ? hearth_ffn_geglu : hearth_ffn_dense;
             BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
             BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
             BIND(w_down, "ffn_down.weight", W_MAT, hp->n_ff, E, true);

@@ -37,6 +37,7 @@ typedef void (*hearth_ffn_fn)(hearth_fwd *f, const hearth_layer *L);
 void hearth_layer_prenorm(hearth_fwd *f, const hearth_layer *L, int l);
 void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L);
 void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L); /* routed experts (+ shared expert) */
+void hearth_ffn_geglu(hearth_fwd *f, const hearth_layer *L); /* down(gelu(gate) * up) (Gemma) */
 
 /* ---- Architectures (arch.c) ---- */
 
@@ -56,6 +57,11 @@ typedef struct {
     bool shared_expert;    /* MoE: plus ffn_*_shexp with a sigmoid gate (Qwen2-MoE) */
     bool moe_norm_w;       /* MoE: renormalize the top-k weights to sum 1 (default of
                               {arch}.expert_weights_norm) */
+    bool ffn_gelu;         /* dense FFN is GeGLU (tanh GELU) instead of SwiGLU (Gemma) */
+    bool post_norms;       /* blk.N.attn_post_norm / ffn_post_norm on each block's output
+                              before the residual add (Gemma 2) */
+    /* architecture-specific keys (soft-capping, sliding window, scales); NULL: none */
+    int (*read_hparams)(hearth_model *m, gguf_file *f, he_error *err);
 } hearth_arch;
 
 const hearth_arch *hearth_arch_find(const char *name, size_t len); /* NULL if unknown */
@@ -89,6 +95,9 @@ struct hearth_layer {
     hearth_weight q_norm, k_norm; // (hd_k,) (qk_norm archs)
     hearth_weight wo;             // (n_embd, n_head*hd_v)
     hearth_weight ffn_norm;       // (n_embd,)
+    hearth_weight attn_post_norm; // (n_embd,) post_norms archs: norm of the attention output
+    hearth_weight ffn_post_norm;  // (n_embd,) and of the FFN output, before the residual add
+    bool swa;                     // sliding-window layer: sees the last hp.n_swa positions
     hearth_weight w_gate, w_up;   // (n_ff, n_embd)
     hearth_weight w_down;         // (n_embd, n_ff)
     /* MoE layers (ffn == hearth_ffn_moe) */
@@ -107,6 +116,15 @@ typedef struct {
     /* mixture of experts (n_expert 0: dense) */
     int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
     bool moe_norm_w; /* top-k weights renormalized to sum 1 */
+    /* attention and output details (defaults: the Llama/Qwen behaviour) */
+    float kq_scale;      /* softmax scale of q.k: 1/sqrt(head_dim_k), or 1 when Q is pre-scaled */
+    float q_scale;       /* 0: none; else Q is multiplied by it after RoPE (Gemma 2) */
+    float embd_scale;    /* 0: none; else embeddings are multiplied by it (Gemma: sqrt(n_embd)) */
+    float attn_softcap;  /* 0: none; else scores = cap * tanh(scores / cap) before the softmax */
+    float final_softcap; /* 0: none; else logits = cap * tanh(logits / cap) */
+    int32_t n_swa;       /* sliding window of the layers marked swa (0: none) */
+    int32_t swa_pattern; /* 0: no sliding-window layers; P: layer l slides when l % P < P - 1
+                            (Gemma 2: 2, the even layers) */
 } hearth_hparams;
 
 struct hearth_model {
@@ -123,6 +141,9 @@ struct hearth_model {
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
 };
+
+/* Gemma 2's keys (load.c): softcapping, sliding window, query and embedding scales. */
+int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err);
 
 /* Reads and validates the hyperparameters and binds every tensor (load.c). */
 int hearth_model_bind(hearth_model *m, he_error *err);

@@ -175,6 +175,44 @@ static const synth_shape shapes[] = {
      .n_expert = 16,
      .n_expert_used = 4,
      .n_ff_exp = 128},
+    /* Gemma 2 2B (google/gemma-2-2b) */
+    {.name = "gemma-2-2b",
+     .arch = "gemma2",
+     .n_embd = 2304,
+     .n_layer = 26,
+     .n_head = 8,
+     .n_head_kv = 4,
+     .n_ff = 9216,
+     .head_dim = 256,
+     .n_ctx = 8192,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .post_norms = true,
+     .n_swa = 4096,
+     .attn_softcap = 50.0f,
+     .final_softcap = 30.0f},
+    /* tiny Gemma 2: 26 layers because llama.cpp's gemma2 graph knows only the 2B/9B/27B layer
+     * counts; a sliding window of 8 so that prompts of 9+ tokens exercise it; a wider
+     * embedding (tied: it is the output projection too) so logits spread by ~2, and soft-caps
+     * small enough to bend these random weights' scores (~0.05) and logits */
+    {.name = "tiny-gemma2",
+     .arch = "gemma2",
+     .n_embd = 128,
+     .n_layer = 26,
+     .n_head = 2,
+     .n_head_kv = 1,
+     .n_ff = 256,
+     .head_dim = 64,
+     .n_ctx = 512,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .post_norms = true,
+     .embd_std = 0.2f,
+     .n_swa = 8,
+     .attn_softcap = 0.05f,
+     .final_softcap = 2.0f},
     {.name = "tiny-mixtral",
      .arch = "llama",
      .n_embd = 256,
@@ -197,7 +235,8 @@ const synth_shape *synth_shape_find(const char *name) {
 
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, "
-           "tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, tiny-qwen3moe, tiny-mixtral";
+           "gemma-2-2b, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, tiny-qwen3moe, "
+           "tiny-mixtral, tiny-gemma2";
 }
 
 /* ---- Deterministic random values ---- */
@@ -442,6 +481,11 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
             gguf_writer_set_u32(w, KEY("expert_shared_feed_forward_length"),
                                 (uint32_t)s->n_ff_shexp);
     }
+    if (s->n_swa) gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)s->n_swa);
+    if (s->attn_softcap != 0.0f)
+        gguf_writer_set_f32(w, KEY("attn_logit_softcapping"), s->attn_softcap);
+    if (s->final_softcap != 0.0f)
+        gguf_writer_set_f32(w, KEY("final_logit_softcapping"), s->final_softcap);
 #undef KEY
 }
 
@@ -505,7 +549,9 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
     char name[96];
     if (s->rope_scale > 0.0f && add(r, "rope_freqs.weight", GEN_ROPE_FREQS, 0.0f, hd / 2, 0) < 0)
         return -1;
-    if (add(r, "token_embd.weight", GEN_NORMAL, W, s->n_embd, n_vocab) < 0) return -1;
+    if (add(r, "token_embd.weight", GEN_NORMAL, s->embd_std > 0.0f ? s->embd_std : W, s->n_embd,
+            n_vocab) < 0)
+        return -1;
     for (int32_t il = 0; il < s->n_layer; il++) {
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
         if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
@@ -521,8 +567,12 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
                            add(r, T("attn_k_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0))
             return -1;
         if (add(r, T("attn_output.weight"), GEN_NORMAL, W, q_dim, s->n_embd) < 0 ||
+            (s->post_norms &&
+             add(r, T("post_attention_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) ||
             add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
-            add_ffn(r, il, W) < 0)
+            add_ffn(r, il, W) < 0 ||
+            (s->post_norms &&
+             add(r, T("post_ffw_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0))
             return -1;
 #undef T
     }

@@ -34,6 +34,11 @@ typedef struct {
     /* mixture of experts (n_expert 0: dense): ffn_{gate,up,down}_exps of n_ff_exp (0: n_ff)
      * and the ffn_gate_inp router; n_ff_shexp > 0 adds qwen2moe's shared expert */
     int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
+    /* gemma2: post_attention_norm / post_ffw_norm tensors and these keys (0: not written) */
+    bool post_norms;
+    float embd_std; /* token_embd's spread (0: 0.02 like every matrix) */
+    int32_t n_swa;                      /* attention.sliding_window */
+    float attn_softcap, final_softcap; /* attn_logit_softcapping, final_logit_softcapping */
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */
