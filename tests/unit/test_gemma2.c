@@ -188,9 +188,10 @@ static double check_reference_file(const char *rel, const char *only_shape, tole
 }
 
 
-/* Against llama-server (F16 KV cache, as the server ran), both attention paths. Measured
- * figures in the cr_log_info lines and docs/ENGINE.md. */
-static const tolerances server_tol = {.f32 = 2e-3, .quant = 2e-3, .quant_long = 2e-3};
+/* Against llama-server (F16 KV cache, as the server ran), both attention paths. F32 agrees to
+ * 2.2e-5 (measured) and is held to 2e-4; Q8_0 to 1.2e-3 (exact path; 9e-4 tiled), held to the
+ * issue's 2e-3. Dropping the attention soft-cap (0.05 here) fails the F32 bound. */
+static const tolerances server_tol = {.f32 = 2e-4, .quant = 2e-3, .quant_long = 2e-3};
 
 Test(gemma2, matches_llama_server_tiled) {
     int n = 0;
