@@ -83,6 +83,8 @@ const SHAPES = {
   'tiny-qwen2moe': { arch: 'qwen2moe', embd: 256, layers: 2, heads: 4, kv: 2, ff: 512, hd: 64, rope: '1e+06', ctx: 512, tied: false, bias: true, experts: 8, used: 2, ffExp: 128, ffShexp: 256 },
   'tiny-qwen3moe': { arch: 'qwen3moe', embd: 256, layers: 2, heads: 4, kv: 2, ff: 512, hd: 128, rope: '1e+06', ctx: 512, tied: false, qkNorm: true, experts: 16, used: 4, ffExp: 128 },
   'tiny-mixtral': { arch: 'llama', embd: 256, layers: 2, heads: 4, kv: 2, ff: 256, hd: 64, rope: '1e+06', ctx: 512, tied: false, experts: 8, used: 2, ffExp: 256, noExpLenKey: true },
+  'gemma-2-2b': { arch: 'gemma2', embd: 2304, layers: 26, heads: 8, kv: 4, ff: 9216, hd: 256, rope: '10000', ctx: 8192, tied: true, postNorms: true, swa: 4096, attnCap: '50', finalCap: '30' },
+  'tiny-gemma2': { arch: 'gemma2', embd: 128, layers: 26, heads: 2, kv: 1, ff: 256, hd: 64, rope: '10000', ctx: 512, tied: true, postNorms: true, swa: 8, attnCap: '0.05', finalCap: '2' },
 };
 
 function checkShape(name, s, file) {
@@ -124,6 +126,14 @@ function checkShape(name, s, file) {
   if (s.qkNorm) assert.deepEqual(tensors['blk.0.attn_q_norm.weight'].shape, [s.hd]);
   assert.equal('rope_freqs.weight' in tensors, !!s.ropeFreqs, `${name}: rope_freqs`);
   if (s.ropeFreqs) assert.deepEqual(tensors['rope_freqs.weight'].shape, [s.hd / 2]);
+  // Gemma 2: the sandwich norms and its keys, as llama.cpp's converter names them
+  assert.equal('blk.0.post_attention_norm.weight' in tensors, !!s.postNorms, `${name}: post-norms`);
+  assert.equal('blk.0.post_ffw_norm.weight' in tensors, !!s.postNorms, `${name}: post-norms`);
+  if (s.postNorms) {
+    assert.equal(kv[`${a}.attention.sliding_window`], String(s.swa), name);
+    assert.equal(kv[`${a}.attn_logit_softcapping`], s.attnCap, name);
+    assert.equal(kv[`${a}.final_logit_softcapping`], s.finalCap, name);
+  }
   return { kv, tensors };
 }
 
@@ -134,7 +144,7 @@ function checkShape(name, s, file) {
 // variants below carry the same tensors and keys.
 const BIG = process.env.HEARTH_TEST_BIG === '1';
 const DEFAULT_SHAPES = new Set(['qwen2.5-0.5b', 'tiny-llama3', 'tiny-qwen2', 'tiny-qwen3',
-  'tiny-qwen2moe', 'tiny-qwen3moe', 'tiny-mixtral']);
+  'tiny-qwen2moe', 'tiny-qwen3moe', 'tiny-mixtral', 'tiny-gemma2']);
 
 test('make-model: the real shapes (q4_0) and their tiny variants carry the right hparams', () => {
   for (const [name, s] of Object.entries(SHAPES)) {
