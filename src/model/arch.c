@@ -29,6 +29,10 @@ static const hearth_arch archs[] = {
      * converter stores its norm weights with Gemma's +1 already added, so plain RMS norms */
     {.name = "gemma2", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = false,
      .ffn_gelu = true, .post_norms = true, .read_hparams = hearth_read_gemma2},
+    /* Phi-3 / Phi-3.5 mini and medium: fused QKV and gate-up tensors, Q scaled after RoPE,
+     * every layer with the sliding window */
+    {.name = "phi3", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = false,
+     .fused_qkv = true, .read_hparams = hearth_read_phi3},
 };
 // clang-format on
 
@@ -38,4 +42,4 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *hearth_arch_names(void) { return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2"; }
+const char *hearth_arch_names(void) { return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, phi3"; }

@@ -247,6 +247,33 @@ static int rope_setup(hearth_model *m, he_error *err) {
     return 0;
 }
 
+/* Phi-3, as llama.cpp reads it: attention.sliding_window on every layer, with llama.cpp's
+ * defaults for files that lack it (2047 for the 4K-context 32/40-layer models, 262144 for the
+ * 128K mini, 131072 for the 128K medium; otherwise required); Q times 1/sqrt(head_dim) after
+ * RoPE, softmax scale 1. LongRoPE (rope_factors_long / rope_factors_short, chosen by the
+ * context length) is not implemented: such files are refused naming the tensor. */
+int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err) {
+    kv_reader r = {f, m->arch->name, err};
+    hearth_hparams *hp = &m->hp;
+    int32_t def = -1;
+    if ((hp->n_layer == 32 || hp->n_layer == 40) && hp->n_ctx_train == 4096)
+        def = 2047;
+    else if (hp->n_layer == 32 && hp->n_head_kv == 32 && hp->n_ctx_train == 131072)
+        def = 262144;
+    else if (hp->n_layer == 40 && hp->n_ctx_train == 131072)
+        def = 131072;
+    if (read_int(&r, "attention.sliding_window", def, 1, 1 << 24, &hp->n_swa)) return -1;
+    const char *longrope[] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    for (int i = 0; i < 2; i++)
+        if (gguf_tensor_find(f, longrope[i]))
+            return he_fail(err, HE_UNSUPPORTED,
+                           "model: tensor '%s': LongRoPE scaling is not supported", longrope[i]);
+    hp->swa_pattern = 1;
+    hp->q_scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    hp->kq_scale = 1.0f;
+    return 0;
+}
+
 /* ---- Tensors ---- */
 
 typedef enum { W_VEC, W_MAT, W_EMB } weight_kind;
@@ -340,6 +367,22 @@ static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind,
     return bind3(b, w, name, kind, n_in, n_out, 1, required);
 }
 
+/* *part = rows [row0, row0 + rows) of the bound matrix *whole (a fused tensor), a matrix of
+ * its own for the blocks; each row's dot does not depend on its neighbours, so the results
+ * are those of the fused matmul. */
+static int split_rows(binder *b, const hearth_weight *whole, hearth_weight *part, int64_t row0,
+                      int64_t rows, const char *name) {
+    *part = *whole;
+    part->data = (const uint8_t *)whole->data + (size_t)row0 * tensor_row_size(whole->type,
+                                                                                whole->n_in);
+    part->n_out = rows;
+    if ((uintptr_t)part->data % 4 != 0)
+        return he_fail(b->err, HE_FORMAT,
+                       "model: tensor '%s': row %lld does not start 4-byte aligned", name,
+                       (long long)row0);
+    return 0;
+}
+
 static void track_scratch(hearth_model *m, const hearth_weight *w) {
     if (!w->data) return;
     size_t s = tensor_matmul_scratch(w->type, w->n_in, 1);
@@ -381,10 +424,25 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
         snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \
         if (bind(&b, &L->field, n, kind, in, out, req)) return -1;                                 \
     } while (0)
+#define BIND_TO(w, suffix, kind, in, out)                                                          \
+    do {                                                                                           \
+        snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \
+        if (bind(&b, &w, n, kind, in, out, true)) return -1;                                       \
+    } while (0)
         BIND(attn_norm, "attn_norm.weight", W_VEC, E, 1, true);
-        BIND(wq, "attn_q.weight", W_MAT, E, nq, true);
-        BIND(wk, "attn_k.weight", W_MAT, E, nk, true);
-        BIND(wv, "attn_v.weight", W_MAT, E, nv, true);
+        if (a->fused_qkv) {
+            /* one [E, nq + nk + nv] matrix: Q's rows, then K's, then V's */
+            hearth_weight qkv;
+            BIND_TO(qkv, "attn_qkv.weight", W_MAT, E, nq + nk + nv);
+            if (qkv.data && (split_rows(&b, &qkv, &L->wq, 0, nq, n) ||
+                             split_rows(&b, &qkv, &L->wk, nq, nk, n) ||
+                             split_rows(&b, &qkv, &L->wv, nq + nk, nv, n)))
+                return -1;
+        } else {
+            BIND(wq, "attn_q.weight", W_MAT, E, nq, true);
+            BIND(wk, "attn_k.weight", W_MAT, E, nk, true);
+            BIND(wv, "attn_v.weight", W_MAT, E, nv, true);
+        }
         BIND(wo, "attn_output.weight", W_MAT, no, E, true);
         if (a->qkv_bias) {
             BIND(bq, "attn_q.bias", W_VEC, nq, 1, true);
@@ -400,11 +458,21 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             BIND(attn_post_norm, "post_attention_norm.weight", W_VEC, E, 1, true);
             BIND(ffn_post_norm, "post_ffw_norm.weight", W_VEC, E, 1, true);
         }
-        L->swa = hp->swa_pattern > 0 && l % hp->swa_pattern < hp->swa_pattern - 1;
+        L->swa = hp->swa_pattern == 1 ||
+                 (hp->swa_pattern > 1 && l % hp->swa_pattern < hp->swa_pattern - 1);
         if (hp->n_expert == 0) {
             L->ffn = a->ffn_gelu ? hearth_ffn_geglu : hearth_ffn_dense;
-            BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
-            BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
+            if (a->fused_qkv) {
+                /* ffn_up [E, 2 n_ff]: the gate's rows, then the up projection's */
+                hearth_weight gu;
+                BIND_TO(gu, "ffn_up.weight", W_MAT, E, 2 * (int64_t)hp->n_ff);
+                if (gu.data && (split_rows(&b, &gu, &L->w_gate, 0, hp->n_ff, n) ||
+                                split_rows(&b, &gu, &L->w_up, hp->n_ff, hp->n_ff, n)))
+                    return -1;
+            } else {
+                BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
+                BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
+            }
             BIND(w_down, "ffn_down.weight", W_MAT, hp->n_ff, E, true);
         } else {
             /* experts: 3-D tensors, one (n_out, n_in) matrix per expert */
@@ -428,6 +496,7 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             }
         }
 #undef BIND
+#undef BIND_TO
     }
     if (b.n_missing)
         return he_fail(err, HE_FORMAT, "model: %s model is missing %d tensor%s: %s", a->name,

@@ -60,6 +60,9 @@ typedef struct {
     bool ffn_gelu;         /* dense FFN is GeGLU (tanh GELU) instead of SwiGLU (Gemma) */
     bool post_norms;       /* blk.N.attn_post_norm / ffn_post_norm on each block's output
                               before the residual add (Gemma 2) */
+    bool fused_qkv;        /* blk.N.attn_qkv [n_embd, nq + nk + nv] instead of attn_q/k/v, and
+                              ffn_up [n_embd, 2 n_ff] holding gate then up (Phi-3): bound as
+                              row views, so the blocks see separate matrices */
     /* architecture-specific keys (soft-capping, sliding window, scales); NULL: none */
     int (*read_hparams)(hearth_model *m, gguf_file *f, he_error *err);
 } hearth_arch;
@@ -123,8 +126,8 @@ typedef struct {
     float attn_softcap;  /* 0: none; else scores = cap * tanh(scores / cap) before the softmax */
     float final_softcap; /* 0: none; else logits = cap * tanh(logits / cap) */
     int32_t n_swa;       /* sliding window of the layers marked swa (0: none) */
-    int32_t swa_pattern; /* 0: no sliding-window layers; P: layer l slides when l % P < P - 1
-                            (Gemma 2: 2, the even layers) */
+    int32_t swa_pattern; /* 0: no sliding-window layers; 1: all layers (Phi-3); P > 1: layer l
+                            slides when l % P < P - 1 (Gemma 2: 2, the even layers) */
 } hearth_hparams;
 
 struct hearth_model {
@@ -144,6 +147,8 @@ struct hearth_model {
 
 /* Gemma 2's keys (load.c): softcapping, sliding window, query and embedding scales. */
 int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err);
+/* Phi-3's keys (load.c): sliding window (llama.cpp's defaults), query scale; LongRoPE refused. */
+int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err);
 
 /* Reads and validates the hyperparameters and binds every tensor (load.c). */
 int hearth_model_bind(hearth_model *m, he_error *err);

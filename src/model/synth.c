@@ -213,6 +213,32 @@ static const synth_shape shapes[] = {
      .n_swa = 8,
      .attn_softcap = 0.05f,
      .final_softcap = 2.0f},
+    /* Phi-3 mini 4K (microsoft/Phi-3-mini-4k-instruct) */
+    {.name = "phi-3-mini",
+     .arch = "phi3",
+     .n_embd = 3072,
+     .n_layer = 32,
+     .n_head = 32,
+     .n_head_kv = 32,
+     .n_ff = 8192,
+     .n_ctx = 4096,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-5f,
+     .fused = true,
+     .n_swa = 2047},
+    /* tiny Phi-3: a sliding window of 8 (every layer) so 9+ token prompts exercise it */
+    {.name = "tiny-phi3",
+     .arch = "phi3",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 4,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-5f,
+     .fused = true,
+     .n_swa = 8},
     {.name = "tiny-mixtral",
      .arch = "llama",
      .n_embd = 256,
@@ -235,8 +261,8 @@ const synth_shape *synth_shape_find(const char *name) {
 
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, "
-           "gemma-2-2b, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, tiny-qwen3moe, "
-           "tiny-mixtral, tiny-gemma2";
+           "gemma-2-2b, phi-3-mini, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, tiny-qwen3moe, "
+           "tiny-mixtral, tiny-gemma2, tiny-phi3";
 }
 
 /* ---- Deterministic random values ---- */
@@ -520,6 +546,11 @@ static int add_ffn(synth_run *r, int32_t il, float W) {
     const synth_shape *s = r->s;
     char name[96];
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
+    if (s->fused) /* phi3: the gate's rows, then the up projection's, in one tensor */
+        return add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, 2 * (int64_t)s->n_ff) < 0 ||
+                       add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0
+                   ? -1
+                   : 0;
     if (s->n_expert == 0)
         return add(r, T("ffn_gate.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
                        add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
@@ -554,11 +585,15 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
         return -1;
     for (int32_t il = 0; il < s->n_layer; il++) {
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
-        if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
-            add(r, T("attn_q.weight"), GEN_NORMAL, W, s->n_embd, q_dim) < 0 ||
-            add(r, T("attn_k.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0 ||
-            add(r, T("attn_v.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0)
+        if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) return -1;
+        if (s->fused) { /* phi3: Q's rows, then K's, then V's */
+            if (add(r, T("attn_qkv.weight"), GEN_NORMAL, W, s->n_embd, q_dim + 2 * kv_dim) < 0)
+                return -1;
+        } else if (add(r, T("attn_q.weight"), GEN_NORMAL, W, s->n_embd, q_dim) < 0 ||
+                   add(r, T("attn_k.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0 ||
+                   add(r, T("attn_v.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0) {
             return -1;
+        }
         if (s->qkv_bias && (add(r, T("attn_q.bias"), GEN_NORMAL, W, q_dim, 0) < 0 ||
                             add(r, T("attn_k.bias"), GEN_NORMAL, W, kv_dim, 0) < 0 ||
                             add(r, T("attn_v.bias"), GEN_NORMAL, W, kv_dim, 0) < 0))

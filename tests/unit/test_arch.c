@@ -1,13 +1,18 @@
-/* test_gemma2.c — the gemma2 architecture (Gemma 2): embeddings times sqrt(n_embd), GeGLU,
+/* test_arch.c — the gemma2 and phi3 architectures.
+ *
+ * Gemma 2: embeddings times sqrt(n_embd), GeGLU,
  * post-norms, Q scaled after RoPE, attention and final logit soft-capping, sliding-window
  * (even) layers.
  *
  * tiny-gemma2 (synth.h: 26 layers, a sliding window of 8, small soft-caps) is regenerated with
  * `hearth make-model`'s generator and checked against llama.cpp's llama-server on the same file
- * (tests/data/arch/gemma2.reference.json, tools/arch_reference.py): next-token top-5 log-probs
+ * (tests/data/arch/arch.reference.json, tools/arch_reference.py): next-token top-5 log-probs
  * over 7 prompts of 1..70 tokens (up to ~9 windows), whole and in chunks of 3, with the tiled
  * and the exact attention paths. Then: the window, the soft-caps and the GeGLU are each shown
- * to matter (changing the window key moves the output), and the loader's refusals. */
+ * to matter (changing the window key moves the output), and the loader's refusals.
+ *
+ * Phi-3: fused attn_qkv and gate-up ffn_up tensors (bound as row views), Q scaled after RoPE,
+ * every layer with a sliding window: tiny-phi3 (window 8) against llama-server the same way. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -22,7 +27,7 @@
 #include "model/synth.h"
 
 static void make_model(char *path, size_t cap, const char *shape, const char *type, uint64_t seed) {
-    snprintf(path, cap, "/tmp/hearth_test_gemma2_%d_%s_%s_%llu.gguf", (int)getpid(), shape, type,
+    snprintf(path, cap, "/tmp/hearth_test_arch_%d_%s_%s_%llu.gguf", (int)getpid(), shape, type,
              (unsigned long long)seed);
     synth_params p = {.shape = shape, .seed = seed, .n_threads = 1};
     he_error err = {0};
@@ -196,7 +201,7 @@ static const tolerances server_tol = {.f32 = 2e-4, .quant = 2e-3, .quant_long = 
 Test(gemma2, matches_llama_server_tiled) {
     int n = 0;
     setenv("HEARTH_ATTN", "tiled", 1);
-    double worst = check_reference_file("arch/gemma2.reference.json", NULL, server_tol, &n);
+    double worst = check_reference_file("arch/arch.reference.json", "tiny-gemma2", server_tol, &n);
     cr_assert_geq(n, 28, "checked %d cases", n);
     cr_log_info("tiny-gemma2 vs llama-server (tiled): %d cases, max |d log-prob| %.2e", n, worst);
 }
@@ -204,7 +209,7 @@ Test(gemma2, matches_llama_server_tiled) {
 Test(gemma2, matches_llama_server_exact) {
     int n = 0;
     setenv("HEARTH_ATTN", "exact", 1);
-    double worst = check_reference_file("arch/gemma2.reference.json", "tiny-gemma2", server_tol, &n);
+    double worst = check_reference_file("arch/arch.reference.json", "tiny-gemma2", server_tol, &n);
     cr_assert_geq(n, 28, "checked %d cases", n);
     cr_log_info("tiny-gemma2 vs llama-server (exact): %d cases, max |d log-prob| %.2e", n, worst);
 }
@@ -286,6 +291,34 @@ Test(gemma2, sliding_window_is_applied) {
     cr_assert_eq(d_short, 0.0, "a prompt within the window changed by %g", d_short);
     cr_assert_gt(d_wide, 1e-3, "widening the window changed a 40-token prompt by only %g", d_wide);
     cr_log_info("sliding window 8 vs 4096 on 40 tokens: max |d log-prob| %.3g", d_wide);
+}
+
+Test(phi3, matches_llama_server_tiled) {
+    int n = 0;
+    setenv("HEARTH_ATTN", "tiled", 1);
+    double worst = check_reference_file("arch/arch.reference.json", "tiny-phi3", server_tol, &n);
+    cr_assert_geq(n, 28, "checked %d cases", n);
+    cr_log_info("tiny-phi3 vs llama-server (tiled): %d cases, max |d log-prob| %.2e", n, worst);
+}
+
+Test(phi3, matches_llama_server_exact) {
+    int n = 0;
+    setenv("HEARTH_ATTN", "exact", 1);
+    double worst = check_reference_file("arch/arch.reference.json", "tiny-phi3", server_tol, &n);
+    cr_assert_geq(n, 28, "checked %d cases", n);
+    cr_log_info("tiny-phi3 vs llama-server (exact): %d cases, max |d log-prob| %.2e", n, worst);
+}
+
+/* Files this engine cannot run correctly are refused by name: a missing window (the model is
+ * not one of those llama.cpp has a default for), a window of 0. */
+Test(phi3, loader_refuses_bad_keys) {
+    char path[256];
+    make_model(path, sizeof path, "tiny-phi3", "f32", 5);
+    expect_refused(path, "phi3.attention.sliding_window", -1, HE_FORMAT,
+                   "phi3.attention.sliding_window");
+    expect_refused(path, "phi3.attention.sliding_window", 0, HE_FORMAT,
+                   "phi3.attention.sliding_window");
+    unlink(path);
 }
 
 Test(gemma2, loader_refuses_bad_keys) {
