@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """arch_reference.py — next-token top-5 log-probs of hearth's tiny models of further
-architectures (Gemma 2) from llama.cpp's llama-server, written as the fixture
+architectures (Gemma 2, Phi-3) from llama.cpp's llama-server, written as the fixture
 tests/unit/test_arch.c compares hearth with (the same procedure as moe_reference.py; prompts
 up to 70 tokens, several times tiny-gemma2's sliding window of 8).
 
