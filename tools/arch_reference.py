@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """arch_reference.py — next-token top-5 log-probs of hearth's tiny models of further
-architectures (Gemma 2, Phi-3) from llama.cpp's llama-server, written as the fixture
+architectures (Gemma 2, Phi-3) and of YaRN RoPE scaling (qwen2) from llama.cpp's llama-server, written as the fixture
 tests/unit/test_arch.c compares hearth with (the same procedure as moe_reference.py; prompts
 up to 70 tokens, several times tiny-gemma2's sliding window of 8).
 
@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 
 MODELS = [("tiny-gemma2", "f32"), ("tiny-gemma2", "q8_0"), ("tiny-phi3", "f32"),
-          ("tiny-phi3", "q8_0")]
+          ("tiny-phi3", "q8_0"), ("tiny-qwen2-yarn", "f32"), ("tiny-qwen2-yarn", "q8_0")]
 if os.environ.get("ARCH_REF_MODELS"):  # "shape:type,..." to probe other models
     MODELS = [tuple(m.split(":")) for m in os.environ["ARCH_REF_MODELS"].split(",")]
 SEED = 7

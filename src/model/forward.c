@@ -384,8 +384,13 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
         if (hp->embd_scale != 0.0f)
             for (int i = 0; i < E; i++)
                 c->x[(size_t)t * E + i] *= hp->embd_scale;
-        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale, m->rope_div,
-                       n_rot);
+        if (m->yarn_freq_scale != 0.0f)
+            op_rope_angles_yarn(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
+                                m->rope_div, n_rot, m->yarn_freq_scale, m->yarn_corr0,
+                                m->yarn_corr1, m->yarn_mscale);
+        else
+            op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
+                           m->rope_div, n_rot);
     }
 
     hearth_fwd f = {.c = c, .b = b, .n = n, .rows = n, .row_of = NULL};

@@ -175,6 +175,36 @@ int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err) {
     return 0;
 }
 
+/* ggml's YaRN correction dim: where the rotation of n_rot_beta turns over n_ctx_orig */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot_beta, float base) {
+    return (float)n_dims * logf((float)n_ctx_orig / (n_rot_beta * 2.0f * (float)M_PI)) /
+           (2.0f * logf(base));
+}
+
+/* YaRN (Qwen 2.5 at 128K), as llama.cpp sets it up: rope.scaling.factor (freq_scale = 1 /
+ * factor), rope.scaling.original_context_length (default context_length),
+ * rope.scaling.attn_factor (default 1), extrapolation mix 1, beta_fast 32 and beta_slow 1 (its
+ * defaults; not in the GGUF). The corrections dims are ggml's (floor/ceil, clamped). */
+static int yarn_setup(hearth_model *m, kv_reader *r) {
+    hearth_hparams *hp = &m->hp;
+    float factor, attn_factor;
+    int32_t orig;
+    if (read_float(r, "rope.scaling.factor", (double)NAN, 1.0, 1024.0, &factor) ||
+        read_int(r, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24, &orig) ||
+        read_float(r, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &attn_factor))
+        return -1;
+    if (key_present(r, "rope.scaling.yarn_log_multiplier"))
+        return refuse_key(r, "rope.scaling.yarn_log_multiplier", "a YaRN log multiplier");
+    const float beta_fast = 32.0f, beta_slow = 1.0f;
+    float start = floorf(yarn_corr_dim(hp->n_rot, orig, beta_fast, hp->rope_base));
+    float end = ceilf(yarn_corr_dim(hp->n_rot, orig, beta_slow, hp->rope_base));
+    m->yarn_corr0 = fmaxf(0.0f, start);
+    m->yarn_corr1 = fminf((float)(hp->n_rot - 1), end);
+    m->yarn_freq_scale = 1.0f / factor;
+    m->yarn_mscale = attn_factor;
+    return 0;
+}
+
 /* RoPE inverse frequencies, with Llama-3 scaling from the rope_freqs tensor (divisors, as
  * llama.cpp's converter stores them) or from rope.scaling.* metadata. */
 static int rope_setup(hearth_model *m, he_error *err) {
@@ -214,11 +244,12 @@ static int rope_setup(hearth_model *m, he_error *err) {
     int rc = gguf_find_str(m->file, key, &type, err);
     if (rc < 0) return -1;
     if (rc == 0 || (type.len == 4 && !memcmp(type.ptr, "none", 4))) return 0;
+    kv_reader r = {m->file, m->arch->name, err};
+    if (type.len == 4 && !memcmp(type.ptr, "yarn", 4)) return yarn_setup(m, &r);
     if (!(type.len == 6 && !memcmp(type.ptr, "llama3", 6)))
         return he_fail(err, HE_UNSUPPORTED,
-                       "model: rope.scaling.type '%.*s' is not supported (only llama3)",
+                       "model: rope.scaling.type '%.*s' is not supported (llama3, yarn)",
                        (int)(type.len > 64 ? 64 : type.len), type.ptr);
-    kv_reader r = {m->file, m->arch->name, err};
     float factor_f, lo_ff, hi_ff;
     int32_t orig;
     if (read_float(&r, "rope.scaling.factor", 8.0, 1.0, 1024.0, &factor_f) ||

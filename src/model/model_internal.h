@@ -141,6 +141,8 @@ struct hearth_model {
     float *inv_freq;        // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
     float *rope_div;        // (n_rot/2) divisor of the unscaled angle (1, rope_freqs, llama3)
     float rope_theta_scale; // powf(rope_base, -2/n_rot), ggml's angle step
+    /* YaRN scaling (rope.scaling.type = yarn): freq_scale = 1 / factor, 0 when off */
+    float yarn_freq_scale, yarn_corr0, yarn_corr1, yarn_mscale;
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
 };

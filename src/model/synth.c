@@ -144,6 +144,22 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-6f,
      .tied = true,
      .qk_norm = true},
+    /* tiny-qwen2 with YaRN scaling (factor 4 over an original context of 32, so prompts of
+     * 33+ tokens run past it) */
+    {.name = "tiny-qwen2-yarn",
+     .arch = "qwen2",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qkv_bias = true,
+     .yarn_factor = 4.0f,
+     .rope_orig_ctx = 32},
     /* tiny mixtures of experts: 8 or 16 experts of 128 or 256 rows */
     {.name = "tiny-qwen2moe",
      .arch = "qwen2moe",
@@ -262,7 +278,7 @@ const synth_shape *synth_shape_find(const char *name) {
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, "
            "gemma-2-2b, phi-3-mini, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, tiny-qwen3moe, "
-           "tiny-mixtral, tiny-gemma2, tiny-phi3";
+           "tiny-mixtral, tiny-gemma2, tiny-phi3, tiny-qwen2-yarn";
 }
 
 /* ---- Deterministic random values ---- */
@@ -506,6 +522,12 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
         if (s->n_ff_shexp)
             gguf_writer_set_u32(w, KEY("expert_shared_feed_forward_length"),
                                 (uint32_t)s->n_ff_shexp);
+    }
+    if (s->yarn_factor > 0.0f) {
+        gguf_writer_set_str(w, KEY("rope.scaling.type"), "yarn");
+        gguf_writer_set_f32(w, KEY("rope.scaling.factor"), s->yarn_factor);
+        gguf_writer_set_u32(w, KEY("rope.scaling.original_context_length"),
+                            (uint32_t)s->rope_orig_ctx);
     }
     if (s->n_swa) gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)s->n_swa);
     if (s->attn_softcap != 0.0f)

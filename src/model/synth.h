@@ -31,6 +31,7 @@ typedef struct {
     /* llama3 rope scaling (factor 0: none), written as rope_freqs.weight like llama.cpp */
     float rope_scale, rope_low, rope_high;
     int32_t rope_orig_ctx;
+    float yarn_factor; /* > 0: rope.scaling.type yarn with this factor and rope_orig_ctx */
     /* mixture of experts (n_expert 0: dense): ffn_{gate,up,down}_exps of n_ff_exp (0: n_ff)
      * and the ffn_gate_inp router; n_ff_shexp > 0 adds qwen2moe's shared expert */
     int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
