@@ -42,4 +42,6 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *hearth_arch_names(void) { return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, phi3"; }
+const char *hearth_arch_names(void) {
+    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, phi3";
+}

@@ -37,9 +37,9 @@ typedef struct {
     int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
     /* gemma2: post_attention_norm / post_ffw_norm tensors and these keys (0: not written) */
     bool post_norms;
-    bool fused; /* phi3: attn_qkv instead of attn_q/k/v, ffn_up [n_embd, 2 n_ff] (gate, up) */
+    bool fused;     /* phi3: attn_qkv instead of attn_q/k/v, ffn_up [n_embd, 2 n_ff] (gate, up) */
     float embd_std; /* token_embd's spread (0: 0.02 like every matrix) */
-    int32_t n_swa;                      /* attention.sliding_window */
+    int32_t n_swa;  /* attention.sliding_window */
     float attn_softcap, final_softcap; /* attn_logit_softcapping, final_logit_softcapping */
 } synth_shape;
 

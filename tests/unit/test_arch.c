@@ -194,7 +194,6 @@ static double check_reference_file(const char *rel, const char *only_shape, tole
     return worst;
 }
 
-
 /* Against llama-server (F16 KV cache, as the server ran), both attention paths. F32 agrees to
  * 2.2e-5 (measured) and is held to 2e-4; Q8_0 to 1.2e-3 (exact path; 9e-4 tiled), held to the
  * issue's 2e-3. Dropping the attention soft-cap (0.05 here) fails the F32 bound. */
@@ -258,7 +257,6 @@ static void expect_refused(const char *src, const char *key, int64_t val, he_cod
     cr_assert_not_null(strstr(err.msg, needle), "'%s' should name '%s'", err.msg, needle);
     unlink(dst);
 }
-
 
 /* The sliding window is read and used: a 40-token prompt (5 windows) gives other log-probs
  * when gemma2.attention.sliding_window is widened past the prompt, and the same when it is
