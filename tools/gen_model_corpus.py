@@ -68,6 +68,13 @@ def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0
         if arch in ("qwen2", "qwen2moe"):
             t += [(p + "attn_q.bias", [H * hd], r(H * hd)), (p + "attn_k.bias", [KV * hd], r(KV * hd)),
                   (p + "attn_v.bias", [KV * hd], r(KV * hd))]
+        if arch == "phi3":  # fused: Q, K, V rows in one tensor; gate and up rows in ffn_up
+            t = [x for x in t if not x[0].startswith(p + "attn_q.") and not x[0].startswith(p + "attn_k.")
+                 and not x[0].startswith(p + "attn_v.") and x[0] not in (p + "ffn_gate.weight", p + "ffn_up.weight")]
+            t += [(p + "attn_qkv.weight", [E, (H + 2 * KV) * hd], r(E * (H + 2 * KV) * hd)),
+                  (p + "ffn_up.weight", [E, 2 * F], r(E * 2 * F))]
+        if arch == "gemma2":
+            t += [(p + "post_attention_norm.weight", [E], r(E, 1.0)), (p + "post_ffw_norm.weight", [E], r(E, 1.0))]
         if arch in ("qwen3", "qwen3moe"):
             t += [(p + "attn_q_norm.weight", [hd], r(hd, 1.0)), (p + "attn_k_norm.weight", [hd], r(hd, 1.0))]
     if drop:
@@ -88,6 +95,14 @@ def main():
         "qwen2moe.gguf": model("qwen2moe", X=4, K=2, Fe=4, Fs=8),
         "qwen3moe.gguf": model("qwen3moe", hd=8, X=4, K=2, Fe=4),
         "mixtral.gguf": model("llama", L=2, X=4, K=2, Fe=8),
+        "gemma2.gguf": model("gemma2", L=2, extra_kv=[("gemma2.attention.sliding_window", 2),
+                                                         ("gemma2.attn_logit_softcapping", 0.5),
+                                                         ("gemma2.final_logit_softcapping", 1.0)]),
+        "phi3.gguf": model("phi3", H=2, KV=2, extra_kv=[("phi3.attention.sliding_window", 2)]),
+        "qwen2_yarn.gguf": model("qwen2", extra_kv=[("qwen2.rope.scaling.type", "yarn"),
+                                                    ("qwen2.rope.scaling.factor", 4.0),
+                                                    ("qwen2.rope.scaling.original_context_length", 8)]),
+        "gemma2_no_post_norm.gguf": model("gemma2", drop="blk.0.post_ffw_norm.weight"),
         "moe_used_over_count.gguf": model("qwen3moe", X=4, K=2, extra_kv=[("qwen3moe.expert_used_count", 5)]),
     }
     for name, data in files.items():

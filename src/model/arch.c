@@ -24,6 +24,15 @@ static const hearth_arch archs[] = {
     /* Qwen3-MoE: qwen3 attention; routed experts, top-k weights renormalized (norm_topk_prob) */
     {.name = "qwen3moe", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = true,
      .ffn = ARCH_FFN_MOE, .moe_norm_w = true},
+    /* Gemma 2: embeddings times sqrt(n_embd), GeGLU, post-norms on both blocks, Q scaled after
+     * RoPE, attention and final logit soft-capping, even layers with a sliding window; the
+     * converter stores its norm weights with Gemma's +1 already added, so plain RMS norms */
+    {.name = "gemma2", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = false,
+     .ffn_gelu = true, .post_norms = true, .read_hparams = hearth_read_gemma2},
+    /* Phi-3 / Phi-3.5 mini and medium: fused QKV and gate-up tensors, Q scaled after RoPE,
+     * every layer with the sliding window */
+    {.name = "phi3", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = false,
+     .fused_qkv = true, .read_hparams = hearth_read_phi3},
     /* Encoders (embeddings, reranking): run by encoder.c, not the decoder forward pass */
     {.name = "bert",       .rope_neox = true, .encoder = HEARTH_ENC_BERT},
     {.name = "nomic-bert", .rope_neox = true, .encoder = HEARTH_ENC_NOMIC},
@@ -36,4 +45,6 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *hearth_arch_names(void) { return "llama, qwen2, qwen3, qwen2moe, qwen3moe, bert, nomic-bert"; }
+const char *hearth_arch_names(void) {
+    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, phi3, bert, nomic-bert";
+}

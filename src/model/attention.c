@@ -269,7 +269,10 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
     const int rq = (R + K->dwidth - 1) / K->dwidth * K->dwidth;
     const size_t head_k = hearth_kv_head(c, j->a.layer, g, hdk);
     const size_t head_v = hearth_kv_head(c, j->a.layer, g, hdv);
-    const float scale = 1.0f / sqrtf((float)hdk);
+    const float scale = hp->kq_scale, cap = hp->attn_softcap;
+    /* sliding-window layer: a row at position p sees cells at p - n_swa + 1 .. p (ggml masks
+     * p - cell >= n_swa) */
+    const int32_t swa = c->m->layers[j->a.layer].swa ? hp->n_swa : 0;
 
     /* rows as lanes: lane tt * grp + h is query head g * grp + h of token r0 + tt */
     int32_t minpos = INT32_MAX, maxpos = -1;
@@ -319,13 +322,21 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
         K->widen(ts->kf, ts->kd, nb * hdk);
         float *sb = ts->s + (size_t)k0 * rp;
         K->qk(sb, ts->qt, rq, rp, ts->kd, hdk, nb);
+        if (cap != 0.0f) { /* soft-capping of the raw scores, as ggml: scale, tanh, scale */
+            const float inv = 1.0f / cap;
+            for (size_t i = 0; i < (size_t)nb * rp; i++)
+                sb[i] = tanhf(sb[i] * inv) * cap;
+        }
         for (int i = 0; i < nb; i++) {
             const int32_t cp = c->cells[cells[k0 + i]].pos;
-            if (cp <= minpos) continue;
+            if (cp <= minpos && (!swa || maxpos - cp < swa)) continue;
             for (int r = 0; r < rp; r++)
                 if (cp > ts->rpos[r]) {
                     sb[(size_t)i * rp + r] = -INFINITY;
                     ts->nvis[r]--;
+                } else if (swa && ts->rpos[r] - cp >= swa) {
+                    /* outside the window: masked, but still within ggml's KV window (nvis) */
+                    sb[(size_t)i * rp + r] = -INFINITY;
                 }
         }
         K->scale_max(sb, rp, nb, scale, ts->mx);

@@ -258,7 +258,9 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
     double *sum = c->att_sum + (size_t)ith * grp * hdv;  // (grp, hdv)
     int32_t *cells = c->att_cells + (size_t)ith * n_ctx; // (n_ctx) visible cells
     uint16_t *tmp = c->att_half + (size_t)ith * c->att_half_stride;
-    const float scale = 1.0f / sqrtf((float)hdk);
+    /* soft-capping (Gemma 2) applies to the raw q.k, before the softmax scale */
+    const float cap = hp->attn_softcap, scale = cap != 0.0f ? 1.0f : hp->kq_scale;
+    const int32_t swa = c->m->layers[j->layer].swa ? hp->n_swa : 0;
     const int n_items = j->n_rows * hp->n_head_kv;
 
     for (int item = ith; item < n_items; item += nth) {
@@ -296,6 +298,7 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
         for (int32_t cell = 0; cell < n_ctx; cell++) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
+            if (swa && pos - kc->pos >= swa) continue; /* outside the sliding window */
             if (qq) {
                 const block_q8_0 *kb =
                     (const block_q8_0 *)c->k_cache +
@@ -315,6 +318,12 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
                 dots_f32_in_f64(qr, kf, grp, hdk, scale, scores + n_vis, n_ctx);
             cells[n_vis++] = cell;
         }
+        if (cap != 0.0f)
+            for (int h = 0; h < grp; h++)
+                for (int i = 0; i < n_vis; i++) {
+                    float *sc = scores + (size_t)h * n_ctx + i;
+                    *sc = tanhf(*sc * (1.0f / cap)) * cap * hp->kq_scale;
+                }
         /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
         for (int h = 0; h < grp; h++) {
             float *sh = scores + (size_t)h * n_ctx;

@@ -9,8 +9,13 @@
  *                                        routed experts (+ shared expert) (ffn_moe)
  *   -> final rmsnorm -> logits.
  *
- * A new architecture adds a layer function built from these blocks (post-norms, parallel
- * attention + FFN, ...) and names it in its arch.c entry; an FFN variant is one more block.
+ * A new architecture adds a layer function built from these blocks (parallel attention + FFN,
+ * ...) and names it in its arch.c entry; an FFN variant is one more block (GeGLU: ffn_geglu).
+ * Gemma 2's sandwich norms are the blocks' post-norms: each block's output goes through the
+ * layer's attn_post_norm / ffn_post_norm before the residual add when the layer has them.
+ * Gemma 2's other differences are hyperparameters the blocks read: embeddings times
+ * embd_scale, Q times q_scale after RoPE, attention soft-capping and sliding-window layers
+ * (attention.c), final logit soft-capping.
  * The last layer runs attention and FFN only for the entries that ask for logits (all entries'
  * K and V are stored): select_output_rows compacts them to the front.
  * Matmuls process all rows at once (each weight read once per batch); attention (attention.c)
@@ -40,6 +45,24 @@ static void add_bias(float *y, const hearth_weight *b, int n_tok) {
 static void add_rows(float *x, const float *y, int n, int n_tok) {
     for (int t = 0; t < n_tok; t++)
         op_add(x + (size_t)t * n, y + (size_t)t * n, n);
+}
+
+/* c->x += c->xo for n_tok rows: a block's residual add, through the block's post-norm first
+ * when the layer has one (Gemma 2's attn_post_norm / ffn_post_norm; absent: NULL data). */
+static void residual_add(hearth_ctx *c, const hearth_weight *post, int n_tok) {
+    const hearth_hparams *hp = &c->m->hp;
+    const int E = hp->n_embd;
+    if (post->data)
+        for (int t = 0; t < n_tok; t++)
+            op_rmsnorm(c->xo + (size_t)t * E, c->xo + (size_t)t * E, post->data, E, hp->eps);
+    add_rows(c->x, c->xo, E, n_tok);
+}
+
+/* x = cap * tanh(x / cap), as ggml's scale, tanh, scale */
+static void softcap(float *x, size_t n, float cap) {
+    const float inv = 1.0f / cap;
+    for (size_t i = 0; i < n; i++)
+        x[i] = tanhf(x[i] * inv) * cap;
 }
 
 static void embed(const hearth_model *m, float *out, int32_t token) {
@@ -103,6 +126,9 @@ static void attn_qkv(hearth_fwd *f, const hearth_layer *L, int l) {
         const float *cs = c->rope_cs + (size_t)t * n_rot;
         op_rope(q, hp->n_head, hdk, cs, n_rot, neox);
         op_rope(k, hp->n_head_kv, hdk, cs, n_rot, neox);
+        if (hp->q_scale != 0.0f)
+            for (int i = 0; i < nq; i++)
+                q[i] *= hp->q_scale;
 
         /* into the cache cell hearth_kv_place chose for this token */
         size_t cell = (size_t)c->cell_of[t];
@@ -141,7 +167,7 @@ static void attn_out(hearth_fwd *f, const hearth_layer *L, int l) {
     hearth_ctx *c = f->c;
     hearth_attention(c, f->b, l, f->rows, f->row_of);
     matmul(c, c->xo, &L->wo, c->xb, f->rows);
-    add_rows(c->x, c->xo, c->m->hp.n_embd, f->rows);
+    residual_add(c, &L->attn_post_norm, f->rows);
 }
 
 /* x += attention(norm(x)), the whole attention block. In the last layer it narrows f->rows to
@@ -173,7 +199,47 @@ void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L) {
     hearth_ctx *c = f->c;
     norm_block(f, c->xb, c->x, &L->ffn_norm, f->rows);
     swiglu_ffn(c, c->xo, &L->w_gate, &L->w_up, &L->w_down, c->xb, f->rows, c->hb, c->hb2);
-    add_rows(c->x, c->xo, c->m->hp.n_embd, f->rows);
+    residual_add(c, &L->ffn_post_norm, f->rows);
+}
+
+/* GELU with the tanh approximation as ggml's CPU backend computes it: the input rounded to
+ * f16, GELU of that in float, the result rounded to f16 (its lookup table), x <= -10 -> 0,
+ * x >= 10 -> x. tmp: n halves. */
+static void gelu_ggml(const hearth_ctx *c, float *x, int n, uint16_t *tmp) {
+    const float k0 = 0.79788456080286535587989211986876f, k1 = 0.044715f;
+    float v;
+    for (int i = 0; i < n; i++) {
+        if (x[i] <= -10.0f) {
+            x[i] = 0.0f;
+            continue;
+        }
+        if (x[i] >= 10.0f) continue;
+        c->f16->from_float(&x[i], tmp, 1);
+        c->f16->to_float(tmp, &v, 1);
+        v = 0.5f * v * (1.0f + tanhf(k0 * v * (1.0f + k1 * v * v)));
+        c->f16->from_float(&v, tmp, 1);
+        c->f16->to_float(tmp, &x[i], 1);
+    }
+}
+
+/* x += post_norm(down(gelu(gate in) * up in)) for f->rows rows of norm(x): the GeGLU FFN
+ * block (Gemma). */
+void hearth_ffn_geglu(hearth_fwd *f, const hearth_layer *L) {
+    hearth_ctx *c = f->c;
+    const int F = (int)L->w_gate.n_out, n = f->rows;
+    uint16_t tmp[1];
+    norm_block(f, c->xb, c->x, &L->ffn_norm, n);
+    matmul(c, c->hb, &L->w_gate, c->xb, n);
+    matmul(c, c->hb2, &L->w_up, c->xb, n);
+    for (int t = 0; t < n; t++) {
+        float *g = c->hb + (size_t)t * F;
+        const float *u = c->hb2 + (size_t)t * F;
+        gelu_ggml(c, g, F, tmp);
+        for (int i = 0; i < F; i++)
+            g[i] *= u[i];
+    }
+    matmul(c, c->xo, &L->w_down, c->hb, n);
+    residual_add(c, &L->ffn_post_norm, n);
 }
 
 /* Routing of one token: softmax over the router's logits p (X of them) as ggml computes it (max
@@ -313,8 +379,16 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
 
     for (int t = 0; t < n; t++) {
         embed(m, c->x + (size_t)t * E, b->token[t]);
-        op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale, m->rope_div,
-                       n_rot);
+        if (hp->embd_scale != 0.0f)
+            for (int i = 0; i < E; i++)
+                c->x[(size_t)t * E + i] *= hp->embd_scale;
+        if (m->yarn_freq_scale != 0.0f)
+            op_rope_angles_yarn(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
+                                m->rope_div, n_rot, m->yarn_freq_scale, m->yarn_corr0,
+                                m->yarn_corr1, m->yarn_mscale);
+        else
+            op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
+                           m->rope_div, n_rot);
     }
 
     hearth_fwd f = {.c = c, .b = b, .n = n, .rows = n, .row_of = NULL};
@@ -327,4 +401,6 @@ void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
         n_out += b->logits[t];
     norm_block(&f, c->out_x, c->x, &m->out_norm, n_out);
     if (n_out) matmul(c, c->logits, &m->output, c->out_x, n_out);
+    if (n_out && hp->final_softcap != 0.0f)
+        softcap(c->logits, (size_t)n_out * (size_t)hp->n_vocab, hp->final_softcap);
 }

@@ -150,7 +150,60 @@ static int read_hparams(hearth_model *m, he_error *err) {
         (int64_t)hp->n_head * hp->head_dim_v > (1 << 20))
         return he_fail(err, HE_FORMAT, "model: head_count %d x head size %d is too large",
                        hp->n_head, hp->head_dim_k);
+    hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    if (m->arch->read_hparams && m->arch->read_hparams(m, m->file, err)) return -1;
     return read_moe_hparams(m, &r);
+}
+
+/* Gemma 2, as llama.cpp reads it: attention.sliding_window (default 4096) on the even layers,
+ * attn_logit_softcapping (default 50) and final_logit_softcapping (default 30), embeddings
+ * times sqrt(n_embd). The query scale is not in the GGUF (llama.cpp's converter drops
+ * query_pre_attn_scalar): llama.cpp uses 1/sqrt(head_dim) except for the 27B model (46 layers),
+ * whose query_pre_attn_scalar is n_embd / n_head; so does hearth. Q is scaled after RoPE and
+ * the softmax scale is then 1. */
+int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err) {
+    kv_reader r = {f, m->arch->name, err};
+    hearth_hparams *hp = &m->hp;
+    if (read_int(&r, "attention.sliding_window", 4096, 1, 1 << 24, &hp->n_swa) ||
+        read_float(&r, "attn_logit_softcapping", 50.0, 1e-6, 1e9, &hp->attn_softcap) ||
+        read_float(&r, "final_logit_softcapping", 30.0, 1e-6, 1e9, &hp->final_softcap))
+        return -1;
+    hp->swa_pattern = 2;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    const int hd = hp->n_layer == 46 ? hp->n_embd / hp->n_head : hp->head_dim_k;
+    hp->q_scale = 1.0f / sqrtf((float)hd);
+    hp->kq_scale = 1.0f;
+    return 0;
+}
+
+/* ggml's YaRN correction dim: where the rotation of n_rot_beta turns over n_ctx_orig */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot_beta, float base) {
+    return (float)n_dims * logf((float)n_ctx_orig / (n_rot_beta * 2.0f * (float)M_PI)) /
+           (2.0f * logf(base));
+}
+
+/* YaRN (Qwen 2.5 at 128K), as llama.cpp sets it up: rope.scaling.factor (freq_scale = 1 /
+ * factor), rope.scaling.original_context_length (default context_length),
+ * rope.scaling.attn_factor (default 1), extrapolation mix 1, beta_fast 32 and beta_slow 1 (its
+ * defaults; not in the GGUF). The corrections dims are ggml's (floor/ceil, clamped). */
+static int yarn_setup(hearth_model *m, kv_reader *r) {
+    hearth_hparams *hp = &m->hp;
+    float factor, attn_factor;
+    int32_t orig;
+    if (read_float(r, "rope.scaling.factor", (double)NAN, 1.0, 1024.0, &factor) ||
+        read_int(r, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24, &orig) ||
+        read_float(r, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &attn_factor))
+        return -1;
+    if (key_present(r, "rope.scaling.yarn_log_multiplier"))
+        return refuse_key(r, "rope.scaling.yarn_log_multiplier", "a YaRN log multiplier");
+    const float beta_fast = 32.0f, beta_slow = 1.0f;
+    float start = floorf(yarn_corr_dim(hp->n_rot, orig, beta_fast, hp->rope_base));
+    float end = ceilf(yarn_corr_dim(hp->n_rot, orig, beta_slow, hp->rope_base));
+    m->yarn_corr0 = fmaxf(0.0f, start);
+    m->yarn_corr1 = fminf((float)(hp->n_rot - 1), end);
+    m->yarn_freq_scale = 1.0f / factor;
+    m->yarn_mscale = attn_factor;
+    return 0;
 }
 
 /* RoPE inverse frequencies, with Llama-3 scaling from the rope_freqs tensor (divisors, as
@@ -192,11 +245,12 @@ static int rope_setup(hearth_model *m, he_error *err) {
     int rc = gguf_find_str(m->file, key, &type, err);
     if (rc < 0) return -1;
     if (rc == 0 || (type.len == 4 && !memcmp(type.ptr, "none", 4))) return 0;
+    kv_reader r = {m->file, m->arch->name, err};
+    if (type.len == 4 && !memcmp(type.ptr, "yarn", 4)) return yarn_setup(m, &r);
     if (!(type.len == 6 && !memcmp(type.ptr, "llama3", 6)))
         return he_fail(err, HE_UNSUPPORTED,
-                       "model: rope.scaling.type '%.*s' is not supported (only llama3)",
+                       "model: rope.scaling.type '%.*s' is not supported (llama3, yarn)",
                        (int)(type.len > 64 ? 64 : type.len), type.ptr);
-    kv_reader r = {m->file, m->arch->name, err};
     float factor_f, lo_ff, hi_ff;
     int32_t orig;
     if (read_float(&r, "rope.scaling.factor", 8.0, 1.0, 1024.0, &factor_f) ||
@@ -222,6 +276,33 @@ static int rope_setup(hearth_model *m, he_error *err) {
         m->rope_div[i] = (float)((double)m->inv_freq[i] / f);
         m->inv_freq[i] = (float)f;
     }
+    return 0;
+}
+
+/* Phi-3, as llama.cpp reads it: attention.sliding_window on every layer, with llama.cpp's
+ * defaults for files that lack it (2047 for the 4K-context 32/40-layer models, 262144 for the
+ * 128K mini, 131072 for the 128K medium; otherwise required); Q times 1/sqrt(head_dim) after
+ * RoPE, softmax scale 1. LongRoPE (rope_factors_long / rope_factors_short, chosen by the
+ * context length) is not implemented: such files are refused naming the tensor. */
+int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err) {
+    kv_reader r = {f, m->arch->name, err};
+    hearth_hparams *hp = &m->hp;
+    int32_t def = -1;
+    if ((hp->n_layer == 32 || hp->n_layer == 40) && hp->n_ctx_train == 4096)
+        def = 2047;
+    else if (hp->n_layer == 32 && hp->n_head_kv == 32 && hp->n_ctx_train == 131072)
+        def = 262144;
+    else if (hp->n_layer == 40 && hp->n_ctx_train == 131072)
+        def = 131072;
+    if (read_int(&r, "attention.sliding_window", def, 1, 1 << 24, &hp->n_swa)) return -1;
+    const char *longrope[] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    for (int i = 0; i < 2; i++)
+        if (gguf_tensor_find(f, longrope[i]))
+            return he_fail(err, HE_UNSUPPORTED,
+                           "model: tensor '%s': LongRoPE scaling is not supported", longrope[i]);
+    hp->swa_pattern = 1;
+    hp->q_scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    hp->kq_scale = 1.0f;
     return 0;
 }
 
@@ -318,6 +399,22 @@ static int bind(binder *b, hearth_weight *w, const char *name, weight_kind kind,
     return bind3(b, w, name, kind, n_in, n_out, 1, required);
 }
 
+/* *part = rows [row0, row0 + rows) of the bound matrix *whole (a fused tensor), a matrix of
+ * its own for the blocks; each row's dot does not depend on its neighbours, so the results
+ * are those of the fused matmul. */
+static int split_rows(binder *b, const hearth_weight *whole, hearth_weight *part, int64_t row0,
+                      int64_t rows, const char *name) {
+    *part = *whole;
+    part->data = (const uint8_t *)whole->data + (size_t)row0 * tensor_row_size(whole->type,
+                                                                                whole->n_in);
+    part->n_out = rows;
+    if ((uintptr_t)part->data % 4 != 0)
+        return he_fail(b->err, HE_FORMAT,
+                       "model: tensor '%s': row %lld does not start 4-byte aligned", name,
+                       (long long)row0);
+    return 0;
+}
+
 static void track_scratch(hearth_model *m, const hearth_weight *w) {
     if (!w->data) return;
     size_t s = tensor_matmul_scratch(w->type, w->n_in, 1);
@@ -360,10 +457,25 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
         snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \
         if (bind(&b, &L->field, n, kind, in, out, req)) return -1;                                 \
     } while (0)
+#define BIND_TO(w, suffix, kind, in, out)                                                          \
+    do {                                                                                           \
+        snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \
+        if (bind(&b, &w, n, kind, in, out, true)) return -1;                                       \
+    } while (0)
         BIND(attn_norm, "attn_norm.weight", W_VEC, E, 1, true);
-        BIND(wq, "attn_q.weight", W_MAT, E, nq, true);
-        BIND(wk, "attn_k.weight", W_MAT, E, nk, true);
-        BIND(wv, "attn_v.weight", W_MAT, E, nv, true);
+        if (a->fused_qkv) {
+            /* one [E, nq + nk + nv] matrix: Q's rows, then K's, then V's */
+            hearth_weight qkv;
+            BIND_TO(qkv, "attn_qkv.weight", W_MAT, E, nq + nk + nv);
+            if (qkv.data && (split_rows(&b, &qkv, &L->wq, 0, nq, n) ||
+                             split_rows(&b, &qkv, &L->wk, nq, nk, n) ||
+                             split_rows(&b, &qkv, &L->wv, nq + nk, nv, n)))
+                return -1;
+        } else {
+            BIND(wq, "attn_q.weight", W_MAT, E, nq, true);
+            BIND(wk, "attn_k.weight", W_MAT, E, nk, true);
+            BIND(wv, "attn_v.weight", W_MAT, E, nv, true);
+        }
         BIND(wo, "attn_output.weight", W_MAT, no, E, true);
         if (a->qkv_bias) {
             BIND(bq, "attn_q.bias", W_VEC, nq, 1, true);
@@ -375,10 +487,25 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             BIND(k_norm, "attn_k_norm.weight", W_VEC, hp->head_dim_k, 1, true);
         }
         BIND(ffn_norm, "ffn_norm.weight", W_VEC, E, 1, true);
+        if (a->post_norms) {
+            BIND(attn_post_norm, "post_attention_norm.weight", W_VEC, E, 1, true);
+            BIND(ffn_post_norm, "post_ffw_norm.weight", W_VEC, E, 1, true);
+        }
+        L->swa = hp->swa_pattern == 1 ||
+                 (hp->swa_pattern > 1 && l % hp->swa_pattern < hp->swa_pattern - 1);
         if (hp->n_expert == 0) {
-            L->ffn = hearth_ffn_dense;
-            BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
-            BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
+            L->ffn = a->ffn_gelu ? hearth_ffn_geglu : hearth_ffn_dense;
+            if (a->fused_qkv) {
+                /* ffn_up [E, 2 n_ff]: the gate's rows, then the up projection's */
+                hearth_weight gu;
+                BIND_TO(gu, "ffn_up.weight", W_MAT, E, 2 * (int64_t)hp->n_ff);
+                if (gu.data && (split_rows(&b, &gu, &L->w_gate, 0, hp->n_ff, n) ||
+                                split_rows(&b, &gu, &L->w_up, hp->n_ff, hp->n_ff, n)))
+                    return -1;
+            } else {
+                BIND(w_gate, "ffn_gate.weight", W_MAT, E, hp->n_ff, true);
+                BIND(w_up, "ffn_up.weight", W_MAT, E, hp->n_ff, true);
+            }
             BIND(w_down, "ffn_down.weight", W_MAT, hp->n_ff, E, true);
         } else {
             /* experts: 3-D tensors, one (n_out, n_in) matrix per expert */
@@ -402,6 +529,7 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             }
         }
 #undef BIND
+#undef BIND_TO
     }
     if (b.n_missing)
         return he_fail(err, HE_FORMAT, "model: %s model is missing %d tensor%s: %s", a->name,

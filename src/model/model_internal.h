@@ -38,6 +38,7 @@ typedef void (*hearth_ffn_fn)(hearth_fwd *f, const hearth_layer *L);
 void hearth_layer_prenorm(hearth_fwd *f, const hearth_layer *L, int l);
 void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L);
 void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L); /* routed experts (+ shared expert) */
+void hearth_ffn_geglu(hearth_fwd *f, const hearth_layer *L); /* down(gelu(gate) * up) (Gemma) */
 
 /* ---- Architectures (arch.c) ---- */
 
@@ -58,6 +59,14 @@ typedef struct {
     bool moe_norm_w;       /* MoE: renormalize the top-k weights to sum 1 (default of
                               {arch}.expert_weights_norm) */
     int encoder;           /* HEARTH_ENC_*: a bidirectional encoder run by encoder.c (0: decoder) */
+    bool ffn_gelu;         /* dense FFN is GeGLU (tanh GELU) instead of SwiGLU (Gemma) */
+    bool post_norms;       /* blk.N.attn_post_norm / ffn_post_norm on each block's output
+                              before the residual add (Gemma 2) */
+    bool fused_qkv;        /* blk.N.attn_qkv [n_embd, nq + nk + nv] instead of attn_q/k/v, and
+                              ffn_up [n_embd, 2 n_ff] holding gate then up (Phi-3): bound as
+                              row views, so the blocks see separate matrices */
+    /* architecture-specific keys (soft-capping, sliding window, scales); NULL: none */
+    int (*read_hparams)(hearth_model *m, gguf_file *f, he_error *err);
 } hearth_arch;
 
 /* Encoder families (encoder.c): BERT (absolute positions, biases, GELU FFN, separate Q/K/V)
@@ -95,6 +104,9 @@ struct hearth_layer {
     hearth_weight q_norm, k_norm; // (hd_k,) (qk_norm archs)
     hearth_weight wo;             // (n_embd, n_head*hd_v)
     hearth_weight ffn_norm;       // (n_embd,)
+    hearth_weight attn_post_norm; // (n_embd,) post_norms archs: norm of the attention output
+    hearth_weight ffn_post_norm;  // (n_embd,) and of the FFN output, before the residual add
+    bool swa;                     // sliding-window layer: sees the last hp.n_swa positions
     hearth_weight w_gate, w_up;   // (n_ff, n_embd)
     hearth_weight w_down;         // (n_embd, n_ff)
     /* MoE layers (ffn == hearth_ffn_moe) */
@@ -113,6 +125,15 @@ typedef struct {
     /* mixture of experts (n_expert 0: dense) */
     int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
     bool moe_norm_w; /* top-k weights renormalized to sum 1 */
+    /* attention and output details (defaults: the Llama/Qwen behaviour) */
+    float kq_scale;      /* softmax scale of q.k: 1/sqrt(head_dim_k), or 1 when Q is pre-scaled */
+    float q_scale;       /* 0: none; else Q is multiplied by it after RoPE (Gemma 2) */
+    float embd_scale;    /* 0: none; else embeddings are multiplied by it (Gemma: sqrt(n_embd)) */
+    float attn_softcap;  /* 0: none; else scores = cap * tanh(scores / cap) before the softmax */
+    float final_softcap; /* 0: none; else logits = cap * tanh(logits / cap) */
+    int32_t n_swa;       /* sliding window of the layers marked swa (0: none) */
+    int32_t swa_pattern; /* 0: no sliding-window layers; 1: all layers (Phi-3); P > 1: layer l
+                            slides when l % P < P - 1 (Gemma 2: 2, the even layers) */
 } hearth_hparams;
 
 struct hearth_model {
@@ -126,6 +147,8 @@ struct hearth_model {
     float *inv_freq;        // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
     float *rope_div;        // (n_rot/2) divisor of the unscaled angle (1, rope_freqs, llama3)
     float rope_theta_scale; // powf(rope_base, -2/n_rot), ggml's angle step
+    /* YaRN scaling (rope.scaling.type = yarn): freq_scale = 1 / factor, 0 when off */
+    float yarn_freq_scale, yarn_corr0, yarn_corr1, yarn_mscale;
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
     struct hearth_encoder *enc; // encoder archs: their weights (encoder.c); NULL for decoders
@@ -135,6 +158,10 @@ struct hearth_model {
  * hearth_model_bind for archs with .encoder set); frees them. */
 int hearth_encoder_bind(hearth_model *m, he_error *err);
 void hearth_encoder_free(struct hearth_encoder *e);
+/* Gemma 2's keys (load.c): softcapping, sliding window, query and embedding scales. */
+int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err);
+/* Phi-3's keys (load.c): sliding window (llama.cpp's defaults), query scale; LongRoPE refused. */
+int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err);
 
 /* Reads and validates the hyperparameters and binds every tensor (load.c). */
 int hearth_model_bind(hearth_model *m, he_error *err);

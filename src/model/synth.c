@@ -251,6 +251,70 @@ static const synth_shape shapes[] = {
      .n_expert = 16,
      .n_expert_used = 4,
      .n_ff_exp = 128},
+    /* Gemma 2 2B (google/gemma-2-2b) */
+    {.name = "gemma-2-2b",
+     .arch = "gemma2",
+     .n_embd = 2304,
+     .n_layer = 26,
+     .n_head = 8,
+     .n_head_kv = 4,
+     .n_ff = 9216,
+     .head_dim = 256,
+     .n_ctx = 8192,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .post_norms = true,
+     .n_swa = 4096,
+     .attn_softcap = 50.0f,
+     .final_softcap = 30.0f},
+    /* tiny Gemma 2: 26 layers because llama.cpp's gemma2 graph knows only the 2B/9B/27B layer
+     * counts; a sliding window of 8 so that prompts of 9+ tokens exercise it; a wider
+     * embedding (tied: it is the output projection too) so logits spread by ~2, and soft-caps
+     * small enough to bend these random weights' scores (~0.05) and logits */
+    {.name = "tiny-gemma2",
+     .arch = "gemma2",
+     .n_embd = 128,
+     .n_layer = 26,
+     .n_head = 2,
+     .n_head_kv = 1,
+     .n_ff = 256,
+     .head_dim = 64,
+     .n_ctx = 512,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .post_norms = true,
+     .embd_std = 0.2f,
+     .n_swa = 8,
+     .attn_softcap = 0.05f,
+     .final_softcap = 2.0f},
+    /* Phi-3 mini 4K (microsoft/Phi-3-mini-4k-instruct) */
+    {.name = "phi-3-mini",
+     .arch = "phi3",
+     .n_embd = 3072,
+     .n_layer = 32,
+     .n_head = 32,
+     .n_head_kv = 32,
+     .n_ff = 8192,
+     .n_ctx = 4096,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-5f,
+     .fused = true,
+     .n_swa = 2047},
+    /* tiny Phi-3: a sliding window of 8 (every layer) so 9+ token prompts exercise it */
+    {.name = "tiny-phi3",
+     .arch = "phi3",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 4,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-5f,
+     .fused = true,
+     .n_swa = 8},
     {.name = "tiny-mixtral",
      .arch = "llama",
      .n_embd = 256,
@@ -263,6 +327,22 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-5f,
      .n_expert = 8,
      .n_expert_used = 2},
+    /* tiny-qwen2 with YaRN scaling (factor 4 over an original context of 32, so prompts of
+     * 33+ tokens run past it) */
+    {.name = "tiny-qwen2-yarn",
+     .arch = "qwen2",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qkv_bias = true,
+     .yarn_factor = 4.0f,
+     .rope_orig_ctx = 32},
 };
 
 const synth_shape *synth_shape_find(const char *name) {
@@ -273,7 +353,8 @@ const synth_shape *synth_shape_find(const char *name) {
 
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, "
-           "tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, tiny-qwen3moe, tiny-mixtral, "
+           "gemma-2-2b, phi-3-mini, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, "
+           "tiny-qwen3moe, tiny-mixtral, tiny-gemma2, tiny-phi3, tiny-qwen2-yarn, "
            "tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
            "tiny-bert-reranker";
 }
@@ -534,6 +615,17 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
             gguf_writer_set_u32(w, KEY("expert_shared_feed_forward_length"),
                                 (uint32_t)s->n_ff_shexp);
     }
+    if (s->yarn_factor > 0.0f) {
+        gguf_writer_set_str(w, KEY("rope.scaling.type"), "yarn");
+        gguf_writer_set_f32(w, KEY("rope.scaling.factor"), s->yarn_factor);
+        gguf_writer_set_u32(w, KEY("rope.scaling.original_context_length"),
+                            (uint32_t)s->rope_orig_ctx);
+    }
+    if (s->n_swa) gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)s->n_swa);
+    if (s->attn_softcap != 0.0f)
+        gguf_writer_set_f32(w, KEY("attn_logit_softcapping"), s->attn_softcap);
+    if (s->final_softcap != 0.0f)
+        gguf_writer_set_f32(w, KEY("final_logit_softcapping"), s->final_softcap);
 #undef KEY
 }
 
@@ -618,6 +710,11 @@ static int add_ffn(synth_run *r, int32_t il, float W) {
     const synth_shape *s = r->s;
     char name[96];
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
+    if (s->fused) /* phi3: the gate's rows, then the up projection's, in one tensor */
+        return add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, 2 * (int64_t)s->n_ff) < 0 ||
+                       add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0
+                   ? -1
+                   : 0;
     if (s->n_expert == 0)
         return add(r, T("ffn_gate.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
                        add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
@@ -647,14 +744,20 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
     char name[96];
     if (s->rope_scale > 0.0f && add(r, "rope_freqs.weight", GEN_ROPE_FREQS, 0.0f, hd / 2, 0) < 0)
         return -1;
-    if (add(r, "token_embd.weight", GEN_NORMAL, W, s->n_embd, n_vocab) < 0) return -1;
+    if (add(r, "token_embd.weight", GEN_NORMAL, s->embd_std > 0.0f ? s->embd_std : W, s->n_embd,
+            n_vocab) < 0)
+        return -1;
     for (int32_t il = 0; il < s->n_layer; il++) {
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
-        if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
-            add(r, T("attn_q.weight"), GEN_NORMAL, W, s->n_embd, q_dim) < 0 ||
-            add(r, T("attn_k.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0 ||
-            add(r, T("attn_v.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0)
+        if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) return -1;
+        if (s->fused) { /* phi3: Q's rows, then K's, then V's */
+            if (add(r, T("attn_qkv.weight"), GEN_NORMAL, W, s->n_embd, q_dim + 2 * kv_dim) < 0)
+                return -1;
+        } else if (add(r, T("attn_q.weight"), GEN_NORMAL, W, s->n_embd, q_dim) < 0 ||
+                   add(r, T("attn_k.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0 ||
+                   add(r, T("attn_v.weight"), GEN_NORMAL, W, s->n_embd, kv_dim) < 0) {
             return -1;
+        }
         if (s->qkv_bias && (add(r, T("attn_q.bias"), GEN_NORMAL, W, q_dim, 0) < 0 ||
                             add(r, T("attn_k.bias"), GEN_NORMAL, W, kv_dim, 0) < 0 ||
                             add(r, T("attn_v.bias"), GEN_NORMAL, W, kv_dim, 0) < 0))
@@ -663,8 +766,12 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
                            add(r, T("attn_k_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0))
             return -1;
         if (add(r, T("attn_output.weight"), GEN_NORMAL, W, q_dim, s->n_embd) < 0 ||
+            (s->post_norms &&
+             add(r, T("post_attention_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) ||
             add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
-            add_ffn(r, il, W) < 0)
+            add_ffn(r, il, W) < 0 ||
+            (s->post_norms &&
+             add(r, T("post_ffw_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0))
             return -1;
 #undef T
     }

@@ -36,9 +36,16 @@ typedef struct {
      * cls.output head). A decoder with a pooling_type is an embedding model. */
     bool encoder;
     int32_t pooling;
+    float yarn_factor; /* > 0: rope.scaling.type yarn with this factor and rope_orig_ctx */
     /* mixture of experts (n_expert 0: dense): ffn_{gate,up,down}_exps of n_ff_exp (0: n_ff)
      * and the ffn_gate_inp router; n_ff_shexp > 0 adds qwen2moe's shared expert */
     int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
+    /* gemma2: post_attention_norm / post_ffw_norm tensors and these keys (0: not written) */
+    bool post_norms;
+    bool fused;     /* phi3: attn_qkv instead of attn_q/k/v, ffn_up [n_embd, 2 n_ff] (gate, up) */
+    float embd_std; /* token_embd's spread (0: 0.02 like every matrix) */
+    int32_t n_swa;  /* attention.sliding_window */
+    float attn_softcap, final_softcap; /* attn_logit_softcapping, final_logit_softcapping */
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */

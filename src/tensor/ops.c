@@ -212,6 +212,21 @@ void op_rope_angles(float *cs, int32_t pos, float theta_scale, const float *div,
     }
 }
 
+void op_rope_angles_yarn(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot,
+                         float freq_scale, float corr0, float corr1, float mscale) {
+    float theta = (float)pos;
+    const float ms = mscale * (1.0f + 0.1f * logf(1.0f / freq_scale));
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float extrap = theta / div[i], interp = freq_scale * extrap;
+        const float y = ((float)(2 * i / 2) - corr0) / fmaxf(0.001f, corr1 - corr0);
+        const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, y));
+        const float t = interp * (1.0f - ramp) + extrap * ramp;
+        cs[2 * i] = cosf(t) * ms;
+        cs[2 * i + 1] = sinf(t) * ms;
+        theta *= theta_scale;
+    }
+}
+
 void op_rope(float *x, int n_heads, int head_dim, const float *cs, int n_rot, int neox) {
     int half = n_rot / 2;
     for (int h = 0; h < n_heads; h++) {

@@ -35,6 +35,11 @@ void op_softmax(float *x, int n);
  * with theta_0 = pos and theta_{i+1} = theta_i * theta_scale in float (theta_scale =
  * base^(-2/n_rot)): ggml's computation, which llama.cpp's outputs come from. */
 void op_rope_angles(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot);
+/* The same with YaRN scaling as ggml computes it: per pair i, the angle mixes the interpolated
+ * (theta * freq_scale) and the extrapolated (theta) angle by ggml's ramp over the correction
+ * dims [corr0, corr1]; cos and sin are multiplied by mscale * (1 + 0.1 ln(1 / freq_scale)). */
+void op_rope_angles_yarn(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot,
+                         float freq_scale, float corr0, float corr1, float mscale);
 /* Rotates the first n_rot dims of each of n_heads heads of x (n_heads, head_dim) in place.
  * neox = false: pairs (x[2i], x[2i+1]) (GPT-J / llama.cpp "normal");
  * neox = true:  pairs (x[i], x[i + n_rot/2]). */

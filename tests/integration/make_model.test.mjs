@@ -83,6 +83,10 @@ const SHAPES = {
   'tiny-qwen2moe': { arch: 'qwen2moe', embd: 256, layers: 2, heads: 4, kv: 2, ff: 512, hd: 64, rope: '1e+06', ctx: 512, tied: false, bias: true, experts: 8, used: 2, ffExp: 128, ffShexp: 256 },
   'tiny-qwen3moe': { arch: 'qwen3moe', embd: 256, layers: 2, heads: 4, kv: 2, ff: 512, hd: 128, rope: '1e+06', ctx: 512, tied: false, qkNorm: true, experts: 16, used: 4, ffExp: 128 },
   'tiny-mixtral': { arch: 'llama', embd: 256, layers: 2, heads: 4, kv: 2, ff: 256, hd: 64, rope: '1e+06', ctx: 512, tied: false, experts: 8, used: 2, ffExp: 256, noExpLenKey: true },
+  'gemma-2-2b': { arch: 'gemma2', embd: 2304, layers: 26, heads: 8, kv: 4, ff: 9216, hd: 256, rope: '10000', ctx: 8192, tied: true, postNorms: true, swa: 4096, attnCap: '50', finalCap: '30' },
+  'phi-3-mini': { arch: 'phi3', embd: 3072, layers: 32, heads: 32, kv: 32, ff: 8192, hd: 96, rope: '10000', ctx: 4096, tied: false, fused: true, swa: 2047 },
+  'tiny-phi3': { arch: 'phi3', embd: 256, layers: 2, heads: 4, kv: 4, ff: 512, hd: 64, rope: '10000', ctx: 512, tied: false, fused: true, swa: 8 },
+  'tiny-gemma2': { arch: 'gemma2', embd: 128, layers: 26, heads: 2, kv: 1, ff: 256, hd: 64, rope: '10000', ctx: 512, tied: true, postNorms: true, swa: 8, attnCap: '0.05', finalCap: '2' },
 };
 
 function checkShape(name, s, file) {
@@ -97,8 +101,17 @@ function checkShape(name, s, file) {
   assert.equal(kv[`${a}.attention.key_length`], String(s.hd), name);
   assert.equal(kv[`${a}.rope.freq_base`], s.rope, name);
   assert.equal(kv[`${a}.context_length`], String(s.ctx), name);
-  assert.deepEqual(tensors[`blk.${s.layers - 1}.attn_q.weight`].shape, [s.embd, s.heads * s.hd], name);
-  assert.deepEqual(tensors[`blk.0.attn_k.weight`].shape, [s.embd, s.kv * s.hd], name);
+  if (s.fused) {
+    // Phi-3: fused QKV and gate-up, as llama.cpp's converter writes them
+    assert.deepEqual(tensors[`blk.${s.layers - 1}.attn_qkv.weight`].shape, [s.embd, (s.heads + 2 * s.kv) * s.hd], name);
+    assert.deepEqual(tensors['blk.0.ffn_up.weight'].shape, [s.embd, 2 * s.ff], name);
+    assert.equal('blk.0.attn_q.weight' in tensors, false, name);
+    assert.equal('blk.0.ffn_gate.weight' in tensors, false, name);
+    assert.equal(kv[`${a}.attention.sliding_window`], String(s.swa), name);
+  } else {
+    assert.deepEqual(tensors[`blk.${s.layers - 1}.attn_q.weight`].shape, [s.embd, s.heads * s.hd], name);
+    assert.deepEqual(tensors[`blk.0.attn_k.weight`].shape, [s.embd, s.kv * s.hd], name);
+  }
   if (s.experts) {
     // experts as llama.cpp's converter writes them: 3-D stacks, an F32 router
     assert.equal(kv[`${a}.expert_count`], String(s.experts), name);
@@ -124,6 +137,14 @@ function checkShape(name, s, file) {
   if (s.qkNorm) assert.deepEqual(tensors['blk.0.attn_q_norm.weight'].shape, [s.hd]);
   assert.equal('rope_freqs.weight' in tensors, !!s.ropeFreqs, `${name}: rope_freqs`);
   if (s.ropeFreqs) assert.deepEqual(tensors['rope_freqs.weight'].shape, [s.hd / 2]);
+  // Gemma 2: the sandwich norms and its keys, as llama.cpp's converter names them
+  assert.equal('blk.0.post_attention_norm.weight' in tensors, !!s.postNorms, `${name}: post-norms`);
+  assert.equal('blk.0.post_ffw_norm.weight' in tensors, !!s.postNorms, `${name}: post-norms`);
+  if (s.postNorms) {
+    assert.equal(kv[`${a}.attention.sliding_window`], String(s.swa), name);
+    assert.equal(kv[`${a}.attn_logit_softcapping`], s.attnCap, name);
+    assert.equal(kv[`${a}.final_logit_softcapping`], s.finalCap, name);
+  }
   return { kv, tensors };
 }
 
@@ -134,7 +155,7 @@ function checkShape(name, s, file) {
 // variants below carry the same tensors and keys.
 const BIG = process.env.HEARTH_TEST_BIG === '1';
 const DEFAULT_SHAPES = new Set(['qwen2.5-0.5b', 'tiny-llama3', 'tiny-qwen2', 'tiny-qwen3',
-  'tiny-qwen2moe', 'tiny-qwen3moe', 'tiny-mixtral']);
+  'tiny-qwen2moe', 'tiny-qwen3moe', 'tiny-mixtral', 'tiny-gemma2', 'tiny-phi3']);
 
 test('make-model: the real shapes (q4_0) and their tiny variants carry the right hparams', () => {
   for (const [name, s] of Object.entries(SHAPES)) {
@@ -146,7 +167,7 @@ test('make-model: the real shapes (q4_0) and their tiny variants carry the right
     assert.ok(secs < 60, `${name}: make-model took ${secs} s`);
     const { tensors } = checkShape(name, s, file);
     // Qwen2.5's 896-wide rows are not a multiple of 256 but are of 32: q4_0 applies everywhere
-    assert.equal(tensors['blk.0.attn_q.weight'].type, 'q4_0', name);
+    assert.equal(tensors[s.fused ? 'blk.0.attn_qkv.weight' : 'blk.0.attn_q.weight'].type, 'q4_0', name);
     rmSync(file);
   }
 });
