@@ -19,6 +19,7 @@ struct srv_chat {
     char *source;          /* template text, "" for the fallback */
     jinja_template *tmpl;  /* NULL: ChatML fallback */
     bool override;         /* source is a store template override, not the GGUF's */
+    bool no_system;        /* the template raises on a system message (Gemma 2's does) */
     char *bos, *eos;       /* texts of the vocab's special tokens ("" when none) */
     struct srv_chat *next;
 };
@@ -29,6 +30,26 @@ static struct srv_chat *cache;
 static char *special_text(const tok_vocab *v, int32_t id) {
     const char *t = v && id >= 0 ? tok_text(v, id) : NULL;
     return xstrdup(t ? t : "");
+}
+
+/* Whether the template refuses a system message (Gemma's raise "System role not supported"):
+ * rendered once per template with a two-message probe, so that the server can put what it
+ * would have said in a system message (tool instructions) into the first user turn instead.
+ * A template that fails on the probe for another reason is treated as accepting one: its real
+ * requests then fail with the template's own message, as before. */
+static void probe_system(struct srv_chat *c) {
+    json_t *with = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "s", "role", "user",
+                             "content", "u");
+    json_t *without = json_pack("[{s:s,s:s}]", "role", "user", "content", "u");
+    he_error e = {0};
+    size_t n;
+    char *a = with ? srv_chat_render(c, with, NULL, NULL, &n, &e) : NULL;
+    char *b = a || !without ? NULL : srv_chat_render(c, without, NULL, NULL, &n, &e);
+    c->no_system = !a && b;
+    free(a);
+    free(b);
+    json_decref(with);
+    json_decref(without);
 }
 
 static struct srv_chat *chat_load(const char *path, const struct stat *st, const tok_vocab *v, he_error *err) {
@@ -52,6 +73,7 @@ static struct srv_chat *chat_load(const char *path, const struct stat *st, const
             return NULL;
         }
         log_info("serve: %s: using the model's chat template (%zu bytes)", path, (size_t)s.len);
+        probe_system(c);
     } else {
         c->source = xstrdup("");
         log_warn("serve: %s has no tokenizer.chat_template; using the ChatML fallback", path);
@@ -104,6 +126,7 @@ const srv_chat *srv_chat_for(const char *path, const char *override_source, cons
     c->tmpl = t;
     c->bos = special_text(v, v ? tok_bos(v) : -1);
     c->eos = special_text(v, v ? tok_eos(v) : -1);
+    probe_system(c);
     c->next = cache;
     cache = c;
     pthread_mutex_unlock(&cache_mu);
@@ -123,6 +146,8 @@ void srv_chat_cache_clear(void) {
 }
 
 bool srv_chat_is_fallback(const srv_chat *c) { return c->tmpl == NULL; }
+
+bool srv_chat_refuses_system(const srv_chat *c) { return c->no_system; }
 const char *srv_chat_source(const srv_chat *c) { return c->source; }
 
 /* The fallback's prompt being built: text plus the ranges that are request data. The prompt

@@ -28,6 +28,8 @@ const srv_chat *srv_chat_get(const char *path, const tok_vocab *v, he_error *err
 const srv_chat *srv_chat_for(const char *path, const char *override_source, const tok_vocab *v, he_error *err);
 void srv_chat_cache_clear(void);
 bool srv_chat_is_fallback(const srv_chat *c);
+/* The template raises on a system message but renders without one (Gemma 2). */
+bool srv_chat_refuses_system(const srv_chat *c);
 /* The template source ("" for the ChatML fallback). */
 const char *srv_chat_source(const srv_chat *c);
 

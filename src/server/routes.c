@@ -889,6 +889,29 @@ static int build_prompt(const srv_request *r, srv_model *m, int32_t **toks, size
                 memcpy(both + l0 + 2, ins, li + 1);
                 json_object_set_new(m0, "content", json_string(both));
                 free(both);
+            } else if (srv_chat_refuses_system(chat)) {
+                /* no system turn (Gemma 2): the instructions open the first user message */
+                json_t *mu = NULL;
+                for (size_t i = 0; i < json_array_size(msgs) && !mu; i++) {
+                    json_t *mi = json_array_get(msgs, i);
+                    const char *ri = json_string_value(json_object_get(mi, "role"));
+                    if (ri && !strcmp(ri, "user") && json_is_string(json_object_get(mi, "content"))) mu = mi;
+                }
+                if (mu) {
+                    const char *cu = json_string_value(json_object_get(mu, "content"));
+                    size_t lu = strlen(cu), li = strlen(ins);
+                    char *both = he_malloc(lu + li + 3);
+                    if (!both) {
+                        free(ins);
+                        json_decref(msgs);
+                        return srv_req_nomem(e);
+                    }
+                    memcpy(both, ins, li);
+                    memcpy(both + li, "\n\n", 2);
+                    memcpy(both + li + 2, cu, lu + 1);
+                    json_object_set_new(mu, "content", json_string(both));
+                    free(both);
+                }
             } else {
                 json_array_insert_new(msgs, 0, json_pack("{s:s, s:s}", "role", "system", "content", ins));
             }
@@ -1323,8 +1346,11 @@ int srv_http_smoke(srv_model *m, void *user, he_error *err) {
     if (!v) return he_fail(err, HE_UNSUPPORTED, "the model has no tokenizer");
     const srv_chat *chat = srv_chat_for(srv_model_config_of(m)->path, srv_model_config_of(m)->chat_template, v, err);
     if (!chat) return -1;
-    json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You are helpful.", "role",
-                             "user", "content", "Hello");
+    /* a template without a system turn (Gemma 2's) is smoke-tested without one */
+    json_t *msgs = srv_chat_refuses_system(chat)
+                       ? json_pack("[{s:s, s:s}]", "role", "user", "content", "Hello")
+                       : json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "You are helpful.",
+                                   "role", "user", "content", "Hello");
     size_t len;
     char *s = srv_chat_render(chat, msgs, NULL, NULL, &len, err);
     json_decref(msgs);
