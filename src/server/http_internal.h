@@ -162,6 +162,9 @@ void route_manage_abandon(http_req *q);
 /* Store mode: name is a stored model not loaded yet: queues its load (the connection parks,
  * *res set) and returns true; false when not in store mode or not a stored name. */
 bool http_store_load(http_req *q, const char *name, srv_api api, enum MHD_Result *res);
+/* The same for another route: once loaded, rerun(q, arg) answers the request. */
+bool http_store_load_then(http_req *q, const char *name, enum MHD_Result (*rerun)(http_req *, int),
+                          int arg, enum MHD_Result *res);
 /* A request for m: its keep_alive (or the default) becomes m's. */
 void http_store_touch(srv_http *h, srv_model *m, const srv_request *r);
 /* keep_alive 0 on a load request: unloads a store model now; false for a pinned one. */

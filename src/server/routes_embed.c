@@ -125,6 +125,12 @@ static json_t *vector_json(const float *v, int32_t n, bool base64) {
     return a;
 }
 
+static enum MHD_Result rerun_embeddings(http_req *q, int api) { return route_embeddings(q, (srv_embed_api)api); }
+static enum MHD_Result rerun_rerank(http_req *q, int unused) {
+    (void)unused;
+    return route_rerank(q);
+}
+
 enum MHD_Result route_embeddings(http_req *q, srv_embed_api api) {
     srv_embed_request r;
     srv_req_error e;
@@ -132,8 +138,13 @@ enum MHD_Result route_embeddings(http_req *q, srv_embed_api api) {
     if (srv_embed_request_parse(api, q->body ? q->body : "", q->len, &r, &e))
         return http_req_error(q, &e);
     srv_model *m = acquire_named(q->h, r.model);
+    enum MHD_Result res;
+    if (!m && http_store_load_then(q, r.model, rerun_embeddings, (int)api, &res)) {
+        srv_embed_request_free(&r); /* store mode: loaded first, then parsed again */
+        return res;
+    }
     if (!m) {
-        enum MHD_Result res =
+        res =
             q->ollama
                 ? http_error(q, 404, "model", "model_not_found", "model '%s' not found", r.model)
                 : http_error(q, 404, "model", "model_not_found",
@@ -142,7 +153,6 @@ enum MHD_Result route_embeddings(http_req *q, srv_embed_api api) {
         srv_embed_request_free(&r);
         return res;
     }
-    enum MHD_Result res;
     tok_set ts = {0};
     float *out = NULL;
     json_t *body = NULL;
@@ -230,15 +240,19 @@ enum MHD_Result route_rerank(http_req *q) {
     if (srv_embed_request_parse(SRV_EMBED_RERANK, q->body ? q->body : "", q->len, &r, &e))
         return http_req_error(q, &e);
     srv_model *m = acquire_named(q->h, r.model);
+    enum MHD_Result res;
+    if (!m && http_store_load_then(q, r.model, rerun_rerank, 0, &res)) {
+        srv_embed_request_free(&r); /* store mode: loaded first, then parsed again */
+        return res;
+    }
     if (!m) {
-        enum MHD_Result res = http_error(q, 404, "model", "model_not_found",
+        res = http_error(q, 404, "model", "model_not_found",
                                          "The model '%s' does not exist or you do not have access "
                                          "to it.",
                                          r.model);
         srv_embed_request_free(&r);
         return res;
     }
-    enum MHD_Result res;
     tok_set ts = {0};
     int32_t *qt = NULL;
     float *scores = NULL;

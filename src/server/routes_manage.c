@@ -49,6 +49,8 @@ struct http_mtask {
     struct MHD_Connection *conn;
     task_kind kind;
     srv_api api; /* T_LOAD: the route to run again once loaded */
+    enum MHD_Result (*rerun)(http_req *q, int arg); /* T_LOAD: NULL: route_generate(api) */
+    int rerun_arg;
     char *a, *b; /* LOAD/DELETE: the name; COPY: source, destination */
     srv_create_req create;
     bool admin;
@@ -714,16 +716,28 @@ static void create_reader_free(void *cls) {
     if (last) task_free(t);
 }
 
-bool http_store_load(http_req *q, const char *name, srv_api api, enum MHD_Result *res) {
+static bool store_load(http_req *q, const char *name, srv_api api,
+                       enum MHD_Result (*rerun)(http_req *, int), int arg, enum MHD_Result *res) {
     if (!q->h->sm) return false;
     char canon[STORE_NAME_MAX + 16];
     if (store_canonical(name, canon, sizeof canon, NULL)) return false;
     struct http_mtask *t = xcalloc(1, sizeof *t);
     t->kind = T_LOAD;
     t->api = api;
+    t->rerun = rerun;
+    t->rerun_arg = arg;
     t->a = xstrdup(canon);
     *res = enqueue(q, t);
     return true;
+}
+
+bool http_store_load(http_req *q, const char *name, srv_api api, enum MHD_Result *res) {
+    return store_load(q, name, api, NULL, 0, res);
+}
+
+bool http_store_load_then(http_req *q, const char *name, enum MHD_Result (*rerun)(http_req *, int),
+                          int arg, enum MHD_Result *res) {
+    return store_load(q, name, 0, rerun, arg, res);
 }
 
 enum MHD_Result route_manage_resume(http_req *q) {
@@ -740,7 +754,8 @@ enum MHD_Result route_manage_resume(http_req *q) {
         r = http_error(q, t->status, NULL, t->code, "%s", t->msg);
     } else if (t->kind == T_LOAD) {
         q->load_seconds = t->load_s;   /* Ollama's load_duration */
-        r = route_generate(q, t->api); /* loaded: the request runs as if it had been */
+        /* loaded: the request runs as if it had been */
+        r = t->rerun ? t->rerun(q, t->rerun_arg) : route_generate(q, t->api);
     } else if (t->kind == T_CREATE) {
         r = http_respond_json(q, 200, json_pack("{s:s}", "status", "success"));
     } else {
