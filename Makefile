@@ -77,7 +77,7 @@ ALL_SRC  := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 LIB_SRC  := $(foreach f,$(ALL_SRC),$(if $(filter $(ARCH_OUT),$(notdir $(f))),,$(f)))
 ifeq ($(TARGET),aarch64)
 LIB_SRC  := $(filter-out src/tokenizer/pretok.c,\
-                $(filter $(foreach m,base tensor gguf model sample tokenizer,src/$(m)/%),$(LIB_SRC)))
+                $(filter $(foreach m,base tensor gguf model sample spec tokenizer,src/$(m)/%),$(LIB_SRC)))
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 # The default `hearth card` suite (data/card/cases/*.json) compiled in as byte arrays.
