@@ -11,7 +11,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"run", cmd_run, "run MODEL.gguf -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t THREADS] [-c CTX]"},
+    {"run", cmd_run, "run MODEL.gguf -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t THREADS] [-c CTX] [--draft D.gguf | --draft-layers K | --lookup N] [--draft-max N]"},
     {"tokenize", cmd_tokenize, "tokenize MODEL.gguf [--no-bos] [--no-special]   (text on stdin)"},
     {"inspect", cmd_inspect, "inspect FILE.gguf"},
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
@@ -29,7 +29,7 @@ static const command commands[] = {
     {"agent", cmd_agent, "agent [--url URL | --model NAME_OR_FILE] [--workspace DIR] [--policy FILE] [--yes-to CATS] [--dry-run] [--max-steps N] [--log FILE] TASK   (also: agent undo [--log FILE] [--step N])"},
     {"audit", cmd_audit, "audit verify LOG [--head SHA256]"},
     {"guard", cmd_guard, "guard check [--workspace DIR] [--policy FILE]   (JSON lines {\"tool\", \"arguments\"} on stdin; one verdict line each) | guard policy"},
-    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--json]"},
+    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--draft D.gguf | --draft-layers K] [--draft-max N] [--json]"},
     {"card", cmd_card, "card (--url URL [--model NAME]... | MODEL.gguf...) [--out DIR] [--quick] [--api-key K] [--suite DIR]   (speed and tool calls landed: DIR/card.json, card.md, card.svg)"},
 };
 
