@@ -323,9 +323,15 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
     }
     for (int i = 0; i < n_res; i++)
         if (res[i].spec)
-            printf("\n%s: draft %s%s, draft_max %ld: draft_accept_rate %.3f, tokens_per_target_pass %.2f\n",
-                   res[i].name, a->draft ? a->draft : "= the first layers", a->draft ? "" : "", a->draft_max,
-                   res[i].accept_rate, res[i].per_pass);
+        {
+            char what[300];
+            if (a->draft) snprintf(what, sizeof what, "draft %s", a->draft);
+            else snprintf(what, sizeof what, "draft = the first %ld layers", a->draft_layers);
+            printf("\n%s: %s, draft_max %ld: draft_accept_rate %.3f, tokens_per_target_pass %.2f; %.2fx "
+                   "the plain greedy speed\n",
+                   res[i].name, what, a->draft_max, res[i].accept_rate, res[i].per_pass,
+                   res[i - 1].mean > 0 ? res[i].mean / res[i - 1].mean : 0.0);
+        }
     const double mib = 1024.0 * 1024.0;
     /* RSS - file - KV can be negative: mapped pages never touched (embedding rows of tokens
      * that were not used) do not count */

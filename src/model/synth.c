@@ -388,6 +388,7 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
         return -1;
     if (add(r, "token_embd.weight", GEN_NORMAL, W, s->n_embd, n_vocab) < 0) return -1;
     for (int32_t il = 0; il < s->n_layer; il++) {
+        const float WO = r->p->tail_from > 0 && il >= r->p->tail_from ? W * r->p->tail_scale : W;
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
         if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
             add(r, T("attn_q.weight"), GEN_NORMAL, W, s->n_embd, q_dim) < 0 ||
@@ -401,11 +402,11 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
         if (s->qk_norm && (add(r, T("attn_q_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0 ||
                            add(r, T("attn_k_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0))
             return -1;
-        if (add(r, T("attn_output.weight"), GEN_NORMAL, W, q_dim, s->n_embd) < 0 ||
+        if (add(r, T("attn_output.weight"), GEN_NORMAL, WO, q_dim, s->n_embd) < 0 ||
             add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
             add(r, T("ffn_gate.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
             add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
-            add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0)
+            add(r, T("ffn_down.weight"), GEN_NORMAL, WO, s->n_ff, s->n_embd) < 0)
             return -1;
 #undef T
     }
