@@ -15,7 +15,7 @@
 
 static char target_path[256], other_path[256];
 
-/* Two "tiny" synth models (llama, 2 layers, the built-in 262-token vocab) with different seeds:
+/* Two "tiny" synth models (llama, 2 layers, the built-in 740-token vocab) with different seeds:
  * the same vocabulary, weights that disagree. */
 static void make_models(void) {
     he_error err = {0};
