@@ -46,7 +46,9 @@ int cmd_make_model(int argc, char **argv) {
             long l = strtol(argv[++i], &end, 10);
             float sc = *end == ':' ? strtof(end + 1, &end) : -1.0f;
             if (*end || l < 1 || l > 512 || !(sc >= 0.0f && sc <= 1.0f)) {
-                fprintf(stderr, "hearth make-model: --tail: expected LAYER:SCALE (scale 0..1), got '%s'\n", argv[i]);
+                fprintf(stderr,
+                        "hearth make-model: --tail: expected LAYER:SCALE (scale 0..1), got '%s'\n",
+                        argv[i]);
                 return 2;
             }
             p.tail_from = (int32_t)l;

@@ -121,12 +121,14 @@ static int parse_args(int argc, char **argv, run_args *a) {
         } else if (!strcmp(o, "--draft")) {
             a->draft = v;
         } else if (!strcmp(o, "--draft-layers")) {
-            if (cli_parse_long(v, 1, 512, &a->draft_layers)) return usage("bad value for --draft-layers:", v);
+            if (cli_parse_long(v, 1, 512, &a->draft_layers))
+                return usage("bad value for --draft-layers:", v);
         } else if (!strcmp(o, "--draft-max")) {
             if (cli_parse_long(v, 1, SPEC_MAX_DRAFT, &a->draft_max))
                 return usage("bad value for --draft-max (1..32):", v);
         } else if (!strcmp(o, "--lookup")) {
-            if (cli_parse_long(v, 1, SPEC_MAX_DRAFT, &a->lookup)) return usage("bad value for --lookup (1..32):", v);
+            if (cli_parse_long(v, 1, SPEC_MAX_DRAFT, &a->lookup))
+                return usage("bad value for --lookup (1..32):", v);
         } else if (!strcmp(o, "--kv-type")) {
             if (hearth_kv_type_from_name(v, &a->kv_type))
                 return usage("bad value for --kv-type (f16, f32 or q8_0):", v);
@@ -140,7 +142,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
         return usage("use only one of --grammar-file, --json-schema and --json", NULL);
     if ((a->draft != NULL) + (a->draft_layers > 0) + (a->lookup > 0) > 1)
         return usage("use only one of --draft, --draft-layers and --lookup", NULL);
-    if ((a->draft || a->draft_layers || a->lookup) && (a->grammar_file || a->schema_file || a->json))
+    if ((a->draft || a->draft_layers || a->lookup) &&
+        (a->grammar_file || a->schema_file || a->json))
         return usage("speculative decoding does not support grammars yet", NULL);
     return 0;
 }
@@ -198,8 +201,9 @@ static void emit(tok_detok *d, const tok_vocab *v, int32_t id, char *buf) {
 
 /* Speculative generation (--draft, --draft-layers, --lookup): decodes the prompt and generates
  * through spec.h, streaming each step's tokens. Returns 0, or 1 with a message printed. */
-static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sample_chain *sc, const tok_vocab *v,
-                         const int32_t *ids, size_t n_ids, double *t_prompt, long *n_gen_out) {
+static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sample_chain *sc,
+                         const tok_vocab *v, const int32_t *ids, size_t n_ids, double *t_prompt,
+                         long *n_gen_out) {
     he_error err = {0};
     spec_params sp = spec_params_default();
     sp.draft_max = (int32_t)(a->lookup ? a->lookup : a->draft_max);
@@ -225,10 +229,13 @@ static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sampl
     bool stop = false;
     while (!stop && n_gen < a->n_predict) {
         long want = a->n_predict - n_gen;
-        int r = spec_step(s, out, want > SPEC_MAX_DRAFT + 1 ? SPEC_MAX_DRAFT + 1 : (int32_t)want, &err);
+        int r =
+            spec_step(s, out, want > SPEC_MAX_DRAFT + 1 ? SPEC_MAX_DRAFT + 1 : (int32_t)want, &err);
         if (r < 0) {
             if (err.code == HE_LIMIT)
-                fprintf(stderr, "\nhearth run: context full (-c); stopping after %ld generated tokens\n", n_gen);
+                fprintf(stderr,
+                        "\nhearth run: context full (-c); stopping after %ld generated tokens\n",
+                        n_gen);
             else
                 fprintf(stderr, "\nhearth run: %s\n", err.msg), rc = 1;
             break;
@@ -248,7 +255,8 @@ static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sampl
     free(text);
     spec_stats st = spec_get_stats(s);
     fprintf(stderr,
-            "\nhearth run: speculative: %lld target passes, %lld drafted, %lld accepted (rate %.3f), %.2f tokens "
+            "\nhearth run: speculative: %lld target passes, %lld drafted, %lld accepted (rate "
+            "%.3f), %.2f tokens "
             "per target pass\n",
             (long long)st.steps, (long long)st.drafted, (long long)st.accepted,
             st.drafted ? (double)st.accepted / (double)st.drafted : 0.0,
@@ -375,9 +383,11 @@ int cmd_run(int argc, char **argv) {
         status = generate_spec(&a, c, dc, sc, v, ids, n_ids, &t_p, &n_gen_s);
         double t_g = cli_now_s() - t2s - t_p;
         fprintf(stderr,
-                "hearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in %.3f s (%.1f "
+                "hearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in "
+                "%.3f s (%.1f "
                 "tok/s)\n",
-                n_ids, t_p, t_p > 0 ? (double)n_ids / t_p : 0.0, n_gen_s, t_g, t_g > 0 ? (double)n_gen_s / t_g : 0.0);
+                n_ids, t_p, t_p > 0 ? (double)n_ids / t_p : 0.0, n_gen_s, t_g,
+                t_g > 0 ? (double)n_gen_s / t_g : 0.0);
         goto done;
     }
     /* prompt, in chunks; logits only for its last token */

@@ -23,19 +23,22 @@ struct spec_decoder {
 };
 
 spec_params spec_params_default(void) {
-    return (spec_params){.draft_max = 8, .adaptive = true, .lookup = 0, .ngram_max = 3, .ngram_min = 1};
+    return (spec_params){
+        .draft_max = 8, .adaptive = true, .lookup = 0, .ngram_max = 3, .ngram_min = 1};
 }
 
 int spec_check_vocab(const hearth_model *target, const hearth_model *draft, he_error *err) {
     int32_t nt = hearth_model_n_vocab(target), nd = hearth_model_n_vocab(draft);
     if (nt != nd)
-        return he_fail(err, HE_INVALID, "speculative: the vocabularies differ: the target has %d tokens, the draft %d",
-                       nt, nd);
+        return he_fail(
+            err, HE_INVALID,
+            "speculative: the vocabularies differ: the target has %d tokens, the draft %d", nt, nd);
     const tok_vocab *vt = hearth_model_vocab(target), *vd = hearth_model_vocab(draft);
     if (!vt || !vd) return 0;
     if (tok_n_vocab(vt) != tok_n_vocab(vd))
         return he_fail(err, HE_INVALID,
-                       "speculative: the vocabularies differ: the target's tokenizer has %d tokens, the draft's %d",
+                       "speculative: the vocabularies differ: the target's tokenizer has %d "
+                       "tokens, the draft's %d",
                        tok_n_vocab(vt), tok_n_vocab(vd));
     for (int32_t i = 0; i < tok_n_vocab(vt); i++) {
         const char *at = tok_text(vt, i), *ad = tok_text(vd, i);
@@ -43,7 +46,8 @@ int spec_check_vocab(const hearth_model *target, const hearth_model *draft, he_e
         if (!ad) ad = "";
         if (strcmp(at, ad))
             return he_fail(err, HE_INVALID,
-                           "speculative: the vocabularies differ: token %d is '%.40s' in the target but '%.40s' in "
+                           "speculative: the vocabularies differ: token %d is '%.40s' in the "
+                           "target but '%.40s' in "
                            "the draft",
                            i, at, ad);
     }
@@ -55,7 +59,8 @@ spec_decoder *spec_new(hearth_ctx *target, hearth_ctx *draft, sample_chain *sc, 
     spec_params def = spec_params_default();
     if (!p) p = &def;
     if (p->draft_max < 1 || p->draft_max > SPEC_MAX_DRAFT) {
-        he_fail(err, HE_INVALID, "speculative: draft_max %d is outside 1..%d", p->draft_max, SPEC_MAX_DRAFT);
+        he_fail(err, HE_INVALID, "speculative: draft_max %d is outside 1..%d", p->draft_max,
+                SPEC_MAX_DRAFT);
         return NULL;
     }
     if (!draft && p->lookup <= 0) {
@@ -63,10 +68,12 @@ spec_decoder *spec_new(hearth_ctx *target, hearth_ctx *draft, sample_chain *sc, 
         return NULL;
     }
     if (!draft && (p->ngram_min < 1 || p->ngram_max < p->ngram_min)) {
-        he_fail(err, HE_INVALID, "speculative: bad n-gram range %d..%d", p->ngram_min, p->ngram_max);
+        he_fail(err, HE_INVALID, "speculative: bad n-gram range %d..%d", p->ngram_min,
+                p->ngram_max);
         return NULL;
     }
-    if (draft && spec_check_vocab(hearth_ctx_model(target), hearth_ctx_model(draft), err)) return NULL;
+    if (draft && spec_check_vocab(hearth_ctx_model(target), hearth_ctx_model(draft), err))
+        return NULL;
     spec_decoder *s = xcalloc(1, sizeof *s);
     s->t = target;
     s->d = draft;
@@ -105,7 +112,8 @@ static void hist_push(spec_decoder *s, int32_t id) {
 }
 
 /* Feeds history tokens [from, to) to c in chunks; logits for the last one when want_last. */
-static int feed(spec_decoder *s, hearth_ctx *c, int32_t from, int32_t to, bool want_last, he_error *err) {
+static int feed(spec_decoder *s, hearth_ctx *c, int32_t from, int32_t to, bool want_last,
+                he_error *err) {
     int32_t nb = hearth_ctx_n_batch(c);
     for (int32_t i = from; i < to; i += nb) {
         hearth_batch_clear(&s->b);
@@ -120,7 +128,8 @@ static int feed(spec_decoder *s, hearth_ctx *c, int32_t from, int32_t to, bool w
 
 int spec_prompt(spec_decoder *s, const int32_t *ids, int32_t n, he_error *err) {
     if (n < 1) return he_fail(err, HE_INVALID, "speculative: empty prompt");
-    if (s->n_hist || hearth_kv_seq_pos_max(s->t, 0) >= 0 || (s->d && hearth_kv_seq_pos_max(s->d, 0) >= 0))
+    if (s->n_hist || hearth_kv_seq_pos_max(s->t, 0) >= 0 ||
+        (s->d && hearth_kv_seq_pos_max(s->d, 0) >= 0))
         return he_fail(err, HE_INVALID, "speculative: the prompt must come first, on empty caches");
     for (int32_t i = 0; i < n; i++) {
         hist_push(s, ids[i]);
@@ -221,7 +230,8 @@ int spec_step(spec_decoder *s, int32_t *out, int32_t max_out, he_error *err) {
     int32_t room = hearth_kv_n_free(s->t) - 1; /* the pending token needs a cell */
     if (k > room) k = room;
     if (s->d) {
-        int32_t droom = hearth_kv_n_free(s->d) - (s->n_hist - 1 - hearth_kv_seq_pos_max(s->d, 0)) - 1;
+        int32_t droom =
+            hearth_kv_n_free(s->d) - (s->n_hist - 1 - hearth_kv_seq_pos_max(s->d, 0)) - 1;
         if (k > droom) k = droom;
     }
     if (k < 0) k = 0;

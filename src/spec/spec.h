@@ -45,10 +45,10 @@ typedef struct {
 spec_params spec_params_default(void);
 
 typedef struct {
-    int64_t steps;      /* target passes (verification batches) */
-    int64_t drafted;    /* tokens the drafter proposed */
-    int64_t accepted;   /* of those, kept */
-    int64_t emitted;    /* tokens produced (accepted + one per step) */
+    int64_t steps;        /* target passes (verification batches) */
+    int64_t drafted;      /* tokens the drafter proposed */
+    int64_t accepted;     /* of those, kept */
+    int64_t emitted;      /* tokens produced (accepted + one per step) */
     int64_t draft_passes; /* hearth_decode calls on the draft context */
 } spec_stats;
 
