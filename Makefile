@@ -77,7 +77,7 @@ ALL_SRC  := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 LIB_SRC  := $(foreach f,$(ALL_SRC),$(if $(filter $(ARCH_OUT),$(notdir $(f))),,$(f)))
 ifeq ($(TARGET),aarch64)
 LIB_SRC  := $(filter-out src/tokenizer/pretok.c,\
-                $(filter $(foreach m,base tensor gguf model sample tokenizer,src/$(m)/%),$(LIB_SRC)))
+                $(filter $(foreach m,base tensor gguf model sample spec tokenizer,src/$(m)/%),$(LIB_SRC)))
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 # The default `hearth card` suite (data/card/cases/*.json) compiled in as byte arrays.
@@ -264,7 +264,7 @@ help:
 	@echo "  make test-integration  node:test suites in tests/integration against build/hearth"
 	@echo "  make test-cross      aarch64 cross build (TARGET=aarch64) of the NEON kernels + tensor/model tests, run under qemu-aarch64 (HEARTH_CROSS_FULL=1: also test_quant_forward)"
 	@echo "  make fuzz [FUZZ_SECONDS=60]  run every libFuzzer target (clang)"
-	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md; LLAMA_BENCH=, LLAMA_BATCHED_BENCH= compare with llama.cpp, BENCH_DEPTH=D attention at depth)"
+	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md; LLAMA_BENCH=, LLAMA_BATCHED_BENCH= compare with llama.cpp, BENCH_DEPTH=D attention at depth, BENCH_SPEC=0 skips the speculative layer-skip speed-up)"
 	@echo "  make bench-kernels [BENCH_ARGS=\"ROWS COLS REPS\"]  ref vs avx2 vs avx512 vec_dot per type (ns/row, GB/s), then tiled vs per-row prompt matmul (GMAC/s; BENCH_TOKENS), then small batches 1-24 tokens"
 	@echo "  make bench-grammar [BENCH_ARGS=\"VOCAB.gguf REPS\"]  grammar mask cost per JSON position (docs/GRAMMAR.md)"
 	@echo "  make format | format-check | check-deps | clean"

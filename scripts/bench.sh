@@ -21,6 +21,7 @@
 # "qwen1.5-moe-a2.7b:q4_0 qwen3-30b-a3b:q4_k_m") adds those make-model shapes with the Qwen2
 # vocab (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
 # weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
+# Speculative decoding (layer skip): BENCH_SPEC=0 skips, see its section below.
 # Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl
 # (depth: build/bench/depth.jsonl).
 set -euo pipefail
@@ -227,6 +228,32 @@ if [ "${BENCH_EMBED:-1}" != 0 ]; then
     echo
     echo "== embeddings (hearth embed --bench)"
     for t in $THREADS; do build/hearth embed "$f" --bench --tokens 64 -r 3 -t "$t"; done
+# ---- speculative decoding: self-speculative layer skip (docs/ENGINE.md "Speculative decoding") ----
+# A TinyLlama-shaped Q4_0 file whose layers SPEC_FROM.. have output projections scaled by 0.02
+# (make-model --tail: random weights otherwise give no draft that agrees), drafted by its own
+# first SPEC_FROM layers. One `hearth bench` run measures plain greedy decoding (tg<N>greedy) and
+# speculative decoding of the same tokens (tg<N>spec); the speed-up is their ratio.
+# BENCH_SPEC=0 skips; BENCH_SPEC_FROM (default 5 of 22 layers), BENCH_SPEC_MAX (default 4).
+if [ "${BENCH_SPEC:-1}" != 0 ]; then
+    SPEC_FROM=${BENCH_SPEC_FROM:-5}
+    SPEC_MAX=${BENCH_SPEC_MAX:-4}
+    f=$out/tinyllama-q4_0-tail$SPEC_FROM.gguf
+    if [ ! -f "$f" ]; then
+        echo "bench: generating $f" >&2
+        build/hearth make-model --shape tinyllama --type q4_0 --tail "$SPEC_FROM:0.02" "$f" >&2
+    fi
+    echo
+    echo "Speculative decoding, layer skip (draft = the first $SPEC_FROM of 22 layers of $f, draft-max $SPEC_MAX, greedy, $N tokens)"
+    echo
+    echo "| threads | plain greedy t/s | speculative t/s | speed-up | draft_accept_rate | tokens_per_target_pass |"
+    echo "|---:|---:|---:|---:|---:|---:|"
+    for t in $THREADS; do
+        build/hearth bench "$f" -p 0 -n "$N" -r "$R" -t "$t" --draft-layers "$SPEC_FROM" --draft-max "$SPEC_MAX" --json |
+            tee -a "$out/spec.json" | node -e '
+const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const g = a.find((x) => x.test.endsWith("greedy")), s = a.find((x) => x.test.endsWith("spec"));
+console.log(`| ${s.threads} | ${g.tokens_per_s.toFixed(2)} ± ${g.stddev.toFixed(2)} | ${s.tokens_per_s.toFixed(2)} ± ${s.stddev.toFixed(2)} | ${(s.tokens_per_s / g.tokens_per_s).toFixed(2)}× | ${s.draft_accept_rate.toFixed(3)} | ${s.tokens_per_target_pass.toFixed(2)} |`);'
+    done
 fi
 
 # The server under concurrent load (aggregate tok/s and TTFT at 1/4/16 clients, turn-5 TTFT with

@@ -11,16 +11,17 @@ declare -A allowed=(
   [sample]="base sample"
   [grammar]="base gguf tokenizer sample grammar"
   [model]="base gguf tensor tokenizer model"
+  [spec]="base gguf tensor tokenizer model sample spec"
   [chat]="base gguf tokenizer grammar chat"
   [store]="base gguf store"
   [guard]="base guard"
   [client]="base client"
   [agent]="base client guard agent"
   [card]="base client card"
-  [server]="base gguf tensor tokenizer model sample grammar chat store guard server"
+  [server]="base gguf tensor tokenizer model sample spec grammar chat store guard server"
   [index]="base gguf tensor tokenizer model index"
-  [bench]="base gguf tensor tokenizer model sample chat bench"
-  [cli]="base gguf tensor tokenizer model sample grammar chat store guard client agent card server bench index cli"
+  [bench]="base gguf tensor tokenizer model sample spec chat bench"
+  [cli]="base gguf tensor tokenizer model sample spec grammar chat store guard client agent card server bench index cli"
 )
 bad=0
 for dir in src/*/; do

@@ -25,6 +25,8 @@
 #include "cli/cli.h"
 #include "gguf/gguf.h"
 #include "model/hearth.h"
+#include "sample/sample.h"
+#include "spec/spec.h"
 #include "tensor/tensor.h"
 
 static const char usage_text[] =
@@ -36,7 +38,11 @@ static const char usage_text[] =
     "  -r, --repetitions R repetitions of each test (default 5)\n"
     "  -d, --depth D       prefill D tokens (untimed) before each repetition (default 0)\n"
     "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
-    "  --json              print a JSON array instead of a table\n";
+    "  --json              print a JSON array instead of a table\n"
+    "  --draft D.gguf      also measure greedy generation of -n tokens (the model's own tokens) plainly\n"
+    "                      and with speculative decoding, D drafting (tg<N>greedy, tg<N>spec)\n"
+    "  --draft-layers K    the same, the draft being this model's first K layers (layer skip)\n"
+    "  --draft-max N       most tokens drafted per target pass (default 8)\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth bench: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -48,6 +54,8 @@ typedef struct {
     const char *model;
     long n_prompt, n_gen, n_batch, threads, reps, depth;
     bool json;
+    const char *draft;
+    long draft_layers, draft_max;
     hearth_kv_type kv_type;
     size_t kv_bytes; /* of the context, filled once it exists */
     uint64_t idle_bytes; /* MoE: expert bytes a token does not read (0 for dense models) */
@@ -55,7 +63,7 @@ typedef struct {
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a) {
-    *a = (bench_args){.n_prompt = 512, .n_gen = 128, .n_batch = 512, .reps = 5, .kv_type = HEARTH_KV_F16};
+    *a = (bench_args){.n_prompt = 512, .n_gen = 128, .n_batch = 512, .reps = 5, .kv_type = HEARTH_KV_F16, .draft_max = 8};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (o[0] != '-' || !o[1]) {
@@ -74,6 +82,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                 return usage("bad value for --kv-type (f16, f32 or q8_0):", argv[i]);
             continue;
         }
+        if (!strcmp(o, "--draft")) {
+            if (i + 1 >= argc) return usage("missing value for", o);
+            a->draft = argv[++i];
+            continue;
+        }
         long *dst = NULL, lo = 0, hi = 1 << 20;
         if (!strcmp(o, "-p") || !strcmp(o, "--n-prompt")) dst = &a->n_prompt;
         else if (!strcmp(o, "-n") || !strcmp(o, "--n-gen")) dst = &a->n_gen;
@@ -81,6 +94,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) dst = &a->threads, lo = 1, hi = 256;
         else if (!strcmp(o, "-r") || !strcmp(o, "--repetitions")) dst = &a->reps, lo = 1, hi = 1000;
         else if (!strcmp(o, "-d") || !strcmp(o, "--depth")) dst = &a->depth;
+        else if (!strcmp(o, "--draft-layers")) dst = &a->draft_layers, lo = 1, hi = 512;
+        else if (!strcmp(o, "--draft-max")) dst = &a->draft_max, lo = 1, hi = SPEC_MAX_DRAFT;
         else return usage("unknown option", o);
         if (i + 1 >= argc) return usage("missing value for", o);
         if (cli_parse_long(argv[++i], lo, hi, dst)) {
@@ -90,6 +105,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         }
     }
     if (!a->model) return usage("missing MODEL.gguf", NULL);
+    if (a->draft && a->draft_layers) return usage("use only one of --draft and --draft-layers", NULL);
     if (a->n_prompt == 0 && a->n_gen == 0) return usage("nothing to measure: -p and -n are both 0", NULL);
     return 0;
 }
@@ -168,6 +184,8 @@ static double run_once(bench_state *s, bool is_gen, long depth, long n, he_error
 typedef struct {
     char name[48];
     double mean, sd;
+    bool spec;                  /* the speculative fields below apply */
+    double accept_rate, per_pass; /* draft_accept_rate, tokens_per_target_pass */
 } bench_result;
 
 static int run_test(bench_state *s, const bench_args *a, bool is_gen, bench_result *r, he_error *err) {
@@ -190,20 +208,99 @@ static int run_test(bench_state *s, const bench_args *a, bool is_gen, bench_resu
     return 0;
 }
 
+/* Greedy generation of n tokens after a one-token prompt: plainly (dc NULL) or speculatively with
+ * the draft context dc. Fills *st for the speculative run. Returns seconds or -1. */
+static double greedy_once(bench_state *s, hearth_ctx *dc, long n, long draft_max, spec_stats *st, he_error *err) {
+    hearth_kv_clear(s->c);
+    if (dc) hearth_kv_clear(dc);
+    sample_params sp = sample_params_default();
+    sp.temperature = 0;
+    sample_chain *sc = sample_chain_new(&sp, s->n_vocab, err);
+    if (!sc) return -1;
+    const int32_t prompt = 1;
+    double t0 = cli_now_s(), t = -1;
+    if (dc) {
+        spec_params p = spec_params_default();
+        p.draft_max = (int32_t)draft_max;
+        spec_decoder *sd = spec_new(s->c, dc, sc, 0, 0, &p, err);
+        if (sd && !spec_prompt(sd, &prompt, 1, err)) {
+            int32_t out[SPEC_MAX_DRAFT + 1];
+            long got = 0;
+            while (got < n) {
+                long want = n - got;
+                int r = spec_step(sd, out, want > SPEC_MAX_DRAFT + 1 ? SPEC_MAX_DRAFT + 1 : (int32_t)want, err);
+                if (r < 0) break;
+                got += r;
+            }
+            if (got == n) t = cli_now_s() - t0;
+            *st = spec_get_stats(sd);
+        }
+        spec_free(sd);
+    } else {
+        int32_t id = prompt;
+        long i = 0;
+        for (; i < n; i++) {
+            hearth_batch_clear(&s->b);
+            hearth_batch_add(&s->b, id, (int32_t)i, 0, true);
+            if (hearth_decode(s->c, &s->b, err)) break;
+            id = sample_chain_sample(sc, hearth_logits(s->c, 0));
+            sample_chain_accept(sc, id);
+        }
+        if (i == n) t = cli_now_s() - t0;
+    }
+    sample_chain_free(sc);
+    return t;
+}
+
+/* tg<N>greedy and tg<N>spec: the same greedy tokens, plainly and speculatively, in one run. */
+static int run_spec_tests(bench_state *s, hearth_ctx *dc, const bench_args *a, bench_result *r, he_error *err) {
+    for (int k = 0; k < 2; k++) {
+        hearth_ctx *use = k ? dc : NULL;
+        bench_result *x = &r[k];
+        snprintf(x->name, sizeof x->name, "tg%ld%s", a->n_gen, k ? "spec" : "greedy");
+        spec_stats st = {0};
+        if (greedy_once(s, use, 2, a->draft_max, &st, err) < 0) return -1; /* warm-up */
+        double sum = 0, sum2 = 0;
+        int64_t drafted = 0, accepted = 0, emitted = 0, steps = 0;
+        for (long i = 0; i < a->reps; i++) {
+            double t = greedy_once(s, use, a->n_gen, a->draft_max, &st, err);
+            if (t < 0) return -1;
+            double ts = t > 0 ? (double)a->n_gen / t : 0.0;
+            sum += ts;
+            sum2 += ts * ts;
+            drafted += st.drafted, accepted += st.accepted, emitted += st.emitted, steps += st.steps;
+        }
+        x->mean = sum / (double)a->reps;
+        double var = a->reps > 1 ? (sum2 - sum * x->mean) / (double)(a->reps - 1) : 0.0;
+        x->sd = var > 0 ? sqrt(var) : 0.0;
+        x->spec = k == 1;
+        x->accept_rate = drafted ? (double)accepted / (double)drafted : 0.0;
+        x->per_pass = steps ? (double)emitted / (double)steps : 1.0;
+    }
+    return 0;
+}
+
 static void print_json(const bench_args *a, const bench_result *res, int n_res, int threads, const char *type,
                        uint64_t bytes) {
     json_t *arr = json_array();
     for (int i = 0; i < n_res; i++) {
         bool g = res[i].name[0] == 't';
-        json_array_append_new(
-            arr, json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I}", "test", res[i].name,
+        json_t *o = json_pack("{s:s, s:f, s:f, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I}", "test", res[i].name,
                            "tokens_per_s", res[i].mean, "stddev", res[i].sd, "threads", threads, "type", type,
                            "model", a->model, "model_bytes", (json_int_t)bytes, "active_bytes",
                            (json_int_t)(bytes - a->idle_bytes), "n_prompt",
                            (json_int_t)(g ? 0 : a->n_prompt), "n_gen", (json_int_t)(g ? a->n_gen : 0), "n_depth",
                            (json_int_t)a->depth, "repetitions", (json_int_t)a->reps, "isa", tensor_isa(),
                            "kv_type", hearth_kv_type_name(a->kv_type), "kv_bytes",
-                           (json_int_t)a->kv_bytes, "max_rss_bytes", (json_int_t)a->max_rss));
+                           (json_int_t)a->kv_bytes, "max_rss_bytes", (json_int_t)a->max_rss);
+        if (res[i].spec) {
+            json_object_set_new(o, "draft", json_string(a->draft ? a->draft : "layer-skip"));
+            if (a->draft_layers) json_object_set_new(o, "draft_layers", json_integer(a->draft_layers));
+            json_object_set_new(o, "draft_max", json_integer(a->draft_max));
+            json_object_set_new(o, "draft_accept_rate", json_real(res[i].accept_rate));
+            json_object_set_new(o, "tokens_per_target_pass", json_real(res[i].per_pass));
+        }
+        json_array_append_new(arr, o);
     }
     char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     if (s) puts(s);
@@ -226,6 +323,17 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
         printf("| %-28.28s | %11s | %-6s | %-4s | %7d | %-4s | %-14s | %21s |\n", base, sz, type, tensor_isa(),
                threads, hearth_kv_type_name(a->kv_type), res[i].name, ts);
     }
+    for (int i = 0; i < n_res; i++)
+        if (res[i].spec)
+        {
+            char what[300];
+            if (a->draft) snprintf(what, sizeof what, "draft %s", a->draft);
+            else snprintf(what, sizeof what, "draft = the first %ld layers", a->draft_layers);
+            printf("\n%s: %s, draft_max %ld: draft_accept_rate %.3f, tokens_per_target_pass %.2f; %.2fx "
+                   "the plain greedy speed\n",
+                   res[i].name, what, a->draft_max, res[i].accept_rate, res[i].per_pass,
+                   res[i - 1].mean > 0 ? res[i].mean / res[i - 1].mean : 0.0);
+        }
     const double mib = 1024.0 * 1024.0;
     /* RSS - file - KV can be negative: mapped pages never touched (embedding rows of tokens
      * that were not used) do not count */
@@ -247,6 +355,8 @@ int cmd_bench(int argc, char **argv) {
     he_error err = {0};
     hearth_model *m = NULL;
     bench_state s = {0};
+    hearth_model *dm = NULL;
+    hearth_ctx *dc = NULL;
     int status = 1;
 
     hearth_model_params mp = hearth_model_params_default();
@@ -264,10 +374,11 @@ int cmd_bench(int argc, char **argv) {
         goto done;
     }
     hearth_ctx_params cp = hearth_ctx_params_default();
-    cp.n_ctx = (int32_t)need;
+    cp.n_ctx = (int32_t)need + ((a.draft || a.draft_layers) ? 1 + (int32_t)a.draft_max : 0);
     cp.n_batch = (int32_t)(a.n_batch < need ? a.n_batch : need);
     cp.n_threads = (int32_t)a.threads;
-    cp.n_outputs = 1;
+    cp.n_outputs = (a.draft || a.draft_layers) ? (int32_t)a.draft_max + 1 : 1;
+    if (cp.n_outputs > cp.n_batch) cp.n_batch = cp.n_outputs;
     cp.kv_type = a.kv_type;
     s.c = hearth_ctx_new(m, &cp, &err);
     if (!s.c) goto fail;
@@ -279,7 +390,8 @@ int cmd_bench(int argc, char **argv) {
     hearth_batch_init(&s.b, s.n_batch);
     int threads = hearth_ctx_n_threads(s.c);
 
-    bench_result res[2];
+    bench_result res[4];
+    memset(res, 0, sizeof res);
     int n_res = 0;
     if (a.n_prompt > 0) {
         if (run_test(&s, &a, false, &res[n_res], &err)) goto fail;
@@ -288,6 +400,24 @@ int cmd_bench(int argc, char **argv) {
     if (a.n_gen > 0) {
         if (run_test(&s, &a, true, &res[n_res], &err)) goto fail;
         n_res++;
+    }
+    if (a.draft || a.draft_layers) {
+        if (a.n_gen < 1) {
+            fprintf(stderr, "hearth bench: --draft needs -n > 0\n");
+            status = 2;
+            goto done;
+        }
+        hearth_model_params dp = hearth_model_params_default();
+        dp.load_vocab = false;
+        dp.n_layer_use = (int32_t)a.draft_layers;
+        dm = hearth_model_load(a.draft ? a.draft : a.model, &dp, &err);
+        if (!dm) goto fail;
+        hearth_ctx_params dcp = cp;
+        dcp.n_outputs = 1;
+        dc = hearth_ctx_new(dm, &dcp, &err);
+        if (!dc) goto fail;
+        if (run_spec_tests(&s, dc, &a, &res[n_res], &err)) goto fail;
+        n_res += 2;
     }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) a.max_rss = (uint64_t)ru.ru_maxrss * 1024u; /* KiB */
@@ -299,7 +429,9 @@ fail:
     fprintf(stderr, "hearth bench: %s\n", err.msg);
 done:
     hearth_batch_deinit(&s.b);
+    hearth_ctx_free(dc);
     hearth_ctx_free(s.c);
+    hearth_model_free(dm);
     hearth_model_free(m);
     return status;
 }

@@ -11,7 +11,9 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: hearth make-model --shape SHAPE --type TYPE [--vocab VOCAB.gguf] [--seed N] "
-            "[-t THREADS] OUT.gguf\n"
+            "[-t THREADS] [--tail L:S] OUT.gguf\n"
+            "  --tail L:S: scale the output projections of layers L.. by S (a model whose first L\n"
+            "         layers agree with it: the layer-skip speculative draft, docs/ENGINE.md)\n"
             "  SHAPE: %s\n"
             "  TYPE:  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m\n"
             "         iq4_nl iq4_xs tq1_0 tq2_0 mxfp4\n"
@@ -39,6 +41,18 @@ int cmd_make_model(int argc, char **argv) {
                 fprintf(stderr, "hearth make-model: --seed: not a number: '%s'\n", argv[i]);
                 return 2;
             }
+        } else if (!strcmp(a, "--tail") && has_val) {
+            char *end;
+            long l = strtol(argv[++i], &end, 10);
+            float sc = *end == ':' ? strtof(end + 1, &end) : -1.0f;
+            if (*end || l < 1 || l > 512 || !(sc >= 0.0f && sc <= 1.0f)) {
+                fprintf(stderr,
+                        "hearth make-model: --tail: expected LAYER:SCALE (scale 0..1), got '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+            p.tail_from = (int32_t)l;
+            p.tail_scale = sc;
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val)
             p.n_threads = atoi(argv[++i]);
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

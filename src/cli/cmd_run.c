@@ -20,6 +20,7 @@
 #include "grammar/json_schema.h"
 #include "model/hearth.h"
 #include "sample/sample.h"
+#include "spec/spec.h"
 #include "tokenizer/tokenizer.h"
 
 static const char usage_text[] =
@@ -36,7 +37,11 @@ static const char usage_text[] =
     "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
     "  --grammar-file F    constrain the output to the GBNF grammar in F (start rule: root)\n"
     "  --json-schema F     constrain the output to JSON valid under the JSON Schema in F\n"
-    "  --json              constrain the output to a JSON object\n";
+    "  --json              constrain the output to a JSON object\n"
+    "  --draft D.gguf      speculative decoding with draft model D (same vocabulary)\n"
+    "  --draft-layers K    speculative decoding, the draft being this model's first K layers\n"
+    "  --draft-max N       most tokens drafted per target pass (default 8, 1..32)\n"
+    "  --lookup N          speculative decoding by prompt lookup, drafting up to N tokens\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth run: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -49,6 +54,8 @@ typedef struct {
     const char *grammar_file, *schema_file;
     bool json;
     long n_predict, threads, n_ctx;
+    const char *draft;
+    long draft_layers, draft_max, lookup;
     hearth_kv_type kv_type;
     sample_params sp;
 } run_args;
@@ -60,6 +67,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->n_predict = 256;
     a->threads = 0;
     a->n_ctx = 0;
+    a->draft = NULL;
+    a->draft_layers = a->lookup = 0;
+    a->draft_max = 8;
     a->kv_type = HEARTH_KV_F16;
     a->sp = sample_params_default();
     for (int i = 1; i < argc; i++) {
@@ -108,6 +118,17 @@ static int parse_args(int argc, char **argv, run_args *a) {
             a->schema_file = v;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")) {
             if (cli_parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for -c:", v);
+        } else if (!strcmp(o, "--draft")) {
+            a->draft = v;
+        } else if (!strcmp(o, "--draft-layers")) {
+            if (cli_parse_long(v, 1, 512, &a->draft_layers))
+                return usage("bad value for --draft-layers:", v);
+        } else if (!strcmp(o, "--draft-max")) {
+            if (cli_parse_long(v, 1, SPEC_MAX_DRAFT, &a->draft_max))
+                return usage("bad value for --draft-max (1..32):", v);
+        } else if (!strcmp(o, "--lookup")) {
+            if (cli_parse_long(v, 1, SPEC_MAX_DRAFT, &a->lookup))
+                return usage("bad value for --lookup (1..32):", v);
         } else if (!strcmp(o, "--kv-type")) {
             if (hearth_kv_type_from_name(v, &a->kv_type))
                 return usage("bad value for --kv-type (f16, f32 or q8_0):", v);
@@ -119,6 +140,11 @@ static int parse_args(int argc, char **argv, run_args *a) {
     if (!a->prompt) return usage("missing -p TEXT", NULL);
     if ((a->grammar_file != NULL) + (a->schema_file != NULL) + a->json > 1)
         return usage("use only one of --grammar-file, --json-schema and --json", NULL);
+    if ((a->draft != NULL) + (a->draft_layers > 0) + (a->lookup > 0) > 1)
+        return usage("use only one of --draft, --draft-layers and --lookup", NULL);
+    if ((a->draft || a->draft_layers || a->lookup) &&
+        (a->grammar_file || a->schema_file || a->json))
+        return usage("speculative decoding does not support grammars yet", NULL);
     return 0;
 }
 
@@ -173,6 +199,73 @@ static void emit(tok_detok *d, const tok_vocab *v, int32_t id, char *buf) {
     }
 }
 
+/* Speculative generation (--draft, --draft-layers, --lookup): decodes the prompt and generates
+ * through spec.h, streaming each step's tokens. Returns 0, or 1 with a message printed. */
+static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sample_chain *sc,
+                         const tok_vocab *v, const int32_t *ids, size_t n_ids, double *t_prompt,
+                         long *n_gen_out) {
+    he_error err = {0};
+    spec_params sp = spec_params_default();
+    sp.draft_max = (int32_t)(a->lookup ? a->lookup : a->draft_max);
+    sp.lookup = (int32_t)a->lookup;
+    spec_decoder *s = spec_new(c, dc, sc, a->sp.temperature, a->sp.seed, &sp, &err);
+    if (!s) {
+        fprintf(stderr, "hearth run: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    double t1 = cli_now_s();
+    if (spec_prompt(s, ids, (int32_t)n_ids, &err)) {
+        fprintf(stderr, "hearth run: %s\n", err.msg);
+        spec_free(s);
+        return 1;
+    }
+    *t_prompt = cli_now_s() - t1;
+    tok_detok d;
+    tok_detok_init(&d);
+    char *text = xmalloc(TOK_DETOK_MAX);
+    int32_t out[SPEC_MAX_DRAFT + 1];
+    long n_gen = 0;
+    bool stop = false;
+    while (!stop && n_gen < a->n_predict) {
+        long want = a->n_predict - n_gen;
+        int r =
+            spec_step(s, out, want > SPEC_MAX_DRAFT + 1 ? SPEC_MAX_DRAFT + 1 : (int32_t)want, &err);
+        if (r < 0) {
+            if (err.code == HE_LIMIT)
+                fprintf(stderr,
+                        "\nhearth run: context full (-c); stopping after %ld generated tokens\n",
+                        n_gen);
+            else
+                fprintf(stderr, "\nhearth run: %s\n", err.msg), rc = 1;
+            break;
+        }
+        for (int i = 0; i < r; i++) {
+            if (tok_is_eog(v, out[i])) {
+                stop = true;
+                break;
+            }
+            emit(&d, v, out[i], text);
+            n_gen++;
+        }
+    }
+    size_t n = tok_detok_flush(&d, text, TOK_DETOK_MAX);
+    if (n) fwrite(text, 1, n > TOK_DETOK_MAX ? TOK_DETOK_MAX : n, stdout);
+    fflush(stdout);
+    free(text);
+    spec_stats st = spec_get_stats(s);
+    fprintf(stderr,
+            "\nhearth run: speculative: %lld target passes, %lld drafted, %lld accepted (rate "
+            "%.3f), %.2f tokens "
+            "per target pass\n",
+            (long long)st.steps, (long long)st.drafted, (long long)st.accepted,
+            st.drafted ? (double)st.accepted / (double)st.drafted : 0.0,
+            st.steps ? (double)st.emitted / (double)st.steps : 0.0);
+    *n_gen_out = n_gen;
+    spec_free(s);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv) {
     run_args a;
     int rc = parse_args(argc, argv, &a);
@@ -180,7 +273,9 @@ int cmd_run(int argc, char **argv) {
 
     he_error err = {0};
     hearth_model *m = NULL;
-    hearth_ctx *c = NULL;
+    hearth_ctx *c = NULL, *dc = NULL;
+    hearth_model *dm = NULL;
+    bool speculative = a.draft || a.draft_layers || a.lookup;
     sample_chain *sc = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0;
@@ -214,12 +309,35 @@ int cmd_run(int argc, char **argv) {
     hearth_ctx_params cp = hearth_ctx_params_default();
     cp.n_ctx = (int32_t)a.n_ctx;
     cp.n_threads = (int32_t)a.threads;
-    cp.n_outputs = 1;
+    cp.n_outputs = speculative ? (int32_t)a.draft_max + 1 : 1;
+    if (a.lookup) cp.n_outputs = (int32_t)a.lookup + 1;
     cp.kv_type = a.kv_type;
     c = hearth_ctx_new(m, &cp, &err);
     if (!c) {
         fprintf(stderr, "hearth run: %s\n", err.msg);
         goto done;
+    }
+    if (a.draft || a.draft_layers) {
+        hearth_model_params dp = hearth_model_params_default();
+        dp.n_layer_use = (int32_t)a.draft_layers;
+        /* --draft-layers: the same file mapped again; the page cache holds its bytes once */
+        dm = hearth_model_load(a.draft ? a.draft : a.model, &dp, &err);
+        if (!dm) {
+            fprintf(stderr, "hearth run: draft: %s\n", err.msg);
+            goto done;
+        }
+        if (spec_check_vocab(m, dm, &err)) {
+            fprintf(stderr, "hearth run: %s\n", err.msg);
+            goto done;
+        }
+        hearth_ctx_params dcp = cp;
+        dcp.n_ctx = hearth_ctx_n_ctx(c);
+        dcp.n_outputs = 1;
+        dc = hearth_ctx_new(dm, &dcp, &err);
+        if (!dc) {
+            fprintf(stderr, "hearth run: draft: %s\n", err.msg);
+            goto done;
+        }
     }
     int32_t n_ctx = hearth_ctx_n_ctx(c), n_batch = hearth_ctx_n_batch(c);
     if (n_ids > (size_t)n_ctx) {
@@ -259,6 +377,19 @@ int cmd_run(int argc, char **argv) {
             hearth_kv_type_name(a.kv_type), (double)hearth_ctx_kv_bytes(c) / (1024.0 * 1024.0),
             hearth_ctx_n_threads(c));
 
+    if (speculative) {
+        double t_p = 0, t2s = cli_now_s();
+        long n_gen_s = 0;
+        status = generate_spec(&a, c, dc, sc, v, ids, n_ids, &t_p, &n_gen_s);
+        double t_g = cli_now_s() - t2s - t_p;
+        fprintf(stderr,
+                "hearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in "
+                "%.3f s (%.1f "
+                "tok/s)\n",
+                n_ids, t_p, t_p > 0 ? (double)n_ids / t_p : 0.0, n_gen_s, t_g,
+                t_g > 0 ? (double)n_gen_s / t_g : 0.0);
+        goto done;
+    }
     /* prompt, in chunks; logits only for its last token */
     hearth_batch_init(&b, n_batch);
     double t1 = cli_now_s();
@@ -345,7 +476,9 @@ done:
     hearth_batch_deinit(&b);
     free(ids);
     sample_chain_free(sc);
+    hearth_ctx_free(dc);
     hearth_ctx_free(c);
+    hearth_model_free(dm);
     hearth_model_free(m);
     return status;
 }

@@ -11,7 +11,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"run", cmd_run, "run MODEL.gguf -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t THREADS] [-c CTX]"},
+    {"run", cmd_run, "run MODEL.gguf -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t THREADS] [-c CTX] [--draft D.gguf | --draft-layers K | --lookup N] [--draft-max N]"},
     {"chat", cmd_chat, "chat (NAME | MODEL.gguf) [--url URL] [--system TEXT] [--load NAME] [-c CTX] [-t THREADS]   (interactive chat with the model's template; /? inside)"},
     {"tokenize", cmd_tokenize, "tokenize MODEL.gguf [--no-bos] [--no-special]   (text on stdin)"},
     {"inspect", cmd_inspect, "inspect FILE.gguf"},
@@ -33,7 +33,7 @@ static const command commands[] = {
     {"embed", cmd_embed, "embed MODEL.gguf [--query Q] [--no-normalize] [-t THREADS] TEXT...   (one JSON vector per text; a reranker: one score per text against Q)"},
     {"index", cmd_index, "index DIR --model EMBEDDER.gguf [--db FILE] [-t N] [-v]   (text files -> chunks -> embeddings in SQLite; re-embeds only changed files; default db $HEARTH_HOME/index.db)"},
     {"search", cmd_search, "search QUERY [--db FILE] [--model EMBEDDER.gguf] [--rerank RERANKER.gguf] [-k N] [--json]   (cosine over the index; optional cross-encoder rerank)"},
-    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--json]"},
+    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--draft D.gguf | --draft-layers K] [--draft-max N] [--json]"},
     {"card", cmd_card, "card (--url URL [--model NAME]... | MODEL.gguf...) [--out DIR] [--quick] [--api-key K] [--suite DIR]   (speed and tool calls landed: DIR/card.json, card.md, card.svg)"},
 };
 

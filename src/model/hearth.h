@@ -33,6 +33,10 @@ typedef struct hearth_ctx hearth_ctx;
 
 typedef struct {
     bool load_vocab; /* load tokenizer.ggml.* when present (default true) */
+    /* > 0 and < block_count: run only the first n_layer_use layers, then the output norm and
+     * head ("layer skip", the self-speculative draft of a model; see docs/ENGINE.md). All
+     * layers are still bound and validated; hearth_model_n_layer reports n_layer_use. 0: all. */
+    int32_t n_layer_use;
 } hearth_model_params;
 
 hearth_model_params hearth_model_params_default(void);

@@ -588,6 +588,12 @@ hearth_model *hearth_model_from_gguf(gguf_file *f, const hearth_model_params *p,
         goto fail;
     }
     if (hearth_model_bind(m, err)) goto fail;
+    if (p->n_layer_use < 0) {
+        he_fail(err, HE_INVALID, "model: n_layer_use %d is negative", p->n_layer_use);
+        goto fail;
+    }
+    /* layer skip: every layer is bound (validated), only the first n_layer_use run */
+    if (p->n_layer_use > 0 && p->n_layer_use < m->hp.n_layer) m->hp.n_layer = p->n_layer_use;
     if (p->load_vocab && gguf_find_key(m->file, "tokenizer.ggml.tokens") >= 0) {
         m->vocab = tok_vocab_load(m->file, err);
         if (!m->vocab) goto fail;

@@ -706,31 +706,32 @@ static int add_encoder_tensors(synth_run *r, int32_t n_vocab, int32_t n_types) {
  * some experts, as trained routers do: with a near-uniform router the top-k choice would hinge
  * on rounding (measured: with 0.1, gaps of 2e-6 between the k-th and next probability flipped
  * experts against llama.cpp on quantized models). */
-static int add_ffn(synth_run *r, int32_t il, float W) {
+/* WO: the std of the down projections (make-model --tail scales it in the tail layers) */
+static int add_ffn(synth_run *r, int32_t il, float W, float WO) {
     const synth_shape *s = r->s;
     char name[96];
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
     if (s->fused) /* phi3: the gate's rows, then the up projection's, in one tensor */
         return add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, 2 * (int64_t)s->n_ff) < 0 ||
-                       add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0
+                       add(r, T("ffn_down.weight"), GEN_NORMAL, WO, s->n_ff, s->n_embd) < 0
                    ? -1
                    : 0;
     if (s->n_expert == 0)
         return add(r, T("ffn_gate.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
                        add(r, T("ffn_up.weight"), GEN_NORMAL, W, s->n_embd, s->n_ff) < 0 ||
-                       add(r, T("ffn_down.weight"), GEN_NORMAL, W, s->n_ff, s->n_embd) < 0
+                       add(r, T("ffn_down.weight"), GEN_NORMAL, WO, s->n_ff, s->n_embd) < 0
                    ? -1
                    : 0;
     int64_t X = s->n_expert, Fe = s->n_ff_exp ? s->n_ff_exp : s->n_ff, Fs = s->n_ff_shexp;
     if (add(r, T("ffn_gate_inp.weight"), GEN_NORMAL, 0.25f, s->n_embd, X) < 0 ||
         add3(r, T("ffn_gate_exps.weight"), GEN_NORMAL, W, s->n_embd, Fe, X) < 0 ||
         add3(r, T("ffn_up_exps.weight"), GEN_NORMAL, W, s->n_embd, Fe, X) < 0 ||
-        add3(r, T("ffn_down_exps.weight"), GEN_NORMAL, W, Fe, s->n_embd, X) < 0)
+        add3(r, T("ffn_down_exps.weight"), GEN_NORMAL, WO, Fe, s->n_embd, X) < 0)
         return -1;
     if (Fs && (add(r, T("ffn_gate_inp_shexp.weight"), GEN_NORMAL, 5 * W, s->n_embd, 0) < 0 ||
                add(r, T("ffn_gate_shexp.weight"), GEN_NORMAL, W, s->n_embd, Fs) < 0 ||
                add(r, T("ffn_up_shexp.weight"), GEN_NORMAL, W, s->n_embd, Fs) < 0 ||
-               add(r, T("ffn_down_shexp.weight"), GEN_NORMAL, W, Fs, s->n_embd) < 0))
+               add(r, T("ffn_down_shexp.weight"), GEN_NORMAL, WO, Fs, s->n_embd) < 0))
         return -1;
 #undef T
     return 0;
@@ -748,6 +749,7 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
             n_vocab) < 0)
         return -1;
     for (int32_t il = 0; il < s->n_layer; il++) {
+        const float WO = r->p->tail_from > 0 && il >= r->p->tail_from ? W * r->p->tail_scale : W;
 #define T(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, (int)il), name)
         if (add(r, T("attn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) return -1;
         if (s->fused) { /* phi3: Q's rows, then K's, then V's */
@@ -765,11 +767,11 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
         if (s->qk_norm && (add(r, T("attn_q_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0 ||
                            add(r, T("attn_k_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0))
             return -1;
-        if (add(r, T("attn_output.weight"), GEN_NORMAL, W, q_dim, s->n_embd) < 0 ||
+        if (add(r, T("attn_output.weight"), GEN_NORMAL, WO, q_dim, s->n_embd) < 0 ||
             (s->post_norms &&
              add(r, T("post_attention_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) ||
             add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
-            add_ffn(r, il, W) < 0 ||
+            add_ffn(r, il, W, WO) < 0 ||
             (s->post_norms &&
              add(r, T("post_ffw_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0))
             return -1;

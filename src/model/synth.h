@@ -59,6 +59,13 @@ typedef struct {
                                minimal SentencePiece vocab */
     uint64_t seed;
     int n_threads; /* <= 0: online CPUs */
+    /* > 0: layers tail_from .. n_layer-1 get attn_output and ffn_down weights scaled by
+     * tail_scale, so they change the residual stream little and the first tail_from layers
+     * plus the head predict nearly what the whole model does: a target whose layer-skip draft
+     * (hearth_model_params.n_layer_use = tail_from) agrees with it, as trained models' late
+     * layers mostly refine (the premise of early exit / LayerSkip). 0: off. */
+    int32_t tail_from;
+    float tail_scale;
 } synth_params;
 
 int synth_make_model(const synth_params *p, const char *out_path, he_error *err);

@@ -133,3 +133,20 @@ test('a missing or malformed model exits 1 with an error', () => {
     rmSync(dir, { recursive: true });
   }
 });
+
+test('--draft: the model as its own draft verifies 4 drafts per target pass', () => {
+  const r = bench([MODEL, '-p', '0', '-n', '64', '-r', '2', '-t', '1', '--draft', MODEL, '--draft-max', '4', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout);
+  assert.deepEqual(res.map((x) => x.test), ['tg64', 'tg64greedy', 'tg64spec']);
+  const s = res[2];
+  assert.ok(s.draft_accept_rate >= 0.95, String(s.draft_accept_rate));
+  assert.ok(s.tokens_per_target_pass >= 3, String(s.tokens_per_target_pass));
+  assert.equal(s.draft_max, 4);
+  assert.equal(s.draft, MODEL);
+  assert.ok(s.tokens_per_s > 0 && res[1].tokens_per_s > 0);
+  assert.equal(res[1].draft_accept_rate, undefined);
+  const t = bench([MODEL, '-p', '0', '-n', '16', '-r', '1', '--draft-layers', '2', '--draft-max', '3']);
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stdout, /tg16spec: draft = the first 2 layers, draft_max 3: draft_accept_rate [0-9.]+, tokens_per_target_pass [0-9.]+; [0-9.]+x the plain greedy speed/);
+});

@@ -237,3 +237,16 @@ test('quantizing the trained stories260K keeps its greedy text', () => {
     rmSync(out);
   }
 });
+
+test('--tail L:S: the layer-skip draft of the model agrees with it; bad values are refused', () => {
+  const f = join(dir, 'tail.gguf');
+  ok(['make-model', '--shape', 'tiny', '--type', 'q8_0', '--seed', '5', '--tail', '1:0.02', f]);
+  const r = ok(['bench', f, '-p', '0', '-n', '32', '-r', '1', '-t', '1', '--draft-layers', '1', '--draft-max', '4', '--json']);
+  const s = JSON.parse(r.stdout).find((x) => x.test === 'tg32spec');
+  assert.ok(s.draft_accept_rate >= 0.8, String(s.draft_accept_rate));
+  for (const bad of ['0:0.5', '1', '1:2', '1:x', 'a:0.1']) {
+    const b = hearth(['make-model', '--shape', 'tiny', '--type', 'f32', '--tail', bad, join(dir, 'bad.gguf')]);
+    assert.equal(b.status, 2, bad);
+    assert.match(b.stderr, /--tail: expected LAYER:SCALE/);
+  }
+});

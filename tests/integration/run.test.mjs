@@ -155,3 +155,52 @@ test('--kv-type q8_0 runs a model with 64-wide heads and reports the smaller cac
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Speculative decoding (docs/ENGINE.md): the greedy text is the reference byte for byte whatever
+// drafts it — the model as its own draft, its first layers (layer skip), prompt lookup.
+for (const [name, extra] of [
+  ['the model as its own draft', ['--draft', MODEL, '--draft-max', '4']],
+  ['a layer-skip draft (first 3 of 5 layers)', ['--draft-layers', '3']],
+  ['prompt lookup', ['--lookup', '8']],
+]) {
+  test(`speculative decoding with ${name} keeps the greedy reference text`, () => {
+    for (const c of REF.cases) {
+      const r = run([MODEL, '-p', c.prompt, '-n', '200', '--temp', '0', ...extra]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, c.text);
+      const m = r.stderr.match(/speculative: (\d+) target passes, (\d+) drafted, (\d+) accepted/);
+      assert.ok(m, r.stderr);
+      if (extra[0] === '--draft') {
+        assert.equal(m[2], m[3], 'the model agrees with itself');
+        assert.ok(Number(m[1]) <= 200 / 3, `${m[1]} target passes for 200 tokens`);
+      }
+    }
+  });
+}
+
+test('speculative decoding refuses a draft with another vocabulary, naming the sizes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-run-spec-'));
+  try {
+    const file = join(dir, 'tiny.gguf');
+    const mk = spawnSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', file], { encoding: 'utf8' });
+    assert.equal(mk.status, 0, mk.stderr);
+    const r = run([MODEL, '-p', 'Once upon a time', '-n', '8', '--temp', '0', '--draft', file]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /the vocabularies differ: the target has 512 tokens, the draft 740/);
+    assert.equal(r.stdout, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('speculative options: one drafter at a time, no grammar yet, bounded --draft-max', () => {
+  for (const [args, msg] of [
+    [['--draft', MODEL, '--lookup', '4'], /only one of --draft, --draft-layers and --lookup/],
+    [['--lookup', '4', '--json'], /does not support grammars yet/],
+    [['--draft-max', '33'], /bad value for --draft-max/],
+  ]) {
+    const r = run([MODEL, '-p', 'x', ...args]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, msg);
+  }
+});
