@@ -477,6 +477,9 @@ fail:
 void hearth_model_free(hearth_model *m) {
     if (!m) return;
     tok_vocab_free(m->vocab);
+    for (int i = 0; i < m->n_lora; i++)
+        hearth_lora_free(m->lora[i]);
+    free(m->lora);
     free(m->layers);
     free(m->inv_freq);
     free(m->rope_div);
