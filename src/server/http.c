@@ -523,7 +523,7 @@ static void *reaper_main(void *arg) {
 static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] = "/v1/models",
                   R_CHAT[] = "/v1/chat/completions", R_COMPL[] = "/v1/completions", R_OCHAT[] = "/api/chat",
                   R_OGEN[] = "/api/generate", R_TAGS[] = "/api/tags", R_SHOW[] = "/api/show", R_PS[] = "/api/ps",
-                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_OTHER[] = "other";
+                  R_VERSION[] = "/api/version", R_SWAP[] = "/admin/swap", R_ROOT[] = "/", R_GUARD[] = "/v1/guard/check", R_LORA[] = "/lora-adapters", R_OTHER[] = "other";
 
 typedef struct {
     const char *path;
@@ -541,6 +541,7 @@ static const route routes[] = {
     {R_SHOW, "POST", false, true, true},     {R_PS, "GET", false, true, true},
     {R_VERSION, "GET", false, true, false},  {R_SWAP, "POST", false, false, true},
     {R_ROOT, "GET", false, true, false},     {R_GUARD, "POST", false, false, false},
+    {R_LORA, "GET", false, false, true},
 };
 
 static const route *find_route(const char *url, bool *method_ok, const char *method) {
@@ -601,6 +602,7 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
     if (rt->path == R_SHOW) return route_show(q);
     if (rt->path == R_SWAP) return route_swap(q);
     if (rt->path == R_GUARD) return route_guard(q);
+    if (rt->path == R_LORA) return route_lora_adapters(q);
     return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
 }
 
