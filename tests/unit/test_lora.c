@@ -128,7 +128,7 @@ static double ref_tol(const char *type, float scale) {
     if (!strcmp(type, "f32")) return 2e-4;
     return scale == 0.0f ? 2e-3 : 1e-2;
 }
-Test(lora, matches_llama_server_with_and_without_adapter, .timeout = 120) {
+Test(lora, matches_llama_server_with_and_without_adapter) {
     char ref[1024];
     fixture_path(ref, sizeof ref, "lora/lora.reference.json");
     json_error_t je;
@@ -217,7 +217,7 @@ Test(lora, matches_llama_server_with_and_without_adapter, .timeout = 120) {
 
 /* Two sequences with different adapter sets in one batch (prompt and decode steps) equal each
  * one decoded alone; scale 0 everywhere equals the model without adapters, bit for bit. */
-Test(lora, batch_of_mixed_adapters_equals_single_sequences, .timeout = 60) {
+Test(lora, batch_of_mixed_adapters_equals_single_sequences) {
     char base[256], la[256], lb[256];
     make_model(base, sizeof base, "tiny", "q8_0", 3);
     make_lora(la, sizeof la, base, "mix_a", 8, 21);
@@ -328,7 +328,7 @@ static he_code load_spec(const hearth_model *m, const bad_spec *s, char *msg, si
     return err.code;
 }
 
-Test(lora, refuses_malformed_adapters, .timeout = 60) {
+Test(lora, refuses_malformed_adapters) {
     char base[256], msg[512];
     make_model(base, sizeof base, "tiny", "q8_0", 5);
     hearth_model *m = load_ok(base);
