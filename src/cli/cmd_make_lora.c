@@ -69,3 +69,41 @@ int cmd_make_lora(int argc, char **argv) {
     fprintf(stderr, "hearth make-lora: wrote %s (rank %ld)\n", out, rank);
     return 0;
 }
+
+/* `hearth lora merge BASE A OUT.gguf [--scale S]` */
+int cmd_lora(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "merge")) {
+        fprintf(stderr, "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S]\n");
+        return 2;
+    }
+    const char *pos[3] = {0};
+    int np = 0;
+    float scale = 1.0f;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--scale") && i + 1 < argc) {
+            if (cli_parse_float(argv[++i], -1e6f, 1e6f, &scale)) {
+                fprintf(stderr, "hearth lora merge: --scale: not a number: '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "hearth lora merge: unknown or incomplete option '%s'\n", argv[i]);
+            return 2;
+        } else if (np < 3)
+            pos[np++] = argv[i];
+        else {
+            fprintf(stderr, "hearth lora merge: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (np != 3) {
+        fprintf(stderr, "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S]\n");
+        return 2;
+    }
+    he_error err = {0};
+    if (hearth_lora_merge(pos[0], pos[1], scale, pos[2], &err) < 0) {
+        fprintf(stderr, "hearth lora merge: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "hearth lora merge: wrote %s\n", pos[2]);
+    return 0;
+}

@@ -426,3 +426,128 @@ done:
     hearth_model_free(m);
     return rc;
 }
+
+/* ---- Merging (`hearth lora merge`) ---- */
+
+/* A (r rows of n_in) or B (n_out rows of r) as f32 (malloc'd) */
+static float *lora_f32(const hearth_weight *w) {
+    const size_t n = (size_t)w->n_in * (size_t)w->n_out;
+    float *v = he_malloc(n * sizeof(float));
+    if (!v) return NULL;
+    if (w->type == TENSOR_TYPE_F32)
+        memcpy(v, w->data, n * sizeof(float));
+    else
+        tensor_traits_of((uint32_t)w->type)->to_float(w->data, v, (int64_t)n);
+    return v;
+}
+
+/* W + sc * B A of one base weight, in W's type (malloc'd, *nbytes set), row by row: dequantize,
+ * add the row of the low-rank product (summed in f32 over the rank, as the runtime path), and
+ * quantize back with the type's reference quantizer. */
+static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, float sc,
+                          size_t *nbytes, he_error *err) {
+    const tensor_traits *tr = tensor_traits_of((uint32_t)w->type);
+    if (w->type != TENSOR_TYPE_F32 && (!tr || !tr->to_float || !tr->from_float)) {
+        he_fail(err, HE_UNSUPPORTED, "lora merge: cannot requantize weights of type %s",
+                tr ? tr->name : "?");
+        return NULL;
+    }
+    const int64_t n_in = w->n_in, n_out = w->n_out, r = p->a.n_out;
+    const size_t row = tensor_row_size(w->type, n_in);
+    uint8_t *out = he_malloc(row * (size_t)n_out);
+    float *a = lora_f32(&p->a), *b = lora_f32(&p->b);
+    float *x = he_malloc((size_t)n_in * sizeof(float));
+    if (!out || !a || !b || !x) {
+        he_fail(err, HE_NOMEM, "lora merge: out of memory");
+        free(out);
+        out = NULL;
+        goto done;
+    }
+    for (int64_t o = 0; o < n_out; o++) {
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)o * row;
+        if (w->type == TENSOR_TYPE_F32)
+            memcpy(x, src, (size_t)n_in * sizeof(float));
+        else
+            tr->to_float(src, x, n_in);
+        const float *bo = b + (size_t)o * r;
+        for (int64_t i = 0; i < n_in; i++) {
+            float d = 0.0f;
+            for (int64_t k = 0; k < r; k++)
+                d += bo[k] * a[(size_t)k * n_in + i];
+            x[i] += d * sc;
+        }
+        if (w->type == TENSOR_TYPE_F32)
+            memcpy(out + (size_t)o * row, x, (size_t)n_in * sizeof(float));
+        else
+            tr->from_float(x, out + (size_t)o * row, n_in);
+    }
+    *nbytes = row * (size_t)n_out;
+done:
+    free(a);
+    free(b);
+    free(x);
+    return out;
+}
+
+int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
+                      const char *out_path, he_error *err) {
+    hearth_model_params mp = hearth_model_params_default();
+    mp.load_vocab = false;
+    hearth_model *m = hearth_model_load(base_path, &mp, err);
+    if (!m) return -1;
+    hearth_lora *a = hearth_lora_load(m, lora_path, err);
+    if (!a) {
+        hearth_model_free(m);
+        return -1;
+    }
+    int rc = -1;
+    const gguf_file *f = m->file;
+    gguf_writer *w = gguf_writer_new();
+    if (gguf_find_key(f, "general.alignment") >= 0)
+        gguf_writer_set_alignment(w, (uint32_t)gguf_alignment(f));
+    for (int64_t i = 0; i < gguf_n_kv(f); i++)
+        gguf_writer_copy_kv(w, f, i);
+    const int64_t nt = gguf_n_tensors(f);
+    void **bufs = he_calloc((size_t)nt + 1, sizeof *bufs);
+    if (!bufs) {
+        he_fail(err, HE_NOMEM, "lora merge: out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < nt; i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char name[96];
+        if (t->name.len >= sizeof name) {
+            he_fail(err, HE_LIMIT, "lora merge: a tensor name is too long");
+            goto done;
+        }
+        memcpy(name, t->name.ptr, t->name.len);
+        name[t->name.len] = 0;
+        const void *data = t->data;
+        int l = -1, k = -1;
+        char tail[64];
+        if (sscanf(name, "blk.%d.%63s", &l, tail) == 2 && l >= 0 && l < m->hp.n_layer)
+            for (int q = 0; q < LORA_N_TARGETS; q++) {
+                char want[64];
+                snprintf(want, sizeof want, "%s.weight", target_names[q]);
+                if (!strcmp(tail, want)) k = q;
+            }
+        if (k >= 0 && a->pair[(size_t)l * LORA_N_TARGETS + k].a.data) {
+            const hearth_lora_pair *p = &a->pair[(size_t)l * LORA_N_TARGETS + k];
+            const float sc = scale * a->alpha / (float)p->a.n_out;
+            size_t nb = 0;
+            bufs[i] = merge_weight(base_weight(m, l, k), p, sc, &nb, err);
+            if (!bufs[i]) goto done;
+            data = bufs[i];
+        }
+        if (gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, data, err)) goto done;
+    }
+    rc = gguf_writer_write(w, out_path, err);
+done:
+    for (int64_t i = 0; bufs && i < nt; i++)
+        free(bufs[i]);
+    free(bufs);
+    gguf_writer_free(w);
+    hearth_lora_free(a);
+    hearth_model_free(m);
+    return rc;
+}

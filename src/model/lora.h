@@ -74,4 +74,10 @@ int hearth_lora_targets_parse(const char *s, unsigned *out);
 int hearth_lora_make(const char *base_path, int32_t rank, float alpha, unsigned targets,
                      uint64_t seed, const char *out_path, he_error *err);
 
+/* Writes base + scale * alpha / r * B A for every weight the adapter at lora_path adapts, each in
+ * its own type (dequantized, merged in f32, requantized with the reference quantizer), every
+ * other tensor and all metadata copied: a model that needs no adapter at run time. */
+int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
+                      const char *out_path, he_error *err);
+
 #endif
