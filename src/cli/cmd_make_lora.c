@@ -38,8 +38,10 @@ int cmd_make_lora(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--targets") && has_val) {
             if (hearth_lora_targets_parse(argv[++i], &targets)) {
-                fprintf(stderr, "hearth make-lora: --targets: expected names from "
-                                "q,k,v,o,gate,up,down, got '%s'\n", argv[i]);
+                fprintf(stderr,
+                        "hearth make-lora: --targets: expected names from "
+                        "q,k,v,o,gate,up,down, got '%s'\n",
+                        argv[i]);
                 return 2;
             }
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -62,8 +62,8 @@ static int parse_name(const hearth_model *m, const gguf_tensor *t, int *layer, i
         size_t tl = strlen(target_names[k]);
         if (!strncmp(name + off, target_names[k], tl) && !strcmp(name + off + tl, ".weight")) {
             if (!base_weight(m, l, k)->data)
-                return he_fail(err, HE_INVALID, "lora: tensor '%s': the base has no %s",
-                               show, name);
+                return he_fail(err, HE_INVALID, "lora: tensor '%s': the base has no %s", show,
+                               name);
             *layer = l;
             *target = k;
             return 0;
@@ -148,8 +148,11 @@ hearth_lora *hearth_lora_from_gguf(const hearth_model *m, gguf_file *f, he_error
             he_fail(err, HE_FORMAT, "lora: tensor '%s' appears twice", show);
             goto fail;
         }
-        *w = (hearth_weight){.data = t->data, .type = (tensor_type)t->type, .n_in = t->ne[0],
-                             .n_out = t->ne[1], .n_mat = 1};
+        *w = (hearth_weight){.data = t->data,
+                             .type = (tensor_type)t->type,
+                             .n_in = t->ne[0],
+                             .n_out = t->ne[1],
+                             .n_mat = 1};
     }
     for (int l = 0; l < m->hp.n_layer; l++)
         for (int k = 0; k < LORA_N_TARGETS; k++) {
@@ -251,8 +254,8 @@ int hearth_ctx_lora_alloc(hearth_ctx *c, he_error *err) {
     c->lora_s = he_malloc(B * sizeof(float));
     c->lora_rows = he_malloc(B * sizeof(int32_t));
     c->lora_act = he_malloc(act * B + 64);
-    if (!c->lora_scale || !c->lora_x || !c->lora_y || !c->lora_t || !c->lora_s ||
-        !c->lora_rows || !c->lora_act)
+    if (!c->lora_scale || !c->lora_x || !c->lora_y || !c->lora_t || !c->lora_s || !c->lora_rows ||
+        !c->lora_act)
         return he_fail(err, HE_NOMEM, "ctx: cannot allocate the LoRA scratch");
     return 0;
 }
@@ -286,8 +289,8 @@ float hearth_ctx_lora_scale(const hearth_ctx *c, int32_t lora, int32_t seq) {
 
 /* ---- Forward ---- */
 
-void hearth_lora_apply(hearth_ctx *c, const hearth_batch *b, const int32_t *row_of, float *y,
-                       int l, hearth_lora_target t, const float *x, int n_tok) {
+void hearth_lora_apply(hearth_ctx *c, const hearth_batch *b, const int32_t *row_of, float *y, int l,
+                       hearth_lora_target t, const float *x, int n_tok) {
     for (int i = 0; i < c->n_lora; i++) {
         const hearth_lora *a = c->m->lora[i];
         const hearth_lora_pair *p = &a->pair[(size_t)l * LORA_N_TARGETS + t];

@@ -27,8 +27,7 @@ static void tmp_path(char *path, size_t cap, const char *what) {
     snprintf(path, cap, "/tmp/hearth_test_lora_%d_%s.gguf", (int)getpid(), what);
 }
 
-static void make_model(char *path, size_t cap, const char *shape, const char *type,
-                       uint64_t seed) {
+static void make_model(char *path, size_t cap, const char *shape, const char *type, uint64_t seed) {
     char what[64];
     snprintf(what, sizeof what, "%s_%s_%llu", shape, type, (unsigned long long)seed);
     tmp_path(path, cap, what);
@@ -185,7 +184,8 @@ Test(lora, matches_llama_server_with_and_without_adapter) {
                     double d = fabs(lp[id] - r);
                     if (d > worst) worst = d;
                     if (d > run_worst) run_worst = d;
-                    cr_expect_leq(d, ref_tol(type, scale), "%s scale %g case %zu: token %d %.6f vs %.6f", type,
+                    cr_expect_leq(d, ref_tol(type, scale),
+                                  "%s scale %g case %zu: token %d %.6f vs %.6f", type,
                                   (double)scale, ci, id, lp[id], r);
                 }
                 n_checked++;
@@ -193,8 +193,8 @@ Test(lora, matches_llama_server_with_and_without_adapter) {
                 /* the adapter visibly moves the reference's own distribution */
                 json_t *bc = json_array_get(json_object_get(bare, "cases"), ci);
                 cr_assert_not_null(bc);
-                double b0 = json_real_value(json_array_get(json_array_get(
-                               json_object_get(bc, "top5"), 0), 1)),
+                double b0 = json_real_value(
+                           json_array_get(json_array_get(json_object_get(bc, "top5"), 0), 1)),
                        l0 = json_real_value(json_array_get(json_array_get(top, 0), 1));
                 int bid = (int)json_integer_value(
                     json_array_get(json_array_get(json_object_get(bc, "top5"), 0), 0));
@@ -428,8 +428,9 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
         if (fabs(lg[1][v] - lg[0][v]) > d_merge) d_merge = fabs(lg[1][v] - lg[0][v]);
         if (fabs(lg[2][v] - lg[0][v]) > d_bare) d_bare = fabs(lg[2][v] - lg[0][v]);
     }
-    cr_log_info("lora merge %s: max |merged - runtime| %.3e, |bare - runtime| %.3e, max |logit| %.3f",
-                type, d_merge, d_bare, mx);
+    cr_log_info(
+        "lora merge %s: max |merged - runtime| %.3e, |bare - runtime| %.3e, max |logit| %.3f", type,
+        d_merge, d_bare, mx);
     cr_expect_leq(d_merge, rel_bound * mx, "%s: merged differs from runtime by %g", type, d_merge);
     cr_expect_lt(d_merge * 4, d_bare, "%s: merged (%g) not much closer than bare (%g)", type,
                  d_merge, d_bare);
