@@ -7,6 +7,8 @@ int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
+int cmd_make_lora(int argc, char **argv);
+int cmd_lora(int argc, char **argv); /* lora merge (cmd_make_lora.c) */
 int cmd_quantize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 /* The model store (cmd_store.c). */

@@ -19,6 +19,7 @@
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "model/hearth.h"
+#include "model/lora.h"
 #include "sample/sample.h"
 #include "spec/spec.h"
 #include "tokenizer/tokenizer.h"
@@ -41,7 +42,9 @@ static const char usage_text[] =
     "  --draft D.gguf      speculative decoding with draft model D (same vocabulary)\n"
     "  --draft-layers K    speculative decoding, the draft being this model's first K layers\n"
     "  --draft-max N       most tokens drafted per target pass (default 8, 1..32)\n"
-    "  --lookup N          speculative decoding by prompt lookup, drafting up to N tokens\n";
+    "  --lookup N          speculative decoding by prompt lookup, drafting up to N tokens\n"
+    "  --lora A            apply the LoRA adapter A.gguf (scale 1; repeatable)\n"
+    "  --lora-scaled A S   apply the LoRA adapter A.gguf with scale S (repeatable)\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth run: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -58,6 +61,9 @@ typedef struct {
     long draft_layers, draft_max, lookup;
     hearth_kv_type kv_type;
     sample_params sp;
+    int n_lora;
+    const char *lora_path[16];
+    float lora_scale[16];
 } run_args;
 
 static int parse_args(int argc, char **argv, run_args *a) {
@@ -72,6 +78,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->draft_max = 8;
     a->kv_type = HEARTH_KV_F16;
     a->sp = sample_params_default();
+    a->n_lora = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (o[0] != '-' || !o[1]) {
@@ -85,6 +92,19 @@ static int parse_args(int argc, char **argv, run_args *a) {
             continue;
         }
         if (i + 1 >= argc) return usage("missing value for", o);
+        if (!strcmp(o, "--lora") || !strcmp(o, "--lora-scaled")) {
+            if (a->n_lora >= 16) return usage("at most 16 adapters:", o);
+            float sc = 1.0f;
+            const char *path = argv[++i];
+            if (!strcmp(o, "--lora-scaled")) {
+                if (i + 1 >= argc) return usage("missing scale for --lora-scaled", path);
+                if (cli_parse_float(argv[++i], -1e6f, 1e6f, &sc))
+                    return usage("bad scale for --lora-scaled:", argv[i]);
+            }
+            a->lora_path[a->n_lora] = path;
+            a->lora_scale[a->n_lora++] = sc;
+            continue;
+        }
         const char *v = argv[++i];
         long l;
         float f;
@@ -293,6 +313,14 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "hearth run: %s\n", err.msg);
         goto done;
     }
+    for (int i = 0; i < a.n_lora; i++) {
+        hearth_lora *ad = hearth_lora_load(m, a.lora_path[i], &err);
+        if (!ad || hearth_model_add_lora(m, ad, &err) < 0) {
+            hearth_lora_free(ad);
+            fprintf(stderr, "hearth run: %s: %s\n", a.lora_path[i], err.msg);
+            goto done;
+        }
+    }
     const tok_vocab *v = hearth_model_vocab(m);
     if (!v) {
         fprintf(stderr, "hearth run: %s has no tokenizer (tokenizer.ggml.* metadata)\n", a.model);
@@ -339,6 +367,11 @@ int cmd_run(int argc, char **argv) {
             goto done;
         }
     }
+    for (int i = 0; i < a.n_lora; i++)
+        if (hearth_ctx_set_lora(c, i, -1, a.lora_scale[i], &err)) {
+            fprintf(stderr, "hearth run: %s\n", err.msg);
+            goto done;
+        }
     int32_t n_ctx = hearth_ctx_n_ctx(c), n_batch = hearth_ctx_n_batch(c);
     if (n_ids > (size_t)n_ctx) {
         fprintf(stderr,

@@ -32,6 +32,8 @@ static const char usage_text[] =
     "  -c, --ctx N          context tokens per slot (default: min(training context, 4096))\n"
     "  --slots N            concurrent sequences (default 4)\n"
     "  --kv-type T          KV cache element type: f16 (default), f32, q8_0\n"
+    "  --lora A             LoRA adapter A.gguf at scale 1 (repeatable; ids 0, 1, ... in order)\n"
+    "  --lora-scaled A S    LoRA adapter A.gguf at scale S (requests may rescale by id)\n"
     "  --queue N            requests waiting for a slot before 429 (default 64)\n"
     "  -t, --threads N      threads (default: number of physical cores)\n"
     "  --host HOST          bind address (default 127.0.0.1)\n"
@@ -90,6 +92,9 @@ typedef struct {
     double keep_alive;
     bool keep_alive_set;
     hearth_kv_type kv_type; /* --kv-type (single-model mode; a config file says kv_type) */
+    int n_lora;             /* --lora / --lora-scaled (single-model mode; a config says lora) */
+    const char *lora_path[SRV_MAX_LORA];
+    float lora_scale[SRV_MAX_LORA];
 } serve_args;
 
 static int add_key(serve_args *a, const char *k) {
@@ -181,6 +186,19 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             continue;
         }
         if (i + 1 >= argc) return usage("missing value for", o);
+        if (!strcmp(o, "--lora") || !strcmp(o, "--lora-scaled")) {
+            if (a->n_lora >= SRV_MAX_LORA) return usage("too many LoRA adapters:", o);
+            float sc = 1.0f;
+            const char *path = argv[++i];
+            if (!strcmp(o, "--lora-scaled")) {
+                if (i + 1 >= argc) return usage("missing scale for --lora-scaled", path);
+                if (cli_parse_float(argv[++i], -1e6f, 1e6f, &sc))
+                    return usage("bad scale for --lora-scaled:", argv[i]);
+            }
+            a->lora_path[a->n_lora] = path;
+            a->lora_scale[a->n_lora++] = sc;
+            continue;
+        }
         const char *v = argv[++i];
         if (!strcmp(o, "--name")) a->name = v;
         else if (!strcmp(o, "--host")) a->host = v;
@@ -238,6 +256,7 @@ static int parse_args(int argc, char **argv, serve_args *a) {
     if (a->model && a->config) return usage("give either MODEL.gguf or --config, not both", NULL);
     if (a->model && a->store) return usage("--store goes with --config (or no model at all)", NULL);
     if (!a->model && !a->config) a->store = true;
+    if (a->config && a->n_lora) return usage("with --config, name adapters in the config (lora = FILE:SCALE, ...)", NULL);
     return 0;
 }
 
@@ -407,6 +426,11 @@ int cmd_serve(int argc, char **argv) {
         cfg.verify = a.verify;
         cfg.n_ctx = (int32_t)a.n_ctx;
         cfg.kv_type = a.kv_type;
+        cfg.n_lora = a.n_lora;
+        for (int i = 0; i < a.n_lora; i++) {
+            cfg.lora_path[i] = a.lora_path[i];
+            cfg.lora_scale[i] = a.lora_scale[i];
+        }
         if (a.n_ctx) cfg.set |= SRV_CONF_CTX; /* --ctx wins over a store model's num_ctx */
         cfg.n_slots = (int32_t)a.slots;
         cfg.n_threads = (int32_t)a.threads;

@@ -11,12 +11,14 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"run", cmd_run, "run MODEL.gguf -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t THREADS] [-c CTX] [--draft D.gguf | --draft-layers K | --lookup N] [--draft-max N]"},
+    {"run", cmd_run, "run MODEL.gguf -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t THREADS] [-c CTX] [--draft D.gguf | --draft-layers K | --lookup N] [--draft-max N] [--lora A] [--lora-scaled A S]"},
     {"chat", cmd_chat, "chat (NAME | MODEL.gguf) [--url URL] [--system TEXT] [--load NAME] [-c CTX] [-t THREADS]   (interactive chat with the model's template; /? inside)"},
     {"tokenize", cmd_tokenize, "tokenize MODEL.gguf [--no-bos] [--no-special]   (text on stdin)"},
     {"inspect", cmd_inspect, "inspect FILE.gguf"},
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
     {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,qwen1.5-moe-a2.7b,qwen3-30b-a3b,tiny,tiny-qwen2moe,tiny-mixtral,tiny-bert,tiny-nomic-bert,tiny-bert-reranker,...} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
+    {"make-lora", cmd_make_lora, "make-lora --base BASE.gguf --rank R [--seed N] [--alpha A] [--targets q,k,v,o,gate,up,down] OUT.gguf   (a random LoRA adapter)"},
+    {"lora", cmd_lora, "lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S]   (the adapter merged into the weights, each in its own type)"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
     {"import", cmd_import, "import FILE.gguf [--name NAME] [--copy] [--template T.jinja] [--params P.json] [--adapter A.gguf]...   (into $HEARTH_HOME, default ~/.local/share/hearth)"},
     {"ls", cmd_ls, "ls"},
@@ -25,7 +27,7 @@ static const command commands[] = {
     {"rm", cmd_rm, "rm NAME..."},
     {"verify", cmd_verify, "verify [NAME]"},
     {"export", cmd_export, "export NAME DIR"},
-    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE [--store] | (nothing: store mode) [--max-memory SIZE] [--keep-alive DUR]) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O] [--admin-key KEY] [--model-dir DIR] [--verify] [--no-ui] [--guard-workspace DIR] [--guard-policy FILE]   (MODEL: a file or a store name)"},
+    {"serve", cmd_serve, "serve (MODEL.gguf [--name NAME] [--ctx N] [--slots N] [-t N] | --config FILE [--store] | (nothing: store mode) [--max-memory SIZE] [--keep-alive DUR]) [--host H] [--port P] [--api-key KEY] [--api-key-file F] [--cors-origin O] [--admin-key KEY] [--model-dir DIR] [--verify] [--no-ui] [--guard-workspace DIR] [--guard-policy FILE] [--lora A] [--lora-scaled A S]   (MODEL: a file or a store name)"},
     {"swap", cmd_swap, "swap NAME NEW.gguf [--host H] [--port P] [--api-key KEY] [--admin-key KEY]"},
     {"agent", cmd_agent, "agent [--url URL | --model NAME_OR_FILE] [--workspace DIR] [--policy FILE] [--yes-to CATS] [--dry-run] [--max-steps N] [--log FILE] [--index DB] TASK   (also: agent undo [--log FILE] [--step N])"},
     {"audit", cmd_audit, "audit verify LOG [--head SHA256]"},

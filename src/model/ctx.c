@@ -174,6 +174,7 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
         he_fail(err, HE_NOMEM, "ctx: cannot allocate scratch for a batch of %d tokens", p.n_batch);
         goto fail;
     }
+    if (hearth_ctx_lora_alloc(c, err)) goto fail;
     if (hearth_attention_alloc(c, err)) goto fail;
     return c;
 fail:
@@ -212,6 +213,7 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->logit_row);
     free(c->out_rows);
     free(c->act_q);
+    hearth_ctx_lora_free(c);
     free(c);
 }
 

@@ -35,6 +35,13 @@ static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float 
     tensor_matmul(c->pool, y, w->data, w->type, w->n_in, w->n_out, x, n_tok, c->act_q);
 }
 
+/* y += the LoRA adapters' products for target t of layer l (rows as in f; no-op without
+ * adapters) */
+static void lora(const hearth_fwd *f, float *y, int l, hearth_lora_target t, const float *x,
+                 int n_tok) {
+    if (f->c->n_lora) hearth_lora_apply(f->c, f->b, f->row_of, y, l, t, x, n_tok);
+}
+
 static void add_bias(float *y, const hearth_weight *b, int n_tok) {
     if (!b->data) return;
     for (int t = 0; t < n_tok; t++)
@@ -109,8 +116,11 @@ static void attn_qkv(hearth_fwd *f, const hearth_layer *L, int l) {
 
     norm_block(f, c->xb, c->x, &L->attn_norm, n);
     matmul(c, c->q, &L->wq, c->xb, n);
+    lora(f, c->q, l, LORA_Q, c->xb, n);
     matmul(c, c->k, &L->wk, c->xb, n);
+    lora(f, c->k, l, LORA_K, c->xb, n);
     matmul(c, c->v, &L->wv, c->xb, n);
+    lora(f, c->v, l, LORA_V, c->xb, n);
     add_bias(c->q, &L->bq, n);
     add_bias(c->k, &L->bk, n);
     add_bias(c->v, &L->bv, n);
@@ -167,6 +177,7 @@ static void attn_out(hearth_fwd *f, const hearth_layer *L, int l) {
     hearth_ctx *c = f->c;
     hearth_attention(c, f->b, l, f->rows, f->row_of);
     matmul(c, c->xo, &L->wo, c->xb, f->rows);
+    lora(f, c->xo, l, LORA_O, c->xb, f->rows);
     residual_add(c, &L->attn_post_norm, f->rows);
 }
 
@@ -182,23 +193,28 @@ static void attn_block(hearth_fwd *f, const hearth_layer *L, int l) {
 }
 
 /* out = down(silu(gate in) * up in) for n_tok rows of in (n_embd) — the SwiGLU FFN of dense
- * layers (and, with their weights, of experts). h, h2: (n_tok, gate->n_out) scratch. */
+ * layers (and, with their weights, of experts). h, h2: (n_tok, gate->n_out) scratch. lf: the
+ * pass whose LoRA adapters apply (layer l's ffn targets; rows as in lf), NULL for experts. */
 static void swiglu_ffn(hearth_ctx *c, float *out, const hearth_weight *gate,
                        const hearth_weight *up, const hearth_weight *down, const float *in,
-                       int n_tok, float *h, float *h2) {
+                       int n_tok, float *h, float *h2, const hearth_fwd *lf, int l) {
     const int F = (int)gate->n_out;
     matmul(c, h, gate, in, n_tok);
+    if (lf) lora(lf, h, l, LORA_GATE, in, n_tok);
     matmul(c, h2, up, in, n_tok);
+    if (lf) lora(lf, h2, l, LORA_UP, in, n_tok);
     for (int t = 0; t < n_tok; t++)
         op_swiglu(h + (size_t)t * F, h2 + (size_t)t * F, F);
     matmul(c, out, down, h, n_tok);
+    if (lf) lora(lf, out, l, LORA_DOWN, h, n_tok);
 }
 
 /* x += SwiGLU(norm(x)) for f->rows rows: the dense FFN block. */
 void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L) {
     hearth_ctx *c = f->c;
     norm_block(f, c->xb, c->x, &L->ffn_norm, f->rows);
-    swiglu_ffn(c, c->xo, &L->w_gate, &L->w_up, &L->w_down, c->xb, f->rows, c->hb, c->hb2);
+    swiglu_ffn(c, c->xo, &L->w_gate, &L->w_up, &L->w_down, c->xb, f->rows, c->hb, c->hb2, f,
+               (int)(L - c->m->layers));
     residual_add(c, &L->ffn_post_norm, f->rows);
 }
 
@@ -229,8 +245,11 @@ void hearth_ffn_geglu(hearth_fwd *f, const hearth_layer *L) {
     const int F = (int)L->w_gate.n_out, n = f->rows;
     uint16_t tmp[1];
     norm_block(f, c->xb, c->x, &L->ffn_norm, n);
+    const int l = (int)(L - c->m->layers);
     matmul(c, c->hb, &L->w_gate, c->xb, n);
+    lora(f, c->hb, l, LORA_GATE, c->xb, n);
     matmul(c, c->hb2, &L->w_up, c->xb, n);
+    lora(f, c->hb2, l, LORA_UP, c->xb, n);
     for (int t = 0; t < n; t++) {
         float *g = c->hb + (size_t)t * F;
         const float *u = c->hb2 + (size_t)t * F;
@@ -239,6 +258,7 @@ void hearth_ffn_geglu(hearth_fwd *f, const hearth_layer *L) {
             g[i] *= u[i];
     }
     matmul(c, c->xo, &L->w_down, c->hb, n);
+    lora(f, c->xo, l, LORA_DOWN, c->hb, n);
     residual_add(c, &L->ffn_post_norm, n);
 }
 
@@ -322,7 +342,7 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
         const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
                             u = hearth_weight_mat(&L->up_exps, e),
                             d = hearth_weight_mat(&L->down_exps, e);
-        swiglu_ffn(c, c->moe_out, &g, &u, &d, c->moe_in, cnt, c->hb, c->hb2);
+        swiglu_ffn(c, c->moe_out, &g, &u, &d, c->moe_in, cnt, c->hb, c->hb2, NULL, 0);
         for (int i = 0; i < cnt; i++)
             memcpy(c->moe_y + (size_t)slots[i] * E, c->moe_out + (size_t)i * E,
                    (size_t)E * sizeof(float));
@@ -344,7 +364,7 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
     if (L->gate_shexp.data) {
         /* shared expert: gate = sigmoid(s), computed as llama.cpp does, silu(s) / s */
         swiglu_ffn(c, c->moe_out, &L->gate_shexp, &L->up_shexp, &L->down_shexp, c->xb, rows, c->hb,
-                   c->hb2);
+                   c->hb2, NULL, 0);
         matmul(c, c->moe_gate, &L->gate_inp_shexp, c->xb, rows);
         for (int t = 0; t < rows; t++) {
             const float s = c->moe_gate[t];

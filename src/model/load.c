@@ -614,6 +614,9 @@ void hearth_model_free(hearth_model *m) {
     if (!m) return;
     tok_vocab_free(m->vocab);
     hearth_encoder_free(m->enc);
+    for (int i = 0; i < m->n_lora; i++)
+        hearth_lora_free(m->lora[i]);
+    free(m->lora);
     free(m->layers);
     free(m->inv_freq);
     free(m->rope_div);

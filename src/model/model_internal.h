@@ -7,6 +7,7 @@
 #include "base/pool.h"
 #include "gguf/gguf.h"
 #include "model/hearth.h"
+#include "model/lora.h"
 #include "tensor/tensor.h"
 
 #define HEARTH_MAX_LAYERS 512
@@ -118,6 +119,28 @@ struct hearth_layer {
     hearth_weight gate_inp_shexp;            // (1, n_embd): sigmoid gate of the shared expert
 };
 
+/* ---- LoRA adapters (lora.c) ---- */
+
+/* The dense projections an adapter may target, in hearth_lora_make's bit order. */
+typedef enum {
+    LORA_Q, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN, LORA_N_TARGETS
+} hearth_lora_target;
+
+typedef struct {
+    hearth_weight a; /* (r, n_in): r rows of n_in; data NULL when the weight is not adapted */
+    hearth_weight b; /* (n_out, r) */
+} hearth_lora_pair;
+
+struct hearth_lora {
+    gguf_file *file;
+    const hearth_model *base;
+    float alpha;
+    int32_t n_weights, max_rank;
+    int64_t max_dim;        /* largest n_in / n_out of an adapted weight */
+    size_t act_scratch;     /* tensor_matmul scratch per row for A and B */
+    hearth_lora_pair *pair; /* (n_layer * LORA_N_TARGETS) */
+};
+
 typedef struct {
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_ff;
     int32_t n_head, n_head_kv, head_dim_k, head_dim_v, n_rot;
@@ -152,6 +175,8 @@ struct hearth_model {
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
     struct hearth_encoder *enc; // encoder archs: their weights (encoder.c); NULL for decoders
+    hearth_lora **lora;     // (n_lora) attached adapters (lora.h), owned
+    int32_t n_lora;
 };
 
 /* encoder.c: reads an encoder architecture's hyperparameters and binds its weights (called by
@@ -230,7 +255,24 @@ struct hearth_ctx {
     int32_t *logit_row;       // (n_batch) row in logits, -1 when none
     int32_t *out_rows;        // (n_batch) batch entries that asked for logits, in order
     int32_t n_batch_last;     // entries of the last decoded batch
+    /* LoRA (lora.c): the adapters present at hearth_ctx_new, scale per (adapter, sequence) */
+    int32_t n_lora;
+    float *lora_scale;        // (n_lora, HEARTH_MAX_SEQ); 0: off
+    float *lora_x;            // (n_batch, lora dim) the rows using an adapter, gathered
+    float *lora_t;            // (n_batch, max rank) A x
+    float *lora_y;            // (n_batch, lora dim) B (A x)
+    float *lora_s;            // (n_batch) each gathered row's scale * alpha / r
+    int32_t *lora_rows;       // (n_batch) each gathered row's row in y
+    void *lora_act;           // tensor_matmul scratch for A and B
 };
+
+/* lora.c: allocates / frees a context's LoRA state (hearth_ctx_new / hearth_ctx_free). */
+int hearth_ctx_lora_alloc(hearth_ctx *c, he_error *err);
+void hearth_ctx_lora_free(hearth_ctx *c);
+/* lora.c: y (n_tok rows of W's n_out) += the adapters' B (A x) for target t of layer l, for
+ * the rows whose sequence has a non-zero scale; entry(r) = row_of ? row_of[r] : r. */
+void hearth_lora_apply(hearth_ctx *c, const hearth_batch *b, const int32_t *row_of, float *y,
+                       int l, hearth_lora_target t, const float *x, int n_tok);
 
 /* kv_cache.c */
 int hearth_kv_alloc(hearth_ctx *c, he_error *err);

@@ -100,6 +100,38 @@ static char *conf_value(const conf_pos *p, const char *s, size_t n) {
     return out;
 }
 
+/* lora = FILE[:SCALE], ... : adapters in id order (scale 1 when no ":SCALE" suffix parses) */
+static int parse_lora(const conf_pos *p, const char *v, srv_model_config *c) {
+    while (*v) {
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t n = strcspn(v, ",");
+        size_t e = n;
+        while (e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e == 0) return conf_fail(p, "'lora': an empty entry");
+        if (c->n_lora >= SRV_MAX_LORA) return conf_fail(p, "'lora': at most %d adapters", SRV_MAX_LORA);
+        char *item = xstrndup(v, e);
+        float scale = 1.0f;
+        char *colon = strrchr(item, ':');
+        if (colon && colon != item) {
+            char *end;
+            errno = 0;
+            double d = strtod(colon + 1, &end);
+            if (end != colon + 1 && !*end && !errno && isfinite(d) && fabs(d) <= 1e6) {
+                scale = (float)d;
+                *colon = 0;
+            }
+        }
+        c->lora_path[c->n_lora] = item;
+        c->lora_scale[c->n_lora++] = scale;
+        v += n;
+        if (*v == ',') v++;
+    }
+    if (c->n_lora == 0) return conf_fail(p, "'lora' is empty");
+    return 0;
+}
+
 static int parse_int(const conf_pos *p, const char *key, const char *v, long lo, long hi,
                      int32_t *out) {
     char *end;
@@ -150,7 +182,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "prefix_reuse",
                                        "tool_format",
                                        "kv_type",
-                                       "reasoning_budget"};
+                                       "reasoning_budget",
+                                       "lora"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -159,7 +192,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, "
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
-                         "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget)",
+                         "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget, lora)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -167,7 +200,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     static const unsigned set_bit[] = {0, SRV_CONF_CTX, 0, 0, 0, 0, SRV_CONF_TEMPERATURE, SRV_CONF_TOP_P,
                                        SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
-                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0};
+                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0};
     _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
@@ -232,6 +265,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         return 0;
     case 19:
         return parse_int(p, key, v, 0, 1 << 20, &c->reasoning_budget); /* request.h SRV_MAX_REASONING_BUDGET */
+    case 20:
+        return parse_lora(p, v, c);
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;
@@ -246,6 +281,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
 void srv_config_free(srv_model_config *cfgs, int n) {
     if (!cfgs) return;
     for (int i = 0; i < n; i++) {
+        for (int32_t j = 0; j < cfgs[i].n_lora; j++)
+            free((char *)cfgs[i].lora_path[j]);
         free((char *)cfgs[i].name);
         free((char *)cfgs[i].path);
         free((char *)cfgs[i].system_prompt);

@@ -552,7 +552,7 @@ static const char R_HEALTH[] = "/health", R_METRICS[] = "/metrics", R_MODELS[] =
                   R_RERANK[] = "/v1/rerank", R_RERANK2[] = "/rerank", R_RERANK3[] = "/v1/reranking",
                   R_RERANK4[] = "/reranking",
                   R_CREATE[] = "/api/create", R_COPY[] = "/api/copy", R_DELETE[] = "/api/delete", R_PULL[] = "/api/pull",
-                  R_PUSH[] = "/api/push";
+                  R_PUSH[] = "/api/push", R_LORA[] = "/lora-adapters";
 
 typedef struct {
     const char *path;
@@ -579,6 +579,7 @@ static const route routes[] = {
     {R_CREATE, "POST", false, true, true},   {R_COPY, "POST", false, true, true},
     {R_DELETE, "DELETE", false, true, true}, {R_PULL, "POST", false, true, false},
     {R_PUSH, "POST", false, true, false},
+    {R_LORA, "GET", false, false, true},
     {R_UI, "GET", true, false, false},
 };
 
@@ -662,6 +663,7 @@ static enum MHD_Result dispatch(http_req *q, const char *url, const char *method
     if (rt->path == R_COPY) return route_copy_delete(q, false);
     if (rt->path == R_DELETE) return route_copy_delete(q, true);
     if (rt->path == R_PULL || rt->path == R_PUSH) return route_pull_push(q, rt->path == R_PUSH);
+    if (rt->path == R_LORA) return route_lora_adapters(q);
     return http_error(q, 404, NULL, "not_found", "Unknown route: %s %s", method, url);
 }
 

@@ -128,6 +128,8 @@ void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64
 /* The model serving name (a counted reference), trying Ollama's ":latest" both ways. */
 srv_model *http_acquire(srv_http *h, const char *name);
 enum MHD_Result route_models(http_req *q, const char *id);
+/* GET /lora-adapters: every served model's adapters, [{id, path (basename), scale, model}] */
+enum MHD_Result route_lora_adapters(http_req *q);
 enum MHD_Result route_generate(http_req *q, srv_api api);
 /* A parked non-streaming generation was resumed: answer it (or close on a hang-up). */
 enum MHD_Result route_generate_resume(http_req *q);

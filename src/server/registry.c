@@ -187,6 +187,17 @@ int srv_registry_remove(srv_registry *r, const char *name) {
     return 0;
 }
 
+static bool str_same(const char *a, const char *b);
+
+/* same adapters (paths) at the same default scales */
+static bool same_lora(const srv_model_config *a, const srv_model_config *b) {
+    if (a->n_lora != b->n_lora) return false;
+    for (int32_t i = 0; i < a->n_lora; i++)
+        if (!str_same(a->lora_path[i], b->lora_path[i]) || a->lora_scale[i] != b->lora_scale[i])
+            return false;
+    return true;
+}
+
 static bool str_same(const char *a, const char *b) {
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
@@ -202,7 +213,7 @@ bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b)
            x->top_k == y->top_k && x->top_p == y->top_p && x->min_p == y->min_p &&
            x->repeat_penalty == y->repeat_penalty && x->repeat_last_n == y->repeat_last_n &&
            x->frequency_penalty == y->frequency_penalty &&
-           x->presence_penalty == y->presence_penalty && x->seed == y->seed;
+           x->presence_penalty == y->presence_penalty && x->seed == y->seed && same_lora(a, b);
 }
 
 int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err) {

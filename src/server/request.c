@@ -629,6 +629,27 @@ static int openai_sampling(srv_request *r, const json_t *root, srv_req_error *er
         if (!json_is_object(so)) return type_error(err, "stream_options", "an object", so);
         if (get_bool(so, "include_usage", "stream_options.include_usage", &r->include_usage, err)) return -1;
     }
+    json_t *lo = json_object_get(root, "lora");
+    if (lo && !json_is_null(lo)) {
+        if (!json_is_array(lo)) return type_error(err, "lora", "an array", lo);
+        if (json_array_size(lo) > 16)
+            return srv_req_fail(err, 400, "lora", "invalid_value",
+                                "Invalid value for 'lora': at most 16 entries.");
+        size_t li;
+        json_t *e;
+        json_array_foreach(lo, li, e) {
+            json_t *id = json_is_object(e) ? json_object_get(e, "id") : NULL;
+            json_t *sc = json_is_object(e) ? json_object_get(e, "scale") : NULL;
+            if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > 1000 ||
+                !json_is_number(sc) || !isfinite(json_number_value(sc)) || fabs(json_number_value(sc)) > 1e6)
+                return srv_req_fail(err, 400, "lora", "invalid_value",
+                                    "Invalid value for 'lora': expected [{\"id\": integer >= 0, \"scale\": number}], entry %zu "
+                                    "is not.",
+                                    li);
+            r->lora_id[r->n_lora] = (int32_t)json_integer_value(id);
+            r->lora_scale[r->n_lora++] = (float)json_number_value(sc);
+        }
+    }
     json_t *lb = json_object_get(root, "logit_bias");
     if (lb && !json_is_null(lb)) {
         if (!json_is_object(lb)) return type_error(err, "logit_bias", "an object", lb);

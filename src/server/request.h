@@ -88,6 +88,11 @@ typedef struct {
     int32_t n_stop;
     int32_t top_logprobs; /* -1: no logprobs; 0..20 alternatives */
     int32_t num_ctx;      /* Ollama options.num_ctx (0: not given) */
+    /* "lora": [{"id": N, "scale": S}, ...] as llama-server takes it (ids checked against the
+     * served model by the route) */
+    int32_t n_lora;
+    int32_t lora_id[16];
+    float lora_scale[16];
     /* Tools (chat routes): validated by tc_validate; tool_choice "none" keeps tools in the
      * prompt but parses no calls. */
     tc_choice tool_choice;

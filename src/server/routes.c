@@ -1162,6 +1162,11 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     p.stop = (const char *const *)r.stop;
     p.n_stop = r.n_stop;
     p.top_logprobs = r.top_logprobs;
+    p.n_lora = r.n_lora;
+    for (int32_t i = 0; i < r.n_lora; i++) {
+        p.lora_id[i] = r.lora_id[i];
+        p.lora_req_scale[i] = r.lora_scale[i];
+    }
     /* several families' call markers are control tokens; Harmony's every message header */
     p.render_special = parse_calls || (chat_api && pi.templated && pi.family == TC_HARMONY);
     if (thinks && (forced || budget >= 0)) {
@@ -1185,6 +1190,18 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     } else if (r.grammar) {
         p.grammar = r.grammar;
     }
+    for (int32_t i = 0; i < r.n_lora; i++)
+        if (r.lora_id[i] >= cfg->n_lora) {
+            free(toks);
+            if (grammar) gram_free(grammar);
+            tc_grammar_free(&tg);
+            srv_model_release(m);
+            enum MHD_Result res = http_error(q, 400, "lora", "invalid_value",
+                                             "Invalid value for 'lora': adapter id %d does not exist (the model has %d).",
+                                             r.lora_id[i], cfg->n_lora);
+            srv_request_free(&r);
+            return res;
+        }
     he_error err = {0};
     /* anything built so far on this thread (prompt messages, tool grammar) that lost an
      * allocation is not the request: 503 rather than a generation from a partial prompt */
@@ -1334,6 +1351,27 @@ enum MHD_Result route_models(http_req *q, const char *id) {
     srv_names_free(names, n);
     http_store_list_models(h, data); /* store mode: the stored models not loaded yet */
     return http_respond_json(q, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+enum MHD_Result route_lora_adapters(http_req *q) {
+    srv_http *h = q->h;
+    int n = 0;
+    char **names = srv_registry_names(h->reg, &n);
+    json_t *out = json_array();
+    for (int i = 0; i < n; i++) {
+        srv_model *m = srv_registry_acquire(h->reg, names[i]);
+        if (!m) continue;
+        const srv_model_config *cfg = srv_model_config_of(m);
+        for (int32_t a = 0; a < cfg->n_lora; a++) {
+            const char *slash = strrchr(cfg->lora_path[a], '/');
+            json_array_append_new(out, json_pack("{s:i, s:s, s:f, s:s}", "id", (int)a, "path",
+                                                 slash ? slash + 1 : cfg->lora_path[a], "scale",
+                                                 (double)cfg->lora_scale[a], "model", names[i]));
+        }
+        srv_model_release(m);
+    }
+    srv_names_free(names, n);
+    return http_respond_json(q, 200, out);
 }
 
 /* ---- smoke hook ---- */

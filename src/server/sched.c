@@ -25,6 +25,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "model/lora.h"
 #include "server/sched.h"
 #include "store/store.h"
 
@@ -39,6 +40,7 @@ typedef struct ev_node {
 struct srv_job {
     srv_model *m;
     /* immutable after submit */
+    float lora[SRV_MAX_LORA]; /* effective adapter scales (config's, overridden by the request) */
     int32_t *prompt;
     size_t n_prompt;
     int32_t max_tokens, top_logprobs;
@@ -100,6 +102,7 @@ typedef struct {
     double t_assign, t_first;
     float *scratch; /* n_vocab logits for grammar masking */
     char *tokbuf;   /* TOK_DETOK_MAX: one token's text */
+    float lora[SRV_MAX_LORA]; /* the adapter scales its KV was computed with (prefix key) */
 } slot;
 
 struct srv_model {
@@ -298,6 +301,12 @@ static void fill_logprobs(const float *logits, int32_t n_vocab, int32_t chosen, 
 
 /* ---- The scheduler thread ---- */
 
+static bool same_lora(const float *a, const float *b, int32_t n) {
+    for (int32_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
     size_t n = na < nb ? na : nb, i = 0;
     while (i < n && a[i] == b[i])
@@ -315,7 +324,10 @@ static void assign_jobs(srv_model *m) {
         for (int32_t i = 0; i < m->n_slots; i++) {
             slot *s = &m->slots[i];
             if (s->state != SLOT_IDLE) continue;
-            size_t lcp = common_prefix(s->hist, (size_t)s->n_hist, j->prompt, j->n_prompt);
+            /* a prefix computed under other adapter scales is not this job's prefix */
+            size_t lcp = same_lora(s->lora, j->lora, m->cfg.n_lora)
+                             ? common_prefix(s->hist, (size_t)s->n_hist, j->prompt, j->n_prompt)
+                             : 0;
             if (best < 0 || lcp > best_lcp ||
                 (lcp == best_lcp && s->last_used < m->slots[best].last_used)) {
                 best = i;
@@ -338,7 +350,7 @@ static void assign_jobs(srv_model *m) {
         int src = -1;
         size_t src_lcp = best_lcp;
         for (int32_t i = 0; i < m->n_slots && !m->cfg.no_prefix_reuse; i++) {
-            if (i == best) continue;
+            if (i == best || !same_lora(m->slots[i].lora, j->lora, m->cfg.n_lora)) continue;
             size_t l =
                 common_prefix(m->slots[i].hist, (size_t)m->slots[i].n_hist, j->prompt, j->n_prompt);
             if (l >= j->n_prompt) l = j->n_prompt - 1;
@@ -354,6 +366,12 @@ static void assign_jobs(srv_model *m) {
             best_lcp = src_lcp;
         }
         hearth_kv_seq_rm(m->ctx, s->id, (int32_t)best_lcp, -1);
+        /* the slot's sequence now decodes under the job's adapter scales (ids checked at
+         * submit; scales finite) */
+        for (int32_t a = 0; a < m->cfg.n_lora; a++) {
+            hearth_ctx_set_lora(m->ctx, a, s->id, j->lora[a], NULL);
+            s->lora[a] = j->lora[a];
+        }
         s->n_hist = (int32_t)best_lcp;
         s->n_prompt_done = best_lcp;
         s->n_cached = (int32_t)best_lcp;
@@ -909,6 +927,10 @@ static void model_destroy(srv_model *m) {
     free((char *)m->req.path);
     free((char *)m->req.system_prompt);
     free((char *)m->req.tool_format);
+    for (int32_t i = 0; i < m->cfg.n_lora; i++) {
+        free((char *)m->cfg.lora_path[i]);
+        free((char *)m->req.lora_path[i]);
+    }
     pthread_cond_destroy(&m->work);
     pthread_mutex_destroy(&m->mu);
     free(m);
@@ -946,6 +968,15 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     m->req.chat_template = NULL;
     m->req.name = xstrdup(name);
     m->req.path = xstrdup(cfg->path);
+    if (cfg->n_lora < 0 || cfg->n_lora > SRV_MAX_LORA) {
+        m->cfg.n_lora = m->req.n_lora = 0;
+        he_fail(err, HE_INVALID, "at most %d LoRA adapters", SRV_MAX_LORA);
+        goto fail;
+    }
+    for (int32_t i = 0; i < cfg->n_lora; i++) {
+        m->cfg.lora_path[i] = xstrdup(cfg->lora_path[i]);
+        m->req.lora_path[i] = xstrdup(cfg->lora_path[i]);
+    }
     m->req.system_prompt = dup_or_null(cfg->system_prompt);
     m->req.tool_format = dup_or_null(cfg->tool_format);
     if (m->cfg.n_slots == 0) m->cfg.n_slots = 4;
@@ -971,6 +1002,14 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     }
     m->model = hearth_model_load(resolved, NULL, err);
     if (!m->model) goto fail;
+    for (int32_t i = 0; i < m->cfg.n_lora; i++) {
+        hearth_lora *ad = hearth_lora_load(m->model, m->cfg.lora_path[i], err);
+        if (!ad || hearth_model_add_lora(m->model, ad, err) < 0) {
+            hearth_lora_free(ad);
+            he_prefix(err, "LoRA adapter %s", m->cfg.lora_path[i]);
+            goto fail;
+        }
+    }
     m->vocab = hearth_model_vocab(m->model);
     m->n_vocab = hearth_model_n_vocab(m->model);
     if (hearth_model_is_embedder(m->model) || hearth_model_is_reranker(m->model)) {
@@ -1086,6 +1125,21 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
                 p->n_prompt, p->n_prompt - (size_t)m->n_ctx_slot, m->n_ctx_slot);
         return NULL;
     }
+    if (p->n_lora < 0 || p->n_lora > SRV_MAX_LORA) {
+        he_fail(err, HE_INVALID, "lora: at most %d entries", SRV_MAX_LORA);
+        return NULL;
+    }
+    for (int32_t i = 0; i < p->n_lora; i++) {
+        if (p->lora_id[i] < 0 || p->lora_id[i] >= m->cfg.n_lora) {
+            he_fail(err, HE_INVALID, "lora: id %d is out of range (the model has %d adapters)",
+                    p->lora_id[i], m->cfg.n_lora);
+            return NULL;
+        }
+        if (!isfinite(p->lora_req_scale[i]) || fabsf(p->lora_req_scale[i]) > 1e6f) {
+            he_fail(err, HE_INVALID, "lora: scale of id %d is not a finite number", p->lora_id[i]);
+            return NULL;
+        }
+    }
     for (size_t i = 0; i < p->n_prompt; i++)
         if (p->prompt[i] < 0 || p->prompt[i] >= m->n_vocab) {
             he_fail(err, HE_INVALID, "prompt token %zu: id %d is out of range [0, %d)", i,
@@ -1121,6 +1175,10 @@ srv_job *srv_job_submit(srv_model *m, const srv_job_params *p, he_error *err) {
     }
     srv_job *j = xcalloc(1, sizeof *j);
     j->chain = chain;
+    for (int32_t i = 0; i < m->cfg.n_lora; i++)
+        j->lora[i] = m->cfg.lora_scale[i];
+    for (int32_t i = 0; i < p->n_lora; i++)
+        j->lora[p->lora_id[i]] = p->lora_req_scale[i];
     if (gm) {
         j->gm = gm;
         j->gm_on = !p->lazy;

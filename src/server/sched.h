@@ -26,6 +26,8 @@
 
 /* ---- Served models ---- */
 
+#define SRV_MAX_LORA 16
+
 typedef struct {
     const char *name;          /* served name, e.g. "qwen3:8b" */
     const char *path;          /* GGUF file, or a model store name (store_resolve) */
@@ -45,6 +47,11 @@ typedef struct {
     unsigned set;              /* SRV_CONF_*: keys the config file or command line gave (they win
                                   over a store model's params) */
     const char *chat_template; /* effective config only: a store model's template override */
+    /* LoRA adapters on the base (lora = FILE:SCALE, ...; --lora / --lora-scaled): paths
+     * (owned by the model's copies) and default scales; a request may rescale them by id */
+    int32_t n_lora;
+    const char *lora_path[SRV_MAX_LORA];
+    float lora_scale[SRV_MAX_LORA];
 } srv_model_config;
 
 /* Bits of srv_model_config.set. */
@@ -145,6 +152,12 @@ typedef struct {
     /* An engaged grammar must complete within the tokens left (gram_sample_room): a forced
      * output that fits when it starts is never cut by max_tokens. */
     bool fit;
+    /* Per-request LoRA scales ("lora": [{"id", "scale"}] as llama-server takes them): adapter
+     * lora_id[i] at lora_req_scale[i]; adapters not named keep the config's scale. Ids are
+     * checked by submit (HE_INVALID). */
+    int32_t n_lora;
+    int32_t lora_id[SRV_MAX_LORA];
+    float lora_req_scale[SRV_MAX_LORA];
 } srv_job_params;
 
 typedef enum { SRV_EV_TOKEN, SRV_EV_DONE, SRV_EV_ERROR } srv_event_kind;
