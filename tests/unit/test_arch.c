@@ -23,26 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#define ORACLE_TAG "arch"
+#include "engine_oracle.h"
 #include "fixtures.h"
 #include "gguf/gguf.h"
 #include "model/hearth.h"
 #include "model/synth.h"
-
-static void make_model(char *path, size_t cap, const char *shape, const char *type, uint64_t seed) {
-    snprintf(path, cap, "/tmp/hearth_test_arch_%d_%s_%s_%llu.gguf", (int)getpid(), shape, type,
-             (unsigned long long)seed);
-    synth_params p = {.shape = shape, .seed = seed, .n_threads = 1};
-    he_error err = {0};
-    cr_assert_eq(quant_ftype_from_name(type, &p.ftype, &err), 0, "%s", err.msg);
-    cr_assert_eq(synth_make_model(&p, path, &err), 0, "make-model %s: %s", shape, err.msg);
-}
-
-static hearth_model *load_ok(const char *path) {
-    he_error err = {0};
-    hearth_model *m = hearth_model_load(path, NULL, &err);
-    cr_assert_not_null(m, "load %s: %s", path, err.msg);
-    return m;
-}
 
 static hearth_kv_type kv_type = HEARTH_KV_F16;
 
@@ -57,38 +43,6 @@ static hearth_ctx *ctx_ok(const hearth_model *m, int n_seq, int n_batch) {
     hearth_ctx *c = hearth_ctx_new(m, &p, &err);
     cr_assert_not_null(c, "ctx: %s", err.msg);
     return c;
-}
-
-static void decode_ok(hearth_ctx *c, const hearth_batch *b) {
-    he_error err = {0};
-    cr_assert_eq(hearth_decode(c, b, &err), 0, "decode: %s", err.msg);
-}
-
-/* log-probs as llama-server computes them: tokens sorted by logit (descending), p = expf(l -
- * max) summed in float in that order, p / sum, then logf */
-static const float *sort_logits;
-static int by_logit_desc(const void *a, const void *b) {
-    float la = sort_logits[*(const int *)a], lb = sort_logits[*(const int *)b];
-    if (la != lb) return la > lb ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
-}
-static void server_logprobs(const float *x, int n, double *out) {
-    int *idx = malloc((size_t)n * sizeof *idx);
-    float *p = malloc((size_t)n * sizeof *p);
-    cr_assert(idx && p);
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    sort_logits = x;
-    qsort(idx, (size_t)n, sizeof *idx, by_logit_desc);
-    float max = x[idx[0]], sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        p[i] = expf(x[idx[i]] - max);
-        sum += p[i];
-    }
-    for (int i = 0; i < n; i++)
-        out[idx[i]] = (double)logf(p[i] / sum);
-    free(idx);
-    free(p);
 }
 
 /* Decodes ids into sequence 0 of a fresh context, in chunks of `chunk` tokens (the last token's
@@ -108,15 +62,6 @@ static void next_logprobs(const hearth_model *m, const int32_t *ids, int n, int 
     server_logprobs(x, hearth_model_n_vocab(m), lp);
     hearth_batch_deinit(&b);
     hearth_ctx_free(c);
-}
-
-static json_t *load_json(const char *rel) {
-    char path[1024];
-    fixture_path(path, sizeof path, rel);
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    cr_assert_not_null(root, "%s: %s", path, je.text);
-    return root;
 }
 
 typedef struct {

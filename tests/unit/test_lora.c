@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define ORACLE_TAG "lora"
+#include "engine_oracle.h"
 #include "fixtures.h"
 #include "gguf/gguf.h"
 #include "model/hearth.h"
@@ -27,29 +29,12 @@ static void tmp_path(char *path, size_t cap, const char *what) {
     snprintf(path, cap, "/tmp/hearth_test_lora_%d_%s.gguf", (int)getpid(), what);
 }
 
-static void make_model(char *path, size_t cap, const char *shape, const char *type, uint64_t seed) {
-    char what[64];
-    snprintf(what, sizeof what, "%s_%s_%llu", shape, type, (unsigned long long)seed);
-    tmp_path(path, cap, what);
-    synth_params p = {.shape = shape, .seed = seed, .n_threads = 1};
-    he_error err = {0};
-    cr_assert_eq(quant_ftype_from_name(type, &p.ftype, &err), 0, "%s", err.msg);
-    cr_assert_eq(synth_make_model(&p, path, &err), 0, "make-model %s: %s", shape, err.msg);
-}
-
 static void make_lora(char *path, size_t cap, const char *base, const char *what, int rank,
                       uint64_t seed) {
     tmp_path(path, cap, what);
     he_error err = {0};
     cr_assert_eq(hearth_lora_make(base, rank, 0.0f, HEARTH_LORA_ALL, seed, path, &err), 0,
                  "make-lora: %s", err.msg);
-}
-
-static hearth_model *load_ok(const char *path) {
-    he_error err = {0};
-    hearth_model *m = hearth_model_load(path, NULL, &err);
-    cr_assert_not_null(m, "load %s: %s", path, err.msg);
-    return m;
 }
 
 static int32_t add_ok(hearth_model *m, const char *path) {
@@ -71,32 +56,6 @@ static hearth_ctx *ctx_ok(const hearth_model *m, int n_seq) {
     hearth_ctx *c = hearth_ctx_new(m, &p, &err);
     cr_assert_not_null(c, "ctx: %s", err.msg);
     return c;
-}
-
-/* log-probs as llama-server computes them (see test_moe.c) */
-static const float *sort_logits;
-static int by_logit_desc(const void *a, const void *b) {
-    float la = sort_logits[*(const int *)a], lb = sort_logits[*(const int *)b];
-    if (la != lb) return la > lb ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
-}
-static void server_logprobs(const float *x, int n, double *out) {
-    int *idx = malloc((size_t)n * sizeof *idx);
-    float *p = malloc((size_t)n * sizeof *p);
-    cr_assert(idx && p);
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    sort_logits = x;
-    qsort(idx, (size_t)n, sizeof *idx, by_logit_desc);
-    float max = x[idx[0]], sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        p[i] = expf(x[idx[i]] - max);
-        sum += p[i];
-    }
-    for (int i = 0; i < n; i++)
-        out[idx[i]] = (double)logf(p[i] / sum);
-    free(idx);
-    free(p);
 }
 
 /* Last-token log-probs of ids decoded into sequence 0 of a fresh context with adapter 0 (when
