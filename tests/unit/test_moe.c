@@ -7,6 +7,9 @@
  *     tools/moe_reference.py);
  *   - tiny-qwen3moe against a PyTorch model written from the Hugging Face Qwen3-MoE modeling
  *     code (tests/data/moe/qwen3moe.reference.json, tools/qwen3moe_reference.py);
+ *   - tiny-gpt-oss (sinks, sliding window of 8, YaRN, biased router and experts, clamped
+ *     SwiGLU) against a PyTorch model written from the Hugging Face gpt-oss modeling code
+ *     (tests/data/moe/gptoss.reference.json, tools/gptoss_reference.py), on both attention paths;
  * plus batch invariance (a sequence decoded alone = decoded in a batch of 3, bit for bit),
  * prompt chunking, and the loader's refusals of MoE keys hearth does not implement. */
 #include <criterion/criterion.h>
@@ -250,6 +253,23 @@ Test(moe, qwen3moe_matches_pytorch) {
     cr_log_info("tiny-qwen3moe vs PyTorch: %d cases, max |d log-prob| %.2e", n, worst);
 }
 
+/* gpt-oss against its PyTorch model (float32, F32 KV cache), held to 1e-4, on the tiled and
+ * the exact attention path. Prompts of 9+ tokens cross the window of 8 and YaRN's original
+ * context of 16. */
+Test(moe, gptoss_matches_pytorch) {
+    kv_type = HEARTH_KV_F32;
+    const tolerances tl = {.f32 = 1e-4, .quant = 2e-3, .quant_long = 2e-3};
+    for (int exact = 0; exact < 2; exact++) {
+        if (exact) setenv("HEARTH_ATTN", "exact", 1);
+        int n = 0;
+        double worst = check_reference_file("moe/gptoss.reference.json", NULL, tl, &n);
+        cr_assert_geq(n, 12, "checked %d cases", n);
+        cr_log_info("tiny-gpt-oss vs PyTorch (%s attention): %d cases, max |d log-prob| %.2e",
+                    exact ? "exact" : "tiled", n, worst);
+    }
+    unsetenv("HEARTH_ATTN");
+}
+
 /* ---- Batch invariance ---- */
 
 /* Logits of every token of seq's ids decoded alone (prompt in chunks of `chunk`). */
@@ -338,6 +358,10 @@ Test(moe, batch_invariance_qwen2moe) {
 }
 Test(moe, batch_invariance_qwen3moe) { check_batch_invariance("tiny-qwen3moe", "q8_0"); }
 Test(moe, batch_invariance_mixtral) { check_batch_invariance("tiny-mixtral", "q4_k"); }
+Test(moe, batch_invariance_gptoss) {
+    check_batch_invariance("tiny-gpt-oss", "f32");
+    check_batch_invariance("tiny-gpt-oss", "mxfp4");
+}
 
 /* ---- Loader ---- */
 
