@@ -6,13 +6,16 @@
  *       x += attention(rmsnorm(x))       attn_block: Q,K,V (+bias) -> (QK norm) -> RoPE ->
  *                                        store K,V -> attention -> output projection
  *       x += ffn(rmsnorm(x))             the layer's FFN block: dense SwiGLU (ffn_dense) or
- *                                        routed experts (+ shared expert) (ffn_moe)
+ *                                        routed experts (+ shared expert) (ffn_moe), or
+ *                                        gpt-oss's biased experts (ffn_moe_oai)
  *   -> final rmsnorm -> logits.
  *
  * A new architecture adds a layer function built from these blocks (parallel attention + FFN,
  * ...) and names it in its arch.c entry; an FFN variant is one more block (GeGLU: ffn_geglu).
  * Gemma 2's sandwich norms are the blocks' post-norms: each block's output goes through the
  * layer's attn_post_norm / ffn_post_norm before the residual add when the layer has them.
+ * gpt-oss adds an output bias to attention (attn_out) and per-head sinks in the softmax
+ * (attention.c), and its own MoE block (routing and expert functions for moe_experts).
  * Gemma 2's other differences are hyperparameters the blocks read: embeddings times
  * embd_scale, Q times q_scale after RoPE, attention soft-capping and sliding-window layers
  * (attention.c), final logit soft-capping.
