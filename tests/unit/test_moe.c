@@ -460,3 +460,46 @@ Test(moe, expert_weights_norm_is_read) {
     cr_assert_eq(d_on, 0.0, "writing the default changed the output by %g", d_on);
     cr_assert_gt(d_off, 1e-4, "expert_weights_norm = false changed nothing");
 }
+
+/* gpt-oss: expert sizes that disagree with the expert biases are refused naming the bias, and
+ * the sliding window is read: widening it past the prompt changes the logits of a 20-token
+ * prompt (the even layers then see every position), while writing the default 8 changes
+ * nothing. */
+Test(moe, gptoss_window_and_biases_are_read) {
+    char path[256], dst[300];
+    make_model(path, sizeof path, "tiny-gpt-oss", "f32", 5);
+    expect_refused(path, "gpt-oss.attention.sliding_window", 0, HE_FORMAT,
+                   "gpt-oss.attention.sliding_window");
+    expect_refused(path, "gpt-oss.expert_feed_forward_length", 64, HE_FORMAT,
+                   "ffn_gate_exps.bias");
+    snprintf(dst, sizeof dst, "%s.edit.gguf", path);
+    enum { N = 20 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = i == 0 ? 1 : 3 + (i * 37) % 200;
+    double *base = malloc(4096 * sizeof(double)), *lp = malloc(4096 * sizeof(double));
+    cr_assert(base && lp);
+    hearth_model *m = load_ok(path);
+    const int nv = hearth_model_n_vocab(m);
+    cr_assert_leq(nv, 4096);
+    next_logprobs(m, ids, N, N, base);
+    hearth_model_free(m);
+    const int64_t windows[] = {8, 4096};
+    for (int w = 0; w < 2; w++) {
+        rewrite_key(path, dst, "gpt-oss.attention.sliding_window", windows[w], false);
+        m = load_ok(dst);
+        next_logprobs(m, ids, N, N, lp);
+        double d = 0.0;
+        for (int i = 0; i < nv; i++)
+            d = fmax(d, fabs(lp[i] - base[i]));
+        if (windows[w] == 8)
+            cr_assert_eq(d, 0.0, "window 8 written explicitly changed the logits by %g", d);
+        else
+            cr_assert_gt(d, 1e-3, "window 4096: logits moved only %g", d);
+        hearth_model_free(m);
+        unlink(dst);
+    }
+    free(base);
+    free(lp);
+    unlink(path);
+}
