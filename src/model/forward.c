@@ -329,11 +329,11 @@ static void moe_route_topk_softmax(float *p, int X, int k, bool norm, int32_t *s
 
 typedef void (*moe_router)(float *p, int X, int k, bool norm, int32_t *sel, float *w);
 /* out = expert e of layer L over n rows of in (n_embd) */
-typedef void (*moe_expert)(hearth_ctx *c, const hearth_layer *L, int e, float *out,
-                           const float *in, int n);
+typedef void (*moe_expert)(hearth_ctx *c, const hearth_layer *L, int e, float *out, const float *in,
+                           int n);
 
-static void expert_swiglu(hearth_ctx *c, const hearth_layer *L, int e, float *out,
-                          const float *in, int n) {
+static void expert_swiglu(hearth_ctx *c, const hearth_layer *L, int e, float *out, const float *in,
+                          int n) {
     const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
                         u = hearth_weight_mat(&L->up_exps, e),
                         d = hearth_weight_mat(&L->down_exps, e);

@@ -470,8 +470,7 @@ Test(moe, gptoss_window_and_biases_are_read) {
     make_model(path, sizeof path, "tiny-gpt-oss", "f32", 5);
     expect_refused(path, "gpt-oss.attention.sliding_window", 0, HE_FORMAT,
                    "gpt-oss.attention.sliding_window");
-    expect_refused(path, "gpt-oss.expert_feed_forward_length", 64, HE_FORMAT,
-                   "ffn_gate_exps.bias");
+    expect_refused(path, "gpt-oss.expert_feed_forward_length", 64, HE_FORMAT, "ffn_gate_exps.bias");
     snprintf(dst, sizeof dst, "%s.edit.gguf", path);
     enum { N = 20 };
     int32_t ids[N];
