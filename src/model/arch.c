@@ -33,6 +33,11 @@ static const hearth_arch archs[] = {
      * every layer with the sliding window */
     {.name = "phi3", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = false,
      .fused_qkv = true, .read_hparams = hearth_read_phi3},
+    /* gpt-oss (OpenAI): biases on Q, K, V and the output, a learned sink logit per head in the
+     * softmax, even layers with a sliding window (128), YaRN; experts routed by a biased router
+     * (softmax over the top-k logits), with biases and a clamped SwiGLU (hearth_ffn_moe_oai) */
+    {.name = "gpt-oss", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = true, .qk_norm = false,
+     .ffn = ARCH_FFN_MOE, .moe_ffn = hearth_ffn_moe_oai, .oai = true, .read_hparams = hearth_read_gpt_oss},
     /* Encoders (embeddings, reranking): run by encoder.c, not the decoder forward pass */
     {.name = "bert",       .rope_neox = true, .encoder = HEARTH_ENC_BERT},
     {.name = "nomic-bert", .rope_neox = true, .encoder = HEARTH_ENC_NOMIC},
@@ -46,5 +51,5 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
 }
 
 const char *hearth_arch_names(void) {
-    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, phi3, bert, nomic-bert";
+    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, phi3, gpt-oss, bert, nomic-bert";
 }

@@ -342,12 +342,21 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
         K->scale_max(sb, rp, nb, scale, ts->mx);
     }
 
+    /* gpt-oss: a learned sink logit per head joins each row's softmax (its maximum and sum),
+     * taking probability mass without a value */
+    const float *sinks = c->m->layers[j->a.layer].attn_sinks.data;
+    if (sinks)
+        for (int r = 0; r < R; r++)
+            if (sinks[g * grp + r % grp] > ts->mx[r]) ts->mx[r] = sinks[g * grp + r % grp];
     /* softmax: exponentials, sums, probabilities (rounded to f16 with an F16 cache) */
     K->sub(ts->s, rp, n, ts->mx);
     op_expf_ggml_n(ts->s, ts->s, n * rp);
     for (int r = 0; r < rp; r++)
         ts->sum[r] = 0.0;
     K->sum(ts->s, rp, n, ts->sum);
+    if (sinks)
+        for (int r = 0; r < R; r++)
+            ts->sum[r] += (double)expf(sinks[g * grp + r % grp] - ts->mx[r]);
     for (int r = 0; r < rp; r++)
         ts->mx[r] = (float)(1.0 / ts->sum[r]);
     for (int k0 = 0; k0 < n; k0 += ATT_TILE_CELLS) {

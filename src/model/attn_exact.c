@@ -209,10 +209,11 @@ static void pv_lanes(const hearth_ctx *c, const void *vcache, size_t off0, int s
  * p = e * (float)(1 / sum). Groups follow the rank among the visible cells, not the cell
  * index, so results do not depend on where in the cache a sequence's cells are (batching);
  * for one sequence in a fresh cache the two are the same, as in llama.cpp. */
-static void softmax_visible(float *s, int n) {
+static void softmax_visible(float *s, int n, float sink) {
     float max = s[0];
     for (int k = 1; k < n; k++)
         if (s[k] > max) max = s[k];
+    if (sink > max) max = sink; /* gpt-oss: the sink is one more logit in the denominator */
     for (int k = 0; k < n; k++)
         s[k] = s[k] - max;
     op_expf_ggml_n(s, s, n);
@@ -223,6 +224,7 @@ static void softmax_visible(float *s, int n) {
             lane[k - k0] = s[k];
         sum += (double)tree_sum16(lane);
     }
+    if (sink != -INFINITY) sum += (double)expf(sink - max);
     float inv = (float)(1.0 / sum);
     for (int k = 0; k < n; k++)
         s[k] *= inv;
@@ -327,7 +329,8 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
         /* softmax per head; the token's own cell is always visible, so n_vis >= 1 */
         for (int h = 0; h < grp; h++) {
             float *sh = scores + (size_t)h * n_ctx;
-            softmax_visible(sh, n_vis);
+            const float *sinks = c->m->layers[j->layer].attn_sinks.data;
+            softmax_visible(sh, n_vis, sinks ? sinks[g * grp + h] : -INFINITY);
             if (f16) round_f16(c, sh, n_vis, tmp);
         }
         /* weighted sum of V: lanes for the cells below n_kv & ~63, then the rest in double */

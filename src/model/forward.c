@@ -6,13 +6,16 @@
  *       x += attention(rmsnorm(x))       attn_block: Q,K,V (+bias) -> (QK norm) -> RoPE ->
  *                                        store K,V -> attention -> output projection
  *       x += ffn(rmsnorm(x))             the layer's FFN block: dense SwiGLU (ffn_dense) or
- *                                        routed experts (+ shared expert) (ffn_moe)
+ *                                        routed experts (+ shared expert) (ffn_moe), or
+ *                                        gpt-oss's biased experts (ffn_moe_oai)
  *   -> final rmsnorm -> logits.
  *
  * A new architecture adds a layer function built from these blocks (parallel attention + FFN,
  * ...) and names it in its arch.c entry; an FFN variant is one more block (GeGLU: ffn_geglu).
  * Gemma 2's sandwich norms are the blocks' post-norms: each block's output goes through the
  * layer's attn_post_norm / ffn_post_norm before the residual add when the layer has them.
+ * gpt-oss adds an output bias to attention (attn_out) and per-head sinks in the softmax
+ * (attention.c), and its own MoE block (routing and expert functions for moe_experts).
  * Gemma 2's other differences are hyperparameters the blocks read: embeddings times
  * embd_scale, Q times q_scale after RoPE, attention soft-capping and sliding-window layers
  * (attention.c), final logit soft-capping.
@@ -177,6 +180,7 @@ static void attn_out(hearth_fwd *f, const hearth_layer *L, int l) {
     hearth_ctx *c = f->c;
     hearth_attention(c, f->b, l, f->rows, f->row_of);
     matmul(c, c->xo, &L->wo, c->xb, f->rows);
+    add_bias(c->xo, &L->bo, f->rows);
     lora(f, c->xo, l, LORA_O, c->xb, f->rows);
     residual_add(c, &L->attn_post_norm, f->rows);
 }
@@ -299,26 +303,94 @@ static void moe_route(float *p, int X, int k, bool norm, int32_t *sel, float *w)
     }
 }
 
-/* x += MoE(norm(x)) for f->rows rows: the mixture-of-experts FFN block.
- * Expert-parallel: every row is routed first; then each expert that any row chose runs its
- * SwiGLU once over all of its rows, gathered into one contiguous batch (so prompt chunks use
- * the tiled matmul kernels and each expert's weights are read once per batch; a decode step
- * reads only the chosen experts). Its output rows go to the (row, choice) slots, and each row
- * sums its slots' weighted outputs in its own best-first order, so a row's result does not
- * depend on which other rows share the batch. With a shared expert (Qwen2-MoE) its output,
- * scaled by sigmoid(gate_inp_shexp . x), is added. */
-void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
+/* Top-k routing of one token (gpt-oss): the k largest router logits p (X of them), best first
+ * (the lower index on a tie), weighted by a softmax over those k only. */
+static void moe_route_topk_softmax(float *p, int X, int k, bool norm, int32_t *sel, float *w) {
+    (void)norm;
+    bool taken[HEARTH_MAX_EXPERTS] = {0};
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int i = 0; i < X; i++)
+            if (!taken[i] && (best < 0 || p[i] > p[best])) best = i;
+        taken[best] = true;
+        sel[j] = best;
+        w[j] = p[best];
+    }
+    const float mx = w[0];
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) {
+        w[j] = expf(w[j] - mx);
+        sum += (double)w[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int j = 0; j < k; j++)
+        w[j] *= inv;
+}
+
+typedef void (*moe_router)(float *p, int X, int k, bool norm, int32_t *sel, float *w);
+/* out = expert e of layer L over n rows of in (n_embd) */
+typedef void (*moe_expert)(hearth_ctx *c, const hearth_layer *L, int e, float *out, const float *in,
+                           int n);
+
+static void expert_swiglu(hearth_ctx *c, const hearth_layer *L, int e, float *out, const float *in,
+                          int n) {
+    const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
+                        u = hearth_weight_mat(&L->up_exps, e),
+                        d = hearth_weight_mat(&L->down_exps, e);
+    swiglu_ffn(c, out, &g, &u, &d, in, n, c->hb, c->hb2, NULL, 0);
+}
+
+/* Row e of a per-expert bias stack (ne = [n, n_expert]) as a vector; absent: NULL data. */
+static hearth_weight expert_bias(const hearth_weight *b, int e) {
+    hearth_weight r = *b;
+    if (r.data) r.data = (const float *)b->data + (size_t)e * (size_t)b->n_in;
+    r.n_out = 1;
+    return r;
+}
+
+/* gpt-oss's expert: g = gate x + bg, u = up x + bu, both clamped (g <= 7, -7 <= u <= 7),
+ * h = (u + 1) * g * sigmoid(1.702 g), out = down h + bd. */
+static void expert_swiglu_oai(hearth_ctx *c, const hearth_layer *L, int e, float *out,
+                              const float *in, int n) {
+    const float limit = 7.0f, alpha = 1.702f;
+    const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
+                        u = hearth_weight_mat(&L->up_exps, e),
+                        d = hearth_weight_mat(&L->down_exps, e);
+    const hearth_weight bg = expert_bias(&L->gate_exps_b, e), bu = expert_bias(&L->up_exps_b, e),
+                        bd = expert_bias(&L->down_exps_b, e);
+    const int F = (int)g.n_out;
+    matmul(c, c->hb, &g, in, n);
+    add_bias(c->hb, &bg, n);
+    matmul(c, c->hb2, &u, in, n);
+    add_bias(c->hb2, &bu, n);
+    for (size_t i = 0; i < (size_t)n * F; i++) {
+        float x = c->hb[i], y = c->hb2[i];
+        x = x > limit ? limit : x;
+        y = y > limit ? limit : y < -limit ? -limit : y;
+        c->hb[i] = (y + 1.0f) * (x / (1.0f + expf(-alpha * x)));
+    }
+    matmul(c, out, &d, c->hb, n);
+    add_bias(out, &bd, n);
+}
+
+/* xo = the routed experts' weighted outputs for f->rows rows of xb.
+ * Expert-parallel: every row is routed first; then each expert that any row chose runs once
+ * over all of its rows, gathered into one contiguous batch (so prompt chunks use the tiled
+ * matmul kernels and each expert's weights are read once per batch; a decode step reads only
+ * the chosen experts). Its output rows go to the (row, choice) slots, and each row sums its
+ * slots' weighted outputs in its own best-first order, so a row's result does not depend on
+ * which other rows share the batch. */
+static void moe_experts(hearth_fwd *f, const hearth_layer *L, moe_router route, moe_expert run) {
     hearth_ctx *c = f->c;
     const hearth_hparams *hp = &c->m->hp;
     const int rows = f->rows, E = hp->n_embd, X = hp->n_expert, k = hp->n_expert_used;
 
-    norm_block(f, c->xb, c->x, &L->ffn_norm, rows);
     matmul(c, c->moe_logits, &L->gate_inp, c->xb, rows);
+    add_bias(c->moe_logits, &L->gate_inp_b, rows);
     memset(c->moe_count, 0, (size_t)(X + 1) * sizeof *c->moe_count);
     for (int t = 0; t < rows; t++) {
         int32_t *sel = c->moe_sel + (size_t)t * k;
-        moe_route(c->moe_logits + (size_t)t * X, X, k, hp->moe_norm_w, sel,
-                  c->moe_w + (size_t)t * k);
+        route(c->moe_logits + (size_t)t * X, X, k, hp->moe_norm_w, sel, c->moe_w + (size_t)t * k);
         for (int j = 0; j < k; j++)
             c->moe_count[sel[j] + 1]++;
     }
@@ -339,10 +411,7 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
         for (int i = 0; i < cnt; i++)
             memcpy(c->moe_in + (size_t)i * E, c->xb + (size_t)(slots[i] / k) * E,
                    (size_t)E * sizeof(float));
-        const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
-                            u = hearth_weight_mat(&L->up_exps, e),
-                            d = hearth_weight_mat(&L->down_exps, e);
-        swiglu_ffn(c, c->moe_out, &g, &u, &d, c->moe_in, cnt, c->hb, c->hb2, NULL, 0);
+        run(c, L, e, c->moe_out, c->moe_in, cnt);
         for (int i = 0; i < cnt; i++)
             memcpy(c->moe_y + (size_t)slots[i] * E, c->moe_out + (size_t)i * E,
                    (size_t)E * sizeof(float));
@@ -361,6 +430,16 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
                 o[i] += p;
             }
     }
+}
+
+/* x += MoE(norm(x)) for f->rows rows: the mixture-of-experts FFN block (softmax over all
+ * router logits, top-k, SwiGLU experts). With a shared expert (Qwen2-MoE) its output, scaled
+ * by sigmoid(gate_inp_shexp . x), is added. */
+void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
+    hearth_ctx *c = f->c;
+    const int rows = f->rows, E = c->m->hp.n_embd;
+    norm_block(f, c->xb, c->x, &L->ffn_norm, rows);
+    moe_experts(f, L, moe_route, expert_swiglu);
     if (L->gate_shexp.data) {
         /* shared expert: gate = sigmoid(s), computed as llama.cpp does, silu(s) / s */
         swiglu_ffn(c, c->moe_out, &L->gate_shexp, &L->up_shexp, &L->down_shexp, c->xb, rows, c->hb,
@@ -378,6 +457,15 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
         }
     }
     add_rows(c->x, c->xo, E, rows);
+}
+
+/* x += MoE(norm(x)) for f->rows rows, gpt-oss's way: router with a bias, top-k logits then a
+ * softmax over those k, experts with biases and the clamped SwiGLU (expert_swiglu_oai). */
+void hearth_ffn_moe_oai(hearth_fwd *f, const hearth_layer *L) {
+    hearth_ctx *c = f->c;
+    norm_block(f, c->xb, c->x, &L->ffn_norm, f->rows);
+    moe_experts(f, L, moe_route_topk_softmax, expert_swiglu_oai);
+    add_rows(c->x, c->xo, c->m->hp.n_embd, f->rows);
 }
 
 /* ---- Layers: the blocks composed per architecture ---- */

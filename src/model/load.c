@@ -155,6 +155,16 @@ static int read_hparams(hearth_model *m, he_error *err) {
     return read_moe_hparams(m, &r);
 }
 
+/* gpt-oss, as llama.cpp reads it: attention.sliding_window (default 128) on the even layers
+ * (layer 0 slides). */
+int hearth_read_gpt_oss(hearth_model *m, gguf_file *f, he_error *err) {
+    kv_reader r = {f, m->arch->name, err};
+    hearth_hparams *hp = &m->hp;
+    if (read_int(&r, "attention.sliding_window", 128, 1, 1 << 24, &hp->n_swa)) return -1;
+    hp->swa_pattern = 2;
+    return 0;
+}
+
 /* Gemma 2, as llama.cpp reads it: attention.sliding_window (default 4096) on the even layers,
  * attn_logit_softcapping (default 50) and final_logit_softcapping (default 30), embeddings
  * times sqrt(n_embd). The query scale is not in the GGUF (llama.cpp's converter drops
@@ -486,7 +496,14 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
             BIND(q_norm, "attn_q_norm.weight", W_VEC, hp->head_dim_k, 1, true);
             BIND(k_norm, "attn_k_norm.weight", W_VEC, hp->head_dim_k, 1, true);
         }
-        BIND(ffn_norm, "ffn_norm.weight", W_VEC, E, 1, true);
+        if (a->oai) {
+            BIND(bo, "attn_output.bias", W_VEC, E, 1, true);
+            BIND(attn_sinks, "attn_sinks.weight", W_VEC, hp->n_head, 1, true);
+            /* gpt-oss's FFN pre-norm, named as llama.cpp's converter names it */
+            BIND(ffn_norm, "post_attention_norm.weight", W_VEC, E, 1, true);
+        } else {
+            BIND(ffn_norm, "ffn_norm.weight", W_VEC, E, 1, true);
+        }
         if (a->post_norms) {
             BIND(attn_post_norm, "post_attention_norm.weight", W_VEC, E, 1, true);
             BIND(ffn_post_norm, "post_ffw_norm.weight", W_VEC, E, 1, true);
@@ -510,8 +527,14 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
         } else {
             /* experts: 3-D tensors, one (n_out, n_in) matrix per expert */
             int64_t X = hp->n_expert, Fe = hp->n_ff_exp, Fs = hp->n_ff_shexp;
-            L->ffn = hearth_ffn_moe;
+            L->ffn = a->moe_ffn ? a->moe_ffn : hearth_ffn_moe;
             BIND(gate_inp, "ffn_gate_inp.weight", W_MAT, E, X, true);
+            if (a->oai) {
+                BIND(gate_inp_b, "ffn_gate_inp.bias", W_VEC, X, 1, true);
+                BIND(gate_exps_b, "ffn_gate_exps.bias", W_VEC, Fe, X, true);
+                BIND(up_exps_b, "ffn_up_exps.bias", W_VEC, Fe, X, true);
+                BIND(down_exps_b, "ffn_down_exps.bias", W_VEC, E, X, true);
+            }
 #define BIND3(field, suffix, in, out)                                                              \
     do {                                                                                           \
         snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \

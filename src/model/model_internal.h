@@ -39,6 +39,9 @@ typedef void (*hearth_ffn_fn)(hearth_fwd *f, const hearth_layer *L);
 void hearth_layer_prenorm(hearth_fwd *f, const hearth_layer *L, int l);
 void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L);
 void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L); /* routed experts (+ shared expert) */
+/* routed experts the gpt-oss way: router bias, softmax over the top-k logits, biased experts
+ * with a clamped SwiGLU */
+void hearth_ffn_moe_oai(hearth_fwd *f, const hearth_layer *L);
 void hearth_ffn_geglu(hearth_fwd *f, const hearth_layer *L); /* down(gelu(gate) * up) (Gemma) */
 
 /* ---- Architectures (arch.c) ---- */
@@ -66,6 +69,9 @@ typedef struct {
     bool fused_qkv;        /* blk.N.attn_qkv [n_embd, nq + nk + nv] instead of attn_q/k/v, and
                               ffn_up [n_embd, 2 n_ff] holding gate then up (Phi-3): bound as
                               row views, so the blocks see separate matrices */
+    hearth_ffn_fn moe_ffn; /* MoE block of the layers (NULL: hearth_ffn_moe) */
+    bool oai;              /* gpt-oss: attn_output.bias, attn_sinks (n_head), the FFN norm named
+                              post_attention_norm, router and expert biases */
     /* architecture-specific keys (soft-capping, sliding window, scales); NULL: none */
     int (*read_hparams)(hearth_model *m, gguf_file *f, he_error *err);
 } hearth_arch;
@@ -104,6 +110,8 @@ struct hearth_layer {
     hearth_weight bq, bk, bv;     // biases (qkv_bias archs)
     hearth_weight q_norm, k_norm; // (hd_k,) (qk_norm archs)
     hearth_weight wo;             // (n_embd, n_head*hd_v)
+    hearth_weight bo;             // (n_embd,) output bias (gpt-oss)
+    hearth_weight attn_sinks;     // (n_head,) gpt-oss: a learned logit per head in the softmax
     hearth_weight ffn_norm;       // (n_embd,)
     hearth_weight attn_post_norm; // (n_embd,) post_norms archs: norm of the attention output
     hearth_weight ffn_post_norm;  // (n_embd,) and of the FFN output, before the residual add
@@ -112,6 +120,9 @@ struct hearth_layer {
     hearth_weight w_down;         // (n_embd, n_ff)
     /* MoE layers (ffn == hearth_ffn_moe) */
     hearth_weight gate_inp;                  // router (n_expert, n_embd)
+    hearth_weight gate_inp_b;                // router bias (n_expert) (gpt-oss)
+    hearth_weight gate_exps_b, up_exps_b;    // expert biases (n_expert) x (n_ff_exp) (gpt-oss)
+    hearth_weight down_exps_b;               // (n_expert) x (n_embd)
     hearth_weight gate_exps, up_exps;        // (n_expert) x (n_ff_exp, n_embd)
     hearth_weight down_exps;                 // (n_expert) x (n_embd, n_ff_exp)
     hearth_weight gate_shexp, up_shexp;      // shared expert (n_ff_shexp, n_embd)
@@ -185,6 +196,8 @@ int hearth_encoder_bind(hearth_model *m, he_error *err);
 void hearth_encoder_free(struct hearth_encoder *e);
 /* Gemma 2's keys (load.c): softcapping, sliding window, query and embedding scales. */
 int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err);
+/* gpt-oss's keys (load.c): sliding window (default 128) on the even layers. */
+int hearth_read_gpt_oss(hearth_model *m, gguf_file *f, he_error *err);
 /* Phi-3's keys (load.c): sliding window (llama.cpp's defaults), query scale; LongRoPE refused. */
 int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err);
 

@@ -97,6 +97,8 @@ tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_di
     if (n_dims < 2) return TENSOR_TYPE_F32;
     /* MoE routers stay F32 as llama.cpp keeps them: small, and expert choice is sensitive */
     if (ends_with(name, ".ffn_gate_inp.weight")) return TENSOR_TYPE_F32;
+    /* biases stay F32 (gpt-oss's per-expert biases are 2-D: [n, n_expert]) */
+    if (ends_with(name, ".bias")) return TENSOR_TYPE_F32;
     tensor_type t = quant_ftype_base(ftype);
     if (ftype == QUANT_FTYPE_MOSTLY_Q4_K_M || ftype == QUANT_FTYPE_MOSTLY_Q5_K_M) {
         int32_t il = layer_of(name);

@@ -327,6 +327,45 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-5f,
      .n_expert = 8,
      .n_expert_used = 2},
+    /* gpt-oss-20b (openai/gpt-oss-20b; vocab: the builtin one, not o200k_harmony) */
+    {.name = "gpt-oss-20b",
+     .arch = "gpt-oss",
+     .n_embd = 2880,
+     .n_layer = 24,
+     .n_head = 64,
+     .n_head_kv = 8,
+     .head_dim = 64,
+     .n_ff = 2880,
+     .n_ctx = 131072,
+     .rope_base = 150000.0f,
+     .norm_eps = 1e-5f,
+     .qkv_bias = true,
+     .n_expert = 32,
+     .n_expert_used = 4,
+     .n_ff_exp = 2880,
+     .yarn_factor = 32.0f,
+     .rope_orig_ctx = 4096,
+     .n_swa = 128},
+    /* tiny gpt-oss: a window of 8 and YaRN over an original context of 16, so short prompts
+     * cross both */
+    {.name = "tiny-gpt-oss",
+     .arch = "gpt-oss",
+     .n_embd = 128,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .head_dim = 64,
+     .n_ff = 128,
+     .n_ctx = 512,
+     .rope_base = 150000.0f,
+     .norm_eps = 1e-5f,
+     .qkv_bias = true,
+     .n_expert = 8,
+     .n_expert_used = 2,
+     .n_ff_exp = 128,
+     .yarn_factor = 4.0f,
+     .rope_orig_ctx = 16,
+     .n_swa = 8},
     /* tiny-qwen2 with YaRN scaling (factor 4 over an original context of 32, so prompts of
      * 33+ tokens run past it) */
     {.name = "tiny-qwen2-yarn",
@@ -354,7 +393,8 @@ const synth_shape *synth_shape_find(const char *name) {
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, "
            "gemma-2-2b, phi-3-mini, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, "
-           "tiny-qwen3moe, tiny-mixtral, tiny-gemma2, tiny-phi3, tiny-qwen2-yarn, "
+           "tiny-qwen3moe, tiny-mixtral, tiny-gemma2, tiny-phi3, tiny-qwen2-yarn, gpt-oss-20b, "
+           "tiny-gpt-oss, "
            "tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
            "tiny-bert-reranker";
 }
@@ -723,9 +763,18 @@ static int add_ffn(synth_run *r, int32_t il, float W, float WO) {
                    ? -1
                    : 0;
     int64_t X = s->n_expert, Fe = s->n_ff_exp ? s->n_ff_exp : s->n_ff, Fs = s->n_ff_shexp;
+    /* gpt-oss: gate and up of spread ~5 on normed inputs (std 0.5 over n_embd 128), so that
+     * its clamps at 7 and +-7 bind for some values and a test sees them */
+    const float WE = !strcmp(s->arch, "gpt-oss") ? 0.5f : W;
+    if (!strcmp(s->arch, "gpt-oss") && /* router and expert biases */
+        (add(r, T("ffn_gate_inp.bias"), GEN_NORMAL, 0.25f, X, 0) < 0 ||
+         add(r, T("ffn_gate_exps.bias"), GEN_NORMAL, W, Fe, X) < 0 ||
+         add(r, T("ffn_up_exps.bias"), GEN_NORMAL, W, Fe, X) < 0 ||
+         add(r, T("ffn_down_exps.bias"), GEN_NORMAL, W, s->n_embd, X) < 0))
+        return -1;
     if (add(r, T("ffn_gate_inp.weight"), GEN_NORMAL, 0.25f, s->n_embd, X) < 0 ||
-        add3(r, T("ffn_gate_exps.weight"), GEN_NORMAL, W, s->n_embd, Fe, X) < 0 ||
-        add3(r, T("ffn_up_exps.weight"), GEN_NORMAL, W, s->n_embd, Fe, X) < 0 ||
+        add3(r, T("ffn_gate_exps.weight"), GEN_NORMAL, WE, s->n_embd, Fe, X) < 0 ||
+        add3(r, T("ffn_up_exps.weight"), GEN_NORMAL, WE, s->n_embd, Fe, X) < 0 ||
         add3(r, T("ffn_down_exps.weight"), GEN_NORMAL, WO, Fe, s->n_embd, X) < 0)
         return -1;
     if (Fs && (add(r, T("ffn_gate_inp_shexp.weight"), GEN_NORMAL, 5 * W, s->n_embd, 0) < 0 ||
@@ -767,10 +816,17 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
         if (s->qk_norm && (add(r, T("attn_q_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0 ||
                            add(r, T("attn_k_norm.weight"), GEN_NEAR_ONE, NORM, hd, 0) < 0))
             return -1;
+        const bool oai = !strcmp(s->arch, "gpt-oss");
+        /* gpt-oss: output bias, sinks (spread 1: comparable to the scores), and its FFN
+         * pre-norm is named post_attention_norm */
+        if (oai && (add(r, T("attn_output.bias"), GEN_NORMAL, W, s->n_embd, 0) < 0 ||
+                    add(r, T("attn_sinks.weight"), GEN_NORMAL, 1.0f, s->n_head, 0) < 0 ||
+                    add(r, T("post_attention_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0))
+            return -1;
         if (add(r, T("attn_output.weight"), GEN_NORMAL, WO, q_dim, s->n_embd) < 0 ||
             (s->post_norms &&
              add(r, T("post_attention_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) ||
-            add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0 ||
+            (!oai && add(r, T("ffn_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) ||
             add_ffn(r, il, W, WO) < 0 ||
             (s->post_norms &&
              add(r, T("post_ffw_norm.weight"), GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0))

@@ -7,6 +7,9 @@
  *     tools/moe_reference.py);
  *   - tiny-qwen3moe against a PyTorch model written from the Hugging Face Qwen3-MoE modeling
  *     code (tests/data/moe/qwen3moe.reference.json, tools/qwen3moe_reference.py);
+ *   - tiny-gpt-oss (sinks, sliding window of 8, YaRN, biased router and experts, clamped
+ *     SwiGLU) against a PyTorch model written from the Hugging Face gpt-oss modeling code
+ *     (tests/data/moe/gptoss.reference.json, tools/gptoss_reference.py), on both attention paths;
  * plus batch invariance (a sequence decoded alone = decoded in a batch of 3, bit for bit),
  * prompt chunking, and the loader's refusals of MoE keys hearth does not implement. */
 #include <criterion/criterion.h>
@@ -195,6 +198,23 @@ Test(moe, qwen3moe_matches_pytorch) {
     cr_log_info("tiny-qwen3moe vs PyTorch: %d cases, max |d log-prob| %.2e", n, worst);
 }
 
+/* gpt-oss against its PyTorch model (float32, F32 KV cache), held to 1e-4, on the tiled and
+ * the exact attention path. Prompts of 9+ tokens cross the window of 8 and YaRN's original
+ * context of 16. */
+Test(moe, gptoss_matches_pytorch) {
+    kv_type = HEARTH_KV_F32;
+    const tolerances tl = {.f32 = 1e-4, .quant = 2e-3, .quant_long = 2e-3};
+    for (int exact = 0; exact < 2; exact++) {
+        if (exact) setenv("HEARTH_ATTN", "exact", 1);
+        int n = 0;
+        double worst = check_reference_file("moe/gptoss.reference.json", NULL, tl, &n);
+        cr_assert_geq(n, 12, "checked %d cases", n);
+        cr_log_info("tiny-gpt-oss vs PyTorch (%s attention): %d cases, max |d log-prob| %.2e",
+                    exact ? "exact" : "tiled", n, worst);
+    }
+    unsetenv("HEARTH_ATTN");
+}
+
 /* ---- Batch invariance ---- */
 
 /* Logits of every token of seq's ids decoded alone (prompt in chunks of `chunk`). */
@@ -283,6 +303,10 @@ Test(moe, batch_invariance_qwen2moe) {
 }
 Test(moe, batch_invariance_qwen3moe) { check_batch_invariance("tiny-qwen3moe", "q8_0"); }
 Test(moe, batch_invariance_mixtral) { check_batch_invariance("tiny-mixtral", "q4_k"); }
+Test(moe, batch_invariance_gptoss) {
+    check_batch_invariance("tiny-gpt-oss", "f32");
+    check_batch_invariance("tiny-gpt-oss", "mxfp4");
+}
 
 /* ---- Loader ---- */
 
@@ -380,4 +404,46 @@ Test(moe, expert_weights_norm_is_read) {
     }
     cr_assert_eq(d_on, 0.0, "writing the default changed the output by %g", d_on);
     cr_assert_gt(d_off, 1e-4, "expert_weights_norm = false changed nothing");
+}
+
+/* gpt-oss: expert sizes that disagree with the expert biases are refused naming the bias, and
+ * the sliding window is read: widening it past the prompt changes the logits of a 20-token
+ * prompt (the even layers then see every position), while writing the default 8 changes
+ * nothing. */
+Test(moe, gptoss_window_and_biases_are_read) {
+    char path[256], dst[300];
+    make_model(path, sizeof path, "tiny-gpt-oss", "f32", 5);
+    expect_refused(path, "gpt-oss.attention.sliding_window", 0, HE_FORMAT,
+                   "gpt-oss.attention.sliding_window");
+    expect_refused(path, "gpt-oss.expert_feed_forward_length", 64, HE_FORMAT, "ffn_gate_exps.bias");
+    snprintf(dst, sizeof dst, "%s.edit.gguf", path);
+    enum { N = 20 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = i == 0 ? 1 : 3 + (i * 37) % 200;
+    double *base = malloc(4096 * sizeof(double)), *lp = malloc(4096 * sizeof(double));
+    cr_assert(base && lp);
+    hearth_model *m = load_ok(path);
+    const int nv = hearth_model_n_vocab(m);
+    cr_assert_leq(nv, 4096);
+    next_logprobs(m, ids, N, N, base);
+    hearth_model_free(m);
+    const int64_t windows[] = {8, 4096};
+    for (int w = 0; w < 2; w++) {
+        rewrite_key(path, dst, "gpt-oss.attention.sliding_window", windows[w], false);
+        m = load_ok(dst);
+        next_logprobs(m, ids, N, N, lp);
+        double d = 0.0;
+        for (int i = 0; i < nv; i++)
+            d = fmax(d, fabs(lp[i] - base[i]));
+        if (windows[w] == 8)
+            cr_assert_eq(d, 0.0, "window 8 written explicitly changed the logits by %g", d);
+        else
+            cr_assert_gt(d, 1e-3, "window 4096: logits moved only %g", d);
+        hearth_model_free(m);
+        unlink(dst);
+    }
+    free(base);
+    free(lp);
+    unlink(path);
 }
