@@ -1,6 +1,6 @@
 // Harmony (gpt-oss) end to end: a random-weights model with the o200k_harmony vocab and the
-// gpt-oss chat template (both carried in tests/data/vocab/ggml-vocab-o200k-harmony.gguf; the
-// gpt-oss architecture itself is another task's, so the weights are a tiny llama's). Forced tool
+// gpt-oss chat template (both carried in tests/data/vocab/ggml-vocab-o200k-harmony.gguf) on the
+// gpt-oss architecture (make-model tiny-gpt-oss: sinks, alternating window, MoE). Forced tool
 // calls (tool_choice required / a named function) and json_schema outputs must land 100%,
 // streaming and not, validated with ajv, whether or not the model first writes an analysis
 // message; the analysis channel is reasoning_content / thinking and its budget closes it;
@@ -33,7 +33,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hearth-harmony-'));
   process.env.HEARTH_HOME = join(dir, 'home');
   const model = join(dir, 'gptoss-tiny.gguf');
-  const mk = spawnSync(BIN, ['make-model', '--shape', 'tiny-llama3', '--type', 'q8_0', '--vocab', vocab('o200k-harmony'),
+  const mk = spawnSync(BIN, ['make-model', '--shape', 'tiny-gpt-oss', '--type', 'q8_0', '--vocab', vocab('o200k-harmony'),
     '--seed', '11', model], { encoding: 'utf8' });
   assert.equal(mk.status, 0, mk.stderr);
   srv = await startServer([model, '--name', 'gptoss', '--slots', String(CONCURRENCY), '--ctx', '2048'], { readyTimeoutMs: 60_000 });
