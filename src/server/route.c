@@ -26,7 +26,9 @@ srv_route_target srv_route_pick(const srv_route_facts *f, srv_route_reason *why)
     return SRV_ROUTE_SMALL;
 }
 
-const char *srv_route_target_name(srv_route_target t) { return t == SRV_ROUTE_LARGE ? "large" : "small"; }
+const char *srv_route_target_name(srv_route_target t) {
+    return t == SRV_ROUTE_LARGE ? "large" : "small";
+}
 
 const char *srv_route_reason_name(srv_route_reason r) {
     static const char *const names[SRV_ROUTE_N_REASONS] = {"hint",        "tools",   "json_schema",
@@ -36,8 +38,11 @@ const char *srv_route_reason_name(srv_route_reason r) {
 
 int srv_route_target_from_name(const char *s, srv_route_target *t) {
     if (!s) return -1;
-    if (!strcmp(s, "small")) *t = SRV_ROUTE_SMALL;
-    else if (!strcmp(s, "large")) *t = SRV_ROUTE_LARGE;
-    else return -1;
+    if (!strcmp(s, "small"))
+        *t = SRV_ROUTE_SMALL;
+    else if (!strcmp(s, "large"))
+        *t = SRV_ROUTE_LARGE;
+    else
+        return -1;
     return 0;
 }

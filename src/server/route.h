@@ -23,11 +23,11 @@ typedef enum {
 } srv_route_reason;
 
 typedef struct {
-    int hint;              /* -1: none, else an srv_route_target */
+    int hint; /* -1: none, else an srv_route_target */
     bool tools;
     bool json_schema;
-    size_t prompt_chars;   /* bytes of the prompt's text (messages, system, prompt) */
-    int32_t long_prompt;   /* the route's threshold in tokens */
+    size_t prompt_chars; /* bytes of the prompt's text (messages, system, prompt) */
+    int32_t long_prompt; /* the route's threshold in tokens */
 } srv_route_facts;
 
 /* The rules in order: hint, tools, JSON schema, long prompt (prompt_chars / 4 tokens, an

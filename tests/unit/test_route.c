@@ -4,8 +4,13 @@
 
 #include "server/route.h"
 
-static srv_route_target pick(int hint, bool tools, bool schema, size_t chars, srv_route_reason *why) {
-    srv_route_facts f = {.hint = hint, .tools = tools, .json_schema = schema, .prompt_chars = chars, .long_prompt = 100};
+static srv_route_target pick(int hint, bool tools, bool schema, size_t chars,
+                             srv_route_reason *why) {
+    srv_route_facts f = {.hint = hint,
+                         .tools = tools,
+                         .json_schema = schema,
+                         .prompt_chars = chars,
+                         .long_prompt = 100};
     return srv_route_pick(&f, why);
 }
 
