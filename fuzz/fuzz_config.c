@@ -54,8 +54,8 @@ static void write_cfg(buf *o, const srv_model_config *c) {
     snprintf(line, sizeof line, "[%s]\n", c->name);
     puts_(o, line);
     if (c->route_small) { /* a routing name: nothing else may be set */
-        snprintf(line, sizeof line, "route = %s, %s\nroute_long_prompt = %d\n", c->route_small, c->route_large,
-                 c->route_long_prompt);
+        snprintf(line, sizeof line, "route = %s, %s\nroute_long_prompt = %d\n", c->route_small,
+                 c->route_large, c->route_long_prompt);
         puts_(o, line);
         return;
     }
@@ -109,7 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n; i++) {
         assert(cfgs[i].name && cfgs[i].name[0]);
         /* a model (non-empty path) or a route to two other names (no path) */
-        assert(cfgs[i].route_small ? !cfgs[i].path && cfgs[i].route_large && strcmp(cfgs[i].route_small, cfgs[i].name)
+        assert(cfgs[i].route_small ? !cfgs[i].path && cfgs[i].route_large &&
+                                         strcmp(cfgs[i].route_small, cfgs[i].name)
                                    : cfgs[i].path && cfgs[i].path[0]);
         for (int k = 0; k < i; k++)
             assert(strcmp(cfgs[i].name, cfgs[k].name));
