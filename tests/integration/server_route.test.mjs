@@ -1,7 +1,7 @@
 // A routing served name (docs/SERVER.md "Routing"): `route = SMALL, LARGE` in the config file
 // sends each request to one of two served names by rules — the "hearth": {"route"} hint, tools,
 // a JSON schema answer, a long prompt, else small — and to the other one when the chosen one is
-// unavailable. The response's `model` names the real answerer, X-Hearth-Route says which and
+// unavailable (not served, or its slots and queue full). The response's `model` names the real answerer, X-Hearth-Route says which and
 // why, /metrics counts them, /v1/models lists the route, and a SIGHUP changes the pair.
 // Both targets serve the same generated tiny Qwen 3 model (a chat template with tools): what is
 // tested is where requests go, which the served names tell apart.
@@ -127,5 +127,41 @@ test('a route naming an unknown name or itself fails at start with a clear error
     const r = spawnSync(BIN, ['serve', '--config', bad, '--host', '127.0.0.1', '--port', '0'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, msg);
+  }
+});
+
+test('a full queue on the chosen side falls back to the other', async () => {
+  const qconf = join(dir, 'queue.conf');
+  writeFileSync(
+    qconf,
+    '[small]\nmodel = tiny.gguf\nctx = 1024\n\n[big]\nmodel = tiny.gguf\nslots = 1\nqueue = 1\nctx = 1024\n\n[auto]\nroute = small, big\n',
+  );
+  const s = await startServer(['--config', qconf], { readyTimeoutMs: 60_000 });
+  try {
+    const long = () =>
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'auto', hearth: { route: 'large' }, messages: [{ role: 'user', content: 'hi' }], max_tokens: 150, ignore_eos: true, temperature: 1 }),
+      }).then((r) => r.text());
+    const busy = [long(), long()]; // big's one slot and its one queue place
+    let full = false;
+    for (let i = 0; i < 400 && !full; i++) {
+      const m = await (await fetch(`${s.url}/metrics`)).text();
+      full = /^hearth_slots_busy\{model="big"\} 1$/m.test(m) && /^hearth_queue_depth\{model="big"\} 1$/m.test(m);
+      if (!full) await sleep(5);
+    }
+    assert.ok(full, 'big never had its slot and queue full');
+    const r = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', tools: TOOLS, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }),
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-hearth-route'), 'small (fallback)');
+    assert.equal((await r.json()).model, 'small');
+    await Promise.all(busy);
+  } finally {
+    await s.stop();
   }
 });
