@@ -1,8 +1,9 @@
 // A routing served name (docs/SERVER.md "Routing"): `route = SMALL, LARGE` in the config file
 // sends each request to one of two served names by rules — the "hearth": {"route"} hint, tools,
 // a JSON schema answer, a long prompt, else small — and to the other one when the chosen one is
-// unavailable (not served, or its slots and queue full). The response's `model` names the real answerer, X-Hearth-Route says which and
-// why, /metrics counts them, /v1/models lists the route, and a SIGHUP changes the pair.
+// unavailable (not served, or its slots and queue full). The response's `model` names the real
+// answerer, X-Hearth-Route says which and why, /metrics counts them, /v1/models lists the route,
+// and a SIGHUP changes the pair.
 // Both targets serve the same generated tiny Qwen 3 model (a chat template with tools): what is
 // tested is where requests go, which the served names tell apart.
 import { test, before, after } from 'node:test';
