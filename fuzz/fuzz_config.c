@@ -1,7 +1,8 @@
 /* fuzz_config.c — the served-names config parser (srv_config_parse) over arbitrary bytes.
  *
  * Invariants: it returns 0 with at least one section or -1 with a message that names the input
- * and a line ("fuzz:N: ..."); every section has a name and a non-empty model path; names are
+ * and a line ("fuzz:N: ..."); every section has a name and a non-empty model path (or is a
+ * route to two other names); names are
  * unique. A parsed config written back out (quoted values, %.9g floats) parses to the same
  * configs: the format can express whatever it accepts. */
 #include <assert.h>
@@ -49,9 +50,15 @@ static void put_quoted(buf *o, const char *key, const char *v) {
 }
 
 static void write_cfg(buf *o, const srv_model_config *c) {
-    char line[256];
+    char line[512];
     snprintf(line, sizeof line, "[%s]\n", c->name);
     puts_(o, line);
+    if (c->route_small) { /* a routing name: nothing else may be set */
+        snprintf(line, sizeof line, "route = %s, %s\nroute_long_prompt = %d\n", c->route_small,
+                 c->route_large, c->route_long_prompt);
+        puts_(o, line);
+        return;
+    }
     put_quoted(o, "model", c->path);
     if (c->system_prompt) put_quoted(o, "system", c->system_prompt);
     const sample_params *s = &c->sampling;
@@ -77,6 +84,8 @@ static int same_str(const char *a, const char *b) {
 static void check_same(const srv_model_config *a, const srv_model_config *b) {
     assert(same_str(a->name, b->name) && same_str(a->path, b->path));
     assert(same_str(a->system_prompt, b->system_prompt));
+    assert(same_str(a->route_small, b->route_small) && same_str(a->route_large, b->route_large) &&
+           a->route_long_prompt == b->route_long_prompt);
     assert(a->n_ctx == b->n_ctx && a->n_slots == b->n_slots && a->n_threads == b->n_threads);
     assert(a->max_queue == b->max_queue && a->n_batch == b->n_batch &&
            a->no_prefix_reuse == b->no_prefix_reuse);
@@ -98,7 +107,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     assert(n >= 1 && cfgs);
     buf o = {0};
     for (int i = 0; i < n; i++) {
-        assert(cfgs[i].name && cfgs[i].name[0] && cfgs[i].path && cfgs[i].path[0]);
+        assert(cfgs[i].name && cfgs[i].name[0]);
+        /* a model (non-empty path) or a route to two other names (no path) */
+        assert(cfgs[i].route_small ? !cfgs[i].path && cfgs[i].route_large &&
+                                         strcmp(cfgs[i].route_small, cfgs[i].name)
+                                   : cfgs[i].path && cfgs[i].path[0]);
         for (int k = 0; k < i; k++)
             assert(strcmp(cfgs[i].name, cfgs[k].name));
         write_cfg(&o, &cfgs[i]);

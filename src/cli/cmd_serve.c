@@ -287,7 +287,8 @@ static int default_model_dirs(const serve_args *a, char **dirs) {
         int nc = 0;
         he_error err;
         if (srv_config_load(a->config, &cfgs, &nc, &err) == 0) {
-            for (int i = 0; i < nc; i++) add_dir_of(dirs, &n, cfgs[i].path);
+            for (int i = 0; i < nc; i++)
+                if (cfgs[i].path) add_dir_of(dirs, &n, cfgs[i].path);
             srv_config_free(cfgs, nc);
         }
     }
@@ -316,12 +317,14 @@ static int apply_config(srv_registry *reg, const char *path, bool first, bool ve
     int rc = 0;
     if (first) {
         for (int i = 0; i < n && rc == 0; i++) {
+            if (cfgs[i].route_small) continue; /* a routing name: set below */
             log_info("serve: loading '%s' from %s", cfgs[i].name, cfgs[i].path);
             if (srv_registry_start_put(reg, &cfgs[i], &err)) {
                 log_error("serve: '%s': %s", cfgs[i].name, err.msg);
                 rc = -1;
             }
         }
+        if (rc == 0) srv_registry_set_routes(reg, cfgs, n);
     } else if (srv_registry_reload(reg, cfgs, n, &err)) {
         log_error("serve: reload: %s", err.msg);
         rc = -1;

@@ -132,6 +132,36 @@ static int parse_lora(const conf_pos *p, const char *v, srv_model_config *c) {
     return 0;
 }
 
+/* route = SMALL, LARGE: two served names (checked against the file by check_routes) */
+static int parse_route(const conf_pos *p, const char *v, srv_model_config *c) {
+    const char *comma = strchr(v, ',');
+    if (!comma || strchr(comma + 1, ','))
+        return conf_fail(p, "'route' must be two served names: route = SMALL, LARGE");
+    const char *part[2][2] = {{v, comma}, {comma + 1, v + strlen(v)}};
+    char *names[2];
+    for (int i = 0; i < 2; i++) {
+        const char *a = part[i][0], *b = part[i][1];
+        while (a < b && is_space(*a))
+            a++;
+        while (b > a && is_space(b[-1]))
+            b--;
+        if (a == b || b - a > CONF_MAX_NAME) {
+            if (i) free(names[0]);
+            return conf_fail(p, "'route': the %s served name is empty or too long", i ? "large" : "small");
+        }
+        names[i] = xstrndup(a, (size_t)(b - a));
+    }
+    if (!strcmp(names[0], names[1])) {
+        conf_fail(p, "'route': small and large are the same name '%s'", names[0]);
+        free(names[0]);
+        free(names[1]);
+        return -1;
+    }
+    c->route_small = names[0];
+    c->route_large = names[1];
+    return 0;
+}
+
 static int parse_int(const conf_pos *p, const char *key, const char *v, long lo, long hi,
                      int32_t *out) {
     char *end;
@@ -183,7 +213,9 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "tool_format",
                                        "kv_type",
                                        "reasoning_budget",
-                                       "lora"};
+                                       "lora",
+                                       "route",
+                                       "route_long_prompt"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -192,7 +224,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, "
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
-                         "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget, lora)",
+                         "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget, lora, "
+                         "route, route_long_prompt)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -200,7 +233,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     static const unsigned set_bit[] = {0, SRV_CONF_CTX, 0, 0, 0, 0, SRV_CONF_TEMPERATURE, SRV_CONF_TOP_P,
                                        SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
-                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0};
+                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0};
     _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
@@ -267,6 +300,10 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         return parse_int(p, key, v, 0, 1 << 20, &c->reasoning_budget); /* request.h SRV_MAX_REASONING_BUDGET */
     case 20:
         return parse_lora(p, v, c);
+    case 21:
+        return parse_route(p, v, c);
+    case 22:
+        return parse_int(p, key, v, 0, 1 << 22, &c->route_long_prompt);
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;
@@ -278,6 +315,45 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     }
 }
 
+/* A section is a model (model = PATH) or a routing name (route = SMALL, LARGE, and only
+ * route_long_prompt beside it). */
+static int section_end(conf_pos *p, const srv_model_config *c, unsigned seen, int section_line) {
+    int l = p->line, rc = 0;
+    p->line = section_line;
+    if (c->route_small) {
+        if (seen & ~((1u << 21) | (1u << 22)))
+            rc = conf_fail(p, "section [%s] is a route: only 'route' and 'route_long_prompt' may be set", c->name);
+    } else if (seen & (1u << 22)) {
+        rc = conf_fail(p, "section [%s]: 'route_long_prompt' without 'route'", c->name);
+    } else if (!c->path) {
+        rc = conf_fail(p, "section [%s] has no 'model = PATH' (or 'route = SMALL, LARGE')", c->name);
+    }
+    p->line = l;
+    return rc;
+}
+
+/* Every route names two other sections of the file that are models (no route of routes). */
+static int check_routes(const conf_pos *p, const srv_model_config *cfgs, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!cfgs[i].route_small) continue;
+        const char *t[2] = {cfgs[i].route_small, cfgs[i].route_large};
+        for (int k = 0; k < 2; k++) {
+            int j = 0;
+            while (j < n && strcmp(cfgs[j].name, t[k]))
+                j++;
+            if (j == i)
+                return he_fail(p->err, HE_FORMAT, "%s: route [%s] names itself", p->file, cfgs[i].name);
+            if (j == n)
+                return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is not a served name of this file",
+                               p->file, cfgs[i].name, t[k]);
+            if (cfgs[j].route_small)
+                return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is itself a route", p->file,
+                               cfgs[i].name, t[k]);
+        }
+    }
+    return 0;
+}
+
 void srv_config_free(srv_model_config *cfgs, int n) {
     if (!cfgs) return;
     for (int i = 0; i < n; i++) {
@@ -287,6 +363,8 @@ void srv_config_free(srv_model_config *cfgs, int n) {
         free((char *)cfgs[i].path);
         free((char *)cfgs[i].system_prompt);
         free((char *)cfgs[i].tool_format);
+        free((char *)cfgs[i].route_small);
+        free((char *)cfgs[i].route_large);
     }
     free(cfgs);
 }
@@ -322,13 +400,7 @@ int srv_config_parse(const char *text, size_t len, const char *name, srv_model_c
                 conf_fail(&p, "a section header must end with ']'");
                 goto fail;
             }
-            if (n && !cfgs[n - 1].path) {
-                int l = p.line;
-                p.line = section_line;
-                conf_fail(&p, "section [%s] has no 'model = PATH'", cfgs[n - 1].name);
-                p.line = l;
-                goto fail;
-            }
+            if (n && section_end(&p, &cfgs[n - 1], seen, section_line)) goto fail;
             size_t na = a + 1, nb = b - 1;
             while (na < nb && is_space(text[na]))
                 na++;
@@ -404,15 +476,12 @@ int srv_config_parse(const char *text, size_t len, const char *name, srv_model_c
         free(val);
         if (rc) goto fail;
     }
-    if (n && !cfgs[n - 1].path) {
-        p.line = section_line;
-        conf_fail(&p, "section [%s] has no 'model = PATH'", cfgs[n - 1].name);
-        goto fail;
-    }
+    if (n && section_end(&p, &cfgs[n - 1], seen, section_line)) goto fail;
     if (!n) {
         he_fail(err, HE_FORMAT, "%s: no [served-name] sections", p.file);
         goto fail;
     }
+    if (check_routes(&p, cfgs, n)) goto fail;
     *out = cfgs;
     *n_out = n;
     return 0;
@@ -443,7 +512,7 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
         size_t dl = (size_t)(slash - path) + 1;
         for (int i = 0; i < *n_out; i++) {
             const char *mp = (*out)[i].path;
-            if (mp[0] == '/') continue;
+            if (!mp || mp[0] == '/') continue; /* a route has no path */
             size_t ml = strlen(mp);
             char *full = xmalloc(dl + ml + 1);
             memcpy(full, path, dl);

@@ -130,6 +130,14 @@ void http_metrics_token_gap(srv_http *h, const char *model, double s) {
     pthread_mutex_unlock(&h->mu);
 }
 
+void http_metrics_route(srv_http *h, const char *route, int target, int reason) {
+    if (target < 0 || target > 1 || reason < 0 || reason >= SRV_ROUTE_N_REASONS) return;
+    pthread_mutex_lock(&h->mu);
+    http_model_metrics *m = model_metrics(h, route);
+    if (m) m->routed[target][reason]++;
+    pthread_mutex_unlock(&h->mu);
+}
+
 void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64_t generated) {
     pthread_mutex_lock(&h->mu);
     http_model_metrics *m = model_metrics(h, model);
@@ -232,6 +240,17 @@ static char *metrics_text(srv_http *h, size_t *out_len) {
         label_safe(lab, sizeof lab, h->mm[i].name);
         hist_print(&b, &len, &cap, "hearth_token_latency_seconds", lab, &h->mm[i].tok, tok_buckets);
     }
+    buf_printf(&b, &len, &cap, "# HELP hearth_routed_requests_total Requests a routing name sent on, by target and "
+                               "reason.\n# TYPE hearth_routed_requests_total counter\n");
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        for (int t = 0; t < 2; t++)
+            for (int r = 0; r < SRV_ROUTE_N_REASONS; r++)
+                if (h->mm[i].routed[t][r])
+                    buf_printf(&b, &len, &cap, "hearth_routed_requests_total{route=\"%s\",target=\"%s\",reason=\"%s\"} %llu\n",
+                               lab, srv_route_target_name((srv_route_target)t), srv_route_reason_name((srv_route_reason)r),
+                               (unsigned long long)h->mm[i].routed[t][r]);
+    }
     pthread_mutex_unlock(&h->mu);
     buf_printf(&b, &len, &cap, "# HELP hearth_queue_depth Jobs waiting for a slot.\n# TYPE hearth_queue_depth gauge\n");
     srv_model_stats *st = xcalloc((size_t)n_names + 1, sizeof *st);
@@ -284,6 +303,7 @@ enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *b
     if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
     if (status == 429 || status == 503) MHD_add_response_header(r, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    if (q->route_hdr[0]) MHD_add_response_header(r, "X-Hearth-Route", q->route_hdr);
     add_common_headers(q->h, r);
     q->status = status;
     enum MHD_Result rc = MHD_queue_response(q->conn, (unsigned)status, r);
@@ -358,6 +378,7 @@ enum MHD_Result http_respond_stream(http_req *q, MHD_ContentReaderCallback cb, v
     MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    if (q->route_hdr[0]) MHD_add_response_header(r, "X-Hearth-Route", q->route_hdr);
     add_common_headers(q->h, r);
     q->status = 200;
     enum MHD_Result rc = MHD_queue_response(q->conn, 200, r);

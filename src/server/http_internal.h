@@ -12,6 +12,7 @@
 
 #include "server/http.h"
 #include "server/request.h"
+#include "server/route.h"
 #include "server/sched.h"
 #include "server/webui.h"
 
@@ -30,6 +31,7 @@ typedef struct {
     char name[128];
     uint64_t prompt_tokens, generated_tokens, requests;
     http_hist ttft, tok;
+    uint64_t routed[2][SRV_ROUTE_N_REASONS]; /* a routing name: requests by target and reason */
 } http_model_metrics;
 
 struct srv_http {
@@ -103,7 +105,10 @@ typedef struct {
     double load_seconds;      /* store mode: the load this request waited for (load_duration) */
     bool admin;        /* sent the admin credential (X-Hearth-Admin) */
     const srv_webui_asset *ui; /* the UI file this GET asks for, or NULL (webui.h) */
+    char route_hdr[48];        /* X-Hearth-Route value when a routing name answered, else "" */
 } http_req;
+
+#define CONF_ROUTE_NAME_CAP 160 /* > the config's longest served name (128) */
 
 double http_now(void);
 json_t *http_json_text(const char *s, size_t n);
@@ -123,6 +128,8 @@ enum MHD_Result http_error_nomem(http_req *q);
 void http_metrics_ttft(srv_http *h, const char *model, double s);
 void http_metrics_token_gap(srv_http *h, const char *model, double s);
 void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64_t generated);
+/* One request a routing name sent to target (srv_route_target) for reason (srv_route_reason). */
+void http_metrics_route(srv_http *h, const char *route, int target, int reason);
 
 /* routes.c */
 /* The model serving name (a counted reference), trying Ollama's ":latest" both ways. */

@@ -8,6 +8,7 @@
  * at most one extra model is loading at a time; the registry lock (mu) is never held during a
  * load, only for the pointer switch, so lookups (every request) never wait for one. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,13 +22,77 @@ typedef struct {
     srv_model *m;
 } reg_entry;
 
+typedef struct {
+    char *name, *small, *large;
+    int32_t long_prompt;
+} reg_route;
+
 struct srv_registry {
     pthread_mutex_t mu, swap_mu;
     reg_entry *e;
     int n, cap;
     srv_smoke_fn smoke;
     void *smoke_user;
+    reg_route *routes; /* routing names (under mu); replaced whole by srv_registry_set_routes */
+    int n_routes;
 };
+
+static void routes_free(reg_route *rt, int n) {
+    for (int i = 0; i < n; i++) {
+        free(rt[i].name);
+        free(rt[i].small);
+        free(rt[i].large);
+    }
+    free(rt);
+}
+
+void srv_registry_set_routes(srv_registry *r, const srv_model_config *cfgs, int n) {
+    int k = 0;
+    reg_route *rt = xcalloc((size_t)n + 1, sizeof *rt);
+    for (int i = 0; i < n; i++) {
+        if (!cfgs[i].route_small || !cfgs[i].route_large) continue;
+        rt[k].name = xstrdup(cfgs[i].name);
+        rt[k].small = xstrdup(cfgs[i].route_small);
+        rt[k].large = xstrdup(cfgs[i].route_large);
+        rt[k].long_prompt = cfgs[i].route_long_prompt;
+        log_info("serve: route '%s' -> small '%s', large '%s' (long prompt > %d tokens)", rt[k].name, rt[k].small,
+                 rt[k].large, rt[k].long_prompt);
+        k++;
+    }
+    pthread_mutex_lock(&r->mu);
+    reg_route *old = r->routes;
+    int n_old = r->n_routes;
+    r->routes = rt;
+    r->n_routes = k;
+    pthread_mutex_unlock(&r->mu);
+    routes_free(old, n_old);
+}
+
+int srv_registry_route(srv_registry *r, const char *name, char *small, char *large, size_t cap,
+                       int32_t *long_prompt) {
+    int found = 0;
+    if (!name) return 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n_routes && !found; i++)
+        if (!strcmp(r->routes[i].name, name)) {
+            snprintf(small, cap, "%s", r->routes[i].small);
+            snprintf(large, cap, "%s", r->routes[i].large);
+            *long_prompt = r->routes[i].long_prompt;
+            found = 1;
+        }
+    pthread_mutex_unlock(&r->mu);
+    return found;
+}
+
+char **srv_registry_route_names(srv_registry *r, int *n) {
+    pthread_mutex_lock(&r->mu);
+    char **names = xcalloc((size_t)r->n_routes + 1, sizeof *names);
+    for (int i = 0; i < r->n_routes; i++)
+        names[i] = xstrdup(r->routes[i].name);
+    *n = r->n_routes;
+    pthread_mutex_unlock(&r->mu);
+    return names;
+}
 
 srv_registry *srv_registry_new(void) {
     srv_registry *r = xcalloc(1, sizeof *r);
@@ -43,6 +108,7 @@ void srv_registry_free(srv_registry *r) {
         free(r->e[i].name);
     }
     free(r->e);
+    routes_free(r->routes, r->n_routes);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->swap_mu);
     free(r);
@@ -226,11 +292,12 @@ int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he
     for (int i = 0; i < nn; i++) {
         bool listed = false;
         for (int k = 0; k < n && !listed; k++)
-            listed = cfgs[k].name && !strcmp(cfgs[k].name, names[i]);
+            listed = cfgs[k].name && !cfgs[k].route_small && !strcmp(cfgs[k].name, names[i]);
         if (!listed) srv_registry_remove(r, names[i]);
     }
     srv_names_free(names, nn);
     for (int k = 0; k < n; k++) {
+        if (cfgs[k].route_small) continue; /* a routing name: srv_registry_set_routes below */
         srv_model *cur = srv_registry_acquire(r, cfgs[k].name);
         /* compare against the config as given, not as resolved (n_ctx 0 -> the model's) */
         bool same = cur && srv_model_config_same(srv_model_config_requested(cur), &cfgs[k]);
@@ -241,6 +308,7 @@ int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he
             if (!failed++) first = e;
         }
     }
+    srv_registry_set_routes(r, cfgs, n);
     pthread_mutex_unlock(&r->swap_mu);
     if (failed) {
         he_fail(err, first.code,

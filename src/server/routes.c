@@ -32,6 +32,7 @@
 #include "server/chat.h"
 #include "server/http_internal.h"
 #include "server/responses.h"
+#include "server/route.h"
 
 #define WAIT_MS 200
 
@@ -1018,11 +1019,100 @@ static enum MHD_Result ollama_load_reply(http_req *q, const srv_request *r, cons
     return http_respond_json(q, 200, o);
 }
 
+/* ---- routing served names (route.h; docs/SERVER.md "Routing") ---- */
+
+/* Bytes of prompt text a request carries: message contents (strings or text parts), a
+ * generate/completion prompt and system. */
+static size_t prompt_chars(const srv_request *r) {
+    size_t n = (r->prompt ? strlen(r->prompt) : 0) + (r->system ? strlen(r->system) : 0);
+    size_t i;
+    json_t *msg;
+    json_array_foreach(r->messages, i, msg) {
+        json_t *c = json_object_get(msg, "content");
+        if (json_is_string(c)) n += json_string_length(c);
+        size_t k;
+        json_t *part;
+        json_array_foreach(c, k, part) {
+            json_t *t = json_object_get(part, "text");
+            if (json_is_string(t)) n += json_string_length(t);
+        }
+    }
+    return n;
+}
+
+/* Usable now: served, a generator, and its queue not full (a full one would answer 429). */
+static bool route_usable(srv_model *m) {
+    if (!m || srv_model_kind_of(m) != SRV_MODEL_GENERATOR) return false;
+    srv_model_stats st;
+    srv_model_stats_get(m, &st);
+    return !(st.slots_busy >= st.slots_total && st.queue_depth >= srv_model_config_of(m)->max_queue);
+}
+
+/* When r->model is a routing name: picks the target by the rules, falls back to the other when
+ * the chosen one is unusable, renames r->model to the name that answers, and sets the
+ * X-Hearth-Route header. Returns 0 (not a route, nothing done), 1 with *out set, or -1 with
+ * *res the error answer. */
+static int route_resolve(http_req *q, srv_request *r, srv_model **out, enum MHD_Result *res) {
+    char name[2][CONF_ROUTE_NAME_CAP];
+    int32_t long_prompt = 0;
+    if (!srv_registry_route(q->h->reg, r->model, name[0], name[1], sizeof name[0], &long_prompt)) return 0;
+    srv_route_facts f = {.hint = -1,
+                         .tools = r->tools && json_array_size(r->tools) > 0,
+                         .json_schema = r->format == SRV_FMT_JSON_SCHEMA,
+                         .prompt_chars = prompt_chars(r),
+                         .long_prompt = long_prompt};
+    json_t *body = json_loadb(q->body ? q->body : "", q->len, 0, NULL);
+    json_t *hint = json_object_get(json_object_get(body, "hearth"), "route");
+    if (hint) {
+        srv_route_target t;
+        if (srv_route_target_from_name(json_string_value(hint), &t)) {
+            json_decref(body);
+            *res = http_error(q, 400, "hearth.route", "invalid_value",
+                              "Invalid value for 'hearth.route': expected \"small\" or \"large\".");
+            return -1;
+        }
+        f.hint = (int)t;
+    }
+    json_decref(body);
+    srv_route_reason why;
+    srv_route_target t = srv_route_pick(&f, &why);
+    srv_model *m = http_acquire(q->h, name[t]);
+    if (!route_usable(m)) {
+        srv_model *other = http_acquire(q->h, name[!t]);
+        if (route_usable(other) || (!m && other)) {
+            srv_model_release(m);
+            m = other;
+            t = !t;
+            why = SRV_ROUTE_FALLBACK;
+        } else {
+            srv_model_release(other);
+        }
+    }
+    if (!m) {
+        *res = http_error(q, 503, "model", "route_unavailable",
+                          "Neither model behind the route '%s' ('%s', '%s') is available.", r->model, name[0], name[1]);
+        return -1;
+    }
+    http_metrics_route(q->h, r->model, (int)t, (int)why);
+    snprintf(q->route_hdr, sizeof q->route_hdr, "%s (%s)", srv_route_target_name(t), srv_route_reason_name(why));
+    free(r->model);
+    r->model = xstrdup(name[t]);
+    *out = m;
+    return 1;
+}
+
 enum MHD_Result route_generate(http_req *q, srv_api api) {
     srv_request r;
     srv_req_error e;
     if (srv_request_parse(api, q->body ? q->body : "", q->len, &r, &e)) return http_req_error(q, &e);
-    srv_model *m = http_acquire(q->h, r.model);
+    srv_model *m = NULL;
+    enum MHD_Result rres;
+    int routed = route_resolve(q, &r, &m, &rres);
+    if (routed < 0) {
+        srv_request_free(&r);
+        return rres;
+    }
+    if (!routed) m = http_acquire(q->h, r.model);
     if (!m) {
         enum MHD_Result res;
         /* store mode: a stored model is loaded first (routes_manage.c), then this runs again */
@@ -1348,6 +1438,11 @@ enum MHD_Result route_models(http_req *q, const char *id) {
         json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", names[i], "object", "model", "created",
                                               (json_int_t)created, "owned_by", "hearth"));
     }
+    srv_names_free(names, n);
+    names = srv_registry_route_names(h->reg, &n); /* routing names: no file of their own */
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", names[i], "object", "model", "created",
+                                              (json_int_t)0, "owned_by", "hearth"));
     srv_names_free(names, n);
     http_store_list_models(h, data); /* store mode: the stored models not loaded yet */
     return http_respond_json(q, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));

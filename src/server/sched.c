@@ -159,7 +159,8 @@ srv_model_config srv_model_config_default(void) {
                               .sampling = sample_params_default(),
                               .system_prompt = NULL,
                               .n_batch = 0,
-                              .reasoning_budget = -1};
+                              .reasoning_budget = -1,
+                              .route_long_prompt = 1024};
 }
 
 /* ---- Jobs: free and events (called with mu held unless said) ---- */

@@ -52,6 +52,11 @@ typedef struct {
     int32_t n_lora;
     const char *lora_path[SRV_MAX_LORA];
     float lora_scale[SRV_MAX_LORA];
+    /* A routing served name (route = SMALL, LARGE; docs/SERVER.md "Routing"): no model of its
+     * own (path NULL); each request goes to one of two other served names (server/route.h).
+     * route_long_prompt: estimated prompt tokens above which the large one answers. */
+    const char *route_small, *route_large;
+    int32_t route_long_prompt;
 } srv_model_config;
 
 /* Bits of srv_model_config.set. */
@@ -238,6 +243,14 @@ int srv_registry_remove(srv_registry *r, const char *name);
  * its old model (if any); the others still apply. Returns 0, or -1 with err describing the
  * first failure (and how many failed). */
 int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err);
+/* Routing served names (server/route.h): makes the registry route exactly the cfgs that have
+ * route_small set (the others are ignored here; srv_registry_reload calls it too). */
+void srv_registry_set_routes(srv_registry *r, const srv_model_config *cfgs, int n);
+/* When name is a routing name: 1 with small/large copied (caps bytes each) and long_prompt. */
+int srv_registry_route(srv_registry *r, const char *name, char *small, char *large, size_t cap,
+                       int32_t *long_prompt);
+/* Routing names, for /v1/models (free with srv_names_free). */
+char **srv_registry_route_names(srv_registry *r, int *n);
 /* True when two configs would serve the same thing (every field and string equal). */
 bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b);
 

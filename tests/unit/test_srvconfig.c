@@ -202,3 +202,52 @@ Test(srvconfig, reasoning_budget) {
     srv_config_free(c, n);
     expect_error("[a]\nmodel = x\nreasoning_budget = -3\n", 3, "'reasoning_budget' must be an integer in [0, 1048576]");
 }
+
+/* Routing served names (docs/SERVER.md "Routing"): route = SMALL, LARGE. */
+Test(srvconfig, route) {
+    const char *text = "[tiny]\nmodel = /m/tiny.gguf\n"
+                       "[big]\nmodel = /m/big.gguf\n"
+                       "[auto]\nroute =  tiny ,big \nroute_long_prompt = 200\n"
+                       "[auto2]\nroute = big, tiny\n";
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(parse(text, &c, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 4);
+    cr_assert_null(c[2].path);
+    cr_assert_str_eq(c[2].route_small, "tiny");
+    cr_assert_str_eq(c[2].route_large, "big");
+    cr_assert_eq(c[2].route_long_prompt, 200);
+    cr_assert_str_eq(c[3].route_small, "big");
+    cr_assert_eq(c[3].route_long_prompt, 1024, "the default");
+    cr_assert_null(c[0].route_small);
+    srv_config_free(c, n);
+}
+
+Test(srvconfig, route_errors) {
+    const char *models = "[tiny]\nmodel = a\n[big]\nmodel = b\n";
+    static const char *const bad[][2] = {
+        {"[r]\nroute = tiny, nope\n", "names 'nope', which is not a served name"},
+        {"[r]\nroute = r, big\n", "route [r] names itself"},
+        {"[r]\nroute = tiny, big\n[s]\nroute = r, big\n", "which is itself a route"},
+        {"[r]\nroute = tiny\n", "must be two served names"},
+        {"[r]\nroute = tiny, big, x\n", "must be two served names"},
+        {"[r]\nroute = , big\n", "small served name is empty"},
+        {"[r]\nroute = big, big\n", "the same name"},
+        {"[r]\nroute = tiny, big\nmodel = c\n", "is a route: only"},
+        {"[r]\nroute = tiny, big\nctx = 5\n", "is a route: only"},
+        {"[r]\nmodel = c\nroute_long_prompt = 5\n", "without 'route'"},
+        {"[r]\nroute = tiny, big\nroute_long_prompt = -1\n", "'route_long_prompt' must be"},
+        {"[r]\nroute = tiny, big\nroute = tiny, big\n", "given twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%s%s", models, bad[i][0]);
+        srv_model_config *c = (srv_model_config *)1;
+        int n = 5;
+        he_error err = {0};
+        cr_assert_eq(parse(text, &c, &n, &err), -1, "accepted: %s", bad[i][0]);
+        cr_assert_null(c);
+        cr_assert(strstr(err.msg, bad[i][1]), "%s: got '%s'", bad[i][0], err.msg);
+    }
+}
