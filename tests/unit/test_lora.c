@@ -46,7 +46,7 @@ static int32_t add_ok(hearth_model *m, const char *path) {
     return id;
 }
 
-static hearth_ctx *ctx_ok(const hearth_model *m, int n_seq) {
+static hearth_ctx *lora_ctx(const hearth_model *m, int n_seq) {
     hearth_ctx_params p = hearth_ctx_params_default();
     p.n_ctx = 512;
     p.n_seq = n_seq;
@@ -60,9 +60,9 @@ static hearth_ctx *ctx_ok(const hearth_model *m, int n_seq) {
 
 /* Last-token log-probs of ids decoded into sequence 0 of a fresh context with adapter 0 (when
  * the model has one) at scale. */
-static void next_logprobs(const hearth_model *m, float scale, const int32_t *ids, int n,
+static void lora_next_logprobs(const hearth_model *m, float scale, const int32_t *ids, int n,
                           double *lp) {
-    hearth_ctx *c = ctx_ok(m, 1);
+    hearth_ctx *c = lora_ctx(m, 1);
     he_error err = {0};
     if (hearth_model_n_lora(m) > 0) cr_assert_eq(hearth_ctx_set_lora(c, 0, 0, scale, &err), 0);
     hearth_batch b;
@@ -136,7 +136,7 @@ Test(lora, matches_llama_server_with_and_without_adapter) {
                 int32_t ids[128];
                 for (int i = 0; i < n; i++)
                     ids[i] = (int32_t)json_integer_value(json_array_get(ja, (size_t)i));
-                next_logprobs(m, scale, ids, n, lp);
+                lora_next_logprobs(m, scale, ids, n, lp);
                 json_t *top = json_object_get(cs, "top5");
                 cr_assert_eq(json_array_size(top), 5);
                 for (size_t k = 0; k < 5; k++) {
@@ -199,7 +199,7 @@ Test(lora, batch_of_mixed_adapters_equals_single_sequences) {
     hearth_batch b;
     hearth_batch_init(&b, 64);
     for (int s = 0; s < 3; s++) {
-        hearth_ctx *c = ctx_ok(m, 1);
+        hearth_ctx *c = lora_ctx(m, 1);
         for (int a = 0; a < 2; a++)
             cr_assert_eq(hearth_ctx_set_lora(c, a, 0, sc[s][a], &err), 0);
         hearth_batch_clear(&b);
@@ -214,7 +214,7 @@ Test(lora, batch_of_mixed_adapters_equals_single_sequences) {
         hearth_ctx_free(c);
     }
     /* all three in one context, prompts in one batch, then one decode step together */
-    hearth_ctx *c = ctx_ok(m, 3);
+    hearth_ctx *c = lora_ctx(m, 3);
     for (int s = 0; s < 3; s++)
         for (int a = 0; a < 2; a++)
             cr_assert_eq(hearth_ctx_set_lora(c, a, s, sc[s][a], &err), 0);
@@ -235,7 +235,7 @@ Test(lora, batch_of_mixed_adapters_equals_single_sequences) {
                          (size_t)nv * sizeof(float), "decode logits of seq %d differ", s);
     hearth_ctx_free(c);
     /* seq 2 (no adapter) equals the bare model; seq 0 and 1 differ from it */
-    hearth_ctx *cb = ctx_ok(bare, 1);
+    hearth_ctx *cb = lora_ctx(bare, 1);
     hearth_batch_clear(&b);
     for (int j = 0; j < n; j++)
         hearth_batch_add(&b, ids[j], j, 0, j == n - 1);
@@ -341,7 +341,7 @@ Test(lora, refuses_malformed_adapters) {
     /* scales: bad ids and non-finite values */
     make_lora(lora, sizeof lora, base, "scales", 4, 1);
     add_ok(m, lora);
-    hearth_ctx *c = ctx_ok(m, 2);
+    hearth_ctx *c = lora_ctx(m, 2);
     cr_expect_neq(hearth_ctx_set_lora(c, 1, 0, 1.0f, &err), 0);
     cr_expect_neq(hearth_ctx_set_lora(c, 0, 2, 1.0f, &err), 0);
     cr_expect_neq(hearth_ctx_set_lora(c, 0, 0, NAN, &err), 0);
@@ -377,7 +377,7 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
     hearth_batch b;
     hearth_batch_init(&b, 16);
     for (int i = 0; i < 3; i++) {
-        cs[i] = ctx_ok(ms[i], 1);
+        cs[i] = lora_ctx(ms[i], 1);
         if (i == 0) cr_assert_eq(hearth_ctx_set_lora(cs[0], 0, 0, 0.5f, &err), 0);
         hearth_batch_clear(&b);
         for (int j = 0; j < n; j++)
