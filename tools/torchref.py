@@ -1,5 +1,6 @@
 """torchref.py — what the PyTorch references in tools/ (qwen3moe_reference.py,
-gptoss_reference.py) share: a minimal GGUF v3 reader (metadata and F32 tensors, as torch
+gptoss_reference.py, gemma3_reference.py) share: a minimal GGUF v3 reader (metadata and F32
+tensors, Q8_0 ones dequantized, as torch
 tensors in the Hugging Face layout: llama.cpp's converter does not permute Q/K for these
 architectures) and the RMS norm of the HF modeling code. Needs Debian's python3-torch and
 python3-numpy."""
@@ -9,7 +10,8 @@ import numpy as np
 import torch
 
 
-def read_gguf(path):
+def read_gguf(path, types=None):
+    """types: a dict that receives each tensor's GGML type number, when given."""
     data = open(path, "rb").read()
     off = 0
 
@@ -58,10 +60,20 @@ def read_gguf(path):
     base = (off + align - 1) // align * align
     tensors = {}
     for name, ne, typ, toff in infos:
-        assert typ == 0, f"{name}: only F32 tensors are read"
         count = int(np.prod(ne))
-        a = np.frombuffer(data, np.float32, count, base + toff)
+        if typ == 0:
+            a = np.frombuffer(data, np.float32, count, base + toff)
+        elif typ == 8:  # Q8_0: blocks of an f16 scale and 32 int8 values, dequantized
+            nb = count // 32
+            blk = np.frombuffer(data, np.uint8, nb * 34, base + toff).reshape(nb, 34)
+            d = blk[:, :2].copy().view(np.float16).astype(np.float32)
+            q = blk[:, 2:].copy().view(np.int8).astype(np.float32)
+            a = (q * d).reshape(count)
+        else:
+            raise ValueError(f"{name}: only F32 and Q8_0 tensors are read (type {typ})")
         tensors[name] = torch.from_numpy(a.reshape(list(reversed(ne))).copy())
+        if types is not None:
+            types[name] = typ
     return meta, tensors
 
 
@@ -69,3 +81,17 @@ def rms_norm(x, w, eps):
     x32 = x.to(torch.float32)
     var = x32.pow(2).mean(-1, keepdim=True)
     return w * (x32 * torch.rsqrt(var + eps))
+
+
+def q8_0_round(x):
+    """x (..., n), n a multiple of 32, rounded as ggml's CPU backend quantizes a matmul's input
+    for Q8_0 weights (quantize_row_q8_0: per block of 32, d = max|x| / 127 stored as f16,
+    q = round(x / d)), returned dequantized: what a Q8_0 file's matmul multiplies."""
+    shape = x.shape
+    b = x.reshape(-1, 32).to(torch.float32)
+    amax = b.abs().amax(dim=1, keepdim=True)
+    d = amax / 127.0
+    inv = torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
+    q = torch.round(b * inv)  # ggml: roundf (half away from zero); ties are measure-zero here
+    d16 = d.to(torch.float16).to(torch.float32)
+    return (q * d16).reshape(shape)

@@ -1,6 +1,6 @@
 /* arch.c — the architectures hearth runs, as a table of their differences: the layer function
  * that composes forward.c's blocks, and the attention details.
- * Everything not listed here (GQA, SwiGLU, RMS norm, tied embeddings, Llama-3 RoPE scaling, the
+ * Everything not listed here (GQA, SwiGLU, RMS norm, tied embeddings, RoPE scaling, the
  * expert counts and sizes) is
  * shared by all of them and decided by the file's metadata and tensors, not by the name. */
 #include <string.h>
@@ -29,6 +29,10 @@ static const hearth_arch archs[] = {
      * converter stores its norm weights with Gemma's +1 already added, so plain RMS norms */
     {.name = "gemma2", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = false,
      .ffn_gelu = true, .post_norms = true, .read_hparams = hearth_read_gemma2},
+    /* Gemma 3 (text): Gemma 2's layer with Q/K norms and no soft-capping; five local
+     * (sliding-window, own RoPE base) layers to one global (scaled RoPE) layer */
+    {.name = "gemma3", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = true,
+     .ffn_gelu = true, .post_norms = true, .read_hparams = hearth_read_gemma3},
     /* Phi-3 / Phi-3.5 mini and medium: fused QKV and gate-up tensors, Q scaled after RoPE,
      * every layer with the sliding window */
     {.name = "phi3", .layer = hearth_layer_prenorm, .rope_neox = true, .qkv_bias = false, .qk_norm = false,
@@ -51,5 +55,5 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
 }
 
 const char *hearth_arch_names(void) {
-    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, phi3, gpt-oss, bert, nomic-bert";
+    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, gemma3, phi3, gpt-oss, bert, nomic-bert";
 }

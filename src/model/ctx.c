@@ -151,6 +151,7 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
         if (!c->moe_sel || !c->moe_list || !c->moe_count) ok = false;
     }
     c->rope_cs = fbuf(B * (size_t)hp->n_rot, &ok);
+    if (m->rope_swa.div) c->rope_cs_swa = fbuf(B * (size_t)hp->n_rot, &ok);
     c->out_x = fbuf((size_t)p.n_outputs * E, &ok);
     c->logits = fbuf((size_t)p.n_outputs * (size_t)hp->n_vocab, &ok);
     c->f16 = tensor_traits_of(TENSOR_TYPE_F16);
@@ -206,6 +207,7 @@ void hearth_ctx_free(hearth_ctx *c) {
     free(c->moe_y);
     free(c->moe_gate);
     free(c->rope_cs);
+    free(c->rope_cs_swa);
     hearth_attention_free(c);
     free(c->out_x);
     free(c->logits);

@@ -18,7 +18,11 @@
  * (attention.c), and its own MoE block (routing and expert functions for moe_experts).
  * Gemma 2's other differences are hyperparameters the blocks read: embeddings times
  * embd_scale, Q times q_scale after RoPE, attention soft-capping and sliding-window layers
- * (attention.c), final logit soft-capping.
+ * (attention.c), final logit soft-capping. Gemma 3 is the same layer with the Q/K norms and no
+ * attention soft-cap; its local (sliding-window) layers rotate with their own RoPE table
+ * (rope_cs_swa: another base, unscaled), its global ones with the model's (linear scaling).
+ * RoPE tables (rope_angles) carry the scalings: Llama-3 / LongRoPE divisors, linear, YaRN,
+ * the attention factor; Phi-3's LongRoPE table is chosen per context (ctx_rope).
  * The last layer runs attention and FFN only for the entries that ask for logits (all entries'
  * K and V are stored): select_output_rows compacts them to the front.
  * Matmuls process all rows at once (each weight read once per batch); attention (attention.c)
@@ -136,7 +140,7 @@ static void attn_qkv(hearth_fwd *f, const hearth_layer *L, int l) {
             for (int h = 0; h < hp->n_head_kv; h++)
                 op_rmsnorm(k + h * hdk, k + h * hdk, L->k_norm.data, hdk, hp->eps);
         }
-        const float *cs = c->rope_cs + (size_t)t * n_rot;
+        const float *cs = (L->rope_swa ? c->rope_cs_swa : c->rope_cs) + (size_t)t * n_rot;
         op_rope(q, hp->n_head, hdk, cs, n_rot, neox);
         op_rope(k, hp->n_head_kv, hdk, cs, n_rot, neox);
         if (hp->q_scale != 0.0f)
@@ -480,23 +484,39 @@ void hearth_layer_prenorm(hearth_fwd *f, const hearth_layer *L, int l) {
 
 /* ---- The pass ---- */
 
+/* cos/sin of one position's angles with RoPE table r (ggml's computation for its scaling). */
+static void rope_angles(const hearth_rope *r, float *cs, int32_t pos, int n_rot) {
+    if (r->yarn)
+        op_rope_angles_yarn(cs, pos, r->theta_scale, r->div, n_rot, r->freq_scale, r->corr0,
+                            r->corr1, r->mscale);
+    else if (r->freq_scale != 1.0f || r->mscale != 1.0f)
+        op_rope_angles_linear(cs, pos, r->theta_scale, r->div, n_rot, r->freq_scale, r->mscale);
+    else
+        op_rope_angles(cs, pos, r->theta_scale, r->div, n_rot);
+}
+
+/* The RoPE table of a context: Phi-3 LongRoPE's long factors when the context has more cells
+ * than the original context length (llama.cpp's choice, made once per context; hearth's cells
+ * are shared, so one sequence can use them all), otherwise the model's table. */
+static const hearth_rope *ctx_rope(const hearth_ctx *c) {
+    const hearth_model *m = c->m;
+    return m->rope_long.div && c->p.n_ctx > m->rope_orig_ctx ? &m->rope_long : &m->rope;
+}
+
 void hearth_forward(hearth_ctx *c, const hearth_batch *b) {
     const hearth_model *m = c->m;
     const hearth_hparams *hp = &m->hp;
     const int n = b->n_tokens, E = hp->n_embd, n_rot = hp->n_rot;
+    const hearth_rope *rope = ctx_rope(c);
 
     for (int t = 0; t < n; t++) {
         embed(m, c->x + (size_t)t * E, b->token[t]);
         if (hp->embd_scale != 0.0f)
             for (int i = 0; i < E; i++)
                 c->x[(size_t)t * E + i] *= hp->embd_scale;
-        if (m->yarn_freq_scale != 0.0f)
-            op_rope_angles_yarn(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
-                                m->rope_div, n_rot, m->yarn_freq_scale, m->yarn_corr0,
-                                m->yarn_corr1, m->yarn_mscale);
-        else
-            op_rope_angles(c->rope_cs + (size_t)t * n_rot, b->pos[t], m->rope_theta_scale,
-                           m->rope_div, n_rot);
+        rope_angles(rope, c->rope_cs + (size_t)t * n_rot, b->pos[t], n_rot);
+        if (c->rope_cs_swa)
+            rope_angles(&m->rope_swa, c->rope_cs_swa + (size_t)t * n_rot, b->pos[t], n_rot);
     }
 
     hearth_fwd f = {.c = c, .b = b, .n = n, .rows = n, .row_of = NULL};

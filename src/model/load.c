@@ -193,34 +193,72 @@ static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot_beta, float b
 }
 
 /* YaRN (Qwen 2.5 at 128K), as llama.cpp sets it up: rope.scaling.factor (freq_scale = 1 /
- * factor), rope.scaling.original_context_length (default context_length),
- * rope.scaling.attn_factor (default 1), extrapolation mix 1, beta_fast 32 and beta_slow 1 (its
- * defaults; not in the GGUF). The corrections dims are ggml's (floor/ceil, clamped). */
+ * factor), rope.scaling.original_context_length (default context_length), the attention
+ * factor (m->rope.mscale, read by rope_setup), extrapolation mix 1, beta_fast 32 and beta_slow
+ * 1 (its defaults; not in the GGUF). The corrections dims are ggml's (floor/ceil, clamped). */
 static int yarn_setup(hearth_model *m, kv_reader *r) {
     hearth_hparams *hp = &m->hp;
-    float factor, attn_factor;
-    int32_t orig;
-    if (read_float(r, "rope.scaling.factor", (double)NAN, 1.0, 1024.0, &factor) ||
-        read_int(r, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24, &orig) ||
-        read_float(r, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &attn_factor))
-        return -1;
+    float factor;
+    if (read_float(r, "rope.scaling.factor", (double)NAN, 1.0, 1024.0, &factor)) return -1;
     if (key_present(r, "rope.scaling.yarn_log_multiplier"))
         return refuse_key(r, "rope.scaling.yarn_log_multiplier", "a YaRN log multiplier");
     const float beta_fast = 32.0f, beta_slow = 1.0f;
+    const int32_t orig = m->rope_orig_ctx;
     float start = floorf(yarn_corr_dim(hp->n_rot, orig, beta_fast, hp->rope_base));
     float end = ceilf(yarn_corr_dim(hp->n_rot, orig, beta_slow, hp->rope_base));
-    m->yarn_corr0 = fmaxf(0.0f, start);
-    m->yarn_corr1 = fminf((float)(hp->n_rot - 1), end);
-    m->yarn_freq_scale = 1.0f / factor;
-    m->yarn_mscale = attn_factor;
+    m->rope.yarn = true;
+    m->rope.corr0 = fmaxf(0.0f, start);
+    m->rope.corr1 = fminf((float)(hp->n_rot - 1), end);
+    m->rope.freq_scale = 1.0f / factor;
     return 0;
 }
 
-/* RoPE inverse frequencies, with Llama-3 scaling from the rope_freqs tensor (divisors, as
- * llama.cpp's converter stores them) or from rope.scaling.* metadata. */
+/* Phi-3 LongRoPE, as llama.cpp's converter stores it: rope_factors_short.weight and
+ * rope_factors_long.weight (f32 [n_rot/2], per-frequency divisors of the angle), the long ones
+ * for contexts above rope.scaling.original_context_length (hearth_forward chooses), and
+ * rope.scaling.attn_factor on cos and sin in both (already in m->rope.mscale). */
+static int longrope_setup(hearth_model *m, const gguf_tensor *fs, const gguf_tensor *fl,
+                          he_error *err) {
+    const int half = m->hp.n_rot / 2;
+    const char *names[2] = {"rope_factors_short.weight", "rope_factors_long.weight"};
+    const gguf_tensor *ts[2] = {fs, fl};
+    if (strcmp(m->arch->name, "phi3"))
+        return he_fail(err, HE_UNSUPPORTED,
+                       "model: tensor '%s': LongRoPE factors are supported for phi3 only",
+                       fs ? names[0] : names[1]);
+    if (!fs || !fl)
+        return he_fail(err, HE_FORMAT, "model: tensor '%s' is missing (LongRoPE needs both)",
+                       fs ? names[1] : names[0]);
+    m->rope_div_long = xmalloc((size_t)half * sizeof(float));
+    float *dst[2] = {m->rope_div, m->rope_div_long};
+    for (int k = 0; k < 2; k++) {
+        const gguf_tensor *t = ts[k];
+        if (t->type != TENSOR_TYPE_F32 || t->ne[0] != half || t->ne[1] != 1 || t->ne[2] != 1 ||
+            t->ne[3] != 1)
+            return he_fail(err, HE_FORMAT, "model: tensor '%s': expected f32 [%d]", names[k],
+                           half);
+        for (int i = 0; i < half; i++) {
+            float v;
+            memcpy(&v, (const float *)t->data + i, sizeof v);
+            if (!(v > 0.0f) || !isfinite(v))
+                return he_fail(err, HE_FORMAT,
+                               "model: tensor '%s': element %d = %g is not a positive factor",
+                               names[k], i, (double)v);
+            dst[k][i] = v;
+        }
+    }
+    m->rope_long = m->rope;
+    m->rope_long.div = m->rope_div_long;
+    return 0;
+}
+
+/* RoPE tables: the angle step and divisors of m->rope, with Llama-3 scaling from the rope_freqs
+ * tensor (divisors, as llama.cpp's converter stores them) or from rope.scaling.* metadata,
+ * linear or YaRN scaling, Phi-3's LongRoPE factors; Gemma 3's local-layer table. */
 static int rope_setup(hearth_model *m, he_error *err) {
     hearth_hparams *hp = &m->hp;
     int half = hp->n_rot / 2;
+    kv_reader r = {m->file, m->arch->name, err};
     m->inv_freq = xmalloc((size_t)half * sizeof(float));
     m->rope_div = xmalloc((size_t)half * sizeof(float));
     for (int i = 0; i < half; i++) {
@@ -228,9 +266,31 @@ static int rope_setup(hearth_model *m, he_error *err) {
         m->rope_div[i] = 1.0f;
     }
     m->rope_theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    m->rope = (hearth_rope){.theta_scale = m->rope_theta_scale, .div = m->rope_div,
+                            .freq_scale = 1.0f, .mscale = 1.0f};
+    /* llama.cpp multiplies every architecture's cos and sin by rope.scaling.attn_factor */
+    if (read_float(&r, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &m->rope.mscale) ||
+        read_int(&r, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24,
+                 &m->rope_orig_ctx))
+        return -1;
+    if (hp->swa_rope_base > 0.0f) {
+        m->rope_div_ones = xmalloc((size_t)half * sizeof(float));
+        for (int i = 0; i < half; i++)
+            m->rope_div_ones[i] = 1.0f;
+        m->rope_swa = (hearth_rope){.theta_scale = powf(hp->swa_rope_base, -2.0f / (float)hp->n_rot),
+                                    .div = m->rope_div_ones, .freq_scale = 1.0f, .mscale = 1.0f};
+    }
 
     const gguf_tensor *ff = gguf_tensor_find(m->file, "rope_freqs.weight");
-    if (ff) {
+    const gguf_tensor *fs = gguf_tensor_find(m->file, "rope_factors_short.weight");
+    const gguf_tensor *fl = gguf_tensor_find(m->file, "rope_factors_long.weight");
+    if (ff && (fs || fl))
+        return he_fail(err, HE_UNSUPPORTED,
+                       "model: tensor 'rope_freqs.weight' together with LongRoPE factors is not "
+                       "supported");
+    if (fs || fl) {
+        if (longrope_setup(m, fs, fl, err)) return -1;
+    } else if (ff) {
         if (ff->type != TENSOR_TYPE_F32 || ff->ne[0] != half || ff->ne[1] != 1 || ff->ne[2] != 1 ||
             ff->ne[3] != 1)
             return he_fail(err, HE_FORMAT, "model: tensor 'rope_freqs.weight': expected f32 [%d]",
@@ -255,11 +315,21 @@ static int rope_setup(hearth_model *m, he_error *err) {
     int rc = gguf_find_str(m->file, key, &type, err);
     if (rc < 0) return -1;
     if (rc == 0 || (type.len == 4 && !memcmp(type.ptr, "none", 4))) return 0;
-    kv_reader r = {m->file, m->arch->name, err};
+    if (m->rope_div_long)
+        return refuse_key(&r, "rope.scaling.type", "a scaling type together with LongRoPE factors");
     if (type.len == 4 && !memcmp(type.ptr, "yarn", 4)) return yarn_setup(m, &r);
+    if (type.len == 6 && !memcmp(type.ptr, "linear", 6)) {
+        /* angles times 1 / factor (Gemma 3: its global layers only; rope_swa stays unscaled) */
+        float factor;
+        if (read_float(&r, "rope.scaling.factor", 1.0, 1e-3, 1024.0, &factor)) return -1;
+        m->rope.freq_scale = 1.0f / factor;
+        for (int i = 0; i < half; i++)
+            m->inv_freq[i] /= factor;
+        return 0;
+    }
     if (!(type.len == 6 && !memcmp(type.ptr, "llama3", 6)))
         return he_fail(err, HE_UNSUPPORTED,
-                       "model: rope.scaling.type '%.*s' is not supported (llama3, yarn)",
+                       "model: rope.scaling.type '%.*s' is not supported (llama3, yarn, linear)",
                        (int)(type.len > 64 ? 64 : type.len), type.ptr);
     float factor_f, lo_ff, hi_ff;
     int32_t orig;
@@ -289,11 +359,40 @@ static int rope_setup(hearth_model *m, he_error *err) {
     return 0;
 }
 
+/* Gemma 3 (text), as llama.cpp reads it: attention.sliding_window (required) on five of every
+ * six layers (layer l is global when (l + 1) % 6 == 0, HF's sliding_window_pattern 6), those
+ * local layers with their own RoPE base (rope.freq_base_swa, default 10000: HF's
+ * rope_local_base_freq; llama.cpp fixes it) and no RoPE scaling, the global ones with
+ * rope.freq_base and rope.scaling (linear); embeddings times sqrt(n_embd); Q times
+ * query_pre_attn_scalar^-1/2 after RoPE, which the converter does not write: llama.cpp uses
+ * head_dim except for the 27B model (62 layers), whose scalar is n_embd / n_head, and so does
+ * hearth. No attention soft-capping (attn_logit_softcapping is refused); the final soft-cap
+ * when final_logit_softcapping is present (llama.cpp reads it for fine-tunes that set it). */
+int hearth_read_gemma3(hearth_model *m, gguf_file *f, he_error *err) {
+    kv_reader r = {f, m->arch->name, err};
+    hearth_hparams *hp = &m->hp;
+    if (read_int(&r, "attention.sliding_window", -1, 1, 1 << 24, &hp->n_swa) ||
+        read_float(&r, "final_logit_softcapping", 0.0, 0.0, 1e9, &hp->final_softcap) ||
+        read_float(&r, "rope.freq_base_swa", 10000.0, 1e-3, 1e12, &hp->swa_rope_base))
+        return -1;
+    if (key_present(&r, "attn_logit_softcapping"))
+        return refuse_key(&r, "attn_logit_softcapping", "attention soft-capping on gemma3");
+    if (key_present(&r, "attention.sliding_window_pattern"))
+        return refuse_key(&r, "attention.sliding_window_pattern",
+                          "a sliding-window pattern other than gemma3's fixed 5:1");
+    hp->swa_pattern = 6;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    const int hd = hp->n_layer == 62 ? hp->n_embd / hp->n_head : hp->head_dim_k;
+    hp->q_scale = 1.0f / sqrtf((float)hd);
+    hp->kq_scale = 1.0f;
+    return 0;
+}
+
 /* Phi-3, as llama.cpp reads it: attention.sliding_window on every layer, with llama.cpp's
  * defaults for files that lack it (2047 for the 4K-context 32/40-layer models, 262144 for the
- * 128K mini, 131072 for the 128K medium; otherwise required); Q times 1/sqrt(head_dim) after
- * RoPE, softmax scale 1. LongRoPE (rope_factors_long / rope_factors_short, chosen by the
- * context length) is not implemented: such files are refused naming the tensor. */
+ * 128K mini, 131072 for the 128K medium; otherwise required), 0 meaning none (Phi-4's
+ * converter writes 0); Q times 1/sqrt(head_dim) after RoPE, softmax scale 1. LongRoPE factors
+ * are read by rope_setup. */
 int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err) {
     kv_reader r = {f, m->arch->name, err};
     hearth_hparams *hp = &m->hp;
@@ -304,13 +403,8 @@ int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err) {
         def = 262144;
     else if (hp->n_layer == 40 && hp->n_ctx_train == 131072)
         def = 131072;
-    if (read_int(&r, "attention.sliding_window", def, 1, 1 << 24, &hp->n_swa)) return -1;
-    const char *longrope[] = {"rope_factors_long.weight", "rope_factors_short.weight"};
-    for (int i = 0; i < 2; i++)
-        if (gguf_tensor_find(f, longrope[i]))
-            return he_fail(err, HE_UNSUPPORTED,
-                           "model: tensor '%s': LongRoPE scaling is not supported", longrope[i]);
-    hp->swa_pattern = 1;
+    if (read_int(&r, "attention.sliding_window", def, 0, 1 << 24, &hp->n_swa)) return -1;
+    hp->swa_pattern = hp->n_swa > 0 ? 1 : 0;
     hp->q_scale = 1.0f / sqrtf((float)hp->head_dim_k);
     hp->kq_scale = 1.0f;
     return 0;
@@ -510,6 +604,7 @@ int hearth_model_bind(hearth_model *m, he_error *err) {
         }
         L->swa = hp->swa_pattern == 1 ||
                  (hp->swa_pattern > 1 && l % hp->swa_pattern < hp->swa_pattern - 1);
+        L->rope_swa = L->swa && hp->swa_rope_base > 0.0f;
         if (hp->n_expert == 0) {
             L->ffn = a->ffn_gelu ? hearth_ffn_geglu : hearth_ffn_dense;
             if (a->fused_qkv) {
@@ -643,6 +738,8 @@ void hearth_model_free(hearth_model *m) {
     free(m->layers);
     free(m->inv_freq);
     free(m->rope_div);
+    free(m->rope_div_long);
+    free(m->rope_div_ones);
     gguf_close(m->file);
     free(m);
 }

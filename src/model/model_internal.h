@@ -116,6 +116,7 @@ struct hearth_layer {
     hearth_weight attn_post_norm; // (n_embd,) post_norms archs: norm of the attention output
     hearth_weight ffn_post_norm;  // (n_embd,) and of the FFN output, before the residual add
     bool swa;                     // sliding-window layer: sees the last hp.n_swa positions
+    bool rope_swa;                // uses the model's rope_swa (Gemma 3's local layers)
     hearth_weight w_gate, w_up;   // (n_ff, n_embd)
     hearth_weight w_down;         // (n_embd, n_ff)
     /* MoE layers (ffn == hearth_ffn_moe) */
@@ -152,6 +153,18 @@ struct hearth_lora {
     hearth_lora_pair *pair; /* (n_layer * LORA_N_TARGETS) */
 };
 
+/* One RoPE table as ggml's rope computes its angles: theta_i = pos * theta_scale^i / div[i],
+ * times freq_scale (linear scaling, or YaRN's interpolation when yarn is set), cos and sin times
+ * mscale (rope.scaling.attn_factor; YaRN's own factor on top). */
+typedef struct {
+    float theta_scale;  // powf(base, -2/n_rot)
+    const float *div;   // (n_rot/2) per-frequency divisors (the model owns them)
+    float freq_scale;   // 1 / rope.scaling.factor (1: unscaled)
+    float mscale;       // 1: none
+    bool yarn;          // YaRN ramp between interpolation and extrapolation
+    float corr0, corr1; // YaRN correction dims
+} hearth_rope;
+
 typedef struct {
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_ff;
     int32_t n_head, n_head_kv, head_dim_k, head_dim_v, n_rot;
@@ -166,8 +179,10 @@ typedef struct {
     float attn_softcap;  /* 0: none; else scores = cap * tanh(scores / cap) before the softmax */
     float final_softcap; /* 0: none; else logits = cap * tanh(logits / cap) */
     int32_t n_swa;       /* sliding window of the layers marked swa (0: none) */
+    float swa_rope_base; /* > 0: the swa layers' own RoPE base, unscaled (Gemma 3) */
     int32_t swa_pattern; /* 0: no sliding-window layers; 1: all layers (Phi-3); P > 1: layer l
-                            slides when l % P < P - 1 (Gemma 2: 2, the even layers) */
+                            slides when l % P < P - 1 (Gemma 2: 2, the even layers; Gemma 3: 6,
+                            five local layers then a global one) */
 } hearth_hparams;
 
 struct hearth_model {
@@ -179,10 +194,19 @@ struct hearth_model {
     hearth_weight output;   // (n_vocab, n_embd); = tok_embd when tied
     hearth_layer *layers;   // (n_layer)
     float *inv_freq;        // (n_rot/2) RoPE frequencies, Llama-3 scaling applied
-    float *rope_div;        // (n_rot/2) divisor of the unscaled angle (1, rope_freqs, llama3)
+    float *rope_div;        // (n_rot/2) divisor of the unscaled angle (1, rope_freqs, llama3,
+                            // LongRoPE's short factors)
     float rope_theta_scale; // powf(rope_base, -2/n_rot), ggml's angle step
-    /* YaRN scaling (rope.scaling.type = yarn): freq_scale = 1 / factor, 0 when off */
-    float yarn_freq_scale, yarn_corr0, yarn_corr1, yarn_mscale;
+    hearth_rope rope;       // the RoPE of every layer (div = rope_div)
+    /* Phi-3 LongRoPE: rope with rope_factors_long as divisors, used instead of rope by the
+     * contexts of more than rope_orig_ctx cells (as llama.cpp chooses); div NULL: none */
+    hearth_rope rope_long;
+    float *rope_div_long;   // (n_rot/2) its divisors, owned
+    int32_t rope_orig_ctx;  // rope.scaling.original_context_length
+    /* Gemma 3: the sliding-window layers' own RoPE (base rope.freq_base_swa, default 10000,
+     * unscaled); the global layers use rope; div NULL: the swa layers use rope too */
+    hearth_rope rope_swa;
+    float *rope_div_ones;   // (n_rot/2) all 1: rope_swa's divisors, owned
     size_t max_act_scratch; // bytes of quantized activations per token, largest matmul
     tok_vocab *vocab;       // NULL when absent
     struct hearth_encoder *enc; // encoder archs: their weights (encoder.c); NULL for decoders
@@ -198,7 +222,10 @@ void hearth_encoder_free(struct hearth_encoder *e);
 int hearth_read_gemma2(hearth_model *m, gguf_file *f, he_error *err);
 /* gpt-oss's keys (load.c): sliding window (default 128) on the even layers. */
 int hearth_read_gpt_oss(hearth_model *m, gguf_file *f, he_error *err);
-/* Phi-3's keys (load.c): sliding window (llama.cpp's defaults), query scale; LongRoPE refused. */
+/* Gemma 3's keys (load.c): sliding window on 5 of 6 layers with their own RoPE base, query
+ * and embedding scales, optional final soft-cap. */
+int hearth_read_gemma3(hearth_model *m, gguf_file *f, he_error *err);
+/* Phi-3's keys (load.c): sliding window (llama.cpp's defaults; 0: none, Phi-4), query scale. */
 int hearth_read_phi3(hearth_model *m, gguf_file *f, he_error *err);
 
 /* Reads and validates the hyperparameters and binds every tensor (load.c). */
@@ -245,7 +272,8 @@ struct hearth_ctx {
     float *moe_out;           // (n_batch, n_embd) that expert's output rows
     float *moe_y;             // (n_batch * n_expert_used, n_embd) each slot's expert output
     float *moe_gate;          // (n_batch) shared-expert gate
-    float *rope_cs;           // (n_batch, n_rot) cos/sin per position
+    float *rope_cs;           // (n_batch, n_rot) cos/sin per position (the model's rope)
+    float *rope_cs_swa;       // (n_batch, n_rot) with the model's rope_swa; NULL when it has none
     int32_t *cell_of;         // (n_batch) the cell each batch token was written to
     void *act_q;              // quantized activations for tensor_matmul
     /* attention scratch (attention.c, attn_exact.c), per thread and linear in n_ctx */

@@ -315,6 +315,60 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-5f,
      .fused = true,
      .n_swa = 8},
+    /* tiny Phi-3 with LongRoPE: original context 256 of 2048 (attention factor 1.17), short
+     * factors near 1 and long ones up to 40, so contexts of more than 256 cells rotate
+     * differently from smaller ones */
+    {.name = "tiny-phi3-128k",
+     .arch = "phi3",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 4,
+     .n_ff = 512,
+     .n_ctx = 2048,
+     .rope_base = 10000.0f,
+     .norm_eps = 1e-5f,
+     .fused = true,
+     .n_swa = 8,
+     .longrope = true,
+     .rope_orig_ctx = 256},
+    /* Gemma 3 4B (google/gemma-3-4b-pt, its text model) */
+    {.name = "gemma-3-4b",
+     .arch = "gemma3",
+     .n_embd = 2560,
+     .n_layer = 34,
+     .n_head = 8,
+     .n_head_kv = 4,
+     .n_ff = 10240,
+     .head_dim = 256,
+     .n_ctx = 131072,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qk_norm = true,
+     .post_norms = true,
+     .n_swa = 1024,
+     .linear_scale = 8.0f},
+    /* tiny Gemma 3: 12 layers (global: 5 and 11), head size 64 where n_embd / n_head is 32
+     * (as 4B's 256 vs 320), a window of 8 so 9+ token prompts exercise it, a wider embedding
+     * as tiny-gemma2 */
+    {.name = "tiny-gemma3",
+     .arch = "gemma3",
+     .n_embd = 128,
+     .n_layer = 12,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 256,
+     .head_dim = 64,
+     .n_ctx = 2048,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qk_norm = true,
+     .post_norms = true,
+     .embd_std = 0.1f,
+     .n_swa = 8,
+     .linear_scale = 8.0f},
     {.name = "tiny-mixtral",
      .arch = "llama",
      .n_embd = 256,
@@ -392,9 +446,9 @@ const synth_shape *synth_shape_find(const char *name) {
 
 const char *synth_shape_names(void) {
     return "tinyllama, llama3-1b, qwen2.5-0.5b, qwen3-0.6b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, "
-           "gemma-2-2b, phi-3-mini, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, tiny-qwen2moe, "
-           "tiny-qwen3moe, tiny-mixtral, tiny-gemma2, tiny-phi3, tiny-qwen2-yarn, gpt-oss-20b, "
-           "tiny-gpt-oss, "
+           "gemma-2-2b, gemma-3-4b, phi-3-mini, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, "
+           "tiny-qwen2moe, tiny-qwen3moe, tiny-mixtral, tiny-gemma2, tiny-gemma3, tiny-phi3, "
+           "tiny-phi3-128k, tiny-qwen2-yarn, gpt-oss-20b, tiny-gpt-oss, "
            "tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
            "tiny-bert-reranker";
 }
@@ -414,7 +468,7 @@ static uint64_t hash_name(const char *s) {
     return h;
 }
 
-typedef enum { GEN_NORMAL, GEN_NEAR_ONE, GEN_ROPE_FREQS } gen_kind;
+typedef enum { GEN_NORMAL, GEN_NEAR_ONE, GEN_ROPE_FREQS, GEN_ROPE_SHORT, GEN_ROPE_LONG } gen_kind;
 
 typedef struct {
     gen_kind kind;
@@ -466,10 +520,22 @@ static void fill_rope_freqs(const gen_ctx *g, float *out) {
     }
 }
 
+/* LongRoPE factors, shaped like Phi-3-mini-128k's: short ones rising from 1 to 1.5, long ones
+ * from 1 to 40 (the low frequencies stretched most), smooth in the frequency index. */
+static void fill_longrope(const gen_ctx *g, float *out) {
+    const int64_t n = g->ne0;
+    for (int64_t i = 0; i < n; i++) {
+        const double u = n > 1 ? (double)i / (double)(n - 1) : 0.0;
+        out[i] = g->kind == GEN_ROPE_SHORT ? (float)(1.0 + 0.5 * u) : (float)(1.0 + 39.0 * u * u);
+    }
+}
+
 static void fill_gen(void *ctx, int64_t row0, int64_t nrows, float *out) {
     const gen_ctx *g = ctx;
     if (g->kind == GEN_ROPE_FREQS)
         fill_rope_freqs(g, out);
+    else if (g->kind == GEN_ROPE_SHORT || g->kind == GEN_ROPE_LONG)
+        fill_longrope(g, out);
     else
         fill_random(g, row0, nrows, out);
 }
@@ -661,6 +727,17 @@ static void set_hparams(gguf_writer *w, const synth_shape *s, int32_t n_vocab) {
         gguf_writer_set_u32(w, KEY("rope.scaling.original_context_length"),
                             (uint32_t)s->rope_orig_ctx);
     }
+    if (s->linear_scale > 0.0f) {
+        gguf_writer_set_str(w, KEY("rope.scaling.type"), "linear");
+        gguf_writer_set_f32(w, KEY("rope.scaling.factor"), s->linear_scale);
+    }
+    if (s->longrope) {
+        const double scale = (double)s->n_ctx / (double)s->rope_orig_ctx;
+        gguf_writer_set_u32(w, KEY("rope.scaling.original_context_length"),
+                            (uint32_t)s->rope_orig_ctx);
+        gguf_writer_set_f32(w, KEY("rope.scaling.attn_factor"),
+                            (float)sqrt(1.0 + log(scale) / log((double)s->rope_orig_ctx)));
+    }
     if (s->n_swa) gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)s->n_swa);
     if (s->attn_softcap != 0.0f)
         gguf_writer_set_f32(w, KEY("attn_logit_softcapping"), s->attn_softcap);
@@ -793,6 +870,9 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
     int64_t q_dim = (int64_t)s->n_head * hd, kv_dim = (int64_t)s->n_head_kv * hd;
     char name[96];
     if (s->rope_scale > 0.0f && add(r, "rope_freqs.weight", GEN_ROPE_FREQS, 0.0f, hd / 2, 0) < 0)
+        return -1;
+    if (s->longrope && (add(r, "rope_factors_long.weight", GEN_ROPE_LONG, 0.0f, hd / 2, 0) < 0 ||
+                        add(r, "rope_factors_short.weight", GEN_ROPE_SHORT, 0.0f, hd / 2, 0) < 0))
         return -1;
     if (add(r, "token_embd.weight", GEN_NORMAL, s->embd_std > 0.0f ? s->embd_std : W, s->n_embd,
             n_vocab) < 0)

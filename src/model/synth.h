@@ -46,6 +46,11 @@ typedef struct {
     float embd_std; /* token_embd's spread (0: 0.02 like every matrix) */
     int32_t n_swa;  /* attention.sliding_window */
     float attn_softcap, final_softcap; /* attn_logit_softcapping, final_logit_softcapping */
+    float linear_scale; /* > 0: rope.scaling.type linear with this factor (gemma3: global layers) */
+    /* phi3 LongRoPE (as llama.cpp's converter writes it for the 128K models):
+     * rope_factors_short/long.weight, rope.scaling.original_context_length = rope_orig_ctx and
+     * rope.scaling.attn_factor = sqrt(1 + ln(n_ctx / rope_orig_ctx) / ln(rope_orig_ctx)) */
+    bool longrope;
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */

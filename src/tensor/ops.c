@@ -212,6 +212,17 @@ void op_rope_angles(float *cs, int32_t pos, float theta_scale, const float *div,
     }
 }
 
+void op_rope_angles_linear(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot,
+                           float freq_scale, float mscale) {
+    float theta = (float)pos;
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float t = freq_scale * (theta / div[i]);
+        cs[2 * i] = cosf(t) * mscale;
+        cs[2 * i + 1] = sinf(t) * mscale;
+        theta *= theta_scale;
+    }
+}
+
 void op_rope_angles_yarn(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot,
                          float freq_scale, float corr0, float corr1, float mscale) {
     float theta = (float)pos;

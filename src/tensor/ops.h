@@ -40,6 +40,11 @@ void op_rope_angles(float *cs, int32_t pos, float theta_scale, const float *div,
  * dims [corr0, corr1]; cos and sin are multiplied by mscale * (1 + 0.1 ln(1 / freq_scale)). */
 void op_rope_angles_yarn(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot,
                          float freq_scale, float corr0, float corr1, float mscale);
+/* The same with linear scaling as ggml computes it (no YaRN ramp): angle theta_i / div[i] times
+ * freq_scale (1 / rope.scaling.factor), cos and sin times mscale (rope.scaling.attn_factor,
+ * Phi-3 LongRoPE's). freq_scale = mscale = 1 gives op_rope_angles' values bit for bit. */
+void op_rope_angles_linear(float *cs, int32_t pos, float theta_scale, const float *div, int n_rot,
+                           float freq_scale, float mscale);
 /* Rotates the first n_rot dims of each of n_heads heads of x (n_heads, head_dim) in place.
  * neox = false: pairs (x[2i], x[2i+1]) (GPT-J / llama.cpp "normal");
  * neox = true:  pairs (x[i], x[i + n_rot/2]). */

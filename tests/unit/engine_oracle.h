@@ -88,11 +88,14 @@ static inline void server_logprobs(const float *x, int n, double *out) {
 
 /* The KV cache type of the contexts below (tests switch it, e.g. to F32 for PyTorch). */
 static hearth_kv_type kv_type = HEARTH_KV_F16;
+/* Their cells (check_reference_file takes a model entry's "n_ctx" when it has one: Phi-3's
+ * LongRoPE table depends on it). */
+static int32_t oracle_n_ctx = 512;
 
 static inline hearth_ctx *ctx_ok(const hearth_model *m, int n_seq, int n_batch) {
     hearth_ctx_params p = hearth_ctx_params_default();
     p.kv_type = kv_type;
-    p.n_ctx = 512;
+    p.n_ctx = oracle_n_ctx;
     p.n_seq = n_seq;
     p.n_batch = n_batch;
     p.n_threads = 2;
@@ -173,6 +176,8 @@ static inline double check_reference_file(const char *rel, const char *only_shap
                   "%s %s: generated file sha256 %s, the reference was made on %s: regenerate "
                   "the fixture",
                   shape, type, sha, want ? want : "?");
+        json_t *jctx = json_object_get(mo, "n_ctx");
+        oracle_n_ctx = jctx ? (int32_t)json_integer_value(jctx) : 512;
         hearth_model *m = load_ok(path);
         int nv = hearth_model_n_vocab(m);
         double *lp = malloc((size_t)nv * sizeof *lp);
@@ -217,6 +222,7 @@ static inline double check_reference_file(const char *rel, const char *only_shap
         free(lp);
         hearth_model_free(m);
         unlink(path);
+        oracle_n_ctx = 512;
     }
     json_decref(root);
     return worst;
