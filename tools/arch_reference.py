@@ -23,7 +23,13 @@ import urllib.request
 
 MODELS = [("tiny-gemma2", "f32"), ("tiny-gemma2", "q8_0"), ("tiny-phi3", "f32"),
           ("tiny-phi3", "q8_0"), ("tiny-qwen2-yarn", "f32"), ("tiny-qwen2-yarn", "q8_0")]
-if os.environ.get("ARCH_REF_MODELS"):  # "shape:type,..." to probe other models
+# Phi-3 LongRoPE (tiny-phi3-128k: original context 256): llama-server with -c 512 takes the
+# long factors, with -c 256 the short ones; the entries record the n_ctx hearth must use
+LONGROPE = [("tiny-phi3-128k", "f32", 512), ("tiny-phi3-128k", "f32", 256),
+            ("tiny-phi3-128k", "q8_0", 512), ("tiny-phi3-128k", "q8_0", 256)]
+if os.environ.get("ARCH_REF_SET") == "longrope":
+    MODELS = LONGROPE
+if os.environ.get("ARCH_REF_MODELS"):  # "shape:type[:n_ctx],..." to probe other models
     MODELS = [tuple(m.split(":")) for m in os.environ["ARCH_REF_MODELS"].split(",")]
 SEED = 7
 LENGTHS = [1, 2, 5, 9, 17, 33, 70]
@@ -72,14 +78,18 @@ def wait_ready(proc):
 
 def main():
     hearth, server, out = sys.argv[1:4]
-    result = {"how": ("python3 tools/arch_reference.py build/release/hearth "
-                      "/work/peer/llama.cpp/build/bin/llama-server tests/data/arch/arch.reference.json; "
-                      "llama.cpp llama-server (Feb 2025 build, CPU AVX-512, -t 2 -c 512, no flash "
+    cmd = ("ARCH_REF_SET=longrope " if os.environ.get("ARCH_REF_SET") == "longrope" else "")
+    result = {"how": (cmd + "python3 tools/arch_reference.py build/release/hearth "
+                      "/work/peer/llama.cpp/build/bin/llama-server " + out + "; "
+                      "llama.cpp llama-server (Feb 2025 build, CPU AVX-512, -t 2 -c N_CTX (512 "
+                      "unless the model entry says n_ctx), no flash "
                       "attention), /completion with the prompt as token ids, n_predict 4 (the first token's probabilities are kept; the server withholds those of a partial UTF-8 byte until the text completes), "
                       "temperature 0, n_probs 5, cache_prompt false"),
               "seed": SEED, "models": []}
     tmp = tempfile.mkdtemp()
-    for shape, qtype in MODELS:
+    for model in MODELS:
+        shape, qtype = model[0], model[1]
+        n_ctx = int(model[2]) if len(model) > 2 else 512
         path = os.path.join(tmp, f"{shape}-{qtype}.gguf")
         subprocess.run([hearth, "make-model", "--shape", shape, "--type", qtype, "--seed",
                         str(SEED), path], check=True)
@@ -92,7 +102,7 @@ def main():
             # nothing else changed)
             path = path + ".peer.gguf"
             open(path, "wb").write(data.replace(b"tiny-phi3", b"tiny-pXi3", 1))
-        proc = subprocess.Popen([server, "-m", path, "--port", str(PORT), "-c", "512", "-t", "2",
+        proc = subprocess.Popen([server, "-m", path, "--port", str(PORT), "-c", str(n_ctx), "-t", "2",
                                  "-np", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_ready(proc)
@@ -112,8 +122,10 @@ def main():
                 top = r["completion_probabilities"][0]["top_logprobs"]
                 cases.append({"prompt_ids": ids,
                               "top5": [[t["id"], t["logprob"]] for t in top]})
-            result["models"].append({"shape": shape, "type": qtype, "sha256": sha,
-                                     "cases": cases})
+            entry = {"shape": shape, "type": qtype, "sha256": sha, "cases": cases}
+            if n_ctx != 512:
+                entry["n_ctx"] = n_ctx
+            result["models"].append(entry)
         finally:
             proc.terminate()
             proc.wait()

@@ -332,3 +332,95 @@ Test(gemma3, loader_refuses_bad_keys) {
     unlink(edit);
     unlink(path);
 }
+
+/* ---- Phi-3 LongRoPE ---- */
+
+/* tiny-phi3-128k (original context 256 of 2048; short factors 1..1.5, long 1..40; attention
+ * factor 1.17) against llama-server in both regimes (tests/data/arch/longrope.reference.json):
+ * -c 512 takes the long factors, -c 256 the short ones, and hearth's contexts of 512 and 256
+ * cells the same (the entries' n_ctx). F32 is held to 2e-4 in both regimes (measured within
+ * it); Q8_0 to 2e-3 up to 17 tokens and 6e-3 beyond: one 33-token prompt in the long regime
+ * measures 5.6e-3 (the short regime stays within 2e-3), the Q8_0 activation-rounding effect
+ * the YaRN check below describes (its F32 twin agrees to 2e-4). */
+static void longrope_against_server(const char *attn) {
+    int n = 0;
+    setenv("HEARTH_ATTN", attn, 1);
+    const tolerances tl = {.f32 = 2e-4, .quant = 2e-3, .quant_long = 6e-3};
+    double worst = check_reference_file("arch/longrope.reference.json", "tiny-phi3-128k", tl, &n);
+    cr_assert_geq(n, 56, "checked %d cases", n);
+    cr_log_info("tiny-phi3-128k vs llama-server (%s, short and long factors): %d cases, max |d "
+                "log-prob| %.2e",
+                attn, n, worst);
+}
+
+Test(longrope, matches_llama_server_tiled) { longrope_against_server("tiled"); }
+Test(longrope, matches_llama_server_exact) { longrope_against_server("exact"); }
+
+/* Max |d log-prob| between two contexts' next-token log-probs of one 70-token prompt. */
+static double ctx_delta(const char *pa, int32_t ca, const char *pb, int32_t cb) {
+    int32_t ids[70];
+    for (int i = 0; i < 70; i++)
+        ids[i] = i == 0 ? 1 : 3 + (i * 37) % 700;
+    static double lp[2][1024];
+    const char *paths[] = {pa, pb};
+    const int32_t ctxs[] = {ca, cb};
+    for (int i = 0; i < 2; i++) {
+        hearth_model *m = load_ok(paths[i]);
+        cr_assert_leq(hearth_model_n_vocab(m), 1024);
+        oracle_n_ctx = ctxs[i];
+        next_logprobs(m, ids, 70, 70, lp[i]);
+        oracle_n_ctx = 512;
+        hearth_model_free(m);
+    }
+    double d = 0;
+    for (int i = 0; i < 700; i++)
+        d = fmax(d, fabs(lp[0][i] - lp[1][i]));
+    return d;
+}
+
+/* The regime follows the context size: 257 cells take the long factors (as 512), 256 the short
+ * ones (as 100); the attention factor is read (rewriting it moves the output). */
+Test(longrope, regime_follows_context_size) {
+    char path[256], edit[300];
+    make_model(path, sizeof path, "tiny-phi3-128k", "f32", 5);
+    cr_assert_eq(ctx_delta(path, 257, path, 512), 0.0);
+    cr_assert_eq(ctx_delta(path, 100, path, 256), 0.0);
+    const double d = ctx_delta(path, 256, path, 257);
+    cr_assert_gt(d, 1e-3, "long and short factors differ by only %g", d);
+    snprintf(edit, sizeof edit, "%s.af.gguf", path);
+    rewrite_key_f32(path, edit, "phi3.rope.scaling.attn_factor", 1.0f, NULL);
+    const double da = ctx_delta(path, 512, edit, 512);
+    cr_assert_gt(da, 1e-3, "the attention factor moved the output by only %g", da);
+    cr_log_info("LongRoPE: short vs long factors %.3g, attention factor 1.17 vs 1: %.3g", d, da);
+    unlink(edit);
+    unlink(path);
+}
+
+/* Only one of the two factor tensors, or factors on another architecture, are refused by name. */
+Test(longrope, loader_refuses_incomplete_factors) {
+    char path[256], edit[300];
+    make_model(path, sizeof path, "tiny-phi3-128k", "f32", 5);
+    snprintf(edit, sizeof edit, "%s.one.gguf", path);
+    he_error err = {0};
+    gguf_file *f = gguf_open(path, &err);
+    cr_assert_not_null(f, "%s", err.msg);
+    gguf_writer *w = gguf_writer_new();
+    for (int64_t i = 0; i < gguf_n_kv(f); i++)
+        gguf_writer_copy_kv(w, f, i);
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        if (!strcmp(name, "rope_factors_short.weight")) continue;
+        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
+                     "%s", err.msg);
+    }
+    cr_assert_eq(gguf_writer_write(w, edit, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    gguf_close(f);
+    hearth_model *m = hearth_model_load(edit, NULL, &err);
+    cr_assert_null(m);
+    cr_assert_not_null(strstr(err.msg, "rope_factors_short.weight"), "%s", err.msg);
+    unlink(edit);
+    unlink(path);
+}
