@@ -149,6 +149,20 @@ Test(jinja, gptoss_cases) {
     cr_assert_eq(pass, total, "gptoss: %d/%d pass", pass, total);
 }
 
+/* The Gemma 3 (google/gemma-3-4b-it) and Phi-3 (microsoft/Phi-3-mini-4k-instruct) templates:
+ * system handling, content parts, multi-turn, tools / tool calls / tool results (neither has a
+ * native tool format) and their refusals (tools/gen_gemma3_phi3_cases.py, Jinja2). */
+Test(jinja, gemma3_phi3_cases) {
+    char path[1200], dir[1024];
+    fixture_path(dir, sizeof dir, "chat-templates");
+    snprintf(path, sizeof path, "%s/gemma3_phi3_cases.json", dir);
+    int pass, total;
+    run_vectors(path, dir, &pass, &total);
+    cr_log_info("gemma3/phi3: %d/%d", pass, total);
+    cr_assert_eq(total, 30);
+    cr_assert_eq(pass, total, "gemma3/phi3: %d/%d pass", pass, total);
+}
+
 Test(jinja, qwen3_cases) {
     char path[1024];
     int pass, total;

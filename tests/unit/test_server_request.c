@@ -352,6 +352,7 @@ Test(server_http, non_loopback_without_key_refuses_to_start) {
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "gguf/gguf.h"
 #include "server/chat.h"
 
@@ -409,6 +410,67 @@ Test(server_chat, renders_the_gguf_template_with_jinja) {
     srv_chat_cache_clear();
     unlink(path);
     cr_expect_null(srv_chat_get("/nonexistent/x.gguf", NULL, &err));
+}
+
+/* The server's one-time system probe on the real templates: Gemma 2's raises on a system turn
+ * (so the server's generic tool instructions open the first user turn instead), Gemma 3's folds
+ * a system message into the first user turn (so it is sent as a system message, which the
+ * template merges), Phi-3's renders a <|system|> turn. */
+static char *slurp_fixture(const char *rel) {
+    char path[1024];
+    fixture_path(path, sizeof path, rel);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = calloc(1, (size_t)n + 1);
+    cr_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    return buf;
+}
+
+Test(server_chat, system_probe_on_gemma_and_phi_templates) {
+    const struct {
+        const char *file;
+        bool refuses;
+        const char *want; /* the render of [system S, user U] with a generation prompt */
+    } cases[] = {
+        {"chat-templates/google-gemma-2-2b-it.jinja", true, NULL},
+        {"chat-templates/google-gemma-3-4b-it.jinja", false,
+         "<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n"},
+        {"chat-templates/microsoft-Phi-3-mini-4k-instruct.jinja", false,
+         "<|system|>\nS<|end|>\n<|user|>\nU<|end|>\n<|assistant|>\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[] = "/tmp/hearth-chat-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert(fd >= 0);
+        close(fd);
+        char *src = slurp_fixture(cases[i].file);
+        write_gguf(path, src);
+        free(src);
+        he_error err = {0};
+        const srv_chat *c = srv_chat_get(path, NULL, &err);
+        cr_assert_not_null(c, "%s: %s", cases[i].file, err.msg);
+        cr_expect_eq(srv_chat_refuses_system(c), cases[i].refuses, "%s", cases[i].file);
+        json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "S", "role",
+                                 "user", "content", "U");
+        size_t len;
+        char *out = srv_chat_render(c, msgs, NULL, NULL, &len, &err);
+        if (cases[i].want) {
+            cr_assert_not_null(out, "%s: %s", cases[i].file, err.msg);
+            /* Gemma's templates open with bos_token (none here: no vocab) */
+            cr_expect_str_eq(out, cases[i].want, "%s", cases[i].file);
+        } else {
+            cr_expect_null(out, "%s", cases[i].file);
+            cr_expect(strstr(err.msg, "System role not supported") != NULL, "%s", err.msg);
+        }
+        free(out);
+        json_decref(msgs);
+        srv_chat_cache_clear();
+        unlink(path);
+    }
 }
 
 /* reasoning budgets: explicit fields win over levels; Ollama think maps to budgets */
