@@ -31,8 +31,10 @@ def gguf(kvs, tensors, align=32):
     return bytes(out)
 
 
-def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0, K=0, Fe=4, Fs=0):
-    """X > 0: a mixture of X experts (K used) of Fe rows, and a shared expert of Fs rows if Fs."""
+def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0, K=0, Fe=4, Fs=0,
+          extra_t=()):
+    """X > 0: a mixture of X experts (K used) of Fe rows, and a shared expert of Fs rows if Fs.
+    extra_t: (name, ne, values) tensors added first (LongRoPE factors)."""
     rnd = random.Random(arch)
     r = lambda n, off=0.0: [off + rnd.uniform(-0.5, 0.5) for _ in range(n)]
     kvs = [("general.architecture", arch), (arch + ".embedding_length", E), (arch + ".block_count", L),
@@ -48,7 +50,7 @@ def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0
         kvs += [(arch + ".attention.key_length", hd), (arch + ".attention.value_length", hd)]
     for k, v in extra_kv:  # override in place: GGUF keys are unique
         kvs = [(k2, v2) for k2, v2 in kvs if k2 != k] + [(k, v)]
-    t = [("token_embd.weight", [E, V], r(E * V)), ("output_norm.weight", [E], r(E, 1.0))]
+    t = list(extra_t) + [("token_embd.weight", [E, V], r(E * V)), ("output_norm.weight", [E], r(E, 1.0))]
     for l in range(L):
         p = "blk.%d." % l
         t += [(p + "attn_norm.weight", [E], r(E, 1.0)), (p + "attn_q.weight", [E, H * hd], r(E * H * hd)),
@@ -73,9 +75,9 @@ def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0
                  and not x[0].startswith(p + "attn_v.") and x[0] not in (p + "ffn_gate.weight", p + "ffn_up.weight")]
             t += [(p + "attn_qkv.weight", [E, (H + 2 * KV) * hd], r(E * (H + 2 * KV) * hd)),
                   (p + "ffn_up.weight", [E, 2 * F], r(E * 2 * F))]
-        if arch == "gemma2":
+        if arch in ("gemma2", "gemma3"):
             t += [(p + "post_attention_norm.weight", [E], r(E, 1.0)), (p + "post_ffw_norm.weight", [E], r(E, 1.0))]
-        if arch in ("qwen3", "qwen3moe"):
+        if arch in ("qwen3", "qwen3moe", "gemma3"):
             t += [(p + "attn_q_norm.weight", [hd], r(hd, 1.0)), (p + "attn_k_norm.weight", [hd], r(hd, 1.0))]
     if drop:
         t = [x for x in t if x[0] != drop]
@@ -103,6 +105,17 @@ def main():
                                                     ("qwen2.rope.scaling.factor", 4.0),
                                                     ("qwen2.rope.scaling.original_context_length", 8)]),
         "gemma2_no_post_norm.gguf": model("gemma2", drop="blk.0.post_ffw_norm.weight"),
+        "gemma3.gguf": model("gemma3", L=6, hd=8, extra_kv=[("gemma3.attention.sliding_window", 2),
+                                                             ("gemma3.rope.scaling.type", "linear"),
+                                                             ("gemma3.rope.scaling.factor", 8.0)]),
+        "gemma3_no_window.gguf": model("gemma3", hd=8),
+        "phi3_longrope.gguf": model("phi3", H=2, KV=2, extra_kv=[("phi3.attention.sliding_window", 2),
+                                                                 ("phi3.rope.scaling.original_context_length", 4),
+                                                                 ("phi3.rope.scaling.attn_factor", 1.2)],
+                                    extra_t=[("rope_factors_long.weight", [2], [4.0, 9.0]),
+                                             ("rope_factors_short.weight", [2], [1.0, 1.5])]),
+        "phi3_longrope_half.gguf": model("phi3", H=2, KV=2, extra_kv=[("phi3.attention.sliding_window", 2)],
+                                         extra_t=[("rope_factors_long.weight", [2], [4.0, 9.0])]),
         "moe_used_over_count.gguf": model("qwen3moe", X=4, K=2, extra_kv=[("qwen3moe.expert_used_count", 5)]),
     }
     for name, data in files.items():
