@@ -87,6 +87,11 @@ const SHAPES = {
   'phi-3-mini': { arch: 'phi3', embd: 3072, layers: 32, heads: 32, kv: 32, ff: 8192, hd: 96, rope: '10000', ctx: 4096, tied: false, fused: true, swa: 2047 },
   'tiny-phi3': { arch: 'phi3', embd: 256, layers: 2, heads: 4, kv: 4, ff: 512, hd: 64, rope: '10000', ctx: 512, tied: false, fused: true, swa: 8 },
   'tiny-gemma2': { arch: 'gemma2', embd: 128, layers: 26, heads: 2, kv: 1, ff: 256, hd: 64, rope: '10000', ctx: 512, tied: true, postNorms: true, swa: 8, attnCap: '0.05', finalCap: '2' },
+  // Gemma 3: Gemma 2's tensors plus QK norms, no soft-caps, linear RoPE scaling (global layers)
+  'gemma-3-4b': { arch: 'gemma3', embd: 2560, layers: 34, heads: 8, kv: 4, ff: 10240, hd: 256, rope: '1e+06', ctx: 131072, tied: true, postNorms: true, qkNorm: true, swa: 1024, linear: '8' },
+  'tiny-gemma3': { arch: 'gemma3', embd: 128, layers: 12, heads: 4, kv: 2, ff: 256, hd: 64, rope: '1e+06', ctx: 2048, tied: true, postNorms: true, qkNorm: true, swa: 8, linear: '8' },
+  // Phi-3 128K: LongRoPE factors and keys
+  'tiny-phi3-128k': { arch: 'phi3', embd: 256, layers: 2, heads: 4, kv: 4, ff: 512, hd: 64, rope: '10000', ctx: 2048, tied: false, fused: true, swa: 8, longrope: 256 },
 };
 
 function checkShape(name, s, file) {
@@ -137,6 +142,15 @@ function checkShape(name, s, file) {
   if (s.qkNorm) assert.deepEqual(tensors['blk.0.attn_q_norm.weight'].shape, [s.hd]);
   assert.equal('rope_freqs.weight' in tensors, !!s.ropeFreqs, `${name}: rope_freqs`);
   if (s.ropeFreqs) assert.deepEqual(tensors['rope_freqs.weight'].shape, [s.hd / 2]);
+  assert.equal(kv[`${a}.rope.scaling.type`], s.linear ? '"linear"' : undefined, `${name}: linear scaling`);
+  if (s.linear) assert.equal(kv[`${a}.rope.scaling.factor`], s.linear, name);
+  assert.equal('rope_factors_long.weight' in tensors, !!s.longrope, `${name}: LongRoPE`);
+  if (s.longrope) {
+    assert.deepEqual(tensors['rope_factors_long.weight'].shape, [s.hd / 2], name);
+    assert.deepEqual(tensors['rope_factors_short.weight'].shape, [s.hd / 2], name);
+    assert.equal(kv[`${a}.rope.scaling.original_context_length`], String(s.longrope), name);
+    assert.ok(kv[`${a}.rope.scaling.attn_factor`], `${name}: attn_factor`);
+  }
   // Gemma 2: the sandwich norms and its keys, as llama.cpp's converter names them
   assert.equal('blk.0.post_attention_norm.weight' in tensors, !!s.postNorms, `${name}: post-norms`);
   assert.equal('blk.0.post_ffw_norm.weight' in tensors, !!s.postNorms, `${name}: post-norms`);
@@ -155,7 +169,8 @@ function checkShape(name, s, file) {
 // variants below carry the same tensors and keys.
 const BIG = process.env.HEARTH_TEST_BIG === '1';
 const DEFAULT_SHAPES = new Set(['qwen2.5-0.5b', 'tiny-llama3', 'tiny-qwen2', 'tiny-qwen3',
-  'tiny-qwen2moe', 'tiny-qwen3moe', 'tiny-mixtral', 'tiny-gemma2', 'tiny-phi3']);
+  'tiny-qwen2moe', 'tiny-qwen3moe', 'tiny-mixtral', 'tiny-gemma2', 'tiny-phi3', 'tiny-gemma3',
+  'tiny-phi3-128k']);
 
 test('make-model: the real shapes (q4_0) and their tiny variants carry the right hparams', () => {
   for (const [name, s] of Object.entries(SHAPES)) {
