@@ -359,11 +359,40 @@ static int rope_setup(hearth_model *m, he_error *err) {
     return 0;
 }
 
+/* {arch}.attention.sliding_window_pattern, which newer converters write as one bool per layer
+ * (true: sliding) or as a period P (layer l slides when l % P < P - 1): accepted when it says
+ * what hp->swa_pattern already does, refused naming the key otherwise. */
+static int check_swa_pattern(hearth_model *m, kv_reader *r) {
+    const hearth_hparams *hp = &m->hp;
+    char full[128];
+    snprintf(full, sizeof full, "%s.attention.sliding_window_pattern", r->arch);
+    gguf_value arr, e;
+    int rc = gguf_find_arr(r->f, full, GGUF_TYPE_BOOL, &arr, r->err);
+    if (rc == 1) {
+        if (arr.n != (uint64_t)hp->n_layer)
+            return refuse_key(r, "attention.sliding_window_pattern", "a length other than block_count");
+        for (int l = 0; l < hp->n_layer; l++) {
+            bool b;
+            if (gguf_value_elem(&arr, (uint64_t)l, &e, r->err) || gguf_value_bool(&e, &b, r->err))
+                return -1;
+            if (b != (l % hp->swa_pattern < hp->swa_pattern - 1))
+                return refuse_key(r, "attention.sliding_window_pattern",
+                                  "a layer pattern other than five sliding layers to one global");
+        }
+        return 0;
+    }
+    int64_t period;
+    if (gguf_find_i64(r->f, full, &period, r->err) == 1 && period == hp->swa_pattern) return 0;
+    return refuse_key(r, "attention.sliding_window_pattern",
+                      "a layer pattern other than five sliding layers to one global");
+}
+
 /* Gemma 3 (text), as llama.cpp reads it: attention.sliding_window (required) on five of every
  * six layers (layer l is global when (l + 1) % 6 == 0, HF's sliding_window_pattern 6), those
  * local layers with their own RoPE base (rope.freq_base_swa, default 10000: HF's
  * rope_local_base_freq; llama.cpp fixes it) and no RoPE scaling, the global ones with
- * rope.freq_base and rope.scaling (linear); embeddings times sqrt(n_embd); Q times
+ * rope.freq_base and rope.scaling (linear) (attention.sliding_window_pattern, when a converter
+ * writes it, must say the same); embeddings times sqrt(n_embd); Q times
  * query_pre_attn_scalar^-1/2 after RoPE, which the converter does not write: llama.cpp uses
  * head_dim except for the 27B model (62 layers), whose scalar is n_embd / n_head, and so does
  * hearth. No attention soft-capping (attn_logit_softcapping is refused); the final soft-cap
@@ -377,10 +406,8 @@ int hearth_read_gemma3(hearth_model *m, gguf_file *f, he_error *err) {
         return -1;
     if (key_present(&r, "attn_logit_softcapping"))
         return refuse_key(&r, "attn_logit_softcapping", "attention soft-capping on gemma3");
-    if (key_present(&r, "attention.sliding_window_pattern"))
-        return refuse_key(&r, "attention.sliding_window_pattern",
-                          "a sliding-window pattern other than gemma3's fixed 5:1");
     hp->swa_pattern = 6;
+    if (key_present(&r, "attention.sliding_window_pattern") && check_swa_pattern(m, &r)) return -1;
     hp->embd_scale = sqrtf((float)hp->n_embd);
     const int hd = hp->n_layer == 62 ? hp->n_embd / hp->n_head : hp->head_dim_k;
     hp->q_scale = 1.0f / sqrtf((float)hd);

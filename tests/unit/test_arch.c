@@ -319,6 +319,43 @@ Test(gemma3, loader_refuses_bad_keys) {
                    "gemma3.attention.sliding_window");
     expect_refused(path, "gemma3.attention.sliding_window_pattern", 4, HE_UNSUPPORTED,
                    "gemma3.attention.sliding_window_pattern");
+    /* the pattern key, when present, must say gemma3's 5:1: as a period or one bool per layer */
+    char pat[300];
+    snprintf(pat, sizeof pat, "%s.pat.gguf", path);
+    rewrite_key(path, pat, "gemma3.attention.sliding_window_pattern", 6, false);
+    hearth_model_free(load_ok(pat));
+    for (int bad = 0; bad < 2; bad++) {
+        he_error e = {0};
+        gguf_file *f = gguf_open(path, &e);
+        cr_assert_not_null(f, "%s", e.msg);
+        gguf_writer *w = gguf_writer_new();
+        for (int64_t i = 0; i < gguf_n_kv(f); i++)
+            gguf_writer_copy_kv(w, f, i);
+        uint8_t flags[12];
+        for (int l = 0; l < 12; l++)
+            flags[l] = (l + 1) % 6 != 0;
+        if (bad) flags[5] = 1; /* layer 5 sliding too */
+        gguf_writer_set_arr(w, "gemma3.attention.sliding_window_pattern", GGUF_TYPE_BOOL, flags, 12);
+        for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+            const gguf_tensor *t = gguf_tensor_at(f, i);
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+            cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &e), 0,
+                         "%s", e.msg);
+        }
+        cr_assert_eq(gguf_writer_write(w, pat, &e), 0, "%s", e.msg);
+        gguf_writer_free(w);
+        gguf_close(f);
+        hearth_model *pm = hearth_model_load(pat, NULL, &e);
+        if (bad) {
+            cr_assert_null(pm);
+            cr_assert_not_null(strstr(e.msg, "sliding_window_pattern"), "%s", e.msg);
+        } else {
+            cr_assert_not_null(pm, "%s", e.msg);
+            hearth_model_free(pm);
+        }
+    }
+    unlink(pat);
     snprintf(edit, sizeof edit, "%s.cap.gguf", path);
     rewrite_key_f32(path, edit, "gemma3.attn_logit_softcapping", 50.0f, NULL);
     he_error err = {0};
