@@ -55,5 +55,6 @@ const hearth_arch *hearth_arch_find(const char *name, size_t len) {
 }
 
 const char *hearth_arch_names(void) {
-    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, gemma3, phi3, gpt-oss, bert, nomic-bert";
+    return "llama, qwen2, qwen3, qwen2moe, qwen3moe, gemma2, gemma3, phi3, gpt-oss, bert, "
+           "nomic-bert";
 }

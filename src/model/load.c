@@ -235,8 +235,7 @@ static int longrope_setup(hearth_model *m, const gguf_tensor *fs, const gguf_ten
         const gguf_tensor *t = ts[k];
         if (t->type != TENSOR_TYPE_F32 || t->ne[0] != half || t->ne[1] != 1 || t->ne[2] != 1 ||
             t->ne[3] != 1)
-            return he_fail(err, HE_FORMAT, "model: tensor '%s': expected f32 [%d]", names[k],
-                           half);
+            return he_fail(err, HE_FORMAT, "model: tensor '%s': expected f32 [%d]", names[k], half);
         for (int i = 0; i < half; i++) {
             float v;
             memcpy(&v, (const float *)t->data + i, sizeof v);
@@ -266,8 +265,8 @@ static int rope_setup(hearth_model *m, he_error *err) {
         m->rope_div[i] = 1.0f;
     }
     m->rope_theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
-    m->rope = (hearth_rope){.theta_scale = m->rope_theta_scale, .div = m->rope_div,
-                            .freq_scale = 1.0f, .mscale = 1.0f};
+    m->rope = (hearth_rope){
+        .theta_scale = m->rope_theta_scale, .div = m->rope_div, .freq_scale = 1.0f, .mscale = 1.0f};
     /* llama.cpp multiplies every architecture's cos and sin by rope.scaling.attn_factor */
     if (read_float(&r, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &m->rope.mscale) ||
         read_int(&r, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24,
@@ -277,8 +276,11 @@ static int rope_setup(hearth_model *m, he_error *err) {
         m->rope_div_ones = xmalloc((size_t)half * sizeof(float));
         for (int i = 0; i < half; i++)
             m->rope_div_ones[i] = 1.0f;
-        m->rope_swa = (hearth_rope){.theta_scale = powf(hp->swa_rope_base, -2.0f / (float)hp->n_rot),
-                                    .div = m->rope_div_ones, .freq_scale = 1.0f, .mscale = 1.0f};
+        m->rope_swa =
+            (hearth_rope){.theta_scale = powf(hp->swa_rope_base, -2.0f / (float)hp->n_rot),
+                          .div = m->rope_div_ones,
+                          .freq_scale = 1.0f,
+                          .mscale = 1.0f};
     }
 
     const gguf_tensor *ff = gguf_tensor_find(m->file, "rope_freqs.weight");
@@ -370,7 +372,8 @@ static int check_swa_pattern(hearth_model *m, kv_reader *r) {
     int rc = gguf_find_arr(r->f, full, GGUF_TYPE_BOOL, &arr, r->err);
     if (rc == 1) {
         if (arr.n != (uint64_t)hp->n_layer)
-            return refuse_key(r, "attention.sliding_window_pattern", "a length other than block_count");
+            return refuse_key(r, "attention.sliding_window_pattern",
+                              "a length other than block_count");
         for (int l = 0; l < hp->n_layer; l++) {
             bool b;
             if (gguf_value_elem(&arr, (uint64_t)l, &e, r->err) || gguf_value_bool(&e, &b, r->err))

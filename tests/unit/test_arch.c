@@ -30,8 +30,6 @@
 #include "model/hearth.h"
 #include "model/synth.h"
 
-
-
 /* Against llama-server (F16 KV cache, as the server ran), both attention paths. F32 agrees to
  * 2.2e-5 (measured) and is held to 2e-4; Q8_0 to 1.2e-3 (exact path; 9e-4 tiled), held to the
  * issue's 2e-3. Dropping the attention soft-cap (0.05 here) fails the F32 bound. */
@@ -300,8 +298,8 @@ Test(gemma3, hyperparameters_are_applied) {
             rewrite_key_f32(path, edit, cases[i].key, cases[i].f32, NULL);
         const double d = gemma3_delta(path, edit, 40);
         if (cases[i].same)
-            cr_assert_eq(d, 0.0, "%s rewritten to its value changed the output by %g",
-                         cases[i].key, d);
+            cr_assert_eq(d, 0.0, "%s rewritten to its value changed the output by %g", cases[i].key,
+                         d);
         else
             cr_assert_gt(d, 1e-3, "%s changed only %g", cases[i].key, d);
         cr_log_info("gemma3 %s edited: max |d log-prob| %.3g", cases[i].key, d);
@@ -335,7 +333,8 @@ Test(gemma3, loader_refuses_bad_keys) {
         for (int l = 0; l < 12; l++)
             flags[l] = (l + 1) % 6 != 0;
         if (bad) flags[5] = 1; /* layer 5 sliding too */
-        gguf_writer_set_arr(w, "gemma3.attention.sliding_window_pattern", GGUF_TYPE_BOOL, flags, 12);
+        gguf_writer_set_arr(w, "gemma3.attention.sliding_window_pattern", GGUF_TYPE_BOOL, flags,
+                            12);
         for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
             const gguf_tensor *t = gguf_tensor_at(f, i);
             char name[128];
