@@ -1107,3 +1107,27 @@ Test(tensor, expf_ggml_n_equals_scalar) {
     free(y);
     free(z);
 }
+
+/* RoPE angles with linear scaling and an attention factor (Gemma 3's global layers, Phi-3
+ * LongRoPE), as ggml computes them: the angle theta_i / div[i] times freq_scale, cos and sin
+ * times mscale; with both 1 the values are op_rope_angles' bit for bit. */
+Test(ops, rope_angles_linear) {
+    const int n_rot = 16;
+    float div[8], plain[16], lin[16];
+    for (int i = 0; i < 8; i++)
+        div[i] = 1.0f + 0.5f * (float)i;
+    const float ts = powf(10000.0f, -2.0f / (float)n_rot);
+    for (int32_t pos = 0; pos < 300; pos += 37) {
+        op_rope_angles(plain, pos, ts, div, n_rot);
+        op_rope_angles_linear(lin, pos, ts, div, n_rot, 1.0f, 1.0f);
+        cr_assert_eq(memcmp(plain, lin, sizeof plain), 0, "pos %d", pos);
+        op_rope_angles_linear(lin, pos, ts, div, n_rot, 0.125f, 1.5f);
+        float theta = (float)pos;
+        for (int i = 0; i < 8; i++) {
+            const float t = 0.125f * (theta / div[i]);
+            cr_assert_float_eq(lin[2 * i], cosf(t) * 1.5f, 1e-6f, "pos %d pair %d", pos, i);
+            cr_assert_float_eq(lin[2 * i + 1], sinf(t) * 1.5f, 1e-6f, "pos %d pair %d", pos, i);
+            theta *= ts;
+        }
+    }
+}
