@@ -374,10 +374,10 @@ Test(gemma3, loader_refuses_bad_keys) {
 /* tiny-phi3-128k (original context 256 of 2048; short factors 1..1.5, long 1..40; attention
  * factor 1.17) against llama-server in both regimes (tests/data/arch/longrope.reference.json):
  * -c 512 takes the long factors, -c 256 the short ones, and hearth's contexts of 512 and 256
- * cells the same (the entries' n_ctx). F32 is held to 2e-4 in both regimes (measured within
- * it); Q8_0 to 2e-3 up to 17 tokens and 6e-3 beyond: one 33-token prompt in the long regime
- * measures 5.6e-3 (the short regime stays within 2e-3), the Q8_0 activation-rounding effect
- * the YaRN check below describes (its F32 twin agrees to 2e-4). */
+ * cells the same (the entries' n_ctx). F32 measures 2.6e-5 (long) and 3.5e-5 (short), held to
+ * 2e-4; Q8_0 4.8e-7 (short) and, in the long regime, one 33-token prompt at 5.6e-3, so 2e-3 up
+ * to 17 tokens and 6e-3 beyond: the Q8_0 activation-rounding effect of llama.cpp's prompt
+ * matmuls that test_moe and the YaRN check below describe (its F32 twin agrees to 2.6e-5). */
 static void longrope_against_server(const char *attn) {
     int n = 0;
     setenv("HEARTH_ATTN", attn, 1);
