@@ -202,6 +202,9 @@ static int yarn_setup(hearth_model *m, kv_reader *r) {
     if (read_float(r, "rope.scaling.factor", (double)NAN, 1.0, 1024.0, &factor)) return -1;
     if (key_present(r, "rope.scaling.yarn_log_multiplier"))
         return refuse_key(r, "rope.scaling.yarn_log_multiplier", "a YaRN log multiplier");
+    if (read_int(r, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24,
+                 &m->rope_orig_ctx))
+        return -1;
     const float beta_fast = 32.0f, beta_slow = 1.0f;
     const int32_t orig = m->rope_orig_ctx;
     float start = floorf(yarn_corr_dim(hp->n_rot, orig, beta_fast, hp->rope_base));
@@ -229,6 +232,10 @@ static int longrope_setup(hearth_model *m, const gguf_tensor *fs, const gguf_ten
     if (!fs || !fl)
         return he_fail(err, HE_FORMAT, "model: tensor '%s' is missing (LongRoPE needs both)",
                        fs ? names[1] : names[0]);
+    kv_reader r = {m->file, m->arch->name, err};
+    if (read_int(&r, "rope.scaling.original_context_length", m->hp.n_ctx_train, 1, 1 << 24,
+                 &m->rope_orig_ctx))
+        return -1;
     m->rope_div_long = xmalloc((size_t)half * sizeof(float));
     float *dst[2] = {m->rope_div, m->rope_div_long};
     for (int k = 0; k < 2; k++) {
@@ -268,10 +275,8 @@ static int rope_setup(hearth_model *m, he_error *err) {
     m->rope = (hearth_rope){
         .theta_scale = m->rope_theta_scale, .div = m->rope_div, .freq_scale = 1.0f, .mscale = 1.0f};
     /* llama.cpp multiplies every architecture's cos and sin by rope.scaling.attn_factor */
-    if (read_float(&r, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &m->rope.mscale) ||
-        read_int(&r, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24,
-                 &m->rope_orig_ctx))
-        return -1;
+    if (read_float(&r, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &m->rope.mscale)) return -1;
+    m->rope_orig_ctx = hp->n_ctx_train; /* read where it matters: YaRN, LongRoPE */
     if (hp->swa_rope_base > 0.0f) {
         m->rope_div_ones = xmalloc((size_t)half * sizeof(float));
         for (int i = 0; i < half; i++)
