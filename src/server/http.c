@@ -275,6 +275,20 @@ static char *metrics_text(srv_http *h, size_t *out_len) {
         label_safe(lab, sizeof lab, names[i]);
         buf_printf(&b, &len, &cap, "hearth_slots_total{model=\"%s\"} %d\n", lab, st[i].slots_total);
     }
+    buf_printf(&b, &len, &cap, "# HELP hearth_kv_cache_bytes KV cache of the served model's context (sliding-window "
+                               "layers keep a ring of their window).\n# TYPE hearth_kv_cache_bytes gauge\n");
+    for (int i = 0; i < n_names; i++) {
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap, "hearth_kv_cache_bytes{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)st[i].kv_bytes);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_kv_cache_full_bytes What the KV cache would take with every layer "
+                               "keeping the whole context.\n# TYPE hearth_kv_cache_full_bytes gauge\n");
+    for (int i = 0; i < n_names; i++) {
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap, "hearth_kv_cache_full_bytes{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)st[i].kv_bytes_full);
+    }
     free(st);
     srv_names_free(names, n_names);
     *out_len = len;

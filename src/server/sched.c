@@ -1102,6 +1102,8 @@ void srv_model_stats_get(srv_model *m, srv_model_stats *out) {
     out->prompt_tokens = m->st_prompt;
     out->generated_tokens = m->st_gen;
     out->requests = m->st_requests;
+    out->kv_bytes = m->ctx ? hearth_ctx_kv_bytes(m->ctx) : 0;
+    out->kv_bytes_full = m->ctx ? hearth_ctx_kv_bytes_full(m->ctx) : 0;
     pthread_mutex_unlock(&m->mu);
 }
 

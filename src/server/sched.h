@@ -111,6 +111,8 @@ int srv_model_embed(srv_model *m, const int32_t *const *toks, const int32_t *n_t
 typedef struct {
     int32_t slots_busy, slots_total, queue_depth;
     uint64_t prompt_tokens, generated_tokens, requests;
+    uint64_t kv_bytes;      /* KV cache of the context (0 for embedders) */
+    uint64_t kv_bytes_full; /* what it would be without a sliding-window ring */
 } srv_model_stats;
 void srv_model_stats_get(srv_model *m, srv_model_stats *out);
 /* Seconds since the model last did anything (a job submitted or ended), or -1 while a job is
