@@ -28,6 +28,8 @@
 
 #define SRV_MAX_LORA 16
 
+typedef enum { SRV_OVERFLOW_ERROR = 0, SRV_OVERFLOW_SHIFT = 1 } srv_overflow;
+
 typedef struct {
     const char *name;          /* served name, e.g. "qwen3:8b" */
     const char *path;          /* GGUF file, or a model store name (store_resolve) */
@@ -57,6 +59,10 @@ typedef struct {
      * route_long_prompt: estimated prompt tokens above which the large one answers. */
     const char *route_small, *route_large;
     int32_t route_long_prompt;
+    /* A chat longer than the context (context_overflow; docs/SERVER.md "Context overflow"):
+     * a 400 context_length_exceeded (the default), or shift: its oldest turns are dropped
+     * (server/ctx_shift.h) so the prompt fits with room for the answer. */
+    srv_overflow context_overflow;
 } srv_model_config;
 
 /* Bits of srv_model_config.set. */
