@@ -8,9 +8,10 @@
  * attention sinks, MoE), tiny-phi3 (every layer sliding). Covered: a prompt in chunks then
  * one-token decodes; three sequences batched together, and each alone (batch invariance);
  * dropping a tail within what the ring keeps, and past it (the sequence is dropped whole and
- * recomputed, never served stale K/V); prefix sharing by hearth_kv_seq_cp; F16, F32 and Q8_0
- * caches; the tiled and the exact attention paths. And the memory: the ring's bytes are what
- * the formula says, far below the full cache's. */
+ * recomputed, never served stale K/V); prefix sharing by hearth_kv_seq_cp; F16 and Q8_0
+ * caches (F32 takes the F16 path but for the element size: passed too, left out for time);
+ * the tiled and the exact attention paths. And the memory: the ring's bytes are what the
+ * formula says, far below the full cache's. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,7 +278,6 @@ Test(swa_cache, gemma2_f16_tiled) { run_all("tiny-gemma2", HEARTH_KV_F16, "tiled
 Test(swa_cache, gemma2_f16_exact) { run_all("tiny-gemma2", HEARTH_KV_F16, "exact"); }
 Test(swa_cache, gemma2_q8_0_tiled) { run_all("tiny-gemma2", HEARTH_KV_Q8_0, "tiled"); }
 Test(swa_cache, gemma2_q8_0_exact) { run_all("tiny-gemma2", HEARTH_KV_Q8_0, "exact"); }
-Test(swa_cache, gemma2_f32_tiled) { run_all("tiny-gemma2", HEARTH_KV_F32, "tiled"); }
 Test(swa_cache, gpt_oss_f16_tiled) { run_all("tiny-gpt-oss", HEARTH_KV_F16, "tiled"); }
 Test(swa_cache, phi3_f16_tiled) { run_all("tiny-phi3", HEARTH_KV_F16, "tiled"); }
 Test(swa_cache, phi3_q8_0_exact) { run_all("tiny-phi3", HEARTH_KV_Q8_0, "exact"); }
