@@ -21,8 +21,7 @@ static void shape(const json_t *msgs, char *out, size_t cap) {
         const json_t *m = json_array_get(msgs, i);
         const char *r = json_string_value(json_object_get(m, "role"));
         const char *c = json_string_value(json_object_get(m, "content"));
-        snprintf(out + strlen(out), cap - strlen(out), "%s%c:%s", i ? " " : "", r[0],
-                 c ? c : "-");
+        snprintf(out + strlen(out), cap - strlen(out), "%s%c:%s", i ? " " : "", r[0], c ? c : "-");
     }
 }
 
@@ -102,9 +101,10 @@ Test(ctx_shift, drops_whole_turns_oldest_first) {
                 "{\"role\":\"user\",\"content\":\"2\"}]",
                 1, "u:2", 2);
     /* a greeting turn goes first */
-    expect_drop("[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"assistant\",\"content\":\"G\"},"
-                "{\"role\":\"user\",\"content\":\"1\"},{\"role\":\"user\",\"content\":\"2\"}]",
-                1, "s:S u:1 u:2", 1);
+    expect_drop(
+        "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"assistant\",\"content\":\"G\"},"
+        "{\"role\":\"user\",\"content\":\"1\"},{\"role\":\"user\",\"content\":\"2\"}]",
+        1, "s:S u:1 u:2", 1);
 }
 
 /* The kept messages are the originals (shared, not copied), in order. */
@@ -121,9 +121,9 @@ Test(ctx_shift, keeps_the_same_objects) {
 }
 
 Test(ctx_shift, room) {
-    cr_assert_eq(srv_shift_room(4096, 0), 1024);   /* unset: a quarter */
+    cr_assert_eq(srv_shift_room(4096, 0), 1024); /* unset: a quarter */
     cr_assert_eq(srv_shift_room(4096, -1), 1024);
-    cr_assert_eq(srv_shift_room(4096, 100), 100);  /* max_tokens */
+    cr_assert_eq(srv_shift_room(4096, 100), 100);   /* max_tokens */
     cr_assert_eq(srv_shift_room(4096, 3000), 2048); /* at most half */
     cr_assert_eq(srv_shift_room(1, 0), 0);
 }

@@ -33,8 +33,7 @@ static hearth_model *make(const char *shape, char *path, size_t cap) {
     return m;
 }
 
-static hearth_ctx *mk(const hearth_model *m, hearth_kv_type kv, int n_ctx, int n_seq,
-                      bool full) {
+static hearth_ctx *mk(const hearth_model *m, hearth_kv_type kv, int n_ctx, int n_seq, bool full) {
     hearth_ctx_params p = hearth_ctx_params_default();
     p.n_ctx = n_ctx;
     p.n_seq = n_seq;
@@ -129,8 +128,9 @@ static void single_sequence(pair *p) {
     both(p, &b, "draft");
     hearth_kv_seq_rm(p->ring, 0, n + 2, -1);
     hearth_kv_seq_rm(p->full, 0, n + 2, -1);
-    cr_assert_eq(hearth_kv_seq_pos_max(p->ring, 0), n + 1, "a rollback within the last batch "
-                                                            "must keep the sequence");
+    cr_assert_eq(hearth_kv_seq_pos_max(p->ring, 0), n + 1,
+                 "a rollback within the last batch "
+                 "must keep the sequence");
     n += 2;
     for (int step = 0; step < 10; step++) {
         toks[n] = tok(&seed, p->n_vocab);
@@ -196,8 +196,7 @@ static void batched(pair *p, const hearth_model *m, hearth_kv_type kv) {
             for (int32_t i = 0; i < b.n_tokens; i++)
                 cr_assert_eq(memcmp(hearth_logits(c, i), got[s][b.pos[i]],
                                     (size_t)p->n_vocab * sizeof(float)),
-                             0, "sequence %d position %d alone differs from batched", s,
-                             b.pos[i]);
+                             0, "sequence %d position %d alone differs from batched", s, b.pos[i]);
         }
         hearth_ctx_free(c);
     }
