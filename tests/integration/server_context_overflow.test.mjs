@@ -108,7 +108,7 @@ test('shift: a chat that fits is untouched; a newest turn too long alone is stil
   assert.equal(r.body.error.code, 'context_length_exceeded');
 });
 
-test('shift: streaming and the Ollama chat route report it too; /metrics counts shifts and messages', async () => {
+test('shift: streaming, the Ollama chat route and the Responses API report it too; /metrics counts shifts and messages', async () => {
   const before_n = await metric(srv.url, 'hearth_context_shifts_total', 'shift');
   const before_m = await metric(srv.url, 'hearth_context_shift_dropped_messages_total', 'shift');
   assert.ok(before_n >= 2, `earlier shifts counted: ${before_n}`);
@@ -120,10 +120,19 @@ test('shift: streaming and the Ollama chat route report it too; /metrics counts 
   assert.equal(o.status, 200, o.text);
   assert.ok(Number(o.shift) >= 2, `ollama: ${o.shift}`);
   assert.ok(o.body.prompt_eval_count <= CTX - 8);
-  assert.equal(await metric(srv.url, 'hearth_context_shifts_total', 'shift'), before_n + 2);
+  const rs = await post('/v1/responses', 'shift', { input: conversation(12), max_output_tokens: 16 });
+  assert.equal(rs.status, 200, rs.text);
+  assert.ok(Number(rs.shift) >= 2, `responses: ${rs.shift}`);
+  assert.ok(rs.body.usage.input_tokens <= CTX - 16);
+  // the error mode's /v1/responses names 'input'
+  const re = await post('/v1/responses', 'err', { input: conversation(12), max_output_tokens: 16 });
+  assert.equal(re.status, 400, re.text);
+  assert.equal(re.body.error.code, 'context_length_exceeded');
+  assert.equal(re.body.error.param, 'input');
+  assert.equal(await metric(srv.url, 'hearth_context_shifts_total', 'shift'), before_n + 3);
   assert.equal(
     await metric(srv.url, 'hearth_context_shift_dropped_messages_total', 'shift'),
-    before_m + Number(s.shift) + Number(o.shift),
+    before_m + Number(s.shift) + Number(o.shift) + Number(rs.shift),
   );
   assert.equal(await metric(srv.url, 'hearth_context_shifts_total', 'err'), 0);
   // the KV figures of both names
