@@ -10,7 +10,8 @@
  * KV cache: a unified pool of n_ctx cells shared by all sequences. A cell holds the K and V of
  * one position and the set of sequences that see it, so hearth_kv_seq_cp shares a prefix
  * without copying. Positions of a sequence must be fed contiguously (each new token of
- * sequence s has position = hearth_kv_seq_pos_max(s) + 1).
+ * sequence s has position = hearth_kv_seq_pos_max(s) + 1). Sliding-window layers keep K/V only
+ * for a ring of about the window (hearth_ctx_swa_rows), with the same logits, bit for bit.
  *
  * Threading: a context is used by one thread at a time; inside hearth_decode the kernels split
  * rows across the context's thread pool. See docs/ENGINE.md. */
