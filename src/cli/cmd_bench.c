@@ -58,6 +58,8 @@ typedef struct {
     long draft_layers, draft_max;
     hearth_kv_type kv_type;
     size_t kv_bytes; /* of the context, filled once it exists */
+    size_t kv_bytes_full; /* what it would be without a sliding-window ring */
+    int32_t swa_rows;     /* rows of a sliding-window layer (0: none) */
     uint64_t idle_bytes; /* MoE: expert bytes a token does not read (0 for dense models) */
     uint64_t max_rss; /* peak resident set of the process after the tests, bytes */
 } bench_args;
@@ -293,6 +295,8 @@ static void print_json(const bench_args *a, const bench_result *res, int n_res, 
                            (json_int_t)a->depth, "repetitions", (json_int_t)a->reps, "isa", tensor_isa(),
                            "kv_type", hearth_kv_type_name(a->kv_type), "kv_bytes",
                            (json_int_t)a->kv_bytes, "max_rss_bytes", (json_int_t)a->max_rss);
+        json_object_set_new(o, "kv_bytes_full", json_integer((json_int_t)a->kv_bytes_full));
+        json_object_set_new(o, "swa_rows", json_integer(a->swa_rows));
         if (res[i].spec) {
             json_object_set_new(o, "draft", json_string(a->draft ? a->draft : "layer-skip"));
             if (a->draft_layers) json_object_set_new(o, "draft_layers", json_integer(a->draft_layers));
@@ -383,6 +387,8 @@ int cmd_bench(int argc, char **argv) {
     s.c = hearth_ctx_new(m, &cp, &err);
     if (!s.c) goto fail;
     a.kv_bytes = hearth_ctx_kv_bytes(s.c);
+    a.kv_bytes_full = hearth_ctx_kv_bytes_full(s.c);
+    a.swa_rows = hearth_ctx_swa_rows(s.c);
     a.idle_bytes = hearth_model_idle_expert_bytes(m);
     s.n_vocab = hearth_model_n_vocab(m);
     s.n_batch = hearth_ctx_n_batch(s.c);

@@ -403,12 +403,17 @@ int cmd_run(int argc, char **argv) {
         scratch = xmalloc((size_t)hearth_model_n_vocab(m) * sizeof *scratch);
     }
     double t_load = cli_now_s() - t0;
+    /* with a sliding-window ring, also what the full cache would take */
+    char kv_full[96] = "";
+    if (hearth_ctx_kv_bytes(c) != hearth_ctx_kv_bytes_full(c))
+        snprintf(kv_full, sizeof kv_full, "; %.2f MiB without the sliding-window ring of %d rows",
+                 (double)hearth_ctx_kv_bytes_full(c) / (1024.0 * 1024.0), hearth_ctx_swa_rows(c));
     fprintf(stderr,
             "hearth run: loaded %s (%s, %d layers) in %.3f s; prompt %zu tokens, context %d "
-            "(KV %s, %.2f MiB), %d threads\n",
+            "(KV %s, %.2f MiB%s), %d threads\n",
             a.model, hearth_model_arch(m), hearth_model_n_layer(m), t_load, n_ids, n_ctx,
             hearth_kv_type_name(a.kv_type), (double)hearth_ctx_kv_bytes(c) / (1024.0 * 1024.0),
-            hearth_ctx_n_threads(c));
+            kv_full, hearth_ctx_n_threads(c));
 
     if (speculative) {
         double t_p = 0, t2s = cli_now_s();

@@ -32,6 +32,8 @@ static const char usage_text[] =
     "  -c, --ctx N          context tokens per slot (default: min(training context, 4096))\n"
     "  --slots N            concurrent sequences (default 4)\n"
     "  --kv-type T          KV cache element type: f16 (default), f32, q8_0\n"
+    "  --context-overflow M a chat longer than the context: error (default, a 400) or shift\n"
+    "                       (its oldest turns are dropped; docs/SERVER.md)\n"
     "  --lora A             LoRA adapter A.gguf at scale 1 (repeatable; ids 0, 1, ... in order)\n"
     "  --lora-scaled A S    LoRA adapter A.gguf at scale S (requests may rescale by id)\n"
     "  --queue N            requests waiting for a slot before 429 (default 64)\n"
@@ -92,6 +94,7 @@ typedef struct {
     double keep_alive;
     bool keep_alive_set;
     hearth_kv_type kv_type; /* --kv-type (single-model mode; a config file says kv_type) */
+    srv_overflow overflow;  /* --context-overflow (single-model mode; a config says it) */
     int n_lora;             /* --lora / --lora-scaled (single-model mode; a config says lora) */
     const char *lora_path[SRV_MAX_LORA];
     float lora_scale[SRV_MAX_LORA];
@@ -226,6 +229,13 @@ static int parse_args(int argc, char **argv, serve_args *a) {
             if (cli_parse_long(v, 0, 65535, &a->port)) return usage("bad value for --port:", v);
         } else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) {
             if (cli_parse_long(v, 1, 1 << 22, &a->n_ctx)) return usage("bad value for --ctx:", v);
+        } else if (!strcmp(o, "--context-overflow")) {
+            if (!strcmp(v, "error"))
+                a->overflow = SRV_OVERFLOW_ERROR;
+            else if (!strcmp(v, "shift"))
+                a->overflow = SRV_OVERFLOW_SHIFT;
+            else
+                return usage("bad value for --context-overflow (error or shift):", v);
         } else if (!strcmp(o, "--kv-type")) {
             if (hearth_kv_type_from_name(v, &a->kv_type))
                 return usage("bad value for --kv-type (f16, f32 or q8_0):", v);
@@ -429,6 +439,7 @@ int cmd_serve(int argc, char **argv) {
         cfg.verify = a.verify;
         cfg.n_ctx = (int32_t)a.n_ctx;
         cfg.kv_type = a.kv_type;
+        cfg.context_overflow = a.overflow;
         cfg.n_lora = a.n_lora;
         for (int i = 0; i < a.n_lora; i++) {
             cfg.lora_path[i] = a.lora_path[i];

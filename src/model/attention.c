@@ -147,6 +147,18 @@ void hearth_kv_load(const hearth_ctx *c, const void *cache, size_t off, float *d
         dequant_q8_row(c, (const block_q8_0 *)cache + off / 32, dst, n);
 }
 
+/* The K or V row of a listed cell of layer (head: hearth_kv_head's offset), as floats; zeros
+ * for a cell the sliding-window ring no longer holds: every row of the item masks such a cell
+ * (kv_cache.c), so its score is -inf and its probability exactly 0 whatever the row held. */
+static inline void load_cell(const hearth_ctx *c, int layer, const void *cache, size_t head,
+                             int32_t cell, float *dst, int hd) {
+    const int32_t r = hearth_kv_row(c, layer, cell);
+    if (r < 0)
+        memset(dst, 0, (size_t)hd * sizeof(float));
+    else
+        hearth_kv_load(c, cache, head + (size_t)r * (size_t)hd, dst, hd);
+}
+
 /* Asks for the row at element offset off of a cache ahead of its use: a cell's row of one head
  * is 64-256 bytes at a stride of all heads' rows, which the hardware prefetcher follows
  * poorly, and decoding one token is bound by reading the cache. */
@@ -273,6 +285,8 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
     /* sliding-window layer: a row at position p sees cells at p - n_swa + 1 .. p (ggml masks
      * p - cell >= n_swa) */
     const int32_t swa = c->m->layers[j->a.layer].swa ? hp->n_swa : 0;
+    const int layer = j->a.layer;
+    const bool ring = hearth_kv_is_ring(c, layer);
 
     /* rows as lanes: lane tt * grp + h is query head g * grp + h of token r0 + tt */
     int32_t minpos = INT32_MAX, maxpos = -1;
@@ -303,6 +317,20 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
         const kv_cell *kc = &c->cells[cell];
         if (kc->pos >= 0 && kc->pos <= maxpos && (kc->seqs & bit)) cells[n++] = cell;
     }
+    /* Ring layer: the list is the same as with every row kept, cells outside all the rows'
+     * windows included (they count in ggml's KV window, nvis below). Those that lead the list
+     * add exact zeros to every sum (probability 0), so dropping a multiple of 64 of them
+     * leaves each sum's grouping (16 cells for the softmax, 64 lanes for p.V, the double
+     * tail) and so every bit of the result as it was, while the work becomes proportional to
+     * the window. (Only on a ring, so that the full cache runs the unchanged path the ring
+     * is tested against.) */
+    if (ring) {
+        int lead = 0;
+        while (lead < n && c->cells[cells[lead]].pos <= minpos - swa)
+            lead++;
+        cells += lead & ~63;
+        n -= lead & ~63;
+    }
 
     /* scores, -inf where a row must not look (pos > its own), row maxima */
     for (int r = 0; r < rp; r++) {
@@ -312,12 +340,12 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
     for (int k0 = 0; k0 < n; k0 += ATT_TILE_CELLS) {
         const int nb = n - k0 < ATT_TILE_CELLS ? n - k0 : ATT_TILE_CELLS;
         for (int i = 0; i < nb; i++) {
-            if (k0 + i + ATT_PREFETCH < n)
-                kv_prefetch(c, c->k_cache,
-                            head_k + (size_t)cells[k0 + i + ATT_PREFETCH] * hdk,
-                            hdk);
-            hearth_kv_load(c, c->k_cache, head_k + (size_t)cells[k0 + i] * hdk,
-                           ts->kf + (size_t)i * hdk, hdk);
+            if (k0 + i + ATT_PREFETCH < n) {
+                const int32_t pr = hearth_kv_row(c, layer, cells[k0 + i + ATT_PREFETCH]);
+                if (pr >= 0) kv_prefetch(c, c->k_cache, head_k + (size_t)pr * hdk, hdk);
+            }
+            load_cell(c, layer, c->k_cache, head_k, cells[k0 + i], ts->kf + (size_t)i * hdk,
+                      hdk);
         }
         K->widen(ts->kf, ts->kd, nb * hdk);
         float *sb = ts->s + (size_t)k0 * rp;
@@ -396,17 +424,17 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
     for (int k = 0; k < e_max; k++) {
         const size_t row = (size_t)(k & 63) * mm + (size_t)(k >> 6);
         memcpy(ts->pl + row * rp, ts->s + (size_t)k * rp, (size_t)rp * sizeof(float));
-        if (k + ATT_PREFETCH < n)
-            kv_prefetch(c, c->v_cache,
-                        head_v + (size_t)cells[k + ATT_PREFETCH] * hdv, hdv);
-        hearth_kv_load(c, c->v_cache, head_v + (size_t)cells[k] * hdv,
-                       ts->vf + row * hdv, hdv);
+        if (k + ATT_PREFETCH < n) {
+            const int32_t pr = hearth_kv_row(c, layer, cells[k + ATT_PREFETCH]);
+            if (pr >= 0) kv_prefetch(c, c->v_cache, head_v + (size_t)pr * hdv, hdv);
+        }
+        load_cell(c, layer, c->v_cache, head_v, cells[k], ts->vf + row * hdv, hdv);
     }
     K->pv64(ts->ot, ts->pl, rp, ts->vf, hdv, e_max, ts->lanes);
     if (n_pd > 0) {
         for (int k = e_min; k < n; k++)
-            hearth_kv_load(c, c->v_cache, head_v + (size_t)cells[k] * hdv,
-                           ts->vd + (size_t)(k - e_min) * hdv, hdv);
+            load_cell(c, layer, c->v_cache, head_v, cells[k], ts->vd + (size_t)(k - e_min) * hdv,
+                      hdv);
         K->pvd(ts->ot, ts->pd, rq, rp, ts->vd, hdv, n_pd);
     }
 

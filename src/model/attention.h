@@ -38,13 +38,14 @@ void hearth_attention(hearth_ctx *c, const hearth_batch *b, int layer, int n_row
 int hearth_attention_alloc(hearth_ctx *c, he_error *err);
 void hearth_attention_free(hearth_ctx *c);
 
-/* The cache is head-major: the row of KV head g of a cell in a layer starts at element
- * ((layer * n_head_kv + g) * n_ctx + cell) * hd (hd: head_dim_k for K, head_dim_v for V), so
- * one head's rows lie one after another and attention streams them. This is the offset of
- * cell 0's row. (Q8_0: hd is a multiple of 32, so every row starts a block.) */
+/* The cache is head-major within a layer: the row of KV head g of row r in a layer starts at
+ * element (kv_base[layer] + g * rows + r) * hd (hd: head_dim_k for K, head_dim_v for V; rows:
+ * n_ctx, or swa_cap for a ring layer; r: hearth_kv_row), so one head's rows lie one after
+ * another and attention streams them. This is the offset of row 0. (Q8_0: hd is a multiple of
+ * 32, so every row starts a block.) */
 static inline size_t hearth_kv_head(const hearth_ctx *c, int layer, int g, int hd) {
-    return ((size_t)layer * (size_t)c->m->hp.n_head_kv + (size_t)g) * (size_t)c->p.n_ctx *
-           (size_t)hd;
+    const size_t rows = hearth_kv_is_ring(c, layer) ? (size_t)c->swa_cap : (size_t)c->p.n_ctx;
+    return (c->kv_base[layer] + (size_t)g * rows) * (size_t)hd;
 }
 
 /* The K or V row of n elements at element offset off of a cache, as floats. */

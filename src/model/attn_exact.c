@@ -301,24 +301,27 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
             const kv_cell *kc = &c->cells[cell];
             if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
             if (swa && pos - kc->pos >= swa) continue; /* outside the sliding window */
+            /* its row: the cell, or its slot in a sliding-window ring (held: it is in the
+             * window); cells[] keeps rows, which is all p.V needs */
+            const int32_t row = hearth_kv_row(c, j->layer, cell);
             if (qq) {
                 const block_q8_0 *kb =
                     (const block_q8_0 *)c->k_cache +
-                    (head_k + (size_t)cell * hdk) / 32;
+                    (head_k + (size_t)row * hdk) / 32;
                 for (int h = 0; h < grp; h++) {
                     float d;
                     c->q8->vec_dot(hdk, &d, kb, qq + (size_t)h * (hdk / 32));
                     scores[(size_t)h * n_ctx + n_vis] = d * scale;
                 }
-                cells[n_vis++] = cell;
+                cells[n_vis++] = row;
                 continue;
             }
-            hearth_kv_load(c, c->k_cache, head_k + (size_t)cell * hdk, kf, hdk);
+            hearth_kv_load(c, c->k_cache, head_k + (size_t)row * hdk, kf, hdk);
             if (qd)
                 dots_exact_f64(qd, kf, grp, hdk, scale, scores + n_vis, n_ctx);
             else
                 dots_f32_in_f64(qr, kf, grp, hdk, scale, scores + n_vis, n_ctx);
-            cells[n_vis++] = cell;
+            cells[n_vis++] = row;
         }
         if (cap != 0.0f)
             for (int h = 0; h < grp; h++)

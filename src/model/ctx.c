@@ -52,7 +52,8 @@ hearth_ctx_params hearth_ctx_params_default(void) {
                                .n_outputs = 0,
                                .n_threads = 0,
                                .pool = NULL,
-                               .kv_type = HEARTH_KV_F16};
+                               .kv_type = HEARTH_KV_F16,
+                               .swa_full = false};
 }
 
 /* he_calloc of n floats (n already bounded by the params' limits) */
@@ -186,9 +187,7 @@ fail:
 void hearth_ctx_free(hearth_ctx *c) {
     if (!c) return;
     if (c->own_pool) he_pool_free(c->pool);
-    free(c->cells);
-    free(c->k_cache);
-    free(c->v_cache);
+    hearth_kv_free(c);
     free(c->x);
     free(c->xb);
     free(c->xo);
@@ -226,6 +225,7 @@ int32_t hearth_ctx_n_threads(const hearth_ctx *c) { return c->p.n_threads; }
 const hearth_model *hearth_ctx_model(const hearth_ctx *c) { return c->m; }
 hearth_kv_type hearth_ctx_kv_type(const hearth_ctx *c) { return c->p.kv_type; }
 size_t hearth_ctx_kv_bytes(const hearth_ctx *c) { return c->kv_bytes; }
+size_t hearth_ctx_kv_bytes_full(const hearth_ctx *c) { return c->kv_bytes_full; }
 
 static const char *const kv_names[] = {[HEARTH_KV_F16] = "f16", [HEARTH_KV_F32] = "f32",
                                        [HEARTH_KV_Q8_0] = "q8_0"};

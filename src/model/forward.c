@@ -148,7 +148,7 @@ static void attn_qkv(hearth_fwd *f, const hearth_layer *L, int l) {
                 q[i] *= hp->q_scale;
 
         /* into the cache cell hearth_kv_place chose for this token */
-        size_t cell = (size_t)c->cell_of[t];
+        size_t cell = (size_t)hearth_kv_row(c, l, c->cell_of[t]); /* its slot on a ring */
         for (int g = 0; g < hp->n_head_kv; g++) {
             kv_store(c, c->k_cache, hearth_kv_head(c, l, g, hdk) + cell * (size_t)hdk,
                      k + (size_t)g * hdk, hdk);

@@ -10,7 +10,8 @@
  * KV cache: a unified pool of n_ctx cells shared by all sequences. A cell holds the K and V of
  * one position and the set of sequences that see it, so hearth_kv_seq_cp shares a prefix
  * without copying. Positions of a sequence must be fed contiguously (each new token of
- * sequence s has position = hearth_kv_seq_pos_max(s) + 1).
+ * sequence s has position = hearth_kv_seq_pos_max(s) + 1). Sliding-window layers keep K/V only
+ * for a ring of about the window (hearth_ctx_swa_rows), with the same logits, bit for bit.
  *
  * Threading: a context is used by one thread at a time; inside hearth_decode the kernels split
  * rows across the context's thread pool. See docs/ENGINE.md. */
@@ -86,6 +87,8 @@ typedef struct {
     int32_t n_threads;      /* threads of the context's own pool (0 -> number of cores) */
     he_pool *pool;          /* borrowed shared pool; when set, n_threads is ignored */
     hearth_kv_type kv_type; /* default F16 */
+    bool swa_full;          /* sliding-window layers keep all n_ctx positions instead of a ring
+                               of the window (also HEARTH_SWA_FULL=1); results are the same */
 } hearth_ctx_params;
 
 #define HEARTH_MAX_SEQ 64
@@ -101,8 +104,14 @@ int32_t hearth_ctx_n_batch(const hearth_ctx *c);
 int32_t hearth_ctx_n_seq(const hearth_ctx *c);
 int32_t hearth_ctx_n_threads(const hearth_ctx *c);
 hearth_kv_type hearth_ctx_kv_type(const hearth_ctx *c);
-/* Bytes of the K and V arrays of the cache (all layers, all n_ctx cells). */
+/* Bytes of the K and V arrays of the cache: n_ctx rows for global layers, the ring's rows for
+ * sliding-window layers (see hearth_kv_seq_rm). */
 size_t hearth_ctx_kv_bytes(const hearth_ctx *c);
+/* What they would take with n_ctx rows in every layer (= hearth_ctx_kv_bytes without a ring). */
+size_t hearth_ctx_kv_bytes_full(const hearth_ctx *c);
+/* Rows a sliding-window layer keeps: n_seq * (n_swa - 1) + n_batch when that is below n_ctx
+ * (a ring), else n_ctx; 0 when the model has no sliding-window layers. */
+int32_t hearth_ctx_swa_rows(const hearth_ctx *c);
 const hearth_model *hearth_ctx_model(const hearth_ctx *c);
 
 /* ---- Batches ---- */
@@ -139,7 +148,11 @@ const float *hearth_logits(const hearth_ctx *c, int32_t batch_index);
 
 /* Drops positions [p0, p1) of seq (p1 < 0: to the end; seq < 0: every sequence). Out-of-range
  * arguments are ignored. After removing the tail, the sequence continues at the new
- * pos_max + 1. */
+ * pos_max + 1 — except with a sliding-window ring (hearth_ctx_swa_rows < n_ctx): when the
+ * positions the next token's window needs (pos_max - n_swa + 2 .. pos_max) are no longer
+ * held (the tail removed reached back past what the ring keeps: more than the last batch),
+ * the whole sequence is dropped, so callers must read hearth_kv_seq_pos_max afterwards and
+ * recompute what is gone. The same holds for dst after hearth_kv_seq_cp. */
 void hearth_kv_seq_rm(hearth_ctx *c, int32_t seq, int32_t p0, int32_t p1);
 /* Makes positions [p0, p1) of src visible to dst as well (p1 < 0: to the end) — shares the
  * cells, copies nothing. dst's own cells in [p0, p1) are dropped first; afterwards dst

@@ -248,10 +248,21 @@ struct hearth_ctx {
     kv_cell *cells; // (n_ctx)
     int32_t n_used;
     int32_t seq_pos_max[HEARTH_MAX_SEQ];
-    void *k_cache; // (n_layer, n_head_kv, n_ctx, head_dim_k) f16, f32 or q8_0 blocks
-    void *v_cache; // (n_layer, n_head_kv, n_ctx, head_dim_v); see hearth_kv_head
+    void *k_cache; // per layer (n_head_kv, rows, head_dim_k) f16, f32 or q8_0 blocks
+    void *v_cache; // per layer (n_head_kv, rows, head_dim_v); see hearth_kv_head
     size_t kv_elt; // bytes per element (2 or 4); 0 for Q8_0 (34 bytes per 32 elements)
     size_t kv_bytes;          // bytes of k_cache + v_cache
+    size_t kv_bytes_full;     // what they would take with n_ctx rows in every layer
+    size_t *kv_base;          // (n_layer) first row of each layer: sum of n_head_kv * rows
+    /* Sliding-window ring (kv_cache.c). When swa_ring is set, the K/V of the layers marked
+     * swa keep swa_cap rows (slots) instead of n_ctx: enough for every sequence's last
+     * n_swa - 1 positions plus one batch. Cell i's row there is swa_slot[i] (-1: not held:
+     * no sequence's future rows can see it). Global layers keep n_ctx rows, indexed by cell. */
+    bool swa_ring;
+    int32_t swa_cap;          // rows of a ring layer
+    int32_t *swa_slot;        // (n_ctx) slot of each cell, -1 when none
+    int32_t *swa_cell;        // (swa_cap) cell each slot holds, -1 when free
+    int32_t swa_next;         // where the search for a reusable slot starts
     const tensor_traits *q8;  // Q8_0 quantizer, dequantizer and dot (Q8_0 cache only)
 
     /* Scratch for one batch of up to n_batch tokens */
@@ -317,8 +328,20 @@ void hearth_lora_apply(hearth_ctx *c, const hearth_batch *b, const int32_t *row_
 
 /* kv_cache.c */
 int hearth_kv_alloc(hearth_ctx *c, he_error *err);
-/* Finds n free cells, marks them as (pos, seq) and records them in c->cell_of. */
+void hearth_kv_free(hearth_ctx *c);
+/* Finds n free cells, marks them as (pos, seq) and records them in c->cell_of; on a ring it
+ * also gives each a slot, reusing those of cells no sequence can see any more. */
 void hearth_kv_place(hearth_ctx *c, const hearth_batch *b);
+
+/* Whether layer's K/V live in the sliding-window ring. */
+static inline bool hearth_kv_is_ring(const hearth_ctx *c, int layer) {
+    return c->swa_ring && c->m->layers[layer].swa;
+}
+/* Row of cell in layer's K/V: the cell itself, or its ring slot (-1: not held; only cells
+ * outside every window of the rows being computed). */
+static inline int32_t hearth_kv_row(const hearth_ctx *c, int layer, int32_t cell) {
+    return hearth_kv_is_ring(c, layer) ? c->swa_slot[cell] : cell;
+}
 
 /* forward.c: runs the model over b, whose entries are already placed in the cache. */
 void hearth_forward(hearth_ctx *c, const hearth_batch *b);

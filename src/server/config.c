@@ -215,7 +215,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "reasoning_budget",
                                        "lora",
                                        "route",
-                                       "route_long_prompt"};
+                                       "route_long_prompt",
+                                       "context_overflow"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -225,7 +226,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
                          "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget, lora, "
-                         "route, route_long_prompt)",
+                         "route, route_long_prompt, context_overflow)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -233,7 +234,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     static const unsigned set_bit[] = {0, SRV_CONF_CTX, 0, 0, 0, 0, SRV_CONF_TEMPERATURE, SRV_CONF_TOP_P,
                                        SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
-                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0};
+                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0, 0};
     _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
@@ -304,6 +305,14 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         return parse_route(p, v, c);
     case 22:
         return parse_int(p, key, v, 0, 1 << 22, &c->route_long_prompt);
+    case 23:
+        if (!strcmp(v, "error"))
+            c->context_overflow = SRV_OVERFLOW_ERROR;
+        else if (!strcmp(v, "shift"))
+            c->context_overflow = SRV_OVERFLOW_SHIFT;
+        else
+            return conf_fail(p, "'context_overflow' must be error or shift (got '%s')", v);
+        return 0;
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;

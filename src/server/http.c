@@ -130,6 +130,16 @@ void http_metrics_token_gap(srv_http *h, const char *model, double s) {
     pthread_mutex_unlock(&h->mu);
 }
 
+void http_metrics_shift(srv_http *h, const char *model, size_t n_msgs) {
+    pthread_mutex_lock(&h->mu);
+    http_model_metrics *m = model_metrics(h, model);
+    if (m) {
+        m->shifts++;
+        m->shift_dropped += n_msgs;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
 void http_metrics_route(srv_http *h, const char *route, int target, int reason) {
     if (target < 0 || target > 1 || reason < 0 || reason >= SRV_ROUTE_N_REASONS) return;
     pthread_mutex_lock(&h->mu);
@@ -251,6 +261,20 @@ static char *metrics_text(srv_http *h, size_t *out_len) {
                                lab, srv_route_target_name((srv_route_target)t), srv_route_reason_name((srv_route_reason)r),
                                (unsigned long long)h->mm[i].routed[t][r]);
     }
+    buf_printf(&b, &len, &cap, "# HELP hearth_context_shifts_total Chats whose oldest turns were dropped to fit the "
+                               "context (context_overflow = shift).\n# TYPE hearth_context_shifts_total counter\n");
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        buf_printf(&b, &len, &cap, "hearth_context_shifts_total{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)h->mm[i].shifts);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_context_shift_dropped_messages_total Messages those shifts dropped.\n"
+                               "# TYPE hearth_context_shift_dropped_messages_total counter\n");
+    for (int i = 0; i < h->n_mm; i++) {
+        label_safe(lab, sizeof lab, h->mm[i].name);
+        buf_printf(&b, &len, &cap, "hearth_context_shift_dropped_messages_total{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)h->mm[i].shift_dropped);
+    }
     pthread_mutex_unlock(&h->mu);
     buf_printf(&b, &len, &cap, "# HELP hearth_queue_depth Jobs waiting for a slot.\n# TYPE hearth_queue_depth gauge\n");
     srv_model_stats *st = xcalloc((size_t)n_names + 1, sizeof *st);
@@ -274,6 +298,20 @@ static char *metrics_text(srv_http *h, size_t *out_len) {
     for (int i = 0; i < n_names; i++) {
         label_safe(lab, sizeof lab, names[i]);
         buf_printf(&b, &len, &cap, "hearth_slots_total{model=\"%s\"} %d\n", lab, st[i].slots_total);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_kv_cache_bytes KV cache of the served model's context (sliding-window "
+                               "layers keep a ring of their window).\n# TYPE hearth_kv_cache_bytes gauge\n");
+    for (int i = 0; i < n_names; i++) {
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap, "hearth_kv_cache_bytes{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)st[i].kv_bytes);
+    }
+    buf_printf(&b, &len, &cap, "# HELP hearth_kv_cache_full_bytes What the KV cache would take with every layer "
+                               "keeping the whole context.\n# TYPE hearth_kv_cache_full_bytes gauge\n");
+    for (int i = 0; i < n_names; i++) {
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap, "hearth_kv_cache_full_bytes{model=\"%s\"} %llu\n", lab,
+                   (unsigned long long)st[i].kv_bytes_full);
     }
     free(st);
     srv_names_free(names, n_names);
@@ -304,6 +342,7 @@ enum MHD_Result http_respond(http_req *q, int status, const char *ctype, char *b
     if (status == 429 || status == 503) MHD_add_response_header(r, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     if (q->route_hdr[0]) MHD_add_response_header(r, "X-Hearth-Route", q->route_hdr);
+    if (q->shift_hdr[0]) MHD_add_response_header(r, "X-Hearth-Context-Shift", q->shift_hdr);
     add_common_headers(q->h, r);
     q->status = status;
     enum MHD_Result rc = MHD_queue_response(q->conn, (unsigned)status, r);
@@ -379,6 +418,7 @@ enum MHD_Result http_respond_stream(http_req *q, MHD_ContentReaderCallback cb, v
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
     if (q->route_hdr[0]) MHD_add_response_header(r, "X-Hearth-Route", q->route_hdr);
+    if (q->shift_hdr[0]) MHD_add_response_header(r, "X-Hearth-Context-Shift", q->shift_hdr);
     add_common_headers(q->h, r);
     q->status = 200;
     enum MHD_Result rc = MHD_queue_response(q->conn, 200, r);

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t prompt_tokens, generated_tokens, requests;
     http_hist ttft, tok;
     uint64_t routed[2][SRV_ROUTE_N_REASONS]; /* a routing name: requests by target and reason */
+    uint64_t shifts, shift_dropped; /* context shifts, and the messages they dropped */
 } http_model_metrics;
 
 struct srv_http {
@@ -106,6 +107,7 @@ typedef struct {
     bool admin;        /* sent the admin credential (X-Hearth-Admin) */
     const srv_webui_asset *ui; /* the UI file this GET asks for, or NULL (webui.h) */
     char route_hdr[48];        /* X-Hearth-Route value when a routing name answered, else "" */
+    char shift_hdr[24];        /* X-Hearth-Context-Shift value (messages dropped), else "" */
 } http_req;
 
 #define CONF_ROUTE_NAME_CAP 160 /* > the config's longest served name (128) */
@@ -130,6 +132,8 @@ void http_metrics_token_gap(srv_http *h, const char *model, double s);
 void http_metrics_tokens(srv_http *h, const char *model, uint64_t prompt, uint64_t generated);
 /* One request a routing name sent to target (srv_route_target) for reason (srv_route_reason). */
 void http_metrics_route(srv_http *h, const char *route, int target, int reason);
+/* A context shift on a served name that dropped n_msgs messages. */
+void http_metrics_shift(srv_http *h, const char *model, size_t n_msgs);
 
 /* routes.c */
 /* The model serving name (a counted reference), trying Ollama's ":latest" both ways. */

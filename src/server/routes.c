@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "chat/toolcall.h"
 #include "server/chat.h"
+#include "server/ctx_shift.h"
 #include "server/http_internal.h"
 #include "server/responses.h"
 #include "server/route.h"
@@ -1101,6 +1102,83 @@ static int route_resolve(http_req *q, srv_request *r, srv_model **out, enum MHD_
     return 1;
 }
 
+/* context_overflow = shift (docs/SERVER.md "Context overflow"): when the chat's prompt (*toks,
+ * *n) leaves less than srv_shift_room tokens of the context, its oldest turns are dropped
+ * (ctx_shift.h): the fewest that make it fit, found by rendering (a binary search: fewer
+ * turns never render longer), or all but the newest when none does (then the usual check
+ * decides). r->messages becomes the kept messages, *toks / *n / *pi their prompt; *dropped:
+ * the messages left out (0: unchanged). Non-zero with *e set on an error. */
+static int shift_prompt(srv_request *r, srv_model *m, int32_t **toks, size_t *n, prompt_info *pi,
+                        size_t *dropped, srv_req_error *e) {
+    *dropped = 0;
+    const int32_t n_ctx = srv_model_n_ctx(m);
+    const size_t limit = (size_t)(n_ctx - srv_shift_room(n_ctx, r->max_tokens));
+    size_t n_sys = 0;
+    const size_t turns = srv_shift_turns(r->messages, &n_sys, NULL, 0);
+    if (*n <= limit || turns < 2) return 0;
+    size_t lo = 1, hi = turns - 1, best = 0;
+    json_t *best_msgs = NULL;
+    int32_t *best_toks = NULL;
+    size_t best_n = 0, best_dropped = 0;
+    prompt_info best_pi = {0};
+    while (lo <= hi) {
+        const size_t d = lo + (hi - lo) / 2;
+        size_t nd = 0;
+        json_t *msgs = srv_shift_drop(r->messages, d, &nd);
+        if (!msgs) goto nomem;
+        srv_request rr = *r;
+        rr.messages = msgs;
+        int32_t *t = NULL;
+        size_t tn = 0;
+        prompt_info tpi = {0};
+        if (build_prompt(&rr, m, &t, &tn, &tpi, e)) {
+            json_decref(msgs);
+            json_decref(best_msgs);
+            free(best_toks);
+            return -1;
+        }
+        if (tn <= limit) { /* fits: smaller than any fitting count before (hi drops below it) */
+            json_decref(best_msgs);
+            free(best_toks);
+            best = d;
+            best_msgs = msgs;
+            best_toks = t;
+            best_n = tn;
+            best_pi = tpi;
+            best_dropped = nd;
+            hi = d - 1;
+        } else {
+            json_decref(msgs);
+            free(t);
+            lo = d + 1;
+        }
+    }
+    if (!best) { /* none fits: all but the newest turn go, and the usual check decides */
+        size_t nd = 0;
+        best_msgs = srv_shift_drop(r->messages, turns - 1, &nd);
+        if (!best_msgs) goto nomem;
+        srv_request rr = *r;
+        rr.messages = best_msgs;
+        if (build_prompt(&rr, m, &best_toks, &best_n, &best_pi, e)) {
+            json_decref(best_msgs);
+            return -1;
+        }
+        best_dropped = nd;
+    }
+    free(*toks);
+    *toks = best_toks;
+    *n = best_n;
+    *pi = best_pi;
+    json_decref(r->messages);
+    r->messages = best_msgs;
+    *dropped = best_dropped;
+    return 0;
+nomem:
+    json_decref(best_msgs);
+    free(best_toks);
+    return srv_req_nomem(e);
+}
+
 enum MHD_Result route_generate(http_req *q, srv_api api) {
     srv_request r;
     srv_req_error e;
@@ -1144,6 +1222,22 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
         srv_model_release(m);
         srv_request_free(&r);
         return http_req_error(q, &e);
+    }
+    if (srv_model_config_of(m)->context_overflow == SRV_OVERFLOW_SHIFT && r.messages &&
+        (api == SRV_API_CHAT || api == SRV_API_RESPONSES || api == SRV_API_OLLAMA_CHAT)) {
+        size_t dropped = 0;
+        if (shift_prompt(&r, m, &toks, &n, &pi, &dropped, &e)) {
+            free(toks);
+            srv_model_release(m);
+            srv_request_free(&r);
+            return http_req_error(q, &e);
+        }
+        if (dropped) {
+            snprintf(q->shift_hdr, sizeof q->shift_hdr, "%zu", dropped);
+            http_metrics_shift(q->h, srv_model_config_of(m)->name, dropped);
+            log_info("'%s': context shift dropped the %zu oldest messages (prompt now %zu tokens)",
+                     srv_model_config_of(m)->name, dropped, n);
+        }
     }
     bool chat_api = api == SRV_API_CHAT || api == SRV_API_RESPONSES || api == SRV_API_OLLAMA_CHAT;
     bool parse_calls = chat_api && r.tools && r.tool_choice != TC_CHOICE_NONE;

@@ -367,6 +367,10 @@ static void assign_jobs(srv_model *m) {
             best_lcp = src_lcp;
         }
         hearth_kv_seq_rm(m->ctx, s->id, (int32_t)best_lcp, -1);
+        /* a sliding-window ring drops a sequence rolled back past what it keeps (hearth.h):
+         * then the prefix is recomputed */
+        if (hearth_kv_seq_pos_max(m->ctx, s->id) + 1 < (int32_t)best_lcp)
+            best_lcp = (size_t)(hearth_kv_seq_pos_max(m->ctx, s->id) + 1);
         /* the slot's sequence now decodes under the job's adapter scales (ids checked at
          * submit; scales finite) */
         for (int32_t a = 0; a < m->cfg.n_lora; a++) {
@@ -1098,6 +1102,8 @@ void srv_model_stats_get(srv_model *m, srv_model_stats *out) {
     out->prompt_tokens = m->st_prompt;
     out->generated_tokens = m->st_gen;
     out->requests = m->st_requests;
+    out->kv_bytes = m->ctx ? hearth_ctx_kv_bytes(m->ctx) : 0;
+    out->kv_bytes_full = m->ctx ? hearth_ctx_kv_bytes_full(m->ctx) : 0;
     pthread_mutex_unlock(&m->mu);
 }
 

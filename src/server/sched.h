@@ -28,6 +28,8 @@
 
 #define SRV_MAX_LORA 16
 
+typedef enum { SRV_OVERFLOW_ERROR = 0, SRV_OVERFLOW_SHIFT = 1 } srv_overflow;
+
 typedef struct {
     const char *name;          /* served name, e.g. "qwen3:8b" */
     const char *path;          /* GGUF file, or a model store name (store_resolve) */
@@ -57,6 +59,10 @@ typedef struct {
      * route_long_prompt: estimated prompt tokens above which the large one answers. */
     const char *route_small, *route_large;
     int32_t route_long_prompt;
+    /* A chat longer than the context (context_overflow; docs/SERVER.md "Context overflow"):
+     * a 400 context_length_exceeded (the default), or shift: its oldest turns are dropped
+     * (server/ctx_shift.h) so the prompt fits with room for the answer. */
+    srv_overflow context_overflow;
 } srv_model_config;
 
 /* Bits of srv_model_config.set. */
@@ -111,6 +117,8 @@ int srv_model_embed(srv_model *m, const int32_t *const *toks, const int32_t *n_t
 typedef struct {
     int32_t slots_busy, slots_total, queue_depth;
     uint64_t prompt_tokens, generated_tokens, requests;
+    uint64_t kv_bytes;      /* KV cache of the context (0 for embedders) */
+    uint64_t kv_bytes_full; /* what it would be without a sliding-window ring */
 } srv_model_stats;
 void srv_model_stats_get(srv_model *m, srv_model_stats *out);
 /* Seconds since the model last did anything (a job submitted or ended), or -1 while a job is

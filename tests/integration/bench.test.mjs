@@ -93,6 +93,31 @@ test('--kv-type: reported with the cache size; q8_0 on 64-wide heads is 17/32 of
   }
 });
 
+test('--json: a sliding-window model reports the ring (swa_rows) and both KV sizes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-swa-'));
+  try {
+    const file = join(dir, 'g2.gguf');
+    const mk = spawnSync(BIN, ['make-model', '--shape', 'tiny-gemma2', '--type', 'f32', file], { encoding: 'utf8' });
+    assert.equal(mk.status, 0, mk.stderr);
+    // a context of about 32 + 4 + 200 cells; window 8, batch 16: the sliding layers keep 7 + 16 rows
+    const r = bench([file, '-p', '32', '-n', '4', '-r', '1', '-b', '16', '--depth', '200', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const x = JSON.parse(r.stdout)[0];
+    assert.equal(x.swa_rows, 23);
+    // F16, one KV head of 64: 256 bytes per cell and layer, 26 layers in the full cache
+    const n_ctx = x.kv_bytes_full / (26 * 256);
+    assert.ok(Number.isInteger(n_ctx) && n_ctx >= 200, `n_ctx ${n_ctx}`);
+    // 13 of 26 layers sliding: bytes = full * (n_ctx + 23) / (2 * n_ctx)
+    assert.equal(x.kv_bytes * 2 * n_ctx, x.kv_bytes_full * (n_ctx + 23));
+    const s = bench([MODEL, '-p', '8', '-n', '0', '-r', '1', '--json']);
+    const y = JSON.parse(s.stdout)[0];
+    assert.equal(y.swa_rows, 0);
+    assert.equal(y.kv_bytes, y.kv_bytes_full);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 const badArgs = [
   [[], 'missing MODEL'],
   [[MODEL, '-p'], 'missing value'],

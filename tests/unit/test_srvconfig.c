@@ -251,3 +251,23 @@ Test(srvconfig, route_errors) {
         cr_assert(strstr(err.msg, bad[i][1]), "%s: got '%s'", bad[i][0], err.msg);
     }
 }
+
+/* context_overflow = error (the default) | shift; anything else names the line. */
+Test(srvconfig, context_overflow) {
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(parse("[a]\nmodel = x\n[b]\nmodel = y\ncontext_overflow = shift\n[c]\nmodel = z\n"
+                       "context_overflow = error\n",
+                       &c, &n, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(c[0].context_overflow, SRV_OVERFLOW_ERROR);
+    cr_assert_eq(c[1].context_overflow, SRV_OVERFLOW_SHIFT);
+    cr_assert_eq(c[2].context_overflow, SRV_OVERFLOW_ERROR);
+    srv_config_free(c, n);
+    cr_assert_neq(parse("[a]\nmodel = x\ncontext_overflow = drop\n", &c, &n, &err), 0);
+    cr_assert_not_null(strstr(err.msg, ":3:"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "'context_overflow' must be error or shift (got 'drop')"),
+                       "%s", err.msg);
+}
