@@ -289,40 +289,73 @@ float hearth_ctx_lora_scale(const hearth_ctx *c, int32_t lora, int32_t seq) {
 
 /* ---- Forward ---- */
 
+/* The rows [0, k) of c->lora_rows/lora_s (their inputs at xin, k rows of n_in): t = A x, then
+ * y[row] += (B t) * s. `tiled` picks llama.cpp's float order: its F32 matmuls go through
+ * llamafile's tinyBLAS for two or more rows and ggml_vec_dot_f32 for one (tensor/matmul.h). */
+static void apply_rows(hearth_ctx *c, const hearth_lora_pair *p, float *y, const float *xin,
+                       int k, bool tiled) {
+    const int64_t n_in = p->a.n_in, n_out = p->b.n_out, rank = p->a.n_out;
+    if (p->a.type != TENSOR_TYPE_F32 || !tiled ||
+        tensor_lowrank_a(c->pool, c->lora_t, p->a.data, n_in, rank, xin, k))
+        tensor_matmul(c->pool, c->lora_t, p->a.data, p->a.type, n_in, rank, xin, k, c->lora_act);
+    if (p->b.type == TENSOR_TYPE_F32 &&
+        !tensor_lowrank_b_add(c->pool, y, n_out, c->lora_rows, p->b.data, rank, n_out, c->lora_t,
+                              c->lora_s, k, tiled))
+        return;
+    tensor_matmul(c->pool, c->lora_y, p->b.data, p->b.type, rank, n_out, c->lora_t, k,
+                  c->lora_act);
+    for (int j = 0; j < k; j++) {
+        float *yr = y + (size_t)c->lora_rows[j] * n_out;
+        const float *u = c->lora_y + (size_t)j * n_out;
+        const float s = c->lora_s[j];
+        for (int64_t o = 0; o < n_out; o++)
+            yr[o] += u[o] * s;
+    }
+}
+
+/* Which float order a row gets follows from how many rows its own sequence has in this matmul
+ * (as if it were decoded alone, which is how llama.cpp's references are made): a decode step's
+ * single row takes ggml_vec_dot_f32's order, a prompt's rows tinyBLAS's. So a sequence's result
+ * does not depend on which other sequences share the batch. */
 void hearth_lora_apply(hearth_ctx *c, const hearth_batch *b, const int32_t *row_of, float *y, int l,
                        hearth_lora_target t, const float *x, int n_tok) {
+    /* llama.cpp narrows the last layer to the rows with logits after the output projection:
+     * attn_output there still sees every row of the batch, the FFN only the narrowed ones */
+    int seq_rows[HEARTH_MAX_SEQ] = {0};
+    if (t == LORA_O)
+        for (int r = 0; r < b->n_tokens; r++)
+            seq_rows[b->seq_id[r]]++;
+    else
+        for (int r = 0; r < n_tok; r++)
+            seq_rows[b->seq_id[row_of ? row_of[r] : r]]++;
     for (int i = 0; i < c->n_lora; i++) {
         const hearth_lora *a = c->m->lora[i];
         const hearth_lora_pair *p = &a->pair[(size_t)l * LORA_N_TARGETS + t];
         if (!p->a.data) continue;
         const float *scales = c->lora_scale + (size_t)i * HEARTH_MAX_SEQ;
-        const int64_t n_in = p->a.n_in, n_out = p->b.n_out, rank = p->a.n_out;
-        /* the rows whose sequence uses this adapter; the others cost nothing */
-        int k = 0;
-        for (int r = 0; r < n_tok; r++) {
-            const float s = scales[b->seq_id[row_of ? row_of[r] : r]];
-            if (s == 0.0f) continue;
-            c->lora_rows[k] = r;
-            c->lora_s[k] = s * a->alpha / (float)rank; /* llama.cpp's order */
-            k++;
-        }
-        if (k == 0) continue;
-        const float *xin = x;
-        if (k < n_tok) {
-            for (int j = 0; j < k; j++)
-                memcpy(c->lora_x + (size_t)j * n_in, x + (size_t)c->lora_rows[j] * n_in,
-                       (size_t)n_in * sizeof(float));
-            xin = c->lora_x;
-        }
-        tensor_matmul(c->pool, c->lora_t, p->a.data, p->a.type, n_in, rank, xin, k, c->lora_act);
-        tensor_matmul(c->pool, c->lora_y, p->b.data, p->b.type, rank, n_out, c->lora_t, k,
-                      c->lora_act);
-        for (int j = 0; j < k; j++) {
-            float *yr = y + (size_t)c->lora_rows[j] * n_out;
-            const float *u = c->lora_y + (size_t)j * n_out;
-            const float s = c->lora_s[j];
-            for (int64_t o = 0; o < n_out; o++)
-                yr[o] += u[o] * s;
+        const int64_t n_in = p->a.n_in, rank = p->a.n_out;
+        /* the rows whose sequence uses this adapter (the others cost nothing), in two passes:
+         * rows of multi-row sequences, then single rows */
+        for (int pass = 0; pass < 2; pass++) {
+            const bool tiled = pass == 0;
+            int k = 0;
+            for (int r = 0; r < n_tok; r++) {
+                const int32_t sq = b->seq_id[row_of ? row_of[r] : r];
+                const float s = scales[sq];
+                if (s == 0.0f || (seq_rows[sq] >= 2) != tiled) continue;
+                c->lora_rows[k] = r;
+                c->lora_s[k] = s * a->alpha / (float)rank; /* llama.cpp's order */
+                k++;
+            }
+            if (k == 0) continue;
+            const float *xin = x;
+            if (k < n_tok) {
+                for (int j = 0; j < k; j++)
+                    memcpy(c->lora_x + (size_t)j * n_in, x + (size_t)c->lora_rows[j] * n_in,
+                           (size_t)n_in * sizeof(float));
+                xin = c->lora_x;
+            }
+            apply_rows(c, p, y, xin, k, tiled);
         }
     }
 }
