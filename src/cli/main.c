@@ -18,7 +18,7 @@ static const command commands[] = {
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
     {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,qwen1.5-moe-a2.7b,qwen3-30b-a3b,tiny,tiny-qwen2moe,tiny-mixtral,tiny-bert,tiny-nomic-bert,tiny-bert-reranker,...} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
     {"make-lora", cmd_make_lora, "make-lora --base BASE.gguf --rank R [--seed N] [--alpha A] [--targets q,k,v,o,gate,up,down] OUT.gguf   (a random LoRA adapter)"},
-    {"lora", cmd_lora, "lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S]   (the adapter merged into the weights, each in its own type)"},
+    {"lora", cmd_lora, "lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]   (the adapter merged into the weights, each in its own type or all converted to T as hearth quantize does)"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
     {"import", cmd_import, "import FILE.gguf [--name NAME] [--copy] [--template T.jinja] [--params P.json] [--adapter A.gguf]...   (into $HEARTH_HOME, default ~/.local/share/hearth)"},
     {"ls", cmd_ls, "ls"},

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "model/model_internal.h"
+#include "model/quantize.h"
 #include "tensor/matmul.h"
 
 static const char *const target_names[LORA_N_TARGETS] = {
@@ -480,16 +482,18 @@ static float *lora_f32(const hearth_weight *w) {
 /* W + sc * B A of one base weight, in W's type (malloc'd, *nbytes set), row by row: dequantize,
  * add the row of the low-rank product (summed in f32 over the rank, as the runtime path), and
  * quantize back with the type's reference quantizer. */
-static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, float sc,
+/* as_f32: the merged rows stay f32 (for a --type conversion after), else back in w's type */
+static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, float sc, bool as_f32,
                           size_t *nbytes, he_error *err) {
     const tensor_traits *tr = tensor_traits_of((uint32_t)w->type);
-    if (w->type != TENSOR_TYPE_F32 && (!tr || !tr->to_float || !tr->from_float)) {
+    if (w->type != TENSOR_TYPE_F32 && (!tr || !tr->to_float || (!as_f32 && !tr->from_float))) {
         he_fail(err, HE_UNSUPPORTED, "lora merge: cannot requantize weights of type %s",
                 tr ? tr->name : "?");
         return NULL;
     }
     const int64_t n_in = w->n_in, n_out = w->n_out, r = p->a.n_out;
-    const size_t row = tensor_row_size(w->type, n_in);
+    const size_t in_row = tensor_row_size(w->type, n_in);
+    const size_t row = as_f32 ? (size_t)n_in * sizeof(float) : in_row;
     uint8_t *out = he_malloc(row * (size_t)n_out);
     float *a = lora_f32(&p->a), *b = lora_f32(&p->b);
     float *x = he_malloc((size_t)n_in * sizeof(float));
@@ -500,7 +504,7 @@ static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, flo
         goto done;
     }
     for (int64_t o = 0; o < n_out; o++) {
-        const uint8_t *src = (const uint8_t *)w->data + (size_t)o * row;
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)o * in_row;
         if (w->type == TENSOR_TYPE_F32)
             memcpy(x, src, (size_t)n_in * sizeof(float));
         else
@@ -512,7 +516,7 @@ static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, flo
                 d += bo[k] * a[(size_t)k * n_in + i];
             x[i] += d * sc;
         }
-        if (w->type == TENSOR_TYPE_F32)
+        if (as_f32 || w->type == TENSOR_TYPE_F32)
             memcpy(out + (size_t)o * row, x, (size_t)n_in * sizeof(float));
         else
             tr->from_float(x, out + (size_t)o * row, n_in);
@@ -525,7 +529,8 @@ done:
     return out;
 }
 
-int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
+/* The merge itself; as_f32: adapted weights written as F32 (the --type path converts after). */
+static int merge_file(const char *base_path, const char *lora_path, float scale, bool as_f32,
                       const char *out_path, he_error *err) {
     hearth_model_params mp = hearth_model_params_default();
     mp.load_vocab = false;
@@ -571,9 +576,14 @@ int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
             const hearth_lora_pair *p = &a->pair[(size_t)l * LORA_N_TARGETS + k];
             const float sc = scale * a->alpha / (float)p->a.n_out;
             size_t nb = 0;
-            bufs[i] = merge_weight(base_weight(m, l, k), p, sc, &nb, err);
+            bufs[i] = merge_weight(base_weight(m, l, k), p, sc, as_f32, &nb, err);
             if (!bufs[i]) goto done;
             data = bufs[i];
+            if (as_f32) {
+                if (gguf_writer_add_tensor(w, name, TENSOR_TYPE_F32, t->n_dims, t->ne, data, err))
+                    goto done;
+                continue;
+            }
         }
         if (gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, data, err)) goto done;
     }
@@ -585,5 +595,23 @@ done:
     gguf_writer_free(w);
     hearth_lora_free(a);
     hearth_model_free(m);
+    return rc;
+}
+
+int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
+                      const char *type, const char *out_path, he_error *err) {
+    if (!type) return merge_file(base_path, lora_path, scale, false, out_path, err);
+    quant_ftype ft;
+    if (quant_ftype_from_name(type, &ft, err)) return -1;
+    /* merged in f32 into a file beside the output, then converted as `hearth quantize` does:
+     * the adapted weights are rounded to the target type once, from their f32 sums */
+    const size_t n = strlen(out_path) + 16;
+    char *tmp = he_malloc(n);
+    if (!tmp) return he_fail(err, HE_NOMEM, "lora merge: out of memory");
+    snprintf(tmp, n, "%s.f32-merge", out_path);
+    int rc = merge_file(base_path, lora_path, scale, true, tmp, err);
+    if (rc == 0) rc = quant_model_file(tmp, out_path, ft, 0, err);
+    unlink(tmp);
+    free(tmp);
     return rc;
 }

@@ -165,3 +165,15 @@ test('a store manifest\'s adapters are applied by serve (a store name, and store
     delete process.env.HEARTH_HOME;
   }
 });
+
+test('lora merge --type: the merged model in one type; a bad type is refused by name', () => {
+  const out = join(dir, 'merged-q4.gguf');
+  ok(['lora', 'merge', base, lora, out, '--scale', '0.5', '--type', 'q4_0']);
+  const info = ok(['inspect', out]).stdout;
+  assert.match(info, /blk\.0\.attn_q\.weight\s+q4_0/);
+  const args = ['run', out, '-p', 'hello world', '-n', '4', '--temp', '0'];
+  assert.ok(ok(args).stdout.length > 0);
+  const r = hearth(['lora', 'merge', base, lora, join(dir, 'x.gguf'), '--type', 'q9_9']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /q9_9/);
+});

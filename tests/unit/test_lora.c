@@ -363,7 +363,7 @@ Test(lora, refuses_malformed_adapters) {
  * sums differs — measured max |diff| 1.1e-6 with logits up to 1.05, bound 1e-5 x max |logit|.
  * Q8_0 base: the merged rows are requantized to Q8_0 — measured 1.7e-2 (1.6%), bound 5e-2 x
  * max |logit|; the bare base is 0.38 away, and the merged model must stay 4x closer than it. */
-static void merged_vs_runtime(const char *type, double rel_bound) {
+static void merged_vs_runtime(const char *type, const char *to, double rel_bound) {
     char base[256], lora[256], merged[256], what[64];
     make_model(base, sizeof base, "tiny", type, 9);
     snprintf(what, sizeof what, "merge_%s", type);
@@ -371,7 +371,21 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
     snprintf(what, sizeof what, "merged_%s", type);
     tmp_path(merged, sizeof merged, what);
     he_error err = {0};
-    cr_assert_eq(hearth_lora_merge(base, lora, 0.5f, merged, &err), 0, "merge: %s", err.msg);
+    cr_assert_eq(hearth_lora_merge(base, lora, 0.5f, to, merged, &err), 0, "merge: %s", err.msg);
+    if (to) { /* --type: every 2-D weight, the merged ones included, is in the target type now */
+        gguf_file *g = gguf_open(merged, &err);
+        cr_assert_not_null(g, "%s", err.msg);
+        int n_q = 0;
+        for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
+            const gguf_tensor *t = gguf_tensor_at(g, i);
+            if (t->n_dims == 2) {
+                cr_expect_eq(t->type, TENSOR_TYPE_Q8_0, "%.*s", (int)t->name.len, t->name.ptr);
+                n_q++;
+            }
+        }
+        cr_assert_gt(n_q, 14); /* 7 projections x 2 layers + embeddings */
+        gguf_close(g);
+    }
     hearth_model *m = load_ok(base), *mm = load_ok(merged), *bare = load_ok(base);
     add_ok(m, lora);
     const int nv = hearth_model_n_vocab(m), n = 7;
@@ -397,8 +411,8 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
         if (fabs(lg[2][v] - lg[0][v]) > d_bare) d_bare = fabs(lg[2][v] - lg[0][v]);
     }
     cr_log_info(
-        "lora merge %s: max |merged - runtime| %.3e, |bare - runtime| %.3e, max |logit| %.3f", type,
-        d_merge, d_bare, mx);
+        "lora merge %s%s%s: max |merged - runtime| %.3e, |bare - runtime| %.3e, max |logit| %.3f",
+        type, to ? " --type " : "", to ? to : "", d_merge, d_bare, mx);
     cr_expect_leq(d_merge, rel_bound * mx, "%s: merged differs from runtime by %g", type, d_merge);
     cr_expect_lt(d_merge * 4, d_bare, "%s: merged (%g) not much closer than bare (%g)", type,
                  d_merge, d_bare);
@@ -413,5 +427,9 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
     unlink(merged);
 }
 
-Test(lora, merge_equals_runtime_f32) { merged_vs_runtime("f32", 1e-5); }
-Test(lora, merge_equals_runtime_q8_0) { merged_vs_runtime("q8_0", 5e-2); }
+Test(lora, merge_equals_runtime_f32) { merged_vs_runtime("f32", NULL, 1e-5); }
+Test(lora, merge_equals_runtime_q8_0) { merged_vs_runtime("q8_0", NULL, 5e-2); }
+/* --type q8_0 from an f32 base: the merged f32 weights rounded once to Q8_0, against the f32 base
+ * with the adapter at run time — the Q8_0 rounding of every weight (measured below; same bound
+ * as the Q8_0 base's merge). */
+Test(lora, merge_with_type_quantizes_the_merged_model) { merged_vs_runtime("f32", "q8_0", 5e-2); }
