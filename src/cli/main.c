@@ -35,7 +35,7 @@ static const command commands[] = {
     {"embed", cmd_embed, "embed MODEL.gguf [--query Q] [--no-normalize] [-t THREADS] TEXT...   (one JSON vector per text; a reranker: one score per text against Q)"},
     {"index", cmd_index, "index DIR --model EMBEDDER.gguf [--db FILE] [-t N] [-v]   (text files -> chunks -> embeddings in SQLite; re-embeds only changed files; default db $HEARTH_HOME/index.db)"},
     {"search", cmd_search, "search QUERY [--db FILE] [--model EMBEDDER.gguf] [--rerank RERANKER.gguf] [-k N] [--json]   (cosine over the index; optional cross-encoder rerank)"},
-    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--draft D.gguf | --draft-layers K] [--draft-max N] [--json]"},
+    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--draft D.gguf | --draft-layers K] [--draft-max N] [--lora A]... [--json]"},
     {"card", cmd_card, "card (--url URL [--model NAME]... | MODEL.gguf...) [--out DIR] [--quick] [--api-key K] [--suite DIR]   (speed and tool calls landed: DIR/card.json, card.md, card.svg)"},
 };
 
