@@ -40,7 +40,8 @@ static const char usage_text[] =
     "  -d, --depth D       prefill D tokens (untimed) before each repetition (default 0)\n"
     "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
     "  --json              print a JSON array instead of a table\n"
-    "  --draft D.gguf      also measure greedy generation of -n tokens (the model's own tokens) plainly\n"
+    "  --draft D.gguf      also measure greedy generation of -n tokens (the model's own tokens) "
+    "plainly\n"
     "                      and with speculative decoding, D drafting (tg<N>greedy, tg<N>spec)\n"
     "  --draft-layers K    the same, the draft being this model's first K layers (layer skip)\n"
     "  --draft-max N       most tokens drafted per target pass (default 8)\n"
@@ -59,7 +60,8 @@ typedef struct {
     bool json;
     const char *draft;
     long draft_layers, draft_max;
-    int n_lora; /* --lora: adapters applied at scale 1 (the `lora` field of the JSON says how many) */
+    int n_lora; /* --lora: adapters applied at scale 1 (the `lora` field of the JSON says how many)
+                 */
     const char *lora[8];
     hearth_kv_type kv_type;
     size_t kv_bytes; /* of the context, filled once it exists */

@@ -75,7 +75,9 @@ int cmd_make_lora(int argc, char **argv) {
 /* `hearth lora merge BASE A OUT.gguf [--scale S] [--type T]` */
 int cmd_lora(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "merge")) {
-        fprintf(stderr, "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]\n");
+        fprintf(
+            stderr,
+            "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]\n");
         return 2;
     }
     const char *pos[3] = {0};
@@ -101,7 +103,9 @@ int cmd_lora(int argc, char **argv) {
         }
     }
     if (np != 3) {
-        fprintf(stderr, "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]\n");
+        fprintf(
+            stderr,
+            "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]\n");
         return 2;
     }
     he_error err = {0};

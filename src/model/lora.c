@@ -294,8 +294,8 @@ float hearth_ctx_lora_scale(const hearth_ctx *c, int32_t lora, int32_t seq) {
 /* The rows [0, k) of c->lora_rows/lora_s (their inputs at xin, k rows of n_in): t = A x, then
  * y[row] += (B t) * s. `tiled` picks llama.cpp's float order: its F32 matmuls go through
  * llamafile's tinyBLAS for two or more rows and ggml_vec_dot_f32 for one (tensor/matmul.h). */
-static void apply_rows(hearth_ctx *c, const hearth_lora_pair *p, float *y, const float *xin,
-                       int k, bool tiled) {
+static void apply_rows(hearth_ctx *c, const hearth_lora_pair *p, float *y, const float *xin, int k,
+                       bool tiled) {
     const int64_t n_in = p->a.n_in, n_out = p->b.n_out, rank = p->a.n_out;
     if (p->a.type != TENSOR_TYPE_F32 || !tiled ||
         tensor_lowrank_a(c->pool, c->lora_t, p->a.data, n_in, rank, xin, k))
@@ -304,8 +304,7 @@ static void apply_rows(hearth_ctx *c, const hearth_lora_pair *p, float *y, const
         !tensor_lowrank_b_add(c->pool, y, n_out, c->lora_rows, p->b.data, rank, n_out, c->lora_t,
                               c->lora_s, k, tiled))
         return;
-    tensor_matmul(c->pool, c->lora_y, p->b.data, p->b.type, rank, n_out, c->lora_t, k,
-                  c->lora_act);
+    tensor_matmul(c->pool, c->lora_y, p->b.data, p->b.type, rank, n_out, c->lora_t, k, c->lora_act);
     for (int j = 0; j < k; j++) {
         float *yr = y + (size_t)c->lora_rows[j] * n_out;
         const float *u = c->lora_y + (size_t)j * n_out;
@@ -598,8 +597,8 @@ done:
     return rc;
 }
 
-int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
-                      const char *type, const char *out_path, he_error *err) {
+int hearth_lora_merge(const char *base_path, const char *lora_path, float scale, const char *type,
+                      const char *out_path, he_error *err) {
     if (!type) return merge_file(base_path, lora_path, scale, false, out_path, err);
     quant_ftype ft;
     if (quant_ftype_from_name(type, &ft, err)) return -1;

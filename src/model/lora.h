@@ -80,7 +80,7 @@ int hearth_lora_make(const char *base_path, int32_t rank, float alpha, unsigned 
  * quantizer). type a `hearth quantize` name (q8_0, q4_k_m, f16, ...): the merged weights stay
  * f32 in a temporary file beside out_path, which is then converted as `hearth quantize` does
  * (every weight to that type, rounded once from its f32 value). */
-int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
-                      const char *type, const char *out_path, he_error *err);
+int hearth_lora_merge(const char *base_path, const char *lora_path, float scale, const char *type,
+                      const char *out_path, he_error *err);
 
 #endif

@@ -1003,16 +1003,17 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     }
     /* A store model's manifest may name adapters (Ollama's ADAPTER): applied at scale 1 after
      * the config's own (lora = ...), so their ids follow the config's. */
-    char (*store_ad)[STORE_PATH_MAX] = xmalloc(SRV_MAX_LORA * sizeof *store_ad);
-    int n_store_ad = store_adapter_paths(cfg->path, store_ad, SRV_MAX_LORA - m->cfg.n_lora,
-                                         cfg->verify, err);
+    char(*store_ad)[STORE_PATH_MAX] = xmalloc(SRV_MAX_LORA * sizeof *store_ad);
+    int n_store_ad =
+        store_adapter_paths(cfg->path, store_ad, SRV_MAX_LORA - m->cfg.n_lora, cfg->verify, err);
     for (int i = 0; i < n_store_ad; i++) {
         m->cfg.lora_path[m->cfg.n_lora] = xstrdup(store_ad[i]);
         m->cfg.lora_scale[m->cfg.n_lora++] = 1.0f;
     }
     free(store_ad);
     if (n_store_ad < 0) goto fail;
-    if (n_store_ad > 0) log_info("serve: '%s': %d LoRA adapter(s) from the store manifest", name, n_store_ad);
+    if (n_store_ad > 0)
+        log_info("serve: '%s': %d LoRA adapter(s) from the store manifest", name, n_store_ad);
     m->model = hearth_model_load(resolved, NULL, err);
     if (!m->model) goto fail;
     for (int32_t i = 0; i < m->cfg.n_lora; i++) {

@@ -598,8 +598,8 @@ static inline void transpose8(__m256 r[8]) {
 /* 8 outputs per register: each 8x8 block of B is transposed so column k holds the 8 outputs'
  * k-th weights; the fused chain over k then runs in every lane at once, in the reference's
  * order (one fused multiply-add after another from 0). */
-void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b,
-                                     const float *t, float s, float *y) {
+void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                     float s, float *y) {
     const int64_t r8 = rank - rank % 8;
     const __m256 vs = _mm256_set1_ps(s);
     int64_t o = 0;

@@ -316,13 +316,19 @@ static void lowrank_a_range(void *arg, int ith, int nth) {
     range_of(j->n_out, ith, nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++)
         for (int t = 0; t < j->n_tok; t++)
-            j->dot(j->k, &j->y[(int64_t)t * j->n_out + r], j->w + r * j->k, j->x + (int64_t)t * j->k);
+            j->dot(j->k, &j->y[(int64_t)t * j->n_out + r], j->w + r * j->k,
+                   j->x + (int64_t)t * j->k);
 }
 
 int tensor_lowrank_a(he_pool *pool, float *y, const float *a, int64_t n_in, int64_t n_out,
                      const float *x, int n_tok) {
     if (n_in % 16 || n_out % 4) return -1;
-    lowrank_job j = {.y = y, .k = n_in, .n_out = n_out, .w = a, .x = x, .n_tok = n_tok,
+    lowrank_job j = {.y = y,
+                     .k = n_in,
+                     .n_out = n_out,
+                     .w = a,
+                     .x = x,
+                     .n_tok = n_tok,
                      .dot = tensor_dot16_of()};
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
     if (nth > 1)
@@ -344,15 +350,26 @@ static void lowrank_b_range(void *arg, int ith, int nth) {
                j->y + (int64_t)j->rows[r] * j->ldy + o0);
 }
 
-int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *rows,
-                         const float *b, int64_t rank, int64_t n_out, const float *t,
-                         const float *scale, int n_tok, bool tiled) {
+int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *rows, const float *b,
+                         int64_t rank, int64_t n_out, const float *t, const float *scale, int n_tok,
+                         bool tiled) {
     tensor_lowrank_fn add;
-    if (tiled && rank % 16 == 0 && n_out % 4 == 0) add = tensor_lowrank16_of(); /* tinyBLAS's order */
-    else if (rank < 64) add = tensor_lowrank_seq_of(); /* ggml_vec_dot_f32's, short rows */
-    else return -1;
-    lowrank_job j = {.y = y, .ldy = ldy, .k = rank, .n_out = n_out, .rows = rows, .w = b, .x = t,
-                     .scale = scale, .n_tok = n_tok, .add = add};
+    if (tiled && rank % 16 == 0 && n_out % 4 == 0)
+        add = tensor_lowrank16_of(); /* tinyBLAS's order */
+    else if (rank < 64)
+        add = tensor_lowrank_seq_of(); /* ggml_vec_dot_f32's, short rows */
+    else
+        return -1;
+    lowrank_job j = {.y = y,
+                     .ldy = ldy,
+                     .k = rank,
+                     .n_out = n_out,
+                     .rows = rows,
+                     .w = b,
+                     .x = t,
+                     .scale = scale,
+                     .n_tok = n_tok,
+                     .add = add};
     int nth = threads_for(pool, (double)rank * (double)n_out * n_tok);
     if (nth > 1)
         he_pool_run_n(pool, nth, lowrank_b_range, &j);

@@ -38,8 +38,8 @@ int tensor_lowrank_a(he_pool *pool, float *y, const float *a, int64_t n_in, int6
  * tiled: tinyBLAS's order where it applies (rank % 16 == 0, n_out % 4 == 0), else (or !tiled)
  * ggml_vec_dot_f32's; -1 (nothing done) where that is not the plain chain (rank >= 64): use
  * tensor_matmul there. */
-int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *rows,
-                         const float *b, int64_t rank, int64_t n_out, const float *t,
-                         const float *scale, int n_tok, bool tiled);
+int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *rows, const float *b,
+                         int64_t rank, int64_t n_out, const float *t, const float *scale, int n_tok,
+                         bool tiled);
 
 #endif

@@ -298,9 +298,9 @@ typedef void (*tensor_dot16_fn)(int64_t n, float *s, const float *x, const float
 /* y[o] += (B[o] . t) * s for o < n_out, B (n_out, rank) F32 rows, the dot in one of the orders */
 typedef void (*tensor_lowrank_fn)(int64_t rank, int64_t n_out, const float *b, const float *t,
                                   float s, float *y);
-tensor_dot16_fn tensor_dot16_of(void);             /* the selected set's (dispatch.c) */
-tensor_lowrank_fn tensor_lowrank16_of(void);       /* rank % 16 == 0: the dot16 order */
-tensor_lowrank_fn tensor_lowrank_seq_of(void);     /* rank < 64: the seq order */
+tensor_dot16_fn tensor_dot16_of(void);         /* the selected set's (dispatch.c) */
+tensor_lowrank_fn tensor_lowrank16_of(void);   /* rank % 16 == 0: the dot16 order */
+tensor_lowrank_fn tensor_lowrank_seq_of(void); /* rank < 64: the seq order */
 void tensor_ref_dot16_f32(int64_t n, float *s, const float *x, const float *y);
 void tensor_ref_lowrank16_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
                                   float s, float *y);
@@ -309,7 +309,7 @@ void tensor_ref_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b,
 void tensor_avx2_dot16_f32(int64_t n, float *s, const float *x, const float *y);
 void tensor_avx2_lowrank16_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
                                    float s, float *y);
-void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b,
-                                     const float *t, float s, float *y);
+void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                     float s, float *y);
 
 #endif

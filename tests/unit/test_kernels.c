@@ -548,7 +548,7 @@ static void fill_f32(float *v, int64_t n, uint32_t seed) {
  * 16 lanes, then GCC's _mm512_reduce_add_ps — computed here with the real instructions, so the
  * reference's reading of that reduction tree is checked against the compiler's own. */
 __attribute__((target("avx512f,fma"))) static float tinyblas_dot(int64_t n, const float *x,
-                                                                  const float *y) {
+                                                                 const float *y) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16)
         acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc);
@@ -599,7 +599,8 @@ Test(kernels, lowrank_orders_bit_identical) {
                 differs += a != c;
             }
         }
-    cr_expect_gt(differs, 0, "seq and dot16 orders never differed: the data cannot tell them apart");
+    cr_expect_gt(differs, 0,
+                 "seq and dot16 orders never differed: the data cannot tell them apart");
     /* dot16 over long rows (the A product) against the reference, and against the real AVX-512
      * reduction where the CPU has it */
     const int64_t lens[] = {16, 32, 256, 2048, 5632};
@@ -618,13 +619,15 @@ Test(kernels, lowrank_orders_bit_identical) {
         if (has512) {
             const float r3 = tinyblas_dot(lens[li], w, x);
             cr_assert(memcmp(&r1, &r3, sizeof r1) == 0,
-                      "dot16 n=%ld: %.9g vs _mm512_reduce_add_ps %.9g", (long)lens[li],
-                      (double)r1, (double)r3);
+                      "dot16 n=%ld: %.9g vs _mm512_reduce_add_ps %.9g", (long)lens[li], (double)r1,
+                      (double)r3);
         }
 #endif
         checked++;
     }
-    if (!has512) cr_log_warn("no AVX-512: the reduction-tree check against _mm512_reduce_add_ps was skipped");
+    if (!has512)
+        cr_log_warn(
+            "no AVX-512: the reduction-tree check against _mm512_reduce_add_ps was skipped");
     cr_log_info("low-rank kernels: %d cases bit-identical", checked);
     free(x);
     free(w);
