@@ -630,11 +630,12 @@ Test(store, adapter_paths_for_the_server, .init = setup, .fini = teardown) {
     cr_assert_eq(store_import(s, src, "m:plain", &op, NULL, 0, &err), 0, "%s", err.msg);
     store_manifest m;
     cr_assert_eq(store_manifest_read(s, "m:ad", &m, &err), 0, "%s", err.msg);
-    char (*paths)[STORE_PATH_MAX] = malloc(4 * sizeof *paths), want[STORE_PATH_MAX];
+    char(*paths)[STORE_PATH_MAX] = malloc(4 * sizeof *paths), want[STORE_PATH_MAX];
     cr_assert_not_null(paths);
     cr_assert_eq(store_adapter_paths("m:ad", paths, 4, true, &err), 2, "%s", err.msg);
     for (int i = 0; i < 2; i++) {
-        cr_assert_eq(store_digest_path(store_root(s), m.adapters[i].digest, want, sizeof want, NULL), 0);
+        cr_assert_eq(
+            store_digest_path(store_root(s), m.adapters[i].digest, want, sizeof want, NULL), 0);
         cr_expect_str_eq(paths[i], want);
     }
     cr_expect_eq(store_adapter_paths("m:plain", paths, 4, true, &err), 0);
@@ -642,7 +643,8 @@ Test(store, adapter_paths_for_the_server, .init = setup, .fini = teardown) {
     cr_expect_eq(store_adapter_paths("m:none", paths, 4, false, &err), -1);
     cr_expect_eq(store_adapter_paths("m:ad", paths, 1, false, &err), -1, "more adapters than room");
     /* change the second adapter's blob behind the store's back: verify refuses, no verify not */
-    cr_assert_eq(store_digest_path(store_root(s), m.adapters[1].digest, want, sizeof want, NULL), 0);
+    cr_assert_eq(store_digest_path(store_root(s), m.adapters[1].digest, want, sizeof want, NULL),
+                 0);
     flip_byte(want, (long)m.adapters[1].size - 3);
     cr_expect_eq(store_adapter_paths("m:ad", paths, 4, true, &err), -1);
     cr_expect(strstr(err.msg, "adapter 2"), "%s", err.msg);
