@@ -22,6 +22,8 @@
 # vocab (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
 # weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
 # Speculative decoding (layer skip): BENCH_SPEC=0 skips, see its section below.
+# LoRA adapters (0, 1, 2 rank-16 adapters; vs llama-server --lora with LLAMA_SERVER): BENCH_LORA=0
+# skips, see scripts/bench-lora.sh.
 # Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl
 # (depth: build/bench/depth.jsonl).
 set -euo pipefail
@@ -254,6 +256,14 @@ const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const g = a.find((x) => x.test.endsWith("greedy")), s = a.find((x) => x.test.endsWith("spec"));
 console.log(`| ${s.threads} | ${g.tokens_per_s.toFixed(2)} ± ${g.stddev.toFixed(2)} | ${s.tokens_per_s.toFixed(2)} ± ${s.stddev.toFixed(2)} | ${(s.tokens_per_s / g.tokens_per_s).toFixed(2)}× | ${s.draft_accept_rate.toFixed(3)} | ${s.tokens_per_target_pass.toFixed(2)} |`);'
     done
+fi
+
+# LoRA adapters: tg with 0, 1, 2 rank-16 adapters, hearth vs llama-server --lora
+# (scripts/bench-lora.sh says why not llama-bench). BENCH_LORA=0 skips.
+if [ "${BENCH_LORA:-1}" != 0 ] && command -v node >/dev/null; then
+    echo
+    echo "== LoRA adapters (scripts/bench-lora.sh)"
+    BENCH_T="${THREADS%% *}" scripts/bench-lora.sh
 fi
 
 # The server under concurrent load (aggregate tok/s and TTFT at 1/4/16 clients, turn-5 TTFT with

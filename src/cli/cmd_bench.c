@@ -25,6 +25,7 @@
 #include "cli/cli.h"
 #include "gguf/gguf.h"
 #include "model/hearth.h"
+#include "model/lora.h"
 #include "sample/sample.h"
 #include "spec/spec.h"
 #include "tensor/tensor.h"
@@ -39,10 +40,13 @@ static const char usage_text[] =
     "  -d, --depth D       prefill D tokens (untimed) before each repetition (default 0)\n"
     "  --kv-type T         KV cache element type: f16 (default), f32, q8_0\n"
     "  --json              print a JSON array instead of a table\n"
-    "  --draft D.gguf      also measure greedy generation of -n tokens (the model's own tokens) plainly\n"
+    "  --draft D.gguf      also measure greedy generation of -n tokens (the model's own tokens) "
+    "plainly\n"
     "                      and with speculative decoding, D drafting (tg<N>greedy, tg<N>spec)\n"
     "  --draft-layers K    the same, the draft being this model's first K layers (layer skip)\n"
-    "  --draft-max N       most tokens drafted per target pass (default 8)\n";
+    "  --draft-max N       most tokens drafted per target pass (default 8)\n"
+    "  --lora A            apply the LoRA adapter A.gguf (unmerged, scale 1) to every test\n"
+    "                      (repeatable, at most 8)\n";
 
 static int usage(const char *msg, const char *arg) {
     if (msg) fprintf(stderr, "hearth bench: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
@@ -56,6 +60,9 @@ typedef struct {
     bool json;
     const char *draft;
     long draft_layers, draft_max;
+    int n_lora; /* --lora: adapters applied at scale 1 (the `lora` field of the JSON says how many)
+                 */
+    const char *lora[8];
     hearth_kv_type kv_type;
     size_t kv_bytes; /* of the context, filled once it exists */
     size_t kv_bytes_full; /* what it would be without a sliding-window ring */
@@ -87,6 +94,12 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         if (!strcmp(o, "--draft")) {
             if (i + 1 >= argc) return usage("missing value for", o);
             a->draft = argv[++i];
+            continue;
+        }
+        if (!strcmp(o, "--lora")) {
+            if (i + 1 >= argc) return usage("missing value for", o);
+            if (a->n_lora >= 8) return usage("at most 8 adapters:", o);
+            a->lora[a->n_lora++] = argv[++i];
             continue;
         }
         long *dst = NULL, lo = 0, hi = 1 << 20;
@@ -297,6 +310,7 @@ static void print_json(const bench_args *a, const bench_result *res, int n_res, 
                            (json_int_t)a->kv_bytes, "max_rss_bytes", (json_int_t)a->max_rss);
         json_object_set_new(o, "kv_bytes_full", json_integer((json_int_t)a->kv_bytes_full));
         json_object_set_new(o, "swa_rows", json_integer(a->swa_rows));
+        json_object_set_new(o, "lora", json_integer(a->n_lora));
         if (res[i].spec) {
             json_object_set_new(o, "draft", json_string(a->draft ? a->draft : "layer-skip"));
             if (a->draft_layers) json_object_set_new(o, "draft_layers", json_integer(a->draft_layers));
@@ -327,6 +341,7 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
         printf("| %-28.28s | %11s | %-6s | %-4s | %7d | %-4s | %-14s | %21s |\n", base, sz, type, tensor_isa(),
                threads, hearth_kv_type_name(a->kv_type), res[i].name, ts);
     }
+    if (a->n_lora) printf("\n%d LoRA adapter(s) applied unmerged at scale 1\n", a->n_lora);
     for (int i = 0; i < n_res; i++)
         if (res[i].spec)
         {
@@ -370,6 +385,14 @@ int cmd_bench(int argc, char **argv) {
     char type[16];
     uint64_t bytes;
     weight_summary(a.model, type, &bytes, &err);
+    for (int i = 0; i < a.n_lora; i++) {
+        hearth_lora *ad = hearth_lora_load(m, a.lora[i], &err);
+        if (!ad || hearth_model_add_lora(m, ad, &err) < 0) {
+            hearth_lora_free(ad);
+            fprintf(stderr, "hearth bench: %s: %s\n", a.lora[i], err.msg);
+            goto done;
+        }
+    }
 
     long need = a.depth + (a.n_prompt > a.n_gen ? a.n_prompt : a.n_gen);
     if (need > (1 << 22)) {
@@ -386,6 +409,8 @@ int cmd_bench(int argc, char **argv) {
     cp.kv_type = a.kv_type;
     s.c = hearth_ctx_new(m, &cp, &err);
     if (!s.c) goto fail;
+    for (int i = 0; i < a.n_lora; i++)
+        if (hearth_ctx_set_lora(s.c, i, -1, 1.0f, &err)) goto fail;
     a.kv_bytes = hearth_ctx_kv_bytes(s.c);
     a.kv_bytes_full = hearth_ctx_kv_bytes_full(s.c);
     a.swa_rows = hearth_ctx_swa_rows(s.c);

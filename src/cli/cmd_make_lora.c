@@ -72,17 +72,22 @@ int cmd_make_lora(int argc, char **argv) {
     return 0;
 }
 
-/* `hearth lora merge BASE A OUT.gguf [--scale S]` */
+/* `hearth lora merge BASE A OUT.gguf [--scale S] [--type T]` */
 int cmd_lora(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "merge")) {
-        fprintf(stderr, "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S]\n");
+        fprintf(
+            stderr,
+            "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]\n");
         return 2;
     }
     const char *pos[3] = {0};
     int np = 0;
     float scale = 1.0f;
+    const char *type = NULL;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--scale") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--type") && i + 1 < argc) {
+            type = argv[++i];
+        } else if (!strcmp(argv[i], "--scale") && i + 1 < argc) {
             if (cli_parse_float(argv[++i], -1e6f, 1e6f, &scale)) {
                 fprintf(stderr, "hearth lora merge: --scale: not a number: '%s'\n", argv[i]);
                 return 2;
@@ -98,11 +103,13 @@ int cmd_lora(int argc, char **argv) {
         }
     }
     if (np != 3) {
-        fprintf(stderr, "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S]\n");
+        fprintf(
+            stderr,
+            "usage: hearth lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]\n");
         return 2;
     }
     he_error err = {0};
-    if (hearth_lora_merge(pos[0], pos[1], scale, pos[2], &err) < 0) {
+    if (hearth_lora_merge(pos[0], pos[1], scale, type, pos[2], &err) < 0) {
         fprintf(stderr, "hearth lora merge: %s\n", err.msg);
         return 1;
     }

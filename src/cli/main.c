@@ -18,7 +18,7 @@ static const command commands[] = {
     {"template", cmd_template, "template (MODEL.gguf | --jinja FILE) --context CONTEXT.json [--now 2024-07-26T12:00:00]"},
     {"make-model", cmd_make_model, "make-model --shape {tinyllama,llama3-1b,qwen2.5-0.5b,qwen3-0.6b,qwen1.5-moe-a2.7b,qwen3-30b-a3b,tiny,tiny-qwen2moe,tiny-mixtral,tiny-bert,tiny-nomic-bert,tiny-bert-reranker,...} --type TYPE --vocab VOCAB.gguf OUT.gguf"},
     {"make-lora", cmd_make_lora, "make-lora --base BASE.gguf --rank R [--seed N] [--alpha A] [--targets q,k,v,o,gate,up,down] OUT.gguf   (a random LoRA adapter)"},
-    {"lora", cmd_lora, "lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S]   (the adapter merged into the weights, each in its own type)"},
+    {"lora", cmd_lora, "lora merge BASE.gguf ADAPTER.gguf OUT.gguf [--scale S] [--type T]   (the adapter merged into the weights, each in its own type or all converted to T as hearth quantize does)"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE"},
     {"import", cmd_import, "import FILE.gguf [--name NAME] [--copy] [--template T.jinja] [--params P.json] [--adapter A.gguf]...   (into $HEARTH_HOME, default ~/.local/share/hearth)"},
     {"ls", cmd_ls, "ls"},
@@ -35,7 +35,7 @@ static const command commands[] = {
     {"embed", cmd_embed, "embed MODEL.gguf [--query Q] [--no-normalize] [-t THREADS] TEXT...   (one JSON vector per text; a reranker: one score per text against Q)"},
     {"index", cmd_index, "index DIR --model EMBEDDER.gguf [--db FILE] [-t N] [-v]   (text files -> chunks -> embeddings in SQLite; re-embeds only changed files; default db $HEARTH_HOME/index.db)"},
     {"search", cmd_search, "search QUERY [--db FILE] [--model EMBEDDER.gguf] [--rerank RERANKER.gguf] [-k N] [--json]   (cosine over the index; optional cross-encoder rerank)"},
-    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--draft D.gguf | --draft-layers K] [--draft-max N] [--json]"},
+    {"bench", cmd_bench, "bench MODEL.gguf [-p 512] [-n 128] [-b 512] [-t THREADS] [-r 5] [--depth D] [--draft D.gguf | --draft-layers K] [--draft-max N] [--lora A]... [--json]"},
     {"card", cmd_card, "card (--url URL [--model NAME]... | MODEL.gguf...) [--out DIR] [--quick] [--api-key K] [--suite DIR]   (speed and tool calls landed: DIR/card.json, card.md, card.svg)"},
 };
 

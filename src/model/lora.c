@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "model/model_internal.h"
+#include "model/quantize.h"
 #include "tensor/matmul.h"
 
 static const char *const target_names[LORA_N_TARGETS] = {
@@ -289,40 +291,72 @@ float hearth_ctx_lora_scale(const hearth_ctx *c, int32_t lora, int32_t seq) {
 
 /* ---- Forward ---- */
 
+/* The rows [0, k) of c->lora_rows/lora_s (their inputs at xin, k rows of n_in): t = A x, then
+ * y[row] += (B t) * s. `tiled` picks llama.cpp's float order: its F32 matmuls go through
+ * llamafile's tinyBLAS for two or more rows and ggml_vec_dot_f32 for one (tensor/matmul.h). */
+static void apply_rows(hearth_ctx *c, const hearth_lora_pair *p, float *y, const float *xin, int k,
+                       bool tiled) {
+    const int64_t n_in = p->a.n_in, n_out = p->b.n_out, rank = p->a.n_out;
+    if (p->a.type != TENSOR_TYPE_F32 || !tiled ||
+        tensor_lowrank_a(c->pool, c->lora_t, p->a.data, n_in, rank, xin, k))
+        tensor_matmul(c->pool, c->lora_t, p->a.data, p->a.type, n_in, rank, xin, k, c->lora_act);
+    if (p->b.type == TENSOR_TYPE_F32 &&
+        !tensor_lowrank_b_add(c->pool, y, n_out, c->lora_rows, p->b.data, rank, n_out, c->lora_t,
+                              c->lora_s, k, tiled))
+        return;
+    tensor_matmul(c->pool, c->lora_y, p->b.data, p->b.type, rank, n_out, c->lora_t, k, c->lora_act);
+    for (int j = 0; j < k; j++) {
+        float *yr = y + (size_t)c->lora_rows[j] * n_out;
+        const float *u = c->lora_y + (size_t)j * n_out;
+        const float s = c->lora_s[j];
+        for (int64_t o = 0; o < n_out; o++)
+            yr[o] += u[o] * s;
+    }
+}
+
+/* Which float order a row gets follows from how many rows its own sequence has in this matmul
+ * (as if it were decoded alone, which is how llama.cpp's references are made): a decode step's
+ * single row takes ggml_vec_dot_f32's order, a prompt's rows tinyBLAS's. So a sequence's result
+ * does not depend on which other sequences share the batch. */
 void hearth_lora_apply(hearth_ctx *c, const hearth_batch *b, const int32_t *row_of, float *y, int l,
                        hearth_lora_target t, const float *x, int n_tok) {
+    /* llama.cpp narrows the last layer to the rows with logits after the output projection:
+     * attn_output there still sees every row of the batch, the FFN only the narrowed ones */
+    int seq_rows[HEARTH_MAX_SEQ] = {0};
+    if (t == LORA_O)
+        for (int r = 0; r < b->n_tokens; r++)
+            seq_rows[b->seq_id[r]]++;
+    else
+        for (int r = 0; r < n_tok; r++)
+            seq_rows[b->seq_id[row_of ? row_of[r] : r]]++;
     for (int i = 0; i < c->n_lora; i++) {
         const hearth_lora *a = c->m->lora[i];
         const hearth_lora_pair *p = &a->pair[(size_t)l * LORA_N_TARGETS + t];
         if (!p->a.data) continue;
         const float *scales = c->lora_scale + (size_t)i * HEARTH_MAX_SEQ;
-        const int64_t n_in = p->a.n_in, n_out = p->b.n_out, rank = p->a.n_out;
-        /* the rows whose sequence uses this adapter; the others cost nothing */
-        int k = 0;
-        for (int r = 0; r < n_tok; r++) {
-            const float s = scales[b->seq_id[row_of ? row_of[r] : r]];
-            if (s == 0.0f) continue;
-            c->lora_rows[k] = r;
-            c->lora_s[k] = s * a->alpha / (float)rank; /* llama.cpp's order */
-            k++;
-        }
-        if (k == 0) continue;
-        const float *xin = x;
-        if (k < n_tok) {
-            for (int j = 0; j < k; j++)
-                memcpy(c->lora_x + (size_t)j * n_in, x + (size_t)c->lora_rows[j] * n_in,
-                       (size_t)n_in * sizeof(float));
-            xin = c->lora_x;
-        }
-        tensor_matmul(c->pool, c->lora_t, p->a.data, p->a.type, n_in, rank, xin, k, c->lora_act);
-        tensor_matmul(c->pool, c->lora_y, p->b.data, p->b.type, rank, n_out, c->lora_t, k,
-                      c->lora_act);
-        for (int j = 0; j < k; j++) {
-            float *yr = y + (size_t)c->lora_rows[j] * n_out;
-            const float *u = c->lora_y + (size_t)j * n_out;
-            const float s = c->lora_s[j];
-            for (int64_t o = 0; o < n_out; o++)
-                yr[o] += u[o] * s;
+        const int64_t n_in = p->a.n_in, rank = p->a.n_out;
+        /* the rows whose sequence uses this adapter (the others cost nothing), in two passes:
+         * rows of multi-row sequences, then single rows */
+        for (int pass = 0; pass < 2; pass++) {
+            const bool tiled = pass == 0;
+            int k = 0;
+            for (int r = 0; r < n_tok; r++) {
+                const int32_t sq = b->seq_id[row_of ? row_of[r] : r];
+                const float s = scales[sq];
+                if (s == 0.0f || (seq_rows[sq] >= 2) != tiled) continue;
+                c->lora_rows[k] = r;
+                c->lora_s[k] = s * a->alpha / (float)rank; /* llama.cpp's order */
+                k++;
+            }
+            if (k == 0) continue;
+            const float *xin = x;
+            if (k < n_tok) {
+                for (int j = 0; j < k; j++)
+                    memcpy(c->lora_x + (size_t)j * n_in, x + (size_t)c->lora_rows[j] * n_in,
+                           (size_t)n_in * sizeof(float));
+                xin = c->lora_x;
+            }
+            apply_rows(c, p, y, xin, k, tiled);
         }
     }
 }
@@ -447,16 +481,18 @@ static float *lora_f32(const hearth_weight *w) {
 /* W + sc * B A of one base weight, in W's type (malloc'd, *nbytes set), row by row: dequantize,
  * add the row of the low-rank product (summed in f32 over the rank, as the runtime path), and
  * quantize back with the type's reference quantizer. */
-static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, float sc,
+/* as_f32: the merged rows stay f32 (for a --type conversion after), else back in w's type */
+static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, float sc, bool as_f32,
                           size_t *nbytes, he_error *err) {
     const tensor_traits *tr = tensor_traits_of((uint32_t)w->type);
-    if (w->type != TENSOR_TYPE_F32 && (!tr || !tr->to_float || !tr->from_float)) {
+    if (w->type != TENSOR_TYPE_F32 && (!tr || !tr->to_float || (!as_f32 && !tr->from_float))) {
         he_fail(err, HE_UNSUPPORTED, "lora merge: cannot requantize weights of type %s",
                 tr ? tr->name : "?");
         return NULL;
     }
     const int64_t n_in = w->n_in, n_out = w->n_out, r = p->a.n_out;
-    const size_t row = tensor_row_size(w->type, n_in);
+    const size_t in_row = tensor_row_size(w->type, n_in);
+    const size_t row = as_f32 ? (size_t)n_in * sizeof(float) : in_row;
     uint8_t *out = he_malloc(row * (size_t)n_out);
     float *a = lora_f32(&p->a), *b = lora_f32(&p->b);
     float *x = he_malloc((size_t)n_in * sizeof(float));
@@ -467,7 +503,7 @@ static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, flo
         goto done;
     }
     for (int64_t o = 0; o < n_out; o++) {
-        const uint8_t *src = (const uint8_t *)w->data + (size_t)o * row;
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)o * in_row;
         if (w->type == TENSOR_TYPE_F32)
             memcpy(x, src, (size_t)n_in * sizeof(float));
         else
@@ -479,7 +515,7 @@ static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, flo
                 d += bo[k] * a[(size_t)k * n_in + i];
             x[i] += d * sc;
         }
-        if (w->type == TENSOR_TYPE_F32)
+        if (as_f32 || w->type == TENSOR_TYPE_F32)
             memcpy(out + (size_t)o * row, x, (size_t)n_in * sizeof(float));
         else
             tr->from_float(x, out + (size_t)o * row, n_in);
@@ -492,7 +528,8 @@ done:
     return out;
 }
 
-int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
+/* The merge itself; as_f32: adapted weights written as F32 (the --type path converts after). */
+static int merge_file(const char *base_path, const char *lora_path, float scale, bool as_f32,
                       const char *out_path, he_error *err) {
     hearth_model_params mp = hearth_model_params_default();
     mp.load_vocab = false;
@@ -538,9 +575,14 @@ int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
             const hearth_lora_pair *p = &a->pair[(size_t)l * LORA_N_TARGETS + k];
             const float sc = scale * a->alpha / (float)p->a.n_out;
             size_t nb = 0;
-            bufs[i] = merge_weight(base_weight(m, l, k), p, sc, &nb, err);
+            bufs[i] = merge_weight(base_weight(m, l, k), p, sc, as_f32, &nb, err);
             if (!bufs[i]) goto done;
             data = bufs[i];
+            if (as_f32) {
+                if (gguf_writer_add_tensor(w, name, TENSOR_TYPE_F32, t->n_dims, t->ne, data, err))
+                    goto done;
+                continue;
+            }
         }
         if (gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, data, err)) goto done;
     }
@@ -552,5 +594,23 @@ done:
     gguf_writer_free(w);
     hearth_lora_free(a);
     hearth_model_free(m);
+    return rc;
+}
+
+int hearth_lora_merge(const char *base_path, const char *lora_path, float scale, const char *type,
+                      const char *out_path, he_error *err) {
+    if (!type) return merge_file(base_path, lora_path, scale, false, out_path, err);
+    quant_ftype ft;
+    if (quant_ftype_from_name(type, &ft, err)) return -1;
+    /* merged in f32 into a file beside the output, then converted as `hearth quantize` does:
+     * the adapted weights are rounded to the target type once, from their f32 sums */
+    const size_t n = strlen(out_path) + 16;
+    char *tmp = he_malloc(n);
+    if (!tmp) return he_fail(err, HE_NOMEM, "lora merge: out of memory");
+    snprintf(tmp, n, "%s.f32-merge", out_path);
+    int rc = merge_file(base_path, lora_path, scale, true, tmp, err);
+    if (rc == 0) rc = quant_model_file(tmp, out_path, ft, 0, err);
+    unlink(tmp);
+    free(tmp);
     return rc;
 }

@@ -74,10 +74,13 @@ int hearth_lora_targets_parse(const char *s, unsigned *out);
 int hearth_lora_make(const char *base_path, int32_t rank, float alpha, unsigned targets,
                      uint64_t seed, const char *out_path, he_error *err);
 
-/* Writes base + scale * alpha / r * B A for every weight the adapter at lora_path adapts, each in
- * its own type (dequantized, merged in f32, requantized with the reference quantizer), every
- * other tensor and all metadata copied: a model that needs no adapter at run time. */
-int hearth_lora_merge(const char *base_path, const char *lora_path, float scale,
+/* Writes base + scale * alpha / r * B A for every weight the adapter at lora_path adapts, every
+ * other tensor and all metadata copied: a model that needs no adapter at run time. type NULL:
+ * each merged weight in its own type (dequantized, merged in f32, requantized with the reference
+ * quantizer). type a `hearth quantize` name (q8_0, q4_k_m, f16, ...): the merged weights stay
+ * f32 in a temporary file beside out_path, which is then converted as `hearth quantize` does
+ * (every weight to that type, rounded once from its f32 value). */
+int hearth_lora_merge(const char *base_path, const char *lora_path, float scale, const char *type,
                       const char *out_path, he_error *err);
 
 #endif

@@ -932,10 +932,10 @@ static void model_destroy(srv_model *m) {
     free((char *)m->req.path);
     free((char *)m->req.system_prompt);
     free((char *)m->req.tool_format);
-    for (int32_t i = 0; i < m->cfg.n_lora; i++) {
+    for (int32_t i = 0; i < m->cfg.n_lora; i++) /* the config's, then the store's */
         free((char *)m->cfg.lora_path[i]);
+    for (int32_t i = 0; i < m->req.n_lora; i++)
         free((char *)m->req.lora_path[i]);
-    }
     pthread_cond_destroy(&m->work);
     pthread_mutex_destroy(&m->mu);
     free(m);
@@ -1005,6 +1005,19 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
         if (prc) goto fail;
         log_info("serve: '%s': store params applied from %s", name, cfg->path);
     }
+    /* A store model's manifest may name adapters (Ollama's ADAPTER): applied at scale 1 after
+     * the config's own (lora = ...), so their ids follow the config's. */
+    char(*store_ad)[STORE_PATH_MAX] = xmalloc(SRV_MAX_LORA * sizeof *store_ad);
+    int n_store_ad =
+        store_adapter_paths(cfg->path, store_ad, SRV_MAX_LORA - m->cfg.n_lora, cfg->verify, err);
+    for (int i = 0; i < n_store_ad; i++) {
+        m->cfg.lora_path[m->cfg.n_lora] = xstrdup(store_ad[i]);
+        m->cfg.lora_scale[m->cfg.n_lora++] = 1.0f;
+    }
+    free(store_ad);
+    if (n_store_ad < 0) goto fail;
+    if (n_store_ad > 0)
+        log_info("serve: '%s': %d LoRA adapter(s) from the store manifest", name, n_store_ad);
     m->model = hearth_model_load(resolved, NULL, err);
     if (!m->model) goto fail;
     for (int32_t i = 0; i < m->cfg.n_lora; i++) {

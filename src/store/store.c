@@ -862,6 +862,38 @@ out:
     return rc;
 }
 
+int store_adapter_paths(const char *name_or_path, char (*paths)[STORE_PATH_MAX], int cap,
+                        bool verify, he_error *err) {
+    struct stat st;
+    if (!name_or_path || stat(name_or_path, &st) == 0) return 0; /* a file: no manifest */
+    if (store_name_check(name_or_path, NULL) < 0) return 0;      /* store_resolve reports it */
+    store *s = store_open_ex(NULL, false, err);
+    if (!s) return he_fail(err, HE_IO, "store: no model named '%s' (no store)", name_or_path);
+    store_manifest m;
+    int rc = -1;
+    if (store_manifest_read(s, name_or_path, &m, err) < 0) goto out;
+    if (m.n_adapters > cap) {
+        he_fail(err, HE_LIMIT, "model '%s': %d adapters, at most %d can be applied", name_or_path,
+                m.n_adapters, cap);
+        goto out;
+    }
+    for (int i = 0; i < m.n_adapters; i++) {
+        if (verify) {
+            int v = store_blob_verify(s, m.adapters[i].digest, m.adapters[i].size, NULL, NULL, err);
+            if (v != 1) {
+                he_prefix(err, "model '%s': adapter %d", name_or_path, i + 1);
+                goto out;
+            }
+        }
+        if (store_digest_path(s->root, m.adapters[i].digest, paths[i], STORE_PATH_MAX, err) < 0)
+            goto out;
+    }
+    rc = m.n_adapters;
+out:
+    store_close(s);
+    return rc;
+}
+
 /* Reads a small blob whole and checks its hash against ref (one read: what is hashed is what is
  * returned). */
 static char *blob_read_checked(const store *s, const store_blob_ref *ref, size_t max, he_error *err) {

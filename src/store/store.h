@@ -154,6 +154,12 @@ int store_export(const store *s, const char *name, const char *dir, char *path_o
  * verify is true: a changed blob is an error, never served). The store is $HEARTH_HOME's. */
 int store_resolve(const char *name_or_path, char *path_out, size_t cap, bool verify, he_error *err);
 
+/* For the server: the blob paths of a store model's LoRA adapters, in manifest order (each
+ * re-hashed first when verify). Returns how many (<= cap; 0 when name_or_path is an existing
+ * file, or the manifest names none), -1 on error. The store is $HEARTH_HOME's. */
+int store_adapter_paths(const char *name_or_path, char (*paths)[STORE_PATH_MAX], int cap,
+                        bool verify, he_error *err);
+
 /* For the server: a store model's template and params overrides. When name_or_path is an
  * existing file (not a store name) both outputs are NULL and 0 is returned. Otherwise each blob
  * the manifest names is read whole (template <= STORE_TEMPLATE_MAX, params <= STORE_MANIFEST_MAX)

@@ -19,6 +19,10 @@ static const char *selected = "ref";
 static tensor_gemm_fn gemms[TENSOR_TYPE_COUNT]; /* tiled prompt kernels of the selected set */
 static tensor_gemvn_fn gemvns[TENSOR_TYPE_COUNT]; /* small-batch kernels of the selected set */
 static tensor_gemmf_fn gemmfs[TENSOR_TYPE_COUNT]; /* float-weight kernels of the selected set */
+/* LoRA's low-rank products (the avx2 ones serve the avx512 set too) */
+static tensor_dot16_fn dot16 = tensor_ref_dot16_f32;
+static tensor_lowrank_fn lowrank16 = tensor_ref_lowrank16_add_f32;
+static tensor_lowrank_fn lowrank_seq = tensor_ref_lowrank_seq_add_f32;
 
 #if defined(__x86_64__) || defined(__i386__)
 static bool cpu_has_avx2_set(void) {
@@ -89,6 +93,9 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_BF16].vec_dot = tensor_avx2_dot_bf16_f32;
     t[TENSOR_TYPE_F16].to_float = tensor_avx2_f16_to_float;
     t[TENSOR_TYPE_F16].from_float = tensor_avx2_f16_from_float;
+    dot16 = tensor_avx2_dot16_f32;
+    lowrank16 = tensor_avx2_lowrank16_add_f32;
+    lowrank_seq = tensor_avx2_lowrank_seq_add_f32;
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;
     gemmfs[TENSOR_TYPE_F16] = tensor_avx2_gemmf_f16;
@@ -205,6 +212,21 @@ tensor_gemm_fn tensor_gemm_of(tensor_type wtype) {
 tensor_gemvn_fn tensor_gemvn_of(tensor_type wtype) {
     tensor_traits_of(0); /* make sure the choice has been made */
     return (unsigned)wtype < TENSOR_TYPE_COUNT ? gemvns[wtype] : NULL;
+}
+
+tensor_dot16_fn tensor_dot16_of(void) {
+    tensor_traits_of(0); /* make sure the choice has been made */
+    return dot16;
+}
+
+tensor_lowrank_fn tensor_lowrank16_of(void) {
+    tensor_traits_of(0);
+    return lowrank16;
+}
+
+tensor_lowrank_fn tensor_lowrank_seq_of(void) {
+    tensor_traits_of(0);
+    return lowrank_seq;
 }
 
 tensor_gemmf_fn tensor_gemmf_of(tensor_type wtype) {

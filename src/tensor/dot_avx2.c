@@ -545,6 +545,88 @@ void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy
     *s = sum;
 }
 
+/* ---- LoRA's low-rank products in llama.cpp's orders (tensor_internal.h), bit-identical to the
+ * references in dot_ref.c ---- */
+
+/* 16 lanes as two registers: lo = lanes 0..7, hi = lanes 8..15 */
+static inline float dot16_avx2(int64_t n, const float *x, const float *y) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int64_t i = 0; i + 16 <= n; i += 16) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), hi);
+    }
+    const __m256 s8 = _mm256_add_ps(lo, hi);
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4)); /* s4[0] + s4[2], s4[1] + s4[3] */
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+void tensor_avx2_dot16_f32(int64_t n, float *s, const float *x, const float *y) {
+    *s = dot16_avx2(n, x, y);
+}
+
+void tensor_avx2_lowrank16_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                   float s, float *y) {
+    for (int64_t o = 0; o < n_out; o++)
+        y[o] += dot16_avx2(rank, b + o * rank, t) * s;
+}
+
+/* r[i] = row i of an 8x8 block -> r[j] = column j */
+static inline void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* 8 outputs per register: each 8x8 block of B is transposed so column k holds the 8 outputs'
+ * k-th weights; the fused chain over k then runs in every lane at once, in the reference's
+ * order (one fused multiply-add after another from 0). */
+void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                     float s, float *y) {
+    const int64_t r8 = rank - rank % 8;
+    const __m256 vs = _mm256_set1_ps(s);
+    int64_t o = 0;
+    for (; o + 8 <= n_out; o += 8) {
+        const float *bo = b + o * rank;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t k = 0; k < r8; k += 8) {
+            __m256 c[8];
+            for (int i = 0; i < 8; i++)
+                c[i] = _mm256_loadu_ps(bo + i * rank + k);
+            transpose8(c);
+            for (int j = 0; j < 8; j++)
+                acc = _mm256_fmadd_ps(c[j], _mm256_set1_ps(t[k + j]), acc);
+        }
+        if (r8 < rank) {
+            float u[8];
+            _mm256_storeu_ps(u, acc);
+            for (int i = 0; i < 8; i++)
+                for (int64_t k = r8; k < rank; k++)
+                    u[i] = fmaf(bo[i * rank + k], t[k], u[i]);
+            acc = _mm256_loadu_ps(u);
+        }
+        _mm256_storeu_ps(y + o, _mm256_add_ps(_mm256_loadu_ps(y + o), _mm256_mul_ps(acc, vs)));
+    }
+    if (o < n_out) tensor_ref_lowrank_seq_add_f32(rank, n_out - o, b + o * rank, t, s, y + o);
+}
+
 /* F16 . F32 (n,) -> *s: F16C widens the weights on the fly */
 void tensor_avx2_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
     const uint16_t *x = vx;

@@ -54,6 +54,41 @@ void tensor_ref_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
+/* ---- LoRA's low-rank products in llama.cpp's orders (tensor_internal.h) ---- */
+
+static float dot16(int64_t n, const float *x, const float *y) {
+    float p[16] = {0};
+    for (int64_t i = 0; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++)
+            p[l] = fmaf(x[i + l], y[i + l], p[l]);
+    float s8[8], s4[4];
+    for (int i = 0; i < 8; i++)
+        s8[i] = p[i] + p[i + 8];
+    for (int i = 0; i < 4; i++)
+        s4[i] = s8[i] + s8[i + 4];
+    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+void tensor_ref_dot16_f32(int64_t n, float *s, const float *x, const float *y) {
+    *s = dot16(n, x, y);
+}
+
+void tensor_ref_lowrank16_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                  float s, float *y) {
+    for (int64_t o = 0; o < n_out; o++)
+        y[o] += dot16(rank, b + o * rank, t) * s;
+}
+
+void tensor_ref_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                    float s, float *y) {
+    for (int64_t o = 0; o < n_out; o++) {
+        float u = 0.0f;
+        for (int64_t k = 0; k < rank; k++)
+            u = fmaf(b[o * rank + k], t[k], u);
+        y[o] += u * s;
+    }
+}
+
 void tensor_ref_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
     const uint16_t *x = vx;
     const float *y = vy;

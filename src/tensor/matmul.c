@@ -297,3 +297,83 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
     else
         fn(&j, 0, 1);
 }
+
+/* ---- LoRA's low-rank products ---- */
+
+typedef struct {
+    float *y;
+    int64_t ldy, k, n_out; /* k: the dot length (n_in for A, rank for B) */
+    const int32_t *rows;
+    const float *w, *x, *scale;
+    int n_tok;
+    tensor_dot16_fn dot;
+    tensor_lowrank_fn add;
+} lowrank_job;
+
+static void lowrank_a_range(void *arg, int ith, int nth) {
+    const lowrank_job *j = arg;
+    int64_t r0, r1;
+    range_of(j->n_out, ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++)
+        for (int t = 0; t < j->n_tok; t++)
+            j->dot(j->k, &j->y[(int64_t)t * j->n_out + r], j->w + r * j->k,
+                   j->x + (int64_t)t * j->k);
+}
+
+int tensor_lowrank_a(he_pool *pool, float *y, const float *a, int64_t n_in, int64_t n_out,
+                     const float *x, int n_tok) {
+    if (n_in % 16 || n_out % 4) return -1;
+    lowrank_job j = {.y = y,
+                     .k = n_in,
+                     .n_out = n_out,
+                     .w = a,
+                     .x = x,
+                     .n_tok = n_tok,
+                     .dot = tensor_dot16_of()};
+    int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
+    if (nth > 1)
+        he_pool_run_n(pool, nth, lowrank_a_range, &j);
+    else
+        lowrank_a_range(&j, 0, 1);
+    return 0;
+}
+
+/* this thread's range of outputs, in whole groups of 8 (the vector kernels' width), every row */
+static void lowrank_b_range(void *arg, int ith, int nth) {
+    const lowrank_job *j = arg;
+    int64_t g0, g1;
+    range_of((j->n_out + 7) / 8, ith, nth, &g0, &g1);
+    const int64_t o0 = g0 * 8, o1 = g1 * 8 < j->n_out ? g1 * 8 : j->n_out;
+    if (o1 <= o0) return;
+    for (int r = 0; r < j->n_tok; r++)
+        j->add(j->k, o1 - o0, j->w + o0 * j->k, j->x + (int64_t)r * j->k, j->scale[r],
+               j->y + (int64_t)j->rows[r] * j->ldy + o0);
+}
+
+int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *rows, const float *b,
+                         int64_t rank, int64_t n_out, const float *t, const float *scale, int n_tok,
+                         bool tiled) {
+    tensor_lowrank_fn add;
+    if (tiled && rank % 16 == 0 && n_out % 4 == 0)
+        add = tensor_lowrank16_of(); /* tinyBLAS's order */
+    else if (rank < 64)
+        add = tensor_lowrank_seq_of(); /* ggml_vec_dot_f32's, short rows */
+    else
+        return -1;
+    lowrank_job j = {.y = y,
+                     .ldy = ldy,
+                     .k = rank,
+                     .n_out = n_out,
+                     .rows = rows,
+                     .w = b,
+                     .x = t,
+                     .scale = scale,
+                     .n_tok = n_tok,
+                     .add = add};
+    int nth = threads_for(pool, (double)rank * (double)n_out * n_tok);
+    if (nth > 1)
+        he_pool_run_n(pool, nth, lowrank_b_range, &j);
+    else
+        lowrank_b_range(&j, 0, 1);
+    return 0;
+}

@@ -8,6 +8,7 @@
 #ifndef HEARTH_TENSOR_MATMUL_H
 #define HEARTH_TENSOR_MATMUL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,5 +23,23 @@ size_t tensor_matmul_scratch(tensor_type wtype, int64_t n_in, int n_tok);
 // W (n_out, n_in) @ x (n_tok, n_in) -> y (n_tok, n_out)
 void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, int64_t n_in,
                    int64_t n_out, const float *x, int n_tok, void *scratch);
+
+/* ---- LoRA's low-rank products, in llama.cpp's float order (tensor_internal.h) ----
+ * Each value depends only on its output and row, so the split across the pool changes nothing. */
+
+/* y (n_tok, n_out) = A (n_out, n_in) F32 @ x (n_tok, n_in), where llama.cpp's tinyBLAS order
+ * applies (n_in % 16 == 0, n_out % 4 == 0); otherwise returns -1 and does nothing (the caller
+ * uses tensor_matmul, whose F32 dot keeps ggml_vec_dot_f32's order). */
+int tensor_lowrank_a(he_pool *pool, float *y, const float *a, int64_t n_in, int64_t n_out,
+                     const float *x, int n_tok);
+
+/* For each j < n_tok: y[rows[j] * ldy + o] += (B[o] . t[j]) * scale[j], o < n_out, B (n_out,
+ * rank) F32, t (n_tok, rank): the product, ggml_scale and ggml_add as llama.cpp rounds them.
+ * tiled: tinyBLAS's order where it applies (rank % 16 == 0, n_out % 4 == 0), else (or !tiled)
+ * ggml_vec_dot_f32's; -1 (nothing done) where that is not the plain chain (rank >= 64): use
+ * tensor_matmul there. */
+int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *rows, const float *b,
+                         int64_t rank, int64_t n_out, const float *t, const float *scale, int n_tok,
+                         bool tiled);
 
 #endif

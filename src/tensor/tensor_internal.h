@@ -281,4 +281,35 @@ void tensor_avx2_gemmf_f16(int64_t n_in, int n_rows, int n_tok, float *y, int64_
 void tensor_avx2_gemmf_bf16(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                             const void *w, size_t w_row, const float *x, int64_t ldx);
 
+/* ---- LoRA's low-rank products, in llama.cpp's order of float operations ----
+ * llama.cpp multiplies an adapter's F32 halves with F32 activations in one of two orders (its
+ * CPU build on an AVX-512 machine, which the reference fixtures come from):
+ *   "dot16": llamafile's tinyBLAS (sgemm.cpp), taken when the row length is a multiple of 16 and
+ *     the weight's row count a multiple of 4: 16 fused lane partials p[l] (k % 16 = l), folded
+ *     as GCC's _mm512_reduce_add_ps: s8[i] = p[i] + p[i + 8], s4[i] = s8[i] + s8[i + 4], then
+ *     (s4[0] + s4[2]) + (s4[1] + s4[3]);
+ *   "seq": otherwise ggml_vec_dot_f32, which for fewer than 64 elements is one fused
+ *     multiply-add after another from 0 (the order tensor_*_dot_f32_f32 keeps for longer rows).
+ * Matching them bit for bit matters on a quantized base: the next matmul rounds the activations
+ * to 8 bits, so a last-bit difference in the adapter's output can move a value across a
+ * rounding step (see docs/ENGINE.md "LoRA adapters"). Every set below is bit-identical to its
+ * reference (test_kernels). */
+typedef void (*tensor_dot16_fn)(int64_t n, float *s, const float *x, const float *y);
+/* y[o] += (B[o] . t) * s for o < n_out, B (n_out, rank) F32 rows, the dot in one of the orders */
+typedef void (*tensor_lowrank_fn)(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                  float s, float *y);
+tensor_dot16_fn tensor_dot16_of(void);         /* the selected set's (dispatch.c) */
+tensor_lowrank_fn tensor_lowrank16_of(void);   /* rank % 16 == 0: the dot16 order */
+tensor_lowrank_fn tensor_lowrank_seq_of(void); /* rank < 64: the seq order */
+void tensor_ref_dot16_f32(int64_t n, float *s, const float *x, const float *y);
+void tensor_ref_lowrank16_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                  float s, float *y);
+void tensor_ref_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                    float s, float *y);
+void tensor_avx2_dot16_f32(int64_t n, float *s, const float *x, const float *y);
+void tensor_avx2_lowrank16_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                   float s, float *y);
+void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
+                                     float s, float *y);
+
 #endif

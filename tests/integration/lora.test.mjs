@@ -1,7 +1,8 @@
 // LoRA adapters through the real binary: hearth make-lora, hearth run --lora / --lora-scaled,
 // hearth serve --lora-scaled (GET /lora-adapters, per-request "lora" scales as llama-server
 // takes them, a request's adapter set keying the prefix cache, bad ids / shapes refused), and a
-// config file's `lora = FILE:SCALE`.
+// config file's `lora = FILE:SCALE`, a store manifest's adapters applied by `serve` (file and
+// store mode), and `hearth lora merge --type`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -111,4 +112,68 @@ test('config lora = FILE:SCALE; a malformed adapter stops the start with its rea
   const r = spawnSync(BIN, ['serve', base, '--port', '0', '--lora', qlora], { encoding: 'utf8', timeout: 60_000 });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /architecture/);
+});
+
+test('a store manifest\'s adapters are applied by serve (a store name, and store mode)', async () => {
+  const home = join(dir, 'home');
+  const env = { ...process.env, HEARTH_HOME: home };
+  const imp = (args) => {
+    const r = spawnSync(BIN, ['import', ...args], { encoding: 'utf8', env, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+  };
+  imp([base, '--name', 'tiny:lora', '--adapter', lora]);
+  imp([base, '--name', 'tiny:bare']);
+  const top = (r) => JSON.stringify(r.body.choices[0].logprobs.top_logprobs);
+  // the reference: the same base file served with the same adapter file at scale 1
+  const ref = await startServer([base, '--lora', lora, '--slots', '1', '-t', '2']);
+  let withA, bare;
+  try {
+    withA = await complete(ref.url, {});
+    bare = await complete(ref.url, { lora: [{ id: 0, scale: 0 }] });
+  } finally {
+    await ref.stop();
+  }
+  process.env.HEARTH_HOME = home; // inherited by the servers below
+  try {
+    const named = await startServer(['tiny:lora', '--slots', '1', '-t', '2']);
+    try {
+      const list = await (await fetch(`${named.url}/lora-adapters`)).json();
+      assert.equal(list.length, 1);
+      assert.equal(list[0].id, 0);
+      assert.equal(list[0].scale, 1);
+      const r = await complete(named.url, { model: 'tiny:lora' });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(top(r), top(withA), 'the manifest\'s adapter at scale 1');
+      const off = await complete(named.url, { model: 'tiny:lora', lora: [{ id: 0, scale: 0 }] });
+      assert.equal(top(off), top(bare), 'and a request can still turn it off');
+    } finally {
+      await named.stop();
+    }
+    const store = await startServer(['-t', '2']); // store mode: loads by name on request
+    try {
+      const a = await complete(store.url, { model: 'tiny:lora' });
+      const b = await complete(store.url, { model: 'tiny:bare' });
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+      assert.equal(b.status, 200, JSON.stringify(b.body));
+      assert.equal(top(a), top(withA));
+      assert.equal(top(b), top(bare));
+      assert.notEqual(top(a), top(b));
+    } finally {
+      await store.stop();
+    }
+  } finally {
+    delete process.env.HEARTH_HOME;
+  }
+});
+
+test('lora merge --type: the merged model in one type; a bad type is refused by name', () => {
+  const out = join(dir, 'merged-q4.gguf');
+  ok(['lora', 'merge', base, lora, out, '--scale', '0.5', '--type', 'q4_0']);
+  const info = ok(['inspect', out]).stdout;
+  assert.match(info, /blk\.0\.attn_q\.weight\s+q4_0/);
+  const args = ['run', out, '-p', 'hello world', '-n', '4', '--temp', '0'];
+  assert.ok(ok(args).stdout.length > 0);
+  const r = hearth(['lora', 'merge', base, lora, join(dir, 'x.gguf'), '--type', 'q9_9']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /q9_9/);
 });

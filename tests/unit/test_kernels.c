@@ -531,3 +531,105 @@ Test(kernels, avx2_matmul_without_gemm) {
     cr_assert_null((void *)tensor_gemm_of(TENSOR_TYPE_Q4_K));
     check_matmul();
 }
+
+/* ---- LoRA's low-rank kernels (tensor_internal.h): llama.cpp's two float orders ---- */
+
+static void fill_f32(float *v, int64_t n, uint32_t seed) {
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        /* mixed signs and magnitudes over a few binades, so summation order shows in the bits */
+        v[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (float)(1u << ((seed >> 4) & 7));
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* The order tinyBLAS writes (llamafile sgemm.cpp, KN = 16 on AVX-512): one fused accumulator of
+ * 16 lanes, then GCC's _mm512_reduce_add_ps — computed here with the real instructions, so the
+ * reference's reading of that reduction tree is checked against the compiler's own. */
+__attribute__((target("avx512f,fma"))) static float tinyblas_dot(int64_t n, const float *x,
+                                                                 const float *y) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc);
+    return _mm512_reduce_add_ps(acc);
+}
+#endif
+
+Test(kernels, lowrank_orders_bit_identical) {
+    if (!cpu_has(ISA_AVX2)) cr_skip_test("this CPU lacks AVX2/FMA/F16C: not tested here");
+    const int64_t ranks[] = {1, 7, 8, 9, 16, 24, 32, 48, 63};
+    const int64_t outs[] = {1, 7, 8, 9, 16, 100, 256};
+    const int64_t maxr = 64, maxo = 256;
+    float *b = malloc((size_t)(maxr * maxo) * sizeof(float)), t[64];
+    float y_ref[256], y_simd[256];
+    cr_assert_not_null(b);
+    fill_f32(b, maxr * maxo, 11);
+    fill_f32(t, 64, 12);
+    int checked = 0, differs = 0;
+    for (size_t ri = 0; ri < sizeof ranks / sizeof *ranks; ri++)
+        for (size_t oi = 0; oi < sizeof outs / sizeof *outs; oi++) {
+            const int64_t r = ranks[ri], no = outs[oi];
+            for (int kind = 0; kind < 2; kind++) {
+                if (kind == 1 && r % 16) continue;
+                fill_f32(y_ref, no, 13);
+                memcpy(y_simd, y_ref, (size_t)no * sizeof(float));
+                if (kind == 0) {
+                    tensor_ref_lowrank_seq_add_f32(r, no, b, t, 0.37f, y_ref);
+                    tensor_avx2_lowrank_seq_add_f32(r, no, b, t, 0.37f, y_simd);
+                } else {
+                    tensor_ref_lowrank16_add_f32(r, no, b, t, 0.37f, y_ref);
+                    tensor_avx2_lowrank16_add_f32(r, no, b, t, 0.37f, y_simd);
+                }
+                cr_assert_arr_eq(y_ref, y_simd, (size_t)no * sizeof(float),
+                                 "%s rank %ld, %ld outputs: avx2 differs from the reference",
+                                 kind ? "dot16" : "seq", (long)r, (long)no);
+                checked++;
+            }
+            /* the two orders are different orders (else the test could not tell them apart) */
+            if (r % 16 == 0 && r > 16) {
+                float a = 0.0f, c = 0.0f;
+                tensor_ref_lowrank_seq_add_f32(r, 1, b, t, 1.0f, &a);
+                tensor_ref_lowrank16_add_f32(r, 1, b, t, 1.0f, &c);
+                for (int64_t o = 0; o < no && a == c; o++) {
+                    a = c = 0.0f;
+                    tensor_ref_lowrank_seq_add_f32(r, 1, b + o * r, t, 1.0f, &a);
+                    tensor_ref_lowrank16_add_f32(r, 1, b + o * r, t, 1.0f, &c);
+                }
+                differs += a != c;
+            }
+        }
+    cr_expect_gt(differs, 0,
+                 "seq and dot16 orders never differed: the data cannot tell them apart");
+    /* dot16 over long rows (the A product) against the reference, and against the real AVX-512
+     * reduction where the CPU has it */
+    const int64_t lens[] = {16, 32, 256, 2048, 5632};
+    float *x = malloc(5632 * sizeof(float)), *w = malloc(5632 * sizeof(float));
+    cr_assert(x && w);
+    fill_f32(x, 5632, 21);
+    fill_f32(w, 5632, 22);
+    const bool has512 = cpu_features_get()->avx512f;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        float r1, r2;
+        tensor_ref_dot16_f32(lens[li], &r1, w, x);
+        tensor_avx2_dot16_f32(lens[li], &r2, w, x);
+        cr_assert(memcmp(&r1, &r2, sizeof r1) == 0, "dot16 n=%ld: %.9g vs %.9g", (long)lens[li],
+                  (double)r1, (double)r2);
+#if defined(__x86_64__)
+        if (has512) {
+            const float r3 = tinyblas_dot(lens[li], w, x);
+            cr_assert(memcmp(&r1, &r3, sizeof r1) == 0,
+                      "dot16 n=%ld: %.9g vs _mm512_reduce_add_ps %.9g", (long)lens[li], (double)r1,
+                      (double)r3);
+        }
+#endif
+        checked++;
+    }
+    if (!has512)
+        cr_log_warn(
+            "no AVX-512: the reduction-tree check against _mm512_reduce_add_ps was skipped");
+    cr_log_info("low-rank kernels: %d cases bit-identical", checked);
+    free(x);
+    free(w);
+    free(b);
+}

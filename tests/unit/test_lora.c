@@ -77,18 +77,29 @@ static void lora_next_logprobs(const hearth_model *m, float scale, const int32_t
     hearth_ctx_free(c);
 }
 
-/* Measured (tools/lora_reference.py fixture): f32 base bare 1.1e-5, with the adapter at 1 and
- * 0.5: 2.1e-5 and 1.3e-5 — held to 2e-4; q8_0 base bare 4.8e-7 — held to 2e-3. q8_0 base WITH
- * the adapter: 6.4e-3 (scale 1) and 2.7e-3 (scale 0.5), above the issue's 2e-3 and not yet
- * explained (the f32 agreement shows the formula, alpha/r scaling and targets match; rounding
- * the adapter's input through Q8_0 makes it worse, 8.8e-3). Only the 5..17-token prompts
- * exceed 2e-3, the 1- and 2-token ones do not. It is not last-bit rounding of the adapter's
- * products: scaling them by 1 +- 2.4e-7 leaves these numbers unchanged (6.42e-3, 2.70e-3), so
- * something systematic differs in how llama.cpp applies an adapter on a quantized base. Held to
- * 1e-2 until it is explained. */
-static double ref_tol(const char *type, float scale) {
+/* Measured (tools/lora_reference.py fixture): f32 base bare 1.1e-5 (llama.cpp's F32 base
+ * matmuls take tinyBLAS's order for prompts, hearth's ggml_vec_dot_f32's), with the adapter at
+ * 1 and 0.5: 2.1e-5 and 9.5e-7 — held to 2e-4; q8_0 base bare 4.8e-7 — held to 2e-3.
+ *
+ * q8_0 base WITH the adapter: the adapter's F32 products now follow llama.cpp's float order
+ * (tinyBLAS for a sequence's prompt rows, ggml_vec_dot_f32 for a single row; tensor/matmul.h),
+ * and the 1- and 2-token prompts agree to the last bit of the log-probs (0 and 4.8e-7, where
+ * any rounding difference would show as ~1e-3: the next Q8_0 matmul rounds its input to 8
+ * bits) — held to 2e-6 so a change of order is caught. The 5..17-token prompts differ by
+ * 6.4e-3 (scale 1) and 2.7e-3 (scale 0.5), above the issue's 2e-3, and the cause is NOT
+ * found: switching any target's low-rank products between the two orders leaves these numbers
+ * unchanged (one case moves to 3.2e-3), so it is not the adapter's summation order; the f32
+ * base (no 8-bit rounding downstream) agrees within 2.1e-5; neither HEARTH_ATTN=exact nor the
+ * other kernel sets (HEARTH_ISA, HEARTH_GEMM=0, HEARTH_GEMV=0) move them. A one-off peer run with
+ * prompts of 3..8 tokens (tools/lora_reference.py with LENGTHS [3..8], q8_0 only; not carried):
+ * at scale 0.5 every one agrees to 4.8e-7, at scale 1 they differ from 3 tokens on (3.4e-3,
+ * then 6.3e-3) — so it grows with the adapter's strength and the prompt length, like rounding
+ * steps being crossed, but where the first differing bit comes from is not found. Held to 1e-2
+ * until explained. */
+static double ref_tol(const char *type, float scale, int n_prompt) {
     if (!strcmp(type, "f32")) return 2e-4;
-    return scale == 0.0f ? 2e-3 : 1e-2;
+    if (scale == 0.0f) return 2e-3;
+    return n_prompt <= 2 ? 2e-6 : 1e-2;
 }
 Test(lora, matches_llama_server_with_and_without_adapter) {
     char ref[1024];
@@ -147,7 +158,7 @@ Test(lora, matches_llama_server_with_and_without_adapter) {
                     double d = fabs(lp[id] - r);
                     if (d > worst) worst = d;
                     if (d > run_worst) run_worst = d;
-                    cr_expect_leq(d, ref_tol(type, scale),
+                    cr_expect_leq(d, ref_tol(type, scale, n),
                                   "%s scale %g case %zu: token %d %.6f vs %.6f", type,
                                   (double)scale, ci, id, lp[id], r);
                 }
@@ -358,7 +369,7 @@ Test(lora, refuses_malformed_adapters) {
  * sums differs — measured max |diff| 1.1e-6 with logits up to 1.05, bound 1e-5 x max |logit|.
  * Q8_0 base: the merged rows are requantized to Q8_0 — measured 1.7e-2 (1.6%), bound 5e-2 x
  * max |logit|; the bare base is 0.38 away, and the merged model must stay 4x closer than it. */
-static void merged_vs_runtime(const char *type, double rel_bound) {
+static void merged_vs_runtime(const char *type, const char *to, double rel_bound) {
     char base[256], lora[256], merged[256], what[64];
     make_model(base, sizeof base, "tiny", type, 9);
     snprintf(what, sizeof what, "merge_%s", type);
@@ -366,7 +377,21 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
     snprintf(what, sizeof what, "merged_%s", type);
     tmp_path(merged, sizeof merged, what);
     he_error err = {0};
-    cr_assert_eq(hearth_lora_merge(base, lora, 0.5f, merged, &err), 0, "merge: %s", err.msg);
+    cr_assert_eq(hearth_lora_merge(base, lora, 0.5f, to, merged, &err), 0, "merge: %s", err.msg);
+    if (to) { /* --type: every 2-D weight, the merged ones included, is in the target type now */
+        gguf_file *g = gguf_open(merged, &err);
+        cr_assert_not_null(g, "%s", err.msg);
+        int n_q = 0;
+        for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
+            const gguf_tensor *t = gguf_tensor_at(g, i);
+            if (t->n_dims == 2) {
+                cr_expect_eq(t->type, TENSOR_TYPE_Q8_0, "%.*s", (int)t->name.len, t->name.ptr);
+                n_q++;
+            }
+        }
+        cr_assert_gt(n_q, 14); /* 7 projections x 2 layers + embeddings */
+        gguf_close(g);
+    }
     hearth_model *m = load_ok(base), *mm = load_ok(merged), *bare = load_ok(base);
     add_ok(m, lora);
     const int nv = hearth_model_n_vocab(m), n = 7;
@@ -392,8 +417,8 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
         if (fabs(lg[2][v] - lg[0][v]) > d_bare) d_bare = fabs(lg[2][v] - lg[0][v]);
     }
     cr_log_info(
-        "lora merge %s: max |merged - runtime| %.3e, |bare - runtime| %.3e, max |logit| %.3f", type,
-        d_merge, d_bare, mx);
+        "lora merge %s%s%s: max |merged - runtime| %.3e, |bare - runtime| %.3e, max |logit| %.3f",
+        type, to ? " --type " : "", to ? to : "", d_merge, d_bare, mx);
     cr_expect_leq(d_merge, rel_bound * mx, "%s: merged differs from runtime by %g", type, d_merge);
     cr_expect_lt(d_merge * 4, d_bare, "%s: merged (%g) not much closer than bare (%g)", type,
                  d_merge, d_bare);
@@ -408,5 +433,9 @@ static void merged_vs_runtime(const char *type, double rel_bound) {
     unlink(merged);
 }
 
-Test(lora, merge_equals_runtime_f32) { merged_vs_runtime("f32", 1e-5); }
-Test(lora, merge_equals_runtime_q8_0) { merged_vs_runtime("q8_0", 5e-2); }
+Test(lora, merge_equals_runtime_f32) { merged_vs_runtime("f32", NULL, 1e-5); }
+Test(lora, merge_equals_runtime_q8_0) { merged_vs_runtime("q8_0", NULL, 5e-2); }
+/* --type q8_0 from an f32 base: the merged f32 weights rounded once to Q8_0, against the f32 base
+ * with the adapter at run time — the Q8_0 rounding of every weight (measured below; same bound
+ * as the Q8_0 base's merge). */
+Test(lora, merge_with_type_quantizes_the_merged_model) { merged_vs_runtime("f32", "q8_0", 5e-2); }

@@ -608,3 +608,47 @@ Test(store, overrides_for_the_server, .init = setup, .fini = teardown) {
     cr_expect(!t && !p);
     store_close(s);
 }
+
+/* store_adapter_paths (what `serve` applies): a store name gives its adapters' blob paths in
+ * manifest order, a file path or a model without adapters none, a cap below the count is an
+ * error, and under verify a changed adapter blob is refused. */
+Test(store, adapter_paths_for_the_server, .init = setup, .fini = teardown) {
+    char src[512], a1[512], a2[512];
+    snprintf(src, sizeof src, "%s/m.gguf", tmp);
+    snprintf(a1, sizeof a1, "%s/a1.gguf", tmp);
+    snprintf(a2, sizeof a2, "%s/a2.gguf", tmp);
+    make_gguf(src, "m", 1);
+    make_gguf(a1, "a1", 2);
+    make_gguf(a2, "a2", 3);
+    he_error err = {0};
+    store *s = store_open(NULL, &err);
+    store_import_opts o = {.no_link = true, .n_adapters = 2};
+    o.adapters[0] = a1;
+    o.adapters[1] = a2;
+    cr_assert_eq(store_import(s, src, "m:ad", &o, NULL, 0, &err), 0, "%s", err.msg);
+    store_import_opts op = {.no_link = true};
+    cr_assert_eq(store_import(s, src, "m:plain", &op, NULL, 0, &err), 0, "%s", err.msg);
+    store_manifest m;
+    cr_assert_eq(store_manifest_read(s, "m:ad", &m, &err), 0, "%s", err.msg);
+    char(*paths)[STORE_PATH_MAX] = malloc(4 * sizeof *paths), want[STORE_PATH_MAX];
+    cr_assert_not_null(paths);
+    cr_assert_eq(store_adapter_paths("m:ad", paths, 4, true, &err), 2, "%s", err.msg);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(
+            store_digest_path(store_root(s), m.adapters[i].digest, want, sizeof want, NULL), 0);
+        cr_expect_str_eq(paths[i], want);
+    }
+    cr_expect_eq(store_adapter_paths("m:plain", paths, 4, true, &err), 0);
+    cr_expect_eq(store_adapter_paths(src, paths, 4, true, &err), 0, "a file has no manifest");
+    cr_expect_eq(store_adapter_paths("m:none", paths, 4, false, &err), -1);
+    cr_expect_eq(store_adapter_paths("m:ad", paths, 1, false, &err), -1, "more adapters than room");
+    /* change the second adapter's blob behind the store's back: verify refuses, no verify not */
+    cr_assert_eq(store_digest_path(store_root(s), m.adapters[1].digest, want, sizeof want, NULL),
+                 0);
+    flip_byte(want, (long)m.adapters[1].size - 3);
+    cr_expect_eq(store_adapter_paths("m:ad", paths, 4, true, &err), -1);
+    cr_expect(strstr(err.msg, "adapter 2"), "%s", err.msg);
+    cr_expect_eq(store_adapter_paths("m:ad", paths, 4, false, &err), 2, "%s", err.msg);
+    free(paths);
+    store_close(s);
+}
