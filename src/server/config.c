@@ -26,6 +26,7 @@
 #include "chat/toolcall.h"
 #include "base/log.h"
 #include "server/sched.h"
+#include "spec/spec.h"
 #include "store/store.h"
 
 #define CONF_MAX_BYTES (1 << 20)
@@ -215,7 +216,11 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "reasoning_budget",
                                        "lora",
                                        "route",
-                                       "route_long_prompt"};
+                                       "route_long_prompt",
+                                       "draft",
+                                       "draft_max",
+                                       "draft_min_p",
+                                       "lookup"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -225,7 +230,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
                          "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget, lora, "
-                         "route, route_long_prompt)",
+                         "route, route_long_prompt, draft, draft_max, draft_min_p, lookup)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -233,7 +238,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     static const unsigned set_bit[] = {0, SRV_CONF_CTX, 0, 0, 0, 0, SRV_CONF_TEMPERATURE, SRV_CONF_TOP_P,
                                        SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
-                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0};
+                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0,
+                                       0, 0, 0, 0};
     _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
@@ -304,6 +310,16 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         return parse_route(p, v, c);
     case 22:
         return parse_int(p, key, v, 0, 1 << 22, &c->route_long_prompt);
+    case 23:
+        if (!*v) return conf_fail(p, "'draft' is empty");
+        c->draft = xstrdup(v);
+        return 0;
+    case 24:
+        return parse_int(p, key, v, 1, SPEC_MAX_DRAFT, &c->draft_max);
+    case 25:
+        return parse_float(p, key, v, 0.0f, 1.0f, &c->draft_min_p);
+    case 26:
+        return parse_int(p, key, v, 1, SPEC_MAX_DRAFT, &c->lookup);
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;
@@ -327,6 +343,12 @@ static int section_end(conf_pos *p, const srv_model_config *c, unsigned seen, in
         rc = conf_fail(p, "section [%s]: 'route_long_prompt' without 'route'", c->name);
     } else if (!c->path) {
         rc = conf_fail(p, "section [%s] has no 'model = PATH' (or 'route = SMALL, LARGE')", c->name);
+    } else if (c->draft && c->lookup) {
+        rc = conf_fail(p, "section [%s]: 'draft' and 'lookup' are two ways to draft: set one", c->name);
+    } else if ((seen & ((1u << 24) | (1u << 25))) && !c->draft && !c->lookup) {
+        rc = conf_fail(p, "section [%s]: 'draft_max' / 'draft_min_p' without 'draft' or 'lookup'", c->name);
+    } else if ((seen & (1u << 25)) && !c->draft) {
+        rc = conf_fail(p, "section [%s]: 'draft_min_p' needs a draft model ('draft')", c->name);
     }
     p->line = l;
     return rc;
@@ -365,6 +387,7 @@ void srv_config_free(srv_model_config *cfgs, int n) {
         free((char *)cfgs[i].tool_format);
         free((char *)cfgs[i].route_small);
         free((char *)cfgs[i].route_large);
+        free((char *)cfgs[i].draft);
     }
     free(cfgs);
 }

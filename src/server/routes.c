@@ -244,6 +244,16 @@ static json_t *usage_json(const srv_event *ev) {
                      ev->n_prompt_cached);
 }
 
+/* Speculative decoding's figures for this response (a served name with `draft` or `lookup`),
+ * named as llama-server's `timings` names them: tokens drafted, of those accepted, and the
+ * target passes that made the output (completion_tokens / target_passes tokens per pass). */
+static void spec_timings(json_t *o, const srv_event *ev) {
+    if (ev->n_spec_passes <= 0) return;
+    json_object_set_new(o, "timings",
+                        json_pack("{s:i, s:i, s:i}", "draft_n", ev->n_draft, "draft_n_accepted", ev->n_draft_accepted,
+                                  "target_passes", ev->n_spec_passes));
+}
+
 static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
     int32_t evaluated = ev->n_prompt - ev->n_prompt_cached;
     json_object_set_new(o, "total_duration", json_integer((json_int_t)((http_now() - g->t0) * 1e9)));
@@ -477,16 +487,23 @@ static void stream_event(gen *g, const srv_event *ev) {
     if (g->ts && tc_stream_n_calls(g->ts) > 0 && !strcmp(finish, "stop") && g->api == SRV_API_CHAT)
         finish = "tool_calls";
     switch (g->api) {
-    case SRV_API_CHAT:
-        sb_json(&g->out, "data: ", chat_chunk(g, json_object(), NULL, finish), "\n\n");
+    case SRV_API_CHAT: {
+        json_t *c = chat_chunk(g, json_object(), NULL, finish);
+        spec_timings(c, ev);
+        sb_json(&g->out, "data: ", c, "\n\n");
         break;
-    case SRV_API_COMPLETION:
-        sb_json(&g->out, "data: ", completion_chunk(g, json_string(""), NULL, ev->finish_reason), "\n\n");
+    }
+    case SRV_API_COMPLETION: {
+        json_t *c = completion_chunk(g, json_string(""), NULL, ev->finish_reason);
+        spec_timings(c, ev);
+        sb_json(&g->out, "data: ", c, "\n\n");
         break;
+    }
     default: {
         json_t *o = ollama_line(g, "", 0, true);
         json_object_set_new(o, "done_reason", json_string(ev->finish_reason ? ev->finish_reason : "stop"));
         ollama_timings(o, g, ev);
+        spec_timings(o, ev);
         ollama_final_extras(o, g);
         if (g->lp_pending) json_object_set_new(o, "logprobs", g->lp_pending), g->lp_pending = NULL;
         sb_json(&g->out, "", o, "\n");
@@ -784,6 +801,7 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
         if (g->lp) json_object_set(o, "logprobs", g->lp);
     }
     }
+    if (o) spec_timings(o, &ev);
     if (split) tc_result_free(&tr);
     /* o holds its own references; drop g's here, on this thread, so the pump (which may free g
      * last) never touches JSON that this thread is about to serialize */

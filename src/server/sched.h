@@ -57,6 +57,15 @@ typedef struct {
      * route_long_prompt: estimated prompt tokens above which the large one answers. */
     const char *route_small, *route_large;
     int32_t route_long_prompt;
+    /* Speculative decoding (docs/SERVER.md "Speculative decoding"; src/spec): draft is a GGUF
+     * file or store name with the target's vocabulary (checked at load), or NULL; lookup > 0
+     * drafts from n-gram matches in the slot's own tokens instead (no draft model). draft_max
+     * (1..SPEC_MAX_DRAFT, 0: 8) bounds the tokens drafted per step, the adaptive length
+     * follows each slot's recent acceptance below it; a draft model's drafting stops early
+     * when its top token's probability falls under draft_min_p (0: never). */
+    const char *draft;
+    int32_t draft_max, lookup;
+    float draft_min_p;
 } srv_model_config;
 
 /* Bits of srv_model_config.set. */
@@ -111,6 +120,9 @@ int srv_model_embed(srv_model *m, const int32_t *const *toks, const int32_t *n_t
 typedef struct {
     int32_t slots_busy, slots_total, queue_depth;
     uint64_t prompt_tokens, generated_tokens, requests;
+    /* speculative decoding (all 0 without a drafter): slot-steps that verified drafts (target
+     * passes per slot), tokens drafted, of those accepted, tokens those steps emitted */
+    uint64_t spec_passes, draft_tokens, draft_accepted, spec_emitted;
 } srv_model_stats;
 void srv_model_stats_get(srv_model *m, srv_model_stats *out);
 /* Seconds since the model last did anything (a job submitted or ended), or -1 while a job is
@@ -186,6 +198,9 @@ typedef struct {
     const char *finish_reason; /* "stop" or "length" */
     int32_t n_prompt, n_generated, n_prompt_cached;
     double prompt_ms, generate_ms, queue_ms;
+    /* speculative decoding (0 without a drafter): tokens drafted for this job, of those
+     * accepted, and the target passes (verification steps) that generated its tokens */
+    int32_t n_draft, n_draft_accepted, n_spec_passes;
     /* SRV_EV_ERROR */
     he_error error;
 } srv_event;

@@ -148,22 +148,24 @@ static int32_t argmax(const float *x, int32_t n) {
     return best;
 }
 
-/* Prompt lookup: up to k tokens that followed the latest earlier occurrence of the history's last
- * n-gram (longest n first). Returns how many were written to out. */
-static int32_t lookup_draft(const spec_decoder *s, int32_t k, int32_t *out) {
-    int32_t H = s->n_hist;
-    for (int32_t n = s->p.ngram_max; n >= s->p.ngram_min; n--) {
+int32_t spec_lookup(const int32_t *hist, int32_t H, int32_t ngram_min, int32_t ngram_max, int32_t k,
+                    int32_t *out) {
+    for (int32_t n = ngram_max; n >= ngram_min && n >= 1; n--) {
         if (n >= H) continue;
-        const int32_t *tail = s->hist + H - n;
+        const int32_t *tail = hist + H - n;
         for (int32_t i = H - n - 1; i >= 0; i--) {
-            if (memcmp(s->hist + i, tail, (size_t)n * sizeof *tail)) continue;
+            if (memcmp(hist + i, tail, (size_t)n * sizeof *tail)) continue;
             int32_t m = 0;
             for (int32_t j = i + n; j < H && m < k; j++)
-                out[m++] = s->hist[j];
+                out[m++] = hist[j];
             if (m > 0) return m;
         }
     }
     return 0;
+}
+
+static int32_t lookup_draft(const spec_decoder *s, int32_t k, int32_t *out) {
+    return spec_lookup(s->hist, s->n_hist, s->p.ngram_min, s->p.ngram_max, k, out);
 }
 
 /* Greedy drafts from the draft model: catch its cache up with the history in one batch, then
@@ -272,10 +274,12 @@ int spec_step(spec_decoder *s, int32_t *out, int32_t max_out, he_error *err) {
     if (s->d) hearth_kv_seq_rm(s->d, 0, p0 + 1 + j, -1);
     s->st.accepted += j;
     s->st.emitted += n_out;
-    if (k > 0) {
-        s->rate = 0.7 * s->rate + 0.3 * ((double)j / (double)k);
-        int32_t nk = 1 + (int32_t)floor(s->rate * s->p.draft_max);
-        s->cur_k = nk < 1 ? 1 : nk > s->p.draft_max ? s->p.draft_max : nk;
-    }
+    if (k > 0) s->cur_k = spec_adapt(&s->rate, k, j, s->p.draft_max);
     return n_out;
+}
+
+int32_t spec_adapt(double *rate, int32_t drafted, int32_t accepted, int32_t draft_max) {
+    *rate = 0.7 * *rate + 0.3 * ((double)accepted / (double)drafted);
+    int32_t nk = 1 + (int32_t)floor(*rate * draft_max);
+    return nk < 1 ? 1 : nk > draft_max ? draft_max : nk;
 }
