@@ -529,25 +529,28 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
     int rc = srv_config_parse(buf, n, path, out, n_out, err);
     free(buf);
     if (rc) return rc;
-    /* model paths are relative to the config file's folder */
+    /* model paths (the model's and its draft's) are relative to the config file's folder */
     const char *slash = strrchr(path, '/');
     if (slash) {
         size_t dl = (size_t)(slash - path) + 1;
         for (int i = 0; i < *n_out; i++) {
-            const char *mp = (*out)[i].path;
-            if (!mp || mp[0] == '/') continue; /* a route has no path */
-            size_t ml = strlen(mp);
-            char *full = xmalloc(dl + ml + 1);
-            memcpy(full, path, dl);
-            memcpy(full + dl, mp, ml + 1);
-            /* a model store name ("qwen3:8b") stays a name unless such a file exists there */
-            struct stat st;
-            if (store_name_check(mp, NULL) == 0 && stat(full, &st) != 0) {
-                free(full);
-                continue;
+            const char **fields[2] = {&(*out)[i].path, &(*out)[i].draft};
+            for (int fi = 0; fi < 2; fi++) {
+                const char *mp = *fields[fi];
+                if (!mp || mp[0] == '/') continue; /* a route has no path; most have no draft */
+                size_t ml = strlen(mp);
+                char *full = xmalloc(dl + ml + 1);
+                memcpy(full, path, dl);
+                memcpy(full + dl, mp, ml + 1);
+                /* a model store name ("qwen3:8b") stays a name unless such a file exists there */
+                struct stat st;
+                if (store_name_check(mp, NULL) == 0 && stat(full, &st) != 0) {
+                    free(full);
+                    continue;
+                }
+                free((char *)mp);
+                *fields[fi] = full;
             }
-            free((char *)mp);
-            (*out)[i].path = full;
         }
     }
     return 0;
