@@ -115,8 +115,22 @@ test('/metrics: draft_accept_rate and tokens per target pass per drafting served
   assert.ok(Number.isNaN(val('hearth_draft_accept_rate', 'plain')), 'plain does not draft');
 });
 
-test('seeded sampling (temperature 0.9) is identical too: the chain draws once per emitted token either way', async () => {
-  await sameEverywhere((i) => ({ messages: msgs(i), temperature: 0.9, seed: 11 + i }), false);
+// One client at a time: the seeded chain draws once per emitted token with or without drafts,
+// so the text is the same. (Under concurrent load even two plain served names can part ways at
+// temperature > 0 on this random model: other slots' rows change the batch and the KV cell order,
+// and with its flat distributions the float noise moves a draw. The distribution itself is
+// what test_sched's spec_sampling_keeps_the_distribution checks.)
+test('seeded sampling (temperature 0.9), one client at a time: the same text with and without drafts', async () => {
+  for (let i = 0; i < PROMPTS.length; i++) {
+    const body = { messages: msgs(i), temperature: 0.9, seed: 11 + i };
+    const ref = await chat('plain', body, false);
+    for (const name of NAMES.slice(1)) {
+      const r = await chat(name, body, i % 2 === 1);
+      assert.equal(r.text, ref.text, `${name}, prompt ${i}`);
+      assert.equal(r.finish, ref.finish);
+      assert.ok(r.timings.target_passes > 0);
+    }
+  }
 });
 
 test('grammars: a JSON schema answer and a forced tool call stay valid and identical with drafts', async () => {

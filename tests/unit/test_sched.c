@@ -997,7 +997,7 @@ static void run_four(srv_model *m, result *out) {
     }
 }
 
-Test(sched, spec_greedy_equals_plain, .timeout = 120) {
+Test(sched, spec_greedy_equals_plain) {
     srv_model *plain = start(3, 256, 64, 0);
     result *ref = xcalloc(5, sizeof *ref), *got = xcalloc(5, sizeof *got);
     run_four(plain, ref);
@@ -1081,7 +1081,7 @@ static bool same_distribution(const int32_t *a, const int32_t *b, int n, int32_t
  * seeded jobs with the model as its own draft (most drafts kept) against as many plain ones with
  * other seeds; positions 2..4 go through verification. A verifier that kept drafts too often
  * (or never drew the residual) would skew them toward the draft's greedy pick. */
-Test(sched, spec_sampling_keeps_the_distribution, .timeout = 300) {
+Test(sched, spec_sampling_keeps_the_distribution) {
     enum { N = 400, POS = 4 };
     srv_model *plain = start(4, 256, 512, 0), *spec = start_spec(4, stories_path(), 0, 4);
     size_t n;
