@@ -138,7 +138,7 @@ Test(srvconfig, load_resolves_relative_paths) {
     snprintf(path, sizeof path, "%s/hearth.conf", dir);
     FILE *f = fopen(path, "w");
     cr_assert(f);
-    fputs("[rel]\nmodel = m/x.gguf\n[abs]\nmodel = /abs/y.gguf\n", f);
+    fputs("[rel]\nmodel = m/x.gguf\ndraft = d/small.gguf\n[abs]\nmodel = /abs/y.gguf\ndraft = /abs/d.gguf\n", f);
     fclose(f);
     srv_model_config *c;
     int n;
@@ -148,6 +148,9 @@ Test(srvconfig, load_resolves_relative_paths) {
     snprintf(want, sizeof want, "%s/m/x.gguf", dir);
     cr_assert_str_eq(c[0].path, want);
     cr_assert_str_eq(c[1].path, "/abs/y.gguf");
+    snprintf(want, sizeof want, "%s/d/small.gguf", dir);
+    cr_assert_str_eq(c[0].draft, want, "a draft path is relative to the config file too");
+    cr_assert_str_eq(c[1].draft, "/abs/d.gguf");
     srv_config_free(c, n);
     unlink(path);
     rmdir(dir);
@@ -249,5 +252,43 @@ Test(srvconfig, route_errors) {
         cr_assert_eq(parse(text, &c, &n, &err), -1, "accepted: %s", bad[i][0]);
         cr_assert_null(c);
         cr_assert(strstr(err.msg, bad[i][1]), "%s: got '%s'", bad[i][0], err.msg);
+    }
+}
+
+/* Speculative decoding keys (docs/SERVER.md "Speculative decoding"). */
+Test(srvconfig, speculative) {
+    const char *text = "[a]\nmodel = t.gguf\ndraft = small.gguf\ndraft_max = 5\ndraft_min_p = 0.4\n"
+                       "[b]\nmodel = t.gguf\nlookup = 7\n"
+                       "[c]\nmodel = t.gguf\n";
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(parse(text, &c, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(c[0].draft, "small.gguf");
+    cr_assert_eq(c[0].draft_max, 5);
+    cr_assert_float_eq(c[0].draft_min_p, 0.4f, 1e-6f);
+    cr_assert_eq(c[1].lookup, 7);
+    cr_assert_null(c[1].draft);
+    cr_assert_null(c[2].draft);
+    cr_assert_eq(c[2].lookup, 0);
+    cr_assert(!srv_model_config_same(&c[1], &c[2]), "lookup is part of what a name serves");
+    srv_config_free(c, n);
+    const char *bad[][2] = {
+        {"[r]\nmodel = t\ndraft = d\nlookup = 3\n", "two ways to draft"},
+        {"[r]\nmodel = t\ndraft_max = 3\n", "without 'draft' or 'lookup'"},
+        {"[r]\nmodel = t\nlookup = 3\ndraft_min_p = 0.5\n", "needs a draft model"},
+        {"[r]\nmodel = t\ndraft = d\ndraft_max = 33\n", "'draft_max' must be"},
+        {"[r]\nmodel = t\nlookup = 0\n", "'lookup' must be"},
+        {"[r]\nmodel = t\ndraft = d\ndraft_min_p = 2\n", "'draft_min_p' must be"},
+        {"[r]\nmodel = t\ndraft =\n", "'draft' is empty"},
+        {"[m]\nmodel = t\n[r]\nroute = m, m2\ndraft = d\n[m2]\nmodel = t\n", "is a route: only"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        srv_model_config *cc = (srv_model_config *)1;
+        int nn = 5;
+        he_error e = {0};
+        cr_assert_eq(parse(bad[i][0], &cc, &nn, &e), -1, "accepted: %s", bad[i][0]);
+        cr_assert(strstr(e.msg, bad[i][1]), "%s: got '%s'", bad[i][0], e.msg);
     }
 }
