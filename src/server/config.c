@@ -38,6 +38,7 @@ typedef struct {
     const char *file;
     int line;
     he_error *err;
+    bool store_names; /* store mode: a route may name a store model instead of a section */
 } conf_pos;
 
 static int conf_fail(const conf_pos *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -365,9 +366,11 @@ static int check_routes(const conf_pos *p, const srv_model_config *cfgs, int n) 
                 j++;
             if (j == i)
                 return he_fail(p->err, HE_FORMAT, "%s: route [%s] names itself", p->file, cfgs[i].name);
+            if (j == n && p->store_names && store_name_check(t[k], NULL) == 0)
+                continue; /* a store model, loaded on first use (checked when a request comes) */
             if (j == n)
-                return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is not a served name of this file",
-                               p->file, cfgs[i].name, t[k]);
+                return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is not a served name of this file%s",
+                               p->file, cfgs[i].name, t[k], p->store_names ? " nor a model store name" : "");
             if (cfgs[j].route_small)
                 return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is itself a route", p->file,
                                cfgs[i].name, t[k]);
@@ -394,9 +397,14 @@ void srv_config_free(srv_model_config *cfgs, int n) {
 
 int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out,
                      int *n_out, he_error *err) {
+    return srv_config_parse_ex(text, len, name, false, out, n_out, err);
+}
+
+int srv_config_parse_ex(const char *text, size_t len, const char *name, bool store_names, srv_model_config **out,
+                        int *n_out, he_error *err) {
     *out = NULL;
     *n_out = 0;
-    conf_pos p = {name ? name : "config", 0, err};
+    conf_pos p = {name ? name : "config", 0, err, store_names};
     if (len > CONF_MAX_BYTES) return he_fail(err, HE_LIMIT, "%s: larger than 1 MiB", p.file);
     srv_model_config *cfgs = NULL;
     int n = 0, cap = 0, section_line = 0;
@@ -514,6 +522,10 @@ fail:
 }
 
 int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_error *err) {
+    return srv_config_load_ex(path, false, out, n_out, err);
+}
+
+int srv_config_load_ex(const char *path, bool store_names, srv_model_config **out, int *n_out, he_error *err) {
     *out = NULL;
     *n_out = 0;
     FILE *f = fopen(path, "rb");
@@ -526,7 +538,7 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
         free(buf);
         return he_fail(err, HE_IO, "%s: read error", path);
     }
-    int rc = srv_config_parse(buf, n, path, out, n_out, err);
+    int rc = srv_config_parse_ex(buf, n, path, store_names, out, n_out, err);
     free(buf);
     if (rc) return rc;
     /* model paths (the model's and its draft's) are relative to the config file's folder */

@@ -278,6 +278,11 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
 int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out,
                      int *n_out, he_error *err);
 void srv_config_free(srv_model_config *cfgs, int n);
+/* The same, in store mode (store_names): a route may also name a model store name that is not a
+ * section of the file (it is loaded on first use; docs/SERVER.md "Routing"). */
+int srv_config_load_ex(const char *path, bool store_names, srv_model_config **out, int *n_out, he_error *err);
+int srv_config_parse_ex(const char *text, size_t len, const char *name, bool store_names, srv_model_config **out,
+                        int *n_out, he_error *err);
 /* Applies a store model's params override (a JSON object; docs/SERVER.md): temperature, top_p,
  * top_k, min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed,
  * num_ctx, system. A key the config already set (c->set) is left alone; unknown keys are

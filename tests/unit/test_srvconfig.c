@@ -292,3 +292,20 @@ Test(srvconfig, speculative) {
         cr_assert(strstr(e.msg, bad[i][1]), "%s: got '%s'", bad[i][0], e.msg);
     }
 }
+
+/* Store mode (srv_config_parse_ex with store_names): a route may name store models that are not
+ * sections; a name that cannot be a store name is still refused, and so is a route of routes. */
+Test(srvconfig, route_to_store_names) {
+    const char *text = "[auto]\nroute = qwen3:0.6b, big\n[big]\nmodel = b.gguf\n";
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(srv_config_parse_ex(text, strlen(text), "hearth.conf", true, &c, &n, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c[0].route_small, "qwen3:0.6b");
+    srv_config_free(c, n);
+    cr_assert_eq(parse(text, &c, &n, &err), -1, "without store mode the name must be a section");
+    cr_assert(strstr(err.msg, "names 'qwen3:0.6b', which is not a served name of this file"), "%s", err.msg);
+    const char *bad = "[auto]\nroute = bad name!, big\n[big]\nmodel = b.gguf\n";
+    cr_assert_eq(srv_config_parse_ex(bad, strlen(bad), "hearth.conf", true, &c, &n, &err), -1);
+    cr_assert(strstr(err.msg, "nor a model store name") || strstr(err.msg, "route"), "%s", err.msg);
+}
