@@ -18,7 +18,7 @@ struct spec_decoder {
     int32_t *hist;
     int32_t n_hist, cap_hist;
     hearth_batch b;
-    float *scratch; /* n_vocab: residual distribution */
+    float *scratch;   /* n_vocab: residual distribution */
     gram_matcher *gm; /* the output's grammar (borrowed), or NULL */
     float *gscratch;  /* n_vocab: masked logits */
     bool done;        /* the grammar is complete: nothing may follow */
@@ -200,7 +200,8 @@ static int32_t draft_pick(spec_decoder *s, gram_matcher *g, const float *lg) {
 
 /* Greedy drafts from the draft model: catch its cache up with the history in one batch, then
  * one token per decode. Returns how many (k), or -1. */
-static int32_t model_draft(spec_decoder *s, gram_matcher *g, int32_t k, int32_t *out, he_error *err) {
+static int32_t model_draft(spec_decoder *s, gram_matcher *g, int32_t k, int32_t *out,
+                           he_error *err) {
     int32_t have = hearth_kv_seq_pos_max(s->d, 0) + 1;
     if (feed(s, s->d, have, s->n_hist, true, err)) return -1;
     int32_t pos = s->n_hist;
