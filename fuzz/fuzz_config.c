@@ -85,7 +85,11 @@ static void write_cfg(buf *o, const srv_model_config *c) {
         snprintf(line, sizeof line, "draft_max = %d\n", c->draft_max);
         puts_(o, line);
     }
-    if (c->draft && c->draft_min_p != 0) {
+    if (c->draft_layers) {
+        snprintf(line, sizeof line, "draft_layers = %d\n", c->draft_layers);
+        puts_(o, line);
+    }
+    if ((c->draft || c->draft_layers) && c->draft_min_p != 0) {
         snprintf(line, sizeof line, "draft_min_p = %.9g\n", (double)c->draft_min_p);
         puts_(o, line);
     }
@@ -105,7 +109,7 @@ static void check_same(const srv_model_config *a, const srv_model_config *b) {
            a->no_prefix_reuse == b->no_prefix_reuse);
     assert(!memcmp(&a->sampling, &b->sampling, sizeof a->sampling));
     assert(same_str(a->draft, b->draft) && a->lookup == b->lookup && a->draft_max == b->draft_max &&
-           a->draft_min_p == b->draft_min_p);
+           a->draft_min_p == b->draft_min_p && a->draft_layers == b->draft_layers);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -221,7 +221,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "draft",
                                        "draft_max",
                                        "draft_min_p",
-                                       "lookup"};
+                                       "lookup",
+                                       "draft_layers"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -231,7 +232,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
                          "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget, lora, "
-                         "route, route_long_prompt, draft, draft_max, draft_min_p, lookup)",
+                         "route, route_long_prompt, draft, draft_max, draft_min_p, lookup, draft_layers)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -240,7 +241,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
                                        SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0,
-                                       0, 0, 0, 0};
+                                       0, 0, 0, 0, 0};
     _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
@@ -321,6 +322,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         return parse_float(p, key, v, 0.0f, 1.0f, &c->draft_min_p);
     case 26:
         return parse_int(p, key, v, 1, SPEC_MAX_DRAFT, &c->lookup);
+    case 27:
+        return parse_int(p, key, v, 1, 4096, &c->draft_layers);
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;
@@ -344,11 +347,13 @@ static int section_end(conf_pos *p, const srv_model_config *c, unsigned seen, in
         rc = conf_fail(p, "section [%s]: 'route_long_prompt' without 'route'", c->name);
     } else if (!c->path) {
         rc = conf_fail(p, "section [%s] has no 'model = PATH' (or 'route = SMALL, LARGE')", c->name);
-    } else if (c->draft && c->lookup) {
-        rc = conf_fail(p, "section [%s]: 'draft' and 'lookup' are two ways to draft: set one", c->name);
-    } else if ((seen & ((1u << 24) | (1u << 25))) && !c->draft && !c->lookup) {
-        rc = conf_fail(p, "section [%s]: 'draft_max' / 'draft_min_p' without 'draft' or 'lookup'", c->name);
-    } else if ((seen & (1u << 25)) && !c->draft) {
+    } else if ((c->draft || c->draft_layers) && c->lookup) {
+        rc = conf_fail(p, "section [%s]: 'draft' / 'draft_layers' and 'lookup' are two ways to draft: set one",
+                       c->name);
+    } else if ((seen & ((1u << 24) | (1u << 25))) && !c->draft && !c->draft_layers && !c->lookup) {
+        rc = conf_fail(p, "section [%s]: 'draft_max' / 'draft_min_p' without 'draft', 'draft_layers' or 'lookup'",
+                       c->name);
+    } else if ((seen & (1u << 25)) && !c->draft && !c->draft_layers) {
         rc = conf_fail(p, "section [%s]: 'draft_min_p' needs a draft model ('draft')", c->name);
     }
     p->line = l;

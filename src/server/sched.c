@@ -1209,12 +1209,17 @@ static void model_destroy(srv_model *m) {
     free(m);
 }
 
-/* The draft model of cfg.draft (a file or a store name): its vocabulary must be the target's
- * (spec_check_vocab names the difference), and its context mirrors the target's slots. */
+/* The draft model of cfg.draft (a file or a store name; without it, with draft_layers, the
+ * target's own file): its vocabulary must be the target's (spec_check_vocab names the
+ * difference), and its context mirrors the target's slots. draft_layers: only that many first
+ * layers run (layer skip). */
 static int start_draft(srv_model *m, int64_t cells, he_error *err) {
     char resolved[STORE_PATH_MAX];
-    if (store_resolve(m->cfg.draft, resolved, sizeof resolved, m->cfg.verify, err) < 0) goto fail;
-    m->dmodel = hearth_model_load(resolved, NULL, err);
+    const char *what = m->cfg.draft ? m->cfg.draft : m->cfg.path;
+    if (store_resolve(what, resolved, sizeof resolved, m->cfg.verify, err) < 0) goto fail;
+    hearth_model_params mp = hearth_model_params_default();
+    mp.n_layer_use = m->cfg.draft_layers;
+    m->dmodel = hearth_model_load(resolved, &mp, err);
     if (!m->dmodel) goto fail;
     if (spec_check_vocab(m->model, m->dmodel, err)) goto fail;
     if (hearth_model_is_embedder(m->dmodel) || hearth_model_is_reranker(m->dmodel)) {
@@ -1233,7 +1238,7 @@ static int start_draft(srv_model *m, int64_t cells, he_error *err) {
     hearth_batch_init(&m->dbatch, m->n_batch);
     return 0;
 fail:
-    he_prefix(err, "draft %s", m->cfg.draft);
+    he_prefix(err, "draft %s", what);
     return -1;
 }
 
@@ -1332,7 +1337,7 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
                 m->n_slots);
         goto fail;
     }
-    if (m->cfg.draft || m->cfg.lookup) {
+    if (m->cfg.draft || m->cfg.draft_layers || m->cfg.lookup) {
         if (m->cfg.draft_max < 0 || m->cfg.draft_max > SPEC_MAX_DRAFT || m->cfg.lookup < 0 ||
             m->cfg.lookup > SPEC_MAX_DRAFT || !(m->cfg.draft_min_p >= 0 && m->cfg.draft_min_p <= 1)) {
             he_fail(err, HE_INVALID, "serve '%s': draft_max and lookup must be in 1..%d, draft_min_p in [0, 1]", name,
@@ -1359,7 +1364,7 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     m->ctx = hearth_ctx_new(m->model, &cp, err);
     if (!m->ctx) goto fail;
     hearth_batch_init(&m->batch, m->n_batch);
-    if (m->cfg.draft && start_draft(m, cells, err)) goto fail;
+    if ((m->cfg.draft || m->cfg.draft_layers) && start_draft(m, cells, err)) goto fail;
     m->slots = xcalloc((size_t)m->n_slots, sizeof *m->slots);
     for (int32_t i = 0; i < m->n_slots; i++) {
         m->slots[i].id = i;
@@ -1385,8 +1390,9 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     log_info("serve: '%s' ready (%s, ctx %d x %d slots, batch %d, %d threads)", m->cfg.name,
              m->cfg.path, n_ctx, m->n_slots, m->n_batch, hearth_ctx_n_threads(m->ctx));
     if (m->draft_max)
-        log_info("serve: '%s' drafts up to %d tokens per step (%s%s)", m->cfg.name, m->draft_max,
-                 m->cfg.draft ? "draft model " : "prompt lookup", m->cfg.draft ? m->cfg.draft : "");
+        log_info("serve: '%s' drafts up to %d tokens per step (%s%s%s)", m->cfg.name, m->draft_max,
+                 m->dctx ? "draft model " : "prompt lookup", m->dctx ? (m->cfg.draft ? m->cfg.draft : m->cfg.path) : "",
+                 m->cfg.draft_layers ? ", its first layers only" : "");
     return m;
 fail:
     if (err) he_prefix(err, "serve '%s'", name);

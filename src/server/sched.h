@@ -66,6 +66,9 @@ typedef struct {
     const char *draft;
     int32_t draft_max, lookup;
     float draft_min_p;
+    /* > 0: the draft runs only its first draft_layers layers (layer skip, hearth_model_params
+     * n_layer_use); without `draft` the draft is the target's own file */
+    int32_t draft_layers;
 } srv_model_config;
 
 /* Bits of srv_model_config.set. */

@@ -3,7 +3,7 @@
 // all slots' drafts in one batch. The output must be byte-identical to the same model without a
 // drafter — greedy and seeded sampling, streaming or not, several clients at once, under a JSON
 // schema and a forced tool call — for a draft that disagrees (another random model with the same
-// vocabulary), the target as its own draft, and prompt lookup. The figures come back per response
+// vocabulary), the target as its own draft, its first layer (layer skip), and prompt lookup. The figures come back per response
 // (`timings.draft_n` / `draft_n_accepted` / `target_passes`) and in /metrics; a draft whose
 // vocabulary differs is refused at load, naming the difference.
 import { test, before, after } from 'node:test';
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { startServer, BIN, vocab } from './server_helpers.mjs';
 
 let dir, srv;
-const NAMES = ['plain', 'self', 'disagree', 'lookup'];
+const NAMES = ['plain', 'self', 'disagree', 'lookup', 'skip'];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hearth-spec-'));
@@ -32,7 +32,8 @@ before(async () => {
     section('plain', '') +
       section('self', 'draft = target.gguf\ndraft_max = 4') +
       section('disagree', 'draft = other.gguf\ndraft_max = 6\ndraft_min_p = 0') +
-      section('lookup', 'lookup = 6'),
+      section('lookup', 'lookup = 6') +
+      section('skip', 'draft_layers = 1\ndraft_max = 3'), // layer skip: the target's first layer
   );
   srv = await startServer(['--config', join(dir, 'hearth.conf')], { readyTimeoutMs: 60_000 });
 });
@@ -92,7 +93,7 @@ async function sameEverywhere(bodyOf, stream) {
 
 const msgs = (i) => [{ role: 'user', content: PROMPTS[i] }];
 
-test('greedy: byte-identical with and without a drafter, 16 concurrent clients, not streaming and streaming', async () => {
+test('greedy: byte-identical with and without a drafter, 20 concurrent clients, not streaming and streaming', async () => {
   for (const stream of [false, true]) {
     const all = await sameEverywhere((i) => ({ messages: msgs(i), max_tokens: 48 }), stream);
     const sum = (name) =>
@@ -185,5 +186,5 @@ test('a draft with another vocabulary is refused at load, naming the difference;
   writeFileSync(conf, '[x]\nmodel = target.gguf\ndraft = target.gguf\nlookup = 4\n');
   r = spawnSync(BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0'], { encoding: 'utf8', timeout: 60_000 });
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /'draft' and 'lookup' are two ways to draft/);
+  assert.match(r.stderr, /are two ways to draft: set one/);
 });

@@ -259,12 +259,15 @@ Test(srvconfig, route_errors) {
 Test(srvconfig, speculative) {
     const char *text = "[a]\nmodel = t.gguf\ndraft = small.gguf\ndraft_max = 5\ndraft_min_p = 0.4\n"
                        "[b]\nmodel = t.gguf\nlookup = 7\n"
-                       "[c]\nmodel = t.gguf\n";
+                       "[c]\nmodel = t.gguf\n"
+                       "[d]\nmodel = t.gguf\ndraft_layers = 3\ndraft_max = 4\ndraft_min_p = 0.2\n";
     srv_model_config *c;
     int n;
     he_error err = {0};
     cr_assert_eq(parse(text, &c, &n, &err), 0, "%s", err.msg);
-    cr_assert_eq(n, 3);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(c[3].draft_layers, 3, "layer skip: the target's own first layers");
+    cr_assert_null(c[3].draft);
     cr_assert_str_eq(c[0].draft, "small.gguf");
     cr_assert_eq(c[0].draft_max, 5);
     cr_assert_float_eq(c[0].draft_min_p, 0.4f, 1e-6f);
@@ -276,12 +279,14 @@ Test(srvconfig, speculative) {
     srv_config_free(c, n);
     const char *bad[][2] = {
         {"[r]\nmodel = t\ndraft = d\nlookup = 3\n", "two ways to draft"},
-        {"[r]\nmodel = t\ndraft_max = 3\n", "without 'draft' or 'lookup'"},
+        {"[r]\nmodel = t\ndraft_max = 3\n", "without 'draft', 'draft_layers' or 'lookup'"},
         {"[r]\nmodel = t\nlookup = 3\ndraft_min_p = 0.5\n", "needs a draft model"},
         {"[r]\nmodel = t\ndraft = d\ndraft_max = 33\n", "'draft_max' must be"},
         {"[r]\nmodel = t\nlookup = 0\n", "'lookup' must be"},
         {"[r]\nmodel = t\ndraft = d\ndraft_min_p = 2\n", "'draft_min_p' must be"},
         {"[r]\nmodel = t\ndraft =\n", "'draft' is empty"},
+        {"[r]\nmodel = t\ndraft_layers = 2\nlookup = 3\n", "two ways to draft"},
+        {"[r]\nmodel = t\ndraft_layers = 0\n", "'draft_layers' must be"},
         {"[m]\nmodel = t\n[r]\nroute = m, m2\ndraft = d\n[m2]\nmodel = t\n", "is a route: only"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
