@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, BIN, vocab } from './server_helpers.mjs';
+import { startServer, BIN, vocab, MODEL } from './server_helpers.mjs';
 
 let dir, srv;
 const NAMES = ['plain', 'self', 'disagree', 'lookup', 'skip'];
@@ -33,7 +33,10 @@ before(async () => {
       section('self', 'draft = target.gguf\ndraft_max = 4') +
       section('disagree', 'draft = other.gguf\ndraft_max = 6\ndraft_min_p = 0') +
       section('lookup', 'lookup = 6') +
-      section('skip', 'draft_layers = 1\ndraft_max = 3'), // layer skip: the target's first layer
+      section('skip', 'draft_layers = 1\ndraft_max = 3') + // layer skip: the target's first layer
+      // a trained model (peaked distributions) for the seeded sampling case
+      `[stories]\nmodel = ${MODEL}\nslots = 2\nctx = 256\n\n[stories-self]\nmodel = ${MODEL}\ndraft = ${MODEL}\ndraft_max = 4\nslots = 2\nctx = 256\n\n` +
+      `[stories-lookup]\nmodel = ${MODEL}\nlookup = 4\nslots = 2\nctx = 256\n`,
   );
   srv = await startServer(['--config', join(dir, 'hearth.conf')], { readyTimeoutMs: 60_000 });
 });
@@ -116,22 +119,27 @@ test('/metrics: draft_accept_rate and tokens per target pass per drafting served
   assert.ok(Number.isNaN(val('hearth_draft_accept_rate', 'plain')), 'plain does not draft');
 });
 
-// One client at a time: the seeded chain draws once per emitted token with or without drafts,
-// so the text is the same. (Under concurrent load even two plain served names can part ways at
-// temperature > 0 on this random model: other slots' rows change the batch and the KV cell order,
-// and with its flat distributions the float noise moves a draw. The distribution itself is
-// what test_sched's spec_sampling_keeps_the_distribution checks.)
-test('seeded sampling (temperature 0.9), one client at a time: the same text with and without drafts', async () => {
-  for (let i = 0; i < PROMPTS.length; i++) {
-    const body = { messages: msgs(i), temperature: 0.9, seed: 11 + i };
-    const ref = await chat('plain', body, false);
-    for (const name of NAMES.slice(1)) {
-      const r = await chat(name, body, i % 2 === 1);
-      assert.equal(r.text, ref.text, `${name}, prompt ${i}`);
-      assert.equal(r.finish, ref.finish);
-      assert.ok(r.timings.target_passes > 0);
-    }
+// Seeded sampling: the chain draws once per emitted token with or without drafts, so a seeded
+// request gives the plain model's text — on a trained model (stories260K), whose peaked
+// distributions float noise does not move. (On the random model above even two plain served
+// names can part ways at temperature > 0 under load: the batch shapes and KV cell order change
+// the last bits of the logits, and with flat distributions that moves a draw. The distribution
+// itself is what test_sched's spec_sampling_keeps_the_distribution checks.)
+test('seeded sampling (temperature 0.9): the same text with and without drafts, concurrent, on stories260K', async () => {
+  const one = async (model, i) => {
+    const text = await post('/v1/completions', { model, prompt: ['Once upon a time', 'Tim had a red ball', 'The sun was', 'Lily and her mom went'][i], max_tokens: 60, temperature: 0.9, seed: 100 + i });
+    const o = JSON.parse(text);
+    return { text: o.choices[0].text, timings: o.timings };
+  };
+  const names = ['stories', 'stories-self', 'stories-lookup'];
+  const all = await Promise.all(names.flatMap((n) => [0, 1, 2, 3].map((i) => one(n, i).then((r) => ({ n, i, r })))));
+  for (const x of all) {
+    const ref = all.find((y) => y.n === 'stories' && y.i === x.i).r;
+    assert.equal(x.r.text, ref.text, `${x.n}, prompt ${x.i}`);
+    if (x.n !== 'stories') assert.ok(x.r.timings.target_passes > 0);
   }
+  const self = all.filter((x) => x.n === 'stories-self').reduce((a, x) => a + x.r.timings.draft_n_accepted, 0);
+  assert.ok(self > 0, 'some drafts were kept: the verification path ran');
 });
 
 test('grammars: a JSON schema answer and a forced tool call stay valid and identical with drafts', async () => {
