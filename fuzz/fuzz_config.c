@@ -75,6 +75,24 @@ static void write_cfg(buf *o, const srv_model_config *c) {
              (double)s->frequency_penalty, (double)s->presence_penalty, (unsigned long long)s->seed,
              c->no_prefix_reuse ? "off" : "on");
     puts_(o, line);
+    /* speculative decoding: draft or lookup, then the bounds they allow */
+    if (c->draft) put_quoted(o, "draft", c->draft);
+    if (c->lookup) {
+        snprintf(line, sizeof line, "lookup = %d\n", c->lookup);
+        puts_(o, line);
+    }
+    if (c->draft_max) {
+        snprintf(line, sizeof line, "draft_max = %d\n", c->draft_max);
+        puts_(o, line);
+    }
+    if (c->draft_layers) {
+        snprintf(line, sizeof line, "draft_layers = %d\n", c->draft_layers);
+        puts_(o, line);
+    }
+    if ((c->draft || c->draft_layers) && c->draft_min_p != 0) {
+        snprintf(line, sizeof line, "draft_min_p = %.9g\n", (double)c->draft_min_p);
+        puts_(o, line);
+    }
 }
 
 static int same_str(const char *a, const char *b) {
@@ -90,6 +108,8 @@ static void check_same(const srv_model_config *a, const srv_model_config *b) {
     assert(a->max_queue == b->max_queue && a->n_batch == b->n_batch &&
            a->no_prefix_reuse == b->no_prefix_reuse);
     assert(!memcmp(&a->sampling, &b->sampling, sizeof a->sampling));
+    assert(same_str(a->draft, b->draft) && a->lookup == b->lookup && a->draft_max == b->draft_max &&
+           a->draft_min_p == b->draft_min_p && a->draft_layers == b->draft_layers);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -162,9 +162,6 @@ static int parse_args(int argc, char **argv, run_args *a) {
         return usage("use only one of --grammar-file, --json-schema and --json", NULL);
     if ((a->draft != NULL) + (a->draft_layers > 0) + (a->lookup > 0) > 1)
         return usage("use only one of --draft, --draft-layers and --lookup", NULL);
-    if ((a->draft || a->draft_layers || a->lookup) &&
-        (a->grammar_file || a->schema_file || a->json))
-        return usage("speculative decoding does not support grammars yet", NULL);
     return 0;
 }
 
@@ -222,8 +219,8 @@ static void emit(tok_detok *d, const tok_vocab *v, int32_t id, char *buf) {
 /* Speculative generation (--draft, --draft-layers, --lookup): decodes the prompt and generates
  * through spec.h, streaming each step's tokens. Returns 0, or 1 with a message printed. */
 static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sample_chain *sc,
-                         const tok_vocab *v, const int32_t *ids, size_t n_ids, double *t_prompt,
-                         long *n_gen_out) {
+                         gram_matcher *gm, const tok_vocab *v, const int32_t *ids, size_t n_ids,
+                         double *t_prompt, long *n_gen_out) {
     he_error err = {0};
     spec_params sp = spec_params_default();
     sp.draft_max = (int32_t)(a->lookup ? a->lookup : a->draft_max);
@@ -233,6 +230,7 @@ static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sampl
         fprintf(stderr, "hearth run: %s\n", err.msg);
         return 1;
     }
+    spec_set_grammar(s, gm); /* drafts under the grammar; the target's mask decides */
     int rc = 0;
     double t1 = cli_now_s();
     if (spec_prompt(s, ids, (int32_t)n_ids, &err)) {
@@ -268,6 +266,7 @@ static int generate_spec(const run_args *a, hearth_ctx *c, hearth_ctx *dc, sampl
             emit(&d, v, out[i], text);
             n_gen++;
         }
+        if (spec_done(s)) break; /* the grammar is complete; nothing more may follow */
     }
     size_t n = tok_detok_flush(&d, text, TOK_DETOK_MAX);
     if (n) fwrite(text, 1, n > TOK_DETOK_MAX ? TOK_DETOK_MAX : n, stdout);
@@ -418,7 +417,7 @@ int cmd_run(int argc, char **argv) {
     if (speculative) {
         double t_p = 0, t2s = cli_now_s();
         long n_gen_s = 0;
-        status = generate_spec(&a, c, dc, sc, v, ids, n_ids, &t_p, &n_gen_s);
+        status = generate_spec(&a, c, dc, sc, gm, v, ids, n_ids, &t_p, &n_gen_s);
         double t_g = cli_now_s() - t2s - t_p;
         fprintf(stderr,
                 "hearth run: prompt %zu tokens in %.3f s (%.1f tok/s); generated %ld tokens in "

@@ -296,7 +296,7 @@ static int default_model_dirs(const serve_args *a, char **dirs) {
         srv_model_config *cfgs = NULL;
         int nc = 0;
         he_error err;
-        if (srv_config_load(a->config, &cfgs, &nc, &err) == 0) {
+        if (srv_config_load_ex(a->config, a->store, &cfgs, &nc, &err) == 0) {
             for (int i = 0; i < nc; i++)
                 if (cfgs[i].path) add_dir_of(dirs, &n, cfgs[i].path);
             srv_config_free(cfgs, nc);
@@ -315,11 +315,11 @@ static int default_model_dirs(const serve_args *a, char **dirs) {
 /* Loads the config file; at start every name is started, on SIGHUP the registry is made to
  * serve exactly the new list (srv_registry_reload: new names start, changed ones are swapped
  * after a smoke test, unlisted ones stop). */
-static int apply_config(srv_registry *reg, const char *path, bool first, bool verify) {
+static int apply_config(srv_registry *reg, const char *path, bool first, bool verify, bool store) {
     srv_model_config *cfgs = NULL;
     int n = 0;
     he_error err = {0};
-    if (srv_config_load(path, &cfgs, &n, &err)) {
+    if (srv_config_load_ex(path, store, &cfgs, &n, &err)) {
         log_error("serve: %s%s", err.msg, first ? "" : " (nothing changed)");
         return -1;
     }
@@ -428,7 +428,7 @@ int cmd_serve(int argc, char **argv) {
                 strchr(a.host, ':') ? "[::1]" : a.host, srv_http_port(h));
     fflush(stderr);
     if (a.config) {
-        if (apply_config(reg, a.config, true, a.verify)) goto out;
+        if (apply_config(reg, a.config, true, a.verify, a.store)) goto out;
     } else if (a.store) {
         log_info("serve: store mode: nothing loaded until a request names a model");
     } else {
@@ -466,7 +466,7 @@ int cmd_serve(int argc, char **argv) {
             g_hup = 0;
             if (a.config) {
                 log_info("serve: SIGHUP: re-reading %s", a.config);
-                apply_config(reg, a.config, false, a.verify);
+                apply_config(reg, a.config, false, a.verify, a.store);
             } else {
                 log_info("serve: SIGHUP ignored (no --config)");
             }

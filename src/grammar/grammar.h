@@ -67,6 +67,9 @@ typedef struct gram_matcher gram_matcher;
 
 gram_matcher *gram_matcher_new(const gram_grammar *g, const gram_vocab *v, he_error *err);
 void gram_matcher_free(gram_matcher *m); /* NULL is a no-op */
+/* An independent copy of m's state (same grammar and vocab, borrowed): speculative drafting
+ * advances the copy over drafted tokens and throws it away, the original never moves. */
+gram_matcher *gram_matcher_clone(const gram_matcher *m);
 
 /* Sets logits[t] = -INFINITY for every token t that cannot continue the text accepted so far
  * (EOG tokens stay only when the grammar may end here). Returns how many tokens stay allowed. */

@@ -478,6 +478,43 @@ gram_matcher *gram_matcher_new(const gram_grammar *g, const gram_vocab *v, he_er
     return m;
 }
 
+static void *memdup_n(const void *src, size_t n) {
+    if (!n) return NULL;
+    void *d = xmalloc(n);
+    memcpy(d, src, n);
+    return d;
+}
+
+gram_matcher *gram_matcher_clone(const gram_matcher *src) {
+    gram_matcher *m = xcalloc(1, sizeof *m);
+    m->g = src->g;
+    m->v = src->v;
+    /* the state: the frame arena (tops index it), its hash, the stamps, the partial character */
+    m->cap_nodes = src->cap_nodes;
+    m->nodes = xmalloc(m->cap_nodes * sizeof *m->nodes);
+    memcpy(m->nodes, src->nodes, src->n_nodes * sizeof *m->nodes);
+    m->n_nodes = src->n_nodes;
+    m->stamp = xcalloc(m->cap_nodes, sizeof *m->stamp);
+    memcpy(m->stamp, src->stamp, src->n_nodes * sizeof *m->stamp);
+    m->cur_stamp = src->cur_stamp;
+    m->hash_mask = src->hash_mask;
+    m->hash = memdup_n(src->hash, ((size_t)src->hash_mask + 1) * sizeof *m->hash);
+    m->cap_tops = src->n_tops;
+    m->tops = memdup_n(src->tops, src->n_tops * sizeof *m->tops);
+    m->n_tops = src->n_tops;
+    m->u = src->u;
+    m->n_live = src->n_live;
+    m->limit_hit = src->limit_hit;
+    /* scratch: fresh (the memo, walk levels and mask cache are made on first use) */
+    m->cap_work = src->cap_work;
+    m->work = xmalloc(m->cap_work * sizeof *m->work);
+    m->cap_tb = src->cap_tb;
+    m->tb = xmalloc(m->cap_tb * sizeof *m->tb);
+    if (m->v) m->allowed = xcalloc(((size_t)m->v->n_vocab + 63) / 64, sizeof *m->allowed);
+    if (m->g->n_markers) m->marker_tok = memdup_n(src->marker_tok, m->g->n_markers * sizeof *m->marker_tok);
+    return m;
+}
+
 void gram_matcher_free(gram_matcher *m) {
     if (!m) return;
     free(m->nodes);

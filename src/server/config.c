@@ -26,6 +26,7 @@
 #include "chat/toolcall.h"
 #include "base/log.h"
 #include "server/sched.h"
+#include "spec/spec.h"
 #include "store/store.h"
 
 #define CONF_MAX_BYTES (1 << 20)
@@ -37,6 +38,7 @@ typedef struct {
     const char *file;
     int line;
     he_error *err;
+    bool store_names; /* store mode: a route may name a store model instead of a section */
 } conf_pos;
 
 static int conf_fail(const conf_pos *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -216,7 +218,12 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        "lora",
                                        "route",
                                        "route_long_prompt",
-                                       "context_overflow"};
+                                       "context_overflow",
+                                       "draft",
+                                       "draft_max",
+                                       "draft_min_p",
+                                       "lookup",
+                                       "draft_layers"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (!strcmp(key, keys[i])) k = i;
@@ -226,7 +233,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                          "top_p, top_k, "
                          "min_p, repeat_penalty, repeat_last_n, frequency_penalty, "
                          "presence_penalty, seed, system, prefix_reuse, tool_format, kv_type, reasoning_budget, lora, "
-                         "route, route_long_prompt, context_overflow)",
+                         "route, route_long_prompt, context_overflow, draft, draft_max, draft_min_p, lookup, draft_layers)",
                          key);
     if (*seen & (1u << k)) return conf_fail(p, "'%s' is given twice in this section", key);
     *seen |= 1u << k;
@@ -234,7 +241,8 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
     static const unsigned set_bit[] = {0, SRV_CONF_CTX, 0, 0, 0, 0, SRV_CONF_TEMPERATURE, SRV_CONF_TOP_P,
                                        SRV_CONF_TOP_K, SRV_CONF_MIN_P, SRV_CONF_REPEAT_PENALTY,
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
-                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0, 0};
+                                       SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0,
+                                       0, 0, 0, 0, 0, 0};
     _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
@@ -313,6 +321,18 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
         else
             return conf_fail(p, "'context_overflow' must be error or shift (got '%s')", v);
         return 0;
+    case 24:
+        if (!*v) return conf_fail(p, "'draft' is empty");
+        c->draft = xstrdup(v);
+        return 0;
+    case 25:
+        return parse_int(p, key, v, 1, SPEC_MAX_DRAFT, &c->draft_max);
+    case 26:
+        return parse_float(p, key, v, 0.0f, 1.0f, &c->draft_min_p);
+    case 27:
+        return parse_int(p, key, v, 1, SPEC_MAX_DRAFT, &c->lookup);
+    case 28:
+        return parse_int(p, key, v, 1, 4096, &c->draft_layers);
     default:
         if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
             c->no_prefix_reuse = false;
@@ -336,6 +356,14 @@ static int section_end(conf_pos *p, const srv_model_config *c, unsigned seen, in
         rc = conf_fail(p, "section [%s]: 'route_long_prompt' without 'route'", c->name);
     } else if (!c->path) {
         rc = conf_fail(p, "section [%s] has no 'model = PATH' (or 'route = SMALL, LARGE')", c->name);
+    } else if ((c->draft || c->draft_layers) && c->lookup) {
+        rc = conf_fail(p, "section [%s]: 'draft' / 'draft_layers' and 'lookup' are two ways to draft: set one",
+                       c->name);
+    } else if ((seen & ((1u << 24) | (1u << 25))) && !c->draft && !c->draft_layers && !c->lookup) {
+        rc = conf_fail(p, "section [%s]: 'draft_max' / 'draft_min_p' without 'draft', 'draft_layers' or 'lookup'",
+                       c->name);
+    } else if ((seen & (1u << 25)) && !c->draft && !c->draft_layers) {
+        rc = conf_fail(p, "section [%s]: 'draft_min_p' needs a draft model ('draft')", c->name);
     }
     p->line = l;
     return rc;
@@ -352,9 +380,11 @@ static int check_routes(const conf_pos *p, const srv_model_config *cfgs, int n) 
                 j++;
             if (j == i)
                 return he_fail(p->err, HE_FORMAT, "%s: route [%s] names itself", p->file, cfgs[i].name);
+            if (j == n && p->store_names && store_name_check(t[k], NULL) == 0)
+                continue; /* a store model, loaded on first use (checked when a request comes) */
             if (j == n)
-                return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is not a served name of this file",
-                               p->file, cfgs[i].name, t[k]);
+                return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is not a served name of this file%s",
+                               p->file, cfgs[i].name, t[k], p->store_names ? " nor a model store name" : "");
             if (cfgs[j].route_small)
                 return he_fail(p->err, HE_FORMAT, "%s: route [%s] names '%s', which is itself a route", p->file,
                                cfgs[i].name, t[k]);
@@ -374,15 +404,21 @@ void srv_config_free(srv_model_config *cfgs, int n) {
         free((char *)cfgs[i].tool_format);
         free((char *)cfgs[i].route_small);
         free((char *)cfgs[i].route_large);
+        free((char *)cfgs[i].draft);
     }
     free(cfgs);
 }
 
 int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out,
                      int *n_out, he_error *err) {
+    return srv_config_parse_ex(text, len, name, false, out, n_out, err);
+}
+
+int srv_config_parse_ex(const char *text, size_t len, const char *name, bool store_names, srv_model_config **out,
+                        int *n_out, he_error *err) {
     *out = NULL;
     *n_out = 0;
-    conf_pos p = {name ? name : "config", 0, err};
+    conf_pos p = {name ? name : "config", 0, err, store_names};
     if (len > CONF_MAX_BYTES) return he_fail(err, HE_LIMIT, "%s: larger than 1 MiB", p.file);
     srv_model_config *cfgs = NULL;
     int n = 0, cap = 0, section_line = 0;
@@ -500,6 +536,10 @@ fail:
 }
 
 int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_error *err) {
+    return srv_config_load_ex(path, false, out, n_out, err);
+}
+
+int srv_config_load_ex(const char *path, bool store_names, srv_model_config **out, int *n_out, he_error *err) {
     *out = NULL;
     *n_out = 0;
     FILE *f = fopen(path, "rb");
@@ -512,28 +552,31 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
         free(buf);
         return he_fail(err, HE_IO, "%s: read error", path);
     }
-    int rc = srv_config_parse(buf, n, path, out, n_out, err);
+    int rc = srv_config_parse_ex(buf, n, path, store_names, out, n_out, err);
     free(buf);
     if (rc) return rc;
-    /* model paths are relative to the config file's folder */
+    /* model paths (the model's and its draft's) are relative to the config file's folder */
     const char *slash = strrchr(path, '/');
     if (slash) {
         size_t dl = (size_t)(slash - path) + 1;
         for (int i = 0; i < *n_out; i++) {
-            const char *mp = (*out)[i].path;
-            if (!mp || mp[0] == '/') continue; /* a route has no path */
-            size_t ml = strlen(mp);
-            char *full = xmalloc(dl + ml + 1);
-            memcpy(full, path, dl);
-            memcpy(full + dl, mp, ml + 1);
-            /* a model store name ("qwen3:8b") stays a name unless such a file exists there */
-            struct stat st;
-            if (store_name_check(mp, NULL) == 0 && stat(full, &st) != 0) {
-                free(full);
-                continue;
+            const char **fields[2] = {&(*out)[i].path, &(*out)[i].draft};
+            for (int fi = 0; fi < 2; fi++) {
+                const char *mp = *fields[fi];
+                if (!mp || mp[0] == '/') continue; /* a route has no path; most have no draft */
+                size_t ml = strlen(mp);
+                char *full = xmalloc(dl + ml + 1);
+                memcpy(full, path, dl);
+                memcpy(full + dl, mp, ml + 1);
+                /* a model store name ("qwen3:8b") stays a name unless such a file exists there */
+                struct stat st;
+                if (store_name_check(mp, NULL) == 0 && stat(full, &st) != 0) {
+                    free(full);
+                    continue;
+                }
+                free((char *)mp);
+                *fields[fi] = full;
             }
-            free((char *)mp);
-            (*out)[i].path = full;
         }
     }
     return 0;

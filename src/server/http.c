@@ -313,6 +313,33 @@ static char *metrics_text(srv_http *h, size_t *out_len) {
         buf_printf(&b, &len, &cap, "hearth_kv_cache_full_bytes{model=\"%s\"} %llu\n", lab,
                    (unsigned long long)st[i].kv_bytes_full);
     }
+    /* speculative decoding: only the served names that draft */
+    buf_printf(&b, &len, &cap,
+               "# HELP hearth_draft_tokens_total Tokens drafted (draft model or prompt lookup).\n"
+               "# TYPE hearth_draft_tokens_total counter\n"
+               "# HELP hearth_draft_accepted_tokens_total Drafted tokens the target kept.\n"
+               "# TYPE hearth_draft_accepted_tokens_total counter\n"
+               "# HELP hearth_spec_target_passes_total Per-slot verification steps of drafting served names.\n"
+               "# TYPE hearth_spec_target_passes_total counter\n"
+               "# HELP hearth_spec_tokens_total Tokens those steps generated.\n"
+               "# TYPE hearth_spec_tokens_total counter\n"
+               "# HELP hearth_draft_accept_rate Accepted over drafted tokens since start.\n"
+               "# TYPE hearth_draft_accept_rate gauge\n"
+               "# HELP hearth_tokens_per_target_pass Generated tokens per verification step since start.\n"
+               "# TYPE hearth_tokens_per_target_pass gauge\n");
+    for (int i = 0; i < n_names; i++) {
+        if (!st[i].spec_passes) continue;
+        label_safe(lab, sizeof lab, names[i]);
+        buf_printf(&b, &len, &cap,
+                   "hearth_draft_tokens_total{model=\"%s\"} %llu\nhearth_draft_accepted_tokens_total{model=\"%s\"} "
+                   "%llu\nhearth_spec_target_passes_total{model=\"%s\"} %llu\nhearth_spec_tokens_total{model=\"%s\"} "
+                   "%llu\n",
+                   lab, (unsigned long long)st[i].draft_tokens, lab, (unsigned long long)st[i].draft_accepted, lab,
+                   (unsigned long long)st[i].spec_passes, lab, (unsigned long long)st[i].spec_emitted);
+        buf_printf(&b, &len, &cap, "hearth_draft_accept_rate{model=\"%s\"} %.4f\nhearth_tokens_per_target_pass{model=\"%s\"} %.4f\n",
+                   lab, st[i].draft_tokens ? (double)st[i].draft_accepted / (double)st[i].draft_tokens : 0.0, lab,
+                   (double)st[i].spec_emitted / (double)st[i].spec_passes);
+    }
     free(st);
     srv_names_free(names, n_names);
     *out_len = len;

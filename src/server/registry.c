@@ -279,7 +279,9 @@ bool srv_model_config_same(const srv_model_config *a, const srv_model_config *b)
            x->top_k == y->top_k && x->top_p == y->top_p && x->min_p == y->min_p &&
            x->repeat_penalty == y->repeat_penalty && x->repeat_last_n == y->repeat_last_n &&
            x->frequency_penalty == y->frequency_penalty &&
-           x->presence_penalty == y->presence_penalty && x->seed == y->seed && same_lora(a, b);
+           x->presence_penalty == y->presence_penalty && x->seed == y->seed && same_lora(a, b) &&
+           str_same(a->draft, b->draft) && a->draft_max == b->draft_max && a->lookup == b->lookup &&
+           a->draft_min_p == b->draft_min_p && a->draft_layers == b->draft_layers;
 }
 
 int srv_registry_reload(srv_registry *r, const srv_model_config *cfgs, int n, he_error *err) {

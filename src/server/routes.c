@@ -34,6 +34,7 @@
 #include "server/http_internal.h"
 #include "server/responses.h"
 #include "server/route.h"
+#include "store/store.h"
 
 #define WAIT_MS 200
 
@@ -243,6 +244,16 @@ static json_t *usage_json(const srv_event *ev) {
     return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", ev->n_prompt, "completion_tokens", ev->n_generated,
                      "total_tokens", ev->n_prompt + ev->n_generated, "prompt_tokens_details", "cached_tokens",
                      ev->n_prompt_cached);
+}
+
+/* Speculative decoding's figures for this response (a served name with `draft` or `lookup`),
+ * named as llama-server's `timings` names them: tokens drafted, of those accepted, and the
+ * target passes that made the output (completion_tokens / target_passes tokens per pass). */
+static void spec_timings(json_t *o, const srv_event *ev) {
+    if (ev->n_spec_passes <= 0) return;
+    json_object_set_new(o, "timings",
+                        json_pack("{s:i, s:i, s:i}", "draft_n", ev->n_draft, "draft_n_accepted", ev->n_draft_accepted,
+                                  "target_passes", ev->n_spec_passes));
 }
 
 static void ollama_timings(json_t *o, const gen *g, const srv_event *ev) {
@@ -478,16 +489,23 @@ static void stream_event(gen *g, const srv_event *ev) {
     if (g->ts && tc_stream_n_calls(g->ts) > 0 && !strcmp(finish, "stop") && g->api == SRV_API_CHAT)
         finish = "tool_calls";
     switch (g->api) {
-    case SRV_API_CHAT:
-        sb_json(&g->out, "data: ", chat_chunk(g, json_object(), NULL, finish), "\n\n");
+    case SRV_API_CHAT: {
+        json_t *c = chat_chunk(g, json_object(), NULL, finish);
+        spec_timings(c, ev);
+        sb_json(&g->out, "data: ", c, "\n\n");
         break;
-    case SRV_API_COMPLETION:
-        sb_json(&g->out, "data: ", completion_chunk(g, json_string(""), NULL, ev->finish_reason), "\n\n");
+    }
+    case SRV_API_COMPLETION: {
+        json_t *c = completion_chunk(g, json_string(""), NULL, ev->finish_reason);
+        spec_timings(c, ev);
+        sb_json(&g->out, "data: ", c, "\n\n");
         break;
+    }
     default: {
         json_t *o = ollama_line(g, "", 0, true);
         json_object_set_new(o, "done_reason", json_string(ev->finish_reason ? ev->finish_reason : "stop"));
         ollama_timings(o, g, ev);
+        spec_timings(o, ev);
         ollama_final_extras(o, g);
         if (g->lp_pending) json_object_set_new(o, "logprobs", g->lp_pending), g->lp_pending = NULL;
         sb_json(&g->out, "", o, "\n");
@@ -785,6 +803,7 @@ static enum MHD_Result collect_finish(http_req *q, gen *g) {
         if (g->lp) json_object_set(o, "logprobs", g->lp);
     }
     }
+    if (o) spec_timings(o, &ev);
     if (split) tc_result_free(&tr);
     /* o holds its own references; drop g's here, on this thread, so the pump (which may free g
      * last) never touches JSON that this thread is about to serialize */
@@ -1049,11 +1068,19 @@ static bool route_usable(srv_model *m) {
     return !(st.slots_busy >= st.slots_total && st.queue_depth >= srv_model_config_of(m)->max_queue);
 }
 
+/* Whether the model store holds name (store mode: a route's target not loaded yet). */
+static bool store_has(const http_req *q, const char *name) {
+    char path[STORE_PATH_MAX];
+    return q->h->sm && store_name_check(name, NULL) == 0 && store_resolve(name, path, sizeof path, false, NULL) == 0;
+}
+
 /* When r->model is a routing name: picks the target by the rules, falls back to the other when
  * the chosen one is unusable, renames r->model to the name that answers, and sets the
- * X-Hearth-Route header. Returns 0 (not a route, nothing done), 1 with *out set, or -1 with
- * *res the error answer. */
-static int route_resolve(http_req *q, srv_request *r, srv_model **out, enum MHD_Result *res) {
+ * X-Hearth-Route header. In store mode a chosen target that the store holds but that is not
+ * loaded is loaded first (the request is parked and runs again once it is; routes_manage.c).
+ * Returns 0 (not a route, nothing done), 1 with *out set, or -1 with *res the answer (an
+ * error, or the parked request). */
+static int route_resolve(http_req *q, srv_request *r, srv_api api, srv_model **out, enum MHD_Result *res) {
     char name[2][CONF_ROUTE_NAME_CAP];
     int32_t long_prompt = 0;
     if (!srv_registry_route(q->h->reg, r->model, name[0], name[1], sizeof name[0], &long_prompt)) return 0;
@@ -1078,6 +1105,7 @@ static int route_resolve(http_req *q, srv_request *r, srv_model **out, enum MHD_
     srv_route_reason why;
     srv_route_target t = srv_route_pick(&f, &why);
     srv_model *m = http_acquire(q->h, name[t]);
+    if (!m && store_has(q, name[t]) && http_store_load(q, name[t], api, res)) return -1;
     if (!route_usable(m)) {
         srv_model *other = http_acquire(q->h, name[!t]);
         if (route_usable(other) || (!m && other)) {
@@ -1185,7 +1213,7 @@ enum MHD_Result route_generate(http_req *q, srv_api api) {
     if (srv_request_parse(api, q->body ? q->body : "", q->len, &r, &e)) return http_req_error(q, &e);
     srv_model *m = NULL;
     enum MHD_Result rres;
-    int routed = route_resolve(q, &r, &m, &rres);
+    int routed = route_resolve(q, &r, api, &m, &rres);
     if (routed < 0) {
         srv_request_free(&r);
         return rres;
@@ -1513,6 +1541,11 @@ enum MHD_Result route_models(http_req *q, const char *id) {
     srv_http *h = q->h;
     if (id) {
         srv_model *m = srv_registry_acquire(h->reg, id);
+        char small[CONF_ROUTE_NAME_CAP], large[CONF_ROUTE_NAME_CAP];
+        int32_t lp;
+        if (!m && srv_registry_route(h->reg, id, small, large, sizeof small, &lp))
+            return http_respond_json(q, 200, json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
+                                                       (json_int_t)0, "owned_by", "hearth"));
         if (!m) return model_not_found(q, id);
         struct stat st;
         int64_t created = stat(srv_model_config_of(m)->path, &st) == 0 ? (int64_t)st.st_mtime : 0;

@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "model/lora.h"
 #include "server/sched.h"
+#include "spec/spec.h"
 #include "store/store.h"
 
 /* ---- Events ---- */
@@ -103,6 +104,15 @@ typedef struct {
     float *scratch; /* n_vocab logits for grammar masking */
     char *tokbuf;   /* TOK_DETOK_MAX: one token's text */
     float lora[SRV_MAX_LORA]; /* the adapter scales its KV was computed with (prefix key) */
+    /* speculative decoding (scheduler thread only): draft[0, n_draft) are this step's drafted
+     * tokens, verified in the same batch right after next_tok (rows batch_idx + 1 ..); d_valid:
+     * the draft context's sequence holds hist[0, d_valid) (a draft model; between steps
+     * d_valid <= n_hist); cur_k / rate: the adaptive draft length; the j_* counters are the
+     * current job's, reported in its DONE event */
+    int32_t draft[SPEC_MAX_DRAFT];
+    int32_t n_draft, n_accepted, d_valid, d_idx, cur_k;
+    double rate;
+    int32_t j_drafted, j_accepted, j_passes;
 } slot;
 
 struct srv_model {
@@ -119,6 +129,13 @@ struct srv_model {
     hearth_batch batch;
     he_pool *pool; /* the context's threads, also used to sample the slots side by side */
     uint64_t use_clock;
+    /* Speculative decoding (cfg.draft or cfg.lookup; draft_max 0: none): a draft model has its
+     * own context with one sequence per slot (same ids as the target's), decoded in batches
+     * over all drafting slots; dbatch is its batch. */
+    int32_t draft_max;
+    hearth_model *dmodel;
+    hearth_ctx *dctx;
+    hearth_batch dbatch;
     /* An embedding model or reranker (model/embed.h): no context, slots or scheduler thread;
      * requests run one at a time under emb_mu on the requester's thread. */
     hearth_embedder *emb;
@@ -132,6 +149,7 @@ struct srv_model {
     srv_job *q_head, *q_tail;
     int32_t n_queued, n_busy;
     uint64_t st_prompt, st_gen, st_requests;
+    uint64_t st_spec_passes, st_draft, st_draft_acc, st_spec_emitted;
     double t_active; /* now_ms() of the last submit or job end: idle time for keep_alive */
 };
 
@@ -365,12 +383,29 @@ static void assign_jobs(srv_model *m) {
             hearth_kv_seq_cp(m->ctx, m->slots[src].id, s->id, 0, (int32_t)src_lcp);
             memcpy(s->hist, m->slots[src].hist, src_lcp * sizeof *s->hist);
             best_lcp = src_lcp;
+            if (m->dctx) { /* the draft's cells of that prefix too, as far as it has them */
+                int32_t dv = m->slots[src].d_valid < (int32_t)src_lcp ? m->slots[src].d_valid : (int32_t)src_lcp;
+                hearth_kv_seq_rm(m->dctx, s->id, 0, -1);
+                hearth_kv_seq_cp(m->dctx, m->slots[src].id, s->id, 0, dv);
+                s->d_valid = dv;
+            }
         }
         hearth_kv_seq_rm(m->ctx, s->id, (int32_t)best_lcp, -1);
         /* a sliding-window ring drops a sequence rolled back past what it keeps (hearth.h):
          * then the prefix is recomputed */
         if (hearth_kv_seq_pos_max(m->ctx, s->id) + 1 < (int32_t)best_lcp)
             best_lcp = (size_t)(hearth_kv_seq_pos_max(m->ctx, s->id) + 1);
+        if (m->dctx) {
+            if (s->d_valid > (int32_t)best_lcp) s->d_valid = (int32_t)best_lcp;
+            hearth_kv_seq_rm(m->dctx, s->id, s->d_valid, -1);
+            /* a draft with its own sliding-window ring may hold less */
+            if (hearth_kv_seq_pos_max(m->dctx, s->id) + 1 < s->d_valid)
+                s->d_valid = hearth_kv_seq_pos_max(m->dctx, s->id) + 1;
+        }
+        s->n_draft = 0;
+        s->cur_k = m->draft_max;
+        s->rate = 1.0;
+        s->j_drafted = s->j_accepted = s->j_passes = 0;
         /* the slot's sequence now decodes under the job's adapter scales (ids checked at
          * submit; scales finite) */
         for (int32_t a = 0; a < m->cfg.n_lora; a++) {
@@ -410,6 +445,9 @@ static void slot_finish(srv_model *m, slot *s, const char *reason) {
         e->ev.queue_ms = s->t_assign - j->t_submit;
         e->ev.prompt_ms = (s->t_first > 0 ? s->t_first : t) - s->t_assign;
         e->ev.generate_ms = s->t_first > 0 ? t - s->t_first : 0;
+        e->ev.n_draft = s->j_drafted;
+        e->ev.n_draft_accepted = s->j_accepted;
+        e->ev.n_spec_passes = s->j_passes;
         job_post(j, e);
     } else if (j && !j->abandoned && !j->ended) {
         /* cancelled but still held: tell the reader it is over */
@@ -439,6 +477,9 @@ static void slot_fail(srv_model *m, slot *s, const he_error *err) {
     }
     /* the sequence's K/V may not match hist any more: forget it */
     hearth_kv_seq_rm(m->ctx, s->id, 0, -1);
+    if (m->dctx) hearth_kv_seq_rm(m->dctx, s->id, 0, -1);
+    s->d_valid = 0;
+    s->n_draft = 0;
     s->n_hist = 0;
     slot_finish(m, s, "stop");
 }
@@ -691,6 +732,41 @@ typedef struct {
     int rc;
 } sample_work;
 
+/* Samples the slot's rows of this step into o: one row, or with drafts the rows of next_tok
+ * and each drafted token in turn, exactly as plain decoding would sample them one step at a
+ * time (same chain, grammar, stop strings; the chain's random draws are the same too). Row r
+ * is only valid while the drafts before it were what the target sampled: the first
+ * disagreement (or the end of the job) ends the step, and that sampled token is the slot's
+ * next_tok. For a drafted point mass d, "sample t from p, keep d when t == d" accepts d with
+ * probability p(d) and otherwise yields p conditioned on t != d: the standard rejection rule,
+ * so the output's distribution is the target's at any temperature. The events come out as a
+ * chain (o->ev .. linked by next). */
+static void slot_verify(srv_model *m, slot *s, step_out *o) {
+    ev_node *tail = NULL;
+    s->n_accepted = 0;
+    for (int32_t r = 0; r <= s->n_draft; r++) {
+        if (r > 0) slot_hist_push(m, s, s->draft[r - 1]); /* its K/V is in the batch: kept */
+        const float *logits = hearth_logits(m->ctx, s->batch_idx + r);
+        if (!logits) break;
+        step_out one = slot_sample(m, s, logits);
+        if (one.ev) {
+            one.ev->next = NULL;
+            if (tail)
+                tail->next = one.ev;
+            else
+                o->ev = one.ev;
+            tail = one.ev;
+        }
+        o->finish = one.finish;
+        if (one.failed) {
+            o->failed = true;
+            o->err = one.err;
+        }
+        if (one.failed || one.finish || r == s->n_draft || s->next_tok != s->draft[r]) break;
+        s->n_accepted++;
+    }
+}
+
 static void sample_slots(void *arg, int ith, int nth) {
     sample_work *w = arg;
     srv_model *m = w->m;
@@ -701,9 +777,163 @@ static void sample_slots(void *arg, int ith, int nth) {
         o->finish = NULL;
         o->failed = false;
         if (w->rc || s->batch_idx < 0) continue;
-        const float *logits = hearth_logits(m->ctx, s->batch_idx);
-        if (logits) *o = slot_sample(m, s, logits);
+        slot_verify(m, s, o);
     }
+}
+
+/* ---- Drafting (scheduler thread, before the batch is built) ---- */
+
+/* The draft model's pick from logits (its greedy token, under the job's grammar when one is
+ * engaged: gm is then a clone that advances over the drafts). -1: stop drafting (no allowed
+ * token, an end-of-generation token, or the pick is less likely than draft_min_p). */
+static int32_t draft_pick(srv_model *m, slot *s, gram_matcher *gm, const float *logits) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < m->n_vocab; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (gm && !gram_matcher_allows(gm, best)) {
+        memcpy(s->scratch, logits, (size_t)m->n_vocab * sizeof *logits);
+        if (gram_matcher_mask(gm, s->scratch) <= 0) return -1;
+        logits = s->scratch;
+        best = 0;
+        for (int32_t i = 1; i < m->n_vocab; i++)
+            if (logits[i] > logits[best]) best = i;
+        if (!isfinite(logits[best])) return -1;
+    }
+    if (m->vocab && tok_is_eog(m->vocab, best)) return -1;
+    if (m->cfg.draft_min_p > 0) {
+        double sum = 0;
+        for (int32_t i = 0; i < m->n_vocab; i++)
+            if (isfinite(logits[i])) sum += exp((double)(logits[i] - logits[best]));
+        if (1.0 / sum < (double)m->cfg.draft_min_p) return -1;
+    }
+    if (gm && gram_matcher_accept(gm, best, NULL)) return -1;
+    return best;
+}
+
+/* How many tokens slot s may draft this step: its adaptive length, bounded by the context
+ * (next_tok and the drafts need cells below n_ctx_slot) and by max_tokens (k drafts give up to
+ * k + 1 tokens). */
+static int32_t draft_budget(const srv_model *m, const slot *s) {
+    if (s->state != SLOT_GEN || !s->job) return 0;
+    int64_t k = s->cur_k;
+    int64_t ctx_room = (int64_t)m->n_ctx_slot - 1 - s->n_hist;
+    if (k > ctx_room) k = ctx_room;
+    const srv_job *j = s->job;
+    if (j->max_tokens > 0 && k > (int64_t)j->max_tokens - s->n_gen - 1) k = (int64_t)j->max_tokens - s->n_gen - 1;
+    return k > 0 ? (int32_t)k : 0;
+}
+
+/* Sets every generating slot's draft[0, n_draft). Prompt lookup: the tokens that followed the
+ * last earlier match of the slot's own last n-gram (cut where an engaged grammar refuses).
+ * A draft model: first a catch-up of every drafting slot's sequence to hist + next_tok (one
+ * batch over all of them, chunked), then one batch per drafted position, one token per slot
+ * still drafting. A failed draft decode only costs this step's drafts. */
+static void draft_all(srv_model *m) {
+    gram_matcher *gms[HEARTH_MAX_SEQ] = {0};
+    int32_t want[HEARTH_MAX_SEQ] = {0};
+    int n_want = 0;
+    for (int32_t i = 0; i < m->n_slots; i++) {
+        slot *s = &m->slots[i];
+        s->n_draft = 0;
+        s->d_idx = -1;
+        want[i] = draft_budget(m, s);
+        if (!want[i]) continue;
+        srv_job *j = s->job;
+        if (j->gm && j->gm_on) gms[i] = gram_matcher_clone(j->gm);
+        if (!m->dctx) {
+            /* hist has room for next_tok (want > 0 means n_hist < n_ctx_slot - 1) */
+            s->hist[s->n_hist] = s->next_tok;
+            int32_t n = spec_lookup(s->hist, s->n_hist + 1, 1, 3, want[i], s->draft);
+            for (int32_t d = 0; d < n; d++) {
+                if (gms[i] && gram_matcher_accept(gms[i], s->draft[d], NULL)) break;
+                if (m->vocab && tok_is_eog(m->vocab, s->draft[d])) break;
+                s->n_draft++;
+            }
+        } else {
+            n_want++;
+        }
+    }
+    if (m->dctx && n_want) {
+        he_error err;
+        hearth_batch *db = &m->dbatch;
+        int32_t nb = hearth_ctx_n_batch(m->dctx);
+        bool ok = true;
+        /* catch-up: hist[d_valid, n_hist) and next_tok; logits for next_tok */
+        hearth_batch_clear(db);
+        for (int32_t i = 0; i < m->n_slots && ok; i++) {
+            slot *s = &m->slots[i];
+            if (!want[i]) continue;
+            for (int32_t p = s->d_valid; p <= s->n_hist && ok; p++) {
+                bool last = p == s->n_hist;
+                if (last) s->d_idx = db->n_tokens;
+                hearth_batch_add(db, last ? s->next_tok : s->hist[p], p, s->id, last);
+                if (db->n_tokens == nb) {
+                    ok = hearth_decode(m->dctx, db, &err) == 0;
+                    for (int32_t q = 0; q <= i && ok; q++) {
+                        slot *t = &m->slots[q];
+                        if (!want[q] || t->d_idx < 0) continue;
+                        int32_t tok = draft_pick(m, t, gms[q], hearth_logits(m->dctx, t->d_idx));
+                        t->d_idx = -1;
+                        if (tok < 0)
+                            want[q] = 0;
+                        else
+                            t->draft[t->n_draft++] = tok;
+                    }
+                    hearth_batch_clear(db);
+                }
+            }
+            s->d_valid = s->n_hist + 1;
+        }
+        if (ok && db->n_tokens) {
+            ok = hearth_decode(m->dctx, db, &err) == 0;
+            for (int32_t q = 0; q < m->n_slots && ok; q++) {
+                slot *t = &m->slots[q];
+                if (!want[q] || t->d_idx < 0) continue;
+                int32_t tok = draft_pick(m, t, gms[q], hearth_logits(m->dctx, t->d_idx));
+                t->d_idx = -1;
+                if (tok < 0)
+                    want[q] = 0;
+                else
+                    t->draft[t->n_draft++] = tok;
+            }
+        }
+        /* one position per batch for every slot still drafting */
+        for (;;) {
+            hearth_batch_clear(db);
+            for (int32_t i = 0; i < m->n_slots && ok; i++) {
+                slot *s = &m->slots[i];
+                if (!want[i] || s->n_draft == 0 || s->n_draft >= want[i]) continue;
+                s->d_idx = db->n_tokens;
+                hearth_batch_add(db, s->draft[s->n_draft - 1], s->n_hist + s->n_draft, s->id, true);
+                s->d_valid = s->n_hist + s->n_draft + 1;
+            }
+            if (!ok || !db->n_tokens) break;
+            ok = hearth_decode(m->dctx, db, &err) == 0;
+            for (int32_t q = 0; q < m->n_slots && ok; q++) {
+                slot *t = &m->slots[q];
+                if (t->d_idx < 0) continue;
+                int32_t tok = draft_pick(m, t, gms[q], hearth_logits(m->dctx, t->d_idx));
+                t->d_idx = -1;
+                if (tok < 0)
+                    want[q] = 0;
+                else
+                    t->draft[t->n_draft++] = tok;
+            }
+        }
+        if (!ok) {
+            /* the draft's cache no longer matches what we think it holds: start it over */
+            log_warn("sched: '%s': the draft model failed (%s); this step goes without drafts", m->cfg.name,
+                     err.msg);
+            for (int32_t i = 0; i < m->n_slots; i++) {
+                m->slots[i].n_draft = 0;
+                m->slots[i].d_idx = -1;
+                m->slots[i].d_valid = 0;
+                hearth_kv_seq_rm(m->dctx, m->slots[i].id, 0, -1);
+            }
+        }
+    }
+    for (int32_t i = 0; i < m->n_slots; i++)
+        gram_matcher_free(gms[i]);
 }
 
 static void *sched_main(void *arg) {
@@ -723,7 +953,14 @@ static void *sched_main(void *arg) {
             pthread_cond_wait(&m->work, &m->mu);
             continue;
         }
-        /* build the batch: every generating slot's next token first, then prompt chunks */
+        if (m->draft_max) {
+            /* only this thread touches the slots and the draft context: no lock needed */
+            pthread_mutex_unlock(&m->mu);
+            draft_all(m);
+            pthread_mutex_lock(&m->mu);
+        }
+        /* build the batch: every generating slot's next token (and its drafts, to verify in
+         * this same pass) first, then prompt chunks */
         hearth_batch *b = &m->batch;
         hearth_batch_clear(b);
         for (int32_t i = 0; i < m->n_slots; i++) {
@@ -732,6 +969,8 @@ static void *sched_main(void *arg) {
             if (s->state != SLOT_GEN) continue;
             s->batch_idx = b->n_tokens;
             hearth_batch_add(b, s->next_tok, s->n_hist, s->id, true);
+            for (int32_t d = 0; d < s->n_draft; d++)
+                hearth_batch_add(b, s->draft[d], s->n_hist + 1 + d, s->id, true);
             slot_hist_push(m, s, s->next_tok);
         }
         /* prompts in the order they were assigned */
@@ -775,21 +1014,52 @@ static void *sched_main(void *arg) {
                 slot_fail(m, s, &err);
                 continue;
             }
+            if (s->state == SLOT_GEN && m->draft_max) {
+                /* the cells of rejected drafts go (hist holds next_tok and the kept drafts) */
+                if (s->n_draft > s->n_accepted) hearth_kv_seq_rm(m->ctx, s->id, s->n_hist, -1);
+                if (m->dctx && s->d_valid > s->n_hist) {
+                    hearth_kv_seq_rm(m->dctx, s->id, s->n_hist, -1);
+                    s->d_valid = s->n_hist;
+                }
+                int32_t emitted = 0;
+                for (ev_node *e = outs[i].ev; e; e = e->next)
+                    emitted++;
+                s->j_passes++;
+                s->j_drafted += s->n_draft;
+                s->j_accepted += s->n_accepted;
+                m->st_spec_passes++;
+                m->st_draft += (uint64_t)s->n_draft;
+                m->st_draft_acc += (uint64_t)s->n_accepted;
+                m->st_spec_emitted += (uint64_t)emitted;
+                if (s->n_draft > 0) s->cur_k = spec_adapt(&s->rate, s->n_draft, s->n_accepted, m->draft_max);
+                s->n_draft = 0;
+            }
             if (s->state == SLOT_PREFILL && s->batch_idx >= 0) {
                 s->state = SLOT_GEN;
                 m->st_prompt += s->job->n_prompt - (size_t)s->n_cached;
             }
             if (outs[i].failed) {
+                /* tokens verified before the grammar's dead end still go out, then the error */
+                for (ev_node *e = outs[i].ev, *nx; e; e = nx) {
+                    nx = e->next;
+                    if (s->job->cancelled || s->job->abandoned) {
+                        free(e->text);
+                        free(e);
+                    } else {
+                        job_post(s->job, e);
+                    }
+                }
                 slot_fail(m, s, &outs[i].err);
                 continue;
             }
-            if (outs[i].ev) {
+            for (ev_node *e = outs[i].ev, *nx; e; e = nx) {
+                nx = e->next;
                 m->st_gen++;
                 if (s->job->cancelled || s->job->abandoned) {
-                    free(outs[i].ev->text);
-                    free(outs[i].ev);
+                    free(e->text);
+                    free(e);
                 } else {
-                    job_post(s->job, outs[i].ev);
+                    job_post(s->job, e);
                 }
             }
             if (outs[i].finish) slot_finish(m, s, outs[i].finish);
@@ -920,6 +1190,9 @@ static void model_destroy(srv_model *m) {
     pthread_mutex_destroy(&m->emb_mu);
     gram_vocab_free(m->gvocab);
     hearth_batch_deinit(&m->batch);
+    hearth_batch_deinit(&m->dbatch);
+    hearth_ctx_free(m->dctx);
+    hearth_model_free(m->dmodel);
     hearth_ctx_free(m->ctx);
     he_pool_free(m->pool);
     hearth_model_free(m->model);
@@ -932,6 +1205,8 @@ static void model_destroy(srv_model *m) {
     free((char *)m->req.path);
     free((char *)m->req.system_prompt);
     free((char *)m->req.tool_format);
+    free((char *)m->cfg.draft);
+    free((char *)m->req.draft);
     for (int32_t i = 0; i < m->cfg.n_lora; i++) /* the config's, then the store's */
         free((char *)m->cfg.lora_path[i]);
     for (int32_t i = 0; i < m->req.n_lora; i++)
@@ -939,6 +1214,39 @@ static void model_destroy(srv_model *m) {
     pthread_cond_destroy(&m->work);
     pthread_mutex_destroy(&m->mu);
     free(m);
+}
+
+/* The draft model of cfg.draft (a file or a store name; without it, with draft_layers, the
+ * target's own file): its vocabulary must be the target's (spec_check_vocab names the
+ * difference), and its context mirrors the target's slots. draft_layers: only that many first
+ * layers run (layer skip). */
+static int start_draft(srv_model *m, int64_t cells, he_error *err) {
+    char resolved[STORE_PATH_MAX];
+    const char *what = m->cfg.draft ? m->cfg.draft : m->cfg.path;
+    if (store_resolve(what, resolved, sizeof resolved, m->cfg.verify, err) < 0) goto fail;
+    hearth_model_params mp = hearth_model_params_default();
+    mp.n_layer_use = m->cfg.draft_layers;
+    m->dmodel = hearth_model_load(resolved, &mp, err);
+    if (!m->dmodel) goto fail;
+    if (spec_check_vocab(m->model, m->dmodel, err)) goto fail;
+    if (hearth_model_is_embedder(m->dmodel) || hearth_model_is_reranker(m->dmodel)) {
+        he_fail(err, HE_INVALID, "it is an embedding model");
+        goto fail;
+    }
+    hearth_ctx_params cp = hearth_ctx_params_default();
+    cp.n_ctx = (int32_t)cells;
+    cp.n_batch = m->n_batch;
+    cp.n_seq = m->n_slots;
+    cp.n_outputs = m->n_slots; /* one row per drafting slot per draft pass */
+    cp.kv_type = m->cfg.kv_type;
+    cp.pool = m->pool; /* never decoding at the same time as the target */
+    m->dctx = hearth_ctx_new(m->dmodel, &cp, err);
+    if (!m->dctx) goto fail;
+    hearth_batch_init(&m->dbatch, m->n_batch);
+    return 0;
+fail:
+    he_prefix(err, "draft %s", what);
+    return -1;
 }
 
 srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
@@ -984,6 +1292,8 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     }
     m->req.system_prompt = dup_or_null(cfg->system_prompt);
     m->req.tool_format = dup_or_null(cfg->tool_format);
+    m->cfg.draft = dup_or_null(cfg->draft);
+    m->req.draft = dup_or_null(cfg->draft);
     if (m->cfg.n_slots == 0) m->cfg.n_slots = 4;
     if (m->cfg.max_queue == 0) m->cfg.max_queue = 64;
     m->n_slots = m->cfg.n_slots;
@@ -1047,25 +1357,42 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
                 m->n_slots);
         goto fail;
     }
+    if (m->cfg.draft || m->cfg.draft_layers || m->cfg.lookup) {
+        if (m->cfg.draft_max < 0 || m->cfg.draft_max > SPEC_MAX_DRAFT || m->cfg.lookup < 0 ||
+            m->cfg.lookup > SPEC_MAX_DRAFT || !(m->cfg.draft_min_p >= 0 && m->cfg.draft_min_p <= 1)) {
+            he_fail(err, HE_INVALID, "serve '%s': draft_max and lookup must be in 1..%d, draft_min_p in [0, 1]", name,
+                    SPEC_MAX_DRAFT);
+            goto fail;
+        }
+        /* lookup = N drafts up to N tokens (draft_max, when given, bounds it further) */
+        m->draft_max = m->cfg.draft_max ? m->cfg.draft_max : m->cfg.lookup ? m->cfg.lookup : 8;
+        if (m->cfg.lookup && m->cfg.lookup < m->draft_max) m->draft_max = m->cfg.lookup;
+    }
     m->n_batch = m->cfg.n_batch ? m->cfg.n_batch : 512;
     if (m->n_batch < m->n_slots) m->n_batch = m->n_slots;
+    /* every slot's next token and its drafts fit one batch */
+    if (m->n_batch < m->n_slots * (m->draft_max + 1)) m->n_batch = m->n_slots * (m->draft_max + 1);
     m->cfg.n_batch = m->n_batch;
     hearth_ctx_params cp = hearth_ctx_params_default();
     cp.n_ctx = (int32_t)cells;
     cp.n_batch = m->n_batch;
     cp.n_seq = m->n_slots;
-    cp.n_outputs = m->n_slots; /* at most one logits row per slot per step */
+    cp.n_outputs = m->n_slots * (m->draft_max + 1); /* next token + drafts per slot per step */
     cp.kv_type = m->cfg.kv_type;
     m->pool = he_pool_new(m->cfg.n_threads);
     cp.pool = m->pool; /* shared with the sampling of the slots */
     m->ctx = hearth_ctx_new(m->model, &cp, err);
     if (!m->ctx) goto fail;
     hearth_batch_init(&m->batch, m->n_batch);
+    if ((m->cfg.draft || m->cfg.draft_layers) && start_draft(m, cells, err)) goto fail;
     m->slots = xcalloc((size_t)m->n_slots, sizeof *m->slots);
     for (int32_t i = 0; i < m->n_slots; i++) {
         m->slots[i].id = i;
         m->slots[i].hist = xmalloc((size_t)n_ctx * sizeof(int32_t));
         m->slots[i].batch_idx = -1;
+        m->slots[i].d_idx = -1;
+        m->slots[i].cur_k = m->draft_max;
+        m->slots[i].rate = 1.0;
         m->slots[i].scratch = xmalloc((size_t)m->n_vocab * sizeof(float));
         m->slots[i].tokbuf = xmalloc(TOK_DETOK_MAX);
     }
@@ -1082,6 +1409,10 @@ srv_model *srv_model_start(const srv_model_config *cfg, he_error *err) {
     }
     log_info("serve: '%s' ready (%s, ctx %d x %d slots, batch %d, %d threads)", m->cfg.name,
              m->cfg.path, n_ctx, m->n_slots, m->n_batch, hearth_ctx_n_threads(m->ctx));
+    if (m->draft_max)
+        log_info("serve: '%s' drafts up to %d tokens per step (%s%s%s)", m->cfg.name, m->draft_max,
+                 m->dctx ? "draft model " : "prompt lookup", m->dctx ? (m->cfg.draft ? m->cfg.draft : m->cfg.path) : "",
+                 m->cfg.draft_layers ? ", its first layers only" : "");
     return m;
 fail:
     if (err) he_prefix(err, "serve '%s'", name);
@@ -1117,6 +1448,10 @@ void srv_model_stats_get(srv_model *m, srv_model_stats *out) {
     out->requests = m->st_requests;
     out->kv_bytes = m->ctx ? hearth_ctx_kv_bytes(m->ctx) : 0;
     out->kv_bytes_full = m->ctx ? hearth_ctx_kv_bytes_full(m->ctx) : 0;
+    out->spec_passes = m->st_spec_passes;
+    out->draft_tokens = m->st_draft;
+    out->draft_accepted = m->st_draft_acc;
+    out->spec_emitted = m->st_spec_emitted;
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -63,6 +63,18 @@ typedef struct {
      * a 400 context_length_exceeded (the default), or shift: its oldest turns are dropped
      * (server/ctx_shift.h) so the prompt fits with room for the answer. */
     srv_overflow context_overflow;
+    /* Speculative decoding (docs/SERVER.md "Speculative decoding"; src/spec): draft is a GGUF
+     * file or store name with the target's vocabulary (checked at load), or NULL; lookup > 0
+     * drafts from n-gram matches in the slot's own tokens instead (no draft model). draft_max
+     * (1..SPEC_MAX_DRAFT, 0: 8) bounds the tokens drafted per step, the adaptive length
+     * follows each slot's recent acceptance below it; a draft model's drafting stops early
+     * when its top token's probability falls under draft_min_p (0: never). */
+    const char *draft;
+    int32_t draft_max, lookup;
+    float draft_min_p;
+    /* > 0: the draft runs only its first draft_layers layers (layer skip, hearth_model_params
+     * n_layer_use); without `draft` the draft is the target's own file */
+    int32_t draft_layers;
 } srv_model_config;
 
 /* Bits of srv_model_config.set. */
@@ -119,6 +131,9 @@ typedef struct {
     uint64_t prompt_tokens, generated_tokens, requests;
     uint64_t kv_bytes;      /* KV cache of the context (0 for embedders) */
     uint64_t kv_bytes_full; /* what it would be without a sliding-window ring */
+    /* speculative decoding (all 0 without a drafter): slot-steps that verified drafts (target
+     * passes per slot), tokens drafted, of those accepted, tokens those steps emitted */
+    uint64_t spec_passes, draft_tokens, draft_accepted, spec_emitted;
 } srv_model_stats;
 void srv_model_stats_get(srv_model *m, srv_model_stats *out);
 /* Seconds since the model last did anything (a job submitted or ended), or -1 while a job is
@@ -194,6 +209,9 @@ typedef struct {
     const char *finish_reason; /* "stop" or "length" */
     int32_t n_prompt, n_generated, n_prompt_cached;
     double prompt_ms, generate_ms, queue_ms;
+    /* speculative decoding (0 without a drafter): tokens drafted for this job, of those
+     * accepted, and the target passes (verification steps) that generated its tokens */
+    int32_t n_draft, n_draft_accepted, n_spec_passes;
     /* SRV_EV_ERROR */
     he_error error;
 } srv_event;
@@ -271,6 +289,11 @@ int srv_config_load(const char *path, srv_model_config **out, int *n_out, he_err
 int srv_config_parse(const char *text, size_t len, const char *name, srv_model_config **out,
                      int *n_out, he_error *err);
 void srv_config_free(srv_model_config *cfgs, int n);
+/* The same, in store mode (store_names): a route may also name a model store name that is not a
+ * section of the file (it is loaded on first use; docs/SERVER.md "Routing"). */
+int srv_config_load_ex(const char *path, bool store_names, srv_model_config **out, int *n_out, he_error *err);
+int srv_config_parse_ex(const char *text, size_t len, const char *name, bool store_names, srv_model_config **out,
+                        int *n_out, he_error *err);
 /* Applies a store model's params override (a JSON object; docs/SERVER.md): temperature, top_p,
  * top_k, min_p, repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, seed,
  * num_ctx, system. A key the config already set (c->set) is left alone; unknown keys are

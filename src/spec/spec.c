@@ -18,7 +18,10 @@ struct spec_decoder {
     int32_t *hist;
     int32_t n_hist, cap_hist;
     hearth_batch b;
-    float *scratch; /* n_vocab: residual distribution */
+    float *scratch;   /* n_vocab: residual distribution */
+    gram_matcher *gm; /* the output's grammar (borrowed), or NULL */
+    float *gscratch;  /* n_vocab: masked logits */
+    bool done;        /* the grammar is complete: nothing may follow */
     spec_stats st;
 };
 
@@ -93,11 +96,19 @@ spec_decoder *spec_new(hearth_ctx *target, hearth_ctx *draft, sample_chain *sc, 
     return s;
 }
 
+void spec_set_grammar(spec_decoder *s, gram_matcher *gm) {
+    s->gm = gm;
+    if (gm && !s->gscratch) s->gscratch = xmalloc((size_t)s->n_vocab * sizeof *s->gscratch);
+}
+
+bool spec_done(const spec_decoder *s) { return s->done; }
+
 void spec_free(spec_decoder *s) {
     if (!s) return;
     hearth_batch_deinit(&s->b);
     free(s->hist);
     free(s->scratch);
+    free(s->gscratch);
     free(s);
 }
 
@@ -148,33 +159,56 @@ static int32_t argmax(const float *x, int32_t n) {
     return best;
 }
 
-/* Prompt lookup: up to k tokens that followed the latest earlier occurrence of the history's last
- * n-gram (longest n first). Returns how many were written to out. */
-static int32_t lookup_draft(const spec_decoder *s, int32_t k, int32_t *out) {
-    int32_t H = s->n_hist;
-    for (int32_t n = s->p.ngram_max; n >= s->p.ngram_min; n--) {
+int32_t spec_lookup(const int32_t *hist, int32_t H, int32_t ngram_min, int32_t ngram_max, int32_t k,
+                    int32_t *out) {
+    for (int32_t n = ngram_max; n >= ngram_min && n >= 1; n--) {
         if (n >= H) continue;
-        const int32_t *tail = s->hist + H - n;
+        const int32_t *tail = hist + H - n;
         for (int32_t i = H - n - 1; i >= 0; i--) {
-            if (memcmp(s->hist + i, tail, (size_t)n * sizeof *tail)) continue;
+            if (memcmp(hist + i, tail, (size_t)n * sizeof *tail)) continue;
             int32_t m = 0;
             for (int32_t j = i + n; j < H && m < k; j++)
-                out[m++] = s->hist[j];
+                out[m++] = hist[j];
             if (m > 0) return m;
         }
     }
     return 0;
 }
 
+/* With a grammar, drafts are cut at the first token the grammar (a clone, advanced over the
+ * drafts) refuses. */
+static int32_t lookup_draft(const spec_decoder *s, gram_matcher *g, int32_t k, int32_t *out) {
+    int32_t n = spec_lookup(s->hist, s->n_hist, s->p.ngram_min, s->p.ngram_max, k, out);
+    if (!g) return n;
+    for (int32_t i = 0; i < n; i++)
+        if (gram_matcher_accept(g, out[i], NULL)) return i;
+    return n;
+}
+
+/* The draft model's pick: its argmax, or under a grammar the best token the grammar allows
+ * (accepted into the clone g). -1: the grammar allows nothing. */
+static int32_t draft_pick(spec_decoder *s, gram_matcher *g, const float *lg) {
+    int32_t best = argmax(lg, s->n_vocab);
+    if (!g) return best;
+    if (!gram_matcher_allows(g, best)) {
+        memcpy(s->gscratch, lg, (size_t)s->n_vocab * sizeof *lg);
+        if (gram_matcher_mask(g, s->gscratch) <= 0) return -1;
+        best = argmax(s->gscratch, s->n_vocab);
+    }
+    return gram_matcher_accept(g, best, NULL) ? -1 : best;
+}
+
 /* Greedy drafts from the draft model: catch its cache up with the history in one batch, then
  * one token per decode. Returns how many (k), or -1. */
-static int32_t model_draft(spec_decoder *s, int32_t k, int32_t *out, he_error *err) {
+static int32_t model_draft(spec_decoder *s, gram_matcher *g, int32_t k, int32_t *out,
+                           he_error *err) {
     int32_t have = hearth_kv_seq_pos_max(s->d, 0) + 1;
     if (feed(s, s->d, have, s->n_hist, true, err)) return -1;
     int32_t pos = s->n_hist;
     const float *lg = hearth_logits(s->d, s->b.n_tokens - 1);
     for (int32_t i = 0; i < k; i++) {
-        out[i] = argmax(lg, s->n_vocab);
+        out[i] = draft_pick(s, g, lg);
+        if (out[i] < 0) return i; /* the grammar allows nothing more to draft */
         if (i == k - 1) break;
         hearth_batch_clear(&s->b);
         hearth_batch_add(&s->b, out[i], pos++, 0, true);
@@ -235,9 +269,14 @@ int spec_step(spec_decoder *s, int32_t *out, int32_t max_out, he_error *err) {
         if (k > droom) k = droom;
     }
     if (k < 0) k = 0;
+    if (s->done) return he_fail(err, HE_INVALID, "speculative: the grammar is complete");
     int32_t draft[SPEC_MAX_DRAFT];
     if (k > 0) {
-        k = s->d ? model_draft(s, k, draft, err) : lookup_draft(s, k, draft);
+        /* under a grammar the drafts follow a copy of its state; the real one moves only over
+         * the tokens the target keeps */
+        gram_matcher *g = s->gm ? gram_matcher_clone(s->gm) : NULL;
+        k = s->d ? model_draft(s, g, k, draft, err) : lookup_draft(s, g, k, draft);
+        gram_matcher_free(g);
         if (k < 0) return -1;
     }
 
@@ -256,7 +295,19 @@ int spec_step(spec_decoder *s, int32_t *out, int32_t max_out, he_error *err) {
         const float *lg = hearth_logits(s->t, j);
         int32_t d = j < k ? draft[j] : -1, tok;
         bool kept;
-        if (s->greedy) {
+        if (s->gm && s->greedy) {
+            /* exactly plain constrained decoding's call (accepts tok into the grammar) */
+            tok = gram_sample(s->gm, s->sc, lg, s->gscratch, err);
+            if (tok < 0) return -1;
+            kept = tok == d;
+        } else if (s->gm) {
+            /* the target's distribution under the grammar's mask */
+            memcpy(s->gscratch, lg, (size_t)s->n_vocab * sizeof *lg);
+            if (gram_matcher_mask(s->gm, s->gscratch) <= 0)
+                return he_fail(err, HE_INVALID, "speculative: the grammar allows no token here");
+            tok = verify_sampled(s, s->gscratch, d, &kept);
+            if (gram_matcher_accept(s->gm, tok, err)) return -1;
+        } else if (s->greedy) {
             tok = sample_chain_sample(s->sc, lg);
             kept = tok == d;
         } else {
@@ -265,6 +316,10 @@ int spec_step(spec_decoder *s, int32_t *out, int32_t max_out, he_error *err) {
         out[n_out++] = tok;
         sample_chain_accept(s->sc, tok);
         hist_push(s, tok);
+        if (s->gm && gram_matcher_must_end(s->gm)) {
+            s->done = true; /* complete: the drafts after tok are not wanted */
+            kept = false;
+        }
         if (!kept) break;
     }
     /* j drafts kept; drop the cells of the rest (positions after the last kept draft) */
@@ -272,10 +327,12 @@ int spec_step(spec_decoder *s, int32_t *out, int32_t max_out, he_error *err) {
     if (s->d) hearth_kv_seq_rm(s->d, 0, p0 + 1 + j, -1);
     s->st.accepted += j;
     s->st.emitted += n_out;
-    if (k > 0) {
-        s->rate = 0.7 * s->rate + 0.3 * ((double)j / (double)k);
-        int32_t nk = 1 + (int32_t)floor(s->rate * s->p.draft_max);
-        s->cur_k = nk < 1 ? 1 : nk > s->p.draft_max ? s->p.draft_max : nk;
-    }
+    if (k > 0) s->cur_k = spec_adapt(&s->rate, k, j, s->p.draft_max);
     return n_out;
+}
+
+int32_t spec_adapt(double *rate, int32_t drafted, int32_t accepted, int32_t draft_max) {
+    *rate = 0.7 * *rate + 0.3 * ((double)accepted / (double)drafted);
+    int32_t nk = 1 + (int32_t)floor(*rate * draft_max);
+    return nk < 1 ? 1 : nk > draft_max ? draft_max : nk;
 }

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "grammar/grammar.h"
 #include "model/hearth.h"
 #include "sample/sample.h"
 
@@ -77,5 +78,24 @@ int spec_prompt(spec_decoder *s, const int32_t *ids, int32_t n, he_error *err);
 int spec_step(spec_decoder *s, int32_t *out, int32_t max_out, he_error *err);
 
 spec_stats spec_get_stats(const spec_decoder *s);
+
+/* Constrains the output to gm's grammar (borrowed; NULL: none), as gram_sample does for plain
+ * decoding: drafts are proposed under a clone of gm (the draft model's best allowed token; lookup
+ * drafts cut at the first refused one), and verification samples under gm's mask (greedy: the
+ * very gram_sample call of plain decoding), so the output is valid and, greedy, identical to
+ * plain constrained decoding. gm advances over the emitted tokens only. Once it must end,
+ * spec_done is true and the step's later drafts are dropped. */
+void spec_set_grammar(spec_decoder *s, gram_matcher *gm);
+bool spec_done(const spec_decoder *s);
+
+/* Prompt lookup on its own (the server drafts per slot with it): up to k tokens that followed
+ * the latest earlier occurrence of the last n-gram of hist[0, H), longest n (ngram_max) first,
+ * down to ngram_min. Returns how many were written to out (0: no match). */
+int32_t spec_lookup(const int32_t *hist, int32_t H, int32_t ngram_min, int32_t ngram_max, int32_t k,
+                    int32_t *out);
+
+/* The adaptive draft length after a step that kept `accepted` of `drafted` (> 0) tokens: rate
+ * is the running acceptance (start at 1.0; updated here), the result is in [1, draft_max]. */
+int32_t spec_adapt(double *rate, int32_t drafted, int32_t accepted, int32_t draft_max);
 
 #endif

@@ -193,14 +193,44 @@ test('speculative decoding refuses a draft with another vocabulary, naming the s
   }
 });
 
-test('speculative options: one drafter at a time, no grammar yet, bounded --draft-max', () => {
+test('speculative options: one drafter at a time, bounded --draft-max', () => {
   for (const [args, msg] of [
     [['--draft', MODEL, '--lookup', '4'], /only one of --draft, --draft-layers and --lookup/],
-    [['--lookup', '4', '--json'], /does not support grammars yet/],
     [['--draft-max', '33'], /bad value for --draft-max/],
   ]) {
     const r = run([MODEL, '-p', 'x', ...args]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, msg);
+  }
+});
+
+// Grammars with speculation: the drafts follow a copy of the grammar's state, the target's mask
+// decides, so the constrained greedy text is plain constrained decoding's, byte for byte.
+test('speculative decoding under a grammar (--json, a JSON schema) keeps the constrained greedy text', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-run-specgram-'));
+  try {
+    const schema = join(dir, 's.json');
+    writeFileSync(
+      schema,
+      JSON.stringify({ type: 'object', properties: { name: { type: 'string', maxLength: 20 }, age: { type: 'integer' } }, required: ['name', 'age'] }),
+    );
+    for (const g of [['--json'], ['--json-schema', schema]]) {
+      const base = [MODEL, '-p', 'Once upon a time', '-n', '60', '--temp', '0', ...g];
+      const plain = run(base);
+      assert.equal(plain.status, 0, plain.stderr);
+      for (const extra of [['--draft', MODEL, '--draft-max', '4'], ['--lookup', '6'], ['--draft-layers', '3']]) {
+        const r = run([...base, ...extra]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, plain.stdout, `${g[0]} ${extra[0]}`);
+        assert.match(r.stderr, /speculative: \d+ target passes/);
+      }
+      if (g[0] === '--json-schema') {
+        const o = JSON.parse(plain.stdout);
+        assert.equal(typeof o.name, 'string');
+        assert.equal(typeof o.age, 'number');
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -166,3 +166,54 @@ test('a full queue on the chosen side falls back to the other', async () => {
     await s.stop();
   }
 });
+
+// Store mode (--config FILE --store): a route may name store models that are not sections of
+// the file; the chosen one is loaded on first use (the request waits for it), and /v1/models
+// and /v1/models/{route} list the route.
+test('store mode: a route to two store names loads the chosen one; /v1/models/{route}', async () => {
+  const home = join(dir, 'home');
+  const env = { ...process.env, HEARTH_HOME: home };
+  for (const name of ['mini', 'maxi']) {
+    const r = spawnSync(BIN, ['import', join(dir, 'tiny.gguf'), '--name', name], { encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const sconf = join(dir, 'store.conf');
+  writeFileSync(sconf, '[auto]\nroute = mini, maxi\n');
+  const saved = process.env.HEARTH_HOME;
+  process.env.HEARTH_HOME = home; // inherited by the server
+  let s;
+  try {
+    s = await startServer(['--config', sconf, '--store', '-t', '2'], { readyTimeoutMs: 60_000 });
+  } finally {
+    if (saved === undefined) delete process.env.HEARTH_HOME;
+    else process.env.HEARTH_HOME = saved;
+  }
+  try {
+    const ask = async (extra) => {
+      const r = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, ...extra }),
+      });
+      const text = await r.text();
+      assert.equal(r.status, 200, text);
+      return { model: JSON.parse(text).model, route: r.headers.get('x-hearth-route') };
+    };
+    // neither is loaded: the rules pick, and the pick is loaded (no fallback to nothing)
+    assert.deepEqual(await ask({}), { model: 'mini', route: 'small (default)' });
+    assert.deepEqual(await ask({ tools: TOOLS }), { model: 'maxi', route: 'large (tools)' });
+    assert.deepEqual(await ask({}), { model: 'mini', route: 'small (default)' });
+    const ids = (await (await fetch(`${s.url}/v1/models`)).json()).data.map((m) => m.id);
+    assert.ok(ids.includes('auto'), JSON.stringify(ids));
+    const one = await fetch(`${s.url}/v1/models/auto`);
+    assert.equal(one.status, 200);
+    assert.equal((await one.json()).id, 'auto');
+    assert.equal((await fetch(`${s.url}/v1/models/nope`)).status, 404);
+  } finally {
+    await s.stop();
+  }
+  // without --store the same file is refused: 'mini' is no section of it
+  const r = spawnSync(BIN, ['serve', '--config', sconf, '--host', '127.0.0.1', '--port', '0'], { encoding: 'utf8', timeout: 30_000, env });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /names 'mini', which is not a served name of this file/);
+});

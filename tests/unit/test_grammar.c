@@ -410,6 +410,52 @@ Test(mask, synthetic_vocab_eog_and_never) {
     gram_vocab_free(gv);
 }
 
+/* gram_matcher_clone (speculative drafting): the clone starts where the original is, mid
+ * character included, and the two then move independently. */
+Test(mask, clone_is_independent) {
+    const char *pieces[] = {"a", "b", "ab", "{", "}", "</s>", "\xc3", "\xa9", "\"", "x"};
+    size_t lens[] = {1, 1, 2, 1, 1, 4, 1, 1, 1, 1};
+    uint8_t kinds[] = {0, 0, 0, 0, 0, GRAM_TOKEN_EOG, 0, 0, 0, 0};
+    he_error err;
+    gram_vocab *gv = gram_vocab_new(10, pieces, lens, kinds, &err);
+    cr_assert_not_null(gv);
+    gram_grammar *g = parse("root ::= \"{\" item* \"}\"\nitem ::= \"a\" | \"b\" | \"\\\"\" [a-z\u00e9]* \"\\\"\"", &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    gram_matcher *m = gram_matcher_new(g, gv, &err);
+    int32_t prefix[] = {3, 0, 8, 9, 6}; /* {a"x and half of é */
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(gram_matcher_accept(m, prefix[i], &err), 0, "token %d: %s", i, err.msg);
+    gram_matcher *c = gram_matcher_clone(m);
+    /* the clone finishes the character and the string, then closes */
+    cr_assert_eq(gram_matcher_accept(c, 7, &err), 0, "%s", err.msg);
+    cr_assert_eq(gram_matcher_accept(c, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(gram_matcher_accept(c, 4, &err), 0, "%s", err.msg);
+    cr_expect(gram_matcher_must_end(c));
+    /* the original has not moved: still inside the character, the closer is not allowed */
+    cr_expect(!gram_matcher_allows(m, 4));
+    cr_expect(gram_matcher_allows(m, 7));
+    cr_expect(!gram_matcher_can_end(m));
+    float l[10] = {0}, lc[10] = {0};
+    cr_expect_eq(gram_matcher_mask(m, l), 1); /* only the continuation byte */
+    /* and moving the original leaves the clone where it was */
+    cr_assert_eq(gram_matcher_accept(m, 7, &err), 0);
+    cr_assert_eq(gram_matcher_accept(m, 9, &err), 0);
+    cr_expect(!gram_matcher_can_end(m));
+    cr_expect(gram_matcher_must_end(c));
+    /* a second clone of the advanced original masks as the original does */
+    gram_matcher *c2 = gram_matcher_clone(m);
+    for (int i = 0; i < 10; i++)
+        l[i] = lc[i] = 0;
+    cr_expect_eq(gram_matcher_mask(m, l), gram_matcher_mask(c2, lc));
+    for (int i = 0; i < 10; i++)
+        cr_expect_eq(isinf(l[i]), isinf(lc[i]), "token %d", i);
+    gram_matcher_free(c2);
+    gram_matcher_free(c);
+    gram_matcher_free(m);
+    gram_free(g);
+    gram_vocab_free(gv);
+}
+
 /* gram_sample: the chain's pick when allowed (no mask), else the best allowed token (greedy);
  * a dead end is an error, not a token. */
 Test(mask, sample_prefers_the_chains_pick_then_the_best_allowed) {

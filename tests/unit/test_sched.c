@@ -61,6 +61,7 @@ typedef struct {
     const char *finish;
     int32_t n_prompt, n_generated, n_cached;
     double prompt_ms, generate_ms, queue_ms;
+    int32_t n_draft, n_draft_accepted, n_spec_passes;
     bool error;
     he_error err;
     float logprob[4096];
@@ -113,6 +114,9 @@ static void collect(srv_job *j, result *r) {
             r->prompt_ms = ev.prompt_ms;
             r->generate_ms = ev.generate_ms;
             r->queue_ms = ev.queue_ms;
+            r->n_draft = ev.n_draft;
+            r->n_draft_accepted = ev.n_draft_accepted;
+            r->n_spec_passes = ev.n_spec_passes;
         } else {
             r->error = true;
             r->err = ev.error;
@@ -952,4 +956,181 @@ Test(sched, stress_with_swaps) {
     srv_model_release(m);
     srv_registry_free(r);
     unlink(tiny_path);
+}
+
+/* ---- Speculative decoding (cfg.draft / cfg.lookup) ---- */
+
+static srv_model *start_spec(int n_slots, const char *draft, int lookup, int draft_max) {
+    srv_model_config c = srv_model_config_default();
+    c.name = "stories-spec";
+    c.path = stories_path();
+    c.n_slots = n_slots;
+    c.n_ctx = 256;
+    c.max_queue = 512;
+    c.n_threads = 1;
+    c.draft = draft;
+    c.lookup = lookup;
+    c.draft_max = draft_max;
+    he_error err = {0};
+    srv_model *m = srv_model_start(&c, &err);
+    cr_assert(m, "start: %s", err.msg);
+    return m;
+}
+
+/* Runs prompts4 all at once (staggered lengths), plus a grammar-constrained job beside them. */
+static void run_four(srv_model *m, result *out) {
+    int max[5] = {60, 45, 70, 30, 40};
+    int32_t *ids[5];
+    size_t n[5];
+    srv_job *j[5];
+    for (int k = 0; k < 5; k++) {
+        ids[k] = encode(m, k < 4 ? prompts4[k] : "Once upon a time", &n[k]);
+        srv_job_params p = greedy(ids[k], n[k], max[k]);
+        if (k == 4) p.grammar = grammar("root ::= \" \" [a-z]+ (\" \" [a-z]+)* \".\"");
+        he_error err = {0};
+        j[k] = srv_job_submit(m, &p, &err);
+        cr_assert(j[k], "%s", err.msg);
+    }
+    for (int k = 0; k < 5; k++) {
+        collect(j[k], &out[k]);
+        free(ids[k]);
+    }
+}
+
+Test(sched, spec_greedy_equals_plain) {
+    srv_model *plain = start(3, 256, 64, 0);
+    result *ref = xcalloc(5, sizeof *ref), *got = xcalloc(5, sizeof *got);
+    run_four(plain, ref);
+    srv_model_release(plain);
+    struct {
+        const char *what, *draft;
+        int lookup, draft_max;
+    } cases[] = {{"self draft", stories_path(), 0, 4}, {"lookup", NULL, 6, 0}};
+    for (int c = 0; c < 2; c++) {
+        srv_model *m = start_spec(3, cases[c].draft, cases[c].lookup, cases[c].draft_max);
+        run_four(m, got);
+        int64_t drafted = 0, acc = 0, passes = 0, gen = 0;
+        for (int k = 0; k < 5; k++) {
+            cr_assert(!got[k].error, "%s job %d: %s", cases[c].what, k, got[k].err.msg);
+            cr_assert_eq(got[k].n_ids, ref[k].n_ids, "%s job %d", cases[c].what, k);
+            cr_assert_eq(memcmp(got[k].ids, ref[k].ids, (size_t)ref[k].n_ids * sizeof(int32_t)), 0,
+                         "%s job %d", cases[c].what, k);
+            cr_assert_str_eq(got[k].text, ref[k].text, "%s job %d", cases[c].what, k);
+            cr_assert_str_eq(got[k].finish, ref[k].finish, "%s job %d", cases[c].what, k);
+            cr_assert_eq(ref[k].n_spec_passes, 0);
+            cr_assert(got[k].n_spec_passes > 0, "%s job %d", cases[c].what, k);
+            drafted += got[k].n_draft;
+            acc += got[k].n_draft_accepted;
+            passes += got[k].n_spec_passes;
+            gen += got[k].n_generated;
+        }
+        srv_model_stats st;
+        srv_model_stats_get(m, &st);
+        cr_assert_eq((int64_t)st.draft_tokens, drafted);
+        cr_assert_eq((int64_t)st.draft_accepted, acc);
+        cr_assert_eq((int64_t)st.spec_passes, passes);
+        if (c == 0) {
+            /* the target as its own draft: (nearly) every draft kept, several tokens per pass */
+            cr_assert(drafted > 0 && (double)acc / (double)drafted >= 0.95, "%s: %lld of %lld", cases[c].what,
+                      (long long)acc, (long long)drafted);
+            cr_assert((double)gen / (double)passes >= 2.5, "%lld tokens in %lld passes", (long long)gen,
+                      (long long)passes);
+        }
+        srv_model_release(m);
+    }
+    free(ref);
+    free(got);
+}
+
+/* Two-sample chi-square (homogeneity) over token ids, categories with few counts pooled:
+ * true when the samples are consistent with one distribution at p = 0.001. */
+static bool same_distribution(const int32_t *a, const int32_t *b, int n, int32_t n_vocab, double *chi, int *df) {
+    int *ca = xcalloc((size_t)n_vocab, sizeof *ca), *cb = xcalloc((size_t)n_vocab, sizeof *cb);
+    for (int i = 0; i < n; i++) {
+        ca[a[i]]++;
+        cb[b[i]]++;
+    }
+    double x = 0, pa = 0, pb = 0;
+    int cats = 0;
+    for (int32_t t = 0; t < n_vocab; t++) {
+        if (ca[t] + cb[t] < 10) { /* pooled */
+            pa += ca[t];
+            pb += cb[t];
+            continue;
+        }
+        double e = (ca[t] + cb[t]) / 2.0;
+        x += (ca[t] - e) * (ca[t] - e) / e + (cb[t] - e) * (cb[t] - e) / e;
+        cats++;
+    }
+    if (pa + pb > 0) {
+        double e = (pa + pb) / 2.0;
+        x += (pa - e) * (pa - e) / e + (pb - e) * (pb - e) / e;
+        cats++;
+    }
+    free(ca);
+    free(cb);
+    *chi = x;
+    *df = cats - 1;
+    if (*df < 1) return true;
+    /* Wilson-Hilferty: the chi-square quantile at 1 - 0.001 (z = 3.09) */
+    double k = *df, q = k * pow(1 - 2 / (9 * k) + 3.09 * sqrt(2 / (9 * k)), 3);
+    return x <= q;
+}
+
+/* At temperature > 0 the tokens after a verified draft keep the target's distribution: many
+ * seeded jobs with the model as its own draft (most drafts kept) against as many plain ones with
+ * other seeds; positions 2..4 go through verification. A verifier that kept drafts too often
+ * (or never drew the residual) would skew them toward the draft's greedy pick. */
+Test(sched, spec_sampling_keeps_the_distribution) {
+    enum { N = 400, POS = 4 };
+    srv_model *plain = start(4, 256, 512, 0), *spec = start_spec(4, stories_path(), 0, 4);
+    size_t n;
+    int32_t *ids = encode(plain, "Tim saw a", &n);
+    int32_t *tp = xcalloc((size_t)N * POS, sizeof *tp), *ts = xcalloc((size_t)N * POS, sizeof *ts);
+    srv_job **jp = xcalloc(N, sizeof *jp), **js = xcalloc(N, sizeof *js);
+    result *r = xcalloc(1, sizeof *r);
+    int64_t drafted = 0, acc = 0;
+    for (int i = 0; i < N; i++) {
+        srv_job_params p = greedy(ids, n, POS + 1);
+        p.sampling = sample_params_default();
+        p.sampling.temperature = 1.5f;
+        p.sampling.top_k = 20;
+        p.sampling.seed = (uint64_t)i + 1;
+        he_error err = {0};
+        jp[i] = srv_job_submit(plain, &p, &err);
+        cr_assert(jp[i], "%s", err.msg);
+        p.sampling.seed = (uint64_t)i + 1 + 1000003;
+        js[i] = srv_job_submit(spec, &p, &err);
+        cr_assert(js[i], "%s", err.msg);
+    }
+    for (int i = 0; i < N; i++) {
+        collect(jp[i], r);
+        cr_assert_eq(r->n_ids, POS + 1);
+        for (int k = 0; k < POS; k++)
+            tp[k * N + i] = r->ids[k + 1];
+        collect(js[i], r);
+        cr_assert_eq(r->n_ids, POS + 1);
+        drafted += r->n_draft;
+        acc += r->n_draft_accepted;
+        for (int k = 0; k < POS; k++)
+            ts[k * N + i] = r->ids[k + 1];
+    }
+    cr_assert(drafted > N && acc > N / 2, "drafts %lld, kept %lld: the verification path must be exercised",
+              (long long)drafted, (long long)acc);
+    int32_t nv = hearth_model_n_vocab(srv_model_engine(plain));
+    for (int k = 0; k < POS; k++) {
+        double chi;
+        int df;
+        bool same = same_distribution(tp + k * N, ts + k * N, N, nv, &chi, &df);
+        cr_expect(same, "position %d: chi-square %.1f with %d degrees of freedom", k + 2, chi, df);
+        if (getenv("HEARTH_SPEC_CHI")) printf("position %d: chi-square %.1f, df %d\n", k + 2, chi, df);
+    }
+    free(ids);
+    free(tp);
+    free(ts);
+    free(jp);
+    free(js);
+    free(r);
+    srv_model_release(plain);
+    srv_model_release(spec);
 }

@@ -138,7 +138,7 @@ Test(srvconfig, load_resolves_relative_paths) {
     snprintf(path, sizeof path, "%s/hearth.conf", dir);
     FILE *f = fopen(path, "w");
     cr_assert(f);
-    fputs("[rel]\nmodel = m/x.gguf\n[abs]\nmodel = /abs/y.gguf\n", f);
+    fputs("[rel]\nmodel = m/x.gguf\ndraft = d/small.gguf\n[abs]\nmodel = /abs/y.gguf\ndraft = /abs/d.gguf\n", f);
     fclose(f);
     srv_model_config *c;
     int n;
@@ -148,6 +148,9 @@ Test(srvconfig, load_resolves_relative_paths) {
     snprintf(want, sizeof want, "%s/m/x.gguf", dir);
     cr_assert_str_eq(c[0].path, want);
     cr_assert_str_eq(c[1].path, "/abs/y.gguf");
+    snprintf(want, sizeof want, "%s/d/small.gguf", dir);
+    cr_assert_str_eq(c[0].draft, want, "a draft path is relative to the config file too");
+    cr_assert_str_eq(c[1].draft, "/abs/d.gguf");
     srv_config_free(c, n);
     unlink(path);
     rmdir(dir);
@@ -270,4 +273,64 @@ Test(srvconfig, context_overflow) {
     cr_assert_not_null(strstr(err.msg, ":3:"), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "'context_overflow' must be error or shift (got 'drop')"),
                        "%s", err.msg);
+}
+
+/* Speculative decoding keys (docs/SERVER.md "Speculative decoding"). */
+Test(srvconfig, speculative) {
+    const char *text = "[a]\nmodel = t.gguf\ndraft = small.gguf\ndraft_max = 5\ndraft_min_p = 0.4\n"
+                       "[b]\nmodel = t.gguf\nlookup = 7\n"
+                       "[c]\nmodel = t.gguf\n"
+                       "[d]\nmodel = t.gguf\ndraft_layers = 3\ndraft_max = 4\ndraft_min_p = 0.2\n";
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(parse(text, &c, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(c[3].draft_layers, 3, "layer skip: the target's own first layers");
+    cr_assert_null(c[3].draft);
+    cr_assert_str_eq(c[0].draft, "small.gguf");
+    cr_assert_eq(c[0].draft_max, 5);
+    cr_assert_float_eq(c[0].draft_min_p, 0.4f, 1e-6f);
+    cr_assert_eq(c[1].lookup, 7);
+    cr_assert_null(c[1].draft);
+    cr_assert_null(c[2].draft);
+    cr_assert_eq(c[2].lookup, 0);
+    cr_assert(!srv_model_config_same(&c[1], &c[2]), "lookup is part of what a name serves");
+    srv_config_free(c, n);
+    const char *bad[][2] = {
+        {"[r]\nmodel = t\ndraft = d\nlookup = 3\n", "two ways to draft"},
+        {"[r]\nmodel = t\ndraft_max = 3\n", "without 'draft', 'draft_layers' or 'lookup'"},
+        {"[r]\nmodel = t\nlookup = 3\ndraft_min_p = 0.5\n", "needs a draft model"},
+        {"[r]\nmodel = t\ndraft = d\ndraft_max = 33\n", "'draft_max' must be"},
+        {"[r]\nmodel = t\nlookup = 0\n", "'lookup' must be"},
+        {"[r]\nmodel = t\ndraft = d\ndraft_min_p = 2\n", "'draft_min_p' must be"},
+        {"[r]\nmodel = t\ndraft =\n", "'draft' is empty"},
+        {"[r]\nmodel = t\ndraft_layers = 2\nlookup = 3\n", "two ways to draft"},
+        {"[r]\nmodel = t\ndraft_layers = 0\n", "'draft_layers' must be"},
+        {"[m]\nmodel = t\n[r]\nroute = m, m2\ndraft = d\n[m2]\nmodel = t\n", "is a route: only"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        srv_model_config *cc = (srv_model_config *)1;
+        int nn = 5;
+        he_error e = {0};
+        cr_assert_eq(parse(bad[i][0], &cc, &nn, &e), -1, "accepted: %s", bad[i][0]);
+        cr_assert(strstr(e.msg, bad[i][1]), "%s: got '%s'", bad[i][0], e.msg);
+    }
+}
+
+/* Store mode (srv_config_parse_ex with store_names): a route may name store models that are not
+ * sections; a name that cannot be a store name is still refused, and so is a route of routes. */
+Test(srvconfig, route_to_store_names) {
+    const char *text = "[auto]\nroute = qwen3:0.6b, big\n[big]\nmodel = b.gguf\n";
+    srv_model_config *c;
+    int n;
+    he_error err = {0};
+    cr_assert_eq(srv_config_parse_ex(text, strlen(text), "hearth.conf", true, &c, &n, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c[0].route_small, "qwen3:0.6b");
+    srv_config_free(c, n);
+    cr_assert_eq(parse(text, &c, &n, &err), -1, "without store mode the name must be a section");
+    cr_assert(strstr(err.msg, "names 'qwen3:0.6b', which is not a served name of this file"), "%s", err.msg);
+    const char *bad = "[auto]\nroute = bad name!, big\n[big]\nmodel = b.gguf\n";
+    cr_assert_eq(srv_config_parse_ex(bad, strlen(bad), "hearth.conf", true, &c, &n, &err), -1);
+    cr_assert(strstr(err.msg, "nor a model store name") || strstr(err.msg, "route"), "%s", err.msg);
 }
