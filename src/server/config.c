@@ -192,41 +192,52 @@ static int parse_float(const conf_pos *p, const char *key, const char *v, float 
     return 0;
 }
 
+/* The keys of a section, in the order conf_key's switch numbers them; a section's `seen` mask
+ * has bit i for conf_keys[i]. */
+static const char *const conf_keys[] = {"model",
+                                        "ctx",
+                                        "slots",
+                                        "threads",
+                                        "queue",
+                                        "batch",
+                                        "temperature",
+                                        "top_p",
+                                        "top_k",
+                                        "min_p",
+                                        "repeat_penalty",
+                                        "repeat_last_n",
+                                        "frequency_penalty",
+                                        "presence_penalty",
+                                        "seed",
+                                        "system",
+                                        "prefix_reuse",
+                                        "tool_format",
+                                        "kv_type",
+                                        "reasoning_budget",
+                                        "lora",
+                                        "route",
+                                        "route_long_prompt",
+                                        "context_overflow",
+                                        "draft",
+                                        "draft_max",
+                                        "draft_min_p",
+                                        "lookup",
+                                        "draft_layers"};
+
+/* seen's bit of a key (section_end's checks name keys, not numbers). */
+_Static_assert(sizeof conf_keys / sizeof conf_keys[0] <= 32, "seen is a 32-bit mask");
+static unsigned key_bit(const char *key) {
+    for (unsigned i = 0; i < sizeof conf_keys / sizeof conf_keys[0]; i++)
+        if (!strcmp(conf_keys[i], key)) return 1u << i;
+    return 0;
+}
+
 /* One `key = value` for section c. seen: bitmask of keys already given. */
 static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, const char *v,
                     unsigned *seen) {
-    static const char *const keys[] = {"model",
-                                       "ctx",
-                                       "slots",
-                                       "threads",
-                                       "queue",
-                                       "batch",
-                                       "temperature",
-                                       "top_p",
-                                       "top_k",
-                                       "min_p",
-                                       "repeat_penalty",
-                                       "repeat_last_n",
-                                       "frequency_penalty",
-                                       "presence_penalty",
-                                       "seed",
-                                       "system",
-                                       "prefix_reuse",
-                                       "tool_format",
-                                       "kv_type",
-                                       "reasoning_budget",
-                                       "lora",
-                                       "route",
-                                       "route_long_prompt",
-                                       "context_overflow",
-                                       "draft",
-                                       "draft_max",
-                                       "draft_min_p",
-                                       "lookup",
-                                       "draft_layers"};
     int k = -1;
-    for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
-        if (!strcmp(key, keys[i])) k = i;
+    for (int i = 0; i < (int)(sizeof conf_keys / sizeof conf_keys[0]); i++)
+        if (!strcmp(key, conf_keys[i])) k = i;
     if (k < 0)
         return conf_fail(p,
                          "unknown key '%s' (model, ctx, slots, threads, queue, batch, temperature, "
@@ -243,7 +254,7 @@ static int conf_key(const conf_pos *p, srv_model_config *c, const char *key, con
                                        SRV_CONF_REPEAT_LAST_N, SRV_CONF_FREQUENCY_PENALTY,
                                        SRV_CONF_PRESENCE_PENALTY, SRV_CONF_SEED, SRV_CONF_SYSTEM, 0, 0, 0, 0, 0, 0, 0,
                                        0, 0, 0, 0, 0, 0};
-    _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof keys / sizeof keys[0], "one bit per key");
+    _Static_assert(sizeof set_bit / sizeof set_bit[0] == sizeof conf_keys / sizeof conf_keys[0], "one bit per key");
     c->set |= set_bit[k];
     sample_params *s = &c->sampling;
     switch (k) {
@@ -350,19 +361,19 @@ static int section_end(conf_pos *p, const srv_model_config *c, unsigned seen, in
     int l = p->line, rc = 0;
     p->line = section_line;
     if (c->route_small) {
-        if (seen & ~((1u << 21) | (1u << 22)))
+        if (seen & ~(key_bit("route") | key_bit("route_long_prompt")))
             rc = conf_fail(p, "section [%s] is a route: only 'route' and 'route_long_prompt' may be set", c->name);
-    } else if (seen & (1u << 22)) {
+    } else if (seen & key_bit("route_long_prompt")) {
         rc = conf_fail(p, "section [%s]: 'route_long_prompt' without 'route'", c->name);
     } else if (!c->path) {
         rc = conf_fail(p, "section [%s] has no 'model = PATH' (or 'route = SMALL, LARGE')", c->name);
     } else if ((c->draft || c->draft_layers) && c->lookup) {
         rc = conf_fail(p, "section [%s]: 'draft' / 'draft_layers' and 'lookup' are two ways to draft: set one",
                        c->name);
-    } else if ((seen & ((1u << 24) | (1u << 25))) && !c->draft && !c->draft_layers && !c->lookup) {
+    } else if ((seen & (key_bit("draft_max") | key_bit("draft_min_p"))) && !c->draft && !c->draft_layers && !c->lookup) {
         rc = conf_fail(p, "section [%s]: 'draft_max' / 'draft_min_p' without 'draft', 'draft_layers' or 'lookup'",
                        c->name);
-    } else if ((seen & (1u << 25)) && !c->draft && !c->draft_layers) {
+    } else if ((seen & key_bit("draft_min_p")) && !c->draft && !c->draft_layers) {
         rc = conf_fail(p, "section [%s]: 'draft_min_p' needs a draft model ('draft')", c->name);
     }
     p->line = l;
