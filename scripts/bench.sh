@@ -228,6 +228,17 @@ if [ "${BENCH_EMBED:-1}" != 0 ]; then
     echo
     echo "== embeddings (hearth embed --bench)"
     for t in $THREADS; do build/hearth embed "$f" --bench --tokens 64 -r 3 -t "$t"; done
+    # through the server, against `llama-server --embedding` on the same file (LLAMA_SERVER, or
+    # LLAMA_BENCH's llama-server beside it), one client, interleaved request by request
+    if command -v node >/dev/null; then
+        lsrv=${LLAMA_SERVER:-}
+        [ -z "$lsrv" ] && [ -n "$LLAMA" ] && [ -x "$(dirname "$LLAMA")/llama-server" ] && lsrv=$(dirname "$LLAMA")/llama-server
+        echo
+        echo "== embedding throughput, hearth serve vs llama-server --embedding (scripts/bench-embed.mjs)"
+        LLAMA_SERVER=$lsrv BENCH_EMBED_MODEL=$f node scripts/bench-embed.mjs
+    fi
+fi
+
 # ---- speculative decoding: self-speculative layer skip (docs/ENGINE.md "Speculative decoding") ----
 # A TinyLlama-shaped Q4_0 file whose layers SPEC_FROM.. have output projections scaled by 0.02
 # (make-model --tail: random weights otherwise give no draft that agrees), drafted by its own
