@@ -71,11 +71,16 @@ bool hearth_model_is_embedder(const hearth_model *m) {
 }
 
 bool hearth_model_is_reranker(const hearth_model *m) {
-    return m->enc && m->enc->pooling == HEARTH_POOL_RANK;
+    if (m->enc) return m->enc->pooling == HEARTH_POOL_RANK;
+    /* a decoder reranker (Qwen3-Reranker as llama.cpp converts it): pooling rank and the
+     * label rows of the output projection as cls.output.weight */
+    return read_pooling(m, HEARTH_POOL_NONE) == HEARTH_POOL_RANK &&
+           gguf_tensor_find(m->file, "cls.output.weight");
 }
 
 int32_t hearth_model_n_embd_out(const hearth_model *m) {
-    return hearth_model_is_reranker(m) ? m->enc->n_cls_out : m->hp.n_embd;
+    if (!hearth_model_is_reranker(m)) return m->hp.n_embd;
+    return m->enc ? m->enc->n_cls_out : 1;
 }
 
 int32_t hearth_model_max_seq_tokens(const hearth_model *m) { return m->hp.n_ctx_train; }
@@ -335,7 +340,38 @@ struct hearth_embedder {
     /* decoder embedding models: a one-sequence context */
     hearth_ctx *ctx;
     hearth_batch batch;
+    /* a decoder reranker: the label rows (n_labels, n_embd) of cls.output.weight, as floats */
+    float *label_w;
+    int32_t n_labels;
 };
+
+/* A decoder reranker's cls.output.weight: (n_embd, n_labels) rows, any type that dequantizes
+ * (llama.cpp's converter copies them from the output projection: Qwen3-Reranker's "yes" and
+ * "no" rows). */
+static int bind_label_rows(hearth_embedder *e, he_error *err) {
+    const gguf_tensor *t = gguf_tensor_find(e->m->file, "cls.output.weight");
+    const int64_t E = e->m->hp.n_embd;
+    if (!t || t->ne[0] != E || t->ne[1] < 1 || t->ne[1] > 16 || t->ne[2] != 1 || t->ne[3] != 1)
+        return he_fail(err, HE_FORMAT,
+                       "model: cls.output.weight must be [%lld, 1..16] (the label rows)",
+                       (long long)E);
+    const tensor_traits *tr = tensor_traits_of(t->type);
+    if (t->type != TENSOR_TYPE_F32 && !(tr && tr->to_float))
+        return he_fail(err, HE_UNSUPPORTED, "model: cls.output.weight: cannot read type %s",
+                       tr ? tr->name : "unknown");
+    e->n_labels = (int32_t)t->ne[1];
+    e->label_w = xmalloc((size_t)e->n_labels * (size_t)E * sizeof(float));
+    const size_t row = tensor_row_size((tensor_type)t->type, E);
+    for (int32_t r = 0; r < e->n_labels; r++) {
+        const uint8_t *src = (const uint8_t *)t->data + row * (size_t)r;
+        float *dst = e->label_w + (size_t)r * (size_t)E;
+        if (t->type == TENSOR_TYPE_F32)
+            memcpy(dst, src, (size_t)E * sizeof(float));
+        else
+            tr->to_float(src, dst, E);
+    }
+    return 0;
+}
 
 static size_t scratch_of(const hearth_weight *w, int n_tok) {
     return w->data ? tensor_matmul_scratch(w->type, w->n_in, n_tok) : 0;
@@ -382,6 +418,10 @@ hearth_embedder *hearth_embedder_new(const hearth_model *m, he_pool *pool, int32
         }
         hearth_batch_init(&e->batch, n);
         e->n_batch = n;
+        if (hearth_model_is_reranker(m) && bind_label_rows(e, err)) {
+            hearth_embedder_free(e);
+            return NULL;
+        }
         return e;
     }
     const size_t B = (size_t)n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
@@ -438,6 +478,7 @@ void hearth_embedder_free(hearth_embedder *e) {
     free(e->rope_cs);
     free(e->scores);
     free(e->act);
+    free(e->label_w);
     if (e->own_pool) he_pool_free(e->pool);
     free(e);
 }
@@ -645,7 +686,26 @@ static int embed_decoder(hearth_embedder *e, const int32_t *toks, int32_t n, flo
     for (int32_t i = 0; i < n; i++)
         hearth_batch_add(&e->batch, toks[i], i, 0, i == pick);
     if (hearth_decode(e->ctx, &e->batch, err)) return -1;
-    memcpy(out, e->ctx->out_x, (size_t)e->m->hp.n_embd * sizeof(float));
+    const int32_t E = e->m->hp.n_embd;
+    if (e->label_w) {
+        /* a reranker: the label logits of the last token; two labels (yes, no) give
+         * P(first) = softmax over the two (Qwen3-Reranker's score: P(yes)); with more
+         * labels the first one's softmax probability; one label: its logit */
+        double l[16];
+        for (int32_t r = 0; r < e->n_labels; r++) {
+            const float *w = e->label_w + (size_t)r * (size_t)E;
+            double d = 0.0;
+            for (int32_t c = 0; c < E; c++)
+                d += (double)w[c] * (double)e->ctx->out_x[c];
+            l[r] = d;
+        }
+        double sum = 0.0;
+        for (int32_t r = 0; r < e->n_labels; r++)
+            sum += exp(l[r] - l[0]);
+        out[0] = e->n_labels == 1 ? (float)l[0] : (float)(1.0 / sum);
+    } else {
+        memcpy(out, e->ctx->out_x, (size_t)E * sizeof(float));
+    }
     hearth_kv_clear(e->ctx);
     return 0;
 }
@@ -671,7 +731,7 @@ int hearth_embed(hearth_embedder *e, const int32_t *const *toks, const int32_t *
     if (!m->enc) {
         for (int32_t s = 0; s < n_seq; s++) {
             if (embed_decoder(e, toks[s], n_toks[s], out + (size_t)s * n_out, err)) return -1;
-            if (normalize) hearth_l2_normalize(out + (size_t)s * n_out, n_out);
+            if (normalize && !rerank) hearth_l2_normalize(out + (size_t)s * n_out, n_out);
         }
         return 0;
     }

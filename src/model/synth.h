@@ -46,6 +46,13 @@ typedef struct {
     float embd_std; /* token_embd's spread (0: 0.02 like every matrix) */
     int32_t n_swa;  /* attention.sliding_window */
     float attn_softcap, final_softcap; /* attn_logit_softcapping, final_logit_softcapping */
+    /* decoder embedding / reranking models, keys as llama.cpp's converter writes Qwen3-Embedding
+     * and Qwen3-Reranker: eos_text (non-NULL) becomes tokenizer.ggml.eos_token_id with
+     * add_eos_token = true (Qwen3-Embedding: "<|endoftext|>", appended to every input); a
+     * decoder with pooling 4 (rank) gets cls.output.weight of 2 rows (the "yes" and "no"
+     * output rows), {arch}.classifier.output_labels ["yes", "no"] and the reranker prompt as
+     * tokenizer.chat_template.rerank */
+    const char *eos_text;
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */
