@@ -31,8 +31,10 @@ def gguf(kvs, tensors, align=32):
     return bytes(out)
 
 
-def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0, K=0, Fe=4, Fs=0):
-    """X > 0: a mixture of X experts (K used) of Fe rows, and a shared expert of Fs rows if Fs."""
+def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0, K=0, Fe=4, Fs=0,
+          extra_t=()):
+    """X > 0: a mixture of X experts (K used) of Fe rows, and a shared expert of Fs rows if Fs.
+    extra_t: (name, ne) tensors added (random values), e.g. a reranker's cls.output.weight."""
     rnd = random.Random(arch)
     r = lambda n, off=0.0: [off + rnd.uniform(-0.5, 0.5) for _ in range(n)]
     kvs = [("general.architecture", arch), (arch + ".embedding_length", E), (arch + ".block_count", L),
@@ -77,6 +79,11 @@ def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0
             t += [(p + "post_attention_norm.weight", [E], r(E, 1.0)), (p + "post_ffw_norm.weight", [E], r(E, 1.0))]
         if arch in ("qwen3", "qwen3moe"):
             t += [(p + "attn_q_norm.weight", [hd], r(hd, 1.0)), (p + "attn_k_norm.weight", [hd], r(hd, 1.0))]
+    for name, ne in extra_t:
+        n = 1
+        for x in ne:
+            n *= x
+        t += [(name, list(ne), r(n))]
     if drop:
         t = [x for x in t if x[0] != drop]
     return gguf(kvs, t)
@@ -104,6 +111,12 @@ def main():
                                                     ("qwen2.rope.scaling.original_context_length", 8)]),
         "gemma2_no_post_norm.gguf": model("gemma2", drop="blk.0.post_ffw_norm.weight"),
         "moe_used_over_count.gguf": model("qwen3moe", X=4, K=2, extra_kv=[("qwen3moe.expert_used_count", 5)]),
+        # decoder embedding / reranking models (fuzz_model.c runs their embedder too)
+        "qwen3_embed.gguf": model("qwen3", hd=8, extra_kv=[("qwen3.pooling_type", 3)]),
+        "qwen3_reranker.gguf": model("qwen3", hd=8, extra_kv=[("qwen3.pooling_type", 4)],
+                                     extra_t=[("cls.output.weight", (8, 2))]),
+        "qwen3_reranker_bad_head.gguf": model("qwen3", hd=8, extra_kv=[("qwen3.pooling_type", 4)],
+                                              extra_t=[("cls.output.weight", (9, 2))]),
     }
     for name, data in files.items():
         with open(f"{d}/{name}", "wb") as f:
