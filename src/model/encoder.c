@@ -514,6 +514,30 @@ typedef struct {
     const packing *pk;
 } att_job;
 
+/* q . k over n floats in 8 lanes (the fixed-width inner loop vectorizes at -O2; one running
+ * sum would not, its order being fixed without -ffast-math). */
+static float dot8(const float *restrict a, const float *restrict b, int n) {
+    float acc[8] = {0};
+    int c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += a[c + l] * b[c + l];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; c < n; c++)
+        s += a[c] * b[c];
+    return s;
+}
+
+/* o += p v over n floats, 8 at a time */
+static void axpy8(float *restrict o, float p, const float *restrict v, int n) {
+    int c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int l = 0; l < 8; l++)
+            o[c + l] += p * v[c + l];
+    for (; c < n; c++)
+        o[c] += p * v[c];
+}
+
 /* Work items are (sequence, head) pairs; each query row of the item attends to every row of
  * its sequence. */
 static void attend(void *arg, int ith, int nth) {
@@ -533,10 +557,7 @@ static void attend(void *arg, int ith, int nth) {
             float mx = -INFINITY;
             for (int t = 0; t < n; t++) {
                 const float *k = e->k + (size_t)(r0 + t) * nkv + (size_t)g * hd;
-                float d = 0.0f;
-                for (int c = 0; c < hd; c++)
-                    d += q[c] * k[c];
-                sc[t] = d * scale;
+                sc[t] = dot8(q, k, hd) * scale;
                 if (sc[t] > mx) mx = sc[t];
             }
             double sum = 0.0;
@@ -548,13 +569,29 @@ static void attend(void *arg, int ith, int nth) {
             float *o = e->att + (size_t)(r0 + i) * E + (size_t)h * hd;
             for (int c = 0; c < hd; c++)
                 o[c] = 0.0f;
-            for (int t = 0; t < n; t++) {
-                const float *v = e->v + (size_t)(r0 + t) * nkv + (size_t)g * hd;
-                float p = sc[t] * inv;
-                for (int c = 0; c < hd; c++)
-                    o[c] += p * v[c];
-            }
+            for (int t = 0; t < n; t++)
+                axpy8(o, sc[t] * inv, e->v + (size_t)(r0 + t) * nkv + (size_t)g * hd, hd);
         }
+    }
+}
+
+/* The FFN activation over n rows of F, rows split over the pool (the elementwise work is as
+ * large as a matmul's output and was a serial tail): GELU in place, or SwiGLU into x. */
+typedef struct {
+    float *x;
+    const float *up; /* swiglu: the up projection */
+    int F, n;
+    bool swiglu;
+} act_job;
+
+static void activate(void *arg, int ith, int nth) {
+    const act_job *j = arg;
+    for (int r = ith; r < j->n; r += nth) {
+        float *x = j->x + (size_t)r * (size_t)j->F;
+        if (j->swiglu)
+            op_swiglu(x, j->up + (size_t)r * (size_t)j->F, j->F);
+        else
+            op_gelu(x, j->F);
     }
 }
 
@@ -622,13 +659,13 @@ static void encode(hearth_embedder *e, const int32_t *toks, int n, const packing
         mm(e, e->hb, &L->up, e->x, n);
         if (nomic) {
             mm(e, e->hb2, &L->gate, e->x, n);
-            for (int r = 0; r < n; r++) /* silu(gate) * up */
-                op_swiglu(e->hb2 + (size_t)r * F, e->hb + (size_t)r * F, F);
+            act_job aj2 = {e->hb2, e->hb, F, n, true}; /* silu(gate) * up */
+            he_pool_run(e->pool, activate, &aj2);
             mm(e, e->xb, &L->down, e->hb2, n);
         } else {
             bias(e->hb, &L->up_b, n);
-            for (int r = 0; r < n; r++)
-                op_gelu(e->hb + (size_t)r * F, F);
+            act_job aj2 = {e->hb, NULL, F, n, false};
+            he_pool_run(e->pool, activate, &aj2);
             mm(e, e->xb, &L->down, e->hb, n);
             bias(e->xb, &L->down_b, n);
         }
