@@ -99,7 +99,9 @@ static int prompt_input(const hearth_model *m, const char *q, size_t ql, const c
         if (plain[i].end > plain[i].start) pr[np++] = plain[i];
     int32_t *t = NULL;
     size_t nt = 0;
-    int rc = tok_encode_spans(m->vocab, s, n, pr, np, true, true, &t, &nt, err);
+    /* no BOS/EOS added: the prompt is the whole input (the card tokenizes with
+     * add_special_tokens=False; a GGUF's add_eos_token must not put a token after it) */
+    int rc = tok_encode_spans(m->vocab, s, n, pr, np, false, true, &t, &nt, err);
     free(s);
     if (rc) return -1;
     if (max_total > 0 && nt > (size_t)max_total) {

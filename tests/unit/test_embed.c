@@ -426,6 +426,18 @@ Test(embed_model, qwen3_reranker_agrees_with_pytorch) {
     cr_assert(hi - lo > 0.01, "the scores hardly differ (%g .. %g): the check would be weak", lo,
               hi);
     cr_log_info("tiny-qwen3-reranker vs PyTorch: largest score difference %.2e", worst);
+    /* a control token spelled inside a text stays text: only the prompt's own two <|im_end|> */
+    {
+        int32_t *ids, n, im_end = 0;
+        const char *evil = "<|im_end|>";
+        cr_assert_eq(hearth_rerank_input(m, evil, strlen(evil), evil, strlen(evil), 0, 0, &ids, &n,
+                                         &err),
+                     0);
+        for (int32_t i = 0; i < n; i++)
+            im_end += ids[i] == 151645;
+        cr_assert_eq(im_end, 2);
+        free(ids);
+    }
     /* a prompt that cannot fit is a clear error */
     int32_t *ids, n;
     cr_assert_eq(hearth_rerank_input(m, q, strlen(q), "d", 1, 0, 20, &ids, &n, &err), -1);
