@@ -26,8 +26,8 @@ static int pair_input(const hearth_model *m, const char *q, size_t ql, const cha
         if (nq + 4 >= (size_t)max_total) {
             free(qt);
             free(dt);
-            return he_fail(err, HE_LIMIT, "rerank: the query alone is %zu tokens, more than %d",
-                           nq, max_total);
+            return he_fail(err, HE_LIMIT, "rerank: the query alone is %zu tokens, more than %d", nq,
+                           max_total);
         }
         nd = (size_t)max_total - nq - 4;
     }
@@ -51,9 +51,8 @@ static int pair_input(const hearth_model *m, const char *q, size_t ql, const cha
 
 /* A decoder reranker's prompt: {query} / {document} replaced (each once, in either order),
  * the texts marked plain so that only the prompt's own bytes become control tokens. */
-static int prompt_input(const hearth_model *m, const char *q, size_t ql, const char *d,
-                        size_t dl, int32_t max_total, int32_t **out, int32_t *n_out,
-                        he_error *err) {
+static int prompt_input(const hearth_model *m, const char *q, size_t ql, const char *d, size_t dl,
+                        int32_t max_total, int32_t **out, int32_t *n_out, he_error *err) {
     gguf_str tmpl = {HEARTH_RERANK_PROMPT_QWEN3, strlen(HEARTH_RERANK_PROMPT_QWEN3)};
     he_error e2 = {0};
     gguf_str own;
@@ -107,23 +106,22 @@ static int prompt_input(const hearth_model *m, const char *q, size_t ql, const c
     if (max_total > 0 && nt > (size_t)max_total) {
         free(t);
         return he_fail(err, HE_LIMIT,
-                       "rerank: the prompt with query and document is %zu tokens, more than %d",
-                       nt, max_total);
+                       "rerank: the prompt with query and document is %zu tokens, more than %d", nt,
+                       max_total);
     }
     *out = t;
     *n_out = (int32_t)nt;
     return 0;
 }
 
-int hearth_rerank_input(const hearth_model *m, const char *query, size_t query_len,
-                        const char *doc, size_t doc_len, int32_t max_query, int32_t max_total,
-                        int32_t **out, int32_t *n_out, he_error *err) {
+int hearth_rerank_input(const hearth_model *m, const char *query, size_t query_len, const char *doc,
+                        size_t doc_len, int32_t max_query, int32_t max_total, int32_t **out,
+                        int32_t *n_out, he_error *err) {
     *out = NULL;
     *n_out = 0;
     if (!m->vocab) return he_fail(err, HE_UNSUPPORTED, "rerank: the model has no vocabulary");
     if (!hearth_model_is_reranker(m)) return he_fail(err, HE_INVALID, "rerank: not a reranker");
     if (m->enc)
-        return pair_input(m, query, query_len, doc, doc_len, max_query, max_total, out, n_out,
-                          err);
+        return pair_input(m, query, query_len, doc, doc_len, max_query, max_total, out, n_out, err);
     return prompt_input(m, query, query_len, doc, doc_len, max_total, out, n_out, err);
 }
