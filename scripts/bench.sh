@@ -22,6 +22,10 @@
 # vocab (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
 # weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
 # Speculative decoding (layer skip): BENCH_SPEC=0 skips, see its section below.
+# Embeddings: BENCH_EMBED=0 skips; `hearth embed --bench` on a bge-small-shaped F16 bert, then
+# scripts/bench-embed.mjs (texts/s and tokens/s at 1, 16, 64 texts per request) against
+# `llama-server --embedding` on the same file when LLAMA_SERVER is set (or a llama-server sits
+# beside LLAMA_BENCH). The server section (bench-server.mjs) also uses LLAMA_SERVER.
 # Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl
 # (depth: build/bench/depth.jsonl).
 set -euo pipefail
