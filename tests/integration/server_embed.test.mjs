@@ -116,6 +116,10 @@ test('tiny-qwen3-embed: /v1/embeddings appends <|endoftext|> and agrees with the
   });
   const ids = await post('/v1/embeddings', { model: 'q3e', input: [cases[2].ids] });
   assert.ok(cos(ids.body.data[0].embedding, r.body.data[2].embedding) > 0.999999);
+  const a = await post('/api/embed', { model: 'q3e', input: cases.map((c) => c.text) });
+  assert.equal(a.status, 200);
+  assert.equal(a.body.prompt_eval_count, r.body.usage.prompt_tokens);
+  assert.deepEqual(a.body.embeddings, r.body.data.map((d) => d.embedding));
 });
 
 test('tiny-qwen3-reranker: /v1/rerank scores P(yes) of the Qwen3-Reranker prompt, as the PyTorch reference', async () => {
