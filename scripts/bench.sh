@@ -24,6 +24,10 @@
 # Speculative decoding (layer skip): BENCH_SPEC=0 skips, see its section below.
 # LoRA adapters (0, 1, 2 rank-16 adapters; vs llama-server --lora with LLAMA_SERVER): BENCH_LORA=0
 # skips, see scripts/bench-lora.sh.
+# Embeddings: BENCH_EMBED=0 skips; `hearth embed --bench` on a bge-small-shaped F16 bert, then
+# scripts/bench-embed.mjs (texts/s and tokens/s at 1, 16, 64 texts per request) against
+# `llama-server --embedding` on the same file when LLAMA_SERVER is set (or a llama-server sits
+# beside LLAMA_BENCH). The server section (bench-server.mjs) also uses LLAMA_SERVER.
 # Output: a markdown table on stdout; every raw sample in build/bench/samples.jsonl
 # (depth: build/bench/depth.jsonl).
 set -euo pipefail
@@ -230,6 +234,17 @@ if [ "${BENCH_EMBED:-1}" != 0 ]; then
     echo
     echo "== embeddings (hearth embed --bench)"
     for t in $THREADS; do build/hearth embed "$f" --bench --tokens 64 -r 3 -t "$t"; done
+    # through the server, against `llama-server --embedding` on the same file (LLAMA_SERVER, or
+    # LLAMA_BENCH's llama-server beside it), one client, interleaved request by request
+    if command -v node >/dev/null; then
+        lsrv=${LLAMA_SERVER:-}
+        [ -z "$lsrv" ] && [ -n "$LLAMA" ] && [ -x "$(dirname "$LLAMA")/llama-server" ] && lsrv=$(dirname "$LLAMA")/llama-server
+        echo
+        echo "== embedding throughput, hearth serve vs llama-server --embedding (scripts/bench-embed.mjs)"
+        LLAMA_SERVER=$lsrv BENCH_EMBED_MODEL=$f node scripts/bench-embed.mjs
+    fi
+fi
+
 # ---- speculative decoding: self-speculative layer skip (docs/ENGINE.md "Speculative decoding") ----
 # A TinyLlama-shaped Q4_0 file whose layers SPEC_FROM.. have output projections scaled by 0.02
 # (make-model --tail: random weights otherwise give no draft that agrees), drafted by its own

@@ -34,7 +34,8 @@ def gguf(kvs, tensors, align=32):
 def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0, K=0, Fe=4, Fs=0,
           extra_t=()):
     """X > 0: a mixture of X experts (K used) of Fe rows, and a shared expert of Fs rows if Fs.
-    extra_t: (name, ne, values) tensors added first (LongRoPE factors)."""
+    extra_t: tensors added: (name, ne, values) first (LongRoPE factors), (name, ne) last with random
+    values (a reranker's cls.output.weight)."""
     rnd = random.Random(arch)
     r = lambda n, off=0.0: [off + rnd.uniform(-0.5, 0.5) for _ in range(n)]
     kvs = [("general.architecture", arch), (arch + ".embedding_length", E), (arch + ".block_count", L),
@@ -50,7 +51,7 @@ def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0
         kvs += [(arch + ".attention.key_length", hd), (arch + ".attention.value_length", hd)]
     for k, v in extra_kv:  # override in place: GGUF keys are unique
         kvs = [(k2, v2) for k2, v2 in kvs if k2 != k] + [(k, v)]
-    t = list(extra_t) + [("token_embd.weight", [E, V], r(E * V)), ("output_norm.weight", [E], r(E, 1.0))]
+    t = [x for x in extra_t if len(x) == 3] + [("token_embd.weight", [E, V], r(E * V)), ("output_norm.weight", [E], r(E, 1.0))]
     for l in range(L):
         p = "blk.%d." % l
         t += [(p + "attn_norm.weight", [E], r(E, 1.0)), (p + "attn_q.weight", [E, H * hd], r(E * H * hd)),
@@ -79,6 +80,11 @@ def model(arch, E=8, H=2, KV=1, hd=4, F=8, V=8, L=1, drop=None, extra_kv=(), X=0
             t += [(p + "post_attention_norm.weight", [E], r(E, 1.0)), (p + "post_ffw_norm.weight", [E], r(E, 1.0))]
         if arch in ("qwen3", "qwen3moe", "gemma3"):
             t += [(p + "attn_q_norm.weight", [hd], r(hd, 1.0)), (p + "attn_k_norm.weight", [hd], r(hd, 1.0))]
+    for name, ne in (x for x in extra_t if len(x) == 2):
+        n = 1
+        for x in ne:
+            n *= x
+        t += [(name, list(ne), r(n))]
     if drop:
         t = [x for x in t if x[0] != drop]
     return gguf(kvs, t)
@@ -117,6 +123,12 @@ def main():
         "phi3_longrope_half.gguf": model("phi3", H=2, KV=2, extra_kv=[("phi3.attention.sliding_window", 2)],
                                          extra_t=[("rope_factors_long.weight", [2], [4.0, 9.0])]),
         "moe_used_over_count.gguf": model("qwen3moe", X=4, K=2, extra_kv=[("qwen3moe.expert_used_count", 5)]),
+        # decoder embedding / reranking models (fuzz_model.c runs their embedder too)
+        "qwen3_embed.gguf": model("qwen3", hd=8, extra_kv=[("qwen3.pooling_type", 3)]),
+        "qwen3_reranker.gguf": model("qwen3", hd=8, extra_kv=[("qwen3.pooling_type", 4)],
+                                     extra_t=[("cls.output.weight", (8, 2))]),
+        "qwen3_reranker_bad_head.gguf": model("qwen3", hd=8, extra_kv=[("qwen3.pooling_type", 4)],
+                                              extra_t=[("cls.output.weight", (9, 2))]),
     }
     for name, data in files.items():
         with open(f"{d}/{name}", "wb") as f:

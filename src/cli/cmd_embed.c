@@ -149,24 +149,11 @@ int cmd_embed(int argc, char **argv) {
         const char *t = argv[first_text + i];
         size_t len = 0;
         if (rerank) {
-            int32_t *q = NULL, *d = NULL;
-            size_t nq = 0, nd = 0;
-            if (tok_encode(v, query, strlen(query), false, true, &q, &nq, &err) ||
-                tok_encode(v, t, strlen(t), false, true, &d, &nd, &err)) {
-                free(q);
+            int32_t nt = 0;
+            if (hearth_rerank_input(m, query, strlen(query), t, strlen(t), 0, 0, &toks[i], &nt,
+                                    &err))
                 goto done;
-            }
-            toks[i] = xmalloc((nq + nd + 4) * sizeof(int32_t));
-            toks[i][len++] = tok_bos(v);
-            memcpy(toks[i] + len, q, nq * sizeof(int32_t));
-            len += nq;
-            toks[i][len++] = tok_eos(v);
-            toks[i][len++] = hearth_model_sep_token(m);
-            memcpy(toks[i] + len, d, nd * sizeof(int32_t));
-            len += nd;
-            toks[i][len++] = tok_eos(v);
-            free(q);
-            free(d);
+            len = (size_t)nt;
         } else if (tok_encode(v, t, strlen(t), true, true, &toks[i], &len, &err))
             goto done;
         lens[i] = (int32_t)len;

@@ -1447,7 +1447,7 @@ typedef struct {
 } interval;
 
 static interval num_interval(const json_t *s) {
-    interval r = {-INFINITY, INFINITY, false, false};
+    interval r = {-(double)INFINITY, (double)INFINITY, false, false};
     const json_t *x;
     if ((x = json_object_get(s, "minimum")) && json_is_number(x)) {
         r.lo = json_number_value(x);
@@ -1726,7 +1726,7 @@ static char *gen_number(conv *c, const json_t *s, const path *p) {
         get_bound(c, s, "exclusiveMaximum", p, &emx, &hemx))
         return NULL;
     interval iv = num_interval(s);
-    if (!isfinite(iv.lo) && iv.lo > 0) iv.lo = INFINITY;
+    if (!isfinite(iv.lo) && iv.lo > 0) iv.lo = (double)INFINITY;
     if (iv.lo > iv.hi || (iv.lo == iv.hi && (iv.lo_open || iv.hi_open)))
         return cfail(c, HE_INVALID, p, "no number between minimum and maximum");
     const double lim = 1e15; /* magnitudes of 15 integer digits */

@@ -443,29 +443,14 @@ static int by_score(const void *a, const void *b) {
 
 static float rerank_one(hearth_embedder *re, const hearth_model *r, const char *q, const char *d,
                         he_error *err, int *rc) {
-    const tok_vocab *v = hearth_model_vocab(r);
-    int32_t *qt = NULL, *dt = NULL;
-    size_t nq = 0, nd = 0;
     float s = -INFINITY;
-    if (tok_encode(v, q, strlen(q), false, false, &qt, &nq, err) ||
-        tok_encode(v, d, strlen(d), false, false, &dt, &nd, err)) {
-        *rc = -1;
-        goto out;
-    }
     int32_t max = hearth_model_max_seq_tokens(r);
-    if (max > 512) max = 512;
-    if ((int64_t)nq + 4 >= max) nq = (size_t)(max / 2);
-    if (nq + nd + 4 > (size_t)max) nd = (size_t)max - nq - 4;
-    int32_t *t = xmalloc((nq + nd + 4) * sizeof(int32_t));
-    int32_t k = 0;
-    t[k++] = tok_bos(v) >= 0 ? tok_bos(v) : 0;
-    memcpy(t + k, qt, nq * sizeof(int32_t));
-    k += (int32_t)nq;
-    t[k++] = tok_eos(v) >= 0 ? tok_eos(v) : 0;
-    t[k++] = hearth_model_sep_token(r) >= 0 ? hearth_model_sep_token(r) : 0;
-    memcpy(t + k, dt, nd * sizeof(int32_t));
-    k += (int32_t)nd;
-    t[k++] = tok_eos(v) >= 0 ? tok_eos(v) : 0;
+    if (max > 2048) max = 2048; /* the embedder's pass (hearth_embedder_new's default n_batch) */
+    int32_t *t = NULL, k = 0;
+    if (hearth_rerank_input(r, q, strlen(q), d, strlen(d), max / 2, max, &t, &k, err)) {
+        *rc = -1;
+        return s;
+    }
     int32_t dim = hearth_model_n_embd_out(r);
     float *o = xmalloc((size_t)dim * sizeof(float));
     const int32_t *tp = t;
@@ -475,9 +460,6 @@ static float rerank_one(hearth_embedder *re, const hearth_model *r, const char *
         s = o[0];
     free(o);
     free(t);
-out:
-    free(qt);
-    free(dt);
     return s;
 }
 

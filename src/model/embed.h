@@ -15,6 +15,7 @@
 #define HEARTH_MODEL_EMBED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -47,6 +48,27 @@ int32_t hearth_model_max_seq_tokens(const hearth_model *m);
 /* The separator token a cross-encoder puts between query and document
  * (tokenizer.ggml.seperator_token_id, else EOS); -1 when the model has no vocab. */
 int32_t hearth_model_sep_token(const hearth_model *m);
+
+/* The Qwen3-Reranker prompt (its model card's format, default instruction): {query} and
+ * {document} are replaced by the texts. A GGUF may carry its own as
+ * tokenizer.chat_template.rerank (llama.cpp's converter writes this one there). */
+#define HEARTH_RERANK_PROMPT_QWEN3                                                                \
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the "         \
+    "Query and the Instruct provided. Note that the answer can only be \"yes\" or "               \
+    "\"no\".<|im_end|>\n<|im_start|>user\n<Instruct>: Given a web search query, retrieve "        \
+    "relevant passages that answer the query\n<Query>: {query}\n<Document>: "                     \
+    "{document}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+
+/* The tokens a reranker reads for one (query, document) pair: a cross-encoder (bert)
+ * [BOS] query [EOS] [SEP] document [EOS] (llama.cpp's format); a decoder reranker (Qwen3-
+ * Reranker) its prompt (tokenizer.chat_template.rerank, else HEARTH_RERANK_PROMPT_QWEN3) with
+ * the texts put in, the whole tokenized at once with special tokens parsed (as the model
+ * card's tokenizer call does: a control token spelled inside a text is read as one).
+ * max_query > 0 cuts the query to that many tokens, max_total > 0 the document so that the
+ * whole fits (an input that cannot fit is HE_LIMIT). *out is malloc'd. */
+int hearth_rerank_input(const hearth_model *m, const char *query, size_t query_len,
+                        const char *doc, size_t doc_len, int32_t max_query, int32_t max_total,
+                        int32_t **out, int32_t *n_out, he_error *err);
 
 typedef struct hearth_embedder hearth_embedder;
 

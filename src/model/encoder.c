@@ -71,11 +71,16 @@ bool hearth_model_is_embedder(const hearth_model *m) {
 }
 
 bool hearth_model_is_reranker(const hearth_model *m) {
-    return m->enc && m->enc->pooling == HEARTH_POOL_RANK;
+    if (m->enc) return m->enc->pooling == HEARTH_POOL_RANK;
+    /* a decoder reranker (Qwen3-Reranker as llama.cpp converts it): pooling rank and the
+     * label rows of the output projection as cls.output.weight */
+    return read_pooling(m, HEARTH_POOL_NONE) == HEARTH_POOL_RANK &&
+           gguf_tensor_find(m->file, "cls.output.weight");
 }
 
 int32_t hearth_model_n_embd_out(const hearth_model *m) {
-    return hearth_model_is_reranker(m) ? m->enc->n_cls_out : m->hp.n_embd;
+    if (!hearth_model_is_reranker(m)) return m->hp.n_embd;
+    return m->enc ? m->enc->n_cls_out : 1;
 }
 
 int32_t hearth_model_max_seq_tokens(const hearth_model *m) { return m->hp.n_ctx_train; }
@@ -335,7 +340,38 @@ struct hearth_embedder {
     /* decoder embedding models: a one-sequence context */
     hearth_ctx *ctx;
     hearth_batch batch;
+    /* a decoder reranker: the label rows (n_labels, n_embd) of cls.output.weight, as floats */
+    float *label_w;
+    int32_t n_labels;
 };
+
+/* A decoder reranker's cls.output.weight: (n_embd, n_labels) rows, any type that dequantizes
+ * (llama.cpp's converter copies them from the output projection: Qwen3-Reranker's "yes" and
+ * "no" rows). */
+static int bind_label_rows(hearth_embedder *e, he_error *err) {
+    const gguf_tensor *t = gguf_tensor_find(e->m->file, "cls.output.weight");
+    const int64_t E = e->m->hp.n_embd;
+    if (!t || t->ne[0] != E || t->ne[1] < 1 || t->ne[1] > 16 || t->ne[2] != 1 || t->ne[3] != 1)
+        return he_fail(err, HE_FORMAT,
+                       "model: cls.output.weight must be [%lld, 1..16] (the label rows)",
+                       (long long)E);
+    const tensor_traits *tr = tensor_traits_of(t->type);
+    if (t->type != TENSOR_TYPE_F32 && !(tr && tr->to_float))
+        return he_fail(err, HE_UNSUPPORTED, "model: cls.output.weight: cannot read type %s",
+                       tr ? tr->name : "unknown");
+    e->n_labels = (int32_t)t->ne[1];
+    e->label_w = xmalloc((size_t)e->n_labels * (size_t)E * sizeof(float));
+    const size_t row = tensor_row_size((tensor_type)t->type, E);
+    for (int32_t r = 0; r < e->n_labels; r++) {
+        const uint8_t *src = (const uint8_t *)t->data + row * (size_t)r;
+        float *dst = e->label_w + (size_t)r * (size_t)E;
+        if (t->type == TENSOR_TYPE_F32)
+            memcpy(dst, src, (size_t)E * sizeof(float));
+        else
+            tr->to_float(src, dst, E);
+    }
+    return 0;
+}
 
 static size_t scratch_of(const hearth_weight *w, int n_tok) {
     return w->data ? tensor_matmul_scratch(w->type, w->n_in, n_tok) : 0;
@@ -382,6 +418,10 @@ hearth_embedder *hearth_embedder_new(const hearth_model *m, he_pool *pool, int32
         }
         hearth_batch_init(&e->batch, n);
         e->n_batch = n;
+        if (hearth_model_is_reranker(m) && bind_label_rows(e, err)) {
+            hearth_embedder_free(e);
+            return NULL;
+        }
         return e;
     }
     const size_t B = (size_t)n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
@@ -438,6 +478,7 @@ void hearth_embedder_free(hearth_embedder *e) {
     free(e->rope_cs);
     free(e->scores);
     free(e->act);
+    free(e->label_w);
     if (e->own_pool) he_pool_free(e->pool);
     free(e);
 }
@@ -473,6 +514,30 @@ typedef struct {
     const packing *pk;
 } att_job;
 
+/* q . k over n floats in 8 lanes (the fixed-width inner loop vectorizes at -O2; one running
+ * sum would not, its order being fixed without -ffast-math). */
+static float dot8(const float *restrict a, const float *restrict b, int n) {
+    float acc[8] = {0};
+    int c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += a[c + l] * b[c + l];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; c < n; c++)
+        s += a[c] * b[c];
+    return s;
+}
+
+/* o += p v over n floats, 8 at a time */
+static void axpy8(float *restrict o, float p, const float *restrict v, int n) {
+    int c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int l = 0; l < 8; l++)
+            o[c + l] += p * v[c + l];
+    for (; c < n; c++)
+        o[c] += p * v[c];
+}
+
 /* Work items are (sequence, head) pairs; each query row of the item attends to every row of
  * its sequence. */
 static void attend(void *arg, int ith, int nth) {
@@ -492,10 +557,7 @@ static void attend(void *arg, int ith, int nth) {
             float mx = -INFINITY;
             for (int t = 0; t < n; t++) {
                 const float *k = e->k + (size_t)(r0 + t) * nkv + (size_t)g * hd;
-                float d = 0.0f;
-                for (int c = 0; c < hd; c++)
-                    d += q[c] * k[c];
-                sc[t] = d * scale;
+                sc[t] = dot8(q, k, hd) * scale;
                 if (sc[t] > mx) mx = sc[t];
             }
             double sum = 0.0;
@@ -507,13 +569,29 @@ static void attend(void *arg, int ith, int nth) {
             float *o = e->att + (size_t)(r0 + i) * E + (size_t)h * hd;
             for (int c = 0; c < hd; c++)
                 o[c] = 0.0f;
-            for (int t = 0; t < n; t++) {
-                const float *v = e->v + (size_t)(r0 + t) * nkv + (size_t)g * hd;
-                float p = sc[t] * inv;
-                for (int c = 0; c < hd; c++)
-                    o[c] += p * v[c];
-            }
+            for (int t = 0; t < n; t++)
+                axpy8(o, sc[t] * inv, e->v + (size_t)(r0 + t) * nkv + (size_t)g * hd, hd);
         }
+    }
+}
+
+/* The FFN activation over n rows of F, rows split over the pool (the elementwise work is as
+ * large as a matmul's output and was a serial tail): GELU in place, or SwiGLU into x. */
+typedef struct {
+    float *x;
+    const float *up; /* swiglu: the up projection */
+    int F, n;
+    bool swiglu;
+} act_job;
+
+static void activate(void *arg, int ith, int nth) {
+    const act_job *j = arg;
+    for (int r = ith; r < j->n; r += nth) {
+        float *x = j->x + (size_t)r * (size_t)j->F;
+        if (j->swiglu)
+            op_swiglu(x, j->up + (size_t)r * (size_t)j->F, j->F);
+        else
+            op_gelu(x, j->F);
     }
 }
 
@@ -581,13 +659,13 @@ static void encode(hearth_embedder *e, const int32_t *toks, int n, const packing
         mm(e, e->hb, &L->up, e->x, n);
         if (nomic) {
             mm(e, e->hb2, &L->gate, e->x, n);
-            for (int r = 0; r < n; r++) /* silu(gate) * up */
-                op_swiglu(e->hb2 + (size_t)r * F, e->hb + (size_t)r * F, F);
+            act_job aj2 = {e->hb2, e->hb, F, n, true}; /* silu(gate) * up */
+            he_pool_run(e->pool, activate, &aj2);
             mm(e, e->xb, &L->down, e->hb2, n);
         } else {
             bias(e->hb, &L->up_b, n);
-            for (int r = 0; r < n; r++)
-                op_gelu(e->hb + (size_t)r * F, F);
+            act_job aj2 = {e->hb, NULL, F, n, false};
+            he_pool_run(e->pool, activate, &aj2);
             mm(e, e->xb, &L->down, e->hb, n);
             bias(e->xb, &L->down_b, n);
         }
@@ -645,7 +723,26 @@ static int embed_decoder(hearth_embedder *e, const int32_t *toks, int32_t n, flo
     for (int32_t i = 0; i < n; i++)
         hearth_batch_add(&e->batch, toks[i], i, 0, i == pick);
     if (hearth_decode(e->ctx, &e->batch, err)) return -1;
-    memcpy(out, e->ctx->out_x, (size_t)e->m->hp.n_embd * sizeof(float));
+    const int32_t E = e->m->hp.n_embd;
+    if (e->label_w) {
+        /* a reranker: the label logits of the last token; two labels (yes, no) give
+         * P(first) = softmax over the two (Qwen3-Reranker's score: P(yes)); with more
+         * labels the first one's softmax probability; one label: its logit */
+        double l[16];
+        for (int32_t r = 0; r < e->n_labels; r++) {
+            const float *w = e->label_w + (size_t)r * (size_t)E;
+            double d = 0.0;
+            for (int32_t c = 0; c < E; c++)
+                d += (double)w[c] * (double)e->ctx->out_x[c];
+            l[r] = d;
+        }
+        double sum = 0.0;
+        for (int32_t r = 0; r < e->n_labels; r++)
+            sum += exp(l[r] - l[0]);
+        out[0] = e->n_labels == 1 ? (float)l[0] : (float)(1.0 / sum);
+    } else {
+        memcpy(out, e->ctx->out_x, (size_t)E * sizeof(float));
+    }
     hearth_kv_clear(e->ctx);
     return 0;
 }
@@ -671,7 +768,7 @@ int hearth_embed(hearth_embedder *e, const int32_t *const *toks, const int32_t *
     if (!m->enc) {
         for (int32_t s = 0; s < n_seq; s++) {
             if (embed_decoder(e, toks[s], n_toks[s], out + (size_t)s * n_out, err)) return -1;
-            if (normalize) hearth_l2_normalize(out + (size_t)s * n_out, n_out);
+            if (normalize && !rerank) hearth_l2_normalize(out + (size_t)s * n_out, n_out);
         }
         return 0;
     }

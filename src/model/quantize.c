@@ -99,6 +99,11 @@ tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_di
     if (ends_with(name, ".ffn_gate_inp.weight")) return TENSOR_TYPE_F32;
     /* biases stay F32 (gpt-oss's per-expert biases are 2-D: [n, n_expert]) */
     if (ends_with(name, ".bias")) return TENSOR_TYPE_F32;
+    /* BERT's position and token-type tables stay F32, as llama.cpp's converter and quantizer
+     * keep them (its graph adds the token-type row to f32 activations directly: an F16 table
+     * makes llama-server abort) */
+    if (!strcmp(name, "position_embd.weight") || !strcmp(name, "token_types.weight"))
+        return TENSOR_TYPE_F32;
     tensor_type t = quant_ftype_base(ftype);
     if (ftype == QUANT_FTYPE_MOSTLY_Q4_K_M || ftype == QUANT_FTYPE_MOSTLY_Q5_K_M) {
         int32_t il = layer_of(name);

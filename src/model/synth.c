@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "gguf/gguf.h"
+#include "model/embed.h"
 
 /* ---- Shapes: the real models' hparams as their GGUF conversions carry them ---- */
 
@@ -160,7 +161,23 @@ static const synth_shape shapes[] = {
      .norm_eps = 1e-6f,
      .tied = true,
      .qk_norm = true,
-     .pooling = 3},
+     .pooling = 3,
+     .eos_text = "<|endoftext|>"},
+    /* Qwen3-Reranker style: a qwen3 decoder whose yes/no output rows score a prompt */
+    {.name = "tiny-qwen3-reranker",
+     .arch = "qwen3",
+     .n_embd = 256,
+     .n_layer = 2,
+     .n_head = 4,
+     .n_head_kv = 2,
+     .n_ff = 512,
+     .head_dim = 128,
+     .n_ctx = 512,
+     .rope_base = 1000000.0f,
+     .norm_eps = 1e-6f,
+     .tied = true,
+     .qk_norm = true,
+     .pooling = 4},
     {.name = "tiny-qwen2-embed",
      .arch = "qwen2",
      .n_embd = 256,
@@ -449,7 +466,7 @@ const char *synth_shape_names(void) {
            "gemma-2-2b, gemma-3-4b, phi-3-mini, tiny, tiny-llama3, tiny-qwen2, tiny-qwen3, "
            "tiny-qwen2moe, tiny-qwen3moe, tiny-mixtral, tiny-gemma2, tiny-gemma3, tiny-phi3, "
            "tiny-phi3-128k, tiny-qwen2-yarn, gpt-oss-20b, tiny-gpt-oss, "
-           "tiny-qwen3-embed, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
+           "tiny-qwen3-embed, tiny-qwen3-reranker, tiny-qwen2-embed, bge-small, tiny-bert, tiny-nomic-bert, "
            "tiny-bert-reranker";
 }
 
@@ -678,6 +695,19 @@ static int32_t copy_vocab(gguf_writer *w, const gguf_file *v, const char *path, 
         if (k.len > 10 && !memcmp(k.ptr, "tokenizer.", 10)) gguf_writer_copy_kv(w, v, i);
     }
     return (int32_t)tokens.n;
+}
+
+/* The id of the token spelled text in vocab's tokenizer.ggml.tokens; -1: none; -2: error. */
+static int64_t find_token(const gguf_file *vocab, const char *text, he_error *err) {
+    gguf_value toks, one;
+    gguf_str str;
+    size_t len = strlen(text);
+    if (gguf_find_arr(vocab, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks, err) < 0) return -2;
+    for (uint64_t j = 0; j < toks.n; j++)
+        if (!gguf_value_elem(&toks, j, &one, err) && !gguf_value_str(&one, &str, err) &&
+            str.len == len && !memcmp(str.ptr, text, len))
+            return (int64_t)j;
+    return -1;
 }
 
 /* ---- The model ---- */
@@ -915,6 +945,9 @@ static int add_tensors(synth_run *r, int32_t n_vocab) {
     }
     if (add(r, "output_norm.weight", GEN_NEAR_ONE, NORM, s->n_embd, 0) < 0) return -1;
     if (!s->tied && add(r, "output.weight", GEN_NORMAL, W, s->n_embd, n_vocab) < 0) return -1;
+    /* a decoder reranker: the yes / no rows of the output projection (larger: visible scores) */
+    if (s->pooling == 4 && add(r, "cls.output.weight", GEN_NORMAL, 0.1f, s->n_embd, 2) < 0)
+        return -1;
     return 0;
 }
 
@@ -966,20 +999,32 @@ int synth_make_model(const synth_params *p, const char *out_path, he_error *err)
         /* a cross-encoder's input ends query and document with EOS (llama.cpp's rerank format);
          * BERT vocabs name none: [SEP], as the reranker converters set it */
         if (s->pooling == 4 && vocab && gguf_find_key(vocab, "tokenizer.ggml.eos_token_id") < 0) {
-            gguf_value toks, one;
-            gguf_str str;
-            if (gguf_find_arr(vocab, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks, err) < 0)
-                goto done;
-            for (uint64_t j = 0; j < toks.n; j++)
-                if (!gguf_value_elem(&toks, j, &one, err) && !gguf_value_str(&one, &str, err) &&
-                    str.len == 5 && !memcmp(str.ptr, "[SEP]", 5)) {
-                    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)j);
-                    break;
-                }
+            int64_t j = find_token(vocab, "[SEP]", err);
+            if (j < -1) goto done;
+            if (j >= 0) gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)j);
         }
         if (add_encoder_tensors(&r, n_vocab, (int32_t)n_types) < 0) goto done;
-    } else if (add_tensors(&r, n_vocab) < 0)
-        goto done;
+    } else {
+        if (s->eos_text && vocab) { /* Qwen3-Embedding: every input ends with this token */
+            int64_t j = find_token(vocab, s->eos_text, err);
+            if (j < -1) goto done;
+            if (j < 0) {
+                he_fail(err, HE_FORMAT, "vocab: no token '%s' (shape %s appends it)", s->eos_text,
+                        s->name);
+                goto done;
+            }
+            gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)j);
+            gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", true);
+        }
+        if (s->pooling == 4) { /* Qwen3-Reranker, as llama.cpp's converter writes it */
+            static const char *const labels[] = {"yes", "no"};
+            char key[128];
+            snprintf(key, sizeof key, "%s.classifier.output_labels", s->arch);
+            gguf_writer_set_arr_str(w, key, labels, 2);
+            gguf_writer_set_str(w, "tokenizer.chat_template.rerank", HEARTH_RERANK_PROMPT_QWEN3);
+        }
+        if (add_tensors(&r, n_vocab) < 0) goto done;
+    }
     if (quant_stage_finish(st, w, err) < 0) goto done;
     if (gguf_writer_write(w, out_path, err) < 0) goto done;
     rc = 0;

@@ -51,6 +51,13 @@ typedef struct {
      * rope_factors_short/long.weight, rope.scaling.original_context_length = rope_orig_ctx and
      * rope.scaling.attn_factor = sqrt(1 + ln(n_ctx / rope_orig_ctx) / ln(rope_orig_ctx)) */
     bool longrope;
+    /* decoder embedding / reranking models, keys as llama.cpp's converter writes Qwen3-Embedding
+     * and Qwen3-Reranker: eos_text (non-NULL) becomes tokenizer.ggml.eos_token_id with
+     * add_eos_token = true (Qwen3-Embedding: "<|endoftext|>", appended to every input); a
+     * decoder with pooling 4 (rank) gets cls.output.weight of 2 rows (the "yes" and "no"
+     * output rows), {arch}.classifier.output_labels ["yes", "no"] and the reranker prompt as
+     * tokenizer.chat_template.rerank */
+    const char *eos_text;
 } synth_shape;
 
 /* NULL if unknown. synth_shape_names() lists them, comma-separated. */

@@ -254,7 +254,6 @@ enum MHD_Result route_rerank(http_req *q) {
         return res;
     }
     tok_set ts = {0};
-    int32_t *qt = NULL;
     float *scores = NULL;
     ranked *rk = NULL;
     if (srv_model_kind_of(m) != SRV_MODEL_RERANKER) {
@@ -262,15 +261,10 @@ enum MHD_Result route_rerank(http_req *q) {
         goto done;
     }
     const hearth_model *hm = srv_model_engine(m);
-    const tok_vocab *v = hearth_model_vocab(hm);
     const int32_t max = srv_model_n_ctx(m);
-    size_t nq = 0;
     he_error he = {0};
-    if (tok_encode(v, r.query, r.query_len, false, true, &qt, &nq, &he)) {
-        res = http_error(q, 400, "query", "invalid_value", "query: %s", he.msg);
-        goto done;
-    }
-    /* a cross-encoder reads [BOS] query [EOS] [SEP] document [EOS] (llama.cpp's format) */
+    /* a cross-encoder reads [BOS] query [EOS] [SEP] document [EOS] (llama.cpp's format); a
+     * decoder reranker its prompt (model/embed.h: hearth_rerank_input) */
     ts.n = r.n_in;
     ts.toks = he_calloc(r.n_in, sizeof *ts.toks);
     ts.lens = he_calloc(r.n_in, sizeof *ts.lens);
@@ -280,42 +274,20 @@ enum MHD_Result route_rerank(http_req *q) {
         res = http_error_nomem(q);
         goto done;
     }
-    const int32_t bos = tok_bos(v), eos = tok_eos(v), sep = hearth_model_sep_token(hm);
     for (size_t i = 0; i < r.n_in; i++) {
-        int32_t *dt = NULL;
-        size_t nd = 0;
-        if (tok_encode(v, r.in[i].text, r.in[i].len, false, true, &dt, &nd, &he)) {
-            res = http_error(q, 400, "documents", "invalid_value", "document %zu: %s", i, he.msg);
+        if (hearth_rerank_input(hm, r.query, r.query_len, r.in[i].text, r.in[i].len, 0, max,
+                                &ts.toks[i], &ts.lens[i], &he)) {
+            if (he.code == HE_LIMIT)
+                res = http_error(q, 400, "documents", "context_length_exceeded",
+                                 "query and document %zu are more than the model's limit of %d "
+                                 "tokens.",
+                                 i, max);
+            else
+                res = http_error(q, he.code == HE_NOMEM ? 503 : 400, "documents",
+                                 "invalid_value", "document %zu: %s", i, he.msg);
             goto done;
         }
-        size_t n = nq + nd + 4;
-        if (n > (size_t)max) {
-            free(dt);
-            res = http_error(q, 400, "documents", "context_length_exceeded",
-                             "query and document %zu are %zu tokens, more than the model's limit "
-                             "of %d.",
-                             i, n, max);
-            goto done;
-        }
-        int32_t *t = he_malloc(n * sizeof(int32_t));
-        if (!t) {
-            free(dt);
-            res = http_error_nomem(q);
-            goto done;
-        }
-        size_t k = 0;
-        t[k++] = bos >= 0 ? bos : 0;
-        memcpy(t + k, qt, nq * sizeof(int32_t));
-        k += nq;
-        t[k++] = eos >= 0 ? eos : 0;
-        t[k++] = sep >= 0 ? sep : 0;
-        memcpy(t + k, dt, nd * sizeof(int32_t));
-        k += nd;
-        t[k++] = eos >= 0 ? eos : 0;
-        free(dt);
-        ts.toks[i] = t;
-        ts.lens[i] = (int32_t)k;
-        ts.total += k;
+        ts.total += (size_t)ts.lens[i];
     }
     /* a head with several outputs: the first is the relevance score */
     int32_t dim = hearth_model_n_embd_out(hm);
@@ -355,7 +327,6 @@ enum MHD_Result route_rerank(http_req *q) {
                              (json_int_t)ts.total, "total_tokens", (json_int_t)ts.total);
     res = body ? http_respond_json(q, 200, body) : http_error_nomem(q);
 done:
-    free(qt);
     free(scores);
     free(rk);
     toks_free(&ts);

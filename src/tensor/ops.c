@@ -2,6 +2,7 @@
 #include "tensor/ops.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -44,17 +45,37 @@ void op_layernorm(float *out, const float *x, const float *w, const float *b, in
     }
 }
 
-void op_gelu(float *x, int n) {
+/* GELU of one f16 input value h, rounded to f16: the table's entry. */
+static float gelu_f16(float h) {
     const float c = 0.79788456080286535587989211986876f; /* sqrt(2 / pi) */
+    float g = 0.5f * h * (1.0f + tanhf(c * h * (1.0f + 0.044715f * h * h)));
+    return tensor_fp16_to_fp32(tensor_fp32_to_fp16(g));
+}
+
+/* Every f16 input's result (as ggml's ggml_table_gelu_f16): the function only ever sees the
+ * 65,536 f16 values, so a table gives exactly what computing it each time gives (tanhf per
+ * element was half of a BERT pass). Filled once (pthread_once: pool threads may call first). */
+static float gelu_table[1 << 16];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_fill(void) {
+    for (uint32_t i = 0; i < (1u << 16); i++)
+        gelu_table[i] = gelu_f16(tensor_fp16_to_fp32((uint16_t)i));
+}
+
+static const float *gelu_lookup(void) {
+    pthread_once(&gelu_once, gelu_fill);
+    return gelu_table;
+}
+
+void op_gelu(float *x, int n) {
+    const float *t = gelu_lookup();
     for (int i = 0; i < n; i++) {
         float v = x[i];
-        if (v <= -10.0f) {
+        if (v <= -10.0f)
             x[i] = 0.0f;
-        } else if (v < 10.0f) {
-            float h = tensor_fp16_to_fp32(tensor_fp32_to_fp16(v));
-            float g = 0.5f * h * (1.0f + tanhf(c * h * (1.0f + 0.044715f * h * h)));
-            x[i] = tensor_fp16_to_fp32(tensor_fp32_to_fp16(g));
-        }
+        else if (v < 10.0f)
+            x[i] = t[tensor_fp32_to_fp16(v)];
     }
 }
 

@@ -20,6 +20,9 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { BIN, startServer, vocab, fixture } from './server_helpers.mjs';
 
 const REF = JSON.parse(readFileSync(fixture('embed/llama_server_reference.json'), 'utf8'));
+// the PyTorch reference for the decoder embedding / reranking models (tools/qwen3_embed_reference.py;
+// made on F32 files: the Q8_0 files served here agree less closely)
+const QREF = JSON.parse(readFileSync(fixture('embed/qwen3.reference.json'), 'utf8')).models;
 const H = { 'Content-Type': 'application/json' };
 let dir, srv;
 
@@ -28,13 +31,13 @@ before(async () => {
   for (const s of ['tiny-bert', 'tiny-nomic-bert', 'tiny-bert-reranker'])
     execFileSync(BIN, ['make-model', '--shape', s, '--type', 'f32', '--vocab', vocab('bert-bge'), '--seed', '1',
                        join(dir, `${s}.gguf`)], { stdio: 'ignore' });
-  for (const s of ['tiny-qwen2-embed', 'tiny-qwen3-embed'])
+  for (const s of ['tiny-qwen2-embed', 'tiny-qwen3-embed', 'tiny-qwen3-reranker'])
     execFileSync(BIN, ['make-model', '--shape', s, '--type', 'q8_0', '--vocab', vocab('qwen2'), '--seed', '1',
                        join(dir, `${s}.gguf`)], { stdio: 'ignore' });
   execFileSync(BIN, ['make-model', '--shape', 'tiny', '--type', 'q8_0', join(dir, 'gen.gguf')], { stdio: 'ignore' });
   const conf = join(dir, 'hearth.conf');
   const names = { bge: 'tiny-bert', nomic: 'tiny-nomic-bert', rr: 'tiny-bert-reranker', gen: 'gen',
-                  q2e: 'tiny-qwen2-embed', q3e: 'tiny-qwen3-embed' };
+                  q2e: 'tiny-qwen2-embed', q3e: 'tiny-qwen3-embed', q3r: 'tiny-qwen3-reranker' };
   writeFileSync(conf, Object.entries(names).map(([n, f]) =>
     `[${n}]\nmodel = ${join(dir, f + '.gguf')}\nthreads = 1\n`).join('\n'));
   srv = await startServer(['--config', conf]);
@@ -98,6 +101,44 @@ test('tiny-qwen3-embed: a decoder embedding model (last-token pooling) serves em
   assert.deepEqual(a, c); // no state carried from one input to the next
   assert.ok(cos(a, b) < 0.99);
   const chat = await post('/v1/chat/completions', { model: 'q3e', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(chat.status, 400);
+});
+
+test('tiny-qwen3-embed: /v1/embeddings appends <|endoftext|> and agrees with the PyTorch reference', async () => {
+  const cases = QREF['tiny-qwen3-embed'].cases;
+  const r = await post('/v1/embeddings', { model: 'q3e', input: cases.map((c) => c.text) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  // the reference's ids end with <|endoftext|>: the same count means the server appended it
+  assert.equal(r.body.usage.prompt_tokens, cases.reduce((n, c) => n + c.ids.length, 0));
+  r.body.data.forEach((d, i) => {
+    const c = cos(d.embedding, cases[i].embedding);
+    assert.ok(c >= 0.999, `text ${i}: cosine ${c} (Q8_0 file vs the F32 reference)`);
+  });
+  const ids = await post('/v1/embeddings', { model: 'q3e', input: [cases[2].ids] });
+  assert.ok(cos(ids.body.data[0].embedding, r.body.data[2].embedding) > 0.999999);
+  const a = await post('/api/embed', { model: 'q3e', input: cases.map((c) => c.text) });
+  assert.equal(a.status, 200);
+  assert.equal(a.body.prompt_eval_count, r.body.usage.prompt_tokens);
+  assert.deepEqual(a.body.embeddings, r.body.data.map((d) => d.embedding));
+});
+
+test('tiny-qwen3-reranker: /v1/rerank scores P(yes) of the Qwen3-Reranker prompt, as the PyTorch reference', async () => {
+  const ref = QREF['tiny-qwen3-reranker'];
+  const docs = ref.cases.map((c) => c.document);
+  const r = await post('/v1/rerank', { model: 'q3r', query: ref.query, documents: docs });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.usage.prompt_tokens, ref.cases.reduce((n, c) => n + c.ids.length, 0));
+  for (const x of r.body.results) {
+    assert.ok(x.relevance_score > 0 && x.relevance_score < 1);
+    assert.ok(Math.abs(x.relevance_score - ref.cases[x.index].score) < 0.01,
+              `doc ${x.index}: ${x.relevance_score} vs ${ref.cases[x.index].score}`);
+  }
+  const order = ref.cases.map((c, i) => [c.score, i]).sort((a, b) => b[0] - a[0]).map((x) => x[1]);
+  assert.deepEqual(r.body.results.map((x) => x.index), order);
+  // a reranker is not an embedder, and the other way round
+  assert.equal((await post('/v1/embeddings', { model: 'q3r', input: 'x' })).status, 400);
+  assert.equal((await post('/v1/rerank', { model: 'q3e', query: 'q', documents: ['d'] })).status, 400);
+  const chat = await post('/v1/chat/completions', { model: 'q3r', messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(chat.status, 400);
 });
 

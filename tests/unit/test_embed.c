@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/sha.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -17,6 +18,7 @@
 #include "model/embed.h"
 #include "model/synth.h"
 #include "server/embed_req.h"
+#include "tokenizer/tokenizer.h"
 #include "tensor/ops.h"
 #include "tensor/tensor.h"
 
@@ -284,6 +286,165 @@ Test(embed_model, generators_are_not_embedders) {
     cr_assert_null(hearth_embedder_new(m, NULL, 0, &err));
     cr_assert_eq(err.code, HE_INVALID);
     hearth_model_free(m);
+    unlink(path);
+}
+
+/* ---- decoder embedding and reranking models vs the PyTorch reference ---- */
+
+/* tests/data/embed/qwen3.reference.json (tools/qwen3_embed_reference.py): the model shape
+ * made with the Qwen2 vocab, F32, seed 1; its file's sha256 must be the reference's (a
+ * generator change must regenerate the fixture, not be hidden by a tolerance). */
+static hearth_model *qwen3_model(const char *shape, char *path, size_t cap, json_t **ref_out) {
+    json_t *all = json_load_file(
+        (fixture_path(path, cap, "embed/qwen3.reference.json"), path), 0, NULL);
+    cr_assert(all, "embed/qwen3.reference.json");
+    json_t *r = json_incref(json_object_get(json_object_get(all, "models"), shape));
+    json_decref(all);
+    cr_assert(r, "%s", shape);
+    snprintf(path, cap, "/tmp/hearth_test_embed_%d_%s.gguf", (int)getpid(), shape);
+    char vocab[1024];
+    fixture_path(vocab, sizeof vocab, "vocab/ggml-vocab-qwen2.gguf");
+    synth_params p = {.shape = shape,
+                      .ftype = QUANT_FTYPE_ALL_F32,
+                      .vocab_path = vocab,
+                      .seed = 1,
+                      .n_threads = 1};
+    he_error err = {0};
+    cr_assert_eq(synth_make_model(&p, path, &err), 0, "%s", err.msg);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    fseek(f, 0, SEEK_END);
+    long fsz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = xmalloc((size_t)fsz), d[SHA256_DIGEST_LENGTH];
+    cr_assert_eq(fread(buf, 1, (size_t)fsz, f), (size_t)fsz);
+    fclose(f);
+    SHA256(buf, (size_t)fsz, d);
+    free(buf);
+    char hex[65];
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    cr_assert_str_eq(hex, json_string_value(json_object_get(r, "sha256")),
+                     "%s: the generated file differs from the reference's: regenerate it "
+                     "(tests/data/embed/README.md)",
+                     shape);
+    *ref_out = r;
+    return load(path);
+}
+
+static void assert_ids(const int32_t *got, size_t n, const json_t *want, const char *what) {
+    cr_assert_eq(n, json_array_size(want), "%s: %zu tokens, the reference %zu", what, n,
+                 json_array_size(want));
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(got[i], json_integer_value(json_array_get(want, i)), "%s: token %zu", what,
+                     i);
+}
+
+Test(embed_model, qwen3_embedding_agrees_with_pytorch) {
+    char path[1024];
+    json_t *r;
+    hearth_model *m = qwen3_model("tiny-qwen3-embed", path, sizeof path, &r);
+    cr_assert(hearth_model_is_embedder(m));
+    cr_assert_eq(hearth_model_pooling(m), HEARTH_POOL_LAST);
+    he_error err = {0};
+    hearth_embedder *e = hearth_embedder_new(m, NULL, 0, &err);
+    cr_assert(e, "%s", err.msg);
+    json_t *cases = json_object_get(r, "cases");
+    cr_assert(json_array_size(cases) >= 8);
+    const int32_t dim = hearth_model_n_embd_out(m);
+    float *out = xmalloc((size_t)dim * sizeof(float)), *first = NULL;
+    double worst = 1.0;
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        const char *t = json_string_value(json_object_get(c, "text"));
+        int32_t *ids;
+        size_t n;
+        /* the text's tokens with <|endoftext|> appended (the GGUF's add_eos_token) */
+        cr_assert_eq(tok_encode(hearth_model_vocab(m), t, strlen(t), true, true, &ids, &n, &err),
+                     0);
+        assert_ids(ids, n, json_object_get(c, "ids"), t);
+        int32_t len = (int32_t)n;
+        const int32_t *tp = ids;
+        cr_assert_eq(hearth_embed(e, &tp, &len, 1, true, out, &err), 0, "%s", err.msg);
+        double cs = cosine(out, json_object_get(c, "embedding"), dim);
+        cr_assert(cs >= 0.9999, "text %zu: cosine %.8f", i, cs);
+        if (cs < worst) worst = cs;
+        if (!first) {
+            first = xmalloc((size_t)dim * sizeof(float));
+            memcpy(first, out, (size_t)dim * sizeof(float));
+        }
+        free(ids);
+    }
+    /* the texts really differ (an implementation that ignored its input would fail above) */
+    double d = 0;
+    for (int32_t k = 0; k < dim; k++)
+        d += (double)first[k] * (double)out[k];
+    cr_assert(d < 0.99, "first and last text: cosine %g", d);
+    cr_log_info("tiny-qwen3-embed vs PyTorch: worst cosine %.8f", worst);
+    free(first);
+    free(out);
+    hearth_embedder_free(e);
+    hearth_model_free(m);
+    json_decref(r);
+    unlink(path);
+}
+
+Test(embed_model, qwen3_reranker_agrees_with_pytorch) {
+    char path[1024];
+    json_t *r;
+    hearth_model *m = qwen3_model("tiny-qwen3-reranker", path, sizeof path, &r);
+    cr_assert(hearth_model_is_reranker(m));
+    cr_assert(!hearth_model_is_embedder(m));
+    cr_assert_eq(hearth_model_n_embd_out(m), 1);
+    he_error err = {0};
+    hearth_embedder *e = hearth_embedder_new(m, NULL, 0, &err);
+    cr_assert(e, "%s", err.msg);
+    const char *q = json_string_value(json_object_get(r, "query"));
+    json_t *cases = json_object_get(r, "cases");
+    double lo = 1, hi = 0, worst = 0;
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        const char *d = json_string_value(json_object_get(c, "document"));
+        int32_t *ids, n;
+        cr_assert_eq(hearth_rerank_input(m, q, strlen(q), d, strlen(d), 0, 0, &ids, &n, &err), 0,
+                     "%s", err.msg);
+        /* the model card's prompt, tokenized as its code does */
+        assert_ids(ids, (size_t)n, json_object_get(c, "ids"), d);
+        float s;
+        const int32_t *tp = ids;
+        cr_assert_eq(hearth_embed(e, &tp, &n, 1, true, &s, &err), 0, "%s", err.msg);
+        double want = json_real_value(json_object_get(c, "score"));
+        /* 1e-3: hearth's decoder keeps K/V in f16 (as llama.cpp does by default), the
+         * reference in f32; measured 1.2e-4 at most. The scores spread over ~0.1. */
+        cr_assert(fabs((double)s - want) < 1e-3, "document %zu: %.6f, PyTorch %.6f", i, (double)s,
+                  want);
+        if (fabs((double)s - want) > worst) worst = fabs((double)s - want);
+        if (want < lo) lo = want;
+        if (want > hi) hi = want;
+        free(ids);
+    }
+    cr_assert(hi - lo > 0.01, "the scores hardly differ (%g .. %g): the check would be weak", lo,
+              hi);
+    cr_log_info("tiny-qwen3-reranker vs PyTorch: largest score difference %.2e", worst);
+    /* a control token spelled inside a text stays text: only the prompt's own two <|im_end|> */
+    {
+        int32_t *ids, n, im_end = 0;
+        const char *evil = "<|im_end|>";
+        cr_assert_eq(hearth_rerank_input(m, evil, strlen(evil), evil, strlen(evil), 0, 0, &ids, &n,
+                                         &err),
+                     0);
+        for (int32_t i = 0; i < n; i++)
+            im_end += ids[i] == 151645;
+        cr_assert_eq(im_end, 2);
+        free(ids);
+    }
+    /* a prompt that cannot fit is a clear error */
+    int32_t *ids, n;
+    cr_assert_eq(hearth_rerank_input(m, q, strlen(q), "d", 1, 0, 20, &ids, &n, &err), -1);
+    cr_assert_eq(err.code, HE_LIMIT);
+    hearth_embedder_free(e);
+    hearth_model_free(m);
+    json_decref(r);
     unlink(path);
 }
 
