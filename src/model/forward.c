@@ -15,7 +15,7 @@
  * Gemma 2's sandwich norms are the blocks' post-norms: each block's output goes through the
  * layer's attn_post_norm / ffn_post_norm before the residual add when the layer has them.
  * gpt-oss adds an output bias to attention (attn_out) and per-head sinks in the softmax
- * (attention.c), and its own MoE block (routing and expert functions for moe_experts).
+ * (attention.c), and its own MoE block (routing and activation functions for moe_experts).
  * Gemma 2's other differences are hyperparameters the blocks read: embeddings times
  * embd_scale, Q times q_scale after RoPE, attention soft-capping and sliding-window layers
  * (attention.c), final logit soft-capping.
@@ -503,7 +503,7 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
 }
 
 /* x += MoE(norm(x)) for f->rows rows, gpt-oss's way: router with a bias, top-k logits then a
- * softmax over those k, experts with biases and the clamped SwiGLU (expert_swiglu_oai). */
+ * softmax over those k, experts with biases and the clamped SwiGLU (act_swiglu_oai). */
 void hearth_ffn_moe_oai(hearth_fwd *f, const hearth_layer *L) {
     hearth_ctx *c = f->c;
     norm_block(f, c->xb, c->x, &L->ffn_norm, f->rows);
