@@ -40,8 +40,13 @@ static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float 
 
 /* y = w x as one item of matmul_many */
 static tensor_mm mm_item(float *y, const hearth_weight *w, const float *x, int n_tok) {
-    return (tensor_mm){.y = y, .w = w->data, .wtype = w->type, .n_in = w->n_in,
-                       .n_out = w->n_out, .x = x, .n_tok = n_tok};
+    return (tensor_mm){.y = y,
+                       .w = w->data,
+                       .wtype = w->type,
+                       .n_in = w->n_in,
+                       .n_out = w->n_out,
+                       .x = x,
+                       .n_tok = n_tok};
 }
 
 /* Several matmuls as one pool dispatch (a decode step issues hundreds of small ones; each
@@ -393,7 +398,8 @@ static void moe_group(hearth_ctx *c, const hearth_layer *L, moe_act act, int s0,
     matmul_many(c, mm, n);
     for (int e = e0; e < e1; e++) {
         const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
-        const hearth_weight bg = expert_bias(&L->gate_exps_b, e), bu = expert_bias(&L->up_exps_b, e);
+        const hearth_weight bg = expert_bias(&L->gate_exps_b, e),
+                            bu = expert_bias(&L->up_exps_b, e);
         add_bias(c->hb + (size_t)r0 * F, &bg, cnt);
         add_bias(c->hb2 + (size_t)r0 * F, &bu, cnt);
     }

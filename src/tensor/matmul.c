@@ -332,7 +332,7 @@ static void many_quantize(void *arg, int ith, int nth) {
 static void many_run(void *arg, int ith, int nth) {
     mm_many *m = arg;
     for (int i = 0; i < m->n; i++)
-        mm_fn(&m->jobs[i])(&m->jobs[i], ith, nth);
+        mm_fn (&m->jobs[i])(&m->jobs[i], ith, nth);
 }
 
 /* item b shares item a's quantized activations: the same rows against the same weight type, and
@@ -350,8 +350,7 @@ void tensor_matmul_many(he_pool *pool, const tensor_mm *mm, int n, void *scratch
     bool fits = n <= TENSOR_MM_MANY_MAX;
     for (int i = 0; fits && i < n; i++) {
         own_q[i] = i == 0 || !same_input(&mm[i], &mm[i - 1]);
-        if (own_q[i])
-            used += tensor_matmul_scratch(mm[i].wtype, mm[i].n_in, mm[i].n_tok);
+        if (own_q[i]) used += tensor_matmul_scratch(mm[i].wtype, mm[i].n_in, mm[i].n_tok);
         fits = used <= scratch_size;
     }
     if (!fits) { /* one at a time (each product alone fits the scratch: the caller's contract) */
@@ -364,8 +363,8 @@ void tensor_matmul_many(he_pool *pool, const tensor_mm *mm, int n, void *scratch
     double qwork = 0, work = 0;
     for (int i = 0; i < n; i++) {
         if (own_q[i]) {
-            s += mm_setup(&jobs[i], mm[i].y, mm[i].w, mm[i].wtype, mm[i].n_in, mm[i].n_out,
-                          mm[i].x, mm[i].n_tok, s);
+            s += mm_setup(&jobs[i], mm[i].y, mm[i].w, mm[i].wtype, mm[i].n_in, mm[i].n_out, mm[i].x,
+                          mm[i].n_tok, s);
             if (jobs[i].q) qwork += (double)mm[i].n_in * mm[i].n_tok * 4;
         } else { /* the previous job's quantized rows and pack, this product's weight and output */
             jobs[i] = jobs[i - 1];

@@ -504,9 +504,9 @@ Test(kernels, matmul_many_equals_matmul) {
         int64_t n_out;
         int x, n_tok; /* input 0 or 1 */
     } items[] = {
-        {TENSOR_TYPE_Q4_0, 53, 0, 3},  {TENSOR_TYPE_Q4_0, 40, 0, 3}, {TENSOR_TYPE_Q4_0, 7, 0, 3},
-        {TENSOR_TYPE_Q4_K, 37, 0, 3},  {TENSOR_TYPE_Q8_0, 48, 1, 30}, {TENSOR_TYPE_Q8_0, 48, 1, 30},
-        {TENSOR_TYPE_F16, 21, 1, 30},  {TENSOR_TYPE_Q6_K, 19, 0, 1}, {TENSOR_TYPE_Q6_K, 19, 1, 1},
+        {TENSOR_TYPE_Q4_0, 53, 0, 3}, {TENSOR_TYPE_Q4_0, 40, 0, 3},  {TENSOR_TYPE_Q4_0, 7, 0, 3},
+        {TENSOR_TYPE_Q4_K, 37, 0, 3}, {TENSOR_TYPE_Q8_0, 48, 1, 30}, {TENSOR_TYPE_Q8_0, 48, 1, 30},
+        {TENSOR_TYPE_F16, 21, 1, 30}, {TENSOR_TYPE_Q6_K, 19, 0, 1},  {TENSOR_TYPE_Q6_K, 19, 1, 1},
     };
     enum { N = sizeof items / sizeof items[0] };
     float *x[2] = {malloc(sizeof(float) * n_in * 30), malloc(sizeof(float) * n_in * 30)};
@@ -529,8 +529,13 @@ Test(kernels, matmul_many_equals_matmul) {
         }
         y[i] = malloc(sizeof(float) * (size_t)items[i].n_out * 30);
         ref[i] = malloc(sizeof(float) * (size_t)items[i].n_out * 30);
-        mm[i] = (tensor_mm){.y = y[i], .w = w[i], .wtype = items[i].type, .n_in = n_in,
-                            .n_out = items[i].n_out, .x = x[items[i].x], .n_tok = items[i].n_tok};
+        mm[i] = (tensor_mm){.y = y[i],
+                            .w = w[i],
+                            .wtype = items[i].type,
+                            .n_in = n_in,
+                            .n_out = items[i].n_out,
+                            .x = x[items[i].x],
+                            .n_tok = items[i].n_tok};
         const size_t s = tensor_matmul_scratch(items[i].type, n_in, items[i].n_tok);
         need += s;
         if (s > one_max) one_max = s;

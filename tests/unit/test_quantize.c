@@ -161,46 +161,59 @@ Test(quantize, use_more_bits_layers) {
 Test(quantize, choose_type_rules) {
     const int64_t mat[2] = {2048, 2048}, vec[1] = {2048}, q2[2] = {896, 896}, odd[2] = {48, 64};
     quant_ftype m = QUANT_FTYPE_MOSTLY_Q4_K_M;
-    cr_assert_eq(quant_choose_type(m, "blk.0.attn_norm.weight", 1, vec, 16, false), TENSOR_TYPE_F32);
+    cr_assert_eq(quant_choose_type(m, "blk.0.attn_norm.weight", 1, vec, 16, false),
+                 TENSOR_TYPE_F32);
     cr_assert_eq(quant_choose_type(m, "blk.0.attn_q.bias", 1, vec, 16, false), TENSOR_TYPE_F32);
     cr_assert_eq(quant_choose_type(m, "output.weight", 2, mat, 16, false), TENSOR_TYPE_Q6_K);
     cr_assert_eq(quant_choose_type(m, "token_embd.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
     cr_assert_eq(quant_choose_type(m, "blk.0.attn_v.weight", 2, mat, 16, false), TENSOR_TYPE_Q6_K);
     cr_assert_eq(quant_choose_type(m, "blk.2.attn_v.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(m, "blk.4.ffn_down.weight", 2, mat, 16, false), TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(m, "blk.5.ffn_down.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(m, "blk.15.ffn_down.weight", 2, mat, 16, false), TENSOR_TYPE_Q6_K);
+    cr_assert_eq(quant_choose_type(m, "blk.4.ffn_down.weight", 2, mat, 16, false),
+                 TENSOR_TYPE_Q6_K);
+    cr_assert_eq(quant_choose_type(m, "blk.5.ffn_down.weight", 2, mat, 16, false),
+                 TENSOR_TYPE_Q4_K);
+    cr_assert_eq(quant_choose_type(m, "blk.15.ffn_down.weight", 2, mat, 16, false),
+                 TENSOR_TYPE_Q6_K);
     cr_assert_eq(quant_choose_type(m, "blk.0.attn_q.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
     cr_assert_eq(quant_choose_type(m, "blk.0.ffn_up.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.0.attn_v.weight", 2, mat, 16, false),
-                 TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.3.attn_v.weight", 2, mat, 16, false),
-                 TENSOR_TYPE_Q5_K);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.0.attn_v.weight", 2, mat, 16, false),
+        TENSOR_TYPE_Q6_K);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.3.attn_v.weight", 2, mat, 16, false),
+        TENSOR_TYPE_Q5_K);
     /* pure types: the same type everywhere but 1-D */
     cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_0, "output.weight", 2, mat, 16, false),
                  TENSOR_TYPE_Q4_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_K_S, "blk.0.attn_v.weight", 2, mat, 16, false),
-                 TENSOR_TYPE_Q4_K);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_K_S, "blk.0.attn_v.weight", 2, mat, 16, false),
+        TENSOR_TYPE_Q4_K);
     cr_assert_eq(quant_choose_type(QUANT_FTYPE_ALL_F32, "output.weight", 2, mat, 16, false),
                  TENSOR_TYPE_F32);
     /* rows of 896 (Qwen2.5 0.5B) are not a multiple of 256: K-quants fall back */
     cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, q2, 24, false), TENSOR_TYPE_Q5_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_S, "blk.2.attn_q.weight", 2, q2, 24, false),
-                 TENSOR_TYPE_Q5_1);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_S, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_Q5_1);
     cr_assert_eq(quant_choose_type(m, "blk.0.attn_v.weight", 2, q2, 24, false), TENSOR_TYPE_Q8_0);
     /* not even a multiple of 32: F16 */
     cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, odd, 24, false), TENSOR_TYPE_F16);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q8_0, "blk.2.attn_q.weight", 2, odd, 24, false),
-                 TENSOR_TYPE_F16);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q8_0, "blk.2.attn_q.weight", 2, odd, 24, false),
+        TENSOR_TYPE_F16);
     /* llama.cpp's fallbacks for the 256-element i-quant and ternary types */
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "blk.2.attn_q.weight", 2, q2, 24, false),
-                 TENSOR_TYPE_IQ4_NL);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_TQ1_0, "blk.2.attn_q.weight", 2, q2, 24, false),
-                 TENSOR_TYPE_Q4_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_TQ2_0, "blk.2.attn_q.weight", 2, q2, 24, false),
-                 TENSOR_TYPE_Q4_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_MXFP4, "blk.2.attn_q.weight", 2, q2, 24, false),
-                 TENSOR_TYPE_MXFP4);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_IQ4_NL);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_TQ1_0, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_Q4_0);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_TQ2_0, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_Q4_0);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_MXFP4, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_MXFP4);
     cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "output.weight", 2, mat, 24, false),
                  TENSOR_TYPE_IQ4_XS);
 }
@@ -236,8 +249,7 @@ Test(quantize, mxfp4_as_gpt_oss_files_have_it) {
         snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
         const bool exps_w = strstr(name, "_exps.weight") != NULL;
         const bool f32 = t->n_dims < 2 || strstr(name, ".bias") || strstr(name, "ffn_gate_inp.");
-        const uint32_t want =
-            exps_w ? TENSOR_TYPE_MXFP4 : f32 ? TENSOR_TYPE_F32 : TENSOR_TYPE_Q8_0;
+        const uint32_t want = exps_w ? TENSOR_TYPE_MXFP4 : f32 ? TENSOR_TYPE_F32 : TENSOR_TYPE_Q8_0;
         cr_assert_eq(t->type, want, "%s: type %u, expected %u", name, t->type, want);
         n_mxfp4 += t->type == TENSOR_TYPE_MXFP4;
     }
