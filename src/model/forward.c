@@ -346,16 +346,16 @@ static void moe_route_topk_softmax(float *p, int X, int k, bool norm, int32_t *s
 }
 
 typedef void (*moe_router)(float *p, int X, int k, bool norm, int32_t *sel, float *w);
-/* The experts' activation between their gate/up and down products: h = act(h, h2) over n values
- * (rows of n_ff_exp, already with the experts' gate/up biases when they have them). */
-typedef void (*moe_act)(float *h, const float *h2, size_t n);
+/* The experts' activation between their gate/up and down products: h = act(h, h2) over one row
+ * of n values (n_ff_exp, already with the experts' gate/up biases when they have them). */
+typedef void (*moe_act)(float *h, const float *h2, int n);
 
-static void act_swiglu(float *h, const float *h2, size_t n) { op_swiglu(h, h2, (int)n); }
+static void act_swiglu(float *h, const float *h2, int n) { op_swiglu(h, h2, n); }
 
 /* gpt-oss's: both clamped (g <= 7, -7 <= u <= 7), h = (u + 1) * g * sigmoid(1.702 g) */
-static void act_swiglu_oai(float *h, const float *h2, size_t n) {
+static void act_swiglu_oai(float *h, const float *h2, int n) {
     const float limit = 7.0f, alpha = 1.702f;
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         float x = h[i], y = h2[i];
         x = x > limit ? limit : x;
         y = y > limit ? limit : y < -limit ? -limit : y;
@@ -403,7 +403,8 @@ static void moe_group(hearth_ctx *c, const hearth_layer *L, moe_act act, int s0,
         add_bias(c->hb + (size_t)r0 * F, &bg, cnt);
         add_bias(c->hb2 + (size_t)r0 * F, &bu, cnt);
     }
-    act(c->hb, c->hb2, (size_t)(s1 - s0) * F);
+    for (int i = 0; i < s1 - s0; i++) /* row by row, as ggml (a row's tail has its own path) */
+        act(c->hb + (size_t)i * F, c->hb2 + (size_t)i * F, F);
     n = 0;
     for (int e = e0; e < e1; e++) {
         const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
