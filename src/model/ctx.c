@@ -148,7 +148,7 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
         c->moe_gate = fbuf(B, &ok);
         c->moe_sel = he_calloc(B * K, sizeof *c->moe_sel);
         c->moe_list = he_calloc(B * K, sizeof *c->moe_list);
-        c->moe_count = he_calloc(X + 1, sizeof *c->moe_count);
+        c->moe_count = he_calloc(X + 2, sizeof *c->moe_count);
         if (!c->moe_sel || !c->moe_list || !c->moe_count) ok = false;
     }
     c->rope_cs = fbuf(B * (size_t)hp->n_rot, &ok);
@@ -167,7 +167,8 @@ hearth_ctx *hearth_ctx_new(const hearth_model *m, const hearth_ctx_params *pp, h
     c->cell_of = he_calloc(B, sizeof *c->cell_of);
     c->logit_row = he_calloc(B, sizeof *c->logit_row);
     c->out_rows = he_calloc(B, sizeof *c->out_rows);
-    c->act_q = he_malloc(m->max_act_scratch * B + 64);
+    c->act_q_size = m->max_act_scratch * B;
+    c->act_q = he_malloc(c->act_q_size + 64);
     if (!c->f16 || !c->f16->from_float || !c->f16->to_float) {
         he_fail(err, HE_UNSUPPORTED, "ctx: no f16 conversion kernels for the KV cache");
         goto fail;

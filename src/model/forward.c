@@ -15,7 +15,7 @@
  * Gemma 2's sandwich norms are the blocks' post-norms: each block's output goes through the
  * layer's attn_post_norm / ffn_post_norm before the residual add when the layer has them.
  * gpt-oss adds an output bias to attention (attn_out) and per-head sinks in the softmax
- * (attention.c), and its own MoE block (routing and expert functions for moe_experts).
+ * (attention.c), and its own MoE block (routing and activation functions for moe_experts).
  * Gemma 2's other differences are hyperparameters the blocks read: embeddings times
  * embd_scale, Q times q_scale after RoPE, attention soft-capping and sliding-window layers
  * (attention.c), final logit soft-capping. Gemma 3 is the same layer with the Q/K norms and no
@@ -40,6 +40,24 @@
 
 static void matmul(hearth_ctx *c, float *y, const hearth_weight *w, const float *x, int n_tok) {
     tensor_matmul(c->pool, y, w->data, w->type, w->n_in, w->n_out, x, n_tok, c->act_q);
+}
+
+/* y = w x as one item of matmul_many */
+static tensor_mm mm_item(float *y, const hearth_weight *w, const float *x, int n_tok) {
+    return (tensor_mm){.y = y,
+                       .w = w->data,
+                       .wtype = w->type,
+                       .n_in = w->n_in,
+                       .n_out = w->n_out,
+                       .x = x,
+                       .n_tok = n_tok};
+}
+
+/* Several matmuls as one pool dispatch (a decode step issues hundreds of small ones; each
+ * dispatch is a barrier every thread waits at); consecutive items with the same input and weight
+ * type quantize it once. Same results as one matmul per item. */
+static void matmul_many(hearth_ctx *c, const tensor_mm *mm, int n) {
+    tensor_matmul_many(c->pool, mm, n, c->act_q, c->act_q_size);
 }
 
 /* y += the LoRA adapters' products for target t of layer l (rows as in f; no-op without
@@ -122,11 +140,11 @@ static void attn_qkv(hearth_fwd *f, const hearth_layer *L, int l) {
     const int neox = c->m->arch->rope_neox;
 
     norm_block(f, c->xb, c->x, &L->attn_norm, n);
-    matmul(c, c->q, &L->wq, c->xb, n);
+    const tensor_mm qkv[] = {mm_item(c->q, &L->wq, c->xb, n), mm_item(c->k, &L->wk, c->xb, n),
+                             mm_item(c->v, &L->wv, c->xb, n)};
+    matmul_many(c, qkv, 3);
     lora(f, c->q, l, LORA_Q, c->xb, n);
-    matmul(c, c->k, &L->wk, c->xb, n);
     lora(f, c->k, l, LORA_K, c->xb, n);
-    matmul(c, c->v, &L->wv, c->xb, n);
     lora(f, c->v, l, LORA_V, c->xb, n);
     add_bias(c->q, &L->bq, n);
     add_bias(c->k, &L->bk, n);
@@ -207,9 +225,9 @@ static void swiglu_ffn(hearth_ctx *c, float *out, const hearth_weight *gate,
                        const hearth_weight *up, const hearth_weight *down, const float *in,
                        int n_tok, float *h, float *h2, const hearth_fwd *lf, int l) {
     const int F = (int)gate->n_out;
-    matmul(c, h, gate, in, n_tok);
+    const tensor_mm gu[] = {mm_item(h, gate, in, n_tok), mm_item(h2, up, in, n_tok)};
+    matmul_many(c, gu, 2);
     if (lf) lora(lf, h, l, LORA_GATE, in, n_tok);
-    matmul(c, h2, up, in, n_tok);
     if (lf) lora(lf, h2, l, LORA_UP, in, n_tok);
     for (int t = 0; t < n_tok; t++)
         op_swiglu(h + (size_t)t * F, h2 + (size_t)t * F, F);
@@ -332,16 +350,21 @@ static void moe_route_topk_softmax(float *p, int X, int k, bool norm, int32_t *s
 }
 
 typedef void (*moe_router)(float *p, int X, int k, bool norm, int32_t *sel, float *w);
-/* out = expert e of layer L over n rows of in (n_embd) */
-typedef void (*moe_expert)(hearth_ctx *c, const hearth_layer *L, int e, float *out, const float *in,
-                           int n);
+/* The experts' activation between their gate/up and down products: h = act(h, h2) over one row
+ * of n values (n_ff_exp, already with the experts' gate/up biases when they have them). */
+typedef void (*moe_act)(float *h, const float *h2, int n);
 
-static void expert_swiglu(hearth_ctx *c, const hearth_layer *L, int e, float *out, const float *in,
-                          int n) {
-    const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
-                        u = hearth_weight_mat(&L->up_exps, e),
-                        d = hearth_weight_mat(&L->down_exps, e);
-    swiglu_ffn(c, out, &g, &u, &d, in, n, c->hb, c->hb2, NULL, 0);
+static void act_swiglu(float *h, const float *h2, int n) { op_swiglu(h, h2, n); }
+
+/* gpt-oss's: both clamped (g <= 7, -7 <= u <= 7), h = (u + 1) * g * sigmoid(1.702 g) */
+static void act_swiglu_oai(float *h, const float *h2, int n) {
+    const float limit = 7.0f, alpha = 1.702f;
+    for (int i = 0; i < n; i++) {
+        float x = h[i], y = h2[i];
+        x = x > limit ? limit : x;
+        y = y > limit ? limit : y < -limit ? -limit : y;
+        h[i] = (y + 1.0f) * (x / (1.0f + expf(-alpha * x)));
+    }
 }
 
 /* Row e of a per-expert bias stack (ne = [n, n_expert]) as a vector; absent: NULL data. */
@@ -352,73 +375,100 @@ static hearth_weight expert_bias(const hearth_weight *b, int e) {
     return r;
 }
 
-/* gpt-oss's expert: g = gate x + bg, u = up x + bu, both clamped (g <= 7, -7 <= u <= 7),
- * h = (u + 1) * g * sigmoid(1.702 g), out = down h + bd. */
-static void expert_swiglu_oai(hearth_ctx *c, const hearth_layer *L, int e, float *out,
-                              const float *in, int n) {
-    const float limit = 7.0f, alpha = 1.702f;
-    const hearth_weight g = hearth_weight_mat(&L->gate_exps, e),
-                        u = hearth_weight_mat(&L->up_exps, e),
-                        d = hearth_weight_mat(&L->down_exps, e);
-    const hearth_weight bg = expert_bias(&L->gate_exps_b, e), bu = expert_bias(&L->up_exps_b, e),
-                        bd = expert_bias(&L->down_exps_b, e);
-    const int F = (int)g.n_out;
-    matmul(c, c->hb, &g, in, n);
-    add_bias(c->hb, &bg, n);
-    matmul(c, c->hb2, &u, in, n);
-    add_bias(c->hb2, &bu, n);
-    for (size_t i = 0; i < (size_t)n * F; i++) {
-        float x = c->hb[i], y = c->hb2[i];
-        x = x > limit ? limit : x;
-        y = y > limit ? limit : y < -limit ? -limit : y;
-        c->hb[i] = (y + 1.0f) * (x / (1.0f + expf(-alpha * x)));
+/* The chosen experts' SwiGLU for slots [s0, s1) of moe_list (whole experts, at most n_batch
+ * slots): each slot's row of xb gathered into moe_in, grouped by expert; one matmul_many for
+ * every expert's gate and up products, the activation, one for every down product; each slot's
+ * output row into moe_y. Expert e's slots start at first[e]. Biases (gpt-oss) where the layer
+ * has them. */
+static void moe_group(hearth_ctx *c, const hearth_layer *L, moe_act act, int s0, int s1,
+                      const int32_t *first, int e0, int e1) {
+    const hearth_hparams *hp = &c->m->hp;
+    const int E = hp->n_embd, k = hp->n_expert_used, F = (int)L->gate_exps.n_out;
+    tensor_mm mm[TENSOR_MM_MANY_MAX];
+    hearth_weight w[TENSOR_MM_MANY_MAX];
+    for (int i = s0; i < s1; i++)
+        memcpy(c->moe_in + (size_t)(i - s0) * E, c->xb + (size_t)(c->moe_list[i] / k) * E,
+               (size_t)E * sizeof(float));
+    int n = 0;
+    for (int e = e0; e < e1; e++) {
+        const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
+        if (cnt == 0) continue;
+        const float *in = c->moe_in + (size_t)r0 * E;
+        w[n] = hearth_weight_mat(&L->gate_exps, e);
+        mm[n] = mm_item(c->hb + (size_t)r0 * F, &w[n], in, cnt), n++;
+        w[n] = hearth_weight_mat(&L->up_exps, e);
+        mm[n] = mm_item(c->hb2 + (size_t)r0 * F, &w[n], in, cnt), n++;
     }
-    matmul(c, out, &d, c->hb, n);
-    add_bias(out, &bd, n);
+    matmul_many(c, mm, n);
+    for (int e = e0; e < e1; e++) {
+        const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
+        const hearth_weight bg = expert_bias(&L->gate_exps_b, e),
+                            bu = expert_bias(&L->up_exps_b, e);
+        add_bias(c->hb + (size_t)r0 * F, &bg, cnt);
+        add_bias(c->hb2 + (size_t)r0 * F, &bu, cnt);
+    }
+    for (int i = 0; i < s1 - s0; i++) /* row by row, as ggml (a row's tail has its own path) */
+        act(c->hb + (size_t)i * F, c->hb2 + (size_t)i * F, F);
+    n = 0;
+    for (int e = e0; e < e1; e++) {
+        const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
+        if (cnt == 0) continue;
+        w[n] = hearth_weight_mat(&L->down_exps, e);
+        mm[n] = mm_item(c->moe_out + (size_t)r0 * E, &w[n], c->hb + (size_t)r0 * F, cnt), n++;
+    }
+    matmul_many(c, mm, n);
+    for (int e = e0; e < e1; e++) {
+        const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
+        const hearth_weight bd = expert_bias(&L->down_exps_b, e);
+        add_bias(c->moe_out + (size_t)r0 * E, &bd, cnt);
+    }
+    for (int i = s0; i < s1; i++)
+        memcpy(c->moe_y + (size_t)c->moe_list[i] * E, c->moe_out + (size_t)(i - s0) * E,
+               (size_t)E * sizeof(float));
 }
 
 /* xo = the routed experts' weighted outputs for f->rows rows of xb.
  * Expert-parallel: every row is routed first; then each expert that any row chose runs once
  * over all of its rows, gathered into one contiguous batch (so prompt chunks use the tiled
  * matmul kernels and each expert's weights are read once per batch; a decode step reads only
- * the chosen experts). Its output rows go to the (row, choice) slots, and each row sums its
- * slots' weighted outputs in its own best-first order, so a row's result does not depend on
- * which other rows share the batch. */
-static void moe_experts(hearth_fwd *f, const hearth_layer *L, moe_router route, moe_expert run) {
+ * the chosen experts). The experts run in groups (moe_group: as many whole experts as fit
+ * n_batch rows and one matmul_many), so a decode step is two pool dispatches for all k experts,
+ * not 3 k. Output rows go to the (row, choice) slots, and each row sums its slots' weighted
+ * outputs in its own best-first order, so a row's result does not depend on which other rows
+ * share the batch. */
+static void moe_experts(hearth_fwd *f, const hearth_layer *L, moe_router route, moe_act act) {
     hearth_ctx *c = f->c;
     const hearth_hparams *hp = &c->m->hp;
     const int rows = f->rows, E = hp->n_embd, X = hp->n_expert, k = hp->n_expert_used;
 
     matmul(c, c->moe_logits, &L->gate_inp, c->xb, rows);
     add_bias(c->moe_logits, &L->gate_inp_b, rows);
-    memset(c->moe_count, 0, (size_t)(X + 1) * sizeof *c->moe_count);
+    /* a counting sort of the slots (row * k + j) by expert into moe_list: cur[e] counts, then
+     * walks, expert e's slots; afterwards moe_count[e] is expert e's first slot and moe_count[X]
+     * the end (cur is moe_count shifted by one) */
+    memset(c->moe_count, 0, (size_t)(X + 2) * sizeof *c->moe_count);
+    int32_t *cur = c->moe_count + 1;
     for (int t = 0; t < rows; t++) {
         int32_t *sel = c->moe_sel + (size_t)t * k;
         route(c->moe_logits + (size_t)t * X, X, k, hp->moe_norm_w, sel, c->moe_w + (size_t)t * k);
         for (int j = 0; j < k; j++)
-            c->moe_count[sel[j] + 1]++;
+            cur[sel[j] + 1]++;
     }
-    /* moe_count[e] becomes the start of expert e's slots in moe_list */
     for (int e = 0; e < X; e++)
-        c->moe_count[e + 1] += c->moe_count[e];
+        cur[e + 1] += cur[e];
     for (int t = 0; t < rows; t++)
-        for (int j = 0; j < k; j++) {
-            int e = c->moe_sel[(size_t)t * k + j];
-            c->moe_list[c->moe_count[e]++] = t * k + j;
+        for (int j = 0; j < k; j++)
+            c->moe_list[cur[c->moe_sel[(size_t)t * k + j]]++] = t * k + j;
+    const int32_t *first = c->moe_count;
+    const int cap = c->p.n_batch, max_exp = TENSOR_MM_MANY_MAX / 2;
+    for (int e0 = 0; e0 < X;) {
+        int e1 = e0, used = 0;
+        while (e1 < X && (e1 == e0 || (first[e1 + 1] - first[e0] <= cap && used < max_exp))) {
+            used += first[e1 + 1] > first[e1];
+            e1++;
         }
-    /* now moe_count[e] is the end of expert e's slots (the start of e + 1's) */
-    for (int e = 0, start = 0; e < X; e++) {
-        const int end = c->moe_count[e], cnt = end - start;
-        const int32_t *slots = c->moe_list + start;
-        start = end;
-        if (cnt == 0) continue;
-        for (int i = 0; i < cnt; i++)
-            memcpy(c->moe_in + (size_t)i * E, c->xb + (size_t)(slots[i] / k) * E,
-                   (size_t)E * sizeof(float));
-        run(c, L, e, c->moe_out, c->moe_in, cnt);
-        for (int i = 0; i < cnt; i++)
-            memcpy(c->moe_y + (size_t)slots[i] * E, c->moe_out + (size_t)i * E,
-                   (size_t)E * sizeof(float));
+        if (first[e1] > first[e0]) moe_group(c, L, act, first[e0], first[e1], first, e0, e1);
+        e0 = e1;
     }
     /* each row: its experts' outputs times their weights, summed best first (ggml's mul, then
      * adds in that order) */
@@ -443,7 +493,7 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
     hearth_ctx *c = f->c;
     const int rows = f->rows, E = c->m->hp.n_embd;
     norm_block(f, c->xb, c->x, &L->ffn_norm, rows);
-    moe_experts(f, L, moe_route, expert_swiglu);
+    moe_experts(f, L, moe_route, act_swiglu);
     if (L->gate_shexp.data) {
         /* shared expert: gate = sigmoid(s), computed as llama.cpp does, silu(s) / s */
         swiglu_ffn(c, c->moe_out, &L->gate_shexp, &L->up_shexp, &L->down_shexp, c->xb, rows, c->hb,
@@ -464,11 +514,11 @@ void hearth_ffn_moe(hearth_fwd *f, const hearth_layer *L) {
 }
 
 /* x += MoE(norm(x)) for f->rows rows, gpt-oss's way: router with a bias, top-k logits then a
- * softmax over those k, experts with biases and the clamped SwiGLU (expert_swiglu_oai). */
+ * softmax over those k, experts with biases and the clamped SwiGLU (act_swiglu_oai). */
 void hearth_ffn_moe_oai(hearth_fwd *f, const hearth_layer *L) {
     hearth_ctx *c = f->c;
     norm_block(f, c->xb, c->x, &L->ffn_norm, f->rows);
-    moe_experts(f, L, moe_route_topk_softmax, expert_swiglu_oai);
+    moe_experts(f, L, moe_route_topk_softmax, act_swiglu_oai);
     add_rows(c->x, c->xo, c->m->hp.n_embd, f->rows);
 }
 

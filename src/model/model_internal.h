@@ -277,7 +277,7 @@ struct hearth_ctx {
     float *moe_logits;        // (n_batch, n_expert) router output, then probabilities
     int32_t *moe_sel;         // (n_batch, n_expert_used) chosen experts, best first
     float *moe_w;             // (n_batch, n_expert_used) their weights
-    int32_t *moe_count;       // (n_expert + 1) tokens per expert, then list offsets
+    int32_t *moe_count;       // (n_expert + 2) tokens per expert, then each expert's first slot
     int32_t *moe_list;        // (n_batch * n_expert_used) slot (row * k + j) per expert
     float *moe_in;            // (n_batch, n_embd) the rows routed to one expert, gathered
     float *moe_out;           // (n_batch, n_embd) that expert's output rows
@@ -287,6 +287,7 @@ struct hearth_ctx {
     float *rope_cs_swa;       // (n_batch, n_rot) with the model's rope_swa; NULL when it has none
     int32_t *cell_of;         // (n_batch) the cell each batch token was written to
     void *act_q;              // quantized activations for tensor_matmul
+    size_t act_q_size;        // its bytes: n_batch rows of the largest matmul's
     /* attention scratch (attention.c, attn_exact.c), per thread and linear in n_ctx */
     bool att_exact;           // HEARTH_ATTN=exact: the exact path instead of the tiled one
     int32_t *att_cells;       // (n_threads, n_ctx) cells visible to the current work item

@@ -93,7 +93,7 @@ static int32_t layer_of(const char *name) {
 static int fits(tensor_type t, int64_t ne0) { return tensor_row_size(t, ne0) != 0; }
 
 tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_dims,
-                              const int64_t *ne, int32_t n_layer) {
+                              const int64_t *ne, int32_t n_layer, bool moe) {
     if (n_dims < 2) return TENSOR_TYPE_F32;
     /* MoE routers stay F32 as llama.cpp keeps them: small, and expert choice is sensitive */
     if (ends_with(name, ".ffn_gate_inp.weight")) return TENSOR_TYPE_F32;
@@ -105,6 +105,9 @@ tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_di
     if (!strcmp(name, "position_embd.weight") || !strcmp(name, "token_types.weight"))
         return TENSOR_TYPE_F32;
     tensor_type t = quant_ftype_base(ftype);
+    /* llama.cpp's MXFP4_MOE (llama-quant.cpp): MXFP4 for the expert stacks, Q8_0 for the rest */
+    if (ftype == QUANT_FTYPE_MOSTLY_MXFP4 && moe && !(n_dims >= 3 && ne[2] > 1))
+        t = TENSOR_TYPE_Q8_0;
     if (ftype == QUANT_FTYPE_MOSTLY_Q4_K_M || ftype == QUANT_FTYPE_MOSTLY_Q5_K_M) {
         int32_t il = layer_of(name);
         if (!strcmp(name, "output.weight"))
@@ -462,6 +465,11 @@ int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftyp
     gguf_file *f = gguf_open(in_path, err);
     if (!f) return -1;
     int32_t n_layer = model_n_layer(f);
+    bool moe = false; /* any expert stack (3-D, ne[2] > 1) */
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        if (t->n_dims >= 3 && t->ne[2] > 1) moe = true;
+    }
     w = gguf_writer_new();
     if (gguf_find_key(f, "general.alignment") >= 0)
         gguf_writer_set_alignment(w, (uint32_t)gguf_alignment(f));
@@ -497,7 +505,7 @@ int quant_model_file(const char *in_path, const char *out_path, quant_ftype ftyp
                     name, tname, t->type);
             goto done;
         }
-        tensor_type to = quant_choose_type(ftype, name, t->n_dims, t->ne, n_layer);
+        tensor_type to = quant_choose_type(ftype, name, t->n_dims, t->ne, n_layer, moe);
         if (to == t->type) {
             if (quant_stage_add_raw(st, name, t->type, t->n_dims, t->ne, t->data, t->nbytes, err) <
                 0)

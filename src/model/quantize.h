@@ -9,6 +9,10 @@
  *     (the first 1/8, the last 1/8 and every third in between; ffn_down_exps / _shexp count as
  *     ffn_down) -> Q6_K; everything else, the
  *     token embedding included, -> Q4_K / Q5_K;
+ *   - MXFP4 (llama.cpp's MXFP4_MOE, as gpt-oss's GGUFs have it): in a model with experts, the
+ *     expert stacks (3-D, ne[2] > 1) -> MXFP4 and every other 2-D weight (the token embedding
+ *     and output included) -> Q8_0, llama.cpp's llama-quant.cpp rule; in a model without experts
+ *     (where that rule would make the file all Q8_0) every 2-D weight -> MXFP4;
  *   - every other ftype applies its base type to every 2-D weight ("pure");
  *   - a row length (ne[0]) that is not a multiple of the type's block falls back, as llama.cpp
  *     does: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, and a row that is not a multiple of 32
@@ -18,6 +22,7 @@
 #ifndef HEARTH_MODEL_QUANTIZE_H
 #define HEARTH_MODEL_QUANTIZE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -43,7 +48,7 @@ typedef enum {
     QUANT_FTYPE_MOSTLY_BF16 = 32,
     QUANT_FTYPE_MOSTLY_TQ1_0 = 36,
     QUANT_FTYPE_MOSTLY_TQ2_0 = 37,
-    QUANT_FTYPE_MOSTLY_MXFP4 = 38, /* llama.cpp's MOSTLY_MXFP4_MOE; hearth: every weight MXFP4 */
+    QUANT_FTYPE_MOSTLY_MXFP4 = 38, /* llama.cpp's MOSTLY_MXFP4_MOE (see above) */
 } quant_ftype;
 
 /* Case-insensitive: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k (= q4_k_s) q5_k (= q5_k_s) q6_k
@@ -55,9 +60,10 @@ tensor_type quant_ftype_base(quant_ftype ftype); /* the base tensor type */
 /* True for layer i of n that a mix gives more bits (llama.cpp's use_more_bits). */
 int quant_use_more_bits(int32_t i, int32_t n);
 
-/* The type tensor `name` (n_dims, ne) gets under ftype in a model of n_layer blocks. */
+/* The type tensor `name` (n_dims, ne) gets under ftype in a model of n_layer blocks; moe: the
+ * model has expert tensors (3-D ffn_*_exps; see MXFP4 above). */
 tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_dims,
-                              const int64_t *ne, int32_t n_layer);
+                              const int64_t *ne, int32_t n_layer, bool moe);
 
 /* ---- Staging: converted tensors wait in an unlinked spill file next to the output (so a
  * 2 GB model never sits in anonymous memory) until they are handed to a gguf_writer. ---- */

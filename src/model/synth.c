@@ -789,7 +789,8 @@ static int add3(synth_run *r, const char *name, gen_kind kind, float std, int64_
     int64_t ne[3] = {ne0, ne1, ne2};
     uint32_t n_dims = ne2 > 0 ? 3 : ne1 > 0 ? 2 : 1;
     gen_ctx g = {kind, mix64(r->p->seed ^ hash_name(name)), std, ne0, r->s};
-    tensor_type t = quant_choose_type(r->p->ftype, name, n_dims, ne, r->s->n_layer);
+    tensor_type t =
+        quant_choose_type(r->p->ftype, name, n_dims, ne, r->s->n_layer, r->s->n_expert > 0);
     if (quant_stage_add(r->st, name, t, n_dims, ne, fill_gen, &g, r->err) < 0) return -1;
     return 0;
 }

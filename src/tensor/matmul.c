@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,33 +265,48 @@ static int threads_for(he_pool *pool, double work) {
     return want < nth ? want : nth;
 }
 
+/* Sets up j for y = W x (n_tok rows): picks the kernel and, for quantized activations, places
+ * the quantized rows (and the kernels' pack) at scratch. Returns the scratch bytes it uses. */
+static size_t mm_setup(mm_job *j, float *y, const void *w, tensor_type wtype, int64_t n_in,
+                       int64_t n_out, const float *x, int n_tok, void *scratch) {
+    *j = (mm_job){.y = y, .w = w, .n_in = n_in, .n_out = n_out, .x = x, .n_tok = n_tok};
+    j->w_row = tensor_row_size(wtype, n_in);
+    j->tr = tensor_traits_of((uint32_t)wtype);
+    assert(j->tr && j->tr->vec_dot);
+    if (j->tr->vec_dot_type == TENSOR_TYPE_F32) {
+        j->gemmf = tensor_gemmf_of(wtype);
+        return 0;
+    }
+    j->q = scratch;
+    j->q_row = tensor_row_size(j->tr->vec_dot_type, n_in);
+    j->wtype = wtype;
+    if (n_tok <= tensor_gemvn_max_tok(wtype))
+        j->gemvn = tensor_gemvn_of(wtype);
+    else if (n_tok >= TENSOR_GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS)
+        j->gemm = tensor_gemm_of(wtype);
+    if (j->gemm || (j->gemvn && (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0))) {
+        uintptr_t a = (uintptr_t)(j->q + j->q_row * (size_t)n_tok);
+        j->pack = (void *)((a + 63) & ~(uintptr_t)63);
+    }
+    return tensor_matmul_scratch(wtype, n_in, n_tok);
+}
+
+static he_pool_fn mm_fn(const mm_job *j) {
+    return j->gemm ? mm_tiles : j->gemvn ? mm_gemvn : j->gemmf ? mm_gemmf : mm_rows;
+}
+
 void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, int64_t n_in,
                    int64_t n_out, const float *x, int n_tok, void *scratch) {
-    mm_job j = {.y = y, .w = w, .n_in = n_in, .n_out = n_out, .x = x, .n_tok = n_tok};
-    j.w_row = tensor_row_size(wtype, n_in);
-    j.tr = tensor_traits_of((uint32_t)wtype);
-    assert(j.tr && j.tr->vec_dot);
-    if (j.tr->vec_dot_type != TENSOR_TYPE_F32) {
-        j.q = scratch;
-        j.q_row = tensor_row_size(j.tr->vec_dot_type, n_in);
-        j.wtype = wtype;
-        if (n_tok <= tensor_gemvn_max_tok(wtype))
-            j.gemvn = tensor_gemvn_of(wtype);
-        else if (n_tok >= TENSOR_GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS)
-            j.gemm = tensor_gemm_of(wtype);
-        if (j.gemm || (j.gemvn && (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0))) {
-            uintptr_t a = (uintptr_t)(j.q + j.q_row * (size_t)n_tok);
-            j.pack = (void *)((a + 63) & ~(uintptr_t)63);
-        }
+    mm_job j;
+    mm_setup(&j, y, w, wtype, n_in, n_out, x, n_tok, scratch);
+    if (j.q) {
         int nq = threads_for(pool, (double)n_in * n_tok * 4);
         if (nq > 1)
             he_pool_run_n(pool, nq, quantize_rows, &j);
         else
             quantize_rows(&j, 0, 1);
-    } else {
-        j.gemmf = tensor_gemmf_of(wtype);
     }
-    he_pool_fn fn = j.gemm ? mm_tiles : j.gemvn ? mm_gemvn : j.gemmf ? mm_gemmf : mm_rows;
+    he_pool_fn fn = mm_fn(&j);
     int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
     if (nth > 1)
         he_pool_run_n(pool, nth, fn, &j);
@@ -376,4 +392,79 @@ int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *ro
     else
         lowrank_b_range(&j, 0, 1);
     return 0;
+}
+
+/* ---- Several products in one dispatch ---- */
+
+typedef struct {
+    mm_job *jobs;
+    int n;
+    bool *own_q; /* job i quantizes its activations (false: it shares job i-1's) */
+} mm_many;
+
+static void many_quantize(void *arg, int ith, int nth) {
+    mm_many *m = arg;
+    for (int i = 0; i < m->n; i++)
+        if (m->own_q[i]) quantize_rows(&m->jobs[i], ith, nth);
+}
+
+/* every thread takes its share of every product's rows: one barrier for all of them */
+static void many_run(void *arg, int ith, int nth) {
+    mm_many *m = arg;
+    for (int i = 0; i < m->n; i++)
+        mm_fn (&m->jobs[i])(&m->jobs[i], ith, nth);
+}
+
+/* item b shares item a's quantized activations: the same rows against the same weight type, and
+ * the same kernel (which depends on the row count only through the tile's minimum) */
+static bool same_input(const tensor_mm *a, const tensor_mm *b) {
+    return a->x == b->x && a->n_tok == b->n_tok && a->n_in == b->n_in && a->wtype == b->wtype &&
+           (a->n_out >= TENSOR_GEMM_ROWS) == (b->n_out >= TENSOR_GEMM_ROWS);
+}
+
+void tensor_matmul_many(he_pool *pool, const tensor_mm *mm, int n, void *scratch,
+                        size_t scratch_size) {
+    mm_job jobs[TENSOR_MM_MANY_MAX];
+    bool own_q[TENSOR_MM_MANY_MAX];
+    size_t used = 0;
+    bool fits = n <= TENSOR_MM_MANY_MAX;
+    for (int i = 0; fits && i < n; i++) {
+        own_q[i] = i == 0 || !same_input(&mm[i], &mm[i - 1]);
+        if (own_q[i]) used += tensor_matmul_scratch(mm[i].wtype, mm[i].n_in, mm[i].n_tok);
+        fits = used <= scratch_size;
+    }
+    if (!fits) { /* one at a time (each product alone fits the scratch: the caller's contract) */
+        for (int i = 0; i < n; i++)
+            tensor_matmul(pool, mm[i].y, mm[i].w, mm[i].wtype, mm[i].n_in, mm[i].n_out, mm[i].x,
+                          mm[i].n_tok, scratch);
+        return;
+    }
+    uint8_t *s = scratch;
+    double qwork = 0, work = 0;
+    for (int i = 0; i < n; i++) {
+        if (own_q[i]) {
+            s += mm_setup(&jobs[i], mm[i].y, mm[i].w, mm[i].wtype, mm[i].n_in, mm[i].n_out, mm[i].x,
+                          mm[i].n_tok, s);
+            if (jobs[i].q) qwork += (double)mm[i].n_in * mm[i].n_tok * 4;
+        } else { /* the previous job's quantized rows and pack, this product's weight and output */
+            jobs[i] = jobs[i - 1];
+            jobs[i].y = mm[i].y;
+            jobs[i].w = mm[i].w;
+            jobs[i].n_out = mm[i].n_out;
+        }
+        work += (double)mm[i].n_in * (double)mm[i].n_out * mm[i].n_tok;
+    }
+    mm_many m = {jobs, n, own_q};
+    int nq = threads_for(pool, qwork);
+    if (qwork > 0) {
+        if (nq > 1)
+            he_pool_run_n(pool, nq, many_quantize, &m);
+        else
+            many_quantize(&m, 0, 1);
+    }
+    int nth = threads_for(pool, work);
+    if (nth > 1)
+        he_pool_run_n(pool, nth, many_run, &m);
+    else
+        many_run(&m, 0, 1);
 }

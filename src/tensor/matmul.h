@@ -42,4 +42,26 @@ int tensor_lowrank_b_add(he_pool *pool, float *y, int64_t ldy, const int32_t *ro
                          int64_t rank, int64_t n_out, const float *t, const float *scale, int n_tok,
                          bool tiled);
 
+/* One product of tensor_matmul_many: y (n_tok, n_out) = W (n_out, n_in) @ x (n_tok, n_in). */
+typedef struct {
+    float *y;
+    const void *w;
+    tensor_type wtype;
+    int64_t n_in, n_out;
+    const float *x;
+    int n_tok;
+} tensor_mm;
+
+#define TENSOR_MM_MANY_MAX 64
+
+/* Several products as one: each thread takes its share of every product's rows, so a pool runs
+ * one dispatch (and waits at one barrier) for all of them instead of one per product; an item
+ * with the same x, n_tok, n_in and weight type as the item before it (and a row count on the same
+ * side of the tile's minimum) reuses its quantized activations. Results are those of
+ * tensor_matmul on each item, bit for bit. When the items need more than scratch_size bytes of
+ * activation scratch (the sum of tensor_matmul_scratch over the quantized inputs) or n exceeds
+ * TENSOR_MM_MANY_MAX, they run one tensor_matmul at a time (each must fit alone). */
+void tensor_matmul_many(he_pool *pool, const tensor_mm *mm, int n, void *scratch,
+                        size_t scratch_size);
+
 #endif

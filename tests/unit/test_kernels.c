@@ -493,6 +493,83 @@ static void check_matmul(void) {
 
 Test(kernels, matmul_equals_vec_dot) { check_matmul(); }
 
+/* tensor_matmul_many: each item's output equals tensor_matmul's on it alone, bit for bit, on 1
+ * and 2 threads: items sharing their input (same x, n_tok, type, tile side: quantized once),
+ * items that may not share it (fewer rows than a tile, another type), a float-weight item, a
+ * prompt-sized batch (tiled kernels), and the one-at-a-time fallback when the scratch is short. */
+Test(kernels, matmul_many_equals_matmul) {
+    const int64_t n_in = 512;
+    const struct {
+        tensor_type type;
+        int64_t n_out;
+        int x, n_tok; /* input 0 or 1 */
+    } items[] = {
+        {TENSOR_TYPE_Q4_0, 53, 0, 3}, {TENSOR_TYPE_Q4_0, 40, 0, 3},  {TENSOR_TYPE_Q4_0, 7, 0, 3},
+        {TENSOR_TYPE_Q4_K, 37, 0, 3}, {TENSOR_TYPE_Q8_0, 48, 1, 30}, {TENSOR_TYPE_Q8_0, 48, 1, 30},
+        {TENSOR_TYPE_F16, 21, 1, 30}, {TENSOR_TYPE_Q6_K, 19, 0, 1},  {TENSOR_TYPE_Q6_K, 19, 1, 1},
+    };
+    enum { N = sizeof items / sizeof items[0] };
+    float *x[2] = {malloc(sizeof(float) * n_in * 30), malloc(sizeof(float) * n_in * 30)};
+    rng_seed(4242);
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < n_in * 30; i++)
+            x[k][i] = 2.0f * rng_uniform();
+    uint8_t *w[N];
+    float *y[N], *ref[N];
+    tensor_mm mm[N];
+    size_t need = 0, one_max = 0;
+    float *row = malloc(sizeof(float) * n_in);
+    for (int i = 0; i < N; i++) {
+        const size_t w_row = tensor_row_size(items[i].type, n_in);
+        w[i] = malloc(w_row * (size_t)items[i].n_out);
+        for (int64_t r = 0; r < items[i].n_out; r++) {
+            for (int64_t j = 0; j < n_in; j++)
+                row[j] = rng_uniform();
+            tensor_traits_ref_of(items[i].type)->from_float(row, w[i] + (size_t)r * w_row, n_in);
+        }
+        y[i] = malloc(sizeof(float) * (size_t)items[i].n_out * 30);
+        ref[i] = malloc(sizeof(float) * (size_t)items[i].n_out * 30);
+        mm[i] = (tensor_mm){.y = y[i],
+                            .w = w[i],
+                            .wtype = items[i].type,
+                            .n_in = n_in,
+                            .n_out = items[i].n_out,
+                            .x = x[items[i].x],
+                            .n_tok = items[i].n_tok};
+        const size_t s = tensor_matmul_scratch(items[i].type, n_in, items[i].n_tok);
+        need += s;
+        if (s > one_max) one_max = s;
+    }
+    uint8_t *scratch = malloc(need);
+    he_pool *pools[2] = {he_pool_new(1), he_pool_new(2)};
+    for (int p = 0; p < 2; p++)
+        for (int fallback = 0; fallback < 2; fallback++) {
+            for (int i = 0; i < N; i++)
+                tensor_matmul(pools[p], ref[i], w[i], items[i].type, n_in, items[i].n_out,
+                              x[items[i].x], items[i].n_tok, scratch);
+            for (int i = 0; i < N; i++)
+                for (int64_t j = 0; j < items[i].n_out * items[i].n_tok; j++)
+                    y[i][j] = NAN;
+            tensor_matmul_many(pools[p], mm, N, scratch, fallback ? one_max : need);
+            for (int i = 0; i < N; i++)
+                for (int64_t j = 0; j < items[i].n_out * items[i].n_tok; j++)
+                    cr_assert(y[i][j] == ref[i][j], "%d threads%s: item %d, output %lld: %a vs %a",
+                              p + 1, fallback ? " (fallback)" : "", i, (long long)j,
+                              (double)y[i][j], (double)ref[i][j]);
+        }
+    for (int i = 0; i < N; i++) {
+        free(w[i]);
+        free(y[i]);
+        free(ref[i]);
+    }
+    he_pool_free(pools[0]);
+    he_pool_free(pools[1]);
+    free(scratch);
+    free(row);
+    free(x[0]);
+    free(x[1]);
+}
+
 /* The same through the AVX2 set (its tiled kernels, as on a CPU without AVX-512), and with the
  * tiled kernels switched off (HEARTH_GEMM=0: vec_dot per (row, token)). The set is chosen once per
  * process at the first lookup; Criterion runs each test in its own process, so setting

@@ -161,48 +161,103 @@ Test(quantize, use_more_bits_layers) {
 Test(quantize, choose_type_rules) {
     const int64_t mat[2] = {2048, 2048}, vec[1] = {2048}, q2[2] = {896, 896}, odd[2] = {48, 64};
     quant_ftype m = QUANT_FTYPE_MOSTLY_Q4_K_M;
-    cr_assert_eq(quant_choose_type(m, "blk.0.attn_norm.weight", 1, vec, 16), TENSOR_TYPE_F32);
-    cr_assert_eq(quant_choose_type(m, "blk.0.attn_q.bias", 1, vec, 16), TENSOR_TYPE_F32);
-    cr_assert_eq(quant_choose_type(m, "output.weight", 2, mat, 16), TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(m, "token_embd.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(m, "blk.0.attn_v.weight", 2, mat, 16), TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(m, "blk.2.attn_v.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(m, "blk.4.ffn_down.weight", 2, mat, 16), TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(m, "blk.5.ffn_down.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(m, "blk.15.ffn_down.weight", 2, mat, 16), TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(m, "blk.0.attn_q.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(m, "blk.0.ffn_up.weight", 2, mat, 16), TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.0.attn_v.weight", 2, mat, 16),
+    cr_assert_eq(quant_choose_type(m, "blk.0.attn_norm.weight", 1, vec, 16, false),
+                 TENSOR_TYPE_F32);
+    cr_assert_eq(quant_choose_type(m, "blk.0.attn_q.bias", 1, vec, 16, false), TENSOR_TYPE_F32);
+    cr_assert_eq(quant_choose_type(m, "output.weight", 2, mat, 16, false), TENSOR_TYPE_Q6_K);
+    cr_assert_eq(quant_choose_type(m, "token_embd.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
+    cr_assert_eq(quant_choose_type(m, "blk.0.attn_v.weight", 2, mat, 16, false), TENSOR_TYPE_Q6_K);
+    cr_assert_eq(quant_choose_type(m, "blk.2.attn_v.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
+    cr_assert_eq(quant_choose_type(m, "blk.4.ffn_down.weight", 2, mat, 16, false),
                  TENSOR_TYPE_Q6_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.3.attn_v.weight", 2, mat, 16),
-                 TENSOR_TYPE_Q5_K);
-    /* pure types: the same type everywhere but 1-D */
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_0, "output.weight", 2, mat, 16),
-                 TENSOR_TYPE_Q4_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_K_S, "blk.0.attn_v.weight", 2, mat, 16),
+    cr_assert_eq(quant_choose_type(m, "blk.5.ffn_down.weight", 2, mat, 16, false),
                  TENSOR_TYPE_Q4_K);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_ALL_F32, "output.weight", 2, mat, 16),
+    cr_assert_eq(quant_choose_type(m, "blk.15.ffn_down.weight", 2, mat, 16, false),
+                 TENSOR_TYPE_Q6_K);
+    cr_assert_eq(quant_choose_type(m, "blk.0.attn_q.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
+    cr_assert_eq(quant_choose_type(m, "blk.0.ffn_up.weight", 2, mat, 16, false), TENSOR_TYPE_Q4_K);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.0.attn_v.weight", 2, mat, 16, false),
+        TENSOR_TYPE_Q6_K);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_M, "blk.3.attn_v.weight", 2, mat, 16, false),
+        TENSOR_TYPE_Q5_K);
+    /* pure types: the same type everywhere but 1-D */
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_0, "output.weight", 2, mat, 16, false),
+                 TENSOR_TYPE_Q4_0);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q4_K_S, "blk.0.attn_v.weight", 2, mat, 16, false),
+        TENSOR_TYPE_Q4_K);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_ALL_F32, "output.weight", 2, mat, 16, false),
                  TENSOR_TYPE_F32);
     /* rows of 896 (Qwen2.5 0.5B) are not a multiple of 256: K-quants fall back */
-    cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, q2, 24), TENSOR_TYPE_Q5_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_S, "blk.2.attn_q.weight", 2, q2, 24),
-                 TENSOR_TYPE_Q5_1);
-    cr_assert_eq(quant_choose_type(m, "blk.0.attn_v.weight", 2, q2, 24), TENSOR_TYPE_Q8_0);
+    cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, q2, 24, false), TENSOR_TYPE_Q5_0);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q5_K_S, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_Q5_1);
+    cr_assert_eq(quant_choose_type(m, "blk.0.attn_v.weight", 2, q2, 24, false), TENSOR_TYPE_Q8_0);
     /* not even a multiple of 32: F16 */
-    cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, odd, 24), TENSOR_TYPE_F16);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_Q8_0, "blk.2.attn_q.weight", 2, odd, 24),
-                 TENSOR_TYPE_F16);
+    cr_assert_eq(quant_choose_type(m, "blk.2.attn_q.weight", 2, odd, 24, false), TENSOR_TYPE_F16);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_Q8_0, "blk.2.attn_q.weight", 2, odd, 24, false),
+        TENSOR_TYPE_F16);
     /* llama.cpp's fallbacks for the 256-element i-quant and ternary types */
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "blk.2.attn_q.weight", 2, q2, 24),
-                 TENSOR_TYPE_IQ4_NL);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_TQ1_0, "blk.2.attn_q.weight", 2, q2, 24),
-                 TENSOR_TYPE_Q4_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_TQ2_0, "blk.2.attn_q.weight", 2, q2, 24),
-                 TENSOR_TYPE_Q4_0);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_MXFP4, "blk.2.attn_q.weight", 2, q2, 24),
-                 TENSOR_TYPE_MXFP4);
-    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "output.weight", 2, mat, 24),
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_IQ4_NL);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_TQ1_0, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_Q4_0);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_TQ2_0, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_Q4_0);
+    cr_assert_eq(
+        quant_choose_type(QUANT_FTYPE_MOSTLY_MXFP4, "blk.2.attn_q.weight", 2, q2, 24, false),
+        TENSOR_TYPE_MXFP4);
+    cr_assert_eq(quant_choose_type(QUANT_FTYPE_MOSTLY_IQ4_XS, "output.weight", 2, mat, 24, false),
                  TENSOR_TYPE_IQ4_XS);
+}
+
+/* llama.cpp's MXFP4_MOE (src/llama-quant.cpp): with experts, the expert stacks MXFP4 and every
+ * other matrix Q8_0, routers and vectors F32; without experts, hearth makes every matrix MXFP4 */
+Test(quantize, mxfp4_as_gpt_oss_files_have_it) {
+    const int64_t exps[3] = {2880, 2880, 32}, mat[2] = {2880, 4096}, one[3] = {2880, 2880, 1};
+    const quant_ftype x = QUANT_FTYPE_MOSTLY_MXFP4;
+    cr_assert_eq(quant_choose_type(x, "blk.0.ffn_gate_exps.weight", 3, exps, 24, true),
+                 TENSOR_TYPE_MXFP4);
+    cr_assert_eq(quant_choose_type(x, "blk.0.ffn_down_exps.weight", 3, exps, 24, true),
+                 TENSOR_TYPE_MXFP4);
+    /* a stack of one matrix is no expert stack (llama.cpp: ne[2] > 1) */
+    cr_assert_eq(quant_choose_type(x, "blk.0.ffn_up_exps.weight", 3, one, 24, true),
+                 TENSOR_TYPE_Q8_0);
+    cr_assert_eq(quant_choose_type(x, "blk.0.attn_q.weight", 2, mat, 24, true), TENSOR_TYPE_Q8_0);
+    cr_assert_eq(quant_choose_type(x, "token_embd.weight", 2, mat, 24, true), TENSOR_TYPE_Q8_0);
+    cr_assert_eq(quant_choose_type(x, "output.weight", 2, mat, 24, true), TENSOR_TYPE_Q8_0);
+    cr_assert_eq(quant_choose_type(x, "blk.0.ffn_gate_inp.weight", 2, mat, 24, true),
+                 TENSOR_TYPE_F32);
+    cr_assert_eq(quant_choose_type(x, "blk.0.ffn_gate_exps.bias", 2, mat, 24, true),
+                 TENSOR_TYPE_F32);
+    cr_assert_eq(quant_choose_type(x, "blk.0.attn_q.weight", 2, mat, 24, false), TENSOR_TYPE_MXFP4);
+
+    /* a generated tiny-gpt-oss file */
+    gen("tiny-gpt-oss", x, 1, "", tmp("oss.gguf"));
+    gguf_file *f = open_ok(tmp("oss.gguf"));
+    int n_mxfp4 = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        const bool exps_w = strstr(name, "_exps.weight") != NULL;
+        const bool f32 = t->n_dims < 2 || strstr(name, ".bias") || strstr(name, "ffn_gate_inp.");
+        const uint32_t want = exps_w ? TENSOR_TYPE_MXFP4 : f32 ? TENSOR_TYPE_F32 : TENSOR_TYPE_Q8_0;
+        cr_assert_eq(t->type, want, "%s: type %u, expected %u", name, t->type, want);
+        n_mxfp4 += t->type == TENSOR_TYPE_MXFP4;
+    }
+    cr_assert_gt(n_mxfp4, 0);
+    int64_t ft;
+    cr_assert_eq(gguf_find_i64(f, "general.file_type", &ft, NULL), 1);
+    cr_assert_eq(ft, 38);
+    gguf_close(f);
 }
 
 Test(quantize, q4_k_m_mix_in_a_generated_model) {
