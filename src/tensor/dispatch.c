@@ -62,6 +62,8 @@ static void apply_avx512(tensor_traits *t) {
     gemms[TENSOR_TYPE_Q8_0] = tensor_avx512_gemm_q8_0;
     gemms[TENSOR_TYPE_Q4_K] = tensor_avx512_gemm_q4_K;
     gemms[TENSOR_TYPE_Q6_K] = tensor_avx512_gemm_q6_K;
+    gemms[TENSOR_TYPE_IQ4_NL] = tensor_avx512_gemm_iq4_nl;
+    gemms[TENSOR_TYPE_IQ4_XS] = tensor_avx512_gemm_iq4_xs;
 }
 
 static void apply_avx2(tensor_traits *t) {
