@@ -90,6 +90,8 @@ void tensor_ref_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y
 /* IQ3_S (dequantize and dot only: its quantizer needs ggml's codebook search, not ported) */
 extern const uint32_t tensor_iq3s_grid[512]; /* iq3s_grid.c: the format's codebook */
 void tensor_ref_iq3_s_to_float(const void *x, float *y, int64_t n);
+/* llama-quantize's IQ3_S bytes without an importance matrix (quant_nl.c; thread-safe) */
+void tensor_ref_iq3_s_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
 
 /* ---- AVX2+FMA+F16C versions (dot_avx2.c): quantized paths bit-identical to the references ---- */
