@@ -64,6 +64,7 @@ static void apply_avx512(tensor_traits *t) {
     gemms[TENSOR_TYPE_Q6_K] = tensor_avx512_gemm_q6_K;
     gemms[TENSOR_TYPE_IQ4_NL] = tensor_avx512_gemm_iq4_nl;
     gemms[TENSOR_TYPE_IQ4_XS] = tensor_avx512_gemm_iq4_xs;
+    gemms[TENSOR_TYPE_TQ2_0] = tensor_avx512_gemm_tq2_0;
 }
 
 static void apply_avx2(tensor_traits *t) {

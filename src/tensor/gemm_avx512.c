@@ -336,6 +336,30 @@ static void repack_iq4_xs(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0,
     }
 }
 
+/* TQ2_0 by gathers: dword d of quarter c (qs[32c + 4d..]) holds, in bit pair l of each byte,
+ * k-group 32c + 8l + d (element 128c + 32l + 4d..); levels q in 0..3 as they are (unsigned), every
+ * sub-block scale 1 and the bias Σy back through bsums pairs (1, 1). */
+static void repack_tq2_0(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m512i offs = row_offsets(w_row), m3 = _mm512_set1_epi8(3);
+    const __m512i one = _mm512_set1_epi32(1), ones16 = _mm512_set1_epi32(0x00010001);
+    for (int s = 0; s < nsc; s++) {
+        const uint8_t *blk = w + (size_t)(s0 + s) * sizeof(block_tq2_0);
+        for (int c = 0; c < 2; c++)
+            for (int d = 0; d < 8; d++) {
+                const __m512i x = _mm512_i32gather_epi32(
+                    offs, (const void *)(blk + offsetof(block_tq2_0, qs) + 32 * c + 4 * d), 1);
+                for (int l = 0; l < 4; l++)
+                    _mm512_store_si512((void *)tl->w[s][32 * c + 8 * l + d],
+                                       _mm512_and_si512(_mm512_srli_epi32(x, 2 * l), m3));
+            }
+        for (int j = 0; j < 8; j++) {
+            _mm512_store_si512((void *)tl->sc[s][j], one);
+            _mm512_store_si512((void *)tl->mp[s][j], ones16);
+        }
+        _mm512_store_ps(tl->d[s], gather_d16(blk + offsetof(block_tq2_0, d), offs));
+    }
+}
+
 /* The K-quant inner sums shared by Q4_K and Q6_K, in the order both kernels need:
  * tot[t] = Σ_j sc_j Σ_{g < ng} w[ng*j+g] · y  over nsub sub-blocks of ng k-groups each, and
  * mn[t] = Σ_p mp[p] · bsums  (vpdpwssd; Q4_K's mins, Q6_K's -32 offset). */
@@ -429,9 +453,10 @@ ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const uint8_t *ap, float 
 }
 
 /* IQ4_XS: isum = Σ_j sc_j Σ_{sub-block j} (v + 128) y - 128 Σ_j sc_j Σ_{sub-block j} y (exact in
- * int32 like the reference's), sum += (float)isum * (d * dy). */
-ALWAYS_INLINE void iq4xs_steps(const tilek *tl, int nsc, const uint8_t *ap, float *y, int64_t ldy,
-                               int first, const int T) {
+ * int32 like the reference's), sum += (float)isum * (d * dy). TQ2_0 the same with sc_j = 1 and
+ * the bias 1 (levels q for q - 1): shift = log2 of the bias. */
+ALWAYS_INLINE void biased_k_steps(const tilek *tl, int nsc, const uint8_t *ap, float *y,
+                                  int64_t ldy, int first, const int T, const int shift) {
     __m512 f[GT];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
@@ -444,7 +469,7 @@ ALWAYS_INLINE void iq4xs_steps(const tilek *tl, int nsc, const uint8_t *ap, floa
         for (int t = 0; t < T; t++) {
             float dyf;
             memcpy(&dyf, ap + 2304 + 4 * t, 4);
-            const __m512i isum = _mm512_sub_epi32(tot[t], _mm512_slli_epi32(a[t], 7));
+            const __m512i isum = _mm512_sub_epi32(tot[t], _mm512_slli_epi32(a[t], shift));
             const __m512 term =
                 _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(dyf)));
             f[t] = _mm512_add_ps(f[t], term);
@@ -477,7 +502,10 @@ ALWAYS_INLINE void iq4xs_steps(const tilek *tl, int nsc, const uint8_t *ap, floa
 
 K_TOKENS(q4K_tokens, q4K_steps)
 K_TOKENS(q6K_tokens, q6K_steps)
-K_TOKENS(iq4xs_tokens, iq4xs_steps)
+#define IQ4XS_STEPS(tl, nsc, ap, y, ldy, first, T) biased_k_steps(tl, nsc, ap, y, ldy, first, T, 7)
+#define TQ2_STEPS(tl, nsc, ap, y, ldy, first, T) biased_k_steps(tl, nsc, ap, y, ldy, first, T, 0)
+K_TOKENS(iq4xs_tokens, IQ4XS_STEPS)
+K_TOKENS(tq2_tokens, TQ2_STEPS)
 
 typedef void (*repackk_fn)(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc);
 typedef void (*tokensk_fn)(const tilek *tl, int nsc, int n_tok, const uint8_t *pack, int64_t ns,
@@ -511,4 +539,9 @@ void tensor_avx512_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int6
 void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack) {
     gemm_k(repack_iq4_xs, iq4xs_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_tq2_0, tq2_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -80,7 +80,8 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     const size_t groups = ((size_t)n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS;
     if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL)
         return groups * (size_t)(n_in / QK8_0) * TENSOR_GEMM_PACK32;
-    if (wtype == TENSOR_TYPE_Q4_K || wtype == TENSOR_TYPE_Q6_K || wtype == TENSOR_TYPE_IQ4_XS)
+    if (wtype == TENSOR_TYPE_Q4_K || wtype == TENSOR_TYPE_Q6_K || wtype == TENSOR_TYPE_IQ4_XS ||
+        wtype == TENSOR_TYPE_TQ2_0)
         return groups * (size_t)(n_in / QK_K) * TENSOR_GEMM_PACKK;
     return 0;
 }
