@@ -613,7 +613,7 @@ static void repack_iq4_xs_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0
 }
 
 ALWAYS_INLINE void iq4_xs_gen(const tilexs *tl, int r0, int nsc, const uint8_t *ap, float *y,
-                              int64_t ldy, int nt, int first, const int vnni) {
+                              int64_t ldy, int nt, int first, const int vnni, const int shift) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 f[RB];
 #pragma GCC unroll 4
@@ -668,7 +668,7 @@ ALWAYS_INLINE void iq4_xs_gen(const tilexs *tl, int r0, int nsc, const uint8_t *
             }
 #pragma GCC unroll 4
             for (int r = 0; r < RB; r++)
-                tot[r] = _mm256_sub_epi32(tot[r], _mm256_slli_epi32(acc[r], 7));
+                tot[r] = _mm256_sub_epi32(tot[r], _mm256_slli_epi32(acc[r], shift));
         }
         const __m256 dy = ldf(ap + 2304);
 #pragma GCC unroll 4
@@ -685,12 +685,57 @@ ALWAYS_INLINE void iq4_xs_gen(const tilexs *tl, int r0, int nsc, const uint8_t *
 
 static void iq4_xs_block(const void *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,
                          int nt, int first) {
-    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 0);
+    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 0, 7);
 }
 
 static void iq4_xs_block_vnni(const void *tl, int r0, int nsc, const uint8_t *ap, float *y,
                               int64_t ldy, int nt, int first) {
-    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 1);
+    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 1, 7);
+}
+
+/* TQ2_0 through the same steps: levels q in 0..3 for q - 1, every sub-block scale 1. vpmaddubsw
+ * route: v = q - 1 (|v| and its sign); vpdpbusd route: q itself and the bias Σy (shift 0) through
+ * bsums pairs (1, 1). Element 128c + 32l + m is bit pair l of qs[32c + m]. */
+static void repack_tq2_0_gen(tilexs *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc,
+                             const int vnni) {
+    const __m256i m3 = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1);
+    for (int r = 0; r < GR; r++) {
+        const block_tq2_0 *x = (const block_tq2_0 *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            for (int c = 0; c < 2; c++) {
+                const __m256i raw = ld(x[s].qs + 32 * c);
+                for (int l = 0; l < 4; l++) {
+                    const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * l), m3);
+                    __m256i *o = (__m256i *)(void *)(tl->w[r][s] + 128 * c + 32 * l);
+                    if (vnni) {
+                        _mm256_store_si256(o, q);
+                    } else {
+                        const __m256i v = _mm256_sub_epi8(q, one8);
+                        _mm256_store_si256((__m256i *)(void *)(tl->x[r][s] + 128 * c + 32 * l), v);
+                        _mm256_store_si256(o, _mm256_abs_epi8(v));
+                    }
+                }
+            }
+            for (int j = 0; j < 8; j++) {
+                tl->sc[r][s][j] = 1;
+                tl->mp[r][s][j] = pair16(1, 1);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+static void repack_tq2_0(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq2_0_gen(tl, w, w_row, s0, nsc, 0);
+}
+
+static void repack_tq2_0_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq2_0_gen(tl, w, w_row, s0, nsc, 1);
+}
+
+static void tq2_0_block_vnni(const void *tl, int r0, int nsc, const uint8_t *ap, float *y,
+                             int64_t ldy, int nt, int first) {
+    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 1, 0);
 }
 
 static void gemm_xs(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
@@ -708,4 +753,14 @@ void tensor_avx2_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int6
 void tensor_avx2_gemm_iq4_xs_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                   const void *w, size_t w_row, const void *pack) {
     gemm_xs(repack_iq4_xs_u, iq4_xs_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq2_0, iq4_xs_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq2_0_u, tq2_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
