@@ -93,8 +93,8 @@ static const char *const isa_names[3] = {"ref", "avx2", "avx512"};
 static int bench_gemm(int64_t rows, int64_t cols, int reps) {
     const char *e = getenv("BENCH_TOKENS");
     const int n_tok = e && atoi(e) > 0 ? atoi(e) : 64;
-    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
-                                 TENSOR_TYPE_Q6_K};
+    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0,   TENSOR_TYPE_Q4_K,
+                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS};
     const int64_t r16 = rows / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;
     int bad = 0;
     printf("\nprompt matmul: %lld x %lld weights, %d tokens, 1 thread, best of %d\n",
@@ -161,8 +161,8 @@ static int bench_gemm(int64_t rows, int64_t cols, int reps) {
  * tiled kernel, per batch size, one thread, in GMAC/s (what tensor_matmul's thresholds are
  * chosen from) */
 static int bench_small(int64_t rows, int64_t cols, int reps) {
-    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
-                                 TENSOR_TYPE_Q6_K};
+    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0,   TENSOR_TYPE_Q4_K,
+                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS};
     const int toks[] = {1, 2, 3, 4, 6, 8, 12, 15, 16, 24};
     const int tmax = 24;
     const int64_t r16 = rows / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;

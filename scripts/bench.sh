@@ -21,6 +21,8 @@
 # "qwen1.5-moe-a2.7b:q4_0 qwen3-30b-a3b:q4_k_m") adds those make-model shapes with the Qwen2
 # vocab (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
 # weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
+# Gemma 2 / Phi-3 at real size and IQ4_XS against Q4_K_M: BENCH_ARCH=1 (default 0; see the
+# section below), printed as rows of the main table and an IQ4_XS/Q4_K_M table per engine.
 # Speculative decoding (layer skip): BENCH_SPEC=0 skips, see its section below.
 # LoRA adapters (0, 1, 2 rank-16 adapters; vs llama-server --lora with LLAMA_SERVER): BENCH_LORA=0
 # skips, see scripts/bench-lora.sh.
@@ -79,6 +81,29 @@ for st in ${BENCH_MOE:-}; do
     if [ ! -f "$f" ]; then
         echo "bench: generating $f" >&2
         build/hearth make-model --shape "$shape" --type "$t" --vocab "$QWEN_VOCAB" "$f" >&2
+    fi
+    models+=("$f")
+done
+# Gemma 2 / Phi-3 at real size, and IQ4_XS against Q4_K_M of the same shape: BENCH_ARCH=1 adds
+# ARCH_DEFAULT (below); any other non-empty value is its own SHAPE:TYPE list; 0 or empty: none
+# (the default: 4.6 GB of files, ~6 minutes each to generate on 2 busy cores, and 2.6-3.8B-
+# parameter models to run). Gemma 2 has no vocab fixture: its files carry the Qwen2 vocab
+# (151936 tokens against Gemma's 256000, so its tied output projection is 59% of the real one's;
+# the o200k vocab, 201088 tokens, is refused by llama.cpp builds that predate its pre-tokenizer).
+ARCH_DEFAULT="gemma-2-2b:q4_k_m gemma-2-2b:iq4_xs phi-3-mini:q4_0"
+ARCH=${BENCH_ARCH:-0}
+[ "$ARCH" = 1 ] && ARCH=$ARCH_DEFAULT
+[ "$ARCH" = 0 ] && ARCH=""
+for st in $ARCH; do
+    shape=${st%%:*} t=${st#*:}
+    case $shape in
+        phi-3*) v=$FIXTURES/vocab/ggml-vocab-phi-3.gguf ;;
+        *) v=$QWEN_VOCAB ;;
+    esac
+    f=$out/$shape-$t.gguf
+    if [ ! -f "$f" ]; then
+        echo "bench: generating $f" >&2
+        build/hearth make-model --shape "$shape" --type "$t" --vocab "$v" "$f" >&2
     fi
     models+=("$f")
 done
@@ -160,6 +185,29 @@ for (const k of keys) {
     line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} |`;
   } else line += ' |';
   console.log(line);
+}
+// IQ4_XS against Q4_K_M of the same shape (files SHAPE-iq4_xs.gguf and SHAPE-q4_k_m.gguf), each
+// engine against itself: how much of the smaller file's bandwidth saving each engine turns into
+// speed (tg), and what the i-quant's table lookups cost in the prompt (pp).
+const pairs = [...new Set(rows.map((r) => r.model))].filter((m) => /-iq4_xs\.gguf$/.test(m))
+  .map((m) => [m, m.replace(/-iq4_xs\.gguf$/, '-q4_k_m.gguf')]).filter(([, q]) => rows.some((r) => r.model === q));
+if (pairs.length) {
+  console.log('');
+  let h2 = '| shape | threads | test | hearth IQ4_XS t/s | hearth Q4_K_M t/s | hearth IQ4_XS/Q4_K_M |';
+  let s2 = '|---|---:|---|---:|---:|---:|';
+  if (haveLlama) { h2 += ' llama.cpp IQ4_XS t/s | llama.cpp Q4_K_M t/s | llama.cpp IQ4_XS/Q4_K_M | IQ4_XS hearth/llama |'; s2 += '---:|---:|---:|---:|'; }
+  console.log(h2);
+  console.log(s2);
+  for (const [iq, qk] of pairs) {
+    for (const k of keys.filter((k) => k.model === iq)) {
+      const m = (e, model) => stat(rows.filter((r) => r.engine === e && r.model === model && r.test === k.test && r.threads === k.threads).map((r) => r.ts));
+      const ratio = (a, b) => (a && b ? (a.m / b.m).toFixed(2) + '×' : '—');
+      const hi = m('hearth', iq), hq = m('hearth', qk);
+      let line = `| ${iq.replace(/-iq4_xs\.gguf$/, '')} | ${k.threads} | ${k.test} | ${fmt(hi)} | ${fmt(hq)} | ${ratio(hi, hq)} |`;
+      if (haveLlama) { const li = m('llama', iq), lq = m('llama', qk); line += ` ${fmt(li)} | ${fmt(lq)} | ${ratio(li, lq)} | ${ratio(hi, li)} |`; }
+      console.log(line);
+    }
+  }
 }
 // Peak RSS of a `hearth bench` process (pp and tg tests, one repetition) against what it must
 // hold: the mapped model file and the KV cache; the rest is scratch (negative where mapped pages

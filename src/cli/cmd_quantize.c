@@ -10,7 +10,7 @@
 static void usage(void) {
     fprintf(stderr, "usage: hearth quantize [-t THREADS] IN.gguf OUT.gguf TYPE\n"
                     "  TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m\n"
-                    "        iq4_nl iq4_xs tq1_0 tq2_0 mxfp4\n"
+                    "        iq4_nl iq4_xs iq3_s tq1_0 tq2_0 mxfp4\n"
                     "        (mxfp4 with experts: experts MXFP4, other matrices Q8_0, as "
                     "llama.cpp's MXFP4_MOE)\n");
 }

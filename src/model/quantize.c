@@ -36,6 +36,7 @@ static const struct {
     {"Q5_K_M", QUANT_FTYPE_MOSTLY_Q5_K_M, TENSOR_TYPE_Q5_K},
     {"IQ4_NL", QUANT_FTYPE_MOSTLY_IQ4_NL, TENSOR_TYPE_IQ4_NL},
     {"IQ4_XS", QUANT_FTYPE_MOSTLY_IQ4_XS, TENSOR_TYPE_IQ4_XS},
+    {"IQ3_S", QUANT_FTYPE_MOSTLY_IQ3_S, TENSOR_TYPE_IQ3_S},
     {"TQ1_0", QUANT_FTYPE_MOSTLY_TQ1_0, TENSOR_TYPE_TQ1_0},
     {"TQ2_0", QUANT_FTYPE_MOSTLY_TQ2_0, TENSOR_TYPE_TQ2_0},
     {"MXFP4", QUANT_FTYPE_MOSTLY_MXFP4, TENSOR_TYPE_MXFP4},
@@ -54,7 +55,7 @@ int quant_ftype_from_name(const char *name, quant_ftype *out, he_error *err) {
     return he_fail(err, HE_INVALID,
                    "unknown type '%s' (expected one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
                    "q5_1, q4_k, q5_k, "
-                   "q6_k, q4_k_m, q5_k_m, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4)",
+                   "q6_k, q4_k_m, q5_k_m, iq4_nl, iq4_xs, iq3_s, tq1_0, tq2_0, mxfp4)",
                    name ? name : "(null)");
 }
 
@@ -131,6 +132,7 @@ tensor_type quant_choose_type(quant_ftype ftype, const char *name, uint32_t n_di
         t = TENSOR_TYPE_Q8_0;
         break;
     case TENSOR_TYPE_IQ4_XS:
+    case TENSOR_TYPE_IQ3_S: /* as llama-quantize falls back */
         t = TENSOR_TYPE_IQ4_NL;
         break;
     case TENSOR_TYPE_TQ1_0:

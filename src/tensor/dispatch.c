@@ -66,6 +66,9 @@ static void apply_avx512(tensor_traits *t) {
     gemms[TENSOR_TYPE_Q8_0] = tensor_avx512_gemm_q8_0;
     gemms[TENSOR_TYPE_Q4_K] = tensor_avx512_gemm_q4_K;
     gemms[TENSOR_TYPE_Q6_K] = tensor_avx512_gemm_q6_K;
+    gemms[TENSOR_TYPE_IQ4_NL] = tensor_avx512_gemm_iq4_nl;
+    gemms[TENSOR_TYPE_IQ4_XS] = tensor_avx512_gemm_iq4_xs;
+    gemms[TENSOR_TYPE_TQ2_0] = tensor_avx512_gemm_tq2_0;
 }
 
 static void apply_avx2(tensor_traits *t) {
@@ -106,6 +109,9 @@ static void apply_avx2(tensor_traits *t) {
     gemms[TENSOR_TYPE_Q8_0] = vnni ? tensor_avx2_gemm_q8_0_vnni : tensor_avx2_gemm_q8_0;
     gemms[TENSOR_TYPE_Q4_K] = vnni ? tensor_avx2_gemm_q4_K_vnni : tensor_avx2_gemm_q4_K;
     gemms[TENSOR_TYPE_Q6_K] = vnni ? tensor_avx2_gemm_q6_K_vnni : tensor_avx2_gemm_q6_K;
+    gemms[TENSOR_TYPE_IQ4_NL] = vnni ? tensor_avx2_gemm_iq4_nl_vnni : tensor_avx2_gemm_iq4_nl;
+    gemms[TENSOR_TYPE_IQ4_XS] = vnni ? tensor_avx2_gemm_iq4_xs_vnni : tensor_avx2_gemm_iq4_xs;
+    gemms[TENSOR_TYPE_TQ2_0] = vnni ? tensor_avx2_gemm_tq2_0_vnni : tensor_avx2_gemm_tq2_0;
 }
 #endif
 

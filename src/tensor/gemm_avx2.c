@@ -144,6 +144,51 @@ static void repack_q8_0_u(void *vtl, const uint8_t *w, size_t w_row, int64_t b0,
     }
 }
 
+/* IQ4_NL: the nibbles (Q4_0's order) are looked up in the level table; the levels (|v| ≤ 127)
+ * then take Q8_0's two routes: |v| and v as the sign source (vpmaddubsw), or v + 128 with the
+ * packed -128·Σy (vpdpbusd). */
+static inline __m128i iq4_lut128(void) {
+    return _mm_loadu_si128((const __m128i *)(const void *)tensor_iq4nl_values);
+}
+
+static inline void iq4_levels32(const uint8_t *qs, __m128i *lo, __m128i *hi) {
+    const __m128i m4 = _mm_set1_epi8(0x0F), lut = iq4_lut128();
+    const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    *lo = _mm_shuffle_epi8(lut, _mm_and_si128(raw, m4));
+    *hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+}
+
+static void repack_iq4_nl(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    tile32 *tl = vtl;
+    for (int r = 0; r < GR; r++) {
+        const block_iq4_nl *x = (const block_iq4_nl *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            __m128i lo, hi;
+            iq4_levels32(x[b].qs, &lo, &hi);
+            _mm_store_si128((__m128i *)(void *)tl->x[r][b], lo);
+            _mm_store_si128((__m128i *)(void *)(tl->x[r][b] + 16), hi);
+            _mm_store_si128((__m128i *)(void *)tl->w[r][b], _mm_abs_epi8(lo));
+            _mm_store_si128((__m128i *)(void *)(tl->w[r][b] + 16), _mm_abs_epi8(hi));
+            tl->d[r][b] = h2f(x[b].d);
+        }
+    }
+}
+
+static void repack_iq4_nl_u(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    tile32 *tl = vtl;
+    const __m128i bias = _mm_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_iq4_nl *x = (const block_iq4_nl *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            __m128i lo, hi;
+            iq4_levels32(x[b].qs, &lo, &hi);
+            _mm_store_si128((__m128i *)(void *)tl->w[r][b], _mm_xor_si128(lo, bias));
+            _mm_store_si128((__m128i *)(void *)(tl->w[r][b] + 16), _mm_xor_si128(hi, bias));
+            tl->d[r][b] = h2f(x[b].d);
+        }
+    }
+}
+
 /* RB rows (from r0) against one group of 8 tokens over a chunk of nbc blocks. ap: the group's
  * packed record of the chunk's first block; y: output of (token 0, row r0). q8: Q8_0 weights
  * (signed), else Q4_0. vnni: vpdpbusd of the unsigned levels (Q4_0 q, Q8_0 x + 128) from the packed
@@ -259,6 +304,16 @@ void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, i
 void tensor_avx2_gemm_q8_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *pack) {
     gemm_q32(repack_q8_0_u, q8_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_iq4_nl, q8_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_iq4_nl_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                  const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_iq4_nl_u, q8_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */
@@ -503,4 +558,209 @@ void tensor_avx2_gemm_q4_K_vnni(int64_t n_in, int n_rows, int n_tok, float *y, i
 void tensor_avx2_gemm_q6_K_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *pack) {
     gemm_k(repack_q6_K, q6_K_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+/* ---- IQ4_XS (256-element super-blocks against Q8_K) ----
+ * Levels |v| ≤ 127 with a signed 6-bit sub-block scale ls - 32. vpmaddubsw route: |v| against
+ * y·sign(v) (|pair| ≤ 2·127·127, widened per k-group), a sub-block's 8 k-groups in int32, times
+ * its scale (vpmulld). vpdpbusd route: v + 128 per sub-block, times the scale, and -128 Σ_j sc_j
+ * (bsums[2j] + bsums[2j+1]) through the bsums pairs (sc_j, sc_j). Either total is the
+ * reference's exact isum; sum += (float)isum * (d * dy). */
+typedef struct {
+    _Alignas(32) uint8_t w[GR][KSB][QK_K]; /* |v| (or v + 128), element order */
+    _Alignas(32) int8_t x[GR][KSB][QK_K];  /* v: the sign source */
+    int32_t sc[GR][KSB][8];                 /* ls - 32 */
+    uint32_t mp[GR][KSB][8];                /* (ls - 32, ls - 32) as int16 pairs */
+    float d[GR][KSB];
+} tilexs;
+
+static void repack_iq4_xs_gen(tilexs *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc,
+                              const int vnni) {
+    const __m128i bias = _mm_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_iq4_xs *x = (const block_iq4_xs *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            for (int j = 0; j < 8; j++) {
+                __m128i lo, hi;
+                iq4_levels32(x[s].qs + 16 * j, &lo, &hi);
+                __m128i *o = (__m128i *)(void *)(tl->w[r][s] + 32 * j);
+                if (vnni) {
+                    _mm_store_si128(o, _mm_xor_si128(lo, bias));
+                    _mm_store_si128(o + 1, _mm_xor_si128(hi, bias));
+                } else {
+                    __m128i *ox = (__m128i *)(void *)(tl->x[r][s] + 32 * j);
+                    _mm_store_si128(ox, lo);
+                    _mm_store_si128(ox + 1, hi);
+                    _mm_store_si128(o, _mm_abs_epi8(lo));
+                    _mm_store_si128(o + 1, _mm_abs_epi8(hi));
+                }
+                const int ls = ((x[s].scales_l[j / 2] >> (4 * (j % 2))) & 0xF) |
+                               (((x[s].scales_h >> (2 * j)) & 3) << 4);
+                tl->sc[r][s][j] = ls - 32;
+                tl->mp[r][s][j] = pair16(ls - 32, ls - 32);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+static void repack_iq4_xs(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_iq4_xs_gen(tl, w, w_row, s0, nsc, 0);
+}
+
+static void repack_iq4_xs_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_iq4_xs_gen(tl, w, w_row, s0, nsc, 1);
+}
+
+ALWAYS_INLINE void iq4_xs_gen(const tilexs *tl, int r0, int nsc, const uint8_t *ap, float *y,
+                              int64_t ldy, int nt, int first, const int vnni, const int shift) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 f[RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        f[r] = load_sums(y + r, ldy, nt, first);
+    for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
+        __m256i tot[RB], acc[RB];
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++)
+            tot[r] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+#pragma GCC unroll 4
+            for (int r = 0; r < RB; r++)
+                acc[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                const __m256i av = ld(ap + 32 * (8 * j + g));
+#pragma GCC unroll 4
+                for (int r = 0; r < RB; r++) {
+                    const __m256i wv = bcast32(tl->w[r0 + r][s] + 32 * j + 4 * g);
+                    if (vnni) {
+                        acc[r] = dpbusd(acc[r], wv, av);
+                    } else {
+                        const __m256i sy =
+                            _mm256_sign_epi8(av, bcast32(tl->x[r0 + r][s] + 32 * j + 4 * g));
+                        acc[r] = _mm256_add_epi32(
+                            acc[r], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, sy), ones));
+                    }
+                    KEEP(acc[r]);
+                }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < RB; r++) {
+                tot[r] = _mm256_add_epi32(tot[r],
+                                          _mm256_mullo_epi32(acc[r], bcast32(&tl->sc[r0 + r][s][j])));
+                KEEP(tot[r]);
+            }
+        }
+        if (vnni) { /* the bias: -128 Σ_j sc_j (bsums[2j] + bsums[2j+1]) */
+#pragma GCC unroll 4
+            for (int r = 0; r < RB; r++)
+                acc[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int p = 0; p < 8; p++) {
+                const __m256i bv = ld(ap + 2048 + 32 * p);
+#pragma GCC unroll 4
+                for (int r = 0; r < RB; r++) {
+                    acc[r] = _mm256_add_epi32(acc[r],
+                                              _mm256_madd_epi16(bv, bcast32(&tl->mp[r0 + r][s][p])));
+                    KEEP(acc[r]);
+                }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < RB; r++)
+                tot[r] = _mm256_sub_epi32(tot[r], _mm256_slli_epi32(acc[r], shift));
+        }
+        const __m256 dy = ldf(ap + 2304);
+#pragma GCC unroll 4
+        for (int r = 0; r < RB; r++) {
+            const __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(tot[r]),
+                                              _mm256_mul_ps(_mm256_set1_ps(tl->d[r0 + r][s]), dy));
+            f[r] = _mm256_add_ps(f[r], term);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; r++)
+        store_sums(y + r, ldy, nt, f[r]);
+}
+
+static void iq4_xs_block(const void *tl, int r0, int nsc, const uint8_t *ap, float *y, int64_t ldy,
+                         int nt, int first) {
+    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 0, 7);
+}
+
+static void iq4_xs_block_vnni(const void *tl, int r0, int nsc, const uint8_t *ap, float *y,
+                              int64_t ldy, int nt, int first) {
+    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 1, 7);
+}
+
+/* TQ2_0 through the same steps: levels q in 0..3 for q - 1, every sub-block scale 1. vpmaddubsw
+ * route: v = q - 1 (|v| and its sign); vpdpbusd route: q itself and the bias Σy (shift 0) through
+ * bsums pairs (1, 1). Element 128c + 32l + m is bit pair l of qs[32c + m]. */
+static void repack_tq2_0_gen(tilexs *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc,
+                             const int vnni) {
+    const __m256i m3 = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1);
+    for (int r = 0; r < GR; r++) {
+        const block_tq2_0 *x = (const block_tq2_0 *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            for (int c = 0; c < 2; c++) {
+                const __m256i raw = ld(x[s].qs + 32 * c);
+                for (int l = 0; l < 4; l++) {
+                    const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * l), m3);
+                    __m256i *o = (__m256i *)(void *)(tl->w[r][s] + 128 * c + 32 * l);
+                    if (vnni) {
+                        _mm256_store_si256(o, q);
+                    } else {
+                        const __m256i v = _mm256_sub_epi8(q, one8);
+                        _mm256_store_si256((__m256i *)(void *)(tl->x[r][s] + 128 * c + 32 * l), v);
+                        _mm256_store_si256(o, _mm256_abs_epi8(v));
+                    }
+                }
+            }
+            for (int j = 0; j < 8; j++) {
+                tl->sc[r][s][j] = 1;
+                tl->mp[r][s][j] = pair16(1, 1);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+static void repack_tq2_0(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq2_0_gen(tl, w, w_row, s0, nsc, 0);
+}
+
+static void repack_tq2_0_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq2_0_gen(tl, w, w_row, s0, nsc, 1);
+}
+
+static void tq2_0_block_vnni(const void *tl, int r0, int nsc, const uint8_t *ap, float *y,
+                             int64_t ldy, int nt, int first) {
+    iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 1, 0);
+}
+
+static void gemm_xs(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
+                    float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
+    static _Thread_local tilexs tl;
+    gemm_tiles(&tl, repack, block, n_in / QK_K, KSB, TENSOR_GEMM_PACKK, n_rows, n_tok, y, ldy, w,
+               w_row, pack);
+}
+
+void tensor_avx2_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_iq4_xs, iq4_xs_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_iq4_xs_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                  const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_iq4_xs_u, iq4_xs_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq2_0, iq4_xs_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq2_0_u, tq2_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

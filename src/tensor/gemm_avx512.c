@@ -101,6 +101,29 @@ static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, 
     }
 }
 
+/* IQ4_NL: the nibbles (Q4_0's order) are looked up in the level table with vpshufb (the table in
+ * each 128-bit lane) and biased by 128 like Q8_0's bytes (level + 128 in 1..241), so the Q8_0
+ * steps apply unchanged: Σ v y = Σ (v + 128) y - 128 Σ y, with c = 128 in the packed records. */
+static inline __m512i iq4_lut(void) {
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)tensor_iq4nl_values));
+}
+
+static void repack_iq4_nl(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    const __m512i offs = row_offsets(w_row), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i bias = _mm512_set1_epi8((char)0x80), lut = iq4_lut();
+    for (int b = 0; b < nbc; b++) {
+        const uint8_t *blk = w + (size_t)(b0 + b) * sizeof(block_iq4_nl);
+        for (int d = 0; d < 4; d++) {
+            const __m512i x = _mm512_i32gather_epi32(offs, (const void *)(blk + 2 + 4 * d), 1);
+            const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, m4));
+            const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), m4));
+            _mm512_store_si512((void *)tl->w[b][d], _mm512_xor_si512(lo, bias));
+            _mm512_store_si512((void *)tl->w[b][d + 4], _mm512_xor_si512(hi, bias));
+        }
+        _mm512_store_ps(tl->d[b], gather_d16(blk, offs));
+    }
+}
+
 /* T tokens (of a packed group) against one tile32 chunk of nbc blocks. ap: the group's packed
  * record of the chunk's first block (tensor_gemm_pack); y: outputs of (token 0, tile row 0),
  * ldy apart. first: the chunk starts the rows (sums begin at 0). */
@@ -185,6 +208,12 @@ void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
     gemm_q32(repack_q8_0, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
+void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                               const void *w, size_t w_row, const void *pack) {
+    static_assert(sizeof(block_iq4_nl) == 18 && offsetof(block_iq4_nl, qs) == 2, "gather offsets");
+    gemm_q32(repack_iq4_nl, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */
 
 #define KSB (KC / QK_K) /* super-blocks per chunk */
@@ -266,6 +295,68 @@ static void repack_q6_K(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, i
                                             ((uint32_t)(uint16_t)x[s].scales[2 * p + 1] << 16));
             tl->d[s][r] = h2f(x[s].d);
         }
+    }
+}
+
+/* IQ4_XS by gathers: dword d of sub-block j (qs[16j + 4d..]) holds k-group 8j + d in its low
+ * nibbles and 8j + 4 + d in its high ones, looked up and biased by 128 as IQ4_NL's. The signed
+ * sub-block scale ls - 32 goes to sc[j] and, as an int16 pair, to mp[j] against Q8_K's bsums
+ * dword j (the two 16-element sums of sub-block j): the bias comes back as -128 Σ_j sc_j Σ y. */
+static void repack_iq4_xs(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m512i offs = row_offsets(w_row), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i bias = _mm512_set1_epi8((char)0x80), lut = iq4_lut();
+    const __m512i m4w = _mm512_set1_epi32(15), m3 = _mm512_set1_epi32(3);
+    const __m512i k32 = _mm512_set1_epi32(32), lo16 = _mm512_set1_epi32(0xFFFF);
+    for (int s = 0; s < nsc; s++) {
+        const uint8_t *blk = w + (size_t)(s0 + s) * sizeof(block_iq4_xs);
+        for (int j = 0; j < 8; j++)
+            for (int d = 0; d < 4; d++) {
+                const __m512i x = _mm512_i32gather_epi32(
+                    offs, (const void *)(blk + offsetof(block_iq4_xs, qs) + 16 * j + 4 * d), 1);
+                const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, m4));
+                const __m512i hi =
+                    _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), m4));
+                _mm512_store_si512((void *)tl->w[s][8 * j + d], _mm512_xor_si512(lo, bias));
+                _mm512_store_si512((void *)tl->w[s][8 * j + 4 + d], _mm512_xor_si512(hi, bias));
+            }
+        /* dword 0: d | scales_h << 16; dword 1: scales_l (nibble j = low 4 bits of ls_j) */
+        const __m512i h = _mm512_srli_epi32(_mm512_i32gather_epi32(offs, (const void *)blk, 1), 16);
+        const __m512i l = _mm512_i32gather_epi32(
+            offs, (const void *)(blk + offsetof(block_iq4_xs, scales_l)), 1);
+        for (int j = 0; j < 8; j++) {
+            const __m512i ls = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32(l, 4 * j), m4w),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h, 2 * j), m3), 4));
+            const __m512i sc = _mm512_sub_epi32(ls, k32);
+            _mm512_store_si512((void *)tl->sc[s][j], sc);
+            _mm512_store_si512((void *)tl->mp[s][j],
+                               _mm512_or_si512(_mm512_and_si512(sc, lo16), _mm512_slli_epi32(sc, 16)));
+        }
+        _mm512_store_ps(tl->d[s], gather_d16(blk, offs));
+    }
+}
+
+/* TQ2_0 by gathers: dword d of quarter c (qs[32c + 4d..]) holds, in bit pair l of each byte,
+ * k-group 32c + 8l + d (element 128c + 32l + 4d..); levels q in 0..3 as they are (unsigned), every
+ * sub-block scale 1 and the bias Σy back through bsums pairs (1, 1). */
+static void repack_tq2_0(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m512i offs = row_offsets(w_row), m3 = _mm512_set1_epi8(3);
+    const __m512i one = _mm512_set1_epi32(1), ones16 = _mm512_set1_epi32(0x00010001);
+    for (int s = 0; s < nsc; s++) {
+        const uint8_t *blk = w + (size_t)(s0 + s) * sizeof(block_tq2_0);
+        for (int c = 0; c < 2; c++)
+            for (int d = 0; d < 8; d++) {
+                const __m512i x = _mm512_i32gather_epi32(
+                    offs, (const void *)(blk + offsetof(block_tq2_0, qs) + 32 * c + 4 * d), 1);
+                for (int l = 0; l < 4; l++)
+                    _mm512_store_si512((void *)tl->w[s][32 * c + 8 * l + d],
+                                       _mm512_and_si512(_mm512_srli_epi32(x, 2 * l), m3));
+            }
+        for (int j = 0; j < 8; j++) {
+            _mm512_store_si512((void *)tl->sc[s][j], one);
+            _mm512_store_si512((void *)tl->mp[s][j], ones16);
+        }
+        _mm512_store_ps(tl->d[s], gather_d16(blk + offsetof(block_tq2_0, d), offs));
     }
 }
 
@@ -361,6 +452,34 @@ ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const uint8_t *ap, float 
         _mm512_storeu_ps(y + t * ldy, f[t]);
 }
 
+/* IQ4_XS: isum = Σ_j sc_j Σ_{sub-block j} (v + 128) y - 128 Σ_j sc_j Σ_{sub-block j} y (exact in
+ * int32 like the reference's), sum += (float)isum * (d * dy). TQ2_0 the same with sc_j = 1 and
+ * the bias 1 (levels q for q - 1): shift = log2 of the bias. */
+ALWAYS_INLINE void biased_k_steps(const tilek *tl, int nsc, const uint8_t *ap, float *y,
+                                  int64_t ldy, int first, const int T, const int shift) {
+    __m512 f[GT];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        f[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy);
+    for (int s = 0; s < nsc; s++, ap += TENSOR_GEMM_PACKK) {
+        __m512i tot[GT], a[GT];
+        k_subblock_sums(tl, s, ap, 8, 8, tot, a, T);
+        const __m512 d = _mm512_load_ps(tl->d[s]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            float dyf;
+            memcpy(&dyf, ap + 2304 + 4 * t, 4);
+            const __m512i isum = _mm512_sub_epi32(tot[t], _mm512_slli_epi32(a[t], shift));
+            const __m512 term =
+                _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(dyf)));
+            f[t] = _mm512_add_ps(f[t], term);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, f[t]);
+}
+
 #define K_TOKENS(NAME, STEPS)                                                                      \
     static void NAME(const tilek *tl, int nsc, int n_tok, const uint8_t *pack, int64_t ns,        \
                      float *y, int64_t ldy, int first) {                                           \
@@ -383,6 +502,10 @@ ALWAYS_INLINE void q6K_steps(const tilek *tl, int nsc, const uint8_t *ap, float 
 
 K_TOKENS(q4K_tokens, q4K_steps)
 K_TOKENS(q6K_tokens, q6K_steps)
+#define IQ4XS_STEPS(tl, nsc, ap, y, ldy, first, T) biased_k_steps(tl, nsc, ap, y, ldy, first, T, 7)
+#define TQ2_STEPS(tl, nsc, ap, y, ldy, first, T) biased_k_steps(tl, nsc, ap, y, ldy, first, T, 0)
+K_TOKENS(iq4xs_tokens, IQ4XS_STEPS)
+K_TOKENS(tq2_tokens, TQ2_STEPS)
 
 typedef void (*repackk_fn)(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc);
 typedef void (*tokensk_fn)(const tilek *tl, int nsc, int n_tok, const uint8_t *pack, int64_t ns,
@@ -411,4 +534,14 @@ void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int6
 void tensor_avx512_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack) {
     gemm_k(repack_q6_K, q6K_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                               const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_iq4_xs, iq4xs_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_tq2_0, tq2_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -12,6 +12,8 @@
  * sub-block sums times their integer scales), then one float statement per block, accumulated
  * in block order; the AVX2/AVX-512 versions reproduce them bit for bit. */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
@@ -427,7 +429,7 @@ void tensor_ref_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const void *
 }
 
 /* ======================================================================================
- * IQ3_S (no quantizer)
+ * IQ3_S
  * ====================================================================================== */
 
 /* the 32 signed magnitudes (-15..15) of sub-block ib in element order */
@@ -479,4 +481,238 @@ void tensor_ref_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void *
         sumf += (float)isum * (fp16(x[b].d) * y[b].d);
     }
     *s = sumf;
+}
+
+/* ---- IQ3_S quantizer (llama-quantize's bytes without an importance matrix) ----
+ *
+ * A group of 4 magnitudes is a point of levels l_i in 0..7 (magnitude 2 l_i + 1); only the 512
+ * points of the codebook can be stored. Points off the codebook are replaced by their best
+ * "neighbour": among the codebook points at the three smallest squared distances from it, the one
+ * with the least weighted error at the current scale. The neighbour lists are built once. */
+
+typedef struct {
+    int16_t map[4096];     /* point (l0 | l1 << 3 | l2 << 6 | l3 << 9) -> codebook index, or -1 */
+    int32_t first[4096];   /* off-codebook point: its neighbours are list[first .. first + count) */
+    uint16_t count[4096];
+    uint16_t *list;        /* codebook indices, ascending (squared distance, index) */
+} iq3s_nbr_table;
+
+static iq3s_nbr_table iq3s_nbr;
+static pthread_once_t iq3s_nbr_once = PTHREAD_ONCE_INIT;
+
+static inline int iq3s_mag(int idx, int i) { return (int)((tensor_iq3s_grid[idx] >> (8 * i)) & 0xFF); }
+
+/* squared distance of codebook entry j to point u */
+static int iq3s_dist2(int u, int j) {
+    int d2 = 0;
+    for (int i = 0; i < 4; i++) {
+        const int d = iq3s_mag(j, i) - (2 * ((u >> (3 * i)) & 7) + 1);
+        d2 += d * d;
+    }
+    return d2;
+}
+
+/* the neighbours of off-codebook point u into out (NULL: count only): every codebook entry whose
+ * squared distance is among the 3 smallest distinct ones, by (distance, index) */
+static int iq3s_neighbours(int u, uint16_t *out) {
+    int dmin[3] = {1 << 30, 1 << 30, 1 << 30};
+    for (int j = 0; j < 512; j++) { /* the 3 smallest distinct distances */
+        const int d = iq3s_dist2(u, j);
+        if (d == dmin[0] || d == dmin[1] || d == dmin[2]) continue;
+        if (d < dmin[0]) {
+            dmin[2] = dmin[1], dmin[1] = dmin[0], dmin[0] = d;
+        } else if (d < dmin[1]) {
+            dmin[2] = dmin[1], dmin[1] = d;
+        } else if (d < dmin[2]) {
+            dmin[2] = d;
+        }
+    }
+    int n = 0;
+    for (int k = 0; k < 3; k++) /* by distance, then (the inner loop's order) by index */
+        for (int j = 0; j < 512; j++)
+            if (dmin[k] < (1 << 30) && iq3s_dist2(u, j) == dmin[k]) {
+                if (out) out[n] = (uint16_t)j;
+                n++;
+            }
+    return n;
+}
+
+static void iq3s_nbr_build(void) {
+    iq3s_nbr_table *t = &iq3s_nbr;
+    for (int u = 0; u < 4096; u++)
+        t->map[u] = -1;
+    for (int j = 0; j < 512; j++) {
+        int u = 0;
+        for (int i = 0; i < 4; i++)
+            u |= ((iq3s_mag(j, i) - 1) / 2) << (3 * i);
+        t->map[u] = (int16_t)j;
+    }
+    int32_t total = 0;
+    for (int u = 0; u < 4096; u++) {
+        t->first[u] = total;
+        t->count[u] = t->map[u] < 0 ? (uint16_t)iq3s_neighbours(u, NULL) : 0;
+        total += t->count[u];
+    }
+    t->list = malloc(sizeof(uint16_t) * (size_t)(total > 0 ? total : 1));
+    if (!t->list) abort(); /* ~100 KB, once per process */
+    for (int u = 0; u < 4096; u++)
+        if (t->map[u] < 0) iq3s_neighbours(u, t->list + t->first[u]);
+}
+
+/* the neighbour of off-codebook point u with the least Σ w_i (scale q_i - x_i)^2 (first on
+ * ties); its levels into L[4] */
+static void iq3s_best_neighbour(int u, const float *x, const float *w, float scale, int8_t *L) {
+    const iq3s_nbr_table *t = &iq3s_nbr;
+    float best = 3.4028234664e38f;
+    int bi = t->list[t->first[u]];
+    for (int n = 0; n < t->count[u]; n++) {
+        const int j = t->list[t->first[u] + n];
+        float d2 = 0.0f;
+        for (int i = 0; i < 4; i++) {
+            const float diff = scale * (float)iq3s_mag(j, i) - x[i];
+            d2 += w[i] * diff * diff;
+        }
+        if (d2 < best) best = d2, bi = j;
+    }
+    for (int i = 0; i < 4; i++)
+        L[i] = (int8_t)((iq3s_mag(bi, i) - 1) / 2);
+}
+
+static inline int iq3s_point(const int8_t *L) {
+    return L[0] | L[1] << 3 | L[2] << 6 | L[3] << 9;
+}
+
+/* levels of x (magnitudes) at inverse scale id: round(0.5 (id x - 1)) clamped to 0..7 */
+static inline int8_t iq3s_level(float id, float x) {
+    const int l = tensor_nearest_int(0.5f * (id * x - 1.0f));
+    return (int8_t)(l < 0 ? 0 : l > 7 ? 7 : l);
+}
+
+/* Σ w x q and Σ w q^2 over the 32 elements, q = 2 L + 1 */
+static void iq3s_sums(const float *w, const float *xv, const int8_t *L, float *sqx, float *sq2) {
+    float a = 0.0f, b = 0.0f;
+    for (int i = 0; i < 32; i++) {
+        const float q = (float)(2 * L[i] + 1);
+        a += w[i] * xv[i] * q;
+        b += w[i] * q * q;
+    }
+    *sqx = a;
+    *sq2 = b;
+}
+
+/* One sub-block of 32 (weights x^2): its levels L (on the codebook), sign bytes and scale. Inverse
+ * scales (15 + 0.2 k) / max, k = -9..9, are tried, each point moved to the codebook; the
+ * least-squares scale of the best is kept; if points had to move, they are re-rounded once at
+ * that scale and the scale refitted. Returns the scale (≥ 0), or -1 for an all-zero sub-block
+ * (nothing chosen). */
+static float iq3s_subblock(const float *xb, int8_t *L, uint8_t *signs) {
+    float w[32], wa[32], xv[32];
+    for (int i = 0; i < 32; i++) {
+        w[i] = xb[i] * xb[i];
+        wa[i] = sqrtf(w[i]);
+    }
+    for (int k = 0; k < 4; k++) {
+        uint8_t sb = 0;
+        for (int i = 0; i < 8; i++) {
+            const float v = xb[8 * k + i];
+            xv[8 * k + i] = v >= 0.0f ? v : -v;
+            if (!(v >= 0.0f)) sb |= (uint8_t)(1u << i);
+        }
+        signs[k] = sb;
+    }
+    float max = xv[0];
+    for (int i = 1; i < 32; i++)
+        max = xv[i] > max ? xv[i] : max;
+    if (max == 0.0f) return -1.0f;
+    memset(L, 0, 32); /* (kept only if no candidate scale has Σ w x q > 0: x^2 all underflow) */
+    float best = 0.0f, scale = max / 15.0f;
+    bool moved[8] = {false};
+    for (int is = -9; is <= 9; is++) {
+        const float id = (15.0f + (float)is * 0.2f) / max;
+        const float this_scale = 1.0f / id;
+        int8_t La[32];
+        bool moved_a[8];
+        for (int k = 0; k < 8; k++) {
+            for (int i = 0; i < 4; i++)
+                La[4 * k + i] = iq3s_level(id, xv[4 * k + i]);
+            const int u = iq3s_point(La + 4 * k);
+            moved_a[k] = iq3s_nbr.map[u] < 0;
+            if (moved_a[k]) iq3s_best_neighbour(u, xv + 4 * k, wa + 4 * k, this_scale, La + 4 * k);
+        }
+        float sqx, sq2;
+        iq3s_sums(w, xv, La, &sqx, &sq2);
+        if (sq2 > 0.0f && sqx * sqx > best * sq2) {
+            scale = sqx / sq2;
+            best = scale * sqx;
+            memcpy(L, La, 32);
+            memcpy(moved, moved_a, sizeof moved);
+        }
+    }
+    bool any = false;
+    for (int k = 0; k < 8; k++)
+        any = any || moved[k];
+    if (any && scale > 0.0f) {
+        const float id = 1.0f / scale;
+        for (int k = 0; k < 8; k++) {
+            int8_t l4[4];
+            for (int i = 0; i < 4; i++)
+                l4[i] = iq3s_level(id, xv[4 * k + i]);
+            const int u = iq3s_point(l4);
+            if (iq3s_nbr.map[u] < 0)
+                iq3s_best_neighbour(u, xv + 4 * k, wa + 4 * k, scale, L + 4 * k);
+            else
+                memcpy(L + 4 * k, l4, 4);
+        }
+        float sqx, sq2;
+        iq3s_sums(w, xv, L, &sqx, &sq2);
+        if (sq2 > 0.0f) scale = sqx / sq2;
+    }
+    if (scale < 0.0f) { /* keep the stored (unsigned) scale positive: flip the signs instead */
+        scale = -scale;
+        for (int k = 0; k < 4; k++)
+            signs[k] = (uint8_t)~signs[k];
+    }
+    return scale;
+}
+
+void tensor_ref_iq3_s_from_float(const float *x, void *vy, int64_t n) {
+    pthread_once(&iq3s_nbr_once, iq3s_nbr_build);
+    block_iq3_s *y = vy;
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        memset(&y[b], 0, sizeof y[b]);
+        float scales[8], max_scale = 0.0f;
+        /* llama-quantize's quirk, kept for its bytes: an all-zero sub-block stores nothing and
+         * does not advance the qs / signs cursors (the next sub-block's go there); its qh bits
+         * are addressed by sub-block and stay 0 */
+        int qs_at = 0, signs_at = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            int8_t L[32];
+            uint8_t sg[4];
+            scales[ib] = iq3s_subblock(x + 32 * ib, L, sg);
+            if (scales[ib] < 0.0f) { /* all zero */
+                scales[ib] = 0.0f;
+                continue;
+            }
+            for (int k = 0; k < 8; k++) {
+                const int idx = iq3s_nbr.map[iq3s_point(L + 4 * k)];
+                y[b].qs[qs_at + k] = (uint8_t)(idx & 255);
+                y[b].qh[(8 * ib + k) / 8] |= (uint8_t)((idx >> 8) << ((8 * ib + k) % 8));
+            }
+            qs_at += 8;
+            memcpy(y[b].signs + signs_at, sg, 4);
+            signs_at += 4;
+            max_scale = scales[ib] > max_scale ? scales[ib] : max_scale;
+        }
+        if (max_scale == 0.0f) continue;
+        const float d = max_scale / 31.0f;
+        y[b].d = tensor_fp32_to_fp16(d * 1.033f);
+        const float id = 1.0f / d;
+        for (int ib = 0; ib < 8; ib += 2) {
+            int l1 = tensor_nearest_int(0.5f * (id * scales[ib] - 1.0f));
+            int l2 = tensor_nearest_int(0.5f * (id * scales[ib + 1] - 1.0f));
+            l1 = l1 < 0 ? 0 : l1 > 15 ? 15 : l1;
+            l2 = l2 < 0 ? 0 : l2 > 15 ? 15 : l2;
+            y[b].scales[ib / 2] = (uint8_t)(l1 | (l2 << 4));
+        }
+    }
 }

@@ -90,6 +90,8 @@ void tensor_ref_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y
 /* IQ3_S (dequantize and dot only: its quantizer needs ggml's codebook search, not ported) */
 extern const uint32_t tensor_iq3s_grid[512]; /* iq3s_grid.c: the format's codebook */
 void tensor_ref_iq3_s_to_float(const void *x, float *y, int64_t n);
+/* llama-quantize's IQ3_S bytes without an importance matrix (quant_nl.c; thread-safe) */
+void tensor_ref_iq3_s_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
 
 /* ---- AVX2+FMA+F16C versions (dot_avx2.c): quantized paths bit-identical to the references ---- */
@@ -181,8 +183,9 @@ void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
  * with zeros), per block of the row (groups n_in/block_size records apart):
  *   Q8_0 rows (Q4_0/Q8_0 weights), TENSOR_GEMM_PACK32 bytes per 32-element block:
  *     [k-group g (8)][token t (8)] the 4 bytes qs[4g..4g+3]; float dy[8]; int32 -c*sum(qs)[8]
- *     with c = 8 for Q4_0 (levels 0..15 for q-8) and 128 for Q8_0 (bytes x+128)
- *   Q8_K rows (Q4_K/Q6_K weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
+ *     with c = 8 for Q4_0 (levels 0..15 for q-8) and 128 for Q8_0 (bytes x+128) and IQ4_NL
+ *     (levels v+128)
+ *   Q8_K rows (Q4_K/Q6_K/IQ4_XS/TQ2_0 weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
  *     [k-group (64)][token (8)] 4 bytes of qs; [pair p (8)][token (8)] bsums[2p], bsums[2p+1];
  *     float d[8]
  * The small-batch kernels of Q4_0/Q8_0 (tensor_avx512_gemvn_*) take a linear layout instead, per
@@ -219,6 +222,18 @@ void tensor_avx2_gemm_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_
                            const void *w, size_t w_row, const void *pack);
 /* The same with AVX-VNNI's VEX vpdpbusd (only where CPUID reports AVX-VNNI; HEARTH_AVXVNNI=0
  * keeps the vpmaddubsw ones) */
+void tensor_avx2_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                             const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_iq4_nl_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                  const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_iq4_xs_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                  const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_q8_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -254,6 +269,12 @@ void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int
                               const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                               const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                               const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

@@ -334,6 +334,9 @@ Test(kernels, avx512_gemm_equals_ref_dots) {
         {TENSOR_TYPE_Q8_0, tensor_avx512_gemm_q8_0, {0, -1}, tensor_ref_dot_q8_0_q8_0},
         {TENSOR_TYPE_Q4_K, tensor_avx512_gemm_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
         {TENSOR_TYPE_Q6_K, tensor_avx512_gemm_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
+        {TENSOR_TYPE_IQ4_NL, tensor_avx512_gemm_iq4_nl, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
+        {TENSOR_TYPE_IQ4_XS, tensor_avx512_gemm_iq4_xs, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
+        {TENSOR_TYPE_TQ2_0, tensor_avx512_gemm_tq2_0, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -346,6 +349,9 @@ Test(kernels, avx2_gemm_equals_ref_dots) {
         {TENSOR_TYPE_Q8_0, tensor_avx2_gemm_q8_0, {0, -1}, tensor_ref_dot_q8_0_q8_0},
         {TENSOR_TYPE_Q4_K, tensor_avx2_gemm_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
         {TENSOR_TYPE_Q6_K, tensor_avx2_gemm_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
+        {TENSOR_TYPE_IQ4_NL, tensor_avx2_gemm_iq4_nl, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
+        {TENSOR_TYPE_IQ4_XS, tensor_avx2_gemm_iq4_xs, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
+        {TENSOR_TYPE_TQ2_0, tensor_avx2_gemm_tq2_0, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -358,6 +364,9 @@ Test(kernels, avx2_vnni_gemm_equals_ref_dots) {
         {TENSOR_TYPE_Q8_0, tensor_avx2_gemm_q8_0_vnni, {0, -1}, tensor_ref_dot_q8_0_q8_0},
         {TENSOR_TYPE_Q4_K, tensor_avx2_gemm_q4_K_vnni, {0, 2}, tensor_ref_dot_q4_K_q8_K},
         {TENSOR_TYPE_Q6_K, tensor_avx2_gemm_q6_K_vnni, {208, -1}, tensor_ref_dot_q6_K_q8_K},
+        {TENSOR_TYPE_IQ4_NL, tensor_avx2_gemm_iq4_nl_vnni, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
+        {TENSOR_TYPE_IQ4_XS, tensor_avx2_gemm_iq4_xs_vnni, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
+        {TENSOR_TYPE_TQ2_0, tensor_avx2_gemm_tq2_0_vnni, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -441,8 +450,9 @@ Test(kernels, avx512_gemvn_equals_ref_dots) {
  * them, each side of the thresholds): every output equals the selected vec_dot of its (row, token), on 1 and 2
  * threads, with a row count that leaves a partial tile (done row by row). */
 static void check_matmul(void) {
-    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0, TENSOR_TYPE_Q4_K,
-                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_Q5_0};
+    const tensor_type types[] = {TENSOR_TYPE_Q4_0,   TENSOR_TYPE_Q8_0,  TENSOR_TYPE_Q4_K,
+                                 TENSOR_TYPE_Q6_K,   TENSOR_TYPE_Q5_0,  TENSOR_TYPE_IQ4_NL,
+                                 TENSOR_TYPE_IQ4_XS, TENSOR_TYPE_TQ2_0};
     const int64_t n_in = 512, n_out = 3 * TENSOR_GEMM_ROWS + 5;
     const int toks[] = {1, 2, 3, 4, 5, 6, 8, 11, 12, 15, 24, 25};
     he_pool *pools[2] = {he_pool_new(1), he_pool_new(2)};

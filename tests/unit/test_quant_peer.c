@@ -6,8 +6,8 @@
  *      data). So the file hearth reads below IS llama-quantize's file.
  *   2. hearth's next-token top-5 log-probs on that file must match llama-server's within 5e-3
  *      for every recorded prompt (computed as llama-server does: softmax over the full vocab).
- *   IQ3_S, which hearth cannot write: llama-quantize's file is carried (tests/data/quant/) and
- *   read as it is.
+ *   IQ3_S is checked both ways: hearth's own quantizer (bytes as above), and llama-quantize's
+ *   file itself, carried in tests/data/quant/, read as it is.
  *
  * Run under every kernel set the CPU has (HEARTH_ISA; tensor_isa() is logged): the SIMD kernels
  * are bit-identical to the references (test_kernels), so the result does not depend on it. */
@@ -178,8 +178,8 @@ static double check_logprobs(const char *type_name, const char *path, json_t *ca
     return worst;
 }
 
-/* carried: the file is llama-quantize's own (tests/data/quant/tiny-TYPE.gguf), for types hearth
- * cannot write; its hashes then only confirm the fixture is the one the reference was made from */
+/* carried: the file is llama-quantize's own (tests/data/quant/tiny-TYPE.gguf); its hashes then
+ * only confirm the fixture is the one the reference was made from */
 static void check_type_file(const char *type_name, bool carried) {
     json_t *root = reference();
     json_t *t = json_object_get(json_object_get(root, "types"), type_name);
@@ -205,4 +205,5 @@ Test(quant_peer, iq4_nl_matches_llama_cpp, .timeout = 60) { check_type("IQ4_NL")
 Test(quant_peer, iq4_xs_matches_llama_cpp, .timeout = 60) { check_type("IQ4_XS"); }
 Test(quant_peer, tq1_0_matches_llama_cpp, .timeout = 60) { check_type("TQ1_0"); }
 Test(quant_peer, tq2_0_matches_llama_cpp, .timeout = 60) { check_type("TQ2_0"); }
+Test(quant_peer, iq3_s_matches_llama_cpp, .timeout = 60) { check_type("IQ3_S"); }
 Test(quant_peer, iq3_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ3_S", true); }

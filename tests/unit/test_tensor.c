@@ -638,13 +638,13 @@ Test(tensor, mxfp4_matches_ocp_spec) {
     }
 }
 
-/* IQ3_S (no quantizer): on random blocks (every index, sign and scale bit) the dot equals the
+/* IQ3_S: on random blocks (every index, sign and scale bit) the dot equals the
  * double dot of the dequantized operands within 1e-6 of sum |x y|, and a hand-built block
  * dequantizes as blocks.h describes (codebook point, qh bit, sign bit, odd scale). */
 Test(tensor, iq3_s_dequantize_and_dot) {
     const tensor_traits *t = tensor_traits_of(TENSOR_TYPE_IQ3_S);
     const tensor_traits *vt = tensor_traits_of(TENSOR_TYPE_Q8_K);
-    cr_assert(t && t->to_float && t->vec_dot && !t->from_float && t->type_size == 110);
+    cr_assert(t && t->to_float && t->vec_dot && t->from_float && t->type_size == 110);
     cr_assert_eq(t->vec_dot_type, TENSOR_TYPE_Q8_K);
     enum { NB = 6, N = NB * 256 };
     uint8_t *x = malloc(110 * NB), *y = malloc(292 * NB);
@@ -692,6 +692,39 @@ Test(tensor, iq3_s_dequantize_and_dot) {
     free(y);
     free(xf);
     free(yf);
+}
+
+/* IQ3_S quantizer (its bytes are llama-quantize's: test_quant_peer): uniform data round-trips
+ * with a relative RMS error under 0.2, every element keeps its sign, and an all-zero block is
+ * all zero bytes. */
+Test(tensor, iq3_s_quantize_round_trip) {
+    const tensor_traits *t = tensor_traits_of(TENSOR_TYPE_IQ3_S);
+    enum { N = 4 * 256 };
+    float *x = malloc(sizeof(float) * N), *back = malloc(sizeof(float) * N);
+    uint8_t *q = malloc(110 * (N / 256));
+    rng_seed(4242);
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform();
+    t->from_float(x, q, N);
+    t->to_float(q, back, N);
+    double err = 0.0, mag = 0.0;
+    for (int i = 0; i < N; i++) {
+        const double dv = (double)back[i] - (double)x[i];
+        err += dv * dv;
+        mag += (double)x[i] * (double)x[i];
+        cr_assert(back[i] * x[i] >= 0.0f, "elem %d: %g from %g", i, (double)back[i], (double)x[i]);
+    }
+    const double rel = sqrt(err / mag);
+    cr_log_info("iq3_s round trip: relative RMS error %.4f", rel);
+    cr_assert(rel > 0.0 && rel < 0.2, "relative RMS error %g", rel);
+    memset(x, 0, sizeof(float) * 256);
+    memset(q, 0xAB, 110);
+    t->from_float(x, q, 256);
+    for (int i = 0; i < 110; i++)
+        cr_assert_eq(q[i], 0, "byte %d of an all-zero block: %u", i, q[i]);
+    free(x);
+    free(back);
+    free(q);
 }
 
 /* Q2_K / Q3_K dequantize: layouts from blocks.h, checked on hand-built blocks. */
