@@ -173,6 +173,48 @@ void hearth_kv_place(hearth_ctx *c, const hearth_batch *b) {
     }
 }
 
+/* cells[a] before cells[b] in hearth_kv_list's order */
+static inline bool list_before(const hearth_ctx *c, int32_t a, int32_t b) {
+    const int32_t pa = c->cells[a].pos, pb = c->cells[b].pos;
+    return pa < pb || (pa == pb && a < b);
+}
+
+static void list_sift(const hearth_ctx *c, int32_t *v, int32_t i, int32_t n) {
+    for (;;) {
+        int32_t m = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && list_before(c, v[m], v[l])) m = l;
+        if (r < n && list_before(c, v[m], v[r])) m = r;
+        if (m == i) return;
+        const int32_t t = v[i];
+        v[i] = v[m];
+        v[m] = t;
+        i = m;
+    }
+}
+
+int32_t hearth_kv_list(const hearth_ctx *c, uint64_t bit, int32_t maxpos, int32_t *cells) {
+    int32_t n = 0;
+    bool sorted = true;
+    for (int32_t cell = 0; cell < c->p.n_ctx; cell++) {
+        const kv_cell *kc = &c->cells[cell];
+        if (kc->pos >= 0 && kc->pos <= maxpos && (kc->seqs & bit)) {
+            if (n && kc->pos <= c->cells[cells[n - 1]].pos) sorted = false;
+            cells[n++] = cell;
+        }
+    }
+    if (sorted) return n; /* the usual case: a sequence's cells were taken in order */
+    /* heapsort: in place, O(n log n), no scratch (this runs per attention work item) */
+    for (int32_t i = n / 2 - 1; i >= 0; i--)
+        list_sift(c, cells, i, n);
+    for (int32_t e = n - 1; e > 0; e--) {
+        const int32_t t = cells[0];
+        cells[0] = cells[e];
+        cells[e] = t;
+        list_sift(c, cells, 0, e);
+    }
+    return n;
+}
+
 static void recompute_pos_max(hearth_ctx *c) {
     for (int s = 0; s < HEARTH_MAX_SEQ; s++)
         c->seq_pos_max[s] = -1;

@@ -332,6 +332,13 @@ void hearth_kv_free(hearth_ctx *c);
 /* Finds n free cells, marks them as (pos, seq) and records them in c->cell_of; on a ring it
  * also gives each a slot, reusing those of cells no sequence can see any more. */
 void hearth_kv_place(hearth_ctx *c, const hearth_batch *b);
+/* The cells a sequence (bit) sees at positions <= maxpos, written to cells in POSITION order
+ * (ties, which only a caller placing one position twice makes, in cell order); returns how
+ * many. Attention sums over this list in its order, so a sequence's logits must not depend on
+ * which cells it was given: after other sequences free cells (a finished request, a rejected
+ * draft), a later token can land in a cell below earlier ones, and cell order would then sum
+ * the same terms in another order than the sequence decoded alone (batch invariance). */
+int32_t hearth_kv_list(const hearth_ctx *c, uint64_t bit, int32_t maxpos, int32_t *cells);
 
 /* Whether layer's K/V live in the sliding-window ring. */
 static inline bool hearth_kv_is_ring(const hearth_ctx *c, int layer) {
