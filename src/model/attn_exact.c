@@ -295,9 +295,8 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
             qq = (const block_q8_0 *)lanes;
         }
 
-        /* scores */
-        /* in position order whatever cells the sequence was given (hearth_kv_list); cells[]
-         * is then rewritten in place with the rows it keeps (n_vis <= i) */
+        /* scores, over the visible cells in position order whatever cells the sequence was
+         * given (hearth_kv_list); cells[] is rewritten in place with the rows kept (n_vis <= i) */
         int n_vis = 0;
         const int32_t n_list = hearth_kv_list(c, bit, pos, cells);
         for (int32_t i = 0; i < n_list; i++) {
