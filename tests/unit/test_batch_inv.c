@@ -71,8 +71,8 @@ static void run(const hearth_model *m, hearth_kv_type kv, layout how, int prompt
                 hearth_batch_add(&b, toks[s][k], k, s, true);
             cr_assert_eq(hearth_decode(c, &b, &err), 0, "%s", err.msg);
             for (int i = 0; i < b.n_tokens; i++)
-                memcpy(out + ((size_t)s * LEN + (size_t)b.pos[i]) * (size_t)nv,
-                       hearth_logits(c, i), (size_t)nv * sizeof(float));
+                memcpy(out + ((size_t)s * LEN + (size_t)b.pos[i]) * (size_t)nv, hearth_logits(c, i),
+                       (size_t)nv * sizeof(float));
             cur[s] = prompt;
         }
         hearth_kv_seq_rm(c, 1, -1, -1);
