@@ -274,7 +274,7 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
     const hearth_hparams *hp = &c->m->hp;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
     const int nq = hp->n_head * hdk;
-    const int no = hp->n_head * hdv, n_ctx = c->p.n_ctx;
+    const int no = hp->n_head * hdv;
     const bool f16 = c->kv_elt == 2;
     const int nt = r1 - r0, R = nt * grp;
     const int rp = (R + K->width - 1) / K->width * K->width;
@@ -312,11 +312,7 @@ static void tile_item(const tile_job *j, int g, int r0, int r1, const tile_scrat
         ts->rpos[r] = maxpos;
 
     /* the cells some row sees; the rows' own cells are among them, so n >= 1 */
-    int n = 0;
-    for (int32_t cell = 0; cell < n_ctx; cell++) {
-        const kv_cell *kc = &c->cells[cell];
-        if (kc->pos >= 0 && kc->pos <= maxpos && (kc->seqs & bit)) cells[n++] = cell;
-    }
+    int n = hearth_kv_list(c, bit, maxpos, cells); /* in position order: batch invariance */
     /* Ring layer: the list is the same as with every row kept, cells outside all the rows'
      * windows included (they count in ggml's KV window, nvis below). Those that lead the list
      * add exact zeros to every sum (probability 0), so dropping a multiple of 64 of them

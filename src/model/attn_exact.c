@@ -295,11 +295,13 @@ void hearth_attention_exact_worker(void *arg, int ith, int nth) {
             qq = (const block_q8_0 *)lanes;
         }
 
-        /* scores */
+        /* scores, over the visible cells in position order whatever cells the sequence was
+         * given (hearth_kv_list); cells[] is rewritten in place with the rows kept (n_vis <= i) */
         int n_vis = 0;
-        for (int32_t cell = 0; cell < n_ctx; cell++) {
+        const int32_t n_list = hearth_kv_list(c, bit, pos, cells);
+        for (int32_t i = 0; i < n_list; i++) {
+            const int32_t cell = cells[i];
             const kv_cell *kc = &c->cells[cell];
-            if (kc->pos < 0 || kc->pos > pos || !(kc->seqs & bit)) continue;
             if (swa && pos - kc->pos >= swa) continue; /* outside the sliding window */
             /* its row: the cell, or its slot in a sliding-window ring (held: it is in the
              * window); cells[] keeps rows, which is all p.V needs */

@@ -289,6 +289,7 @@ static int validate(const hearth_ctx *c, const hearth_batch *b, he_error *err) {
 int hearth_decode(hearth_ctx *c, const hearth_batch *b, he_error *err) {
     if (validate(c, b, err)) return -1;
     hearth_kv_place(c, b);
+    hearth_kv_order(c); /* attention's lists in position order (batch invariance) */
     int32_t r = 0;
     for (int32_t i = 0; i < b->n_tokens; i++)
         c->logit_row[i] = b->logits[i] ? r++ : -1;

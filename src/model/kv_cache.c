@@ -77,9 +77,11 @@ int hearth_kv_alloc(hearth_ctx *c, he_error *err) {
     vb = rows / nkv * vrow;
     c->kv_bytes = kb + vb;
     c->cells = he_calloc(n_ctx, sizeof *c->cells);
+    c->kv_order = he_calloc(n_ctx, sizeof *c->kv_order);
+    c->kv_order_n = 0;
     c->k_cache = he_malloc(kb);
     c->v_cache = he_malloc(vb);
-    if (!c->cells || !c->k_cache || !c->v_cache)
+    if (!c->cells || !c->kv_order || !c->k_cache || !c->v_cache)
         return he_fail(err, HE_NOMEM, "ctx: cannot allocate a KV cache of %zu cells (%zu MiB)",
                        n_ctx, (kb + vb) >> 20);
     if (c->swa_ring) {
@@ -94,6 +96,7 @@ int hearth_kv_alloc(hearth_ctx *c, he_error *err) {
 
 void hearth_kv_free(hearth_ctx *c) {
     free(c->cells);
+    free(c->kv_order);
     free(c->k_cache);
     free(c->v_cache);
     free(c->kv_base);
@@ -171,6 +174,76 @@ void hearth_kv_place(hearth_ctx *c, const hearth_batch *b) {
             c->swa_slot[cell] = sl;
         }
     }
+}
+
+/* cells[a] before cells[b] in hearth_kv_list's order */
+static inline bool list_before(const hearth_ctx *c, int32_t a, int32_t b) {
+    const int32_t pa = c->cells[a].pos, pb = c->cells[b].pos;
+    return pa < pb || (pa == pb && a < b);
+}
+
+static void list_sift(const hearth_ctx *c, int32_t *v, int32_t i, int32_t n) {
+    for (;;) {
+        int32_t m = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && list_before(c, v[m], v[l])) m = l;
+        if (r < n && list_before(c, v[m], v[r])) m = r;
+        if (m == i) return;
+        const int32_t t = v[i];
+        v[i] = v[m];
+        v[m] = t;
+        i = m;
+    }
+}
+
+void hearth_kv_order(hearth_ctx *c) {
+    int32_t last[HEARTH_MAX_SEQ];
+    for (int s = 0; s < HEARTH_MAX_SEQ; s++)
+        last[s] = INT32_MIN;
+    bool ordered = true;
+    int32_t n = 0;
+    for (int32_t cell = 0; cell < c->p.n_ctx; cell++) {
+        const kv_cell *kc = &c->cells[cell];
+        if (kc->pos < 0) continue;
+        c->kv_order[n++] = cell;
+        for (uint64_t m = kc->seqs; m && ordered; m &= m - 1) {
+            const int s = __builtin_ctzll(m);
+            if (kc->pos <= last[s]) ordered = false;
+            last[s] = kc->pos;
+        }
+    }
+    if (ordered) {
+        c->kv_order_n = 0;
+        return;
+    }
+    /* heapsort by (pos, cell): in place, O(n log n), once per decode */
+    int32_t *v = c->kv_order;
+    for (int32_t i = n / 2 - 1; i >= 0; i--)
+        list_sift(c, v, i, n);
+    for (int32_t e = n - 1; e > 0; e--) {
+        const int32_t t = v[0];
+        v[0] = v[e];
+        v[e] = t;
+        list_sift(c, v, 0, e);
+    }
+    c->kv_order_n = n;
+}
+
+int32_t hearth_kv_list(const hearth_ctx *c, uint64_t bit, int32_t maxpos, int32_t *cells) {
+    int32_t n = 0;
+    if (!c->kv_order_n) { /* the usual case: cell order is position order for every sequence */
+        for (int32_t cell = 0; cell < c->p.n_ctx; cell++) {
+            const kv_cell *kc = &c->cells[cell];
+            if (kc->pos >= 0 && kc->pos <= maxpos && (kc->seqs & bit)) cells[n++] = cell;
+        }
+        return n;
+    }
+    for (int32_t i = 0; i < c->kv_order_n; i++) {
+        const int32_t cell = c->kv_order[i];
+        const kv_cell *kc = &c->cells[cell];
+        if (kc->pos > maxpos) break; /* sorted by position: nothing later is visible */
+        if (kc->seqs & bit) cells[n++] = cell;
+    }
+    return n;
 }
 
 static void recompute_pos_max(hearth_ctx *c) {

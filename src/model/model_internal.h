@@ -254,6 +254,10 @@ struct hearth_ctx {
     size_t kv_bytes;          // bytes of k_cache + v_cache
     size_t kv_bytes_full;     // what they would take with n_ctx rows in every layer
     size_t *kv_base;          // (n_layer) first row of each layer: sum of n_head_kv * rows
+    /* Used cells sorted by (pos, cell), built by hearth_kv_order in hearth_decode only when some
+     * sequence's cells are out of position order (kv_order_n > 0); hearth_kv_list reads it. */
+    int32_t *kv_order;        // (n_ctx)
+    int32_t kv_order_n;       // cells in kv_order; 0: every sequence's cells are in order
     /* Sliding-window ring (kv_cache.c). When swa_ring is set, the K/V of the layers marked
      * swa keep swa_cap rows (slots) instead of n_ctx: enough for every sequence's last
      * n_swa - 1 positions plus one batch. Cell i's row there is swa_slot[i] (-1: not held:
@@ -333,6 +337,18 @@ void hearth_kv_free(hearth_ctx *c);
 /* Finds n free cells, marks them as (pos, seq) and records them in c->cell_of; on a ring it
  * also gives each a slot, reusing those of cells no sequence can see any more. */
 void hearth_kv_place(hearth_ctx *c, const hearth_batch *b);
+/* The cells a sequence (bit) sees at positions <= maxpos, written to cells in POSITION order
+ * (ties, which only a caller placing one position twice makes, in cell order); returns how
+ * many. Attention sums over this list in its order, so a sequence's logits must not depend on
+ * which cells it was given: after other sequences free cells (a finished request, a rejected
+ * draft), a later token can land in a cell below earlier ones, and cell order would then sum
+ * the same terms in another order than the sequence decoded alone (batch invariance).
+ * Valid after hearth_kv_order, until the cells change. */
+int32_t hearth_kv_list(const hearth_ctx *c, uint64_t bit, int32_t maxpos, int32_t *cells);
+/* Once per decode, after hearth_kv_place: one pass over the cells checks that every sequence's
+ * cells are in position order (the usual case: nothing more to do); otherwise sorts the used
+ * cells by position into kv_order, once, for all the attention work items of the decode. */
+void hearth_kv_order(hearth_ctx *c);
 
 /* Whether layer's K/V live in the sliding-window ring. */
 static inline bool hearth_kv_is_ring(const hearth_ctx *c, int layer) {
