@@ -281,8 +281,9 @@ static void gemm_tiles(void *tl, repack_fn repack, block_fn block, int64_t n_uni
 
 static void gemm_q32(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
                      float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
-    static _Thread_local tile32 tl;
-    gemm_tiles(&tl, repack, block, n_in / QK8_0, KC / 32, TENSOR_GEMM_PACK32, n_rows, n_tok, y,
+    _Static_assert(sizeof(tile32) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
+    tile32 *const tl = tensor_tile_tls();
+    gemm_tiles(tl, repack, block, n_in / QK8_0, KC / 32, TENSOR_GEMM_PACK32, n_rows, n_tok, y,
                ldy, w, w_row, pack);
 }
 
@@ -535,8 +536,9 @@ K_BLOCK(q6_K_block_vnni, q6_K_gen, 1)
 
 static void gemm_k(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
                    float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
-    static _Thread_local tilek tl;
-    gemm_tiles(&tl, repack, block, n_in / QK_K, KSB, TENSOR_GEMM_PACKK, n_rows, n_tok, y, ldy, w,
+    _Static_assert(sizeof(tilek) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
+    tilek *const tl = tensor_tile_tls();
+    gemm_tiles(tl, repack, block, n_in / QK_K, KSB, TENSOR_GEMM_PACKK, n_rows, n_tok, y, ldy, w,
                w_row, pack);
 }
 
@@ -740,8 +742,9 @@ static void tq2_0_block_vnni(const void *tl, int r0, int nsc, const uint8_t *ap,
 
 static void gemm_xs(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
                     float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
-    static _Thread_local tilexs tl;
-    gemm_tiles(&tl, repack, block, n_in / QK_K, KSB, TENSOR_GEMM_PACKK, n_rows, n_tok, y, ldy, w,
+    _Static_assert(sizeof(tilexs) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
+    tilexs *const tl = tensor_tile_tls();
+    gemm_tiles(tl, repack, block, n_in / QK_K, KSB, TENSOR_GEMM_PACKK, n_rows, n_tok, y, ldy, w,
                w_row, pack);
 }
 

@@ -185,14 +185,15 @@ typedef void (*repack32_fn)(tile32 *tl, const uint8_t *w, size_t w_row, int64_t 
 
 static void gemm_q32(repack32_fn repack, int64_t n_in, int n_rows, int n_tok, float *y,
                      int64_t ldy, const void *w, size_t w_row, const void *pack) {
-    static _Thread_local tile32 tl;
+    _Static_assert(sizeof(tile32) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
+    tile32 *const tl = tensor_tile_tls();
     const int64_t nb = n_in / 32;
     for (int r0 = 0; r0 < n_rows; r0 += GR) {
         const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
         for (int64_t b0 = 0; b0 < nb; b0 += KC / 32) {
             const int nbc = (int)(nb - b0 < KC / 32 ? nb - b0 : KC / 32);
-            repack(&tl, wt, w_row, b0, nbc);
-            q32_tokens(&tl, nbc, n_tok, (const uint8_t *)pack + (size_t)b0 * TENSOR_GEMM_PACK32,
+            repack(tl, wt, w_row, b0, nbc);
+            q32_tokens(tl, nbc, n_tok, (const uint8_t *)pack + (size_t)b0 * TENSOR_GEMM_PACK32,
                        nb, y + r0, ldy, b0 == 0);
         }
     }
@@ -513,14 +514,15 @@ typedef void (*tokensk_fn)(const tilek *tl, int nsc, int n_tok, const uint8_t *p
 
 static void gemm_k(repackk_fn repack, tokensk_fn tokens, int64_t n_in, int n_rows, int n_tok,
                    float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
-    static _Thread_local tilek tl;
+    _Static_assert(sizeof(tilek) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
+    tilek *const tl = tensor_tile_tls();
     const int64_t ns = n_in / QK_K;
     for (int r0 = 0; r0 < n_rows; r0 += GR) {
         const uint8_t *wt = (const uint8_t *)w + (size_t)r0 * w_row;
         for (int64_t s0 = 0; s0 < ns; s0 += KSB) {
             const int nsc = (int)(ns - s0 < KSB ? ns - s0 : KSB);
-            repack(&tl, wt, w_row, s0, nsc);
-            tokens(&tl, nsc, n_tok, (const uint8_t *)pack + (size_t)s0 * TENSOR_GEMM_PACKK, ns,
+            repack(tl, wt, w_row, s0, nsc);
+            tokens(tl, nsc, n_tok, (const uint8_t *)pack + (size_t)s0 * TENSOR_GEMM_PACKK, ns,
                    y + r0, ldy, s0 == 0);
         }
     }

@@ -15,6 +15,11 @@
 #include "tensor/blocks.h"
 #include "tensor/tensor_internal.h"
 
+static _Thread_local _Alignas(64) unsigned char tile_tls[TENSOR_TILE_BYTES];
+void *tensor_tile_tls(void) {
+    return tile_tls;
+}
+
 /* Batches of up to tensor_gemvn_max_tok tokens of a type with a small-batch kernel
  * (tensor_gemvn_of) go to it: every weight block unpacked once for all tokens, no repacking.
  * Larger ones of a type with a tiled kernel use the tile (its repacking is amortized over the

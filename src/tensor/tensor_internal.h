@@ -196,6 +196,12 @@ void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
 #define TENSOR_GEMM_TOKENS 8
 #define TENSOR_GEMM_PACK32 320
 #define TENSOR_GEMM_PACKK 2336
+/* The tiled kernels' repacked weight tile, one per thread, shared by every kernel (each asserts
+ * its tile type fits): static TLS is carried by every thread of the process — an HTTP pump's
+ * 256 KiB stack included, where glibc refuses to start a thread (EINVAL) once the TLS no longer
+ * fits — so one arena of the largest tile, not one per kernel that would add up. */
+#define TENSOR_TILE_BYTES (80 << 10)
+void *tensor_tile_tls(void); /* 64-byte aligned, TENSOR_TILE_BYTES, this thread's */
 typedef void (*tensor_gemm_fn)(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack);
 /* The selected kernel set's tiled kernel for weights of this type, or NULL (dispatch.c;
