@@ -540,9 +540,7 @@ void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy
     __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
     __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
     float sum = hsum_ps(_mm256_add_ps(lo, hi));
-    for (; i < n; i++) /* fused, as gcc -std=gnu11 -mfma compiles ggml's sumf += x[i]*y[i] */
-        sum = fmaf(x[i], y[i], sum);
-    *s = sum;
+    *s = tensor_f32_tail(sum, x + i, y + i, n - i); /* as gcc compiles ggml's tail loop */
 }
 
 /* ---- LoRA's low-rank products in llama.cpp's orders (tensor_internal.h), bit-identical to the
@@ -596,8 +594,8 @@ static inline void transpose8(__m256 r[8]) {
 }
 
 /* 8 outputs per register: each 8x8 block of B is transposed so column k holds the 8 outputs'
- * k-th weights; the fused chain over k then runs in every lane at once, in the reference's
- * order (one fused multiply-add after another from 0). */
+ * k-th weights; the chain over k then runs in every lane at once, in the reference's order
+ * (tensor_f32_tail: rounded products added in order, the last rank % 8 fused). */
 void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
                                      float s, float *y) {
     const int64_t r8 = rank - rank % 8;
@@ -611,8 +609,8 @@ void tensor_avx2_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b
             for (int i = 0; i < 8; i++)
                 c[i] = _mm256_loadu_ps(bo + i * rank + k);
             transpose8(c);
-            for (int j = 0; j < 8; j++)
-                acc = _mm256_fmadd_ps(c[j], _mm256_set1_ps(t[k + j]), acc);
+            for (int j = 0; j < 8; j++) /* product rounded, then added (tensor_f32_tail) */
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(c[j], _mm256_set1_ps(t[k + j])));
         }
         if (r8 < rank) {
             float u[8];

@@ -32,9 +32,9 @@ static float fp16(uint16_t h) { return tensor_fp16_to_fp32(h); }
 /* F32 . F32 in the order of ggml's AVX-512 ggml_vec_dot_f32 (llama.cpp's CPU build, which
  * hearth's logits are checked against): 64 fused partial sums by i % 64, folded as
  * (p[l] + p[32+l]) + (p[16+l] + p[48+l]) for the 16 lanes l, halved pairwise (l + 8, + 4, + 2,
- * + 1), then the n % 64 tail fused in one at a time. The AVX2 kernel computes exactly this
- * (bit-identical); F32 weights decide f16 roundings in the KV cache downstream, so the order
- * matters there and double accuracy does not help. */
+ * + 1), then the n % 64 tail one at a time as tensor_f32_tail adds it. The AVX2 kernel computes
+ * exactly this (bit-identical); F32 weights decide f16 roundings in the KV cache downstream, so
+ * the order matters there and double accuracy does not help. */
 void tensor_ref_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
     const float *x = vx, *y = vy;
     float p[64] = {0};
@@ -48,10 +48,7 @@ void tensor_ref_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy)
     for (int o = 8; o >= 1; o /= 2)
         for (int l = 0; l < o; l++)
             t[l] = t[l] + t[l + o];
-    float sum = t[0];
-    for (; i < n; i++)
-        sum = fmaf(x[i], y[i], sum);
-    *s = sum;
+    *s = tensor_f32_tail(t[0], x + i, y + i, n - i);
 }
 
 /* ---- LoRA's low-rank products in llama.cpp's orders (tensor_internal.h) ---- */
@@ -82,10 +79,7 @@ void tensor_ref_lowrank16_add_f32(int64_t rank, int64_t n_out, const float *b, c
 void tensor_ref_lowrank_seq_add_f32(int64_t rank, int64_t n_out, const float *b, const float *t,
                                     float s, float *y) {
     for (int64_t o = 0; o < n_out; o++) {
-        float u = 0.0f;
-        for (int64_t k = 0; k < rank; k++)
-            u = fmaf(b[o * rank + k], t[k], u);
-        y[o] += u * s;
+        y[o] += tensor_f32_tail(0.0f, b + o * rank, t, rank) * s;
     }
 }
 

@@ -7,6 +7,8 @@
 #ifndef HEARTH_TENSOR_INTERNAL_H
 #define HEARTH_TENSOR_INTERNAL_H
 
+#include <math.h>
+
 #include "tensor/tensor.h"
 
 /* Fills t->to_float / from_float / vec_dot / vec_dot_type with the reference kernels for the
@@ -315,12 +317,31 @@ void tensor_avx2_gemmf_bf16(int64_t n_in, int n_rows, int n_tok, float *y, int64
  *     the weight's row count a multiple of 4: 16 fused lane partials p[l] (k % 16 = l), folded
  *     as GCC's _mm512_reduce_add_ps: s8[i] = p[i] + p[i + 8], s4[i] = s8[i] + s8[i + 4], then
  *     (s4[0] + s4[2]) + (s4[1] + s4[3]);
- *   "seq": otherwise ggml_vec_dot_f32, which for fewer than 64 elements is one fused
- *     multiply-add after another from 0 (the order tensor_*_dot_f32_f32 keeps for longer rows).
+ *   "seq": otherwise ggml_vec_dot_f32, which for fewer than 64 elements is its tail loop alone:
+ *     tensor_f32_tail from 0 (the tail tensor_*_dot_f32_f32 keep for longer rows).
  * Matching them bit for bit matters on a quantized base: the next matmul rounds the activations
  * to 8 bits, so a last-bit difference in the adapter's output can move a value across a
  * rounding step (see docs/ENGINE.md "LoRA adapters"). Every set below is bit-identical to its
  * reference (test_kernels). */
+/* sum + x . y over n elements in ggml_vec_dot_f32's tail order (its `sumf += x[i]*y[i]` loop
+ * after the 64-wide part) as the peer's gcc -O3 -march=native build compiles it, read from its
+ * disassembly: the loop is vectorized with ordered adds — products of the first n & ~7
+ * elements rounded on their own (16 and then 8 at a time), then added one by one in order — and
+ * only the last n % 8 go through the scalar epilogue, fused (vfmadd231ss). A rounded product
+ * where a fused one is assumed gives last-bit differences; see docs/ENGINE.md "LoRA adapters".
+ * Two statements, so no compiler contracts the product into the add. */
+static inline float tensor_f32_tail(float sum, const float *x, const float *y, int64_t n) {
+    const int64_t n8 = n & ~(int64_t)7;
+    int64_t i = 0;
+    for (; i < n8; i++) {
+        const float p = x[i] * y[i];
+        sum += p;
+    }
+    for (; i < n; i++)
+        sum = fmaf(x[i], y[i], sum);
+    return sum;
+}
+
 typedef void (*tensor_dot16_fn)(int64_t n, float *s, const float *x, const float *y);
 /* y[o] += (B[o] . t) * s for o < n_out, B (n_out, rank) F32 rows, the dot in one of the orders */
 typedef void (*tensor_lowrank_fn)(int64_t rank, int64_t n_out, const float *b, const float *t,

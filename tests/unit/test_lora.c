@@ -4,9 +4,9 @@
  * with make-model / make-lora's generators (deterministic for their seeds) and checked against
  * llama.cpp's llama-server run bare, with `--lora A` and with `--lora-scaled A 0.5`
  * (tests/data/lora/lora.reference.json, tools/lora_reference.py): next-token top-5 log-probs
- * within 2e-3, and the adapter must move them visibly. Plus: two sequences with different
- * adapter scales in one batch equal their single-sequence results, scale 0 equals the bare
- * base bit for bit, and the loader's refusals (architecture, shapes, names, missing alpha,
+ * within 2e-3 (q8_0 with an adapter beyond 2 tokens: 5e-3, see ref_tol), and the adapter must
+ * move them visibly. Plus: two sequences with different adapter scales in one batch equal their
+ * single-sequence results, scale 0 equals the bare base bit for bit, and the loader's refusals (architecture, shapes, names, missing alpha,
  * truncation). */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -81,25 +81,26 @@ static void lora_next_logprobs(const hearth_model *m, float scale, const int32_t
  * matmuls take tinyBLAS's order for prompts, hearth's ggml_vec_dot_f32's), with the adapter at
  * 1 and 0.5: 2.1e-5 and 9.5e-7 — held to 2e-4; q8_0 base bare 4.8e-7 — held to 2e-3.
  *
- * q8_0 base WITH the adapter: the adapter's F32 products now follow llama.cpp's float order
- * (tinyBLAS for a sequence's prompt rows, ggml_vec_dot_f32 for a single row; tensor/matmul.h),
- * and the 1- and 2-token prompts agree to the last bit of the log-probs (0 and 4.8e-7, where
- * any rounding difference would show as ~1e-3: the next Q8_0 matmul rounds its input to 8
- * bits) — held to 2e-6 so a change of order is caught. The 5..17-token prompts differ by
- * 6.4e-3 (scale 1) and 2.7e-3 (scale 0.5), above the issue's 2e-3, and the cause is NOT
- * found: switching any target's low-rank products between the two orders leaves these numbers
- * unchanged (one case moves to 3.2e-3), so it is not the adapter's summation order; the f32
- * base (no 8-bit rounding downstream) agrees within 2.1e-5; neither HEARTH_ATTN=exact nor the
- * other kernel sets (HEARTH_ISA, HEARTH_GEMM=0, HEARTH_GEMV=0) move them. A one-off peer run with
- * prompts of 3..8 tokens (tools/lora_reference.py with LENGTHS [3..8], q8_0 only; not carried):
- * at scale 0.5 every one agrees to 4.8e-7, at scale 1 they differ from 3 tokens on (3.4e-3,
- * then 6.3e-3) — so it grows with the adapter's strength and the prompt length, like rounding
- * steps being crossed, but where the first differing bit comes from is not found. Held to 1e-2
- * until explained. */
+ * q8_0 base WITH the adapter: the 1- and 2-token prompts are held to 2e-6 (and pass);
+ * the 5..17-token prompts differ by 3.2e-3 (scale 1) and 2.7e-3 (scale 0.5) — held to 5e-3.
+ * Issue 22 traced them with full tensor dumps of llama.cpp's graph (a cb_eval program on the
+ * peer's libllama) against hearth's, layer by layer, on the 5-token prompt:
+ *  1. FIXED: rank-8 lora_b products are ggml_vec_dot_f32 with n = 8, i.e. its tail loop alone,
+ *     which the peer's gcc build vectorizes with ordered adds: the product rounded, then added
+ *     (its disassembly; tensor_f32_tail). hearth fused them: 608 of 1280 products of layer 0's
+ *     attn_q differed in the last bit (rounded-then-added reproduces all 1280). Was 6.4e-3 at 1.
+ *  2. NOT FIXED: every Q8_0 x Q8_0 dot. ggml's x86 kernels (vec_dot and tinyBLAS alike) keep 8
+ *     float lanes per row, lane l += d * (int sum of elements 4l..4l+3) fused, summed at the end;
+ *     hearth adds d * (block's int sum) to one running sum in block order. ~70% of the base
+ *     outputs differ in the last bit (bare too: the bare cases are simply not moved across an
+ *     f16/int8 rounding by it). A one-off ref kernel in llama.cpp's lane order (HEARTH_ISA=ref,
+ *     HEARTH_GEMM=0) made every q8_0 case here bit-identical (0.0 at scales 0, 1 and 0.5), so
+ *     nothing else is left; changing the order means every Q8_0 kernel (ref, AVX2, AVX-512, the
+ *     tiled gemm whose lanes are rows) — see docs/ENGINE.md "LoRA adapters". */
 static double ref_tol(const char *type, float scale, int n_prompt) {
     if (!strcmp(type, "f32")) return 2e-4;
     if (scale == 0.0f) return 2e-3;
-    return n_prompt <= 2 ? 2e-6 : 1e-2;
+    return n_prompt <= 2 ? 2e-6 : 5e-3;
 }
 Test(lora, matches_llama_server_with_and_without_adapter) {
     char ref[1024];
