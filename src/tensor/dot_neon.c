@@ -138,10 +138,8 @@ void tensor_neon_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy
     t[0] = vaddq_f32(t[0], t[1]); /* l += 4 */
     const float u0 = vgetq_lane_f32(t[0], 0) + vgetq_lane_f32(t[0], 2); /* l += 2 */
     const float u1 = vgetq_lane_f32(t[0], 1) + vgetq_lane_f32(t[0], 3);
-    float sum = u0 + u1; /* l += 1 */
-    for (; i < n; i++)
-        sum = fmaf(x[i], y[i], sum);
-    *s = sum;
+    const float sum = u0 + u1; /* l += 1 */
+    *s = tensor_f32_tail(sum, x + i, y + i, n - i); /* the reference's tail order */
 }
 
 /* 16 lanes of FMA over the widened weights; widen(h, k) gives elements 4k..4k+3 of 8 halves */
