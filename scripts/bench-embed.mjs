@@ -13,10 +13,10 @@
 // ("1 16 64"), BENCH_EMBED_TEXTS (texts per measurement, default 64: batch 1 = 64 requests,
 // batch 64 = one), BENCH_EMBED_WORDS (words per text, default 24), BENCH_R (rounds, default 3),
 // BENCH_EMBED_JSON (raw samples, default build/bench/embed.json), LLAMA_SERVER.
-import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { startServer } from './bench-common.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const BIN = process.env.HEARTH_BIN ?? join(root, 'build/hearth');
@@ -43,35 +43,6 @@ function texts(n, words) {
     out.push(`${i}: ${w.join(' ')}.`);
   }
   return out;
-}
-
-function start(cmd, args, readyRe, env = process.env) {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let log = '';
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${cmd} did not start:\n${log}`)), 120_000);
-    const on = (d) => {
-      log += d;
-      const m = readyRe.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        res({ proc, port: Number(m[1]) });
-      }
-    };
-    proc.stdout.on('data', on);
-    proc.stderr.on('data', on);
-    proc.on('exit', (c) => rej(new Error(`${cmd} exited (${c}):\n${log}`)));
-  });
-}
-
-async function waitHealthy(url) {
-  for (const t0 = Date.now(); Date.now() - t0 < 120_000; ) {
-    try {
-      if ((await fetch(`${url}/health`)).status === 200) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} never healthy`);
 }
 
 async function embed(url, model, input) {
@@ -112,30 +83,23 @@ async function main() {
   const procs = [];
   const stopAll = () => procs.forEach((p) => p.kill('SIGTERM'));
   process.on('exit', stopAll);
-  const h = await start(BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  procs.push(h.proc);
-  const hurl = `http://127.0.0.1:${h.port}`;
-  await waitHealthy(hurl);
+  const hurl = await startServer(procs, BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0']);
   let lurl = null;
-    if (process.env.LLAMA_SERVER) {
+  if (process.env.LLAMA_SERVER) {
     // -np 1 (BENCH_EMBED_NP): llama-server's fastest setting for this, measured here (64 texts
     // of ~30 tokens in one request, 2 threads: -np 1 1.09 s, -np 4 1.1-2.8 s, -np 16 4.1-4.4 s,
     // -np 64 12.6 s: its slots share one KV buffer that every token of a pass attends over,
     // masked, so packing the texts of more slots into a pass costs more than it saves)
     const np = Number(process.env.BENCH_EMBED_NP ?? 1);
     const ctx = Math.max(512, 128 * np);
-    const l = await start(process.env.LLAMA_SERVER,
+    lurl = await startServer(procs, process.env.LLAMA_SERVER,
       ['-m', MODEL, '--embedding', '-np', String(np), '-t', String(T), '-tb', String(T), '-c', String(ctx),
        '-b', String(ctx), '-ub', String(ctx), '--host', '127.0.0.1', '--port', String(18000 + (process.pid % 1000))],
-      /listening on http:\/\/127\.0\.0\.1:(\d+)/,
       // llama.cpp's CPU backend runs its threads under OpenMP; on a machine with more runnable
       // threads than cores, OpenMP's default spin-waiting at every barrier collapses it
       // (measured here, 2 cores at load average 8: 0.5-4 s per 30-token text instead of
       // 0.03-0.07 s). passive = its threads sleep at barriers; hearth's pool already does.
       { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive' });
-    procs.push(l.proc);
-    lurl = `http://127.0.0.1:${l.port}`;
-    await waitHealthy(lurl);
   }
   const all = texts(NTEXTS, WORDS);
   const engines = [['hearth', hurl, 'bench'], ...(lurl ? [['llama', lurl, 'bench']] : [])];

@@ -10,10 +10,10 @@
 // when present, else stories260K), BENCH_T (threads, default nproc), BENCH_N (tokens per request,
 // default 32), BENCH_REQS (requests per client, default 2), BENCH_CLIENTS ("1 4 16"),
 // BENCH_CTX (per slot, default 2048), BENCH_R (rounds, default 2), BENCH_SERVER_JSON, LLAMA_SERVER.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { startServer } from './bench-common.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const BIN = process.env.HEARTH_BIN ?? join(root, 'build/hearth');
@@ -27,35 +27,6 @@ const REQS = Number(process.env.BENCH_REQS ?? 2);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1 4 16').split(/\s+/).filter(Boolean).map(Number);
 const CTX = Number(process.env.BENCH_CTX ?? 2048);
 const SLOTS = 4;
-
-function start(cmd, args, readyRe) {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${cmd} did not start:\n${log}`)), 120_000);
-    const on = (d) => {
-      log += d;
-      const m = readyRe.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        res({ proc, port: Number(m[1]) });
-      }
-    };
-    proc.stdout.on('data', on);
-    proc.stderr.on('data', on);
-    proc.on('exit', (c) => rej(new Error(`${cmd} exited (${c}):\n${log}`)));
-  });
-}
-
-async function waitHealthy(url) {
-  for (const t0 = Date.now(); Date.now() - t0 < 120_000; ) {
-    try {
-      if ((await fetch(`${url}/health`)).status === 200) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} never healthy`);
-}
 
 // One streaming /v1/completions request: TTFT (ms), tokens generated, text.
 async function complete(url, model, prompt, maxTokens) {
@@ -138,19 +109,12 @@ async function main() {
   const procs = [];
   const stopAll = () => procs.forEach((p) => p.kill('SIGTERM'));
   process.on('exit', stopAll);
-  const h = await start(BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  procs.push(h.proc);
-  const hurl = `http://127.0.0.1:${h.port}`;
-  await waitHealthy(hurl);
+  const hurl = await startServer(procs, BIN, ['serve', '--config', conf, '--host', '127.0.0.1', '--port', '0']);
   let lurl = null;
   if (process.env.LLAMA_SERVER) {
-    const l = await start(process.env.LLAMA_SERVER,
+    lurl = await startServer(procs, process.env.LLAMA_SERVER,
       ['-m', MODEL, '-np', String(SLOTS), '-t', String(T), '-tb', String(T), '-c', String(CTX * SLOTS), '--host', '127.0.0.1',
-       '--port', String(18000 + (process.pid % 1000))],
-      /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    procs.push(l.proc);
-    lurl = `http://127.0.0.1:${l.port}`;
-    await waitHealthy(lurl);
+       '--port', String(18000 + (process.pid % 1000))]);
   }
   console.log(`model ${MODEL}, ${SLOTS} slots, ${T} threads, ${N} tokens x ${REQS} requests per client, ${R} rounds (medians)`);
   const engines = [['hearth', hurl, 'bench'], ...(lurl ? [['llama', lurl, 'bench']] : [])];

@@ -1,0 +1,48 @@
+// bench-common.mjs — what the server benchmarks (bench-server.mjs, bench-embed.mjs) share:
+// starting a server (hearth serve or llama-server) on a port it prints, and waiting until its
+// /health answers 200.
+import { spawn } from 'node:child_process';
+
+// Both servers print this line once they listen (port 0: the one the OS gave).
+export const LISTENING_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
+
+// Spawns cmd and resolves { proc, port } once its output matches readyRe (group 1: the port);
+// rejects if it exits first or says nothing matching within 2 minutes.
+export function start(cmd, args, readyRe = LISTENING_RE, env = process.env) {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let log = '';
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${cmd} did not start:\n${log}`)), 120_000);
+    const on = (d) => {
+      log += d;
+      const m = readyRe.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        res({ proc, port: Number(m[1]) });
+      }
+    };
+    proc.stdout.on('data', on);
+    proc.stderr.on('data', on);
+    proc.on('exit', (c) => rej(new Error(`${cmd} exited (${c}):\n${log}`)));
+  });
+}
+
+export async function waitHealthy(url) {
+  for (const t0 = Date.now(); Date.now() - t0 < 120_000; ) {
+    try {
+      if ((await fetch(`${url}/health`)).status === 200) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never healthy`);
+}
+
+// start() then waitHealthy(): pushes the process onto procs (the caller stops them all at
+// exit) and returns the server's base URL.
+export async function startServer(procs, cmd, args, env = process.env) {
+  const s = await start(cmd, args, LISTENING_RE, env);
+  procs.push(s.proc);
+  const url = `http://127.0.0.1:${s.port}`;
+  await waitHealthy(url);
+  return url;
+}
