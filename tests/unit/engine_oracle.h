@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "fixtures.h"
+#include "gguf/gguf.h"
 #include "model/hearth.h"
 #include "model/synth.h"
 
@@ -226,6 +228,109 @@ static inline double check_reference_file(const char *rel, const char *only_shap
     }
     json_decref(root);
     return worst;
+}
+
+/* ---- Edited copies of a generated model (the loader tests) ---- */
+
+/* A writer holding f's metadata but key (which the caller sets again, or leaves out). */
+static inline gguf_writer *oracle_copy_kv_except(const gguf_file *f, const char *key) {
+    gguf_writer *w = gguf_writer_new();
+    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
+        gguf_str k = gguf_key(f, i);
+        if (key && k.len == strlen(key) && !memcmp(k.ptr, key, k.len)) continue;
+        gguf_writer_copy_kv(w, f, i);
+    }
+    return w;
+}
+
+/* Adds f's tensors but the one named skip (NULL: all), writes w to dst and frees w and f. */
+static inline void oracle_write_with_tensors(gguf_writer *w, gguf_file *f, const char *skip,
+                                             const char *dst) {
+    he_error err = {0};
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        if (skip && !strcmp(name, skip)) continue;
+        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
+                     "%s", err.msg);
+    }
+    cr_assert_eq(gguf_writer_write(w, dst, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    gguf_close(f);
+}
+
+static inline gguf_file *oracle_open_gguf(const char *path) {
+    he_error err = {0};
+    gguf_file *f = gguf_open(path, &err);
+    cr_assert_not_null(f, "%s", err.msg);
+    return f;
+}
+
+/* Rewrites a generated model's metadata: key set to a u32 or a bool (or removed when val < 0). */
+static inline void rewrite_key(const char *src, const char *dst, const char *key, int64_t val,
+                               bool as_bool) {
+    gguf_file *f = oracle_open_gguf(src);
+    gguf_writer *w = oracle_copy_kv_except(f, key);
+    if (val >= 0) {
+        if (as_bool)
+            gguf_writer_set_bool(w, key, val != 0);
+        else
+            gguf_writer_set_u32(w, key, (uint32_t)val);
+    }
+    oracle_write_with_tensors(w, f, NULL, dst);
+}
+
+/* Rewrites a generated model's metadata key to an f32 (or a string when str is set). */
+static inline void rewrite_key_f32(const char *src, const char *dst, const char *key, float val,
+                                   const char *str) {
+    gguf_file *f = oracle_open_gguf(src);
+    gguf_writer *w = oracle_copy_kv_except(f, key);
+    if (str)
+        gguf_writer_set_str(w, key, str);
+    else
+        gguf_writer_set_f32(w, key, val);
+    oracle_write_with_tensors(w, f, NULL, dst);
+}
+
+/* The model at src with key rewritten to val must be refused with code, naming needle. */
+static inline void expect_refused(const char *src, const char *key, int64_t val, he_code code,
+                                  const char *needle) {
+    char dst[300];
+    snprintf(dst, sizeof dst, "%.200s.edit.gguf", src);
+    rewrite_key(src, dst, key, val, false);
+    he_error err = {0};
+    hearth_model *m = hearth_model_load(dst, NULL, &err);
+    cr_assert_null(m, "%s = %lld should be refused", key, (long long)val);
+    cr_assert_eq(err.code, code, "%s: code %d (%s)", key, (int)err.code, err.msg);
+    cr_assert_not_null(strstr(err.msg, needle), "'%s' should name '%s'", err.msg, needle);
+    unlink(dst);
+}
+
+/* Max |d log-prob| over the first 700 ids between the next-token log-probs of the model at pa
+ * (a context of ca cells) and the one at pb (cb cells), on the same n_tok-token prompt
+ * (n_tok <= 70; the models' vocabularies at most 1024). */
+static inline double logprob_delta(const char *pa, int32_t ca, const char *pb, int32_t cb,
+                                   int n_tok) {
+    int32_t ids[70];
+    cr_assert(n_tok >= 1 && n_tok <= 70);
+    for (int i = 0; i < n_tok; i++)
+        ids[i] = i == 0 ? 1 : 3 + (i * 37) % 700;
+    static double lp[2][1024];
+    const char *paths[] = {pa, pb};
+    const int32_t ctxs[] = {ca, cb};
+    for (int i = 0; i < 2; i++) {
+        hearth_model *m = load_ok(paths[i]);
+        cr_assert_leq(hearth_model_n_vocab(m), 1024);
+        oracle_n_ctx = ctxs[i];
+        next_logprobs(m, ids, n_tok, n_tok, lp[i]);
+        oracle_n_ctx = 512;
+        hearth_model_free(m);
+    }
+    double d = 0;
+    for (int i = 0; i < 700; i++)
+        d = fmax(d, fabs(lp[0][i] - lp[1][i]));
+    return d;
 }
 
 #endif

@@ -51,49 +51,6 @@ Test(gemma2, matches_llama_server_exact) {
     cr_log_info("tiny-gemma2 vs llama-server (exact): %d cases, max |d log-prob| %.2e", n, worst);
 }
 
-/* Rewrites a generated model's metadata: key set to a u32 (or removed when val < 0). */
-static void rewrite_key(const char *src, const char *dst, const char *key, int64_t val,
-                        bool as_bool) {
-    he_error err = {0};
-    gguf_file *f = gguf_open(src, &err);
-    cr_assert_not_null(f, "%s", err.msg);
-    gguf_writer *w = gguf_writer_new();
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        gguf_str k = gguf_key(f, i);
-        if (k.len == strlen(key) && !memcmp(k.ptr, key, k.len)) continue;
-        gguf_writer_copy_kv(w, f, i);
-    }
-    if (val >= 0) {
-        if (as_bool)
-            gguf_writer_set_bool(w, key, val != 0);
-        else
-            gguf_writer_set_u32(w, key, (uint32_t)val);
-    }
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
-                     "%s", err.msg);
-    }
-    cr_assert_eq(gguf_writer_write(w, dst, &err), 0, "%s", err.msg);
-    gguf_writer_free(w);
-    gguf_close(f);
-}
-
-static void expect_refused(const char *src, const char *key, int64_t val, he_code code,
-                           const char *needle) {
-    char dst[300];
-    snprintf(dst, sizeof dst, "%.200s.edit.gguf", src);
-    rewrite_key(src, dst, key, val, false);
-    he_error err = {0};
-    hearth_model *m = hearth_model_load(dst, NULL, &err);
-    cr_assert_null(m, "%s = %lld should be refused", key, (long long)val);
-    cr_assert_eq(err.code, code, "%s: code %d (%s)", key, (int)err.code, err.msg);
-    cr_assert_not_null(strstr(err.msg, needle), "'%s' should name '%s'", err.msg, needle);
-    unlink(dst);
-}
-
 /* The sliding window is read and used: a 40-token prompt (5 windows) gives other log-probs
  * when gemma2.attention.sliding_window is widened past the prompt, and the same when it is
  * rewritten to its own value; a prompt within the window is unaffected by widening it. */
@@ -224,54 +181,6 @@ static void gemma3_against_pytorch(const char *attn) {
 Test(gemma3, matches_pytorch_tiled) { gemma3_against_pytorch("tiled"); }
 Test(gemma3, matches_pytorch_exact) { gemma3_against_pytorch("exact"); }
 
-/* Rewrites a generated model's metadata key to an f32 (or a string when str is set). */
-static void rewrite_key_f32(const char *src, const char *dst, const char *key, float val,
-                            const char *str) {
-    he_error err = {0};
-    gguf_file *f = gguf_open(src, &err);
-    cr_assert_not_null(f, "%s", err.msg);
-    gguf_writer *w = gguf_writer_new();
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        gguf_str k = gguf_key(f, i);
-        if (k.len == strlen(key) && !memcmp(k.ptr, key, k.len)) continue;
-        gguf_writer_copy_kv(w, f, i);
-    }
-    if (str)
-        gguf_writer_set_str(w, key, str);
-    else
-        gguf_writer_set_f32(w, key, val);
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
-                     "%s", err.msg);
-    }
-    cr_assert_eq(gguf_writer_write(w, dst, &err), 0, "%s", err.msg);
-    gguf_writer_free(w);
-    gguf_close(f);
-}
-
-/* Max |d log-prob| over the first 700 ids between the model at path and the one at other, on
- * a 40-token prompt (5 windows). */
-static double gemma3_delta(const char *path, const char *other, int n_tok) {
-    int32_t ids[40];
-    for (int i = 0; i < 40; i++)
-        ids[i] = i == 0 ? 1 : 3 + (i * 37) % 700;
-    static double lp[2][1024];
-    const char *paths[] = {path, other};
-    for (int i = 0; i < 2; i++) {
-        hearth_model *m = load_ok(paths[i]);
-        cr_assert_leq(hearth_model_n_vocab(m), 1024);
-        next_logprobs(m, ids, n_tok, n_tok, lp[i]);
-        hearth_model_free(m);
-    }
-    double d = 0;
-    for (int i = 0; i < 700; i++)
-        d = fmax(d, fabs(lp[0][i] - lp[1][i]));
-    return d;
-}
-
 /* Each Gemma 3 hyperparameter hearth reads is used: widening the window, the local layers'
  * RoPE base (rope.freq_base_swa), the global base and the linear factor each move a 40-token
  * prompt's output; rewriting the window to its own value does not. */
@@ -296,7 +205,7 @@ Test(gemma3, hyperparameters_are_applied) {
             rewrite_key(path, edit, cases[i].key, cases[i].u32, false);
         else
             rewrite_key_f32(path, edit, cases[i].key, cases[i].f32, NULL);
-        const double d = gemma3_delta(path, edit, 40);
+        const double d = logprob_delta(path, 512, edit, 512, 40);
         if (cases[i].same)
             cr_assert_eq(d, 0.0, "%s rewritten to its value changed the output by %g", cases[i].key,
                          d);
@@ -324,27 +233,15 @@ Test(gemma3, loader_refuses_bad_keys) {
     hearth_model_free(load_ok(pat));
     for (int bad = 0; bad < 2; bad++) {
         he_error e = {0};
-        gguf_file *f = gguf_open(path, &e);
-        cr_assert_not_null(f, "%s", e.msg);
-        gguf_writer *w = gguf_writer_new();
-        for (int64_t i = 0; i < gguf_n_kv(f); i++)
-            gguf_writer_copy_kv(w, f, i);
+        gguf_file *f = oracle_open_gguf(path);
+        gguf_writer *w = oracle_copy_kv_except(f, NULL);
         uint8_t flags[12];
         for (int l = 0; l < 12; l++)
             flags[l] = (l + 1) % 6 != 0;
         if (bad) flags[5] = 1; /* layer 5 sliding too */
         gguf_writer_set_arr(w, "gemma3.attention.sliding_window_pattern", GGUF_TYPE_BOOL, flags,
                             12);
-        for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-            const gguf_tensor *t = gguf_tensor_at(f, i);
-            char name[128];
-            snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-            cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &e), 0,
-                         "%s", e.msg);
-        }
-        cr_assert_eq(gguf_writer_write(w, pat, &e), 0, "%s", e.msg);
-        gguf_writer_free(w);
-        gguf_close(f);
+        oracle_write_with_tensors(w, f, NULL, pat);
         hearth_model *pm = hearth_model_load(pat, NULL, &e);
         if (bad) {
             cr_assert_null(pm);
@@ -392,40 +289,18 @@ static void longrope_against_server(const char *attn) {
 Test(longrope, matches_llama_server_tiled) { longrope_against_server("tiled"); }
 Test(longrope, matches_llama_server_exact) { longrope_against_server("exact"); }
 
-/* Max |d log-prob| between two contexts' next-token log-probs of one 70-token prompt. */
-static double ctx_delta(const char *pa, int32_t ca, const char *pb, int32_t cb) {
-    int32_t ids[70];
-    for (int i = 0; i < 70; i++)
-        ids[i] = i == 0 ? 1 : 3 + (i * 37) % 700;
-    static double lp[2][1024];
-    const char *paths[] = {pa, pb};
-    const int32_t ctxs[] = {ca, cb};
-    for (int i = 0; i < 2; i++) {
-        hearth_model *m = load_ok(paths[i]);
-        cr_assert_leq(hearth_model_n_vocab(m), 1024);
-        oracle_n_ctx = ctxs[i];
-        next_logprobs(m, ids, 70, 70, lp[i]);
-        oracle_n_ctx = 512;
-        hearth_model_free(m);
-    }
-    double d = 0;
-    for (int i = 0; i < 700; i++)
-        d = fmax(d, fabs(lp[0][i] - lp[1][i]));
-    return d;
-}
-
 /* The regime follows the context size: 257 cells take the long factors (as 512), 256 the short
  * ones (as 100); the attention factor is read (rewriting it moves the output). */
 Test(longrope, regime_follows_context_size) {
     char path[256], edit[300];
     make_model(path, sizeof path, "tiny-phi3-128k", "f32", 5);
-    cr_assert_eq(ctx_delta(path, 257, path, 512), 0.0);
-    cr_assert_eq(ctx_delta(path, 100, path, 256), 0.0);
-    const double d = ctx_delta(path, 256, path, 257);
+    cr_assert_eq(logprob_delta(path, 257, path, 512, 70), 0.0);
+    cr_assert_eq(logprob_delta(path, 100, path, 256, 70), 0.0);
+    const double d = logprob_delta(path, 256, path, 257, 70);
     cr_assert_gt(d, 1e-3, "long and short factors differ by only %g", d);
     snprintf(edit, sizeof edit, "%s.af.gguf", path);
     rewrite_key_f32(path, edit, "phi3.rope.scaling.attn_factor", 1.0f, NULL);
-    const double da = ctx_delta(path, 512, edit, 512);
+    const double da = logprob_delta(path, 512, edit, 512, 70);
     cr_assert_gt(da, 1e-3, "the attention factor moved the output by only %g", da);
     cr_log_info("LongRoPE: short vs long factors %.3g, attention factor 1.17 vs 1: %.3g", d, da);
     unlink(edit);
@@ -437,23 +312,9 @@ Test(longrope, loader_refuses_incomplete_factors) {
     char path[256], edit[300];
     make_model(path, sizeof path, "tiny-phi3-128k", "f32", 5);
     snprintf(edit, sizeof edit, "%s.one.gguf", path);
+    gguf_file *f = oracle_open_gguf(path);
+    oracle_write_with_tensors(oracle_copy_kv_except(f, NULL), f, "rope_factors_short.weight", edit);
     he_error err = {0};
-    gguf_file *f = gguf_open(path, &err);
-    cr_assert_not_null(f, "%s", err.msg);
-    gguf_writer *w = gguf_writer_new();
-    for (int64_t i = 0; i < gguf_n_kv(f); i++)
-        gguf_writer_copy_kv(w, f, i);
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-        if (!strcmp(name, "rope_factors_short.weight")) continue;
-        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
-                     "%s", err.msg);
-    }
-    cr_assert_eq(gguf_writer_write(w, edit, &err), 0, "%s", err.msg);
-    gguf_writer_free(w);
-    gguf_close(f);
     hearth_model *m = hearth_model_load(edit, NULL, &err);
     cr_assert_null(m);
     cr_assert_not_null(strstr(err.msg, "rope_factors_short.weight"), "%s", err.msg);

@@ -178,49 +178,6 @@ Test(moe, batch_invariance_gptoss) {
 
 /* ---- Loader ---- */
 
-/* Rewrites a generated model's metadata: key set to a u32 (or removed when val < 0). */
-static void rewrite_key(const char *src, const char *dst, const char *key, int64_t val,
-                        bool as_bool) {
-    he_error err = {0};
-    gguf_file *f = gguf_open(src, &err);
-    cr_assert_not_null(f, "%s", err.msg);
-    gguf_writer *w = gguf_writer_new();
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        gguf_str k = gguf_key(f, i);
-        if (k.len == strlen(key) && !memcmp(k.ptr, key, k.len)) continue;
-        gguf_writer_copy_kv(w, f, i);
-    }
-    if (val >= 0) {
-        if (as_bool)
-            gguf_writer_set_bool(w, key, val != 0);
-        else
-            gguf_writer_set_u32(w, key, (uint32_t)val);
-    }
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-        cr_assert_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, &err), 0,
-                     "%s", err.msg);
-    }
-    cr_assert_eq(gguf_writer_write(w, dst, &err), 0, "%s", err.msg);
-    gguf_writer_free(w);
-    gguf_close(f);
-}
-
-static void expect_refused(const char *src, const char *key, int64_t val, he_code code,
-                           const char *needle) {
-    char dst[256];
-    snprintf(dst, sizeof dst, "%s.edit.gguf", src);
-    rewrite_key(src, dst, key, val, false);
-    he_error err = {0};
-    hearth_model *m = hearth_model_load(dst, NULL, &err);
-    cr_assert_null(m, "%s = %lld should be refused", key, (long long)val);
-    cr_assert_eq(err.code, code, "%s: code %d (%s)", key, (int)err.code, err.msg);
-    cr_assert_not_null(strstr(err.msg, needle), "'%s' should name '%s'", err.msg, needle);
-    unlink(dst);
-}
-
 Test(moe, loader_refuses_what_it_does_not_implement) {
     char path[256];
     make_model(path, sizeof path, "tiny-qwen2moe", "f32", 5);
