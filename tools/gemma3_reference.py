@@ -40,7 +40,8 @@ import tempfile
 
 import torch
 
-from torchref import q8_0_round, read_gguf, rms_norm  # tools/torchref.py
+from torchref import (prompt_ids, q8_0_round, qk_norm_attention, read_gguf, rms_norm,  # tools/torchref.py
+                      rope_cos_sin)
 
 SEED = 7
 LENGTHS = [1, 2, 5, 9, 17, 33, 70]
@@ -49,28 +50,6 @@ LENGTHS = [1, 2, 5, 9, 17, 33, 70]
 FILES = [("gemma3.reference.json", "f32"), ("gemma3_q8_0.reference.json", "q8_0")]
 PATTERN = 6          # Gemma3TextConfig.sliding_window_pattern
 LOCAL_BASE = 10000.0  # Gemma3TextConfig.rope_local_base_freq
-
-
-def prompt_ids(n, n_vocab, salt):
-    ids, x = [1], 12345 + 7919 * salt
-    for _ in range(n - 1):
-        x = (x * 1103515245 + 12345) % (1 << 31)
-        ids.append(3 + x % (n_vocab - 3))
-    return ids
-
-
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
-
-
-def rope_cos_sin(base, hd, n, factor):
-    """Gemma3RotaryEmbedding: default inv_freq, divided by the factor for "linear" scaling."""
-    inv_freq = 1.0 / (base ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
-    inv_freq = inv_freq / factor
-    freqs = torch.outer(torch.arange(n).float(), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos(), emb.sin()
 
 
 def ggml_gelu(x):
@@ -123,21 +102,8 @@ def forward(meta, T, ids, types, gelu=hf_gelu):
         mask = torch.zeros(n, n).masked_fill(~allowed, float("-inf"))
 
         h = rms_norm(x, T[p + "attn_norm.weight"], eps)
-        q = mm(h, p + "attn_q.weight").view(n, n_head, hd)
-        k = mm(h, p + "attn_k.weight").view(n, n_kv, hd)
-        v = mm(h, p + "attn_v.weight").view(n, n_kv, hd)
-        q = rms_norm(q, T[p + "attn_q_norm.weight"], eps).transpose(0, 1)  # (H, n, hd)
-        k = rms_norm(k, T[p + "attn_k_norm.weight"], eps).transpose(0, 1)
-        v = v.transpose(0, 1)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        rep = n_head // n_kv
-        k = k.repeat_interleave(rep, dim=0)
-        v = v.repeat_interleave(rep, dim=0)
-        att = (q @ k.transpose(1, 2)) * scaling + mask
-        att = torch.softmax(att.to(torch.float32), dim=-1)
-        o = (att @ v).transpose(0, 1).reshape(n, n_head * hd)
-        o = mm(o, p + "attn_output.weight")
+        o = qk_norm_attention(h, T, p, n_head, n_kv, hd, eps, cos, sin, mask,
+                              lambda s: s * scaling, mm)
         x = x + rms_norm(o, T[p + "post_attention_norm.weight"], eps)
 
         h = rms_norm(x, T[p + "ffn_norm.weight"], eps)

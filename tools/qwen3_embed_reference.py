@@ -31,7 +31,8 @@ import tempfile
 import torch
 
 from embed_reference import DOCS, QUERY, TEXTS  # tools/embed_reference.py
-from torchref import read_gguf, rms_norm  # tools/torchref.py
+from torchref import (causal_mask, qk_norm_attention, read_gguf, rms_norm,  # tools/torchref.py
+                      rope_cos_sin)
 
 SEED = 1
 VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "vocab",
@@ -50,11 +51,6 @@ def tokenize(hearth, model, text):
     return json.loads(out.stdout)
 
 
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
-
-
 def hidden_last(meta, T, ids):
     """Qwen3Model's last hidden state (after the final norm) at the last position."""
     a = "qwen3"
@@ -66,28 +62,13 @@ def hidden_last(meta, T, ids):
     theta = meta[f"{a}.rope.freq_base"]
     n = len(ids)
     x = T["token_embd.weight"][torch.tensor(ids)]
-    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
-    freqs = torch.outer(torch.arange(n).float(), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos(), emb.sin()
-    mask = torch.full((n, n), float("-inf")).triu(1)  # causal, as the decoder was trained
+    cos, sin = rope_cos_sin(theta, hd, n)
+    mask = causal_mask(n)  # causal, as the decoder was trained
     for l in range(n_layer):
         p = f"blk.{l}."
         h = rms_norm(x, T[p + "attn_norm.weight"], eps)
-        q = (h @ T[p + "attn_q.weight"].T).view(n, n_head, hd)
-        k = (h @ T[p + "attn_k.weight"].T).view(n, n_kv, hd)
-        v = (h @ T[p + "attn_v.weight"].T).view(n, n_kv, hd)
-        q = rms_norm(q, T[p + "attn_q_norm.weight"], eps).transpose(0, 1)
-        k = rms_norm(k, T[p + "attn_k_norm.weight"], eps).transpose(0, 1)
-        v = v.transpose(0, 1)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        rep = n_head // n_kv
-        k = k.repeat_interleave(rep, dim=0)
-        v = v.repeat_interleave(rep, dim=0)
-        att = torch.softmax((q @ k.transpose(1, 2)) / (hd ** 0.5) + mask, dim=-1)
-        o = (att @ v).transpose(0, 1).reshape(n, n_head * hd)
-        x = x + o @ T[p + "attn_output.weight"].T
+        x = x + qk_norm_attention(h, T, p, n_head, n_kv, hd, eps, cos, sin, mask,
+                                  lambda s: s / (hd ** 0.5))
         h = rms_norm(x, T[p + "ffn_norm.weight"], eps)
         g = torch.nn.functional.silu(h @ T[p + "ffn_gate.weight"].T)
         x = x + (g * (h @ T[p + "ffn_up.weight"].T)) @ T[p + "ffn_down.weight"].T

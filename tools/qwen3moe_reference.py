@@ -21,26 +21,14 @@ import tempfile
 
 import torch
 
-from torchref import read_gguf, rms_norm  # tools/torchref.py
+from torchref import (causal_mask, prompt_ids, qk_norm_attention, read_gguf, rms_norm,  # tools/torchref.py
+                      rope_cos_sin)
 
 SEED = 7
 LENGTHS = [1, 2, 5, 9, 17, 33, 70]
 
 
-def prompt_ids(n, n_vocab, salt):
-    ids, x = [1], 12345 + 7919 * salt
-    for _ in range(n - 1):
-        x = (x * 1103515245 + 12345) % (1 << 31)
-        ids.append(3 + x % (n_vocab - 3))
-    return ids
-
-
 # ---- The model, after Hugging Face's Qwen3MoeForCausalLM ----
-
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
-
 
 def forward(meta, T, ids):
     a = "qwen3moe"
@@ -57,31 +45,14 @@ def forward(meta, T, ids):
     n = len(ids)
 
     x = T["token_embd.weight"][torch.tensor(ids)]  # (n, E)
-    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
-    pos = torch.arange(n).float()
-    freqs = torch.outer(pos, inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos(), emb.sin()  # (n, hd)
-    mask = torch.full((n, n), float("-inf")).triu(1)
+    cos, sin = rope_cos_sin(theta, hd, n)  # (n, hd)
+    mask = causal_mask(n)
 
     for l in range(n_layer):
         p = f"blk.{l}."
         h = rms_norm(x, T[p + "attn_norm.weight"], eps)
-        q = (h @ T[p + "attn_q.weight"].T).view(n, n_head, hd)
-        k = (h @ T[p + "attn_k.weight"].T).view(n, n_kv, hd)
-        v = (h @ T[p + "attn_v.weight"].T).view(n, n_kv, hd)
-        q = rms_norm(q, T[p + "attn_q_norm.weight"], eps).transpose(0, 1)  # (H, n, hd)
-        k = rms_norm(k, T[p + "attn_k_norm.weight"], eps).transpose(0, 1)
-        v = v.transpose(0, 1)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        rep = n_head // n_kv
-        k = k.repeat_interleave(rep, dim=0)
-        v = v.repeat_interleave(rep, dim=0)
-        att = (q @ k.transpose(1, 2)) / (hd ** 0.5) + mask
-        att = torch.softmax(att.to(torch.float32), dim=-1)
-        o = (att @ v).transpose(0, 1).reshape(n, n_head * hd)
-        x = x + o @ T[p + "attn_output.weight"].T
+        x = x + qk_norm_attention(h, T, p, n_head, n_kv, hd, eps, cos, sin, mask,
+                                  lambda s: s / (hd ** 0.5))
 
         # Qwen3MoeSparseMoeBlock
         h = rms_norm(x, T[p + "ffn_norm.weight"], eps)

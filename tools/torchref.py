@@ -1,8 +1,9 @@
 """torchref.py — what the PyTorch references in tools/ (qwen3moe_reference.py,
-gptoss_reference.py, gemma3_reference.py) share: a minimal GGUF v3 reader (metadata and F32
-tensors, Q8_0 ones dequantized, as torch
+gptoss_reference.py, gemma3_reference.py, qwen3_embed_reference.py) share: a minimal GGUF v3
+reader (metadata and F32 tensors, Q8_0 ones dequantized, as torch
 tensors in the Hugging Face layout: llama.cpp's converter does not permute Q/K for these
-architectures) and the RMS norm of the HF modeling code. Needs Debian's python3-torch and
+architectures), the RMS norm of the HF modeling code, the fixtures' prompt ids, and the HF
+rotary embedding and Qwen3/Gemma 3 attention (per-head q/k norms, rotate_half RoPE, GQA). Needs Debian's python3-torch and
 python3-numpy."""
 import struct
 
@@ -95,3 +96,58 @@ def q8_0_round(x):
     q = torch.round(b * inv)  # ggml: roundf (half away from zero); ties are measure-zero here
     d16 = d.to(torch.float16).to(torch.float32)
     return (q * d16).reshape(shape)
+
+
+def prompt_ids(n, n_vocab, salt):
+    """The fixtures' prompts: BOS (1), then n - 1 ids from a fixed LCG (salt: the case)."""
+    ids, x = [1], 12345 + 7919 * salt
+    for _ in range(n - 1):
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        ids.append(3 + x % (n_vocab - 3))
+    return ids
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def rope_cos_sin(base, hd, n, factor=1.0):
+    """The HF rotary embedding's cos and sin (n, hd) for positions 0..n-1: default inv_freq,
+    divided by factor ("linear" rope_scaling; 1: none)."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    inv_freq = inv_freq / factor
+    freqs = torch.outer(torch.arange(n).float(), inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def causal_mask(n):
+    return torch.full((n, n), float("-inf")).triu(1)
+
+
+def qk_norm_attention(h, T, p, n_head, n_kv, hd, eps, cos, sin, mask, scale, mm=None):
+    """Qwen3's and Gemma 3's self-attention of layer prefix p on the normed input h (n, E):
+    q/k/v projections, per-head q_norm/k_norm (RMS), rotate_half RoPE, grouped-query softmax
+    attention (scale(scores) + mask, softmax in float32) and the output projection. mm(x, name)
+    multiplies by a weight (default x @ W^T); scale is a function so that each model keeps its
+    own arithmetic (a product by hd^-1/2 and a quotient by hd^1/2 differ in the last bits)."""
+    if mm is None:
+        def mm(x, name):
+            return x @ T[name].T
+    n = h.shape[0]
+    q = mm(h, p + "attn_q.weight").view(n, n_head, hd)
+    k = mm(h, p + "attn_k.weight").view(n, n_kv, hd)
+    v = mm(h, p + "attn_v.weight").view(n, n_kv, hd)
+    q = rms_norm(q, T[p + "attn_q_norm.weight"], eps).transpose(0, 1)  # (H, n, hd)
+    k = rms_norm(k, T[p + "attn_k_norm.weight"], eps).transpose(0, 1)
+    v = v.transpose(0, 1)
+    q = q * cos + rotate_half(q) * sin
+    k = k * cos + rotate_half(k) * sin
+    rep = n_head // n_kv
+    k = k.repeat_interleave(rep, dim=0)
+    v = v.repeat_interleave(rep, dim=0)
+    att = scale(q @ k.transpose(1, 2)) + mask
+    att = torch.softmax(att.to(torch.float32), dim=-1)
+    o = (att @ v).transpose(0, 1).reshape(n, n_head * hd)
+    return mm(o, p + "attn_output.weight")
