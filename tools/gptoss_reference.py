@@ -28,18 +28,10 @@ import tempfile
 
 import torch
 
-from torchref import read_gguf, rms_norm  # tools/torchref.py
+from torchref import prompt_ids, read_gguf, rms_norm  # tools/torchref.py
 
 SEED = 7
 LENGTHS = [1, 2, 5, 9, 17, 33]
-
-
-def prompt_ids(n, n_vocab, salt):
-    ids, x = [1], 12345 + 7919 * salt
-    for _ in range(n - 1):
-        x = (x * 1103515245 + 12345) % (1 << 31)
-        ids.append(3 + x % (n_vocab - 3))
-    return ids
 
 
 # ---- The model, after Hugging Face's GptOssForCausalLM ----
