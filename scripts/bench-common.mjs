@@ -1,7 +1,8 @@
 // bench-common.mjs — what the server benchmarks (bench-server.mjs, bench-embed.mjs) share:
-// starting a server (hearth serve or llama-server) on a port it prints, and waiting until its
-// /health answers 200.
+// starting a server (hearth serve or llama-server) on a port it prints, waiting until its
+// /health answers 200, saving the raw samples and running main.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 
 // Both servers print this line once they listen (port 0: the one the OS gave).
 export const LISTENING_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
@@ -45,4 +46,19 @@ export async function startServer(procs, cmd, args, env = process.env) {
   const url = `http://127.0.0.1:${s.port}`;
   await waitHealthy(url);
   return url;
+}
+
+// The raw samples, best effort (a benchmark's printed table is its result; the JSON is extra).
+export function saveJson(path, obj) {
+  try {
+    writeFileSync(path, JSON.stringify(obj, null, 1) + '\n');
+  } catch {}
+}
+
+// Runs an async main; an error is printed and the process exits 1.
+export function runMain(main) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
 }

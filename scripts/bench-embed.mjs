@@ -16,7 +16,7 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startServer } from './bench-common.mjs';
+import { runMain, saveJson, startServer } from './bench-common.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const BIN = process.env.HEARTH_BIN ?? join(root, 'build/hearth');
@@ -138,13 +138,8 @@ async function main() {
                 (l ? ` ${fmt(l.texts_per_s)} | ${fmt(l.tokens_per_s, 0)} | ${fmt(a.texts_per_s / l.texts_per_s, 2)}× |` : ''));
   }
   const json = process.env.BENCH_EMBED_JSON ?? join(root, 'build/bench/embed.json');
-  try {
-    writeFileSync(json, JSON.stringify(out, null, 1) + '\n');
-  } catch {}
+  saveJson(json, out);
   rmSync(dir, { recursive: true, force: true });
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runMain(main);

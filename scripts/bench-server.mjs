@@ -13,7 +13,7 @@
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startServer } from './bench-common.mjs';
+import { runMain, saveJson, startServer } from './bench-common.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const BIN = process.env.HEARTH_BIN ?? join(root, 'build/hearth');
@@ -146,13 +146,8 @@ async function main() {
   console.log(`turn-5 TTFT: ${fmt(out.turn5.reuse)} ms with prefix reuse, ${fmt(out.turn5.noreuse)} ms without ` +
               `(${fmt(out.turn5.noreuse / out.turn5.reuse, 2)}x)` + (L ? `; llama-server (prompt cache on) ${fmt(out.turn5.llama)} ms` : ''));
   const json = process.env.BENCH_SERVER_JSON ?? join(root, 'build/bench/server.json');
-  try {
-    writeFileSync(json, JSON.stringify(out, null, 1) + '\n');
-  } catch {}
+  saveJson(json, out);
   rmSync(dir, { recursive: true, force: true });
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runMain(main);
