@@ -74,10 +74,12 @@ Test(embed_ops, gelu_is_ggmls_tanh_approximation_through_f16) {
 static char bert_path[256], nomic_path[256], rr_path[256];
 static json_t *ref;
 
-static void make(char *path, size_t cap, const char *shape) {
+/* `hearth make-model --shape shape --type f32 --vocab <fixture vocab_rel> --seed 1` into a
+ * per-process temp file. */
+static void make_with_vocab(char *path, size_t cap, const char *shape, const char *vocab_rel) {
     snprintf(path, cap, "/tmp/hearth_test_embed_%d_%s.gguf", (int)getpid(), shape);
     char vocab[1024];
-    fixture_path(vocab, sizeof vocab, "vocab/ggml-vocab-bert-bge.gguf");
+    fixture_path(vocab, sizeof vocab, vocab_rel);
     synth_params p = {.shape = shape,
                       .ftype = QUANT_FTYPE_ALL_F32,
                       .vocab_path = vocab,
@@ -85,6 +87,10 @@ static void make(char *path, size_t cap, const char *shape) {
                       .n_threads = 1};
     he_error err = {0};
     cr_assert_eq(synth_make_model(&p, path, &err), 0, "%s", err.msg);
+}
+
+static void make(char *path, size_t cap, const char *shape) {
+    make_with_vocab(path, cap, shape, "vocab/ggml-vocab-bert-bge.gguf");
 }
 
 /* Each test makes the models it uses (Criterion runs every test in its own process). */
@@ -301,16 +307,7 @@ static hearth_model *qwen3_model(const char *shape, char *path, size_t cap, json
     json_t *r = json_incref(json_object_get(json_object_get(all, "models"), shape));
     json_decref(all);
     cr_assert(r, "%s", shape);
-    snprintf(path, cap, "/tmp/hearth_test_embed_%d_%s.gguf", (int)getpid(), shape);
-    char vocab[1024];
-    fixture_path(vocab, sizeof vocab, "vocab/ggml-vocab-qwen2.gguf");
-    synth_params p = {.shape = shape,
-                      .ftype = QUANT_FTYPE_ALL_F32,
-                      .vocab_path = vocab,
-                      .seed = 1,
-                      .n_threads = 1};
-    he_error err = {0};
-    cr_assert_eq(synth_make_model(&p, path, &err), 0, "%s", err.msg);
+    make_with_vocab(path, cap, shape, "vocab/ggml-vocab-qwen2.gguf");
     FILE *f = fopen(path, "rb");
     cr_assert(f);
     fseek(f, 0, SEEK_END);
