@@ -24,12 +24,18 @@ export function start(cmd, args, readyRe = LISTENING_RE, env = process.env) {
     };
     proc.stdout.on('data', on);
     proc.stderr.on('data', on);
-    proc.on('exit', (c) => rej(new Error(`${cmd} exited (${c}):\n${log}`)));
+    proc.on('exit', (c) => {
+      clearTimeout(timer);
+      rej(new Error(`${cmd} exited (${c}):\n${log}`));
+    });
   });
 }
 
-export async function waitHealthy(url) {
+// proc (optional): the server's process; its exit ends the wait at once (a model that fails to
+// load after the server printed its port).
+export async function waitHealthy(url, proc = null) {
   for (const t0 = Date.now(); Date.now() - t0 < 120_000; ) {
+    if (proc && proc.exitCode !== null) throw new Error(`${url}: the server exited (${proc.exitCode})`);
     try {
       if ((await fetch(`${url}/health`)).status === 200) return;
     } catch {}
@@ -44,7 +50,7 @@ export async function startServer(procs, cmd, args, env = process.env) {
   const s = await start(cmd, args, LISTENING_RE, env);
   procs.push(s.proc);
   const url = `http://127.0.0.1:${s.port}`;
-  await waitHealthy(url);
+  await waitHealthy(url, s.proc);
   return url;
 }
 
