@@ -41,6 +41,7 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
     case TENSOR_TYPE_Q8_0: return 24;
     case TENSOR_TYPE_Q4_K: return 5;
     case TENSOR_TYPE_Q6_K: return 11;
+    case TENSOR_TYPE_IQ4_XS: return 8;
     default: return 0;
     }
 }

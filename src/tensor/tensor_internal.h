@@ -269,6 +269,8 @@ void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int
                               const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
