@@ -756,21 +756,21 @@ static inline __m128i iq4_xs_scales16(const block_iq4_xs *x) {
     memcpy(&raw, x, 8);
     const __m256i v = _mm256_set1_epi64x((long long)raw);
     const __m256i lo = _mm256_and_si256(
-        _mm256_srlv_epi32(_mm256_shuffle_epi8(v, _mm256_setr_epi8(4, -1, -1, -1, 4, -1, -1, -1, 5,
-                                                                  -1, -1, -1, 5, -1, -1, -1, 6, -1,
-                                                                  -1, -1, 6, -1, -1, -1, 7, -1, -1,
-                                                                  -1, 7, -1, -1, -1)),
-                          _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
+        _mm256_srlv_epi32(
+            _mm256_shuffle_epi8(v, _mm256_setr_epi8(4, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 5,
+                                                    -1, -1, -1, 6, -1, -1, -1, 6, -1, -1, -1, 7, -1,
+                                                    -1, -1, 7, -1, -1, -1)),
+            _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
         _mm256_set1_epi32(0x0F));
     const __m256i hi = _mm256_and_si256(
-        _mm256_srlv_epi32(_mm256_shuffle_epi8(v, _mm256_setr_epi8(2, 3, -1, -1, 2, 3, -1, -1, 2, 3,
-                                                                  -1, -1, 2, 3, -1, -1, 2, 3, -1,
-                                                                  -1, 2, 3, -1, -1, 2, 3, -1, -1,
-                                                                  2, 3, -1, -1)),
-                          _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+        _mm256_srlv_epi32(
+            _mm256_shuffle_epi8(v, _mm256_setr_epi8(2, 3, -1, -1, 2, 3, -1, -1, 2, 3, -1, -1, 2, 3,
+                                                    -1, -1, 2, 3, -1, -1, 2, 3, -1, -1, 2, 3, -1,
+                                                    -1, 2, 3, -1, -1)),
+            _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
         _mm256_set1_epi32(3));
-    const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)),
-                                        _mm256_set1_epi32(32));
+    const __m256i ls =
+        _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
     return _mm_packs_epi32(_mm256_castsi256_si128(ls), _mm256_extracti128_si256(ls, 1));
 }
 

@@ -912,16 +912,16 @@ static inline __m128i iq4_xs_scales16(const block_iq4_xs *x) {
     uint64_t raw;
     memcpy(&raw, x, 8);
     const __m128i v = _mm_cvtsi64_si128((long long)raw);
-    const __m128i lo = _mm_and_si128(
-        _mm_srlv_epi16(_mm_shuffle_epi8(v, _mm_setr_epi8(4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1,
-                                                         7, -1, 7, -1)),
-                       _mm_setr_epi16(0, 4, 0, 4, 0, 4, 0, 4)),
-        _mm_set1_epi16(0x0F));
-    const __m128i hi = _mm_and_si128(
-        _mm_srlv_epi16(_mm_shuffle_epi8(v, _mm_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
-                                                         2, 3)),
-                       _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
-        _mm_set1_epi16(3));
+    const __m128i lo =
+        _mm_and_si128(_mm_srlv_epi16(_mm_shuffle_epi8(v, _mm_setr_epi8(4, -1, 4, -1, 5, -1, 5, -1,
+                                                                       6, -1, 6, -1, 7, -1, 7, -1)),
+                                     _mm_setr_epi16(0, 4, 0, 4, 0, 4, 0, 4)),
+                      _mm_set1_epi16(0x0F));
+    const __m128i hi =
+        _mm_and_si128(_mm_srlv_epi16(_mm_shuffle_epi8(v, _mm_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+                                                                       2, 3, 2, 3, 2, 3)),
+                                     _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
+                      _mm_set1_epi16(3));
     return _mm_sub_epi16(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi16(32));
 }
 
@@ -961,8 +961,8 @@ static inline void iq4xs_unpack(const block_iq4_xs *x, iq4xs_unpacked *u) {
 static inline int iq4xs_isum(const iq4xs_unpacked *u, const block_q8_K *yb) {
     const __m256i off =
         _mm256_madd_epi16(u->sc_pairs, _mm256_loadu_si256((const __m256i *)yb->bsums));
-    __m512i acc = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                   _mm512_slli_epi32(_mm512_zextsi256_si512(off), 7));
+    __m512i acc =
+        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_zextsi256_si512(off), 7));
 #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
         const __m512i y0 = _mm512_loadu_si512((const void *)(yb->qs + 128 * h));
