@@ -744,23 +744,70 @@ void tensor_avx2_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const void 
     *s = sumf;
 }
 
-/* IQ4_XS . Q8_K (n,) -> *s; see tensor_ref_dot_iq4_xs_q8_K. Per sub-block: the 16 pair sums of
- * vpmaddubsw (|level| * signed y: at most 2 * 127 * 127 < 2^15) times the signed 6-bit scale by
- * vpmaddwd, accumulated in int32 (exact). */
+/* The 8 sub-block scales ls - 32 (-32..31) of an IQ4_XS super-block as int16 lanes 0..7 (low 4
+ * bits from scales_l, low nibble first; high 2 bits from scales_h), from one 8-byte load of d,
+ * scales_h and scales_l: bytes spread to 32-bit lanes by vpshufb, shifted by vpsrlvd. */
+static inline __m128i iq4_xs_scales16(const block_iq4_xs *x) {
+    static_assert(offsetof(block_iq4_xs, scales_h) == 2 && offsetof(block_iq4_xs, scales_l) == 4,
+                  "one 8-byte load covers the scales");
+    uint64_t raw;
+    memcpy(&raw, x, 8);
+    const __m256i v = _mm256_set1_epi64x((long long)raw);
+    const __m256i lo = _mm256_and_si256(
+        _mm256_srlv_epi32(
+            _mm256_shuffle_epi8(v, _mm256_setr_epi8(4, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 5,
+                                                    -1, -1, -1, 6, -1, -1, -1, 6, -1, -1, -1, 7, -1,
+                                                    -1, -1, 7, -1, -1, -1)),
+            _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
+        _mm256_set1_epi32(0x0F));
+    const __m256i hi = _mm256_and_si256(
+        _mm256_srlv_epi32(
+            _mm256_shuffle_epi8(v, _mm256_setr_epi8(2, 3, -1, -1, 2, 3, -1, -1, 2, 3, -1, -1, 2, 3,
+                                                    -1, -1, 2, 3, -1, -1, 2, 3, -1, -1, 2, 3, -1,
+                                                    -1, 2, 3, -1, -1)),
+            _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+        _mm256_set1_epi32(3));
+    const __m256i ls =
+        _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+    return _mm_packs_epi32(_mm256_castsi256_si128(ls), _mm256_extracti128_si256(ls, 1));
+}
+
+/* IQ4_XS . Q8_K (n,) -> *s; see tensor_ref_dot_iq4_xs_q8_K. 64 elements (sub-blocks 2k, 2k+1)
+ * per step: 32 qs bytes (128-bit lane i = sub-block 2k+i), the low nibbles against the first 16
+ * activations of each sub-block and the high ones against the last 16 (vperm2i128 of the two
+ * 32-byte activation loads), so lane i holds sub-block 2k+i in both products. vpmaddubsw of
+ * |level| by the sign-moved activations (pairs at most 2 * 127 * 127 < 2^15), then vpmaddwd by
+ * the lane's scale word (vpshufb of the 8 scales), accumulated in int32 (exact). */
 void tensor_avx2_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
     const block_iq4_xs *x = vx;
     const block_q8_K *y = vy;
-    const __m256i table = iq4nl_table();
+    const __m256i table = iq4nl_table(), m4 = _mm256_set1_epi8(0x0F);
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
+        const __m256i sc = _mm256_broadcastsi128_si256(iq4_xs_scales16(&x[b]));
         __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib++) {
-            const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
-                           (((x[b].scales_h >> (2 * ib)) & 3) << 4);
-            const __m256i w = lut_levels32(x[b].qs + 16 * ib, table);
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));
-            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(qy, w));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16((short)(ls - 32))));
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            /* words s_{2k} (low lane) and s_{2k+1} (high lane) */
+            const char a = (char)(4 * k), c = (char)(4 * k + 2);
+            const __m256i scv = _mm256_shuffle_epi8(
+                sc, _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a,
+                                     a + 1, a, a + 1, c, c + 1, c, c + 1, c, c + 1, c, c + 1, c,
+                                     c + 1, c, c + 1, c, c + 1, c, c + 1));
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * k));
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * k));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * k + 32));
+            const __m256i wlo = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
+            const __m256i whi =
+                _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            const __m256i ylo = _mm256_permute2x128_si256(y0, y1, 0x20);
+            const __m256i yhi = _mm256_permute2x128_si256(y0, y1, 0x31);
+            const __m256i plo =
+                _mm256_maddubs_epi16(_mm256_sign_epi8(wlo, wlo), _mm256_sign_epi8(ylo, wlo));
+            const __m256i phi =
+                _mm256_maddubs_epi16(_mm256_sign_epi8(whi, whi), _mm256_sign_epi8(yhi, whi));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, scv));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, scv));
         }
         const int isum = hsum_i32(acc);
         const float t = (float)isum * (h2f(x[b].d) * y[b].d);

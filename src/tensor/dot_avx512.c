@@ -903,35 +903,124 @@ void tensor_avx512_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const voi
     *s = sumf;
 }
 
-/* IQ4_XS . Q8_K (n,) -> *s; see tensor_ref_dot_iq4_xs_q8_K. 64 elements (sub-blocks 2c, 2c+1)
- * per vector: vpmaddubsw of |level| by the sign-moved activations (pairs at most 2 * 127 * 127
- * < 2^15), then vpdpwssd by the signed 6-bit scales (low half 2c, high half 2c+1). */
+/* The 8 sub-block scales ls - 32 (-32..31) of an IQ4_XS super-block as int16 lanes 0..7:
+ * low 4 bits from scales_l (low nibble first), high 2 bits from scales_h (2 per sub-block),
+ * all 8 at once with variable 16-bit shifts (one 64-bit load: d, scales_h, scales_l). */
+static inline __m128i iq4_xs_scales16(const block_iq4_xs *x) {
+    static_assert(offsetof(block_iq4_xs, scales_h) == 2 && offsetof(block_iq4_xs, scales_l) == 4,
+                  "one 8-byte load covers the scales");
+    uint64_t raw;
+    memcpy(&raw, x, 8);
+    const __m128i v = _mm_cvtsi64_si128((long long)raw);
+    const __m128i lo =
+        _mm_and_si128(_mm_srlv_epi16(_mm_shuffle_epi8(v, _mm_setr_epi8(4, -1, 4, -1, 5, -1, 5, -1,
+                                                                       6, -1, 6, -1, 7, -1, 7, -1)),
+                                     _mm_setr_epi16(0, 4, 0, 4, 0, 4, 0, 4)),
+                      _mm_set1_epi16(0x0F));
+    const __m128i hi =
+        _mm_and_si128(_mm_srlv_epi16(_mm_shuffle_epi8(v, _mm_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+                                                                       2, 3, 2, 3, 2, 3)),
+                                     _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
+                      _mm_set1_epi16(3));
+    return _mm_sub_epi16(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi16(32));
+}
+
+/* One IQ4_XS super-block, unpacked: per half h (sub-blocks 4h..4h+3, 64 qs bytes: 128-bit lane k
+ * holds sub-block 4h+k's 16 bytes) the levels of the low and the high nibbles, each offset by
+ * +128 (1..241: an unsigned vpdpbusd operand), the int32 scale of each lane's sub-block, and the
+ * scale words s_0 s_0 s_1 s_1 ... against the 16 Q8_K bsums. */
+typedef struct {
+    __m512i wlo[2], whi[2], sc[2];
+    __m256i sc_pairs;
+} iq4xs_unpacked;
+
+static inline void iq4xs_unpack(const block_iq4_xs *x, iq4xs_unpacked *u) {
+    const __m512i table =
+        _mm512_add_epi8(lut512(tensor_iq4nl_values), _mm512_set1_epi8((char)0x80));
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m128i sc = iq4_xs_scales16(x);
+    const __m512i sc32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(sc));
+    u->sc[0] = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), sc32);
+    u->sc[1] = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7), sc32);
+    u->sc_pairs = _mm256_set_m128i(_mm_unpackhi_epi16(sc, sc), _mm_unpacklo_epi16(sc, sc));
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m512i q = _mm512_loadu_si512((const void *)(x->qs + 64 * h));
+        u->wlo[h] = _mm512_shuffle_epi8(table, _mm512_and_si512(q, m4));
+        u->whi[h] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+    }
+}
+
+/* The super-block's exact integer dot with one Q8_K block: the low nibbles meet the
+ * activations' first 16 of each sub-block and the high nibbles the last 16 (picked out of two
+ * 64-byte loads by vshufi32x4), so lane k of the vpdpbusd sums is sub-block 4h+k's; vpmulld
+ * scales them, and the +128 comes back through the bsums: sum s (v + 128) y = sum s v y +
+ * 128 sum_j s_j Y_j. Every step is exact in int32 (|terms| < 32 * 241 * 127 * 256 < 2^31). */
+static inline int iq4xs_isum(const iq4xs_unpacked *u, const block_q8_K *yb) {
+    const __m256i off =
+        _mm256_madd_epi16(u->sc_pairs, _mm256_loadu_si256((const __m256i *)yb->bsums));
+    __m512i acc =
+        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_zextsi256_si512(off), 7));
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m512i y0 = _mm512_loadu_si512((const void *)(yb->qs + 128 * h));
+        const __m512i y1 = _mm512_loadu_si512((const void *)(yb->qs + 128 * h + 64));
+        const __m512i ylo = _mm512_shuffle_i32x4(y0, y1, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512i yhi = _mm512_shuffle_i32x4(y0, y1, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m512i d = _mm512_dpbusd_epi32(
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->wlo[h], ylo), u->whi[h], yhi);
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(d, u->sc[h]));
+    }
+    return hsum16_i32(acc);
+}
+
+/* IQ4_XS . Q8_K (n,) -> *s; see tensor_ref_dot_iq4_xs_q8_K: per super-block the exact isum,
+ * then (float)isum * (d * dy) added in order, as the reference. */
 void tensor_avx512_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
     const block_iq4_xs *x = vx;
     const block_q8_K *y = vy;
-    const __m512i table = lut512(tensor_iq4nl_values);
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        __m512i acc = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            const int ib = 2 * c;
-            const int ls0 = ((x[b].scales_l[c] & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4));
-            const int ls1 = ((x[b].scales_l[c] >> 4) | (((x[b].scales_h >> (2 * ib + 2)) & 3) << 4));
-            const __m512i scv =
-                _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(ls0 - 32))),
-                                   _mm256_set1_epi16((short)(ls1 - 32)), 1);
-            const __m512i w = _mm512_shuffle_epi8(
-                table, nibbles_pair(x[b].qs + 32 * c, x[b].qs + 32 * c + 16));
-            const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));
-            const __mmask64 neg = _mm512_movepi8_mask(w);
-            const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
-            acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(_mm512_abs_epi8(w), sy), scv);
-        }
-        const int isum = hsum16_i32(acc);
+        iq4xs_unpacked u;
+        iq4xs_unpack(&x[b], &u);
+        const int isum = iq4xs_isum(&u, &y[b]);
         const float t = (float)isum * (h2f(x[b].d) * y[b].d);
         sumf += t;
     }
     *s = sumf;
+}
+
+/* IQ4_XS rows against Q8_K token rows (act_row bytes apart): each super-block unpacked once
+ * (iq4xs_unpack) for up to GEMVN_T tokens, then per token tensor_avx512_dot_iq4_xs_q8_K's
+ * steps (iq4xs_isum and the same float statements): bit-identical to it. */
+void tensor_avx512_gemvn_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *act, size_t act_row) {
+    const int64_t ns = n_in / QK_K;
+    for (int r = 0; r < n_rows; r++) {
+        const block_iq4_xs *x =
+            (const block_iq4_xs *)(const void *)((const uint8_t *)w + (size_t)r * w_row);
+        for (int t0 = 0; t0 < n_tok; t0 += GEMVN_T) {
+            const int nt = n_tok - t0 < GEMVN_T ? n_tok - t0 : GEMVN_T;
+            const uint8_t *a0 = (const uint8_t *)act + (size_t)t0 * act_row;
+            float sumf[GEMVN_T] = {0};
+            for (int64_t b = 0; b < ns; b++) {
+                iq4xs_unpacked u;
+                iq4xs_unpack(&x[b], &u);
+                const float dx = h2f(x[b].d);
+                for (int t = 0; t < nt; t++) {
+                    const block_q8_K *yb =
+                        (const block_q8_K *)(const void *)(a0 + (size_t)t * act_row) + b;
+                    const int isum = iq4xs_isum(&u, yb);
+                    const float tb = (float)isum * (dx * yb->d);
+                    sumf[t] += tb;
+                }
+            }
+            for (int t = 0; t < nt; t++)
+                y[(int64_t)(t0 + t) * ldy + r] = sumf[t];
+        }
+    }
 }
 
 /* TQ2_0 . Q8_K (n,) -> *s; see tensor_ref_dot_tq2_0_q8_K. Shift l of the 64 qs bytes gives

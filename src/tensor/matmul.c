@@ -40,12 +40,13 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
     if (over >= 0) return over;
     /* make bench-kernels' small-batch table (2026-11-23): the lane-wise Q4_0/Q8_0 kernels beat
      * the tile up to 24 tokens and more; the row-wise K-quant ones up to ~5 (Q4_K) and ~11
-     * (Q6_K) */
+     * (Q6_K); IQ4_XS's (2026-12-07) up to ~8 */
     switch (wtype) {
     case TENSOR_TYPE_Q4_0: return 24;
     case TENSOR_TYPE_Q8_0: return 24;
     case TENSOR_TYPE_Q4_K: return 5;
     case TENSOR_TYPE_Q6_K: return 11;
+    case TENSOR_TYPE_IQ4_XS: return 8;
     default: return 0;
     }
 }
