@@ -25,6 +25,10 @@ before(async () => {
   model = join(dir, 'tiny-qwen3.gguf');
   execFileSync(BIN, ['make-model', '--shape', 'tiny-qwen3', '--type', 'q8_0', '--vocab', vocab('qwen2'), model], { stdio: 'ignore' });
   srv = await startServer([model, '--name', 'tq3', '--slots', '2', '--ctx', '4096']);
+  // A session that lives as long as the file: tmux ends its server when the last session ends, and
+  // a test's new-session arriving while the previous test's last session is closing then fails
+  // with "server exited unexpectedly" (seen once under load in CI).
+  tmux('new-session', '-d', '-s', 'keeper', 'sleep 86400');
 });
 after(async () => {
   spawnSync('tmux', ['-L', SOCK, 'kill-server'], { stdio: 'ignore' });
