@@ -227,6 +227,75 @@ typedef struct {
 } block_iq3_s;
 static_assert(sizeof(block_iq3_s) == 110, "block_iq3_s layout");
 
+/* ---- The importance-matrix i-quants (llama-quantize makes them only with --imatrix) ----
+ * All are 8 sub-blocks of 32 built from codebook points (iq_grids.c) of 8 (IQ3_XXS: 4)
+ * elements. A "sign index" is 7 bits s; its sign byte is tensor_iq_ksigns[s] = s | parity << 7
+ * (the 8th sign makes the count of negated elements even); bit j of a sign byte negates element j
+ * of its 8-element group. Values below are exact as integers times a power of two; hearth's
+ * dots compute the integer sum exactly (quant_iq.c). */
+
+/* IQ2_XXS (2.06 bits): sub-block ib uses the two little-endian uint32 a = qs[4ib..4ib+1],
+ * b = qs[4ib+2..4ib+3]: byte l of a indexes tensor_iq2xxs_grid for group l (elements 8l..8l+7),
+ * bits 7l..7l+6 of b are its sign index, b >> 28 = ls: x = d * (2 ls + 1) / 8 * grid * sign. */
+typedef struct {
+    uint16_t d;
+    uint16_t qs[QK_K / 8];
+} block_iq2_xxs;
+static_assert(sizeof(block_iq2_xxs) == 66, "block_iq2_xxs layout");
+
+/* IQ2_XS (2.31 bits): qs[4ib + l]: low 9 bits index tensor_iq2xs_grid for group l of sub-block ib,
+ * high 7 bits its sign index; scales[ib]: low nibble ls for groups 0-1, high nibble for 2-3:
+ * x = d * (2 ls + 1) / 8 * grid * sign. */
+typedef struct {
+    uint16_t d;
+    uint16_t qs[QK_K / 8];
+    uint8_t scales[QK_K / 32];
+} block_iq2_xs;
+static_assert(sizeof(block_iq2_xs) == 74, "block_iq2_xs layout");
+
+/* IQ2_S (2.56 bits): group l of sub-block ib: index qs[4ib + l] | bits 2l..2l+1 of qh[ib] << 8
+ * into tensor_iq2s_grid; its 8 sign bits are qs[32 + 4ib + l] as they are (no parity); scales as
+ * IQ2_XS: x = d * (2 ls + 1) / 8 * grid * sign. */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK_K / 4]; /* 32 index bytes, then 32 sign bytes */
+    uint8_t qh[QK_K / 32];
+    uint8_t scales[QK_K / 32];
+} block_iq2_s;
+static_assert(sizeof(block_iq2_s) == 82, "block_iq2_s layout");
+
+/* IQ3_XXS (3.06 bits): qs[0..63]: one tensor_iq3xxs_grid index per 4 elements (element order);
+ * qs[64 + 4ib..] is a little-endian uint32 per sub-block: bits 7l..7l+6 the sign index of group l
+ * (elements 8l..8l+7), bits 28-31 ls: x = d * (2 ls + 1) / 4 * grid * sign. */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[3 * QK_K / 8];
+} block_iq3_xxs;
+static_assert(sizeof(block_iq3_xxs) == 98, "block_iq3_xxs layout");
+
+/* IQ1_S (1.56 bits): group l of sub-block ib: index qs[4ib + l] | bits 3l..3l+2 of qh[ib] << 8
+ * into tensor_iq1s_grid (values -1, 0, 1); bits 12-14 of qh[ib] are s, bit 15 the sign of the
+ * shift: x = d * (2 s + 1) * (g + delta), delta = -1/8 if bit 15 else 1/8,
+ * i.e. d * (2 s + 1) / 8 * (8 g +- 1). */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK_K / 8];
+    uint16_t qh[QK_K / 32];
+} block_iq1_s;
+static_assert(sizeof(block_iq1_s) == 50, "block_iq1_s layout");
+
+/* IQ1_M (1.75 bits): no d field: the fp16 d is the top nibbles of the four little-endian uint16
+ * words of scales (word k gives bits 4k..4k+3). Group l of sub-block ib: index qs[4ib + l] | bits
+ * 4(l%2)..4(l%2)+2 of qh[2ib + l/2] << 8 into tensor_iq1s_grid, bit 4(l%2)+3 its shift sign;
+ * 3-bit s: word ib/2 of scales, bits 6(ib%2)..+2 for groups 0-1, 6(ib%2)+3..+5 for groups 2-3:
+ * x = d * (2 s + 1) / 8 * (8 g +- 1) as IQ1_S. */
+typedef struct {
+    uint8_t qs[QK_K / 8];
+    uint8_t qh[QK_K / 16];
+    uint8_t scales[QK_K / 32];
+} block_iq1_m;
+static_assert(sizeof(block_iq1_m) == 56, "block_iq1_m layout");
+
 /* 2^(e - 128) exactly (E8M0 halved, as the doubled levels need): e = 0, 1 are subnormal. */
 static inline float tensor_e8m0_half(uint8_t e) {
     union {

@@ -876,6 +876,12 @@ void tensor_kernels_attach(tensor_type type, tensor_traits *t) {
         K(TENSOR_TYPE_TQ1_0,  tensor_ref_tq1_0_to_float,  tensor_ref_tq1_0_from_float,  tensor_ref_dot_tq1_0_q8_K,  TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_TQ2_0,  tensor_ref_tq2_0_to_float,  tensor_ref_tq2_0_from_float,  tensor_ref_dot_tq2_0_q8_K,  TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_IQ3_S,  tensor_ref_iq3_s_to_float,  tensor_ref_iq3_s_from_float,  tensor_ref_dot_iq3_s_q8_K,  TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_IQ2_XXS, tensor_ref_iq2_xxs_to_float, NULL, tensor_ref_dot_iq2_xxs_q8_K, TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_IQ2_XS,  tensor_ref_iq2_xs_to_float,  NULL, tensor_ref_dot_iq2_xs_q8_K,  TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_IQ2_S,   tensor_ref_iq2_s_to_float,   NULL, tensor_ref_dot_iq2_s_q8_K,   TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_IQ3_XXS, tensor_ref_iq3_xxs_to_float, NULL, tensor_ref_dot_iq3_xxs_q8_K, TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_IQ1_S,   tensor_ref_iq1_s_to_float,   NULL, tensor_ref_dot_iq1_s_q8_K,   TENSOR_TYPE_Q8_K)
+        K(TENSOR_TYPE_IQ1_M,   tensor_ref_iq1_m_to_float,   NULL, tensor_ref_dot_iq1_m_q8_K,   TENSOR_TYPE_Q8_K)
         K(TENSOR_TYPE_MXFP4,  tensor_ref_mxfp4_to_float,  tensor_ref_mxfp4_from_float,  tensor_ref_dot_mxfp4_q8_0,  TENSOR_TYPE_Q8_0)
         // clang-format on
 #undef K

@@ -89,12 +89,34 @@ void tensor_ref_dot_iq4_xs_q8_K(int64_t n, float *s, const void *x, const void *
 void tensor_ref_dot_tq1_0_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_tq2_0_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_ref_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y);
-/* IQ3_S (dequantize and dot only: its quantizer needs ggml's codebook search, not ported) */
+/* IQ3_S */
 extern const uint32_t tensor_iq3s_grid[512]; /* iq3s_grid.c: the format's codebook */
 void tensor_ref_iq3_s_to_float(const void *x, float *y, int64_t n);
 /* llama-quantize's IQ3_S bytes without an importance matrix (quant_nl.c; thread-safe) */
 void tensor_ref_iq3_s_from_float(const float *x, void *y, int64_t n);
 void tensor_ref_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+
+/* ---- quant_iq.c: the importance-matrix i-quants (dequantize and dot only: llama-quantize
+ * writes them from an importance matrix; hearth reads them) ---- */
+extern const uint64_t tensor_iq2xxs_grid[256]; /* iq_grids.c: the formats' codebooks */
+extern const uint64_t tensor_iq2xs_grid[512];
+extern const uint64_t tensor_iq2s_grid[1024];
+extern const uint32_t tensor_iq3xxs_grid[256];
+extern const uint64_t tensor_iq1s_grid[2048];
+extern const uint8_t tensor_iq_ksigns[128]; /* 7 sign bits -> the byte with its parity bit */
+uint16_t tensor_iq1_m_d(const void *block_iq1_m); /* the fp16 d packed in an IQ1_M block */
+void tensor_ref_iq2_xxs_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_iq2_xs_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_iq2_s_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_iq3_xxs_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_iq1_s_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_iq1_m_to_float(const void *x, float *y, int64_t n);
+void tensor_ref_dot_iq2_xxs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_iq2_xs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_iq2_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_iq3_xxs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_iq1_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_ref_dot_iq1_m_q8_K(int64_t n, float *s, const void *x, const void *y);
 
 /* ---- AVX2+FMA+F16C versions (dot_avx2.c): quantized paths bit-identical to the references ---- */
 void tensor_avx2_q8_0_from_float(const float *x, void *y, int64_t n);
@@ -116,6 +138,12 @@ void tensor_avx2_dot_iq4_xs_q8_K(int64_t n, float *s, const void *x, const void 
 void tensor_avx2_dot_tq1_0_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_tq2_0_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq2_xxs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq2_xs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq2_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq3_xxs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq1_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx2_dot_iq1_m_q8_K(int64_t n, float *s, const void *x, const void *y);
 /* float weights: equal to the references up to float summation order (not bit-identical) */
 void tensor_avx2_dot_f32_f32(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx2_dot_f16_f32(int64_t n, float *s, const void *x, const void *y);

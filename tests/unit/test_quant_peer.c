@@ -1,4 +1,5 @@
-/* test_quant_peer.c — the IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 and IQ3_S formats against llama.cpp, from
+/* test_quant_peer.c — the IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, IQ3_S formats and the importance-matrix
+ * i-quants (IQ3_XXS, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M) against llama.cpp, from
  * the reference tools/gen_quant_peer_ref.py wrote once (tests/data/quant/peer_reference.json):
  *
  *   1. hearth quantizes the same tiny f32 model (make-model tiny, seed 7) and must write, tensor
@@ -7,7 +8,9 @@
  *   2. hearth's next-token top-5 log-probs on that file must match llama-server's within 5e-3
  *      for every recorded prompt (computed as llama-server does: softmax over the full vocab).
  *   IQ3_S is checked both ways: hearth's own quantizer (bytes as above), and llama-quantize's
- *   file itself, carried in tests/data/quant/, read as it is.
+ *   file itself, carried in tests/data/quant/, read as it is. The importance-matrix types only
+ *   the second way (hearth has no quantizer for them): llama-quantize --imatrix's files are
+ *   carried, all their block tensors in the type (token_embd: Q4_K).
  *
  * Run under every kernel set the CPU has (HEARTH_ISA; tensor_isa() is logged): the SIMD kernels
  * are bit-identical to the references (test_kernels), so the result does not depend on it. */
@@ -81,7 +84,8 @@ static void check_bytes(const char *type_name, const char *path, json_t *tensors
     cr_assert_eq(gguf_n_tensors(f), (int64_t)json_object_size(tensors));
     const char *name;
     json_t *tj;
-    int n_quant = 0;
+    int n_quant = 0, n_type = 0;
+    const int type = tensor_type_from_name(type_name);
     json_object_foreach(tensors, name, tj) {
         const gguf_tensor *t = gguf_tensor_find(f, name);
         cr_assert(t, "%s: tensor %s missing", type_name, name);
@@ -94,8 +98,10 @@ static void check_bytes(const char *type_name, const char *path, json_t *tensors
         cr_assert_str_eq(h, json_string_value(json_object_get(tj, "sha256")),
                          "%s: %s differs from llama-quantize's bytes", type_name, name);
         if (t->type != TENSOR_TYPE_F32) n_quant++;
+        if ((int)t->type == type) n_type++;
     }
     cr_assert_geq(n_quant, 10, "%s: only %d quantized tensors", type_name, n_quant);
+    cr_assert_geq(n_type, 10, "%s: only %d tensors of the type", type_name, n_type);
     gguf_close(f);
 }
 
@@ -207,3 +213,11 @@ Test(quant_peer, tq1_0_matches_llama_cpp, .timeout = 60) { check_type("TQ1_0"); 
 Test(quant_peer, tq2_0_matches_llama_cpp, .timeout = 60) { check_type("TQ2_0"); }
 Test(quant_peer, iq3_s_matches_llama_cpp, .timeout = 60) { check_type("IQ3_S"); }
 Test(quant_peer, iq3_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ3_S", true); }
+
+/* the importance-matrix types: llama-quantize --imatrix's files (hearth cannot write them) */
+Test(quant_peer, iq3_xxs_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ3_XXS", true); }
+Test(quant_peer, iq2_xxs_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ2_XXS", true); }
+Test(quant_peer, iq2_xs_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ2_XS", true); }
+Test(quant_peer, iq2_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ2_S", true); }
+Test(quant_peer, iq1_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ1_S", true); }
+Test(quant_peer, iq1_m_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ1_M", true); }
