@@ -51,6 +51,12 @@ static void apply_avx512(tensor_traits *t) {
     t[TENSOR_TYPE_TQ2_0].vec_dot = tensor_avx512_dot_tq2_0_q8_K;
     t[TENSOR_TYPE_MXFP4].vec_dot = tensor_avx512_dot_mxfp4_q8_0;
     t[TENSOR_TYPE_IQ3_S].vec_dot = tensor_avx512_dot_iq3_s_q8_K;
+    t[TENSOR_TYPE_IQ2_XXS].vec_dot = tensor_avx512_dot_iq2_xxs_q8_K;
+    t[TENSOR_TYPE_IQ2_XS].vec_dot = tensor_avx512_dot_iq2_xs_q8_K;
+    t[TENSOR_TYPE_IQ2_S].vec_dot = tensor_avx512_dot_iq2_s_q8_K;
+    t[TENSOR_TYPE_IQ3_XXS].vec_dot = tensor_avx512_dot_iq3_xxs_q8_K;
+    t[TENSOR_TYPE_IQ1_S].vec_dot = tensor_avx512_dot_iq1_s_q8_K;
+    t[TENSOR_TYPE_IQ1_M].vec_dot = tensor_avx512_dot_iq1_m_q8_K;
     const char *v = getenv("HEARTH_GEMV");
     if (!(v && !strcmp(v, "0"))) {
         gemvns[TENSOR_TYPE_Q4_0] = tensor_avx512_gemvn_q4_0;
@@ -92,6 +98,12 @@ static void apply_avx2(tensor_traits *t) {
     t[TENSOR_TYPE_TQ2_0].vec_dot = tensor_avx2_dot_tq2_0_q8_K;
     t[TENSOR_TYPE_MXFP4].vec_dot = tensor_avx2_dot_mxfp4_q8_0;
     t[TENSOR_TYPE_IQ3_S].vec_dot = tensor_avx2_dot_iq3_s_q8_K;
+    t[TENSOR_TYPE_IQ2_XXS].vec_dot = tensor_avx2_dot_iq2_xxs_q8_K;
+    t[TENSOR_TYPE_IQ2_XS].vec_dot = tensor_avx2_dot_iq2_xs_q8_K;
+    t[TENSOR_TYPE_IQ2_S].vec_dot = tensor_avx2_dot_iq2_s_q8_K;
+    t[TENSOR_TYPE_IQ3_XXS].vec_dot = tensor_avx2_dot_iq3_xxs_q8_K;
+    t[TENSOR_TYPE_IQ1_S].vec_dot = tensor_avx2_dot_iq1_s_q8_K;
+    t[TENSOR_TYPE_IQ1_M].vec_dot = tensor_avx2_dot_iq1_m_q8_K;
     t[TENSOR_TYPE_F32].vec_dot = tensor_avx2_dot_f32_f32;
     t[TENSOR_TYPE_F16].vec_dot = tensor_avx2_dot_f16_f32;
     t[TENSOR_TYPE_BF16].vec_dot = tensor_avx2_dot_bf16_f32;

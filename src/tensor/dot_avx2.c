@@ -919,3 +919,38 @@ void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void 
     }
     *s = sumf;
 }
+
+/* ---- The importance-matrix i-quants . Q8_K (see quant_iq.c): per sub-block the unpacked
+ * magnitudes (dot_iq_body.h), the signs moved onto the activations, vpmaddubsw, vpmaddwd by the
+ * two half scales, accumulated in int32 (exact); per block (float)isum * (d * dy); times F (a
+ * power of two) at the end, as the reference. ---- */
+#include "tensor/dot_iq_body.h"
+
+#define IQ_DOT_AVX2(NAME, F)                                                                       \
+    void tensor_avx2_dot_##NAME##_q8_K(int64_t n, float *s, const void *vx, const void *vy) {      \
+        const block_##NAME *x = vx;                                                                \
+        const block_q8_K *y = vy;                                                                  \
+        float sumf = 0.0f;                                                                         \
+        for (int64_t b = 0; b < n / QK_K; b++) {                                                   \
+            __m256i acc = _mm256_setzero_si256();                                                  \
+            for (int ib = 0; ib < 8; ib++) {                                                       \
+                __m256i mag, neg, scv;                                                             \
+                iqb_##NAME(&x[b], ib, &mag, &neg, &scv);                                           \
+                const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));       \
+                const __m256i sy = _mm256_sub_epi8(_mm256_xor_si256(qy, neg), neg);                \
+                acc = _mm256_add_epi32(acc,                                                        \
+                                       _mm256_madd_epi16(_mm256_maddubs_epi16(mag, sy), scv));     \
+            }                                                                                      \
+            const int isum = hsum_i32(acc);                                                        \
+            const float t = (float)isum * (h2f(iqb_d_##NAME(&x[b])) * y[b].d);                     \
+            sumf += t;                                                                             \
+        }                                                                                          \
+        *s = sumf * (F);                                                                           \
+    }
+
+IQ_DOT_AVX2(iq2_xxs, 0.125f)
+IQ_DOT_AVX2(iq2_xs, 0.125f)
+IQ_DOT_AVX2(iq2_s, 0.125f)
+IQ_DOT_AVX2(iq3_xxs, 0.25f)
+IQ_DOT_AVX2(iq1_s, 0.125f)
+IQ_DOT_AVX2(iq1_m, 0.125f)

@@ -1128,3 +1128,44 @@ void tensor_avx512_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const voi
     }
     *s = sumf;
 }
+
+/* ---- The importance-matrix i-quants . Q8_K (see quant_iq.c): two sub-blocks per vector, each
+ * unpacked as in dot_avx2.c (dot_iq_body.h); the sign bytes as a 64-bit mask negating the
+ * activations; vpmaddubsw, then vpdpwssd by the four 16-element scales (exact in int32). ---- */
+#include "tensor/dot_iq_body.h"
+
+static inline __m512i iq_join(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+#define IQ_DOT_AVX512(NAME, F)                                                                     \
+    void tensor_avx512_dot_##NAME##_q8_K(int64_t n, float *s, const void *vx, const void *vy) {    \
+        const block_##NAME *x = vx;                                                                \
+        const block_q8_K *y = vy;                                                                  \
+        float sumf = 0.0f;                                                                         \
+        for (int64_t b = 0; b < n / QK_K; b++) {                                                   \
+            __m512i acc = _mm512_setzero_si512();                                                  \
+            for (int c = 0; c < 4; c++) {                                                          \
+                __m256i mag0, neg0, scv0, mag1, neg1, scv1;                                        \
+                iqb_##NAME(&x[b], 2 * c, &mag0, &neg0, &scv0);                                     \
+                iqb_##NAME(&x[b], 2 * c + 1, &mag1, &neg1, &scv1);                                 \
+                const __mmask64 m = (__mmask64)(uint32_t)_mm256_movemask_epi8(neg0) |              \
+                                    (__mmask64)(uint32_t)_mm256_movemask_epi8(neg1) << 32;         \
+                const __m512i qy = _mm512_loadu_si512((const void *)(y[b].qs + 64 * c));           \
+                const __m512i sy = _mm512_mask_sub_epi8(qy, m, _mm512_setzero_si512(), qy);        \
+                acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(iq_join(mag0, mag1), sy),      \
+                                          iq_join(scv0, scv1));                                    \
+            }                                                                                      \
+            const int isum = hsum16_i32(acc);                                                      \
+            const float t = (float)isum * (h2f(iqb_d_##NAME(&x[b])) * y[b].d);                     \
+            sumf += t;                                                                             \
+        }                                                                                          \
+        *s = sumf * (F);                                                                           \
+    }
+
+IQ_DOT_AVX512(iq2_xxs, 0.125f)
+IQ_DOT_AVX512(iq2_xs, 0.125f)
+IQ_DOT_AVX512(iq2_s, 0.125f)
+IQ_DOT_AVX512(iq3_xxs, 0.25f)
+IQ_DOT_AVX512(iq1_s, 0.125f)
+IQ_DOT_AVX512(iq1_m, 0.125f)

@@ -166,6 +166,12 @@ void tensor_avx512_dot_iq4_xs_q8_K(int64_t n, float *s, const void *x, const voi
 void tensor_avx512_dot_tq1_0_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_tq2_0_q8_K(int64_t n, float *s, const void *x, const void *y);
 void tensor_avx512_dot_iq3_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq2_xxs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq2_xs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq2_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq3_xxs_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq1_s_q8_K(int64_t n, float *s, const void *x, const void *y);
+void tensor_avx512_dot_iq1_m_q8_K(int64_t n, float *s, const void *x, const void *y);
 
 /* ---- NEON versions (aarch64 only): dot_neon.c (plain ARMv8-A) and dot_neondp.c (the same
  * integer kernels with the ARMv8.2 dot-product instructions); quantized dots and F32 bit-identical

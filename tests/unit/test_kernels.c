@@ -120,6 +120,36 @@ static const dot_case dots[] = {
      tensor_ref_dot_iq3_s_q8_K,
      tensor_avx2_dot_iq3_s_q8_K,
      tensor_avx512_dot_iq3_s_q8_K},
+    {TENSOR_TYPE_IQ2_XXS,
+     {0, -1},
+     tensor_ref_dot_iq2_xxs_q8_K,
+     tensor_avx2_dot_iq2_xxs_q8_K,
+     tensor_avx512_dot_iq2_xxs_q8_K},
+    {TENSOR_TYPE_IQ2_XS,
+     {0, -1},
+     tensor_ref_dot_iq2_xs_q8_K,
+     tensor_avx2_dot_iq2_xs_q8_K,
+     tensor_avx512_dot_iq2_xs_q8_K},
+    {TENSOR_TYPE_IQ2_S,
+     {0, -1},
+     tensor_ref_dot_iq2_s_q8_K,
+     tensor_avx2_dot_iq2_s_q8_K,
+     tensor_avx512_dot_iq2_s_q8_K},
+    {TENSOR_TYPE_IQ3_XXS,
+     {0, -1},
+     tensor_ref_dot_iq3_xxs_q8_K,
+     tensor_avx2_dot_iq3_xxs_q8_K,
+     tensor_avx512_dot_iq3_xxs_q8_K},
+    {TENSOR_TYPE_IQ1_S,
+     {0, -1},
+     tensor_ref_dot_iq1_s_q8_K,
+     tensor_avx2_dot_iq1_s_q8_K,
+     tensor_avx512_dot_iq1_s_q8_K},
+    {TENSOR_TYPE_IQ1_M, /* d (packed in the scales' top nibbles) set by make_weights */
+     {-1, -1},
+     tensor_ref_dot_iq1_m_q8_K,
+     tensor_avx2_dot_iq1_m_q8_K,
+     tensor_avx512_dot_iq1_m_q8_K},
     {TENSOR_TYPE_MXFP4, /* e (byte 0) set by make_weights */
      {-1, -1},
      tensor_ref_dot_mxfp4_q8_0,
@@ -164,6 +194,15 @@ static void make_weights(const dot_case *dc, uint8_t *x, int64_t nb, int mode) {
     if (dc->type == TENSOR_TYPE_MXFP4)
         for (int64_t b = 0; b < nb; b++)
             x[b * (int64_t)bs] = (uint8_t)(rng_u32() % 64);
+    /* IQ1_M's fp16 d: nibble k in the top nibble of the little-endian word k of the scales
+     * (bytes 48..55), the rest of the scale bits kept random */
+    if (dc->type == TENSOR_TYPE_IQ1_M)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint16_t d = tensor_fp32_to_fp16(0.01f * (1.5f + rng_uniform()));
+            uint8_t *sc = x + b * (int64_t)bs + 48;
+            for (int k = 0; k < 4; k++)
+                sc[2 * k + 1] = (uint8_t)((sc[2 * k + 1] & 0x0F) | ((d >> (4 * k)) & 0xF) << 4);
+        }
 }
 
 static void check_isa(isa which) {
