@@ -46,12 +46,24 @@ static const struct {
 };
 #define N_FTYPES (sizeof ftypes / sizeof ftypes[0])
 
+/* Types hearth reads and runs but does not write: llama-quantize makes them only from an
+ * importance matrix (llama-imatrix), which hearth quantize does not take. */
+static const char *const imatrix_only[] = {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS",
+                                           "IQ3_XS", "IQ3_M", "IQ1_S", "IQ1_M"};
+
 int quant_ftype_from_name(const char *name, quant_ftype *out, he_error *err) {
     for (size_t i = 0; name && i < N_FTYPES; i++)
         if (!strcasecmp(name, ftypes[i].name)) {
             *out = ftypes[i].ftype;
             return 0;
         }
+    for (size_t i = 0; name && i < sizeof imatrix_only / sizeof imatrix_only[0]; i++)
+        if (!strcasecmp(name, imatrix_only[i]))
+            return he_fail(err, HE_INVALID,
+                           "type '%s' needs an importance matrix, which hearth quantize does not "
+                           "take: make the file with llama.cpp's llama-imatrix and llama-quantize "
+                           "--imatrix (hearth loads and runs it)",
+                           name);
     return he_fail(err, HE_INVALID,
                    "unknown type '%s' (expected one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
                    "q5_1, q4_k, q5_k, "

@@ -289,11 +289,11 @@ Test(tensor, vec_dot_types) {
         /* the activation type's block must tile the weight's block */
         cr_expect_eq(t->block_size % tensor_traits_of(t->vec_dot_type)->block_size, 0);
     }
-    /* types hearth only reads have layout but no kernels */
+    /* types hearth only reads (the importance-matrix i-quants) have kernels but no quantizer */
     const tensor_traits *iq = tensor_traits_of(16);
-    cr_assert(iq);
-    cr_expect_null(iq->vec_dot);
-    cr_expect_null(iq->to_float);
+    cr_assert(iq && !strcmp(iq->name, "iq2_xxs"));
+    cr_expect_eq(iq->vec_dot_type, TENSOR_TYPE_Q8_K);
+    cr_expect_null(iq->from_float);
     cr_expect_null(tensor_traits_of(TENSOR_TYPE_COUNT));
     cr_expect_null(tensor_traits_of(31));
     cr_expect_null(tensor_traits_of(0xFFFFFFFFu));
@@ -692,6 +692,156 @@ Test(tensor, iq3_s_dequantize_and_dot) {
     free(y);
     free(xf);
     free(yf);
+}
+
+/* The importance-matrix i-quants (read-only types: no from_float). On random blocks (every
+ * index, sign and scale bit; IQ1_M's packed d set sane) the dot equals the double dot of the
+ * dequantized operands within 1e-6 of sum |x y|. */
+static void set_iq1_m_d(uint8_t *blk, uint16_t d) {
+    for (int k = 0; k < 4; k++)
+        blk[48 + 2 * k + 1] = (uint8_t)((blk[48 + 2 * k + 1] & 0x0F) | ((d >> (4 * k)) & 0xF) << 4);
+}
+
+Test(tensor, iq_imatrix_types_dequantize_and_dot) {
+    static const struct {
+        tensor_type type;
+        size_t size;
+    } types[] = {{TENSOR_TYPE_IQ2_XXS, 66}, {TENSOR_TYPE_IQ2_XS, 74}, {TENSOR_TYPE_IQ2_S, 82},
+                 {TENSOR_TYPE_IQ3_XXS, 98}, {TENSOR_TYPE_IQ1_S, 50},  {TENSOR_TYPE_IQ1_M, 56}};
+    const tensor_traits *vt = tensor_traits_of(TENSOR_TYPE_Q8_K);
+    enum { NB = 6, N = NB * 256 };
+    uint8_t *x = malloc(98 * NB), *y = malloc(292 * NB);
+    float *xf = malloc(sizeof(float) * N), *yf = malloc(sizeof(float) * N);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const tensor_traits *t = tensor_traits_of(types[k].type);
+        cr_assert(t && t->to_float && t->vec_dot && !t->from_float);
+        cr_assert_eq(t->type_size, types[k].size);
+        cr_assert_eq(t->block_size, 256);
+        cr_assert_eq(t->vec_dot_type, TENSOR_TYPE_Q8_K);
+        rng_seed(4242 + k);
+        for (int trial = 0; trial < 5; trial++) {
+            for (size_t i = 0; i < t->type_size * NB; i++)
+                x[i] = (uint8_t)rng_u32();
+            for (int b = 0; b < NB; b++) {
+                const uint16_t d = f2h(0.01f * (1.0f + rng_uniform()));
+                if (types[k].type == TENSOR_TYPE_IQ1_M)
+                    set_iq1_m_d(x + t->type_size * b, d);
+                else
+                    put_u16(x + t->type_size * b, d);
+            }
+            for (int i = 0; i < N; i++)
+                yf[i] = rng_uniform();
+            vt->from_float(yf, y, N);
+            t->to_float(x, xf, N);
+            vt->to_float(y, yf, N);
+            double ref = 0.0, mag = 0.0;
+            for (int i = 0; i < N; i++) {
+                ref += (double)xf[i] * (double)yf[i];
+                mag += fabs((double)xf[i] * (double)yf[i]);
+            }
+            float s = NAN;
+            t->vec_dot(N, &s, x, y);
+            cr_assert(mag > 0 && fabs((double)s - ref) <= 1e-6 * mag, "%s trial %d: %g vs %g",
+                      t->name, trial, (double)s, ref);
+        }
+    }
+    free(x);
+    free(y);
+    free(xf);
+    free(yf);
+}
+
+/* grid byte j of a codebook entry, unsigned (IQ2/IQ3 magnitudes) or signed (IQ1 values) */
+static float gbyte(uint64_t entry, int j) { return (float)((entry >> (8 * j)) & 0xFF); }
+static float gsigned(uint64_t entry, int j) { return (float)(int8_t)((entry >> (8 * j)) & 0xFF); }
+
+static void expect8(const float *got, int first, const float *want) {
+    for (int j = 0; j < 8; j++)
+        cr_assert_eq(got[first + j], want[j], "elem %d: %g vs %g", first + j,
+                     (double)got[first + j], (double)want[j]);
+}
+
+/* One hand-built block per type: a codebook point with high index bits, its sign bits (with the
+ * parity bit where the type has one) and its scale, placed as blocks.h describes. d = 0.5. */
+Test(tensor, iq_imatrix_types_layout_by_hand) {
+    uint8_t x[98];
+    float xf[256], want[8];
+    /* IQ2_XXS: sub-block 2, group 1: index 200, sign index 1 (-> 129: elements 0 and 7),
+     * ls 5 (scale 11/8) */
+    memset(x, 0, sizeof x);
+    put_u16(x, f2h(0.5f));
+    x[2 + 16 + 1] = 200;
+    const uint32_t b = 1u << 7 | 5u << 28;
+    memcpy(x + 2 + 16 + 4, &b, 4);
+    tensor_traits_of(TENSOR_TYPE_IQ2_XXS)->to_float(x, xf, 256);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * 11.0f / 8.0f * gbyte(tensor_iq2xxs_grid[200], j) * (j == 0 || j == 7 ? -1 : 1);
+    expect8(xf, 64 + 8, want);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * 11.0f / 8.0f * gbyte(tensor_iq2xxs_grid[0], j);
+    expect8(xf, 64, want);
+    /* IQ2_XS: sub-block 5, group 3: index 300 | sign index 1 << 9, high scale nibble 7 (15/8) */
+    memset(x, 0, sizeof x);
+    put_u16(x, f2h(0.5f));
+    put_u16(x + 2 + 2 * (4 * 5 + 3), (uint16_t)(300 | 1 << 9));
+    x[66 + 5] = 0x70;
+    tensor_traits_of(TENSOR_TYPE_IQ2_XS)->to_float(x, xf, 256);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * 15.0f / 8.0f * gbyte(tensor_iq2xs_grid[300], j) * (j == 0 || j == 7 ? -1 : 1);
+    expect8(xf, 160 + 24, want);
+    /* IQ2_S: sub-block 6, group 2: index 17 | qh bits 4-5 = 3 (785), sign byte 0x05 as it is,
+     * high scale nibble 2 (5/8) */
+    memset(x, 0, sizeof x);
+    put_u16(x, f2h(0.5f));
+    x[2 + 4 * 6 + 2] = 17;
+    x[2 + 32 + 4 * 6 + 2] = 0x05;
+    x[2 + 64 + 6] = 3 << 4;
+    x[2 + 72 + 6] = 0x20;
+    tensor_traits_of(TENSOR_TYPE_IQ2_S)->to_float(x, xf, 256);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * 5.0f / 8.0f * gbyte(tensor_iq2s_grid[785], j) * (j == 0 || j == 2 ? -1 : 1);
+    expect8(xf, 192 + 16, want);
+    /* IQ3_XXS: sub-block 1, group 2: points 100 and 7, sign index 1 (elements 0, 7), ls 3 (7/4) */
+    memset(x, 0, sizeof x);
+    put_u16(x, f2h(0.5f));
+    x[2 + 8 + 4] = 100;
+    x[2 + 8 + 5] = 7;
+    const uint32_t ss = 1u << 14 | 3u << 28;
+    memcpy(x + 2 + 64 + 4, &ss, 4);
+    tensor_traits_of(TENSOR_TYPE_IQ3_XXS)->to_float(x, xf, 256);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * 7.0f / 4.0f *
+                  gbyte(j < 4 ? tensor_iq3xxs_grid[100] : tensor_iq3xxs_grid[7], j % 4) *
+                  (j == 0 || j == 7 ? -1 : 1);
+    expect8(xf, 32 + 16, want);
+    /* IQ1_S: sub-block 4, group 3: index 0x12 | qh bits 9-11 = 5 (1298), s = 3 (7), shift -1/8 */
+    memset(x, 0, sizeof x);
+    put_u16(x, f2h(0.5f));
+    x[2 + 4 * 4 + 3] = 0x12;
+    put_u16(x + 34 + 2 * 4, (uint16_t)(5 << 9 | 3 << 12 | 0x8000));
+    tensor_traits_of(TENSOR_TYPE_IQ1_S)->to_float(x, xf, 256);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * 7.0f * (gsigned(tensor_iq1s_grid[1298], j) - 0.125f);
+    expect8(xf, 128 + 24, want);
+    for (int j = 0; j < 8; j++) /* group 0 of the same sub-block: point 0, same scale and shift */
+        want[j] = 0.5f * 7.0f * (gsigned(tensor_iq1s_grid[0], j) - 0.125f);
+    expect8(xf, 128, want);
+    /* IQ1_M: d = 0.5 (0x3800) in the scales' top nibbles; sub-block 3, group 1: index 0x40 | 6
+     * << 8 (1600), shift -1/8 (qh high nibble 0xE), scale bits 6-8 of word 1 = 4 (9); group 2:
+     * point 0, scale 1, shift +1/8 */
+    memset(x, 0, sizeof x);
+    set_iq1_m_d(x, 0x3800);
+    cr_assert_eq(tensor_iq1_m_d(x), 0x3800);
+    x[4 * 3 + 1] = 0x40;
+    x[32 + 2 * 3] = 0xE0;
+    x[48 + 3] |= 0x01; /* word 1, bit 8 */
+    tensor_traits_of(TENSOR_TYPE_IQ1_M)->to_float(x, xf, 256);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * 9.0f * (gsigned(tensor_iq1s_grid[1600], j) - 0.125f);
+    expect8(xf, 96 + 8, want);
+    for (int j = 0; j < 8; j++)
+        want[j] = 0.5f * (gsigned(tensor_iq1s_grid[0], j) + 0.125f);
+    expect8(xf, 96 + 16, want);
 }
 
 /* IQ3_S quantizer (its bytes are llama-quantize's: test_quant_peer): uniform data round-trips
