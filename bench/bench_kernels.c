@@ -77,6 +77,24 @@ static const bench_case cases[] = {
     {TENSOR_TYPE_IQ3_S,
      {0, -1},
      {tensor_ref_dot_iq3_s_q8_K, tensor_avx2_dot_iq3_s_q8_K, tensor_avx512_dot_iq3_s_q8_K}},
+    {TENSOR_TYPE_IQ2_XXS,
+     {0, -1},
+     {tensor_ref_dot_iq2_xxs_q8_K, tensor_avx2_dot_iq2_xxs_q8_K, tensor_avx512_dot_iq2_xxs_q8_K}},
+    {TENSOR_TYPE_IQ2_XS,
+     {0, -1},
+     {tensor_ref_dot_iq2_xs_q8_K, tensor_avx2_dot_iq2_xs_q8_K, tensor_avx512_dot_iq2_xs_q8_K}},
+    {TENSOR_TYPE_IQ2_S,
+     {0, -1},
+     {tensor_ref_dot_iq2_s_q8_K, tensor_avx2_dot_iq2_s_q8_K, tensor_avx512_dot_iq2_s_q8_K}},
+    {TENSOR_TYPE_IQ3_XXS,
+     {0, -1},
+     {tensor_ref_dot_iq3_xxs_q8_K, tensor_avx2_dot_iq3_xxs_q8_K, tensor_avx512_dot_iq3_xxs_q8_K}},
+    {TENSOR_TYPE_IQ1_S,
+     {0, -1},
+     {tensor_ref_dot_iq1_s_q8_K, tensor_avx2_dot_iq1_s_q8_K, tensor_avx512_dot_iq1_s_q8_K}},
+    {TENSOR_TYPE_IQ1_M, /* d (in the scales' top nibbles) is set below */
+     {-1, -1},
+     {tensor_ref_dot_iq1_m_q8_K, tensor_avx2_dot_iq1_m_q8_K, tensor_avx512_dot_iq1_m_q8_K}},
     {TENSOR_TYPE_MXFP4, /* the exponent byte is set below */
      {-1, -1},
      {tensor_ref_dot_mxfp4_q8_0, tensor_avx2_dot_mxfp4_q8_0, tensor_avx512_dot_mxfp4_q8_0}},
@@ -291,6 +309,13 @@ int main(int argc, char **argv) {
         if (bc->type == TENSOR_TYPE_MXFP4) /* scales 2^-28 .. 2^-9 */
             for (size_t b = 0; b < total / t->type_size; b++)
                 w[b * t->type_size] = (uint8_t)(100 + rng_u32() % 20);
+        if (bc->type == TENSOR_TYPE_IQ1_M) /* fp16 d: nibble k in the top of scale word k */
+            for (size_t b = 0; b < total / t->type_size; b++) {
+                const uint16_t d = tensor_fp32_to_fp16(0.01f * (1.5f + rng_uniform()));
+                uint8_t *sc = w + b * t->type_size + 48;
+                for (int k = 0; k < 4; k++)
+                    sc[2 * k + 1] = (uint8_t)((sc[2 * k + 1] & 0x0F) | ((d >> (4 * k)) & 0xF) << 4);
+            }
         for (int64_t i = 0; i < cols; i++)
             act[i] = rng_uniform();
         vt->from_float(act, y, cols);

@@ -926,7 +926,8 @@ void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void 
  * power of two) at the end, as the reference. ---- */
 #include "tensor/dot_iq_body.h"
 
-#define IQ_DOT_AVX2(NAME, F)                                                                       \
+/* per block: (float)isum * (d * dy) added in block order; *s = sumf * F, as the reference */
+#define IQ_DOT_AVX2(NAME, F, SUB)                                                                  \
     void tensor_avx2_dot_##NAME##_q8_K(int64_t n, float *s, const void *vx, const void *vy) {      \
         const block_##NAME *x = vx;                                                                \
         const block_q8_K *y = vy;                                                                  \
@@ -934,12 +935,8 @@ void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void 
         for (int64_t b = 0; b < n / QK_K; b++) {                                                   \
             __m256i acc = _mm256_setzero_si256();                                                  \
             for (int ib = 0; ib < 8; ib++) {                                                       \
-                __m256i mag, neg, scv;                                                             \
-                iqb_##NAME(&x[b], ib, &mag, &neg, &scv);                                           \
                 const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));       \
-                const __m256i sy = _mm256_sub_epi8(_mm256_xor_si256(qy, neg), neg);                \
-                acc = _mm256_add_epi32(acc,                                                        \
-                                       _mm256_madd_epi16(_mm256_maddubs_epi16(mag, sy), scv));     \
+                acc = _mm256_add_epi32(acc, SUB(&x[b], ib, qy));                                   \
             }                                                                                      \
             const int isum = hsum_i32(acc);                                                        \
             const float t = (float)isum * (h2f(iqb_d_##NAME(&x[b])) * y[b].d);                     \
@@ -948,9 +945,36 @@ void tensor_avx2_dot_iq3_s_q8_K(int64_t n, float *s, const void *vx, const void 
         *s = sumf * (F);                                                                           \
     }
 
-IQ_DOT_AVX2(iq2_xxs, 0.125f)
-IQ_DOT_AVX2(iq2_xs, 0.125f)
-IQ_DOT_AVX2(iq2_s, 0.125f)
-IQ_DOT_AVX2(iq3_xxs, 0.25f)
-IQ_DOT_AVX2(iq1_s, 0.125f)
-IQ_DOT_AVX2(iq1_m, 0.125f)
+/* int32 partials of one sub-block: magnitudes and sign bits (IQ2_*, IQ3_XXS) */
+#define IQ_SUB_SIGNS(NAME)                                                                         \
+    static inline __m256i iq_sub_##NAME(const block_##NAME *x, int ib, __m256i qy) {               \
+        __m256i mag, scv;                                                                          \
+        uint32_t sgn;                                                                              \
+        iqb_##NAME(x, ib, &mag, &sgn, &scv);                                                       \
+        const __m256i neg = iqb_bits(sgn);                                                         \
+        const __m256i sy = _mm256_sub_epi8(_mm256_xor_si256(qy, neg), neg);                        \
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(mag, sy), scv);                              \
+    }
+
+/* ... and of the IQ1 types' signed v */
+#define IQ_SUB_SIGNED(NAME)                                                                        \
+    static inline __m256i iq_sub_##NAME(const block_##NAME *x, int ib, __m256i qy) {               \
+        __m256i v, scv;                                                                            \
+        iqb_##NAME(x, ib, &v, &scv);                                                               \
+        return _mm256_madd_epi16(                                                                  \
+            _mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(qy, v)), scv);               \
+    }
+
+IQ_SUB_SIGNS(iq2_xxs)
+IQ_SUB_SIGNS(iq2_xs)
+IQ_SUB_SIGNS(iq2_s)
+IQ_SUB_SIGNS(iq3_xxs)
+IQ_SUB_SIGNED(iq1_s)
+IQ_SUB_SIGNED(iq1_m)
+
+IQ_DOT_AVX2(iq2_xxs, 0.125f, iq_sub_iq2_xxs)
+IQ_DOT_AVX2(iq2_xs, 0.125f, iq_sub_iq2_xs)
+IQ_DOT_AVX2(iq2_s, 0.125f, iq_sub_iq2_s)
+IQ_DOT_AVX2(iq3_xxs, 0.25f, iq_sub_iq3_xxs)
+IQ_DOT_AVX2(iq1_s, 0.125f, iq_sub_iq1_s)
+IQ_DOT_AVX2(iq1_m, 0.125f, iq_sub_iq1_m)
