@@ -49,7 +49,7 @@ static const struct {
 /* Types hearth reads and runs but does not write: llama-quantize makes them only from an
  * importance matrix (llama-imatrix), which hearth quantize does not take. */
 static const char *const imatrix_only[] = {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS",
-                                           "IQ3_XS", "IQ3_M", "IQ1_S", "IQ1_M"};
+                                           "IQ3_XS",  "IQ3_M",  "IQ1_S", "IQ1_M"};
 
 int quant_ftype_from_name(const char *name, quant_ftype *out, he_error *err) {
     for (size_t i = 0; name && i < N_FTYPES; i++)

@@ -1160,20 +1160,20 @@ static inline __m512i iq_join(__m256i lo, __m256i hi) {
 /* acc + the int32 partials of sub-blocks 2c, 2c + 1: magnitudes, the 64 sign bits as the mask
  * negating the activations (IQ2_*, IQ3_XXS) */
 #define IQ_PAIR_SIGNS(NAME)                                                                        \
-    static inline __m512i iq_pair_##NAME(__m512i acc, const block_##NAME *x, int c, __m512i qy) { \
+    static inline __m512i iq_pair_##NAME(__m512i acc, const block_##NAME *x, int c, __m512i qy) {  \
         __m256i mag0, mag1, scv0, scv1;                                                            \
         uint32_t sg0, sg1;                                                                         \
         iqb_##NAME(x, 2 * c, &mag0, &sg0, &scv0);                                                  \
         iqb_##NAME(x, 2 * c + 1, &mag1, &sg1, &scv1);                                              \
         const __mmask64 m = (__mmask64)sg0 | (__mmask64)sg1 << 32;                                 \
-        const __m512i sy = _mm512_mask_sub_epi8(qy, m, _mm512_setzero_si512(), qy);               \
+        const __m512i sy = _mm512_mask_sub_epi8(qy, m, _mm512_setzero_si512(), qy);                \
         return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(iq_join(mag0, mag1), sy),             \
                                    iq_join(scv0, scv1));                                           \
     }
 
 /* ... and of the IQ1 types' signed v (the mask: v's sign bits) */
 #define IQ_PAIR_SIGNED(NAME)                                                                       \
-    static inline __m512i iq_pair_##NAME(__m512i acc, const block_##NAME *x, int c, __m512i qy) { \
+    static inline __m512i iq_pair_##NAME(__m512i acc, const block_##NAME *x, int c, __m512i qy) {  \
         __m256i v0, v1, scv0, scv1;                                                                \
         iqb_##NAME(x, 2 * c, &v0, &scv0);                                                          \
         iqb_##NAME(x, 2 * c + 1, &v1, &scv1);                                                      \

@@ -65,10 +65,9 @@ static inline void iqb_iq2_xs(const block_iq2_xs *x, int ib, __m256i *mag, uint3
                               __m256i *scv) {
     const uint16_t *q = x->qs + 4 * ib;
     *mag = iqb_grid4(tensor_iq2xs_grid, q[0] & 511, q[1] & 511, q[2] & 511, q[3] & 511);
-    *sgn = (uint32_t)tensor_iq_ksigns[q[0] >> 9] |
-                       (uint32_t)tensor_iq_ksigns[q[1] >> 9] << 8 |
-                       (uint32_t)tensor_iq_ksigns[q[2] >> 9] << 16 |
-                       (uint32_t)tensor_iq_ksigns[q[3] >> 9] << 24;
+    *sgn = (uint32_t)tensor_iq_ksigns[q[0] >> 9] | (uint32_t)tensor_iq_ksigns[q[1] >> 9] << 8 |
+           (uint32_t)tensor_iq_ksigns[q[2] >> 9] << 16 |
+           (uint32_t)tensor_iq_ksigns[q[3] >> 9] << 24;
     *scv = iqb_scales(2 * (x->scales[ib] & 0xF) + 1, 2 * (x->scales[ib] >> 4) + 1);
 }
 
@@ -114,8 +113,9 @@ static inline void iqb_iq1_m(const block_iq1_m *x, int ib, __m256i *v, __m256i *
     const int h0 = x->qh[2 * ib], h1 = x->qh[2 * ib + 1];
     const __m256i g = iqb_grid4(tensor_iq1s_grid, q[0] | (h0 & 7) << 8, q[1] | ((h0 >> 4) & 7) << 8,
                                 q[2] | (h1 & 7) << 8, q[3] | ((h1 >> 4) & 7) << 8);
-    const __m256i delta = _mm256_setr_epi64x(h0 & 0x08 ? -1ll : IQB_ONES, h0 & 0x80 ? -1ll : IQB_ONES,
-                                             h1 & 0x08 ? -1ll : IQB_ONES, h1 & 0x80 ? -1ll : IQB_ONES);
+    const __m256i delta =
+        _mm256_setr_epi64x(h0 & 0x08 ? -1ll : IQB_ONES, h0 & 0x80 ? -1ll : IQB_ONES,
+                           h1 & 0x08 ? -1ll : IQB_ONES, h1 & 0x80 ? -1ll : IQB_ONES);
     *v = iqb_iq1_v(g, delta);
     const int w = x->scales[2 * (ib / 2)] | x->scales[2 * (ib / 2) + 1] << 8;
     *scv = iqb_scales(2 * ((w >> (6 * (ib % 2))) & 7) + 1, 2 * ((w >> (6 * (ib % 2) + 3)) & 7) + 1);

@@ -100,8 +100,7 @@ static void iq1_m_unpack(const void *vx, int ib, int *v, int *sc) {
     const block_iq1_m *x = vx;
     for (int l = 0; l < 4; l++) {
         const int h = (x->qh[2 * ib + l / 2] >> (4 * (l % 2))) & 0xF;
-        put8_iq1(v + 8 * l, tensor_iq1s_grid[x->qs[4 * ib + l] | ((h & 7) << 8)],
-                 h & 8 ? -1 : 1);
+        put8_iq1(v + 8 * l, tensor_iq1s_grid[x->qs[4 * ib + l] | ((h & 7) << 8)], h & 8 ? -1 : 1);
     }
     const int w = x->scales[2 * (ib / 2)] | x->scales[2 * (ib / 2) + 1] << 8;
     sc[0] = 2 * ((w >> (6 * (ib % 2))) & 7) + 1;

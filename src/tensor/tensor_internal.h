@@ -103,7 +103,7 @@ extern const uint64_t tensor_iq2xs_grid[512];
 extern const uint64_t tensor_iq2s_grid[1024];
 extern const uint32_t tensor_iq3xxs_grid[256];
 extern const uint64_t tensor_iq1s_grid[2048];
-extern const uint8_t tensor_iq_ksigns[128]; /* 7 sign bits -> the byte with its parity bit */
+extern const uint8_t tensor_iq_ksigns[128];       /* 7 sign bits -> the byte with its parity bit */
 uint16_t tensor_iq1_m_d(const void *block_iq1_m); /* the fp16 d packed in an IQ1_M block */
 void tensor_ref_iq2_xxs_to_float(const void *x, float *y, int64_t n);
 void tensor_ref_iq2_xs_to_float(const void *x, float *y, int64_t n);

@@ -215,8 +215,12 @@ Test(quant_peer, iq3_s_matches_llama_cpp, .timeout = 60) { check_type("IQ3_S"); 
 Test(quant_peer, iq3_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ3_S", true); }
 
 /* the importance-matrix types: llama-quantize --imatrix's files (hearth cannot write them) */
-Test(quant_peer, iq3_xxs_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ3_XXS", true); }
-Test(quant_peer, iq2_xxs_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ2_XXS", true); }
+Test(quant_peer, iq3_xxs_file_matches_llama_cpp, .timeout = 60) {
+    check_type_file("IQ3_XXS", true);
+}
+Test(quant_peer, iq2_xxs_file_matches_llama_cpp, .timeout = 60) {
+    check_type_file("IQ2_XXS", true);
+}
 Test(quant_peer, iq2_xs_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ2_XS", true); }
 Test(quant_peer, iq2_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ2_S", true); }
 Test(quant_peer, iq1_s_file_matches_llama_cpp, .timeout = 60) { check_type_file("IQ1_S", true); }

@@ -144,14 +144,13 @@ Test(quantize, ftype_names) {
     cr_assert(strstr(err.msg, "'q3_k'") && strstr(err.msg, "q4_k_m"), "%s", err.msg);
     cr_assert_eq(quant_ftype_from_name("", &f, NULL), -1);
     /* the importance-matrix types: refused with the reason, not as unknown */
-    static const char *const imatrix[] = {"iq2_xxs", "IQ2_XS", "iq2_s", "iq3_xxs", "iq1_s",
-                                          "IQ1_M"};
+    static const char *const imatrix[] = {"iq2_xxs", "IQ2_XS", "iq2_s",
+                                          "iq3_xxs", "iq1_s",  "IQ1_M"};
     for (size_t i = 0; i < sizeof imatrix / sizeof imatrix[0]; i++) {
         he_error e2 = {0};
         cr_assert_eq(quant_ftype_from_name(imatrix[i], &f, &e2), -1, "%s", imatrix[i]);
         cr_assert_eq(e2.code, HE_INVALID);
-        cr_assert(strstr(e2.msg, imatrix[i]) && strstr(e2.msg, "importance matrix"), "%s",
-                  e2.msg);
+        cr_assert(strstr(e2.msg, imatrix[i]) && strstr(e2.msg, "importance matrix"), "%s", e2.msg);
     }
 }
 

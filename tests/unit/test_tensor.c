@@ -775,7 +775,8 @@ Test(tensor, iq_imatrix_types_layout_by_hand) {
     memcpy(x + 2 + 16 + 4, &b, 4);
     tensor_traits_of(TENSOR_TYPE_IQ2_XXS)->to_float(x, xf, 256);
     for (int j = 0; j < 8; j++)
-        want[j] = 0.5f * 11.0f / 8.0f * gbyte(tensor_iq2xxs_grid[200], j) * (j == 0 || j == 7 ? -1 : 1);
+        want[j] =
+            0.5f * 11.0f / 8.0f * gbyte(tensor_iq2xxs_grid[200], j) * (j == 0 || j == 7 ? -1 : 1);
     expect8(xf, 64 + 8, want);
     for (int j = 0; j < 8; j++)
         want[j] = 0.5f * 11.0f / 8.0f * gbyte(tensor_iq2xxs_grid[0], j);
@@ -787,7 +788,8 @@ Test(tensor, iq_imatrix_types_layout_by_hand) {
     x[66 + 5] = 0x70;
     tensor_traits_of(TENSOR_TYPE_IQ2_XS)->to_float(x, xf, 256);
     for (int j = 0; j < 8; j++)
-        want[j] = 0.5f * 15.0f / 8.0f * gbyte(tensor_iq2xs_grid[300], j) * (j == 0 || j == 7 ? -1 : 1);
+        want[j] =
+            0.5f * 15.0f / 8.0f * gbyte(tensor_iq2xs_grid[300], j) * (j == 0 || j == 7 ? -1 : 1);
     expect8(xf, 160 + 24, want);
     /* IQ2_S: sub-block 6, group 2: index 17 | qh bits 4-5 = 3 (785), sign byte 0x05 as it is,
      * high scale nibble 2 (5/8) */
@@ -799,7 +801,8 @@ Test(tensor, iq_imatrix_types_layout_by_hand) {
     x[2 + 72 + 6] = 0x20;
     tensor_traits_of(TENSOR_TYPE_IQ2_S)->to_float(x, xf, 256);
     for (int j = 0; j < 8; j++)
-        want[j] = 0.5f * 5.0f / 8.0f * gbyte(tensor_iq2s_grid[785], j) * (j == 0 || j == 2 ? -1 : 1);
+        want[j] =
+            0.5f * 5.0f / 8.0f * gbyte(tensor_iq2s_grid[785], j) * (j == 0 || j == 2 ? -1 : 1);
     expect8(xf, 192 + 16, want);
     /* IQ3_XXS: sub-block 1, group 2: points 100 and 7, sign index 1 (elements 0, 7), ls 3 (7/4) */
     memset(x, 0, sizeof x);
