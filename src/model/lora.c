@@ -486,7 +486,9 @@ static void *merge_weight(const hearth_weight *w, const hearth_lora_pair *p, flo
                           size_t *nbytes, he_error *err) {
     const tensor_traits *tr = tensor_traits_of((uint32_t)w->type);
     if (w->type != TENSOR_TYPE_F32 && (!tr || !tr->to_float || (!as_f32 && !tr->from_float))) {
-        he_fail(err, HE_UNSUPPORTED, "lora merge: cannot requantize weights of type %s",
+        he_fail(err, HE_UNSUPPORTED,
+                "lora merge: cannot requantize weights of type %s (hearth has no quantizer for "
+                "it; merge with --type T to write another type)",
                 tr ? tr->name : "?");
         return NULL;
     }

@@ -440,3 +440,23 @@ Test(lora, merge_equals_runtime_q8_0) { merged_vs_runtime("q8_0", NULL, 5e-2); }
  * with the adapter at run time — the Q8_0 rounding of every weight (measured below; same bound
  * as the Q8_0 base's merge). */
 Test(lora, merge_with_type_quantizes_the_merged_model) { merged_vs_runtime("f32", "q8_0", 5e-2); }
+
+/* A base in a type hearth cannot write (llama-quantize's IQ2_XXS file): merging back into its own
+ * type is refused with the way out; --type q8_0 merges. */
+Test(lora, merge_into_read_only_type_needs_type) {
+    char base[1024], lora[256], merged[256];
+    fixture_path(base, sizeof base, "quant/tiny-IQ2_XXS.gguf");
+    make_lora(lora, sizeof lora, base, "iq2", 4, 5);
+    tmp_path(merged, sizeof merged, "merged_iq2");
+    he_error err = {0};
+    cr_assert_eq(hearth_lora_merge(base, lora, 0.5f, NULL, merged, &err), -1);
+    cr_assert_eq(err.code, HE_UNSUPPORTED);
+    cr_assert(strstr(err.msg, "iq2_xxs") && strstr(err.msg, "--type"), "%s", err.msg);
+    cr_assert_eq(access(merged, F_OK), -1);
+    he_error err2 = {0};
+    cr_assert_eq(hearth_lora_merge(base, lora, 0.5f, "q8_0", merged, &err2), 0, "%s", err2.msg);
+    hearth_model *m = load_ok(merged);
+    hearth_model_free(m);
+    unlink(lora);
+    unlink(merged);
+}
