@@ -12,8 +12,7 @@
  * Dots follow dot_ref.c's contract: per block the exact int32 sum of scale * v * y (at most
  * 256 * 31 * 62 * 127 < 2^31), then one float statement (float)isum * (d * dy) per block,
  * accumulated in block order, times F at the end (a power of two: exact unless subnormal). The
- * AVX2/AVX-512 dots
- * reproduce them bit for bit (test_kernels). */
+ * AVX2/AVX-512 dots reproduce them bit for bit (test_kernels). */
 #include <string.h>
 
 #include "tensor/blocks.h"
