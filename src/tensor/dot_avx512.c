@@ -862,6 +862,34 @@ static inline __m512i mxfp4_pair_dot(const block_mxfp4 *x, const block_q8_0 *y) 
     return dot_signed64(w, load_2x256(y[0].qs, y[1].qs));
 }
 
+/* The 16 terms (float)isum_b * (2^(e_b-128) * dy_b) of blocks b..b+15, as the reference forms
+ * them (their in-order sum is the caller's). */
+static inline __m512 mxfp4_terms16(const block_mxfp4 *x, const block_q8_0 *y) {
+    const __m512i v[8] = {mxfp4_pair_dot(&x[0], &y[0]),   mxfp4_pair_dot(&x[2], &y[2]),
+                          mxfp4_pair_dot(&x[4], &y[4]),   mxfp4_pair_dot(&x[6], &y[6]),
+                          mxfp4_pair_dot(&x[8], &y[8]),   mxfp4_pair_dot(&x[10], &y[10]),
+                          mxfp4_pair_dot(&x[12], &y[12]), mxfp4_pair_dot(&x[14], &y[14])};
+    const __m512 is = _mm512_cvtepi32_ps(reduce_16_blocks(v));
+    /* the 16 exponent bytes, 17 bytes apart: plain byte loads (on Zen 5 a 16-lane vpgatherdd
+     * cost ~20% of the whole dot: bench_kernels mxfp4, as for d16_stride34) */
+    uint8_t eb[16];
+    for (int i = 0; i < 16; i++)
+        eb[i] = x[i].e;
+    const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)eb));
+    /* e -> 2^(e-128): e >= 2 is the float with exponent field e - 1; e = 0, 1 subnormal */
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
+    const __m512 dx = _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub));
+    const __m512 dy = d16_stride34(&y[0].d);
+    return _mm512_mul_ps(is, _mm512_mul_ps(dx, dy));
+}
+
+static inline float mxfp4_block_term(const block_mxfp4 *x, const block_q8_0 *y) {
+    const int isum = lut_block_dot(x->qs, tensor_mxfp4_values, y);
+    return (float)isum * (tensor_e8m0_half(x->e) * h2f(y->d));
+}
+
 /* MXFP4 . Q8_0 (n,) -> *s; see tensor_ref_dot_mxfp4_q8_0. DOT_Q8_0_ROW's 16-block steps with
  * the scales 2^(e-128) in place of fp16 d. */
 void tensor_avx512_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
@@ -870,36 +898,10 @@ void tensor_avx512_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const voi
     const int64_t nb = n / QK_MXFP4;
     float sumf = 0.0f;
     int64_t b = 0;
-    for (; b + 16 <= nb; b += 16) {
-        const __m512i v[8] = {mxfp4_pair_dot(&x[b + 0], &y[b + 0]),
-                              mxfp4_pair_dot(&x[b + 2], &y[b + 2]),
-                              mxfp4_pair_dot(&x[b + 4], &y[b + 4]),
-                              mxfp4_pair_dot(&x[b + 6], &y[b + 6]),
-                              mxfp4_pair_dot(&x[b + 8], &y[b + 8]),
-                              mxfp4_pair_dot(&x[b + 10], &y[b + 10]),
-                              mxfp4_pair_dot(&x[b + 12], &y[b + 12]),
-                              mxfp4_pair_dot(&x[b + 14], &y[b + 14])};
-        const __m512 is = _mm512_cvtepi32_ps(reduce_16_blocks(v));
-        /* e -> 2^(e-128): e >= 2 is the float with exponent field e - 1; e = 0, 1 subnormal */
-        /* the 16 exponent bytes, 17 bytes apart (4-byte reads stay inside the 16 blocks) */
-        const __m512i e = _mm512_and_si512(
-            _mm512_i32gather_epi32(_mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
-                                                                        9, 10, 11, 12, 13, 14, 15),
-                                                      _mm512_set1_epi32(17)),
-                                   (const void *)&x[b], 1),
-            _mm512_set1_epi32(0xFF));
-        const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
-        const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
-        const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
-        const __m512 dx = _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub));
-        const __m512 dy = d16_stride34(&y[b].d);
-        sumf = add_in_order16(sumf, _mm512_mul_ps(is, _mm512_mul_ps(dx, dy)));
-    }
-    for (; b < nb; b++) {
-        const int isum = lut_block_dot(x[b].qs, tensor_mxfp4_values, &y[b]);
-        const float t = (float)isum * (tensor_e8m0_half(x[b].e) * h2f(y[b].d));
-        sumf += t;
-    }
+    for (; b + 16 <= nb; b += 16)
+        sumf = add_in_order16(sumf, mxfp4_terms16(&x[b], &y[b]));
+    for (; b < nb; b++)
+        sumf += mxfp4_block_term(&x[b], &y[b]);
     *s = sumf;
 }
 
