@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tensor/blocks.h"
+#include "tensor/q8_lanes_x86.h"
 #include "tensor/tensor_internal.h"
 
 /* Results must not depend on the compiler fusing a*b+c into an FMA (the references are the
@@ -221,11 +222,18 @@ void tensor_avx2_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *
     DOT_32_BLOCKS(q4_0_block, x, y, n / QK4_0, s);
 }
 
-/* Q8_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q8_0_q8_0 */
+/* Q8_0 . Q8_0 (n,) -> *s in llama.cpp's 8-lane order (see tensor_ref_dot_q8_0_q8_0 for the order
+ * and why): lane j of dot_i8 is the exact int sum of elements 4j..4j+3, which is what the
+ * reference's lane j takes, so one FMA per block does the reference's eight fmaf. */
 void tensor_avx2_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    DOT_32_BLOCKS(q8_0_block, x, y, n / QK8_0, s);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const float d = h2f(x[b].d) * h2f(y[b].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q8_0_block(&x[b], &y[b])), acc);
+    }
+    *s = q8_lanes_fold(acc);
 }
 
 /* 32 bits -> 32 bytes: byte i is 0xFF when bit i of the little-endian word at p is set. */

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "tensor/blocks.h"
+#include "tensor/q8_lanes_x86.h"
 #include "tensor/tensor_internal.h"
 
 #ifdef __clang__
@@ -161,14 +162,6 @@ static inline int q4_0_block_dot(const block_q4_0 *x, const block_q8_0 *y) {
     return hsum8_i32(_mm256_sub_epi32(p, c));
 }
 
-static inline int q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y) {
-    const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
-    const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs);
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx),
-                                          _mm256_sign_epi8(qy, qx));
-    return hsum8_i32(p);
-}
-
 /* x (n,) . y (n,) for a 32-element format against Q8_0: 16 blocks per step, then single
  * blocks; block b contributes (float)isum_b * (dx_b * dy_b), added in block order. */
 #define DOT_Q8_0_ROW(PAIR_FN, BLOCK_FN, x, y, nb, out)                                             \
@@ -201,11 +194,36 @@ void tensor_avx512_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void
     DOT_Q8_0_ROW(q4_0_pair_dot, q4_0_block_dot, x, y, n / QK4_0, s);
 }
 
-/* Q8_0 . Q8_0 (n,) -> *s; see tensor_ref_dot_q8_0_q8_0 */
+/* 8 int32 lanes of one Q8_0 block against its Q8_0 activations: lane j = elements 4j..4j+3 */
+static inline __m256i q8_0_block_lanes(const block_q8_0 *x, const block_q8_0 *y) {
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+    const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx),
+                               _mm256_sign_epi8(qy, qx));
+}
+
+/* Q8_0 . Q8_0 (n,) -> *s in llama.cpp's 8-lane order (tensor_ref_dot_q8_0_q8_0: the order and
+ * why). Two blocks' int lanes per vpdpbusd (lane j of block 2i in lane j, of block 2i+1 in lane
+ * 8 + j), then the two blocks' FMAs into the one 8-lane accumulator, in block order. */
 void tensor_avx512_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    DOT_Q8_0_ROW(q8_0_pair_dot, q8_0_block_dot, x, y, n / QK8_0, s);
+    const int64_t nb = n / QK8_0;
+    __m256 acc = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const __m512 q = _mm512_cvtepi32_ps(q8_0_pair_dot(&x[b], &y[b]));
+        const float d0 = h2f(x[b].d) * h2f(y[b].d);
+        const float d1 = h2f(x[b + 1].d) * h2f(y[b + 1].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm512_castps512_ps256(q), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm512_extractf32x8_ps(q, 1), acc);
+    }
+    for (; b < nb; b++) {
+        const float d = h2f(x[b].d) * h2f(y[b].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q8_0_block_lanes(&x[b], &y[b])),
+                              acc);
+    }
+    *s = q8_lanes_fold(acc);
 }
 
 /* ---- K-quants against Q8_K ---- */
@@ -681,17 +699,68 @@ void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
 }
 
+/* Q8_0 small batches in llama.cpp's 8-lane order (tensor_ref_dot_q8_0_q8_0: the order and why),
+ * which the lane-per-row layout of gemvn_q32_16 cannot give (a row needs 8 float lanes of its
+ * own): R rows x T tokens (R * T <= 4) side by side, one 8-lane accumulator each, every weight
+ * block loaded once for the T tokens; the activations come from the tokens' linear packs (qs
+ * and dy; the packed correction is not needed: the weight's sign moves onto the activation). */
+ALWAYS_INLINE void gemvn_q8_0_rt(int64_t nb, const uint8_t *w, size_t w_row, float *y, int64_t ldy,
+                                 const uint8_t *lin, size_t tstride, const int R, const int T) {
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * w_row) + b;
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+            const __m256i ax = _mm256_sign_epi8(qx, qx);
+            const float dx = h2f(x->d);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                const uint8_t *qs = lin + (size_t)t * tstride;
+                const float *dy = (const float *)(const void *)(qs + 32 * nb);
+                const __m256i qy = _mm256_loadu_si256((const __m256i *)(qs + 32 * b));
+                const __m256i p =
+                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(qy, qx));
+                const float d = dx * dy[b];
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            y[(int64_t)t * ldy + r] = q8_lanes_fold(acc[r][t]);
+}
+
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
-     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
-    if (n_tok == 1)
-        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 1);
-    else if (gemvn_lanes())
-        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
-    else
-        gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
+    const int64_t nb = n_in / QK8_0;
+    const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
+    const uint8_t *wb = w, *lin = act;
+    int r = 0;
+    if (n_tok == 1) /* two rows' chains side by side hide the FMA latency */
+        for (; r + 2 <= n_rows; r += 2)
+            gemvn_q8_0_rt(nb, wb + (size_t)r * w_row, w_row, y + r, ldy, lin, tstride, 2, 1);
+    for (; r < n_rows; r++) {
+        const uint8_t *wr = wb + (size_t)r * w_row;
+        for (int t0 = 0; t0 < n_tok; t0 += 4) {
+            const uint8_t *l0 = lin + (size_t)t0 * tstride;
+            float *y0 = y + (int64_t)t0 * ldy + r;
+            switch (n_tok - t0) {
+            case 1: gemvn_q8_0_rt(nb, wr, w_row, y0, ldy, l0, tstride, 1, 1); break;
+            case 2: gemvn_q8_0_rt(nb, wr, w_row, y0, ldy, l0, tstride, 1, 2); break;
+            case 3: gemvn_q8_0_rt(nb, wr, w_row, y0, ldy, l0, tstride, 1, 3); break;
+            default: gemvn_q8_0_rt(nb, wr, w_row, y0, ldy, l0, tstride, 1, 4); break;
+            }
+        }
+    }
 }
 
 /* Q4_K rows against Q8_K token rows (act_row bytes apart): per super-block the 4 level chunks,

@@ -176,18 +176,33 @@ void tensor_ref_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void *v
     *s = sumf;
 }
 
-/* Q8_0 . Q8_0: sum_b dx*dy * sum_j qx_j qy_j */
+/* Q8_0 . Q8_0 in the order of llama.cpp's x86 kernels (ggml_vec_dot_q8_0_q8_0 and llamafile's
+ * tinyBLAS Q8_0 tiles, which its CPU build runs for decode steps and prompts alike): 8 float
+ * lanes, lane j taking per block b the exact int sum of the products of elements 4j..4j+3 as
+ *   acc[j] = fmaf(dx_b * dy_b, (float)isum_bj, acc[j])     (dx_b * dy_b rounded once, to float)
+ * blocks in order, then the lanes folded as ggml's hsum_float_8:
+ *   ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)).
+ * Why this order and not one running sum per block: hearth's logits are checked against
+ * llama.cpp's (test_lora, test_quant_peer, ...), and a last-bit difference in a Q8_0 matmul
+ * output can cross an f16 rounding of the KV cache or the next layer's 8-bit activation
+ * rounding downstream and move a log-prob by ~1e-3 (issue 22: the running-sum order left the
+ * Q8_0-base LoRA cases 3.2e-3 away; this order makes them equal). Neither order is the more
+ * exact. Every SIMD Q8_0 x Q8_0 kernel (dots, small-batch, tiled, NEON) reproduces this bit for
+ * bit (test_kernels, test_kernels_neon). The int sums are exact (|sum| <= 4 * 128 * 127). */
 void tensor_ref_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sumf = 0.0f;
+    float acc[8] = {0};
     for (int64_t b = 0; b < n / QK8_0; b++) {
-        int isum = 0;
-        for (int j = 0; j < QK8_0; j++)
-            isum += x[b].qs[j] * y[b].qs[j];
-        sumf += (float)isum * (fp16(x[b].d) * fp16(y[b].d));
+        const float d = fp16(x[b].d) * fp16(y[b].d);
+        for (int j = 0; j < 8; j++) {
+            int isum = 0;
+            for (int k = 4 * j; k < 4 * j + 4; k++)
+                isum += x[b].qs[k] * y[b].qs[k];
+            acc[j] = fmaf(d, (float)isum, acc[j]);
+        }
     }
-    *s = sumf;
+    *s = tensor_q8_0_lanes_fold(acc);
 }
 
 /* ---- K-quants against Q8_K ---- */

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "tensor/blocks.h"
+#include "tensor/q8_lanes_x86.h"
 #include "tensor/tensor_internal.h"
 
 #ifdef __clang__

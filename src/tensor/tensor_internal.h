@@ -344,6 +344,17 @@ static inline float tensor_f32_tail(float sum, const float *x, const float *y, i
     return sum;
 }
 
+/* The final fold of llama.cpp's 8-lane Q8_0 x Q8_0 accumulators (ggml's hsum_float_8: the high
+ * half added to the low, then lanes 2,3 to 0,1, then lane 1 to 0), shared by the reference
+ * (tensor_ref_dot_q8_0_q8_0, which describes the order and why) and the kernels that fold
+ * lanes held in memory. */
+static inline float tensor_q8_0_lanes_fold(const float acc[8]) {
+    const float s0 = acc[0] + acc[4], s1 = acc[1] + acc[5];
+    const float s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
+    const float u0 = s0 + s2, u1 = s1 + s3;
+    return u0 + u1;
+}
+
 typedef void (*tensor_dot16_fn)(int64_t n, float *s, const float *x, const float *y);
 /* y[o] += (B[o] . t) * s for o < n_out, B (n_out, rank) F32 rows, the dot in one of the orders */
 typedef void (*tensor_lowrank_fn)(int64_t rank, int64_t n_out, const float *b, const float *t,
