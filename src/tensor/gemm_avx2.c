@@ -119,32 +119,6 @@ static void repack_q4_0(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, i
     }
 }
 
-static void repack_q8_0(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
-    tile32 *tl = vtl;
-    for (int r = 0; r < GR; r++) {
-        const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
-        for (int b = 0; b < nbc; b++) {
-            const __m256i q = ld(x[b].qs);
-            _mm256_store_si256((__m256i *)tl->x[r][b], q);
-            _mm256_store_si256((__m256i *)tl->w[r][b], _mm256_abs_epi8(q)); /* -128 -> 0x80 */
-            tl->d[r][b] = h2f(x[b].d);
-        }
-    }
-}
-
-/* Q8_0 for vpdpbusd: the bytes x + 128 (unsigned), -128·Σy from the pack */
-static void repack_q8_0_u(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
-    tile32 *tl = vtl;
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
-    for (int r = 0; r < GR; r++) {
-        const block_q8_0 *x = (const block_q8_0 *)(w + (size_t)r * w_row) + b0;
-        for (int b = 0; b < nbc; b++) {
-            _mm256_store_si256((__m256i *)tl->w[r][b], _mm256_xor_si256(ld(x[b].qs), bias));
-            tl->d[r][b] = h2f(x[b].d);
-        }
-    }
-}
-
 /* IQ4_NL: the nibbles (Q4_0's order) are looked up in the level table; the levels (|v| ≤ 127)
  * then take Q8_0's two routes: |v| and v as the sign source (vpmaddubsw), or v + 128 with the
  * packed -128·Σy (vpdpbusd). */
@@ -246,9 +220,9 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
         q32_block((const tile32 *)tl, r0, nbc, ap, y, ldy, nt, first, Q8, VNNI);                   \
     }
 Q32_BLOCK(q4_0_block, 0, 0)
-Q32_BLOCK(q8_0_block, 1, 0)
+Q32_BLOCK(s8_block, 1, 0) /* signed levels (IQ4_NL) */
 Q32_BLOCK(q4_0_block_vnni, 0, 1)
-Q32_BLOCK(q8_0_block_vnni, 1, 1)
+Q32_BLOCK(s8_block_vnni, 1, 1)
 
 /* Repacks K units c0 .. c0+nc-1 (blocks or super-blocks) of a GR-row tile into tl / computes
  * one RB-row register block of the tile against one token group (first: the K chunk starting
@@ -293,29 +267,21 @@ void tensor_avx2_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_
     gemm_q32(repack_q4_0, q4_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
-void tensor_avx2_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                           const void *w, size_t w_row, const void *pack) {
-    gemm_q32(repack_q8_0, q8_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
-}
 
 void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *pack) {
     gemm_q32(repack_q4_0, q4_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
-void tensor_avx2_gemm_q8_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                                const void *w, size_t w_row, const void *pack) {
-    gemm_q32(repack_q8_0_u, q8_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
-}
 
 void tensor_avx2_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack) {
-    gemm_q32(repack_iq4_nl, q8_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+    gemm_q32(repack_iq4_nl, s8_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 void tensor_avx2_gemm_iq4_nl_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                   const void *w, size_t w_row, const void *pack) {
-    gemm_q32(repack_iq4_nl_u, q8_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+    gemm_q32(repack_iq4_nl_u, s8_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */
@@ -767,4 +733,90 @@ void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64
 void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack) {
     gemm_xs(repack_tq2_0_u, tq2_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+/* ---- Q8_0 in llama.cpp's 8-lane order ----
+ * Each output keeps 8 float lanes (tensor_ref_dot_q8_0_q8_0: the order and why), one ymm per
+ * (row, token) — the layout of ggml's own kernels, not the lane-per-token one above, which
+ * cannot give an output 8 lanes. Per block and (row, token): the 8 int lane sums of the 32
+ * products (vpsignb + vpmaddubsw + vpmaddwd, or with AVX-VNNI one vpdpbusd of the bytes x + 128
+ * started from the packed per-lane -128·Σy), converted, and one FMA with (dx·dy). Register block:
+ * Q8R rows x Q8T tokens, the weights read straight from the rows (no tile). A block's term costs
+ * a convert and an FMA per output where the running-sum order shared them among 8 tokens: the
+ * price of matching llama.cpp (docs/ENGINE.md). */
+#define Q8R 2 /* rows per register block */
+#define Q8T 4 /* tokens per register block */
+
+ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, const uint8_t *ap,
+                                    int tt0, float *y, int64_t ldy, const int T, const int vnni) {
+    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
+    __m256 acc[Q8R][Q8T];
+#pragma GCC unroll 4
+    for (int r = 0; r < Q8R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, ap += TENSOR_GEMM_PACKQ8) {
+        __m256i xs[Q8R], xu[Q8R];
+        float dx[Q8R];
+#pragma GCC unroll 4
+        for (int r = 0; r < Q8R; r++) {
+            const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * w_row) + b;
+            xs[r] = ld(x->qs);
+            xu[r] = vnni ? _mm256_xor_si256(xs[r], bias) : _mm256_sign_epi8(xs[r], xs[r]);
+            dx[r] = h2f(x->d);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const int tt = tt0 + t;
+            const __m256i qy = ld(ap + 32 * tt);
+            float dy;
+            memcpy(&dy, ap + 512 + 4 * tt, 4);
+#pragma GCC unroll 4
+            for (int r = 0; r < Q8R; r++) {
+                const __m256i is =
+                    vnni ? dpbusd(ld(ap + 256 + 32 * tt), xu[r], qy)
+                         : _mm256_madd_epi16(
+                               _mm256_maddubs_epi16(xu[r], _mm256_sign_epi8(qy, xs[r])), ones);
+                const __m256 d = _mm256_set1_ps(dx[r] * dy);
+                acc[r][t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(is), acc[r][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < Q8R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            y[(int64_t)t * ldy + r] = q8_lanes_fold(acc[r][t]);
+}
+
+static void gemm_q8_0_lanes(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack, const int vnni) {
+    _Static_assert(TENSOR_GEMM_TOKENS % Q8T == 0 && GR % Q8R == 0, "register blocks tile");
+    const int64_t nb = n_in / QK8_0;
+    const size_t gstride = (size_t)nb * TENSOR_GEMM_PACKQ8;
+    for (int r0 = 0; r0 < n_rows; r0 += Q8R) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r0 * w_row;
+        for (int t0 = 0; t0 < n_tok; t0 += Q8T) {
+            const uint8_t *ap = (const uint8_t *)pack + (size_t)(t0 / GT) * gstride;
+            const int tt0 = t0 % GT;
+            float *y0 = y + (int64_t)t0 * ldy + r0;
+            switch (n_tok - t0) {
+            case 1: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 1, vnni); break;
+            case 2: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 2, vnni); break;
+            case 3: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 3, vnni); break;
+            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 4, vnni); break;
+            }
+        }
+    }
+}
+
+void tensor_avx2_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                           const void *w, size_t w_row, const void *pack) {
+    gemm_q8_0_lanes(n_in, n_rows, n_tok, y, ldy, w, w_row, pack, 0);
+}
+
+void tensor_avx2_gemm_q8_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *pack) {
+    gemm_q8_0_lanes(n_in, n_rows, n_tok, y, ldy, w, w_row, pack, 1);
 }

@@ -90,18 +90,6 @@ static void repack_q4_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, 
     }
 }
 
-static void repack_q8_0(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
-    const __m512i offs = row_offsets(w_row), bias = _mm512_set1_epi8((char)0x80);
-    for (int b = 0; b < nbc; b++) {
-        const uint8_t *blk = w + (size_t)(b0 + b) * sizeof(block_q8_0);
-        for (int g = 0; g < 8; g++) {
-            const __m512i x = _mm512_i32gather_epi32(offs, (const void *)(blk + 2 + 4 * g), 1);
-            _mm512_store_si512((void *)tl->w[b][g], _mm512_xor_si512(x, bias));
-        }
-        _mm512_store_ps(tl->d[b], gather_d16(blk, offs));
-    }
-}
-
 /* IQ4_NL: the nibbles (Q4_0's order) are looked up in the level table with vpshufb (the table in
  * each 128-bit lane) and biased by 128 like Q8_0's bytes (level + 128 in 1..241), so the Q8_0
  * steps apply unchanged: Σ v y = Σ (v + 128) y - 128 Σ y, with c = 128 in the packed records. */
@@ -205,9 +193,84 @@ void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
     gemm_q32(repack_q4_0, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
+/* ---- Q8_0 in llama.cpp's 8-lane order ----
+ * Each output keeps 8 float lanes (tensor_ref_dot_q8_0_q8_0: the order and why), so the lane
+ * cannot be a row as above: a zmm holds two rows' lanes (row r in lanes 0-7, row r+1 in 8-15)
+ * for one token. Per block: the two rows' 32 weight bytes + 128 (one 64-byte vector, straight
+ * from the rows: no repacking), one vpdpbusd against the token's 32 bytes in both halves, started
+ * from the packed -128 * (the lane's 4 activation bytes summed), which leaves each lane's exact
+ * int sum; then one FMA with (dx * dy) per half. Register block: Q8P row pairs x Q8T tokens.
+ * A block's term costs a convert and an FMA per output where the running-sum order needed one
+ * multiply-add per 16 outputs: the price of matching llama.cpp (docs/ENGINE.md). */
+#define Q8P 4 /* row pairs per register block */
+#define Q8T 4 /* tokens per register block */
+
+ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, const uint8_t *ap,
+                                    int tt0, float *y, int64_t ldy, const int T) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    __m512 acc[Q8P][Q8T];
+#pragma GCC unroll 4
+    for (int p = 0; p < Q8P; p++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            acc[p][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, ap += TENSOR_GEMM_PACKQ8) {
+        __m512i wv[Q8P];
+        __m512 dx[Q8P];
+#pragma GCC unroll 4
+        for (int p = 0; p < Q8P; p++) {
+            const block_q8_0 *x0 = (const block_q8_0 *)(const void *)(w + (size_t)(2 * p) * w_row) + b;
+            const block_q8_0 *x1 = (const block_q8_0 *)(const void *)(w + (size_t)(2 * p + 1) * w_row) + b;
+            const __m512i q = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x0->qs)),
+                _mm256_loadu_si256((const __m256i *)x1->qs), 1);
+            wv[p] = _mm512_xor_si512(q, bias);
+            dx[p] = _mm512_insertf32x8(_mm512_set1_ps(h2f(x0->d)), _mm256_set1_ps(h2f(x1->d)), 1);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const int tt = tt0 + t;
+            const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ap + 32 * tt)));
+            const __m512i nc =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ap + 256 + 32 * tt)));
+            float dyf;
+            memcpy(&dyf, ap + 512 + 4 * tt, 4);
+            const __m512 dy = _mm512_set1_ps(dyf);
+#pragma GCC unroll 4
+            for (int p = 0; p < Q8P; p++) {
+                const __m512 q = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc, wv[p], qy));
+                acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(dx[p], dy), q, acc[p][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < Q8P; p++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            y[(int64_t)t * ldy + 2 * p] = q8_lanes_fold(_mm512_castps512_ps256(acc[p][t]));
+            y[(int64_t)t * ldy + 2 * p + 1] = q8_lanes_fold(_mm512_extractf32x8_ps(acc[p][t], 1));
+        }
+}
+
 void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack) {
-    gemm_q32(repack_q8_0, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+    _Static_assert(TENSOR_GEMM_TOKENS % Q8T == 0 && GR % (2 * Q8P) == 0, "register blocks tile");
+    const int64_t nb = n_in / QK8_0;
+    const size_t gstride = (size_t)nb * TENSOR_GEMM_PACKQ8;
+    for (int r0 = 0; r0 < n_rows; r0 += 2 * Q8P) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r0 * w_row;
+        for (int t0 = 0; t0 < n_tok; t0 += Q8T) {
+            const uint8_t *ap = (const uint8_t *)pack + (size_t)(t0 / TENSOR_GEMM_TOKENS) * gstride;
+            const int tt0 = t0 % TENSOR_GEMM_TOKENS;
+            float *y0 = y + (int64_t)t0 * ldy + r0;
+            switch (n_tok - t0) {
+            case 1: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 1); break;
+            case 2: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 2); break;
+            case 3: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 3); break;
+            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 4); break;
+            }
+        }
+    }
 }
 
 void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

@@ -85,7 +85,8 @@ int tensor_matmul_supported(tensor_type wtype) {
 
 size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     const size_t groups = ((size_t)n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS;
-    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL)
+    if (wtype == TENSOR_TYPE_Q8_0) return groups * (size_t)(n_in / QK8_0) * TENSOR_GEMM_PACKQ8;
+    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_IQ4_NL)
         return groups * (size_t)(n_in / QK8_0) * TENSOR_GEMM_PACK32;
     if (wtype == TENSOR_TYPE_Q4_K || wtype == TENSOR_TYPE_Q6_K || wtype == TENSOR_TYPE_IQ4_XS ||
         wtype == TENSOR_TYPE_TQ2_0)
@@ -121,8 +122,27 @@ void tensor_gemvn_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_
  * a padding token (zeros) */
 static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, uint8_t *pack) {
     const int G = TENSOR_GEMM_TOKENS, tt = t % G;
-    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL) {
-        const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128; /* Q8_0, IQ4_NL: levels + 128 */
+    if (wtype == TENSOR_TYPE_Q8_0) { /* the 8-lane order's layout (tensor_internal.h) */
+        const int64_t nb = n_in / QK8_0;
+        const block_q8_0 *y = row;
+        uint8_t *grp = pack + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACKQ8;
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *r = grp + (size_t)b * TENSOR_GEMM_PACKQ8;
+            int32_t nc[8] = {0};
+            float dy = 0.0f;
+            if (y) {
+                memcpy(r + 32 * tt, y[b].qs, 32);
+                for (int i = 0; i < QK8_0; i++)
+                    nc[i / 4] -= 128 * y[b].qs[i];
+                dy = tensor_fp16_to_fp32(y[b].d);
+            } else {
+                memset(r + 32 * tt, 0, 32);
+            }
+            memcpy(r + 256 + 32 * tt, nc, sizeof nc);
+            memcpy(r + 512 + 4 * tt, &dy, 4);
+        }
+    } else if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_IQ4_NL) {
+        const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128; /* IQ4_NL: levels + 128 */
         const int64_t nb = n_in / QK8_0;
         const block_q8_0 *y = row;
         uint8_t *grp = pack + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACK32;
