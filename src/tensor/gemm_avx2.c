@@ -739,17 +739,19 @@ void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, 
  * Each output keeps 8 float lanes (tensor_ref_dot_q8_0_q8_0: the order and why), one ymm per
  * (row, token) — the layout of ggml's own kernels, not the lane-per-token one above, which
  * cannot give an output 8 lanes. Per block and (row, token): the 8 int lane sums of the 32
- * products (vpsignb + vpmaddubsw + vpmaddwd, or with AVX-VNNI one vpdpbusd of the bytes x + 128
- * started from the packed per-lane -128·Σy), converted, and one FMA with (dx·dy). Register block:
- * Q8R rows x Q8T tokens, the weights read straight from the rows (no tile). A block's term costs
- * a convert and an FMA per output where the running-sum order shared them among 8 tokens: the
+ * products, converted, and one FMA with (dx·dy). The pack holds the activation bytes y + 128:
+ * with AVX-VNNI one vpdpbusd of them against the signed weights, started from the weight's
+ * -128·Σx per lane (once per block for all tokens); without, y itself again (one xor per token,
+ * shared by the rows) and vpsignb + vpmaddubsw + vpmaddwd. Register block: Q8R rows x Q8T
+ * tokens, the weights read straight from the rows (no tile). A block's term costs a convert, a
+ * multiply and an FMA per output where the running-sum order shared them among 8 tokens: the
  * price of matching llama.cpp (docs/ENGINE.md). */
 #define Q8R 2 /* rows per register block */
 #define Q8T 4 /* tokens per register block */
 
 ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, const uint8_t *ap,
                                     int tt0, float *y, int64_t ldy, const int T, const int vnni) {
-    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
+    const __m256i ones = _mm256_set1_epi16(1), u128 = _mm256_set1_epi8((char)0x80);
     __m256 acc[Q8R][Q8T];
 #pragma GCC unroll 4
     for (int r = 0; r < Q8R; r++)
@@ -757,27 +759,31 @@ ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, 
         for (int t = 0; t < T; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, ap += TENSOR_GEMM_PACKQ8) {
-        __m256i xs[Q8R], xu[Q8R];
+        __m256i xs[Q8R], xa[Q8R];
         float dx[Q8R];
 #pragma GCC unroll 4
         for (int r = 0; r < Q8R; r++) {
             const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * w_row) + b;
             xs[r] = ld(x->qs);
-            xu[r] = vnni ? _mm256_xor_si256(xs[r], bias) : _mm256_sign_epi8(xs[r], xs[r]);
+            /* VNNI: -128·Σx per lane; else |x| */
+            xa[r] = vnni ? _mm256_sub_epi32(_mm256_setzero_si256(),
+                                            dpbusd(_mm256_setzero_si256(), u128, xs[r]))
+                         : _mm256_sign_epi8(xs[r], xs[r]);
             dx[r] = h2f(x->d);
         }
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
             const int tt = tt0 + t;
-            const __m256i qy = ld(ap + 32 * tt);
+            const __m256i qu = ld(ap + 32 * tt);
+            const __m256i qy = vnni ? qu : _mm256_xor_si256(qu, u128);
             float dy;
-            memcpy(&dy, ap + 512 + 4 * tt, 4);
+            memcpy(&dy, ap + 256 + 4 * tt, 4);
 #pragma GCC unroll 4
             for (int r = 0; r < Q8R; r++) {
                 const __m256i is =
-                    vnni ? dpbusd(ld(ap + 256 + 32 * tt), xu[r], qy)
+                    vnni ? dpbusd(xa[r], qy, xs[r])
                          : _mm256_madd_epi16(
-                               _mm256_maddubs_epi16(xu[r], _mm256_sign_epi8(qy, xs[r])), ones);
+                               _mm256_maddubs_epi16(xa[r], _mm256_sign_epi8(qy, xs[r])), ones);
                 const __m256 d = _mm256_set1_ps(dx[r] * dy);
                 acc[r][t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(is), acc[r][t]);
             }

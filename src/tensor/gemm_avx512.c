@@ -196,56 +196,59 @@ void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
 /* ---- Q8_0 in llama.cpp's 8-lane order ----
  * Each output keeps 8 float lanes (tensor_ref_dot_q8_0_q8_0: the order and why), so the lane
  * cannot be a row as above: a zmm holds two rows' lanes (row r in lanes 0-7, row r+1 in 8-15)
- * for one token. Per block: the two rows' 32 weight bytes + 128 (one 64-byte vector, straight
- * from the rows: no repacking), one vpdpbusd against the token's 32 bytes in both halves, started
- * from the packed -128 * (the lane's 4 activation bytes summed), which leaves each lane's exact
- * int sum; then one FMA with (dx * dy) per half. Register block: Q8P row pairs x Q8T tokens.
- * A block's term costs a convert and an FMA per output where the running-sum order needed one
- * multiply-add per 16 outputs: the price of matching llama.cpp (docs/ENGINE.md). */
-#define Q8P 4 /* row pairs per register block */
-#define Q8T 4 /* tokens per register block */
+ * for one token. Per block: the two rows' 32 signed weight bytes (one 64-byte vector, straight
+ * from the rows: no repacking), one vpdpbusd of the token's bytes y + 128 (packed, in both
+ * halves) against them, started from -128 * (the lane's 4 weight bytes summed), computed once
+ * per block for all tokens, which leaves each lane's exact int sum; then one FMA with (dx * dy).
+ * Register block: Q8P row pairs x Q8T tokens. A block's term costs a convert, a multiply and an
+ * FMA per two outputs where the running-sum order needed them once per 16: the price of
+ * matching llama.cpp (docs/ENGINE.md). */
+#define Q8P 2 /* row pairs per register block */
+#define Q8T 8 /* tokens per register block */
 
 ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, const uint8_t *ap,
                                     int tt0, float *y, int64_t ldy, const int T) {
-    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const __m512i u128 = _mm512_set1_epi8((char)0x80);
     __m512 acc[Q8P][Q8T];
 #pragma GCC unroll 4
     for (int p = 0; p < Q8P; p++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             acc[p][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++, ap += TENSOR_GEMM_PACKQ8) {
-        __m512i wv[Q8P];
+        __m512i wv[Q8P], nc[Q8P];
         __m512 dx[Q8P];
 #pragma GCC unroll 4
         for (int p = 0; p < Q8P; p++) {
-            const block_q8_0 *x0 = (const block_q8_0 *)(const void *)(w + (size_t)(2 * p) * w_row) + b;
-            const block_q8_0 *x1 = (const block_q8_0 *)(const void *)(w + (size_t)(2 * p + 1) * w_row) + b;
-            const __m512i q = _mm512_inserti64x4(
+            const block_q8_0 *x0 =
+                (const block_q8_0 *)(const void *)(w + (size_t)(2 * p) * w_row) + b;
+            const block_q8_0 *x1 =
+                (const block_q8_0 *)(const void *)(w + (size_t)(2 * p + 1) * w_row) + b;
+            wv[p] = _mm512_inserti64x4(
                 _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x0->qs)),
                 _mm256_loadu_si256((const __m256i *)x1->qs), 1);
-            wv[p] = _mm512_xor_si512(q, bias);
+            nc[p] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), u128, wv[p]));
             dx[p] = _mm512_insertf32x8(_mm512_set1_ps(h2f(x0->d)), _mm256_set1_ps(h2f(x1->d)), 1);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const int tt = tt0 + t;
-            const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ap + 32 * tt)));
-            const __m512i nc =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ap + 256 + 32 * tt)));
+            const __m512i qy =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ap + 32 * tt)));
             float dyf;
-            memcpy(&dyf, ap + 512 + 4 * tt, 4);
+            memcpy(&dyf, ap + 256 + 4 * tt, 4);
             const __m512 dy = _mm512_set1_ps(dyf);
 #pragma GCC unroll 4
             for (int p = 0; p < Q8P; p++) {
-                const __m512 q = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc, wv[p], qy));
+                const __m512 q = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc[p], qy, wv[p]));
                 acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(dx[p], dy), q, acc[p][t]);
             }
         }
     }
 #pragma GCC unroll 4
     for (int p = 0; p < Q8P; p++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             y[(int64_t)t * ldy + 2 * p] = q8_lanes_fold(_mm512_castps512_ps256(acc[p][t]));
             y[(int64_t)t * ldy + 2 * p + 1] = q8_lanes_fold(_mm512_extractf32x8_ps(acc[p][t], 1));
@@ -267,7 +270,11 @@ void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
             case 1: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 1); break;
             case 2: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 2); break;
             case 3: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 3); break;
-            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 4); break;
+            case 4: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 4); break;
+            case 5: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 5); break;
+            case 6: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 6); break;
+            case 7: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 7); break;
+            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 8); break;
             }
         }
     }

@@ -128,18 +128,10 @@ static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, 
         uint8_t *grp = pack + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACKQ8;
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *r = grp + (size_t)b * TENSOR_GEMM_PACKQ8;
-            int32_t nc[8] = {0};
-            float dy = 0.0f;
-            if (y) {
-                memcpy(r + 32 * tt, y[b].qs, 32);
-                for (int i = 0; i < QK8_0; i++)
-                    nc[i / 4] -= 128 * y[b].qs[i];
-                dy = tensor_fp16_to_fp32(y[b].d);
-            } else {
-                memset(r + 32 * tt, 0, 32);
-            }
-            memcpy(r + 256 + 32 * tt, nc, sizeof nc);
-            memcpy(r + 512 + 4 * tt, &dy, 4);
+            const float dy = y ? tensor_fp16_to_fp32(y[b].d) : 0.0f;
+            for (int i = 0; i < QK8_0; i++) /* y + 128 (padding: 0 + 128, times dy = 0) */
+                r[32 * tt + i] = (uint8_t)((y ? y[b].qs[i] : 0) + 128);
+            memcpy(r + 256 + 4 * tt, &dy, 4);
         }
     } else if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_IQ4_NL) {
         const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128; /* IQ4_NL: levels + 128 */

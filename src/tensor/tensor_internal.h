@@ -187,9 +187,9 @@ void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
  *     [k-group g (8)][token t (8)] the 4 bytes qs[4g..4g+3]; float dy[8]; int32 -c*sum(qs)[8]
  *     with c = 8 for Q4_0 (levels 0..15 for q-8) and 128 for IQ4_NL (levels v+128)
  *   Q8_0 rows for Q8_0 weights, TENSOR_GEMM_PACKQ8 bytes per block (the kernels keep llama.cpp's
- *     8 float lanes per output, so they need a token's 32 bytes whole and a correction per lane):
- *     [token t (8)] qs[32]; [token t (8)][lane j (8)] int32 -128 * sum(qs[4j..4j+3]) (for the
- *     weight bytes x+128); float dy[8]
+ *     8 float lanes per output, so they take a token's 32 bytes whole): [token t (8)] the bytes
+ *     qs[i] + 128 (unsigned, for vpdpbusd against the signed weights; the -128 * sum of the
+ *     weight's 4 bytes per lane comes back from the weights); float dy[8]
  *   Q8_K rows (Q4_K/Q6_K/IQ4_XS/TQ2_0 weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
  *     [k-group (64)][token (8)] 4 bytes of qs; [pair p (8)][token (8)] bsums[2p], bsums[2p+1];
  *     float d[8]
@@ -200,7 +200,7 @@ void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
 #define TENSOR_GEMM_ROWS 16
 #define TENSOR_GEMM_TOKENS 8
 #define TENSOR_GEMM_PACK32 320
-#define TENSOR_GEMM_PACKQ8 544
+#define TENSOR_GEMM_PACKQ8 288
 #define TENSOR_GEMM_PACKK 2336
 /* The tiled kernels' repacked weight tile, one per thread, shared by every kernel (each asserts
  * its tile type fits): static TLS is carried by every thread of the process — an HTTP pump's
