@@ -56,16 +56,40 @@ void NEON_NAME(dot_q4_0_q8_0)(int64_t n, float *s, const void *vx, const void *v
     *s = sumf;
 }
 
+/* The 4 int32 sums of 4 consecutive products each: lane k = a[4k..4k+3] . b[4k..4k+3] (SDOT's
+ * own grouping; without it the pairs of SMULL are added pairwise twice). */
+static inline int32x4_t dot_by4(int8x16_t a, int8x16_t b) {
+#if NEON_DOTPROD
+    return vdotq_s32(vdupq_n_s32(0), a, b);
+#else
+    const int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    const int32x4_t hi = vpaddlq_s16(vmull_high_s8(a, b));
+    return vpaddq_s32(lo, hi);
+#endif
+}
+
+/* llama.cpp's 8 lanes (two float32x4: lanes 0-3, 4-7) folded as tensor_q8_0_lanes_fold */
+static inline float q8_lanes_fold(float32x4_t a0, float32x4_t a1) {
+    const float32x4_t s = vaddq_f32(a0, a1); /* l0+l4, l1+l5, l2+l6, l3+l7 */
+    const float u0 = vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2);
+    const float u1 = vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3);
+    return u0 + u1;
+}
+
+/* Q8_0 . Q8_0 in llama.cpp's 8-lane order (tensor_ref_dot_q8_0_q8_0: the order and why): lanes
+ * 0-3 and 4-7 are two float32x4 accumulators, each block's lane sums fused in with (dx * dy). */
 void NEON_NAME(dot_q8_0_q8_0)(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sumf = 0.0f;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);
     for (int64_t b = 0; b < n / QK8_0; b++) {
-        const int isum =
-            vaddvq_s32(dot32(vld1q_s8(x[b].qs), vld1q_s8(x[b].qs + 16), y[b].qs));
-        sumf += (float)isum * (h2f(x[b].d) * h2f(y[b].d));
+        const float d = h2f(x[b].d) * h2f(y[b].d);
+        const int32x4_t i0 = dot_by4(vld1q_s8(x[b].qs), vld1q_s8(y[b].qs));
+        const int32x4_t i1 = dot_by4(vld1q_s8(x[b].qs + 16), vld1q_s8(y[b].qs + 16));
+        a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(i0), d);
+        a1 = vfmaq_n_f32(a1, vcvtq_f32_s32(i1), d);
     }
-    *s = sumf;
+    *s = q8_lanes_fold(a0, a1);
 }
 
 /* sum_j m[j] * (bsums[2j] + bsums[2j+1]) over the 8 sub-blocks of a Q4_K/Q5_K block */
@@ -245,10 +269,10 @@ NEON_GEMVN_K(gemvn_q4_K, block_q4_K, q4k_unpacked, q4k_unpack, q4k_term)
 NEON_GEMVN_K(gemvn_q6_K, block_q6_K, q6k_unpacked, q6k_unpack, q6k_term)
 
 #if NEON_DOTPROD
-/* ---- Tiled prompt kernels (tensor_gemm_fn, SDOT only): Q4_0 / Q8_0 weights against the packed
+/* ---- Tiled prompt kernels (tensor_gemm_fn, SDOT only): Q4_0 weights against the packed
  * Q8_0 activations of tensor_gemm_pack (per 8-token group and block: [k-group g][token t] the 4
  * bytes qs[4g..4g+3], then float dy[8]; the -c*sum(qs) field is for the x86 kernels' unsigned
- * weights and unused here). A tile is 4 rows x 8 tokens: the 4 rows' 32 weights of a block are
+ * weights and unused here); Q8_0 weights below, in llama.cpp's 8-lane order. A tile is 4 rows x 8 tokens: the 4 rows' 32 weights of a block are
  * transposed into 8 vectors (k-group g: rows 0..3, 4 bytes each), and SDOT by lane multiplies
  * one with the 4 bytes of one token, so each weight vector serves 8 tokens and each activation
  * vector 4 rows. Per block and (row, token) the int32 dot is exact and its term
@@ -336,9 +360,51 @@ void tensor_neondp_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
     NEON_GEMM_TILE(block_q4_0, load_q4_0)
 }
 
+/* Q8_0 in llama.cpp's 8-lane order (tensor_ref_dot_q8_0_q8_0): two float32x4 accumulators per
+ * (row, token), 2 rows x 4 tokens per step, the weights straight from the rows; the pack's
+ * Q8_0 record holds the token's bytes y + 128 (for the x86 kernels' vpdpbusd), made signed again
+ * here with one xor per token, shared by the rows. */
+static inline void q8_0_lanes_2x4(int64_t nb, const uint8_t *w, size_t w_row, const uint8_t *ap,
+                                  int tt0, int nt, float *y, int64_t ldy) {
+    float32x4_t acc[2][4][2];
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < 4; t++)
+            acc[r][t][0] = acc[r][t][1] = vdupq_n_f32(0.0f);
+    const uint8x16_t u128 = vdupq_n_u8(0x80);
+    for (int64_t b = 0; b < nb; b++, ap += TENSOR_GEMM_PACKQ8) {
+        int8x16_t x[2][2];
+        float dx[2];
+        for (int r = 0; r < 2; r++) {
+            const block_q8_0 *xb = (const block_q8_0 *)(const void *)(w + (size_t)r * w_row) + b;
+            load_q8_0(xb, x[r]);
+            dx[r] = h2f(xb->d);
+        }
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *qu = ap + 32 * (tt0 + t);
+            const int8x16_t y0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qu), u128));
+            const int8x16_t y1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qu + 16), u128));
+            float dy;
+            memcpy(&dy, ap + 256 + 4 * (tt0 + t), 4);
+            for (int r = 0; r < 2; r++) {
+                const float d = dx[r] * dy;
+                acc[r][t][0] = vfmaq_n_f32(acc[r][t][0], vcvtq_f32_s32(dot_by4(x[r][0], y0)), d);
+                acc[r][t][1] = vfmaq_n_f32(acc[r][t][1], vcvtq_f32_s32(dot_by4(x[r][1], y1)), d);
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < nt; t++)
+            y[(int64_t)t * ldy + r] = q8_lanes_fold(acc[r][t][0], acc[r][t][1]);
+}
+
 void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack) {
     const int64_t nb = n_in / QK8_0;
-    NEON_GEMM_TILE(block_q8_0, load_q8_0)
+    const size_t gstride = (size_t)nb * TENSOR_GEMM_PACKQ8;
+    for (int r0 = 0; r0 < n_rows; r0 += 2)
+        for (int t0 = 0; t0 < n_tok; t0 += 4)
+            q8_0_lanes_2x4(nb, (const uint8_t *)w + (size_t)r0 * w_row, w_row,
+                           (const uint8_t *)pack + (size_t)(t0 / 8) * gstride, t0 % 8,
+                           n_tok - t0 < 4 ? n_tok - t0 : 4, y + (int64_t)t0 * ldy + r0, ldy);
 }
 #endif
