@@ -738,17 +738,60 @@ ALWAYS_INLINE void gemvn_q8_0_rt(int64_t nb, const uint8_t *w, size_t w_row, flo
             y[(int64_t)t * ldy + r] = q8_lanes_fold(acc[r][t]);
 }
 
+/* acc + one pair of blocks of row x against the token's linear pack (lin qs, dy), in block
+ * order: the steps of tensor_avx512_dot_q8_0_q8_0 */
+static inline __m256 q8_0_pair_lanes(__m256 acc, const block_q8_0 *x, const uint8_t *qs,
+                                     const float *dy) {
+    const __m512i qx = load_2x256(x[0].qs, x[1].qs);
+    const __m512i qy = _mm512_loadu_si512((const void *)qs);
+    const __mmask64 neg = _mm512_movepi8_mask(qx);
+    const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+    const __m512 q =
+        _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qx), sy));
+    const float d0 = h2f(x[0].d) * dy[0];
+    const float d1 = h2f(x[1].d) * dy[1];
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm512_castps512_ps256(q), acc);
+    return _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm512_extractf32x8_ps(q, 1), acc);
+}
+
+static inline __m256 q8_0_block_lanes_lin(__m256 acc, const block_q8_0 *x, const uint8_t *qs,
+                                          float dy) {
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+    const __m256i qy = _mm256_loadu_si256((const __m256i *)qs);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx),
+                                          _mm256_sign_epi8(qy, qx));
+    const float d = h2f(x->d) * dy;
+    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
+}
+
+/* one token, row-wise: one FMA chain per row, as vec_dot. (Two rows side by side, two chains,
+ * measured slower here: 0.41 vs 0.35 ms for 5632 x 2048.) */
+static void gemvn_q8_0_tok1(int64_t nb, const uint8_t *w, size_t w_row, int n_rows, float *y,
+                            const uint8_t *lin) {
+    const float *dy = (const float *)(const void *)(lin + 32 * nb);
+    for (int r = 0; r < n_rows; r++) {
+        const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * w_row);
+        __m256 a = _mm256_setzero_ps();
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2)
+            a = q8_0_pair_lanes(a, x + b, lin + 32 * b, dy + b);
+        for (; b < nb; b++)
+            a = q8_0_block_lanes_lin(a, x + b, lin + 32 * b, dy[b]);
+        y[r] = q8_lanes_fold(a);
+    }
+}
+
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
     const int64_t nb = n_in / QK8_0;
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
     const uint8_t *wb = w, *lin = act;
-    int r = 0;
-    if (n_tok == 1) /* two rows' chains side by side hide the FMA latency */
-        for (; r + 2 <= n_rows; r += 2)
-            gemvn_q8_0_rt(nb, wb + (size_t)r * w_row, w_row, y + r, ldy, lin, tstride, 2, 1);
-    for (; r < n_rows; r++) {
+    if (n_tok == 1) {
+        gemvn_q8_0_tok1(nb, wb, w_row, n_rows, y, lin);
+        return;
+    }
+    for (int r = 0; r < n_rows; r++) {
         const uint8_t *wr = wb + (size_t)r * w_row;
         for (int t0 = 0; t0 < n_tok; t0 += 4) {
             const uint8_t *l0 = lin + (size_t)t0 * tstride;

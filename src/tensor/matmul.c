@@ -43,7 +43,8 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
      * (Q6_K); IQ4_XS's (2026-12-07) up to ~8 */
     switch (wtype) {
     case TENSOR_TYPE_Q4_0: return 24;
-    case TENSOR_TYPE_Q8_0: return 24;
+    case TENSOR_TYPE_Q8_0: return 1; /* 2026-12-07, llama.cpp's 8-lane order: the tile (no
+                                      * repacking for Q8_0) beats it from 2 tokens (70 vs 51) */
     case TENSOR_TYPE_Q4_K: return 5;
     case TENSOR_TYPE_Q6_K: return 11;
     case TENSOR_TYPE_IQ4_XS: return 8;
@@ -52,8 +53,10 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
 }
 
 /* Without a small-batch kernel (HEARTH_GEMV=0), batches below this go through vec_dot: the tile's
- * repacking costs about as much as a few tokens' worth of row-wise dots. */
+ * repacking costs about as much as a few tokens' worth of row-wise dots. Q8_0's tiled kernels
+ * read the rows as they are (no repacking): from 2 tokens on. */
 #define TENSOR_GEMM_MIN_TOK 4
+static int gemm_min_tok(tensor_type wtype) { return wtype == TENSOR_TYPE_Q8_0 ? 2 : TENSOR_GEMM_MIN_TOK; }
 
 /* Below this many multiply-adds a job is not worth waking other threads for. */
 #define MIN_WORK_PER_THREAD 32768
@@ -301,7 +304,7 @@ static size_t mm_setup(mm_job *j, float *y, const void *w, tensor_type wtype, in
     j->wtype = wtype;
     if (n_tok <= tensor_gemvn_max_tok(wtype))
         j->gemvn = tensor_gemvn_of(wtype);
-    else if (n_tok >= TENSOR_GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS)
+    else if (n_tok >= gemm_min_tok(wtype) && n_out >= TENSOR_GEMM_ROWS)
         j->gemm = tensor_gemm_of(wtype);
     if (j->gemm || (j->gemvn && (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0))) {
         uintptr_t a = (uintptr_t)(j->q + j->q_row * (size_t)n_tok);
