@@ -34,10 +34,12 @@
  * so they are held to 2e-4, ten times tighter than the 2e-3 the issue asks: the experts' share
  * of these random models' logits is small, and a wrong routing detail (e.g. top-k weights
  * renormalized or not) moves log-probs by 2e-3 .. 2e-2. Quantized models agree bit for bit up to
- * 17-token prompts (max 4.8e-7) and are held to 2e-3; from 33 tokens on llama.cpp's prompt
- * matmuls round the Q8_0 activations differently now and then, and the same happens on the
- * dense models (tiny-qwen2 Q8_0: 2.2e-3 at 33 tokens, 3.7e-3 at 70; tiny Q4_0: 2.8e-3 at 70;
- * measured with tools/moe_reference.py MOE_REF_MODELS=...), so those cases get 5e-3. */
+ * 17-token prompts (max 4.8e-7) and are held to 2e-3; from 33 tokens on a last-bit difference
+ * now and then puts an 8-bit activation across a rounding step (tiny-qwen2moe Q8_0 3.3e-3 —
+ * 4.9e-3 before the Q8_0 dots took llama.cpp's 8-lane order, tensor_ref_dot_q8_0_q8_0 —
+ * tiny-mixtral Q4_0 3.4e-3: hearth's Q4_0 dots still sum in block order, llama.cpp's in 8
+ * lanes; the dense models show the same, measured with tools/moe_reference.py
+ * MOE_REF_MODELS=...), so those cases get 5e-3. */
 static const tolerances server_tol = {.f32 = 2e-4, .quant = 2e-3, .quant_long = 5e-3};
 
 Test(moe, qwen2moe_matches_llama_server) {
