@@ -497,20 +497,17 @@ static int gemvn_lanes(void) {
     return x;
 }
 
-/* Q4_0 / Q8_0 rows against tokens packed linearly (tensor_internal.h): unsigned weight bytes
- * (nibble q for Q4_0, x ^ 0x80 = x + 128 for Q8_0) against one 64-byte activation load per
- * block pair, plus the packed -c * sum(qs). */
+/* Q4_0 rows against tokens packed linearly (tensor_internal.h): the unsigned nibbles q against
+ * one 64-byte activation load per block pair, plus the packed -8 * sum(qs). (Q8_0 has kernels of
+ * its own below: llama.cpp's 8-lane order.) */
 static inline __attribute__((always_inline)) void gemvn_q32(int64_t n_in, int n_rows, int n_tok,
                                                              float *y, int64_t ldy, const void *w,
-                                                             size_t w_row, const uint8_t *lin,
-                                                             const int q8) {
+                                                             size_t w_row, const uint8_t *lin) {
     const int64_t nb = n_in / QK8_0;
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
-    const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * w_row;
         const block_q4_0 *x4 = (const block_q4_0 *)(const void *)row;
-        const block_q8_0 *x8 = (const block_q8_0 *)(const void *)row;
         for (int t0 = 0; t0 < n_tok; t0 += GEMVN_T) {
             const int nt = n_tok - t0 < GEMVN_T ? n_tok - t0 : GEMVN_T;
             const uint8_t *l0 = lin + (size_t)t0 * tstride;
@@ -520,10 +517,8 @@ static inline __attribute__((always_inline)) void gemvn_q32(int64_t n_in, int n_
                 __m512i q[8];
 #pragma GCC unroll 8
                 for (int i = 0; i < 8; i++)
-                    q[i] = q8 ? _mm512_xor_si512(load_2x256(x8[b + 2 * i].qs, x8[b + 2 * i + 1].qs),
-                                                 bias)
-                              : q4_0_pair(&x4[b + 2 * i]);
-                const __m512 dx = q8 ? d16_stride34(&x8[b].d) : d16_stride18(&x4[b].d);
+                    q[i] = q4_0_pair(&x4[b + 2 * i]);
+                const __m512 dx = d16_stride18(&x4[b].d);
                 for (int t = 0; t < nt; t++) {
                     const uint8_t *qs = l0 + (size_t)t * tstride;
                     const float *dy = (const float *)(const void *)(qs + 32 * nb);
@@ -541,18 +536,10 @@ static inline __attribute__((always_inline)) void gemvn_q32(int64_t n_in, int n_
                 }
             }
             for (; b < nb; b++) {
-                __m256i q;
-                float dxb;
-                if (q8) {
-                    q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x8[b].qs),
-                                         _mm256_set1_epi8((char)0x80));
-                    dxb = h2f(x8[b].d);
-                } else {
-                    const __m128i raw = _mm_loadu_si128((const __m128i *)x4[b].qs);
-                    q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-                                         _mm256_set1_epi8(0x0F));
-                    dxb = h2f(x4[b].d);
-                }
+                const __m128i raw = _mm_loadu_si128((const __m128i *)x4[b].qs);
+                const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                                   _mm256_set1_epi8(0x0F));
+                const float dxb = h2f(x4[b].d);
                 for (int t = 0; t < nt; t++) {
                     const uint8_t *qs = l0 + (size_t)t * tstride;
                     const float *dy = (const float *)(const void *)(qs + 32 * nb);
@@ -570,7 +557,7 @@ static inline __attribute__((always_inline)) void gemvn_q32(int64_t n_in, int n_
     }
 }
 
-/* Q4_0 / Q8_0, 16 rows at a time, lane = row (as the tiled kernels, gemm_avx512.c, but without a
+/* Q4_0, 16 rows at a time, lane = row (as the tiled kernels, gemm_avx512.c, but without a
  * tile): per block, the 16 rows' quant bytes are loaded as 128-bit rows, four to a vector, and
  * transposed in registers by two rounds of 32/64-bit unpacks, which leaves dword d of every row
  * in one vector with lane 4j + k holding row 4k + j (a fixed permutation, undone when the sums
@@ -600,13 +587,13 @@ static inline void transpose16x4(const uint8_t *p, size_t stride, __m512i v[4]) 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 ALWAYS_INLINE void gemvn_q32_16(int64_t nb, const uint8_t *w, size_t w_row, float *y, int64_t ldy,
-                                const uint8_t *lin, const int q8, const int T) {
+                                const uint8_t *lin, const int T) {
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
-    const size_t bsz = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    const size_t bsz = sizeof(block_q4_0);
     /* lane L holds row 4 (L % 4) + L / 4 (and vice versa) */
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m512i offs = _mm512_mullo_epi32(perm, _mm512_set1_epi32((int)w_row));
-    const __m512i m4 = _mm512_set1_epi8(0x0F), bias = _mm512_set1_epi8((char)0x80);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     /* the 16 rows are one contiguous run of memory, read here 16 streams at a time, which the
      * hardware prefetchers do not follow from DRAM; the next group's run is prefetched linearly
      * while this one is computed (a few lines per block) */
@@ -621,19 +608,11 @@ ALWAYS_INLINE void gemvn_q32_16(int64_t nb, const uint8_t *w, size_t w_row, floa
         for (int64_t l = 0; l < lpb; l++)
             _mm_prefetch((const char *)(next + 64 * (size_t)(b * lpb + l)), _MM_HINT_T0);
         __m512i wv[8];
-        if (q8) {
-            transpose16x4(blk + 2, w_row, wv);
-            transpose16x4(blk + 18, w_row, wv + 4);
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; g++)
-                wv[g] = _mm512_xor_si512(wv[g], bias);
-        } else {
-            transpose16x4(blk + 2, w_row, wv);
+        transpose16x4(blk + 2, w_row, wv);
 #pragma GCC unroll 4
-            for (int d = 0; d < 4; d++) {
-                wv[d + 4] = _mm512_and_si512(_mm512_srli_epi32(wv[d], 4), m4);
-                wv[d] = _mm512_and_si512(wv[d], m4);
-            }
+        for (int d = 0; d < 4; d++) {
+            wv[d + 4] = _mm512_and_si512(_mm512_srli_epi32(wv[d], 4), m4);
+            wv[d] = _mm512_and_si512(wv[d], m4);
         }
         const __m512i raw = _mm512_i32gather_epi32(offs, (const void *)blk, 1);
         const __m512 dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
@@ -660,7 +639,7 @@ ALWAYS_INLINE void gemvn_q32_16(int64_t nb, const uint8_t *w, size_t w_row, floa
 
 /* all rows: whole groups of 16 lane-wise, the rest row-wise (gemvn_q32) */
 static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                                  const void *w, size_t w_row, const uint8_t *lin, const int q8) {
+                                  const void *w, size_t w_row, const uint8_t *lin) {
     const int64_t nb = n_in / QK8_0;
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
     int r = 0;
@@ -670,20 +649,20 @@ static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y,
             const uint8_t *l0 = lin + (size_t)t0 * tstride;
             float *y0 = y + (int64_t)t0 * ldy + r;
             switch (n_tok - t0) {
-            case 1: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 1); break;
-            case 2: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 2); break;
-            case 3: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 3); break;
-            case 4: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 4); break;
-            case 5: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 5); break;
-            case 6: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 6); break;
-            case 7: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 7); break;
-            default: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, q8, 8); break;
+            case 1: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 1); break;
+            case 2: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 2); break;
+            case 3: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 3); break;
+            case 4: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 4); break;
+            case 5: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 5); break;
+            case 6: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 6); break;
+            case 7: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 7); break;
+            default: gemvn_q32_16(nb, wr, w_row, y0, ldy, l0, 8); break;
             }
         }
     }
     if (r < n_rows)
         gemvn_q32(n_in, n_rows - r, n_tok, y + r, ldy, (const uint8_t *)w + (size_t)r * w_row,
-                  w_row, lin, q8);
+                  w_row, lin);
 }
 
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -692,11 +671,11 @@ void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int
     /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
      * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
     if (n_tok == 1)
-        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 0);
+        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act);
     else if (gemvn_lanes())
-        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act);
     else
-        gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+        gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act);
 }
 
 /* Q8_0 small batches in llama.cpp's 8-lane order (tensor_ref_dot_q8_0_q8_0: the order and why),
