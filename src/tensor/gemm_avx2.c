@@ -750,7 +750,11 @@ void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, 
 #define Q8T 4 /* tokens per register block */
 
 ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, const uint8_t *ap,
-                                    int tt0, float *y, int64_t ldy, const int T, const int vnni) {
+                                    int tt0, float *y, int64_t ldy, const uint8_t *next,
+                                    const int T, const int vnni) {
+    /* next (or NULL): the following register block's rows, prefetched linearly while these are
+     * computed (the row streams read side by side are not followed from DRAM; gemm_avx512.c) */
+    const int64_t lpb = ((int64_t)(Q8R * w_row) / 64 + nb - 1) / nb;
     const __m256i ones = _mm256_set1_epi16(1), u128 = _mm256_set1_epi8((char)0x80);
     __m256 acc[Q8R][Q8T];
 #pragma GCC unroll 4
@@ -759,6 +763,9 @@ ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, 
         for (int t = 0; t < T; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, ap += TENSOR_GEMM_PACKQ8) {
+        if (next)
+            for (int64_t l = 0; l < lpb; l++)
+                _mm_prefetch((const char *)(next + 64 * (size_t)(b * lpb + l)), _MM_HINT_T0);
         __m256i xs[Q8R], xa[Q8R];
         float dx[Q8R];
 #pragma GCC unroll 4
@@ -807,11 +814,12 @@ static void gemm_q8_0_lanes(int64_t n_in, int n_rows, int n_tok, float *y, int64
             const uint8_t *ap = (const uint8_t *)pack + (size_t)(t0 / GT) * gstride;
             const int tt0 = t0 % GT;
             float *y0 = y + (int64_t)t0 * ldy + r0;
+            const uint8_t *nx = t0 == 0 ? wr + Q8R * w_row : NULL;
             switch (n_tok - t0) {
-            case 1: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 1, vnni); break;
-            case 2: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 2, vnni); break;
-            case 3: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 3, vnni); break;
-            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 4, vnni); break;
+            case 1: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 1, vnni); break;
+            case 2: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 2, vnni); break;
+            case 3: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 3, vnni); break;
+            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 4, vnni); break;
             }
         }
     }

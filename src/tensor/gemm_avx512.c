@@ -207,7 +207,12 @@ void tensor_avx512_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
 #define Q8T 8 /* tokens per register block */
 
 ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, const uint8_t *ap,
-                                    int tt0, float *y, int64_t ldy, const int T) {
+                                    int tt0, float *y, int64_t ldy, const uint8_t *next,
+                                    const int T) {
+    /* next (or NULL): the following register block's rows, one contiguous run, prefetched
+     * linearly while these are computed: the 2·Q8P row streams read side by side are not
+     * followed by the hardware prefetchers from DRAM (small batches read each row once) */
+    const int64_t lpb = ((int64_t)(2 * Q8P * w_row) / 64 + nb - 1) / nb;
     const __m512i u128 = _mm512_set1_epi8((char)0x80);
     __m512 acc[Q8P][Q8T];
 #pragma GCC unroll 4
@@ -216,6 +221,9 @@ ALWAYS_INLINE void q8_0_lanes_block(int64_t nb, const uint8_t *w, size_t w_row, 
         for (int t = 0; t < T; t++)
             acc[p][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++, ap += TENSOR_GEMM_PACKQ8) {
+        if (next)
+            for (int64_t l = 0; l < lpb; l++)
+                _mm_prefetch((const char *)(next + 64 * (size_t)(b * lpb + l)), _MM_HINT_T0);
         __m512i wv[Q8P], nc[Q8P];
         __m512 dx[Q8P];
 #pragma GCC unroll 4
@@ -266,15 +274,16 @@ void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
             const uint8_t *ap = (const uint8_t *)pack + (size_t)(t0 / TENSOR_GEMM_TOKENS) * gstride;
             const int tt0 = t0 % TENSOR_GEMM_TOKENS;
             float *y0 = y + (int64_t)t0 * ldy + r0;
+            const uint8_t *nx = t0 == 0 ? wr + 2 * Q8P * w_row : NULL;
             switch (n_tok - t0) {
-            case 1: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 1); break;
-            case 2: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 2); break;
-            case 3: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 3); break;
-            case 4: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 4); break;
-            case 5: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 5); break;
-            case 6: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 6); break;
-            case 7: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 7); break;
-            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, 8); break;
+            case 1: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 1); break;
+            case 2: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 2); break;
+            case 3: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 3); break;
+            case 4: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 4); break;
+            case 5: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 5); break;
+            case 6: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 6); break;
+            case 7: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 7); break;
+            default: q8_0_lanes_block(nb, wr, w_row, ap, tt0, y0, ldy, nx, 8); break;
             }
         }
     }
