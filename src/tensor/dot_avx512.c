@@ -5,7 +5,8 @@
  * CPU (cpu.h: avx512f/bw/vl/dq/vnni). Like dot_avx2.c, every function is bit-identical to its
  * reference twin in dot_ref.c: each (sub-)block's integer dot is computed exactly in int32 (any
  * summation order gives the same value), then the block's float terms are formed exactly as the
- * reference writes them and added to the running sum one block at a time, in block order.
+ * reference writes them and added to the running sum one block at a time, in block order
+ * (Q8_0 x Q8_0: into the reference's 8 lanes, llama.cpp's order).
  * Float statements are kept separate so no compiler contracts them into FMAs the reference lacks.
  *
  * Integer products: vpdpbusd multiplies UNSIGNED bytes by SIGNED bytes, four at a time, into

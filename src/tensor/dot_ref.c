@@ -5,8 +5,8 @@
  * exactly: per (sub-)block an exact int32 dot of the quantized values, then one float scale
  * per block, accumulated in float in block order:
  *   sumf += (float)isum * (dx * dy)   [and the min/sum term where the format has one]
- * A SIMD kernel must compute the same int32 per block; only the float accumulation order may
- * differ (tests allow 1e-5 relative there).
+ * except Q8_0 x Q8_0, which keeps llama.cpp's 8 float lanes (tensor_ref_dot_q8_0_q8_0). SIMD
+ * kernels reproduce these bit for bit (test_kernels compares with ==).
  *
  * Float weights (F32/F16/BF16) are dotted against F32 activations: no activation rounding
  * to 16 bits (more accurate than ggml's F16 x F16), and F16C/AVX2 can widen the weights on

@@ -4,7 +4,8 @@
  *
  * Result contract (as gemm_avx512.c): y[t * ldy + r] is bit for bit what the row's reference
  * vec_dot against token t gives (dot_ref.c): the same exact int32 per (sub-)block, the same float
- * terms formed in the same order, added to the (row, token) running sum in block order.
+ * terms formed in the same order, added to the (row, token) running sum in block order. (Q8_0
+ * keeps llama.cpp's 8 lanes per output instead, and a layout of its own: the end of the file.)
  *
  * Layout: a vector lane is one *token*. The packed activations (tensor_gemm_pack, matmul.c) hold,
  * per group of 8 tokens and per k-group of 4 elements, the 8 tokens' 4 bytes side by side: one

@@ -6,7 +6,8 @@
  * activations gives (dot_ref.c): the same exact int32 per (sub-)block, the same float terms
  * formed in the same order, added to the row's running sum in block order. Only the layout
  * differs: a vector lane is one weight row, so 16 rows' running sums advance side by side and no
- * horizontal sums are needed. Batching therefore never changes a logit.
+ * horizontal sums are needed. Batching therefore never changes a logit. (Q8_0 keeps llama.cpp's
+ * 8 lanes per output instead, and a layout of its own: the end of the file.)
  *
  * How (per 16-row tile and per K chunk of at most KC elements):
  *   1. Repack: the rows' quantized levels are unpacked to one unsigned byte per element and
