@@ -6,10 +6,11 @@
  * checked the CPU. Every function here is bit-identical to its reference twin for finite
  * inputs: each block's integer dot is computed exactly in int32 (same value as the reference,
  * any summation order), then the block's float terms are combined exactly as the reference
- * writes them, in block order (Q8_0 x Q8_0: in the reference's 8 lanes, llama.cpp's order). Float statements are kept separate so that a compiler allowed
- * to contract across an expression (clang's default) cannot fuse them into an FMA the
- * reference does not have. Helpers are static inline (see STYLE.md: a non-static helper built
- * with AVX2 flags could become the copy every caller links to). */
+ * writes them, in block order (Q8_0 x Q8_0: in the reference's 8 lanes, llama.cpp's order).
+ * Float statements are kept separate so that a compiler allowed to contract across an expression
+ * (clang's default) cannot fuse them into an FMA the reference does not have. Helpers are static
+ * inline (see STYLE.md: a non-static helper built with AVX2 flags could become the copy every
+ * caller links to). */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>

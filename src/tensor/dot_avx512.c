@@ -502,8 +502,8 @@ static int gemvn_lanes(void) {
  * one 64-byte activation load per block pair, plus the packed -8 * sum(qs). (Q8_0 has kernels of
  * its own below: llama.cpp's 8-lane order.) */
 static inline __attribute__((always_inline)) void gemvn_q32(int64_t n_in, int n_rows, int n_tok,
-                                                             float *y, int64_t ldy, const void *w,
-                                                             size_t w_row, const uint8_t *lin) {
+                                                            float *y, int64_t ldy, const void *w,
+                                                            size_t w_row, const uint8_t *lin) {
     const int64_t nb = n_in / QK8_0;
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
     for (int r = 0; r < n_rows; r++) {

@@ -272,11 +272,12 @@ NEON_GEMVN_K(gemvn_q6_K, block_q6_K, q6k_unpacked, q6k_unpack, q6k_term)
 /* ---- Tiled prompt kernels (tensor_gemm_fn, SDOT only): Q4_0 weights against the packed
  * Q8_0 activations of tensor_gemm_pack (per 8-token group and block: [k-group g][token t] the 4
  * bytes qs[4g..4g+3], then float dy[8]; the -c*sum(qs) field is for the x86 kernels' unsigned
- * weights and unused here); Q8_0 weights below, in llama.cpp's 8-lane order. A tile is 4 rows x 8 tokens: the 4 rows' 32 weights of a block are
- * transposed into 8 vectors (k-group g: rows 0..3, 4 bytes each), and SDOT by lane multiplies
- * one with the 4 bytes of one token, so each weight vector serves 8 tokens and each activation
- * vector 4 rows. Per block and (row, token) the int32 dot is exact and its term
- * (float)isum * (dx * dy) is added in block order, as the reference does: bit-identical. ---- */
+ * weights and unused here); Q8_0 weights below, in llama.cpp's 8-lane order. A tile is 4 rows x 8
+ * tokens: the 4 rows' 32 weights of a block are transposed into 8 vectors (k-group g: rows 0..3, 4
+ * bytes each), and SDOT by lane multiplies one with the 4 bytes of one token, so each weight vector
+ * serves 8 tokens and each activation vector 4 rows. Per block and (row, token) the int32 dot is
+ * exact and its term (float)isum * (dx * dy) is added in block order, as the reference does:
+ * bit-identical. ---- */
 
 /* rows a[0..3] (32 int8 each, as two vectors) -> g[k] = the 4 rows' bytes 4k..4k+3 */
 static inline void transpose_4x32(const int8x16_t a[4][2], int8x16_t g[8]) {

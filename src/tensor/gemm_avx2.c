@@ -268,12 +268,10 @@ void tensor_avx2_gemm_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_
     gemm_q32(repack_q4_0, q4_0_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
-
 void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *pack) {
     gemm_q32(repack_q4_0, q4_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
-
 
 void tensor_avx2_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                              const void *w, size_t w_row, const void *pack) {

@@ -56,7 +56,9 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
  * repacking costs about as much as a few tokens' worth of row-wise dots. Q8_0's tiled kernels
  * read the rows as they are (no repacking): from 2 tokens on. */
 #define TENSOR_GEMM_MIN_TOK 4
-static int gemm_min_tok(tensor_type wtype) { return wtype == TENSOR_TYPE_Q8_0 ? 2 : TENSOR_GEMM_MIN_TOK; }
+static int gemm_min_tok(tensor_type wtype) {
+    return wtype == TENSOR_TYPE_Q8_0 ? 2 : TENSOR_GEMM_MIN_TOK;
+}
 
 /* Below this many multiply-adds a job is not worth waking other threads for. */
 #define MIN_WORK_PER_THREAD 32768

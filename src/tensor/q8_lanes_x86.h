@@ -7,7 +7,8 @@
 
 #include <immintrin.h>
 
-/* ggml's hsum_float_8, as tensor_q8_0_lanes_fold writes it: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) */
+/* ggml's hsum_float_8, as tensor_q8_0_lanes_fold writes it:
+ * ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) */
 static inline float q8_lanes_fold(__m256 v) {
     __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));

@@ -94,9 +94,7 @@ static void lora_next_logprobs(const hearth_model *m, float scale, const int32_t
  *     added d * (block's int sum) to one running sum. ~70% of the base outputs differed in the
  *     last bit, which the f16 KV cache and the next layer's 8-bit activations then amplified.
  *     Every Q8_0 kernel now keeps llama.cpp's lanes (tensor_ref_dot_q8_0_q8_0). */
-static double ref_tol(const char *type) {
-    return !strcmp(type, "f32") ? 2e-4 : 2e-6;
-}
+static double ref_tol(const char *type) { return !strcmp(type, "f32") ? 2e-4 : 2e-6; }
 Test(lora, matches_llama_server_with_and_without_adapter) {
     char ref[1024];
     fixture_path(ref, sizeof ref, "lora/lora.reference.json");
