@@ -124,6 +124,34 @@ static void repack_iq4_nl(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0
     }
 }
 
+/* MXFP4 as IQ4_NL: its doubled E2M1 levels (|v| ≤ 12) from the nibbles, + 128; the block scale
+ * 2^(e - 128) (tensor_e8m0_half, lane-wise: e < 2 subnormal 2^21 << e bits, else (e - 1) << 23)
+ * from the gathered byte e. 17-byte blocks: e at 0, qs at 1. */
+static void repack_mxfp4(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    const __m512i offs = row_offsets(w_row), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const __m512i lut = _mm512_broadcast_i32x4(
+        _mm_loadu_si128((const __m128i *)(const void *)tensor_mxfp4_values));
+    const __m512i mff = _mm512_set1_epi32(0xFF), one = _mm512_set1_epi32(1),
+                  two = _mm512_set1_epi32(2), sub = _mm512_set1_epi32(0x00200000);
+    for (int b = 0; b < nbc; b++) {
+        const uint8_t *blk = w + (size_t)(b0 + b) * sizeof(block_mxfp4);
+        for (int d = 0; d < 4; d++) {
+            const __m512i x = _mm512_i32gather_epi32(
+                offs, (const void *)(blk + offsetof(block_mxfp4, qs) + 4 * d), 1);
+            const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, m4));
+            const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), m4));
+            _mm512_store_si512((void *)tl->w[b][d], _mm512_xor_si512(lo, bias));
+            _mm512_store_si512((void *)tl->w[b][d + 4], _mm512_xor_si512(hi, bias));
+        }
+        const __m512i e = _mm512_and_si512(_mm512_i32gather_epi32(offs, (const void *)blk, 1), mff);
+        const __mmask16 small = _mm512_cmplt_epu32_mask(e, two);
+        const __m512i bits = _mm512_mask_blend_epi32(small, _mm512_slli_epi32(_mm512_sub_epi32(e, one), 23),
+                                                     _mm512_sllv_epi32(sub, e));
+        _mm512_store_ps(tl->d[b], _mm512_castsi512_ps(bits));
+    }
+}
+
 /* T tokens (of a packed group) against one tile32 chunk of nbc blocks. ap: the group's packed
  * record of the chunk's first block (tensor_gemm_pack); y: outputs of (token 0, tile row 0),
  * ldy apart. first: the chunk starts the rows (sums begin at 0). */
@@ -213,6 +241,11 @@ void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, in
                                const void *w, size_t w_row, const void *pack) {
     static_assert(sizeof(block_iq4_nl) == 18 && offsetof(block_iq4_nl, qs) == 2, "gather offsets");
     gemm_q32(repack_iq4_nl, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_mxfp4, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */

@@ -240,6 +240,10 @@ void tensor_avx2_gemm_iq4_xs_vnni(int64_t n_in, int n_rows, int n_tok, float *y,
                                   const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                             const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_mxfp4_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -283,6 +287,8 @@ void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, in
                                const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
