@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "tensor/blocks.h"
+#include "tensor/levels_avx2.h"
 #include "tensor/tensor_internal.h"
 
 #ifdef __clang__
@@ -796,6 +797,42 @@ static void tq2_0_block_vnni(const void *tl, int r0, int nsc, const uint8_t *ap,
     iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 1, 0);
 }
 
+/* IQ3_S through the same steps: sub-block ib's 32 signed magnitudes v (odd, |v| ≤ 15) from 8
+ * codebook points (k-group g is point g: one gathered dword) and 32 sign bits, its scale 1 + 2s
+ * (1..31). vpmaddubsw route: |v| against y·sign(v); vpdpbusd route: v + 128, the bias
+ * -128 Σ_j sc_j Σ y through the bsums pairs (sc_j, sc_j). */
+static void repack_iq3_s_gen(tilexs *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc,
+                             const int vnni) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_iq3_s *x = (const block_iq3_s *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            for (int j = 0; j < 8; j++) {
+                const __m256i v = iq3_s_levels32(&x[s], j);
+                __m256i *o = (__m256i *)(void *)(tl->w[r][s] + 32 * j);
+                if (vnni) {
+                    _mm256_store_si256(o, _mm256_xor_si256(v, bias));
+                } else {
+                    _mm256_store_si256((__m256i *)(void *)(tl->x[r][s] + 32 * j), v);
+                    _mm256_store_si256(o, _mm256_abs_epi8(v));
+                }
+                const int sc = 1 + 2 * ((x[s].scales[j / 2] >> (4 * (j % 2))) & 0xF);
+                tl->sc[r][s][j] = sc;
+                tl->mp[r][s][j] = pair16(sc, sc);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+static void repack_iq3_s(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_iq3_s_gen(tl, w, w_row, s0, nsc, 0);
+}
+
+static void repack_iq3_s_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_iq3_s_gen(tl, w, w_row, s0, nsc, 1);
+}
+
 static void gemm_xs(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
                     float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
     _Static_assert(sizeof(tilexs) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
@@ -822,4 +859,14 @@ void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64
 void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack) {
     gemm_xs(repack_tq2_0_u, tq2_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_iq3_s, iq4_xs_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_iq3_s_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_iq3_s_u, iq4_xs_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "tensor/blocks.h"
+#include "tensor/levels_avx2.h"
 #include "tensor/tensor_internal.h"
 
 #ifdef __clang__
@@ -394,6 +395,28 @@ static void repack_tq2_0(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, 
     }
 }
 
+/* IQ3_S row by row: each sub-block's signed magnitudes (levels_avx2.h) + 128 transposed into
+ * the row's lane; scale 1 + 2s to sc[j] and, as an int16 pair, to mp[j]: the bias comes back as
+ * -128 Σ_j sc_j Σ y, as IQ4_XS's. */
+static void repack_iq3_s(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_iq3_s *x = (const block_iq3_s *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            _Alignas(32) uint8_t lv[QK_K];
+            for (int j = 0; j < 8; j++) {
+                _mm256_store_si256((__m256i *)(void *)(lv + 32 * j),
+                                   _mm256_xor_si256(iq3_s_levels32(&x[s], j), bias));
+                const int sc = 1 + 2 * ((x[s].scales[j / 2] >> (4 * (j % 2))) & 0xF);
+                tl->sc[s][j][r] = sc;
+                tl->mp[s][j][r] = (int32_t)((uint32_t)sc | (uint32_t)sc << 16);
+            }
+            put_row256(tl, s, r, lv);
+            tl->d[s][r] = h2f(x[s].d);
+        }
+    }
+}
+
 /* The K-quant inner sums shared by Q4_K and Q6_K, in the order both kernels need:
  * tot[t] = Σ_j sc_j Σ_{g < ng} w[ng*j+g] · y  over nsub sub-blocks of ng k-groups each, and
  * mn[t] = Σ_p mp[p] · bsums  (vpdpwssd; Q4_K's mins, Q6_K's -32 offset). */
@@ -579,4 +602,9 @@ void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, in
 void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack) {
     gemm_k(repack_tq2_0, tq2_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_iq3_s, iq4xs_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -89,7 +89,7 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
         wtype == TENSOR_TYPE_MXFP4)
         return groups * (size_t)(n_in / QK8_0) * TENSOR_GEMM_PACK32;
     if (wtype == TENSOR_TYPE_Q4_K || wtype == TENSOR_TYPE_Q6_K || wtype == TENSOR_TYPE_IQ4_XS ||
-        wtype == TENSOR_TYPE_TQ2_0)
+        wtype == TENSOR_TYPE_TQ2_0 || wtype == TENSOR_TYPE_IQ3_S || wtype == TENSOR_TYPE_TQ1_0)
         return groups * (size_t)(n_in / QK_K) * TENSOR_GEMM_PACKK;
     return 0;
 }
