@@ -72,6 +72,7 @@ static void apply_avx512(tensor_traits *t) {
     gemms[TENSOR_TYPE_TQ2_0] = tensor_avx512_gemm_tq2_0;
     gemms[TENSOR_TYPE_MXFP4] = tensor_avx512_gemm_mxfp4;
     gemms[TENSOR_TYPE_IQ3_S] = tensor_avx512_gemm_iq3_s;
+    gemms[TENSOR_TYPE_TQ1_0] = tensor_avx512_gemm_tq1_0;
 }
 
 static void apply_avx2(tensor_traits *t) {
@@ -117,6 +118,7 @@ static void apply_avx2(tensor_traits *t) {
     gemms[TENSOR_TYPE_TQ2_0] = vnni ? tensor_avx2_gemm_tq2_0_vnni : tensor_avx2_gemm_tq2_0;
     gemms[TENSOR_TYPE_MXFP4] = vnni ? tensor_avx2_gemm_mxfp4_vnni : tensor_avx2_gemm_mxfp4;
     gemms[TENSOR_TYPE_IQ3_S] = vnni ? tensor_avx2_gemm_iq3_s_vnni : tensor_avx2_gemm_iq3_s;
+    gemms[TENSOR_TYPE_TQ1_0] = vnni ? tensor_avx2_gemm_tq1_0_vnni : tensor_avx2_gemm_tq1_0;
 }
 #endif
 

@@ -833,6 +833,38 @@ static void repack_iq3_s_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0,
     repack_iq3_s_gen(tl, w, w_row, s0, nsc, 1);
 }
 
+/* TQ1_0 as TQ2_0: trits t in 0..2 for t - 1 (levels_avx2.h), every sub-block scale 1. */
+static void repack_tq1_0_gen(tilexs *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc,
+                             const int vnni) {
+    const __m256i one8 = _mm256_set1_epi8(1);
+    for (int r = 0; r < GR; r++) {
+        const block_tq1_0 *x = (const block_tq1_0 *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            tq1_0_levels256(&x[s], tl->w[r][s]);
+            if (!vnni)
+                for (int k = 0; k < QK_K; k += 32) {
+                    __m256i *o = (__m256i *)(void *)(tl->w[r][s] + k);
+                    const __m256i v = _mm256_sub_epi8(_mm256_load_si256(o), one8);
+                    _mm256_store_si256((__m256i *)(void *)(tl->x[r][s] + k), v);
+                    _mm256_store_si256(o, _mm256_abs_epi8(v));
+                }
+            for (int j = 0; j < 8; j++) {
+                tl->sc[r][s][j] = 1;
+                tl->mp[r][s][j] = pair16(1, 1);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+static void repack_tq1_0(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq1_0_gen(tl, w, w_row, s0, nsc, 0);
+}
+
+static void repack_tq1_0_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq1_0_gen(tl, w, w_row, s0, nsc, 1);
+}
+
 static void gemm_xs(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
                     float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
     _Static_assert(sizeof(tilexs) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
@@ -869,4 +901,14 @@ void tensor_avx2_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64
 void tensor_avx2_gemm_iq3_s_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack) {
     gemm_xs(repack_iq3_s_u, iq4_xs_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq1_0, iq4_xs_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq1_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq1_0_u, tq2_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -417,6 +417,25 @@ static void repack_iq3_s(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, 
     }
 }
 
+/* TQ1_0 row by row: the trits t in 0..2 (levels_avx2.h) as they are, for t - 1 as TQ2_0's */
+static void repack_tq1_0(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m512i one = _mm512_set1_epi32(1), ones16 = _mm512_set1_epi32(0x00010001);
+    for (int s = 0; s < nsc; s++)
+        for (int j = 0; j < 8; j++) {
+            _mm512_store_si512((void *)tl->sc[s][j], one);
+            _mm512_store_si512((void *)tl->mp[s][j], ones16);
+        }
+    for (int r = 0; r < GR; r++) {
+        const block_tq1_0 *x = (const block_tq1_0 *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            _Alignas(32) uint8_t lv[QK_K];
+            tq1_0_levels256(&x[s], lv);
+            put_row256(tl, s, r, lv);
+            tl->d[s][r] = h2f(x[s].d);
+        }
+    }
+}
+
 /* The K-quant inner sums shared by Q4_K and Q6_K, in the order both kernels need:
  * tot[t] = Σ_j sc_j Σ_{g < ng} w[ng*j+g] · y  over nsub sub-blocks of ng k-groups each, and
  * mn[t] = Σ_p mp[p] · bsums  (vpdpwssd; Q4_K's mins, Q6_K's -32 offset). */
@@ -607,4 +626,9 @@ void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int
 void tensor_avx512_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack) {
     gemm_k(repack_iq3_s, iq4xs_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_tq1_0, tq2_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -248,6 +248,10 @@ void tensor_avx2_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64
                             const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_iq3_s_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_tq1_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -294,6 +298,8 @@ void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, in
 void tensor_avx512_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack);

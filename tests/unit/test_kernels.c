@@ -339,6 +339,7 @@ Test(kernels, avx512_gemm_equals_ref_dots) {
         {TENSOR_TYPE_TQ2_0, tensor_avx512_gemm_tq2_0, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
         {TENSOR_TYPE_MXFP4, tensor_avx512_gemm_mxfp4, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
         {TENSOR_TYPE_IQ3_S, tensor_avx512_gemm_iq3_s, {0, -1}, tensor_ref_dot_iq3_s_q8_K},
+        {TENSOR_TYPE_TQ1_0, tensor_avx512_gemm_tq1_0, {52, -1}, tensor_ref_dot_tq1_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -356,6 +357,7 @@ Test(kernels, avx2_gemm_equals_ref_dots) {
         {TENSOR_TYPE_TQ2_0, tensor_avx2_gemm_tq2_0, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
         {TENSOR_TYPE_MXFP4, tensor_avx2_gemm_mxfp4, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
         {TENSOR_TYPE_IQ3_S, tensor_avx2_gemm_iq3_s, {0, -1}, tensor_ref_dot_iq3_s_q8_K},
+        {TENSOR_TYPE_TQ1_0, tensor_avx2_gemm_tq1_0, {52, -1}, tensor_ref_dot_tq1_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -373,6 +375,7 @@ Test(kernels, avx2_vnni_gemm_equals_ref_dots) {
         {TENSOR_TYPE_TQ2_0, tensor_avx2_gemm_tq2_0_vnni, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
         {TENSOR_TYPE_MXFP4, tensor_avx2_gemm_mxfp4_vnni, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
         {TENSOR_TYPE_IQ3_S, tensor_avx2_gemm_iq3_s_vnni, {0, -1}, tensor_ref_dot_iq3_s_q8_K},
+        {TENSOR_TYPE_TQ1_0, tensor_avx2_gemm_tq1_0_vnni, {52, -1}, tensor_ref_dot_tq1_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
