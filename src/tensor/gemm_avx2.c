@@ -20,6 +20,9 @@
  *   Q4_0  levels q in 0..15 (q - 8 comes back as the packed -8·Σy): |pair| ≤ 2·15·127 = 3810, so
  *         the 8 k-groups of a block add up in int16 (≤ 30480) before one vpmaddwd by 1.
  *   Q8_0  |x| (≤ 128) against y·sign(x) (vpsignb; y ≠ −128): |pair| ≤ 32512, widened at once.
+ *   MXFP4 |v| (≤ 12) against y·sign(v): |pair| ≤ 3048, a block's 8 k-groups add up in int16
+ *         (≤ 24384) before one vpmaddwd by 1. IQ4_NL, IQ4_XS, IQ3_S, TQ1_0, TQ2_0 take Q8_0's
+ *         route (|v| ≤ 127), widened per k-group, sub-block scales by vpmulld.
  *   Q4_K  levels 0..15: a 32-element sub-block's 8 k-groups add up in int16 (≤ 30480), then one
  *         vpmaddwd by the sub-block scale (≤ 63) gives sc·Σqy in int32.
  *   Q6_K  levels q in 0..63 for q - 32: |pair| ≤ 16002, two k-groups add up in int16 (≤ 32004),
