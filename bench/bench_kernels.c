@@ -111,8 +111,10 @@ static const char *const isa_names[3] = {"ref", "avx2", "avx512"};
 static int bench_gemm(int64_t rows, int64_t cols, int reps) {
     const char *e = getenv("BENCH_TOKENS");
     const int n_tok = e && atoi(e) > 0 ? atoi(e) : 64;
-    const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0,   TENSOR_TYPE_Q4_K,
-                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS};
+    const tensor_type types[] = {TENSOR_TYPE_Q4_0,   TENSOR_TYPE_Q8_0,   TENSOR_TYPE_Q4_K,
+                                 TENSOR_TYPE_Q6_K,   TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS,
+                                 TENSOR_TYPE_MXFP4,  TENSOR_TYPE_IQ3_S,  TENSOR_TYPE_TQ1_0,
+                                 TENSOR_TYPE_TQ2_0};
     const int64_t r16 = rows / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;
     int bad = 0;
     printf("\nprompt matmul: %lld x %lld weights, %d tokens, 1 thread, best of %d\n",

@@ -76,6 +76,9 @@ static void apply_avx512(tensor_traits *t) {
     gemms[TENSOR_TYPE_IQ4_NL] = tensor_avx512_gemm_iq4_nl;
     gemms[TENSOR_TYPE_IQ4_XS] = tensor_avx512_gemm_iq4_xs;
     gemms[TENSOR_TYPE_TQ2_0] = tensor_avx512_gemm_tq2_0;
+    gemms[TENSOR_TYPE_MXFP4] = tensor_avx512_gemm_mxfp4;
+    gemms[TENSOR_TYPE_IQ3_S] = tensor_avx512_gemm_iq3_s;
+    gemms[TENSOR_TYPE_TQ1_0] = tensor_avx512_gemm_tq1_0;
 }
 
 static void apply_avx2(tensor_traits *t) {
@@ -125,6 +128,9 @@ static void apply_avx2(tensor_traits *t) {
     gemms[TENSOR_TYPE_IQ4_NL] = vnni ? tensor_avx2_gemm_iq4_nl_vnni : tensor_avx2_gemm_iq4_nl;
     gemms[TENSOR_TYPE_IQ4_XS] = vnni ? tensor_avx2_gemm_iq4_xs_vnni : tensor_avx2_gemm_iq4_xs;
     gemms[TENSOR_TYPE_TQ2_0] = vnni ? tensor_avx2_gemm_tq2_0_vnni : tensor_avx2_gemm_tq2_0;
+    gemms[TENSOR_TYPE_MXFP4] = vnni ? tensor_avx2_gemm_mxfp4_vnni : tensor_avx2_gemm_mxfp4;
+    gemms[TENSOR_TYPE_IQ3_S] = vnni ? tensor_avx2_gemm_iq3_s_vnni : tensor_avx2_gemm_iq3_s;
+    gemms[TENSOR_TYPE_TQ1_0] = vnni ? tensor_avx2_gemm_tq1_0_vnni : tensor_avx2_gemm_tq1_0;
 }
 #endif
 

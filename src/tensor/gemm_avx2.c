@@ -20,6 +20,9 @@
  *   Q4_0  levels q in 0..15 (q - 8 comes back as the packed -8·Σy): |pair| ≤ 2·15·127 = 3810, so
  *         the 8 k-groups of a block add up in int16 (≤ 30480) before one vpmaddwd by 1.
  *   Q8_0  |x| (≤ 128) against y·sign(x) (vpsignb; y ≠ −128): |pair| ≤ 32512, widened at once.
+ *   MXFP4 |v| (≤ 12) against y·sign(v): |pair| ≤ 3048, a block's 8 k-groups add up in int16
+ *         (≤ 24384) before one vpmaddwd by 1. IQ4_NL, IQ4_XS, IQ3_S, TQ1_0, TQ2_0 take Q8_0's
+ *         route (|v| ≤ 127), widened per k-group, sub-block scales by vpmulld.
  *   Q4_K  levels 0..15: a 32-element sub-block's 8 k-groups add up in int16 (≤ 30480), then one
  *         vpmaddwd by the sub-block scale (≤ 63) gives sc·Σqy in int32.
  *   Q6_K  levels q in 0..63 for q - 32: |pair| ≤ 16002, two k-groups add up in int16 (≤ 32004),
@@ -40,6 +43,7 @@
 #include <string.h>
 
 #include "tensor/blocks.h"
+#include "tensor/levels_avx2.h"
 #include "tensor/tensor_internal.h"
 
 #ifdef __clang__
@@ -151,11 +155,16 @@ static inline __m128i iq4_lut128(void) {
     return _mm_loadu_si128((const __m128i *)(const void *)tensor_iq4nl_values);
 }
 
-static inline void iq4_levels32(const uint8_t *qs, __m128i *lo, __m128i *hi) {
-    const __m128i m4 = _mm_set1_epi8(0x0F), lut = iq4_lut128();
+/* the levels of 32 nibbles (Q4_0's order: low nibbles elements 0..15, high ones 16..31) */
+static inline void lut_levels32(__m128i lut, const uint8_t *qs, __m128i *lo, __m128i *hi) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
     const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)qs);
     *lo = _mm_shuffle_epi8(lut, _mm_and_si128(raw, m4));
     *hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+}
+
+static inline void iq4_levels32(const uint8_t *qs, __m128i *lo, __m128i *hi) {
+    lut_levels32(iq4_lut128(), qs, lo, hi);
 }
 
 static void repack_iq4_nl(void *vtl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
@@ -189,12 +198,50 @@ static void repack_iq4_nl_u(void *vtl, const uint8_t *w, size_t w_row, int64_t b
     }
 }
 
+/* MXFP4: the nibbles (Q4_0's order) looked up in the doubled E2M1 levels (|v| ≤ 12), the block
+ * scale 2^(e - 128) (tensor_e8m0_half) in place of a fp16 d. vpmaddubsw route: |v| against
+ * y·sign(v), |pair| ≤ 2·12·127 = 3048, so a block's 8 k-groups add up in int16 (≤ 24384) before
+ * one vpmaddwd by 1 (the "narrow" block); vpdpbusd route: v + 128 with the packed -128·Σy, as
+ * IQ4_NL's. */
+static void repack_mxfp4_gen(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc,
+                             const int vnni) {
+    const __m128i lut = _mm_loadu_si128((const __m128i *)(const void *)tensor_mxfp4_values);
+    const __m128i bias = _mm_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_mxfp4 *x = (const block_mxfp4 *)(w + (size_t)r * w_row) + b0;
+        for (int b = 0; b < nbc; b++) {
+            __m128i lo, hi;
+            lut_levels32(lut, x[b].qs, &lo, &hi);
+            __m128i *o = (__m128i *)(void *)tl->w[r][b];
+            if (vnni) {
+                _mm_store_si128(o, _mm_xor_si128(lo, bias));
+                _mm_store_si128(o + 1, _mm_xor_si128(hi, bias));
+            } else {
+                _mm_store_si128((__m128i *)(void *)tl->x[r][b], lo);
+                _mm_store_si128((__m128i *)(void *)(tl->x[r][b] + 16), hi);
+                _mm_store_si128(o, _mm_abs_epi8(lo));
+                _mm_store_si128(o + 1, _mm_abs_epi8(hi));
+            }
+            tl->d[r][b] = tensor_e8m0_half(x[b].e);
+        }
+    }
+}
+
+static void repack_mxfp4(void *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    repack_mxfp4_gen(tl, w, w_row, b0, nbc, 0);
+}
+
+static void repack_mxfp4_u(void *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    repack_mxfp4_gen(tl, w, w_row, b0, nbc, 1);
+}
+
 /* RB rows (from r0) against one group of 8 tokens over a chunk of nbc blocks. ap: the group's
  * packed record of the chunk's first block; y: output of (token 0, row r0). q8: Q8_0 weights
  * (signed), else Q4_0. vnni: vpdpbusd of the unsigned levels (Q4_0 q, Q8_0 x + 128) from the packed
  * correction -c·Σy on (both formats alike). */
 ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *ap, float *y,
-                             int64_t ldy, int nt, int first, const int q8, const int vnni) {
+                             int64_t ldy, int nt, int first, const int q8, const int vnni,
+                             const int narrow) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 f[RB];
 #pragma GCC unroll 4
@@ -216,7 +263,8 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
                 } else if (q8) {
                     const __m256i sy = _mm256_sign_epi8(av, bcast32(tl->x[r0 + r][b] + 4 * g));
                     const __m256i p = _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][b] + 4 * g), sy);
-                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, ones));
+                    acc[r] = narrow ? _mm256_add_epi16(acc[r], p)
+                                    : _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, ones));
                 } else {
                     acc[r] = _mm256_add_epi16(
                         acc[r], _mm256_maddubs_epi16(bcast32(tl->w[r0 + r][b] + 4 * g), av));
@@ -227,8 +275,9 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
         const __m256 dy = ldf(ap + 256);
 #pragma GCC unroll 4
         for (int r = 0; r < RB; r++) {
-            const __m256i isum = vnni || q8 ? acc[r]
-                                            : _mm256_add_epi32(_mm256_madd_epi16(acc[r], ones), nc);
+            const __m256i isum = vnni || (q8 && !narrow) ? acc[r]
+                                 : q8 ? _mm256_madd_epi16(acc[r], ones)
+                                      : _mm256_add_epi32(_mm256_madd_epi16(acc[r], ones), nc);
             const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(tl->d[r0 + r][b]), dy);
             const __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd);
             f[r] = _mm256_add_ps(f[r], term);
@@ -239,15 +288,16 @@ ALWAYS_INLINE void q32_block(const tile32 *tl, int r0, int nbc, const uint8_t *a
         store_sums(y + r, ldy, nt, f[r]);
 }
 
-#define Q32_BLOCK(NAME, Q8, VNNI)                                                                  \
+#define Q32_BLOCK(NAME, Q8, VNNI, NARROW)                                                          \
     static void NAME(const void *tl, int r0, int nbc, const uint8_t *ap, float *y, int64_t ldy,   \
                      int nt, int first) {                                                          \
-        q32_block((const tile32 *)tl, r0, nbc, ap, y, ldy, nt, first, Q8, VNNI);                   \
+        q32_block((const tile32 *)tl, r0, nbc, ap, y, ldy, nt, first, Q8, VNNI, NARROW);           \
     }
-Q32_BLOCK(q4_0_block, 0, 0)
-Q32_BLOCK(q8_0_block, 1, 0)
-Q32_BLOCK(q4_0_block_vnni, 0, 1)
-Q32_BLOCK(q8_0_block_vnni, 1, 1)
+Q32_BLOCK(q4_0_block, 0, 0, 0)
+Q32_BLOCK(q8_0_block, 1, 0, 0)
+Q32_BLOCK(narrow_block, 1, 0, 1) /* signed levels |v| <= 12 (MXFP4) */
+Q32_BLOCK(q4_0_block_vnni, 0, 1, 0)
+Q32_BLOCK(q8_0_block_vnni, 1, 1, 0)
 
 /* Repacks K units c0 .. c0+nc-1 (blocks or super-blocks) of a GR-row tile into tl / computes
  * one RB-row register block of the tile against one token group (first: the K chunk starting
@@ -315,6 +365,16 @@ void tensor_avx2_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int6
 void tensor_avx2_gemm_iq4_nl_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                   const void *w, size_t w_row, const void *pack) {
     gemm_q32(repack_iq4_nl_u, q8_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_mxfp4, narrow_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_mxfp4_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_mxfp4_u, q8_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */
@@ -740,6 +800,74 @@ static void tq2_0_block_vnni(const void *tl, int r0, int nsc, const uint8_t *ap,
     iq4_xs_gen((const tilexs *)tl, r0, nsc, ap, y, ldy, nt, first, 1, 0);
 }
 
+/* IQ3_S through the same steps: sub-block ib's 32 signed magnitudes v (odd, |v| ≤ 15) from 8
+ * codebook points (k-group g is point g: one gathered dword) and 32 sign bits, its scale 1 + 2s
+ * (1..31). vpmaddubsw route: |v| against y·sign(v); vpdpbusd route: v + 128, the bias
+ * -128 Σ_j sc_j Σ y through the bsums pairs (sc_j, sc_j). */
+static void repack_iq3_s_gen(tilexs *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc,
+                             const int vnni) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_iq3_s *x = (const block_iq3_s *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            for (int j = 0; j < 8; j++) {
+                const __m256i v = iq3_s_levels32(&x[s], j);
+                __m256i *o = (__m256i *)(void *)(tl->w[r][s] + 32 * j);
+                if (vnni) {
+                    _mm256_store_si256(o, _mm256_xor_si256(v, bias));
+                } else {
+                    _mm256_store_si256((__m256i *)(void *)(tl->x[r][s] + 32 * j), v);
+                    _mm256_store_si256(o, _mm256_abs_epi8(v));
+                }
+                const int sc = 1 + 2 * ((x[s].scales[j / 2] >> (4 * (j % 2))) & 0xF);
+                tl->sc[r][s][j] = sc;
+                tl->mp[r][s][j] = pair16(sc, sc);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+static void repack_iq3_s(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_iq3_s_gen(tl, w, w_row, s0, nsc, 0);
+}
+
+static void repack_iq3_s_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_iq3_s_gen(tl, w, w_row, s0, nsc, 1);
+}
+
+/* TQ1_0 as TQ2_0: trits t in 0..2 for t - 1 (levels_avx2.h), every sub-block scale 1. */
+static void repack_tq1_0_gen(tilexs *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc,
+                             const int vnni) {
+    const __m256i one8 = _mm256_set1_epi8(1);
+    for (int r = 0; r < GR; r++) {
+        const block_tq1_0 *x = (const block_tq1_0 *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            tq1_0_levels256(&x[s], tl->w[r][s]);
+            if (!vnni)
+                for (int k = 0; k < QK_K; k += 32) {
+                    __m256i *o = (__m256i *)(void *)(tl->w[r][s] + k);
+                    const __m256i v = _mm256_sub_epi8(_mm256_load_si256(o), one8);
+                    _mm256_store_si256((__m256i *)(void *)(tl->x[r][s] + k), v);
+                    _mm256_store_si256(o, _mm256_abs_epi8(v));
+                }
+            for (int j = 0; j < 8; j++) {
+                tl->sc[r][s][j] = 1;
+                tl->mp[r][s][j] = pair16(1, 1);
+            }
+            tl->d[r][s] = h2f(x[s].d);
+        }
+    }
+}
+
+static void repack_tq1_0(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq1_0_gen(tl, w, w_row, s0, nsc, 0);
+}
+
+static void repack_tq1_0_u(void *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    repack_tq1_0_gen(tl, w, w_row, s0, nsc, 1);
+}
+
 static void gemm_xs(repack_fn repack, block_fn block, int64_t n_in, int n_rows, int n_tok,
                     float *y, int64_t ldy, const void *w, size_t w_row, const void *pack) {
     _Static_assert(sizeof(tilexs) <= TENSOR_TILE_BYTES, "the shared tile arena holds it");
@@ -766,4 +894,24 @@ void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64
 void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack) {
     gemm_xs(repack_tq2_0_u, tq2_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_iq3_s, iq4_xs_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_iq3_s_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_iq3_s_u, iq4_xs_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq1_0, iq4_xs_block, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx2_gemm_tq1_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack) {
+    gemm_xs(repack_tq1_0_u, tq2_0_block_vnni, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "tensor/blocks.h"
+#include "tensor/levels_avx2.h"
 #include "tensor/tensor_internal.h"
 
 #ifdef __clang__
@@ -121,6 +122,34 @@ static void repack_iq4_nl(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0
             _mm512_store_si512((void *)tl->w[b][d + 4], _mm512_xor_si512(hi, bias));
         }
         _mm512_store_ps(tl->d[b], gather_d16(blk, offs));
+    }
+}
+
+/* MXFP4 as IQ4_NL: its doubled E2M1 levels (|v| ≤ 12) from the nibbles, + 128; the block scale
+ * 2^(e - 128) (tensor_e8m0_half, lane-wise: e < 2 subnormal 2^21 << e bits, else (e - 1) << 23)
+ * from the gathered byte e. 17-byte blocks: e at 0, qs at 1. */
+static void repack_mxfp4(tile32 *tl, const uint8_t *w, size_t w_row, int64_t b0, int nbc) {
+    const __m512i offs = row_offsets(w_row), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const __m512i lut = _mm512_broadcast_i32x4(
+        _mm_loadu_si128((const __m128i *)(const void *)tensor_mxfp4_values));
+    const __m512i mff = _mm512_set1_epi32(0xFF), one = _mm512_set1_epi32(1),
+                  two = _mm512_set1_epi32(2), sub = _mm512_set1_epi32(0x00200000);
+    for (int b = 0; b < nbc; b++) {
+        const uint8_t *blk = w + (size_t)(b0 + b) * sizeof(block_mxfp4);
+        for (int d = 0; d < 4; d++) {
+            const __m512i x = _mm512_i32gather_epi32(
+                offs, (const void *)(blk + offsetof(block_mxfp4, qs) + 4 * d), 1);
+            const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, m4));
+            const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), m4));
+            _mm512_store_si512((void *)tl->w[b][d], _mm512_xor_si512(lo, bias));
+            _mm512_store_si512((void *)tl->w[b][d + 4], _mm512_xor_si512(hi, bias));
+        }
+        const __m512i e = _mm512_and_si512(_mm512_i32gather_epi32(offs, (const void *)blk, 1), mff);
+        const __mmask16 small = _mm512_cmplt_epu32_mask(e, two);
+        const __m512i bits = _mm512_mask_blend_epi32(small, _mm512_slli_epi32(_mm512_sub_epi32(e, one), 23),
+                                                     _mm512_sllv_epi32(sub, e));
+        _mm512_store_ps(tl->d[b], _mm512_castsi512_ps(bits));
     }
 }
 
@@ -213,6 +242,11 @@ void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, in
                                const void *w, size_t w_row, const void *pack) {
     static_assert(sizeof(block_iq4_nl) == 18 && offsetof(block_iq4_nl, qs) == 2, "gather offsets");
     gemm_q32(repack_iq4_nl, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_q32(repack_mxfp4, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }
 
 /* ---- K-quants (256-element super-blocks against Q8_K) ---- */
@@ -358,6 +392,47 @@ static void repack_tq2_0(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, 
             _mm512_store_si512((void *)tl->mp[s][j], ones16);
         }
         _mm512_store_ps(tl->d[s], gather_d16(blk + offsetof(block_tq2_0, d), offs));
+    }
+}
+
+/* IQ3_S row by row: each sub-block's signed magnitudes (levels_avx2.h) + 128 transposed into
+ * the row's lane; scale 1 + 2s to sc[j] and, as an int16 pair, to mp[j]: the bias comes back as
+ * -128 Σ_j sc_j Σ y, as IQ4_XS's. */
+static void repack_iq3_s(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < GR; r++) {
+        const block_iq3_s *x = (const block_iq3_s *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            _Alignas(32) uint8_t lv[QK_K];
+            for (int j = 0; j < 8; j++) {
+                _mm256_store_si256((__m256i *)(void *)(lv + 32 * j),
+                                   _mm256_xor_si256(iq3_s_levels32(&x[s], j), bias));
+                const int sc = 1 + 2 * ((x[s].scales[j / 2] >> (4 * (j % 2))) & 0xF);
+                tl->sc[s][j][r] = sc;
+                tl->mp[s][j][r] = (int32_t)((uint32_t)sc | (uint32_t)sc << 16);
+            }
+            put_row256(tl, s, r, lv);
+            tl->d[s][r] = h2f(x[s].d);
+        }
+    }
+}
+
+/* TQ1_0 row by row: the trits t in 0..2 (levels_avx2.h) as they are, for t - 1 as TQ2_0's */
+static void repack_tq1_0(tilek *tl, const uint8_t *w, size_t w_row, int64_t s0, int nsc) {
+    const __m512i one = _mm512_set1_epi32(1), ones16 = _mm512_set1_epi32(0x00010001);
+    for (int s = 0; s < nsc; s++)
+        for (int j = 0; j < 8; j++) {
+            _mm512_store_si512((void *)tl->sc[s][j], one);
+            _mm512_store_si512((void *)tl->mp[s][j], ones16);
+        }
+    for (int r = 0; r < GR; r++) {
+        const block_tq1_0 *x = (const block_tq1_0 *)(w + (size_t)r * w_row) + s0;
+        for (int s = 0; s < nsc; s++) {
+            _Alignas(32) uint8_t lv[QK_K];
+            tq1_0_levels256(&x[s], lv);
+            put_row256(tl, s, r, lv);
+            tl->d[s][r] = h2f(x[s].d);
+        }
     }
 }
 
@@ -546,4 +621,14 @@ void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, in
 void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack) {
     gemm_k(repack_tq2_0, tq2_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_iq3_s, iq4xs_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
+}
+
+void tensor_avx512_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack) {
+    gemm_k(repack_tq1_0, tq2_tokens, n_in, n_rows, n_tok, y, ldy, w, w_row, pack);
 }

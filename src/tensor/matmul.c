@@ -85,10 +85,11 @@ int tensor_matmul_supported(tensor_type wtype) {
 
 size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     const size_t groups = ((size_t)n_tok + TENSOR_GEMM_TOKENS - 1) / TENSOR_GEMM_TOKENS;
-    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL)
+    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL ||
+        wtype == TENSOR_TYPE_MXFP4)
         return groups * (size_t)(n_in / QK8_0) * TENSOR_GEMM_PACK32;
     if (wtype == TENSOR_TYPE_Q4_K || wtype == TENSOR_TYPE_Q6_K || wtype == TENSOR_TYPE_IQ4_XS ||
-        wtype == TENSOR_TYPE_TQ2_0)
+        wtype == TENSOR_TYPE_TQ2_0 || wtype == TENSOR_TYPE_IQ3_S || wtype == TENSOR_TYPE_TQ1_0)
         return groups * (size_t)(n_in / QK_K) * TENSOR_GEMM_PACKK;
     return 0;
 }
@@ -121,8 +122,9 @@ void tensor_gemvn_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_
  * a padding token (zeros) */
 static void pack_token(tensor_type wtype, int64_t n_in, const void *row, int t, uint8_t *pack) {
     const int G = TENSOR_GEMM_TOKENS, tt = t % G;
-    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL) {
-        const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128; /* Q8_0, IQ4_NL: levels + 128 */
+    if (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL ||
+        wtype == TENSOR_TYPE_MXFP4) {
+        const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128; /* Q8_0, IQ4_NL, MXFP4: levels + 128 */
         const int64_t nb = n_in / QK8_0;
         const block_q8_0 *y = row;
         uint8_t *grp = pack + (size_t)(t / G) * (size_t)nb * TENSOR_GEMM_PACK32;

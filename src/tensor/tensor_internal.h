@@ -219,9 +219,9 @@ void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
  * with zeros), per block of the row (groups n_in/block_size records apart):
  *   Q8_0 rows (Q4_0/Q8_0 weights), TENSOR_GEMM_PACK32 bytes per 32-element block:
  *     [k-group g (8)][token t (8)] the 4 bytes qs[4g..4g+3]; float dy[8]; int32 -c*sum(qs)[8]
- *     with c = 8 for Q4_0 (levels 0..15 for q-8) and 128 for Q8_0 (bytes x+128) and IQ4_NL
- *     (levels v+128)
- *   Q8_K rows (Q4_K/Q6_K/IQ4_XS/TQ2_0 weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
+ *     with c = 8 for Q4_0 (levels 0..15 for q-8) and 128 for Q8_0 (bytes x+128), IQ4_NL and
+ *     MXFP4 (levels v+128)
+ *   Q8_K rows (Q4_K/Q6_K/IQ4_XS/IQ3_S/TQ1_0/TQ2_0 weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
  *     [k-group (64)][token (8)] 4 bytes of qs; [pair p (8)][token (8)] bsums[2p], bsums[2p+1];
  *     float d[8]
  * The small-batch kernels of Q4_0/Q8_0 (tensor_avx512_gemvn_*) take a linear layout instead, per
@@ -274,6 +274,18 @@ void tensor_avx2_gemm_iq4_xs_vnni(int64_t n_in, int n_rows, int n_tok, float *y,
                                   const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                             const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_mxfp4_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_iq3_s_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                            const void *w, size_t w_row, const void *pack);
+void tensor_avx2_gemm_tq1_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                 const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_tq2_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                  const void *w, size_t w_row, const void *pack);
 void tensor_avx2_gemm_q4_0_vnni(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -317,6 +329,12 @@ void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, in
                                const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_iq3_s(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack);
+void tensor_avx512_gemm_tq1_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_tq2_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

@@ -376,6 +376,9 @@ Test(kernels, avx512_gemm_equals_ref_dots) {
         {TENSOR_TYPE_IQ4_NL, tensor_avx512_gemm_iq4_nl, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
         {TENSOR_TYPE_IQ4_XS, tensor_avx512_gemm_iq4_xs, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
         {TENSOR_TYPE_TQ2_0, tensor_avx512_gemm_tq2_0, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
+        {TENSOR_TYPE_MXFP4, tensor_avx512_gemm_mxfp4, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
+        {TENSOR_TYPE_IQ3_S, tensor_avx512_gemm_iq3_s, {0, -1}, tensor_ref_dot_iq3_s_q8_K},
+        {TENSOR_TYPE_TQ1_0, tensor_avx512_gemm_tq1_0, {52, -1}, tensor_ref_dot_tq1_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -391,6 +394,9 @@ Test(kernels, avx2_gemm_equals_ref_dots) {
         {TENSOR_TYPE_IQ4_NL, tensor_avx2_gemm_iq4_nl, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
         {TENSOR_TYPE_IQ4_XS, tensor_avx2_gemm_iq4_xs, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
         {TENSOR_TYPE_TQ2_0, tensor_avx2_gemm_tq2_0, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
+        {TENSOR_TYPE_MXFP4, tensor_avx2_gemm_mxfp4, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
+        {TENSOR_TYPE_IQ3_S, tensor_avx2_gemm_iq3_s, {0, -1}, tensor_ref_dot_iq3_s_q8_K},
+        {TENSOR_TYPE_TQ1_0, tensor_avx2_gemm_tq1_0, {52, -1}, tensor_ref_dot_tq1_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -406,6 +412,9 @@ Test(kernels, avx2_vnni_gemm_equals_ref_dots) {
         {TENSOR_TYPE_IQ4_NL, tensor_avx2_gemm_iq4_nl_vnni, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
         {TENSOR_TYPE_IQ4_XS, tensor_avx2_gemm_iq4_xs_vnni, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
         {TENSOR_TYPE_TQ2_0, tensor_avx2_gemm_tq2_0_vnni, {64, -1}, tensor_ref_dot_tq2_0_q8_K},
+        {TENSOR_TYPE_MXFP4, tensor_avx2_gemm_mxfp4_vnni, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
+        {TENSOR_TYPE_IQ3_S, tensor_avx2_gemm_iq3_s_vnni, {0, -1}, tensor_ref_dot_iq3_s_q8_K},
+        {TENSOR_TYPE_TQ1_0, tensor_avx2_gemm_tq1_0_vnni, {52, -1}, tensor_ref_dot_tq1_0_q8_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemm(&cases[c]);
@@ -492,7 +501,8 @@ Test(kernels, avx512_gemvn_equals_ref_dots) {
 static void check_matmul(void) {
     const tensor_type types[] = {TENSOR_TYPE_Q4_0,   TENSOR_TYPE_Q8_0,  TENSOR_TYPE_Q4_K,
                                  TENSOR_TYPE_Q6_K,   TENSOR_TYPE_Q5_0,  TENSOR_TYPE_IQ4_NL,
-                                 TENSOR_TYPE_IQ4_XS, TENSOR_TYPE_TQ2_0};
+                                 TENSOR_TYPE_IQ4_XS, TENSOR_TYPE_TQ2_0, TENSOR_TYPE_MXFP4,
+                                 TENSOR_TYPE_IQ3_S,  TENSOR_TYPE_TQ1_0};
     const int64_t n_in = 512, n_out = 3 * TENSOR_GEMM_ROWS + 5;
     const int toks[] = {1, 2, 3, 4, 5, 6, 8, 11, 12, 15, 24, 25};
     he_pool *pools[2] = {he_pool_new(1), he_pool_new(2)};
@@ -541,7 +551,15 @@ static void check_matmul(void) {
     he_pool_free(pools[1]);
 }
 
-Test(kernels, matmul_equals_vec_dot) { check_matmul(); }
+Test(kernels, matmul_equals_vec_dot) {
+    const char *g = getenv("HEARTH_GEMM");
+    if (!strcmp(tensor_isa(), "avx512") && !(g && !strcmp(g, "0"))) { /* these types' tiles */
+        cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_MXFP4), tensor_avx512_gemm_mxfp4);
+        cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_IQ3_S), tensor_avx512_gemm_iq3_s);
+        cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_TQ1_0), tensor_avx512_gemm_tq1_0);
+    }
+    check_matmul();
+}
 
 /* tensor_matmul_many: each item's output equals tensor_matmul's on it alone, bit for bit, on 1
  * and 2 threads: items sharing their input (same x, n_tok, type, tile side: quantized once),
@@ -641,6 +659,12 @@ Test(kernels, avx2_matmul_equals_vec_dot) {
                  vnni ? tensor_avx2_gemm_q4_0_vnni : tensor_avx2_gemm_q4_0);
     cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_Q6_K),
                  vnni ? tensor_avx2_gemm_q6_K_vnni : tensor_avx2_gemm_q6_K);
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_MXFP4),
+                 vnni ? tensor_avx2_gemm_mxfp4_vnni : tensor_avx2_gemm_mxfp4);
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_IQ3_S),
+                 vnni ? tensor_avx2_gemm_iq3_s_vnni : tensor_avx2_gemm_iq3_s);
+    cr_assert_eq(tensor_gemm_of(TENSOR_TYPE_TQ1_0),
+                 vnni ? tensor_avx2_gemm_tq1_0_vnni : tensor_avx2_gemm_tq1_0);
     cr_assert_eq(tensor_traits_of(TENSOR_TYPE_Q4_K)->vec_dot, tensor_avx2_dot_q4_K_q8_K);
     check_matmul();
 }
