@@ -244,42 +244,23 @@ void hearth_ffn_dense(hearth_fwd *f, const hearth_layer *L) {
     residual_add(c, &L->ffn_post_norm, f->rows);
 }
 
-/* GELU with the tanh approximation as ggml's CPU backend computes it: the input rounded to
- * f16, GELU of that in float, the result rounded to f16 (its lookup table), x <= -10 -> 0,
- * x >= 10 -> x. tmp: n halves. */
-static void gelu_ggml(const hearth_ctx *c, float *x, int n, uint16_t *tmp) {
-    const float k0 = 0.79788456080286535587989211986876f, k1 = 0.044715f;
-    float v;
-    for (int i = 0; i < n; i++) {
-        if (x[i] <= -10.0f) {
-            x[i] = 0.0f;
-            continue;
-        }
-        if (x[i] >= 10.0f) continue;
-        c->f16->from_float(&x[i], tmp, 1);
-        c->f16->to_float(tmp, &v, 1);
-        v = 0.5f * v * (1.0f + tanhf(k0 * v * (1.0f + k1 * v * v)));
-        c->f16->from_float(&v, tmp, 1);
-        c->f16->to_float(tmp, &x[i], 1);
-    }
-}
-
 /* x += post_norm(down(gelu(gate in) * up in)) for f->rows rows of norm(x): the GeGLU FFN
  * block (Gemma). */
 void hearth_ffn_geglu(hearth_fwd *f, const hearth_layer *L) {
     hearth_ctx *c = f->c;
     const int F = (int)L->w_gate.n_out, n = f->rows;
-    uint16_t tmp[1];
     norm_block(f, c->xb, c->x, &L->ffn_norm, n);
     const int l = (int)(L - c->m->layers);
-    matmul(c, c->hb, &L->w_gate, c->xb, n);
+    /* gate and up in one dispatch: xb quantized once, one barrier (as swiglu_ffn) */
+    const tensor_mm gu[] = {mm_item(c->hb, &L->w_gate, c->xb, n),
+                            mm_item(c->hb2, &L->w_up, c->xb, n)};
+    matmul_many(c, gu, 2);
     lora(f, c->hb, l, LORA_GATE, c->xb, n);
-    matmul(c, c->hb2, &L->w_up, c->xb, n);
     lora(f, c->hb2, l, LORA_UP, c->xb, n);
     for (int t = 0; t < n; t++) {
         float *g = c->hb + (size_t)t * F;
         const float *u = c->hb2 + (size_t)t * F;
-        gelu_ggml(c, g, F, tmp);
+        op_gelu(g, F); /* ggml's tanh GELU through its f16 table (ops.h) */
         for (int i = 0; i < F; i++)
             g[i] *= u[i];
     }

@@ -69,6 +69,39 @@ Test(embed_ops, gelu_is_ggmls_tanh_approximation_through_f16) {
     }
 }
 
+/* The GeGLU FFN (Gemma, forward.c) computes its GELU with op_gelu: the same floats as rounding
+ * each input to f16 through the F16 traits (F16C where the CPU has it), the tanh formula in
+ * float, and the result rounded back, for every f16 value and for floats between them. */
+Test(embed_ops, gelu_table_equals_the_direct_f16_computation) {
+    const tensor_traits *h = tensor_traits_of((uint32_t)TENSOR_TYPE_F16);
+    cr_assert(h && h->from_float && h->to_float);
+    const float k0 = 0.79788456080286535587989211986876f, k1 = 0.044715f;
+    uint32_t seed = 12345;
+    int checked = 0;
+    for (uint32_t i = 0; i < (1u << 16) + 20000; i++) {
+        float x;
+        if (i < (1u << 16)) {
+            x = tensor_fp16_to_fp32((uint16_t)i);
+        } else { /* a float that is not an f16 value: the input rounding matters */
+            seed = seed * 1664525u + 1013904223u;
+            x = ((float)(seed >> 8) / (float)(1u << 24) - 0.5f) * 24.0f;
+        }
+        if (!(x > -10.0f && x < 10.0f)) continue; /* the cut-offs: the test above */
+        uint16_t t;
+        float v, want, got = x;
+        h->from_float(&x, &t, 1);
+        h->to_float(&t, &v, 1);
+        v = 0.5f * v * (1.0f + tanhf(k0 * v * (1.0f + k1 * v * v)));
+        h->from_float(&v, &t, 1);
+        h->to_float(&t, &want, 1);
+        op_gelu(&got, 1);
+        cr_assert(memcmp(&got, &want, sizeof got) == 0, "gelu(%a) = %a, want %a", (double)x,
+                  (double)got, (double)want);
+        checked++;
+    }
+    cr_assert_gt(checked, 40000);
+}
+
 /* ---- models ---- */
 
 static char bert_path[256], nomic_path[256], rr_path[256];
