@@ -846,14 +846,15 @@ static void gemvn_q4_0_1tok(int64_t n_in, int n_rows, float *y, const void *w, s
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
-     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
-    if (n_tok == 1)
-        gemvn_q4_0_1tok(n_in, n_rows, y, w, w_row, act);
-    else if (gemvn_lanes())
-        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
-    else
+    /* one token (plain generation): four rows at a time, each one sequential stream (16 rows
+     * side by side were ~25% slower from DRAM: hearth bench tg); HEARTH_GEMV_LANES=0: the
+     * row-wise form for every batch size, one token included (for comparisons) */
+    if (!gemvn_lanes())
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+    else if (n_tok == 1)
+        gemvn_q4_0_1tok(n_in, n_rows, y, w, w_row, act);
+    else
+        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
 }
 
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
