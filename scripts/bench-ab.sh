@@ -2,7 +2,7 @@
 # bench-ab.sh — before/after generation speed of two hearth binaries on one model, interleaved one
 # repetition at a time (A, B, A, B ...) so both see the same machine load; prints per run the
 # tg t/s, the GB/s of weights a token reads (hearth bench's active_bytes), the load average at the
-# start and the process's user/system CPU seconds and wall time.
+# start, the process's peak RSS and its user/system CPU seconds and wall time.
 #   scripts/bench-ab.sh BASE_BINARY NEW_BINARY MODEL.gguf
 # Env: R (rounds, default 3), TS (thread counts, default "2 1"), N (generated tokens, default 32).
 set -euo pipefail
@@ -18,7 +18,8 @@ for ((r = 1; r <= ${R:-3}; r++)); do
             la=$(cut -d' ' -f1 /proc/loadavg)
             out=$(/usr/bin/time -o "$tf" -f "%U %S %e" "$bin" bench "$m" -p 0 -n "${N:-32}" -t "$t" -r 1 --json)
             ts=$(node -e 'const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
-                          console.log(a[0].tokens_per_s.toFixed(3), (a[0].tokens_per_s * a[0].active_bytes / 1e9).toFixed(2))' <<<"$out")
+                          console.log(a[0].tokens_per_s.toFixed(3), (a[0].tokens_per_s * a[0].active_bytes / 1e9).toFixed(2) +
+                                      "; peak RSS MB " + (a[0].max_rss_bytes / 1e6).toFixed(0))' <<<"$out")
             echo "round $r threads $t $which: tg t/s, GB/s $ts; load $la; cpu user sys wall $(cat "$tf")"
         done
     done

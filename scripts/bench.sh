@@ -21,6 +21,10 @@
 # "qwen1.5-moe-a2.7b:q4_0 qwen3-30b-a3b:q4_k_m") adds those make-model shapes with the Qwen2
 # vocab (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
 # weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
+# LLAMA_BENCH_MOE=/path/to/llama-bench: the llama-bench for those rows instead of LLAMA_BENCH (also
+# alone). The Feb-2025 peer's default CPU build aborts on every MoE Q4_0 tg (its runtime Q4_0
+# repack, GGML_CPU_AARCH64, under-sizes a work buffer when a batch has fewer tokens than
+# experts); a build with -DGGML_CPU_AARCH64=OFF runs them (docs/BENCHMARKS.md, MoE section).
 # Gemma 2 / Phi-3 at real size and IQ4_XS against Q4_K_M: BENCH_ARCH=1 (default 0; see the
 # section below), printed as rows of the main table and an IQ4_XS/Q4_K_M table per engine.
 # Speculative decoding (layer skip): BENCH_SPEC=0 skips, see its section below.
@@ -42,6 +46,7 @@ TYPES=${BENCH_TYPES-"q4_0 q8_0 q4_k_m"}
 FIXTURES=${HEARTH_FIXTURES:-tests/data}
 VOCAB=$FIXTURES/vocab/ggml-vocab-llama-spm.gguf
 LLAMA=${LLAMA_BENCH:-}
+LLAMA_MOE=${LLAMA_BENCH_MOE:-$LLAMA}
 out=build/bench
 mkdir -p "$out"
 samples=$out/samples.jsonl
@@ -75,6 +80,7 @@ for t in $TYPES; do
     models+=("$f")
 done
 QWEN_VOCAB=$FIXTURES/vocab/ggml-vocab-qwen2.gguf
+moe_models=()
 for st in ${BENCH_MOE:-}; do
     shape=${st%%:*} t=${st#*:}
     f=$out/$shape-$t.gguf
@@ -83,6 +89,7 @@ for st in ${BENCH_MOE:-}; do
         build/hearth make-model --shape "$shape" --type "$t" --vocab "$QWEN_VOCAB" "$f" >&2
     fi
     models+=("$f")
+    moe_models+=("$f")
 done
 # Gemma 2 / Phi-3 at real size, and IQ4_XS against Q4_K_M of the same shape: BENCH_ARCH=1 adds
 # ARCH_DEFAULT (below); any other non-empty value is its own SHAPE:TYPE list; 0 or empty: none
@@ -113,6 +120,8 @@ done
 # Each sample line: {"engine","model","test","ts","bytes","type"}.
 for m in "${models[@]}"; do
     name=$(basename "$m")
+    peer=$LLAMA
+    [[ " ${moe_models[*]} " == *" $m "* ]] && peer=$LLAMA_MOE
     for ((r = 1; r <= R; r++)); do
         for t in $THREADS; do
             echo "bench: $name repetition $r/$R, $t threads: hearth" >&2
@@ -124,14 +133,14 @@ for m in "${models[@]}"; do
                     ts: x.tokens_per_s, bytes: x.model_bytes, active: x.active_bytes, type: x.type, isa: x.isa, threads: x.threads,
                     kv_bytes: x.kv_bytes, rss: x.max_rss_bytes}));
                 ' "$name" >>"$samples"
-            if [ -n "$LLAMA" ]; then
-                echo "bench: $name repetition $r/$R, $t threads: llama.cpp" >&2
+            if [ -n "$peer" ]; then
+                echo "bench: $name repetition $r/$R, $t threads: llama.cpp ($peer)" >&2
                 # one test at a time, so a test that aborts (the Feb-2025 peer's repacked Q4_0
                 # MUL_MAT_ID aborts on batches of fewer tokens than experts: every MoE tg, see
                 # docs/BENCHMARKS.md) costs only its own row, not the run
                 for pn in "-p $P -n 0" "-p 0 -n $N"; do
                 # shellcheck disable=SC2086
-                if ! lj=$("$LLAMA" -m "$m" $pn -t "$t" -r 1 -o json 2>/dev/null); then
+                if ! lj=$("$peer" -m "$m" $pn -t "$t" -r 1 -o json 2>/dev/null); then
                     echo "bench: llama-bench failed on $name ($pn, $t threads): row left out" >&2
                     continue
                 fi

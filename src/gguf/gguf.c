@@ -651,6 +651,16 @@ gguf_file *gguf_open(const char *path, he_error *err) {
     return parse(f, err);
 }
 
+int gguf_populate(const gguf_file *f) {
+#ifdef MADV_POPULATE_READ
+    if (!f || !f->mapped) return -1;
+    return madvise((void *)f->base, f->size, MADV_POPULATE_READ) == 0 ? 0 : -1;
+#else
+    (void)f;
+    return -1;
+#endif
+}
+
 void gguf_close(gguf_file *f) {
     if (!f) return;
     if (f->mapped) munmap((void *)f->base, f->size);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -714,11 +715,31 @@ hearth_model_params hearth_model_params_default(void) {
     return (hearth_model_params){.load_vocab = true};
 }
 
+/* Whether to map the whole file in at load (gguf_populate): HEARTH_PREFAULT=0 never, =1 always;
+ * otherwise when the file is at most half the machine's RAM. A token of a MoE model touches
+ * experts it has not used before for many steps, each first touch a page fault on the
+ * generation path (~8% of a qwen1.5-moe-a2.7b decode profile, docs/BENCHMARKS.md); mapping it
+ * all at load moves that cost there (and reads a file not yet in the page cache at disk speed,
+ * in one go). Larger files are left to fault in, so that a model near the size of RAM is not
+ * read in whole before its first token. */
+static bool want_prefault(const gguf_file *f) {
+    const char *e = getenv("HEARTH_PREFAULT");
+    if (e && *e) return strcmp(e, "0") != 0;
+    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return false;
+    return (double)gguf_file_size(f) <= 0.5 * (double)pages * (double)psz;
+}
+
 hearth_model *hearth_model_load(const char *path, const hearth_model_params *p, he_error *err) {
     gguf_file *f = gguf_open(path, err);
     if (!f) return NULL;
     hearth_model *m = hearth_model_from_gguf(f, p, err);
-    if (!m) he_prefix(err, "%s", path);
+    if (!m) {
+        he_prefix(err, "%s", path);
+        return NULL;
+    }
+    if (want_prefault(f) && gguf_populate(f) != 0)
+        log_debug("model: could not prefault %s (the pages fault in on first use)", path);
     return m;
 }
 

@@ -668,17 +668,193 @@ static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y,
                   w_row, lin, q8);
 }
 
+/* One token (plain generation, and every routed expert of a MoE layer, which sees one token per
+ * sequence), Q4_0, four rows at a time: each row is still read as one sequential stream (four
+ * streams, which the hardware prefetchers follow; sixteen side by side, as gemvn_q32_16, lose
+ * ~25% from DRAM), but the four rows' in-order float sums run side by side in the lanes of one
+ * 128-bit vector: per 16-block step, a 4x16 transpose of the four rows' block terms, then 16
+ * lane-wise adds in block order. Each lane is its row's own sequence of additions (as
+ * add_in_order16), so the sums are bit-identical; what goes away is the row-wise form's serial
+ * chain of 16 scalar adds per step (its latency bounded the single-token kernel) and its
+ * store/reload of the terms. Blocks past the last whole step (n_in % 512, e.g. the 1408-wide
+ * input of qwen1.5-moe's expert down projection: 12 of 44) go two at a time through the same
+ * integer path, their terms added per row in block order. */
+/* d16_stride18 for the first n < 16 blocks only: its four 64-byte windows loaded under a mask
+ * that stops at the n-th block's end (no read past the row: masked loads do not fault); the
+ * other lanes are unused */
+static inline __m512 d16_stride18_n(const void *first, const int n) {
+    const uint8_t *p = first;
+    const int64_t len = 18 * (int64_t)n;
+    __m512i win[4];
+    for (int k = 0; k < 4; k++) {
+        const int64_t have = len - 72 * k;
+        const __mmask64 m = have >= 64 ? ~(__mmask64)0
+                            : have > 0 ? (((__mmask64)1 << have) - 1)
+                                       : 0;
+        win[k] = _mm512_maskz_loadu_epi8(m, p + 72 * k);
+    }
+    const __m512i idx =
+        _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32,
+                         27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
+    const __m512i r0 = _mm512_permutex2var_epi16(win[0], idx, win[1]);
+    const __m512i r1 = _mm512_permutex2var_epi16(win[2], idx, win[3]);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1)));
+}
+
+static inline __m512i q4_0_pair_masked(const block_q4_0 *x, const bool two) {
+    const __m512i z = _mm512_mask_blend_epi64(
+        0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[0].qs)),
+        two ? _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[1].qs))
+            : _mm512_setzero_si512());
+    const __m512i sh = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+}
+
+/* the 16 block terms (float)(isum_b) * (dx_b * dy_b) of row x, blocks b..b+15 (n = 16), or of
+ * its first n blocks (n < 16: the other lanes are garbage and unused) */
+ALWAYS_INLINE __m512 q4_0_terms16(const block_q4_0 *x, int64_t b, const int n, const uint8_t *qs,
+                                  const float *dy, const int32_t *nc) {
+    __m512i v[8];
+    __m512 dx;
+    if (n == 16) {
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++)
+            v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(&x[b + 2 * i]),
+                                       _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i))));
+        dx = d16_stride18(&x[b].d);
+    } else {
+        for (int i = 0; i < 8; i++) {
+            if (2 * i < n) {
+                const bool two = 2 * i + 1 < n;
+                const __m512i a =
+                    two ? _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i)))
+                        : _mm512_castsi256_si512(
+                              _mm256_loadu_si256((const __m256i *)(qs + 32 * (b + 2 * i))));
+                v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair_masked(&x[b + 2 * i], two), a);
+            } else {
+                v[i] = _mm512_setzero_si512();
+            }
+        }
+        dx = d16_stride18_n(&x[b].d, n);
+    }
+    __m512i nci;
+    if (n == 16)
+        nci = _mm512_loadu_si512((const void *)(nc + b));
+    else
+        nci = _mm512_maskz_loadu_epi32((__mmask16)((1u << n) - 1), nc + b);
+    const __m512i is = _mm512_add_epi32(reduce_16_blocks(v), nci);
+    const __m512 dyv = n == 16 ? _mm512_loadu_ps(dy + b)
+                               : _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), dy + b);
+    const __m512 dd = _mm512_mul_ps(dx, dyv);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd);
+}
+
+/* s (lane k: row k's running sum) + the first n block terms of rows 0..3 (t0..t3, lane i: block
+ * i), one block at a time in block order: a 4x16 transpose, then n lane-wise adds */
+ALWAYS_INLINE __m128 add_terms_4x16(__m128 s, __m512 t0, __m512 t1, __m512 t2, __m512 t3,
+                                    const int n) {
+    /* per 128-bit lane j: c[i] = block 4j + i of rows 0..3 */
+    const __m512 a0 = _mm512_unpacklo_ps(t0, t1), a1 = _mm512_unpackhi_ps(t0, t1);
+    const __m512 a2 = _mm512_unpacklo_ps(t2, t3), a3 = _mm512_unpackhi_ps(t2, t3);
+#define PD_(x) _mm512_castps_pd(x)
+    const __m512 c[4] = {_mm512_castpd_ps(_mm512_unpacklo_pd(PD_(a0), PD_(a2))),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(PD_(a0), PD_(a2))),
+                         _mm512_castpd_ps(_mm512_unpacklo_pd(PD_(a1), PD_(a3))),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(PD_(a1), PD_(a3)))};
+#undef PD_
+    if (n == 16) {
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            s = _mm_add_ps(s, _mm512_castps512_ps128(c[i]));
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            s = _mm_add_ps(s, _mm512_extractf32x4_ps(c[i], 1));
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            s = _mm_add_ps(s, _mm512_extractf32x4_ps(c[i], 2));
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            s = _mm_add_ps(s, _mm512_extractf32x4_ps(c[i], 3));
+        return s;
+    }
+    float cb[4][16];
+    for (int i = 0; i < 4; i++)
+        _mm512_storeu_ps(cb[i], c[i]);
+    for (int i = 0; i < n; i++)
+        s = _mm_add_ps(s, _mm_loadu_ps(&cb[i & 3][4 * (i >> 2)]));
+    return s;
+}
+
+#ifndef Q4_0_PF_GROUPS
+#define Q4_0_PF_GROUPS 1
+#endif
+static void gemvn_q4_0_1tok(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
+                            const uint8_t *lin) {
+    const int64_t nb = n_in / QK4_0, nb16 = nb & ~(int64_t)15;
+    const float *dy = (const float *)(const void *)(lin + 32 * nb);
+    const int32_t *nc = (const int32_t *)(dy + nb);
+    int r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const block_q4_0 *x[4];
+        for (int k = 0; k < 4; k++)
+            x[k] = (const block_q4_0 *)(const void *)((const uint8_t *)w + (size_t)(r + k) * w_row);
+        __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
+        /* the group PF_GROUPS ahead, prefetched linearly across this group's steps */
+        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4 * Q4_0_PF_GROUPS) * w_row;
+        const bool pf = r + 4 * (Q4_0_PF_GROUPS + 1) <= n_rows;
+        const int64_t lines = (int64_t)(4 * w_row + 63) / 64, steps = (nb + 15) / 16;
+        const int64_t lps = (lines + steps - 1) / steps;
+        int64_t line = 0;
+        for (int64_t b = 0; b < nb16; b += 16) {
+            if (pf)
+                for (int64_t l = 0; l < lps && line < lines; l++, line++)
+                    _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+            s = add_terms_4x16(s, q4_0_terms16(x[0], b, 16, lin, dy, nc),
+                               q4_0_terms16(x[1], b, 16, lin, dy, nc),
+                               q4_0_terms16(x[2], b, 16, lin, dy, nc),
+                               q4_0_terms16(x[3], b, 16, lin, dy, nc), 16);
+        }
+        if (nb16 < nb) {
+            const int n = (int)(nb - nb16);
+            if (pf)
+                for (; line < lines; line++)
+                    _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+            /* n as a constant in each case, so the pair loop and the masks are unrolled */
+#define TAIL_(N)                                                                                   \
+    case N:                                                                                        \
+        s = add_terms_4x16(s, q4_0_terms16(x[0], nb16, N, lin, dy, nc),                            \
+                           q4_0_terms16(x[1], nb16, N, lin, dy, nc),                               \
+                           q4_0_terms16(x[2], nb16, N, lin, dy, nc),                               \
+                           q4_0_terms16(x[3], nb16, N, lin, dy, nc), N);                           \
+        break;
+            switch (n) {
+                TAIL_(1) TAIL_(2) TAIL_(3) TAIL_(4) TAIL_(5) TAIL_(6) TAIL_(7) TAIL_(8)
+                TAIL_(9) TAIL_(10) TAIL_(11) TAIL_(12) TAIL_(13) TAIL_(14) default: TAIL_(15)
+            }
+#undef TAIL_
+        }
+        float sum[4];
+        _mm_storeu_ps(sum, s);
+        for (int k = 0; k < 4; k++)
+            y[r + k] = sum[k];
+    }
+    if (r < n_rows)
+        gemvn_q32(n_in, n_rows - r, 1, y + r, 0, (const uint8_t *)w + (size_t)r * w_row, w_row,
+                  lin, 0);
+}
+
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
-     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
-    if (n_tok == 1)
-        gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 0);
-    else if (gemvn_lanes())
-        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
-    else
+    /* one token (plain generation): four rows at a time, each one sequential stream (16 rows
+     * side by side were ~25% slower from DRAM: hearth bench tg); HEARTH_GEMV_LANES=0: the
+     * row-wise form for every batch size, one token included (for comparisons) */
+    if (!gemvn_lanes())
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+    else if (n_tok == 1)
+        gemvn_q4_0_1tok(n_in, n_rows, y, w, w_row, act);
+    else
+        gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
 }
 
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

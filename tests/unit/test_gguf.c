@@ -797,6 +797,25 @@ Test(shared, stories260k) {
     gguf_close(f);
 }
 
+/* gguf_populate maps a file's pages in (the handle stays readable, values unchanged) and refuses
+ * a handle that is not a mapping. */
+Test(shared, populate) {
+    he_error err = {0};
+    gguf_file *f = open_shared("models/stories260K.gguf", &err);
+    cr_assert_not_null(f, "%s", err.msg);
+    cr_assert_eq(gguf_populate(f), 0, "MADV_POPULATE_READ refused (kernel older than 5.14?)");
+    int64_t v;
+    cr_assert_eq(gguf_find_i64(f, "llama.block_count", &v, &err), 1);
+    cr_assert_eq(v, 5);
+    gguf_close(f);
+    static const uint8_t empty_v3[24] = {'G', 'G', 'U', 'F', 3};
+    gguf_file *b = gguf_open_buffer(empty_v3, sizeof empty_v3, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    cr_assert_eq(gguf_populate(b), -1);
+    gguf_close(b);
+    cr_assert_eq(gguf_populate(NULL), -1);
+}
+
 /* Opens every vocab GGUF in dir; with carried set, only those tests/data does not carry (the extra
  * coverage a ../shared beside the clone may give). Returns how many it checked. */
 static int check_vocab_dir(const char *dir, const char *carried) {

@@ -436,9 +436,9 @@ static void check_gemvn(const gemvn_case *gc) {
     const tensor_traits *vt = tensor_traits_ref_of(t->vec_dot_type);
     const dot_case dc = {gc->type, {gc->halves[0], gc->halves[1]}, gc->ref, NULL, NULL};
     const int64_t bs = t->block_size;
-    const int64_t lens32[] = {1, 3, 16, 19, 48}, lensK[] = {1, 2, 5};
+    const int64_t lens32[] = {1, 3, 16, 19, 44, 48}, lensK[] = {1, 2, 5};
     const int64_t *lens = bs == 256 ? lensK : lens32;
-    const size_t n_lens = bs == 256 ? 3 : 5;
+    const size_t n_lens = bs == 256 ? 3 : 6;
     const int n_rows = 2 * 16 + 7, tmax = 15; /* lane-wise groups of 16 and a row-wise rest */
     const int64_t nb_max = bs == 256 ? 5 : 48;
     const bool linear = gc->type == TENSOR_TYPE_Q4_0 || gc->type == TENSOR_TYPE_Q8_0;
