@@ -18,8 +18,8 @@
 # -npl 1 -b 512 -ub 512` (PP speed over the same prompt, TG speed at depth D) without and with
 # flash attention (-fa), interleaved with hearth, one repetition each.
 # Mixtures of experts: BENCH_MOE (space-separated SHAPE:TYPE, default none; e.g.
-# "qwen1.5-moe-a2.7b:q4_0 qwen3-30b-a3b:q4_k_m") adds those make-model shapes with the Qwen2
-# vocab (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
+# "qwen1.5-moe-a2.7b:q4_0 qwen3-30b-a3b:q4_k_m gpt-oss-20b:mxfp4") adds those make-model shapes
+# with the Qwen2 vocab (gpt-oss: o200k_harmony) (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
 # weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
 # LLAMA_BENCH_MOE=/path/to/llama-bench: the llama-bench for those rows instead of LLAMA_BENCH (also
 # alone). The Feb-2025 peer's default CPU build aborts on every MoE Q4_0 tg (its runtime Q4_0
@@ -86,7 +86,13 @@ for st in ${BENCH_MOE:-}; do
     f=$out/$shape-$t.gguf
     if [ ! -f "$f" ]; then
         echo "bench: generating $f" >&2
-        build/hearth make-model --shape "$shape" --type "$t" --vocab "$QWEN_VOCAB" "$f" >&2
+        # gpt-oss carries its own o200k_harmony vocab (llama.cpp of this date has neither the
+        # arch nor the vocab: its rows are hearth's alone); the Qwen MoE shapes the Qwen2 one
+        case $shape in
+            gpt-oss*) v=$FIXTURES/vocab/ggml-vocab-o200k-harmony.gguf ;;
+            *) v=$QWEN_VOCAB ;;
+        esac
+        build/hearth make-model --shape "$shape" --type "$t" --vocab "$v" "$f" >&2
     fi
     models+=("$f")
     moe_models+=("$f")
