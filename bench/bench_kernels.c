@@ -182,7 +182,7 @@ static int bench_gemm(int64_t rows, int64_t cols, int reps) {
  * chosen from) */
 static int bench_small(int64_t rows, int64_t cols, int reps) {
     const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0,   TENSOR_TYPE_Q4_K,
-                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS, TENSOR_TYPE_MXFP4};
+                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS};
     const int toks[] = {1, 2, 3, 4, 6, 8, 12, 15, 16, 24};
     const int tmax = 24;
     const int64_t r16 = rows / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;

@@ -1081,42 +1081,6 @@ void tensor_avx512_dot_mxfp4_q8_0(int64_t n, float *s, const void *vx, const voi
     *s = sumf;
 }
 
-/* MXFP4 rows against n_tok Q8_0 token rows (act_row bytes apart), four rows at a time with
- * their in-order sums side by side in one vector (add_terms_4x16, as Q4_0's one-token kernel):
- * a row's sum is the reference's chain of one float add per 32-element block, which bounds the
- * one-row dot; four rows' chains advance together. Tail blocks and the last rows as the dot. */
-void tensor_avx512_gemvn_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                               const void *w, size_t w_row, const void *act, size_t act_row) {
-    const int64_t nb = n_in / QK_MXFP4, nb16 = nb & ~(int64_t)15;
-    for (int t = 0; t < n_tok; t++) {
-        const block_q8_0 *yt =
-            (const block_q8_0 *)(const void *)((const uint8_t *)act + (size_t)t * act_row);
-        float *yo = y + (int64_t)t * ldy;
-        int r = 0;
-        for (; r + 4 <= n_rows; r += 4) {
-            const block_mxfp4 *x[4];
-            for (int k = 0; k < 4; k++)
-                x[k] = (const block_mxfp4 *)(const void *)((const uint8_t *)w +
-                                                           (size_t)(r + k) * w_row);
-            __m128 acc = _mm_setzero_ps(); /* lane k: row r + k's running sum */
-            for (int64_t b = 0; b < nb16; b += 16)
-                acc = add_terms_4x16(acc, mxfp4_terms16(x[0] + b, yt + b),
-                                     mxfp4_terms16(x[1] + b, yt + b),
-                                     mxfp4_terms16(x[2] + b, yt + b),
-                                     mxfp4_terms16(x[3] + b, yt + b), 16);
-            float sum[4];
-            _mm_storeu_ps(sum, acc);
-            for (int64_t b = nb16; b < nb; b++)
-                for (int k = 0; k < 4; k++)
-                    sum[k] += mxfp4_block_term(x[k] + b, yt + b);
-            for (int k = 0; k < 4; k++)
-                yo[r + k] = sum[k];
-        }
-        for (; r < n_rows; r++)
-            tensor_avx512_dot_mxfp4_q8_0(n_in, &yo[r], (const uint8_t *)w + (size_t)r * w_row, yt);
-    }
-}
-
 /* The 8 sub-block scales ls - 32 (-32..31) of an IQ4_XS super-block as int16 lanes 0..7:
  * low 4 bits from scales_l (low nibble first), high 2 bits from scales_h (2 per sub-block),
  * all 8 at once with variable 16-bit shifts (one 64-bit load: d, scales_h, scales_l). */

@@ -47,8 +47,6 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
     case TENSOR_TYPE_Q4_K: return 5;
     case TENSOR_TYPE_Q6_K: return 11;
     case TENSOR_TYPE_IQ4_XS: return 8;
-    /* MXFP4's (2026-12-07) four-row one-token kernel; from TENSOR_GEMM_MIN_TOK tokens the tile */
-    case TENSOR_TYPE_MXFP4: return 3;
     default: return 0;
     }
 }

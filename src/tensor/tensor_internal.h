@@ -303,8 +303,7 @@ bool tensor_cpu_has_avxvnni(void);
  * n_tok, bit-identical, each weight block unpacked once for up to 8 tokens. act: Q4_0/Q8_0
  * weights, the tokens' linear packs (TENSOR_GEMV_PACK32 bytes per block and token, the
  * correction -c*sum(qs) with c = 8 for Q4_0 and 128 for Q8_0; act_row unused); Q4_K/Q6_K/IQ4_XS, the
- * Q8_K activation rows, act_row bytes apart; MXFP4, the Q8_0 activation rows, act_row bytes apart.
- * matmul.c uses them below a per-type batch size. */
+ * Q8_K activation rows, act_row bytes apart. matmul.c uses them below a per-type batch size. */
 typedef void (*tensor_gemvn_fn)(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *act, size_t act_row);
 /* The selected set's small-batch kernel for this weight type, or NULL (dispatch.c;
@@ -326,8 +325,6 @@ void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int
                               const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *act, size_t act_row);
-void tensor_avx512_gemvn_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                               const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

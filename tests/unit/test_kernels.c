@@ -490,7 +490,6 @@ Test(kernels, avx512_gemvn_equals_ref_dots) {
         {TENSOR_TYPE_Q4_K, tensor_avx512_gemvn_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
         {TENSOR_TYPE_Q6_K, tensor_avx512_gemvn_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
         {TENSOR_TYPE_IQ4_XS, tensor_avx512_gemvn_iq4_xs, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
-        {TENSOR_TYPE_MXFP4, tensor_avx512_gemvn_mxfp4, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemvn(&cases[c]);
