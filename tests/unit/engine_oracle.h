@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fixtures.h"
+#include "server_logprobs.h"
 #include "gguf/gguf.h"
 #include "model/hearth.h"
 #include "model/synth.h"
@@ -59,33 +60,6 @@ static inline json_t *load_json(const char *rel) {
     json_t *root = json_load_file(path, 0, &je);
     cr_assert_not_null(root, "%s: %s", path, je.text);
     return root;
-}
-
-/* log-probs as llama-server computes them: tokens sorted by logit (descending), p = expf(l -
- * max) summed in float in that order, p / sum, then logf */
-static const float *oracle_sort_logits;
-static inline int oracle_by_logit_desc(const void *a, const void *b) {
-    float la = oracle_sort_logits[*(const int *)a], lb = oracle_sort_logits[*(const int *)b];
-    if (la != lb) return la > lb ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
-}
-static inline void server_logprobs(const float *x, int n, double *out) {
-    int *idx = malloc((size_t)n * sizeof *idx);
-    float *p = malloc((size_t)n * sizeof *p);
-    cr_assert(idx && p);
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    oracle_sort_logits = x;
-    qsort(idx, (size_t)n, sizeof *idx, oracle_by_logit_desc);
-    float max = x[idx[0]], sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        p[i] = expf(x[idx[i]] - max);
-        sum += p[i];
-    }
-    for (int i = 0; i < n; i++)
-        out[idx[i]] = (double)logf(p[i] / sum);
-    free(idx);
-    free(p);
 }
 
 /* The KV cache type of the contexts below (tests switch it, e.g. to F32 for PyTorch). */

@@ -15,6 +15,7 @@
 #include "model/hearth.h"
 #include "tensor/tensor.h"
 #include "fixtures.h"
+#include "server_logprobs.h"
 
 /* ---- Helpers ---- */
 
@@ -47,33 +48,6 @@ static int argmax(const float *x, int n) {
     for (int i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
     return best;
-}
-
-/* log-probs as llama-server computed the reference's: tokens sorted by logit (descending),
- * p = expf(l - max) summed in float in that order, p / sum, then logf */
-static const float *sort_logits;
-static int by_logit_desc(const void *a, const void *b) {
-    float la = sort_logits[*(const int *)a], lb = sort_logits[*(const int *)b];
-    if (la != lb) return la > lb ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
-}
-static void server_logprobs(const float *x, int n, double *out) {
-    int *idx = malloc((size_t)n * sizeof *idx);
-    float *p = malloc((size_t)n * sizeof *p);
-    cr_assert(idx && p);
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    sort_logits = x;
-    qsort(idx, (size_t)n, sizeof *idx, by_logit_desc);
-    float max = x[idx[0]], sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        p[i] = expf(x[idx[i]] - max);
-        sum += p[i];
-    }
-    for (int i = 0; i < n; i++)
-        out[idx[i]] = (double)logf(p[i] / sum);
-    free(idx);
-    free(p);
 }
 
 static float max_abs_diff(const float *a, const float *b, int n) {

@@ -29,6 +29,7 @@
 #include "model/synth.h"
 #include "tensor/tensor.h"
 #include "fixtures.h"
+#include "server_logprobs.h"
 
 static char tmpdir[64];
 
@@ -103,33 +104,6 @@ static void check_bytes(const char *type_name, const char *path, json_t *tensors
     cr_assert_geq(n_quant, 10, "%s: only %d quantized tensors", type_name, n_quant);
     cr_assert_geq(n_type, 10, "%s: only %d tensors of the type", type_name, n_type);
     gguf_close(f);
-}
-
-/* log-probs as llama-server computes them: sorted by logit, expf(l - max) summed in float in
- * that order, p / sum, logf (test_model.c's server_logprobs) */
-static const float *sort_logits;
-static int by_logit_desc(const void *a, const void *b) {
-    float la = sort_logits[*(const int *)a], lb = sort_logits[*(const int *)b];
-    if (la != lb) return la > lb ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
-}
-static void server_logprobs(const float *x, int n, double *out) {
-    int *idx = malloc((size_t)n * sizeof *idx);
-    float *p = malloc((size_t)n * sizeof *p);
-    cr_assert(idx && p);
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    sort_logits = x;
-    qsort(idx, (size_t)n, sizeof *idx, by_logit_desc);
-    float max = x[idx[0]], sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        p[i] = expf(x[idx[i]] - max);
-        sum += p[i];
-    }
-    for (int i = 0; i < n; i++)
-        out[idx[i]] = (double)logf(p[i] / sum);
-    free(idx);
-    free(p);
 }
 
 /* worst |log-prob - reference| over every case's top-5 */
