@@ -67,7 +67,7 @@ typedef struct {
     size_t kv_bytes; /* of the context, filled once it exists */
     size_t kv_bytes_full; /* what it would be without a sliding-window ring */
     int32_t swa_rows;     /* rows of a sliding-window layer (0: none) */
-    uint64_t idle_bytes; /* MoE: expert bytes a token does not read (0 for dense models) */
+    uint64_t idle_bytes; /* weight bytes a decode step does not read (hearth_model_idle_bytes) */
     uint64_t max_rss; /* peak resident set of the process after the tests, bytes */
 } bench_args;
 
@@ -360,8 +360,8 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
            (double)a->max_rss / mib, (double)bytes / mib, (double)a->kv_bytes / mib,
            ((double)a->max_rss - (double)bytes - (double)a->kv_bytes) / mib);
     if (a->idle_bytes)
-        printf("mixture of experts: a token reads %.1f MiB of the %.1f MiB (the unchosen experts' "
-               "%.1f MiB stay idle)\n",
+        printf("a decode step reads %.1f MiB of the %.1f MiB of weights (%.1f MiB stay idle: "
+               "unchosen experts, the embedding table but one row)\n",
                (double)(bytes - a->idle_bytes) / mib, (double)bytes / mib,
                (double)a->idle_bytes / mib);
 }
@@ -414,7 +414,7 @@ int cmd_bench(int argc, char **argv) {
     a.kv_bytes = hearth_ctx_kv_bytes(s.c);
     a.kv_bytes_full = hearth_ctx_kv_bytes_full(s.c);
     a.swa_rows = hearth_ctx_swa_rows(s.c);
-    a.idle_bytes = hearth_model_idle_expert_bytes(m);
+    a.idle_bytes = hearth_model_idle_bytes(m);
     s.n_vocab = hearth_model_n_vocab(m);
     s.n_batch = hearth_ctx_n_batch(s.c);
     s.rng = 0x9E3779B97F4A7C15ULL;

@@ -58,12 +58,13 @@ int32_t hearth_model_n_vocab(const hearth_model *m);  /* rows of the logits */
 int32_t hearth_model_n_ctx_train(const hearth_model *m);
 int32_t hearth_model_n_embd(const hearth_model *m);
 int32_t hearth_model_n_layer(const hearth_model *m);
-/* Mixture of experts: the routed experts per token and in all (0, 0 for dense models), and the
- * bytes of expert weights one token does not read (the unchosen experts' share of the expert
- * tensors): a decode step streams the file's tensor bytes minus this. */
+/* Mixture of experts: the routed experts per token and in all (0, 0 for dense models). */
 int32_t hearth_model_n_expert_used(const hearth_model *m);
 int32_t hearth_model_n_expert(const hearth_model *m);
-uint64_t hearth_model_idle_expert_bytes(const hearth_model *m);
+/* The weight bytes one decode step does not read: the unchosen experts' share of the expert
+ * tensors, and the token-embedding table when the output projection is a tensor of its own (a
+ * token reads one row of it). A decode step streams the file's tensor bytes minus this. */
+uint64_t hearth_model_idle_bytes(const hearth_model *m);
 /* The model's tokenizer (borrowed, lives as long as the model); NULL when the file has none
  * or the params asked not to load it. */
 const tok_vocab *hearth_model_vocab(const hearth_model *m);

@@ -716,7 +716,8 @@ hearth_model_params hearth_model_params_default(void) {
 }
 
 /* Whether to map the whole file in at load (gguf_populate): HEARTH_PREFAULT=0 never, =1 always;
- * otherwise when the file is at most half the machine's RAM. A token of a MoE model touches
+ * otherwise when the file is at most three quarters of the machine's RAM (llama.cpp maps every
+ * file in, MAP_POPULATE; a 30B-A3B Q4_K_M, 18.6 GB, on a 24 GiB machine is under the line). A token of a MoE model touches
  * experts it has not used before for many steps, each first touch a page fault on the
  * generation path (~8% of a qwen1.5-moe-a2.7b decode profile, docs/BENCHMARKS.md); mapping it
  * all at load moves that cost there (and reads a file not yet in the page cache at disk speed,
@@ -727,7 +728,7 @@ static bool want_prefault(const gguf_file *f) {
     if (e && *e) return strcmp(e, "0") != 0;
     const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || psz <= 0) return false;
-    return (double)gguf_file_size(f) <= 0.5 * (double)pages * (double)psz;
+    return (double)gguf_file_size(f) <= 0.75 * (double)pages * (double)psz;
 }
 
 hearth_model *hearth_model_load(const char *path, const hearth_model_params *p, he_error *err) {
@@ -808,9 +809,13 @@ int32_t hearth_model_n_layer(const hearth_model *m) { return m->hp.n_layer; }
 int32_t hearth_model_n_expert_used(const hearth_model *m) { return m->hp.n_expert_used; }
 int32_t hearth_model_n_expert(const hearth_model *m) { return m->hp.n_expert; }
 
-uint64_t hearth_model_idle_expert_bytes(const hearth_model *m) {
+uint64_t hearth_model_idle_bytes(const hearth_model *m) {
     const hearth_hparams *hp = &m->hp;
-    if (hp->n_expert == 0) return 0;
+    uint64_t idle = 0;
+    if (m->tok_embd.data && m->output.data != m->tok_embd.data)
+        idle += (uint64_t)m->tok_embd.n_out * (uint64_t)tensor_row_size(m->tok_embd.type,
+                                                                        m->tok_embd.n_in);
+    if (hp->n_expert == 0) return idle;
     uint64_t all = 0;
     for (int l = 0; l < hp->n_layer; l++) {
         const hearth_layer *L = &m->layers[l];
@@ -820,6 +825,6 @@ uint64_t hearth_model_idle_expert_bytes(const hearth_model *m) {
                 all += (uint64_t)ws[i]->n_mat * (uint64_t)ws[i]->n_out *
                        (uint64_t)tensor_row_size(ws[i]->type, ws[i]->n_in);
     }
-    return all / (uint64_t)hp->n_expert * (uint64_t)(hp->n_expert - hp->n_expert_used);
+    return idle + all / (uint64_t)hp->n_expert * (uint64_t)(hp->n_expert - hp->n_expert_used);
 }
 const tok_vocab *hearth_model_vocab(const hearth_model *m) { return m->vocab; }

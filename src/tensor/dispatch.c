@@ -64,6 +64,8 @@ static void apply_avx512(tensor_traits *t) {
         gemvns[TENSOR_TYPE_Q4_K] = tensor_avx512_gemvn_q4_K;
         gemvns[TENSOR_TYPE_Q6_K] = tensor_avx512_gemvn_q6_K;
         gemvns[TENSOR_TYPE_IQ4_XS] = tensor_avx512_gemvn_iq4_xs;
+        gemvns[TENSOR_TYPE_IQ4_NL] = tensor_avx512_gemvn_iq4_nl;
+        gemvns[TENSOR_TYPE_MXFP4] = tensor_avx512_gemvn_mxfp4;
     }
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;

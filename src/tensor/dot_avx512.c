@@ -668,17 +668,11 @@ static inline void gemvn_q32_rows(int64_t n_in, int n_rows, int n_tok, float *y,
                   w_row, lin, q8);
 }
 
-/* One token (plain generation, and every routed expert of a MoE layer, which sees one token per
- * sequence), Q4_0, four rows at a time: each row is still read as one sequential stream (four
- * streams, which the hardware prefetchers follow; sixteen side by side, as gemvn_q32_16, lose
- * ~25% from DRAM), but the four rows' in-order float sums run side by side in the lanes of one
- * 128-bit vector: per 16-block step, a 4x16 transpose of the four rows' block terms, then 16
- * lane-wise adds in block order. Each lane is its row's own sequence of additions (as
- * add_in_order16), so the sums are bit-identical; what goes away is the row-wise form's serial
- * chain of 16 scalar adds per step (its latency bounded the single-token kernel) and its
- * store/reload of the terms. Blocks past the last whole step (n_in % 512, e.g. the 1408-wide
- * input of qwen1.5-moe's expert down projection: 12 of 44) go two at a time through the same
- * integer path, their terms added per row in block order. */
+/* 16 signed levels copied to every 128-bit lane, for vpshufb lookups */
+static inline __m512i lut512(const int8_t *levels) {
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)levels));
+}
+
 /* d16_stride18 for the first n < 16 blocks only: its four 64-byte windows loaded under a mask
  * that stops at the n-th block's end (no read past the row: masked loads do not fault); the
  * other lanes are unused */
@@ -701,51 +695,125 @@ static inline __m512 d16_stride18_n(const void *first, const int n) {
     return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1)));
 }
 
-static inline __m512i q4_0_pair_masked(const block_q4_0 *x, const bool two) {
+/* One token (plain generation, and every routed expert of a MoE layer, which sees one token per
+ * sequence), four rows at a time, for the 32-element block types whose activations come packed
+ * linearly (Q4_0, Q8_0, IQ4_NL, MXFP4: tensor_gemvn_pack): each row is still read as one
+ * sequential stream (four streams, which the hardware prefetchers follow; sixteen side by side,
+ * as gemvn_q32_16, lose ~25% from DRAM), but the four rows' in-order float sums run side by
+ * side in the lanes of one 128-bit vector: per 16-block step, a 4x16 transpose of the four rows'
+ * block terms, then 16 lane-wise adds in block order. Each lane is its row's own sequence of
+ * additions (as add_in_order16), so the sums are bit-identical; what goes away is the row-wise
+ * form's serial chain of 16 scalar adds per step (its latency bounded the single-token kernel)
+ * and its store/reload of the terms. Blocks past the last whole step (n_in % 512, e.g. the
+ * 1408-wide input of qwen1.5-moe's expert down projection: 12 of 44, or gpt-oss's 2880: 10 of
+ * 90) go two at a time through the same integer path, their terms added per row in block order.
+ * The next group of rows is prefetched linearly while this one is computed: without it the
+ * MXFP4 form was 3x slower from DRAM than in cache (reverted 94b9caf). */
+enum { LIN_Q4_0, LIN_Q8_0, LIN_IQ4_NL, LIN_MXFP4 };
+
+ALWAYS_INLINE size_t lin_block_size(const int kind) {
+    return kind == LIN_Q8_0 ? sizeof(block_q8_0) : kind == LIN_MXFP4 ? sizeof(block_mxfp4) : 18;
+}
+
+/* the unsigned weight bytes of block x (low half) and, when two, of the block after it (high
+ * half; else garbage that only reaches the unused lanes): Q4_0 nibbles q (against -8 sum), Q8_0
+ * x + 128, IQ4_NL / MXFP4 table levels + 128 (against -128 sum) */
+ALWAYS_INLINE __m512i lin_pair(const uint8_t *x, const int kind, const bool two) {
+    const size_t bs = lin_block_size(kind);
+    if (kind == LIN_Q8_0) {
+        const __m512i raw =
+            two ? load_2x256(x + 2, x + bs + 2)
+                : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x + 2)));
+        return _mm512_xor_si512(raw, _mm512_set1_epi8((char)0x80));
+    }
+    const uint8_t *qs = x + (kind == LIN_MXFP4 ? 1 : 2);
     const __m512i z = _mm512_mask_blend_epi64(
-        0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[0].qs)),
-        two ? _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x[1].qs))
+        0xF0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs)),
+        two ? _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(qs + bs)))
             : _mm512_setzero_si512());
     const __m512i sh = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
-    return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+    const __m512i q = _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+    if (kind == LIN_Q4_0) return q;
+    const __m512i lut = _mm512_add_epi8(
+        lut512(kind == LIN_MXFP4 ? tensor_mxfp4_values : tensor_iq4nl_values),
+        _mm512_set1_epi8((char)0x80));
+    return _mm512_shuffle_epi8(lut, q);
+}
+
+/* e -> 2^(e-128) (tensor_e8m0_half) lane-wise: e >= 2 is the float with exponent field e - 1;
+ * e = 0, 1 subnormal */
+static inline __m512 e8m0_half16(__m512i e) {
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub));
+}
+
+/* The exponent bytes e of MXFP4 blocks 0..n-1 (n <= 16; 17 bytes apart) as int32 lanes, lanes
+ * past n zero: byte 17i is the low (i even) or high (i odd) byte of 16-bit word 17i/2; one
+ * vpermt2w per 128 bytes picks the 8 words, a variable shift the byte (the scalar byte loads
+ * this replaces, written to a buffer and reloaded as a vector, stalled store forwarding: 14.7 ->
+ * 21 GB/s at 2880 x 2880). The 64-byte windows are loaded under a mask that stops at block n's
+ * end (masked loads do not fault). */
+ALWAYS_INLINE __m512i e16_stride17(const uint8_t *p, const int n) {
+    const int64_t len = 17 * (int64_t)n;
+    __m512i win[4];
+    for (int k = 0; k < 4; k++) {
+        const int64_t have = len - 64 * k;
+        const __mmask64 m = have >= 64 ? ~(__mmask64)0
+                            : have > 0 ? (((__mmask64)1 << have) - 1)
+                                       : 0;
+        win[k] = _mm512_maskz_loadu_epi8(m, p + 64 * k);
+    }
+    /* words 17i/2 of bytes 0..127 (i < 8) and 17i/2 - 64 of bytes 128..255 (i >= 8) */
+    const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 63, 55,
+                                         46, 38, 29, 21, 12, 4, 59, 51, 42, 34, 25, 17, 8, 0);
+    const __m512i r0 = _mm512_permutex2var_epi16(win[0], idx, win[1]);
+    const __m512i r1 = _mm512_permutex2var_epi16(win[2], idx, win[3]);
+    const __m256i w = _mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1));
+    const __m512i sh = _mm512_srlv_epi32(_mm512_cvtepu16_epi32(w),
+                                         _mm512_set_epi32(8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0));
+    return _mm512_and_si512(sh, _mm512_set1_epi32(0xFF));
+}
+
+/* the scales of blocks 0..n-1 from x (n <= 16; lanes past n unused) */
+ALWAYS_INLINE __m512 lin_dx16(const uint8_t *x, const int kind, const int n) {
+    if (kind == LIN_MXFP4) return e8m0_half16(e16_stride17(x, n));
+    if (kind == LIN_Q8_0) {
+        if (n == 16) return d16_stride34(x);
+        uint16_t h[16] = {0};
+        for (int i = 0; i < n; i++)
+            memcpy(&h[i], x + 34 * i, 2);
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+    }
+    return n == 16 ? d16_stride18(x) : d16_stride18_n(x, n);
 }
 
 /* the 16 block terms (float)(isum_b) * (dx_b * dy_b) of row x, blocks b..b+15 (n = 16), or of
  * its first n blocks (n < 16: the other lanes are garbage and unused) */
-ALWAYS_INLINE __m512 q4_0_terms16(const block_q4_0 *x, int64_t b, const int n, const uint8_t *qs,
-                                  const float *dy, const int32_t *nc) {
+ALWAYS_INLINE __m512 lin_terms16(const uint8_t *x, const int kind, int64_t b, const int n,
+                                 const uint8_t *qs, const float *dy, const int32_t *nc) {
+    const size_t bs = lin_block_size(kind);
+    const uint8_t *xb = x + (size_t)b * bs;
     __m512i v[8];
-    __m512 dx;
-    if (n == 16) {
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++)
-            v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(&x[b + 2 * i]),
-                                       _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i))));
-        dx = d16_stride18(&x[b].d);
-    } else {
-        for (int i = 0; i < 8; i++) {
-            if (2 * i < n) {
-                const bool two = 2 * i + 1 < n;
-                const __m512i a =
-                    two ? _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i)))
-                        : _mm512_castsi256_si512(
-                              _mm256_loadu_si256((const __m256i *)(qs + 32 * (b + 2 * i))));
-                v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair_masked(&x[b + 2 * i], two), a);
-            } else {
-                v[i] = _mm512_setzero_si512();
-            }
+    for (int i = 0; i < 8; i++) {
+        if (2 * i < n) {
+            const bool two = 2 * i + 1 < n;
+            const __m512i a =
+                two ? _mm512_loadu_si512((const void *)(qs + 32 * (b + 2 * i)))
+                    : _mm512_castsi256_si512(
+                          _mm256_loadu_si256((const __m256i *)(qs + 32 * (b + 2 * i))));
+            v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                       lin_pair(xb + 2 * i * bs, kind, two), a);
+        } else {
+            v[i] = _mm512_setzero_si512();
         }
-        dx = d16_stride18_n(&x[b].d, n);
     }
-    __m512i nci;
-    if (n == 16)
-        nci = _mm512_loadu_si512((const void *)(nc + b));
-    else
-        nci = _mm512_maskz_loadu_epi32((__mmask16)((1u << n) - 1), nc + b);
-    const __m512i is = _mm512_add_epi32(reduce_16_blocks(v), nci);
-    const __m512 dyv = n == 16 ? _mm512_loadu_ps(dy + b)
-                               : _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), dy + b);
-    const __m512 dd = _mm512_mul_ps(dx, dyv);
+    const __m512 dx = lin_dx16(xb, kind, n);
+    const __mmask16 m = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    const __m512i is = _mm512_add_epi32(reduce_16_blocks(v), _mm512_maskz_loadu_epi32(m, nc + b));
+    const __m512 dd = _mm512_mul_ps(dx, _mm512_maskz_loadu_ps(m, dy + b));
     return _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd);
 }
 
@@ -777,70 +845,75 @@ ALWAYS_INLINE __m128 add_terms_4x16(__m128 s, __m512 t0, __m512 t1, __m512 t2, _
             s = _mm_add_ps(s, _mm512_extractf32x4_ps(c[i], 3));
         return s;
     }
-    float cb[4][16];
-    for (int i = 0; i < 4; i++)
-        _mm512_storeu_ps(cb[i], c[i]);
-    for (int i = 0; i < n; i++)
-        s = _mm_add_ps(s, _mm_loadu_ps(&cb[i & 3][4 * (i >> 2)]));
+    /* n is a constant here (the callers' tail cases): the unrolled loop picks each block's
+     * four sums straight from the registers (a store and reload of c cost ~20% of a 2880-wide
+     * row: tools/gemv1.c) */
+#pragma GCC unroll 16
+    for (int i = 0; i < n; i++) {
+        const __m512 ci = c[i & 3];
+        const __m128 v = (i >> 2) == 0   ? _mm512_castps512_ps128(ci)
+                         : (i >> 2) == 1 ? _mm512_extractf32x4_ps(ci, 1)
+                         : (i >> 2) == 2 ? _mm512_extractf32x4_ps(ci, 2)
+                                         : _mm512_extractf32x4_ps(ci, 3);
+        s = _mm_add_ps(s, v);
+    }
     return s;
 }
 
-#ifndef Q4_0_PF_GROUPS
-#define Q4_0_PF_GROUPS 1
-#endif
-static void gemvn_q4_0_1tok(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
-                            const uint8_t *lin) {
-    const int64_t nb = n_in / QK4_0, nb16 = nb & ~(int64_t)15;
-    const float *dy = (const float *)(const void *)(lin + 32 * nb);
-    const int32_t *nc = (const int32_t *)(dy + nb);
-    int r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-        const block_q4_0 *x[4];
+/* Rows of the given kind against n_tok linearly packed tokens: per group of four rows, every
+ * token in turn (the group's rows, a few KB, stay in L1 after the first). The last group of a
+ * count that is not a multiple of four repeats its last row in the missing slots (computed,
+ * not stored). */
+ALWAYS_INLINE void gemvn_lin4(const int kind, int64_t n_in, int n_rows, int n_tok, float *y,
+                              int64_t ldy, const void *w, size_t w_row, const uint8_t *lin) {
+    const int64_t nb = n_in / QK8_0, nb16 = nb & ~(int64_t)15;
+    const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
+    const int64_t lines = (int64_t)(4 * w_row + 63) / 64, steps = (nb + 15) / 16;
+    const int64_t lps = (lines + steps - 1) / steps;
+    for (int r = 0; r < n_rows; r += 4) {
+        const uint8_t *x[4];
         for (int k = 0; k < 4; k++)
-            x[k] = (const block_q4_0 *)(const void *)((const uint8_t *)w + (size_t)(r + k) * w_row);
-        __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
-        /* the group PF_GROUPS ahead, prefetched linearly across this group's steps */
-        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4 * Q4_0_PF_GROUPS) * w_row;
-        const bool pf = r + 4 * (Q4_0_PF_GROUPS + 1) <= n_rows;
-        const int64_t lines = (int64_t)(4 * w_row + 63) / 64, steps = (nb + 15) / 16;
-        const int64_t lps = (lines + steps - 1) / steps;
-        int64_t line = 0;
-        for (int64_t b = 0; b < nb16; b += 16) {
-            if (pf)
+            x[k] = (const uint8_t *)w + (size_t)(r + k < n_rows ? r + k : n_rows - 1) * w_row;
+        /* the next group, prefetched linearly across this group's first token's steps */
+        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4) * w_row;
+        const bool pf = r + 8 <= n_rows;
+        for (int t = 0; t < n_tok; t++) {
+            const uint8_t *qs = lin + (size_t)t * tstride;
+            const float *dy = (const float *)(const void *)(qs + 32 * nb);
+            const int32_t *nc = (const int32_t *)(dy + nb);
+            __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
+            int64_t line = pf && t == 0 ? 0 : lines;
+            for (int64_t b = 0; b < nb16; b += 16) {
                 for (int64_t l = 0; l < lps && line < lines; l++, line++)
                     _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
-            s = add_terms_4x16(s, q4_0_terms16(x[0], b, 16, lin, dy, nc),
-                               q4_0_terms16(x[1], b, 16, lin, dy, nc),
-                               q4_0_terms16(x[2], b, 16, lin, dy, nc),
-                               q4_0_terms16(x[3], b, 16, lin, dy, nc), 16);
-        }
-        if (nb16 < nb) {
-            const int n = (int)(nb - nb16);
-            if (pf)
+                s = add_terms_4x16(s, lin_terms16(x[0], kind, b, 16, qs, dy, nc),
+                                   lin_terms16(x[1], kind, b, 16, qs, dy, nc),
+                                   lin_terms16(x[2], kind, b, 16, qs, dy, nc),
+                                   lin_terms16(x[3], kind, b, 16, qs, dy, nc), 16);
+            }
+            if (nb16 < nb) {
                 for (; line < lines; line++)
                     _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
-            /* n as a constant in each case, so the pair loop and the masks are unrolled */
+                /* n as a constant in each case, so the pair loop and the masks are unrolled */
 #define TAIL_(N)                                                                                   \
     case N:                                                                                        \
-        s = add_terms_4x16(s, q4_0_terms16(x[0], nb16, N, lin, dy, nc),                            \
-                           q4_0_terms16(x[1], nb16, N, lin, dy, nc),                               \
-                           q4_0_terms16(x[2], nb16, N, lin, dy, nc),                               \
-                           q4_0_terms16(x[3], nb16, N, lin, dy, nc), N);                           \
+        s = add_terms_4x16(s, lin_terms16(x[0], kind, nb16, N, qs, dy, nc),                        \
+                           lin_terms16(x[1], kind, nb16, N, qs, dy, nc),                           \
+                           lin_terms16(x[2], kind, nb16, N, qs, dy, nc),                           \
+                           lin_terms16(x[3], kind, nb16, N, qs, dy, nc), N);                       \
         break;
-            switch (n) {
-                TAIL_(1) TAIL_(2) TAIL_(3) TAIL_(4) TAIL_(5) TAIL_(6) TAIL_(7) TAIL_(8)
-                TAIL_(9) TAIL_(10) TAIL_(11) TAIL_(12) TAIL_(13) TAIL_(14) default: TAIL_(15)
-            }
+                switch ((int)(nb - nb16)) {
+                    TAIL_(1) TAIL_(2) TAIL_(3) TAIL_(4) TAIL_(5) TAIL_(6) TAIL_(7) TAIL_(8)
+                    TAIL_(9) TAIL_(10) TAIL_(11) TAIL_(12) TAIL_(13) TAIL_(14) default: TAIL_(15)
+                }
 #undef TAIL_
+            }
+            float sum[4];
+            _mm_storeu_ps(sum, s);
+            for (int k = 0; k < 4 && r + k < n_rows; k++)
+                y[(int64_t)t * ldy + r + k] = sum[k];
         }
-        float sum[4];
-        _mm_storeu_ps(sum, s);
-        for (int k = 0; k < 4; k++)
-            y[r + k] = sum[k];
     }
-    if (r < n_rows)
-        gemvn_q32(n_in, n_rows - r, 1, y + r, 0, (const uint8_t *)w + (size_t)r * w_row, w_row,
-                  lin, 0);
 }
 
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -852,7 +925,7 @@ void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int
     if (!gemvn_lanes())
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
     else if (n_tok == 1)
-        gemvn_q4_0_1tok(n_in, n_rows, y, w, w_row, act);
+        gemvn_lin4(LIN_Q4_0, n_in, n_rows, 1, y, ldy, w, w_row, act);
     else
         gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
 }
@@ -860,14 +933,31 @@ void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
     (void)act_row;
-    /* one token (plain generation) reads each row as one sequential stream, row-wise: ~25%
-     * faster from DRAM than 16 rows side by side (measured: hearth bench tg) */
-    if (n_tok == 1)
+    /* one token (plain generation): four rows at a time, each one sequential stream (16 rows
+     * side by side were ~25% slower from DRAM: hearth bench tg); HEARTH_GEMV_LANES=0: the
+     * row-wise form */
+    if (n_tok == 1 && gemvn_lanes())
+        gemvn_lin4(LIN_Q8_0, n_in, n_rows, 1, y, ldy, w, w_row, act);
+    else if (n_tok == 1)
         gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 1);
     else if (gemvn_lanes())
         gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
     else
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 1);
+}
+
+/* MXFP4 / IQ4_NL rows against a few linearly packed tokens (gemvn_lin4: every token's sums in
+ * the reference's order) */
+void tensor_avx512_gemvn_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                               const void *w, size_t w_row, const void *act, size_t act_row) {
+    (void)act_row;
+    gemvn_lin4(LIN_MXFP4, n_in, n_rows, n_tok, y, ldy, w, w_row, act);
+}
+
+void tensor_avx512_gemvn_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *act, size_t act_row) {
+    (void)act_row;
+    gemvn_lin4(LIN_IQ4_NL, n_in, n_rows, n_tok, y, ldy, w, w_row, act);
 }
 
 /* Q4_K rows against Q8_K token rows (act_row bytes apart): per super-block the 4 level chunks,
@@ -978,11 +1068,6 @@ void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int
 
 /* ---- Non-linear, ternary and microscaling formats (references: quant_nl.c) ---- */
 
-/* 16 signed levels copied to every 128-bit lane, for vpshufb lookups */
-static inline __m512i lut512(const int8_t *levels) {
-    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)levels));
-}
-
 /* int32 partials of 64 signed weight bytes against 64 activations: the sign moves onto y
  * (weights are table levels in -127..127, activations in -127..127). */
 static inline __m512i dot_signed64(__m512i w, __m512i qy) {
@@ -1046,17 +1131,9 @@ static inline __m512 mxfp4_terms16(const block_mxfp4 *x, const block_q8_0 *y) {
                           mxfp4_pair_dot(&x[8], &y[8]),   mxfp4_pair_dot(&x[10], &y[10]),
                           mxfp4_pair_dot(&x[12], &y[12]), mxfp4_pair_dot(&x[14], &y[14])};
     const __m512 is = _mm512_cvtepi32_ps(reduce_16_blocks(v));
-    /* the 16 exponent bytes, 17 bytes apart: plain byte loads (on Zen 5 a 16-lane vpgatherdd
-     * cost ~20% of the whole dot: bench_kernels mxfp4, as for d16_stride34) */
-    uint8_t eb[16];
-    for (int i = 0; i < 16; i++)
-        eb[i] = x[i].e;
-    const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)eb));
-    /* e -> 2^(e-128): e >= 2 is the float with exponent field e - 1; e = 0, 1 subnormal */
-    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
-    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
-    const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
-    const __m512 dx = _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub));
+    /* the 16 exponent bytes, 17 bytes apart (on Zen 5 a 16-lane vpgatherdd cost ~20% of the
+     * whole dot, byte loads through a buffer ~25%: bench_kernels mxfp4, tools/gemv1.c) */
+    const __m512 dx = e8m0_half16(e16_stride17(&x[0].e, 16));
     const __m512 dy = d16_stride34(&y[0].d);
     return _mm512_mul_ps(is, _mm512_mul_ps(dx, dy));
 }

@@ -47,6 +47,8 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
     case TENSOR_TYPE_Q4_K: return 5;
     case TENSOR_TYPE_Q6_K: return 11;
     case TENSOR_TYPE_IQ4_XS: return 8;
+    case TENSOR_TYPE_IQ4_NL: return 8;
+    case TENSOR_TYPE_MXFP4: return 8;
     default: return 0;
     }
 }
@@ -94,7 +96,13 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     return 0;
 }
 
-/* token t's linear pack for the Q4_0/Q8_0 small-batch kernels (tensor_internal.h) */
+/* the small-batch kernels that take their tokens packed linearly (tensor_internal.h) */
+static bool gemvn_packs(tensor_type wtype) {
+    return wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL ||
+           wtype == TENSOR_TYPE_MXFP4;
+}
+
+/* token t's linear pack for the Q4_0/Q8_0/IQ4_NL/MXFP4 small-batch kernels (tensor_internal.h) */
 static void pack_linear(tensor_type wtype, int64_t n_in, const void *row, int t, uint8_t *pack) {
     const int c = wtype == TENSOR_TYPE_Q4_0 ? 8 : 128;
     const int64_t nb = n_in / QK8_0;
@@ -293,7 +301,7 @@ static size_t mm_setup(mm_job *j, float *y, const void *w, tensor_type wtype, in
         j->gemvn = tensor_gemvn_of(wtype);
     else if (n_tok >= TENSOR_GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS)
         j->gemm = tensor_gemm_of(wtype);
-    if (j->gemm || (j->gemvn && (wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0))) {
+    if (j->gemm || (j->gemvn && gemvn_packs(wtype))) {
         uintptr_t a = (uintptr_t)(j->q + j->q_row * (size_t)n_tok);
         j->pack = (void *)((a + 63) & ~(uintptr_t)63);
     }

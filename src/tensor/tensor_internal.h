@@ -224,7 +224,7 @@ void tensor_neondp_gemm_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int6
  *   Q8_K rows (Q4_K/Q6_K/IQ4_XS/IQ3_S/TQ1_0/TQ2_0 weights), TENSOR_GEMM_PACKK bytes per 256-element super-block:
  *     [k-group (64)][token (8)] 4 bytes of qs; [pair p (8)][token (8)] bsums[2p], bsums[2p+1];
  *     float d[8]
- * The small-batch kernels of Q4_0/Q8_0 (tensor_avx512_gemvn_*) take a linear layout instead, per
+ * The small-batch kernels of Q4_0/Q8_0/IQ4_NL/MXFP4 (tensor_avx512_gemvn_*) take a linear layout instead, per
  * token (nb = n_in / 32 blocks, tokens nb * TENSOR_GEMV_PACK32 bytes apart): qs of all blocks
  * (32 bytes each), float dy[nb], int32 -c*sum(qs)[nb] (tensor_gemvn_pack). */
 #define TENSOR_GEMV_PACK32 40
@@ -324,6 +324,10 @@ void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int
 void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                               const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack);

@@ -422,8 +422,9 @@ Test(kernels, avx2_vnni_gemm_equals_ref_dots) {
 
 /* ---- Small-batch kernels (tensor_avx512_gemvn_*, dot_avx512.c) ----
  * Every output equals (==) the reference vec_dot of its (row, token): every batch size 1..15
- * (passes of 8 tokens and partial ones), an odd row count (groups of 16 rows and a rest), row lengths with and without a tail
- * of single blocks (Q4_0/Q8_0: 16-block steps), random and extreme weights and activations. */
+ * (passes of 8 tokens and partial ones), an odd row count (groups of 16 and of 4 rows and a
+ * rest), row lengths with and without a tail of single blocks (Q4_0/Q8_0/IQ4_NL/MXFP4: 16-block
+ * steps), random and extreme weights and activations. */
 typedef struct {
     tensor_type type;
     tensor_gemvn_fn fn;
@@ -441,7 +442,8 @@ static void check_gemvn(const gemvn_case *gc) {
     const size_t n_lens = bs == 256 ? 3 : 6;
     const int n_rows = 2 * 16 + 7, tmax = 15; /* lane-wise groups of 16 and a row-wise rest */
     const int64_t nb_max = bs == 256 ? 5 : 48;
-    const bool linear = gc->type == TENSOR_TYPE_Q4_0 || gc->type == TENSOR_TYPE_Q8_0;
+    const bool linear = gc->type == TENSOR_TYPE_Q4_0 || gc->type == TENSOR_TYPE_Q8_0 ||
+                        gc->type == TENSOR_TYPE_IQ4_NL || gc->type == TENSOR_TYPE_MXFP4;
     uint8_t *w = malloc(t->type_size * (size_t)(nb_max * n_rows));
     uint8_t *q = malloc(vt->type_size * (size_t)(nb_max * tmax));
     float *y = malloc(sizeof(float) * (size_t)(n_rows * tmax));
@@ -490,6 +492,8 @@ Test(kernels, avx512_gemvn_equals_ref_dots) {
         {TENSOR_TYPE_Q4_K, tensor_avx512_gemvn_q4_K, {0, 2}, tensor_ref_dot_q4_K_q8_K},
         {TENSOR_TYPE_Q6_K, tensor_avx512_gemvn_q6_K, {208, -1}, tensor_ref_dot_q6_K_q8_K},
         {TENSOR_TYPE_IQ4_XS, tensor_avx512_gemvn_iq4_xs, {0, -1}, tensor_ref_dot_iq4_xs_q8_K},
+        {TENSOR_TYPE_IQ4_NL, tensor_avx512_gemvn_iq4_nl, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
+        {TENSOR_TYPE_MXFP4, tensor_avx512_gemvn_mxfp4, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_gemvn(&cases[c]);

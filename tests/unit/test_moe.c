@@ -272,3 +272,39 @@ Test(moe, gptoss_window_and_biases_are_read) {
     free(lp);
     unlink(path);
 }
+
+/* hearth_model_idle_bytes (what `hearth bench` subtracts for the bandwidth a decode step uses),
+ * recomputed from the file's tensor table: the unchosen experts' share of every *_exps tensor,
+ * plus token_embd when the file has its own output.weight (a token reads one embedding row). */
+static void check_idle_bytes(const char *shape) {
+    char path[256];
+    make_model(path, sizeof path, shape, "q8_0", 5);
+    he_error err = {0};
+    gguf_file *f = gguf_open(path, &err);
+    cr_assert(f, "%s", err.msg);
+    hearth_model *m = load_ok(path);
+    const uint64_t X = (uint64_t)hearth_model_n_expert(m), k = (uint64_t)hearth_model_n_expert_used(m);
+    cr_assert(X > k && k > 0);
+    uint64_t exps = 0, embd = 0;
+    bool own_output = false;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        if (strstr(name, "_exps.weight")) exps += t->nbytes;
+        if (!strcmp(name, "token_embd.weight")) embd = t->nbytes;
+        if (!strcmp(name, "output.weight")) own_output = true;
+    }
+    cr_assert_gt(exps, 0);
+    const uint64_t want = exps / X * (X - k) + (own_output ? embd : 0);
+    cr_assert_eq(hearth_model_idle_bytes(m), want, "%s: idle %llu, from the tensor table %llu",
+                 shape, (unsigned long long)hearth_model_idle_bytes(m), (unsigned long long)want);
+    hearth_model_free(m);
+    gguf_close(f);
+    unlink(path);
+}
+
+Test(moe, idle_bytes_are_the_unread_weights) {
+    check_idle_bytes("tiny-qwen2moe");
+    check_idle_bytes("tiny-gpt-oss");
+}
