@@ -5,7 +5,9 @@
 # (tools/membw.c). With LLAMA_BENCH=/path/to/llama-bench, llama.cpp runs on the same files with
 # the same threads, interleaved with hearth one repetition at a time (hearth, llama, hearth, llama
 # ... per model), so both see the same machine load; the hearth/llama.cpp ratios are printed.
-# tg t/s × the model's tensor bytes is the read bandwidth each generation actually uses.
+# tg t/s × the weight bytes a decode step reads (`hearth bench --json`'s active_bytes: the file's
+# tensors minus unchosen experts and an untied embedding table) is the read bandwidth each
+# generation actually uses, also printed as a share of the measured membw at that thread count.
 #
 # Env: BENCH_P (prompt tokens, default 512), BENCH_N (generated, default 128), BENCH_T (thread
 # counts, space-separated, each run in turn: "2 1"; default nproc), BENCH_R (repetitions, default 3), BENCH_TYPES (default "q4_0 q8_0 q4_k_m"; empty: none),
@@ -20,7 +22,7 @@
 # Mixtures of experts: BENCH_MOE (space-separated SHAPE:TYPE, default none; e.g.
 # "qwen1.5-moe-a2.7b:q4_0 qwen3-30b-a3b:q4_k_m gpt-oss-20b:mxfp4") adds those make-model shapes
 # with the Qwen2 vocab (gpt-oss: o200k_harmony) (8-17 GB files in build/bench, generated once); their tg bandwidth counts only the
-# weights a token reads (the file minus the unchosen experts: `hearth bench --json`'s active_bytes).
+# weights a token reads (the file minus the unchosen experts and the embedding table: active_bytes).
 # LLAMA_BENCH_MOE=/path/to/llama-bench: the llama-bench for those rows instead of LLAMA_BENCH (also
 # alone). The Feb-2025 peer's default CPU build aborts on every MoE Q4_0 tg (its runtime Q4_0
 # repack, GGML_CPU_AARCH64, under-sizes a work buffer when a batch has fewer tokens than
@@ -184,7 +186,10 @@ console.log('');
 let head = '| model | type | size (MiB) | threads | test | hearth t/s |';
 let sep = '|---|---|---:|---:|---|---:|';
 if (haveLlama) { head += ' llama.cpp t/s | hearth/llama |'; sep += '---:|---:|'; }
-head += ' tg bandwidth GB/s (hearth' + (haveLlama ? ' / llama' : '') + ') |'; sep += '---:|';
+head += ' tg bandwidth GB/s (hearth' + (haveLlama ? ' / llama' : '') + ') | % of membw (hearth' + (haveLlama ? ' / llama' : '') + ') |'; sep += '---:|---:|';
+// the measured read bandwidth per thread count (" 2 threads 53.8 GB/s; 1 threads 22.1 GB/s;")
+const bwOf = {};
+for (const m of membw.matchAll(/(\d+) threads ([0-9.]+) GB\/s/g)) bwOf[m[1]] = Number(m[2]);
 console.log(head);
 console.log(sep);
 for (const k of keys) {
@@ -197,8 +202,9 @@ for (const k of keys) {
   if (haveLlama) line += ` ${fmt(ls)} | ${hs && ls ? (hs.m / ls.m).toFixed(2) + '×' : '—'} |`;
   if (k.test.startsWith('tg')) {
     const bw = (s) => (s ? (s.m * active / 1e9).toFixed(1) : '—');
-    line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} |`;
-  } else line += ' |';
+    const pct = (s) => (s && bwOf[k.threads] ? (100 * s.m * active / 1e9 / bwOf[k.threads]).toFixed(0) + '%' : '—');
+    line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} | ${pct(hs)}${haveLlama ? ' / ' + pct(ls) : ''} |`;
+  } else line += ' | |';
   console.log(line);
 }
 // IQ4_XS against Q4_K_M of the same shape (files SHAPE-iq4_xs.gguf and SHAPE-q4_k_m.gguf), each
