@@ -9,7 +9,10 @@
  * compare with tools/membw.c. Not part of hearth or the build.
  *   build: cc -std=c11 -O2 -D_GNU_SOURCE -Isrc tools/gemv1.c build/release/libhearth.a \
  *          $(pkg-config --libs libpcre2-8 jansson libcrypto) -lm -pthread -o build/gemv1
- *   run:   build/gemv1 [--type q4_0|q8_0|iq4_nl|mxfp4|q4_K|q6_K|...] [--rows] [OUTxIN ...]
+ *   run:   build/gemv1 [--type q4_0|q8_0|iq4_nl|mxfp4|q4_K|q6_K|...] [--rows] [--file] [--random] [--mib N] [--map GGUF OFFSET] [OUTxIN ...]
+ * (--file: weights in a shared file mapping, as a loaded model's, instead of anonymous memory;
+ * --mib: the streamed copies' size, default 512; --random: stream them in a scattered order;
+ * --map: a model file's bytes from OFFSET on as the weights, e.g. a tensor of experts)
  * (OUTxIN: IN a multiple of the type's block size; others are skipped) */
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tensor/tensor.h"
 #include "tensor/tensor_internal.h"
@@ -50,7 +55,10 @@ static void product(tensor_gemvn_fn fn, const tensor_traits *tr, int64_t n_in, i
 
 int main(int argc, char **argv) {
     tensor_type type = TENSOR_TYPE_Q4_0;
-    bool rows = false;
+    bool rows = false, file = false, scatter = false;
+    const char *map_path = NULL;
+    size_t map_off = 0;
+    size_t stream_mib = 512;
     int64_t shapes[16][2] = {{2048, 1408}, {1408, 2048}, {2048, 5632}, {5632, 2048}};
     int n_shapes = 4, given = 0;
     for (int i = 1; i < argc; i++) {
@@ -70,11 +78,20 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--rows")) {
             rows = true;
+        } else if (!strcmp(argv[i], "--file")) {
+            file = true;
+        } else if (!strcmp(argv[i], "--random")) {
+            scatter = true;
+        } else if (!strcmp(argv[i], "--map") && i + 2 < argc) {
+            map_path = argv[++i];
+            map_off = (size_t)strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--mib") && i + 1 < argc) {
+            stream_mib = (size_t)strtoull(argv[++i], NULL, 10);
         } else if (sscanf(argv[i], "%lldx%lld", &o, &n) == 2 && o > 0 && n > 0 && n % 32 == 0 &&
                    given < 16) {
             shapes[given][0] = n, shapes[given][1] = o, given++;
         } else {
-            fprintf(stderr, "usage: gemv1 [--type TYPE] [--rows] [OUTxIN ...]\n");
+            fprintf(stderr, "usage: gemv1 [--type TYPE] [--rows] [--file] [--random] [--mib N] [--map GGUF OFFSET] [OUTxIN ...]\n");
             return 2;
         }
     }
@@ -100,8 +117,33 @@ int main(int argc, char **argv) {
             continue;
         }
         const size_t w_row = tensor_row_size(type, n_in), mat = w_row * (size_t)n_out;
-        const int nmat = (int)((512u << 20) / mat) > 0 ? (int)((512u << 20) / mat) : 1;
-        uint8_t *w = malloc(mat * (size_t)nmat);
+        const int nmat = (int)(stream_mib * (1u << 20) / mat) > 0 ? (int)(stream_mib * (1u << 20) / mat) : 1;
+        /* --file: the weights in a shared mapping of a (deleted) temporary file, page-cache pages
+         * as a memory-mapped model's, instead of anonymous memory */
+        const size_t wbytes = mat * (size_t)nmat;
+        uint8_t *w;
+        uint8_t *map_base = NULL;
+        size_t map_len = 0;
+        if (map_path) { /* a model file's own bytes from map_off on (e.g. a tensor of experts) */
+            FILE *mf = fopen(map_path, "rb");
+            if (!mf || fseek(mf, 0, SEEK_END) != 0) return 1;
+            map_len = (size_t)ftell(mf);
+            map_base = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fileno(mf), 0);
+            fclose(mf);
+            if (map_base == MAP_FAILED || map_off + wbytes > map_len) return 1;
+            madvise(map_base, map_len, MADV_POPULATE_READ);
+            w = map_base + map_off;
+        } else if (file) {
+            char tmpl[] = "/tmp/gemv1-XXXXXX";
+            const int fd = mkstemp(tmpl);
+            if (fd < 0 || ftruncate(fd, (off_t)wbytes) != 0) return 1;
+            unlink(tmpl);
+            w = mmap(NULL, wbytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            close(fd);
+            if (w == MAP_FAILED) return 1;
+        } else {
+            w = malloc(wbytes);
+        }
         float *xf = malloc(sizeof(float) * (size_t)n_in * 64);
         const size_t q_row = tensor_row_size(tr->vec_dot_type, n_in);
         uint8_t *q = malloc(q_row);
@@ -110,9 +152,9 @@ int main(int argc, char **argv) {
         if (!w || !xf || !q || !pack || !y) return 1;
         for (int64_t k = 0; k < n_in * 64; k++)
             xf[k] = frand();
-        for (int r = 0; r < 64; r++)
+        for (int r = 0; r < 64 && !map_base; r++)
             ref->from_float(xf + (int64_t)r * n_in, w + (size_t)r * w_row, n_in);
-        for (size_t r = 64; r < (size_t)n_out * (size_t)nmat; r++)
+        for (size_t r = 64; r < (size_t)n_out * (size_t)nmat && !map_base; r++)
             memcpy(w + r * w_row, w + (r % 64) * w_row, w_row);
         q8->from_float(xf, q, n_in);
         if (linear) tensor_gemvn_pack(type, n_in, q, q_row, 1, pack);
@@ -127,7 +169,9 @@ int main(int argc, char **argv) {
             const double c = (double)mat * passes / (cpu_s() - t0) / 1e9;
             t0 = cpu_s();
             for (int m = 0; m < nmat; m++) {
-                product(fn, tr, n_in, n_out, y, w + (size_t)m * mat, w_row, linear ? pack : NULL, q,
+                /* --random: the copies in a scattered order (a MoE step's chosen experts) */
+                const size_t mi = scatter ? ((size_t)m * 7919u) % (size_t)nmat : (size_t)m;
+                product(fn, tr, n_in, n_out, y, w + mi * mat, w_row, linear ? pack : NULL, q,
                         q_row);
                 sink += y[0];
             }
@@ -137,7 +181,12 @@ int main(int argc, char **argv) {
         }
         printf("%6lld x %5lld: cache %6.2f GB/s  stream %6.2f GB/s\n", (long long)n_out,
                (long long)n_in, best_c, best_s);
-        free(w);
+        if (map_base)
+            munmap(map_base, map_len);
+        else if (file)
+            munmap(w, wbytes);
+        else
+            free(w);
         free(xf);
         free(q);
         free(pack);
