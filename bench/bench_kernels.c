@@ -182,7 +182,8 @@ static int bench_gemm(int64_t rows, int64_t cols, int reps) {
  * chosen from) */
 static int bench_small(int64_t rows, int64_t cols, int reps) {
     const tensor_type types[] = {TENSOR_TYPE_Q4_0, TENSOR_TYPE_Q8_0,   TENSOR_TYPE_Q4_K,
-                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS};
+                                 TENSOR_TYPE_Q6_K, TENSOR_TYPE_IQ4_NL, TENSOR_TYPE_IQ4_XS,
+                                 TENSOR_TYPE_MXFP4};
     const int toks[] = {1, 2, 3, 4, 6, 8, 12, 15, 16, 24};
     const int tmax = 24;
     const int64_t r16 = rows / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;
@@ -205,7 +206,7 @@ static int bench_small(int64_t rows, int64_t cols, int reps) {
         const tensor_traits *vt = tensor_traits_of(t->vec_dot_type);
         const size_t row_bytes = tensor_row_size(types[c], cols);
         const size_t q_row = tensor_row_size(t->vec_dot_type, cols);
-        const bool linear = types[c] == TENSOR_TYPE_Q4_0 || types[c] == TENSOR_TYPE_Q8_0;
+        const bool linear = tensor_gemvn_packs(types[c]);
         uint8_t *w = malloc(row_bytes * (size_t)r16), *q = malloc(q_row * (size_t)tmax);
         uint8_t *pack = malloc(tensor_gemm_pack_size(types[c], cols, tmax + 8) +
                                (size_t)(cols / 32 * tmax) * TENSOR_GEMV_PACK32);

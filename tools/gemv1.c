@@ -104,8 +104,7 @@ int main(int argc, char **argv) {
     }
     const tensor_traits *ref = tensor_traits_ref_of(type);
     const tensor_traits *q8 = tensor_traits_ref_of(tr->vec_dot_type);
-    const bool linear = type == TENSOR_TYPE_Q4_0 || type == TENSOR_TYPE_Q8_0 ||
-                        type == TENSOR_TYPE_IQ4_NL || type == TENSOR_TYPE_MXFP4;
+    const bool linear = tensor_gemvn_packs(type);
     printf("isa %s; %s, 1 token, %s; weight GB/s per CPU-second, one thread, best of 5\n",
            tensor_isa(), tr->name, rows ? "vec_dot per row" : "small-batch kernel");
     float sink = 0;

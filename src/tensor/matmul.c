@@ -40,15 +40,16 @@ int tensor_gemvn_max_tok(tensor_type wtype) {
     if (over >= 0) return over;
     /* make bench-kernels' small-batch table (2026-11-23): the lane-wise Q4_0/Q8_0 kernels beat
      * the tile up to 24 tokens and more; the row-wise K-quant ones up to ~5 (Q4_K) and ~11
-     * (Q6_K); IQ4_XS's (2026-12-07) up to ~8 */
+     * (Q6_K); IQ4_XS's (2026-12-07) up to ~8; IQ4_NL's and MXFP4's four-row kernel (2026-12-07,
+     * one token at a time: 44-53 GMAC/s at any batch) up to 4, the tile from 6 (59-60) */
     switch (wtype) {
     case TENSOR_TYPE_Q4_0: return 24;
     case TENSOR_TYPE_Q8_0: return 24;
     case TENSOR_TYPE_Q4_K: return 5;
     case TENSOR_TYPE_Q6_K: return 11;
     case TENSOR_TYPE_IQ4_XS: return 8;
-    case TENSOR_TYPE_IQ4_NL: return 8;
-    case TENSOR_TYPE_MXFP4: return 8;
+    case TENSOR_TYPE_IQ4_NL: return 4;
+    case TENSOR_TYPE_MXFP4: return 4;
     default: return 0;
     }
 }
@@ -96,8 +97,7 @@ size_t tensor_gemm_pack_size(tensor_type wtype, int64_t n_in, int n_tok) {
     return 0;
 }
 
-/* the small-batch kernels that take their tokens packed linearly (tensor_internal.h) */
-static bool gemvn_packs(tensor_type wtype) {
+bool tensor_gemvn_packs(tensor_type wtype) {
     return wtype == TENSOR_TYPE_Q4_0 || wtype == TENSOR_TYPE_Q8_0 || wtype == TENSOR_TYPE_IQ4_NL ||
            wtype == TENSOR_TYPE_MXFP4;
 }
@@ -301,7 +301,7 @@ static size_t mm_setup(mm_job *j, float *y, const void *w, tensor_type wtype, in
         j->gemvn = tensor_gemvn_of(wtype);
     else if (n_tok >= TENSOR_GEMM_MIN_TOK && n_out >= TENSOR_GEMM_ROWS)
         j->gemm = tensor_gemm_of(wtype);
-    if (j->gemm || (j->gemvn && gemvn_packs(wtype))) {
+    if (j->gemm || (j->gemvn && tensor_gemvn_packs(wtype))) {
         uintptr_t a = (uintptr_t)(j->q + j->q_row * (size_t)n_tok);
         j->pack = (void *)((a + 63) & ~(uintptr_t)63);
     }

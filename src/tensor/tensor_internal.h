@@ -313,6 +313,9 @@ tensor_gemvn_fn tensor_gemvn_of(tensor_type wtype);
 int tensor_gemvn_max_tok(tensor_type wtype);
 /* Packs n_tok Q8_0 activation rows linearly for the Q4_0/Q8_0 small-batch kernels into pack
  * (n_tok * (n_in / 32) * TENSOR_GEMV_PACK32 bytes, 4-byte aligned); other types need no pack. */
+/* Whether the type's small-batch kernel takes its tokens packed by tensor_gemvn_pack (Q4_0, Q8_0,
+ * IQ4_NL, MXFP4) rather than as Q8_K/Q8_0 rows. */
+bool tensor_gemvn_packs(tensor_type wtype);
 void tensor_gemvn_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_row, int n_tok,
                        void *pack);
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

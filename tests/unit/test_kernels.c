@@ -442,8 +442,7 @@ static void check_gemvn(const gemvn_case *gc) {
     const size_t n_lens = bs == 256 ? 3 : 6;
     const int n_rows = 2 * 16 + 7, tmax = 15; /* lane-wise groups of 16 and a row-wise rest */
     const int64_t nb_max = bs == 256 ? 5 : 48;
-    const bool linear = gc->type == TENSOR_TYPE_Q4_0 || gc->type == TENSOR_TYPE_Q8_0 ||
-                        gc->type == TENSOR_TYPE_IQ4_NL || gc->type == TENSOR_TYPE_MXFP4;
+    const bool linear = tensor_gemvn_packs(gc->type);
     uint8_t *w = malloc(t->type_size * (size_t)(nb_max * n_rows));
     uint8_t *q = malloc(vt->type_size * (size_t)(nb_max * tmax));
     float *y = malloc(sizeof(float) * (size_t)(n_rows * tmax));
