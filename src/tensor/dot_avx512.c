@@ -676,17 +676,18 @@ static inline __m512i lut512(const int8_t *levels) {
 /* d16_stride18 for the first n < 16 blocks only: its four 64-byte windows loaded under a mask
  * that stops at the n-th block's end (no read past the row: masked loads do not fault); the
  * other lanes are unused */
+/* the 64 bytes at p + off, those at or past p + len read as zero (a masked load: no fault) */
+static inline __m512i window_upto(const uint8_t *p, int64_t off, int64_t len) {
+    const int64_t have = len - off;
+    const __mmask64 m = have >= 64 ? ~(__mmask64)0 : have > 0 ? (((__mmask64)1 << have) - 1) : 0;
+    return _mm512_maskz_loadu_epi8(m, p + off);
+}
+
 static inline __m512 d16_stride18_n(const void *first, const int n) {
     const uint8_t *p = first;
-    const int64_t len = 18 * (int64_t)n;
     __m512i win[4];
-    for (int k = 0; k < 4; k++) {
-        const int64_t have = len - 72 * k;
-        const __mmask64 m = have >= 64 ? ~(__mmask64)0
-                            : have > 0 ? (((__mmask64)1 << have) - 1)
-                                       : 0;
-        win[k] = _mm512_maskz_loadu_epi8(m, p + 72 * k);
-    }
+    for (int k = 0; k < 4; k++)
+        win[k] = window_upto(p, 72 * k, 18 * (int64_t)n);
     const __m512i idx =
         _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32,
                          27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
@@ -756,15 +757,9 @@ static inline __m512 e8m0_half16(__m512i e) {
  * 21 GB/s at 2880 x 2880). The 64-byte windows are loaded under a mask that stops at block n's
  * end (masked loads do not fault). */
 ALWAYS_INLINE __m512i e16_stride17(const uint8_t *p, const int n) {
-    const int64_t len = 17 * (int64_t)n;
     __m512i win[4];
-    for (int k = 0; k < 4; k++) {
-        const int64_t have = len - 64 * k;
-        const __mmask64 m = have >= 64 ? ~(__mmask64)0
-                            : have > 0 ? (((__mmask64)1 << have) - 1)
-                                       : 0;
-        win[k] = _mm512_maskz_loadu_epi8(m, p + 64 * k);
-    }
+    for (int k = 0; k < 4; k++)
+        win[k] = window_upto(p, 64 * k, 17 * (int64_t)n);
     /* words 17i/2 of bytes 0..127 (i < 8) and 17i/2 - 64 of bytes 128..255 (i >= 8) */
     const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 63, 55,
                                          46, 38, 29, 21, 12, 4, 59, 51, 42, 34, 25, 17, 8, 0);
