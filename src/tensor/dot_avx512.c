@@ -955,11 +955,96 @@ void tensor_avx512_gemvn_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, i
     gemvn_lin4(LIN_IQ4_NL, n_in, n_rows, n_tok, y, ldy, w, w_row, act);
 }
 
+/* lane k: the sum of the 16 int32 lanes of a[k] */
+static inline __m128i hsum4x16_i32(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+    const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+    /* per 128-bit lane: partials of rows 0, 1, 2, 3 */
+    const __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+    const __m256i v = _mm256_add_epi32(_mm512_castsi512_si256(u), _mm512_extracti64x4_epi64(u, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
+/* lane k: the sum of the 8 int32 lanes of a[k] */
+static inline __m128i hsum4x8_i32(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
+    const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(a0, a1), _mm256_unpackhi_epi32(a0, a1));
+    const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(a2, a3), _mm256_unpackhi_epi32(a2, a3));
+    const __m256i u = _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+    return _mm_add_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+}
+
+/* One token, Q4_K, four rows at a time (as gemvn_lin4 for the 32-element types): per
+ * super-block each row's levels, scales and integer sums as the row-wise kernel forms them, then
+ * the four rows' horizontal sums in one transpose-and-add (hsum4x16_i32, hsum4x8_i32) instead of
+ * four, and their float terms (float)isum * (dx * dy) - (float)imin * (dmin * dy) lane-wise,
+ * added to each row's own running sum in super-block order: bit-identical to the reference. The
+ * next group of rows is prefetched linearly. The last group repeats its last row in the missing
+ * slots (computed, not stored). */
+static void gemvn_q4_K_1tok(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
+                            const block_q8_K *yt) {
+    const int64_t ns = n_in / QK_K;
+    const int64_t lines = (int64_t)(4 * w_row + 63) / 64, lps = (lines + ns - 1) / ns;
+    for (int r = 0; r < n_rows; r += 4) {
+        const block_q4_K *x[4];
+        for (int k = 0; k < 4; k++)
+            x[k] = (const block_q4_K *)(const void *)((const uint8_t *)w +
+                                                      (size_t)(r + k < n_rows ? r + k : n_rows - 1) * w_row);
+        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4) * w_row;
+        const bool pf = r + 8 <= n_rows;
+        int64_t line = pf ? 0 : lines;
+        __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
+        for (int64_t b = 0; b < ns; b++) {
+            for (int64_t l = 0; l < lps && line < lines; l++, line++)
+                _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)yt[b].bsums);
+            __m512i acc[4];
+            __m256i mn[4];
+            uint16_t dh[4], mh[4];
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                __m128i sc8, m8;
+                k4_scales_mins(x[k][b].scales, &sc8, &m8);
+                const __m512i scw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sc8));
+                acc[k] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++)
+                    acc[k] = _mm512_dpwssd_epi32(
+                        acc[k],
+                        _mm512_maddubs_epi16(k4_chunk(x[k][b].qs + 32 * c),
+                                             _mm512_loadu_si512((const void *)(yt[b].qs + 64 * c))),
+                        _mm512_permutexvar_epi16(spread2(2 * c, 2 * c + 1), scw));
+                mn[k] = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)), bs);
+                dh[k] = x[k][b].d;
+                mh[k] = x[k][b].dmin;
+            }
+            const __m128 isum = _mm_cvtepi32_ps(hsum4x16_i32(acc[0], acc[1], acc[2], acc[3]));
+            const __m128 imin = _mm_cvtepi32_ps(hsum4x8_i32(mn[0], mn[1], mn[2], mn[3]));
+            uint64_t d64, m64;
+            memcpy(&d64, dh, 8);
+            memcpy(&m64, mh, 8);
+            const __m128 dx = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)d64));
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)m64));
+            const __m128 dy = _mm_set1_ps(yt[b].d);
+            const __m128 t1 = _mm_mul_ps(isum, _mm_mul_ps(dx, dy));
+            const __m128 t2 = _mm_mul_ps(imin, _mm_mul_ps(dm, dy));
+            s = _mm_add_ps(s, _mm_sub_ps(t1, t2));
+        }
+        float sum[4];
+        _mm_storeu_ps(sum, s);
+        for (int k = 0; k < 4 && r + k < n_rows; k++)
+            y[r + k] = sum[k];
+    }
+}
+
 /* Q4_K rows against Q8_K token rows (act_row bytes apart): per super-block the 4 level chunks,
  * their scale vectors and the min words are built once; per token the tensor_avx512_dot_q4_K_q8_K
  * steps from the loads of the activations on. */
 void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
+    if (n_tok == 1 && gemvn_lanes()) {
+        gemvn_q4_K_1tok(n_in, n_rows, y, w, w_row, act);
+        return;
+    }
     const int64_t ns = n_in / QK_K;
     for (int r = 0; r < n_rows; r++) {
         const block_q4_K *x = (const block_q4_K *)(const void *)((const uint8_t *)w + (size_t)r * w_row);
