@@ -1089,10 +1089,82 @@ void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int
     }
 }
 
+/* One token, Q6_K, four rows at a time: as gemvn_q4_K_1tok (the row-wise kernel's levels and
+ * integer sums per row, the four rows' horizontal sums together, float terms lane-wise). */
+static void gemvn_q6_K_1tok(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
+                            const block_q8_K *yt) {
+    const int64_t ns = n_in / QK_K;
+    const int64_t lines = (int64_t)(4 * w_row + 63) / 64, lps = (lines + ns - 1) / ns;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    for (int r = 0; r < n_rows; r += 4) {
+        const block_q6_K *x[4];
+        for (int k = 0; k < 4; k++)
+            x[k] = (const block_q6_K *)(const void *)((const uint8_t *)w +
+                                                      (size_t)(r + k < n_rows ? r + k : n_rows - 1) * w_row);
+        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4) * w_row;
+        const bool pf = r + 8 <= n_rows;
+        int64_t line = pf ? 0 : lines;
+        __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
+        for (int64_t b = 0; b < ns; b++) {
+            for (int64_t l = 0; l < lps && line < lines; l++, line++)
+                _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)yt[b].bsums);
+            __m512i acc[4];
+            __m256i off[4];
+            uint16_t dh[4];
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const block_q6_K *xb = &x[k][b];
+                const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xb->scales));
+                const __m512i scw = _mm512_castsi256_si512(sc16);
+                acc[k] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    const __m512i ql = _mm512_loadu_si512((const void *)(xb->ql + 64 * h));
+                    const __m512i qh = _mm512_broadcast_i64x4(
+                        _mm256_loadu_si256((const __m256i *)(xb->qh + 32 * h)));
+                    const __m512i q0 = _mm512_or_si512(
+                        _mm512_and_si512(ql, m4),
+                        _mm512_and_si512(
+                            _mm512_sllv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4)), m30));
+                    const __m512i q1 = _mm512_or_si512(
+                        _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                        _mm512_and_si512(
+                            _mm512_srlv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0)), m30));
+                    acc[k] = _mm512_dpwssd_epi32(
+                        acc[k],
+                        _mm512_maddubs_epi16(q0, _mm512_loadu_si512((const void *)(yt[b].qs + 128 * h))),
+                        _mm512_permutexvar_epi16(spread4(8 * h), scw));
+                    acc[k] = _mm512_dpwssd_epi32(
+                        acc[k],
+                        _mm512_maddubs_epi16(q1, _mm512_loadu_si512((const void *)(yt[b].qs + 128 * h + 64))),
+                        _mm512_permutexvar_epi16(spread4(8 * h + 4), scw));
+                }
+                off[k] = _mm256_madd_epi16(sc16, bs);
+                dh[k] = xb->d;
+            }
+            const __m128i is = _mm_sub_epi32(hsum4x16_i32(acc[0], acc[1], acc[2], acc[3]),
+                                             _mm_slli_epi32(hsum4x8_i32(off[0], off[1], off[2], off[3]), 5));
+            uint64_t d64;
+            memcpy(&d64, dh, 8);
+            const __m128 dx = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)d64));
+            s = _mm_add_ps(s, _mm_mul_ps(_mm_cvtepi32_ps(is), _mm_mul_ps(dx, _mm_set1_ps(yt[b].d))));
+        }
+        float sum[4];
+        _mm_storeu_ps(sum, s);
+        for (int k = 0; k < 4 && r + k < n_rows; k++)
+            y[r + k] = sum[k];
+    }
+}
+
 /* Q6_K rows against Q8_K token rows: the levels of both halves, their scale vectors and the
  * int16 scales are built once per super-block; per token as tensor_avx512_dot_q6_K_q8_K. */
 void tensor_avx512_gemvn_q6_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row) {
+    if (n_tok == 1 && gemvn_lanes()) {
+        gemvn_q6_K_1tok(n_in, n_rows, y, w, w_row, act);
+        return;
+    }
     const int64_t ns = n_in / QK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     for (int r = 0; r < n_rows; r++) {
