@@ -68,6 +68,7 @@ typedef struct {
     size_t kv_bytes_full; /* what it would be without a sliding-window ring */
     int32_t swa_rows;     /* rows of a sliding-window layer (0: none) */
     uint64_t idle_bytes; /* weight bytes a decode step does not read (hearth_model_idle_bytes) */
+    bool moe;            /* a mixture of experts (the idle bytes include unchosen experts) */
     uint64_t max_rss; /* peak resident set of the process after the tests, bytes */
 } bench_args;
 
@@ -360,10 +361,11 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
            (double)a->max_rss / mib, (double)bytes / mib, (double)a->kv_bytes / mib,
            ((double)a->max_rss - (double)bytes - (double)a->kv_bytes) / mib);
     if (a->idle_bytes)
-        printf("a decode step reads %.1f MiB of the %.1f MiB of weights (%.1f MiB stay idle: "
-               "unchosen experts, the embedding table but one row)\n",
+        printf("a decode step reads %.1f MiB of the %.1f MiB of weights (%.1f MiB stay idle: %s)\n",
                (double)(bytes - a->idle_bytes) / mib, (double)bytes / mib,
-               (double)a->idle_bytes / mib);
+               (double)a->idle_bytes / mib,
+               a->moe ? "unchosen experts, an untied embedding table but one row"
+                      : "an untied embedding table but one row");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -415,6 +417,7 @@ int cmd_bench(int argc, char **argv) {
     a.kv_bytes_full = hearth_ctx_kv_bytes_full(s.c);
     a.swa_rows = hearth_ctx_swa_rows(s.c);
     a.idle_bytes = hearth_model_idle_bytes(m);
+    a.moe = hearth_model_n_expert(m) > 0;
     s.n_vocab = hearth_model_n_vocab(m);
     s.n_batch = hearth_ctx_n_batch(s.c);
     s.rng = 0x9E3779B97F4A7C15ULL;
