@@ -710,6 +710,39 @@ static inline __m512 d16_stride18_n(const void *first, const int n) {
  * 90) go two at a time through the same integer path, their terms added per row in block order.
  * The next group of rows is prefetched linearly while this one is computed: without it the
  * MXFP4 form was 3x slower from DRAM than in cache (reverted 94b9caf). */
+/* The four rows r..r+3 of a one-token four-row kernel (the rows past n_rows repeat the last
+ * one: computed, not stored). */
+static inline void group_rows(const void *w, size_t w_row, int r, int n_rows, const uint8_t *x[4]) {
+    for (int k = 0; k < 4; k++)
+        x[k] = (const uint8_t *)w + (size_t)(r + k < n_rows ? r + k : n_rows - 1) * w_row;
+}
+
+/* The linear prefetch of the next group of four rows, spread over the current group's steps:
+ * pf_step issues one step's share, pf_rest what is left. None for the last group. */
+typedef struct {
+    const uint8_t *next;
+    int64_t line, lines, per_step;
+} group_prefetch;
+
+static inline group_prefetch group_prefetch_init(const void *w, size_t w_row, int r, int n_rows,
+                                                 int64_t steps) {
+    group_prefetch g = {(const uint8_t *)w + (size_t)(r + 4) * w_row, 0,
+                        (int64_t)(4 * w_row + 63) / 64, 0};
+    g.per_step = (g.lines + steps - 1) / steps;
+    if (r + 8 > n_rows) g.line = g.lines;
+    return g;
+}
+
+static inline void pf_step(group_prefetch *g) {
+    for (int64_t l = 0; l < g->per_step && g->line < g->lines; l++, g->line++)
+        _mm_prefetch((const char *)(g->next + 64 * g->line), _MM_HINT_T0);
+}
+
+static inline void pf_rest(group_prefetch *g) {
+    for (; g->line < g->lines; g->line++)
+        _mm_prefetch((const char *)(g->next + 64 * g->line), _MM_HINT_T0);
+}
+
 enum { LIN_Q4_0, LIN_Q8_0, LIN_IQ4_NL, LIN_MXFP4 };
 
 ALWAYS_INLINE size_t lin_block_size(const int kind) {
@@ -863,32 +896,25 @@ ALWAYS_INLINE void gemvn_lin4(const int kind, int64_t n_in, int n_rows, int n_to
                               int64_t ldy, const void *w, size_t w_row, const uint8_t *lin) {
     const int64_t nb = n_in / QK8_0, nb16 = nb & ~(int64_t)15;
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32;
-    const int64_t lines = (int64_t)(4 * w_row + 63) / 64, steps = (nb + 15) / 16;
-    const int64_t lps = (lines + steps - 1) / steps;
     for (int r = 0; r < n_rows; r += 4) {
         const uint8_t *x[4];
-        for (int k = 0; k < 4; k++)
-            x[k] = (const uint8_t *)w + (size_t)(r + k < n_rows ? r + k : n_rows - 1) * w_row;
+        group_rows(w, w_row, r, n_rows, x);
         /* the next group, prefetched linearly across this group's first token's steps */
-        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4) * w_row;
-        const bool pf = r + 8 <= n_rows;
+        group_prefetch g = group_prefetch_init(w, w_row, r, n_rows, (nb + 15) / 16);
         for (int t = 0; t < n_tok; t++) {
             const uint8_t *qs = lin + (size_t)t * tstride;
             const float *dy = (const float *)(const void *)(qs + 32 * nb);
             const int32_t *nc = (const int32_t *)(dy + nb);
             __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
-            int64_t line = pf && t == 0 ? 0 : lines;
             for (int64_t b = 0; b < nb16; b += 16) {
-                for (int64_t l = 0; l < lps && line < lines; l++, line++)
-                    _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+                pf_step(&g);
                 s = add_terms_4x16(s, lin_terms16(x[0], kind, b, 16, qs, dy, nc),
                                    lin_terms16(x[1], kind, b, 16, qs, dy, nc),
                                    lin_terms16(x[2], kind, b, 16, qs, dy, nc),
                                    lin_terms16(x[3], kind, b, 16, qs, dy, nc), 16);
             }
             if (nb16 < nb) {
-                for (; line < lines; line++)
-                    _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+                pf_rest(&g);
                 /* n as a constant in each case, so the pair loop and the masks are unrolled */
 #define TAIL_(N)                                                                                   \
     case N:                                                                                        \
@@ -983,19 +1009,16 @@ static inline __m128i hsum4x8_i32(__m256i a0, __m256i a1, __m256i a2, __m256i a3
 static void gemvn_q4_K_1tok(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
                             const block_q8_K *yt) {
     const int64_t ns = n_in / QK_K;
-    const int64_t lines = (int64_t)(4 * w_row + 63) / 64, lps = (lines + ns - 1) / ns;
     for (int r = 0; r < n_rows; r += 4) {
+        const uint8_t *rows[4];
+        group_rows(w, w_row, r, n_rows, rows);
         const block_q4_K *x[4];
         for (int k = 0; k < 4; k++)
-            x[k] = (const block_q4_K *)(const void *)((const uint8_t *)w +
-                                                      (size_t)(r + k < n_rows ? r + k : n_rows - 1) * w_row);
-        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4) * w_row;
-        const bool pf = r + 8 <= n_rows;
-        int64_t line = pf ? 0 : lines;
+            x[k] = (const block_q4_K *)(const void *)rows[k];
+        group_prefetch g = group_prefetch_init(w, w_row, r, n_rows, ns);
         __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
         for (int64_t b = 0; b < ns; b++) {
-            for (int64_t l = 0; l < lps && line < lines; l++, line++)
-                _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+            pf_step(&g);
             const __m256i bs = _mm256_loadu_si256((const __m256i *)yt[b].bsums);
             __m512i acc[4];
             __m256i mn[4];
@@ -1094,20 +1117,17 @@ void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int
 static void gemvn_q6_K_1tok(int64_t n_in, int n_rows, float *y, const void *w, size_t w_row,
                             const block_q8_K *yt) {
     const int64_t ns = n_in / QK_K;
-    const int64_t lines = (int64_t)(4 * w_row + 63) / 64, lps = (lines + ns - 1) / ns;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     for (int r = 0; r < n_rows; r += 4) {
+        const uint8_t *rows[4];
+        group_rows(w, w_row, r, n_rows, rows);
         const block_q6_K *x[4];
         for (int k = 0; k < 4; k++)
-            x[k] = (const block_q6_K *)(const void *)((const uint8_t *)w +
-                                                      (size_t)(r + k < n_rows ? r + k : n_rows - 1) * w_row);
-        const uint8_t *next = (const uint8_t *)w + (size_t)(r + 4) * w_row;
-        const bool pf = r + 8 <= n_rows;
-        int64_t line = pf ? 0 : lines;
+            x[k] = (const block_q6_K *)(const void *)rows[k];
+        group_prefetch g = group_prefetch_init(w, w_row, r, n_rows, ns);
         __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
         for (int64_t b = 0; b < ns; b++) {
-            for (int64_t l = 0; l < lps && line < lines; l++, line++)
-                _mm_prefetch((const char *)(next + 64 * line), _MM_HINT_T0);
+            pf_step(&g);
             const __m256i bs = _mm256_loadu_si256((const __m256i *)yt[b].bsums);
             __m512i acc[4];
             __m256i off[4];
