@@ -80,12 +80,17 @@ gguf_file *gguf_open(const char *path, he_error *err);
 gguf_file *gguf_open_buffer(const void *buf, size_t len, he_error *err);
 void gguf_close(gguf_file *f); /* NULL is a no-op */
 /* Maps every page of a mapped file into the process now (madvise MADV_POPULATE_READ; Linux
- * 5.14+), reading it into the page cache where it is not, then reads one byte of each page (a
+ * 5.14+), reading it into the page cache where it is not (and reading it again, once, where
+ * less than half of a file of 64 MiB or more maps in 2 MiB pages: its page cache was in small
+ * folios), then reads one byte of each page (a
  * hypervisor with shadow page tables traps each page's first access even when mapped): the
  * first forward passes then take no page faults or traps (a MoE model otherwise pays them on
  * each expert's first use). Returns 0, or -1 when the handle is not a mapping or the kernel
  * refused the madvise (the mapping stays usable either way, and its pages were still read). */
 int gguf_populate(const gguf_file *f);
+/* Bytes of a mapped file this process maps in 2 MiB pages (FilePmdMapped of its mapping in
+ * /proc/self/smaps), or -1 when not a mapping or unknown. */
+long long gguf_huge_mapped(const gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);
 uint64_t gguf_alignment(const gguf_file *f);

@@ -34,6 +34,7 @@ struct gguf_file {
     const uint8_t *base; /* the mapping or borrowed buffer */
     size_t size;
     int mapped; /* base was mmap()ed by gguf_open and is unmapped by gguf_close */
+    int fd;     /* gguf_open's file (gguf_populate may drop its page cache), or -1 */
     uint32_t version;
     uint64_t alignment;
     uint64_t data_offset;
