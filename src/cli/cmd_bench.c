@@ -70,6 +70,7 @@ typedef struct {
     uint64_t idle_bytes; /* weight bytes a decode step does not read (hearth_model_idle_bytes) */
     bool moe;            /* a mixture of experts (the idle bytes include unchosen experts) */
     uint64_t max_rss; /* peak resident set of the process after the tests, bytes */
+    long long huge_mapped; /* model bytes mapped in 2 MiB pages after the tests, -1 unknown */
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a) {
@@ -310,6 +311,7 @@ static void print_json(const bench_args *a, const bench_result *res, int n_res, 
                            "kv_type", hearth_kv_type_name(a->kv_type), "kv_bytes",
                            (json_int_t)a->kv_bytes, "max_rss_bytes", (json_int_t)a->max_rss);
         json_object_set_new(o, "kv_bytes_full", json_integer((json_int_t)a->kv_bytes_full));
+        json_object_set_new(o, "huge_mapped_bytes", json_integer((json_int_t)a->huge_mapped));
         json_object_set_new(o, "swa_rows", json_integer(a->swa_rows));
         json_object_set_new(o, "lora", json_integer(a->n_lora));
         if (res[i].spec) {
@@ -357,9 +359,13 @@ static void print_table(const bench_args *a, const bench_result *res, int n_res,
     const double mib = 1024.0 * 1024.0;
     /* RSS - file - KV can be negative: mapped pages never touched (embedding rows of tokens
      * that were not used) do not count */
-    printf("\npeak RSS %.1f MiB; model file %.1f MiB (mapped), KV cache %.1f MiB, difference %+.1f MiB\n",
+    printf("\npeak RSS %.1f MiB; model file %.1f MiB (mapped), KV cache %.1f MiB, difference %+.1f MiB",
            (double)a->max_rss / mib, (double)bytes / mib, (double)a->kv_bytes / mib,
            ((double)a->max_rss - (double)bytes - (double)a->kv_bytes) / mib);
+    /* 4 KiB mappings can halve generation speed (docs/ENGINE.md): say how much is in 2 MiB */
+    if (a->huge_mapped >= 0 && bytes >= ((uint64_t)64 << 20))
+        printf("; %.0f%% of it mapped in 2 MiB pages", 100.0 * (double)a->huge_mapped / (double)bytes);
+    printf("\n");
     if (a->idle_bytes)
         printf("a decode step reads %.1f MiB of the %.1f MiB of weights (%.1f MiB stay idle: %s)\n",
                (double)(bytes - a->idle_bytes) / mib, (double)bytes / mib,
@@ -455,6 +461,7 @@ int cmd_bench(int argc, char **argv) {
     }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) a.max_rss = (uint64_t)ru.ru_maxrss * 1024u; /* KiB */
+    a.huge_mapped = hearth_model_huge_mapped(m);
     if (a.json) print_json(&a, res, n_res, threads, type, bytes);
     else print_table(&a, res, n_res, threads, type, bytes);
     status = 0;

@@ -65,6 +65,9 @@ int32_t hearth_model_n_expert(const hearth_model *m);
  * tensors, and the token-embedding table when the output projection is a tensor of its own (a
  * token reads one row of it). A decode step streams the file's tensor bytes minus this. */
 uint64_t hearth_model_idle_bytes(const hearth_model *m);
+/* Bytes of the model file this process maps in 2 MiB pages (gguf_huge_mapped), or -1 when
+ * unknown (no /proc, not a mapping). Generation speed depends on it: docs/ENGINE.md. */
+long long hearth_model_huge_mapped(const hearth_model *m);
 /* The model's tokenizer (borrowed, lives as long as the model); NULL when the file has none
  * or the params asked not to load it. */
 const tok_vocab *hearth_model_vocab(const hearth_model *m);

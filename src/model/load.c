@@ -809,6 +809,8 @@ int32_t hearth_model_n_layer(const hearth_model *m) { return m->hp.n_layer; }
 int32_t hearth_model_n_expert_used(const hearth_model *m) { return m->hp.n_expert_used; }
 int32_t hearth_model_n_expert(const hearth_model *m) { return m->hp.n_expert; }
 
+long long hearth_model_huge_mapped(const hearth_model *m) { return gguf_huge_mapped(m->file); }
+
 uint64_t hearth_model_idle_bytes(const hearth_model *m) {
     const hearth_hparams *hp = &m->hp;
     uint64_t idle = 0;
