@@ -76,7 +76,6 @@ typedef struct {
     tensor_gemmf_fn gemmf; /* float-weight kernel (F16/BF16 rows, F32 activations), or NULL */
     void *pack;            /* the activations packed for either (NULL: none needed) */
     tensor_type wtype;
-    _Atomic int64_t *next; /* mm_gemvn: the first row no thread has taken yet (NULL: split) */
 } mm_job;
 
 int tensor_matmul_supported(tensor_type wtype) {
@@ -236,33 +235,16 @@ static void mm_tiles(void *arg, int ith, int nth) {
                            j->q + (size_t)t * j->q_row);
 }
 
-static void gemvn_rows(const mm_job *j, int64_t r0, int64_t r1) {
+/* the small-batch kernel over this thread's range of rows (any split: results do not depend on
+ * it) */
+static void mm_gemvn(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t r0, r1;
+    range_of(j->n_out, ith, nth, &r0, &r1);
     if (r1 > r0)
         j->gemvn(j->n_in, (int)(r1 - r0), j->n_tok, j->y + r0, j->n_out,
                  j->w + (size_t)r0 * j->w_row, j->w_row, j->pack ? (const void *)j->pack : j->q,
                  j->q_row);
-}
-
-/* the small-batch kernel (generation: most of a decode step) over rows taken in chunks from a
- * shared counter, so that a thread on a slower core takes fewer: equal ranges made every step
- * wait for the slowest (this VM's second vCPU runs the same kernel ~25% slower than its first,
- * docs/BENCHMARKS.md). About eight chunks per thread, whole groups of 16 rows, each still one
- * sequential stream per row. Any split gives the same results (rows are independent). */
-static void mm_gemvn(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    if (!j->next || nth == 1) {
-        int64_t r0, r1;
-        range_of(j->n_out, ith, nth, &r0, &r1);
-        gemvn_rows(j, r0, r1);
-        return;
-    }
-    int64_t chunk = (j->n_out + 8 * nth - 1) / (8 * nth);
-    chunk = (chunk + 15) & ~(int64_t)15;
-    for (;;) {
-        const int64_t r0 = atomic_fetch_add_explicit(j->next, chunk, memory_order_relaxed);
-        if (r0 >= j->n_out) break;
-        gemvn_rows(j, r0, r0 + chunk < j->n_out ? r0 + chunk : j->n_out);
-    }
 }
 
 /* the float-weight kernel over this thread's range of rows (any split: results do not depend on
@@ -334,8 +316,6 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
                    int64_t n_out, const float *x, int n_tok, void *scratch) {
     mm_job j;
     mm_setup(&j, y, w, wtype, n_in, n_out, x, n_tok, scratch);
-    _Atomic int64_t next = 0;
-    j.next = &next;
     if (j.q) {
         int nq = threads_for(pool, (double)n_in * n_tok * 4);
         if (nq > 1)
@@ -490,11 +470,6 @@ void tensor_matmul_many(he_pool *pool, const tensor_mm *mm, int n, void *scratch
             jobs[i].n_out = mm[i].n_out;
         }
         work += (double)mm[i].n_in * (double)mm[i].n_out * mm[i].n_tok;
-    }
-    _Atomic int64_t next[TENSOR_MM_MANY_MAX];
-    for (int i = 0; i < n; i++) {
-        atomic_init(&next[i], 0);
-        jobs[i].next = &next[i];
     }
     mm_many m = {jobs, n, own_q};
     int nq = threads_for(pool, qwork);
