@@ -130,7 +130,10 @@ int main(int argc, char **argv) {
             map_base = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fileno(mf), 0);
             fclose(mf);
             if (map_base == MAP_FAILED || map_off + wbytes > map_len) return 1;
-            madvise(map_base, map_len, MADV_POPULATE_READ);
+            /* 2 MiB pages where the page cache has them, as gguf_open advises; only the range read */
+            madvise(map_base, map_len, MADV_HUGEPAGE);
+            const size_t a0 = map_off & ~(size_t)4095;
+            madvise(map_base + a0, map_off + wbytes - a0, MADV_POPULATE_READ);
             w = map_base + map_off;
         } else if (file) {
             char tmpl[] = "/tmp/gemv1-XXXXXX";
@@ -141,7 +144,10 @@ int main(int argc, char **argv) {
             close(fd);
             if (w == MAP_FAILED) return 1;
         } else {
-            w = malloc(wbytes);
+            /* in 2 MiB pages, as a loaded model's weights are mapped where the kernel can */
+            const size_t huge = (size_t)2 << 20;
+            w = aligned_alloc(huge, (wbytes + huge - 1) / huge * huge);
+            if (w) madvise(w, (wbytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
         }
         float *xf = malloc(sizeof(float) * (size_t)n_in * 64);
         const size_t q_row = tensor_row_size(tr->vec_dot_type, n_in);
