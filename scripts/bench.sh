@@ -139,7 +139,7 @@ for m in "${models[@]}"; do
                   const a = JSON.parse(require("fs").readFileSync(0, "utf8"));
                   for (const x of a) console.log(JSON.stringify({engine: "hearth", model: name, test: x.test,
                     ts: x.tokens_per_s, bytes: x.model_bytes, active: x.active_bytes, type: x.type, isa: x.isa, threads: x.threads,
-                    kv_bytes: x.kv_bytes, rss: x.max_rss_bytes}));
+                    kv_bytes: x.kv_bytes, rss: x.max_rss_bytes, huge: x.huge_mapped_bytes}));
                 ' "$name" >>"$samples"
             if [ -n "$peer" ]; then
                 echo "bench: $name repetition $r/$R, $t threads: llama.cpp ($peer)" >&2
@@ -232,16 +232,21 @@ if (pairs.length) {
 }
 // Peak RSS of a `hearth bench` process (pp and tg tests, one repetition) against what it must
 // hold: the mapped model file and the KV cache; the rest is scratch (negative where mapped pages
-// were never touched, e.g. embedding rows of unused tokens).
+// were never touched, e.g. embedding rows of unused tokens). And how much of the file was mapped
+// in 2 MiB pages (the least over runs): on kernels with large page-cache folios a mapping in 4 KiB
+// pages halves tg (docs/BENCHMARKS.md), and a page cache that other big files went through may
+// come back partly in small folios.
 console.log('');
-console.log('| model | file MiB | KV cache MiB | hearth peak RSS MiB (max over runs) | RSS - file - KV MiB |');
-console.log('|---|---:|---:|---:|---:|');
+console.log('| model | file MiB | KV cache MiB | hearth peak RSS MiB (max over runs) | RSS - file - KV MiB | mapped in 2 MiB pages (least over runs) |');
+console.log('|---|---:|---:|---:|---:|---:|');
 const mib = (b) => (b / 1048576).toFixed(1);
 for (const model of [...new Set(rows.map((r) => r.model))]) {
   const h = rows.filter((r) => r.engine === 'hearth' && r.model === model && r.rss);
   if (!h.length) continue;
   const rss = Math.max(...h.map((r) => r.rss)), kv = h[0].kv_bytes, bytes = h[0].bytes;
-  console.log(`| ${model} | ${mib(bytes)} | ${mib(kv)} | ${mib(rss)} | ${mib(rss - bytes - kv)} |`);
+  const hs = h.filter((r) => typeof r.huge === 'number').map((r) => r.huge);
+  const huge = hs.length ? `${(100 * Math.min(...hs) / bytes).toFixed(0)}%` : '—';
+  console.log(`| ${model} | ${mib(bytes)} | ${mib(kv)} | ${mib(rss)} | ${mib(rss - bytes - kv)} | ${huge} |`);
 }
 EOF
 

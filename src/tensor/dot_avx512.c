@@ -734,14 +734,17 @@ static inline void group_rows(const void *w, size_t w_row, int r, int n_rows, co
 }
 
 /* The one-token four-row kernels read their rows as one linear stream (a group's four rows
- * are adjacent) and prefetch it PF_AHEAD bytes ahead of the group being computed: a group's
- * worth of lines spread over its steps (pf_step one step's share, pf_rest what is left), never
- * past the last row. A fixed distance in bytes rather than "the next group" (as before): groups
- * are 1.7-6.7 KB on MoE experts, and a DRAM stream on this machine wants ~8 KB in flight.
- * tools/gemv1.c --random (one thread, CPU 0, weights in 2 MiB pages, alternated; was the next
- * group): Q4_K 768x2048 21.6-21.9 -> 25.2-26.0 GB/s, 2048x768 21.0 -> 25.1-25.2; Q6_K 2048x768
- * 22.7-23.0 -> 29.8-30.1, 768x2048 22.5-23.2 -> 26.8-27.4; Q4_0 2048x1408 25.5-25.8 -> 29.5-30.6;
- * MXFP4 2880x2880 (compute-bound) 27 either way. 4 KB and 12-16 KB were slower than 8 KB. */
+ * are adjacent) and prefetch it ahead of the group being computed: a group's worth of lines
+ * spread over its steps (pf_step one step's share, pf_rest what is left), never past the last
+ * row, starting PF_AHEAD bytes or one group past the group's start, whichever is further. The
+ * four rows are read side by side, so the prefetch must start beyond the group's last row (one
+ * group ahead); but MoE expert groups are 1.7-6.7 KB, too close for a DRAM stream on this
+ * machine, which wants ~8 KB ahead. tools/gemv1.c --random (one thread, CPU 0, weights in 2 MiB
+ * pages, alternated; against one group ahead): Q4_K 768x2048 21.6-21.9 -> 25.2-26.0 GB/s,
+ * 2048x768 21.0 -> 25.1-25.2; Q6_K 2048x768 22.7-23.0 -> 29.8-30.1, 768x2048 22.5-23.2 ->
+ * 26.8-27.4; Q4_0 2048x1408 25.5-25.8 -> 29.5-30.6; MXFP4 2880x2880 (compute-bound) 27 either
+ * way; 4 KB and 12-16 KB were slower than 8 KB there. A fixed 8 KB for every group lost on large
+ * groups (Q8_0 2880x4096, 17 KB groups: 21.4-21.9 vs 24.0-26.0 GB/s one group ahead). */
 enum { PF_AHEAD = 8192 };
 
 typedef struct {
@@ -751,7 +754,8 @@ typedef struct {
 
 static inline group_prefetch group_prefetch_init(const void *w, size_t w_row, int r, int n_rows,
                                                  int64_t steps) {
-    const int64_t start = (int64_t)r * (int64_t)w_row + PF_AHEAD;
+    const int64_t group = 4 * (int64_t)w_row;
+    const int64_t start = (int64_t)r * (int64_t)w_row + (group > PF_AHEAD ? group : PF_AHEAD);
     const int64_t end = (int64_t)n_rows * (int64_t)w_row;
     const int64_t len = start + 4 * (int64_t)w_row > end ? end - start : 4 * (int64_t)w_row;
     group_prefetch g = {(const uint8_t *)w, 0, 0, 0};
