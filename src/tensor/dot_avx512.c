@@ -231,17 +231,18 @@ static inline __m512i spread2(int j0, int j1) {
                               _mm256_set1_epi16((short)j1), 1);
 }
 
-/* The eight scale words of scw (words 0-7) rearranged so that k4_chunk_scales picks each chunk's
- * pair with an in-lane vpshufb: lanes 0-1 hold scales 0 2 4 6 (twice), lanes 2-3 scales 1 3 5 7.
- * One cross-lane vpermw per super-block where spread2 took one per chunk (four): tools/gemv1.c
- * q4_K one token, one thread, from cache ~30 -> ~32.5 GB/s (a CI run beside it). */
-static inline __m512i k4_scale_quads(__m512i scw) {
+/* The vpermw index that rearranges eight scale words (words w0..w0+7 of a vector) so that
+ * k4_chunk_scales picks each chunk's pair with an in-lane vpshufb: lanes 0-1 hold scales 0 2 4 6
+ * (twice), lanes 2-3 scales 1 3 5 7. One cross-lane vpermw per super-block where spread2 took
+ * one per chunk (four): tools/gemv1.c q4_K one token, one thread, from cache ~30 -> ~32.5 GB/s
+ * (a CI run beside it). */
+static inline __m512i k4_quads_idx(int w0) {
     const __m512i idx = _mm512_set_epi16(7, 5, 3, 1, 7, 5, 3, 1, 7, 5, 3, 1, 7, 5, 3, 1, 6, 4, 2, 0,
                                          6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0);
-    return _mm512_permutexvar_epi16(idx, scw);
+    return _mm512_add_epi16(idx, _mm512_set1_epi16((short)w0));
 }
 
-/* chunk c's scale vector from k4_scale_quads: sc[2c] in the low half, sc[2c+1] in the high
+/* chunk c's scale vector from the k4_quads_idx arrangement: sc[2c] in the low half, sc[2c+1] in the high
  * (as _mm512_permutexvar_epi16(spread2(2c, 2c + 1), scw)) */
 static inline __m512i k4_chunk_scales(__m512i quads, int c) {
     return _mm512_shuffle_epi8(quads, _mm512_set1_epi16((short)(0x0100 * (2 * c + 1) + 2 * c)));
@@ -848,6 +849,19 @@ ALWAYS_INLINE __m512 lin_dx16(const uint8_t *x, const int kind, const int n) {
     return n == 16 ? d16_stride18(x) : d16_stride18_n(x, n);
 }
 
+/* blocks b..b+n-1's float terms (float)(isum_b) * (dx_b * dy_b) from their integer sums against
+ * the packed activations (xb: block b of the row; lanes past n are garbage and unused): the
+ * packed correction nc added, then the scales (MXFP4's by vscalefps) */
+ALWAYS_INLINE __m512 block_terms16(const uint8_t *xb, const int kind, __m512i sums, int64_t b,
+                                   const int n, const float *dy, const int32_t *nc) {
+    const __mmask16 m = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    const __m512i is = _mm512_add_epi32(sums, _mm512_maskz_loadu_epi32(m, nc + b));
+    const __m512 dyb = _mm512_maskz_loadu_ps(m, dy + b);
+    const __m512 dd = kind == LIN_MXFP4 ? mul_e8m0_half16(dyb, e16_stride17(xb, n))
+                                        : _mm512_mul_ps(lin_dx16(xb, kind, n), dyb);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd);
+}
+
 /* the 16 block terms (float)(isum_b) * (dx_b * dy_b) of row x, blocks b..b+15 (n = 16), or of
  * its first n blocks (n < 16: the other lanes are garbage and unused) */
 ALWAYS_INLINE __m512 lin_terms16(const uint8_t *x, const int kind, int64_t b, const int n,
@@ -869,12 +883,7 @@ ALWAYS_INLINE __m512 lin_terms16(const uint8_t *x, const int kind, int64_t b, co
             v[i] = _mm512_setzero_si512();
         }
     }
-    const __mmask16 m = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-    const __m512i is = _mm512_add_epi32(reduce_16_blocks(v), _mm512_maskz_loadu_epi32(m, nc + b));
-    const __m512 dyb = _mm512_maskz_loadu_ps(m, dy + b);
-    const __m512 dd = kind == LIN_MXFP4 ? mul_e8m0_half16(dyb, e16_stride17(xb, n))
-                                        : _mm512_mul_ps(lin_dx16(xb, kind, n), dyb);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd);
+    return block_terms16(xb, kind, reduce_16_blocks(v), b, n, dy, nc);
 }
 
 /* s (lane k: row k's running sum) + the first n block terms of rows 0..3 (t0..t3, lane i: block
@@ -990,12 +999,7 @@ ALWAYS_INLINE __m512 quad_terms16(const uint8_t *x, const int kind, int64_t b, c
     const uint8_t *xb = x + (size_t)b * lin_block_size(kind), *a = qa + 32 * b;
     const __m512i sums = quad_sums16(nib_quad(xb, kind, 0, n, a), nib_quad(xb, kind, 1, n, a + 128),
                                      nib_quad(xb, kind, 2, n, a + 256), nib_quad(xb, kind, 3, n, a + 384));
-    const __mmask16 m = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-    const __m512i is = _mm512_add_epi32(sums, _mm512_maskz_loadu_epi32(m, nc + b));
-    const __m512 dyb = _mm512_maskz_loadu_ps(m, dy + b);
-    const __m512 dd = kind == LIN_MXFP4 ? mul_e8m0_half16(dyb, e16_stride17(xb, n))
-                                        : _mm512_mul_ps(lin_dx16(xb, kind, n), dyb);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd);
+    return block_terms16(xb, kind, sums, b, n, dy, nc);
 }
 
 /* Rows of the given kind against n_tok linearly packed tokens: per group of four rows, every
@@ -1175,12 +1179,10 @@ static void gemvn_q4_K_1tok(int64_t n_in, int n_rows, float *y, const void *w, s
         _mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1));
     const __m512i m_words = _mm512_broadcast_i32x4(
         _mm_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7, -1));
-    /* k4_scale_quads' arrangement of row k's scale words (words 8k..8k+7) */
-    const __m512i quads = _mm512_set_epi16(7, 5, 3, 1, 7, 5, 3, 1, 7, 5, 3, 1, 7, 5, 3, 1, 6, 4, 2,
-                                           0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0);
+    /* row k's scale words are words 8k..8k+7 of the widened scales */
     __m512i quad_idx[4];
     for (int k = 0; k < 4; k++)
-        quad_idx[k] = _mm512_add_epi16(quads, _mm512_set1_epi16((short)(8 * k)));
+        quad_idx[k] = k4_quads_idx(8 * k);
     for (int r = 0; r < n_rows; r += 4) {
         const uint8_t *rows[4];
         group_rows(w, w_row, r, n_rows, rows);
