@@ -25,6 +25,7 @@ static void detect(void) {
     f->avx512vl = __builtin_cpu_supports("avx512vl");
     f->avx512dq = __builtin_cpu_supports("avx512dq");
     f->avx512vnni = __builtin_cpu_supports("avx512vnni");
+    f->avx512vbmi = __builtin_cpu_supports("avx512vbmi");
     unsigned a, b, c, d;
     /* CPUID.1:ECX bit 29 = F16C; only usable when AVX state is OS-enabled, which the avx2
      * check above implies */

@@ -21,6 +21,7 @@ typedef struct {
     bool avx512vl;
     bool avx512dq;
     bool avx512vnni;
+    bool avx512vbmi;
     bool neon;
     bool neon_dotprod;
 } cpu_features;

@@ -66,6 +66,14 @@ static void apply_avx512(tensor_traits *t) {
         gemvns[TENSOR_TYPE_IQ4_XS] = tensor_avx512_gemvn_iq4_xs;
         gemvns[TENSOR_TYPE_IQ4_NL] = tensor_avx512_gemvn_iq4_nl;
         gemvns[TENSOR_TYPE_MXFP4] = tensor_avx512_gemvn_mxfp4;
+        /* the nibble types' byte permutes (dot_avx512.c); HEARTH_VBMI=0 keeps the forms
+         * without them, for comparisons */
+        const char *vb = getenv("HEARTH_VBMI");
+        if (cpu_features_get()->avx512vbmi && !(vb && !strcmp(vb, "0"))) {
+            gemvns[TENSOR_TYPE_Q4_0] = tensor_avx512_gemvn_q4_0_vbmi;
+            gemvns[TENSOR_TYPE_IQ4_NL] = tensor_avx512_gemvn_iq4_nl_vbmi;
+            gemvns[TENSOR_TYPE_MXFP4] = tensor_avx512_gemvn_mxfp4_vbmi;
+        }
     }
     const char *g = getenv("HEARTH_GEMM");
     if (g && !strcmp(g, "0")) return;

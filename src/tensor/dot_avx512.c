@@ -934,22 +934,45 @@ ALWAYS_INLINE __m128 add_terms_4x16(__m128 s, __m512 t0, __m512 t1, __m512 t2, _
  * 16-block step ends in reduce_16_blocks over eight vectors. For the 4-bit types (Q4_0, IQ4_NL,
  * MXFP4) a block's 16 packed bytes fit one 128-bit lane: four blocks per zmm, the low nibbles
  * (elements 0-15) and the high ones (16-31) two vpdpbusd into the same lanes, a block's sum in 4
- * int32 lanes, and a step's four vectors reduce in 9 ops (quad_sums16) instead of 22. Lane j of
- * vector q holds block 4j + q, so the sums come out in block order. The activations must then
- * come as the same quads: quad_pack rearranges a token's packed bytes once per call (n_in
- * bytes; the rows' loads then read them as plain vectors). tools/gemv1.c, one thread, 2880 x
- * 2880 from cache: MXFP4 23 -> 28.5 GB/s, Q4_0 27.8 -> 35, IQ4_NL 25.5 -> 31.6. */
+ * int32 lanes, and a step's four vectors reduce in 9 ops (quad_sums16) instead of 22 (tools/
+ * gemv1.c, one thread, 2880 x 2880 from cache: MXFP4 23 -> 28.5 GB/s, Q4_0 27.8 -> 35, IQ4_NL
+ * 25.5 -> 31.6). Vector j of a step holds the quad of consecutive blocks 4j..4j+3, block 4j + i
+ * in lane i: a quad is 68 (MXFP4) or 72 bytes of the row, read as two 64-byte windows (the first
+ * and the last 64 of its bytes) that also carry the quad's four scales. The activations must then
+ * come as the same quads: quad_pack rearranges a token's packed bytes once per call (n_in bytes;
+ * the rows' loads then read them as plain vectors).
+ *
+ * Where the CPU has AVX512-VBMI (Ice Lake, Zen 4 and later) the _vbmi kernels take a quad's 64
+ * nibble bytes out of its windows with one two-source byte permute (vpermt2b) rather than a load
+ * and three 128-bit inserts, look the levels up with vpermb (its 64-entry table is the 16 levels
+ * four times, so the index needs no masking: two vpand fewer per quad than vpshufb) and gather
+ * MXFP4's exponent bytes from the windows already loaded. tools/gemv1.c --type mxfp4 2880 x 2880,
+ * one thread on CPU 0, from cache, alternated: 21-22 -> 26-28 GB/s. */
 enum { QUAD_STEP = 16 * 32 }; /* a 16-block step's activation bytes, in either order */
 
-/* qs (nb blocks of 32 bytes) -> out, per 16-block step: for q = 0..3 the low halves (16 bytes)
- * of blocks q, 4 + q, 8 + q, 12 + q, then their high halves; past nb zeros */
+/* VBMI's byte permutes as inline asm: the _vbmi kernels run only where dispatch.c found VBMI, but
+ * this file is compiled for the AVX-512 set without it (a -mavx512vbmi file or target attribute
+ * would let the compiler use VBMI in code that runs everywhere) */
+ALWAYS_INLINE __m512i permb(__m512i idx, __m512i table) { /* table[idx & 63] */
+    __m512i r;
+    __asm__("vpermb %2, %1, %0" : "=v"(r) : "v"(idx), "v"(table));
+    return r;
+}
+
+ALWAYS_INLINE __m512i permt2b(__m512i a, __m512i idx, __m512i b) { /* (a:b)[idx & 127] */
+    __asm__("vpermt2b %2, %1, %0" : "+v"(a) : "v"(idx), "v"(b));
+    return a;
+}
+
+/* qs (nb blocks of 32 bytes) -> out, per 16-block step: for quad j = 0..3 the low halves (16
+ * bytes) of blocks 4j..4j+3, then their high halves; past nb zeros */
 static void quad_pack(const uint8_t *qs, int64_t nb, uint8_t *out) {
     for (int64_t s = 0; s < nb; s += 16)
-        for (int q = 0; q < 4; q++)
+        for (int j = 0; j < 4; j++)
             for (int h = 0; h < 2; h++)
-                for (int j = 0; j < 4; j++) {
-                    uint8_t *dst = out + 32 * s + 64 * (2 * q + h) + 16 * j;
-                    const int64_t blk = s + 4 * j + q;
+                for (int i = 0; i < 4; i++) {
+                    uint8_t *dst = out + 32 * s + 64 * (2 * j + h) + 16 * i;
+                    const int64_t blk = s + 4 * j + i;
                     if (blk < nb)
                         memcpy(dst, qs + 32 * blk + 16 * h, 16);
                     else
@@ -957,49 +980,140 @@ static void quad_pack(const uint8_t *qs, int64_t nb, uint8_t *out) {
                 }
 }
 
-/* the 16-byte nibble fields of blocks q, 4 + q, 8 + q, 12 + q of x (of which only those < n
- * exist: the others' lanes zero), one per 128-bit lane, dotted with their quad's activations
- * a (low nibbles) and a + 64 (high): lane j's 4 int32 add up to block 4j + q's sum */
-ALWAYS_INLINE __m512i nib_quad(const uint8_t *x, const int kind, const int q, const int n,
-                               const uint8_t *a) {
+/* A step's four quads as windows: lo[j] the first 64 bytes of quad j, hi[j] its last 64 (4 bs
+ * bytes in all), loaded under a mask that stops at block n's end (n < 16: blocks past it read
+ * as zeros, and nothing past the row is touched) */
+typedef struct {
+    __m512i lo[4], hi[4];
+} quad_windows;
+
+ALWAYS_INLINE quad_windows load_quads(const uint8_t *xb, const int kind, const int n) {
+    const int64_t qb = 4 * (int64_t)lin_block_size(kind), len = (int64_t)lin_block_size(kind) * n;
+    quad_windows w;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        if (n == 16) {
+            w.lo[j] = _mm512_loadu_si512((const void *)(xb + qb * j));
+            w.hi[j] = _mm512_loadu_si512((const void *)(xb + qb * j + qb - 64));
+        } else {
+            w.lo[j] = window_upto(xb, qb * j, len);
+            w.hi[j] = window_upto(xb, qb * j + qb - 64, len);
+        }
+    }
+    return w;
+}
+
+/* vpermt2b indices of a quad's 4 x 16 nibble bytes in (lo:hi): block i's at bs i + 1 (MXFP4:
+ * after its exponent byte) or + 2 (after an fp16 scale); offsets past 63 come from hi, which
+ * starts at 4 bs - 64 */
+static const _Alignas(64) uint8_t quad_qs_idx17[64] = {
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23,
+    24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46,
+    47, 48, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 124, 125, 126, 127};
+static const _Alignas(64) uint8_t quad_qs_idx18[64] = {
+    2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25,
+    26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
+    50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 120, 121, 122, 123, 124, 125, 126, 127};
+
+/* quad j's nibble bytes, block 4j + i's 16 in lane i (lanes of blocks past n: zeros or the
+ * zero windows' bytes, against zero activations) */
+ALWAYS_INLINE __m512i quad_nibbles(const uint8_t *xb, const int kind, const int j, const int n,
+                                   const quad_windows *w, const bool vbmi) {
+    if (vbmi)
+        return permt2b(w->lo[j], _mm512_load_si512((const void *)(kind == LIN_MXFP4 ? quad_qs_idx17
+                                                                                    : quad_qs_idx18)),
+                       w->hi[j]);
     const size_t bs = lin_block_size(kind), off = kind == LIN_MXFP4 ? 1 : 2;
+    const uint8_t *q = xb + bs * 4 * (size_t)j + off;
     __m512i z = _mm512_setzero_si512();
-    if (q < n) z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(x + bs * q + off)));
-    if (4 + q < n)
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(x + bs * (4 + q) + off)), 1);
-    if (8 + q < n)
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(x + bs * (8 + q) + off)), 2);
-    if (12 + q < n)
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(x + bs * (12 + q) + off)), 3);
+    if (4 * j < n) z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)q));
+    if (4 * j + 1 < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + bs)), 1);
+    if (4 * j + 2 < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + 2 * bs)), 2);
+    if (4 * j + 3 < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + 3 * bs)), 3);
+    return z;
+}
+
+/* a quad's nibbles z dotted with its activations a (low nibbles) and a + 64 (high): lane i's 4
+ * int32 add up to the quad's block i's sum */
+ALWAYS_INLINE __m512i quad_dot(const __m512i z, const int kind, const uint8_t *a, const bool vbmi) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-    if (kind != LIN_Q4_0) {
+    __m512i lo, hi;
+    if (kind == LIN_Q4_0) {
+        lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+    } else {
         const __m512i lut = _mm512_add_epi8(
             lut512(kind == LIN_MXFP4 ? tensor_mxfp4_values : tensor_iq4nl_values),
             _mm512_set1_epi8((char)0x80));
-        lo = _mm512_shuffle_epi8(lut, lo);
-        hi = _mm512_shuffle_epi8(lut, hi);
+        if (vbmi) {
+            lo = permb(z, lut), hi = permb(_mm512_srli_epi16(z, 4), lut);
+        } else {
+            lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(z, m4));
+            hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4));
+        }
     }
     const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo,
                                           _mm512_load_si512((const void *)a));
     return _mm512_dpbusd_epi32(d, hi, _mm512_load_si512((const void *)(a + 64)));
 }
 
-/* lane 4j + q: the total of lane j's four int32 in v[q] (block 4j + q: block order) */
+/* lane L: block L's sum, from v[j] (quad j: lane i's four int32 are block 4j + i's). The
+ * in-lane reduction leaves block 4j + i in lane 4i + j; one vpermd puts the blocks in order. */
 static inline __m512i quad_sums16(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
     const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
     const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+    const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+    return _mm512_permutexvar_epi32(
+        _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0), t);
+}
+
+/* MXFP4's 16 exponent bytes (bytes 0, 17, 34, 51 of each quad's lo window) as int32 lanes */
+ALWAYS_INLINE __m512i quad_e16(const quad_windows *w, const bool vbmi) {
+    if (vbmi) {
+        const __m512i idx = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             0x73625140, 0x33221100);
+        const __m512i e01 = permt2b(w->lo[0], idx, w->lo[1]), e23 = permt2b(w->lo[2], idx, w->lo[3]);
+        return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_unpacklo_epi64(e01, e23)));
+    }
+    /* without VBMI: the 16-bit words holding those bytes (0, 8, 17, 25 of a window), then a
+     * variable shift picks the byte */
+    const __m512i idx = _mm512_set_epi16(57, 49, 40, 32, 25, 17, 8, 0, 57, 49, 40, 32, 25, 17, 8, 0,
+                                         57, 49, 40, 32, 25, 17, 8, 0, 57, 49, 40, 32, 25, 17, 8, 0);
+    const __m512i r0 = _mm512_permutex2var_epi16(w->lo[0], idx, w->lo[1]);
+    const __m512i r1 = _mm512_permutex2var_epi16(w->lo[2], idx, w->lo[3]);
+    const __m256i words = _mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1));
+    const __m512i sh = _mm512_srlv_epi32(_mm512_cvtepu16_epi32(words),
+                                         _mm512_set_epi32(8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0));
+    return _mm512_and_si512(sh, _mm512_set1_epi32(0xFF));
+}
+
+/* the fp16 scales of the 18-byte types (bytes 0, 18, 36, 54 of each quad's lo window: the
+ * windows d16_stride18 loads) */
+ALWAYS_INLINE __m512 quad_d16(const quad_windows *w) {
+    const __m512i idx = _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0,
+                                         59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
+    const __m512i r0 = _mm512_permutex2var_epi16(w->lo[0], idx, w->lo[1]);
+    const __m512i r1 = _mm512_permutex2var_epi16(w->lo[2], idx, w->lo[3]);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1)));
 }
 
 /* lin_terms16 for the nibble types from quad_pack'ed activations qa (the step's 512 bytes at
  * qa + 32 b) */
 ALWAYS_INLINE __m512 quad_terms16(const uint8_t *x, const int kind, int64_t b, const int n,
-                                  const uint8_t *qa, const float *dy, const int32_t *nc) {
+                                  const uint8_t *qa, const float *dy, const int32_t *nc,
+                                  const bool vbmi) {
     const uint8_t *xb = x + (size_t)b * lin_block_size(kind), *a = qa + 32 * b;
-    const __m512i sums = quad_sums16(nib_quad(xb, kind, 0, n, a), nib_quad(xb, kind, 1, n, a + 128),
-                                     nib_quad(xb, kind, 2, n, a + 256), nib_quad(xb, kind, 3, n, a + 384));
-    return block_terms16(xb, kind, sums, b, n, dy, nc);
+    const quad_windows w = load_quads(xb, kind, n);
+    __m512i v[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+        v[j] = quad_dot(quad_nibbles(xb, kind, j, n, &w, vbmi), kind, a + 128 * j, vbmi);
+    const __mmask16 m = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    const __m512i is =
+        _mm512_add_epi32(quad_sums16(v[0], v[1], v[2], v[3]), _mm512_maskz_loadu_epi32(m, nc + b));
+    const __m512 dyb = _mm512_maskz_loadu_ps(m, dy + b);
+    const __m512 dd = kind == LIN_MXFP4 ? mul_e8m0_half16(dyb, quad_e16(&w, vbmi))
+                                        : _mm512_mul_ps(quad_d16(&w), dyb);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(is), dd);
 }
 
 /* Rows of the given kind against n_tok linearly packed tokens: per group of four rows, every
@@ -1008,7 +1122,7 @@ ALWAYS_INLINE __m512 quad_terms16(const uint8_t *x, const int kind, int64_t b, c
  * not stored). */
 ALWAYS_INLINE void gemvn_lin4(const int kind, int64_t n_in, int n_rows, int n_tok, float *y,
                               int64_t ldy, const void *w, size_t w_row, const uint8_t *lin,
-                              const uint8_t *quad) {
+                              const uint8_t *quad, const bool vbmi) {
     const int64_t nb = n_in / QK8_0, nb16 = nb & ~(int64_t)15;
     const size_t tstride = (size_t)nb * TENSOR_GEMV_PACK32, qstride = (size_t)(nb16 + 16) * 32;
     for (int r = 0; r < n_rows; r += 4) {
@@ -1023,7 +1137,8 @@ ALWAYS_INLINE void gemvn_lin4(const int kind, int64_t n_in, int n_rows, int n_to
             /* quad: the nibble types' quad_pack'ed activations in place of qs */
             const uint8_t *qa = quad ? quad + (size_t)t * qstride : NULL;
 #define TERMS_(K, B, N)                                                                            \
-    (quad ? quad_terms16(x[K], kind, B, N, qa, dy, nc) : lin_terms16(x[K], kind, B, N, qs, dy, nc))
+    (quad ? quad_terms16(x[K], kind, B, N, qa, dy, nc, vbmi)                               \
+          : lin_terms16(x[K], kind, B, N, qs, dy, nc))
             __m128 s = _mm_setzero_ps(); /* lane k: row r + k's running sum */
             for (int64_t b = 0; b < nb16; b += 16) {
                 pf_step(&g);
@@ -1057,31 +1172,43 @@ ALWAYS_INLINE void gemvn_lin4(const int kind, int64_t n_in, int n_rows, int n_to
  * thread's buffer first (a 64 KiB buffer: up to 4 tokens of 8192 inputs, 1 of 32768; longer
  * rows keep the two-blocks-per-vector form) */
 ALWAYS_INLINE void gemvn_nib4(const int kind, int64_t n_in, int n_rows, int n_tok, float *y,
-                              int64_t ldy, const void *w, size_t w_row, const uint8_t *lin) {
+                              int64_t ldy, const void *w, size_t w_row, const uint8_t *lin,
+                              const bool vbmi) {
     static _Thread_local _Alignas(64) uint8_t quad_buf[1 << 16];
     const int64_t nb = n_in / QK8_0;
     const size_t qstride = (size_t)((nb & ~(int64_t)15) + 16) * 32;
     if (qstride * (size_t)n_tok > sizeof quad_buf) {
-        gemvn_lin4(kind, n_in, n_rows, n_tok, y, ldy, w, w_row, lin, NULL);
+        gemvn_lin4(kind, n_in, n_rows, n_tok, y, ldy, w, w_row, lin, NULL, false);
         return;
     }
     for (int t = 0; t < n_tok; t++)
         quad_pack(lin + (size_t)t * (size_t)nb * TENSOR_GEMV_PACK32, nb, quad_buf + t * qstride);
-    gemvn_lin4(kind, n_in, n_rows, n_tok, y, ldy, w, w_row, lin, quad_buf);
+    gemvn_lin4(kind, n_in, n_rows, n_tok, y, ldy, w, w_row, lin, quad_buf, vbmi);
 }
 
-void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                              const void *w, size_t w_row, const void *act, size_t act_row) {
-    (void)act_row;
+ALWAYS_INLINE void gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, const bool vbmi) {
     /* one token (plain generation): four rows at a time, each one sequential stream (16 rows
      * side by side were ~25% slower from DRAM: hearth bench tg); HEARTH_GEMV_LANES=0: the
      * row-wise form for every batch size, one token included (for comparisons) */
     if (!gemvn_lanes())
         gemvn_q32(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
     else if (n_tok == 1)
-        gemvn_nib4(LIN_Q4_0, n_in, n_rows, 1, y, ldy, w, w_row, act);
+        gemvn_nib4(LIN_Q4_0, n_in, n_rows, 1, y, ldy, w, w_row, act, vbmi);
     else
         gemvn_q32_rows(n_in, n_rows, n_tok, y, ldy, w, w_row, act, 0);
+}
+
+void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                              const void *w, size_t w_row, const void *act, size_t act_row) {
+    (void)act_row;
+    gemvn_q4_0(n_in, n_rows, n_tok, y, ldy, w, w_row, act, false);
+}
+
+void tensor_avx512_gemvn_q4_0_vbmi(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                   const void *w, size_t w_row, const void *act, size_t act_row) {
+    (void)act_row;
+    gemvn_q4_0(n_in, n_rows, n_tok, y, ldy, w, w_row, act, true);
 }
 
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -1091,7 +1218,7 @@ void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int
      * side by side were ~25% slower from DRAM: hearth bench tg); HEARTH_GEMV_LANES=0: the
      * row-wise form */
     if (n_tok == 1 && gemvn_lanes())
-        gemvn_lin4(LIN_Q8_0, n_in, n_rows, 1, y, ldy, w, w_row, act, NULL);
+        gemvn_lin4(LIN_Q8_0, n_in, n_rows, 1, y, ldy, w, w_row, act, NULL, false);
     else if (n_tok == 1)
         gemvn_q32(n_in, n_rows, 1, y, ldy, w, w_row, act, 1);
     else if (gemvn_lanes())
@@ -1101,18 +1228,18 @@ void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int
 }
 
 /* MXFP4 / IQ4_NL rows against a few linearly packed tokens (gemvn_lin4: every token's sums in
- * the reference's order) */
-void tensor_avx512_gemvn_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                               const void *w, size_t w_row, const void *act, size_t act_row) {
-    (void)act_row;
-    gemvn_nib4(LIN_MXFP4, n_in, n_rows, n_tok, y, ldy, w, w_row, act);
-}
-
-void tensor_avx512_gemvn_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
-                                const void *w, size_t w_row, const void *act, size_t act_row) {
-    (void)act_row;
-    gemvn_nib4(LIN_IQ4_NL, n_in, n_rows, n_tok, y, ldy, w, w_row, act);
-}
+ * the reference's order); the _vbmi forms where dispatch.c found AVX512-VBMI */
+#define GEMVN_NIB_(NAME, KIND, VBMI)                                                                \
+    void NAME(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy, const void *w,          \
+              size_t w_row, const void *act, size_t act_row) {                                     \
+        (void)act_row;                                                                             \
+        gemvn_nib4(KIND, n_in, n_rows, n_tok, y, ldy, w, w_row, act, VBMI);                        \
+    }
+GEMVN_NIB_(tensor_avx512_gemvn_mxfp4, LIN_MXFP4, false)
+GEMVN_NIB_(tensor_avx512_gemvn_mxfp4_vbmi, LIN_MXFP4, true)
+GEMVN_NIB_(tensor_avx512_gemvn_iq4_nl, LIN_IQ4_NL, false)
+GEMVN_NIB_(tensor_avx512_gemvn_iq4_nl_vbmi, LIN_IQ4_NL, true)
+#undef GEMVN_NIB_
 
 /* lane k: the sum of the 16 int32 lanes of a[k] */
 static inline __m128i hsum4x16_i32(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {

@@ -320,6 +320,8 @@ void tensor_gemvn_pack(tensor_type wtype, int64_t n_in, const void *q, size_t q_
                        void *pack);
 void tensor_avx512_gemvn_q4_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_q4_0_vbmi(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                   const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_q8_0(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                               const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_q4_K(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
@@ -330,8 +332,12 @@ void tensor_avx512_gemvn_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, i
                                 const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_mxfp4(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_mxfp4_vbmi(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                    const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemvn_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                 const void *w, size_t w_row, const void *act, size_t act_row);
+void tensor_avx512_gemvn_iq4_nl_vbmi(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
+                                     const void *w, size_t w_row, const void *act, size_t act_row);
 void tensor_avx512_gemm_iq4_nl(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,
                                const void *w, size_t w_row, const void *pack);
 void tensor_avx512_gemm_iq4_xs(int64_t n_in, int n_rows, int n_tok, float *y, int64_t ldy,

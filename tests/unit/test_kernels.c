@@ -498,6 +498,24 @@ Test(kernels, avx512_gemvn_equals_ref_dots) {
         check_gemvn(&cases[c]);
 }
 
+/* the nibble types' forms with AVX512-VBMI byte permutes (dispatch.c picks them where the CPU
+ * has it), against the same references */
+Test(kernels, avx512_vbmi_gemvn_equals_ref_dots) {
+    if (!cpu_has(ISA_AVX512) || !cpu_features_get()->avx512vbmi)
+        cr_skip_test("this CPU lacks AVX-512 F/BW/VL/DQ/VNNI/VBMI: not tested here");
+    const gemvn_case cases[] = {
+        {TENSOR_TYPE_Q4_0, tensor_avx512_gemvn_q4_0_vbmi, {0, -1}, tensor_ref_dot_q4_0_q8_0},
+        {TENSOR_TYPE_IQ4_NL, tensor_avx512_gemvn_iq4_nl_vbmi, {0, -1}, tensor_ref_dot_iq4_nl_q8_0},
+        {TENSOR_TYPE_MXFP4, tensor_avx512_gemvn_mxfp4_vbmi, {-1, -1}, tensor_ref_dot_mxfp4_q8_0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_gemvn(&cases[c]);
+    /* dispatch gives them to one-token matmuls here (unless HEARTH_VBMI=0) */
+    const char *v = getenv("HEARTH_VBMI"), *g = getenv("HEARTH_GEMV");
+    if (!(v && !strcmp(v, "0")) && !(g && !strcmp(g, "0")))
+        cr_assert_eq(tensor_gemvn_of(TENSOR_TYPE_MXFP4), tensor_avx512_gemvn_mxfp4_vbmi);
+}
+
 /* tensor_matmul end to end (whatever kernels are selected: small-batch or tiled where the set has
  * them, each side of the thresholds): every output equals the selected vec_dot of its (row, token), on 1 and 2
  * threads, with a row count that leaves a partial tile (done row by row). */
