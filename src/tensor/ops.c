@@ -208,6 +208,44 @@ void op_swiglu(float *a, const float *b, int n) {
     }
 }
 
+/* gpt-oss's clamped SwiGLU, one value (the scalar body and the vector loop's tail) */
+static inline float swiglu_oai_1(float x, float y, float alpha, float limit) {
+    x = x > limit ? limit : x;
+    y = y > limit ? limit : y < -limit ? -limit : y;
+    return (y + 1.0f) * (x / (1.0f + op_expf_ggml(-alpha * x)));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* swiglu_oai_1 on 16 lanes with the same operations (min/max in the order that keeps a NaN
+ * as the scalar's comparisons do), so every value is bit-identical; returns the count done */
+__attribute__((target("avx512f,fma"))) static int swiglu_oai_avx512(float *a, const float *b,
+                                                                      int n, float alpha,
+                                                                      float limit) {
+    const __m512 lim = _mm512_set1_ps(limit), nlim = _mm512_set1_ps(-limit);
+    const __m512 one = _mm512_set1_ps(1.0f), nalpha = _mm512_set1_ps(-alpha);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_min_ps(lim, _mm512_loadu_ps(a + i)); /* x > lim ? lim : x */
+        const __m512 y = _mm512_max_ps(nlim, _mm512_min_ps(lim, _mm512_loadu_ps(b + i)));
+        float e[16];
+        _mm512_storeu_ps(e, _mm512_mul_ps(nalpha, x));
+        expf_ggml_16(e, e);
+        const __m512 g = _mm512_div_ps(x, _mm512_add_ps(one, _mm512_loadu_ps(e)));
+        _mm512_storeu_ps(a + i, _mm512_mul_ps(_mm512_add_ps(y, one), g));
+    }
+    return i;
+}
+#endif
+
+void op_swiglu_oai(float *a, const float *b, int n, float alpha, float limit) {
+    int i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (has_avx512_fma()) i = swiglu_oai_avx512(a, b, n, alpha, limit);
+#endif
+    for (; i < n; i++)
+        a[i] = swiglu_oai_1(a[i], b[i], alpha, limit);
+}
+
 void op_softmax(float *x, int n) {
     float max = x[0];
     for (int i = 1; i < n; i++)

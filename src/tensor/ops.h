@@ -26,6 +26,10 @@ void op_expf_ggml_n(const float *x, float *y, int n);
 /* a[i] = silu(a[i]) * b[i] — SwiGLU gate over one row (n,): ggml's order, silu with
  * op_expf_ggml for the first n & ~15 values (its 16-wide loop) and expf for the rest */
 void op_swiglu(float *a, const float *b, int n);
+/* gpt-oss's clamped SwiGLU over one row (n,): x = min(a[i], limit), y = b[i] clamped to
+ * [-limit, limit], a[i] = (y + 1) * x * sigmoid(alpha x), the exponential by op_expf_ggml (16 at a
+ * time on AVX-512, the same values) */
+void op_swiglu_oai(float *a, const float *b, int n, float alpha, float limit);
 /* x[i] = silu(x[i]) */
 void op_silu(float *x, int n);
 /* in-place softmax over (n,) */

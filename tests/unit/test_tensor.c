@@ -1243,6 +1243,28 @@ Test(tensor, simd_f16_from_float_matches_ref) {
     }
 }
 
+/* op_swiglu_oai: its 16-lane loop gives what the formula gives value by value (clamps, NaN kept,
+ * the exponential by op_expf_ggml), for a row with a tail */
+Test(tensor, swiglu_oai_equals_formula) {
+    enum { N = 16 * 5 + 7 };
+    const float alpha = 1.702f, limit = 7.0f;
+    float a[N], b[N], want[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)((i * 37) % 41 - 20) * 0.61f;
+        b[i] = (float)((i * 53) % 43 - 21) * 0.47f;
+    }
+    a[3] = NAN, b[5] = NAN, a[20] = -INFINITY, b[21] = INFINITY, a[22] = 100.0f;
+    for (int i = 0; i < N; i++) {
+        const float x = a[i] > limit ? limit : a[i];
+        const float y = b[i] > limit ? limit : b[i] < -limit ? -limit : b[i];
+        want[i] = (y + 1.0f) * (x / (1.0f + op_expf_ggml(-alpha * x)));
+    }
+    op_swiglu_oai(a, b, N, alpha, limit);
+    for (int i = 0; i < N; i++)
+        cr_assert(memcmp(&a[i], &want[i], sizeof(float)) == 0 || (isnan(a[i]) && isnan(want[i])),
+                  "value %d: %a vs %a", i, (double)a[i], (double)want[i]);
+}
+
 /* op_expf_ggml: ggml's polynomial expf, within 2 ulp of libm's over the whole finite range, with
  * exact 1 at 0, 0 below the underflow range (masked attention scores are -inf), inf above,
  * NaN through. */
