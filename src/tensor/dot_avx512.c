@@ -766,8 +766,13 @@ static inline group_prefetch group_prefetch_init(const void *w, size_t w_row, in
 }
 
 static inline void pf_step(group_prefetch *g) {
-    for (int64_t l = 0; l < g->per_step && g->line < g->lines; l++, g->line++)
-        _mm_prefetch((const char *)(g->next + 64 * g->line), _MM_HINT_T0);
+    const int64_t end = g->line + g->per_step < g->lines ? g->line + g->per_step : g->lines;
+    /* a plain loop, one compare per line: unrolled (all of a step's prefetches at once) it was
+     * faster from cache but slower from DRAM (Q8_0 2880x4096 32-36 -> 28-30 GB/s, tools/gemv1.c) */
+#pragma GCC unroll 1
+    for (int64_t l = g->line; l < end; l++)
+        _mm_prefetch((const char *)(g->next + 64 * l), _MM_HINT_T0);
+    if (end > g->line) g->line = end;
 }
 
 static inline void pf_rest(group_prefetch *g) {
@@ -936,18 +941,20 @@ ALWAYS_INLINE __m128 add_terms_4x16(__m128 s, __m512 t0, __m512 t1, __m512 t2, _
  * (elements 0-15) and the high ones (16-31) two vpdpbusd into the same lanes, a block's sum in 4
  * int32 lanes, and a step's four vectors reduce in 9 ops (quad_sums16) instead of 22 (tools/
  * gemv1.c, one thread, 2880 x 2880 from cache: MXFP4 23 -> 28.5 GB/s, Q4_0 27.8 -> 35, IQ4_NL
- * 25.5 -> 31.6). Vector j of a step holds the quad of consecutive blocks 4j..4j+3, block 4j + i
- * in lane i: a quad is 68 (MXFP4) or 72 bytes of the row, read as two 64-byte windows (the first
- * and the last 64 of its bytes) that also carry the quad's four scales. The activations must then
- * come as the same quads: quad_pack rearranges a token's packed bytes once per call (n_in bytes;
- * the rows' loads then read them as plain vectors).
+ * 25.5 -> 31.6). A step's 16 blocks are read as four quads of consecutive blocks 4j..4j+3, 68
+ * (MXFP4) or 72 bytes of the row each, as two 64-byte windows (the first and the last 64 of its
+ * bytes) that also carry the quad's four scales. The activations must come in the order the
+ * vectors hold the blocks: quad_pack rearranges a token's packed bytes once per call (n_in
+ * bytes; the rows' loads then read them as plain vectors).
  *
  * Where the CPU has AVX512-VBMI (Ice Lake, Zen 4 and later) the _vbmi kernels take a quad's 64
  * nibble bytes out of its windows with one two-source byte permute (vpermt2b) rather than a load
  * and three 128-bit inserts, look the levels up with vpermb (its 64-entry table is the 16 levels
  * four times, so the index needs no masking: two vpand fewer per quad than vpshufb) and gather
  * MXFP4's exponent bytes from the windows already loaded. tools/gemv1.c --type mxfp4 2880 x 2880,
- * one thread on CPU 0, from cache, alternated: 21-22 -> 26-28 GB/s. */
+ * one thread, alternated: from cache 26.8-28.7 -> 29.3-29.9 GB/s, scattered from DRAM 25.9-26.2
+ * -> 27.1-27.8 (Q4_0, IQ4_NL within +-3%). The kernels without VBMI keep vector j = blocks j, 4 + j,
+ * 8 + j, 12 + j (quad_pack's interleaved order), whose sums need no vpermd (3-6% from cache). */
 enum { QUAD_STEP = 16 * 32 }; /* a 16-block step's activation bytes, in either order */
 
 /* VBMI's byte permutes as inline asm: the _vbmi kernels run only where dispatch.c found VBMI, but
@@ -964,15 +971,17 @@ ALWAYS_INLINE __m512i permt2b(__m512i a, __m512i idx, __m512i b) { /* (a:b)[idx 
     return a;
 }
 
-/* qs (nb blocks of 32 bytes) -> out, per 16-block step: for quad j = 0..3 the low halves (16
- * bytes) of blocks 4j..4j+3, then their high halves; past nb zeros */
-static void quad_pack(const uint8_t *qs, int64_t nb, uint8_t *out) {
+/* qs (nb blocks of 32 bytes) -> out, per 16-block step: for vector j = 0..3 the low halves (16
+ * bytes) of its four blocks, then their high halves; past nb zeros. Lane i of vector j is block
+ * 4j + i (the quads of consecutive blocks the _vbmi kernels read) or, interleaved, block 4i + j
+ * (what the kernels without VBMI load: their sums then come out in block order, no vpermd). */
+static void quad_pack(const uint8_t *qs, int64_t nb, uint8_t *out, const bool consecutive) {
     for (int64_t s = 0; s < nb; s += 16)
         for (int j = 0; j < 4; j++)
             for (int h = 0; h < 2; h++)
                 for (int i = 0; i < 4; i++) {
                     uint8_t *dst = out + 32 * s + 64 * (2 * j + h) + 16 * i;
-                    const int64_t blk = s + 4 * j + i;
+                    const int64_t blk = s + (consecutive ? 4 * j + i : 4 * i + j);
                     if (blk < nb)
                         memcpy(dst, qs + 32 * blk + 16 * h, 16);
                     else
@@ -1015,8 +1024,9 @@ static const _Alignas(64) uint8_t quad_qs_idx18[64] = {
     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
     50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 120, 121, 122, 123, 124, 125, 126, 127};
 
-/* quad j's nibble bytes, block 4j + i's 16 in lane i (lanes of blocks past n: zeros or the
- * zero windows' bytes, against zero activations) */
+/* vector j's nibble bytes: with VBMI quad j's (block 4j + i's 16 in lane i), without it block
+ * 4i + j's in lane i (quad_pack's two orders; lanes of blocks past n: zeros or the zero
+ * windows' bytes, against zero activations) */
 ALWAYS_INLINE __m512i quad_nibbles(const uint8_t *xb, const int kind, const int j, const int n,
                                    const quad_windows *w, const bool vbmi) {
     if (vbmi)
@@ -1024,12 +1034,12 @@ ALWAYS_INLINE __m512i quad_nibbles(const uint8_t *xb, const int kind, const int 
                                                                                     : quad_qs_idx18)),
                        w->hi[j]);
     const size_t bs = lin_block_size(kind), off = kind == LIN_MXFP4 ? 1 : 2;
-    const uint8_t *q = xb + bs * 4 * (size_t)j + off;
+    const uint8_t *q = xb + bs * (size_t)j + off;
     __m512i z = _mm512_setzero_si512();
-    if (4 * j < n) z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)q));
-    if (4 * j + 1 < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + bs)), 1);
-    if (4 * j + 2 < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + 2 * bs)), 2);
-    if (4 * j + 3 < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + 3 * bs)), 3);
+    if (j < n) z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)q));
+    if (4 + j < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + 4 * bs)), 1);
+    if (8 + j < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + 8 * bs)), 2);
+    if (12 + j < n) z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(q + 12 * bs)), 3);
     return z;
 }
 
@@ -1056,12 +1066,15 @@ ALWAYS_INLINE __m512i quad_dot(const __m512i z, const int kind, const uint8_t *a
     return _mm512_dpbusd_epi32(d, hi, _mm512_load_si512((const void *)(a + 64)));
 }
 
-/* lane L: block L's sum, from v[j] (quad j: lane i's four int32 are block 4j + i's). The
- * in-lane reduction leaves block 4j + i in lane 4i + j; one vpermd puts the blocks in order. */
-static inline __m512i quad_sums16(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+/* lane L: block L's sum, from v[j] (lane i's four int32 are one block's). The in-lane
+ * reduction puts lane i of v[j] in lane 4i + j: block order for the interleaved vectors; the
+ * consecutive quads (block 4j + i) take one vpermd more. */
+static inline __m512i quad_sums16(__m512i v0, __m512i v1, __m512i v2, __m512i v3,
+                                  const bool consecutive) {
     const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
     const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
     const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+    if (!consecutive) return t;
     return _mm512_permutexvar_epi32(
         _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0), t);
 }
@@ -1109,7 +1122,7 @@ ALWAYS_INLINE __m512 quad_terms16(const uint8_t *x, const int kind, int64_t b, c
         v[j] = quad_dot(quad_nibbles(xb, kind, j, n, &w, vbmi), kind, a + 128 * j, vbmi);
     const __mmask16 m = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
     const __m512i is =
-        _mm512_add_epi32(quad_sums16(v[0], v[1], v[2], v[3]), _mm512_maskz_loadu_epi32(m, nc + b));
+        _mm512_add_epi32(quad_sums16(v[0], v[1], v[2], v[3], vbmi), _mm512_maskz_loadu_epi32(m, nc + b));
     const __m512 dyb = _mm512_maskz_loadu_ps(m, dy + b);
     const __m512 dd = kind == LIN_MXFP4 ? mul_e8m0_half16(dyb, quad_e16(&w, vbmi))
                                         : _mm512_mul_ps(quad_d16(&w), dyb);
@@ -1182,7 +1195,7 @@ ALWAYS_INLINE void gemvn_nib4(const int kind, int64_t n_in, int n_rows, int n_to
         return;
     }
     for (int t = 0; t < n_tok; t++)
-        quad_pack(lin + (size_t)t * (size_t)nb * TENSOR_GEMV_PACK32, nb, quad_buf + t * qstride);
+        quad_pack(lin + (size_t)t * (size_t)nb * TENSOR_GEMV_PACK32, nb, quad_buf + t * qstride, vbmi);
     gemvn_lin4(kind, n_in, n_rows, n_tok, y, ldy, w, w_row, lin, quad_buf, vbmi);
 }
 
