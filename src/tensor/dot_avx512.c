@@ -94,16 +94,21 @@ static inline __m512 d16_stride34(const void *first) {
 /* 16 blocks of 18 bytes (Q4_0): the 64-byte window at 72k holds d of blocks 4k..4k+3 at words
  * 0, 9, 18, 27; one vpermt2w of two windows yields 8 scales (4 loads, 2 permutes, 1 blend: ~5%
  * faster than scalar loads here). All loads lie inside the 16 blocks (216 + 64 <= 288). */
-static inline __m512 d16_stride18(const void *first) {
-    const uint8_t *p = first;
+/* the 16 scales from the four windows w0..w3 at 0, 72, 144, 216 (each holds four scales) */
+static inline __m512 d16_windows18(__m512i w0, __m512i w1, __m512i w2, __m512i w3) {
     const __m512i idx =
         _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32,
                          27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
-    const __m512i r0 = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
-                                                 _mm512_loadu_si512((const void *)(p + 72)));
-    const __m512i r1 = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)(p + 144)), idx,
-                                                 _mm512_loadu_si512((const void *)(p + 216)));
+    const __m512i r0 = _mm512_permutex2var_epi16(w0, idx, w1);
+    const __m512i r1 = _mm512_permutex2var_epi16(w2, idx, w3);
     return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1)));
+}
+
+static inline __m512 d16_stride18(const void *first) {
+    const uint8_t *p = first;
+    return d16_windows18(_mm512_loadu_si512((const void *)p), _mm512_loadu_si512((const void *)(p + 72)),
+                         _mm512_loadu_si512((const void *)(p + 144)),
+                         _mm512_loadu_si512((const void *)(p + 216)));
 }
 
 /* the scales of 16 blocks of either size */
@@ -690,9 +695,6 @@ static inline __m512i lut512(const int8_t *levels) {
     return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)levels));
 }
 
-/* d16_stride18 for the first n < 16 blocks only: its four 64-byte windows loaded under a mask
- * that stops at the n-th block's end (no read past the row: masked loads do not fault); the
- * other lanes are unused */
 /* the 64 bytes at p + off, those at or past p + len read as zero (a masked load: no fault) */
 static inline __m512i window_upto(const uint8_t *p, int64_t off, int64_t len) {
     const int64_t have = len - off;
@@ -700,17 +702,14 @@ static inline __m512i window_upto(const uint8_t *p, int64_t off, int64_t len) {
     return _mm512_maskz_loadu_epi8(m, p + off);
 }
 
+/* d16_stride18 for the first n < 16 blocks only: its four 64-byte windows loaded under a mask
+ * that stops at the n-th block's end (no read past the row: masked loads do not fault); the
+ * other lanes are unused */
 static inline __m512 d16_stride18_n(const void *first, const int n) {
     const uint8_t *p = first;
-    __m512i win[4];
-    for (int k = 0; k < 4; k++)
-        win[k] = window_upto(p, 72 * k, 18 * (int64_t)n);
-    const __m512i idx =
-        _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32,
-                         27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
-    const __m512i r0 = _mm512_permutex2var_epi16(win[0], idx, win[1]);
-    const __m512i r1 = _mm512_permutex2var_epi16(win[2], idx, win[3]);
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1)));
+    const int64_t len = 18 * (int64_t)n;
+    return d16_windows18(window_upto(p, 0, len), window_upto(p, 72, len), window_upto(p, 144, len),
+                         window_upto(p, 216, len));
 }
 
 /* One token (plain generation, and every routed expert of a MoE layer, which sees one token per
@@ -1102,11 +1101,7 @@ ALWAYS_INLINE __m512i quad_e16(const quad_windows *w, const bool vbmi) {
 /* the fp16 scales of the 18-byte types (bytes 0, 18, 36, 54 of each quad's lo window: the
  * windows d16_stride18 loads) */
 ALWAYS_INLINE __m512 quad_d16(const quad_windows *w) {
-    const __m512i idx = _mm512_set_epi16(59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0,
-                                         59, 50, 41, 32, 27, 18, 9, 0, 59, 50, 41, 32, 27, 18, 9, 0);
-    const __m512i r0 = _mm512_permutex2var_epi16(w->lo[0], idx, w->lo[1]);
-    const __m512i r1 = _mm512_permutex2var_epi16(w->lo[2], idx, w->lo[3]);
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, r0, r1)));
+    return d16_windows18(w->lo[0], w->lo[1], w->lo[2], w->lo[3]);
 }
 
 /* lin_terms16 for the nibble types from quad_pack'ed activations qa (the step's 512 bytes at
