@@ -9,12 +9,48 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 
-#define SPIN_ITERS 20000
+/* How long a waiting thread spins before it sleeps on the condition variable. A decode step's
+ * dispatches are separated by the caller's serial work (routing, gathers, norms, the
+ * activation), often 6-30 us apart, and waking a sleeping worker (a futex and, on a VM, an
+ * interrupt to its vCPU) costs more than that: a 20000-iteration spin (~6 us here) let the
+ * workers fall asleep between kernels, and qwen3-30b-a3b decoded 8-10% slower on two threads
+ * than with ~120 us (docs/BENCHMARKS.md). Time, not iterations, so the budget does not shrink
+ * on a faster CPU. */
+#define SPIN_NS 200000
+/* Past the first SPIN_EAGER_NS the spinner yields at each clock check: where threads outnumber
+ * cores (tests, a loaded box) a spinning waiter takes the CPU from the very thread it waits
+ * for (tiny-qwen3moe decoding with three threads on one CPU still lost ~40% against the 6 us
+ * spin; going to sleep as soon as a yield had given the CPU away did no better); without a
+ * competitor sched_yield returns at once. */
+#define SPIN_EAGER_NS 20000
+
+typedef struct {
+    unsigned n;
+    int64_t start;
+} spinner;
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* true while a waiter should go on spinning; reads the clock every 1024 spins (~0.3 us) */
+static bool keep_spinning(spinner *s) {
+    if (++s->n & 1023) return true;
+    const int64_t t = now_ns();
+    if (s->start == 0) s->start = t;
+    if (t - s->start >= SPIN_NS) return false;
+    if (t - s->start >= SPIN_EAGER_NS) sched_yield();
+    return true;
+}
 
 struct he_pool {
     int n;              /* threads including the caller */
@@ -76,15 +112,15 @@ static void *worker(void *varg) {
     unsigned seen = 0;
     for (;;) {
         unsigned g;
-        int spins = 0;
+        spinner sp = {0, 0};
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&p->quit, memory_order_acquire)) {
-            if (++spins < SPIN_ITERS) continue;
+            if (keep_spinning(&sp)) continue;
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv_work, &p->mu);
             pthread_mutex_unlock(&p->mu);
-            spins = 0;
+            sp = (spinner){0, 0};
         }
         if (atomic_load(&p->quit)) return NULL;
         seen = g;
@@ -153,9 +189,9 @@ void he_pool_run_n(he_pool *p, int n, he_pool_fn fn, void *arg) {
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, n);
-    int spins = 0;
+    spinner sp = {0, 0};
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
-        if (++spins < SPIN_ITERS) continue;
+        if (keep_spinning(&sp)) continue;
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->pending) > 0)
             pthread_cond_wait(&p->cv_done, &p->mu);
