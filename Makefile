@@ -179,7 +179,7 @@ test-asan:
 # ThreadSanitizer against the Criterion shim of tests/tsan/ (Criterion cannot start under TSan);
 # the first report fails the run. TSAN_TESTS=... picks others. test_server_http's allocation
 # sweep fails every 16th allocation only here (HEARTH_SWEEP_STRIDE), to stay within CI time.
-TSAN_TESTS ?= pool sched server_http
+TSAN_TESTS ?= pool matmul_share sched server_http
 test-tsan:
 	$(MAKE) MODE=tsan build/tsan/libhearth.a
 	@for t in $(TSAN_TESTS); do echo "== tsan: test_$$t"; \

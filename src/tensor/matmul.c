@@ -216,52 +216,37 @@ static void quantize_rows(void *arg, int ith, int nth) {
     }
 }
 
-/* the tiled kernel: each thread takes a range of 16-row tiles; the last thread also dots the
- * rows past the last whole tile one by one */
-static void mm_tiles(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    const int64_t tiles = j->n_out / TENSOR_GEMM_ROWS;
-    int64_t t0, t1;
-    range_of(tiles, ith, nth, &t0, &t1);
-    if (t1 > t0) {
-        const int64_t r0 = t0 * TENSOR_GEMM_ROWS;
-        j->gemm(j->n_in, (int)((t1 - t0) * TENSOR_GEMM_ROWS), j->n_tok, j->y + r0, j->n_out,
-                j->w + (size_t)r0 * j->w_row, j->w_row, j->pack);
-    }
-    if (ith != nth - 1) return;
-    for (int64_t r = tiles * TENSOR_GEMM_ROWS; r < j->n_out; r++)
+/* Each kernel below computes output rows [r0, r1) of its job for every token; the rows are
+ * shared out by the scheduler further down (sched_run), in runs that start at a multiple of
+ * TENSOR_GEMM_ROWS. Every form's results are independent of how the rows are split. */
+typedef void (*mm_rows_fn)(const mm_job *j, int64_t r0, int64_t r1);
+
+/* the tiled kernel over the whole 16-row tiles of the run; the rows past the last whole tile
+ * (only in the run that ends at n_out) dotted one by one */
+static void mm_tiles(const mm_job *j, int64_t r0, int64_t r1) {
+    const int64_t whole = (r1 - r0) / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;
+    if (whole > 0)
+        j->gemm(j->n_in, (int)whole, j->n_tok, j->y + r0, j->n_out, j->w + (size_t)r0 * j->w_row,
+                j->w_row, j->pack);
+    for (int64_t r = r0 + whole; r < r1; r++)
         for (int t = 0; t < j->n_tok; t++)
             j->tr->vec_dot(j->n_in, &j->y[(int64_t)t * j->n_out + r], j->w + (size_t)r * j->w_row,
                            j->q + (size_t)t * j->q_row);
 }
 
-/* the small-batch kernel over this thread's range of rows (any split: results do not depend on
- * it) */
-static void mm_gemvn(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    int64_t r0, r1;
-    range_of(j->n_out, ith, nth, &r0, &r1);
-    if (r1 > r0)
-        j->gemvn(j->n_in, (int)(r1 - r0), j->n_tok, j->y + r0, j->n_out,
-                 j->w + (size_t)r0 * j->w_row, j->w_row, j->pack ? (const void *)j->pack : j->q,
-                 j->q_row);
+/* the small-batch kernel */
+static void mm_gemvn(const mm_job *j, int64_t r0, int64_t r1) {
+    j->gemvn(j->n_in, (int)(r1 - r0), j->n_tok, j->y + r0, j->n_out, j->w + (size_t)r0 * j->w_row,
+             j->w_row, j->pack ? (const void *)j->pack : j->q, j->q_row);
 }
 
-/* the float-weight kernel over this thread's range of rows (any split: results do not depend on
- * it, nor on the batch size) */
-static void mm_gemmf(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    int64_t r0, r1;
-    range_of(j->n_out, ith, nth, &r0, &r1);
-    if (r1 > r0)
-        j->gemmf(j->n_in, (int)(r1 - r0), j->n_tok, j->y + r0, j->n_out,
-                 j->w + (size_t)r0 * j->w_row, j->w_row, j->x, j->n_in);
+/* the float-weight kernel (its results do not depend on the batch size either) */
+static void mm_gemmf(const mm_job *j, int64_t r0, int64_t r1) {
+    j->gemmf(j->n_in, (int)(r1 - r0), j->n_tok, j->y + r0, j->n_out, j->w + (size_t)r0 * j->w_row,
+             j->w_row, j->x, j->n_in);
 }
 
-static void mm_rows(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    int64_t r0, r1;
-    range_of(j->n_out, ith, nth, &r0, &r1);
+static void mm_rows(const mm_job *j, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = j->w + (size_t)r * j->w_row;
         for (int t = 0; t < j->n_tok; t++) {
@@ -308,8 +293,124 @@ static size_t mm_setup(mm_job *j, float *y, const void *w, tensor_type wtype, in
     return tensor_matmul_scratch(wtype, n_in, n_tok);
 }
 
-static he_pool_fn mm_fn(const mm_job *j) {
+static mm_rows_fn mm_fn(const mm_job *j) {
     return j->gemm ? mm_tiles : j->gemvn ? mm_gemvn : j->gemmf ? mm_gemmf : mm_rows;
+}
+
+/* ---- Sharing the rows out ----
+ * The products' rows are cut into units (runs of rows, whole 16-row tiles, about equal in
+ * multiply-adds across products), numbered in product order. Each thread owns a contiguous
+ * share of the units and claims half of what is left of it at a time, from its front (one
+ * kernel call per claim and product, so its weights stay long streams the prefetchers follow);
+ * a thread whose share is done takes single units from the back of the others' shares. So a
+ * thread that runs slower (a core busy with something else, a slower core, a vCPU its host
+ * shares, pages farther away) no longer holds the barrier up alone: the others finish its
+ * share. Which thread computes a row changes nothing in it. */
+enum { UNITS_PER_THREAD = 8, SCHED_MAX_THREADS = 256 };
+
+typedef struct {
+    _Alignas(64) _Atomic uint64_t span; /* the share's unclaimed units [lo, hi): lo | hi << 32 */
+} sched_share;
+
+typedef struct {
+    const mm_job *jobs;
+    int n;
+    int64_t unit[TENSOR_MM_MANY_MAX];      /* rows per unit of job i */
+    int32_t first[TENSOR_MM_MANY_MAX + 1]; /* job i's units are [first[i], first[i + 1]) */
+    sched_share *shares;                   /* one per thread */
+} sched;
+
+static uint64_t span_of(uint32_t lo, uint32_t hi) { return (uint64_t)lo | (uint64_t)hi << 32; }
+
+static atomic_ullong units_taken_over; /* tensor_matmul_taken_over */
+unsigned long long tensor_matmul_taken_over(void) {
+    return atomic_load_explicit(&units_taken_over, memory_order_relaxed);
+}
+
+static void sched_setup(sched *s, const mm_job *jobs, int n, int nth, sched_share *shares) {
+    double work = 0;
+    for (int i = 0; i < n; i++)
+        work += (double)jobs[i].n_in * (double)jobs[i].n_out * jobs[i].n_tok;
+    const double per_unit = work / (nth * UNITS_PER_THREAD);
+    int32_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const double row_work = (double)jobs[i].n_in * jobs[i].n_tok;
+        const double want = per_unit / (row_work > 0 ? row_work : 1);
+        int64_t rows = want < (double)jobs[i].n_out ? (int64_t)want : jobs[i].n_out;
+        rows = (rows + TENSOR_GEMM_ROWS - 1) / TENSOR_GEMM_ROWS * TENSOR_GEMM_ROWS;
+        if (rows < TENSOR_GEMM_ROWS) rows = TENSOR_GEMM_ROWS;
+        s->unit[i] = rows;
+        s->first[i] = total;
+        total += (int32_t)((jobs[i].n_out + rows - 1) / rows);
+    }
+    s->first[n] = total;
+    s->jobs = jobs;
+    s->n = n;
+    s->shares = shares;
+    for (int t = 0; t < nth; t++)
+        atomic_init(&shares[t].span, span_of((uint32_t)((int64_t)total * t / nth),
+                                             (uint32_t)((int64_t)total * (t + 1) / nth)));
+}
+
+/* units [a, b): one kernel call per product they cover */
+static void sched_units(const sched *s, int32_t a, int32_t b) {
+    int i = 0;
+    while (s->first[i + 1] <= a)
+        i++;
+    for (; a < b; i++) {
+        const int32_t e = b < s->first[i + 1] ? b : s->first[i + 1];
+        const mm_job *j = &s->jobs[i];
+        const int64_t r0 = (int64_t)(a - s->first[i]) * s->unit[i];
+        int64_t r1 = (int64_t)(e - s->first[i]) * s->unit[i];
+        if (r1 > j->n_out) r1 = j->n_out;
+        if (r1 > r0) mm_fn(j)(j, r0, r1);
+        a = e;
+    }
+}
+
+/* The claims only decide who runs a unit; the rows' inputs and outputs are ordered by the
+ * pool's fork and join, so relaxed atomics suffice. */
+static void sched_run(void *arg, int ith, int nth) {
+    const sched *s = arg;
+    _Atomic uint64_t *own = &s->shares[ith].span;
+    uint64_t v = atomic_load_explicit(own, memory_order_relaxed);
+    for (;;) {
+        const uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+        if (lo >= hi) break;
+        const uint32_t take = (hi - lo + 1) / 2;
+        if (atomic_compare_exchange_weak_explicit(own, &v, span_of(lo + take, hi),
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            sched_units(s, (int32_t)lo, (int32_t)(lo + take));
+            v = atomic_load_explicit(own, memory_order_relaxed);
+        }
+    }
+    for (int k = 1; k < nth; k++) {
+        _Atomic uint64_t *other = &s->shares[(ith + k) % nth].span;
+        uint64_t w = atomic_load_explicit(other, memory_order_relaxed);
+        for (;;) {
+            const uint32_t lo = (uint32_t)w, hi = (uint32_t)(w >> 32);
+            if (lo >= hi) break;
+            if (atomic_compare_exchange_weak_explicit(other, &w, span_of(lo, hi - 1),
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                sched_units(s, (int32_t)(hi - 1), (int32_t)hi);
+                atomic_fetch_add_explicit(&units_taken_over, 1, memory_order_relaxed);
+                w = atomic_load_explicit(other, memory_order_relaxed);
+            }
+        }
+    }
+}
+
+/* every product's rows on nth threads: one dispatch, one barrier */
+static void run_jobs(he_pool *pool, int nth, const mm_job *jobs, int n) {
+    if (nth <= 1) {
+        for (int i = 0; i < n; i++)
+            if (jobs[i].n_out > 0) mm_fn(&jobs[i])(&jobs[i], 0, jobs[i].n_out);
+        return;
+    }
+    sched_share shares[SCHED_MAX_THREADS];
+    sched s;
+    sched_setup(&s, jobs, n, nth < SCHED_MAX_THREADS ? nth : SCHED_MAX_THREADS, shares);
+    he_pool_run_n(pool, nth < SCHED_MAX_THREADS ? nth : SCHED_MAX_THREADS, sched_run, &s);
 }
 
 void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, int64_t n_in,
@@ -323,12 +424,7 @@ void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, in
         else
             quantize_rows(&j, 0, 1);
     }
-    he_pool_fn fn = mm_fn(&j);
-    int nth = threads_for(pool, (double)n_in * (double)n_out * n_tok);
-    if (nth > 1)
-        he_pool_run_n(pool, nth, fn, &j);
-    else
-        fn(&j, 0, 1);
+    run_jobs(pool, threads_for(pool, (double)n_in * (double)n_out * n_tok), &j, 1);
 }
 
 /* ---- LoRA's low-rank products ---- */
@@ -425,13 +521,6 @@ static void many_quantize(void *arg, int ith, int nth) {
         if (m->own_q[i]) quantize_rows(&m->jobs[i], ith, nth);
 }
 
-/* every thread takes its share of every product's rows: one barrier for all of them */
-static void many_run(void *arg, int ith, int nth) {
-    mm_many *m = arg;
-    for (int i = 0; i < m->n; i++)
-        mm_fn (&m->jobs[i])(&m->jobs[i], ith, nth);
-}
-
 /* item b shares item a's quantized activations: the same rows against the same weight type, and
  * the same kernel (which depends on the row count only through the tile's minimum) */
 static bool same_input(const tensor_mm *a, const tensor_mm *b) {
@@ -479,9 +568,5 @@ void tensor_matmul_many(he_pool *pool, const tensor_mm *mm, int n, void *scratch
         else
             many_quantize(&m, 0, 1);
     }
-    int nth = threads_for(pool, work);
-    if (nth > 1)
-        he_pool_run_n(pool, nth, many_run, &m);
-    else
-        many_run(&m, 0, 1);
+    run_jobs(pool, threads_for(pool, work), jobs, n);
 }

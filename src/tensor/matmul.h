@@ -3,8 +3,9 @@
  * W is a GGUF weight (ne[0] = n_in = row length, ne[1] = n_out rows) of any type whose traits
  * have a vec_dot (the dispatched one: AVX2 where the CPU has it). Each activation row is converted
  * once to the weight type's vec_dot_type (traits from_float) into caller-provided scratch; then
- * every thread takes a contiguous range of output rows and dots each row against all activation
- * rows, so a weight row is read from memory once per batch. */
+ * every thread takes runs of output rows and dots each row against all activation rows, so a
+ * weight row is read from memory once per batch. Each thread starts on its own contiguous share
+ * of the rows; one done early takes over what is left of a slower one's (matmul.c). */
 #ifndef HEARTH_TENSOR_MATMUL_H
 #define HEARTH_TENSOR_MATMUL_H
 
@@ -54,7 +55,11 @@ typedef struct {
 
 #define TENSOR_MM_MANY_MAX 64
 
-/* Several products as one: each thread takes its share of every product's rows, so a pool runs
+/* Units of rows run by a thread other than the one whose share they were in, since the process
+ * started (tests; a count of how often the pool's threads ran unevenly). */
+unsigned long long tensor_matmul_taken_over(void);
+
+/* Several products as one: the threads share all the products' rows out, so a pool runs
  * one dispatch (and waits at one barrier) for all of them instead of one per product; an item
  * with the same x, n_tok, n_in and weight type as the item before it (and a row count on the same
  * side of the tile's minimum) reuses its quantized activations. Results are those of
