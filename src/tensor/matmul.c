@@ -407,10 +407,11 @@ static void run_jobs(he_pool *pool, int nth, const mm_job *jobs, int n) {
             if (jobs[i].n_out > 0) mm_fn(&jobs[i])(&jobs[i], 0, jobs[i].n_out);
         return;
     }
+    if (nth > SCHED_MAX_THREADS) nth = SCHED_MAX_THREADS;
     sched_share shares[SCHED_MAX_THREADS];
     sched s;
-    sched_setup(&s, jobs, n, nth < SCHED_MAX_THREADS ? nth : SCHED_MAX_THREADS, shares);
-    he_pool_run_n(pool, nth < SCHED_MAX_THREADS ? nth : SCHED_MAX_THREADS, sched_run, &s);
+    sched_setup(&s, jobs, n, nth, shares);
+    he_pool_run_n(pool, nth, sched_run, &s);
 }
 
 void tensor_matmul(he_pool *pool, float *y, const void *w, tensor_type wtype, int64_t n_in,
