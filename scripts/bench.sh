@@ -7,7 +7,10 @@
 # ... per model), so both see the same machine load; the hearth/llama.cpp ratios are printed.
 # tg t/s × the weight bytes a decode step reads (`hearth bench --json`'s active_bytes: the file's
 # tensors minus unchosen experts and an untied embedding table) is the read bandwidth each
-# generation actually uses, also printed as a share of the measured membw at that thread count.
+# generation actually uses, also printed as a share of the measured membw at that thread count:
+# against the figure measured at the start of the run, and against the mean of the samples taken
+# just before and just after each of that model's hearth runs at that thread count ("beside": a
+# shared host's bandwidth can move 2x within the minutes a run lasts; BENCH_MEMBW_BESIDE=0 skips).
 #
 # Env: BENCH_P (prompt tokens, default 512), BENCH_N (generated, default 128), BENCH_T (thread
 # counts, space-separated, each run in turn: "2 1"; default nproc), BENCH_R (repetitions, default 3), BENCH_TYPES (default "q4_0 q8_0 q4_k_m"; empty: none),
@@ -62,6 +65,21 @@ for t in $THREADS; do
     echo "$bw_line" >&2
     membw="$membw $t threads $(sed -n 's/.*best \([0-9.]*\) GB\/s.*/\1/p' <<<"$bw_line") GB/s;"
 done
+
+# membw_beside MODEL THREADS: one read-bandwidth sample (512 MiB, the median of 5 passes: on this
+# kind of VM a single pass now and then reads impossibly fast, e.g. 166 GB/s on 2 vCPUs, a timing
+# glitch the best-of figure keeps) recorded with the model it was taken beside, so the report can
+# set each tg against the bandwidth of its minutes
+membw_beside() {
+    [ "${BENCH_MEMBW_BESIDE:-1}" = 1 ] || return 0
+    local line bw
+    line=$("$out/membw" 512 "$2" 5) || return 0
+    bw=$(sed -n 's/.*median \([0-9.]*\) GB\/s.*/\1/p' <<<"$line")
+    [ -n "$bw" ] || return 0
+    node -e 'const [m, t, g] = process.argv.slice(1);
+             console.log(JSON.stringify({engine: "membw", model: m, threads: Number(t), gbps: Number(g)}));' \
+        "$1" "$2" "$bw" >>"$samples"
+}
 
 # ---- per-kernel throughput (one thread, CPU time): compute-bound or bandwidth-bound? ----
 if [ "${BENCH_KERNELS:-1}" = 1 ]; then
@@ -133,6 +151,7 @@ for m in "${models[@]}"; do
     for ((r = 1; r <= R; r++)); do
         for t in $THREADS; do
             echo "bench: $name repetition $r/$R, $t threads: hearth" >&2
+            membw_beside "$name" "$t"
             build/hearth bench "$m" -p "$P" -n "$N" -t "$t" -r 1 --json |
                 node -e '
                   const [name] = process.argv.slice(1);
@@ -141,6 +160,7 @@ for m in "${models[@]}"; do
                     ts: x.tokens_per_s, bytes: x.model_bytes, active: x.active_bytes, type: x.type, isa: x.isa, threads: x.threads,
                     kv_bytes: x.kv_bytes, rss: x.max_rss_bytes, huge: x.huge_mapped_bytes}));
                 ' "$name" >>"$samples"
+            membw_beside "$name" "$t"
             if [ -n "$peer" ]; then
                 echo "bench: $name repetition $r/$R, $t threads: llama.cpp ($peer)" >&2
                 # one test at a time, so a test that aborts (the Feb-2025 peer's repacked Q4_0
@@ -169,7 +189,14 @@ done
 node - "$samples" "$membw" "$R" "$THREADS" <<'EOF'
 const fs = require('fs');
 const [file, membw, reps, tlist] = process.argv.slice(2);
-const rows = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const all = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const rows = all.filter((r) => r.engine !== 'membw');
+// the bandwidth samples taken beside each model's hearth runs, per thread count
+const beside = all.filter((r) => r.engine === 'membw');
+const besideOf = (model, threads) => {
+  const g = beside.filter((r) => r.model === model && r.threads === threads).map((r) => r.gbps);
+  return g.length ? g.reduce((a, b) => a + b, 0) / g.length : null;
+};
 const stat = (xs) => {
   if (!xs.length) return null;
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -182,11 +209,20 @@ const keys = [];
 for (const r of rows) if (!keys.some((k) => k.model === r.model && k.test === r.test && k.threads === r.threads)) keys.push(r);
 console.log(`memory read bandwidth (tools/membw.c, best of 5):${membw} ` +
             `threads ${tlist}; ${reps} interleaved repetitions per engine`);
+if (beside.length) {
+  const span = [...new Set(beside.map((r) => r.threads))].map((t) => {
+    const g = beside.filter((r) => r.threads === t).map((r) => r.gbps);
+    return `${t} threads ${Math.min(...g).toFixed(2)}-${Math.max(...g).toFixed(2)} GB/s (${g.length} samples)`;
+  });
+  console.log(`beside the runs (512 MiB, median of 5, before and after each hearth run): ${span.join('; ')}`);
+}
 console.log('');
 let head = '| model | type | size (MiB) | threads | test | hearth t/s |';
 let sep = '|---|---|---:|---:|---|---:|';
 if (haveLlama) { head += ' llama.cpp t/s | hearth/llama |'; sep += '---:|---:|'; }
-head += ' tg bandwidth GB/s (hearth' + (haveLlama ? ' / llama' : '') + ') | % of membw (hearth' + (haveLlama ? ' / llama' : '') + ') |'; sep += '---:|---:|';
+const both = haveLlama ? ' / llama' : '';
+head += ` tg bandwidth GB/s (hearth${both}) | % of membw at start (hearth${both}) |`; sep += '---:|---:|';
+if (beside.length) { head += ` membw beside GB/s | % of membw beside (hearth${both}) |`; sep += '---:|---:|'; }
 // the measured read bandwidth per thread count (" 2 threads 53.8 GB/s; 1 threads 22.1 GB/s;")
 const bwOf = {};
 for (const m of membw.matchAll(/(\d+) threads ([0-9.]+) GB\/s/g)) bwOf[m[1]] = Number(m[2]);
@@ -202,9 +238,14 @@ for (const k of keys) {
   if (haveLlama) line += ` ${fmt(ls)} | ${hs && ls ? (hs.m / ls.m).toFixed(2) + '×' : '—'} |`;
   if (k.test.startsWith('tg')) {
     const bw = (s) => (s ? (s.m * active / 1e9).toFixed(1) : '—');
-    const pct = (s) => (s && bwOf[k.threads] ? (100 * s.m * active / 1e9 / bwOf[k.threads]).toFixed(0) + '%' : '—');
-    line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} | ${pct(hs)}${haveLlama ? ' / ' + pct(ls) : ''} |`;
-  } else line += ' | |';
+    const pct = (s, ref) => (s && ref ? (100 * s.m * active / 1e9 / ref).toFixed(0) + '%' : '—');
+    const ref = bwOf[k.threads];
+    line += ` ${bw(hs)}${haveLlama ? ' / ' + bw(ls) : ''} | ${pct(hs, ref)}${haveLlama ? ' / ' + pct(ls, ref) : ''} |`;
+    if (beside.length) {
+      const near = besideOf(k.model, k.threads);
+      line += ` ${near ? near.toFixed(2) : '—'} | ${pct(hs, near)}${haveLlama ? ' / ' + pct(ls, near) : ''} |`;
+    }
+  } else line += beside.length ? ' | | | |' : ' | |';
   console.log(line);
 }
 // IQ4_XS against Q4_K_M of the same shape (files SHAPE-iq4_xs.gguf and SHAPE-q4_k_m.gguf), each
