@@ -264,7 +264,7 @@ help:
 	@echo "  make test-integration  node:test suites in tests/integration against build/hearth"
 	@echo "  make test-cross      aarch64 cross build (TARGET=aarch64) of the NEON kernels + tensor/model tests, run under qemu-aarch64 (HEARTH_CROSS_FULL=1: also test_quant_forward)"
 	@echo "  make fuzz [FUZZ_SECONDS=60]  run every libFuzzer target (clang)"
-	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md; LLAMA_BENCH=, LLAMA_BATCHED_BENCH= compare with llama.cpp, BENCH_DEPTH=D attention at depth, BENCH_SPEC=0 skips the speculative layer-skip speed-up, BENCH_LORA=0 the LoRA rows: tg with 0/1/2 adapters vs llama-server --lora via LLAMA_SERVER=, BENCH_ARCH=1 adds gemma-2-2b Q4_K_M/IQ4_XS and phi-3-mini Q4_0 at real size)"
+	@echo "  make bench           benchmark report (see docs/BENCHMARKS.md; LLAMA_BENCH=, LLAMA_BATCHED_BENCH= compare with llama.cpp, BENCH_DEPTH=D attention at depth, BENCH_SPEC=0 skips the speculative layer-skip speed-up, BENCH_LORA=0 the LoRA rows: tg with 0/1/2 adapters vs llama-server --lora via LLAMA_SERVER=, BENCH_ARCH=1 adds gemma-2-2b Q4_K_M/IQ4_XS and phi-3-mini Q4_0 at real size, BENCH_MOE='SHAPE:TYPE ...' MoE rows; tg shares of membw at the start and beside each run, BENCH_MEMBW_BESIDE=0 skips the beside samples)"
 	@echo "  make bench-kernels [BENCH_ARGS=\"ROWS COLS REPS\"]  ref vs avx2 vs avx512 vec_dot per type (ns/row, GB/s), then tiled vs per-row prompt matmul (GMAC/s; BENCH_TOKENS), then small batches 1-24 tokens"
 	@echo "  make bench-grammar [BENCH_ARGS=\"VOCAB.gguf REPS\"]  grammar mask cost per JSON position (docs/GRAMMAR.md)"
 	@echo "  make format | format-check | check-deps | clean"
