@@ -66,10 +66,9 @@ for t in $THREADS; do
     membw="$membw $t threads $(sed -n 's/.*best \([0-9.]*\) GB\/s.*/\1/p' <<<"$bw_line") GB/s;"
 done
 
-# membw_beside MODEL THREADS: one read-bandwidth sample (512 MiB, the median of 5 passes: on this
-# kind of VM a single pass now and then reads impossibly fast, e.g. 166 GB/s on 2 vCPUs, a timing
-# glitch the best-of figure keeps) recorded with the model it was taken beside, so the report can
-# set each tg against the bandwidth of its minutes
+# membw_beside MODEL THREADS: one read-bandwidth sample (512 MiB, the median of 5 passes) recorded
+# with the model it was taken beside, so the report can set each tg against the bandwidth of its
+# minutes
 membw_beside() {
     [ "${BENCH_MEMBW_BESIDE:-1}" = 1 ] || return 0
     local line bw
