@@ -351,29 +351,35 @@ static hearth_weight expert_bias(const hearth_weight *b, int e) {
 }
 
 /* The chosen experts' SwiGLU for slots [s0, s1) of moe_list (whole experts, at most n_batch
- * slots): each slot's row of xb gathered into moe_in, grouped by expert; one matmul_many for
- * every expert's gate and up products, the activation, one for every down product; each slot's
- * output row into moe_y. Expert e's slots start at first[e]. Biases (gpt-oss) where the layer
- * has them. */
+ * slots): each slot's row of xb gathered into moe_in, grouped by expert (an expert with one
+ * row reads it in place); one matmul_many for every expert's gate and up products, the
+ * activation, one for every down product; each slot's output row into moe_y. Expert e's slots
+ * start at first[e]. Biases (gpt-oss) where the layer has them. */
 static void moe_group(hearth_ctx *c, const hearth_layer *L, moe_act act, int s0, int s1,
                       const int32_t *first, int e0, int e1) {
     const hearth_hparams *hp = &c->m->hp;
     const int E = hp->n_embd, k = hp->n_expert_used, F = (int)L->gate_exps.n_out;
     tensor_mm mm[TENSOR_MM_MANY_MAX];
     hearth_weight w[TENSOR_MM_MANY_MAX];
-    for (int i = s0; i < s1; i++)
-        memcpy(c->moe_in + (size_t)(i - s0) * E, c->xb + (size_t)(c->moe_list[i] / k) * E,
-               (size_t)E * sizeof(float));
     int n = 0;
     for (int e = e0; e < e1; e++) {
         const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
         if (cnt == 0) continue;
-        const float *in = c->moe_in + (size_t)r0 * E;
+        /* an expert with one row reads it where it is: in a decode step every chosen expert
+         * has the same row, so matmul_many quantizes it once for all k, not k times */
+        const float *in = c->xb + (size_t)(c->moe_list[first[e]] / k) * E;
+        if (cnt > 1) {
+            for (int i = first[e]; i < first[e + 1]; i++)
+                memcpy(c->moe_in + (size_t)(i - s0) * E, c->xb + (size_t)(c->moe_list[i] / k) * E,
+                       (size_t)E * sizeof(float));
+            in = c->moe_in + (size_t)r0 * E;
+        }
         w[n] = hearth_weight_mat(&L->gate_exps, e);
         mm[n] = mm_item(c->hb + (size_t)r0 * F, &w[n], in, cnt), n++;
         w[n] = hearth_weight_mat(&L->up_exps, e);
         mm[n] = mm_item(c->hb2 + (size_t)r0 * F, &w[n], in, cnt), n++;
     }
+    if (n == 0) return; /* the caller passes slots; this tells the compiler mm is set */
     matmul_many(c, mm, n);
     for (int e = e0; e < e1; e++) {
         const int r0 = first[e] - s0, cnt = first[e + 1] - first[e];
