@@ -4,6 +4,10 @@
  * against this figure: how close an engine comes to the machine's limit. Built and run by
  * scripts/bench.sh (cc -O3 -march=native -pthread tools/membw.c); not part of hearth.
  *
+ * The buffer is asked for in 2 MiB pages (MADV_HUGEPAGE), as hearth maps a model's weights:
+ * on 4 KiB pages the loop read 0-5% less at one thread here (docs/BENCHMARKS.md), which
+ * flattered an engine's share of this figure.
+ *
  * usage: membw [MiB (default 1024)] [threads (default 2)] [passes (default 5)]
  * Prints the best pass in GB/s (1e9 bytes/s), and the median, on one line. */
 #include <pthread.h>
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 typedef struct {
@@ -55,11 +60,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     size_t bytes = mib << 20, words = bytes / 8;
-    uint64_t *buf = aligned_alloc(4096, bytes);
+    uint64_t *buf = aligned_alloc((size_t)2 << 20, bytes); /* on a 2 MiB boundary */
     if (!buf) {
         fprintf(stderr, "membw: cannot allocate %zu MiB\n", mib);
         return 1;
     }
+    (void)madvise(buf, bytes, MADV_HUGEPAGE); /* a hint: without THP the figure is 4 KiB pages' */
     for (size_t i = 0; i < words; i++) buf[i] = i; /* fault every page in before timing */
 
     pthread_barrier_t bar;
